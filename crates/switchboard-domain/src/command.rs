@@ -1,0 +1,341 @@
+//! Commands against a channel and `decide`, which checks them against the state and returns the
+//! events to append, or says clearly why not.
+//!
+//! Every business rule of a channel's lifecycle lives here: who may reopen a channel, when the
+//! janitor may retire it, that a redundant change records nothing. Fresh SIDs and the current time
+//! arrive inside the command, so `decide` is a pure function of its inputs.
+
+use crate::{
+    ChannelEvent, ChannelKind, ChannelState, ChannelStatus, DeactivationReason, DeliveryStatus,
+    ErasureReason, Media, MessageSource, ProviderError, ReactivationReason, Sid, TaskOutcome,
+    Timestamp,
+};
+
+/// What a new channel is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChannel {
+    pub channel_sid: Sid,
+    pub service_sid: Sid,
+    pub kind: ChannelKind,
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    pub attributes: String,
+    pub created_by: String,
+    pub flex_flow_sid: Option<Sid>,
+    pub customer_address: Option<String>,
+    pub long_lived: bool,
+    pub janitor_enabled: bool,
+}
+
+/// What a new message is made of; its index is the channel's to give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub message_sid: Sid,
+    pub author: String,
+    pub body: String,
+    pub attributes: String,
+    pub media: Option<Media>,
+    pub source: MessageSource,
+    pub provider_message_id: Option<String>,
+}
+
+/// A request to change one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelCommand {
+    Create(NewChannel),
+    UpdateAttributes {
+        attributes: String,
+    },
+    Rename {
+        friendly_name: Option<String>,
+        unique_name: Option<String>,
+    },
+    AddMember {
+        member_sid: Sid,
+        identity: String,
+        role_sid: Option<Sid>,
+        attributes: String,
+    },
+    UpdateMember {
+        member_sid: Sid,
+        role_sid: Option<Sid>,
+        attributes: Option<String>,
+    },
+    RemoveMember {
+        member_sid: Sid,
+    },
+    PostMessage(NewMessage),
+    EditMessage {
+        index: u64,
+        body: Option<String>,
+        attributes: Option<String>,
+        edited_by: Option<String>,
+    },
+    RemoveMessage {
+        index: u64,
+    },
+    UpdateReadHorizon {
+        member_sid: Sid,
+        last_consumed_index: Option<u64>,
+    },
+    LinkTask {
+        task_sid: Sid,
+        attributes: String,
+        priority: i64,
+        timeout_secs: u64,
+    },
+    EndTask {
+        task_sid: Sid,
+        outcome: TaskOutcome,
+    },
+    /// An explicit deactivation (REST or operator). Always honoured, janitor or not.
+    Deactivate,
+    /// An explicit reactivation (REST).
+    Reactivate,
+    /// The janitor's periodic check: retire the channel if it has been quiet for `window_millis`.
+    RetireIfIdle {
+        now: Timestamp,
+        window_millis: u64,
+    },
+    RecordDelivery {
+        index: u64,
+        status: DeliveryStatus,
+        error: Option<ProviderError>,
+    },
+    Erase {
+        reason: ErasureReason,
+    },
+}
+
+/// Why a command was refused. The HTTP layer maps each to a Twilio error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the channel does not exist")]
+    ChannelNotFound,
+    #[error("the channel already exists")]
+    ChannelExists,
+    #[error("the channel's data was erased")]
+    ChannelErased,
+    #[error("the channel is inactive and does not take customer messages")]
+    ChannelInactive,
+    #[error("member {0} is not in the channel")]
+    MemberNotFound(Sid),
+    #[error("identity {0:?} is already a member of the channel")]
+    MemberExists(String),
+    #[error("message {0} does not exist")]
+    MessageNotFound(u64),
+    #[error("task {0} is not open on this channel")]
+    TaskNotOpen(Sid),
+    #[error("task {0} is already linked to this channel")]
+    TaskExists(Sid),
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// Checks `command` against `state` and returns the events that carry it out, in order.
+/// An empty list means the command was valid but changes nothing (asking twice is harmless).
+pub fn decide(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEvent>, Rejection> {
+    match command {
+        ChannelCommand::Create(new) => create(state, new),
+        _ if !state.is_created() => Err(Rejection::ChannelNotFound),
+        _ if state.erased => Err(Rejection::ChannelErased),
+        command => update(state, command),
+    }
+}
+
+fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEvent>, Rejection> {
+    match command {
+        ChannelCommand::Create(_) => Err(Rejection::ChannelExists),
+        ChannelCommand::UpdateAttributes { attributes } => {
+            Ok(changed(state.attributes != attributes, ChannelEvent::AttributesUpdated { attributes }))
+        }
+        ChannelCommand::Rename { friendly_name, unique_name } => {
+            let same = state.friendly_name == friendly_name && state.unique_name == unique_name;
+            Ok(changed(!same, ChannelEvent::ChannelRenamed { friendly_name, unique_name }))
+        }
+        ChannelCommand::AddMember { member_sid, identity, role_sid, attributes } => {
+            if state.member_by_identity(&identity).is_some() {
+                return Err(Rejection::MemberExists(identity));
+            }
+            require_text(&identity, "a member needs a non-empty identity")?;
+            Ok(vec![ChannelEvent::MemberJoined { member_sid, identity, role_sid, attributes }])
+        }
+        ChannelCommand::UpdateMember { member_sid, role_sid, attributes } => {
+            member(state, member_sid)?;
+            Ok(vec![ChannelEvent::MemberUpdated { member_sid, role_sid, attributes }])
+        }
+        ChannelCommand::RemoveMember { member_sid } => {
+            member(state, member_sid)?;
+            Ok(vec![ChannelEvent::MemberLeft { member_sid }])
+        }
+        ChannelCommand::PostMessage(new) => post_message(state, new),
+        ChannelCommand::EditMessage { index, body, attributes, edited_by } => {
+            existing_message(state, index)?;
+            Ok(vec![ChannelEvent::MessageEdited { index, body, attributes, edited_by }])
+        }
+        ChannelCommand::RemoveMessage { index } => {
+            existing_message(state, index)?;
+            Ok(vec![ChannelEvent::MessageRemoved { index }])
+        }
+        ChannelCommand::UpdateReadHorizon { member_sid, last_consumed_index } => {
+            let current = member(state, member_sid)?.last_consumed_index;
+            Ok(changed(
+                current != last_consumed_index,
+                ChannelEvent::ReadHorizonUpdated { member_sid, last_consumed_index },
+            ))
+        }
+        ChannelCommand::LinkTask { task_sid, attributes, priority, timeout_secs } => {
+            if state.open_tasks.contains_key(&task_sid) {
+                return Err(Rejection::TaskExists(task_sid));
+            }
+            Ok(vec![ChannelEvent::TaskLinked { task_sid, attributes, priority, timeout_secs }])
+        }
+        ChannelCommand::EndTask { task_sid, outcome } => end_task(state, task_sid, outcome),
+        ChannelCommand::Deactivate => Ok(changed(
+            state.status == ChannelStatus::Active,
+            ChannelEvent::ChannelDeactivated { reason: DeactivationReason::Api },
+        )),
+        ChannelCommand::Reactivate => Ok(changed(
+            state.status == ChannelStatus::Inactive,
+            ChannelEvent::ChannelReactivated { reason: ReactivationReason::Api },
+        )),
+        ChannelCommand::RetireIfIdle { now, window_millis } => {
+            Ok(retire_if_idle(state, now, window_millis))
+        }
+        ChannelCommand::RecordDelivery { index, status, error } => {
+            existing_message(state, index)?;
+            let moves = match state.deliveries.get(&index) {
+                Some(current) => status.may_follow(current.status),
+                None => true,
+            };
+            Ok(changed(moves, ChannelEvent::DeliveryStatusChanged { index, status, error }))
+        }
+        ChannelCommand::Erase { reason } => Ok(vec![ChannelEvent::DataErased { reason }]),
+    }
+}
+
+fn create(state: &ChannelState, new: NewChannel) -> Result<Vec<ChannelEvent>, Rejection> {
+    if state.is_created() {
+        return Err(Rejection::ChannelExists);
+    }
+    if new.customer_address.is_some() != new.flex_flow_sid.is_some() {
+        return Err(Rejection::Invalid("a customer address and a Flex Flow go together"));
+    }
+    Ok(vec![ChannelEvent::ChannelCreated {
+        channel_sid: new.channel_sid,
+        service_sid: new.service_sid,
+        kind: new.kind,
+        friendly_name: new.friendly_name,
+        unique_name: new.unique_name,
+        attributes: new.attributes,
+        created_by: new.created_by,
+        flex_flow_sid: new.flex_flow_sid,
+        customer_address: new.customer_address,
+        long_lived: new.long_lived,
+        janitor_enabled: new.janitor_enabled,
+    }])
+}
+
+fn post_message(state: &ChannelState, new: NewMessage) -> Result<Vec<ChannelEvent>, Rejection> {
+    let NewMessage { message_sid, author, body, attributes, media, source, provider_message_id } =
+        new;
+    if body.is_empty() && media.is_none() {
+        return Err(Rejection::Invalid("a message needs a body or media"));
+    }
+    let mut events = Vec::with_capacity(2);
+    // Only the customer reopens a channel, and only a long-lived one: a closing or system message
+    // must never bring a retired channel back (peers.md, chatwoot#13265).
+    if state.status == ChannelStatus::Inactive && source == MessageSource::Customer {
+        if !state.long_lived {
+            return Err(Rejection::ChannelInactive);
+        }
+        events.push(ChannelEvent::ChannelReactivated {
+            reason: ReactivationReason::CustomerMessage,
+        });
+    }
+    events.push(ChannelEvent::MessageAdded {
+        message_sid,
+        index: state.next_message_index,
+        author,
+        body,
+        attributes,
+        media,
+        source,
+        provider_message_id,
+    });
+    Ok(events)
+}
+
+fn end_task(
+    state: &ChannelState,
+    task_sid: Sid,
+    outcome: TaskOutcome,
+) -> Result<Vec<ChannelEvent>, Rejection> {
+    if !state.open_tasks.contains_key(&task_sid) {
+        return Err(Rejection::TaskNotOpen(task_sid));
+    }
+    let mut events = vec![ChannelEvent::TaskEnded { task_sid, outcome }];
+    // A transfer links the next task before the first ends: the interaction goes on, so the
+    // channel stays active (plugin-chat-sms-transfer#24).
+    let others_live = state.open_tasks.len() > 1;
+    if state.janitor_enabled && !others_live && state.status == ChannelStatus::Active {
+        events.push(ChannelEvent::ChannelDeactivated {
+            reason: DeactivationReason::InteractionEnded,
+        });
+    }
+    Ok(events)
+}
+
+fn retire_if_idle(state: &ChannelState, now: Timestamp, window_millis: u64) -> Vec<ChannelEvent> {
+    if !state.janitor_enabled || state.status != ChannelStatus::Active {
+        return Vec::new();
+    }
+    let quiet_since = state.last_message_at.unwrap_or(state.date_created);
+    let idle_millis = now.millis_since(quiet_since);
+    if idle_millis <= window_millis {
+        return Vec::new();
+    }
+    let reason = format!("channel inactive for {} s", idle_millis / 1000);
+    let mut events: Vec<ChannelEvent> = state
+        .open_tasks
+        .keys()
+        .map(|task_sid| ChannelEvent::TaskEnded {
+            task_sid: *task_sid,
+            outcome: TaskOutcome::Canceled { reason: reason.clone() },
+        })
+        .collect();
+    events.push(ChannelEvent::ChannelDeactivated {
+        reason: DeactivationReason::Inactivity { idle_millis },
+    });
+    events
+}
+
+fn changed(changes: bool, event: ChannelEvent) -> Vec<ChannelEvent> {
+    if changes {
+        vec![event]
+    } else {
+        Vec::new()
+    }
+}
+
+fn member(state: &ChannelState, member_sid: Sid) -> Result<&crate::MemberState, Rejection> {
+    state.members.get(&member_sid).ok_or(Rejection::MemberNotFound(member_sid))
+}
+
+fn existing_message(state: &ChannelState, index: u64) -> Result<(), Rejection> {
+    if index >= state.next_message_index || state.removed_messages.contains(&index) {
+        return Err(Rejection::MessageNotFound(index));
+    }
+    Ok(())
+}
+
+fn require_text(text: &str, why: &'static str) -> Result<(), Rejection> {
+    if text.trim().is_empty() {
+        Err(Rejection::Invalid(why))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

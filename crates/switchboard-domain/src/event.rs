@@ -1,0 +1,281 @@
+//! The events of a chat channel, in the past tense. They are the only thing the log stores.
+//!
+//! Stored names are part of the on-disk format: variants and fields are renamed to snake_case
+//! explicitly and must never be renamed again. A field added later carries `#[serde(default)]` so
+//! older records still decode; a change of meaning bumps [`EVENT_SCHEMA_VERSION`] and gets an
+//! upcaster in the store (see docs/event-format.md).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Sid, Timestamp};
+
+/// The schema version written beside every event. Readers accept every version up to this one.
+pub const EVENT_SCHEMA_VERSION: u16 = 1;
+
+/// One event as it sits in the log: what happened and when the writer said it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// Schema version of `event`, for upcasting.
+    pub schema: u16,
+    pub at: Timestamp,
+    pub event: ChannelEvent,
+}
+
+impl Recorded {
+    pub fn new(at: Timestamp, event: ChannelEvent) -> Recorded {
+        Recorded { schema: EVENT_SCHEMA_VERSION, at, event }
+    }
+}
+
+/// Whether a channel is listed to everyone in its service or only to its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Private,
+    Public,
+}
+
+/// Who wrote a message: decides whether it goes out to the customer and whether it can reopen a
+/// channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageSource {
+    /// The customer, through a provider (SMS, WhatsApp, Messenger) or the webchat widget.
+    Customer,
+    /// An agent, through a token-authenticated client.
+    Agent,
+    /// A REST API call with the account's credentials.
+    Api,
+    /// Switchboard itself (greetings, closing notices). Never reopens a channel.
+    System,
+}
+
+/// A media attachment. The bytes live elsewhere; the event keeps what is needed to find them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    pub sid: Sid,
+    pub content_type: String,
+    pub size_bytes: u64,
+    #[serde(default)]
+    pub filename: Option<String>,
+    /// Where the provider holds it (a Twilio MediaUrl or a Meta media id), when it came from one.
+    #[serde(default)]
+    pub provider_ref: Option<String>,
+}
+
+/// Why a channel stopped taking the customer's messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeactivationReason {
+    /// A REST update set the `status` attribute to INACTIVE, or an operator asked.
+    Api,
+    /// The last live task of the channel was completed or canceled.
+    InteractionEnded,
+    /// No message for longer than the janitor's window.
+    Inactivity { idle_millis: u64 },
+}
+
+/// Why an inactive channel took messages again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReactivationReason {
+    /// The customer wrote again to a long-lived channel.
+    CustomerMessage,
+    /// A REST update set the `status` attribute to ACTIVE.
+    Api,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskOutcome {
+    Completed,
+    Canceled { reason: String },
+}
+
+/// Where an outbound message is on its way to the customer, in Twilio's vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Undelivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Providers report out of order and more than once; a status never moves backwards.
+    /// `Undelivered` and `Failed` are final; `Read` outranks `Delivered` outranks `Sent`.
+    pub fn may_follow(self, current: DeliveryStatus) -> bool {
+        use DeliveryStatus::*;
+        match current {
+            Undelivered | Failed => false,
+            _ => match self {
+                Undelivered | Failed => true,
+                _ => self > current,
+            },
+        }
+    }
+}
+
+/// An error a provider returned for a message, kept so agents see why it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Why a channel's content was destroyed. Deliberately not free text: this event is stored in the
+/// clear so that replay can say what happened after the data key is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// The customer asked for their data to be erased.
+    SubjectRequest,
+    /// A retention policy expired the channel.
+    Retention,
+    /// An operator decided, for another documented reason.
+    Operator,
+}
+
+/// Everything that can happen to a chat channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelEvent {
+    ChannelCreated {
+        channel_sid: Sid,
+        service_sid: Sid,
+        kind: ChannelKind,
+        friendly_name: Option<String>,
+        unique_name: Option<String>,
+        /// A JSON document as a string, exactly as Twilio stores channel attributes.
+        attributes: String,
+        created_by: String,
+        /// The Flex Flow that opened the channel, if any.
+        flex_flow_sid: Option<Sid>,
+        /// The customer's normalized address (`+E164`, `whatsapp:+E164`, `messenger:PSID`, ...).
+        customer_address: Option<String>,
+        long_lived: bool,
+        janitor_enabled: bool,
+    },
+    AttributesUpdated {
+        attributes: String,
+    },
+    ChannelRenamed {
+        friendly_name: Option<String>,
+        unique_name: Option<String>,
+    },
+    MemberJoined {
+        member_sid: Sid,
+        identity: String,
+        role_sid: Option<Sid>,
+        attributes: String,
+    },
+    MemberUpdated {
+        member_sid: Sid,
+        role_sid: Option<Sid>,
+        attributes: Option<String>,
+    },
+    MemberLeft {
+        member_sid: Sid,
+    },
+    MessageAdded {
+        message_sid: Sid,
+        /// Per-channel message index, from 0, never reused.
+        index: u64,
+        author: String,
+        body: String,
+        attributes: String,
+        media: Option<Media>,
+        source: MessageSource,
+        /// The provider's id for an inbound message (Twilio MessageSid, `wamid.…`, `mid.…`):
+        /// the idempotency key that stops a redelivered webhook from adding it twice.
+        provider_message_id: Option<String>,
+    },
+    MessageEdited {
+        index: u64,
+        body: Option<String>,
+        attributes: Option<String>,
+        edited_by: Option<String>,
+    },
+    MessageRemoved {
+        index: u64,
+    },
+    ReadHorizonUpdated {
+        member_sid: Sid,
+        last_consumed_index: Option<u64>,
+    },
+    TaskLinked {
+        task_sid: Sid,
+        /// A JSON document as a string: the task's attributes when it was created.
+        attributes: String,
+        priority: i64,
+        timeout_secs: u64,
+    },
+    TaskEnded {
+        task_sid: Sid,
+        outcome: TaskOutcome,
+    },
+    ChannelDeactivated {
+        reason: DeactivationReason,
+    },
+    ChannelReactivated {
+        reason: ReactivationReason,
+    },
+    DeliveryStatusChanged {
+        index: u64,
+        status: DeliveryStatus,
+        error: Option<ProviderError>,
+    },
+    DataErased {
+        reason: ErasureReason,
+    },
+}
+
+impl ChannelEvent {
+    /// The stored name of the event, as replay prints it in `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ChannelEvent::ChannelCreated { .. } => "channel_created",
+            ChannelEvent::AttributesUpdated { .. } => "attributes_updated",
+            ChannelEvent::ChannelRenamed { .. } => "channel_renamed",
+            ChannelEvent::MemberJoined { .. } => "member_joined",
+            ChannelEvent::MemberUpdated { .. } => "member_updated",
+            ChannelEvent::MemberLeft { .. } => "member_left",
+            ChannelEvent::MessageAdded { .. } => "message_added",
+            ChannelEvent::MessageEdited { .. } => "message_edited",
+            ChannelEvent::MessageRemoved { .. } => "message_removed",
+            ChannelEvent::ReadHorizonUpdated { .. } => "read_horizon_updated",
+            ChannelEvent::TaskLinked { .. } => "task_linked",
+            ChannelEvent::TaskEnded { .. } => "task_ended",
+            ChannelEvent::ChannelDeactivated { .. } => "channel_deactivated",
+            ChannelEvent::ChannelReactivated { .. } => "channel_reactivated",
+            ChannelEvent::DeliveryStatusChanged { .. } => "delivery_status_changed",
+            ChannelEvent::DataErased { .. } => "data_erased",
+        }
+    }
+
+    /// Whether the event may be stored unencrypted. Only the erasure marker qualifies: it carries
+    /// no customer data and must stay readable after the channel's key is destroyed.
+    pub fn is_clear_text_allowed(&self) -> bool {
+        matches!(self, ChannelEvent::DataErased { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_status_never_moves_backwards() {
+        use DeliveryStatus::*;
+        assert!(Sent.may_follow(Queued));
+        assert!(Read.may_follow(Sent));
+        assert!(!Delivered.may_follow(Read));
+        assert!(!Read.may_follow(Failed));
+        assert!(Failed.may_follow(Delivered));
+        assert!(!Sent.may_follow(Sent));
+    }
+}

@@ -1,0 +1,103 @@
+//! The lookups the store keeps beside the log, derived from events and state alone.
+//!
+//! An index entry maps a lookup key (a customer's address under a Flex Flow, a unique name under a
+//! service, a provider's message id) to a channel. The domain says which entries exist; the store
+//! hashes the keys under a secret so no customer value is written in the clear, and `reindex`
+//! rebuilds them all from the log. Two kinds of entries exist: those a channel's current state owns
+//! (they come and go with the state) and those a single event owns (they are never removed).
+
+use crate::{ChannelEvent, ChannelState, ChannelStatus, Sid};
+
+/// What an index entry looks up. The numbers are part of the on-disk key layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexKind {
+    /// (Flex Flow, customer address) → the channel new messages from that customer go to.
+    Binding = 1,
+    /// (service, unique name) → channel.
+    UniqueName = 2,
+    /// (provider message id) → the channel and message index it was stored as.
+    ProviderMessage = 3,
+}
+
+impl IndexKind {
+    pub const fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+/// One entry: the plain lookup key (hashed before it is stored) and what it points to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexEntry {
+    pub kind: IndexKind,
+    /// What narrows the lookup: the flow for bindings, the service for unique names.
+    pub scope: Option<Sid>,
+    pub value: String,
+    pub channel_sid: Sid,
+    pub message_index: Option<u64>,
+}
+
+impl IndexEntry {
+    /// The channel a customer's next message to `flex_flow_sid` goes to.
+    pub fn binding(flex_flow_sid: Sid, customer_address: &str, channel_sid: Sid) -> IndexEntry {
+        IndexEntry {
+            kind: IndexKind::Binding,
+            scope: Some(flex_flow_sid),
+            value: customer_address.to_owned(),
+            channel_sid,
+            message_index: None,
+        }
+    }
+
+    pub fn unique_name(service_sid: Sid, unique_name: &str, channel_sid: Sid) -> IndexEntry {
+        IndexEntry {
+            kind: IndexKind::UniqueName,
+            scope: Some(service_sid),
+            value: unique_name.to_owned(),
+            channel_sid,
+            message_index: None,
+        }
+    }
+
+    pub fn provider_message(provider_message_id: &str, channel_sid: Sid, index: u64) -> IndexEntry {
+        IndexEntry {
+            kind: IndexKind::ProviderMessage,
+            scope: None,
+            value: provider_message_id.to_owned(),
+            channel_sid,
+            message_index: Some(index),
+        }
+    }
+}
+
+impl ChannelState {
+    /// The entries this state owns now. A binding holds while the channel is active, and for a
+    /// long-lived channel also while inactive, so the customer's next message comes back to it.
+    pub fn index_entries(&self) -> Vec<IndexEntry> {
+        let mut entries = Vec::new();
+        let Some(channel_sid) = self.sid else { return entries };
+        if self.erased {
+            return entries;
+        }
+        if let (Some(flow), Some(address)) = (self.flex_flow_sid, &self.customer_address) {
+            if self.status == ChannelStatus::Active || self.long_lived {
+                entries.push(IndexEntry::binding(flow, address, channel_sid));
+            }
+        }
+        if let (Some(service), Some(name)) = (self.service_sid, &self.unique_name) {
+            entries.push(IndexEntry::unique_name(service, name, channel_sid));
+        }
+        entries
+    }
+}
+
+impl ChannelEvent {
+    /// The entries this one event owns, for the channel it was appended to.
+    pub fn index_entries(&self, channel_sid: Sid) -> Vec<IndexEntry> {
+        match self {
+            ChannelEvent::MessageAdded { index, provider_message_id: Some(id), .. } => {
+                vec![IndexEntry::provider_message(id, channel_sid, *index)]
+            }
+            _ => Vec::new(),
+        }
+    }
+}

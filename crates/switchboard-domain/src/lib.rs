@@ -1,0 +1,23 @@
+//! The pure domain of Switchboard: what a chat channel is, as a sequence of events.
+//!
+//! This crate is the bottom of the workspace. It holds SIDs, the channel events, the state they fold
+//! into, the commands that produce them, and the derived index entries the store keeps. It does no
+//! I/O: it never reads a clock, a random source, a file or the network. Time and fresh SIDs are
+//! passed in by the caller, so replaying a log always rebuilds exactly the same state.
+
+mod command;
+mod event;
+mod index;
+mod sid;
+mod state;
+mod time;
+
+pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
+pub use event::{
+    ChannelEvent, ChannelKind, DeactivationReason, DeliveryStatus, ErasureReason, Media,
+    MessageSource, ProviderError, ReactivationReason, Recorded, TaskOutcome, EVENT_SCHEMA_VERSION,
+};
+pub use index::{IndexEntry, IndexKind};
+pub use sid::{Sid, SidError, SidPrefix};
+pub use state::{ChannelState, ChannelStatus, MemberState, TaskState};
+pub use time::Timestamp;

@@ -1,0 +1,213 @@
+//! Twilio-format resource identifiers: a two-letter prefix and 32 lowercase hex digits.
+//!
+//! A SID is stored as its prefix plus 16 raw bytes, so it is `Copy`, hashes cheaply and has a fixed
+//! 18-byte binary form used in storage keys. Generating one needs randomness, which this crate does
+//! not have: callers pass 16 random bytes to [`Sid::from_parts`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The two-letter type prefix of a SID (`CH` channel, `IM` message, `MB` member, ...).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SidPrefix([u8; 2]);
+
+impl SidPrefix {
+    pub const ACCOUNT: SidPrefix = SidPrefix(*b"AC");
+    pub const API_KEY: SidPrefix = SidPrefix(*b"SK");
+    pub const CHANNEL: SidPrefix = SidPrefix(*b"CH");
+    pub const FLEX_FLOW: SidPrefix = SidPrefix(*b"FO");
+    pub const MEDIA: SidPrefix = SidPrefix(*b"ME");
+    pub const MEMBER: SidPrefix = SidPrefix(*b"MB");
+    pub const MESSAGE: SidPrefix = SidPrefix(*b"IM");
+    pub const ROLE: SidPrefix = SidPrefix(*b"RL");
+    pub const SERVICE: SidPrefix = SidPrefix(*b"IS");
+    pub const TASK: SidPrefix = SidPrefix(*b"WT");
+    pub const USER: SidPrefix = SidPrefix(*b"US");
+
+    /// A prefix from two ASCII capital letters; `None` for anything else.
+    pub const fn new(bytes: [u8; 2]) -> Option<SidPrefix> {
+        if bytes[0].is_ascii_uppercase() && bytes[1].is_ascii_uppercase() {
+            Some(SidPrefix(bytes))
+        } else {
+            None
+        }
+    }
+
+    pub const fn as_bytes(&self) -> [u8; 2] {
+        self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Both bytes are ASCII capitals, checked in `new`.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Debug for SidPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resource identifier such as `CH0123456789abcdef0123456789abcdef`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sid {
+    prefix: SidPrefix,
+    id: [u8; 16],
+}
+
+/// Why a string is not a SID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SidError {
+    #[error("a SID is 34 characters: two capital letters and 32 hex digits")]
+    Length,
+    #[error("a SID starts with two capital letters")]
+    Prefix,
+    #[error("a SID ends with 32 hex digits")]
+    Hex,
+    #[error("expected a {expected} SID")]
+    WrongPrefix { expected: &'static str },
+}
+
+impl Sid {
+    /// The number of bytes of [`Sid::to_bytes`].
+    pub const BINARY_LEN: usize = 18;
+
+    pub const fn from_parts(prefix: SidPrefix, id: [u8; 16]) -> Sid {
+        Sid { prefix, id }
+    }
+
+    pub const fn prefix(&self) -> SidPrefix {
+        self.prefix
+    }
+
+    pub const fn id(&self) -> [u8; 16] {
+        self.id
+    }
+
+    /// The fixed binary form used in storage keys: prefix then the 16 id bytes.
+    pub fn to_bytes(&self) -> [u8; Self::BINARY_LEN] {
+        let mut out = [0u8; Self::BINARY_LEN];
+        out[..2].copy_from_slice(&self.prefix.0);
+        out[2..].copy_from_slice(&self.id);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Sid, SidError> {
+        if bytes.len() != Self::BINARY_LEN {
+            return Err(SidError::Length);
+        }
+        let prefix = SidPrefix::new([bytes[0], bytes[1]]).ok_or(SidError::Prefix)?;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&bytes[2..]);
+        Ok(Sid { prefix, id })
+    }
+
+    /// Parses and also checks the prefix, for path parameters that must name one kind of resource.
+    pub fn parse_with(text: &str, expected: SidPrefix) -> Result<Sid, SidError> {
+        let sid: Sid = text.parse()?;
+        if sid.prefix != expected {
+            return Err(SidError::WrongPrefix { expected: kind_name(expected) });
+        }
+        Ok(sid)
+    }
+}
+
+fn kind_name(prefix: SidPrefix) -> &'static str {
+    match &prefix.0 {
+        b"CH" => "CH (channel)",
+        b"IM" => "IM (message)",
+        b"MB" => "MB (member)",
+        b"IS" => "IS (service)",
+        b"FO" => "FO (Flex Flow)",
+        b"US" => "US (user)",
+        b"WT" => "WT (task)",
+        b"RL" => "RL (role)",
+        b"SK" => "SK (API key)",
+        b"AC" => "AC (account)",
+        _ => "other",
+    }
+}
+
+impl FromStr for Sid {
+    type Err = SidError;
+
+    fn from_str(text: &str) -> Result<Sid, SidError> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 34 {
+            return Err(SidError::Length);
+        }
+        let prefix = SidPrefix::new([bytes[0], bytes[1]]).ok_or(SidError::Prefix)?;
+        let mut id = [0u8; 16];
+        for (i, pair) in bytes[2..].chunks_exact(2).enumerate() {
+            id[i] = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+        }
+        Ok(Sid { prefix, id })
+    }
+}
+
+// Twilio's pattern accepts either case; we always print lowercase.
+fn hex_digit(c: u8) -> Result<u8, SidError> {
+    match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(SidError::Hex),
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 34];
+        out[..2].copy_from_slice(&self.prefix.0);
+        for (i, b) in self.id.iter().enumerate() {
+            out[2 + 2 * i] = HEX[usize::from(b >> 4)];
+            out[3 + 2 * i] = HEX[usize::from(b & 0x0f)];
+        }
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+// SIDs are serialized as their text form: readable in replay output and stable across formats.
+impl Serialize for Sid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Sid, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_binary_round_trip() {
+        let sid: Sid = "CH0123456789abcdef0123456789ABCDEF".parse().unwrap();
+        assert_eq!(sid.to_string(), "CH0123456789abcdef0123456789abcdef");
+        assert_eq!(Sid::from_bytes(&sid.to_bytes()).unwrap(), sid);
+        assert_eq!(sid.prefix(), SidPrefix::CHANNEL);
+    }
+
+    #[test]
+    fn rejects_malformed_text() {
+        assert_eq!("CH123".parse::<Sid>(), Err(SidError::Length));
+        assert_eq!("ch0123456789abcdef0123456789abcdef".parse::<Sid>(), Err(SidError::Prefix));
+        assert_eq!("CH0123456789abcdef0123456789abcdeg".parse::<Sid>(), Err(SidError::Hex));
+        assert!(Sid::parse_with("IM0123456789abcdef0123456789abcdef", SidPrefix::CHANNEL).is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! The state of one chat channel, folded from its events by a total, pure `apply`.
+//!
+//! `apply` never fails and never panics: an event that makes no sense against the state (a member
+//! that is not there, a second creation) changes nothing. `decide` is what keeps such events out
+//! of the log; `apply` only has to be deterministic so that replay, snapshots and live actors agree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    ChannelEvent, ChannelKind, DeliveryStatus, ProviderError, Recorded, Sid, Timestamp,
+};
+
+/// Whether the channel takes the customer's messages (Flex's `status` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelStatus {
+    #[default]
+    Active,
+    Inactive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberState {
+    pub identity: String,
+    pub role_sid: Option<Sid>,
+    pub attributes: String,
+    pub last_consumed_index: Option<u64>,
+    pub last_consumption_at: Option<Timestamp>,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskState {
+    pub attributes: String,
+    pub priority: i64,
+    pub timeout_secs: u64,
+    pub linked_at: Timestamp,
+}
+
+/// The delivery of one outbound message as last reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryState {
+    pub status: DeliveryStatus,
+    pub error: Option<ProviderError>,
+}
+
+/// Everything a channel's events say about it now. `Default` is "not created yet".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ChannelState {
+    pub sid: Option<Sid>,
+    pub service_sid: Option<Sid>,
+    pub kind: Option<ChannelKind>,
+    pub friendly_name: Option<String>,
+    pub unique_name: Option<String>,
+    pub attributes: String,
+    pub created_by: String,
+    pub flex_flow_sid: Option<Sid>,
+    pub customer_address: Option<String>,
+    pub long_lived: bool,
+    pub janitor_enabled: bool,
+    pub status: ChannelStatus,
+    pub erased: bool,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+    /// When the last message of any author was added: the janitor's inactivity clock.
+    pub last_message_at: Option<Timestamp>,
+    pub members: BTreeMap<Sid, MemberState>,
+    /// The index the next message gets; also the number of messages ever added.
+    pub next_message_index: u64,
+    pub removed_messages: BTreeSet<u64>,
+    pub open_tasks: BTreeMap<Sid, TaskState>,
+    pub deliveries: BTreeMap<u64, DeliveryState>,
+    /// The number of events folded in; the next event's sequence number.
+    pub events_applied: u64,
+}
+
+impl ChannelState {
+    pub fn is_created(&self) -> bool {
+        self.sid.is_some()
+    }
+
+    /// Messages that exist now: added and not removed.
+    pub fn messages_count(&self) -> u64 {
+        self.next_message_index - self.removed_messages.len() as u64
+    }
+
+    pub fn member_by_identity(&self, identity: &str) -> Option<(Sid, &MemberState)> {
+        self.members.iter().find(|(_, m)| m.identity == identity).map(|(sid, m)| (*sid, m))
+    }
+
+    /// Folds a whole sequence of events, as replay and rehydration do.
+    pub fn replay<'a>(records: impl IntoIterator<Item = &'a Recorded>) -> ChannelState {
+        let mut state = ChannelState::default();
+        for record in records {
+            state.apply(record);
+        }
+        state
+    }
+
+    /// Folds one event into the state. Total: never fails, never panics.
+    pub fn apply(&mut self, record: &Recorded) {
+        self.events_applied += 1;
+        let at = record.at;
+        if self.erased {
+            return;
+        }
+        match &record.event {
+            ChannelEvent::ChannelCreated {
+                channel_sid,
+                service_sid,
+                kind,
+                friendly_name,
+                unique_name,
+                attributes,
+                created_by,
+                flex_flow_sid,
+                customer_address,
+                long_lived,
+                janitor_enabled,
+            } => {
+                if self.is_created() {
+                    return;
+                }
+                self.sid = Some(*channel_sid);
+                self.service_sid = Some(*service_sid);
+                self.kind = Some(*kind);
+                self.friendly_name.clone_from(friendly_name);
+                self.unique_name.clone_from(unique_name);
+                self.attributes.clone_from(attributes);
+                self.created_by.clone_from(created_by);
+                self.flex_flow_sid = *flex_flow_sid;
+                self.customer_address.clone_from(customer_address);
+                self.long_lived = *long_lived;
+                self.janitor_enabled = *janitor_enabled;
+                self.status = ChannelStatus::Active;
+                self.date_created = at;
+            }
+            ChannelEvent::AttributesUpdated { attributes } => {
+                self.attributes.clone_from(attributes);
+            }
+            ChannelEvent::ChannelRenamed { friendly_name, unique_name } => {
+                self.friendly_name.clone_from(friendly_name);
+                self.unique_name.clone_from(unique_name);
+            }
+            ChannelEvent::MemberJoined { member_sid, identity, role_sid, attributes } => {
+                self.members.entry(*member_sid).or_insert_with(|| MemberState {
+                    identity: identity.clone(),
+                    role_sid: *role_sid,
+                    attributes: attributes.clone(),
+                    last_consumed_index: None,
+                    last_consumption_at: None,
+                    date_created: at,
+                    date_updated: at,
+                });
+            }
+            ChannelEvent::MemberUpdated { member_sid, role_sid, attributes } => {
+                if let Some(member) = self.members.get_mut(member_sid) {
+                    if role_sid.is_some() {
+                        member.role_sid = *role_sid;
+                    }
+                    if let Some(attributes) = attributes {
+                        member.attributes.clone_from(attributes);
+                    }
+                    member.date_updated = at;
+                }
+            }
+            ChannelEvent::MemberLeft { member_sid } => {
+                self.members.remove(member_sid);
+            }
+            ChannelEvent::MessageAdded { index, .. } => {
+                self.next_message_index = self.next_message_index.max(index.saturating_add(1));
+                self.last_message_at = Some(at);
+            }
+            ChannelEvent::MessageEdited { .. } => {}
+            ChannelEvent::MessageRemoved { index } => {
+                if *index < self.next_message_index {
+                    self.removed_messages.insert(*index);
+                }
+            }
+            ChannelEvent::ReadHorizonUpdated { member_sid, last_consumed_index } => {
+                if let Some(member) = self.members.get_mut(member_sid) {
+                    member.last_consumed_index = *last_consumed_index;
+                    member.last_consumption_at = Some(at);
+                    member.date_updated = at;
+                }
+            }
+            ChannelEvent::TaskLinked { task_sid, attributes, priority, timeout_secs } => {
+                self.open_tasks.insert(
+                    *task_sid,
+                    TaskState {
+                        attributes: attributes.clone(),
+                        priority: *priority,
+                        timeout_secs: *timeout_secs,
+                        linked_at: at,
+                    },
+                );
+            }
+            ChannelEvent::TaskEnded { task_sid, .. } => {
+                self.open_tasks.remove(task_sid);
+            }
+            ChannelEvent::ChannelDeactivated { .. } => self.status = ChannelStatus::Inactive,
+            ChannelEvent::ChannelReactivated { .. } => self.status = ChannelStatus::Active,
+            ChannelEvent::DeliveryStatusChanged { index, status, error } => {
+                self.deliveries
+                    .insert(*index, DeliveryState { status: *status, error: error.clone() });
+            }
+            ChannelEvent::DataErased { .. } => self.erase(),
+        }
+        self.date_updated = at;
+    }
+
+    // Erasure keeps only what carries no customer data: identifiers, counters and dates.
+    fn erase(&mut self) {
+        let kept = ChannelState {
+            sid: self.sid,
+            service_sid: self.service_sid,
+            kind: self.kind,
+            attributes: "{}".to_owned(),
+            created_by: String::new(),
+            flex_flow_sid: self.flex_flow_sid,
+            status: ChannelStatus::Inactive,
+            erased: true,
+            date_created: self.date_created,
+            next_message_index: self.next_message_index,
+            events_applied: self.events_applied,
+            ..ChannelState::default()
+        };
+        *self = kept;
+    }
+}

@@ -1,0 +1,165 @@
+//! `ChannelLog`: one channel's state kept in step with its stream.
+//!
+//! It is what a channel actor holds: it runs a command through the domain's `decide`, appends the
+//! events together with the index changes they imply, folds them into the state, and writes a
+//! snapshot every `snapshot_every` events. It is the only writer of its stream.
+
+use switchboard_domain::{
+    decide, ChannelCommand, ChannelEvent, ChannelState, ErasureReason, IndexEntry, NewChannel,
+    Recorded, Rejection, Sid, Timestamp,
+};
+
+use crate::keyring::SHRED_TOMBSTONE;
+use crate::layout::{self, stream_prefix, HEAD, KEY, SNAPSHOT};
+use crate::log::{EventLog, IndexChanges};
+use crate::record::{self, Head};
+use crate::replay::ReplayRecord;
+use crate::{FlushTicket, StoreError};
+
+/// What a command did: the events it appended (possibly none) and the ticket to wait on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub events: Vec<ChannelEvent>,
+    pub first_seq: u64,
+    pub ticket: Option<FlushTicket>,
+}
+
+/// One channel's state and its place in the log.
+#[derive(Debug, Clone)]
+pub struct ChannelLog {
+    sid: Sid,
+    state: ChannelState,
+}
+
+/// The result of shredding a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShredOutcome {
+    pub records_made_unreadable: u64,
+    pub ticket: FlushTicket,
+}
+
+impl ChannelLog {
+    /// A channel that does not exist yet; its first command must be `Create`.
+    pub fn new(sid: Sid) -> ChannelLog {
+        ChannelLog { sid, state: ChannelState::default() }
+    }
+
+    /// Rehydrates a channel from its latest snapshot and the events after it.
+    pub fn load(log: &EventLog, sid: Sid) -> Result<ChannelLog, StoreError> {
+        let (mut state, from) = match log.load_snapshot::<ChannelState>(sid)? {
+            Some((events_applied, state)) if state.events_applied == events_applied => {
+                (state, events_applied)
+            }
+            _ => (ChannelState::default(), 0),
+        };
+        for item in log.read::<Recorded>(sid, from) {
+            match item? {
+                ReplayRecord::Event { event, .. } => state.apply(&event),
+                // Only the erasure marker after a shred is readable; it erases the state.
+                ReplayRecord::Shredded { .. } => state.events_applied += 1,
+            }
+        }
+        Ok(ChannelLog { sid, state })
+    }
+
+    pub fn sid(&self) -> Sid {
+        self.sid
+    }
+
+    pub fn state(&self) -> &ChannelState {
+        &self.state
+    }
+
+    /// Runs `command` at time `at`. A rejection is the inner `Err`; storage failures the outer.
+    /// The caller must wait on the ticket before acknowledging.
+    pub fn execute(
+        &mut self,
+        log: &EventLog,
+        command: ChannelCommand,
+        at: Timestamp,
+    ) -> Result<Result<Executed, Rejection>, StoreError> {
+        let events = match decide(&self.state, command) {
+            Ok(events) => events,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let first_seq = self.state.events_applied;
+        if events.is_empty() {
+            return Ok(Ok(Executed { events, first_seq, ticket: None }));
+        }
+        let records: Vec<Recorded> = events.iter().map(|e| Recorded::new(at, e.clone())).collect();
+        let mut next = self.state.clone();
+        for record in &records {
+            next.apply(record);
+        }
+        let mut changes = index_diff(&self.state.index_entries(), &next.index_entries());
+        for event in &events {
+            changes.put.extend(event.index_entries(self.sid));
+        }
+        let appended = log.append(self.sid, first_seq, &records, &changes)?;
+        let crossed = first_seq / log.config().snapshot_every != next.events_applied / log.config().snapshot_every;
+        self.state = next;
+        if crossed {
+            log.save_snapshot(self.sid, self.state.events_applied, &self.state)?;
+        }
+        Ok(Ok(Executed { events, first_seq, ticket: Some(appended.ticket) }))
+    }
+
+    /// Creates a channel: a shorthand for `new` then `execute(Create)`.
+    pub fn create(
+        log: &EventLog,
+        new: NewChannel,
+        at: Timestamp,
+    ) -> Result<Result<(ChannelLog, Executed), Rejection>, StoreError> {
+        let mut channel = ChannelLog::new(new.channel_sid);
+        if log.next_seq(new.channel_sid)? != 0 {
+            return Ok(Err(Rejection::ChannelExists));
+        }
+        Ok(channel.execute(log, ChannelCommand::Create(new), at)?.map(|done| (channel, done)))
+    }
+
+    /// Destroys the channel's data key, after appending a clear-text erasure marker, and removes
+    /// its snapshot and every index entry it owns, in one atomic write. Replay then shows the
+    /// records as shredded and the marker as the last event; the chain still verifies.
+    pub fn shred(
+        self,
+        log: &EventLog,
+        reason: ErasureReason,
+        at: Timestamp,
+    ) -> Result<ShredOutcome, StoreError> {
+        let sid = self.sid;
+        let head_lock = log.head_lock(sid)?;
+        let mut head = head_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if head.next_seq == 0 {
+            return Err(StoreError::NotFound(sid));
+        }
+        let mut owned = self.state.index_entries();
+        for item in log.read::<Recorded>(sid, 0) {
+            if let ReplayRecord::Event { event, .. } = item? {
+                owned.extend(event.event.index_entries(sid));
+            }
+        }
+        let marker = Recorded::new(at, ChannelEvent::DataErased { reason });
+        let (bytes, hash) = record::clear_record(&head.last_hash, &rmp_serde::to_vec_named(&marker)?);
+        let mut batch = sled::Batch::default();
+        batch.insert(&layout::event_key(sid, head.next_seq)[..], bytes);
+        let next = Head { next_seq: head.next_seq + 1, last_hash: hash };
+        batch.insert(&stream_prefix(HEAD, sid)[..], &next.to_bytes()[..]);
+        for entry in log.tree().scan_prefix(stream_prefix(KEY, sid)).keys() {
+            batch.insert(entry?, SHRED_TOMBSTONE);
+        }
+        batch.remove(&stream_prefix(SNAPSHOT, sid)[..]);
+        log.add_index_changes(&mut batch, &IndexChanges { put: Vec::new(), delete: owned });
+        log.tree().apply_batch(batch)?;
+        log.keyring().forget(sid);
+        let records_made_unreadable = head.next_seq;
+        *head = next;
+        Ok(ShredOutcome { records_made_unreadable, ticket: log.ticket() })
+    }
+}
+
+fn index_diff(before: &[IndexEntry], after: &[IndexEntry]) -> IndexChanges {
+    IndexChanges {
+        put: after.iter().filter(|e| !before.contains(e)).cloned().collect(),
+        delete: before.iter().filter(|e| !after.contains(e)).cloned().collect(),
+    }
+}

@@ -1,0 +1,71 @@
+//! Key layout of the single sled tree. Every key starts with a one-byte prefix naming its kind;
+//! integers are big-endian so sled's byte order is numeric order.
+
+use switchboard_domain::Sid;
+
+pub const EVENT: u8 = b'E';
+pub const HEAD: u8 = b'H';
+pub const KEY: u8 = b'K';
+pub const SNAPSHOT: u8 = b'S';
+pub const INDEX: u8 = b'I';
+
+pub const META_FORMAT: &[u8] = b"Mformat";
+pub const META_MASTER: &[u8] = b"Mmaster";
+pub const META_INDEX_KEY: &[u8] = b"Mindex-key";
+
+pub const STREAM_LEN: usize = Sid::BINARY_LEN;
+pub const EVENT_KEY_LEN: usize = 1 + STREAM_LEN + 8;
+
+pub fn event_key(stream: Sid, seq: u64) -> [u8; EVENT_KEY_LEN] {
+    let mut key = [0u8; EVENT_KEY_LEN];
+    key[0] = EVENT;
+    key[1..1 + STREAM_LEN].copy_from_slice(&stream.to_bytes());
+    key[1 + STREAM_LEN..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn stream_prefix(prefix: u8, stream: Sid) -> [u8; 1 + STREAM_LEN] {
+    let mut key = [0u8; 1 + STREAM_LEN];
+    key[0] = prefix;
+    key[1..].copy_from_slice(&stream.to_bytes());
+    key
+}
+
+pub fn key_key(stream: Sid, key_id: u32) -> [u8; 1 + STREAM_LEN + 4] {
+    let mut key = [0u8; 1 + STREAM_LEN + 4];
+    key[..1 + STREAM_LEN].copy_from_slice(&stream_prefix(KEY, stream));
+    key[1 + STREAM_LEN..].copy_from_slice(&key_id.to_be_bytes());
+    key
+}
+
+pub fn index_key(kind: u8, digest: &[u8; 32]) -> [u8; 34] {
+    let mut key = [0u8; 34];
+    key[0] = INDEX;
+    key[1] = kind;
+    key[2..].copy_from_slice(digest);
+    key
+}
+
+/// Splits an `E` key into its stream and sequence number.
+pub fn parse_event_key(key: &[u8]) -> Option<(Sid, u64)> {
+    if key.len() != EVENT_KEY_LEN || key[0] != EVENT {
+        return None;
+    }
+    let stream = Sid::from_bytes(&key[1..1 + STREAM_LEN]).ok()?;
+    let seq = u64::from_be_bytes(key[1 + STREAM_LEN..].try_into().ok()?);
+    Some((stream, seq))
+}
+
+/// The stream of an `H`, `S` or `K` key.
+pub fn parse_stream_key(key: &[u8]) -> Option<Sid> {
+    Sid::from_bytes(key.get(1..1 + STREAM_LEN)?).ok()
+}
+
+/// The context a stream's wrapped data key is bound to.
+pub fn key_context(stream: Sid, key_id: u32) -> Vec<u8> {
+    let mut context = stream.to_bytes().to_vec();
+    context.extend_from_slice(&key_id.to_be_bytes());
+    context
+}
+
+pub const INDEX_KEY_CONTEXT: &[u8] = b"index";

@@ -1,0 +1,36 @@
+//! The encrypted, hash-chained event log of Switchboard, on sled.
+//!
+//! One sled tree holds everything, under one-letter prefixes, so that an append (its records, the
+//! stream's head, a new data key and the index changes) is a single atomic batch:
+//!
+//! - `E` stream seq → a sealed event record, chained to its predecessor by hash;
+//! - `H` stream → the stream's head: the next sequence number and the hash of the last record;
+//! - `K` stream key-id → the stream's data key, wrapped by the master key (or a shred tombstone);
+//! - `S` stream → the latest sealed snapshot of the stream's state;
+//! - `I` kind hash → an index entry (keyed hash of the lookup value → channel);
+//! - `M` name → metadata: format version, master key fingerprint, the wrapped index key.
+//!
+//! docs/event-format.md describes the bytes; this crate is the only one that knows them.
+
+mod channel;
+mod error;
+mod flusher;
+mod keyring;
+mod layout;
+mod log;
+mod maintenance;
+mod record;
+mod replay;
+mod verify;
+
+pub use channel::{ChannelLog, Executed, ShredOutcome};
+pub use error::StoreError;
+pub use flusher::{Durability, FlushTicket};
+pub use log::{Appended, EventLog, IndexChanges, LoggedEvent, StoreConfig};
+pub use record::Head;
+pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
+pub use replay::{ReplayFilter, ReplayItem, ReplayRecord};
+pub use verify::{verify_raw, Finding, RawLog, VerifyMode, VerifyReport};
+
+/// The version of the on-disk layout this build writes, recorded in the `M` entries.
+pub const FORMAT_VERSION: u8 = 1;

@@ -1,0 +1,445 @@
+//! `EventLog`: the sled database, its keys, and the group-commit flusher, behind one handle.
+//!
+//! Appends to one stream are serialised by a per-stream lock and checked against the expected
+//! sequence number, so a stream never has a gap or a fork even if two writers race. Appends to
+//! different streams run in parallel and share flushes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use switchboard_crypto::{DataKey, IndexKey, MasterKey, WrappedKey};
+use switchboard_domain::{IndexEntry, IndexKind, Recorded, Sid, EVENT_SCHEMA_VERSION};
+
+use crate::flusher::{Durability, FlushTicket, GroupCommit};
+use crate::keyring::{KeyRing, KeyStatus, StreamKey};
+use crate::layout::{self, event_key, index_key, stream_prefix, HEAD, SNAPSHOT};
+use crate::record::{self, Head, RecordView, CLEAR_KEY_ID};
+use crate::replay::ReplayRecord;
+use crate::{StoreError, FORMAT_VERSION};
+
+/// Where and how the log keeps its data.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// A snapshot of a channel's state is written every this many events.
+    pub snapshot_every: u64,
+}
+
+impl StoreConfig {
+    pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig { path: path.into(), durability: Durability::default(), snapshot_every: 1000 }
+    }
+}
+
+/// The outcome of a successful append: which sequence numbers it took, and the ticket to wait on
+/// before telling anyone it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub first_seq: u64,
+    pub next_seq: u64,
+    pub ticket: FlushTicket,
+}
+
+/// Index changes that go into the same atomic batch as the records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexChanges {
+    pub put: Vec<IndexEntry>,
+    pub delete: Vec<IndexEntry>,
+}
+
+/// What the log stores per event. Implemented by the domain's `Recorded`.
+pub trait LoggedEvent: Serialize + DeserializeOwned {
+    /// Whether this event may be stored unencrypted (only markers without customer data).
+    fn clear_text_allowed(&self) -> bool;
+
+    /// Refuses what this build cannot read correctly (written by a newer version).
+    fn check_readable(&self) -> Result<(), &'static str> {
+        Ok(())
+    }
+}
+
+impl LoggedEvent for Recorded {
+    fn clear_text_allowed(&self) -> bool {
+        self.event.is_clear_text_allowed()
+    }
+
+    fn check_readable(&self) -> Result<(), &'static str> {
+        if self.schema > EVENT_SCHEMA_VERSION {
+            Err("written by a newer version of switchboard")
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The encrypted event log.
+#[derive(Debug)]
+pub struct EventLog {
+    tree: sled::Db,
+    keys: KeyRing,
+    index_key: IndexKey,
+    flusher: GroupCommit,
+    heads: Mutex<HashMap<Sid, Arc<Mutex<Head>>>>,
+    config: StoreConfig,
+}
+
+impl EventLog {
+    /// Opens (or creates) the log at `config.path`, sealed under `master`.
+    pub fn open(config: StoreConfig, master: MasterKey) -> Result<EventLog, StoreError> {
+        std::fs::create_dir_all(&config.path)?;
+        let db = open_sled(&config.path)?;
+        let index_key = prepare_meta(&db, &master)?;
+        let flusher = GroupCommit::start(db.clone(), &config.path, config.durability)?;
+        Ok(EventLog {
+            tree: db,
+            keys: KeyRing::new(master),
+            index_key,
+            flusher,
+            heads: Mutex::new(HashMap::new()),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    pub(crate) fn keyring(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Appends `events` to `stream`, which must be at `expected_seq`, with `index` changes, in one
+    /// atomic write. The records are in sled but not yet durable: wait on the returned ticket.
+    pub fn append<E: LoggedEvent>(
+        &self,
+        stream: Sid,
+        expected_seq: u64,
+        events: &[E],
+        index: &IndexChanges,
+    ) -> Result<Appended, StoreError> {
+        let head_lock = self.head_lock(stream)?;
+        let mut head = head_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if head.next_seq != expected_seq {
+            return Err(StoreError::Conflict {
+                stream,
+                expected: expected_seq,
+                actual: head.next_seq,
+            });
+        }
+        let (key, new_key) = match self.keys.current(&self.tree, stream)? {
+            KeyStatus::Active(key) => (key, None),
+            KeyStatus::Shredded => return Err(StoreError::Shredded(stream)),
+            KeyStatus::Missing => {
+                let (key, wrapped) = self.keys.create(stream);
+                (key, Some(wrapped))
+            }
+        };
+        let mut batch = sled::Batch::default();
+        let mut next = *head;
+        for event in events {
+            let (bytes, hash) = self.encode_record(stream, next, &key, event)?;
+            batch.insert(&event_key(stream, next.next_seq)[..], bytes);
+            next = Head { next_seq: next.next_seq + 1, last_hash: hash };
+        }
+        batch.insert(&stream_prefix(HEAD, stream)[..], &next.to_bytes()[..]);
+        if let Some(wrapped) = new_key {
+            batch.insert(&layout::key_key(stream, key.key_id)[..], wrapped);
+        }
+        self.add_index_changes(&mut batch, index);
+        self.tree.apply_batch(batch)?;
+        let ticket = self.flusher.ticket();
+        self.keys.remember(stream, key);
+        let appended = Appended { first_seq: head.next_seq, next_seq: next.next_seq, ticket };
+        *head = next;
+        Ok(appended)
+    }
+
+    fn encode_record<E: LoggedEvent>(
+        &self,
+        stream: Sid,
+        at: Head,
+        key: &StreamKey,
+        event: &E,
+    ) -> Result<(Vec<u8>, [u8; 32]), StoreError> {
+        let plaintext = rmp_serde::to_vec_named(event)?;
+        if event.clear_text_allowed() {
+            return Ok(record::clear_record(&at.last_hash, &plaintext));
+        }
+        Ok(record::seal_record(
+            &key.sealer,
+            stream,
+            at.next_seq,
+            key.key_id,
+            &at.last_hash,
+            &plaintext,
+        ))
+    }
+
+    pub(crate) fn add_index_changes(&self, batch: &mut sled::Batch, index: &IndexChanges) {
+        for entry in &index.delete {
+            batch.remove(&self.index_entry_key(entry.kind, entry.scope, &entry.value)[..]);
+        }
+        for entry in &index.put {
+            let mut value = entry.channel_sid.to_bytes().to_vec();
+            if let Some(message_index) = entry.message_index {
+                value.extend_from_slice(&message_index.to_be_bytes());
+            }
+            batch.insert(&self.index_entry_key(entry.kind, entry.scope, &entry.value)[..], value);
+        }
+    }
+
+    fn index_entry_key(&self, kind: IndexKind, scope: Option<Sid>, value: &str) -> [u8; 34] {
+        let scope_bytes = scope.map(|s| s.to_bytes());
+        let digest = self.index_key.digest(&[
+            &[kind.tag()],
+            scope_bytes.as_ref().map_or(&[][..], |b| &b[..]),
+            value.as_bytes(),
+        ]);
+        index_key(kind.tag(), &digest)
+    }
+
+    /// Looks up an index entry: the channel (and message index) `value` points to.
+    pub fn lookup(
+        &self,
+        kind: IndexKind,
+        scope: Option<Sid>,
+        value: &str,
+    ) -> Result<Option<(Sid, Option<u64>)>, StoreError> {
+        let Some(bytes) = self.tree.get(self.index_entry_key(kind, scope, value))? else {
+            return Ok(None);
+        };
+        let damaged = || StoreError::Damaged("an index entry is malformed; run reindex".into());
+        let channel = Sid::from_bytes(bytes.get(..Sid::BINARY_LEN).ok_or_else(damaged)?)
+            .map_err(|_| damaged())?;
+        let index = match bytes.get(Sid::BINARY_LEN..) {
+            Some(rest) if rest.len() == 8 => Some(u64::from_be_bytes(rest.try_into().map_err(|_| damaged())?)),
+            _ => None,
+        };
+        Ok(Some((channel, index)))
+    }
+
+    /// Waits without blocking a thread until the append behind `ticket` is on disk.
+    pub async fn wait_durable(&self, ticket: FlushTicket) -> Result<(), StoreError> {
+        self.flusher.wait(ticket).await
+    }
+
+    /// Blocks until the append behind `ticket` is on disk.
+    pub fn wait_durable_blocking(&self, ticket: FlushTicket) -> Result<(), StoreError> {
+        self.flusher.wait_blocking(ticket)
+    }
+
+    /// A ticket covering everything written so far.
+    pub(crate) fn ticket(&self) -> FlushTicket {
+        self.flusher.ticket()
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let ticket = self.flusher.ticket();
+        self.flusher.wait_blocking(ticket)
+    }
+
+    /// Whether the log can take and acknowledge writes: the tree answers and flushing works.
+    pub fn check_ready(&self) -> Result<(), StoreError> {
+        if let Some(failure) = self.flusher.failure() {
+            return Err(StoreError::FlushFailed(failure));
+        }
+        self.tree.get(layout::META_FORMAT)?;
+        Ok(())
+    }
+
+    /// The head of `stream`: `Head::EMPTY` if it was never written.
+    pub fn head(&self, stream: Sid) -> Result<Head, StoreError> {
+        let lock = self.head_lock(stream)?;
+        let head = *lock.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(head)
+    }
+
+    /// The next sequence number of `stream` (0 when it was never written).
+    pub fn next_seq(&self, stream: Sid) -> Result<u64, StoreError> {
+        Ok(self.head(stream)?.next_seq)
+    }
+
+    pub(crate) fn head_lock(&self, stream: Sid) -> Result<Arc<Mutex<Head>>, StoreError> {
+        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = heads.get(&stream) {
+            return Ok(Arc::clone(lock));
+        }
+        let head = match self.tree.get(stream_prefix(HEAD, stream))? {
+            None => Head::EMPTY,
+            Some(bytes) => Head::from_bytes(&bytes)
+                .ok_or_else(|| StoreError::Damaged(format!("head of {stream} is malformed")))?,
+        };
+        let lock = Arc::new(Mutex::new(head));
+        heads.insert(stream, Arc::clone(&lock));
+        Ok(lock)
+    }
+
+    /// Drops what is cached of `stream` (its head and key); the next use reloads it.
+    pub fn forget(&self, stream: Sid) {
+        self.heads.lock().unwrap_or_else(|e| e.into_inner()).remove(&stream);
+        self.keys.forget(stream);
+    }
+
+    /// Every stream with a head, in SID byte order.
+    pub fn streams(&self) -> impl Iterator<Item = Result<Sid, StoreError>> + '_ {
+        self.tree.scan_prefix([HEAD]).keys().map(|key| {
+            let key = key?;
+            layout::parse_stream_key(&key)
+                .ok_or_else(|| StoreError::Damaged("a head key is malformed".into()))
+        })
+    }
+
+    /// Reads `stream` from `from_seq` on, decrypted and decoded, in order.
+    pub fn read<E: LoggedEvent>(
+        &self,
+        stream: Sid,
+        from_seq: u64,
+    ) -> impl Iterator<Item = Result<ReplayRecord<E>, StoreError>> + '_ {
+        self.tree
+            .range(event_key(stream, from_seq)..event_key(stream, u64::MAX))
+            .map(move |entry| {
+                let (key, value) = entry?;
+                let (stream, seq) = layout::parse_event_key(&key)
+                    .ok_or_else(|| StoreError::Damaged("an event key is malformed".into()))?;
+                self.open_record(stream, seq, &value)
+            })
+    }
+
+    /// Decrypts and decodes one stored record.
+    pub(crate) fn open_record<E: LoggedEvent>(
+        &self,
+        stream: Sid,
+        seq: u64,
+        bytes: &[u8],
+    ) -> Result<ReplayRecord<E>, StoreError> {
+        let corrupt = |problem: &str| StoreError::Corrupt { stream, seq, problem: problem.into() };
+        let view = RecordView::parse(bytes).map_err(corrupt)?;
+        let plaintext = if view.key_id == CLEAR_KEY_ID {
+            view.body.to_vec()
+        } else {
+            match self.keys.by_id(&self.tree, stream, view.key_id)? {
+                KeyStatus::Active(key) => key
+                    .sealer
+                    .open(&record::record_aad(stream, seq, view.key_id, view.prev_hash), view.body)
+                    .map_err(|_| corrupt("authentication tag does not verify"))?,
+                KeyStatus::Shredded => return Ok(ReplayRecord::Shredded { stream, seq }),
+                KeyStatus::Missing => return Err(corrupt("its data key is missing")),
+            }
+        };
+        let event: E = rmp_serde::from_slice(&plaintext).map_err(|e| corrupt(&format!("undecodable: {e}")))?;
+        event.check_readable().map_err(corrupt)?;
+        if view.key_id == CLEAR_KEY_ID && !event.clear_text_allowed() {
+            return Err(corrupt("an event that must be encrypted is stored in the clear"));
+        }
+        Ok(ReplayRecord::Event { stream, seq, event })
+    }
+
+    /// Stores a sealed snapshot of `stream` after `events_applied` events. Not waited for: a lost
+    /// snapshot only means a longer rehydration.
+    pub fn save_snapshot<T: Serialize>(
+        &self,
+        stream: Sid,
+        events_applied: u64,
+        state: &T,
+    ) -> Result<(), StoreError> {
+        let KeyStatus::Active(key) = self.keys.current(&self.tree, stream)? else {
+            return Err(StoreError::NotFound(stream));
+        };
+        let plaintext = rmp_serde::to_vec_named(state)?;
+        let sealed = record::seal_snapshot(&key.sealer, stream, key.key_id, events_applied, &plaintext);
+        self.tree.insert(stream_prefix(SNAPSHOT, stream), sealed)?;
+        Ok(())
+    }
+
+    /// The latest snapshot of `stream` and the number of events it covers. A snapshot that does not
+    /// open or decode is ignored (the caller replays from the start), never trusted.
+    pub fn load_snapshot<T: DeserializeOwned>(&self, stream: Sid) -> Result<Option<(u64, T)>, StoreError> {
+        let Some(bytes) = self.tree.get(stream_prefix(SNAPSHOT, stream))? else {
+            return Ok(None);
+        };
+        let Some((key_id, events_applied, sealed)) = record::parse_snapshot(&bytes) else {
+            tracing::warn!(%stream, "ignoring a malformed snapshot");
+            return Ok(None);
+        };
+        let KeyStatus::Active(key) = self.keys.by_id(&self.tree, stream, key_id)? else {
+            return Ok(None);
+        };
+        let aad = record::snapshot_aad(stream, key_id, events_applied);
+        let decoded = key
+            .sealer
+            .open(&aad, sealed)
+            .ok()
+            .and_then(|plain| rmp_serde::from_slice::<T>(&plain).ok());
+        match decoded {
+            Some(state) => Ok(Some((events_applied, state))),
+            None => {
+                tracing::warn!(%stream, "ignoring a snapshot that does not open or decode");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Stops the flusher after a final flush. Dropping the log does the same.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.flush()?;
+        self.flusher.shutdown();
+        Ok(())
+    }
+}
+
+/// Opens the sled database of a data folder.
+pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    Ok(sled::Config::new().path(path).open()?)
+}
+
+/// Checks or writes the `M` entries and returns the index key.
+fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreError> {
+    match db.get(layout::META_FORMAT)? {
+        None => {
+            let index_key = DataKey::generate();
+            let wrapped = WrappedKey::wrap(master, &index_key, layout::INDEX_KEY_CONTEXT);
+            let mut batch = sled::Batch::default();
+            batch.insert(layout::META_FORMAT, &[FORMAT_VERSION][..]);
+            batch.insert(layout::META_MASTER, &master.fingerprint().0[..]);
+            batch.insert(layout::META_INDEX_KEY, wrapped.to_bytes());
+            db.apply_batch(batch)?;
+            db.flush()?;
+            Ok(index_key.to_index_key())
+        }
+        Some(version) if version.as_ref() == [FORMAT_VERSION] => {
+            let recorded = db.get(layout::META_MASTER)?.unwrap_or_default();
+            if recorded.as_ref() != master.fingerprint().0 {
+                return Err(StoreError::Damaged(format!(
+                    "this data folder is sealed under master key {}, not the one given ({}); \
+                     if a rotation was interrupted, run `switchboard keys rotate` again",
+                    hex8(&recorded),
+                    master.fingerprint()
+                )));
+            }
+            let wrapped = db
+                .get(layout::META_INDEX_KEY)?
+                .ok_or_else(|| StoreError::Damaged("the index key is missing".into()))?;
+            let index_key =
+                WrappedKey::from_bytes(&wrapped)?.unwrap(master, layout::INDEX_KEY_CONTEXT)?;
+            Ok(index_key.to_index_key())
+        }
+        Some(version) => Err(StoreError::Damaged(format!(
+            "data folder format {:?} is not supported by this build (format {FORMAT_VERSION})",
+            version.as_ref()
+        ))),
+    }
+}
+
+fn hex8(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+

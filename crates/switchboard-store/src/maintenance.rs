@@ -1,0 +1,129 @@
+//! Operator tasks on a stopped log: rebuilding the indexes and rotating the master key.
+
+use std::path::Path;
+
+use switchboard_crypto::{MasterKey, WrappedKey};
+use switchboard_domain::{ChannelState, Recorded, SidPrefix};
+
+use crate::keyring::SHRED_TOMBSTONE;
+use crate::layout::{self, INDEX, KEY};
+use crate::log::{open_sled, EventLog, IndexChanges};
+use crate::replay::ReplayRecord;
+use crate::StoreError;
+
+/// What `reindex` rebuilt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReindexReport {
+    pub channels: u64,
+    pub entries: u64,
+    pub removed: u64,
+}
+
+/// Drops every index entry and derives them again from the log.
+pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
+    let mut report = ReindexReport::default();
+    let mut batch = sled::Batch::default();
+    for key in log.tree().scan_prefix([INDEX]).keys() {
+        batch.remove(key?);
+        report.removed += 1;
+    }
+    log.tree().apply_batch(batch)?;
+    let streams: Vec<_> = log.streams().collect::<Result<_, _>>()?;
+    for stream in streams.into_iter().filter(|s| s.prefix() == SidPrefix::CHANNEL) {
+        let mut state = ChannelState::default();
+        let mut changes = IndexChanges::default();
+        for item in log.read::<Recorded>(stream, 0) {
+            match item? {
+                ReplayRecord::Event { event, .. } => {
+                    changes.put.extend(event.event.index_entries(stream));
+                    state.apply(&event);
+                }
+                ReplayRecord::Shredded { .. } => state.events_applied += 1,
+            }
+        }
+        if state.erased {
+            continue;
+        }
+        changes.put.extend(state.index_entries());
+        report.channels += 1;
+        report.entries += changes.put.len() as u64;
+        let mut batch = sled::Batch::default();
+        log.add_index_changes(&mut batch, &changes);
+        log.tree().apply_batch(batch)?;
+    }
+    log.flush()?;
+    Ok(report)
+}
+
+/// What `rotate_master_key` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RotateReport {
+    pub rewrapped: u64,
+    pub already_rotated: u64,
+}
+
+/// Re-wraps every data key (and the index key) of the folder at `path` from `old` to `new`,
+/// without touching a single event. Safe to run again after an interruption: keys already under
+/// `new` are skipped, and the folder only switches to `new` once every key has.
+pub fn rotate_master_key(path: &Path, old: &MasterKey, new: &MasterKey) -> Result<RotateReport, StoreError> {
+    let db = open_sled(path)?;
+    let recorded = db
+        .get(layout::META_MASTER)?
+        .ok_or_else(|| StoreError::Damaged(format!("{} holds no switchboard data", path.display())))?;
+    if recorded.as_ref() != old.fingerprint().0 && recorded.as_ref() != new.fingerprint().0 {
+        return Err(StoreError::Damaged(format!(
+            "the folder is sealed under neither the old key ({}) nor the new one ({})",
+            old.fingerprint(),
+            new.fingerprint()
+        )));
+    }
+    let mut report = RotateReport::default();
+    let mut batch = sled::Batch::default();
+    for entry in db.scan_prefix([KEY]) {
+        let (key, value) = entry?;
+        if value.as_ref() == SHRED_TOMBSTONE {
+            continue;
+        }
+        let stream = layout::parse_stream_key(&key)
+            .ok_or_else(|| StoreError::Damaged("a key entry is malformed".into()))?;
+        let key_id = key
+            .get(key.len() - 4..)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| StoreError::Damaged("a key entry is malformed".into()))?;
+        let context = layout::key_context(stream, key_id);
+        if let Some(rewrapped) = rewrap(&value, old, new, &context, &mut report)? {
+            batch.insert(key, rewrapped);
+        }
+    }
+    let index_key = db
+        .get(layout::META_INDEX_KEY)?
+        .ok_or_else(|| StoreError::Damaged("the index key is missing".into()))?;
+    if let Some(rewrapped) = rewrap(&index_key, old, new, layout::INDEX_KEY_CONTEXT, &mut report)? {
+        batch.insert(layout::META_INDEX_KEY, rewrapped);
+    }
+    db.apply_batch(batch)?;
+    db.flush()?;
+    // Only now, with every key under the new master, does the folder say so.
+    db.insert(layout::META_MASTER, &new.fingerprint().0[..])?;
+    db.flush()?;
+    std::fs::File::open(path.join("db"))?.sync_data()?;
+    Ok(report)
+}
+
+fn rewrap(
+    stored: &[u8],
+    old: &MasterKey,
+    new: &MasterKey,
+    context: &[u8],
+    report: &mut RotateReport,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let wrapped = WrappedKey::from_bytes(stored)?;
+    if wrapped.master == new.fingerprint() {
+        report.already_rotated += 1;
+        return Ok(None);
+    }
+    let key = wrapped.unwrap(old, context)?;
+    report.rewrapped += 1;
+    Ok(Some(WrappedKey::wrap(new, &key, context).to_bytes()))
+}

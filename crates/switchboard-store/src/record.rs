@@ -1,0 +1,154 @@
+//! The bytes of a stored record, head and snapshot, and the associated data that binds each
+//! sealed record to its place.
+//!
+//! Record: `version(1) ‖ key_id(4, BE) ‖ prev_hash(32) ‖ body`. The body is
+//! `nonce(24) ‖ ciphertext ‖ tag(16)` under the stream's data key `key_id`, or, when `key_id` is 0,
+//! the MessagePack of an event that is allowed in the clear (only the erasure marker is).
+//! `prev_hash` is the SHA-256 of the whole previous record of the stream (zeros for the first), so
+//! the chain is checked from stored bytes alone, without keys.
+
+use switchboard_crypto::{chain_hash, Sealer};
+use switchboard_domain::Sid;
+
+use crate::FORMAT_VERSION;
+
+pub const HASH_LEN: usize = 32;
+pub const RECORD_HEADER_LEN: usize = 1 + 4 + HASH_LEN;
+/// The key id of records stored in the clear.
+pub const CLEAR_KEY_ID: u32 = 0;
+pub const GENESIS_HASH: [u8; HASH_LEN] = [0; HASH_LEN];
+
+const RECORD_DOMAIN: &[u8] = b"switchboard/record/v1";
+const SNAPSHOT_DOMAIN: &[u8] = b"switchboard/snapshot/v1";
+
+/// A record split into its parts, borrowing the stored bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub key_id: u32,
+    pub prev_hash: &'a [u8; HASH_LEN],
+    pub body: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<RecordView<'a>, &'static str> {
+        if bytes.len() < RECORD_HEADER_LEN {
+            return Err("record shorter than its header");
+        }
+        let version = bytes[0];
+        if version != FORMAT_VERSION {
+            return Err("unknown record format version");
+        }
+        let key_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        let prev_hash = bytes[5..RECORD_HEADER_LEN].try_into().map_err(|_| "bad header")?;
+        Ok(RecordView { key_id, prev_hash, body: &bytes[RECORD_HEADER_LEN..] })
+    }
+}
+
+/// Associated data of a sealed record: its stream, sequence, key id, version and predecessor.
+pub fn record_aad(stream: Sid, seq: u64, key_id: u32, prev_hash: &[u8; HASH_LEN]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(RECORD_DOMAIN.len() + 18 + 8 + 4 + 1 + HASH_LEN);
+    aad.extend_from_slice(RECORD_DOMAIN);
+    aad.extend_from_slice(&stream.to_bytes());
+    aad.extend_from_slice(&seq.to_be_bytes());
+    aad.extend_from_slice(&key_id.to_be_bytes());
+    aad.push(FORMAT_VERSION);
+    aad.extend_from_slice(prev_hash);
+    aad
+}
+
+/// Builds a sealed record; returns its bytes and their chain hash.
+pub fn seal_record(
+    sealer: &Sealer,
+    stream: Sid,
+    seq: u64,
+    key_id: u32,
+    prev_hash: &[u8; HASH_LEN],
+    plaintext: &[u8],
+) -> (Vec<u8>, [u8; HASH_LEN]) {
+    let mut out = record_header(key_id, prev_hash);
+    sealer.seal_into(&record_aad(stream, seq, key_id, prev_hash), plaintext, &mut out);
+    let hash = chain_hash(&out);
+    (out, hash)
+}
+
+/// Builds a clear-text record (erasure markers only).
+pub fn clear_record(prev_hash: &[u8; HASH_LEN], plaintext: &[u8]) -> (Vec<u8>, [u8; HASH_LEN]) {
+    let mut out = record_header(CLEAR_KEY_ID, prev_hash);
+    out.extend_from_slice(plaintext);
+    let hash = chain_hash(&out);
+    (out, hash)
+}
+
+fn record_header(key_id: u32, prev_hash: &[u8; HASH_LEN]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECORD_HEADER_LEN + 400);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&key_id.to_be_bytes());
+    out.extend_from_slice(prev_hash);
+    out
+}
+
+/// The head of a stream: the sequence the next record gets and the hash of the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub next_seq: u64,
+    pub last_hash: [u8; HASH_LEN],
+}
+
+impl Head {
+    pub const EMPTY: Head = Head { next_seq: 0, last_hash: GENESIS_HASH };
+    const LEN: usize = 1 + 8 + HASH_LEN;
+
+    pub fn to_bytes(self) -> [u8; Head::LEN] {
+        let mut out = [0u8; Head::LEN];
+        out[0] = FORMAT_VERSION;
+        out[1..9].copy_from_slice(&self.next_seq.to_be_bytes());
+        out[9..].copy_from_slice(&self.last_hash);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Head> {
+        if bytes.len() != Head::LEN || bytes[0] != FORMAT_VERSION {
+            return None;
+        }
+        Some(Head {
+            next_seq: u64::from_be_bytes(bytes[1..9].try_into().ok()?),
+            last_hash: bytes[9..].try_into().ok()?,
+        })
+    }
+}
+
+/// A sealed snapshot: `version(1) ‖ key_id(4) ‖ events_applied(8) ‖ sealed state`.
+pub fn seal_snapshot(
+    sealer: &Sealer,
+    stream: Sid,
+    key_id: u32,
+    events_applied: u64,
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(13 + plaintext.len() + 40);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&key_id.to_be_bytes());
+    out.extend_from_slice(&events_applied.to_be_bytes());
+    sealer.seal_into(&snapshot_aad(stream, key_id, events_applied), plaintext, &mut out);
+    out
+}
+
+/// Parses a snapshot into (key id, events applied, sealed bytes).
+pub fn parse_snapshot(bytes: &[u8]) -> Option<(u32, u64, &[u8])> {
+    if bytes.len() < 13 || bytes[0] != FORMAT_VERSION {
+        return None;
+    }
+    let key_id = u32::from_be_bytes(bytes[1..5].try_into().ok()?);
+    let events_applied = u64::from_be_bytes(bytes[5..13].try_into().ok()?);
+    Some((key_id, events_applied, &bytes[13..]))
+}
+
+pub fn snapshot_aad(stream: Sid, key_id: u32, events_applied: u64) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(SNAPSHOT_DOMAIN.len() + 18 + 4 + 8 + 1);
+    aad.extend_from_slice(SNAPSHOT_DOMAIN);
+    aad.extend_from_slice(&stream.to_bytes());
+    aad.extend_from_slice(&key_id.to_be_bytes());
+    aad.extend_from_slice(&events_applied.to_be_bytes());
+    aad.push(FORMAT_VERSION);
+    aad
+}

@@ -1,0 +1,252 @@
+//! Verification for audit: every chain, every head and, with keys, every tag.
+//!
+//! Without keys, an auditor still detects any deleted, truncated, reordered, moved or altered
+//! record: each record carries the hash of its predecessor and each stream's head the hash of its
+//! last record. With keys, every record must also open under its stream key and decode.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use switchboard_crypto::chain_hash;
+use switchboard_domain::{Recorded, Sid};
+
+use crate::layout::{self, EVENT, HEAD};
+use crate::log::{open_sled, EventLog};
+use crate::record::{Head, RecordView, GENESIS_HASH, HASH_LEN};
+use crate::replay::ReplayRecord;
+use crate::StoreError;
+
+/// How much to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// Hashes, sequences and heads only: needs no key.
+    Integrity,
+    /// Also open and decode every record with the stream's key.
+    Full,
+}
+
+/// One problem, at the first place it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub stream: Sid,
+    /// The sequence number of the bad record, or where a missing one should be.
+    pub seq: u64,
+    pub problem: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} #{}: {}", self.stream, self.seq, self.problem)
+    }
+}
+
+/// What `verify` saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub streams: u64,
+    pub records: u64,
+    /// Records whose key was shredded: their chain is checked, their content cannot be.
+    pub shredded_records: u64,
+    /// The first problems found, in log order (at most [`VerifyReport::FINDINGS_MAX`]).
+    pub findings: Vec<Finding>,
+    pub findings_total: u64,
+}
+
+impl VerifyReport {
+    pub const FINDINGS_MAX: usize = 100;
+
+    pub fn is_clean(&self) -> bool {
+        self.findings_total == 0
+    }
+
+    fn report(&mut self, stream: Sid, seq: u64, problem: impl Into<String>) {
+        self.findings_total += 1;
+        if self.findings.len() < Self::FINDINGS_MAX {
+            self.findings.push(Finding { stream, seq, problem: problem.into() });
+        }
+    }
+}
+
+/// A data folder opened without keys, for integrity checks by an auditor.
+#[derive(Debug)]
+pub struct RawLog {
+    db: sled::Db,
+}
+
+impl RawLog {
+    pub fn open(path: &Path) -> Result<RawLog, StoreError> {
+        if !path.join("db").exists() {
+            return Err(StoreError::Damaged(format!("{} holds no switchboard data", path.display())));
+        }
+        Ok(RawLog { db: open_sled(path)? })
+    }
+
+    pub fn tree(&self) -> &sled::Tree {
+        &self.db
+    }
+}
+
+/// Checks chains and heads of a folder opened without keys.
+pub fn verify_raw(log: &RawLog, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
+    let heads = read_heads(log.tree())?;
+    Ok(verify_entries(entries(log.tree()), &heads, None, progress))
+}
+
+impl EventLog {
+    /// Checks chains, heads and, in `Full` mode, that every record opens and decodes.
+    pub fn verify(&self, mode: VerifyMode, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
+        let heads = read_heads(self.tree())?;
+        let open = |stream: Sid, seq: u64, bytes: &[u8]| -> Result<bool, String> {
+            match self.open_record::<Recorded>(stream, seq, bytes) {
+                Ok(ReplayRecord::Event { .. }) => Ok(false),
+                Ok(ReplayRecord::Shredded { .. }) => Ok(true),
+                Err(StoreError::Corrupt { problem, .. }) => Err(problem),
+                Err(other) => Err(other.to_string()),
+            }
+        };
+        let opener: Option<&RecordOpener<'_>> = match mode {
+            VerifyMode::Integrity => None,
+            VerifyMode::Full => Some(&open),
+        };
+        Ok(verify_entries(entries(self.tree()), &heads, opener, progress))
+    }
+}
+
+type Entry = Result<(sled::IVec, sled::IVec), sled::Error>;
+
+/// Opens one record: `Ok(true)` if its key was shredded, `Ok(false)` if it opened and decoded,
+/// `Err(why)` otherwise.
+pub(crate) type RecordOpener<'a> = dyn Fn(Sid, u64, &[u8]) -> Result<bool, String> + 'a;
+
+fn entries(tree: &sled::Tree) -> impl Iterator<Item = Entry> {
+    tree.scan_prefix([EVENT])
+}
+
+fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreError> {
+    let mut heads = BTreeMap::new();
+    for entry in tree.scan_prefix([HEAD]) {
+        let (key, value) = entry?;
+        let Some(stream) = layout::parse_stream_key(&key) else {
+            return Err(StoreError::Damaged("a head key is malformed".into()));
+        };
+        heads.insert(stream, Head::from_bytes(&value));
+    }
+    Ok(heads)
+}
+
+/// The state of the stream being walked.
+struct Walk {
+    stream: Sid,
+    next_seq: u64,
+    last_hash: [u8; HASH_LEN],
+}
+
+/// The core of verify, over `E` entries in key order and the heads. `open` returns whether the
+/// record's key was shredded, or why it does not open.
+pub(crate) fn verify_entries<K: AsRef<[u8]>, V: AsRef<[u8]>, X>(
+    entries: impl Iterator<Item = Result<(K, V), X>>,
+    heads: &BTreeMap<Sid, Option<Head>>,
+    open: Option<&RecordOpener<'_>>,
+    progress: &mut dyn FnMut(u64),
+) -> VerifyReport
+where
+    X: fmt::Display,
+{
+    let mut report = VerifyReport::default();
+    let mut walk: Option<Walk> = None;
+    let mut seen_streams = std::collections::BTreeSet::new();
+    for entry in entries {
+        let (key, value) = match entry {
+            Ok(pair) => pair,
+            Err(error) => {
+                let stream = walk.as_ref().map_or(Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [0; 16]), |w| w.stream);
+                report.report(stream, walk.as_ref().map_or(0, |w| w.next_seq), format!("unreadable: {error}"));
+                break;
+            }
+        };
+        report.records += 1;
+        if report.records % 65_536 == 0 {
+            progress(report.records);
+        }
+        let Some((stream, seq)) = layout::parse_event_key(key.as_ref()) else {
+            let stream = walk.as_ref().map_or(Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [0; 16]), |w| w.stream);
+            report.report(stream, 0, "a record key is malformed (moved or altered)");
+            continue;
+        };
+        if walk.as_ref().is_none_or(|w| w.stream != stream) {
+            if let Some(done) = walk.take() {
+                finish_stream(&mut report, &done, heads);
+            }
+            seen_streams.insert(stream);
+            report.streams += 1;
+            walk = Some(Walk { stream, next_seq: 0, last_hash: GENESIS_HASH });
+        }
+        let Some(current) = walk.as_mut() else { continue };
+        check_record(&mut report, current, seq, value.as_ref(), open);
+    }
+    if let Some(done) = walk.take() {
+        finish_stream(&mut report, &done, heads);
+    }
+    for (stream, head) in heads {
+        if !seen_streams.contains(stream) {
+            let claimed = head.map_or(0, |h| h.next_seq);
+            report.report(*stream, 0, format!("the head says {claimed} records, but none exist"));
+        }
+    }
+    progress(report.records);
+    report
+}
+
+fn check_record(
+    report: &mut VerifyReport,
+    walk: &mut Walk,
+    seq: u64,
+    bytes: &[u8],
+    open: Option<&RecordOpener<'_>>,
+) {
+    let stream = walk.stream;
+    if seq != walk.next_seq {
+        let problem = if seq > walk.next_seq {
+            format!("records {} to {} are missing", walk.next_seq, seq - 1)
+        } else {
+            "sequence out of order".to_owned()
+        };
+        report.report(stream, walk.next_seq, problem);
+    }
+    match RecordView::parse(bytes) {
+        Err(problem) => report.report(stream, seq, problem),
+        Ok(view) if view.prev_hash != &walk.last_hash => {
+            report.report(stream, seq, "chain broken: the previous record was altered, removed or reordered")
+        }
+        Ok(_) => {
+            if let Some(open) = open {
+                match open(stream, seq, bytes) {
+                    Ok(true) => report.shredded_records += 1,
+                    Ok(false) => {}
+                    Err(problem) => report.report(stream, seq, problem),
+                }
+            }
+        }
+    }
+    walk.next_seq = seq + 1;
+    walk.last_hash = chain_hash(bytes);
+}
+
+fn finish_stream(report: &mut VerifyReport, walk: &Walk, heads: &BTreeMap<Sid, Option<Head>>) {
+    match heads.get(&walk.stream) {
+        None => report.report(walk.stream, walk.next_seq, "the stream has no head"),
+        Some(None) => report.report(walk.stream, walk.next_seq, "the head is malformed"),
+        Some(Some(head)) if head.next_seq != walk.next_seq => report.report(
+            walk.stream,
+            walk.next_seq.min(head.next_seq),
+            format!("the head says {} records, {} exist (truncated?)", head.next_seq, walk.next_seq),
+        ),
+        Some(Some(head)) if head.last_hash != walk.last_hash => report.report(
+            walk.stream,
+            walk.next_seq.saturating_sub(1),
+            "the last record does not match the head's hash (altered)",
+        ),
+        Some(Some(_)) => {}
+    }
+}

@@ -1,0 +1,180 @@
+//! The command line: subcommands, their arguments, and where the master key comes from.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchboard_crypto::{KeySource, MasterKey};
+use switchboard_domain::{ErasureReason, Sid, SidPrefix};
+use switchboard_store::{Durability, EventLog, StoreConfig};
+
+/// Switchboard: a self-hosted contact-center messaging server.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve(ServeArgs),
+    /// Print a data folder's events, decrypted, in order (audit).
+    Replay(crate::replay::ReplayArgs),
+    /// Check every chain, head and tag of a data folder (audit).
+    Verify(crate::verify::VerifyArgs),
+    /// Master key and data key operations.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
+    /// Drop and rebuild every index from the log.
+    Reindex(DataArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// Where the data folder is and how to unlock it.
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// The data folder (sled database and, for development, master.key).
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// A file holding the master key as base64 of 32 bytes. The environment variable
+    /// SWITCHBOARD_MASTER_KEY (the key itself, base64) takes precedence.
+    #[arg(long, env = "SWITCHBOARD_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// How far a write goes before it is acknowledged.
+    #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum, default_value = "fsync")]
+    pub durability: DurabilityArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DurabilityArg {
+    /// sled flush plus fdatasync: survives power loss.
+    Fsync,
+    /// sled flush only (sync_file_range): survives a process crash.
+    Flush,
+}
+
+/// The file name of the development key created in a data folder on first start.
+pub const DEV_KEY_FILE: &str = "master.key";
+
+impl DataArgs {
+    /// Finds the master key: the environment, a key file, or the folder's development key.
+    /// With `create_dev_key`, a missing key is created in the data folder (first start).
+    pub fn master_key(&self, create_dev_key: bool) -> anyhow::Result<(MasterKey, KeySource)> {
+        if let Ok(text) = std::env::var("SWITCHBOARD_MASTER_KEY") {
+            let key = MasterKey::from_base64(&text).context("SWITCHBOARD_MASTER_KEY")?;
+            return Ok((key, KeySource::Environment));
+        }
+        if let Some(path) = &self.master_key_file {
+            let key = MasterKey::load(path)?;
+            return Ok((key, KeySource::File(path.display().to_string())));
+        }
+        let dev_path = self.data_dir.join(DEV_KEY_FILE);
+        if dev_path.exists() {
+            let key = MasterKey::load(&dev_path)?;
+            return Ok((key, KeySource::File(dev_path.display().to_string())));
+        }
+        if !create_dev_key {
+            bail!(
+                "no master key: set SWITCHBOARD_MASTER_KEY, pass --master-key-file, or keep \
+                 {DEV_KEY_FILE} in the data folder"
+            );
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let (key, _) = MasterKey::load_or_create(&dev_path)?;
+        Ok((key, KeySource::GeneratedDevelopmentKey(dev_path.display().to_string())))
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        let mut config = StoreConfig::new(&self.data_dir);
+        config.durability = match self.durability {
+            DurabilityArg::Fsync => Durability::Fsync,
+            DurabilityArg::Flush => Durability::Flush,
+        };
+        config
+    }
+
+    /// Opens the folder's log with its key, for the tools (never creates a key or a folder).
+    pub fn open_existing(&self) -> anyhow::Result<EventLog> {
+        require_data(&self.data_dir)?;
+        let (key, _) = self.master_key(false)?;
+        EventLog::open(self.store_config(), key).map_err(|e| explain_open_error(e, &self.data_dir))
+    }
+}
+
+/// Fails clearly when `dir` holds no data folder, instead of letting sled create an empty one.
+pub fn require_data(dir: &Path) -> anyhow::Result<()> {
+    if !dir.join("db").exists() {
+        bail!("{} is not a switchboard data folder (no db file)", dir.display());
+    }
+    Ok(())
+}
+
+/// sled reports a folder locked by a running daemon as a plain I/O error; say what it means.
+pub fn explain_open_error(error: switchboard_store::StoreError, dir: &Path) -> anyhow::Error {
+    let text = error.to_string();
+    if text.contains("lock")
+        || text.contains("WouldBlock")
+        || text.contains("temporarily unavailable")
+    {
+        anyhow::anyhow!(
+            "{} is in use by a running daemon (sled locks its folder); stop it, or work on a \
+             backup copy: {text}",
+            dir.display()
+        )
+    } else {
+        anyhow::Error::new(error)
+    }
+}
+
+/// Parses a channel SID given on the command line.
+pub fn channel_sid(text: &str) -> Result<Sid, String> {
+    Sid::parse_with(text, SidPrefix::CHANNEL).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ErasureReasonArg {
+    SubjectRequest,
+    Retention,
+    Operator,
+}
+
+impl From<ErasureReasonArg> for ErasureReason {
+    fn from(arg: ErasureReasonArg) -> ErasureReason {
+        match arg {
+            ErasureReasonArg::SubjectRequest => ErasureReason::SubjectRequest,
+            ErasureReasonArg::Retention => ErasureReason::Retention,
+            ErasureReasonArg::Operator => ErasureReason::Operator,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::run(args),
+        Command::Replay(args) => crate::replay::run(args),
+        Command::Verify(args) => crate::verify::run(args),
+        Command::Keys(command) => crate::keys::run(command),
+        Command::Reindex(args) => {
+            let log = args.open_existing()?;
+            let report = switchboard_store::reindex(&log)?;
+            log.close()?;
+            println!(
+                "reindexed {} channels: {} entries written, {} old entries removed",
+                report.channels, report.entries, report.removed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The `switchboard` binary: argument parsing and wiring only.
+//!
+//! `serve` runs the daemon; the other subcommands are the operator's tools over a data folder
+//! (replay and verify for audit, key rotation and shredding, index rebuilding). sled locks its
+//! folder, so the tools read a stopped daemon's folder or a backup of it.
+
+mod cli;
+mod keys;
+mod replay;
+mod serve;
+mod timefmt;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

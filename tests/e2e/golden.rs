@@ -1,0 +1,273 @@
+//! The golden log: a small data folder with its key, written once by this version and kept in
+//! tests/fixtures/golden. Every future version must replay it to exactly the same lines and verify
+//! it clean. To create it (only if it does not exist yet): `SWITCHBOARD_WRITE_GOLDEN=1 cargo test
+//! -p switchboard --test e2e golden`.
+
+use std::path::PathBuf;
+
+use switchboard_crypto::MasterKey;
+use switchboard_domain::{
+    ChannelCommand, ChannelKind, DeliveryStatus, ErasureReason, Media, MessageSource, NewChannel,
+    NewMessage, ProviderError, SidPrefix, TaskOutcome,
+};
+use switchboard_store::{ChannelLog, Durability, EventLog, StoreConfig};
+
+use crate::support::{at, copy_dir, execute, run, sid, switchboard, Run};
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden")
+}
+
+/// Replays a scratch copy of the fixture (sled writes to a folder it opens).
+fn cli_on_copy(args: &[&str]) -> Run {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("data");
+    copy_dir(&fixture().join("data"), &data);
+    std::fs::create_dir_all(data.join("blobs")).unwrap();
+    run(switchboard()
+        .args(args)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--master-key-file")
+        .arg(fixture().join("master.key")))
+}
+
+fn ensure_fixture() {
+    // The tests of this module run in parallel; only one may write a missing fixture.
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+    if fixture().join("data").exists() {
+        return;
+    }
+    assert!(
+        std::env::var_os("SWITCHBOARD_WRITE_GOLDEN").is_some(),
+        "tests/fixtures/golden is missing; it is committed, restore it from git"
+    );
+    write_fixture();
+}
+
+#[test]
+fn golden_log_replays_identically() {
+    ensure_fixture();
+    let json = cli_on_copy(&["replay"]);
+    json.assert_ok();
+    let expected = std::fs::read_to_string(fixture().join("replay.jsonl")).unwrap();
+    assert_eq!(json.stdout, expected, "replay of the golden log changed");
+    let text = cli_on_copy(&["replay", "--format", "text"]);
+    let expected = std::fs::read_to_string(fixture().join("replay.txt")).unwrap();
+    assert_eq!(text.assert_ok().stdout, expected, "text replay of the golden log changed");
+}
+
+#[test]
+fn golden_log_verifies_clean() {
+    ensure_fixture();
+    let full = cli_on_copy(&["verify"]);
+    full.assert_ok();
+    assert!(full.stdout.contains("OK"), "{}", full.stdout);
+    let lines = std::fs::read_to_string(fixture().join("replay.jsonl")).unwrap().lines().count();
+    assert!(
+        full.stdout.contains(&format!("checked {lines} records in 3 channels")),
+        "{}",
+        full.stdout
+    );
+    assert!(cli_on_copy(&["verify", "--integrity-only"]).assert_ok().stdout.contains("OK"));
+}
+
+#[test]
+fn golden_state_at_a_time_is_stable() {
+    ensure_fixture();
+    let state = cli_on_copy(&[
+        "replay",
+        "--state-at",
+        "2026-11-24T09:05:00Z",
+        "--channel",
+        &sid(SidPrefix::CHANNEL, 1).to_string(),
+    ]);
+    let lines = state.assert_ok().lines();
+    assert_eq!(lines.len(), 1);
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("state-at.json")).unwrap())
+            .unwrap();
+    assert_eq!(lines[0], expected);
+}
+
+// Everything below writes the fixture once; it is kept so the content is documented in code.
+
+fn write_fixture() {
+    let dir = fixture();
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = MasterKey::generate();
+    key.save_new(&dir.join("master.key")).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(scratch.path().join("data"));
+    config.durability = Durability::Flush;
+    config.snapshot_every = 4;
+    let log = EventLog::open(config, key).unwrap();
+    write_full_channel(&log);
+    write_long_lived_channel(&log);
+    write_shredded_channel(&log);
+    log.close().unwrap();
+    copy_dir(&scratch.path().join("data"), &dir.join("data"));
+    let json = cli_on_copy(&["replay"]);
+    std::fs::write(dir.join("replay.jsonl"), &json.assert_ok().stdout).unwrap();
+    let text = cli_on_copy(&["replay", "--format", "text"]);
+    std::fs::write(dir.join("replay.txt"), &text.assert_ok().stdout).unwrap();
+    let state = cli_on_copy(&[
+        "replay",
+        "--state-at",
+        "2026-11-24T09:05:00Z",
+        "--channel",
+        &sid(SidPrefix::CHANNEL, 1).to_string(),
+    ]);
+    std::fs::write(dir.join("state-at.json"), &state.assert_ok().stdout).unwrap();
+}
+
+fn new_channel(n: u8, address: &str, long_lived: bool) -> NewChannel {
+    NewChannel {
+        channel_sid: sid(SidPrefix::CHANNEL, n),
+        service_sid: sid(SidPrefix::SERVICE, 1),
+        kind: ChannelKind::Private,
+        friendly_name: Some(format!("golden {n}")),
+        unique_name: Some(format!("golden-{n}")),
+        attributes: format!(r#"{{"channel_type":"sms","from":"{address}","status":"ACTIVE"}}"#),
+        created_by: "system".into(),
+        flex_flow_sid: Some(sid(SidPrefix::FLEX_FLOW, n)),
+        customer_address: Some(address.into()),
+        long_lived,
+        janitor_enabled: true,
+    }
+}
+
+fn message(n: u8, author: &str, body: &str, source: MessageSource) -> ChannelCommand {
+    ChannelCommand::PostMessage(NewMessage {
+        message_sid: sid(SidPrefix::MESSAGE, n),
+        author: author.into(),
+        body: body.into(),
+        attributes: "{}".into(),
+        media: None,
+        source,
+        provider_message_id: (source == MessageSource::Customer).then(|| format!("SM{n:032x}")),
+    })
+}
+
+fn write_full_channel(log: &EventLog) {
+    let customer = "+14155550101";
+    let (mut ch, _) =
+        ChannelLog::create(log, new_channel(1, customer, false), at(0)).unwrap().unwrap();
+    let steps = vec![
+        ChannelCommand::AddMember {
+            member_sid: sid(SidPrefix::MEMBER, 1),
+            identity: customer.into(),
+            role_sid: None,
+            attributes: "{}".into(),
+        },
+        message(1, customer, "Hello, my order is late", MessageSource::Customer),
+        ChannelCommand::LinkTask {
+            task_sid: sid(SidPrefix::TASK, 1),
+            attributes: r#"{"channelType":"sms","name":"+14155550101"}"#.into(),
+            priority: 0,
+            timeout_secs: 86_400,
+        },
+        ChannelCommand::AddMember {
+            member_sid: sid(SidPrefix::MEMBER, 2),
+            identity: "agent.alice".into(),
+            role_sid: Some(sid(SidPrefix::ROLE, 1)),
+            attributes: r#"{"team":"orders"}"#.into(),
+        },
+        message(2, "agent.alice", "Sorry about that! Checking now.", MessageSource::Agent),
+        ChannelCommand::RecordDelivery { index: 1, status: DeliveryStatus::Sent, error: None },
+        ChannelCommand::RecordDelivery { index: 1, status: DeliveryStatus::Delivered, error: None },
+        ChannelCommand::EditMessage {
+            index: 1,
+            body: Some("Sorry about that! Checking your order now.".into()),
+            attributes: None,
+            edited_by: Some("agent.alice".into()),
+        },
+        ChannelCommand::PostMessage(NewMessage {
+            message_sid: sid(SidPrefix::MESSAGE, 3),
+            author: customer.into(),
+            body: String::new(),
+            attributes: "{}".into(),
+            media: Some(Media {
+                sid: sid(SidPrefix::MEDIA, 1),
+                content_type: "image/jpeg".into(),
+                size_bytes: 48_213,
+                filename: Some("receipt.jpg".into()),
+                provider_ref: Some("https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME".into()),
+            }),
+            source: MessageSource::Customer,
+            provider_message_id: Some("MM00000000000000000000000000000003".into()),
+        }),
+        ChannelCommand::UpdateReadHorizon {
+            member_sid: sid(SidPrefix::MEMBER, 2),
+            last_consumed_index: Some(2),
+        },
+        message(4, "agent.alice", "Sent a replacement.", MessageSource::Agent),
+        ChannelCommand::RecordDelivery {
+            index: 3,
+            status: DeliveryStatus::Failed,
+            error: Some(ProviderError { code: "30003".into(), message: "Unreachable destination handset".into() }),
+        },
+        ChannelCommand::UpdateAttributes {
+            attributes: r#"{"channel_type":"sms","from":"+14155550101","status":"ACTIVE","priority":"high"}"#.into(),
+        },
+        ChannelCommand::Rename { friendly_name: Some("Order 1234".into()), unique_name: Some("order-1234".into()) },
+        ChannelCommand::UpdateMember {
+            member_sid: sid(SidPrefix::MEMBER, 2),
+            role_sid: None,
+            attributes: Some(r#"{"team":"escalations"}"#.into()),
+        },
+        ChannelCommand::RemoveMessage { index: 0 },
+        ChannelCommand::EndTask { task_sid: sid(SidPrefix::TASK, 1), outcome: TaskOutcome::Completed },
+        ChannelCommand::RemoveMember { member_sid: sid(SidPrefix::MEMBER, 2) },
+    ];
+    for (i, step) in steps.into_iter().enumerate() {
+        execute(log, &mut ch, step, at(30 * (i as i64 + 1)));
+    }
+}
+
+fn write_long_lived_channel(log: &EventLog) {
+    let customer = "whatsapp:+447700900123";
+    let (mut ch, _) =
+        ChannelLog::create(log, new_channel(2, customer, true), at(1000)).unwrap().unwrap();
+    let steps = vec![
+        message(10, customer, "Hi again", MessageSource::Customer),
+        ChannelCommand::Deactivate,
+        message(11, "system", "This conversation is closed.", MessageSource::System),
+        message(12, customer, "One more question", MessageSource::Customer),
+        ChannelCommand::LinkTask {
+            task_sid: sid(SidPrefix::TASK, 2),
+            attributes: "{}".into(),
+            priority: 5,
+            timeout_secs: 3600,
+        },
+        ChannelCommand::LinkTask {
+            task_sid: sid(SidPrefix::TASK, 3),
+            attributes: r#"{"transfer":true}"#.into(),
+            priority: 5,
+            timeout_secs: 3600,
+        },
+        ChannelCommand::EndTask {
+            task_sid: sid(SidPrefix::TASK, 2),
+            outcome: TaskOutcome::Canceled { reason: "transferred".into() },
+        },
+        ChannelCommand::RetireIfIdle { now: at(1000 + 7200), window_millis: 3_600_000 },
+    ];
+    for (i, step) in steps.into_iter().enumerate() {
+        execute(log, &mut ch, step, at(1000 + 60 * (i as i64 + 1)));
+    }
+}
+
+fn write_shredded_channel(log: &EventLog) {
+    let customer = "messenger:5551234567";
+    let (mut ch, _) =
+        ChannelLog::create(log, new_channel(3, customer, false), at(2000)).unwrap().unwrap();
+    execute(
+        log,
+        &mut ch,
+        message(20, customer, "Please delete my data", MessageSource::Customer),
+        at(2060),
+    );
+    let outcome = ch.shred(log, ErasureReason::SubjectRequest, at(2120)).unwrap();
+    log.wait_durable_blocking(outcome.ticket).unwrap();
+}

@@ -1,0 +1,267 @@
+//! Shared helpers for the end-to-end tests: running the binary, making data folders with known
+//! content, and starting the daemon on a free port.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use switchboard_crypto::MasterKey;
+use switchboard_domain::{
+    ChannelCommand, ChannelKind, MessageSource, NewChannel, NewMessage, Sid, SidPrefix, Timestamp,
+};
+use switchboard_store::{ChannelLog, Durability, EventLog, StoreConfig};
+
+/// The output of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+            .collect()
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Run {
+        assert_eq!(
+            self.code, 0,
+            "exit {}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// The binary under test, with no SWITCHBOARD_* variable inherited from the caller.
+pub fn switchboard() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHBOARD_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("SWITCHBOARD_LOG", "warn");
+    command
+}
+
+pub fn run(command: &mut Command) -> Run {
+    let output = command.stdin(Stdio::null()).output().expect("the switchboard binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A data folder in a temporary directory, with its master key in a file beside it.
+pub struct Folder {
+    pub temp: tempfile::TempDir,
+    pub key: MasterKey,
+}
+
+impl Folder {
+    pub fn new() -> Folder {
+        let temp = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate();
+        key.save_new(&temp.path().join("master.b64")).unwrap();
+        Folder { temp, key }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.temp.path().join("data")
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.temp.path().join("master.b64")
+    }
+
+    pub fn open(&self) -> EventLog {
+        let mut config = StoreConfig::new(self.data_dir());
+        config.durability = Durability::Flush;
+        config.snapshot_every = 5;
+        EventLog::open(config, self.key.clone()).unwrap()
+    }
+
+    /// `switchboard ARGS --data-dir DIR --master-key-file KEY`
+    pub fn cli(&self, args: &[&str]) -> Run {
+        run(switchboard()
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--master-key-file")
+            .arg(self.key_file()))
+    }
+}
+
+pub fn sid(prefix: SidPrefix, n: u8) -> Sid {
+    let mut id = [0u8; 16];
+    id[15] = n;
+    id[0] = 0x5b;
+    Sid::from_parts(prefix, id)
+}
+
+pub fn at(seconds: i64) -> Timestamp {
+    // 2026-11-24T09:00:00Z plus `seconds`.
+    Timestamp::from_millis((1_795_510_800 + seconds) * 1000)
+}
+
+/// A channel from a Flex Flow with a customer and `messages` customer messages, one a minute.
+pub fn seed_channel(log: &EventLog, n: u8, address: &str, messages: u8) -> Sid {
+    let channel_sid = sid(SidPrefix::CHANNEL, n);
+    let new = NewChannel {
+        channel_sid,
+        service_sid: sid(SidPrefix::SERVICE, 1),
+        kind: ChannelKind::Private,
+        friendly_name: Some(format!("chat with {address}")),
+        unique_name: None,
+        attributes: format!(r#"{{"from":"{address}","status":"ACTIVE"}}"#),
+        created_by: "system".into(),
+        flex_flow_sid: Some(sid(SidPrefix::FLEX_FLOW, 1)),
+        customer_address: Some(address.into()),
+        long_lived: false,
+        janitor_enabled: true,
+    };
+    let (mut channel, _) = ChannelLog::create(log, new, at(0)).unwrap().unwrap();
+    execute(log, &mut channel, member(n, address), at(1));
+    for i in 0..messages {
+        let message = ChannelCommand::PostMessage(NewMessage {
+            message_sid: sid(SidPrefix::MESSAGE, n.wrapping_mul(50).wrapping_add(i)),
+            author: address.into(),
+            body: format!("message {i} from {address}"),
+            attributes: "{}".into(),
+            media: None,
+            source: MessageSource::Customer,
+            provider_message_id: Some(format!("SM{n:02x}{i:030x}")),
+        });
+        execute(log, &mut channel, message, at(60 * (i64::from(i) + 1)));
+    }
+    channel_sid
+}
+
+fn member(n: u8, identity: &str) -> ChannelCommand {
+    ChannelCommand::AddMember {
+        member_sid: sid(SidPrefix::MEMBER, n),
+        identity: identity.into(),
+        role_sid: None,
+        attributes: "{}".into(),
+    }
+}
+
+pub fn execute(log: &EventLog, channel: &mut ChannelLog, command: ChannelCommand, when: Timestamp) {
+    let done = channel.execute(log, command, when).unwrap().unwrap();
+    if let Some(ticket) = done.ticket {
+        log.wait_durable_blocking(ticket).unwrap();
+    }
+}
+
+/// Copies a folder tree (sled data folders are a few files and a `blobs` folder).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A running daemon on a free port of 127.0.0.1; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub base_url: String,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    /// Starts `switchboard serve` and waits until it names its address.
+    pub fn start(mut command: Command) -> Daemon {
+        let mut child = command
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("switchboard serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let (url_tx, url_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("switchboard listening on ") {
+                    let _ = url_tx.send(url.to_owned());
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (err_tx, stderr_lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
+        let base_url = match url_rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let log: Vec<String> = stderr_lines.try_iter().collect();
+                panic!("the daemon did not start:\n{}", log.join("\n"));
+            }
+        };
+        Daemon { child, base_url, stderr_lines }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr_lines.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> (i32, String) {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        kill(pid, Signal::SIGTERM).unwrap();
+        let status = wait_timeout(&mut self.child, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.stderr())
+    }
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the daemon did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
