@@ -40,8 +40,9 @@ fn rotate_rewraps_keys_and_replay_is_unchanged() {
     let before = folder.cli(&["replay"]).assert_ok().stdout.clone();
     let new_path = folder.temp.path().join("new.key");
     run(switchboard().args(["keys", "generate", "--out"]).arg(&new_path)).assert_ok();
+    // Two channel keys, the index key and the system key.
     let rotate = folder.cli(&["keys", "rotate", "--new-key-file", new_path.to_str().unwrap()]);
-    assert!(rotate.assert_ok().stdout.contains("re-wrapped 3 keys"), "{}", rotate.stdout);
+    assert!(rotate.assert_ok().stdout.contains("re-wrapped 4 keys"), "{}", rotate.stdout);
     let old = folder.cli(&["replay"]);
     assert_eq!(old.code, 2, "the old key no longer opens the folder");
     assert!(old.stderr.contains("sealed under master key"), "{}", old.stderr);

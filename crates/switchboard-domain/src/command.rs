@@ -88,6 +88,14 @@ pub enum ChannelCommand {
         task_sid: Sid,
         outcome: TaskOutcome,
     },
+    /// Links a task only if the channel has none open: how a customer's message starts an
+    /// interaction on a new channel, a reactivated long-lived one, or one left without a task.
+    EnsureTask {
+        task_sid: Sid,
+        attributes: String,
+        priority: i64,
+        timeout_secs: u64,
+    },
     /// An explicit deactivation (REST or operator). Always honoured, janitor or not.
     Deactivate,
     /// An explicit reactivation (REST).
@@ -191,6 +199,10 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
             Ok(vec![ChannelEvent::TaskLinked { task_sid, attributes, priority, timeout_secs }])
         }
         ChannelCommand::EndTask { task_sid, outcome } => end_task(state, task_sid, outcome),
+        ChannelCommand::EnsureTask { task_sid, attributes, priority, timeout_secs } => Ok(changed(
+            state.open_tasks.is_empty(),
+            ChannelEvent::TaskLinked { task_sid, attributes, priority, timeout_secs },
+        )),
         ChannelCommand::Deactivate => Ok(changed(
             state.status == ChannelStatus::Active,
             ChannelEvent::ChannelDeactivated { reason: DeactivationReason::Api },

@@ -12,17 +12,29 @@ use crate::{Sid, Timestamp};
 /// The schema version written beside every event. Readers accept every version up to this one.
 pub const EVENT_SCHEMA_VERSION: u16 = 1;
 
+/// What every aggregate's event type offers the log and the audit tools.
+pub trait DomainEvent {
+    /// The stored name of the event, as replay prints it in `type`.
+    fn type_name(&self) -> &'static str;
+
+    /// Whether the event may be stored unencrypted: only markers that carry no customer data and
+    /// must stay readable after a key is destroyed.
+    fn is_clear_text_allowed(&self) -> bool {
+        false
+    }
+}
+
 /// One event as it sits in the log: what happened and when the writer said it happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Recorded {
+pub struct Recorded<E = ChannelEvent> {
     /// Schema version of `event`, for upcasting.
     pub schema: u16,
     pub at: Timestamp,
-    pub event: ChannelEvent,
+    pub event: E,
 }
 
-impl Recorded {
-    pub fn new(at: Timestamp, event: ChannelEvent) -> Recorded {
+impl<E> Recorded<E> {
+    pub fn new(at: Timestamp, event: E) -> Recorded<E> {
         Recorded { schema: EVENT_SCHEMA_VERSION, at, event }
     }
 }
@@ -234,9 +246,8 @@ pub enum ChannelEvent {
     },
 }
 
-impl ChannelEvent {
-    /// The stored name of the event, as replay prints it in `type`.
-    pub fn type_name(&self) -> &'static str {
+impl DomainEvent for ChannelEvent {
+    fn type_name(&self) -> &'static str {
         match self {
             ChannelEvent::ChannelCreated { .. } => "channel_created",
             ChannelEvent::AttributesUpdated { .. } => "attributes_updated",
@@ -257,9 +268,8 @@ impl ChannelEvent {
         }
     }
 
-    /// Whether the event may be stored unencrypted. Only the erasure marker qualifies: it carries
-    /// no customer data and must stay readable after the channel's key is destroyed.
-    pub fn is_clear_text_allowed(&self) -> bool {
+    // Only the erasure marker qualifies: it must stay readable after the channel's key is gone.
+    fn is_clear_text_allowed(&self) -> bool {
         matches!(self, ChannelEvent::DataErased { .. })
     }
 }

@@ -5,16 +5,26 @@
 //! I/O: it never reads a clock, a random source, a file or the network. Time and fresh SIDs are
 //! passed in by the caller, so replaying a log always rebuilds exactly the same state.
 
+mod address;
 mod command;
 mod event;
+mod flow;
 mod index;
+mod service;
 mod sid;
 mod state;
 mod time;
 
+pub use address::{customer_address, e164, AddressError};
+pub use flow::{
+    conflicts, decide_flow, routing_key, validate, ChannelType, FlowCommand, FlowConfig,
+    FlowEvent, FlowRejection, FlowState, Integration, IntegrationType,
+};
+pub use service::{ServiceEvent, ServiceState};
+
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{
-    ChannelEvent, ChannelKind, DeactivationReason, DeliveryStatus, ErasureReason, Media,
+    ChannelEvent, ChannelKind, DeactivationReason, DomainEvent, DeliveryStatus, ErasureReason, Media,
     MessageSource, ProviderError, ReactivationReason, Recorded, TaskOutcome, EVENT_SCHEMA_VERSION,
 };
 pub use index::{IndexEntry, IndexKind};

@@ -78,28 +78,50 @@ impl ChannelLog {
         command: ChannelCommand,
         at: Timestamp,
     ) -> Result<Result<Executed, Rejection>, StoreError> {
-        let events = match decide(&self.state, command) {
-            Ok(events) => events,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
-        let first_seq = self.state.events_applied;
-        if events.is_empty() {
-            return Ok(Ok(Executed { events, first_seq, ticket: None }));
-        }
-        let records: Vec<Recorded> = events.iter().map(|e| Recorded::new(at, e.clone())).collect();
+        self.execute_all(log, vec![command], at)
+    }
+
+    /// Runs several commands as one: each is decided against the state the previous ones leave,
+    /// and either all their events are appended in one atomic write or, if any is rejected, none.
+    pub fn execute_all(
+        &mut self,
+        log: &EventLog,
+        commands: Vec<ChannelCommand>,
+        at: Timestamp,
+    ) -> Result<Result<Executed, Rejection>, StoreError> {
         let mut next = self.state.clone();
-        for record in &records {
-            next.apply(record);
+        let mut records = Vec::new();
+        for command in commands {
+            let events = match decide(&next, command) {
+                Ok(events) => events,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
+            for event in events {
+                let record = Recorded::new(at, event);
+                next.apply(&record);
+                records.push(record);
+            }
+        }
+        let first_seq = self.state.events_applied;
+        let events: Vec<ChannelEvent> = records.iter().map(|r| r.event.clone()).collect();
+        if records.is_empty() {
+            return Ok(Ok(Executed { events, first_seq, ticket: None }));
         }
         let mut changes = index_diff(&self.state.index_entries(), &next.index_entries());
         for event in &events {
             changes.put.extend(event.index_entries(self.sid));
         }
         let appended = log.append(self.sid, first_seq, &records, &changes)?;
-        let crossed = first_seq / log.config().snapshot_every != next.events_applied / log.config().snapshot_every;
+        let every = log.config().snapshot_every.max(1);
+        let crossed = first_seq / every != next.events_applied / every;
         self.state = next;
         if crossed {
-            log.save_snapshot(self.sid, self.state.events_applied, &self.state)?;
+            // The events are appended whatever happens here: a missing snapshot only makes the
+            // next rehydration longer, so it must not turn a done command into a failure.
+            if let Err(error) = log.save_snapshot(self.sid, self.state.events_applied, &self.state)
+            {
+                tracing::warn!(channel = %self.sid, %error, "could not write a snapshot");
+            }
         }
         Ok(Ok(Executed { events, first_seq, ticket: Some(appended.ticket) }))
     }
@@ -139,7 +161,8 @@ impl ChannelLog {
             }
         }
         let marker = Recorded::new(at, ChannelEvent::DataErased { reason });
-        let (bytes, hash) = record::clear_record(&head.last_hash, &rmp_serde::to_vec_named(&marker)?);
+        let (bytes, hash) =
+            record::clear_record(&head.last_hash, &rmp_serde::to_vec_named(&marker)?);
         let mut batch = sled::Batch::default();
         batch.insert(&layout::event_key(sid, head.next_seq)[..], bytes);
         let next = Head { next_seq: head.next_seq + 1, last_hash: hash };

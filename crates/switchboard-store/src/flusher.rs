@@ -66,7 +66,11 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub fn start(db: sled::Db, dir: &Path, durability: Durability) -> Result<GroupCommit, StoreError> {
+    pub fn start(
+        db: sled::Db,
+        dir: &Path,
+        durability: Durability,
+    ) -> Result<GroupCommit, StoreError> {
         let log_file = match durability {
             Durability::Fsync => Some(File::open(dir.join("db"))?),
             Durability::Flush => None,
@@ -166,7 +170,9 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
             while state.wanted <= state.progress.completed && !state.shutting_down {
                 state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
             }
-            if state.failure.is_some() || (state.shutting_down && state.wanted <= state.progress.completed) {
+            if state.failure.is_some()
+                || (state.shutting_down && state.wanted <= state.progress.completed)
+            {
                 break;
             }
             state.started += 1;

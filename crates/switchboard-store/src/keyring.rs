@@ -54,7 +54,12 @@ impl KeyRing {
     }
 
     /// The key `key_id` of `stream`, for reading records sealed under an older key.
-    pub fn by_id(&self, tree: &sled::Tree, stream: Sid, key_id: u32) -> Result<KeyStatus, StoreError> {
+    pub fn by_id(
+        &self,
+        tree: &sled::Tree,
+        stream: Sid,
+        key_id: u32,
+    ) -> Result<KeyStatus, StoreError> {
         if let KeyStatus::Active(key) = self.current(tree, stream)? {
             if key.key_id == key_id {
                 return Ok(KeyStatus::Active(key));
@@ -84,16 +89,20 @@ impl KeyRing {
     }
 }
 
-fn load_current(tree: &sled::Tree, master: &MasterKey, stream: Sid) -> Result<KeyStatus, StoreError> {
+fn load_current(
+    tree: &sled::Tree,
+    master: &MasterKey,
+    stream: Sid,
+) -> Result<KeyStatus, StoreError> {
     let Some(entry) = tree.scan_prefix(stream_prefix(KEY, stream)).next_back() else {
         return Ok(KeyStatus::Missing);
     };
     let (key, value) = entry?;
-    let key_id = key
-        .get(key.len() - 4..)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_be_bytes)
-        .ok_or_else(|| StoreError::Damaged(format!("key entry of {stream} is malformed")))?;
+    let key_id =
+        key.get(key.len() - 4..)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| StoreError::Damaged(format!("key entry of {stream} is malformed")))?;
     unwrap_entry(master, stream, key_id, &value)
 }
 

@@ -12,6 +12,9 @@ pub const INDEX: u8 = b'I';
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_MASTER: &[u8] = b"Mmaster";
 pub const META_INDEX_KEY: &[u8] = b"Mindex-key";
+pub const META_SYSTEM_KEY: &[u8] = b"Msystem-key";
+/// Prefix of sealed operator secrets (auth token, API key secrets): `Msecret/<name>`.
+pub const META_SECRET_PREFIX: &[u8] = b"Msecret/";
 
 pub const STREAM_LEN: usize = Sid::BINARY_LEN;
 pub const EVENT_KEY_LEN: usize = 1 + STREAM_LEN + 8;
@@ -69,3 +72,4 @@ pub fn key_context(stream: Sid, key_id: u32) -> Vec<u8> {
 }
 
 pub const INDEX_KEY_CONTEXT: &[u8] = b"index";
+pub const SYSTEM_KEY_CONTEXT: &[u8] = b"system";

@@ -27,9 +27,9 @@ pub use channel::{ChannelLog, Executed, ShredOutcome};
 pub use error::StoreError;
 pub use flusher::{Durability, FlushTicket};
 pub use log::{Appended, EventLog, IndexChanges, LoggedEvent, StoreConfig};
-pub use record::Head;
 pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
-pub use replay::{ReplayFilter, ReplayItem, ReplayRecord};
+pub use record::Head;
+pub use replay::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};
 pub use verify::{verify_raw, Finding, RawLog, VerifyMode, VerifyReport};
 
 /// The version of the on-disk layout this build writes, recorded in the `M` entries.

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use switchboard_crypto::{DataKey, IndexKey, MasterKey, WrappedKey};
-use switchboard_domain::{IndexEntry, IndexKind, Recorded, Sid, EVENT_SCHEMA_VERSION};
+use switchboard_crypto::{DataKey, IndexKey, MasterKey, Sealer, WrappedKey};
+use switchboard_domain::{DomainEvent, IndexEntry, IndexKind, Recorded, Sid, EVENT_SCHEMA_VERSION};
 
 use crate::flusher::{Durability, FlushTicket, GroupCommit};
 use crate::keyring::{KeyRing, KeyStatus, StreamKey};
@@ -62,7 +62,7 @@ pub trait LoggedEvent: Serialize + DeserializeOwned {
     }
 }
 
-impl LoggedEvent for Recorded {
+impl<E: DomainEvent + Serialize + DeserializeOwned> LoggedEvent for Recorded<E> {
     fn clear_text_allowed(&self) -> bool {
         self.event.is_clear_text_allowed()
     }
@@ -82,6 +82,8 @@ pub struct EventLog {
     tree: sled::Db,
     keys: KeyRing,
     index_key: IndexKey,
+    /// Seals the operator's secrets kept in the folder (credentials made on first start).
+    system: Sealer,
     flusher: GroupCommit,
     heads: Mutex<HashMap<Sid, Arc<Mutex<Head>>>>,
     config: StoreConfig,
@@ -93,11 +95,13 @@ impl EventLog {
         std::fs::create_dir_all(&config.path)?;
         let db = open_sled(&config.path)?;
         let index_key = prepare_meta(&db, &master)?;
+        let system = system_key(&db, &master)?.sealer();
         let flusher = GroupCommit::start(db.clone(), &config.path, config.durability)?;
         Ok(EventLog {
             tree: db,
             keys: KeyRing::new(master),
             index_key,
+            system,
             flusher,
             heads: Mutex::new(HashMap::new()),
             config,
@@ -220,7 +224,9 @@ impl EventLog {
         let channel = Sid::from_bytes(bytes.get(..Sid::BINARY_LEN).ok_or_else(damaged)?)
             .map_err(|_| damaged())?;
         let index = match bytes.get(Sid::BINARY_LEN..) {
-            Some(rest) if rest.len() == 8 => Some(u64::from_be_bytes(rest.try_into().map_err(|_| damaged())?)),
+            Some(rest) if rest.len() == 8 => {
+                Some(u64::from_be_bytes(rest.try_into().map_err(|_| damaged())?))
+            }
             _ => None,
         };
         Ok(Some((channel, index)))
@@ -236,8 +242,9 @@ impl EventLog {
         self.flusher.wait_blocking(ticket)
     }
 
-    /// A ticket covering everything written so far.
-    pub(crate) fn ticket(&self) -> FlushTicket {
+    /// A ticket covering everything written so far: wait on it to know that what another writer
+    /// has already written (and this caller has seen) is durable too.
+    pub fn ticket(&self) -> FlushTicket {
         self.flusher.ticket()
     }
 
@@ -304,14 +311,14 @@ impl EventLog {
         stream: Sid,
         from_seq: u64,
     ) -> impl Iterator<Item = Result<ReplayRecord<E>, StoreError>> + '_ {
-        self.tree
-            .range(event_key(stream, from_seq)..event_key(stream, u64::MAX))
-            .map(move |entry| {
+        self.tree.range(event_key(stream, from_seq)..event_key(stream, u64::MAX)).map(
+            move |entry| {
                 let (key, value) = entry?;
                 let (stream, seq) = layout::parse_event_key(&key)
                     .ok_or_else(|| StoreError::Damaged("an event key is malformed".into()))?;
                 self.open_record(stream, seq, &value)
-            })
+            },
+        )
     }
 
     /// Decrypts and decodes one stored record.
@@ -335,7 +342,8 @@ impl EventLog {
                 KeyStatus::Missing => return Err(corrupt("its data key is missing")),
             }
         };
-        let event: E = rmp_serde::from_slice(&plaintext).map_err(|e| corrupt(&format!("undecodable: {e}")))?;
+        let event: E =
+            rmp_serde::from_slice(&plaintext).map_err(|e| corrupt(&format!("undecodable: {e}")))?;
         event.check_readable().map_err(corrupt)?;
         if view.key_id == CLEAR_KEY_ID && !event.clear_text_allowed() {
             return Err(corrupt("an event that must be encrypted is stored in the clear"));
@@ -355,14 +363,18 @@ impl EventLog {
             return Err(StoreError::NotFound(stream));
         };
         let plaintext = rmp_serde::to_vec_named(state)?;
-        let sealed = record::seal_snapshot(&key.sealer, stream, key.key_id, events_applied, &plaintext);
+        let sealed =
+            record::seal_snapshot(&key.sealer, stream, key.key_id, events_applied, &plaintext);
         self.tree.insert(stream_prefix(SNAPSHOT, stream), sealed)?;
         Ok(())
     }
 
     /// The latest snapshot of `stream` and the number of events it covers. A snapshot that does not
     /// open or decode is ignored (the caller replays from the start), never trusted.
-    pub fn load_snapshot<T: DeserializeOwned>(&self, stream: Sid) -> Result<Option<(u64, T)>, StoreError> {
+    pub fn load_snapshot<T: DeserializeOwned>(
+        &self,
+        stream: Sid,
+    ) -> Result<Option<(u64, T)>, StoreError> {
         let Some(bytes) = self.tree.get(stream_prefix(SNAPSHOT, stream))? else {
             return Ok(None);
         };
@@ -386,6 +398,25 @@ impl EventLog {
                 Ok(None)
             }
         }
+    }
+
+    /// A secret kept sealed in the folder, by name.
+    pub fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = secret_key(name);
+        let Some(sealed) = self.tree.get(&key)? else { return Ok(None) };
+        let plain = self.system.open(&key, &sealed).map_err(|_| {
+            StoreError::Damaged(format!("the stored secret {name:?} does not open"))
+        })?;
+        Ok(Some(plain))
+    }
+
+    /// Stores a secret sealed under the folder's system key, durably.
+    pub fn set_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let key = secret_key(name);
+        let mut sealed = Vec::new();
+        self.system.seal_into(&key, value, &mut sealed);
+        self.tree.insert(key, sealed)?;
+        self.flush()
     }
 
     /// Stops the flusher after a final flush. Dropping the log does the same.
@@ -439,7 +470,24 @@ fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreErro
     }
 }
 
+fn secret_key(name: &str) -> Vec<u8> {
+    let mut key = layout::META_SECRET_PREFIX.to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// The system key (for sealed secrets), made on first need.
+fn system_key(db: &sled::Db, master: &MasterKey) -> Result<DataKey, StoreError> {
+    if let Some(wrapped) = db.get(layout::META_SYSTEM_KEY)? {
+        return Ok(WrappedKey::from_bytes(&wrapped)?.unwrap(master, layout::SYSTEM_KEY_CONTEXT)?);
+    }
+    let key = DataKey::generate();
+    let wrapped = WrappedKey::wrap(master, &key, layout::SYSTEM_KEY_CONTEXT);
+    db.insert(layout::META_SYSTEM_KEY, wrapped.to_bytes())?;
+    db.flush()?;
+    Ok(key)
+}
+
 fn hex8(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-

@@ -65,11 +65,15 @@ pub struct RotateReport {
 /// Re-wraps every data key (and the index key) of the folder at `path` from `old` to `new`,
 /// without touching a single event. Safe to run again after an interruption: keys already under
 /// `new` are skipped, and the folder only switches to `new` once every key has.
-pub fn rotate_master_key(path: &Path, old: &MasterKey, new: &MasterKey) -> Result<RotateReport, StoreError> {
+pub fn rotate_master_key(
+    path: &Path,
+    old: &MasterKey,
+    new: &MasterKey,
+) -> Result<RotateReport, StoreError> {
     let db = open_sled(path)?;
-    let recorded = db
-        .get(layout::META_MASTER)?
-        .ok_or_else(|| StoreError::Damaged(format!("{} holds no switchboard data", path.display())))?;
+    let recorded = db.get(layout::META_MASTER)?.ok_or_else(|| {
+        StoreError::Damaged(format!("{} holds no switchboard data", path.display()))
+    })?;
     if recorded.as_ref() != old.fingerprint().0 && recorded.as_ref() != new.fingerprint().0 {
         return Err(StoreError::Damaged(format!(
             "the folder is sealed under neither the old key ({}) nor the new one ({})",
@@ -101,6 +105,13 @@ pub fn rotate_master_key(path: &Path, old: &MasterKey, new: &MasterKey) -> Resul
         .ok_or_else(|| StoreError::Damaged("the index key is missing".into()))?;
     if let Some(rewrapped) = rewrap(&index_key, old, new, layout::INDEX_KEY_CONTEXT, &mut report)? {
         batch.insert(layout::META_INDEX_KEY, rewrapped);
+    }
+    if let Some(system_key) = db.get(layout::META_SYSTEM_KEY)? {
+        if let Some(rewrapped) =
+            rewrap(&system_key, old, new, layout::SYSTEM_KEY_CONTEXT, &mut report)?
+        {
+            batch.insert(layout::META_SYSTEM_KEY, rewrapped);
+        }
     }
     db.apply_batch(batch)?;
     db.flush()?;

@@ -1,22 +1,52 @@
 //! Replay for audit: every stored event, decrypted, in log order, optionally narrowed to some
 //! channels and a time window.
 
-use switchboard_domain::{Recorded, Sid, Timestamp};
+use serde::Serialize;
+use switchboard_domain::{
+    ChannelEvent, DomainEvent, FlowEvent, Recorded, ServiceEvent, Sid, SidPrefix, Timestamp,
+};
 
 use crate::layout::{self, EVENT};
-use crate::log::{EventLog, LoggedEvent};
+use crate::log::EventLog;
 use crate::StoreError;
 
 /// One stored record as replay sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayRecord<E> {
-    Event { stream: Sid, seq: u64, event: E },
+    Event {
+        stream: Sid,
+        seq: u64,
+        event: E,
+    },
     /// The record is intact but its stream's key was destroyed: its content is gone for good.
-    Shredded { stream: Sid, seq: u64 },
+    Shredded {
+        stream: Sid,
+        seq: u64,
+    },
 }
 
-/// A record of a channel stream.
-pub type ReplayItem = ReplayRecord<Recorded>;
+/// An event of any aggregate, as the audit tools print it. Serializes as the inner event
+/// (`{"message_added": {…}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AnyEvent {
+    Channel(ChannelEvent),
+    Flow(FlowEvent),
+    Service(ServiceEvent),
+}
+
+impl DomainEvent for AnyEvent {
+    fn type_name(&self) -> &'static str {
+        match self {
+            AnyEvent::Channel(event) => event.type_name(),
+            AnyEvent::Flow(event) => event.type_name(),
+            AnyEvent::Service(event) => event.type_name(),
+        }
+    }
+}
+
+/// A record of any stream, for audit.
+pub type ReplayItem = ReplayRecord<Recorded<AnyEvent>>;
 
 /// Which records replay yields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,21 +87,67 @@ impl EventLog {
         if streams.is_empty() {
             Box::new(self.replay_all().filter(keep))
         } else {
-            Box::new(streams.into_iter().flat_map(move |s| self.read(s, 0)).filter(keep))
+            Box::new(streams.into_iter().flat_map(move |s| self.read_any(s)).filter(keep))
         }
     }
 
     fn replay_all(&self) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
-        self.tree().scan_prefix([EVENT]).map(move |entry| {
+        self.decode_any(self.tree().scan_prefix([EVENT]))
+    }
+
+    fn read_any(&self, stream: Sid) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
+        self.decode_any(self.tree().scan_prefix(layout::stream_prefix(EVENT, stream)))
+    }
+
+    fn decode_any(
+        &self,
+        entries: sled::Iter,
+    ) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
+        entries.map(move |entry| {
             let (key, value) = entry?;
             let (stream, seq) = layout::parse_event_key(&key)
                 .ok_or_else(|| StoreError::Damaged("an event key is malformed".into()))?;
-            self.open_record(stream, seq, &value)
+            self.open_any(stream, seq, &value)
         })
+    }
+
+    /// Opens a record of any stream, decoding it as its stream's aggregate.
+    pub(crate) fn open_any(
+        &self,
+        stream: Sid,
+        seq: u64,
+        bytes: &[u8],
+    ) -> Result<ReplayItem, StoreError> {
+        fn lift<E>(record: ReplayRecord<Recorded<E>>, wrap: fn(E) -> AnyEvent) -> ReplayItem {
+            match record {
+                ReplayRecord::Event { stream, seq, event } => ReplayRecord::Event {
+                    stream,
+                    seq,
+                    event: Recorded {
+                        schema: event.schema,
+                        at: event.at,
+                        event: wrap(event.event),
+                    },
+                },
+                ReplayRecord::Shredded { stream, seq } => ReplayRecord::Shredded { stream, seq },
+            }
+        }
+        match stream.prefix() {
+            SidPrefix::CHANNEL => {
+                Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::Channel))
+            }
+            SidPrefix::FLEX_FLOW => Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::Flow)),
+            SidPrefix::SERVICE => {
+                Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::Service))
+            }
+            _ => {
+                Err(StoreError::Corrupt { stream, seq, problem: "a stream of unknown kind".into() })
+            }
+        }
     }
 }
 
-impl<E: LoggedEvent> ReplayRecord<E> {
+impl<E> ReplayRecord<E> {
     pub fn stream(&self) -> Sid {
         match self {
             ReplayRecord::Event { stream, .. } | ReplayRecord::Shredded { stream, .. } => *stream,

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 
 use switchboard_crypto::chain_hash;
-use switchboard_domain::{Recorded, Sid};
+use switchboard_domain::Sid;
 
 use crate::layout::{self, EVENT, HEAD};
 use crate::log::{open_sled, EventLog};
@@ -77,7 +77,10 @@ pub struct RawLog {
 impl RawLog {
     pub fn open(path: &Path) -> Result<RawLog, StoreError> {
         if !path.join("db").exists() {
-            return Err(StoreError::Damaged(format!("{} holds no switchboard data", path.display())));
+            return Err(StoreError::Damaged(format!(
+                "{} holds no switchboard data",
+                path.display()
+            )));
         }
         Ok(RawLog { db: open_sled(path)? })
     }
@@ -95,10 +98,14 @@ pub fn verify_raw(log: &RawLog, progress: &mut dyn FnMut(u64)) -> Result<VerifyR
 
 impl EventLog {
     /// Checks chains, heads and, in `Full` mode, that every record opens and decodes.
-    pub fn verify(&self, mode: VerifyMode, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
+    pub fn verify(
+        &self,
+        mode: VerifyMode,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport, StoreError> {
         let heads = read_heads(self.tree())?;
         let open = |stream: Sid, seq: u64, bytes: &[u8]| -> Result<bool, String> {
-            match self.open_record::<Recorded>(stream, seq, bytes) {
+            match self.open_any(stream, seq, bytes) {
                 Ok(ReplayRecord::Event { .. }) => Ok(false),
                 Ok(ReplayRecord::Shredded { .. }) => Ok(true),
                 Err(StoreError::Corrupt { problem, .. }) => Err(problem),
@@ -160,8 +167,15 @@ where
         let (key, value) = match entry {
             Ok(pair) => pair,
             Err(error) => {
-                let stream = walk.as_ref().map_or(Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [0; 16]), |w| w.stream);
-                report.report(stream, walk.as_ref().map_or(0, |w| w.next_seq), format!("unreadable: {error}"));
+                let stream = walk.as_ref().map_or(
+                    Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [0; 16]),
+                    |w| w.stream,
+                );
+                report.report(
+                    stream,
+                    walk.as_ref().map_or(0, |w| w.next_seq),
+                    format!("unreadable: {error}"),
+                );
                 break;
             }
         };
@@ -170,7 +184,11 @@ where
             progress(report.records);
         }
         let Some((stream, seq)) = layout::parse_event_key(key.as_ref()) else {
-            let stream = walk.as_ref().map_or(Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [0; 16]), |w| w.stream);
+            let stream = walk
+                .as_ref()
+                .map_or(Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [0; 16]), |w| {
+                    w.stream
+                });
             report.report(stream, 0, "a record key is malformed (moved or altered)");
             continue;
         };
@@ -216,9 +234,11 @@ fn check_record(
     }
     match RecordView::parse(bytes) {
         Err(problem) => report.report(stream, seq, problem),
-        Ok(view) if view.prev_hash != &walk.last_hash => {
-            report.report(stream, seq, "chain broken: the previous record was altered, removed or reordered")
-        }
+        Ok(view) if view.prev_hash != &walk.last_hash => report.report(
+            stream,
+            seq,
+            "chain broken: the previous record was altered, removed or reordered",
+        ),
         Ok(_) => {
             if let Some(open) = open {
                 match open(stream, seq, bytes) {
@@ -240,7 +260,10 @@ fn finish_stream(report: &mut VerifyReport, walk: &Walk, heads: &BTreeMap<Sid, O
         Some(Some(head)) if head.next_seq != walk.next_seq => report.report(
             walk.stream,
             walk.next_seq.min(head.next_seq),
-            format!("the head says {} records, {} exist (truncated?)", head.next_seq, walk.next_seq),
+            format!(
+                "the head says {} records, {} exist (truncated?)",
+                head.next_seq, walk.next_seq
+            ),
         ),
         Some(Some(head)) if head.last_hash != walk.last_hash => report.report(
             walk.stream,

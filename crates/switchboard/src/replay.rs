@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
-use switchboard_domain::{ChannelState, Sid};
-use switchboard_store::{ReplayFilter, ReplayItem, ReplayRecord};
+use switchboard_domain::{ChannelState, DomainEvent, Recorded, Sid};
+use switchboard_store::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};
 
 use crate::cli::{channel_sid, DataArgs};
 use crate::timefmt;
@@ -132,7 +132,14 @@ fn write_states(
             current = Some((item.stream(), ChannelState::default()));
         }
         if let (Some((_, state)), ReplayRecord::Event { event, .. }) = (current.as_mut(), &item) {
-            state.apply(event);
+            // Only channels have a state to show; flows and services are skipped.
+            if let AnyEvent::Channel(channel_event) = &event.event {
+                state.apply(&Recorded {
+                    schema: event.schema,
+                    at: event.at,
+                    event: channel_event.clone(),
+                });
+            }
         }
     }
     flush(current.take(), out)

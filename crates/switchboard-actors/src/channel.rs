@@ -1,0 +1,219 @@
+//! `ChannelActor`: one live chat channel, the only writer of its stream.
+//!
+//! It loads its state on first use (snapshot plus tail), runs commands through `ChannelLog`, and
+//! publishes each event to the channel's members once the event is durable, in sequence order.
+//! A panic inside a command is caught: the actor drops its state and reloads it from the log on
+//! the next message, and no other channel is touched. After a quiet period it stops (hibernates);
+//! the registry starts it again on the next use.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use switchboard_domain::{ChannelCommand, ChannelEvent, ChannelState, Rejection, Sid, Timestamp};
+use switchboard_store::{ChannelLog, EventLog, Executed, FlushTicket};
+
+use crate::hub::{Hub, LiveEvent};
+use crate::janitor::Activity;
+use crate::registry::Registry;
+use crate::EngineError;
+
+/// What every channel actor shares.
+#[derive(Debug)]
+pub(crate) struct ChannelDeps {
+    pub log: Arc<EventLog>,
+    pub hub: Arc<Hub>,
+    pub janitor: Recipient<Activity>,
+    pub registry: Weak<Registry>,
+    pub hibernate_after: Duration,
+}
+
+/// Runs commands as one atomic append (see `ChannelLog::execute_all`). The reply comes once the
+/// events are written, not yet durable: the caller waits on the ticket.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Result<Executed, Rejection>, EngineError>")]
+pub struct Execute {
+    pub commands: Vec<ChannelCommand>,
+    pub at: Timestamp,
+}
+
+/// The channel's current state.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ChannelState, EngineError>")]
+pub struct GetState;
+
+/// Internal: everything up to `next_seq` is durable and may be published.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Durable {
+    next_seq: u64,
+}
+
+#[derive(Debug)]
+pub struct ChannelActor {
+    sid: Sid,
+    deps: Arc<ChannelDeps>,
+    channel: Option<ChannelLog>,
+    last_used: Instant,
+    /// Events appended but not yet published, oldest first.
+    unpublished: VecDeque<Unpublished>,
+}
+
+#[derive(Debug)]
+struct Unpublished {
+    seq: u64,
+    at: Timestamp,
+    event: ChannelEvent,
+    /// The members right after this event, plus one who left with it (they learn that they left).
+    audience: Vec<String>,
+}
+
+impl ChannelActor {
+    pub(crate) fn new(sid: Sid, deps: Arc<ChannelDeps>) -> ChannelActor {
+        ChannelActor {
+            sid,
+            deps,
+            channel: None,
+            last_used: Instant::now(),
+            unpublished: VecDeque::new(),
+        }
+    }
+
+    fn loaded(&mut self) -> Result<&mut ChannelLog, EngineError> {
+        if self.channel.is_none() {
+            self.channel = Some(ChannelLog::load(&self.deps.log, self.sid)?);
+        }
+        self.channel.as_mut().ok_or_else(|| EngineError::Internal("channel not loaded".into()))
+    }
+
+    fn run(
+        &mut self,
+        commands: Vec<ChannelCommand>,
+        at: Timestamp,
+    ) -> Result<Result<Executed, Rejection>, EngineError> {
+        let log = Arc::clone(&self.deps.log);
+        let channel = self.loaded()?;
+        match catch_unwind(AssertUnwindSafe(|| channel.execute_all(&log, commands, at))) {
+            Ok(result) => Ok(result?),
+            Err(_) => {
+                tracing::error!(channel = %self.sid, "a command panicked; reloading the channel from its log");
+                self.channel = None;
+                // The head cache may be ahead of what the panic left behind; reread it too.
+                self.deps.log.forget(self.sid);
+                Err(EngineError::Panicked(self.sid.to_string()))
+            }
+        }
+    }
+
+    fn report_activity(&self) {
+        if let Some(channel) = &self.channel {
+            self.deps.janitor.do_send(Activity::of(self.sid, channel.state()));
+        }
+    }
+
+    fn await_durable(&self, ticket: FlushTicket, next_seq: u64, ctx: &mut Context<Self>) {
+        let log = Arc::clone(&self.deps.log);
+        let wait = async move { log.wait_durable(ticket).await };
+        ctx.spawn(wait.into_actor(self).map(move |result, _actor, ctx| match result {
+            Ok(()) => ctx.notify(Durable { next_seq }),
+            // The log has stopped acknowledging; nothing more is published.
+            Err(error) => tracing::error!(%error, "a channel append never became durable"),
+        }));
+    }
+}
+
+impl Actor for ChannelActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let check_every = (self.deps.hibernate_after / 2).max(Duration::from_millis(50));
+        ctx.run_interval(check_every, |actor, ctx| {
+            if actor.unpublished.is_empty()
+                && actor.last_used.elapsed() >= actor.deps.hibernate_after
+            {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        if let Some(registry) = self.deps.registry.upgrade() {
+            registry.remove(self.sid, &ctx.address());
+        }
+    }
+}
+
+impl Handler<Execute> for ChannelActor {
+    type Result = Result<Result<Executed, Rejection>, EngineError>;
+
+    fn handle(&mut self, message: Execute, ctx: &mut Context<Self>) -> Self::Result {
+        self.last_used = Instant::now();
+        let at = message.at;
+        let mut members: Vec<(Sid, String)> = self
+            .channel
+            .as_ref()
+            .map(|c| c.state().members.iter().map(|(sid, m)| (*sid, m.identity.clone())).collect())
+            .unwrap_or_default();
+        let executed = match self.run(message.commands, at)? {
+            Ok(executed) => executed,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        if let Some(ticket) = executed.ticket {
+            for (offset, event) in executed.events.iter().enumerate() {
+                let audience = audience_after(&mut members, event);
+                let seq = executed.first_seq + offset as u64;
+                self.unpublished.push_back(Unpublished { seq, at, event: event.clone(), audience });
+            }
+            let next_seq = executed.first_seq + executed.events.len() as u64;
+            self.await_durable(ticket, next_seq, ctx);
+            self.report_activity();
+        }
+        Ok(Ok(executed))
+    }
+}
+
+impl Handler<GetState> for ChannelActor {
+    type Result = Result<ChannelState, EngineError>;
+
+    fn handle(&mut self, _: GetState, _: &mut Context<Self>) -> Self::Result {
+        self.last_used = Instant::now();
+        Ok(self.loaded()?.state().clone())
+    }
+}
+
+impl Handler<Durable> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Durable, _: &mut Context<Self>) {
+        while self.unpublished.front().is_some_and(|u| u.seq < message.next_seq) {
+            let Some(item) = self.unpublished.pop_front() else { break };
+            let live = Arc::new(LiveEvent {
+                channel_sid: self.sid,
+                seq: item.seq,
+                at: item.at,
+                event: item.event,
+            });
+            self.deps.hub.publish(live, &item.audience);
+        }
+    }
+}
+
+/// Steps the member list over `event` and returns who hears of it: the members after it, and a
+/// member who left with it.
+fn audience_after(members: &mut Vec<(Sid, String)>, event: &ChannelEvent) -> Vec<String> {
+    let mut leaver = None;
+    match event {
+        ChannelEvent::MemberJoined { member_sid, identity, .. } => {
+            members.push((*member_sid, identity.clone()));
+        }
+        ChannelEvent::MemberLeft { member_sid } => {
+            if let Some(at) = members.iter().position(|(sid, _)| sid == member_sid) {
+                leaver = Some(members.remove(at).1);
+            }
+        }
+        _ => {}
+    }
+    members.iter().map(|(_, identity)| identity.clone()).chain(leaver).collect()
+}

@@ -1,0 +1,308 @@
+//! Flex Flows and Chat Services: few, read on every inbound message, changed rarely. Each lives
+//! in its own stream of events (`FO…`, `IS…`); the directories keep all of them in memory and
+//! serialize changes, which is also where the rule spanning flows (one enabled flow per channel
+//! type and contact identity) is enforced.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use switchboard_domain::{
+    conflicts, decide_flow, routing_key, ChannelType, FlowCommand, FlowConfig, FlowRejection,
+    FlowState, Recorded, ServiceEvent, ServiceState, Sid, SidPrefix, Timestamp,
+};
+use switchboard_store::{EventLog, FlushTicket, IndexChanges, ReplayRecord};
+
+use crate::{new_sid, EngineError};
+
+/// A live flow as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowView {
+    pub sid: Sid,
+    pub config: FlowConfig,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct FlowDirectory {
+    log: Arc<EventLog>,
+    flows: RwLock<BTreeMap<Sid, FlowState>>,
+    writing: Mutex<()>,
+}
+
+type Written<T> = Result<Result<(T, Option<FlushTicket>), FlowRejection>, EngineError>;
+
+impl FlowDirectory {
+    pub fn load(log: Arc<EventLog>) -> Result<FlowDirectory, EngineError> {
+        let flows = load_streams(&log, SidPrefix::FLEX_FLOW, FlowState::apply)?;
+        Ok(FlowDirectory { log, flows: RwLock::new(flows), writing: Mutex::new(()) })
+    }
+
+    pub fn get(&self, sid: Sid) -> Option<FlowView> {
+        self.read().get(&sid).and_then(view)
+    }
+
+    /// Every live flow, in SID order.
+    pub fn list(&self) -> Vec<FlowView> {
+        self.read().values().filter_map(view).collect()
+    }
+
+    /// The enabled flow that takes `channel_type` messages sent to `contact_identity`.
+    pub fn find_enabled(
+        &self,
+        channel_type: ChannelType,
+        contact_identity: &str,
+    ) -> Option<FlowView> {
+        let wanted = contact_identity.strip_prefix("whatsapp:").unwrap_or(contact_identity).trim();
+        self.read().values().filter_map(view).find(|flow| {
+            flow.config.enabled
+                && routing_key(&flow.config)
+                    .is_some_and(|(t, id)| t == channel_type && id == wanted)
+        })
+    }
+
+    pub async fn create(
+        &self,
+        config: FlowConfig,
+        at: Timestamp,
+    ) -> Result<Result<FlowView, FlowRejection>, EngineError> {
+        let sid = new_sid(SidPrefix::FLEX_FLOW);
+        let written = self.write(sid, at, |_, others| {
+            if let Some(conflict) = conflicts(sid, &config, others) {
+                return Err(conflict);
+            }
+            Ok(FlowCommand::Create { flow_sid: sid, config })
+        });
+        self.finish(written).await
+    }
+
+    /// Applies `change` to the current configuration (a partial update).
+    pub async fn update(
+        &self,
+        sid: Sid,
+        at: Timestamp,
+        change: impl FnOnce(FlowConfig) -> Result<FlowConfig, FlowRejection>,
+    ) -> Result<Result<FlowView, FlowRejection>, EngineError> {
+        let written = self.write(sid, at, |state, others| {
+            let current = state.live().cloned().ok_or(FlowRejection::NotFound)?;
+            let config = change(current)?;
+            if let Some(conflict) = conflicts(sid, &config, others) {
+                return Err(conflict);
+            }
+            Ok(FlowCommand::Update(config))
+        });
+        self.finish(written).await
+    }
+
+    pub async fn delete(
+        &self,
+        sid: Sid,
+        at: Timestamp,
+    ) -> Result<Result<(), FlowRejection>, EngineError> {
+        let (_, ticket) = match self.write(sid, at, |_, _| Ok(FlowCommand::Delete))? {
+            Ok(done) => done,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        if let Some(ticket) = ticket {
+            self.log.wait_durable(ticket).await?;
+        }
+        Ok(Ok(()))
+    }
+
+    fn write(
+        &self,
+        sid: Sid,
+        at: Timestamp,
+        command: impl FnOnce(&FlowState, Vec<(Sid, &FlowConfig)>) -> Result<FlowCommand, FlowRejection>,
+    ) -> Written<FlowState> {
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let flows = self.read().clone();
+        let state = flows.get(&sid).cloned().unwrap_or_default();
+        let others: Vec<(Sid, &FlowConfig)> =
+            flows.iter().filter_map(|(s, f)| f.live().map(|c| (*s, c))).collect();
+        let events = match command(&state, others).and_then(|c| decide_flow(&state, c)) {
+            Ok(events) => events,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        if events.is_empty() {
+            return Ok(Ok((state, None)));
+        }
+        let (next, ticket) = append(&self.log, sid, state, events, at, FlowState::apply)?;
+        self.flows.write().unwrap_or_else(|e| e.into_inner()).insert(sid, next.clone());
+        Ok(Ok((next, ticket)))
+    }
+
+    async fn finish(
+        &self,
+        written: Written<FlowState>,
+    ) -> Result<Result<FlowView, FlowRejection>, EngineError> {
+        let (state, ticket) = match written? {
+            Ok(done) => done,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        if let Some(ticket) = ticket {
+            self.log.wait_durable(ticket).await?;
+        }
+        Ok(view(&state).ok_or(FlowRejection::NotFound))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Sid, FlowState>> {
+        self.flows.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn view(state: &FlowState) -> Option<FlowView> {
+    Some(FlowView {
+        sid: state.sid?,
+        config: state.live()?.clone(),
+        date_created: state.date_created,
+        date_updated: state.date_updated,
+    })
+}
+
+/// A Chat Service as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    pub sid: Sid,
+    pub friendly_name: String,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct ServiceDirectory {
+    log: Arc<EventLog>,
+    services: RwLock<BTreeMap<Sid, ServiceState>>,
+    writing: Mutex<()>,
+}
+
+impl ServiceDirectory {
+    pub fn load(log: Arc<EventLog>) -> Result<ServiceDirectory, EngineError> {
+        let services = load_streams(&log, SidPrefix::SERVICE, ServiceState::apply)?;
+        Ok(ServiceDirectory { log, services: RwLock::new(services), writing: Mutex::new(()) })
+    }
+
+    pub fn get(&self, sid: Sid) -> Option<ServiceView> {
+        self.read().get(&sid).and_then(service_view)
+    }
+
+    pub fn list(&self) -> Vec<ServiceView> {
+        self.read().values().filter_map(service_view).collect()
+    }
+
+    pub async fn create(
+        &self,
+        friendly_name: String,
+        at: Timestamp,
+    ) -> Result<ServiceView, EngineError> {
+        let sid = new_sid(SidPrefix::SERVICE);
+        self.change(sid, ServiceEvent::ServiceCreated { service_sid: sid, friendly_name }, at).await
+    }
+
+    pub async fn rename(
+        &self,
+        sid: Sid,
+        friendly_name: String,
+        at: Timestamp,
+    ) -> Result<Option<ServiceView>, EngineError> {
+        if self.get(sid).is_none() {
+            return Ok(None);
+        }
+        self.change(sid, ServiceEvent::ServiceRenamed { friendly_name }, at).await.map(Some)
+    }
+
+    async fn change(
+        &self,
+        sid: Sid,
+        event: ServiceEvent,
+        at: Timestamp,
+    ) -> Result<ServiceView, EngineError> {
+        let (state, ticket) = {
+            let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+            let state = self.read().get(&sid).cloned().unwrap_or_default();
+            let (next, ticket) =
+                append(&self.log, sid, state, vec![event], at, ServiceState::apply)?;
+            self.services.write().unwrap_or_else(|e| e.into_inner()).insert(sid, next.clone());
+            (next, ticket)
+        };
+        if let Some(ticket) = ticket {
+            self.log.wait_durable(ticket).await?;
+        }
+        service_view(&state).ok_or_else(|| EngineError::Internal("service vanished".into()))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Sid, ServiceState>> {
+        self.services.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn service_view(state: &ServiceState) -> Option<ServiceView> {
+    Some(ServiceView {
+        sid: state.sid?,
+        friendly_name: state.friendly_name.clone(),
+        date_created: state.date_created,
+        date_updated: state.date_updated,
+    })
+}
+
+/// Events counted so far, for the expected sequence of the next append.
+trait Counted {
+    fn events_applied(&self) -> u64;
+}
+
+impl Counted for FlowState {
+    fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+}
+
+impl Counted for ServiceState {
+    fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+}
+
+fn append<S: Counted, E>(
+    log: &EventLog,
+    sid: Sid,
+    mut state: S,
+    events: Vec<E>,
+    at: Timestamp,
+    apply: fn(&mut S, &Recorded<E>),
+) -> Result<(S, Option<FlushTicket>), EngineError>
+where
+    Recorded<E>: switchboard_store::LoggedEvent,
+{
+    let records: Vec<Recorded<E>> = events.into_iter().map(|e| Recorded::new(at, e)).collect();
+    let appended = log.append(sid, state.events_applied(), &records, &IndexChanges::default())?;
+    for record in &records {
+        apply(&mut state, record);
+    }
+    Ok((state, Some(appended.ticket)))
+}
+
+/// Folds every stream of one kind from the log.
+fn load_streams<S: Default, E>(
+    log: &EventLog,
+    prefix: SidPrefix,
+    apply: fn(&mut S, &Recorded<E>),
+) -> Result<BTreeMap<Sid, S>, EngineError>
+where
+    Recorded<E>: switchboard_store::LoggedEvent,
+{
+    let mut all = BTreeMap::new();
+    for stream in log.streams() {
+        let stream = stream?;
+        if stream.prefix() != prefix {
+            continue;
+        }
+        let mut state = S::default();
+        for record in log.read::<Recorded<E>>(stream, 0) {
+            if let ReplayRecord::Event { event, .. } = record? {
+                apply(&mut state, &event);
+            }
+        }
+        all.insert(stream, state);
+    }
+    Ok(all)
+}

@@ -1,0 +1,321 @@
+//! `Engine`: the handle the HTTP layer holds. It owns the log, the actors and the directories,
+//! reads the clock once per request, and returns only once what it reports is durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use switchboard_domain::{
+    ChannelCommand, ChannelEvent, ChannelState, Media, Recorded, Rejection, Sid, SidPrefix,
+    Timestamp,
+};
+use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
+
+use crate::channel::{ChannelDeps, Execute, GetState};
+use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
+use crate::hub::Hub;
+use crate::janitor::{Activity, Janitor, ListOpenTasks, OpenTask};
+use crate::registry::{shard, Registry};
+use crate::router::{FlowRouter, Route, Routed};
+use crate::{Clock, EngineError};
+
+pub use crate::router::Inbound;
+
+/// Tunables of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// A channel with no message for longer than this is retired by the janitor.
+    pub janitor_window: Duration,
+    /// How often the janitor looks.
+    pub janitor_tick: Duration,
+    /// A channel actor with nothing to do for this long stops and frees its memory.
+    pub hibernate_after: Duration,
+    /// Number of flow routers (shards by customer address).
+    pub router_shards: usize,
+    /// Number of arbiters (threads) that run channel actors.
+    pub arbiters: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            janitor_window: Duration::from_secs(24 * 3600),
+            janitor_tick: Duration::from_secs(30),
+            hibernate_after: Duration::from_secs(300),
+            router_shards: 8,
+            arbiters: 2,
+        }
+    }
+}
+
+/// The outcome of an inbound message, once durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundOutcome {
+    pub channel_sid: Sid,
+    pub message_index: u64,
+    pub created_channel: bool,
+    /// A redelivery: nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A message of a channel as the Chat API shows it, with its edits and delivery applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    pub sid: Sid,
+    pub index: u64,
+    pub author: String,
+    pub body: String,
+    pub attributes: String,
+    pub media: Option<Media>,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+    pub was_edited: bool,
+    pub last_updated_by: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct EngineInner {
+    pub log: Arc<EventLog>,
+    pub clock: Arc<dyn Clock>,
+    pub registry: Arc<Registry>,
+    pub flows: FlowDirectory,
+    pub services: ServiceDirectory,
+    pub hub: Arc<Hub>,
+    janitor: Addr<Janitor>,
+    routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    /// Starts the actors. Must run inside an actix `System`. Loads every flow and service, and
+    /// tells the janitor about every channel, so retirement survives restarts.
+    pub fn start(
+        log: Arc<EventLog>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        let arbiters: Vec<ArbiterHandle> =
+            (0..config.arbiters.max(1)).map(|_| Arbiter::new().handle()).collect();
+        let registry = Arc::new(Registry::new(arbiters));
+        let janitor = Janitor::new(
+            config.janitor_window,
+            config.janitor_tick,
+            Arc::clone(&clock),
+            Arc::downgrade(&registry),
+            Arc::clone(&log),
+        )
+        .start();
+        let hub = Arc::new(Hub::default());
+        registry.set_deps(Arc::new(ChannelDeps {
+            log: Arc::clone(&log),
+            hub: Arc::clone(&hub),
+            janitor: janitor.clone().recipient(),
+            registry: Arc::downgrade(&registry),
+            hibernate_after: config.hibernate_after,
+        }));
+        let inner = Arc::new(EngineInner {
+            flows: FlowDirectory::load(Arc::clone(&log))?,
+            services: ServiceDirectory::load(Arc::clone(&log))?,
+            log,
+            clock,
+            registry,
+            hub,
+            janitor,
+            routers: std::sync::OnceLock::new(),
+        });
+        let routers = (0..config.router_shards.max(1))
+            .map(|_| FlowRouter::new(Arc::clone(&inner)).start())
+            .collect();
+        let _ = inner.routers.set(routers);
+        let engine = Engine { inner };
+        engine.brief_janitor()?;
+        Ok(engine)
+    }
+
+    fn brief_janitor(&self) -> Result<(), EngineError> {
+        let channels: Vec<Sid> = self
+            .inner
+            .log
+            .streams()
+            .filter(|s| s.as_ref().map_or(true, |s| s.prefix() == SidPrefix::CHANNEL))
+            .collect::<Result<_, _>>()?;
+        for sid in channels {
+            let channel = ChannelLog::load(&self.inner.log, sid)?;
+            self.inner.janitor.do_send(Activity::of(sid, channel.state()));
+        }
+        Ok(())
+    }
+
+    pub fn log(&self) -> &Arc<EventLog> {
+        &self.inner.log
+    }
+
+    pub fn flows(&self) -> &FlowDirectory {
+        &self.inner.flows
+    }
+
+    pub fn services(&self) -> &ServiceDirectory {
+        &self.inner.services
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Live channel actors (the rest are hibernated or never loaded).
+    pub fn live_channels(&self) -> usize {
+        self.inner.registry.live()
+    }
+
+    /// Stores an inbound message for `flow`: into the customer's channel or a new one. Returns once
+    /// it is durable (or, for a redelivery, once the original is).
+    pub async fn inbound(
+        &self,
+        flow: FlowView,
+        inbound: Inbound,
+    ) -> Result<Result<InboundOutcome, Rejection>, EngineError> {
+        let routers = self.inner.routers.get().ok_or(EngineError::Stopping)?;
+        let router = &routers[shard(&(flow.sid, &inbound.customer_address), routers.len())];
+        let at = self.now();
+        let routed = match router.send(Route { flow, inbound, at }).await?? {
+            Ok(routed) => routed,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let outcome = match routed {
+            Routed::Stored { channel_sid, message_index, created_channel, ticket } => {
+                if let Some(ticket) = ticket {
+                    self.inner.log.wait_durable(ticket).await?;
+                }
+                InboundOutcome { channel_sid, message_index, created_channel, duplicate: false }
+            }
+            Routed::Duplicate { channel_sid, message_index } => {
+                // The original may still be on its way to disk: wait for everything written so far.
+                self.inner.log.wait_durable(self.inner.log.ticket()).await?;
+                InboundOutcome {
+                    channel_sid,
+                    message_index,
+                    created_channel: false,
+                    duplicate: true,
+                }
+            }
+        };
+        Ok(Ok(outcome))
+    }
+
+    /// Runs commands on a channel as one atomic append and returns once durable.
+    pub async fn execute(
+        &self,
+        channel_sid: Sid,
+        commands: Vec<ChannelCommand>,
+    ) -> Result<Result<Executed, Rejection>, EngineError> {
+        let at = self.now();
+        let mut result = Err(EngineError::Stopping);
+        for _ in 0..2 {
+            let addr = self.inner.registry.get(channel_sid);
+            match addr.send(Execute { commands: commands.clone(), at }).await {
+                Ok(done) => {
+                    result = done;
+                    break;
+                }
+                Err(_) => continue,
+            }
+        }
+        let executed = match result? {
+            Ok(executed) => executed,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        if let Some(ticket) = executed.ticket {
+            self.inner.log.wait_durable(ticket).await?;
+        }
+        Ok(Ok(executed))
+    }
+
+    /// The state of a channel, `None` if it does not exist.
+    pub async fn channel(&self, channel_sid: Sid) -> Result<Option<ChannelState>, EngineError> {
+        if channel_sid.prefix() != SidPrefix::CHANNEL || self.inner.log.next_seq(channel_sid)? == 0
+        {
+            return Ok(None);
+        }
+        for _ in 0..2 {
+            match self.inner.registry.get(channel_sid).send(GetState).await {
+                Ok(state) => return state.map(Some),
+                Err(_) => continue,
+            }
+        }
+        Err(EngineError::Stopping)
+    }
+
+    /// Every channel SID, in order.
+    pub fn channel_sids(&self) -> Result<Vec<Sid>, EngineError> {
+        Ok(self
+            .inner
+            .log
+            .streams()
+            .filter(|s| s.as_ref().map_or(true, |s| s.prefix() == SidPrefix::CHANNEL))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The messages of a channel, in index order, as they are now (edits applied, removed ones
+    /// left out). Reads the log, not the actor: history is not kept in memory.
+    pub fn messages(&self, channel_sid: Sid) -> Result<Vec<MessageView>, EngineError> {
+        let mut messages: Vec<MessageView> = Vec::new();
+        for record in self.inner.log.read::<Recorded>(channel_sid, 0) {
+            let ReplayRecord::Event { event: Recorded { at, event, .. }, .. } = record? else {
+                continue;
+            };
+            match event {
+                ChannelEvent::MessageAdded {
+                    message_sid,
+                    index,
+                    author,
+                    body,
+                    attributes,
+                    media,
+                    ..
+                } => {
+                    messages.push(MessageView {
+                        sid: message_sid,
+                        index,
+                        author,
+                        body,
+                        attributes,
+                        media,
+                        date_created: at,
+                        date_updated: at,
+                        was_edited: false,
+                        last_updated_by: None,
+                    });
+                }
+                ChannelEvent::MessageEdited { index, body, attributes, edited_by } => {
+                    if let Some(message) = messages.iter_mut().find(|m| m.index == index) {
+                        if let Some(body) = body {
+                            message.body = body;
+                            message.was_edited = true;
+                        }
+                        if let Some(attributes) = attributes {
+                            message.attributes = attributes;
+                        }
+                        message.last_updated_by = edited_by;
+                        message.date_updated = at;
+                    }
+                }
+                ChannelEvent::MessageRemoved { index } => messages.retain(|m| m.index != index),
+                _ => {}
+            }
+        }
+        Ok(messages)
+    }
+
+    /// Every open task of every channel, oldest first.
+    pub async fn open_tasks(&self) -> Result<Vec<OpenTask>, EngineError> {
+        Ok(self.inner.janitor.send(ListOpenTasks).await?)
+    }
+}

@@ -1,0 +1,159 @@
+//! `Janitor`: the supervisor that retires quiet channels (Flex's Channel Janitor).
+//!
+//! Channel actors tell it, after every change, whether their channel is active, whether the
+//! janitor may touch it, since when it has been quiet, and which tasks are open. On each tick it
+//! asks every channel quiet for longer than the window to retire itself; the channel's own
+//! `decide` has the last word (a message that arrived meanwhile keeps it open). The janitor also
+//! answers the list of open tasks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actix::prelude::*;
+use switchboard_domain::{ChannelCommand, ChannelState, ChannelStatus, Sid, Timestamp};
+use switchboard_store::EventLog;
+
+use crate::channel::Execute;
+use crate::registry::Registry;
+use crate::Clock;
+
+/// A task open on a channel, as listed over REST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTask {
+    pub task_sid: Sid,
+    pub channel_sid: Sid,
+    pub attributes: String,
+    pub priority: i64,
+    pub timeout_secs: u64,
+    pub linked_at: Timestamp,
+}
+
+/// What a channel actor reports after each change.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Activity {
+    pub channel_sid: Sid,
+    pub active: bool,
+    pub janitor_enabled: bool,
+    pub quiet_since: Timestamp,
+    pub open_tasks: Vec<OpenTask>,
+}
+
+impl Activity {
+    pub fn of(channel_sid: Sid, state: &ChannelState) -> Activity {
+        Activity {
+            channel_sid,
+            active: state.status == ChannelStatus::Active && !state.erased,
+            janitor_enabled: state.janitor_enabled,
+            quiet_since: state.last_message_at.unwrap_or(state.date_created),
+            open_tasks: state
+                .open_tasks
+                .iter()
+                .map(|(task_sid, task)| OpenTask {
+                    task_sid: *task_sid,
+                    channel_sid,
+                    attributes: task.attributes.clone(),
+                    priority: task.priority,
+                    timeout_secs: task.timeout_secs,
+                    linked_at: task.linked_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Every open task, oldest first.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<OpenTask>")]
+pub struct ListOpenTasks;
+
+#[derive(Debug)]
+pub struct Janitor {
+    channels: HashMap<Sid, Activity>,
+    window: Duration,
+    tick: Duration,
+    clock: Arc<dyn Clock>,
+    registry: Weak<Registry>,
+    log: Arc<EventLog>,
+}
+
+impl Janitor {
+    pub(crate) fn new(
+        window: Duration,
+        tick: Duration,
+        clock: Arc<dyn Clock>,
+        registry: Weak<Registry>,
+        log: Arc<EventLog>,
+    ) -> Janitor {
+        Janitor { channels: HashMap::new(), window, tick, clock, registry, log }
+    }
+
+    fn sweep(&mut self) {
+        let now = self.clock.now();
+        let window_millis = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
+        let due: Vec<Sid> = self
+            .channels
+            .values()
+            .filter(|a| {
+                a.active && a.janitor_enabled && now.millis_since(a.quiet_since) > window_millis
+            })
+            .map(|a| a.channel_sid)
+            .collect();
+        let Some(registry) = self.registry.upgrade() else { return };
+        for sid in due {
+            // Marked inactive here so the next tick does not ask again; the channel's own report
+            // corrects it if it stayed active.
+            if let Some(activity) = self.channels.get_mut(&sid) {
+                activity.active = false;
+            }
+            let addr = registry.get(sid);
+            let log = Arc::clone(&self.log);
+            let command = ChannelCommand::RetireIfIdle { now, window_millis };
+            actix::spawn(async move {
+                match addr.send(Execute { commands: vec![command], at: now }).await {
+                    Ok(Ok(Ok(done))) => {
+                        if let Some(ticket) = done.ticket {
+                            let _ = log.wait_durable(ticket).await;
+                            tracing::info!(channel = %sid, "janitor retired an inactive channel");
+                        }
+                    }
+                    Ok(Ok(Err(rejection))) => {
+                        tracing::debug!(channel = %sid, %rejection, "janitor skipped")
+                    }
+                    Ok(Err(error)) => {
+                        tracing::warn!(channel = %sid, %error, "janitor could not retire")
+                    }
+                    Err(_) => tracing::debug!(channel = %sid, "janitor: channel stopping"),
+                }
+            });
+        }
+    }
+}
+
+impl Actor for Janitor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.tick, |janitor, _| janitor.sweep());
+    }
+}
+
+impl Handler<Activity> for Janitor {
+    type Result = ();
+
+    fn handle(&mut self, activity: Activity, _: &mut Context<Self>) {
+        self.channels.insert(activity.channel_sid, activity);
+    }
+}
+
+impl Handler<ListOpenTasks> for Janitor {
+    type Result = MessageResult<ListOpenTasks>;
+
+    fn handle(&mut self, _: ListOpenTasks, _: &mut Context<Self>) -> Self::Result {
+        let mut tasks: Vec<OpenTask> =
+            self.channels.values().flat_map(|a| a.open_tasks.iter().cloned()).collect();
+        tasks.sort_by_key(|t| (t.linked_at, t.task_sid));
+        MessageResult(tasks)
+    }
+}

@@ -1,0 +1,30 @@
+//! The actor engine of Switchboard: everything between the HTTP layer and the event log.
+//!
+//! - [`ChannelActor`]: one per live channel, the only writer of its stream; hibernates when quiet.
+//! - [`FlowRouter`]: sharded by customer address; decides whether an inbound message goes to the
+//!   customer's existing channel or opens a new one, so one customer can never get two.
+//! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
+//! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
+//! - [`Hub`]: live fan-out of channel events to the members' connections.
+//! - [`Engine`]: the one handle the HTTP layer holds.
+
+mod channel;
+mod clock;
+mod directory;
+mod engine;
+mod error;
+mod hub;
+mod ids;
+mod janitor;
+mod registry;
+mod router;
+
+pub use channel::ChannelActor;
+pub use clock::{Clock, SystemClock};
+pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
+pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView};
+pub use error::EngineError;
+pub use hub::{Hub, LiveEvent, Subscription};
+pub use ids::new_sid;
+pub use janitor::{Janitor, OpenTask};
+pub use router::FlowRouter;

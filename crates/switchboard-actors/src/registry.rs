@@ -1,0 +1,63 @@
+//! The live channel actors, by SID. Starts an actor on first use, on one of a fixed set of
+//! arbiters (threads), and forgets it when it hibernates.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use actix::{Actor, Addr, ArbiterHandle};
+use switchboard_domain::Sid;
+
+use crate::channel::{ChannelActor, ChannelDeps};
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    actors: Mutex<HashMap<Sid, Addr<ChannelActor>>>,
+    arbiters: Vec<ArbiterHandle>,
+    deps: Mutex<Option<Arc<ChannelDeps>>>,
+}
+
+impl Registry {
+    pub fn new(arbiters: Vec<ArbiterHandle>) -> Registry {
+        Registry { actors: Mutex::new(HashMap::new()), arbiters, deps: Mutex::new(None) }
+    }
+
+    /// Completes the registry once the janitor exists (actors report to it).
+    pub fn set_deps(&self, deps: Arc<ChannelDeps>) {
+        *self.deps.lock().unwrap_or_else(|e| e.into_inner()) = Some(deps);
+    }
+
+    /// The actor of `sid`, started if it is not running.
+    pub fn get(&self, sid: Sid) -> Addr<ChannelActor> {
+        let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(addr) = actors.get(&sid) {
+            if addr.connected() {
+                return addr.clone();
+            }
+        }
+        let deps = self.deps.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let deps = deps.expect("the engine sets the registry's dependencies before use");
+        let arbiter = &self.arbiters[shard(&sid, self.arbiters.len())];
+        let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(sid, deps));
+        actors.insert(sid, addr.clone());
+        addr
+    }
+
+    /// Called by a stopping actor; a newer actor of the same SID is left alone.
+    pub fn remove(&self, sid: Sid, addr: &Addr<ChannelActor>) {
+        let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
+        if actors.get(&sid) == Some(addr) {
+            actors.remove(&sid);
+        }
+    }
+
+    pub fn live(&self) -> usize {
+        self.actors.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+pub(crate) fn shard(key: &impl Hash, shards: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    (hasher.finish() % shards.max(1) as u64) as usize
+}

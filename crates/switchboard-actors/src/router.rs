@@ -1,0 +1,236 @@
+//! `FlowRouter`: decides whether an inbound message goes to the customer's channel or opens one.
+//!
+//! Routers are sharded by (flow, customer address), and each handles one message at a time to
+//! the end of its append, so two messages from one customer can never both find "no channel" and
+//! create two (peers.md: Rocket.Chat#38148, chatwoot#10798). Durability is awaited by the caller,
+//! outside the router, so a shard is busy only for the write itself.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use serde_json::json;
+use switchboard_domain::{
+    ChannelCommand, ChannelEvent, ChannelKind, IndexKind, IntegrationType, Media, MessageSource,
+    NewChannel, NewMessage, Rejection, Sid, SidPrefix, Timestamp,
+};
+use switchboard_store::{Executed, FlushTicket};
+
+use crate::channel::Execute;
+use crate::directory::FlowView;
+use crate::engine::EngineInner;
+use crate::{new_sid, EngineError};
+
+/// A customer's message as a provider delivered it, already authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The customer's normalized address.
+    pub customer_address: String,
+    pub body: String,
+    /// Attachments; the first goes with the body, each further one is a message of its own.
+    pub media: Vec<Media>,
+    /// The provider's message id: a redelivery with the same id adds nothing.
+    pub provider_message_id: Option<String>,
+    /// A display name the provider gave (WhatsApp ProfileName), if any.
+    pub profile_name: Option<String>,
+    /// Pre-engagement data (a JSON document) for a new channel, if any.
+    pub pre_engagement_data: Option<serde_json::Value>,
+}
+
+/// Where an inbound message ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    Stored {
+        channel_sid: Sid,
+        message_index: u64,
+        created_channel: bool,
+        ticket: Option<FlushTicket>,
+    },
+    /// The provider message id was already stored: nothing new was written.
+    Duplicate { channel_sid: Sid, message_index: u64 },
+}
+
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Result<Routed, Rejection>, EngineError>")]
+pub(crate) struct Route {
+    pub flow: FlowView,
+    pub inbound: Inbound,
+    pub at: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct FlowRouter {
+    engine: Arc<EngineInner>,
+}
+
+impl FlowRouter {
+    pub(crate) fn new(engine: Arc<EngineInner>) -> FlowRouter {
+        FlowRouter { engine }
+    }
+}
+
+impl Actor for FlowRouter {
+    type Context = Context<Self>;
+}
+
+impl Handler<Route> for FlowRouter {
+    type Result = AtomicResponse<Self, Result<Result<Routed, Rejection>, EngineError>>;
+
+    fn handle(&mut self, route: Route, _: &mut Context<Self>) -> Self::Result {
+        let engine = Arc::clone(&self.engine);
+        // Atomic: the next message of this shard waits until this one is written.
+        AtomicResponse::new(Box::pin(
+            async move { route_one(&engine, route).await }.into_actor(self),
+        ))
+    }
+}
+
+async fn route_one(
+    engine: &EngineInner,
+    route: Route,
+) -> Result<Result<Routed, Rejection>, EngineError> {
+    let Route { flow, inbound, at } = route;
+    let log = &engine.log;
+    if let Some(id) = &inbound.provider_message_id {
+        if let Some((channel_sid, index)) = log.lookup(IndexKind::ProviderMessage, None, id)? {
+            return Ok(Ok(Routed::Duplicate { channel_sid, message_index: index.unwrap_or(0) }));
+        }
+    }
+    let mut interaction = message_commands(&inbound);
+    interaction.extend(task_command(&flow, &inbound));
+    let bound = log.lookup(IndexKind::Binding, Some(flow.sid), &inbound.customer_address)?;
+    if let Some((channel_sid, _)) = bound {
+        match execute(engine, channel_sid, interaction.clone(), at).await? {
+            Ok(done) => return Ok(Ok(stored(channel_sid, &done, false))),
+            // Retired between the lookup and the append: the customer gets a new channel.
+            Err(
+                Rejection::ChannelInactive | Rejection::ChannelErased | Rejection::ChannelNotFound,
+            ) => {}
+            Err(other) => return Ok(Err(other)),
+        }
+    }
+    let channel_sid = new_sid(SidPrefix::CHANNEL);
+    let mut commands = vec![
+        ChannelCommand::Create(new_channel(channel_sid, &flow, &inbound)),
+        ChannelCommand::AddMember {
+            member_sid: new_sid(SidPrefix::MEMBER),
+            identity: inbound.customer_address.clone(),
+            role_sid: None,
+            attributes: member_attributes(&inbound),
+        },
+    ];
+    commands.extend(interaction);
+    Ok(execute(engine, channel_sid, commands, at)
+        .await?
+        .map(|done| stored(channel_sid, &done, true)))
+}
+
+async fn execute(
+    engine: &EngineInner,
+    channel_sid: Sid,
+    commands: Vec<ChannelCommand>,
+    at: Timestamp,
+) -> Result<Result<Executed, Rejection>, EngineError> {
+    // One retry covers an actor that hibernated between lookup and send.
+    for _ in 0..2 {
+        let addr = engine.registry.get(channel_sid);
+        match addr.send(Execute { commands: commands.clone(), at }).await {
+            Ok(result) => return result,
+            Err(_) => continue,
+        }
+    }
+    Err(EngineError::Stopping)
+}
+
+fn stored(channel_sid: Sid, done: &Executed, created_channel: bool) -> Routed {
+    let message_index = done
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ChannelEvent::MessageAdded { index, .. } => Some(*index),
+            _ => None,
+        })
+        .unwrap_or(0);
+    Routed::Stored { channel_sid, message_index, created_channel, ticket: done.ticket }
+}
+
+fn message_commands(inbound: &Inbound) -> Vec<ChannelCommand> {
+    let mut media = inbound.media.iter().cloned();
+    let first = ChannelCommand::PostMessage(NewMessage {
+        message_sid: new_sid(SidPrefix::MESSAGE),
+        author: inbound.customer_address.clone(),
+        body: inbound.body.clone(),
+        attributes: "{}".into(),
+        media: media.next(),
+        source: MessageSource::Customer,
+        provider_message_id: inbound.provider_message_id.clone(),
+    });
+    let rest = media.map(|item| {
+        ChannelCommand::PostMessage(NewMessage {
+            message_sid: new_sid(SidPrefix::MESSAGE),
+            author: inbound.customer_address.clone(),
+            body: String::new(),
+            attributes: "{}".into(),
+            media: Some(item),
+            source: MessageSource::Customer,
+            provider_message_id: None,
+        })
+    });
+    std::iter::once(first).chain(rest).collect()
+}
+
+/// For a task flow: a task for the interaction, unless one is already open.
+fn task_command(flow: &FlowView, inbound: &Inbound) -> Option<ChannelCommand> {
+    if flow.config.integration_type != IntegrationType::Task {
+        return None;
+    }
+    let integration = &flow.config.integration;
+    let attributes = json!({
+        "channelType": flow.config.channel_type.as_str(),
+        "name": inbound.profile_name.clone().unwrap_or_else(|| inbound.customer_address.clone()),
+        "from": inbound.customer_address,
+        "flexFlowSid": flow.sid.to_string(),
+    });
+    Some(ChannelCommand::EnsureTask {
+        task_sid: new_sid(SidPrefix::TASK),
+        attributes: attributes.to_string(),
+        priority: integration.priority.unwrap_or(0),
+        timeout_secs: integration
+            .timeout_secs
+            .unwrap_or(switchboard_domain::Integration::DEFAULT_TIMEOUT_SECS),
+    })
+}
+
+fn new_channel(channel_sid: Sid, flow: &FlowView, inbound: &Inbound) -> NewChannel {
+    let mut attributes = json!({
+        "status": "ACTIVE",
+        "long_lived": flow.config.long_lived,
+        "channel_type": flow.config.channel_type.as_str(),
+        "from": inbound.customer_address,
+        "flex_flow_sid": flow.sid.to_string(),
+    });
+    if let Some(pre) = &inbound.pre_engagement_data {
+        attributes["pre_engagement_data"] = pre.clone();
+    }
+    NewChannel {
+        channel_sid,
+        service_sid: flow.config.chat_service_sid,
+        kind: ChannelKind::Private,
+        friendly_name: Some(
+            inbound.profile_name.clone().unwrap_or_else(|| inbound.customer_address.clone()),
+        ),
+        unique_name: None,
+        attributes: attributes.to_string(),
+        created_by: "system".into(),
+        flex_flow_sid: Some(flow.sid),
+        customer_address: Some(inbound.customer_address.clone()),
+        long_lived: flow.config.long_lived,
+        janitor_enabled: flow.config.janitor_enabled,
+    }
+}
+
+fn member_attributes(inbound: &Inbound) -> String {
+    match &inbound.profile_name {
+        Some(name) => json!({ "friendlyName": name }).to_string(),
+        None => "{}".into(),
+    }
+}

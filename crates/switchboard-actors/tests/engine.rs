@@ -1,0 +1,222 @@
+//! The engine on a real log in a temporary folder: routing, deduplication, concurrency, the
+//! janitor, and live fan-out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_actors::{Engine, EngineConfig, Inbound, SystemClock};
+use switchboard_crypto::MasterKey;
+use switchboard_domain::{
+    ChannelCommand, ChannelStatus, ChannelType, FlowConfig, Integration, IntegrationType,
+    SidPrefix, TaskOutcome,
+};
+use switchboard_store::{Durability, EventLog, StoreConfig};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+}
+
+fn config(window: Duration) -> EngineConfig {
+    EngineConfig {
+        janitor_window: window,
+        janitor_tick: Duration::from_millis(50),
+        hibernate_after: Duration::from_millis(200),
+        ..EngineConfig::default()
+    }
+}
+
+fn start(window: Duration) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StoreConfig::new(dir.path().join("data"));
+    store.durability = Durability::Flush;
+    let log = Arc::new(EventLog::open(store, MasterKey::generate()).unwrap());
+    let engine = Engine::start(log, Arc::new(SystemClock), config(window)).unwrap();
+    Setup { _dir: dir, engine }
+}
+
+async fn sms_flow(engine: &Engine, long_lived: bool) -> switchboard_actors::FlowView {
+    let service = engine.services().create("svc".into(), engine.now()).await.unwrap();
+    let config = FlowConfig {
+        friendly_name: "sms".into(),
+        chat_service_sid: service.sid,
+        channel_type: ChannelType::Sms,
+        contact_identity: Some("+15005550006".into()),
+        enabled: true,
+        integration_type: IntegrationType::Task,
+        integration: Integration::default(),
+        long_lived,
+        janitor_enabled: true,
+    };
+    engine.flows().create(config, engine.now()).await.unwrap().unwrap()
+}
+
+fn sms(from: &str, body: &str, id: &str) -> Inbound {
+    Inbound {
+        customer_address: from.into(),
+        body: body.into(),
+        media: Vec::new(),
+        provider_message_id: Some(id.into()),
+        profile_name: None,
+        pre_engagement_data: None,
+    }
+}
+
+#[actix_rt::test]
+async fn same_customer_one_channel_other_customer_another() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, false).await;
+    let a1 = engine.inbound(flow.clone(), sms("+14155550101", "hi", "SM1")).await.unwrap().unwrap();
+    let a2 =
+        engine.inbound(flow.clone(), sms("+14155550101", "again", "SM2")).await.unwrap().unwrap();
+    let b =
+        engine.inbound(flow.clone(), sms("+14155550102", "hello", "SM3")).await.unwrap().unwrap();
+    assert!(a1.created_channel && !a2.created_channel && b.created_channel);
+    assert_eq!(a1.channel_sid, a2.channel_sid);
+    assert_ne!(a1.channel_sid, b.channel_sid);
+    assert_eq!((a1.message_index, a2.message_index), (0, 1));
+    let state = engine.channel(a1.channel_sid).await.unwrap().unwrap();
+    assert_eq!(state.open_tasks.len(), 1, "one task for the interaction, not one per message");
+    assert_eq!(
+        state.member_by_identity("+14155550101").map(|(_, m)| m.identity.as_str()),
+        Some("+14155550101")
+    );
+}
+
+#[actix_rt::test]
+async fn concurrent_messages_of_a_new_customer_make_one_channel() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, false).await;
+    let sends = (0..50).map(|i| {
+        let engine = engine.clone();
+        let flow = flow.clone();
+        async move {
+            engine.inbound(flow, sms("+14155550199", &format!("m{i}"), &format!("SMc{i}"))).await
+        }
+    });
+    let outcomes = futures_util::future::join_all(sends).await;
+    let channels: std::collections::BTreeSet<_> =
+        outcomes.iter().map(|o| o.as_ref().unwrap().as_ref().unwrap().channel_sid).collect();
+    assert_eq!(channels.len(), 1);
+    let channel = *channels.iter().next().unwrap();
+    assert_eq!(engine.messages(channel).unwrap().len(), 50);
+    assert_eq!(engine.channel_sids().unwrap().len(), 1);
+}
+
+#[actix_rt::test]
+async fn redelivery_never_adds_a_second_message() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, false).await;
+    let sends =
+        (0..20).map(|_| {
+            let engine = engine.clone();
+            let flow = flow.clone();
+            async move {
+                engine.inbound(flow, sms("+14155550150", "once", "SMdup")).await.unwrap().unwrap()
+            }
+        });
+    let outcomes = futures_util::future::join_all(sends).await;
+    assert_eq!(outcomes.iter().filter(|o| !o.duplicate).count(), 1);
+    assert_eq!(engine.messages(outcomes[0].channel_sid).unwrap().len(), 1);
+}
+
+#[actix_rt::test]
+async fn janitor_retires_quiet_channels_and_the_next_message_opens_a_new_one() {
+    let Setup { engine, .. } = start(Duration::from_millis(300));
+    let flow = sms_flow(&engine, false).await;
+    let first =
+        engine.inbound(flow.clone(), sms("+14155550160", "hi", "SMj1")).await.unwrap().unwrap();
+    let mut retired = false;
+    for _ in 0..60 {
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+        let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
+        if state.status == ChannelStatus::Inactive {
+            assert!(state.open_tasks.is_empty(), "its task was canceled");
+            retired = true;
+            break;
+        }
+    }
+    assert!(retired, "the janitor retired the channel");
+    let next = engine.inbound(flow, sms("+14155550160", "back", "SMj2")).await.unwrap().unwrap();
+    assert!(next.created_channel);
+    assert_ne!(next.channel_sid, first.channel_sid);
+}
+
+#[actix_rt::test]
+async fn long_lived_channels_are_reused_with_their_history() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, true).await;
+    let first =
+        engine.inbound(flow.clone(), sms("+14155550170", "hi", "SMl1")).await.unwrap().unwrap();
+    let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
+    let task = *state.open_tasks.keys().next().unwrap();
+    let done = engine
+        .execute(
+            first.channel_sid,
+            vec![ChannelCommand::EndTask { task_sid: task, outcome: TaskOutcome::Completed }],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.events.len(), 2, "task ended and channel deactivated");
+    let again = engine.inbound(flow, sms("+14155550170", "back", "SMl2")).await.unwrap().unwrap();
+    assert_eq!(again.channel_sid, first.channel_sid);
+    assert_eq!(again.message_index, 1);
+    let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
+    assert_eq!(state.status, ChannelStatus::Active);
+    assert_eq!(state.open_tasks.len(), 1, "a new interaction, a new task");
+    assert_ne!(state.open_tasks.keys().next(), Some(&task));
+}
+
+#[actix_rt::test]
+async fn members_receive_live_events_and_strangers_do_not() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, false).await;
+    let mut customer = engine.hub().subscribe("+14155550180");
+    let mut stranger = engine.hub().subscribe("+14155550181");
+    let outcome =
+        engine.inbound(flow, sms("+14155550180", "hello", "SMh1")).await.unwrap().unwrap();
+    let mut seqs = Vec::new();
+    while let Ok(Some(event)) =
+        actix_rt::time::timeout(Duration::from_millis(300), customer.events.recv()).await
+    {
+        assert_eq!(event.channel_sid, outcome.channel_sid);
+        seqs.push(event.seq);
+    }
+    // The creation (seq 0) happened before the customer joined; from the join on, everything.
+    assert_eq!(seqs, vec![1, 2, 3], "member joined, message, task, in order");
+    assert!(stranger.events.try_recv().is_err());
+    assert_eq!(outcome.channel_sid.prefix(), SidPrefix::CHANNEL);
+}
+
+#[actix_rt::test]
+async fn hibernated_channels_come_back_with_their_state() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, false).await;
+    let first =
+        engine.inbound(flow.clone(), sms("+14155550190", "hi", "SMz1")).await.unwrap().unwrap();
+    for _ in 0..40 {
+        if engine.live_channels() == 0 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(engine.live_channels(), 0, "the quiet channel hibernated");
+    let again = engine.inbound(flow, sms("+14155550190", "back", "SMz2")).await.unwrap().unwrap();
+    assert_eq!(again.channel_sid, first.channel_sid);
+    assert_eq!(again.message_index, 1);
+}
+
+#[actix_rt::test]
+async fn a_second_enabled_flow_for_the_same_number_is_refused() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, false).await;
+    let mut twin = flow.config.clone();
+    twin.friendly_name = "twin".into();
+    let refused = engine.flows().create(twin.clone(), engine.now()).await.unwrap();
+    assert!(
+        matches!(refused, Err(switchboard_domain::FlowRejection::Conflict { existing, .. }) if existing == flow.sid)
+    );
+    twin.enabled = false;
+    assert!(engine.flows().create(twin, engine.now()).await.unwrap().is_ok());
+}
