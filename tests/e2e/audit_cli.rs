@@ -92,7 +92,7 @@ fn verify_passes_a_clean_folder_with_and_without_keys() {
 
 /// Alters one stored record behind the log's back, as an attacker with disk access would.
 fn tamper(folder: &Folder, channel: u8, seq: u64, change: impl FnOnce(&mut Vec<u8>)) {
-    let db = sled::open(folder.data_dir()).unwrap();
+    let db = crate::support::raw_sled(&folder.data_dir());
     let mut key = vec![b'E'];
     key.extend_from_slice(&sid(SidPrefix::CHANNEL, channel).to_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
@@ -125,7 +125,7 @@ fn verify_names_the_first_bad_record_of_a_tampered_folder() {
 #[test]
 fn verify_reports_a_truncated_channel() {
     let folder = seeded();
-    let db = sled::open(folder.data_dir()).unwrap();
+    let db = crate::support::raw_sled(&folder.data_dir());
     let mut key = vec![b'E'];
     key.extend_from_slice(&sid(SidPrefix::CHANNEL, 1).to_bytes());
     key.extend_from_slice(&4u64.to_be_bytes());

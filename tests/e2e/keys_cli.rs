@@ -101,7 +101,7 @@ fn reindex_rebuilds_lookups_from_the_log() {
     let folder = seeded();
     {
         // Wipe every index entry behind the log's back.
-        let db = sled::open(folder.data_dir()).unwrap();
+        let db = crate::support::raw_sled(&folder.data_dir());
         let keys: Vec<_> = db.scan_prefix([b'I']).keys().map(Result::unwrap).collect();
         assert!(keys.len() >= 2 + 4, "bindings and provider message ids are indexed");
         for key in keys {

@@ -5,9 +5,17 @@ mod support;
 
 /// `replay` and `verify` on folders written by the log, including tampered ones.
 mod audit_cli;
+/// kill -9 mid-burst loses no acknowledged webhook.
+mod crash;
 /// `serve`: first start, health, graceful stop, folder locking.
 mod daemon;
+/// Flex Flows over REST in Twilio's shapes.
+mod flows;
 /// The golden log in tests/fixtures replays and verifies identically, forever.
 mod golden;
+/// Inbound SMS: routing, concurrency, redelivery, signatures, the janitor.
+mod inbound;
 /// `keys generate`, `keys rotate`, `keys shred` and `reindex`.
 mod keys_cli;
+/// WebSockets: membership, resume, tokens.
+mod realtime;

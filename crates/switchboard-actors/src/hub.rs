@@ -20,19 +20,29 @@ pub struct LiveEvent {
     pub event: ChannelEvent,
 }
 
-/// A connection's feed: live events, or a note that it fell behind and must resume.
+/// What a connection receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Live {
+    /// A durable event of a channel the connection's identity is a member of.
+    Event(Arc<LiveEvent>),
+    /// Another member is typing (relayed, never stored).
+    Typing { channel_sid: Sid, identity: String },
+}
+
+/// A connection's feed. When it closes without the connection asking, the connection fell
+/// behind and should resume from the log.
 #[derive(Debug)]
 pub struct Subscription {
     pub id: u64,
     pub identity: String,
-    pub events: mpsc::Receiver<Arc<LiveEvent>>,
+    pub events: mpsc::Receiver<Live>,
 }
 
 /// Events queued per connection before it counts as too slow.
 const QUEUE_MAX: usize = 1024;
 
 /// Open connections by identity: (connection id, its queue).
-type Subscribers = HashMap<String, Vec<(u64, mpsc::Sender<Arc<LiveEvent>>)>>;
+type Subscribers = HashMap<String, Vec<(u64, mpsc::Sender<Live>)>>;
 
 #[derive(Debug, Default)]
 pub struct Hub {
@@ -60,11 +70,20 @@ impl Hub {
 
     /// Delivers `event` to the connections of `identities`.
     pub fn publish(&self, event: Arc<LiveEvent>, identities: &[String]) {
+        self.deliver(&Live::Event(event), identities);
+    }
+
+    /// Tells `identities` that `identity` is typing in `channel_sid`.
+    pub fn typing(&self, channel_sid: Sid, identity: &str, identities: &[String]) {
+        self.deliver(&Live::Typing { channel_sid, identity: identity.to_owned() }, identities);
+    }
+
+    fn deliver(&self, live: &Live, identities: &[String]) {
         let mut subscribers = self.lock();
         for identity in identities {
             let Some(list) = subscribers.get_mut(identity) else { continue };
             // A full or closed queue drops the connection: it resumes from the log.
-            list.retain(|(_, tx)| tx.try_send(Arc::clone(&event)).is_ok());
+            list.retain(|(_, tx)| tx.try_send(live.clone()).is_ok());
             if list.is_empty() {
                 subscribers.remove(identity);
             }

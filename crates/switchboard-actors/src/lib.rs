@@ -24,7 +24,7 @@ pub use clock::{Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView};
 pub use error::EngineError;
-pub use hub::{Hub, LiveEvent, Subscription};
+pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{Janitor, OpenTask};
 pub use router::FlowRouter;

@@ -177,9 +177,10 @@ async fn members_receive_live_events_and_strangers_do_not() {
     let outcome =
         engine.inbound(flow, sms("+14155550180", "hello", "SMh1")).await.unwrap().unwrap();
     let mut seqs = Vec::new();
-    while let Ok(Some(event)) =
+    while let Ok(Some(live)) =
         actix_rt::time::timeout(Duration::from_millis(300), customer.events.recv()).await
     {
+        let switchboard_actors::Live::Event(event) = live else { panic!("only events here") };
         assert_eq!(event.channel_sid, outcome.channel_sid);
         seqs.push(event.seq);
     }

@@ -30,7 +30,8 @@ pub fn customer_address(channel_type: ChannelType, raw: &str) -> Result<String, 
         ChannelType::Sms => e164(raw.strip_prefix("sms:").unwrap_or(raw)),
         ChannelType::Whatsapp => {
             let number = raw.trim().strip_prefix("whatsapp:").unwrap_or(raw.trim());
-            let number = if number.starts_with('+') { number.to_owned() } else { format!("+{number}") };
+            let number =
+                if number.starts_with('+') { number.to_owned() } else { format!("+{number}") };
             Ok(format!("whatsapp:{}", e164(&number)?))
         }
         ChannelType::Facebook => {

@@ -142,7 +142,10 @@ pub enum Rejection {
 
 /// Checks `command` against `state` and returns the events that carry it out, in order.
 /// An empty list means the command was valid but changes nothing (asking twice is harmless).
-pub fn decide(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEvent>, Rejection> {
+pub fn decide(
+    state: &ChannelState,
+    command: ChannelCommand,
+) -> Result<Vec<ChannelEvent>, Rejection> {
     match command {
         ChannelCommand::Create(new) => create(state, new),
         _ if !state.is_created() => Err(Rejection::ChannelNotFound),
@@ -154,9 +157,10 @@ pub fn decide(state: &ChannelState, command: ChannelCommand) -> Result<Vec<Chann
 fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEvent>, Rejection> {
     match command {
         ChannelCommand::Create(_) => Err(Rejection::ChannelExists),
-        ChannelCommand::UpdateAttributes { attributes } => {
-            Ok(changed(state.attributes != attributes, ChannelEvent::AttributesUpdated { attributes }))
-        }
+        ChannelCommand::UpdateAttributes { attributes } => Ok(changed(
+            state.attributes != attributes,
+            ChannelEvent::AttributesUpdated { attributes },
+        )),
         ChannelCommand::Rename { friendly_name, unique_name } => {
             let same = state.friendly_name == friendly_name && state.unique_name == unique_name;
             Ok(changed(!same, ChannelEvent::ChannelRenamed { friendly_name, unique_name }))
@@ -261,9 +265,8 @@ fn post_message(state: &ChannelState, new: NewMessage) -> Result<Vec<ChannelEven
         if !state.long_lived {
             return Err(Rejection::ChannelInactive);
         }
-        events.push(ChannelEvent::ChannelReactivated {
-            reason: ReactivationReason::CustomerMessage,
-        });
+        events
+            .push(ChannelEvent::ChannelReactivated { reason: ReactivationReason::CustomerMessage });
     }
     events.push(ChannelEvent::MessageAdded {
         message_sid,

@@ -171,7 +171,9 @@ pub enum FlowRejection {
     Invalid(String),
     #[error("{0}")]
     Unsupported(&'static str),
-    #[error("Flex Flow {existing} is already enabled for {channel_type} messages to {contact_identity}")]
+    #[error(
+        "Flex Flow {existing} is already enabled for {channel_type} messages to {contact_identity}"
+    )]
     Conflict { existing: Sid, channel_type: &'static str, contact_identity: String },
 }
 
@@ -234,7 +236,10 @@ pub fn conflicts<'a>(
 }
 
 /// A change to a flow, checked against its state.
-pub fn decide_flow(state: &FlowState, command: FlowCommand) -> Result<Vec<FlowEvent>, FlowRejection> {
+pub fn decide_flow(
+    state: &FlowState,
+    command: FlowCommand,
+) -> Result<Vec<FlowEvent>, FlowRejection> {
     match command {
         FlowCommand::Create { flow_sid, config } => {
             if state.sid.is_some() {
@@ -308,7 +313,9 @@ mod tests {
     fn validation_names_the_problem() {
         let mut external = config(ChannelType::Sms, "+1");
         external.integration_type = IntegrationType::External;
-        assert!(matches!(validate(&external), Err(FlowRejection::Invalid(m)) if m.contains("Integration.Url")));
+        assert!(
+            matches!(validate(&external), Err(FlowRejection::Invalid(m)) if m.contains("Integration.Url"))
+        );
         external.integration.url = Some("https://example.com/hook".into());
         assert_eq!(validate(&external), Ok(()));
         let mut studio = external.clone();
@@ -332,7 +339,10 @@ mod tests {
         for event in created {
             state.apply(&crate::Recorded::new(Timestamp(1), event));
         }
-        assert_eq!(decide_flow(&state, FlowCommand::Update(config(ChannelType::Sms, "+1"))), Ok(vec![]));
+        assert_eq!(
+            decide_flow(&state, FlowCommand::Update(config(ChannelType::Sms, "+1"))),
+            Ok(vec![])
+        );
         let deleted = decide_flow(&state, FlowCommand::Delete).unwrap();
         state.apply(&crate::Recorded::new(Timestamp(2), deleted[0].clone()));
         assert_eq!(state.live(), None);

@@ -17,15 +17,16 @@ mod time;
 
 pub use address::{customer_address, e164, AddressError};
 pub use flow::{
-    conflicts, decide_flow, routing_key, validate, ChannelType, FlowCommand, FlowConfig,
-    FlowEvent, FlowRejection, FlowState, Integration, IntegrationType,
+    conflicts, decide_flow, routing_key, validate, ChannelType, FlowCommand, FlowConfig, FlowEvent,
+    FlowRejection, FlowState, Integration, IntegrationType,
 };
 pub use service::{ServiceEvent, ServiceState};
 
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{
-    ChannelEvent, ChannelKind, DeactivationReason, DomainEvent, DeliveryStatus, ErasureReason, Media,
-    MessageSource, ProviderError, ReactivationReason, Recorded, TaskOutcome, EVENT_SCHEMA_VERSION,
+    ChannelEvent, ChannelKind, DeactivationReason, DeliveryStatus, DomainEvent, ErasureReason,
+    Media, MessageSource, ProviderError, ReactivationReason, Recorded, TaskOutcome,
+    EVENT_SCHEMA_VERSION,
 };
 pub use index::{IndexEntry, IndexKind};
 pub use sid::{Sid, SidError, SidPrefix};

@@ -25,6 +25,10 @@ impl SidPrefix {
     pub const SERVICE: SidPrefix = SidPrefix(*b"IS");
     pub const TASK: SidPrefix = SidPrefix(*b"WT");
     pub const USER: SidPrefix = SidPrefix(*b"US");
+    pub const STUDIO_FLOW: SidPrefix = SidPrefix(*b"FW");
+    pub const WORKSPACE: SidPrefix = SidPrefix(*b"WS");
+    pub const WORKFLOW: SidPrefix = SidPrefix(*b"WW");
+    pub const WEBHOOK: SidPrefix = SidPrefix(*b"WH");
 
     /// A prefix from two ASCII capital letters; `None` for anything else.
     pub const fn new(bytes: [u8; 2]) -> Option<SidPrefix> {

@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    ChannelEvent, ChannelKind, DeliveryStatus, ProviderError, Recorded, Sid, Timestamp,
-};
+use crate::{ChannelEvent, ChannelKind, DeliveryStatus, ProviderError, Recorded, Sid, Timestamp};
 
 /// Whether the channel takes the customer's messages (Flex's `status` attribute).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

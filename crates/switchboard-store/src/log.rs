@@ -410,6 +410,19 @@ impl EventLog {
         Ok(Some(plain))
     }
 
+    /// The names of stored secrets that start with `prefix`.
+    pub fn secret_names(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut start = layout::META_SECRET_PREFIX.to_vec();
+        start.extend_from_slice(prefix.as_bytes());
+        let mut names = Vec::new();
+        for key in self.tree.scan_prefix(&start).keys() {
+            let key = key?;
+            let name = &key[layout::META_SECRET_PREFIX.len()..];
+            names.push(String::from_utf8_lossy(name).into_owned());
+        }
+        Ok(names)
+    }
+
     /// Stores a secret sealed under the folder's system key, durably.
     pub fn set_secret(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         let key = secret_key(name);
@@ -427,9 +440,22 @@ impl EventLog {
     }
 }
 
-/// Opens the sled database of a data folder.
+/// Opens the sled database of a data folder. sled releases its folder lock from a background
+/// thread after the last handle is dropped, so a reopen right after a close may find it still
+/// held for a moment: that case is retried briefly before giving up.
 pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
-    Ok(sled::Config::new().path(path).open()?)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// Checks or writes the `M` entries and returns the index key.

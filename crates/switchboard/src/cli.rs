@@ -10,17 +10,17 @@ use switchboard_domain::{ErasureReason, Sid, SidPrefix};
 use switchboard_store::{Durability, EventLog, StoreConfig};
 
 /// Switchboard: a self-hosted contact-center messaging server.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "switchboard", version, about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Run the daemon.
-    Serve(ServeArgs),
+    Serve(crate::config::ServeArgs),
     /// Print a data folder's events, decrypted, in order (audit).
     Replay(crate::replay::ReplayArgs),
     /// Check every chain, head and tag of a data folder (audit).
@@ -30,30 +30,23 @@ enum Command {
     Keys(crate::keys::KeysCommand),
     /// Drop and rebuild every index from the log.
     Reindex(DataArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Address to listen on.
-    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    /// Mint a development access token for a chat identity.
+    Token(crate::token::TokenArgs),
 }
 
 /// Where the data folder is and how to unlock it.
 #[derive(Debug, Args, Clone)]
 pub struct DataArgs {
-    /// The data folder (sled database and, for development, master.key).
-    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
+    /// The data folder (sled database and, for development, master.key) [default: ./data].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// A file holding the master key as base64 of 32 bytes. The environment variable
     /// SWITCHBOARD_MASTER_KEY (the key itself, base64) takes precedence.
     #[arg(long, env = "SWITCHBOARD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
-    /// How far a write goes before it is acknowledged.
-    #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum, default_value = "fsync")]
-    pub durability: DurabilityArg,
+    /// How far a write goes before it is acknowledged [default: fsync].
+    #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum)]
+    pub durability: Option<DurabilityArg>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -68,6 +61,10 @@ pub enum DurabilityArg {
 pub const DEV_KEY_FILE: &str = "master.key";
 
 impl DataArgs {
+    pub fn dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("./data"))
+    }
+
     /// Finds the master key: the environment, a key file, or the folder's development key.
     /// With `create_dev_key`, a missing key is created in the data folder (first start).
     pub fn master_key(&self, create_dev_key: bool) -> anyhow::Result<(MasterKey, KeySource)> {
@@ -79,7 +76,7 @@ impl DataArgs {
             let key = MasterKey::load(path)?;
             return Ok((key, KeySource::File(path.display().to_string())));
         }
-        let dev_path = self.data_dir.join(DEV_KEY_FILE);
+        let dev_path = self.dir().join(DEV_KEY_FILE);
         if dev_path.exists() {
             let key = MasterKey::load(&dev_path)?;
             return Ok((key, KeySource::File(dev_path.display().to_string())));
@@ -90,26 +87,26 @@ impl DataArgs {
                  {DEV_KEY_FILE} in the data folder"
             );
         }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        std::fs::create_dir_all(self.dir())
+            .with_context(|| format!("creating {}", self.dir().display()))?;
         let (key, _) = MasterKey::load_or_create(&dev_path)?;
         Ok((key, KeySource::GeneratedDevelopmentKey(dev_path.display().to_string())))
     }
 
     pub fn store_config(&self) -> StoreConfig {
-        let mut config = StoreConfig::new(&self.data_dir);
+        let mut config = StoreConfig::new(self.dir());
         config.durability = match self.durability {
-            DurabilityArg::Fsync => Durability::Fsync,
-            DurabilityArg::Flush => Durability::Flush,
+            Some(DurabilityArg::Fsync) | None => Durability::Fsync,
+            Some(DurabilityArg::Flush) => Durability::Flush,
         };
         config
     }
 
     /// Opens the folder's log with its key, for the tools (never creates a key or a folder).
     pub fn open_existing(&self) -> anyhow::Result<EventLog> {
-        require_data(&self.data_dir)?;
+        require_data(&self.dir())?;
         let (key, _) = self.master_key(false)?;
-        EventLog::open(self.store_config(), key).map_err(|e| explain_open_error(e, &self.data_dir))
+        EventLog::open(self.store_config(), key).map_err(|e| explain_open_error(e, &self.dir()))
     }
 }
 
@@ -166,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => crate::replay::run(args),
         Command::Verify(args) => crate::verify::run(args),
         Command::Keys(command) => crate::keys::run(command),
+        Command::Token(args) => crate::token::run(args),
         Command::Reindex(args) => {
             let log = args.open_existing()?;
             let report = switchboard_store::reindex(&log)?;

@@ -23,6 +23,15 @@ pub enum KeysCommand {
     Rotate(RotateArgs),
     /// Destroy channels' data keys: their content can never be read again (erasure on request).
     Shred(ShredArgs),
+    /// API keys (`SK…`): REST credentials whose secrets also sign access tokens.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a new API key, kept sealed in the data folder; its secret is printed once.
+    Create(DataArgs),
 }
 
 #[derive(Debug, Args)]
@@ -56,18 +65,26 @@ pub fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
         }
         KeysCommand::Rotate(args) => rotate(args)?,
         KeysCommand::Shred(args) => shred(args)?,
+        KeysCommand::ApiKey(ApiKeyCommand::Create(data)) => {
+            let log = data.open_existing()?;
+            let (sid, secret) = crate::credentials::create_api_key(&log)?;
+            log.close()?;
+            println!("API key SID:    {sid}");
+            println!("API key secret: {}", secret.expose());
+            println!("(the secret is shown this once; the daemon loads the key on its next start)");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn rotate(args: RotateArgs) -> anyhow::Result<()> {
-    require_data(&args.data.data_dir)?;
+    require_data(&args.data.dir())?;
     let (old, _) = args.data.master_key(false)?;
     let new = MasterKey::load(&args.new_key_file).context("the new master key")?;
     if old.fingerprint() == new.fingerprint() {
         bail!("the new master key is the current one");
     }
-    let report = rotate_master_key(&args.data.data_dir, &old, &new)?;
+    let report = rotate_master_key(&args.data.dir(), &old, &new)?;
     println!(
         "re-wrapped {} keys under master key {} ({} already were); from now on start with the new key",
         report.rewrapped,

@@ -5,10 +5,14 @@
 //! folder, so the tools read a stopped daemon's folder or a backup of it.
 
 mod cli;
+mod config;
+mod credentials;
 mod keys;
 mod replay;
 mod serve;
 mod timefmt;
+mod tls;
+mod token;
 mod verify;
 
 use std::process::ExitCode;

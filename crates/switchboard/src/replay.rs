@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
-use switchboard_domain::{ChannelState, DomainEvent, Recorded, Sid};
-use switchboard_store::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};
+use switchboard_domain::{ChannelState, Recorded, Sid};
+use switchboard_http::audit::event_line;
+use switchboard_store::{AnyEvent, ReplayFilter, ReplayRecord};
 
 use crate::cli::{channel_sid, DataArgs};
 use crate::timefmt;
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ReplayArgs {
     #[command(flatten)]
     data: DataArgs,
@@ -30,6 +31,15 @@ pub struct ReplayArgs {
     state_at: Option<switchboard_domain::Timestamp>,
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
+    /// Read from a running daemon's admin API instead of a data folder (needs --channel).
+    #[arg(long, requires = "channels", conflicts_with_all = ["since", "until", "state_at"])]
+    url: Option<String>,
+    /// The daemon's account SID, for --url.
+    #[arg(long, env = "SWITCHBOARD_ACCOUNT_SID")]
+    account_sid: Option<String>,
+    /// The daemon's auth token, for --url.
+    #[arg(long, env = "SWITCHBOARD_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,6 +51,9 @@ enum Format {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.url {
+        return replay_remote(&args, url);
+    }
     let log = args.data.open_existing()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -63,33 +76,39 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The JSON form of one record: channel, sequence, time, type and the event's own fields.
-pub fn event_line(item: &ReplayItem) -> Value {
-    match item {
-        ReplayRecord::Event { stream, seq, event } => {
-            let fields = match serde_json::to_value(&event.event) {
-                // Externally tagged: {"message_added": {...}} or a bare string for unit variants.
-                Ok(Value::Object(mut map)) => {
-                    map.remove(event.event.type_name()).unwrap_or(Value::Null)
-                }
-                _ => Value::Object(Default::default()),
-            };
-            json!({
-                "channel_sid": stream.to_string(),
-                "seq": seq,
-                "timestamp": timefmt::iso(event.at),
-                "type": event.event.type_name(),
-                "schema": event.schema,
-                "fields": fields,
-            })
+/// Streams each channel's events from a live daemon's `/admin/v1/Channels/{sid}/Events`.
+fn replay_remote(args: &ReplayArgs, url: &str) -> anyhow::Result<ExitCode> {
+    let (Some(account), Some(token)) = (&args.account_sid, &args.auth_token) else {
+        anyhow::bail!("--url needs the account's credentials: --account-sid and --auth-token (or their environment variables)");
+    };
+    let authorization = format!("Basic {}", base64_of(&format!("{account}:{token}")));
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for channel in &args.channels {
+        let endpoint = format!("{}/admin/v1/Channels/{channel}/Events", url.trim_end_matches('/'));
+        let response = match ureq::get(&endpoint).set("Authorization", &authorization).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, response)) => {
+                let body = response.into_string().unwrap_or_default();
+                anyhow::bail!("{endpoint}: HTTP {code}: {body}");
+            }
+            Err(error) => anyhow::bail!("{endpoint}: {error}"),
+        };
+        for line in std::io::BufRead::lines(std::io::BufReader::new(response.into_reader())) {
+            let line = line?;
+            match args.format {
+                Format::Json => writeln!(out, "{line}")?,
+                Format::Text => writeln!(out, "{}", text_line(&serde_json::from_str(&line)?))?,
+            }
         }
-        ReplayRecord::Shredded { stream, seq } => json!({
-            "channel_sid": stream.to_string(),
-            "seq": seq,
-            "type": "shredded",
-            "note": "the channel's data key was destroyed; this record can never be read",
-        }),
     }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 fn text_line(line: &Value) -> String {

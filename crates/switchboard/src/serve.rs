@@ -1,19 +1,86 @@
-//! `switchboard serve`: the daemon. For now it opens the log (creating a development key on
-//! first start) and answers health checks; the actors and the APIs come with the daemon issue.
+//! `switchboard serve`: the daemon. Opens the log (making a development key on a first start
+//! with none given), resolves credentials, starts the actor engine and the HTTP server, and on
+//! SIGTERM or SIGINT stops accepting, lets in-flight requests finish, flushes, and exits 0.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{App, HttpServer};
 use anyhow::Context;
+use switchboard_actors::{Engine, EngineConfig, SystemClock};
 use switchboard_crypto::KeySource;
+use switchboard_http::state::AppState;
 use switchboard_store::EventLog;
 
-use crate::cli::ServeArgs;
+use crate::config::{ServeArgs, Settings};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (key, source) = args.data.master_key(true)?;
-    match &source {
+    let settings = args.resolve()?;
+    let (key, source) = settings.data.master_key(true)?;
+    warn_about_key(&source);
+    let log = EventLog::open(settings.data.store_config(), key)
+        .map_err(|e| crate::cli::explain_open_error(e, &settings.data.dir()))?;
+    let log = Arc::new(log);
+    let credentials = crate::credentials::resolve(&log, &settings)?;
+    let scheme = if settings.tls.is_some() { "https" } else { "http" };
+    actix_web::rt::System::new().block_on(serve(
+        Arc::clone(&log),
+        credentials,
+        settings,
+        scheme,
+    ))?;
+    log.flush()?;
+    tracing::info!("switchboard stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(
+    log: Arc<EventLog>,
+    credentials: switchboard_http::state::Credentials,
+    settings: Settings,
+    scheme: &str,
+) -> anyhow::Result<()> {
+    let config = EngineConfig {
+        janitor_window: settings.janitor_inactive_after,
+        janitor_tick: (settings.janitor_inactive_after / 4)
+            .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30)),
+        ..EngineConfig::default()
+    };
+    let engine =
+        Engine::start(log, Arc::new(SystemClock), config).context("starting the engine")?;
+    let listener = std::net::TcpListener::bind(&settings.listen)
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{bound}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let state = AppState { engine, credentials, public_url: public_url.clone() };
+    let server = HttpServer::new(move || {
+        App::new().configure(|cfg| switchboard_http::configure(cfg, state.clone()))
+    })
+    .disable_signals()
+    .shutdown_timeout(20);
+    let server = match &settings.tls {
+        Some((cert, key)) => {
+            server.listen_rustls_0_23(listener, crate::tls::server_config(cert, key)?)?
+        }
+        None => server.listen(listener)?,
+    };
+    let server = server.run();
+    // Signal handlers are in place before the address is announced, so a supervisor that
+    // stops the daemon right after it starts still gets a clean stop.
+    stop_on_signal(server.handle())?;
+    tracing::info!(listen = %bound, %public_url, "switchboard serving");
+    // One line on stdout names the bound address, so scripts and tests can use port 0.
+    println!("switchboard listening on {scheme}://{bound}");
+    server.await.context("HTTP server")
+}
+
+fn warn_about_key(source: &KeySource) {
+    match source {
         KeySource::GeneratedDevelopmentKey(path) => tracing::warn!(
             path,
             "created a DEVELOPMENT master key in the data folder: anyone who can read the folder \
@@ -24,39 +91,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
-    let log = EventLog::open(args.data.store_config(), key)
-        .map_err(|e| crate::cli::explain_open_error(e, &args.data.data_dir))?;
-    let log = Arc::new(log);
-    tracing::info!(listen = %args.listen, data_dir = %args.data.data_dir.display(), "switchboard serving");
-    let state = web::Data::from(Arc::clone(&log));
-    actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
-                .route("/readyz", web::get().to(ready))
-        })
-        .disable_signals()
-        .bind(&args.listen)
-        .with_context(|| format!("listening on {}", args.listen))?;
-        let addrs = server.addrs();
-        let server = server.run();
-        // Signal handlers are in place before the address is announced, so a supervisor that
-        // stops the daemon right after it starts still gets a clean stop.
-        stop_on_signal(server.handle())?;
-        // One line on stdout names the bound address, so scripts and tests can use port 0.
-        for addr in addrs {
-            println!("switchboard listening on http://{addr}");
-        }
-        server.await.context("HTTP server")
-    })?;
-    // actix stops on SIGTERM/SIGINT after in-flight requests finish; then flush what is left.
-    log.flush()?;
-    tracing::info!("switchboard stopped cleanly");
-    Ok(ExitCode::SUCCESS)
 }
 
-/// SIGTERM or SIGINT: stop accepting, let in-flight requests finish, then return from `run`.
+/// SIGTERM or SIGINT: stop accepting, let in-flight requests finish, then return from `serve`.
 fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -69,13 +106,4 @@ fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
         handle.stop(true).await;
     });
     Ok(())
-}
-
-async fn ready(log: web::Data<EventLog>) -> HttpResponse {
-    match log.check_ready() {
-        Ok(_) => HttpResponse::Ok().body("ready"),
-        Err(error) => {
-            HttpResponse::ServiceUnavailable().body(format!("store unavailable: {error}"))
-        }
-    }
 }

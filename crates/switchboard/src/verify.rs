@@ -21,7 +21,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    require_data(&args.data.data_dir)?;
+    require_data(&args.data.dir())?;
     let started = Instant::now();
     let on_terminal = std::io::stderr().is_terminal();
     let mut progress = |records: u64| {
@@ -30,8 +30,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let (report, mode) = if args.integrity_only {
-        let raw = RawLog::open(&args.data.data_dir)
-            .map_err(|e| explain_open_error(e, &args.data.data_dir))?;
+        let raw =
+            RawLog::open(&args.data.dir()).map_err(|e| explain_open_error(e, &args.data.dir()))?;
         (verify_raw(&raw, &mut progress)?, "integrity (no keys)")
     } else {
         let log = args.data.open_existing()?;

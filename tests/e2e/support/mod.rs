@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -164,6 +166,22 @@ pub fn execute(log: &EventLog, channel: &mut ChannelLog, command: ChannelCommand
     }
 }
 
+/// Opens a data folder's sled database directly, behind the log's back (to tamper with it),
+/// waiting for sled to let go of a folder the same process just closed.
+pub fn raw_sled(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(error) if std::time::Instant::now() < deadline => {
+                let _ = error;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => panic!("opening {}: {error}", dir.display()),
+        }
+    }
+}
+
 /// Copies a folder tree (sled data folders are a few files and a `blobs` folder).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -182,7 +200,9 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub struct Daemon {
     pub child: Child,
     pub base_url: String,
-    stderr_lines: mpsc::Receiver<String>,
+    stderr_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Every line it printed on stdout so far (credentials made on first start, the address).
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Daemon {
@@ -199,29 +219,34 @@ impl Daemon {
             .expect("switchboard serve starts");
         let stdout = child.stdout.take().unwrap();
         let (url_tx, url_rx) = mpsc::channel();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = std::sync::Arc::clone(&printed);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("switchboard listening on ") {
                     let _ = url_tx.send(url.to_owned());
                 }
+                collected.lock().unwrap().push(line);
             }
         });
         let stderr = child.stderr.take().unwrap();
-        let (err_tx, stderr_lines) = mpsc::channel();
+        let stderr_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected_err = std::sync::Arc::clone(&stderr_lines);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = err_tx.send(line);
+                collected_err.lock().unwrap().push(line);
             }
         });
         let base_url = match url_rx.recv_timeout(Duration::from_secs(20)) {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                let log: Vec<String> = stderr_lines.try_iter().collect();
-                panic!("the daemon did not start:\n{}", log.join("\n"));
+                std::thread::sleep(Duration::from_millis(100));
+                let log = stderr_lines.lock().unwrap().join("\n");
+                panic!("the daemon did not start:\n{log}");
             }
         };
-        Daemon { child, base_url, stderr_lines }
+        Daemon { child, base_url, stderr_lines, stdout: printed }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -230,7 +255,7 @@ impl Daemon {
 
     /// Everything the daemon wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr_lines.try_iter().collect::<Vec<_>>().join("\n")
+        self.stderr_lines.lock().unwrap().join("\n")
     }
 
     /// Sends SIGTERM and waits for the exit code.

@@ -1,0 +1,56 @@
+//! HTTP Basic authentication of REST calls, as Twilio does it: the account SID with its auth
+//! token, or an API key SID (`SK…`) with its secret. Deny by default.
+
+use std::future::{ready, Ready};
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use switchboard_domain::Sid;
+
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+
+/// Who made an authenticated REST call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Account,
+    ApiKey(Sid),
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Principal, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(request))
+    }
+}
+
+fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
+    let state = request.app_data::<web::Data<AppState>>().ok_or_else(ApiError::internal)?;
+    let (user, password) = basic_credentials(request).ok_or_else(ApiError::unauthorized)?;
+    let credentials = &state.credentials;
+    if user == credentials.account_sid.to_string() && credentials.auth_token.matches(&password) {
+        return Ok(Principal::Account);
+    }
+    if let Ok(key_sid) = user.parse::<Sid>() {
+        if let Some(secret) = credentials.api_keys.get(&key_sid) {
+            if secret.matches(&password) {
+                return Ok(Principal::ApiKey(key_sid));
+            }
+        }
+    }
+    Err(ApiError::unauthorized())
+}
+
+fn basic_credentials(request: &HttpRequest) -> Option<(String, String)> {
+    let header = request.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(BASE64.decode(encoded.trim()).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}

@@ -1,0 +1,249 @@
+//! Flex v1 FlexFlows: create (201), fetch, list, update by POST (partial), delete (204).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use switchboard_domain::{
+    ChannelType, FlowConfig, FlowRejection, Integration, IntegrationType, Sid, SidPrefix,
+};
+
+use crate::auth::Principal;
+use crate::lists::{list_response, Paging};
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::twilio::form::TwilioForm;
+use crate::views;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/flex/v1/FlexFlows")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/flex/v1/FlexFlows/{sid}")
+            .route(web::get().to(fetch))
+            .route(web::post().to(update))
+            .route(web::delete().to(delete)),
+    );
+}
+
+async fn create(
+    _: Principal,
+    state: web::Data<AppState>,
+    form: TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    form.require("ChatServiceSid")?;
+    let chat_service_sid = form
+        .get_sid("ChatServiceSid", SidPrefix::SERVICE)?
+        .ok_or_else(|| ApiError::bad_param("ChatServiceSid is empty"))?;
+    require_service(&state, chat_service_sid)?;
+    let integration_type = match form.get("IntegrationType") {
+        Some(text) => integration_type(text)?,
+        None => {
+            return Err(ApiError::unsupported(
+                "IntegrationType defaults to studio, which is not supported yet; set \
+                 IntegrationType=task or IntegrationType=external",
+            ))
+        }
+    };
+    let config = FlowConfig {
+        friendly_name: form.require("FriendlyName")?.to_owned(),
+        chat_service_sid,
+        channel_type: channel_type(form.require("ChannelType")?)?,
+        contact_identity: form.get("ContactIdentity").map(str::to_owned),
+        enabled: form.get_bool("Enabled")?.unwrap_or(false),
+        integration_type,
+        integration: integration(&form, Integration::default())?,
+        long_lived: form.get_bool("LongLived")?.unwrap_or(false),
+        janitor_enabled: form.get_bool("JanitorEnabled")?.unwrap_or(true),
+    };
+    let created =
+        state.engine.flows().create(config, state.engine.now()).await.map_err(internal)?;
+    let flow = created.map_err(rejection)?;
+    Ok(HttpResponse::Created().json(views::flow(&state, &flow)))
+}
+
+async fn fetch(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let sid = flow_sid(&request)?;
+    let flow = state.engine.flows().get(sid).ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok(HttpResponse::Ok().json(views::flow(&state, &flow)))
+}
+
+async fn list(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let paging = Paging::from_request(&request, 1000)?;
+    let wanted_name = paging.filter("FriendlyName").map(str::to_owned);
+    let flows: Vec<_> = state
+        .engine
+        .flows()
+        .list()
+        .into_iter()
+        .filter(|f| wanted_name.as_deref().is_none_or(|n| f.config.friendly_name == n))
+        .map(|f| views::flow(&state, &f))
+        .collect();
+    list_response(&state, &request, &paging, "flex_flows", flows)
+}
+
+async fn update(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let sid = flow_sid(&request)?;
+    if let Some(service) = form.get_sid("ChatServiceSid", SidPrefix::SERVICE)? {
+        require_service(&state, service)?;
+    }
+    let merge = |current: FlowConfig| merge(current, &form);
+    let updated =
+        state.engine.flows().update(sid, state.engine.now(), merge).await.map_err(internal)?;
+    match updated {
+        Ok(flow) => Ok(HttpResponse::Ok().json(views::flow(&state, &flow))),
+        Err(FlowRejection::NotFound) => Err(ApiError::not_found(request.path())),
+        Err(other) => Err(rejection(other)),
+    }
+}
+
+async fn delete(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let sid = flow_sid(&request)?;
+    match state.engine.flows().delete(sid, state.engine.now()).await.map_err(internal)? {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(FlowRejection::NotFound) => Err(ApiError::not_found(request.path())),
+        Err(other) => Err(rejection(other)),
+    }
+}
+
+/// Twilio's update is partial: only the parameters given change. A new IntegrationType starts
+/// from an empty integration, so settings of the old type do not linger.
+fn merge(mut config: FlowConfig, form: &TwilioForm) -> Result<FlowConfig, FlowRejection> {
+    let invalid = |e: ApiError| FlowRejection::Invalid(e.message().to_owned());
+    if let Some(name) = form.get("FriendlyName") {
+        config.friendly_name = name.to_owned();
+    }
+    if let Some(service) = form.get_sid("ChatServiceSid", SidPrefix::SERVICE).map_err(invalid)? {
+        config.chat_service_sid = service;
+    }
+    if let Some(text) = form.get("ChannelType") {
+        config.channel_type = channel_type(text).map_err(invalid)?;
+    }
+    if let Some(identity) = form.get("ContactIdentity") {
+        config.contact_identity = Some(identity.to_owned()).filter(|i| !i.is_empty());
+    }
+    if let Some(enabled) = form.get_bool("Enabled").map_err(invalid)? {
+        config.enabled = enabled;
+    }
+    let mut base = config.integration.clone();
+    if let Some(text) = form.get("IntegrationType") {
+        let new_type = integration_type(text).map_err(invalid)?;
+        if new_type != config.integration_type {
+            base = Integration::default();
+        }
+        config.integration_type = new_type;
+    }
+    config.integration = integration(form, base).map_err(invalid)?;
+    if let Some(long_lived) = form.get_bool("LongLived").map_err(invalid)? {
+        config.long_lived = long_lived;
+    }
+    if let Some(janitor) = form.get_bool("JanitorEnabled").map_err(invalid)? {
+        config.janitor_enabled = janitor;
+    }
+    Ok(config)
+}
+
+fn integration(form: &TwilioForm, mut base: Integration) -> Result<Integration, ApiError> {
+    if let Some(sid) = form.get_sid("Integration.FlowSid", SidPrefix::STUDIO_FLOW)? {
+        base.flow_sid = Some(sid);
+    }
+    if let Some(url) = form.get("Integration.Url") {
+        base.url = Some(url.to_owned());
+    }
+    if let Some(sid) = form.get_sid("Integration.WorkspaceSid", SidPrefix::WORKSPACE)? {
+        base.workspace_sid = Some(sid);
+    }
+    if let Some(sid) = form.get_sid("Integration.WorkflowSid", SidPrefix::WORKFLOW)? {
+        base.workflow_sid = Some(sid);
+    }
+    if let Some(channel) = form.get("Integration.Channel") {
+        base.channel = Some(channel.to_owned());
+    }
+    if let Some(timeout) = form.get_u64("Integration.Timeout")? {
+        base.timeout_secs = Some(timeout);
+    }
+    if let Some(priority) = form.get_i64("Integration.Priority")? {
+        base.priority = Some(priority);
+    }
+    if let Some(on_message) = form.get_bool("Integration.CreationOnMessage")? {
+        base.creation_on_message = Some(on_message);
+    }
+    if let Some(count) = form.get_u64("Integration.RetryCount")? {
+        let count = u8::try_from(count)
+            .ok()
+            .filter(|c| *c <= 3)
+            .ok_or_else(|| ApiError::bad_param("Integration.RetryCount must be between 0 and 3"))?;
+        base.retry_count = Some(count);
+    }
+    Ok(base)
+}
+
+fn channel_type(text: &str) -> Result<ChannelType, ApiError> {
+    ChannelType::parse(text).ok_or_else(|| {
+        ApiError::bad_param(format!(
+            "ChannelType must be one of web, sms, facebook, whatsapp, line, custom; not {text:?}"
+        ))
+    })
+}
+
+fn integration_type(text: &str) -> Result<IntegrationType, ApiError> {
+    IntegrationType::parse(text).ok_or_else(|| {
+        ApiError::bad_param(format!(
+            "IntegrationType must be studio, external or task; not {text:?}"
+        ))
+    })
+}
+
+fn flow_sid(request: &HttpRequest) -> Result<Sid, ApiError> {
+    let text = request.match_info().get("sid").unwrap_or_default();
+    Sid::parse_with(text, SidPrefix::FLEX_FLOW).map_err(|_| ApiError::not_found(request.path()))
+}
+
+fn require_service(state: &AppState, sid: Sid) -> Result<(), ApiError> {
+    match state.engine.services().get(sid) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::bad_param(format!(
+            "ChatServiceSid {sid} is not a Chat Service of this account"
+        ))),
+    }
+}
+
+pub(crate) fn rejection(rejection: FlowRejection) -> ApiError {
+    match rejection {
+        FlowRejection::NotFound => {
+            ApiError::new(404, 20404, "The requested Flex Flow was not found")
+        }
+        FlowRejection::Invalid(message) => ApiError::bad_param(message),
+        FlowRejection::Unsupported(message) => ApiError::unsupported(message),
+        conflict @ FlowRejection::Conflict { .. } => {
+            ApiError::conflict(20001, conflict.to_string())
+        }
+    }
+}
+
+pub(crate) fn internal(error: switchboard_actors::EngineError) -> ApiError {
+    tracing::error!(%error, "engine error");
+    match error {
+        switchboard_actors::EngineError::Stopping => {
+            ApiError::new(503, 20503, "The server is shutting down")
+        }
+        _ => ApiError::internal(),
+    }
+}

@@ -1,0 +1,22 @@
+//! The HTTP surface of Switchboard, in Twilio's shapes so that code written for Programmable
+//! Chat and Flex, and the official SDKs, work by changing only the base URL.
+//!
+//! - `twilio`: the conventions (errors, forms, signatures, access tokens).
+//! - `flex`, `chat`: the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
+//!   `admin`: audit and tasks for operators.
+//! - [`configure`] registers everything; the daemon and the tests share it.
+
+mod admin;
+mod app;
+pub mod audit;
+mod auth;
+mod chat;
+mod flex;
+mod lists;
+pub mod state;
+pub mod twilio;
+mod views;
+mod webhooks;
+mod ws;
+
+pub use app::configure;

@@ -1,0 +1,62 @@
+//! What every handler shares: the engine, the credentials, and the public URL that signatures
+//! and absolute links are built on.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+use switchboard_actors::Engine;
+use switchboard_domain::Sid;
+
+/// A secret string: compared in constant time, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, candidate: &str) -> bool {
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Who may call the REST API and sign access tokens.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub account_sid: Sid,
+    pub auth_token: Secret,
+    /// API keys (`SK…`): each authenticates REST calls and signs access tokens.
+    pub api_keys: HashMap<Sid, Secret>,
+    /// The upstream Twilio account (whose numbers post webhooks and send replies).
+    pub twilio_account_sid: Sid,
+    /// Its auth token, which signs inbound Twilio webhooks.
+    pub twilio_auth_token: Secret,
+}
+
+/// The application's shared state.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub credentials: Credentials,
+    /// Scheme, host and port clients use, without a trailing slash (`https://chat.example.com`).
+    pub public_url: String,
+}
+
+impl AppState {
+    /// An absolute URL on the public base.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+}

@@ -1,0 +1,220 @@
+//! Resources rendered in Twilio's JSON shapes: snake_case keys, ISO 8601 dates to the second,
+//! absolute `url` and `links` on the public URL.
+
+use serde_json::{json, Map, Value};
+use switchboard_actors::{FlowView, MessageView, OpenTask, ServiceView};
+use switchboard_domain::{
+    ChannelKind, ChannelState, ChannelStatus, IntegrationType, MemberState, Sid, Timestamp,
+};
+use time::OffsetDateTime;
+
+use crate::state::AppState;
+
+/// `2026-11-24T09:00:00Z`: Twilio's format, without fractions (the SDK parses exactly this).
+pub fn iso(at: Timestamp) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    OffsetDateTime::from_unix_timestamp(at.as_millis().div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+pub fn flow(state: &AppState, flow: &FlowView) -> Value {
+    let config = &flow.config;
+    let integration = &config.integration;
+    let mut details = Map::new();
+    let mut put = |key: &str, value: Value| {
+        if !value.is_null() {
+            details.insert(key.to_owned(), value);
+        }
+    };
+    match config.integration_type {
+        IntegrationType::Studio => {
+            put("flow_sid", json!(integration.flow_sid.map(|s| s.to_string())));
+            put("retry_count", json!(integration.retry_count));
+        }
+        IntegrationType::External => {
+            put("url", json!(integration.url));
+            put(
+                "retry_count",
+                json!(integration
+                    .retry_count
+                    .unwrap_or(switchboard_domain::Integration::DEFAULT_RETRY_COUNT)),
+            );
+        }
+        IntegrationType::Task => {
+            put("workspace_sid", json!(integration.workspace_sid.map(|s| s.to_string())));
+            put("workflow_sid", json!(integration.workflow_sid.map(|s| s.to_string())));
+            put("channel", json!(integration.channel.clone().unwrap_or_else(|| "default".into())));
+            put(
+                "timeout",
+                json!(integration
+                    .timeout_secs
+                    .unwrap_or(switchboard_domain::Integration::DEFAULT_TIMEOUT_SECS)),
+            );
+            put("priority", json!(integration.priority.unwrap_or(0)));
+            put("creation_on_message", json!(integration.creation_on_message));
+        }
+    }
+    json!({
+        "sid": flow.sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "date_created": iso(flow.date_created),
+        "date_updated": iso(flow.date_updated),
+        "friendly_name": config.friendly_name,
+        "chat_service_sid": config.chat_service_sid.to_string(),
+        "channel_type": config.channel_type.as_str(),
+        "contact_identity": config.contact_identity,
+        "enabled": config.enabled,
+        "integration_type": config.integration_type.as_str(),
+        "integration": details,
+        "long_lived": config.long_lived,
+        "janitor_enabled": config.janitor_enabled,
+        "url": state.url(&format!("/flex/v1/FlexFlows/{}", flow.sid)),
+    })
+}
+
+pub fn service(state: &AppState, service: &ServiceView) -> Value {
+    let base = state.url(&format!("/chat/v2/Services/{}", service.sid));
+    json!({
+        "sid": service.sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "friendly_name": service.friendly_name,
+        "date_created": iso(service.date_created),
+        "date_updated": iso(service.date_updated),
+        "default_service_role_sid": null,
+        "default_channel_role_sid": null,
+        "default_channel_creator_role_sid": null,
+        "read_status_enabled": true,
+        "reachability_enabled": false,
+        "typing_indicator_timeout": 5,
+        "consumption_report_interval": 10,
+        "limits": { "channel_members": 100, "user_channels": 250 },
+        "pre_webhook_url": null,
+        "post_webhook_url": null,
+        "webhook_method": "POST",
+        "webhook_filters": [],
+        "pre_webhook_retry_count": 0,
+        "post_webhook_retry_count": 0,
+        "notifications": {},
+        "media": { "size_limit_mb": 150, "compatibility_message": "Media messages are not supported by your client" },
+        "url": base,
+        "links": {
+            "channels": format!("{base}/Channels"),
+            "users": format!("{base}/Users"),
+            "roles": format!("{base}/Roles"),
+            "bindings": format!("{base}/Bindings"),
+        },
+    })
+}
+
+/// Channel attributes as clients read them: Flex's `status` follows the channel's real status.
+pub fn channel_attributes(channel: &ChannelState) -> String {
+    let flex_managed = channel.flex_flow_sid.is_some();
+    match serde_json::from_str::<Value>(&channel.attributes) {
+        Ok(Value::Object(mut map)) if flex_managed || map.contains_key("status") => {
+            let status = match channel.status {
+                ChannelStatus::Active => "ACTIVE",
+                ChannelStatus::Inactive => "INACTIVE",
+            };
+            map.insert("status".into(), json!(status));
+            Value::Object(map).to_string()
+        }
+        _ => channel.attributes.clone(),
+    }
+}
+
+pub fn channel(state: &AppState, sid: Sid, channel: &ChannelState) -> Value {
+    let service = channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
+    let base = state.url(&format!("/chat/v2/Services/{service}/Channels/{sid}"));
+    json!({
+        "sid": sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "service_sid": service,
+        "friendly_name": channel.friendly_name,
+        "unique_name": channel.unique_name,
+        "attributes": channel_attributes(channel),
+        "type": match channel.kind { Some(ChannelKind::Public) => "public", _ => "private" },
+        "date_created": iso(channel.date_created),
+        "date_updated": iso(channel.date_updated),
+        "created_by": channel.created_by,
+        "members_count": channel.members.len(),
+        "messages_count": channel.messages_count(),
+        "url": base,
+        "links": {
+            "members": format!("{base}/Members"),
+            "messages": format!("{base}/Messages"),
+            "invites": format!("{base}/Invites"),
+            "webhooks": format!("{base}/Webhooks"),
+            "last_message": null,
+        },
+    })
+}
+
+pub fn member(state: &AppState, channel: &ChannelState, sid: Sid, member: &MemberState) -> Value {
+    let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
+    let service = channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
+    json!({
+        "sid": sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "channel_sid": channel_sid,
+        "service_sid": service,
+        "identity": member.identity,
+        "role_sid": member.role_sid.map(|s| s.to_string()),
+        "last_consumed_message_index": member.last_consumed_index,
+        "last_consumption_timestamp": member.last_consumption_at.map(iso),
+        "date_created": iso(member.date_created),
+        "date_updated": iso(member.date_updated),
+        "attributes": member.attributes,
+        "url": state.url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}/Members/{sid}")),
+    })
+}
+
+pub fn message(state: &AppState, channel: &ChannelState, message: &MessageView) -> Value {
+    let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
+    let service = channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
+    let media = message.media.as_ref().map(|m| {
+        json!({
+            "sid": m.sid.to_string(),
+            "size": m.size_bytes,
+            "content_type": m.content_type,
+            "filename": m.filename,
+        })
+    });
+    let delivery = channel.deliveries.get(&message.index);
+    json!({
+        "sid": message.sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "attributes": message.attributes,
+        "service_sid": service,
+        "to": channel_sid,
+        "channel_sid": channel_sid,
+        "date_created": iso(message.date_created),
+        "date_updated": iso(message.date_updated),
+        "last_updated_by": message.last_updated_by,
+        "was_edited": message.was_edited,
+        "from": message.author,
+        "body": message.body,
+        "index": message.index,
+        "type": if message.media.is_some() { "media" } else { "text" },
+        "media": media,
+        "delivery_status": delivery.map(|d| serde_json::to_value(d.status).unwrap_or(Value::Null)),
+        "delivery_error": delivery.and_then(|d| d.error.as_ref()).map(|e| json!({"code": e.code, "message": e.message})),
+        "url": state.url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}/Messages/{}", message.sid)),
+    })
+}
+
+pub fn task(state: &AppState, task: &OpenTask) -> Value {
+    json!({
+        "sid": task.task_sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "channel_sid": task.channel_sid.to_string(),
+        "attributes": task.attributes,
+        "priority": task.priority,
+        "timeout": task.timeout_secs,
+        "assignment_status": "pending",
+        "date_created": iso(task.linked_at),
+        "url": state.url(&format!("/admin/v1/Tasks/{}", task.task_sid)),
+    })
+}

@@ -1,0 +1,118 @@
+//! Inbound messages from Twilio (SMS, MMS, WhatsApp-over-Twilio) at `POST /webhooks/twilio`.
+//!
+//! The signature is checked over the public URL and every received parameter before anything is
+//! parsed or stored; a bad or missing one gets 403 and nothing is written. The empty TwiML answer
+//! goes out only after the message is durably stored, so Twilio retries anything we did not keep.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use switchboard_actors::{new_sid, Inbound};
+use switchboard_domain::{customer_address, ChannelType, Media, SidPrefix};
+
+use crate::chat::rejected;
+use crate::flex::internal;
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::twilio::signature;
+
+/// Twilio's limit is 1600 characters of body and ten media; with the other parameters a signed
+/// request stays well under this.
+const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks/twilio", web::post().to(twilio_inbound));
+}
+
+const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
+
+async fn twilio_inbound(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = crate::twilio::form::read_body(payload, BODY_LIMIT_BYTES).await?;
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let url = state.url(&request.uri().to_string());
+    let signature_header = request
+        .headers()
+        .get("X-Twilio-Signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !signature::validate(
+        state.credentials.twilio_auth_token.expose(),
+        &url,
+        &params,
+        signature_header,
+    ) {
+        tracing::warn!(
+            path = request.path(),
+            "refused a webhook with a bad or missing X-Twilio-Signature"
+        );
+        return Err(ApiError::forbidden("Invalid X-Twilio-Signature"));
+    }
+    let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let to = param("To").ok_or_else(|| ApiError::bad_param("Missing required parameter To"))?;
+    let from =
+        param("From").ok_or_else(|| ApiError::bad_param("Missing required parameter From"))?;
+    let channel_type =
+        if to.starts_with("whatsapp:") { ChannelType::Whatsapp } else { ChannelType::Sms };
+    let Some(flow) = state.engine.flows().find_enabled(channel_type, to) else {
+        tracing::warn!(
+            channel_type = channel_type.as_str(),
+            "no enabled Flex Flow for an inbound message"
+        );
+        return Err(ApiError::new(
+            404,
+            20404,
+            format!("No enabled Flex Flow takes {} messages to {to}", channel_type.as_str()),
+        ));
+    };
+    let address = customer_address(channel_type, from)
+        .map_err(|e| ApiError::bad_param(format!("From: {e}")))?;
+    let inbound = Inbound {
+        customer_address: address,
+        body: param("Body").unwrap_or_default().to_owned(),
+        media: media(&params, param("NumMedia"))?,
+        provider_message_id: param("MessageSid").or(param("SmsMessageSid")).map(str::to_owned),
+        profile_name: param("ProfileName").map(str::to_owned),
+        pre_engagement_data: None,
+    };
+    if inbound.body.is_empty() && inbound.media.is_empty() {
+        return Err(ApiError::bad_param("A message needs a Body or media"));
+    }
+    match state.engine.inbound(flow, inbound).await.map_err(internal)? {
+        Ok(outcome) => {
+            tracing::debug!(channel = %outcome.channel_sid, duplicate = outcome.duplicate, "stored an inbound message");
+            Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
+        }
+        Err(rejection) => Err(rejected(rejection)),
+    }
+}
+
+/// `MediaUrl{N}` and `MediaContentType{N}` for N below `NumMedia` (at most ten, as Twilio sends).
+fn media(params: &[(String, String)], count: Option<&str>) -> Result<Vec<Media>, ApiError> {
+    let count: usize = match count {
+        None => 0,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| *n <= 10)
+            .ok_or_else(|| ApiError::bad_param("NumMedia must be a number from 0 to 10"))?,
+    };
+    let find = |name: String| params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    (0..count)
+        .map(|n| {
+            let url = find(format!("MediaUrl{n}")).ok_or_else(|| {
+                ApiError::bad_param(format!("NumMedia is {count} but MediaUrl{n} is missing"))
+            })?;
+            Ok(Media {
+                sid: new_sid(SidPrefix::MEDIA),
+                content_type: find(format!("MediaContentType{n}"))
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                size_bytes: 0,
+                filename: None,
+                provider_ref: Some(url),
+            })
+        })
+        .collect()
+}

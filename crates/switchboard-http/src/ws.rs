@@ -1,0 +1,295 @@
+//! Real time at `GET /ws`: a WebSocket authenticated by a Twilio-style access token.
+//!
+//! The token comes as `?token=`, an `Authorization: Bearer` header, or, preferably for browsers,
+//! in a first frame `{"type":"auth","token":…}` (query strings end up in logs; this server never
+//! logs one). The server then pushes, as JSON text frames, every durable event of every channel
+//! the identity is a member of. `{"type":"resume","channel_sid":…,"seq":N}` replays everything
+//! after N from the log, then live events continue with no gap and no duplicate.
+//! `{"type":"typing","channel_sid":…}` is relayed to the other members; `{"type":"ping"}` gets
+//! `{"type":"pong"}`. The connection closes when the token expires.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use switchboard_actors::{Live, LiveEvent};
+use switchboard_domain::{DomainEvent, Recorded, Sid, SidPrefix};
+use switchboard_store::ReplayRecord;
+
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::twilio::token;
+use crate::views::iso;
+
+/// How long a connection without a token may take to send its auth frame.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest frame a client may send.
+const FRAME_LIMIT_BYTES: usize = 64 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws", web::get().to(upgrade));
+}
+
+/// Who is on the other end, from a verified token.
+#[derive(Debug, Clone)]
+struct Peer {
+    identity: String,
+    expires_at_secs: i64,
+}
+
+async fn upgrade(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let offered = query_token(&request).or_else(|| bearer_token(&request));
+    let peer = match offered {
+        Some(token) => Some(verify(&state, &token).map_err(actix_web::Error::from)?),
+        None => None,
+    };
+    let (response, session, stream) = actix_ws::handle(&request, body)?;
+    let stream = stream.max_frame_size(FRAME_LIMIT_BYTES);
+    actix_web::rt::spawn(async move {
+        let state = state.into_inner();
+        let mut connection = Connection { state, session, stream, last_sent: HashMap::new() };
+        let peer = match peer {
+            Some(peer) => Some(peer),
+            None => connection.await_auth().await,
+        };
+        match peer {
+            Some(peer) => connection.serve(peer).await,
+            None => connection.close(CloseCode::Policy, "authentication required").await,
+        }
+    });
+    Ok(response)
+}
+
+fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
+    let now_secs = state.engine.now().as_millis() / 1000;
+    let credentials = &state.credentials;
+    let lookup = |key_sid: &str| {
+        let sid: Sid = key_sid.parse().ok()?;
+        credentials.api_keys.get(&sid).map(|secret| secret.expose().to_owned())
+    };
+    let verified = token::verify(token, lookup, &credentials.account_sid.to_string(), now_secs)
+        .map_err(ApiError::from)?;
+    Ok(Peer { identity: verified.identity, expires_at_secs: verified.expires_at })
+}
+
+fn query_token(request: &HttpRequest) -> Option<String> {
+    form_urlencoded::parse(request.query_string().as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+fn bearer_token(request: &HttpRequest) -> Option<String> {
+    let header = request.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+/// A frame a client sends.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Auth { token: String },
+    Resume { channel_sid: String, seq: i64 },
+    Typing { channel_sid: String },
+    Ping,
+}
+
+struct Connection {
+    state: std::sync::Arc<AppState>,
+    session: Session,
+    stream: MessageStream,
+    /// The highest sequence sent per channel, so a resume and the live feed never overlap.
+    last_sent: HashMap<Sid, u64>,
+}
+
+impl Connection {
+    async fn await_auth(&mut self) -> Option<Peer> {
+        let frame = tokio::time::timeout(AUTH_TIMEOUT, self.stream.recv()).await.ok()??.ok()?;
+        let Message::Text(text) = frame else { return None };
+        let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(&text) else {
+            return None;
+        };
+        match verify(&self.state, &token) {
+            Ok(peer) => Some(peer),
+            Err(error) => {
+                let _ = self
+                    .send(
+                        json!({"type": "error", "code": error.code(), "message": error.message()}),
+                    )
+                    .await;
+                None
+            }
+        }
+    }
+
+    async fn serve(mut self, peer: Peer) {
+        let hub = std::sync::Arc::clone(self.state.engine.hub());
+        let mut subscription = hub.subscribe(&peer.identity);
+        let now_secs = self.state.engine.now().as_millis() / 1000;
+        let lifetime =
+            Duration::from_secs(u64::try_from(peer.expires_at_secs - now_secs).unwrap_or(0));
+        let expiry = tokio::time::sleep(lifetime);
+        tokio::pin!(expiry);
+        let ready = json!({"type": "ready", "identity": peer.identity});
+        let mut open = self.send(ready).await.is_ok();
+        while open {
+            tokio::select! {
+                frame = self.stream.recv() => {
+                    open = match frame {
+                        Some(Ok(frame)) => self.on_frame(&peer, frame).await,
+                        _ => false,
+                    };
+                }
+                live = subscription.events.recv() => {
+                    open = match live {
+                        Some(live) => self.on_live(live).await,
+                        // Dropped by the hub for falling behind: the client resumes from the log.
+                        None => {
+                            self.close(CloseCode::Again, "fell behind; reconnect and resume").await;
+                            return hub.unsubscribe(&peer.identity, subscription.id);
+                        }
+                    };
+                }
+                () = &mut expiry => {
+                    let _ = self.send(json!({"type": "error", "code": 20104, "message": "Access token expired"})).await;
+                    self.close(CloseCode::Policy, "token expired").await;
+                    return hub.unsubscribe(&peer.identity, subscription.id);
+                }
+            }
+        }
+        hub.unsubscribe(&peer.identity, subscription.id);
+        let _ = self.session.close(None).await;
+    }
+
+    /// Returns whether the connection stays open.
+    async fn on_frame(&mut self, peer: &Peer, frame: Message) -> bool {
+        match frame {
+            Message::Ping(bytes) => self.session.pong(&bytes).await.is_ok(),
+            Message::Close(_) => false,
+            Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
+                Ok(ClientFrame::Ping) => self.send(json!({"type": "pong"})).await.is_ok(),
+                Ok(ClientFrame::Resume { channel_sid, seq }) => {
+                    self.resume(peer, &channel_sid, seq).await
+                }
+                Ok(ClientFrame::Typing { channel_sid }) => self.typing(peer, &channel_sid).await,
+                Ok(ClientFrame::Auth { .. }) => self.error(20001, "already authenticated").await,
+                Err(error) => {
+                    self.error(20001, &format!("unknown or malformed frame: {error}")).await
+                }
+            },
+            _ => true,
+        }
+    }
+
+    async fn on_live(&mut self, live: Live) -> bool {
+        match live {
+            Live::Event(event) => {
+                if self.last_sent.get(&event.channel_sid).is_some_and(|last| event.seq <= *last) {
+                    return true;
+                }
+                self.last_sent.insert(event.channel_sid, event.seq);
+                self.send(event_frame(&event)).await.is_ok()
+            }
+            Live::Typing { channel_sid, identity } => self
+                .send(json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}))
+                .await
+                .is_ok(),
+        }
+    }
+
+    /// Sends every durable event of the channel after `after`, then lets live events continue.
+    async fn resume(&mut self, peer: &Peer, channel_sid: &str, after: i64) -> bool {
+        let Some(channel) = self.member_channel(peer, channel_sid).await else {
+            return self.error(20404, "no such channel among yours").await;
+        };
+        let log = std::sync::Arc::clone(self.state.engine.log());
+        // Only what is durable is replayed: read up to the head as it was before a flush.
+        let head = match log.next_seq(channel) {
+            Ok(head) => head,
+            Err(_) => return self.error(20500, "could not read the channel").await,
+        };
+        if log.wait_durable(log.ticket()).await.is_err() {
+            return self.error(20500, "could not read the channel").await;
+        }
+        let from = u64::try_from(after.saturating_add(1)).unwrap_or(0);
+        let records: Vec<_> = log
+            .read::<Recorded>(channel, from)
+            .take_while(|r| r.as_ref().map_or(true, |r| r.seq() < head))
+            .collect();
+        for record in records {
+            let Ok(ReplayRecord::Event { seq, event, .. }) = record else { continue };
+            if self.last_sent.get(&channel).is_some_and(|last| seq <= *last) {
+                continue;
+            }
+            let live = LiveEvent { channel_sid: channel, seq, at: event.at, event: event.event };
+            self.last_sent.insert(channel, seq);
+            if self.send(event_frame(&live)).await.is_err() {
+                return false;
+            }
+        }
+        let last = self.last_sent.get(&channel).copied();
+        self.send(json!({"type": "resumed", "channel_sid": channel.to_string(), "seq": last}))
+            .await
+            .is_ok()
+    }
+
+    async fn typing(&mut self, peer: &Peer, channel_sid: &str) -> bool {
+        let Some(channel) = self.member_channel(peer, channel_sid).await else {
+            return self.error(20404, "no such channel among yours").await;
+        };
+        if let Ok(Some(state)) = self.state.engine.channel(channel).await {
+            let others: Vec<String> = state
+                .members
+                .values()
+                .map(|m| m.identity.clone())
+                .filter(|i| *i != peer.identity)
+                .collect();
+            self.state.engine.hub().typing(channel, &peer.identity, &others);
+        }
+        true
+    }
+
+    /// The channel, if it exists and `peer` is a member of it now.
+    async fn member_channel(&self, peer: &Peer, channel_sid: &str) -> Option<Sid> {
+        let sid = Sid::parse_with(channel_sid, SidPrefix::CHANNEL).ok()?;
+        let state = self.state.engine.channel(sid).await.ok()??;
+        state.member_by_identity(&peer.identity).map(|_| sid)
+    }
+
+    async fn error(&mut self, code: u32, message: &str) -> bool {
+        self.send(json!({"type": "error", "code": code, "message": message})).await.is_ok()
+    }
+
+    async fn send(&mut self, frame: Value) -> Result<(), actix_ws::Closed> {
+        self.session.text(frame.to_string()).await
+    }
+
+    async fn close(self, code: CloseCode, why: &str) {
+        let _ =
+            self.session.close(Some(CloseReason { code, description: Some(why.to_owned()) })).await;
+    }
+}
+
+/// `{"type":…, "channel_sid":…, "seq":…, "timestamp":…, …the event's fields}`.
+pub fn event_frame(event: &LiveEvent) -> Value {
+    let name = event.event.type_name();
+    let mut frame = match serde_json::to_value(&event.event) {
+        Ok(Value::Object(mut map)) => match map.remove(name) {
+            Some(Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        },
+        _ => serde_json::Map::new(),
+    };
+    frame.insert("type".into(), json!(name));
+    frame.insert("channel_sid".into(), json!(event.channel_sid.to_string()));
+    frame.insert("seq".into(), json!(event.seq));
+    frame.insert("timestamp".into(), json!(iso(event.at)));
+    Value::Object(frame)
+}

@@ -1,0 +1,148 @@
+//! The daemon's configuration: a TOML file (`--config`), overridden by `SWITCHBOARD_*`
+//! environment variables and command-line flags, over documented defaults.
+//!
+//! Precedence, highest first: flag or environment variable, file, default. Secrets may come from
+//! any of them; they are never logged.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+
+use crate::cli::{DataArgs, DurabilityArg};
+
+/// `switchboard serve` flags; each also reads its environment variable. No `Debug`: it holds
+/// secrets, and nothing should be able to print them by accident.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (see deploy/switchboard.example.toml).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SWITCHBOARD_LISTEN")]
+    pub listen: Option<String>,
+    /// The URL providers and clients use to reach this server; signatures are checked against
+    /// it and absolute URLs are built on it [default: http://<listen>].
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// REST account SID (HTTP Basic user) [default: created on first start].
+    #[arg(long, env = "SWITCHBOARD_ACCOUNT_SID")]
+    pub account_sid: Option<String>,
+    /// REST auth token (HTTP Basic password) [default: created on first start].
+    #[arg(long, env = "SWITCHBOARD_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// API key SID whose secret signs access tokens [default: created on first start].
+    #[arg(long, env = "SWITCHBOARD_API_KEY_SID")]
+    pub api_key_sid: Option<String>,
+    #[arg(long, env = "SWITCHBOARD_API_KEY_SECRET", hide_env_values = true)]
+    pub api_key_secret: Option<String>,
+    /// The upstream Twilio account whose numbers post webhooks [default: the account SID].
+    #[arg(long, env = "SWITCHBOARD_TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Its auth token, which signs inbound webhooks [default: the auth token].
+    #[arg(long, env = "SWITCHBOARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// A channel with no message for this long is retired (e.g. 30s, 15m, 24h) [default: 24h].
+    #[arg(long, env = "SWITCHBOARD_JANITOR_INACTIVE_AFTER")]
+    pub janitor_inactive_after: Option<String>,
+    /// PEM certificate chain: with --tls-key, serve HTTPS and WSS directly.
+    #[arg(long, env = "SWITCHBOARD_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long, env = "SWITCHBOARD_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// The file's shape: every key optional, names as the flags without dashes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    account_sid: Option<String>,
+    auth_token: Option<String>,
+    api_key_sid: Option<String>,
+    api_key_secret: Option<String>,
+    twilio_account_sid: Option<String>,
+    twilio_auth_token: Option<String>,
+    janitor_inactive_after: Option<String>,
+    durability: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// The resolved settings of one run of the daemon (no `Debug`: it holds secrets).
+pub struct Settings {
+    pub data: DataArgs,
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub account_sid: Option<String>,
+    pub auth_token: Option<String>,
+    pub api_key_sid: Option<String>,
+    pub api_key_secret: Option<String>,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    pub janitor_inactive_after: Duration,
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_JANITOR_INACTIVE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let mut data = self.data;
+        data.data_dir = data.data_dir.or(file.data_dir);
+        if data.durability.is_none() {
+            data.durability = match file.durability.as_deref() {
+                None => None,
+                Some("fsync") => Some(DurabilityArg::Fsync),
+                Some("flush") => Some(DurabilityArg::Flush),
+                Some(other) => bail!("durability must be fsync or flush, not {other:?}"),
+            };
+        }
+        let window = self.janitor_inactive_after.or(file.janitor_inactive_after);
+        let janitor_inactive_after = match window {
+            Some(text) => humantime::parse_duration(&text).with_context(|| {
+                format!("janitor_inactive_after {text:?} (use e.g. 30s, 15m, 24h)")
+            })?,
+            None => DEFAULT_JANITOR_INACTIVE_AFTER,
+        };
+        if janitor_inactive_after.is_zero() {
+            bail!("janitor_inactive_after must be longer than zero");
+        }
+        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
+        };
+        Ok(Settings {
+            data,
+            listen: self.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            public_url: self.public_url.or(file.public_url),
+            account_sid: self.account_sid.or(file.account_sid),
+            auth_token: self.auth_token.or(file.auth_token),
+            api_key_sid: self.api_key_sid.or(file.api_key_sid),
+            api_key_secret: self.api_key_secret.or(file.api_key_secret),
+            twilio_account_sid: self.twilio_account_sid.or(file.twilio_account_sid),
+            twilio_auth_token: self.twilio_auth_token.or(file.twilio_auth_token),
+            janitor_inactive_after,
+            tls,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid configuration", path.display()))
+}

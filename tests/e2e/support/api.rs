@@ -1,0 +1,205 @@
+//! Talking to a running daemon as its users do: REST with HTTP Basic, Twilio-signed webhooks,
+//! WebSockets with access tokens. The signing here is written independently of the server's, from
+//! Twilio's published algorithm, so a mistake on either side shows.
+
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::WebSocket;
+
+use super::{run, switchboard, Daemon};
+
+pub const ACCOUNT_SID: &str = "AC5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b";
+pub const AUTH_TOKEN: &str = "e2e_auth_token";
+pub const API_KEY_SID: &str = "SK5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b";
+pub const API_KEY_SECRET: &str = "e2e_api_key_secret";
+/// The number our Flex Flows answer for.
+pub const OUR_NUMBER: &str = "+15005550006";
+
+/// `switchboard` with known credentials and a data folder.
+pub fn daemon_command(data_dir: &std::path::Path) -> Command {
+    let mut command = switchboard();
+    command
+        .env("SWITCHBOARD_DATA_DIR", data_dir)
+        .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
+        .env("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN)
+        .env("SWITCHBOARD_API_KEY_SID", API_KEY_SID)
+        .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET);
+    command
+}
+
+/// An HTTP response, read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn read(result: Result<ureq::Response, ureq::Error>) -> Response {
+    match result {
+        Ok(response) => {
+            Response { status: response.status(), body: response.into_string().unwrap() }
+        }
+        Err(ureq::Error::Status(status, response)) => {
+            Response { status, body: response.into_string().unwrap_or_default() }
+        }
+        Err(error) => panic!("request failed: {error}"),
+    }
+}
+
+fn basic() -> String {
+    format!("Basic {}", BASE64.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}")))
+}
+
+impl Daemon {
+    pub fn get(&self, path: &str) -> Response {
+        read(ureq::get(&self.url(path)).set("Authorization", &basic()).call())
+    }
+
+    pub fn get_anonymous(&self, path: &str) -> Response {
+        read(ureq::get(&self.url(path)).call())
+    }
+
+    pub fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        read(ureq::post(&self.url(path)).set("Authorization", &basic()).send_form(form))
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        read(ureq::delete(&self.url(path)).set("Authorization", &basic()).call())
+    }
+
+    /// A Chat Service and an enabled SMS flow with the task integration; returns (IS, FO).
+    pub fn sms_flow(&self, long_lived: bool) -> (String, String) {
+        let service = self.post("/chat/v2/Services", &[("FriendlyName", "support")]);
+        assert_eq!(service.status, 201, "{}", service.body);
+        let service = service.json()["sid"].as_str().unwrap().to_owned();
+        let long_lived = if long_lived { "true" } else { "false" };
+        let flow = self.post(
+            "/flex/v1/FlexFlows",
+            &[
+                ("FriendlyName", "SMS"),
+                ("ChatServiceSid", &service),
+                ("ChannelType", "sms"),
+                ("ContactIdentity", OUR_NUMBER),
+                ("Enabled", "true"),
+                ("IntegrationType", "task"),
+                ("LongLived", long_lived),
+            ],
+        );
+        assert_eq!(flow.status, 201, "{}", flow.body);
+        (service, flow.json()["sid"].as_str().unwrap().to_owned())
+    }
+
+    /// Posts an inbound SMS as Twilio would, signed with the auth token.
+    pub fn sms(&self, from: &str, body: &str, message_sid: &str) -> Response {
+        let params = [
+            ("From", from),
+            ("To", OUR_NUMBER),
+            ("Body", body),
+            ("MessageSid", message_sid),
+            ("NumMedia", "0"),
+        ];
+        self.twilio_webhook(&params, None)
+    }
+
+    /// Posts Twilio webhook parameters, signed (or with `signature` instead when given).
+    pub fn twilio_webhook(&self, params: &[(&str, &str)], signature: Option<&str>) -> Response {
+        let url = self.url("/webhooks/twilio");
+        let signed = twilio_signature(AUTH_TOKEN, &url, params);
+        let request = ureq::post(&url).set("X-Twilio-Signature", signature.unwrap_or(&signed));
+        read(request.send_form(params))
+    }
+
+    /// The channels of a service, private ones included.
+    pub fn channels(&self, service: &str) -> Vec<Value> {
+        let list = self.get(&format!(
+            "/chat/v2/Services/{service}/Channels?Type=private&Type=public&PageSize=100"
+        ));
+        assert_eq!(list.status, 200, "{}", list.body);
+        list.json()["channels"].as_array().unwrap().clone()
+    }
+
+    pub fn messages(&self, service: &str, channel: &str) -> Vec<Value> {
+        let list = self
+            .get(&format!("/chat/v2/Services/{service}/Channels/{channel}/Messages?PageSize=100"));
+        assert_eq!(list.status, 200, "{}", list.body);
+        list.json()["messages"].as_array().unwrap().clone()
+    }
+
+    /// A WebSocket to `/ws`, with the token in the query string when given.
+    pub fn websocket(
+        &self,
+        token: Option<&str>,
+    ) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, Box<tungstenite::Error>> {
+        let base = self.base_url.replacen("http://", "ws://", 1);
+        let url = match token {
+            Some(token) => format!("{base}/ws?token={token}"),
+            None => format!("{base}/ws"),
+        };
+        let (socket, _) = tungstenite::connect(url).map_err(Box::new)?;
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        }
+        Ok(socket)
+    }
+}
+
+/// X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted name/value pairs)).
+pub fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<_> = params.to_vec();
+    sorted.sort();
+    let mut text = url.to_owned();
+    for (name, value) in sorted {
+        text.push_str(name);
+        text.push_str(value);
+    }
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(text.as_bytes());
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// An access token minted by the binary (`switchboard token`).
+pub fn token(identity: &str, ttl: &str) -> String {
+    let minted = run(switchboard()
+        .args(["token", "--identity", identity, "--ttl", ttl])
+        .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
+        .env("SWITCHBOARD_API_KEY_SID", API_KEY_SID)
+        .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET));
+    minted.assert_ok();
+    minted.stdout.trim().to_owned()
+}
+
+/// Reads text frames until `done` says stop or nothing comes for a while.
+pub fn frames(socket: &mut WebSocket<MaybeTlsStream<TcpStream>>, limit: usize) -> Vec<Value> {
+    let mut frames = Vec::new();
+    let mut idle = 0;
+    while frames.len() < limit && idle < 5 {
+        match socket.read() {
+            Ok(tungstenite::Message::Text(text)) => {
+                idle = 0;
+                frames.push(serde_json::from_str(&text).unwrap());
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                idle += 1
+            }
+            Err(_) => break,
+        }
+    }
+    frames
+}
