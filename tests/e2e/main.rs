@@ -15,6 +15,8 @@ mod flows;
 mod golden;
 /// Inbound SMS: routing, concurrency, redelivery, signatures, the janitor.
 mod inbound;
+/// The external integration: signed, retried, ordered, durable.
+mod integrations;
 /// `keys generate`, `keys rotate`, `keys shred` and `reindex`.
 mod keys_cli;
 /// WebSockets: membership, resume, tokens.

@@ -26,6 +26,7 @@ pub(crate) struct ChannelDeps {
     pub log: Arc<EventLog>,
     pub hub: Arc<Hub>,
     pub janitor: Recipient<Activity>,
+    pub outbox: Recipient<crate::outbox::Wake>,
     pub registry: Weak<Registry>,
     pub hibernate_after: Duration,
 }
@@ -187,6 +188,7 @@ impl Handler<Durable> for ChannelActor {
     type Result = ();
 
     fn handle(&mut self, message: Durable, _: &mut Context<Self>) {
+        let first = self.unpublished.front().map(|u| u.seq);
         while self.unpublished.front().is_some_and(|u| u.seq < message.next_seq) {
             let Some(item) = self.unpublished.pop_front() else { break };
             let live = Arc::new(LiveEvent {
@@ -196,6 +198,11 @@ impl Handler<Durable> for ChannelActor {
                 event: item.event,
             });
             self.deps.hub.publish(live, &item.audience);
+        }
+        // Channels opened by a Flex Flow may have an integration to feed.
+        let from_flow = self.channel.as_ref().is_some_and(|c| c.state().flex_flow_sid.is_some());
+        if let (true, Some(from_seq)) = (from_flow, first) {
+            self.deps.outbox.do_send(crate::outbox::Wake { channel_sid: self.sid, from_seq });
         }
     }
 }

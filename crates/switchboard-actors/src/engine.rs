@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use switchboard_domain::{
-    ChannelCommand, ChannelEvent, ChannelState, Media, Recorded, Rejection, Sid, SidPrefix,
-    Timestamp,
+    ChannelCommand, ChannelEvent, ChannelState, IntegrationType, Media, Recorded, Rejection, Sid,
+    SidPrefix, Timestamp,
 };
 use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
 
@@ -15,6 +15,7 @@ use crate::channel::{ChannelDeps, Execute, GetState};
 use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
 use crate::hub::Hub;
 use crate::janitor::{Activity, Janitor, ListOpenTasks, OpenTask};
+use crate::outbox::{Outbox, Wake, CONSUMER as OUTBOX_CONSUMER};
 use crate::registry::{shard, Registry};
 use crate::router::{FlowRouter, Route, Routed};
 use crate::{Clock, EngineError};
@@ -34,6 +35,8 @@ pub struct EngineConfig {
     pub router_shards: usize,
     /// Number of arbiters (threads) that run channel actors.
     pub arbiters: usize,
+    /// Delivery to external integrations.
+    pub outbox: crate::OutboxConfig,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +47,7 @@ impl Default for EngineConfig {
             hibernate_after: Duration::from_secs(300),
             router_shards: 8,
             arbiters: 2,
+            outbox: crate::OutboxConfig::default(),
         }
     }
 }
@@ -78,7 +82,7 @@ pub(crate) struct EngineInner {
     pub log: Arc<EventLog>,
     pub clock: Arc<dyn Clock>,
     pub registry: Arc<Registry>,
-    pub flows: FlowDirectory,
+    pub flows: Arc<FlowDirectory>,
     pub services: ServiceDirectory,
     pub hub: Arc<Hub>,
     janitor: Addr<Janitor>,
@@ -110,15 +114,19 @@ impl Engine {
         )
         .start();
         let hub = Arc::new(Hub::default());
+        let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
+        let outbox =
+            Outbox::new(Arc::clone(&log), Arc::clone(&flows), config.outbox.clone()).start();
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),
             janitor: janitor.clone().recipient(),
+            outbox: outbox.clone().recipient(),
             registry: Arc::downgrade(&registry),
             hibernate_after: config.hibernate_after,
         }));
         let inner = Arc::new(EngineInner {
-            flows: FlowDirectory::load(Arc::clone(&log))?,
+            flows,
             services: ServiceDirectory::load(Arc::clone(&log))?,
             log,
             clock,
@@ -132,20 +140,35 @@ impl Engine {
             .collect();
         let _ = inner.routers.set(routers);
         let engine = Engine { inner };
-        engine.brief_janitor()?;
+        engine.resume_channels(&outbox)?;
         Ok(engine)
     }
 
-    fn brief_janitor(&self) -> Result<(), EngineError> {
-        let channels: Vec<Sid> = self
-            .inner
-            .log
-            .streams()
-            .filter(|s| s.as_ref().map_or(true, |s| s.prefix() == SidPrefix::CHANNEL))
-            .collect::<Result<_, _>>()?;
-        for sid in channels {
-            let channel = ChannelLog::load(&self.inner.log, sid)?;
-            self.inner.janitor.do_send(Activity::of(sid, channel.state()));
+    /// After a start: tells the janitor about every channel, and wakes the outbox for every
+    /// channel whose delivery stopped short, including one that never started (a crash right
+    /// after the append) when the channel was opened under its flow's current integration.
+    fn resume_channels(&self, outbox: &Addr<Outbox>) -> Result<(), EngineError> {
+        let log = &self.inner.log;
+        for sid in self.channel_sids()? {
+            let channel = ChannelLog::load(log, sid)?;
+            let state = channel.state();
+            self.inner.janitor.do_send(Activity::of(sid, state));
+            let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
+                continue;
+            };
+            if flow.config.integration_type != IntegrationType::External {
+                continue;
+            }
+            let from_seq = if log.has_cursor(OUTBOX_CONSUMER, sid)? {
+                log.cursor(OUTBOX_CONSUMER, sid)?
+            } else if state.date_created >= flow.date_updated {
+                0
+            } else {
+                continue;
+            };
+            if from_seq < log.next_seq(sid)? {
+                outbox.do_send(Wake { channel_sid: sid, from_seq });
+            }
         }
         Ok(())
     }
@@ -312,6 +335,11 @@ impl Engine {
             }
         }
         Ok(messages)
+    }
+
+    /// Deliveries the outbox gave up on: (channel, sequence, why).
+    pub fn dead_letters(&self) -> Result<Vec<(Sid, u64, String)>, EngineError> {
+        Ok(self.inner.log.dead_letters(crate::outbox::CONSUMER)?)
     }
 
     /// Every open task of every channel, oldest first.

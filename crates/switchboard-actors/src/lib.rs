@@ -6,6 +6,7 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
+//! - [`Outbox`]: delivers customer messages to external integrations, from the log itself.
 //! - [`Engine`]: the one handle the HTTP layer holds.
 
 mod channel;
@@ -16,6 +17,7 @@ mod error;
 mod hub;
 mod ids;
 mod janitor;
+mod outbox;
 mod registry;
 mod router;
 
@@ -27,4 +29,5 @@ pub use error::EngineError;
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{Janitor, OpenTask};
+pub use outbox::{Outbox, OutboxConfig, CONSUMER as OUTBOX_CONSUMER};
 pub use router::FlowRouter;

@@ -6,9 +6,11 @@
 //! - [`Sealer`]: XChaCha20-Poly1305 with random 192-bit nonces and caller-supplied associated data.
 //! - [`IndexKey`]: HMAC-SHA256 for index keys, so lookups work without storing the values.
 //! - [`chain_hash`]: SHA-256 over stored bytes, for the tamper-evident chain.
+//! - [`webhook`]: Twilio's and Meta's webhook signatures.
 
 mod keys;
 mod seal;
+pub mod webhook;
 
 pub use keys::{IndexKey, KeyFingerprint, KeySource, MasterKey};
 pub use seal::{chain_hash, DataKey, Sealer, WrappedKey, NONCE_LEN, TAG_LEN};

@@ -9,6 +9,9 @@ pub const KEY: u8 = b'K';
 pub const SNAPSHOT: u8 = b'S';
 pub const INDEX: u8 = b'I';
 
+pub const CURSOR: u8 = b'C';
+pub const DEAD_LETTER: u8 = b'D';
+
 pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_MASTER: &[u8] = b"Mmaster";
 pub const META_INDEX_KEY: &[u8] = b"Mindex-key";
@@ -38,6 +41,17 @@ pub fn key_key(stream: Sid, key_id: u32) -> [u8; 1 + STREAM_LEN + 4] {
     let mut key = [0u8; 1 + STREAM_LEN + 4];
     key[..1 + STREAM_LEN].copy_from_slice(&stream_prefix(KEY, stream));
     key[1 + STREAM_LEN..].copy_from_slice(&key_id.to_be_bytes());
+    key
+}
+
+/// `C|D` ‖ len(consumer) ‖ consumer ‖ stream: where a consumer of the log (an outbox) is.
+pub fn consumer_key(prefix: u8, consumer: &str, stream: Sid) -> Vec<u8> {
+    let name = consumer.as_bytes();
+    let mut key = Vec::with_capacity(2 + name.len() + STREAM_LEN + 8);
+    key.push(prefix);
+    key.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+    key.extend_from_slice(&name[..name.len().min(255)]);
+    key.extend_from_slice(&stream.to_bytes());
     key
 }
 

@@ -400,6 +400,76 @@ impl EventLog {
         }
     }
 
+    /// How far `consumer` (an outbox) has handled `stream`: the next sequence number to look at.
+    /// Consumers derive their work from the log itself, so nothing is queued on the write path
+    /// and nothing the log holds can be lost; a cursor only saves redoing work after a restart.
+    pub fn cursor(&self, consumer: &str, stream: Sid) -> Result<u64, StoreError> {
+        let key = layout::consumer_key(layout::CURSOR, consumer, stream);
+        Ok(match self.tree.get(key)? {
+            Some(bytes) => bytes.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// Whether `consumer` has ever recorded a cursor for `stream`.
+    pub fn has_cursor(&self, consumer: &str, stream: Sid) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(layout::consumer_key(layout::CURSOR, consumer, stream))?)
+    }
+
+    /// Moves a consumer's cursor forward (never backward). Made durable by the next flush.
+    pub fn set_cursor(&self, consumer: &str, stream: Sid, next_seq: u64) -> Result<(), StoreError> {
+        let key = layout::consumer_key(layout::CURSOR, consumer, stream);
+        self.tree.fetch_and_update(key, |old| {
+            let old = old.and_then(|b| b.try_into().ok()).map_or(0, u64::from_be_bytes);
+            Some(old.max(next_seq).to_be_bytes().to_vec())
+        })?;
+        Ok(())
+    }
+
+    /// Records that `consumer` gave up on record `seq` of `stream`, and why (sealed: a remote
+    /// error may quote the message).
+    pub fn record_dead_letter(
+        &self,
+        consumer: &str,
+        stream: Sid,
+        seq: u64,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let mut key = layout::consumer_key(layout::DEAD_LETTER, consumer, stream);
+        key.extend_from_slice(&seq.to_be_bytes());
+        let mut sealed = Vec::new();
+        self.system.seal_into(&key, why.as_bytes(), &mut sealed);
+        self.tree.insert(key, sealed)?;
+        Ok(())
+    }
+
+    /// The dead letters of `consumer`: (stream, seq, why), in order.
+    pub fn dead_letters(&self, consumer: &str) -> Result<Vec<(Sid, u64, String)>, StoreError> {
+        let prefix = {
+            let mut p = vec![layout::DEAD_LETTER];
+            p.push(u8::try_from(consumer.len()).unwrap_or(u8::MAX));
+            p.extend_from_slice(consumer.as_bytes());
+            p
+        };
+        let mut letters = Vec::new();
+        for entry in self.tree.scan_prefix(&prefix) {
+            let (key, sealed) = entry?;
+            let rest = &key[prefix.len()..];
+            let (Some(stream), Some(seq)) = (
+                rest.get(..layout::STREAM_LEN).and_then(|b| Sid::from_bytes(b).ok()),
+                rest.get(layout::STREAM_LEN..)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes),
+            ) else {
+                continue;
+            };
+            let why =
+                self.system.open(&key, &sealed).map(|b| String::from_utf8_lossy(&b).into_owned());
+            letters.push((stream, seq, why.unwrap_or_else(|_| "(unreadable)".into())));
+        }
+        Ok(letters)
+    }
+
     /// A secret kept sealed in the folder, by name.
     pub fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = secret_key(name);

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// A channel with no message for this long is retired (e.g. 30s, 15m, 24h) [default: 24h].
     #[arg(long, env = "SWITCHBOARD_JANITOR_INACTIVE_AFTER")]
     pub janitor_inactive_after: Option<String>,
+    /// The first retry of an outbox delivery waits about this long, doubling each time [default: 1s].
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_RETRY_BASE")]
+    pub outbox_retry_base: Option<String>,
     /// PEM certificate chain: with --tls-key, serve HTTPS and WSS directly.
     #[arg(long, env = "SWITCHBOARD_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -70,6 +73,7 @@ struct FileConfig {
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
     janitor_inactive_after: Option<String>,
+    outbox_retry_base: Option<String>,
     durability: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -87,6 +91,7 @@ pub struct Settings {
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
     pub janitor_inactive_after: Duration,
+    pub outbox_retry_base: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
@@ -119,6 +124,11 @@ impl ServeArgs {
         if janitor_inactive_after.is_zero() {
             bail!("janitor_inactive_after must be longer than zero");
         }
+        let outbox_retry_base = match self.outbox_retry_base.or(file.outbox_retry_base) {
+            Some(text) => humantime::parse_duration(&text)
+                .with_context(|| format!("outbox_retry_base {text:?} (use e.g. 500ms, 1s)"))?,
+            None => Duration::from_secs(1),
+        };
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -135,6 +145,7 @@ impl ServeArgs {
             twilio_account_sid: self.twilio_account_sid.or(file.twilio_account_sid),
             twilio_auth_token: self.twilio_auth_token.or(file.twilio_auth_token),
             janitor_inactive_after,
+            outbox_retry_base,
             tls,
         })
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod fake;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -3,5 +3,7 @@
 
 pub mod error;
 pub mod form;
-pub mod signature;
 pub mod token;
+
+/// Signatures are crypto; they live in `switchboard-crypto`, shared with the outbox.
+pub use switchboard_crypto::webhook as signature;

@@ -1,6 +1,7 @@
 //! Webhook signatures: Twilio's `X-Twilio-Signature` (HMAC-SHA1 over the URL and the sorted
 //! parameters) and Meta's `X-Hub-Signature-256` (HMAC-SHA256 over the raw body). Used to check
-//! what providers send us and to sign what we send, so existing validators keep working.
+//! what providers send us (HTTP layer) and to sign what we send (outbox), so that existing
+//! validators such as the Twilio SDK's `RequestValidator` keep working.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

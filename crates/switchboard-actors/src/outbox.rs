@@ -1,0 +1,287 @@
+//! `Outbox`: delivers customer messages of channels whose Flex Flow has the `external`
+//! integration to its `Integration.Url`, signed with `X-Twilio-Signature`.
+//!
+//! The outbox keeps no queue of its own: the log is the queue. A cursor per channel says how far
+//! delivery got, so nothing durable can be lost, a restart resumes where delivery stopped, and
+//! the message path pays nothing extra. Each channel is delivered in sequence order, one event at
+//! a time; an event is retried with exponential backoff and jitter up to the flow's RetryCount,
+//! on network errors, 429 and 5xx (never on other 4xx), then recorded as a dead letter so the
+//! channel's later events are not held up forever. Delivery is at least once: a crash between a
+//! delivery and its cursor update repeats it, and receivers dedupe by `MessageSid`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use rand::Rng;
+use switchboard_domain::{ChannelEvent, IntegrationType, MessageSource, Recorded, Sid, Timestamp};
+use switchboard_store::{EventLog, ReplayRecord};
+
+use crate::directory::FlowDirectory;
+
+/// The cursor and dead-letter name of this consumer of the log.
+pub const CONSUMER: &str = "external-integration";
+
+/// How the outbox delivers.
+#[derive(Debug, Clone)]
+pub struct OutboxConfig {
+    /// The auth token that signs deliveries (`X-Twilio-Signature`).
+    pub signing_key: String,
+    pub account_sid: String,
+    /// The first retry waits about this long; each next one twice as long, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> OutboxConfig {
+        OutboxConfig {
+            signing_key: String::new(),
+            account_sid: String::new(),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// New durable events on a channel, starting at `from_seq`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Wake {
+    pub channel_sid: Sid,
+    pub from_seq: u64,
+}
+
+#[derive(Debug)]
+pub struct Outbox {
+    shared: Arc<Shared>,
+    /// Channels being delivered now, and those woken again meanwhile.
+    busy: HashSet<Sid>,
+    again: HashMap<Sid, u64>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    log: Arc<EventLog>,
+    flows: Arc<FlowDirectory>,
+    client: reqwest::Client,
+    config: OutboxConfig,
+}
+
+/// Internal: a channel's delivery run ended.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct Finished(Sid);
+
+impl Outbox {
+    pub(crate) fn new(
+        log: Arc<EventLog>,
+        flows: Arc<FlowDirectory>,
+        config: OutboxConfig,
+    ) -> Outbox {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Outbox {
+            shared: Arc::new(Shared { log, flows, client, config }),
+            busy: HashSet::new(),
+            again: HashMap::new(),
+        }
+    }
+}
+
+impl Actor for Outbox {
+    type Context = Context<Self>;
+}
+
+impl Handler<Wake> for Outbox {
+    type Result = ();
+
+    fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
+        let sid = wake.channel_sid;
+        if !self.busy.insert(sid) {
+            let from = self.again.entry(sid).or_insert(wake.from_seq);
+            *from = (*from).min(wake.from_seq);
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let addr = ctx.address();
+        actix::spawn(async move {
+            if let Err(error) = deliver_channel(&shared, sid, wake.from_seq).await {
+                tracing::error!(channel = %sid, %error, "outbox stopped on a storage error");
+            }
+            addr.do_send(Finished(sid));
+        });
+    }
+}
+
+impl Handler<Finished> for Outbox {
+    type Result = ();
+
+    fn handle(&mut self, Finished(sid): Finished, ctx: &mut Context<Self>) {
+        self.busy.remove(&sid);
+        if let Some(from_seq) = self.again.remove(&sid) {
+            ctx.notify(Wake { channel_sid: sid, from_seq });
+        }
+    }
+}
+
+/// Delivers every pending event of one channel, in order.
+async fn deliver_channel(
+    shared: &Shared,
+    channel: Sid,
+    woken_at: u64,
+) -> Result<(), switchboard_store::StoreError> {
+    let log = &shared.log;
+    // A channel met for the first time starts where it was woken, not at its first record: a
+    // flow switched to `external` later does not replay old history to the new endpoint.
+    let records: Vec<_> = log.read::<Recorded>(channel, 0).collect::<Result<_, _>>()?;
+    let Some((flow_sid, service_sid)) = records.iter().find_map(|r| match r {
+        ReplayRecord::Event {
+            event:
+                Recorded {
+                    event: ChannelEvent::ChannelCreated { flex_flow_sid, service_sid, .. }, ..
+                },
+            ..
+        } => Some((*flex_flow_sid, *service_sid)),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let Some(flow) = flow_sid.and_then(|sid| shared.flows.get(sid)) else { return Ok(()) };
+    if flow.config.integration_type != IntegrationType::External {
+        return Ok(());
+    }
+    let Some(url) = flow.config.integration.url.clone() else { return Ok(()) };
+    let start = if log.has_cursor(CONSUMER, channel)? {
+        log.cursor(CONSUMER, channel)?
+    } else {
+        // Recorded at once, so a restart knows this channel is being delivered.
+        log.set_cursor(CONSUMER, channel, woken_at)?;
+        woken_at
+    };
+    let retries = flow
+        .config
+        .integration
+        .retry_count
+        .unwrap_or(switchboard_domain::Integration::DEFAULT_RETRY_COUNT);
+    for record in records.into_iter().skip_while(|r| r.seq() < start) {
+        let seq = record.seq();
+        if let ReplayRecord::Event { event, .. } = &record {
+            if let Some(params) = delivery(shared, channel, service_sid, flow.sid, event) {
+                if let Err(why) = post_with_retries(shared, &url, params, retries).await {
+                    tracing::warn!(channel = %channel, seq, "external integration gave up: {why}");
+                    log.record_dead_letter(CONSUMER, channel, seq, &why)?;
+                }
+            }
+        }
+        log.set_cursor(CONSUMER, channel, seq + 1)?;
+    }
+    Ok(())
+}
+
+/// The form a customer message is delivered as; `None` for every other event.
+fn delivery(
+    shared: &Shared,
+    channel: Sid,
+    service: Sid,
+    flow: Sid,
+    record: &Recorded,
+) -> Option<Vec<(String, String)>> {
+    let ChannelEvent::MessageAdded {
+        message_sid,
+        index,
+        author,
+        body,
+        attributes,
+        media,
+        source,
+        ..
+    } = &record.event
+    else {
+        return None;
+    };
+    if *source != MessageSource::Customer {
+        return None;
+    }
+    let mut params = vec![
+        ("EventType".to_owned(), "onMessageSent".to_owned()),
+        ("AccountSid".to_owned(), shared.config.account_sid.clone()),
+        ("InstanceSid".to_owned(), service.to_string()),
+        ("FlexFlowSid".to_owned(), flow.to_string()),
+        ("ChannelSid".to_owned(), channel.to_string()),
+        ("MessageSid".to_owned(), message_sid.to_string()),
+        ("Index".to_owned(), index.to_string()),
+        ("From".to_owned(), author.clone()),
+        ("ClientIdentity".to_owned(), author.clone()),
+        ("Body".to_owned(), body.clone()),
+        ("Attributes".to_owned(), attributes.clone()),
+        ("DateCreated".to_owned(), iso(record.at)),
+        ("Source".to_owned(), "API".to_owned()),
+    ];
+    if let Some(media) = media {
+        params.push(("MediaSid".to_owned(), media.sid.to_string()));
+        params.push(("MediaContentType".to_owned(), media.content_type.clone()));
+    }
+    Some(params)
+}
+
+async fn post_with_retries(
+    shared: &Shared,
+    url: &str,
+    mut params: Vec<(String, String)>,
+    retries: u8,
+) -> Result<(), String> {
+    let mut last_error = String::new();
+    for attempt in 0..=u32::from(retries) {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(&shared.config, attempt)).await;
+        }
+        params.retain(|(k, _)| k != "RetryCount");
+        params.push(("RetryCount".to_owned(), attempt.to_string()));
+        let signature =
+            switchboard_crypto::webhook::compute(&shared.config.signing_key, url, &params);
+        let sent = shared
+            .client
+            .post(url)
+            .header("X-Twilio-Signature", signature)
+            .form(&params)
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                last_error = format!("HTTP {status} from the integration URL");
+                // Other 4xx mean the request itself is refused: retrying will not change that.
+                if status.is_client_error() && status.as_u16() != 429 {
+                    return Err(last_error);
+                }
+            }
+            Err(error) => last_error = format!("could not reach the integration URL: {error}"),
+        }
+    }
+    Err(last_error)
+}
+
+fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {
+    let exponential = config.retry_base.saturating_mul(1 << attempt.min(16).saturating_sub(1));
+    let capped = exponential.min(config.retry_max);
+    // Up to a quarter of jitter, so retries from many channels do not arrive in lockstep.
+    let jitter = rand::thread_rng().gen_range(0.0..0.25);
+    capped.mul_f64(1.0 + jitter)
+}
+
+fn iso(at: Timestamp) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(at.as_millis().div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
