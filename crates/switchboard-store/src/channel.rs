@@ -163,24 +163,34 @@ impl ChannelLog {
         let marker = Recorded::new(at, ChannelEvent::DataErased { reason });
         let (bytes, hash) =
             record::clear_record(&head.last_hash, &rmp_serde::to_vec_named(&marker)?);
-        let mut batch = sled::Batch::default();
-        batch.insert(&layout::event_key(sid, head.next_seq)[..], bytes);
+        // The marker and its head first: once they are written the erasure is decided, and crash
+        // recovery finishes it (`recovery.rs`) if the process dies before the keys are gone.
+        log.tree().insert(layout::event_key(sid, head.next_seq), bytes)?;
         let next = Head { next_seq: head.next_seq + 1, last_hash: hash };
-        batch.insert(&stream_prefix(HEAD, sid)[..], &next.to_bytes()[..]);
-        for entry in log.tree().scan_prefix(stream_prefix(KEY, sid)).keys() {
-            batch.insert(entry?, SHRED_TOMBSTONE);
-        }
-        batch.remove(&stream_prefix(SNAPSHOT, sid)[..]);
-        log.add_index_changes(&mut batch, &IndexChanges { put: Vec::new(), delete: owned });
-        log.tree().apply_batch(batch)?;
-        log.keyring().forget(sid);
+        log.tree().insert(stream_prefix(HEAD, sid), &next.to_bytes()[..])?;
+        destroy_content(log, sid, &IndexChanges { put: Vec::new(), delete: owned })?;
         let records_made_unreadable = head.next_seq;
         *head = next;
         Ok(ShredOutcome { records_made_unreadable, ticket: log.ticket() })
     }
 }
 
-fn index_diff(before: &[IndexEntry], after: &[IndexEntry]) -> IndexChanges {
+/// Replaces a stream's keys by tombstones and drops its snapshot and `owned` index entries.
+pub(crate) fn destroy_content(
+    log: &EventLog,
+    sid: Sid,
+    owned: &IndexChanges,
+) -> Result<(), StoreError> {
+    for entry in log.tree().scan_prefix(stream_prefix(KEY, sid)).keys() {
+        log.tree().insert(entry?, SHRED_TOMBSTONE)?;
+    }
+    log.tree().remove(stream_prefix(SNAPSHOT, sid))?;
+    log.apply_index_changes(owned)?;
+    log.keyring().forget(sid);
+    Ok(())
+}
+
+pub(crate) fn index_diff(before: &[IndexEntry], after: &[IndexEntry]) -> IndexChanges {
     IndexChanges {
         put: after.iter().filter(|e| !before.contains(e)).cloned().collect(),
         delete: before.iter().filter(|e| !after.contains(e)).cloned().collect(),

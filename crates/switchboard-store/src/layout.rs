@@ -16,6 +16,8 @@ pub const META_FORMAT: &[u8] = b"Mformat";
 pub const META_MASTER: &[u8] = b"Mmaster";
 pub const META_INDEX_KEY: &[u8] = b"Mindex-key";
 pub const META_SYSTEM_KEY: &[u8] = b"Msystem-key";
+/// Present while the folder is closed cleanly; absent while open or after a crash.
+pub const META_CLEAN: &[u8] = b"Mclean";
 /// Prefix of sealed operator secrets (auth token, API key secrets): `Msecret/<name>`.
 pub const META_SECRET_PREFIX: &[u8] = b"Msecret/";
 

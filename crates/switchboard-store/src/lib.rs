@@ -1,7 +1,8 @@
 //! The encrypted, hash-chained event log of Switchboard, on sled.
 //!
-//! One sled tree holds everything, under one-letter prefixes, so that an append (its records, the
-//! stream's head, a new data key and the index changes) is a single atomic batch:
+//! One sled tree holds everything, under one-letter prefixes. An append writes its stream's new
+//! data key, its records, its index changes and the stream's head, in that order; sled keeps a
+//! prefix of them across a crash, and `recovery` rolls an unfinished append back on the next open:
 //!
 //! - `E` stream seq → a sealed event record, chained to its predecessor by hash;
 //! - `H` stream → the stream's head: the next sequence number and the hash of the last record;
@@ -9,6 +10,7 @@
 //! - `S` stream → the latest sealed snapshot of the stream's state;
 //! - `I` kind hash → an index entry (keyed hash of the lookup value → channel);
 //! - `M` name → metadata: format version, master key fingerprint, the wrapped index key.
+//! - `C`, `D` → cursors and dead letters of the log's consumers (outboxes).
 //!
 //! docs/event-format.md describes the bytes; this crate is the only one that knows them.
 
@@ -20,6 +22,7 @@ mod layout;
 mod log;
 mod maintenance;
 mod record;
+mod recovery;
 mod replay;
 mod verify;
 

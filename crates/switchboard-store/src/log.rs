@@ -87,6 +87,8 @@ pub struct EventLog {
     flusher: GroupCommit,
     heads: Mutex<HashMap<Sid, Arc<Mutex<Head>>>>,
     config: StoreConfig,
+    /// Whether the folder carries the clean-close mark (removed by the first write after it).
+    clean: std::sync::atomic::AtomicBool,
 }
 
 impl EventLog {
@@ -94,10 +96,12 @@ impl EventLog {
     pub fn open(config: StoreConfig, master: MasterKey) -> Result<EventLog, StoreError> {
         std::fs::create_dir_all(&config.path)?;
         let db = open_sled(&config.path)?;
+        let existed = db.get(layout::META_FORMAT)?.is_some();
         let index_key = prepare_meta(&db, &master)?;
         let system = system_key(&db, &master)?.sealer();
         let flusher = GroupCommit::start(db.clone(), &config.path, config.durability)?;
-        Ok(EventLog {
+        let clean = db.remove(layout::META_CLEAN)?.is_some();
+        let log = EventLog {
             tree: db,
             keys: KeyRing::new(master),
             index_key,
@@ -105,7 +109,19 @@ impl EventLog {
             flusher,
             heads: Mutex::new(HashMap::new()),
             config,
-        })
+            clean: std::sync::atomic::AtomicBool::new(false),
+        };
+        if existed && !clean {
+            let repaired = crate::recovery::recover(&log)?;
+            if repaired > 0 {
+                tracing::warn!(
+                    streams = repaired,
+                    "recovered from an unclean stop: unfinished appends were rolled back"
+                );
+            }
+        }
+        log.flush()?;
+        Ok(log)
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -121,7 +137,7 @@ impl EventLog {
     }
 
     /// Appends `events` to `stream`, which must be at `expected_seq`, with `index` changes, in one
-    /// atomic write. The records are in sled but not yet durable: wait on the returned ticket.
+    /// write. The records are in sled but not yet durable: wait on the returned ticket.
     pub fn append<E: LoggedEvent>(
         &self,
         stream: Sid,
@@ -146,19 +162,23 @@ impl EventLog {
                 (key, Some(wrapped))
             }
         };
-        let mut batch = sled::Batch::default();
+        self.unmark_clean()?;
+        // The order of these writes is what crash recovery relies on (see `recovery.rs`): the
+        // key, the records, the index changes, and the head last. sled keeps a prefix of them
+        // across a crash; a head is never ahead of its records. (sled's `apply_batch` would make
+        // them atomic, but it rolls sled's I/O buffer twice per batch and turns every later write
+        // of the process into a lock acquisition: about a tenth of the throughput.)
+        if let Some(wrapped) = new_key {
+            self.tree.insert(layout::key_key(stream, key.key_id), wrapped)?;
+        }
         let mut next = *head;
         for event in events {
             let (bytes, hash) = self.encode_record(stream, next, &key, event)?;
-            batch.insert(&event_key(stream, next.next_seq)[..], bytes);
+            self.tree.insert(event_key(stream, next.next_seq), bytes)?;
             next = Head { next_seq: next.next_seq + 1, last_hash: hash };
         }
-        batch.insert(&stream_prefix(HEAD, stream)[..], &next.to_bytes()[..]);
-        if let Some(wrapped) = new_key {
-            batch.insert(&layout::key_key(stream, key.key_id)[..], wrapped);
-        }
-        self.add_index_changes(&mut batch, index);
-        self.tree.apply_batch(batch)?;
+        self.apply_index_changes(index)?;
+        self.tree.insert(stream_prefix(HEAD, stream), &next.to_bytes()[..])?;
         let ticket = self.flusher.ticket();
         self.keys.remember(stream, key);
         let appended = Appended { first_seq: head.next_seq, next_seq: next.next_seq, ticket };
@@ -187,17 +207,34 @@ impl EventLog {
         ))
     }
 
-    pub(crate) fn add_index_changes(&self, batch: &mut sled::Batch, index: &IndexChanges) {
+    pub(crate) fn apply_index_changes(&self, index: &IndexChanges) -> Result<(), StoreError> {
         for entry in &index.delete {
-            batch.remove(&self.index_entry_key(entry.kind, entry.scope, &entry.value)[..]);
+            self.tree.remove(self.index_entry_key(entry.kind, entry.scope, &entry.value))?;
         }
         for entry in &index.put {
             let mut value = entry.channel_sid.to_bytes().to_vec();
             if let Some(message_index) = entry.message_index {
                 value.extend_from_slice(&message_index.to_be_bytes());
             }
-            batch.insert(&self.index_entry_key(entry.kind, entry.scope, &entry.value)[..], value);
+            self.tree.insert(self.index_entry_key(entry.kind, entry.scope, &entry.value), value)?;
         }
+        Ok(())
+    }
+
+    /// Marks the folder as cleanly closed: the next open skips crash recovery. Any later write
+    /// takes the mark away again.
+    pub fn mark_clean(&self) -> Result<(), StoreError> {
+        self.flush()?;
+        self.tree.insert(layout::META_CLEAN, &[1u8][..])?;
+        self.clean.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.flush()
+    }
+
+    fn unmark_clean(&self) -> Result<(), StoreError> {
+        if self.clean.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.tree.remove(layout::META_CLEAN)?;
+        }
+        Ok(())
     }
 
     fn index_entry_key(&self, kind: IndexKind, scope: Option<Sid>, value: &str) -> [u8; 34] {
@@ -502,9 +539,9 @@ impl EventLog {
         self.flush()
     }
 
-    /// Stops the flusher after a final flush. Dropping the log does the same.
+    /// Flushes, marks the folder cleanly closed and stops the flusher.
     pub fn close(self) -> Result<(), StoreError> {
-        self.flush()?;
+        self.mark_clean()?;
         self.flusher.shutdown();
         Ok(())
     }
@@ -534,11 +571,11 @@ fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreErro
         None => {
             let index_key = DataKey::generate();
             let wrapped = WrappedKey::wrap(master, &index_key, layout::INDEX_KEY_CONTEXT);
-            let mut batch = sled::Batch::default();
-            batch.insert(layout::META_FORMAT, &[FORMAT_VERSION][..]);
-            batch.insert(layout::META_MASTER, &master.fingerprint().0[..]);
-            batch.insert(layout::META_INDEX_KEY, wrapped.to_bytes());
-            db.apply_batch(batch)?;
+            // The format entry goes last: a folder is only a folder once the rest is there.
+            db.insert(layout::META_INDEX_KEY, wrapped.to_bytes())?;
+            db.insert(layout::META_MASTER, &master.fingerprint().0[..])?;
+            db.flush()?;
+            db.insert(layout::META_FORMAT, &[FORMAT_VERSION][..])?;
             db.flush()?;
             Ok(index_key.to_index_key())
         }

@@ -22,12 +22,10 @@ pub struct ReindexReport {
 /// Drops every index entry and derives them again from the log.
 pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
     let mut report = ReindexReport::default();
-    let mut batch = sled::Batch::default();
     for key in log.tree().scan_prefix([INDEX]).keys() {
-        batch.remove(key?);
+        log.tree().remove(key?)?;
         report.removed += 1;
     }
-    log.tree().apply_batch(batch)?;
     let streams: Vec<_> = log.streams().collect::<Result<_, _>>()?;
     for stream in streams.into_iter().filter(|s| s.prefix() == SidPrefix::CHANNEL) {
         let mut state = ChannelState::default();
@@ -47,9 +45,7 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         changes.put.extend(state.index_entries());
         report.channels += 1;
         report.entries += changes.put.len() as u64;
-        let mut batch = sled::Batch::default();
-        log.add_index_changes(&mut batch, &changes);
-        log.tree().apply_batch(batch)?;
+        log.apply_index_changes(&changes)?;
     }
     log.flush()?;
     Ok(report)

@@ -29,7 +29,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings,
         scheme,
     ))?;
-    log.flush()?;
+    log.mark_clean()?;
     tracing::info!("switchboard stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }

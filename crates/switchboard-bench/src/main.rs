@@ -1,0 +1,29 @@
+//! `switchboard-bench`: measures Switchboard beside the raw limits of the same machine, in one
+//! run, and prints Markdown tables for docs/BENCHMARKS.md. Benchmarks, not tests: nothing here
+//! asserts a speed.
+//!
+//! `switchboard-bench log` measures the event log (issue: the encrypted event log).
+
+mod log;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "switchboard-bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Durable appends, verify and replay of the event log, beside raw sled and raw crypto.
+    Log(log::LogArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Log(args) => log::run(&args),
+    }
+}
