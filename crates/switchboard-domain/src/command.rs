@@ -169,12 +169,19 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
             if state.member_by_identity(&identity).is_some() {
                 return Err(Rejection::MemberExists(identity));
             }
+            // `apply` would ignore a second join under the same SID: keep it out of the log.
+            if state.members.contains_key(&member_sid) {
+                return Err(Rejection::Invalid("the member SID is already in use"));
+            }
             require_text(&identity, "a member needs a non-empty identity")?;
             Ok(vec![ChannelEvent::MemberJoined { member_sid, identity, role_sid, attributes }])
         }
         ChannelCommand::UpdateMember { member_sid, role_sid, attributes } => {
-            member(state, member_sid)?;
-            Ok(vec![ChannelEvent::MemberUpdated { member_sid, role_sid, attributes }])
+            // `None` leaves a field as it is, as `apply` reads it.
+            let current = member(state, member_sid)?;
+            let changes = role_sid.is_some_and(|role| current.role_sid != Some(role))
+                || attributes.as_ref().is_some_and(|a| *a != current.attributes);
+            Ok(changed(changes, ChannelEvent::MemberUpdated { member_sid, role_sid, attributes }))
         }
         ChannelCommand::RemoveMember { member_sid } => {
             member(state, member_sid)?;

@@ -24,7 +24,8 @@ impl Timestamp {
     /// Milliseconds from `earlier` to `self`, zero if `earlier` is later.
     pub const fn millis_since(&self, earlier: Timestamp) -> u64 {
         if self.0 > earlier.0 {
-            (self.0 - earlier.0) as u64
+            // Not `self.0 - earlier.0`: that overflows i64 across the whole range.
+            self.0.abs_diff(earlier.0)
         } else {
             0
         }

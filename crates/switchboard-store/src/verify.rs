@@ -93,7 +93,7 @@ impl RawLog {
 /// Checks chains and heads of a folder opened without keys.
 pub fn verify_raw(log: &RawLog, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
     let heads = read_heads(log.tree())?;
-    Ok(verify_entries(entries(log.tree()), &heads, None, progress))
+    Ok(verify_in_parallel(log.tree(), &heads, None, progress))
 }
 
 impl EventLog {
@@ -116,19 +116,73 @@ impl EventLog {
             VerifyMode::Integrity => None,
             VerifyMode::Full => Some(&open),
         };
-        Ok(verify_entries(entries(self.tree()), &heads, opener, progress))
+        Ok(verify_in_parallel(self.tree(), &heads, opener, progress))
     }
 }
 
-type Entry = Result<(sled::IVec, sled::IVec), sled::Error>;
+/// Splits the streams into one contiguous key range per core and verifies the ranges at once;
+/// the reports are merged in key order, so findings come out as a single pass would list them.
+fn verify_in_parallel(
+    tree: &sled::Tree,
+    heads: &BTreeMap<Sid, Option<Head>>,
+    open: Option<&RecordOpener<'_>>,
+    progress: &mut dyn FnMut(u64),
+) -> VerifyReport {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let streams: Vec<Sid> = heads.keys().copied().collect();
+    let chunk = streams.len().div_ceil(threads).max(1);
+    // Range i starts at its first stream's records; the first starts at the prefix itself, so
+    // records of a stream without a head are still walked.
+    let starts: Vec<Vec<u8>> = std::iter::once(vec![EVENT])
+        .chain(streams.chunks(chunk).skip(1).map(|c| layout::stream_prefix(EVENT, c[0]).to_vec()))
+        .collect();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let reports: Vec<VerifyReport> = std::thread::scope(|scope| {
+        let workers: Vec<_> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, start)| {
+                let end = starts.get(i + 1).cloned().unwrap_or_else(|| vec![EVENT + 1]);
+                let group: BTreeMap<Sid, Option<Head>> = streams
+                    .chunks(chunk)
+                    .nth(i)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| (*s, heads[s]))
+                    .collect();
+                let (start, done) = (start.clone(), &done);
+                scope.spawn(move || {
+                    let mut last = 0;
+                    let mut tick = |n: u64| {
+                        done.fetch_add(n - last, std::sync::atomic::Ordering::Relaxed);
+                        last = n;
+                    };
+                    verify_entries(tree.range(start..end), &group, open, &mut tick)
+                })
+            })
+            .collect();
+        while workers.iter().any(|w| !w.is_finished()) {
+            progress(done.load(std::sync::atomic::Ordering::Relaxed));
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    let mut merged = VerifyReport::default();
+    for report in reports {
+        merged.streams += report.streams;
+        merged.records += report.records;
+        merged.shredded_records += report.shredded_records;
+        merged.findings_total += report.findings_total;
+        let room = VerifyReport::FINDINGS_MAX.saturating_sub(merged.findings.len());
+        merged.findings.extend(report.findings.into_iter().take(room));
+    }
+    progress(merged.records);
+    merged
+}
 
 /// Opens one record: `Ok(true)` if its key was shredded, `Ok(false)` if it opened and decoded,
 /// `Err(why)` otherwise.
-pub(crate) type RecordOpener<'a> = dyn Fn(Sid, u64, &[u8]) -> Result<bool, String> + 'a;
-
-fn entries(tree: &sled::Tree) -> impl Iterator<Item = Entry> {
-    tree.scan_prefix([EVENT])
-}
+pub(crate) type RecordOpener<'a> = dyn Fn(Sid, u64, &[u8]) -> Result<bool, String> + Sync + 'a;
 
 fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreError> {
     let mut heads = BTreeMap::new();

@@ -1,42 +1,158 @@
-//! Business rules of `decide`, as given/when/then: the events a channel already has, the command,
-//! and the events (or the rejection) expected.
+//! Unit tests of the channel domain: every rule of `decide` as given/when/then (the events a
+//! channel already has, the command, and the events or the rejection expected), the index entries
+//! a state and an event own, and the stored forms of every event (MessagePack and JSON).
 
 use crate::{
-    decide, ChannelCommand, ChannelEvent, ChannelKind, ChannelState, DeactivationReason,
-    MessageSource, NewChannel, NewMessage, ReactivationReason, Recorded, Rejection, Sid, SidPrefix,
-    TaskOutcome, Timestamp,
+    decide, ChannelCommand, ChannelEvent, ChannelKind, ChannelState, ChannelStatus,
+    DeactivationReason, DeliveryStatus, DomainEvent, ErasureReason, IndexEntry, Media,
+    MessageSource, NewChannel, NewMessage, ProviderError, ReactivationReason, Recorded, Rejection,
+    Sid, SidPrefix, TaskOutcome, Timestamp,
 };
+
+// ---------------------------------------------------------------------------------------------
+// given / when / then
+// ---------------------------------------------------------------------------------------------
+
+/// The i-th event given to a test happened at `i * STEP` milliseconds.
+const STEP: i64 = 1_000;
+
+/// A channel state built from past events, ready to receive a command.
+#[derive(Clone)]
+struct Given {
+    state: ChannelState,
+}
+
+/// A command decided against a [`Given`] state, waiting for its expectation.
+struct When {
+    state: ChannelState,
+    result: Result<Vec<ChannelEvent>, Rejection>,
+}
+
+/// Folds `events` into a fresh state, the i-th at `i * STEP` ms, as the log would replay them.
+fn given(events: &[ChannelEvent]) -> Given {
+    let mut state = ChannelState::default();
+    for (i, event) in events.iter().enumerate() {
+        state.apply(&Recorded::new(Timestamp(i as i64 * STEP), event.clone()));
+    }
+    Given { state }
+}
+
+impl Given {
+    fn when(self, command: ChannelCommand) -> When {
+        let result = decide(&self.state, command);
+        When { state: self.state, result }
+    }
+
+    fn state(&self) -> &ChannelState {
+        &self.state
+    }
+}
+
+impl When {
+    /// Asserts the command was accepted with exactly `expected`, then folds them in (one `STEP`
+    /// after the last event) so that the test can go on with another `when`.
+    #[track_caller]
+    fn then_expect(self, expected: &[ChannelEvent]) -> Given {
+        match self.result {
+            Ok(events) => assert_eq!(events, expected, "the command recorded other events"),
+            Err(rejection) => {
+                panic!("expected {expected:?}, the command was rejected: {rejection}")
+            }
+        }
+        let mut state = self.state;
+        let at = Timestamp(state.date_updated.0 + STEP);
+        for event in expected {
+            state.apply(&Recorded::new(at, event.clone()));
+        }
+        Given { state }
+    }
+
+    /// Asserts the command was accepted and changes nothing.
+    #[track_caller]
+    fn then_nothing(self) {
+        self.then_expect(&[]);
+    }
+
+    #[track_caller]
+    fn then_reject(self, rejection: Rejection) {
+        assert_eq!(self.result, Err(rejection));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fixtures
+// ---------------------------------------------------------------------------------------------
+
+const CHANNEL: Sid = Sid::from_parts(SidPrefix::CHANNEL, [1; 16]);
+const SERVICE: Sid = Sid::from_parts(SidPrefix::SERVICE, [1; 16]);
+const FLOW: Sid = Sid::from_parts(SidPrefix::FLEX_FLOW, [1; 16]);
+const ADDRESS: &str = "+14155550100";
 
 fn sid(prefix: SidPrefix, n: u8) -> Sid {
     Sid::from_parts(prefix, [n; 16])
 }
 
-fn given(events: &[ChannelEvent]) -> ChannelState {
-    let mut state = ChannelState::default();
-    for (i, event) in events.iter().enumerate() {
-        state.apply(&Recorded::new(Timestamp(i as i64 * 1000), event.clone()));
-    }
-    state
+fn member(n: u8) -> Sid {
+    sid(SidPrefix::MEMBER, n)
 }
 
-fn created(long_lived: bool, janitor_enabled: bool) -> ChannelEvent {
-    ChannelEvent::ChannelCreated {
-        channel_sid: sid(SidPrefix::CHANNEL, 1),
-        service_sid: sid(SidPrefix::SERVICE, 1),
+fn task(n: u8) -> Sid {
+    sid(SidPrefix::TASK, n)
+}
+
+/// A customer's channel under a Flex Flow: not long-lived, janitor on.
+fn new_channel() -> NewChannel {
+    NewChannel {
+        channel_sid: CHANNEL,
+        service_sid: SERVICE,
         kind: ChannelKind::Private,
-        friendly_name: None,
+        friendly_name: Some("Customer".into()),
         unique_name: None,
         attributes: "{}".into(),
         created_by: "system".into(),
-        flex_flow_sid: Some(sid(SidPrefix::FLEX_FLOW, 1)),
-        customer_address: Some("+14155550100".into()),
-        long_lived,
-        janitor_enabled,
+        flex_flow_sid: Some(FLOW),
+        customer_address: Some(ADDRESS.into()),
+        long_lived: false,
+        janitor_enabled: true,
     }
 }
 
-fn post(source: MessageSource) -> ChannelCommand {
-    ChannelCommand::PostMessage(NewMessage {
+fn created_from(new: NewChannel) -> ChannelEvent {
+    ChannelEvent::ChannelCreated {
+        channel_sid: new.channel_sid,
+        service_sid: new.service_sid,
+        kind: new.kind,
+        friendly_name: new.friendly_name,
+        unique_name: new.unique_name,
+        attributes: new.attributes,
+        created_by: new.created_by,
+        flex_flow_sid: new.flex_flow_sid,
+        customer_address: new.customer_address,
+        long_lived: new.long_lived,
+        janitor_enabled: new.janitor_enabled,
+    }
+}
+
+fn created() -> ChannelEvent {
+    created_from(new_channel())
+}
+
+fn created_with(edit: impl FnOnce(&mut NewChannel)) -> ChannelEvent {
+    let mut new = new_channel();
+    edit(&mut new);
+    created_from(new)
+}
+
+fn long_lived() -> ChannelEvent {
+    created_with(|c| c.long_lived = true)
+}
+
+fn without_janitor() -> ChannelEvent {
+    created_with(|c| c.janitor_enabled = false)
+}
+
+fn new_message(source: MessageSource) -> NewMessage {
+    NewMessage {
         message_sid: sid(SidPrefix::MESSAGE, 9),
         author: "someone".into(),
         body: "hello".into(),
@@ -44,163 +160,1023 @@ fn post(source: MessageSource) -> ChannelCommand {
         media: None,
         source,
         provider_message_id: None,
-    })
+    }
+}
+
+fn post(source: MessageSource) -> ChannelCommand {
+    ChannelCommand::PostMessage(new_message(source))
+}
+
+/// The event `post(source)` records at `index`.
+fn added(index: u64, source: MessageSource) -> ChannelEvent {
+    let NewMessage { message_sid, author, body, attributes, media, source, provider_message_id } =
+        new_message(source);
+    ChannelEvent::MessageAdded {
+        message_sid,
+        index,
+        author,
+        body,
+        attributes,
+        media,
+        source,
+        provider_message_id,
+    }
+}
+
+fn removed(index: u64) -> ChannelEvent {
+    ChannelEvent::MessageRemoved { index }
+}
+
+fn joined(n: u8, identity: &str) -> ChannelEvent {
+    ChannelEvent::MemberJoined {
+        member_sid: member(n),
+        identity: identity.into(),
+        role_sid: None,
+        attributes: "{}".into(),
+    }
+}
+
+fn add_member(n: u8, identity: &str) -> ChannelCommand {
+    ChannelCommand::AddMember {
+        member_sid: member(n),
+        identity: identity.into(),
+        role_sid: None,
+        attributes: "{}".into(),
+    }
 }
 
 fn linked(n: u8) -> ChannelEvent {
     ChannelEvent::TaskLinked {
-        task_sid: sid(SidPrefix::TASK, n),
+        task_sid: task(n),
         attributes: "{}".into(),
         priority: 0,
         timeout_secs: 60,
     }
 }
 
+fn link(n: u8) -> ChannelCommand {
+    ChannelCommand::LinkTask {
+        task_sid: task(n),
+        attributes: "{}".into(),
+        priority: 0,
+        timeout_secs: 60,
+    }
+}
+
+fn ensure(n: u8) -> ChannelCommand {
+    ChannelCommand::EnsureTask {
+        task_sid: task(n),
+        attributes: "{}".into(),
+        priority: 0,
+        timeout_secs: 60,
+    }
+}
+
+fn end(n: u8) -> ChannelCommand {
+    ChannelCommand::EndTask { task_sid: task(n), outcome: TaskOutcome::Completed }
+}
+
+fn ended(n: u8) -> ChannelEvent {
+    ChannelEvent::TaskEnded { task_sid: task(n), outcome: TaskOutcome::Completed }
+}
+
 fn deactivated() -> ChannelEvent {
     ChannelEvent::ChannelDeactivated { reason: DeactivationReason::Api }
 }
 
+fn interaction_ended() -> ChannelEvent {
+    ChannelEvent::ChannelDeactivated { reason: DeactivationReason::InteractionEnded }
+}
+
+fn erased() -> ChannelEvent {
+    ChannelEvent::DataErased { reason: ErasureReason::Operator }
+}
+
+fn retire(now: i64, window_millis: u64) -> ChannelCommand {
+    ChannelCommand::RetireIfIdle { now: Timestamp(now), window_millis }
+}
+
+fn delivery(index: u64, status: DeliveryStatus) -> ChannelCommand {
+    ChannelCommand::RecordDelivery { index, status, error: None }
+}
+
+fn delivered(index: u64, status: DeliveryStatus) -> ChannelEvent {
+    ChannelEvent::DeliveryStatusChanged { index, status, error: None }
+}
+
+/// One command of every kind except `Create`, each valid against a channel with one message,
+/// member 1 and task 1.
+fn one_update_of_each_kind() -> Vec<ChannelCommand> {
+    vec![
+        ChannelCommand::UpdateAttributes { attributes: r#"{"a":1}"#.into() },
+        ChannelCommand::Rename { friendly_name: Some("renamed".into()), unique_name: None },
+        add_member(2, "bob"),
+        ChannelCommand::UpdateMember {
+            member_sid: member(1),
+            role_sid: None,
+            attributes: Some(r#"{"b":2}"#.into()),
+        },
+        ChannelCommand::RemoveMember { member_sid: member(1) },
+        post(MessageSource::Agent),
+        ChannelCommand::EditMessage {
+            index: 0,
+            body: Some("edited".into()),
+            attributes: None,
+            edited_by: None,
+        },
+        ChannelCommand::RemoveMessage { index: 0 },
+        ChannelCommand::UpdateReadHorizon { member_sid: member(1), last_consumed_index: Some(0) },
+        link(2),
+        end(1),
+        ensure(2),
+        ChannelCommand::Deactivate,
+        ChannelCommand::Reactivate,
+        retire(1_000_000, 0),
+        delivery(0, DeliveryStatus::Sent),
+        ChannelCommand::Erase { reason: ErasureReason::SubjectRequest },
+    ]
+}
+
+/// A number per command kind; exhaustive, so a new kind cannot be forgotten by the tests above.
+fn command_kind(command: &ChannelCommand) -> usize {
+    match command {
+        ChannelCommand::Create(_) => 0,
+        ChannelCommand::UpdateAttributes { .. } => 1,
+        ChannelCommand::Rename { .. } => 2,
+        ChannelCommand::AddMember { .. } => 3,
+        ChannelCommand::UpdateMember { .. } => 4,
+        ChannelCommand::RemoveMember { .. } => 5,
+        ChannelCommand::PostMessage(_) => 6,
+        ChannelCommand::EditMessage { .. } => 7,
+        ChannelCommand::RemoveMessage { .. } => 8,
+        ChannelCommand::UpdateReadHorizon { .. } => 9,
+        ChannelCommand::LinkTask { .. } => 10,
+        ChannelCommand::EndTask { .. } => 11,
+        ChannelCommand::EnsureTask { .. } => 12,
+        ChannelCommand::Deactivate => 13,
+        ChannelCommand::Reactivate => 14,
+        ChannelCommand::RetireIfIdle { .. } => 15,
+        ChannelCommand::RecordDelivery { .. } => 16,
+        ChannelCommand::Erase { .. } => 17,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// creation and existence
+// ---------------------------------------------------------------------------------------------
+
 #[test]
-fn commands_need_an_existing_unerased_channel() {
-    assert_eq!(decide(&given(&[]), ChannelCommand::Deactivate), Err(Rejection::ChannelNotFound));
-    let erased = given(&[
-        created(false, true),
-        ChannelEvent::DataErased { reason: crate::ErasureReason::Operator },
+fn create_records_the_channel_as_asked() {
+    given(&[]).when(ChannelCommand::Create(new_channel())).then_expect(&[created()]);
+    let bare = NewChannel { flex_flow_sid: None, customer_address: None, ..new_channel() };
+    given(&[]).when(ChannelCommand::Create(bare.clone())).then_expect(&[created_from(bare)]);
+}
+
+#[test]
+fn creating_twice_is_rejected() {
+    given(&[created()])
+        .when(ChannelCommand::Create(new_channel()))
+        .then_reject(Rejection::ChannelExists);
+    let other = NewChannel { channel_sid: sid(SidPrefix::CHANNEL, 2), ..new_channel() };
+    given(&[created()]).when(ChannelCommand::Create(other)).then_reject(Rejection::ChannelExists);
+}
+
+#[test]
+fn an_address_and_a_flow_go_together() {
+    let why = "a customer address and a Flex Flow go together";
+    let address_only = NewChannel { flex_flow_sid: None, ..new_channel() };
+    given(&[]).when(ChannelCommand::Create(address_only)).then_reject(Rejection::Invalid(why));
+    let flow_only = NewChannel { customer_address: None, ..new_channel() };
+    given(&[]).when(ChannelCommand::Create(flow_only)).then_reject(Rejection::Invalid(why));
+}
+
+#[test]
+fn the_update_commands_cover_every_kind_but_create() {
+    let mut kinds: Vec<usize> = one_update_of_each_kind().iter().map(command_kind).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, (1..=17).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_command_before_create_is_channel_not_found() {
+    for command in one_update_of_each_kind() {
+        let kind = command_kind(&command);
+        assert_eq!(
+            decide(&ChannelState::default(), command),
+            Err(Rejection::ChannelNotFound),
+            "command kind {kind}"
+        );
+    }
+}
+
+#[test]
+fn the_update_commands_are_accepted_by_a_live_channel() {
+    // The counterpart of the two tests around it: the rejections there come from the channel's
+    // existence, not from the commands themselves.
+    let live = given(&[created(), joined(1, "alice"), added(0, MessageSource::Agent), linked(1)]);
+    for command in one_update_of_each_kind() {
+        let kind = command_kind(&command);
+        assert!(decide(live.state(), command).is_ok(), "command kind {kind}");
+    }
+}
+
+#[test]
+fn every_command_after_erasure_is_channel_erased() {
+    let gone = given(&[
+        created(),
+        joined(1, "alice"),
+        added(0, MessageSource::Agent),
+        linked(1),
+        erased(),
     ]);
-    assert_eq!(decide(&erased, post(MessageSource::Agent)), Err(Rejection::ChannelErased));
-    let new = NewChannel {
-        channel_sid: sid(SidPrefix::CHANNEL, 1),
-        service_sid: sid(SidPrefix::SERVICE, 1),
-        kind: ChannelKind::Public,
-        friendly_name: None,
-        unique_name: None,
-        attributes: "{}".into(),
-        created_by: "system".into(),
-        flex_flow_sid: None,
-        customer_address: Some("+1".into()),
-        long_lived: false,
-        janitor_enabled: false,
+    for command in one_update_of_each_kind() {
+        let kind = command_kind(&command);
+        assert_eq!(decide(gone.state(), command), Err(Rejection::ChannelErased), "kind {kind}");
+    }
+    // The SID stays taken: an erased channel is not created again.
+    gone.when(ChannelCommand::Create(new_channel())).then_reject(Rejection::ChannelExists);
+}
+
+#[test]
+fn erasure_keeps_only_identifiers_counters_and_dates() {
+    let state =
+        given(&[created(), joined(1, "alice"), added(0, MessageSource::Customer), linked(1)])
+            .when(ChannelCommand::Erase { reason: ErasureReason::SubjectRequest })
+            .then_expect(&[ChannelEvent::DataErased { reason: ErasureReason::SubjectRequest }])
+            .state
+            .clone();
+    assert!(state.erased);
+    assert_eq!(state.sid, Some(CHANNEL));
+    assert_eq!(state.service_sid, Some(SERVICE));
+    assert_eq!(state.flex_flow_sid, Some(FLOW));
+    assert_eq!(state.status, ChannelStatus::Inactive);
+    assert_eq!(state.next_message_index, 1);
+    assert_eq!(state.customer_address, None);
+    assert_eq!(state.friendly_name, None);
+    assert_eq!(state.attributes, "{}");
+    assert!(state.members.is_empty() && state.open_tasks.is_empty());
+    assert_eq!(state.events_applied, 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// redundant updates
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attributes_are_recorded_only_when_they_change() {
+    given(&[created()])
+        .when(ChannelCommand::UpdateAttributes { attributes: "{}".into() })
+        .then_nothing();
+    given(&[created()])
+        .when(ChannelCommand::UpdateAttributes { attributes: r#"{"x":1}"#.into() })
+        .then_expect(&[ChannelEvent::AttributesUpdated { attributes: r#"{"x":1}"#.into() }]);
+}
+
+#[test]
+fn a_rename_is_recorded_only_when_a_name_changes() {
+    let same = ChannelCommand::Rename { friendly_name: Some("Customer".into()), unique_name: None };
+    given(&[created()]).when(same).then_nothing();
+    let unique = ChannelCommand::Rename {
+        friendly_name: Some("Customer".into()),
+        unique_name: Some("u".into()),
     };
-    assert!(matches!(
-        decide(&given(&[]), ChannelCommand::Create(new.clone())),
-        Err(Rejection::Invalid(_))
-    ));
-    let valid = NewChannel { customer_address: None, ..new };
-    assert_eq!(
-        decide(&given(&[created(false, true)]), ChannelCommand::Create(valid)),
-        Err(Rejection::ChannelExists)
-    );
+    given(&[created()]).when(unique).then_expect(&[ChannelEvent::ChannelRenamed {
+        friendly_name: Some("Customer".into()),
+        unique_name: Some("u".into()),
+    }]);
 }
 
 #[test]
-fn only_the_customer_reopens_and_only_a_long_lived_channel() {
-    let closed_normal = given(&[created(false, true), deactivated()]);
-    assert_eq!(
-        decide(&closed_normal, post(MessageSource::Customer)),
-        Err(Rejection::ChannelInactive)
-    );
-    let closing = decide(&closed_normal, post(MessageSource::System)).unwrap();
-    assert!(
-        matches!(closing[..], [ChannelEvent::MessageAdded { index: 0, .. }]),
-        "a closing message is kept, nothing reopens"
-    );
-    let closed_long = given(&[created(true, true), deactivated()]);
-    let events = decide(&closed_long, post(MessageSource::Customer)).unwrap();
-    assert_eq!(
-        events[0],
-        ChannelEvent::ChannelReactivated { reason: ReactivationReason::CustomerMessage }
-    );
-    assert!(matches!(events[1], ChannelEvent::MessageAdded { index: 0, .. }));
-    assert_eq!(decide(&closed_long, post(MessageSource::Agent)).unwrap().len(), 1);
+fn deactivate_and_reactivate_are_recorded_only_when_the_status_changes() {
+    given(&[created()]).when(ChannelCommand::Reactivate).then_nothing();
+    given(&[created(), deactivated()]).when(ChannelCommand::Deactivate).then_nothing();
+    given(&[created()])
+        .when(ChannelCommand::Deactivate)
+        .then_expect(&[deactivated()])
+        .when(ChannelCommand::Reactivate)
+        .then_expect(&[ChannelEvent::ChannelReactivated { reason: ReactivationReason::Api }]);
 }
 
 #[test]
-fn the_end_of_the_last_task_ends_the_interaction_but_a_transfer_does_not() {
-    let one = given(&[created(false, true), linked(1)]);
-    let end = ChannelCommand::EndTask {
-        task_sid: sid(SidPrefix::TASK, 1),
-        outcome: TaskOutcome::Completed,
+fn deactivate_is_honoured_without_the_janitor() {
+    given(&[without_janitor()]).when(ChannelCommand::Deactivate).then_expect(&[deactivated()]);
+}
+
+#[test]
+fn a_read_horizon_is_recorded_only_when_it_moves() {
+    let to = |index| ChannelCommand::UpdateReadHorizon {
+        member_sid: member(1),
+        last_consumed_index: index,
     };
-    let events = decide(&one, end.clone()).unwrap();
-    assert_eq!(
-        events.last(),
-        Some(&ChannelEvent::ChannelDeactivated { reason: DeactivationReason::InteractionEnded })
-    );
-    let transfer = given(&[created(false, true), linked(1), linked(2)]);
-    assert_eq!(decide(&transfer, end.clone()).unwrap().len(), 1, "task 2 is still live");
-    let no_janitor = given(&[created(false, false), linked(1)]);
-    assert_eq!(
-        decide(&no_janitor, end).unwrap().len(),
-        1,
-        "with the janitor off only the API deactivates"
-    );
+    given(&[created(), joined(1, "alice")]).when(to(None)).then_nothing();
+    given(&[created(), joined(1, "alice")])
+        .when(to(Some(3)))
+        .then_expect(&[ChannelEvent::ReadHorizonUpdated {
+            member_sid: member(1),
+            last_consumed_index: Some(3),
+        }])
+        .when(to(Some(3)))
+        .then_nothing();
 }
 
 #[test]
-fn the_janitor_retires_only_after_the_window_and_cancels_open_tasks() {
-    let state = given(&[created(false, true), linked(1)]);
-    let early = ChannelCommand::RetireIfIdle { now: Timestamp(60_000), window_millis: 120_000 };
-    assert!(decide(&state, early).unwrap().is_empty());
-    let late = ChannelCommand::RetireIfIdle { now: Timestamp(500_000), window_millis: 120_000 };
-    let events = decide(&state, late.clone()).unwrap();
-    assert!(
-        matches!(&events[0], ChannelEvent::TaskEnded { outcome: TaskOutcome::Canceled { reason }, .. } if reason.contains("inactive"))
-    );
-    assert!(matches!(
-        events[1],
-        ChannelEvent::ChannelDeactivated { reason: DeactivationReason::Inactivity { .. } }
-    ));
-    assert!(decide(&given(&[created(false, false)]), late.clone()).unwrap().is_empty());
-    assert!(decide(&given(&[created(false, true), deactivated()]), late).unwrap().is_empty());
-}
-
-#[test]
-fn redundant_changes_record_nothing() {
-    let state = given(&[created(false, true), deactivated()]);
-    assert!(decide(&state, ChannelCommand::Deactivate).unwrap().is_empty());
-    assert!(decide(&state, ChannelCommand::UpdateAttributes { attributes: "{}".into() })
-        .unwrap()
-        .is_empty());
-    let with_task = given(&[created(false, true), linked(1)]);
-    let ensure = ChannelCommand::EnsureTask {
-        task_sid: sid(SidPrefix::TASK, 2),
-        attributes: "{}".into(),
-        priority: 0,
-        timeout_secs: 1,
+fn a_member_update_is_recorded_only_when_something_changes() {
+    let role = sid(SidPrefix::ROLE, 1);
+    let update = |role_sid, attributes: Option<&str>| ChannelCommand::UpdateMember {
+        member_sid: member(1),
+        role_sid,
+        attributes: attributes.map(str::to_owned),
     };
-    assert!(decide(&with_task, ensure).unwrap().is_empty());
+    let alice = || given(&[created(), joined(1, "alice")]);
+    alice().when(update(None, None)).then_nothing();
+    alice().when(update(None, Some("{}"))).then_nothing();
+    alice()
+        .when(update(Some(role), Some("{}")))
+        .then_expect(&[ChannelEvent::MemberUpdated {
+            member_sid: member(1),
+            role_sid: Some(role),
+            attributes: Some("{}".into()),
+        }])
+        .when(update(Some(role), None))
+        .then_nothing();
+    alice().when(update(None, Some(r#"{"a":1}"#))).then_expect(&[ChannelEvent::MemberUpdated {
+        member_sid: member(1),
+        role_sid: None,
+        attributes: Some(r#"{"a":1}"#.into()),
+    }]);
 }
 
 #[test]
-fn messages_keep_their_indexes_and_deliveries_never_go_back() {
-    let mut state = given(&[created(false, true)]);
-    for _ in 0..3 {
-        for event in decide(&state, post(MessageSource::Agent)).unwrap() {
-            state.apply(&Recorded::new(Timestamp(5), event));
+fn ensure_task_links_only_when_no_task_is_open() {
+    given(&[created(), linked(1)]).when(ensure(2)).then_nothing();
+    given(&[created()]).when(ensure(2)).then_expect(&[linked(2)]);
+    given(&[created(), linked(1), ended(1)]).when(ensure(2)).then_expect(&[linked(2)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// members
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_member_joins_once_per_identity() {
+    given(&[created()]).when(add_member(1, "alice")).then_expect(&[joined(1, "alice")]);
+    given(&[created(), joined(1, "alice")])
+        .when(add_member(2, "alice"))
+        .then_reject(Rejection::MemberExists("alice".into()));
+    given(&[created(), joined(1, "alice")])
+        .when(add_member(2, "bob"))
+        .then_expect(&[joined(2, "bob")]);
+}
+
+#[test]
+fn an_identity_is_free_again_after_its_member_left() {
+    given(&[created(), joined(1, "alice"), ChannelEvent::MemberLeft { member_sid: member(1) }])
+        .when(add_member(2, "alice"))
+        .then_expect(&[joined(2, "alice")]);
+}
+
+#[test]
+fn a_member_sid_is_not_given_twice() {
+    given(&[created(), joined(1, "alice")])
+        .when(add_member(1, "bob"))
+        .then_reject(Rejection::Invalid("the member SID is already in use"));
+}
+
+#[test]
+fn a_member_needs_an_identity() {
+    for blank in ["", "  "] {
+        given(&[created()])
+            .when(add_member(1, blank))
+            .then_reject(Rejection::Invalid("a member needs a non-empty identity"));
+    }
+}
+
+#[test]
+fn commands_on_an_absent_member_are_rejected() {
+    let absent = [
+        ChannelCommand::UpdateMember { member_sid: member(2), role_sid: None, attributes: None },
+        ChannelCommand::RemoveMember { member_sid: member(2) },
+        ChannelCommand::UpdateReadHorizon { member_sid: member(2), last_consumed_index: Some(0) },
+    ];
+    for command in absent {
+        given(&[created(), joined(1, "alice")])
+            .when(command.clone())
+            .then_reject(Rejection::MemberNotFound(member(2)));
+        given(&[created(), joined(2, "bob"), ChannelEvent::MemberLeft { member_sid: member(2) }])
+            .when(command)
+            .then_reject(Rejection::MemberNotFound(member(2)));
+    }
+    given(&[created(), joined(1, "alice")])
+        .when(ChannelCommand::RemoveMember { member_sid: member(1) })
+        .then_expect(&[ChannelEvent::MemberLeft { member_sid: member(1) }]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// messages
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn message_indexes_count_up_from_zero_and_are_never_reused() {
+    let after = given(&[created()])
+        .when(post(MessageSource::Customer))
+        .then_expect(&[added(0, MessageSource::Customer)])
+        .when(post(MessageSource::Agent))
+        .then_expect(&[added(1, MessageSource::Agent)])
+        .when(post(MessageSource::Api))
+        .then_expect(&[added(2, MessageSource::Api)])
+        .when(ChannelCommand::RemoveMessage { index: 2 })
+        .then_expect(&[removed(2)])
+        .when(ChannelCommand::RemoveMessage { index: 0 })
+        .then_expect(&[removed(0)]);
+    assert_eq!(after.state().messages_count(), 1);
+    after.when(post(MessageSource::System)).then_expect(&[added(3, MessageSource::System)]);
+}
+
+#[test]
+fn a_message_needs_a_body_or_media() {
+    let empty = NewMessage { body: String::new(), ..new_message(MessageSource::Agent) };
+    given(&[created()])
+        .when(ChannelCommand::PostMessage(empty.clone()))
+        .then_reject(Rejection::Invalid("a message needs a body or media"));
+    let media = Media {
+        sid: sid(SidPrefix::MEDIA, 1),
+        content_type: "image/png".into(),
+        size_bytes: 10,
+        filename: None,
+        provider_ref: None,
+    };
+    let picture = NewMessage { media: Some(media.clone()), ..empty };
+    let events = decide(given(&[created()]).state(), ChannelCommand::PostMessage(picture));
+    let Ok([ChannelEvent::MessageAdded { body, media: stored, index, .. }]) = events.as_deref()
+    else {
+        panic!("a picture alone is a message");
+    };
+    assert_eq!((body.as_str(), stored, *index), ("", &Some(media), 0));
+}
+
+#[test]
+fn edits_and_removals_need_a_live_message() {
+    let edit = |index| ChannelCommand::EditMessage {
+        index,
+        body: Some("edited".into()),
+        attributes: None,
+        edited_by: Some("agent".into()),
+    };
+    let history =
+        [created(), added(0, MessageSource::Customer), added(1, MessageSource::Agent), removed(1)];
+    given(&history).when(edit(0)).then_expect(&[ChannelEvent::MessageEdited {
+        index: 0,
+        body: Some("edited".into()),
+        attributes: None,
+        edited_by: Some("agent".into()),
+    }]);
+    given(&history).when(edit(1)).then_reject(Rejection::MessageNotFound(1));
+    given(&history).when(edit(2)).then_reject(Rejection::MessageNotFound(2));
+    given(&history).when(edit(u64::MAX)).then_reject(Rejection::MessageNotFound(u64::MAX));
+    given(&history)
+        .when(ChannelCommand::RemoveMessage { index: 1 })
+        .then_reject(Rejection::MessageNotFound(1));
+    given(&history)
+        .when(ChannelCommand::RemoveMessage { index: 2 })
+        .then_reject(Rejection::MessageNotFound(2));
+    given(&[created()])
+        .when(ChannelCommand::RemoveMessage { index: 0 })
+        .then_reject(Rejection::MessageNotFound(0));
+}
+
+#[test]
+fn a_customer_cannot_write_to_an_inactive_channel() {
+    given(&[created(), deactivated()])
+        .when(post(MessageSource::Customer))
+        .then_reject(Rejection::ChannelInactive);
+    given(&[created(), linked(1), ended(1), interaction_ended()])
+        .when(post(MessageSource::Customer))
+        .then_reject(Rejection::ChannelInactive);
+}
+
+#[test]
+fn a_customer_reopens_a_long_lived_channel() {
+    let after = given(&[
+        long_lived(),
+        added(0, MessageSource::Customer),
+        added(1, MessageSource::Agent),
+        deactivated(),
+    ])
+    .when(post(MessageSource::Customer))
+    .then_expect(&[
+        ChannelEvent::ChannelReactivated { reason: ReactivationReason::CustomerMessage },
+        added(2, MessageSource::Customer),
+    ]);
+    assert_eq!(after.state().status, ChannelStatus::Active);
+}
+
+#[test]
+fn a_customer_message_to_an_active_channel_only_adds_it() {
+    given(&[long_lived()])
+        .when(post(MessageSource::Customer))
+        .then_expect(&[added(0, MessageSource::Customer)]);
+}
+
+#[test]
+fn only_the_customer_reopens_a_channel() {
+    for channel in [created(), long_lived()] {
+        for source in [MessageSource::Agent, MessageSource::System, MessageSource::Api] {
+            let after = given(&[channel.clone(), added(0, MessageSource::Customer), deactivated()])
+                .when(post(source))
+                .then_expect(&[added(1, source)]);
+            assert_eq!(after.state().status, ChannelStatus::Inactive, "{source:?}");
         }
     }
-    assert_eq!(state.next_message_index, 3);
-    state.apply(&Recorded::new(Timestamp(6), ChannelEvent::MessageRemoved { index: 1 }));
-    assert_eq!(
-        decide(&state, ChannelCommand::RemoveMessage { index: 1 }),
-        Err(Rejection::MessageNotFound(1))
-    );
-    assert!(matches!(
-        decide(&state, post(MessageSource::Agent)).unwrap()[0],
-        ChannelEvent::MessageAdded { index: 3, .. }
-    ));
-    let read = ChannelCommand::RecordDelivery {
-        index: 0,
-        status: crate::DeliveryStatus::Read,
-        error: None,
-    };
-    for event in decide(&state, read).unwrap() {
-        state.apply(&Recorded::new(Timestamp(7), event));
+}
+
+// ---------------------------------------------------------------------------------------------
+// tasks and the end of an interaction
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_task_is_linked_once_and_ended_once() {
+    given(&[created()]).when(link(1)).then_expect(&[linked(1)]);
+    given(&[created(), linked(1)]).when(link(1)).then_reject(Rejection::TaskExists(task(1)));
+    given(&[created()]).when(end(1)).then_reject(Rejection::TaskNotOpen(task(1)));
+    given(&[without_janitor(), linked(1), ended(1)])
+        .when(end(1))
+        .then_reject(Rejection::TaskNotOpen(task(1)));
+}
+
+#[test]
+fn the_end_of_the_last_task_ends_the_interaction() {
+    given(&[created(), linked(1)]).when(end(1)).then_expect(&[ended(1), interaction_ended()]);
+    let canceled = TaskOutcome::Canceled { reason: "customer left".into() };
+    given(&[created(), linked(1)])
+        .when(ChannelCommand::EndTask { task_sid: task(1), outcome: canceled.clone() })
+        .then_expect(&[
+            ChannelEvent::TaskEnded { task_sid: task(1), outcome: canceled },
+            interaction_ended(),
+        ]);
+}
+
+#[test]
+fn without_the_janitor_the_end_of_the_last_task_deactivates_nothing() {
+    given(&[without_janitor(), linked(1)]).when(end(1)).then_expect(&[ended(1)]);
+}
+
+#[test]
+fn a_transfer_keeps_the_channel_active() {
+    // The next task is linked before the first ends.
+    let after = given(&[created(), linked(1), linked(2)]).when(end(1)).then_expect(&[ended(1)]);
+    assert_eq!(after.state().status, ChannelStatus::Active);
+    after.when(end(2)).then_expect(&[ended(2), interaction_ended()]);
+}
+
+#[test]
+fn ending_a_task_of_an_inactive_channel_does_not_deactivate_it_again() {
+    given(&[created(), linked(1), deactivated()]).when(end(1)).then_expect(&[ended(1)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the janitor
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_janitor_cancels_every_open_task_then_retires_a_quiet_channel() {
+    // Created at 0 with no message: quiet since its creation.
+    let reason = TaskOutcome::Canceled { reason: "channel inactive for 200 s".into() };
+    let after =
+        given(&[created(), linked(2), linked(1)]).when(retire(200_000, 120_000)).then_expect(&[
+            ChannelEvent::TaskEnded { task_sid: task(1), outcome: reason.clone() },
+            ChannelEvent::TaskEnded { task_sid: task(2), outcome: reason },
+            ChannelEvent::ChannelDeactivated {
+                reason: DeactivationReason::Inactivity { idle_millis: 200_000 },
+            },
+        ]);
+    assert!(after.state().open_tasks.is_empty());
+    assert_eq!(after.state().status, ChannelStatus::Inactive);
+}
+
+#[test]
+fn the_janitor_retires_a_quiet_channel_without_tasks() {
+    given(&[created()]).when(retire(130_500, 120_000)).then_expect(&[
+        ChannelEvent::ChannelDeactivated {
+            reason: DeactivationReason::Inactivity { idle_millis: 130_500 },
+        },
+    ]);
+}
+
+#[test]
+fn the_janitor_measures_quiet_from_the_last_message_of_any_author() {
+    // The message is the second event, at 1 s; quiet for exactly the window is not too long.
+    for source in [MessageSource::Customer, MessageSource::Agent, MessageSource::System] {
+        let history = [created(), added(0, source), linked(1)];
+        given(&history).when(retire(121_000, 120_000)).then_nothing();
+        given(&history).when(retire(121_001, 120_000)).then_expect(&[
+            ChannelEvent::TaskEnded {
+                task_sid: task(1),
+                outcome: TaskOutcome::Canceled { reason: "channel inactive for 120 s".into() },
+            },
+            ChannelEvent::ChannelDeactivated {
+                reason: DeactivationReason::Inactivity { idle_millis: 120_001 },
+            },
+        ]);
     }
-    let delivered = ChannelCommand::RecordDelivery {
-        index: 0,
-        status: crate::DeliveryStatus::Delivered,
-        error: None,
+}
+
+#[test]
+fn the_janitor_leaves_alone_what_is_not_its_to_retire() {
+    let late = || retire(10_000_000, 120_000);
+    given(&[created(), linked(1)]).when(retire(60_000, 120_000)).then_nothing();
+    given(&[without_janitor(), linked(1)]).when(late()).then_nothing();
+    given(&[created(), deactivated()]).when(late()).then_nothing();
+    given(&[long_lived(), deactivated()]).when(late()).then_nothing();
+    // A clock behind the last message is not idleness.
+    given(&[created(), added(0, MessageSource::Agent)]).when(retire(0, 0)).then_nothing();
+}
+
+#[test]
+fn the_janitor_measures_any_span_of_time_without_overflow() {
+    let events = decide(given(&[created()]).state(), retire(i64::MAX, 0)).unwrap();
+    assert_eq!(
+        events,
+        [ChannelEvent::ChannelDeactivated {
+            reason: DeactivationReason::Inactivity { idle_millis: i64::MAX as u64 },
+        }]
+    );
+    let mut early = ChannelState::default();
+    early.apply(&Recorded::new(Timestamp(i64::MIN), created()));
+    let events = decide(&early, retire(i64::MAX, 0)).unwrap();
+    assert_eq!(
+        events,
+        [ChannelEvent::ChannelDeactivated {
+            reason: DeactivationReason::Inactivity { idle_millis: u64::MAX },
+        }]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// delivery statuses
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn delivery_statuses_move_forward() {
+    use DeliveryStatus::*;
+    given(&[created(), added(0, MessageSource::Agent)])
+        .when(delivery(0, Queued))
+        .then_expect(&[delivered(0, Queued)])
+        .when(delivery(0, Sent))
+        .then_expect(&[delivered(0, Sent)])
+        .when(delivery(0, Delivered))
+        .then_expect(&[delivered(0, Delivered)])
+        .when(delivery(0, Read))
+        .then_expect(&[delivered(0, Read)]);
+    // Statuses may skip steps.
+    given(&[created(), added(0, MessageSource::Agent)])
+        .when(delivery(0, Read))
+        .then_expect(&[delivered(0, Read)]);
+}
+
+#[test]
+fn delivery_statuses_never_move_backwards() {
+    use DeliveryStatus::*;
+    let history = |status| [created(), added(0, MessageSource::Agent), delivered(0, status)];
+    given(&history(Read)).when(delivery(0, Delivered)).then_nothing();
+    given(&history(Read)).when(delivery(0, Sent)).then_nothing();
+    given(&history(Read)).when(delivery(0, Read)).then_nothing();
+    given(&history(Delivered)).when(delivery(0, Sent)).then_nothing();
+    given(&history(Sent)).when(delivery(0, Queued)).then_nothing();
+}
+
+#[test]
+fn failure_is_final() {
+    use DeliveryStatus::*;
+    let error = ProviderError { code: "30003".into(), message: "Unreachable handset".into() };
+    let failed = given(&[created(), added(0, MessageSource::Agent)])
+        .when(ChannelCommand::RecordDelivery {
+            index: 0,
+            status: Failed,
+            error: Some(error.clone()),
+        })
+        .then_expect(&[ChannelEvent::DeliveryStatusChanged {
+            index: 0,
+            status: Failed,
+            error: Some(error.clone()),
+        }]);
+    assert_eq!(failed.state().deliveries[&0].error, Some(error));
+    for status in [Queued, Sent, Delivered, Read, Undelivered, Failed] {
+        failed.clone().when(delivery(0, status)).then_nothing();
+        given(&[created(), added(0, MessageSource::Agent), delivered(0, Undelivered)])
+            .when(delivery(0, status))
+            .then_nothing();
+    }
+}
+
+#[test]
+fn a_delivery_needs_a_live_message() {
+    let history = [created(), added(0, MessageSource::Agent), removed(0)];
+    given(&history)
+        .when(delivery(0, DeliveryStatus::Sent))
+        .then_reject(Rejection::MessageNotFound(0));
+    given(&history)
+        .when(delivery(1, DeliveryStatus::Sent))
+        .then_reject(Rejection::MessageNotFound(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// index entries
+// ---------------------------------------------------------------------------------------------
+
+fn binding() -> IndexEntry {
+    IndexEntry::binding(FLOW, ADDRESS, CHANNEL)
+}
+
+#[test]
+fn an_active_channel_owns_its_binding() {
+    assert_eq!(given(&[created()]).state().index_entries(), [binding()]);
+    assert_eq!(
+        given(&[
+            created(),
+            deactivated(),
+            ChannelEvent::ChannelReactivated { reason: ReactivationReason::Api }
+        ])
+        .state()
+        .index_entries(),
+        [binding()]
+    );
+}
+
+#[test]
+fn a_normal_channel_gives_its_binding_up_when_it_is_deactivated() {
+    assert_eq!(given(&[created(), deactivated()]).state().index_entries(), []);
+    assert_eq!(
+        given(&[created(), linked(1), ended(1), interaction_ended()]).state().index_entries(),
+        []
+    );
+}
+
+#[test]
+fn a_long_lived_channel_keeps_its_binding_while_inactive() {
+    assert_eq!(given(&[long_lived(), deactivated()]).state().index_entries(), [binding()]);
+}
+
+#[test]
+fn a_channel_without_a_flow_has_no_binding() {
+    let bare = created_with(|c| {
+        c.flex_flow_sid = None;
+        c.customer_address = None;
+    });
+    assert_eq!(given(&[bare]).state().index_entries(), []);
+}
+
+#[test]
+fn a_unique_name_is_an_entry_while_the_channel_has_it() {
+    let named = created_with(|c| c.unique_name = Some("support-42".into()));
+    let name = |value: &str| IndexEntry::unique_name(SERVICE, value, CHANNEL);
+    assert_eq!(
+        given(std::slice::from_ref(&named)).state().index_entries(),
+        [binding(), name("support-42")]
+    );
+    // The name is not tied to the status.
+    assert_eq!(
+        given(&[named.clone(), deactivated()]).state().index_entries(),
+        [name("support-42")]
+    );
+    let renamed =
+        ChannelEvent::ChannelRenamed { friendly_name: None, unique_name: Some("x".into()) };
+    assert_eq!(given(&[named.clone(), renamed]).state().index_entries(), [binding(), name("x")]);
+    let unnamed = ChannelEvent::ChannelRenamed { friendly_name: None, unique_name: None };
+    assert_eq!(given(&[named, unnamed]).state().index_entries(), [binding()]);
+}
+
+#[test]
+fn nothing_is_indexed_before_creation_or_after_erasure() {
+    assert_eq!(ChannelState::default().index_entries(), []);
+    let named = created_with(|c| {
+        c.unique_name = Some("support-42".into());
+        c.long_lived = true;
+    });
+    assert_eq!(given(std::slice::from_ref(&named)).state().index_entries().len(), 2);
+    assert_eq!(given(&[named, erased()]).state().index_entries(), []);
+}
+
+#[test]
+fn a_message_with_a_provider_id_owns_its_entry() {
+    let with_id = ChannelEvent::MessageAdded {
+        message_sid: sid(SidPrefix::MESSAGE, 1),
+        index: 7,
+        author: ADDRESS.into(),
+        body: "hi".into(),
+        attributes: "{}".into(),
+        media: None,
+        source: MessageSource::Customer,
+        provider_message_id: Some("SM0123".into()),
     };
-    assert!(decide(&state, delivered).unwrap().is_empty());
+    assert_eq!(
+        with_id.index_entries(CHANNEL),
+        [IndexEntry::provider_message("SM0123", CHANNEL, 7)]
+    );
+    let entry = &with_id.index_entries(CHANNEL)[0];
+    assert_eq!((entry.scope, entry.message_index), (None, Some(7)));
+    assert_eq!(added(7, MessageSource::Customer).index_entries(CHANNEL), []);
+    for event in every_event() {
+        if !matches!(event, ChannelEvent::MessageAdded { provider_message_id: Some(_), .. }) {
+            assert_eq!(event.index_entries(CHANNEL), [], "{}", event.type_name());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stored forms
+// ---------------------------------------------------------------------------------------------
+
+/// A number per event variant; exhaustive, so a new variant cannot be left out of `every_event`.
+fn event_kind(event: &ChannelEvent) -> usize {
+    match event {
+        ChannelEvent::ChannelCreated { .. } => 0,
+        ChannelEvent::AttributesUpdated { .. } => 1,
+        ChannelEvent::ChannelRenamed { .. } => 2,
+        ChannelEvent::MemberJoined { .. } => 3,
+        ChannelEvent::MemberUpdated { .. } => 4,
+        ChannelEvent::MemberLeft { .. } => 5,
+        ChannelEvent::MessageAdded { .. } => 6,
+        ChannelEvent::MessageEdited { .. } => 7,
+        ChannelEvent::MessageRemoved { .. } => 8,
+        ChannelEvent::ReadHorizonUpdated { .. } => 9,
+        ChannelEvent::TaskLinked { .. } => 10,
+        ChannelEvent::TaskEnded { .. } => 11,
+        ChannelEvent::ChannelDeactivated { .. } => 12,
+        ChannelEvent::ChannelReactivated { .. } => 13,
+        ChannelEvent::DeliveryStatusChanged { .. } => 14,
+        ChannelEvent::DataErased { .. } => 15,
+    }
+}
+
+/// Every variant, with every nested enum value and both sides of every option.
+fn every_event() -> Vec<ChannelEvent> {
+    let media = Media {
+        sid: sid(SidPrefix::MEDIA, 3),
+        content_type: "image/jpeg".into(),
+        size_bytes: 123_456,
+        filename: Some("photo.jpg".into()),
+        provider_ref: Some("https://api.twilio.com/media/ME1".into()),
+    };
+    let mut events = vec![
+        created(),
+        created_with(|c| {
+            c.kind = ChannelKind::Public;
+            c.friendly_name = None;
+            c.unique_name = Some("unique".into());
+            c.flex_flow_sid = None;
+            c.customer_address = None;
+            c.long_lived = true;
+            c.janitor_enabled = false;
+        }),
+        ChannelEvent::AttributesUpdated { attributes: r#"{"status":"ACTIVE","ü":"✓"}"#.into() },
+        ChannelEvent::ChannelRenamed { friendly_name: Some("F".into()), unique_name: None },
+        ChannelEvent::ChannelRenamed { friendly_name: None, unique_name: Some("U".into()) },
+        joined(1, "alice"),
+        ChannelEvent::MemberJoined {
+            member_sid: member(2),
+            identity: "bob".into(),
+            role_sid: Some(sid(SidPrefix::ROLE, 1)),
+            attributes: r#"{"x":[1,2]}"#.into(),
+        },
+        ChannelEvent::MemberUpdated {
+            member_sid: member(1),
+            role_sid: Some(sid(SidPrefix::ROLE, 2)),
+            attributes: Some("{}".into()),
+        },
+        ChannelEvent::MemberUpdated { member_sid: member(1), role_sid: None, attributes: None },
+        ChannelEvent::MemberLeft { member_sid: member(2) },
+        ChannelEvent::MessageAdded {
+            message_sid: sid(SidPrefix::MESSAGE, 1),
+            index: u64::MAX,
+            author: ADDRESS.into(),
+            body: String::new(),
+            attributes: "{}".into(),
+            media: Some(media.clone()),
+            source: MessageSource::Customer,
+            provider_message_id: Some("wamid.HBgL".into()),
+        },
+        ChannelEvent::MessageAdded {
+            message_sid: sid(SidPrefix::MESSAGE, 2),
+            index: 1,
+            author: "api".into(),
+            body: "see attached".into(),
+            attributes: "{}".into(),
+            media: Some(Media { filename: None, provider_ref: None, ..media }),
+            source: MessageSource::Api,
+            provider_message_id: None,
+        },
+        ChannelEvent::MessageEdited {
+            index: 0,
+            body: Some("edited".into()),
+            attributes: Some("{}".into()),
+            edited_by: Some("agent".into()),
+        },
+        ChannelEvent::MessageEdited { index: 1, body: None, attributes: None, edited_by: None },
+        removed(1),
+        ChannelEvent::ReadHorizonUpdated { member_sid: member(1), last_consumed_index: Some(0) },
+        ChannelEvent::ReadHorizonUpdated { member_sid: member(1), last_consumed_index: None },
+        ChannelEvent::TaskLinked {
+            task_sid: task(1),
+            attributes: "{}".into(),
+            priority: i64::MIN,
+            timeout_secs: u64::MAX,
+        },
+        ended(1),
+        ChannelEvent::TaskEnded {
+            task_sid: task(2),
+            outcome: TaskOutcome::Canceled { reason: "channel inactive for 3600 s".into() },
+        },
+        deactivated(),
+        interaction_ended(),
+        ChannelEvent::ChannelDeactivated {
+            reason: DeactivationReason::Inactivity { idle_millis: 3_600_000 },
+        },
+        ChannelEvent::ChannelReactivated { reason: ReactivationReason::CustomerMessage },
+        ChannelEvent::ChannelReactivated { reason: ReactivationReason::Api },
+        ChannelEvent::DeliveryStatusChanged {
+            index: 3,
+            status: DeliveryStatus::Failed,
+            error: Some(ProviderError { code: "63016".into(), message: "outside window".into() }),
+        },
+    ];
+    for status in [
+        DeliveryStatus::Queued,
+        DeliveryStatus::Sent,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Read,
+        DeliveryStatus::Undelivered,
+    ] {
+        events.push(delivered(0, status));
+    }
+    for reason in [ErasureReason::SubjectRequest, ErasureReason::Retention, ErasureReason::Operator]
+    {
+        events.push(ChannelEvent::DataErased { reason });
+    }
+    events
+}
+
+#[test]
+fn the_samples_cover_every_event_variant() {
+    let mut kinds: Vec<usize> = every_event().iter().map(event_kind).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(kinds, (0..16).collect::<Vec<_>>());
+}
+
+#[test]
+fn every_event_round_trips_through_messagepack() {
+    for event in every_event() {
+        let bytes = rmp_serde::to_vec_named(&event).unwrap();
+        let back: ChannelEvent = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, event, "{}", event.type_name());
+        let record = Recorded::new(Timestamp(1_700_000_000_123), event);
+        let bytes = rmp_serde::to_vec_named(&record).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Recorded>(&bytes).unwrap(), record);
+    }
+}
+
+#[test]
+fn every_event_round_trips_through_json_under_its_type_name() {
+    for event in every_event() {
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<ChannelEvent>(&text).unwrap(), event, "{text}");
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let object = value.as_object().unwrap_or_else(|| panic!("not externally tagged: {text}"));
+        let names: Vec<&str> = object.keys().map(String::as_str).collect();
+        assert_eq!(names, [event.type_name()], "{text}");
+    }
+}
+
+#[test]
+fn nested_names_are_stored_in_snake_case() {
+    let idle = ChannelEvent::ChannelDeactivated {
+        reason: DeactivationReason::Inactivity { idle_millis: 5 },
+    };
+    assert_eq!(
+        serde_json::to_string(&idle).unwrap(),
+        r#"{"channel_deactivated":{"reason":{"inactivity":{"idle_millis":5}}}}"#
+    );
+    let reopened = ChannelEvent::ChannelReactivated { reason: ReactivationReason::CustomerMessage };
+    assert_eq!(
+        serde_json::to_string(&reopened).unwrap(),
+        r#"{"channel_reactivated":{"reason":"customer_message"}}"#
+    );
+    let erased = ChannelEvent::DataErased { reason: ErasureReason::SubjectRequest };
+    assert_eq!(
+        serde_json::to_string(&erased).unwrap(),
+        r#"{"data_erased":{"reason":"subject_request"}}"#
+    );
+    let record = Recorded::new(Timestamp(7), delivered(2, DeliveryStatus::Undelivered));
+    assert_eq!(
+        serde_json::to_string(&record).unwrap(),
+        r#"{"schema":1,"at":7,"event":{"delivery_status_changed":{"index":2,"status":"undelivered","error":null}}}"#
+    );
+}
+
+#[test]
+fn only_the_erasure_marker_may_be_stored_in_the_clear() {
+    for event in every_event() {
+        let erasure = matches!(event, ChannelEvent::DataErased { .. });
+        assert_eq!(event.is_clear_text_allowed(), erasure, "{}", event.type_name());
+    }
 }
