@@ -46,7 +46,7 @@ impl Activity {
             channel_sid,
             active: state.status == ChannelStatus::Active && !state.erased,
             janitor_enabled: state.janitor_enabled,
-            quiet_since: state.last_message_at.unwrap_or(state.date_created),
+            quiet_since: state.quiet_since(),
             open_tasks: state
                 .open_tasks
                 .iter()

@@ -312,8 +312,7 @@ fn retire_if_idle(state: &ChannelState, now: Timestamp, window_millis: u64) -> V
     if !state.janitor_enabled || state.status != ChannelStatus::Active {
         return Vec::new();
     }
-    let quiet_since = state.last_message_at.unwrap_or(state.date_created);
-    let idle_millis = now.millis_since(quiet_since);
+    let idle_millis = now.millis_since(state.quiet_since());
     if idle_millis <= window_millis {
         return Vec::new();
     }

@@ -65,6 +65,9 @@ pub struct ChannelState {
     pub date_updated: Timestamp,
     /// When the last message of any author was added: the janitor's inactivity clock.
     pub last_message_at: Option<Timestamp>,
+    /// When the channel was last reactivated: restarts the janitor's clock too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactivated_at: Option<Timestamp>,
     pub members: BTreeMap<Sid, MemberState>,
     /// The index the next message gets; also the number of messages ever added.
     pub next_message_index: u64,
@@ -83,6 +86,13 @@ impl ChannelState {
     /// Messages that exist now: added and not removed.
     pub fn messages_count(&self) -> u64 {
         self.next_message_index - self.removed_messages.len() as u64
+    }
+
+    /// Since when the channel has been quiet, for the janitor: its last message, its last
+    /// reactivation, or its creation, whichever is latest.
+    pub fn quiet_since(&self) -> Timestamp {
+        let last_message = self.last_message_at.unwrap_or(self.date_created);
+        self.reactivated_at.map_or(last_message, |at| at.max(last_message))
     }
 
     pub fn member_by_identity(&self, identity: &str) -> Option<(Sid, &MemberState)> {
@@ -200,7 +210,10 @@ impl ChannelState {
                 self.open_tasks.remove(task_sid);
             }
             ChannelEvent::ChannelDeactivated { .. } => self.status = ChannelStatus::Inactive,
-            ChannelEvent::ChannelReactivated { .. } => self.status = ChannelStatus::Active,
+            ChannelEvent::ChannelReactivated { .. } => {
+                self.status = ChannelStatus::Active;
+                self.reactivated_at = Some(at);
+            }
             ChannelEvent::DeliveryStatusChanged { index, status, error } => {
                 self.deliveries
                     .insert(*index, DeliveryState { status: *status, error: error.clone() });

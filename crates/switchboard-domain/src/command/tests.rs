@@ -1180,3 +1180,39 @@ fn only_the_erasure_marker_may_be_stored_in_the_clear() {
         assert_eq!(event.is_clear_text_allowed(), erasure, "{}", event.type_name());
     }
 }
+
+#[test]
+fn a_reactivation_restarts_the_janitors_clock() {
+    let window = 120_000;
+    // Quiet since the start, deactivated, then reactivated over REST at t = 500 s.
+    let mut state = ChannelState::default();
+    state.apply(&Recorded::new(Timestamp(0), created_for_janitor()));
+    state.apply(&Recorded::new(
+        Timestamp(1_000),
+        ChannelEvent::ChannelDeactivated { reason: DeactivationReason::Api },
+    ));
+    state.apply(&Recorded::new(
+        Timestamp(500_000),
+        ChannelEvent::ChannelReactivated { reason: ReactivationReason::Api },
+    ));
+    let soon = ChannelCommand::RetireIfIdle { now: Timestamp(560_000), window_millis: window };
+    assert_eq!(decide(&state, soon), Ok(vec![]), "within the window of the reactivation");
+    let later = ChannelCommand::RetireIfIdle { now: Timestamp(700_000), window_millis: window };
+    assert_eq!(decide(&state, later).unwrap().len(), 1);
+}
+
+fn created_for_janitor() -> ChannelEvent {
+    ChannelEvent::ChannelCreated {
+        channel_sid: Sid::from_parts(SidPrefix::CHANNEL, [7; 16]),
+        service_sid: Sid::from_parts(SidPrefix::SERVICE, [7; 16]),
+        kind: ChannelKind::Private,
+        friendly_name: None,
+        unique_name: None,
+        attributes: "{}".into(),
+        created_by: "system".into(),
+        flex_flow_sid: None,
+        customer_address: None,
+        long_lived: false,
+        janitor_enabled: true,
+    }
+}
