@@ -200,9 +200,16 @@ impl Handler<Durable> for ChannelActor {
             self.deps.hub.publish(live, &item.audience);
         }
         // Channels opened by a Flex Flow may have an integration to feed.
-        let from_flow = self.channel.as_ref().is_some_and(|c| c.state().flex_flow_sid.is_some());
-        if let (true, Some(from_seq)) = (from_flow, first) {
-            self.deps.outbox.do_send(crate::outbox::Wake { channel_sid: self.sid, from_seq });
+        let state = self.channel.as_ref().map(ChannelLog::state);
+        if let (Some(flow_sid), Some(service_sid), Some(from_seq)) =
+            (state.and_then(|s| s.flex_flow_sid), state.and_then(|s| s.service_sid), first)
+        {
+            self.deps.outbox.do_send(crate::outbox::Wake {
+                channel_sid: self.sid,
+                from_seq,
+                flow_sid,
+                service_sid,
+            });
         }
     }
 }

@@ -135,8 +135,14 @@ impl Engine {
             janitor,
             routers: std::sync::OnceLock::new(),
         });
+        let arbiters = inner.registry.arbiters().to_vec();
         let routers = (0..config.router_shards.max(1))
-            .map(|_| FlowRouter::new(Arc::clone(&inner)).start())
+            .map(|i| {
+                let (engine, home) = (Arc::clone(&inner), i % arbiters.len());
+                FlowRouter::start_in_arbiter(&arbiters[home], move |_| {
+                    FlowRouter::new(engine, home)
+                })
+            })
             .collect();
         let _ = inner.routers.set(routers);
         let engine = Engine { inner };
@@ -166,8 +172,13 @@ impl Engine {
             } else {
                 continue;
             };
-            if from_seq < log.next_seq(sid)? {
-                outbox.do_send(Wake { channel_sid: sid, from_seq });
+            if let (true, Some(service_sid)) = (from_seq < log.next_seq(sid)?, state.service_sid) {
+                outbox.do_send(Wake {
+                    channel_sid: sid,
+                    from_seq,
+                    flow_sid: flow.sid,
+                    service_sid,
+                });
             }
         }
         Ok(())

@@ -47,12 +47,14 @@ impl Default for OutboxConfig {
     }
 }
 
-/// New durable events on a channel, starting at `from_seq`.
-#[derive(Debug, Message)]
+/// New durable events on a channel of a Flex Flow, starting at `from_seq`.
+#[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Wake {
     pub channel_sid: Sid,
     pub from_seq: u64,
+    pub flow_sid: Sid,
+    pub service_sid: Sid,
 }
 
 #[derive(Debug)]
@@ -60,7 +62,7 @@ pub struct Outbox {
     shared: Arc<Shared>,
     /// Channels being delivered now, and those woken again meanwhile.
     busy: HashSet<Sid>,
-    again: HashMap<Sid, u64>,
+    again: HashMap<Sid, Wake>,
 }
 
 #[derive(Debug)]
@@ -103,16 +105,26 @@ impl Handler<Wake> for Outbox {
     type Result = ();
 
     fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
+        // Most flows are not external: decide that before anything else, from memory.
+        let external = self
+            .shared
+            .flows
+            .get(wake.flow_sid)
+            .is_some_and(|f| f.config.integration_type == IntegrationType::External);
+        if !external {
+            return;
+        }
         let sid = wake.channel_sid;
         if !self.busy.insert(sid) {
-            let from = self.again.entry(sid).or_insert(wake.from_seq);
-            *from = (*from).min(wake.from_seq);
+            let from_seq = wake.from_seq;
+            let again = self.again.entry(sid).or_insert(wake);
+            again.from_seq = again.from_seq.min(from_seq);
             return;
         }
         let shared = Arc::clone(&self.shared);
         let addr = ctx.address();
         actix::spawn(async move {
-            if let Err(error) = deliver_channel(&shared, sid, wake.from_seq).await {
+            if let Err(error) = deliver_channel(&shared, &wake).await {
                 tracing::error!(channel = %sid, %error, "outbox stopped on a storage error");
             }
             addr.do_send(Finished(sid));
@@ -125,55 +137,40 @@ impl Handler<Finished> for Outbox {
 
     fn handle(&mut self, Finished(sid): Finished, ctx: &mut Context<Self>) {
         self.busy.remove(&sid);
-        if let Some(from_seq) = self.again.remove(&sid) {
-            ctx.notify(Wake { channel_sid: sid, from_seq });
+        if let Some(wake) = self.again.remove(&sid) {
+            ctx.notify(wake);
         }
     }
 }
 
-/// Delivers every pending event of one channel, in order.
+/// Delivers every pending event of one channel, in order, from its cursor.
 async fn deliver_channel(
     shared: &Shared,
-    channel: Sid,
-    woken_at: u64,
+    wake: &Wake,
 ) -> Result<(), switchboard_store::StoreError> {
     let log = &shared.log;
+    let channel = wake.channel_sid;
+    let Some(flow) = shared.flows.get(wake.flow_sid) else { return Ok(()) };
+    let Some(url) = flow.config.integration.url.clone() else { return Ok(()) };
     // A channel met for the first time starts where it was woken, not at its first record: a
     // flow switched to `external` later does not replay old history to the new endpoint.
-    let records: Vec<_> = log.read::<Recorded>(channel, 0).collect::<Result<_, _>>()?;
-    let Some((flow_sid, service_sid)) = records.iter().find_map(|r| match r {
-        ReplayRecord::Event {
-            event:
-                Recorded {
-                    event: ChannelEvent::ChannelCreated { flex_flow_sid, service_sid, .. }, ..
-                },
-            ..
-        } => Some((*flex_flow_sid, *service_sid)),
-        _ => None,
-    }) else {
-        return Ok(());
-    };
-    let Some(flow) = flow_sid.and_then(|sid| shared.flows.get(sid)) else { return Ok(()) };
-    if flow.config.integration_type != IntegrationType::External {
-        return Ok(());
-    }
-    let Some(url) = flow.config.integration.url.clone() else { return Ok(()) };
     let start = if log.has_cursor(CONSUMER, channel)? {
         log.cursor(CONSUMER, channel)?
     } else {
         // Recorded at once, so a restart knows this channel is being delivered.
-        log.set_cursor(CONSUMER, channel, woken_at)?;
-        woken_at
+        log.set_cursor(CONSUMER, channel, wake.from_seq)?;
+        wake.from_seq
     };
     let retries = flow
         .config
         .integration
         .retry_count
         .unwrap_or(switchboard_domain::Integration::DEFAULT_RETRY_COUNT);
-    for record in records.into_iter().skip_while(|r| r.seq() < start) {
+    let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    for record in records {
         let seq = record.seq();
         if let ReplayRecord::Event { event, .. } = &record {
-            if let Some(params) = delivery(shared, channel, service_sid, flow.sid, event) {
+            if let Some(params) = delivery(shared, channel, wake.service_sid, flow.sid, event) {
                 if let Err(why) = post_with_retries(shared, &url, params, retries).await {
                     tracing::warn!(channel = %channel, seq, "external integration gave up: {why}");
                     log.record_dead_letter(CONSUMER, channel, seq, &why)?;

@@ -29,6 +29,17 @@ impl Registry {
 
     /// The actor of `sid`, started if it is not running.
     pub fn get(&self, sid: Sid) -> Addr<ChannelActor> {
+        self.get_near(sid, shard(&sid, self.arbiters.len()))
+    }
+
+    /// The arbiters, for actors that should live beside channel actors.
+    pub fn arbiters(&self) -> &[ArbiterHandle] {
+        &self.arbiters
+    }
+
+    /// The actor of `sid`; if it must be started, it starts on arbiter `home`, so that a router
+    /// and the channels it feeds exchange messages on one thread instead of waking another.
+    pub fn get_near(&self, sid: Sid, home: usize) -> Addr<ChannelActor> {
         let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(addr) = actors.get(&sid) {
             if addr.connected() {
@@ -37,7 +48,7 @@ impl Registry {
         }
         let deps = self.deps.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let deps = deps.expect("the engine sets the registry's dependencies before use");
-        let arbiter = &self.arbiters[shard(&sid, self.arbiters.len())];
+        let arbiter = &self.arbiters[home % self.arbiters.len()];
         let addr = ChannelActor::start_in_arbiter(arbiter, move |_| ChannelActor::new(sid, deps));
         actors.insert(sid, addr.clone());
         addr

@@ -60,11 +60,13 @@ pub(crate) struct Route {
 #[derive(Debug)]
 pub struct FlowRouter {
     engine: Arc<EngineInner>,
+    /// The arbiter this router runs on; the channels it starts run there too.
+    home: usize,
 }
 
 impl FlowRouter {
-    pub(crate) fn new(engine: Arc<EngineInner>) -> FlowRouter {
-        FlowRouter { engine }
+    pub(crate) fn new(engine: Arc<EngineInner>, home: usize) -> FlowRouter {
+        FlowRouter { engine, home }
     }
 }
 
@@ -77,9 +79,10 @@ impl Handler<Route> for FlowRouter {
 
     fn handle(&mut self, route: Route, _: &mut Context<Self>) -> Self::Result {
         let engine = Arc::clone(&self.engine);
+        let home = self.home;
         // Atomic: the next message of this shard waits until this one is written.
         AtomicResponse::new(Box::pin(
-            async move { route_one(&engine, route).await }.into_actor(self),
+            async move { route_one(&engine, route, home).await }.into_actor(self),
         ))
     }
 }
@@ -87,6 +90,7 @@ impl Handler<Route> for FlowRouter {
 async fn route_one(
     engine: &EngineInner,
     route: Route,
+    home: usize,
 ) -> Result<Result<Routed, Rejection>, EngineError> {
     let Route { flow, inbound, at } = route;
     let log = &engine.log;
@@ -99,7 +103,7 @@ async fn route_one(
     interaction.extend(task_command(&flow, &inbound));
     let bound = log.lookup(IndexKind::Binding, Some(flow.sid), &inbound.customer_address)?;
     if let Some((channel_sid, _)) = bound {
-        match execute(engine, channel_sid, interaction.clone(), at).await? {
+        match execute(engine, channel_sid, interaction.clone(), at, home).await? {
             Ok(done) => return Ok(Ok(stored(channel_sid, &done, false))),
             // Retired between the lookup and the append: the customer gets a new channel.
             Err(
@@ -119,7 +123,7 @@ async fn route_one(
         },
     ];
     commands.extend(interaction);
-    Ok(execute(engine, channel_sid, commands, at)
+    Ok(execute(engine, channel_sid, commands, at, home)
         .await?
         .map(|done| stored(channel_sid, &done, true)))
 }
@@ -129,10 +133,11 @@ async fn execute(
     channel_sid: Sid,
     commands: Vec<ChannelCommand>,
     at: Timestamp,
+    home: usize,
 ) -> Result<Result<Executed, Rejection>, EngineError> {
     // One retry covers an actor that hibernated between lookup and send.
     for _ in 0..2 {
-        let addr = engine.registry.get(channel_sid);
+        let addr = engine.registry.get_near(channel_sid, home);
         match addr.send(Execute { commands: commands.clone(), at }).await {
             Ok(result) => return result,
             Err(_) => continue,

@@ -2,8 +2,10 @@
 //! run, and prints Markdown tables for docs/BENCHMARKS.md. Benchmarks, not tests: nothing here
 //! asserts a speed.
 //!
-//! `switchboard-bench log` measures the event log (issue: the encrypted event log).
+//! `switchboard-bench log` measures the event log; `switchboard-bench http` the daemon's webhook
+//! ingestion (it starts the real `switchboard` binary built beside it).
 
+mod http;
 mod log;
 mod stats;
 
@@ -20,10 +22,13 @@ struct Cli {
 enum Command {
     /// Durable appends, verify and replay of the event log, beside raw sled and raw crypto.
     Log(log::LogArgs),
+    /// Signed webhooks against the real daemon, beside a raw pipeline.
+    Http(http::HttpArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Log(args) => log::run(&args),
+        Command::Http(args) => http::run(&args),
     }
 }

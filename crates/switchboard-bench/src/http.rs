@@ -1,0 +1,301 @@
+//! Webhook ingestion end to end: signed Twilio SMS webhooks at N concurrent keep-alive
+//! connections against the real `switchboard serve` (durable, encrypted, acknowledged), beside a
+//! raw pipeline on the same machine in the same run (HTTP form parse + encode + encrypt + sled
+//! insert + group commit, no routing, no actors), as perf-limits.md measured it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use clap::Args;
+use switchboard_crypto::DataKey;
+use switchboard_domain::{ChannelEvent, MessageSource, Recorded, Sid, SidPrefix, Timestamp};
+
+use crate::stats::{ms, rate, Run};
+
+#[derive(Args)]
+pub struct HttpArgs {
+    /// Seconds of load per target.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Distinct customers (each gets its own channel).
+    #[arg(long, default_value_t = 1000)]
+    customers: usize,
+    /// The switchboard binary [default: beside this one].
+    #[arg(long)]
+    binary: Option<std::path::PathBuf>,
+    /// Load a daemon already running there (started with this tool's credentials) instead, and
+    /// skip the raw pipeline: for profiling.
+    #[arg(long)]
+    url: Option<String>,
+}
+
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "bench_auth_token";
+const NUMBER: &str = "+15005550006";
+
+pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
+    let binary = match &args.binary {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("switchboard"),
+    };
+    let seconds = Duration::from_secs(args.seconds);
+    if let Some(url) = &args.url {
+        setup_flow(url)?;
+        let (run, errors) =
+            load(&format!("{url}/webhooks/twilio"), args.concurrency, args.customers, seconds);
+        println!(
+            "{} requests/s, p50 {}, p99 {}, {errors} errors",
+            rate(run.per_second),
+            ms(run.p50),
+            ms(run.p99)
+        );
+        return Ok(());
+    }
+    let scratch = tempfile::tempdir()?;
+    let (mut daemon, base) = start_daemon(&binary, &scratch.path().join("data"))?;
+    setup_flow(&base)?;
+    let ours = load(&format!("{base}/webhooks/twilio"), args.concurrency, args.customers, seconds);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let raw_base = start_raw_pipeline(&scratch.path().join("raw"))?;
+    let raw =
+        load(&format!("{raw_base}/webhooks/twilio"), args.concurrency, args.customers, seconds);
+    println!(
+        "## Signed SMS webhooks, {} connections, {} customers\n",
+        args.concurrency, args.customers
+    );
+    println!("| target | requests/s | p50 | p99 | errors |\n|---|---|---|---|---|");
+    println!(
+        "| switchboard serve (fsync) | {} | {} | {} | {} |",
+        rate(ours.0.per_second),
+        ms(ours.0.p50),
+        ms(ours.0.p99),
+        ours.1
+    );
+    println!(
+        "| raw pipeline (form + encode + seal + sled + group commit) | {} | {} | {} | {} |",
+        rate(raw.0.per_second),
+        ms(raw.0.p50),
+        ms(raw.0.p99),
+        raw.1
+    );
+    println!(
+        "\nRatio: {:.0}% of the raw pipeline (target ≥ 50%, p99 < 10 ms).",
+        ours.0.per_second / raw.0.per_second.max(1.0) * 100.0
+    );
+    Ok(())
+}
+
+fn start_daemon(
+    binary: &std::path::Path,
+    data: &std::path::Path,
+) -> anyhow::Result<(Child, String)> {
+    let mut child = Command::new(binary)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHBOARD_DATA_DIR", data)
+        .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT)
+        .env("SWITCHBOARD_AUTH_TOKEN", TOKEN)
+        .env("SWITCHBOARD_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")
+        .env("SWITCHBOARD_API_KEY_SECRET", "bench")
+        .env("SWITCHBOARD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines.next().ok_or_else(|| anyhow::anyhow!("the daemon exited"))??;
+        if let Some(url) = line.strip_prefix("switchboard listening on ") {
+            break url.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((child, base))
+}
+
+fn setup_flow(base: &str) -> anyhow::Result<()> {
+    let auth = format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")));
+    let service: serde_json::Value = ureq::post(&format!("{base}/chat/v2/Services"))
+        .set("Authorization", &auth)
+        .send_form(&[("FriendlyName", "bench")])?
+        .into_json()?;
+    let service = service["sid"].as_str().unwrap_or_default().to_owned();
+    ureq::post(&format!("{base}/flex/v1/FlexFlows")).set("Authorization", &auth).send_form(&[
+        ("FriendlyName", "bench"),
+        ("ChatServiceSid", &service),
+        ("ChannelType", "sms"),
+        ("ContactIdentity", NUMBER),
+        ("Enabled", "true"),
+        ("IntegrationType", "task"),
+    ])?;
+    Ok(())
+}
+
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// `concurrency` threads, each one keep-alive connection, each posting signed webhooks.
+fn load(url: &str, concurrency: usize, customers: usize, seconds: Duration) -> (Run, u64) {
+    let deadline = Instant::now() + seconds;
+    let started = Instant::now();
+    let threads: Vec<_> = (0..concurrency)
+        .map(|t| {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                let body = "x".repeat(160);
+                for i in 0usize.. {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let from = format!("+1415{:07}", (t + i * concurrency) % customers.max(1));
+                    let sid = format!("SM{t:08x}{i:024x}");
+                    let params = vec![
+                        ("From".to_owned(), from),
+                        ("To".to_owned(), NUMBER.to_owned()),
+                        ("Body".to_owned(), body.clone()),
+                        ("MessageSid".to_owned(), sid),
+                        ("NumMedia".to_owned(), "0".to_owned()),
+                    ];
+                    let signature = switchboard_crypto::webhook::compute(TOKEN, &url, &params);
+                    let pairs: Vec<(&str, &str)> =
+                        params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    let begun = Instant::now();
+                    match agent.post(&url).set("X-Twilio-Signature", &signature).send_form(&pairs) {
+                        Ok(response) if response.status() == 200 => latencies.push(begun.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for thread in threads {
+        let (l, e) = thread.join().unwrap_or_default();
+        latencies.extend(l);
+        errors += e;
+    }
+    (Run::from(latencies, started.elapsed()), errors)
+}
+
+/// What the raw pipeline writes per request.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Inbound {
+    from: String,
+    body: String,
+    message_sid: String,
+}
+
+/// The raw pipeline's group commit: (started, completed, wanted), a wake-up for the flusher,
+/// and a watch of `completed` for async waiters.
+type Flushes = (Mutex<(u64, u64, u64)>, Condvar, tokio::sync::watch::Sender<u64>);
+
+struct RawState {
+    db: sled::Db,
+    sealer: switchboard_crypto::Sealer,
+    next: std::sync::atomic::AtomicU64,
+    flushes: Arc<Flushes>,
+}
+
+fn start_raw_pipeline(dir: &std::path::Path) -> anyhow::Result<String> {
+    let db = sled::open(dir)?;
+    let file = std::fs::File::open(dir.join("db"))?;
+    // (started, completed, wanted) and a watch of `completed` for async waiters.
+    let flushes = Arc::new((
+        Mutex::new((0u64, 0u64, 0u64)),
+        Condvar::new(),
+        tokio::sync::watch::channel(0u64).0,
+    ));
+    {
+        let (db, flushes) = (db.clone(), Arc::clone(&flushes));
+        std::thread::spawn(move || loop {
+            let generation = {
+                let mut s = flushes.0.lock().unwrap_or_else(|e| e.into_inner());
+                while s.2 <= s.1 {
+                    s = flushes.1.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+                s.0 += 1;
+                s.0
+            };
+            let _ = db.flush();
+            let _ = file.sync_data();
+            flushes.0.lock().unwrap_or_else(|e| e.into_inner()).1 = generation;
+            flushes.2.send_replace(generation);
+        });
+    }
+    let state = web::Data::new(RawState {
+        db,
+        sealer: DataKey::generate().sealer(),
+        next: std::sync::atomic::AtomicU64::new(0),
+        flushes,
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(state.clone())
+                    .route("/webhooks/twilio", web::post().to(raw_handler))
+            })
+            .workers(2)
+            .listen(listener)
+            .map(HttpServer::run);
+            if let Ok(server) = server {
+                let _ = server.await;
+            }
+        });
+    });
+    Ok(format!("http://{addr}"))
+}
+
+async fn raw_handler(state: web::Data<RawState>, form: web::Form<Inbound>) -> HttpResponse {
+    let n = state.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let event = Recorded::new(
+        Timestamp(0),
+        ChannelEvent::MessageAdded {
+            message_sid: Sid::from_parts(SidPrefix::MESSAGE, [1; 16]),
+            index: n,
+            author: form.from.clone(),
+            body: form.body.clone(),
+            attributes: "{}".into(),
+            media: None,
+            source: MessageSource::Customer,
+            provider_message_id: Some(form.message_sid.clone()),
+        },
+    );
+    let Ok(plain) = rmp_serde::to_vec_named(&event) else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let mut sealed = Vec::new();
+    state.sealer.seal_into(b"raw", &plain, &mut sealed);
+    if state.db.insert(n.to_be_bytes(), sealed).is_err() {
+        return HttpResponse::InternalServerError().finish();
+    }
+    let wanted = {
+        let mut s = state.flushes.0.lock().unwrap_or_else(|e| e.into_inner());
+        let wanted = s.0 + 1;
+        if s.2 < wanted {
+            s.2 = wanted;
+            state.flushes.1.notify_one();
+        }
+        wanted
+    };
+    let mut rx = state.flushes.2.subscribe();
+    let _ = rx.wait_for(|done| *done >= wanted).await;
+    HttpResponse::Ok()
+        .content_type("text/xml")
+        .body(r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#)
+}
