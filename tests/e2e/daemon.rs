@@ -16,6 +16,8 @@ fn first_start_creates_a_private_dev_key_and_answers_health_checks() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777, 0o600);
     let key_text = std::fs::read_to_string(&key_path).unwrap();
+    let printed = daemon.stdout.lock().unwrap().join("\n");
+    assert!(printed.contains("auth token:") && printed.contains("API key secret:"), "{printed}");
     let (code, stderr) = daemon.terminate();
     assert_eq!(code, 0, "SIGTERM is a clean stop:\n{stderr}");
     assert!(stderr.contains("DEVELOPMENT master key"), "{stderr}");
@@ -26,6 +28,8 @@ fn first_start_creates_a_private_dev_key_and_answers_health_checks() {
     again.env("SWITCHBOARD_DATA_DIR", &data);
     let daemon = Daemon::start(again);
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key_text);
+    let printed = daemon.stdout.lock().unwrap().join("\n");
+    assert!(!printed.contains("auth token:"), "credentials are printed once only: {printed}");
     // While it runs, the folder is locked: the tools say so instead of failing obscurely.
     let replay = run(switchboard().args(["replay", "--data-dir"]).arg(&data));
     assert_eq!(replay.code, 2);
@@ -48,4 +52,64 @@ fn a_wrong_master_key_stops_the_daemon_with_a_clear_error() {
     assert_eq!(start.code, 2);
     assert!(start.stderr.contains("sealed under master key"), "{}", start.stderr);
     assert!(!start.stderr.contains(&other), "the key never reaches the log");
+}
+
+#[test]
+fn replay_reads_a_live_daemon_with_the_account_credentials() {
+    use crate::support::api::{daemon_command, ACCOUNT_SID, AUTH_TOKEN};
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(daemon_command(&temp.path().join("data")));
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(
+        daemon.sms("+14155550601", "audit me", "SM00000000000000000000000000000601").status,
+        200
+    );
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let remote = run(switchboard()
+        .args(["replay", "--url", &daemon.base_url, "--channel", &channel])
+        .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
+        .env("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN));
+    let lines = remote.assert_ok().lines();
+    let types: Vec<_> = lines.iter().map(|l| l["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["channel_created", "member_joined", "message_added", "task_linked"]);
+    assert_eq!(lines[2]["fields"]["body"], "audit me");
+    let refused = run(switchboard()
+        .args(["replay", "--url", &daemon.base_url, "--channel", &channel])
+        .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
+        .env("SWITCHBOARD_AUTH_TOKEN", "wrong"));
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+}
+
+#[test]
+fn api_keys_made_offline_authenticate_after_a_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let mut first = switchboard();
+    first.env("SWITCHBOARD_DATA_DIR", &data);
+    assert_eq!(Daemon::start(first).terminate().0, 0);
+    let made = run(switchboard().args(["keys", "api-key", "create", "--data-dir"]).arg(&data));
+    let out = made.assert_ok().stdout.clone();
+    let field =
+        |name: &str| out.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
+    let (sid, secret) = (field("API key SID:"), field("API key secret:"));
+    let mut again = switchboard();
+    again.env("SWITCHBOARD_DATA_DIR", &data);
+    let daemon = Daemon::start(again);
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{secret}"))
+    );
+    let listed =
+        ureq::get(&daemon.url("/chat/v2/Services")).set("Authorization", &basic).call().unwrap();
+    assert_eq!(listed.status(), 200);
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:nope"))
+    );
+    assert!(matches!(
+        ureq::get(&daemon.url("/chat/v2/Services")).set("Authorization", &wrong).call(),
+        Err(ureq::Error::Status(401, _))
+    ));
 }
