@@ -113,3 +113,55 @@ fn api_keys_made_offline_authenticate_after_a_restart() {
         Err(ureq::Error::Status(401, _))
     ));
 }
+
+#[test]
+fn tls_serves_https_directly() {
+    let temp = tempfile::tempdir().unwrap();
+    let (cert, key) = (temp.path().join("cert.pem"), temp.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a test certificate");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mut command = switchboard();
+    command
+        .env("SWITCHBOARD_DATA_DIR", temp.path().join("data"))
+        .env("SWITCHBOARD_TLS_CERT", &cert)
+        .env("SWITCHBOARD_TLS_KEY", &key);
+    let daemon = Daemon::start(command);
+    assert!(daemon.base_url.starts_with("https://"), "{}", daemon.base_url);
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&cert).unwrap();
+    for der in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let agent = ureq::AgentBuilder::new().tls_config(std::sync::Arc::new(tls)).build();
+    let health = agent.get(&daemon.url("/healthz")).call().unwrap();
+    assert_eq!(health.status(), 200);
+    // Plain HTTP on the TLS port gets nowhere.
+    let plain = ureq::get(&daemon.url("/healthz").replacen("https://", "http://", 1)).call();
+    assert!(plain.is_err());
+    assert_eq!(daemon.terminate().0, 0);
+}

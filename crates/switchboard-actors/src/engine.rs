@@ -204,6 +204,20 @@ impl Engine {
         self.inner.clock.now()
     }
 
+    /// Whether the engine can take work: the log acknowledges writes and the routers, the
+    /// janitor and the arbiters that run channels are alive.
+    pub fn check_ready(&self) -> Result<(), String> {
+        self.inner.log.check_ready().map_err(|e| e.to_string())?;
+        let routers_alive = self.inner.routers.get().is_some_and(|r| r.iter().all(Addr::connected));
+        if !routers_alive {
+            return Err("a flow router has stopped".into());
+        }
+        if !self.inner.janitor.connected() {
+            return Err("the janitor has stopped".into());
+        }
+        Ok(())
+    }
+
     /// Live channel actors (the rest are hibernated or never loaded).
     pub fn live_channels(&self) -> usize {
         self.inner.registry.live()

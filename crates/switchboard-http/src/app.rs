@@ -18,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match state.engine.log().check_ready() {
+    match state.engine.check_ready() {
         Ok(()) => HttpResponse::Ok().body("ready"),
         Err(error) => HttpResponse::ServiceUnavailable().body(format!("not ready: {error}")),
     }
