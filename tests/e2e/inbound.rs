@@ -81,6 +81,29 @@ fn fifty_concurrent_messages_of_a_new_customer_make_one_channel() {
     let mut indexes: Vec<u64> = messages.iter().map(|m| m["index"].as_u64().unwrap()).collect();
     indexes.dedup();
     assert_eq!(indexes, (0..50).collect::<Vec<_>>());
+
+    // Paging, both ways, by following next_page_url as the SDKs do.
+    let channel = channels[0]["sid"].as_str().unwrap();
+    for (order, first) in [("asc", 0), ("desc", 49)] {
+        let mut path = format!(
+            "/chat/v2/Services/{service}/Channels/{channel}/Messages?Order={order}&PageSize=20"
+        );
+        let mut seen = Vec::new();
+        loop {
+            let page = daemon.get(&path).json();
+            assert_eq!(page["meta"]["key"], "messages");
+            seen.extend(
+                page["messages"].as_array().unwrap().iter().map(|m| m["index"].as_u64().unwrap()),
+            );
+            match page["meta"]["next_page_url"].as_str() {
+                Some(next) => path = next.strip_prefix(&daemon.base_url).unwrap().to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 50, "{order}");
+        assert_eq!(seen[0], first, "{order}");
+        assert!(seen.windows(2).all(|w| w[0] != w[1]), "{order}: no duplicates across pages");
+    }
 }
 
 #[test]
