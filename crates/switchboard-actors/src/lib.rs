@@ -22,7 +22,7 @@ mod registry;
 mod router;
 
 pub use channel::ChannelActor;
-pub use clock::{Clock, SystemClock};
+pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView};
 pub use error::EngineError;

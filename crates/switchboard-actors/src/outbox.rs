@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rand::Rng;
-use switchboard_domain::{ChannelEvent, IntegrationType, MessageSource, Recorded, Sid, Timestamp};
+use switchboard_domain::{ChannelEvent, IntegrationType, MessageSource, Recorded, Sid};
 use switchboard_store::{EventLog, ReplayRecord};
 
 use crate::directory::FlowDirectory;
@@ -218,7 +218,7 @@ fn delivery(
         ("ClientIdentity".to_owned(), author.clone()),
         ("Body".to_owned(), body.clone()),
         ("Attributes".to_owned(), attributes.clone()),
-        ("DateCreated".to_owned(), iso(record.at)),
+        ("DateCreated".to_owned(), crate::iso8601(record.at)),
         ("Source".to_owned(), "API".to_owned()),
     ];
     if let Some(media) = media {
@@ -272,13 +272,4 @@ fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {
     // Up to a quarter of jitter, so retries from many channels do not arrive in lockstep.
     let jitter = rand::thread_rng().gen_range(0.0..0.25);
     capped.mul_f64(1.0 + jitter)
-}
-
-fn iso(at: Timestamp) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::from_unix_timestamp(at.as_millis().div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
 }

@@ -4,21 +4,12 @@
 use serde_json::{json, Map, Value};
 use switchboard_actors::{FlowView, MessageView, OpenTask, ServiceView};
 use switchboard_domain::{
-    ChannelKind, ChannelState, ChannelStatus, IntegrationType, MemberState, Sid, Timestamp,
+    ChannelKind, ChannelState, ChannelStatus, IntegrationType, MemberState, Sid,
 };
-use time::OffsetDateTime;
 
 use crate::state::AppState;
 
-/// `2026-11-24T09:00:00Z`: Twilio's format, without fractions (the SDK parses exactly this).
-pub fn iso(at: Timestamp) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    OffsetDateTime::from_unix_timestamp(at.as_millis().div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
-}
+pub use switchboard_actors::iso8601 as iso;
 
 pub fn flow(state: &AppState, flow: &FlowView) -> Value {
     let config = &flow.config;

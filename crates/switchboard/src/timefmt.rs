@@ -5,18 +5,7 @@ use switchboard_domain::Timestamp;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// `2026-11-24T09:00:00Z`; sub-second precision is dropped, as Twilio does.
-pub fn iso(at: Timestamp) -> String {
-    let seconds = at.as_millis().div_euclid(1000);
-    match OffsetDateTime::from_unix_timestamp(seconds) {
-        Ok(when) => {
-            let format =
-                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-            when.format(&format).unwrap_or_else(|_| seconds.to_string())
-        }
-        Err(_) => seconds.to_string(),
-    }
-}
+pub use switchboard_actors::iso8601 as iso;
 
 /// Parses RFC 3339 (`2026-11-24T09:00:00Z`) or whole Unix seconds.
 pub fn parse(text: &str) -> Result<Timestamp, String> {
