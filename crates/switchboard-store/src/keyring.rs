@@ -1,13 +1,13 @@
 //! Per-stream data keys: created on a stream's first append, stored wrapped by the master key,
 //! unwrapped once and cached as ready ciphers. Shredding replaces a stream's keys by a tombstone.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use switchboard_crypto::{DataKey, MasterKey, Sealer, WrappedKey};
 use switchboard_domain::Sid;
 
 use crate::layout::{key_context, key_key, stream_prefix, KEY};
+use crate::sharded::ShardedMap;
 use crate::StoreError;
 
 /// The value stored in place of a stream's keys once they are destroyed.
@@ -33,22 +33,22 @@ pub enum KeyStatus {
 #[derive(Debug)]
 pub struct KeyRing {
     master: MasterKey,
-    cache: RwLock<HashMap<Sid, Arc<StreamKey>>>,
+    cache: ShardedMap<Arc<StreamKey>>,
 }
 
 impl KeyRing {
     pub fn new(master: MasterKey) -> KeyRing {
-        KeyRing { master, cache: RwLock::new(HashMap::new()) }
+        KeyRing { master, cache: ShardedMap::new() }
     }
 
     /// The current key of `stream`, from the cache or the tree.
     pub fn current(&self, tree: &sled::Tree, stream: Sid) -> Result<KeyStatus, StoreError> {
-        if let Some(key) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(&stream) {
-            return Ok(KeyStatus::Active(Arc::clone(key)));
+        if let Some(key) = self.cache.get(stream) {
+            return Ok(KeyStatus::Active(key));
         }
         let status = load_current(tree, &self.master, stream)?;
         if let KeyStatus::Active(key) = &status {
-            self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(stream, Arc::clone(key));
+            self.cache.insert(stream, Arc::clone(key));
         }
         Ok(status)
     }
@@ -81,11 +81,11 @@ impl KeyRing {
 
     /// Caches a key once the batch that stores it has been applied.
     pub fn remember(&self, stream: Sid, key: Arc<StreamKey>) {
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).insert(stream, key);
+        self.cache.insert(stream, key);
     }
 
     pub fn forget(&self, stream: Sid) {
-        self.cache.write().unwrap_or_else(|e| e.into_inner()).remove(&stream);
+        self.cache.remove(stream);
     }
 }
 

@@ -24,6 +24,7 @@ mod maintenance;
 mod record;
 mod recovery;
 mod replay;
+mod sharded;
 mod verify;
 
 pub use channel::{ChannelLog, Executed, ShredOutcome};

@@ -4,7 +4,6 @@
 //! sequence number, so a stream never has a gap or a fork even if two writers race. Appends to
 //! different streams run in parallel and share flushes.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +17,7 @@ use crate::keyring::{KeyRing, KeyStatus, StreamKey};
 use crate::layout::{self, event_key, index_key, stream_prefix, HEAD, SNAPSHOT};
 use crate::record::{self, Head, RecordView, CLEAR_KEY_ID};
 use crate::replay::ReplayRecord;
+use crate::sharded::ShardedMap;
 use crate::{StoreError, FORMAT_VERSION};
 
 /// Where and how the log keeps its data.
@@ -85,7 +85,7 @@ pub struct EventLog {
     /// Seals the operator's secrets kept in the folder (credentials made on first start).
     system: Sealer,
     flusher: GroupCommit,
-    heads: Mutex<HashMap<Sid, Arc<Mutex<Head>>>>,
+    heads: ShardedMap<Arc<Mutex<Head>>>,
     config: StoreConfig,
     /// Whether the folder carries the clean-close mark (removed by the first write after it).
     clean: std::sync::atomic::AtomicBool,
@@ -107,7 +107,7 @@ impl EventLog {
             index_key,
             system,
             flusher,
-            heads: Mutex::new(HashMap::new()),
+            heads: ShardedMap::new(),
             config,
             clean: std::sync::atomic::AtomicBool::new(false),
         };
@@ -319,23 +319,19 @@ impl EventLog {
     }
 
     pub(crate) fn head_lock(&self, stream: Sid) -> Result<Arc<Mutex<Head>>, StoreError> {
-        let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lock) = heads.get(&stream) {
-            return Ok(Arc::clone(lock));
-        }
-        let head = match self.tree.get(stream_prefix(HEAD, stream))? {
-            None => Head::EMPTY,
-            Some(bytes) => Head::from_bytes(&bytes)
-                .ok_or_else(|| StoreError::Damaged(format!("head of {stream} is malformed")))?,
-        };
-        let lock = Arc::new(Mutex::new(head));
-        heads.insert(stream, Arc::clone(&lock));
-        Ok(lock)
+        self.heads.get_or_load(stream, || {
+            let head = match self.tree.get(stream_prefix(HEAD, stream))? {
+                None => Head::EMPTY,
+                Some(bytes) => Head::from_bytes(&bytes)
+                    .ok_or_else(|| StoreError::Damaged(format!("head of {stream} is malformed")))?,
+            };
+            Ok(Arc::new(Mutex::new(head)))
+        })
     }
 
     /// Drops what is cached of `stream` (its head and key); the next use reloads it.
     pub fn forget(&self, stream: Sid) {
-        self.heads.lock().unwrap_or_else(|e| e.into_inner()).remove(&stream);
+        self.heads.remove(stream);
         self.keys.forget(stream);
     }
 

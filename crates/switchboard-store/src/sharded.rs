@@ -1,0 +1,55 @@
+//! A map from stream to a cached value, split over many locks so that hundreds of writers on
+//! different streams do not queue on one (measured: with one lock, 256 writers spent much of their
+//! time asleep on it).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Mutex, MutexGuard};
+
+use switchboard_domain::Sid;
+
+const SHARDS: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct ShardedMap<V> {
+    shards: Vec<Mutex<HashMap<Sid, V>>>,
+}
+
+impl<V: Clone> ShardedMap<V> {
+    pub fn new() -> ShardedMap<V> {
+        ShardedMap { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+
+    fn shard(&self, key: Sid) -> MutexGuard<'_, HashMap<Sid, V>> {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        let index = (hasher.finish() % SHARDS as u64) as usize;
+        // A panic while holding a shard cannot leave a half-inserted entry.
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, key: Sid) -> Option<V> {
+        self.shard(key).get(&key).cloned()
+    }
+
+    pub fn insert(&self, key: Sid, value: V) {
+        self.shard(key).insert(key, value);
+    }
+
+    pub fn remove(&self, key: Sid) {
+        self.shard(key).remove(&key);
+    }
+
+    /// The cached value, or `load`'s, cached; `load` runs under the shard's lock, so two callers
+    /// never load the same stream twice.
+    pub fn get_or_load<E>(&self, key: Sid, load: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        let mut shard = self.shard(key);
+        if let Some(value) = shard.get(&key) {
+            return Ok(value.clone());
+        }
+        let value = load()?;
+        shard.insert(key, value.clone());
+        Ok(value)
+    }
+}
