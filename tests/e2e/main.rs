@@ -21,3 +21,5 @@ mod integrations;
 mod keys_cli;
 /// WebSockets: membership, resume, tokens.
 mod realtime;
+/// The official Twilio Python SDK, unchanged but for its base URL.
+mod sdk;

@@ -1,0 +1,165 @@
+"""The official `twilio` Python SDK against a running Switchboard, changing only the base URL.
+
+Run by the Rust e2e test `sdk::the_official_python_sdk_works_unchanged`, which installs the SDK
+into a virtual environment, starts the daemon and passes its address and credentials in the
+environment (SWITCHBOARD_URL, SWITCHBOARD_ACCOUNT_SID, SWITCHBOARD_AUTH_TOKEN).
+"""
+
+import http.server
+import json
+import os
+import threading
+import time
+import unittest
+import urllib.parse
+import urllib.request
+from urllib.parse import urlsplit, urlunsplit
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+BASE = os.environ["SWITCHBOARD_URL"]
+ACCOUNT = os.environ["SWITCHBOARD_ACCOUNT_SID"]
+TOKEN = os.environ["SWITCHBOARD_AUTH_TOKEN"]
+PREFIX = {"flex-api": "/flex", "chat": "/chat"}
+
+
+class LocalHttpClient(TwilioHttpClient):
+    """https://flex-api.twilio.com/v1/X -> BASE/flex/v1/X, the only change a team makes."""
+
+    def request(self, method, url, **kwargs):
+        parts = urlsplit(url)
+        if parts.hostname and parts.hostname.endswith(".twilio.com"):
+            product = parts.hostname.split(".")[0]
+            base = urlsplit(BASE)
+            url = urlunsplit((base.scheme, base.netloc, PREFIX.get(product, "/" + product) + parts.path, parts.query, ""))
+        return super().request(method, url, **kwargs)
+
+
+def client():
+    return Client(ACCOUNT, TOKEN, http_client=LocalHttpClient())
+
+
+class FlexFlows(unittest.TestCase):
+    def test_the_whole_lifecycle(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk flows")
+        flow = c.flex_api.v1.flex_flow.create(
+            friendly_name="sdk web flow",
+            chat_service_sid=service.sid,
+            channel_type="web",
+            integration_type="external",
+            integration_url="https://example.com/hook",
+            enabled=True,
+        )
+        self.assertTrue(flow.sid.startswith("FO"))
+        self.assertEqual(flow.channel_type, "web")
+        self.assertEqual(flow.integration["url"], "https://example.com/hook")
+        self.assertTrue(flow.janitor_enabled)
+        self.assertIsNotNone(flow.date_created, "dates parse as datetimes")
+        fetched = c.flex_api.v1.flex_flow(flow.sid).fetch()
+        self.assertEqual(fetched.friendly_name, "sdk web flow")
+        updated = c.flex_api.v1.flex_flow(flow.sid).update(long_lived=True)
+        self.assertTrue(updated.long_lived)
+        names = [f.friendly_name for f in c.flex_api.v1.flex_flow.list(page_size=1)]
+        self.assertIn("sdk web flow", names)
+        self.assertTrue(c.flex_api.v1.flex_flow(flow.sid).delete())
+        with self.assertRaises(TwilioRestException) as caught:
+            c.flex_api.v1.flex_flow(flow.sid).fetch()
+        self.assertEqual(caught.exception.status, 404)
+        self.assertEqual(caught.exception.code, 20404)
+
+    def test_errors_arrive_as_twilio_rest_exceptions(self):
+        c = client()
+        with self.assertRaises(TwilioRestException) as caught:
+            c.flex_api.v1.flex_flow.create(friendly_name="x", chat_service_sid="IS" + "0" * 32, channel_type="sms", integration_type="task")
+        self.assertEqual(caught.exception.status, 400)
+        self.assertEqual(caught.exception.code, 20001)
+        bad = Client(ACCOUNT, "not the token", http_client=LocalHttpClient())
+        # (A list page that is not 200 raises the SDK's plain TwilioException, as with Twilio.)
+        with self.assertRaises(TwilioRestException) as caught:
+            bad.chat.v2.services("IS" + "1" * 32).fetch()
+        self.assertEqual(caught.exception.status, 401)
+        self.assertEqual(caught.exception.code, 20003)
+
+
+class Chat(unittest.TestCase):
+    def test_services_channels_members_messages(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk chat")
+        self.assertEqual(c.chat.v2.services(service.sid).fetch().friendly_name, "sdk chat")
+        channel = c.chat.v2.services(service.sid).channels.create(friendly_name="support", unique_name="sdk-u1", type="private")
+        self.assertEqual(channel.type, "private")
+        by_name = c.chat.v2.services(service.sid).channels("sdk-u1").fetch()
+        self.assertEqual(by_name.sid, channel.sid)
+        c.chat.v2.services(service.sid).channels(channel.sid).update(attributes=json.dumps({"priority": "high"}))
+        self.assertEqual(json.loads(c.chat.v2.services(service.sid).channels(channel.sid).fetch().attributes), {"priority": "high"})
+        member = c.chat.v2.services(service.sid).channels(channel.sid).members.create(identity="bob")
+        self.assertTrue(member.sid.startswith("MB"))
+        self.assertEqual([m.identity for m in c.chat.v2.services(service.sid).channels(channel.sid).members.list()], ["bob"])
+        messages = c.chat.v2.services(service.sid).channels(channel.sid).messages
+        for i in range(7):
+            created = messages.create(body=f"hello {i}", from_="bob")
+            self.assertEqual(created.index, i)
+            self.assertEqual(created._from, "bob")
+        ascending = [m.index for m in messages.list(page_size=3)]
+        self.assertEqual(ascending, list(range(7)), "paging past several pages")
+        descending = [m.index for m in messages.list(order="desc", page_size=2)]
+        self.assertEqual(descending, list(reversed(range(7))))
+        self.assertEqual([m.body for m in messages.list(limit=2)], ["hello 0", "hello 1"])
+        private = [ch.sid for ch in c.chat.v2.services(service.sid).channels.list(type=["private"])]
+        self.assertIn(channel.sid, private)
+        self.assertNotIn(channel.sid, [ch.sid for ch in c.chat.v2.services(service.sid).channels.list()], "public only by default")
+        self.assertEqual(c.chat.v2.services(service.sid).channels(channel.sid).fetch().messages_count, 7)
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    received = []
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(length).decode()
+        Hook.received.append((self.headers.get("X-Twilio-Signature"), dict(urllib.parse.parse_qsl(body))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Webhooks(unittest.TestCase):
+    def test_the_request_validator_accepts_what_switchboard_signs(self):
+        server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+        self.addCleanup(server.server_close)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        hook_url = f"http://127.0.0.1:{server.server_address[1]}/bot"
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk hooks")
+        number = "+15005550099"
+        c.flex_api.v1.flex_flow.create(
+            friendly_name="bot", chat_service_sid=service.sid, channel_type="sms", contact_identity=number,
+            integration_type="external", integration_url=hook_url, enabled=True,
+        )
+        validator = RequestValidator(TOKEN)
+        params = {"From": "+14155550700", "To": number, "Body": "héllo & more", "MessageSid": "SM" + "7" * 32, "NumMedia": "0"}
+        inbound = f"{BASE}/webhooks/twilio"
+        data = urllib.parse.urlencode(params).encode()
+        request = urllib.request.Request(inbound, data=data, headers={"X-Twilio-Signature": validator.compute_signature(inbound, params)})
+        with urllib.request.urlopen(request) as answer:
+            self.assertEqual(answer.status, 200)
+            self.assertIn(b"<Response/>", answer.read())
+        deadline = time.time() + 10
+        while not Hook.received and time.time() < deadline:
+            time.sleep(0.05)
+        server.shutdown()
+        self.assertEqual(len(Hook.received), 1)
+        signature, form = Hook.received[0]
+        self.assertEqual(form["Body"], "héllo & more")
+        self.assertTrue(validator.validate(hook_url, form, signature), "RequestValidator accepts our signature")
+        self.assertFalse(validator.validate(hook_url, dict(form, Body="changed"), signature))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
