@@ -35,9 +35,9 @@ pub struct HttpArgs {
     url: Option<String>,
 }
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "bench_auth_token";
-const NUMBER: &str = "+15005550006";
+pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TOKEN: &str = "bench_auth_token";
+pub const NUMBER: &str = "+15005550006";
 
 pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     let binary = match &args.binary {
@@ -96,8 +96,18 @@ fn start_daemon(
     binary: &std::path::Path,
     data: &std::path::Path,
 ) -> anyhow::Result<(Child, String)> {
+    start_daemon_with(binary, data, &[])
+}
+
+/// Starts `switchboard serve` with this tool's credentials and `env`; returns it and its URL.
+pub fn start_daemon_with(
+    binary: &std::path::Path,
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .env("SWITCHBOARD_DATA_DIR", data)
         .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT)
         .env("SWITCHBOARD_AUTH_TOKEN", TOKEN)
@@ -118,7 +128,7 @@ fn start_daemon(
     Ok((child, base))
 }
 
-fn setup_flow(base: &str) -> anyhow::Result<()> {
+pub fn setup_flow(base: &str) -> anyhow::Result<()> {
     let auth = format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")));
     let service: serde_json::Value = ureq::post(&format!("{base}/chat/v2/Services"))
         .set("Authorization", &auth)

@@ -7,6 +7,7 @@
 
 mod http;
 mod log;
+mod realtime;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -24,11 +25,17 @@ enum Command {
     Log(log::LogArgs),
     /// Signed webhooks against the real daemon, beside a raw pipeline.
     Http(http::HttpArgs),
+    /// Delay from a webhook to the member's WebSocket frame at a steady rate.
+    Realtime(realtime::RealtimeArgs),
+    /// Resident memory per live and per hibernated channel.
+    Memory(realtime::MemoryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Log(args) => log::run(&args),
         Command::Http(args) => http::run(&args),
+        Command::Realtime(args) => realtime::run_latency(&args),
+        Command::Memory(args) => realtime::run_memory(&args),
     }
 }

@@ -49,6 +49,9 @@ pub struct ServeArgs {
     /// A channel with no message for this long is retired (e.g. 30s, 15m, 24h) [default: 24h].
     #[arg(long, env = "SWITCHBOARD_JANITOR_INACTIVE_AFTER")]
     pub janitor_inactive_after: Option<String>,
+    /// A channel with nothing to do for this long frees its memory until next used [default: 5m].
+    #[arg(long, env = "SWITCHBOARD_HIBERNATE_AFTER")]
+    pub hibernate_after: Option<String>,
     /// The first retry of an outbox delivery waits about this long, doubling each time [default: 1s].
     #[arg(long, env = "SWITCHBOARD_OUTBOX_RETRY_BASE")]
     pub outbox_retry_base: Option<String>,
@@ -73,6 +76,7 @@ struct FileConfig {
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
     janitor_inactive_after: Option<String>,
+    hibernate_after: Option<String>,
     outbox_retry_base: Option<String>,
     durability: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -92,6 +96,7 @@ pub struct Settings {
     pub twilio_auth_token: Option<String>,
     pub janitor_inactive_after: Duration,
     pub outbox_retry_base: Duration,
+    pub hibernate_after: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
@@ -129,6 +134,11 @@ impl ServeArgs {
                 .with_context(|| format!("outbox_retry_base {text:?} (use e.g. 500ms, 1s)"))?,
             None => Duration::from_secs(1),
         };
+        let hibernate_after = match self.hibernate_after.or(file.hibernate_after) {
+            Some(text) => humantime::parse_duration(&text)
+                .with_context(|| format!("hibernate_after {text:?} (use e.g. 30s, 5m)"))?,
+            None => Duration::from_secs(300),
+        };
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -146,6 +156,7 @@ impl ServeArgs {
             twilio_auth_token: self.twilio_auth_token.or(file.twilio_auth_token),
             janitor_inactive_after,
             outbox_retry_base,
+            hibernate_after,
             tls,
         })
     }

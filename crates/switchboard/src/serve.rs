@@ -44,6 +44,7 @@ async fn serve(
         janitor_window: settings.janitor_inactive_after,
         janitor_tick: (settings.janitor_inactive_after / 4)
             .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30)),
+        hibernate_after: settings.hibernate_after,
         outbox: switchboard_actors::OutboxConfig {
             signing_key: credentials.auth_token.expose().to_owned(),
             account_sid: credentials.account_sid.to_string(),
