@@ -143,6 +143,8 @@ impl Actor for ChannelActor {
         if let Some(registry) = self.deps.registry.upgrade() {
             registry.remove(self.sid, &ctx.address());
         }
+        // Hibernation frees the log's caches of this stream too (its head and its cipher).
+        self.deps.log.forget(self.sid);
     }
 }
 

@@ -27,11 +27,18 @@ pub struct StoreConfig {
     pub durability: Durability,
     /// A snapshot of a channel's state is written every this many events.
     pub snapshot_every: u64,
+    /// The most memory sled may use to cache pages.
+    pub cache_bytes: u64,
 }
 
 impl StoreConfig {
     pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
-        StoreConfig { path: path.into(), durability: Durability::default(), snapshot_every: 1000 }
+        StoreConfig {
+            path: path.into(),
+            durability: Durability::default(),
+            snapshot_every: 1000,
+            cache_bytes: 256 * 1024 * 1024,
+        }
     }
 }
 
@@ -95,7 +102,7 @@ impl EventLog {
     /// Opens (or creates) the log at `config.path`, sealed under `master`.
     pub fn open(config: StoreConfig, master: MasterKey) -> Result<EventLog, StoreError> {
         std::fs::create_dir_all(&config.path)?;
-        let db = open_sled(&config.path)?;
+        let db = open_sled_with_cache(&config.path, config.cache_bytes)?;
         let existed = db.get(layout::META_FORMAT)?.is_some();
         let index_key = prepare_meta(&db, &master)?;
         let system = system_key(&db, &master)?.sealer();
@@ -553,9 +560,13 @@ impl EventLog {
 /// thread after the last handle is dropped, so a reopen right after a close may find it still
 /// held for a moment: that case is retried briefly before giving up.
 pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    open_sled_with_cache(path, 64 * 1024 * 1024)
+}
+
+fn open_sled_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
             Err(sled::Error::Io(error))
                 if error.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>

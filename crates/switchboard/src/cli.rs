@@ -47,6 +47,9 @@ pub struct DataArgs {
     /// How far a write goes before it is acknowledged [default: fsync].
     #[arg(long, env = "SWITCHBOARD_DURABILITY", value_enum)]
     pub durability: Option<DurabilityArg>,
+    /// Memory for sled's page cache, in MiB [default: 256].
+    #[arg(long, env = "SWITCHBOARD_CACHE_MIB")]
+    pub cache_mib: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -95,6 +98,9 @@ impl DataArgs {
 
     pub fn store_config(&self) -> StoreConfig {
         let mut config = StoreConfig::new(self.dir());
+        if let Some(mib) = self.cache_mib {
+            config.cache_bytes = mib.saturating_mul(1024 * 1024);
+        }
         config.durability = match self.durability {
             Some(DurabilityArg::Fsync) | None => Durability::Fsync,
             Some(DurabilityArg::Flush) => Durability::Flush,
