@@ -19,6 +19,8 @@ mod inbound;
 mod integrations;
 /// `keys generate`, `keys rotate`, `keys shred` and `reindex`.
 mod keys_cli;
+/// WhatsApp Cloud API and Messenger webhooks.
+mod meta;
 /// WebSockets: membership, resume, tokens.
 mod realtime;
 /// The official Twilio Python SDK, unchanged but for its base URL.

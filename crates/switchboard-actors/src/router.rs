@@ -34,6 +34,8 @@ pub struct Inbound {
     pub profile_name: Option<String>,
     /// Pre-engagement data (a JSON document) for a new channel, if any.
     pub pre_engagement_data: Option<serde_json::Value>,
+    /// The message's attributes (a JSON document): the provider's own record of it.
+    pub attributes: Option<String>,
 }
 
 /// Where an inbound message ended up.
@@ -164,7 +166,7 @@ fn message_commands(inbound: &Inbound) -> Vec<ChannelCommand> {
         message_sid: new_sid(SidPrefix::MESSAGE),
         author: inbound.customer_address.clone(),
         body: inbound.body.clone(),
-        attributes: "{}".into(),
+        attributes: inbound.attributes.clone().unwrap_or_else(|| "{}".into()),
         media: media.next(),
         source: MessageSource::Customer,
         provider_message_id: inbound.provider_message_id.clone(),

@@ -59,6 +59,7 @@ fn sms(from: &str, body: &str, id: &str) -> Inbound {
         provider_message_id: Some(id.into()),
         profile_name: None,
         pre_engagement_data: None,
+        attributes: None,
     }
 }
 

@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(crate::flex::configure)
         .configure(crate::chat::configure)
         .configure(crate::webhooks::configure)
+        .configure(crate::meta::configure)
         .configure(crate::admin::configure)
         .configure(crate::ws::configure)
         .default_service(web::to(crate::twilio::error::not_found));

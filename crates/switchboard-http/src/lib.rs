@@ -13,6 +13,7 @@ mod auth;
 mod chat;
 mod flex;
 mod lists;
+mod meta;
 pub mod state;
 pub mod twilio;
 mod views;

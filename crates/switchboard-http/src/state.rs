@@ -45,11 +45,21 @@ pub struct Credentials {
     pub twilio_auth_token: Secret,
 }
 
+/// What Meta's webhooks are checked with.
+#[derive(Debug, Clone, Default)]
+pub struct MetaConfig {
+    /// Answers the `hub.verify_token` of the verification handshake.
+    pub verify_token: Option<Secret>,
+    /// Signs every POST (`X-Hub-Signature-256`).
+    pub app_secret: Option<Secret>,
+}
+
 /// The application's shared state.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Engine,
     pub credentials: Credentials,
+    pub meta: MetaConfig,
     /// Scheme, host and port clients use, without a trailing slash (`https://chat.example.com`).
     pub public_url: String,
 }

@@ -76,6 +76,7 @@ async fn twilio_inbound(
         provider_message_id: param("MessageSid").or(param("SmsMessageSid")).map(str::to_owned),
         profile_name: param("ProfileName").map(str::to_owned),
         pre_engagement_data: None,
+        attributes: None,
     };
     if inbound.body.is_empty() && inbound.media.is_empty() {
         return Err(ApiError::bad_param("A message needs a Body or media"));

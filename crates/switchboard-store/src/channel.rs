@@ -9,7 +9,7 @@ use switchboard_domain::{
     Recorded, Rejection, Sid, Timestamp,
 };
 
-use crate::keyring::SHRED_TOMBSTONE;
+use crate::keyring::{KeyStatus, SHRED_TOMBSTONE};
 use crate::layout::{self, stream_prefix, HEAD, KEY, SNAPSHOT};
 use crate::log::{EventLog, IndexChanges};
 use crate::record::{self, Head};
@@ -154,6 +154,12 @@ impl ChannelLog {
         if head.next_seq == 0 {
             return Err(StoreError::NotFound(sid));
         }
+        // Shredding twice would append a second marker to a stream that takes no more writes.
+        if let KeyStatus::Shredded = log.keyring().current(log.tree(), sid)? {
+            return Err(StoreError::Shredded(sid));
+        }
+        // Like any write: a crash from here on must run recovery, which finishes the shred.
+        log.unmark_clean()?;
         let mut owned = self.state.index_entries();
         for item in log.read::<Recorded>(sid, 0) {
             if let ReplayRecord::Event { event, .. } = item? {

@@ -219,14 +219,18 @@ impl EventLog {
 
     pub(crate) fn apply_index_changes(&self, index: &IndexChanges) -> Result<(), StoreError> {
         for entry in &index.delete {
-            self.tree.remove(self.index_entry_key(entry.kind, entry.scope, &entry.value))?;
+            // Only while it still points where this entry says: another channel may have taken
+            // the key since (a binding to the same customer), and its entry is not ours to drop.
+            let key = self.index_entry_key(entry.kind, entry.scope, &entry.value);
+            let removed =
+                self.tree.compare_and_swap(key, Some(index_value(entry)), None::<&[u8]>)?;
+            if removed.is_err() {
+                tracing::debug!(kind = ?entry.kind, "an index entry now owned elsewhere is kept");
+            }
         }
         for entry in &index.put {
-            let mut value = entry.channel_sid.to_bytes().to_vec();
-            if let Some(message_index) = entry.message_index {
-                value.extend_from_slice(&message_index.to_be_bytes());
-            }
-            self.tree.insert(self.index_entry_key(entry.kind, entry.scope, &entry.value), value)?;
+            let key = self.index_entry_key(entry.kind, entry.scope, &entry.value);
+            self.tree.insert(key, index_value(entry))?;
         }
         Ok(())
     }
@@ -240,7 +244,7 @@ impl EventLog {
         self.flush()
     }
 
-    fn unmark_clean(&self) -> Result<(), StoreError> {
+    pub(crate) fn unmark_clean(&self) -> Result<(), StoreError> {
         // A plain load first: the swap is a locked write every appender would contend on.
         if self.clean.load(std::sync::atomic::Ordering::Relaxed)
             && self.clean.swap(false, std::sync::atomic::Ordering::SeqCst)
@@ -614,6 +618,15 @@ fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreErro
             version.as_ref()
         ))),
     }
+}
+
+/// The stored value of an index entry: `channel sid(18) [‖ message index(u64)]`.
+fn index_value(entry: &IndexEntry) -> Vec<u8> {
+    let mut value = entry.channel_sid.to_bytes().to_vec();
+    if let Some(message_index) = entry.message_index {
+        value.extend_from_slice(&message_index.to_be_bytes());
+    }
+    value
 }
 
 fn secret_key(name: &str) -> Vec<u8> {

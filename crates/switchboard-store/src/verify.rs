@@ -4,16 +4,17 @@
 //! record: each record carries the hash of its predecessor and each stream's head the hash of its
 //! last record. With keys, every record must also open under its stream key and decode.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
 use switchboard_crypto::chain_hash;
 use switchboard_domain::Sid;
 
-use crate::layout::{self, EVENT, HEAD};
+use crate::keyring::SHRED_TOMBSTONE;
+use crate::layout::{self, EVENT, HEAD, KEY};
 use crate::log::{open_sled, EventLog};
-use crate::record::{Head, RecordView, GENESIS_HASH, HASH_LEN};
+use crate::record::{Head, RecordView, CLEAR_KEY_ID, GENESIS_HASH, HASH_LEN};
 use crate::replay::ReplayRecord;
 use crate::StoreError;
 
@@ -93,7 +94,37 @@ impl RawLog {
 /// Checks chains and heads of a folder opened without keys.
 pub fn verify_raw(log: &RawLog, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport, StoreError> {
     let heads = read_heads(log.tree())?;
-    Ok(verify_in_parallel(log.tree(), &heads, None, progress))
+    let shredded = shredded_keys(log.tree())?;
+    let count_shredded = key_less_opener(&shredded);
+    Ok(verify_in_parallel(log.tree(), &heads, Some(&count_shredded), progress))
+}
+
+/// The (stream, key id) pairs whose key was replaced by the shred tombstone: readable without
+/// any key, so an integrity check can count shredded records too.
+fn shredded_keys(tree: &sled::Tree) -> Result<HashSet<(Sid, u32)>, StoreError> {
+    let mut shredded = HashSet::new();
+    for entry in tree.scan_prefix([KEY]) {
+        let (key, value) = entry?;
+        if value.as_ref() != SHRED_TOMBSTONE {
+            continue;
+        }
+        let key_id = key.len().checked_sub(4).and_then(|at| key[at..].try_into().ok());
+        if let (Some(stream), Some(key_id)) = (layout::parse_stream_key(&key), key_id) {
+            shredded.insert((stream, u32::from_be_bytes(key_id)));
+        }
+    }
+    Ok(shredded)
+}
+
+/// The opener of an integrity check: opens nothing, only says whether a record's key is gone.
+fn key_less_opener(
+    shredded: &HashSet<(Sid, u32)>,
+) -> impl Fn(Sid, u64, &[u8]) -> Result<bool, String> + Sync + '_ {
+    move |stream, _, bytes| {
+        Ok(RecordView::parse(bytes).is_ok_and(|view| {
+            view.key_id != CLEAR_KEY_ID && shredded.contains(&(stream, view.key_id))
+        }))
+    }
 }
 
 impl EventLog {
@@ -112,11 +143,13 @@ impl EventLog {
                 Err(other) => Err(other.to_string()),
             }
         };
-        let opener: Option<&RecordOpener<'_>> = match mode {
-            VerifyMode::Integrity => None,
-            VerifyMode::Full => Some(&open),
+        let shredded = shredded_keys(self.tree())?;
+        let count_shredded = key_less_opener(&shredded);
+        let opener: &RecordOpener<'_> = match mode {
+            VerifyMode::Integrity => &count_shredded,
+            VerifyMode::Full => &open,
         };
-        Ok(verify_in_parallel(self.tree(), &heads, opener, progress))
+        Ok(verify_in_parallel(self.tree(), &heads, Some(opener), progress))
     }
 }
 

@@ -4,7 +4,7 @@
 //! append is there, that every chain and tag verifies, and that appends go on. Several rounds
 //! reuse one folder, so recovery of a recovered folder is exercised too.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -34,11 +34,11 @@ fn child(path: &str, key: MasterKey) {
         .map(|n| {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
-                let sid = common::sid(SidPrefix::CHANNEL, n);
+                let sid = support::sid(SidPrefix::CHANNEL, n);
                 let mut channel = if log.next_seq(sid).unwrap() == 0 {
                     ChannelLog::create(
                         &log,
-                        common::new_channel(n, &format!("+1415555{n:04}")),
+                        support::new_channel(n, &format!("+1415555{n:04}")),
                         Timestamp(0),
                     )
                     .unwrap()
@@ -52,7 +52,7 @@ fn child(path: &str, key: MasterKey) {
                     let done = channel
                         .execute(
                             &log,
-                            common::message(i, "customer", &body),
+                            support::message(i, "customer", &body),
                             Timestamp(i64::from(i)),
                         )
                         .unwrap()
@@ -102,7 +102,7 @@ fn parent() {
 
         let log = open(&path, key.clone());
         for &(n, seq) in &acked {
-            let sid = common::sid(SidPrefix::CHANNEL, n);
+            let sid = support::sid(SidPrefix::CHANNEL, n);
             let found = log.read::<Recorded>(sid, seq).next();
             assert!(
                 matches!(found, Some(Ok(ReplayRecord::Event { seq: s, .. })) if s == seq),

@@ -2,9 +2,9 @@
 //! names, phone numbers — in events, snapshots, indexes, after reopening and after sled has
 //! rewritten its segments.
 
-mod common;
+mod support;
 
-use common::{message, new_channel, TempLog};
+use support::{message, new_channel, TempLog};
 use switchboard_domain::{ChannelCommand, Timestamp};
 use switchboard_store::ChannelLog;
 
@@ -45,7 +45,7 @@ fn write_markers(log: &switchboard_store::EventLog, n: u32, rounds: u32) {
     new.attributes = r#"{"note":"ATTRIBUTE-MARKER-5d0e"}"#.into();
     let (mut channel, _) = ChannelLog::create(log, new, Timestamp(1)).unwrap().unwrap();
     let member = ChannelCommand::AddMember {
-        member_sid: common::sid(switchboard_domain::SidPrefix::MEMBER, n),
+        member_sid: support::sid(switchboard_domain::SidPrefix::MEMBER, n),
         identity: "IDENTITY-MARKER-91c2".into(),
         role_sid: None,
         attributes: r#"{"a":"ATTRIBUTE-MARKER-5d0e"}"#.into(),

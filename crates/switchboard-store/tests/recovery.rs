@@ -2,9 +2,9 @@
 //! back with its index changes, a first append without a head disappears with its key, and a
 //! shred interrupted after its marker is finished.
 
-mod common;
+mod support;
 
-use common::{channel_with, sid, TempLog};
+use support::{channel_with, sid, TempLog};
 use switchboard_domain::{ChannelCommand, ErasureReason, IndexKind, SidPrefix, Timestamp};
 use switchboard_store::{ChannelLog, RawLog, VerifyMode};
 

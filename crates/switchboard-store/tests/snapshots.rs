@@ -1,10 +1,10 @@
 //! Snapshot plus tail equals full replay, on a real log, for random command sequences; corrupt
 //! snapshots are ignored; every event type round-trips through the log.
 
-mod common;
+mod support;
 
-use common::{new_channel, sid, TempLog};
 use proptest::prelude::*;
+use support::{new_channel, sid, TempLog};
 use switchboard_domain::{
     ChannelCommand, ChannelState, DeliveryStatus, Media, MessageSource, NewMessage, ProviderError,
     Recorded, SidPrefix, TaskOutcome, Timestamp,
@@ -115,7 +115,7 @@ fn a_corrupt_snapshot_is_ignored_and_the_state_is_rebuilt() {
     let temp = TempLog::new();
     let channel_sid = {
         let log = temp.open(2);
-        let channel = common::channel_with(&log, 1, "+14155550001", 9);
+        let channel = support::channel_with(&log, 1, "+14155550001", 9);
         log.close().unwrap();
         channel.sid()
     };

@@ -1,14 +1,14 @@
 //! Records moved between channels or positions do not open; verify names them.
 
-mod common;
+mod support;
 
-use common::{channel_with, TempLog};
+use support::{channel_with, TempLog};
 use switchboard_domain::{Recorded, SidPrefix};
 use switchboard_store::{RawLog, ReplayRecord, StoreError, VerifyMode};
 
 fn event_key(channel: u32, seq: u64) -> Vec<u8> {
     let mut key = vec![b'E'];
-    key.extend_from_slice(&common::sid(SidPrefix::CHANNEL, channel).to_bytes());
+    key.extend_from_slice(&support::sid(SidPrefix::CHANNEL, channel).to_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
@@ -29,10 +29,10 @@ fn a_record_copied_to_another_channel_does_not_open() {
         raw.tree().flush().unwrap();
     }
     let log = temp.open(1000);
-    let read: Vec<_> = log.read::<Recorded>(common::sid(SidPrefix::CHANNEL, 2), 0).collect();
+    let read: Vec<_> = log.read::<Recorded>(support::sid(SidPrefix::CHANNEL, 2), 0).collect();
     assert!(matches!(read[2], Err(StoreError::Corrupt { seq: 2, .. })), "{:?}", read[2]);
     let report = log.verify(VerifyMode::Full, &mut |_| {}).unwrap();
-    assert_eq!(report.findings[0].stream, common::sid(SidPrefix::CHANNEL, 2));
+    assert_eq!(report.findings[0].stream, support::sid(SidPrefix::CHANNEL, 2));
     assert_eq!(report.findings[0].seq, 2);
 }
 
@@ -54,7 +54,7 @@ fn a_record_moved_to_another_position_does_not_open() {
     }
     let log = temp.open(1000);
     let opened: Vec<bool> = log
-        .read::<Recorded>(common::sid(SidPrefix::CHANNEL, 1), 0)
+        .read::<Recorded>(support::sid(SidPrefix::CHANNEL, 1), 0)
         .map(|r| matches!(r, Ok(ReplayRecord::Event { .. })))
         .collect();
     assert_eq!(opened, [true, true, false, false, true]);

@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon.
-    Serve(crate::config::ServeArgs),
+    Serve(Box<crate::config::ServeArgs>),
     /// Print a data folder's events, decrypted, in order (audit).
     Replay(crate::replay::ReplayArgs),
     /// Check every chain, head and tag of a data folder (audit).
@@ -165,7 +165,7 @@ impl From<ErasureReasonArg> for ErasureReason {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => crate::serve::run(args),
+        Command::Serve(args) => crate::serve::run(*args),
         Command::Replay(args) => crate::replay::run(args),
         Command::Verify(args) => crate::verify::run(args),
         Command::Keys(command) => crate::keys::run(command),

@@ -46,6 +46,12 @@ pub struct ServeArgs {
     /// Its auth token, which signs inbound webhooks [default: the auth token].
     #[arg(long, env = "SWITCHBOARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
+    /// The token Meta's webhook verification handshake must present.
+    #[arg(long, env = "SWITCHBOARD_META_VERIFY_TOKEN", hide_env_values = true)]
+    pub meta_verify_token: Option<String>,
+    /// The Meta app secret that signs WhatsApp Cloud and Messenger webhooks.
+    #[arg(long, env = "SWITCHBOARD_META_APP_SECRET", hide_env_values = true)]
+    pub meta_app_secret: Option<String>,
     /// A channel with no message for this long is retired (e.g. 30s, 15m, 24h) [default: 24h].
     #[arg(long, env = "SWITCHBOARD_JANITOR_INACTIVE_AFTER")]
     pub janitor_inactive_after: Option<String>,
@@ -75,6 +81,8 @@ struct FileConfig {
     api_key_secret: Option<String>,
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
+    meta_verify_token: Option<String>,
+    meta_app_secret: Option<String>,
     janitor_inactive_after: Option<String>,
     hibernate_after: Option<String>,
     outbox_retry_base: Option<String>,
@@ -94,6 +102,8 @@ pub struct Settings {
     pub api_key_secret: Option<String>,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
+    pub meta_verify_token: Option<String>,
+    pub meta_app_secret: Option<String>,
     pub janitor_inactive_after: Duration,
     pub outbox_retry_base: Duration,
     pub hibernate_after: Duration,
@@ -154,6 +164,8 @@ impl ServeArgs {
             api_key_secret: self.api_key_secret.or(file.api_key_secret),
             twilio_account_sid: self.twilio_account_sid.or(file.twilio_account_sid),
             twilio_auth_token: self.twilio_auth_token.or(file.twilio_auth_token),
+            meta_verify_token: self.meta_verify_token.or(file.meta_verify_token),
+            meta_app_secret: self.meta_app_secret.or(file.meta_app_secret),
             janitor_inactive_after,
             outbox_retry_base,
             hibernate_after,

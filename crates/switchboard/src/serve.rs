@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 use switchboard_actors::{Engine, EngineConfig, SystemClock};
 use switchboard_crypto::KeySource;
-use switchboard_http::state::AppState;
+use switchboard_http::state::{AppState, Secret};
 use switchboard_store::EventLog;
 
 use crate::config::{ServeArgs, Settings};
@@ -64,7 +64,11 @@ async fn serve(
         .unwrap_or_else(|| format!("{scheme}://{bound}"))
         .trim_end_matches('/')
         .to_owned();
-    let state = AppState { engine, credentials, public_url: public_url.clone() };
+    let meta = switchboard_http::state::MetaConfig {
+        verify_token: settings.meta_verify_token.clone().map(Secret::new),
+        app_secret: settings.meta_app_secret.clone().map(Secret::new),
+    };
+    let state = AppState { engine, credentials, meta, public_url: public_url.clone() };
     let server = HttpServer::new(move || {
         App::new().configure(|cfg| switchboard_http::configure(cfg, state.clone()))
     })

@@ -1,0 +1,299 @@
+//! Inbound WhatsApp Cloud API and Messenger webhooks from Meta, at `/webhooks/whatsapp` and
+//! `/webhooks/messenger`.
+//!
+//! GET answers Meta's verification handshake. POST checks `X-Hub-Signature-256` over the raw body
+//! with the app secret before parsing anything (bad or missing: 403, nothing stored), then routes
+//! every customer message through the enabled flow of its business number or page, exactly as SMS
+//! is routed. Each message keeps Meta's own object in its attributes (`{"whatsapp": …}` or
+//! `{"messenger": …}`), so no field Meta sends is lost, unknown types included; the body holds
+//! the text a person would read. Delivery statuses and read watermarks need outbound delivery and
+//! are acknowledged but not applied yet.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use switchboard_actors::{new_sid, Inbound};
+use switchboard_domain::{customer_address, ChannelType, Media, SidPrefix};
+
+use crate::chat::rejected;
+use crate::flex::internal;
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::twilio::signature::validate_meta;
+
+/// Meta batches events, but a webhook stays small.
+const BODY_LIMIT_BYTES: usize = 256 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhooks/whatsapp", web::get().to(verify))
+        .route("/webhooks/whatsapp", web::post().to(whatsapp))
+        .route("/webhooks/messenger", web::get().to(verify))
+        .route("/webhooks/messenger", web::post().to(messenger));
+}
+
+/// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`: echo the challenge if the token fits.
+async fn verify(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let query: Vec<(String, String)> = form_urlencoded::parse(request.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let expected = state.meta.verify_token.as_ref().ok_or_else(|| {
+        ApiError::forbidden("SWITCHBOARD_META_VERIFY_TOKEN is not set: verification is refused")
+    })?;
+    match (get("hub.mode"), get("hub.verify_token"), get("hub.challenge")) {
+        (Some("subscribe"), Some(token), Some(challenge)) if expected.matches(token) => {
+            Ok(HttpResponse::Ok().content_type("text/plain").body(challenge.to_owned()))
+        }
+        _ => Err(ApiError::forbidden("Verification failed")),
+    }
+}
+
+/// Reads the body and checks its signature; nothing is parsed before that.
+async fn signed_json(
+    state: &AppState,
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Value, ApiError> {
+    let body = crate::twilio::form::read_body(payload, BODY_LIMIT_BYTES).await?;
+    let secret = state.meta.app_secret.as_ref().ok_or_else(|| {
+        tracing::warn!("a Meta webhook arrived but SWITCHBOARD_META_APP_SECRET is not set");
+        ApiError::forbidden("Meta webhooks are not configured")
+    })?;
+    let header = request
+        .headers()
+        .get("X-Hub-Signature-256")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !validate_meta(secret.expose(), &body, header) {
+        tracing::warn!(
+            path = request.path(),
+            "refused a Meta webhook with a bad or missing X-Hub-Signature-256"
+        );
+        return Err(ApiError::forbidden("Invalid X-Hub-Signature-256"));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_param(format!("The body is not valid JSON: {e}")))
+}
+
+async fn whatsapp(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = signed_json(&state, &request, payload).await?;
+    if body["object"] != "whatsapp_business_account" {
+        return Err(ApiError::bad_param("Not a WhatsApp Business Account notification"));
+    }
+    let mut inbound = Vec::new();
+    for value in each(&body["entry"]).flat_map(|e| each(&e["changes"])).map(|c| &c["value"]) {
+        let number_id = value["metadata"]["phone_number_id"].as_str().unwrap_or_default();
+        for message in each(&value["messages"]) {
+            let wa_id = message["from"].as_str().unwrap_or_default();
+            let name = each(&value["contacts"])
+                .find(|c| c["wa_id"].as_str() == Some(wa_id))
+                .and_then(|c| c["profile"]["name"].as_str());
+            let (body, media) = whatsapp_content(message);
+            inbound.push((
+                number_id.to_owned(),
+                wa_id.to_owned(),
+                name.map(str::to_owned),
+                body,
+                media,
+                message.clone(),
+            ));
+        }
+        let statuses = each(&value["statuses"]).count();
+        if statuses > 0 {
+            tracing::debug!(statuses, "WhatsApp delivery statuses are not applied yet");
+        }
+    }
+    let mut unrouted = Vec::new();
+    for (number_id, wa_id, name, text, media, raw) in inbound {
+        let message = Message {
+            channel_type: ChannelType::Whatsapp,
+            our_address: number_id,
+            from: wa_id,
+            profile_name: name,
+            body: text,
+            media,
+            id: raw["id"].as_str().map(str::to_owned),
+            attributes: json!({ "whatsapp": raw }).to_string(),
+        };
+        if let Some(missing) = store(&state, message).await? {
+            unrouted.push(missing);
+        }
+    }
+    answer(unrouted)
+}
+
+async fn messenger(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = signed_json(&state, &request, payload).await?;
+    if body["object"] != "page" {
+        return Err(ApiError::bad_param("Not a Messenger page notification"));
+    }
+    let mut unrouted = Vec::new();
+    for entry in each(&body["entry"]) {
+        for event in each(&entry["messaging"]) {
+            let message = &event["message"];
+            // Echoes are our own messages coming back; reads and deliveries need outbound first.
+            if message.is_null() || message["is_echo"] == true {
+                continue;
+            }
+            let page =
+                event["recipient"]["id"].as_str().or(entry["id"].as_str()).unwrap_or_default();
+            let psid = event["sender"]["id"].as_str().unwrap_or_default();
+            let media: Vec<Media> = each(&message["attachments"])
+                .filter_map(|a| {
+                    let url = a["payload"]["url"].as_str()?;
+                    Some(media_ref(
+                        &format!("{}/*", a["type"].as_str().unwrap_or("file")),
+                        url,
+                        None,
+                    ))
+                })
+                .collect();
+            let text = message["text"].as_str().map(str::to_owned);
+            let body = text
+                .or_else(|| media.is_empty().then(|| describe_unknown(message)))
+                .unwrap_or_default();
+            let inbound = Message {
+                channel_type: ChannelType::Facebook,
+                our_address: page.to_owned(),
+                from: psid.to_owned(),
+                profile_name: None,
+                body,
+                media,
+                id: message["mid"].as_str().map(str::to_owned),
+                attributes: json!({ "messenger": event }).to_string(),
+            };
+            if let Some(missing) = store(&state, inbound).await? {
+                unrouted.push(missing);
+            }
+        }
+    }
+    answer(unrouted)
+}
+
+/// One customer message, from either product.
+struct Message {
+    channel_type: ChannelType,
+    our_address: String,
+    from: String,
+    profile_name: Option<String>,
+    body: String,
+    media: Vec<Media>,
+    id: Option<String>,
+    attributes: String,
+}
+
+/// Stores one message; returns the address that has no enabled flow, if that is why it was not.
+async fn store(state: &AppState, message: Message) -> Result<Option<String>, ApiError> {
+    let Some(flow) = state.engine.flows().find_enabled(message.channel_type, &message.our_address)
+    else {
+        tracing::warn!(
+            channel_type = message.channel_type.as_str(),
+            "no enabled Flex Flow for an inbound Meta message"
+        );
+        return Ok(Some(message.our_address));
+    };
+    let address = customer_address(message.channel_type, &message.from)
+        .map_err(|e| ApiError::bad_param(format!("sender: {e}")))?;
+    let inbound = Inbound {
+        customer_address: address,
+        body: message.body,
+        media: message.media,
+        provider_message_id: message.id,
+        profile_name: message.profile_name,
+        pre_engagement_data: None,
+        attributes: Some(message.attributes),
+    };
+    match state.engine.inbound(flow, inbound).await.map_err(internal)? {
+        Ok(_) => Ok(None),
+        Err(rejection) => Err(rejected(rejection)),
+    }
+}
+
+/// 200 once everything is stored; 404 naming what has no flow (Meta retries, and what was
+/// stored is not stored twice), so nothing is dropped while a flow is missing.
+fn answer(unrouted: Vec<String>) -> Result<HttpResponse, ApiError> {
+    if unrouted.is_empty() {
+        return Ok(HttpResponse::Ok().finish());
+    }
+    Err(ApiError::new(
+        404,
+        20404,
+        format!("No enabled Flex Flow takes messages to {}", unrouted.join(", ")),
+    ))
+}
+
+/// The readable text and the media of a WhatsApp message, whatever its type.
+fn whatsapp_content(message: &Value) -> (String, Vec<Media>) {
+    let kind = message["type"].as_str().unwrap_or("unknown");
+    let object = &message[kind];
+    match kind {
+        "text" => (object["body"].as_str().unwrap_or_default().to_owned(), Vec::new()),
+        "image" | "audio" | "video" | "document" | "sticker" => {
+            let id = object["id"].as_str().unwrap_or_default();
+            let mime = object["mime_type"].as_str().unwrap_or("application/octet-stream");
+            let media =
+                media_ref(mime, &format!("whatsapp-media:{id}"), object["filename"].as_str());
+            (object["caption"].as_str().unwrap_or_default().to_owned(), vec![media])
+        }
+        "location" => {
+            let place = [object["name"].as_str(), object["address"].as_str()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let at = format!("{},{}", object["latitude"], object["longitude"]);
+            (
+                if place.is_empty() {
+                    format!("Location {at}")
+                } else {
+                    format!("Location {at} ({place})")
+                },
+                Vec::new(),
+            )
+        }
+        "contacts" => {
+            let names: Vec<&str> =
+                each(object).filter_map(|c| c["name"]["formatted_name"].as_str()).collect();
+            (format!("Contacts: {}", names.join(", ")), Vec::new())
+        }
+        "interactive" => {
+            let reply = if object["button_reply"].is_object() {
+                &object["button_reply"]
+            } else {
+                &object["list_reply"]
+            };
+            (reply["title"].as_str().unwrap_or_default().to_owned(), Vec::new())
+        }
+        "button" => (object["text"].as_str().unwrap_or_default().to_owned(), Vec::new()),
+        "reaction" => (object["emoji"].as_str().unwrap_or_default().to_owned(), Vec::new()),
+        _ => (describe_unknown(message), Vec::new()),
+    }
+}
+
+fn describe_unknown(message: &Value) -> String {
+    format!("[{} message]", message["type"].as_str().unwrap_or("unsupported"))
+}
+
+fn media_ref(content_type: &str, provider_ref: &str, filename: Option<&str>) -> Media {
+    Media {
+        sid: new_sid(SidPrefix::MEDIA),
+        content_type: content_type.to_owned(),
+        size_bytes: 0,
+        filename: filename.map(str::to_owned),
+        provider_ref: Some(provider_ref.to_owned()),
+    }
+}
+
+fn each(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
