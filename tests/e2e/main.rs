@@ -23,5 +23,7 @@ mod keys_cli;
 mod meta;
 /// WebSockets: membership, resume, tokens.
 mod realtime;
+/// Agent replies delivered through the customer's provider.
+mod replies;
 /// The official Twilio Python SDK, unchanged but for its base URL.
 mod sdk;

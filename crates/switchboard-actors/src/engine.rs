@@ -115,8 +115,13 @@ impl Engine {
         .start();
         let hub = Arc::new(Hub::default());
         let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
-        let outbox =
-            Outbox::new(Arc::clone(&log), Arc::clone(&flows), config.outbox.clone()).start();
+        let outbox = Outbox::new(
+            Arc::clone(&log),
+            Arc::clone(&flows),
+            config.outbox.clone(),
+            Arc::downgrade(&registry),
+        )
+        .start();
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),
@@ -151,8 +156,9 @@ impl Engine {
     }
 
     /// After a start: tells the janitor about every channel, and wakes the outbox for every
-    /// channel whose delivery stopped short, including one that never started (a crash right
-    /// after the append) when the channel was opened under its flow's current integration.
+    /// channel whose deliveries (to an external integration, or replies to the customer) stopped
+    /// short, including ones that never started (a crash right after the append) when the channel
+    /// was opened under its flow's current configuration.
     fn resume_channels(&self, outbox: &Addr<Outbox>) -> Result<(), EngineError> {
         let log = &self.inner.log;
         for sid in self.channel_sids()? {
@@ -162,17 +168,28 @@ impl Engine {
             let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
                 continue;
             };
-            if flow.config.integration_type != IntegrationType::External {
-                continue;
+            let consumers = [
+                (OUTBOX_CONSUMER, flow.config.integration_type == IntegrationType::External),
+                (crate::provider::CONSUMER, crate::provider::delivers_replies(&flow.config)),
+            ];
+            let mut from_seq: Option<u64> = None;
+            for (consumer, applies) in consumers {
+                if !applies {
+                    continue;
+                }
+                let resume = if log.has_cursor(consumer, sid)? {
+                    log.cursor(consumer, sid)?
+                } else if state.date_created >= flow.date_updated {
+                    0
+                } else {
+                    continue;
+                };
+                from_seq = Some(from_seq.map_or(resume, |f| f.min(resume)));
             }
-            let from_seq = if log.has_cursor(OUTBOX_CONSUMER, sid)? {
-                log.cursor(OUTBOX_CONSUMER, sid)?
-            } else if state.date_created >= flow.date_updated {
-                0
-            } else {
-                continue;
-            };
-            if let (true, Some(service_sid)) = (from_seq < log.next_seq(sid)?, state.service_sid) {
+            let head = log.next_seq(sid)?;
+            if let (Some(from_seq), Some(service_sid)) =
+                (from_seq.filter(|f| *f < head), state.service_sid)
+            {
                 outbox.do_send(Wake {
                     channel_sid: sid,
                     from_seq,

@@ -18,6 +18,7 @@ mod hub;
 mod ids;
 mod janitor;
 mod outbox;
+mod provider;
 mod registry;
 mod router;
 
@@ -29,5 +30,6 @@ pub use error::EngineError;
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{Janitor, OpenTask};
-pub use outbox::{Outbox, OutboxConfig, CONSUMER as OUTBOX_CONSUMER};
+pub use outbox::{Outbox, OutboxConfig, TwilioApi, CONSUMER as OUTBOX_CONSUMER};
+pub use provider::CONSUMER as REPLY_CONSUMER;
 pub use router::FlowRouter;

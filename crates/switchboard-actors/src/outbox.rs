@@ -33,6 +33,19 @@ pub struct OutboxConfig {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub timeout: Duration,
+    /// Where agent replies to SMS and WhatsApp-over-Twilio customers are sent.
+    pub twilio: Option<TwilioApi>,
+}
+
+/// Twilio's Messages API and the account that sends through it.
+#[derive(Debug, Clone)]
+pub struct TwilioApi {
+    /// `https://api.twilio.com`, or a stand-in.
+    pub base_url: String,
+    pub account_sid: String,
+    pub auth_token: String,
+    /// Where Twilio should post delivery statuses, if anywhere.
+    pub status_callback: Option<String>,
 }
 
 impl Default for OutboxConfig {
@@ -43,6 +56,7 @@ impl Default for OutboxConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            twilio: None,
         }
     }
 }
@@ -66,11 +80,13 @@ pub struct Outbox {
 }
 
 #[derive(Debug)]
-struct Shared {
-    log: Arc<EventLog>,
-    flows: Arc<FlowDirectory>,
-    client: reqwest::Client,
-    config: OutboxConfig,
+pub(crate) struct Shared {
+    pub log: Arc<EventLog>,
+    pub flows: Arc<FlowDirectory>,
+    pub client: reqwest::Client,
+    pub config: OutboxConfig,
+    /// Delivery results are recorded through the channel's actor, its only writer.
+    pub registry: std::sync::Weak<crate::registry::Registry>,
 }
 
 /// Internal: a channel's delivery run ended.
@@ -83,6 +99,7 @@ impl Outbox {
         log: Arc<EventLog>,
         flows: Arc<FlowDirectory>,
         config: OutboxConfig,
+        registry: std::sync::Weak<crate::registry::Registry>,
     ) -> Outbox {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -90,7 +107,7 @@ impl Outbox {
             .build()
             .unwrap_or_default();
         Outbox {
-            shared: Arc::new(Shared { log, flows, client, config }),
+            shared: Arc::new(Shared { log, flows, client, config, registry }),
             busy: HashSet::new(),
             again: HashMap::new(),
         }
@@ -105,13 +122,12 @@ impl Handler<Wake> for Outbox {
     type Result = ();
 
     fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
-        // Most flows are not external: decide that before anything else, from memory.
-        let external = self
-            .shared
-            .flows
-            .get(wake.flow_sid)
-            .is_some_and(|f| f.config.integration_type == IntegrationType::External);
-        if !external {
+        // Decided from memory first: most wakes have nothing to deliver.
+        let Some(flow) = self.shared.flows.get(wake.flow_sid) else { return };
+        let external = flow.config.integration_type == IntegrationType::External;
+        let replies =
+            crate::provider::delivers_replies(&flow.config) && self.shared.config.twilio.is_some();
+        if !external && !replies {
             return;
         }
         let sid = wake.channel_sid;
@@ -124,8 +140,15 @@ impl Handler<Wake> for Outbox {
         let shared = Arc::clone(&self.shared);
         let addr = ctx.address();
         actix::spawn(async move {
-            if let Err(error) = deliver_channel(&shared, &wake).await {
-                tracing::error!(channel = %sid, %error, "outbox stopped on a storage error");
+            if external {
+                if let Err(error) = deliver_channel(&shared, &wake).await {
+                    tracing::error!(channel = %sid, %error, "outbox stopped on a storage error");
+                }
+            }
+            if replies {
+                if let Err(error) = crate::provider::deliver_replies(&shared, &wake).await {
+                    tracing::error!(channel = %sid, %error, "reply delivery stopped on a storage error");
+                }
             }
             addr.do_send(Finished(sid));
         });
@@ -266,7 +289,7 @@ async fn post_with_retries(
     Err(last_error)
 }
 
-fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {
+pub(crate) fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {
     let exponential = config.retry_base.saturating_mul(1 << attempt.min(16).saturating_sub(1));
     let capped = exponential.min(config.retry_max);
     // Up to a quarter of jitter, so retries from many channels do not arrive in lockstep.

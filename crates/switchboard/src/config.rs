@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Its auth token, which signs inbound webhooks [default: the auth token].
     #[arg(long, env = "SWITCHBOARD_TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
+    /// Where Twilio's REST API is (replies to SMS and WhatsApp customers) [default: https://api.twilio.com].
+    #[arg(long, env = "SWITCHBOARD_TWILIO_API_BASE")]
+    pub twilio_api_base: Option<String>,
     /// The token Meta's webhook verification handshake must present.
     #[arg(long, env = "SWITCHBOARD_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
@@ -81,6 +84,7 @@ struct FileConfig {
     api_key_secret: Option<String>,
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
+    twilio_api_base: Option<String>,
     meta_verify_token: Option<String>,
     meta_app_secret: Option<String>,
     janitor_inactive_after: Option<String>,
@@ -102,6 +106,7 @@ pub struct Settings {
     pub api_key_secret: Option<String>,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
+    pub twilio_api_base: String,
     pub meta_verify_token: Option<String>,
     pub meta_app_secret: Option<String>,
     pub janitor_inactive_after: Duration,
@@ -164,6 +169,10 @@ impl ServeArgs {
             api_key_secret: self.api_key_secret.or(file.api_key_secret),
             twilio_account_sid: self.twilio_account_sid.or(file.twilio_account_sid),
             twilio_auth_token: self.twilio_auth_token.or(file.twilio_auth_token),
+            twilio_api_base: self
+                .twilio_api_base
+                .or(file.twilio_api_base)
+                .unwrap_or_else(|| "https://api.twilio.com".to_owned()),
             meta_verify_token: self.meta_verify_token.or(file.meta_verify_token),
             meta_app_secret: self.meta_app_secret.or(file.meta_app_secret),
             janitor_inactive_after,

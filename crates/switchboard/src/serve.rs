@@ -49,6 +49,12 @@ async fn serve(
             signing_key: credentials.auth_token.expose().to_owned(),
             account_sid: credentials.account_sid.to_string(),
             retry_base: settings.outbox_retry_base,
+            twilio: Some(switchboard_actors::TwilioApi {
+                base_url: settings.twilio_api_base.clone(),
+                account_sid: credentials.twilio_account_sid.to_string(),
+                auth_token: credentials.twilio_auth_token.expose().to_owned(),
+                status_callback: None,
+            }),
             ..switchboard_actors::OutboxConfig::default()
         },
         ..EngineConfig::default()

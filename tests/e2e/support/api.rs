@@ -30,7 +30,10 @@ pub fn daemon_command(data_dir: &std::path::Path) -> Command {
         .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
         .env("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN)
         .env("SWITCHBOARD_API_KEY_SID", API_KEY_SID)
-        .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET);
+        .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET)
+        // Replies must never go to the real Twilio from a test: a closed port on loopback unless
+        // a test serves a fake there.
+        .env("SWITCHBOARD_TWILIO_API_BASE", "http://127.0.0.1:9");
     command
 }
 
