@@ -6,6 +6,7 @@ use crate::state::AppState;
 
 /// Registers every route and the error handlers on `cfg`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    crate::twilio::error::configure_extractor_errors(cfg);
     cfg.app_data(web::Data::new(state))
         .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
         .route("/readyz", web::get().to(ready))

@@ -76,7 +76,9 @@ async fn serve(
     };
     let state = AppState { engine, credentials, meta, public_url: public_url.clone() };
     let server = HttpServer::new(move || {
-        App::new().configure(|cfg| switchboard_http::configure(cfg, state.clone()))
+        App::new()
+            .wrap(switchboard_http::twilio::error::twilio_error_shape())
+            .configure(|cfg| switchboard_http::configure(cfg, state.clone()))
     })
     .disable_signals()
     .shutdown_timeout(20);

@@ -4,11 +4,22 @@
 //!
 //! Time is passed in (Unix seconds), never read here. A token may live at most 24 hours, as
 //! Twilio's do; one whose `exp` is further than that from its `nbf` (or from now, without `nbf`)
-//! is refused. No leeway is given: clients renew before expiry.
+//! is refused. No leeway is given: clients renew before expiry, and minting and checking happen on
+//! the same server clock. A token is valid for `nbf <= now < exp`.
+//!
+//! Errors map to Twilio's access-token codes (twilio-api.md section 5, partly unverified): 20102
+//! for a header that is not `HS256` + `cty: twilio-fpa;v=1` (so `alg: none` and HS384/HS512 are
+//! refused here), 20104 for an expired token, 20101 for everything else (bad signature, unknown
+//! key, other account, not yet valid, too long-lived, no identity), all with HTTP 401.
+//!
+//! The chat grant is read from `grants.chat`, or from the legacy `grants.ip_messaging` when
+//! `chat` is absent.
 
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::twilio::error::ApiError;
@@ -16,6 +27,9 @@ use crate::twilio::error::ApiError;
 /// The longest lifetime a token may claim.
 pub const MAX_LIFETIME_SECS: i64 = 24 * 3600;
 const CONTENT_TYPE: &str = "twilio-fpa;v=1";
+/// The header, byte for byte as twilio-api.md 8c writes it (the helper libraries differ only in
+/// key order, which no verifier looks at).
+const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ChatGrant {
@@ -99,8 +113,6 @@ pub fn mint(
     ttl_secs: u64,
     now_secs: i64,
 ) -> String {
-    let mut header = Header::new(Algorithm::HS256);
-    header.cty = Some(CONTENT_TYPE.to_owned());
     let claims = AccessTokenClaims {
         jti: format!("{api_key_sid}-{now_secs}"),
         iss: api_key_sid.to_owned(),
@@ -116,8 +128,18 @@ pub fn mint(
             ip_messaging: None,
         },
     };
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(api_key_secret.as_bytes()))
-        .expect("HS256 signing of serializable claims cannot fail")
+    // Encoded by hand rather than with `jsonwebtoken::encode`, whose header puts `typ` first: this
+    // way a token minted with the reference inputs is the reference token, byte for byte.
+    let payload = serde_json::to_vec(&claims).expect("claims of strings and integers serialize");
+    let message =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER_JSON), URL_SAFE_NO_PAD.encode(payload));
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(api_key_secret.as_bytes()),
+        Algorithm::HS256,
+    )
+    .expect("HS256 signing with an HMAC key cannot fail");
+    format!("{message}.{signature}")
 }
 
 /// Verifies `token`: header, signature under the secret of its `iss`, account, lifetime, identity.
@@ -173,15 +195,12 @@ pub fn verify(
 }
 
 fn unverified_issuer(token: &str) -> Option<String> {
-    use base64::Engine as _;
     #[derive(Deserialize)]
     struct Issuer {
         iss: String,
     }
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     serde_json::from_slice::<Issuer>(&bytes).ok().map(|i| i.iss)
 }
 
@@ -194,6 +213,7 @@ impl fmt::Display for VerifiedToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::Header;
 
     const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -281,5 +301,248 @@ mod tests {
             verify(&plain_jwt, secret("s3cret"), ACCOUNT, 1_800_000_001),
             Err(TokenError::Header)
         );
+    }
+
+    /// An HS256 token over `claims` with `header` (JSON), signed with `secret`.
+    fn sign_raw(header: &str, claims: &serde_json::Value, secret: &str) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(secret.as_bytes()),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn minting_the_reference_inputs_gives_the_reference_token() {
+        let token = mint(
+            ACCOUNT,
+            KEY,
+            "secret",
+            "alice",
+            Some("IScccccccccccccccccccccccccccccccc"),
+            3600,
+            1_700_000_000,
+        );
+        assert_eq!(token, REFERENCE);
+        // The signature segment alone, as twilio-api.md 8c gives it.
+        assert_eq!(token.rsplit('.').next(), Some("_HFV70w8NWa21szNwvZF6w1aA55wz_0w5zxfpdVQJEA"));
+    }
+
+    #[test]
+    fn minted_claims_follow_the_helper_libraries() {
+        let token = mint(ACCOUNT, KEY, "s", "bob", None, 60, 1_800_000_000);
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(
+            (header.alg, header.typ.as_deref(), header.cty.as_deref()),
+            (Algorithm::HS256, Some("JWT"), Some("twilio-fpa;v=1"))
+        );
+        let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            claims,
+            serde_json::json!({
+                "jti": format!("{KEY}-1800000000"),
+                "iss": KEY,
+                "sub": ACCOUNT,
+                "nbf": 1_800_000_000,
+                "exp": 1_800_000_060,
+                // Without a service the chat grant is empty, as ChatGrant() is in the SDK.
+                "grants": {"identity": "bob", "chat": {}},
+            })
+        );
+        assert!(claims.get("iat").is_none());
+    }
+
+    #[test]
+    fn sdk_token_rejections() {
+        // real-clients.md 3: expired once `exp` has passed, wrong key, wrong account, tampering.
+        assert_eq!(
+            verify(PYTHON_SDK, secret("my_api_key_secret"), ACCOUNT, 1_700_003_600 + 3600),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            verify(PYTHON_SDK, secret("secret"), ACCOUNT, 1_700_000_010),
+            Err(TokenError::Invalid)
+        );
+        assert_eq!(
+            verify(
+                PYTHON_SDK,
+                secret("my_api_key_secret"),
+                "AC00000000000000000000000000000000",
+                1_700_000_010
+            ),
+            Err(TokenError::WrongAccount)
+        );
+        let mut parts: Vec<&str> = PYTHON_SDK.split('.').collect();
+        let forged_payload = URL_SAFE_NO_PAD.encode(
+            String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap())
+                .unwrap()
+                .replace("\"identity\":\"alice\"", "\"identity\":\"mallory\""),
+        );
+        parts[1] = &forged_payload;
+        assert_eq!(
+            verify(&parts.join("."), secret("my_api_key_secret"), ACCOUNT, 1_700_000_010),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn validity_window_edges() {
+        let at = |now| verify(REFERENCE, secret("secret"), ACCOUNT, now);
+        assert!(at(1_700_000_000).is_ok(), "valid from nbf");
+        assert_eq!(at(1_699_999_999), Err(TokenError::NotYetValid));
+        assert!(at(1_700_003_599).is_ok(), "valid until the second before exp");
+        assert_eq!(at(1_700_003_600), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn unknown_keys_and_alg_none_are_invalid() {
+        assert_eq!(
+            verify(REFERENCE, |_: &str| None, ACCOUNT, 1_700_000_010),
+            Err(TokenError::Invalid)
+        );
+        // alg none, with Twilio's cty, and no signature: refused before any key is looked up.
+        let none_header =
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","cty":"twilio-fpa;v=1"}"#);
+        let unsigned = format!("{none_header}.{}.", REFERENCE.split('.').nth(1).unwrap());
+        let looked_up = std::cell::Cell::new(false);
+        let result = verify(
+            &unsigned,
+            |_: &str| {
+                looked_up.set(true);
+                Some("secret".to_owned())
+            },
+            ACCOUNT,
+            1_700_000_010,
+        );
+        assert_eq!(result, Err(TokenError::Invalid));
+        assert!(!looked_up.get());
+        // The reference payload and signature under an `alg: none` header: still refused.
+        let relabelled = format!("{none_header}.{}", REFERENCE.split_once('.').unwrap().1);
+        assert!(verify(&relabelled, secret("secret"), ACCOUNT, 1_700_000_010).is_err());
+        for garbage in ["", "a.b", "a.b.c", "....", REFERENCE.split('.').next().unwrap()] {
+            assert_eq!(
+                verify(garbage, secret("secret"), ACCOUNT, 1_700_000_010),
+                Err(TokenError::Invalid),
+                "{garbage:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_algorithms_and_content_types_are_header_errors() {
+        let claims = serde_json::json!({
+            "jti": "x", "iss": KEY, "sub": ACCOUNT, "nbf": 1_700_000_000, "exp": 1_700_003_600,
+            "grants": {"identity": "alice"},
+        });
+        let mut hs512 = Header::new(Algorithm::HS512);
+        hs512.cty = Some(CONTENT_TYPE.to_owned());
+        let token =
+            jsonwebtoken::encode(&hs512, &claims, &EncodingKey::from_secret(b"secret")).unwrap();
+        assert_eq!(
+            verify(&token, secret("secret"), ACCOUNT, 1_700_000_010),
+            Err(TokenError::Header)
+        );
+        let wrong_cty =
+            sign_raw(r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=2"}"#, &claims, "secret");
+        assert_eq!(
+            verify(&wrong_cty, secret("secret"), ACCOUNT, 1_700_000_010),
+            Err(TokenError::Header)
+        );
+        let right =
+            sign_raw(r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#, &claims, "secret");
+        assert!(verify(&right, secret("secret"), ACCOUNT, 1_700_000_010).is_ok());
+    }
+
+    #[test]
+    fn legacy_ip_messaging_grant_and_missing_identity() {
+        const HEADER: &str = r#"{"typ":"JWT","alg":"HS256","cty":"twilio-fpa;v=1"}"#;
+        // The docs' decoded example (twilio-api.md section 5) uses `ip_messaging`.
+        let legacy = sign_raw(
+            HEADER,
+            &serde_json::json!({
+                "jti": format!("{KEY}-1450471147"), "iss": KEY, "sub": ACCOUNT,
+                "nbf": 1_450_471_147, "exp": 1_450_474_747,
+                "grants": {
+                    "identity": "user@example.com",
+                    "ip_messaging": {
+                        "service_sid": "IS00000000000000000000000000000001",
+                        "endpoint_id": "HipFlowSlackDockRC:user@example.com:someiosdevice",
+                    },
+                },
+            }),
+            "secret",
+        );
+        let ok = verify(&legacy, secret("secret"), ACCOUNT, 1_450_471_200).unwrap();
+        assert_eq!(ok.identity, "user@example.com");
+        assert_eq!(ok.service_sid.as_deref(), Some("IS00000000000000000000000000000001"));
+        assert_eq!((ok.api_key_sid.as_str(), ok.expires_at), (KEY, 1_450_474_747));
+
+        // `chat` wins when both are present.
+        let both = sign_raw(
+            HEADER,
+            &serde_json::json!({
+                "jti": "j", "iss": KEY, "sub": ACCOUNT, "exp": 1_450_474_747,
+                "grants": {
+                    "identity": "u",
+                    "chat": {"service_sid": "IS00000000000000000000000000000002"},
+                    "ip_messaging": {"service_sid": "IS00000000000000000000000000000001"},
+                },
+            }),
+            "secret",
+        );
+        let ok = verify(&both, secret("secret"), ACCOUNT, 1_450_471_200).unwrap();
+        assert_eq!(ok.service_sid.as_deref(), Some("IS00000000000000000000000000000002"));
+
+        for grants in [serde_json::json!({"chat": {}}), serde_json::json!({"identity": ""})] {
+            let token = sign_raw(
+                HEADER,
+                &serde_json::json!({"jti": "j", "iss": KEY, "sub": ACCOUNT, "exp": 1_450_474_747, "grants": grants}),
+                "secret",
+            );
+            assert_eq!(
+                verify(&token, secret("secret"), ACCOUNT, 1_450_471_200),
+                Err(TokenError::NoIdentity),
+                "{grants}"
+            );
+        }
+    }
+
+    #[test]
+    fn lifetime_limit_without_nbf_counts_from_now() {
+        const HEADER: &str = r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#;
+        let claims = |exp: i64| serde_json::json!({"jti": "j", "iss": KEY, "sub": ACCOUNT, "exp": exp, "grants": {"identity": "u"}});
+        let now = 1_800_000_000;
+        let day = sign_raw(HEADER, &claims(now + MAX_LIFETIME_SECS), "secret");
+        assert!(verify(&day, secret("secret"), ACCOUNT, now).is_ok());
+        let longer = sign_raw(HEADER, &claims(now + MAX_LIFETIME_SECS + 1), "secret");
+        assert_eq!(verify(&longer, secret("secret"), ACCOUNT, now), Err(TokenError::TooLong));
+        // Exactly 24 hours from nbf is allowed.
+        let exact = mint(ACCOUNT, KEY, "secret", "u", None, 86_400, now);
+        assert!(verify(&exact, secret("secret"), ACCOUNT, now).is_ok());
+    }
+
+    #[test]
+    fn errors_map_to_twilio_codes() {
+        let cases = [
+            (TokenError::Invalid, 20101),
+            (TokenError::Header, 20102),
+            (TokenError::Expired, 20104),
+            (TokenError::NotYetValid, 20101),
+            (TokenError::TooLong, 20101),
+            (TokenError::WrongAccount, 20101),
+            (TokenError::NoIdentity, 20101),
+        ];
+        for (error, code) in cases {
+            let api = ApiError::from(error.clone());
+            assert_eq!((api.status(), api.code()), (401, code), "{error}");
+        }
     }
 }
