@@ -1,159 +1,167 @@
-//! Snapshot plus tail equals full replay, on a real log, for random command sequences; corrupt
-//! snapshots are ignored; every event type round-trips through the log.
+//! Snapshots: written every `snapshot_every` events, and `ChannelLog::load` (snapshot + tail)
+//! equals the full replay; a damaged, foreign or stale snapshot never changes the result; a
+//! channel of 100 000 events rehydrates from its snapshot without reading its early records.
 
 mod support;
 
-use proptest::prelude::*;
-use support::{new_channel, sid, TempLog};
+use support::{channel_sid, channel_with, events, message, new_channel, stream_key, TempLog};
 use switchboard_domain::{
-    ChannelCommand, ChannelState, DeliveryStatus, Media, MessageSource, NewMessage, ProviderError,
-    Recorded, SidPrefix, TaskOutcome, Timestamp,
+    ChannelCommand, ChannelState, MessageSource, NewMessage, Recorded, SidPrefix, Timestamp,
 };
-use switchboard_store::{ChannelLog, EventLog, ReplayRecord};
+use switchboard_store::{ChannelLog, StoreError};
 
-fn all_events(log: &EventLog, channel: switchboard_domain::Sid) -> Vec<Recorded> {
-    log.read::<Recorded>(channel, 0)
-        .map(|r| match r.unwrap() {
-            ReplayRecord::Event { event, .. } => event,
-            ReplayRecord::Shredded { .. } => panic!("nothing is shredded here"),
-        })
-        .collect()
-}
-
-fn command(kind: u8, n: u32) -> ChannelCommand {
-    let member = sid(SidPrefix::MEMBER, n % 3);
-    match kind % 10 {
-        0..=2 => ChannelCommand::PostMessage(NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, n),
-            author: format!("author {}", n % 4),
-            body: format!("body {n}"),
-            attributes: "{}".into(),
-            media: n.is_multiple_of(5).then(|| Media {
-                sid: sid(SidPrefix::MEDIA, n),
-                content_type: "image/png".into(),
-                size_bytes: u64::from(n),
-                filename: None,
-                provider_ref: None,
-            }),
-            source: if n.is_multiple_of(2) {
-                MessageSource::Customer
-            } else {
-                MessageSource::Agent
-            },
-            provider_message_id: None,
-        }),
-        3 => ChannelCommand::AddMember {
-            member_sid: member,
-            identity: format!("id {}", n % 3),
-            role_sid: None,
-            attributes: "{}".into(),
-        },
-        4 => ChannelCommand::UpdateReadHorizon {
-            member_sid: member,
-            last_consumed_index: Some(u64::from(n % 7)),
-        },
-        5 => ChannelCommand::EditMessage {
-            index: u64::from(n % 6),
-            body: Some(format!("edited {n}")),
-            attributes: None,
-            edited_by: None,
-        },
-        6 => ChannelCommand::RecordDelivery {
-            index: u64::from(n % 6),
-            status: [
-                DeliveryStatus::Sent,
-                DeliveryStatus::Delivered,
-                DeliveryStatus::Read,
-                DeliveryStatus::Failed,
-            ][n as usize % 4],
-            error: (n % 4 == 3)
-                .then(|| ProviderError { code: "30003".into(), message: "unreachable".into() }),
-        },
-        7 => ChannelCommand::LinkTask {
-            task_sid: sid(SidPrefix::TASK, n % 4),
-            attributes: "{}".into(),
-            priority: 1,
-            timeout_secs: 60,
-        },
-        8 => ChannelCommand::EndTask {
-            task_sid: sid(SidPrefix::TASK, n % 4),
-            outcome: TaskOutcome::Completed,
-        },
-        _ => {
-            if n.is_multiple_of(2) {
-                ChannelCommand::Deactivate
-            } else {
-                ChannelCommand::Reactivate
-            }
-        }
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
-
-    #[test]
-    fn snapshot_plus_tail_equals_full_replay(kinds in proptest::collection::vec(any::<u8>(), 1..60), every in 2u64..8) {
-        let temp = TempLog::new();
-        let log = temp.open(every);
-        let (mut channel, _) = ChannelLog::create(&log, new_channel(1, "+14155550001"), Timestamp(0)).unwrap().unwrap();
-        for (n, kind) in kinds.iter().enumerate() {
-            let n = u32::try_from(n).unwrap();
-            // Rejected commands are part of the test: they must leave no trace.
-            let _ = channel.execute(&log, command(*kind, n), Timestamp(i64::from(n) + 1)).unwrap();
-        }
-        log.flush().unwrap();
-        let full = ChannelState::replay(&all_events(&log, channel.sid()));
-        prop_assert_eq!(&full, channel.state());
-        let loaded = ChannelLog::load(&log, channel.sid()).unwrap();
-        prop_assert_eq!(loaded.state(), &full);
-    }
+fn snapshot(log: &switchboard_store::EventLog, n: u32) -> Option<(u64, ChannelState)> {
+    log.load_snapshot(channel_sid(n)).unwrap()
 }
 
 #[test]
-fn a_corrupt_snapshot_is_ignored_and_the_state_is_rebuilt() {
+fn a_snapshot_is_written_every_few_events_and_load_equals_full_replay() {
     let temp = TempLog::new();
-    let channel_sid = {
-        let log = temp.open(2);
-        let channel = support::channel_with(&log, 1, "+14155550001", 9);
-        log.close().unwrap();
-        channel.sid()
-    };
-    let expected = {
-        let log = temp.open(2);
-        ChannelState::replay(&all_events(&log, channel_sid))
-    };
-    {
-        let raw = switchboard_store::RawLog::open(&temp.path()).unwrap();
-        let mut key = vec![b'S'];
-        key.extend_from_slice(&channel_sid.to_bytes());
-        let mut snapshot = raw.tree().get(&key).unwrap().expect("a snapshot was written").to_vec();
-        let last = snapshot.len() - 1;
-        snapshot[last] ^= 0xff;
-        raw.tree().insert(key, snapshot).unwrap();
-        raw.tree().flush().unwrap();
+    let log = temp.open(10);
+    let mut channel = channel_with(&log, 1, "+14155550001", 8);
+    assert!(snapshot(&log, 1).is_none(), "9 events: no snapshot before the 10th");
+    for i in 8..25 {
+        let at = Timestamp(100 + i64::from(i));
+        channel.execute(&log, message(1000 + i, "c", &format!("m{i}")), at).unwrap().unwrap();
     }
-    let log = temp.open(2);
-    assert_eq!(ChannelLog::load(&log, channel_sid).unwrap().state(), &expected);
-}
-
-#[test]
-fn a_long_channel_rehydrates_from_its_snapshot() {
-    let temp = TempLog::new();
-    let log = temp.open(1000);
-    let (mut channel, _) =
-        ChannelLog::create(&log, new_channel(1, "+14155550001"), Timestamp(0)).unwrap().unwrap();
-    for n in 0..100_000u32 {
-        channel.execute(&log, command(0, n), Timestamp(i64::from(n))).unwrap().unwrap();
-    }
-    log.flush().unwrap();
-    let snapshot: Option<(u64, ChannelState)> = log.load_snapshot(channel.sid()).unwrap();
-    let (covered, _) = snapshot.expect("snapshots were written");
-    assert!(
-        covered >= 99_000,
-        "the snapshot covers all but the last few hundred events ({covered})"
-    );
+    // 26 events: snapshots after 10 and 20 events; the latest covers 20.
+    let all = events(&log, channel.sid());
+    assert_eq!(all.len(), 26);
+    let (covered, state) = snapshot(&log, 1).expect("a snapshot was written");
+    assert_eq!(covered, 20);
+    assert_eq!(state, ChannelState::replay(&all[..20]));
     let loaded = ChannelLog::load(&log, channel.sid()).unwrap();
+    assert_eq!(loaded.state(), &ChannelState::replay(&all));
     assert_eq!(loaded.state(), channel.state());
-    assert_eq!(loaded.state().next_message_index, 100_000);
+    log.close().unwrap();
+    let log = temp.open(10);
+    assert_eq!(
+        ChannelLog::load(&log, channel_sid(1)).unwrap().state(),
+        &ChannelState::replay(&all)
+    );
+}
+
+#[test]
+fn damaged_foreign_or_stale_snapshots_never_change_the_loaded_state() {
+    let temp = TempLog::new();
+    let key = stream_key(b'S', channel_sid(1));
+    let (expected, stale, foreign) = {
+        let log = temp.open(4);
+        let mut channel = channel_with(&log, 1, "+14155550001", 5);
+        channel_with(&log, 2, "+14155550002", 9);
+        log.close().unwrap();
+        let stale = temp.entries(b'S')[&key].clone();
+        let foreign = temp.entries(b'S')[&stream_key(b'S', channel_sid(2))].clone();
+        let log = temp.open(4);
+        for i in 5..9 {
+            channel.execute(&log, message(1000 + i, "c", "more"), Timestamp(50)).unwrap().unwrap();
+        }
+        let expected = ChannelState::replay(&events(&log, channel_sid(1)));
+        assert_eq!(expected.events_applied, 10);
+        assert_eq!(snapshot(&log, 1).map(|s| s.0), Some(8));
+        log.close().unwrap();
+        (expected, stale, foreign)
+    };
+    let good = temp.entries(b'S')[&key].clone();
+    let flip = |at: usize| {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x01;
+        bytes
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("version byte", flip(0)),
+        ("key id", flip(4)),
+        ("events applied", flip(12)),
+        ("nonce", flip(13)),
+        ("ciphertext", flip(good.len() / 2)),
+        ("tag", flip(good.len() - 1)),
+        ("truncated", good[..good.len() - 1].to_vec()),
+        ("header only", good[..13].to_vec()),
+        ("empty", Vec::new()),
+        ("another channel's snapshot", foreign),
+        ("overwritten with junk", vec![0xAB; good.len()]),
+    ];
+    for (what, bytes) in cases {
+        temp.tamper(|tree| {
+            tree.insert(&key, bytes).unwrap();
+        });
+        let log = temp.open(4);
+        assert!(snapshot(&log, 1).is_none(), "{what}: the snapshot must be ignored");
+        assert_eq!(ChannelLog::load(&log, channel_sid(1)).unwrap().state(), &expected, "{what}");
+        log.close().unwrap();
+    }
+    // An older snapshot of the same channel is authentic: it is used, and the tail replayed on it.
+    temp.tamper(|tree| {
+        tree.insert(&key, stale).unwrap();
+    });
+    let log = temp.open(4);
+    assert_eq!(snapshot(&log, 1).map(|s| s.0), Some(4));
+    assert_eq!(ChannelLog::load(&log, channel_sid(1)).unwrap().state(), &expected);
+}
+
+/// A message without a provider id (so without an index entry): the cheapest append there is.
+fn agent_message(n: u32) -> ChannelCommand {
+    ChannelCommand::PostMessage(NewMessage {
+        message_sid: support::sid(SidPrefix::MESSAGE, n),
+        author: "agent".into(),
+        body: format!("message {n}"),
+        attributes: "{}".into(),
+        media: None,
+        source: MessageSource::Agent,
+        provider_message_id: None,
+    })
+}
+
+#[test]
+fn a_channel_of_100_000_events_rehydrates_from_its_snapshot() {
+    const MESSAGES: u32 = 100_000;
+    const BATCH: u32 = 100;
+    const TAIL: u32 = 7;
+    let temp = TempLog::new();
+    let expected = {
+        let log = temp.open(1000);
+        let (mut channel, _) =
+            ChannelLog::create(&log, new_channel(1, "+14155550001"), Timestamp(0))
+                .unwrap()
+                .unwrap();
+        let mut last = None;
+        for batch in 0..MESSAGES / BATCH {
+            let commands: Vec<ChannelCommand> =
+                (0..BATCH).map(|i| agent_message(batch * BATCH + i)).collect();
+            let done =
+                channel.execute_all(&log, commands, Timestamp(i64::from(batch))).unwrap().unwrap();
+            last = done.ticket;
+        }
+        // A short tail after the last snapshot, so rehydration replays some records too.
+        for i in 0..TAIL {
+            let done = channel
+                .execute(&log, agent_message(MESSAGES + i), Timestamp(1 << 20))
+                .unwrap()
+                .unwrap();
+            last = done.ticket;
+        }
+        log.wait_durable_blocking(last.unwrap()).unwrap();
+        assert_eq!(channel.state().events_applied, u64::from(MESSAGES + TAIL) + 1);
+        let (covered, _) = snapshot(&log, 1).expect("snapshots were written");
+        assert_eq!(covered, u64::from(MESSAGES) + 1, "the last batch crossed the 100 000 mark");
+        log.close().unwrap();
+        channel.state().clone()
+    };
+    // Spoil record 0 (the creation): a rehydration that read it would fail or differ.
+    temp.tamper(|tree| {
+        let key = support::event_key(channel_sid(1), 0);
+        let mut record = tree.get(&key).unwrap().unwrap().to_vec();
+        let last = record.len() - 1;
+        record[last] ^= 0x01;
+        tree.insert(key, record).unwrap();
+    });
+    let log = temp.open(1000);
+    assert!(matches!(
+        log.read::<Recorded>(channel_sid(1), 0).next(),
+        Some(Err(StoreError::Corrupt { seq: 0, .. }))
+    ));
+    let loaded = ChannelLog::load(&log, channel_sid(1)).unwrap();
+    assert_eq!(loaded.state(), &expected);
+    assert_eq!(loaded.state().next_message_index, u64::from(MESSAGES + TAIL));
+    assert_eq!(loaded.state().sid, Some(channel_sid(1)), "the creation came from the snapshot");
 }

@@ -1,0 +1,167 @@
+//! Shredding a channel: its records stay in the chain but can never be read again, the clear
+//! erasure marker says what happened, verify stays clean and counts the shredded records, no
+//! write is taken any more, its index entries and snapshot are gone, and other channels are
+//! untouched.
+
+mod support;
+
+use support::{
+    channel_sid, channel_with, events, flow, key_key, records, service, sid, stream_key, TempLog,
+};
+use switchboard_domain::{
+    ChannelCommand, ChannelEvent, ErasureReason, IndexKind, Recorded, SidPrefix, Timestamp,
+};
+use switchboard_store::{
+    verify_raw, ChannelLog, IndexChanges, ReplayRecord, StoreError, VerifyMode,
+};
+
+const SHREDDED: &str = "+14155550001";
+const KEPT: &str = "+14155550002";
+
+fn assert_shredded_view(log: &switchboard_store::EventLog, unreadable: u64) {
+    let read = records(log, channel_sid(1));
+    assert_eq!(read.len() as u64, unreadable + 1);
+    for (seq, record) in read.iter().enumerate().take(read.len() - 1) {
+        assert_eq!(record, &ReplayRecord::Shredded { stream: channel_sid(1), seq: seq as u64 });
+    }
+    match read.last().unwrap() {
+        ReplayRecord::Event { seq, event, .. } => {
+            assert_eq!(*seq, unreadable);
+            assert_eq!(
+                event.event,
+                ChannelEvent::DataErased { reason: ErasureReason::SubjectRequest }
+            );
+            assert_eq!(event.at, Timestamp(500));
+        }
+        other => panic!("the marker must stay readable, got {other:?}"),
+    }
+    let state = ChannelLog::load(log, channel_sid(1)).unwrap();
+    assert!(state.state().erased);
+    assert_eq!(state.state().events_applied, unreadable + 1);
+    assert!(state.state().members.is_empty());
+    assert_eq!(state.state().customer_address, None);
+}
+
+#[test]
+fn a_shredded_channel_is_unreadable_verifiable_and_closed_to_writes() {
+    let temp = TempLog::new();
+    let log = temp.open(3);
+    let mut doomed = channel_with(&log, 1, SHREDDED, 4);
+    let join = ChannelCommand::AddMember {
+        member_sid: sid(SidPrefix::MEMBER, 1),
+        identity: "customer-identity".into(),
+        role_sid: None,
+        attributes: "{}".into(),
+    };
+    doomed.execute(&log, join, Timestamp(20)).unwrap().unwrap();
+    let kept = channel_with(&log, 2, KEPT, 3);
+    let kept_events = events(&log, kept.sid());
+    let kept_head = log.head(kept.sid()).unwrap();
+    let unreadable = log.next_seq(doomed.sid()).unwrap();
+    assert_eq!(unreadable, 6, "created, 4 messages, a member");
+    let stale = doomed.clone();
+
+    let outcome = doomed.shred(&log, ErasureReason::SubjectRequest, Timestamp(500)).unwrap();
+    log.wait_durable_blocking(outcome.ticket).unwrap();
+    assert_eq!(outcome.records_made_unreadable, unreadable);
+    assert_shredded_view(&log, unreadable);
+
+    let report = log.verify(VerifyMode::Full, &mut |_| {}).unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    assert_eq!((report.records, report.shredded_records), (unreadable + 1 + 4, unreadable));
+    let report = log.verify(VerifyMode::Integrity, &mut |_| {}).unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    assert_eq!(report.shredded_records, unreadable);
+
+    // No write is taken any more: not an append at the right place, not a second shred.
+    let marker =
+        Recorded::new(Timestamp(600), ChannelEvent::DataErased { reason: ErasureReason::Operator });
+    let head = log.next_seq(channel_sid(1)).unwrap();
+    assert!(matches!(
+        log.append(channel_sid(1), head, &[marker], &IndexChanges::default()),
+        Err(StoreError::Shredded(s)) if s == channel_sid(1)
+    ));
+    let again = ChannelLog::load(&log, channel_sid(1)).unwrap();
+    assert!(matches!(
+        again.shred(&log, ErasureReason::Operator, Timestamp(700)),
+        Err(StoreError::Shredded(_))
+    ));
+    // A writer still holding the old state is turned away too (it is behind the marker).
+    let mut stale = stale;
+    assert!(stale.execute(&log, support::message(9, "x", "late"), Timestamp(800)).is_err());
+    assert_eq!(log.next_seq(channel_sid(1)).unwrap(), unreadable + 1);
+    assert!(log
+        .load_snapshot::<switchboard_domain::ChannelState>(channel_sid(1))
+        .unwrap()
+        .is_none());
+
+    // Its index entries are gone; the other channel's are all there.
+    let unique = |address: &str| {
+        log.lookup(IndexKind::UniqueName, Some(service()), &format!("unique-{address}")).unwrap()
+    };
+    let provider =
+        |id: u32| log.lookup(IndexKind::ProviderMessage, None, &format!("SMprovider{id}")).unwrap();
+    assert_eq!(log.lookup(IndexKind::Binding, Some(flow()), SHREDDED).unwrap(), None);
+    assert_eq!(unique(SHREDDED), None);
+    for id in 1000..1004 {
+        assert_eq!(provider(id), None, "provider id {id}");
+    }
+    assert_eq!(
+        log.lookup(IndexKind::Binding, Some(flow()), KEPT).unwrap(),
+        Some((kept.sid(), None))
+    );
+    assert_eq!(unique(KEPT), Some((kept.sid(), None)));
+    assert_eq!(provider(2002), Some((kept.sid(), Some(2))));
+
+    // The other channel reads and takes writes as before.
+    assert_eq!(events(&log, kept.sid()), kept_events);
+    assert_eq!(log.head(kept.sid()).unwrap(), kept_head);
+    let mut kept = kept;
+    kept.execute(&log, support::message(2100, KEPT, "still here"), Timestamp(900))
+        .unwrap()
+        .unwrap();
+    log.close().unwrap();
+
+    // On disk: tombstones for the shredded key, no snapshot; the other key and snapshot stay.
+    let keys = temp.entries(b'K');
+    assert_eq!(keys[&key_key(channel_sid(1), 1)], b"shredded");
+    assert_ne!(keys[&key_key(channel_sid(2), 1)], b"shredded");
+    let snapshots = temp.entries(b'S');
+    assert!(!snapshots.contains_key(&stream_key(b'S', channel_sid(1))));
+    assert!(snapshots.contains_key(&stream_key(b'S', channel_sid(2))));
+
+    // An auditor without keys sees clean chains and the shredded count.
+    let report = verify_raw(&temp.raw(), &mut |_| {}).unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    assert_eq!((report.streams, report.records), (2, unreadable + 1 + 5));
+    assert_eq!(report.shredded_records, unreadable);
+
+    // And a reopened log still shows the same.
+    let log = temp.open(3);
+    assert_shredded_view(&log, unreadable);
+}
+
+#[test]
+fn shredding_a_channel_that_was_never_written_is_not_found() {
+    let temp = TempLog::new();
+    let log = temp.open(1000);
+    assert!(matches!(
+        ChannelLog::new(channel_sid(5)).shred(&log, ErasureReason::Retention, Timestamp(1)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(log.next_seq(channel_sid(5)).unwrap(), 0);
+}
+
+#[test]
+fn a_shred_after_a_clean_mark_takes_the_mark_away() {
+    // Otherwise a crash between the marker and the key's destruction would skip recovery, and
+    // the "erased" channel would stay readable.
+    let temp = TempLog::new();
+    let log = temp.open(1000);
+    let channel = channel_with(&log, 1, SHREDDED, 1);
+    log.mark_clean().unwrap();
+    let outcome = channel.shred(&log, ErasureReason::Retention, Timestamp(5)).unwrap();
+    log.wait_durable_blocking(outcome.ticket).unwrap();
+    drop(log); // no close: as if the process died here
+    assert!(temp.raw().tree().get(b"Mclean").unwrap().is_none());
+}
