@@ -186,6 +186,14 @@ mod tests {
         assert_eq!(compute("12345", url, &[]), "a9nBmqA0ju/hNViExpshrM61xv4=");
         assert!(validate_json("12345", url, body, "a9nBmqA0ju/hNViExpshrM61xv4="));
         assert!(!validate_json("12345", url, b"{}", "a9nBmqA0ju/hNViExpshrM61xv4="));
+        // SignalWire's "Vector C" (Twilio-compatible).
+        let vector_c = "https://example.ngrok.io/webhook?bodySHA256=69f3cbfc18e386ef8236cb7008cd5a54b7fed637a8cb3373b5a1591d7f0fd5f4";
+        assert!(validate_json(
+            "PSKtest1234567890abcdef",
+            vector_c,
+            br#"{"event":"call.state"}"#,
+            "dfO9ek8mxyFtn2nMz24plPmPfIY="
+        ));
         let v3 = "https://mycompany.com/myapp.php?bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
         assert!(validate_json("12345", v3, body, "y77kIzt2vzLz71DgmJGsen2scGs="));
     }
