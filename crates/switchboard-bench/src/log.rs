@@ -41,13 +41,29 @@ pub struct LogArgs {
     /// Channels that log is spread over.
     #[arg(long, default_value_t = 1000)]
     channels: u64,
+    /// Writer counts of the append runs.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 256])]
+    writers: Vec<usize>,
+    /// Build the audit log channel by channel instead of round-robin over the channels.
+    #[arg(long)]
+    per_channel_build: bool,
+    /// Run only one part (for profiling): appends, codec or audit.
+    #[arg(long, value_enum, default_value_t = Part::All)]
+    part: Part,
     /// Folder on the disk under test for the scratch logs (a temporary folder is made inside it
     /// and removed at the end). Default: the system's temporary folder.
     #[arg(long, alias = "scratch")]
     data_dir: Option<PathBuf>,
 }
 
-const WRITERS: [usize; 3] = [1, 16, 256];
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    All,
+    Appends,
+    Codec,
+    Audit,
+}
+
 const BODY_BYTES: usize = 300;
 const WARM_UP: Duration = Duration::from_millis(500);
 /// Events for the single-core crypto and codec figures.
@@ -73,42 +89,129 @@ pub fn run(args: &LogArgs) -> anyhow::Result<()> {
     );
     let seconds = Duration::from_secs(args.seconds);
 
-    // 1 and 2(a): durable appends beside raw sled group commit.
+    let wants = |part: Part| args.part == Part::All || args.part == part;
+    let at_256 = if wants(Part::Appends) {
+        appends_table(scratch.path(), &args.writers, seconds)?
+    } else {
+        None
+    };
+    if wants(Part::Codec) {
+        codec_table();
+    }
+    let audit = if wants(Part::Audit) {
+        Some(audit(scratch.path(), args.events, args.channels, args.per_channel_build)?)
+    } else {
+        None
+    };
+
+    println!("## Against the targets\n");
+    println!("| target | measured | ratio | met |\n|---|---|---|---|");
+    if let Some(runs) = at_256 {
+        target(
+            "256 writers, fsync: ≥ 50 % of raw sled + fdatasync group commit",
+            &format!(
+                "{} vs {}",
+                rate(runs.fsync.run.per_second),
+                rate(runs.raw_fsync.run.per_second)
+            ),
+            runs.fsync.run.per_second / runs.raw_fsync.run.per_second,
+            0.5,
+        );
+        target(
+            "256 writers, flush: ≥ 50 % of raw sled flush group commit",
+            &format!(
+                "{} vs {}",
+                rate(runs.flush.run.per_second),
+                rate(runs.raw_flush.run.per_second)
+            ),
+            runs.flush.run.per_second / runs.raw_flush.run.per_second,
+            0.5,
+        );
+    }
+    if let Some(audit) = audit {
+        for (pass, replay) in audit.replay.iter().enumerate() {
+            target(
+                &format!("replay (pass {}): ≥ 50 % of raw open + decode", pass + 1),
+                &format!("{} vs {}", rate(*replay), rate(audit.raw_open)),
+                replay / audit.raw_open,
+                0.5,
+            );
+        }
+        for (pass, integrity) in audit.integrity.iter().enumerate() {
+            target(
+                &format!("verify integrity (pass {}): ≥ 1 000 000 records/s", pass + 1),
+                &rate(*integrity),
+                integrity / 1e6,
+                1.0,
+            );
+        }
+    }
+    println!();
+    println!("- load average after: {}", loadavg());
+    println!("- total time: {:.0} s", began.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The four runs at one writer count.
+struct AppendRuns {
+    fsync: Measured,
+    raw_fsync: Measured,
+    flush: Measured,
+    raw_flush: Measured,
+}
+
+/// Items 1 and 2(a): durable appends beside raw sled group commit. Returns the runs at 256
+/// writers, when measured.
+fn appends_table(
+    scratch: &Path,
+    writer_counts: &[usize],
+    seconds: Duration,
+) -> anyhow::Result<Option<AppendRuns>> {
     println!(
         "## Durable appends ({BODY_BYTES}-byte message bodies; raw: {RAW_VALUE}-byte values)\n"
     );
-    println!("| writers | what | durability | appends/s | p50 | p99 | flushes/s | vs raw, same durability |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| writers | what | durability | appends/s | p50 | p99 | flushes/s | CPU µs/append | \
+         cores busy | vs raw, same durability |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut at_256 = None;
-    for writers in WRITERS {
-        let row =
-            |what: &str, durability: &str, run: &Run, flushes: Option<f64>, raw: Option<&Run>| {
-                println!(
-                    "| {writers} | {what} | {durability} | {} | {} | {} | {} | {} |",
-                    rate(run.per_second),
-                    ms(run.p50),
-                    ms(run.p99),
-                    flushes.map_or("–".into(), |f| format!("{f:.0}")),
-                    raw.map_or("–".into(), |raw| percent(run.per_second, raw.per_second)),
-                );
-            };
-        let fsync = appends(scratch.path(), writers, Durability::Fsync, seconds)?;
-        let (raw_fsync, raw_fsync_flushes) =
-            raw_group_commit(scratch.path(), writers, true, seconds)?;
-        let flush = appends(scratch.path(), writers, Durability::Flush, seconds)?;
-        let (raw_flush, raw_flush_flushes) =
-            raw_group_commit(scratch.path(), writers, false, seconds)?;
+    for &writers in writer_counts {
+        let row = |what: &str,
+                   durability: &str,
+                   m: &Measured,
+                   flushes: Option<f64>,
+                   raw: Option<&Measured>| {
+            println!(
+                "| {writers} | {what} | {durability} | {} | {} | {} | {} | {:.1} | {:.2} | {} |",
+                rate(m.run.per_second),
+                ms(m.run.p50),
+                ms(m.run.p99),
+                flushes.map_or("–".into(), |f| format!("{f:.0}")),
+                m.cpu_per_op.as_secs_f64() * 1e6,
+                m.cores,
+                raw.map_or("–".into(), |raw| percent(m.run.per_second, raw.run.per_second)),
+            );
+        };
+        // Interleaved, so that a change in the machine's state hits both sides alike.
+        let fsync = appends(scratch, writers, Durability::Fsync, seconds)?;
+        let (raw_fsync, raw_fsync_flushes) = raw_group_commit(scratch, writers, true, seconds)?;
+        let flush = appends(scratch, writers, Durability::Flush, seconds)?;
+        let (raw_flush, raw_flush_flushes) = raw_group_commit(scratch, writers, false, seconds)?;
         row("switchboard", "fsync", &fsync, None, Some(&raw_fsync));
         row("raw sled", "flush + fdatasync", &raw_fsync, Some(raw_fsync_flushes), None);
         row("switchboard", "flush", &flush, None, Some(&raw_flush));
         row("raw sled", "flush", &raw_flush, Some(raw_flush_flushes), None);
         if writers == 256 {
-            at_256 = Some((fsync, raw_fsync, flush, raw_flush));
+            at_256 = Some(AppendRuns { fsync, raw_fsync, flush, raw_flush });
         }
     }
     println!();
+    Ok(at_256)
+}
 
-    // 2(b): raw crypto and codec on one core.
+/// Item 2(b): raw crypto and codec on one core.
+fn codec_table() {
     let codec = crypto_and_codec(CODEC_EVENTS);
     println!(
         "## Raw crypto and codec (one thread, {CODEC_EVENTS} `Recorded` MessageAdded events)\n"
@@ -126,47 +229,6 @@ pub fn run(args: &LogArgs) -> anyhow::Result<()> {
         println!("| {what} | {} | {:.2} |", rate(per_second), 1e6 / per_second);
     }
     println!();
-
-    // 3, 4, 5: the audit log.
-    let audit = audit(scratch.path(), args.events, args.channels)?;
-
-    // The targets.
-    println!("## Against the targets\n");
-    println!("| target | measured | ratio | met |\n|---|---|---|---|");
-    if let Some((fsync, raw_fsync, flush, raw_flush)) = at_256 {
-        target(
-            "256 writers, fsync: ≥ 50 % of raw sled + fdatasync group commit",
-            &format!("{} vs {}", rate(fsync.per_second), rate(raw_fsync.per_second)),
-            fsync.per_second / raw_fsync.per_second,
-            0.5,
-        );
-        target(
-            "256 writers, flush: ≥ 50 % of raw sled flush group commit",
-            &format!("{} vs {}", rate(flush.per_second), rate(raw_flush.per_second)),
-            flush.per_second / raw_flush.per_second,
-            0.5,
-        );
-    }
-    for (pass, replay) in audit.replay.iter().enumerate() {
-        target(
-            &format!("replay (pass {}): ≥ 50 % of raw open + decode", pass + 1),
-            &format!("{} vs {}", rate(*replay), rate(audit.raw_open)),
-            replay / audit.raw_open,
-            0.5,
-        );
-    }
-    for (pass, integrity) in audit.integrity.iter().enumerate() {
-        target(
-            &format!("verify integrity (pass {}): ≥ 1 000 000 records/s", pass + 1),
-            &rate(*integrity),
-            integrity / 1e6,
-            1.0,
-        );
-    }
-    println!();
-    println!("- load average after: {}", loadavg());
-    println!("- total time: {:.0} s", began.elapsed().as_secs_f64());
-    Ok(())
 }
 
 fn target(what: &str, measured: &str, ratio: f64, needed: f64) {
@@ -261,7 +323,7 @@ fn measure<S: Send + 'static>(
     seconds: Duration,
     prepare: impl Fn(u64) -> S + Send + Sync + 'static,
     op: impl Fn(&mut S, u64) + Send + Sync + 'static,
-) -> Run {
+) -> Measured {
     let barrier = Arc::new(Barrier::new(writers + 1));
     let (prepare, op) = (Arc::new(prepare), Arc::new(op));
     let start = Arc::new(Mutex::new(None::<Instant>));
@@ -297,11 +359,37 @@ fn measure<S: Send + 'static>(
     let from = Instant::now();
     *start.lock().unwrap() = Some(from);
     barrier.wait();
-    let samples: Vec<Samples> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let measured_from = from + WARM_UP;
+    std::thread::sleep(measured_from.saturating_duration_since(Instant::now()));
+    let cpu_before = process_cpu();
+    std::thread::sleep((measured_from + seconds).saturating_duration_since(Instant::now()));
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    let samples: Vec<Samples> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     let end = samples.iter().map(|s| s.last_done).max().unwrap_or(measured_from);
-    let latencies = samples.into_iter().flat_map(|s| s.latencies).collect();
-    Run::from(latencies, end.saturating_duration_since(measured_from))
+    let latencies: Vec<Duration> = samples.into_iter().flat_map(|s| s.latencies).collect();
+    let ops = latencies.len().max(1) as u32;
+    Measured {
+        run: Run::from(latencies, end.saturating_duration_since(measured_from)),
+        cpu_per_op: cpu / ops,
+        cores: cpu.as_secs_f64() / seconds.as_secs_f64(),
+    }
+}
+
+/// A run and what it cost this process in CPU (every thread: writers, flusher, sled's own).
+struct Measured {
+    run: Run,
+    cpu_per_op: Duration,
+    /// CPU time over wall time in the measured window: 2.0 is both cores of this machine.
+    cores: f64,
+}
+
+/// User + system CPU time of this process so far, from /proc/self/stat (clock ticks of 10 ms).
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    });
+    Duration::from_millis(ticks.unwrap_or(0) * 10)
 }
 
 /// Each writer owns a channel and appends one message at a time, waiting until it is durable.
@@ -310,7 +398,7 @@ fn appends(
     writers: usize,
     durability: Durability,
     seconds: Duration,
-) -> anyhow::Result<Run> {
+) -> anyhow::Result<Measured> {
     let dir = tempfile::tempdir_in(scratch)?;
     let log = Arc::new(open(dir.path(), durability, &MasterKey::generate())?);
     let prepare = {
@@ -359,7 +447,7 @@ fn raw_group_commit(
     writers: usize,
     fsync: bool,
     seconds: Duration,
-) -> anyhow::Result<(Run, f64)> {
+) -> anyhow::Result<(Measured, f64)> {
     let dir = tempfile::tempdir_in(scratch)?;
     let db = sled::open(dir.path())?;
     let file = std::fs::File::open(dir.path().join("db"))?;
@@ -523,7 +611,12 @@ const RECORD_HEADER: usize = 1 + 4 + 32;
 /// Builds a log of `events` records over `channels` channels (messages written round-robin over
 /// the channels, `Durability::Flush`, one durable wait at the end), then measures verify, replay
 /// and the raw open + decode of the same records, and the bytes on disk.
-fn audit(scratch: &Path, events: u64, channels: u64) -> anyhow::Result<Audit> {
+fn audit(
+    scratch: &Path,
+    events: u64,
+    channels: u64,
+    per_channel_build: bool,
+) -> anyhow::Result<Audit> {
     let dir = tempfile::tempdir_in(scratch)?;
     let channels = channels.max(1);
     let per_channel = (events / channels).max(1);
@@ -538,12 +631,15 @@ fn audit(scratch: &Path, events: u64, channels: u64) -> anyhow::Result<Audit> {
                 .map_err(|r| anyhow::anyhow!(r))?;
             logs.push(channel);
         }
-        for n in 1..per_channel {
-            for (c, channel) in logs.iter_mut().enumerate() {
-                channel
-                    .execute(&log, message((c as u64) << 32 | n), Timestamp(n as i64))?
-                    .map_err(|r| anyhow::anyhow!(r))?;
-            }
+        let order: Vec<(usize, u64)> = if per_channel_build {
+            (0..logs.len()).flat_map(|c| (1..per_channel).map(move |n| (c, n))).collect()
+        } else {
+            (1..per_channel).flat_map(|n| (0..logs.len()).map(move |c| (c, n))).collect()
+        };
+        for (c, n) in order {
+            logs[c]
+                .execute(&log, message((c as u64) << 32 | n), Timestamp(n as i64))?
+                .map_err(|r| anyhow::anyhow!(r))?;
         }
         log.flush()?;
         log.close()?;
@@ -599,8 +695,9 @@ fn audit(scratch: &Path, events: u64, channels: u64) -> anyhow::Result<Audit> {
 
     println!("## Audit log: {total} events in {channels} channels\n");
     println!(
-        "Built with `Durability::Flush`, one thread, messages round-robin over the channels, one \
-         durable wait at the end: {} appends/s (not durable one by one).\n",
+        "Built with `Durability::Flush`, one thread, messages {}, one durable wait at the end: \
+         {} appends (not durable one by one).\n",
+        if per_channel_build { "channel by channel" } else { "round-robin over the channels" },
         rate(build)
     );
     println!("| operation | pass 1 (just opened) | pass 2 | note |\n|---|---|---|---|");
