@@ -7,7 +7,7 @@
 //! `prev_hash` is the SHA-256 of the whole previous record of the stream (zeros for the first), so
 //! the chain is checked from stored bytes alone, without keys.
 
-use switchboard_crypto::{chain_hash, Sealer};
+use switchboard_crypto::{chain_hash, Sealer, NONCE_LEN, TAG_LEN};
 use switchboard_domain::Sid;
 
 use crate::FORMAT_VERSION;
@@ -65,7 +65,8 @@ pub fn seal_record(
     prev_hash: &[u8; HASH_LEN],
     plaintext: &[u8],
 ) -> (Vec<u8>, [u8; HASH_LEN]) {
-    let mut out = record_header(key_id, prev_hash);
+    // Sized exactly, so the record is never reallocated on the append path.
+    let mut out = record_header(key_id, prev_hash, NONCE_LEN + plaintext.len() + TAG_LEN);
     sealer.seal_into(&record_aad(stream, seq, key_id, prev_hash), plaintext, &mut out);
     let hash = chain_hash(&out);
     (out, hash)
@@ -73,14 +74,14 @@ pub fn seal_record(
 
 /// Builds a clear-text record (erasure markers only).
 pub fn clear_record(prev_hash: &[u8; HASH_LEN], plaintext: &[u8]) -> (Vec<u8>, [u8; HASH_LEN]) {
-    let mut out = record_header(CLEAR_KEY_ID, prev_hash);
+    let mut out = record_header(CLEAR_KEY_ID, prev_hash, plaintext.len());
     out.extend_from_slice(plaintext);
     let hash = chain_hash(&out);
     (out, hash)
 }
 
-fn record_header(key_id: u32, prev_hash: &[u8; HASH_LEN]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(RECORD_HEADER_LEN + 400);
+fn record_header(key_id: u32, prev_hash: &[u8; HASH_LEN], body_len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECORD_HEADER_LEN + body_len);
     out.push(FORMAT_VERSION);
     out.extend_from_slice(&key_id.to_be_bytes());
     out.extend_from_slice(prev_hash);
