@@ -282,18 +282,8 @@ impl Engine {
         commands: Vec<ChannelCommand>,
     ) -> Result<Result<Executed, Rejection>, EngineError> {
         let at = self.now();
-        let mut result = Err(EngineError::Stopping);
-        for _ in 0..2 {
-            let addr = self.inner.registry.get(channel_sid);
-            match addr.send(Execute { commands: commands.clone(), at }).await {
-                Ok(done) => {
-                    result = done;
-                    break;
-                }
-                Err(_) => continue,
-            }
-        }
-        let executed = match result? {
+        let execute = || Execute { commands: commands.clone(), at };
+        let executed = match self.inner.registry.ask(channel_sid, None, execute).await?? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),
         };
@@ -309,13 +299,7 @@ impl Engine {
         {
             return Ok(None);
         }
-        for _ in 0..2 {
-            match self.inner.registry.get(channel_sid).send(GetState).await {
-                Ok(state) => return state.map(Some),
-                Err(_) => continue,
-            }
-        }
-        Err(EngineError::Stopping)
+        self.inner.registry.ask(channel_sid, None, || GetState).await?.map(Some)
     }
 
     /// Every channel SID, in order.

@@ -149,19 +149,13 @@ async fn record_outcome(
     };
     let command = ChannelCommand::RecordDelivery { index, status, error };
     let at = crate::Clock::now(&crate::SystemClock);
-    for _ in 0..2 {
-        match registry.get(channel).send(Execute { commands: vec![command.clone()], at }).await {
-            Ok(Ok(Ok(done))) => {
-                if let Some(ticket) = done.ticket {
-                    let _ = shared.log.wait_durable(ticket).await;
-                }
-                return;
+    let execute = || Execute { commands: vec![command.clone()], at };
+    match registry.ask(channel, None, execute).await {
+        Ok(Ok(Ok(done))) => {
+            if let Some(ticket) = done.ticket {
+                let _ = shared.log.wait_durable(ticket).await;
             }
-            Ok(other) => {
-                tracing::warn!(%channel, index, ?other, "could not record a delivery status");
-                return;
-            }
-            Err(_) => continue,
         }
+        other => tracing::warn!(%channel, index, ?other, "could not record a delivery status"),
     }
 }

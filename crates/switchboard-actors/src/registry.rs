@@ -54,6 +54,31 @@ impl Registry {
         addr
     }
 
+    /// Sends a message to the actor of `sid` (started on arbiter `home` if it must be) and waits
+    /// for the reply. One retry covers an actor that hibernated between the lookup and the send.
+    pub async fn ask<M>(
+        &self,
+        sid: Sid,
+        home: Option<usize>,
+        message: impl Fn() -> M,
+    ) -> Result<M::Result, crate::EngineError>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        ChannelActor: actix::Handler<M>,
+    {
+        for _ in 0..2 {
+            let addr = match home {
+                Some(home) => self.get_near(sid, home),
+                None => self.get(sid),
+            };
+            if let Ok(reply) = addr.send(message()).await {
+                return Ok(reply);
+            }
+        }
+        Err(crate::EngineError::Stopping)
+    }
+
     /// Called by a stopping actor; a newer actor of the same SID is left alone.
     pub fn remove(&self, sid: Sid, addr: &Addr<ChannelActor>) {
         let mut actors = self.actors.lock().unwrap_or_else(|e| e.into_inner());

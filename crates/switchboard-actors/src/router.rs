@@ -137,15 +137,10 @@ async fn execute(
     at: Timestamp,
     home: usize,
 ) -> Result<Result<Executed, Rejection>, EngineError> {
-    // One retry covers an actor that hibernated between lookup and send.
-    for _ in 0..2 {
-        let addr = engine.registry.get_near(channel_sid, home);
-        match addr.send(Execute { commands: commands.clone(), at }).await {
-            Ok(result) => return result,
-            Err(_) => continue,
-        }
-    }
-    Err(EngineError::Stopping)
+    engine
+        .registry
+        .ask(channel_sid, Some(home), || Execute { commands: commands.clone(), at })
+        .await?
 }
 
 fn stored(channel_sid: Sid, done: &Executed, created_channel: bool) -> Routed {
