@@ -21,6 +21,8 @@ mod integrations;
 mod keys_cli;
 /// WhatsApp Cloud API and Messenger webhooks.
 mod meta;
+/// Replies through WhatsApp Cloud and Messenger; providers' status reports.
+mod outbound;
 /// WebSockets: membership, resume, tokens.
 mod realtime;
 /// Agent replies delivered through the customer's provider.

@@ -6,7 +6,8 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
-//! - [`Outbox`]: delivers customer messages to external integrations, from the log itself.
+//! - [`Outbox`]: delivers customer messages to external integrations and agent replies to the
+//!   customer's provider, from the log itself.
 //! - [`Engine`]: the one handle the HTTP layer holds.
 
 mod channel;
@@ -25,11 +26,14 @@ mod router;
 pub use channel::ChannelActor;
 pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
-pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView};
+pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView, ProviderStatus};
 pub use error::EngineError;
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{Janitor, OpenTask};
-pub use outbox::{Outbox, OutboxConfig, TwilioApi, CONSUMER as OUTBOX_CONSUMER};
-pub use provider::CONSUMER as REPLY_CONSUMER;
+pub use outbox::{
+    Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,
+    DEFAULT_GRAPH_API_BASE,
+};
+pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER};
 pub use router::FlowRouter;

@@ -23,8 +23,11 @@ use crate::directory::FlowDirectory;
 /// The cursor and dead-letter name of this consumer of the log.
 pub const CONSUMER: &str = "external-integration";
 
-/// How the outbox delivers.
-#[derive(Debug, Clone)]
+/// Where the Graph API is unless configured otherwise.
+pub const DEFAULT_GRAPH_API_BASE: &str = "https://graph.facebook.com/v22.0";
+
+/// How the outbox delivers. No `Debug` derive: it holds secrets.
+#[derive(Clone)]
 pub struct OutboxConfig {
     /// The auth token that signs deliveries (`X-Twilio-Signature`).
     pub signing_key: String,
@@ -32,20 +35,82 @@ pub struct OutboxConfig {
     /// The first retry waits about this long; each next one twice as long, up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// How many times a reply to a customer is retried on network errors, 429 and 5xx before it
+    /// is marked failed. With the default backoff, ten retries span about five minutes.
+    pub reply_retries: u32,
     pub timeout: Duration,
     /// Where agent replies to SMS and WhatsApp-over-Twilio customers are sent.
     pub twilio: Option<TwilioApi>,
+    /// Where agent replies to WhatsApp Cloud and Messenger customers are sent.
+    pub graph: Option<crate::provider::GraphApi>,
 }
 
-/// Twilio's Messages API and the account that sends through it.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for OutboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxConfig")
+            .field("account_sid", &self.account_sid)
+            .field("retry_base", &self.retry_base)
+            .field("retry_max", &self.retry_max)
+            .field("reply_retries", &self.reply_retries)
+            .field("timeout", &self.timeout)
+            .field("twilio", &self.twilio)
+            .field("graph", &self.graph)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Twilio's Messages API and the accounts that send through it. No `Debug` derive: it holds
+/// auth tokens.
+#[derive(Clone)]
 pub struct TwilioApi {
     /// `https://api.twilio.com`, or a stand-in.
     pub base_url: String,
+    /// The account that sends from every number not listed in `numbers`.
     pub account_sid: String,
     pub auth_token: String,
+    /// Numbers that belong to other Twilio accounts, by number (`+E164`, without `whatsapp:`).
+    pub numbers: std::collections::HashMap<String, TwilioAccount>,
     /// Where Twilio should post delivery statuses, if anywhere.
     pub status_callback: Option<String>,
+}
+
+/// One Twilio account's credentials.
+#[derive(Clone)]
+pub struct TwilioAccount {
+    pub account_sid: String,
+    pub auth_token: String,
+}
+
+impl std::fmt::Debug for TwilioAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioAccount")
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TwilioApi {
+    /// The account that owns `number` (`whatsapp:` prefix or not).
+    pub fn account_for(&self, number: &str) -> TwilioAccount {
+        let number = number.strip_prefix("whatsapp:").unwrap_or(number);
+        self.numbers.get(number).cloned().unwrap_or_else(|| TwilioAccount {
+            account_sid: self.account_sid.clone(),
+            auth_token: self.auth_token.clone(),
+        })
+    }
+}
+
+impl std::fmt::Debug for TwilioApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut numbers: Vec<_> = self.numbers.keys().collect();
+        numbers.sort();
+        f.debug_struct("TwilioApi")
+            .field("base_url", &self.base_url)
+            .field("account_sid", &self.account_sid)
+            .field("numbers", &numbers)
+            .field("status_callback", &self.status_callback)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for OutboxConfig {
@@ -55,8 +120,10 @@ impl Default for OutboxConfig {
             account_sid: String::new(),
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
+            reply_retries: 10,
             timeout: Duration::from_secs(10),
             twilio: None,
+            graph: None,
         }
     }
 }
@@ -125,8 +192,7 @@ impl Handler<Wake> for Outbox {
         // Decided from memory first: most wakes have nothing to deliver.
         let Some(flow) = self.shared.flows.get(wake.flow_sid) else { return };
         let external = flow.config.integration_type == IntegrationType::External;
-        let replies =
-            crate::provider::delivers_replies(&flow.config) && self.shared.config.twilio.is_some();
+        let replies = crate::provider::delivers_replies(&flow.config);
         if !external && !replies {
             return;
         }

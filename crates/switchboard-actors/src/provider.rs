@@ -1,44 +1,116 @@
-//! Agent replies to the customer, through the customer's provider: for SMS and WhatsApp over
-//! Twilio, Twilio's Messages API.
+//! Agent replies to the customer, through the customer's provider: Twilio's Messages API for SMS
+//! and WhatsApp over Twilio, the WhatsApp Cloud API for WhatsApp numbers on Meta, and the
+//! Messenger Send API for Facebook pages.
 //!
 //! Like the external integration, delivery reads the channel's own log from a cursor, so a reply
 //! that is durable is never lost and a restart resumes where delivery stopped. Replies of a
 //! channel go out one at a time, in order; a send is retried with backoff and jitter on network
-//! errors, 429 and 5xx (not on other 4xx), and its outcome is recorded on the message as a
-//! delivery status through the channel's actor: `sent`, or `failed` with the provider's error.
+//! errors, 429 and 5xx (not on other 4xx), and its outcome is recorded on the message through the
+//! channel's actor: `sent` with the provider's message id (so later status reports find it), or
+//! `failed` with the provider's error.
 
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
 use switchboard_domain::{
-    ChannelCommand, ChannelEvent, ChannelType, DeliveryStatus, FlowConfig, MessageSource,
-    ProviderError, Recorded, Sid,
+    ChannelCommand, ChannelEvent, ChannelType, FlowConfig, MessageSource, ProviderError, Recorded,
+    Sid, Timestamp,
 };
 use switchboard_store::{ReplayRecord, StoreError};
 
 use crate::channel::Execute;
 use crate::outbox::{backoff, Shared, Wake};
+use crate::Clock;
 
 /// The cursor name of reply delivery.
 pub const CONSUMER: &str = "provider-delivery";
 
-/// Whether replies on channels of this flow go out through a provider this build can reach.
+/// Meta's Graph API, which carries WhatsApp Cloud and Messenger sends. No `Debug` derive: it holds
+/// access tokens.
+#[derive(Clone, Default)]
+pub struct GraphApi {
+    /// `https://graph.facebook.com/v22.0`, or a stand-in.
+    pub base_url: String,
+    /// Access tokens by WhatsApp `phone_number_id`; `whatsapp_default` serves the others.
+    pub whatsapp_tokens: HashMap<String, String>,
+    pub whatsapp_default: Option<String>,
+    /// Page access tokens by Page id; `messenger_default` serves the others.
+    pub messenger_tokens: HashMap<String, String>,
+    pub messenger_default: Option<String>,
+}
+
+impl std::fmt::Debug for GraphApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut numbers: Vec<_> = self.whatsapp_tokens.keys().collect();
+        let mut pages: Vec<_> = self.messenger_tokens.keys().collect();
+        numbers.sort();
+        pages.sort();
+        f.debug_struct("GraphApi")
+            .field("base_url", &self.base_url)
+            .field("whatsapp_numbers", &numbers)
+            .field("whatsapp_default", &self.whatsapp_default.as_ref().map(|_| "<set>"))
+            .field("messenger_pages", &pages)
+            .field("messenger_default", &self.messenger_default.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl GraphApi {
+    fn whatsapp_token(&self, phone_number_id: &str) -> Option<&str> {
+        self.whatsapp_tokens.get(phone_number_id).or(self.whatsapp_default.as_ref()).map(|t| &**t)
+    }
+
+    fn messenger_token(&self, page_id: &str) -> Option<&str> {
+        self.messenger_tokens.get(page_id).or(self.messenger_default.as_ref()).map(|t| &**t)
+    }
+}
+
+/// Whether replies on channels of this flow go to the customer through a provider. Web chats
+/// read replies on their WebSocket, custom channels through channel webhooks.
 pub(crate) fn delivers_replies(flow: &FlowConfig) -> bool {
-    match flow.channel_type {
-        ChannelType::Sms => true,
-        // WhatsApp over Twilio names a number; the WhatsApp Cloud API names a phone number id.
-        ChannelType::Whatsapp => flow
-            .contact_identity
-            .as_deref()
-            .is_some_and(|i| i.starts_with('+') || i.starts_with("whatsapp:")),
-        _ => false,
+    matches!(flow.channel_type, ChannelType::Sms | ChannelType::Whatsapp | ChannelType::Facebook)
+}
+
+/// Where one channel's replies go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    /// Twilio's Messages API, `From` our number (`whatsapp:`-prefixed for WhatsApp).
+    Twilio { to: String, from: String },
+    /// WhatsApp Cloud API: our `phone_number_id`, the customer's number (`+E164`).
+    WhatsappCloud { phone_number_id: String, to: String },
+    /// Messenger Send API: our Page id, the customer's PSID.
+    Messenger { page_id: String, psid: String },
+}
+
+impl Route {
+    /// From the flow's contact identity and the customer's normalized address.
+    fn of(flow: &FlowConfig, customer: &str) -> Option<Route> {
+        let ours = flow.contact_identity.clone()?;
+        match flow.channel_type {
+            ChannelType::Sms => Some(Route::Twilio { to: customer.to_owned(), from: ours }),
+            // WhatsApp over Twilio names a number; the WhatsApp Cloud API a phone number id.
+            ChannelType::Whatsapp if ours.starts_with('+') || ours.starts_with("whatsapp:") => {
+                let from =
+                    if ours.starts_with("whatsapp:") { ours } else { format!("whatsapp:{ours}") };
+                Some(Route::Twilio { to: customer.to_owned(), from })
+            }
+            ChannelType::Whatsapp => Some(Route::WhatsappCloud {
+                phone_number_id: ours,
+                to: customer.strip_prefix("whatsapp:").unwrap_or(customer).to_owned(),
+            }),
+            ChannelType::Facebook => Some(Route::Messenger {
+                page_id: ours,
+                psid: customer.strip_prefix("messenger:").unwrap_or(customer).to_owned(),
+            }),
+            _ => None,
+        }
     }
 }
 
 pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     let log = &shared.log;
     let channel = wake.channel_sid;
-    let (Some(flow), Some(api)) = (shared.flows.get(wake.flow_sid), shared.config.twilio.clone())
-    else {
-        return Ok(());
-    };
+    let Some(flow) = shared.flows.get(wake.flow_sid) else { return Ok(()) };
     let start = if log.has_cursor(CONSUMER, channel)? {
         log.cursor(CONSUMER, channel)?
     } else {
@@ -52,13 +124,7 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
         }) => customer_address,
         _ => None,
     });
-    let (Some(customer), Some(ours)) = (customer, flow.config.contact_identity.clone()) else {
-        return Ok(());
-    };
-    let from = match flow.config.channel_type {
-        ChannelType::Whatsapp if !ours.starts_with("whatsapp:") => format!("whatsapp:{ours}"),
-        _ => ours,
-    };
+    let Some(route) = customer.and_then(|c| Route::of(&flow.config, &c)) else { return Ok(()) };
     let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
     for record in records {
         let seq = record.seq();
@@ -68,8 +134,9 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
         } = &record
         {
             if *source != MessageSource::Customer {
-                let outcome = send(shared, &api, &customer, &from, body).await;
-                record_outcome(shared, channel, *index, outcome).await;
+                let requested_at = crate::SystemClock.now();
+                let outcome = send(shared, &route, body).await;
+                record_outcome(shared, channel, *index, requested_at, outcome).await;
             }
         }
         log.set_cursor(CONSUMER, channel, seq + 1)?;
@@ -77,78 +144,192 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
     Ok(())
 }
 
-async fn send(
-    shared: &Shared,
-    api: &crate::TwilioApi,
-    to: &str,
-    from: &str,
-    body: &str,
-) -> Result<(), ProviderError> {
+/// One request to a provider, ready to be sent (again).
+struct Request {
+    url: String,
+    auth: Auth,
+    body: Body,
+}
+
+enum Auth {
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+enum Body {
+    Form(Vec<(&'static str, String)>),
+    Json(Value),
+}
+
+/// Sends one reply; returns the provider's id for it.
+async fn send(shared: &Shared, route: &Route, body: &str) -> Result<Option<String>, ProviderError> {
     if body.is_empty() {
         return Err(ProviderError {
             code: "media".into(),
             message: "media replies are not sent yet".into(),
         });
     }
-    let url = format!(
-        "{}/2010-04-01/Accounts/{}/Messages.json",
-        api.base_url.trim_end_matches('/'),
-        api.account_sid
-    );
-    let mut form = vec![("To", to), ("From", from), ("Body", body)];
-    if let Some(callback) = &api.status_callback {
-        form.push(("StatusCallback", callback));
-    }
+    let request = request(shared, route, body)?;
     let mut last = ProviderError { code: "network".into(), message: String::new() };
-    for attempt in 0..=3u32 {
+    for attempt in 0..=shared.config.reply_retries {
         if attempt > 0 {
             tokio::time::sleep(backoff(&shared.config, attempt)).await;
         }
-        let sent = shared
-            .client
-            .post(&url)
-            .basic_auth(&api.account_sid, Some(&api.auth_token))
-            .form(&form)
-            .send()
-            .await;
-        match sent {
-            Ok(response) if response.status().is_success() => return Ok(()),
+        let builder = shared.client.post(&request.url);
+        let builder = match &request.auth {
+            Auth::Basic { user, password } => builder.basic_auth(user, Some(password)),
+            Auth::Bearer(token) => builder.bearer_auth(token),
+        };
+        let builder = match &request.body {
+            Body::Form(form) => builder.form(form),
+            Body::Json(json) => builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(json.to_string()),
+        };
+        match builder.send().await {
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
-                // Twilio's error body names its own code; keep it, the agent needs it.
-                let code = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v["code"].as_u64())
-                    .map_or_else(|| status.as_u16().to_string(), |c| c.to_string());
-                last = ProviderError { code, message: text.chars().take(500).collect() };
+                let answer = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+                if status.is_success() {
+                    return Ok(provider_id(route, &answer));
+                }
+                last = ProviderError {
+                    code: error_code(&answer).unwrap_or_else(|| status.as_u16().to_string()),
+                    message: text.chars().take(500).collect(),
+                };
                 if status.is_client_error() && status.as_u16() != 429 {
                     return Err(last);
                 }
             }
-            Err(error) => last.message = format!("could not reach Twilio: {error}"),
+            Err(error) => {
+                last.message = format!("could not reach {}: {error}", provider_name(route));
+            }
         }
     }
     Err(last)
 }
 
-/// Records `sent` or `failed` on the message, through the channel's actor.
+fn request(shared: &Shared, route: &Route, body: &str) -> Result<Request, ProviderError> {
+    let missing = |what: String| ProviderError { code: "configuration".into(), message: what };
+    match route {
+        Route::Twilio { to, from } => {
+            let api = shared
+                .config
+                .twilio
+                .as_ref()
+                .ok_or_else(|| missing("Twilio's Messages API is not configured".into()))?;
+            let account = api.account_for(from);
+            let mut form = vec![("To", to.clone()), ("From", from.clone()), ("Body", body.into())];
+            if let Some(callback) = &api.status_callback {
+                form.push(("StatusCallback", callback.clone()));
+            }
+            Ok(Request {
+                url: format!(
+                    "{}/2010-04-01/Accounts/{}/Messages.json",
+                    api.base_url.trim_end_matches('/'),
+                    account.account_sid
+                ),
+                auth: Auth::Basic {
+                    user: account.account_sid.clone(),
+                    password: account.auth_token.clone(),
+                },
+                body: Body::Form(form),
+            })
+        }
+        Route::WhatsappCloud { phone_number_id, to } => {
+            let graph = shared.config.graph.as_ref();
+            let token = graph.and_then(|g| g.whatsapp_token(phone_number_id)).ok_or_else(|| {
+                missing(format!(
+                    "no WhatsApp access token for phone number id {phone_number_id} \
+                     (SWITCHBOARD_WHATSAPP_TOKEN or whatsapp_numbers in the configuration)"
+                ))
+            })?;
+            Ok(Request {
+                url: graph_url(graph, phone_number_id),
+                auth: Auth::Bearer(token.to_owned()),
+                body: Body::Json(json!({
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": to,
+                    "type": "text",
+                    "text": { "preview_url": false, "body": body },
+                })),
+            })
+        }
+        Route::Messenger { page_id, psid } => {
+            let graph = shared.config.graph.as_ref();
+            let token = graph.and_then(|g| g.messenger_token(page_id)).ok_or_else(|| {
+                missing(format!(
+                    "no page access token for Page {page_id} \
+                     (SWITCHBOARD_MESSENGER_PAGE_TOKEN or messenger_pages in the configuration)"
+                ))
+            })?;
+            Ok(Request {
+                url: graph_url(graph, page_id),
+                auth: Auth::Bearer(token.to_owned()),
+                body: Body::Json(json!({
+                    "recipient": { "id": psid },
+                    "messaging_type": "RESPONSE",
+                    "message": { "text": body },
+                })),
+            })
+        }
+    }
+}
+
+fn graph_url(graph: Option<&GraphApi>, node: &str) -> String {
+    let base = graph.map_or(crate::outbox::DEFAULT_GRAPH_API_BASE, |g| g.base_url.as_str());
+    format!("{}/{node}/messages", base.trim_end_matches('/'))
+}
+
+fn provider_name(route: &Route) -> &'static str {
+    match route {
+        Route::Twilio { .. } => "Twilio",
+        Route::WhatsappCloud { .. } => "the WhatsApp Cloud API",
+        Route::Messenger { .. } => "the Messenger Send API",
+    }
+}
+
+/// The provider's id of an accepted message, from its answer.
+fn provider_id(route: &Route, answer: &Value) -> Option<String> {
+    let id = match route {
+        Route::Twilio { .. } => &answer["sid"],
+        Route::WhatsappCloud { .. } => &answer["messages"][0]["id"],
+        Route::Messenger { .. } => &answer["message_id"],
+    };
+    id.as_str().map(str::to_owned)
+}
+
+/// The provider's own error code, which the agent needs: Twilio's `code`, Graph's `error.code`.
+fn error_code(answer: &Value) -> Option<String> {
+    answer["code"].as_u64().or_else(|| answer["error"]["code"].as_u64()).map(|c| c.to_string())
+}
+
+/// Records `sent` (with the provider's id) or `failed` on the message, through the channel's
+/// actor.
 async fn record_outcome(
     shared: &Shared,
     channel: Sid,
     index: u64,
-    outcome: Result<(), ProviderError>,
+    requested_at: Timestamp,
+    outcome: Result<Option<String>, ProviderError>,
 ) {
     let Some(registry) = shared.registry.upgrade() else { return };
-    let (status, error) = match outcome {
-        Ok(()) => (DeliveryStatus::Sent, None),
+    let command = match outcome {
+        Ok(provider_message_id) => {
+            ChannelCommand::RecordSent { index, provider_message_id, requested_at }
+        }
         Err(error) => {
             tracing::warn!(%channel, index, code = %error.code, "a reply could not be delivered");
-            (DeliveryStatus::Failed, Some(error))
+            ChannelCommand::RecordDelivery {
+                index,
+                status: switchboard_domain::DeliveryStatus::Failed,
+                error: Some(error),
+            }
         }
     };
-    let command = ChannelCommand::RecordDelivery { index, status, error };
-    let at = crate::Clock::now(&crate::SystemClock);
+    let at = crate::SystemClock.now();
     let execute = || Execute { commands: vec![command.clone()], at };
     match registry.ask(channel, None, execute).await {
         Ok(Ok(Ok(done))) => {
@@ -157,5 +338,97 @@ async fn record_outcome(
             }
         }
         other => tracing::warn!(%channel, index, ?other, "could not record a delivery status"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(channel_type: ChannelType, identity: &str) -> FlowConfig {
+        FlowConfig {
+            friendly_name: "flow".into(),
+            chat_service_sid: Sid::from_parts(switchboard_domain::SidPrefix::SERVICE, [1; 16]),
+            channel_type,
+            contact_identity: Some(identity.into()),
+            enabled: true,
+            integration_type: switchboard_domain::IntegrationType::Task,
+            integration: switchboard_domain::Integration::default(),
+            long_lived: false,
+            janitor_enabled: true,
+        }
+    }
+
+    #[test]
+    fn each_channel_type_has_its_route() {
+        let twilio = |to: &str, from: &str| Route::Twilio { to: to.into(), from: from.into() };
+        assert_eq!(
+            Route::of(&flow(ChannelType::Sms, "+15005550006"), "+14155550100"),
+            Some(twilio("+14155550100", "+15005550006"))
+        );
+        assert_eq!(
+            Route::of(&flow(ChannelType::Whatsapp, "+15005550006"), "whatsapp:+14155550100"),
+            Some(twilio("whatsapp:+14155550100", "whatsapp:+15005550006"))
+        );
+        assert_eq!(
+            Route::of(&flow(ChannelType::Whatsapp, "whatsapp:+15005550006"), "whatsapp:+1415"),
+            Some(twilio("whatsapp:+1415", "whatsapp:+15005550006"))
+        );
+        assert_eq!(
+            Route::of(&flow(ChannelType::Whatsapp, "106540352242922"), "whatsapp:+14155550100"),
+            Some(Route::WhatsappCloud {
+                phone_number_id: "106540352242922".into(),
+                to: "+14155550100".into()
+            })
+        );
+        assert_eq!(
+            Route::of(&flow(ChannelType::Facebook, "1029384756"), "messenger:6543210"),
+            Some(Route::Messenger { page_id: "1029384756".into(), psid: "6543210".into() })
+        );
+        assert_eq!(Route::of(&flow(ChannelType::Web, "site"), "visitor"), None);
+    }
+
+    #[test]
+    fn provider_ids_and_error_codes_are_read_from_each_answer() {
+        let cloud = Route::WhatsappCloud { phone_number_id: "1".into(), to: "+1".into() };
+        let messenger = Route::Messenger { page_id: "1".into(), psid: "2".into() };
+        let twilio = Route::Twilio { to: "+1".into(), from: "+2".into() };
+        assert_eq!(
+            provider_id(&twilio, &json!({"sid": "SM1", "status": "queued"})),
+            Some("SM1".into())
+        );
+        assert_eq!(
+            provider_id(&cloud, &json!({"messages": [{"id": "wamid.A"}]})),
+            Some("wamid.A".into())
+        );
+        assert_eq!(
+            provider_id(&messenger, &json!({"recipient_id": "2", "message_id": "m_B"})),
+            Some("m_B".into())
+        );
+        assert_eq!(provider_id(&cloud, &Value::Null), None);
+        assert_eq!(error_code(&json!({"code": 21610, "status": 400})), Some("21610".into()));
+        assert_eq!(
+            error_code(&json!({"error": {"code": 131047, "message": "x"}})),
+            Some("131047".into())
+        );
+        assert_eq!(error_code(&json!({"message": "no code"})), None);
+    }
+
+    #[test]
+    fn tokens_are_chosen_per_number_and_page_and_never_printed() {
+        let graph = GraphApi {
+            base_url: "http://graph".into(),
+            whatsapp_tokens: HashMap::from([("111".to_owned(), "token-111".to_owned())]),
+            whatsapp_default: Some("token-default".into()),
+            messenger_tokens: HashMap::from([("222".to_owned(), "page-222".to_owned())]),
+            messenger_default: None,
+        };
+        assert_eq!(graph.whatsapp_token("111"), Some("token-111"));
+        assert_eq!(graph.whatsapp_token("999"), Some("token-default"));
+        assert_eq!(graph.messenger_token("222"), Some("page-222"));
+        assert_eq!(graph.messenger_token("999"), None);
+        let printed = format!("{graph:?}");
+        assert!(!printed.contains("token-") && !printed.contains("page-222"), "{printed}");
+        assert!(printed.contains("111") && printed.contains("222"), "{printed}");
     }
 }

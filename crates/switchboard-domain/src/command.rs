@@ -110,6 +110,18 @@ pub enum ChannelCommand {
         status: DeliveryStatus,
         error: Option<ProviderError>,
     },
+    /// The provider accepted an outbound message: `sent`, with its id for later status reports.
+    RecordSent {
+        index: u64,
+        provider_message_id: Option<String>,
+        requested_at: Timestamp,
+    },
+    /// A provider's watermark: every message whose send began at or before `up_to` reached
+    /// `status` (Messenger's delivery and read watermarks).
+    RecordWatermark {
+        status: DeliveryStatus,
+        up_to: Timestamp,
+    },
     Erase {
         reason: ErasureReason,
     },
@@ -227,14 +239,55 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
         }
         ChannelCommand::RecordDelivery { index, status, error } => {
             existing_message(state, index)?;
-            let moves = match state.deliveries.get(&index) {
-                Some(current) => status.may_follow(current.status),
-                None => true,
-            };
-            Ok(changed(moves, ChannelEvent::DeliveryStatusChanged { index, status, error }))
+            Ok(changed(
+                delivery_moves(state, index, status),
+                ChannelEvent::DeliveryStatusChanged {
+                    index,
+                    status,
+                    error,
+                    provider_message_id: None,
+                    requested_at: None,
+                },
+            ))
+        }
+        ChannelCommand::RecordSent { index, provider_message_id, requested_at } => {
+            existing_message(state, index)?;
+            Ok(changed(
+                delivery_moves(state, index, DeliveryStatus::Sent),
+                ChannelEvent::DeliveryStatusChanged {
+                    index,
+                    status: DeliveryStatus::Sent,
+                    error: None,
+                    provider_message_id,
+                    requested_at: Some(requested_at),
+                },
+            ))
+        }
+        ChannelCommand::RecordWatermark { status, up_to } => {
+            if !matches!(status, DeliveryStatus::Delivered | DeliveryStatus::Read) {
+                return Err(Rejection::Invalid("a watermark reports delivered or read"));
+            }
+            Ok(state
+                .deliveries
+                .iter()
+                .filter(|(_, d)| d.requested_at.is_some_and(|at| at <= up_to))
+                .filter(|(_, d)| status.may_follow(d.status))
+                .map(|(index, _)| ChannelEvent::DeliveryStatusChanged {
+                    index: *index,
+                    status,
+                    error: None,
+                    provider_message_id: None,
+                    requested_at: None,
+                })
+                .collect())
         }
         ChannelCommand::Erase { reason } => Ok(vec![ChannelEvent::DataErased { reason }]),
     }
+}
+
+/// Providers report out of order and more than once; only a forward move is recorded.
+fn delivery_moves(state: &ChannelState, index: u64, status: DeliveryStatus) -> bool {
+    state.deliveries.get(&index).is_none_or(|current| status.may_follow(current.status))
 }
 
 fn create(state: &ChannelState, new: NewChannel) -> Result<Vec<ChannelEvent>, Rejection> {

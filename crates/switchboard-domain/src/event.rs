@@ -240,6 +240,14 @@ pub enum ChannelEvent {
         index: u64,
         status: DeliveryStatus,
         error: Option<ProviderError>,
+        /// The provider's id for the message (Twilio `SM…`, `wamid.…`, Messenger `mid.…`), given
+        /// when the provider accepted it: status callbacks find the message by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_message_id: Option<String>,
+        /// When the send to the provider began, given with `sent`: a Messenger watermark ("all
+        /// messages before T were read") covers the messages whose send began before T.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requested_at: Option<Timestamp>,
     },
     DataErased {
         reason: ErasureReason,

@@ -15,7 +15,8 @@ pub enum IndexKind {
     Binding = 1,
     /// (service, unique name) → channel.
     UniqueName = 2,
-    /// (provider message id) → the channel and message index it was stored as.
+    /// (provider message id) → the channel and message index: an inbound message's id (so a
+    /// redelivery is not stored twice) or an outbound one's (so status reports find it).
     ProviderMessage = 3,
 }
 
@@ -94,7 +95,10 @@ impl ChannelEvent {
     /// The entries this one event owns, for the channel it was appended to.
     pub fn index_entries(&self, channel_sid: Sid) -> Vec<IndexEntry> {
         match self {
-            ChannelEvent::MessageAdded { index, provider_message_id: Some(id), .. } => {
+            ChannelEvent::MessageAdded { index, provider_message_id: Some(id), .. }
+            | ChannelEvent::DeliveryStatusChanged {
+                index, provider_message_id: Some(id), ..
+            } => {
                 vec![IndexEntry::provider_message(id, channel_sid, *index)]
             }
             _ => Vec::new(),

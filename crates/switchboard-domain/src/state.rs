@@ -43,6 +43,10 @@ pub struct TaskState {
 pub struct DeliveryState {
     pub status: DeliveryStatus,
     pub error: Option<ProviderError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<Timestamp>,
 }
 
 /// Everything a channel's events say about it now. `Default` is "not created yet".
@@ -214,9 +218,27 @@ impl ChannelState {
                 self.status = ChannelStatus::Active;
                 self.reactivated_at = Some(at);
             }
-            ChannelEvent::DeliveryStatusChanged { index, status, error } => {
-                self.deliveries
-                    .insert(*index, DeliveryState { status: *status, error: error.clone() });
+            ChannelEvent::DeliveryStatusChanged {
+                index,
+                status,
+                error,
+                provider_message_id,
+                requested_at,
+            } => {
+                let delivery = self.deliveries.entry(*index).or_insert(DeliveryState {
+                    status: *status,
+                    error: None,
+                    provider_message_id: None,
+                    requested_at: None,
+                });
+                delivery.status = *status;
+                delivery.error.clone_from(error);
+                if provider_message_id.is_some() {
+                    delivery.provider_message_id.clone_from(provider_message_id);
+                }
+                if requested_at.is_some() {
+                    delivery.requested_at = *requested_at;
+                }
             }
             ChannelEvent::DataErased { .. } => self.erase(),
         }

@@ -207,6 +207,15 @@ fn command() -> impl Strategy<Value = ChannelCommand> {
         4 => (message_index(), status(), provider_error()).prop_map(|(index, status, error)| {
             ChannelCommand::RecordDelivery { index, status, error }
         }),
+        2 => (message_index(), proptest::option::of("[a-z0-9.]{1,12}"), 0i64..10_000).prop_map(
+            |(index, provider_message_id, at)| ChannelCommand::RecordSent {
+                index,
+                provider_message_id,
+                requested_at: Timestamp(at),
+            }
+        ),
+        1 => (select(vec![DeliveryStatus::Delivered, DeliveryStatus::Read]), 0i64..10_000)
+            .prop_map(|(status, at)| ChannelCommand::RecordWatermark { status, up_to: Timestamp(at) }),
         1 => new_channel().prop_map(ChannelCommand::Create),
     ]
 }
@@ -497,7 +506,13 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
         select(vec![ReactivationReason::Api, ReactivationReason::CustomerMessage])
             .prop_map(|reason| ChannelEvent::ChannelReactivated { reason }),
         (big_index, status(), provider_error()).prop_map(|(index, status, error)| {
-            ChannelEvent::DeliveryStatusChanged { index, status, error }
+            ChannelEvent::DeliveryStatusChanged {
+                index,
+                status,
+                error,
+                provider_message_id: None,
+                requested_at: None,
+            }
         }),
         erasure().prop_map(|reason| ChannelEvent::DataErased { reason }),
     ]

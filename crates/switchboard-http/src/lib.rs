@@ -21,3 +21,4 @@ mod webhooks;
 mod ws;
 
 pub use app::configure;
+pub use webhooks::TWILIO_STATUS_PATH;

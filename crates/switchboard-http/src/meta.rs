@@ -6,13 +6,16 @@
 //! every customer message through the enabled flow of its business number or page, exactly as SMS
 //! is routed. Each message keeps Meta's own object in its attributes (`{"whatsapp": …}` or
 //! `{"messenger": …}`), so no field Meta sends is lost, unknown types included; the body holds
-//! the text a person would read. Delivery statuses and read watermarks need outbound delivery and
-//! are acknowledged but not applied yet.
+//! the text a person would read. WhatsApp's `statuses` and Messenger's `delivery` and `read`
+//! events move the delivery status of our replies, found by Meta's id for them (`wamid.…`,
+//! `mid`) or, for Messenger's watermarks, by the customer's channel.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use switchboard_actors::{new_sid, Inbound};
-use switchboard_domain::{customer_address, ChannelType, Media, SidPrefix};
+use switchboard_actors::{new_sid, Inbound, ProviderStatus};
+use switchboard_domain::{
+    customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix, Timestamp,
+};
 
 use crate::chat::rejected;
 use crate::flex::internal;
@@ -87,6 +90,7 @@ async fn whatsapp(
         return Err(ApiError::bad_param("Not a WhatsApp Business Account notification"));
     }
     let mut inbound = Vec::new();
+    let mut statuses = Vec::new();
     for value in each(&body["entry"]).flat_map(|e| each(&e["changes"])).map(|c| &c["value"]) {
         let number_id = value["metadata"]["phone_number_id"].as_str().unwrap_or_default();
         for message in each(&value["messages"]) {
@@ -104,10 +108,7 @@ async fn whatsapp(
                 message.clone(),
             ));
         }
-        let statuses = each(&value["statuses"]).count();
-        if statuses > 0 {
-            tracing::debug!(statuses, "WhatsApp delivery statuses are not applied yet");
-        }
+        statuses.extend(each(&value["statuses"]).filter_map(whatsapp_status));
     }
     let mut unrouted = Vec::new();
     for (number_id, wa_id, name, text, media, raw) in inbound {
@@ -125,7 +126,46 @@ async fn whatsapp(
             unrouted.push(missing);
         }
     }
+    apply_statuses(&state, statuses).await?;
     answer(unrouted)
+}
+
+/// One entry of WhatsApp's `statuses`: `{id, status, timestamp, recipient_id, errors[]}`.
+fn whatsapp_status(status: &Value) -> Option<ProviderStatus> {
+    let id = status["id"].as_str()?;
+    let word = status["status"].as_str().unwrap_or_default();
+    let delivery = match word {
+        "sent" => DeliveryStatus::Sent,
+        "delivered" => DeliveryStatus::Delivered,
+        "read" => DeliveryStatus::Read,
+        "failed" => DeliveryStatus::Failed,
+        _ => {
+            tracing::debug!(status = word, "a WhatsApp status this server does not track");
+            return None;
+        }
+    };
+    let error = each(&status["errors"]).next().map(|e| ProviderError {
+        code: e["code"].to_string().trim_matches('"').to_owned(),
+        message: [e["title"].as_str(), e["message"].as_str(), e["error_data"]["details"].as_str()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": "),
+    });
+    Some(ProviderStatus { provider_message_id: id.to_owned(), status: delivery, error })
+}
+
+/// Statuses of messages that are not ours (sent by another system from the same number) are
+/// answered 200 too: Meta would only send them again.
+async fn apply_statuses(state: &AppState, statuses: Vec<ProviderStatus>) -> Result<(), ApiError> {
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    let unknown = state.engine.provider_statuses(statuses).await.map_err(internal)?;
+    if !unknown.is_empty() {
+        tracing::info!(count = unknown.len(), "Meta statuses for messages that are not ours");
+    }
+    Ok(())
 }
 
 async fn messenger(
@@ -138,16 +178,21 @@ async fn messenger(
         return Err(ApiError::bad_param("Not a Messenger page notification"));
     }
     let mut unrouted = Vec::new();
+    let mut statuses = Vec::new();
     for entry in each(&body["entry"]) {
         for event in each(&entry["messaging"]) {
             let message = &event["message"];
-            // Echoes are our own messages coming back; reads and deliveries need outbound first.
-            if message.is_null() || message["is_echo"] == true {
-                continue;
-            }
             let page =
                 event["recipient"]["id"].as_str().or(entry["id"].as_str()).unwrap_or_default();
             let psid = event["sender"]["id"].as_str().unwrap_or_default();
+            if event["delivery"].is_object() || event["read"].is_object() {
+                statuses.extend(messenger_receipt(&state, page, psid, event).await?);
+                continue;
+            }
+            // Echoes are our own messages coming back.
+            if message.is_null() || message["is_echo"] == true {
+                continue;
+            }
             let media: Vec<Media> = each(&message["attachments"])
                 .filter_map(|a| {
                     let url = a["payload"]["url"].as_str()?;
@@ -177,7 +222,41 @@ async fn messenger(
             }
         }
     }
+    apply_statuses(&state, statuses).await?;
     answer(unrouted)
+}
+
+/// A Messenger `delivery` (`mids[]` and a watermark) or `read` (a watermark) from the customer
+/// `psid`: every reply the watermark covers moves, as do the listed messages. Returns the
+/// statuses of the listed messages, applied with the other statuses of the request.
+async fn messenger_receipt(
+    state: &AppState,
+    page: &str,
+    psid: &str,
+    event: &Value,
+) -> Result<Vec<ProviderStatus>, ApiError> {
+    let (receipt, status) = if event["read"].is_object() {
+        (&event["read"], DeliveryStatus::Read)
+    } else {
+        (&event["delivery"], DeliveryStatus::Delivered)
+    };
+    let listed = each(&receipt["mids"])
+        .filter_map(Value::as_str)
+        .map(|mid| ProviderStatus { provider_message_id: mid.to_owned(), status, error: None })
+        .collect();
+    let (Some(watermark), Some(flow)) = (
+        receipt["watermark"].as_i64(),
+        state.engine.flows().find_enabled(ChannelType::Facebook, page),
+    ) else {
+        return Ok(listed);
+    };
+    let Ok(address) = customer_address(ChannelType::Facebook, psid) else { return Ok(listed) };
+    state
+        .engine
+        .provider_watermark(flow.sid, &address, status, Timestamp::from_millis(watermark))
+        .await
+        .map_err(internal)?;
+    Ok(listed)
 }
 
 /// One customer message, from either product.

@@ -43,6 +43,19 @@ pub struct Credentials {
     pub twilio_account_sid: Sid,
     /// Its auth token, which signs inbound Twilio webhooks.
     pub twilio_auth_token: Secret,
+    /// Other upstream Twilio accounts, whose numbers are listed in the configuration: a webhook
+    /// whose `AccountSid` names one of them is checked with its auth token.
+    pub twilio_accounts: HashMap<Sid, Secret>,
+}
+
+impl Credentials {
+    /// The auth token that signs Twilio's webhooks for `account_sid` (the `AccountSid` parameter).
+    pub fn twilio_token_for(&self, account_sid: Option<&str>) -> &Secret {
+        account_sid
+            .and_then(|text| text.parse::<Sid>().ok())
+            .and_then(|sid| self.twilio_accounts.get(&sid))
+            .unwrap_or(&self.twilio_auth_token)
+    }
 }
 
 /// What Meta's webhooks are checked with.

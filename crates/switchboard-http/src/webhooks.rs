@@ -1,12 +1,16 @@
-//! Inbound messages from Twilio (SMS, MMS, WhatsApp-over-Twilio) at `POST /webhooks/twilio`.
+//! Twilio's webhooks: inbound messages (SMS, MMS, WhatsApp-over-Twilio) at
+//! `POST /webhooks/twilio`, and the delivery statuses of our replies at
+//! `POST /webhooks/twilio/status` (the `StatusCallback` every reply names).
 //!
 //! The signature is checked over the public URL and every received parameter before anything is
-//! parsed or stored; a bad or missing one gets 403 and nothing is written. The empty TwiML answer
+//! used or stored; a bad or missing one gets 403 and nothing is written. The empty TwiML answer
 //! goes out only after the message is durably stored, so Twilio retries anything we did not keep.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use switchboard_actors::{new_sid, Inbound};
-use switchboard_domain::{customer_address, ChannelType, Media, SidPrefix};
+use switchboard_actors::{new_sid, Inbound, ProviderStatus};
+use switchboard_domain::{
+    customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix,
+};
 
 use crate::chat::rejected;
 use crate::flex::internal;
@@ -18,17 +22,23 @@ use crate::twilio::signature;
 /// request stays well under this.
 const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
+/// Where Twilio posts the delivery statuses of our replies.
+pub const TWILIO_STATUS_PATH: &str = "/webhooks/twilio/status";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks/twilio", web::post().to(twilio_inbound));
+    cfg.route("/webhooks/twilio", web::post().to(twilio_inbound))
+        .route(TWILIO_STATUS_PATH, web::post().to(twilio_status));
 }
 
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
-async fn twilio_inbound(
-    state: web::Data<AppState>,
-    request: HttpRequest,
+/// The form of a Twilio webhook, once its signature is checked over the public URL with the auth
+/// token of the account it names (`AccountSid`; the default upstream account otherwise).
+async fn signed_form(
+    state: &AppState,
+    request: &HttpRequest,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Vec<(String, String)>, ApiError> {
     let body = crate::twilio::form::read_body(payload, BODY_LIMIT_BYTES).await?;
     let params: Vec<(String, String)> =
         form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
@@ -38,18 +48,24 @@ async fn twilio_inbound(
         .get("X-Twilio-Signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !signature::validate(
-        state.credentials.twilio_auth_token.expose(),
-        &url,
-        &params,
-        signature_header,
-    ) {
+    let account = params.iter().find(|(k, _)| k == "AccountSid").map(|(_, v)| v.as_str());
+    let token = state.credentials.twilio_token_for(account);
+    if !signature::validate(token.expose(), &url, &params, signature_header) {
         tracing::warn!(
             path = request.path(),
             "refused a webhook with a bad or missing X-Twilio-Signature"
         );
         return Err(ApiError::forbidden("Invalid X-Twilio-Signature"));
     }
+    Ok(params)
+}
+
+async fn twilio_inbound(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let params = signed_form(&state, &request, payload).await?;
     let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let to = param("To").ok_or_else(|| ApiError::bad_param("Missing required parameter To"))?;
     let from =
@@ -88,6 +104,51 @@ async fn twilio_inbound(
         }
         Err(rejection) => Err(rejected(rejection)),
     }
+}
+
+/// A reply's status from Twilio: `MessageSid`, `MessageStatus`, and `ErrorCode` when it failed.
+/// Answered once the status is durable; a status for a message we do not know is answered 200
+/// too (and logged), since Twilio would only retry it.
+async fn twilio_status(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let params = signed_form(&state, &request, payload).await?;
+    let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let sid = param("MessageSid")
+        .or(param("SmsSid"))
+        .ok_or_else(|| ApiError::bad_param("Missing required parameter MessageSid"))?;
+    let reported = param("MessageStatus")
+        .or(param("SmsStatus"))
+        .ok_or_else(|| ApiError::bad_param("Missing required parameter MessageStatus"))?;
+    let Some(status) = twilio_delivery_status(reported) else {
+        return Err(ApiError::bad_param(format!("Unknown MessageStatus {reported:?}")));
+    };
+    let error = param("ErrorCode").filter(|c| !c.is_empty()).map(|code| ProviderError {
+        code: code.to_owned(),
+        message: param("ErrorMessage")
+            .map_or_else(|| format!("Twilio reported error {code}"), str::to_owned),
+    });
+    let report = ProviderStatus { provider_message_id: sid.to_owned(), status, error };
+    let unknown = state.engine.provider_statuses(vec![report]).await.map_err(internal)?;
+    if !unknown.is_empty() {
+        tracing::info!(status = reported, "a Twilio status for a message that is not ours");
+    }
+    Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
+}
+
+/// Twilio's message statuses in our vocabulary; `None` for a word Twilio does not use.
+fn twilio_delivery_status(status: &str) -> Option<DeliveryStatus> {
+    Some(match status {
+        "accepted" | "scheduled" | "queued" | "sending" => DeliveryStatus::Queued,
+        "sent" => DeliveryStatus::Sent,
+        "delivered" | "partially_delivered" => DeliveryStatus::Delivered,
+        "read" => DeliveryStatus::Read,
+        "undelivered" => DeliveryStatus::Undelivered,
+        "failed" | "canceled" => DeliveryStatus::Failed,
+        _ => return None,
+    })
 }
 
 /// `MediaUrl{N}` and `MediaContentType{N}` for N below `NumMedia` (at most ten, as Twilio sends).

@@ -49,6 +49,16 @@ pub struct ServeArgs {
     /// Where Twilio's REST API is (replies to SMS and WhatsApp customers) [default: https://api.twilio.com].
     #[arg(long, env = "SWITCHBOARD_TWILIO_API_BASE")]
     pub twilio_api_base: Option<String>,
+    /// Where Meta's Graph API is (WhatsApp Cloud and Messenger sends, media)
+    /// [default: https://graph.facebook.com/v22.0].
+    #[arg(long, env = "SWITCHBOARD_GRAPH_API_BASE")]
+    pub graph_api_base: Option<String>,
+    /// The WhatsApp Cloud API access token of every number not listed in `whatsapp_numbers`.
+    #[arg(long, env = "SWITCHBOARD_WHATSAPP_TOKEN", hide_env_values = true)]
+    pub whatsapp_token: Option<String>,
+    /// The Messenger page access token of every page not listed in `messenger_pages`.
+    #[arg(long, env = "SWITCHBOARD_MESSENGER_PAGE_TOKEN", hide_env_values = true)]
+    pub messenger_page_token: Option<String>,
     /// The token Meta's webhook verification handshake must present.
     #[arg(long, env = "SWITCHBOARD_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
@@ -64,6 +74,10 @@ pub struct ServeArgs {
     /// The first retry of an outbox delivery waits about this long, doubling each time [default: 1s].
     #[arg(long, env = "SWITCHBOARD_OUTBOX_RETRY_BASE")]
     pub outbox_retry_base: Option<String>,
+    /// How many times a reply to a customer is retried while its provider fails (network
+    /// errors, 429, 5xx) before it is marked failed [default: 10, about five minutes].
+    #[arg(long, env = "SWITCHBOARD_REPLY_RETRIES")]
+    pub reply_retries: Option<u32>,
     /// PEM certificate chain: with --tls-key, serve HTTPS and WSS directly.
     #[arg(long, env = "SWITCHBOARD_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -85,14 +99,75 @@ struct FileConfig {
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
     twilio_api_base: Option<String>,
+    graph_api_base: Option<String>,
+    whatsapp_token: Option<String>,
+    messenger_page_token: Option<String>,
     meta_verify_token: Option<String>,
     meta_app_secret: Option<String>,
     janitor_inactive_after: Option<String>,
     hibernate_after: Option<String>,
     outbox_retry_base: Option<String>,
+    reply_retries: Option<u32>,
     durability: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    #[serde(default)]
+    twilio_numbers: Vec<TwilioNumber>,
+    #[serde(default)]
+    whatsapp_numbers: Vec<WhatsappNumber>,
+    #[serde(default)]
+    messenger_pages: Vec<MessengerPage>,
+}
+
+/// A Twilio number that belongs to another account than the default upstream one: replies from
+/// it are sent, and webhooks for it checked, with that account's credentials.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioNumber {
+    /// `+E164`, as in the flow's ContactIdentity (without `whatsapp:`).
+    pub number: String,
+    pub account_sid: String,
+    pub auth_token: String,
+}
+
+/// A WhatsApp Cloud API number and the access token that sends from it.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappNumber {
+    pub phone_number_id: String,
+    pub access_token: String,
+}
+
+/// A Facebook Page and its page access token.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessengerPage {
+    pub page_id: String,
+    pub access_token: String,
+}
+
+// By hand, so that no secret is ever printed.
+impl std::fmt::Debug for TwilioNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioNumber")
+            .field("number", &self.number)
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WhatsappNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsappNumber")
+            .field("phone_number_id", &self.phone_number_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for MessengerPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessengerPage").field("page_id", &self.page_id).finish_non_exhaustive()
+    }
 }
 
 /// The resolved settings of one run of the daemon (no `Debug`: it holds secrets).
@@ -107,10 +182,17 @@ pub struct Settings {
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
     pub twilio_api_base: String,
+    pub graph_api_base: String,
+    pub whatsapp_token: Option<String>,
+    pub messenger_page_token: Option<String>,
+    pub twilio_numbers: Vec<TwilioNumber>,
+    pub whatsapp_numbers: Vec<WhatsappNumber>,
+    pub messenger_pages: Vec<MessengerPage>,
     pub meta_verify_token: Option<String>,
     pub meta_app_secret: Option<String>,
     pub janitor_inactive_after: Duration,
     pub outbox_retry_base: Duration,
+    pub reply_retries: u32,
     pub hibernate_after: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -173,10 +255,20 @@ impl ServeArgs {
                 .twilio_api_base
                 .or(file.twilio_api_base)
                 .unwrap_or_else(|| "https://api.twilio.com".to_owned()),
+            graph_api_base: self
+                .graph_api_base
+                .or(file.graph_api_base)
+                .unwrap_or_else(|| switchboard_actors::DEFAULT_GRAPH_API_BASE.to_owned()),
+            whatsapp_token: self.whatsapp_token.or(file.whatsapp_token),
+            messenger_page_token: self.messenger_page_token.or(file.messenger_page_token),
+            twilio_numbers: file.twilio_numbers,
+            whatsapp_numbers: file.whatsapp_numbers,
+            messenger_pages: file.messenger_pages,
             meta_verify_token: self.meta_verify_token.or(file.meta_verify_token),
             meta_app_secret: self.meta_app_secret.or(file.meta_app_secret),
             janitor_inactive_after,
             outbox_retry_base,
+            reply_retries: self.reply_retries.or(file.reply_retries).unwrap_or(10),
             hibernate_after,
             tls,
         })

@@ -77,12 +77,22 @@ pub fn resolve(log: &EventLog, settings: &Settings) -> anyhow::Result<Credential
         }
         None => account_sid,
     };
+    let mut twilio_accounts = HashMap::new();
+    for number in &settings.twilio_numbers {
+        if !number.number.starts_with('+') {
+            bail!("twilio_numbers: {:?} is not a +E164 number", number.number);
+        }
+        let sid = Sid::parse_with(&number.account_sid, SidPrefix::ACCOUNT)
+            .with_context(|| format!("twilio_numbers: the account of {}", number.number))?;
+        twilio_accounts.insert(sid, Secret::new(number.auth_token.clone()));
+    }
     Ok(Credentials {
         account_sid,
         twilio_account_sid,
         auth_token: Secret::new(auth_token),
         api_keys,
         twilio_auth_token: Secret::new(twilio_auth_token),
+        twilio_accounts,
     })
 }
 

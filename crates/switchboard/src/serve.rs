@@ -40,27 +40,8 @@ async fn serve(
     settings: Settings,
     scheme: &str,
 ) -> anyhow::Result<()> {
-    let config = EngineConfig {
-        janitor_window: settings.janitor_inactive_after,
-        janitor_tick: (settings.janitor_inactive_after / 4)
-            .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30)),
-        hibernate_after: settings.hibernate_after,
-        outbox: switchboard_actors::OutboxConfig {
-            signing_key: credentials.auth_token.expose().to_owned(),
-            account_sid: credentials.account_sid.to_string(),
-            retry_base: settings.outbox_retry_base,
-            twilio: Some(switchboard_actors::TwilioApi {
-                base_url: settings.twilio_api_base.clone(),
-                account_sid: credentials.twilio_account_sid.to_string(),
-                auth_token: credentials.twilio_auth_token.expose().to_owned(),
-                status_callback: None,
-            }),
-            ..switchboard_actors::OutboxConfig::default()
-        },
-        ..EngineConfig::default()
-    };
-    let engine =
-        Engine::start(log, Arc::new(SystemClock), config).context("starting the engine")?;
+    // Bound first: the public URL, which the engine's status callback is built on, may name the
+    // port the system chose.
     let listener = std::net::TcpListener::bind(&settings.listen)
         .with_context(|| format!("listening on {}", settings.listen))?;
     let bound = listener.local_addr()?;
@@ -70,6 +51,24 @@ async fn serve(
         .unwrap_or_else(|| format!("{scheme}://{bound}"))
         .trim_end_matches('/')
         .to_owned();
+    let config = EngineConfig {
+        janitor_window: settings.janitor_inactive_after,
+        janitor_tick: (settings.janitor_inactive_after / 4)
+            .clamp(std::time::Duration::from_millis(100), std::time::Duration::from_secs(30)),
+        hibernate_after: settings.hibernate_after,
+        outbox: switchboard_actors::OutboxConfig {
+            signing_key: credentials.auth_token.expose().to_owned(),
+            account_sid: credentials.account_sid.to_string(),
+            retry_base: settings.outbox_retry_base,
+            reply_retries: settings.reply_retries,
+            twilio: Some(twilio_api(&settings, &credentials, &public_url)),
+            graph: Some(graph_api(&settings)),
+            ..switchboard_actors::OutboxConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let engine =
+        Engine::start(log, Arc::new(SystemClock), config).context("starting the engine")?;
     let meta = switchboard_http::state::MetaConfig {
         verify_token: settings.meta_verify_token.clone().map(Secret::new),
         app_secret: settings.meta_app_secret.clone().map(Secret::new),
@@ -96,6 +95,52 @@ async fn serve(
     // One line on stdout names the bound address, so scripts and tests can use port 0.
     println!("switchboard listening on {scheme}://{bound}");
     server.await.context("HTTP server")
+}
+
+/// Twilio's Messages API: the default upstream account, and the accounts of numbers listed in
+/// the configuration. Twilio reports delivery statuses to our status webhook.
+fn twilio_api(
+    settings: &Settings,
+    credentials: &switchboard_http::state::Credentials,
+    public_url: &str,
+) -> switchboard_actors::TwilioApi {
+    let numbers = settings
+        .twilio_numbers
+        .iter()
+        .map(|n| {
+            let account = switchboard_actors::TwilioAccount {
+                account_sid: n.account_sid.clone(),
+                auth_token: n.auth_token.clone(),
+            };
+            (n.number.clone(), account)
+        })
+        .collect();
+    switchboard_actors::TwilioApi {
+        base_url: settings.twilio_api_base.clone(),
+        account_sid: credentials.twilio_account_sid.to_string(),
+        auth_token: credentials.twilio_auth_token.expose().to_owned(),
+        numbers,
+        status_callback: Some(format!("{public_url}{}", switchboard_http::TWILIO_STATUS_PATH)),
+    }
+}
+
+/// Meta's Graph API, with the access token of each WhatsApp number and Messenger page.
+fn graph_api(settings: &Settings) -> switchboard_actors::GraphApi {
+    switchboard_actors::GraphApi {
+        base_url: settings.graph_api_base.clone(),
+        whatsapp_tokens: settings
+            .whatsapp_numbers
+            .iter()
+            .map(|n| (n.phone_number_id.clone(), n.access_token.clone()))
+            .collect(),
+        whatsapp_default: settings.whatsapp_token.clone(),
+        messenger_tokens: settings
+            .messenger_pages
+            .iter()
+            .map(|p| (p.page_id.clone(), p.access_token.clone()))
+            .collect(),
+        messenger_default: settings.messenger_page_token.clone(),
+    }
 }
 
 fn warn_about_key(source: &KeySource) {

@@ -30,12 +30,20 @@ impl Received {
     pub fn param(&self, name: &str) -> Option<String> {
         self.form().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
 }
+
+/// What the fake answers a successful request with, given the request and how many came before.
+type Responder = Box<dyn Fn(&Received, usize) -> String + Send>;
 
 pub struct FakeServer {
     pub url: String,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub statuses: Arc<Mutex<VecDeque<u16>>>,
+    responder: Arc<Mutex<Option<Responder>>>,
 }
 
 impl FakeServer {
@@ -44,20 +52,35 @@ impl FakeServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let statuses: Arc<Mutex<VecDeque<u16>>> = Arc::new(Mutex::new(VecDeque::new()));
-        let (log, plan) = (Arc::clone(&received), Arc::clone(&statuses));
+        let responder: Arc<Mutex<Option<Responder>>> = Arc::new(Mutex::new(None));
+        let (log, plan, answer) =
+            (Arc::clone(&received), Arc::clone(&statuses), Arc::clone(&responder));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let Some(request) = read_request(&mut stream) else { continue };
                 let status = plan.lock().unwrap().pop_front().unwrap_or(200);
+                let body = match answer.lock().unwrap().as_ref() {
+                    Some(respond) if status < 300 => respond(&request, log.lock().unwrap().len()),
+                    _ => "ok".to_owned(),
+                };
                 log.lock().unwrap().push(request);
+                let kind = if body.starts_with('{') { "application/json" } else { "text/plain" };
                 let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
                 );
                 let _ = stream.write_all(reply.as_bytes());
             }
         });
-        FakeServer { url, received, statuses }
+        FakeServer { url, received, statuses, responder }
+    }
+
+    /// Answers successful requests with what `respond` makes of them (JSON when it starts with
+    /// `{`), as a provider's API answers with the id it gave a message.
+    pub fn respond_with(&self, respond: impl Fn(&Received, usize) -> String + Send + 'static) {
+        *self.responder.lock().unwrap() = Some(Box::new(respond));
     }
 
     /// Answers the next requests with these statuses, in order.

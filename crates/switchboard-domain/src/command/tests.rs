@@ -261,7 +261,13 @@ fn delivery(index: u64, status: DeliveryStatus) -> ChannelCommand {
 }
 
 fn delivered(index: u64, status: DeliveryStatus) -> ChannelEvent {
-    ChannelEvent::DeliveryStatusChanged { index, status, error: None }
+    ChannelEvent::DeliveryStatusChanged {
+        index,
+        status,
+        error: None,
+        provider_message_id: None,
+        requested_at: None,
+    }
 }
 
 /// One command of every kind except `Create`, each valid against a channel with one message,
@@ -294,6 +300,12 @@ fn one_update_of_each_kind() -> Vec<ChannelCommand> {
         retire(1_000_000, 0),
         delivery(0, DeliveryStatus::Sent),
         ChannelCommand::Erase { reason: ErasureReason::SubjectRequest },
+        ChannelCommand::RecordSent {
+            index: 0,
+            provider_message_id: Some("SM0001".into()),
+            requested_at: Timestamp(5),
+        },
+        ChannelCommand::RecordWatermark { status: DeliveryStatus::Read, up_to: Timestamp(9) },
     ]
 }
 
@@ -318,6 +330,8 @@ fn command_kind(command: &ChannelCommand) -> usize {
         ChannelCommand::RetireIfIdle { .. } => 15,
         ChannelCommand::RecordDelivery { .. } => 16,
         ChannelCommand::Erase { .. } => 17,
+        ChannelCommand::RecordSent { .. } => 18,
+        ChannelCommand::RecordWatermark { .. } => 19,
     }
 }
 
@@ -354,7 +368,7 @@ fn an_address_and_a_flow_go_together() {
 fn the_update_commands_cover_every_kind_but_create() {
     let mut kinds: Vec<usize> = one_update_of_each_kind().iter().map(command_kind).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, (1..=17).collect::<Vec<_>>());
+    assert_eq!(kinds, (1..=19).collect::<Vec<_>>());
 }
 
 #[test]
@@ -844,6 +858,78 @@ fn delivery_statuses_never_move_backwards() {
     given(&history(Sent)).when(delivery(0, Queued)).then_nothing();
 }
 
+fn sent(index: u64, id: &str, at: i64) -> ChannelEvent {
+    ChannelEvent::DeliveryStatusChanged {
+        index,
+        status: DeliveryStatus::Sent,
+        error: None,
+        provider_message_id: Some(id.into()),
+        requested_at: Some(Timestamp(at)),
+    }
+}
+
+#[test]
+fn a_send_records_the_providers_id_and_when_it_began() {
+    let record = ChannelCommand::RecordSent {
+        index: 0,
+        provider_message_id: Some("SM77".into()),
+        requested_at: Timestamp(1_000),
+    };
+    let run = given(&[created(), added(0, MessageSource::Agent)])
+        .when(record.clone())
+        .then_expect(&[sent(0, "SM77", 1_000)]);
+    let recorded = &run.state().deliveries[&0];
+    assert_eq!(recorded.provider_message_id.as_deref(), Some("SM77"));
+    assert_eq!(recorded.requested_at, Some(Timestamp(1_000)));
+    // A later status keeps the id, so a report after it still finds the message.
+    let run = run
+        .when(delivery(0, DeliveryStatus::Delivered))
+        .then_expect(&[delivered(0, DeliveryStatus::Delivered)]);
+    assert_eq!(run.state().deliveries[&0].provider_message_id.as_deref(), Some("SM77"));
+    // A provider that reported `delivered` before we recorded the send: nothing moves back.
+    given(&[created(), added(0, MessageSource::Agent), delivered(0, DeliveryStatus::Read)])
+        .when(record)
+        .then_nothing();
+}
+
+#[test]
+fn the_provider_id_of_a_send_is_an_index_entry() {
+    assert_eq!(
+        sent(4, "wamid.X", 1).index_entries(CHANNEL),
+        [IndexEntry::provider_message("wamid.X", CHANNEL, 4)]
+    );
+    assert!(delivered(4, DeliveryStatus::Read).index_entries(CHANNEL).is_empty());
+}
+
+#[test]
+fn a_watermark_covers_the_sends_that_began_before_it() {
+    use DeliveryStatus::*;
+    let history = [
+        created(),
+        added(0, MessageSource::Agent),
+        added(1, MessageSource::Agent),
+        added(2, MessageSource::Agent),
+        added(3, MessageSource::Agent),
+        sent(0, "m0", 100),
+        sent(1, "m1", 200),
+        sent(2, "m2", 300),
+        delivered(1, Read),
+    ];
+    // 0 moves to read; 1 is read already; 2 began after the watermark; 3 was never sent.
+    given(&history)
+        .when(ChannelCommand::RecordWatermark { status: Read, up_to: Timestamp(250) })
+        .then_expect(&[delivered(0, Read)]);
+    given(&history)
+        .when(ChannelCommand::RecordWatermark { status: Delivered, up_to: Timestamp(300) })
+        .then_expect(&[delivered(0, Delivered), delivered(2, Delivered)]);
+    given(&history)
+        .when(ChannelCommand::RecordWatermark { status: Read, up_to: Timestamp(50) })
+        .then_nothing();
+    given(&history)
+        .when(ChannelCommand::RecordWatermark { status: Failed, up_to: Timestamp(300) })
+        .then_reject(Rejection::Invalid("a watermark reports delivered or read"));
+}
+
 #[test]
 fn failure_is_final() {
     use DeliveryStatus::*;
@@ -858,6 +944,8 @@ fn failure_is_final() {
             index: 0,
             status: Failed,
             error: Some(error.clone()),
+            provider_message_id: None,
+            requested_at: None,
         }]);
     assert_eq!(failed.state().deliveries[&0].error, Some(error));
     for status in [Queued, Sent, Delivered, Read, Undelivered, Failed] {
@@ -976,7 +1064,11 @@ fn a_message_with_a_provider_id_owns_its_entry() {
     assert_eq!((entry.scope, entry.message_index), (None, Some(7)));
     assert_eq!(added(7, MessageSource::Customer).index_entries(CHANNEL), []);
     for event in every_event() {
-        if !matches!(event, ChannelEvent::MessageAdded { provider_message_id: Some(_), .. }) {
+        if !matches!(
+            event,
+            ChannelEvent::MessageAdded { provider_message_id: Some(_), .. }
+                | ChannelEvent::DeliveryStatusChanged { provider_message_id: Some(_), .. }
+        ) {
             assert_eq!(event.index_entries(CHANNEL), [], "{}", event.type_name());
         }
     }
@@ -1097,6 +1189,15 @@ fn every_event() -> Vec<ChannelEvent> {
             index: 3,
             status: DeliveryStatus::Failed,
             error: Some(ProviderError { code: "63016".into(), message: "outside window".into() }),
+            provider_message_id: None,
+            requested_at: None,
+        },
+        ChannelEvent::DeliveryStatusChanged {
+            index: 3,
+            status: DeliveryStatus::Sent,
+            error: None,
+            provider_message_id: Some("wamid.HBgLMTY1".into()),
+            requested_at: Some(Timestamp(1_700_000_000_123)),
         },
     ];
     for status in [
