@@ -7,13 +7,15 @@
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
 //! - [`Outbox`]: delivers customer messages to external integrations, from the log itself.
-//! - [`Engine`]: the one handle the HTTP layer holds.
+//! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
+//!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
 mod channel;
 mod clock;
 mod directory;
 mod engine;
 mod error;
+mod flex_channel;
 mod hub;
 mod ids;
 mod janitor;
@@ -27,6 +29,7 @@ pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView};
 pub use error::EngineError;
+pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{Janitor, OpenTask};
