@@ -348,3 +348,66 @@ fn web_channel_view(state: &AppState, channel: &ChannelState) -> Value {
         "date_updated": iso(channel.date_updated),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::{MemberState, TaskState, Timestamp};
+
+    #[test]
+    fn engagement_data_is_json_of_at_most_16_kib() {
+        assert_eq!(engagement_data(None, "P").unwrap(), None);
+        assert_eq!(engagement_data(Some(""), "P").unwrap(), None);
+        assert_eq!(engagement_data(Some(r#"{"a":1}"#), "P").unwrap(), Some(json!({"a": 1})));
+        let error = engagement_data(Some("{nope"), "PreEngagementData").unwrap_err();
+        assert_eq!((error.status(), error.code()), (400, 20001));
+        assert!(error.message().contains("PreEngagementData"));
+        let long = format!(r#"{{"a":"{}"}}"#, "x".repeat(ENGAGEMENT_DATA_LIMIT));
+        assert!(engagement_data(Some(&long), "P").unwrap_err().message().contains("16 KiB"));
+        assert!(json_object(Some("[1,2]"), "TaskAttributes").is_err());
+        assert!(json_object(Some(r#"{"k":"v"}"#), "TaskAttributes").unwrap().is_some());
+    }
+
+    fn member(identity: &str, at: i64) -> MemberState {
+        MemberState {
+            identity: identity.into(),
+            role_sid: None,
+            attributes: "{}".into(),
+            last_consumed_index: None,
+            last_consumption_at: None,
+            date_created: Timestamp::from_millis(at),
+            date_updated: Timestamp::from_millis(at),
+        }
+    }
+
+    fn sid(prefix: SidPrefix, n: u8) -> Sid {
+        Sid::from_parts(prefix, [n; 16])
+    }
+
+    #[test]
+    fn the_user_is_the_customer_s_member_and_the_task_the_latest_open_one() {
+        let mut channel = ChannelState {
+            customer_address: Some("+14155550100".into()),
+            ..ChannelState::default()
+        };
+        assert_eq!(user_sid(&channel), None);
+        assert_eq!(task_sid(&channel), None);
+        channel.members.insert(sid(SidPrefix::MEMBER, 1), member("agent.alice", 1));
+        channel.members.insert(sid(SidPrefix::MEMBER, 2), member("+14155550100", 2));
+        let expected = Sid::from_parts(SidPrefix::USER, [2; 16]).to_string();
+        assert_eq!(user_sid(&channel), Some(expected), "named by the customer address");
+        channel.customer_address = Some("someone-else".into());
+        let first = Sid::from_parts(SidPrefix::USER, [1; 16]).to_string();
+        assert_eq!(user_sid(&channel), Some(first), "else the first to join");
+        for (n, at) in [(7, 5), (3, 9)] {
+            let task = TaskState {
+                attributes: "{}".into(),
+                priority: 0,
+                timeout_secs: 60,
+                linked_at: Timestamp::from_millis(at),
+            };
+            channel.open_tasks.insert(sid(SidPrefix::TASK, n), task);
+        }
+        assert_eq!(task_sid(&channel), Some(sid(SidPrefix::TASK, 3).to_string()));
+    }
+}
