@@ -9,6 +9,8 @@ mod audit_cli;
 mod crash;
 /// `serve`: first start, health, graceful stop, folder locking.
 mod daemon;
+/// Flex v1 Channels and WebChannels: custom channels and guest web chats.
+mod flex_channels;
 /// Flex Flows over REST in Twilio's shapes.
 mod flows;
 /// The golden log in tests/fixtures replays and verifies identically, forever.

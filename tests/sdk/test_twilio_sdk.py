@@ -115,6 +115,69 @@ class Chat(unittest.TestCase):
         self.assertEqual(c.chat.v2.services(service.sid).channels(channel.sid).fetch().messages_count, 7)
 
 
+class FlexChannels(unittest.TestCase):
+    def test_a_custom_channel_opens_once_and_takes_the_bridge_s_messages(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk flex channels")
+        flow = c.flex_api.v1.flex_flow.create(
+            friendly_name="sdk custom", chat_service_sid=service.sid, channel_type="custom", integration_type="task", enabled=True,
+        )
+        opened = dict(
+            flex_flow_sid=flow.sid, identity="sdk-customer", chat_user_friendly_name="Sam", chat_friendly_name="Chat with Sam",
+        )
+        channel = c.flex_api.v1.channel.create(**opened, pre_engagement_data=json.dumps({"q": "x"}), task_attributes=json.dumps({"tier": "gold"}))
+        self.assertTrue(channel.sid.startswith("CH"))
+        self.assertTrue(channel.task_sid.startswith("WT"))
+        self.assertTrue(channel.user_sid.startswith("US"))
+        self.assertEqual(channel.flex_flow_sid, flow.sid)
+        self.assertEqual(channel.account_sid, ACCOUNT)
+        self.assertIsNotNone(channel.date_created, "dates parse as datetimes")
+        self.assertEqual(c.flex_api.v1.channel.create(**opened).sid, channel.sid, "the customer's channel is found again")
+        self.assertEqual(c.flex_api.v1.channel(channel.sid).fetch().task_sid, channel.task_sid)
+        self.assertIn(channel.sid, [ch.sid for ch in c.flex_api.v1.channel.list(page_size=1)])
+        chat = c.chat.v2.services(service.sid).channels(channel.sid)
+        self.assertEqual([m.identity for m in chat.members.list()], ["sdk-customer"])
+        attributes = json.loads(chat.fetch().attributes)
+        self.assertEqual(attributes["pre_engagement_data"], {"q": "x"})
+        message = chat.messages.create(body="typed by the customer", from_="sdk-customer")
+        self.assertEqual(message._from, "sdk-customer")
+        self.assertTrue(c.flex_api.v1.channel(channel.sid).delete())
+        with self.assertRaises(TwilioRestException) as caught:
+            c.flex_api.v1.channel(channel.sid).fetch()
+        self.assertEqual((caught.exception.status, caught.exception.code), (404, 20404))
+        with self.assertRaises(TwilioRestException) as caught:
+            c.flex_api.v1.channel.create(**dict(opened, flex_flow_sid="FO" + "0" * 32))
+        self.assertEqual((caught.exception.status, caught.exception.code), (404, 20404))
+
+    def test_a_web_chat_opens_and_ends(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk web chats")
+        flow = c.flex_api.v1.flex_flow.create(
+            friendly_name="sdk web chat", chat_service_sid=service.sid, channel_type="web", integration_type="task", enabled=True,
+        )
+        web = c.flex_api.v1.web_channel.create(
+            flex_flow_sid=flow.sid, identity="sdk-guest", customer_friendly_name="Guest", chat_friendly_name="Chat",
+            chat_unique_name="sdk-web-1", pre_engagement_data=json.dumps({"friendlyName": "Guest"}),
+        )
+        self.assertTrue(web.sid.startswith("CH"))
+        self.assertEqual(web.flex_flow_sid, flow.sid)
+        self.assertEqual(c.flex_api.v1.web_channel(web.sid).fetch().sid, web.sid)
+        self.assertIn(web.sid, [w.sid for w in c.flex_api.v1.web_channel.list()])
+        self.assertEqual(c.chat.v2.services(service.sid).channels("sdk-web-1").fetch().sid, web.sid)
+        ended = c.flex_api.v1.web_channel(web.sid).update(chat_status="inactive", post_engagement_data=json.dumps({"rating": 5}))
+        self.assertEqual(ended.sid, web.sid)
+        attributes = json.loads(c.chat.v2.services(service.sid).channels(web.sid).fetch().attributes)
+        self.assertEqual(attributes["status"], "INACTIVE")
+        self.assertEqual(attributes["post_engagement_data"], {"rating": 5})
+        with self.assertRaises(TwilioRestException) as caught:
+            c.flex_api.v1.web_channel(web.sid).update(chat_status="active")
+        self.assertEqual((caught.exception.status, caught.exception.code), (400, 20001))
+        self.assertTrue(c.flex_api.v1.web_channel(web.sid).delete())
+        with self.assertRaises(TwilioRestException) as caught:
+            c.flex_api.v1.web_channel(web.sid).fetch()
+        self.assertEqual(caught.exception.status, 404)
+
+
 class Hook(http.server.BaseHTTPRequestHandler):
     received = []
 

@@ -98,12 +98,12 @@ pub(crate) struct EngineInner {
     pub services: ServiceDirectory,
     pub hub: Arc<Hub>,
     janitor: Addr<Janitor>,
-    routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
+    pub(crate) routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Engine {
-    inner: Arc<EngineInner>,
+    pub(crate) inner: Arc<EngineInner>,
 }
 
 impl Engine {

@@ -8,13 +8,15 @@
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
 //! - [`Outbox`]: delivers customer messages to external integrations and agent replies to the
 //!   customer's provider, from the log itself.
-//! - [`Engine`]: the one handle the HTTP layer holds.
+//! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
+//!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
 mod channel;
 mod clock;
 mod directory;
 mod engine;
 mod error;
+mod flex_channel;
 mod hub;
 mod ids;
 mod janitor;
@@ -28,6 +30,7 @@ pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView, ProviderStatus};
 pub use error::EngineError;
+pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{Janitor, OpenTask};

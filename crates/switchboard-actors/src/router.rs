@@ -61,9 +61,9 @@ pub(crate) struct Route {
 
 #[derive(Debug)]
 pub struct FlowRouter {
-    engine: Arc<EngineInner>,
+    pub(crate) engine: Arc<EngineInner>,
     /// The arbiter this router runs on; the channels it starts run there too.
-    home: usize,
+    pub(crate) home: usize,
 }
 
 impl FlowRouter {
@@ -130,7 +130,7 @@ async fn route_one(
         .map(|done| stored(channel_sid, &done, true)))
 }
 
-async fn execute(
+pub(crate) async fn execute(
     engine: &EngineInner,
     channel_sid: Sid,
     commands: Vec<ChannelCommand>,
@@ -182,18 +182,35 @@ fn message_commands(inbound: &Inbound) -> Vec<ChannelCommand> {
 
 /// For a task flow: a task for the interaction, unless one is already open.
 fn task_command(flow: &FlowView, inbound: &Inbound) -> Option<ChannelCommand> {
+    let name = inbound.profile_name.as_deref().unwrap_or(&inbound.customer_address);
+    task_for(flow, name, &inbound.customer_address, new_sid(SidPrefix::TASK), None)
+}
+
+/// The task a customer's interaction on `flow` opens (`None` unless the flow's integration is
+/// `task`): `EnsureTask`, so it is linked only when none is open. `extra` attributes (an object)
+/// are merged over the defaults.
+pub(crate) fn task_for(
+    flow: &FlowView,
+    name: &str,
+    address: &str,
+    task_sid: Sid,
+    extra: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> Option<ChannelCommand> {
     if flow.config.integration_type != IntegrationType::Task {
         return None;
     }
     let integration = &flow.config.integration;
-    let attributes = json!({
+    let mut attributes = json!({
         "channelType": flow.config.channel_type.as_str(),
-        "name": inbound.profile_name.clone().unwrap_or_else(|| inbound.customer_address.clone()),
-        "from": inbound.customer_address,
+        "name": name,
+        "from": address,
         "flexFlowSid": flow.sid.to_string(),
     });
+    if let (Some(extra), Some(base)) = (extra, attributes.as_object_mut()) {
+        base.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
     Some(ChannelCommand::EnsureTask {
-        task_sid: new_sid(SidPrefix::TASK),
+        task_sid,
         attributes: attributes.to_string(),
         priority: integration.priority.unwrap_or(0),
         timeout_secs: integration
@@ -203,31 +220,46 @@ fn task_command(flow: &FlowView, inbound: &Inbound) -> Option<ChannelCommand> {
 }
 
 fn new_channel(channel_sid: Sid, flow: &FlowView, inbound: &Inbound) -> NewChannel {
-    let mut attributes = json!({
-        "status": "ACTIVE",
-        "long_lived": flow.config.long_lived,
-        "channel_type": flow.config.channel_type.as_str(),
-        "from": inbound.customer_address,
-        "flex_flow_sid": flow.sid.to_string(),
-    });
-    if let Some(pre) = &inbound.pre_engagement_data {
-        attributes["pre_engagement_data"] = pre.clone();
-    }
+    let long_lived = flow.config.long_lived;
+    let address = &inbound.customer_address;
     NewChannel {
         channel_sid,
         service_sid: flow.config.chat_service_sid,
         kind: ChannelKind::Private,
-        friendly_name: Some(
-            inbound.profile_name.clone().unwrap_or_else(|| inbound.customer_address.clone()),
-        ),
+        friendly_name: Some(inbound.profile_name.clone().unwrap_or_else(|| address.clone())),
         unique_name: None,
-        attributes: attributes.to_string(),
+        attributes: channel_attributes(
+            flow,
+            address,
+            long_lived,
+            inbound.pre_engagement_data.as_ref(),
+        ),
         created_by: "system".into(),
         flex_flow_sid: Some(flow.sid),
-        customer_address: Some(inbound.customer_address.clone()),
-        long_lived: flow.config.long_lived,
+        customer_address: Some(address.clone()),
+        long_lived,
         janitor_enabled: flow.config.janitor_enabled,
     }
+}
+
+/// The attributes Flex keeps on a channel a flow opened.
+pub(crate) fn channel_attributes(
+    flow: &FlowView,
+    address: &str,
+    long_lived: bool,
+    pre_engagement_data: Option<&serde_json::Value>,
+) -> String {
+    let mut attributes = json!({
+        "status": "ACTIVE",
+        "long_lived": long_lived,
+        "channel_type": flow.config.channel_type.as_str(),
+        "from": address,
+        "flex_flow_sid": flow.sid.to_string(),
+    });
+    if let Some(pre) = pre_engagement_data {
+        attributes["pre_engagement_data"] = pre.clone();
+    }
+    attributes.to_string()
 }
 
 fn member_attributes(inbound: &Inbound) -> String {

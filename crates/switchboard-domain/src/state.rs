@@ -99,6 +99,12 @@ impl ChannelState {
         self.reactivated_at.map_or(last_message, |at| at.max(last_message))
     }
 
+    /// Whether `author` is the channel's customer: on a channel a Flex Flow opened, its customer
+    /// address. A message in that name posted through the API is the customer's own.
+    pub fn is_customer(&self, author: &str) -> bool {
+        self.flex_flow_sid.is_some() && self.customer_address.as_deref() == Some(author)
+    }
+
     pub fn member_by_identity(&self, identity: &str) -> Option<(Sid, &MemberState)> {
         self.members.iter().find(|(_, m)| m.identity == identity).map(|(sid, m)| (*sid, m))
     }

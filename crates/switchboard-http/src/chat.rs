@@ -1,6 +1,7 @@
 //! Chat v2, the core agents and tests need: Services (create, fetch, list, update), a service's
 //! Channels (create, list by `Type`, fetch by SID or unique name, update), Members (add, list,
-//! fetch) and Messages (post, list in index order with paging, fetch).
+//! fetch) and Messages (post, list in index order with paging, fetch; a message in the name of a
+//! flow channel's customer is stored as the customer's).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -313,7 +314,7 @@ async fn post_message(
     if body.chars().count() > 32 * 1024 {
         return Err(ApiError::bad_param("Body is longer than 32 768 characters"));
     }
-    let command = ChannelCommand::PostMessage(NewMessage {
+    let message = NewMessage {
         message_sid,
         author: form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned(),
         body,
@@ -321,8 +322,16 @@ async fn post_message(
         media: None,
         source: MessageSource::Api,
         provider_message_id: None,
-    });
-    run(&state, sid, vec![command]).await?;
+    };
+    // A bridge posts its customer's messages in the customer's name (Flex custom channels):
+    // those are the customer's, as if they came through a provider.
+    let current = load_channel(&state, service, sid, request.path()).await?;
+    if current.is_customer(&message.author) {
+        let stored = state.engine.customer_message(&current, message).await.map_err(internal)?;
+        stored.map_err(rejected)?;
+    } else {
+        run(&state, sid, vec![ChannelCommand::PostMessage(message)]).await?;
+    }
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let messages = state.engine.messages(sid).map_err(internal)?;
     let message =

@@ -2,7 +2,7 @@
 //! Chat and Flex, and the official SDKs, work by changing only the base URL.
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
-//! - `flex`, `chat`: the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
+//! - `flex`, `flex_channels`, `chat`: the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
 //!   `admin`: audit and tasks for operators.
 //! - [`configure`] registers everything; the daemon and the tests share it.
 
@@ -12,6 +12,7 @@ pub mod audit;
 mod auth;
 mod chat;
 mod flex;
+mod flex_channels;
 mod lists;
 mod meta;
 pub mod state;

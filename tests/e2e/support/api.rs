@@ -105,6 +105,19 @@ impl Daemon {
         (service, flow.json()["sid"].as_str().unwrap().to_owned())
     }
 
+    /// A Chat Service and a Flex Flow on it with `params` (FriendlyName and ChatServiceSid are
+    /// added); returns (IS, FO).
+    pub fn flow(&self, params: &[(&str, &str)]) -> (String, String) {
+        let service = self.post("/chat/v2/Services", &[("FriendlyName", "flow service")]);
+        assert_eq!(service.status, 201, "{}", service.body);
+        let service = service.json()["sid"].as_str().unwrap().to_owned();
+        let mut form = vec![("FriendlyName", "flow"), ("ChatServiceSid", service.as_str())];
+        form.extend_from_slice(params);
+        let flow = self.post("/flex/v1/FlexFlows", &form);
+        assert_eq!(flow.status, 201, "{}", flow.body);
+        (service, flow.json()["sid"].as_str().unwrap().to_owned())
+    }
+
     /// Posts an inbound SMS as Twilio would, signed with the auth token.
     pub fn sms(&self, from: &str, body: &str, message_sid: &str) -> Response {
         let params = [
@@ -157,6 +170,17 @@ impl Daemon {
         }
         Ok(socket)
     }
+}
+
+/// Asserts a response is an error in Twilio's shape with this status and code.
+#[track_caller]
+pub fn assert_twilio_error(response: &Response, status: u16, code: u64) {
+    assert_eq!(response.status, status, "{}", response.body);
+    let body = response.json();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert_eq!(body["more_info"], format!("https://www.twilio.com/docs/errors/{code}"), "{body}");
 }
 
 /// X-Twilio-Signature: base64(HMAC-SHA1(token, url + sorted name/value pairs)).
