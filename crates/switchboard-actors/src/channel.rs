@@ -29,6 +29,7 @@ pub(crate) struct ChannelDeps {
     pub outbox: Recipient<crate::outbox::Wake>,
     pub registry: Weak<Registry>,
     pub hibernate_after: Duration,
+    pub users: Arc<crate::users::UserDirectory>,
 }
 
 /// Runs commands as one atomic append (see `ChannelLog::execute_all`). The reply comes once the
@@ -108,6 +109,69 @@ impl ChannelActor {
         }
     }
 
+    /// Tells the user directory who joined and left with `events` (the member list `before`
+    /// them gives a leaver's identity). Only membership events cost anything here, so a
+    /// message's path is unchanged. A failure is logged: the channel's append stands, and the
+    /// user's channel list is checked against the channel when it is read.
+    fn record_memberships(
+        &self,
+        before: &[(Sid, String)],
+        events: &[ChannelEvent],
+        at: Timestamp,
+    ) -> bool {
+        let mut written = false;
+        let membership = |e: &ChannelEvent| {
+            matches!(
+                e,
+                ChannelEvent::MemberJoined { .. }
+                    | ChannelEvent::MemberLeft { .. }
+                    | ChannelEvent::DataErased { .. }
+            )
+        };
+        if !events.iter().any(membership) {
+            return false;
+        }
+        let Some(service) = self.channel.as_ref().and_then(|c| c.state().service_sid) else {
+            return false;
+        };
+        let users = &self.deps.users;
+        let mut members: Vec<(Sid, String)> = before.to_vec();
+        for event in events {
+            let outcome = match event {
+                ChannelEvent::MemberJoined { member_sid, identity, .. } => {
+                    members.push((*member_sid, identity.clone()));
+                    users.joined(service, identity, self.sid, *member_sid, at)
+                }
+                ChannelEvent::MemberLeft { member_sid } => {
+                    let Some(at_index) = members.iter().position(|(sid, _)| sid == member_sid)
+                    else {
+                        continue;
+                    };
+                    let (_, identity) = members.remove(at_index);
+                    users.left(service, &identity, self.sid, at)
+                }
+                ChannelEvent::DataErased { .. } => {
+                    let mut any = Ok(false);
+                    for (_, identity) in members.drain(..) {
+                        any = match users.left(service, &identity, self.sid, at) {
+                            Ok(done) => any.map(|a| a || done),
+                            Err(error) => Err(error),
+                        };
+                    }
+                    any
+                }
+                _ => continue,
+            };
+            match outcome {
+                Ok(done) => written |= done,
+                Err(error) => {
+                    tracing::warn!(channel = %self.sid, %error, "a user's channel list was not updated")
+                }
+            }
+        }
+        written
+    }
+
     fn report_activity(&self) {
         if let Some(channel) = &self.channel {
             self.deps.janitor.do_send(Activity::of(self.sid, channel.state()));
@@ -159,10 +223,14 @@ impl Handler<Execute> for ChannelActor {
             .as_ref()
             .map(|c| c.state().members.iter().map(|(sid, m)| (*sid, m.identity.clone())).collect())
             .unwrap_or_default();
-        let executed = match self.run(message.commands, at)? {
+        let mut executed = match self.run(message.commands, at)? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),
         };
+        if self.record_memberships(&members, &executed.events, at) {
+            // The users' appends came after the channel's: a ticket taken now covers both.
+            executed.ticket = Some(self.deps.log.ticket());
+        }
         if let Some(ticket) = executed.ticket {
             for (offset, event) in executed.events.iter().enumerate() {
                 let audience = audience_after(&mut members, event);

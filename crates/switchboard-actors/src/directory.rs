@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use switchboard_domain::{
-    conflicts, decide_flow, routing_key, ChannelType, FlowCommand, FlowConfig, FlowRejection,
-    FlowState, Recorded, ServiceEvent, ServiceState, Sid, SidPrefix, Timestamp,
+    conflicts, decide_flow, routing_key, ChannelType, DefaultRole, FlowCommand, FlowConfig,
+    FlowRejection, FlowState, Recorded, RoleKind, RoleState, ServiceEvent, ServiceState, Sid,
+    SidPrefix, Timestamp,
 };
 use switchboard_store::{EventLog, FlushTicket, IndexChanges, ReplayRecord};
 
@@ -167,6 +168,14 @@ pub struct ServiceView {
     pub friendly_name: String,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
+    /// Every role, the four defaults included, in SID order.
+    pub roles: BTreeMap<Sid, RoleState>,
+}
+
+impl ServiceView {
+    pub fn role(&self, which: DefaultRole) -> Option<&RoleState> {
+        self.roles.get(&which.sid(self.sid))
+    }
 }
 
 #[derive(Debug)]
@@ -211,6 +220,51 @@ impl ServiceDirectory {
         self.change(sid, ServiceEvent::ServiceRenamed { friendly_name }, at).await.map(Some)
     }
 
+    /// Adds a role; `permissions` are already validated for `kind`.
+    pub async fn create_role(
+        &self,
+        service: Sid,
+        friendly_name: String,
+        kind: RoleKind,
+        permissions: Vec<String>,
+        at: Timestamp,
+    ) -> Result<Option<RoleState>, EngineError> {
+        if self.get(service).is_none() {
+            return Ok(None);
+        }
+        let role_sid = new_sid(SidPrefix::ROLE);
+        let event = ServiceEvent::RoleCreated { role_sid, friendly_name, kind, permissions };
+        let view = self.change(service, event, at).await?;
+        Ok(view.roles.get(&role_sid).cloned())
+    }
+
+    /// Replaces a role's permission set.
+    pub async fn update_role(
+        &self,
+        service: Sid,
+        role_sid: Sid,
+        permissions: Vec<String>,
+        at: Timestamp,
+    ) -> Result<Option<RoleState>, EngineError> {
+        let exists = self.get(service).is_some_and(|s| s.roles.contains_key(&role_sid));
+        if !exists {
+            return Ok(None);
+        }
+        let view =
+            self.change(service, ServiceEvent::RoleUpdated { role_sid, permissions }, at).await?;
+        Ok(view.roles.get(&role_sid).cloned())
+    }
+
+    /// Deletes a role that is not a default one; the caller checks it is not in use.
+    pub async fn delete_role(
+        &self,
+        service: Sid,
+        role_sid: Sid,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        self.change(service, ServiceEvent::RoleDeleted { role_sid }, at).await.map(|_| ())
+    }
+
     async fn change(
         &self,
         sid: Sid,
@@ -242,11 +296,12 @@ fn service_view(state: &ServiceState) -> Option<ServiceView> {
         friendly_name: state.friendly_name.clone(),
         date_created: state.date_created,
         date_updated: state.date_updated,
+        roles: state.roles.clone(),
     })
 }
 
 /// Events counted so far, for the expected sequence of the next append.
-trait Counted {
+pub(crate) trait Counted {
     fn events_applied(&self) -> u64;
 }
 
@@ -265,7 +320,7 @@ impl Counted for ServiceState {
 fn append<S: Counted, E>(
     log: &EventLog,
     sid: Sid,
-    mut state: S,
+    state: S,
     events: Vec<E>,
     at: Timestamp,
     apply: fn(&mut S, &Recorded<E>),
@@ -273,8 +328,24 @@ fn append<S: Counted, E>(
 where
     Recorded<E>: switchboard_store::LoggedEvent,
 {
+    append_indexed(log, sid, state, events, at, apply, &IndexChanges::default())
+}
+
+/// `append` with index changes in the same write.
+pub(crate) fn append_indexed<S: Counted, E>(
+    log: &EventLog,
+    sid: Sid,
+    mut state: S,
+    events: Vec<E>,
+    at: Timestamp,
+    apply: fn(&mut S, &Recorded<E>),
+    index: &IndexChanges,
+) -> Result<(S, Option<FlushTicket>), EngineError>
+where
+    Recorded<E>: switchboard_store::LoggedEvent,
+{
     let records: Vec<Recorded<E>> = events.into_iter().map(|e| Recorded::new(at, e)).collect();
-    let appended = log.append(sid, state.events_applied(), &records, &IndexChanges::default())?;
+    let appended = log.append(sid, state.events_applied(), &records, index)?;
     for record in &records {
         apply(&mut state, record);
     }
@@ -282,7 +353,7 @@ where
 }
 
 /// Folds every stream of one kind from the log.
-fn load_streams<S: Default, E>(
+pub(crate) fn load_streams<S: Default, E>(
     log: &EventLog,
     prefix: SidPrefix,
     apply: fn(&mut S, &Recorded<E>),

@@ -18,6 +18,7 @@ use crate::janitor::{Activity, Janitor, ListOpenTasks, OpenTask};
 use crate::outbox::{Outbox, Wake, CONSUMER as OUTBOX_CONSUMER};
 use crate::registry::{shard, Registry};
 use crate::router::{FlowRouter, Route, Routed};
+use crate::users::UserDirectory;
 use crate::{Clock, EngineError};
 
 pub use crate::router::Inbound;
@@ -96,6 +97,7 @@ pub(crate) struct EngineInner {
     pub registry: Arc<Registry>,
     pub flows: Arc<FlowDirectory>,
     pub services: ServiceDirectory,
+    pub users: Arc<UserDirectory>,
     pub hub: Arc<Hub>,
     janitor: Addr<Janitor>,
     pub(crate) routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
@@ -127,6 +129,7 @@ impl Engine {
         .start();
         let hub = Arc::new(Hub::default());
         let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
+        let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
         let outbox = Outbox::new(
             Arc::clone(&log),
             Arc::clone(&flows),
@@ -141,10 +144,12 @@ impl Engine {
             outbox: outbox.clone().recipient(),
             registry: Arc::downgrade(&registry),
             hibernate_after: config.hibernate_after,
+            users: Arc::clone(&users),
         }));
         let inner = Arc::new(EngineInner {
             flows,
             services: ServiceDirectory::load(Arc::clone(&log))?,
+            users,
             log,
             clock,
             registry,
@@ -223,6 +228,10 @@ impl Engine {
 
     pub fn services(&self) -> &ServiceDirectory {
         &self.inner.services
+    }
+
+    pub fn users(&self) -> &UserDirectory {
+        &self.inner.users
     }
 
     pub fn hub(&self) -> &Arc<Hub> {

@@ -5,6 +5,7 @@
 //!   customer's existing channel or opens a new one, so one customer can never get two.
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
+//! - [`UserDirectory`]: Chat Users, one `US` stream each, with the channels each identity is in.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
 //! - [`Outbox`]: delivers customer messages to external integrations and agent replies to the
 //!   customer's provider, from the log itself.
@@ -12,6 +13,7 @@
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
 mod channel;
+mod client;
 mod clock;
 mod directory;
 mod engine;
@@ -24,8 +26,10 @@ mod outbox;
 mod provider;
 mod registry;
 mod router;
+mod users;
 
 pub use channel::ChannelActor;
+pub use client::{ClientAction, ClientRefusal};
 pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView, ProviderStatus};
@@ -40,3 +44,4 @@ pub use outbox::{
 };
 pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER};
 pub use router::FlowRouter;
+pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};

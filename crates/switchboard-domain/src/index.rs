@@ -18,6 +18,8 @@ pub enum IndexKind {
     /// (provider message id) → the channel and message index: an inbound message's id (so a
     /// redelivery is not stored twice) or an outbound one's (so status reports find it).
     ProviderMessage = 3,
+    /// (service, identity) → the Chat User (`US…`) of that identity.
+    UserIdentity = 4,
 }
 
 impl IndexKind {
@@ -55,6 +57,18 @@ impl IndexEntry {
             scope: Some(service_sid),
             value: unique_name.to_owned(),
             channel_sid,
+            message_index: None,
+        }
+    }
+
+    /// The user an identity has in a service. `channel_sid` holds the user's SID: the entry
+    /// points at a stream, whatever its kind.
+    pub fn user_identity(service_sid: Sid, identity: &str, user_sid: Sid) -> IndexEntry {
+        IndexEntry {
+            kind: IndexKind::UserIdentity,
+            scope: Some(service_sid),
+            value: identity.to_owned(),
+            channel_sid: user_sid,
             message_index: None,
         }
     }

@@ -10,17 +10,24 @@ mod command;
 mod event;
 mod flow;
 mod index;
+mod role;
 mod service;
 mod sid;
 mod state;
 mod time;
+mod user;
 
 pub use address::{customer_address, e164, AddressError};
 pub use flow::{
     conflicts, decide_flow, routing_key, validate, ChannelType, FlowCommand, FlowConfig, FlowEvent,
     FlowRejection, FlowState, Integration, IntegrationType,
 };
+pub use role::{
+    validate_permissions, DefaultRole, RoleKind, RoleState, CHANNEL_PERMISSIONS,
+    SERVICE_PERMISSIONS,
+};
 pub use service::{ServiceEvent, ServiceState};
+pub use user::{UserEvent, UserState};
 
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{

@@ -1,15 +1,37 @@
 //! Chat Services: the container of channels, as in Twilio's Chat v2. An aggregate of its own,
-//! stored in a stream named by its `IS` SID.
+//! stored in a stream named by its `IS` SID, with its roles (see `role.rs`).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::role::{DefaultRole, RoleKind, RoleState};
 use crate::{DomainEvent, Recorded, Sid, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceEvent {
-    ServiceCreated { service_sid: Sid, friendly_name: String },
-    ServiceRenamed { friendly_name: String },
+    ServiceCreated {
+        service_sid: Sid,
+        friendly_name: String,
+    },
+    ServiceRenamed {
+        friendly_name: String,
+    },
+    RoleCreated {
+        role_sid: Sid,
+        friendly_name: String,
+        kind: RoleKind,
+        permissions: Vec<String>,
+    },
+    /// The whole permission set is replaced, as Twilio's update does.
+    RoleUpdated {
+        role_sid: Sid,
+        permissions: Vec<String>,
+    },
+    RoleDeleted {
+        role_sid: Sid,
+    },
 }
 
 impl DomainEvent for ServiceEvent {
@@ -17,6 +39,9 @@ impl DomainEvent for ServiceEvent {
         match self {
             ServiceEvent::ServiceCreated { .. } => "service_created",
             ServiceEvent::ServiceRenamed { .. } => "service_renamed",
+            ServiceEvent::RoleCreated { .. } => "role_created",
+            ServiceEvent::RoleUpdated { .. } => "role_updated",
+            ServiceEvent::RoleDeleted { .. } => "role_deleted",
         }
     }
 }
@@ -28,22 +53,74 @@ pub struct ServiceState {
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     pub events_applied: u64,
+    /// Every role of the service, the four defaults included.
+    #[serde(default)]
+    pub roles: BTreeMap<Sid, RoleState>,
 }
 
 impl ServiceState {
     pub fn apply(&mut self, record: &Recorded<ServiceEvent>) {
         self.events_applied += 1;
+        let at = record.at;
         match &record.event {
             ServiceEvent::ServiceCreated { service_sid, friendly_name } if self.sid.is_none() => {
                 self.sid = Some(*service_sid);
                 self.friendly_name.clone_from(friendly_name);
-                self.date_created = record.at;
+                self.date_created = at;
+                for role in DefaultRole::ALL {
+                    self.roles.insert(
+                        role.sid(*service_sid),
+                        RoleState {
+                            sid: role.sid(*service_sid),
+                            friendly_name: role.friendly_name().to_owned(),
+                            kind: role.kind(),
+                            permissions: role
+                                .permissions()
+                                .iter()
+                                .map(|p| (*p).to_owned())
+                                .collect(),
+                            default: true,
+                            date_created: at,
+                            date_updated: at,
+                        },
+                    );
+                }
             }
             ServiceEvent::ServiceCreated { .. } => return,
             ServiceEvent::ServiceRenamed { friendly_name } => {
                 self.friendly_name.clone_from(friendly_name);
             }
+            ServiceEvent::RoleCreated { role_sid, friendly_name, kind, permissions } => {
+                self.roles.entry(*role_sid).or_insert_with(|| RoleState {
+                    sid: *role_sid,
+                    friendly_name: friendly_name.clone(),
+                    kind: *kind,
+                    permissions: permissions.clone(),
+                    default: false,
+                    date_created: at,
+                    date_updated: at,
+                });
+                // A role's change is not the service's: its date stays.
+                return;
+            }
+            ServiceEvent::RoleUpdated { role_sid, permissions } => {
+                if let Some(role) = self.roles.get_mut(role_sid) {
+                    role.permissions.clone_from(permissions);
+                    role.date_updated = at;
+                }
+                return;
+            }
+            ServiceEvent::RoleDeleted { role_sid } => {
+                if self.roles.get(role_sid).is_some_and(|r| !r.default) {
+                    self.roles.remove(role_sid);
+                }
+                return;
+            }
         }
-        self.date_updated = record.at;
+        self.date_updated = at;
+    }
+
+    pub fn role(&self, which: DefaultRole) -> Option<&RoleState> {
+        self.sid.and_then(|sid| self.roles.get(&which.sid(sid)))
     }
 }

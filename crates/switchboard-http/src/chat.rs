@@ -48,7 +48,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Members/{{member}}"))
-            .route(web::get().to(fetch_member)),
+            .route(web::get().to(fetch_member))
+            .route(web::post().to(crate::chat_edits::update_member))
+            .route(web::delete().to(crate::chat_edits::remove_member)),
     )
     .service(
         web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Messages"))
@@ -57,7 +59,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Messages/{{message}}"))
-            .route(web::get().to(fetch_message)),
+            .route(web::get().to(fetch_message))
+            .route(web::post().to(crate::chat_edits::update_message))
+            .route(web::delete().to(crate::chat_edits::remove_message)),
     );
 }
 
@@ -256,10 +260,17 @@ async fn add_member(
     let (service, sid) = channel_path(&state, &request)?;
     let identity = form.require("Identity")?.to_owned();
     let member_sid = switchboard_actors::new_sid(SidPrefix::MEMBER);
+    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    crate::chat_users::check_role(
+        &state,
+        service,
+        role_sid,
+        switchboard_domain::RoleKind::Channel,
+    )?;
     let command = ChannelCommand::AddMember {
         member_sid,
         identity,
-        role_sid: form.get_sid("RoleSid", SidPrefix::ROLE)?,
+        role_sid,
         attributes: json_attributes(form.get("Attributes"))?,
     };
     run(&state, sid, vec![command]).await?;
@@ -378,7 +389,11 @@ async fn fetch_message(
 }
 
 /// Runs commands on a channel and turns a domain rejection into Twilio's error.
-async fn run(state: &AppState, sid: Sid, commands: Vec<ChannelCommand>) -> Result<(), ApiError> {
+pub(crate) async fn run(
+    state: &AppState,
+    sid: Sid,
+    commands: Vec<ChannelCommand>,
+) -> Result<(), ApiError> {
     if commands.is_empty() {
         return Ok(());
     }
@@ -411,7 +426,7 @@ fn store(error: switchboard_store::StoreError) -> ApiError {
     internal(switchboard_actors::EngineError::Store(error))
 }
 
-fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> {
+pub(crate) fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> {
     let text = request.match_info().get("service").unwrap_or_default();
     let sid = Sid::parse_with(text, SidPrefix::SERVICE)
         .map_err(|_| ApiError::not_found(request.path()))?;
@@ -419,7 +434,10 @@ fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError>
 }
 
 /// The service and channel of the path; the channel may be named by SID or unique name.
-fn channel_path(state: &AppState, request: &HttpRequest) -> Result<(Sid, Sid), ApiError> {
+pub(crate) fn channel_path(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(Sid, Sid), ApiError> {
     let service = service_sid(state, request)?;
     let key = request.match_info().get("channel").unwrap_or_default();
     if let Ok(sid) = Sid::parse_with(key, SidPrefix::CHANNEL) {
@@ -431,7 +449,7 @@ fn channel_path(state: &AppState, request: &HttpRequest) -> Result<(Sid, Sid), A
     }
 }
 
-async fn load_channel(
+pub(crate) async fn load_channel(
     state: &AppState,
     service: Sid,
     sid: Sid,
@@ -444,7 +462,7 @@ async fn load_channel(
 }
 
 /// Attributes must be a JSON document (Twilio stores them as a string); absent means `{}`.
-fn json_attributes(text: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn json_attributes(text: Option<&str>) -> Result<String, ApiError> {
     match text {
         None | Some("") => Ok("{}".to_owned()),
         Some(text) => match serde_json::from_str::<Value>(text) {

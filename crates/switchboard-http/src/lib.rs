@@ -2,7 +2,8 @@
 //! Chat and Flex, and the official SDKs, work by changing only the base URL.
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
-//! - `flex`, `flex_channels`, `chat`: the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
+//! - `flex`, `flex_channels`, `chat` (with `chat_users`: Users, UserChannels, Roles; and
+//!   `chat_edits`: member and message updates and removals): the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
 //!   `admin`: audit and tasks for operators.
 //! - [`configure`] registers everything; the daemon and the tests share it.
 
@@ -11,6 +12,8 @@ mod app;
 pub mod audit;
 mod auth;
 mod chat;
+mod chat_edits;
+mod chat_users;
 mod flex;
 mod flex_channels;
 mod lists;

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 use switchboard_actors::{FlowView, MessageView, OpenTask, ServiceView};
 use switchboard_domain::{
-    ChannelKind, ChannelState, ChannelStatus, IntegrationType, MemberState, Sid,
+    ChannelKind, ChannelState, ChannelStatus, DefaultRole, IntegrationType, MemberState, Sid,
 };
 
 use crate::state::AppState;
@@ -74,9 +74,9 @@ pub fn service(state: &AppState, service: &ServiceView) -> Value {
         "friendly_name": service.friendly_name,
         "date_created": iso(service.date_created),
         "date_updated": iso(service.date_updated),
-        "default_service_role_sid": null,
-        "default_channel_role_sid": null,
-        "default_channel_creator_role_sid": null,
+        "default_service_role_sid": service.role(DefaultRole::ServiceUser).map(|r| r.sid.to_string()),
+        "default_channel_role_sid": service.role(DefaultRole::ChannelUser).map(|r| r.sid.to_string()),
+        "default_channel_creator_role_sid": service.role(DefaultRole::ChannelAdmin).map(|r| r.sid.to_string()),
         "read_status_enabled": true,
         "reachability_enabled": false,
         "typing_indicator_timeout": 5,

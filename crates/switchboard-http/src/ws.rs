@@ -6,7 +6,10 @@
 //! the identity is a member of. `{"type":"resume","channel_sid":…,"seq":N}` replays everything
 //! after N from the log, then live events continue with no gap and no duplicate.
 //! `{"type":"typing","channel_sid":…}` is relayed to the other members; `{"type":"ping"}` gets
-//! `{"type":"pong"}`. The connection closes when the token expires.
+//! `{"type":"pong"}`. Client actions (`message`, `edit_message`, `delete_message`, `consumed`,
+//! `join`, `leave`) are checked against the identity's Chat roles and answered `ack` or `error`
+//! (50107 when not permitted; nothing is written then). The connection closes when the token
+//! expires.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,8 +18,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchboard_actors::{Live, LiveEvent};
-use switchboard_domain::{DomainEvent, Recorded, Sid, SidPrefix};
+use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
+use switchboard_domain::{DomainEvent, Recorded, Rejection, Sid, SidPrefix};
 use switchboard_store::ReplayRecord;
 
 use crate::state::AppState;
@@ -95,10 +98,59 @@ fn bearer_token(request: &HttpRequest) -> Option<String> {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientFrame {
-    Auth { token: String },
-    Resume { channel_sid: String, seq: i64 },
-    Typing { channel_sid: String },
+    Auth {
+        token: String,
+    },
+    Resume {
+        channel_sid: String,
+        seq: i64,
+    },
+    Typing {
+        channel_sid: String,
+    },
     Ping,
+    /// Client actions, checked against the identity's roles (see `Engine::client_action`).
+    /// `id`, when given, is echoed in the `ack` or `error` answer.
+    Message {
+        channel_sid: String,
+        body: String,
+        #[serde(default)]
+        attributes: Option<Value>,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    EditMessage {
+        channel_sid: String,
+        index: u64,
+        #[serde(default)]
+        body: Option<String>,
+        #[serde(default)]
+        attributes: Option<Value>,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    DeleteMessage {
+        channel_sid: String,
+        index: u64,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    Consumed {
+        channel_sid: String,
+        index: Option<u64>,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    Join {
+        channel_sid: String,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    Leave {
+        channel_sid: String,
+        #[serde(default)]
+        id: Option<Value>,
+    },
 }
 
 struct Connection {
@@ -180,6 +232,33 @@ impl Connection {
                 }
                 Ok(ClientFrame::Typing { channel_sid }) => self.typing(peer, &channel_sid).await,
                 Ok(ClientFrame::Auth { .. }) => self.error(20001, "already authenticated").await,
+                Ok(ClientFrame::Message { channel_sid, body, attributes, id }) => {
+                    let action = attributes_text(attributes).map(|attributes| ClientAction::Send {
+                        body,
+                        attributes: attributes.unwrap_or_else(|| "{}".into()),
+                    });
+                    self.act(peer, &channel_sid, action, id).await
+                }
+                Ok(ClientFrame::EditMessage { channel_sid, index, body, attributes, id }) => {
+                    let action = attributes_text(attributes).map(|attributes| ClientAction::Edit {
+                        index,
+                        body,
+                        attributes,
+                    });
+                    self.act(peer, &channel_sid, action, id).await
+                }
+                Ok(ClientFrame::DeleteMessage { channel_sid, index, id }) => {
+                    self.act(peer, &channel_sid, Ok(ClientAction::Delete { index }), id).await
+                }
+                Ok(ClientFrame::Consumed { channel_sid, index, id }) => {
+                    self.act(peer, &channel_sid, Ok(ClientAction::Consumed { index }), id).await
+                }
+                Ok(ClientFrame::Join { channel_sid, id }) => {
+                    self.act(peer, &channel_sid, Ok(ClientAction::Join), id).await
+                }
+                Ok(ClientFrame::Leave { channel_sid, id }) => {
+                    self.act(peer, &channel_sid, Ok(ClientAction::Leave), id).await
+                }
                 Err(error) => {
                     self.error(20001, &format!("unknown or malformed frame: {error}")).await
                 }
@@ -263,6 +342,55 @@ impl Connection {
         state.member_by_identity(&peer.identity).map(|_| sid)
     }
 
+    /// Runs a client action and answers `ack` (with the message's index for a send) or `error`.
+    async fn act(
+        &mut self,
+        peer: &Peer,
+        channel_sid: &str,
+        action: Result<ClientAction, &'static str>,
+        id: Option<Value>,
+    ) -> bool {
+        let answer = |mut frame: Value| {
+            if let (Some(id), Some(map)) = (&id, frame.as_object_mut()) {
+                map.insert("id".into(), id.clone());
+            }
+            frame
+        };
+        let action = match action {
+            Ok(action) => action,
+            Err(why) => {
+                let frame = json!({"type": "error", "code": 20001, "message": why});
+                return self.send(answer(frame)).await.is_ok();
+            }
+        };
+        if let ClientAction::Send { body, .. } | ClientAction::Edit { body: Some(body), .. } =
+            &action
+        {
+            if body.chars().count() > 32 * 1024 {
+                let frame = json!({"type": "error", "code": 20001, "message": "body is longer than 32 768 characters"});
+                return self.send(answer(frame)).await.is_ok();
+            }
+        }
+        let Ok(channel) = Sid::parse_with(channel_sid, SidPrefix::CHANNEL) else {
+            let frame = json!({"type": "error", "code": 20404, "message": "no such channel"});
+            return self.send(answer(frame)).await.is_ok();
+        };
+        let frame = match self.state.engine.client_action(&peer.identity, channel, action).await {
+            Ok(Ok(index)) => {
+                json!({"type": "ack", "channel_sid": channel.to_string(), "index": index})
+            }
+            Ok(Err(refusal)) => {
+                let (code, message) = refusal_code(&refusal);
+                json!({"type": "error", "code": code, "message": message})
+            }
+            Err(error) => {
+                tracing::error!(%error, "a client action failed");
+                json!({"type": "error", "code": 20500, "message": "internal error"})
+            }
+        };
+        self.send(answer(frame)).await.is_ok()
+    }
+
     async fn error(&mut self, code: u32, message: &str) -> bool {
         self.send(json!({"type": "error", "code": code, "message": message})).await.is_ok()
     }
@@ -275,6 +403,41 @@ impl Connection {
         let _ =
             self.session.close(Some(CloseReason { code, description: Some(why.to_owned()) })).await;
     }
+}
+
+/// Attributes as a client sends them: a JSON document, or a string holding one; at most 16 KiB.
+fn attributes_text(attributes: Option<Value>) -> Result<Option<String>, &'static str> {
+    let text = match attributes {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) => {
+            if serde_json::from_str::<Value>(&text).is_err() {
+                return Err("attributes must be a JSON document");
+            }
+            text
+        }
+        Some(other) => other.to_string(),
+    };
+    if text.len() > 16 * 1024 {
+        return Err("attributes are longer than 16 KiB");
+    }
+    Ok(Some(text))
+}
+
+/// Twilio's codes for a refused client action: 50107 "User not authorized for command" for
+/// everything the roles (or membership of a private channel) forbid.
+fn refusal_code(refusal: &ClientRefusal) -> (u32, String) {
+    let message = refusal.to_string();
+    let code = match refusal {
+        ClientRefusal::ChannelNotFound => 20404,
+        ClientRefusal::NotMember | ClientRefusal::Private | ClientRefusal::Unauthorized(_) => 50107,
+        ClientRefusal::Rejected(rejection) => match rejection {
+            Rejection::MemberExists(_) => 50404,
+            Rejection::MessageNotFound(_) | Rejection::MemberNotFound(_) => 20404,
+            Rejection::ChannelInactive | Rejection::ChannelErased => 50300,
+            _ => 20001,
+        },
+    };
+    (code, message)
 }
 
 /// `{"type":…, "channel_sid":…, "seq":…, "timestamp":…, …the event's fields}`.

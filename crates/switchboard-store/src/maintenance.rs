@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use switchboard_crypto::{MasterKey, WrappedKey};
-use switchboard_domain::{ChannelState, Recorded, SidPrefix};
+use switchboard_domain::{ChannelState, Recorded, SidPrefix, UserEvent, UserState};
 
 use crate::keyring::SHRED_TOMBSTONE;
 use crate::layout::{self, INDEX, KEY};
@@ -27,6 +27,19 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         report.removed += 1;
     }
     let streams: Vec<_> = log.streams().collect::<Result<_, _>>()?;
+    // Users own one entry each: their identity under their service.
+    for stream in streams.iter().copied().filter(|s| s.prefix() == SidPrefix::USER) {
+        let mut state = UserState::default();
+        for item in log.read::<Recorded<UserEvent>>(stream, 0) {
+            match item? {
+                ReplayRecord::Event { event, .. } => state.apply(&event),
+                ReplayRecord::Shredded { .. } => state.events_applied += 1,
+            }
+        }
+        let changes = IndexChanges { put: state.index_entries(), delete: Vec::new() };
+        report.entries += changes.put.len() as u64;
+        log.apply_index_changes(&changes)?;
+    }
     for stream in streams.into_iter().filter(|s| s.prefix() == SidPrefix::CHANNEL) {
         let mut state = ChannelState::default();
         let mut changes = IndexChanges::default();

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use switchboard_domain::{
     ChannelEvent, DomainEvent, FlowEvent, Recorded, ServiceEvent, Sid, SidPrefix, Timestamp,
+    UserEvent,
 };
 
 use crate::layout::{self, EVENT};
@@ -33,6 +34,7 @@ pub enum AnyEvent {
     Channel(ChannelEvent),
     Flow(FlowEvent),
     Service(ServiceEvent),
+    User(UserEvent),
 }
 
 impl DomainEvent for AnyEvent {
@@ -41,6 +43,7 @@ impl DomainEvent for AnyEvent {
             AnyEvent::Channel(event) => event.type_name(),
             AnyEvent::Flow(event) => event.type_name(),
             AnyEvent::Service(event) => event.type_name(),
+            AnyEvent::User(event) => event.type_name(),
         }
     }
 }
@@ -140,6 +143,7 @@ impl EventLog {
             SidPrefix::SERVICE => {
                 Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::Service))
             }
+            SidPrefix::USER => Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::User)),
             _ => {
                 Err(StoreError::Corrupt { stream, seq, problem: "a stream of unknown kind".into() })
             }

@@ -1,0 +1,137 @@
+//! Chat Users: one per identity in a service, as in Twilio's Chat v2. Each user is an aggregate
+//! of its own, stored in a stream named by its `US` SID, which also records the channels the
+//! identity is a member of (so a user's channels are listed without reading every channel).
+//! The identity is customer data: it is only in the sealed events, and looked up by a keyed hash
+//! (`IndexEntry::user_identity`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DomainEvent, IndexEntry, Recorded, Sid, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserEvent {
+    UserCreated {
+        user_sid: Sid,
+        service_sid: Sid,
+        identity: String,
+        friendly_name: Option<String>,
+        /// A JSON document as a string.
+        attributes: String,
+        role_sid: Option<Sid>,
+    },
+    /// `None` leaves a field as it is.
+    UserUpdated {
+        friendly_name: Option<String>,
+        attributes: Option<String>,
+        role_sid: Option<Sid>,
+    },
+    /// The identity became a member of a channel.
+    UserJoinedChannel {
+        channel_sid: Sid,
+        member_sid: Sid,
+    },
+    UserLeftChannel {
+        channel_sid: Sid,
+    },
+    UserDeleted,
+}
+
+impl DomainEvent for UserEvent {
+    fn type_name(&self) -> &'static str {
+        match self {
+            UserEvent::UserCreated { .. } => "user_created",
+            UserEvent::UserUpdated { .. } => "user_updated",
+            UserEvent::UserJoinedChannel { .. } => "user_joined_channel",
+            UserEvent::UserLeftChannel { .. } => "user_left_channel",
+            UserEvent::UserDeleted => "user_deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UserState {
+    pub sid: Option<Sid>,
+    pub service_sid: Option<Sid>,
+    pub identity: String,
+    pub friendly_name: Option<String>,
+    pub attributes: String,
+    pub role_sid: Option<Sid>,
+    /// Channel → the member SID the identity has there.
+    pub channels: BTreeMap<Sid, Sid>,
+    pub deleted: bool,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+    pub events_applied: u64,
+}
+
+impl UserState {
+    /// Whether the user exists now (created and not deleted).
+    pub fn is_live(&self) -> bool {
+        self.sid.is_some() && !self.deleted
+    }
+
+    /// Total, like every `apply`: an event that makes no sense changes nothing.
+    pub fn apply(&mut self, record: &Recorded<UserEvent>) {
+        self.events_applied += 1;
+        let at = record.at;
+        match &record.event {
+            UserEvent::UserCreated {
+                user_sid,
+                service_sid,
+                identity,
+                friendly_name,
+                attributes,
+                role_sid,
+            } => {
+                if self.sid.is_some() {
+                    return;
+                }
+                self.sid = Some(*user_sid);
+                self.service_sid = Some(*service_sid);
+                self.identity.clone_from(identity);
+                self.friendly_name.clone_from(friendly_name);
+                self.attributes.clone_from(attributes);
+                self.role_sid = *role_sid;
+                self.date_created = at;
+            }
+            UserEvent::UserUpdated { friendly_name, attributes, role_sid } => {
+                if friendly_name.is_some() {
+                    self.friendly_name.clone_from(friendly_name);
+                }
+                if let Some(attributes) = attributes {
+                    self.attributes.clone_from(attributes);
+                }
+                if role_sid.is_some() {
+                    self.role_sid = *role_sid;
+                }
+            }
+            UserEvent::UserJoinedChannel { channel_sid, member_sid } => {
+                self.channels.insert(*channel_sid, *member_sid);
+                // Membership is not an edit of the user: its date stays.
+                return;
+            }
+            UserEvent::UserLeftChannel { channel_sid } => {
+                self.channels.remove(channel_sid);
+                return;
+            }
+            UserEvent::UserDeleted => {
+                self.deleted = true;
+                self.channels.clear();
+            }
+        }
+        self.date_updated = at;
+    }
+
+    /// The index entries this state owns: its identity under its service while it lives.
+    pub fn index_entries(&self) -> Vec<IndexEntry> {
+        match (self.sid, self.service_sid) {
+            (Some(sid), Some(service)) if !self.deleted => {
+                vec![IndexEntry::user_identity(service, &self.identity, sid)]
+            }
+            _ => Vec::new(),
+        }
+    }
+}

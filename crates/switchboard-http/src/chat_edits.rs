@@ -1,0 +1,130 @@
+//! Chat v2 changes to what a channel holds, over REST with the account's credentials: Members
+//! update (`RoleSid`, `LastConsumedMessageIndex`, `Attributes`) and removal; Messages update
+//! (`Body`, `Attributes`) and removal. Each is an event in the channel's log, published to the
+//! members like any other.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use switchboard_domain::{ChannelCommand, ChannelState, MemberState, RoleKind, Sid, SidPrefix};
+
+use crate::auth::Principal;
+use crate::chat::{channel_path, json_attributes, load_channel, run};
+use crate::chat_users::check_role;
+use crate::flex::internal;
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::twilio::form::TwilioForm;
+use crate::views;
+
+/// The member of the path, by `MB` SID or identity.
+fn member_of(
+    channel: &ChannelState,
+    request: &HttpRequest,
+) -> Result<(Sid, MemberState), ApiError> {
+    let key = request.match_info().get("member").unwrap_or_default();
+    let found = match Sid::parse_with(key, SidPrefix::MEMBER) {
+        Ok(sid) => channel.members.get(&sid).map(|m| (sid, m.clone())),
+        Err(_) => channel.member_by_identity(key).map(|(sid, m)| (sid, m.clone())),
+    };
+    found.ok_or_else(|| ApiError::not_found(request.path()))
+}
+
+pub(crate) async fn update_member(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let (service, sid) = channel_path(&state, &request)?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    let (member_sid, member) = member_of(&channel, &request)?;
+    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    check_role(&state, service, role_sid, RoleKind::Channel)?;
+    let attributes = form.get("Attributes").map(|a| json_attributes(Some(a))).transpose()?;
+    let mut commands = Vec::new();
+    if role_sid.is_some() || attributes.is_some() {
+        commands.push(ChannelCommand::UpdateMember { member_sid, role_sid, attributes });
+    }
+    if form.contains("LastConsumedMessageIndex") {
+        // An empty value clears the horizon ("nothing read"), as Twilio's null does.
+        let index = match form.get("LastConsumedMessageIndex") {
+            Some("") | Some("null") => None,
+            _ => form.get_u64("LastConsumedMessageIndex")?,
+        };
+        if index.is_some_and(|i| i >= channel.next_message_index) {
+            return Err(ApiError::bad_param(
+                "LastConsumedMessageIndex is past the channel's last message",
+            ));
+        }
+        if index != member.last_consumed_index {
+            commands
+                .push(ChannelCommand::UpdateReadHorizon { member_sid, last_consumed_index: index });
+        }
+    }
+    run(&state, sid, commands).await?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    let member = channel.members.get(&member_sid).ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(views::member(&state, &channel, member_sid, member)))
+}
+
+pub(crate) async fn remove_member(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (service, sid) = channel_path(&state, &request)?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    let (member_sid, _) = member_of(&channel, &request)?;
+    run(&state, sid, vec![ChannelCommand::RemoveMember { member_sid }]).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The index of the message of the path (`IM` SID), if it exists now.
+fn message_index(state: &AppState, sid: Sid, request: &HttpRequest) -> Result<u64, ApiError> {
+    let key = request.match_info().get("message").unwrap_or_default();
+    let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
+        .map_err(|_| ApiError::not_found(request.path()))?;
+    let messages = state.engine.messages(sid).map_err(internal)?;
+    messages
+        .iter()
+        .find(|m| m.sid == message_sid)
+        .map(|m| m.index)
+        .ok_or_else(|| ApiError::not_found(request.path()))
+}
+
+pub(crate) async fn update_message(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let (service, sid) = channel_path(&state, &request)?;
+    load_channel(&state, service, sid, request.path()).await?;
+    let index = message_index(&state, sid, &request)?;
+    let body = form.get("Body").map(str::to_owned);
+    if body.as_ref().is_some_and(|b| b.chars().count() > 32 * 1024) {
+        return Err(ApiError::bad_param("Body is longer than 32 768 characters"));
+    }
+    let attributes = form.get("Attributes").map(|a| json_attributes(Some(a))).transpose()?;
+    if body.is_some() || attributes.is_some() {
+        let edited_by =
+            Some(form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned());
+        run(&state, sid, vec![ChannelCommand::EditMessage { index, body, attributes, edited_by }])
+            .await?;
+    }
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    let messages = state.engine.messages(sid).map_err(internal)?;
+    let message = messages.iter().find(|m| m.index == index).ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(views::message(&state, &channel, message)))
+}
+
+pub(crate) async fn remove_message(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (service, sid) = channel_path(&state, &request)?;
+    load_channel(&state, service, sid, request.path()).await?;
+    let index = message_index(&state, sid, &request)?;
+    run(&state, sid, vec![ChannelCommand::RemoveMessage { index }]).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

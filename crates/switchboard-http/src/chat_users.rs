@@ -1,0 +1,430 @@
+//! Chat v2 Users (by `US` SID or identity), a user's Channels (UserChannels, with unread
+//! counts) and Roles (the four defaults and the service's own), in Twilio's shapes.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use switchboard_actors::{NewUser, UserChange, UserRejection, UserView};
+use switchboard_domain::{validate_permissions, ChannelState, RoleKind, RoleState, Sid, SidPrefix};
+
+use crate::auth::Principal;
+use crate::chat::{json_attributes, service_sid};
+use crate::flex::internal;
+use crate::lists::{list_response, Paging};
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::views::iso;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = "/chat/v2/Services/{service}";
+    cfg.service(
+        web::resource(format!("{base}/Users"))
+            .route(web::get().to(list_users))
+            .route(web::post().to(create_user)),
+    )
+    .service(
+        web::resource(format!("{base}/Users/{{user}}"))
+            .route(web::get().to(fetch_user))
+            .route(web::post().to(update_user))
+            .route(web::delete().to(delete_user)),
+    )
+    .service(
+        web::resource(format!("{base}/Users/{{user}}/Channels"))
+            .route(web::get().to(list_user_channels)),
+    )
+    .service(
+        web::resource(format!("{base}/Users/{{user}}/Channels/{{channel}}"))
+            .route(web::get().to(fetch_user_channel)),
+    )
+    .service(
+        web::resource(format!("{base}/Roles"))
+            .route(web::get().to(list_roles))
+            .route(web::post().to(create_role)),
+    )
+    .service(
+        web::resource(format!("{base}/Roles/{{role}}"))
+            .route(web::get().to(fetch_role))
+            .route(web::post().to(update_role))
+            .route(web::delete().to(delete_role)),
+    );
+}
+
+/// A role given as `RoleSid` must be one of the service's, of the expected scope.
+pub(crate) fn check_role(
+    state: &AppState,
+    service: Sid,
+    role_sid: Option<Sid>,
+    kind: RoleKind,
+) -> Result<(), ApiError> {
+    let Some(role_sid) = role_sid else { return Ok(()) };
+    let found = state.engine.services().get(service).and_then(|s| s.roles.get(&role_sid).cloned());
+    match found {
+        Some(role) if role.kind == kind => Ok(()),
+        Some(_) => {
+            Err(ApiError::bad_param(format!("RoleSid {role_sid} is not a {} role", kind.as_str())))
+        }
+        None => {
+            Err(ApiError::bad_param(format!("RoleSid {role_sid} is not a role of this service")))
+        }
+    }
+}
+
+fn user_rejected(rejection: UserRejection, path: &str) -> ApiError {
+    match rejection {
+        UserRejection::NotFound => ApiError::not_found(path),
+        UserRejection::IdentityExists(_) => ApiError::conflict(50201, "User already exists"),
+        UserRejection::Invalid(message) => ApiError::bad_param(message),
+    }
+}
+
+async fn create_user(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: crate::twilio::form::TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let service = service_sid(&state, &request)?;
+    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    check_role(&state, service, role_sid, RoleKind::Deployment)?;
+    let new = NewUser {
+        identity: form.require("Identity")?.to_owned(),
+        friendly_name: form.get("FriendlyName").map(str::to_owned),
+        attributes: json_attributes(form.get("Attributes"))?,
+        role_sid,
+    };
+    let user = state
+        .engine
+        .users()
+        .create(service, new, state.engine.now())
+        .await
+        .map_err(internal)?
+        .map_err(|r| user_rejected(r, request.path()))?;
+    Ok(HttpResponse::Created().json(user_json(&state, &user)))
+}
+
+fn find_user(state: &AppState, request: &HttpRequest) -> Result<(Sid, UserView), ApiError> {
+    let service = service_sid(state, request)?;
+    let key = request.match_info().get("user").unwrap_or_default();
+    let user = state.engine.users().find(service, key).map_err(internal)?;
+    user.map(|u| (service, u)).ok_or_else(|| ApiError::not_found(request.path()))
+}
+
+async fn fetch_user(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = find_user(&state, &request)?;
+    Ok(HttpResponse::Ok().json(user_json(&state, &user)))
+}
+
+async fn list_users(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let service = service_sid(&state, &request)?;
+    let paging = Paging::from_request(&request, 1000)?;
+    let items = state.engine.users().list(service).iter().map(|u| user_json(&state, u)).collect();
+    list_response(&state, &request, &paging, "users", items)
+}
+
+async fn update_user(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: crate::twilio::form::TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let (service, user) = find_user(&state, &request)?;
+    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    check_role(&state, service, role_sid, RoleKind::Deployment)?;
+    let change = UserChange {
+        friendly_name: form.get("FriendlyName").map(str::to_owned),
+        attributes: form.get("Attributes").map(|a| json_attributes(Some(a))).transpose()?,
+        role_sid,
+    };
+    let user = state
+        .engine
+        .users()
+        .update(service, user.sid, change, state.engine.now())
+        .await
+        .map_err(internal)?
+        .map_err(|r| user_rejected(r, request.path()))?;
+    Ok(HttpResponse::Ok().json(user_json(&state, &user)))
+}
+
+async fn delete_user(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (service, user) = find_user(&state, &request)?;
+    state
+        .engine
+        .users()
+        .delete(service, user.sid, state.engine.now())
+        .await
+        .map_err(internal)?
+        .map_err(|r| user_rejected(r, request.path()))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The user's channels where the identity is still the member recorded (a channel erased or a
+/// member removed while the user's record lagged is left out).
+async fn joined_channels(
+    state: &AppState,
+    user: &UserView,
+) -> Result<Vec<(ChannelState, Sid)>, ApiError> {
+    let mut out = Vec::new();
+    for (channel_sid, member_sid) in &user.channels {
+        let Some(channel) = state.engine.channel(*channel_sid).await.map_err(internal)? else {
+            continue;
+        };
+        let current = channel.members.get(member_sid).is_some_and(|m| m.identity == user.identity);
+        if current && !channel.erased {
+            out.push((channel, *member_sid));
+        }
+    }
+    Ok(out)
+}
+
+async fn list_user_channels(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = find_user(&state, &request)?;
+    let paging = Paging::from_request(&request, 100)?;
+    let items = joined_channels(&state, &user)
+        .await?
+        .iter()
+        .map(|(channel, member)| user_channel_json(&state, &user, channel, *member))
+        .collect();
+    list_response(&state, &request, &paging, "channels", items)
+}
+
+async fn fetch_user_channel(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (_, user) = find_user(&state, &request)?;
+    let key = request.match_info().get("channel").unwrap_or_default();
+    let channel_sid = Sid::parse_with(key, SidPrefix::CHANNEL)
+        .map_err(|_| ApiError::not_found(request.path()))?;
+    let joined = joined_channels(&state, &user).await?;
+    let (channel, member) = joined
+        .iter()
+        .find(|(c, _)| c.sid == Some(channel_sid))
+        .ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok(HttpResponse::Ok().json(user_channel_json(&state, &user, channel, *member)))
+}
+
+/// Messages after the member's read horizon; every message when the member has read none.
+pub(crate) fn unread_count(channel: &ChannelState, horizon: Option<u64>) -> u64 {
+    let from = horizon.map_or(0, |h| h.saturating_add(1));
+    let next = channel.next_message_index;
+    if from >= next {
+        return 0;
+    }
+    let removed = channel.removed_messages.range(from..next).count() as u64;
+    next - from - removed
+}
+
+fn user_json(state: &AppState, user: &UserView) -> Value {
+    let base = state.url(&format!("/chat/v2/Services/{}/Users/{}", user.service_sid, user.sid));
+    json!({
+        "sid": user.sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "service_sid": user.service_sid.to_string(),
+        "identity": user.identity,
+        "friendly_name": user.friendly_name,
+        "attributes": user.attributes,
+        "role_sid": effective_user_role(state, user).map(|r| r.to_string()),
+        "is_online": null,
+        "is_notifiable": null,
+        "joined_channels_count": user.channels.len(),
+        "date_created": iso(user.date_created),
+        "date_updated": iso(user.date_updated),
+        "url": base,
+        "links": {
+            "user_channels": format!("{base}/Channels"),
+            "user_bindings": format!("{base}/Bindings"),
+        },
+    })
+}
+
+/// A user's service role: its own, else the service's default (what Twilio shows).
+fn effective_user_role(state: &AppState, user: &UserView) -> Option<Sid> {
+    user.role_sid.or_else(|| {
+        state
+            .engine
+            .services()
+            .get(user.service_sid)
+            .and_then(|s| s.role(switchboard_domain::DefaultRole::ServiceUser).map(|r| r.sid))
+    })
+}
+
+fn user_channel_json(
+    state: &AppState,
+    user: &UserView,
+    channel: &ChannelState,
+    member_sid: Sid,
+) -> Value {
+    let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
+    let service = user.service_sid;
+    let horizon = channel.members.get(&member_sid).and_then(|m| m.last_consumed_index);
+    let channel_url = state.url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}"));
+    json!({
+        "account_sid": state.credentials.account_sid.to_string(),
+        "service_sid": service.to_string(),
+        "channel_sid": channel_sid,
+        "user_sid": user.sid.to_string(),
+        "member_sid": member_sid.to_string(),
+        "status": "joined",
+        "last_consumed_message_index": horizon,
+        "unread_messages_count": unread_count(channel, horizon),
+        "notification_level": "default",
+        "url": state.url(&format!("/chat/v2/Services/{service}/Users/{}/Channels/{channel_sid}", user.sid)),
+        "links": {
+            "channel": channel_url,
+            "member": format!("{channel_url}/Members/{member_sid}"),
+        },
+    })
+}
+
+fn role_json(state: &AppState, service: Sid, role: &RoleState) -> Value {
+    json!({
+        "sid": role.sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "service_sid": service.to_string(),
+        "friendly_name": role.friendly_name,
+        "type": role.kind.as_str(),
+        "permissions": role.permissions,
+        "date_created": iso(role.date_created),
+        "date_updated": iso(role.date_updated),
+        "url": state.url(&format!("/chat/v2/Services/{service}/Roles/{}", role.sid)),
+    })
+}
+
+fn find_role(state: &AppState, request: &HttpRequest) -> Result<(Sid, RoleState), ApiError> {
+    let service = service_sid(state, request)?;
+    let key = request.match_info().get("role").unwrap_or_default();
+    let sid =
+        Sid::parse_with(key, SidPrefix::ROLE).map_err(|_| ApiError::not_found(request.path()))?;
+    let role = state.engine.services().get(service).and_then(|s| s.roles.get(&sid).cloned());
+    role.map(|r| (service, r)).ok_or_else(|| ApiError::not_found(request.path()))
+}
+
+async fn create_role(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: crate::twilio::form::TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let service = service_sid(&state, &request)?;
+    let friendly_name = form.require("FriendlyName")?.to_owned();
+    if friendly_name.chars().count() > 64 {
+        return Err(ApiError::bad_param("FriendlyName is longer than 64 characters"));
+    }
+    let kind_text = form.require("Type")?;
+    let kind = RoleKind::parse(kind_text).ok_or_else(|| {
+        ApiError::bad_param(format!("Type must be channel or deployment, not {kind_text:?}"))
+    })?;
+    let permissions =
+        validate_permissions(kind, &form.all("Permission")).map_err(ApiError::bad_param)?;
+    let role = state
+        .engine
+        .services()
+        .create_role(service, friendly_name, kind, permissions, state.engine.now())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok(HttpResponse::Created().json(role_json(&state, service, &role)))
+}
+
+async fn fetch_role(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (service, role) = find_role(&state, &request)?;
+    Ok(HttpResponse::Ok().json(role_json(&state, service, &role)))
+}
+
+async fn list_roles(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let service = service_sid(&state, &request)?;
+    let paging = Paging::from_request(&request, 100)?;
+    let view =
+        state.engine.services().get(service).ok_or_else(|| ApiError::not_found(request.path()))?;
+    let mut roles: Vec<&RoleState> = view.roles.values().collect();
+    roles.sort_by_key(|r| (r.date_created, !r.default, r.sid));
+    let items = roles.iter().map(|r| role_json(&state, service, r)).collect();
+    list_response(&state, &request, &paging, "roles", items)
+}
+
+async fn update_role(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: crate::twilio::form::TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let (service, role) = find_role(&state, &request)?;
+    let permissions =
+        validate_permissions(role.kind, &form.all("Permission")).map_err(ApiError::bad_param)?;
+    let role = state
+        .engine
+        .services()
+        .update_role(service, role.sid, permissions, state.engine.now())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok(HttpResponse::Ok().json(role_json(&state, service, &role)))
+}
+
+async fn delete_role(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (service, role) = find_role(&state, &request)?;
+    if role.default {
+        return Err(ApiError::bad_param(format!(
+            "Role {} is one of the service's default roles and cannot be deleted",
+            role.sid
+        )));
+    }
+    if role_in_use(&state, service, role.sid).await? {
+        return Err(ApiError::bad_param(format!(
+            "Role {} is assigned to users or members; assign them another role first",
+            role.sid
+        )));
+    }
+    state
+        .engine
+        .services()
+        .delete_role(service, role.sid, state.engine.now())
+        .await
+        .map_err(internal)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Whether a user or a member of a channel of the service holds the role. Reads every channel
+/// of the log: deleting a role is rare, and members' roles are kept only in their channels.
+async fn role_in_use(state: &AppState, service: Sid, role_sid: Sid) -> Result<bool, ApiError> {
+    if state.engine.users().role_in_use(service, role_sid) {
+        return Ok(true);
+    }
+    for sid in state.engine.channel_sids().map_err(internal)? {
+        let Some(channel) = state.engine.channel(sid).await.map_err(internal)? else { continue };
+        if channel.service_sid == Some(service)
+            && channel.members.values().any(|m| m.role_sid == Some(role_sid))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
