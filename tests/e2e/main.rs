@@ -25,9 +25,13 @@ mod keys_cli;
 mod meta;
 /// Replies through WhatsApp Cloud and Messenger; providers' status reports.
 mod outbound;
+/// Client actions over the WebSocket, checked against Chat roles.
+mod permissions;
 /// WebSockets: membership, resume, tokens.
 mod realtime;
 /// Agent replies delivered through the customer's provider.
 mod replies;
 /// The official Twilio Python SDK, unchanged but for its base URL.
 mod sdk;
+/// Chat Users, UserChannels, Roles; REST edits of members and messages.
+mod users;

@@ -20,10 +20,10 @@ fn member_of(
     channel: &ChannelState,
     request: &HttpRequest,
 ) -> Result<(Sid, MemberState), ApiError> {
-    let key = request.match_info().get("member").unwrap_or_default();
-    let found = match Sid::parse_with(key, SidPrefix::MEMBER) {
+    let key = crate::chat_users::path_key(request.match_info().get("member").unwrap_or_default());
+    let found = match Sid::parse_with(&key, SidPrefix::MEMBER) {
         Ok(sid) => channel.members.get(&sid).map(|m| (sid, m.clone())),
-        Err(_) => channel.member_by_identity(key).map(|(sid, m)| (sid, m.clone())),
+        Err(_) => channel.member_by_identity(&key).map(|(sid, m)| (sid, m.clone())),
     };
     found.ok_or_else(|| ApiError::not_found(request.path()))
 }

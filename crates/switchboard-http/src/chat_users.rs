@@ -101,10 +101,20 @@ async fn create_user(
     Ok(HttpResponse::Created().json(user_json(&state, &user)))
 }
 
+/// A path segment as sent: actix leaves `%2B`, `%2F` and `%25` encoded, and identities such as
+/// `+14155550100` need them decoded.
+pub(crate) fn path_key(raw: &str) -> String {
+    raw.replace("%2B", "+")
+        .replace("%2b", "+")
+        .replace("%2F", "/")
+        .replace("%2f", "/")
+        .replace("%25", "%")
+}
+
 fn find_user(state: &AppState, request: &HttpRequest) -> Result<(Sid, UserView), ApiError> {
     let service = service_sid(state, request)?;
-    let key = request.match_info().get("user").unwrap_or_default();
-    let user = state.engine.users().find(service, key).map_err(internal)?;
+    let key = path_key(request.match_info().get("user").unwrap_or_default());
+    let user = state.engine.users().find(service, &key).map_err(internal)?;
     user.map(|u| (service, u)).ok_or_else(|| ApiError::not_found(request.path()))
 }
 

@@ -230,3 +230,23 @@ pub fn frames(socket: &mut WebSocket<MaybeTlsStream<TcpStream>>, limit: usize) -
     }
     frames
 }
+
+/// Sends a client frame with `id` added and returns the server's answer to it (`ack` or
+/// `error` carrying that id), skipping the events that arrive meanwhile; panics after a deadline.
+pub fn ws_call(
+    socket: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    mut frame: Value,
+    id: &str,
+) -> Value {
+    frame["id"] = Value::String(id.to_owned());
+    socket.send(tungstenite::Message::Text(frame.to_string())).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        for answer in frames(socket, 1) {
+            if answer["id"] == id {
+                return answer;
+            }
+        }
+    }
+    panic!("no answer to {id}");
+}
