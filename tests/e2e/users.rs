@@ -303,3 +303,56 @@ fn members_and_messages_are_updated_and_removed_over_rest() {
         assert!(events.body.contains(kind), "no {kind} in {}", events.body);
     }
 }
+
+#[test]
+fn users_survive_a_restart_verify_and_a_reindex() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let start = || {
+        let mut command = daemon_command(&data);
+        command.env("SWITCHBOARD_DURABILITY", "flush");
+        Daemon::start(command)
+    };
+    let daemon = start();
+    let is = service(&daemon);
+    let channel =
+        daemon.post(&format!("/chat/v2/Services/{is}/Channels"), &[("FriendlyName", "c")]);
+    let ch = sid(&channel.json());
+    let added = daemon
+        .post(&format!("/chat/v2/Services/{is}/Channels/{ch}/Members"), &[("Identity", "agent.z")]);
+    assert_eq!(added.status, 201, "{}", added.body);
+    let user = daemon.get(&format!("/chat/v2/Services/{is}/Users/agent.z")).json();
+    assert_eq!(daemon.terminate().0, 0);
+
+    let cli = |args: &[&str]| {
+        crate::support::run(crate::support::switchboard().args(args).arg("--data-dir").arg(&data))
+    };
+    let verified = cli(&["verify"]);
+    verified.assert_ok();
+    {
+        let db = crate::support::raw_sled(&data);
+        let keys: Vec<_> = db.scan_prefix([b'I']).keys().map(Result::unwrap).collect();
+        for key in keys {
+            db.remove(key).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    cli(&["reindex"]).assert_ok();
+
+    let daemon = start();
+    let again = daemon.get(&format!("/chat/v2/Services/{is}/Users/agent.z"));
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["sid"], user["sid"]);
+    let channels = daemon.get(&format!("/chat/v2/Services/{is}/Users/agent.z/Channels")).json();
+    assert_eq!(channels["channels"][0]["channel_sid"], ch.as_str(), "{channels}");
+    // A second add of the same identity elsewhere reuses the user.
+    let other = daemon.post(&format!("/chat/v2/Services/{is}/Channels"), &[("FriendlyName", "d")]);
+    let ch2 = sid(&other.json());
+    daemon.post(
+        &format!("/chat/v2/Services/{is}/Channels/{ch2}/Members"),
+        &[("Identity", "agent.z")],
+    );
+    let listed = daemon.get(&format!("/chat/v2/Services/{is}/Users")).json();
+    assert_eq!(listed["users"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["users"][0]["joined_channels_count"], 2);
+}

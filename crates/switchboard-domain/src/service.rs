@@ -124,3 +124,45 @@ impl ServiceState {
         self.sid.and_then(|sid| self.roles.get(&which.sid(sid)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SidPrefix;
+
+    #[test]
+    fn a_service_has_the_default_roles_which_are_never_deleted() {
+        let service = Sid::from_parts(SidPrefix::SERVICE, [3; 16]);
+        let mut state = ServiceState::default();
+        let at = Timestamp::from_millis(1000);
+        state.apply(&Recorded::new(
+            at,
+            ServiceEvent::ServiceCreated { service_sid: service, friendly_name: "s".into() },
+        ));
+        assert_eq!(state.roles.len(), 4);
+        let channel_user = DefaultRole::ChannelUser.sid(service);
+        assert!(state.roles[&channel_user].has("sendMessage"));
+        state.apply(&Recorded::new(at, ServiceEvent::RoleDeleted { role_sid: channel_user }));
+        assert_eq!(state.roles.len(), 4, "a default role stays");
+        let custom = Sid::from_parts(SidPrefix::ROLE, [9; 16]);
+        state.apply(&Recorded::new(
+            at,
+            ServiceEvent::RoleCreated {
+                role_sid: custom,
+                friendly_name: "r".into(),
+                kind: RoleKind::Channel,
+                permissions: vec!["sendMessage".into()],
+            },
+        ));
+        state.apply(&Recorded::new(
+            at,
+            ServiceEvent::RoleUpdated {
+                role_sid: custom,
+                permissions: vec!["leaveChannel".into()],
+            },
+        ));
+        assert_eq!(state.roles[&custom].permissions, vec!["leaveChannel".to_owned()]);
+        state.apply(&Recorded::new(at, ServiceEvent::RoleDeleted { role_sid: custom }));
+        assert!(!state.roles.contains_key(&custom));
+    }
+}

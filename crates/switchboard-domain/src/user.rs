@@ -135,3 +135,59 @@ impl UserState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SidPrefix;
+
+    fn sid(prefix: SidPrefix, n: u8) -> Sid {
+        Sid::from_parts(prefix, [n; 16])
+    }
+
+    fn at(n: i64) -> Timestamp {
+        Timestamp::from_millis(n * 1000)
+    }
+
+    #[test]
+    fn a_user_folds_its_channels_and_its_deletion_drops_its_index_entry() {
+        let (user, service, channel) =
+            (sid(SidPrefix::USER, 1), sid(SidPrefix::SERVICE, 1), sid(SidPrefix::CHANNEL, 1));
+        let mut state = UserState::default();
+        state.apply(&Recorded::new(
+            at(1),
+            UserEvent::UserCreated {
+                user_sid: user,
+                service_sid: service,
+                identity: "alice".into(),
+                friendly_name: None,
+                attributes: "{}".into(),
+                role_sid: None,
+            },
+        ));
+        assert_eq!(state.index_entries(), vec![IndexEntry::user_identity(service, "alice", user)]);
+        let member = sid(SidPrefix::MEMBER, 1);
+        state.apply(&Recorded::new(
+            at(2),
+            UserEvent::UserJoinedChannel { channel_sid: channel, member_sid: member },
+        ));
+        assert_eq!(state.channels.get(&channel), Some(&member));
+        assert_eq!(state.date_updated, at(1), "joining is not an edit of the user");
+        state.apply(&Recorded::new(
+            at(3),
+            UserEvent::UserUpdated {
+                friendly_name: Some("Alice".into()),
+                attributes: None,
+                role_sid: None,
+            },
+        ));
+        assert_eq!(state.friendly_name.as_deref(), Some("Alice"));
+        assert_eq!(state.attributes, "{}");
+        state.apply(&Recorded::new(at(4), UserEvent::UserLeftChannel { channel_sid: channel }));
+        assert!(state.channels.is_empty());
+        state.apply(&Recorded::new(at(5), UserEvent::UserDeleted));
+        assert!(!state.is_live());
+        assert!(state.index_entries().is_empty());
+        assert_eq!(state.events_applied, 5);
+    }
+}
