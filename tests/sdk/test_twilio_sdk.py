@@ -115,6 +115,73 @@ class Chat(unittest.TestCase):
         self.assertEqual(c.chat.v2.services(service.sid).channels(channel.sid).fetch().messages_count, 7)
 
 
+class UsersAndRoles(unittest.TestCase):
+    def test_users_and_their_channels(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk users")
+        self.assertTrue(service.default_channel_role_sid.startswith("RL"))
+        svc = c.chat.v2.services(service.sid)
+        user = svc.users.create(identity="sdk.alice", friendly_name="Alice", attributes=json.dumps({"a": 1}))
+        self.assertTrue(user.sid.startswith("US"))
+        self.assertEqual(user.role_sid, service.default_service_role_sid)
+        self.assertEqual(svc.users("sdk.alice").fetch().sid, user.sid, "fetch by identity")
+        self.assertEqual(svc.users(user.sid).update(friendly_name="Alice B").friendly_name, "Alice B")
+        self.assertIn("sdk.alice", [u.identity for u in svc.users.list(page_size=1)])
+        channel = svc.channels.create(friendly_name="sdk uc")
+        member = svc.channels(channel.sid).members.create(identity="sdk.alice")
+        for i in range(3):
+            svc.channels(channel.sid).messages.create(body=f"m{i}", from_="sdk.bob")
+        joined = svc.users(user.sid).user_channels.list()
+        self.assertEqual([uc.channel_sid for uc in joined], [channel.sid])
+        self.assertEqual(joined[0].member_sid, member.sid)
+        self.assertEqual(joined[0].unread_messages_count, 3)
+        svc.channels(channel.sid).members(member.sid).update(last_consumed_message_index=1)
+        self.assertEqual(svc.users(user.sid).user_channels(channel.sid).fetch().unread_messages_count, 1)
+        self.assertEqual(svc.users(user.sid).fetch().joined_channels_count, 1)
+        implicit = svc.users("sdk.bob")
+        with self.assertRaises(TwilioRestException) as caught:
+            implicit.fetch()
+        self.assertEqual(caught.exception.status, 404, "a message author is not a member, so no user")
+        self.assertTrue(svc.users(user.sid).delete())
+        with self.assertRaises(TwilioRestException):
+            svc.users(user.sid).fetch()
+
+    def test_roles(self):
+        c = client()
+        svc = c.chat.v2.services(c.chat.v2.services.create(friendly_name="sdk roles").sid)
+        names = sorted(r.friendly_name for r in svc.roles.list())
+        self.assertEqual(names, ["channel admin", "channel user", "service admin", "service user"])
+        role = svc.roles.create(friendly_name="sdk reader", type="channel", permission=["leaveChannel", "sendMessage"])
+        self.assertTrue(role.sid.startswith("RL"))
+        self.assertEqual(role.type, "channel")
+        self.assertEqual(role.permissions, ["leaveChannel", "sendMessage"])
+        self.assertEqual(svc.roles(role.sid).update(permission=["leaveChannel"]).permissions, ["leaveChannel"])
+        self.assertEqual(svc.roles(role.sid).fetch().friendly_name, "sdk reader")
+        self.assertTrue(svc.roles(role.sid).delete())
+        with self.assertRaises(TwilioRestException) as caught:
+            svc.roles(role.sid).fetch()
+        self.assertEqual(caught.exception.code, 20404)
+
+    def test_members_and_messages_update_and_delete(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk edits")
+        svc = c.chat.v2.services(service.sid)
+        channel = svc.channels(svc.channels.create(friendly_name="edits").sid)
+        member = channel.members.create(identity="sdk.m")
+        admin_role = service.default_channel_creator_role_sid
+        updated = channel.members(member.sid).update(role_sid=admin_role, attributes=json.dumps({"x": 1}))
+        self.assertEqual(updated.role_sid, admin_role)
+        self.assertEqual(json.loads(updated.attributes), {"x": 1})
+        message = channel.messages.create(body="before", from_="sdk.m")
+        edited = channel.messages(message.sid).update(body="after")
+        self.assertEqual(edited.body, "after")
+        self.assertTrue(edited.was_edited)
+        self.assertTrue(channel.messages(message.sid).delete())
+        self.assertEqual(channel.messages.list(), [])
+        self.assertTrue(channel.members(member.sid).delete())
+        self.assertEqual(channel.members.list(), [])
+
+
 class FlexChannels(unittest.TestCase):
     def test_a_custom_channel_opens_once_and_takes_the_bridge_s_messages(self):
         c = client()
