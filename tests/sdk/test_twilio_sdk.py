@@ -15,14 +15,19 @@ import urllib.parse
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
+import websocket
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import ChatGrant
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 BASE = os.environ["SWITCHBOARD_URL"]
 ACCOUNT = os.environ["SWITCHBOARD_ACCOUNT_SID"]
 TOKEN = os.environ["SWITCHBOARD_AUTH_TOKEN"]
+API_KEY = os.environ["SWITCHBOARD_API_KEY_SID"]
+API_SECRET = os.environ["SWITCHBOARD_API_KEY_SECRET"]
 PREFIX = {"flex-api": "/flex", "chat": "/chat"}
 
 
@@ -222,6 +227,48 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(form["Body"], "héllo & more")
         self.assertTrue(validator.validate(hook_url, form, signature), "RequestValidator accepts our signature")
         self.assertFalse(validator.validate(hook_url, dict(form, Body="changed"), signature))
+
+
+def minted(identity, service_sid, account=ACCOUNT, secret=API_SECRET, ttl=3600):
+    """A token exactly as a team's token server mints it with the SDK."""
+    token = AccessToken(account, API_KEY, secret, identity=identity, ttl=ttl)
+    token.add_grant(ChatGrant(service_sid=service_sid))
+    return token.to_jwt()
+
+
+def ws_url():
+    return BASE.replace("http://", "ws://", 1) + "/ws"
+
+
+class AccessTokens(unittest.TestCase):
+    def test_an_sdk_minted_token_opens_the_websocket_and_receives_the_channel(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk tokens")
+        channel = c.chat.v2.services(service.sid).channels.create(friendly_name="t", type="private")
+        c.chat.v2.services(service.sid).channels(channel.sid).members.create(identity="sdk.agent")
+        socket = websocket.create_connection(ws_url(), timeout=5)
+        # The first-frame form, which keeps the token out of URLs and logs.
+        socket.send(json.dumps({"type": "auth", "token": minted("sdk.agent", service.sid)}))
+        ready = json.loads(socket.recv())
+        self.assertEqual(ready, {"type": "ready", "identity": "sdk.agent"})
+        c.chat.v2.services(service.sid).channels(channel.sid).messages.create(body="hello agent", from_="system")
+        frames = []
+        while not any(f.get("type") == "message_added" for f in frames):
+            frames.append(json.loads(socket.recv()))
+        added = [f for f in frames if f["type"] == "message_added"][0]
+        self.assertEqual((added["channel_sid"], added["body"]), (channel.sid, "hello agent"))
+        socket.close()
+
+    def test_foreign_or_false_tokens_are_refused(self):
+        service = client().chat.v2.services.create(friendly_name="sdk bad tokens")
+        for token in [
+            minted("x", service.sid, account="AC" + "9" * 32),
+            minted("x", service.sid, secret="not the secret"),
+            minted("x", service.sid, ttl=-60),
+        ]:
+            with self.assertRaises(websocket.WebSocketBadStatusException) as caught:
+                websocket.create_connection(ws_url() + "?token=" + token, timeout=5)
+            self.assertEqual(caught.exception.status_code, 401)
 
 
 if __name__ == "__main__":
