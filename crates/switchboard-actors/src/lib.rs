@@ -6,10 +6,12 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
-//! - [`Outbox`]: delivers customer messages to external integrations, from the log itself.
+//! - [`Outbox`]: delivers customer messages to external integrations, agent replies to
+//!   customers and channel events to channel webhooks, from the log itself.
 //! - [`Engine`]: the one handle the HTTP layer holds.
 
 mod channel;
+mod channel_hooks;
 mod clock;
 mod directory;
 mod engine;
@@ -23,6 +25,7 @@ mod registry;
 mod router;
 
 pub use channel::ChannelActor;
+pub use channel_hooks::{channel_attributes, CONSUMER as WEBHOOK_CONSUMER};
 pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView};

@@ -61,14 +61,18 @@ impl Default for OutboxConfig {
     }
 }
 
-/// New durable events on a channel of a Flex Flow, starting at `from_seq`.
+/// New durable events on a channel, starting at `from_seq`: sent for channels of a Flex Flow
+/// and for channels with webhooks.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Wake {
     pub channel_sid: Sid,
     pub from_seq: u64,
-    pub flow_sid: Sid,
+    /// The Flex Flow that opened the channel; `None` for channels made over the Chat API.
+    pub flow_sid: Option<Sid>,
     pub service_sid: Sid,
+    /// Whether the channel has webhooks (`channel_hooks`), as its actor knew after the append.
+    pub webhooks: bool,
 }
 
 #[derive(Debug)]
@@ -123,18 +127,22 @@ impl Handler<Wake> for Outbox {
 
     fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
         // Decided from memory first: most wakes have nothing to deliver.
-        let Some(flow) = self.shared.flows.get(wake.flow_sid) else { return };
-        let external = flow.config.integration_type == IntegrationType::External;
-        let replies =
-            crate::provider::delivers_replies(&flow.config) && self.shared.config.twilio.is_some();
-        if !external && !replies {
+        let flow = wake.flow_sid.and_then(|f| self.shared.flows.get(f));
+        let external =
+            flow.as_ref().is_some_and(|f| f.config.integration_type == IntegrationType::External);
+        let replies = flow.as_ref().is_some_and(|f| crate::provider::delivers_replies(&f.config))
+            && self.shared.config.twilio.is_some();
+        let hooks = wake.webhooks;
+        if !external && !replies && !hooks {
             return;
         }
         let sid = wake.channel_sid;
         if !self.busy.insert(sid) {
-            let from_seq = wake.from_seq;
+            let (from_seq, flow_sid, webhooks) = (wake.from_seq, wake.flow_sid, wake.webhooks);
             let again = self.again.entry(sid).or_insert(wake);
             again.from_seq = again.from_seq.min(from_seq);
+            again.flow_sid = again.flow_sid.or(flow_sid);
+            again.webhooks |= webhooks;
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -148,6 +156,11 @@ impl Handler<Wake> for Outbox {
             if replies {
                 if let Err(error) = crate::provider::deliver_replies(&shared, &wake).await {
                     tracing::error!(channel = %sid, %error, "reply delivery stopped on a storage error");
+                }
+            }
+            if hooks {
+                if let Err(error) = crate::channel_hooks::deliver(&shared, &wake).await {
+                    tracing::error!(channel = %sid, %error, "channel webhooks stopped on a storage error");
                 }
             }
             addr.do_send(Finished(sid));
@@ -173,7 +186,7 @@ async fn deliver_channel(
 ) -> Result<(), switchboard_store::StoreError> {
     let log = &shared.log;
     let channel = wake.channel_sid;
-    let Some(flow) = shared.flows.get(wake.flow_sid) else { return Ok(()) };
+    let Some(flow) = wake.flow_sid.and_then(|f| shared.flows.get(f)) else { return Ok(()) };
     let Some(url) = flow.config.integration.url.clone() else { return Ok(()) };
     // A channel met for the first time starts where it was woken, not at its first record: a
     // flow switched to `external` later does not replay old history to the new endpoint.

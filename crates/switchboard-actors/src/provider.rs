@@ -35,8 +35,8 @@ pub(crate) fn delivers_replies(flow: &FlowConfig) -> bool {
 pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     let log = &shared.log;
     let channel = wake.channel_sid;
-    let (Some(flow), Some(api)) = (shared.flows.get(wake.flow_sid), shared.config.twilio.clone())
-    else {
+    let flow = wake.flow_sid.and_then(|f| shared.flows.get(f));
+    let (Some(flow), Some(api)) = (flow, shared.config.twilio.clone()) else {
         return Ok(());
     };
     let start = if log.has_cursor(CONSUMER, channel)? {

@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/readyz", web::get().to(ready))
         .configure(crate::flex::configure)
         .configure(crate::chat::configure)
+        .configure(crate::channel_webhooks::configure)
         .configure(crate::webhooks::configure)
         .configure(crate::meta::configure)
         .configure(crate::admin::configure)

@@ -369,7 +369,11 @@ async fn fetch_message(
 }
 
 /// Runs commands on a channel and turns a domain rejection into Twilio's error.
-async fn run(state: &AppState, sid: Sid, commands: Vec<ChannelCommand>) -> Result<(), ApiError> {
+pub(crate) async fn run(
+    state: &AppState,
+    sid: Sid,
+    commands: Vec<ChannelCommand>,
+) -> Result<(), ApiError> {
     if commands.is_empty() {
         return Ok(());
     }
@@ -411,7 +415,10 @@ fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError>
 }
 
 /// The service and channel of the path; the channel may be named by SID or unique name.
-fn channel_path(state: &AppState, request: &HttpRequest) -> Result<(Sid, Sid), ApiError> {
+pub(crate) fn channel_path(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(Sid, Sid), ApiError> {
     let service = service_sid(state, request)?;
     let key = request.match_info().get("channel").unwrap_or_default();
     if let Ok(sid) = Sid::parse_with(key, SidPrefix::CHANNEL) {
@@ -423,7 +430,7 @@ fn channel_path(state: &AppState, request: &HttpRequest) -> Result<(Sid, Sid), A
     }
 }
 
-async fn load_channel(
+pub(crate) async fn load_channel(
     state: &AppState,
     service: Sid,
     sid: Sid,

@@ -968,7 +968,8 @@ fn repeated_filters_are_kept_once_in_their_order() {
 
 #[test]
 fn a_webhook_configuration_is_checked() {
-    let cases: [(fn(&mut WebhookConfig), &str); 8] = [
+    type Edit = fn(&mut WebhookConfig);
+    let cases: [(Edit, &str); 8] = [
         (
             |c| c.url = "ftp://example.com/x".into(),
             "a webhook URL is an absolute http or https URL",
