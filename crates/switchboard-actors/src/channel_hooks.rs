@@ -85,8 +85,8 @@ pub(crate) async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreErr
                 Some(ReplayRecord::Event { event, .. }) => Some(event),
                 _ => None,
             };
-            if let Some(occurred) = describe(shared, wake, seq, event, next)? {
-                deliver_event(shared, channel, seq, &occurred).await?;
+            if let Some(names) = event_types(event, next) {
+                deliver_event(shared, wake, seq, event, names).await?;
             }
         }
         log.set_cursor(CONSUMER, channel, seq + 1)?;
@@ -94,28 +94,35 @@ pub(crate) async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Sends one event to every webhook that wants it, as they are now.
+/// Sends one event to every webhook that wants it, as the webhooks are now.
 async fn deliver_event(
     shared: &Shared,
-    channel: Sid,
+    wake: &Wake,
     seq: u64,
-    occurred: &Occurred,
+    record: &Recorded,
+    names: &[&'static str],
 ) -> Result<(), StoreError> {
+    let channel = wake.channel_sid;
     let Some(state) = current_state(shared, channel).await else { return Ok(()) };
-    let mut webhooks: Vec<(&Sid, &WebhookState)> =
-        state.webhooks.iter().filter(|(_, w)| w.added_seq < seq).collect();
-    webhooks.sort_by_key(|(_, w)| w.added_seq);
+    let mut wanted: Vec<(Sid, &WebhookState, &'static str)> = state
+        .webhooks
+        .iter()
+        .filter(|(_, w)| w.added_seq < seq)
+        .filter_map(|(sid, w)| names.iter().find(|n| w.config.wants(n)).map(|n| (*sid, w, *n)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    wanted.sort_by_key(|(_, w, _)| w.added_seq);
+    // Built only now that someone listens: member and channel events read the log for it.
+    let Some(params) = describe(shared, wake, seq, record)? else { return Ok(()) };
     let mut failures = Vec::new();
-    for (webhook_sid, webhook) in webhooks {
-        let config = &webhook.config;
-        let Some(event_type) = occurred.event_types.iter().find(|t| config.wants(t)) else {
-            continue;
-        };
-        let mut params = vec![("EventType".to_owned(), (*event_type).to_owned())];
-        params.extend(occurred.params.iter().cloned());
-        params.push(("WebhookSid".to_owned(), webhook_sid.to_string()));
-        params.push(("WebhookType".to_owned(), "webhook".to_owned()));
-        if let Err(why) = call_with_retries(shared, config, params).await {
+    for (webhook_sid, webhook, name) in wanted {
+        let mut form = vec![("EventType".to_owned(), name.to_owned())];
+        form.extend(params.iter().cloned());
+        form.push(("WebhookSid".to_owned(), webhook_sid.to_string()));
+        form.push(("WebhookType".to_owned(), "webhook".to_owned()));
+        if let Err(why) = call_with_retries(shared, &webhook.config, form).await {
             tracing::warn!(%channel, seq, webhook = %webhook_sid, "a channel webhook gave up: {why}");
             failures.push(format!("{webhook_sid}: {why}"));
         }
@@ -138,11 +145,29 @@ async fn current_state(shared: &Shared, channel: Sid) -> Option<ChannelState> {
     }
 }
 
-/// One event in Twilio's terms: the names it may be delivered under, most specific first, and
-/// its parameters (without `EventType` and the per-webhook ones).
-struct Occurred {
-    event_types: &'static [&'static str],
-    params: Vec<(String, String)>,
+/// The names an event may be delivered under, most specific first; `None` for events no
+/// filter names (tasks, deliveries, read horizons, webhook changes themselves).
+fn event_types(record: &Recorded, next: Option<&Recorded>) -> Option<&'static [&'static str]> {
+    Some(match &record.event {
+        ChannelEvent::MessageAdded { media: Some(_), .. } => {
+            &["onMediaMessageSent", "onMessageSent"]
+        }
+        ChannelEvent::MessageAdded { .. } => &["onMessageSent"],
+        ChannelEvent::MessageEdited { .. } => &["onMessageUpdated"],
+        ChannelEvent::MessageRemoved { .. } => &["onMessageRemoved"],
+        ChannelEvent::MemberJoined { .. } => &["onMemberAdded"],
+        ChannelEvent::MemberUpdated { .. } => &["onMemberUpdated"],
+        ChannelEvent::MemberLeft { .. } => &["onMemberRemoved"],
+        // One update (say attributes and the status they carry) is one call, made for the last
+        // of its events, which all share the same time.
+        event if changes_channel(event) => {
+            if next.is_some_and(|n| n.at == record.at && changes_channel(&n.event)) {
+                return None;
+            }
+            &["onChannelUpdated"]
+        }
+        _ => return None,
+    })
 }
 
 /// Builds a form of name/value pairs, leaving out values that are absent.
@@ -163,22 +188,21 @@ impl Form {
     }
 }
 
-/// What a webhook is told about `event`, or `None` for events no filter names (tasks,
-/// deliveries, read horizons, webhook changes themselves).
+/// What a webhook is told about `record` (without `EventType` and the per-webhook parameters);
+/// `None` when what it needs is gone (a shredded channel).
 fn describe(
     shared: &Shared,
     wake: &Wake,
     seq: u64,
     record: &Recorded,
-    next: Option<&Recorded>,
-) -> Result<Option<Occurred>, StoreError> {
+) -> Result<Option<Vec<(String, String)>>, StoreError> {
     let channel = wake.channel_sid;
     let mut form = Form::default();
     form.put("AccountSid", shared.config.account_sid.clone())
         .put("InstanceSid", wake.service_sid.to_string())
         .put("ServiceSid", wake.service_sid.to_string())
         .put("ChannelSid", channel.to_string());
-    let event_types: &'static [&'static str] = match &record.event {
+    match &record.event {
         ChannelEvent::MessageAdded {
             message_sid,
             index,
@@ -197,15 +221,11 @@ fn describe(
                 .put("Attributes", attributes.clone())
                 .put("DateCreated", crate::iso8601(record.at))
                 .put("Source", source_name(*source));
-            match media {
-                Some(media) => {
-                    form.put("MediaSid", media.sid.to_string())
-                        .put("MediaContentType", media.content_type.clone())
-                        .put("MediaSize", media.size_bytes.to_string())
-                        .put_some("MediaFilename", media.filename.clone());
-                    &["onMediaMessageSent", "onMessageSent"]
-                }
-                None => &["onMessageSent"],
+            if let Some(media) = media {
+                form.put("MediaSid", media.sid.to_string())
+                    .put("MediaContentType", media.content_type.clone())
+                    .put("MediaSize", media.size_bytes.to_string())
+                    .put_some("MediaFilename", media.filename.clone());
             }
         }
         ChannelEvent::MessageEdited { index, edited_by, .. } => {
@@ -214,11 +234,10 @@ fn describe(
             };
             let actor = edited_by.clone().unwrap_or_else(|| message.author.clone());
             message.put_into(&mut form);
-            form.put("ClientIdentity", actor.clone())
+            form.put("ClientIdentity", actor)
                 .put_some("ModifiedBy", edited_by.clone())
                 .put("DateUpdated", crate::iso8601(record.at))
                 .put("Source", "API");
-            &["onMessageUpdated"]
         }
         ChannelEvent::MessageRemoved { index } => {
             let Some(message) = message_through(&shared.log, channel, seq, *index)? else {
@@ -226,7 +245,6 @@ fn describe(
             };
             message.put_into(&mut form);
             form.put("ClientIdentity", message.author.clone()).put("Source", "API");
-            &["onMessageRemoved"]
         }
         ChannelEvent::MemberJoined { member_sid, .. }
         | ChannelEvent::MemberUpdated { member_sid, .. }
@@ -242,22 +260,15 @@ fn describe(
                 .put("Attributes", member.attributes.clone())
                 .put("DateCreated", crate::iso8601(member.date_created))
                 .put("Source", "API");
-            match record.event {
-                ChannelEvent::MemberJoined { .. } => &["onMemberAdded"],
-                ChannelEvent::MemberUpdated { .. } => {
-                    form.put("DateUpdated", crate::iso8601(record.at));
-                    &["onMemberUpdated"]
-                }
-                _ => &["onMemberRemoved"],
+            if matches!(record.event, ChannelEvent::MemberUpdated { .. }) {
+                form.put("DateUpdated", crate::iso8601(record.at));
             }
         }
         event if changes_channel(event) => {
-            // One update (say attributes and the status they carry) is one call, made for the
-            // last of its events, which all share the same time.
-            if next.is_some_and(|n| n.at == record.at && changes_channel(&n.event)) {
+            let state = state_through(&shared.log, channel, seq + 1)?;
+            if !state.is_created() {
                 return Ok(None);
             }
-            let state = state_through(&shared.log, channel, seq + 1)?;
             form.put_some("FriendlyName", state.friendly_name.clone())
                 .put_some("UniqueName", state.unique_name.clone())
                 .put("Attributes", channel_attributes(&state))
@@ -265,11 +276,10 @@ fn describe(
                 .put("DateCreated", crate::iso8601(state.date_created))
                 .put("DateUpdated", crate::iso8601(record.at))
                 .put("Source", "API");
-            &["onChannelUpdated"]
         }
         _ => return Ok(None),
-    };
-    Ok(Some(Occurred { event_types, params: form.0 }))
+    }
+    Ok(Some(form.0))
 }
 
 /// The events that change what the channel resource shows.
@@ -454,7 +464,24 @@ mod tests {
 
     #[test]
     fn one_channel_update_is_one_call() {
-        assert!(changes_channel(&ChannelEvent::AttributesUpdated { attributes: "{}".into() }));
-        assert!(!changes_channel(&ChannelEvent::MessageRemoved { index: 0 }));
+        use switchboard_domain::{DeactivationReason, Timestamp};
+        let at = |ms, event| Recorded::new(Timestamp(ms), event);
+        let deactivated =
+            at(5, ChannelEvent::ChannelDeactivated { reason: DeactivationReason::Api });
+        let attributes = at(5, ChannelEvent::AttributesUpdated { attributes: "{}".into() });
+        let later = at(6, ChannelEvent::AttributesUpdated { attributes: "{}".into() });
+        assert_eq!(event_types(&deactivated, Some(&attributes)), None, "the next one tells");
+        assert_eq!(event_types(&attributes, None), Some(&["onChannelUpdated"][..]));
+        assert_eq!(event_types(&attributes, Some(&later)), Some(&["onChannelUpdated"][..]));
+        let removed = at(5, ChannelEvent::MessageRemoved { index: 0 });
+        assert_eq!(event_types(&deactivated, Some(&removed)), Some(&["onChannelUpdated"][..]));
+        let read = at(
+            5,
+            ChannelEvent::ReadHorizonUpdated {
+                member_sid: Sid::from_parts(switchboard_domain::SidPrefix::MEMBER, [1; 16]),
+                last_consumed_index: Some(0),
+            },
+        );
+        assert_eq!(event_types(&read, None), None, "a read horizon is not an update");
     }
 }
