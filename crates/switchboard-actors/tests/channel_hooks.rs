@@ -57,15 +57,27 @@ impl Receiver {
         Receiver { url, bodies }
     }
 
-    fn bodies(&self) -> Vec<String> {
+    /// Every form received, as name/value pairs.
+    fn forms(&self) -> Vec<Vec<(String, String)>> {
         let bodies = self.bodies.lock().unwrap().clone();
-        bodies.iter().map(|b| form_body(b)).collect()
+        bodies
+            .iter()
+            .map(|b| {
+                form_urlencoded::parse(b.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The `Body` of every form received.
+    fn bodies(&self) -> Vec<String> {
+        self.forms().iter().map(|f| param(f, "Body").unwrap_or_default()).collect()
     }
 }
 
-/// The `Body` parameter of a form.
-fn form_body(form: &str) -> String {
-    form.split('&').find_map(|pair| pair.strip_prefix("Body=")).unwrap_or_default().to_owned()
+fn param(form: &[(String, String)], name: &str) -> Option<String> {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
 fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
@@ -108,8 +120,13 @@ fn post(body: &str, n: u8) -> ChannelCommand {
     })
 }
 
-/// A plain Chat channel (no flow) with one webhook; returns its SID.
-async fn channel_with_webhook(engine: &Engine, url: &str, retry_count: u8) -> Sid {
+/// A plain Chat channel (no flow) with one webhook for `filters`; returns its SID.
+async fn channel_with_webhook(
+    engine: &Engine,
+    url: &str,
+    retry_count: u8,
+    filters: &[&str],
+) -> Sid {
     let channel = sid(SidPrefix::CHANNEL, 1);
     let create = ChannelCommand::Create(NewChannel {
         channel_sid: channel,
@@ -127,7 +144,7 @@ async fn channel_with_webhook(engine: &Engine, url: &str, retry_count: u8) -> Si
     let config = WebhookConfig {
         url: url.into(),
         method: WebhookMethod::Post,
-        filters: vec!["onMessageSent".into()],
+        filters: filters.iter().map(|f| (*f).to_owned()).collect(),
         retry_count,
     };
     let add = ChannelCommand::AddWebhook { webhook_sid: sid(SidPrefix::WEBHOOK, 1), config };
@@ -141,7 +158,7 @@ async fn what_gives_up_is_a_dead_letter_and_later_events_still_go() {
     let engine = start(&dir);
     // Two 503s exhaust one retry; then a 400 is not retried at all.
     let receiver = Receiver::start(vec![503, 503, 400]);
-    let channel = channel_with_webhook(&engine, &receiver.url, 1).await;
+    let channel = channel_with_webhook(&engine, &receiver.url, 1, &["onMessageSent"]).await;
     let first = engine.execute(channel, vec![post("unlucky", 1)]).await.unwrap().unwrap();
     let second = engine.execute(channel, vec![post("refused", 2)]).await.unwrap().unwrap();
     engine.execute(channel, vec![post("delivered", 3)]).await.unwrap().unwrap();
@@ -159,4 +176,67 @@ async fn what_gives_up_is_a_dead_letter_and_later_events_still_go() {
     assert!(letters[0].2.contains("HTTP 503"), "{}", letters[0].2);
     assert!(letters[1].2.contains("HTTP 400"), "{}", letters[1].2);
     assert!(letters[0].2.contains(&sid(SidPrefix::WEBHOOK, 1).to_string()), "names the webhook");
+}
+
+#[actix_rt::test]
+async fn edits_removals_and_departures_are_told_with_what_they_were_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = start(&dir);
+    let receiver = Receiver::start(Vec::new());
+    let filters = ["onMessageUpdated", "onMessageRemoved", "onMemberRemoved", "onMemberUpdated"];
+    let channel = channel_with_webhook(&engine, &receiver.url, 0, &filters).await;
+    let member_sid = sid(SidPrefix::MEMBER, 1);
+    let join = ChannelCommand::AddMember {
+        member_sid,
+        identity: "agent.eve".into(),
+        role_sid: None,
+        attributes: "{}".into(),
+    };
+    let edit = ChannelCommand::EditMessage {
+        index: 0,
+        body: Some("edited".into()),
+        attributes: None,
+        edited_by: Some("agent.eve".into()),
+    };
+    let update = ChannelCommand::UpdateMember {
+        member_sid,
+        role_sid: None,
+        attributes: Some(r#"{"busy":true}"#.into()),
+    };
+    for command in [
+        join,
+        post("original", 1),
+        edit,
+        ChannelCommand::RemoveMessage { index: 0 },
+        update,
+        ChannelCommand::RemoveMember { member_sid },
+    ] {
+        engine.execute(channel, vec![command]).await.unwrap().unwrap();
+    }
+    let forms = actix_rt::task::spawn_blocking(move || {
+        wait_for(Duration::from_secs(10), || receiver.forms().len() >= 4);
+        receiver.forms()
+    })
+    .await
+    .unwrap();
+    let types: Vec<_> = forms.iter().map(|f| param(f, "EventType").unwrap()).collect();
+    assert_eq!(
+        types,
+        ["onMessageUpdated", "onMessageRemoved", "onMemberUpdated", "onMemberRemoved"]
+    );
+    let message_sid = sid(SidPrefix::MESSAGE, 1).to_string();
+    let (edited, removed, updated, left) = (&forms[0], &forms[1], &forms[2], &forms[3]);
+    assert_eq!(param(edited, "Body").as_deref(), Some("edited"), "told with the new text");
+    assert_eq!(param(edited, "MessageSid"), Some(message_sid.clone()));
+    assert_eq!(param(edited, "ModifiedBy").as_deref(), Some("agent.eve"));
+    assert_eq!(param(edited, "From").as_deref(), Some("agent"));
+    assert_eq!(param(removed, "Body").as_deref(), Some("edited"), "as it was when removed");
+    assert_eq!(param(removed, "Index").as_deref(), Some("0"));
+    assert_eq!(param(updated, "Attributes").as_deref(), Some(r#"{"busy":true}"#));
+    assert_eq!(param(left, "MemberSid"), Some(member_sid.to_string()));
+    assert_eq!(param(left, "Identity").as_deref(), Some("agent.eve"), "known from before it left");
+    for form in &forms {
+        assert_eq!(param(form, "ChannelSid"), Some(channel.to_string()));
+        assert_eq!(param(form, "WebhookType").as_deref(), Some("webhook"));
+    }
 }
