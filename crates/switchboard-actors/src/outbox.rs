@@ -81,6 +81,7 @@ pub struct Outbox {
     /// Channels being delivered now, and those woken again meanwhile.
     busy: HashSet<Sid>,
     again: HashMap<Sid, Wake>,
+    hooks: crate::channel_hooks::Runs,
 }
 
 #[derive(Debug)]
@@ -114,6 +115,7 @@ impl Outbox {
             shared: Arc::new(Shared { log, flows, client, config, registry }),
             busy: HashSet::new(),
             again: HashMap::new(),
+            hooks: crate::channel_hooks::Runs::default(),
         }
     }
 }
@@ -132,17 +134,18 @@ impl Handler<Wake> for Outbox {
             flow.as_ref().is_some_and(|f| f.config.integration_type == IntegrationType::External);
         let replies = flow.as_ref().is_some_and(|f| crate::provider::delivers_replies(&f.config))
             && self.shared.config.twilio.is_some();
-        let hooks = wake.webhooks;
-        if !external && !replies && !hooks {
+        if wake.webhooks {
+            // On a run of their own, so a slow webhook never holds up a reply to the customer.
+            self.hooks.wake(&self.shared, wake);
+        }
+        if !external && !replies {
             return;
         }
         let sid = wake.channel_sid;
         if !self.busy.insert(sid) {
-            let (from_seq, flow_sid, webhooks) = (wake.from_seq, wake.flow_sid, wake.webhooks);
+            let from_seq = wake.from_seq;
             let again = self.again.entry(sid).or_insert(wake);
             again.from_seq = again.from_seq.min(from_seq);
-            again.flow_sid = again.flow_sid.or(flow_sid);
-            again.webhooks |= webhooks;
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -156,11 +159,6 @@ impl Handler<Wake> for Outbox {
             if replies {
                 if let Err(error) = crate::provider::deliver_replies(&shared, &wake).await {
                     tracing::error!(channel = %sid, %error, "reply delivery stopped on a storage error");
-                }
-            }
-            if hooks {
-                if let Err(error) = crate::channel_hooks::deliver(&shared, &wake).await {
-                    tracing::error!(channel = %sid, %error, "channel webhooks stopped on a storage error");
                 }
             }
             addr.do_send(Finished(sid));
