@@ -407,3 +407,32 @@ fn pending_webhook_deliveries_survive_a_restart_and_arrive_once() {
     assert!(after.iter().filter(|b| *b == "one").count() <= 1, "{after:?}");
     assert_eq!(after.last().map(String::as_str), Some("three"));
 }
+
+#[test]
+fn a_flex_flow_channel_has_webhooks_too() {
+    let temp = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start();
+    let daemon = start(&temp.path().join("data"));
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(
+        daemon.sms("+14155550601", "hello", "SM00000000000000000000000000000601").status,
+        200
+    );
+    let channels = daemon.channels(&service);
+    assert_eq!(channels.len(), 1);
+    let channel =
+        format!("/chat/v2/Services/{service}/Channels/{}", channels[0]["sid"].as_str().unwrap());
+    let hook = format!("{}/flow-hook", fake.url);
+    let created = add_webhook(
+        &daemon,
+        &channel,
+        &[("Configuration.Url", &hook), ("Configuration.Filters", "onMessageSent")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    message(&daemon, &channel, "agent.frank", "on its way to the customer too");
+    assert!(wait_for(Duration::from_secs(10), || !fake.requests().is_empty()));
+    let request = &fake.requests()[0];
+    assert!(signed_post(request, &hook));
+    assert_eq!(request.param("Body").as_deref(), Some("on its way to the customer too"));
+    assert_eq!(request.param("Index").as_deref(), Some("1"), "the customer's message came first");
+}
