@@ -6,12 +6,14 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
-//! - [`Outbox`]: delivers customer messages to external integrations and agent replies to the
-//!   customer's provider, from the log itself.
+//! - [`Outbox`]: delivers customer messages to external integrations, agent replies to
+//!   customers through their provider and channel events to channel webhooks, from the log
+//!   itself.
 //! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
 mod channel;
+mod channel_hooks;
 mod clock;
 mod directory;
 mod engine;
@@ -26,6 +28,7 @@ mod registry;
 mod router;
 
 pub use channel::ChannelActor;
+pub use channel_hooks::{channel_attributes, CONSUMER as WEBHOOK_CONSUMER};
 pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView, ProviderStatus};

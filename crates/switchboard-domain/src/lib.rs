@@ -14,6 +14,7 @@ mod service;
 mod sid;
 mod state;
 mod time;
+mod webhook;
 
 pub use address::{customer_address, e164, AddressError};
 pub use flow::{
@@ -30,5 +31,9 @@ pub use event::{
 };
 pub use index::{IndexEntry, IndexKind};
 pub use sid::{Sid, SidError, SidPrefix};
-pub use state::{ChannelState, ChannelStatus, MemberState, TaskState};
+pub use state::{ChannelState, ChannelStatus, MemberState, TaskState, WebhookState};
 pub use time::Timestamp;
+pub use webhook::{
+    WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL, MAX_WEBHOOK_RETRY_COUNT,
+    WEBHOOK_FILTERS,
+};

@@ -378,7 +378,11 @@ async fn fetch_message(
 }
 
 /// Runs commands on a channel and turns a domain rejection into Twilio's error.
-async fn run(state: &AppState, sid: Sid, commands: Vec<ChannelCommand>) -> Result<(), ApiError> {
+pub(crate) async fn run(
+    state: &AppState,
+    sid: Sid,
+    commands: Vec<ChannelCommand>,
+) -> Result<(), ApiError> {
     if commands.is_empty() {
         return Ok(());
     }
@@ -395,7 +399,8 @@ pub(crate) fn rejected(rejection: Rejection) -> ApiError {
         }
         Rejection::MemberNotFound(_)
         | Rejection::MessageNotFound(_)
-        | Rejection::TaskNotOpen(_) => ApiError::new(404, 20404, rejection.to_string()),
+        | Rejection::TaskNotOpen(_)
+        | Rejection::WebhookNotFound(_) => ApiError::new(404, 20404, rejection.to_string()),
         Rejection::MemberExists(_) => ApiError::conflict(50404, "Member already exists"),
         Rejection::ChannelExists | Rejection::TaskExists(_) => {
             ApiError::conflict(50307, rejection.to_string())
@@ -419,7 +424,10 @@ fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError>
 }
 
 /// The service and channel of the path; the channel may be named by SID or unique name.
-fn channel_path(state: &AppState, request: &HttpRequest) -> Result<(Sid, Sid), ApiError> {
+pub(crate) fn channel_path(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(Sid, Sid), ApiError> {
     let service = service_sid(state, request)?;
     let key = request.match_info().get("channel").unwrap_or_default();
     if let Ok(sid) = Sid::parse_with(key, SidPrefix::CHANNEL) {
@@ -431,7 +439,7 @@ fn channel_path(state: &AppState, request: &HttpRequest) -> Result<(Sid, Sid), A
     }
 }
 
-async fn load_channel(
+pub(crate) async fn load_channel(
     state: &AppState,
     service: Sid,
     sid: Sid,

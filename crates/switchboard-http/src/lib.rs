@@ -2,7 +2,8 @@
 //! Chat and Flex, and the official SDKs, work by changing only the base URL.
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
-//! - `flex`, `flex_channels`, `chat`: the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
+//! - `flex`, `flex_channels`, `chat`, `channel_webhooks`: the REST resources; `webhooks`: inbound
+//!   provider messages; `ws`: real time;
 //!   `admin`: audit and tasks for operators.
 //! - [`configure`] registers everything; the daemon and the tests share it.
 
@@ -10,6 +11,7 @@ mod admin;
 mod app;
 pub mod audit;
 mod auth;
+mod channel_webhooks;
 mod chat;
 mod flex;
 mod flex_channels;
