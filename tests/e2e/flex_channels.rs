@@ -441,3 +441,49 @@ fn bad_input_gets_twilio_s_error_shape_and_writes_nothing() {
     assert_twilio_error(&daemon.get(&format!("/flex/v1/Channels/{plain}")), 404, 20404);
     assert_twilio_error(&daemon.delete(&format!("/flex/v1/WebChannels/{plain}")), 404, 20404);
 }
+
+/// Twilio's custom-channel pattern whole: the bridge opens the chat, adds a channel webhook,
+/// posts the customer's messages through the Chat API and hears the agent's reply on the hook.
+#[test]
+fn a_custom_channel_bridge_hears_agent_replies_on_its_channel_webhook() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let bridge = FakeServer::start();
+    let (service, flow) = custom_task_flow(&daemon, false);
+    let opened = open(&daemon, &flow, "line:U4af4980629", &[]);
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    let channel = opened.json()["sid"].as_str().unwrap().to_owned();
+    let hook = daemon.post(
+        &format!("/chat/v2/Services/{service}/Channels/{channel}/Webhooks"),
+        &[
+            ("Type", "webhook"),
+            ("Configuration.Url", &format!("{}/line-bridge", bridge.url)),
+            ("Configuration.Filters", "onMessageSent"),
+        ],
+    );
+    assert_eq!(hook.status, 201, "{}", hook.body);
+    let asked =
+        post_message(&daemon, &service, &channel, "line:U4af4980629", "where is my parcel?");
+    assert_eq!(asked.status, 201, "{}", asked.body);
+    assert_eq!(tasks_of(&daemon, &channel).len(), 1, "the customer's message is in a task");
+    let answered = post_message(&daemon, &service, &channel, "agent.bea", "It arrives tomorrow");
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    assert!(wait_for(Duration::from_secs(10), || bridge.requests().len() >= 2));
+    let heard: Vec<(String, String)> = bridge
+        .requests()
+        .iter()
+        .map(|r| (r.param("From").unwrap_or_default(), r.param("Body").unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            ("line:U4af4980629".to_owned(), "where is my parcel?".to_owned()),
+            ("agent.bea".to_owned(), "It arrives tomorrow".to_owned()),
+        ],
+        "the bridge hears both, in order, and forwards the agent's to the customer"
+    );
+    let request = &bridge.requests()[1];
+    assert_eq!(request.path, "/line-bridge");
+    assert_eq!(request.param("EventType").as_deref(), Some("onMessageSent"));
+    assert_eq!(request.param("ChannelSid").as_deref(), Some(channel.as_str()));
+}

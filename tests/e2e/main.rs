@@ -5,6 +5,8 @@ mod support;
 
 /// `replay` and `verify` on folders written by the log, including tampered ones.
 mod audit_cli;
+/// Chat v2 channel webhooks: CRUD, and delivery signed, filtered, retried, in order, durable.
+mod channel_webhooks;
 /// kill -9 mid-burst loses no acknowledged webhook.
 mod crash;
 /// `serve`: first start, health, graceful stop, folder locking.

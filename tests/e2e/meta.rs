@@ -221,3 +221,38 @@ fn messenger_messages_land_and_echoes_are_skipped() {
     let answer = post(&daemon, "/webhooks/messenger", &unknown_page, None);
     assert_eq!(answer.status, 404, "no flow: Meta will retry until one exists");
 }
+
+#[test]
+fn bad_meta_input_gets_a_clear_4xx_and_stores_nothing() {
+    let (_temp, daemon) = started();
+    let service = flow(&daemon, "whatsapp", PHONE_NUMBER_ID);
+    // One bad sender in a batch refuses the whole batch: a retry cannot half-succeed.
+    let mut bad_sender = message("wamid.b2", "text", json!({"body": "from nobody"}));
+    bad_sender["from"] = json!("not a number");
+    let batch = whatsapp(vec![message("wamid.b1", "text", json!({"body": "fine"})), bad_sender]);
+    let answer = post(&daemon, "/webhooks/whatsapp", &batch, None);
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.json()["code"], 20001);
+    assert!(answer.json()["message"].as_str().unwrap().contains("not a number"));
+    // Without an id a redelivery could not be recognised.
+    let mut no_id = message("x", "text", json!({"body": "no id"}));
+    no_id.as_object_mut().unwrap().remove("id");
+    assert_eq!(post(&daemon, "/webhooks/whatsapp", &whatsapp(vec![no_id]), None).status, 400);
+    // Another product's notification, and a body over the limit.
+    let other = json!({"object": "instagram", "entry": []});
+    assert_eq!(post(&daemon, "/webhooks/whatsapp", &other, None).status, 400);
+    let huge =
+        whatsapp(vec![message("wamid.big", "text", json!({"body": "x".repeat(300 * 1024)}))]);
+    let answer = post(&daemon, "/webhooks/whatsapp", &huge, None);
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert_eq!(answer.json()["status"], 413);
+    assert!(daemon.channels(&service).is_empty(), "nothing was stored");
+    // The same batch, corrected, is stored whole.
+    let fixed = whatsapp(vec![
+        message("wamid.b1", "text", json!({"body": "fine"})),
+        message("wamid.b2", "text", json!({"body": "also fine"})),
+    ]);
+    assert_eq!(post(&daemon, "/webhooks/whatsapp", &fixed, None).status, 200);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(daemon.messages(&service, &channel).len(), 2);
+}

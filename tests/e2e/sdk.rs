@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::api::{daemon_command, ACCOUNT_SID, AUTH_TOKEN};
+use crate::support::api::{daemon_command, ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN};
 use crate::support::Daemon;
 
 fn repo() -> PathBuf {
@@ -16,7 +16,10 @@ fn python_with_sdk() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
     let python = venv.join("bin/python");
     let has_sdk = python.exists()
-        && Command::new(&python).args(["-c", "import twilio"]).status().is_ok_and(|s| s.success());
+        && Command::new(&python)
+            .args(["-c", "import twilio, websocket"])
+            .status()
+            .is_ok_and(|s| s.success());
     if !has_sdk {
         let made =
             Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3 runs");
@@ -43,6 +46,8 @@ fn the_official_python_sdk_works_unchanged() {
         .env("SWITCHBOARD_URL", &daemon.base_url)
         .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
         .env("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN)
+        .env("SWITCHBOARD_API_KEY_SID", API_KEY_SID)
+        .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .output()
         .expect("the SDK suite runs");

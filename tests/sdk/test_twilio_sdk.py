@@ -15,14 +15,19 @@ import urllib.parse
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
+import websocket
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.jwt.access_token import AccessToken
+from twilio.jwt.access_token.grants import ChatGrant
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 BASE = os.environ["SWITCHBOARD_URL"]
 ACCOUNT = os.environ["SWITCHBOARD_ACCOUNT_SID"]
 TOKEN = os.environ["SWITCHBOARD_AUTH_TOKEN"]
+API_KEY = os.environ["SWITCHBOARD_API_KEY_SID"]
+API_SECRET = os.environ["SWITCHBOARD_API_KEY_SECRET"]
 PREFIX = {"flex-api": "/flex", "chat": "/chat"}
 
 
@@ -289,6 +294,123 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(form["Body"], "héllo & more")
         self.assertTrue(validator.validate(hook_url, form, signature), "RequestValidator accepts our signature")
         self.assertFalse(validator.validate(hook_url, dict(form, Body="changed"), signature))
+
+
+def minted(identity, service_sid, account=ACCOUNT, secret=API_SECRET, ttl=3600):
+    """A token exactly as a team's token server mints it with the SDK."""
+    token = AccessToken(account, API_KEY, secret, identity=identity, ttl=ttl)
+    token.add_grant(ChatGrant(service_sid=service_sid))
+    return token.to_jwt()
+
+
+def ws_url():
+    return BASE.replace("http://", "ws://", 1) + "/ws"
+
+
+class AccessTokens(unittest.TestCase):
+    def test_an_sdk_minted_token_opens_the_websocket_and_receives_the_channel(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk tokens")
+        channel = c.chat.v2.services(service.sid).channels.create(friendly_name="t", type="private")
+        c.chat.v2.services(service.sid).channels(channel.sid).members.create(identity="sdk.agent")
+        socket = websocket.create_connection(ws_url(), timeout=5)
+        # The first-frame form, which keeps the token out of URLs and logs.
+        socket.send(json.dumps({"type": "auth", "token": minted("sdk.agent", service.sid)}))
+        ready = json.loads(socket.recv())
+        self.assertEqual(ready, {"type": "ready", "identity": "sdk.agent"})
+        c.chat.v2.services(service.sid).channels(channel.sid).messages.create(body="hello agent", from_="system")
+        frames = []
+        while not any(f.get("type") == "message_added" for f in frames):
+            frames.append(json.loads(socket.recv()))
+        added = [f for f in frames if f["type"] == "message_added"][0]
+        self.assertEqual((added["channel_sid"], added["body"]), (channel.sid, "hello agent"))
+        socket.close()
+
+    def test_foreign_or_false_tokens_are_refused(self):
+        service = client().chat.v2.services.create(friendly_name="sdk bad tokens")
+        for token in [
+            minted("x", service.sid, account="AC" + "9" * 32),
+            minted("x", service.sid, secret="not the secret"),
+            minted("x", service.sid, ttl=-60),
+        ]:
+            with self.assertRaises(websocket.WebSocketBadStatusException) as caught:
+                websocket.create_connection(ws_url() + "?token=" + token, timeout=5)
+            self.assertEqual(caught.exception.status_code, 401)
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """Records (path, signature, form) of every POST, each server class its own list."""
+
+    received = []
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(length).decode()
+        type(self).received.append((self.path, self.headers.get("X-Twilio-Signature"), dict(urllib.parse.parse_qsl(body))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class ChannelWebhooks(unittest.TestCase):
+    def test_crud_and_a_delivery_the_request_validator_accepts(self):
+        handler = type("ChannelHook", (Receiver,), {"received": []})
+        server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+        self.addCleanup(server.server_close)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        hook_url = f"http://127.0.0.1:{server.server_address[1]}/replies"
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk channel webhooks")
+        channel = c.chat.v2.services(service.sid).channels.create(friendly_name="custom", type="private")
+        webhooks = c.chat.v2.services(service.sid).channels(channel.sid).webhooks
+        created = webhooks.create(
+            type="webhook",
+            configuration_url=hook_url,
+            configuration_method="POST",
+            configuration_filters=["onMessageSent", "onMemberAdded"],
+            configuration_retry_count=1,
+        )
+        self.assertTrue(created.sid.startswith("WH"))
+        self.assertEqual(created.type, "webhook")
+        self.assertEqual(created.channel_sid, channel.sid)
+        self.assertEqual(created.configuration["url"], hook_url)
+        self.assertEqual(created.configuration["filters"], ["onMessageSent", "onMemberAdded"])
+        self.assertEqual(created.configuration["retry_count"], 1)
+        self.assertIsNotNone(created.date_created, "dates parse as datetimes")
+        self.assertEqual(webhooks(created.sid).fetch().sid, created.sid)
+        self.assertEqual([w.sid for w in webhooks.list()], [created.sid])
+        updated = webhooks(created.sid).update(configuration_filters=["onMessageSent"])
+        self.assertEqual(updated.configuration["filters"], ["onMessageSent"])
+        self.assertEqual(updated.configuration["method"], "POST", "what is not named stays")
+        with self.assertRaises(TwilioRestException) as caught:
+            webhooks.create(type="studio", configuration_flow_sid="FW" + "0" * 32)
+        self.assertEqual(caught.exception.status, 400)
+        self.assertEqual(caught.exception.code, 20001)
+        self.assertIn("not supported", caught.exception.msg)
+
+        c.chat.v2.services(service.sid).channels(channel.sid).members.create(identity="agent.sdk")
+        c.chat.v2.services(service.sid).channels(channel.sid).messages.create(body="a reply, héllo & co", from_="agent.sdk")
+        deadline = time.time() + 10
+        while not handler.received and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(len(handler.received), 1, "the member is no longer in the filters")
+        path, signature, form = handler.received[0]
+        self.assertEqual(path, "/replies")
+        self.assertEqual(form["EventType"], "onMessageSent")
+        self.assertEqual(form["Body"], "a reply, héllo & co")
+        self.assertEqual(form["WebhookSid"], created.sid)
+        validator = RequestValidator(TOKEN)
+        self.assertTrue(validator.validate(hook_url, form, signature), "RequestValidator accepts our signature")
+        self.assertFalse(validator.validate(hook_url, dict(form, Body="changed"), signature))
+
+        self.assertTrue(webhooks(created.sid).delete())
+        self.assertEqual(webhooks.list(), [])
+        with self.assertRaises(TwilioRestException) as caught:
+            webhooks(created.sid).fetch()
+        self.assertEqual(caught.exception.status, 404)
 
 
 if __name__ == "__main__":

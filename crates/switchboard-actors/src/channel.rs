@@ -269,17 +269,22 @@ impl Handler<Durable> for ChannelActor {
             });
             self.deps.hub.publish(live, &item.audience);
         }
-        // Channels opened by a Flex Flow may have an integration to feed.
+        // Channels opened by a Flex Flow may have an integration to feed, and any channel may
+        // have webhooks; the rest cost the outbox nothing.
         let state = self.channel.as_ref().map(ChannelLog::state);
-        if let (Some(flow_sid), Some(service_sid), Some(from_seq)) =
-            (state.and_then(|s| s.flex_flow_sid), state.and_then(|s| s.service_sid), first)
-        {
-            self.deps.outbox.do_send(crate::outbox::Wake {
-                channel_sid: self.sid,
-                from_seq,
-                flow_sid,
-                service_sid,
-            });
+        if let (Some(state), Some(from_seq)) = (state, first) {
+            let webhooks = !state.webhooks.is_empty();
+            if let (Some(service_sid), true) =
+                (state.service_sid, state.flex_flow_sid.is_some() || webhooks)
+            {
+                self.deps.outbox.do_send(crate::outbox::Wake {
+                    channel_sid: self.sid,
+                    from_seq,
+                    flow_sid: state.flex_flow_sid,
+                    service_sid,
+                    webhooks,
+                });
+            }
         }
     }
 }

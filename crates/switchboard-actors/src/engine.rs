@@ -182,6 +182,7 @@ impl Engine {
             let channel = ChannelLog::load(log, sid)?;
             let state = channel.state();
             self.inner.janitor.do_send(Activity::of(sid, state));
+            self.resume_webhooks(outbox, sid, state)?;
             let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
                 continue;
             };
@@ -210,10 +211,36 @@ impl Engine {
                 outbox.do_send(Wake {
                     channel_sid: sid,
                     from_seq,
-                    flow_sid: flow.sid,
+                    flow_sid: Some(flow.sid),
                     service_sid,
+                    webhooks: false,
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// Wakes the channel's webhook delivery if it stopped short (see `channel_hooks`).
+    fn resume_webhooks(
+        &self,
+        outbox: &Addr<Outbox>,
+        sid: Sid,
+        state: &ChannelState,
+    ) -> Result<(), EngineError> {
+        let log = &self.inner.log;
+        let (Some(from_seq), Some(service_sid)) =
+            (crate::channel_hooks::resume_from(log, sid, state)?, state.service_sid)
+        else {
+            return Ok(());
+        };
+        if from_seq < log.next_seq(sid)? {
+            outbox.do_send(Wake {
+                channel_sid: sid,
+                from_seq,
+                flow_sid: None,
+                service_sid,
+                webhooks: true,
+            });
         }
         Ok(())
     }

@@ -7,12 +7,14 @@
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`UserDirectory`]: Chat Users, one `US` stream each, with the channels each identity is in.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
-//! - [`Outbox`]: delivers customer messages to external integrations and agent replies to the
-//!   customer's provider, from the log itself.
+//! - [`Outbox`]: delivers customer messages to external integrations, agent replies to
+//!   customers through their provider and channel events to channel webhooks, from the log
+//!   itself.
 //! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
 mod channel;
+mod channel_hooks;
 mod client;
 mod clock;
 mod directory;
@@ -29,6 +31,7 @@ mod router;
 mod users;
 
 pub use channel::ChannelActor;
+pub use channel_hooks::{channel_attributes, CONSUMER as WEBHOOK_CONSUMER};
 pub use client::{ClientAction, ClientRefusal};
 pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};

@@ -128,14 +128,18 @@ impl Default for OutboxConfig {
     }
 }
 
-/// New durable events on a channel of a Flex Flow, starting at `from_seq`.
+/// New durable events on a channel, starting at `from_seq`: sent for channels of a Flex Flow
+/// and for channels with webhooks.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Wake {
     pub channel_sid: Sid,
     pub from_seq: u64,
-    pub flow_sid: Sid,
+    /// The Flex Flow that opened the channel; `None` for channels made over the Chat API.
+    pub flow_sid: Option<Sid>,
     pub service_sid: Sid,
+    /// Whether the channel has webhooks (`channel_hooks`), as its actor knew after the append.
+    pub webhooks: bool,
 }
 
 #[derive(Debug)]
@@ -144,6 +148,7 @@ pub struct Outbox {
     /// Channels being delivered now, and those woken again meanwhile.
     busy: HashSet<Sid>,
     again: HashMap<Sid, Wake>,
+    hooks: crate::channel_hooks::Runs,
 }
 
 #[derive(Debug)]
@@ -177,6 +182,7 @@ impl Outbox {
             shared: Arc::new(Shared { log, flows, client, config, registry }),
             busy: HashSet::new(),
             again: HashMap::new(),
+            hooks: crate::channel_hooks::Runs::default(),
         }
     }
 }
@@ -190,9 +196,14 @@ impl Handler<Wake> for Outbox {
 
     fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
         // Decided from memory first: most wakes have nothing to deliver.
-        let Some(flow) = self.shared.flows.get(wake.flow_sid) else { return };
-        let external = flow.config.integration_type == IntegrationType::External;
-        let replies = crate::provider::delivers_replies(&flow.config);
+        let flow = wake.flow_sid.and_then(|f| self.shared.flows.get(f));
+        let external =
+            flow.as_ref().is_some_and(|f| f.config.integration_type == IntegrationType::External);
+        let replies = flow.as_ref().is_some_and(|f| crate::provider::delivers_replies(&f.config));
+        if wake.webhooks {
+            // On a run of their own, so a slow webhook never holds up a reply to the customer.
+            self.hooks.wake(&self.shared, wake);
+        }
         if !external && !replies {
             return;
         }
@@ -239,7 +250,7 @@ async fn deliver_channel(
 ) -> Result<(), switchboard_store::StoreError> {
     let log = &shared.log;
     let channel = wake.channel_sid;
-    let Some(flow) = shared.flows.get(wake.flow_sid) else { return Ok(()) };
+    let Some(flow) = wake.flow_sid.and_then(|f| shared.flows.get(f)) else { return Ok(()) };
     let Some(url) = flow.config.integration.url.clone() else { return Ok(()) };
     // A channel met for the first time starts where it was woken, not at its first record: a
     // flow switched to `external` later does not replay old history to the new endpoint.

@@ -110,7 +110,7 @@ impl Route {
 pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     let log = &shared.log;
     let channel = wake.channel_sid;
-    let Some(flow) = shared.flows.get(wake.flow_sid) else { return Ok(()) };
+    let Some(flow) = wake.flow_sid.and_then(|f| shared.flows.get(f)) else { return Ok(()) };
     let start = if log.has_cursor(CONSUMER, channel)? {
         log.cursor(CONSUMER, channel)?
     } else {

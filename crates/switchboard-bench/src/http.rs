@@ -146,41 +146,71 @@ pub fn setup_flow(base: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn base64(text: &str) -> String {
+pub fn base64(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-/// `concurrency` threads, each one keep-alive connection, each posting signed webhooks.
-fn load(url: &str, concurrency: usize, customers: usize, seconds: Duration) -> (Run, u64) {
+/// `concurrency` threads, each one keep-alive connection, each posting signed Twilio webhooks.
+pub fn load(url: &str, concurrency: usize, customers: usize, seconds: Duration) -> (Run, u64) {
+    let url_for_signing = url.to_owned();
+    let body = "x".repeat(160);
+    load_with(url, concurrency, seconds, move |t, i| {
+        let from = format!("+1415{:07}", (t + i * concurrency) % customers.max(1));
+        let params = vec![
+            ("From".to_owned(), from),
+            ("To".to_owned(), NUMBER.to_owned()),
+            ("Body".to_owned(), body.clone()),
+            ("MessageSid".to_owned(), format!("SM{t:08x}{i:024x}")),
+            ("NumMedia".to_owned(), "0".to_owned()),
+        ];
+        let signature = switchboard_crypto::webhook::compute(TOKEN, &url_for_signing, &params);
+        let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+        Signed {
+            header: ("X-Twilio-Signature", signature),
+            content_type: "application/x-www-form-urlencoded",
+            body: form.into_bytes(),
+        }
+    })
+}
+
+/// One request ready to post: its signature header, content type and body.
+pub struct Signed {
+    pub header: (&'static str, String),
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+/// `concurrency` threads, each one keep-alive connection, each posting what `make` builds for
+/// (thread, request number) until `seconds` pass; 200s are timed, anything else is an error.
+pub fn load_with(
+    url: &str,
+    concurrency: usize,
+    seconds: Duration,
+    make: impl Fn(usize, usize) -> Signed + Send + Sync + 'static,
+) -> (Run, u64) {
     let deadline = Instant::now() + seconds;
     let started = Instant::now();
+    let make = Arc::new(make);
     let threads: Vec<_> = (0..concurrency)
         .map(|t| {
-            let url = url.to_owned();
+            let (url, make) = (url.to_owned(), Arc::clone(&make));
             std::thread::spawn(move || {
                 let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
-                let body = "x".repeat(160);
                 for i in 0usize.. {
                     if Instant::now() >= deadline {
                         break;
                     }
-                    let from = format!("+1415{:07}", (t + i * concurrency) % customers.max(1));
-                    let sid = format!("SM{t:08x}{i:024x}");
-                    let params = vec![
-                        ("From".to_owned(), from),
-                        ("To".to_owned(), NUMBER.to_owned()),
-                        ("Body".to_owned(), body.clone()),
-                        ("MessageSid".to_owned(), sid),
-                        ("NumMedia".to_owned(), "0".to_owned()),
-                    ];
-                    let signature = switchboard_crypto::webhook::compute(TOKEN, &url, &params);
-                    let pairs: Vec<(&str, &str)> =
-                        params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    let request = make(t, i);
                     let begun = Instant::now();
-                    match agent.post(&url).set("X-Twilio-Signature", &signature).send_form(&pairs) {
+                    let sent = agent
+                        .post(&url)
+                        .set(request.header.0, &request.header.1)
+                        .set("Content-Type", request.content_type)
+                        .send_bytes(&request.body);
+                    match sent {
                         Ok(response) if response.status() == 200 => latencies.push(begun.elapsed()),
                         _ => errors += 1,
                     }

@@ -3,8 +3,10 @@
 //! asserts a speed.
 //!
 //! `switchboard-bench log` measures the event log; `switchboard-bench http` the daemon's webhook
-//! ingestion (it starts the real `switchboard` binary built beside it).
+//! ingestion (it starts the real `switchboard` binary built beside it); `switchboard-bench
+//! channels` WhatsApp Cloud ingestion and outbound replies.
 
+mod channels;
 mod http;
 mod log;
 mod realtime;
@@ -29,6 +31,8 @@ enum Command {
     Realtime(realtime::RealtimeArgs),
     /// Resident memory per live and per hibernated channel.
     Memory(realtime::MemoryArgs),
+    /// Signed WhatsApp Cloud webhooks beside SMS ones, and replies delivered to a fake Graph API.
+    Channels(channels::ChannelsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Command::Http(args) => http::run(&args),
         Command::Realtime(args) => realtime::run_latency(&args),
         Command::Memory(args) => realtime::run_memory(&args),
+        Command::Channels(args) => channels::run(&args),
     }
 }

@@ -8,7 +8,7 @@
 use crate::{
     ChannelEvent, ChannelKind, ChannelState, ChannelStatus, DeactivationReason, DeliveryStatus,
     ErasureReason, Media, MessageSource, ProviderError, ReactivationReason, Sid, TaskOutcome,
-    Timestamp,
+    Timestamp, WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL,
 };
 
 /// What a new channel is made of.
@@ -125,6 +125,21 @@ pub enum ChannelCommand {
     Erase {
         reason: ErasureReason,
     },
+    AddWebhook {
+        webhook_sid: Sid,
+        config: WebhookConfig,
+    },
+    /// `None` leaves a setting as it is.
+    UpdateWebhook {
+        webhook_sid: Sid,
+        url: Option<String>,
+        method: Option<WebhookMethod>,
+        filters: Option<Vec<String>>,
+        retry_count: Option<u8>,
+    },
+    RemoveWebhook {
+        webhook_sid: Sid,
+    },
 }
 
 /// Why a command was refused. The HTTP layer maps each to a Twilio error code.
@@ -148,6 +163,8 @@ pub enum Rejection {
     TaskNotOpen(Sid),
     #[error("task {0} is already linked to this channel")]
     TaskExists(Sid),
+    #[error("webhook {0} is not on this channel")]
+    WebhookNotFound(Sid),
     #[error("{0}")]
     Invalid(&'static str),
 }
@@ -282,12 +299,70 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
                 .collect())
         }
         ChannelCommand::Erase { reason } => Ok(vec![ChannelEvent::DataErased { reason }]),
+        ChannelCommand::AddWebhook { webhook_sid, config } => {
+            add_webhook(state, webhook_sid, config)
+        }
+        ChannelCommand::UpdateWebhook { webhook_sid, url, method, filters, retry_count } => {
+            let current = &state
+                .webhooks
+                .get(&webhook_sid)
+                .ok_or(Rejection::WebhookNotFound(webhook_sid))?
+                .config;
+            let next = WebhookConfig {
+                url: url.unwrap_or_else(|| current.url.clone()),
+                method: method.unwrap_or(current.method),
+                filters: filters.map_or_else(|| current.filters.clone(), without_repeats),
+                retry_count: retry_count.unwrap_or(current.retry_count),
+            };
+            next.check().map_err(Rejection::Invalid)?;
+            let WebhookConfig { url, method, filters, retry_count } = next.clone();
+            Ok(changed(
+                next != *current,
+                ChannelEvent::WebhookUpdated { webhook_sid, url, method, filters, retry_count },
+            ))
+        }
+        ChannelCommand::RemoveWebhook { webhook_sid } => {
+            if !state.webhooks.contains_key(&webhook_sid) {
+                return Err(Rejection::WebhookNotFound(webhook_sid));
+            }
+            Ok(vec![ChannelEvent::WebhookRemoved { webhook_sid }])
+        }
     }
 }
 
 /// Providers report out of order and more than once; only a forward move is recorded.
 fn delivery_moves(state: &ChannelState, index: u64, status: DeliveryStatus) -> bool {
     state.deliveries.get(&index).is_none_or(|current| status.may_follow(current.status))
+}
+
+fn add_webhook(
+    state: &ChannelState,
+    webhook_sid: Sid,
+    config: WebhookConfig,
+) -> Result<Vec<ChannelEvent>, Rejection> {
+    // `apply` would ignore a second add under the same SID: keep it out of the log.
+    if state.webhooks.contains_key(&webhook_sid) {
+        return Err(Rejection::Invalid("the webhook SID is already in use"));
+    }
+    if state.webhooks.len() >= MAX_WEBHOOKS_PER_CHANNEL {
+        return Err(Rejection::Invalid("a channel has at most 5 webhooks"));
+    }
+    let WebhookConfig { url, method, filters, retry_count } = config;
+    let config = WebhookConfig { url, method, filters: without_repeats(filters), retry_count };
+    config.check().map_err(Rejection::Invalid)?;
+    let WebhookConfig { url, method, filters, retry_count } = config;
+    Ok(vec![ChannelEvent::WebhookAdded { webhook_sid, url, method, filters, retry_count }])
+}
+
+/// Filters keep the order they were given in; a repeat adds nothing.
+fn without_repeats(filters: Vec<String>) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::with_capacity(filters.len());
+    for filter in filters {
+        if !kept.contains(&filter) {
+            kept.push(filter);
+        }
+    }
+    kept
 }
 
 fn create(state: &ChannelState, new: NewChannel) -> Result<Vec<ChannelEvent>, Rejection> {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Sid, Timestamp};
+use crate::{Sid, Timestamp, WebhookMethod};
 
 /// The schema version written beside every event. Readers accept every version up to this one.
 pub const EVENT_SCHEMA_VERSION: u16 = 1;
@@ -252,6 +252,26 @@ pub enum ChannelEvent {
     DataErased {
         reason: ErasureReason,
     },
+    /// A channel webhook (Chat v2 `Webhooks`, type `webhook`) was added.
+    WebhookAdded {
+        webhook_sid: Sid,
+        url: String,
+        method: WebhookMethod,
+        /// Twilio's post-event names (`onMessageSent`, …) it is called for.
+        filters: Vec<String>,
+        retry_count: u8,
+    },
+    /// A webhook's whole configuration after an update, not only what changed.
+    WebhookUpdated {
+        webhook_sid: Sid,
+        url: String,
+        method: WebhookMethod,
+        filters: Vec<String>,
+        retry_count: u8,
+    },
+    WebhookRemoved {
+        webhook_sid: Sid,
+    },
 }
 
 impl DomainEvent for ChannelEvent {
@@ -273,6 +293,9 @@ impl DomainEvent for ChannelEvent {
             ChannelEvent::ChannelReactivated { .. } => "channel_reactivated",
             ChannelEvent::DeliveryStatusChanged { .. } => "delivery_status_changed",
             ChannelEvent::DataErased { .. } => "data_erased",
+            ChannelEvent::WebhookAdded { .. } => "webhook_added",
+            ChannelEvent::WebhookUpdated { .. } => "webhook_updated",
+            ChannelEvent::WebhookRemoved { .. } => "webhook_removed",
         }
     }
 

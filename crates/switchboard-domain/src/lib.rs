@@ -16,6 +16,7 @@ mod sid;
 mod state;
 mod time;
 mod user;
+mod webhook;
 
 pub use address::{customer_address, e164, AddressError};
 pub use flow::{
@@ -37,5 +38,9 @@ pub use event::{
 };
 pub use index::{IndexEntry, IndexKind};
 pub use sid::{Sid, SidError, SidPrefix};
-pub use state::{ChannelState, ChannelStatus, MemberState, TaskState};
+pub use state::{ChannelState, ChannelStatus, MemberState, TaskState, WebhookState};
 pub use time::Timestamp;
+pub use webhook::{
+    WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL, MAX_WEBHOOK_RETRY_COUNT,
+    WEBHOOK_FILTERS,
+};

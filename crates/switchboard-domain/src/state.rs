@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChannelEvent, ChannelKind, DeliveryStatus, ProviderError, Recorded, Sid, Timestamp};
+use crate::{
+    ChannelEvent, ChannelKind, DeliveryStatus, ProviderError, Recorded, Sid, Timestamp,
+    WebhookConfig,
+};
 
 /// Whether the channel takes the customer's messages (Flex's `status` attribute).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -49,6 +52,17 @@ pub struct DeliveryState {
     pub requested_at: Option<Timestamp>,
 }
 
+/// One webhook of the channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookState {
+    pub config: WebhookConfig,
+    /// The sequence number of the event that added it: delivery starts after it, so a webhook
+    /// added later never receives older history.
+    pub added_seq: u64,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+}
+
 /// Everything a channel's events say about it now. `Default` is "not created yet".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ChannelState {
@@ -78,6 +92,10 @@ pub struct ChannelState {
     pub removed_messages: BTreeSet<u64>,
     pub open_tasks: BTreeMap<Sid, TaskState>,
     pub deliveries: BTreeMap<u64, DeliveryState>,
+    /// The channel's webhooks. Left out of the stored form while empty, so states and snapshots
+    /// of channels without webhooks are what they were before webhooks existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub webhooks: BTreeMap<Sid, WebhookState>,
     /// The number of events folded in; the next event's sequence number.
     pub events_applied: u64,
 }
@@ -120,6 +138,7 @@ impl ChannelState {
 
     /// Folds one event into the state. Total: never fails, never panics.
     pub fn apply(&mut self, record: &Recorded) {
+        let seq = self.events_applied;
         self.events_applied += 1;
         let at = record.at;
         if self.erased {
@@ -247,6 +266,34 @@ impl ChannelState {
                 }
             }
             ChannelEvent::DataErased { .. } => self.erase(),
+            ChannelEvent::WebhookAdded { webhook_sid, url, method, filters, retry_count } => {
+                let config = WebhookConfig {
+                    url: url.clone(),
+                    method: *method,
+                    filters: filters.clone(),
+                    retry_count: *retry_count,
+                };
+                self.webhooks.entry(*webhook_sid).or_insert(WebhookState {
+                    config,
+                    added_seq: seq,
+                    date_created: at,
+                    date_updated: at,
+                });
+            }
+            ChannelEvent::WebhookUpdated { webhook_sid, url, method, filters, retry_count } => {
+                if let Some(webhook) = self.webhooks.get_mut(webhook_sid) {
+                    webhook.config = WebhookConfig {
+                        url: url.clone(),
+                        method: *method,
+                        filters: filters.clone(),
+                        retry_count: *retry_count,
+                    };
+                    webhook.date_updated = at;
+                }
+            }
+            ChannelEvent::WebhookRemoved { webhook_sid } => {
+                self.webhooks.remove(webhook_sid);
+            }
         }
         self.date_updated = at;
     }

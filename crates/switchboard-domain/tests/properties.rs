@@ -12,6 +12,7 @@ use switchboard_domain::{
     decide, ChannelCommand, ChannelEvent, ChannelKind, ChannelState, DeactivationReason,
     DeliveryStatus, DomainEvent, ErasureReason, Media, MessageSource, NewChannel, NewMessage,
     ProviderError, ReactivationReason, Recorded, Rejection, Sid, SidPrefix, TaskOutcome, Timestamp,
+    WebhookConfig, WebhookMethod,
 };
 
 /// When the first command of a sequence runs.
@@ -48,6 +49,33 @@ fn member() -> impl Strategy<Value = Sid> + Clone {
 
 fn task() -> impl Strategy<Value = Sid> + Clone {
     pooled(SidPrefix::TASK, 4)
+}
+
+fn webhook() -> impl Strategy<Value = Sid> + Clone {
+    pooled(SidPrefix::WEBHOOK, 3)
+}
+
+fn webhook_method() -> impl Strategy<Value = WebhookMethod> + Clone {
+    select(vec![WebhookMethod::Get, WebhookMethod::Post])
+}
+
+/// Mostly valid filters, sometimes none or a name that is not a channel event.
+fn webhook_filters() -> impl Strategy<Value = Vec<String>> + Clone {
+    let valid = select(vec!["onMessageSent", "onMemberAdded", "onChannelUpdated"]);
+    prop_oneof![
+        4 => vec(valid, 1..3),
+        1 => Just(Vec::new()),
+        1 => Just(vec!["onMessageSend"]),
+    ]
+    .prop_map(|names| names.into_iter().map(str::to_owned).collect())
+}
+
+fn webhook_url() -> impl Strategy<Value = String> + Clone {
+    prop_oneof![
+        4 => select(vec!["https://a.example.com/hook", "http://127.0.0.1:9/b"]),
+        1 => Just("ftp://c"),
+    ]
+    .prop_map(str::to_owned)
 }
 
 fn message_index() -> impl Strategy<Value = u64> + Clone {
@@ -217,6 +245,17 @@ fn command() -> impl Strategy<Value = ChannelCommand> {
         1 => (select(vec![DeliveryStatus::Delivered, DeliveryStatus::Read]), 0i64..10_000)
             .prop_map(|(status, at)| ChannelCommand::RecordWatermark { status, up_to: Timestamp(at) }),
         1 => new_channel().prop_map(ChannelCommand::Create),
+        2 => (webhook(), webhook_url(), webhook_method(), webhook_filters(), 0..=4u8).prop_map(
+            |(webhook_sid, url, method, filters, retry_count)| ChannelCommand::AddWebhook {
+                webhook_sid,
+                config: WebhookConfig { url, method, filters, retry_count },
+            }
+        ),
+        2 => (webhook(), option::of(webhook_url()), option::of(webhook_method()), option::of(webhook_filters()), option::of(0..=4u8))
+            .prop_map(|(webhook_sid, url, method, filters, retry_count)| {
+                ChannelCommand::UpdateWebhook { webhook_sid, url, method, filters, retry_count }
+            }),
+        1 => webhook().prop_map(|webhook_sid| ChannelCommand::RemoveWebhook { webhook_sid }),
     ]
 }
 
@@ -515,6 +554,25 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
             }
         }),
         erasure().prop_map(|reason| ChannelEvent::DataErased { reason }),
+        (webhook(), any::<String>(), webhook_method(), webhook_filters(), any::<u8>()).prop_map(
+            |(webhook_sid, url, method, filters, retry_count)| ChannelEvent::WebhookAdded {
+                webhook_sid,
+                url,
+                method,
+                filters,
+                retry_count,
+            }
+        ),
+        (webhook(), any::<String>(), webhook_method(), webhook_filters(), any::<u8>()).prop_map(
+            |(webhook_sid, url, method, filters, retry_count)| ChannelEvent::WebhookUpdated {
+                webhook_sid,
+                url,
+                method,
+                filters,
+                retry_count,
+            }
+        ),
+        webhook().prop_map(|webhook_sid| ChannelEvent::WebhookRemoved { webhook_sid }),
     ]
 }
 
@@ -609,7 +667,7 @@ fn the_generated_sequences_reach_every_event_and_the_main_rejections() {
             }
         }
     }
-    assert_eq!(events.len(), 16, "events recorded: {events:?}");
+    assert_eq!(events.len(), 19, "events recorded: {events:?}");
     assert_eq!(reasons.len(), 3, "deactivation reasons: {reasons:?}");
     for expected in [
         "ChannelExists",
@@ -620,6 +678,7 @@ fn the_generated_sequences_reach_every_event_and_the_main_rejections() {
         "MessageNotFound",
         "TaskNotOpen",
         "TaskExists",
+        "WebhookNotFound",
         "Invalid",
     ] {
         assert!(rejections.contains(expected), "{expected}: {rejections:?}");

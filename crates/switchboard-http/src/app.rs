@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(crate::flex_channels::configure)
         .configure(crate::chat::configure)
         .configure(crate::chat_users::configure)
+        .configure(crate::channel_webhooks::configure)
         .configure(crate::webhooks::configure)
         .configure(crate::meta::configure)
         .configure(crate::admin::configure)

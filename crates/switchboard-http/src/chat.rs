@@ -410,7 +410,8 @@ pub(crate) fn rejected(rejection: Rejection) -> ApiError {
         }
         Rejection::MemberNotFound(_)
         | Rejection::MessageNotFound(_)
-        | Rejection::TaskNotOpen(_) => ApiError::new(404, 20404, rejection.to_string()),
+        | Rejection::TaskNotOpen(_)
+        | Rejection::WebhookNotFound(_) => ApiError::new(404, 20404, rejection.to_string()),
         Rejection::MemberExists(_) => ApiError::conflict(50404, "Member already exists"),
         Rejection::ChannelExists | Rejection::TaskExists(_) => {
             ApiError::conflict(50307, rejection.to_string())

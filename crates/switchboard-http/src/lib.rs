@@ -3,7 +3,8 @@
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
 //! - `flex`, `flex_channels`, `chat` (with `chat_users`: Users, UserChannels, Roles; and
-//!   `chat_edits`: member and message updates and removals): the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
+//!   `chat_edits`: member and message updates and removals), `channel_webhooks`: the REST
+//!   resources; `webhooks`: inbound provider messages; `ws`: real time;
 //!   `admin`: audit and tasks for operators.
 //! - [`configure`] registers everything; the daemon and the tests share it.
 
@@ -11,6 +12,7 @@ mod admin;
 mod app;
 pub mod audit;
 mod auth;
+mod channel_webhooks;
 mod chat;
 mod chat_edits;
 mod chat_users;

@@ -110,9 +110,9 @@ async fn whatsapp(
         }
         statuses.extend(each(&value["statuses"]).filter_map(whatsapp_status));
     }
-    let mut unrouted = Vec::new();
+    let mut messages = Vec::new();
     for (number_id, wa_id, name, text, media, raw) in inbound {
-        let message = Message {
+        messages.push(Message {
             channel_type: ChannelType::Whatsapp,
             our_address: number_id,
             from: wa_id,
@@ -121,11 +121,9 @@ async fn whatsapp(
             media,
             id: raw["id"].as_str().map(str::to_owned),
             attributes: json!({ "whatsapp": raw }).to_string(),
-        };
-        if let Some(missing) = store(&state, message).await? {
-            unrouted.push(missing);
-        }
+        });
     }
+    let unrouted = store_all(&state, messages).await?;
     apply_statuses(&state, statuses).await?;
     answer(unrouted)
 }
@@ -177,7 +175,7 @@ async fn messenger(
     if body["object"] != "page" {
         return Err(ApiError::bad_param("Not a Messenger page notification"));
     }
-    let mut unrouted = Vec::new();
+    let mut messages = Vec::new();
     let mut statuses = Vec::new();
     for entry in each(&body["entry"]) {
         for event in each(&entry["messaging"]) {
@@ -207,7 +205,7 @@ async fn messenger(
             let body = text
                 .or_else(|| media.is_empty().then(|| describe_unknown(message)))
                 .unwrap_or_default();
-            let inbound = Message {
+            messages.push(Message {
                 channel_type: ChannelType::Facebook,
                 our_address: page.to_owned(),
                 from: psid.to_owned(),
@@ -216,12 +214,10 @@ async fn messenger(
                 media,
                 id: message["mid"].as_str().map(str::to_owned),
                 attributes: json!({ "messenger": event }).to_string(),
-            };
-            if let Some(missing) = store(&state, inbound).await? {
-                unrouted.push(missing);
-            }
+            });
         }
     }
+    let unrouted = store_all(&state, messages).await?;
     apply_statuses(&state, statuses).await?;
     answer(unrouted)
 }
@@ -271,8 +267,34 @@ struct Message {
     attributes: String,
 }
 
+/// Stores every message of a request, once all of them are known to be well formed: a bad one
+/// refuses the whole request (400) before anything is stored, so a retry cannot half-succeed.
+/// Returns the addresses that have no enabled flow.
+async fn store_all(state: &AppState, messages: Vec<Message>) -> Result<Vec<String>, ApiError> {
+    let mut checked = Vec::with_capacity(messages.len());
+    for message in messages {
+        let address = customer_address(message.channel_type, &message.from)
+            .map_err(|e| ApiError::bad_param(format!("sender {:?}: {e}", message.from)))?;
+        if message.id.is_none() {
+            return Err(ApiError::bad_param("A message has no id (`id` / `mid`)"));
+        }
+        checked.push((address, message));
+    }
+    let mut unrouted = Vec::new();
+    for (address, message) in checked {
+        if let Some(missing) = store(state, address, message).await? {
+            unrouted.push(missing);
+        }
+    }
+    Ok(unrouted)
+}
+
 /// Stores one message; returns the address that has no enabled flow, if that is why it was not.
-async fn store(state: &AppState, message: Message) -> Result<Option<String>, ApiError> {
+async fn store(
+    state: &AppState,
+    address: String,
+    message: Message,
+) -> Result<Option<String>, ApiError> {
     let Some(flow) = state.engine.flows().find_enabled(message.channel_type, &message.our_address)
     else {
         tracing::warn!(
@@ -281,8 +303,6 @@ async fn store(state: &AppState, message: Message) -> Result<Option<String>, Api
         );
         return Ok(Some(message.our_address));
     };
-    let address = customer_address(message.channel_type, &message.from)
-        .map_err(|e| ApiError::bad_param(format!("sender: {e}")))?;
     let inbound = Inbound {
         customer_address: address,
         body: message.body,

@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 use switchboard_actors::{FlowView, MessageView, OpenTask, ServiceView};
 use switchboard_domain::{
-    ChannelKind, ChannelState, ChannelStatus, DefaultRole, IntegrationType, MemberState, Sid,
+    ChannelKind, ChannelState, DefaultRole, IntegrationType, MemberState, Sid,
 };
 
 use crate::state::AppState;
@@ -101,19 +101,9 @@ pub fn service(state: &AppState, service: &ServiceView) -> Value {
 }
 
 /// Channel attributes as clients read them: Flex's `status` follows the channel's real status.
+/// (In the actors, because channel webhooks send them too.)
 pub fn channel_attributes(channel: &ChannelState) -> String {
-    let flex_managed = channel.flex_flow_sid.is_some();
-    match serde_json::from_str::<Value>(&channel.attributes) {
-        Ok(Value::Object(mut map)) if flex_managed || map.contains_key("status") => {
-            let status = match channel.status {
-                ChannelStatus::Active => "ACTIVE",
-                ChannelStatus::Inactive => "INACTIVE",
-            };
-            map.insert("status".into(), json!(status));
-            Value::Object(map).to_string()
-        }
-        _ => channel.attributes.clone(),
-    }
+    switchboard_actors::channel_attributes(channel)
 }
 
 pub fn channel(state: &AppState, sid: Sid, channel: &ChannelState) -> Value {

@@ -19,7 +19,7 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
-use switchboard_domain::{DomainEvent, Recorded, Rejection, Sid, SidPrefix};
+use switchboard_domain::{ChannelEvent, DomainEvent, Recorded, Rejection, Sid, SidPrefix};
 use switchboard_store::ReplayRecord;
 
 use crate::state::AppState;
@@ -450,9 +450,48 @@ pub fn event_frame(event: &LiveEvent) -> Value {
         },
         _ => serde_json::Map::new(),
     };
+    // A webhook's configuration is the account's business (its URL may carry a secret): members
+    // only learn that one was added, changed or removed.
+    if matches!(
+        event.event,
+        ChannelEvent::WebhookAdded { .. }
+            | ChannelEvent::WebhookUpdated { .. }
+            | ChannelEvent::WebhookRemoved { .. }
+    ) {
+        frame.retain(|name, _| name == "webhook_sid");
+    }
     frame.insert("type".into(), json!(name));
     frame.insert("channel_sid".into(), json!(event.channel_sid.to_string()));
     frame.insert("seq".into(), json!(event.seq));
     frame.insert("timestamp".into(), json!(iso(event.at)));
     Value::Object(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::{Timestamp, WebhookMethod};
+
+    #[test]
+    fn members_never_see_a_webhooks_configuration() {
+        let webhook_sid = Sid::from_parts(SidPrefix::WEBHOOK, [1; 16]);
+        let live = LiveEvent {
+            channel_sid: Sid::from_parts(SidPrefix::CHANNEL, [1; 16]),
+            seq: 3,
+            at: Timestamp(0),
+            event: ChannelEvent::WebhookAdded {
+                webhook_sid,
+                url: "https://bridge.example.com/hook?secret=s3cr3t".into(),
+                method: WebhookMethod::Post,
+                filters: vec!["onMessageSent".into()],
+                retry_count: 1,
+            },
+        };
+        let frame = event_frame(&live);
+        assert_eq!(frame["type"], "webhook_added");
+        assert_eq!(frame["webhook_sid"], webhook_sid.to_string());
+        assert_eq!(frame["seq"], 3);
+        assert!(!frame.to_string().contains("s3cr3t"), "{frame}");
+        assert!(frame.get("filters").is_none());
+    }
 }

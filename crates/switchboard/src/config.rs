@@ -281,3 +281,33 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     toml::from_str(&text)
         .with_context(|| format!("{} is not a valid configuration", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../deploy/switchboard.example.toml");
+
+    #[test]
+    fn the_example_configuration_is_valid_also_with_its_tables_uncommented() {
+        toml::from_str::<FileConfig>(EXAMPLE).expect("the example as shipped");
+        // Uncomment the tables at the end, as an operator would.
+        let tables_at = EXAMPLE.find("# [[whatsapp_numbers]]").unwrap();
+        let (head, tail) = EXAMPLE.split_at(tables_at);
+        let uncommented: String = tail
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line).to_owned() + "\n")
+            .collect();
+        let file: FileConfig = toml::from_str(&format!("{head}{uncommented}")).unwrap();
+        assert_eq!(file.whatsapp_numbers[0].phone_number_id, "106540352242922");
+        assert_eq!(file.messenger_pages[0].page_id, "1029384756");
+        assert_eq!(file.twilio_numbers[0].number, "+15005550009");
+        assert_eq!(file.janitor_inactive_after.as_deref(), Some("24h"), "scalars stay top-level");
+    }
+
+    #[test]
+    fn a_misspelt_table_key_is_refused() {
+        let wrong = "[[whatsapp_numbers]]\nphone_number_id = \"1\"\ntoken = \"x\"\n";
+        assert!(toml::from_str::<FileConfig>(wrong).is_err());
+    }
+}

@@ -6,7 +6,7 @@ use crate::{
     decide, ChannelCommand, ChannelEvent, ChannelKind, ChannelState, ChannelStatus,
     DeactivationReason, DeliveryStatus, DomainEvent, ErasureReason, IndexEntry, Media,
     MessageSource, NewChannel, NewMessage, ProviderError, ReactivationReason, Recorded, Rejection,
-    Sid, SidPrefix, TaskOutcome, Timestamp,
+    Sid, SidPrefix, TaskOutcome, Timestamp, WebhookConfig, WebhookMethod,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -270,8 +270,41 @@ fn delivered(index: u64, status: DeliveryStatus) -> ChannelEvent {
     }
 }
 
+fn webhook(n: u8) -> Sid {
+    sid(SidPrefix::WEBHOOK, n)
+}
+
+/// A bridge's webhook: agent replies only, POSTed, two retries.
+fn hook_config() -> WebhookConfig {
+    WebhookConfig {
+        url: "https://bridge.example.com/replies".into(),
+        method: WebhookMethod::Post,
+        filters: vec!["onMessageSent".into()],
+        retry_count: 2,
+    }
+}
+
+fn add_webhook(n: u8) -> ChannelCommand {
+    ChannelCommand::AddWebhook { webhook_sid: webhook(n), config: hook_config() }
+}
+
+fn webhook_added(n: u8) -> ChannelEvent {
+    let WebhookConfig { url, method, filters, retry_count } = hook_config();
+    ChannelEvent::WebhookAdded { webhook_sid: webhook(n), url, method, filters, retry_count }
+}
+
+fn update_webhook(n: u8) -> ChannelCommand {
+    ChannelCommand::UpdateWebhook {
+        webhook_sid: webhook(n),
+        url: None,
+        method: None,
+        filters: None,
+        retry_count: None,
+    }
+}
+
 /// One command of every kind except `Create`, each valid against a channel with one message,
-/// member 1 and task 1.
+/// member 1, task 1 and webhook 1.
 fn one_update_of_each_kind() -> Vec<ChannelCommand> {
     vec![
         ChannelCommand::UpdateAttributes { attributes: r#"{"a":1}"#.into() },
@@ -306,6 +339,15 @@ fn one_update_of_each_kind() -> Vec<ChannelCommand> {
             requested_at: Timestamp(5),
         },
         ChannelCommand::RecordWatermark { status: DeliveryStatus::Read, up_to: Timestamp(9) },
+        add_webhook(2),
+        ChannelCommand::UpdateWebhook {
+            webhook_sid: webhook(1),
+            url: None,
+            method: None,
+            filters: None,
+            retry_count: Some(0),
+        },
+        ChannelCommand::RemoveWebhook { webhook_sid: webhook(1) },
     ]
 }
 
@@ -332,6 +374,9 @@ fn command_kind(command: &ChannelCommand) -> usize {
         ChannelCommand::Erase { .. } => 17,
         ChannelCommand::RecordSent { .. } => 18,
         ChannelCommand::RecordWatermark { .. } => 19,
+        ChannelCommand::AddWebhook { .. } => 20,
+        ChannelCommand::UpdateWebhook { .. } => 21,
+        ChannelCommand::RemoveWebhook { .. } => 22,
     }
 }
 
@@ -368,7 +413,7 @@ fn an_address_and_a_flow_go_together() {
 fn the_update_commands_cover_every_kind_but_create() {
     let mut kinds: Vec<usize> = one_update_of_each_kind().iter().map(command_kind).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, (1..=19).collect::<Vec<_>>());
+    assert_eq!(kinds, (1..=22).collect::<Vec<_>>());
 }
 
 #[test]
@@ -387,7 +432,13 @@ fn every_command_before_create_is_channel_not_found() {
 fn the_update_commands_are_accepted_by_a_live_channel() {
     // The counterpart of the two tests around it: the rejections there come from the channel's
     // existence, not from the commands themselves.
-    let live = given(&[created(), joined(1, "alice"), added(0, MessageSource::Agent), linked(1)]);
+    let live = given(&[
+        created(),
+        joined(1, "alice"),
+        added(0, MessageSource::Agent),
+        linked(1),
+        webhook_added(1),
+    ]);
     for command in one_update_of_each_kind() {
         let kind = command_kind(&command);
         assert!(decide(live.state(), command).is_ok(), "command kind {kind}");
@@ -401,6 +452,7 @@ fn every_command_after_erasure_is_channel_erased() {
         joined(1, "alice"),
         added(0, MessageSource::Agent),
         linked(1),
+        webhook_added(1),
         erased(),
     ]);
     for command in one_update_of_each_kind() {
@@ -968,6 +1020,158 @@ fn a_delivery_needs_a_live_message() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// webhooks
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_webhook_is_recorded_as_asked_and_starts_after_its_own_event() {
+    let state = given(&[created(), joined(1, "alice")])
+        .when(add_webhook(1))
+        .then_expect(&[webhook_added(1)])
+        .state
+        .clone();
+    let hook = &state.webhooks[&webhook(1)];
+    assert_eq!(hook.config, hook_config());
+    assert_eq!(hook.added_seq, 2, "the third event of the channel added it");
+    assert_eq!(hook.date_created, hook.date_updated);
+}
+
+#[test]
+fn repeated_filters_are_kept_once_in_their_order() {
+    let config = WebhookConfig {
+        filters: vec!["onMemberAdded".into(), "onMessageSent".into(), "onMemberAdded".into()],
+        ..hook_config()
+    };
+    let WebhookConfig { url, method, retry_count, .. } = hook_config();
+    given(&[created()])
+        .when(ChannelCommand::AddWebhook { webhook_sid: webhook(1), config })
+        .then_expect(&[ChannelEvent::WebhookAdded {
+            webhook_sid: webhook(1),
+            url,
+            method,
+            filters: vec!["onMemberAdded".into(), "onMessageSent".into()],
+            retry_count,
+        }]);
+}
+
+#[test]
+fn a_webhook_configuration_is_checked() {
+    type Edit = fn(&mut WebhookConfig);
+    let cases: [(Edit, &str); 8] = [
+        (
+            |c| c.url = "ftp://example.com/x".into(),
+            "a webhook URL is an absolute http or https URL",
+        ),
+        (|c| c.url = "example.com/x".into(), "a webhook URL is an absolute http or https URL"),
+        (|c| c.url = "https://".into(), "a webhook URL is an absolute http or https URL"),
+        (|c| c.url = "http:///path".into(), "a webhook URL is an absolute http or https URL"),
+        (|c| c.filters.clear(), "a webhook needs at least one filter"),
+        (
+            |c| c.filters.push("onMessageSend".into()),
+            "a webhook filter is not a channel event name",
+        ),
+        (|c| c.filters.push("onUserAdded".into()), "a webhook filter is not a channel event name"),
+        (|c| c.retry_count = 4, "a webhook's retry count goes from 0 to 3"),
+    ];
+    for (edit, why) in cases {
+        let mut config = hook_config();
+        edit(&mut config);
+        given(&[created()])
+            .when(ChannelCommand::AddWebhook { webhook_sid: webhook(1), config: config.clone() })
+            .then_reject(Rejection::Invalid(why));
+        let update = ChannelCommand::UpdateWebhook {
+            webhook_sid: webhook(1),
+            url: Some(config.url),
+            method: None,
+            filters: Some(config.filters),
+            retry_count: Some(config.retry_count),
+        };
+        given(&[created(), webhook_added(1)]).when(update).then_reject(Rejection::Invalid(why));
+    }
+    let upper = WebhookConfig { url: "HTTPS://Example.com".into(), ..hook_config() };
+    assert_eq!(upper.check(), Ok(()), "the scheme is not case-sensitive");
+}
+
+#[test]
+fn a_channel_has_at_most_five_webhooks() {
+    let five: Vec<ChannelEvent> =
+        std::iter::once(created()).chain((1..=5).map(webhook_added)).collect();
+    given(&five)
+        .when(add_webhook(6))
+        .then_reject(Rejection::Invalid("a channel has at most 5 webhooks"));
+    let mut four = five.clone();
+    four.push(ChannelEvent::WebhookRemoved { webhook_sid: webhook(3) });
+    given(&four).when(add_webhook(6)).then_expect(&[webhook_added(6)]);
+}
+
+#[test]
+fn a_webhook_sid_is_not_given_twice() {
+    given(&[created(), webhook_added(1)])
+        .when(add_webhook(1))
+        .then_reject(Rejection::Invalid("the webhook SID is already in use"));
+}
+
+#[test]
+fn an_update_changes_what_it_names_and_is_recorded_only_when_something_changes() {
+    let update = ChannelCommand::UpdateWebhook {
+        webhook_sid: webhook(1),
+        url: None,
+        method: Some(WebhookMethod::Get),
+        filters: Some(vec!["onMemberAdded".into()]),
+        retry_count: None,
+    };
+    let expected = ChannelEvent::WebhookUpdated {
+        webhook_sid: webhook(1),
+        url: hook_config().url,
+        method: WebhookMethod::Get,
+        filters: vec!["onMemberAdded".into()],
+        retry_count: 2,
+    };
+    let after = given(&[created(), webhook_added(1)]).when(update.clone()).then_expect(&[expected]);
+    let hook = &after.state().webhooks[&webhook(1)];
+    assert_eq!(hook.config.method, WebhookMethod::Get);
+    assert!(hook.date_updated > hook.date_created);
+    assert_eq!(hook.added_seq, 1, "an update does not move where delivery starts");
+    after.clone().when(update).then_nothing();
+    after.when(update_webhook(1)).then_nothing();
+}
+
+#[test]
+fn commands_on_an_absent_webhook_are_rejected() {
+    for history in [
+        vec![created()],
+        vec![created(), webhook_added(1), ChannelEvent::WebhookRemoved { webhook_sid: webhook(1) }],
+    ] {
+        given(&history).when(update_webhook(1)).then_reject(Rejection::WebhookNotFound(webhook(1)));
+        given(&history)
+            .when(ChannelCommand::RemoveWebhook { webhook_sid: webhook(1) })
+            .then_reject(Rejection::WebhookNotFound(webhook(1)));
+    }
+    let gone = given(&[created(), webhook_added(1)])
+        .when(ChannelCommand::RemoveWebhook { webhook_sid: webhook(1) })
+        .then_expect(&[ChannelEvent::WebhookRemoved { webhook_sid: webhook(1) }]);
+    assert!(gone.state().webhooks.is_empty());
+}
+
+#[test]
+fn erasure_forgets_the_webhooks() {
+    assert!(given(&[created(), webhook_added(1), erased()]).state().webhooks.is_empty());
+}
+
+#[test]
+fn a_state_without_webhooks_is_stored_as_before_webhooks_existed() {
+    let plain = serde_json::to_value(given(&[created()]).state()).unwrap();
+    assert!(plain.get("webhooks").is_none(), "{plain}");
+    let hooked = given(&[created(), webhook_added(1)]).state().clone();
+    let text = serde_json::to_string(&hooked).unwrap();
+    assert_eq!(serde_json::from_str::<ChannelState>(&text).unwrap(), hooked);
+    let bytes = rmp_serde::to_vec_named(&hooked).unwrap();
+    assert_eq!(rmp_serde::from_slice::<ChannelState>(&bytes).unwrap(), hooked);
+    let old = rmp_serde::to_vec_named(given(&[created()]).state()).unwrap();
+    assert!(rmp_serde::from_slice::<ChannelState>(&old).unwrap().webhooks.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
 // index entries
 // ---------------------------------------------------------------------------------------------
 
@@ -1097,6 +1301,9 @@ fn event_kind(event: &ChannelEvent) -> usize {
         ChannelEvent::ChannelReactivated { .. } => 13,
         ChannelEvent::DeliveryStatusChanged { .. } => 14,
         ChannelEvent::DataErased { .. } => 15,
+        ChannelEvent::WebhookAdded { .. } => 16,
+        ChannelEvent::WebhookUpdated { .. } => 17,
+        ChannelEvent::WebhookRemoved { .. } => 18,
     }
 }
 
@@ -1213,6 +1420,15 @@ fn every_event() -> Vec<ChannelEvent> {
     {
         events.push(ChannelEvent::DataErased { reason });
     }
+    events.push(webhook_added(1));
+    events.push(ChannelEvent::WebhookUpdated {
+        webhook_sid: webhook(1),
+        url: "http://localhost:8080/hook?x=1".into(),
+        method: WebhookMethod::Get,
+        filters: vec!["onMemberAdded".into(), "onChannelUpdated".into()],
+        retry_count: 0,
+    });
+    events.push(ChannelEvent::WebhookRemoved { webhook_sid: webhook(1) });
     events
 }
 
@@ -1221,7 +1437,7 @@ fn the_samples_cover_every_event_variant() {
     let mut kinds: Vec<usize> = every_event().iter().map(event_kind).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds, (0..16).collect::<Vec<_>>());
+    assert_eq!(kinds, (0..19).collect::<Vec<_>>());
 }
 
 #[test]
@@ -1266,6 +1482,10 @@ fn nested_names_are_stored_in_snake_case() {
     assert_eq!(
         serde_json::to_string(&erased).unwrap(),
         r#"{"data_erased":{"reason":"subject_request"}}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&webhook_added(1)).unwrap(),
+        r#"{"webhook_added":{"webhook_sid":"WH01010101010101010101010101010101","url":"https://bridge.example.com/replies","method":"post","filters":["onMessageSent"],"retry_count":2}}"#
     );
     let record = Recorded::new(Timestamp(7), delivered(2, DeliveryStatus::Undelivered));
     assert_eq!(

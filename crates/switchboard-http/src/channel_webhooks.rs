@@ -1,0 +1,249 @@
+//! Chat v2 channel Webhooks (`/chat/v2/Services/{IS}/Channels/{CH}/Webhooks[/{WH}]`): create,
+//! list, fetch, update and delete, in Twilio's shapes. Delivery is the actors' business
+//! (`channel_hooks`); this module only turns forms into webhook commands on the channel.
+//!
+//! Only `Type=webhook` exists here; `studio` and `trigger` get a clear 400 rather than a webhook
+//! that would silently never fire.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use switchboard_domain::{
+    ChannelCommand, ChannelState, Sid, SidPrefix, WebhookConfig, WebhookMethod, WebhookState,
+    MAX_WEBHOOK_RETRY_COUNT, WEBHOOK_FILTERS,
+};
+
+use crate::auth::Principal;
+use crate::chat::{channel_path, load_channel, run};
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::twilio::form::TwilioForm;
+use crate::twilio::paging::PageRequest;
+use crate::views::iso;
+
+/// Twilio pages channel webhooks five at a time, and a channel has at most five.
+const MAX_PAGE_SIZE: u64 = 5;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = "/chat/v2/Services/{service}/Channels/{channel}/Webhooks";
+    cfg.service(
+        web::resource(base)
+            .route(web::get().to(list_webhooks))
+            .route(web::post().to(create_webhook)),
+    )
+    .service(
+        web::resource(format!("{base}/{{webhook}}"))
+            .route(web::get().to(fetch_webhook))
+            .route(web::post().to(update_webhook))
+            .route(web::delete().to(delete_webhook)),
+    );
+}
+
+async fn create_webhook(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let (service, sid) = channel_path(&state, &request)?;
+    load_channel(&state, service, sid, request.path()).await?;
+    match form.require("Type")? {
+        "webhook" => {}
+        kind @ ("studio" | "trigger") => {
+            return Err(ApiError::unsupported(format!(
+                "Webhooks of Type {kind} are not supported yet; only Type webhook is"
+            )))
+        }
+        other => {
+            return Err(ApiError::bad_param(format!(
+                "Type must be webhook, studio or trigger, not {other:?}"
+            )))
+        }
+    }
+    let config = WebhookConfig {
+        url: webhook_url(form.require("Configuration.Url")?)?,
+        method: method(&form)?.unwrap_or_default(),
+        filters: filters(&form)?.unwrap_or_default(),
+        retry_count: retry_count(&form)?.unwrap_or(0),
+    };
+    if config.filters.is_empty() {
+        return Err(ApiError::bad_param(
+            "Missing required parameter Configuration.Filters in the post body",
+        ));
+    }
+    let webhook_sid = switchboard_actors::new_sid(SidPrefix::WEBHOOK);
+    run(&state, sid, vec![ChannelCommand::AddWebhook { webhook_sid, config }]).await?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    let webhook = channel.webhooks.get(&webhook_sid).ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Created().json(view(&state, &channel, webhook_sid, webhook)))
+}
+
+async fn list_webhooks(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (service, sid) = channel_path(&state, &request)?;
+    let paging = PageRequest::from_request(&request, &state.public_url, MAX_PAGE_SIZE)?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    // Oldest first, as they were added.
+    let mut webhooks: Vec<(&Sid, &WebhookState)> = channel.webhooks.iter().collect();
+    webhooks.sort_by_key(|(_, w)| w.added_seq);
+    let items = webhooks.into_iter().map(|(s, w)| view(&state, &channel, *s, w)).collect();
+    Ok(HttpResponse::Ok().json(paging.render_slice("webhooks", items)))
+}
+
+async fn fetch_webhook(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (channel, webhook_sid) = existing(&state, &request).await?;
+    let webhook = channel.webhooks.get(&webhook_sid).ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(view(&state, &channel, webhook_sid, webhook)))
+}
+
+/// A partial update: what the form names changes, the rest stays. `Type` cannot change.
+async fn update_webhook(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let (channel, webhook_sid) = existing(&state, &request).await?;
+    let url = form.get("Configuration.Url").map(webhook_url).transpose()?;
+    let command = ChannelCommand::UpdateWebhook {
+        webhook_sid,
+        url,
+        method: method(&form)?,
+        filters: filters(&form)?,
+        retry_count: retry_count(&form)?,
+    };
+    let (service, sid) = ids(&channel)?;
+    run(&state, sid, vec![command]).await?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    let webhook =
+        channel.webhooks.get(&webhook_sid).ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok(HttpResponse::Ok().json(view(&state, &channel, webhook_sid, webhook)))
+}
+
+async fn delete_webhook(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (channel, webhook_sid) = existing(&state, &request).await?;
+    let (_, sid) = ids(&channel)?;
+    run(&state, sid, vec![ChannelCommand::RemoveWebhook { webhook_sid }]).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The channel of the path and the webhook it names, or 404 in Twilio's shape for either.
+async fn existing(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(ChannelState, Sid), ApiError> {
+    let (service, sid) = channel_path(state, request)?;
+    let channel = load_channel(state, service, sid, request.path()).await?;
+    let key = request.match_info().get("webhook").unwrap_or_default();
+    match Sid::parse_with(key, SidPrefix::WEBHOOK) {
+        Ok(webhook_sid) if channel.webhooks.contains_key(&webhook_sid) => {
+            Ok((channel, webhook_sid))
+        }
+        _ => Err(ApiError::not_found(request.path())),
+    }
+}
+
+fn ids(channel: &ChannelState) -> Result<(Sid, Sid), ApiError> {
+    match (channel.service_sid, channel.sid) {
+        (Some(service), Some(sid)) => Ok((service, sid)),
+        _ => Err(ApiError::internal()),
+    }
+}
+
+/// `Configuration.Url`: an absolute http or https URL with a host.
+fn webhook_url(text: &str) -> Result<String, ApiError> {
+    let refused = || {
+        ApiError::bad_param(format!(
+            "Configuration.Url must be an absolute http or https URL, not {text:?}"
+        ))
+    };
+    let parsed = url::Url::parse(text).map_err(|_| refused())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(refused());
+    }
+    // Kept as given: it is what the receiver's signature check is computed over.
+    Ok(text.to_owned())
+}
+
+fn method(form: &TwilioForm) -> Result<Option<WebhookMethod>, ApiError> {
+    form.get("Configuration.Method")
+        .map(|text| {
+            WebhookMethod::parse(text).ok_or_else(|| {
+                ApiError::bad_param(format!(
+                    "Configuration.Method must be GET or POST, not {text:?}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Every `Configuration.Filters` sent (repeated keys); `None` when the form names none.
+fn filters(form: &TwilioForm) -> Result<Option<Vec<String>>, ApiError> {
+    if !form.contains("Configuration.Filters") {
+        return Ok(None);
+    }
+    let names: Vec<String> = form
+        .all("Configuration.Filters")
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(unknown) = names.iter().find(|f| !WEBHOOK_FILTERS.contains(&f.as_str())) {
+        return Err(ApiError::bad_param(format!(
+            "Configuration.Filters: {unknown:?} is not a channel event; expected any of {}",
+            WEBHOOK_FILTERS.join(", ")
+        )));
+    }
+    if names.is_empty() {
+        return Err(ApiError::bad_param("Configuration.Filters needs at least one event name"));
+    }
+    Ok(Some(names))
+}
+
+fn retry_count(form: &TwilioForm) -> Result<Option<u8>, ApiError> {
+    let Some(text) = form.get("Configuration.RetryCount") else { return Ok(None) };
+    text.parse::<u8>()
+        .ok()
+        .filter(|n| *n <= MAX_WEBHOOK_RETRY_COUNT)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_param(format!(
+                "Configuration.RetryCount must be a whole number from 0 to {MAX_WEBHOOK_RETRY_COUNT}, not {text:?}"
+            ))
+        })
+}
+
+/// A channel webhook as Twilio renders it.
+fn view(state: &AppState, channel: &ChannelState, sid: Sid, webhook: &WebhookState) -> Value {
+    let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
+    let service = channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
+    let config = &webhook.config;
+    json!({
+        "sid": sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "service_sid": service,
+        "channel_sid": channel_sid,
+        "type": "webhook",
+        "url": state.url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}/Webhooks/{sid}")),
+        "configuration": {
+            "url": config.url,
+            "method": config.method.as_str(),
+            "filters": config.filters,
+            "triggers": null,
+            "flow_sid": null,
+            "retry_count": config.retry_count,
+        },
+        "date_created": iso(webhook.date_created),
+        "date_updated": iso(webhook.date_updated),
+    })
+}
