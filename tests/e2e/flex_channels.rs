@@ -110,6 +110,10 @@ fn one_call_opens_the_channel_member_and_task_and_the_next_finds_them() {
     assert_eq!(channel["account_sid"], ACCOUNT_SID);
     assert_eq!(channel["flex_flow_sid"], flow);
     assert!(channel["user_sid"].as_str().unwrap().starts_with("US"), "{channel}");
+    // It is the customer's Chat User.
+    let user = daemon.get(&format!("/chat/v2/Services/{service}/Users/customer-1"));
+    assert_eq!(user.status, 200, "{}", user.body);
+    assert_eq!(user.json()["sid"], channel["user_sid"]);
     assert_eq!(channel["url"], daemon.url(&format!("/flex/v1/Channels/{sid}")));
     let task_sid = channel["task_sid"].as_str().unwrap().to_owned();
     assert!(task_sid.starts_with("WT"), "{channel}");

@@ -304,14 +304,26 @@ async fn flow_channels(state: &AppState) -> Result<Vec<ChannelState>, ApiError> 
     Ok(channels)
 }
 
-/// Chat Users are not kept as resources yet: the customer's user SID is its member's, under the
-/// `US` prefix, so it is stable for the channel. The customer's member is the one named by the
-/// customer address, or else the first to join.
-fn user_sid(channel: &ChannelState) -> Option<String> {
+/// The customer's member: the one named by the customer address, or else the first to join.
+fn customer_member(channel: &ChannelState) -> Option<(&Sid, &switchboard_domain::MemberState)> {
     let address = channel.customer_address.as_deref();
     let named = channel.members.iter().find(|(_, m)| Some(m.identity.as_str()) == address);
     let first = || channel.members.iter().min_by_key(|(sid, m)| (m.date_created, **sid));
-    named.or_else(first).map(|(sid, _)| Sid::from_parts(SidPrefix::USER, sid.id()).to_string())
+    named.or_else(first)
+}
+
+/// The customer's Chat User, made when the customer's member joined. Should its record be
+/// missing (a failed write of the user), the member's SID under the `US` prefix stands in, as
+/// before users were kept, so the value stays stable for the channel.
+fn user_sid(state: &AppState, channel: &ChannelState) -> Option<String> {
+    let (member_sid, member) = customer_member(channel)?;
+    let user = channel
+        .service_sid
+        .and_then(|service| state.engine.users().by_identity(service, &member.identity).ok()?);
+    Some(match user {
+        Some(user) => user.sid.to_string(),
+        None => Sid::from_parts(SidPrefix::USER, member_sid.id()).to_string(),
+    })
 }
 
 /// The task of the current interaction: the open task linked last.
@@ -329,7 +341,7 @@ fn channel_view(state: &AppState, channel: &ChannelState) -> Value {
         "account_sid": state.credentials.account_sid.to_string(),
         "flex_flow_sid": channel.flex_flow_sid.map(|s| s.to_string()),
         "sid": sid,
-        "user_sid": user_sid(channel),
+        "user_sid": user_sid(state, channel),
         "task_sid": task_sid(channel),
         "url": state.url(&format!("{CHANNELS}/{sid}")),
         "date_created": iso(channel.date_created),
@@ -390,15 +402,18 @@ mod tests {
             customer_address: Some("+14155550100".into()),
             ..ChannelState::default()
         };
-        assert_eq!(user_sid(&channel), None);
+        let user = |c: &ChannelState| customer_member(c).map(|(sid, _)| *sid);
+        assert_eq!(user(&channel), None);
         assert_eq!(task_sid(&channel), None);
         channel.members.insert(sid(SidPrefix::MEMBER, 1), member("agent.alice", 1));
         channel.members.insert(sid(SidPrefix::MEMBER, 2), member("+14155550100", 2));
-        let expected = Sid::from_parts(SidPrefix::USER, [2; 16]).to_string();
-        assert_eq!(user_sid(&channel), Some(expected), "named by the customer address");
+        assert_eq!(
+            user(&channel),
+            Some(sid(SidPrefix::MEMBER, 2)),
+            "named by the customer address"
+        );
         channel.customer_address = Some("someone-else".into());
-        let first = Sid::from_parts(SidPrefix::USER, [1; 16]).to_string();
-        assert_eq!(user_sid(&channel), Some(first), "else the first to join");
+        assert_eq!(user(&channel), Some(sid(SidPrefix::MEMBER, 1)), "else the first to join");
         for (n, at) in [(7, 5), (3, 9)] {
             let task = TaskState {
                 attributes: "{}".into(),
