@@ -356,3 +356,54 @@ fn users_survive_a_restart_verify_and_a_reindex() {
     assert_eq!(listed["users"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["users"][0]["joined_channels_count"], 2);
 }
+
+#[test]
+fn a_member_whose_user_was_never_written_gets_it_on_the_next_start_and_deleting_a_user_removes_its_memberships(
+) {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let start = || {
+        let mut command = daemon_command(&data);
+        command.env("SWITCHBOARD_DURABILITY", "flush");
+        Daemon::start(command)
+    };
+    let daemon = start();
+    let is = service(&daemon);
+    let channel =
+        daemon.post(&format!("/chat/v2/Services/{is}/Channels"), &[("FriendlyName", "c")]);
+    let ch = sid(&channel.json());
+    let members = format!("/chat/v2/Services/{is}/Channels/{ch}/Members");
+    assert_eq!(daemon.post(&members, &[("Identity", "agent.lost")]).status, 201);
+    let lost = sid(&daemon.get(&format!("/chat/v2/Services/{is}/Users/agent.lost")).json());
+    assert_eq!(daemon.terminate().0, 0);
+
+    // As if the process had stopped between the channel's append and the user's: the user's
+    // stream and its index entry are gone.
+    {
+        let stream: switchboard_domain::Sid = lost.parse().unwrap();
+        let stream = stream.to_bytes();
+        let db = crate::support::raw_sled(&data);
+        let doomed: Vec<_> = db
+            .iter()
+            .keys()
+            .map(Result::unwrap)
+            .filter(|k| k.get(1..19) == Some(&stream[..]) || k.starts_with(&[b'I', 4]))
+            .collect();
+        assert!(doomed.len() >= 3, "the user's key, records, head and index entry");
+        for key in doomed {
+            db.remove(key).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let daemon = start();
+    let user = daemon.get(&format!("/chat/v2/Services/{is}/Users/agent.lost"));
+    assert_eq!(user.status, 200, "{}", user.body);
+    let user = user.json();
+    assert_eq!(user["joined_channels_count"], 1, "{user}");
+    let channels = daemon.get(&format!("/chat/v2/Services/{is}/Users/agent.lost/Channels")).json();
+    assert_eq!(channels["channels"][0]["channel_sid"], ch.as_str(), "{channels}");
+
+    assert_eq!(daemon.delete(&format!("/chat/v2/Services/{is}/Users/agent.lost")).status, 204);
+    let left = daemon.get(&members).json();
+    assert_eq!(left["members"].as_array().unwrap().len(), 0, "{left}");
+}

@@ -183,6 +183,7 @@ impl Engine {
             let state = channel.state();
             self.inner.janitor.do_send(Activity::of(sid, state));
             self.resume_webhooks(outbox, sid, state)?;
+            self.inner.users.repair(sid, state, self.now())?;
             let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
                 continue;
             };

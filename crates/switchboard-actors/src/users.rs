@@ -241,6 +241,23 @@ impl UserDirectory {
         Ok(true)
     }
 
+    /// After a start: records on their users the members of `channel` a stop between the
+    /// channel's append and the user's left unrecorded. Writes only what is missing.
+    pub(crate) fn repair(
+        &self,
+        channel: Sid,
+        state: &switchboard_domain::ChannelState,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(service) = state.service_sid.filter(|_| !state.erased) else { return Ok(()) };
+        for (member_sid, member) in &state.members {
+            if self.joined(service, &member.identity, channel, *member_sid, at)? {
+                tracing::warn!(%channel, "recorded a member on its user after an unclean stop");
+            }
+        }
+        Ok(())
+    }
+
     fn create_now(&self, service: Sid, new: NewUser, at: Timestamp) -> Written {
         let _writing = self.lock();
         if new.identity.trim().is_empty() {

@@ -4,7 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use switchboard_actors::{NewUser, UserChange, UserRejection, UserView};
-use switchboard_domain::{validate_permissions, ChannelState, RoleKind, RoleState, Sid, SidPrefix};
+use switchboard_domain::{
+    validate_permissions, ChannelCommand, ChannelState, Rejection, RoleKind, RoleState, Sid,
+    SidPrefix,
+};
 
 use crate::auth::Principal;
 use crate::chat::{json_attributes, service_sid};
@@ -168,6 +171,15 @@ async fn delete_user(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (service, user) = find_user(&state, &request)?;
+    // A user goes with its memberships, so no channel keeps a member whose user is gone.
+    for (channel_sid, member_sid) in &user.channels {
+        let command = ChannelCommand::RemoveMember { member_sid: *member_sid };
+        match state.engine.execute(*channel_sid, vec![command]).await.map_err(internal)? {
+            Ok(_) | Err(Rejection::MemberNotFound(_) | Rejection::ChannelErased) => {}
+            Err(Rejection::ChannelNotFound) => {}
+            Err(other) => return Err(crate::chat::rejected(other)),
+        }
+    }
     state
         .engine
         .users()
