@@ -129,14 +129,34 @@ fn members_send_edit_and_delete_as_their_roles_allow() {
     assert_eq!(ws_call(&mut a, delete, "7")["type"], "ack");
     assert!(daemon.messages(&setup.is, ch).is_empty());
 
+    // A user's service role counts in every channel: a service admin deletes any message.
+    let other = ws_call(&mut a, json!({"type": "message", "channel_sid": ch, "body": "a's"}), "7a");
+    let index = other["index"].as_u64().unwrap();
+    let delete_other = json!({"type": "delete_message", "channel_sid": ch, "index": index});
+    assert_refused(&ws_call(&mut c, delete_other.clone(), "7b"));
+    let service = daemon.get(&format!("/chat/v2/Services/{}/Roles", setup.is)).json();
+    let admin = service["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["friendly_name"] == "service admin")
+        .unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let promoted = daemon
+        .post(&format!("/chat/v2/Services/{}/Users/agent.c", setup.is), &[("RoleSid", &admin)]);
+    assert_eq!(promoted.status, 200, "{}", promoted.body);
+    assert_eq!(ws_call(&mut c, delete_other, "7c")["type"], "ack");
+
     // The read horizon moves.
     let again = ws_call(&mut a, json!({"type": "message", "channel_sid": ch, "body": "two"}), "8");
-    assert_eq!(again["index"], 1);
-    let consumed = ws_call(&mut c, json!({"type": "consumed", "channel_sid": ch, "index": 1}), "9");
+    assert_eq!(again["index"], 2);
+    let consumed = ws_call(&mut c, json!({"type": "consumed", "channel_sid": ch, "index": 2}), "9");
     assert_eq!(consumed["type"], "ack", "{consumed}");
     let member =
         daemon.get(&format!("/chat/v2/Services/{}/Channels/{ch}/Members/agent.c", setup.is));
-    assert_eq!(member.json()["last_consumed_message_index"], 1);
+    assert_eq!(member.json()["last_consumed_message_index"], 2);
     let unread = daemon.get(&format!("/chat/v2/Services/{}/Users/agent.c/Channels/{ch}", setup.is));
     assert_eq!(unread.json()["unread_messages_count"], 0, "{}", unread.body);
 }
