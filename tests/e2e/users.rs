@@ -165,6 +165,15 @@ fn members_and_inbound_customers_get_users_whose_channels_show_unread_counts() {
     assert_eq!(daemon.post(&messages, &[("Body", "four")]).status, 201);
     assert_eq!(unread(&daemon), 2);
 
+    // The horizon moves through the user's channel too; muting is not kept, so it is refused.
+    let through =
+        daemon.post(&format!("{user_channels}/{ch}"), &[("LastConsumedMessageIndex", "3")]);
+    assert_eq!(through.status, 200, "{}", through.body);
+    assert_eq!(through.json()["unread_messages_count"], 0);
+    assert_eq!(unread(&daemon), 0);
+    let muted = daemon.post(&format!("{user_channels}/{ch}"), &[("NotificationLevel", "muted")]);
+    assert_twilio_error(&muted, 400, 20001);
+
     // Removing the member takes the channel off the user's list.
     assert_eq!(daemon.delete(&format!("{members}/{mb}")).status, 204);
     let after = daemon.get(&user_channels).json();
@@ -355,6 +364,13 @@ fn users_survive_a_restart_verify_and_a_reindex() {
     let listed = daemon.get(&format!("/chat/v2/Services/{is}/Users")).json();
     assert_eq!(listed["users"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["users"][0]["joined_channels_count"], 2);
+    // Leaving through the user's channel.
+    let left = daemon.delete(&format!("/chat/v2/Services/{is}/Users/agent.z/Channels/{ch2}"));
+    assert_eq!(left.status, 204, "{}", left.body);
+    let after = daemon.get(&format!("/chat/v2/Services/{is}/Users/agent.z")).json();
+    assert_eq!(after["joined_channels_count"], 1, "{after}");
+    let members = daemon.get(&format!("/chat/v2/Services/{is}/Channels/{ch2}/Members")).json();
+    assert_eq!(members["members"].as_array().unwrap().len(), 0, "{members}");
 }
 
 #[test]

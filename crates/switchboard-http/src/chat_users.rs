@@ -36,7 +36,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource(format!("{base}/Users/{{user}}/Channels/{{channel}}"))
-            .route(web::get().to(fetch_user_channel)),
+            .route(web::get().to(fetch_user_channel))
+            .route(web::post().to(update_user_channel))
+            .route(web::delete().to(leave_user_channel)),
     )
     .service(
         web::resource(format!("{base}/Roles"))
@@ -229,16 +231,78 @@ async fn fetch_user_channel(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, user) = find_user(&state, &request)?;
+    let (user, channel, member) = user_channel(&state, &request).await?;
+    Ok(HttpResponse::Ok().json(user_channel_json(&state, &user, &channel, member)))
+}
+
+/// The user's channel of the path, as (channel, member).
+async fn user_channel(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(UserView, ChannelState, Sid), ApiError> {
+    let (_, user) = find_user(state, request)?;
     let key = request.match_info().get("channel").unwrap_or_default();
     let channel_sid = Sid::parse_with(key, SidPrefix::CHANNEL)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let joined = joined_channels(&state, &user).await?;
+    let joined = joined_channels(state, &user).await?;
     let (channel, member) = joined
-        .iter()
+        .into_iter()
         .find(|(c, _)| c.sid == Some(channel_sid))
         .ok_or_else(|| ApiError::not_found(request.path()))?;
-    Ok(HttpResponse::Ok().json(user_channel_json(&state, &user, channel, *member)))
+    Ok((user, channel, member))
+}
+
+/// Moves the read horizon (`LastConsumedMessageIndex`, empty for none). `NotificationLevel` is
+/// not kept: `default` is accepted, `muted` refused rather than silently ignored.
+async fn update_user_channel(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    form: crate::twilio::form::TwilioForm,
+) -> Result<HttpResponse, ApiError> {
+    let (user, channel, member_sid) = user_channel(&state, &request).await?;
+    match form.get("NotificationLevel") {
+        None | Some("default") => {}
+        Some(other) => {
+            return Err(ApiError::bad_param(format!(
+                "NotificationLevel {other:?} is not supported; only default"
+            )))
+        }
+    }
+    let channel_sid = channel.sid.ok_or_else(ApiError::internal)?;
+    if form.contains("LastConsumedMessageIndex") {
+        let index = match form.get("LastConsumedMessageIndex") {
+            Some("") | Some("null") => None,
+            _ => form.get_u64("LastConsumedMessageIndex")?,
+        };
+        if index.is_some_and(|i| i >= channel.next_message_index) {
+            return Err(ApiError::bad_param(
+                "LastConsumedMessageIndex is past the channel's last message",
+            ));
+        }
+        let command = ChannelCommand::UpdateReadHorizon { member_sid, last_consumed_index: index };
+        crate::chat::run(&state, channel_sid, vec![command]).await?;
+    }
+    let channel = state
+        .engine
+        .channel(channel_sid)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok(HttpResponse::Ok().json(user_channel_json(&state, &user, &channel, member_sid)))
+}
+
+/// Takes the user out of the channel (its member leaves).
+async fn leave_user_channel(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (_, channel, member_sid) = user_channel(&state, &request).await?;
+    let channel_sid = channel.sid.ok_or_else(ApiError::internal)?;
+    crate::chat::run(&state, channel_sid, vec![ChannelCommand::RemoveMember { member_sid }])
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Messages after the member's read horizon; every message when the member has read none.
