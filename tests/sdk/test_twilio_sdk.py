@@ -143,6 +143,8 @@ class UsersAndRoles(unittest.TestCase):
         svc.channels(channel.sid).members(member.sid).update(last_consumed_message_index=1)
         self.assertEqual(svc.users(user.sid).user_channels(channel.sid).fetch().unread_messages_count, 1)
         self.assertEqual(svc.users(user.sid).fetch().joined_channels_count, 1)
+        moved = svc.users(user.sid).user_channels(channel.sid).update(last_consumed_message_index=2)
+        self.assertEqual(moved.unread_messages_count, 0)
         implicit = svc.users("sdk.bob")
         with self.assertRaises(TwilioRestException) as caught:
             implicit.fetch()
