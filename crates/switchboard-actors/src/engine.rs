@@ -14,7 +14,7 @@ use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
 use crate::channel::{ChannelDeps, Execute, GetState};
 use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
 use crate::hub::Hub;
-use crate::janitor::{Activity, Janitor, ListOpenTasks, OpenTask};
+use crate::janitor::{Activity, ChannelListing, Janitor, ListChannels, ListOpenTasks, OpenTask};
 use crate::outbox::{Outbox, Wake, CONSUMER as OUTBOX_CONSUMER};
 use crate::registry::{shard, Registry};
 use crate::router::{FlowRouter, Route, Routed};
@@ -466,6 +466,15 @@ impl Engine {
     /// Deliveries the outbox gave up on: (channel, sequence, why).
     pub fn dead_letters(&self) -> Result<Vec<(Sid, u64, String)>, EngineError> {
         Ok(self.inner.log.dead_letters(crate::outbox::CONSUMER)?)
+    }
+
+    /// The channels of a service (of every service with `None`), erased ones left out, in SID
+    /// order, without loading any of them.
+    pub async fn channel_listings(
+        &self,
+        service_sid: Option<Sid>,
+    ) -> Result<Vec<ChannelListing>, EngineError> {
+        Ok(self.inner.janitor.send(ListChannels { service_sid }).await?)
     }
 
     /// Every open task of every channel, oldest first.

@@ -36,7 +36,7 @@ pub use error::EngineError;
 pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
-pub use janitor::{Janitor, OpenTask};
+pub use janitor::{ChannelListing, Janitor, OpenTask};
 pub use outbox::{
     Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,
     DEFAULT_GRAPH_API_BASE,

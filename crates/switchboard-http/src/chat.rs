@@ -13,7 +13,7 @@ use switchboard_domain::{
 
 use crate::auth::Principal;
 use crate::flex::internal;
-use crate::lists::{list_response, Paging};
+use crate::lists::{list_response, page_response, Paging};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
@@ -188,14 +188,24 @@ async fn list_channels(
             types.contains(&name)
         }
     };
-    let mut items = Vec::new();
-    for sid in state.engine.channel_sids().map_err(internal)? {
-        let Some(channel) = state.engine.channel(sid).await.map_err(internal)? else { continue };
-        if channel.service_sid == Some(service) && !channel.erased && wanted(channel.kind) {
-            items.push(views::channel(&state, sid, &channel));
+    // Filtered from the janitor's listing, so only the channels of this page are loaded.
+    let listed: Vec<Sid> = state
+        .engine
+        .channel_listings(Some(service))
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|l| wanted(Some(l.kind)))
+        .map(|l| l.channel_sid)
+        .collect();
+    let range = paging.range(listed.len());
+    let mut page = Vec::with_capacity(range.len());
+    for &sid in &listed[range.clone()] {
+        if let Some(channel) = state.engine.channel(sid).await.map_err(internal)? {
+            page.push(views::channel(&state, sid, &channel));
         }
     }
-    list_response(&state, &request, &paging, "channels", items)
+    page_response(&state, &request, &paging, "channels", page, listed.len() > range.end)
 }
 
 async fn fetch_channel(
