@@ -244,6 +244,24 @@ pub enum ChannelEvent {
     DataErased {
         reason: ErasureReason,
     },
+    /// The bytes of a medium are in the channel's media store, sealed under its data key: fetched
+    /// from the provider for an inbound message, or uploaded for an outbound one.
+    MediaStored {
+        media_sid: Sid,
+        /// What the bytes are, as fetched (a provider may say more than the webhook did).
+        content_type: String,
+        size_bytes: u64,
+        /// Hex SHA-256 of the plaintext, so an auditor can tie served bytes to the log.
+        sha256: String,
+        #[serde(default)]
+        filename: Option<String>,
+    },
+    /// A medium will not be stored: the provider refused it, it is too large or of a refused
+    /// type. Kept so the message shows why.
+    MediaFailed {
+        media_sid: Sid,
+        error: String,
+    },
 }
 
 impl DomainEvent for ChannelEvent {
@@ -265,6 +283,8 @@ impl DomainEvent for ChannelEvent {
             ChannelEvent::ChannelReactivated { .. } => "channel_reactivated",
             ChannelEvent::DeliveryStatusChanged { .. } => "delivery_status_changed",
             ChannelEvent::DataErased { .. } => "data_erased",
+            ChannelEvent::MediaStored { .. } => "media_stored",
+            ChannelEvent::MediaFailed { .. } => "media_failed",
         }
     }
 

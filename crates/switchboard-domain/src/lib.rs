@@ -30,5 +30,5 @@ pub use event::{
 };
 pub use index::{IndexEntry, IndexKind};
 pub use sid::{Sid, SidError, SidPrefix};
-pub use state::{ChannelState, ChannelStatus, MemberState, TaskState};
+pub use state::{ChannelState, ChannelStatus, MediaState, MediaStatus, MemberState, TaskState};
 pub use time::Timestamp;

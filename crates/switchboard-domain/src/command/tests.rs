@@ -294,6 +294,8 @@ fn one_update_of_each_kind() -> Vec<ChannelCommand> {
         retire(1_000_000, 0),
         delivery(0, DeliveryStatus::Sent),
         ChannelCommand::Erase { reason: ErasureReason::SubjectRequest },
+        media_stored(1),
+        ChannelCommand::RecordMediaFailed { media_sid: media_sid(1), error: "HTTP 404".into() },
     ]
 }
 
@@ -318,6 +320,8 @@ fn command_kind(command: &ChannelCommand) -> usize {
         ChannelCommand::RetireIfIdle { .. } => 15,
         ChannelCommand::RecordDelivery { .. } => 16,
         ChannelCommand::Erase { .. } => 17,
+        ChannelCommand::RecordMediaStored { .. } => 18,
+        ChannelCommand::RecordMediaFailed { .. } => 19,
     }
 }
 
@@ -354,7 +358,7 @@ fn an_address_and_a_flow_go_together() {
 fn the_update_commands_cover_every_kind_but_create() {
     let mut kinds: Vec<usize> = one_update_of_each_kind().iter().map(command_kind).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, (1..=17).collect::<Vec<_>>());
+    assert_eq!(kinds, (1..=19).collect::<Vec<_>>());
 }
 
 #[test]
@@ -373,7 +377,13 @@ fn every_command_before_create_is_channel_not_found() {
 fn the_update_commands_are_accepted_by_a_live_channel() {
     // The counterpart of the two tests around it: the rejections there come from the channel's
     // existence, not from the commands themselves.
-    let live = given(&[created(), joined(1, "alice"), added(0, MessageSource::Agent), linked(1)]);
+    let live = given(&[
+        created(),
+        joined(1, "alice"),
+        added(0, MessageSource::Agent),
+        linked(1),
+        with_media(1, 1),
+    ]);
     for command in one_update_of_each_kind() {
         let kind = command_kind(&command);
         assert!(decide(live.state(), command).is_ok(), "command kind {kind}");
@@ -976,10 +986,28 @@ fn a_message_with_a_provider_id_owns_its_entry() {
     assert_eq!((entry.scope, entry.message_index), (None, Some(7)));
     assert_eq!(added(7, MessageSource::Customer).index_entries(CHANNEL), []);
     for event in every_event() {
-        if !matches!(event, ChannelEvent::MessageAdded { provider_message_id: Some(_), .. }) {
+        let owns = matches!(
+            event,
+            ChannelEvent::MessageAdded { provider_message_id: Some(_), .. }
+                | ChannelEvent::MessageAdded { media: Some(_), .. }
+                | ChannelEvent::MediaStored { .. }
+        );
+        if !owns {
             assert_eq!(event.index_entries(CHANNEL), [], "{}", event.type_name());
         }
     }
+}
+
+#[test]
+fn a_medium_is_found_by_its_sid_from_its_message_or_its_upload() {
+    assert_eq!(
+        with_media(1, 4).index_entries(CHANNEL),
+        [IndexEntry::media(media_sid(1), CHANNEL, None)]
+    );
+    assert_eq!(
+        stored_event(2).index_entries(CHANNEL),
+        [IndexEntry::media(media_sid(2), CHANNEL, None)]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1005,6 +1033,8 @@ fn event_kind(event: &ChannelEvent) -> usize {
         ChannelEvent::ChannelReactivated { .. } => 13,
         ChannelEvent::DeliveryStatusChanged { .. } => 14,
         ChannelEvent::DataErased { .. } => 15,
+        ChannelEvent::MediaStored { .. } => 16,
+        ChannelEvent::MediaFailed { .. } => 17,
     }
 }
 
@@ -1112,6 +1142,21 @@ fn every_event() -> Vec<ChannelEvent> {
     {
         events.push(ChannelEvent::DataErased { reason });
     }
+    events.push(ChannelEvent::MediaStored {
+        media_sid: media_sid(3),
+        content_type: "image/jpeg".into(),
+        size_bytes: 5,
+        sha256: "ab".repeat(32),
+        filename: Some("photo.jpg".into()),
+    });
+    events.push(ChannelEvent::MediaStored {
+        media_sid: media_sid(4),
+        content_type: "application/pdf".into(),
+        size_bytes: 0,
+        sha256: "cd".repeat(32),
+        filename: None,
+    });
+    events.push(ChannelEvent::MediaFailed { media_sid: media_sid(3), error: "too large".into() });
     events
 }
 
@@ -1120,7 +1165,7 @@ fn the_samples_cover_every_event_variant() {
     let mut kinds: Vec<usize> = every_event().iter().map(event_kind).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds, (0..16).collect::<Vec<_>>());
+    assert_eq!(kinds, (0..18).collect::<Vec<_>>());
 }
 
 #[test]
@@ -1215,4 +1260,112 @@ fn created_for_janitor() -> ChannelEvent {
         long_lived: false,
         janitor_enabled: true,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// media
+// ---------------------------------------------------------------------------------------------
+
+fn media_sid(n: u8) -> Sid {
+    sid(SidPrefix::MEDIA, n)
+}
+
+fn media_stored(n: u8) -> ChannelCommand {
+    ChannelCommand::RecordMediaStored {
+        media_sid: media_sid(n),
+        content_type: "image/png".into(),
+        size_bytes: 3,
+        sha256: "00".repeat(32),
+        filename: None,
+    }
+}
+
+fn stored_event(n: u8) -> ChannelEvent {
+    ChannelEvent::MediaStored {
+        media_sid: media_sid(n),
+        content_type: "image/png".into(),
+        size_bytes: 3,
+        sha256: "00".repeat(32),
+        filename: None,
+    }
+}
+
+fn with_media(n: u8, index: u64) -> ChannelEvent {
+    ChannelEvent::MessageAdded {
+        message_sid: sid(SidPrefix::MESSAGE, n),
+        index,
+        author: ADDRESS.into(),
+        body: String::new(),
+        attributes: "{}".into(),
+        media: Some(Media {
+            sid: media_sid(n),
+            content_type: "image/jpeg".into(),
+            size_bytes: 0,
+            filename: None,
+            provider_ref: Some("https://example.test/m".into()),
+        }),
+        source: MessageSource::Customer,
+        provider_message_id: None,
+    }
+}
+
+#[test]
+fn a_medium_is_stored_once_and_then_shown_stored() {
+    given(&[created(), with_media(1, 0)]).when(media_stored(1)).then_expect(&[stored_event(1)]);
+    given(&[created(), with_media(1, 0), stored_event(1)]).when(media_stored(1)).then_expect(&[]);
+    let replayed = given(&[created(), with_media(1, 0), stored_event(1)]);
+    let media = &replayed.state().media[&media_sid(1)];
+    assert_eq!(media.status, crate::MediaStatus::Stored);
+    assert_eq!(media.content_type, "image/png", "what was fetched wins over what was announced");
+    assert_eq!(media.message_index, Some(0));
+}
+
+#[test]
+fn a_failure_needs_a_pending_medium_of_the_channel() {
+    let failed = ChannelCommand::RecordMediaFailed { media_sid: media_sid(1), error: "x".into() };
+    given(&[created()])
+        .when(failed.clone())
+        .then_reject(Rejection::Invalid("no message of the channel has this medium"));
+    given(&[created(), with_media(1, 0)])
+        .when(failed.clone())
+        .then_expect(&[ChannelEvent::MediaFailed { media_sid: media_sid(1), error: "x".into() }]);
+    given(&[created(), with_media(1, 0), stored_event(1)]).when(failed).then_expect(&[]);
+}
+
+#[test]
+fn an_upload_is_attached_to_one_message_only() {
+    assert_eq!(
+        given(&[created(), stored_event(2)]).state().media[&media_sid(2)].message_index,
+        None
+    );
+    let post = |n: u8| {
+        ChannelCommand::PostMessage(NewMessage {
+            message_sid: sid(SidPrefix::MESSAGE, n),
+            author: "agent".into(),
+            body: String::new(),
+            attributes: "{}".into(),
+            media: Some(Media {
+                sid: media_sid(2),
+                content_type: "image/png".into(),
+                size_bytes: 3,
+                filename: None,
+                provider_ref: None,
+            }),
+            source: MessageSource::Agent,
+            provider_message_id: None,
+        })
+    };
+    let first = match decide(given(&[created(), stored_event(2)]).state(), post(1)) {
+        Ok(events) => events,
+        Err(rejection) => panic!("{rejection}"),
+    };
+    let mut history = vec![created(), stored_event(2)];
+    history.extend(first);
+    let replayed = given(&history);
+    let state = replayed.state();
+    assert_eq!(state.media[&media_sid(2)].message_index, Some(0));
+    assert_eq!(state.media[&media_sid(2)].status, crate::MediaStatus::Stored);
+    given(&history)
+        .when(post(2))
+        .then_reject(Rejection::Invalid("the medium is already attached to another message"));
 }
