@@ -7,6 +7,7 @@
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`Hub`]: live fan-out of channel events to the members' connections.
 //! - [`Outbox`]: delivers customer messages to external integrations, from the log itself.
+//! - [`media::MediaFetcher`]: downloads inbound media into the encrypted media store.
 //! - [`Engine`]: the one handle the HTTP layer holds.
 
 mod channel;
@@ -17,6 +18,7 @@ mod error;
 mod hub;
 mod ids;
 mod janitor;
+pub mod media;
 mod outbox;
 mod provider;
 mod registry;
@@ -30,6 +32,7 @@ pub use error::EngineError;
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{Janitor, OpenTask};
+pub use media::{signed_media_url, MediaConfig, MediaFetcher};
 pub use outbox::{Outbox, OutboxConfig, TwilioApi, CONSUMER as OUTBOX_CONSUMER};
 pub use provider::CONSUMER as REPLY_CONSUMER;
 pub use router::FlowRouter;

@@ -11,6 +11,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
         .route("/readyz", web::get().to(ready))
         .configure(crate::flex::configure)
+        .configure(crate::media::configure)
         .configure(crate::chat::configure)
         .configure(crate::webhooks::configure)
         .configure(crate::meta::configure)

@@ -313,12 +313,19 @@ async fn post_message(
     if body.chars().count() > 32 * 1024 {
         return Err(ApiError::bad_param("Body is longer than 32 768 characters"));
     }
+    let media = match form.get("MediaSid").filter(|m| !m.is_empty()) {
+        Some(media_sid) => {
+            let channel = load_channel(&state, service, sid, request.path()).await?;
+            crate::media::attached(&channel, Some(media_sid))?
+        }
+        None => None,
+    };
     let command = ChannelCommand::PostMessage(NewMessage {
         message_sid,
         author: form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned(),
         body,
         attributes: json_attributes(form.get("Attributes"))?,
-        media: None,
+        media,
         source: MessageSource::Api,
         provider_message_id: None,
     });

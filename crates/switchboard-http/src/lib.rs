@@ -3,7 +3,7 @@
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
 //! - `flex`, `chat`: the REST resources; `webhooks`: inbound provider messages; `ws`: real time;
-//!   `admin`: audit and tasks for operators.
+//!   `admin`: audit and tasks for operators; `media`: uploads, media content, signed public links.
 //! - [`configure`] registers everything; the daemon and the tests share it.
 
 mod admin;
@@ -13,6 +13,7 @@ mod auth;
 mod chat;
 mod flex;
 mod lists;
+mod media;
 mod meta;
 pub mod state;
 pub mod twilio;

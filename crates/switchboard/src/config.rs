@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// Where Twilio's REST API is (replies to SMS and WhatsApp customers) [default: https://api.twilio.com].
     #[arg(long, env = "SWITCHBOARD_TWILIO_API_BASE")]
     pub twilio_api_base: Option<String>,
+    /// The Graph API, with its version (WhatsApp Cloud media and sends) [default: https://graph.facebook.com/v22.0].
+    #[arg(long, env = "SWITCHBOARD_GRAPH_API_BASE")]
+    pub graph_api_base: Option<String>,
+    /// The WhatsApp Cloud API access token (fetching media ids, sending).
+    #[arg(long, env = "SWITCHBOARD_WHATSAPP_TOKEN", hide_env_values = true)]
+    pub whatsapp_token: Option<String>,
+    /// The largest medium fetched from a provider or uploaded, in bytes [default: 16777216].
+    #[arg(long, env = "SWITCHBOARD_MEDIA_MAX_BYTES")]
+    pub media_max_bytes: Option<u64>,
     /// The token Meta's webhook verification handshake must present.
     #[arg(long, env = "SWITCHBOARD_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
@@ -85,6 +94,9 @@ struct FileConfig {
     twilio_account_sid: Option<String>,
     twilio_auth_token: Option<String>,
     twilio_api_base: Option<String>,
+    graph_api_base: Option<String>,
+    whatsapp_token: Option<String>,
+    media_max_bytes: Option<u64>,
     meta_verify_token: Option<String>,
     meta_app_secret: Option<String>,
     janitor_inactive_after: Option<String>,
@@ -107,6 +119,9 @@ pub struct Settings {
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
     pub twilio_api_base: String,
+    pub graph_api_base: String,
+    pub whatsapp_token: Option<String>,
+    pub media_max_bytes: u64,
     pub meta_verify_token: Option<String>,
     pub meta_app_secret: Option<String>,
     pub janitor_inactive_after: Duration,
@@ -154,6 +169,13 @@ impl ServeArgs {
                 .with_context(|| format!("hibernate_after {text:?} (use e.g. 30s, 5m)"))?,
             None => Duration::from_secs(300),
         };
+        let media_max_bytes = self
+            .media_max_bytes
+            .or(file.media_max_bytes)
+            .unwrap_or(switchboard_actors::media::DEFAULT_MAX_BYTES);
+        if media_max_bytes == 0 {
+            bail!("media_max_bytes must be more than zero");
+        }
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -173,6 +195,12 @@ impl ServeArgs {
                 .twilio_api_base
                 .or(file.twilio_api_base)
                 .unwrap_or_else(|| "https://api.twilio.com".to_owned()),
+            graph_api_base: self
+                .graph_api_base
+                .or(file.graph_api_base)
+                .unwrap_or_else(|| switchboard_actors::media::DEFAULT_GRAPH_API_BASE.to_owned()),
+            whatsapp_token: self.whatsapp_token.or(file.whatsapp_token),
+            media_max_bytes,
             meta_verify_token: self.meta_verify_token.or(file.meta_verify_token),
             meta_app_secret: self.meta_app_secret.or(file.meta_app_secret),
             janitor_inactive_after,

@@ -57,6 +57,12 @@ async fn serve(
             }),
             ..switchboard_actors::OutboxConfig::default()
         },
+        media: switchboard_actors::MediaConfig {
+            max_bytes: settings.media_max_bytes,
+            graph_api_base: settings.graph_api_base.clone(),
+            whatsapp_token: settings.whatsapp_token.clone(),
+            ..switchboard_actors::MediaConfig::default()
+        },
         ..EngineConfig::default()
     };
     let engine =
