@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use crate::support::api::{daemon_command, Response};
 use crate::support::Daemon;
 
-const APP_SECRET: &str = "e2e_meta_app_secret";
+pub(crate) const APP_SECRET: &str = "e2e_meta_app_secret";
 const VERIFY_TOKEN: &str = "e2e_verify_token";
-const PHONE_NUMBER_ID: &str = "106540352242922";
+pub(crate) const PHONE_NUMBER_ID: &str = "106540352242922";
 const PAGE_ID: &str = "1234567890";
 
 fn started() -> (tempfile::TempDir, Daemon) {
@@ -31,7 +31,7 @@ fn sign(body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-fn post(daemon: &Daemon, path: &str, body: &Value, signature: Option<&str>) -> Response {
+pub(crate) fn post(daemon: &Daemon, path: &str, body: &Value, signature: Option<&str>) -> Response {
     let bytes = body.to_string().into_bytes();
     let signed = sign(&bytes);
     let result = ureq::post(&daemon.url(path))
@@ -45,7 +45,7 @@ fn post(daemon: &Daemon, path: &str, body: &Value, signature: Option<&str>) -> R
     }
 }
 
-fn flow(daemon: &Daemon, channel_type: &str, identity: &str) -> String {
+pub(crate) fn flow(daemon: &Daemon, channel_type: &str, identity: &str) -> String {
     let service = daemon.post("/chat/v2/Services", &[("FriendlyName", channel_type)]).json()["sid"]
         .as_str()
         .unwrap()
@@ -65,7 +65,7 @@ fn flow(daemon: &Daemon, channel_type: &str, identity: &str) -> String {
     service
 }
 
-fn whatsapp(messages: Vec<Value>) -> Value {
+pub(crate) fn whatsapp(messages: Vec<Value>) -> Value {
     json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
@@ -74,7 +74,7 @@ fn whatsapp(messages: Vec<Value>) -> Value {
     }}]}]})
 }
 
-fn message(id: &str, kind: &str, object: Value) -> Value {
+pub(crate) fn message(id: &str, kind: &str, object: Value) -> Value {
     json!({"from": "447700900123", "id": id, "timestamp": "1700000000", "type": kind, kind: object})
 }
 

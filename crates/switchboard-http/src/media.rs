@@ -71,11 +71,12 @@ async fn find(
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(path))?;
-    if service.is_some_and(|s| channel.service_sid != Some(s)) {
-        return Err(ApiError::not_found(path));
-    }
+    // A shredded channel no longer knows its service (its creation cannot be read): gone.
     if channel.erased {
         return Err(gone());
+    }
+    if service.is_some_and(|s| channel.service_sid != Some(s)) {
+        return Err(ApiError::not_found(path));
     }
     let media = channel.media.get(&media_sid).cloned().ok_or_else(|| ApiError::not_found(path))?;
     Ok(Found { channel, media_sid, media })

@@ -38,8 +38,38 @@ pub struct FakeServer {
     pub statuses: Arc<Mutex<VecDeque<u16>>>,
 }
 
+/// What a fake answers with.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply { status, headers: Vec::new(), body: b"ok".to_vec() }
+    }
+
+    /// 200 with `body` of `content_type`.
+    pub fn content(content_type: &str, body: &[u8]) -> Reply {
+        let headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+        Reply { status: 200, headers, body: body.to_vec() }
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(location: &str) -> Reply {
+        let headers = vec![("Location".to_owned(), location.to_owned())];
+        Reply { status: 302, headers, body: Vec::new() }
+    }
+}
+
 impl FakeServer {
     pub fn start() -> FakeServer {
+        FakeServer::start_with(|_| Reply::status(200))
+    }
+
+    /// A fake whose answers `handler` decides from each request (after any `fail_next`).
+    pub fn start_with(handler: impl Fn(&Received) -> Reply + Send + 'static) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -49,15 +79,31 @@ impl FakeServer {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let Some(request) = read_request(&mut stream) else { continue };
-                let status = plan.lock().unwrap().pop_front().unwrap_or(200);
+                let planned = plan.lock().unwrap().pop_front();
+                let reply = match planned {
+                    Some(status) => Reply::status(status),
+                    None => handler(&request),
+                };
                 log.lock().unwrap().push(request);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                let mut head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    reply.status,
+                    reply.body.len()
                 );
-                let _ = stream.write_all(reply.as_bytes());
+                for (name, value) in &reply.headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&reply.body);
             }
         });
         FakeServer { url, received, statuses }
+    }
+
+    /// Forgets the statuses planned by `fail_next` that were not used yet.
+    pub fn recover(&self) {
+        self.statuses.lock().unwrap().clear();
     }
 
     /// Answers the next requests with these statuses, in order.
