@@ -73,6 +73,11 @@ pub struct Media {
     /// Where the provider holds it (a Twilio MediaUrl or a Meta media id), when it came from one.
     #[serde(default)]
     pub provider_ref: Option<String>,
+    /// Whether the media fetcher is to download the bytes from `provider_ref` into the media
+    /// store. Set by inbound webhooks since media are fetched; older records hold references only
+    /// and are left as they are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fetch: bool,
 }
 
 /// Why a channel stopped taking the customer's messages.

@@ -100,8 +100,8 @@ pub struct ChannelState {
     pub removed_messages: BTreeSet<u64>,
     pub open_tasks: BTreeMap<Sid, TaskState>,
     pub deliveries: BTreeMap<u64, DeliveryState>,
-    /// Every medium of the channel, by media SID.
-    #[serde(default)]
+    /// Every medium of the channel that is fetched or uploaded, by media SID.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub media: BTreeMap<Sid, MediaState>,
     /// The number of events folded in; the next event's sequence number.
     pub events_applied: u64,
@@ -211,17 +211,25 @@ impl ChannelState {
                 self.next_message_index = self.next_message_index.max(index.saturating_add(1));
                 self.last_message_at = Some(at);
                 if let Some(media) = media {
-                    // An upload is stored before its message: the message only claims it.
-                    let entry = self.media.entry(media.sid).or_insert_with(|| MediaState {
-                        status: MediaStatus::Pending,
-                        content_type: media.content_type.clone(),
-                        size_bytes: media.size_bytes,
-                        filename: media.filename.clone(),
-                        message_index: None,
-                        sha256: None,
-                        date_created: at,
-                    });
-                    entry.message_index.get_or_insert(*index);
+                    // An upload is stored before its message: the message only claims it. An
+                    // inbound medium waits for the fetcher; a bare reference is not tracked.
+                    if media.fetch && !self.media.contains_key(&media.sid) {
+                        self.media.insert(
+                            media.sid,
+                            MediaState {
+                                status: MediaStatus::Pending,
+                                content_type: media.content_type.clone(),
+                                size_bytes: media.size_bytes,
+                                filename: media.filename.clone(),
+                                message_index: None,
+                                sha256: None,
+                                date_created: at,
+                            },
+                        );
+                    }
+                    if let Some(entry) = self.media.get_mut(&media.sid) {
+                        entry.message_index.get_or_insert(*index);
+                    }
                 }
             }
             ChannelEvent::MessageEdited { .. } => {}

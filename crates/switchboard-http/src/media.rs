@@ -310,6 +310,7 @@ pub(crate) fn attached(
         size_bytes: media.size_bytes,
         filename: media.filename.clone(),
         provider_ref: None,
+        fetch: false,
     }))
 }
 

@@ -88,6 +88,7 @@ fn write_markers(log: &EventLog, n: u32, messages: u32) -> ChannelLog {
                 size_bytes: 10,
                 filename: Some("FILENAMEMARK3c1f.png".into()),
                 provider_ref: None,
+                fetch: false,
             }),
             source: MessageSource::Customer,
             provider_message_id: Some(format!("PROVIDERMARK44aa-{n}-{i}")),

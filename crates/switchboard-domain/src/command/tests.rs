@@ -614,6 +614,7 @@ fn a_message_needs_a_body_or_media() {
         size_bytes: 10,
         filename: None,
         provider_ref: None,
+        fetch: false,
     };
     let picture = NewMessage { media: Some(media.clone()), ..empty };
     let events = decide(given(&[created()]).state(), ChannelCommand::PostMessage(picture));
@@ -1046,6 +1047,7 @@ fn every_event() -> Vec<ChannelEvent> {
         size_bytes: 123_456,
         filename: Some("photo.jpg".into()),
         provider_ref: Some("https://api.twilio.com/media/ME1".into()),
+        fetch: false,
     };
     let mut events = vec![
         created(),
@@ -1303,6 +1305,7 @@ fn with_media(n: u8, index: u64) -> ChannelEvent {
             size_bytes: 0,
             filename: None,
             provider_ref: Some("https://example.test/m".into()),
+            fetch: true,
         }),
         source: MessageSource::Customer,
         provider_message_id: None,
@@ -1350,6 +1353,7 @@ fn an_upload_is_attached_to_one_message_only() {
                 size_bytes: 3,
                 filename: None,
                 provider_ref: None,
+                fetch: false,
             }),
             source: MessageSource::Agent,
             provider_message_id: None,
