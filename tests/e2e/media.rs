@@ -388,6 +388,9 @@ fn uploads_attach_with_media_sid_signed_links_expire_and_shredded_media_are_gone
     // Shredded: the medium is gone, and says so.
     let (code, _) = daemon.terminate();
     assert_eq!(code, 0);
+    // The media store sits beside the log without disturbing its audit.
+    let verify = run(switchboard().args(["verify", "--data-dir"]).arg(&data));
+    assert!(verify.assert_ok().stdout.contains("OK"), "{}", verify.stdout);
     let shred = run(switchboard()
         .args(["keys", "shred", "--channel", &channel, "--yes", "--data-dir"])
         .arg(&data));

@@ -150,7 +150,13 @@ struct Shared {
     /// For the backoff and the Twilio account that media URLs are fetched with.
     outbox: OutboxConfig,
     registry: Weak<Registry>,
+    /// Downloads under way at once, whatever the number of channels: each holds its medium in
+    /// memory until it is sealed.
+    downloads: tokio::sync::Semaphore,
 }
+
+/// The most media downloaded at the same time.
+const PARALLEL_DOWNLOADS: usize = 8;
 
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -170,7 +176,14 @@ impl MediaFetcher {
             .build()
             .unwrap_or_default();
         MediaFetcher {
-            shared: Arc::new(Shared { log, client, config, outbox, registry }),
+            shared: Arc::new(Shared {
+                log,
+                client,
+                config,
+                outbox,
+                registry,
+                downloads: tokio::sync::Semaphore::new(PARALLEL_DOWNLOADS),
+            }),
             busy: HashSet::new(),
             again: HashMap::new(),
         }
@@ -298,7 +311,10 @@ async fn fetch(
         if attempt > 0 {
             tokio::time::sleep(backoff(&shared.outbox, attempt)).await;
         }
-        match fetch_once(shared, media, provider_ref, customer).await {
+        let permit = shared.downloads.acquire().await;
+        let fetched = fetch_once(shared, media, provider_ref, customer).await;
+        drop(permit);
+        match fetched {
             Ok(fetched) => return Ok(fetched),
             Err(failure) if failure.retry => {
                 tracing::debug!(media = %media.sid, attempt, "a media fetch failed; retrying");
