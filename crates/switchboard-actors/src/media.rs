@@ -357,14 +357,22 @@ async fn fetch_once(
         return download(shared, client.get(url).bearer_auth(token), &declared).await;
     }
     let mut request = client.get(provider_ref);
-    // Twilio protects media with the account's Basic credentials when asked to; Messenger's
-    // CDN must never see them.
+    // Twilio protects media with the account's Basic credentials when asked to. They go to
+    // Twilio's API host only: never to Messenger's CDN, nor to wherever a redirect leads (the
+    // client drops them on a redirect to another host).
     if !customer.starts_with("messenger:") {
-        if let Some(TwilioApi { account_sid, auth_token, .. }) = &shared.outbox.twilio {
-            request = request.basic_auth(account_sid, Some(auth_token));
+        if let Some(TwilioApi { base_url, account_sid, auth_token, .. }) = &shared.outbox.twilio {
+            if same_host(provider_ref, base_url) {
+                request = request.basic_auth(account_sid, Some(auth_token));
+            }
         }
     }
     download(shared, request, &media.content_type).await
+}
+
+fn same_host(url: &str, base: &str) -> bool {
+    let host = |u: &str| reqwest::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
+    host(url).is_some() && host(url) == host(base)
 }
 
 async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<reqwest::Response, Failure> {
@@ -501,6 +509,18 @@ mod tests {
         assert!(!config.allows("text/html"));
         assert!(!config.allows("image"));
         assert!(!config.allows(""));
+    }
+
+    #[test]
+    fn twilio_credentials_go_to_twilio_s_host_only() {
+        let base = "https://api.twilio.com";
+        assert!(same_host(
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+            base
+        ));
+        assert!(!same_host("https://api.twilio.com.evil.test/Media/ME1", base));
+        assert!(!same_host("https://cdn.example/p.jpg", base));
+        assert!(!same_host("not a url", base));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The medium named by a path, with its channel's state.
 struct Found {
+    channel_sid: Sid,
     channel: ChannelState,
     media_sid: Sid,
     media: MediaState,
@@ -79,7 +80,7 @@ async fn find(
         return Err(ApiError::not_found(path));
     }
     let media = channel.media.get(&media_sid).cloned().ok_or_else(|| ApiError::not_found(path))?;
-    Ok(Found { channel, media_sid, media })
+    Ok(Found { channel_sid, channel, media_sid, media })
 }
 
 /// Basic credentials, or an access token of a member of `channel`.
@@ -115,7 +116,7 @@ async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpR
     let message_sid = match found.media.message_index {
         Some(index) => state
             .engine
-            .messages(found.channel.sid.unwrap_or(found.media_sid))
+            .messages(found.channel_sid)
             .map_err(internal)?
             .into_iter()
             .find(|m| m.index == index)
@@ -169,8 +170,8 @@ async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpRespon
             return Err(ApiError::new(404, 20404, format!("The medium was not stored: {error}")))
         }
     }
-    let channel = found.channel.sid.ok_or_else(|| ApiError::not_found(path))?;
-    let (log, media) = (std::sync::Arc::clone(state.engine.log()), found.media_sid);
+    let (log, channel, media) =
+        (std::sync::Arc::clone(state.engine.log()), found.channel_sid, found.media_sid);
     let read = web::block(move || log.read_media(channel, media))
         .await
         .map_err(|_| ApiError::internal())?
@@ -324,7 +325,7 @@ pub(crate) fn status_json(media: &MediaState) -> (Value, Value) {
 }
 
 fn view(state: &AppState, found: &Found, message_sid: Option<String>) -> Value {
-    let channel = found.channel.sid.map(|s| s.to_string()).unwrap_or_default();
+    let channel = found.channel_sid.to_string();
     let service = found.channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
     let url = state.url(&format!("/chat/v2/Services/{service}/Media/{}", found.media_sid));
     let (status, error) = status_json(&found.media);
