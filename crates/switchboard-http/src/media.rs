@@ -47,13 +47,16 @@ fn gone() -> ApiError {
 }
 
 /// Finds a medium by SID: 404 when unknown (or in another service), 410 when its channel was
-/// erased.
+/// erased. With `caller`, the caller must be allowed to see the channel's media (checked before
+/// anything about the medium is told).
 async fn find(
     state: &AppState,
     service: Option<Sid>,
     text: &str,
     path: &str,
+    caller: Option<&HttpRequest>,
 ) -> Result<Found, ApiError> {
+    let caller = caller.map(|request| identify(state, request)).transpose()?;
     let media_sid =
         Sid::parse_with(text, SidPrefix::MEDIA).map_err(|_| ApiError::not_found(path))?;
     let log = state.engine.log();
@@ -72,6 +75,9 @@ async fn find(
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(path))?;
+    if let Some(caller) = &caller {
+        admit(caller, &channel)?;
+    }
     // A shredded channel no longer knows its service (its creation cannot be read): gone.
     if channel.erased {
         return Err(gone());
@@ -83,22 +89,29 @@ async fn find(
     Ok(Found { channel_sid, channel, media_sid, media })
 }
 
-/// Basic credentials, or an access token of a member of `channel`.
-fn authorize(
-    state: &AppState,
-    request: &HttpRequest,
-    channel: &ChannelState,
-) -> Result<(), ApiError> {
+/// Who asks for media: the account (Basic), or the identity of an access token.
+enum Caller {
+    Account,
+    Identity(String),
+}
+
+/// Checks the credentials themselves, before anything about a medium is looked up.
+fn identify(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
     if let Some(token) = crate::ws::bearer_token(request) {
-        let peer = crate::ws::verify(state, &token)?;
-        if channel.member_by_identity(&peer.identity).is_none() {
-            return Err(ApiError::forbidden(
-                "The identity is not a member of the medium's channel",
-            ));
-        }
-        return Ok(());
+        return Ok(Caller::Identity(crate::ws::verify(state, &token)?.identity));
     }
-    crate::auth::authenticate(request).map(|_| ())
+    crate::auth::authenticate(request).map(|_| Caller::Account)
+}
+
+/// The account sees every medium; an identity those of the channels it is a member of.
+fn admit(caller: &Caller, channel: &ChannelState) -> Result<(), ApiError> {
+    match caller {
+        Caller::Account => Ok(()),
+        Caller::Identity(identity) if channel.member_by_identity(identity).is_some() => Ok(()),
+        Caller::Identity(_) => {
+            Err(ApiError::forbidden("The identity is not a member of the medium's channel"))
+        }
+    }
 }
 
 fn service_of(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> {
@@ -111,8 +124,7 @@ fn service_of(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> 
 async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let service = service_of(&state, &request)?;
     let text = request.match_info().get("media").unwrap_or_default();
-    let found = find(&state, Some(service), text, request.path()).await?;
-    authorize(&state, &request, &found.channel)?;
+    let found = find(&state, Some(service), text, request.path(), Some(&request)).await?;
     let message_sid = match found.media.message_index {
         Some(index) => state
             .engine
@@ -132,8 +144,7 @@ async fn content(
 ) -> Result<HttpResponse, ApiError> {
     let service = service_of(&state, &request)?;
     let text = request.match_info().get("media").unwrap_or_default();
-    let found = find(&state, Some(service), text, request.path()).await?;
-    authorize(&state, &request, &found.channel)?;
+    let found = find(&state, Some(service), text, request.path(), Some(&request)).await?;
     serve(&state, &found, request.path()).await
 }
 
@@ -155,7 +166,7 @@ async fn public_content(
     if !switchboard_actors::media::verify_media_link(secret, media_sid, expires, signature, now) {
         return Err(refused());
     }
-    let found = find(&state, None, &text, request.path()).await?;
+    let found = find(&state, None, &text, request.path(), None).await?;
     serve(&state, &found, request.path()).await
 }
 
@@ -191,6 +202,7 @@ async fn upload(
     request: HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let caller = identify(&state, &request)?;
     let service = service_of(&state, &request)?;
     let query: Vec<(String, String)> = form_urlencoded::parse(request.query_string().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -209,7 +221,7 @@ async fn upload(
             )))
         }
     };
-    authorize(&state, &request, &channel)?;
+    admit(&caller, &channel)?;
     let config = state.engine.media_config();
     let content_type = request
         .headers()
@@ -281,7 +293,7 @@ async fn upload(
         Err(rejection) => return Err(crate::chat::rejected(rejection)),
     }
     let path = request.path().to_owned();
-    let found = find(&state, Some(service), &media_sid.to_string(), &path).await?;
+    let found = find(&state, Some(service), &media_sid.to_string(), &path, None).await?;
     Ok(HttpResponse::Created().json(view(&state, &found, None)))
 }
 

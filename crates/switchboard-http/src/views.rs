@@ -176,7 +176,7 @@ pub fn message(state: &AppState, channel: &ChannelState, message: &MessageView) 
             "filename": m.filename,
             "status": status,
             "error": error,
-            "url": state.url(&format!("/chat/v2/Services/{}/Media/{}", channel.service_sid.map(|s| s.to_string()).unwrap_or_default(), m.sid)),
+            "url": state.url(&format!("/chat/v2/Services/{service}/Media/{}", m.sid)),
         })
     });
     let delivery = channel.deliveries.get(&message.index);
