@@ -412,3 +412,41 @@ fn uploads_attach_with_media_sid_signed_links_expire_and_shredded_media_are_gone
     let link = switchboard_actors::signed_media_url(&daemon.base_url, AUTH_TOKEN, sid, now + 60);
     assert_eq!(get_bytes(&link, None).status, 410);
 }
+
+#[test]
+fn messenger_attachments_are_fetched_without_credentials_and_nothing_leaves_loopback() {
+    let bytes = picture(20_000);
+    let served = bytes.clone();
+    let cdn = FakeServer::start_with(move |_| Reply::content("image/jpeg", &served));
+    let (_temp, daemon) = started(&[
+        ("SWITCHBOARD_META_APP_SECRET", crate::meta::APP_SECRET),
+        ("SWITCHBOARD_OUTBOX_RETRY_BASE", "10ms"),
+    ]);
+    let page = crate::meta::PAGE_ID;
+    let service = crate::meta::flow(&daemon, "facebook", page);
+    let attachment = |mid: &str, url: &str| {
+        json!({"sender": {"id": "5551234567"}, "recipient": {"id": page}, "timestamp": 1458668856465u64,
+            "message": {"mid": mid, "attachments": [{"type": "image", "payload": {"url": url}}]}})
+    };
+    let body = json!({"object": "page", "entry": [{"id": page, "time": 1458668856451u64, "messaging": [
+        attachment("mid.1", &format!("{}/p.jpg", cdn.url)),
+        // Off this machine: the test environment sends it to a closed port, never out.
+        attachment("mid.2", "https://cdn.example/p.jpg"),
+    ]}]});
+    let answer = crate::meta::post(&daemon, "/webhooks/messenger", &body, None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let channel = only_channel(&daemon, &service);
+    let messages = settled_messages(&daemon, &service, &channel, 2);
+    assert_eq!(messages[0]["media"]["status"], "stored", "{messages:?}");
+    assert_eq!(messages[0]["media"]["content_type"], "image/jpeg");
+    let asked = cdn.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].header("Authorization"), None, "credentials sent to Messenger's CDN");
+    let media_sid = messages[0]["media"]["sid"].as_str().unwrap();
+    let content = get_bytes(&daemon.url(&content_path(&service, media_sid)), Some(&basic()));
+    assert!(content.body == bytes);
+    assert_eq!(messages[1]["media"]["status"], "failed");
+    let why = messages[1]["media"]["error"].as_str().unwrap();
+    // Refused by the closed port the proxy settings name, not a name lookup that went out.
+    assert!(why.contains("could not reach") && why.contains("Connection refused"), "{why}");
+}

@@ -11,7 +11,7 @@ use crate::support::Daemon;
 pub(crate) const APP_SECRET: &str = "e2e_meta_app_secret";
 const VERIFY_TOKEN: &str = "e2e_verify_token";
 pub(crate) const PHONE_NUMBER_ID: &str = "106540352242922";
-const PAGE_ID: &str = "1234567890";
+pub(crate) const PAGE_ID: &str = "1234567890";
 
 fn started() -> (tempfile::TempDir, Daemon) {
     let temp = tempfile::tempdir().unwrap();

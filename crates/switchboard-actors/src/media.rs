@@ -370,6 +370,18 @@ async fn fetch_once(
     download(shared, request, &media.content_type).await
 }
 
+/// An error with its causes: reqwest's own text leaves out why a connection failed.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 fn same_host(url: &str, base: &str) -> bool {
     let host = |u: &str| reqwest::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
     host(url).is_some() && host(url) == host(base)
@@ -379,7 +391,7 @@ async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<reqwest::R
     let response = request
         .send()
         .await
-        .map_err(|e| Failure::transient(format!("could not reach {what}: {e}")))?;
+        .map_err(|e| Failure::transient(format!("could not reach {what}: {}", chain(&e))))?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
