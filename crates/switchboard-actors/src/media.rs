@@ -340,10 +340,9 @@ async fn fetch_once(
         let base = shared.config.graph_api_base.trim_end_matches('/');
         let lookup = client.get(format!("{base}/{id}")).bearer_auth(token);
         let answer = send(lookup, "the Graph API").await?;
-        let text = answer
-            .text()
-            .await
-            .map_err(|e| Failure::transient(format!("the Graph API answer broke off: {e}")))?;
+        let text = answer.text().await.map_err(|e| {
+            Failure::transient(format!("the Graph API answer broke off: {}", e.without_url()))
+        })?;
         let info: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Failure::permanent(format!("the Graph API answered no JSON: {e}")))?;
         let url = info["url"]
@@ -391,7 +390,10 @@ async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<reqwest::R
     let response = request
         .send()
         .await
-        .map_err(|e| Failure::transient(format!("could not reach {what}: {}", chain(&e))))?;
+        // Without the URL: a CDN's signed URL is a credential of its own, and this text is logged.
+        .map_err(|e| {
+            Failure::transient(format!("could not reach {what}: {}", chain(&e.without_url())))
+        })?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -425,7 +427,7 @@ async fn download(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| Failure::transient(format!("the download broke off: {e}")))?
+        .map_err(|e| Failure::transient(format!("the download broke off: {}", e.without_url())))?
     {
         bytes.extend_from_slice(&chunk);
         check_size(shared, bytes.len() as u64)?;
