@@ -222,6 +222,10 @@ async fn upload(
         }
     };
     admit(&caller, &channel)?;
+    let filename = param("Filename").filter(|f| !f.is_empty());
+    if filename.as_ref().is_some_and(|f| f.chars().count() > 255) {
+        return Err(ApiError::bad_param("Filename is longer than 255 characters"));
+    }
     let config = state.engine.media_config();
     let content_type = request
         .headers()
@@ -267,10 +271,6 @@ async fn upload(
             return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
-    }
-    let filename = param("Filename").filter(|f| !f.is_empty());
-    if filename.as_ref().is_some_and(|f| f.chars().count() > 255) {
-        return Err(ApiError::bad_param("Filename is longer than 255 characters"));
     }
     let media_sid = switchboard_actors::new_sid(SidPrefix::MEDIA);
     let log = std::sync::Arc::clone(state.engine.log());
