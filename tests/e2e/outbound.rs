@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::inbound::wait_for;
 use crate::meta::{flow, message, post, whatsapp, APP_SECRET, PAGE_ID, PHONE_NUMBER_ID};
 use crate::support::api::{daemon_command, twilio_signature, Response, ACCOUNT_SID, AUTH_TOKEN};
-use crate::support::fake::FakeServer;
+use crate::support::fake::{FakeServer, Reply};
 use crate::support::Daemon;
 
 /// The customer's WhatsApp id in `meta::whatsapp` bodies, and a Messenger customer.
@@ -54,19 +54,23 @@ auth_token = "{OTHER_TOKEN}"
         .env("SWITCHBOARD_WHATSAPP_TOKEN", "wa-default-token")
         .env("SWITCHBOARD_META_APP_SECRET", APP_SECRET)
         .env("SWITCHBOARD_OUTBOX_RETRY_BASE", "100ms");
-    let daemon = Daemon::start(command);
-    // Graph and Twilio answer with the id they gave the message, numbered in arrival order.
-    fake.respond_with(|request, n| {
-        if request.path.ends_with("/Messages.json") {
-            json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string()
+    Daemon::start(command)
+}
+
+/// Twilio's and Meta's APIs: each answers with the id it gave the message, numbered in the order
+/// messages were accepted (failures planned with `fail_next` take no number).
+fn providers() -> FakeServer {
+    let accepted = std::sync::atomic::AtomicUsize::new(0);
+    FakeServer::start_with(move |request| {
+        let n = accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::json(&if request.path.ends_with("/Messages.json") {
+            json!({"sid": format!("SM{n:032}"), "status": "queued"})
         } else if request.path.contains(PAGE_ID) {
-            json!({"recipient_id": PSID, "message_id": format!("m_{n}")}).to_string()
+            json!({"recipient_id": PSID, "message_id": format!("m_{n}")})
         } else {
             json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.R{n}")}]})
-                .to_string()
-        }
-    });
-    daemon
+        })
+    })
 }
 
 fn reply(daemon: &Daemon, service: &str, channel: &str, body: &str) {
@@ -109,7 +113,7 @@ fn status(id: &str, word: &str) -> Value {
 #[test]
 fn whatsapp_cloud_replies_go_out_with_the_numbers_token_and_statuses_move_them() {
     let temp = tempfile::tempdir().unwrap();
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&temp.path().join("data"), &graph);
     let (service, channel) = whatsapp_channel(&daemon);
     reply(&daemon, &service, &channel, "How can I help?");
@@ -171,7 +175,7 @@ fn whatsapp_cloud_replies_go_out_with_the_numbers_token_and_statuses_move_them()
 #[test]
 fn a_number_without_its_own_token_uses_the_default_and_a_missing_token_fails_clearly() {
     let temp = tempfile::tempdir().unwrap();
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&temp.path().join("data"), &graph);
     let service = flow(&daemon, "whatsapp", "200000000000001");
     let mut body = whatsapp(vec![message("wamid.IN9", "text", json!({"body": "hi"}))]);
@@ -205,7 +209,7 @@ fn messenger(events: Vec<Value>) -> Value {
 #[test]
 fn messenger_replies_go_out_with_the_page_token_and_receipts_move_them() {
     let temp = tempfile::tempdir().unwrap();
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&temp.path().join("data"), &graph);
     let service = flow(&daemon, "facebook", PAGE_ID);
     let first = messenger(vec![json!({"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
@@ -252,7 +256,7 @@ fn messenger_replies_go_out_with_the_page_token_and_receipts_move_them() {
 fn meta_outages_and_a_restart_deliver_every_pending_reply_once_in_order() {
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&data, &graph);
     let (service, channel) = whatsapp_channel(&daemon);
     graph.fail_next(&[503; 200]);
@@ -291,7 +295,7 @@ fn twilio_status(daemon: &Daemon, token: &str, params: &[(&str, &str)]) -> Respo
 #[test]
 fn twilio_status_callbacks_move_sms_replies_and_each_number_uses_its_account() {
     let temp = tempfile::tempdir().unwrap();
-    let twilio = FakeServer::start();
+    let twilio = providers();
     let daemon = start(&temp.path().join("data"), &twilio);
     let (service, _) = daemon.sms_flow(false);
     assert_eq!(daemon.sms("+14155550901", "hi", "SM00000000000000000000000000000901").status, 200);

@@ -56,7 +56,7 @@ impl std::fmt::Debug for GraphApi {
 }
 
 impl GraphApi {
-    fn whatsapp_token(&self, phone_number_id: &str) -> Option<&str> {
+    pub(crate) fn whatsapp_token(&self, phone_number_id: &str) -> Option<&str> {
         self.whatsapp_tokens.get(phone_number_id).or(self.whatsapp_default.as_ref()).map(|t| &**t)
     }
 

@@ -324,18 +324,22 @@ async fn post_message(
     if body.chars().count() > 32 * 1024 {
         return Err(ApiError::bad_param("Body is longer than 32 768 characters"));
     }
+    // Loaded once: the medium must be the channel's, and a bridge posts its customer's messages
+    // in the customer's name (Flex custom channels), which are the customer's.
+    let current = load_channel(&state, service, sid, request.path()).await?;
+    let media = match form.get("MediaSid").filter(|m| !m.is_empty()) {
+        Some(media_sid) => crate::media::attached(&current, Some(media_sid))?,
+        None => None,
+    };
     let message = NewMessage {
         message_sid,
         author: form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned(),
         body,
         attributes: json_attributes(form.get("Attributes"))?,
-        media: None,
+        media,
         source: MessageSource::Api,
         provider_message_id: None,
     };
-    // A bridge posts its customer's messages in the customer's name (Flex custom channels):
-    // those are the customer's, as if they came through a provider.
-    let current = load_channel(&state, service, sid, request.path()).await?;
     if current.is_customer(&message.author) {
         let stored = state.engine.customer_message(&current, message).await.map_err(internal)?;
         stored.map_err(rejected)?;

@@ -3,8 +3,8 @@
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
 //! - `flex`, `flex_channels`, `chat`, `channel_webhooks`: the REST resources; `webhooks`: inbound
-//!   provider messages; `ws`: real time;
-//!   `admin`: audit and tasks for operators.
+//!   provider messages; `ws`: real time; `admin`: audit and tasks for operators; `media`:
+//!   uploads, media content, signed public links.
 //! - [`configure`] registers everything; the daemon and the tests share it.
 
 mod admin;
@@ -16,6 +16,7 @@ mod chat;
 mod flex;
 mod flex_channels;
 mod lists;
+mod media;
 mod meta;
 pub mod state;
 pub mod twilio;

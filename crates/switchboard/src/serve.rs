@@ -65,6 +65,10 @@ async fn serve(
             graph: Some(graph_api(&settings)),
             ..switchboard_actors::OutboxConfig::default()
         },
+        media: switchboard_actors::MediaConfig {
+            max_bytes: settings.media_max_bytes,
+            ..switchboard_actors::MediaConfig::default()
+        },
         ..EngineConfig::default()
     };
     let engine =
