@@ -58,6 +58,7 @@ async fn serve(
         hibernate_after: settings.hibernate_after,
         outbox: switchboard_actors::OutboxConfig {
             signing_key: credentials.auth_token.expose().to_owned(),
+            public_url: public_url.clone(),
             account_sid: credentials.account_sid.to_string(),
             retry_base: settings.outbox_retry_base,
             reply_retries: settings.reply_retries,
