@@ -194,6 +194,7 @@ fn write_full_channel(log: &EventLog) {
                 size_bytes: 48_213,
                 filename: Some("receipt.jpg".into()),
                 provider_ref: Some("https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM/Media/ME".into()),
+                fetch: false,
             }),
             source: MessageSource::Customer,
             provider_message_id: Some("MM00000000000000000000000000000003".into()),

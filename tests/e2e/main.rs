@@ -23,6 +23,8 @@ mod inbound;
 mod integrations;
 /// `keys generate`, `keys rotate`, `keys shred` and `reindex`.
 mod keys_cli;
+/// Media: fetched, stored encrypted, served to members; uploads and signed links.
+mod media;
 /// WhatsApp Cloud API and Messenger webhooks.
 mod meta;
 /// Replies through WhatsApp Cloud and Messenger; providers' status reports.

@@ -10,8 +10,11 @@ use serde_json::{json, Value};
 
 use crate::inbound::wait_for;
 use crate::meta::{flow, message, post, whatsapp, APP_SECRET, PAGE_ID, PHONE_NUMBER_ID};
-use crate::support::api::{daemon_command, twilio_signature, Response, ACCOUNT_SID, AUTH_TOKEN};
-use crate::support::fake::FakeServer;
+use crate::support::api::{
+    basic, daemon_command, get_bytes, post_bytes, twilio_signature, Response, ACCOUNT_SID,
+    AUTH_TOKEN,
+};
+use crate::support::fake::{FakeServer, Reply};
 use crate::support::Daemon;
 
 /// The customer's WhatsApp id in `meta::whatsapp` bodies, and a Messenger customer.
@@ -54,19 +57,23 @@ auth_token = "{OTHER_TOKEN}"
         .env("SWITCHBOARD_WHATSAPP_TOKEN", "wa-default-token")
         .env("SWITCHBOARD_META_APP_SECRET", APP_SECRET)
         .env("SWITCHBOARD_OUTBOX_RETRY_BASE", "100ms");
-    let daemon = Daemon::start(command);
-    // Graph and Twilio answer with the id they gave the message, numbered in arrival order.
-    fake.respond_with(|request, n| {
-        if request.path.ends_with("/Messages.json") {
-            json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string()
+    Daemon::start(command)
+}
+
+/// Twilio's and Meta's APIs: each answers with the id it gave the message, numbered in the order
+/// messages were accepted (failures planned with `fail_next` take no number).
+fn providers() -> FakeServer {
+    let accepted = std::sync::atomic::AtomicUsize::new(0);
+    FakeServer::start_with(move |request| {
+        let n = accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::json(&if request.path.ends_with("/Messages.json") {
+            json!({"sid": format!("SM{n:032}"), "status": "queued"})
         } else if request.path.contains(PAGE_ID) {
-            json!({"recipient_id": PSID, "message_id": format!("m_{n}")}).to_string()
+            json!({"recipient_id": PSID, "message_id": format!("m_{n}")})
         } else {
             json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.R{n}")}]})
-                .to_string()
-        }
-    });
-    daemon
+        })
+    })
 }
 
 fn reply(daemon: &Daemon, service: &str, channel: &str, body: &str) {
@@ -109,7 +116,7 @@ fn status(id: &str, word: &str) -> Value {
 #[test]
 fn whatsapp_cloud_replies_go_out_with_the_numbers_token_and_statuses_move_them() {
     let temp = tempfile::tempdir().unwrap();
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&temp.path().join("data"), &graph);
     let (service, channel) = whatsapp_channel(&daemon);
     reply(&daemon, &service, &channel, "How can I help?");
@@ -171,7 +178,7 @@ fn whatsapp_cloud_replies_go_out_with_the_numbers_token_and_statuses_move_them()
 #[test]
 fn a_number_without_its_own_token_uses_the_default_and_a_missing_token_fails_clearly() {
     let temp = tempfile::tempdir().unwrap();
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&temp.path().join("data"), &graph);
     let service = flow(&daemon, "whatsapp", "200000000000001");
     let mut body = whatsapp(vec![message("wamid.IN9", "text", json!({"body": "hi"}))]);
@@ -205,7 +212,7 @@ fn messenger(events: Vec<Value>) -> Value {
 #[test]
 fn messenger_replies_go_out_with_the_page_token_and_receipts_move_them() {
     let temp = tempfile::tempdir().unwrap();
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&temp.path().join("data"), &graph);
     let service = flow(&daemon, "facebook", PAGE_ID);
     let first = messenger(vec![json!({"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
@@ -252,7 +259,7 @@ fn messenger_replies_go_out_with_the_page_token_and_receipts_move_them() {
 fn meta_outages_and_a_restart_deliver_every_pending_reply_once_in_order() {
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
-    let graph = FakeServer::start();
+    let graph = providers();
     let daemon = start(&data, &graph);
     let (service, channel) = whatsapp_channel(&daemon);
     graph.fail_next(&[503; 200]);
@@ -291,7 +298,7 @@ fn twilio_status(daemon: &Daemon, token: &str, params: &[(&str, &str)]) -> Respo
 #[test]
 fn twilio_status_callbacks_move_sms_replies_and_each_number_uses_its_account() {
     let temp = tempfile::tempdir().unwrap();
-    let twilio = FakeServer::start();
+    let twilio = providers();
     let daemon = start(&temp.path().join("data"), &twilio);
     let (service, _) = daemon.sms_flow(false);
     assert_eq!(daemon.sms("+14155550901", "hi", "SM00000000000000000000000000000901").status, 200);
@@ -379,4 +386,81 @@ fn twilio_status_callbacks_move_sms_replies_and_each_number_uses_its_account() {
         base64::engine::general_purpose::STANDARD.encode(format!("{OTHER_ACCOUNT}:{OTHER_TOKEN}"))
     );
     assert_eq!(sent.header("Authorization"), Some(basic.as_str()));
+}
+
+/// Uploads `bytes` to the channel and posts them as an agent's reply with `body`.
+fn media_reply(
+    daemon: &Daemon,
+    service: &str,
+    channel: &str,
+    kind: &str,
+    bytes: &[u8],
+    body: &str,
+) {
+    let url = daemon
+        .url(&format!("/chat/v2/Services/{service}/Media?ChannelSid={channel}&Filename=receipt"));
+    let uploaded = post_bytes(&url, kind, bytes, Some(&basic()));
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    let media_sid = uploaded.json()["sid"].as_str().unwrap().to_owned();
+    let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+    let form = [("From", "agent.alice"), ("Body", body), ("MediaSid", media_sid.as_str())];
+    let posted = daemon.post(&path, &form);
+    assert_eq!(posted.status, 201, "{}", posted.body);
+}
+
+/// The bytes behind a link a provider was given, fetched as the provider would: no credentials.
+fn fetched_as_a_provider(url: &str) -> Vec<u8> {
+    let fetched = get_bytes(url, None);
+    assert_eq!(fetched.status, 200, "{url}");
+    fetched.body
+}
+
+#[test]
+fn media_replies_reach_every_provider_as_links_they_can_fetch() {
+    let temp = tempfile::tempdir().unwrap();
+    let fake = providers();
+    let daemon = start(&temp.path().join("data"), &fake);
+    let picture: Vec<u8> = (0..5_000u32).map(|n| (n * 7 % 251) as u8).collect();
+
+    // SMS: MMS with MediaUrl beside the body.
+    let (sms_service, _) = daemon.sms_flow(false);
+    assert_eq!(daemon.sms("+14155550931", "hi", "SM00000000000000000000000000000931").status, 200);
+    let sms = daemon.channels(&sms_service)[0]["sid"].as_str().unwrap().to_owned();
+    media_reply(&daemon, &sms_service, &sms, "image/png", &picture, "your receipt");
+    assert!(wait_status(&daemon, &sms_service, &sms, "your receipt", "sent"));
+    let mms = fake.requests().into_iter().last().unwrap();
+    assert_eq!(mms.param("Body").as_deref(), Some("your receipt"));
+    assert_eq!(fetched_as_a_provider(&mms.param("MediaUrl").unwrap()), picture);
+
+    // WhatsApp Cloud: an image with the body as its caption, in one message.
+    let (wa_service, wa) = whatsapp_channel(&daemon);
+    media_reply(&daemon, &wa_service, &wa, "image/png", &picture, "the photo");
+    assert!(wait_status(&daemon, &wa_service, &wa, "the photo", "sent"));
+    let sent = fake.requests().into_iter().last().unwrap().json();
+    assert_eq!(sent["type"], "image");
+    assert_eq!(sent["image"]["caption"], "the photo");
+    assert_eq!(fetched_as_a_provider(sent["image"]["link"].as_str().unwrap()), picture);
+
+    // Messenger: the text, then the attachment (Messenger's attachments carry no text).
+    let service = flow(&daemon, "facebook", PAGE_ID);
+    let first = messenger(vec![json!({"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
+        "message": {"mid": "mid.IN2", "text": "hello"}})]);
+    assert_eq!(post(&daemon, "/webhooks/messenger", &first, None).status, 200);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let before = fake.requests().len();
+    media_reply(&daemon, &service, &channel, "application/pdf", b"%PDF-1.4 fake", "the invoice");
+    assert!(wait_status(&daemon, &service, &channel, "the invoice", "sent"));
+    let sends: Vec<Value> = fake.requests()[before..].iter().map(|r| r.json()).collect();
+    assert_eq!(sends.len(), 2, "{sends:?}");
+    assert_eq!(sends[0]["message"], json!({"text": "the invoice"}));
+    let attachment = &sends[1]["message"]["attachment"];
+    assert_eq!(attachment["type"], "file");
+    assert_eq!(
+        fetched_as_a_provider(attachment["payload"]["url"].as_str().unwrap()),
+        b"%PDF-1.4 fake"
+    );
+    // A link that was tampered with gives nothing.
+    let link = attachment["payload"]["url"].as_str().unwrap();
+    let forged = link.replace("signature=", "signature=00");
+    assert_ne!(get_bytes(&forged, None).status, 200);
 }

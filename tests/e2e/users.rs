@@ -403,7 +403,7 @@ fn a_member_whose_user_was_never_written_gets_it_on_the_next_start_and_deleting_
             .iter()
             .keys()
             .map(Result::unwrap)
-            .filter(|k| k.get(1..19) == Some(&stream[..]) || k.starts_with(&[b'I', 4]))
+            .filter(|k| k.get(1..19) == Some(&stream[..]) || k.starts_with(&[b'I', 5]))
             .collect();
         assert!(doomed.len() >= 3, "the user's key, records, head and index entry");
         for key in doomed {

@@ -27,6 +27,8 @@ pub(crate) struct ChannelDeps {
     pub hub: Arc<Hub>,
     pub janitor: Recipient<Activity>,
     pub outbox: Recipient<crate::outbox::Wake>,
+    /// Woken like the outbox, only for messages with media to fetch.
+    pub media: Recipient<crate::outbox::Wake>,
     pub registry: Weak<Registry>,
     pub hibernate_after: Duration,
     pub users: Arc<crate::users::UserDirectory>,
@@ -259,8 +261,10 @@ impl Handler<Durable> for ChannelActor {
 
     fn handle(&mut self, message: Durable, _: &mut Context<Self>) {
         let first = self.unpublished.front().map(|u| u.seq);
+        let mut fetch_media = false;
         while self.unpublished.front().is_some_and(|u| u.seq < message.next_seq) {
             let Some(item) = self.unpublished.pop_front() else { break };
+            fetch_media |= crate::media::wants_fetch(&item.event);
             let live = Arc::new(LiveEvent {
                 channel_sid: self.sid,
                 seq: item.seq,
@@ -274,16 +278,20 @@ impl Handler<Durable> for ChannelActor {
         let state = self.channel.as_ref().map(ChannelLog::state);
         if let (Some(state), Some(from_seq)) = (state, first) {
             let webhooks = !state.webhooks.is_empty();
-            if let (Some(service_sid), true) =
-                (state.service_sid, state.flex_flow_sid.is_some() || webhooks)
-            {
-                self.deps.outbox.do_send(crate::outbox::Wake {
+            if let Some(service_sid) = state.service_sid {
+                let wake = crate::outbox::Wake {
                     channel_sid: self.sid,
                     from_seq,
                     flow_sid: state.flex_flow_sid,
                     service_sid,
                     webhooks,
-                });
+                };
+                if fetch_media {
+                    self.deps.media.do_send(wake);
+                }
+                if state.flex_flow_sid.is_some() || webhooks {
+                    self.deps.outbox.do_send(wake);
+                }
             }
         }
     }

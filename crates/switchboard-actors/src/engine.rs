@@ -14,7 +14,7 @@ use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
 use crate::channel::{ChannelDeps, Execute, GetState};
 use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
 use crate::hub::Hub;
-use crate::janitor::{Activity, Janitor, ListOpenTasks, OpenTask};
+use crate::janitor::{Activity, ChannelListing, Janitor, ListChannels, ListOpenTasks, OpenTask};
 use crate::outbox::{Outbox, Wake, CONSUMER as OUTBOX_CONSUMER};
 use crate::registry::{shard, Registry};
 use crate::router::{FlowRouter, Route, Routed};
@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub arbiters: usize,
     /// Delivery to external integrations.
     pub outbox: crate::OutboxConfig,
+    /// Fetching inbound media: limits and the WhatsApp Cloud API.
+    pub media: crate::MediaConfig,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +51,7 @@ impl Default for EngineConfig {
             router_shards: 8,
             arbiters: 2,
             outbox: crate::OutboxConfig::default(),
+            media: crate::MediaConfig::default(),
         }
     }
 }
@@ -101,6 +104,7 @@ pub(crate) struct EngineInner {
     pub hub: Arc<Hub>,
     janitor: Addr<Janitor>,
     pub(crate) routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
+    media_config: crate::MediaConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -137,11 +141,20 @@ impl Engine {
             Arc::downgrade(&registry),
         )
         .start();
+        let media = crate::MediaFetcher::new(
+            Arc::clone(&log),
+            config.media.clone(),
+            config.outbox.clone(),
+            Arc::clone(&flows),
+            Arc::downgrade(&registry),
+        )
+        .start();
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),
             janitor: janitor.clone().recipient(),
             outbox: outbox.clone().recipient(),
+            media: media.clone().recipient(),
             registry: Arc::downgrade(&registry),
             hibernate_after: config.hibernate_after,
             users: Arc::clone(&users),
@@ -156,6 +169,7 @@ impl Engine {
             hub,
             janitor,
             routers: std::sync::OnceLock::new(),
+            media_config: config.media.clone(),
         });
         let arbiters = inner.registry.arbiters().to_vec();
         let routers = (0..config.router_shards.max(1))
@@ -168,7 +182,7 @@ impl Engine {
             .collect();
         let _ = inner.routers.set(routers);
         let engine = Engine { inner };
-        engine.resume_channels(&outbox)?;
+        engine.resume_channels(&outbox, &media)?;
         Ok(engine)
     }
 
@@ -176,7 +190,11 @@ impl Engine {
     /// channel whose deliveries (to an external integration, or replies to the customer) stopped
     /// short, including ones that never started (a crash right after the append) when the channel
     /// was opened under its flow's current configuration.
-    fn resume_channels(&self, outbox: &Addr<Outbox>) -> Result<(), EngineError> {
+    fn resume_channels(
+        &self,
+        outbox: &Addr<Outbox>,
+        media: &Addr<crate::MediaFetcher>,
+    ) -> Result<(), EngineError> {
         let log = &self.inner.log;
         for sid in self.channel_sids()? {
             let channel = ChannelLog::load(log, sid)?;
@@ -184,6 +202,18 @@ impl Engine {
             self.inner.janitor.do_send(Activity::of(sid, state));
             self.resume_webhooks(outbox, sid, state)?;
             self.inner.users.repair(sid, state, self.now())?;
+            // Media whose message is durable but whose fetch never finished.
+            if let (true, Some(service_sid)) = (crate::media::has_pending(state), state.service_sid)
+            {
+                let from_seq = log.cursor(crate::media::CONSUMER, sid)?;
+                media.do_send(Wake {
+                    channel_sid: sid,
+                    from_seq,
+                    flow_sid: state.flex_flow_sid,
+                    service_sid,
+                    webhooks: false,
+                });
+            }
             let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
                 continue;
             };
@@ -264,6 +294,11 @@ impl Engine {
 
     pub fn hub(&self) -> &Arc<Hub> {
         &self.inner.hub
+    }
+
+    /// The limits media are held to (uploads as well as fetches).
+    pub fn media_config(&self) -> &crate::MediaConfig {
+        &self.inner.media_config
     }
 
     pub fn now(&self) -> Timestamp {
@@ -476,6 +511,15 @@ impl Engine {
     /// Deliveries the outbox gave up on: (channel, sequence, why).
     pub fn dead_letters(&self) -> Result<Vec<(Sid, u64, String)>, EngineError> {
         Ok(self.inner.log.dead_letters(crate::outbox::CONSUMER)?)
+    }
+
+    /// The channels of a service (of every service with `None`), erased ones left out, in SID
+    /// order, without loading any of them.
+    pub async fn channel_listings(
+        &self,
+        service_sid: Option<Sid>,
+    ) -> Result<Vec<ChannelListing>, EngineError> {
+        Ok(self.inner.janitor.send(ListChannels { service_sid }).await?)
     }
 
     /// Every open task of every channel, oldest first.

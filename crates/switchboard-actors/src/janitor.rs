@@ -3,15 +3,18 @@
 //! Channel actors tell it, after every change, whether their channel is active, whether the
 //! janitor may touch it, since when it has been quiet, and which tasks are open. On each tick it
 //! asks every channel quiet for longer than the window to retire itself; the channel's own
-//! `decide` has the last word (a message that arrived meanwhile keeps it open). The janitor also
-//! answers the list of open tasks.
+//! `decide` has the last word (a message that arrived meanwhile keeps it open). Knowing every
+//! channel, the janitor also answers the list of open tasks and the lists of channels, so that a
+//! list wakes no hibernated channel it does not show.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
-use switchboard_domain::{ChannelCommand, ChannelState, ChannelStatus, Sid, Timestamp};
+use switchboard_domain::{
+    ChannelCommand, ChannelKind, ChannelState, ChannelStatus, Sid, Timestamp,
+};
 use switchboard_store::EventLog;
 
 use crate::channel::Execute;
@@ -34,16 +37,38 @@ pub struct OpenTask {
 #[rtype(result = "()")]
 pub struct Activity {
     pub channel_sid: Sid,
+    /// What lists of channels filter on, so that a list reads no channel it does not show.
+    pub listing: Option<ChannelListing>,
     pub active: bool,
     pub janitor_enabled: bool,
     pub quiet_since: Timestamp,
     pub open_tasks: Vec<OpenTask>,
 }
 
+/// Where a channel is listed: its service, whether it is public, the flow that opened it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelListing {
+    pub channel_sid: Sid,
+    pub service_sid: Sid,
+    pub kind: ChannelKind,
+    pub flex_flow_sid: Option<Sid>,
+}
+
 impl Activity {
     pub fn of(channel_sid: Sid, state: &ChannelState) -> Activity {
+        // An erased channel is listed nowhere.
+        let listing = match (state.service_sid, state.kind, state.erased) {
+            (Some(service_sid), Some(kind), false) => Some(ChannelListing {
+                channel_sid,
+                service_sid,
+                kind,
+                flex_flow_sid: state.flex_flow_sid,
+            }),
+            _ => None,
+        };
         Activity {
             channel_sid,
+            listing,
             active: state.status == ChannelStatus::Active && !state.erased,
             janitor_enabled: state.janitor_enabled,
             quiet_since: state.quiet_since(),
@@ -68,9 +93,17 @@ impl Activity {
 #[rtype(result = "Vec<OpenTask>")]
 pub struct ListOpenTasks;
 
+/// The listed channels, in SID order: of one service, or (`None`) of every service.
+#[derive(Debug, Message)]
+#[rtype(result = "Vec<ChannelListing>")]
+pub struct ListChannels {
+    pub service_sid: Option<Sid>,
+}
+
 #[derive(Debug)]
 pub struct Janitor {
-    channels: HashMap<Sid, Activity>,
+    /// Every channel, so that the janitor sees every quiet one; ordered, for lists.
+    channels: BTreeMap<Sid, Activity>,
     window: Duration,
     tick: Duration,
     clock: Arc<dyn Clock>,
@@ -86,7 +119,7 @@ impl Janitor {
         registry: Weak<Registry>,
         log: Arc<EventLog>,
     ) -> Janitor {
-        Janitor { channels: HashMap::new(), window, tick, clock, registry, log }
+        Janitor { channels: BTreeMap::new(), window, tick, clock, registry, log }
     }
 
     fn sweep(&mut self) {
@@ -144,6 +177,17 @@ impl Handler<Activity> for Janitor {
 
     fn handle(&mut self, activity: Activity, _: &mut Context<Self>) {
         self.channels.insert(activity.channel_sid, activity);
+    }
+}
+
+impl Handler<ListChannels> for Janitor {
+    type Result = MessageResult<ListChannels>;
+
+    fn handle(&mut self, list: ListChannels, _: &mut Context<Self>) -> Self::Result {
+        let listed = self.channels.values().filter_map(|a| a.listing);
+        MessageResult(
+            listed.filter(|l| list.service_sid.is_none_or(|s| s == l.service_sid)).collect(),
+        )
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`Outbox`]: delivers customer messages to external integrations, agent replies to
 //!   customers through their provider and channel events to channel webhooks, from the log
 //!   itself.
+//! - [`media::MediaFetcher`]: downloads inbound media into the encrypted media store.
 //! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
@@ -24,6 +25,7 @@ mod flex_channel;
 mod hub;
 mod ids;
 mod janitor;
+pub mod media;
 mod outbox;
 mod provider;
 mod registry;
@@ -40,7 +42,8 @@ pub use error::EngineError;
 pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
-pub use janitor::{Janitor, OpenTask};
+pub use janitor::{ChannelListing, Janitor, OpenTask};
+pub use media::{signed_media_url, MediaConfig, MediaFetcher};
 pub use outbox::{
     Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,
     DEFAULT_GRAPH_API_BASE,

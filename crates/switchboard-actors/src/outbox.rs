@@ -29,8 +29,10 @@ pub const DEFAULT_GRAPH_API_BASE: &str = "https://graph.facebook.com/v22.0";
 /// How the outbox delivers. No `Debug` derive: it holds secrets.
 #[derive(Clone)]
 pub struct OutboxConfig {
-    /// The auth token that signs deliveries (`X-Twilio-Signature`).
+    /// The auth token that signs deliveries (`X-Twilio-Signature`) and media links.
     pub signing_key: String,
+    /// The server's public base URL, on which media links for providers are built.
+    pub public_url: String,
     pub account_sid: String,
     /// The first retry waits about this long; each next one twice as long, up to `retry_max`.
     pub retry_base: Duration,
@@ -49,6 +51,7 @@ impl std::fmt::Debug for OutboxConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboxConfig")
             .field("account_sid", &self.account_sid)
+            .field("public_url", &self.public_url)
             .field("retry_base", &self.retry_base)
             .field("retry_max", &self.retry_max)
             .field("reply_retries", &self.reply_retries)
@@ -117,6 +120,7 @@ impl Default for OutboxConfig {
     fn default() -> OutboxConfig {
         OutboxConfig {
             signing_key: String::new(),
+            public_url: String::new(),
             account_sid: String::new(),
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),

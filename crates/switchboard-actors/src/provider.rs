@@ -56,7 +56,7 @@ impl std::fmt::Debug for GraphApi {
 }
 
 impl GraphApi {
-    fn whatsapp_token(&self, phone_number_id: &str) -> Option<&str> {
+    pub(crate) fn whatsapp_token(&self, phone_number_id: &str) -> Option<&str> {
         self.whatsapp_tokens.get(phone_number_id).or(self.whatsapp_default.as_ref()).map(|t| &**t)
     }
 
@@ -129,19 +129,64 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
     for record in records {
         let seq = record.seq();
         if let ReplayRecord::Event {
-            event: Recorded { event: ChannelEvent::MessageAdded { index, body, source, .. }, .. },
+            event:
+                Recorded {
+                    event: ChannelEvent::MessageAdded { index, body, source, media, .. }, ..
+                },
             ..
         } = &record
         {
             if *source != MessageSource::Customer {
                 let requested_at = crate::SystemClock.now();
-                let outcome = send(shared, &route, body).await;
+                let reply = Reply { body, media: media.as_ref().map(|m| attachment(shared, m)) };
+                let outcome = send(shared, &route, &reply).await;
                 record_outcome(shared, channel, *index, requested_at, outcome).await;
             }
         }
         log.set_cursor(CONSUMER, channel, seq + 1)?;
     }
     Ok(())
+}
+
+/// How long a provider may fetch a reply's medium through its signed link.
+const MEDIA_LINK_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// What a reply carries: text, a medium, or both.
+struct Reply<'a> {
+    body: &'a str,
+    media: Option<Attachment>,
+}
+
+/// A reply's medium as providers take it: a link they can fetch without credentials.
+struct Attachment {
+    url: String,
+    content_type: String,
+    filename: Option<String>,
+}
+
+fn attachment(shared: &Shared, media: &switchboard_domain::Media) -> Attachment {
+    let now_secs = u64::try_from(crate::SystemClock.now().as_millis() / 1000).unwrap_or(0);
+    Attachment {
+        url: crate::signed_media_url(
+            &shared.config.public_url,
+            &shared.config.signing_key,
+            media.sid,
+            now_secs + MEDIA_LINK_LIFETIME_SECS,
+        ),
+        content_type: media.content_type.clone(),
+        filename: media.filename.clone(),
+    }
+}
+
+/// WhatsApp's and Messenger's word for a medium of this type.
+fn media_kind(content_type: &str, messenger: bool) -> &'static str {
+    match content_type.split('/').next().unwrap_or_default() {
+        "image" => "image",
+        "audio" => "audio",
+        "video" => "video",
+        _ if messenger => "file",
+        _ => "document",
+    }
 }
 
 /// One request to a provider, ready to be sent (again).
@@ -161,15 +206,26 @@ enum Body {
     Json(Value),
 }
 
-/// Sends one reply; returns the provider's id for it.
-async fn send(shared: &Shared, route: &Route, body: &str) -> Result<Option<String>, ProviderError> {
-    if body.is_empty() {
-        return Err(ProviderError {
-            code: "media".into(),
-            message: "media replies are not sent yet".into(),
-        });
+/// Sends one reply, in one request or, where the provider cannot put text beside a medium
+/// (Messenger, WhatsApp audio), as the text and then the medium; returns the provider's id for
+/// the last.
+async fn send(
+    shared: &Shared,
+    route: &Route,
+    reply: &Reply<'_>,
+) -> Result<Option<String>, ProviderError> {
+    let mut id = None;
+    for request in requests(shared, route, reply)? {
+        id = send_one(shared, route, &request).await?;
     }
-    let request = request(shared, route, body)?;
+    Ok(id)
+}
+
+async fn send_one(
+    shared: &Shared,
+    route: &Route,
+    request: &Request,
+) -> Result<Option<String>, ProviderError> {
     let mut last = ProviderError { code: "network".into(), message: String::new() };
     for attempt in 0..=shared.config.reply_retries {
         if attempt > 0 {
@@ -210,8 +266,13 @@ async fn send(shared: &Shared, route: &Route, body: &str) -> Result<Option<Strin
     Err(last)
 }
 
-fn request(shared: &Shared, route: &Route, body: &str) -> Result<Request, ProviderError> {
+fn requests(
+    shared: &Shared,
+    route: &Route,
+    reply: &Reply<'_>,
+) -> Result<Vec<Request>, ProviderError> {
     let missing = |what: String| ProviderError { code: "configuration".into(), message: what };
+    let body = reply.body;
     match route {
         Route::Twilio { to, from } => {
             let api = shared
@@ -220,11 +281,17 @@ fn request(shared: &Shared, route: &Route, body: &str) -> Result<Request, Provid
                 .as_ref()
                 .ok_or_else(|| missing("Twilio's Messages API is not configured".into()))?;
             let account = api.account_for(from);
-            let mut form = vec![("To", to.clone()), ("From", from.clone()), ("Body", body.into())];
+            let mut form = vec![("To", to.clone()), ("From", from.clone())];
+            if !body.is_empty() || reply.media.is_none() {
+                form.push(("Body", body.into()));
+            }
+            if let Some(media) = &reply.media {
+                form.push(("MediaUrl", media.url.clone()));
+            }
             if let Some(callback) = &api.status_callback {
                 form.push(("StatusCallback", callback.clone()));
             }
-            Ok(Request {
+            Ok(vec![Request {
                 url: format!(
                     "{}/2010-04-01/Accounts/{}/Messages.json",
                     api.base_url.trim_end_matches('/'),
@@ -235,7 +302,7 @@ fn request(shared: &Shared, route: &Route, body: &str) -> Result<Request, Provid
                     password: account.auth_token.clone(),
                 },
                 body: Body::Form(form),
-            })
+            }])
         }
         Route::WhatsappCloud { phone_number_id, to } => {
             let graph = shared.config.graph.as_ref();
@@ -245,17 +312,34 @@ fn request(shared: &Shared, route: &Route, body: &str) -> Result<Request, Provid
                      (SWITCHBOARD_WHATSAPP_TOKEN or whatsapp_numbers in the configuration)"
                 ))
             })?;
-            Ok(Request {
-                url: graph_url(graph, phone_number_id),
-                auth: Auth::Bearer(token.to_owned()),
-                body: Body::Json(json!({
-                    "messaging_product": "whatsapp",
-                    "recipient_type": "individual",
-                    "to": to,
-                    "type": "text",
-                    "text": { "preview_url": false, "body": body },
-                })),
-            })
+            let message = |content: Value| {
+                Request {
+                    url: graph_url(graph, phone_number_id),
+                    auth: Auth::Bearer(token.to_owned()),
+                    body: Body::Json(json!({
+                        "messaging_product": "whatsapp",
+                        "recipient_type": "individual",
+                        "to": to,
+                    })),
+                }
+                .with(content)
+            };
+            let text = json!({"type": "text", "text": { "preview_url": false, "body": body }});
+            let Some(media) = &reply.media else { return Ok(vec![message(text)]) };
+            let kind = media_kind(&media.content_type, false);
+            let mut object = json!({ "link": media.url });
+            // Audio takes no caption: its text goes first, as a message of its own.
+            let mut sends = Vec::new();
+            if kind == "audio" && !body.is_empty() {
+                sends.push(message(text));
+            } else if !body.is_empty() {
+                object["caption"] = json!(body);
+            }
+            if let (Some(name), "document") = (&media.filename, kind) {
+                object["filename"] = json!(name);
+            }
+            sends.push(message(json!({ "type": kind, kind: object })));
+            Ok(sends)
         }
         Route::Messenger { page_id, psid } => {
             let graph = shared.config.graph.as_ref();
@@ -265,16 +349,39 @@ fn request(shared: &Shared, route: &Route, body: &str) -> Result<Request, Provid
                      (SWITCHBOARD_MESSENGER_PAGE_TOKEN or messenger_pages in the configuration)"
                 ))
             })?;
-            Ok(Request {
+            let message = |content: Value| Request {
                 url: graph_url(graph, page_id),
                 auth: Auth::Bearer(token.to_owned()),
                 body: Body::Json(json!({
                     "recipient": { "id": psid },
                     "messaging_type": "RESPONSE",
-                    "message": { "text": body },
+                    "message": content,
                 })),
-            })
+            };
+            // Messenger's attachments carry no text: the text goes first, on its own.
+            let mut sends = Vec::new();
+            if !body.is_empty() || reply.media.is_none() {
+                sends.push(message(json!({ "text": body })));
+            }
+            if let Some(media) = &reply.media {
+                let kind = media_kind(&media.content_type, true);
+                sends.push(message(json!({"attachment": {
+                    "type": kind, "payload": { "url": media.url, "is_reusable": false }
+                }})));
+            }
+            Ok(sends)
         }
+    }
+}
+
+impl Request {
+    /// The JSON body with `content`'s fields added.
+    fn with(mut self, content: Value) -> Request {
+        if let (Body::Json(Value::Object(body)), Value::Object(content)) = (&mut self.body, content)
+        {
+            body.extend(content);
+        }
+        self
     }
 }
 
@@ -412,6 +519,16 @@ mod tests {
             Some("131047".into())
         );
         assert_eq!(error_code(&json!({"message": "no code"})), None);
+    }
+
+    #[test]
+    fn media_kinds_are_each_providers_words() {
+        assert_eq!(media_kind("image/jpeg", false), "image");
+        assert_eq!(media_kind("audio/ogg; codecs=opus", false), "audio");
+        assert_eq!(media_kind("video/mp4", true), "video");
+        assert_eq!(media_kind("application/pdf", false), "document");
+        assert_eq!(media_kind("application/pdf", true), "file");
+        assert_eq!(media_kind("", true), "file");
     }
 
     #[test]

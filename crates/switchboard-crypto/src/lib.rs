@@ -7,8 +7,10 @@
 //! - [`IndexKey`]: HMAC-SHA256 for index keys, so lookups work without storing the values.
 //! - [`chain_hash`]: SHA-256 over stored bytes, for the tamper-evident chain.
 //! - [`webhook`]: Twilio's and Meta's webhook signatures.
+//! - [`media_link`]: signatures of time-limited public links to outbound media.
 
 mod keys;
+pub mod media_link;
 mod seal;
 pub mod webhook;
 

@@ -140,6 +140,20 @@ pub enum ChannelCommand {
     RemoveWebhook {
         webhook_sid: Sid,
     },
+    /// The bytes of a medium are in the media store (fetched or uploaded). Recorded once: a
+    /// second report of the same medium records nothing.
+    RecordMediaStored {
+        media_sid: Sid,
+        content_type: String,
+        size_bytes: u64,
+        sha256: String,
+        filename: Option<String>,
+    },
+    /// A medium of a message could not be stored, and why.
+    RecordMediaFailed {
+        media_sid: Sid,
+        error: String,
+    },
 }
 
 /// Why a command was refused. The HTTP layer maps each to a Twilio error code.
@@ -327,6 +341,32 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
             }
             Ok(vec![ChannelEvent::WebhookRemoved { webhook_sid }])
         }
+        ChannelCommand::RecordMediaStored {
+            media_sid,
+            content_type,
+            size_bytes,
+            sha256,
+            filename,
+        } => {
+            let stored = state.media.get(&media_sid).is_some_and(|m| {
+                !matches!(m.status, crate::MediaStatus::Pending | crate::MediaStatus::Failed { .. })
+            });
+            require_text(&content_type, "a stored medium needs a content type")?;
+            Ok(changed(
+                !stored,
+                ChannelEvent::MediaStored { media_sid, content_type, size_bytes, sha256, filename },
+            ))
+        }
+        ChannelCommand::RecordMediaFailed { media_sid, error } => {
+            let media = state
+                .media
+                .get(&media_sid)
+                .ok_or(Rejection::Invalid("no message of the channel has this medium"))?;
+            Ok(changed(
+                media.status == crate::MediaStatus::Pending,
+                ChannelEvent::MediaFailed { media_sid, error },
+            ))
+        }
     }
 }
 
@@ -392,6 +432,12 @@ fn post_message(state: &ChannelState, new: NewMessage) -> Result<Vec<ChannelEven
         new;
     if body.is_empty() && media.is_none() {
         return Err(Rejection::Invalid("a message needs a body or media"));
+    }
+    // One medium, one message: what is served under a media SID belongs to one message's audience.
+    if let Some(media) = &media {
+        if state.media.get(&media.sid).is_some_and(|m| m.message_index.is_some()) {
+            return Err(Rejection::Invalid("the medium is already attached to another message"));
+        }
     }
     let mut events = Vec::with_capacity(2);
     // Only the customer reopens a channel, and only a long-lived one: a closing or system message

@@ -73,6 +73,11 @@ pub struct Media {
     /// Where the provider holds it (a Twilio MediaUrl or a Meta media id), when it came from one.
     #[serde(default)]
     pub provider_ref: Option<String>,
+    /// Whether the media fetcher is to download the bytes from `provider_ref` into the media
+    /// store. Set by inbound webhooks since media are fetched; older records hold references only
+    /// and are left as they are.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fetch: bool,
 }
 
 /// Why a channel stopped taking the customer's messages.
@@ -272,6 +277,24 @@ pub enum ChannelEvent {
     WebhookRemoved {
         webhook_sid: Sid,
     },
+    /// The bytes of a medium are in the channel's media store, sealed under its data key: fetched
+    /// from the provider for an inbound message, or uploaded for an outbound one.
+    MediaStored {
+        media_sid: Sid,
+        /// What the bytes are, as fetched (a provider may say more than the webhook did).
+        content_type: String,
+        size_bytes: u64,
+        /// Hex SHA-256 of the plaintext, so an auditor can tie served bytes to the log.
+        sha256: String,
+        #[serde(default)]
+        filename: Option<String>,
+    },
+    /// A medium will not be stored: the provider refused it, it is too large or of a refused
+    /// type. Kept so the message shows why.
+    MediaFailed {
+        media_sid: Sid,
+        error: String,
+    },
 }
 
 impl DomainEvent for ChannelEvent {
@@ -296,6 +319,8 @@ impl DomainEvent for ChannelEvent {
             ChannelEvent::WebhookAdded { .. } => "webhook_added",
             ChannelEvent::WebhookUpdated { .. } => "webhook_updated",
             ChannelEvent::WebhookRemoved { .. } => "webhook_removed",
+            ChannelEvent::MediaStored { .. } => "media_stored",
+            ChannelEvent::MediaFailed { .. } => "media_failed",
         }
     }
 

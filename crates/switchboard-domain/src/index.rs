@@ -18,8 +18,10 @@ pub enum IndexKind {
     /// (provider message id) → the channel and message index: an inbound message's id (so a
     /// redelivery is not stored twice) or an outbound one's (so status reports find it).
     ProviderMessage = 3,
+    /// (media SID) → the channel that holds the medium (and the message that carries it).
+    Media = 4,
     /// (service, identity) → the Chat User (`US…`) of that identity.
-    UserIdentity = 4,
+    UserIdentity = 5,
 }
 
 impl IndexKind {
@@ -73,6 +75,16 @@ impl IndexEntry {
         }
     }
 
+    pub fn media(media_sid: Sid, channel_sid: Sid, index: Option<u64>) -> IndexEntry {
+        IndexEntry {
+            kind: IndexKind::Media,
+            scope: None,
+            value: media_sid.to_string(),
+            channel_sid,
+            message_index: index,
+        }
+    }
+
     pub fn provider_message(provider_message_id: &str, channel_sid: Sid, index: u64) -> IndexEntry {
         IndexEntry {
             kind: IndexKind::ProviderMessage,
@@ -109,8 +121,18 @@ impl ChannelEvent {
     /// The entries this one event owns, for the channel it was appended to.
     pub fn index_entries(&self, channel_sid: Sid) -> Vec<IndexEntry> {
         match self {
-            ChannelEvent::MessageAdded { index, provider_message_id: Some(id), .. }
-            | ChannelEvent::DeliveryStatusChanged {
+            ChannelEvent::MessageAdded { index, provider_message_id, media, .. } => {
+                let provider = provider_message_id
+                    .as_deref()
+                    .map(|id| IndexEntry::provider_message(id, channel_sid, *index));
+                // Media are found by SID alone (the Media resource's URL names no channel).
+                let media = media.as_ref().map(|m| IndexEntry::media(m.sid, channel_sid, None));
+                provider.into_iter().chain(media).collect()
+            }
+            ChannelEvent::MediaStored { media_sid, .. } => {
+                vec![IndexEntry::media(*media_sid, channel_sid, None)]
+            }
+            ChannelEvent::DeliveryStatusChanged {
                 index, provider_message_id: Some(id), ..
             } => {
                 vec![IndexEntry::provider_message(id, channel_sid, *index)]

@@ -38,7 +38,9 @@ pub use event::{
 };
 pub use index::{IndexEntry, IndexKind};
 pub use sid::{Sid, SidError, SidPrefix};
-pub use state::{ChannelState, ChannelStatus, MemberState, TaskState, WebhookState};
+pub use state::{
+    ChannelState, ChannelStatus, MediaState, MediaStatus, MemberState, TaskState, WebhookState,
+};
 pub use time::Timestamp;
 pub use webhook::{
     WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL, MAX_WEBHOOK_RETRY_COUNT,

@@ -63,6 +63,32 @@ pub struct WebhookState {
     pub date_updated: Timestamp,
 }
 
+/// Where the bytes of one medium of the channel are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum MediaStatus {
+    /// A message names it; the fetcher has not stored it yet.
+    Pending,
+    Stored,
+    Failed {
+        error: String,
+    },
+}
+
+/// One medium of the channel: what a message said of it, then what the store holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaState {
+    pub status: MediaStatus,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub filename: Option<String>,
+    /// The message that carries it; `None` for an upload not sent yet.
+    pub message_index: Option<u64>,
+    /// Hex SHA-256 of the stored bytes.
+    pub sha256: Option<String>,
+    pub date_created: Timestamp,
+}
+
 /// Everything a channel's events say about it now. `Default` is "not created yet".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ChannelState {
@@ -96,6 +122,9 @@ pub struct ChannelState {
     /// of channels without webhooks are what they were before webhooks existed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub webhooks: BTreeMap<Sid, WebhookState>,
+    /// Every medium of the channel that is fetched or uploaded, by media SID.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub media: BTreeMap<Sid, MediaState>,
     /// The number of events folded in; the next event's sequence number.
     pub events_applied: u64,
 }
@@ -207,9 +236,30 @@ impl ChannelState {
             ChannelEvent::MemberLeft { member_sid } => {
                 self.members.remove(member_sid);
             }
-            ChannelEvent::MessageAdded { index, .. } => {
+            ChannelEvent::MessageAdded { index, media, .. } => {
                 self.next_message_index = self.next_message_index.max(index.saturating_add(1));
                 self.last_message_at = Some(at);
+                if let Some(media) = media {
+                    // An upload is stored before its message: the message only claims it. An
+                    // inbound medium waits for the fetcher; a bare reference is not tracked.
+                    if media.fetch && !self.media.contains_key(&media.sid) {
+                        self.media.insert(
+                            media.sid,
+                            MediaState {
+                                status: MediaStatus::Pending,
+                                content_type: media.content_type.clone(),
+                                size_bytes: media.size_bytes,
+                                filename: media.filename.clone(),
+                                message_index: None,
+                                sha256: None,
+                                date_created: at,
+                            },
+                        );
+                    }
+                    if let Some(entry) = self.media.get_mut(&media.sid) {
+                        entry.message_index.get_or_insert(*index);
+                    }
+                }
             }
             ChannelEvent::MessageEdited { .. } => {}
             ChannelEvent::MessageRemoved { index } => {
@@ -293,6 +343,29 @@ impl ChannelState {
             }
             ChannelEvent::WebhookRemoved { webhook_sid } => {
                 self.webhooks.remove(webhook_sid);
+            }
+            ChannelEvent::MediaStored { media_sid, content_type, size_bytes, sha256, filename } => {
+                let entry = self.media.entry(*media_sid).or_insert_with(|| MediaState {
+                    status: MediaStatus::Pending,
+                    content_type: String::new(),
+                    size_bytes: 0,
+                    filename: None,
+                    message_index: None,
+                    sha256: None,
+                    date_created: at,
+                });
+                entry.status = MediaStatus::Stored;
+                entry.content_type.clone_from(content_type);
+                entry.size_bytes = *size_bytes;
+                entry.sha256 = Some(sha256.clone());
+                if filename.is_some() {
+                    entry.filename.clone_from(filename);
+                }
+            }
+            ChannelEvent::MediaFailed { media_sid, error } => {
+                if let Some(entry) = self.media.get_mut(media_sid) {
+                    entry.status = MediaStatus::Failed { error: error.clone() };
+                }
             }
         }
         self.date_updated = at;

@@ -128,12 +128,13 @@ fn erasure() -> impl Strategy<Value = ErasureReason> + Clone {
 fn media() -> impl Strategy<Value = Option<Media>> + Clone {
     option::weighted(
         0.2,
-        (0..3u8, 0..10_000u64).prop_map(|(n, size_bytes)| Media {
+        (0..3u8, 0..10_000u64, any::<bool>()).prop_map(|(n, size_bytes, fetch)| Media {
             sid: sid(SidPrefix::MEDIA, n),
             content_type: "image/png".into(),
             size_bytes,
             filename: None,
-            provider_ref: None,
+            provider_ref: fetch.then(|| "https://example.test/m".into()),
+            fetch,
         }),
     )
 }
@@ -573,6 +574,17 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
             }
         ),
         webhook().prop_map(|webhook_sid| ChannelEvent::WebhookRemoved { webhook_sid }),
+        (0..3u8, 0..10_000u64).prop_map(|(n, size_bytes)| ChannelEvent::MediaStored {
+            media_sid: sid(SidPrefix::MEDIA, n),
+            content_type: "image/png".into(),
+            size_bytes,
+            sha256: "00".repeat(32),
+            filename: None,
+        }),
+        (0..3u8).prop_map(|n| ChannelEvent::MediaFailed {
+            media_sid: sid(SidPrefix::MEDIA, n),
+            error: "too large".into(),
+        }),
     ]
 }
 

@@ -12,6 +12,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .route("/readyz", web::get().to(ready))
         .configure(crate::flex::configure)
         .configure(crate::flex_channels::configure)
+        .configure(crate::media::configure)
         .configure(crate::chat::configure)
         .configure(crate::chat_users::configure)
         .configure(crate::channel_webhooks::configure)

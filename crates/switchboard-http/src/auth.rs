@@ -27,7 +27,7 @@ impl FromRequest for Principal {
     }
 }
 
-fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
+pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
     let state = request.app_data::<web::Data<AppState>>().ok_or_else(ApiError::internal)?;
     let (user, password) = basic_credentials(request).ok_or_else(ApiError::unauthorized)?;
     let credentials = &state.credentials;

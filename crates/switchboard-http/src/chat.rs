@@ -13,7 +13,7 @@ use switchboard_domain::{
 
 use crate::auth::Principal;
 use crate::flex::internal;
-use crate::lists::{list_response, Paging};
+use crate::lists::{list_response, page_response, Paging};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
@@ -192,14 +192,24 @@ async fn list_channels(
             types.contains(&name)
         }
     };
-    let mut items = Vec::new();
-    for sid in state.engine.channel_sids().map_err(internal)? {
-        let Some(channel) = state.engine.channel(sid).await.map_err(internal)? else { continue };
-        if channel.service_sid == Some(service) && !channel.erased && wanted(channel.kind) {
-            items.push(views::channel(&state, sid, &channel));
+    // Filtered from the janitor's listing, so only the channels of this page are loaded.
+    let listed: Vec<Sid> = state
+        .engine
+        .channel_listings(Some(service))
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|l| wanted(Some(l.kind)))
+        .map(|l| l.channel_sid)
+        .collect();
+    let range = paging.range(listed.len());
+    let mut page = Vec::with_capacity(range.len());
+    for &sid in &listed[range.clone()] {
+        if let Some(channel) = state.engine.channel(sid).await.map_err(internal)? {
+            page.push(views::channel(&state, sid, &channel));
         }
     }
-    list_response(&state, &request, &paging, "channels", items)
+    page_response(&state, &request, &paging, "channels", page, listed.len() > range.end)
 }
 
 async fn fetch_channel(
@@ -325,18 +335,22 @@ async fn post_message(
     if body.chars().count() > 32 * 1024 {
         return Err(ApiError::bad_param("Body is longer than 32 768 characters"));
     }
+    // Loaded once: the medium must be the channel's, and a bridge posts its customer's messages
+    // in the customer's name (Flex custom channels), which are the customer's.
+    let current = load_channel(&state, service, sid, request.path()).await?;
+    let media = match form.get("MediaSid").filter(|m| !m.is_empty()) {
+        Some(media_sid) => crate::media::attached(&current, Some(media_sid))?,
+        None => None,
+    };
     let message = NewMessage {
         message_sid,
         author: form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned(),
         body,
         attributes: json_attributes(form.get("Attributes"))?,
-        media: None,
+        media,
         source: MessageSource::Api,
         provider_message_id: None,
     };
-    // A bridge posts its customer's messages in the customer's name (Flex custom channels):
-    // those are the customer's, as if they came through a provider.
-    let current = load_channel(&state, service, sid, request.path()).await?;
     if current.is_customer(&message.author) {
         let stored = state.engine.customer_message(&current, message).await.map_err(internal)?;
         stored.map_err(rejected)?;

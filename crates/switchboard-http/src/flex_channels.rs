@@ -16,7 +16,7 @@ use switchboard_domain::{
 use crate::auth::Principal;
 use crate::chat::rejected;
 use crate::flex::internal;
-use crate::lists::{list_response, Paging};
+use crate::lists::{page_response, Paging};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
@@ -149,8 +149,9 @@ async fn list_channels(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let paging = Paging::from_request(&request, 1000)?;
-    let items = flow_channels(&state).await?.iter().map(|c| channel_view(&state, c)).collect();
-    list_response(&state, &request, &paging, LIST_KEY, items)
+    let (page, has_more) = flow_channels(&state, &paging).await?;
+    let items = page.iter().map(|c| channel_view(&state, c)).collect();
+    page_response(&state, &request, &paging, LIST_KEY, items, has_more)
 }
 
 async fn list_web_channels(
@@ -159,8 +160,9 @@ async fn list_web_channels(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let paging = Paging::from_request(&request, 1000)?;
-    let items = flow_channels(&state).await?.iter().map(|c| web_channel_view(&state, c)).collect();
-    list_response(&state, &request, &paging, LIST_KEY, items)
+    let (page, has_more) = flow_channels(&state, &paging).await?;
+    let items = page.iter().map(|c| web_channel_view(&state, c)).collect();
+    page_response(&state, &request, &paging, LIST_KEY, items, has_more)
 }
 
 /// `ChatStatus=inactive` ends the chat: the channel goes INACTIVE and its open tasks are
@@ -291,17 +293,29 @@ async fn load(state: &AppState, request: &HttpRequest) -> Result<ChannelState, A
     }
 }
 
-/// Every channel a Flex Flow opened (by an inbound message or by these resources), in SID order.
-async fn flow_channels(state: &AppState) -> Result<Vec<ChannelState>, ApiError> {
-    let mut channels = Vec::new();
-    for sid in state.engine.channel_sids().map_err(internal)? {
+/// This page of the channels a Flex Flow opened (by an inbound message or by these resources),
+/// in SID order, and whether more follow. Only the page's channels are loaded.
+async fn flow_channels(
+    state: &AppState,
+    paging: &Paging,
+) -> Result<(Vec<ChannelState>, bool), ApiError> {
+    let listed: Vec<Sid> = state
+        .engine
+        .channel_listings(None)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .filter(|l| l.flex_flow_sid.is_some())
+        .map(|l| l.channel_sid)
+        .collect();
+    let range = paging.range(listed.len());
+    let mut channels = Vec::with_capacity(range.len());
+    for &sid in &listed[range.clone()] {
         if let Some(channel) = state.engine.channel(sid).await.map_err(internal)? {
-            if channel.flex_flow_sid.is_some() && !channel.erased {
-                channels.push(channel);
-            }
+            channels.push(channel);
         }
     }
-    Ok(channels)
+    Ok((channels, listed.len() > range.end))
 }
 
 /// The customer's member: the one named by the customer address, or else the first to join.

@@ -4,8 +4,8 @@
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
 //! - `flex`, `flex_channels`, `chat` (with `chat_users`: Users, UserChannels, Roles; and
 //!   `chat_edits`: member and message updates and removals), `channel_webhooks`: the REST
-//!   resources; `webhooks`: inbound provider messages; `ws`: real time;
-//!   `admin`: audit and tasks for operators.
+//!   resources; `webhooks`: inbound provider messages; `ws`: real time; `admin`: audit and
+//!   tasks for operators; `media`: uploads, media content, signed public links.
 //! - [`configure`] registers everything; the daemon and the tests share it.
 
 mod admin;
@@ -19,6 +19,7 @@ mod chat_users;
 mod flex;
 mod flex_channels;
 mod lists;
+mod media;
 mod meta;
 pub mod state;
 pub mod twilio;

@@ -49,6 +49,12 @@ impl Paging {
         Ok(paging)
     }
 
+    /// Which items of a list of `len` this page shows.
+    pub fn range(&self, len: usize) -> std::ops::Range<usize> {
+        let start = self.page.saturating_mul(self.page_size).min(len);
+        start..start.saturating_add(self.page_size).min(len)
+    }
+
     /// The last value of a filter parameter.
     pub fn filter(&self, name: &str) -> Option<&str> {
         self.others.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
@@ -78,9 +84,21 @@ pub fn list_response(
     key: &str,
     items: Vec<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let start = paging.page.saturating_mul(paging.page_size);
-    let has_more = items.len() > start.saturating_add(paging.page_size);
-    let page: Vec<Value> = items.into_iter().skip(start).take(paging.page_size).collect();
+    let range = paging.range(items.len());
+    let has_more = items.len() > range.end;
+    let page: Vec<Value> = items.into_iter().skip(range.start).take(range.len()).collect();
+    page_response(state, request, paging, key, page, has_more)
+}
+
+/// A page already cut from its list (see [`Paging::range`]), for lists that render only it.
+pub fn page_response(
+    state: &AppState,
+    request: &HttpRequest,
+    paging: &Paging,
+    key: &str,
+    page: Vec<Value>,
+    has_more: bool,
+) -> Result<HttpResponse, ApiError> {
     let path = request.path();
     let body = json!({
         key: page,
@@ -95,4 +113,19 @@ pub fn list_response(
         },
     });
     Ok(HttpResponse::Ok().json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_cut_within_its_list() {
+        let paging = |page, page_size| Paging { page, page_size, others: Vec::new() };
+        assert_eq!(paging(0, 50).range(120), 0..50);
+        assert_eq!(paging(2, 50).range(120), 100..120);
+        assert_eq!(paging(3, 50).range(120), 120..120, "past the end: empty, not a panic");
+        assert_eq!(paging(usize::MAX, 50).range(7), 7..7);
+        assert_eq!(paging(0, 50).range(0), 0..0);
+    }
 }

@@ -390,6 +390,7 @@ fn media_ref(content_type: &str, provider_ref: &str, filename: Option<&str>) -> 
         size_bytes: 0,
         filename: filename.map(str::to_owned),
         provider_ref: Some(provider_ref.to_owned()),
+        fetch: true,
     }
 }
 

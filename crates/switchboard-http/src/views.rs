@@ -156,11 +156,17 @@ pub fn message(state: &AppState, channel: &ChannelState, message: &MessageView) 
     let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
     let service = channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
     let media = message.media.as_ref().map(|m| {
+        // Where the bytes are: `pending` until fetched, `failed` with the reason.
+        let stored = channel.media.get(&m.sid);
+        let (status, error) = stored.map(crate::media::status_json).unwrap_or_default();
         json!({
             "sid": m.sid.to_string(),
-            "size": m.size_bytes,
-            "content_type": m.content_type,
+            "size": stored.map_or(m.size_bytes, |s| s.size_bytes),
+            "content_type": stored.map_or(m.content_type.as_str(), |s| s.content_type.as_str()),
             "filename": m.filename,
+            "status": status,
+            "error": error,
+            "url": state.url(&format!("/chat/v2/Services/{service}/Media/{}", m.sid)),
         })
     });
     let delivery = channel.deliveries.get(&message.index);

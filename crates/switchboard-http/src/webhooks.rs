@@ -174,6 +174,7 @@ fn media(params: &[(String, String)], count: Option<&str>) -> Result<Vec<Media>,
                 size_bytes: 0,
                 filename: None,
                 provider_ref: Some(url),
+                fetch: true,
             })
         })
         .collect()

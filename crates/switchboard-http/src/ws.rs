@@ -38,8 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Who is on the other end, from a verified token.
 #[derive(Debug, Clone)]
-struct Peer {
-    identity: String,
+pub(crate) struct Peer {
+    pub identity: String,
     expires_at_secs: i64,
 }
 
@@ -70,7 +70,7 @@ async fn upgrade(
     Ok(response)
 }
 
-fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
+pub(crate) fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
     let now_secs = state.engine.now().as_millis() / 1000;
     let credentials = &state.credentials;
     let lookup = |key_sid: &str| {
@@ -88,7 +88,7 @@ fn query_token(request: &HttpRequest) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-fn bearer_token(request: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer_token(request: &HttpRequest) -> Option<String> {
     let header = request.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())

@@ -191,6 +191,7 @@ pub(crate) fn destroy_content(
         log.tree().insert(entry?, SHRED_TOMBSTONE)?;
     }
     log.tree().remove(stream_prefix(SNAPSHOT, sid))?;
+    crate::media::destroy_media(log, sid)?;
     log.apply_index_changes(owned)?;
     log.keyring().forget(sid);
     Ok(())

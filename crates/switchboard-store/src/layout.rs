@@ -9,6 +9,11 @@ pub const KEY: u8 = b'K';
 pub const SNAPSHOT: u8 = b'S';
 pub const INDEX: u8 = b'I';
 
+/// Media chunks and headers: `B` channel media chunk-number (see `media.rs`).
+pub const MEDIA: u8 = b'B';
+/// Media SID → its channel: `N` media.
+pub const MEDIA_OWNER: u8 = b'N';
+
 pub const CURSOR: u8 = b'C';
 pub const DEAD_LETTER: u8 = b'D';
 

@@ -11,6 +11,7 @@
 //! - `I` kind hash → an index entry (keyed hash of the lookup value → channel);
 //! - `M` name → metadata: format version, master key fingerprint, the wrapped index key.
 //! - `C`, `D` → cursors and dead letters of the log's consumers (outboxes).
+//! - `B` channel media chunk → a sealed chunk (or header) of a medium; `N` media → its channel.
 //!
 //! docs/event-format.md describes the bytes; this crate is the only one that knows them.
 
@@ -21,6 +22,7 @@ mod keyring;
 mod layout;
 mod log;
 mod maintenance;
+mod media;
 mod record;
 mod recovery;
 mod replay;
@@ -32,6 +34,7 @@ pub use error::StoreError;
 pub use flusher::{Durability, FlushTicket};
 pub use log::{Appended, EventLog, IndexChanges, LoggedEvent, StoreConfig};
 pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
+pub use media::{MediaRead, StoredMedia, MEDIA_CHUNK};
 pub use record::Head;
 pub use replay::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};
 pub use verify::{verify_raw, Finding, RawLog, VerifyMode, VerifyReport};

@@ -47,6 +47,7 @@ fn every_event_commands() -> Vec<ChannelCommand> {
                 size_bytes: 123_456,
                 filename: Some("photo.jpg".into()),
                 provider_ref: Some("https://api.twilio.com/media/ME1".into()),
+                fetch: false,
             }),
             source: MessageSource::Customer,
             provider_message_id: Some("SM0001".into()),

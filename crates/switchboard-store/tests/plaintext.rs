@@ -14,7 +14,7 @@ use switchboard_domain::{
 use switchboard_store::{ChannelLog, EventLog};
 
 const PHONE: &str = "+14155550123";
-const MARKERS: [&str; 12] = [
+const MARKERS: [&str; 14] = [
     PHONE,
     "BODYMARK7f3a",
     "IDENTITYMARK91c2",
@@ -27,6 +27,9 @@ const MARKERS: [&str; 12] = [
     "ERRORMARK6e02",
     "SECRETMARK8d9b",
     "DEADLETTERMARK1a5c",
+    // The bytes of a stored medium and its content type.
+    "MEDIABYTESMARK7c3e",
+    "application/x-mediamark",
 ];
 
 /// The files under `dir` (recursively) whose bytes contain `needle`.
@@ -88,6 +91,7 @@ fn write_markers(log: &EventLog, n: u32, messages: u32) -> ChannelLog {
                 size_bytes: 10,
                 filename: Some("FILENAMEMARK3c1f.png".into()),
                 provider_ref: None,
+                fetch: false,
             }),
             source: MessageSource::Customer,
             provider_message_id: Some(format!("PROVIDERMARK44aa-{n}-{i}")),
@@ -107,6 +111,16 @@ fn write_markers(log: &EventLog, n: u32, messages: u32) -> ChannelLog {
         error: Some(ProviderError { code: "1".into(), message: "ERRORMARK6e02".into() }),
     };
     run(&mut channel, delivery);
+    let bytes: Vec<u8> = b"MEDIABYTESMARK7c3e ".iter().copied().cycle().take(70_000).collect();
+    let media = sid(SidPrefix::MEDIA, n * 10_000);
+    log.put_media(
+        channel.sid(),
+        media,
+        "application/x-mediamark",
+        Some("FILENAMEMARK3c1f"),
+        &bytes,
+    )
+    .unwrap();
     log.set_secret(&format!("token-{n}"), b"SECRETMARK8d9b").unwrap();
     log.record_dead_letter("outbox", channel.sid(), 1, "DEADLETTERMARK1a5c from +14155550123")
         .unwrap();

@@ -31,6 +31,7 @@ fn command(kind: u8, n: u32) -> ChannelCommand {
                 size_bytes: u64::from(n),
                 filename: None,
                 provider_ref: None,
+                fetch: false,
             }),
             source: [MessageSource::Customer, MessageSource::Agent, MessageSource::System]
                 [n as usize % 3],

@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// The Messenger page access token of every page not listed in `messenger_pages`.
     #[arg(long, env = "SWITCHBOARD_MESSENGER_PAGE_TOKEN", hide_env_values = true)]
     pub messenger_page_token: Option<String>,
+    /// The largest medium fetched from a provider or uploaded, in bytes [default: 16777216].
+    #[arg(long, env = "SWITCHBOARD_MEDIA_MAX_BYTES")]
+    pub media_max_bytes: Option<u64>,
     /// The token Meta's webhook verification handshake must present.
     #[arg(long, env = "SWITCHBOARD_META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
@@ -102,6 +105,7 @@ struct FileConfig {
     graph_api_base: Option<String>,
     whatsapp_token: Option<String>,
     messenger_page_token: Option<String>,
+    media_max_bytes: Option<u64>,
     meta_verify_token: Option<String>,
     meta_app_secret: Option<String>,
     janitor_inactive_after: Option<String>,
@@ -188,6 +192,7 @@ pub struct Settings {
     pub twilio_numbers: Vec<TwilioNumber>,
     pub whatsapp_numbers: Vec<WhatsappNumber>,
     pub messenger_pages: Vec<MessengerPage>,
+    pub media_max_bytes: u64,
     pub meta_verify_token: Option<String>,
     pub meta_app_secret: Option<String>,
     pub janitor_inactive_after: Duration,
@@ -236,6 +241,13 @@ impl ServeArgs {
                 .with_context(|| format!("hibernate_after {text:?} (use e.g. 30s, 5m)"))?,
             None => Duration::from_secs(300),
         };
+        let media_max_bytes = self
+            .media_max_bytes
+            .or(file.media_max_bytes)
+            .unwrap_or(switchboard_actors::media::DEFAULT_MAX_BYTES);
+        if media_max_bytes == 0 {
+            bail!("media_max_bytes must be more than zero");
+        }
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -264,6 +276,7 @@ impl ServeArgs {
             twilio_numbers: file.twilio_numbers,
             whatsapp_numbers: file.whatsapp_numbers,
             messenger_pages: file.messenger_pages,
+            media_max_bytes,
             meta_verify_token: self.meta_verify_token.or(file.meta_verify_token),
             meta_app_secret: self.meta_app_secret.or(file.meta_app_secret),
             janitor_inactive_after,

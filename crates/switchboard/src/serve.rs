@@ -58,12 +58,17 @@ async fn serve(
         hibernate_after: settings.hibernate_after,
         outbox: switchboard_actors::OutboxConfig {
             signing_key: credentials.auth_token.expose().to_owned(),
+            public_url: public_url.clone(),
             account_sid: credentials.account_sid.to_string(),
             retry_base: settings.outbox_retry_base,
             reply_retries: settings.reply_retries,
             twilio: Some(twilio_api(&settings, &credentials, &public_url)),
             graph: Some(graph_api(&settings)),
             ..switchboard_actors::OutboxConfig::default()
+        },
+        media: switchboard_actors::MediaConfig {
+            max_bytes: settings.media_max_bytes,
+            ..switchboard_actors::MediaConfig::default()
         },
         ..EngineConfig::default()
     };

@@ -33,7 +33,18 @@ pub fn daemon_command(data_dir: &std::path::Path) -> Command {
         .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET)
         // Replies must never go to the real Twilio from a test: a closed port on loopback unless
         // a test serves a fake there.
-        .env("SWITCHBOARD_TWILIO_API_BASE", "http://127.0.0.1:9");
+        .env("SWITCHBOARD_TWILIO_API_BASE", "http://127.0.0.1:9")
+        .env("SWITCHBOARD_GRAPH_API_BASE", "http://127.0.0.1:9");
+    // Nor anything else off this machine (a media URL a test made up): every proxied request
+    // goes to a closed port, and only loopback, where the fakes are, is reached directly.
+    for (name, value) in [
+        ("HTTP_PROXY", "http://127.0.0.1:9"),
+        ("HTTPS_PROXY", "http://127.0.0.1:9"),
+        ("ALL_PROXY", "http://127.0.0.1:9"),
+        ("NO_PROXY", "127.0.0.1,localhost"),
+    ] {
+        command.env(name, value).env(name.to_ascii_lowercase(), value);
+    }
     command
 }
 
@@ -62,7 +73,52 @@ fn read(result: Result<ureq::Response, ureq::Error>) -> Response {
     }
 }
 
-fn basic() -> String {
+/// A response read as bytes, with its content type.
+#[derive(Debug)]
+pub struct Bytes {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+fn read_bytes(result: Result<ureq::Response, ureq::Error>) -> Bytes {
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("request failed: {error}"),
+    };
+    let status = response.status();
+    let content_type = response.header("Content-Type").unwrap_or_default().to_owned();
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
+    Bytes { status, content_type, body }
+}
+
+/// GET `url` with `authorization` (a whole header value) when given, read as bytes.
+pub fn get_bytes(url: &str, authorization: Option<&str>) -> Bytes {
+    let mut request = ureq::get(url);
+    if let Some(authorization) = authorization {
+        request = request.set("Authorization", authorization);
+    }
+    read_bytes(request.call())
+}
+
+/// POST raw `body` of `content_type` to `url` with `authorization` when given.
+pub fn post_bytes(
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+    authorization: Option<&str>,
+) -> Response {
+    let mut request = ureq::post(url).set("Content-Type", content_type);
+    if let Some(authorization) = authorization {
+        request = request.set("Authorization", authorization);
+    }
+    read(request.send_bytes(body))
+}
+
+/// The `Authorization` header of the account's Basic credentials.
+pub fn basic() -> String {
     format!("Basic {}", BASE64.encode(format!("{ACCOUNT_SID}:{AUTH_TOKEN}")))
 }
 

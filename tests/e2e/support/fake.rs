@@ -36,51 +36,83 @@ impl Received {
     }
 }
 
-/// What the fake answers a successful request with, given the request and how many came before.
-type Responder = Box<dyn Fn(&Received, usize) -> String + Send>;
-
 pub struct FakeServer {
     pub url: String,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub statuses: Arc<Mutex<VecDeque<u16>>>,
-    responder: Arc<Mutex<Option<Responder>>>,
+}
+
+/// What a fake answers with.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Reply {
+        Reply { status, headers: Vec::new(), body: b"ok".to_vec() }
+    }
+
+    /// 200 with `body` of `content_type`.
+    pub fn content(content_type: &str, body: &[u8]) -> Reply {
+        let headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
+        Reply { status: 200, headers, body: body.to_vec() }
+    }
+
+    /// 200 with a JSON document.
+    pub fn json(value: &serde_json::Value) -> Reply {
+        Reply::content("application/json", value.to_string().as_bytes())
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(location: &str) -> Reply {
+        let headers = vec![("Location".to_owned(), location.to_owned())];
+        Reply { status: 302, headers, body: Vec::new() }
+    }
 }
 
 impl FakeServer {
     pub fn start() -> FakeServer {
+        FakeServer::start_with(|_| Reply::status(200))
+    }
+
+    /// A fake whose answers `handler` decides from each request (after any `fail_next`).
+    pub fn start_with(handler: impl Fn(&Received) -> Reply + Send + 'static) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let statuses: Arc<Mutex<VecDeque<u16>>> = Arc::new(Mutex::new(VecDeque::new()));
-        let responder: Arc<Mutex<Option<Responder>>> = Arc::new(Mutex::new(None));
-        let (log, plan, answer) =
-            (Arc::clone(&received), Arc::clone(&statuses), Arc::clone(&responder));
+        let (log, plan) = (Arc::clone(&received), Arc::clone(&statuses));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let Some(request) = read_request(&mut stream) else { continue };
-                let status = plan.lock().unwrap().pop_front().unwrap_or(200);
-                let body = match answer.lock().unwrap().as_ref() {
-                    Some(respond) if status < 300 => respond(&request, log.lock().unwrap().len()),
-                    _ => "ok".to_owned(),
+                let planned = plan.lock().unwrap().pop_front();
+                let reply = match planned {
+                    Some(status) => Reply::status(status),
+                    None => handler(&request),
                 };
                 log.lock().unwrap().push(request);
-                let kind = if body.starts_with('{') { "application/json" } else { "text/plain" };
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{body}",
-                    body.len()
+                let mut head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    reply.status,
+                    reply.body.len()
                 );
-                let _ = stream.write_all(reply.as_bytes());
+                for (name, value) in &reply.headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&reply.body);
             }
         });
-        FakeServer { url, received, statuses, responder }
+        FakeServer { url, received, statuses }
     }
 
-    /// Answers successful requests with what `respond` makes of them (JSON when it starts with
-    /// `{`), as a provider's API answers with the id it gave a message.
-    pub fn respond_with(&self, respond: impl Fn(&Received, usize) -> String + Send + 'static) {
-        *self.responder.lock().unwrap() = Some(Box::new(respond));
+    /// Forgets the statuses planned by `fail_next` that were not used yet.
+    pub fn recover(&self) {
+        self.statuses.lock().unwrap().clear();
     }
 
     /// Answers the next requests with these statuses, in order.

@@ -348,6 +348,8 @@ fn one_update_of_each_kind() -> Vec<ChannelCommand> {
             retry_count: Some(0),
         },
         ChannelCommand::RemoveWebhook { webhook_sid: webhook(1) },
+        media_stored(1),
+        ChannelCommand::RecordMediaFailed { media_sid: media_sid(1), error: "HTTP 404".into() },
     ]
 }
 
@@ -377,6 +379,8 @@ fn command_kind(command: &ChannelCommand) -> usize {
         ChannelCommand::AddWebhook { .. } => 20,
         ChannelCommand::UpdateWebhook { .. } => 21,
         ChannelCommand::RemoveWebhook { .. } => 22,
+        ChannelCommand::RecordMediaStored { .. } => 23,
+        ChannelCommand::RecordMediaFailed { .. } => 24,
     }
 }
 
@@ -413,7 +417,7 @@ fn an_address_and_a_flow_go_together() {
 fn the_update_commands_cover_every_kind_but_create() {
     let mut kinds: Vec<usize> = one_update_of_each_kind().iter().map(command_kind).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, (1..=22).collect::<Vec<_>>());
+    assert_eq!(kinds, (1..=24).collect::<Vec<_>>());
 }
 
 #[test]
@@ -438,6 +442,7 @@ fn the_update_commands_are_accepted_by_a_live_channel() {
         added(0, MessageSource::Agent),
         linked(1),
         webhook_added(1),
+        with_media(1, 1),
     ]);
     for command in one_update_of_each_kind() {
         let kind = command_kind(&command);
@@ -670,6 +675,7 @@ fn a_message_needs_a_body_or_media() {
         size_bytes: 10,
         filename: None,
         provider_ref: None,
+        fetch: false,
     };
     let picture = NewMessage { media: Some(media.clone()), ..empty };
     let events = decide(given(&[created()]).state(), ChannelCommand::PostMessage(picture));
@@ -1268,14 +1274,29 @@ fn a_message_with_a_provider_id_owns_its_entry() {
     assert_eq!((entry.scope, entry.message_index), (None, Some(7)));
     assert_eq!(added(7, MessageSource::Customer).index_entries(CHANNEL), []);
     for event in every_event() {
-        if !matches!(
+        let owns = matches!(
             event,
             ChannelEvent::MessageAdded { provider_message_id: Some(_), .. }
                 | ChannelEvent::DeliveryStatusChanged { provider_message_id: Some(_), .. }
-        ) {
+                | ChannelEvent::MessageAdded { media: Some(_), .. }
+                | ChannelEvent::MediaStored { .. }
+        );
+        if !owns {
             assert_eq!(event.index_entries(CHANNEL), [], "{}", event.type_name());
         }
     }
+}
+
+#[test]
+fn a_medium_is_found_by_its_sid_from_its_message_or_its_upload() {
+    assert_eq!(
+        with_media(1, 4).index_entries(CHANNEL),
+        [IndexEntry::media(media_sid(1), CHANNEL, None)]
+    );
+    assert_eq!(
+        stored_event(2).index_entries(CHANNEL),
+        [IndexEntry::media(media_sid(2), CHANNEL, None)]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1304,6 +1325,8 @@ fn event_kind(event: &ChannelEvent) -> usize {
         ChannelEvent::WebhookAdded { .. } => 16,
         ChannelEvent::WebhookUpdated { .. } => 17,
         ChannelEvent::WebhookRemoved { .. } => 18,
+        ChannelEvent::MediaStored { .. } => 19,
+        ChannelEvent::MediaFailed { .. } => 20,
     }
 }
 
@@ -1315,6 +1338,7 @@ fn every_event() -> Vec<ChannelEvent> {
         size_bytes: 123_456,
         filename: Some("photo.jpg".into()),
         provider_ref: Some("https://api.twilio.com/media/ME1".into()),
+        fetch: false,
     };
     let mut events = vec![
         created(),
@@ -1429,6 +1453,21 @@ fn every_event() -> Vec<ChannelEvent> {
         retry_count: 0,
     });
     events.push(ChannelEvent::WebhookRemoved { webhook_sid: webhook(1) });
+    events.push(ChannelEvent::MediaStored {
+        media_sid: media_sid(3),
+        content_type: "image/jpeg".into(),
+        size_bytes: 5,
+        sha256: "ab".repeat(32),
+        filename: Some("photo.jpg".into()),
+    });
+    events.push(ChannelEvent::MediaStored {
+        media_sid: media_sid(4),
+        content_type: "application/pdf".into(),
+        size_bytes: 0,
+        sha256: "cd".repeat(32),
+        filename: None,
+    });
+    events.push(ChannelEvent::MediaFailed { media_sid: media_sid(3), error: "too large".into() });
     events
 }
 
@@ -1437,7 +1476,7 @@ fn the_samples_cover_every_event_variant() {
     let mut kinds: Vec<usize> = every_event().iter().map(event_kind).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds, (0..19).collect::<Vec<_>>());
+    assert_eq!(kinds, (0..21).collect::<Vec<_>>());
 }
 
 #[test]
@@ -1536,4 +1575,114 @@ fn created_for_janitor() -> ChannelEvent {
         long_lived: false,
         janitor_enabled: true,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// media
+// ---------------------------------------------------------------------------------------------
+
+fn media_sid(n: u8) -> Sid {
+    sid(SidPrefix::MEDIA, n)
+}
+
+fn media_stored(n: u8) -> ChannelCommand {
+    ChannelCommand::RecordMediaStored {
+        media_sid: media_sid(n),
+        content_type: "image/png".into(),
+        size_bytes: 3,
+        sha256: "00".repeat(32),
+        filename: None,
+    }
+}
+
+fn stored_event(n: u8) -> ChannelEvent {
+    ChannelEvent::MediaStored {
+        media_sid: media_sid(n),
+        content_type: "image/png".into(),
+        size_bytes: 3,
+        sha256: "00".repeat(32),
+        filename: None,
+    }
+}
+
+fn with_media(n: u8, index: u64) -> ChannelEvent {
+    ChannelEvent::MessageAdded {
+        message_sid: sid(SidPrefix::MESSAGE, n),
+        index,
+        author: ADDRESS.into(),
+        body: String::new(),
+        attributes: "{}".into(),
+        media: Some(Media {
+            sid: media_sid(n),
+            content_type: "image/jpeg".into(),
+            size_bytes: 0,
+            filename: None,
+            provider_ref: Some("https://example.test/m".into()),
+            fetch: true,
+        }),
+        source: MessageSource::Customer,
+        provider_message_id: None,
+    }
+}
+
+#[test]
+fn a_medium_is_stored_once_and_then_shown_stored() {
+    given(&[created(), with_media(1, 0)]).when(media_stored(1)).then_expect(&[stored_event(1)]);
+    given(&[created(), with_media(1, 0), stored_event(1)]).when(media_stored(1)).then_expect(&[]);
+    let replayed = given(&[created(), with_media(1, 0), stored_event(1)]);
+    let media = &replayed.state().media[&media_sid(1)];
+    assert_eq!(media.status, crate::MediaStatus::Stored);
+    assert_eq!(media.content_type, "image/png", "what was fetched wins over what was announced");
+    assert_eq!(media.message_index, Some(0));
+}
+
+#[test]
+fn a_failure_needs_a_pending_medium_of_the_channel() {
+    let failed = ChannelCommand::RecordMediaFailed { media_sid: media_sid(1), error: "x".into() };
+    given(&[created()])
+        .when(failed.clone())
+        .then_reject(Rejection::Invalid("no message of the channel has this medium"));
+    given(&[created(), with_media(1, 0)])
+        .when(failed.clone())
+        .then_expect(&[ChannelEvent::MediaFailed { media_sid: media_sid(1), error: "x".into() }]);
+    given(&[created(), with_media(1, 0), stored_event(1)]).when(failed).then_expect(&[]);
+}
+
+#[test]
+fn an_upload_is_attached_to_one_message_only() {
+    assert_eq!(
+        given(&[created(), stored_event(2)]).state().media[&media_sid(2)].message_index,
+        None
+    );
+    let post = |n: u8| {
+        ChannelCommand::PostMessage(NewMessage {
+            message_sid: sid(SidPrefix::MESSAGE, n),
+            author: "agent".into(),
+            body: String::new(),
+            attributes: "{}".into(),
+            media: Some(Media {
+                sid: media_sid(2),
+                content_type: "image/png".into(),
+                size_bytes: 3,
+                filename: None,
+                provider_ref: None,
+                fetch: false,
+            }),
+            source: MessageSource::Agent,
+            provider_message_id: None,
+        })
+    };
+    let first = match decide(given(&[created(), stored_event(2)]).state(), post(1)) {
+        Ok(events) => events,
+        Err(rejection) => panic!("{rejection}"),
+    };
+    let mut history = vec![created(), stored_event(2)];
+    history.extend(first);
+    let replayed = given(&history);
+    let state = replayed.state();
+    assert_eq!(state.media[&media_sid(2)].message_index, Some(0));
+    assert_eq!(state.media[&media_sid(2)].status, crate::MediaStatus::Stored);
+    given(&history)
+        .when(post(2))
+        .then_reject(Rejection::Invalid("the medium is already attached to another message"));
 }

@@ -1,0 +1,360 @@
+//! Media, in the spirit of Twilio's Media Content Service: uploads for outbound messages, the
+//! metadata and bytes of every medium of a channel, and the signed public links providers fetch
+//! outbound media through.
+//!
+//! - `POST /chat/v2/Services/{IS}/Media?ChannelSid=CH…[&Filename=…]`: the raw bytes as the body,
+//!   their type in `Content-Type`; 201 with the new `ME…`, which `MediaSid` then attaches to a
+//!   message of that channel.
+//! - `GET /chat/v2/Services/{IS}/Media/{ME}`: metadata; `GET …/Media/{ME}/Content`: the bytes.
+//! - `GET /media/v1/{ME}?expires=…&signature=…`: the bytes, without credentials, while the link
+//!   made by `switchboard_actors::signed_media_url` is valid.
+//!
+//! Access: the account's (or an API key's) Basic credentials, or an access token whose identity
+//! is a member of the medium's channel. Bytes are read from the store and sent whole: media are
+//! bounded by the configured limit (16 MiB by default).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use serde_json::{json, Value};
+use switchboard_domain::{
+    ChannelCommand, ChannelState, IndexKind, Media, MediaState, MediaStatus, Sid, SidPrefix,
+};
+use switchboard_store::MediaRead;
+
+use crate::flex::internal;
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::views::iso;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let base = "/chat/v2/Services/{service}/Media";
+    cfg.route(base, web::post().to(upload))
+        .route(&format!("{base}/{{media}}"), web::get().to(fetch))
+        .route(&format!("{base}/{{media}}/Content"), web::get().to(content))
+        .route("/media/v1/{media}", web::get().to(public_content));
+}
+
+/// The medium named by a path, with its channel's state.
+struct Found {
+    channel_sid: Sid,
+    channel: ChannelState,
+    media_sid: Sid,
+    media: MediaState,
+}
+
+fn gone() -> ApiError {
+    ApiError::new(410, 20404, "The medium was erased with its channel")
+}
+
+/// Finds a medium by SID: 404 when unknown (or in another service), 410 when its channel was
+/// erased. With `caller`, the caller must be allowed to see the channel's media (checked before
+/// anything about the medium is told).
+async fn find(
+    state: &AppState,
+    service: Option<Sid>,
+    text: &str,
+    path: &str,
+    caller: Option<&HttpRequest>,
+) -> Result<Found, ApiError> {
+    let caller = caller.map(|request| identify(state, request)).transpose()?;
+    let media_sid =
+        Sid::parse_with(text, SidPrefix::MEDIA).map_err(|_| ApiError::not_found(path))?;
+    let log = state.engine.log();
+    let value = media_sid.to_string();
+    let store = |e| internal(switchboard_actors::EngineError::Store(e));
+    let channel_sid = match log.lookup(IndexKind::Media, None, &value).map_err(store)? {
+        Some((channel, _)) => channel,
+        // A shred removes the index entry; the media store still knows whose it was.
+        None => {
+            log.media_channel(media_sid).map_err(store)?.ok_or_else(|| ApiError::not_found(path))?
+        }
+    };
+    let channel = state
+        .engine
+        .channel(channel_sid)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(path))?;
+    if let Some(caller) = &caller {
+        admit(caller, &channel)?;
+    }
+    // A shredded channel no longer knows its service (its creation cannot be read): gone.
+    if channel.erased {
+        return Err(gone());
+    }
+    if service.is_some_and(|s| channel.service_sid != Some(s)) {
+        return Err(ApiError::not_found(path));
+    }
+    let media = channel.media.get(&media_sid).cloned().ok_or_else(|| ApiError::not_found(path))?;
+    Ok(Found { channel_sid, channel, media_sid, media })
+}
+
+/// Who asks for media: the account (Basic), or the identity of an access token.
+enum Caller {
+    Account,
+    Identity(String),
+}
+
+/// Checks the credentials themselves, before anything about a medium is looked up.
+fn identify(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
+    if let Some(token) = crate::ws::bearer_token(request) {
+        return Ok(Caller::Identity(crate::ws::verify(state, &token)?.identity));
+    }
+    crate::auth::authenticate(request).map(|_| Caller::Account)
+}
+
+/// The account sees every medium; an identity those of the channels it is a member of.
+fn admit(caller: &Caller, channel: &ChannelState) -> Result<(), ApiError> {
+    match caller {
+        Caller::Account => Ok(()),
+        Caller::Identity(identity) if channel.member_by_identity(identity).is_some() => Ok(()),
+        Caller::Identity(_) => {
+            Err(ApiError::forbidden("The identity is not a member of the medium's channel"))
+        }
+    }
+}
+
+fn service_of(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> {
+    let text = request.match_info().get("service").unwrap_or_default();
+    let sid = Sid::parse_with(text, SidPrefix::SERVICE)
+        .map_err(|_| ApiError::not_found(request.path()))?;
+    state.engine.services().get(sid).map(|_| sid).ok_or_else(|| ApiError::not_found(request.path()))
+}
+
+async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let service = service_of(&state, &request)?;
+    let text = request.match_info().get("media").unwrap_or_default();
+    let found = find(&state, Some(service), text, request.path(), Some(&request)).await?;
+    let message_sid = match found.media.message_index {
+        Some(index) => state
+            .engine
+            .messages(found.channel_sid)
+            .map_err(internal)?
+            .into_iter()
+            .find(|m| m.index == index)
+            .map(|m| m.sid.to_string()),
+        None => None,
+    };
+    Ok(HttpResponse::Ok().json(view(&state, &found, message_sid)))
+}
+
+async fn content(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let service = service_of(&state, &request)?;
+    let text = request.match_info().get("media").unwrap_or_default();
+    let found = find(&state, Some(service), text, request.path(), Some(&request)).await?;
+    serve(&state, &found, request.path()).await
+}
+
+async fn public_content(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let text = request.match_info().get("media").unwrap_or_default().to_owned();
+    let query: Vec<(String, String)> = form_urlencoded::parse(request.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let refused = || ApiError::forbidden("The media link is invalid or has expired");
+    let media_sid = Sid::parse_with(&text, SidPrefix::MEDIA).map_err(|_| refused())?;
+    let expires: u64 = param("expires").and_then(|e| e.parse().ok()).ok_or_else(refused)?;
+    let signature = param("signature").ok_or_else(refused)?;
+    let now = u64::try_from(state.engine.now().as_millis() / 1000).unwrap_or(0);
+    let secret = state.credentials.auth_token.expose();
+    if !switchboard_actors::media::verify_media_link(secret, media_sid, expires, signature, now) {
+        return Err(refused());
+    }
+    let found = find(&state, None, &text, request.path(), None).await?;
+    serve(&state, &found, request.path()).await
+}
+
+/// The bytes of a stored medium; 404 while it is not stored, saying why when it failed.
+async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpResponse, ApiError> {
+    match &found.media.status {
+        MediaStatus::Stored => {}
+        MediaStatus::Pending => {
+            return Err(ApiError::new(404, 20404, "The medium has not been fetched yet"))
+        }
+        MediaStatus::Failed { error } => {
+            return Err(ApiError::new(404, 20404, format!("The medium was not stored: {error}")))
+        }
+    }
+    let (log, channel, media) =
+        (std::sync::Arc::clone(state.engine.log()), found.channel_sid, found.media_sid);
+    let read = web::block(move || log.read_media(channel, media))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| internal(switchboard_actors::EngineError::Store(e)))?;
+    match read {
+        MediaRead::Found(stored, bytes) => Ok(HttpResponse::Ok()
+            .content_type(stored.content_type)
+            .insert_header(("Cache-Control", "private, no-store"))
+            .body(bytes)),
+        MediaRead::Missing => Err(ApiError::not_found(path)),
+        MediaRead::Shredded => Err(gone()),
+    }
+}
+
+async fn upload(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let caller = identify(&state, &request)?;
+    let service = service_of(&state, &request)?;
+    let query: Vec<(String, String)> = form_urlencoded::parse(request.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let channel_text = param("ChannelSid")
+        .ok_or_else(|| ApiError::bad_param("Missing required parameter ChannelSid"))?;
+    let channel_sid = Sid::parse_with(&channel_text, SidPrefix::CHANNEL)
+        .map_err(|_| ApiError::bad_param("ChannelSid must be a channel SID (CH…)"))?;
+    let channel = match state.engine.channel(channel_sid).await.map_err(internal)? {
+        Some(channel) if channel.service_sid == Some(service) && !channel.erased => channel,
+        _ => {
+            return Err(ApiError::not_found(&format!(
+                "{}?ChannelSid={channel_text}",
+                request.path()
+            )))
+        }
+    };
+    admit(&caller, &channel)?;
+    let filename = param("Filename").filter(|f| !f.is_empty());
+    if filename.as_ref().is_some_and(|f| f.chars().count() > 255) {
+        return Err(ApiError::bad_param("Filename is longer than 255 characters"));
+    }
+    let config = state.engine.media_config();
+    let content_type = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(switchboard_actors::media::essence)
+        .unwrap_or_default();
+    if content_type.is_empty() {
+        return Err(ApiError::new(
+            415,
+            20001,
+            "A Content-Type header naming the medium's type is required",
+        ));
+    }
+    if !config.allows(&content_type) {
+        return Err(ApiError::new(
+            415,
+            20001,
+            format!(
+                "Media of type {content_type:?} are not accepted; accepted: {}",
+                config.allowed_types.join(", ")
+            ),
+        ));
+    }
+    let too_large = || {
+        ApiError::too_large(format!(
+            "The medium is larger than the limit of {} bytes",
+            config.max_bytes
+        ))
+    };
+    let declared = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > config.max_bytes) {
+        return Err(too_large());
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_param("The upload broke off"))?;
+        if (bytes.len() + chunk.len()) as u64 > config.max_bytes {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let media_sid = switchboard_actors::new_sid(SidPrefix::MEDIA);
+    let log = std::sync::Arc::clone(state.engine.log());
+    let (kind, name) = (content_type.clone(), filename.clone());
+    let stored =
+        web::block(move || log.put_media(channel_sid, media_sid, &kind, name.as_deref(), &bytes))
+            .await
+            .map_err(|_| ApiError::internal())?
+            .map_err(|e| internal(switchboard_actors::EngineError::Store(e)))?;
+    let command = ChannelCommand::RecordMediaStored {
+        media_sid,
+        content_type: stored.content_type,
+        size_bytes: stored.size_bytes,
+        sha256: stored.sha256,
+        filename: stored.filename,
+    };
+    // 201 only once the event that makes the medium exist is durable (the bytes are flushed with it).
+    match state.engine.execute(channel_sid, vec![command]).await.map_err(internal)? {
+        Ok(_) => {}
+        Err(rejection) => return Err(crate::chat::rejected(rejection)),
+    }
+    let path = request.path().to_owned();
+    let found = find(&state, Some(service), &media_sid.to_string(), &path, None).await?;
+    Ok(HttpResponse::Created().json(view(&state, &found, None)))
+}
+
+/// The medium a message posted with `MediaSid` carries: an upload of the same channel, stored
+/// and not yet attached to a message.
+pub(crate) fn attached(
+    channel: &ChannelState,
+    media_sid: Option<&str>,
+) -> Result<Option<Media>, ApiError> {
+    let Some(text) = media_sid.filter(|t| !t.is_empty()) else { return Ok(None) };
+    let sid = Sid::parse_with(text, SidPrefix::MEDIA)
+        .map_err(|_| ApiError::bad_param("MediaSid must be a media SID (ME…)"))?;
+    let media = channel.media.get(&sid).ok_or_else(|| {
+        ApiError::bad_param(format!("MediaSid {sid} is not a medium uploaded to this channel"))
+    })?;
+    if media.status != MediaStatus::Stored {
+        return Err(ApiError::bad_param(format!("MediaSid {sid} is not stored")));
+    }
+    if media.message_index.is_some() {
+        return Err(ApiError::bad_param(format!(
+            "MediaSid {sid} is already attached to a message"
+        )));
+    }
+    Ok(Some(Media {
+        sid,
+        content_type: media.content_type.clone(),
+        size_bytes: media.size_bytes,
+        filename: media.filename.clone(),
+        provider_ref: None,
+        fetch: false,
+    }))
+}
+
+/// The status of a medium as messages and the Media resource show it.
+pub(crate) fn status_json(media: &MediaState) -> (Value, Value) {
+    match &media.status {
+        MediaStatus::Pending => (json!("pending"), Value::Null),
+        MediaStatus::Stored => (json!("stored"), Value::Null),
+        MediaStatus::Failed { error } => (json!("failed"), json!(error)),
+    }
+}
+
+fn view(state: &AppState, found: &Found, message_sid: Option<String>) -> Value {
+    let channel = found.channel_sid.to_string();
+    let service = found.channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
+    let url = state.url(&format!("/chat/v2/Services/{service}/Media/{}", found.media_sid));
+    let (status, error) = status_json(&found.media);
+    json!({
+        "sid": found.media_sid.to_string(),
+        "account_sid": state.credentials.account_sid.to_string(),
+        "service_sid": service,
+        "channel_sid": channel,
+        "message_sid": message_sid,
+        "content_type": found.media.content_type,
+        "size": found.media.size_bytes,
+        "filename": found.media.filename,
+        "status": status,
+        "error": error,
+        "sha256": found.media.sha256,
+        "date_created": iso(found.media.date_created),
+        "url": url,
+        "links": { "content": format!("{url}/Content") },
+    })
+}
