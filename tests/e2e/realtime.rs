@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use tungstenite::Message;
 
-use crate::support::api::{daemon_command, frames, token};
+use crate::support::api::{daemon_command, frames, token, token_for_service, ws_call};
 use crate::support::Daemon;
 
 fn started() -> (tempfile::TempDir, Daemon) {
@@ -121,4 +121,63 @@ fn resume_after_a_disconnect_gives_the_missed_events_once_and_in_order() {
     assert_eq!(of_type(&after, "resumed").len(), 1);
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "no gap, no duplicate: {seqs:?}");
     assert_eq!(seqs[0], last + 1);
+}
+
+/// A token's `ChatGrant` names one Chat Service: its bearer sees and acts on that service's
+/// channels only, and a grant for a service this server does not have is refused.
+#[test]
+fn a_token_reaches_only_the_channels_of_its_chat_service() {
+    let (_temp, daemon) = started();
+    let service = |name: &str| {
+        daemon.post("/chat/v2/Services", &[("FriendlyName", name)]).json()["sid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (ours, theirs) = (service("ours"), service("theirs"));
+    let channel_in = |service: &str| {
+        let path = format!("/chat/v2/Services/{service}/Channels");
+        let channel =
+            daemon.post(&path, &[("Type", "private")]).json()["sid"].as_str().unwrap().to_owned();
+        let members = format!("{path}/{channel}/Members");
+        assert_eq!(daemon.post(&members, &[("Identity", "agent.dana")]).status, 201);
+        channel
+    };
+    let (mine, other) = (channel_in(&ours), channel_in(&theirs));
+    let scoped = token_for_service("agent.dana", "1h", Some(&ours));
+    let mut socket = daemon.websocket(Some(&scoped)).unwrap();
+    assert_eq!(frames(&mut socket, 1)[0]["type"], "ready");
+    for (service, channel, body) in [(&theirs, &other, "elsewhere"), (&ours, &mine, "here")] {
+        let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+        assert_eq!(daemon.post(&path, &[("Body", body)]).status, 201);
+    }
+    let seen = frames(&mut socket, 20);
+    let bodies: Vec<&Value> = of_type(&seen, "message_added").iter().map(|f| &f["body"]).collect();
+    assert_eq!(bodies, [&json!("here")], "nothing of the other service: {seen:?}");
+    let refused = ws_call(
+        &mut socket,
+        json!({"type": "message", "channel_sid": other, "body": "sneaking in"}),
+        "a1",
+    );
+    assert_eq!((refused["type"].as_str(), refused["code"].as_u64()), (Some("error"), Some(20404)));
+    let path = format!("/chat/v2/Services/{theirs}/Channels/{other}/Messages");
+    assert_eq!(daemon.get(&path).json()["messages"].as_array().unwrap().len(), 1);
+    // Without a grant for a service, a token reaches them all (as `switchboard token` mints it).
+    let mut unscoped = daemon.websocket(Some(&token("agent.dana", "1h"))).unwrap();
+    assert_eq!(frames(&mut unscoped, 1)[0]["type"], "ready");
+    let answer = ws_call(
+        &mut unscoped,
+        json!({"type": "message", "channel_sid": other, "body": "ok"}),
+        "a2",
+    );
+    assert_eq!(answer["type"], "ack", "{answer}");
+    // A grant for a service that is not here.
+    let foreign = token_for_service("agent.dana", "1h", Some("IS0123456789abcdef0123456789abcdef"));
+    match daemon.websocket(Some(&foreign)) {
+        Err(error) => match *error {
+            tungstenite::Error::Http(response) => assert_eq!(response.status(), 401),
+            other => panic!("{other}"),
+        },
+        Ok(_) => panic!("a token for another service was accepted"),
+    }
 }

@@ -89,26 +89,32 @@ async fn find(
     Ok(Found { channel_sid, channel, media_sid, media })
 }
 
-/// Who asks for media: the account (Basic), or the identity of an access token.
+/// Who asks for media: the account (Basic), or the bearer of an access token.
 enum Caller {
     Account,
-    Identity(String),
+    Token(crate::ws::Peer),
 }
 
 /// Checks the credentials themselves, before anything about a medium is looked up.
 fn identify(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
     if let Some(token) = crate::ws::bearer_token(request) {
-        return Ok(Caller::Identity(crate::ws::verify(state, &token)?.identity));
+        return Ok(Caller::Token(crate::ws::verify(state, &token)?));
     }
     crate::auth::authenticate(request).map(|_| Caller::Account)
 }
 
-/// The account sees every medium; an identity those of the channels it is a member of.
+/// The account sees every medium; a token's identity those of the channels it is a member of,
+/// within the token's Chat Service.
 fn admit(caller: &Caller, channel: &ChannelState) -> Result<(), ApiError> {
     match caller {
         Caller::Account => Ok(()),
-        Caller::Identity(identity) if channel.member_by_identity(identity).is_some() => Ok(()),
-        Caller::Identity(_) => {
+        Caller::Token(peer)
+            if peer.reaches(channel.service_sid)
+                && channel.member_by_identity(&peer.identity).is_some() =>
+        {
+            Ok(())
+        }
+        Caller::Token(_) => {
             Err(ApiError::forbidden("The identity is not a member of the medium's channel"))
         }
     }

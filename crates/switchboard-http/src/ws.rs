@@ -41,6 +41,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) struct Peer {
     pub identity: String,
     expires_at_secs: i64,
+    /// The Chat Service of the token's `ChatGrant`: only its channels are this peer's. A token
+    /// without one (as `switchboard token` mints without `--service`) reaches every service.
+    pub service_sid: Option<Sid>,
+}
+
+impl Peer {
+    /// Whether a channel of `service` is within this peer's token.
+    pub(crate) fn reaches(&self, service: Option<Sid>) -> bool {
+        self.service_sid.is_none_or(|granted| service == Some(granted))
+    }
 }
 
 async fn upgrade(
@@ -57,7 +67,8 @@ async fn upgrade(
     let stream = stream.max_frame_size(FRAME_LIMIT_BYTES);
     actix_web::rt::spawn(async move {
         let state = state.into_inner();
-        let mut connection = Connection { state, session, stream, last_sent: HashMap::new() };
+        let mut connection =
+            Connection { state, session, stream, last_sent: HashMap::new(), reach: HashMap::new() };
         let peer = match peer {
             Some(peer) => Some(peer),
             None => connection.await_auth().await,
@@ -79,7 +90,18 @@ pub(crate) fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
     };
     let verified = token::verify(token, lookup, &credentials.account_sid.to_string(), now_secs)
         .map_err(ApiError::from)?;
-    Ok(Peer { identity: verified.identity, expires_at_secs: verified.expires_at })
+    // A grant for a service this server does not have is a token for somewhere else.
+    let service_sid = match verified.service_sid.as_deref() {
+        None => None,
+        Some(text) => {
+            let foreign =
+                || ApiError::new(401, 20101, "The access token's Chat Service does not exist here");
+            let sid = Sid::parse_with(text, SidPrefix::SERVICE).map_err(|_| foreign())?;
+            state.engine.services().get(sid).ok_or_else(foreign)?;
+            Some(sid)
+        }
+    };
+    Ok(Peer { identity: verified.identity, expires_at_secs: verified.expires_at, service_sid })
 }
 
 fn query_token(request: &HttpRequest) -> Option<String> {
@@ -159,6 +181,8 @@ struct Connection {
     stream: MessageStream,
     /// The highest sequence sent per channel, so a resume and the live feed never overlap.
     last_sent: HashMap<Sid, u64>,
+    /// Whether each channel met so far is within the token's Chat Service.
+    reach: HashMap<Sid, bool>,
 }
 
 impl Connection {
@@ -201,7 +225,7 @@ impl Connection {
                 }
                 live = subscription.events.recv() => {
                     open = match live {
-                        Some(live) => self.on_live(live).await,
+                        Some(live) => self.on_live(&peer, live).await,
                         // Dropped by the hub for falling behind: the client resumes from the log.
                         None => {
                             self.close(CloseCode::Again, "fell behind; reconnect and resume").await;
@@ -267,7 +291,31 @@ impl Connection {
         }
     }
 
-    async fn on_live(&mut self, live: Live) -> bool {
+    /// Whether `channel` is within the peer's token; remembered, as a channel keeps its service.
+    async fn reaches(&mut self, peer: &Peer, channel: Sid) -> bool {
+        if peer.service_sid.is_none() {
+            return true;
+        }
+        if let Some(known) = self.reach.get(&channel) {
+            return *known;
+        }
+        let service = match self.state.engine.channel(channel).await {
+            Ok(state) => state.and_then(|s| s.service_sid),
+            Err(_) => return false,
+        };
+        let reaches = peer.reaches(service);
+        self.reach.insert(channel, reaches);
+        reaches
+    }
+
+    async fn on_live(&mut self, peer: &Peer, live: Live) -> bool {
+        let channel = match &live {
+            Live::Event(event) => event.channel_sid,
+            Live::Typing { channel_sid, .. } => *channel_sid,
+        };
+        if !self.reaches(peer, channel).await {
+            return true;
+        }
         match live {
             Live::Event(event) => {
                 if self.last_sent.get(&event.channel_sid).is_some_and(|last| event.seq <= *last) {
@@ -335,10 +383,13 @@ impl Connection {
         true
     }
 
-    /// The channel, if it exists and `peer` is a member of it now.
+    /// The channel, if it exists, is within the peer's token, and `peer` is a member of it now.
     async fn member_channel(&self, peer: &Peer, channel_sid: &str) -> Option<Sid> {
         let sid = Sid::parse_with(channel_sid, SidPrefix::CHANNEL).ok()?;
         let state = self.state.engine.channel(sid).await.ok()??;
+        if !peer.reaches(state.service_sid) {
+            return None;
+        }
         state.member_by_identity(&peer.identity).map(|_| sid)
     }
 
@@ -371,9 +422,13 @@ impl Connection {
                 return self.send(answer(frame)).await.is_ok();
             }
         }
-        let Ok(channel) = Sid::parse_with(channel_sid, SidPrefix::CHANNEL) else {
-            let frame = json!({"type": "error", "code": 20404, "message": "no such channel"});
-            return self.send(answer(frame)).await.is_ok();
+        let channel = match Sid::parse_with(channel_sid, SidPrefix::CHANNEL) {
+            Ok(channel) if self.reaches(peer, channel).await => channel,
+            // A channel of another service is, to this token, no channel at all.
+            _ => {
+                let frame = json!({"type": "error", "code": 20404, "message": "no such channel"});
+                return self.send(answer(frame)).await.is_ok();
+            }
         };
         let frame = match self.state.engine.client_action(&peer.identity, channel, action).await {
             Ok(Ok(index)) => {

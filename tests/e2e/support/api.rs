@@ -255,8 +255,17 @@ pub fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> Stri
 
 /// An access token minted by the binary (`switchboard token`).
 pub fn token(identity: &str, ttl: &str) -> String {
-    let minted = run(switchboard()
-        .args(["token", "--identity", identity, "--ttl", ttl])
+    token_for_service(identity, ttl, None)
+}
+
+/// An access token whose `ChatGrant` names `service` when given.
+pub fn token_for_service(identity: &str, ttl: &str, service: Option<&str>) -> String {
+    let mut command = switchboard();
+    command.args(["token", "--identity", identity, "--ttl", ttl]);
+    if let Some(service) = service {
+        command.args(["--service", service]);
+    }
+    let minted = run(command
         .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
         .env("SWITCHBOARD_API_KEY_SID", API_KEY_SID)
         .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET));
