@@ -55,7 +55,7 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
         ],
     )?;
     crate::http::setup_flow(&base)?;
-    let service = whatsapp_flow(&base)?;
+    let service = crate::http::create_flow(&base, "whatsapp", PHONE_NUMBER_ID)?;
     let seconds = Duration::from_secs(args.seconds);
 
     let sms = crate::http::load(
@@ -97,24 +97,6 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
         outbound.missing
     );
     Ok(())
-}
-
-fn whatsapp_flow(base: &str) -> anyhow::Result<String> {
-    let auth = format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")));
-    let service: serde_json::Value = ureq::post(&format!("{base}/chat/v2/Services"))
-        .set("Authorization", &auth)
-        .send_form(&[("FriendlyName", "whatsapp")])?
-        .into_json()?;
-    let service = service["sid"].as_str().unwrap_or_default().to_owned();
-    ureq::post(&format!("{base}/flex/v1/FlexFlows")).set("Authorization", &auth).send_form(&[
-        ("FriendlyName", "whatsapp"),
-        ("ChatServiceSid", &service),
-        ("ChannelType", "whatsapp"),
-        ("ContactIdentity", PHONE_NUMBER_ID),
-        ("Enabled", "true"),
-        ("IntegrationType", "task"),
-    ])?;
-    Ok(service)
 }
 
 /// One WhatsApp text message from customer `wa_id`, as Meta posts it, signed.

@@ -129,21 +129,26 @@ pub fn start_daemon_with(
 }
 
 pub fn setup_flow(base: &str) -> anyhow::Result<()> {
+    create_flow(base, "sms", NUMBER).map(drop)
+}
+
+/// A Chat Service and an enabled task flow of `channel_type` for `identity`; returns the service.
+pub fn create_flow(base: &str, channel_type: &str, identity: &str) -> anyhow::Result<String> {
     let auth = format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")));
     let service: serde_json::Value = ureq::post(&format!("{base}/chat/v2/Services"))
         .set("Authorization", &auth)
-        .send_form(&[("FriendlyName", "bench")])?
+        .send_form(&[("FriendlyName", channel_type)])?
         .into_json()?;
     let service = service["sid"].as_str().unwrap_or_default().to_owned();
     ureq::post(&format!("{base}/flex/v1/FlexFlows")).set("Authorization", &auth).send_form(&[
-        ("FriendlyName", "bench"),
+        ("FriendlyName", channel_type),
         ("ChatServiceSid", &service),
-        ("ChannelType", "sms"),
-        ("ContactIdentity", NUMBER),
+        ("ChannelType", channel_type),
+        ("ContactIdentity", identity),
         ("Enabled", "true"),
         ("IntegrationType", "task"),
     ])?;
-    Ok(())
+    Ok(service)
 }
 
 pub fn base64(text: &str) -> String {
