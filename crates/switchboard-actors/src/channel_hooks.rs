@@ -3,8 +3,8 @@
 //!
 //! Like the external integration, the log is the queue: a cursor per channel ([`CONSUMER`]) says
 //! how far delivery got, so nothing durable is lost and a restart resumes where delivery stopped.
-//! The outbox hands each wake of a channel with webhooks to [`Runs`], which delivers apart from
-//! the outbox's other consumers, so a slow webhook never holds up a reply to the customer.
+//! The outbox runs each channel's webhooks on runs of their own (`ChannelRuns`), apart from its
+//! other deliveries, so a slow webhook never holds up a reply to the customer.
 //! A channel's events go out one at a time, in sequence order, to each of its webhooks in the
 //! order they were added. A call is retried with backoff and jitter on network errors, 429 and
 //! 5xx, up to the webhook's `RetryCount`, never on other 4xx, then recorded as a dead letter so
@@ -15,8 +15,7 @@
 //! meanwhile gets nothing more and an update applies from the next event on. A webhook only
 //! receives events after the one that added it: adding one never replays older history.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 use switchboard_domain::{
@@ -66,40 +65,11 @@ fn first_wanted(webhooks: &BTreeMap<Sid, WebhookState>) -> Option<u64> {
     webhooks.values().map(|w| w.added_seq.saturating_add(1)).min()
 }
 
-/// The channels whose webhooks are being delivered now: one run per channel at a time, apart
-/// from the outbox's other deliveries. A wake during a run is kept (merged) and runs next.
-#[derive(Debug, Default)]
-pub(crate) struct Runs {
-    /// Present while a channel's run goes on; `Some` once it was woken again meanwhile.
-    running: Arc<Mutex<HashMap<Sid, Option<Wake>>>>,
-}
-
-impl Runs {
-    pub(crate) fn wake(&self, shared: &Arc<Shared>, wake: Wake) {
-        let sid = wake.channel_sid;
-        {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(again) = running.get_mut(&sid) {
-                let merged = again.get_or_insert(wake);
-                merged.from_seq = merged.from_seq.min(wake.from_seq);
-                return;
-            }
-            running.insert(sid, None);
-        }
-        let (shared, running) = (Arc::clone(shared), Arc::clone(&self.running));
-        actix::spawn(async move {
-            let mut next = Some(wake);
-            while let Some(wake) = next {
-                if let Err(error) = deliver(&shared, &wake).await {
-                    tracing::error!(channel = %sid, %error, "channel webhooks stopped on a storage error");
-                }
-                let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
-                next = running.get_mut(&sid).and_then(Option::take);
-                if next.is_none() {
-                    running.remove(&sid);
-                }
-            }
-        });
+/// One run of a channel's webhooks (the outbox keeps them one at a time per channel).
+pub(crate) async fn deliver_channel(shared: &Shared, wake: &Wake) {
+    if let Err(error) = deliver(shared, wake).await {
+        let channel = wake.channel_sid;
+        tracing::error!(%channel, %error, "channel webhooks stopped on a storage error");
     }
 }
 

@@ -30,6 +30,7 @@ mod outbox;
 mod provider;
 mod registry;
 mod router;
+mod runs;
 mod users;
 
 pub use channel::ChannelActor;

@@ -12,7 +12,6 @@
 //! stored. The outcome is an event of the channel (`MediaStored` / `MediaFailed`), recorded
 //! through the channel's actor, its only writer; a medium already stored is never stored again.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -131,8 +130,8 @@ pub(crate) fn has_pending(state: &ChannelState) -> bool {
 #[derive(Debug)]
 pub struct MediaFetcher {
     shared: Arc<Shared>,
-    busy: HashSet<Sid>,
-    again: HashMap<Sid, Wake>,
+    /// Each channel's media are fetched one run at a time.
+    runs: crate::runs::ChannelRuns,
 }
 
 #[derive(Debug)]
@@ -153,10 +152,6 @@ struct Shared {
 
 /// The most media downloaded at the same time.
 const PARALLEL_DOWNLOADS: usize = 8;
-
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-struct Finished(Sid);
 
 impl MediaFetcher {
     pub(crate) fn new(
@@ -182,8 +177,7 @@ impl MediaFetcher {
                 registry,
                 downloads: tokio::sync::Semaphore::new(PARALLEL_DOWNLOADS),
             }),
-            busy: HashSet::new(),
-            again: HashMap::new(),
+            runs: crate::runs::ChannelRuns::default(),
         }
     }
 }
@@ -195,33 +189,17 @@ impl Actor for MediaFetcher {
 impl Handler<Wake> for MediaFetcher {
     type Result = ();
 
-    fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
-        let sid = wake.channel_sid;
-        if !self.busy.insert(sid) {
-            let from_seq = wake.from_seq;
-            let again = self.again.entry(sid).or_insert(wake);
-            again.from_seq = again.from_seq.min(from_seq);
-            return;
-        }
+    fn handle(&mut self, wake: Wake, _: &mut Context<Self>) {
         let shared = Arc::clone(&self.shared);
-        let addr = ctx.address();
-        actix::spawn(async move {
-            if let Err(error) = fetch_channel(&shared, &wake).await {
-                tracing::error!(channel = %sid, %error, "media fetching stopped on a storage error");
+        self.runs.wake(wake, move |wake| {
+            let shared = Arc::clone(&shared);
+            async move {
+                if let Err(error) = fetch_channel(&shared, &wake).await {
+                    let channel = wake.channel_sid;
+                    tracing::error!(%channel, %error, "media fetching stopped on a storage error");
+                }
             }
-            addr.do_send(Finished(sid));
         });
-    }
-}
-
-impl Handler<Finished> for MediaFetcher {
-    type Result = ();
-
-    fn handle(&mut self, Finished(sid): Finished, ctx: &mut Context<Self>) {
-        self.busy.remove(&sid);
-        if let Some(wake) = self.again.remove(&sid) {
-            ctx.notify(wake);
-        }
     }
 }
 

@@ -9,7 +9,6 @@
 //! channel's later events are not held up forever. Delivery is at least once: a crash between a
 //! delivery and its cursor update repeats it, and receivers dedupe by `MessageSid`.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use switchboard_domain::{ChannelEvent, IntegrationType, MessageSource, Recorded,
 use switchboard_store::{EventLog, ReplayRecord};
 
 use crate::directory::FlowDirectory;
+use crate::runs::ChannelRuns;
 
 /// The cursor and dead-letter name of this consumer of the log.
 pub const CONSUMER: &str = "external-integration";
@@ -149,10 +149,10 @@ pub struct Wake {
 #[derive(Debug)]
 pub struct Outbox {
     shared: Arc<Shared>,
-    /// Channels being delivered now, and those woken again meanwhile.
-    busy: HashSet<Sid>,
-    again: HashMap<Sid, Wake>,
-    hooks: crate::channel_hooks::Runs,
+    /// The external integration and replies of each channel, one run at a time.
+    deliveries: ChannelRuns,
+    /// Channel webhooks, on runs of their own, so a slow webhook never holds up a reply.
+    hooks: ChannelRuns,
 }
 
 #[derive(Debug)]
@@ -164,11 +164,6 @@ pub(crate) struct Shared {
     /// Delivery results are recorded through the channel's actor, its only writer.
     pub registry: std::sync::Weak<crate::registry::Registry>,
 }
-
-/// Internal: a channel's delivery run ended.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-struct Finished(Sid);
 
 impl Outbox {
     pub(crate) fn new(
@@ -184,9 +179,8 @@ impl Outbox {
             .unwrap_or_default();
         Outbox {
             shared: Arc::new(Shared { log, flows, client, config, registry }),
-            busy: HashSet::new(),
-            again: HashMap::new(),
-            hooks: crate::channel_hooks::Runs::default(),
+            deliveries: ChannelRuns::default(),
+            hooks: ChannelRuns::default(),
         }
     }
 }
@@ -198,53 +192,47 @@ impl Actor for Outbox {
 impl Handler<Wake> for Outbox {
     type Result = ();
 
-    fn handle(&mut self, wake: Wake, ctx: &mut Context<Self>) {
-        // Decided from memory first: most wakes have nothing to deliver.
-        let flow = wake.flow_sid.and_then(|f| self.shared.flows.get(f));
-        let external =
-            flow.as_ref().is_some_and(|f| f.config.integration_type == IntegrationType::External);
-        let replies = flow.as_ref().is_some_and(|f| crate::provider::delivers_replies(&f.config));
+    fn handle(&mut self, wake: Wake, _: &mut Context<Self>) {
         if wake.webhooks {
-            // On a run of their own, so a slow webhook never holds up a reply to the customer.
-            self.hooks.wake(&self.shared, wake);
+            let shared = Arc::clone(&self.shared);
+            self.hooks.wake(wake, move |wake| {
+                let shared = Arc::clone(&shared);
+                async move { crate::channel_hooks::deliver_channel(&shared, &wake).await }
+            });
         }
-        if !external && !replies {
-            return;
-        }
-        let sid = wake.channel_sid;
-        if !self.busy.insert(sid) {
-            let from_seq = wake.from_seq;
-            let again = self.again.entry(sid).or_insert(wake);
-            again.from_seq = again.from_seq.min(from_seq);
+        // Decided from memory first: most wakes have nothing to deliver.
+        if deliveries_of(&self.shared, &wake) == (false, false) {
             return;
         }
         let shared = Arc::clone(&self.shared);
-        let addr = ctx.address();
-        actix::spawn(async move {
-            if external {
-                if let Err(error) = deliver_channel(&shared, &wake).await {
-                    tracing::error!(channel = %sid, %error, "outbox stopped on a storage error");
+        self.deliveries.wake(wake, move |wake| {
+            let shared = Arc::clone(&shared);
+            async move {
+                // Read again for each run: the flow may have changed since the first wake.
+                let (external, replies) = deliveries_of(&shared, &wake);
+                let sid = wake.channel_sid;
+                if external {
+                    if let Err(error) = deliver_channel(&shared, &wake).await {
+                        tracing::error!(channel = %sid, %error, "outbox stopped on a storage error");
+                    }
+                }
+                if replies {
+                    if let Err(error) = crate::provider::deliver_replies(&shared, &wake).await {
+                        tracing::error!(channel = %sid, %error, "reply delivery stopped on a storage error");
+                    }
                 }
             }
-            if replies {
-                if let Err(error) = crate::provider::deliver_replies(&shared, &wake).await {
-                    tracing::error!(channel = %sid, %error, "reply delivery stopped on a storage error");
-                }
-            }
-            addr.do_send(Finished(sid));
         });
     }
 }
 
-impl Handler<Finished> for Outbox {
-    type Result = ();
-
-    fn handle(&mut self, Finished(sid): Finished, ctx: &mut Context<Self>) {
-        self.busy.remove(&sid);
-        if let Some(wake) = self.again.remove(&sid) {
-            ctx.notify(wake);
-        }
-    }
+/// Whether a channel's flow feeds an external integration, and whether it sends replies.
+fn deliveries_of(shared: &Shared, wake: &Wake) -> (bool, bool) {
+    let flow = wake.flow_sid.and_then(|f| shared.flows.get(f));
+    let external =
+        flow.as_ref().is_some_and(|f| f.config.integration_type == IntegrationType::External);
+    let replies = flow.as_ref().is_some_and(|f| crate::provider::delivers_replies(&f.config));
+    (external, replies)
 }
 
 /// Delivers every pending event of one channel, in order, from its cursor.
