@@ -216,6 +216,10 @@ fn messenger_messages_land_and_echoes_are_skipped() {
     assert_eq!(messages[0]["body"], "hello from messenger");
     assert_eq!(messages[0]["from"], "messenger:5551234567");
     assert_eq!(messages[1]["media"]["content_type"], "image/*");
+    // Meta redelivers: nothing is stored twice.
+    assert_eq!(post(&daemon, "/webhooks/messenger", &body, None).status, 200);
+    assert_eq!(daemon.messages(&service, channels[0]["sid"].as_str().unwrap()).len(), 2);
+    assert_eq!(daemon.channels(&service).len(), 1);
     let unknown_page = json!({"object": "page", "entry": [{"id": "999", "messaging": [
         {"sender": {"id": "1"}, "recipient": {"id": "999"}, "message": {"mid": "mid.9", "text": "hi"}}]}]});
     let answer = post(&daemon, "/webhooks/messenger", &unknown_page, None);
