@@ -261,27 +261,49 @@ fn meta_outages_and_a_restart_deliver_every_pending_reply_once_in_order() {
     let data = temp.path().join("data");
     let graph = providers();
     let daemon = start(&data, &graph);
-    let (service, channel) = whatsapp_channel(&daemon);
+    let (wa_service, wa) = whatsapp_channel(&daemon);
+    let fb_service = flow(&daemon, "facebook", PAGE_ID);
+    let first = messenger(vec![json!({"sender": {"id": PSID}, "recipient": {"id": PAGE_ID},
+        "message": {"mid": "mid.IN3", "text": "hello"}})]);
+    assert_eq!(post(&daemon, "/webhooks/messenger", &first, None).status, 200);
+    let fb = daemon.channels(&fb_service)[0]["sid"].as_str().unwrap().to_owned();
     graph.fail_next(&[503; 200]);
     for body in ["first", "second", "third"] {
-        reply(&daemon, &service, &channel, body);
+        reply(&daemon, &wa_service, &wa, &format!("wa {body}"));
+        reply(&daemon, &fb_service, &fb, &format!("fb {body}"));
     }
-    assert!(wait_for(Duration::from_secs(5), || !graph.requests().is_empty()));
+    assert!(wait_for(Duration::from_secs(5), || graph.requests().len() >= 2));
     assert_eq!(daemon.terminate().0, 0);
     // Recovered while the daemon was down.
     graph.statuses.lock().unwrap().clear();
     let failed_tries = graph.requests().len();
     let daemon = start(&data, &graph);
-    assert!(wait_status(&daemon, &service, &channel, "third", "sent"));
+    assert!(wait_status(&daemon, &wa_service, &wa, "wa third", "sent"));
+    assert!(wait_status(&daemon, &fb_service, &fb, "fb third", "sent"));
     std::thread::sleep(Duration::from_millis(500));
-    let delivered: Vec<_> = graph.requests()[failed_tries..]
+    let delivered: Vec<String> = graph.requests()[failed_tries..]
         .iter()
-        .map(|r| r.json()["text"]["body"].as_str().unwrap().to_owned())
+        .map(|r| {
+            let sent = r.json();
+            let text = if sent["text"].is_object() {
+                &sent["text"]["body"]
+            } else {
+                &sent["message"]["text"]
+            };
+            text.as_str().unwrap().to_owned()
+        })
         .collect();
-    assert_eq!(delivered, ["first", "second", "third"], "each once, in order");
-    for body in ["first", "second"] {
-        assert_eq!(message_by_body(&daemon, &service, &channel, body)["delivery_status"], "sent");
+    for provider in ["wa", "fb"] {
+        let own: Vec<&str> =
+            delivered.iter().map(String::as_str).filter(|b| b.starts_with(provider)).collect();
+        let expected: Vec<String> =
+            ["first", "second", "third"].iter().map(|b| format!("{provider} {b}")).collect();
+        assert_eq!(own, expected, "each once, in order");
     }
+    for body in ["wa first", "wa second"] {
+        assert_eq!(message_by_body(&daemon, &wa_service, &wa, body)["delivery_status"], "sent");
+    }
+    assert_eq!(message_by_body(&daemon, &fb_service, &fb, "fb first")["delivery_status"], "sent");
 }
 
 /// Posts a Twilio status callback, signed with `token` over the daemon's status URL.
