@@ -7,7 +7,15 @@
 //! rate. sled's `flush` ends in `sync_file_range`, which survives a process crash but not power
 //! loss; with [`Durability::Fsync`] the flusher also `fdatasync`s sled's log file, which flushes
 //! the device cache too. docs/event-format.md states the guarantee.
+//!
+//! The flusher also writes the streams' heads. An append does not rewrite its stream's head in
+//! sled (that insert was a third of an append's sled work); it stages the new head here, in the
+//! same step that hands out its ticket. A flush of generation `g` first writes every head staged
+//! for `g`, as one atomic sled batch (the *checkpoint*), then flushes: so an append whose ticket
+//! names `g` is inside `g`'s checkpoint, and a crash keeps either all of a checkpoint or none of
+//! it, and never a later one without the earlier ones.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -15,6 +23,10 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use switchboard_domain::Sid;
+
+use crate::layout::{stream_prefix, HEAD};
+use crate::record::Head;
 use crate::StoreError;
 
 /// How far a flush goes before writers are told their appends are durable.
@@ -48,13 +60,18 @@ struct State {
     progress: Progress,
     failure: Option<String>,
     shutting_down: bool,
+    /// Heads staged since the last checkpoint: the next flush to start writes them.
+    staged: HashMap<Sid, Head>,
 }
 
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
     work: Condvar,
-    done: Condvar,
+    /// Blocked waiters, by the parity of the generation they wait for: a finished flush wakes only
+    /// its own (the others, who wrote while it ran, wait for the next one and would only go back
+    /// to sleep, re-taking the lock on the way).
+    done: [Condvar; 2],
     progress_tx: watch::Sender<Progress>,
 }
 
@@ -83,9 +100,10 @@ impl GroupCommit {
                 progress,
                 failure: None,
                 shutting_down: false,
+                staged: HashMap::new(),
             }),
             work: Condvar::new(),
-            done: Condvar::new(),
+            done: [Condvar::new(), Condvar::new()],
             progress_tx: watch::channel(progress).0,
         });
         let worker = Arc::clone(&shared);
@@ -98,6 +116,25 @@ impl GroupCommit {
     /// Called after a write is in sled: returns the flush generation that will cover it.
     pub fn ticket(&self) -> FlushTicket {
         let mut state = lock(&self.shared.state);
+        self.next_generation(&mut state)
+    }
+
+    /// Called after an append's records and index changes are in sled: stages `head` as the
+    /// stream's new head for the next checkpoint and returns the generation whose checkpoint and
+    /// flush will cover it. Both happen under one lock, so the flush named by the ticket cannot
+    /// have taken its checkpoint before the head was staged.
+    pub fn stage_head(&self, stream: Sid, head: Head) -> FlushTicket {
+        let mut state = lock(&self.shared.state);
+        state.staged.insert(stream, head);
+        self.next_generation(&mut state)
+    }
+
+    /// The generation that has completed (its checkpoint and flush are done).
+    pub fn completed(&self) -> u64 {
+        lock(&self.shared.state).progress.completed
+    }
+
+    fn next_generation(&self, state: &mut State) -> FlushTicket {
         let generation = state.started + 1;
         if state.wanted < generation {
             state.wanted = generation;
@@ -116,7 +153,8 @@ impl GroupCommit {
             if state.progress.completed >= ticket.0 {
                 return Ok(());
             }
-            state = self.shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+            let done = &self.shared.done[(ticket.0 % 2) as usize];
+            state = done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -165,7 +203,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
     loop {
-        let generation = {
+        let (generation, staged) = {
             let mut state = lock(&shared.state);
             while state.wanted <= state.progress.completed && !state.shutting_down {
                 state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -176,9 +214,11 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
                 break;
             }
             state.started += 1;
-            state.started
+            // Every append staged so far has a ticket of at most this generation, and every later
+            // one gets the next: this checkpoint is exactly what this generation covers.
+            (state.started, std::mem::take(&mut state.staged))
         };
-        let result = flush_once(db, log_file);
+        let result = flush_once(db, log_file, staged);
         let mut state = lock(&shared.state);
         match result {
             Ok(()) => state.progress.completed = generation,
@@ -189,13 +229,32 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
             }
         }
         shared.progress_tx.send_replace(state.progress);
-        shared.done.notify_all();
+        if state.progress.failed {
+            shared.done.iter().for_each(Condvar::notify_all);
+        } else {
+            shared.done[(generation % 2) as usize].notify_all();
+        }
     }
     // A final flush on the way out, so a clean stop leaves nothing only in memory.
-    let _ = flush_once(db, log_file);
+    let staged = std::mem::take(&mut lock(&shared.state).staged);
+    let _ = flush_once(db, log_file, staged);
 }
 
-fn flush_once(db: &sled::Db, log_file: Option<&File>) -> Result<(), StoreError> {
+fn flush_once(
+    db: &sled::Db,
+    log_file: Option<&File>,
+    staged: HashMap<Sid, Head>,
+) -> Result<(), StoreError> {
+    if !staged.is_empty() {
+        // One batch: sled recovers it whole or not at all, after everything written before it.
+        // (A batch makes sled take a lock on every later operation, and rolls its I/O buffer;
+        // once per flush that is cheap, once per append it was not: see docs/BENCHMARKS.md.)
+        let mut batch = sled::Batch::default();
+        for (stream, head) in staged {
+            batch.insert(&stream_prefix(HEAD, stream)[..], &head.to_bytes()[..]);
+        }
+        db.apply_batch(batch)?;
+    }
     db.flush()?;
     if let Some(file) = log_file {
         file.sync_data()?;
