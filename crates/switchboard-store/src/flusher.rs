@@ -11,11 +11,17 @@
 //! The flusher also writes the streams' heads. An append does not rewrite its stream's head in
 //! sled (that insert was a third of an append's sled work); it stages the new head here, in the
 //! same step that hands out its ticket. A flush of generation `g` first writes every head staged
-//! for `g`, as one atomic sled batch (the *checkpoint*), then flushes: so an append whose ticket
-//! names `g` is inside `g`'s checkpoint, and a crash keeps either all of a checkpoint or none of
-//! it, and never a later one without the earlier ones.
+//! for `g` as one sled value, a *checkpoint*, then flushes: so an append whose ticket names `g`
+//! is inside `g`'s checkpoint, and a crash keeps either all of a checkpoint or none of it, and
+//! never a later one without the earlier ones (sled keeps a prefix of its writes). Checkpoints
+//! are numbered across the folder's life and overwrite a ring of [`RING`] slots (`P ‖ slot`), so
+//! each costs one sled write. Before a slot would be reused, and before a clean close, the
+//! flusher *folds* them: it writes the newest head of each stream they name into its `H` entry,
+//! then records in `Mcheckpoint` the number of the last checkpoint folded. A stream appended to
+//! in many flushes thus costs one `H` write per fold instead of one per append. Opening a folder
+//! folds whatever checkpoints a crash left (`recovery::fold_journal`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -25,7 +31,7 @@ use tokio::sync::watch;
 
 use switchboard_domain::Sid;
 
-use crate::layout::{stream_prefix, HEAD};
+use crate::layout::{self, stream_prefix, HEAD};
 use crate::record::Head;
 use crate::StoreError;
 
@@ -62,7 +68,16 @@ struct State {
     shutting_down: bool,
     /// Heads staged since the last checkpoint: the next flush to start writes them.
     staged: HashMap<Sid, Head>,
+    /// Whether someone waits for the next flush to fold the checkpoints.
+    fold_wanted: bool,
+    /// The generation of the last fold: every head staged up to it is in its `H` entry.
+    folded: u64,
+    /// Streams whose newest head is staged or in a checkpoint but not yet in `H`.
+    unfolded: BTreeSet<Sid>,
 }
+
+/// Slots of the ring of checkpoints: they are folded into the `H` entries after this many.
+pub const RING: u64 = 64;
 
 #[derive(Debug)]
 struct Shared {
@@ -83,10 +98,13 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
+    /// Starts the flusher; `last_checkpoint` is the number of the newest checkpoint the folder
+    /// has (all folded: see `recovery::fold_journal`).
     pub fn start(
         db: sled::Db,
         dir: &Path,
         durability: Durability,
+        last_checkpoint: u64,
     ) -> Result<GroupCommit, StoreError> {
         let log_file = match durability {
             Durability::Fsync => Some(File::open(dir.join("db"))?),
@@ -101,6 +119,9 @@ impl GroupCommit {
                 failure: None,
                 shutting_down: false,
                 staged: HashMap::new(),
+                fold_wanted: false,
+                folded: 0,
+                unfolded: BTreeSet::new(),
             }),
             work: Condvar::new(),
             done: [Condvar::new(), Condvar::new()],
@@ -109,7 +130,7 @@ impl GroupCommit {
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("switchboard-flusher".into())
-            .spawn(move || flush_loop(&worker, &db, log_file.as_ref()))?;
+            .spawn(move || flush_loop(&worker, &db, log_file.as_ref(), last_checkpoint))?;
         Ok(GroupCommit { shared, thread: Mutex::new(Some(thread)) })
     }
 
@@ -126,12 +147,26 @@ impl GroupCommit {
     pub fn stage_head(&self, stream: Sid, head: Head) -> FlushTicket {
         let mut state = lock(&self.shared.state);
         state.staged.insert(stream, head);
+        state.unfolded.insert(stream);
         self.next_generation(&mut state)
     }
 
-    /// The generation that has completed (its checkpoint and flush are done).
-    pub fn completed(&self) -> u64 {
-        lock(&self.shared.state).progress.completed
+    /// Returns a ticket whose flush also folds every checkpoint into the `H` entries: once it
+    /// is durable, `H` holds every head staged before this call.
+    pub fn fold_ticket(&self) -> FlushTicket {
+        let mut state = lock(&self.shared.state);
+        state.fold_wanted = true;
+        self.next_generation(&mut state)
+    }
+
+    /// The generation of the last fold: heads staged in it or before are in their `H` entries.
+    pub fn folded(&self) -> u64 {
+        lock(&self.shared.state).folded
+    }
+
+    /// Streams whose newest head is not in its `H` entry yet.
+    pub fn unfolded_streams(&self) -> BTreeSet<Sid> {
+        lock(&self.shared.state).unfolded.clone()
     }
 
     fn next_generation(&self, state: &mut State) -> FlushTicket {
@@ -201,9 +236,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
+/// What the flusher has checkpointed since its last fold.
+struct Journal {
+    heads: HashMap<Sid, Head>,
+    /// The number of the newest checkpoint written.
+    last: u64,
+    /// How many checkpoints are not folded yet.
+    unfolded: u64,
+}
+
+fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>, last_checkpoint: u64) {
+    let mut journal = Journal { heads: HashMap::new(), last: last_checkpoint, unfolded: 0 };
     loop {
-        let (generation, staged) = {
+        let (generation, staged, fold) = {
             let mut state = lock(&shared.state);
             while state.wanted <= state.progress.completed && !state.shutting_down {
                 state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -216,12 +261,20 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
             state.started += 1;
             // Every append staged so far has a ticket of at most this generation, and every later
             // one gets the next: this checkpoint is exactly what this generation covers.
-            (state.started, std::mem::take(&mut state.staged))
+            let fold = std::mem::take(&mut state.fold_wanted);
+            (state.started, std::mem::take(&mut state.staged), fold)
         };
-        let result = flush_once(db, log_file, staged);
+        let result = flush_once(db, log_file, staged, &mut journal, fold);
         let mut state = lock(&shared.state);
         match result {
-            Ok(()) => state.progress.completed = generation,
+            Ok(folded) => {
+                state.progress.completed = generation;
+                if folded {
+                    state.folded = generation;
+                    // What is staged now belongs to a later generation: not folded yet.
+                    state.unfolded = state.staged.keys().copied().collect();
+                }
+            }
             Err(error) => {
                 tracing::error!(%error, "flush failed; no further write will be acknowledged");
                 state.failure = Some(error.to_string());
@@ -237,27 +290,73 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
     }
     // A final flush on the way out, so a clean stop leaves nothing only in memory.
     let staged = std::mem::take(&mut lock(&shared.state).staged);
-    let _ = flush_once(db, log_file, staged);
+    if lock(&shared.state).failure.is_none() {
+        let _ = flush_once(db, log_file, staged, &mut journal, true);
+    }
 }
 
+/// Writes the checkpoint of this flush, folds the checkpoints if asked or due, and flushes.
+/// Returns whether every head staged so far is now in its `H` entry.
 fn flush_once(
     db: &sled::Db,
     log_file: Option<&File>,
     staged: HashMap<Sid, Head>,
-) -> Result<(), StoreError> {
+    journal: &mut Journal,
+    fold: bool,
+) -> Result<bool, StoreError> {
     if !staged.is_empty() {
-        // One batch: sled recovers it whole or not at all, after everything written before it.
-        // (A batch makes sled take a lock on every later operation, and rolls its I/O buffer;
-        // once per flush that is cheap, once per append it was not: see docs/BENCHMARKS.md.)
-        let mut batch = sled::Batch::default();
-        for (stream, head) in staged {
-            batch.insert(&stream_prefix(HEAD, stream)[..], &head.to_bytes()[..]);
+        // One value, so sled keeps all of it or none, after everything written before it. The
+        // slot it overwrites holds a checkpoint already folded (see below).
+        journal.last += 1;
+        let slot = layout::checkpoint_key(journal.last % RING);
+        db.insert(slot, encode_checkpoint(journal.last, &staged))?;
+        journal.heads.extend(staged);
+        journal.unfolded += 1;
+    }
+    // Fold before the next checkpoint would overwrite an unfolded one.
+    let fold = fold || journal.unfolded >= RING;
+    if fold && journal.unfolded > 0 {
+        // The heads first, then the mark that they are in: a crash in between leaves the mark
+        // behind, and folding the checkpoints again on open gives the same heads.
+        for (stream, head) in journal.heads.drain() {
+            db.insert(stream_prefix(HEAD, stream), &head.to_bytes()[..])?;
         }
-        db.apply_batch(batch)?;
+        db.insert(layout::META_CHECKPOINT, &journal.last.to_be_bytes()[..])?;
+        journal.unfolded = 0;
     }
     db.flush()?;
     if let Some(file) = log_file {
         file.sync_data()?;
     }
-    Ok(())
+    Ok(fold)
+}
+
+/// `version(1) ‖ number(u64) ‖ (stream(18) ‖ head)*`.
+fn encode_checkpoint(number: u64, heads: &HashMap<Sid, Head>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + heads.len() * (layout::STREAM_LEN + Head::LEN));
+    out.push(crate::FORMAT_VERSION);
+    out.extend_from_slice(&number.to_be_bytes());
+    for (stream, head) in heads {
+        out.extend_from_slice(&stream.to_bytes());
+        out.extend_from_slice(&head.to_bytes());
+    }
+    out
+}
+
+/// The number and heads of a checkpoint, or `None` if it is malformed.
+pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)> {
+    let (&version, rest) = bytes.split_first()?;
+    let (number, rest) = rest.split_at_checked(8)?;
+    let entry = layout::STREAM_LEN + Head::LEN;
+    if version != crate::FORMAT_VERSION || rest.len() % entry != 0 {
+        return None;
+    }
+    let heads = rest
+        .chunks(entry)
+        .map(|chunk| {
+            let (stream, head) = chunk.split_at(layout::STREAM_LEN);
+            Some((Sid::from_bytes(stream).ok()?, Head::from_bytes(head)?))
+        })
+        .collect::<Option<_>>()?;
+    Some((u64::from_be_bytes(number.try_into().ok()?), heads))
 }

@@ -116,7 +116,10 @@ impl EventLog {
         let existed = db.get(layout::META_FORMAT)?.is_some();
         let index_key = prepare_meta(&db, &master)?;
         let system = system_key(&db, &master)?.sealer();
-        let flusher = GroupCommit::start(db.clone(), &config.path, config.durability)?;
+        // Before the flusher starts: its generations (and checkpoint keys) start again at 1.
+        let last_checkpoint = crate::recovery::fold_journal(&db)?;
+        let flusher =
+            GroupCommit::start(db.clone(), &config.path, config.durability, last_checkpoint)?;
         let clean = db.remove(layout::META_CLEAN)?.is_some();
         let log = EventLog {
             tree: db,
@@ -252,7 +255,9 @@ impl EventLog {
     /// Marks the folder as cleanly closed: the next open skips crash recovery. Any later write
     /// takes the mark away again.
     pub fn mark_clean(&self) -> Result<(), StoreError> {
-        self.flush()?;
+        // A cleanly closed folder has every head in its `H` entry and no checkpoint left, so
+        // the tools (and older builds) read it without folding anything.
+        self.fold()?;
         self.tree.insert(layout::META_CLEAN, &[1u8][..])?;
         self.clean.store(true, std::sync::atomic::Ordering::SeqCst);
         self.flush()
@@ -322,6 +327,12 @@ impl EventLog {
         self.flusher.wait_blocking(ticket)
     }
 
+    /// Makes everything written so far durable with every head in its `H` entry.
+    pub fn fold(&self) -> Result<(), StoreError> {
+        let ticket = self.flusher.fold_ticket();
+        self.flusher.wait_blocking(ticket)
+    }
+
     /// Whether the log can take and acknowledge writes: the tree answers and flushing works.
     pub fn check_ready(&self) -> Result<(), StoreError> {
         if let Some(failure) = self.flusher.failure() {
@@ -375,13 +386,13 @@ impl EventLog {
         }
     }
 
-    /// Drops what is cached of `stream` (its head and key); the next use reloads it. A head whose
-    /// checkpoint is not written yet stays: it is the only copy of the stream's true head.
+    /// Drops what is cached of `stream` (its head and key); the next use reloads it. A head not
+    /// folded into its `H` entry yet stays: reloading would read an older one.
     pub fn forget(&self, stream: Sid) {
-        let completed = self.flusher.completed();
+        let folded = self.flusher.folded();
         self.heads.remove_if(stream, |slot| {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-            let checkpointed = slot.staged_in <= completed;
+            let checkpointed = slot.staged_in <= folded;
             slot.retired = checkpointed;
             checkpointed
         });
@@ -403,15 +414,23 @@ impl EventLog {
         Ok(ticket)
     }
 
-    /// Every stream with a checkpointed head, in SID byte order: every stream with an
-    /// acknowledged append (a stream whose first append is still waiting for its flush may be
-    /// missing).
+    /// Every stream with a head, in SID byte order: those in `H` and those whose head is only
+    /// staged or checkpointed so far.
     pub fn streams(&self) -> impl Iterator<Item = Result<Sid, StoreError>> + '_ {
-        self.tree.scan_prefix([HEAD]).keys().map(|key| {
-            let key = key?;
-            layout::parse_stream_key(&key)
-                .ok_or_else(|| StoreError::Damaged("a head key is malformed".into()))
-        })
+        let mut streams = self.flusher.unfolded_streams();
+        let mut errors = Vec::new();
+        for key in self.tree.scan_prefix([HEAD]).keys() {
+            match key.map_err(StoreError::from).and_then(|key| {
+                layout::parse_stream_key(&key)
+                    .ok_or_else(|| StoreError::Damaged("a head key is malformed".into()))
+            }) {
+                Ok(stream) => {
+                    streams.insert(stream);
+                }
+                Err(error) => errors.push(Err(error)),
+            }
+        }
+        errors.into_iter().chain(streams.into_iter().map(Ok))
     }
 
     /// Reads `stream` from `from_seq` on, decrypted and decoded, in order.

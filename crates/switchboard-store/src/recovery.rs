@@ -23,6 +23,47 @@ use crate::record::Head;
 use crate::replay::ReplayRecord;
 use crate::StoreError;
 
+/// Writes the heads of the checkpoints a running log left unfolded (`P` slots numbered past
+/// `Mcheckpoint`, see `flusher.rs`) into their `H` entries, oldest first, then moves the mark.
+/// Run on every open, before anything reads a head; a crash during it leaves what folding again
+/// repairs. Returns the number of the newest checkpoint, from which the flusher goes on.
+pub(crate) fn fold_journal(db: &sled::Db) -> Result<u64, StoreError> {
+    let folded = match db.get(layout::META_CHECKPOINT)? {
+        None => 0,
+        Some(bytes) => bytes
+            .as_ref()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Damaged("the head checkpoint mark is malformed".into()))?,
+    };
+    let mut unfolded = Vec::new();
+    let mut newest = folded;
+    for entry in db.scan_prefix([layout::CHECKPOINT]) {
+        let (_, value) = entry?;
+        let (number, heads) = crate::flusher::decode_checkpoint(&value)
+            .ok_or_else(|| StoreError::Damaged("a head checkpoint is malformed".into()))?;
+        newest = newest.max(number);
+        // Older ones are folded already, and may be older than the heads in `H`.
+        if number > folded {
+            unfolded.push((number, heads));
+        }
+    }
+    if unfolded.is_empty() {
+        return Ok(newest);
+    }
+    unfolded.sort_by_key(|(number, _)| *number);
+    let mut heads = std::collections::BTreeMap::new();
+    for (_, checkpoint) in unfolded {
+        heads.extend(checkpoint);
+    }
+    tracing::info!(streams = heads.len(), "folding head checkpoints left by an unclean stop");
+    for (stream, head) in &heads {
+        db.insert(stream_prefix(HEAD, *stream), &head.to_bytes()[..])?;
+    }
+    db.insert(layout::META_CHECKPOINT, &newest.to_be_bytes()[..])?;
+    Ok(newest)
+}
+
 /// Repairs every stream that needs it; returns how many did.
 pub(crate) fn recover(log: &EventLog) -> Result<u64, StoreError> {
     let mut repaired = 0;

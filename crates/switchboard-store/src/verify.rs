@@ -134,9 +134,9 @@ impl EventLog {
         mode: VerifyMode,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport, StoreError> {
-        // Heads reach sled with the flush after their append: checkpoint what is written so far,
-        // or a stream appended to a moment ago would show records past its head.
-        self.flush()?;
+        // Heads reach their `H` entries only when the flusher folds its checkpoints: fold now, or
+        // a stream appended to a moment ago would show records past its head.
+        self.fold()?;
         let heads = read_heads(self.tree())?;
         let open = |stream: Sid, seq: u64, bytes: &[u8]| -> Result<bool, String> {
             match self.open_any(stream, seq, bytes) {

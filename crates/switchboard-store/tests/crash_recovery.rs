@@ -222,11 +222,15 @@ fn parent() -> ExitCode {
     // The highest acknowledged seq of each channel; records 1..=it must all be there.
     let mut acked: BTreeMap<u32, u64> = BTreeMap::new();
     let (mut passed, mut failed) = (0, 0);
+    // Heads reach `H` only when the flusher folds its checkpoints (every 64 flushes): the kills
+    // must leave unfolded checkpoints for recovery to fold, or that path went untested.
+    let mut unfolded = 0;
     for round in 1..=ROUNDS {
         let outcome = run_child(&path, &key).and_then(|(this_round, delay)| {
             if this_round.is_empty() {
                 return Err(format!("no append acknowledged in {delay:?}"));
             }
+            unfolded += support::unfolded_checkpoints(std::path::Path::new(&path));
             let count = this_round.len();
             for (n, seq) in this_round {
                 let last = acked.entry(n).or_default();
@@ -252,7 +256,14 @@ fn parent() -> ExitCode {
         }
     }
     let total: u64 = acked.values().sum();
-    println!("crash recovery: {total} records checked, {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "crash recovery: {total} records checked, {unfolded} unfolded checkpoints, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if unfolded == 0 {
+        println!("FAILED: no kill left an unfolded checkpoint");
+        failed += 1;
+    }
     println!("{passed} passed, {failed} failed");
     if failed == 0 && passed == ROUNDS {
         ExitCode::SUCCESS
