@@ -11,7 +11,7 @@
 //! what any of them added goes) and deletes the records. A shred whose marker was checkpointed
 //! but whose keys survived is finished instead (the erasure was decided).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use switchboard_domain::{ChannelEvent, ChannelState, IndexEntry, Recorded, Sid, SidPrefix};
 
@@ -28,7 +28,22 @@ use crate::StoreError;
 /// Run on every open, before anything reads a head; a crash during it leaves what folding again
 /// repairs. Returns the number of the newest checkpoint, from which the flusher goes on.
 pub(crate) fn fold_journal(db: &sled::Db) -> Result<u64, StoreError> {
-    let folded = match db.get(layout::META_CHECKPOINT)? {
+    let (newest, heads) = unfolded_heads(db)?;
+    if heads.is_empty() {
+        return Ok(newest);
+    }
+    tracing::info!(streams = heads.len(), "folding head checkpoints left by an unclean stop");
+    for (stream, head) in &heads {
+        db.insert(stream_prefix(HEAD, *stream), &head.to_bytes()[..])?;
+    }
+    db.insert(layout::META_CHECKPOINT, &newest.to_be_bytes()[..])?;
+    Ok(newest)
+}
+
+/// The newest head of each stream named by a checkpoint not folded yet, and the number of the
+/// newest checkpoint. Reads only: key-less verification overlays these on `H` too.
+pub(crate) fn unfolded_heads(tree: &sled::Tree) -> Result<(u64, BTreeMap<Sid, Head>), StoreError> {
+    let folded = match tree.get(layout::META_CHECKPOINT)? {
         None => 0,
         Some(bytes) => bytes
             .as_ref()
@@ -38,7 +53,7 @@ pub(crate) fn fold_journal(db: &sled::Db) -> Result<u64, StoreError> {
     };
     let mut unfolded = Vec::new();
     let mut newest = folded;
-    for entry in db.scan_prefix([layout::CHECKPOINT]) {
+    for entry in tree.scan_prefix([layout::CHECKPOINT]) {
         let (_, value) = entry?;
         let (number, heads) = crate::flusher::decode_checkpoint(&value)
             .ok_or_else(|| StoreError::Damaged("a head checkpoint is malformed".into()))?;
@@ -48,20 +63,12 @@ pub(crate) fn fold_journal(db: &sled::Db) -> Result<u64, StoreError> {
             unfolded.push((number, heads));
         }
     }
-    if unfolded.is_empty() {
-        return Ok(newest);
-    }
     unfolded.sort_by_key(|(number, _)| *number);
-    let mut heads = std::collections::BTreeMap::new();
+    let mut heads = BTreeMap::new();
     for (_, checkpoint) in unfolded {
         heads.extend(checkpoint);
     }
-    tracing::info!(streams = heads.len(), "folding head checkpoints left by an unclean stop");
-    for (stream, head) in &heads {
-        db.insert(stream_prefix(HEAD, *stream), &head.to_bytes()[..])?;
-    }
-    db.insert(layout::META_CHECKPOINT, &newest.to_be_bytes()[..])?;
-    Ok(newest)
+    Ok((newest, heads))
 }
 
 /// Repairs every stream that needs it; returns how many did.

@@ -241,6 +241,10 @@ fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreErr
         };
         heads.insert(stream, Head::from_bytes(&value));
     }
+    // A folder left by a crash may hold newer heads in checkpoints not folded into `H` yet.
+    for (stream, head) in crate::recovery::unfolded_heads(tree)?.1 {
+        heads.insert(stream, Some(head));
+    }
     Ok(heads)
 }
 

@@ -252,6 +252,12 @@ fn acknowledged_heads_only_in_checkpoints_survive_a_crash() {
     drop(log);
     assert!(support::unfolded_checkpoints(&crashed) > 0, "checkpoints not folded yet");
     assert_eq!(RawLog::open(&crashed).unwrap().tree().get(head_key(1)).unwrap(), None, "no H yet");
+    // Key-less verification reads the heads from the checkpoints too (and writes nothing).
+    let report = switchboard_store::verify_raw(&RawLog::open(&crashed).unwrap(), &mut |_| {});
+    let report = report.unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    assert_eq!((report.streams, report.records), (1, 7));
+    assert!(support::unfolded_checkpoints(&crashed) > 0);
     let mut config = temp.config(1000);
     config.path = crashed.clone();
     let log = switchboard_store::EventLog::open(config, temp.key.clone()).unwrap();
