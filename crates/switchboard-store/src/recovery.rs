@@ -1,8 +1,10 @@
-//! Crash recovery, run when a folder was not closed cleanly.
+//! Crash recovery, run when a folder was not closed cleanly (and the folding of head checkpoints,
+//! run on every open).
 //!
 //! An append writes, in order: a new stream's key, its records, its index changes; its head is
 //! then staged, and the flusher writes the heads of every append of a flush generation as one
-//! atomic checkpoint before that flush. sled keeps a prefix of the writes across a crash, and no
+//! checkpoint value before that flush (`flusher.rs`); opening first folds the checkpoints into
+//! the `H` entries. sled keeps a prefix of the writes across a crash, and no
 //! append is acknowledged before the flush that covers it. So after a crash a stream may have
 //! records past its checkpointed head: any number of appends that were never acknowledged (every
 //! one since the last checkpoint that survived), the last possibly cut short, with some or all of
