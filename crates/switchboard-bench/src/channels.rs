@@ -1,7 +1,8 @@
 //! The other channels, end to end against the real daemon: signed WhatsApp Cloud webhooks at N
 //! concurrent connections beside signed SMS webhooks in the same run, and agent replies
-//! delivered to a fast fake of the Graph API on loopback (outbound messages per second, from the
-//! first reply posted to the last one the fake received).
+//! delivered to a fast fake of the Graph API on loopback. Replies are measured twice: as posted
+//! and delivered together (delivery keeps up with posting), and as a backlog drained once the
+//! fake, held shut while every reply was posted, opens (outbound messages per second).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct ChannelsArgs {
 
 const APP_SECRET: &str = "bench_app_secret";
 const PHONE_NUMBER_ID: &str = "106540352242922";
+/// A second number, whose service holds only the channels that receive replies.
+const REPLY_NUMBER_ID: &str = "106540352242923";
 
 pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
     let binary = match &args.binary {
@@ -55,7 +58,8 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
         ],
     )?;
     crate::http::setup_flow(&base)?;
-    let service = crate::http::create_flow(&base, "whatsapp", PHONE_NUMBER_ID)?;
+    crate::http::create_flow(&base, "whatsapp", PHONE_NUMBER_ID)?;
+    let service = crate::http::create_flow(&base, "whatsapp", REPLY_NUMBER_ID)?;
     let seconds = Duration::from_secs(args.seconds);
 
     let sms = crate::http::load(
@@ -66,6 +70,8 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
     );
     let whatsapp = load_whatsapp(&base, args.concurrency, args.customers, seconds);
     let outbound = replies(&base, &service, args, &graph)?;
+    graph.shut();
+    let backlog = replies(&base, &service, args, &graph)?;
     let _ = daemon.kill();
     let _ = daemon.wait();
 
@@ -96,15 +102,21 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
         rate(outbound.delivered_per_second),
         outbound.missing
     );
+    println!(
+        "| a backlog of {} replies drained once the fake opens (outbound messages/s) | {} | | | {} missing |",
+        backlog.total,
+        rate(backlog.delivered_per_second),
+        backlog.missing
+    );
     Ok(())
 }
 
 /// One WhatsApp text message from customer `wa_id`, as Meta posts it, signed.
-fn whatsapp_webhook(wa_id: &str, id: &str, body: &str) -> Signed {
+fn whatsapp_webhook(number_id: &str, wa_id: &str, id: &str, body: &str) -> Signed {
     let envelope = json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
     "field": "messages", "value": {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": number_id},
         "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
         "messages": [{"from": wa_id, "id": id, "timestamp": "1700000000", "type": "text",
                       "text": {"body": body}}],
@@ -129,11 +141,12 @@ fn load_whatsapp(
     let text = "x".repeat(160);
     load_with(&format!("{base}/webhooks/whatsapp"), concurrency, seconds, move |t, i| {
         let wa_id = format!("44770{:07}", (t + i * concurrency) % customers.max(1));
-        whatsapp_webhook(&wa_id, &format!("wamid.{t:08x}{i:024x}"), &text)
+        whatsapp_webhook(PHONE_NUMBER_ID, &wa_id, &format!("wamid.{t:08x}{i:024x}"), &text)
     })
 }
 
 struct Outbound {
+    total: u64,
     posted_per_second: f64,
     delivered_per_second: f64,
     missing: u64,
@@ -150,8 +163,9 @@ fn replies(
     let auth = format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")));
     let mut channels = Vec::new();
     for n in 0..args.reply_channels {
+        // The same customers each time: a second call finds their channels.
         let wa_id = format!("44799{n:07}");
-        let request = whatsapp_webhook(&wa_id, &format!("wamid.open{n}"), "hello");
+        let request = whatsapp_webhook(REPLY_NUMBER_ID, &wa_id, &format!("wamid.open{n}"), "hello");
         ureq::post(&format!("{base}/webhooks/whatsapp"))
             .set(request.header.0, &request.header.1)
             .set("Content-Type", request.content_type)
@@ -197,6 +211,8 @@ fn replies(
         let _ = thread.join();
     }
     let posted = started.elapsed();
+    // A shut fake opens now: what follows is the backlog draining.
+    let started = if graph.open() { Instant::now() } else { started };
     let deadline = Instant::now() + Duration::from_secs(60);
     while graph.received.load(Ordering::Relaxed) - before < total && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
@@ -204,16 +220,19 @@ fn replies(
     let delivered = graph.received.load(Ordering::Relaxed) - before;
     let elapsed = graph.last_at(started).unwrap_or_else(|| started.elapsed());
     Ok(Outbound {
+        total,
         posted_per_second: total as f64 / posted.as_secs_f64(),
         delivered_per_second: delivered as f64 / elapsed.as_secs_f64(),
         missing: total.saturating_sub(delivered),
     })
 }
 
-/// A Graph API stand-in that answers every send at once with a fresh `wamid`.
+/// A Graph API stand-in that answers every send at once with a fresh `wamid`, or, while shut,
+/// holds every send until it opens.
 struct FakeGraph {
     url: String,
     received: Arc<AtomicU64>,
+    shut: Arc<std::sync::atomic::AtomicBool>,
     /// Nanoseconds after `epoch` of the last request.
     last: Arc<AtomicU64>,
     epoch: Instant,
@@ -225,16 +244,23 @@ impl FakeGraph {
         let url = format!("http://{}", listener.local_addr()?);
         let received = Arc::new(AtomicU64::new(0));
         let last = Arc::new(AtomicU64::new(0));
+        let shut = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let epoch = Instant::now();
-        let (count, stamp) = (Arc::clone(&received), Arc::clone(&last));
+        let (count, stamp, gate) = (Arc::clone(&received), Arc::clone(&last), Arc::clone(&shut));
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let server = HttpServer::new(move || {
-                    let (count, stamp) = (Arc::clone(&count), Arc::clone(&stamp));
+                    let (count, stamp, gate) =
+                        (Arc::clone(&count), Arc::clone(&stamp), Arc::clone(&gate));
                     App::new().default_service(web::to(move || {
-                        let n = count.fetch_add(1, Ordering::Relaxed);
-                        stamp.store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                        let (count, stamp, gate) =
+                            (Arc::clone(&count), Arc::clone(&stamp), Arc::clone(&gate));
                         async move {
+                            while gate.load(Ordering::Relaxed) {
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                            let n = count.fetch_add(1, Ordering::Relaxed);
+                            stamp.store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
                             HttpResponse::Ok().json(
                                 json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.out{n}")}]}),
                             )
@@ -242,6 +268,7 @@ impl FakeGraph {
                     }))
                 })
                 .workers(1)
+                .max_connections(100_000)
                 .listen(listener)
                 .map(HttpServer::run);
                 if let Ok(server) = server {
@@ -249,7 +276,17 @@ impl FakeGraph {
                 }
             });
         });
-        Ok(FakeGraph { url, received, last, epoch })
+        Ok(FakeGraph { url, received, shut, last, epoch })
+    }
+
+    /// Holds every send from now on, until `open`.
+    fn shut(&self) {
+        self.shut.store(true, Ordering::Relaxed);
+    }
+
+    /// Lets the held sends through; whether it was shut.
+    fn open(&self) -> bool {
+        self.shut.swap(false, Ordering::Relaxed)
     }
 
     /// How long after `start` the last request arrived.
