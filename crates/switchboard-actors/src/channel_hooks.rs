@@ -427,8 +427,7 @@ async fn call_with_retries(
             Ok(response) => {
                 let status = response.status();
                 last_error = format!("HTTP {status} from the webhook URL");
-                // Other 4xx mean the request itself is refused: retrying will not change that.
-                if status.is_client_error() && status.as_u16() != 429 {
+                if crate::outbox::refused_for_good(status) {
                     return Err(last_error);
                 }
             }

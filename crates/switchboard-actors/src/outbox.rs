@@ -347,8 +347,7 @@ async fn post_with_retries(
             Ok(response) => {
                 let status = response.status();
                 last_error = format!("HTTP {status} from the integration URL");
-                // Other 4xx mean the request itself is refused: retrying will not change that.
-                if status.is_client_error() && status.as_u16() != 429 {
+                if refused_for_good(status) {
                     return Err(last_error);
                 }
             }
@@ -356,6 +355,12 @@ async fn post_with_retries(
         }
     }
     Err(last_error)
+}
+
+/// Whether an answer refuses the request itself (a 4xx other than 429): retrying will not change
+/// it. Network errors, 429 and 5xx are worth another try.
+pub(crate) fn refused_for_good(status: reqwest::StatusCode) -> bool {
+    status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS
 }
 
 pub(crate) fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {

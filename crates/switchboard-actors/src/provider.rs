@@ -254,7 +254,7 @@ async fn send_one(
                     code: error_code(&answer).unwrap_or_else(|| status.as_u16().to_string()),
                     message: text.chars().take(500).collect(),
                 };
-                if status.is_client_error() && status.as_u16() != 429 {
+                if crate::outbox::refused_for_good(status) {
                     return Err(last);
                 }
             }
