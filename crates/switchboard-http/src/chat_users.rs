@@ -498,17 +498,16 @@ async fn delete_role(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Whether a user or a member of a channel of the service holds the role. Reads every channel
-/// of the log: deleting a role is rare, and members' roles are kept only in their channels.
+/// Whether a user or a member of a channel of the service holds the role. Reads the service's
+/// channels (from the janitor's listing): deleting a role is rare, and members' roles are kept
+/// only in their channels.
 async fn role_in_use(state: &AppState, service: Sid, role_sid: Sid) -> Result<bool, ApiError> {
     if state.engine.users().role_in_use(service, role_sid) {
         return Ok(true);
     }
-    for sid in state.engine.channel_sids().map_err(internal)? {
-        let Some(channel) = state.engine.channel(sid).await.map_err(internal)? else { continue };
-        if channel.service_sid == Some(service)
-            && channel.members.values().any(|m| m.role_sid == Some(role_sid))
-        {
+    for listed in state.engine.channel_listings(Some(service)).await.map_err(internal)? {
+        let channel = state.engine.channel(listed.channel_sid).await.map_err(internal)?;
+        if channel.is_some_and(|c| c.members.values().any(|m| m.role_sid == Some(role_sid))) {
             return Ok(true);
         }
     }
