@@ -16,7 +16,7 @@ use switchboard_domain::{ChannelCommand, ChannelEvent, ChannelState, Rejection, 
 use switchboard_store::{ChannelLog, EventLog, Executed, FlushTicket};
 
 use crate::hub::{Hub, LiveEvent};
-use crate::janitor::Activity;
+use crate::janitor::{Activity, ActivityFeed};
 use crate::registry::Registry;
 use crate::EngineError;
 
@@ -25,13 +25,15 @@ use crate::EngineError;
 pub(crate) struct ChannelDeps {
     pub log: Arc<EventLog>,
     pub hub: Arc<Hub>,
-    pub janitor: Recipient<Activity>,
+    pub janitor: ActivityFeed,
     pub outbox: Recipient<crate::outbox::Wake>,
     /// Woken like the outbox, only for messages with media to fetch.
     pub media: Recipient<crate::outbox::Wake>,
     pub registry: Weak<Registry>,
     pub hibernate_after: Duration,
     pub users: Arc<crate::users::UserDirectory>,
+    /// To tell, before waking the outbox, whether the channel's flow has anything to deliver.
+    pub flows: Arc<crate::directory::FlowDirectory>,
 }
 
 /// Runs commands as one atomic append (see `ChannelLog::execute_all`). The reply comes once the
@@ -176,7 +178,7 @@ impl ChannelActor {
 
     fn report_activity(&self) {
         if let Some(channel) = &self.channel {
-            self.deps.janitor.do_send(Activity::of(self.sid, channel.state()));
+            self.deps.janitor.report(Activity::of(self.sid, channel.state()));
         }
     }
 
@@ -261,10 +263,11 @@ impl Handler<Durable> for ChannelActor {
 
     fn handle(&mut self, message: Durable, _: &mut Context<Self>) {
         let first = self.unpublished.front().map(|u| u.seq);
-        let mut fetch_media = false;
+        let (mut fetch_media, mut replies) = (false, false);
         while self.unpublished.front().is_some_and(|u| u.seq < message.next_seq) {
             let Some(item) = self.unpublished.pop_front() else { break };
             fetch_media |= crate::media::wants_fetch(&item.event);
+            replies |= crate::provider::may_reply(&item.event);
             let live = Arc::new(LiveEvent {
                 channel_sid: self.sid,
                 seq: item.seq,
@@ -285,11 +288,12 @@ impl Handler<Durable> for ChannelActor {
                     flow_sid: state.flex_flow_sid,
                     service_sid,
                     webhooks,
+                    replies,
                 };
                 if fetch_media {
                     self.deps.media.do_send(wake);
                 }
-                if state.flex_flow_sid.is_some() || webhooks {
+                if webhooks || crate::outbox::has_deliveries(&self.deps.flows, &wake) {
                     self.deps.outbox.do_send(wake);
                 }
             }

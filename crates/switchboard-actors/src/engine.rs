@@ -123,14 +123,14 @@ impl Engine {
         let arbiters: Vec<ArbiterHandle> =
             (0..config.arbiters.max(1)).map(|_| Arbiter::new().handle()).collect();
         let registry = Arc::new(Registry::new(arbiters));
-        let janitor = Janitor::new(
+        let (janitor, activity) = Janitor::new(
             config.janitor_window,
             config.janitor_tick,
             Arc::clone(&clock),
             Arc::downgrade(&registry),
             Arc::clone(&log),
         )
-        .start();
+        .start_with_feed();
         let hub = Arc::new(Hub::default());
         let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
         let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
@@ -152,12 +152,13 @@ impl Engine {
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),
-            janitor: janitor.clone().recipient(),
+            janitor: activity,
             outbox: outbox.clone().recipient(),
             media: media.clone().recipient(),
             registry: Arc::downgrade(&registry),
             hibernate_after: config.hibernate_after,
             users: Arc::clone(&users),
+            flows: Arc::clone(&flows),
         }));
         let inner = Arc::new(EngineInner {
             flows,
@@ -212,6 +213,7 @@ impl Engine {
                     flow_sid: state.flex_flow_sid,
                     service_sid,
                     webhooks: false,
+                    replies: false,
                 });
             }
             let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
@@ -245,6 +247,8 @@ impl Engine {
                     flow_sid: Some(flow.sid),
                     service_sid,
                     webhooks: false,
+                    // The consumer's cursor lags: whatever lies past it is looked at again.
+                    replies: true,
                 });
             }
         }
@@ -271,6 +275,7 @@ impl Engine {
                 flow_sid: None,
                 service_sid,
                 webhooks: true,
+                replies: false,
             });
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! list wakes no hibernated channel it does not show.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -100,10 +100,41 @@ pub struct ListChannels {
     pub service_sid: Option<Sid>,
 }
 
+/// Channel actors' reports on their way to the janitor. A report is queued here and the janitor
+/// is sent one wake-up for a whole burst of them, so a busy channel arbiter does not wake the
+/// janitor's thread once per append; whatever reads the janitor's picture takes the queue first.
+#[derive(Debug, Clone)]
+pub(crate) struct ActivityFeed {
+    pending: Arc<Mutex<Vec<Activity>>>,
+    janitor: Recipient<TakeActivity>,
+}
+
+impl ActivityFeed {
+    pub(crate) fn report(&self, activity: Activity) {
+        let first = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.push(activity);
+            pending.len() == 1
+        };
+        // Only the report that found the queue empty sends a wake-up: the queue is emptied
+        // whole, so a later report either rides along or finds it empty again.
+        if first {
+            self.janitor.do_send(TakeActivity);
+        }
+    }
+}
+
+/// Tells the janitor that reports are queued in its feed.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct TakeActivity;
+
 #[derive(Debug)]
 pub struct Janitor {
     /// Every channel, so that the janitor sees every quiet one; ordered, for lists.
     channels: BTreeMap<Sid, Activity>,
+    /// Reports not yet folded into `channels` (see [`ActivityFeed`]).
+    pending: Arc<Mutex<Vec<Activity>>>,
     window: Duration,
     tick: Duration,
     clock: Arc<dyn Clock>,
@@ -119,10 +150,35 @@ impl Janitor {
         registry: Weak<Registry>,
         log: Arc<EventLog>,
     ) -> Janitor {
-        Janitor { channels: BTreeMap::new(), window, tick, clock, registry, log }
+        Janitor {
+            channels: BTreeMap::new(),
+            pending: Arc::default(),
+            window,
+            tick,
+            clock,
+            registry,
+            log,
+        }
+    }
+
+    /// Starts the janitor and gives the feed that channel actors report to.
+    pub(crate) fn start_with_feed(self) -> (Addr<Janitor>, ActivityFeed) {
+        let pending = Arc::clone(&self.pending);
+        let addr = self.start();
+        let feed = ActivityFeed { pending, janitor: addr.clone().recipient() };
+        (addr, feed)
+    }
+
+    /// Folds the queued reports in, oldest first, so the latest of each channel wins.
+    fn take_pending(&mut self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for activity in pending {
+            self.channels.insert(activity.channel_sid, activity);
+        }
     }
 
     fn sweep(&mut self) {
+        self.take_pending();
         let now = self.clock.now();
         let window_millis = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
         let due: Vec<Sid> = self
@@ -176,7 +232,16 @@ impl Handler<Activity> for Janitor {
     type Result = ();
 
     fn handle(&mut self, activity: Activity, _: &mut Context<Self>) {
+        self.take_pending();
         self.channels.insert(activity.channel_sid, activity);
+    }
+}
+
+impl Handler<TakeActivity> for Janitor {
+    type Result = ();
+
+    fn handle(&mut self, _: TakeActivity, _: &mut Context<Self>) {
+        self.take_pending();
     }
 }
 
@@ -184,6 +249,7 @@ impl Handler<ListChannels> for Janitor {
     type Result = MessageResult<ListChannels>;
 
     fn handle(&mut self, list: ListChannels, _: &mut Context<Self>) -> Self::Result {
+        self.take_pending();
         let listed = self.channels.values().filter_map(|a| a.listing);
         MessageResult(
             listed.filter(|l| list.service_sid.is_none_or(|s| s == l.service_sid)).collect(),
@@ -195,6 +261,7 @@ impl Handler<ListOpenTasks> for Janitor {
     type Result = MessageResult<ListOpenTasks>;
 
     fn handle(&mut self, _: ListOpenTasks, _: &mut Context<Self>) -> Self::Result {
+        self.take_pending();
         let mut tasks: Vec<OpenTask> =
             self.channels.values().flat_map(|a| a.open_tasks.iter().cloned()).collect();
         tasks.sort_by_key(|t| (t.linked_at, t.task_sid));

@@ -144,6 +144,10 @@ pub struct Wake {
     pub service_sid: Sid,
     /// Whether the channel has webhooks (`channel_hooks`), as its actor knew after the append.
     pub webhooks: bool,
+    /// Whether the woken events may hold a reply for the customer (a message that is not the
+    /// customer's own). A customer's message alone has nothing to send back, so the reply
+    /// consumer is not run for it: most inbound traffic then costs the outbox nothing.
+    pub replies: bool,
 }
 
 #[derive(Debug)]
@@ -201,7 +205,7 @@ impl Handler<Wake> for Outbox {
             });
         }
         // Decided from memory first: most wakes have nothing to deliver.
-        if deliveries_of(&self.shared, &wake) == (false, false) {
+        if !has_deliveries(&self.shared.flows, &wake) {
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -209,7 +213,7 @@ impl Handler<Wake> for Outbox {
             let shared = Arc::clone(&shared);
             async move {
                 // Read again for each run: the flow may have changed since the first wake.
-                let (external, replies) = deliveries_of(&shared, &wake);
+                let (external, replies) = deliveries_of(&shared.flows, &wake);
                 let sid = wake.channel_sid;
                 if external {
                     if let Err(error) = deliver_channel(&shared, &wake).await {
@@ -226,12 +230,20 @@ impl Handler<Wake> for Outbox {
     }
 }
 
+/// Whether a wake gives the external integration or the reply consumer anything to do. Asked by
+/// a channel before it wakes the outbox, so that a customer's message on a task flow crosses to
+/// no other thread.
+pub(crate) fn has_deliveries(flows: &FlowDirectory, wake: &Wake) -> bool {
+    deliveries_of(flows, wake) != (false, false)
+}
+
 /// Whether a channel's flow feeds an external integration, and whether it sends replies.
-fn deliveries_of(shared: &Shared, wake: &Wake) -> (bool, bool) {
-    let flow = wake.flow_sid.and_then(|f| shared.flows.get(f));
+fn deliveries_of(flows: &FlowDirectory, wake: &Wake) -> (bool, bool) {
+    let flow = wake.flow_sid.and_then(|f| flows.get(f));
     let external =
         flow.as_ref().is_some_and(|f| f.config.integration_type == IntegrationType::External);
-    let replies = flow.as_ref().is_some_and(|f| crate::provider::delivers_replies(&f.config));
+    let replies =
+        wake.replies && flow.as_ref().is_some_and(|f| crate::provider::delivers_replies(&f.config));
     (external, replies)
 }
 

@@ -67,6 +67,12 @@ impl GraphApi {
 
 /// Whether replies on channels of this flow go to the customer through a provider. Web chats
 /// read replies on their WebSocket, custom channels through channel webhooks.
+/// Whether an event may be a reply to send: a message from anyone but the customer. Edits and
+/// removals are not sent again; a customer's own message never goes back to them.
+pub(crate) fn may_reply(event: &ChannelEvent) -> bool {
+    matches!(event, ChannelEvent::MessageAdded { source, .. } if *source != MessageSource::Customer)
+}
+
 pub(crate) fn delivers_replies(flow: &FlowConfig) -> bool {
     matches!(flow.channel_type, ChannelType::Sms | ChannelType::Whatsapp | ChannelType::Facebook)
 }
@@ -126,24 +132,26 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
     });
     let Some(route) = customer.and_then(|c| Route::of(&flow.config, &c)) else { return Ok(()) };
     let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    let (mut passed, mut recorded) = (start, start);
     for record in records {
-        let seq = record.seq();
-        if let ReplayRecord::Event {
-            event:
-                Recorded {
-                    event: ChannelEvent::MessageAdded { index, body, source, media, .. }, ..
-                },
-            ..
-        } = &record
-        {
-            if *source != MessageSource::Customer {
-                let requested_at = crate::SystemClock.now();
-                let reply = Reply { body, media: media.as_ref().map(|m| attachment(shared, m)) };
-                let outcome = send(shared, &route, &reply).await;
-                record_outcome(shared, channel, *index, requested_at, outcome).await;
+        passed = record.seq() + 1;
+        if let ReplayRecord::Event { event: Recorded { event, .. }, .. } = &record {
+            if let ChannelEvent::MessageAdded { index, body, media, .. } = event {
+                if may_reply(event) {
+                    let requested_at = crate::SystemClock.now();
+                    let reply =
+                        Reply { body, media: media.as_ref().map(|m| attachment(shared, m)) };
+                    let outcome = send(shared, &route, &reply).await;
+                    record_outcome(shared, channel, *index, requested_at, outcome).await;
+                    // Past each reply at once: a restart must not send it twice.
+                    log.set_cursor(CONSUMER, channel, passed)?;
+                    recorded = passed;
+                }
             }
         }
-        log.set_cursor(CONSUMER, channel, seq + 1)?;
+    }
+    if passed > recorded {
+        log.set_cursor(CONSUMER, channel, passed)?;
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ impl ChannelRuns {
                 let merged = again.get_or_insert(wake);
                 merged.from_seq = merged.from_seq.min(wake.from_seq);
                 merged.webhooks |= wake.webhooks;
+                merged.replies |= wake.replies;
                 return;
             }
             running.insert(sid, None);
@@ -67,6 +68,7 @@ mod tests {
             flow_sid: None,
             service_sid: Sid::from_parts(switchboard_domain::SidPrefix::SERVICE, [1; 16]),
             webhooks: false,
+            replies: false,
         }
     }
 

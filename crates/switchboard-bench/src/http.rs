@@ -13,7 +13,7 @@ use clap::Args;
 use switchboard_crypto::DataKey;
 use switchboard_domain::{ChannelEvent, MessageSource, Recorded, Sid, SidPrefix, Timestamp};
 
-use crate::stats::{ms, rate, Run};
+use crate::stats::{ms, rate, ProcessUsage, Run};
 
 #[derive(Args)]
 pub struct HttpArgs {
@@ -60,7 +60,9 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
     let (mut daemon, base) = start_daemon(&binary, &scratch.path().join("data"))?;
     setup_flow(&base)?;
+    let before = ProcessUsage::of(daemon.id());
     let ours = load(&format!("{base}/webhooks/twilio"), args.concurrency, args.customers, seconds);
+    let after = ProcessUsage::of(daemon.id());
     let _ = daemon.kill();
     let _ = daemon.wait();
     let raw_base = start_raw_pipeline(&scratch.path().join("raw"))?;
@@ -89,6 +91,12 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
         "\nRatio: {:.0}% of the raw pipeline (target ≥ 50%, p99 < 10 ms).",
         ours.0.per_second / raw.0.per_second.max(1.0) * 100.0
     );
+    if let (Some(before), Some(after)) = (before, after) {
+        let (cpu, switches) = after.per_request(&before, ours.0.count);
+        println!(
+            "The daemon used {cpu:.0} µs of CPU and {switches:.1} context switches per request."
+        );
+    }
     Ok(())
 }
 
