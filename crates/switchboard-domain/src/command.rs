@@ -154,6 +154,10 @@ pub enum ChannelCommand {
         media_sid: Sid,
         error: String,
     },
+    /// Deletes the channel: its open tasks are canceled with `reason`, then it is destroyed.
+    Destroy {
+        reason: String,
+    },
 }
 
 /// Why a command was refused. The HTTP layer maps each to a Twilio error code.
@@ -193,6 +197,13 @@ pub fn decide(
         ChannelCommand::Create(new) => create(state, new),
         _ if !state.is_created() => Err(Rejection::ChannelNotFound),
         _ if state.erased => Err(Rejection::ChannelErased),
+        // What a deleted channel still records: how the replies sent before it fared.
+        command @ (ChannelCommand::RecordDelivery { .. } | ChannelCommand::RecordSent { .. })
+            if state.destroyed =>
+        {
+            update(state, command)
+        }
+        _ if state.destroyed => Err(Rejection::ChannelNotFound),
         command => update(state, command),
     }
 }
@@ -356,6 +367,18 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
                 !stored,
                 ChannelEvent::MediaStored { media_sid, content_type, size_bytes, sha256, filename },
             ))
+        }
+        ChannelCommand::Destroy { reason } => {
+            let mut events: Vec<ChannelEvent> = state
+                .open_tasks
+                .keys()
+                .map(|task_sid| ChannelEvent::TaskEnded {
+                    task_sid: *task_sid,
+                    outcome: TaskOutcome::Canceled { reason: reason.clone() },
+                })
+                .collect();
+            events.push(ChannelEvent::ChannelDestroyed {});
+            Ok(events)
         }
         ChannelCommand::RecordMediaFailed { media_sid, error } => {
             let media = state

@@ -295,6 +295,10 @@ pub enum ChannelEvent {
         media_sid: Sid,
         error: String,
     },
+    /// The channel was deleted (Chat v2 `DELETE …/Channels/{CH}`): it is gone from the API, its
+    /// members and bindings are released, its log stays for audit. Only the delivery outcomes of
+    /// replies sent before it may follow.
+    ChannelDestroyed {},
 }
 
 impl DomainEvent for ChannelEvent {
@@ -321,6 +325,7 @@ impl DomainEvent for ChannelEvent {
             ChannelEvent::WebhookRemoved { .. } => "webhook_removed",
             ChannelEvent::MediaStored { .. } => "media_stored",
             ChannelEvent::MediaFailed { .. } => "media_failed",
+            ChannelEvent::ChannelDestroyed { .. } => "channel_destroyed",
         }
     }
 

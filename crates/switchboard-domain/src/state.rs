@@ -105,6 +105,9 @@ pub struct ChannelState {
     pub janitor_enabled: bool,
     pub status: ChannelStatus,
     pub erased: bool,
+    /// Deleted over the API (`channel_destroyed`): listed and found nowhere, its members gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub destroyed: bool,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     /// When the last message of any author was added: the janitor's inactivity clock.
@@ -132,6 +135,11 @@ pub struct ChannelState {
 impl ChannelState {
     pub fn is_created(&self) -> bool {
         self.sid.is_some()
+    }
+
+    /// Whether the channel is gone from the API: its content erased, or the channel deleted.
+    pub fn is_removed(&self) -> bool {
+        self.erased || self.destroyed
     }
 
     /// Messages that exist now: added and not removed.
@@ -366,6 +374,13 @@ impl ChannelState {
                 if let Some(entry) = self.media.get_mut(media_sid) {
                     entry.status = MediaStatus::Failed { error: error.clone() };
                 }
+            }
+            // The rest stays as it was, for the replies still on their way and for audit.
+            ChannelEvent::ChannelDestroyed {} => {
+                self.destroyed = true;
+                self.status = ChannelStatus::Inactive;
+                self.members.clear();
+                self.open_tasks.clear();
             }
         }
         self.date_updated = at;
