@@ -3,6 +3,8 @@
 //! task is canceled, its members' WebSockets hear `channel_destroyed` and nothing more, the
 //! customer's next message opens a new channel, a reply queued before still reaches the customer,
 //! its channel webhooks hear `onChannelDestroyed`, and its log stays for audit, across a restart.
+//! And channel Invites: created once per identity, listed, fetched, withdrawn, and taken up by
+//! the invited identity's `join` of a private channel.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use serde_json::Value;
 
 use crate::inbound::wait_for;
 use crate::support::api::{
-    assert_twilio_error, daemon_command, frames, token_for_service, Response,
+    assert_twilio_error, daemon_command, frames, token_for_service, ws_call, Response,
 };
 use crate::support::fake::FakeServer;
 use crate::support::Daemon;
@@ -165,4 +167,100 @@ fn a_deleted_channel_is_gone_from_the_api_but_not_from_the_log() {
     assert_eq!(types(&events(&daemon, &channel)), kinds, "the log is as it was");
     let told_again = wait_for(Duration::from_secs(1), || hook.requests().len() > 1);
     assert!(!told_again, "onChannelDestroyed was told twice");
+}
+
+#[test]
+fn an_invite_lets_its_identity_join_a_private_channel_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let made = daemon.post("/chat/v2/Services", &[("FriendlyName", "invites")]).json();
+    let service = made["sid"].as_str().unwrap().to_owned();
+    let admin_role = made["default_channel_creator_role_sid"].as_str().unwrap().to_owned();
+    let created = daemon.post(
+        &format!("/chat/v2/Services/{service}/Channels"),
+        &[("FriendlyName", "private"), ("Type", "private")],
+    );
+    let channel = created.json()["sid"].as_str().unwrap().to_owned();
+    let path = format!("/chat/v2/Services/{service}/Channels/{channel}");
+    assert_eq!(daemon.post(&format!("{path}/Members"), &[("Identity", "alice")]).status, 201);
+    let invites = format!("{path}/Invites");
+
+    let first = daemon.post(&invites, &[("Identity", "bob"), ("RoleSid", &admin_role)]);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let first = first.json();
+    let invite = first["sid"].as_str().unwrap().to_owned();
+    assert!(invite.starts_with("IN"), "{first}");
+    assert_eq!(first["identity"], "bob");
+    assert_eq!(first["channel_sid"], channel.as_str());
+    assert_eq!(first["service_sid"], service.as_str());
+    assert_eq!(first["role_sid"], admin_role.as_str());
+    assert_eq!(first["url"], daemon.url(&format!("{invites}/{invite}")));
+    let again = daemon.post(&invites, &[("Identity", "bob")]);
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.json()["sid"], invite.as_str(), "a second invite of bob is the first");
+    assert_eq!(daemon.post(&invites, &[("Identity", "dave")]).status, 201);
+    let listed = daemon.get(&format!("{invites}?Identity=bob")).json();
+    assert_eq!(listed["meta"]["key"], "invites");
+    assert_eq!(sids(listed["invites"].as_array().unwrap()), std::slice::from_ref(&invite));
+    assert_eq!(daemon.get(&invites).json()["invites"].as_array().unwrap().len(), 2);
+    assert_eq!(daemon.get(&format!("{invites}/{invite}")).json()["identity"], "bob");
+    assert_not_found(&daemon.get(&format!("{invites}/IN00000000000000000000000000000000")));
+    assert_twilio_error(&daemon.post(&invites, &[("Identity", "alice")]), 409, 50404);
+    assert_twilio_error(&daemon.post(&invites, &[]), 400, 20001);
+    let service_role = made["default_service_role_sid"].as_str().unwrap();
+    assert_twilio_error(
+        &daemon.post(&invites, &[("Identity", "eve"), ("RoleSid", service_role)]),
+        400,
+        20001,
+    );
+
+    // Bob hears of it and joins in the invite's role; the invite is taken up.
+    let socket = |identity: &str| {
+        let mut socket =
+            daemon.websocket(Some(&token_for_service(identity, "1h", Some(&service)))).unwrap();
+        assert_eq!(frames(&mut socket, 1)[0]["type"], "ready");
+        socket
+    };
+    let mut bob = socket("bob");
+    let mut carol = socket("carol");
+    let mut dave = socket("dave");
+    let join = serde_json::json!({"type": "join", "channel_sid": channel});
+    // Dave's invite is withdrawn before he joins; carol was never invited.
+    let dave_invite = daemon.get(&format!("{invites}?Identity=dave")).json()["invites"][0]["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let withdrawn = daemon.delete(&format!("{invites}/{dave_invite}"));
+    assert_eq!(withdrawn.status, 204, "{}", withdrawn.body);
+    assert_not_found(&daemon.get(&format!("{invites}/{dave_invite}")));
+    assert_not_found(&daemon.delete(&format!("{invites}/{dave_invite}")));
+    for (socket, id) in [(&mut carol, "c1"), (&mut dave, "d1")] {
+        let refused = ws_call(socket, join.clone(), id);
+        assert_eq!(refused["code"], 50107, "{refused}");
+    }
+    let joined = ws_call(&mut bob, join.clone(), "b1");
+    assert_eq!(joined["type"], "ack", "{joined}");
+    let member = daemon.get(&format!("{path}/Members/bob"));
+    assert_eq!(member.status, 200, "{}", member.body);
+    assert_eq!(member.json()["role_sid"], admin_role.as_str());
+    assert_eq!(daemon.get(&invites).json()["invites"], serde_json::json!([]));
+    assert_not_found(&daemon.get(&format!("{invites}/{invite}")));
+    assert_eq!(ws_call(&mut bob, join, "b2")["code"], 50404, "joined once");
+
+    // An identity connected when it is invited hears of it, though not a member.
+    let mut frank = socket("frank");
+    assert_eq!(daemon.post(&invites, &[("Identity", "frank")]).status, 201);
+    let heard = frames(&mut frank, 5);
+    let invited = heard.iter().find(|f| f["type"] == "invite_added").expect("invite_added");
+    assert_eq!(invited["channel_sid"], channel.as_str(), "{heard:?}");
+    assert_eq!(invited["identity"], "frank");
+    let kinds = types(&events(&daemon, &channel));
+    let told: Vec<&str> =
+        kinds.iter().map(String::as_str).filter(|k| k.starts_with("invite_")).collect();
+    assert_eq!(
+        told,
+        ["invite_added", "invite_added", "invite_removed", "invite_added"],
+        "{kinds:?}"
+    );
 }

@@ -140,6 +140,19 @@ class Chat(unittest.TestCase):
         self.assertNotEqual(again.sid, channel.sid)
         self.assertTrue(channels("sdk-del").delete(), "by unique name too")
 
+    def test_invites(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk invites")
+        channel = c.chat.v2.services(service.sid).channels.create(friendly_name="private", type="private")
+        invites = c.chat.v2.services(service.sid).channels(channel.sid).invites
+        invite = invites.create(identity="bob")
+        self.assertTrue(invite.sid.startswith("IN"))
+        self.assertEqual(invite.identity, "bob")
+        self.assertEqual([i.sid for i in invites.list(identity=["bob"])], [invite.sid])
+        self.assertEqual(invites(invite.sid).fetch().identity, "bob")
+        self.assertTrue(invites(invite.sid).delete())
+        self.assertEqual(invites.list(), [])
+
 
 class UsersAndRoles(unittest.TestCase):
     def test_users_and_their_channels(self):

@@ -299,10 +299,12 @@ impl Handler<Durable> for ChannelActor {
 }
 
 /// Steps the member list over `event` and returns who hears of it: the members after it, and a
-/// member who left with it. A deleted channel's members hear of the deletion, then of nothing.
+/// member who left with it, or the identity it invites. A deleted channel's members hear of the
+/// deletion, then of nothing.
 fn audience_after(members: &mut Vec<(Sid, String)>, event: &ChannelEvent) -> Vec<String> {
     let mut leaver = None;
     match event {
+        ChannelEvent::InviteAdded { identity, .. } => leaver = Some(identity.clone()),
         ChannelEvent::ChannelDestroyed { .. } => {
             return members.drain(..).map(|(_, identity)| identity).collect();
         }

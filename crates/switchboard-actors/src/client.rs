@@ -97,13 +97,17 @@ impl Engine {
         let require = |permission: &'static str| standing.require(permission);
         let (channel, member) = (&standing.channel, &standing.member);
         let is_private = channel.kind != Some(ChannelKind::Public);
+        // An invite is the identity's way into the channel, private or not, in its invite's role.
+        let invite = channel.invite_by_identity(identity).map(|(_, invite)| invite.role_sid);
         let member_sid = match (&action, &member) {
             (ClientAction::Join, Some(_)) => {
                 return Ok(Err(ClientRefusal::Rejected(Rejection::MemberExists(
                     identity.to_owned(),
                 ))))
             }
-            (ClientAction::Join, None) if is_private => return Ok(Err(ClientRefusal::Private)),
+            (ClientAction::Join, None) if is_private && invite.is_none() => {
+                return Ok(Err(ClientRefusal::Private))
+            }
             (ClientAction::Join, None) => None,
             (_, Some((sid, _))) => Some(*sid),
             (_, None) if is_private => return Ok(Err(ClientRefusal::Private)),
@@ -111,13 +115,15 @@ impl Engine {
         };
         let commands = match action {
             ClientAction::Join => {
-                if let Err(refusal) = require("joinChannel") {
-                    return Ok(Err(refusal));
+                if invite.is_none() {
+                    if let Err(refusal) = require("joinChannel") {
+                        return Ok(Err(refusal));
+                    }
                 }
                 vec![ChannelCommand::AddMember {
                     member_sid: new_sid(SidPrefix::MEMBER),
                     identity: identity.to_owned(),
-                    role_sid: None,
+                    role_sid: invite.flatten(),
                     attributes: "{}".into(),
                 }]
             }

@@ -154,6 +154,16 @@ pub enum ChannelCommand {
         media_sid: Sid,
         error: String,
     },
+    /// Invites an identity; inviting one already invited changes nothing.
+    AddInvite {
+        invite_sid: Sid,
+        identity: String,
+        role_sid: Option<Sid>,
+        created_by: Option<String>,
+    },
+    RemoveInvite {
+        invite_sid: Sid,
+    },
     /// Deletes the channel: its open tasks are canceled with `reason`, then it is destroyed.
     Destroy {
         reason: String,
@@ -367,6 +377,26 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
                 !stored,
                 ChannelEvent::MediaStored { media_sid, content_type, size_bytes, sha256, filename },
             ))
+        }
+        ChannelCommand::AddInvite { invite_sid, identity, role_sid, created_by } => {
+            require_text(&identity, "an invite needs a non-empty identity")?;
+            if state.member_by_identity(&identity).is_some() {
+                return Err(Rejection::MemberExists(identity));
+            }
+            // `apply` would ignore a second invite under the same SID: keep it out of the log.
+            if state.invites.contains_key(&invite_sid) {
+                return Err(Rejection::Invalid("the invite SID is already in use"));
+            }
+            Ok(changed(
+                state.invite_by_identity(&identity).is_none(),
+                ChannelEvent::InviteAdded { invite_sid, identity, role_sid, created_by },
+            ))
+        }
+        ChannelCommand::RemoveInvite { invite_sid } => {
+            if !state.invites.contains_key(&invite_sid) {
+                return Err(Rejection::Invalid("the invite is not on this channel"));
+            }
+            Ok(vec![ChannelEvent::InviteRemoved { invite_sid }])
         }
         ChannelCommand::Destroy { reason } => {
             let mut events: Vec<ChannelEvent> = state

@@ -257,6 +257,14 @@ fn command() -> impl Strategy<Value = ChannelCommand> {
                 ChannelCommand::UpdateWebhook { webhook_sid, url, method, filters, retry_count }
             }),
         1 => webhook().prop_map(|webhook_sid| ChannelCommand::RemoveWebhook { webhook_sid }),
+        2 => (pooled(SidPrefix::INVITE, 3), select(vec!["alice", "bob", "carol"]), option::of(pooled(SidPrefix::ROLE, 2)))
+            .prop_map(|(invite_sid, identity, role_sid)| ChannelCommand::AddInvite {
+                invite_sid,
+                identity: identity.into(),
+                role_sid,
+                created_by: None,
+            }),
+        1 => pooled(SidPrefix::INVITE, 3).prop_map(|invite_sid| ChannelCommand::RemoveInvite { invite_sid }),
     ]
 }
 
@@ -613,6 +621,19 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
             error: "too large".into(),
         }),
         Just(ChannelEvent::ChannelDestroyed {}),
+        (
+            pooled(SidPrefix::INVITE, 3),
+            select(vec!["alice", "bob"]),
+            option::of(pooled(SidPrefix::ROLE, 2))
+        )
+            .prop_map(|(invite_sid, identity, role_sid)| ChannelEvent::InviteAdded {
+                invite_sid,
+                identity: identity.into(),
+                role_sid,
+                created_by: None,
+            }),
+        pooled(SidPrefix::INVITE, 3)
+            .prop_map(|invite_sid| ChannelEvent::InviteRemoved { invite_sid }),
     ]
 }
 
@@ -707,7 +728,7 @@ fn the_generated_sequences_reach_every_event_and_the_main_rejections() {
             }
         }
     }
-    assert_eq!(events.len(), 20, "events recorded: {events:?}");
+    assert_eq!(events.len(), 22, "events recorded: {events:?}");
     assert_eq!(reasons.len(), 3, "deactivation reasons: {reasons:?}");
     for expected in [
         "ChannelExists",

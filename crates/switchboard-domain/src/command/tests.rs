@@ -350,6 +350,8 @@ fn one_update_of_each_kind() -> Vec<ChannelCommand> {
         ChannelCommand::RemoveWebhook { webhook_sid: webhook(1) },
         media_stored(1),
         ChannelCommand::RecordMediaFailed { media_sid: media_sid(1), error: "HTTP 404".into() },
+        invite(2, "bob"),
+        ChannelCommand::RemoveInvite { invite_sid: invite_sid(1) },
         ChannelCommand::Destroy { reason: "the channel was deleted".into() },
     ]
 }
@@ -383,6 +385,8 @@ fn command_kind(command: &ChannelCommand) -> usize {
         ChannelCommand::RecordMediaStored { .. } => 23,
         ChannelCommand::RecordMediaFailed { .. } => 24,
         ChannelCommand::Destroy { .. } => 25,
+        ChannelCommand::AddInvite { .. } => 26,
+        ChannelCommand::RemoveInvite { .. } => 27,
     }
 }
 
@@ -419,7 +423,7 @@ fn an_address_and_a_flow_go_together() {
 fn the_update_commands_cover_every_kind_but_create() {
     let mut kinds: Vec<usize> = one_update_of_each_kind().iter().map(command_kind).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, (1..=25).collect::<Vec<_>>());
+    assert_eq!(kinds, (1..=27).collect::<Vec<_>>());
 }
 
 #[test]
@@ -445,6 +449,7 @@ fn the_update_commands_are_accepted_by_a_live_channel() {
         linked(1),
         webhook_added(1),
         with_media(1, 1),
+        invited(1, "carol"),
     ]);
     for command in one_update_of_each_kind() {
         let kind = command_kind(&command);
@@ -468,6 +473,65 @@ fn every_command_after_erasure_is_channel_erased() {
     }
     // The SID stays taken: an erased channel is not created again.
     gone.when(ChannelCommand::Create(new_channel())).then_reject(Rejection::ChannelExists);
+}
+
+// ---------------------------------------------------------------------------------------------
+// invites
+// ---------------------------------------------------------------------------------------------
+
+fn invite_sid(n: u8) -> Sid {
+    sid(SidPrefix::INVITE, n)
+}
+
+fn invite(n: u8, identity: &str) -> ChannelCommand {
+    ChannelCommand::AddInvite {
+        invite_sid: invite_sid(n),
+        identity: identity.into(),
+        role_sid: None,
+        created_by: None,
+    }
+}
+
+fn invited(n: u8, identity: &str) -> ChannelEvent {
+    ChannelEvent::InviteAdded {
+        invite_sid: invite_sid(n),
+        identity: identity.into(),
+        role_sid: None,
+        created_by: None,
+    }
+}
+
+#[test]
+fn an_invite_is_recorded_once_per_identity_and_never_for_a_member() {
+    let state = given(&[created(), joined(1, "alice")])
+        .when(invite(1, "bob"))
+        .then_expect(&[invited(1, "bob")]);
+    assert_eq!(state.state().invite_by_identity("bob").map(|(sid, _)| sid), Some(invite_sid(1)));
+    // Asking again, under another SID, is the same invite.
+    state.clone().when(invite(2, "bob")).then_nothing();
+    state
+        .clone()
+        .when(invite(1, "carol"))
+        .then_reject(Rejection::Invalid("the invite SID is already in use"));
+    state.clone().when(invite(2, "alice")).then_reject(Rejection::MemberExists("alice".into()));
+    state
+        .when(invite(2, " "))
+        .then_reject(Rejection::Invalid("an invite needs a non-empty identity"));
+}
+
+#[test]
+fn joining_takes_the_invite_up_and_a_removed_invite_is_gone() {
+    let state = given(&[created(), invited(1, "bob"), invited(2, "carol")])
+        .when(add_member(3, "bob"))
+        .then_expect(&[joined(3, "bob")]);
+    assert!(state.state().invite_by_identity("bob").is_none());
+    let state = state
+        .when(ChannelCommand::RemoveInvite { invite_sid: invite_sid(2) })
+        .then_expect(&[ChannelEvent::InviteRemoved { invite_sid: invite_sid(2) }]);
+    assert!(state.state().invites.is_empty());
+    state
+        .when(ChannelCommand::RemoveInvite { invite_sid: invite_sid(2) })
+        .then_reject(Rejection::Invalid("the invite is not on this channel"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1390,6 +1454,8 @@ fn event_kind(event: &ChannelEvent) -> usize {
         ChannelEvent::MediaStored { .. } => 19,
         ChannelEvent::MediaFailed { .. } => 20,
         ChannelEvent::ChannelDestroyed { .. } => 21,
+        ChannelEvent::InviteAdded { .. } => 22,
+        ChannelEvent::InviteRemoved { .. } => 23,
     }
 }
 
@@ -1532,6 +1598,14 @@ fn every_event() -> Vec<ChannelEvent> {
     });
     events.push(ChannelEvent::MediaFailed { media_sid: media_sid(3), error: "too large".into() });
     events.push(ChannelEvent::ChannelDestroyed {});
+    events.push(invited(1, "carol"));
+    events.push(ChannelEvent::InviteAdded {
+        invite_sid: invite_sid(2),
+        identity: "dave".into(),
+        role_sid: Some(sid(SidPrefix::ROLE, 1)),
+        created_by: Some("alice".into()),
+    });
+    events.push(ChannelEvent::InviteRemoved { invite_sid: invite_sid(1) });
     events
 }
 
@@ -1540,7 +1614,7 @@ fn the_samples_cover_every_event_variant() {
     let mut kinds: Vec<usize> = every_event().iter().map(event_kind).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds, (0..22).collect::<Vec<_>>());
+    assert_eq!(kinds, (0..24).collect::<Vec<_>>());
 }
 
 #[test]
