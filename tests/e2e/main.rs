@@ -7,6 +7,8 @@ mod support;
 mod audit_cli;
 /// Chat v2 channel webhooks: CRUD, and delivery signed, filtered, retried, in order, durable.
 mod channel_webhooks;
+/// Chat v2 channel deletion: gone from the API, kept in the log.
+mod channels;
 /// kill -9 mid-burst loses no acknowledged webhook.
 mod crash;
 /// `serve`: first start, health, graceful stop, folder locking.

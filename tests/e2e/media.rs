@@ -1,7 +1,9 @@
 //! Media through the real daemon: inbound MMS media fetched from Twilio's media URL with the
 //! account's Basic credentials, WhatsApp Cloud media through the Graph API, limits recorded on
 //! the message, a failing fetch resumed after a restart and stored once, uploads attached with
-//! `MediaSid`, signed public links, and media of a shredded channel gone.
+//! `MediaSid`, signed public links, and media of a shredded channel gone; uploads with an access
+//! token and media messages over the WebSocket, from an agent (out to an SMS customer) and from a
+//! web chat's customer.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +13,8 @@ use serde_json::{json, Value};
 use switchboard_domain::Sid;
 
 use crate::support::api::{
-    basic, daemon_command, get_bytes, post_bytes, token, ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER,
+    basic, daemon_command, frames, get_bytes, post_bytes, token, token_for_service, ws_call,
+    ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER,
 };
 use crate::support::fake::{FakeServer, Reply};
 use crate::support::{run, switchboard, Daemon};
@@ -449,4 +452,226 @@ fn messenger_attachments_are_fetched_without_credentials_and_nothing_leaves_loop
     let why = messages[1]["media"]["error"].as_str().unwrap();
     // Refused by the closed port the proxy settings name, not a name lookup that went out.
     assert!(why.contains("could not reach") && why.contains("Connection refused"), "{why}");
+}
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// A WebSocket of `token`'s identity, past its `ready` frame.
+fn socket(daemon: &Daemon, token: &str) -> Socket {
+    let mut socket = daemon.websocket(Some(token)).unwrap();
+    assert_eq!(frames(&mut socket, 1)[0]["type"], "ready");
+    socket
+}
+
+/// Reads frames until a `message_added` of `channel` arrives; panics after a deadline.
+fn next_message(socket: &mut Socket, channel: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        for frame in frames(socket, 1) {
+            if frame["type"] == "message_added" && frame["channel_sid"] == channel {
+                return frame;
+            }
+        }
+    }
+    panic!("no message_added frame arrived");
+}
+
+#[track_caller]
+fn assert_error(answer: &Value, code: u64) {
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(answer["code"], code, "{answer}");
+}
+
+#[test]
+fn an_agent_uploads_with_a_token_sends_media_over_the_websocket_and_the_sms_customer_gets_it() {
+    let twilio = FakeServer::start();
+    let twilio_base = twilio.url.clone();
+    let (_temp, daemon) = started(&[
+        ("SWITCHBOARD_MEDIA_MAX_BYTES", "200000"),
+        ("SWITCHBOARD_TWILIO_API_BASE", &twilio_base),
+        ("SWITCHBOARD_OUTBOX_RETRY_BASE", "100ms"),
+    ]);
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(
+        daemon.sms(CUSTOMER, "my receipt?", "SM00000000000000000000000000000a01").status,
+        200
+    );
+    let channel = only_channel(&daemon, &service);
+    let members = format!("/chat/v2/Services/{service}/Channels/{channel}/Members");
+    let texts_only = daemon.post(
+        &format!("/chat/v2/Services/{service}/Roles"),
+        &[("FriendlyName", "texts only"), ("Type", "channel"), ("Permission", "sendMessage")],
+    );
+    assert_eq!(texts_only.status, 201, "{}", texts_only.body);
+    let texts_only = texts_only.json()["sid"].as_str().unwrap().to_owned();
+    for (identity, role) in
+        [("agent.alice", None), ("agent.bob", None), ("agent.tim", Some(&texts_only))]
+    {
+        let mut form = vec![("Identity", identity)];
+        form.extend(role.map(|r| ("RoleSid", r.as_str())));
+        assert_eq!(daemon.post(&members, &form).status, 201);
+    }
+    let bearer = |identity: &str| token_for_service(identity, "1h", Some(&service));
+    let (alice, bob, tim) = (bearer("agent.alice"), bearer("agent.bob"), bearer("agent.tim"));
+    let upload = |token: &str, content_type: &str, body: &[u8]| {
+        let url = daemon.url(&format!(
+            "/chat/v2/Services/{service}/Media?ChannelSid={channel}&Filename=receipt.png"
+        ));
+        post_bytes(&url, content_type, body, Some(&format!("Bearer {token}")))
+    };
+    let bytes = picture(120_000);
+
+    // The upload is held to the token, the membership, the role and the limits.
+    let big = upload(&alice, "image/png", &picture(200_001));
+    assert_eq!(big.status, 413, "{}", big.body);
+    let html = upload(&alice, "text/html", b"<p>");
+    assert_eq!(html.status, 415, "{}", html.body);
+    let muted = upload(&tim, "image/png", &bytes);
+    assert_eq!(muted.status, 403, "{}", muted.body);
+    assert_eq!(muted.json()["code"], 50107);
+    assert!(muted.json()["message"].as_str().unwrap().contains("sendMediaMessage"));
+    let stranger = upload(&bearer("agent.mallory"), "image/png", &bytes);
+    assert_eq!(stranger.status, 403, "{}", stranger.body);
+    let flipped = if alice.ends_with('A') { 'B' } else { 'A' };
+    let forged = format!("{}{flipped}", &alice[..alice.len() - 1]);
+    assert_eq!(upload(&forged, "image/png", &bytes).status, 401);
+    let other = daemon.post("/chat/v2/Services", &[("FriendlyName", "other")]).json()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let elsewhere = token_for_service("agent.alice", "1h", Some(&other));
+    assert_eq!(upload(&elsewhere, "image/png", &bytes).status, 403);
+    assert_eq!(events_of_type(&daemon, &channel, "media_stored"), 0, "a refused upload was kept");
+    let uploaded = upload(&alice, "image/png", &bytes);
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    let media_sid = uploaded.json()["sid"].as_str().unwrap().to_owned();
+
+    // Sent over the WebSocket; the other member hears it with its medium and fetches the bytes.
+    let mut alice_socket = socket(&daemon, &alice);
+    let mut bob_socket = socket(&daemon, &bob);
+    let media_message = json!({"type": "message", "channel_sid": channel, "media_sid": media_sid,
+        "body": "your receipt"});
+    let sent = ws_call(&mut alice_socket, media_message.clone(), "m1");
+    assert_eq!(sent["type"], "ack", "{sent}");
+    assert_eq!(sent["index"], 1);
+    let heard = next_message(&mut bob_socket, &channel);
+    assert_eq!(heard["author"], "agent.alice");
+    assert_eq!(heard["body"], "your receipt");
+    assert_eq!(heard["media"]["sid"], media_sid.as_str());
+    assert_eq!(heard["media"]["content_type"], "image/png");
+    assert_eq!(heard["media"]["size_bytes"], 120_000);
+    assert_eq!(heard["media"]["filename"], "receipt.png");
+    let content = daemon.url(&content_path(&service, &media_sid));
+    let fetched = get_bytes(&content, Some(&format!("Bearer {bob}")));
+    assert_eq!(fetched.status, 200);
+    assert!(fetched.body == bytes, "bob fetched other bytes");
+    let stored = daemon.messages(&service, &channel);
+    assert_eq!(stored[1]["type"], "media");
+    assert_eq!(stored[1]["media"]["sid"], media_sid.as_str());
+
+    // The customer gets it as an MMS whose link Twilio can fetch.
+    assert!(crate::inbound::wait_for(Duration::from_secs(10), || !twilio.requests().is_empty()));
+    let mms = twilio.requests().remove(0);
+    assert_eq!(mms.param("To").as_deref(), Some(CUSTOMER));
+    assert_eq!(mms.param("Body").as_deref(), Some("your receipt"));
+    let link = mms.param("MediaUrl").expect("a MediaUrl");
+    let as_twilio = get_bytes(&link, None);
+    assert!(as_twilio.status == 200 && as_twilio.body == bytes, "the link does not serve it");
+
+    // Refused, with nothing written: the same medium again, one of another channel or service,
+    // a role without sendMediaMessage, a malformed SID.
+    let again = ws_call(&mut alice_socket, media_message, "m2");
+    assert_error(&again, 20001);
+    assert!(again["message"].as_str().unwrap().contains("already attached"), "{again}");
+    let second = daemon.post(
+        &format!("/chat/v2/Services/{service}/Channels"),
+        &[("FriendlyName", "second"), ("Type", "private")],
+    );
+    let second = second.json()["sid"].as_str().unwrap().to_owned();
+    let theirs = post_bytes(
+        &daemon.url(&format!("/chat/v2/Services/{service}/Media?ChannelSid={second}")),
+        "image/png",
+        &bytes,
+        Some(&basic()),
+    );
+    assert_eq!(theirs.status, 201, "{}", theirs.body);
+    let theirs = theirs.json()["sid"].as_str().unwrap().to_owned();
+    let foreign = json!({"type": "message", "channel_sid": channel, "media_sid": theirs});
+    let refused = ws_call(&mut alice_socket, foreign.clone(), "m3");
+    assert_error(&refused, 20001);
+    assert!(refused["message"].as_str().unwrap().contains("not a medium uploaded to this channel"));
+    let other_channel = daemon.post(
+        &format!("/chat/v2/Services/{other}/Channels"),
+        &[("FriendlyName", "other"), ("Type", "private")],
+    );
+    let other_channel = other_channel.json()["sid"].as_str().unwrap().to_owned();
+    let other_media = post_bytes(
+        &daemon.url(&format!("/chat/v2/Services/{other}/Media?ChannelSid={other_channel}")),
+        "image/png",
+        &bytes,
+        Some(&basic()),
+    );
+    let other_media = other_media.json()["sid"].as_str().unwrap().to_owned();
+    let cross = json!({"type": "message", "channel_sid": channel, "media_sid": other_media});
+    assert_error(&ws_call(&mut alice_socket, cross, "m4"), 20001);
+    let by_basic = upload_by_account(&daemon, &service, &channel, &bytes);
+    let mut tim_socket = socket(&daemon, &tim);
+    let from_tim = json!({"type": "message", "channel_sid": channel, "media_sid": by_basic});
+    let refused = ws_call(&mut tim_socket, from_tim, "t1");
+    assert_error(&refused, 50107);
+    assert!(refused["message"].as_str().unwrap().contains("sendMediaMessage"), "{refused}");
+    let malformed = json!({"type": "message", "channel_sid": channel, "media_sid": "IM123"});
+    assert_error(&ws_call(&mut alice_socket, malformed, "m5"), 20001);
+    let empty = json!({"type": "message", "channel_sid": channel});
+    assert_error(&ws_call(&mut alice_socket, empty, "m6"), 20001);
+    assert_eq!(daemon.messages(&service, &channel).len(), 2, "a refused message was stored");
+    assert_eq!(events_of_type(&daemon, &channel, "message_added"), 2);
+    // The medium tim could not send is still free for a member who may.
+    let from_bob = json!({"type": "message", "channel_sid": channel, "media_sid": by_basic});
+    assert_eq!(ws_call(&mut bob_socket, from_bob, "b1")["type"], "ack");
+}
+
+/// Uploads `bytes` as an image with the account's credentials; returns the media SID.
+fn upload_by_account(daemon: &Daemon, service: &str, channel: &str, bytes: &[u8]) -> String {
+    let url = daemon.url(&format!("/chat/v2/Services/{service}/Media?ChannelSid={channel}"));
+    let uploaded = post_bytes(&url, "image/png", bytes, Some(&basic()));
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    uploaded.json()["sid"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_webchat_customer_sends_media_from_the_widget_as_the_customers_message() {
+    let (_temp, daemon) = started(&[]);
+    let (service, flow) =
+        daemon.flow(&[("ChannelType", "web"), ("Enabled", "true"), ("IntegrationType", "task")]);
+    let form = [
+        ("FlexFlowSid", flow.as_str()),
+        ("Identity", "guest-7"),
+        ("CustomerFriendlyName", "Guest"),
+        ("ChatFriendlyName", "Web chat"),
+    ];
+    let web = daemon.post("/flex/v1/WebChannels", &form);
+    assert_eq!(web.status, 201, "{}", web.body);
+    let channel = web.json()["sid"].as_str().unwrap().to_owned();
+    let members = format!("/chat/v2/Services/{service}/Channels/{channel}/Members");
+    assert_eq!(daemon.post(&members, &[("Identity", "agent.alice")]).status, 201);
+    let guest = token_for_service("guest-7", "1h", Some(&service));
+    let bytes = picture(3_000);
+    let url = daemon.url(&format!("/chat/v2/Services/{service}/Media?ChannelSid={channel}"));
+    let uploaded = post_bytes(&url, "application/pdf", &bytes, Some(&format!("Bearer {guest}")));
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    let media_sid = uploaded.json()["sid"].as_str().unwrap().to_owned();
+    let mut agent = socket(&daemon, &token_for_service("agent.alice", "1h", Some(&service)));
+    let mut widget = socket(&daemon, &guest);
+    let frame = json!({"type": "message", "channel_sid": channel, "media_sid": media_sid});
+    assert_eq!(ws_call(&mut widget, frame, "w1")["type"], "ack");
+    let heard = next_message(&mut agent, &channel);
+    assert_eq!(heard["author"], "guest-7");
+    assert_eq!(heard["source"], "customer", "{heard}");
+    assert_eq!(heard["media"]["sid"], media_sid.as_str());
+    let fetched = get_bytes(
+        &daemon.url(&content_path(&service, &media_sid)),
+        Some(&format!("Bearer {}", token_for_service("agent.alice", "1h", Some(&service)))),
+    );
+    assert!(fetched.status == 200 && fetched.body == bytes);
 }

@@ -119,6 +119,40 @@ class Chat(unittest.TestCase):
         self.assertNotIn(channel.sid, [ch.sid for ch in c.chat.v2.services(service.sid).channels.list()], "public only by default")
         self.assertEqual(c.chat.v2.services(service.sid).channels(channel.sid).fetch().messages_count, 7)
 
+    def test_a_channel_is_deleted_and_its_unique_name_is_free_again(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk delete")
+        channels = c.chat.v2.services(service.sid).channels
+        channel = channels.create(friendly_name="short-lived", unique_name="sdk-del", type="private")
+        channels(channel.sid).members.create(identity="bob")
+        channels(channel.sid).messages.create(body="before", from_="bob")
+        self.assertTrue(channels(channel.sid).delete())
+        for key in (channel.sid, "sdk-del"):
+            with self.assertRaises(TwilioRestException) as caught:
+                channels(key).fetch()
+            self.assertEqual(caught.exception.status, 404)
+        with self.assertRaises(TwilioRestException) as caught:
+            channels(channel.sid).delete()
+        self.assertEqual(caught.exception.status, 404)
+        self.assertNotIn(channel.sid, [ch.sid for ch in channels.list(type=["private", "public"])])
+        self.assertEqual([uc.channel_sid for uc in c.chat.v2.services(service.sid).users("bob").user_channels.list()], [])
+        again = channels.create(friendly_name="again", unique_name="sdk-del", type="private")
+        self.assertNotEqual(again.sid, channel.sid)
+        self.assertTrue(channels("sdk-del").delete(), "by unique name too")
+
+    def test_invites(self):
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk invites")
+        channel = c.chat.v2.services(service.sid).channels.create(friendly_name="private", type="private")
+        invites = c.chat.v2.services(service.sid).channels(channel.sid).invites
+        invite = invites.create(identity="bob")
+        self.assertTrue(invite.sid.startswith("IN"))
+        self.assertEqual(invite.identity, "bob")
+        self.assertEqual([i.sid for i in invites.list(identity=["bob"])], [invite.sid])
+        self.assertEqual(invites(invite.sid).fetch().identity, "bob")
+        self.assertTrue(invites(invite.sid).delete())
+        self.assertEqual(invites.list(), [])
+
 
 class UsersAndRoles(unittest.TestCase):
     def test_users_and_their_channels(self):

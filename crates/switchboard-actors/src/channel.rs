@@ -130,6 +130,7 @@ impl ChannelActor {
                 ChannelEvent::MemberJoined { .. }
                     | ChannelEvent::MemberLeft { .. }
                     | ChannelEvent::DataErased { .. }
+                    | ChannelEvent::ChannelDestroyed { .. }
             )
         };
         if !events.iter().any(membership) {
@@ -154,7 +155,7 @@ impl ChannelActor {
                     let (_, identity) = members.remove(at_index);
                     users.left(service, &identity, self.sid, at)
                 }
-                ChannelEvent::DataErased { .. } => {
+                ChannelEvent::DataErased { .. } | ChannelEvent::ChannelDestroyed { .. } => {
                     let mut any = Ok(false);
                     for (_, identity) in members.drain(..) {
                         any = match users.left(service, &identity, self.sid, at) {
@@ -302,10 +303,15 @@ impl Handler<Durable> for ChannelActor {
 }
 
 /// Steps the member list over `event` and returns who hears of it: the members after it, and a
-/// member who left with it.
+/// member who left with it, or the identity it invites. A deleted channel's members hear of the
+/// deletion, then of nothing.
 fn audience_after(members: &mut Vec<(Sid, String)>, event: &ChannelEvent) -> Vec<String> {
     let mut leaver = None;
     match event {
+        ChannelEvent::InviteAdded { identity, .. } => leaver = Some(identity.clone()),
+        ChannelEvent::ChannelDestroyed { .. } => {
+            return members.drain(..).map(|(_, identity)| identity).collect();
+        }
         ChannelEvent::MemberJoined { member_sid, identity, .. } => {
             members.push((*member_sid, identity.clone()));
         }

@@ -168,6 +168,7 @@ fn event_types(record: &Recorded, next: Option<&Recorded>) -> Option<&'static [&
         ChannelEvent::MemberJoined { .. } => &["onMemberAdded"],
         ChannelEvent::MemberUpdated { .. } => &["onMemberUpdated"],
         ChannelEvent::MemberLeft { .. } => &["onMemberRemoved"],
+        ChannelEvent::ChannelDestroyed { .. } => &["onChannelDestroyed"],
         // One update (say attributes and the status they carry) is one call, made for the last
         // of its events, which all share the same time.
         event if changes_channel(event) => {
@@ -274,8 +275,10 @@ fn describe(
                 form.put("DateUpdated", crate::iso8601(record.at));
             }
         }
-        event if changes_channel(event) => {
-            let state = state_through(&shared.log, channel, seq + 1)?;
+        event if changes_channel(event) || matches!(event, ChannelEvent::ChannelDestroyed {}) => {
+            // A deleted channel is told as it was just before.
+            let destroyed = matches!(event, ChannelEvent::ChannelDestroyed {});
+            let state = state_through(&shared.log, channel, if destroyed { seq } else { seq + 1 })?;
             if !state.is_created() {
                 return Ok(None);
             }

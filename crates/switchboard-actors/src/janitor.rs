@@ -56,8 +56,8 @@ pub struct ChannelListing {
 
 impl Activity {
     pub fn of(channel_sid: Sid, state: &ChannelState) -> Activity {
-        // An erased channel is listed nowhere.
-        let listing = match (state.service_sid, state.kind, state.erased) {
+        // An erased or deleted channel is listed nowhere.
+        let listing = match (state.service_sid, state.kind, state.is_removed()) {
             (Some(service_sid), Some(kind), false) => Some(ChannelListing {
                 channel_sid,
                 service_sid,
@@ -69,7 +69,7 @@ impl Activity {
         Activity {
             channel_sid,
             listing,
-            active: state.status == ChannelStatus::Active && !state.erased,
+            active: state.status == ChannelStatus::Active && !state.is_removed(),
             janitor_enabled: state.janitor_enabled,
             quiet_since: state.quiet_since(),
             open_tasks: state
@@ -173,6 +173,15 @@ impl Janitor {
     fn take_pending(&mut self) {
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         for activity in pending {
+            self.record(activity);
+        }
+    }
+
+    fn record(&mut self, activity: Activity) {
+        // A channel listed nowhere, with nothing open, is nothing the janitor looks after.
+        if activity.listing.is_none() && activity.open_tasks.is_empty() {
+            self.channels.remove(&activity.channel_sid);
+        } else {
             self.channels.insert(activity.channel_sid, activity);
         }
     }
@@ -233,7 +242,7 @@ impl Handler<Activity> for Janitor {
 
     fn handle(&mut self, activity: Activity, _: &mut Context<Self>) {
         self.take_pending();
-        self.channels.insert(activity.channel_sid, activity);
+        self.record(activity);
     }
 }
 

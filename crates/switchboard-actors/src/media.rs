@@ -114,6 +114,38 @@ pub fn verify_media_link(
     switchboard_crypto::media_link::verify(secret.as_bytes(), &sid, expires, signature, now)
 }
 
+/// Why an upload cannot go with a new message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttachRefusal {
+    #[error("medium {0} is not a medium uploaded to this channel")]
+    NotInChannel(Sid),
+    #[error("medium {0} is not stored")]
+    NotStored(Sid),
+    #[error("medium {0} is already attached to a message")]
+    AlreadyAttached(Sid),
+}
+
+/// The medium a new message of `channel` carries: an upload of that channel (so of its
+/// service), stored, and attached to no message yet. One medium, one message: what is served
+/// under a media SID belongs to one message's audience, and a retried send cannot post twice.
+pub fn attachable(channel: &ChannelState, media_sid: Sid) -> Result<Media, AttachRefusal> {
+    let media = channel.media.get(&media_sid).ok_or(AttachRefusal::NotInChannel(media_sid))?;
+    if media.status != MediaStatus::Stored {
+        return Err(AttachRefusal::NotStored(media_sid));
+    }
+    if media.message_index.is_some() {
+        return Err(AttachRefusal::AlreadyAttached(media_sid));
+    }
+    Ok(Media {
+        sid: media_sid,
+        content_type: media.content_type.clone(),
+        size_bytes: media.size_bytes,
+        filename: media.filename.clone(),
+        provider_ref: None,
+        fetch: false,
+    })
+}
+
 /// Whether an event names a medium the fetcher must download.
 pub(crate) fn wants_fetch(event: &ChannelEvent) -> bool {
     matches!(
@@ -124,7 +156,11 @@ pub(crate) fn wants_fetch(event: &ChannelEvent) -> bool {
 
 /// Whether a channel has media still to fetch (after a restart).
 pub(crate) fn has_pending(state: &ChannelState) -> bool {
-    state.media.values().any(|m| m.status == MediaStatus::Pending && m.message_index.is_some())
+    !state.is_removed()
+        && state
+            .media
+            .values()
+            .any(|m| m.status == MediaStatus::Pending && m.message_index.is_some())
 }
 
 #[derive(Debug)]
@@ -234,7 +270,8 @@ async fn fetch_channel(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
                     };
                 }
                 let Some(current) = &state else { return Ok(()) };
-                if current.erased {
+                // A deleted channel's media are no one's to read: not fetched.
+                if current.is_removed() {
                     return Ok(());
                 }
                 let pending =

@@ -154,6 +154,20 @@ pub enum ChannelCommand {
         media_sid: Sid,
         error: String,
     },
+    /// Invites an identity; inviting one already invited changes nothing.
+    AddInvite {
+        invite_sid: Sid,
+        identity: String,
+        role_sid: Option<Sid>,
+        created_by: Option<String>,
+    },
+    RemoveInvite {
+        invite_sid: Sid,
+    },
+    /// Deletes the channel: its open tasks are canceled with `reason`, then it is destroyed.
+    Destroy {
+        reason: String,
+    },
 }
 
 /// Why a command was refused. The HTTP layer maps each to a Twilio error code.
@@ -193,6 +207,13 @@ pub fn decide(
         ChannelCommand::Create(new) => create(state, new),
         _ if !state.is_created() => Err(Rejection::ChannelNotFound),
         _ if state.erased => Err(Rejection::ChannelErased),
+        // What a deleted channel still records: how the replies sent before it fared.
+        command @ (ChannelCommand::RecordDelivery { .. } | ChannelCommand::RecordSent { .. })
+            if state.destroyed =>
+        {
+            update(state, command)
+        }
+        _ if state.destroyed => Err(Rejection::ChannelNotFound),
         command => update(state, command),
     }
 }
@@ -356,6 +377,38 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
                 !stored,
                 ChannelEvent::MediaStored { media_sid, content_type, size_bytes, sha256, filename },
             ))
+        }
+        ChannelCommand::AddInvite { invite_sid, identity, role_sid, created_by } => {
+            require_text(&identity, "an invite needs a non-empty identity")?;
+            if state.member_by_identity(&identity).is_some() {
+                return Err(Rejection::MemberExists(identity));
+            }
+            // `apply` would ignore a second invite under the same SID: keep it out of the log.
+            if state.invites.contains_key(&invite_sid) {
+                return Err(Rejection::Invalid("the invite SID is already in use"));
+            }
+            Ok(changed(
+                state.invite_by_identity(&identity).is_none(),
+                ChannelEvent::InviteAdded { invite_sid, identity, role_sid, created_by },
+            ))
+        }
+        ChannelCommand::RemoveInvite { invite_sid } => {
+            if !state.invites.contains_key(&invite_sid) {
+                return Err(Rejection::Invalid("the invite is not on this channel"));
+            }
+            Ok(vec![ChannelEvent::InviteRemoved { invite_sid }])
+        }
+        ChannelCommand::Destroy { reason } => {
+            let mut events: Vec<ChannelEvent> = state
+                .open_tasks
+                .keys()
+                .map(|task_sid| ChannelEvent::TaskEnded {
+                    task_sid: *task_sid,
+                    outcome: TaskOutcome::Canceled { reason: reason.clone() },
+                })
+                .collect();
+            events.push(ChannelEvent::ChannelDestroyed {});
+            Ok(events)
         }
         ChannelCommand::RecordMediaFailed { media_sid, error } => {
             let media = state

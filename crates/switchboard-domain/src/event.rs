@@ -295,6 +295,23 @@ pub enum ChannelEvent {
         media_sid: Sid,
         error: String,
     },
+    /// The channel was deleted (Chat v2 `DELETE …/Channels/{CH}`): it is gone from the API, its
+    /// members and bindings are released, its log stays for audit. Only the delivery outcomes of
+    /// replies sent before it may follow.
+    ChannelDestroyed {},
+    /// An identity was invited to the channel (Chat v2 `Invites`): it may join it, private or
+    /// not, with `role_sid` as its channel role. Joining takes the invite up.
+    InviteAdded {
+        invite_sid: Sid,
+        identity: String,
+        role_sid: Option<Sid>,
+        /// Who invited, when a client did; `None` for the API.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        created_by: Option<String>,
+    },
+    InviteRemoved {
+        invite_sid: Sid,
+    },
 }
 
 impl DomainEvent for ChannelEvent {
@@ -321,6 +338,9 @@ impl DomainEvent for ChannelEvent {
             ChannelEvent::WebhookRemoved { .. } => "webhook_removed",
             ChannelEvent::MediaStored { .. } => "media_stored",
             ChannelEvent::MediaFailed { .. } => "media_failed",
+            ChannelEvent::ChannelDestroyed { .. } => "channel_destroyed",
+            ChannelEvent::InviteAdded { .. } => "invite_added",
+            ChannelEvent::InviteRemoved { .. } => "invite_removed",
         }
     }
 

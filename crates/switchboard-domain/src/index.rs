@@ -102,7 +102,8 @@ impl ChannelState {
     pub fn index_entries(&self) -> Vec<IndexEntry> {
         let mut entries = Vec::new();
         let Some(channel_sid) = self.sid else { return entries };
-        if self.erased {
+        // A deleted channel releases its customer and its unique name.
+        if self.is_removed() {
             return entries;
         }
         if let (Some(flow), Some(address)) = (self.flex_flow_sid, &self.customer_address) {

@@ -39,7 +39,8 @@ pub use event::{
 pub use index::{IndexEntry, IndexKind};
 pub use sid::{Sid, SidError, SidPrefix};
 pub use state::{
-    ChannelState, ChannelStatus, MediaState, MediaStatus, MemberState, TaskState, WebhookState,
+    ChannelState, ChannelStatus, InviteState, MediaState, MediaStatus, MemberState, TaskState,
+    WebhookState,
 };
 pub use time::Timestamp;
 pub use webhook::{

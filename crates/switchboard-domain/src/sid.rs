@@ -18,6 +18,7 @@ impl SidPrefix {
     pub const API_KEY: SidPrefix = SidPrefix(*b"SK");
     pub const CHANNEL: SidPrefix = SidPrefix(*b"CH");
     pub const FLEX_FLOW: SidPrefix = SidPrefix(*b"FO");
+    pub const INVITE: SidPrefix = SidPrefix(*b"IN");
     pub const MEDIA: SidPrefix = SidPrefix(*b"ME");
     pub const MEMBER: SidPrefix = SidPrefix(*b"MB");
     pub const MESSAGE: SidPrefix = SidPrefix(*b"IM");

@@ -89,6 +89,15 @@ pub struct MediaState {
     pub date_created: Timestamp,
 }
 
+/// An identity invited to the channel and not joined yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteState {
+    pub identity: String,
+    pub role_sid: Option<Sid>,
+    pub created_by: Option<String>,
+    pub date_created: Timestamp,
+}
+
 /// Everything a channel's events say about it now. `Default` is "not created yet".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ChannelState {
@@ -105,6 +114,9 @@ pub struct ChannelState {
     pub janitor_enabled: bool,
     pub status: ChannelStatus,
     pub erased: bool,
+    /// Deleted over the API (`channel_destroyed`): listed and found nowhere, its members gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub destroyed: bool,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     /// When the last message of any author was added: the janitor's inactivity clock.
@@ -125,6 +137,9 @@ pub struct ChannelState {
     /// Every medium of the channel that is fetched or uploaded, by media SID.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub media: BTreeMap<Sid, MediaState>,
+    /// Invites not taken up yet, by invite SID.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub invites: BTreeMap<Sid, InviteState>,
     /// The number of events folded in; the next event's sequence number.
     pub events_applied: u64,
 }
@@ -132,6 +147,11 @@ pub struct ChannelState {
 impl ChannelState {
     pub fn is_created(&self) -> bool {
         self.sid.is_some()
+    }
+
+    /// Whether the channel is gone from the API: its content erased, or the channel deleted.
+    pub fn is_removed(&self) -> bool {
+        self.erased || self.destroyed
     }
 
     /// Messages that exist now: added and not removed.
@@ -154,6 +174,10 @@ impl ChannelState {
 
     pub fn member_by_identity(&self, identity: &str) -> Option<(Sid, &MemberState)> {
         self.members.iter().find(|(_, m)| m.identity == identity).map(|(sid, m)| (*sid, m))
+    }
+
+    pub fn invite_by_identity(&self, identity: &str) -> Option<(Sid, &InviteState)> {
+        self.invites.iter().find(|(_, i)| i.identity == identity).map(|(sid, i)| (*sid, i))
     }
 
     /// Folds a whole sequence of events, as replay and rehydration do.
@@ -212,6 +236,7 @@ impl ChannelState {
                 self.unique_name.clone_from(unique_name);
             }
             ChannelEvent::MemberJoined { member_sid, identity, role_sid, attributes } => {
+                self.invites.retain(|_, invite| invite.identity != *identity);
                 self.members.entry(*member_sid).or_insert_with(|| MemberState {
                     identity: identity.clone(),
                     role_sid: *role_sid,
@@ -366,6 +391,25 @@ impl ChannelState {
                 if let Some(entry) = self.media.get_mut(media_sid) {
                     entry.status = MediaStatus::Failed { error: error.clone() };
                 }
+            }
+            // The rest stays as it was, for the replies still on their way and for audit.
+            ChannelEvent::ChannelDestroyed {} => {
+                self.destroyed = true;
+                self.status = ChannelStatus::Inactive;
+                self.members.clear();
+                self.open_tasks.clear();
+                self.invites.clear();
+            }
+            ChannelEvent::InviteAdded { invite_sid, identity, role_sid, created_by } => {
+                self.invites.entry(*invite_sid).or_insert_with(|| InviteState {
+                    identity: identity.clone(),
+                    role_sid: *role_sid,
+                    created_by: created_by.clone(),
+                    date_created: at,
+                });
+            }
+            ChannelEvent::InviteRemoved { invite_sid } => {
+                self.invites.remove(invite_sid);
             }
         }
         self.date_updated = at;

@@ -178,7 +178,7 @@ fn new_message() -> impl Strategy<Value = NewMessage> {
         })
 }
 
-/// Any command but `Erase`. `RetireIfIdle::now` is filled in by [`commands`].
+/// Any command but `Erase` and `Destroy`. `RetireIfIdle::now` is filled in by [`commands`].
 fn command() -> impl Strategy<Value = ChannelCommand> {
     prop_oneof![
         8 => new_message().prop_map(ChannelCommand::PostMessage),
@@ -257,20 +257,38 @@ fn command() -> impl Strategy<Value = ChannelCommand> {
                 ChannelCommand::UpdateWebhook { webhook_sid, url, method, filters, retry_count }
             }),
         1 => webhook().prop_map(|webhook_sid| ChannelCommand::RemoveWebhook { webhook_sid }),
+        2 => (pooled(SidPrefix::INVITE, 3), select(vec!["alice", "bob", "carol"]), option::of(pooled(SidPrefix::ROLE, 2)))
+            .prop_map(|(invite_sid, identity, role_sid)| ChannelCommand::AddInvite {
+                invite_sid,
+                identity: identity.into(),
+                role_sid,
+                created_by: None,
+            }),
+        1 => pooled(SidPrefix::INVITE, 3).prop_map(|invite_sid| ChannelCommand::RemoveInvite { invite_sid }),
     ]
 }
 
 /// A sequence that starts with a valid `Create`, then a mix of every other command, with an
-/// `Erase` somewhere in about one sequence out of five. The janitor's `now` is the time the
-/// command runs at.
+/// `Erase` somewhere in about one sequence out of five, and a `Destroy` in as many. The
+/// janitor's `now` is the time the command runs at.
 fn commands() -> impl Strategy<Value = Vec<ChannelCommand>> {
-    (new_channel(), vec(command(), 0..60), option::weighted(0.2, (any::<Index>(), erasure())))
-        .prop_map(|(create, rest, erase)| {
+    (
+        new_channel(),
+        vec(command(), 0..60),
+        option::weighted(0.2, (any::<Index>(), erasure())),
+        option::weighted(0.2, any::<Index>()),
+    )
+        .prop_map(|(create, rest, erase, destroy)| {
             let mut all = vec![ChannelCommand::Create(create)];
             all.extend(rest);
             if let Some((position, reason)) = erase {
                 let position = 1 + position.index(all.len());
                 all.insert(position, ChannelCommand::Erase { reason });
+            }
+            if let Some(position) = destroy {
+                let position = 1 + position.index(all.len());
+                let reason = "the channel was deleted".to_owned();
+                all.insert(position, ChannelCommand::Destroy { reason });
             }
             for (i, command) in all.iter_mut().enumerate() {
                 if let ChannelCommand::RetireIfIdle { now, .. } = command {
@@ -439,6 +457,23 @@ proptest! {
         }
     }
 
+    /// After a deletion only the delivery outcomes of earlier replies are recorded; the channel
+    /// has no member, no open task and no index entry of its own.
+    #[test]
+    fn only_delivery_outcomes_are_recorded_after_deletion(commands in commands()) {
+        let run = run(&commands);
+        if let Some(position) =
+            run.records.iter().position(|r| matches!(r.event, ChannelEvent::ChannelDestroyed {}))
+        {
+            for record in &run.records[position + 1..] {
+                let allowed = matches!(record.event, ChannelEvent::DeliveryStatusChanged { .. });
+                prop_assert!(allowed, "{} after the deletion", record.event.type_name());
+            }
+            prop_assert!(run.live.members.is_empty() && run.live.open_tasks.is_empty());
+            prop_assert!(run.live.index_entries().is_empty());
+        }
+    }
+
     /// Whenever the janitor retires a channel, no task is left open on it, and only a customer
     /// message to a long-lived channel reopens one.
     #[test]
@@ -585,6 +620,20 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
             media_sid: sid(SidPrefix::MEDIA, n),
             error: "too large".into(),
         }),
+        Just(ChannelEvent::ChannelDestroyed {}),
+        (
+            pooled(SidPrefix::INVITE, 3),
+            select(vec!["alice", "bob"]),
+            option::of(pooled(SidPrefix::ROLE, 2))
+        )
+            .prop_map(|(invite_sid, identity, role_sid)| ChannelEvent::InviteAdded {
+                invite_sid,
+                identity: identity.into(),
+                role_sid,
+                created_by: None,
+            }),
+        pooled(SidPrefix::INVITE, 3)
+            .prop_map(|invite_sid| ChannelEvent::InviteRemoved { invite_sid }),
     ]
 }
 
@@ -679,7 +728,7 @@ fn the_generated_sequences_reach_every_event_and_the_main_rejections() {
             }
         }
     }
-    assert_eq!(events.len(), 19, "events recorded: {events:?}");
+    assert_eq!(events.len(), 22, "events recorded: {events:?}");
     assert_eq!(reasons.len(), 3, "deactivation reasons: {reasons:?}");
     for expected in [
         "ChannelExists",

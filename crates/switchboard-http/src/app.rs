@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .configure(crate::chat::configure)
         .configure(crate::chat_users::configure)
         .configure(crate::channel_webhooks::configure)
+        .configure(crate::chat_invites::configure)
         .configure(crate::webhooks::configure)
         .configure(crate::meta::configure)
         .configure(crate::admin::configure)

@@ -39,7 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(format!("{base}/{{service}}/Channels/{{channel}}"))
             .route(web::get().to(fetch_channel))
-            .route(web::post().to(update_channel)),
+            .route(web::post().to(update_channel))
+            .route(web::delete().to(crate::chat_edits::delete_channel)),
     )
     .service(
         web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Members"))
@@ -471,7 +472,9 @@ pub(crate) async fn load_channel(
     path: &str,
 ) -> Result<ChannelState, ApiError> {
     match state.engine.channel(sid).await.map_err(internal)? {
-        Some(channel) if channel.service_sid == Some(service) && !channel.erased => Ok(channel),
+        Some(channel) if channel.service_sid == Some(service) && !channel.is_removed() => {
+            Ok(channel)
+        }
         _ => Err(ApiError::not_found(path)),
     }
 }

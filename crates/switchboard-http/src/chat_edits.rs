@@ -1,7 +1,7 @@
 //! Chat v2 changes to what a channel holds, over REST with the account's credentials: Members
 //! update (`RoleSid`, `LastConsumedMessageIndex`, `Attributes`) and removal; Messages update
-//! (`Body`, `Attributes`) and removal. Each is an event in the channel's log, published to the
-//! members like any other.
+//! (`Body`, `Attributes`) and removal; the channel's deletion. Each is an event in the channel's
+//! log, published to the members like any other.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use switchboard_domain::{ChannelCommand, ChannelState, MemberState, RoleKind, Sid, SidPrefix};
@@ -126,5 +126,20 @@ pub(crate) async fn remove_message(
     load_channel(&state, service, sid, request.path()).await?;
     let index = message_index(&state, sid, &request)?;
     run(&state, sid, vec![ChannelCommand::RemoveMessage { index }]).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE …/Channels/{CH or unique name}`: 204 once the deletion is durable. Open tasks are
+/// canceled ("the channel was deleted"), then the channel is destroyed (`channel_destroyed`):
+/// found and listed nowhere, members and customer released, its log kept for audit.
+pub(crate) async fn delete_channel(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (service, sid) = channel_path(&state, &request)?;
+    load_channel(&state, service, sid, request.path()).await?;
+    let reason = "the channel was deleted".to_owned();
+    run(&state, sid, vec![ChannelCommand::Destroy { reason }]).await?;
     Ok(HttpResponse::NoContent().finish())
 }

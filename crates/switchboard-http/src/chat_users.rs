@@ -204,7 +204,7 @@ async fn joined_channels(
             continue;
         };
         let current = channel.members.get(member_sid).is_some_and(|m| m.identity == user.identity);
-        if current && !channel.erased {
+        if current && !channel.is_removed() {
             out.push((channel, *member_sid));
         }
     }

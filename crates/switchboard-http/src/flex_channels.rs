@@ -288,7 +288,7 @@ async fn load(state: &AppState, request: &HttpRequest) -> Result<ChannelState, A
     let text = request.match_info().get("sid").unwrap_or_default();
     let sid = Sid::parse_with(text, SidPrefix::CHANNEL).map_err(|_| not_found())?;
     match state.engine.channel(sid).await.map_err(internal)? {
-        Some(channel) if channel.flex_flow_sid.is_some() && !channel.erased => Ok(channel),
+        Some(channel) if channel.flex_flow_sid.is_some() && !channel.is_removed() => Ok(channel),
         _ => Err(not_found()),
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
 //! - `flex`, `flex_channels`, `chat` (with `chat_users`: Users, UserChannels, Roles; and
-//!   `chat_edits`: member and message updates and removals), `channel_webhooks`: the REST
+//!   `chat_edits`: member and message updates and removals, channel deletion; `chat_invites`:
+//!   channel Invites), `channel_webhooks`: the REST
 //!   resources; `webhooks`: inbound provider messages; `ws`: real time; `admin`: audit and
 //!   tasks for operators; `media`: uploads, media content, signed public links.
 //! - [`configure`] registers everything; the daemon and the tests share it.
@@ -15,6 +16,7 @@ mod auth;
 mod channel_webhooks;
 mod chat;
 mod chat_edits;
+mod chat_invites;
 mod chat_users;
 mod flex;
 mod flex_channels;

@@ -10,7 +10,7 @@
 //!   made by `switchboard_actors::signed_media_url` is valid.
 //!
 //! Access: the account's (or an API key's) Basic credentials, or an access token whose identity
-//! is a member of the medium's channel. Bytes are read from the store and sent whole: media are
+//! is a member of the medium's channel (and, to upload, whose roles grant `sendMediaMessage`). Bytes are read from the store and sent whole: media are
 //! bounded by the configured limit (16 MiB by default).
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -82,7 +82,10 @@ async fn find(
     if channel.erased {
         return Err(gone());
     }
-    if service.is_some_and(|s| channel.service_sid != Some(s)) {
+    // A deleted channel's media are gone from the Chat API; signed links already handed to a
+    // provider (`service` is `None` then) keep working until they expire, for replies sent
+    // before the deletion.
+    if service.is_some_and(|s| channel.service_sid != Some(s) || channel.destroyed) {
         return Err(ApiError::not_found(path));
     }
     let media = channel.media.get(&media_sid).cloned().ok_or_else(|| ApiError::not_found(path))?;
@@ -219,7 +222,7 @@ async fn upload(
     let channel_sid = Sid::parse_with(&channel_text, SidPrefix::CHANNEL)
         .map_err(|_| ApiError::bad_param("ChannelSid must be a channel SID (CH…)"))?;
     let channel = match state.engine.channel(channel_sid).await.map_err(internal)? {
-        Some(channel) if channel.service_sid == Some(service) && !channel.erased => channel,
+        Some(channel) if channel.service_sid == Some(service) && !channel.is_removed() => channel,
         _ => {
             return Err(ApiError::not_found(&format!(
                 "{}?ChannelSid={channel_text}",
@@ -228,6 +231,14 @@ async fn upload(
         }
     };
     admit(&caller, &channel)?;
+    // A token's identity uploads for a message it will send: its roles must allow media messages.
+    if let Caller::Token(peer) = &caller {
+        if let Err(refusal) =
+            state.engine.may_upload_media(&peer.identity, channel_sid).await.map_err(internal)?
+        {
+            return Err(ApiError::new(403, 50107, refusal.to_string()));
+        }
+    }
     let filename = param("Filename").filter(|f| !f.is_empty());
     if filename.as_ref().is_some_and(|f| f.chars().count() > 255) {
         return Err(ApiError::bad_param("Filename is longer than 255 characters"));
@@ -304,7 +315,7 @@ async fn upload(
 }
 
 /// The medium a message posted with `MediaSid` carries: an upload of the same channel, stored
-/// and not yet attached to a message.
+/// and not yet attached to a message (see `switchboard_actors::media::attachable`).
 pub(crate) fn attached(
     channel: &ChannelState,
     media_sid: Option<&str>,
@@ -312,25 +323,9 @@ pub(crate) fn attached(
     let Some(text) = media_sid.filter(|t| !t.is_empty()) else { return Ok(None) };
     let sid = Sid::parse_with(text, SidPrefix::MEDIA)
         .map_err(|_| ApiError::bad_param("MediaSid must be a media SID (ME…)"))?;
-    let media = channel.media.get(&sid).ok_or_else(|| {
-        ApiError::bad_param(format!("MediaSid {sid} is not a medium uploaded to this channel"))
-    })?;
-    if media.status != MediaStatus::Stored {
-        return Err(ApiError::bad_param(format!("MediaSid {sid} is not stored")));
-    }
-    if media.message_index.is_some() {
-        return Err(ApiError::bad_param(format!(
-            "MediaSid {sid} is already attached to a message"
-        )));
-    }
-    Ok(Some(Media {
-        sid,
-        content_type: media.content_type.clone(),
-        size_bytes: media.size_bytes,
-        filename: media.filename.clone(),
-        provider_ref: None,
-        fetch: false,
-    }))
+    switchboard_actors::media::attachable(channel, sid)
+        .map(Some)
+        .map_err(|refusal| ApiError::bad_param(format!("MediaSid: {refusal}")))
 }
 
 /// The status of a medium as messages and the Media resource show it.

@@ -6,10 +6,11 @@
 //! the identity is a member of. `{"type":"resume","channel_sid":…,"seq":N}` replays everything
 //! after N from the log, then live events continue with no gap and no duplicate.
 //! `{"type":"typing","channel_sid":…}` is relayed to the other members; `{"type":"ping"}` gets
-//! `{"type":"pong"}`. Client actions (`message`, `edit_message`, `delete_message`, `consumed`,
-//! `join`, `leave`) are checked against the identity's Chat roles and answered `ack` or `error`
-//! (50107 when not permitted; nothing is written then). The connection closes when the token
-//! expires.
+//! `{"type":"pong"}`. Client actions (`message`, with an uploaded medium's `media_sid` or not,
+//! `edit_message`, `delete_message`, `consumed`, `join`, `leave`) are checked against the
+//! identity's Chat roles and answered `ack` or `error` (50107 when not permitted; nothing is
+//! written then). A deleted channel's members get its `channel_destroyed` event, then nothing
+//! more of it. The connection closes when the token expires.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -133,9 +134,14 @@ enum ClientFrame {
     Ping,
     /// Client actions, checked against the identity's roles (see `Engine::client_action`).
     /// `id`, when given, is echoed in the `ack` or `error` answer.
+    /// A text message, or a media message carrying an upload of the channel (`media_sid`) with
+    /// an optional body.
     Message {
         channel_sid: String,
+        #[serde(default)]
         body: String,
+        #[serde(default)]
+        media_sid: Option<String>,
         #[serde(default)]
         attributes: Option<Value>,
         #[serde(default)]
@@ -256,10 +262,13 @@ impl Connection {
                 }
                 Ok(ClientFrame::Typing { channel_sid }) => self.typing(peer, &channel_sid).await,
                 Ok(ClientFrame::Auth { .. }) => self.error(20001, "already authenticated").await,
-                Ok(ClientFrame::Message { channel_sid, body, attributes, id }) => {
-                    let action = attributes_text(attributes).map(|attributes| ClientAction::Send {
-                        body,
-                        attributes: attributes.unwrap_or_else(|| "{}".into()),
+                Ok(ClientFrame::Message { channel_sid, body, media_sid, attributes, id }) => {
+                    let action = media_sid_of(media_sid.as_deref()).and_then(|media_sid| {
+                        attributes_text(attributes).map(|attributes| ClientAction::Send {
+                            body,
+                            attributes: attributes.unwrap_or_else(|| "{}".into()),
+                            media_sid,
+                        })
                     });
                     self.act(peer, &channel_sid, action, id).await
                 }
@@ -460,6 +469,16 @@ impl Connection {
     }
 }
 
+/// The medium a `message` frame names, if any: a media SID (`ME…`).
+fn media_sid_of(text: Option<&str>) -> Result<Option<Sid>, &'static str> {
+    match text.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => Sid::parse_with(text, SidPrefix::MEDIA)
+            .map(Some)
+            .map_err(|_| "media_sid must be a media SID (ME…)"),
+    }
+}
+
 /// Attributes as a client sends them: a JSON document, or a string holding one; at most 16 KiB.
 fn attributes_text(attributes: Option<Value>) -> Result<Option<String>, &'static str> {
     let text = match attributes {
@@ -485,6 +504,7 @@ fn refusal_code(refusal: &ClientRefusal) -> (u32, String) {
     let code = match refusal {
         ClientRefusal::ChannelNotFound => 20404,
         ClientRefusal::NotMember | ClientRefusal::Private | ClientRefusal::Unauthorized(_) => 50107,
+        ClientRefusal::Media(_) => 20001,
         ClientRefusal::Rejected(rejection) => match rejection {
             Rejection::MemberExists(_) => 50404,
             Rejection::MessageNotFound(_) | Rejection::MemberNotFound(_) => 20404,

@@ -350,6 +350,9 @@ fn one_update_of_each_kind() -> Vec<ChannelCommand> {
         ChannelCommand::RemoveWebhook { webhook_sid: webhook(1) },
         media_stored(1),
         ChannelCommand::RecordMediaFailed { media_sid: media_sid(1), error: "HTTP 404".into() },
+        invite(2, "bob"),
+        ChannelCommand::RemoveInvite { invite_sid: invite_sid(1) },
+        ChannelCommand::Destroy { reason: "the channel was deleted".into() },
     ]
 }
 
@@ -381,6 +384,9 @@ fn command_kind(command: &ChannelCommand) -> usize {
         ChannelCommand::RemoveWebhook { .. } => 22,
         ChannelCommand::RecordMediaStored { .. } => 23,
         ChannelCommand::RecordMediaFailed { .. } => 24,
+        ChannelCommand::Destroy { .. } => 25,
+        ChannelCommand::AddInvite { .. } => 26,
+        ChannelCommand::RemoveInvite { .. } => 27,
     }
 }
 
@@ -417,7 +423,7 @@ fn an_address_and_a_flow_go_together() {
 fn the_update_commands_cover_every_kind_but_create() {
     let mut kinds: Vec<usize> = one_update_of_each_kind().iter().map(command_kind).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, (1..=24).collect::<Vec<_>>());
+    assert_eq!(kinds, (1..=27).collect::<Vec<_>>());
 }
 
 #[test]
@@ -443,6 +449,7 @@ fn the_update_commands_are_accepted_by_a_live_channel() {
         linked(1),
         webhook_added(1),
         with_media(1, 1),
+        invited(1, "carol"),
     ]);
     for command in one_update_of_each_kind() {
         let kind = command_kind(&command);
@@ -466,6 +473,125 @@ fn every_command_after_erasure_is_channel_erased() {
     }
     // The SID stays taken: an erased channel is not created again.
     gone.when(ChannelCommand::Create(new_channel())).then_reject(Rejection::ChannelExists);
+}
+
+// ---------------------------------------------------------------------------------------------
+// invites
+// ---------------------------------------------------------------------------------------------
+
+fn invite_sid(n: u8) -> Sid {
+    sid(SidPrefix::INVITE, n)
+}
+
+fn invite(n: u8, identity: &str) -> ChannelCommand {
+    ChannelCommand::AddInvite {
+        invite_sid: invite_sid(n),
+        identity: identity.into(),
+        role_sid: None,
+        created_by: None,
+    }
+}
+
+fn invited(n: u8, identity: &str) -> ChannelEvent {
+    ChannelEvent::InviteAdded {
+        invite_sid: invite_sid(n),
+        identity: identity.into(),
+        role_sid: None,
+        created_by: None,
+    }
+}
+
+#[test]
+fn an_invite_is_recorded_once_per_identity_and_never_for_a_member() {
+    let state = given(&[created(), joined(1, "alice")])
+        .when(invite(1, "bob"))
+        .then_expect(&[invited(1, "bob")]);
+    assert_eq!(state.state().invite_by_identity("bob").map(|(sid, _)| sid), Some(invite_sid(1)));
+    // Asking again, under another SID, is the same invite.
+    state.clone().when(invite(2, "bob")).then_nothing();
+    state
+        .clone()
+        .when(invite(1, "carol"))
+        .then_reject(Rejection::Invalid("the invite SID is already in use"));
+    state.clone().when(invite(2, "alice")).then_reject(Rejection::MemberExists("alice".into()));
+    state
+        .when(invite(2, " "))
+        .then_reject(Rejection::Invalid("an invite needs a non-empty identity"));
+}
+
+#[test]
+fn joining_takes_the_invite_up_and_a_removed_invite_is_gone() {
+    let state = given(&[created(), invited(1, "bob"), invited(2, "carol")])
+        .when(add_member(3, "bob"))
+        .then_expect(&[joined(3, "bob")]);
+    assert!(state.state().invite_by_identity("bob").is_none());
+    let state = state
+        .when(ChannelCommand::RemoveInvite { invite_sid: invite_sid(2) })
+        .then_expect(&[ChannelEvent::InviteRemoved { invite_sid: invite_sid(2) }]);
+    assert!(state.state().invites.is_empty());
+    state
+        .when(ChannelCommand::RemoveInvite { invite_sid: invite_sid(2) })
+        .then_reject(Rejection::Invalid("the invite is not on this channel"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// deletion
+// ---------------------------------------------------------------------------------------------
+
+fn destroy() -> ChannelCommand {
+    ChannelCommand::Destroy { reason: "the channel was deleted".into() }
+}
+
+#[test]
+fn destroying_cancels_the_open_tasks_then_destroys() {
+    let canceled = |n| ChannelEvent::TaskEnded {
+        task_sid: task(n),
+        outcome: TaskOutcome::Canceled { reason: "the channel was deleted".into() },
+    };
+    let gone = given(&[created(), joined(1, "alice"), linked(1), linked(2)])
+        .when(destroy())
+        .then_expect(&[canceled(1), canceled(2), ChannelEvent::ChannelDestroyed {}]);
+    let state = gone.state();
+    assert!(state.destroyed && state.is_removed() && !state.erased);
+    assert!(state.members.is_empty() && state.open_tasks.is_empty());
+    assert_eq!(state.status, ChannelStatus::Inactive);
+    // Without tasks, only the marker.
+    given(&[created()]).when(destroy()).then_expect(&[ChannelEvent::ChannelDestroyed {}]);
+}
+
+#[test]
+fn a_destroyed_channel_only_records_how_earlier_replies_fared() {
+    let gone = given(&[
+        created(),
+        joined(1, "alice"),
+        added(0, MessageSource::Agent),
+        linked(1),
+        webhook_added(1),
+        with_media(1, 1),
+        ChannelEvent::ChannelDestroyed {},
+    ]);
+    for command in one_update_of_each_kind() {
+        let kind = command_kind(&command);
+        let outcome = decide(gone.state(), command.clone());
+        match command {
+            ChannelCommand::RecordDelivery { .. } | ChannelCommand::RecordSent { .. } => {
+                assert!(outcome.is_ok_and(|e| e.len() == 1), "kind {kind}")
+            }
+            _ => assert_eq!(outcome, Err(Rejection::ChannelNotFound), "kind {kind}"),
+        }
+    }
+    gone.when(ChannelCommand::Create(new_channel())).then_reject(Rejection::ChannelExists);
+}
+
+#[test]
+fn a_destroyed_channel_releases_its_customer_and_its_unique_name() {
+    let named = created_with(|c| {
+        c.unique_name = Some("vip".into());
+        c.long_lived = true;
+    });
+    let live = given(std::slice::from_ref(&named));
+    assert_eq!(live.state().index_entries().len(), 2, "a binding and a unique name");
+    assert_eq!(given(&[named, ChannelEvent::ChannelDestroyed {}]).state().index_entries(), []);
 }
 
 #[test]
@@ -1327,6 +1453,9 @@ fn event_kind(event: &ChannelEvent) -> usize {
         ChannelEvent::WebhookRemoved { .. } => 18,
         ChannelEvent::MediaStored { .. } => 19,
         ChannelEvent::MediaFailed { .. } => 20,
+        ChannelEvent::ChannelDestroyed { .. } => 21,
+        ChannelEvent::InviteAdded { .. } => 22,
+        ChannelEvent::InviteRemoved { .. } => 23,
     }
 }
 
@@ -1468,6 +1597,15 @@ fn every_event() -> Vec<ChannelEvent> {
         filename: None,
     });
     events.push(ChannelEvent::MediaFailed { media_sid: media_sid(3), error: "too large".into() });
+    events.push(ChannelEvent::ChannelDestroyed {});
+    events.push(invited(1, "carol"));
+    events.push(ChannelEvent::InviteAdded {
+        invite_sid: invite_sid(2),
+        identity: "dave".into(),
+        role_sid: Some(sid(SidPrefix::ROLE, 1)),
+        created_by: Some("alice".into()),
+    });
+    events.push(ChannelEvent::InviteRemoved { invite_sid: invite_sid(1) });
     events
 }
 
@@ -1476,7 +1614,7 @@ fn the_samples_cover_every_event_variant() {
     let mut kinds: Vec<usize> = every_event().iter().map(event_kind).collect();
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds, (0..21).collect::<Vec<_>>());
+    assert_eq!(kinds, (0..24).collect::<Vec<_>>());
 }
 
 #[test]
