@@ -311,3 +311,51 @@ fn bad_service_webhook_settings_are_refused_and_nothing_is_written() {
     assert_eq!(fetched["friendly_name"], "strict", "the rename was not written either");
     assert_eq!(fetched["webhook_filters"], json!([]));
 }
+
+#[test]
+fn customers_writing_in_and_channels_made_when_asked_fire_too() {
+    let temp = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start();
+    let daemon = start(&temp.path().join("data"));
+    let (is, _) = daemon.sms_flow(false);
+    let hook = format!("{}/post", fake.url);
+    let settings = [
+        ("PostWebhookUrl", hook.as_str()),
+        ("WebhookFilters", "onMessageSent"),
+        ("WebhookFilters", "onChannelAdded"),
+    ];
+    let updated = daemon.post(&format!("/chat/v2/Services/{is}"), &settings);
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    // A customer's SMS: the channel it opens came from no REST call, and the message fires.
+    let sms =
+        daemon.sms("+14155550701", "hello from my phone", "SM00000000000000000000000000000701");
+    assert_eq!(sms.status, 200, "{}", sms.body);
+    assert!(wait_for(Duration::from_secs(10), || fake.requests().len() >= 2));
+    let requests = fake.requests();
+    assert_eq!(event_types(&requests), ["onChannelAdded", "onMessageSent"], "{requests:?}");
+    let message = &requests[1];
+    assert!(signed_post(message, &hook));
+    assert_eq!(message.param("Body").as_deref(), Some("hello from my phone"));
+    assert_eq!(message.param("From").as_deref(), Some("+14155550701"));
+    assert_eq!(message.param("Source").as_deref(), Some("API"));
+    assert_eq!(requests[0].param("ChannelSid"), message.param("ChannelSid"));
+
+    // A REST channel: only when asked.
+    let channels = format!("/chat/v2/Services/{is}/Channels");
+    let quiet = daemon.post(&channels, &[("FriendlyName", "quiet")]);
+    assert_eq!(quiet.status, 201, "{}", quiet.body);
+    let asked = daemon.post_with_headers(&channels, &[("FriendlyName", "announced")], &[ENABLED]);
+    assert_eq!(asked.status, 201, "{}", asked.body);
+    assert!(wait_for(Duration::from_secs(10), || fake.requests().len() >= 3));
+    // Channels deliver side by side; give a wrongly fired "quiet" every chance to show.
+    let marker = post_message(&daemon, &format!("{channels}/{}", sid(&quiet.json())), "m", true);
+    assert!(wait_for(Duration::from_secs(10), || fake.requests().len() >= 4));
+    let requests = fake.requests();
+    let added: Vec<_> = requests[2..]
+        .iter()
+        .filter(|r| r.param("EventType").as_deref() == Some("onChannelAdded"))
+        .map(|r| r.param("FriendlyName").unwrap_or_default())
+        .collect();
+    assert_eq!(added, ["announced"], "{requests:?}");
+    assert_eq!(requests.last().unwrap().param("MessageSid"), Some(sid(&marker)));
+}
