@@ -359,3 +359,62 @@ fn customers_writing_in_and_channels_made_when_asked_fire_too() {
     assert_eq!(added, ["announced"], "{requests:?}");
     assert_eq!(requests.last().unwrap().param("MessageSid"), Some(sid(&marker)));
 }
+
+#[test]
+fn users_made_and_changed_when_asked_fire_user_events() {
+    let temp = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start();
+    let daemon = start(&temp.path().join("data"));
+    let hook = format!("{}/post", fake.url);
+    let (is, _) = service_with(
+        &daemon,
+        &[
+            ("PostWebhookUrl", &hook),
+            ("WebhookFilters", "onUserAdded"),
+            ("WebhookFilters", "onUserUpdated"),
+        ],
+    );
+    let users = format!("/chat/v2/Services/{is}/Users");
+    let quiet = daemon.post(&users, &[("Identity", "quiet")]);
+    assert_eq!(quiet.status, 201, "{}", quiet.body);
+    let loud = daemon.post_with_headers(&users, &[("Identity", "loud")], &[ENABLED]);
+    assert_eq!(loud.status, 201, "{}", loud.body);
+    let loud_sid = sid(&loud.json());
+    let renamed = daemon.post_with_headers(
+        &format!("{users}/{loud_sid}"),
+        &[("FriendlyName", "Loud One")],
+        &[ENABLED],
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    // The marker on the quiet user's own stream: a wrongly fired onUserAdded would come first.
+    let marker = daemon.post_with_headers(
+        &format!("{users}/{}", sid(&quiet.json())),
+        &[("FriendlyName", "Quiet One")],
+        &[ENABLED],
+    );
+    assert_eq!(marker.status, 200, "{}", marker.body);
+    assert!(wait_for(Duration::from_secs(10), || fake.requests().len() >= 3));
+    let requests = fake.requests();
+    let mut seen: Vec<(String, String)> = requests
+        .iter()
+        .map(|r| {
+            (r.param("Identity").unwrap_or_default(), r.param("EventType").unwrap_or_default())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("loud".to_owned(), "onUserAdded".to_owned()),
+            ("loud".to_owned(), "onUserUpdated".to_owned()),
+            ("quiet".to_owned(), "onUserUpdated".to_owned()),
+        ],
+        "{requests:?}"
+    );
+    let updated = requests.iter().find(|r| r.param("FriendlyName").as_deref() == Some("Loud One"));
+    let updated = updated.expect("the update tells the new name");
+    assert!(signed_post(updated, &hook));
+    assert_eq!(updated.param("UserSid"), Some(loud_sid));
+    assert_eq!(updated.param("InstanceSid"), Some(is));
+    assert_eq!(updated.param("Source").as_deref(), Some("API"));
+}

@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use switchboard_domain::{
-    Cause, ChannelEvent, ChannelState, ChannelStatus, MessageSource, Recorded, Sid, Timestamp,
-    WebhookConfig, WebhookMethod, WebhookState,
+    Cause, ChannelEvent, ChannelState, ChannelStatus, MessageSource, Recorded, Sid, SidPrefix,
+    Timestamp, UserEvent, UserState, WebhookConfig, WebhookMethod, WebhookState,
 };
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
@@ -190,6 +190,9 @@ async fn deliver_service(shared: &Shared, wake: &Wake) -> Result<(), StoreError>
     if shared.services.post_webhook(wake.service_sid).is_none() {
         return Ok(());
     }
+    if channel.prefix() == SidPrefix::USER {
+        return deliver_user(shared, wake).await;
+    }
     let start = if log.has_cursor(SERVICE_CONSUMER, channel)? {
         log.cursor(SERVICE_CONSUMER, channel)?
     } else {
@@ -237,6 +240,62 @@ async fn deliver_service_event(
     if let Err(why) = call_with_retries(shared, hook, form, None).await {
         tracing::warn!(%channel, seq, "the service's post-event webhook gave up: {why}");
         shared.log.record_dead_letter(SERVICE_CONSUMER, channel, seq, &why)?;
+    }
+    Ok(())
+}
+
+/// Delivers a user's pending changes (`onUserAdded`, `onUserUpdated`) to its service's
+/// post-event webhook, in order, from the user stream's own cursor.
+async fn deliver_user(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
+    let log = &shared.log;
+    let user = wake.channel_sid;
+    let start = if log.has_cursor(SERVICE_CONSUMER, user)? {
+        log.cursor(SERVICE_CONSUMER, user)?
+    } else {
+        wake.from_seq
+    };
+    log.set_cursor(SERVICE_CONSUMER, user, start)?;
+    // A user's stream is a few short events: the state is folded along the way.
+    let mut state = UserState::default();
+    for record in log.read::<Recorded<UserEvent>>(user, 0) {
+        let record = record?;
+        let seq = record.seq();
+        let ReplayRecord::Event { event, .. } = record else { return Ok(()) };
+        state.apply(&event);
+        if seq < start {
+            continue;
+        }
+        let name = match event.event {
+            UserEvent::UserCreated { .. } => Some("onUserAdded"),
+            UserEvent::UserUpdated { .. } => Some("onUserUpdated"),
+            _ => None,
+        };
+        let hook = shared.services.post_webhook(wake.service_sid);
+        let wanted = name.zip(hook).filter(|(name, (hook, since))| {
+            event.at >= *since
+                && Cause::fires_service_webhooks(event.cause.as_ref())
+                && hook.wants(name)
+        });
+        if let Some((name, (hook, _))) = wanted {
+            let mut form = Form::default();
+            form.put("EventType", name)
+                .put("AccountSid", shared.config.account_sid.clone())
+                .put("InstanceSid", wake.service_sid.to_string())
+                .put("ServiceSid", wake.service_sid.to_string())
+                .put("UserSid", user.to_string())
+                .put("Identity", state.identity.clone())
+                .put_some("FriendlyName", state.friendly_name.clone())
+                .put("Attributes", state.attributes.clone())
+                .put_some("RoleSid", state.role_sid.map(|r| r.to_string()))
+                .put("DateCreated", crate::iso8601(state.date_created))
+                .put("DateUpdated", crate::iso8601(state.date_updated))
+                .put("Source", event.cause.as_ref().map_or("API", Cause::source_name));
+            if let Err(why) = call_with_retries(shared, &hook, form.0, None).await {
+                tracing::warn!(%user, seq, "the service's post-event webhook gave up: {why}");
+                log.record_dead_letter(SERVICE_CONSUMER, user, seq, &why)?;
+            }
+        }
+        log.set_cursor(SERVICE_CONSUMER, user, seq + 1)?;
     }
     Ok(())
 }

@@ -396,7 +396,10 @@ pub(crate) fn append_indexed<S: Counted, E>(
 where
     Recorded<E>: switchboard_store::LoggedEvent,
 {
-    let records: Vec<Recorded<E>> = events.into_iter().map(|e| Recorded::new(at, e)).collect();
+    // Flows', services' and users' events record their cause too (see `cause`).
+    let cause = crate::cause::current();
+    let records: Vec<Recorded<E>> =
+        events.into_iter().map(|e| Recorded::caused(at, e, cause.clone())).collect();
     let appended = log.append(sid, state.events_applied(), &records, index)?;
     for record in &records {
         apply(&mut state, record);

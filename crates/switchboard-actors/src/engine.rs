@@ -146,6 +146,7 @@ impl Engine {
         );
         let hooks = outbox.shared();
         let outbox = outbox.start();
+        users.set_outbox(outbox.clone().recipient());
         let media = crate::MediaFetcher::new(
             Arc::clone(&log),
             config.media.clone(),
@@ -190,6 +191,7 @@ impl Engine {
         let _ = inner.routers.set(routers);
         let engine = Engine { inner };
         engine.resume_channels(&outbox, &media)?;
+        engine.resume_user_webhooks(&outbox)?;
         Ok(engine)
     }
 
@@ -280,6 +282,31 @@ impl Engine {
                 service_sid,
                 webhooks: true,
             });
+        }
+        Ok(())
+    }
+
+    /// Wakes the delivery of users' changes to their service's post-event webhook where it
+    /// stopped short or never began.
+    fn resume_user_webhooks(&self, outbox: &Addr<Outbox>) -> Result<(), EngineError> {
+        let log = &self.inner.log;
+        for (user, service, changed) in self.inner.users.streams() {
+            let Some((_, since)) = self.inner.services.post_webhook(service) else { continue };
+            let consumer = crate::channel_hooks::SERVICE_CONSUMER;
+            let pending = if log.has_cursor(consumer, user)? {
+                log.cursor(consumer, user)? < log.next_seq(user)?
+            } else {
+                changed >= since
+            };
+            if pending {
+                outbox.do_send(Wake {
+                    channel_sid: user,
+                    from_seq: 0,
+                    flow_sid: None,
+                    service_sid: service,
+                    webhooks: false,
+                });
+            }
         }
         Ok(())
     }
