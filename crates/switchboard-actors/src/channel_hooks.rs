@@ -19,7 +19,8 @@
 //! of its own ([`SERVICE_CONSUMER`]) on runs of its own, for the events of every channel of the
 //! service that its filters name and whose cause asks for it (Twilio: a client's action always, a
 //! REST call only with `X-Twilio-Webhook-Enabled: true`; see `Cause`), and only for events from
-//! since it was set. Its pre-event webhook (`PreWebhookUrl`) is called by `client_action` before
+//! since it was set; and for users' changes, read from each user's `US…` stream under the same
+//! consumer name. Its pre-event webhook (`PreWebhookUrl`) is called by `client_action` before
 //! a client's action is decided, through [`call_pre_event`].
 
 use std::collections::BTreeMap;

@@ -139,6 +139,7 @@ impl Default for OutboxConfig {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Wake {
+    /// The stream: a channel's, or a user's (`US…`) for its service's post-event webhook.
     pub channel_sid: Sid,
     pub from_seq: u64,
     /// The Flex Flow that opened the channel; `None` for channels made over the Chat API.
