@@ -39,5 +39,7 @@ mod realtime;
 mod replies;
 /// The official Twilio Python SDK, unchanged but for its base URL.
 mod sdk;
+/// Chat v2 service pre- and post-event webhooks: who fires them, filters, refusals, restarts.
+mod service_webhooks;
 /// Chat Users, UserChannels, Roles; REST edits of members and messages.
 mod users;

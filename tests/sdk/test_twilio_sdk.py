@@ -449,5 +449,55 @@ class ChannelWebhooks(unittest.TestCase):
         self.assertEqual(caught.exception.status, 404)
 
 
+class ServiceWebhooks(unittest.TestCase):
+    def test_settings_through_the_sdk_and_a_hook_the_request_validator_accepts(self):
+        handler = type("ServiceHook", (Receiver,), {"received": []})
+        server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+        self.addCleanup(server.server_close)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        pre_url, post_url = f"{base}/pre", f"{base}/post"
+        c = client()
+        service = c.chat.v2.services.create(friendly_name="sdk service webhooks")
+        updated = c.chat.v2.services(service.sid).update(
+            pre_webhook_url=pre_url,
+            post_webhook_url=post_url,
+            webhook_filters=["onMessageSent", "onMessageSend"],
+            post_webhook_retry_count=1,
+        )
+        self.assertEqual(updated.post_webhook_url, post_url)
+        fetched = c.chat.v2.services(service.sid).fetch()
+        self.assertEqual(fetched.pre_webhook_url, pre_url)
+        self.assertEqual(fetched.post_webhook_url, post_url)
+        self.assertEqual(fetched.webhook_filters, ["onMessageSent", "onMessageSend"])
+        self.assertEqual(fetched.webhook_method, "POST")
+        self.assertEqual(fetched.post_webhook_retry_count, 1)
+        self.assertEqual(fetched.pre_webhook_retry_count, 0)
+        with self.assertRaises(TwilioRestException) as caught:
+            c.chat.v2.services(service.sid).update(pre_webhook_url="not a url")
+        self.assertEqual(caught.exception.status, 400)
+        self.assertEqual(caught.exception.code, 50077)
+
+        channel = c.chat.v2.services(service.sid).channels.create(friendly_name="hooked", type="private")
+        messages = c.chat.v2.services(service.sid).channels(channel.sid).messages
+        messages.create(body="not asked", from_="agent.sdk")
+        asked = messages.create(body="asked, héllo & co", from_="agent.sdk", x_twilio_webhook_enabled="true")
+        deadline = time.time() + 10
+        while not handler.received and time.time() < deadline:
+            time.sleep(0.05)
+        # In order: the message not asked for would have come first.
+        self.assertEqual(len(handler.received), 1, handler.received)
+        path, signature, form = handler.received[0]
+        self.assertEqual(path, "/post", "a pre-event webhook never fires for REST calls")
+        self.assertEqual(form["EventType"], "onMessageSent")
+        self.assertEqual(form["Body"], "asked, héllo & co")
+        self.assertEqual(form["MessageSid"], asked.sid)
+        self.assertEqual(form["Source"], "API")
+        validator = RequestValidator(TOKEN)
+        self.assertTrue(validator.validate(post_url, form, signature), "RequestValidator accepts our signature")
+        self.assertFalse(validator.validate(post_url, dict(form, Body="changed"), signature))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

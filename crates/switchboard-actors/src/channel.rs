@@ -12,7 +12,9 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use switchboard_domain::{ChannelCommand, ChannelEvent, ChannelState, Rejection, Sid, Timestamp};
+use switchboard_domain::{
+    Cause, ChannelCommand, ChannelEvent, ChannelState, Rejection, Sid, Timestamp,
+};
 use switchboard_store::{ChannelLog, EventLog, Executed, FlushTicket};
 
 use crate::hub::{Hub, LiveEvent};
@@ -34,6 +36,8 @@ pub(crate) struct ChannelDeps {
     pub users: Arc<crate::users::UserDirectory>,
     /// To tell, before waking the outbox, whether the channel's flow has anything to deliver.
     pub flows: Arc<crate::directory::FlowDirectory>,
+    /// Whether a channel's service has a post-event webhook decides whether the outbox is woken.
+    pub services: Arc<crate::directory::ServiceDirectory>,
 }
 
 /// Runs commands as one atomic append (see `ChannelLog::execute_all`). The reply comes once the
@@ -43,6 +47,8 @@ pub(crate) struct ChannelDeps {
 pub struct Execute {
     pub commands: Vec<ChannelCommand>,
     pub at: Timestamp,
+    /// Recorded with every event appended (see `cause`).
+    pub cause: Option<Cause>,
 }
 
 /// The channel's current state.
@@ -98,10 +104,12 @@ impl ChannelActor {
         &mut self,
         commands: Vec<ChannelCommand>,
         at: Timestamp,
+        cause: Option<Cause>,
     ) -> Result<Result<Executed, Rejection>, EngineError> {
         let log = Arc::clone(&self.deps.log);
         let channel = self.loaded()?;
-        match catch_unwind(AssertUnwindSafe(|| channel.execute_all(&log, commands, at))) {
+        let run = || channel.execute_caused(&log, commands, at, cause);
+        match catch_unwind(AssertUnwindSafe(run)) {
             Ok(result) => Ok(result?),
             Err(_) => {
                 tracing::error!(channel = %self.sid, "a command panicked; reloading the channel from its log");
@@ -228,7 +236,7 @@ impl Handler<Execute> for ChannelActor {
             .as_ref()
             .map(|c| c.state().members.iter().map(|(sid, m)| (*sid, m.identity.clone())).collect())
             .unwrap_or_default();
-        let mut executed = match self.run(message.commands, at)? {
+        let mut executed = match self.run(message.commands, at, message.cause)? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),
         };
@@ -278,7 +286,7 @@ impl Handler<Durable> for ChannelActor {
             self.deps.hub.publish(live, &item.audience);
         }
         // Channels opened by a Flex Flow may have an integration to feed, and any channel may
-        // have webhooks; the rest cost the outbox nothing.
+        // have webhooks, its own or its service's; the rest cost the outbox nothing.
         let state = self.channel.as_ref().map(ChannelLog::state);
         if let (Some(state), Some(from_seq)) = (state, first) {
             let webhooks = !state.webhooks.is_empty();
@@ -294,7 +302,11 @@ impl Handler<Durable> for ChannelActor {
                 if fetch_media {
                     self.deps.media.do_send(wake);
                 }
-                if webhooks || crate::outbox::has_deliveries(&self.deps.flows, &wake) {
+                let service_hooks = self.deps.services.has_post_webhook(service_sid);
+                if webhooks
+                    || service_hooks
+                    || crate::outbox::has_deliveries(&self.deps.flows, &wake)
+                {
                     self.deps.outbox.do_send(wake);
                 }
             }

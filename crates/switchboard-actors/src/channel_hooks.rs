@@ -14,13 +14,21 @@
 //! Which webhooks exist is asked of the channel's actor before each event, so a webhook removed
 //! meanwhile gets nothing more and an update applies from the next event on. A webhook only
 //! receives events after the one that added it: adding one never replays older history.
+//!
+//! A Chat Service's post-event webhook (`PostWebhookUrl`) is delivered the same way, from a cursor
+//! of its own ([`SERVICE_CONSUMER`]) on runs of its own, for the events of every channel of the
+//! service that its filters name and whose cause asks for it (Twilio: a client's action always, a
+//! REST call only with `X-Twilio-Webhook-Enabled: true`; see `Cause`), and only for events from
+//! since it was set; and for users' changes, read from each user's `US…` stream under the same
+//! consumer name. Its pre-event webhook (`PreWebhookUrl`) is called by `client_action` before
+//! a client's action is decided, through [`call_pre_event`].
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use switchboard_domain::{
-    ChannelEvent, ChannelState, ChannelStatus, MessageSource, Recorded, Sid, WebhookConfig,
-    WebhookMethod, WebhookState,
+    Cause, ChannelEvent, ChannelState, ChannelStatus, MessageSource, Recorded, Sid, SidPrefix,
+    Timestamp, UserEvent, UserState, WebhookConfig, WebhookMethod, WebhookState,
 };
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
@@ -29,6 +37,15 @@ use crate::outbox::{backoff, Shared, Wake};
 
 /// The cursor and dead-letter name of channel webhook delivery.
 pub const CONSUMER: &str = "channel-webhooks";
+
+/// The cursor and dead-letter name of service post-event webhook delivery.
+pub const SERVICE_CONSUMER: &str = "service-webhooks";
+
+/// How long a pre-event webhook has to answer each call: the client waits meanwhile.
+pub const PRE_EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The most of a pre-event webhook's answer that is read.
+const PRE_EVENT_ANSWER_LIMIT: usize = 64 * 1024;
 
 /// Channel attributes as clients read them: Flex's `status` follows the channel's real status,
 /// for channels of a flow and for any channel whose attributes carry a `status`.
@@ -132,7 +149,7 @@ async fn deliver_event(
         form.extend(params.iter().cloned());
         form.push(("WebhookSid".to_owned(), webhook_sid.to_string()));
         form.push(("WebhookType".to_owned(), "webhook".to_owned()));
-        if let Err(why) = call_with_retries(shared, &webhook.config, form).await {
+        if let Err(why) = call_with_retries(shared, &webhook.config, form, None).await {
             tracing::warn!(%channel, seq, webhook = %webhook_sid, "a channel webhook gave up: {why}");
             failures.push(format!("{webhook_sid}: {why}"));
         }
@@ -141,6 +158,196 @@ async fn deliver_event(
         shared.log.record_dead_letter(CONSUMER, channel, seq, &failures.join("; "))?;
     }
     Ok(())
+}
+
+/// Where delivery of a channel's events to its service's post-event webhook should resume after
+/// a restart, if anywhere: at its cursor, or from the start when it never began and the channel
+/// changed since the webhook was set (earlier events are skipped by their time).
+pub(crate) fn service_resume_from(
+    log: &EventLog,
+    channel: Sid,
+    state: &ChannelState,
+    since: Timestamp,
+) -> Result<Option<u64>, StoreError> {
+    if log.has_cursor(SERVICE_CONSUMER, channel)? {
+        return Ok(Some(log.cursor(SERVICE_CONSUMER, channel)?));
+    }
+    Ok((state.date_updated >= since || state.date_created >= since).then_some(0))
+}
+
+/// One run of a channel's service post-event webhook (one at a time per channel).
+pub(crate) async fn deliver_service_channel(shared: &Shared, wake: &Wake) {
+    if let Err(error) = deliver_service(shared, wake).await {
+        let channel = wake.channel_sid;
+        tracing::error!(%channel, %error, "service webhooks stopped on a storage error");
+    }
+}
+
+/// Delivers every pending event of one channel to its service's post-event webhook, in order,
+/// from its cursor.
+async fn deliver_service(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
+    let log = &shared.log;
+    let channel = wake.channel_sid;
+    if shared.services.post_webhook(wake.service_sid).is_none() {
+        return Ok(());
+    }
+    if channel.prefix() == SidPrefix::USER {
+        return deliver_user(shared, wake).await;
+    }
+    let start = if log.has_cursor(SERVICE_CONSUMER, channel)? {
+        log.cursor(SERVICE_CONSUMER, channel)?
+    } else {
+        wake.from_seq
+    };
+    // Recorded at once, so a restart knows this channel is being delivered.
+    log.set_cursor(SERVICE_CONSUMER, channel, start)?;
+    let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    for (i, record) in records.iter().enumerate() {
+        let seq = record.seq();
+        if let ReplayRecord::Event { event, .. } = record {
+            let next = match records.get(i + 1) {
+                Some(ReplayRecord::Event { event, .. }) => Some(event),
+                _ => None,
+            };
+            // Read for each event: a change of the settings applies from the next event on.
+            if let Some((hook, since)) = shared.services.post_webhook(wake.service_sid) {
+                let wanted = (event.at >= since
+                    && Cause::fires_service_webhooks(event.cause.as_ref()))
+                .then(|| service_event_types(event, next))
+                .flatten()
+                .and_then(|names| names.iter().find(|n| hook.wants(n)));
+                if let Some(name) = wanted {
+                    deliver_service_event(shared, wake, seq, event, name, &hook).await?;
+                }
+            }
+        }
+        log.set_cursor(SERVICE_CONSUMER, channel, seq + 1)?;
+    }
+    Ok(())
+}
+
+async fn deliver_service_event(
+    shared: &Shared,
+    wake: &Wake,
+    seq: u64,
+    record: &Recorded,
+    name: &str,
+    hook: &WebhookConfig,
+) -> Result<(), StoreError> {
+    let channel = wake.channel_sid;
+    let Some(params) = describe(shared, wake, seq, record)? else { return Ok(()) };
+    let mut form = vec![("EventType".to_owned(), name.to_owned())];
+    form.extend(params);
+    if let Err(why) = call_with_retries(shared, hook, form, None).await {
+        tracing::warn!(%channel, seq, "the service's post-event webhook gave up: {why}");
+        shared.log.record_dead_letter(SERVICE_CONSUMER, channel, seq, &why)?;
+    }
+    Ok(())
+}
+
+/// Delivers a user's pending changes (`onUserAdded`, `onUserUpdated`) to its service's
+/// post-event webhook, in order, from the user stream's own cursor.
+async fn deliver_user(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
+    let log = &shared.log;
+    let user = wake.channel_sid;
+    let start = if log.has_cursor(SERVICE_CONSUMER, user)? {
+        log.cursor(SERVICE_CONSUMER, user)?
+    } else {
+        wake.from_seq
+    };
+    log.set_cursor(SERVICE_CONSUMER, user, start)?;
+    // A user's stream is a few short events: the state is folded along the way.
+    let mut state = UserState::default();
+    for record in log.read::<Recorded<UserEvent>>(user, 0) {
+        let record = record?;
+        let seq = record.seq();
+        let ReplayRecord::Event { event, .. } = record else { return Ok(()) };
+        state.apply(&event);
+        if seq < start {
+            continue;
+        }
+        let name = match event.event {
+            UserEvent::UserCreated { .. } => Some("onUserAdded"),
+            UserEvent::UserUpdated { .. } => Some("onUserUpdated"),
+            _ => None,
+        };
+        let hook = shared.services.post_webhook(wake.service_sid);
+        let wanted = name.zip(hook).filter(|(name, (hook, since))| {
+            event.at >= *since
+                && Cause::fires_service_webhooks(event.cause.as_ref())
+                && hook.wants(name)
+        });
+        if let Some((name, (hook, _))) = wanted {
+            let mut form = Form::default();
+            form.put("EventType", name)
+                .put("AccountSid", shared.config.account_sid.clone())
+                .put("InstanceSid", wake.service_sid.to_string())
+                .put("ServiceSid", wake.service_sid.to_string())
+                .put("UserSid", user.to_string())
+                .put("Identity", state.identity.clone())
+                .put_some("FriendlyName", state.friendly_name.clone())
+                .put("Attributes", state.attributes.clone())
+                .put_some("RoleSid", state.role_sid.map(|r| r.to_string()))
+                .put("DateCreated", crate::iso8601(state.date_created))
+                .put("DateUpdated", crate::iso8601(state.date_updated))
+                .put("Source", event.cause.as_ref().map_or("API", Cause::source_name));
+            if let Err(why) = call_with_retries(shared, &hook, form.0, None).await {
+                tracing::warn!(%user, seq, "the service's post-event webhook gave up: {why}");
+                log.record_dead_letter(SERVICE_CONSUMER, user, seq, &why)?;
+            }
+        }
+        log.set_cursor(SERVICE_CONSUMER, user, seq + 1)?;
+    }
+    Ok(())
+}
+
+/// The names an event may be sent to a service's post-event webhook under, most specific first.
+fn service_event_types(
+    record: &Recorded,
+    next: Option<&Recorded>,
+) -> Option<&'static [&'static str]> {
+    match &record.event {
+        ChannelEvent::ChannelCreated { .. } => Some(&["onChannelAdded"]),
+        _ => event_types(record, next),
+    }
+}
+
+/// What the service's pre-event webhook said to an action it allowed: its JSON answer, if it
+/// gave one. `Err` says why the action is refused: a non-2xx answer, or none in time after the
+/// retries.
+pub(crate) async fn call_pre_event(
+    shared: &Shared,
+    hook: &WebhookConfig,
+    form: Vec<(String, String)>,
+) -> Result<Option<Value>, String> {
+    let mut response = call_with_retries(shared, hook, form, Some(PRE_EVENT_TIMEOUT)).await?;
+    let mut answer = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        answer.extend_from_slice(&chunk);
+        if answer.len() > PRE_EVENT_ANSWER_LIMIT {
+            return Ok(None);
+        }
+    }
+    Ok(serde_json::from_slice(&answer).ok())
+}
+
+/// The parameters every pre-event call carries, for `channel` of `service`.
+pub(crate) fn pre_event_form(
+    shared: &Shared,
+    service: Sid,
+    channel: Sid,
+    name: &str,
+    identity: &str,
+) -> Vec<(String, String)> {
+    let mut form = Form::default();
+    form.put("EventType", name)
+        .put("AccountSid", shared.config.account_sid.clone())
+        .put("InstanceSid", service.to_string())
+        .put("ServiceSid", service.to_string())
+        .put("ChannelSid", channel.to_string())
+        .put("ClientIdentity", identity)
+        .put("Source", "SDK");
+    form.0
 }
 
 /// The channel's state as its actor has it now; `None` if it cannot be had (stopping).
@@ -208,6 +415,12 @@ fn describe(
     record: &Recorded,
 ) -> Result<Option<Vec<(String, String)>>, StoreError> {
     let channel = wake.channel_sid;
+    let source = source_of(record);
+    // A client acted as its token's identity; otherwise the event's own actor says who.
+    let client = match &record.cause {
+        Some(Cause::Client { identity }) => Some(identity.clone()),
+        _ => None,
+    };
     let mut form = Form::default();
     form.put("AccountSid", shared.config.account_sid.clone())
         .put("InstanceSid", wake.service_sid.to_string())
@@ -215,23 +428,16 @@ fn describe(
         .put("ChannelSid", channel.to_string());
     match &record.event {
         ChannelEvent::MessageAdded {
-            message_sid,
-            index,
-            author,
-            body,
-            attributes,
-            media,
-            source,
-            ..
+            message_sid, index, author, body, attributes, media, ..
         } => {
             form.put("MessageSid", message_sid.to_string())
                 .put("Index", index.to_string())
                 .put("From", author.clone())
-                .put("ClientIdentity", author.clone())
+                .put("ClientIdentity", client.unwrap_or_else(|| author.clone()))
                 .put("Body", body.clone())
                 .put("Attributes", attributes.clone())
                 .put("DateCreated", crate::iso8601(record.at))
-                .put("Source", source_name(*source));
+                .put("Source", source);
             if let Some(media) = media {
                 form.put("MediaSid", media.sid.to_string())
                     .put("MediaContentType", media.content_type.clone())
@@ -245,17 +451,18 @@ fn describe(
             };
             let actor = edited_by.clone().unwrap_or_else(|| message.author.clone());
             message.put_into(&mut form);
-            form.put("ClientIdentity", actor)
+            form.put("ClientIdentity", client.unwrap_or(actor))
                 .put_some("ModifiedBy", edited_by.clone())
                 .put("DateUpdated", crate::iso8601(record.at))
-                .put("Source", "API");
+                .put("Source", source);
         }
         ChannelEvent::MessageRemoved { index } => {
             let Some(message) = message_through(&shared.log, channel, seq, *index)? else {
                 return Ok(None);
             };
             message.put_into(&mut form);
-            form.put("ClientIdentity", message.author.clone()).put("Source", "API");
+            form.put("ClientIdentity", client.unwrap_or_else(|| message.author.clone()))
+                .put("Source", source);
         }
         ChannelEvent::MemberJoined { member_sid, .. }
         | ChannelEvent::MemberUpdated { member_sid, .. }
@@ -266,16 +473,22 @@ fn describe(
             let Some(member) = state.members.get(member_sid) else { return Ok(None) };
             form.put("MemberSid", member_sid.to_string())
                 .put("Identity", member.identity.clone())
-                .put("ClientIdentity", member.identity.clone())
+                .put("ClientIdentity", client.unwrap_or_else(|| member.identity.clone()))
                 .put_some("RoleSid", member.role_sid.map(|r| r.to_string()))
                 .put("Attributes", member.attributes.clone())
                 .put("DateCreated", crate::iso8601(member.date_created))
-                .put("Source", "API");
+                .put("Source", source);
             if matches!(record.event, ChannelEvent::MemberUpdated { .. }) {
                 form.put("DateUpdated", crate::iso8601(record.at));
             }
         }
-        event if changes_channel(event) || matches!(event, ChannelEvent::ChannelDestroyed {}) => {
+        event
+            if changes_channel(event)
+                || matches!(
+                    event,
+                    ChannelEvent::ChannelCreated { .. } | ChannelEvent::ChannelDestroyed {}
+                ) =>
+        {
             // A deleted channel is told as it was just before.
             let destroyed = matches!(event, ChannelEvent::ChannelDestroyed {});
             let state = state_through(&shared.log, channel, if destroyed { seq } else { seq + 1 })?;
@@ -285,10 +498,12 @@ fn describe(
             form.put_some("FriendlyName", state.friendly_name.clone())
                 .put_some("UniqueName", state.unique_name.clone())
                 .put("Attributes", channel_attributes(&state))
+                .put("ChannelType", channel_type(&state))
                 .put("CreatedBy", state.created_by.clone())
                 .put("DateCreated", crate::iso8601(state.date_created))
                 .put("DateUpdated", crate::iso8601(record.at))
-                .put("Source", "API");
+                .put_some("ClientIdentity", client)
+                .put("Source", source);
         }
         _ => return Ok(None),
     }
@@ -304,6 +519,23 @@ fn changes_channel(event: &ChannelEvent) -> bool {
             | ChannelEvent::ChannelDeactivated { .. }
             | ChannelEvent::ChannelReactivated { .. }
     )
+}
+
+/// Twilio's `Source` of an event: what its cause says, else (records from before causes were
+/// kept) `SDK` for an agent's message.
+fn source_of(record: &Recorded) -> &'static str {
+    match (&record.cause, &record.event) {
+        (Some(cause), _) => cause.source_name(),
+        (None, ChannelEvent::MessageAdded { source, .. }) => source_name(*source),
+        (None, _) => "API",
+    }
+}
+
+fn channel_type(state: &ChannelState) -> &'static str {
+    match state.kind {
+        Some(switchboard_domain::ChannelKind::Public) => "public",
+        _ => "private",
+    }
 }
 
 /// `SDK` for what an agent's client did, `API` for everything else, as Twilio labels them.
@@ -392,12 +624,14 @@ fn message_through(
     Ok(found)
 }
 
-/// Calls one webhook, retried up to its `RetryCount` on network errors, 429 and 5xx.
+/// Calls one webhook, retried up to its `RetryCount` on network errors, 429 and 5xx; each call
+/// waits `timeout` at most, else the outbox's. Returns the 2xx answer.
 async fn call_with_retries(
     shared: &Shared,
     config: &WebhookConfig,
     mut params: Vec<(String, String)>,
-) -> Result<(), String> {
+    timeout: Option<std::time::Duration>,
+) -> Result<reqwest::Response, String> {
     let mut last_error = String::new();
     for attempt in 0..=u32::from(config.retry_count) {
         if attempt > 0 {
@@ -425,8 +659,12 @@ async fn call_with_retries(
                 shared.client.get(url).header("X-Twilio-Signature", signature)
             }
         };
+        let request = match timeout {
+            Some(timeout) => request.timeout(timeout),
+            None => request,
+        };
         match request.send().await {
-            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) if response.status().is_success() => return Ok(response),
             Ok(response) => {
                 let status = response.status();
                 last_error = format!("HTTP {status} from the webhook URL");

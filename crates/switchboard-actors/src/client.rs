@@ -6,14 +6,20 @@
 //!
 //! A message with a medium (an upload to the channel, by the same rules: `may_upload_media`)
 //! needs `sendMediaMessage` rather than `sendMessage`, as in Twilio's roles.
+//!
+//! A permitted action then goes to the service's pre-event webhook, when it has one whose
+//! filters name the action (`onMessageSend`, …): a non-2xx answer, or none in time, refuses it;
+//! a 2xx JSON answer may change a message's `body` and `attributes`. Every event an action
+//! appends records the client's identity as its cause, so post-event webhooks always fire for it.
 
+use serde_json::Value;
 use switchboard_domain::{
-    ChannelCommand, ChannelKind, ChannelState, DefaultRole, MemberState, MessageSource, NewMessage,
-    Rejection, RoleState, Sid, SidPrefix,
+    Cause, ChannelCommand, ChannelKind, ChannelState, DefaultRole, MemberState, MessageSource,
+    NewMessage, Rejection, RoleState, Sid, SidPrefix,
 };
 
 use crate::media::AttachRefusal;
-use crate::{new_sid, Engine, EngineError};
+use crate::{new_sid, Engine, EngineError, MessageView};
 
 /// An action a client asks for on one channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +61,15 @@ pub enum ClientRefusal {
     Media(AttachRefusal),
     #[error("{0}")]
     Rejected(Rejection),
+    /// The service's pre-event webhook said no, or did not answer.
+    #[error("the service's pre-event webhook refused {event}: {why}")]
+    WebhookRefused { event: &'static str, why: String },
+}
+
+/// A message's text after the pre-event webhook had its say.
+struct Amended {
+    body: Option<String>,
+    attributes: Option<String>,
 }
 
 /// What an identity is on one channel: its member, if it is one, and its two roles.
@@ -81,9 +96,19 @@ impl Standing {
 }
 
 impl Engine {
-    /// Checks `action` by `identity` against its roles and carries it out; returns the index of
-    /// a sent message. Returns once durable.
+    /// Checks `action` by `identity` against its roles and its service's pre-event webhook and
+    /// carries it out; returns the index of a sent message. Returns once durable.
     pub async fn client_action(
+        &self,
+        identity: &str,
+        channel_sid: Sid,
+        action: ClientAction,
+    ) -> Result<Result<Option<u64>, ClientRefusal>, EngineError> {
+        let cause = Cause::Client { identity: identity.to_owned() };
+        crate::cause::caused_by(cause, self.checked_action(identity, channel_sid, action)).await
+    }
+
+    async fn checked_action(
         &self,
         identity: &str,
         channel_sid: Sid,
@@ -96,6 +121,9 @@ impl Engine {
         let granted = |permission: &str| standing.granted(permission);
         let require = |permission: &'static str| standing.require(permission);
         let (channel, member) = (&standing.channel, &standing.member);
+        let Some(service_sid) = channel.service_sid else {
+            return Ok(Err(ClientRefusal::ChannelNotFound));
+        };
         let is_private = channel.kind != Some(ChannelKind::Public);
         // An invite is the identity's way into the channel, private or not, in its invite's role.
         let invite = channel.invite_by_identity(identity).map(|(_, invite)| invite.role_sid);
@@ -120,6 +148,12 @@ impl Engine {
                         return Ok(Err(refusal));
                     }
                 }
+                let params = [("Identity", identity.to_owned())];
+                if let Err(refusal) =
+                    self.pre_event(service_sid, channel_sid, identity, "onMemberAdd", &params).await
+                {
+                    return Ok(Err(refusal));
+                }
                 vec![ChannelCommand::AddMember {
                     member_sid: new_sid(SidPrefix::MEMBER),
                     identity: identity.to_owned(),
@@ -132,6 +166,14 @@ impl Engine {
                     return Ok(Err(refusal));
                 }
                 let Some(member_sid) = member_sid else { return Ok(Err(ClientRefusal::NotMember)) };
+                let params =
+                    [("MemberSid", member_sid.to_string()), ("Identity", identity.to_owned())];
+                let name = "onMemberRemove";
+                if let Err(refusal) =
+                    self.pre_event(service_sid, channel_sid, identity, name, &params).await
+                {
+                    return Ok(Err(refusal));
+                }
                 vec![ChannelCommand::RemoveMember { member_sid }]
             }
             ClientAction::Consumed { index } => {
@@ -153,6 +195,27 @@ impl Engine {
                     None => None,
                     Some(Ok(media)) => Some(media),
                     Some(Err(refusal)) => return Ok(Err(ClientRefusal::Media(refusal))),
+                };
+                let mut params = vec![
+                    ("Body", body.clone()),
+                    ("Attributes", attributes.clone()),
+                    ("From", identity.to_owned()),
+                ];
+                let name = match &media {
+                    Some(media) => {
+                        params.push(("MediaSid", media.sid.to_string()));
+                        params.push(("MediaContentType", media.content_type.clone()));
+                        "onMediaMessageSend"
+                    }
+                    None => "onMessageSend",
+                };
+                let answer =
+                    self.pre_event(service_sid, channel_sid, identity, name, &params).await;
+                let (body, attributes) = match answer.and_then(amended) {
+                    Ok(amended) => {
+                        (amended.body.unwrap_or(body), amended.attributes.unwrap_or(attributes))
+                    }
+                    Err(refusal) => return Ok(Err(refusal)),
                 };
                 let message = NewMessage {
                     message_sid: new_sid(SidPrefix::MESSAGE),
@@ -180,12 +243,10 @@ impl Engine {
                 }));
             }
             ClientAction::Edit { index, body, attributes } => {
-                let own = match self.author_of(channel_sid, index)? {
-                    Some(author) => author == identity,
-                    None => {
-                        return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))))
-                    }
+                let Some(message) = self.message_now(channel_sid, index)? else {
+                    return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
                 };
+                let own = message.author == identity;
                 let needed = match (own, body.is_some()) {
                     (true, true) => ["editOwnMessage", "editAnyMessage"],
                     (false, true) => ["editAnyMessage", "editAnyMessage"],
@@ -195,6 +256,26 @@ impl Engine {
                 if !needed.iter().any(|p| granted(p)) {
                     return Ok(Err(ClientRefusal::Unauthorized(needed[0])));
                 }
+                let mut params = message_params(&message);
+                for (name, new) in [("Body", &body), ("Attributes", &attributes)] {
+                    if let (Some(new), Some(param)) =
+                        (new, params.iter_mut().find(|(n, _)| *n == name))
+                    {
+                        param.1.clone_from(new);
+                    }
+                }
+                params.push(("ModifiedBy", identity.to_owned()));
+                let answer = self
+                    .pre_event(service_sid, channel_sid, identity, "onMessageUpdate", &params)
+                    .await;
+                // The webhook may amend only what the edit changes.
+                let (body, attributes) = match answer.and_then(amended) {
+                    Ok(amended) => (
+                        body.map(|b| amended.body.unwrap_or(b)),
+                        attributes.map(|a| amended.attributes.unwrap_or(a)),
+                    ),
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
                 vec![ChannelCommand::EditMessage {
                     index,
                     body,
@@ -203,15 +284,20 @@ impl Engine {
                 }]
             }
             ClientAction::Delete { index } => {
-                let own = match self.author_of(channel_sid, index)? {
-                    Some(author) => author == identity,
-                    None => {
-                        return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))))
-                    }
+                let Some(message) = self.message_now(channel_sid, index)? else {
+                    return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
                 };
+                let own = message.author == identity;
                 let needed = if own { "deleteOwnMessage" } else { "deleteAnyMessage" };
                 if !granted(needed) && !granted("deleteAnyMessage") {
                     return Ok(Err(ClientRefusal::Unauthorized(needed)));
+                }
+                let params = message_params(&message);
+                let name = "onMessageRemove";
+                if let Err(refusal) =
+                    self.pre_event(service_sid, channel_sid, identity, name, &params).await
+                {
+                    return Ok(Err(refusal));
                 }
                 vec![ChannelCommand::RemoveMessage { index }]
             }
@@ -266,8 +352,105 @@ impl Engine {
         Ok(Ok(Standing { channel, member, channel_role, service_role }))
     }
 
-    /// The author of a message that exists now.
-    fn author_of(&self, channel_sid: Sid, index: u64) -> Result<Option<String>, EngineError> {
-        Ok(self.messages(channel_sid)?.into_iter().find(|m| m.index == index).map(|m| m.author))
+    /// A message that exists now.
+    fn message_now(
+        &self,
+        channel_sid: Sid,
+        index: u64,
+    ) -> Result<Option<MessageView>, EngineError> {
+        Ok(self.messages(channel_sid)?.into_iter().find(|m| m.index == index))
+    }
+
+    /// Asks the service's pre-event webhook about `event`, if it has one whose filters name it;
+    /// returns its JSON answer. The client waits meanwhile.
+    async fn pre_event(
+        &self,
+        service_sid: Sid,
+        channel_sid: Sid,
+        identity: &str,
+        event: &'static str,
+        params: &[(&str, String)],
+    ) -> Result<Option<Value>, ClientRefusal> {
+        let Some(hook) = self.services().pre_webhook(service_sid) else { return Ok(None) };
+        if !hook.wants(event) {
+            return Ok(None);
+        }
+        let hooks = &self.inner.hooks;
+        let mut form =
+            crate::channel_hooks::pre_event_form(hooks, service_sid, channel_sid, event, identity);
+        form.extend(params.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
+        crate::channel_hooks::call_pre_event(hooks, &hook, form).await.map_err(|why| {
+            tracing::info!(channel = %channel_sid, event, "the pre-event webhook refused an action: {why}");
+            ClientRefusal::WebhookRefused { event, why }
+        })
+    }
+}
+
+/// What a pre-event webhook is told of a message as it is now.
+fn message_params(message: &MessageView) -> Vec<(&'static str, String)> {
+    vec![
+        ("MessageSid", message.sid.to_string()),
+        ("Index", message.index.to_string()),
+        ("Body", message.body.clone()),
+        ("Attributes", message.attributes.clone()),
+        ("From", message.author.clone()),
+        ("DateCreated", crate::iso8601(message.date_created)),
+    ]
+}
+
+/// The `body` and `attributes` a pre-event webhook's JSON answer gives a message, if any; held to
+/// the limits a client's own are.
+fn amended(answer: Option<Value>) -> Result<Amended, ClientRefusal> {
+    let invalid = |why: &'static str| ClientRefusal::Rejected(Rejection::Invalid(why));
+    let Some(Value::Object(answer)) = answer else {
+        return Ok(Amended { body: None, attributes: None });
+    };
+    let field = |name: &str| answer.get(name).or_else(|| answer.get(&capitalized(name)));
+    let body = match field("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(body)) if body.chars().count() <= 32 * 1024 => Some(body.clone()),
+        Some(_) => return Err(invalid(
+            "the pre-event webhook answered a body that is not text of at most 32 768 characters",
+        )),
+    };
+    let attributes = match field("attributes") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if serde_json::from_str::<Value>(text).is_ok() => {
+            Some(text.clone())
+        }
+        Some(Value::String(_)) => {
+            return Err(invalid("the pre-event webhook answered attributes that are not JSON"))
+        }
+        Some(other) => Some(other.to_string()),
+    };
+    if attributes.as_ref().is_some_and(|a| a.len() > 16 * 1024) {
+        return Err(invalid("the pre-event webhook answered attributes longer than 16 KiB"));
+    }
+    Ok(Amended { body, attributes })
+}
+
+fn capitalized(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pre_event_answer_may_amend_a_message_within_its_limits() {
+        let none = amended(None).unwrap();
+        assert_eq!((none.body, none.attributes), (None, None));
+        let plain = amended(Some(Value::String("ok".into()))).unwrap();
+        assert_eq!((plain.body, plain.attributes), (None, None), "only an object amends");
+        let both =
+            amended(Some(serde_json::json!({"body": "tidied", "attributes": {"a": 1}}))).unwrap();
+        assert_eq!(both.body.as_deref(), Some("tidied"));
+        assert_eq!(both.attributes.as_deref(), Some(r#"{"a":1}"#));
+        let twilio_case = amended(Some(serde_json::json!({"Body": "B"}))).unwrap();
+        assert_eq!(twilio_case.body.as_deref(), Some("B"));
+        assert!(amended(Some(serde_json::json!({"attributes": "not json"}))).is_err());
+        assert!(amended(Some(serde_json::json!({"body": 3}))).is_err());
     }
 }

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use switchboard_domain::{
     conflicts, decide_flow, routing_key, ChannelType, DefaultRole, FlowCommand, FlowConfig,
-    FlowRejection, FlowState, Recorded, RoleKind, RoleState, ServiceEvent, ServiceState, Sid,
-    SidPrefix, Timestamp,
+    FlowRejection, FlowState, Recorded, RoleKind, RoleState, ServiceEvent, ServiceState,
+    ServiceWebhooks, Sid, SidPrefix, Timestamp, WebhookConfig,
 };
 use switchboard_store::{EventLog, FlushTicket, IndexChanges, ReplayRecord};
 
@@ -170,6 +170,9 @@ pub struct ServiceView {
     pub date_updated: Timestamp,
     /// Every role, the four defaults included, in SID order.
     pub roles: BTreeMap<Sid, RoleState>,
+    pub webhooks: ServiceWebhooks,
+    /// Since when the post-event webhook has been set without a break.
+    pub post_webhook_since: Option<Timestamp>,
 }
 
 impl ServiceView {
@@ -218,6 +221,45 @@ impl ServiceDirectory {
             return Ok(None);
         }
         self.change(sid, ServiceEvent::ServiceRenamed { friendly_name }, at).await.map(Some)
+    }
+
+    /// Renames the service and replaces its webhook settings (already checked), each when given,
+    /// in one append.
+    pub async fn update(
+        &self,
+        sid: Sid,
+        friendly_name: Option<String>,
+        webhooks: Option<ServiceWebhooks>,
+        at: Timestamp,
+    ) -> Result<Option<ServiceView>, EngineError> {
+        let Some(current) = self.get(sid) else { return Ok(None) };
+        let mut events = Vec::new();
+        events.extend(
+            friendly_name.map(|friendly_name| ServiceEvent::ServiceRenamed { friendly_name }),
+        );
+        events.extend(webhooks.map(|webhooks| ServiceEvent::WebhooksUpdated { webhooks }));
+        if events.is_empty() {
+            return Ok(Some(current));
+        }
+        self.change_all(sid, events, at).await.map(Some)
+    }
+
+    /// The service's post-event webhook and since when it has been set, if it has one. Asked
+    /// after every channel append, so it clones only the webhook.
+    pub fn post_webhook(&self, sid: Sid) -> Option<(WebhookConfig, Timestamp)> {
+        let services = self.read();
+        let service = services.get(&sid)?;
+        Some((service.webhooks.post_hook()?, service.post_webhook_since?))
+    }
+
+    /// Whether the service has a post-event webhook: asked after every channel append.
+    pub fn has_post_webhook(&self, sid: Sid) -> bool {
+        self.read().get(&sid).is_some_and(|s| s.webhooks.post_webhook_url.is_some())
+    }
+
+    /// The service's pre-event webhook, if it has one.
+    pub fn pre_webhook(&self, sid: Sid) -> Option<WebhookConfig> {
+        self.read().get(&sid)?.webhooks.pre_hook()
     }
 
     /// Adds a role; `permissions` are already validated for `kind`.
@@ -271,11 +313,19 @@ impl ServiceDirectory {
         event: ServiceEvent,
         at: Timestamp,
     ) -> Result<ServiceView, EngineError> {
+        self.change_all(sid, vec![event], at).await
+    }
+
+    async fn change_all(
+        &self,
+        sid: Sid,
+        events: Vec<ServiceEvent>,
+        at: Timestamp,
+    ) -> Result<ServiceView, EngineError> {
         let (state, ticket) = {
             let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
             let state = self.read().get(&sid).cloned().unwrap_or_default();
-            let (next, ticket) =
-                append(&self.log, sid, state, vec![event], at, ServiceState::apply)?;
+            let (next, ticket) = append(&self.log, sid, state, events, at, ServiceState::apply)?;
             self.services.write().unwrap_or_else(|e| e.into_inner()).insert(sid, next.clone());
             (next, ticket)
         };
@@ -297,6 +347,8 @@ fn service_view(state: &ServiceState) -> Option<ServiceView> {
         date_created: state.date_created,
         date_updated: state.date_updated,
         roles: state.roles.clone(),
+        webhooks: state.webhooks.clone(),
+        post_webhook_since: state.post_webhook_since,
     })
 }
 
@@ -344,7 +396,10 @@ pub(crate) fn append_indexed<S: Counted, E>(
 where
     Recorded<E>: switchboard_store::LoggedEvent,
 {
-    let records: Vec<Recorded<E>> = events.into_iter().map(|e| Recorded::new(at, e)).collect();
+    // Flows', services' and users' events record their cause too (see `cause`).
+    let cause = crate::cause::current();
+    let records: Vec<Recorded<E>> =
+        events.into_iter().map(|e| Recorded::caused(at, e, cause.clone())).collect();
     let appended = log.append(sid, state.events_applied(), &records, index)?;
     for record in &records {
         apply(&mut state, record);

@@ -99,7 +99,9 @@ pub(crate) struct EngineInner {
     pub clock: Arc<dyn Clock>,
     pub registry: Arc<Registry>,
     pub flows: Arc<FlowDirectory>,
-    pub services: ServiceDirectory,
+    pub services: Arc<ServiceDirectory>,
+    /// How the outbox calls webhooks: pre-event webhooks are called the same way.
+    pub(crate) hooks: Arc<crate::outbox::Shared>,
     pub users: Arc<UserDirectory>,
     pub hub: Arc<Hub>,
     janitor: Addr<Janitor>,
@@ -134,13 +136,17 @@ impl Engine {
         let hub = Arc::new(Hub::default());
         let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
         let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
+        let services = Arc::new(ServiceDirectory::load(Arc::clone(&log))?);
         let outbox = Outbox::new(
             Arc::clone(&log),
             Arc::clone(&flows),
+            Arc::clone(&services),
             config.outbox.clone(),
             Arc::downgrade(&registry),
-        )
-        .start();
+        );
+        let hooks = outbox.shared();
+        let outbox = outbox.start();
+        users.set_outbox(outbox.clone().recipient());
         let media = crate::MediaFetcher::new(
             Arc::clone(&log),
             config.media.clone(),
@@ -159,10 +165,12 @@ impl Engine {
             hibernate_after: config.hibernate_after,
             users: Arc::clone(&users),
             flows: Arc::clone(&flows),
+            services: Arc::clone(&services),
         }));
         let inner = Arc::new(EngineInner {
             flows,
-            services: ServiceDirectory::load(Arc::clone(&log))?,
+            services,
+            hooks,
             users,
             log,
             clock,
@@ -184,6 +192,7 @@ impl Engine {
         let _ = inner.routers.set(routers);
         let engine = Engine { inner };
         engine.resume_channels(&outbox, &media)?;
+        engine.resume_user_webhooks(&outbox)?;
         Ok(engine)
     }
 
@@ -202,6 +211,7 @@ impl Engine {
             let state = channel.state();
             self.inner.janitor.do_send(Activity::of(sid, state));
             self.resume_webhooks(outbox, sid, state)?;
+            self.resume_service_webhooks(outbox, sid, state)?;
             self.inner.users.repair(sid, state, self.now())?;
             // Media whose message is durable but whose fetch never finished.
             if let (true, Some(service_sid)) = (crate::media::has_pending(state), state.service_sid)
@@ -275,6 +285,62 @@ impl Engine {
                 flow_sid: None,
                 service_sid,
                 webhooks: true,
+                replies: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Wakes the delivery of users' changes to their service's post-event webhook where it
+    /// stopped short or never began.
+    fn resume_user_webhooks(&self, outbox: &Addr<Outbox>) -> Result<(), EngineError> {
+        let log = &self.inner.log;
+        for (user, service, changed) in self.inner.users.streams() {
+            let Some((_, since)) = self.inner.services.post_webhook(service) else { continue };
+            let consumer = crate::channel_hooks::SERVICE_CONSUMER;
+            let pending = if log.has_cursor(consumer, user)? {
+                log.cursor(consumer, user)? < log.next_seq(user)?
+            } else {
+                changed >= since
+            };
+            if pending {
+                outbox.do_send(Wake {
+                    channel_sid: user,
+                    from_seq: 0,
+                    flow_sid: None,
+                    service_sid: service,
+                    webhooks: false,
+                    replies: false,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Wakes the delivery of the channel's events to its service's post-event webhook if it
+    /// stopped short or never began (see `channel_hooks`).
+    fn resume_service_webhooks(
+        &self,
+        outbox: &Addr<Outbox>,
+        sid: Sid,
+        state: &ChannelState,
+    ) -> Result<(), EngineError> {
+        let log = &self.inner.log;
+        let Some(service_sid) = state.service_sid else { return Ok(()) };
+        let Some((_, since)) = self.inner.services.post_webhook(service_sid) else {
+            return Ok(());
+        };
+        let Some(from_seq) = crate::channel_hooks::service_resume_from(log, sid, state, since)?
+        else {
+            return Ok(());
+        };
+        if from_seq < log.next_seq(sid)? {
+            outbox.do_send(Wake {
+                channel_sid: sid,
+                from_seq,
+                flow_sid: None,
+                service_sid,
+                webhooks: false,
                 replies: false,
             });
         }
@@ -371,7 +437,8 @@ impl Engine {
         commands: Vec<ChannelCommand>,
     ) -> Result<Result<Executed, Rejection>, EngineError> {
         let at = self.now();
-        let execute = || Execute { commands: commands.clone(), at };
+        let cause = crate::cause::current();
+        let execute = || Execute { commands: commands.clone(), at, cause: cause.clone() };
         let executed = match self.inner.registry.ask(channel_sid, None, execute).await?? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),

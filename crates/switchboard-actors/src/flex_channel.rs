@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use serde_json::{json, Map, Value};
 use switchboard_domain::{
-    ChannelCommand, ChannelKind, ChannelState, ChannelStatus, ErasureReason, IndexKind,
+    Cause, ChannelCommand, ChannelKind, ChannelState, ChannelStatus, ErasureReason, IndexKind,
     MessageSource, NewChannel, NewMessage, Rejection, Sid, SidPrefix, TaskOutcome, Timestamp,
 };
 use switchboard_store::{Executed, FlushTicket};
@@ -61,6 +61,8 @@ struct Open {
     flow: FlowView,
     open: OpenChannel,
     at: Timestamp,
+    /// The caller's (a REST call's), carried to the router.
+    cause: Option<Cause>,
 }
 
 impl Handler<Open> for FlowRouter {
@@ -78,12 +80,12 @@ impl Handler<Open> for FlowRouter {
 }
 
 async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResult {
-    let Open { flow, open, at } = request;
+    let Open { flow, open, at, cause } = request;
     let log = &engine.log;
     if let Some((channel_sid, _)) =
         log.lookup(IndexKind::Binding, Some(flow.sid), &open.customer_address)?
     {
-        match reuse(engine, channel_sid, &flow, &open, at, home).await? {
+        match reuse(engine, channel_sid, &flow, &open, (at, home), &cause).await? {
             Ok(ticket) => return Ok(Ok((Opened { channel_sid, created: false }, ticket))),
             // Retired between the lookup and now: the customer gets a new channel.
             Err(
@@ -122,7 +124,7 @@ async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResul
         add_member(&open),
     ];
     commands.extend(task(&flow, &open));
-    let done = execute(engine, channel_sid, commands, at, home).await?;
+    let done = execute(engine, channel_sid, commands, at, home, &cause).await?;
     Ok(done.map(|done| (Opened { channel_sid, created: true }, done.ticket)))
 }
 
@@ -133,8 +135,8 @@ async fn reuse(
     channel_sid: Sid,
     flow: &FlowView,
     open: &OpenChannel,
-    at: Timestamp,
-    home: usize,
+    (at, home): (Timestamp, usize),
+    cause: &Option<Cause>,
 ) -> Result<Result<Option<FlushTicket>, Rejection>, EngineError> {
     // The actor is the only writer, but another caller (a REST member add) may come between the
     // read and the write: the second round sees it.
@@ -158,7 +160,7 @@ async fn reuse(
             commands.push(add_member(open));
         }
         commands.extend(task(flow, open));
-        match execute(engine, channel_sid, commands, at, home).await? {
+        match execute(engine, channel_sid, commands, at, home, cause).await? {
             Ok(done) => return Ok(Ok(done.ticket)),
             Err(rejection @ Rejection::MemberExists(_)) => last = rejection,
             Err(other) => return Ok(Err(other)),
@@ -207,10 +209,11 @@ impl Engine {
         let routers = inner.routers.get().ok_or(EngineError::Stopping)?;
         let router = &routers[shard(&(flow.sid, &open.customer_address), routers.len())];
         let at = self.now();
-        let (opened, ticket) = match router.send(Open { flow, open, at }).await?? {
-            Ok(done) => done,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
+        let (opened, ticket) =
+            match router.send(Open { flow, open, at, cause: crate::cause::current() }).await?? {
+                Ok(done) => done,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
         // Nothing written means the channel was found as it was; its creation by an earlier
         // call may still be on its way to disk.
         let ticket = ticket.unwrap_or_else(|| inner.log.ticket());

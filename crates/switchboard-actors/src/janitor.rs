@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use switchboard_domain::{
-    ChannelCommand, ChannelKind, ChannelState, ChannelStatus, Sid, Timestamp,
+    Cause, ChannelCommand, ChannelKind, ChannelState, ChannelStatus, Sid, Timestamp,
 };
 use switchboard_store::EventLog;
 
@@ -209,7 +209,10 @@ impl Janitor {
             let log = Arc::clone(&self.log);
             let command = ChannelCommand::RetireIfIdle { now, window_millis };
             actix::spawn(async move {
-                match addr.send(Execute { commands: vec![command], at: now }).await {
+                match addr
+                    .send(Execute { commands: vec![command], at: now, cause: Some(Cause::System) })
+                    .await
+                {
                     Ok(Ok(Ok(done))) => {
                         if let Some(ticket) = done.ticket {
                             let _ = log.wait_durable(ticket).await;

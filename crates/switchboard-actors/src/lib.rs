@@ -14,6 +14,7 @@
 //! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
+pub mod cause;
 mod channel;
 mod channel_hooks;
 mod client;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use switchboard_domain::{
-    ChannelCommand, ChannelEvent, ChannelState, Media, MediaStatus, Recorded, Sid,
+    Cause, ChannelCommand, ChannelEvent, ChannelState, Media, MediaStatus, Recorded, Sid,
 };
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
@@ -517,7 +517,7 @@ async fn record_outcome(
         }
     };
     let at = crate::Clock::now(&crate::SystemClock);
-    let execute = || Execute { commands: vec![command.clone()], at };
+    let execute = || Execute { commands: vec![command.clone()], at, cause: Some(Cause::System) };
     match registry.ask(channel, None, execute).await {
         Ok(Ok(Ok(done))) => {
             if let Some(ticket) = done.ticket {

@@ -1,5 +1,7 @@
 //! `Outbox`: delivers customer messages of channels whose Flex Flow has the `external`
-//! integration to its `Integration.Url`, signed with `X-Twilio-Signature`.
+//! integration to its `Integration.Url`, signed with `X-Twilio-Signature`; and, through
+//! `provider` and `channel_hooks`, replies to customers, channel webhooks and services'
+//! post-event webhooks.
 //!
 //! The outbox keeps no queue of its own: the log is the queue. A cursor per channel says how far
 //! delivery got, so nothing durable can be lost, a restart resumes where delivery stopped, and
@@ -17,7 +19,7 @@ use rand::Rng;
 use switchboard_domain::{ChannelEvent, IntegrationType, MessageSource, Recorded, Sid};
 use switchboard_store::{EventLog, ReplayRecord};
 
-use crate::directory::FlowDirectory;
+use crate::directory::{FlowDirectory, ServiceDirectory};
 use crate::runs::ChannelRuns;
 
 /// The cursor and dead-letter name of this consumer of the log.
@@ -137,6 +139,7 @@ impl Default for OutboxConfig {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]
 pub struct Wake {
+    /// The stream: a channel's, or a user's (`US…`) for its service's post-event webhook.
     pub channel_sid: Sid,
     pub from_seq: u64,
     /// The Flex Flow that opened the channel; `None` for channels made over the Chat API.
@@ -157,12 +160,16 @@ pub struct Outbox {
     deliveries: ChannelRuns,
     /// Channel webhooks, on runs of their own, so a slow webhook never holds up a reply.
     hooks: ChannelRuns,
+    /// Services' post-event webhooks, apart from both for the same reason.
+    service_hooks: ChannelRuns,
 }
 
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub log: Arc<EventLog>,
     pub flows: Arc<FlowDirectory>,
+    /// Whose post-event webhooks are read for every wake.
+    pub services: Arc<ServiceDirectory>,
     pub client: reqwest::Client,
     pub config: OutboxConfig,
     /// Delivery results are recorded through the channel's actor, its only writer.
@@ -173,6 +180,7 @@ impl Outbox {
     pub(crate) fn new(
         log: Arc<EventLog>,
         flows: Arc<FlowDirectory>,
+        services: Arc<ServiceDirectory>,
         config: OutboxConfig,
         registry: std::sync::Weak<crate::registry::Registry>,
     ) -> Outbox {
@@ -182,10 +190,16 @@ impl Outbox {
             .build()
             .unwrap_or_default();
         Outbox {
-            shared: Arc::new(Shared { log, flows, client, config, registry }),
+            shared: Arc::new(Shared { log, flows, services, client, config, registry }),
             deliveries: ChannelRuns::default(),
             hooks: ChannelRuns::default(),
+            service_hooks: ChannelRuns::default(),
         }
+    }
+
+    /// What the outbox calls webhooks with, for the engine's pre-event webhooks.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 }
 
@@ -202,6 +216,13 @@ impl Handler<Wake> for Outbox {
             self.hooks.wake(wake, move |wake| {
                 let shared = Arc::clone(&shared);
                 async move { crate::channel_hooks::deliver_channel(&shared, &wake).await }
+            });
+        }
+        if self.shared.services.has_post_webhook(wake.service_sid) {
+            let shared = Arc::clone(&self.shared);
+            self.service_hooks.wake(wake, move |wake| {
+                let shared = Arc::clone(&shared);
+                async move { crate::channel_hooks::deliver_service_channel(&shared, &wake).await }
             });
         }
         // Decided from memory first: most wakes have nothing to deliver.

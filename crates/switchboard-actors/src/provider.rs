@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use switchboard_domain::{
-    ChannelCommand, ChannelEvent, ChannelType, FlowConfig, MessageSource, ProviderError, Recorded,
-    Sid, Timestamp,
+    Cause, ChannelCommand, ChannelEvent, ChannelType, FlowConfig, MessageSource, ProviderError,
+    Recorded, Sid, Timestamp,
 };
 use switchboard_store::{ReplayRecord, StoreError};
 
@@ -445,7 +445,7 @@ async fn record_outcome(
         }
     };
     let at = crate::SystemClock.now();
-    let execute = || Execute { commands: vec![command.clone()], at };
+    let execute = || Execute { commands: vec![command.clone()], at, cause: Some(Cause::System) };
     match registry.ask(channel, None, execute).await {
         Ok(Ok(Ok(done))) => {
             if let Some(ticket) = done.ticket {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use serde_json::json;
 use switchboard_domain::{
-    ChannelCommand, ChannelEvent, ChannelKind, IndexKind, IntegrationType, Media, MessageSource,
-    NewChannel, NewMessage, Rejection, Sid, SidPrefix, Timestamp,
+    Cause, ChannelCommand, ChannelEvent, ChannelKind, IndexKind, IntegrationType, Media,
+    MessageSource, NewChannel, NewMessage, Rejection, Sid, SidPrefix, Timestamp,
 };
 use switchboard_store::{Executed, FlushTicket};
 
@@ -105,7 +105,9 @@ async fn route_one(
     interaction.extend(task_command(&flow, &inbound));
     let bound = log.lookup(IndexKind::Binding, Some(flow.sid), &inbound.customer_address)?;
     if let Some((channel_sid, _)) = bound {
-        match execute(engine, channel_sid, interaction.clone(), at, home).await? {
+        match execute(engine, channel_sid, interaction.clone(), at, home, &Some(Cause::Provider))
+            .await?
+        {
             Ok(done) => return Ok(Ok(stored(channel_sid, &done, false))),
             // Retired between the lookup and the append: the customer gets a new channel.
             Err(
@@ -125,7 +127,7 @@ async fn route_one(
         },
     ];
     commands.extend(interaction);
-    Ok(execute(engine, channel_sid, commands, at, home)
+    Ok(execute(engine, channel_sid, commands, at, home, &Some(Cause::Provider))
         .await?
         .map(|done| stored(channel_sid, &done, true)))
 }
@@ -136,11 +138,10 @@ pub(crate) async fn execute(
     commands: Vec<ChannelCommand>,
     at: Timestamp,
     home: usize,
+    cause: &Option<Cause>,
 ) -> Result<Result<Executed, Rejection>, EngineError> {
-    engine
-        .registry
-        .ask(channel_sid, Some(home), || Execute { commands: commands.clone(), at })
-        .await?
+    let execute = || Execute { commands: commands.clone(), at, cause: cause.clone() };
+    engine.registry.ask(channel_sid, Some(home), execute).await?
 }
 
 fn stored(channel_sid: Sid, done: &Executed, created_channel: bool) -> Routed {

@@ -4,9 +4,14 @@
 //! when an identity joins or leaves a channel: that creates the user when it has none (as Twilio
 //! does for a member added by identity) and keeps the user's channel list, so listing a user's
 //! channels reads one stream, not every channel.
+//!
+//! A user created or updated over REST wakes the outbox with the user's stream, so its service's
+//! post-event webhook hears `onUserAdded` and `onUserUpdated` (see `channel_hooks`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use actix::Recipient;
 
 use switchboard_domain::{IndexKind, Recorded, Sid, SidPrefix, Timestamp, UserEvent, UserState};
 use switchboard_store::{EventLog, FlushTicket, IndexChanges};
@@ -70,12 +75,46 @@ pub struct UserDirectory {
     log: Arc<EventLog>,
     users: RwLock<BTreeMap<Sid, UserState>>,
     writing: Mutex<()>,
+    /// Told of durable REST changes, for service webhooks; set once the outbox runs.
+    outbox: OnceLock<Recipient<crate::outbox::Wake>>,
 }
 
 impl UserDirectory {
     pub fn load(log: Arc<EventLog>) -> Result<UserDirectory, EngineError> {
         let users = load_streams(&log, SidPrefix::USER, UserState::apply)?;
-        Ok(UserDirectory { log, users: RwLock::new(users), writing: Mutex::new(()) })
+        Ok(UserDirectory {
+            log,
+            users: RwLock::new(users),
+            writing: Mutex::new(()),
+            outbox: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn set_outbox(&self, outbox: Recipient<crate::outbox::Wake>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Every user stream: (user, service, last change), for resuming webhook delivery.
+    pub(crate) fn streams(&self) -> Vec<(Sid, Sid, Timestamp)> {
+        self.read()
+            .iter()
+            .filter_map(|(sid, u)| Some((*sid, u.service_sid?, u.date_updated)))
+            .collect()
+    }
+
+    /// Wakes the outbox for the user's stream; delivery starts at its cursor (or at the start,
+    /// skipping what came before the webhook was set).
+    pub(crate) fn wake_webhooks(&self, user: Sid, service: Sid) {
+        if let Some(outbox) = self.outbox.get() {
+            outbox.do_send(crate::outbox::Wake {
+                channel_sid: user,
+                from_seq: 0,
+                flow_sid: None,
+                service_sid: service,
+                webhooks: false,
+                replies: false,
+            });
+        }
     }
 
     /// A live user of `service` by SID.
@@ -328,6 +367,9 @@ impl UserDirectory {
         };
         if let Some(ticket) = ticket {
             self.log.wait_durable(ticket).await?;
+            if let (Some(sid), Some(service)) = (state.sid, state.service_sid) {
+                self.wake_webhooks(sid, service);
+            }
         }
         Ok(view(&state).ok_or(UserRejection::NotFound))
     }

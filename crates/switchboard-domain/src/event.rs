@@ -24,18 +24,66 @@ pub trait DomainEvent {
     }
 }
 
-/// One event as it sits in the log: what happened and when the writer said it happened.
+/// One event as it sits in the log: what happened, when the writer said it happened and, since
+/// service webhooks, what caused it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded<E = ChannelEvent> {
     /// Schema version of `event`, for upcasting.
     pub schema: u16,
     pub at: Timestamp,
     pub event: E,
+    /// `None` in records written before causes were kept, and where nobody said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
 }
 
 impl<E> Recorded<E> {
     pub fn new(at: Timestamp, event: E) -> Recorded<E> {
-        Recorded { schema: EVENT_SCHEMA_VERSION, at, event }
+        Recorded { schema: EVENT_SCHEMA_VERSION, at, event, cause: None }
+    }
+
+    /// The same, with what caused it.
+    pub fn caused(at: Timestamp, event: E, cause: Option<Cause>) -> Recorded<E> {
+        Recorded { cause, ..Recorded::new(at, event) }
+    }
+}
+
+/// What made an event happen. The log's consumers read it back to decide what Twilio's rules
+/// make of it: service webhooks fire for clients' actions, and for REST calls only when they
+/// asked (`X-Twilio-Webhook-Enabled: true`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A REST call with the account's credentials; `webhooks` when it asked for service webhooks.
+    Api {
+        #[serde(default)]
+        webhooks: bool,
+    },
+    /// A token-authenticated client (an agent's app, the webchat widget) acting as `identity`.
+    Client { identity: String },
+    /// A provider's webhook: a customer writing in by SMS, WhatsApp, Messenger.
+    Provider,
+    /// Switchboard itself: the janitor, delivery reports, media fetches.
+    System,
+}
+
+impl Cause {
+    /// Whether service post-event webhooks are sent for what this caused. Records from before
+    /// causes were kept say nothing and fire nothing, so an upgrade replays no history.
+    pub fn fires_service_webhooks(cause: Option<&Cause>) -> bool {
+        match cause {
+            Some(Cause::Api { webhooks }) => *webhooks,
+            Some(Cause::Client { .. } | Cause::Provider | Cause::System) => true,
+            None => false,
+        }
+    }
+
+    /// Twilio's `Source`: `SDK` for a client's action, `API` for everything else.
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            Cause::Client { .. } => "SDK",
+            _ => "API",
+        }
     }
 }
 

@@ -32,8 +32,8 @@ pub use user::{UserEvent, UserState};
 
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{
-    ChannelEvent, ChannelKind, DeactivationReason, DeliveryStatus, DomainEvent, ErasureReason,
-    Media, MessageSource, ProviderError, ReactivationReason, Recorded, TaskOutcome,
+    Cause, ChannelEvent, ChannelKind, DeactivationReason, DeliveryStatus, DomainEvent,
+    ErasureReason, Media, MessageSource, ProviderError, ReactivationReason, Recorded, TaskOutcome,
     EVENT_SCHEMA_VERSION,
 };
 pub use index::{IndexEntry, IndexKind};
@@ -44,6 +44,6 @@ pub use state::{
 };
 pub use time::Timestamp;
 pub use webhook::{
-    WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL, MAX_WEBHOOK_RETRY_COUNT,
-    WEBHOOK_FILTERS,
+    ServiceWebhooks, WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL,
+    MAX_WEBHOOK_RETRY_COUNT, SERVICE_POST_EVENTS, SERVICE_PRE_EVENTS, WEBHOOK_FILTERS,
 };

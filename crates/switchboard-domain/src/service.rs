@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::role::{DefaultRole, RoleKind, RoleState};
-use crate::{DomainEvent, Recorded, Sid, Timestamp};
+use crate::{DomainEvent, Recorded, ServiceWebhooks, Sid, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +32,11 @@ pub enum ServiceEvent {
     RoleDeleted {
         role_sid: Sid,
     },
+    /// The service's webhook settings after an update, whole, not only what changed.
+    WebhooksUpdated {
+        #[serde(default)]
+        webhooks: ServiceWebhooks,
+    },
 }
 
 impl DomainEvent for ServiceEvent {
@@ -42,6 +47,7 @@ impl DomainEvent for ServiceEvent {
             ServiceEvent::RoleCreated { .. } => "role_created",
             ServiceEvent::RoleUpdated { .. } => "role_updated",
             ServiceEvent::RoleDeleted { .. } => "role_deleted",
+            ServiceEvent::WebhooksUpdated { .. } => "webhooks_updated",
         }
     }
 }
@@ -56,6 +62,12 @@ pub struct ServiceState {
     /// Every role of the service, the four defaults included.
     #[serde(default)]
     pub roles: BTreeMap<Sid, RoleState>,
+    #[serde(default)]
+    pub webhooks: ServiceWebhooks,
+    /// Since when the post-event webhook has been set without a break: events from before are
+    /// never sent to it, so setting one does not replay history.
+    #[serde(default)]
+    pub post_webhook_since: Option<Timestamp>,
 }
 
 impl ServiceState {
@@ -116,6 +128,13 @@ impl ServiceState {
                 }
                 return;
             }
+            ServiceEvent::WebhooksUpdated { webhooks } => {
+                self.post_webhook_since = match webhooks.post_webhook_url {
+                    None => None,
+                    Some(_) => self.post_webhook_since.or(Some(at)),
+                };
+                self.webhooks.clone_from(webhooks);
+            }
         }
         self.date_updated = at;
     }
@@ -164,5 +183,28 @@ mod tests {
         assert_eq!(state.roles[&custom].permissions, vec!["leaveChannel".to_owned()]);
         state.apply(&Recorded::new(at, ServiceEvent::RoleDeleted { role_sid: custom }));
         assert!(!state.roles.contains_key(&custom));
+    }
+
+    #[test]
+    fn a_post_webhook_is_wanted_from_when_it_was_set_without_a_break() {
+        let mut state = ServiceState::default();
+        let set = |state: &mut ServiceState, ms, url: Option<&str>| {
+            let webhooks = ServiceWebhooks {
+                post_webhook_url: url.map(str::to_owned),
+                ..ServiceWebhooks::default()
+            };
+            state.apply(&Recorded::new(
+                Timestamp::from_millis(ms),
+                ServiceEvent::WebhooksUpdated { webhooks },
+            ));
+        };
+        set(&mut state, 10, Some("https://a.example.com"));
+        set(&mut state, 20, Some("https://b.example.com"));
+        assert_eq!(state.post_webhook_since, Some(Timestamp::from_millis(10)), "a new URL");
+        set(&mut state, 30, None);
+        assert_eq!(state.post_webhook_since, None);
+        set(&mut state, 40, Some("https://a.example.com"));
+        assert_eq!(state.post_webhook_since, Some(Timestamp::from_millis(40)));
+        assert_eq!(state.date_updated, Timestamp::from_millis(40));
     }
 }

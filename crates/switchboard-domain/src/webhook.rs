@@ -4,6 +4,9 @@
 //! A webhook belongs to its channel, so its changes are channel events and live in the channel's
 //! stream; delivery reads that same stream. Only Twilio's `webhook` type exists here: `studio`
 //! and `trigger` are refused before a command is made.
+//!
+//! A Chat Service's own webhooks (`ServiceWebhooks`: one pre-event and one post-event URL with
+//! one list of filters) are service events, in the service's stream.
 
 use serde::{Deserialize, Serialize};
 
@@ -72,9 +75,7 @@ impl WebhookConfig {
     /// The rules every stored configuration keeps; the HTTP layer checks the same first, with
     /// messages that name the offending value.
     pub fn check(&self) -> Result<(), &'static str> {
-        let lower = self.url.to_ascii_lowercase();
-        let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        if !is_absolute_http(&self.url) {
             return Err("a webhook URL is an absolute http or https URL");
         }
         if self.filters.is_empty() {
@@ -92,5 +93,132 @@ impl WebhookConfig {
     /// Whether the webhook asked for `event_type` (`onMessageSent`, …).
     pub fn wants(&self, event_type: &str) -> bool {
         self.filters.iter().any(|f| f == event_type)
+    }
+}
+
+/// Twilio's service-level pre-event names: called before a client's action, which they may
+/// refuse.
+pub const SERVICE_PRE_EVENTS: &[&str] = &[
+    "onMessageSend",
+    "onMessageUpdate",
+    "onMessageRemove",
+    "onMediaMessageSend",
+    "onChannelAdd",
+    "onChannelUpdate",
+    "onChannelDestroy",
+    "onMemberAdd",
+    "onMemberUpdate",
+    "onMemberRemove",
+    "onUserUpdate",
+];
+
+/// Twilio's service-level post-event names: told after the change is stored.
+pub const SERVICE_POST_EVENTS: &[&str] = &[
+    "onMessageSent",
+    "onMessageUpdated",
+    "onMessageRemoved",
+    "onMediaMessageSent",
+    "onChannelAdded",
+    "onChannelUpdated",
+    "onChannelDestroyed",
+    "onMemberAdded",
+    "onMemberUpdated",
+    "onMemberRemoved",
+    "onUserAdded",
+    "onUserUpdated",
+];
+
+/// A Chat Service's webhooks (`PreWebhookUrl`, `PostWebhookUrl`, `WebhookMethod`,
+/// `WebhookFilters`, `PreWebhookRetryCount`, `PostWebhookRetryCount`), whole, as its events store
+/// them. Every field has a default so that later fields can be added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ServiceWebhooks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_webhook_url: Option<String>,
+    #[serde(default)]
+    pub method: WebhookMethod,
+    /// Pre- and post-event names, in the order given, without repeats. Only the events named
+    /// here are sent: an empty list sends nothing.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    #[serde(default)]
+    pub pre_retry_count: u8,
+    #[serde(default)]
+    pub post_retry_count: u8,
+}
+
+impl ServiceWebhooks {
+    /// The rules every stored configuration keeps; the HTTP layer checks the same first, with
+    /// Twilio's codes.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let urls = [&self.pre_webhook_url, &self.post_webhook_url];
+        if urls.into_iter().flatten().any(|url| !is_absolute_http(url)) {
+            return Err("a webhook URL is an absolute http or https URL");
+        }
+        let known = |f: &String| {
+            SERVICE_PRE_EVENTS.contains(&f.as_str()) || SERVICE_POST_EVENTS.contains(&f.as_str())
+        };
+        if !self.filters.iter().all(known) {
+            return Err("a webhook filter is not a service event name");
+        }
+        if self.pre_retry_count.max(self.post_retry_count) > MAX_WEBHOOK_RETRY_COUNT {
+            return Err("a webhook's retry count goes from 0 to 3");
+        }
+        Ok(())
+    }
+
+    /// The post-event webhook as delivery sees it, if there is one.
+    pub fn post_hook(&self) -> Option<WebhookConfig> {
+        let url = self.post_webhook_url.clone()?;
+        Some(WebhookConfig {
+            url,
+            method: self.method,
+            filters: self.filters.clone(),
+            retry_count: self.post_retry_count,
+        })
+    }
+
+    /// The pre-event webhook, if there is one.
+    pub fn pre_hook(&self) -> Option<WebhookConfig> {
+        let url = self.pre_webhook_url.clone()?;
+        Some(WebhookConfig {
+            url,
+            method: self.method,
+            filters: self.filters.clone(),
+            retry_count: self.pre_retry_count,
+        })
+    }
+}
+
+fn is_absolute_http(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_webhooks_keep_twilios_rules() {
+        let mut hooks = ServiceWebhooks {
+            post_webhook_url: Some("https://hooks.example.com/post".into()),
+            filters: vec!["onMessageSent".into(), "onMessageSend".into(), "onUserAdded".into()],
+            ..ServiceWebhooks::default()
+        };
+        assert_eq!(hooks.check(), Ok(()));
+        assert!(hooks.pre_hook().is_none());
+        assert!(hooks.post_hook().is_some_and(|h| h.wants("onUserAdded") && h.retry_count == 0));
+        hooks.filters.push("onMessageAdded".into());
+        assert!(hooks.check().is_err(), "a Conversations name is not a Chat one");
+        hooks.filters.pop();
+        hooks.pre_webhook_url = Some("/relative".into());
+        assert!(hooks.check().is_err());
+        hooks.pre_webhook_url = None;
+        hooks.post_retry_count = 4;
+        assert!(hooks.check().is_err());
     }
 }

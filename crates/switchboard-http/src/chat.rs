@@ -95,16 +95,18 @@ async fn update_service(
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     let sid = service_sid(&state, &request)?;
-    let service = match form.get("FriendlyName") {
-        Some(name) => state
-            .engine
-            .services()
-            .rename(sid, name.to_owned(), state.engine.now())
-            .await
-            .map_err(internal)?,
-        None => state.engine.services().get(sid),
-    };
-    let service = service.ok_or_else(|| ApiError::not_found(request.path()))?;
+    let current =
+        state.engine.services().get(sid).ok_or_else(|| ApiError::not_found(request.path()))?;
+    // Checked whole before anything is written: the rename and the settings are one append.
+    let webhooks = crate::service_webhooks::updated(&form, &current.webhooks)?;
+    let name = form.get("FriendlyName").map(str::to_owned);
+    let service = state
+        .engine
+        .services()
+        .update(sid, name, webhooks, state.engine.now())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(views::service(&state, &service)))
 }
 

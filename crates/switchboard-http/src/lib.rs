@@ -23,6 +23,7 @@ mod flex_channels;
 mod lists;
 mod media;
 mod meta;
+mod service_webhooks;
 pub mod state;
 pub mod twilio;
 mod views;
@@ -30,4 +31,5 @@ mod webhooks;
 mod ws;
 
 pub use app::configure;
+pub use service_webhooks::{rest_cause, WEBHOOK_ENABLED_HEADER};
 pub use webhooks::TWILIO_STATUS_PATH;

@@ -505,6 +505,8 @@ fn refusal_code(refusal: &ClientRefusal) -> (u32, String) {
         ClientRefusal::ChannelNotFound => 20404,
         ClientRefusal::NotMember | ClientRefusal::Private | ClientRefusal::Unauthorized(_) => 50107,
         ClientRefusal::Media(_) => 20001,
+        // Twilio's "HTTP error response code": the service's own webhook said no (or nothing).
+        ClientRefusal::WebhookRefused { .. } => 11217,
         ClientRefusal::Rejected(rejection) => match rejection {
             Rejection::MemberExists(_) => 50404,
             Rejection::MessageNotFound(_) | Rejection::MemberNotFound(_) => 20404,

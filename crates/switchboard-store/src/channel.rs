@@ -5,8 +5,8 @@
 //! snapshot every `snapshot_every` events. It is the only writer of its stream.
 
 use switchboard_domain::{
-    decide, ChannelCommand, ChannelEvent, ChannelState, ErasureReason, IndexEntry, NewChannel,
-    Recorded, Rejection, Sid, Timestamp,
+    decide, Cause, ChannelCommand, ChannelEvent, ChannelState, ErasureReason, IndexEntry,
+    NewChannel, Recorded, Rejection, Sid, Timestamp,
 };
 
 use crate::keyring::{KeyStatus, SHRED_TOMBSTONE};
@@ -89,6 +89,17 @@ impl ChannelLog {
         commands: Vec<ChannelCommand>,
         at: Timestamp,
     ) -> Result<Result<Executed, Rejection>, StoreError> {
+        self.execute_caused(log, commands, at, None)
+    }
+
+    /// `execute_all`, recording `cause` with every event it appends.
+    pub fn execute_caused(
+        &mut self,
+        log: &EventLog,
+        commands: Vec<ChannelCommand>,
+        at: Timestamp,
+        cause: Option<Cause>,
+    ) -> Result<Result<Executed, Rejection>, StoreError> {
         let mut next = self.state.clone();
         let mut records = Vec::new();
         for command in commands {
@@ -97,7 +108,7 @@ impl ChannelLog {
                 Err(rejection) => return Ok(Err(rejection)),
             };
             for event in events {
-                let record = Recorded::new(at, event);
+                let record = Recorded::caused(at, event, cause.clone());
                 next.apply(&record);
                 records.push(record);
             }

@@ -130,6 +130,7 @@ impl EventLog {
                         schema: event.schema,
                         at: event.at,
                         event: wrap(event.event),
+                        cause: event.cause,
                     },
                 },
                 ReplayRecord::Shredded { stream, seq } => ReplayRecord::Shredded { stream, seq },

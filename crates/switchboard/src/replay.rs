@@ -157,6 +157,7 @@ fn write_states(
                     schema: event.schema,
                     at: event.at,
                     event: channel_event.clone(),
+                    cause: event.cause.clone(),
                 });
             }
         }

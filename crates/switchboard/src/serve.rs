@@ -82,6 +82,7 @@ async fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(switchboard_http::twilio::error::twilio_error_shape())
+            .wrap(actix_web::middleware::from_fn(switchboard_http::rest_cause))
             .configure(|cfg| switchboard_http::configure(cfg, state.clone()))
     })
     .disable_signals()

@@ -135,6 +135,20 @@ impl Daemon {
         read(ureq::post(&self.url(path)).set("Authorization", &basic()).send_form(form))
     }
 
+    /// `post` with more request headers (`X-Twilio-Webhook-Enabled`, …).
+    pub fn post_with_headers(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = ureq::post(&self.url(path)).set("Authorization", &basic());
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        read(request.send_form(form))
+    }
+
     pub fn delete(&self, path: &str) -> Response {
         read(ureq::delete(&self.url(path)).set("Authorization", &basic()).call())
     }
