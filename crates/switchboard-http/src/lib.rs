@@ -21,6 +21,7 @@ mod flex_channels;
 mod lists;
 mod media;
 mod meta;
+pub mod openapi;
 pub mod state;
 pub mod twilio;
 mod views;
