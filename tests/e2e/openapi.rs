@@ -49,7 +49,18 @@ fn real_answers_match_the_document() {
     let created = daemon.post("/chat/v2/Services", &[("FriendlyName", "support")]);
     let service = sid(&check("post", "/chat/v2/Services", created, 201));
     let base = format!("/chat/v2/Services/{service}");
-    check("get", "/chat/v2/Services/{service}", daemon.get(&base), 200);
+    let fetched = check("get", "/chat/v2/Services/{service}", daemon.get(&base), 200);
+    // The check can fail: a key the document does not list, a missing one, a wrong type.
+    for tampered in [
+        |b: &mut serde_json::Value| b["undocumented"] = 1.into(),
+        |b: &mut serde_json::Value| drop(b.as_object_mut().unwrap().remove("friendly_name")),
+        |b: &mut serde_json::Value| b["links"]["users"] = 7.into(),
+    ] {
+        let mut body = fetched.clone();
+        tampered(&mut body);
+        let found = contract.mismatches("get", "/chat/v2/Services/{service}", 200, &body);
+        assert!(!found.is_empty(), "a tampered body passed: {body}");
+    }
     let renamed = daemon.post(&base, &[("FriendlyName", "support desk")]);
     check("post", "/chat/v2/Services/{service}", renamed, 200);
     check("get", "/chat/v2/Services", daemon.get("/chat/v2/Services"), 200);

@@ -44,7 +44,19 @@ impl Contract {
     #[track_caller]
     pub fn check(&self, method: &str, path: &str, response: &Response) -> Value {
         let body = response.json();
-        let mut schema = self.response_schema(path, method, response.status);
+        let errors = self.mismatches(method, path, response.status, &body);
+        assert!(
+            errors.is_empty(),
+            "{method} {path} {}: the body does not match the document:\n{}\n{body:#}",
+            response.status,
+            errors.join("\n")
+        );
+        body
+    }
+
+    /// Where `body` departs from the document's schema for (`path`, `method`, `status`).
+    pub fn mismatches(&self, method: &str, path: &str, status: u16, body: &Value) -> Vec<String> {
+        let mut schema = self.response_schema(path, method, status);
         close_objects(&mut schema);
         let root = json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -53,17 +65,7 @@ impl Contract {
         });
         let validator = jsonschema::draft202012::new(&root)
             .unwrap_or_else(|e| panic!("the schema of {method} {path} does not compile: {e}"));
-        let errors: Vec<String> = validator
-            .iter_errors(&body)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{method} {path} {}: the body does not match the document:\n{}\n{body:#}",
-            response.status,
-            errors.join("\n")
-        );
-        body
+        validator.iter_errors(body).map(|e| format!("{} at {}", e, e.instance_path())).collect()
     }
 }
 
