@@ -38,7 +38,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 struct MetaWebhook {
     object: String,
     #[schema(value_type = Vec<Object>)]
-    entry: Vec<()>,
+    entry: Vec<Value>,
 }
 
 /// Meta's verification handshake for the WhatsApp webhook.
