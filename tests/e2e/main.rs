@@ -29,6 +29,8 @@ mod keys_cli;
 mod media;
 /// WhatsApp Cloud API and Messenger webhooks.
 mod meta;
+/// The OpenAPI document at /openapi.json, checked against real answers.
+mod openapi;
 /// Replies through WhatsApp Cloud and Messenger; providers' status reports.
 mod outbound;
 /// Client actions over the WebSocket, checked against Chat roles.

@@ -1,24 +1,37 @@
 //! The operator's API: a channel's decrypted events as JSON lines (audit on a live daemon, what
 //! `switchboard replay --url` reads), and the open tasks of the built-in task router.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use switchboard_domain::{Sid, SidPrefix};
 use switchboard_store::ReplayFilter;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::event_line;
 use crate::auth::Principal;
 use crate::flex::internal;
-use crate::lists::{list_response, Paging};
+use crate::lists::{list_response, PageParams, Paging};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::views;
+use crate::views::{self, TaskList};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/v1/Channels/{sid}/Events", web::get().to(channel_events))
-        .route("/admin/v1/Tasks", web::get().to(open_tasks));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(channel_events).service(open_tasks);
 }
 
 /// Only the account's own credentials (not an API key) may read decrypted history.
+#[utoipa::path(
+    tag = "Operations",
+    operation_id = "ListChannelEvent",
+    params(("sid" = String, Path, description = "The channel (`CH…`)")),
+    responses((
+        status = 200,
+        description = "One JSON object a line: `channel_sid`, `seq`, `timestamp`, `type`, \
+            `schema`, `fields` (or `type: shredded`)",
+        body = String,
+        content_type = "application/x-ndjson",
+    )),
+)]
+#[get("/admin/v1/Channels/{sid}/Events")]
 async fn channel_events(
     principal: Principal,
     state: web::Data<AppState>,
@@ -46,6 +59,14 @@ async fn channel_events(
     Ok(HttpResponse::Ok().content_type("application/x-ndjson").body(body))
 }
 
+/// Lists the open tasks of the built-in task router.
+#[utoipa::path(
+    tag = "Operations",
+    operation_id = "ListTask",
+    params(PageParams),
+    responses((status = 200, description = "A page of open tasks", body = TaskList)),
+)]
+#[get("/admin/v1/Tasks")]
 async fn open_tasks(
     _: Principal,
     state: web::Data<AppState>,
@@ -54,5 +75,5 @@ async fn open_tasks(
     let paging = Paging::from_request(&request, 1000)?;
     let tasks = state.engine.open_tasks().await.map_err(internal)?;
     let items = tasks.iter().map(|t| views::task(&state, t)).collect();
-    list_response(&state, &request, &paging, "tasks", items)
+    list_response::<TaskList>(&state, &request, &paging, items)
 }

@@ -1,30 +1,64 @@
 //! Wiring of every route, shared by the daemon and the tests.
+//!
+//! [`routes`] is the one place routes are registered, through `utoipa-actix-web`'s
+//! `ServiceConfig`, which takes only handlers that carry their OpenAPI operation: the served app
+//! and the OpenAPI document (`crate::openapi::document`) are both made by running it.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::openapi::Served;
 use crate::state::AppState;
 
-/// Registers every route and the error handlers on `cfg`.
+/// Registers every route, the OpenAPI document and the error handlers on `cfg`.
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
     crate::twilio::error::configure_extractor_errors(cfg);
-    cfg.app_data(web::Data::new(state))
-        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
-        .route("/readyz", web::get().to(ready))
-        .configure(crate::flex::configure)
-        .configure(crate::flex_channels::configure)
-        .configure(crate::media::configure)
-        .configure(crate::chat::configure)
-        .configure(crate::chat_users::configure)
-        .configure(crate::channel_webhooks::configure)
-        .configure(crate::chat_invites::configure)
-        .configure(crate::webhooks::configure)
-        .configure(crate::meta::configure)
-        .configure(crate::admin::configure)
-        .configure(crate::ws::configure)
-        .default_service(web::to(crate::twilio::error::not_found));
+    let served = Served::new(&crate::openapi::document(&state.public_url));
+    cfg.app_data(web::Data::new(state)).app_data(web::Data::new(served));
+    routes(&mut ServiceConfig::new(cfg));
+    cfg.default_service(web::to(crate::openapi::unrouted));
 }
 
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
+/// Every route of the API.
+pub(crate) fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(healthz)
+        .service(readyz)
+        .service(crate::openapi::openapi_json)
+        .configure(crate::flex::routes)
+        .configure(crate::flex_channels::routes)
+        .configure(crate::media::routes)
+        .configure(crate::chat::routes)
+        .configure(crate::chat_users::routes)
+        .configure(crate::channel_webhooks::routes)
+        .configure(crate::chat_invites::routes)
+        .configure(crate::webhooks::routes)
+        .configure(crate::meta::routes)
+        .configure(crate::admin::routes)
+        .configure(crate::ws::routes);
+}
+
+/// Whether the process is up.
+#[utoipa::path(
+    tag = "Operations",
+    security(()),
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")),
+)]
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+/// Whether the engine takes requests (its store is open and its actors run).
+#[utoipa::path(
+    tag = "Operations",
+    security(()),
+    responses(
+        (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+        (status = 503, description = "`not ready: …`", body = String, content_type = "text/plain"),
+    ),
+)]
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.engine.check_ready() {
         Ok(()) => HttpResponse::Ok().body("ready"),
         Err(error) => HttpResponse::ServiceUnavailable().body(format!("not ready: {error}")),

@@ -5,15 +5,19 @@
 //! Only `Type=webhook` exists here; `studio` and `trigger` get a clear 400 rather than a webhook
 //! that would silently never fire.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Serialize;
 use switchboard_domain::{
     ChannelCommand, ChannelState, Sid, SidPrefix, WebhookConfig, WebhookMethod, WebhookState,
     MAX_WEBHOOK_RETRY_COUNT, WEBHOOK_FILTERS,
 };
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::chat::{channel_path, load_channel, run};
+use crate::lists::Listing as _;
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
@@ -23,21 +27,94 @@ use crate::views::iso;
 /// Twilio pages channel webhooks five at a time, and a channel has at most five.
 const MAX_PAGE_SIZE: u64 = 5;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/chat/v2/Services/{service}/Channels/{channel}/Webhooks";
-    cfg.service(
-        web::resource(base)
-            .route(web::get().to(list_webhooks))
-            .route(web::post().to(create_webhook)),
-    )
-    .service(
-        web::resource(format!("{base}/{{webhook}}"))
-            .route(web::get().to(fetch_webhook))
-            .route(web::post().to(update_webhook))
-            .route(web::delete().to(delete_webhook)),
-    );
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_webhooks)
+        .service(create_webhook)
+        .service(fetch_webhook)
+        .service(update_webhook)
+        .service(delete_webhook);
 }
 
+/// The form of a channel webhook create.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CreateChannelWebhookForm {
+    /// Only `webhook` (`studio` and `trigger` are refused with 400).
+    #[schema(rename = "Type")]
+    kind: String,
+    /// An absolute http or https URL.
+    #[schema(rename = "Configuration.Url")]
+    url: String,
+    /// `GET` or `POST` (default).
+    #[schema(rename = "Configuration.Method")]
+    method: Option<String>,
+    /// Repeated, at least one: the channel events to call for (`onMessageSent`, …).
+    #[schema(rename = "Configuration.Filters")]
+    filters: Vec<String>,
+    /// From 0 (default) to 3.
+    #[schema(rename = "Configuration.RetryCount", maximum = 3)]
+    retry_count: Option<u8>,
+}
+
+/// The form of a channel webhook update: what it names changes; `Type` cannot.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UpdateChannelWebhookForm {
+    #[schema(rename = "Configuration.Url")]
+    url: Option<String>,
+    #[schema(rename = "Configuration.Method")]
+    method: Option<String>,
+    /// Repeated; replaces the set.
+    #[schema(rename = "Configuration.Filters")]
+    filters: Option<Vec<String>>,
+    #[schema(rename = "Configuration.RetryCount", maximum = 3)]
+    retry_count: Option<u8>,
+}
+
+/// A channel webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelWebhook {
+    /// `WH…`
+    pub sid: String,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub channel_sid: String,
+    /// Always `webhook`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+    pub configuration: ChannelWebhookConfiguration,
+    pub date_created: String,
+    pub date_updated: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelWebhookConfiguration {
+    pub url: String,
+    /// `GET` or `POST`.
+    pub method: String,
+    pub filters: Vec<String>,
+    /// Always `null` (a `trigger` webhook's).
+    pub triggers: Option<Vec<String>>,
+    /// Always `null` (a `studio` webhook's).
+    pub flow_sid: Option<String>,
+    pub retry_count: u8,
+}
+
+crate::listing!(
+    /// A page of a channel's webhooks.
+    ChannelWebhookList, webhooks, ChannelWebhook
+);
+
+/// Adds a webhook to a channel (at most five).
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateChannelWebhook",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    request_body(content = CreateChannelWebhookForm, content_type = FORM),
+    responses((status = 201, description = "The new webhook", body = ChannelWebhook)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}/Webhooks")]
 async fn create_webhook(
     _: Principal,
     state: web::Data<AppState>,
@@ -77,6 +154,14 @@ async fn create_webhook(
     Ok(HttpResponse::Created().json(view(&state, &channel, webhook_sid, webhook)))
 }
 
+/// Lists a channel's webhooks, oldest first.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListChannelWebhook",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("PageSize" = Option<u32>, Query, description = "At most 5"), ("Page" = Option<u32>, Query), ("PageToken" = Option<String>, Query)),
+    responses((status = 200, description = "A page of webhooks", body = ChannelWebhookList)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Webhooks")]
 async fn list_webhooks(
     _: Principal,
     state: web::Data<AppState>,
@@ -88,10 +173,22 @@ async fn list_webhooks(
     // Oldest first, as they were added.
     let mut webhooks: Vec<(&Sid, &WebhookState)> = channel.webhooks.iter().collect();
     webhooks.sort_by_key(|(_, w)| w.added_seq);
-    let items = webhooks.into_iter().map(|(s, w)| view(&state, &channel, *s, w)).collect();
-    Ok(HttpResponse::Ok().json(paging.render_slice("webhooks", items)))
+    let items = webhooks
+        .into_iter()
+        .map(|(s, w)| serde_json::to_value(view(&state, &channel, *s, w)))
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::internal())?;
+    Ok(HttpResponse::Ok().json(paging.render_slice(ChannelWebhookList::KEY, items)))
 }
 
+/// Fetches a channel webhook.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchChannelWebhook",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("webhook" = String, Path, description = "The webhook (`WH…`)")),
+    responses((status = 200, description = "The webhook", body = ChannelWebhook)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}")]
 async fn fetch_webhook(
     _: Principal,
     state: web::Data<AppState>,
@@ -103,6 +200,14 @@ async fn fetch_webhook(
 }
 
 /// A partial update: what the form names changes, the rest stays. `Type` cannot change.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateChannelWebhook",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("webhook" = String, Path, description = "The webhook (`WH…`)")),
+    request_body(content = UpdateChannelWebhookForm, content_type = FORM),
+    responses((status = 200, description = "The webhook", body = ChannelWebhook)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}")]
 async fn update_webhook(
     _: Principal,
     state: web::Data<AppState>,
@@ -126,6 +231,14 @@ async fn update_webhook(
     Ok(HttpResponse::Ok().json(view(&state, &channel, webhook_sid, webhook)))
 }
 
+/// Removes a channel webhook.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteChannelWebhook",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("webhook" = String, Path, description = "The webhook (`WH…`)")),
+    responses((status = 204, description = "Removed")),
+)]
+#[delete("/chat/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}")]
 async fn delete_webhook(
     _: Principal,
     state: web::Data<AppState>,
@@ -224,26 +337,32 @@ fn retry_count(form: &TwilioForm) -> Result<Option<u8>, ApiError> {
 }
 
 /// A channel webhook as Twilio renders it.
-fn view(state: &AppState, channel: &ChannelState, sid: Sid, webhook: &WebhookState) -> Value {
+fn view(
+    state: &AppState,
+    channel: &ChannelState,
+    sid: Sid,
+    webhook: &WebhookState,
+) -> ChannelWebhook {
     let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
     let service = channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
     let config = &webhook.config;
-    json!({
-        "sid": sid.to_string(),
-        "account_sid": state.credentials.account_sid.to_string(),
-        "service_sid": service,
-        "channel_sid": channel_sid,
-        "type": "webhook",
-        "url": state.url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}/Webhooks/{sid}")),
-        "configuration": {
-            "url": config.url,
-            "method": config.method.as_str(),
-            "filters": config.filters,
-            "triggers": null,
-            "flow_sid": null,
-            "retry_count": config.retry_count,
+    ChannelWebhook {
+        sid: sid.to_string(),
+        account_sid: state.credentials.account_sid.to_string(),
+        url: state
+            .url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}/Webhooks/{sid}")),
+        service_sid: service,
+        channel_sid,
+        kind: "webhook".to_owned(),
+        configuration: ChannelWebhookConfiguration {
+            url: config.url.clone(),
+            method: config.method.as_str().to_owned(),
+            filters: config.filters.clone(),
+            triggers: None,
+            flow_sid: None,
+            retry_count: config.retry_count,
         },
-        "date_created": iso(webhook.date_created),
-        "date_updated": iso(webhook.date_updated),
-    })
+        date_created: iso(webhook.date_created),
+        date_updated: iso(webhook.date_updated),
+    }
 }

@@ -3,69 +3,143 @@
 //! fetch) and Messages (post, list in index order with paging, fetch; a message in the name of a
 //! flow channel's customer is stored as the customer's).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 use switchboard_actors::MessageView;
 use switchboard_domain::{
     ChannelCommand, ChannelKind, ChannelState, ChannelStatus, IndexKind, MessageSource, NewChannel,
     NewMessage, Rejection, Sid, SidPrefix,
 };
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::flex::internal;
-use crate::lists::{list_response, page_response, Paging};
+use crate::lists::{list_response, page_response, PageParams, Paging};
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
-use crate::views;
+use crate::views::{
+    self, Channel, ChannelList, Member, MemberList, Message, MessageList, Service, ServiceList,
+};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/chat/v2/Services";
-    cfg.service(
-        web::resource(base)
-            .route(web::get().to(list_services))
-            .route(web::post().to(create_service)),
-    )
-    .service(
-        web::resource(format!("{base}/{{service}}"))
-            .route(web::get().to(fetch_service))
-            .route(web::post().to(update_service)),
-    )
-    .service(
-        web::resource(format!("{base}/{{service}}/Channels"))
-            .route(web::get().to(list_channels))
-            .route(web::post().to(create_channel)),
-    )
-    .service(
-        web::resource(format!("{base}/{{service}}/Channels/{{channel}}"))
-            .route(web::get().to(fetch_channel))
-            .route(web::post().to(update_channel))
-            .route(web::delete().to(crate::chat_edits::delete_channel)),
-    )
-    .service(
-        web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Members"))
-            .route(web::get().to(list_members))
-            .route(web::post().to(add_member)),
-    )
-    .service(
-        web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Members/{{member}}"))
-            .route(web::get().to(fetch_member))
-            .route(web::post().to(crate::chat_edits::update_member))
-            .route(web::delete().to(crate::chat_edits::remove_member)),
-    )
-    .service(
-        web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Messages"))
-            .route(web::get().to(list_messages))
-            .route(web::post().to(post_message)),
-    )
-    .service(
-        web::resource(format!("{base}/{{service}}/Channels/{{channel}}/Messages/{{message}}"))
-            .route(web::get().to(fetch_message))
-            .route(web::post().to(crate::chat_edits::update_message))
-            .route(web::delete().to(crate::chat_edits::remove_message)),
-    );
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_services)
+        .service(create_service)
+        .service(fetch_service)
+        .service(update_service)
+        .service(list_channels)
+        .service(create_channel)
+        .service(fetch_channel)
+        .service(update_channel)
+        .service(crate::chat_edits::delete_channel)
+        .service(list_members)
+        .service(add_member)
+        .service(fetch_member)
+        .service(crate::chat_edits::update_member)
+        .service(crate::chat_edits::remove_member)
+        .service(list_messages)
+        .service(post_message)
+        .service(fetch_message)
+        .service(crate::chat_edits::update_message)
+        .service(crate::chat_edits::remove_message);
 }
 
+/// The form of a Chat Service create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateServiceForm {
+    friendly_name: String,
+}
+
+/// The form of a Chat Service update: only `FriendlyName` is kept so far.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateServiceForm {
+    friendly_name: Option<String>,
+    /// Called before a client's action is applied; a non-2xx answer refuses it.
+    pre_webhook_url: Option<String>,
+    /// Called after each event named in `WebhookFilters`.
+    post_webhook_url: Option<String>,
+    /// `GET` or `POST` (default).
+    webhook_method: Option<String>,
+    /// Repeated: the events the service webhooks are called for; an empty list sends none.
+    webhook_filters: Option<Vec<String>>,
+    /// From 0 (default) to 3.
+    #[schema(maximum = 3)]
+    pre_webhook_retry_count: Option<u8>,
+    /// From 0 (default) to 3.
+    #[schema(maximum = 3)]
+    post_webhook_retry_count: Option<u8>,
+}
+
+/// The form of a channel create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateChannelForm {
+    friendly_name: Option<String>,
+    /// Unique in the service (409, code 50307, otherwise).
+    unique_name: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+    /// `public` (default) or `private`.
+    #[schema(rename = "Type")]
+    kind: Option<String>,
+    /// Default `system`.
+    created_by: Option<String>,
+}
+
+/// The form of a channel update. A Flex `status` of `INACTIVE` in the attributes deactivates
+/// the channel, `ACTIVE` reactivates it.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateChannelForm {
+    friendly_name: Option<String>,
+    unique_name: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+}
+
+/// The form of a member add.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateMemberForm {
+    identity: String,
+    /// A `channel` role of the service (`RL…`).
+    role_sid: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+}
+
+/// The form of a message post.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateMessageForm {
+    /// At most 32 768 characters.
+    body: Option<String>,
+    /// The author (default `system`); a flow channel's customer makes it the customer's message.
+    from: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+    /// A medium uploaded to this channel and not yet attached (`ME…`).
+    media_sid: Option<String>,
+}
+
+/// Creates a Chat Service, with its four default roles.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateService",
+    request_body(content = CreateServiceForm, content_type = FORM),
+    responses((status = 201, description = "The new service", body = Service)),
+)]
+#[post("/chat/v2/Services")]
 async fn create_service(
     _: Principal,
     state: web::Data<AppState>,
@@ -77,6 +151,14 @@ async fn create_service(
     Ok(HttpResponse::Created().json(views::service(&state, &service)))
 }
 
+/// Fetches a Chat Service.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchService",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    responses((status = 200, description = "The service", body = Service)),
+)]
+#[get("/chat/v2/Services/{service}")]
 async fn fetch_service(
     _: Principal,
     state: web::Data<AppState>,
@@ -88,6 +170,15 @@ async fn fetch_service(
     Ok(HttpResponse::Ok().json(views::service(&state, &service)))
 }
 
+/// Updates a Chat Service.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateService",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    request_body(content = UpdateServiceForm, content_type = FORM),
+    responses((status = 200, description = "The service", body = Service)),
+)]
+#[post("/chat/v2/Services/{service}")]
 async fn update_service(
     _: Principal,
     state: web::Data<AppState>,
@@ -110,6 +201,14 @@ async fn update_service(
     Ok(HttpResponse::Ok().json(views::service(&state, &service)))
 }
 
+/// Lists the Chat Services.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListService",
+    params(PageParams),
+    responses((status = 200, description = "A page of services", body = ServiceList)),
+)]
+#[get("/chat/v2/Services")]
 async fn list_services(
     _: Principal,
     state: web::Data<AppState>,
@@ -117,9 +216,18 @@ async fn list_services(
 ) -> Result<HttpResponse, ApiError> {
     let paging = Paging::from_request(&request, 100)?;
     let items = state.engine.services().list().iter().map(|s| views::service(&state, s)).collect();
-    list_response(&state, &request, &paging, "services", items)
+    list_response::<ServiceList>(&state, &request, &paging, items)
 }
 
+/// Creates a channel.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    request_body(content = CreateChannelForm, content_type = FORM),
+    responses((status = 201, description = "The new channel", body = Channel)),
+)]
+#[post("/chat/v2/Services/{service}/Channels")]
 async fn create_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -171,6 +279,14 @@ async fn create_channel(
     Ok(HttpResponse::Created().json(views::channel(&state, sid, &channel)))
 }
 
+/// Lists a service's channels: public ones unless `Type` asks for others.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("Type" = Option<Vec<String>>, Query, description = "`public` and/or `private`, repeated; default `public`", explode = true), PageParams),
+    responses((status = 200, description = "A page of channels", body = ChannelList)),
+)]
+#[get("/chat/v2/Services/{service}/Channels")]
 async fn list_channels(
     _: Principal,
     state: web::Data<AppState>,
@@ -212,9 +328,17 @@ async fn list_channels(
             page.push(views::channel(&state, sid, &channel));
         }
     }
-    page_response(&state, &request, &paging, "channels", page, listed.len() > range.end)
+    page_response::<ChannelList>(&state, &request, &paging, page, listed.len() > range.end)
 }
 
+/// Fetches a channel, by SID or unique name.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    responses((status = 200, description = "The channel", body = Channel)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}")]
 async fn fetch_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -228,6 +352,14 @@ async fn fetch_channel(
 /// Updates name, unique name and attributes. A Flex `status` in the attributes is the channel's
 /// lifecycle: `INACTIVE` deactivates it (releasing the customer's binding unless long-lived),
 /// `ACTIVE` reactivates it.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    request_body(content = UpdateChannelForm, content_type = FORM),
+    responses((status = 200, description = "The channel", body = Channel)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}")]
 async fn update_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -264,6 +396,15 @@ async fn update_channel(
     Ok(HttpResponse::Ok().json(views::channel(&state, sid, &channel)))
 }
 
+/// Adds a member to a channel (409, code 50404, when the identity is one already).
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateMember",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    request_body(content = CreateMemberForm, content_type = FORM),
+    responses((status = 201, description = "The new member", body = Member)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}/Members")]
 async fn add_member(
     _: Principal,
     state: web::Data<AppState>,
@@ -292,6 +433,14 @@ async fn add_member(
     Ok(HttpResponse::Created().json(views::member(&state, &channel, member_sid, member)))
 }
 
+/// Lists a channel's members.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListMember",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("Identity" = Option<Vec<String>>, Query, description = "Only these identities, repeated", explode = true), PageParams),
+    responses((status = 200, description = "A page of members", body = MemberList)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Members")]
 async fn list_members(
     _: Principal,
     state: web::Data<AppState>,
@@ -307,9 +456,17 @@ async fn list_members(
         .filter(|(_, m)| identities.is_empty() || identities.contains(&m.identity.as_str()))
         .map(|(member_sid, m)| views::member(&state, &channel, *member_sid, m))
         .collect();
-    list_response(&state, &request, &paging, "members", items)
+    list_response::<MemberList>(&state, &request, &paging, items)
 }
 
+/// Fetches a member, by SID or identity.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchMember",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
+    responses((status = 200, description = "The member", body = Member)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Members/{member}")]
 async fn fetch_member(
     _: Principal,
     state: web::Data<AppState>,
@@ -326,6 +483,15 @@ async fn fetch_member(
     Ok(HttpResponse::Ok().json(views::member(&state, &channel, member_sid, member)))
 }
 
+/// Posts a message. In the name of a flow channel's customer, it is the customer's message.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateMessage",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    request_body(content = CreateMessageForm, content_type = FORM),
+    responses((status = 201, description = "The new message", body = Message)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}/Messages")]
 async fn post_message(
     _: Principal,
     state: web::Data<AppState>,
@@ -367,6 +533,14 @@ async fn post_message(
     Ok(HttpResponse::Created().json(views::message(&state, &channel, message)))
 }
 
+/// Lists a channel's messages in index order.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListMessage",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("Order" = Option<String>, Query, description = "`asc` (default) or `desc`"), PageParams),
+    responses((status = 200, description = "A page of messages", body = MessageList)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Messages")]
 async fn list_messages(
     _: Principal,
     state: web::Data<AppState>,
@@ -384,9 +558,17 @@ async fn list_messages(
         }
     }
     let items = messages.iter().map(|m| views::message(&state, &channel, m)).collect();
-    list_response(&state, &request, &paging, "messages", items)
+    list_response::<MessageList>(&state, &request, &paging, items)
 }
 
+/// Fetches a message.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchMessage",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("message" = String, Path, description = "The message (`IM…`)")),
+    responses((status = 200, description = "The message", body = Message)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Messages/{message}")]
 async fn fetch_message(
     _: Principal,
     state: web::Data<AppState>,

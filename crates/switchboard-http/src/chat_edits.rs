@@ -3,17 +3,45 @@
 //! (`Body`, `Attributes`) and removal; the channel's deletion. Each is an event in the channel's
 //! log, published to the members like any other.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, post, web, HttpRequest, HttpResponse};
 use switchboard_domain::{ChannelCommand, ChannelState, MemberState, RoleKind, Sid, SidPrefix};
+use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::chat::{channel_path, json_attributes, load_channel, run};
 use crate::chat_users::check_role;
 use crate::flex::internal;
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
-use crate::views;
+use crate::views::{self, Member, Message};
+
+/// The form of a member update: what it names changes.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateMemberForm {
+    /// A `channel` role of the service (`RL…`).
+    role_sid: Option<String>,
+    /// The index of the last message read; empty for none.
+    last_consumed_message_index: Option<u64>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+}
+
+/// The form of a message edit.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateMessageForm {
+    /// At most 32 768 characters.
+    body: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+    /// Who edits it (its `last_updated_by`; default `system`).
+    from: Option<String>,
+}
 
 /// The member of the path, by `MB` SID or identity.
 fn member_of(
@@ -28,6 +56,15 @@ fn member_of(
     found.ok_or_else(|| ApiError::not_found(request.path()))
 }
 
+/// Updates a member: its role, read horizon and attributes.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateMember",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
+    request_body(content = UpdateMemberForm, content_type = FORM),
+    responses((status = 200, description = "The member", body = Member)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}/Members/{member}")]
 pub(crate) async fn update_member(
     _: Principal,
     state: web::Data<AppState>,
@@ -66,6 +103,14 @@ pub(crate) async fn update_member(
     Ok(HttpResponse::Ok().json(views::member(&state, &channel, member_sid, member)))
 }
 
+/// Removes a member from its channel.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteMember",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
+    responses((status = 204, description = "Removed")),
+)]
+#[delete("/chat/v2/Services/{service}/Channels/{channel}/Members/{member}")]
 pub(crate) async fn remove_member(
     _: Principal,
     state: web::Data<AppState>,
@@ -91,6 +136,15 @@ fn message_index(state: &AppState, sid: Sid, request: &HttpRequest) -> Result<u6
         .ok_or_else(|| ApiError::not_found(request.path()))
 }
 
+/// Edits a message's body or attributes.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateMessage",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("message" = String, Path, description = "The message (`IM…`)")),
+    request_body(content = UpdateMessageForm, content_type = FORM),
+    responses((status = 200, description = "The message", body = Message)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}/Messages/{message}")]
 pub(crate) async fn update_message(
     _: Principal,
     state: web::Data<AppState>,
@@ -117,6 +171,14 @@ pub(crate) async fn update_message(
     Ok(HttpResponse::Ok().json(views::message(&state, &channel, message)))
 }
 
+/// Removes a message.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteMessage",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("message" = String, Path, description = "The message (`IM…`)")),
+    responses((status = 204, description = "Removed")),
+)]
+#[delete("/chat/v2/Services/{service}/Channels/{channel}/Messages/{message}")]
 pub(crate) async fn remove_message(
     _: Principal,
     state: web::Data<AppState>,
@@ -132,6 +194,13 @@ pub(crate) async fn remove_message(
 /// `DELETE …/Channels/{CH or unique name}`: 204 once the deletion is durable. Open tasks are
 /// canceled ("the channel was deleted"), then the channel is destroyed (`channel_destroyed`):
 /// found and listed nowhere, members and customer released, its log kept for audit.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    responses((status = 204, description = "Deleted")),
+)]
+#[delete("/chat/v2/Services/{service}/Channels/{channel}")]
 pub(crate) async fn delete_channel(
     _: Principal,
     state: web::Data<AppState>,

@@ -3,33 +3,69 @@
 //! (`invite_added`, `invite_removed`); the invited identity hears of it on its WebSocket and may
 //! then `join` the channel, private or not, in the invite's role, which takes the invite up.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Serialize;
 use switchboard_domain::{ChannelCommand, ChannelState, InviteState, RoleKind, Sid, SidPrefix};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::chat::{channel_path, load_channel, run};
 use crate::chat_users::check_role;
 use crate::lists::{list_response, Paging};
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
 use crate::views::iso;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/chat/v2/Services/{service}/Channels/{channel}/Invites";
-    cfg.service(
-        web::resource(base).route(web::get().to(list_invites)).route(web::post().to(create_invite)),
-    )
-    .service(
-        web::resource(format!("{base}/{{invite}}"))
-            .route(web::get().to(fetch_invite))
-            .route(web::delete().to(delete_invite)),
-    );
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_invites).service(create_invite).service(fetch_invite).service(delete_invite);
 }
+
+/// The form of an invite create.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct CreateInviteForm {
+    /// The identity invited.
+    #[schema(rename = "Identity")]
+    identity: String,
+    /// A channel role (`RL…`) the identity joins in; the service's default channel role if unset.
+    #[schema(rename = "RoleSid")]
+    role_sid: Option<String>,
+}
+
+/// An invite to a channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Invite {
+    /// `IN…`
+    pub sid: String,
+    pub account_sid: String,
+    pub channel_sid: String,
+    pub service_sid: String,
+    pub identity: String,
+    pub role_sid: Option<String>,
+    pub created_by: Option<String>,
+    pub date_created: String,
+    pub date_updated: String,
+    pub url: String,
+}
+
+crate::listing!(
+    /// A page of a channel's invites.
+    InviteList, invites, Invite
+);
 
 /// 201 with the invite; an identity already invited gets its invite again (a retry makes no
 /// second one), a member 409 (50404).
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateInvite",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    request_body(content = CreateInviteForm, content_type = FORM),
+    responses((status = 201, description = "The invite", body = Invite)),
+)]
+#[post("/chat/v2/Services/{service}/Channels/{channel}/Invites")]
 async fn create_invite(
     _: Principal,
     state: web::Data<AppState>,
@@ -54,6 +90,14 @@ async fn create_invite(
     Ok(HttpResponse::Created().json(view(&state, &channel, invite_sid, invite)))
 }
 
+/// A channel's invites, oldest first (`Identity` filters, repeatable).
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListInvites",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("Identity" = Option<Vec<String>>, Query, description = "Only these identities' invites"), crate::lists::PageParams),
+    responses((status = 200, description = "A page of invites", body = InviteList)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Invites")]
 async fn list_invites(
     _: Principal,
     state: web::Data<AppState>,
@@ -71,9 +115,16 @@ async fn list_invites(
     // Oldest first.
     invites.sort_by_key(|(sid, i)| (i.date_created, **sid));
     let items = invites.into_iter().map(|(s, i)| view(&state, &channel, *s, i)).collect();
-    list_response(&state, &request, &paging, "invites", items)
+    list_response::<InviteList>(&state, &request, &paging, items)
 }
 
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchInvite",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("invite" = String, Path, description = "The invite (`IN…`)")),
+    responses((status = 200, description = "The invite", body = Invite)),
+)]
+#[get("/chat/v2/Services/{service}/Channels/{channel}/Invites/{invite}")]
 async fn fetch_invite(
     _: Principal,
     state: web::Data<AppState>,
@@ -84,6 +135,13 @@ async fn fetch_invite(
     Ok(HttpResponse::Ok().json(view(&state, &channel, invite_sid, invite)))
 }
 
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteInvite",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("invite" = String, Path, description = "The invite (`IN…`)")),
+    responses((status = 204, description = "Removed")),
+)]
+#[delete("/chat/v2/Services/{service}/Channels/{channel}/Invites/{invite}")]
 async fn delete_invite(
     _: Principal,
     state: web::Data<AppState>,
@@ -110,19 +168,20 @@ async fn existing(
 }
 
 /// An invite as Twilio renders it.
-fn view(state: &AppState, channel: &ChannelState, sid: Sid, invite: &InviteState) -> Value {
+fn view(state: &AppState, channel: &ChannelState, sid: Sid, invite: &InviteState) -> Invite {
     let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
     let service = channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
-    json!({
-        "sid": sid.to_string(),
-        "account_sid": state.credentials.account_sid.to_string(),
-        "channel_sid": channel_sid,
-        "service_sid": service,
-        "identity": invite.identity,
-        "role_sid": invite.role_sid.map(|r| r.to_string()),
-        "created_by": invite.created_by,
-        "date_created": iso(invite.date_created),
-        "date_updated": iso(invite.date_created),
-        "url": state.url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}/Invites/{sid}")),
-    })
+    Invite {
+        sid: sid.to_string(),
+        account_sid: state.credentials.account_sid.to_string(),
+        url: state
+            .url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}/Invites/{sid}")),
+        channel_sid,
+        service_sid: service,
+        identity: invite.identity.clone(),
+        role_sid: invite.role_sid.map(|r| r.to_string()),
+        created_by: invite.created_by.clone(),
+        date_created: iso(invite.date_created),
+        date_updated: iso(invite.date_created),
+    }
 }

@@ -1,57 +1,187 @@
 //! Chat v2 Users (by `US` SID or identity), a user's Channels (UserChannels, with unread
 //! counts) and Roles (the four defaults and the service's own), in Twilio's shapes.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Serialize;
 use switchboard_actors::{NewUser, UserChange, UserRejection, UserView};
 use switchboard_domain::{
     validate_permissions, ChannelCommand, ChannelState, Rejection, RoleKind, RoleState, Sid,
     SidPrefix,
 };
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::chat::{json_attributes, service_sid};
 use crate::flex::internal;
-use crate::lists::{list_response, Paging};
+use crate::lists::{list_response, PageParams, Paging};
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::views::iso;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/chat/v2/Services/{service}";
-    cfg.service(
-        web::resource(format!("{base}/Users"))
-            .route(web::get().to(list_users))
-            .route(web::post().to(create_user)),
-    )
-    .service(
-        web::resource(format!("{base}/Users/{{user}}"))
-            .route(web::get().to(fetch_user))
-            .route(web::post().to(update_user))
-            .route(web::delete().to(delete_user)),
-    )
-    .service(
-        web::resource(format!("{base}/Users/{{user}}/Channels"))
-            .route(web::get().to(list_user_channels)),
-    )
-    .service(
-        web::resource(format!("{base}/Users/{{user}}/Channels/{{channel}}"))
-            .route(web::get().to(fetch_user_channel))
-            .route(web::post().to(update_user_channel))
-            .route(web::delete().to(leave_user_channel)),
-    )
-    .service(
-        web::resource(format!("{base}/Roles"))
-            .route(web::get().to(list_roles))
-            .route(web::post().to(create_role)),
-    )
-    .service(
-        web::resource(format!("{base}/Roles/{{role}}"))
-            .route(web::get().to(fetch_role))
-            .route(web::post().to(update_role))
-            .route(web::delete().to(delete_role)),
-    );
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_users)
+        .service(create_user)
+        .service(fetch_user)
+        .service(update_user)
+        .service(delete_user)
+        .service(list_user_channels)
+        .service(fetch_user_channel)
+        .service(update_user_channel)
+        .service(leave_user_channel)
+        .service(list_roles)
+        .service(create_role)
+        .service(fetch_role)
+        .service(update_role)
+        .service(delete_role);
 }
+
+/// The form of a user create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateUserForm {
+    /// Unique in the service (409, code 50201, otherwise).
+    identity: String,
+    friendly_name: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+    /// A `deployment` role of the service (`RL…`).
+    role_sid: Option<String>,
+}
+
+/// The form of a user update: what it names changes.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateUserForm {
+    friendly_name: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    attributes: Option<String>,
+    /// A `deployment` role of the service (`RL…`).
+    role_sid: Option<String>,
+}
+
+/// The form of a UserChannel update.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateUserChannelForm {
+    /// The index of the last message read; empty for none.
+    last_consumed_message_index: Option<u64>,
+    /// Only `default`.
+    notification_level: Option<String>,
+}
+
+/// The form of a role create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateRoleForm {
+    /// At most 64 characters.
+    friendly_name: String,
+    /// `channel` or `deployment`.
+    #[schema(rename = "Type")]
+    kind: String,
+    /// Repeated, one permission a key (`sendMessage`, `editOwnMessage`, …).
+    permission: Vec<String>,
+}
+
+/// The form of a role update: `Permission` replaces the whole set.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateRoleForm {
+    /// Repeated, one permission a key.
+    permission: Vec<String>,
+}
+
+/// A Chat user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    /// `US…`
+    pub sid: String,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub identity: String,
+    pub friendly_name: Option<String>,
+    /// A JSON document, as a string.
+    pub attributes: String,
+    /// Its service role: its own, else the service's default.
+    pub role_sid: Option<String>,
+    /// Always `null`: reachability is not kept.
+    pub is_online: Option<bool>,
+    /// Always `null`.
+    pub is_notifiable: Option<bool>,
+    pub joined_channels_count: usize,
+    pub date_created: String,
+    pub date_updated: String,
+    pub url: String,
+    pub links: UserLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserLinks {
+    pub user_channels: String,
+    pub user_bindings: String,
+}
+
+crate::listing!(
+    /// A page of users.
+    UserList, users, User
+);
+
+/// A channel of a user, with its unread count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserChannel {
+    pub account_sid: String,
+    pub service_sid: String,
+    pub channel_sid: String,
+    pub user_sid: String,
+    pub member_sid: String,
+    /// Always `joined`.
+    pub status: String,
+    pub last_consumed_message_index: Option<u64>,
+    pub unread_messages_count: u64,
+    /// Always `default`.
+    pub notification_level: String,
+    pub url: String,
+    pub links: UserChannelLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserChannelLinks {
+    pub channel: String,
+    pub member: String,
+}
+
+crate::listing!(
+    /// A page of a user's channels.
+    UserChannelList, channels, UserChannel
+);
+
+/// A role: the four defaults of every service, and its own.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Role {
+    /// `RL…`
+    pub sid: String,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub friendly_name: String,
+    /// `channel` or `deployment`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub permissions: Vec<String>,
+    pub date_created: String,
+    pub date_updated: String,
+    pub url: String,
+}
+
+crate::listing!(
+    /// A page of roles.
+    RoleList, roles, Role
+);
 
 /// A role given as `RoleSid` must be one of the service's, of the expected scope.
 pub(crate) fn check_role(
@@ -81,6 +211,15 @@ fn user_rejected(rejection: UserRejection, path: &str) -> ApiError {
     }
 }
 
+/// Creates a user.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateUser",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    request_body(content = CreateUserForm, content_type = FORM),
+    responses((status = 201, description = "The new user", body = User)),
+)]
+#[post("/chat/v2/Services/{service}/Users")]
 async fn create_user(
     _: Principal,
     state: web::Data<AppState>,
@@ -123,6 +262,14 @@ fn find_user(state: &AppState, request: &HttpRequest) -> Result<(Sid, UserView),
     user.map(|u| (service, u)).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
+/// Fetches a user, by SID or identity.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchUser",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
+    responses((status = 200, description = "The user", body = User)),
+)]
+#[get("/chat/v2/Services/{service}/Users/{user}")]
 async fn fetch_user(
     _: Principal,
     state: web::Data<AppState>,
@@ -132,6 +279,14 @@ async fn fetch_user(
     Ok(HttpResponse::Ok().json(user_json(&state, &user)))
 }
 
+/// Lists a service's users.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListUser",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), PageParams),
+    responses((status = 200, description = "A page of users", body = UserList)),
+)]
+#[get("/chat/v2/Services/{service}/Users")]
 async fn list_users(
     _: Principal,
     state: web::Data<AppState>,
@@ -140,9 +295,18 @@ async fn list_users(
     let service = service_sid(&state, &request)?;
     let paging = Paging::from_request(&request, 1000)?;
     let items = state.engine.users().list(service).iter().map(|u| user_json(&state, u)).collect();
-    list_response(&state, &request, &paging, "users", items)
+    list_response::<UserList>(&state, &request, &paging, items)
 }
 
+/// Updates a user.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateUser",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
+    request_body(content = UpdateUserForm, content_type = FORM),
+    responses((status = 200, description = "The user", body = User)),
+)]
+#[post("/chat/v2/Services/{service}/Users/{user}")]
 async fn update_user(
     _: Principal,
     state: web::Data<AppState>,
@@ -167,6 +331,14 @@ async fn update_user(
     Ok(HttpResponse::Ok().json(user_json(&state, &user)))
 }
 
+/// Deletes a user, with its memberships.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteUser",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
+    responses((status = 204, description = "Deleted")),
+)]
+#[delete("/chat/v2/Services/{service}/Users/{user}")]
 async fn delete_user(
     _: Principal,
     state: web::Data<AppState>,
@@ -211,6 +383,14 @@ async fn joined_channels(
     Ok(out)
 }
 
+/// Lists the channels a user is a member of.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListUserChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), PageParams),
+    responses((status = 200, description = "A page of the user's channels", body = UserChannelList)),
+)]
+#[get("/chat/v2/Services/{service}/Users/{user}/Channels")]
 async fn list_user_channels(
     _: Principal,
     state: web::Data<AppState>,
@@ -223,9 +403,17 @@ async fn list_user_channels(
         .iter()
         .map(|(channel, member)| user_channel_json(&state, &user, channel, *member))
         .collect();
-    list_response(&state, &request, &paging, "channels", items)
+    list_response::<UserChannelList>(&state, &request, &paging, items)
 }
 
+/// Fetches one of a user's channels.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchUserChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
+    responses((status = 200, description = "The user's channel", body = UserChannel)),
+)]
+#[get("/chat/v2/Services/{service}/Users/{user}/Channels/{channel}")]
 async fn fetch_user_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -254,6 +442,14 @@ async fn user_channel(
 
 /// Moves the read horizon (`LastConsumedMessageIndex`, empty for none). `NotificationLevel` is
 /// not kept: `default` is accepted, `muted` refused rather than silently ignored.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateUserChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
+    request_body(content = UpdateUserChannelForm, content_type = FORM),
+    responses((status = 200, description = "The user's channel", body = UserChannel)),
+)]
+#[post("/chat/v2/Services/{service}/Users/{user}/Channels/{channel}")]
 async fn update_user_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -293,6 +489,13 @@ async fn update_user_channel(
 }
 
 /// Takes the user out of the channel (its member leaves).
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteUserChannel",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
+    responses((status = 204, description = "The member left")),
+)]
+#[delete("/chat/v2/Services/{service}/Users/{user}/Channels/{channel}")]
 async fn leave_user_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -316,27 +519,27 @@ pub(crate) fn unread_count(channel: &ChannelState, horizon: Option<u64>) -> u64 
     next - from - removed
 }
 
-fn user_json(state: &AppState, user: &UserView) -> Value {
+fn user_json(state: &AppState, user: &UserView) -> User {
     let base = state.url(&format!("/chat/v2/Services/{}/Users/{}", user.service_sid, user.sid));
-    json!({
-        "sid": user.sid.to_string(),
-        "account_sid": state.credentials.account_sid.to_string(),
-        "service_sid": user.service_sid.to_string(),
-        "identity": user.identity,
-        "friendly_name": user.friendly_name,
-        "attributes": user.attributes,
-        "role_sid": effective_user_role(state, user).map(|r| r.to_string()),
-        "is_online": null,
-        "is_notifiable": null,
-        "joined_channels_count": user.channels.len(),
-        "date_created": iso(user.date_created),
-        "date_updated": iso(user.date_updated),
-        "url": base,
-        "links": {
-            "user_channels": format!("{base}/Channels"),
-            "user_bindings": format!("{base}/Bindings"),
+    User {
+        sid: user.sid.to_string(),
+        account_sid: state.credentials.account_sid.to_string(),
+        service_sid: user.service_sid.to_string(),
+        identity: user.identity.clone(),
+        friendly_name: user.friendly_name.clone(),
+        attributes: user.attributes.clone(),
+        role_sid: effective_user_role(state, user).map(|r| r.to_string()),
+        is_online: None,
+        is_notifiable: None,
+        joined_channels_count: user.channels.len(),
+        date_created: iso(user.date_created),
+        date_updated: iso(user.date_updated),
+        links: UserLinks {
+            user_channels: format!("{base}/Channels"),
+            user_bindings: format!("{base}/Bindings"),
         },
-    })
+        url: base,
+    }
 }
 
 /// A user's service role: its own, else the service's default (what Twilio shows).
@@ -355,41 +558,42 @@ fn user_channel_json(
     user: &UserView,
     channel: &ChannelState,
     member_sid: Sid,
-) -> Value {
+) -> UserChannel {
     let channel_sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
     let service = user.service_sid;
     let horizon = channel.members.get(&member_sid).and_then(|m| m.last_consumed_index);
     let channel_url = state.url(&format!("/chat/v2/Services/{service}/Channels/{channel_sid}"));
-    json!({
-        "account_sid": state.credentials.account_sid.to_string(),
-        "service_sid": service.to_string(),
-        "channel_sid": channel_sid,
-        "user_sid": user.sid.to_string(),
-        "member_sid": member_sid.to_string(),
-        "status": "joined",
-        "last_consumed_message_index": horizon,
-        "unread_messages_count": unread_count(channel, horizon),
-        "notification_level": "default",
-        "url": state.url(&format!("/chat/v2/Services/{service}/Users/{}/Channels/{channel_sid}", user.sid)),
-        "links": {
-            "channel": channel_url,
-            "member": format!("{channel_url}/Members/{member_sid}"),
+    UserChannel {
+        account_sid: state.credentials.account_sid.to_string(),
+        service_sid: service.to_string(),
+        user_sid: user.sid.to_string(),
+        member_sid: member_sid.to_string(),
+        status: "joined".to_owned(),
+        last_consumed_message_index: horizon,
+        unread_messages_count: unread_count(channel, horizon),
+        notification_level: "default".to_owned(),
+        url: state
+            .url(&format!("/chat/v2/Services/{service}/Users/{}/Channels/{channel_sid}", user.sid)),
+        links: UserChannelLinks {
+            member: format!("{channel_url}/Members/{member_sid}"),
+            channel: channel_url,
         },
-    })
+        channel_sid,
+    }
 }
 
-fn role_json(state: &AppState, service: Sid, role: &RoleState) -> Value {
-    json!({
-        "sid": role.sid.to_string(),
-        "account_sid": state.credentials.account_sid.to_string(),
-        "service_sid": service.to_string(),
-        "friendly_name": role.friendly_name,
-        "type": role.kind.as_str(),
-        "permissions": role.permissions,
-        "date_created": iso(role.date_created),
-        "date_updated": iso(role.date_updated),
-        "url": state.url(&format!("/chat/v2/Services/{service}/Roles/{}", role.sid)),
-    })
+fn role_json(state: &AppState, service: Sid, role: &RoleState) -> Role {
+    Role {
+        sid: role.sid.to_string(),
+        account_sid: state.credentials.account_sid.to_string(),
+        service_sid: service.to_string(),
+        friendly_name: role.friendly_name.clone(),
+        kind: role.kind.as_str().to_owned(),
+        permissions: role.permissions.clone(),
+        date_created: iso(role.date_created),
+        date_updated: iso(role.date_updated),
+        url: state.url(&format!("/chat/v2/Services/{service}/Roles/{}", role.sid)),
+    }
 }
 
 fn find_role(state: &AppState, request: &HttpRequest) -> Result<(Sid, RoleState), ApiError> {
@@ -401,6 +605,15 @@ fn find_role(state: &AppState, request: &HttpRequest) -> Result<(Sid, RoleState)
     role.map(|r| (service, r)).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
+/// Creates a role.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateRole",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    request_body(content = CreateRoleForm, content_type = FORM),
+    responses((status = 201, description = "The new role", body = Role)),
+)]
+#[post("/chat/v2/Services/{service}/Roles")]
 async fn create_role(
     _: Principal,
     state: web::Data<AppState>,
@@ -428,6 +641,14 @@ async fn create_role(
     Ok(HttpResponse::Created().json(role_json(&state, service, &role)))
 }
 
+/// Fetches a role.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchRole",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("role" = String, Path, description = "The role (`RL…`)")),
+    responses((status = 200, description = "The role", body = Role)),
+)]
+#[get("/chat/v2/Services/{service}/Roles/{role}")]
 async fn fetch_role(
     _: Principal,
     state: web::Data<AppState>,
@@ -437,6 +658,14 @@ async fn fetch_role(
     Ok(HttpResponse::Ok().json(role_json(&state, service, &role)))
 }
 
+/// Lists a service's roles, the defaults first.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "ListRole",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), PageParams),
+    responses((status = 200, description = "A page of roles", body = RoleList)),
+)]
+#[get("/chat/v2/Services/{service}/Roles")]
 async fn list_roles(
     _: Principal,
     state: web::Data<AppState>,
@@ -449,9 +678,18 @@ async fn list_roles(
     let mut roles: Vec<&RoleState> = view.roles.values().collect();
     roles.sort_by_key(|r| (r.date_created, !r.default, r.sid));
     let items = roles.iter().map(|r| role_json(&state, service, r)).collect();
-    list_response(&state, &request, &paging, "roles", items)
+    list_response::<RoleList>(&state, &request, &paging, items)
 }
 
+/// Replaces a role's permissions.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "UpdateRole",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("role" = String, Path, description = "The role (`RL…`)")),
+    request_body(content = UpdateRoleForm, content_type = FORM),
+    responses((status = 200, description = "The role", body = Role)),
+)]
+#[post("/chat/v2/Services/{service}/Roles/{role}")]
 async fn update_role(
     _: Principal,
     state: web::Data<AppState>,
@@ -471,6 +709,14 @@ async fn update_role(
     Ok(HttpResponse::Ok().json(role_json(&state, service, &role)))
 }
 
+/// Deletes a role (not a default one, nor one in use).
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "DeleteRole",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("role" = String, Path, description = "The role (`RL…`)")),
+    responses((status = 204, description = "Deleted")),
+)]
+#[delete("/chat/v2/Services/{service}/Roles/{role}")]
 async fn delete_role(
     _: Principal,
     state: web::Data<AppState>,

@@ -1,31 +1,111 @@
 //! Flex v1 FlexFlows: create (201), fetch, list, update by POST (partial), delete (204).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use switchboard_domain::{
     ChannelType, FlowConfig, FlowRejection, Integration, IntegrationType, Sid, SidPrefix,
 };
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
-use crate::lists::{list_response, Paging};
+use crate::lists::{list_response, PageParams, Paging};
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
-use crate::views;
+use crate::views::{self, FlexFlow, FlexFlowList};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/flex/v1/FlexFlows")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .service(
-        web::resource("/flex/v1/FlexFlows/{sid}")
-            .route(web::get().to(fetch))
-            .route(web::post().to(update))
-            .route(web::delete().to(delete)),
-    );
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(create).service(fetch).service(update).service(delete);
 }
 
+/// The form of a Flex Flow create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateFlexFlowForm {
+    friendly_name: String,
+    /// The Chat Service (`IS…`) the flow's channels are made in.
+    chat_service_sid: String,
+    /// `web`, `sms`, `facebook`, `whatsapp`, `line` or `custom`.
+    channel_type: String,
+    /// The number (`+1…`, `whatsapp:+1…`), WhatsApp `phone_number_id` or Page id it answers for.
+    contact_identity: Option<String>,
+    /// `task` or `external` (`studio`, Twilio's default, is not supported: required here).
+    integration_type: String,
+    /// Default `false`.
+    enabled: Option<bool>,
+    /// Default `false`.
+    long_lived: Option<bool>,
+    /// Default `true`.
+    janitor_enabled: Option<bool>,
+    #[schema(rename = "Integration.FlowSid")]
+    integration_flow_sid: Option<String>,
+    /// `external`: where each customer message is posted.
+    #[schema(rename = "Integration.Url")]
+    integration_url: Option<String>,
+    #[schema(rename = "Integration.WorkspaceSid")]
+    integration_workspace_sid: Option<String>,
+    #[schema(rename = "Integration.WorkflowSid")]
+    integration_workflow_sid: Option<String>,
+    #[schema(rename = "Integration.Channel")]
+    integration_channel: Option<String>,
+    /// Seconds.
+    #[schema(rename = "Integration.Timeout")]
+    integration_timeout: Option<u64>,
+    #[schema(rename = "Integration.Priority")]
+    integration_priority: Option<i64>,
+    #[schema(rename = "Integration.CreationOnMessage")]
+    integration_creation_on_message: Option<bool>,
+    /// From 0 to 3.
+    #[schema(rename = "Integration.RetryCount", maximum = 3)]
+    integration_retry_count: Option<u8>,
+}
+
+/// The form of a Flex Flow update: what it names changes, the rest stays. A new
+/// `IntegrationType` starts from an empty integration.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateFlexFlowForm {
+    friendly_name: Option<String>,
+    chat_service_sid: Option<String>,
+    channel_type: Option<String>,
+    /// Empty clears it.
+    contact_identity: Option<String>,
+    integration_type: Option<String>,
+    enabled: Option<bool>,
+    long_lived: Option<bool>,
+    janitor_enabled: Option<bool>,
+    #[schema(rename = "Integration.FlowSid")]
+    integration_flow_sid: Option<String>,
+    #[schema(rename = "Integration.Url")]
+    integration_url: Option<String>,
+    #[schema(rename = "Integration.WorkspaceSid")]
+    integration_workspace_sid: Option<String>,
+    #[schema(rename = "Integration.WorkflowSid")]
+    integration_workflow_sid: Option<String>,
+    #[schema(rename = "Integration.Channel")]
+    integration_channel: Option<String>,
+    #[schema(rename = "Integration.Timeout")]
+    integration_timeout: Option<u64>,
+    #[schema(rename = "Integration.Priority")]
+    integration_priority: Option<i64>,
+    #[schema(rename = "Integration.CreationOnMessage")]
+    integration_creation_on_message: Option<bool>,
+    #[schema(rename = "Integration.RetryCount", maximum = 3)]
+    integration_retry_count: Option<u8>,
+}
+
+/// Creates a Flex Flow. A second enabled flow for the same channel type and contact identity
+/// is refused (409).
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "CreateFlexFlow",
+    request_body(content = CreateFlexFlowForm, content_type = FORM),
+    responses((status = 201, description = "The new Flex Flow", body = FlexFlow)),
+)]
+#[post("/flex/v1/FlexFlows")]
 async fn create(
     _: Principal,
     state: web::Data<AppState>,
@@ -62,6 +142,14 @@ async fn create(
     Ok(HttpResponse::Created().json(views::flow(&state, &flow)))
 }
 
+/// Fetches a Flex Flow.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "FetchFlexFlow",
+    params(("sid" = String, Path, description = "The Flex Flow (`FO…`)")),
+    responses((status = 200, description = "The Flex Flow", body = FlexFlow)),
+)]
+#[get("/flex/v1/FlexFlows/{sid}")]
 async fn fetch(
     _: Principal,
     state: web::Data<AppState>,
@@ -72,6 +160,17 @@ async fn fetch(
     Ok(HttpResponse::Ok().json(views::flow(&state, &flow)))
 }
 
+/// Lists the Flex Flows.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "ListFlexFlow",
+    params(
+        ("FriendlyName" = Option<String>, Query, description = "Only the flows of this name"),
+        PageParams,
+    ),
+    responses((status = 200, description = "A page of Flex Flows", body = FlexFlowList)),
+)]
+#[get("/flex/v1/FlexFlows")]
 async fn list(
     _: Principal,
     state: web::Data<AppState>,
@@ -87,9 +186,18 @@ async fn list(
         .filter(|f| wanted_name.as_deref().is_none_or(|n| f.config.friendly_name == n))
         .map(|f| views::flow(&state, &f))
         .collect();
-    list_response(&state, &request, &paging, "flex_flows", flows)
+    list_response::<FlexFlowList>(&state, &request, &paging, flows)
 }
 
+/// Updates a Flex Flow (partial).
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "UpdateFlexFlow",
+    params(("sid" = String, Path, description = "The Flex Flow (`FO…`)")),
+    request_body(content = UpdateFlexFlowForm, content_type = FORM),
+    responses((status = 200, description = "The Flex Flow", body = FlexFlow)),
+)]
+#[post("/flex/v1/FlexFlows/{sid}")]
 async fn update(
     _: Principal,
     state: web::Data<AppState>,
@@ -110,6 +218,14 @@ async fn update(
     }
 }
 
+/// Deletes a Flex Flow.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "DeleteFlexFlow",
+    params(("sid" = String, Path, description = "The Flex Flow (`FO…`)")),
+    responses((status = 204, description = "Deleted")),
+)]
+#[delete("/flex/v1/FlexFlows/{sid}")]
 async fn delete(
     _: Principal,
     state: web::Data<AppState>,

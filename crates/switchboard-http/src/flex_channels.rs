@@ -6,17 +6,21 @@
 //! same customer, or twenty at once, get the one channel. The customer's messages are then posted
 //! through the Chat API in the customer's name (see `chat.rs`).
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use switchboard_actors::{FlowView, OpenChannel};
 use switchboard_domain::{
     customer_address, ChannelCommand, ChannelState, IntegrationType, Rejection, Sid, SidPrefix,
 };
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::chat::rejected;
 use crate::flex::internal;
-use crate::lists::{page_response, Paging};
+use crate::lists::{page_response, PageParams, Paging};
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
@@ -24,35 +28,117 @@ use crate::views::iso;
 
 const CHANNELS: &str = "/flex/v1/Channels";
 const WEB_CHANNELS: &str = "/flex/v1/WebChannels";
-/// Twilio's list key for both resources.
-const LIST_KEY: &str = "flex_chat_channels";
 /// Twilio's limit on pre-engagement data (error 45731 there).
 const ENGAGEMENT_DATA_LIMIT: usize = 16 * 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(CHANNELS)
-            .route(web::get().to(list_channels))
-            .route(web::post().to(create_channel)),
-    )
-    .service(
-        web::resource(format!("{CHANNELS}/{{sid}}"))
-            .route(web::get().to(fetch_channel))
-            .route(web::delete().to(delete)),
-    )
-    .service(
-        web::resource(WEB_CHANNELS)
-            .route(web::get().to(list_web_channels))
-            .route(web::post().to(create_web_channel)),
-    )
-    .service(
-        web::resource(format!("{WEB_CHANNELS}/{{sid}}"))
-            .route(web::get().to(fetch_web_channel))
-            .route(web::post().to(update_web_channel))
-            .route(web::delete().to(delete)),
-    );
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_channels)
+        .service(create_channel)
+        .service(fetch_channel)
+        .service(delete_channel)
+        .service(list_web_channels)
+        .service(create_web_channel)
+        .service(fetch_web_channel)
+        .service(update_web_channel)
+        .service(delete_web_channel);
 }
 
+/// The form of a custom channel create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateFlexChannelForm {
+    /// `FO…`
+    flex_flow_sid: String,
+    /// The member added, and the customer unless `Target` is given.
+    identity: String,
+    chat_user_friendly_name: String,
+    chat_friendly_name: String,
+    /// The customer's address (an SMS number for an outbound chat).
+    target: Option<String>,
+    chat_unique_name: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    pre_engagement_data: Option<String>,
+    /// A task flow's task to link (`WT…`).
+    task_sid: Option<String>,
+    /// A JSON object merged over the task's default attributes.
+    task_attributes: Option<String>,
+    long_lived: Option<bool>,
+}
+
+/// The form of a web chat create.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct CreateWebChannelForm {
+    /// `FO…`, an enabled flow.
+    flex_flow_sid: String,
+    identity: String,
+    customer_friendly_name: String,
+    chat_friendly_name: String,
+    chat_unique_name: Option<String>,
+    /// A JSON document of at most 16 KiB.
+    pre_engagement_data: Option<String>,
+}
+
+/// The form of a web chat update.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct UpdateWebChannelForm {
+    /// Only `inactive`: ends the chat.
+    chat_status: Option<String>,
+    /// A JSON document of at most 16 KiB, kept as the attributes' `post_engagement_data`.
+    post_engagement_data: Option<String>,
+}
+
+/// A channel a Flex Flow opened, as Flex v1 `Channels` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FlexChannel {
+    pub account_sid: String,
+    pub flex_flow_sid: Option<String>,
+    /// `CH…`, the Chat channel.
+    pub sid: String,
+    /// The customer's Chat User (`US…`).
+    pub user_sid: Option<String>,
+    /// The open task linked last.
+    pub task_sid: Option<String>,
+    pub url: String,
+    pub date_created: String,
+    pub date_updated: String,
+}
+
+crate::listing!(
+    /// A page of Flex channels.
+    FlexChannelList, flex_chat_channels, FlexChannel
+);
+
+/// A channel a Flex Flow opened, as Flex v1 `WebChannels` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebChannel {
+    pub account_sid: String,
+    pub flex_flow_sid: Option<String>,
+    /// `CH…`, the Chat channel.
+    pub sid: String,
+    pub url: String,
+    pub date_created: String,
+    pub date_updated: String,
+}
+
+crate::listing!(
+    /// A page of web chats.
+    WebChannelList, flex_chat_channels, WebChannel
+);
+
+/// Finds the customer's open channel on the flow or opens one, with its member and task
+/// (201 either way, as Twilio).
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "CreateFlexChannel",
+    request_body(content = CreateFlexChannelForm, content_type = FORM),
+    responses((status = 201, description = "The channel", body = FlexChannel)),
+)]
+#[post("/flex/v1/Channels")]
 async fn create_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -93,6 +179,14 @@ async fn create_channel(
     Ok(HttpResponse::Created().json(channel_view(&state, &channel)))
 }
 
+/// Opens a guest web chat (or finds the customer's open one).
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "CreateWebChannel",
+    request_body(content = CreateWebChannelForm, content_type = FORM),
+    responses((status = 201, description = "The channel", body = WebChannel)),
+)]
+#[post("/flex/v1/WebChannels")]
 async fn create_web_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -125,6 +219,14 @@ async fn create_web_channel(
     Ok(HttpResponse::Created().json(web_channel_view(&state, &channel)))
 }
 
+/// Fetches a channel a Flex Flow opened.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "FetchFlexChannel",
+    params(("sid" = String, Path, description = "The channel (`CH…`)")),
+    responses((status = 200, description = "The channel", body = FlexChannel)),
+)]
+#[get("/flex/v1/Channels/{sid}")]
 async fn fetch_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -134,6 +236,14 @@ async fn fetch_channel(
     Ok(HttpResponse::Ok().json(channel_view(&state, &channel)))
 }
 
+/// Fetches a channel a Flex Flow opened, as a web chat.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "FetchWebChannel",
+    params(("sid" = String, Path, description = "The channel (`CH…`)")),
+    responses((status = 200, description = "The channel", body = WebChannel)),
+)]
+#[get("/flex/v1/WebChannels/{sid}")]
 async fn fetch_web_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -143,6 +253,14 @@ async fn fetch_web_channel(
     Ok(HttpResponse::Ok().json(web_channel_view(&state, &channel)))
 }
 
+/// Lists the channels Flex Flows opened.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "ListFlexChannel",
+    params(PageParams),
+    responses((status = 200, description = "A page of channels", body = FlexChannelList)),
+)]
+#[get("/flex/v1/Channels")]
 async fn list_channels(
     _: Principal,
     state: web::Data<AppState>,
@@ -151,9 +269,17 @@ async fn list_channels(
     let paging = Paging::from_request(&request, 1000)?;
     let (page, has_more) = flow_channels(&state, &paging).await?;
     let items = page.iter().map(|c| channel_view(&state, c)).collect();
-    page_response(&state, &request, &paging, LIST_KEY, items, has_more)
+    page_response::<FlexChannelList>(&state, &request, &paging, items, has_more)
 }
 
+/// Lists the channels Flex Flows opened, as web chats.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "ListWebChannel",
+    params(PageParams),
+    responses((status = 200, description = "A page of channels", body = WebChannelList)),
+)]
+#[get("/flex/v1/WebChannels")]
 async fn list_web_channels(
     _: Principal,
     state: web::Data<AppState>,
@@ -162,11 +288,19 @@ async fn list_web_channels(
     let paging = Paging::from_request(&request, 1000)?;
     let (page, has_more) = flow_channels(&state, &paging).await?;
     let items = page.iter().map(|c| web_channel_view(&state, c)).collect();
-    page_response(&state, &request, &paging, LIST_KEY, items, has_more)
+    page_response::<WebChannelList>(&state, &request, &paging, items, has_more)
 }
 
 /// `ChatStatus=inactive` ends the chat: the channel goes INACTIVE and its open tasks are
 /// canceled. `PostEngagementData` is kept in the channel's attributes.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "UpdateWebChannel",
+    params(("sid" = String, Path, description = "The channel (`CH…`)")),
+    request_body(content = UpdateWebChannelForm, content_type = FORM),
+    responses((status = 200, description = "The channel", body = WebChannel)),
+)]
+#[post("/flex/v1/WebChannels/{sid}")]
 async fn update_web_channel(
     _: Principal,
     state: web::Data<AppState>,
@@ -207,14 +341,41 @@ async fn update_web_channel(
     Ok(HttpResponse::Ok().json(web_channel_view(&state, &channel)))
 }
 
-/// Removes the channel from the API: its interaction ends (tasks canceled, channel INACTIVE),
-/// its content is erased, and the customer's next message or call opens a new channel.
-async fn delete(
+/// Removes a channel: its interaction ends (tasks canceled, channel INACTIVE), its content is
+/// erased, and the customer's next message or call opens a new channel.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "DeleteFlexChannel",
+    params(("sid" = String, Path, description = "The channel (`CH…`)")),
+    responses((status = 204, description = "Removed")),
+)]
+#[delete("/flex/v1/Channels/{sid}")]
+async fn delete_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let channel = load(&state, &request).await?;
+    delete(&state, &request).await
+}
+
+/// Removes a web chat's channel, as `DELETE /flex/v1/Channels/{sid}` does.
+#[utoipa::path(
+    tag = "Flex",
+    operation_id = "DeleteWebChannel",
+    params(("sid" = String, Path, description = "The channel (`CH…`)")),
+    responses((status = 204, description = "Removed")),
+)]
+#[delete("/flex/v1/WebChannels/{sid}")]
+async fn delete_web_channel(
+    _: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    delete(&state, &request).await
+}
+
+async fn delete(state: &AppState, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let channel = load(state, request).await?;
     let sid = channel.sid.ok_or_else(ApiError::internal)?;
     let removed = state.engine.remove_channel(sid, "the channel was deleted").await;
     removed.map_err(internal)?.map_err(rejected)?;
@@ -349,35 +510,36 @@ fn task_sid(channel: &ChannelState) -> Option<String> {
         .map(|(sid, _)| sid.to_string())
 }
 
-fn channel_view(state: &AppState, channel: &ChannelState) -> Value {
+fn channel_view(state: &AppState, channel: &ChannelState) -> FlexChannel {
     let sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
-    json!({
-        "account_sid": state.credentials.account_sid.to_string(),
-        "flex_flow_sid": channel.flex_flow_sid.map(|s| s.to_string()),
-        "sid": sid,
-        "user_sid": user_sid(state, channel),
-        "task_sid": task_sid(channel),
-        "url": state.url(&format!("{CHANNELS}/{sid}")),
-        "date_created": iso(channel.date_created),
-        "date_updated": iso(channel.date_updated),
-    })
+    FlexChannel {
+        account_sid: state.credentials.account_sid.to_string(),
+        flex_flow_sid: channel.flex_flow_sid.map(|s| s.to_string()),
+        user_sid: user_sid(state, channel),
+        task_sid: task_sid(channel),
+        url: state.url(&format!("{CHANNELS}/{sid}")),
+        sid,
+        date_created: iso(channel.date_created),
+        date_updated: iso(channel.date_updated),
+    }
 }
 
-fn web_channel_view(state: &AppState, channel: &ChannelState) -> Value {
+fn web_channel_view(state: &AppState, channel: &ChannelState) -> WebChannel {
     let sid = channel.sid.map(|s| s.to_string()).unwrap_or_default();
-    json!({
-        "account_sid": state.credentials.account_sid.to_string(),
-        "flex_flow_sid": channel.flex_flow_sid.map(|s| s.to_string()),
-        "sid": sid,
-        "url": state.url(&format!("{WEB_CHANNELS}/{sid}")),
-        "date_created": iso(channel.date_created),
-        "date_updated": iso(channel.date_updated),
-    })
+    WebChannel {
+        account_sid: state.credentials.account_sid.to_string(),
+        flex_flow_sid: channel.flex_flow_sid.map(|s| s.to_string()),
+        url: state.url(&format!("{WEB_CHANNELS}/{sid}")),
+        sid,
+        date_created: iso(channel.date_created),
+        date_updated: iso(channel.date_updated),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use switchboard_domain::{MemberState, TaskState, Timestamp};
 
     #[test]

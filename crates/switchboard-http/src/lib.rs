@@ -23,6 +23,7 @@ mod flex_channels;
 mod lists;
 mod media;
 mod meta;
+pub mod openapi;
 mod service_webhooks;
 pub mod state;
 pub mod twilio;

@@ -2,7 +2,8 @@
 //! with absolute page URLs that keep the request's other parameters (filters, `Order`).
 
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -76,43 +77,98 @@ impl Paging {
     }
 }
 
+/// The `meta` of every list page, as Twilio renders it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ListMeta {
+    /// The page's number, from 0.
+    pub page: usize,
+    pub page_size: usize,
+    pub first_page_url: String,
+    /// `null` on the first page.
+    pub previous_page_url: Option<String>,
+    /// This page.
+    pub url: String,
+    /// `null` on the last page: the SDKs stop there.
+    pub next_page_url: Option<String>,
+    /// The name of the list's key in this body, which the SDKs find the records through.
+    pub key: String,
+}
+
+/// A list resource's page type: its items under [`Listing::KEY`] and the `meta`. Made by
+/// [`listing!`](crate::listing), so the key of the body and the key of its schema are one name.
+pub trait Listing: Serialize {
+    type Item;
+    const KEY: &'static str;
+    fn new(items: Vec<Self::Item>, meta: ListMeta) -> Self;
+}
+
+/// Declares a list page type: `listing!(/// doc, FlowList, flex_flows, Flow)` is
+/// `{"flex_flows": [Flow…], "meta": ListMeta}`, with its OpenAPI schema.
+#[macro_export]
+macro_rules! listing {
+    ($(#[$doc:meta])* $name:ident, $key:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            pub $key: Vec<$item>,
+            pub meta: $crate::lists::ListMeta,
+        }
+
+        impl $crate::lists::Listing for $name {
+            type Item = $item;
+            const KEY: &'static str = stringify!($key);
+            fn new(items: Vec<$item>, meta: $crate::lists::ListMeta) -> Self {
+                $name { $key: items, meta }
+            }
+        }
+    };
+}
+
 /// One page of `items` (all matching items, in order) as Twilio renders a list.
-pub fn list_response(
+pub fn list_response<L: Listing>(
     state: &AppState,
     request: &HttpRequest,
     paging: &Paging,
-    key: &str,
-    items: Vec<Value>,
+    items: Vec<L::Item>,
 ) -> Result<HttpResponse, ApiError> {
     let range = paging.range(items.len());
     let has_more = items.len() > range.end;
-    let page: Vec<Value> = items.into_iter().skip(range.start).take(range.len()).collect();
-    page_response(state, request, paging, key, page, has_more)
+    let page: Vec<L::Item> = items.into_iter().skip(range.start).take(range.len()).collect();
+    page_response::<L>(state, request, paging, page, has_more)
 }
 
 /// A page already cut from its list (see [`Paging::range`]), for lists that render only it.
-pub fn page_response(
+pub fn page_response<L: Listing>(
     state: &AppState,
     request: &HttpRequest,
     paging: &Paging,
-    key: &str,
-    page: Vec<Value>,
+    page: Vec<L::Item>,
     has_more: bool,
 ) -> Result<HttpResponse, ApiError> {
     let path = request.path();
-    let body = json!({
-        key: page,
-        "meta": {
-            "page": paging.page,
-            "page_size": paging.page_size,
-            "first_page_url": paging.url(state, path, 0),
-            "previous_page_url": (paging.page > 0).then(|| paging.url(state, path, paging.page - 1)),
-            "url": paging.url(state, path, paging.page),
-            "next_page_url": has_more.then(|| paging.url(state, path, paging.page + 1)),
-            "key": key,
-        },
-    });
-    Ok(HttpResponse::Ok().json(body))
+    let meta = ListMeta {
+        page: paging.page,
+        page_size: paging.page_size,
+        first_page_url: paging.url(state, path, 0),
+        previous_page_url: (paging.page > 0).then(|| paging.url(state, path, paging.page - 1)),
+        url: paging.url(state, path, paging.page),
+        next_page_url: has_more.then(|| paging.url(state, path, paging.page + 1)),
+        key: L::KEY.to_owned(),
+    };
+    Ok(HttpResponse::Ok().json(L::new(page, meta)))
+}
+
+/// The paging parameters every list takes, for the OpenAPI document.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, non_snake_case)]
+pub struct PageParams {
+    /// Items per page: default 50, at most the list's maximum (refused above it).
+    PageSize: Option<u32>,
+    /// The page's number, from 0.
+    Page: Option<u32>,
+    /// Accepted and ignored: these pages are positional.
+    PageToken: Option<String>,
 }
 
 #[cfg(test)]

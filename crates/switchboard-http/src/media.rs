@@ -13,26 +13,72 @@
 //! is a member of the medium's channel (and, to upload, whose roles grant `sendMediaMessage`). Bytes are read from the store and sent whole: media are
 //! bounded by the configured limit (16 MiB by default).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
-use serde_json::{json, Value};
+use serde::Serialize;
 use switchboard_domain::{
     ChannelCommand, ChannelState, IndexKind, Media, MediaState, MediaStatus, Sid, SidPrefix,
 };
 use switchboard_store::MediaRead;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::flex::internal;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::views::iso;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let base = "/chat/v2/Services/{service}/Media";
-    cfg.route(base, web::post().to(upload))
-        .route(&format!("{base}/{{media}}"), web::get().to(fetch))
-        .route(&format!("{base}/{{media}}/Content"), web::get().to(content))
-        .route("/media/v1/{media}", web::get().to(public_content));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(upload).service(fetch).service(content).service(public_content);
 }
+
+/// A medium's metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaResource {
+    /// `ME…`
+    pub sid: String,
+    pub account_sid: String,
+    pub service_sid: String,
+    pub channel_sid: String,
+    /// The message it is attached to (`IM…`), if any.
+    pub message_sid: Option<String>,
+    pub content_type: String,
+    /// Bytes.
+    pub size: u64,
+    pub filename: Option<String>,
+    /// `pending` until fetched, `stored`, or `failed`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Hex SHA-256 of the bytes, once stored.
+    pub sha256: Option<String>,
+    pub date_created: String,
+    pub url: String,
+    pub links: MediaLinks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MediaLinks {
+    /// The bytes.
+    pub content: String,
+}
+
+/// A medium's bytes, of its own content type.
+#[derive(Debug)]
+pub struct MediaBytes;
+
+impl utoipa::PartialSchema for MediaBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .description(Some("The medium's bytes"))
+            .into()
+    }
+}
+
+impl ToSchema for MediaBytes {}
 
 /// The medium named by a path, with its channel's state.
 struct Found {
@@ -130,6 +176,15 @@ fn service_of(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> 
     state.engine.services().get(sid).map(|_| sid).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
+/// Fetches a medium's metadata.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchMedia",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("media" = String, Path, description = "The medium (`ME…`)")),
+    security(("basic" = []), ("accessToken" = [])),
+    responses((status = 200, description = "The medium", body = MediaResource)),
+)]
+#[get("/chat/v2/Services/{service}/Media/{media}")]
 async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     let service = service_of(&state, &request)?;
     let text = request.match_info().get("media").unwrap_or_default();
@@ -147,6 +202,15 @@ async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpR
     Ok(HttpResponse::Ok().json(view(&state, &found, message_sid)))
 }
 
+/// A medium's bytes: 404 while pending or failed, 410 once its channel was shredded.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchMediaContent",
+    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("media" = String, Path, description = "The medium (`ME…`)")),
+    security(("basic" = []), ("accessToken" = [])),
+    responses((status = 200, description = "The bytes, with their Content-Type", body = MediaBytes, content_type = "*/*")),
+)]
+#[get("/chat/v2/Services/{service}/Media/{media}/Content")]
 async fn content(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -157,6 +221,19 @@ async fn content(
     serve(&state, &found, request.path()).await
 }
 
+/// A medium's bytes through a signed link, for providers (no credentials).
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "FetchSignedMedia",
+    params(
+        ("media" = String, Path, description = "The medium (`ME…`)"),
+        ("expires" = u64, Query, description = "Unix seconds"),
+        ("signature" = String, Query, description = "Hex HMAC-SHA256 over the SID and the expiry"),
+    ),
+    security(()),
+    responses((status = 200, description = "The bytes, with their Content-Type", body = MediaBytes, content_type = "*/*")),
+)]
+#[get("/media/v1/{media}")]
 async fn public_content(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -206,6 +283,21 @@ async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpRespon
     }
 }
 
+/// Uploads a medium to a channel, to attach to a message with `MediaSid`: the raw bytes as the
+/// body, their type as `Content-Type`.
+#[utoipa::path(
+    tag = "Chat",
+    operation_id = "CreateMedia",
+    params(
+        ("service" = String, Path, description = "The Chat Service (`IS…`)"),
+        ("ChannelSid" = String, Query, description = "The channel (`CH…`) the medium is for"),
+        ("Filename" = Option<String>, Query, description = "At most 255 characters"),
+    ),
+    request_body(content = MediaBytes, content_type = "*/*"),
+    security(("basic" = []), ("accessToken" = [])),
+    responses((status = 201, description = "The medium, stored", body = MediaResource)),
+)]
+#[post("/chat/v2/Services/{service}/Media")]
 async fn upload(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -328,34 +420,34 @@ pub(crate) fn attached(
         .map_err(|refusal| ApiError::bad_param(format!("MediaSid: {refusal}")))
 }
 
-/// The status of a medium as messages and the Media resource show it.
-pub(crate) fn status_json(media: &MediaState) -> (Value, Value) {
+/// The status of a medium as messages and the Media resource show it, and why it failed.
+pub(crate) fn status(media: &MediaState) -> (&'static str, Option<String>) {
     match &media.status {
-        MediaStatus::Pending => (json!("pending"), Value::Null),
-        MediaStatus::Stored => (json!("stored"), Value::Null),
-        MediaStatus::Failed { error } => (json!("failed"), json!(error)),
+        MediaStatus::Pending => ("pending", None),
+        MediaStatus::Stored => ("stored", None),
+        MediaStatus::Failed { error } => ("failed", Some(error.clone())),
     }
 }
 
-fn view(state: &AppState, found: &Found, message_sid: Option<String>) -> Value {
+fn view(state: &AppState, found: &Found, message_sid: Option<String>) -> MediaResource {
     let channel = found.channel_sid.to_string();
     let service = found.channel.service_sid.map(|s| s.to_string()).unwrap_or_default();
     let url = state.url(&format!("/chat/v2/Services/{service}/Media/{}", found.media_sid));
-    let (status, error) = status_json(&found.media);
-    json!({
-        "sid": found.media_sid.to_string(),
-        "account_sid": state.credentials.account_sid.to_string(),
-        "service_sid": service,
-        "channel_sid": channel,
-        "message_sid": message_sid,
-        "content_type": found.media.content_type,
-        "size": found.media.size_bytes,
-        "filename": found.media.filename,
-        "status": status,
-        "error": error,
-        "sha256": found.media.sha256,
-        "date_created": iso(found.media.date_created),
-        "url": url,
-        "links": { "content": format!("{url}/Content") },
-    })
+    let (status, error) = status(&found.media);
+    MediaResource {
+        sid: found.media_sid.to_string(),
+        account_sid: state.credentials.account_sid.to_string(),
+        service_sid: service,
+        channel_sid: channel,
+        message_sid,
+        content_type: found.media.content_type.clone(),
+        size: found.media.size_bytes,
+        filename: found.media.filename.clone(),
+        status: status.to_owned(),
+        error,
+        sha256: found.media.sha256.clone(),
+        date_created: iso(found.media.date_created),
+        links: MediaLinks { content: format!("{url}/Content") },
+        url,
+    }
 }

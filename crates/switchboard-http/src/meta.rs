@@ -10,12 +10,14 @@
 //! events move the delivery status of our replies, found by Meta's id for them (`wamid.…`,
 //! `mid`) or, for Messenger's watermarks, by the customer's channel.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use switchboard_actors::{new_sid, Inbound, ProviderStatus};
 use switchboard_domain::{
     customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix, Timestamp,
 };
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::chat::rejected;
 use crate::flex::internal;
@@ -26,18 +28,61 @@ use crate::twilio::signature::validate_meta;
 /// Meta batches events, but a webhook stays small.
 const BODY_LIMIT_BYTES: usize = 256 * 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks/whatsapp", web::get().to(verify))
-        .route("/webhooks/whatsapp", web::post().to(whatsapp))
-        .route("/webhooks/messenger", web::get().to(verify))
-        .route("/webhooks/messenger", web::post().to(messenger));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(verify_whatsapp).service(whatsapp).service(verify_messenger).service(messenger);
 }
 
-/// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`: echo the challenge if the token fits.
-async fn verify(
+/// A webhook body from Meta: `{"object": "whatsapp_business_account" | "page", "entry": […]}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct MetaWebhook {
+    object: String,
+    #[schema(value_type = Vec<Object>)]
+    entry: Vec<Value>,
+}
+
+/// Meta's verification handshake for the WhatsApp webhook.
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "WhatsAppVerify",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "`SWITCHBOARD_META_VERIFY_TOKEN`"),
+        ("hub.challenge" = String, Query, description = "Echoed back"),
+    ),
+    security(()),
+    responses((status = 200, description = "The challenge", body = String, content_type = "text/plain")),
+)]
+#[get("/webhooks/whatsapp")]
+async fn verify_whatsapp(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    verify(&state, &request)
+}
+
+/// Meta's verification handshake for the Messenger webhook.
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "MessengerVerify",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "`SWITCHBOARD_META_VERIFY_TOKEN`"),
+        ("hub.challenge" = String, Query, description = "Echoed back"),
+    ),
+    security(()),
+    responses((status = 200, description = "The challenge", body = String, content_type = "text/plain")),
+)]
+#[get("/webhooks/messenger")]
+async fn verify_messenger(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    verify(&state, &request)
+}
+
+/// `hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`: echo the challenge if the token fits.
+fn verify(state: &AppState, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let query: Vec<(String, String)> = form_urlencoded::parse(request.query_string().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -80,6 +125,16 @@ async fn signed_json(
         .map_err(|e| ApiError::bad_param(format!("The body is not valid JSON: {e}")))
 }
 
+/// WhatsApp Cloud API messages and statuses. 200 once every message is stored; 404 when one is
+/// for a number with no enabled flow (after storing the others), so Meta retries.
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "WhatsAppWebhook",
+    request_body(content = MetaWebhook, content_type = "application/json"),
+    security(("metaSignature" = [])),
+    responses((status = 200, description = "Stored")),
+)]
+#[post("/webhooks/whatsapp")]
 async fn whatsapp(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -166,6 +221,15 @@ async fn apply_statuses(state: &AppState, statuses: Vec<ProviderStatus>) -> Resu
     Ok(())
 }
 
+/// Messenger messages, delivery and read receipts; answered as the WhatsApp webhook.
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "MessengerWebhook",
+    request_body(content = MetaWebhook, content_type = "application/json"),
+    security(("metaSignature" = [])),
+    responses((status = 200, description = "Stored")),
+)]
+#[post("/webhooks/messenger")]
 async fn messenger(
     state: web::Data<AppState>,
     request: HttpRequest,

@@ -6,14 +6,17 @@
 //! used or stored; a bad or missing one gets 403 and nothing is written. The empty TwiML answer
 //! goes out only after the message is durably stored, so Twilio retries anything we did not keep.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use switchboard_actors::{new_sid, Inbound, ProviderStatus};
 use switchboard_domain::{
     customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix,
 };
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::chat::rejected;
 use crate::flex::internal;
+use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::signature;
@@ -25,9 +28,47 @@ const BODY_LIMIT_BYTES: usize = 64 * 1024;
 /// Where Twilio posts the delivery statuses of our replies.
 pub const TWILIO_STATUS_PATH: &str = "/webhooks/twilio/status";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/webhooks/twilio", web::post().to(twilio_inbound))
-        .route(TWILIO_STATUS_PATH, web::post().to(twilio_status));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(twilio_inbound).service(twilio_status);
+}
+
+/// What Twilio posts for an inbound message (the parameters used; every parameter is signed).
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct TwilioInboundForm {
+    /// Our number (`+1…` or `whatsapp:+1…`): the flow that answers for it takes the message.
+    to: String,
+    /// The customer.
+    from: String,
+    body: Option<String>,
+    /// `SmsMessageSid` is read when it is absent.
+    message_sid: Option<String>,
+    /// The account the number is in: its auth token checks the signature.
+    account_sid: Option<String>,
+    /// 0 to 10; each medium as `MediaUrl{N}` and `MediaContentType{N}`.
+    num_media: Option<u8>,
+    #[schema(rename = "MediaUrl0")]
+    media_url0: Option<String>,
+    #[schema(rename = "MediaContentType0")]
+    media_content_type0: Option<String>,
+    /// WhatsApp's profile name.
+    profile_name: Option<String>,
+}
+
+/// What Twilio posts to a reply's `StatusCallback`.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct TwilioStatusForm {
+    /// The reply's provider id (`SmsSid` is read when it is absent).
+    message_sid: String,
+    /// `accepted`, `scheduled`, `queued`, `sending`, `sent`, `delivered`, `read`,
+    /// `partially_delivered`, `undelivered`, `failed`, `canceled` (`SmsStatus` otherwise).
+    message_status: String,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    account_sid: Option<String>,
 }
 
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
@@ -60,6 +101,15 @@ async fn signed_form(
     Ok(params)
 }
 
+/// An inbound SMS, MMS or WhatsApp message from Twilio. Answered with empty TwiML once stored.
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "TwilioInbound",
+    request_body(content = TwilioInboundForm, content_type = FORM),
+    security(("twilioSignature" = [])),
+    responses((status = 200, description = "Empty TwiML: stored", body = String, content_type = "text/xml")),
+)]
+#[post("/webhooks/twilio")]
 async fn twilio_inbound(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -109,6 +159,15 @@ async fn twilio_inbound(
 /// A reply's status from Twilio: `MessageSid`, `MessageStatus`, and `ErrorCode` when it failed.
 /// Answered once the status is durable; a status for a message we do not know is answered 200
 /// too (and logged), since Twilio would only retry it.
+/// A delivery status of one of our replies, from Twilio.
+#[utoipa::path(
+    tag = "Webhooks",
+    operation_id = "TwilioStatusCallback",
+    request_body(content = TwilioStatusForm, content_type = FORM),
+    security(("twilioSignature" = [])),
+    responses((status = 200, description = "Empty TwiML: applied (or not one of ours)", body = String, content_type = "text/xml")),
+)]
+#[post("/webhooks/twilio/status")]
 async fn twilio_status(
     state: web::Data<AppState>,
     request: HttpRequest,

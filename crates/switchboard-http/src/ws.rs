@@ -15,13 +15,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
 use switchboard_domain::{ChannelEvent, DomainEvent, Recorded, Rejection, Sid, SidPrefix};
 use switchboard_store::ReplayRecord;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -33,8 +34,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest frame a client may send.
 const FRAME_LIMIT_BYTES: usize = 64 * 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(upgrade));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(upgrade);
 }
 
 /// Who is on the other end, from a verified token.
@@ -54,6 +55,23 @@ impl Peer {
     }
 }
 
+/// The WebSocket (a GET upgrade). The access token comes as `?token=`, as
+/// `Authorization: Bearer`, or in a first frame `{"type":"auth","token":…}` within 10 seconds;
+/// frames are JSON text (see docs/api.md, WebSockets).
+#[utoipa::path(
+    tag = "Realtime",
+    operation_id = "WebSocket",
+    params(
+        ("token" = Option<String>, Query, description = "An access token (prefer the header or the first frame)"),
+        ("Upgrade" = String, Header, description = "`websocket`"),
+        ("Connection" = String, Header, description = "`Upgrade`"),
+        ("Sec-WebSocket-Key" = String, Header),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`"),
+    ),
+    security(("accessToken" = []), ("accessTokenQuery" = []), ()),
+    responses((status = 101, description = "Switching Protocols: the WebSocket is open")),
+)]
+#[get("/ws")]
 async fn upgrade(
     state: web::Data<AppState>,
     request: HttpRequest,

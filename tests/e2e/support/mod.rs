@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod fake;
+pub mod openapi;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -22,7 +22,8 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error as Twilio renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,14 +122,32 @@ impl ApiError {
     }
 
     /// The JSON body, keys in Twilio's (alphabetical) order.
-    pub fn body(&self) -> serde_json::Value {
-        json!({
-            "code": self.code,
-            "message": self.message,
-            "more_info": self.more_info(),
-            "status": self.status,
-        })
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code,
+            message: self.message.clone(),
+            more_info: self.more_info(),
+            status: self.status,
+        }
     }
+}
+
+/// Every error this server answers, in Twilio's shape (keys in Twilio's alphabetical order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Twilio's error code: 20001 invalid parameter, 20003 authentication, 20403 forbidden,
+    /// 20404 not found, 20004 method not allowed, 20429 too many requests, 20500 internal;
+    /// or the resource's own (50307 duplicate unique name, 50404 member exists, …).
+    #[schema(example = 20404)]
+    pub code: u32,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// `https://www.twilio.com/docs/errors/<code>`.
+    #[schema(example = "https://www.twilio.com/docs/errors/20404")]
+    pub more_info: String,
+    /// The HTTP status, repeated.
+    #[schema(example = 404)]
+    pub status: u16,
 }
 
 impl fmt::Display for ApiError {
@@ -247,7 +266,7 @@ mod tests {
     use actix_web::body::to_bytes;
     use actix_web::test as atest;
     use actix_web::App;
-    use serde_json::Value;
+    use serde_json::{json, Value};
 
     async fn body_of(response: HttpResponse) -> Value {
         let bytes = to_bytes(response.into_body()).await.unwrap();
