@@ -8,6 +8,8 @@ pub const HEAD: u8 = b'H';
 pub const KEY: u8 = b'K';
 pub const SNAPSHOT: u8 = b'S';
 pub const INDEX: u8 = b'I';
+/// A slot of the ring of head checkpoints: `P ‖ slot(u64)`.
+pub const CHECKPOINT: u8 = b'P';
 
 /// Media chunks and headers: `B` channel media chunk-number (see `media.rs`).
 pub const MEDIA: u8 = b'B';
@@ -23,6 +25,8 @@ pub const META_INDEX_KEY: &[u8] = b"Mindex-key";
 pub const META_SYSTEM_KEY: &[u8] = b"Msystem-key";
 /// Present while the folder is closed cleanly; absent while open or after a crash.
 pub const META_CLEAN: &[u8] = b"Mclean";
+/// The number of the last head checkpoint whose heads are all in their `H` entries.
+pub const META_CHECKPOINT: &[u8] = b"Mcheckpoint";
 /// Prefix of sealed operator secrets (auth token, API key secrets): `Msecret/<name>`.
 pub const META_SECRET_PREFIX: &[u8] = b"Msecret/";
 
@@ -41,6 +45,13 @@ pub fn stream_prefix(prefix: u8, stream: Sid) -> [u8; 1 + STREAM_LEN] {
     let mut key = [0u8; 1 + STREAM_LEN];
     key[0] = prefix;
     key[1..].copy_from_slice(&stream.to_bytes());
+    key
+}
+
+pub fn checkpoint_key(slot: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = CHECKPOINT;
+    key[1..].copy_from_slice(&slot.to_be_bytes());
     key
 }
 

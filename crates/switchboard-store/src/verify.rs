@@ -134,6 +134,9 @@ impl EventLog {
         mode: VerifyMode,
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifyReport, StoreError> {
+        // Heads reach their `H` entries only when the flusher folds its checkpoints: fold now, or
+        // a stream appended to a moment ago would show records past its head.
+        self.fold()?;
         let heads = read_heads(self.tree())?;
         let open = |stream: Sid, seq: u64, bytes: &[u8]| -> Result<bool, String> {
             match self.open_any(stream, seq, bytes) {
@@ -237,6 +240,10 @@ fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreErr
             return Err(StoreError::Damaged("a head key is malformed".into()));
         };
         heads.insert(stream, Head::from_bytes(&value));
+    }
+    // A folder left by a crash may hold newer heads in checkpoints not folded into `H` yet.
+    for (stream, head) in crate::recovery::unfolded_heads(tree)?.1 {
+        heads.insert(stream, Some(head));
     }
     Ok(heads)
 }

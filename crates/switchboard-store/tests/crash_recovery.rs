@@ -1,6 +1,6 @@
 //! Crash recovery, after sled's tests/test_crash_recovery.rs (`harness = false`): this binary runs
 //! itself as a child (when `SWITCHBOARD_CRASH_CHILD=<dir>` is set) that appends to several
-//! channels from several threads and prints `ack <channel> <seq>` for every append it has seen
+//! channels from several threads (some several appends at a time before waiting) and prints `ack <channel> <seq>` for every append it has seen
 //! become durable; the parent kills it with SIGKILL after a random 50–400 ms, then opens the
 //! folder and checks that every acknowledged append is there with its content and index entry,
 //! that `verify` in full mode is clean, that snapshot + tail equals a full replay, and that
@@ -83,18 +83,28 @@ fn child(path: &str, key: MasterKey) {
                     (0..CHANNELS_PER_THREAD).map(|c| 1 + t * CHANNELS_PER_THREAD + c).collect();
                 let mut channels: Vec<ChannelLog> =
                     numbers.iter().map(|n| load_or_create(&log, *n)).collect();
+                // Odd threads append several times to a channel before waiting: heads reach
+                // sled once per flush, so a kill can leave several unacknowledged appends of one
+                // stream past its checkpoint.
+                let burst = if t % 2 == 1 { 3 } else { 1 };
                 for i in 0.. {
                     let k = i % channels.len();
                     let (n, channel) = (numbers[k], &mut channels[k]);
-                    let seq = channel.state().events_applied;
-                    let done = channel
-                        .execute(&log, post(n, seq), Timestamp(1 + i64::try_from(seq).unwrap()))
-                        .unwrap()
-                        .unwrap();
-                    assert_eq!(done.first_seq, seq);
-                    log.wait_durable_blocking(done.ticket.unwrap()).unwrap();
+                    let mut seqs = Vec::new();
+                    let mut ticket = None;
+                    for _ in 0..burst {
+                        let seq = channel.state().events_applied;
+                        let at = Timestamp(1 + i64::try_from(seq).unwrap());
+                        let done = channel.execute(&log, post(n, seq), at).unwrap().unwrap();
+                        assert_eq!(done.first_seq, seq);
+                        seqs.push(seq);
+                        ticket = done.ticket;
+                    }
+                    log.wait_durable_blocking(ticket.unwrap()).unwrap();
                     let mut out = std::io::stdout().lock();
-                    writeln!(out, "ack {n} {seq}").unwrap();
+                    for seq in seqs {
+                        writeln!(out, "ack {n} {seq}").unwrap();
+                    }
                     out.flush().unwrap();
                 }
             })
@@ -212,11 +222,15 @@ fn parent() -> ExitCode {
     // The highest acknowledged seq of each channel; records 1..=it must all be there.
     let mut acked: BTreeMap<u32, u64> = BTreeMap::new();
     let (mut passed, mut failed) = (0, 0);
+    // Heads reach `H` only when the flusher folds its checkpoints (every 64 flushes): the kills
+    // must leave unfolded checkpoints for recovery to fold, or that path went untested.
+    let mut unfolded = 0;
     for round in 1..=ROUNDS {
         let outcome = run_child(&path, &key).and_then(|(this_round, delay)| {
             if this_round.is_empty() {
                 return Err(format!("no append acknowledged in {delay:?}"));
             }
+            unfolded += support::unfolded_checkpoints(std::path::Path::new(&path));
             let count = this_round.len();
             for (n, seq) in this_round {
                 let last = acked.entry(n).or_default();
@@ -242,7 +256,14 @@ fn parent() -> ExitCode {
         }
     }
     let total: u64 = acked.values().sum();
-    println!("crash recovery: {total} records checked, {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "crash recovery: {total} records checked, {unfolded} unfolded checkpoints, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if unfolded == 0 {
+        println!("FAILED: no kill left an unfolded checkpoint");
+        failed += 1;
+    }
     println!("{passed} passed, {failed} failed");
     if failed == 0 && passed == ROUNDS {
         ExitCode::SUCCESS

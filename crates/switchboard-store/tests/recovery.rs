@@ -117,3 +117,158 @@ fn a_shred_interrupted_after_its_marker_is_finished() {
     assert!(report.is_clean());
     assert_eq!(report.shredded_records, 3);
 }
+
+/// Several appends past the checkpoint, as a crash before their flush leaves them now that heads
+/// are written once per flush: all of them go, and the index is the checkpointed state's again.
+#[test]
+fn several_appends_past_the_checkpoint_are_all_rolled_back_with_their_index_changes() {
+    let temp = TempLog::new();
+    let flow = Some(sid(SidPrefix::FLEX_FLOW, 1));
+    let service = Some(sid(SidPrefix::SERVICE, 1));
+    let (checkpoint, channel_sid) = {
+        let log = temp.open(1000);
+        let channel = channel_with(&log, 1, "+14155550001", 2);
+        log.close().unwrap();
+        (temp.raw().tree().get(head_key(1)).unwrap().unwrap().to_vec(), channel.sid())
+    };
+    let rename =
+        |name: &str| ChannelCommand::Rename { friendly_name: None, unique_name: Some(name.into()) };
+    let index_after_first = {
+        // A rename (one unique name removed, another added), a message (a provider id added) and
+        // a deactivation (the binding removed), none of them waited for.
+        let log = temp.open(1000);
+        let mut channel = ChannelLog::load(&log, channel_sid).unwrap();
+        channel.execute(&log, rename("renamed"), Timestamp(10)).unwrap().unwrap();
+        let post = support::message(1900, "+14155550001", "lost");
+        channel.execute(&log, post, Timestamp(11)).unwrap().unwrap();
+        channel.execute(&log, ChannelCommand::Deactivate, Timestamp(12)).unwrap().unwrap();
+        assert_eq!(log.lookup(IndexKind::Binding, flow, "+14155550001").unwrap(), None);
+        assert_eq!(
+            log.lookup(IndexKind::UniqueName, service, "unique-+14155550001").unwrap(),
+            None
+        );
+        log.close().unwrap();
+        temp.entries(b'I')
+    };
+    {
+        // A last append whose records made it but whose index changes did not: the crash came
+        // in between. Its rename's old name ("renamed", written by an earlier lost append) is
+        // still in the index, and must go too.
+        let log = temp.open(1000);
+        let mut channel = ChannelLog::load(&log, channel_sid).unwrap();
+        channel.execute(&log, rename("renamed again"), Timestamp(13)).unwrap().unwrap();
+        log.close().unwrap();
+    }
+    let mut restore: Vec<(Vec<u8>, Option<Vec<u8>>)> = vec![(head_key(1), Some(checkpoint))];
+    for key in temp.entries(b'I').into_keys() {
+        restore.push((key, None));
+    }
+    restore.extend(index_after_first.into_iter().map(|(k, v)| (k, Some(v))));
+    crash_with(&temp, &restore);
+    let log = temp.open(1000);
+    assert_eq!(
+        log.next_seq(channel_sid).unwrap(),
+        3,
+        "created + 2 messages; all lost appends gone"
+    );
+    let at = |kind, scope, value: &str| log.lookup(kind, scope, value).unwrap().map(|(c, _)| c);
+    assert_eq!(at(IndexKind::Binding, flow, "+14155550001"), Some(channel_sid), "binding back");
+    assert_eq!(at(IndexKind::UniqueName, service, "unique-+14155550001"), Some(channel_sid));
+    assert_eq!(at(IndexKind::UniqueName, service, "renamed"), None, "the lost name is gone");
+    assert_eq!(at(IndexKind::UniqueName, service, "renamed again"), None);
+    assert_eq!(at(IndexKind::ProviderMessage, None, "SMprovider1900"), None);
+    assert_eq!(at(IndexKind::ProviderMessage, None, "SMprovider1001"), Some(channel_sid));
+    let report = log.verify(VerifyMode::Full, &mut |_| {}).unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    // The stream goes on from its checkpoint, and its state is the checkpointed one.
+    let mut channel = ChannelLog::load(&log, channel_sid).unwrap();
+    assert_eq!(channel.state().status, switchboard_domain::ChannelStatus::Active);
+    assert_eq!(channel.state().unique_name.as_deref(), Some("unique-+14155550001"));
+    let again = support::message(1901, "+14155550001", "after");
+    let done = channel.execute(&log, again, Timestamp(20)).unwrap().unwrap();
+    assert_eq!(done.first_seq, 3);
+    log.wait_durable_blocking(done.ticket.unwrap()).unwrap();
+    log.close().unwrap();
+    let log = temp.open(1000);
+    assert!(log.verify(VerifyMode::Full, &mut |_| {}).unwrap().is_clean());
+}
+
+/// While the log runs, the writer's head is ahead of the checkpoint in sled until the flush its
+/// ticket names: then (and on a clean close) the checkpoint has caught up.
+#[test]
+fn heads_reach_sled_with_the_flush_that_acknowledges_them() {
+    let temp = TempLog::new();
+    let log = temp.open(1000);
+    let mut channel = channel_with(&log, 1, "+14155550001", 0);
+    let mut last = None;
+    for i in 0..5 {
+        let post = support::message(1000 + i, "+14155550001", "pipelined");
+        last = channel.execute(&log, post, Timestamp(5)).unwrap().unwrap().ticket;
+    }
+    assert_eq!(log.next_seq(channel.sid()).unwrap(), 6);
+    // Forgetting the stream (as hibernation does) before its checkpoint is written must not
+    // reload a stale head from sled: a writer would then overwrite records.
+    log.forget(channel.sid());
+    assert_eq!(log.next_seq(channel.sid()).unwrap(), 6);
+    log.wait_durable_blocking(last.unwrap()).unwrap();
+    // Forgetting a checkpointed stream reloads its head from sled: the same head.
+    log.forget(channel.sid());
+    assert_eq!(log.next_seq(channel.sid()).unwrap(), 6);
+    log.close().unwrap();
+    let head = temp.raw().tree().get(head_key(1)).unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(head[1..9].try_into().unwrap()), 6);
+}
+
+/// Copies a folder file by file: taken from a running log after a flush, the copy is what a
+/// crash at that moment would leave.
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A crash while the log runs leaves the newest heads only in the flusher's checkpoints (`P`),
+/// not yet folded into `H`: opening folds them, and every acknowledged append is there.
+#[test]
+fn acknowledged_heads_only_in_checkpoints_survive_a_crash() {
+    let temp = TempLog::new();
+    let log = temp.open(1000);
+    let mut channel = channel_with(&log, 1, "+14155550001", 2);
+    let mut last = None;
+    for i in 0..4 {
+        let post = support::message(1100 + i, "+14155550001", "acknowledged");
+        last = channel.execute(&log, post, Timestamp(5)).unwrap().unwrap().ticket;
+    }
+    log.wait_durable_blocking(last.unwrap()).unwrap();
+    let crashed = temp.dir.path().join("crashed");
+    copy_folder(&temp.path(), &crashed);
+    drop(log);
+    assert!(support::unfolded_checkpoints(&crashed) > 0, "checkpoints not folded yet");
+    assert_eq!(RawLog::open(&crashed).unwrap().tree().get(head_key(1)).unwrap(), None, "no H yet");
+    // Key-less verification reads the heads from the checkpoints too (and writes nothing).
+    let report = switchboard_store::verify_raw(&RawLog::open(&crashed).unwrap(), &mut |_| {});
+    let report = report.unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    assert_eq!((report.streams, report.records), (1, 7));
+    assert!(support::unfolded_checkpoints(&crashed) > 0);
+    let mut config = temp.config(1000);
+    config.path = crashed.clone();
+    let log = switchboard_store::EventLog::open(config, temp.key.clone()).unwrap();
+    assert_eq!(log.next_seq(channel.sid()).unwrap(), 7, "created + 2 + 4 messages");
+    assert_eq!(log.streams().count(), 1);
+    let found = log.lookup(IndexKind::ProviderMessage, None, "SMprovider1103").unwrap();
+    assert_eq!(found, Some((channel.sid(), Some(5))));
+    let report = log.verify(VerifyMode::Full, &mut |_| {}).unwrap();
+    assert!(report.is_clean(), "{:?}", report.findings);
+    log.close().unwrap();
+    assert_eq!(support::unfolded_checkpoints(&crashed), 0, "a clean close folds everything");
+    let raw = RawLog::open(&crashed).unwrap();
+    assert!(raw.tree().get(head_key(1)).unwrap().is_some());
+}
