@@ -73,6 +73,19 @@ pub fn consumer_key(prefix: u8, consumer: &str, stream: Sid) -> Vec<u8> {
     key
 }
 
+/// Splits a `C` or `D` key into its stream and, for a dead letter, its sequence number.
+pub fn parse_consumer_key(key: &[u8]) -> Option<(Sid, Option<u64>)> {
+    let name_len = usize::from(*key.get(1)?);
+    let rest = key.get(2 + name_len..)?;
+    let stream = Sid::from_bytes(rest.get(..STREAM_LEN)?).ok()?;
+    let seq = match rest.len() - STREAM_LEN {
+        0 => None,
+        8 => Some(u64::from_be_bytes(rest[STREAM_LEN..].try_into().ok()?)),
+        _ => return None,
+    };
+    Some((stream, seq))
+}
+
 pub fn index_key(kind: u8, digest: &[u8; 32]) -> [u8; 34] {
     let mut key = [0u8; 34];
     key[0] = INDEX;

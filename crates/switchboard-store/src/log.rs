@@ -252,6 +252,20 @@ impl EventLog {
         Ok(())
     }
 
+    /// Puts back index entries a rolled-back append removed, each only where no other stream has
+    /// taken its key since (that stream's write was acknowledged; the lost removal was not).
+    pub(crate) fn restore_index_entries(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        for entry in entries {
+            let key = self.index_entry_key(entry.kind, entry.scope, &entry.value);
+            let restored =
+                self.tree.compare_and_swap(key, None::<&[u8]>, Some(index_value(entry)))?;
+            if restored.is_err() {
+                tracing::debug!(kind = ?entry.kind, "an index entry now owned elsewhere is kept");
+            }
+        }
+        Ok(())
+    }
+
     /// Marks the folder as cleanly closed: the next open skips crash recovery. Any later write
     /// takes the mark away again.
     pub fn mark_clean(&self) -> Result<(), StoreError> {
@@ -498,7 +512,8 @@ impl EventLog {
     }
 
     /// The latest snapshot of `stream` and the number of events it covers. A snapshot that does not
-    /// open or decode is ignored (the caller replays from the start), never trusted.
+    /// open or decode, or that covers more events than the stream holds (one of appends a crash
+    /// rolled back), is ignored (the caller replays from the start), never trusted.
     pub fn load_snapshot<T: DeserializeOwned>(
         &self,
         stream: Sid,
@@ -510,6 +525,11 @@ impl EventLog {
             tracing::warn!(%stream, "ignoring a malformed snapshot");
             return Ok(None);
         };
+        let next_seq = self.next_seq(stream)?;
+        if events_applied > next_seq {
+            tracing::warn!(%stream, events_applied, next_seq, "ignoring a snapshot past the head");
+            return Ok(None);
+        }
         let KeyStatus::Active(key) = self.keys.by_id(&self.tree, stream, key_id)? else {
             return Ok(None);
         };
