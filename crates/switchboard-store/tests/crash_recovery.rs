@@ -1,7 +1,7 @@
 //! Crash recovery, after sled's tests/test_crash_recovery.rs (`harness = false`): this binary runs
 //! itself as a child (when `SWITCHBOARD_CRASH_CHILD=<dir>` is set) that appends to several
 //! channels from several threads (some several appends at a time before waiting) and prints `ack <channel> <seq>` for every append it has seen
-//! become durable; the parent kills it with SIGKILL after a random 50–400 ms, then opens the
+//! become durable; the parent kills it with SIGKILL a random 50–400 ms after the first of them, then opens the
 //! folder and checks that every acknowledged append is there with its content and index entry,
 //! that `verify` in full mode is clean, that snapshot + tail equals a full replay, and that
 //! appends go on. Five rounds reuse one folder, and every other round the parent leaves it
@@ -143,6 +143,19 @@ fn run_child(path: &str, key: &MasterKey) -> Result<(Vec<(u32, u64)>, Duration),
             Err(_) => {}
         }
     }
+    // And again at the first acknowledgement: on a machine busy with other work the first append
+    // can take longer than the shortest delay, and a round that acknowledged nothing checks
+    // nothing.
+    let first = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) => break line,
+            Err(_) if Instant::now() > deadline => {
+                let _ = child.kill();
+                return Err("the child acknowledged nothing in 10 s".into());
+            }
+            Err(_) => {}
+        }
+    };
     let delay = Duration::from_millis(rand::thread_rng().gen_range(50..=400));
     std::thread::sleep(delay);
     child.kill().map_err(|e| format!("killing the child: {e}"))?;
@@ -152,7 +165,7 @@ fn run_child(path: &str, key: &MasterKey) -> Result<(Vec<(u32, u64)>, Duration),
         return Err("the child exited by itself".into());
     }
     let mut acked = Vec::new();
-    for line in rx.try_iter() {
+    for line in std::iter::once(first).chain(rx.try_iter()) {
         let parts: Vec<&str> = line.split_whitespace().collect();
         // The last line may be cut short by the kill: it acknowledges nothing.
         if let ["ack", n, seq] = parts[..] {
