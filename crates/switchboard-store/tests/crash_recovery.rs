@@ -2,9 +2,9 @@
 //! itself as a child (when `SWITCHBOARD_CRASH_CHILD=<dir>` is set) that appends to several
 //! channels from several threads (some several appends at a time before waiting) and prints
 //! `ack <channel> <seq>` for every append it has seen become durable; the parent kills it with
-//! SIGKILL a random 50–400 ms after the first of them, then opens the folder and checks that every acknowledged append is there with its content and index entry,
-//! that `verify` in full mode is clean, that snapshot + tail equals a full replay, and that
-//! appends go on. Five rounds reuse one folder, and every other round the parent leaves it
+//! SIGKILL a random 50–400 ms after the first of them, then opens the folder and checks that
+//! every acknowledged append is there with its content and index entry, that `verify` in full
+//! mode is clean, that snapshot + tail equals a full replay, and that appends go on. Five rounds reuse one folder, and every other round the parent leaves it
 //! without a clean close, so recovery also runs on folders that recovery already touched.
 //! Prints `N passed, M failed` and exits non-zero on failure.
 
