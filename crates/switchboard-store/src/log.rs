@@ -665,7 +665,7 @@ pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     open_sled_with_cache(path, 64 * 1024 * 1024)
 }
 
-fn open_sled_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+pub(crate) fn open_sled_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
         match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {

@@ -13,7 +13,12 @@ use switchboard_domain::Sid;
 
 use crate::keyring::SHRED_TOMBSTONE;
 use crate::layout::{self, EVENT, HEAD, KEY};
-use crate::log::{open_sled, EventLog};
+use crate::log::{open_sled_with_cache, EventLog};
+
+/// The most a key-less check lets sled cache. Reading a page from the file (and rebuilding it
+/// from its fragments) costs about three times what walking it in memory does (measured: 1.9 µs
+/// against 0.6 µs per record), and a check walks every page; sled only uses what it reads.
+const RAW_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 use crate::record::{Head, RecordView, CLEAR_KEY_ID, GENESIS_HASH, HASH_LEN};
 use crate::replay::ReplayRecord;
 use crate::StoreError;
@@ -83,7 +88,7 @@ impl RawLog {
                 path.display()
             )));
         }
-        Ok(RawLog { db: open_sled(path)? })
+        Ok(RawLog { db: open_sled_with_cache(path, RAW_CACHE_BYTES)? })
     }
 
     pub fn tree(&self) -> &sled::Tree {
@@ -96,7 +101,9 @@ pub fn verify_raw(log: &RawLog, progress: &mut dyn FnMut(u64)) -> Result<VerifyR
     let heads = read_heads(log.tree())?;
     let shredded = shredded_keys(log.tree())?;
     let count_shredded = key_less_opener(&shredded);
-    Ok(verify_in_parallel(log.tree(), &heads, Some(&count_shredded), progress))
+    // Without a shredded key there is nothing to count: no per-record look-up at all.
+    let opener: Option<&RecordOpener<'_>> = (!shredded.is_empty()).then_some(&count_shredded);
+    Ok(verify_in_parallel(log.tree(), &heads, opener, progress))
 }
 
 /// The (stream, key id) pairs whose key was replaced by the shred tombstone: readable without
@@ -148,11 +155,12 @@ impl EventLog {
         };
         let shredded = shredded_keys(self.tree())?;
         let count_shredded = key_less_opener(&shredded);
-        let opener: &RecordOpener<'_> = match mode {
-            VerifyMode::Integrity => &count_shredded,
-            VerifyMode::Full => &open,
+        let opener: Option<&RecordOpener<'_>> = match mode {
+            VerifyMode::Integrity if shredded.is_empty() => None,
+            VerifyMode::Integrity => Some(&count_shredded),
+            VerifyMode::Full => Some(&open),
         };
-        Ok(verify_in_parallel(self.tree(), &heads, Some(opener), progress))
+        Ok(verify_in_parallel(self.tree(), &heads, opener, progress))
     }
 }
 
