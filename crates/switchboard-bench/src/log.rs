@@ -236,6 +236,10 @@ fn target(what: &str, measured: &str, ratio: f64, needed: f64) {
     println!("| {what} | {measured} | {:.0} % | {met} |", ratio * 100.0);
 }
 
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
 fn percent(part: f64, whole: f64) -> String {
     format!("{:.0} %", part / whole.max(f64::MIN_POSITIVE) * 100.0)
 }
@@ -650,16 +654,21 @@ fn audit(
     // Integrity, without keys; then the raw records for the raw decrypt + decode.
     let raw = RawLog::open(dir.path())?;
     let mut integrity = [0.0; 2];
-    for pass in &mut integrity {
-        let started = Instant::now();
+    // CPU time per record, every thread of the process: unlike the rates, it hardly moves when
+    // other work shares the machine.
+    let mut integrity_cpu = [Duration::ZERO; 2];
+    for (pass, cpu) in integrity.iter_mut().zip(&mut integrity_cpu) {
+        let (started, cpu_before) = (Instant::now(), process_cpu());
         let report = verify_raw(&raw, &mut |_| {})?;
         *pass = report.records as f64 / started.elapsed().as_secs_f64();
+        *cpu = process_cpu().saturating_sub(cpu_before) / report.records.max(1) as u32;
         anyhow::ensure!(report.is_clean() && report.records == total, "verify_raw: {report:?}");
     }
-    let started = Instant::now();
+    let (started, cpu_before) = (Instant::now(), process_cpu());
     let records: Vec<(sled::IVec, sled::IVec)> =
         raw.tree().scan_prefix([EVENT_PREFIX]).collect::<Result<_, _>>()?;
     let scan = records.len() as f64 / started.elapsed().as_secs_f64();
+    let scan_cpu = process_cpu().saturating_sub(cpu_before) / records.len().max(1) as u32;
     anyhow::ensure!(records.len() as u64 == total, "{} records, {total} expected", records.len());
     let record_bytes: usize = records.iter().map(|(_, v)| v.len()).sum();
     let sealers = unwrap_stream_keys(&raw, &master)?;
@@ -702,9 +711,11 @@ fn audit(
     );
     println!("| operation | pass 1 (just opened) | pass 2 | note |\n|---|---|---|---|");
     println!(
-        "| `verify_raw`, integrity only (no keys) | {} | {} | records/s; {} threads |",
+        "| `verify_raw`, integrity only (no keys) | {} ({:.2} µs CPU) | {} ({:.2} µs CPU) | records/s (CPU per record); {} threads |",
         rate(integrity[0]),
+        micros(integrity_cpu[0]),
         rate(integrity[1]),
+        micros(integrity_cpu[1]),
         cpus().min(8)
     );
     println!(
@@ -719,8 +730,9 @@ fn audit(
         rate(replay[1])
     );
     println!(
-        "| raw sled scan of the `E` records alone | {} | | records/s; one thread |",
-        rate(scan)
+        "| raw sled scan of the `E` records alone (after the passes above) | {} ({:.2} µs CPU) | | records/s; one thread |",
+        rate(scan),
+        micros(scan_cpu)
     );
     println!(
         "| raw open + decode of the same records (in memory) | {} | | events/s; one thread; the replay target's base |",

@@ -10,7 +10,7 @@ use switchboard_domain::{
 };
 
 use crate::keyring::{KeyStatus, SHRED_TOMBSTONE};
-use crate::layout::{self, stream_prefix, HEAD, KEY, SNAPSHOT};
+use crate::layout::{self, stream_prefix, KEY, SNAPSHOT};
 use crate::log::{EventLog, IndexChanges};
 use crate::record::{self, Head};
 use crate::replay::ReplayRecord;
@@ -160,35 +160,37 @@ impl ChannelLog {
         at: Timestamp,
     ) -> Result<ShredOutcome, StoreError> {
         let sid = self.sid;
-        let head_lock = log.head_lock(sid)?;
-        let mut head = head_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if head.next_seq == 0 {
-            return Err(StoreError::NotFound(sid));
-        }
-        // Shredding twice would append a second marker to a stream that takes no more writes.
-        if let KeyStatus::Shredded = log.keyring().current(log.tree(), sid)? {
-            return Err(StoreError::Shredded(sid));
-        }
-        // Like any write: a crash from here on must run recovery, which finishes the shred.
-        log.unmark_clean()?;
-        let mut owned = self.state.index_entries();
-        for item in log.read::<Recorded>(sid, 0) {
-            if let ReplayRecord::Event { event, .. } = item? {
-                owned.extend(event.event.index_entries(sid));
+        log.with_head(sid, |slot| {
+            let head = slot.head;
+            if head.next_seq == 0 {
+                return Err(StoreError::NotFound(sid));
             }
-        }
-        let marker = Recorded::new(at, ChannelEvent::DataErased { reason });
-        let (bytes, hash) =
-            record::clear_record(&head.last_hash, &rmp_serde::to_vec_named(&marker)?);
-        // The marker and its head first: once they are written the erasure is decided, and crash
-        // recovery finishes it (`recovery.rs`) if the process dies before the keys are gone.
-        log.tree().insert(layout::event_key(sid, head.next_seq), bytes)?;
-        let next = Head { next_seq: head.next_seq + 1, last_hash: hash };
-        log.tree().insert(stream_prefix(HEAD, sid), &next.to_bytes()[..])?;
-        destroy_content(log, sid, &IndexChanges { put: Vec::new(), delete: owned })?;
-        let records_made_unreadable = head.next_seq;
-        *head = next;
-        Ok(ShredOutcome { records_made_unreadable, ticket: log.ticket() })
+            // Shredding twice would append a second marker to a stream that takes no more writes.
+            if let KeyStatus::Shredded = log.keyring().current(log.tree(), sid)? {
+                return Err(StoreError::Shredded(sid));
+            }
+            // Like any write: a crash from here on must run recovery, which finishes the shred.
+            log.unmark_clean()?;
+            let mut owned = self.state.index_entries();
+            for item in log.read::<Recorded>(sid, 0) {
+                if let ReplayRecord::Event { event, .. } = item? {
+                    owned.extend(event.event.index_entries(sid));
+                }
+            }
+            let marker = Recorded::new(at, ChannelEvent::DataErased { reason });
+            let (bytes, hash) =
+                record::clear_record(&head.last_hash, &rmp_serde::to_vec_named(&marker)?);
+            // The marker, then its head checkpointed and durable: from then on the erasure is
+            // decided, and crash recovery finishes it (`recovery.rs`) if the process dies before
+            // the keys are gone. A crash before leaves the marker past the checkpoint, and
+            // recovery rolls it back with the keys still there: nothing was erased.
+            log.tree().insert(layout::event_key(sid, head.next_seq), bytes)?;
+            let next = Head { next_seq: head.next_seq + 1, last_hash: hash };
+            let ticket = log.checkpoint_head(sid, slot, next)?;
+            destroy_content(log, sid, &IndexChanges { put: Vec::new(), delete: owned })?;
+            let records_made_unreadable = head.next_seq;
+            Ok(ShredOutcome { records_made_unreadable, ticket: ticket.max(log.ticket()) })
+        })
     }
 }
 

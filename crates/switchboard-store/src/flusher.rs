@@ -7,7 +7,21 @@
 //! rate. sled's `flush` ends in `sync_file_range`, which survives a process crash but not power
 //! loss; with [`Durability::Fsync`] the flusher also `fdatasync`s sled's log file, which flushes
 //! the device cache too. docs/event-format.md states the guarantee.
+//!
+//! The flusher also writes the streams' heads. An append does not rewrite its stream's head in
+//! sled (that insert was a third of an append's sled work); it stages the new head here, in the
+//! same step that hands out its ticket. A flush of generation `g` first writes every head staged
+//! for `g` as one sled value, a *checkpoint*, then flushes: so an append whose ticket names `g`
+//! is inside `g`'s checkpoint, and a crash keeps either all of a checkpoint or none of it, and
+//! never a later one without the earlier ones (sled keeps a prefix of its writes). Checkpoints
+//! are numbered across the folder's life and overwrite a ring of [`RING`] slots (`P ‖ slot`), so
+//! each costs one sled write. Before a slot would be reused, and before a clean close, the
+//! flusher *folds* them: it writes the newest head of each stream they name into its `H` entry,
+//! then records in `Mcheckpoint` the number of the last checkpoint folded. A stream appended to
+//! in many flushes thus costs one `H` write per fold instead of one per append. Opening a folder
+//! folds whatever checkpoints a crash left (`recovery::fold_journal`).
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -15,6 +29,10 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use switchboard_domain::Sid;
+
+use crate::layout::{self, stream_prefix, HEAD};
+use crate::record::Head;
 use crate::StoreError;
 
 /// How far a flush goes before writers are told their appends are durable.
@@ -48,13 +66,27 @@ struct State {
     progress: Progress,
     failure: Option<String>,
     shutting_down: bool,
+    /// Heads staged since the last checkpoint: the next flush to start writes them.
+    staged: HashMap<Sid, Head>,
+    /// Whether someone waits for the next flush to fold the checkpoints.
+    fold_wanted: bool,
+    /// The generation of the last fold: every head staged up to it is in its `H` entry.
+    folded: u64,
+    /// Streams whose newest head is staged or in a checkpoint but not yet in `H`.
+    unfolded: BTreeSet<Sid>,
 }
+
+/// Slots of the ring of checkpoints: they are folded into the `H` entries after this many.
+pub const RING: u64 = 64;
 
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
     work: Condvar,
-    done: Condvar,
+    /// Blocked waiters, by the parity of the generation they wait for: a finished flush wakes only
+    /// its own (the others, who wrote while it ran, wait for the next one and would only go back
+    /// to sleep, re-taking the lock on the way).
+    done: [Condvar; 2],
     progress_tx: watch::Sender<Progress>,
 }
 
@@ -66,10 +98,13 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
+    /// Starts the flusher; `last_checkpoint` is the number of the newest checkpoint the folder
+    /// has (all folded: see `recovery::fold_journal`).
     pub fn start(
         db: sled::Db,
         dir: &Path,
         durability: Durability,
+        last_checkpoint: u64,
     ) -> Result<GroupCommit, StoreError> {
         let log_file = match durability {
             Durability::Fsync => Some(File::open(dir.join("db"))?),
@@ -83,21 +118,58 @@ impl GroupCommit {
                 progress,
                 failure: None,
                 shutting_down: false,
+                staged: HashMap::new(),
+                fold_wanted: false,
+                folded: 0,
+                unfolded: BTreeSet::new(),
             }),
             work: Condvar::new(),
-            done: Condvar::new(),
+            done: [Condvar::new(), Condvar::new()],
             progress_tx: watch::channel(progress).0,
         });
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("switchboard-flusher".into())
-            .spawn(move || flush_loop(&worker, &db, log_file.as_ref()))?;
+            .spawn(move || flush_loop(&worker, &db, log_file.as_ref(), last_checkpoint))?;
         Ok(GroupCommit { shared, thread: Mutex::new(Some(thread)) })
     }
 
     /// Called after a write is in sled: returns the flush generation that will cover it.
     pub fn ticket(&self) -> FlushTicket {
         let mut state = lock(&self.shared.state);
+        self.next_generation(&mut state)
+    }
+
+    /// Called after an append's records and index changes are in sled: stages `head` as the
+    /// stream's new head for the next checkpoint and returns the generation whose checkpoint and
+    /// flush will cover it. Both happen under one lock, so the flush named by the ticket cannot
+    /// have taken its checkpoint before the head was staged.
+    pub fn stage_head(&self, stream: Sid, head: Head) -> FlushTicket {
+        let mut state = lock(&self.shared.state);
+        state.staged.insert(stream, head);
+        state.unfolded.insert(stream);
+        self.next_generation(&mut state)
+    }
+
+    /// Returns a ticket whose flush also folds every checkpoint into the `H` entries: once it
+    /// is durable, `H` holds every head staged before this call.
+    pub fn fold_ticket(&self) -> FlushTicket {
+        let mut state = lock(&self.shared.state);
+        state.fold_wanted = true;
+        self.next_generation(&mut state)
+    }
+
+    /// The generation of the last fold: heads staged in it or before are in their `H` entries.
+    pub fn folded(&self) -> u64 {
+        lock(&self.shared.state).folded
+    }
+
+    /// Streams whose newest head is not in its `H` entry yet.
+    pub fn unfolded_streams(&self) -> BTreeSet<Sid> {
+        lock(&self.shared.state).unfolded.clone()
+    }
+
+    fn next_generation(&self, state: &mut State) -> FlushTicket {
         let generation = state.started + 1;
         if state.wanted < generation {
             state.wanted = generation;
@@ -116,7 +188,8 @@ impl GroupCommit {
             if state.progress.completed >= ticket.0 {
                 return Ok(());
             }
-            state = self.shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+            let done = &self.shared.done[(ticket.0 % 2) as usize];
+            state = done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -163,9 +236,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
+/// What the flusher has checkpointed since its last fold.
+struct Journal {
+    heads: HashMap<Sid, Head>,
+    /// The number of the newest checkpoint written.
+    last: u64,
+    /// How many checkpoints are not folded yet.
+    unfolded: u64,
+}
+
+fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>, last_checkpoint: u64) {
+    let mut journal = Journal { heads: HashMap::new(), last: last_checkpoint, unfolded: 0 };
     loop {
-        let generation = {
+        let (generation, staged, fold) = {
             let mut state = lock(&shared.state);
             while state.wanted <= state.progress.completed && !state.shutting_down {
                 state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -176,12 +259,22 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
                 break;
             }
             state.started += 1;
-            state.started
+            // Every append staged so far has a ticket of at most this generation, and every later
+            // one gets the next: this checkpoint is exactly what this generation covers.
+            let fold = std::mem::take(&mut state.fold_wanted);
+            (state.started, std::mem::take(&mut state.staged), fold)
         };
-        let result = flush_once(db, log_file);
+        let result = flush_once(db, log_file, staged, &mut journal, fold);
         let mut state = lock(&shared.state);
         match result {
-            Ok(()) => state.progress.completed = generation,
+            Ok(folded) => {
+                state.progress.completed = generation;
+                if folded {
+                    state.folded = generation;
+                    // What is staged now belongs to a later generation: not folded yet.
+                    state.unfolded = state.staged.keys().copied().collect();
+                }
+            }
             Err(error) => {
                 tracing::error!(%error, "flush failed; no further write will be acknowledged");
                 state.failure = Some(error.to_string());
@@ -189,16 +282,81 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>) {
             }
         }
         shared.progress_tx.send_replace(state.progress);
-        shared.done.notify_all();
+        if state.progress.failed {
+            shared.done.iter().for_each(Condvar::notify_all);
+        } else {
+            shared.done[(generation % 2) as usize].notify_all();
+        }
     }
     // A final flush on the way out, so a clean stop leaves nothing only in memory.
-    let _ = flush_once(db, log_file);
+    let staged = std::mem::take(&mut lock(&shared.state).staged);
+    if lock(&shared.state).failure.is_none() {
+        let _ = flush_once(db, log_file, staged, &mut journal, true);
+    }
 }
 
-fn flush_once(db: &sled::Db, log_file: Option<&File>) -> Result<(), StoreError> {
+/// Writes the checkpoint of this flush, folds the checkpoints if asked or due, and flushes.
+/// Returns whether every head staged so far is now in its `H` entry.
+fn flush_once(
+    db: &sled::Db,
+    log_file: Option<&File>,
+    staged: HashMap<Sid, Head>,
+    journal: &mut Journal,
+    fold: bool,
+) -> Result<bool, StoreError> {
+    if !staged.is_empty() {
+        // One value, so sled keeps all of it or none, after everything written before it. The
+        // slot it overwrites holds a checkpoint already folded (see below).
+        journal.last += 1;
+        let slot = layout::checkpoint_key(journal.last % RING);
+        db.insert(slot, encode_checkpoint(journal.last, &staged))?;
+        journal.heads.extend(staged);
+        journal.unfolded += 1;
+    }
+    // Fold before the next checkpoint would overwrite an unfolded one.
+    let fold = fold || journal.unfolded >= RING;
+    if fold && journal.unfolded > 0 {
+        // The heads first, then the mark that they are in: a crash in between leaves the mark
+        // behind, and folding the checkpoints again on open gives the same heads.
+        for (stream, head) in journal.heads.drain() {
+            db.insert(stream_prefix(HEAD, stream), &head.to_bytes()[..])?;
+        }
+        db.insert(layout::META_CHECKPOINT, &journal.last.to_be_bytes()[..])?;
+        journal.unfolded = 0;
+    }
     db.flush()?;
     if let Some(file) = log_file {
         file.sync_data()?;
     }
-    Ok(())
+    Ok(fold)
+}
+
+/// `version(1) ‖ number(u64) ‖ (stream(18) ‖ head)*`.
+fn encode_checkpoint(number: u64, heads: &HashMap<Sid, Head>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + heads.len() * (layout::STREAM_LEN + Head::LEN));
+    out.push(crate::FORMAT_VERSION);
+    out.extend_from_slice(&number.to_be_bytes());
+    for (stream, head) in heads {
+        out.extend_from_slice(&stream.to_bytes());
+        out.extend_from_slice(&head.to_bytes());
+    }
+    out
+}
+
+/// The number and heads of a checkpoint, or `None` if it is malformed.
+pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)> {
+    let (&version, rest) = bytes.split_first()?;
+    let (number, rest) = rest.split_at_checked(8)?;
+    let entry = layout::STREAM_LEN + Head::LEN;
+    if version != crate::FORMAT_VERSION || rest.len() % entry != 0 {
+        return None;
+    }
+    let heads = rest
+        .chunks(entry)
+        .map(|chunk| {
+            let (stream, head) = chunk.split_at(layout::STREAM_LEN);
+            Some((Sid::from_bytes(stream).ok()?, Head::from_bytes(head)?))
+        })
+        .collect::<Option<_>>()?;
+    Some((u64::from_be_bytes(number.try_into().ok()?), heads))
 }

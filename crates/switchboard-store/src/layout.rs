@@ -8,6 +8,8 @@ pub const HEAD: u8 = b'H';
 pub const KEY: u8 = b'K';
 pub const SNAPSHOT: u8 = b'S';
 pub const INDEX: u8 = b'I';
+/// A slot of the ring of head checkpoints: `P ‖ slot(u64)`.
+pub const CHECKPOINT: u8 = b'P';
 
 /// Media chunks and headers: `B` channel media chunk-number (see `media.rs`).
 pub const MEDIA: u8 = b'B';
@@ -23,6 +25,8 @@ pub const META_INDEX_KEY: &[u8] = b"Mindex-key";
 pub const META_SYSTEM_KEY: &[u8] = b"Msystem-key";
 /// Present while the folder is closed cleanly; absent while open or after a crash.
 pub const META_CLEAN: &[u8] = b"Mclean";
+/// The number of the last head checkpoint whose heads are all in their `H` entries.
+pub const META_CHECKPOINT: &[u8] = b"Mcheckpoint";
 /// Prefix of sealed operator secrets (auth token, API key secrets): `Msecret/<name>`.
 pub const META_SECRET_PREFIX: &[u8] = b"Msecret/";
 
@@ -44,6 +48,13 @@ pub fn stream_prefix(prefix: u8, stream: Sid) -> [u8; 1 + STREAM_LEN] {
     key
 }
 
+pub fn checkpoint_key(slot: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = CHECKPOINT;
+    key[1..].copy_from_slice(&slot.to_be_bytes());
+    key
+}
+
 pub fn key_key(stream: Sid, key_id: u32) -> [u8; 1 + STREAM_LEN + 4] {
     let mut key = [0u8; 1 + STREAM_LEN + 4];
     key[..1 + STREAM_LEN].copy_from_slice(&stream_prefix(KEY, stream));
@@ -60,6 +71,19 @@ pub fn consumer_key(prefix: u8, consumer: &str, stream: Sid) -> Vec<u8> {
     key.extend_from_slice(&name[..name.len().min(255)]);
     key.extend_from_slice(&stream.to_bytes());
     key
+}
+
+/// Splits a `C` or `D` key into its stream and, for a dead letter, its sequence number.
+pub fn parse_consumer_key(key: &[u8]) -> Option<(Sid, Option<u64>)> {
+    let name_len = usize::from(*key.get(1)?);
+    let rest = key.get(2 + name_len..)?;
+    let stream = Sid::from_bytes(rest.get(..STREAM_LEN)?).ok()?;
+    let seq = match rest.len() - STREAM_LEN {
+        0 => None,
+        8 => Some(u64::from_be_bytes(rest[STREAM_LEN..].try_into().ok()?)),
+        _ => return None,
+    };
+    Some((stream, seq))
 }
 
 pub fn index_key(kind: u8, digest: &[u8; 32]) -> [u8; 34] {

@@ -83,6 +83,16 @@ impl<E: DomainEvent + Serialize + DeserializeOwned> LoggedEvent for Recorded<E> 
     }
 }
 
+/// A stream's head as its writer sees it, and what the checkpoint in sled still lacks.
+#[derive(Debug)]
+pub(crate) struct HeadSlot {
+    pub head: Head,
+    /// The flush generation whose checkpoint holds `head` (0: the loaded checkpoint itself).
+    pub staged_in: u64,
+    /// Dropped from the cache by `forget`: whoever still holds it must reload.
+    pub retired: bool,
+}
+
 /// The encrypted event log.
 #[derive(Debug)]
 pub struct EventLog {
@@ -92,7 +102,7 @@ pub struct EventLog {
     /// Seals the operator's secrets kept in the folder (credentials made on first start).
     system: Sealer,
     flusher: GroupCommit,
-    heads: ShardedMap<Arc<Mutex<Head>>>,
+    heads: ShardedMap<Arc<Mutex<HeadSlot>>>,
     config: StoreConfig,
     /// Whether the folder carries the clean-close mark (removed by the first write after it).
     clean: std::sync::atomic::AtomicBool,
@@ -106,7 +116,10 @@ impl EventLog {
         let existed = db.get(layout::META_FORMAT)?.is_some();
         let index_key = prepare_meta(&db, &master)?;
         let system = system_key(&db, &master)?.sealer();
-        let flusher = GroupCommit::start(db.clone(), &config.path, config.durability)?;
+        // Before the flusher starts: its generations (and checkpoint keys) start again at 1.
+        let last_checkpoint = crate::recovery::fold_journal(&db)?;
+        let flusher =
+            GroupCommit::start(db.clone(), &config.path, config.durability, last_checkpoint)?;
         let clean = db.remove(layout::META_CLEAN)?.is_some();
         let log = EventLog {
             tree: db,
@@ -152,48 +165,52 @@ impl EventLog {
         events: &[E],
         index: &IndexChanges,
     ) -> Result<Appended, StoreError> {
-        let head_lock = self.head_lock(stream)?;
-        let mut head = head_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if head.next_seq != expected_seq {
-            return Err(StoreError::Conflict {
-                stream,
-                expected: expected_seq,
-                actual: head.next_seq,
-            });
-        }
-        let (key, new_key) = match self.keys.current(&self.tree, stream)? {
-            KeyStatus::Active(key) => (key, None),
-            KeyStatus::Shredded => return Err(StoreError::Shredded(stream)),
-            KeyStatus::Missing => {
-                let (key, wrapped) = self.keys.create(stream);
-                (key, Some(wrapped))
+        self.with_head(stream, |slot| {
+            if slot.head.next_seq != expected_seq {
+                return Err(StoreError::Conflict {
+                    stream,
+                    expected: expected_seq,
+                    actual: slot.head.next_seq,
+                });
             }
-        };
-        self.unmark_clean()?;
-        // The order of these writes is what crash recovery relies on (see `recovery.rs`): the
-        // key, the records, the index changes, and the head last. sled keeps a prefix of them
-        // across a crash; a head is never ahead of its records. (sled's `apply_batch` would make
-        // them atomic, but it rolls sled's I/O buffer twice per batch and turns every later write
-        // of the process into a lock acquisition: about a tenth of the throughput.)
-        let created_key = new_key.is_some();
-        if let Some(wrapped) = new_key {
-            self.tree.insert(layout::key_key(stream, key.key_id), wrapped)?;
-        }
-        let mut next = *head;
-        for event in events {
-            let (bytes, hash) = self.encode_record(stream, next, &key, event)?;
-            self.tree.insert(event_key(stream, next.next_seq), bytes)?;
-            next = Head { next_seq: next.next_seq + 1, last_hash: hash };
-        }
-        self.apply_index_changes(index)?;
-        self.tree.insert(stream_prefix(HEAD, stream), &next.to_bytes()[..])?;
-        let ticket = self.flusher.ticket();
-        if created_key {
-            self.keys.remember(stream, key);
-        }
-        let appended = Appended { first_seq: head.next_seq, next_seq: next.next_seq, ticket };
-        *head = next;
-        Ok(appended)
+            let (key, new_key) = match self.keys.current(&self.tree, stream)? {
+                KeyStatus::Active(key) => (key, None),
+                KeyStatus::Shredded => return Err(StoreError::Shredded(stream)),
+                KeyStatus::Missing => {
+                    let (key, wrapped) = self.keys.create(stream);
+                    (key, Some(wrapped))
+                }
+            };
+            self.unmark_clean()?;
+            // The order of these writes is what crash recovery relies on (see `recovery.rs`):
+            // the key, the records, the index changes; then the head is staged for the next
+            // checkpoint, which the flusher writes before the flush this append's ticket names.
+            // sled keeps a prefix of the writes across a crash, so a checkpointed head is never
+            // ahead of its records. (sled's `apply_batch` would make an append atomic, but per
+            // append it rolls sled's I/O buffer twice and turns every later write of the process
+            // into a lock acquisition: about a tenth of the throughput. The flusher uses one per
+            // flush, for the checkpoint.)
+            let created_key = new_key.is_some();
+            if let Some(wrapped) = new_key {
+                self.tree.insert(layout::key_key(stream, key.key_id), wrapped)?;
+            }
+            let mut next = slot.head;
+            for event in events {
+                let (bytes, hash) = self.encode_record(stream, next, &key, event)?;
+                self.tree.insert(event_key(stream, next.next_seq), bytes)?;
+                next = Head { next_seq: next.next_seq + 1, last_hash: hash };
+            }
+            self.apply_index_changes(index)?;
+            let ticket = self.flusher.stage_head(stream, next);
+            if created_key {
+                self.keys.remember(stream, key);
+            }
+            let appended =
+                Appended { first_seq: slot.head.next_seq, next_seq: next.next_seq, ticket };
+            slot.head = next;
+            slot.staged_in = ticket.0;
+            Ok(appended)
+        })
     }
 
     fn encode_record<E: LoggedEvent>(
@@ -235,10 +252,26 @@ impl EventLog {
         Ok(())
     }
 
+    /// Puts back index entries a rolled-back append removed, each only where no other stream has
+    /// taken its key since (that stream's write was acknowledged; the lost removal was not).
+    pub(crate) fn restore_index_entries(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        for entry in entries {
+            let key = self.index_entry_key(entry.kind, entry.scope, &entry.value);
+            let restored =
+                self.tree.compare_and_swap(key, None::<&[u8]>, Some(index_value(entry)))?;
+            if restored.is_err() {
+                tracing::debug!(kind = ?entry.kind, "an index entry now owned elsewhere is kept");
+            }
+        }
+        Ok(())
+    }
+
     /// Marks the folder as cleanly closed: the next open skips crash recovery. Any later write
     /// takes the mark away again.
     pub fn mark_clean(&self) -> Result<(), StoreError> {
-        self.flush()?;
+        // A cleanly closed folder has every head in its `H` entry and no checkpoint left, so
+        // the tools (and older builds) read it without folding anything.
+        self.fold()?;
         self.tree.insert(layout::META_CLEAN, &[1u8][..])?;
         self.clean.store(true, std::sync::atomic::Ordering::SeqCst);
         self.flush()
@@ -308,6 +341,12 @@ impl EventLog {
         self.flusher.wait_blocking(ticket)
     }
 
+    /// Makes everything written so far durable with every head in its `H` entry.
+    pub fn fold(&self) -> Result<(), StoreError> {
+        let ticket = self.flusher.fold_ticket();
+        self.flusher.wait_blocking(ticket)
+    }
+
     /// Whether the log can take and acknowledge writes: the tree answers and flushing works.
     pub fn check_ready(&self) -> Result<(), StoreError> {
         if let Some(failure) = self.flusher.failure() {
@@ -317,11 +356,11 @@ impl EventLog {
         Ok(())
     }
 
-    /// The head of `stream`: `Head::EMPTY` if it was never written.
+    /// The head of `stream`: `Head::EMPTY` if it was never written. While the log is open this
+    /// is the writer's view, which may be ahead of the checkpoint in sled by appends whose flush
+    /// has not finished yet.
     pub fn head(&self, stream: Sid) -> Result<Head, StoreError> {
-        let lock = self.head_lock(stream)?;
-        let head = *lock.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(head)
+        self.with_head(stream, |slot| Ok(slot.head))
     }
 
     /// The next sequence number of `stream` (0 when it was never written).
@@ -329,30 +368,83 @@ impl EventLog {
         Ok(self.head(stream)?.next_seq)
     }
 
-    pub(crate) fn head_lock(&self, stream: Sid) -> Result<Arc<Mutex<Head>>, StoreError> {
-        self.heads.get_or_load(stream, || {
-            let head = match self.tree.get(stream_prefix(HEAD, stream))? {
-                None => Head::EMPTY,
-                Some(bytes) => Head::from_bytes(&bytes)
-                    .ok_or_else(|| StoreError::Damaged(format!("head of {stream} is malformed")))?,
-            };
-            Ok(Arc::new(Mutex::new(head)))
-        })
+    /// Runs `f` on the cached head of `stream`, loaded from its checkpoint on first use, under
+    /// the stream's lock: appends to one stream are serialised by it.
+    pub(crate) fn with_head<R>(
+        &self,
+        stream: Sid,
+        f: impl FnOnce(&mut HeadSlot) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        loop {
+            let slot = self.heads.get_or_load(stream, || {
+                let head = match self.tree.get(stream_prefix(HEAD, stream))? {
+                    None => Head::EMPTY,
+                    Some(bytes) => Head::from_bytes(&bytes).ok_or_else(|| {
+                        StoreError::Damaged(format!("head of {stream} is malformed"))
+                    })?,
+                };
+                Ok::<_, StoreError>(Arc::new(Mutex::new(HeadSlot {
+                    head,
+                    staged_in: 0,
+                    retired: false,
+                })))
+            })?;
+            let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+            // `forget` dropped this slot after we fetched it: the checkpoint in sled is current
+            // (nothing was appended since), so load it afresh rather than write through a slot
+            // no later caller sees.
+            if guard.retired {
+                continue;
+            }
+            return f(&mut guard);
+        }
     }
 
-    /// Drops what is cached of `stream` (its head and key); the next use reloads it.
+    /// Drops what is cached of `stream` (its head and key); the next use reloads it. A head not
+    /// folded into its `H` entry yet stays: reloading would read an older one.
     pub fn forget(&self, stream: Sid) {
-        self.heads.remove(stream);
+        let folded = self.flusher.folded();
+        self.heads.remove_if(stream, |slot| {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let checkpointed = slot.staged_in <= folded;
+            slot.retired = checkpointed;
+            checkpointed
+        });
         self.keys.forget(stream);
     }
 
-    /// Every stream with a head, in SID byte order.
+    /// Stages `head` as the new head of `stream` (the caller holds its lock in `with_head`) and
+    /// waits until the checkpoint that holds it is durable.
+    pub(crate) fn checkpoint_head(
+        &self,
+        stream: Sid,
+        slot: &mut HeadSlot,
+        head: Head,
+    ) -> Result<FlushTicket, StoreError> {
+        let ticket = self.flusher.stage_head(stream, head);
+        slot.head = head;
+        slot.staged_in = ticket.0;
+        self.flusher.wait_blocking(ticket)?;
+        Ok(ticket)
+    }
+
+    /// Every stream with a head, in SID byte order: those in `H` and those whose head is only
+    /// staged or checkpointed so far.
     pub fn streams(&self) -> impl Iterator<Item = Result<Sid, StoreError>> + '_ {
-        self.tree.scan_prefix([HEAD]).keys().map(|key| {
-            let key = key?;
-            layout::parse_stream_key(&key)
-                .ok_or_else(|| StoreError::Damaged("a head key is malformed".into()))
-        })
+        let mut streams = self.flusher.unfolded_streams();
+        let mut errors = Vec::new();
+        for key in self.tree.scan_prefix([HEAD]).keys() {
+            match key.map_err(StoreError::from).and_then(|key| {
+                layout::parse_stream_key(&key)
+                    .ok_or_else(|| StoreError::Damaged("a head key is malformed".into()))
+            }) {
+                Ok(stream) => {
+                    streams.insert(stream);
+                }
+                Err(error) => errors.push(Err(error)),
+            }
+        }
+        errors.into_iter().chain(streams.into_iter().map(Ok))
     }
 
     /// Reads `stream` from `from_seq` on, decrypted and decoded, in order.
@@ -420,7 +512,8 @@ impl EventLog {
     }
 
     /// The latest snapshot of `stream` and the number of events it covers. A snapshot that does not
-    /// open or decode is ignored (the caller replays from the start), never trusted.
+    /// open or decode, or that covers more events than the stream holds (one of appends a crash
+    /// rolled back), is ignored (the caller replays from the start), never trusted.
     pub fn load_snapshot<T: DeserializeOwned>(
         &self,
         stream: Sid,
@@ -432,6 +525,11 @@ impl EventLog {
             tracing::warn!(%stream, "ignoring a malformed snapshot");
             return Ok(None);
         };
+        let next_seq = self.next_seq(stream)?;
+        if events_applied > next_seq {
+            tracing::warn!(%stream, events_applied, next_seq, "ignoring a snapshot past the head");
+            return Ok(None);
+        }
         let KeyStatus::Active(key) = self.keys.by_id(&self.tree, stream, key_id)? else {
             return Ok(None);
         };
@@ -567,7 +665,7 @@ pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     open_sled_with_cache(path, 64 * 1024 * 1024)
 }
 
-fn open_sled_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+pub(crate) fn open_sled_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
         match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {

@@ -97,7 +97,7 @@ pub struct Head {
 
 impl Head {
     pub const EMPTY: Head = Head { next_seq: 0, last_hash: GENESIS_HASH };
-    const LEN: usize = 1 + 8 + HASH_LEN;
+    pub const LEN: usize = 1 + 8 + HASH_LEN;
 
     pub fn to_bytes(self) -> [u8; Head::LEN] {
         let mut out = [0u8; Head::LEN];

@@ -1,29 +1,90 @@
-//! Crash recovery, run when a folder was not closed cleanly.
+//! Crash recovery, run when a folder was not closed cleanly (and the folding of head checkpoints,
+//! run on every open).
 //!
-//! An append writes, in order: a new stream's key, its records, its index changes, its head. sled
-//! keeps a prefix of these writes across a crash, and no append is acknowledged before a flush
-//! that covers its head. So after a crash a stream may have records past its head (an append that
-//! was never acknowledged), possibly with some of its index changes applied. Recovery rolls each
-//! such append back: it restores the index entries the stream's state at its head implies,
-//! removes the entries the lost events added, and deletes the records. A shred whose marker and
-//! head were written but whose keys survived is finished instead (the erasure was decided).
+//! An append writes, in order: a new stream's key, its records, its index changes; its head is
+//! then staged, and the flusher writes the heads of every append of a flush generation as one
+//! checkpoint value before that flush (`flusher.rs`); opening first folds the checkpoints into
+//! the `H` entries. sled keeps a prefix of the writes across a crash, and no
+//! append is acknowledged before the flush that covers it. So after a crash a stream may have
+//! records past its checkpointed head: any number of appends that were never acknowledged (every
+//! one since the last checkpoint that survived), the last possibly cut short, with some or all of
+//! their index changes applied. Recovery rolls them all back: it rebuilds the stream's index
+//! entries as its state at the checkpoint implies (what the lost appends removed comes back,
+//! what any of them added goes; channels and users key the index) and deletes the records.
+//! What was derived from the lost records goes with them: a snapshot past the head, a consumer's
+//! cursor past it (lowered to the head) and its dead letters past it. A shred whose marker was
+//! checkpointed but whose keys survived is finished instead (the erasure was decided).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use switchboard_domain::{ChannelEvent, ChannelState, Recorded, Sid, SidPrefix};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use switchboard_domain::{
+    ChannelEvent, ChannelState, IndexEntry, Recorded, Sid, SidPrefix, UserEvent, UserState,
+};
 
-use crate::channel::{destroy_content, index_diff};
+use crate::channel::destroy_content;
 use crate::keyring::SHRED_TOMBSTONE;
-use crate::layout::{self, event_key, stream_prefix, HEAD, KEY};
-use crate::log::{EventLog, IndexChanges};
-use crate::record::Head;
+use crate::layout::{self, event_key, stream_prefix, HEAD, KEY, SNAPSHOT};
+use crate::log::{EventLog, IndexChanges, LoggedEvent};
+use crate::record::{self, Head};
 use crate::replay::ReplayRecord;
 use crate::StoreError;
 
-/// Repairs every stream that needs it; returns how many did.
+/// Writes the heads of the checkpoints a running log left unfolded (`P` slots numbered past
+/// `Mcheckpoint`, see `flusher.rs`) into their `H` entries, oldest first, then moves the mark.
+/// Run on every open, before anything reads a head; a crash during it leaves what folding again
+/// repairs. Returns the number of the newest checkpoint, from which the flusher goes on.
+pub(crate) fn fold_journal(db: &sled::Db) -> Result<u64, StoreError> {
+    let (newest, heads) = unfolded_heads(db)?;
+    if heads.is_empty() {
+        return Ok(newest);
+    }
+    tracing::info!(streams = heads.len(), "folding head checkpoints left by an unclean stop");
+    for (stream, head) in &heads {
+        db.insert(stream_prefix(HEAD, *stream), &head.to_bytes()[..])?;
+    }
+    db.insert(layout::META_CHECKPOINT, &newest.to_be_bytes()[..])?;
+    Ok(newest)
+}
+
+/// The newest head of each stream named by a checkpoint not folded yet, and the number of the
+/// newest checkpoint. Reads only: key-less verification overlays these on `H` too.
+pub(crate) fn unfolded_heads(tree: &sled::Tree) -> Result<(u64, BTreeMap<Sid, Head>), StoreError> {
+    let folded = match tree.get(layout::META_CHECKPOINT)? {
+        None => 0,
+        Some(bytes) => bytes
+            .as_ref()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Damaged("the head checkpoint mark is malformed".into()))?,
+    };
+    let mut unfolded = Vec::new();
+    let mut newest = folded;
+    for entry in tree.scan_prefix([layout::CHECKPOINT]) {
+        let (_, value) = entry?;
+        let (number, heads) = crate::flusher::decode_checkpoint(&value)
+            .ok_or_else(|| StoreError::Damaged("a head checkpoint is malformed".into()))?;
+        newest = newest.max(number);
+        // Older ones are folded already, and may be older than the heads in `H`.
+        if number > folded {
+            unfolded.push((number, heads));
+        }
+    }
+    unfolded.sort_by_key(|(number, _)| *number);
+    let mut heads = BTreeMap::new();
+    for (_, checkpoint) in unfolded {
+        heads.extend(checkpoint);
+    }
+    Ok((newest, heads))
+}
+
+/// Repairs every stream that needs it, and what the log's consumers recorded past a head;
+/// returns how many streams needed it.
 pub(crate) fn recover(log: &EventLog) -> Result<u64, StoreError> {
     let mut repaired = 0;
-    for stream in streams_with_keys_or_heads(log)? {
+    let mut heads = BTreeMap::new();
+    for stream in streams_with_state(log)? {
         let head = log.head(stream)?;
         let tail: Vec<u64> = log
             .tree()
@@ -31,22 +92,25 @@ pub(crate) fn recover(log: &EventLog) -> Result<u64, StoreError> {
             .keys()
             .map(|k| k.map(|k| layout::parse_event_key(&k).map_or(u64::MAX, |(_, seq)| seq)))
             .collect::<Result<_, _>>()?;
+        let mut touched = false;
         if !tail.is_empty() {
             roll_back(log, stream, head, &tail)?;
-            repaired += 1;
+            touched = true;
         }
-        if finish_shred(log, stream, head)? {
-            repaired += 1;
-        }
+        touched |= drop_snapshot_past(log, stream, head)?;
+        touched |= finish_shred(log, stream, head)?;
+        repaired += u64::from(touched);
+        heads.insert(stream, head.next_seq);
     }
+    lower_consumers(log, &heads)?;
     Ok(repaired)
 }
 
-/// Every stream that has a key or a head: a stream whose first append never got its head has a
-/// key and nothing else.
-fn streams_with_keys_or_heads(log: &EventLog) -> Result<BTreeSet<Sid>, StoreError> {
+/// Every stream that has a key, a head or a snapshot: a stream whose first append never got its
+/// head has a key and nothing else (and perhaps a snapshot, written after the append).
+fn streams_with_state(log: &EventLog) -> Result<BTreeSet<Sid>, StoreError> {
     let mut streams = BTreeSet::new();
-    for prefix in [HEAD, KEY] {
+    for prefix in [HEAD, KEY, SNAPSHOT] {
         for key in log.tree().scan_prefix([prefix]).keys() {
             if let Some(stream) = layout::parse_stream_key(&key?) {
                 streams.insert(stream);
@@ -56,34 +120,105 @@ fn streams_with_keys_or_heads(log: &EventLog) -> Result<BTreeSet<Sid>, StoreErro
     Ok(streams)
 }
 
-fn roll_back(log: &EventLog, stream: Sid, head: Head, tail: &[u64]) -> Result<(), StoreError> {
-    tracing::warn!(%stream, records = tail.len(), at = head.next_seq, "rolling back an unfinished append");
-    if stream.prefix() == SidPrefix::CHANNEL {
-        let mut before = ChannelState::default();
-        let mut lost = Vec::new();
-        for item in log.read::<Recorded>(stream, 0) {
-            match item {
-                Ok(ReplayRecord::Event { seq, event, .. }) if seq < head.next_seq => {
-                    before.apply(&event)
-                }
-                Ok(ReplayRecord::Event { event, .. }) => lost.push(event),
-                Ok(ReplayRecord::Shredded { .. }) => before.events_applied += 1,
-                // A lost record that does not open changes nothing that needs undoing here.
-                Err(_) => {}
-            }
-        }
-        let mut after = before.clone();
-        for event in &lost {
-            after.apply(event);
-        }
-        // Undo: what the lost events removed comes back, what they added goes.
-        let forward = index_diff(&before.index_entries(), &after.index_entries());
-        let mut undo = IndexChanges { put: forward.delete, delete: forward.put };
-        for event in &lost {
-            undo.delete.extend(event.event.index_entries(stream));
-        }
-        log.apply_index_changes(&undo)?;
+/// A snapshot is written after its append, before the flush that checkpoints the append's head:
+/// a crash in between leaves a snapshot of events that recovery just rolled back. It goes, or
+/// rehydration would start from a state the log does not hold.
+fn drop_snapshot_past(log: &EventLog, stream: Sid, head: Head) -> Result<bool, StoreError> {
+    let key = stream_prefix(SNAPSHOT, stream);
+    let Some(bytes) = log.tree().get(key)? else { return Ok(false) };
+    // A malformed snapshot is ignored when loaded; only one that names its count is judged.
+    let Some((_, events_applied, _)) = record::parse_snapshot(&bytes) else { return Ok(false) };
+    if events_applied <= head.next_seq {
+        return Ok(false);
     }
+    tracing::warn!(%stream, events_applied, at = head.next_seq, "dropping a snapshot past the head");
+    log.tree().remove(key)?;
+    Ok(true)
+}
+
+/// A consumer may have handled records (and moved its cursor, or given up on one) that were in
+/// sled but never checkpointed, so recovery rolled them back: its cursor comes back to the head
+/// and those dead letters go, or the records appended again under the same sequence numbers
+/// would be skipped.
+fn lower_consumers(log: &EventLog, heads: &BTreeMap<Sid, u64>) -> Result<(), StoreError> {
+    let head_of = |stream: Sid| heads.get(&stream).copied().unwrap_or(0);
+    for entry in log.tree().scan_prefix([layout::CURSOR]) {
+        let (key, value) = entry?;
+        let Some((stream, _)) = layout::parse_consumer_key(&key) else { continue };
+        let Ok(cursor) = <[u8; 8]>::try_from(value.as_ref()).map(u64::from_be_bytes) else {
+            continue;
+        };
+        let head = head_of(stream);
+        if cursor > head {
+            tracing::warn!(%stream, cursor, head, "lowering a consumer's cursor to the head");
+            log.tree().insert(key, &head.to_be_bytes()[..])?;
+        }
+    }
+    for key in log.tree().scan_prefix([layout::DEAD_LETTER]).keys() {
+        let key = key?;
+        let Some((stream, Some(seq))) = layout::parse_consumer_key(&key) else { continue };
+        if seq >= head_of(stream) {
+            tracing::warn!(%stream, seq, "dropping a dead letter past the head");
+            log.tree().remove(key)?;
+        }
+    }
+    Ok(())
+}
+
+/// How a kind of stream keys the index: the entries its state owns (they come and go with it)
+/// and those each event owns (kept forever). Flows (`FO`) and services (`IS`) key none.
+trait Indexed: Default + Clone {
+    type Event: Serialize + DeserializeOwned;
+    fn apply(&mut self, record: &Recorded<Self::Event>);
+    /// A record that no longer opens (a shredded stream) still counts.
+    fn skip(&mut self);
+    fn owned_entries(&self) -> Vec<IndexEntry>;
+    fn event_entries(record: &Recorded<Self::Event>, stream: Sid) -> Vec<IndexEntry>;
+}
+
+impl Indexed for ChannelState {
+    type Event = ChannelEvent;
+    fn apply(&mut self, record: &Recorded) {
+        ChannelState::apply(self, record);
+    }
+    fn skip(&mut self) {
+        self.events_applied += 1;
+    }
+    fn owned_entries(&self) -> Vec<IndexEntry> {
+        self.index_entries()
+    }
+    fn event_entries(record: &Recorded, stream: Sid) -> Vec<IndexEntry> {
+        record.event.index_entries(stream)
+    }
+}
+
+impl Indexed for UserState {
+    type Event = UserEvent;
+    fn apply(&mut self, record: &Recorded<UserEvent>) {
+        UserState::apply(self, record);
+    }
+    fn skip(&mut self) {
+        self.events_applied += 1;
+    }
+    fn owned_entries(&self) -> Vec<IndexEntry> {
+        self.index_entries()
+    }
+    fn event_entries(_: &Recorded<UserEvent>, _: Sid) -> Vec<IndexEntry> {
+        Vec::new()
+    }
+}
+
+fn roll_back(log: &EventLog, stream: Sid, head: Head, tail: &[u64]) -> Result<(), StoreError> {
+    tracing::warn!(%stream, records = tail.len(), at = head.next_seq, "rolling back unacknowledged appends");
+    let undo = match stream.prefix() {
+        SidPrefix::CHANNEL => index_undo::<ChannelState>(log, stream, head)?,
+        SidPrefix::USER => index_undo::<UserState>(log, stream, head)?,
+        // Their appends carry no index changes (`IndexChanges::default()` in the actors'
+        // directories): removing the records is all there is to undo.
+        _ => IndexChanges::default(),
+    };
+    log.apply_index_changes(&IndexChanges { put: Vec::new(), delete: undo.delete })?;
+    log.restore_index_entries(&undo.put)?;
     for seq in tail {
         log.tree().remove(event_key(stream, *seq))?;
     }
@@ -95,6 +230,61 @@ fn roll_back(log: &EventLog, stream: Sid, head: Head, tail: &[u64]) -> Result<()
         log.forget(stream);
     }
     Ok(())
+}
+
+/// The index changes that take `stream`'s entries back to what its state at `head` implies:
+/// `put` what the lost appends removed, `delete` what only they wrote.
+fn index_undo<S: Indexed>(
+    log: &EventLog,
+    stream: Sid,
+    head: Head,
+) -> Result<IndexChanges, StoreError>
+where
+    Recorded<S::Event>: LoggedEvent,
+{
+    let mut state = S::default();
+    // The entries the checkpointed events keyed: these stay.
+    let mut kept = Vec::new();
+    // What the state at the checkpoint owns (known at the first lost record).
+    let mut owned: Option<Vec<IndexEntry>> = None;
+    // Every entry some lost append may have written (each append wrote the diff between two
+    // of the states the lost records pass through, and the entries its events keyed), and
+    // every checkpointed entry some lost append may have removed.
+    let (mut touched, mut removed) = (Vec::new(), Vec::new());
+    for item in log.read::<Recorded<S::Event>>(stream, 0) {
+        match item {
+            Ok(ReplayRecord::Event { seq, event, .. }) if seq < head.next_seq => {
+                kept.extend(S::event_entries(&event, stream));
+                state.apply(&event);
+            }
+            Ok(ReplayRecord::Shredded { seq, .. }) if seq < head.next_seq => state.skip(),
+            Ok(ReplayRecord::Event { event, .. }) => {
+                let owned = owned.get_or_insert_with(|| state.owned_entries());
+                touched.extend(S::event_entries(&event, stream));
+                state.apply(&event);
+                let now = state.owned_entries();
+                removed.extend(owned.iter().filter(|e| !now.contains(e)).cloned());
+                touched.extend(now);
+            }
+            // A lost record that does not open changes nothing that needs undoing here.
+            Ok(ReplayRecord::Shredded { .. }) | Err(_) => {}
+        }
+    }
+    let owned = owned.unwrap_or_else(|| state.owned_entries());
+    // What only lost appends wrote goes (only while it still points here:
+    // `apply_index_changes` deletes by value); what they removed comes back.
+    let mut undo = IndexChanges::default();
+    for entry in removed {
+        if !undo.put.contains(&entry) {
+            undo.put.push(entry);
+        }
+    }
+    for entry in touched {
+        if !kept.contains(&entry) && !owned.contains(&entry) && !undo.delete.contains(&entry) {
+            undo.delete.push(entry);
+        }
+    }
+    Ok(undo)
 }
 
 /// A stream whose last record is an erasure marker must have no readable key left.

@@ -41,6 +41,14 @@ impl<V: Clone> ShardedMap<V> {
         self.shard(key).remove(&key);
     }
 
+    /// Removes the value of `key` if `remove` says so, deciding under the shard's lock.
+    pub fn remove_if(&self, key: Sid, remove: impl FnOnce(&V) -> bool) {
+        let mut shard = self.shard(key);
+        if shard.get(&key).is_some_and(remove) {
+            shard.remove(&key);
+        }
+    }
+
     /// The cached value, or `load`'s, cached; `load` runs under the shard's lock, so two callers
     /// never load the same stream twice.
     pub fn get_or_load<E>(&self, key: Sid, load: impl FnOnce() -> Result<V, E>) -> Result<V, E> {

@@ -176,3 +176,20 @@ pub fn key_key(stream: Sid, key_id: u32) -> Vec<u8> {
 
 /// Byte offsets inside a stored record: `version(1) ‖ key_id(4) ‖ prev_hash(32) ‖ body`.
 pub const PREV_HASH: std::ops::Range<usize> = 5..37;
+
+/// How many head checkpoints of the closed folder at `path` are not folded into `H` yet: `P`
+/// slots (`version(1) ‖ number(u64) ‖ heads`) numbered past the `Mcheckpoint` mark.
+pub fn unfolded_checkpoints(path: &Path) -> usize {
+    let raw = RawLog::open(path).unwrap();
+    let folded = raw
+        .tree()
+        .get(b"Mcheckpoint")
+        .unwrap()
+        .map_or(0, |v| u64::from_be_bytes(v.as_ref().try_into().unwrap()));
+    raw.tree()
+        .scan_prefix(b"P")
+        .values()
+        .map(|v| v.unwrap())
+        .filter(|v| u64::from_be_bytes(v[1..9].try_into().unwrap()) > folded)
+        .count()
+}
