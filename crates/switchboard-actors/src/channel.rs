@@ -298,6 +298,7 @@ impl Handler<Durable> for ChannelActor {
                     service_sid,
                     webhooks,
                     replies,
+                    until_seq: message.next_seq,
                 };
                 if fetch_media {
                     self.deps.media.do_send(wake);

@@ -104,7 +104,7 @@ async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     // Nothing before the oldest webhook's own event is anyone's: skip it without reading it.
     let start = cursor.max(first);
     log.set_cursor(CONSUMER, channel, start)?;
-    let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    let records = crate::outbox::durable_records::<Recorded>(log, wake, start)?;
     for (i, record) in records.iter().enumerate() {
         let seq = record.seq();
         if let ReplayRecord::Event { event, .. } = record {
@@ -201,7 +201,7 @@ async fn deliver_service(shared: &Shared, wake: &Wake) -> Result<(), StoreError>
     };
     // Recorded at once, so a restart knows this channel is being delivered.
     log.set_cursor(SERVICE_CONSUMER, channel, start)?;
-    let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    let records = crate::outbox::durable_records::<Recorded>(log, wake, start)?;
     for (i, record) in records.iter().enumerate() {
         let seq = record.seq();
         if let ReplayRecord::Event { event, .. } = record {
@@ -258,8 +258,7 @@ async fn deliver_user(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     log.set_cursor(SERVICE_CONSUMER, user, start)?;
     // A user's stream is a few short events: the state is folded along the way.
     let mut state = UserState::default();
-    for record in log.read::<Recorded<UserEvent>>(user, 0) {
-        let record = record?;
+    for record in crate::outbox::durable_records::<Recorded<UserEvent>>(log, wake, 0)? {
         let seq = record.seq();
         let ReplayRecord::Event { event, .. } = record else { return Ok(()) };
         state.apply(&event);

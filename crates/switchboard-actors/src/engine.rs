@@ -224,6 +224,8 @@ impl Engine {
                     service_sid,
                     webhooks: false,
                     replies: false,
+                    // At a start, the log holds only what is durable.
+                    until_seq: u64::MAX,
                 });
             }
             let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
@@ -259,6 +261,7 @@ impl Engine {
                     webhooks: false,
                     // The consumer's cursor lags: whatever lies past it is looked at again.
                     replies: true,
+                    until_seq: u64::MAX,
                 });
             }
         }
@@ -286,6 +289,7 @@ impl Engine {
                 service_sid,
                 webhooks: true,
                 replies: false,
+                until_seq: u64::MAX,
             });
         }
         Ok(())
@@ -311,6 +315,8 @@ impl Engine {
                     service_sid: service,
                     webhooks: false,
                     replies: false,
+                    // At a start, the log holds only what is durable.
+                    until_seq: u64::MAX,
                 });
             }
         }
@@ -342,6 +348,7 @@ impl Engine {
                 service_sid,
                 webhooks: false,
                 replies: false,
+                until_seq: u64::MAX,
             });
         }
         Ok(())

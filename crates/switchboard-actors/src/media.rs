@@ -250,7 +250,7 @@ async fn fetch_channel(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
         wake.from_seq
     };
     let Some(registry) = shared.registry.upgrade() else { return Ok(()) };
-    let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    let records = crate::outbox::durable_records::<Recorded>(log, wake, start)?;
     let mut state: Option<ChannelState> = None;
     for record in records {
         let seq = record.seq();

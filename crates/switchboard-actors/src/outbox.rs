@@ -151,6 +151,9 @@ pub struct Wake {
     /// customer's own). A customer's message alone has nothing to send back, so the reply
     /// consumer is not run for it: most inbound traffic then costs the outbox nothing.
     pub replies: bool,
+    /// Everything of the stream below this sequence is durable. Consumers read no further: a
+    /// record past it may still be taken back by a crash, and must not reach anyone first.
+    pub until_seq: u64,
 }
 
 #[derive(Debug)]
@@ -251,6 +254,17 @@ impl Handler<Wake> for Outbox {
     }
 }
 
+/// The records of the woken stream from `start` that the wake vouches durable.
+pub(crate) fn durable_records<E: switchboard_store::LoggedEvent>(
+    log: &EventLog,
+    wake: &Wake,
+    start: u64,
+) -> Result<Vec<ReplayRecord<E>>, switchboard_store::StoreError> {
+    log.read::<E>(wake.channel_sid, start)
+        .take_while(|record| record.as_ref().map_or(true, |r| r.seq() < wake.until_seq))
+        .collect()
+}
+
 /// Whether a wake gives the external integration or the reply consumer anything to do. Asked by
 /// a channel before it wakes the outbox, so that a customer's message on a task flow crosses to
 /// no other thread.
@@ -291,7 +305,7 @@ async fn deliver_channel(
         .integration
         .retry_count
         .unwrap_or(switchboard_domain::Integration::DEFAULT_RETRY_COUNT);
-    let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    let records = durable_records::<Recorded>(log, wake, start)?;
     for record in records {
         let seq = record.seq();
         if let ReplayRecord::Event { event, .. } = &record {
@@ -402,4 +416,52 @@ pub(crate) fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {
     // Up to a quarter of jitter, so retries from many channels do not arrive in lockstep.
     let jitter = rand::thread_rng().gen_range(0.0..0.25);
     capped.mul_f64(1.0 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_crypto::MasterKey;
+    use switchboard_domain::{SidPrefix, Timestamp, UserEvent};
+    use switchboard_store::{IndexChanges, StoreConfig};
+
+    use super::*;
+
+    #[test]
+    fn consumers_read_only_as_far_as_the_wake_vouches_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(StoreConfig::new(dir.path()), MasterKey::generate()).unwrap();
+        let user = crate::new_sid(SidPrefix::USER);
+        let event = |n: u64| {
+            Recorded::new(
+                Timestamp::from_millis(n as i64),
+                UserEvent::UserUpdated {
+                    friendly_name: Some(format!("name {n}")),
+                    attributes: None,
+                    role_sid: None,
+                },
+            )
+        };
+        let events: Vec<_> = (0..5).map(event).collect();
+        log.append(user, 0, &events, &IndexChanges::default()).unwrap();
+        let wake = |from_seq, until_seq| Wake {
+            channel_sid: user,
+            from_seq,
+            flow_sid: None,
+            service_sid: crate::new_sid(SidPrefix::SERVICE),
+            webhooks: false,
+            replies: false,
+            until_seq,
+        };
+        let seqs = |wake: Wake, start| -> Vec<u64> {
+            durable_records::<Recorded<UserEvent>>(&log, &wake, start)
+                .unwrap()
+                .iter()
+                .map(ReplayRecord::seq)
+                .collect()
+        };
+        assert_eq!(seqs(wake(0, 3), 0), vec![0, 1, 2], "records past the durable point are left");
+        assert_eq!(seqs(wake(0, 3), 1), vec![1, 2]);
+        assert_eq!(seqs(wake(0, u64::MAX), 2), vec![2, 3, 4]);
+        assert!(seqs(wake(0, 2), 2).is_empty());
+    }
 }

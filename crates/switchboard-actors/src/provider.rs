@@ -131,7 +131,7 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
         _ => None,
     });
     let Some(route) = customer.and_then(|c| Route::of(&flow.config, &c)) else { return Ok(()) };
-    let records: Vec<_> = log.read::<Recorded>(channel, start).collect::<Result<_, _>>()?;
+    let records = crate::outbox::durable_records::<Recorded>(log, wake, start)?;
     let (mut passed, mut recorded) = (start, start);
     for record in records {
         passed = record.seq() + 1;

@@ -35,6 +35,7 @@ impl ChannelRuns {
                 merged.from_seq = merged.from_seq.min(wake.from_seq);
                 merged.webhooks |= wake.webhooks;
                 merged.replies |= wake.replies;
+                merged.until_seq = merged.until_seq.max(wake.until_seq);
                 return;
             }
             running.insert(sid, None);
@@ -69,6 +70,7 @@ mod tests {
             service_sid: Sid::from_parts(switchboard_domain::SidPrefix::SERVICE, [1; 16]),
             webhooks: false,
             replies: false,
+            until_seq: u64::MAX,
         }
     }
 

@@ -104,7 +104,7 @@ impl UserDirectory {
 
     /// Wakes the outbox for the user's stream; delivery starts at its cursor (or at the start,
     /// skipping what came before the webhook was set).
-    pub(crate) fn wake_webhooks(&self, user: Sid, service: Sid) {
+    pub(crate) fn wake_webhooks(&self, user: Sid, service: Sid, until_seq: u64) {
         if let Some(outbox) = self.outbox.get() {
             outbox.do_send(crate::outbox::Wake {
                 channel_sid: user,
@@ -113,6 +113,7 @@ impl UserDirectory {
                 service_sid: service,
                 webhooks: false,
                 replies: false,
+                until_seq,
             });
         }
     }
@@ -368,7 +369,8 @@ impl UserDirectory {
         if let Some(ticket) = ticket {
             self.log.wait_durable(ticket).await?;
             if let (Some(sid), Some(service)) = (state.sid, state.service_sid) {
-                self.wake_webhooks(sid, service);
+                // The stream as this append left it is durable; a later one is not yet.
+                self.wake_webhooks(sid, service, state.events_applied);
             }
         }
         Ok(view(&state).ok_or(UserRejection::NotFound))
