@@ -429,3 +429,35 @@ fn users_made_and_changed_when_asked_fire_user_events() {
     assert_eq!(updated.param("InstanceSid"), Some(is));
     assert_eq!(updated.param("Source").as_deref(), Some("API"));
 }
+
+#[test]
+fn deleting_a_channel_when_asked_fires_on_channel_destroyed_with_the_channel_as_it_was() {
+    let temp = tempfile::tempdir().unwrap();
+    let fake = FakeServer::start();
+    let daemon = start(&temp.path().join("data"));
+    let hook = format!("{}/post", fake.url);
+    let filters = [("PostWebhookUrl", hook.as_str()), ("WebhookFilters", "onChannelDestroyed")];
+    let (is, quiet) = service_with(&daemon, &filters);
+    // A second channel, deleted with the header; the first is deleted without it.
+    let asked = daemon.post(
+        &format!("/chat/v2/Services/{is}/Channels"),
+        &[("FriendlyName", "to go"), ("UniqueName", "leaving")],
+    );
+    assert_eq!(asked.status, 201, "{}", asked.body);
+    let asked = sid(&asked.json());
+    assert_eq!(daemon.delete(&quiet).status, 204);
+    let deleted =
+        daemon.delete_with_headers(&format!("/chat/v2/Services/{is}/Channels/{asked}"), &[ENABLED]);
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert!(wait_for(Duration::from_secs(10), || !fake.requests().is_empty()));
+    // Give a wrongly fired hook for the first channel time to arrive too.
+    std::thread::sleep(Duration::from_millis(300));
+    let requests = fake.requests();
+    assert_eq!(event_types(&requests), ["onChannelDestroyed"], "{requests:?}");
+    let hooked = &requests[0];
+    assert!(signed_post(hooked, &hook), "{hooked:?}");
+    assert_eq!(hooked.param("ChannelSid").as_deref(), Some(asked.as_str()));
+    assert_eq!(hooked.param("UniqueName").as_deref(), Some("leaving"));
+    assert_eq!(hooked.param("FriendlyName").as_deref(), Some("to go"));
+    assert_eq!(hooked.param("Source").as_deref(), Some("API"));
+}

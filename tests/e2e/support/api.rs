@@ -150,7 +150,16 @@ impl Daemon {
     }
 
     pub fn delete(&self, path: &str) -> Response {
-        read(ureq::delete(&self.url(path)).set("Authorization", &basic()).call())
+        self.delete_with_headers(path, &[])
+    }
+
+    /// `delete` with more request headers (`X-Twilio-Webhook-Enabled`, …).
+    pub fn delete_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut request = ureq::delete(&self.url(path)).set("Authorization", &basic());
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        read(request.call())
     }
 
     /// A Chat Service and an enabled SMS flow with the task integration; returns (IS, FO).
