@@ -110,7 +110,7 @@ crate::listing!(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "CreateChannelWebhook",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    params(crate::openapi::ChannelPath),
     request_body(content = CreateChannelWebhookForm, content_type = FORM),
     responses((status = 201, description = "The new webhook", body = ChannelWebhook)),
 )]
@@ -158,7 +158,7 @@ async fn create_webhook(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListChannelWebhook",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("PageSize" = Option<u32>, Query, description = "At most 5"), ("Page" = Option<u32>, Query), ("PageToken" = Option<String>, Query)),
+    params(crate::openapi::ChannelPath, ("PageSize" = Option<u32>, Query, description = "At most 5"), ("Page" = Option<u32>, Query), ("PageToken" = Option<String>, Query)),
     responses((status = 200, description = "A page of webhooks", body = ChannelWebhookList)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Webhooks")]
@@ -185,7 +185,7 @@ async fn list_webhooks(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchChannelWebhook",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("webhook" = String, Path, description = "The webhook (`WH…`)")),
+    params(crate::openapi::ChannelPath, ("webhook" = String, Path, description = "The webhook (`WH…`)")),
     responses((status = 200, description = "The webhook", body = ChannelWebhook)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}")]
@@ -203,7 +203,7 @@ async fn fetch_webhook(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateChannelWebhook",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("webhook" = String, Path, description = "The webhook (`WH…`)")),
+    params(crate::openapi::ChannelPath, ("webhook" = String, Path, description = "The webhook (`WH…`)")),
     request_body(content = UpdateChannelWebhookForm, content_type = FORM),
     responses((status = 200, description = "The webhook", body = ChannelWebhook)),
 )]
@@ -235,7 +235,7 @@ async fn update_webhook(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteChannelWebhook",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("webhook" = String, Path, description = "The webhook (`WH…`)")),
+    params(crate::openapi::ChannelPath, ("webhook" = String, Path, description = "The webhook (`WH…`)")),
     responses((status = 204, description = "Removed")),
 )]
 #[delete("/chat/v2/Services/{service}/Channels/{channel}/Webhooks/{webhook}")]

@@ -155,7 +155,7 @@ async fn create_service(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchService",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    params(crate::openapi::ServicePath),
     responses((status = 200, description = "The service", body = Service)),
 )]
 #[get("/chat/v2/Services/{service}")]
@@ -174,7 +174,7 @@ async fn fetch_service(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateService",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    params(crate::openapi::ServicePath),
     request_body(content = UpdateServiceForm, content_type = FORM),
     responses((status = 200, description = "The service", body = Service)),
 )]
@@ -223,7 +223,7 @@ async fn list_services(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "CreateChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    params(crate::openapi::ServicePath),
     request_body(content = CreateChannelForm, content_type = FORM),
     responses((status = 201, description = "The new channel", body = Channel)),
 )]
@@ -283,7 +283,7 @@ async fn create_channel(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("Type" = Option<Vec<String>>, Query, description = "`public` and/or `private`, repeated; default `public`", explode = true), PageParams),
+    params(crate::openapi::ServicePath, ("Type" = Option<Vec<String>>, Query, description = "`public` and/or `private`, repeated; default `public`", explode = true), PageParams),
     responses((status = 200, description = "A page of channels", body = ChannelList)),
 )]
 #[get("/chat/v2/Services/{service}/Channels")]
@@ -335,7 +335,7 @@ async fn list_channels(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    params(crate::openapi::ChannelPath),
     responses((status = 200, description = "The channel", body = Channel)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}")]
@@ -355,7 +355,7 @@ async fn fetch_channel(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    params(crate::openapi::ChannelPath),
     request_body(content = UpdateChannelForm, content_type = FORM),
     responses((status = 200, description = "The channel", body = Channel)),
 )]
@@ -400,7 +400,7 @@ async fn update_channel(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "CreateMember",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    params(crate::openapi::ChannelPath),
     request_body(content = CreateMemberForm, content_type = FORM),
     responses((status = 201, description = "The new member", body = Member)),
 )]
@@ -437,7 +437,7 @@ async fn add_member(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListMember",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("Identity" = Option<Vec<String>>, Query, description = "Only these identities, repeated", explode = true), PageParams),
+    params(crate::openapi::ChannelPath, ("Identity" = Option<Vec<String>>, Query, description = "Only these identities, repeated", explode = true), PageParams),
     responses((status = 200, description = "A page of members", body = MemberList)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Members")]
@@ -463,7 +463,7 @@ async fn list_members(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchMember",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
+    params(crate::openapi::ChannelPath, ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
     responses((status = 200, description = "The member", body = Member)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Members/{member}")]
@@ -487,7 +487,7 @@ async fn fetch_member(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "CreateMessage",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    params(crate::openapi::ChannelPath),
     request_body(content = CreateMessageForm, content_type = FORM),
     responses((status = 201, description = "The new message", body = Message)),
 )]
@@ -537,7 +537,7 @@ async fn post_message(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListMessage",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("Order" = Option<String>, Query, description = "`asc` (default) or `desc`"), PageParams),
+    params(crate::openapi::ChannelPath, ("Order" = Option<String>, Query, description = "`asc` (default) or `desc`"), PageParams),
     responses((status = 200, description = "A page of messages", body = MessageList)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Messages")]
@@ -565,7 +565,7 @@ async fn list_messages(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchMessage",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("message" = String, Path, description = "The message (`IM…`)")),
+    params(crate::openapi::ChannelPath, ("message" = String, Path, description = "The message (`IM…`)")),
     responses((status = 200, description = "The message", body = Message)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Messages/{message}")]

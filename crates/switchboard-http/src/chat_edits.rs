@@ -60,7 +60,7 @@ fn member_of(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateMember",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
+    params(crate::openapi::ChannelPath, ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
     request_body(content = UpdateMemberForm, content_type = FORM),
     responses((status = 200, description = "The member", body = Member)),
 )]
@@ -107,7 +107,7 @@ pub(crate) async fn update_member(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteMember",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
+    params(crate::openapi::ChannelPath, ("member" = String, Path, description = "The member: its SID (`MB…`) or identity")),
     responses((status = 204, description = "Removed")),
 )]
 #[delete("/chat/v2/Services/{service}/Channels/{channel}/Members/{member}")]
@@ -140,7 +140,7 @@ fn message_index(state: &AppState, sid: Sid, request: &HttpRequest) -> Result<u6
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateMessage",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("message" = String, Path, description = "The message (`IM…`)")),
+    params(crate::openapi::ChannelPath, ("message" = String, Path, description = "The message (`IM…`)")),
     request_body(content = UpdateMessageForm, content_type = FORM),
     responses((status = 200, description = "The message", body = Message)),
 )]
@@ -175,7 +175,7 @@ pub(crate) async fn update_message(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteMessage",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("message" = String, Path, description = "The message (`IM…`)")),
+    params(crate::openapi::ChannelPath, ("message" = String, Path, description = "The message (`IM…`)")),
     responses((status = 204, description = "Removed")),
 )]
 #[delete("/chat/v2/Services/{service}/Channels/{channel}/Messages/{message}")]
@@ -197,7 +197,7 @@ pub(crate) async fn remove_message(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    params(crate::openapi::ChannelPath),
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/chat/v2/Services/{service}/Channels/{channel}")]

@@ -61,7 +61,7 @@ crate::listing!(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "CreateInvite",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name")),
+    params(crate::openapi::ChannelPath),
     request_body(content = CreateInviteForm, content_type = FORM),
     responses((status = 201, description = "The invite", body = Invite)),
 )]
@@ -94,7 +94,7 @@ async fn create_invite(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListInvites",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("Identity" = Option<Vec<String>>, Query, description = "Only these identities' invites"), crate::lists::PageParams),
+    params(crate::openapi::ChannelPath, ("Identity" = Option<Vec<String>>, Query, description = "Only these identities' invites"), crate::lists::PageParams),
     responses((status = 200, description = "A page of invites", body = InviteList)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Invites")]
@@ -121,7 +121,7 @@ async fn list_invites(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchInvite",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("invite" = String, Path, description = "The invite (`IN…`)")),
+    params(crate::openapi::ChannelPath, ("invite" = String, Path, description = "The invite (`IN…`)")),
     responses((status = 200, description = "The invite", body = Invite)),
 )]
 #[get("/chat/v2/Services/{service}/Channels/{channel}/Invites/{invite}")]
@@ -138,7 +138,7 @@ async fn fetch_invite(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteInvite",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("channel" = String, Path, description = "The channel: its SID (`CH…`) or unique name"), ("invite" = String, Path, description = "The invite (`IN…`)")),
+    params(crate::openapi::ChannelPath, ("invite" = String, Path, description = "The invite (`IN…`)")),
     responses((status = 204, description = "Removed")),
 )]
 #[delete("/chat/v2/Services/{service}/Channels/{channel}/Invites/{invite}")]

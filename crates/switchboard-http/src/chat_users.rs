@@ -215,7 +215,7 @@ fn user_rejected(rejection: UserRejection, path: &str) -> ApiError {
 #[utoipa::path(
     tag = "Chat",
     operation_id = "CreateUser",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    params(crate::openapi::ServicePath),
     request_body(content = CreateUserForm, content_type = FORM),
     responses((status = 201, description = "The new user", body = User)),
 )]
@@ -266,7 +266,7 @@ fn find_user(state: &AppState, request: &HttpRequest) -> Result<(Sid, UserView),
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchUser",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
+    params(crate::openapi::ServicePath, ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
     responses((status = 200, description = "The user", body = User)),
 )]
 #[get("/chat/v2/Services/{service}/Users/{user}")]
@@ -283,7 +283,7 @@ async fn fetch_user(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListUser",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), PageParams),
+    params(crate::openapi::ServicePath, PageParams),
     responses((status = 200, description = "A page of users", body = UserList)),
 )]
 #[get("/chat/v2/Services/{service}/Users")]
@@ -302,7 +302,7 @@ async fn list_users(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateUser",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
+    params(crate::openapi::ServicePath, ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
     request_body(content = UpdateUserForm, content_type = FORM),
     responses((status = 200, description = "The user", body = User)),
 )]
@@ -335,7 +335,7 @@ async fn update_user(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteUser",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
+    params(crate::openapi::ServicePath, ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)")),
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/chat/v2/Services/{service}/Users/{user}")]
@@ -387,7 +387,7 @@ async fn joined_channels(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListUserChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), PageParams),
+    params(crate::openapi::ServicePath, ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), PageParams),
     responses((status = 200, description = "A page of the user's channels", body = UserChannelList)),
 )]
 #[get("/chat/v2/Services/{service}/Users/{user}/Channels")]
@@ -410,7 +410,7 @@ async fn list_user_channels(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchUserChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
+    params(crate::openapi::ServicePath, ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
     responses((status = 200, description = "The user's channel", body = UserChannel)),
 )]
 #[get("/chat/v2/Services/{service}/Users/{user}/Channels/{channel}")]
@@ -445,7 +445,7 @@ async fn user_channel(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateUserChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
+    params(crate::openapi::ServicePath, ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
     request_body(content = UpdateUserChannelForm, content_type = FORM),
     responses((status = 200, description = "The user's channel", body = UserChannel)),
 )]
@@ -492,7 +492,7 @@ async fn update_user_channel(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteUserChannel",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
+    params(crate::openapi::ServicePath, ("user" = String, Path, description = "The user: its SID (`US…`) or identity (URL-encoded)"), ("channel" = String, Path, description = "The channel (`CH…`)")),
     responses((status = 204, description = "The member left")),
 )]
 #[delete("/chat/v2/Services/{service}/Users/{user}/Channels/{channel}")]
@@ -609,7 +609,7 @@ fn find_role(state: &AppState, request: &HttpRequest) -> Result<(Sid, RoleState)
 #[utoipa::path(
     tag = "Chat",
     operation_id = "CreateRole",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)")),
+    params(crate::openapi::ServicePath),
     request_body(content = CreateRoleForm, content_type = FORM),
     responses((status = 201, description = "The new role", body = Role)),
 )]
@@ -645,7 +645,7 @@ async fn create_role(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchRole",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("role" = String, Path, description = "The role (`RL…`)")),
+    params(crate::openapi::ServicePath, ("role" = String, Path, description = "The role (`RL…`)")),
     responses((status = 200, description = "The role", body = Role)),
 )]
 #[get("/chat/v2/Services/{service}/Roles/{role}")]
@@ -662,7 +662,7 @@ async fn fetch_role(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "ListRole",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), PageParams),
+    params(crate::openapi::ServicePath, PageParams),
     responses((status = 200, description = "A page of roles", body = RoleList)),
 )]
 #[get("/chat/v2/Services/{service}/Roles")]
@@ -685,7 +685,7 @@ async fn list_roles(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "UpdateRole",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("role" = String, Path, description = "The role (`RL…`)")),
+    params(crate::openapi::ServicePath, ("role" = String, Path, description = "The role (`RL…`)")),
     request_body(content = UpdateRoleForm, content_type = FORM),
     responses((status = 200, description = "The role", body = Role)),
 )]
@@ -713,7 +713,7 @@ async fn update_role(
 #[utoipa::path(
     tag = "Chat",
     operation_id = "DeleteRole",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("role" = String, Path, description = "The role (`RL…`)")),
+    params(crate::openapi::ServicePath, ("role" = String, Path, description = "The role (`RL…`)")),
     responses((status = 204, description = "Deleted")),
 )]
 #[delete("/chat/v2/Services/{service}/Roles/{role}")]

@@ -180,7 +180,7 @@ fn service_of(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> 
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchMedia",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("media" = String, Path, description = "The medium (`ME…`)")),
+    params(crate::openapi::ServicePath, ("media" = String, Path, description = "The medium (`ME…`)")),
     security(("basic" = []), ("accessToken" = [])),
     responses((status = 200, description = "The medium", body = MediaResource)),
 )]
@@ -206,7 +206,7 @@ async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpR
 #[utoipa::path(
     tag = "Chat",
     operation_id = "FetchMediaContent",
-    params(("service" = String, Path, description = "The Chat Service (`IS…`)"), ("media" = String, Path, description = "The medium (`ME…`)")),
+    params(crate::openapi::ServicePath, ("media" = String, Path, description = "The medium (`ME…`)")),
     security(("basic" = []), ("accessToken" = [])),
     responses((status = 200, description = "The bytes, with their Content-Type", body = MediaBytes, content_type = "*/*")),
 )]
@@ -289,7 +289,7 @@ async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpRespon
     tag = "Chat",
     operation_id = "CreateMedia",
     params(
-        ("service" = String, Path, description = "The Chat Service (`IS…`)"),
+        crate::openapi::ServicePath,
         ("ChannelSid" = String, Query, description = "The channel (`CH…`) the medium is for"),
         ("Filename" = Option<String>, Query, description = "At most 255 characters"),
     ),

@@ -475,3 +475,23 @@ mod tests {
         assert_eq!(body["code"], 20404);
     }
 }
+
+/// The path of a Chat Service's own resources, as every operation under it declares it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ServicePath {
+    /// The Chat Service (`IS…`)
+    service: String,
+}
+
+/// The path of a channel and its resources.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct ChannelPath {
+    /// The Chat Service (`IS…`)
+    service: String,
+    /// The channel: its SID (`CH…`) or unique name
+    channel: String,
+}
