@@ -255,15 +255,10 @@ async fn existing(
     state: &AppState,
     request: &HttpRequest,
 ) -> Result<(ChannelState, Sid), ApiError> {
-    let (service, sid) = channel_path(state, request)?;
-    let channel = load_channel(state, service, sid, request.path()).await?;
-    let key = request.match_info().get("webhook").unwrap_or_default();
-    match Sid::parse_with(key, SidPrefix::WEBHOOK) {
-        Ok(webhook_sid) if channel.webhooks.contains_key(&webhook_sid) => {
-            Ok((channel, webhook_sid))
-        }
-        _ => Err(ApiError::not_found(request.path())),
-    }
+    crate::chat::channel_and_child(state, request, "webhook", SidPrefix::WEBHOOK, |c, sid| {
+        c.webhooks.contains_key(sid)
+    })
+    .await
 }
 
 fn ids(channel: &ChannelState) -> Result<(Sid, Sid), ApiError> {

@@ -663,6 +663,25 @@ pub(crate) async fn load_channel(
     }
 }
 
+/// The channel of the path and the SID its `param` segment names (of `prefix`), if the channel
+/// `holds` it: the lookup of every channel sub-resource (webhooks, invites); 404 in Twilio's
+/// shape for a missing channel or a missing or malformed SID alike.
+pub(crate) async fn channel_and_child(
+    state: &AppState,
+    request: &HttpRequest,
+    param: &str,
+    prefix: SidPrefix,
+    holds: impl Fn(&ChannelState, &Sid) -> bool,
+) -> Result<(ChannelState, Sid), ApiError> {
+    let (service, sid) = channel_path(state, request)?;
+    let channel = load_channel(state, service, sid, request.path()).await?;
+    let key = request.match_info().get(param).unwrap_or_default();
+    match Sid::parse_with(key, prefix) {
+        Ok(child) if holds(&channel, &child) => Ok((channel, child)),
+        _ => Err(ApiError::not_found(request.path())),
+    }
+}
+
 /// Attributes must be a JSON document (Twilio stores them as a string); absent means `{}`.
 pub(crate) fn json_attributes(text: Option<&str>) -> Result<String, ApiError> {
     match text {

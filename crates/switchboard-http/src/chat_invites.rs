@@ -158,13 +158,10 @@ async fn existing(
     state: &AppState,
     request: &HttpRequest,
 ) -> Result<(ChannelState, Sid), ApiError> {
-    let (service, sid) = channel_path(state, request)?;
-    let channel = load_channel(state, service, sid, request.path()).await?;
-    let key = request.match_info().get("invite").unwrap_or_default();
-    match Sid::parse_with(key, SidPrefix::INVITE) {
-        Ok(invite_sid) if channel.invites.contains_key(&invite_sid) => Ok((channel, invite_sid)),
-        _ => Err(ApiError::not_found(request.path())),
-    }
+    crate::chat::channel_and_child(state, request, "invite", SidPrefix::INVITE, |c, sid| {
+        c.invites.contains_key(sid)
+    })
+    .await
 }
 
 /// An invite as Twilio renders it.
