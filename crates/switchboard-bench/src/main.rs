@@ -12,6 +12,12 @@ mod log;
 mod realtime;
 mod stats;
 
+/// mimalloc instead of glibc's malloc: sled allocates and frees on every insert (it clones the
+/// leaf it changes), and under hundreds of writers glibc's allocator was about a quarter of all
+/// CPU (docs/BENCHMARKS.md). The bench uses the same allocator, so its raw limits stay comparable.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
