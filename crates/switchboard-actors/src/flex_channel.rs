@@ -72,9 +72,17 @@ impl Handler<Open> for FlowRouter {
     fn handle(&mut self, open: Open, _: &mut Context<Self>) -> Self::Result {
         let engine = Arc::clone(&self.engine);
         let home = self.home;
+        let (flow_sid, address) = (open.flow.sid, open.open.customer_address.clone());
         // Atomic, as for inbound messages: the next request of this shard waits for this write.
+        // Opening may bind the customer to a new channel: the router's hint is dropped, so its
+        // next message reads the binding from the index.
         AtomicResponse::new(Box::pin(
-            async move { open_one(&engine, open, home).await }.into_actor(self),
+            async move { open_one(&engine, open, home).await }.into_actor(self).map(
+                move |opened, router, _| {
+                    router.bindings.forget(flow_sid, &address);
+                    opened
+                },
+            ),
         ))
     }
 }

@@ -4,7 +4,14 @@
 //! the end of its append, so two messages from one customer can never both find "no channel" and
 //! create two (peers.md: Rocket.Chat#38148, chatwoot#10798). Durability is awaited by the caller,
 //! outside the router, so a shard is busy only for the write itself.
+//!
+//! Each router remembers the channel it last routed each customer to ([`BindingCache`]), which
+//! saves the binding look-up (a keyed hash and a sled read) on every message of a conversation.
+//! The remembered channel is only a hint: the channel actor refuses a message when the channel
+//! can no longer take it (inactive, erased, deleted), and the router then opens a new channel,
+//! as it does when the index's binding went stale between the look-up and the append.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -64,11 +71,57 @@ pub struct FlowRouter {
     pub(crate) engine: Arc<EngineInner>,
     /// The arbiter this router runs on; the channels it starts run there too.
     pub(crate) home: usize,
+    /// The channel each recent customer of this shard was routed to.
+    pub(crate) bindings: BindingCache,
 }
 
 impl FlowRouter {
     pub(crate) fn new(engine: Arc<EngineInner>, home: usize) -> FlowRouter {
-        FlowRouter { engine, home }
+        FlowRouter { engine, home, bindings: BindingCache::default() }
+    }
+}
+
+/// The channel a router last routed each (flow, customer address) to, for at most
+/// [`BindingCache::CAPACITY`] customers per shard (emptied when full: a miss costs one index
+/// look-up, so a crude bound is enough). Only the router of a shard writes a binding of that
+/// shard's customers, so the hint goes stale only when the channel retires, which the channel
+/// actor detects.
+#[derive(Debug, Default)]
+pub(crate) struct BindingCache {
+    /// Channel by customer address, by flow.
+    channels: HashMap<Sid, HashMap<String, Sid>>,
+    len: usize,
+}
+
+impl BindingCache {
+    pub const CAPACITY: usize = 8192;
+
+    pub fn get(&self, flow: Sid, address: &str) -> Option<Sid> {
+        self.channels.get(&flow)?.get(address).copied()
+    }
+
+    pub fn remember(&mut self, flow: Sid, address: &str, channel: Sid) {
+        if self.len >= Self::CAPACITY && self.get(flow, address).is_none() {
+            self.channels.clear();
+            self.len = 0;
+        }
+        let previous = self.channels.entry(flow).or_default().insert(address.to_owned(), channel);
+        if previous.is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub fn forget(&mut self, flow: Sid, address: &str) {
+        let removed =
+            self.channels.get_mut(&flow).and_then(|by_address| by_address.remove(address));
+        if removed.is_some() {
+            self.len -= 1;
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -82,17 +135,34 @@ impl Handler<Route> for FlowRouter {
     fn handle(&mut self, route: Route, _: &mut Context<Self>) -> Self::Result {
         let engine = Arc::clone(&self.engine);
         let home = self.home;
-        // Atomic: the next message of this shard waits until this one is written.
+        let (flow_sid, address) = (route.flow.sid, route.inbound.customer_address.clone());
+        let cached = self.bindings.get(flow_sid, &address);
+        // Atomic: the next message of this shard waits until this one is written (and, below,
+        // until the cache says where it went).
         AtomicResponse::new(Box::pin(
-            async move { route_one(&engine, route, home).await }.into_actor(self),
+            async move { route_one(&engine, route, home, cached).await }.into_actor(self).map(
+                move |routed, router, _| {
+                    match &routed {
+                        Ok(Ok(Routed::Stored { channel_sid, .. })) => {
+                            router.bindings.remember(flow_sid, &address, *channel_sid);
+                        }
+                        Ok(Ok(Routed::Duplicate { .. })) => {}
+                        Ok(Err(_)) | Err(_) => router.bindings.forget(flow_sid, &address),
+                    }
+                    routed
+                },
+            ),
         ))
     }
 }
 
+/// Routes one message; `cached` is the channel this shard last routed the customer to, used
+/// instead of the binding index when given.
 async fn route_one(
     engine: &EngineInner,
     route: Route,
     home: usize,
+    cached: Option<Sid>,
 ) -> Result<Result<Routed, Rejection>, EngineError> {
     let Route { flow, inbound, at } = route;
     let log = &engine.log;
@@ -103,8 +173,13 @@ async fn route_one(
     }
     let mut interaction = message_commands(&inbound);
     interaction.extend(task_command(&flow, &inbound));
-    let bound = log.lookup(IndexKind::Binding, Some(flow.sid), &inbound.customer_address)?;
-    if let Some((channel_sid, _)) = bound {
+    let bound = match cached {
+        Some(channel_sid) => Some(channel_sid),
+        None => log
+            .lookup(IndexKind::Binding, Some(flow.sid), &inbound.customer_address)?
+            .map(|(channel_sid, _)| channel_sid),
+    };
+    if let Some(channel_sid) = bound {
         match execute(engine, channel_sid, interaction.clone(), at, home, &Some(Cause::Provider))
             .await?
         {
@@ -267,5 +342,46 @@ fn member_attributes(inbound: &Inbound) -> String {
     match &inbound.profile_name {
         Some(name) => json!({ "friendlyName": name }).to_string(),
         None => "{}".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(prefix: SidPrefix, n: u8) -> Sid {
+        Sid::from_parts(prefix, [n; 16])
+    }
+
+    #[test]
+    fn the_cache_remembers_per_flow_and_address_and_forgets_on_request() {
+        let (flow_a, flow_b) = (sid(SidPrefix::FLEX_FLOW, 1), sid(SidPrefix::FLEX_FLOW, 2));
+        let (one, two) = (sid(SidPrefix::CHANNEL, 1), sid(SidPrefix::CHANNEL, 2));
+        let mut cache = BindingCache::default();
+        cache.remember(flow_a, "+14155550100", one);
+        cache.remember(flow_b, "+14155550100", two);
+        assert_eq!(cache.get(flow_a, "+14155550100"), Some(one));
+        assert_eq!(cache.get(flow_b, "+14155550100"), Some(two));
+        assert_eq!(cache.get(flow_a, "+14155550101"), None);
+        cache.remember(flow_a, "+14155550100", two);
+        assert_eq!(cache.get(flow_a, "+14155550100"), Some(two));
+        cache.forget(flow_a, "+14155550100");
+        assert_eq!(cache.get(flow_a, "+14155550100"), None);
+        assert_eq!(cache.get(flow_b, "+14155550100"), Some(two));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let flow = sid(SidPrefix::FLEX_FLOW, 1);
+        let channel = sid(SidPrefix::CHANNEL, 1);
+        let mut cache = BindingCache::default();
+        for n in 0..BindingCache::CAPACITY * 2 + 7 {
+            cache.remember(flow, &format!("+1415{n:07}"), channel);
+            assert!(cache.len() <= BindingCache::CAPACITY);
+        }
+        // Updating a customer already remembered never empties the cache.
+        let before = cache.len();
+        cache.remember(flow, &format!("+1415{:07}", BindingCache::CAPACITY * 2 + 6), channel);
+        assert_eq!(cache.len(), before);
     }
 }
