@@ -87,7 +87,9 @@ struct Shared {
     /// its own (the others, who wrote while it ran, wait for the next one and would only go back
     /// to sleep, re-taking the lock on the way).
     done: [Condvar; 2],
-    progress_tx: watch::Sender<Progress>,
+    /// The same for async waiters: generation `g`'s are told through `progress[g % 2]`, so a
+    /// finished flush does not wake the tasks that wait for the next one.
+    progress: [watch::Sender<Progress>; 2],
 }
 
 /// The group-commit flusher of one sled database.
@@ -125,7 +127,7 @@ impl GroupCommit {
             }),
             work: Condvar::new(),
             done: [Condvar::new(), Condvar::new()],
-            progress_tx: watch::channel(progress).0,
+            progress: [watch::channel(progress).0, watch::channel(progress).0],
         });
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -195,7 +197,9 @@ impl GroupCommit {
 
     /// Waits, without blocking a thread, until `ticket` is durable.
     pub async fn wait(&self, ticket: FlushTicket) -> Result<(), StoreError> {
-        let mut rx = self.shared.progress_tx.subscribe();
+        // Generations complete one by one, in order, each announced on its parity's channel: if
+        // this ticket's has completed, its channel already says so.
+        let mut rx = self.shared.progress[(ticket.0 % 2) as usize].subscribe();
         let reached = rx.wait_for(|p| p.failed || p.completed >= ticket.0).await.map(|p| *p);
         match reached {
             Ok(progress) if !progress.failed => Ok(()),
@@ -281,10 +285,13 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>, last_chec
                 state.progress.failed = true;
             }
         }
-        shared.progress_tx.send_replace(state.progress);
         if state.progress.failed {
+            for tx in &shared.progress {
+                tx.send_replace(state.progress);
+            }
             shared.done.iter().for_each(Condvar::notify_all);
         } else {
+            shared.progress[(generation % 2) as usize].send_replace(state.progress);
             shared.done[(generation % 2) as usize].notify_all();
         }
     }
@@ -359,4 +366,52 @@ pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)>
         })
         .collect::<Option<_>>()?;
     Some((u64::from_be_bytes(number.try_into().ok()?), heads))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn async_waiters_of_either_parity_learn_that_their_flush_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let flusher = GroupCommit::start(db.clone(), dir.path(), Durability::Flush, 0).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let limit = std::time::Duration::from_secs(10);
+        runtime
+            .block_on(async {
+                tokio::time::timeout(limit, async {
+                    let mut tickets = Vec::new();
+                    for n in 0..20u64 {
+                        db.insert(n.to_be_bytes(), &[1u8][..]).unwrap();
+                        let ticket = flusher.ticket();
+                        tickets.push(ticket);
+                        flusher.wait(ticket).await.unwrap();
+                        assert!(lock(&flusher.shared.state).progress.completed >= ticket.0);
+                    }
+                    // Generations of both parities went by; every earlier ticket is done at once.
+                    assert!(
+                        tickets.iter().any(|t| t.0 % 2 == 0)
+                            && tickets.iter().any(|t| t.0 % 2 == 1)
+                    );
+                    for ticket in tickets {
+                        flusher.wait(ticket).await.unwrap();
+                    }
+                })
+                .await
+            })
+            .unwrap();
+        // Waiters of the next generation and the one after it, both parities, at once.
+        runtime.block_on(async {
+            let first = flusher.ticket();
+            let both = async {
+                flusher.wait(first).await.unwrap();
+                let second = flusher.ticket();
+                assert_ne!(first.0 % 2, second.0 % 2);
+                flusher.wait(second).await.unwrap();
+            };
+            tokio::time::timeout(limit, both).await.unwrap();
+        });
+    }
 }
