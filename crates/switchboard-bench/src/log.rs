@@ -44,6 +44,10 @@ pub struct LogArgs {
     /// Writer counts of the append runs.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 256])]
     writers: Vec<usize>,
+    /// Rounds of the append runs at each writer count (each round runs ours and raw in turn);
+    /// the targets are judged on the median of the rounds' ratios.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Build the audit log channel by channel instead of round-robin over the channels.
     #[arg(long)]
     per_channel_build: bool,
@@ -91,9 +95,9 @@ pub fn run(args: &LogArgs) -> anyhow::Result<()> {
 
     let wants = |part: Part| args.part == Part::All || args.part == part;
     let at_256 = if wants(Part::Appends) {
-        appends_table(scratch.path(), &args.writers, seconds)?
+        appends_table(scratch.path(), &args.writers, args.rounds.max(1), seconds)?
     } else {
-        None
+        Vec::new()
     };
     if wants(Part::Codec) {
         codec_table();
@@ -106,9 +110,19 @@ pub fn run(args: &LogArgs) -> anyhow::Result<()> {
 
     println!("## Against the targets\n");
     println!("| target | measured | ratio | met |\n|---|---|---|---|");
-    if let Some(runs) = at_256 {
+    if !at_256.is_empty() {
+        let median_round = |ratio: fn(&AppendRuns) -> f64| {
+            let mut rounds: Vec<&AppendRuns> = at_256.iter().collect();
+            rounds.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+            rounds[rounds.len() / 2]
+        };
+        let rounds = match at_256.len() {
+            1 => String::new(),
+            n => format!(" (the median of {n} rounds)"),
+        };
+        let runs = median_round(|r| r.fsync.run.per_second / r.raw_fsync.run.per_second);
         target(
-            "256 writers, fsync: ≥ 50 % of raw sled + fdatasync group commit",
+            &format!("256 writers, fsync{rounds}: ≥ 50 % of raw sled + fdatasync group commit"),
             &format!(
                 "{} vs {}",
                 rate(runs.fsync.run.per_second),
@@ -117,8 +131,9 @@ pub fn run(args: &LogArgs) -> anyhow::Result<()> {
             runs.fsync.run.per_second / runs.raw_fsync.run.per_second,
             0.5,
         );
+        let runs = median_round(|r| r.flush.run.per_second / r.raw_flush.run.per_second);
         target(
-            "256 writers, flush: ≥ 50 % of raw sled flush group commit",
+            &format!("256 writers, flush{rounds}: ≥ 50 % of raw sled flush group commit"),
             &format!(
                 "{} vs {}",
                 rate(runs.flush.run.per_second),
@@ -161,12 +176,13 @@ struct AppendRuns {
 }
 
 /// Items 1 and 2(a): durable appends beside raw sled group commit. Returns the runs at 256
-/// writers, when measured.
+/// writers of every round, when measured.
 fn appends_table(
     scratch: &Path,
     writer_counts: &[usize],
+    rounds: usize,
     seconds: Duration,
-) -> anyhow::Result<Option<AppendRuns>> {
+) -> anyhow::Result<Vec<AppendRuns>> {
     println!(
         "## Durable appends ({BODY_BYTES}-byte message bodies; raw: {RAW_VALUE}-byte values)\n"
     );
@@ -175,8 +191,8 @@ fn appends_table(
          cores busy | vs raw, same durability |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    let mut at_256 = None;
-    for &writers in writer_counts {
+    let mut at_256 = Vec::new();
+    for &writers in writer_counts.iter().flat_map(|w| std::iter::repeat_n(w, rounds)) {
         let row = |what: &str,
                    durability: &str,
                    m: &Measured,
@@ -219,7 +235,7 @@ fn appends_table(
                 "| {writers} | switchboard vs the row above | fsync | | | | | | | {} |",
                 percent(fsync.run.per_second, shaped.run.per_second)
             );
-            at_256 = Some(AppendRuns { fsync, raw_fsync, flush, raw_flush });
+            at_256.push(AppendRuns { fsync, raw_fsync, flush, raw_flush });
         }
     }
     println!();

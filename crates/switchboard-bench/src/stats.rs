@@ -72,12 +72,11 @@ impl ProcessUsage {
         Some(ProcessUsage { cpu: Duration::from_millis(ticks * 10), context_switches })
     }
 
-    /// Per request of `requests`, from `before` to `self`: (CPU µs, context switches).
-    pub fn per_request(&self, before: &ProcessUsage, requests: usize) -> (f64, f64) {
-        let n = requests.max(1) as f64;
+    /// From `before` to `self`: (CPU time, context switches).
+    pub fn since(&self, before: &ProcessUsage) -> (Duration, u64) {
         (
-            (self.cpu.saturating_sub(before.cpu)).as_secs_f64() * 1e6 / n,
-            self.context_switches.saturating_sub(before.context_switches) as f64 / n,
+            self.cpu.saturating_sub(before.cpu),
+            self.context_switches.saturating_sub(before.context_switches),
         )
     }
 }
