@@ -73,6 +73,58 @@ fn golden_log_verifies_clean() {
     assert!(cli_on_copy(&["verify", "--integrity-only"]).assert_ok().stdout.contains("OK"));
 }
 
+/// A folder of an older format takes new records after its old ones: the channel's chain runs
+/// on across the change of record version, and the old records replay exactly as before.
+#[test]
+fn golden_log_takes_records_of_the_current_version_after_its_own() {
+    ensure_fixture();
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("data");
+    copy_dir(&fixture().join("data"), &data);
+    std::fs::create_dir_all(data.join("blobs")).unwrap();
+    let key = MasterKey::load(&fixture().join("master.key")).unwrap();
+    let log = EventLog::open(StoreConfig::new(data.clone()), key).unwrap();
+    let channel = sid(SidPrefix::CHANNEL, 2);
+    let mut ch = ChannelLog::load(&log, channel).unwrap();
+    let before = ch.state().events_applied;
+    execute(
+        &log,
+        &mut ch,
+        message(20, "agent.bob", "Back after the upgrade", MessageSource::Agent),
+        at(9_000),
+    );
+    assert_eq!(ch.state().events_applied, before + 1);
+    log.close().unwrap();
+
+    let with_key = |args: &[&str]| {
+        run(switchboard()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--master-key-file")
+            .arg(fixture().join("master.key")))
+    };
+    let golden = std::fs::read_to_string(fixture().join("replay.jsonl")).unwrap();
+    let verified = with_key(&["verify"]);
+    assert!(
+        verified
+            .assert_ok()
+            .stdout
+            .contains(&format!("checked {} records in 3 channels", golden.lines().count() + 1)),
+        "{}",
+        verified.stdout
+    );
+    let replay = with_key(&["replay", "--channel", &channel.to_string()]);
+    let lines: Vec<&str> = replay.assert_ok().stdout.lines().collect();
+    let old: Vec<&str> =
+        golden.lines().filter(|l| l.contains(&format!(r#""channel_sid":"{channel}""#))).collect();
+    assert_eq!(&lines[..old.len()], &old[..], "the old records replay as before");
+    let added = lines.get(old.len()).expect("the new record is replayed");
+    assert!(added.contains(r#""type":"message_added""#), "{added}");
+    assert!(added.contains("Back after the upgrade"), "{added}");
+    assert_eq!(lines.len(), old.len() + 1);
+}
+
 #[test]
 fn golden_state_at_a_time_is_stable() {
     ensure_fixture();

@@ -361,7 +361,7 @@ async fn raw_handler(state: web::Data<RawState>, form: web::Form<Inbound>) -> Ht
             provider_message_id: Some(form.message_sid.clone()),
         },
     );
-    let Ok(plain) = rmp_serde::to_vec_named(&event) else {
+    let Ok(plain) = switchboard_store::encode_event(&event) else {
         return HttpResponse::InternalServerError().finish();
     };
     let mut sealed = Vec::new();

@@ -24,8 +24,8 @@ use switchboard_domain::{
     Sid, SidPrefix, Timestamp,
 };
 use switchboard_store::{
-    verify_raw, ChannelLog, Durability, EventLog, RawLog, ReplayFilter, ReplayRecord, StoreConfig,
-    VerifyMode,
+    encode_event, verify_raw, ChannelLog, Durability, EventLog, RawLog, ReplayFilter, ReplayRecord,
+    StoreConfig, VerifyMode, RECORD_VERSION,
 };
 
 use crate::stats::{ms, rate, Run};
@@ -249,7 +249,7 @@ fn codec_table() {
         "## Raw crypto and codec (one thread, {CODEC_EVENTS} `Recorded` MessageAdded events)\n"
     );
     println!(
-        "MessagePack (named, as the store writes it) of one event: {} bytes; sealed: {} bytes.\n",
+        "MessagePack (positional, as the store writes it) of one event: {} bytes; sealed: {} bytes.\n",
         codec.plaintext_bytes, codec.sealed_bytes
     );
     println!("| operation | events/s | µs/event |\n|---|---|---|");
@@ -626,7 +626,7 @@ fn message_added(i: u32) -> Recorded {
 /// hash: docs/event-format.md), nonce, sealed MessagePack, tag.
 fn stored_record_len() -> usize {
     const HEADER: usize = 1 + 4 + 32;
-    let plaintext = rmp_serde::to_vec_named(&message_added(0)).map_or(0, |p| p.len());
+    let plaintext = encode_event(&message_added(0)).map_or(0, |p| p.len());
     HEADER + switchboard_crypto::NONCE_LEN + plaintext + switchboard_crypto::TAG_LEN
 }
 
@@ -636,7 +636,7 @@ fn crypto_and_codec(count: u32) -> CodecRates {
     let aads: Vec<Vec<u8>> =
         (0..count).map(|i| record_aad(stream, u64::from(i), 1, &[0x11; 32])).collect();
     let events: Vec<Recorded> = (0..count).map(message_added).collect();
-    let plaintext_bytes = rmp_serde::to_vec_named(&events[0]).unwrap().len();
+    let plaintext_bytes = encode_event(&events[0]).unwrap().len();
 
     let started = Instant::now();
     let sealed: Vec<Vec<u8>> = events
@@ -644,7 +644,7 @@ fn crypto_and_codec(count: u32) -> CodecRates {
         .zip(&aads)
         .map(|(e, aad)| {
             let mut out = Vec::new();
-            sealer.seal_into(aad, &rmp_serde::to_vec_named(e).unwrap(), &mut out);
+            sealer.seal_into(aad, &encode_event(e).unwrap(), &mut out);
             out
         })
         .collect();
@@ -662,7 +662,7 @@ fn crypto_and_codec(count: u32) -> CodecRates {
     let started = Instant::now();
     for (event, aad) in events.iter().zip(&aads) {
         let mut out = Vec::new();
-        sealer.seal_into(aad, &rmp_serde::to_vec_named(event).unwrap(), &mut out);
+        sealer.seal_into(aad, &encode_event(event).unwrap(), &mut out);
         let plain = sealer.open(aad, &out).unwrap();
         let back: Recorded = rmp_serde::from_slice(&plain).unwrap();
         check = check.wrapping_add(back.at.0 as u64);
@@ -689,7 +689,6 @@ struct Audit {
 }
 
 /// The record format this reader knows (docs/event-format.md).
-const RECORD_VERSION: u8 = 1;
 const EVENT_PREFIX: u8 = b'E';
 const KEY_PREFIX: u8 = b'K';
 const RECORD_HEADER: usize = 1 + 4 + 32;

@@ -1,9 +1,12 @@
 //! The events of a chat channel, in the past tense. They are the only thing the log stores.
 //!
-//! Stored names are part of the on-disk format: variants and fields are renamed to snake_case
-//! explicitly and must never be renamed again. A field added later carries `#[serde(default)]` so
-//! older records still decode; a change of meaning bumps [`EVENT_SCHEMA_VERSION`] and gets an
-//! upcaster in the store (see docs/event-format.md).
+//! Stored names and order are part of the on-disk format. Variants are stored by name, renamed to
+//! snake_case explicitly, and must never be renamed again. Fields are stored by position (records
+//! of version 2) and, in older records, by name: neither may change, a new field goes last in its
+//! struct with `#[serde(default)]` so older records still decode, and only a struct's last field
+//! may be left out when empty (`skip_serializing_if`) unconditionally: leaving out any other
+//! would shift the ones after it, so those use `stored_form::is_none_unless_positional`. A change of meaning bumps [`EVENT_SCHEMA_VERSION`] and gets an upcaster in
+//! the store (see docs/event-format.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -295,7 +298,7 @@ pub enum ChannelEvent {
         error: Option<ProviderError>,
         /// The provider's id for the message (Twilio `SM…`, `wamid.…`, Messenger `mid.…`), given
         /// when the provider accepted it: status callbacks find the message by it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "crate::stored_form::is_none_unless_positional")]
         provider_message_id: Option<String>,
         /// When the send to the provider began, given with `sent`: a Messenger watermark ("all
         /// messages before T were read") covers the messages whose send began before T.

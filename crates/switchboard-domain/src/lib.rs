@@ -14,6 +14,7 @@ mod role;
 mod service;
 mod sid;
 mod state;
+mod stored_form;
 mod time;
 mod user;
 mod webhook;
@@ -42,6 +43,7 @@ pub use state::{
     ChannelState, ChannelStatus, InviteState, MediaState, MediaStatus, MemberState, TaskState,
     WebhookState,
 };
+pub use stored_form::with_every_field;
 pub use time::Timestamp;
 pub use webhook::{
     ServiceWebhooks, WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL,

@@ -130,12 +130,12 @@ pub const SERVICE_POST_EVENTS: &[&str] = &[
 
 /// A Chat Service's webhooks (`PreWebhookUrl`, `PostWebhookUrl`, `WebhookMethod`,
 /// `WebhookFilters`, `PreWebhookRetryCount`, `PostWebhookRetryCount`), whole, as its events store
-/// them. Every field has a default so that later fields can be added.
+/// them. Every field has a default so that later fields can be added, at the end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ServiceWebhooks {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::stored_form::is_none_unless_positional")]
     pub pre_webhook_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "crate::stored_form::is_none_unless_positional")]
     pub post_webhook_url: Option<String>,
     #[serde(default)]
     pub method: WebhookMethod,
@@ -201,6 +201,23 @@ fn is_absolute_http(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without a pre-event URL the post-event one must not move into its place in a record.
+    #[test]
+    fn service_webhooks_read_back_from_both_stored_forms() {
+        let hooks = ServiceWebhooks {
+            post_webhook_url: Some("https://hooks.example.com/post".into()),
+            filters: vec!["onMessageSent".into()],
+            post_retry_count: 2,
+            ..ServiceWebhooks::default()
+        };
+        let positional = crate::with_every_field(|| rmp_serde::to_vec(&hooks)).unwrap();
+        assert_eq!(rmp_serde::from_slice::<ServiceWebhooks>(&positional).unwrap(), hooks);
+        let named = rmp_serde::to_vec_named(&hooks).unwrap();
+        assert_eq!(rmp_serde::from_slice::<ServiceWebhooks>(&named).unwrap(), hooks);
+        let json = serde_json::to_value(&hooks).unwrap();
+        assert!(json.get("pre_webhook_url").is_none(), "the named form is as it was: {json}");
+    }
 
     #[test]
     fn service_webhooks_keep_twilios_rules() {

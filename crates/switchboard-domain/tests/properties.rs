@@ -9,10 +9,10 @@ use proptest::sample::{select, Index};
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use switchboard_domain::{
-    decide, ChannelCommand, ChannelEvent, ChannelKind, ChannelState, DeactivationReason,
-    DeliveryStatus, DomainEvent, ErasureReason, Media, MessageSource, NewChannel, NewMessage,
-    ProviderError, ReactivationReason, Recorded, Rejection, Sid, SidPrefix, TaskOutcome, Timestamp,
-    WebhookConfig, WebhookMethod,
+    decide, with_every_field, Cause, ChannelCommand, ChannelEvent, ChannelKind, ChannelState,
+    DeactivationReason, DeliveryStatus, DomainEvent, ErasureReason, Media, MessageSource,
+    NewChannel, NewMessage, ProviderError, ReactivationReason, Recorded, Rejection, Sid, SidPrefix,
+    TaskOutcome, Timestamp, WebhookConfig, WebhookMethod,
 };
 
 /// When the first command of a sequence runs.
@@ -513,6 +513,15 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 /// Any event with any values, including events `decide` would never let through.
+fn cause() -> impl Strategy<Value = Cause> {
+    prop_oneof![
+        any::<bool>().prop_map(|webhooks| Cause::Api { webhooks }),
+        "[a-z]{0,8}".prop_map(|identity| Cause::Client { identity }),
+        Just(Cause::Provider),
+        Just(Cause::System),
+    ]
+}
+
 fn any_event() -> impl Strategy<Value = ChannelEvent> {
     let big_index = prop_oneof![0..6u64, any::<u64>()];
     prop_oneof![
@@ -580,15 +589,22 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
         .prop_map(|reason| ChannelEvent::ChannelDeactivated { reason }),
         select(vec![ReactivationReason::Api, ReactivationReason::CustomerMessage])
             .prop_map(|reason| ChannelEvent::ChannelReactivated { reason }),
-        (big_index, status(), provider_error()).prop_map(|(index, status, error)| {
-            ChannelEvent::DeliveryStatusChanged {
-                index,
-                status,
-                error,
-                provider_message_id: None,
-                requested_at: None,
-            }
-        }),
+        (
+            big_index,
+            status(),
+            provider_error(),
+            option::of("SM[0-9a-f]{4}"),
+            option::of(any::<i64>().prop_map(Timestamp)),
+        )
+            .prop_map(|(index, status, error, provider_message_id, requested_at)| {
+                ChannelEvent::DeliveryStatusChanged {
+                    index,
+                    status,
+                    error,
+                    provider_message_id,
+                    requested_at,
+                }
+            }),
         erasure().prop_map(|reason| ChannelEvent::DataErased { reason }),
         (webhook(), any::<String>(), webhook_method(), webhook_filters(), any::<u8>()).prop_map(
             |(webhook_sid, url, method, filters, retry_count)| ChannelEvent::WebhookAdded {
@@ -677,6 +693,25 @@ proptest! {
         };
         let first = decide(&state, command.clone());
         prop_assert_eq!(decide(&state, command), first);
+    }
+
+    /// Every event reads back as written from both record encodings: named MessagePack (records
+    /// of version 1) and positional (version 2, what the store writes), where a field left out
+    /// when empty anywhere but last would shift the fields after it.
+    #[test]
+    fn every_event_survives_both_record_encodings(
+        at in any::<i64>(),
+        event in any_event(),
+        cause in option::of(cause()),
+    ) {
+        let record = Recorded::caused(Timestamp(at), event, cause);
+        let undecodable = |e: rmp_serde::decode::Error| TestCaseError::fail(e.to_string());
+        let positional = with_every_field(|| rmp_serde::to_vec(&record)).expect("serializes");
+        let read: Recorded = rmp_serde::from_slice(&positional).map_err(undecodable)?;
+        prop_assert_eq!(&read, &record);
+        let named = rmp_serde::to_vec_named(&record).expect("an event serializes");
+        let read: Recorded = rmp_serde::from_slice(&named).map_err(undecodable)?;
+        prop_assert_eq!(&read, &record);
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl ChannelLog {
             }
             let marker = Recorded::new(at, ChannelEvent::DataErased { reason });
             let (bytes, hash) =
-                record::clear_record(&head.last_hash, &rmp_serde::to_vec_named(&marker)?);
+                record::clear_record(&head.last_hash, &record::encode_event(&marker)?);
             // The marker, then its head checkpointed and durable: from then on the erasure is
             // decided, and crash recovery finishes it (`recovery.rs`) if the process dies before
             // the keys are gone. A crash before leaves the marker past the checkpoint, and

@@ -338,10 +338,13 @@ fn flush_once(
     Ok(fold)
 }
 
+/// The version byte of head checkpoints, unchanged since the first format.
+const CHECKPOINT_VERSION: u8 = 1;
+
 /// `version(1) ‖ number(u64) ‖ (stream(18) ‖ head)*`.
 fn encode_checkpoint(number: u64, heads: &HashMap<Sid, Head>) -> Vec<u8> {
     let mut out = Vec::with_capacity(9 + heads.len() * (layout::STREAM_LEN + Head::LEN));
-    out.push(crate::FORMAT_VERSION);
+    out.push(CHECKPOINT_VERSION);
     out.extend_from_slice(&number.to_be_bytes());
     for (stream, head) in heads {
         out.extend_from_slice(&stream.to_bytes());
@@ -355,7 +358,7 @@ pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)>
     let (&version, rest) = bytes.split_first()?;
     let (number, rest) = rest.split_at_checked(8)?;
     let entry = layout::STREAM_LEN + Head::LEN;
-    if version != crate::FORMAT_VERSION || rest.len() % entry != 0 {
+    if version != CHECKPOINT_VERSION || rest.len() % entry != 0 {
         return None;
     }
     let heads = rest

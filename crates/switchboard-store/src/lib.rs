@@ -35,9 +35,14 @@ pub use flusher::{Durability, FlushTicket};
 pub use log::{Appended, EventLog, IndexChanges, LoggedEvent, StoreConfig};
 pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
 pub use media::{MediaRead, StoredMedia, MEDIA_CHUNK};
-pub use record::Head;
+pub use record::{encode_event, Head, RECORD_VERSION};
 pub use replay::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};
 pub use verify::{verify_raw, Finding, RawLog, VerifyMode, VerifyReport};
 
-/// The version of the on-disk layout this build writes, recorded in the `M` entries.
-pub const FORMAT_VERSION: u8 = 1;
+/// The version of the data folder this build writes, recorded in the `M` entries. Format 2 may
+/// hold records of version 2 (positional MessagePack) beside those of version 1; a folder of
+/// format 1 is upgraded when it is opened, so builds that only know format 1 refuse it instead of
+/// failing on its first new record.
+pub const FORMAT_VERSION: u8 = 2;
+/// The oldest folder format this build opens.
+pub const OLDEST_FORMAT_VERSION: u8 = 1;

@@ -18,7 +18,7 @@ use crate::layout::{self, event_key, index_key, stream_prefix, HEAD, SNAPSHOT};
 use crate::record::{self, Head, RecordView, CLEAR_KEY_ID};
 use crate::replay::ReplayRecord;
 use crate::sharded::ShardedMap;
-use crate::{StoreError, FORMAT_VERSION};
+use crate::{StoreError, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// Where and how the log keeps its data.
 #[derive(Debug, Clone)]
@@ -220,7 +220,7 @@ impl EventLog {
         key: &StreamKey,
         event: &E,
     ) -> Result<(Vec<u8>, [u8; 32]), StoreError> {
-        let plaintext = rmp_serde::to_vec_named(event)?;
+        let plaintext = record::encode_event(event)?;
         if event.clear_text_allowed() {
             return Ok(record::clear_record(&at.last_hash, &plaintext));
         }
@@ -478,7 +478,10 @@ impl EventLog {
             match self.keys.by_id(&self.tree, stream, view.key_id)? {
                 KeyStatus::Active(key) => key
                     .sealer
-                    .open(&record::record_aad(stream, seq, view.key_id, view.prev_hash), view.body)
+                    .open(
+                        &record::record_aad(stream, seq, view.key_id, view.version, view.prev_hash),
+                        view.body,
+                    )
                     .map_err(|_| corrupt("authentication tag does not verify"))?,
                 KeyStatus::Shredded => return Ok(ReplayRecord::Shredded { stream, seq }),
                 KeyStatus::Missing => return Err(corrupt("its data key is missing")),
@@ -694,7 +697,10 @@ fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreErro
             db.flush()?;
             Ok(index_key.to_index_key())
         }
-        Some(version) if version.as_ref() == [FORMAT_VERSION] => {
+        Some(version)
+            if version.len() == 1
+                && (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version[0]) =>
+        {
             let recorded = db.get(layout::META_MASTER)?.unwrap_or_default();
             if recorded.as_ref() != master.fingerprint().0 {
                 return Err(StoreError::Damaged(format!(
@@ -709,6 +715,17 @@ fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreErro
                 .ok_or_else(|| StoreError::Damaged("the index key is missing".into()))?;
             let index_key =
                 WrappedKey::from_bytes(&wrapped)?.unwrap(master, layout::INDEX_KEY_CONTEXT)?;
+            if version[0] < FORMAT_VERSION {
+                // Before any record of the new version can be written. Nothing else changes: the
+                // records already there keep their version and are read as they are.
+                db.insert(layout::META_FORMAT, &[FORMAT_VERSION][..])?;
+                db.flush()?;
+                tracing::info!(
+                    from = version[0],
+                    to = FORMAT_VERSION,
+                    "data folder format upgraded; builds before it can no longer open the folder"
+                );
+            }
             Ok(index_key.to_index_key())
         }
         Some(version) => Err(StoreError::Damaged(format!(

@@ -3,14 +3,25 @@
 //!
 //! Record: `version(1) ‖ key_id(4, BE) ‖ prev_hash(32) ‖ body`. The body is
 //! `nonce(24) ‖ ciphertext ‖ tag(16)` under the stream's data key `key_id`, or, when `key_id` is 0,
-//! the MessagePack of an event that is allowed in the clear (only the erasure marker is).
+//! the MessagePack of an event that is allowed in the clear (only the erasure marker is). Version 1
+//! records hold named MessagePack (maps with field names), version 2 records, written since,
+//! positional MessagePack (arrays): a fifth smaller, and sled copies every record of a leaf on
+//! each insert into it. Both decode with the same `Deserialize`.
 //! `prev_hash` is the SHA-256 of the whole previous record of the stream (zeros for the first), so
 //! the chain is checked from stored bytes alone, without keys.
 
 use switchboard_crypto::{chain_hash, Sealer, NONCE_LEN, TAG_LEN};
 use switchboard_domain::Sid;
 
-use crate::FORMAT_VERSION;
+/// Records of named MessagePack, written by builds before format 2 of the folder.
+pub const RECORD_V1_NAMED: u8 = 1;
+/// Records of positional MessagePack.
+pub const RECORD_V2_POSITIONAL: u8 = 2;
+/// The version of the records this build writes.
+pub const RECORD_VERSION: u8 = RECORD_V2_POSITIONAL;
+/// Heads and snapshots have their own version byte, unchanged since the first format.
+const HEAD_VERSION: u8 = 1;
+const SNAPSHOT_VERSION: u8 = 1;
 
 pub const HASH_LEN: usize = 32;
 pub const RECORD_HEADER_LEN: usize = 1 + 4 + HASH_LEN;
@@ -24,6 +35,7 @@ const SNAPSHOT_DOMAIN: &[u8] = b"switchboard/snapshot/v1";
 /// A record split into its parts, borrowing the stored bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordView<'a> {
+    pub version: u8,
     pub key_id: u32,
     pub prev_hash: &'a [u8; HASH_LEN],
     pub body: &'a [u8],
@@ -35,23 +47,36 @@ impl<'a> RecordView<'a> {
             return Err("record shorter than its header");
         }
         let version = bytes[0];
-        if version != FORMAT_VERSION {
+        if version != RECORD_V1_NAMED && version != RECORD_V2_POSITIONAL {
             return Err("unknown record format version");
         }
         let key_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         let prev_hash = bytes[5..RECORD_HEADER_LEN].try_into().map_err(|_| "bad header")?;
-        Ok(RecordView { key_id, prev_hash, body: &bytes[RECORD_HEADER_LEN..] })
+        Ok(RecordView { version, key_id, prev_hash, body: &bytes[RECORD_HEADER_LEN..] })
     }
 }
 
+/// The plaintext of a new record: the positional MessagePack of `event`, every field in declaration
+/// order (see `switchboard_domain::with_every_field`; the round-trip property of every event
+/// catches a field left out where it would shift the others).
+pub fn encode_event<E: serde::Serialize>(event: &E) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+    switchboard_domain::with_every_field(|| rmp_serde::to_vec(event))
+}
+
 /// Associated data of a sealed record: its stream, sequence, key id, version and predecessor.
-pub fn record_aad(stream: Sid, seq: u64, key_id: u32, prev_hash: &[u8; HASH_LEN]) -> Vec<u8> {
+pub fn record_aad(
+    stream: Sid,
+    seq: u64,
+    key_id: u32,
+    version: u8,
+    prev_hash: &[u8; HASH_LEN],
+) -> Vec<u8> {
     let mut aad = Vec::with_capacity(RECORD_DOMAIN.len() + 18 + 8 + 4 + 1 + HASH_LEN);
     aad.extend_from_slice(RECORD_DOMAIN);
     aad.extend_from_slice(&stream.to_bytes());
     aad.extend_from_slice(&seq.to_be_bytes());
     aad.extend_from_slice(&key_id.to_be_bytes());
-    aad.push(FORMAT_VERSION);
+    aad.push(version);
     aad.extend_from_slice(prev_hash);
     aad
 }
@@ -67,7 +92,8 @@ pub fn seal_record(
 ) -> (Vec<u8>, [u8; HASH_LEN]) {
     // Sized exactly, so the record is never reallocated on the append path.
     let mut out = record_header(key_id, prev_hash, NONCE_LEN + plaintext.len() + TAG_LEN);
-    sealer.seal_into(&record_aad(stream, seq, key_id, prev_hash), plaintext, &mut out);
+    let aad = record_aad(stream, seq, key_id, RECORD_VERSION, prev_hash);
+    sealer.seal_into(&aad, plaintext, &mut out);
     let hash = chain_hash(&out);
     (out, hash)
 }
@@ -82,7 +108,7 @@ pub fn clear_record(prev_hash: &[u8; HASH_LEN], plaintext: &[u8]) -> (Vec<u8>, [
 
 fn record_header(key_id: u32, prev_hash: &[u8; HASH_LEN], body_len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(RECORD_HEADER_LEN + body_len);
-    out.push(FORMAT_VERSION);
+    out.push(RECORD_VERSION);
     out.extend_from_slice(&key_id.to_be_bytes());
     out.extend_from_slice(prev_hash);
     out
@@ -101,14 +127,14 @@ impl Head {
 
     pub fn to_bytes(self) -> [u8; Head::LEN] {
         let mut out = [0u8; Head::LEN];
-        out[0] = FORMAT_VERSION;
+        out[0] = HEAD_VERSION;
         out[1..9].copy_from_slice(&self.next_seq.to_be_bytes());
         out[9..].copy_from_slice(&self.last_hash);
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Head> {
-        if bytes.len() != Head::LEN || bytes[0] != FORMAT_VERSION {
+        if bytes.len() != Head::LEN || bytes[0] != HEAD_VERSION {
             return None;
         }
         Some(Head {
@@ -127,7 +153,7 @@ pub fn seal_snapshot(
     plaintext: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(13 + plaintext.len() + 40);
-    out.push(FORMAT_VERSION);
+    out.push(SNAPSHOT_VERSION);
     out.extend_from_slice(&key_id.to_be_bytes());
     out.extend_from_slice(&events_applied.to_be_bytes());
     sealer.seal_into(&snapshot_aad(stream, key_id, events_applied), plaintext, &mut out);
@@ -136,7 +162,7 @@ pub fn seal_snapshot(
 
 /// Parses a snapshot into (key id, events applied, sealed bytes).
 pub fn parse_snapshot(bytes: &[u8]) -> Option<(u32, u64, &[u8])> {
-    if bytes.len() < 13 || bytes[0] != FORMAT_VERSION {
+    if bytes.len() < 13 || bytes[0] != SNAPSHOT_VERSION {
         return None;
     }
     let key_id = u32::from_be_bytes(bytes[1..5].try_into().ok()?);
@@ -150,6 +176,6 @@ pub fn snapshot_aad(stream: Sid, key_id: u32, events_applied: u64) -> Vec<u8> {
     aad.extend_from_slice(&stream.to_bytes());
     aad.extend_from_slice(&key_id.to_be_bytes());
     aad.extend_from_slice(&events_applied.to_be_bytes());
-    aad.push(FORMAT_VERSION);
+    aad.push(SNAPSHOT_VERSION);
     aad
 }

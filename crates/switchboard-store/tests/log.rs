@@ -12,7 +12,7 @@ use switchboard_domain::{
     IndexEntry, IndexKind, Media, MessageSource, NewMessage, ProviderError, Recorded, SidPrefix,
     TaskOutcome, Timestamp,
 };
-use switchboard_store::{ChannelLog, IndexChanges, StoreError, VerifyMode};
+use switchboard_store::{ChannelLog, EventLog, IndexChanges, StoreError, VerifyMode};
 
 /// Commands that, run in this order on a long-lived channel with the janitor on, produce every
 /// variant of `ChannelEvent` at least once.
@@ -366,4 +366,32 @@ fn a_provider_message_id_finds_its_channel_and_message_index() {
     let mut first = first;
     first.execute(&log, ChannelCommand::Deactivate, Timestamp(9)).unwrap().unwrap();
     assert_eq!(lookup("SMprovider1002"), Some((first.sid(), Some(2))));
+}
+
+#[test]
+fn a_folder_of_the_older_format_is_upgraded_and_a_newer_one_refused() {
+    let temp = TempLog::new();
+    let log = temp.open(4);
+    channel_with(&log, 1, "+14155550100", 2);
+    let written = events(&log, channel_sid(1));
+    log.close().unwrap();
+    let format = |temp: &TempLog| temp.entries(b'M').remove(&b"Mformat"[..]).unwrap();
+    assert_eq!(format(&temp), [switchboard_store::FORMAT_VERSION]);
+
+    temp.tamper(|tree| {
+        tree.insert("Mformat", &[switchboard_store::OLDEST_FORMAT_VERSION][..]).unwrap();
+    });
+    let log = temp.open(4);
+    assert_eq!(events(&log, channel_sid(1)), written, "the channel reads as before");
+    log.close().unwrap();
+    assert_eq!(format(&temp), [switchboard_store::FORMAT_VERSION], "upgraded on open");
+
+    temp.tamper(|tree| {
+        tree.insert("Mformat", &[switchboard_store::FORMAT_VERSION + 1][..]).unwrap();
+    });
+    let Err(refused) = EventLog::open(temp.config(4), temp.key.clone()) else {
+        panic!("a folder of a newer format was opened");
+    };
+    assert!(refused.to_string().contains("is not supported by this build"), "{refused}");
+    assert_eq!(format(&temp), [switchboard_store::FORMAT_VERSION + 1], "left as it was");
 }
