@@ -23,6 +23,7 @@ mod layout;
 mod log;
 mod maintenance;
 mod media;
+mod parallel_replay;
 mod record;
 mod recovery;
 mod replay;

@@ -97,7 +97,7 @@ pub(crate) struct HeadSlot {
 #[derive(Debug)]
 pub struct EventLog {
     tree: sled::Db,
-    keys: KeyRing,
+    keys: Arc<KeyRing>,
     index_key: IndexKey,
     /// Seals the operator's secrets kept in the folder (credentials made on first start).
     system: Sealer,
@@ -123,7 +123,7 @@ impl EventLog {
         let clean = db.remove(layout::META_CLEAN)?.is_some();
         let log = EventLog {
             tree: db,
-            keys: KeyRing::new(master),
+            keys: Arc::new(KeyRing::new(master)),
             index_key,
             system,
             flusher,
@@ -470,30 +470,12 @@ impl EventLog {
         seq: u64,
         bytes: &[u8],
     ) -> Result<ReplayRecord<E>, StoreError> {
-        let corrupt = |problem: &str| StoreError::Corrupt { stream, seq, problem: problem.into() };
-        let view = RecordView::parse(bytes).map_err(corrupt)?;
-        let plaintext = if view.key_id == CLEAR_KEY_ID {
-            view.body.to_vec()
-        } else {
-            match self.keys.by_id(&self.tree, stream, view.key_id)? {
-                KeyStatus::Active(key) => key
-                    .sealer
-                    .open(
-                        &record::record_aad(stream, seq, view.key_id, view.version, view.prev_hash),
-                        view.body,
-                    )
-                    .map_err(|_| corrupt("authentication tag does not verify"))?,
-                KeyStatus::Shredded => return Ok(ReplayRecord::Shredded { stream, seq }),
-                KeyStatus::Missing => return Err(corrupt("its data key is missing")),
-            }
-        };
-        let event: E =
-            rmp_serde::from_slice(&plaintext).map_err(|e| corrupt(&format!("undecodable: {e}")))?;
-        event.check_readable().map_err(corrupt)?;
-        if view.key_id == CLEAR_KEY_ID && !event.clear_text_allowed() {
-            return Err(corrupt("an event that must be encrypted is stored in the clear"));
-        }
-        Ok(ReplayRecord::Event { stream, seq, event })
+        open_record_in(&self.tree, &self.keys, stream, seq, bytes)
+    }
+
+    /// The tree and the keys, shared, for readers on other threads (replay's workers).
+    pub(crate) fn shared_reader(&self) -> (sled::Tree, Arc<KeyRing>) {
+        (sled::Tree::clone(&self.tree), Arc::clone(&self.keys))
     }
 
     /// Stores a sealed snapshot of `stream` after `events_applied` events. Not waited for: a lost
@@ -681,6 +663,40 @@ pub(crate) fn open_sled_with_cache(path: &Path, cache_bytes: u64) -> Result<sled
             result => return Ok(result?),
         }
     }
+}
+
+/// Decrypts and decodes one stored record of `tree`, with the keys of `keys`.
+pub(crate) fn open_record_in<E: LoggedEvent>(
+    tree: &sled::Tree,
+    keys: &KeyRing,
+    stream: Sid,
+    seq: u64,
+    bytes: &[u8],
+) -> Result<ReplayRecord<E>, StoreError> {
+    let corrupt = |problem: &str| StoreError::Corrupt { stream, seq, problem: problem.into() };
+    let view = RecordView::parse(bytes).map_err(corrupt)?;
+    let plaintext = if view.key_id == CLEAR_KEY_ID {
+        view.body.to_vec()
+    } else {
+        match keys.by_id(tree, stream, view.key_id)? {
+            KeyStatus::Active(key) => key
+                .sealer
+                .open(
+                    &record::record_aad(stream, seq, view.key_id, view.version, view.prev_hash),
+                    view.body,
+                )
+                .map_err(|_| corrupt("authentication tag does not verify"))?,
+            KeyStatus::Shredded => return Ok(ReplayRecord::Shredded { stream, seq }),
+            KeyStatus::Missing => return Err(corrupt("its data key is missing")),
+        }
+    };
+    let event: E =
+        rmp_serde::from_slice(&plaintext).map_err(|e| corrupt(&format!("undecodable: {e}")))?;
+    event.check_readable().map_err(corrupt)?;
+    if view.key_id == CLEAR_KEY_ID && !event.clear_text_allowed() {
+        return Err(corrupt("an event that must be encrypted is stored in the clear"));
+    }
+    Ok(ReplayRecord::Event { stream, seq, event })
 }
 
 /// Checks or writes the `M` entries and returns the index key.

@@ -7,8 +7,10 @@ use switchboard_domain::{
     UserEvent,
 };
 
+use crate::keyring::KeyRing;
 use crate::layout::{self, EVENT};
-use crate::log::EventLog;
+use crate::log::{open_record_in, EventLog};
+use crate::parallel_replay::ParallelReplay;
 use crate::StoreError;
 
 /// One stored record as replay sees it.
@@ -94,8 +96,21 @@ impl EventLog {
         }
     }
 
-    fn replay_all(&self) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
-        self.decode_any(self.tree().scan_prefix([EVENT]))
+    fn replay_all(&self) -> Box<dyn Iterator<Item = Result<ReplayItem, StoreError>> + '_> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        self.replay_all_on(threads)
+    }
+
+    /// Every record in key order, opened on `threads` threads (see `parallel_replay`).
+    pub(crate) fn replay_all_on(
+        &self,
+        threads: usize,
+    ) -> Box<dyn Iterator<Item = Result<ReplayItem, StoreError>> + '_> {
+        if threads <= 1 {
+            return Box::new(self.decode_any(self.tree().scan_prefix([EVENT])));
+        }
+        let (tree, keys) = self.shared_reader();
+        Box::new(ParallelReplay::start(tree, keys, threads))
     }
 
     fn read_any(&self, stream: Sid) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
@@ -106,12 +121,7 @@ impl EventLog {
         &self,
         entries: sled::Iter,
     ) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
-        entries.map(move |entry| {
-            let (key, value) = entry?;
-            let (stream, seq) = layout::parse_event_key(&key)
-                .ok_or_else(|| StoreError::Damaged("an event key is malformed".into()))?;
-            self.open_any(stream, seq, &value)
-        })
+        entries.map(move |entry| open_entry(self.tree(), self.keyring(), entry))
     }
 
     /// Opens a record of any stream, decoding it as its stream's aggregate.
@@ -121,35 +131,65 @@ impl EventLog {
         seq: u64,
         bytes: &[u8],
     ) -> Result<ReplayItem, StoreError> {
-        fn lift<E>(record: ReplayRecord<Recorded<E>>, wrap: fn(E) -> AnyEvent) -> ReplayItem {
-            match record {
-                ReplayRecord::Event { stream, seq, event } => ReplayRecord::Event {
-                    stream,
-                    seq,
-                    event: Recorded {
-                        schema: event.schema,
-                        at: event.at,
-                        event: wrap(event.event),
-                        cause: event.cause,
-                    },
+        open_any_in(self.tree(), self.keyring(), stream, seq, bytes)
+    }
+}
+
+/// Opens a record of any stream of `tree` with `keys`, decoding it as its stream's aggregate.
+pub(crate) fn open_any_in(
+    tree: &sled::Tree,
+    keys: &KeyRing,
+    stream: Sid,
+    seq: u64,
+    bytes: &[u8],
+) -> Result<ReplayItem, StoreError> {
+    fn lift<E>(record: ReplayRecord<Recorded<E>>, wrap: fn(E) -> AnyEvent) -> ReplayItem {
+        match record {
+            ReplayRecord::Event { stream, seq, event } => ReplayRecord::Event {
+                stream,
+                seq,
+                event: Recorded {
+                    schema: event.schema,
+                    at: event.at,
+                    event: wrap(event.event),
+                    cause: event.cause,
                 },
-                ReplayRecord::Shredded { stream, seq } => ReplayRecord::Shredded { stream, seq },
-            }
-        }
-        match stream.prefix() {
-            SidPrefix::CHANNEL => {
-                Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::Channel))
-            }
-            SidPrefix::FLEX_FLOW => Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::Flow)),
-            SidPrefix::SERVICE => {
-                Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::Service))
-            }
-            SidPrefix::USER => Ok(lift(self.open_record(stream, seq, bytes)?, AnyEvent::User)),
-            _ => {
-                Err(StoreError::Corrupt { stream, seq, problem: "a stream of unknown kind".into() })
-            }
+            },
+            ReplayRecord::Shredded { stream, seq } => ReplayRecord::Shredded { stream, seq },
         }
     }
+    let item = match stream.prefix() {
+        SidPrefix::CHANNEL => {
+            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Channel)
+        }
+        SidPrefix::FLEX_FLOW => {
+            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Flow)
+        }
+        SidPrefix::SERVICE => {
+            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Service)
+        }
+        SidPrefix::USER => lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::User),
+        _ => {
+            return Err(StoreError::Corrupt {
+                stream,
+                seq,
+                problem: "a stream of unknown kind".into(),
+            })
+        }
+    };
+    Ok(item)
+}
+
+/// Opens one `E` entry as read from `tree`.
+pub(crate) fn open_entry(
+    tree: &sled::Tree,
+    keys: &KeyRing,
+    entry: sled::Result<(sled::IVec, sled::IVec)>,
+) -> Result<ReplayItem, StoreError> {
+    let (key, value) = entry?;
+    let (stream, seq) = layout::parse_event_key(&key)
+        .ok_or_else(|| StoreError::Damaged("an event key is malformed".into()))?;
+    open_any_in(tree, keys, stream, seq, &value)
 }
 
 impl<E> ReplayRecord<E> {
