@@ -45,8 +45,10 @@ pub struct LogArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 256])]
     writers: Vec<usize>,
     /// Rounds of the append runs at each writer count (each round runs ours and raw in turn);
-    /// the targets are judged on the median of the rounds' ratios.
-    #[arg(long, default_value_t = 1)]
+    /// the targets are judged on the median of the rounds' ratios. Three by default: the first
+    /// 256-writer run of a process is often much slower than the next (fresh memory being faulted
+    /// in), and one round would report it.
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Build the audit log channel by channel instead of round-robin over the channels.
     #[arg(long)]
