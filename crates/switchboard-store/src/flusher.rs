@@ -24,6 +24,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -83,6 +84,12 @@ pub const RING: u64 = 64;
 struct Shared {
     state: Mutex<State>,
     work: Condvar,
+    /// The newest generation that is durable, and whether flushing failed: what blocked waiters
+    /// check, so they never take `state`, which every append takes to stage its head.
+    completed: AtomicU64,
+    failed: AtomicBool,
+    /// The lock of blocked waiters alone, only held to check the two above.
+    waiting: Mutex<()>,
     /// Blocked waiters, by the parity of the generation they wait for: a finished flush wakes only
     /// its own (the others, who wrote while it ran, wait for the next one and would only go back
     /// to sleep, re-taking the lock on the way).
@@ -126,6 +133,9 @@ impl GroupCommit {
                 unfolded: BTreeSet::new(),
             }),
             work: Condvar::new(),
+            completed: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            waiting: Mutex::new(()),
             done: [Condvar::new(), Condvar::new()],
             progress: [watch::channel(progress).0, watch::channel(progress).0],
         });
@@ -182,17 +192,28 @@ impl GroupCommit {
 
     /// Blocks the calling thread until `ticket` is durable.
     pub fn wait_blocking(&self, ticket: FlushTicket) -> Result<(), StoreError> {
-        let mut state = lock(&self.shared.state);
-        loop {
-            if let Some(failure) = &state.failure {
-                return Err(StoreError::FlushFailed(failure.clone()));
-            }
-            if state.progress.completed >= ticket.0 {
-                return Ok(());
-            }
-            let done = &self.shared.done[(ticket.0 % 2) as usize];
-            state = done.wait(state).unwrap_or_else(|e| e.into_inner());
+        if let Some(outcome) = self.outcome(ticket) {
+            return outcome;
         }
+        let done = &self.shared.done[(ticket.0 % 2) as usize];
+        let mut waiting = lock(&self.shared.waiting);
+        loop {
+            // Checked under `waiting`, which the flusher takes after it announces and before it
+            // wakes: a waiter either sees the announcement or is asleep when the wake comes.
+            if let Some(outcome) = self.outcome(ticket) {
+                return outcome;
+            }
+            waiting = done.wait(waiting).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Whether `ticket`'s flush is over: durable, or failed.
+    fn outcome(&self, ticket: FlushTicket) -> Option<Result<(), StoreError>> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            let failure = self.failure().unwrap_or_else(|| "flusher stopped".into());
+            return Some(Err(StoreError::FlushFailed(failure)));
+        }
+        (self.shared.completed.load(Ordering::Acquire) >= ticket.0).then_some(Ok(()))
     }
 
     /// Waits, without blocking a thread, until `ticket` is durable.
@@ -285,13 +306,22 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>, last_chec
                 state.progress.failed = true;
             }
         }
-        if state.progress.failed {
+        let progress = state.progress;
+        if progress.failed {
             for tx in &shared.progress {
-                tx.send_replace(state.progress);
+                tx.send_replace(progress);
             }
+        } else {
+            shared.progress[(generation % 2) as usize].send_replace(progress);
+        }
+        // Blocked waiters are told outside `state`, so that they wake to nothing held.
+        drop(state);
+        shared.completed.store(progress.completed, Ordering::Release);
+        shared.failed.store(progress.failed, Ordering::Release);
+        drop(lock(&shared.waiting));
+        if progress.failed {
             shared.done.iter().for_each(Condvar::notify_all);
         } else {
-            shared.progress[(generation % 2) as usize].send_replace(state.progress);
             shared.done[(generation % 2) as usize].notify_all();
         }
     }
@@ -374,6 +404,34 @@ pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blocked waiters wait outside the flusher's state: none may miss its wake (the test would
+    /// hang, and fail at the time limit) or return before its flush is done.
+    #[test]
+    fn blocked_waiters_of_many_threads_each_learn_that_their_flush_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let flusher =
+            Arc::new(GroupCommit::start(db.clone(), dir.path(), Durability::Flush, 0).unwrap());
+        let (finished, all_finished) = std::sync::mpsc::channel();
+        for writer in 0..16u64 {
+            let (db, flusher, finished) = (db.clone(), Arc::clone(&flusher), finished.clone());
+            std::thread::spawn(move || {
+                for n in 0..50u64 {
+                    db.insert([writer.to_be_bytes(), n.to_be_bytes()].concat(), &[1u8][..])
+                        .unwrap();
+                    let ticket = flusher.ticket();
+                    flusher.wait_blocking(ticket).unwrap();
+                    assert!(lock(&flusher.shared.state).progress.completed >= ticket.0);
+                }
+                finished.send(()).unwrap();
+            });
+        }
+        for _ in 0..16 {
+            let limit = std::time::Duration::from_secs(30);
+            all_finished.recv_timeout(limit).expect("a blocked waiter was never woken");
+        }
+    }
 
     #[test]
     fn async_waiters_of_either_parity_learn_that_their_flush_is_done() {
