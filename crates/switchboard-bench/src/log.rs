@@ -808,7 +808,7 @@ fn audit(
         cpus().min(8)
     );
     println!(
-        "| `replay`, all events | {} | {} | events/s; one thread |",
+        "| `replay`, all events | {} | {} | events/s; the reader one thread, records opened on every core, in order |",
         rate(replay[0]),
         rate(replay[1])
     );

@@ -307,6 +307,9 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>, last_chec
             }
         }
         let progress = state.progress;
+        // Waiters are told outside `state`: waking them takes a while (a wake-up per thread or
+        // task), and every append takes `state` to stage its head.
+        drop(state);
         if progress.failed {
             for tx in &shared.progress {
                 tx.send_replace(progress);
@@ -314,8 +317,6 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>, last_chec
         } else {
             shared.progress[(generation % 2) as usize].send_replace(progress);
         }
-        // Blocked waiters are told outside `state`, so that they wake to nothing held.
-        drop(state);
         shared.completed.store(progress.completed, Ordering::Release);
         shared.failed.store(progress.failed, Ordering::Release);
         drop(lock(&shared.waiting));
