@@ -3,7 +3,7 @@
 //! it clean. To create it (only if it does not exist yet): `SWITCHBOARD_WRITE_GOLDEN=1 cargo test
 //! -p switchboard --test e2e golden`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use switchboard_crypto::MasterKey;
 use switchboard_domain::{
@@ -18,18 +18,29 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden")
 }
 
-/// Replays a scratch copy of the fixture (sled writes to a folder it opens).
-fn cli_on_copy(args: &[&str]) -> Run {
+/// A scratch copy of the fixture's data folder (sled writes to a folder it opens), and the folder.
+fn scratch_copy() -> (tempfile::TempDir, PathBuf) {
     let scratch = tempfile::tempdir().unwrap();
     let data = scratch.path().join("data");
     copy_dir(&fixture().join("data"), &data);
     std::fs::create_dir_all(data.join("blobs")).unwrap();
+    (scratch, data)
+}
+
+/// Runs the CLI on the data folder `data` with the fixture's key.
+fn cli_on(data: &Path, args: &[&str]) -> Run {
     run(switchboard()
         .args(args)
         .arg("--data-dir")
-        .arg(&data)
+        .arg(data)
         .arg("--master-key-file")
         .arg(fixture().join("master.key")))
+}
+
+/// Runs the CLI on a scratch copy of the fixture.
+fn cli_on_copy(args: &[&str]) -> Run {
+    let (_scratch, data) = scratch_copy();
+    cli_on(&data, args)
 }
 
 fn ensure_fixture() {
@@ -78,10 +89,7 @@ fn golden_log_verifies_clean() {
 #[test]
 fn golden_log_takes_records_of_the_current_version_after_its_own() {
     ensure_fixture();
-    let scratch = tempfile::tempdir().unwrap();
-    let data = scratch.path().join("data");
-    copy_dir(&fixture().join("data"), &data);
-    std::fs::create_dir_all(data.join("blobs")).unwrap();
+    let (_scratch, data) = scratch_copy();
     let key = MasterKey::load(&fixture().join("master.key")).unwrap();
     let log = EventLog::open(StoreConfig::new(data.clone()), key).unwrap();
     let channel = sid(SidPrefix::CHANNEL, 2);
@@ -96,16 +104,8 @@ fn golden_log_takes_records_of_the_current_version_after_its_own() {
     assert_eq!(ch.state().events_applied, before + 1);
     log.close().unwrap();
 
-    let with_key = |args: &[&str]| {
-        run(switchboard()
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("--master-key-file")
-            .arg(fixture().join("master.key")))
-    };
     let golden = std::fs::read_to_string(fixture().join("replay.jsonl")).unwrap();
-    let verified = with_key(&["verify"]);
+    let verified = cli_on(&data, &["verify"]);
     assert!(
         verified
             .assert_ok()
@@ -114,7 +114,7 @@ fn golden_log_takes_records_of_the_current_version_after_its_own() {
         "{}",
         verified.stdout
     );
-    let replay = with_key(&["replay", "--channel", &channel.to_string()]);
+    let replay = cli_on(&data, &["replay", "--channel", &channel.to_string()]);
     let lines: Vec<&str> = replay.assert_ok().stdout.lines().collect();
     let old: Vec<&str> =
         golden.lines().filter(|l| l.contains(&format!(r#""channel_sid":"{channel}""#))).collect();

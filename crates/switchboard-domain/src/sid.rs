@@ -163,8 +163,9 @@ fn hex_digit(c: u8) -> Result<u8, SidError> {
     }
 }
 
-impl fmt::Display for Sid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Sid {
+    /// The text form, built on the stack: prefix letters and lowercase hex are ASCII.
+    fn text(&self) -> [u8; 34] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 34];
         out[..2].copy_from_slice(&self.prefix.0);
@@ -172,7 +173,13 @@ impl fmt::Display for Sid {
             out[2 + 2 * i] = HEX[usize::from(b >> 4)];
             out[3 + 2 * i] = HEX[usize::from(b & 0x0f)];
         }
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        out
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::str::from_utf8(&self.text()).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -185,7 +192,10 @@ impl fmt::Debug for Sid {
 // SIDs are serialized as their text form: readable in replay output and stable across formats.
 impl Serialize for Sid {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        // Not `collect_str`: most serializers would format into a fresh `String` first, and a SID
+        // is written with every record.
+        let text = self.text();
+        serializer.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
     }
 }
 

@@ -20,8 +20,11 @@ use crate::StoreError;
 
 /// Records per range: enough that handing a range over costs nothing beside opening it.
 const RANGE_RECORDS: u64 = 2048;
-/// Ranges opened ahead of the reader, per worker.
+/// Ranges opened ahead of the reader, per worker (one window shared by all).
 const AHEAD: usize = 4;
+/// At most this many ranges: past it the last range takes the rest. Heads are not trusted to be
+/// sane (a damaged one may claim any count), and replay is how a damaged folder gets looked at.
+const MAX_RANGES: usize = 1 << 16;
 
 type Opened = Vec<Result<ReplayItem, StoreError>>;
 
@@ -178,8 +181,8 @@ impl Drop for StopOnPanic<'_> {
 
 /// Where each range starts: the first at the `E` prefix itself, the others at every
 /// `RANGE_RECORDS`-th record by the heads' counts, so ranges are contiguous, cover every record
-/// (also those of a stream whose head is missing or lags, as the daemon's do while it runs),
-/// and only their sizes depend on the heads.
+/// (also those of a stream whose head is missing, lags, as the daemon's do while it runs, or
+/// lies), and only their sizes depend on the heads.
 fn range_starts(tree: &sled::Tree) -> Vec<Vec<u8>> {
     let mut starts = vec![vec![EVENT]];
     let mut since_start = 0u64;
@@ -191,7 +194,10 @@ fn range_starts(tree: &sled::Tree) -> Vec<Vec<u8>> {
             continue;
         };
         let mut seq = 0;
-        while since_start + (head.next_seq - seq) >= RANGE_RECORDS {
+        while since_start.saturating_add(head.next_seq - seq) >= RANGE_RECORDS {
+            if starts.len() >= MAX_RANGES {
+                return starts;
+            }
             seq += RANGE_RECORDS - since_start;
             starts.push(layout::event_key(stream, seq).to_vec());
             since_start = 0;
@@ -296,5 +302,15 @@ mod tests {
         );
         let (tree, _) = tree_with_heads(&[]);
         assert_eq!(range_starts(&tree), vec![vec![EVENT]]);
+    }
+
+    /// A head claiming any count, up to the largest, costs a bounded number of ranges.
+    #[test]
+    fn a_lying_head_cannot_make_ranges_without_end() {
+        let (tree, streams) = tree_with_heads(&[5, u64::MAX, 7]);
+        let starts = range_starts(&tree);
+        assert_eq!(starts.len(), MAX_RANGES);
+        assert_eq!(starts[1], layout::event_key(streams[1], RANGE_RECORDS - 5).to_vec());
+        assert!(starts.windows(2).all(|pair| pair[0] < pair[1]), "starts only go up");
     }
 }
