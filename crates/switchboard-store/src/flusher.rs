@@ -209,11 +209,14 @@ impl GroupCommit {
 
     /// Whether `ticket`'s flush is over: durable, or failed.
     fn outcome(&self, ticket: FlushTicket) -> Option<Result<(), StoreError>> {
-        if self.shared.failed.load(Ordering::Acquire) {
-            let failure = self.failure().unwrap_or_else(|| "flusher stopped".into());
-            return Some(Err(StoreError::FlushFailed(failure)));
+        // Failed or stopped flushing leaves the generations completed before it durable.
+        if self.shared.completed.load(Ordering::Acquire) >= ticket.0 {
+            return Some(Ok(()));
         }
-        (self.shared.completed.load(Ordering::Acquire) >= ticket.0).then_some(Ok(()))
+        self.shared.failed.load(Ordering::Acquire).then(|| {
+            let failure = self.failure().unwrap_or_else(|| "flusher stopped".into());
+            Err(StoreError::FlushFailed(failure))
+        })
     }
 
     /// Waits, without blocking a thread, until `ticket` is durable.
@@ -223,7 +226,7 @@ impl GroupCommit {
         let mut rx = self.shared.progress[(ticket.0 % 2) as usize].subscribe();
         let reached = rx.wait_for(|p| p.failed || p.completed >= ticket.0).await.map(|p| *p);
         match reached {
-            Ok(progress) if !progress.failed => Ok(()),
+            Ok(progress) if progress.completed >= ticket.0 => Ok(()),
             _ => {
                 let failure = lock(&self.shared.state).failure.clone();
                 Err(StoreError::FlushFailed(failure.unwrap_or_else(|| "flusher stopped".into())))
@@ -310,26 +313,41 @@ fn flush_loop(shared: &Shared, db: &sled::Db, log_file: Option<&File>, last_chec
         // Waiters are told outside `state`: waking them takes a while (a wake-up per thread or
         // task), and every append takes `state` to stage its head.
         drop(state);
-        if progress.failed {
-            for tx in &shared.progress {
-                tx.send_replace(progress);
-            }
-        } else {
-            shared.progress[(generation % 2) as usize].send_replace(progress);
-        }
-        shared.completed.store(progress.completed, Ordering::Release);
-        shared.failed.store(progress.failed, Ordering::Release);
-        drop(lock(&shared.waiting));
-        if progress.failed {
-            shared.done.iter().for_each(Condvar::notify_all);
-        } else {
-            shared.done[(generation % 2) as usize].notify_all();
-        }
+        announce(shared, progress, generation);
     }
     // A final flush on the way out, so a clean stop leaves nothing only in memory.
     let staged = std::mem::take(&mut lock(&shared.state).staged);
     if lock(&shared.state).failure.is_none() {
         let _ = flush_once(db, log_file, staged, &mut journal, true);
+    }
+    // Nothing is flushed from here on: whoever waits for a later generation, or takes a ticket
+    // after this, is told so rather than left waiting.
+    let progress = {
+        let mut state = lock(&shared.state);
+        state.progress.failed = true;
+        state.progress
+    };
+    announce(shared, progress, progress.completed);
+}
+
+/// Tells waiters how far flushing got, `generation` having just finished: those of its parity,
+/// or every waiter once flushing has stopped. `state` must not be held.
+fn announce(shared: &Shared, progress: Progress, generation: u64) {
+    let parity = (generation % 2) as usize;
+    if progress.failed {
+        for tx in &shared.progress {
+            tx.send_replace(progress);
+        }
+    } else {
+        shared.progress[parity].send_replace(progress);
+    }
+    shared.completed.store(progress.completed, Ordering::Release);
+    shared.failed.store(progress.failed, Ordering::Release);
+    drop(lock(&shared.waiting));
+    if progress.failed {
+        shared.done.iter().for_each(Condvar::notify_all);
+    } else {
+        shared.done[parity].notify_all();
     }
 }
 
@@ -405,6 +423,30 @@ pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After the flusher has stopped, a ticket it will never flush is refused, blocked or not,
+    /// while one it flushed before stopping is still good.
+    #[test]
+    fn a_ticket_after_the_flusher_stopped_is_refused_not_waited_for_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let flusher = GroupCommit::start(db.clone(), dir.path(), Durability::Flush, 0).unwrap();
+        db.insert(b"before", &[1u8][..]).unwrap();
+        let flushed = flusher.ticket();
+        flusher.wait_blocking(flushed).unwrap();
+        flusher.shutdown();
+        let late = flusher.ticket();
+        assert!(matches!(flusher.wait_blocking(late), Err(StoreError::FlushFailed(_))));
+        flusher.wait_blocking(flushed).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let limit = std::time::Duration::from_secs(10);
+            let waited = tokio::time::timeout(limit, flusher.wait(late)).await;
+            assert!(matches!(waited, Ok(Err(StoreError::FlushFailed(_)))), "{waited:?}");
+            flusher.wait(flushed).await.unwrap();
+        });
+        assert_eq!(flusher.failure(), None, "a clean stop is not a failure");
+    }
 
     /// Blocked waiters wait outside the flusher's state: none may miss its wake (the test would
     /// hang, and fail at the time limit) or return before its flush is done.
