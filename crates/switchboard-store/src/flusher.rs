@@ -213,10 +213,12 @@ impl GroupCommit {
         if self.shared.completed.load(Ordering::Acquire) >= ticket.0 {
             return Some(Ok(()));
         }
-        self.shared.failed.load(Ordering::Acquire).then(|| {
-            let failure = self.failure().unwrap_or_else(|| "flusher stopped".into());
-            Err(StoreError::FlushFailed(failure))
-        })
+        self.shared.failed.load(Ordering::Acquire).then(|| Err(self.stopped()))
+    }
+
+    /// What a waiter whose flush will never come is told: why flushing failed, or that it stopped.
+    fn stopped(&self) -> StoreError {
+        StoreError::FlushFailed(self.failure().unwrap_or_else(|| "flusher stopped".into()))
     }
 
     /// Waits, without blocking a thread, until `ticket` is durable.
@@ -227,10 +229,7 @@ impl GroupCommit {
         let reached = rx.wait_for(|p| p.failed || p.completed >= ticket.0).await.map(|p| *p);
         match reached {
             Ok(progress) if progress.completed >= ticket.0 => Ok(()),
-            _ => {
-                let failure = lock(&self.shared.state).failure.clone();
-                Err(StoreError::FlushFailed(failure.unwrap_or_else(|| "flusher stopped".into())))
-            }
+            _ => Err(self.stopped()),
         }
     }
 
