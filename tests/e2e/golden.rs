@@ -125,6 +125,26 @@ fn golden_log_takes_records_of_the_current_version_after_its_own() {
     assert_eq!(lines.len(), old.len() + 1);
 }
 
+/// The golden log's snapshots are of version 1, from before channels remembered their inbound
+/// provider ids: they are passed over, and the state rebuilt from the log knows every id.
+#[test]
+fn golden_channels_remember_their_provider_ids_despite_older_snapshots() {
+    ensure_fixture();
+    let (_scratch, data) = scratch_copy();
+    let key = MasterKey::load(&fixture().join("master.key")).unwrap();
+    let log = EventLog::open(StoreConfig::new(data), key).unwrap();
+    let channel = sid(SidPrefix::CHANNEL, 1);
+    let loaded = ChannelLog::load(&log, channel).unwrap();
+    assert!(loaded.state().events_applied > 4, "past the first snapshot (every 4 events)");
+    let found =
+        |id: &str| loaded.state().provider_messages.find(id).map(|m| (m.channel_sid, m.index));
+    assert_eq!(found("SM00000000000000000000000000000001"), Some((channel, 0)));
+    assert_eq!(found("MM00000000000000000000000000000003"), Some((channel, 2)));
+    log.close().unwrap();
+}
+
+/// The state a channel had at a time. The fixture was written before states remembered inbound
+/// provider ids; `provider_messages` was added to it since, the rest is as it was written.
 #[test]
 fn golden_state_at_a_time_is_stable() {
     ensure_fixture();
@@ -187,6 +207,7 @@ fn new_channel(n: u8, address: &str, long_lived: bool) -> NewChannel {
         customer_address: Some(address.into()),
         long_lived,
         janitor_enabled: true,
+        carried_provider_messages: Vec::new(),
     }
 }
 

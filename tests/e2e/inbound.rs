@@ -192,6 +192,52 @@ fn the_janitor_retires_a_quiet_channel_and_the_next_message_opens_a_new_one() {
 }
 
 #[test]
+fn a_redelivery_after_the_channel_retired_and_after_a_crash_adds_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut command = daemon_command(&temp.path().join("data"));
+        command.env("SWITCHBOARD_JANITOR_INACTIVE_AFTER", "1s");
+        Daemon::start(command)
+    };
+    let (customer, first_sid, second_sid) = (
+        "+14155550195",
+        "SM00000000000000000000000000000195",
+        "SM00000000000000000000000000000196",
+    );
+    let mut daemon = start();
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(daemon.sms(customer, "first", first_sid).status, 200);
+    let first = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let first_path = format!("/chat/v2/Services/{service}/Channels/{first}");
+    assert!(wait_for(Duration::from_secs(10), || {
+        daemon.get(&first_path).json()["attributes"].as_str().unwrap().contains("INACTIVE")
+    }));
+    // The retired channel still knows the message: no new channel, no second copy.
+    assert_eq!(daemon.sms(customer, "first", first_sid).status, 200);
+    assert_eq!(daemon.channels(&service).len(), 1, "a redelivery opens no channel");
+    // A new message opens the next channel, which takes over what the first one knew.
+    assert_eq!(daemon.sms(customer, "second", second_sid).status, 200);
+    assert_eq!(daemon.channels(&service).len(), 2);
+    assert_eq!(daemon.sms(customer, "first", first_sid).status, 200);
+    // Killed, restarted: both messages are still recognized, through snapshots and the log.
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    drop(daemon);
+    daemon = start();
+    for (body, sid) in [("first", first_sid), ("second", second_sid)] {
+        assert_eq!(daemon.sms(customer, body, sid).status, 200, "{body}");
+    }
+    let channels = daemon.channels(&service);
+    assert_eq!(channels.len(), 2, "nothing more was opened");
+    for channel in &channels {
+        let messages = daemon.messages(&service, channel["sid"].as_str().unwrap());
+        let expected = if channel["sid"] == first.as_str() { "first" } else { "second" };
+        let bodies: Vec<_> = messages.iter().map(|m| m["body"].as_str().unwrap()).collect();
+        assert_eq!(bodies, [expected], "one copy, in its own channel");
+    }
+}
+
+#[test]
 fn a_long_lived_channel_is_reused_with_its_history() {
     let (_temp, daemon) = started(&[("SWITCHBOARD_JANITOR_INACTIVE_AFTER", "1s")]);
     let (service, _) = daemon.sms_flow(true);

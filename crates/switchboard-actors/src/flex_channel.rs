@@ -128,6 +128,8 @@ async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResul
             customer_address: Some(address.clone()),
             long_lived,
             janitor_enabled: flow.config.janitor_enabled,
+            // Web chat messages come from the widget, with no provider message ids to recognize.
+            carried_provider_messages: Vec::new(),
         }),
         add_member(&open),
     ];

@@ -18,11 +18,12 @@ use actix::prelude::*;
 use serde_json::json;
 use switchboard_domain::{
     Cause, ChannelCommand, ChannelEvent, ChannelKind, IndexKind, IntegrationType, Media,
-    MessageSource, NewChannel, NewMessage, Rejection, Sid, SidPrefix, Timestamp,
+    MessageSource, NewChannel, NewMessage, ProviderMessageRef, Rejection, Sid, SidPrefix,
+    Timestamp,
 };
 use switchboard_store::{Executed, FlushTicket};
 
-use crate::channel::Execute;
+use crate::channel::{Execute, GetState};
 use crate::directory::FlowView;
 use crate::engine::EngineInner;
 use crate::{new_sid, EngineError};
@@ -166,11 +167,6 @@ async fn route_one(
 ) -> Result<Result<Routed, Rejection>, EngineError> {
     let Route { flow, inbound, at } = route;
     let log = &engine.log;
-    if let Some(id) = &inbound.provider_message_id {
-        if let Some((channel_sid, index)) = log.lookup(IndexKind::ProviderMessage, None, id)? {
-            return Ok(Ok(Routed::Duplicate { channel_sid, message_index: index.unwrap_or(0) }));
-        }
-    }
     let mut interaction = message_commands(&inbound);
     interaction.extend(task_command(&flow, &inbound));
     let bound = match cached {
@@ -184,6 +180,9 @@ async fn route_one(
             .await?
         {
             Ok(done) => return Ok(Ok(stored(channel_sid, &done, false))),
+            Err(Rejection::AlreadyStored { channel_sid, index }) => {
+                return Ok(Ok(Routed::Duplicate { channel_sid, message_index: index }));
+            }
             // Retired between the lookup and the append: the customer gets a new channel.
             Err(
                 Rejection::ChannelInactive | Rejection::ChannelErased | Rejection::ChannelNotFound,
@@ -191,9 +190,13 @@ async fn route_one(
             Err(other) => return Ok(Err(other)),
         }
     }
+    let carried = match carried_from_latest(engine, &flow, &inbound, at, home).await? {
+        Ok(carried) => carried,
+        Err(duplicate) => return Ok(Ok(duplicate)),
+    };
     let channel_sid = new_sid(SidPrefix::CHANNEL);
     let mut commands = vec![
-        ChannelCommand::Create(new_channel(channel_sid, &flow, &inbound)),
+        ChannelCommand::Create(new_channel(channel_sid, &flow, &inbound, carried)),
         ChannelCommand::AddMember {
             member_sid: new_sid(SidPrefix::MEMBER),
             identity: inbound.customer_address.clone(),
@@ -205,6 +208,38 @@ async fn route_one(
     Ok(execute(engine, channel_sid, commands, at, home, &Some(Cause::Provider))
         .await?
         .map(|done| stored(channel_sid, &done, true)))
+}
+
+/// Before a customer gets a new channel: the provider ids their latest channel remembers, to
+/// carry over, or where the message already is when this is a redelivery (of a message of a
+/// channel that retired since, or, in a folder written before channels remembered provider ids,
+/// of any message: those ids are in the index).
+async fn carried_from_latest(
+    engine: &EngineInner,
+    flow: &FlowView,
+    inbound: &Inbound,
+    at: Timestamp,
+    home: usize,
+) -> Result<Result<Vec<ProviderMessageRef>, Routed>, EngineError> {
+    let log = &engine.log;
+    let id = inbound.provider_message_id.as_deref();
+    let latest = log.lookup(IndexKind::LatestChannel, Some(flow.sid), &inbound.customer_address)?;
+    let mut carried = Vec::new();
+    if let Some((latest, _)) = latest {
+        let state = engine.registry.ask(latest, Some(home), || GetState).await??;
+        if let Some(stored) = id.and_then(|id| state.provider_messages.find(id)) {
+            let (channel_sid, message_index) = (stored.channel_sid, stored.index);
+            return Ok(Err(Routed::Duplicate { channel_sid, message_index }));
+        }
+        carried = state.provider_messages.carried_at(at);
+    }
+    if let Some(id) = id {
+        if let Some((channel_sid, index)) = log.lookup(IndexKind::ProviderMessage, None, id)? {
+            let message_index = index.unwrap_or(0);
+            return Ok(Err(Routed::Duplicate { channel_sid, message_index }));
+        }
+    }
+    Ok(Ok(carried))
 }
 
 pub(crate) async fn execute(
@@ -295,7 +330,12 @@ pub(crate) fn task_for(
     })
 }
 
-fn new_channel(channel_sid: Sid, flow: &FlowView, inbound: &Inbound) -> NewChannel {
+fn new_channel(
+    channel_sid: Sid,
+    flow: &FlowView,
+    inbound: &Inbound,
+    carried_provider_messages: Vec<ProviderMessageRef>,
+) -> NewChannel {
     let long_lived = flow.config.long_lived;
     let address = &inbound.customer_address;
     NewChannel {
@@ -315,6 +355,7 @@ fn new_channel(channel_sid: Sid, flow: &FlowView, inbound: &Inbound) -> NewChann
         customer_address: Some(address.clone()),
         long_lived,
         janitor_enabled: flow.config.janitor_enabled,
+        carried_provider_messages,
     }
 }
 

@@ -140,6 +140,7 @@ async fn channel_with_webhook(
         customer_address: None,
         long_lived: false,
         janitor_enabled: false,
+        carried_provider_messages: Vec::new(),
     });
     let config = WebhookConfig {
         url: url.into(),

@@ -339,6 +339,7 @@ fn new_channel(n: u64) -> NewChannel {
         customer_address: None,
         long_lived: false,
         janitor_enabled: false,
+        carried_provider_messages: Vec::new(),
     }
 }
 

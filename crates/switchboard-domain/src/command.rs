@@ -7,8 +7,8 @@
 
 use crate::{
     ChannelEvent, ChannelKind, ChannelState, ChannelStatus, DeactivationReason, DeliveryStatus,
-    ErasureReason, Media, MessageSource, ProviderError, ReactivationReason, Sid, TaskOutcome,
-    Timestamp, WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL,
+    ErasureReason, Media, MessageSource, ProviderError, ProviderMessageRef, ReactivationReason,
+    Sid, TaskOutcome, Timestamp, WebhookConfig, WebhookMethod, MAX_WEBHOOKS_PER_CHANNEL,
 };
 
 /// What a new channel is made of.
@@ -25,6 +25,8 @@ pub struct NewChannel {
     pub customer_address: Option<String>,
     pub long_lived: bool,
     pub janitor_enabled: bool,
+    /// What the customer's previous channel remembers of their provider message ids.
+    pub carried_provider_messages: Vec<ProviderMessageRef>,
 }
 
 /// What a new message is made of; its index is the channel's to give.
@@ -193,6 +195,9 @@ pub enum Rejection {
     TaskExists(Sid),
     #[error("webhook {0} is not on this channel")]
     WebhookNotFound(Sid),
+    /// The provider delivered this message before: it is stored there, and nothing was added.
+    #[error("the provider's message is already stored as message {index} of {channel_sid}")]
+    AlreadyStored { channel_sid: Sid, index: u64 },
     #[error("{0}")]
     Invalid(&'static str),
 }
@@ -477,6 +482,7 @@ fn create(state: &ChannelState, new: NewChannel) -> Result<Vec<ChannelEvent>, Re
         customer_address: new.customer_address,
         long_lived: new.long_lived,
         janitor_enabled: new.janitor_enabled,
+        carried_provider_messages: new.carried_provider_messages,
     }])
 }
 
@@ -491,6 +497,16 @@ fn post_message(state: &ChannelState, new: NewMessage) -> Result<Vec<ChannelEven
         if state.media.get(&media.sid).is_some_and(|m| m.message_index.is_some()) {
             return Err(Rejection::Invalid("the medium is already attached to another message"));
         }
+    }
+    // Before the status: a redelivery must not reopen a channel, nor be refused by a retired one
+    // (the router then looks no further).
+    if let Some(stored) =
+        provider_message_id.as_deref().and_then(|id| state.provider_messages.find(id))
+    {
+        return Err(Rejection::AlreadyStored {
+            channel_sid: stored.channel_sid,
+            index: stored.index,
+        });
     }
     let mut events = Vec::with_capacity(2);
     // Only the customer reopens a channel, and only a long-lived one: a closing or system message

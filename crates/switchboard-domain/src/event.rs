@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Sid, Timestamp, WebhookMethod};
+use crate::{ProviderMessageRef, Sid, Timestamp, WebhookMethod};
 
 /// The schema version written beside every event. Readers accept every version up to this one.
 pub const EVENT_SCHEMA_VERSION: u16 = 1;
@@ -227,6 +227,10 @@ pub enum ChannelEvent {
         customer_address: Option<String>,
         long_lived: bool,
         janitor_enabled: bool,
+        /// The provider ids of the customer's recent messages in their previous channel, so a
+        /// redelivery of one of them is recognized here (`provider_messages.rs`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        carried_provider_messages: Vec<ProviderMessageRef>,
     },
     AttributesUpdated {
         attributes: String,

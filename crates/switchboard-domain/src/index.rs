@@ -6,7 +6,7 @@
 //! rebuilds them all from the log. Two kinds of entries exist: those a channel's current state owns
 //! (they come and go with the state) and those a single event owns (they are never removed).
 
-use crate::{ChannelEvent, ChannelState, ChannelStatus, Sid};
+use crate::{ChannelEvent, ChannelState, ChannelStatus, Sid, Timestamp};
 
 /// What an index entry looks up. The numbers are part of the on-disk key layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,13 +15,19 @@ pub enum IndexKind {
     Binding = 1,
     /// (service, unique name) → channel.
     UniqueName = 2,
-    /// (provider message id) → the channel and message index: an inbound message's id (so a
-    /// redelivery is not stored twice) or an outbound one's (so status reports find it).
+    /// (provider message id) → the channel and message index of one of our replies, so status
+    /// reports find it. (Folders written before channels remembered inbound ids hold inbound
+    /// messages' ids here too; the router still consults them when it opens a channel.)
     ProviderMessage = 3,
     /// (media SID) → the channel that holds the medium (and the message that carries it).
     Media = 4,
     /// (service, identity) → the Chat User (`US…`) of that identity.
     UserIdentity = 5,
+    /// (Flex Flow, customer address) → the customer's latest channel under that flow, whatever
+    /// its status: what their next channel takes the recent provider message ids from. Its
+    /// number is when that channel last took the customer (created or reactivated, in ms), so
+    /// a channel the API reactivates takes the entry back, and `reindex` picks the latest.
+    LatestChannel = 6,
 }
 
 impl IndexKind {
@@ -50,6 +56,20 @@ impl IndexEntry {
             value: customer_address.to_owned(),
             channel_sid,
             message_index: None,
+        }
+    }
+
+    /// The customer's latest channel under `flex_flow_sid`, theirs since `since`.
+    pub fn latest_channel(
+        flex_flow_sid: Sid,
+        customer_address: &str,
+        channel_sid: Sid,
+        since: Timestamp,
+    ) -> IndexEntry {
+        IndexEntry {
+            kind: IndexKind::LatestChannel,
+            message_index: Some(u64::try_from(since.0).unwrap_or(0)),
+            ..IndexEntry::binding(flex_flow_sid, customer_address, channel_sid)
         }
     }
 
@@ -110,6 +130,8 @@ impl ChannelState {
             if self.status == ChannelStatus::Active || self.long_lived {
                 entries.push(IndexEntry::binding(flow, address, channel_sid));
             }
+            let since = self.reactivated_at.map_or(self.date_created, |r| r.max(self.date_created));
+            entries.push(IndexEntry::latest_channel(flow, address, channel_sid, since));
         }
         if let (Some(service), Some(name)) = (self.service_sid, &self.unique_name) {
             entries.push(IndexEntry::unique_name(service, name, channel_sid));
@@ -122,13 +144,11 @@ impl ChannelEvent {
     /// The entries this one event owns, for the channel it was appended to.
     pub fn index_entries(&self, channel_sid: Sid) -> Vec<IndexEntry> {
         match self {
-            ChannelEvent::MessageAdded { index, provider_message_id, media, .. } => {
-                let provider = provider_message_id
-                    .as_deref()
-                    .map(|id| IndexEntry::provider_message(id, channel_sid, *index));
-                // Media are found by SID alone (the Media resource's URL names no channel).
-                let media = media.as_ref().map(|m| IndexEntry::media(m.sid, channel_sid, None));
-                provider.into_iter().chain(media).collect()
+            // An inbound message's provider id is remembered by the channel's state instead
+            // (`RecentProviderMessages`): one sled write fewer per message.
+            // Media are found by SID alone (the Media resource's URL names no channel).
+            ChannelEvent::MessageAdded { media, .. } => {
+                media.iter().map(|m| IndexEntry::media(m.sid, channel_sid, None)).collect()
             }
             ChannelEvent::MediaStored { media_sid, .. } => {
                 vec![IndexEntry::media(*media_sid, channel_sid, None)]

@@ -10,6 +10,7 @@ mod command;
 mod event;
 mod flow;
 mod index;
+mod provider_messages;
 mod role;
 mod service;
 mod sid;
@@ -38,6 +39,7 @@ pub use event::{
     EVENT_SCHEMA_VERSION,
 };
 pub use index::{IndexEntry, IndexKind};
+pub use provider_messages::{ProviderMessageRef, RecentProviderMessages};
 pub use sid::{Sid, SidError, SidPrefix};
 pub use state::{
     ChannelState, ChannelStatus, InviteState, MediaState, MediaStatus, MemberState, TaskState,

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    ChannelEvent, ChannelKind, DeliveryStatus, ProviderError, Recorded, Sid, Timestamp,
-    WebhookConfig,
+    ChannelEvent, ChannelKind, DeliveryStatus, ProviderError, ProviderMessageRef,
+    RecentProviderMessages, Recorded, Sid, Timestamp, WebhookConfig,
 };
 
 /// Whether the channel takes the customer's messages (Flex's `status` attribute).
@@ -140,6 +140,10 @@ pub struct ChannelState {
     /// Invites not taken up yet, by invite SID.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub invites: BTreeMap<Sid, InviteState>,
+    /// The provider ids of the latest inbound messages, its own and those carried from the
+    /// customer's previous channel: how a redelivery is recognized.
+    #[serde(default, skip_serializing_if = "RecentProviderMessages::is_empty")]
+    pub provider_messages: RecentProviderMessages,
     /// The number of events folded in; the next event's sequence number.
     pub events_applied: u64,
 }
@@ -210,9 +214,13 @@ impl ChannelState {
                 customer_address,
                 long_lived,
                 janitor_enabled,
+                carried_provider_messages,
             } => {
                 if self.is_created() {
                     return;
+                }
+                for carried in carried_provider_messages {
+                    self.provider_messages.remember(carried.clone());
                 }
                 self.sid = Some(*channel_sid);
                 self.service_sid = Some(*service_sid);
@@ -261,9 +269,17 @@ impl ChannelState {
             ChannelEvent::MemberLeft { member_sid } => {
                 self.members.remove(member_sid);
             }
-            ChannelEvent::MessageAdded { index, media, .. } => {
+            ChannelEvent::MessageAdded { index, media, provider_message_id, .. } => {
                 self.next_message_index = self.next_message_index.max(index.saturating_add(1));
                 self.last_message_at = Some(at);
+                if let (Some(id), Some(channel_sid)) = (provider_message_id, self.sid) {
+                    self.provider_messages.remember(ProviderMessageRef {
+                        id: id.clone(),
+                        channel_sid,
+                        index: *index,
+                        at,
+                    });
+                }
                 if let Some(media) = media {
                     // An upload is stored before its message: the message only claims it. An
                     // inbound medium waits for the fetcher; a bare reference is not tracked.

@@ -11,8 +11,8 @@ use proptest::test_runner::TestRunner;
 use switchboard_domain::{
     decide, with_every_field, Cause, ChannelCommand, ChannelEvent, ChannelKind, ChannelState,
     DeactivationReason, DeliveryStatus, DomainEvent, ErasureReason, Media, MessageSource,
-    NewChannel, NewMessage, ProviderError, ReactivationReason, Recorded, Rejection, Sid, SidPrefix,
-    TaskOutcome, Timestamp, WebhookConfig, WebhookMethod,
+    NewChannel, NewMessage, ProviderError, ProviderMessageRef, ReactivationReason, Recorded,
+    Rejection, Sid, SidPrefix, TaskOutcome, Timestamp, WebhookConfig, WebhookMethod,
 };
 
 /// When the first command of a sequence runs.
@@ -139,10 +139,24 @@ fn media() -> impl Strategy<Value = Option<Media>> + Clone {
     )
 }
 
+/// Provider ids a customer's previous channel remembered: from the same few ids the messages
+/// use, so that generated histories hold redeliveries of carried ids too.
+fn carried() -> impl Strategy<Value = Vec<ProviderMessageRef>> {
+    vec(
+        (0..4u8, 0..6u64).prop_map(|(p, index)| ProviderMessageRef {
+            id: format!("SM{p}"),
+            channel_sid: sid(SidPrefix::CHANNEL, 9),
+            index,
+            at: Timestamp(0),
+        }),
+        0..3,
+    )
+}
+
 /// Always valid: a routed customer channel or a bare one, either kind of lifetime and janitor.
 fn new_channel() -> impl Strategy<Value = NewChannel> {
-    (any::<bool>(), any::<bool>(), any::<bool>(), name(), any::<bool>()).prop_map(
-        |(routed, long_lived, janitor_enabled, unique_name, public)| NewChannel {
+    (any::<bool>(), any::<bool>(), any::<bool>(), name(), any::<bool>(), carried()).prop_map(
+        |(routed, long_lived, janitor_enabled, unique_name, public, carried)| NewChannel {
             channel_sid: sid(SidPrefix::CHANNEL, 1),
             service_sid: sid(SidPrefix::SERVICE, 1),
             kind: if public { ChannelKind::Public } else { ChannelKind::Private },
@@ -154,6 +168,7 @@ fn new_channel() -> impl Strategy<Value = NewChannel> {
             customer_address: routed.then(|| "+14155550100".into()),
             long_lived,
             janitor_enabled,
+            carried_provider_messages: carried,
         },
     )
 }
@@ -537,6 +552,7 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
             customer_address: c.customer_address,
             long_lived: c.long_lived,
             janitor_enabled: c.janitor_enabled,
+            carried_provider_messages: c.carried_provider_messages,
         }),
         any::<String>().prop_map(|attributes| ChannelEvent::AttributesUpdated { attributes }),
         (option::of(any::<String>()), name()).prop_map(|(friendly_name, unique_name)| {

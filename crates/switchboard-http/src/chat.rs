@@ -273,6 +273,7 @@ async fn create_channel(
         customer_address: None,
         long_lived: false,
         janitor_enabled: false,
+        carried_provider_messages: Vec::new(),
     };
     run(&state, sid, vec![ChannelCommand::Create(new)]).await?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
@@ -612,7 +613,7 @@ pub(crate) fn rejected(rejection: Rejection) -> ApiError {
         | Rejection::TaskNotOpen(_)
         | Rejection::WebhookNotFound(_) => ApiError::new(404, 20404, rejection.to_string()),
         Rejection::MemberExists(_) => ApiError::conflict(50404, "Member already exists"),
-        Rejection::ChannelExists | Rejection::TaskExists(_) => {
+        Rejection::ChannelExists | Rejection::TaskExists(_) | Rejection::AlreadyStored { .. } => {
             ApiError::conflict(50307, rejection.to_string())
         }
         Rejection::ChannelErased | Rejection::ChannelInactive => {

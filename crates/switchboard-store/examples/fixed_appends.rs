@@ -45,6 +45,7 @@ fn main() {
                     customer_address: None,
                     long_lived: false,
                     janitor_enabled: false,
+                    carried_provider_messages: Vec::new(),
                 };
                 let (mut channel, _) =
                     ChannelLog::create(&log, new, Timestamp(0)).unwrap().unwrap();

@@ -506,10 +506,17 @@ impl EventLog {
         let Some(bytes) = self.tree.get(stream_prefix(SNAPSHOT, stream))? else {
             return Ok(None);
         };
-        let Some((key_id, events_applied, sealed)) = record::parse_snapshot(&bytes) else {
+        let Some(envelope) = record::parse_snapshot(&bytes) else {
             tracing::warn!(%stream, "ignoring a malformed snapshot");
             return Ok(None);
         };
+        let record::SnapshotEnvelope { version, key_id, events_applied, sealed } = envelope;
+        if version < record::SNAPSHOT_VERSION {
+            // Its state lacks what this build's states hold (see `record.rs`): the caller
+            // rebuilds the state from the log, and the next snapshot is of this version.
+            tracing::debug!(%stream, version, "replacing a snapshot of an older version");
+            return Ok(None);
+        }
         let next_seq = self.next_seq(stream)?;
         if events_applied > next_seq {
             tracing::warn!(%stream, events_applied, next_seq, "ignoring a snapshot past the head");
@@ -518,7 +525,7 @@ impl EventLog {
         let KeyStatus::Active(key) = self.keys.by_id(&self.tree, stream, key_id)? else {
             return Ok(None);
         };
-        let aad = record::snapshot_aad(stream, key_id, events_applied);
+        let aad = record::snapshot_aad(stream, key_id, events_applied, version);
         let decoded = key
             .sealer
             .open(&aad, sealed)

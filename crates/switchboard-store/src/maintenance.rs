@@ -1,9 +1,12 @@
 //! Operator tasks on a stopped log: rebuilding the indexes and rotating the master key.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
 use switchboard_crypto::{MasterKey, WrappedKey};
-use switchboard_domain::{ChannelState, Recorded, SidPrefix, UserEvent, UserState};
+use switchboard_domain::{
+    ChannelState, IndexEntry, IndexKind, Recorded, Sid, SidPrefix, UserEvent, UserState,
+};
 
 use crate::keyring::SHRED_TOMBSTONE;
 use crate::layout::{self, INDEX, KEY};
@@ -40,6 +43,9 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         report.entries += changes.put.len() as u64;
         log.apply_index_changes(&changes)?;
     }
+    // Every channel of a customer claims to be their latest under its flow; the one that took
+    // the customer last is (the live log gets there by each such channel overwriting the entry).
+    let mut latest: HashMap<(Option<Sid>, String), IndexEntry> = HashMap::new();
     for stream in streams.into_iter().filter(|s| s.prefix() == SidPrefix::CHANNEL) {
         let mut state = ChannelState::default();
         let mut changes = IndexChanges::default();
@@ -55,11 +61,29 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         if state.erased {
             continue;
         }
-        changes.put.extend(state.index_entries());
+        for entry in state.index_entries() {
+            if entry.kind != IndexKind::LatestChannel {
+                changes.put.push(entry);
+                continue;
+            }
+            let rank = |e: &IndexEntry| (e.message_index, e.channel_sid);
+            match latest.entry((entry.scope, entry.value.clone())) {
+                Entry::Occupied(mut held) if rank(held.get()) < rank(&entry) => {
+                    held.insert(entry);
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(free) => {
+                    free.insert(entry);
+                }
+            }
+        }
         report.channels += 1;
         report.entries += changes.put.len() as u64;
         log.apply_index_changes(&changes)?;
     }
+    let put: Vec<IndexEntry> = latest.into_values().collect();
+    report.entries += put.len() as u64;
+    log.apply_index_changes(&IndexChanges { put, delete: Vec::new() })?;
     log.flush()?;
     Ok(report)
 }

@@ -241,6 +241,7 @@ mod tests {
                 customer_address: None,
                 long_lived: false,
                 janitor_enabled: true,
+                carried_provider_messages: Vec::new(),
             };
             let (mut channel, _) = ChannelLog::create(&log, new, Timestamp(1)).unwrap().unwrap();
             let posts = (0..messages).map(|i| {

@@ -19,9 +19,15 @@ pub const RECORD_V1_NAMED: u8 = 1;
 pub const RECORD_V2_POSITIONAL: u8 = 2;
 /// The version of the records this build writes.
 pub const RECORD_VERSION: u8 = RECORD_V2_POSITIONAL;
-/// Heads and snapshots have their own version byte, unchanged since the first format.
+/// Heads have their own version byte, unchanged since the first format.
 const HEAD_VERSION: u8 = 1;
-const SNAPSHOT_VERSION: u8 = 1;
+/// Snapshots of states that did not remember provider message ids: read back only to be
+/// replaced (`load_snapshot` rebuilds such a state from the log).
+pub const SNAPSHOT_V1: u8 = 1;
+/// Snapshots of states that remember their channels' inbound provider message ids.
+pub const SNAPSHOT_V2_PROVIDER_IDS: u8 = 2;
+/// The version of the snapshots this build writes.
+pub const SNAPSHOT_VERSION: u8 = SNAPSHOT_V2_PROVIDER_IDS;
 
 pub const HASH_LEN: usize = 32;
 pub const RECORD_HEADER_LEN: usize = 1 + 4 + HASH_LEN;
@@ -156,26 +162,40 @@ pub fn seal_snapshot(
     out.push(SNAPSHOT_VERSION);
     out.extend_from_slice(&key_id.to_be_bytes());
     out.extend_from_slice(&events_applied.to_be_bytes());
-    sealer.seal_into(&snapshot_aad(stream, key_id, events_applied), plaintext, &mut out);
+    let aad = snapshot_aad(stream, key_id, events_applied, SNAPSHOT_VERSION);
+    sealer.seal_into(&aad, plaintext, &mut out);
     out
 }
 
-/// Parses a snapshot into (key id, events applied, sealed bytes).
-pub fn parse_snapshot(bytes: &[u8]) -> Option<(u32, u64, &[u8])> {
-    if bytes.len() < 13 || bytes[0] != SNAPSHOT_VERSION {
-        return None;
-    }
-    let key_id = u32::from_be_bytes(bytes[1..5].try_into().ok()?);
-    let events_applied = u64::from_be_bytes(bytes[5..13].try_into().ok()?);
-    Some((key_id, events_applied, &bytes[13..]))
+/// A snapshot's envelope, parsed but not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotEnvelope<'a> {
+    pub version: u8,
+    pub key_id: u32,
+    pub events_applied: u64,
+    pub sealed: &'a [u8],
 }
 
-pub fn snapshot_aad(stream: Sid, key_id: u32, events_applied: u64) -> Vec<u8> {
+/// Parses a snapshot of any version this build knows.
+pub fn parse_snapshot(bytes: &[u8]) -> Option<SnapshotEnvelope<'_>> {
+    let version = *bytes.first()?;
+    if bytes.len() < 13 || !(SNAPSHOT_V1..=SNAPSHOT_VERSION).contains(&version) {
+        return None;
+    }
+    Some(SnapshotEnvelope {
+        version,
+        key_id: u32::from_be_bytes(bytes[1..5].try_into().ok()?),
+        events_applied: u64::from_be_bytes(bytes[5..13].try_into().ok()?),
+        sealed: &bytes[13..],
+    })
+}
+
+pub fn snapshot_aad(stream: Sid, key_id: u32, events_applied: u64, version: u8) -> Vec<u8> {
     let mut aad = Vec::with_capacity(SNAPSHOT_DOMAIN.len() + 18 + 4 + 8 + 1);
     aad.extend_from_slice(SNAPSHOT_DOMAIN);
     aad.extend_from_slice(&stream.to_bytes());
     aad.extend_from_slice(&key_id.to_be_bytes());
     aad.extend_from_slice(&events_applied.to_be_bytes());
-    aad.push(SNAPSHOT_VERSION);
+    aad.push(version);
     aad
 }

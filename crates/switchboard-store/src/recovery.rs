@@ -127,7 +127,10 @@ fn drop_snapshot_past(log: &EventLog, stream: Sid, head: Head) -> Result<bool, S
     let key = stream_prefix(SNAPSHOT, stream);
     let Some(bytes) = log.tree().get(key)? else { return Ok(false) };
     // A malformed snapshot is ignored when loaded; only one that names its count is judged.
-    let Some((_, events_applied, _)) = record::parse_snapshot(&bytes) else { return Ok(false) };
+    let Some(record::SnapshotEnvelope { events_applied, .. }) = record::parse_snapshot(&bytes)
+    else {
+        return Ok(false);
+    };
     if events_applied <= head.next_seq {
         return Ok(false);
     }

@@ -20,8 +20,8 @@ use rand::Rng;
 use support::channel_sid;
 use switchboard_crypto::MasterKey;
 use switchboard_domain::{
-    ChannelCommand, ChannelEvent, ChannelState, IndexKind, MessageSource, NewMessage, SidPrefix,
-    Timestamp,
+    ChannelCommand, ChannelEvent, ChannelState, IndexKind, Media, MessageSource, NewMessage,
+    RecentProviderMessages, SidPrefix, Timestamp,
 };
 use switchboard_store::{ChannelLog, Durability, EventLog, StoreConfig, VerifyMode};
 
@@ -48,13 +48,25 @@ fn provider_id(n: u32, seq: u64) -> String {
     format!("SMcrash{n}x{seq}")
 }
 
+/// A reference to a medium: the message owns its index entry.
+fn medium(n: u32, seq: u64) -> Media {
+    Media {
+        sid: support::sid(SidPrefix::MEDIA, n * 1_000_000 + u32::try_from(seq).unwrap()),
+        content_type: "image/png".into(),
+        size_bytes: 0,
+        filename: None,
+        provider_ref: None,
+        fetch: false,
+    }
+}
+
 fn post(n: u32, seq: u64) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
         message_sid: support::sid(SidPrefix::MESSAGE, n * 1_000_000 + u32::try_from(seq).unwrap()),
         author: "customer".into(),
         body: body(n, seq),
         attributes: "{}".into(),
-        media: None,
+        media: Some(medium(n, seq)),
         source: MessageSource::Agent,
         provider_message_id: Some(provider_id(n, seq)),
     })
@@ -197,12 +209,21 @@ fn check(
                     if *stored == body(n, seq) && *index == seq - 1 => {}
                 other => return Err(format!("channel {n} #{seq}: {other:?}")),
             }
-            let found = log.lookup(IndexKind::ProviderMessage, None, &provider_id(n, seq));
-            if found.map_err(|e| e.to_string())? != Some((sid, Some(seq - 1))) {
+            let found = log.lookup(IndexKind::Media, None, &medium(n, seq).sid.to_string());
+            if found.map_err(|e| e.to_string())? != Some((sid, None)) {
                 return Err(format!("channel {n} #{seq}: index entry lost"));
             }
         }
         let loaded = ChannelLog::load(&log, sid).map_err(|e| e.to_string())?;
+        // And the channel still knows its latest acknowledged provider ids (a redelivery is
+        // refused).
+        let remembered = RecentProviderMessages::CAPACITY as u64;
+        for seq in last.saturating_sub(remembered - 1).max(1)..=last {
+            let found = loaded.state().provider_messages.find(&provider_id(n, seq));
+            if found.map(|m| (m.channel_sid, m.index)) != Some((sid, seq - 1)) {
+                return Err(format!("channel {n} #{seq}: provider id forgotten"));
+            }
+        }
         if loaded.state() != &ChannelState::replay(&events) {
             return Err(format!("channel {n}: snapshot + tail differs from full replay"));
         }

@@ -78,13 +78,13 @@ fn a_first_append_without_its_head_leaves_nothing_behind() {
     crash_with(&temp, &[(head_key(2), None)]);
     let log = temp.open(1000);
     assert_eq!(log.next_seq(sid(SidPrefix::CHANNEL, 2)).unwrap(), 0);
-    assert_eq!(log.lookup(IndexKind::ProviderMessage, None, "SMprovider2000").unwrap(), None);
+    assert_eq!(support::indexed_channel_of(&log, 2000), None);
     assert_eq!(
         log.lookup(IndexKind::UniqueName, Some(sid(SidPrefix::SERVICE, 1)), "unique-+14155550002")
             .unwrap(),
         None
     );
-    assert!(log.lookup(IndexKind::ProviderMessage, None, "SMprovider1000").unwrap().is_some());
+    assert!(support::indexed_channel_of(&log, 1000).is_some());
     let report = log.verify(VerifyMode::Full, &mut |_| {}).unwrap();
     assert!(report.is_clean(), "{:?}", report.findings);
     assert_eq!(report.streams, 1);
@@ -139,7 +139,7 @@ fn several_appends_past_the_checkpoint_are_all_rolled_back_with_their_index_chan
     let rename =
         |name: &str| ChannelCommand::Rename { friendly_name: None, unique_name: Some(name.into()) };
     let index_after_first = {
-        // A rename (one unique name removed, another added), a message (a provider id added) and
+        // A rename (one unique name removed, another added), a message (a media entry added) and
         // a deactivation (the binding removed), none of them waited for.
         let log = temp.open(1000);
         let mut channel = ChannelLog::load(&log, channel_sid).unwrap();
@@ -181,8 +181,8 @@ fn several_appends_past_the_checkpoint_are_all_rolled_back_with_their_index_chan
     assert_eq!(at(IndexKind::UniqueName, service, "unique-+14155550001"), Some(channel_sid));
     assert_eq!(at(IndexKind::UniqueName, service, "renamed"), None, "the lost name is gone");
     assert_eq!(at(IndexKind::UniqueName, service, "renamed again"), None);
-    assert_eq!(at(IndexKind::ProviderMessage, None, "SMprovider1900"), None);
-    assert_eq!(at(IndexKind::ProviderMessage, None, "SMprovider1001"), Some(channel_sid));
+    assert_eq!(support::indexed_channel_of(&log, 1900), None);
+    assert_eq!(support::indexed_channel_of(&log, 1001), Some(channel_sid));
     let report = log.verify(VerifyMode::Full, &mut |_| {}).unwrap();
     assert!(report.is_clean(), "{:?}", report.findings);
     // The stream goes on from its checkpoint, and its state is the checkpointed one.
@@ -268,8 +268,10 @@ fn acknowledged_heads_only_in_checkpoints_survive_a_crash() {
     let log = switchboard_store::EventLog::open(config, temp.key.clone()).unwrap();
     assert_eq!(log.next_seq(channel.sid()).unwrap(), 7, "created + 2 + 4 messages");
     assert_eq!(log.streams().count(), 1);
-    let found = log.lookup(IndexKind::ProviderMessage, None, "SMprovider1103").unwrap();
-    assert_eq!(found, Some((channel.sid(), Some(5))));
+    assert_eq!(support::indexed_channel_of(&log, 1103), Some(channel.sid()));
+    let state = switchboard_store::ChannelLog::load(&log, channel.sid()).unwrap().state().clone();
+    let found = state.provider_messages.find("SMprovider1103").map(|m| (m.channel_sid, m.index));
+    assert_eq!(found, Some((channel.sid(), 5)));
     let report = log.verify(VerifyMode::Full, &mut |_| {}).unwrap();
     assert!(report.is_clean(), "{:?}", report.findings);
     log.close().unwrap();

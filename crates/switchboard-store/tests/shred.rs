@@ -99,19 +99,17 @@ fn a_shredded_channel_is_unreadable_verifiable_and_closed_to_writes() {
     let unique = |address: &str| {
         log.lookup(IndexKind::UniqueName, Some(service()), &format!("unique-{address}")).unwrap()
     };
-    let provider =
-        |id: u32| log.lookup(IndexKind::ProviderMessage, None, &format!("SMprovider{id}")).unwrap();
     assert_eq!(log.lookup(IndexKind::Binding, Some(flow()), SHREDDED).unwrap(), None);
     assert_eq!(unique(SHREDDED), None);
     for id in 1000..1004 {
-        assert_eq!(provider(id), None, "provider id {id}");
+        assert_eq!(support::indexed_channel_of(&log, id), None, "message {id}");
     }
     assert_eq!(
         log.lookup(IndexKind::Binding, Some(flow()), KEPT).unwrap(),
         Some((kept.sid(), None))
     );
     assert_eq!(unique(KEPT), Some((kept.sid(), None)));
-    assert_eq!(provider(2002), Some((kept.sid(), Some(2))));
+    assert_eq!(support::indexed_channel_of(&log, 2002), Some(kept.sid()));
 
     // The other channel reads and takes writes as before.
     assert_eq!(events(&log, kept.sid()), kept_events);

@@ -134,6 +134,7 @@ pub fn seed_channel(log: &EventLog, n: u8, address: &str, messages: u8) -> Sid {
         customer_address: Some(address.into()),
         long_lived: false,
         janitor_enabled: true,
+        carried_provider_messages: Vec::new(),
     };
     let (mut channel, _) = ChannelLog::create(log, new, at(0)).unwrap().unwrap();
     execute(log, &mut channel, member(n, address), at(1));

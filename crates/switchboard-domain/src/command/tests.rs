@@ -5,8 +5,8 @@
 use crate::{
     decide, ChannelCommand, ChannelEvent, ChannelKind, ChannelState, ChannelStatus,
     DeactivationReason, DeliveryStatus, DomainEvent, ErasureReason, IndexEntry, Media,
-    MessageSource, NewChannel, NewMessage, ProviderError, ReactivationReason, Recorded, Rejection,
-    Sid, SidPrefix, TaskOutcome, Timestamp, WebhookConfig, WebhookMethod,
+    MessageSource, NewChannel, NewMessage, ProviderError, ProviderMessageRef, ReactivationReason,
+    Recorded, Rejection, Sid, SidPrefix, TaskOutcome, Timestamp, WebhookConfig, WebhookMethod,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -114,6 +114,7 @@ fn new_channel() -> NewChannel {
         customer_address: Some(ADDRESS.into()),
         long_lived: false,
         janitor_enabled: true,
+        carried_provider_messages: Vec::new(),
     }
 }
 
@@ -130,6 +131,7 @@ fn created_from(new: NewChannel) -> ChannelEvent {
         customer_address: new.customer_address,
         long_lived: new.long_lived,
         janitor_enabled: new.janitor_enabled,
+        carried_provider_messages: new.carried_provider_messages,
     }
 }
 
@@ -590,7 +592,7 @@ fn a_destroyed_channel_releases_its_customer_and_its_unique_name() {
         c.long_lived = true;
     });
     let live = given(std::slice::from_ref(&named));
-    assert_eq!(live.state().index_entries().len(), 2, "a binding and a unique name");
+    assert_eq!(live.state().index_entries().len(), 3, "a binding, the latest channel, a name");
     assert_eq!(given(&[named, ChannelEvent::ChannelDestroyed {}]).state().index_entries(), []);
 }
 
@@ -1311,9 +1313,13 @@ fn binding() -> IndexEntry {
     IndexEntry::binding(FLOW, ADDRESS, CHANNEL)
 }
 
+fn latest() -> IndexEntry {
+    IndexEntry::latest_channel(FLOW, ADDRESS, CHANNEL, Timestamp(0))
+}
+
 #[test]
 fn an_active_channel_owns_its_binding() {
-    assert_eq!(given(&[created()]).state().index_entries(), [binding()]);
+    assert_eq!(given(&[created()]).state().index_entries(), [binding(), latest()]);
     assert_eq!(
         given(&[
             created(),
@@ -1322,22 +1328,27 @@ fn an_active_channel_owns_its_binding() {
         ])
         .state()
         .index_entries(),
-        [binding()]
+        // Reactivated (the third event, at 2 steps): the customer's latest channel since then.
+        [binding(), IndexEntry::latest_channel(FLOW, ADDRESS, CHANNEL, Timestamp(2 * STEP))]
     );
 }
 
 #[test]
 fn a_normal_channel_gives_its_binding_up_when_it_is_deactivated() {
-    assert_eq!(given(&[created(), deactivated()]).state().index_entries(), []);
+    // It stays the customer's latest channel: the next one takes its provider ids from it.
+    assert_eq!(given(&[created(), deactivated()]).state().index_entries(), [latest()]);
     assert_eq!(
         given(&[created(), linked(1), ended(1), interaction_ended()]).state().index_entries(),
-        []
+        [latest()]
     );
 }
 
 #[test]
 fn a_long_lived_channel_keeps_its_binding_while_inactive() {
-    assert_eq!(given(&[long_lived(), deactivated()]).state().index_entries(), [binding()]);
+    assert_eq!(
+        given(&[long_lived(), deactivated()]).state().index_entries(),
+        [binding(), latest()]
+    );
 }
 
 #[test]
@@ -1355,18 +1366,21 @@ fn a_unique_name_is_an_entry_while_the_channel_has_it() {
     let name = |value: &str| IndexEntry::unique_name(SERVICE, value, CHANNEL);
     assert_eq!(
         given(std::slice::from_ref(&named)).state().index_entries(),
-        [binding(), name("support-42")]
+        [binding(), latest(), name("support-42")]
     );
     // The name is not tied to the status.
     assert_eq!(
         given(&[named.clone(), deactivated()]).state().index_entries(),
-        [name("support-42")]
+        [latest(), name("support-42")]
     );
     let renamed =
         ChannelEvent::ChannelRenamed { friendly_name: None, unique_name: Some("x".into()) };
-    assert_eq!(given(&[named.clone(), renamed]).state().index_entries(), [binding(), name("x")]);
+    assert_eq!(
+        given(&[named.clone(), renamed]).state().index_entries(),
+        [binding(), latest(), name("x")]
+    );
     let unnamed = ChannelEvent::ChannelRenamed { friendly_name: None, unique_name: None };
-    assert_eq!(given(&[named, unnamed]).state().index_entries(), [binding()]);
+    assert_eq!(given(&[named, unnamed]).state().index_entries(), [binding(), latest()]);
 }
 
 #[test]
@@ -1376,12 +1390,12 @@ fn nothing_is_indexed_before_creation_or_after_erasure() {
         c.unique_name = Some("support-42".into());
         c.long_lived = true;
     });
-    assert_eq!(given(std::slice::from_ref(&named)).state().index_entries().len(), 2);
+    assert_eq!(given(std::slice::from_ref(&named)).state().index_entries().len(), 3);
     assert_eq!(given(&[named, erased()]).state().index_entries(), []);
 }
 
 #[test]
-fn a_message_with_a_provider_id_owns_its_entry() {
+fn an_inbound_provider_id_is_remembered_by_the_state_not_indexed() {
     let with_id = ChannelEvent::MessageAdded {
         message_sid: sid(SidPrefix::MESSAGE, 1),
         index: 7,
@@ -1392,18 +1406,15 @@ fn a_message_with_a_provider_id_owns_its_entry() {
         source: MessageSource::Customer,
         provider_message_id: Some("SM0123".into()),
     };
-    assert_eq!(
-        with_id.index_entries(CHANNEL),
-        [IndexEntry::provider_message("SM0123", CHANNEL, 7)]
-    );
-    let entry = &with_id.index_entries(CHANNEL)[0];
-    assert_eq!((entry.scope, entry.message_index), (None, Some(7)));
-    assert_eq!(added(7, MessageSource::Customer).index_entries(CHANNEL), []);
+    assert_eq!(with_id.index_entries(CHANNEL), []);
+    let state = given(&[created(), with_id]).state().clone();
+    let stored = state.provider_messages.find("SM0123").expect("remembered");
+    assert_eq!((stored.channel_sid, stored.index), (CHANNEL, 7));
+    assert_eq!(state.provider_messages.find("SM9999"), None);
     for event in every_event() {
         let owns = matches!(
             event,
-            ChannelEvent::MessageAdded { provider_message_id: Some(_), .. }
-                | ChannelEvent::DeliveryStatusChanged { provider_message_id: Some(_), .. }
+            ChannelEvent::DeliveryStatusChanged { provider_message_id: Some(_), .. }
                 | ChannelEvent::MessageAdded { media: Some(_), .. }
                 | ChannelEvent::MediaStored { .. }
         );
@@ -1712,6 +1723,7 @@ fn created_for_janitor() -> ChannelEvent {
         customer_address: None,
         long_lived: false,
         janitor_enabled: true,
+        carried_provider_messages: Vec::new(),
     }
 }
 
@@ -1823,4 +1835,57 @@ fn an_upload_is_attached_to_one_message_only() {
     given(&history)
         .when(post(2))
         .then_reject(Rejection::Invalid("the medium is already attached to another message"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// provider redeliveries
+// ---------------------------------------------------------------------------------------------
+
+fn post_from_provider(id: &str) -> ChannelCommand {
+    ChannelCommand::PostMessage(NewMessage {
+        provider_message_id: Some(id.into()),
+        ..new_message(MessageSource::Customer)
+    })
+}
+
+fn added_from_provider(index: u64, id: &str) -> ChannelEvent {
+    let mut event = added(index, MessageSource::Customer);
+    if let ChannelEvent::MessageAdded { provider_message_id, .. } = &mut event {
+        *provider_message_id = Some(id.into());
+    }
+    event
+}
+
+#[test]
+fn a_redelivered_provider_message_is_refused_with_where_it_is() {
+    let already = Rejection::AlreadyStored { channel_sid: CHANNEL, index: 0 };
+    given(&[created()])
+        .when(post_from_provider("SM1"))
+        .then_expect(&[added_from_provider(0, "SM1")])
+        .when(post_from_provider("SM1"))
+        .then_reject(already.clone());
+    // A retired channel says so too (the router then opens nothing), and a long-lived one is not
+    // reopened by a redelivery.
+    given(&[created(), added_from_provider(0, "SM1"), deactivated()])
+        .when(post_from_provider("SM1"))
+        .then_reject(already.clone());
+    given(&[long_lived(), added_from_provider(0, "SM1"), deactivated()])
+        .when(post_from_provider("SM1"))
+        .then_reject(already);
+    // Another id is a new message.
+    given(&[created(), added_from_provider(0, "SM1")])
+        .when(post_from_provider("SM2"))
+        .then_expect(&[added_from_provider(1, "SM2")]);
+}
+
+#[test]
+fn a_new_channel_recognizes_what_it_carried_and_erasure_forgets_it() {
+    let elsewhere = sid(SidPrefix::CHANNEL, 2);
+    let carried =
+        ProviderMessageRef { id: "SM1".into(), channel_sid: elsewhere, index: 4, at: Timestamp(0) };
+    let new = created_with(|c| c.carried_provider_messages = vec![carried]);
+    given(std::slice::from_ref(&new))
+        .when(post_from_provider("SM1"))
+        .then_reject(Rejection::AlreadyStored { channel_sid: elsewhere, index: 4 });
+    assert!(given(&[new, erased()]).state().provider_messages.is_empty());
 }

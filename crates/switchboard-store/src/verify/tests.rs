@@ -76,6 +76,7 @@ fn fixture() -> Fixture {
             customer_address: Some(format!("+1415555000{n}")),
             long_lived: false,
             janitor_enabled: true,
+            carried_provider_messages: Vec::new(),
         };
         let (mut ch, _) = ChannelLog::create(&log, new, Timestamp(1)).unwrap().unwrap();
         let mut commands: Vec<ChannelCommand> = match n {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use switchboard_crypto::MasterKey;
 use switchboard_domain::{
-    ChannelCommand, ChannelKind, MessageSource, NewChannel, NewMessage, Recorded, Sid, SidPrefix,
-    Timestamp,
+    ChannelCommand, ChannelKind, IndexKind, Media, MessageSource, NewChannel, NewMessage, Recorded,
+    Sid, SidPrefix, Timestamp,
 };
 use switchboard_store::{
     ChannelLog, Durability, EventLog, RawLog, ReplayRecord, StoreConfig, StoreError,
@@ -107,20 +107,40 @@ pub fn new_channel(n: u32, address: &str) -> NewChannel {
         customer_address: Some(address.into()),
         long_lived: false,
         janitor_enabled: true,
+        carried_provider_messages: Vec::new(),
     }
 }
 
-/// A customer's message `n`, with the provider id `SMprovider<n>`.
+/// A customer's message `n`, with the provider id `SMprovider<n>` and a reference to medium
+/// [`media_of`]`(n)`, whose index entry the message owns.
 pub fn message(n: u32, author: &str, body: &str) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
         message_sid: sid(SidPrefix::MESSAGE, n),
         author: author.into(),
         body: body.into(),
         attributes: "{}".into(),
-        media: None,
+        media: Some(Media {
+            sid: media_of(n),
+            content_type: "image/png".into(),
+            size_bytes: 0,
+            filename: None,
+            provider_ref: None,
+            fetch: false,
+        }),
         source: MessageSource::Customer,
         provider_message_id: Some(format!("SMprovider{n}")),
     })
+}
+
+/// The medium message `n` refers to.
+pub fn media_of(n: u32) -> Sid {
+    sid(SidPrefix::MEDIA, n)
+}
+
+/// The channel the index says holds message `n` (by the entry of its medium).
+pub fn indexed_channel_of(log: &EventLog, n: u32) -> Option<Sid> {
+    let found = log.lookup(IndexKind::Media, None, &media_of(n).to_string()).unwrap();
+    found.map(|(channel, _)| channel)
 }
 
 /// Creates channel `n` with `messages` messages (ids `n * 1000 + i`) and waits until everything
