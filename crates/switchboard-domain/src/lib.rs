@@ -42,8 +42,8 @@ pub use index::{IndexEntry, IndexKind};
 pub use provider_messages::{ProviderMessageRef, RecentProviderMessages};
 pub use sid::{Sid, SidError, SidPrefix};
 pub use state::{
-    ChannelState, ChannelStatus, InviteState, MediaState, MediaStatus, MemberState, TaskState,
-    WebhookState,
+    ChannelState, ChannelStatus, DeferredMemory, InviteState, MediaState, MediaStatus, MemberState,
+    TaskState, WebhookState,
 };
 pub use stored_form::with_every_field;
 pub use time::Timestamp;

@@ -13,7 +13,9 @@
 //! [`CAPACITY`]: RecentProviderMessages::CAPACITY
 //! [`CARRY_WINDOW_MILLIS`]: RecentProviderMessages::CARRY_WINDOW_MILLIS
 
-use imbl::{HashMap, Vector};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Sid, Timestamp};
@@ -30,14 +32,18 @@ pub struct ProviderMessageRef {
     pub at: Timestamp,
 }
 
-/// The provider ids of a channel's latest inbound messages, oldest first, found by id.
+/// The provider ids of a channel's latest inbound messages, oldest first, found by id in O(1).
 ///
-/// Persistent collections (structure shared between copies): a channel actor copies its state
-/// for every command it decides, which must not cost a copy of a thousand ids.
+/// Shared between copies of a state until one of them changes it (a channel actor copies its
+/// state for every command it decides, and must not copy a thousand ids each time; see
+/// `ChannelState::apply_deferring_memory`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "Vec<ProviderMessageRef>", into = "Vec<ProviderMessageRef>")]
-pub struct RecentProviderMessages {
-    order: Vector<ProviderMessageRef>,
+pub struct RecentProviderMessages(Arc<Memory>);
+
+#[derive(Debug, Clone, Default)]
+struct Memory {
+    order: VecDeque<ProviderMessageRef>,
     /// The position of each id, counted from the first id ever remembered (`evicted` of them
     /// are gone from the front), so that evicting does not renumber the rest.
     positions: HashMap<String, u64>,
@@ -51,32 +57,34 @@ impl RecentProviderMessages {
     pub const CARRY_WINDOW_MILLIS: i64 = 7 * 24 * 60 * 60 * 1000;
 
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.0.order.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.0.order.len()
     }
 
     /// Where the message with provider id `id` was stored, if it is remembered.
     pub fn find(&self, id: &str) -> Option<&ProviderMessageRef> {
-        let position = self.positions.get(id)?;
-        self.order.get(usize::try_from(position - self.evicted).ok()?)
+        let memory = &*self.0;
+        let position = memory.positions.get(id)?;
+        memory.order.get(usize::try_from(position - memory.evicted).ok()?)
     }
 
     /// Remembers a stored message, forgetting the oldest past [`Self::CAPACITY`]. An id already
     /// remembered keeps its first place (what `decide` lets through never repeats one).
     pub fn remember(&mut self, message: ProviderMessageRef) {
-        if self.positions.contains_key(&message.id) {
+        if self.0.positions.contains_key(&message.id) {
             return;
         }
-        let position = self.evicted + self.order.len() as u64;
-        self.positions.insert(message.id.clone(), position);
-        self.order.push_back(message);
-        while self.order.len() > Self::CAPACITY {
-            if let Some(oldest) = self.order.pop_front() {
-                self.positions.remove(&oldest.id);
-                self.evicted += 1;
+        let memory = Arc::make_mut(&mut self.0);
+        let position = memory.evicted + memory.order.len() as u64;
+        memory.positions.insert(message.id.clone(), position);
+        memory.order.push_back(message);
+        while memory.order.len() > Self::CAPACITY {
+            if let Some(oldest) = memory.order.pop_front() {
+                memory.positions.remove(&oldest.id);
+                memory.evicted += 1;
             }
         }
     }
@@ -85,17 +93,17 @@ impl RecentProviderMessages {
     /// [`Self::CARRY_WINDOW_MILLIS`] before it.
     pub fn carried_at(&self, now: Timestamp) -> Vec<ProviderMessageRef> {
         let since = now.0.saturating_sub(Self::CARRY_WINDOW_MILLIS);
-        self.order.iter().filter(|m| m.at.0 >= since).cloned().collect()
+        self.0.order.iter().filter(|m| m.at.0 >= since).cloned().collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ProviderMessageRef> {
-        self.order.iter()
+        self.0.order.iter()
     }
 }
 
 impl PartialEq for RecentProviderMessages {
     fn eq(&self, other: &Self) -> bool {
-        self.order == other.order
+        self.0.order == other.0.order
     }
 }
 
@@ -113,7 +121,7 @@ impl From<Vec<ProviderMessageRef>> for RecentProviderMessages {
 
 impl From<RecentProviderMessages> for Vec<ProviderMessageRef> {
     fn from(recent: RecentProviderMessages) -> Self {
-        recent.order.into_iter().collect()
+        recent.0.order.iter().cloned().collect()
     }
 }
 

@@ -98,6 +98,16 @@ pub struct InviteState {
     pub date_created: Timestamp,
 }
 
+/// What [`ChannelState::apply_deferring_memory`] saw before folding an event, for
+/// [`ChannelState::remember_deferred`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeferredMemory {
+    first_creation: bool,
+    live: bool,
+    /// The channel as it was once the event was folded.
+    channel_sid: Option<Sid>,
+}
+
 /// Everything a channel's events say about it now. `Default` is "not created yet".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ChannelState {
@@ -195,6 +205,54 @@ impl ChannelState {
 
     /// Folds one event into the state. Total: never fails, never panics.
     pub fn apply(&mut self, record: &Recorded) {
+        let deferred = self.apply_deferring_memory(record);
+        self.remember_deferred(record, deferred);
+    }
+
+    /// [`Self::apply`] but for the provider ids the event brings, which
+    /// [`Self::remember_deferred`] adds later. A channel deciding a batch of commands folds them
+    /// into a copy of its state and keeps the copy only if the batch is appended; deferring the
+    /// ids means the copy shares them with the original instead of copying them on every
+    /// command. (Within one batch a second message of the same provider id is not recognized:
+    /// a batch carries at most one.)
+    pub fn apply_deferring_memory(&mut self, record: &Recorded) -> DeferredMemory {
+        let (first_creation, live) = (!self.is_created(), !self.erased);
+        self.fold(record);
+        DeferredMemory { first_creation, live, channel_sid: self.sid }
+    }
+
+    /// Adds what `record` brings to the provider ids, once [`Self::apply_deferring_memory`]
+    /// folded it and the events before it; in the same order.
+    pub fn remember_deferred(&mut self, record: &Recorded, deferred: DeferredMemory) {
+        if !deferred.live {
+            return;
+        }
+        match &record.event {
+            ChannelEvent::ChannelCreated { carried_provider_messages, .. }
+                if deferred.first_creation =>
+            {
+                for carried in carried_provider_messages {
+                    self.provider_messages.remember(carried.clone());
+                }
+            }
+            ChannelEvent::MessageAdded { index, provider_message_id: Some(id), .. } => {
+                if let Some(channel_sid) = deferred.channel_sid {
+                    self.provider_messages.remember(ProviderMessageRef {
+                        id: id.clone(),
+                        channel_sid,
+                        index: *index,
+                        at: record.at,
+                    });
+                }
+            }
+            ChannelEvent::DataErased { .. } => {
+                self.provider_messages = RecentProviderMessages::default();
+            }
+            _ => {}
+        }
+    }
+
+    fn fold(&mut self, record: &Recorded) {
         let seq = self.events_applied;
         self.events_applied += 1;
         let at = record.at;
@@ -214,13 +272,10 @@ impl ChannelState {
                 customer_address,
                 long_lived,
                 janitor_enabled,
-                carried_provider_messages,
+                carried_provider_messages: _,
             } => {
                 if self.is_created() {
                     return;
-                }
-                for carried in carried_provider_messages {
-                    self.provider_messages.remember(carried.clone());
                 }
                 self.sid = Some(*channel_sid);
                 self.service_sid = Some(*service_sid);
@@ -269,17 +324,9 @@ impl ChannelState {
             ChannelEvent::MemberLeft { member_sid } => {
                 self.members.remove(member_sid);
             }
-            ChannelEvent::MessageAdded { index, media, provider_message_id, .. } => {
+            ChannelEvent::MessageAdded { index, media, .. } => {
                 self.next_message_index = self.next_message_index.max(index.saturating_add(1));
                 self.last_message_at = Some(at);
-                if let (Some(id), Some(channel_sid)) = (provider_message_id, self.sid) {
-                    self.provider_messages.remember(ProviderMessageRef {
-                        id: id.clone(),
-                        channel_sid,
-                        index: *index,
-                        at,
-                    });
-                }
                 if let Some(media) = media {
                     // An upload is stored before its message: the message only claims it. An
                     // inbound medium waits for the fetcher; a bare reference is not tracked.

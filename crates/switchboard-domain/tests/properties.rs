@@ -572,15 +572,17 @@ fn any_event() -> impl Strategy<Value = ChannelEvent> {
             }
         ),
         member().prop_map(|member_sid| ChannelEvent::MemberLeft { member_sid }),
-        (big_index.clone(), source()).prop_map(|(index, source)| ChannelEvent::MessageAdded {
-            message_sid: sid(SidPrefix::MESSAGE, 1),
-            index,
-            author: "a".into(),
-            body: "b".into(),
-            attributes: "{}".into(),
-            media: None,
-            source,
-            provider_message_id: None,
+        (big_index.clone(), source(), option::of(0..5u8)).prop_map(|(index, source, provider)| {
+            ChannelEvent::MessageAdded {
+                message_sid: sid(SidPrefix::MESSAGE, 1),
+                index,
+                author: "a".into(),
+                body: "b".into(),
+                attributes: "{}".into(),
+                media: None,
+                source,
+                provider_message_id: provider.map(|p| format!("SM{p}")),
+            }
         }),
         big_index.clone().prop_map(|index| ChannelEvent::MessageEdited {
             index,
@@ -688,6 +690,25 @@ proptest! {
         }
         prop_assert_eq!(&snapshot(&state), &state);
         prop_assert_eq!(&ChannelState::replay(&records), &state);
+    }
+
+    /// A batch folded with its provider ids deferred, then remembered in order, gives the state
+    /// that applying it event by event gives: what a channel keeps is what replay rebuilds.
+    #[test]
+    fn deferring_provider_ids_over_a_batch_changes_nothing(
+        events in vec((0..1_000i64, any_event()), 0..40),
+        split in any::<Index>(),
+    ) {
+        let records: Vec<Recorded> =
+            events.into_iter().map(|(at, event)| Recorded::new(Timestamp(at), event)).collect();
+        let whole = ChannelState::replay(&records);
+        let (before, batch) = records.split_at(split.index(records.len() + 1));
+        let mut state = ChannelState::replay(before);
+        let deferred: Vec<_> = batch.iter().map(|r| state.apply_deferring_memory(r)).collect();
+        for (record, deferred) in batch.iter().zip(deferred) {
+            state.remember_deferred(record, deferred);
+        }
+        prop_assert_eq!(&state, &whole);
     }
 
     /// `decide` is total too, on any state `apply` can reach and with a clock anywhere.

@@ -102,6 +102,7 @@ impl ChannelLog {
     ) -> Result<Result<Executed, Rejection>, StoreError> {
         let mut next = self.state.clone();
         let mut records = Vec::new();
+        let mut deferred = Vec::new();
         for command in commands {
             let events = match decide(&next, command) {
                 Ok(events) => events,
@@ -109,7 +110,7 @@ impl ChannelLog {
             };
             for event in events {
                 let record = Recorded::caused(at, event, cause.clone());
-                next.apply(&record);
+                deferred.push(next.apply_deferring_memory(&record));
                 records.push(record);
             }
         }
@@ -125,7 +126,11 @@ impl ChannelLog {
         let appended = log.append(self.sid, first_seq, &records, &changes)?;
         let every = log.config().snapshot_every.max(1);
         let crossed = first_seq / every != next.events_applied / every;
+        // The old state let go, the provider ids are this state's alone: added in place.
         self.state = next;
+        for (record, deferred) in records.iter().zip(deferred) {
+            self.state.remember_deferred(record, deferred);
+        }
         if crossed {
             // The events are appended whatever happens here: a missing snapshot only makes the
             // next rehydration longer, so it must not turn a done command into a failure.
