@@ -272,6 +272,30 @@ fn an_outbound_sms_chat_shares_the_customer_s_channel_and_never_echoes_the_custo
 }
 
 #[test]
+fn a_channel_opened_for_an_outbound_chat_recognizes_redeliveries_of_the_customer_s_last_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (service, flow) = daemon.sms_flow(false);
+    let (customer, message_sid) = ("+14155550911", "SM00000000000000000000000000000911");
+    assert_eq!(daemon.sms(customer, "before", message_sid).status, 200);
+    let first = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let mut retired = attributes(&daemon, &service, &first);
+    retired["status"] = "INACTIVE".into();
+    let path = format!("/chat/v2/Services/{service}/Channels/{first}");
+    let updated = daemon.post(&path, &[("Attributes", &retired.to_string())]);
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    // The agent writes first: a new channel, which the customer's redelivery then goes to.
+    let opened = open(&daemon, &flow, customer, &[("Target", customer)]);
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    let second = opened.json()["sid"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(daemon.sms(customer, "before", message_sid).status, 200);
+    assert!(daemon.messages(&service, &second).is_empty(), "not stored a second time");
+    assert_eq!(daemon.messages(&service, &first).len(), 1);
+    assert_eq!(daemon.channels(&service).len(), 2);
+}
+
+#[test]
 fn a_customer_message_reopens_a_long_lived_channel_with_a_new_task() {
     let temp = tempfile::tempdir().unwrap();
     let daemon = start(&temp.path().join("data"));

@@ -121,4 +121,11 @@ fn reindex_rebuilds_lookups_from_the_log() {
     assert_eq!(channel, sid(SidPrefix::CHANNEL, 2));
     let (latest, _) = log.lookup(IndexKind::LatestChannel, flow, "+14155550101").unwrap().unwrap();
     assert_eq!(latest, sid(SidPrefix::CHANNEL, 1));
+    // Inbound provider ids are indexed again too: the router's fallback for what the channels'
+    // memories miss.
+    let provider = format!("SM{:02x}{:030x}", 1, 1);
+    assert_eq!(
+        log.lookup(IndexKind::ProviderMessage, None, &provider).unwrap(),
+        Some((sid(SidPrefix::CHANNEL, 1), Some(1)))
+    );
 }

@@ -21,7 +21,7 @@ use crate::channel::GetState;
 use crate::directory::FlowView;
 use crate::engine::{Engine, EngineInner};
 use crate::registry::shard;
-use crate::router::{channel_attributes, execute, task_for, FlowRouter};
+use crate::router::{carried_from_latest, channel_attributes, execute, task_for, FlowRouter};
 use crate::{new_sid, EngineError};
 
 /// A request to open (or find) the channel of one customer under a flow.
@@ -107,6 +107,11 @@ async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResul
             return Ok(Err(Rejection::ChannelExists));
         }
     }
+    // A new channel takes over what the customer's previous one remembers of their provider
+    // message ids (no message here, so nothing can be a redelivery).
+    let carried = carried_from_latest(engine, &flow, &open.customer_address, None, (at, home))
+        .await?
+        .unwrap_or_default();
     let channel_sid = new_sid(SidPrefix::CHANNEL);
     let long_lived = open.long_lived.unwrap_or(flow.config.long_lived);
     let address = &open.customer_address;
@@ -128,8 +133,7 @@ async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResul
             customer_address: Some(address.clone()),
             long_lived,
             janitor_enabled: flow.config.janitor_enabled,
-            // Web chat messages come from the widget, with no provider message ids to recognize.
-            carried_provider_messages: Vec::new(),
+            carried_provider_messages: carried,
         }),
         add_member(&open),
     ];

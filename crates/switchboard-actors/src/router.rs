@@ -190,7 +190,8 @@ async fn route_one(
             Err(other) => return Ok(Err(other)),
         }
     }
-    let carried = match carried_from_latest(engine, &flow, &inbound, at, home).await? {
+    let (address, id) = (&inbound.customer_address, inbound.provider_message_id.as_deref());
+    let carried = match carried_from_latest(engine, &flow, address, id, (at, home)).await? {
         Ok(carried) => carried,
         Err(duplicate) => return Ok(Ok(duplicate)),
     };
@@ -211,27 +212,34 @@ async fn route_one(
 }
 
 /// Before a customer gets a new channel: the provider ids their latest channel remembers, to
-/// carry over, or where the message already is when this is a redelivery (of a message of a
-/// channel that retired since, or, in a folder written before channels remembered provider ids,
-/// of any message: those ids are in the index).
-async fn carried_from_latest(
+/// carry over, or where the message with provider id `id` already is when this is a redelivery
+/// (of a message of a channel that retired since, or, in a folder written before channels
+/// remembered provider ids, of any message: those ids are in the index). Called by the router
+/// of the customer's shard, so no other new channel of theirs can come in between.
+pub(crate) async fn carried_from_latest(
     engine: &EngineInner,
     flow: &FlowView,
-    inbound: &Inbound,
-    at: Timestamp,
-    home: usize,
+    customer_address: &str,
+    id: Option<&str>,
+    (at, home): (Timestamp, usize),
 ) -> Result<Result<Vec<ProviderMessageRef>, Routed>, EngineError> {
     let log = &engine.log;
-    let id = inbound.provider_message_id.as_deref();
-    let latest = log.lookup(IndexKind::LatestChannel, Some(flow.sid), &inbound.customer_address)?;
+    let latest = log.lookup(IndexKind::LatestChannel, Some(flow.sid), customer_address)?;
     let mut carried = Vec::new();
     if let Some((latest, _)) = latest {
-        let state = engine.registry.ask(latest, Some(home), || GetState).await??;
-        if let Some(stored) = id.and_then(|id| state.provider_messages.find(id)) {
-            let (channel_sid, message_index) = (stored.channel_sid, stored.index);
-            return Ok(Err(Routed::Duplicate { channel_sid, message_index }));
+        match engine.registry.ask(latest, Some(home), || GetState).await? {
+            Ok(state) => {
+                if let Some(stored) = id.and_then(|id| state.provider_messages.find(id)) {
+                    let (channel_sid, message_index) = (stored.channel_sid, stored.index);
+                    return Ok(Err(Routed::Duplicate { channel_sid, message_index }));
+                }
+                carried = state.provider_messages.carried_at(at);
+            }
+            // A channel that no longer loads must not keep its customer from a new one.
+            Err(error) => {
+                tracing::warn!(channel = %latest, %error, "the customer's latest channel did not load; its provider ids are not carried over");
+            }
         }
-        carried = state.provider_messages.carried_at(at);
     }
     if let Some(id) = id {
         if let Some((channel_sid, index)) = log.lookup(IndexKind::ProviderMessage, None, id)? {

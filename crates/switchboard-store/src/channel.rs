@@ -6,7 +6,7 @@
 
 use switchboard_domain::{
     decide, Cause, ChannelCommand, ChannelEvent, ChannelState, ErasureReason, IndexEntry,
-    NewChannel, Recorded, Rejection, Sid, Timestamp,
+    IndexKind, NewChannel, Recorded, Rejection, Sid, Timestamp,
 };
 
 use crate::keyring::{KeyStatus, SHRED_TOMBSTONE};
@@ -59,7 +59,33 @@ impl ChannelLog {
                 ReplayRecord::Shredded { .. } => state.events_applied += 1,
             }
         }
-        Ok(ChannelLog { sid, state })
+        let channel = ChannelLog { sid, state };
+        channel.settle_after_upgrade(log, from);
+        Ok(channel)
+    }
+
+    /// What a channel last written by an older build lacks, made good on its first load: the
+    /// customer's `LatestChannel` entry (unless a channel that took the customer later holds
+    /// it), and a snapshot of the current version when the older one was
+    /// passed over (or none was usable), so the next load does not replay the whole log again.
+    /// Derived data only: a failure is logged and the channel loads all the same.
+    fn settle_after_upgrade(&self, log: &EventLog, replayed_from: u64) {
+        let latest: Vec<_> = self
+            .state
+            .index_entries()
+            .into_iter()
+            .filter(|e| e.kind == IndexKind::LatestChannel)
+            .collect();
+        if let Err(error) = log.claim_index_entries(&latest) {
+            tracing::warn!(channel = %self.sid, %error, "could not index the customer's latest channel");
+        }
+        let every = log.config().snapshot_every.max(1);
+        if replayed_from == 0 && self.state.events_applied >= every && !self.state.erased {
+            if let Err(error) = log.save_snapshot(self.sid, self.state.events_applied, &self.state)
+            {
+                tracing::warn!(channel = %self.sid, %error, "could not write a snapshot");
+            }
+        }
     }
 
     pub fn sid(&self) -> Sid {

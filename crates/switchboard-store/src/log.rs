@@ -266,6 +266,31 @@ impl EventLog {
         Ok(())
     }
 
+    /// Puts each entry where its key holds none, or one that ranks lower by (number, channel):
+    /// for entries whose number says which claimant is the latest (`LatestChannel`).
+    pub(crate) fn claim_index_entries(&self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        for entry in entries {
+            let key = self.index_entry_key(entry.kind, entry.scope, &entry.value);
+            let ours = index_value(entry);
+            loop {
+                let held = self.tree.get(key)?;
+                // The value is the channel then the number (big-endian): rank by number first.
+                let rank = |value: &[u8]| {
+                    let (channel, number) = value.split_at(value.len().min(Sid::BINARY_LEN));
+                    (number.to_vec(), channel.to_vec())
+                };
+                let outranked = held.as_ref().is_some_and(|held| rank(held) >= rank(&ours));
+                if outranked {
+                    break;
+                }
+                if self.tree.compare_and_swap(key, held, Some(ours.as_slice()))?.is_ok() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Marks the folder as cleanly closed: the next open skips crash recovery. Any later write
     /// takes the mark away again.
     pub fn mark_clean(&self) -> Result<(), StoreError> {

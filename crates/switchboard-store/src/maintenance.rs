@@ -5,7 +5,8 @@ use std::path::Path;
 
 use switchboard_crypto::{MasterKey, WrappedKey};
 use switchboard_domain::{
-    ChannelState, IndexEntry, IndexKind, Recorded, Sid, SidPrefix, UserEvent, UserState,
+    ChannelEvent, ChannelState, IndexEntry, IndexKind, Recorded, Sid, SidPrefix, UserEvent,
+    UserState,
 };
 
 use crate::keyring::SHRED_TOMBSTONE;
@@ -53,6 +54,15 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
             match item? {
                 ReplayRecord::Event { event, .. } => {
                     changes.put.extend(event.event.index_entries(stream));
+                    // Folders written before channels remembered inbound provider ids found
+                    // redeliveries by these entries; the router still consults them, so they
+                    // are kept (and written for every inbound message, which does no harm).
+                    if let ChannelEvent::MessageAdded {
+                        index, provider_message_id: Some(id), ..
+                    } = &event.event
+                    {
+                        changes.put.push(IndexEntry::provider_message(id, stream, *index));
+                    }
                     state.apply(&event);
                 }
                 ReplayRecord::Shredded { .. } => state.events_applied += 1,

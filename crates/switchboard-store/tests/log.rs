@@ -427,3 +427,44 @@ fn a_folder_of_the_older_format_is_upgraded_and_a_newer_one_refused() {
     assert!(refused.to_string().contains("is not supported by this build"), "{refused}");
     assert_eq!(format(&temp), [switchboard_store::FORMAT_VERSION + 1], "left as it was");
 }
+
+/// A folder of an older build has no `LatestChannel` entries and version 1 snapshots: loading a
+/// channel writes its entry (unless a channel that took the customer later holds it) and a
+/// snapshot of the current version.
+#[test]
+fn a_channel_of_an_older_build_gets_its_latest_channel_entry_and_a_snapshot_on_load() {
+    let temp = TempLog::new();
+    let address = "+14155550001";
+    let (older, later) = {
+        let log = temp.open(1000);
+        let mut older = channel_with(&log, 1, address, 3);
+        older.execute(&log, ChannelCommand::Deactivate, Timestamp(10)).unwrap().unwrap();
+        let later =
+            ChannelLog::create(&log, new_channel(2, address), Timestamp(20)).unwrap().unwrap().0;
+        log.close().unwrap();
+        (older.sid(), later.sid())
+    };
+    // What the older build left: no LatestChannel entry (kind 6), no snapshot.
+    {
+        let raw = switchboard_store::RawLog::open(&temp.path()).unwrap();
+        let latest: Vec<_> = raw.tree().scan_prefix([b'I', 6]).keys().map(Result::unwrap).collect();
+        assert_eq!(latest.len(), 1, "one customer, one entry");
+        for key in latest {
+            raw.tree().remove(key).unwrap();
+        }
+        raw.tree().flush().unwrap();
+    }
+    // Snapshots every 2 events: both channels are past it, and have none yet.
+    let log = temp.open(2);
+    let lookup =
+        || log.lookup(IndexKind::LatestChannel, Some(flow()), address).unwrap().map(|(c, _)| c);
+    assert_eq!(lookup(), None);
+    ChannelLog::load(&log, older).unwrap();
+    assert_eq!(lookup(), Some(older), "the only one loaded so far");
+    ChannelLog::load(&log, later).unwrap();
+    assert_eq!(lookup(), Some(later), "the one that took the customer later wins");
+    ChannelLog::load(&log, older).unwrap();
+    assert_eq!(lookup(), Some(later), "and keeps it");
+    log.close().unwrap();
+    assert_eq!(temp.entries(b'S').len(), 1, "the older channel (5 events) got a snapshot");
+}
