@@ -95,10 +95,6 @@ impl RecentProviderMessages {
         let since = now.0.saturating_sub(Self::CARRY_WINDOW_MILLIS);
         self.0.order.iter().filter(|m| m.at.0 >= since).cloned().collect()
     }
-
-    pub fn iter(&self) -> impl Iterator<Item = &ProviderMessageRef> {
-        self.0.order.iter()
-    }
 }
 
 impl PartialEq for RecentProviderMessages {
