@@ -274,11 +274,6 @@ impl EventLog {
             let ours = index_value(entry);
             loop {
                 let held = self.tree.get(key)?;
-                // The value is the channel then the number (big-endian): rank by number first.
-                let rank = |value: &[u8]| {
-                    let (channel, number) = value.split_at(value.len().min(Sid::BINARY_LEN));
-                    (number.to_vec(), channel.to_vec())
-                };
                 let outranked = held.as_ref().is_some_and(|held| rank(held) >= rank(&ours));
                 if outranked {
                     break;
@@ -784,6 +779,13 @@ fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreErro
 }
 
 /// The stored value of an index entry: `channel sid(18) [‖ message index(u64)]`.
+/// How an index value ranks among claimants of one key: by its number, then its channel (the
+/// value is the channel then the number, big-endian, so bytes compare as the numbers do).
+fn rank(value: &[u8]) -> (&[u8], &[u8]) {
+    let (channel, number) = value.split_at(value.len().min(Sid::BINARY_LEN));
+    (number, channel)
+}
+
 fn index_value(entry: &IndexEntry) -> Vec<u8> {
     let mut value = entry.channel_sid.to_bytes().to_vec();
     if let Some(message_index) = entry.message_index {

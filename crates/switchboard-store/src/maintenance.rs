@@ -1,12 +1,10 @@
 //! Operator tasks on a stopped log: rebuilding the indexes and rotating the master key.
 
-use std::collections::hash_map::{Entry, HashMap};
 use std::path::Path;
 
 use switchboard_crypto::{MasterKey, WrappedKey};
 use switchboard_domain::{
-    ChannelEvent, ChannelState, IndexEntry, IndexKind, Recorded, Sid, SidPrefix, UserEvent,
-    UserState,
+    ChannelEvent, ChannelState, IndexEntry, IndexKind, Recorded, SidPrefix, UserEvent, UserState,
 };
 
 use crate::keyring::SHRED_TOMBSTONE;
@@ -44,9 +42,6 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         report.entries += changes.put.len() as u64;
         log.apply_index_changes(&changes)?;
     }
-    // Every channel of a customer claims to be their latest under its flow; the one that took
-    // the customer last is (the live log gets there by each such channel overwriting the entry).
-    let mut latest: HashMap<(Option<Sid>, String), IndexEntry> = HashMap::new();
     for stream in streams.into_iter().filter(|s| s.prefix() == SidPrefix::CHANNEL) {
         let mut state = ChannelState::default();
         let mut changes = IndexChanges::default();
@@ -71,29 +66,18 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         if state.erased {
             continue;
         }
-        for entry in state.index_entries() {
-            if entry.kind != IndexKind::LatestChannel {
-                changes.put.push(entry);
-                continue;
-            }
-            let rank = |e: &IndexEntry| (e.message_index, e.channel_sid);
-            match latest.entry((entry.scope, entry.value.clone())) {
-                Entry::Occupied(mut held) if rank(held.get()) < rank(&entry) => {
-                    held.insert(entry);
-                }
-                Entry::Occupied(_) => {}
-                Entry::Vacant(free) => {
-                    free.insert(entry);
-                }
-            }
-        }
+        // Every channel of a customer claims to be their latest under its flow; the one that
+        // took the customer last keeps the entry, whatever order the channels come in.
+        let (latest, owned): (Vec<_>, Vec<_>) =
+            state.index_entries().into_iter().partition(|e| e.kind == IndexKind::LatestChannel);
+        changes.put.extend(owned);
+        log.claim_index_entries(&latest)?;
         report.channels += 1;
         report.entries += changes.put.len() as u64;
         log.apply_index_changes(&changes)?;
     }
-    let put: Vec<IndexEntry> = latest.into_values().collect();
-    report.entries += put.len() as u64;
-    log.apply_index_changes(&IndexChanges { put, delete: Vec::new() })?;
+    let latest_prefix = [INDEX, IndexKind::LatestChannel.tag()];
+    report.entries += log.tree().scan_prefix(latest_prefix).count() as u64;
     log.flush()?;
     Ok(report)
 }
