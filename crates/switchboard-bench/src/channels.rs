@@ -12,7 +12,8 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Args;
 use serde_json::json;
 
-use crate::http::{base64, load_with, start_daemon_with, Signed, ACCOUNT, TOKEN};
+use crate::http::{base64, start_daemon_with, ACCOUNT, TOKEN};
+use crate::load::{load_with, Client, Signed};
 use crate::stats::{ms, rate};
 
 #[derive(Args)]
@@ -34,6 +35,9 @@ pub struct ChannelsArgs {
     /// The switchboard binary [default: beside this one].
     #[arg(long)]
     binary: Option<std::path::PathBuf>,
+    /// The load generator of the webhooks (see `load.rs`).
+    #[arg(long, value_enum, default_value_t = Client::Async)]
+    client: Client,
 }
 
 const APP_SECRET: &str = "bench_app_secret";
@@ -63,12 +67,13 @@ pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
     let seconds = Duration::from_secs(args.seconds);
 
     let sms = crate::http::load(
+        args.client,
         &format!("{base}/webhooks/twilio"),
         args.concurrency,
         args.customers,
         seconds,
     );
-    let whatsapp = load_whatsapp(&base, args.concurrency, args.customers, seconds);
+    let whatsapp = load_whatsapp(args.client, &base, args.concurrency, args.customers, seconds);
     let outbound = replies(&base, &service, args, &graph)?;
     graph.shut();
     let backlog = replies(&base, &service, args, &graph)?;
@@ -133,13 +138,14 @@ fn whatsapp_webhook(number_id: &str, wa_id: &str, id: &str, body: &str) -> Signe
 }
 
 fn load_whatsapp(
+    client: Client,
     base: &str,
     concurrency: usize,
     customers: usize,
     seconds: Duration,
 ) -> (crate::stats::Run, u64) {
     let text = "x".repeat(160);
-    load_with(&format!("{base}/webhooks/whatsapp"), concurrency, seconds, move |t, i| {
+    load_with(client, &format!("{base}/webhooks/whatsapp"), concurrency, seconds, move |t, i| {
         let wa_id = format!("44770{:07}", (t + i * concurrency) % customers.max(1));
         whatsapp_webhook(PHONE_NUMBER_ID, &wa_id, &format!("wamid.{t:08x}{i:024x}"), &text)
     })

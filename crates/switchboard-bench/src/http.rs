@@ -6,13 +6,14 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Args;
 use switchboard_crypto::DataKey;
 use switchboard_domain::{ChannelEvent, MessageSource, Recorded, Sid, SidPrefix, Timestamp};
 
+use crate::load::{load_with, Client, Signed};
 use crate::stats::{ms, rate, ProcessUsage, Run};
 
 #[derive(Args)]
@@ -37,6 +38,9 @@ pub struct HttpArgs {
     /// skip the raw pipeline: for profiling.
     #[arg(long)]
     url: Option<String>,
+    /// The load generator (see `load.rs`).
+    #[arg(long, value_enum, default_value_t = Client::Async)]
+    client: Client,
 }
 
 pub const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -51,8 +55,13 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     let seconds = Duration::from_secs(args.seconds);
     if let Some(url) = &args.url {
         setup_flow(url)?;
-        let (run, errors) =
-            load(&format!("{url}/webhooks/twilio"), args.concurrency, args.customers, seconds);
+        let (run, errors) = load(
+            args.client,
+            &format!("{url}/webhooks/twilio"),
+            args.concurrency,
+            args.customers,
+            seconds,
+        );
         println!(
             "{} requests/s, p50 {}, p99 {}, {errors} errors",
             rate(run.per_second),
@@ -71,12 +80,12 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     let mut usage = (Duration::ZERO, 0u64, 0usize);
     for _ in 0..args.rounds.max(1) {
         let before = ProcessUsage::of(daemon.id());
-        let ours = load(&ours_url, args.concurrency, args.customers, seconds);
+        let ours = load(args.client, &ours_url, args.concurrency, args.customers, seconds);
         if let (Some(before), Some(after)) = (before, ProcessUsage::of(daemon.id())) {
             let (cpu, switches) = after.since(&before);
             usage = (usage.0 + cpu, usage.1 + switches, usage.2 + ours.0.count);
         }
-        let raw = load(&raw_url, args.concurrency, args.customers, seconds);
+        let raw = load(args.client, &raw_url, args.concurrency, args.customers, seconds);
         rounds.push((ours, raw));
     }
     let _ = daemon.kill();
@@ -190,7 +199,13 @@ pub fn base64(text: &str) -> String {
 }
 
 /// `concurrency` threads, each one keep-alive connection, each posting signed Twilio webhooks.
-pub fn load(url: &str, concurrency: usize, customers: usize, seconds: Duration) -> (Run, u64) {
+pub fn load(
+    client: Client,
+    url: &str,
+    concurrency: usize,
+    customers: usize,
+    seconds: Duration,
+) -> (Run, u64) {
     // Every load gets MessageSids of its own, also against a daemon an earlier run of this tool
     // loaded (`--url`): reused ones would be answered as redeliveries, which store nothing.
     static LOADS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -200,7 +215,7 @@ pub fn load(url: &str, concurrency: usize, customers: usize, seconds: Duration) 
         .wrapping_add(LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let url_for_signing = url.to_owned();
     let body = "x".repeat(160);
-    load_with(url, concurrency, seconds, move |t, i| {
+    load_with(client, url, concurrency, seconds, move |t, i| {
         let from = format!("+1415{:07}", (t + i * concurrency) % customers.max(1));
         let params = vec![
             ("From".to_owned(), from),
@@ -217,61 +232,6 @@ pub fn load(url: &str, concurrency: usize, customers: usize, seconds: Duration) 
             body: form.into_bytes(),
         }
     })
-}
-
-/// One request ready to post: its signature header, content type and body.
-pub struct Signed {
-    pub header: (&'static str, String),
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-}
-
-/// `concurrency` threads, each one keep-alive connection, each posting what `make` builds for
-/// (thread, request number) until `seconds` pass; 200s are timed, anything else is an error.
-pub fn load_with(
-    url: &str,
-    concurrency: usize,
-    seconds: Duration,
-    make: impl Fn(usize, usize) -> Signed + Send + Sync + 'static,
-) -> (Run, u64) {
-    let deadline = Instant::now() + seconds;
-    let started = Instant::now();
-    let make = Arc::new(make);
-    let threads: Vec<_> = (0..concurrency)
-        .map(|t| {
-            let (url, make) = (url.to_owned(), Arc::clone(&make));
-            std::thread::spawn(move || {
-                let agent = ureq::AgentBuilder::new().max_idle_connections_per_host(1).build();
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                for i in 0usize.. {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    let request = make(t, i);
-                    let begun = Instant::now();
-                    let sent = agent
-                        .post(&url)
-                        .set(request.header.0, &request.header.1)
-                        .set("Content-Type", request.content_type)
-                        .send_bytes(&request.body);
-                    match sent {
-                        Ok(response) if response.status() == 200 => latencies.push(begun.elapsed()),
-                        _ => errors += 1,
-                    }
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for thread in threads {
-        let (l, e) = thread.join().unwrap_or_default();
-        latencies.extend(l);
-        errors += e;
-    }
-    (Run::from(latencies, started.elapsed()), errors)
 }
 
 /// What the raw pipeline writes per request.

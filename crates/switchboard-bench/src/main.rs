@@ -8,6 +8,7 @@
 
 mod channels;
 mod http;
+mod load;
 mod log;
 mod realtime;
 mod stats;
