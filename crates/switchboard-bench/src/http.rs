@@ -198,7 +198,7 @@ pub fn base64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-/// `concurrency` threads, each one keep-alive connection, each posting signed Twilio webhooks.
+/// `concurrency` keep-alive connections from `client`, each posting signed Twilio webhooks.
 pub fn load(
     client: Client,
     url: &str,
