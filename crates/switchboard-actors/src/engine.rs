@@ -411,6 +411,7 @@ impl Engine {
     ) -> Result<Result<InboundOutcome, Rejection>, EngineError> {
         let routers = self.inner.routers.get().ok_or(EngineError::Stopping)?;
         let router = &routers[shard(&(flow.sid, &inbound.customer_address), routers.len())];
+        let _writing = self.inner.log.writing();
         let at = self.now();
         let routed = match router.send(Route { flow, inbound, at }).await?? {
             Ok(routed) => routed,
@@ -443,6 +444,7 @@ impl Engine {
         channel_sid: Sid,
         commands: Vec<ChannelCommand>,
     ) -> Result<Result<Executed, Rejection>, EngineError> {
+        let _writing = self.inner.log.writing();
         let at = self.now();
         let cause = crate::cause::current();
         let execute = || Execute { commands: commands.clone(), at, cause: cause.clone() };

@@ -32,7 +32,7 @@ mod verify;
 
 pub use channel::{ChannelLog, Executed, ShredOutcome};
 pub use error::StoreError;
-pub use flusher::{Durability, FlushTicket};
+pub use flusher::{Durability, FlushPacing, FlushTicket, Writing};
 pub use log::{Appended, EventLog, IndexChanges, LoggedEvent, StoreConfig};
 pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
 pub use media::{MediaRead, StoredMedia, MEDIA_CHUNK};

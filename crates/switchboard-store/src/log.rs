@@ -12,7 +12,7 @@ use serde::Serialize;
 use switchboard_crypto::{DataKey, IndexKey, MasterKey, Sealer, WrappedKey};
 use switchboard_domain::{DomainEvent, IndexEntry, IndexKind, Recorded, Sid, EVENT_SCHEMA_VERSION};
 
-use crate::flusher::{Durability, FlushTicket, GroupCommit};
+use crate::flusher::{Durability, FlushPacing, FlushTicket, GroupCommit, Writing};
 use crate::keyring::{KeyRing, KeyStatus, StreamKey};
 use crate::layout::{self, event_key, index_key, stream_prefix, HEAD, SNAPSHOT};
 use crate::record::{self, Head, RecordView, CLEAR_KEY_ID};
@@ -25,6 +25,8 @@ use crate::{StoreError, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 pub struct StoreConfig {
     pub path: PathBuf,
     pub durability: Durability,
+    /// When a busy log's flushes wait for more writers to join them.
+    pub pacing: FlushPacing,
     /// A snapshot of a channel's state is written every this many events.
     pub snapshot_every: u64,
     /// The most memory sled may use to cache pages.
@@ -36,6 +38,7 @@ impl StoreConfig {
         StoreConfig {
             path: path.into(),
             durability: Durability::default(),
+            pacing: FlushPacing::default(),
             snapshot_every: 1000,
             cache_bytes: 256 * 1024 * 1024,
         }
@@ -118,8 +121,13 @@ impl EventLog {
         let system = system_key(&db, &master)?.sealer();
         // Before the flusher starts: its generations (and checkpoint keys) start again at 1.
         let last_checkpoint = crate::recovery::fold_journal(&db)?;
-        let flusher =
-            GroupCommit::start(db.clone(), &config.path, config.durability, last_checkpoint)?;
+        let flusher = GroupCommit::start(
+            db.clone(),
+            &config.path,
+            config.durability,
+            config.pacing,
+            last_checkpoint,
+        )?;
         let clean = db.remove(layout::META_CLEAN)?.is_some();
         let log = EventLog {
             tree: db,
@@ -337,6 +345,17 @@ impl EventLog {
             _ => None,
         };
         Ok(Some((channel, index)))
+    }
+
+    /// Counts a write as in progress while the guard lives: hold it from a request's arrival to
+    /// its acknowledgement, so that the flusher knows when the log is busy (`FlushPacing`).
+    pub fn writing(&self) -> Writing<'_> {
+        self.flusher.writing()
+    }
+
+    /// How many flushes so far waited for more writers (`FlushPacing`).
+    pub fn paced_flushes(&self) -> u64 {
+        self.flusher.paced_flushes()
     }
 
     /// Waits without blocking a thread until the append behind `ticket` is on disk.

@@ -50,6 +50,13 @@ pub struct DataArgs {
     /// Memory for sled's page cache, in MiB [default: 256].
     #[arg(long, env = "SWITCHBOARD_CACHE_MIB")]
     pub cache_mib: Option<u64>,
+    /// While busy, the shortest time from one flush's start to the next, so that more writes
+    /// share each flush (e.g. 1ms; 0s: back to back) [default: 1ms].
+    #[arg(long, env = "SWITCHBOARD_FLUSH_INTERVAL", value_parser = humantime::parse_duration)]
+    pub flush_interval: Option<std::time::Duration>,
+    /// How many writes in progress make the log busy, for the flush interval [default: 32].
+    #[arg(long, env = "SWITCHBOARD_FLUSH_BUSY_WRITERS")]
+    pub flush_busy_writers: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -105,6 +112,12 @@ impl DataArgs {
             Some(DurabilityArg::Fsync) | None => Durability::Fsync,
             Some(DurabilityArg::Flush) => Durability::Flush,
         };
+        if let Some(interval) = self.flush_interval {
+            config.pacing.interval = interval;
+        }
+        if let Some(writers) = self.flush_busy_writers {
+            config.pacing.busy_writers = writers;
+        }
         config
     }
 

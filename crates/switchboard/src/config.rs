@@ -113,6 +113,8 @@ struct FileConfig {
     outbox_retry_base: Option<String>,
     reply_retries: Option<u32>,
     durability: Option<String>,
+    flush_interval: Option<String>,
+    flush_busy_writers: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     #[serde(default)]
@@ -221,6 +223,12 @@ impl ServeArgs {
                 Some(other) => bail!("durability must be fsync or flush, not {other:?}"),
             };
         }
+        if let (None, Some(text)) = (data.flush_interval, &file.flush_interval) {
+            let interval = humantime::parse_duration(text)
+                .with_context(|| format!("flush_interval {text:?} (use e.g. 1ms, 500us, 0s)"))?;
+            data.flush_interval = Some(interval);
+        }
+        data.flush_busy_writers = data.flush_busy_writers.or(file.flush_busy_writers);
         let window = self.janitor_inactive_after.or(file.janitor_inactive_after);
         let janitor_inactive_after = match window {
             Some(text) => humantime::parse_duration(&text).with_context(|| {
@@ -316,6 +324,34 @@ mod tests {
         assert_eq!(file.messenger_pages[0].page_id, "1029384756");
         assert_eq!(file.twilio_numbers[0].number, "+15005550009");
         assert_eq!(file.janitor_inactive_after.as_deref(), Some("24h"), "scalars stay top-level");
+    }
+
+    /// The flags as the command line would give them, with `--config` naming `toml`.
+    fn resolve_with_file(toml: &str, flags: &[&str]) -> anyhow::Result<Settings> {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, toml)?;
+        let args =
+            ["serve", "--config", path.to_str().unwrap()].into_iter().chain(flags.iter().copied());
+        <Command as clap::Parser>::try_parse_from(args)?.serve.resolve()
+    }
+
+    #[test]
+    fn flush_pacing_comes_from_the_file_unless_a_flag_says_otherwise() {
+        let file = "flush_interval = \"2ms\"\nflush_busy_writers = 8\n";
+        let pacing = resolve_with_file(file, &[]).unwrap().data.store_config().pacing;
+        assert_eq!((pacing.interval, pacing.busy_writers), (Duration::from_millis(2), 8));
+        let flagged = resolve_with_file(file, &["--flush-interval", "0s"]).unwrap();
+        assert_eq!(flagged.data.store_config().pacing.interval, Duration::ZERO);
+        let default = resolve_with_file("", &[]).unwrap().data.store_config().pacing;
+        assert_eq!(default, switchboard_store::FlushPacing::default());
+        let wrong = resolve_with_file("flush_interval = \"soon\"\n", &[]).err().unwrap();
+        assert!(format!("{wrong:#}").contains("flush_interval \"soon\""), "{wrong:#}");
     }
 
     #[test]
