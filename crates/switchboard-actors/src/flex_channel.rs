@@ -138,7 +138,7 @@ async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResul
         add_member(&open),
     ];
     commands.extend(task(&flow, &open));
-    let done = execute(engine, channel_sid, commands, at, home, &cause).await?;
+    let done = execute(engine, channel_sid, &commands, at, home, &cause).await?;
     Ok(done.map(|done| (Opened { channel_sid, created: true }, done.ticket)))
 }
 
@@ -174,7 +174,7 @@ async fn reuse(
             commands.push(add_member(open));
         }
         commands.extend(task(flow, open));
-        match execute(engine, channel_sid, commands, at, home, cause).await? {
+        match execute(engine, channel_sid, &commands, at, home, cause).await? {
             Ok(done) => return Ok(Ok(done.ticket)),
             Err(rejection @ Rejection::MemberExists(_)) => last = rejection,
             Err(other) => return Ok(Err(other)),

@@ -138,6 +138,9 @@ pub struct Janitor {
     channels: BTreeMap<Sid, Activity>,
     /// Reports not yet folded into `channels` (see [`ActivityFeed`]).
     pending: Arc<Mutex<Vec<Activity>>>,
+    /// The queue emptied last time, kept to be swapped in next time: a queue that starts empty
+    /// reallocates ten times on its way to [`ActivityFeed::WAKE_AT`] reports, under its lock.
+    spare: Vec<Activity>,
     window: Duration,
     tick: Duration,
     clock: Arc<dyn Clock>,
@@ -155,7 +158,8 @@ impl Janitor {
     ) -> Janitor {
         Janitor {
             channels: BTreeMap::new(),
-            pending: Arc::default(),
+            pending: Arc::new(Mutex::new(Vec::with_capacity(ActivityFeed::WAKE_AT))),
+            spare: Vec::with_capacity(ActivityFeed::WAKE_AT),
             window,
             tick,
             clock,
@@ -174,10 +178,14 @@ impl Janitor {
 
     /// Folds the queued reports in, oldest first, so the latest of each channel wins.
     fn take_pending(&mut self) {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        for activity in pending {
+        let mut taken = std::mem::take(&mut self.spare);
+        std::mem::swap(&mut taken, &mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for activity in taken.drain(..) {
             self.record(activity);
         }
+        // A backlog once far past the mark need not keep its memory.
+        taken.shrink_to(4 * ActivityFeed::WAKE_AT);
+        self.spare = taken;
     }
 
     fn record(&mut self, activity: Activity) {

@@ -176,9 +176,7 @@ async fn route_one(
             .map(|(channel_sid, _)| channel_sid),
     };
     if let Some(channel_sid) = bound {
-        match execute(engine, channel_sid, interaction.clone(), at, home, &Some(Cause::Provider))
-            .await?
-        {
+        match execute(engine, channel_sid, &interaction, at, home, &Some(Cause::Provider)).await? {
             Ok(done) => return Ok(Ok(stored(channel_sid, &done, false))),
             Err(Rejection::AlreadyStored { channel_sid, index }) => {
                 return Ok(Ok(Routed::Duplicate { channel_sid, message_index: index }));
@@ -206,7 +204,7 @@ async fn route_one(
         },
     ];
     commands.extend(interaction);
-    Ok(execute(engine, channel_sid, commands, at, home, &Some(Cause::Provider))
+    Ok(execute(engine, channel_sid, &commands, at, home, &Some(Cause::Provider))
         .await?
         .map(|done| stored(channel_sid, &done, true)))
 }
@@ -253,12 +251,13 @@ pub(crate) async fn carried_from_latest(
 pub(crate) async fn execute(
     engine: &EngineInner,
     channel_sid: Sid,
-    commands: Vec<ChannelCommand>,
+    commands: &[ChannelCommand],
     at: Timestamp,
     home: usize,
     cause: &Option<Cause>,
 ) -> Result<Result<Executed, Rejection>, EngineError> {
-    let execute = || Execute { commands: commands.clone(), at, cause: cause.clone() };
+    // Built anew for a second try: the first went to an actor that was stopping.
+    let execute = || Execute { commands: commands.to_vec(), at, cause: cause.clone() };
     engine.registry.ask(channel_sid, Some(home), execute).await?
 }
 
