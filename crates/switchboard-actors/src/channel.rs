@@ -56,6 +56,12 @@ pub struct Execute {
 #[rtype(result = "Result<ChannelState, EngineError>")]
 pub struct GetState;
 
+/// Stops the actor as hibernation does: its state is snapshotted first if it is far enough past
+/// the latest snapshot. Sent to every live channel when the daemon stops cleanly.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Hibernate;
+
 /// Internal: everything up to `next_seq` is durable and may be published.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -83,6 +89,19 @@ struct Unpublished {
 }
 
 impl ChannelActor {
+    /// A stopping channel further than this many events past its latest snapshot writes a new
+    /// one, so that its next load replays at most this many (instead of up to `snapshot_every`,
+    /// a cost every channel would pay at once after a restart).
+    pub const SNAPSHOT_WHEN_STOPPING_AFTER: u64 = 16;
+
+    fn hibernate(&mut self, ctx: &mut Context<Self>) {
+        // A state dropped after a panic is `None`: never snapshotted.
+        if let Some(channel) = &mut self.channel {
+            channel.snapshot_if_behind(&self.deps.log, Self::SNAPSHOT_WHEN_STOPPING_AFTER);
+        }
+        ctx.stop();
+    }
+
     pub(crate) fn new(sid: Sid, deps: Arc<ChannelDeps>) -> ChannelActor {
         ChannelActor {
             sid,
@@ -211,7 +230,7 @@ impl Actor for ChannelActor {
             if actor.unpublished.is_empty()
                 && actor.last_used.elapsed() >= actor.deps.hibernate_after
             {
-                ctx.stop();
+                actor.hibernate(ctx);
             }
         });
     }
@@ -264,6 +283,14 @@ impl Handler<GetState> for ChannelActor {
     fn handle(&mut self, _: GetState, _: &mut Context<Self>) -> Self::Result {
         self.last_used = Instant::now();
         Ok(self.loaded()?.state().clone())
+    }
+}
+
+impl Handler<Hibernate> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Hibernate, ctx: &mut Context<Self>) {
+        self.hibernate(ctx);
     }
 }
 

@@ -114,6 +114,9 @@ pub struct Engine {
     pub(crate) inner: Arc<EngineInner>,
 }
 
+/// How long a clean stop waits for the live channels to write their snapshots.
+const HIBERNATE_ALL_LIMIT: Duration = Duration::from_secs(15);
+
 impl Engine {
     /// Starts the actors. Must run inside an actix `System`. Loads every flow and service, and
     /// tells the janitor about every channel, so retirement survives restarts.
@@ -400,6 +403,26 @@ impl Engine {
     /// Live channel actors (the rest are hibernated or never loaded).
     pub fn live_channels(&self) -> usize {
         self.inner.registry.live()
+    }
+
+    /// Stops every live channel as hibernation does, each snapshotted first if it is far enough
+    /// past its latest snapshot: for a clean stop, so that the next start does not replay every
+    /// channel's recent events on its first message.
+    pub async fn hibernate_all(&self) {
+        let actors = self.inner.registry.live_actors();
+        let count = actors.len();
+        // An actor already stopping answers with an error: it needs nothing more.
+        let all = futures_util::future::join_all(
+            actors.iter().map(|addr| addr.send(crate::channel::Hibernate)),
+        );
+        // Snapshots are derived data: a slow channel does not hold a stop up for long.
+        match tokio::time::timeout(HIBERNATE_ALL_LIMIT, all).await {
+            Ok(_) => tracing::info!(channels = count, "live channels hibernated"),
+            Err(_) => tracing::warn!(
+                channels = count,
+                "not every live channel hibernated in time; those load from older snapshots"
+            ),
+        }
     }
 
     /// Stores an inbound message for `flow`: into the customer's channel or a new one. Returns once

@@ -87,6 +87,11 @@ impl Registry {
         }
     }
 
+    /// The actors running now.
+    pub fn live_actors(&self) -> Vec<Addr<ChannelActor>> {
+        self.actors.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
     pub fn live(&self) -> usize {
         self.actors.lock().unwrap_or_else(|e| e.into_inner()).len()
     }

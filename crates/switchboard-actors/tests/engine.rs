@@ -7,8 +7,8 @@ use std::time::Duration;
 use switchboard_actors::{Engine, EngineConfig, Inbound, SystemClock};
 use switchboard_crypto::MasterKey;
 use switchboard_domain::{
-    ChannelCommand, ChannelStatus, ChannelType, FlowConfig, Integration, IntegrationType,
-    SidPrefix, TaskOutcome,
+    ChannelCommand, ChannelState, ChannelStatus, ChannelType, FlowConfig, Integration,
+    IntegrationType, SidPrefix, TaskOutcome,
 };
 use switchboard_store::{Durability, EventLog, StoreConfig};
 
@@ -221,4 +221,31 @@ async fn a_second_enabled_flow_for_the_same_number_is_refused() {
     );
     twin.enabled = false;
     assert!(engine.flows().create(twin, engine.now()).await.unwrap().is_ok());
+}
+
+/// A clean stop leaves a snapshot of each live channel far enough past its latest one (here:
+/// never snapshotted, 20 messages in), so that the next start replays little; a channel only a
+/// few events in leaves none.
+#[actix_rt::test]
+async fn a_clean_stop_snapshots_the_channels_far_past_their_last_snapshot() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let flow = sms_flow(&engine, false).await;
+    let mut busy = None;
+    for n in 0..20 {
+        let id = format!("SMbusy{n}");
+        let stored = engine.inbound(flow.clone(), sms("+14155550111", "hi", &id)).await;
+        busy = Some(stored.unwrap().unwrap().channel_sid);
+    }
+    let busy = busy.unwrap();
+    let quiet = engine.inbound(flow.clone(), sms("+14155550112", "hi", "SMquiet")).await;
+    let quiet = quiet.unwrap().unwrap().channel_sid;
+    let log = Arc::clone(engine.log());
+    assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none before the stop");
+    engine.hibernate_all().await;
+    let head = log.next_seq(busy).unwrap();
+    let (covered, state) = log.load_snapshot::<ChannelState>(busy).unwrap().expect("a snapshot");
+    assert_eq!((covered, state.events_applied), (head, head));
+    assert!(log.load_snapshot::<ChannelState>(quiet).unwrap().is_none(), "too few events");
+    let back = engine.channel(busy).await.unwrap().unwrap();
+    assert_eq!(back.events_applied, head, "loads from the snapshot with nothing lost");
 }

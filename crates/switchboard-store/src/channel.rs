@@ -29,6 +29,8 @@ pub struct Executed {
 pub struct ChannelLog {
     sid: Sid,
     state: ChannelState,
+    /// How many events the latest snapshot written or loaded covers.
+    snapshot_at: u64,
 }
 
 /// The result of shredding a channel.
@@ -41,7 +43,7 @@ pub struct ShredOutcome {
 impl ChannelLog {
     /// A channel that does not exist yet; its first command must be `Create`.
     pub fn new(sid: Sid) -> ChannelLog {
-        ChannelLog { sid, state: ChannelState::default() }
+        ChannelLog { sid, state: ChannelState::default(), snapshot_at: 0 }
     }
 
     /// Rehydrates a channel from its latest snapshot and the events after it.
@@ -59,7 +61,7 @@ impl ChannelLog {
                 ReplayRecord::Shredded { .. } => state.events_applied += 1,
             }
         }
-        let channel = ChannelLog { sid, state };
+        let mut channel = ChannelLog { sid, state, snapshot_at: from };
         channel.settle_after_upgrade(log, from);
         Ok(channel)
     }
@@ -69,7 +71,7 @@ impl ChannelLog {
     /// it), and a snapshot of the current version when the older one was
     /// passed over (or none was usable), so the next load does not replay the whole log again.
     /// Derived data only: a failure is logged and the channel loads all the same.
-    fn settle_after_upgrade(&self, log: &EventLog, replayed_from: u64) {
+    fn settle_after_upgrade(&mut self, log: &EventLog, replayed_from: u64) {
         let latest: Vec<_> = self
             .state
             .index_entries()
@@ -80,11 +82,36 @@ impl ChannelLog {
             tracing::warn!(channel = %self.sid, %error, "could not index the customer's latest channel");
         }
         let every = log.config().snapshot_every.max(1);
-        if replayed_from == 0 && self.state.events_applied >= every && !self.state.erased {
-            if let Err(error) = log.save_snapshot(self.sid, self.state.events_applied, &self.state)
-            {
-                tracing::warn!(channel = %self.sid, %error, "could not write a snapshot");
-            }
+        if replayed_from == 0 && self.state.events_applied >= every {
+            self.save_snapshot(log);
+        }
+    }
+
+    /// Writes a snapshot if at least `min_events` events came after the latest one: for a
+    /// channel about to stop (hibernation, a clean stop of the daemon), so that its next load
+    /// replays at most that many instead of up to `snapshot_every`. Derived data: a failure is
+    /// logged, and the next load replays more.
+    pub fn snapshot_if_behind(&mut self, log: &EventLog, min_events: u64) {
+        if self.state.events_applied.saturating_sub(self.snapshot_at) >= min_events.max(1) {
+            self.save_snapshot(log);
+        }
+    }
+
+    /// How many events the latest snapshot written or loaded covers (0: none).
+    pub fn snapshot_at(&self) -> u64 {
+        self.snapshot_at
+    }
+
+    fn save_snapshot(&mut self, log: &EventLog) {
+        // An erased channel's key is gone: there is nothing a snapshot could be sealed with.
+        if self.state.erased {
+            return;
+        }
+        match log.save_snapshot(self.sid, self.state.events_applied, &self.state) {
+            Ok(()) => self.snapshot_at = self.state.events_applied,
+            // A missing snapshot only makes the next rehydration longer: never a failure of
+            // what the channel did.
+            Err(error) => tracing::warn!(channel = %self.sid, %error, "could not write a snapshot"),
         }
     }
 
@@ -158,12 +185,7 @@ impl ChannelLog {
             self.state.remember_deferred(record, deferred);
         }
         if crossed {
-            // The events are appended whatever happens here: a missing snapshot only makes the
-            // next rehydration longer, so it must not turn a done command into a failure.
-            if let Err(error) = log.save_snapshot(self.sid, self.state.events_applied, &self.state)
-            {
-                tracing::warn!(channel = %self.sid, %error, "could not write a snapshot");
-            }
+            self.save_snapshot(log);
         }
         Ok(Ok(Executed { events, first_seq, ticket: Some(appended.ticket) }))
     }

@@ -79,6 +79,7 @@ async fn serve(
         app_secret: settings.meta_app_secret.clone().map(Secret::new),
     };
     let state = AppState { engine, credentials, meta, public_url: public_url.clone() };
+    let engine = state.engine.clone();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(switchboard_http::twilio::error::twilio_error_shape())
@@ -100,7 +101,11 @@ async fn serve(
     tracing::info!(listen = %bound, %public_url, "switchboard serving");
     // One line on stdout names the bound address, so scripts and tests can use port 0.
     println!("switchboard listening on {scheme}://{bound}");
-    server.await.context("HTTP server")
+    server.await.context("HTTP server")?;
+    // Nothing comes in any more: the live channels write their snapshots before the log closes,
+    // so the next start loads each from a recent one instead of replaying its tail.
+    engine.hibernate_all().await;
+    Ok(())
 }
 
 /// Twilio's Messages API: the default upstream account, and the accounts of numbers listed in
