@@ -206,6 +206,9 @@ pub struct Settings {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_JANITOR_INACTIVE_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The longest `flush_interval` accepted: under load every write waits up to the interval for
+/// its flush, and past a few milliseconds that stops being a trade and becomes a mistake.
+pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<Settings> {
@@ -229,6 +232,14 @@ impl ServeArgs {
             data.flush_interval = Some(interval);
         }
         data.flush_busy_writers = data.flush_busy_writers.or(file.flush_busy_writers);
+        if let Some(interval) = data.flush_interval.filter(|i| *i > MAX_FLUSH_INTERVAL) {
+            bail!(
+                "flush_interval {} is longer than {}: under load every acknowledgement would wait \
+                 about that long",
+                humantime::format_duration(interval),
+                humantime::format_duration(MAX_FLUSH_INTERVAL)
+            );
+        }
         let window = self.janitor_inactive_after.or(file.janitor_inactive_after);
         let janitor_inactive_after = match window {
             Some(text) => humantime::parse_duration(&text).with_context(|| {
@@ -352,6 +363,8 @@ mod tests {
         assert_eq!(default, switchboard_store::FlushPacing::default());
         let wrong = resolve_with_file("flush_interval = \"soon\"\n", &[]).err().unwrap();
         assert!(format!("{wrong:#}").contains("flush_interval \"soon\""), "{wrong:#}");
+        let long = resolve_with_file("", &["--flush-interval", "2s"]).err().unwrap();
+        assert!(format!("{long:#}").contains("longer than 100ms"), "{long:#}");
     }
 
     #[test]
