@@ -56,8 +56,9 @@ pub struct Execute {
 #[rtype(result = "Result<ChannelState, EngineError>")]
 pub struct GetState;
 
-/// Stops the actor as hibernation does: its state is snapshotted first if it is far enough past
-/// the latest snapshot. Sent to every live channel when the daemon stops cleanly.
+/// Snapshots the channel's state if it is far enough past the latest snapshot, and stops the
+/// actor as hibernation does unless events still wait to be published (it then stops when
+/// quiet, as usual). Sent to every live channel when the daemon stops cleanly.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Hibernate;
@@ -99,7 +100,11 @@ impl ChannelActor {
         if let Some(channel) = &mut self.channel {
             channel.snapshot_if_behind(&self.deps.log, Self::SNAPSHOT_WHEN_STOPPING_AFTER);
         }
-        ctx.stop();
+        // Stopping now would drop the wait for their durability, and they would never be
+        // published nor delivered.
+        if self.unpublished.is_empty() {
+            ctx.stop();
+        }
     }
 
     pub(crate) fn new(sid: Sid, deps: Arc<ChannelDeps>) -> ChannelActor {

@@ -405,9 +405,9 @@ impl Engine {
         self.inner.registry.live()
     }
 
-    /// Stops every live channel as hibernation does, each snapshotted first if it is far enough
-    /// past its latest snapshot: for a clean stop, so that the next start does not replay every
-    /// channel's recent events on its first message.
+    /// Snapshots every live channel far enough past its latest snapshot, and stops those with
+    /// nothing left to publish, as hibernation does: for a clean stop, so that the next start
+    /// does not replay every channel's recent events on its first message.
     pub async fn hibernate_all(&self) {
         let actors = self.inner.registry.live_actors();
         let count = actors.len();

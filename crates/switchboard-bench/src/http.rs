@@ -174,6 +174,7 @@ pub fn start_daemon_with(
 pub fn setup_flow(base: &str) -> anyhow::Result<()> {
     match create_flow(base, "sms", NUMBER) {
         // A run before this one (`--url`, the same folder) made it: its webhooks route the same.
+        // (The Chat Service made on the way stays, unused: a bench folder is thrown away.)
         Err(error) if matches!(error.downcast_ref(), Some(ureq::Error::Status(409, _))) => Ok(()),
         other => other.map(drop),
     }

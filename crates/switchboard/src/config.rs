@@ -232,6 +232,9 @@ impl ServeArgs {
             data.flush_interval = Some(interval);
         }
         data.flush_busy_writers = data.flush_busy_writers.or(file.flush_busy_writers);
+        if data.flush_busy_writers == Some(0) {
+            bail!("flush_busy_writers must be at least 1: with 0, even a lone write would wait");
+        }
         if let Some(interval) = data.flush_interval.filter(|i| *i > MAX_FLUSH_INTERVAL) {
             bail!(
                 "flush_interval {} is longer than {}: under load every acknowledgement would wait \
@@ -365,6 +368,8 @@ mod tests {
         assert!(format!("{wrong:#}").contains("flush_interval \"soon\""), "{wrong:#}");
         let long = resolve_with_file("", &["--flush-interval", "2s"]).err().unwrap();
         assert!(format!("{long:#}").contains("longer than 100ms"), "{long:#}");
+        let none = resolve_with_file("flush_busy_writers = 0\n", &[]).err().unwrap();
+        assert!(format!("{none:#}").contains("at least 1"), "{none:#}");
     }
 
     #[test]
