@@ -97,11 +97,6 @@ impl ChannelLog {
         }
     }
 
-    /// How many events the latest snapshot written or loaded covers (0: none).
-    pub fn snapshot_at(&self) -> u64 {
-        self.snapshot_at
-    }
-
     fn save_snapshot(&mut self, log: &EventLog) {
         // An erased channel's key is gone: there is nothing a snapshot could be sealed with.
         if self.state.erased {

@@ -72,8 +72,8 @@ impl FlushPacing {
 
 impl Default for FlushPacing {
     /// At most a thousand flushes a second once 32 writes are in progress: measured on two cores
-    /// (docs/BENCHMARKS.md), 64 concurrent webhooks went about 15 % faster, with a lower p99,
-    /// and 1 to 32 were unchanged.
+    /// (docs/BENCHMARKS.md), 32 and 64 concurrent webhooks went 10–15 % faster with a lower
+    /// p99, and 1 and 16 were unchanged.
     fn default() -> FlushPacing {
         FlushPacing { interval: Duration::from_millis(1), busy_writers: 32 }
     }

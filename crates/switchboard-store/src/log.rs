@@ -353,7 +353,8 @@ impl EventLog {
         self.flusher.writing()
     }
 
-    /// How many flushes so far waited for more writers (`FlushPacing`).
+    /// How many flushes so far waited for more writers (`FlushPacing`): for operators and
+    /// benchmarks that want to see pacing at work.
     pub fn paced_flushes(&self) -> u64 {
         self.flusher.paced_flushes()
     }
