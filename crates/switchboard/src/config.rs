@@ -227,9 +227,7 @@ impl ServeArgs {
             };
         }
         if let (None, Some(text)) = (data.flush_interval, &file.flush_interval) {
-            let interval = humantime::parse_duration(text)
-                .with_context(|| format!("flush_interval {text:?} (use e.g. 1ms, 500us, 0s)"))?;
-            data.flush_interval = Some(interval);
+            data.flush_interval = Some(duration("flush_interval", text, "1ms, 500us, 0s")?);
         }
         data.flush_busy_writers = data.flush_busy_writers.or(file.flush_busy_writers);
         if data.flush_busy_writers == Some(0) {
@@ -245,22 +243,18 @@ impl ServeArgs {
         }
         let window = self.janitor_inactive_after.or(file.janitor_inactive_after);
         let janitor_inactive_after = match window {
-            Some(text) => humantime::parse_duration(&text).with_context(|| {
-                format!("janitor_inactive_after {text:?} (use e.g. 30s, 15m, 24h)")
-            })?,
+            Some(text) => duration("janitor_inactive_after", &text, "30s, 15m, 24h")?,
             None => DEFAULT_JANITOR_INACTIVE_AFTER,
         };
         if janitor_inactive_after.is_zero() {
             bail!("janitor_inactive_after must be longer than zero");
         }
         let outbox_retry_base = match self.outbox_retry_base.or(file.outbox_retry_base) {
-            Some(text) => humantime::parse_duration(&text)
-                .with_context(|| format!("outbox_retry_base {text:?} (use e.g. 500ms, 1s)"))?,
+            Some(text) => duration("outbox_retry_base", &text, "500ms, 1s")?,
             None => Duration::from_secs(1),
         };
         let hibernate_after = match self.hibernate_after.or(file.hibernate_after) {
-            Some(text) => humantime::parse_duration(&text)
-                .with_context(|| format!("hibernate_after {text:?} (use e.g. 30s, 5m)"))?,
+            Some(text) => duration("hibernate_after", &text, "30s, 5m")?,
             None => Duration::from_secs(300),
         };
         let media_max_bytes = self
@@ -308,6 +302,11 @@ impl ServeArgs {
             tls,
         })
     }
+}
+
+/// The duration setting `key`, or an error that names it and shows `examples` of the format.
+fn duration(key: &str, text: &str, examples: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(text).with_context(|| format!("{key} {text:?} (use e.g. {examples})"))
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
