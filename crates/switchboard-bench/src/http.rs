@@ -63,10 +63,13 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
             seconds,
         );
         println!(
-            "{} requests/s, p50 {}, p99 {}, {errors} errors",
+            "{} requests/s, p50 {}, p90 {}, p99 {}, p99.9 {}, max {}, {errors} errors",
             rate(run.per_second),
             ms(run.p50),
-            ms(run.p99)
+            ms(run.p90),
+            ms(run.p99),
+            ms(run.p999),
+            ms(run.max)
         );
         return Ok(());
     }

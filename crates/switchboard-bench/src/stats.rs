@@ -9,7 +9,10 @@ pub struct Run {
     pub count: usize,
     pub per_second: f64,
     pub p50: Duration,
+    pub p90: Duration,
     pub p99: Duration,
+    pub p999: Duration,
+    pub max: Duration,
 }
 
 impl Run {
@@ -23,7 +26,10 @@ impl Run {
             count: latencies.len(),
             per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
             p50: at(0.5),
+            p90: at(0.9),
             p99: at(0.99),
+            p999: at(0.999),
+            max: latencies.last().copied().unwrap_or_default(),
         }
     }
 }

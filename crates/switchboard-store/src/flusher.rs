@@ -15,11 +15,16 @@
 //! is inside `g`'s checkpoint, and a crash keeps either all of a checkpoint or none of it, and
 //! never a later one without the earlier ones (sled keeps a prefix of its writes). Checkpoints
 //! are numbered across the folder's life and overwrite a ring of [`RING`] slots (`P ‖ slot`), so
-//! each costs one sled write. Before a slot would be reused, and before a clean close, the
-//! flusher *folds* them: it writes the newest head of each stream they name into its `H` entry,
-//! then records in `Mcheckpoint` the number of the last checkpoint folded. A stream appended to
-//! in many flushes thus costs one `H` write per fold instead of one per append. Opening a folder
-//! folds whatever checkpoints a crash left (`recovery::fold_journal`).
+//! each costs one sled write. Before a slot is reused, the flusher *folds* the checkpoint it
+//! holds: it writes into its `H` entry the head of each stream that checkpoint names and no later
+//! one does, then records in `Mcheckpoint` that every checkpoint up to it is folded. A stream
+//! appended to again within [`RING`] flushes is named by a later checkpoint, so its `H` entry is
+//! left for that one: a busy stream costs no `H` write at all, a stream that went quiet one.
+//! Folding one checkpoint per flush keeps every flush short; folding all of them every [`RING`]
+//! flushes, as this once did, made one flush in [`RING`] write the head of every busy stream
+//! (a thousand, 5 ms on two cores) while every writer waited. A clean close, and the tools that
+//! need `H` exact, fold them all. Opening a folder folds whatever checkpoints a crash left
+//! (`recovery::fold_journal`).
 //!
 //! A busy log paces its flushes ([`FlushPacing`]): when many writes are in progress, starting the
 //! next flush the moment the last one ends makes small batches, and each flush costs CPU (sled's
@@ -28,7 +33,8 @@
 //! `commit_delay` does once `commit_siblings` transactions are active. A quiet log never waits:
 //! a lone writer's flush starts at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -113,10 +119,8 @@ struct State {
     shutting_down: bool,
     /// Heads staged since the last checkpoint: the next flush to start writes them.
     staged: HashMap<Sid, Head>,
-    /// Whether someone waits for the next flush to fold the checkpoints.
+    /// Whether someone waits for the next flush to fold every checkpoint.
     fold_wanted: bool,
-    /// The generation of the last fold: every head staged up to it is in its `H` entry.
-    folded: u64,
     /// Streams whose newest head is staged or in a checkpoint but not yet in `H`.
     unfolded: BTreeSet<Sid>,
 }
@@ -178,7 +182,6 @@ impl GroupCommit {
                 shutting_down: false,
                 staged: HashMap::new(),
                 fold_wanted: false,
-                folded: 0,
                 unfolded: BTreeSet::new(),
             }),
             work: Condvar::new(),
@@ -233,9 +236,10 @@ impl GroupCommit {
         self.next_generation(&mut state)
     }
 
-    /// The generation of the last fold: heads staged in it or before are in their `H` entries.
-    pub fn folded(&self) -> u64 {
-        lock(&self.shared.state).folded
+    /// Whether the newest head of `stream` is staged or only in a checkpoint, not in its `H`
+    /// entry yet.
+    pub fn is_unfolded(&self, stream: Sid) -> bool {
+        lock(&self.shared.state).unfolded.contains(&stream)
     }
 
     /// Streams whose newest head is not in its `H` entry yet.
@@ -325,13 +329,54 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What the flusher has checkpointed since its last fold.
+/// What the flusher has checkpointed and not folded yet.
 struct Journal {
-    heads: HashMap<Sid, Head>,
+    /// The newest head of each stream whose `H` entry lags it, and the checkpoint that holds it.
+    pending: HashMap<Sid, (u64, Head)>,
+    /// The streams each unfolded checkpoint names, oldest checkpoint first.
+    named: VecDeque<(u64, Vec<Sid>)>,
     /// The number of the newest checkpoint written.
     last: u64,
-    /// How many checkpoints are not folded yet.
-    unfolded: u64,
+    /// Every checkpoint up to this number is folded (what `Mcheckpoint` says).
+    folded: u64,
+}
+
+impl Journal {
+    fn new(last_checkpoint: u64) -> Journal {
+        let (pending, named) = (HashMap::new(), VecDeque::new());
+        Journal { pending, named, last: last_checkpoint, folded: last_checkpoint }
+    }
+
+    /// Folds every checkpoint up to number `upto`: writes into `H` the heads that no later
+    /// checkpoint holds, then the mark. Adds the streams whose `H` it wrote to `folded`.
+    fn fold_through(
+        &mut self,
+        db: &sled::Db,
+        upto: u64,
+        folded: &mut Vec<Sid>,
+    ) -> Result<(), StoreError> {
+        if upto <= self.folded {
+            return Ok(());
+        }
+        while self.named.front().is_some_and(|(number, _)| *number <= upto) {
+            let Some((number, streams)) = self.named.pop_front() else { break };
+            for stream in streams {
+                // Named by a later checkpoint too: that one's head is newer, and folds later.
+                if let Entry::Occupied(entry) = self.pending.entry(stream) {
+                    if entry.get().0 == number {
+                        let (_, head) = entry.remove();
+                        db.insert(stream_prefix(HEAD, stream), &head.to_bytes()[..])?;
+                        folded.push(stream);
+                    }
+                }
+            }
+        }
+        // The heads first, then the mark that they are in: a crash in between leaves the mark
+        // behind, and folding the checkpoints again on open gives the same heads.
+        db.insert(layout::META_CHECKPOINT, &upto.to_be_bytes()[..])?;
+        self.folded = upto;
+        Ok(())
+    }
 }
 
 fn flush_loop(
@@ -341,7 +386,7 @@ fn flush_loop(
     pacing: FlushPacing,
     last_checkpoint: u64,
 ) {
-    let mut journal = Journal { heads: HashMap::new(), last: last_checkpoint, unfolded: 0 };
+    let mut journal = Journal::new(last_checkpoint);
     let mut last_start: Option<Instant> = None;
     loop {
         let (generation, staged, fold) = {
@@ -377,10 +422,11 @@ fn flush_loop(
         match result {
             Ok(folded) => {
                 state.progress.completed = generation;
-                if folded {
-                    state.folded = generation;
-                    // What is staged now belongs to a later generation: not folded yet.
-                    state.unfolded = state.staged.keys().copied().collect();
+                for stream in folded {
+                    // Staged again meanwhile: its newest head belongs to a later checkpoint.
+                    if !state.staged.contains_key(&stream) {
+                        state.unfolded.remove(&stream);
+                    }
                 }
             }
             Err(error) => {
@@ -431,40 +477,38 @@ fn announce(shared: &Shared, progress: Progress, generation: u64) {
     }
 }
 
-/// Writes the checkpoint of this flush, folds the checkpoints if asked or due, and flushes.
-/// Returns whether every head staged so far is now in its `H` entry.
+/// Writes the checkpoint of this flush, folding first the one whose slot it takes (or all of
+/// them, if `fold_all`), and flushes. Returns the streams whose newest head is now in `H`.
 fn flush_once(
     db: &sled::Db,
     log_file: Option<&File>,
     staged: HashMap<Sid, Head>,
     journal: &mut Journal,
-    fold: bool,
-) -> Result<bool, StoreError> {
+    fold_all: bool,
+) -> Result<Vec<Sid>, StoreError> {
+    let mut folded = Vec::new();
     if !staged.is_empty() {
-        // One value, so sled keeps all of it or none, after everything written before it. The
-        // slot it overwrites holds a checkpoint already folded (see below).
-        journal.last += 1;
-        let slot = layout::checkpoint_key(journal.last % RING);
-        db.insert(slot, encode_checkpoint(journal.last, &staged))?;
-        journal.heads.extend(staged);
-        journal.unfolded += 1;
+        let number = journal.last + 1;
+        // The slot holds checkpoint `number - RING`: its heads go to `H` before it is
+        // overwritten, even those this checkpoint names again, since a crash may keep the fold
+        // and lose this checkpoint.
+        journal.fold_through(db, number.saturating_sub(RING), &mut folded)?;
+        // One value, so sled keeps all of it or none, after everything written before it.
+        db.insert(layout::checkpoint_key(number % RING), encode_checkpoint(number, &staged))?;
+        journal.last = number;
+        journal.named.push_back((number, staged.keys().copied().collect()));
+        journal.pending.extend(staged.into_iter().map(|(stream, head)| (stream, (number, head))));
     }
-    // Fold before the next checkpoint would overwrite an unfolded one.
-    let fold = fold || journal.unfolded >= RING;
-    if fold && journal.unfolded > 0 {
-        // The heads first, then the mark that they are in: a crash in between leaves the mark
-        // behind, and folding the checkpoints again on open gives the same heads.
-        for (stream, head) in journal.heads.drain() {
-            db.insert(stream_prefix(HEAD, stream), &head.to_bytes()[..])?;
-        }
-        db.insert(layout::META_CHECKPOINT, &journal.last.to_be_bytes()[..])?;
-        journal.unfolded = 0;
+    if fold_all {
+        journal.fold_through(db, journal.last, &mut folded)?;
     }
     db.flush()?;
     if let Some(file) = log_file {
         file.sync_data()?;
     }
-    Ok(fold)
+    // Named again by this checkpoint: its `H` entry lags once more.
+    folded.retain(|stream| !journal.pending.contains_key(stream));
+    Ok(folded)
 }
 
 /// The version byte of head checkpoints, unchanged since the first format.
@@ -588,6 +632,59 @@ mod tests {
         let before = flusher.paced_flushes();
         (9..12).for_each(write_and_wait);
         assert_eq!(flusher.paced_flushes(), before, "the guards are gone: quiet again");
+    }
+
+    /// A checkpoint is folded when its slot comes round again: a stream no later checkpoint
+    /// names gets its `H` entry then, a stream named in every flush gets none until everything
+    /// is folded, and one named again by the checkpoint taking the slot gets the older head in
+    /// `H` (a crash may keep the fold and lose the new checkpoint) while staying unfolded.
+    #[test]
+    fn each_flush_folds_the_checkpoint_whose_slot_it_takes() {
+        use switchboard_domain::SidPrefix;
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let flusher =
+            GroupCommit::start(db.clone(), dir.path(), Durability::Flush, FlushPacing::OFF, 0)
+                .unwrap();
+        let stream = |n: u8| Sid::from_parts(SidPrefix::CHANNEL, [n; 16]);
+        let head = |n: u64| Head { next_seq: n, last_hash: [n as u8; 32] };
+        let in_h = |sid: Sid| {
+            db.get(stream_prefix(HEAD, sid)).unwrap().map(|b| Head::from_bytes(&b).unwrap())
+        };
+        let (quiet, busy, again) = (stream(1), stream(2), stream(3));
+        let flush_with = |heads: &[(Sid, Head)]| {
+            let mut ticket = flusher.ticket();
+            for (sid, head) in heads {
+                ticket = flusher.stage_head(*sid, *head);
+            }
+            flusher.wait_blocking(ticket).unwrap();
+        };
+        // Checkpoint 1 names all three; 2 to RING name only the busy one.
+        flush_with(&[(quiet, head(1)), (busy, head(1)), (again, head(1))]);
+        for n in 2..=RING {
+            flush_with(&[(busy, head(n))]);
+        }
+        assert_eq!((in_h(quiet), in_h(busy), in_h(again)), (None, None, None));
+        // Checkpoint RING + 1 takes checkpoint 1's slot.
+        flush_with(&[(busy, head(RING + 1)), (again, head(RING + 1))]);
+        assert_eq!(in_h(quiet), Some(head(1)));
+        assert_eq!(in_h(again), Some(head(1)), "the head a crash could fall back to");
+        assert_eq!(in_h(busy), None, "a later checkpoint holds it");
+        assert!(!flusher.is_unfolded(quiet));
+        assert!(flusher.is_unfolded(busy) && flusher.is_unfolded(again));
+        let mark = db.get(layout::META_CHECKPOINT).unwrap().unwrap();
+        assert_eq!(u64::from_be_bytes(mark.as_ref().try_into().unwrap()), 1);
+        // What opening after a crash now would see: the newest head of each.
+        let (newest, unfolded) = crate::recovery::unfolded_heads(&db).unwrap();
+        assert_eq!(newest, RING + 1);
+        assert_eq!(unfolded.get(&busy), Some(&head(RING + 1)));
+        assert_eq!(unfolded.get(&again), Some(&head(RING + 1)));
+        assert_eq!(unfolded.get(&quiet), None);
+        // Folding everything leaves nothing unfolded.
+        flusher.wait_blocking(flusher.fold_ticket()).unwrap();
+        assert_eq!((in_h(busy), in_h(again)), (Some(head(RING + 1)), Some(head(RING + 1))));
+        assert!(!flusher.is_unfolded(busy) && !flusher.is_unfolded(again));
+        assert!(crate::recovery::unfolded_heads(&db).unwrap().1.is_empty());
     }
 
     #[test]

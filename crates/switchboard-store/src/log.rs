@@ -86,12 +86,10 @@ impl<E: DomainEvent + Serialize + DeserializeOwned> LoggedEvent for Recorded<E> 
     }
 }
 
-/// A stream's head as its writer sees it, and what the checkpoint in sled still lacks.
+/// A stream's head as its writer sees it.
 #[derive(Debug)]
 pub(crate) struct HeadSlot {
     pub head: Head,
-    /// The flush generation whose checkpoint holds `head` (0: the loaded checkpoint itself).
-    pub staged_in: u64,
     /// Dropped from the cache by `forget`: whoever still holds it must reload.
     pub retired: bool,
 }
@@ -216,7 +214,6 @@ impl EventLog {
             let appended =
                 Appended { first_seq: slot.head.next_seq, next_seq: next.next_seq, ticket };
             slot.head = next;
-            slot.staged_in = ticket.0;
             Ok(appended)
         })
     }
@@ -423,11 +420,7 @@ impl EventLog {
                         StoreError::Damaged(format!("head of {stream} is malformed"))
                     })?,
                 };
-                Ok::<_, StoreError>(Arc::new(Mutex::new(HeadSlot {
-                    head,
-                    staged_in: 0,
-                    retired: false,
-                })))
+                Ok::<_, StoreError>(Arc::new(Mutex::new(HeadSlot { head, retired: false })))
             })?;
             let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
             // `forget` dropped this slot after we fetched it: the checkpoint in sled is current
@@ -443,10 +436,9 @@ impl EventLog {
     /// Drops what is cached of `stream` (its head and key); the next use reloads it. A head not
     /// folded into its `H` entry yet stays: reloading would read an older one.
     pub fn forget(&self, stream: Sid) {
-        let folded = self.flusher.folded();
         self.heads.remove_if(stream, |slot| {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-            let checkpointed = slot.staged_in <= folded;
+            let checkpointed = !self.flusher.is_unfolded(stream);
             slot.retired = checkpointed;
             checkpointed
         });
@@ -463,7 +455,6 @@ impl EventLog {
     ) -> Result<FlushTicket, StoreError> {
         let ticket = self.flusher.stage_head(stream, head);
         slot.head = head;
-        slot.staged_in = ticket.0;
         self.flusher.wait_blocking(ticket)?;
         Ok(ticket)
     }
