@@ -256,8 +256,8 @@ fn parent() -> ExitCode {
     // The highest acknowledged seq of each channel; records 1..=it must all be there.
     let mut acked: BTreeMap<u32, u64> = BTreeMap::new();
     let (mut passed, mut failed) = (0, 0);
-    // Heads reach `H` only when the flusher folds their checkpoint (64 flushes later): the kills
-    // must leave unfolded checkpoints for recovery to fold, or that path went untested.
+    // Heads reach `H` only when the flusher folds their checkpoint (64 checkpoints later): the
+    // kills must leave unfolded checkpoints for recovery to fold, or that path went untested.
     let mut unfolded = 0;
     for round in 1..=ROUNDS {
         let outcome = run_child(&path, &key).and_then(|(this_round, delay)| {
