@@ -298,6 +298,16 @@ fn message_commands(inbound: &Inbound) -> Vec<ChannelCommand> {
     std::iter::once(first).chain(rest).collect()
 }
 
+/// The attributes of the task a flow opens, in the order Flex gives them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskAttributes<'a> {
+    channel_type: &'a str,
+    name: &'a str,
+    from: &'a str,
+    flex_flow_sid: Sid,
+}
+
 /// For a task flow: a task for the interaction, unless one is already open.
 fn task_command(flow: &FlowView, inbound: &Inbound) -> Option<ChannelCommand> {
     let name = inbound.profile_name.as_deref().unwrap_or(&inbound.customer_address);
@@ -318,18 +328,27 @@ pub(crate) fn task_for(
         return None;
     }
     let integration = &flow.config.integration;
-    let mut attributes = json!({
-        "channelType": flow.config.channel_type.as_str(),
-        "name": name,
-        "from": address,
-        "flexFlowSid": flow.sid.to_string(),
-    });
-    if let (Some(extra), Some(base)) = (extra, attributes.as_object_mut()) {
-        base.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
+    let defaults = TaskAttributes {
+        channel_type: flow.config.channel_type.as_str(),
+        name,
+        from: address,
+        flex_flow_sid: flow.sid,
+    };
+    // Built for every message of a task flow (the channel drops it while a task is open), so
+    // without a JSON tree unless there is something to merge.
+    let attributes = match extra {
+        None => serde_json::to_string(&defaults),
+        Some(extra) => serde_json::to_value(&defaults).map(|mut attributes| {
+            if let Some(base) = attributes.as_object_mut() {
+                base.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            attributes.to_string()
+        }),
+    };
     Some(ChannelCommand::EnsureTask {
         task_sid,
-        attributes: attributes.to_string(),
+        // Strings and a SID only: serializing them cannot fail.
+        attributes: attributes.unwrap_or_else(|_| "{}".into()),
         priority: integration.priority.unwrap_or(0),
         timeout_secs: integration
             .timeout_secs
@@ -416,6 +435,60 @@ mod tests {
         cache.forget(flow_a, "+14155550100");
         assert_eq!(cache.get(flow_a, "+14155550100"), None);
         assert_eq!(cache.get(flow_b, "+14155550100"), Some(two));
+    }
+
+    fn task_flow() -> FlowView {
+        use switchboard_domain::{ChannelType, FlowConfig, Integration};
+        FlowView {
+            sid: sid(SidPrefix::FLEX_FLOW, 7),
+            config: FlowConfig {
+                friendly_name: "sms".into(),
+                chat_service_sid: sid(SidPrefix::SERVICE, 1),
+                channel_type: ChannelType::Sms,
+                contact_identity: Some("+15005550006".into()),
+                enabled: true,
+                integration_type: IntegrationType::Task,
+                integration: Integration::default(),
+                long_lived: false,
+                janitor_enabled: true,
+            },
+            date_created: Timestamp(0),
+            date_updated: Timestamp(0),
+        }
+    }
+
+    fn attributes_of(command: Option<ChannelCommand>) -> String {
+        match command {
+            Some(ChannelCommand::EnsureTask { attributes, .. }) => attributes,
+            other => panic!("not a task: {other:?}"),
+        }
+    }
+
+    /// The task's attributes are Flex's four keys in Flex's order, with a name that needs
+    /// escaping kept intact; extra attributes are merged over them, replacing a default.
+    #[test]
+    fn task_attributes_list_the_defaults_in_order_and_take_extra_ones_over_them() {
+        let flow = task_flow();
+        let task = sid(SidPrefix::TASK, 1);
+        let plain = attributes_of(task_for(&flow, "Ann \"A\" Lee", "+14155550100", task, None));
+        assert_eq!(
+            plain,
+            format!(
+                r#"{{"channelType":"sms","name":"Ann \"A\" Lee","from":"+14155550100","flexFlowSid":"{}"}}"#,
+                flow.sid
+            )
+        );
+        let extra = serde_json::json!({"name": "Ann", "language": "fr"});
+        let merged = task_for(&flow, "x", "+14155550100", task, extra.as_object());
+        let merged: serde_json::Value = serde_json::from_str(&attributes_of(merged)).unwrap();
+        let expected = serde_json::json!({
+            "channelType": "sms", "name": "Ann", "from": "+14155550100",
+            "flexFlowSid": flow.sid.to_string(), "language": "fr",
+        });
+        assert_eq!(merged, expected);
+        let mut other = flow.clone();
+        other.config.integration_type = IntegrationType::External;
+        assert!(task_for(&other, "x", "+14155550100", task, None).is_none());
     }
 
     #[test]
