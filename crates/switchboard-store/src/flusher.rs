@@ -548,15 +548,21 @@ pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)>
 mod tests {
     use super::*;
 
-    /// After the flusher has stopped, a ticket it will never flush is refused, blocked or not,
-    /// while one it flushed before stopping is still good.
-    #[test]
-    fn a_ticket_after_the_flusher_stopped_is_refused_not_waited_for_forever() {
+    /// A fresh database and its flusher, flushing back to back, for tests.
+    fn unpaced() -> (tempfile::TempDir, sled::Db, GroupCommit) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
         let flusher =
             GroupCommit::start(db.clone(), dir.path(), Durability::Flush, FlushPacing::OFF, 0)
                 .unwrap();
+        (dir, db, flusher)
+    }
+
+    /// After the flusher has stopped, a ticket it will never flush is refused, blocked or not,
+    /// while one it flushed before stopping is still good.
+    #[test]
+    fn a_ticket_after_the_flusher_stopped_is_refused_not_waited_for_forever() {
+        let (_dir, db, flusher) = unpaced();
         db.insert(b"before", &[1u8][..]).unwrap();
         let flushed = flusher.ticket();
         flusher.wait_blocking(flushed).unwrap();
@@ -578,12 +584,8 @@ mod tests {
     /// hang, and fail at the time limit) or return before its flush is done.
     #[test]
     fn blocked_waiters_of_many_threads_each_learn_that_their_flush_is_done() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let flusher = Arc::new(
-            GroupCommit::start(db.clone(), dir.path(), Durability::Flush, FlushPacing::OFF, 0)
-                .unwrap(),
-        );
+        let (_dir, db, flusher) = unpaced();
+        let flusher = Arc::new(flusher);
         let (finished, all_finished) = std::sync::mpsc::channel();
         for writer in 0..16u64 {
             let (db, flusher, finished) = (db.clone(), Arc::clone(&flusher), finished.clone());
@@ -690,11 +692,7 @@ mod tests {
     #[test]
     fn a_stream_is_unfolded_until_its_head_is_in_h() {
         use switchboard_domain::SidPrefix;
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let flusher =
-            GroupCommit::start(db.clone(), dir.path(), Durability::Flush, FlushPacing::OFF, 0)
-                .unwrap();
+        let (_dir, db, flusher) = unpaced();
         let (quiet, busy) = (
             Sid::from_parts(SidPrefix::CHANNEL, [1; 16]),
             Sid::from_parts(SidPrefix::CHANNEL, [2; 16]),
@@ -716,11 +714,7 @@ mod tests {
 
     #[test]
     fn async_waiters_of_either_parity_learn_that_their_flush_is_done() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let flusher =
-            GroupCommit::start(db.clone(), dir.path(), Durability::Flush, FlushPacing::OFF, 0)
-                .unwrap();
+        let (_dir, db, flusher) = unpaced();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let limit = std::time::Duration::from_secs(10);
         runtime
