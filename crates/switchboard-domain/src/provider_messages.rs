@@ -13,10 +13,13 @@
 //! [`CAPACITY`]: RecentProviderMessages::CAPACITY
 //! [`CARRY_WINDOW_MILLIS`]: RecentProviderMessages::CARRY_WINDOW_MILLIS
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use hashbrown::HashTable;
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Sid, Timestamp};
 
@@ -36,18 +39,156 @@ pub struct ProviderMessageRef {
 ///
 /// Shared between copies of a state until one of them changes it (a channel actor copies its
 /// state for every command it decides, and must not copy a thousand ids each time; see
-/// `ChannelState::apply_deferring_memory`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(from = "Vec<ProviderMessageRef>", into = "Vec<ProviderMessageRef>")]
+/// `ChannelState::apply_deferring_memory`). Kept compact, because a busy channel holds a full
+/// [`Self::CAPACITY`] of them for as long as it is live, and loads them all whenever it is loaded:
+/// 64 bytes an entry and 9 bytes a slot of the table, about 80 KB for a full memory of Twilio
+/// SIDs, which are kept as their 18 bytes (a `VecDeque` of strings with a `HashMap` of the same
+/// strings beside it took about 210 KB a channel, and loading a channel was mostly that).
+#[derive(Debug, Clone, Default)]
 pub struct RecentProviderMessages(Arc<Memory>);
 
 #[derive(Debug, Clone, Default)]
 struct Memory {
-    order: VecDeque<ProviderMessageRef>,
-    /// The position of each id, counted from the first id ever remembered (`evicted` of them
-    /// are gone from the front), so that evicting does not renumber the rest.
-    positions: HashMap<String, u64>,
+    order: VecDeque<Entry>,
+    /// The position of each entry, counted from the first id ever remembered (`evicted` of them
+    /// are gone from the front), so that evicting does not renumber the rest; hashed by id.
+    positions: HashTable<u64>,
     evicted: u64,
+    hasher: RandomState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    id: CompactId,
+    channel_sid: Sid,
+    index: u64,
+    at: Timestamp,
+}
+
+/// A provider message id as kept: a Twilio SID (two capital letters and 32 lowercase hex digits)
+/// as its bytes, anything else as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CompactId {
+    Twilio([u8; 18]),
+    Other(Box<str>),
+}
+
+/// An id as looked up: the form of [`CompactId`], borrowed, so a look-up allocates nothing.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum IdKey<'a> {
+    Twilio([u8; 18]),
+    Other(&'a str),
+}
+
+impl<'a> IdKey<'a> {
+    fn of(id: &'a str) -> IdKey<'a> {
+        let bytes = id.as_bytes();
+        let (letters, hex) = bytes.split_at(bytes.len().min(2));
+        let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+        if bytes.len() != 34
+            || !letters.iter().all(u8::is_ascii_uppercase)
+            || !hex.iter().all(lower_hex)
+        {
+            return IdKey::Other(id);
+        }
+        let mut packed = [0u8; 18];
+        packed[..2].copy_from_slice(letters);
+        for (slot, pair) in packed[2..].iter_mut().zip(hex.chunks_exact(2)) {
+            let digit = |b: u8| if b.is_ascii_digit() { b - b'0' } else { b - b'a' + 10 };
+            *slot = digit(pair[0]) << 4 | digit(pair[1]);
+        }
+        IdKey::Twilio(packed)
+    }
+
+    fn to_owned_id(&self) -> CompactId {
+        match self {
+            IdKey::Twilio(packed) => CompactId::Twilio(*packed),
+            IdKey::Other(text) => CompactId::Other((*text).into()),
+        }
+    }
+}
+
+impl CompactId {
+    fn key(&self) -> IdKey<'_> {
+        match self {
+            CompactId::Twilio(packed) => IdKey::Twilio(*packed),
+            CompactId::Other(text) => IdKey::Other(text),
+        }
+    }
+
+    /// Gives the id's text to `f`, without allocating.
+    fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            CompactId::Other(text) => f(text),
+            CompactId::Twilio(packed) => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let mut text = [0u8; 34];
+                text[..2].copy_from_slice(&packed[..2]);
+                for (pair, byte) in text[2..].chunks_exact_mut(2).zip(&packed[2..]) {
+                    pair[0] = HEX[usize::from(byte >> 4)];
+                    pair[1] = HEX[usize::from(byte & 0xf)];
+                }
+                // Two ASCII capitals and 32 hex digits: always UTF-8.
+                f(std::str::from_utf8(&text).unwrap_or_default())
+            }
+        }
+    }
+}
+
+impl Entry {
+    fn to_ref(&self) -> ProviderMessageRef {
+        ProviderMessageRef {
+            id: self.id.with_text(str::to_owned),
+            channel_sid: self.channel_sid,
+            index: self.index,
+            at: self.at,
+        }
+    }
+}
+
+impl Memory {
+    fn hash(&self, key: &IdKey<'_>) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, key: &IdKey<'_>) -> Option<&Entry> {
+        let entry_at =
+            |position: u64| self.order.get(usize::try_from(position - self.evicted).ok()?);
+        let position = self
+            .positions
+            .find(self.hash(key), |&p| entry_at(p).is_some_and(|e| e.id.key() == *key))?;
+        entry_at(*position)
+    }
+
+    fn evict_oldest(&mut self) {
+        let Some(oldest) = self.order.pop_front() else { return };
+        let hash = self.hash(&oldest.id.key());
+        let evicted = self.evicted;
+        if let Ok(found) = self.positions.find_entry(hash, |&p| p == evicted) {
+            found.remove();
+        }
+        self.evicted += 1;
+    }
+
+    fn push(&mut self, entry: Entry) {
+        let hash = self.hash(&entry.id.key());
+        let position = self.evicted + self.order.len() as u64;
+        self.order.push_back(entry);
+        let (order, hasher, evicted) = (&self.order, &self.hasher, self.evicted);
+        self.positions.insert_unique(hash, position, |&p| {
+            let at = usize::try_from(p - evicted).unwrap_or(usize::MAX);
+            order.get(at).map_or(0, |e| hasher.hash_one(e.id.key()))
+        });
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.order.reserve(additional);
+        let (order, hasher, evicted) = (&self.order, &self.hasher, self.evicted);
+        self.positions.reserve(additional, |&p| {
+            let at = usize::try_from(p - evicted).unwrap_or(usize::MAX);
+            order.get(at).map_or(0, |e| hasher.hash_one(e.id.key()))
+        });
+    }
 }
 
 impl RecentProviderMessages {
@@ -65,35 +206,36 @@ impl RecentProviderMessages {
     }
 
     /// Where the message with provider id `id` was stored, if it is remembered.
-    pub fn find(&self, id: &str) -> Option<&ProviderMessageRef> {
-        let memory = &*self.0;
-        let position = memory.positions.get(id)?;
-        memory.order.get(usize::try_from(position - memory.evicted).ok()?)
+    pub fn find(&self, id: &str) -> Option<ProviderMessageRef> {
+        self.0.find(&IdKey::of(id)).map(Entry::to_ref)
     }
 
     /// Remembers a stored message, forgetting the oldest past [`Self::CAPACITY`]. An id already
     /// remembered keeps its first place (what `decide` lets through never repeats one).
     pub fn remember(&mut self, message: ProviderMessageRef) {
-        if self.0.positions.contains_key(&message.id) {
+        let key = IdKey::of(&message.id);
+        if self.0.find(&key).is_some() {
             return;
         }
+        let entry = Entry {
+            id: key.to_owned_id(),
+            channel_sid: message.channel_sid,
+            index: message.index,
+            at: message.at,
+        };
         let memory = Arc::make_mut(&mut self.0);
-        let position = memory.evicted + memory.order.len() as u64;
-        memory.positions.insert(message.id.clone(), position);
-        memory.order.push_back(message);
-        while memory.order.len() > Self::CAPACITY {
-            if let Some(oldest) = memory.order.pop_front() {
-                memory.positions.remove(&oldest.id);
-                memory.evicted += 1;
-            }
+        // Before the push, so the queue never outgrows its capacity.
+        while memory.order.len() >= Self::CAPACITY {
+            memory.evict_oldest();
         }
+        memory.push(entry);
     }
 
     /// What a channel opened at `now` for the same customer takes over: the ids stored within
     /// [`Self::CARRY_WINDOW_MILLIS`] before it.
     pub fn carried_at(&self, now: Timestamp) -> Vec<ProviderMessageRef> {
         let since = now.0.saturating_sub(Self::CARRY_WINDOW_MILLIS);
-        self.0.order.iter().filter(|m| m.at.0 >= since).cloned().collect()
+        self.0.order.iter().filter(|m| m.at.0 >= since).map(Entry::to_ref).collect()
     }
 }
 
@@ -117,7 +259,59 @@ impl From<Vec<ProviderMessageRef>> for RecentProviderMessages {
 
 impl From<RecentProviderMessages> for Vec<ProviderMessageRef> {
     fn from(recent: RecentProviderMessages) -> Self {
-        recent.0.order.iter().cloned().collect()
+        recent.0.order.iter().map(Entry::to_ref).collect()
+    }
+}
+
+/// Stored as the list of [`ProviderMessageRef`]s, oldest first: the form states and snapshots
+/// have always had.
+impl Serialize for RecentProviderMessages {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// A [`ProviderMessageRef`] as written, borrowed from an entry.
+        #[derive(Serialize)]
+        struct Written<'a> {
+            id: WrittenId<'a>,
+            channel_sid: Sid,
+            index: u64,
+            at: Timestamp,
+        }
+        struct WrittenId<'a>(&'a CompactId);
+        impl Serialize for WrittenId<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.with_text(|text| serializer.serialize_str(text))
+            }
+        }
+        serializer.collect_seq(self.0.order.iter().map(|e| Written {
+            id: WrittenId(&e.id),
+            channel_sid: e.channel_sid,
+            index: e.index,
+            at: e.at,
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for RecentProviderMessages {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Remembering;
+        impl<'de> Visitor<'de> for Remembering {
+            type Value = RecentProviderMessages;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of provider message references")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut recent = RecentProviderMessages::default();
+                // Sized once: a full memory is loaded with every channel that has one.
+                let expected = seq.size_hint().unwrap_or(0).min(RecentProviderMessages::CAPACITY);
+                Arc::make_mut(&mut recent.0).reserve(expected);
+                while let Some(message) = seq.next_element::<ProviderMessageRef>()? {
+                    recent.remember(message);
+                }
+                Ok(recent)
+            }
+        }
+        deserializer.deserialize_seq(Remembering)
     }
 }
 
@@ -168,6 +362,80 @@ mod tests {
             vec![message(1, 0), message(2, 1000), message(3, window + 500)].into();
         let carried = recent.carried_at(Timestamp(window + 1000));
         assert_eq!(carried.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2, 3]);
+    }
+
+    #[test]
+    fn is_stored_as_the_list_of_its_references() {
+        let mut recent = RecentProviderMessages::default();
+        let mut list = Vec::new();
+        for n in 0..5u64 {
+            // Twilio SIDs (kept packed) and other providers' ids (kept as text), mixed.
+            let m = if n % 2 == 0 {
+                message(n, n as i64)
+            } else {
+                ProviderMessageRef { id: format!("wamid.HBgL{n}=="), ..message(n, n as i64) }
+            };
+            recent.remember(m.clone());
+            list.push(m);
+        }
+        assert_eq!(
+            rmp_serde::to_vec_named(&recent).unwrap(),
+            rmp_serde::to_vec_named(&list).unwrap()
+        );
+        assert_eq!(rmp_serde::to_vec(&recent).unwrap(), rmp_serde::to_vec(&list).unwrap());
+        assert_eq!(serde_json::to_string(&recent).unwrap(), serde_json::to_string(&list).unwrap());
+        let back: RecentProviderMessages =
+            rmp_serde::from_slice(&rmp_serde::to_vec(&list).unwrap()).unwrap();
+        assert_eq!(Vec::from(back), list);
+    }
+
+    #[test]
+    fn a_full_memory_stays_within_its_capacity() {
+        let mut recent = RecentProviderMessages::default();
+        for n in 0..(3 * RecentProviderMessages::CAPACITY as u64) {
+            recent.remember(message(n, 0));
+        }
+        assert!(recent.0.order.capacity() <= RecentProviderMessages::CAPACITY);
+        assert_eq!(recent.0.positions.len(), RecentProviderMessages::CAPACITY);
+        let loaded: RecentProviderMessages =
+            rmp_serde::from_slice(&rmp_serde::to_vec(&recent).unwrap()).unwrap();
+        assert!(loaded.0.order.capacity() <= RecentProviderMessages::CAPACITY);
+        assert_eq!(loaded, recent);
+    }
+
+    proptest::proptest! {
+        /// Whatever form an id is kept in, it reads back as itself and is found by itself.
+        #[test]
+        fn every_id_is_kept_exactly(
+            id in proptest::prop_oneof![
+                "[A-Z]{2}[0-9a-f]{32}",
+                "[A-Za-z]{2}[0-9a-fA-F]{30,34}",
+                ".{0,40}",
+            ],
+        ) {
+            let kept = IdKey::of(&id).to_owned_id();
+            proptest::prop_assert_eq!(kept.with_text(str::to_owned), id.clone());
+            proptest::prop_assert_eq!(kept.key(), IdKey::of(&id));
+            let mut recent = RecentProviderMessages::default();
+            recent.remember(ProviderMessageRef { id: id.clone(), ..message(1, 0) });
+            proptest::prop_assert_eq!(recent.find(&id).map(|m| m.id), Some(id));
+        }
+    }
+
+    #[test]
+    fn twilio_sids_are_packed_and_other_ids_are_not() {
+        let sid = "SM0123456789abcdef0123456789abcdef";
+        assert!(matches!(IdKey::of(sid), IdKey::Twilio(_)));
+        for other in [
+            "SM0123456789ABCDEF0123456789abcdef",
+            "Sm0123456789abcdef0123456789abcdef",
+            "SM0123456789abcdef0123456789abcde",
+            "wamid.HBgLMTY1",
+            "",
+            "é",
+        ] {
+            assert_eq!(IdKey::of(other), IdKey::Other(other));
+        }
     }
 
     #[test]
