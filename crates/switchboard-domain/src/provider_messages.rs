@@ -14,7 +14,7 @@
 //! [`CARRY_WINDOW_MILLIS`]: RecentProviderMessages::CARRY_WINDOW_MILLIS
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -54,7 +54,11 @@ struct Memory {
     /// are gone from the front), so that evicting does not renumber the rest; hashed by id.
     positions: HashTable<u64>,
     evicted: u64,
-    hasher: RandomState,
+    /// Keyless (the domain reads no random source): a memory holds at most [`CAPACITY`] ids of
+    /// authenticated webhooks, so even ids chosen to collide would cost a bounded probe.
+    ///
+    /// [`CAPACITY`]: RecentProviderMessages::CAPACITY
+    hasher: BuildHasherDefault<DefaultHasher>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,16 +217,18 @@ impl RecentProviderMessages {
     /// Remembers a stored message, forgetting the oldest past [`Self::CAPACITY`]. An id already
     /// remembered keeps its first place (what `decide` lets through never repeats one).
     pub fn remember(&mut self, message: ProviderMessageRef) {
-        let key = IdKey::of(&message.id);
-        if self.0.find(&key).is_some() {
-            return;
-        }
-        let entry = Entry {
-            id: key.to_owned_id(),
+        self.remember_entry(Entry {
+            id: IdKey::of(&message.id).to_owned_id(),
             channel_sid: message.channel_sid,
             index: message.index,
             at: message.at,
-        };
+        });
+    }
+
+    fn remember_entry(&mut self, entry: Entry) {
+        if self.0.find(&entry.id.key()).is_some() {
+            return;
+        }
         let memory = Arc::make_mut(&mut self.0);
         // Before the push, so the queue never outgrows its capacity.
         while memory.order.len() >= Self::CAPACITY {
@@ -263,55 +269,181 @@ impl From<RecentProviderMessages> for Vec<ProviderMessageRef> {
     }
 }
 
-/// Stored as the list of [`ProviderMessageRef`]s, oldest first: the form states and snapshots
-/// have always had.
+/// Stored compact, as `{"channels": [Sid…], "entries": [[id, channel, index, at]…]}`, oldest
+/// first: `id` is a Twilio SID's 18 bytes (MessagePack bin) or any other id's text, `channel`
+/// the position of its channel SID in `channels` (nearly always one or two). About 34 bytes an id
+/// where the list of named [`ProviderMessageRef`]s that snapshots of version 2 hold took 110; a
+/// full memory is most of a busy channel's snapshot. Both forms are read.
 impl Serialize for RecentProviderMessages {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        /// A [`ProviderMessageRef`] as written, borrowed from an entry.
-        #[derive(Serialize)]
-        struct Written<'a> {
-            id: WrittenId<'a>,
-            channel_sid: Sid,
-            index: u64,
-            at: Timestamp,
+        use serde::ser::SerializeMap;
+        let order = &self.0.order;
+        let mut channels: Vec<Sid> = Vec::new();
+        let mut numbers = Vec::with_capacity(order.len());
+        for entry in order {
+            let number = match channels.iter().position(|c| *c == entry.channel_sid) {
+                Some(number) => number,
+                None => {
+                    channels.push(entry.channel_sid);
+                    channels.len() - 1
+                }
+            };
+            numbers.push(number as u32);
+        }
+        struct Entries<'a>(&'a VecDeque<Entry>, &'a [u32]);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(
+                    self.0
+                        .iter()
+                        .zip(self.1)
+                        .map(|(e, channel)| (WrittenId(&e.id), channel, e.index, e.at)),
+                )
+            }
         }
         struct WrittenId<'a>(&'a CompactId);
         impl Serialize for WrittenId<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                self.0.with_text(|text| serializer.serialize_str(text))
+                match self.0 {
+                    CompactId::Twilio(packed) => serializer.serialize_bytes(packed),
+                    CompactId::Other(text) => serializer.serialize_str(text),
+                }
             }
         }
-        serializer.collect_seq(self.0.order.iter().map(|e| Written {
-            id: WrittenId(&e.id),
-            channel_sid: e.channel_sid,
-            index: e.index,
-            at: e.at,
-        }))
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("channels", &channels)?;
+        map.serialize_entry("entries", &Entries(order, &numbers))?;
+        map.end()
     }
 }
 
 impl<'de> Deserialize<'de> for RecentProviderMessages {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Remembering;
-        impl<'de> Visitor<'de> for Remembering {
-            type Value = RecentProviderMessages;
+        deserializer.deserialize_any(Remembering)
+    }
+}
 
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a list of provider message references")
-            }
+/// Reads either stored form into a memory, remembering as it goes.
+struct Remembering;
 
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut recent = RecentProviderMessages::default();
-                // Sized once: a full memory is loaded with every channel that has one.
-                let expected = seq.size_hint().unwrap_or(0).min(RecentProviderMessages::CAPACITY);
-                Arc::make_mut(&mut recent.0).reserve(expected);
-                while let Some(message) = seq.next_element::<ProviderMessageRef>()? {
-                    recent.remember(message);
+impl Remembering {
+    /// Sized once: a full memory is loaded with every channel that has one.
+    fn sized(hint: Option<usize>) -> RecentProviderMessages {
+        let mut recent = RecentProviderMessages::default();
+        let expected = hint.unwrap_or(0).min(RecentProviderMessages::CAPACITY);
+        Arc::make_mut(&mut recent.0).reserve(expected);
+        recent
+    }
+}
+
+impl<'de> Visitor<'de> for Remembering {
+    type Value = RecentProviderMessages;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("remembered provider message ids")
+    }
+
+    /// Version 2 snapshots: the list of named references.
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut recent = Self::sized(seq.size_hint());
+        while let Some(message) = seq.next_element::<ProviderMessageRef>()? {
+            recent.remember(message);
+        }
+        Ok(recent)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut channels: Option<Vec<Sid>> = None;
+        let mut recent = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match &*key {
+                "channels" => channels = Some(map.next_value()?),
+                "entries" => {
+                    let channels = channels.as_deref().ok_or_else(|| {
+                        A::Error::custom("provider ids: `channels` must come before `entries`")
+                    })?;
+                    recent = Some(map.next_value_seed(EntriesSeed(channels))?);
                 }
-                Ok(recent)
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
             }
         }
-        deserializer.deserialize_seq(Remembering)
+        Ok(recent.unwrap_or_default())
+    }
+}
+
+/// The `entries` of the compact form, resolved against its `channels`.
+struct EntriesSeed<'a>(&'a [Sid]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for EntriesSeed<'_> {
+    type Value = RecentProviderMessages;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_> {
+    type Value = RecentProviderMessages;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of [id, channel, index, at]")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut recent = Remembering::sized(seq.size_hint());
+        while let Some((id, channel, index, at)) =
+            seq.next_element::<(ReadId, u32, u64, Timestamp)>()?
+        {
+            let channel_sid = *self.0.get(channel as usize).ok_or_else(|| {
+                A::Error::custom(format!("provider ids: no channel number {channel}"))
+            })?;
+            recent.remember_entry(Entry { id: id.0, channel_sid, index, at });
+        }
+        Ok(recent)
+    }
+}
+
+/// An id of the compact form: bytes are a packed Twilio SID, text any other id.
+struct ReadId(CompactId);
+
+impl<'de> Deserialize<'de> for ReadId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl<'de> Visitor<'de> for IdVisitor {
+            type Value = ReadId;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a provider message id")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ReadId, E> {
+                // Through `IdKey::of`, so an id reads back in the one form it is kept in.
+                Ok(ReadId(IdKey::of(text).to_owned_id()))
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<ReadId, E> {
+                let packed: [u8; 18] =
+                    bytes.try_into().map_err(|_| E::custom("a packed Twilio SID is 18 bytes"))?;
+                if !packed[..2].iter().all(u8::is_ascii_uppercase) {
+                    return Err(E::custom("a packed Twilio SID starts with two capitals"));
+                }
+                Ok(ReadId(CompactId::Twilio(packed)))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ReadId, A::Error> {
+                // Formats without bytes (JSON) write them as a list of numbers.
+                let mut bytes = Vec::with_capacity(18);
+                while let Some(byte) = seq.next_element::<u8>()? {
+                    bytes.push(byte);
+                }
+                self.visit_bytes(&bytes)
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
     }
 }
 
@@ -364,29 +496,108 @@ mod tests {
         assert_eq!(carried.iter().map(|m| m.index).collect::<Vec<_>>(), vec![2, 3]);
     }
 
+    /// Twilio SIDs and other providers' ids, in two channels (one carried over).
+    fn mixed(count: u64) -> Vec<ProviderMessageRef> {
+        let carried_from = Sid::from_parts(SidPrefix::CHANNEL, [9; 16]);
+        (0..count)
+            .map(|n| match n % 3 {
+                0 => message(n, n as i64),
+                1 => ProviderMessageRef { id: format!("wamid.HBgL{n}=="), ..message(n, n as i64) },
+                _ => ProviderMessageRef { channel_sid: carried_from, ..message(n, -(n as i64)) },
+            })
+            .collect()
+    }
+
     #[test]
-    fn is_stored_as_the_list_of_its_references() {
-        let mut recent = RecentProviderMessages::default();
-        let mut list = Vec::new();
-        for n in 0..5u64 {
-            // Twilio SIDs (kept packed) and other providers' ids (kept as text), mixed.
-            let m = if n % 2 == 0 {
-                message(n, n as i64)
-            } else {
-                ProviderMessageRef { id: format!("wamid.HBgL{n}=="), ..message(n, n as i64) }
-            };
-            recent.remember(m.clone());
-            list.push(m);
+    fn the_compact_form_reads_back_in_messagepack_named_or_not_and_in_json() {
+        let list = mixed(7);
+        let recent = RecentProviderMessages::from(list.clone());
+        let named: RecentProviderMessages =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&recent).unwrap()).unwrap();
+        let positional: RecentProviderMessages =
+            rmp_serde::from_slice(&rmp_serde::to_vec(&recent).unwrap()).unwrap();
+        let json: RecentProviderMessages =
+            serde_json::from_str(&serde_json::to_string(&recent).unwrap()).unwrap();
+        for back in [named, positional, json] {
+            assert_eq!(Vec::from(back), list);
         }
-        assert_eq!(
-            rmp_serde::to_vec_named(&recent).unwrap(),
-            rmp_serde::to_vec_named(&list).unwrap()
+    }
+
+    #[test]
+    fn the_list_of_references_that_version_2_snapshots_hold_still_reads() {
+        let list = mixed(7);
+        for bytes in [rmp_serde::to_vec_named(&list).unwrap(), rmp_serde::to_vec(&list).unwrap()] {
+            let back: RecentProviderMessages = rmp_serde::from_slice(&bytes).unwrap();
+            assert_eq!(Vec::from(back), list);
+        }
+    }
+
+    #[test]
+    fn a_channel_state_of_a_version_2_snapshot_still_reads() {
+        let list = mixed(5);
+        let state = crate::ChannelState {
+            provider_messages: list.clone().into(),
+            events_applied: 9,
+            ..Default::default()
+        };
+        // The state as version 2 wrote it: the same, but for the list form of the ids.
+        let mut v2 = serde_json::to_value(&state).unwrap();
+        v2["provider_messages"] = serde_json::to_value(&list).unwrap();
+        let back: crate::ChannelState =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&v2).unwrap()).unwrap();
+        assert_eq!(back, state);
+        let now: crate::ChannelState =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&state).unwrap()).unwrap();
+        assert_eq!(now, state);
+    }
+
+    #[test]
+    fn a_full_memory_of_twilio_sids_takes_a_third_of_the_list_form() {
+        let list: Vec<_> =
+            (0..RecentProviderMessages::CAPACITY as u64).map(|n| message(n, 1 << 40)).collect();
+        let compact = rmp_serde::to_vec_named(&RecentProviderMessages::from(list.clone())).unwrap();
+        let old = rmp_serde::to_vec_named(&list).unwrap();
+        let per_id = |bytes: &[u8]| bytes.len() / RecentProviderMessages::CAPACITY;
+        assert!(per_id(&compact) <= 36, "{} bytes an id", per_id(&compact));
+        assert!(
+            per_id(&old) >= 3 * per_id(&compact),
+            "{} against {}",
+            per_id(&old),
+            per_id(&compact)
         );
-        assert_eq!(rmp_serde::to_vec(&recent).unwrap(), rmp_serde::to_vec(&list).unwrap());
-        assert_eq!(serde_json::to_string(&recent).unwrap(), serde_json::to_string(&list).unwrap());
-        let back: RecentProviderMessages =
-            rmp_serde::from_slice(&rmp_serde::to_vec(&list).unwrap()).unwrap();
-        assert_eq!(Vec::from(back), list);
+    }
+
+    #[test]
+    fn a_damaged_compact_form_is_refused_not_misread() {
+        #[derive(serde::Serialize)]
+        struct Form<E: serde::Serialize> {
+            channels: Vec<Sid>,
+            entries: Vec<E>,
+        }
+        let channel = message(0, 0).channel_sid;
+        let no_such_channel =
+            Form { channels: vec![channel], entries: vec![("SM1", 1u32, 0u64, Timestamp(0))] };
+        let short_sid = Form {
+            channels: vec![channel],
+            entries: vec![(serde_bytes_of(&[b'S', b'M', 1, 2]), 0u32, 0u64, Timestamp(0))],
+        };
+        for bytes in [
+            rmp_serde::to_vec_named(&no_such_channel).unwrap(),
+            rmp_serde::to_vec_named(&short_sid).unwrap(),
+        ] {
+            assert!(rmp_serde::from_slice::<RecentProviderMessages>(&bytes).is_err());
+        }
+    }
+
+    /// Serializes as MessagePack bin, as a packed SID is written.
+    fn serde_bytes_of(bytes: &[u8]) -> impl serde::Serialize + '_ {
+        struct Bytes<'a>(&'a [u8]);
+        impl serde::Serialize for Bytes<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        Bytes(bytes)
     }
 
     #[test]

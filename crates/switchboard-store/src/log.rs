@@ -542,9 +542,10 @@ impl EventLog {
             return Ok(None);
         };
         let record::SnapshotEnvelope { version, key_id, events_applied, sealed } = envelope;
-        if version < record::SNAPSHOT_VERSION {
+        if version < record::SNAPSHOT_V2_PROVIDER_IDS {
             // Its state lacks what this build's states hold (see `record.rs`): the caller
             // rebuilds the state from the log, and the next snapshot is of this version.
+            // (Version 2 holds the same state in a longer form, which still decodes.)
             tracing::debug!(%stream, version, "replacing a snapshot of an older version");
             return Ok(None);
         }

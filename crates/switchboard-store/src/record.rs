@@ -24,10 +24,14 @@ const HEAD_VERSION: u8 = 1;
 /// Snapshots of states that did not remember provider message ids: read back only to be
 /// replaced (`load_snapshot` rebuilds such a state from the log).
 pub const SNAPSHOT_V1: u8 = 1;
-/// Snapshots of states that remember their channels' inbound provider message ids.
+/// Snapshots of states that remember their channels' inbound provider message ids, as a list
+/// of named references: still read.
 pub const SNAPSHOT_V2_PROVIDER_IDS: u8 = 2;
+/// The same ids stored compact (`RecentProviderMessages`'s form): a third of a busy channel's
+/// snapshot. Builds that write version 2 ignore these, and rebuild the state from the log.
+pub const SNAPSHOT_V3_COMPACT_PROVIDER_IDS: u8 = 3;
 /// The version of the snapshots this build writes.
-pub const SNAPSHOT_VERSION: u8 = SNAPSHOT_V2_PROVIDER_IDS;
+pub const SNAPSHOT_VERSION: u8 = SNAPSHOT_V3_COMPACT_PROVIDER_IDS;
 
 pub const HASH_LEN: usize = 32;
 pub const RECORD_HEADER_LEN: usize = 1 + 4 + HASH_LEN;
