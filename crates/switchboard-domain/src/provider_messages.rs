@@ -273,10 +273,33 @@ impl From<RecentProviderMessages> for Vec<ProviderMessageRef> {
 /// first: `id` is a Twilio SID's 18 bytes (MessagePack bin) or any other id's text, `channel`
 /// the position of its channel SID in `channels` (nearly always one or two). About 34 bytes an id
 /// where the list of named [`ProviderMessageRef`]s that snapshots of version 2 hold took 110; a
-/// full memory is most of a busy channel's snapshot. Both forms are read.
+/// full memory is most of a busy channel's snapshot. Both forms are read. Formats for people
+/// (JSON: `replay --state-at`, the audit's views) get the list of references, as before.
 impl Serialize for RecentProviderMessages {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        if serializer.is_human_readable() {
+            return serializer.collect_seq(self.0.order.iter().map(|e| Written {
+                id: TextId(&e.id),
+                channel_sid: e.channel_sid,
+                index: e.index,
+                at: e.at,
+            }));
+        }
+        /// A [`ProviderMessageRef`] as written, borrowed from an entry.
+        #[derive(Serialize)]
+        struct Written<'a> {
+            id: TextId<'a>,
+            channel_sid: Sid,
+            index: u64,
+            at: Timestamp,
+        }
+        struct TextId<'a>(&'a CompactId);
+        impl Serialize for TextId<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.with_text(|text| serializer.serialize_str(text))
+            }
+        }
         let order = &self.0.order;
         let mut channels: Vec<Sid> = Vec::new();
         let mut numbers = Vec::with_capacity(order.len());
@@ -521,6 +544,13 @@ mod tests {
         for back in [named, positional, json] {
             assert_eq!(Vec::from(back), list);
         }
+    }
+
+    #[test]
+    fn people_read_the_list_of_references() {
+        let list = mixed(4);
+        let recent = RecentProviderMessages::from(list.clone());
+        assert_eq!(serde_json::to_value(&recent).unwrap(), serde_json::to_value(&list).unwrap());
     }
 
     #[test]
