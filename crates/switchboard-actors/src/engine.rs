@@ -210,7 +210,14 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let log = &self.inner.log;
         for sid in self.channel_sids()? {
-            let channel = ChannelLog::load(log, sid)?;
+            let mut channel = ChannelLog::load(log, sid)?;
+            // Every channel is loaded here anyway. One far past its latest snapshot (after a
+            // crash, which left no snapshot at the stop) keeps the result, so that the first
+            // messages after the start do not all replay those tails again at once.
+            channel.snapshot_if_behind(
+                log,
+                crate::channel::ChannelActor::SNAPSHOT_WHEN_STOPPING_AFTER,
+            );
             let state = channel.state();
             self.inner.janitor.do_send(Activity::of(sid, state));
             self.resume_webhooks(outbox, sid, state)?;

@@ -249,3 +249,39 @@ async fn a_clean_stop_snapshots_the_channels_far_past_their_last_snapshot() {
     let back = engine.channel(busy).await.unwrap().unwrap();
     assert_eq!(back.events_applied, head, "the channel loads again with every event");
 }
+
+/// After a crash no channel wrote a snapshot at the stop; the start loads every channel anyway,
+/// and keeps the result of one far past its snapshot, so that the first messages after the start
+/// do not all replay those tails again.
+#[actix_rt::test]
+async fn a_start_snapshots_the_channels_a_crash_left_far_past_their_last_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StoreConfig::new(dir.path().join("data"));
+    store.durability = Durability::Flush;
+    let log = Arc::new(EventLog::open(store, MasterKey::generate()).unwrap());
+    // Nothing hibernates on its own during the test.
+    let config = EngineConfig {
+        hibernate_after: Duration::from_secs(3600),
+        ..config(Duration::from_secs(3600))
+    };
+    let engine = Engine::start(Arc::clone(&log), Arc::new(SystemClock), config.clone()).unwrap();
+    let flow = sms_flow(&engine, false).await;
+    let mut busy = None;
+    for n in 0..20 {
+        let stored =
+            engine.inbound(flow.clone(), sms("+14155550121", "hi", &format!("SMb{n}"))).await;
+        busy = Some(stored.unwrap().unwrap().channel_sid);
+    }
+    let busy = busy.unwrap();
+    let quiet = engine.inbound(flow.clone(), sms("+14155550122", "hi", "SMq")).await;
+    let quiet = quiet.unwrap().unwrap().channel_sid;
+    assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none before the start");
+    // What a start after a crash does: the same log, no clean stop before it.
+    let restarted = Engine::start(Arc::clone(&log), Arc::new(SystemClock), config).unwrap();
+    let head = log.next_seq(busy).unwrap();
+    let (covered, state) = log.load_snapshot::<ChannelState>(busy).unwrap().expect("a snapshot");
+    assert_eq!((covered, state.events_applied), (head, head));
+    assert!(log.load_snapshot::<ChannelState>(quiet).unwrap().is_none(), "too few events");
+    let back = restarted.channel(busy).await.unwrap().unwrap();
+    assert_eq!(back.events_applied, head, "the channel loads with every event");
+}
