@@ -8,7 +8,7 @@ use switchboard_actors::{Engine, EngineConfig, Inbound, SystemClock};
 use switchboard_crypto::MasterKey;
 use switchboard_domain::{
     ChannelCommand, ChannelState, ChannelStatus, ChannelType, FlowConfig, Integration,
-    IntegrationType, SidPrefix, TaskOutcome,
+    IntegrationType, Sid, SidPrefix, TaskOutcome,
 };
 use switchboard_store::{Durability, EventLog, StoreConfig};
 
@@ -27,11 +27,15 @@ fn config(window: Duration) -> EngineConfig {
 }
 
 fn start(window: Duration) -> Setup {
+    start_with(config(window))
+}
+
+fn start_with(config: EngineConfig) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut store = StoreConfig::new(dir.path().join("data"));
     store.durability = Durability::Flush;
     let log = Arc::new(EventLog::open(store, MasterKey::generate()).unwrap());
-    let engine = Engine::start(log, Arc::new(SystemClock), config(window)).unwrap();
+    let engine = Engine::start(log, Arc::new(SystemClock), config).unwrap();
     Setup { _dir: dir, engine }
 }
 
@@ -223,25 +227,24 @@ async fn a_second_enabled_flow_for_the_same_number_is_refused() {
     assert!(engine.flows().create(twin, engine.now()).await.unwrap().is_ok());
 }
 
-/// A clean stop leaves a snapshot of each live channel far enough past its latest one (here:
-/// never snapshotted, 20 messages in), so that the next start replays little; a channel only a
-/// few events in leaves none.
-#[actix_rt::test]
-async fn a_clean_stop_snapshots_the_channels_far_past_their_last_snapshot() {
-    let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let flow = sms_flow(&engine, false).await;
+/// Two new customers' channels: one of 20 messages, one of 1.
+async fn busy_and_quiet(engine: &Engine) -> (Sid, Sid) {
+    let flow = sms_flow(engine, false).await;
     let mut busy = None;
     for n in 0..20 {
-        let id = format!("SMbusy{n}");
-        let stored = engine.inbound(flow.clone(), sms("+14155550111", "hi", &id)).await;
-        busy = Some(stored.unwrap().unwrap().channel_sid);
+        let stored = engine.inbound(flow.clone(), sms("+14155550111", "hi", &format!("SMb{n}")));
+        busy = Some(stored.await.unwrap().unwrap().channel_sid);
     }
-    let busy = busy.unwrap();
     let quiet = engine.inbound(flow.clone(), sms("+14155550112", "hi", "SMquiet")).await;
-    let quiet = quiet.unwrap().unwrap().channel_sid;
-    let log = Arc::clone(engine.log());
-    assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none before the stop");
-    engine.hibernate_all().await;
+    let (busy, quiet) = (busy.unwrap(), quiet.unwrap().unwrap().channel_sid);
+    let log = engine.log();
+    assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none yet");
+    (busy, quiet)
+}
+
+/// `busy` has a snapshot at its head, `quiet` (too few events) none, and `busy` loads whole.
+async fn assert_snapshotted_at_head(engine: &Engine, busy: Sid, quiet: Sid) {
+    let log = engine.log();
     let head = log.next_seq(busy).unwrap();
     let (covered, state) = log.load_snapshot::<ChannelState>(busy).unwrap().expect("a snapshot");
     assert_eq!((covered, state.events_applied), (head, head));
@@ -250,38 +253,31 @@ async fn a_clean_stop_snapshots_the_channels_far_past_their_last_snapshot() {
     assert_eq!(back.events_applied, head, "the channel loads again with every event");
 }
 
+/// A clean stop leaves a snapshot of each live channel far enough past its latest one (here:
+/// never snapshotted, 20 messages in), so that the next start replays little; a channel only a
+/// few events in leaves none.
+#[actix_rt::test]
+async fn a_clean_stop_snapshots_the_channels_far_past_their_last_snapshot() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let (busy, quiet) = busy_and_quiet(&engine).await;
+    engine.hibernate_all().await;
+    assert_snapshotted_at_head(&engine, busy, quiet).await;
+}
+
 /// After a crash no channel wrote a snapshot at the stop; the start loads every channel anyway,
 /// and keeps the result of one far past its snapshot, so that the first messages after the start
 /// do not all replay those tails again.
 #[actix_rt::test]
 async fn a_start_snapshots_the_channels_a_crash_left_far_past_their_last_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = StoreConfig::new(dir.path().join("data"));
-    store.durability = Durability::Flush;
-    let log = Arc::new(EventLog::open(store, MasterKey::generate()).unwrap());
     // Nothing hibernates on its own during the test.
     let config = EngineConfig {
         hibernate_after: Duration::from_secs(3600),
         ..config(Duration::from_secs(3600))
     };
-    let engine = Engine::start(Arc::clone(&log), Arc::new(SystemClock), config.clone()).unwrap();
-    let flow = sms_flow(&engine, false).await;
-    let mut busy = None;
-    for n in 0..20 {
-        let stored =
-            engine.inbound(flow.clone(), sms("+14155550121", "hi", &format!("SMb{n}"))).await;
-        busy = Some(stored.unwrap().unwrap().channel_sid);
-    }
-    let busy = busy.unwrap();
-    let quiet = engine.inbound(flow.clone(), sms("+14155550122", "hi", "SMq")).await;
-    let quiet = quiet.unwrap().unwrap().channel_sid;
-    assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none before the start");
+    let Setup { engine, .. } = start_with(config.clone());
+    let (busy, quiet) = busy_and_quiet(&engine).await;
     // What a start after a crash does: the same log, no clean stop before it.
-    let restarted = Engine::start(Arc::clone(&log), Arc::new(SystemClock), config).unwrap();
-    let head = log.next_seq(busy).unwrap();
-    let (covered, state) = log.load_snapshot::<ChannelState>(busy).unwrap().expect("a snapshot");
-    assert_eq!((covered, state.events_applied), (head, head));
-    assert!(log.load_snapshot::<ChannelState>(quiet).unwrap().is_none(), "too few events");
-    let back = restarted.channel(busy).await.unwrap().unwrap();
-    assert_eq!(back.events_applied, head, "the channel loads with every event");
+    let log = Arc::clone(engine.log());
+    let restarted = Engine::start(log, Arc::new(SystemClock), config).unwrap();
+    assert_snapshotted_at_head(&restarted, busy, quiet).await;
 }
