@@ -156,12 +156,10 @@ impl Memory {
     }
 
     fn find(&self, key: &IdKey<'_>) -> Option<&Entry> {
-        let entry_at =
-            |position: u64| self.order.get(usize::try_from(position - self.evicted).ok()?);
-        let position = self
-            .positions
-            .find(self.hash(key), |&p| entry_at(p).is_some_and(|e| e.id.key() == *key))?;
-        entry_at(*position)
+        let position = self.positions.find(self.hash(key), |&p| {
+            entry_at(&self.order, self.evicted, p).is_some_and(|e| e.id.key() == *key)
+        })?;
+        entry_at(&self.order, self.evicted, *position)
     }
 
     fn evict_oldest(&mut self) {
@@ -180,8 +178,7 @@ impl Memory {
         self.order.push_back(entry);
         let (order, hasher, evicted) = (&self.order, &self.hasher, self.evicted);
         self.positions.insert_unique(hash, position, |&p| {
-            let at = usize::try_from(p - evicted).unwrap_or(usize::MAX);
-            order.get(at).map_or(0, |e| hasher.hash_one(e.id.key()))
+            entry_at(order, evicted, p).map_or(0, |e| hasher.hash_one(e.id.key()))
         });
     }
 
@@ -189,10 +186,14 @@ impl Memory {
         self.order.reserve(additional);
         let (order, hasher, evicted) = (&self.order, &self.hasher, self.evicted);
         self.positions.reserve(additional, |&p| {
-            let at = usize::try_from(p - evicted).unwrap_or(usize::MAX);
-            order.get(at).map_or(0, |e| hasher.hash_one(e.id.key()))
+            entry_at(order, evicted, p).map_or(0, |e| hasher.hash_one(e.id.key()))
         });
     }
+}
+
+/// The entry at `position` (counted from the first ever remembered), if still remembered.
+fn entry_at(order: &VecDeque<Entry>, evicted: u64, position: u64) -> Option<&Entry> {
+    order.get(usize::try_from(position.checked_sub(evicted)?).ok()?)
 }
 
 impl RecentProviderMessages {
@@ -278,29 +279,15 @@ impl From<RecentProviderMessages> for Vec<ProviderMessageRef> {
 impl Serialize for RecentProviderMessages {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        let order = &self.0.order;
         if serializer.is_human_readable() {
-            return serializer.collect_seq(self.0.order.iter().map(|e| Written {
+            return serializer.collect_seq(order.iter().map(|e| Listed {
                 id: TextId(&e.id),
                 channel_sid: e.channel_sid,
                 index: e.index,
                 at: e.at,
             }));
         }
-        /// A [`ProviderMessageRef`] as written, borrowed from an entry.
-        #[derive(Serialize)]
-        struct Written<'a> {
-            id: TextId<'a>,
-            channel_sid: Sid,
-            index: u64,
-            at: Timestamp,
-        }
-        struct TextId<'a>(&'a CompactId);
-        impl Serialize for TextId<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                self.0.with_text(|text| serializer.serialize_str(text))
-            }
-        }
-        let order = &self.0.order;
         let mut channels: Vec<Sid> = Vec::new();
         let mut numbers = Vec::with_capacity(order.len());
         for entry in order {
@@ -313,30 +300,51 @@ impl Serialize for RecentProviderMessages {
             };
             numbers.push(number as u32);
         }
-        struct Entries<'a>(&'a VecDeque<Entry>, &'a [u32]);
-        impl Serialize for Entries<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(
-                    self.0
-                        .iter()
-                        .zip(self.1)
-                        .map(|(e, channel)| (WrittenId(&e.id), channel, e.index, e.at)),
-                )
-            }
-        }
-        struct WrittenId<'a>(&'a CompactId);
-        impl Serialize for WrittenId<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                match self.0 {
-                    CompactId::Twilio(packed) => serializer.serialize_bytes(packed),
-                    CompactId::Other(text) => serializer.serialize_str(text),
-                }
-            }
-        }
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("channels", &channels)?;
-        map.serialize_entry("entries", &Entries(order, &numbers))?;
+        map.serialize_entry("entries", &CompactEntries(order, &numbers))?;
         map.end()
+    }
+}
+
+/// A [`ProviderMessageRef`] as the human-readable form lists it, borrowed from an entry.
+#[derive(Serialize)]
+struct Listed<'a> {
+    id: TextId<'a>,
+    channel_sid: Sid,
+    index: u64,
+    at: Timestamp,
+}
+
+/// An id written as its text, whatever form it is kept in.
+struct TextId<'a>(&'a CompactId);
+
+impl Serialize for TextId<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.with_text(|text| serializer.serialize_str(text))
+    }
+}
+
+/// The compact form's `entries`: the memory's entries with their channels' numbers.
+struct CompactEntries<'a>(&'a VecDeque<Entry>, &'a [u32]);
+
+impl Serialize for CompactEntries<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let entries = self.0.iter().zip(self.1);
+        serializer
+            .collect_seq(entries.map(|(e, channel)| (CompactIdOut(&e.id), channel, e.index, e.at)))
+    }
+}
+
+/// An id as the compact form writes it: a packed Twilio SID as bytes, any other id as text.
+struct CompactIdOut<'a>(&'a CompactId);
+
+impl Serialize for CompactIdOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            CompactId::Twilio(packed) => serializer.serialize_bytes(packed),
+            CompactId::Other(text) => serializer.serialize_str(text),
+        }
     }
 }
 
@@ -366,7 +374,7 @@ impl<'de> Visitor<'de> for Remembering {
         f.write_str("remembered provider message ids")
     }
 
-    /// Version 2 snapshots: the list of named references.
+    /// The list of references: version 2 snapshots, and the human-readable form.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut recent = Self::sized(seq.size_hint());
         while let Some(message) = seq.next_element::<ProviderMessageRef>()? {
@@ -461,6 +469,9 @@ impl<'de> Deserialize<'de> for ReadId {
                 // Formats without bytes (JSON) write them as a list of numbers.
                 let mut bytes = Vec::with_capacity(18);
                 while let Some(byte) = seq.next_element::<u8>()? {
+                    if bytes.len() == 18 {
+                        return Err(serde::de::Error::custom("a packed Twilio SID is 18 bytes"));
+                    }
                     bytes.push(byte);
                 }
                 self.visit_bytes(&bytes)
