@@ -169,7 +169,7 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_daemon(
+pub fn start_daemon(
     binary: &std::path::Path,
     data: &std::path::Path,
 ) -> anyhow::Result<(Child, String)> {

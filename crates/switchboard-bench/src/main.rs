@@ -4,7 +4,8 @@
 //!
 //! `switchboard-bench log` measures the event log; `switchboard-bench http` the daemon's webhook
 //! ingestion (it starts the real `switchboard` binary built beside it); `switchboard-bench
-//! channels` WhatsApp Cloud ingestion and outbound replies.
+//! channels` WhatsApp Cloud ingestion and outbound replies; `switchboard-bench wake` busy
+//! channels loaded at once after a restart.
 
 mod channels;
 mod http;
@@ -12,6 +13,7 @@ mod load;
 mod log;
 mod realtime;
 mod stats;
+mod wake;
 
 /// mimalloc instead of glibc's malloc: sled allocates and frees on every insert (it clones the
 /// leaf it changes), and under hundreds of writers glibc's allocator was about a quarter of all
@@ -40,6 +42,8 @@ enum Command {
     Memory(realtime::MemoryArgs),
     /// Signed WhatsApp Cloud webhooks beside SMS ones, and replies delivered to a fake Graph API.
     Channels(channels::ChannelsArgs),
+    /// Busy channels woken at once after a crash and after a clean stop.
+    Wake(wake::WakeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +53,6 @@ fn main() -> anyhow::Result<()> {
         Command::Realtime(args) => realtime::run_latency(&args),
         Command::Memory(args) => realtime::run_memory(&args),
         Command::Channels(args) => channels::run(&args),
+        Command::Wake(args) => wake::run(&args),
     }
 }
