@@ -70,10 +70,15 @@ pub fn run(args: &WakeArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_secs(2));
         let idle = rss_kib(daemon.id())?;
         let seconds = Duration::from_secs(args.seconds);
-        let (first, _) = load(Client::Async, &url, args.concurrency, args.customers, seconds);
+        let (first, first_errors) =
+            load(Client::Async, &url, args.concurrency, args.customers, seconds);
         let woken = rss_kib(daemon.id())?;
-        let (next, _) =
+        let (next, next_errors) =
             load(Client::Async, &url, args.concurrency, args.customers, Duration::from_secs(3));
+        // A webhook that failed would make the rates look better than they are: said, not hidden.
+        if first_errors + next_errors > 0 {
+            eprintln!("{} webhooks failed after the restart", first_errors + next_errors);
+        }
         println!(
             "| {} | {:.2} s | {} → {} MiB | {} | {}, {} |",
             if crash { "crash (SIGKILL)" } else { "clean (SIGTERM)" },
