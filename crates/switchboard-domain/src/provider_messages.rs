@@ -464,18 +464,6 @@ impl<'de> Deserialize<'de> for ReadId {
                 }
                 Ok(ReadId(CompactId::Twilio(packed)))
             }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ReadId, A::Error> {
-                // Formats without bytes (JSON) write them as a list of numbers.
-                let mut bytes = Vec::with_capacity(18);
-                while let Some(byte) = seq.next_element::<u8>()? {
-                    if bytes.len() == 18 {
-                        return Err(serde::de::Error::custom("a packed Twilio SID is 18 bytes"));
-                    }
-                    bytes.push(byte);
-                }
-                self.visit_bytes(&bytes)
-            }
         }
         deserializer.deserialize_any(IdVisitor)
     }
