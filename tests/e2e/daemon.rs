@@ -165,3 +165,31 @@ fn tls_serves_https_directly() {
     assert!(plain.is_err());
     assert_eq!(daemon.terminate().0, 0);
 }
+
+/// The `THP_enabled` line of a process's status: 0 once it turned transparent huge pages off.
+fn thp_enabled(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|line| line.strip_prefix("THP_enabled:"))?;
+    line.trim().parse().ok()
+}
+
+#[test]
+fn the_daemon_turns_transparent_huge_pages_off_unless_told_to_keep_the_systems_policy() {
+    let Some(ours) = thp_enabled(std::process::id()) else {
+        eprintln!("this kernel reports no THP_enabled; nothing to check");
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let mut command = switchboard();
+    command.env("SWITCHBOARD_DATA_DIR", &data);
+    let daemon = Daemon::start(command);
+    assert_eq!(thp_enabled(daemon.child.id()), Some(0), "off by default");
+    assert_eq!(daemon.terminate().0, 0);
+
+    let mut command = switchboard();
+    command.env("SWITCHBOARD_DATA_DIR", &data).env("SWITCHBOARD_HUGE_PAGES", "system");
+    let daemon = Daemon::start(command);
+    assert_eq!(thp_enabled(daemon.child.id()), Some(ours), "the system's policy, as this test has");
+    assert_eq!(daemon.terminate().0, 0);
+}

@@ -47,12 +47,27 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    same_memory_policy_as_the_daemon();
+    match cli.command {
         Command::Log(args) => log::run(&args),
         Command::Http(args) => http::run(&args),
         Command::Realtime(args) => realtime::run_latency(&args),
         Command::Memory(args) => realtime::run_memory(&args),
         Command::Channels(args) => channels::run(&args),
         Command::Wake(args) => wake::run(&args),
+    }
+}
+
+/// The daemon turns transparent huge pages off unless `SWITCHBOARD_HUGE_PAGES=system`
+/// (crates/switchboard/src/memory.rs); the raw limits measured here get the same policy, read
+/// from the same variable, which the daemons this tool starts inherit.
+fn same_memory_policy_as_the_daemon() {
+    if std::env::var("SWITCHBOARD_HUGE_PAGES").is_ok_and(|policy| policy == "system") {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
+        eprintln!("transparent huge pages stay on for the raw limits: {error}");
     }
 }

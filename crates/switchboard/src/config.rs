@@ -12,6 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::cli::{DataArgs, DurabilityArg};
+use crate::memory::HugePages;
 
 /// `switchboard serve` flags; each also reads its environment variable. No `Debug`: it holds
 /// secrets, and nothing should be able to print them by accident.
@@ -86,6 +87,9 @@ pub struct ServeArgs {
     pub tls_cert: Option<PathBuf>,
     #[arg(long, env = "SWITCHBOARD_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Transparent huge pages: off for this process, or the system's policy [default: off].
+    #[arg(long, env = "SWITCHBOARD_HUGE_PAGES", value_enum)]
+    pub huge_pages: Option<HugePages>,
 }
 
 /// The file's shape: every key optional, names as the flags without dashes.
@@ -117,6 +121,7 @@ struct FileConfig {
     flush_busy_writers: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    huge_pages: Option<HugePages>,
     #[serde(default)]
     twilio_numbers: Vec<TwilioNumber>,
     #[serde(default)]
@@ -202,6 +207,7 @@ pub struct Settings {
     pub reply_retries: u32,
     pub hibernate_after: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
+    pub huge_pages: HugePages,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -300,6 +306,7 @@ impl ServeArgs {
             reply_retries: self.reply_retries.or(file.reply_retries).unwrap_or(10),
             hibernate_after,
             tls,
+            huge_pages: self.huge_pages.or(file.huge_pages).unwrap_or_default(),
         })
     }
 }
@@ -369,6 +376,17 @@ mod tests {
         assert!(format!("{long:#}").contains("longer than 100ms"), "{long:#}");
         let none = resolve_with_file("flush_busy_writers = 0\n", &[]).err().unwrap();
         assert!(format!("{none:#}").contains("at least 1"), "{none:#}");
+    }
+
+    #[test]
+    fn huge_pages_are_off_unless_the_file_or_a_flag_keeps_the_systems_policy() {
+        assert_eq!(resolve_with_file("", &[]).unwrap().huge_pages, HugePages::Off);
+        let file = "huge_pages = \"system\"\n";
+        assert_eq!(resolve_with_file(file, &[]).unwrap().huge_pages, HugePages::System);
+        let flagged = resolve_with_file(file, &["--huge-pages", "off"]).unwrap();
+        assert_eq!(flagged.huge_pages, HugePages::Off);
+        let wrong = resolve_with_file("huge_pages = \"always\"\n", &[]).err().unwrap();
+        assert!(format!("{wrong:#}").contains("unknown variant `always`"), "{wrong:#}");
     }
 
     #[test]

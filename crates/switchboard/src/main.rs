@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod credentials;
 mod keys;
+mod memory;
 mod replay;
 mod serve;
 mod timefmt;

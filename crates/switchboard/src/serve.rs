@@ -16,6 +16,7 @@ use crate::config::{ServeArgs, Settings};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.resolve()?;
+    crate::memory::apply(settings.huge_pages);
     let (key, source) = settings.data.master_key(true)?;
     warn_about_key(&source);
     let log = EventLog::open(settings.data.store_config(), key)
