@@ -7,8 +7,8 @@
 //! before it installs it, while every other writer spins waiting for it. On the two-core VM of
 //! docs/BENCHMARKS.md those faults stalled every write for 5 to 20 ms several times a second,
 //! which made most of the 64-connection p99; with 4 KiB pages the same memory is faulted in small
-//! steps, and the p99 fell by about a third with the same throughput. Databases that share
-//! sled's pattern (Redis, MongoDB) give the same advice.
+//! steps, and the p99 fell by about a third with the same throughput. Redis and MongoDB also
+//! advise turning THP off for latency.
 
 use serde::Deserialize;
 
