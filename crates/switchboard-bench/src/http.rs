@@ -114,13 +114,14 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     println!(
         "| round | target | requests/s | p50 | p99 | p99.9 | max | errors | vs raw | p99 vs raw p99 |\n|---|---|---|---|---|---|---|---|---|---|"
     );
-    let (mut ratios, mut tails) = (Vec::new(), Vec::new());
+    let (mut ratios, mut tails, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
     for (n, ((ours, ours_errors), (raw, raw_errors))) in rounds.iter().enumerate() {
         let ratio = ours.per_second / raw.per_second.max(1.0);
         // The daemon's p99 follows the machine's: the raw pipeline's own p99 moves with it.
         let tail = ours.p99.as_secs_f64() / raw.p99.as_secs_f64().max(1e-6);
         ratios.push(ratio);
         tails.push(tail);
+        p99s.push(ours.p99);
         println!(
             "| {} | switchboard serve (fsync) | {} | {} | {} | {} | {} | {ours_errors} | {:.0} % | {tail:.2} |",
             n + 1,
@@ -143,11 +144,19 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     }
     ratios.sort_by(f64::total_cmp);
     tails.sort_by(f64::total_cmp);
+    p99s.sort();
     println!(
         "\nRatio: {:.0}% of the raw pipeline, the median of the rounds' (target ≥ 50%, p99 < 10 ms); \
-         p99 {:.2} times the raw pipeline's, the median.",
+         the daemon's p99 {} at the median, {} in the worst round; {:.2} times the raw \
+         pipeline's, the median.",
         ratios[ratios.len() / 2] * 100.0,
+        ms(p99s[p99s.len() / 2]),
+        ms(p99s[p99s.len() - 1]),
         tails[tails.len() / 2]
+    );
+    println!(
+        "Transparent huge pages: {} for the daemon and the raw pipeline (SWITCHBOARD_HUGE_PAGES).",
+        if crate::huge_pages_off() { "off" } else { "the kernel's policy" }
     );
     let (cpu, switches, requests) = usage;
     if requests > 0 {

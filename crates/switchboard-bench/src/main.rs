@@ -63,11 +63,16 @@ fn main() -> anyhow::Result<()> {
 /// (crates/switchboard/src/memory.rs); the raw limits measured here get the same policy, read
 /// from the same variable, which the daemons this tool starts inherit.
 fn same_memory_policy_as_the_daemon() {
-    if std::env::var("SWITCHBOARD_HUGE_PAGES").is_ok_and(|policy| policy == "system") {
+    if !huge_pages_off() {
         return;
     }
     #[cfg(target_os = "linux")]
     if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
         eprintln!("transparent huge pages stay on for the raw limits: {error}");
     }
+}
+
+/// Whether the daemon, and so this tool, turn transparent huge pages off.
+fn huge_pages_off() -> bool {
+    !std::env::var("SWITCHBOARD_HUGE_PAGES").is_ok_and(|policy| policy == "system")
 }
