@@ -61,15 +61,16 @@ fn main() -> anyhow::Result<()> {
 
 /// The daemon turns transparent huge pages off unless `SWITCHBOARD_HUGE_PAGES=system`
 /// (crates/switchboard/src/memory.rs); the raw limits measured here get the same policy, read
-/// from the same variable, which the daemons this tool starts inherit.
+/// from the same variable, which the daemons this tool starts inherit (the daemon sets its own
+/// flag either way, so the one inherited from here does not decide for it).
 fn same_memory_policy_as_the_daemon() {
-    if !huge_pages_off() {
-        return;
-    }
+    let off = huge_pages_off();
     #[cfg(target_os = "linux")]
-    if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
-        eprintln!("transparent huge pages stay on for the raw limits: {error}");
+    if let Err(error) = nix::sys::prctl::set_thp_disable(off) {
+        eprintln!("could not set transparent huge pages (off: {off}) for the raw limits: {error}");
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = off;
 }
 
 /// Whether the daemon, and so this tool, turn transparent huge pages off.
