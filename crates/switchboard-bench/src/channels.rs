@@ -46,10 +46,7 @@ const PHONE_NUMBER_ID: &str = "106540352242922";
 const REPLY_NUMBER_ID: &str = "106540352242923";
 
 pub fn run(args: &ChannelsArgs) -> anyhow::Result<()> {
-    let binary = match &args.binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("switchboard"),
-    };
+    let binary = crate::http::daemon_binary(&args.binary)?;
     let graph = FakeGraph::start()?;
     let scratch = tempfile::tempdir()?;
     let (mut daemon, base) = start_daemon_with(

@@ -48,10 +48,7 @@ pub const TOKEN: &str = "bench_auth_token";
 pub const NUMBER: &str = "+15005550006";
 
 pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
-    let binary = match &args.binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("switchboard"),
-    };
+    let binary = daemon_binary(&args.binary)?;
     let seconds = Duration::from_secs(args.seconds);
     if let Some(url) = &args.url {
         setup_flow(url)?;
@@ -176,6 +173,14 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `switchboard` binary to measure: the one given, or the one built beside this tool.
+pub fn daemon_binary(given: &Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    Ok(match given {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("switchboard"),
+    })
 }
 
 pub fn start_daemon(

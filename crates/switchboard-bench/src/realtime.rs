@@ -32,17 +32,13 @@ pub struct MemoryArgs {
 
 const API_KEY: &str = "SK0123456789abcdef0123456789abcdef";
 
-fn binary(given: &Option<std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
-    Ok(match given {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("switchboard"),
-    })
-}
-
 pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let (mut daemon, base) =
-        start_daemon_with(&binary(&args.binary)?, &scratch.path().join("data"), &[])?;
+    let (mut daemon, base) = start_daemon_with(
+        &crate::http::daemon_binary(&args.binary)?,
+        &scratch.path().join("data"),
+        &[],
+    )?;
     setup_flow(&base)?;
     let customer = "+14155550999";
     let now_secs =
@@ -121,7 +117,7 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
 pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
     let (mut daemon, base) = start_daemon_with(
-        &binary(&args.binary)?,
+        &crate::http::daemon_binary(&args.binary)?,
         &scratch.path().join("data"),
         &[("SWITCHBOARD_HIBERNATE_AFTER", "20s"), ("SWITCHBOARD_DURABILITY", "flush")],
     )?;

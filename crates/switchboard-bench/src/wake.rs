@@ -33,10 +33,7 @@ pub struct WakeArgs {
 }
 
 pub fn run(args: &WakeArgs) -> anyhow::Result<()> {
-    let binary = match &args.binary {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?.with_file_name("switchboard"),
-    };
+    let binary = crate::http::daemon_binary(&args.binary)?;
     let scratch = tempfile::tempdir()?;
     let data = scratch.path().join("data");
     let (mut daemon, base) = start_daemon(&binary, &data)?;

@@ -176,19 +176,24 @@ impl Memory {
         let hash = self.hash(&entry.id.key());
         let position = self.evicted + self.order.len() as u64;
         self.order.push_back(entry);
-        let (order, hasher, evicted) = (&self.order, &self.hasher, self.evicted);
-        self.positions.insert_unique(hash, position, |&p| {
-            entry_at(order, evicted, p).map_or(0, |e| hasher.hash_one(e.id.key()))
-        });
+        let rehash = rehash(&self.order, &self.hasher, self.evicted);
+        self.positions.insert_unique(hash, position, rehash);
     }
 
     fn reserve(&mut self, additional: usize) {
         self.order.reserve(additional);
-        let (order, hasher, evicted) = (&self.order, &self.hasher, self.evicted);
-        self.positions.reserve(additional, |&p| {
-            entry_at(order, evicted, p).map_or(0, |e| hasher.hash_one(e.id.key()))
-        });
+        let rehash = rehash(&self.order, &self.hasher, self.evicted);
+        self.positions.reserve(additional, rehash);
     }
+}
+
+/// The hash of the entry a position names, for the table to rehash its positions as it grows.
+fn rehash<'a>(
+    order: &'a VecDeque<Entry>,
+    hasher: &'a BuildHasherDefault<DefaultHasher>,
+    evicted: u64,
+) -> impl Fn(&u64) -> u64 + 'a {
+    move |&p| entry_at(order, evicted, p).map_or(0, |e| hasher.hash_one(e.id.key()))
 }
 
 /// The entry at `position` (counted from the first ever remembered), if still remembered.
