@@ -43,5 +43,7 @@ mod replies;
 mod sdk;
 /// Chat v2 service pre- and post-event webhooks: who fires them, filters, refusals, restarts.
 mod service_webhooks;
+/// Damage of every kind to data folders: never passes as good, never starts with less.
+mod storage_faults;
 /// Chat Users, UserChannels, Roles; REST edits of members and messages.
 mod users;

@@ -155,7 +155,7 @@ impl IndexKey {
     }
 }
 
-fn hmac_parts(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+pub(crate) fn hmac_parts(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     for part in parts {
         mac.update(&(part.len() as u64).to_be_bytes());

@@ -8,14 +8,16 @@
 //! - [`chain_hash`]: SHA-256 over stored bytes, for the tamper-evident chain.
 //! - [`webhook`]: Twilio's and Meta's webhook signatures.
 //! - [`media_link`]: signatures of time-limited public links to outbound media.
+//! - [`heads`]: Ed25519 signatures of anchored heads, under a key derived from the master key.
 
+pub mod heads;
 mod keys;
 pub mod media_link;
 mod seal;
 pub mod webhook;
 
 pub use keys::{IndexKey, KeyFingerprint, KeySource, MasterKey};
-pub use seal::{chain_hash, DataKey, Sealer, WrappedKey, NONCE_LEN, TAG_LEN};
+pub use seal::{chain_hash, random_id, DataKey, Sealer, WrappedKey, NONCE_LEN, TAG_LEN};
 
 /// What can go wrong with keys and sealed data.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,14 @@ pub const NONCE_LEN: usize = 24;
 /// Bytes of authentication tag at the end of every sealed value.
 pub const TAG_LEN: usize = 16;
 
+/// 16 bytes from the operating system's random source: identifiers that must never repeat
+/// (a data folder's), not keys.
+pub fn random_id() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
 /// SHA-256 of stored bytes: what each record carries of its predecessor.
 pub fn chain_hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()

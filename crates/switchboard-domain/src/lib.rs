@@ -9,6 +9,7 @@ mod address;
 mod command;
 mod event;
 mod flow;
+mod folder;
 mod index;
 mod provider_messages;
 mod role;
@@ -25,6 +26,7 @@ pub use flow::{
     conflicts, decide_flow, routing_key, validate, ChannelType, FlowCommand, FlowConfig, FlowEvent,
     FlowRejection, FlowState, Integration, IntegrationType,
 };
+pub use folder::FolderEvent;
 pub use role::{
     validate_permissions, DefaultRole, RoleKind, RoleState, CHANNEL_PERMISSIONS,
     SERVICE_PERMISSIONS,

@@ -30,6 +30,8 @@ impl SidPrefix {
     pub const WORKSPACE: SidPrefix = SidPrefix(*b"WS");
     pub const WORKFLOW: SidPrefix = SidPrefix(*b"WW");
     pub const WEBHOOK: SidPrefix = SidPrefix(*b"WH");
+    /// A data folder's own audit stream (`folder.rs`): named by the folder's id.
+    pub const DATA_FOLDER: SidPrefix = SidPrefix(*b"DF");
 
     /// A prefix from two ASCII capital letters; `None` for anything else.
     pub const fn new(bytes: [u8; 2]) -> Option<SidPrefix> {
@@ -132,6 +134,7 @@ fn kind_name(prefix: SidPrefix) -> &'static str {
         b"RL" => "RL (role)",
         b"SK" => "SK (API key)",
         b"AC" => "AC (account)",
+        b"DF" => "DF (data folder)",
         _ => "other",
     }
 }

@@ -25,4 +25,6 @@ pub enum StoreError {
     FlushFailed(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Integrity(crate::log::IntegrityFailure),
 }

@@ -46,6 +46,7 @@ use tokio::sync::watch;
 
 use switchboard_domain::Sid;
 
+use crate::durable::{checkpoint_digest, DurableRecord, EntryKind, Position};
 use crate::layout::{self, stream_prefix, HEAD};
 use crate::record::Head;
 use crate::StoreError;
@@ -119,6 +120,10 @@ struct State {
     shutting_down: bool,
     /// Heads staged since the last checkpoint: the next flush to start writes them.
     staged: HashMap<Sid, Head>,
+    /// Records the appends behind `staged` added to the log.
+    appended: u64,
+    /// What the newest finished flush made durable.
+    durable: Position,
     /// Whether someone waits for the next flush to fold every checkpoint.
     fold_wanted: bool,
     /// Streams whose newest head is staged or in a checkpoint but not yet in `H`.
@@ -159,14 +164,16 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the flusher; `last_checkpoint` is the number of the newest checkpoint the folder
-    /// has (all folded: see `recovery::fold_journal`).
+    /// Starts the flusher. `start` is where the folder is: the number of its newest checkpoint
+    /// (all folded: see `recovery::fold_journal`) and the records its log holds; `record` is its
+    /// durable record, whose newest entry is at or before `start`.
     pub fn start(
         db: sled::Db,
         dir: &Path,
         durability: Durability,
         pacing: FlushPacing,
-        last_checkpoint: u64,
+        start: Position,
+        record: DurableRecord,
     ) -> Result<GroupCommit, StoreError> {
         let log_file = match durability {
             Durability::Fsync => Some(File::open(dir.join("db"))?),
@@ -181,6 +188,8 @@ impl GroupCommit {
                 failure: None,
                 shutting_down: false,
                 staged: HashMap::new(),
+                appended: 0,
+                durable: start,
                 fold_wanted: false,
                 unfolded: BTreeSet::new(),
             }),
@@ -194,9 +203,12 @@ impl GroupCommit {
             paced: AtomicU64::new(0),
         });
         let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("switchboard-flusher".into())
-            .spawn(move || flush_loop(&worker, &db, log_file.as_ref(), pacing, last_checkpoint))?;
+        let thread =
+            std::thread::Builder::new().name("switchboard-flusher".into()).spawn(move || {
+                let mut flush =
+                    Flush { db: &db, log_file: log_file.as_ref(), record: Some(record) };
+                flush_loop(&worker, &mut flush, pacing, Journal::new(start));
+            })?;
         Ok(GroupCommit { shared, thread: Mutex::new(Some(thread)) })
     }
 
@@ -218,12 +230,14 @@ impl GroupCommit {
     }
 
     /// Called after an append's records and index changes are in sled: stages `head` as the
-    /// stream's new head for the next checkpoint and returns the generation whose checkpoint and
-    /// flush will cover it. Both happen under one lock, so the flush named by the ticket cannot
-    /// have taken its checkpoint before the head was staged.
-    pub fn stage_head(&self, stream: Sid, head: Head) -> FlushTicket {
+    /// stream's new head for the next checkpoint (the append added `appended` records) and
+    /// returns the generation whose checkpoint and flush will cover it. Both happen under one
+    /// lock, so the flush named by the ticket cannot have taken its checkpoint before the head
+    /// was staged.
+    pub fn stage_head(&self, stream: Sid, head: Head, appended: u64) -> FlushTicket {
         let mut state = lock(&self.shared.state);
         state.staged.insert(stream, head);
+        state.appended += appended;
         state.unfolded.insert(stream);
         self.next_generation(&mut state)
     }
@@ -299,6 +313,11 @@ impl GroupCommit {
         }
     }
 
+    /// What the newest finished flush made durable: its checkpoint and the records the log held.
+    pub fn durable_position(&self) -> Position {
+        lock(&self.shared.state).durable
+    }
+
     /// Why flushing stopped, if it did: the log then acknowledges nothing more.
     pub fn failure(&self) -> Option<String> {
         lock(&self.shared.state).failure.clone()
@@ -339,12 +358,15 @@ struct Journal {
     last: u64,
     /// Every checkpoint up to this number is folded (what `Mcheckpoint` says).
     folded: u64,
+    /// Records in the log as of the newest checkpoint.
+    records: u64,
 }
 
 impl Journal {
-    fn new(last_checkpoint: u64) -> Journal {
+    fn new(start: Position) -> Journal {
         let (pending, named) = (HashMap::new(), VecDeque::new());
-        Journal { pending, named, last: last_checkpoint, folded: last_checkpoint }
+        let last = start.checkpoint;
+        Journal { pending, named, last, folded: last, records: start.records }
     }
 
     /// Folds every checkpoint up to number `upto`: writes into `H` the heads that no later
@@ -379,17 +401,19 @@ impl Journal {
     }
 }
 
-fn flush_loop(
-    shared: &Shared,
-    db: &sled::Db,
-    log_file: Option<&File>,
-    pacing: FlushPacing,
-    last_checkpoint: u64,
-) {
-    let mut journal = Journal::new(last_checkpoint);
+/// What a flush writes to: sled, its log file (to sync, for [`Durability::Fsync`]) and the
+/// durable record.
+struct Flush<'a> {
+    db: &'a sled::Db,
+    log_file: Option<&'a File>,
+    /// `None` only in tests of the checkpoints alone.
+    record: Option<DurableRecord>,
+}
+
+fn flush_loop(shared: &Shared, flush: &mut Flush<'_>, pacing: FlushPacing, mut journal: Journal) {
     let mut last_start: Option<Instant> = None;
     loop {
-        let (generation, staged, fold) = {
+        let (generation, staged, appended, fold) = {
             let mut state = lock(&shared.state);
             while state.wanted <= state.progress.completed && !state.shutting_down {
                 state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -415,13 +439,15 @@ fn flush_loop(
             // Every append staged so far has a ticket of at most this generation, and every later
             // one gets the next: this checkpoint is exactly what this generation covers.
             let fold = std::mem::take(&mut state.fold_wanted);
-            (state.started, std::mem::take(&mut state.staged), fold)
+            let appended = std::mem::take(&mut state.appended);
+            (state.started, std::mem::take(&mut state.staged), appended, fold)
         };
-        let result = flush_once(db, log_file, staged, &mut journal, fold);
+        let result = flush_once(flush, staged, appended, &mut journal, fold);
         let mut state = lock(&shared.state);
         match result {
-            Ok(folded) => {
+            Ok((folded, position)) => {
                 state.progress.completed = generation;
+                state.durable = position;
                 for stream in folded {
                     // Staged again meanwhile: its newest head belongs to a later checkpoint.
                     if !state.staged.contains_key(&stream) {
@@ -442,9 +468,14 @@ fn flush_loop(
         announce(shared, progress, generation);
     }
     // A final flush on the way out, so a clean stop leaves nothing only in memory.
-    let staged = std::mem::take(&mut lock(&shared.state).staged);
+    let (staged, appended) = {
+        let mut state = lock(&shared.state);
+        (std::mem::take(&mut state.staged), std::mem::take(&mut state.appended))
+    };
     if lock(&shared.state).failure.is_none() {
-        let _ = flush_once(db, log_file, staged, &mut journal, true);
+        if let Ok((_, position)) = flush_once(flush, staged, appended, &mut journal, true) {
+            lock(&shared.state).durable = position;
+        }
     }
     // Nothing is flushed from here on: whoever waits for a later generation, or takes a ticket
     // after this, is told so rather than left waiting.
@@ -478,47 +509,60 @@ fn announce(shared: &Shared, progress: Progress, generation: u64) {
 }
 
 /// Writes the checkpoint of this flush, folding first the one whose slot it takes (or all of
-/// them, if `fold_all`), and flushes. Returns the streams whose newest head is now in `H`.
+/// them, if `fold_all`), flushes, and writes the flush's entry in the durable record. Every
+/// flush writes a checkpoint, even one that stages no head (a consumer's cursor, a fold), so the
+/// durable record covers every write a flush made durable. Returns the streams whose newest head
+/// is now in `H`, and where the log is.
 fn flush_once(
-    db: &sled::Db,
-    log_file: Option<&File>,
+    flush: &mut Flush<'_>,
     staged: HashMap<Sid, Head>,
+    appended: u64,
     journal: &mut Journal,
     fold_all: bool,
-) -> Result<Vec<Sid>, StoreError> {
+) -> Result<(Vec<Sid>, Position), StoreError> {
+    let db = flush.db;
     let mut folded = Vec::new();
-    if !staged.is_empty() {
-        let number = journal.last + 1;
-        // The slot holds checkpoint `number - RING`: its heads go to `H` before it is
-        // overwritten, even those this checkpoint names again, since a crash may keep the fold
-        // and lose this checkpoint.
-        journal.fold_through(db, number.saturating_sub(RING), &mut folded)?;
-        // One value, so sled keeps all of it or none, after everything written before it.
-        db.insert(layout::checkpoint_key(number % RING), encode_checkpoint(number, &staged))?;
-        journal.last = number;
-        journal.named.push_back((number, staged.keys().copied().collect()));
-        journal.pending.extend(staged.into_iter().map(|(stream, head)| (stream, (number, head))));
-    }
+    let number = journal.last + 1;
+    // The slot holds checkpoint `number - RING`: its heads go to `H` before it is overwritten,
+    // even those this checkpoint names again, since a crash may keep the fold and lose this
+    // checkpoint.
+    journal.fold_through(db, number.saturating_sub(RING), &mut folded)?;
+    let records = journal.records + appended;
+    let checkpoint = encode_checkpoint(number, records, &staged);
+    // One value, so sled keeps all of it or none, after everything written before it.
+    db.insert(layout::checkpoint_key(number % RING), checkpoint.as_slice())?;
+    journal.last = number;
+    journal.records = records;
+    journal.named.push_back((number, staged.keys().copied().collect()));
+    journal.pending.extend(staged.into_iter().map(|(stream, head)| (stream, (number, head))));
     if fold_all {
         journal.fold_through(db, journal.last, &mut folded)?;
     }
     db.flush()?;
-    if let Some(file) = log_file {
+    if let Some(file) = flush.log_file {
         file.sync_data()?;
+    }
+    // Only once sled's part is durable: the record must never say more than sled holds.
+    let position = Position { checkpoint: number, records };
+    if let Some(record) = flush.record.as_mut() {
+        record.append(EntryKind::Flush, position, checkpoint_digest(&checkpoint))?;
     }
     // Named again by this checkpoint: its `H` entry lags once more.
     folded.retain(|stream| !journal.pending.contains_key(stream));
-    Ok(folded)
+    Ok((folded, position))
 }
 
-/// The version byte of head checkpoints, unchanged since the first format.
-const CHECKPOINT_VERSION: u8 = 1;
+/// Checkpoints of folders of format 2: no record count.
+const CHECKPOINT_V1: u8 = 1;
+/// Checkpoints that say how many records the log holds (folder format 3).
+const CHECKPOINT_V2_RECORDS: u8 = 2;
 
-/// `version(1) ‖ number(u64) ‖ (stream(18) ‖ head)*`.
-fn encode_checkpoint(number: u64, heads: &HashMap<Sid, Head>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + heads.len() * (layout::STREAM_LEN + Head::LEN));
-    out.push(CHECKPOINT_VERSION);
+/// `version(1) ‖ number(u64) ‖ records(u64) ‖ (stream(18) ‖ head)*`.
+fn encode_checkpoint(number: u64, records: u64, heads: &HashMap<Sid, Head>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(17 + heads.len() * (layout::STREAM_LEN + Head::LEN));
+    out.push(CHECKPOINT_V2_RECORDS);
     out.extend_from_slice(&number.to_be_bytes());
+    out.extend_from_slice(&records.to_be_bytes());
     for (stream, head) in heads {
         out.extend_from_slice(&stream.to_bytes());
         out.extend_from_slice(&head.to_bytes());
@@ -526,12 +570,29 @@ fn encode_checkpoint(number: u64, heads: &HashMap<Sid, Head>) -> Vec<u8> {
     out
 }
 
-/// The number and heads of a checkpoint, or `None` if it is malformed.
-pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)> {
+/// A head checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Checkpoint {
+    pub number: u64,
+    /// Records in the log once it was written (`None` in checkpoints of version 1).
+    pub records: Option<u64>,
+    pub heads: Vec<(Sid, Head)>,
+}
+
+/// A checkpoint of either version, or `None` if it is malformed.
+pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<Checkpoint> {
     let (&version, rest) = bytes.split_first()?;
     let (number, rest) = rest.split_at_checked(8)?;
+    let (records, rest) = match version {
+        CHECKPOINT_V1 => (None, rest),
+        CHECKPOINT_V2_RECORDS => {
+            let (records, rest) = rest.split_at_checked(8)?;
+            (Some(u64::from_be_bytes(records.try_into().ok()?)), rest)
+        }
+        _ => return None,
+    };
     let entry = layout::STREAM_LEN + Head::LEN;
-    if version != CHECKPOINT_VERSION || rest.len() % entry != 0 {
+    if rest.len() % entry != 0 {
         return None;
     }
     let heads = rest
@@ -541,7 +602,7 @@ pub(crate) fn decode_checkpoint(bytes: &[u8]) -> Option<(u64, Vec<(Sid, Head)>)>
             Some((Sid::from_bytes(stream).ok()?, Head::from_bytes(head)?))
         })
         .collect::<Option<_>>()?;
-    Some((u64::from_be_bytes(number.try_into().ok()?), heads))
+    Some(Checkpoint { number: u64::from_be_bytes(number.try_into().ok()?), records, heads })
 }
 
 #[cfg(test)]
@@ -552,10 +613,16 @@ mod tests {
     fn unpaced() -> (tempfile::TempDir, sled::Db, GroupCommit) {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let flusher =
-            GroupCommit::start(db.clone(), dir.path(), Durability::Flush, FlushPacing::OFF, 0)
-                .unwrap();
+        let flusher = started(&db, dir.path(), FlushPacing::OFF);
         (dir, db, flusher)
+    }
+
+    fn started(db: &sled::Db, dir: &Path, pacing: FlushPacing) -> GroupCommit {
+        let start = Position::default();
+        let record =
+            DurableRecord::create(dir, &[0; 16], EntryKind::Started, start, [0; 32], false)
+                .unwrap();
+        GroupCommit::start(db.clone(), dir, Durability::Flush, pacing, start, record).unwrap()
     }
 
     /// After the flusher has stopped, a ticket it will never flush is refused, blocked or not,
@@ -614,8 +681,7 @@ mod tests {
         let db = sled::open(dir.path()).unwrap();
         let interval = Duration::from_millis(100);
         let pacing = FlushPacing { interval, busy_writers: 2 };
-        let flusher = GroupCommit::start(db.clone(), dir.path(), Durability::Flush, pacing, 0);
-        let flusher = flusher.unwrap();
+        let flusher = started(&db, dir.path(), pacing);
         let write_and_wait = |n: u64| {
             db.insert(n.to_be_bytes(), &[1u8][..]).unwrap();
             let ticket = flusher.ticket();
@@ -646,16 +712,16 @@ mod tests {
         use switchboard_domain::SidPrefix;
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path()).unwrap();
-        let mut journal = Journal::new(0);
+        let mut journal = Journal::new(Position::default());
         let stream = |n: u8| Sid::from_parts(SidPrefix::CHANNEL, [n; 16]);
         let head = |n: u64| Head { next_seq: n, last_hash: [n as u8; 32] };
         let in_h = |sid: Sid| {
             db.get(stream_prefix(HEAD, sid)).unwrap().map(|b| Head::from_bytes(&b).unwrap())
         };
         let mut flush_with = |heads: &[(Sid, Head)], fold_all: bool| {
-            let mut folded =
-                flush_once(&db, None, heads.iter().copied().collect(), &mut journal, fold_all)
-                    .unwrap();
+            let mut flush = Flush { db: &db, log_file: None, record: None };
+            let heads = heads.iter().copied().collect();
+            let (mut folded, _) = flush_once(&mut flush, heads, 0, &mut journal, fold_all).unwrap();
             folded.sort();
             folded
         };
@@ -676,7 +742,8 @@ mod tests {
         let mark = db.get(layout::META_CHECKPOINT).unwrap().unwrap();
         assert_eq!(u64::from_be_bytes(mark.as_ref().try_into().unwrap()), 1);
         // What opening after a crash now would see: the newest head of each.
-        let (newest, unfolded) = crate::recovery::unfolded_heads(&db).unwrap();
+        let checkpoints = crate::recovery::Checkpoints::read(&db).unwrap();
+        let (newest, unfolded) = (checkpoints.newest, checkpoints.unfolded);
         assert_eq!(newest, RING + 1);
         assert_eq!(unfolded.get(&busy), Some(&head(RING + 1)));
         assert_eq!(unfolded.get(&again), Some(&head(RING + 1)));
@@ -684,7 +751,7 @@ mod tests {
         // Folding everything leaves nothing unfolded.
         assert_eq!(flush_with(&[], true), vec![busy, again]);
         assert_eq!((in_h(busy), in_h(again)), (Some(head(RING + 1)), Some(head(RING + 1))));
-        assert!(crate::recovery::unfolded_heads(&db).unwrap().1.is_empty());
+        assert!(crate::recovery::Checkpoints::read(&db).unwrap().unfolded.is_empty());
     }
 
     /// Through the flusher thread: a stream leaves the unfolded set once its head is in `H`,
@@ -698,12 +765,12 @@ mod tests {
             Sid::from_parts(SidPrefix::CHANNEL, [2; 16]),
         );
         let head = |n: u64| Head { next_seq: n, last_hash: [0; 32] };
-        flusher.wait_blocking(flusher.stage_head(quiet, head(1))).unwrap();
+        flusher.wait_blocking(flusher.stage_head(quiet, head(1), 1)).unwrap();
         assert!(flusher.is_unfolded(quiet));
         // Enough checkpoints of the other stream for the quiet one's to be folded, however
         // the flushes fell.
         for n in 1..=2 * RING {
-            flusher.wait_blocking(flusher.stage_head(busy, head(n))).unwrap();
+            flusher.wait_blocking(flusher.stage_head(busy, head(n), 1)).unwrap();
         }
         assert!(!flusher.is_unfolded(quiet));
         assert!(db.get(stream_prefix(HEAD, quiet)).unwrap().is_some());

@@ -27,6 +27,8 @@ pub const META_SYSTEM_KEY: &[u8] = b"Msystem-key";
 pub const META_CLEAN: &[u8] = b"Mclean";
 /// The number of the last head checkpoint whose heads are all in their `H` entries.
 pub const META_CHECKPOINT: &[u8] = b"Mcheckpoint";
+/// The folder's random id (16 bytes): its durable record carries the same.
+pub const META_FOLDER_ID: &[u8] = b"Mfolder-id";
 /// Prefix of sealed operator secrets (auth token, API key secrets): `Msecret/<name>`.
 pub const META_SECRET_PREFIX: &[u8] = b"Msecret/";
 

@@ -10,12 +10,18 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use switchboard_crypto::{DataKey, IndexKey, MasterKey, Sealer, WrappedKey};
-use switchboard_domain::{DomainEvent, IndexEntry, IndexKind, Recorded, Sid, EVENT_SCHEMA_VERSION};
+use switchboard_domain::{
+    DomainEvent, FolderEvent, IndexEntry, IndexKind, Recorded, Sid, SidPrefix, Timestamp,
+    EVENT_SCHEMA_VERSION,
+};
 
+use crate::durable::{DurableContents, DurableRecord, EntryKind, Position};
 use crate::flusher::{Durability, FlushPacing, FlushTicket, GroupCommit, Writing};
+use crate::integrity::{FolderProblem, LogMarks};
 use crate::keyring::{KeyRing, KeyStatus, StreamKey};
 use crate::layout::{self, event_key, index_key, stream_prefix, HEAD, SNAPSHOT};
 use crate::record::{self, Head, RecordView, CLEAR_KEY_ID};
+use crate::recovery::Checkpoints;
 use crate::replay::ReplayRecord;
 use crate::sharded::ShardedMap;
 use crate::{StoreError, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
@@ -42,6 +48,41 @@ impl StoreConfig {
             snapshot_every: 1000,
             cache_bytes: 256 * 1024 * 1024,
         }
+    }
+}
+
+/// How to open a folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Open a folder whose log holds less than its durable record says was acknowledged, or
+    /// whose record is missing or damaged: the operator's explicit choice
+    /// (`serve --accept-data-loss`). The loss is recorded at this time as an event of the
+    /// folder's audit stream, and a new durable record starts from what the log holds. Without
+    /// it such a folder is refused ([`StoreError::Integrity`]).
+    pub accept_loss_at: Option<Timestamp>,
+}
+
+/// Why a folder was refused: what the integrity checks found, and how far its writes had been
+/// acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrityFailure {
+    pub problems: Vec<FolderProblem>,
+    pub acknowledged: Option<Position>,
+}
+
+impl std::fmt::Display for IntegrityFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "the data folder failed its integrity check; Switchboard changed nothing:")?;
+        for problem in &self.problems {
+            writeln!(f, "  - {problem}")?;
+        }
+        write!(
+            f,
+            "Run `switchboard verify` for the details. The remedy is `switchboard restore` of the \
+             latest backup, then `switchboard verify --against` your latest anchored heads. To \
+             start with what the log still holds, run `switchboard serve --accept-data-loss` \
+             (recorded in the folder's audit stream)."
+        )
     }
 }
 
@@ -105,26 +146,75 @@ pub struct EventLog {
     flusher: GroupCommit,
     heads: ShardedMap<Arc<Mutex<HeadSlot>>>,
     config: StoreConfig,
+    /// The folder's id (`Mfolder-id`), which its durable record and its audit stream carry.
+    folder_id: [u8; 16],
     /// Whether the folder carries the clean-close mark (removed by the first write after it).
     clean: std::sync::atomic::AtomicBool,
 }
 
 impl EventLog {
-    /// Opens (or creates) the log at `config.path`, sealed under `master`.
+    /// Opens (or creates) the log at `config.path`, sealed under `master`; refuses a folder
+    /// whose log lost acknowledged writes ([`OpenOptions`]).
     pub fn open(config: StoreConfig, master: MasterKey) -> Result<EventLog, StoreError> {
+        EventLog::open_with(config, master, &OpenOptions::default())
+    }
+
+    /// Opens (or creates) the log at `config.path`, sealed under `master`.
+    ///
+    /// Before trusting sled, the opener checks it against the folder's durable record
+    /// (`durable.rs`, `integrity.rs`): a log behind the record lost acknowledged writes (sled
+    /// takes a damaged page for a torn tail and drops everything after it), and is refused
+    /// rather than rolled back to a smaller consistent log, unless `options` accept the loss.
+    pub fn open_with(
+        config: StoreConfig,
+        master: MasterKey,
+        options: &OpenOptions,
+    ) -> Result<EventLog, StoreError> {
         std::fs::create_dir_all(&config.path)?;
+        // Read before sled opens the folder: sled's start may already shorten a damaged log.
+        let durable = crate::durable::read(&config.path)?;
         let db = open_sled_with_cache(&config.path, config.cache_bytes)?;
         let existed = db.get(layout::META_FORMAT)?.is_some();
+        let folder_id = read_folder_id(&db)?;
+        let found = Checkpoints::read(&db)?;
+        let marks = LogMarks { exists: existed, folder_id, checkpoints: &found };
+        let problems = crate::integrity::check(durable.as_ref(), &marks);
+        let adoption_interrupted =
+            durable.as_ref().is_some_and(|d| crate::integrity::interrupted_adoption(d, &marks));
+        let accepted = match (problems.is_empty(), options.accept_loss_at) {
+            (true, _) => None,
+            (false, Some(at)) => Some(at),
+            (false, None) => {
+                let acknowledged = crate::integrity::acknowledged(durable.as_ref());
+                return Err(StoreError::Integrity(IntegrityFailure { problems, acknowledged }));
+            }
+        };
         let index_key = prepare_meta(&db, &master)?;
         let system = system_key(&db, &master)?.sealer();
-        // Before the flusher starts: its generations (and checkpoint keys) start again at 1.
-        let last_checkpoint = crate::recovery::fold_journal(&db)?;
+        // Before the flusher starts: it numbers its checkpoints on from the newest.
+        let checkpoints = crate::recovery::fold_journal(&db)?;
+        let sync = config.durability == Durability::Fsync;
+        let starting = Starting { db: &db, dir: &config.path, checkpoints: &checkpoints, sync };
+        let (start, record, folder_id) = match (&durable, folder_id) {
+            _ if accepted.is_some() => {
+                starting.over(EntryKind::LossAccepted, durable.as_ref(), folder_id)?
+            }
+            (Some(contents), Some(id)) => starting.go_on(contents, id)?,
+            (Some(contents), None) if adoption_interrupted => {
+                let id = contents.folder_id.unwrap_or_default();
+                write_folder_id(&db, &config.path, &id, sync)?;
+                starting.go_on(contents, id)?
+            }
+            // A new folder, or one written before durable records existed.
+            _ => starting.over(EntryKind::Started, None, None)?,
+        };
         let flusher = GroupCommit::start(
             db.clone(),
             &config.path,
             config.durability,
             config.pacing,
-            last_checkpoint,
+            start,
+            record,
         )?;
         let clean = db.remove(layout::META_CLEAN)?.is_some();
         let log = EventLog {
@@ -135,6 +225,7 @@ impl EventLog {
             flusher,
             heads: ShardedMap::new(),
             config,
+            folder_id,
             clean: std::sync::atomic::AtomicBool::new(false),
         };
         if existed && !clean {
@@ -147,7 +238,51 @@ impl EventLog {
             }
         }
         log.flush()?;
+        if let Some(at) = accepted {
+            let acknowledged = crate::integrity::acknowledged(durable.as_ref()).unwrap_or_default();
+            let described: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            tracing::error!(
+                problems = ?described,
+                "the operator accepted the loss of acknowledged writes; recorded in the folder's \
+                 audit stream"
+            );
+            log.record_folder_event(
+                at,
+                FolderEvent::LossAccepted {
+                    acknowledged_checkpoint: acknowledged.checkpoint,
+                    acknowledged_records: acknowledged.records,
+                    found_checkpoint: found.newest,
+                    found_records: start.records,
+                    problems: described,
+                },
+            )?;
+        }
         Ok(log)
+    }
+
+    /// The folder's id: its durable record and its audit stream carry it.
+    pub fn folder_id(&self) -> [u8; 16] {
+        self.folder_id
+    }
+
+    /// The stream of the folder's own audit events ([`FolderEvent`]).
+    pub fn folder_stream(&self) -> Sid {
+        Sid::from_parts(SidPrefix::DATA_FOLDER, self.folder_id)
+    }
+
+    /// Appends an event to the folder's audit stream and waits until it is durable.
+    pub fn record_folder_event(&self, at: Timestamp, event: FolderEvent) -> Result<(), StoreError> {
+        let stream = self.folder_stream();
+        let next = self.next_seq(stream)?;
+        let appended =
+            self.append(stream, next, &[Recorded::new(at, event)], &IndexChanges::default())?;
+        self.wait_durable_blocking(appended.ticket)
+    }
+
+    /// What the newest finished flush made durable: its head checkpoint and the records the log
+    /// then held, as its entry in the durable record says.
+    pub fn durable_position(&self) -> Position {
+        self.flusher.durable_position()
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -207,7 +342,8 @@ impl EventLog {
                 next = Head { next_seq: next.next_seq + 1, last_hash: hash };
             }
             self.apply_index_changes(index)?;
-            let ticket = self.flusher.stage_head(stream, next);
+            let appended_records = next.next_seq - slot.head.next_seq;
+            let ticket = self.flusher.stage_head(stream, next, appended_records);
             if created_key {
                 self.keys.remember(stream, key);
             }
@@ -453,7 +589,7 @@ impl EventLog {
         slot: &mut HeadSlot,
         head: Head,
     ) -> Result<FlushTicket, StoreError> {
-        let ticket = self.flusher.stage_head(stream, head);
+        let ticket = self.flusher.stage_head(stream, head, head.next_seq - slot.head.next_seq);
         slot.head = head;
         self.flusher.wait_blocking(ticket)?;
         Ok(ticket)
@@ -822,6 +958,112 @@ fn system_key(db: &sled::Db, master: &MasterKey) -> Result<DataKey, StoreError> 
     db.insert(layout::META_SYSTEM_KEY, wrapped.to_bytes())?;
     db.flush()?;
     Ok(key)
+}
+
+/// Where an opening folder's flusher starts, and with which durable record.
+struct Starting<'a> {
+    db: &'a sled::Db,
+    dir: &'a Path,
+    checkpoints: &'a Checkpoints,
+    sync: bool,
+}
+
+impl Starting<'_> {
+    /// Goes on with the folder's durable record: sled holds at least what its newest entry says.
+    /// Checkpoints sled holds past it (a flush that died between sled's sync and its entry) get
+    /// entries now, so the record never has a gap.
+    fn go_on(
+        &self,
+        contents: &DurableContents,
+        folder_id: [u8; 16],
+    ) -> Result<(Position, DurableRecord, [u8; 16]), StoreError> {
+        let records = match self.checkpoints.records {
+            Some(records) => records,
+            None => records_in_heads(self.db)?,
+        };
+        let start = Position { checkpoint: self.checkpoints.newest, records };
+        let mut record = DurableRecord::open(self.dir, contents, self.sync)?;
+        let mut known = record.newest();
+        for number in known.position.checkpoint + 1..=start.checkpoint {
+            let slot = self.checkpoints.slot(number);
+            let records = match slot.and_then(|slot| slot.records) {
+                _ if number == start.checkpoint => start.records,
+                Some(records) => records,
+                None => known.position.records,
+            };
+            let digest = slot.map_or([0; 32], |slot| slot.digest);
+            let position = Position { checkpoint: number, records };
+            record.append(EntryKind::Recovered, position, digest)?;
+            known = record.newest();
+        }
+        Ok((start, record, folder_id))
+    }
+
+    /// Starts a new durable record from what the log holds: for a new folder or one written
+    /// before durable records existed (`Started`), or after the operator accepted a loss
+    /// (`LossAccepted`). The record is written before the folder id goes into sled, so that a
+    /// crash in between leaves an adoption the next open finishes (`interrupted_adoption`).
+    fn over(
+        &self,
+        kind: EntryKind,
+        previous: Option<&DurableContents>,
+        folder_id: Option<[u8; 16]>,
+    ) -> Result<(Position, DurableRecord, [u8; 16]), StoreError> {
+        let records = records_in_heads(self.db)?;
+        let mut checkpoint = self.checkpoints.newest;
+        if kind != EntryKind::Started {
+            // Past every number the old record used, and the log says so first: the new
+            // record's first entry must never be ahead of sled.
+            let acknowledged = crate::integrity::acknowledged(previous).unwrap_or_default();
+            checkpoint = checkpoint.max(acknowledged.checkpoint) + 1;
+            self.db.insert(layout::META_CHECKPOINT, &checkpoint.to_be_bytes()[..])?;
+            sync_sled(self.db, self.dir, self.sync)?;
+        }
+        let id = folder_id.unwrap_or_else(switchboard_crypto::random_id);
+        let start = Position { checkpoint, records };
+        let record = DurableRecord::create(self.dir, &id, kind, start, [0; 32], self.sync)?;
+        if folder_id.is_none() {
+            write_folder_id(self.db, self.dir, &id, self.sync)?;
+        }
+        Ok((start, record, id))
+    }
+}
+
+/// Records in the log: every stream's head (in `H`, every checkpoint folded) summed.
+fn records_in_heads(db: &sled::Db) -> Result<u64, StoreError> {
+    let mut records = 0u64;
+    for value in db.scan_prefix([HEAD]).values() {
+        let head = Head::from_bytes(&value?)
+            .ok_or_else(|| StoreError::Damaged("a stream's head is malformed".into()))?;
+        records = records.saturating_add(head.next_seq);
+    }
+    Ok(records)
+}
+
+/// The folder's id, if sled holds one.
+fn read_folder_id(db: &sled::Db) -> Result<Option<[u8; 16]>, StoreError> {
+    match db.get(layout::META_FOLDER_ID)? {
+        None => Ok(None),
+        Some(bytes) => bytes
+            .as_ref()
+            .try_into()
+            .map(Some)
+            .map_err(|_| StoreError::Damaged("the folder id is malformed".into())),
+    }
+}
+
+fn write_folder_id(db: &sled::Db, dir: &Path, id: &[u8; 16], sync: bool) -> Result<(), StoreError> {
+    db.insert(layout::META_FOLDER_ID, &id[..])?;
+    sync_sled(db, dir, sync)
+}
+
+/// sled's flush and, for [`Durability::Fsync`], `fdatasync` of its file, as a flush does.
+fn sync_sled(db: &sled::Db, dir: &Path, sync: bool) -> Result<(), StoreError> {
+    db.flush()?;
+    if sync {
+        std::fs::File::open(dir.join("db"))?.sync_data()?;
+    }
+    Ok(())
 }
 
 fn hex8(bytes: &[u8]) -> String {

@@ -34,49 +34,87 @@ use crate::StoreError;
 /// Writes the heads of the checkpoints a running log left unfolded (`P` slots numbered past
 /// `Mcheckpoint`, see `flusher.rs`) into their `H` entries, oldest first, then moves the mark.
 /// Run on every open, before anything reads a head; a crash during it leaves what folding again
-/// repairs. Returns the number of the newest checkpoint, from which the flusher goes on.
-pub(crate) fn fold_journal(db: &sled::Db) -> Result<u64, StoreError> {
-    let (newest, heads) = unfolded_heads(db)?;
-    if heads.is_empty() {
-        return Ok(newest);
+/// repairs. Returns what the checkpoints said: the flusher goes on from the newest.
+pub(crate) fn fold_journal(db: &sled::Db) -> Result<Checkpoints, StoreError> {
+    let checkpoints = Checkpoints::read(db)?;
+    if checkpoints.unfolded.is_empty() {
+        return Ok(checkpoints);
     }
-    tracing::info!(streams = heads.len(), "folding head checkpoints left by an unclean stop");
-    for (stream, head) in &heads {
+    tracing::info!(
+        streams = checkpoints.unfolded.len(),
+        "folding head checkpoints left by an unclean stop"
+    );
+    for (stream, head) in &checkpoints.unfolded {
         db.insert(stream_prefix(HEAD, *stream), &head.to_bytes()[..])?;
     }
-    db.insert(layout::META_CHECKPOINT, &newest.to_be_bytes()[..])?;
-    Ok(newest)
+    db.insert(layout::META_CHECKPOINT, &checkpoints.newest.to_be_bytes()[..])?;
+    Ok(checkpoints)
 }
 
-/// The newest head of each stream named by a checkpoint not folded yet, and the number of the
-/// newest checkpoint. Reads only: key-less verification overlays these on `H` too.
-pub(crate) fn unfolded_heads(tree: &sled::Tree) -> Result<(u64, BTreeMap<Sid, Head>), StoreError> {
-    let folded = match tree.get(layout::META_CHECKPOINT)? {
-        None => 0,
-        Some(bytes) => bytes
-            .as_ref()
-            .try_into()
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Damaged("the head checkpoint mark is malformed".into()))?,
-    };
-    let mut unfolded = Vec::new();
-    let mut newest = folded;
-    for entry in tree.scan_prefix([layout::CHECKPOINT]) {
-        let (_, value) = entry?;
-        let (number, heads) = crate::flusher::decode_checkpoint(&value)
-            .ok_or_else(|| StoreError::Damaged("a head checkpoint is malformed".into()))?;
-        newest = newest.max(number);
-        // Older ones are folded already, and may be older than the heads in `H`.
-        if number > folded {
-            unfolded.push((number, heads));
+/// What the head checkpoints in sled say. Reads only: key-less verification overlays the
+/// unfolded heads on `H` too, and the opener compares the rest with the durable record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Checkpoints {
+    /// The number of the newest checkpoint, or the mark's when no slot holds a newer one.
+    pub newest: u64,
+    /// Records in the log at the newest checkpoint, where it says (checkpoints of version 2).
+    pub records: Option<u64>,
+    /// What each slot holds, by number.
+    pub slots: Vec<SlotCheckpoint>,
+    /// The newest head of each stream named by a checkpoint not folded yet.
+    pub unfolded: BTreeMap<Sid, Head>,
+}
+
+/// A head checkpoint held by a slot of the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotCheckpoint {
+    pub number: u64,
+    pub records: Option<u64>,
+    /// SHA-256 of its stored bytes, as the durable record keeps it.
+    pub digest: [u8; 32],
+}
+
+impl Checkpoints {
+    /// The checkpoint numbered `number`, if a slot still holds it.
+    pub(crate) fn slot(&self, number: u64) -> Option<&SlotCheckpoint> {
+        self.slots.iter().find(|slot| slot.number == number)
+    }
+
+    pub(crate) fn read(tree: &sled::Tree) -> Result<Checkpoints, StoreError> {
+        let folded =
+            match tree.get(layout::META_CHECKPOINT)? {
+                None => 0,
+                Some(bytes) => bytes.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| {
+                    StoreError::Damaged("the head checkpoint mark is malformed".into())
+                })?,
+            };
+        let mut read = Checkpoints { newest: folded, ..Checkpoints::default() };
+        let mut unfolded = Vec::new();
+        for entry in tree.scan_prefix([layout::CHECKPOINT]) {
+            let (_, value) = entry?;
+            let checkpoint = crate::flusher::decode_checkpoint(&value)
+                .ok_or_else(|| StoreError::Damaged("a head checkpoint is malformed".into()))?;
+            read.slots.push(SlotCheckpoint {
+                number: checkpoint.number,
+                records: checkpoint.records,
+                digest: crate::durable::checkpoint_digest(&value),
+            });
+            if checkpoint.number >= read.newest {
+                read.newest = checkpoint.number;
+                read.records = checkpoint.records;
+            }
+            // Older ones are folded already, and may be older than the heads in `H`.
+            if checkpoint.number > folded {
+                unfolded.push((checkpoint.number, checkpoint.heads));
+            }
         }
+        read.slots.sort_unstable_by_key(|slot| slot.number);
+        unfolded.sort_by_key(|(number, _)| *number);
+        for (_, heads) in unfolded {
+            read.unfolded.extend(heads);
+        }
+        Ok(read)
     }
-    unfolded.sort_by_key(|(number, _)| *number);
-    let mut heads = BTreeMap::new();
-    for (_, checkpoint) in unfolded {
-        heads.extend(checkpoint);
-    }
-    Ok((newest, heads))
 }
 
 /// Repairs every stream that needs it, and what the log's consumers recorded past a head;

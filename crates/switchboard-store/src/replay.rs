@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 use switchboard_domain::{
-    ChannelEvent, DomainEvent, FlowEvent, Recorded, ServiceEvent, Sid, SidPrefix, Timestamp,
-    UserEvent,
+    ChannelEvent, DomainEvent, FlowEvent, FolderEvent, Recorded, ServiceEvent, Sid, SidPrefix,
+    Timestamp, UserEvent,
 };
 
 use crate::keyring::KeyRing;
@@ -37,6 +37,7 @@ pub enum AnyEvent {
     Flow(FlowEvent),
     Service(ServiceEvent),
     User(UserEvent),
+    Folder(FolderEvent),
 }
 
 impl DomainEvent for AnyEvent {
@@ -46,6 +47,7 @@ impl DomainEvent for AnyEvent {
             AnyEvent::Flow(event) => event.type_name(),
             AnyEvent::Service(event) => event.type_name(),
             AnyEvent::User(event) => event.type_name(),
+            AnyEvent::Folder(event) => event.type_name(),
         }
     }
 }
@@ -169,6 +171,9 @@ pub(crate) fn open_any_in(
             lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Service)
         }
         SidPrefix::USER => lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::User),
+        SidPrefix::DATA_FOLDER => {
+            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Folder)
+        }
         _ => {
             return Err(StoreError::Corrupt {
                 stream,

@@ -11,6 +11,7 @@ use std::path::Path;
 use switchboard_crypto::chain_hash;
 use switchboard_domain::Sid;
 
+use crate::integrity::FolderProblem;
 use crate::keyring::SHRED_TOMBSTONE;
 use crate::layout::{self, EVENT, HEAD, KEY};
 use crate::log::{open_sled_with_cache, EventLog};
@@ -18,7 +19,7 @@ use crate::log::{open_sled_with_cache, EventLog};
 /// The most a key-less check lets sled cache. Reading a page from the file (and rebuilding it
 /// from its fragments) costs about three times what walking it in memory does (measured: 1.9 µs
 /// against 0.6 µs per record), and a check walks every page; sled only uses what it reads.
-const RAW_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+pub(crate) const RAW_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 use crate::record::{Head, RecordView, CLEAR_KEY_ID, GENESIS_HASH, HASH_LEN};
 use crate::replay::ReplayRecord;
 use crate::StoreError;
@@ -32,44 +33,105 @@ pub enum VerifyMode {
     Full,
 }
 
+/// What kind of thing is wrong with a record or a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingKind {
+    /// Records the head counts are not there (a truncated or emptied stream, a gap).
+    MissingRecords,
+    /// A record's predecessor hash does not match: a record altered, removed or reordered.
+    BrokenChain,
+    /// A sealed record does not open under its key.
+    BadTag,
+    /// A record opens but does not decode, or is in the clear where it must be sealed.
+    Undecodable,
+    /// The last record is not the one the head names, or the head itself is damaged.
+    HeadMismatch,
+    /// Records past the head in a folder that was closed cleanly.
+    PastTheHead,
+    /// A key or record that does not parse.
+    Malformed,
+    /// sled could not read an entry.
+    UnreadablePage,
+}
+
+impl FindingKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::MissingRecords => "missing records",
+            FindingKind::BrokenChain => "broken chain",
+            FindingKind::BadTag => "bad tag",
+            FindingKind::Undecodable => "undecodable",
+            FindingKind::HeadMismatch => "head mismatch",
+            FindingKind::PastTheHead => "records past the head",
+            FindingKind::Malformed => "malformed",
+            FindingKind::UnreadablePage => "unreadable page",
+        }
+    }
+
+    /// The kind of a problem met while opening a record (`open_record_in`'s words).
+    fn of_open_problem(problem: &str) -> FindingKind {
+        if problem.contains("authentication tag") || problem.contains("data key") {
+            FindingKind::BadTag
+        } else {
+            FindingKind::Undecodable
+        }
+    }
+}
+
 /// One problem, at the first place it shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub stream: Sid,
     /// The sequence number of the bad record, or where a missing one should be.
     pub seq: u64,
+    pub kind: FindingKind,
     pub problem: String,
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} #{}: {}", self.stream, self.seq, self.problem)
+        write!(f, "{} #{}: {}: {}", self.stream, self.seq, self.kind.name(), self.problem)
     }
+}
+
+/// What records past a stream's head mean where they are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastHead {
+    /// The folder was not closed cleanly: they are appends a crash cut short, never
+    /// acknowledged, which the next open with the key rolls back. Counted, not findings.
+    Unacknowledged,
+    /// Nothing may be there: a finding.
+    Finding,
 }
 
 /// What `verify` saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     pub streams: u64,
+    /// Records walked, within their heads or past them.
     pub records: u64,
     /// Records whose key was shredded: their chain is checked, their content cannot be.
     pub shredded_records: u64,
+    /// Records past their stream's head in a folder a crash left (never acknowledged).
+    pub unacknowledged: u64,
     /// The first problems found, in log order (at most [`VerifyReport::FINDINGS_MAX`]).
     pub findings: Vec<Finding>,
     pub findings_total: u64,
+    /// Problems of the folder as a whole: its durable record, sled's own files, anchored heads.
+    pub folder: Vec<FolderProblem>,
 }
 
 impl VerifyReport {
     pub const FINDINGS_MAX: usize = 100;
 
     pub fn is_clean(&self) -> bool {
-        self.findings_total == 0
+        self.findings_total == 0 && self.folder.is_empty()
     }
 
-    fn report(&mut self, stream: Sid, seq: u64, problem: impl Into<String>) {
+    fn report(&mut self, stream: Sid, seq: u64, kind: FindingKind, problem: impl Into<String>) {
         self.findings_total += 1;
         if self.findings.len() < Self::FINDINGS_MAX {
-            self.findings.push(Finding { stream, seq, problem: problem.into() });
+            self.findings.push(Finding { stream, seq, kind, problem: problem.into() });
         }
     }
 }
@@ -103,12 +165,12 @@ pub fn verify_raw(log: &RawLog, progress: &mut dyn FnMut(u64)) -> Result<VerifyR
     let count_shredded = key_less_opener(&shredded);
     // Without a shredded key there is nothing to count: no per-record look-up at all.
     let opener: Option<&RecordOpener<'_>> = (!shredded.is_empty()).then_some(&count_shredded);
-    Ok(verify_in_parallel(log.tree(), &heads, opener, progress))
+    Ok(verify_in_parallel(log.tree(), &heads, opener, PastHead::Finding, progress))
 }
 
 /// The (stream, key id) pairs whose key was replaced by the shred tombstone: readable without
 /// any key, so an integrity check can count shredded records too.
-fn shredded_keys(tree: &sled::Tree) -> Result<HashSet<(Sid, u32)>, StoreError> {
+pub(crate) fn shredded_keys(tree: &sled::Tree) -> Result<HashSet<(Sid, u32)>, StoreError> {
     let mut shredded = HashSet::new();
     for entry in tree.scan_prefix([KEY]) {
         let (key, value) = entry?;
@@ -124,7 +186,7 @@ fn shredded_keys(tree: &sled::Tree) -> Result<HashSet<(Sid, u32)>, StoreError> {
 }
 
 /// The opener of an integrity check: opens nothing, only says whether a record's key is gone.
-fn key_less_opener(
+pub(crate) fn key_less_opener(
     shredded: &HashSet<(Sid, u32)>,
 ) -> impl Fn(Sid, u64, &[u8]) -> Result<bool, String> + Sync + '_ {
     move |stream, _, bytes| {
@@ -145,14 +207,7 @@ impl EventLog {
         // a stream appended to a moment ago would show records past its head.
         self.fold()?;
         let heads = read_heads(self.tree())?;
-        let open = |stream: Sid, seq: u64, bytes: &[u8]| -> Result<bool, String> {
-            match self.open_any(stream, seq, bytes) {
-                Ok(ReplayRecord::Event { .. }) => Ok(false),
-                Ok(ReplayRecord::Shredded { .. }) => Ok(true),
-                Err(StoreError::Corrupt { problem, .. }) => Err(problem),
-                Err(other) => Err(other.to_string()),
-            }
-        };
+        let open = |stream: Sid, seq: u64, bytes: &[u8]| opened(self.open_any(stream, seq, bytes));
         let shredded = shredded_keys(self.tree())?;
         let count_shredded = key_less_opener(&shredded);
         let opener: Option<&RecordOpener<'_>> = match mode {
@@ -160,19 +215,30 @@ impl EventLog {
             VerifyMode::Integrity => Some(&count_shredded),
             VerifyMode::Full => Some(&open),
         };
-        Ok(verify_in_parallel(self.tree(), &heads, opener, progress))
+        Ok(verify_in_parallel(self.tree(), &heads, opener, PastHead::Finding, progress))
+    }
+}
+
+/// What a record opener says of one record: shredded (`true`), opened (`false`), or why not.
+pub(crate) fn opened(record: Result<crate::ReplayItem, StoreError>) -> Result<bool, String> {
+    match record {
+        Ok(ReplayRecord::Event { .. }) => Ok(false),
+        Ok(ReplayRecord::Shredded { .. }) => Ok(true),
+        Err(StoreError::Corrupt { problem, .. }) => Err(problem),
+        Err(other) => Err(other.to_string()),
     }
 }
 
 /// Verifies the `E` records of `tree` against `heads` on every core (see [`verify_split`]).
-fn verify_in_parallel(
+pub(crate) fn verify_in_parallel(
     tree: &sled::Tree,
     heads: &BTreeMap<Sid, Option<Head>>,
     open: Option<&RecordOpener<'_>>,
+    past_head: PastHead,
     progress: &mut dyn FnMut(u64),
 ) -> VerifyReport {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    verify_split(&|from, to| tree.range(from..to), heads, open, threads, progress)
+    verify_split(&|from, to| tree.range(from..to), heads, open, past_head, threads, progress)
 }
 
 /// Ranges per thread: more than one, so a thread that drew short streams takes another range
@@ -188,6 +254,7 @@ pub(crate) fn verify_split<I, K, V, X>(
     scan: &(dyn Fn(Vec<u8>, Vec<u8>) -> I + Sync),
     heads: &BTreeMap<Sid, Option<Head>>,
     open: Option<&RecordOpener<'_>>,
+    past_head: PastHead,
     threads: usize,
     progress: &mut dyn FnMut(u64),
 ) -> VerifyReport
@@ -237,7 +304,8 @@ where
                             last = n;
                         };
                         let entries = scan(start.clone(), end);
-                        reports.push((i, verify_entries(entries, &group, open, &mut tick)));
+                        let report = verify_entries(entries, &group, open, past_head, &mut tick);
+                        reports.push((i, report));
                     }
                     let _ = finished.send(());
                     reports
@@ -267,6 +335,7 @@ where
         merged.streams += report.streams;
         merged.records += report.records;
         merged.shredded_records += report.shredded_records;
+        merged.unacknowledged += report.unacknowledged;
         merged.findings_total += report.findings_total;
         let room = VerifyReport::FINDINGS_MAX.saturating_sub(merged.findings.len());
         merged.findings.extend(report.findings.into_iter().take(room));
@@ -279,7 +348,7 @@ where
 /// `Err(why)` otherwise.
 pub(crate) type RecordOpener<'a> = dyn Fn(Sid, u64, &[u8]) -> Result<bool, String> + Sync + 'a;
 
-fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreError> {
+pub(crate) fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreError> {
     let mut heads = BTreeMap::new();
     for entry in tree.scan_prefix([HEAD]) {
         let (key, value) = entry?;
@@ -289,7 +358,7 @@ fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreErr
         heads.insert(stream, Head::from_bytes(&value));
     }
     // A folder left by a crash may hold newer heads in checkpoints not folded into `H` yet.
-    for (stream, head) in crate::recovery::unfolded_heads(tree)?.1 {
+    for (stream, head) in crate::recovery::Checkpoints::read(tree)?.unfolded {
         heads.insert(stream, Some(head));
     }
     Ok(heads)
@@ -298,16 +367,23 @@ fn read_heads(tree: &sled::Tree) -> Result<BTreeMap<Sid, Option<Head>>, StoreErr
 /// The state of the stream being walked.
 struct Walk {
     stream: Sid,
+    /// Its head entry: `None` if it has none, `Some(None)` if the entry is malformed.
+    head_entry: Option<Option<Head>>,
+    head: Option<Head>,
     next_seq: u64,
     last_hash: [u8; HASH_LEN],
+    /// The hash of the record the head names as the last, once walked past.
+    hash_at_head: Option<[u8; HASH_LEN]>,
 }
 
 /// The core of verify, over `E` entries in key order and the heads. `open` returns whether the
-/// record's key was shredded, or why it does not open.
+/// record's key was shredded, or why it does not open; `past_head` says what records past a
+/// head are.
 pub(crate) fn verify_entries<K: AsRef<[u8]>, V: AsRef<[u8]>, X>(
     entries: impl Iterator<Item = Result<(K, V), X>>,
     heads: &BTreeMap<Sid, Option<Head>>,
     open: Option<&RecordOpener<'_>>,
+    past_head: PastHead,
     progress: &mut dyn FnMut(u64),
 ) -> VerifyReport
 where
@@ -327,6 +403,7 @@ where
                 report.report(
                     head_stream,
                     0,
+                    FindingKind::MissingRecords,
                     format!("the head says {claimed} records, but none exist"),
                 );
             }
@@ -340,6 +417,7 @@ where
                 report.report(
                     stream,
                     walk.as_ref().map_or(0, |w| w.next_seq),
+                    FindingKind::UnreadablePage,
                     format!("unreadable: {error}"),
                 );
                 break;
@@ -353,22 +431,35 @@ where
             // Named by its own bytes where they name a stream, never by what came before it:
             // the range a parallel verify starts at must not change the report.
             let stream = layout::parse_stream_key(key.as_ref()).unwrap_or(NO_STREAM);
-            report.report(stream, 0, "a record key is malformed (moved or altered)");
+            report.report(
+                stream,
+                0,
+                FindingKind::Malformed,
+                "a record key is malformed (moved or altered)",
+            );
             continue;
         };
         if walk.as_ref().is_none_or(|w| w.stream != stream) {
             if let Some(done) = walk.take() {
-                finish_stream(&mut report, &done, heads);
+                finish_stream(&mut report, &done, past_head);
             }
             pass_heads_before(&mut report, Some(stream));
             report.streams += 1;
-            walk = Some(Walk { stream, next_seq: 0, last_hash: GENESIS_HASH });
+            let head_entry = heads.get(&stream).copied();
+            walk = Some(Walk {
+                stream,
+                head_entry,
+                head: head_entry.flatten(),
+                next_seq: 0,
+                last_hash: GENESIS_HASH,
+                hash_at_head: None,
+            });
         }
         let Some(current) = walk.as_mut() else { continue };
         check_record(&mut report, current, seq, value.as_ref(), open);
     }
     if let Some(done) = walk.take() {
-        finish_stream(&mut report, &done, heads);
+        finish_stream(&mut report, &done, past_head);
     }
     pass_heads_before(&mut report, None);
     progress(report.records);
@@ -387,18 +478,20 @@ fn check_record(
 ) {
     let stream = walk.stream;
     if seq != walk.next_seq {
-        let problem = if seq > walk.next_seq {
-            format!("records {} to {} are missing", walk.next_seq, seq - 1)
+        let (kind, problem) = if seq > walk.next_seq {
+            let missing = format!("records {} to {} are missing", walk.next_seq, seq - 1);
+            (FindingKind::MissingRecords, missing)
         } else {
-            "sequence out of order".to_owned()
+            (FindingKind::BrokenChain, "sequence out of order".to_owned())
         };
-        report.report(stream, walk.next_seq, problem);
+        report.report(stream, walk.next_seq, kind, problem);
     }
     match RecordView::parse(bytes) {
-        Err(problem) => report.report(stream, seq, problem),
+        Err(problem) => report.report(stream, seq, FindingKind::Malformed, problem),
         Ok(view) if view.prev_hash != &walk.last_hash => report.report(
             stream,
             seq,
+            FindingKind::BrokenChain,
             "chain broken: the previous record was altered, removed or reordered",
         ),
         Ok(_) => {
@@ -406,35 +499,77 @@ fn check_record(
                 match open(stream, seq, bytes) {
                     Ok(true) => report.shredded_records += 1,
                     Ok(false) => {}
-                    Err(problem) => report.report(stream, seq, problem),
+                    Err(problem) => {
+                        let kind = FindingKind::of_open_problem(&problem);
+                        report.report(stream, seq, kind, problem);
+                    }
                 }
             }
         }
     }
     walk.next_seq = seq + 1;
     walk.last_hash = chain_hash(bytes);
+    if walk.head.is_some_and(|head| head.next_seq == walk.next_seq) {
+        walk.hash_at_head = Some(walk.last_hash);
+    }
 }
 
-fn finish_stream(report: &mut VerifyReport, walk: &Walk, heads: &BTreeMap<Sid, Option<Head>>) {
-    match heads.get(&walk.stream) {
-        None => report.report(walk.stream, walk.next_seq, "the stream has no head"),
-        Some(None) => report.report(walk.stream, walk.next_seq, "the head is malformed"),
-        Some(Some(head)) if head.next_seq != walk.next_seq => report.report(
-            walk.stream,
-            walk.next_seq.min(head.next_seq),
+fn finish_stream(report: &mut VerifyReport, walk: &Walk, past_head: PastHead) {
+    let stream = walk.stream;
+    let head = match walk.head_entry {
+        Some(Some(head)) => head,
+        // A stream whose first append a crash cut short has records and no head yet.
+        None if past_head == PastHead::Unacknowledged => {
+            report.unacknowledged += walk.next_seq;
+            return;
+        }
+        None => {
+            let problem = "the stream has no head";
+            return report.report(stream, walk.next_seq, FindingKind::HeadMismatch, problem);
+        }
+        Some(None) => {
+            let problem = "the head is malformed";
+            return report.report(stream, walk.next_seq, FindingKind::HeadMismatch, problem);
+        }
+    };
+    if walk.next_seq < head.next_seq {
+        report.report(
+            stream,
+            walk.next_seq,
+            FindingKind::MissingRecords,
             format!(
                 "the head says {} records, {} exist (truncated?)",
                 head.next_seq, walk.next_seq
             ),
-        ),
-        Some(Some(head)) if head.last_hash != walk.last_hash => report.report(
-            walk.stream,
-            walk.next_seq.saturating_sub(1),
+        );
+        return;
+    }
+    let at_head = if head.next_seq == 0 { Some(GENESIS_HASH) } else { walk.hash_at_head };
+    if at_head != Some(head.last_hash) {
+        report.report(
+            stream,
+            head.next_seq.saturating_sub(1),
+            FindingKind::HeadMismatch,
             "the last record does not match the head's hash (altered)",
-        ),
-        Some(Some(_)) => {}
+        );
+    }
+    let past = walk.next_seq - head.next_seq;
+    if past > 0 {
+        match past_head {
+            PastHead::Unacknowledged => report.unacknowledged += past,
+            PastHead::Finding => report.report(
+                stream,
+                head.next_seq,
+                FindingKind::PastTheHead,
+                format!("{past} records past the head ({} records)", head.next_seq),
+            ),
+        }
     }
 }
+
+mod folder;
+
+pub use folder::{kind_name, verify_folder, FolderReport, VerifyOptions};
 
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,12 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Start even though the log holds less than its durable record says was acknowledged (or
+    /// the record is missing or damaged): the loss is recorded in the folder's audit stream and
+    /// a new durable record starts from what is left. Only on the command line, never from the
+    /// environment or the file: it is a decision for one start, not a setting.
+    #[arg(long)]
+    pub accept_data_loss: bool,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "SWITCHBOARD_LISTEN")]
     pub listen: Option<String>,
@@ -184,6 +190,7 @@ impl std::fmt::Debug for MessengerPage {
 /// The resolved settings of one run of the daemon (no `Debug`: it holds secrets).
 pub struct Settings {
     pub data: DataArgs,
+    pub accept_data_loss: bool,
     pub listen: String,
     pub public_url: Option<String>,
     pub account_sid: Option<String>,
@@ -277,6 +284,7 @@ impl ServeArgs {
         };
         Ok(Settings {
             data,
+            accept_data_loss: self.accept_data_loss,
             listen: self.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             public_url: self.public_url.or(file.public_url),
             account_sid: self.account_sid.or(file.account_sid),

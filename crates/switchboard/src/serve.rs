@@ -10,7 +10,7 @@ use anyhow::Context;
 use switchboard_actors::{Engine, EngineConfig, SystemClock};
 use switchboard_crypto::KeySource;
 use switchboard_http::state::{AppState, Secret};
-use switchboard_store::EventLog;
+use switchboard_store::{EventLog, OpenOptions};
 
 use crate::config::{ServeArgs, Settings};
 
@@ -19,7 +19,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::memory::apply(settings.huge_pages);
     let (key, source) = settings.data.master_key(true)?;
     warn_about_key(&source);
-    let log = EventLog::open(settings.data.store_config(), key)
+    let options =
+        OpenOptions { accept_loss_at: settings.accept_data_loss.then(crate::timefmt::now) };
+    let log = EventLog::open_with(settings.data.store_config(), key, &options)
         .map_err(|e| crate::cli::explain_open_error(e, &settings.data.dir()))?;
     let log = Arc::new(log);
     let credentials = crate::credentials::resolve(&log, &settings)?;

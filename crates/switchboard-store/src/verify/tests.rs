@@ -137,13 +137,13 @@ fn verify(
         parsed.insert(layout::parse_stream_key(key)?, Head::from_bytes(value));
     }
     let iter = events.iter().map(|(k, v)| Ok::<_, String>((k.as_slice(), v.as_slice())));
-    let single = verify_entries(iter, &parsed, open, &mut |_| {});
+    let single = verify_entries(iter, &parsed, open, PastHead::Finding, &mut |_| {});
     // The parallel verify over the same entries, split into ranges of one stream each and
     // checked by three threads, reports exactly what the single pass does.
     let scan = |from: Vec<u8>, to: Vec<u8>| {
         events.range(from..to).map(|(k, v)| Ok::<_, String>((k.as_slice(), v.as_slice())))
     };
-    let split = verify_split(&scan, &parsed, open, 3, &mut |_| {});
+    let split = verify_split(&scan, &parsed, open, PastHead::Finding, 3, &mut |_| {});
     assert_eq!(split, single, "the parallel verify differs from a single pass");
     Some(single)
 }

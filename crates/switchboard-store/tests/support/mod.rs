@@ -213,3 +213,23 @@ pub fn unfolded_checkpoints(path: &Path) -> usize {
         .filter(|v| u64::from_be_bytes(v[1..9].try_into().unwrap()) > folded)
         .count()
 }
+
+/// Every file of a folder and its bytes, by relative path: to check that a tool changed nothing.
+pub fn folder_bytes(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, into);
+            } else {
+                into.insert(
+                    path.strip_prefix(root).unwrap().to_owned(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(dir, dir, &mut files);
+    files
+}
