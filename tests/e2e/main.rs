@@ -33,6 +33,8 @@ mod meta;
 mod openapi;
 /// Replies through WhatsApp Cloud and Messenger; providers' status reports.
 mod outbound;
+/// The outbound policy: nothing inward, credentials to their origin only, ids checked.
+mod outbound_policy;
 /// Client actions over the WebSocket, checked against Chat roles.
 mod permissions;
 /// WebSockets: membership, resume, tokens.

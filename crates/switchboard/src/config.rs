@@ -90,6 +90,15 @@ pub struct ServeArgs {
     /// Transparent huge pages: off for this process, or the system's policy [default: off].
     #[arg(long, env = "SWITCHBOARD_HUGE_PAGES", value_enum)]
     pub huge_pages: Option<HugePages>,
+    /// Private, loopback or other special-use addresses that outbound calls (media, webhooks,
+    /// integrations, provider APIs) may reach after all: addresses or networks, comma-separated
+    /// (e.g. 10.0.0.5,192.168.1.0/24) [default: none].
+    #[arg(long, env = "SWITCHBOARD_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Option<Vec<String>>,
+    /// Where WhatsApp Cloud media are downloaded from; the number's token goes there and to the
+    /// Graph API only [default: https://lookaside.fbsbx.com].
+    #[arg(long, env = "SWITCHBOARD_WHATSAPP_MEDIA_ORIGIN")]
+    pub whatsapp_media_origin: Option<String>,
 }
 
 /// The file's shape: every key optional, names as the flags without dashes.
@@ -122,6 +131,8 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     huge_pages: Option<HugePages>,
+    outbound_allow: Option<Vec<String>>,
+    whatsapp_media_origin: Option<String>,
     #[serde(default)]
     twilio_numbers: Vec<TwilioNumber>,
     #[serde(default)]
@@ -208,6 +219,9 @@ pub struct Settings {
     pub hibernate_after: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub huge_pages: HugePages,
+    /// What outbound calls may reach.
+    pub outbound: switchboard_actors::OutboundPolicy,
+    pub whatsapp_media_origin: String,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -275,6 +289,29 @@ impl ServeArgs {
             (None, None) => None,
             _ => bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
         };
+        let allow = self.outbound_allow.or(file.outbound_allow).unwrap_or_default();
+        let allow: Vec<&str> = allow.iter().map(|a| a.trim()).filter(|a| !a.is_empty()).collect();
+        let outbound = switchboard_actors::OutboundPolicy::from_entries(&allow)
+            .map_err(|why| anyhow::anyhow!("outbound_allow: {why}"))?;
+        let twilio_api_base = self
+            .twilio_api_base
+            .or(file.twilio_api_base)
+            .unwrap_or_else(|| "https://api.twilio.com".to_owned());
+        let graph_api_base = self
+            .graph_api_base
+            .or(file.graph_api_base)
+            .unwrap_or_else(|| switchboard_actors::DEFAULT_GRAPH_API_BASE.to_owned());
+        let whatsapp_media_origin = self
+            .whatsapp_media_origin
+            .or(file.whatsapp_media_origin)
+            .unwrap_or_else(|| switchboard_actors::DEFAULT_WHATSAPP_MEDIA_ORIGIN.to_owned());
+        for (key, url) in [
+            ("twilio_api_base", &twilio_api_base),
+            ("graph_api_base", &graph_api_base),
+            ("whatsapp_media_origin", &whatsapp_media_origin),
+        ] {
+            provider_origin(key, url)?;
+        }
         Ok(Settings {
             data,
             listen: self.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
@@ -285,14 +322,8 @@ impl ServeArgs {
             api_key_secret: self.api_key_secret.or(file.api_key_secret),
             twilio_account_sid: self.twilio_account_sid.or(file.twilio_account_sid),
             twilio_auth_token: self.twilio_auth_token.or(file.twilio_auth_token),
-            twilio_api_base: self
-                .twilio_api_base
-                .or(file.twilio_api_base)
-                .unwrap_or_else(|| "https://api.twilio.com".to_owned()),
-            graph_api_base: self
-                .graph_api_base
-                .or(file.graph_api_base)
-                .unwrap_or_else(|| switchboard_actors::DEFAULT_GRAPH_API_BASE.to_owned()),
+            twilio_api_base,
+            graph_api_base,
             whatsapp_token: self.whatsapp_token.or(file.whatsapp_token),
             messenger_page_token: self.messenger_page_token.or(file.messenger_page_token),
             twilio_numbers: file.twilio_numbers,
@@ -307,8 +338,20 @@ impl ServeArgs {
             hibernate_after,
             tls,
             huge_pages: self.huge_pages.or(file.huge_pages).unwrap_or_default(),
+            outbound,
+            whatsapp_media_origin,
         })
     }
+}
+
+/// A provider's base URL must be http or https with a host: provider credentials go to its
+/// origin only, and over https unless it is itself http (a stand-in on this machine).
+fn provider_origin(key: &str, text: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(text).with_context(|| format!("{key} {text:?} is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("{key} {text:?} must be an http or https URL with a host");
+    }
+    Ok(())
 }
 
 /// The duration setting `key`, or an error that names it and shows `examples` of the format.
@@ -387,6 +430,23 @@ mod tests {
         assert_eq!(flagged.huge_pages, HugePages::Off);
         let wrong = resolve_with_file("huge_pages = \"always\"\n", &[]).err().unwrap();
         assert!(format!("{wrong:#}").contains("unknown variant `always`"), "{wrong:#}");
+    }
+
+    #[test]
+    fn the_outbound_allow_list_comes_from_the_file_unless_a_flag_says_otherwise() {
+        let defaults = resolve_with_file("", &[]).unwrap();
+        assert!(defaults.outbound.allow.is_empty(), "nothing private is reachable by default");
+        assert_eq!(defaults.whatsapp_media_origin, "https://lookaside.fbsbx.com");
+        let file = "outbound_allow = [\"10.0.0.0/8\", \"::1\"]\n";
+        assert_eq!(resolve_with_file(file, &[]).unwrap().outbound.allow.len(), 2);
+        let flagged =
+            resolve_with_file(file, &["--outbound-allow", "127.0.0.1,192.168.0.0/16"]).unwrap();
+        let allowed: Vec<String> = flagged.outbound.allow.iter().map(ToString::to_string).collect();
+        assert_eq!(allowed, ["127.0.0.1/32", "192.168.0.0/16"]);
+        let wrong = resolve_with_file("outbound_allow = [\"intranet\"]\n", &[]).err().unwrap();
+        assert!(format!("{wrong:#}").contains("outbound_allow"), "{wrong:#}");
+        let ftp = resolve_with_file("twilio_api_base = \"ftp://api.twilio.com\"\n", &[]);
+        assert!(format!("{:#}", ftp.err().unwrap()).contains("twilio_api_base"));
     }
 
     #[test]

@@ -65,6 +65,7 @@ async fn serve(
             reply_retries: settings.reply_retries,
             twilio: Some(twilio_api(&settings, &credentials, &public_url)),
             graph: Some(graph_api(&settings)),
+            outbound: settings.outbound.clone(),
             ..switchboard_actors::OutboxConfig::default()
         },
         media: switchboard_actors::MediaConfig {
@@ -140,6 +141,7 @@ fn twilio_api(
 fn graph_api(settings: &Settings) -> switchboard_actors::GraphApi {
     switchboard_actors::GraphApi {
         base_url: settings.graph_api_base.clone(),
+        media_origin: settings.whatsapp_media_origin.clone(),
         whatsapp_tokens: settings
             .whatsapp_numbers
             .iter()
