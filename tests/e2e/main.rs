@@ -27,6 +27,8 @@ mod integrations;
 mod keys_cli;
 /// Media: fetched, stored encrypted, served to members; uploads and signed links.
 mod media;
+/// Media served from our origin cannot act there; credentials before any lookup.
+mod media_serving;
 /// WhatsApp Cloud API and Messenger webhooks.
 mod meta;
 /// The OpenAPI document at /openapi.json, checked against real answers.

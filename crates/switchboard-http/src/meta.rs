@@ -342,6 +342,7 @@ async fn store_all(state: &AppState, messages: Vec<Message>) -> Result<Vec<Strin
         if message.id.is_none() {
             return Err(ApiError::bad_param("A message has no id (`id` / `mid`)"));
         }
+        crate::twilio::lengths::check_body(&message.body)?;
         checked.push((address, message));
     }
     let mut unrouted = Vec::new();

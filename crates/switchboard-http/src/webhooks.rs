@@ -135,9 +135,11 @@ async fn twilio_inbound(
     };
     let address = customer_address(channel_type, from)
         .map_err(|e| ApiError::bad_param(format!("From: {e}")))?;
+    let body = param("Body").unwrap_or_default();
+    crate::twilio::lengths::check_body(body)?;
     let inbound = Inbound {
         customer_address: address,
-        body: param("Body").unwrap_or_default().to_owned(),
+        body: body.to_owned(),
         media: media(&params, param("NumMedia"))?,
         provider_message_id: param("MessageSid").or(param("SmsMessageSid")).map(str::to_owned),
         profile_name: param("ProfileName").map(str::to_owned),
