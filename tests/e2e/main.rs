@@ -25,6 +25,8 @@ mod inbound;
 mod integrations;
 /// `keys generate`, `keys rotate`, `keys shred` and `reindex`.
 mod keys_cli;
+/// Limits on what a stranger controls: stalled bodies, connections per address, lengths, frames.
+mod limits;
 /// Media: fetched, stored encrypted, served to members; uploads and signed links.
 mod media;
 /// Media served from our origin cannot act there; credentials before any lookup.
