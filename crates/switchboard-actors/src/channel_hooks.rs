@@ -639,7 +639,7 @@ async fn call_with_retries(
                 shared
                     .outbound
                     .post(target.clone())
-                    .header("x-twilio-signature", &signature)
+                    .header("X-Twilio-Signature", &signature)
                     .form(&params)
             }
             // A GET carries the form in its query string and is signed over the whole URL.
@@ -647,7 +647,7 @@ async fn call_with_retries(
                 let mut url = target.clone();
                 url.query_pairs_mut().extend_pairs(&params);
                 let signature = switchboard_crypto::webhook::compute(key, url.as_str(), &[]);
-                shared.outbound.get(url).header("x-twilio-signature", &signature)
+                shared.outbound.get(url).header("X-Twilio-Signature", &signature)
             }
         };
         let call = match timeout {

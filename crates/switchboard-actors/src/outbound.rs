@@ -329,7 +329,9 @@ impl Outbound {
             .dns_resolver(Arc::new(PolicyResolver { policy: Arc::clone(&policy) }))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
+            // Never a default client instead: it would follow redirects and resolve names
+            // outside the policy. Building fails only if TLS cannot start, which is fatal anyway.
+            .expect("the outbound HTTP client could not be built");
         Outbound { client, policy }
     }
 
@@ -368,9 +370,11 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub fn header(mut self, name: &'static str, value: &str) -> Call<'a> {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.insert(HeaderName::from_static(name), value);
+    /// A header; a name or value that cannot be one (a newline in it) is left out.
+    pub fn header(mut self, name: &str, value: &str) -> Call<'a> {
+        let name = HeaderName::from_bytes(name.as_bytes());
+        if let (Ok(name), Ok(value)) = (name, HeaderValue::from_str(value)) {
+            self.headers.insert(name, value);
         }
         self
     }

@@ -388,7 +388,7 @@ async fn post_with_retries(
         let sent = shared
             .outbound
             .post(target.clone())
-            .header("x-twilio-signature", &signature)
+            .header("X-Twilio-Signature", &signature)
             .form(&params)
             .send()
             .await;

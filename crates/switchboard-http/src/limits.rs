@@ -193,9 +193,8 @@ pub async fn cut_slow_bodies(
             408,
             20001,
             format!(
-                "The request body did not arrive in time (within {}s, at {} bytes a second)",
-                deadline.timeout.as_secs(),
-                deadline.min_rate
+                "The request body did not arrive in time (within {:?}, at {} bytes a second)",
+                deadline.timeout, deadline.min_rate
             ),
         )
         .error_response();
