@@ -25,14 +25,20 @@ mod inbound;
 mod integrations;
 /// `keys generate`, `keys rotate`, `keys shred` and `reindex`.
 mod keys_cli;
+/// Limits on what a stranger controls: stalled bodies, connections per address, lengths, frames.
+mod limits;
 /// Media: fetched, stored encrypted, served to members; uploads and signed links.
 mod media;
+/// Media served from our origin cannot act there; credentials before any lookup.
+mod media_serving;
 /// WhatsApp Cloud API and Messenger webhooks.
 mod meta;
 /// The OpenAPI document at /openapi.json, checked against real answers.
 mod openapi;
 /// Replies through WhatsApp Cloud and Messenger; providers' status reports.
 mod outbound;
+/// The outbound policy: nothing inward, credentials to their origin only, ids checked.
+mod outbound_policy;
 /// Client actions over the WebSocket, checked against Chat roles.
 mod permissions;
 /// WebSockets: membership, resume, tokens.

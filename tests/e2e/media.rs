@@ -1,5 +1,5 @@
 //! Media through the real daemon: inbound MMS media fetched from Twilio's media URL with the
-//! account's Basic credentials, WhatsApp Cloud media through the Graph API, limits recorded on
+//! account's Basic credentials (on Twilio's configured API origin only), WhatsApp Cloud media through the Graph API, limits recorded on
 //! the message, a failing fetch resumed after a restart and stored once, uploads attached with
 //! `MediaSid`, signed public links, and media of a shredded channel gone; uploads with an access
 //! token and media messages over the WebSocket, from an agent (out to an SMS customer) and from a
@@ -128,7 +128,8 @@ fn content_path(service: &str, media: &str) -> String {
 fn inbound_mms_media_is_fetched_with_basic_auth_and_served_to_members_only() {
     let bytes = picture(150_000);
     let fake = twilio_media(vec![("one", "image/png", bytes.clone())]);
-    let (_temp, daemon) = started(&[]);
+    // The fake is Twilio's API: its credentials go to that origin only.
+    let (_temp, daemon) = started(&[("SWITCHBOARD_TWILIO_API_BASE", &fake.url)]);
     let (service, _) = daemon.sms_flow(false);
     mms(
         &daemon,
@@ -236,7 +237,10 @@ fn too_large_or_refused_media_show_why_and_nothing_is_stored() {
         ("big", "image/png", picture(5_000)),
         ("exe", "application/x-msdownload", picture(100)),
     ]);
-    let (_temp, daemon) = started(&[("SWITCHBOARD_MEDIA_MAX_BYTES", "4000")]);
+    let (_temp, daemon) = started(&[
+        ("SWITCHBOARD_MEDIA_MAX_BYTES", "4000"),
+        ("SWITCHBOARD_TWILIO_API_BASE", &fake.url),
+    ]);
     let (service, _) = daemon.sms_flow(false);
     mms(
         &daemon,
@@ -275,7 +279,8 @@ fn a_fetch_failing_with_503_resumes_after_a_restart_and_is_stored_once() {
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("data");
     // Long retries: the daemon is still waiting to retry when it is stopped.
-    let slow = [("SWITCHBOARD_OUTBOX_RETRY_BASE", "30s")];
+    let slow =
+        [("SWITCHBOARD_OUTBOX_RETRY_BASE", "30s"), ("SWITCHBOARD_TWILIO_API_BASE", &fake.url)];
     let daemon = start_in(&data, &slow);
     let (service, _) = daemon.sms_flow(false);
     mms(

@@ -44,9 +44,6 @@ pub const SERVICE_CONSUMER: &str = "service-webhooks";
 /// How long a pre-event webhook has to answer each call: the client waits meanwhile.
 pub const PRE_EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The most of a pre-event webhook's answer that is read.
-const PRE_EVENT_ANSWER_LIMIT: usize = 64 * 1024;
-
 /// Channel attributes as clients read them: Flex's `status` follows the channel's real status,
 /// for channels of a flow and for any channel whose attributes carry a `status`.
 pub fn channel_attributes(channel: &ChannelState) -> String {
@@ -319,15 +316,10 @@ pub(crate) async fn call_pre_event(
     hook: &WebhookConfig,
     form: Vec<(String, String)>,
 ) -> Result<Option<Value>, String> {
-    let mut response = call_with_retries(shared, hook, form, Some(PRE_EVENT_TIMEOUT)).await?;
-    let mut answer = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        answer.extend_from_slice(&chunk);
-        if answer.len() > PRE_EVENT_ANSWER_LIMIT {
-            return Ok(None);
-        }
-    }
-    Ok(serde_json::from_slice(&answer).ok())
+    let response = call_with_retries(shared, hook, form, Some(PRE_EVENT_TIMEOUT)).await?;
+    // An answer too long, broken off or not JSON allows the action and changes nothing in it.
+    let answer = crate::outbound::read_capped(response, crate::outbound::ANSWER_LIMIT_BYTES).await;
+    Ok(answer.ok().and_then(|answer| serde_json::from_slice(&answer).ok()))
 }
 
 /// The parameters every pre-event call carries, for `channel` of `service`.
@@ -632,6 +624,8 @@ async fn call_with_retries(
     timeout: Option<std::time::Duration>,
 ) -> Result<reqwest::Response, String> {
     let mut last_error = String::new();
+    let target =
+        crate::outbound::parse_url(&config.url).map_err(|e| format!("the webhook URL: {e}"))?;
     for attempt in 0..=u32::from(config.retry_count) {
         if attempt > 0 {
             tokio::time::sleep(backoff(&shared.config, attempt)).await;
@@ -639,30 +633,28 @@ async fn call_with_retries(
         params.retain(|(k, _)| k != "RetryCount");
         params.push(("RetryCount".to_owned(), attempt.to_string()));
         let key = &shared.config.signing_key;
-        let request = match config.method {
+        let call = match config.method {
             WebhookMethod::Post => {
                 let signature = switchboard_crypto::webhook::compute(key, &config.url, &params);
                 shared
-                    .client
-                    .post(&config.url)
-                    .header("X-Twilio-Signature", signature)
+                    .outbound
+                    .post(target.clone())
+                    .header("X-Twilio-Signature", &signature)
                     .form(&params)
             }
             // A GET carries the form in its query string and is signed over the whole URL.
             WebhookMethod::Get => {
-                let Ok(mut url) = reqwest::Url::parse(&config.url) else {
-                    return Err(format!("the webhook URL {:?} does not parse", config.url));
-                };
+                let mut url = target.clone();
                 url.query_pairs_mut().extend_pairs(&params);
                 let signature = switchboard_crypto::webhook::compute(key, url.as_str(), &[]);
-                shared.client.get(url).header("X-Twilio-Signature", signature)
+                shared.outbound.get(url).header("X-Twilio-Signature", &signature)
             }
         };
-        let request = match timeout {
-            Some(timeout) => request.timeout(timeout),
-            None => request,
+        let call = match timeout {
+            Some(timeout) => call.timeout(timeout),
+            None => call,
         };
-        match request.send().await {
+        match call.send().await {
             Ok(response) if response.status().is_success() => return Ok(response),
             Ok(response) => {
                 let status = response.status();
@@ -671,6 +663,7 @@ async fn call_with_retries(
                     return Err(last_error);
                 }
             }
+            Err(error) if !error.may_pass() => return Err(format!("the webhook URL: {error}")),
             Err(error) => last_error = format!("could not reach the webhook URL: {error}"),
         }
     }

@@ -11,6 +11,8 @@
 //!   customers through their provider and channel events to channel webhooks, from the log
 //!   itself.
 //! - [`media::MediaFetcher`]: downloads inbound media into the encrypted media store.
+//! - [`outbound`]: the one policy every outbound HTTP call goes through (no private addresses
+//!   unless allowed, redirects re-checked, credentials bound to their origin).
 //! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
@@ -27,6 +29,7 @@ mod hub;
 mod ids;
 mod janitor;
 pub mod media;
+pub mod outbound;
 mod outbox;
 mod provider;
 mod registry;
@@ -46,10 +49,11 @@ pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{ChannelListing, Janitor, OpenTask};
 pub use media::{signed_media_url, MediaConfig, MediaFetcher};
+pub use outbound::OutboundPolicy;
 pub use outbox::{
     Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,
     DEFAULT_GRAPH_API_BASE,
 };
-pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER};
+pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use router::FlowRouter;
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};

@@ -5,11 +5,13 @@
 //! Like the outbox, the fetcher keeps no queue: it reads each channel's log from its own cursor,
 //! so a medium whose message is durable is fetched even across restarts, and the webhook that
 //! brought the message never waits for a download. Sources: a Twilio `MediaUrl` (HTTP Basic with
-//! the upstream account, redirects followed), a WhatsApp Cloud media id (the Graph API gives a
-//! URL, fetched with the same bearer token), a Messenger attachment URL (fetched as is). Network
-//! errors, 429 and 5xx are retried with the outbox's backoff; a medium that is too large, of a
-//! refused type, or refused by the provider is recorded as failed with the reason, and nothing is
-//! stored. The outcome is an event of the channel (`MediaStored` / `MediaFailed`), recorded
+//! the upstream account when the URL is on Twilio's configured API origin, redirects followed), a
+//! WhatsApp Cloud media id (checked, then the Graph API gives a URL, fetched with the same bearer
+//! token if it is on the Graph API's or WhatsApp's media origin), a Messenger attachment URL
+//! (fetched as is). Every fetch goes through the outbound policy (`outbound`). Network errors,
+//! 429 and 5xx are retried with the outbox's backoff; a medium that is too large, of a refused
+//! type, refused by the policy or by the provider is recorded as failed with the reason, and
+//! nothing is stored. The outcome is an event of the channel (`MediaStored` / `MediaFailed`), recorded
 //! through the channel's actor, its only writer; a medium already stored is never stored again.
 
 use std::sync::{Arc, Weak};
@@ -173,7 +175,7 @@ pub struct MediaFetcher {
 #[derive(Debug)]
 struct Shared {
     log: Arc<EventLog>,
-    client: reqwest::Client,
+    outbound: crate::outbound::Outbound,
     config: MediaConfig,
     /// For the backoff, the Twilio account that media URLs are fetched with, and the Graph API
     /// with each WhatsApp number's token.
@@ -197,16 +199,12 @@ impl MediaFetcher {
         flows: Arc<crate::FlowDirectory>,
         registry: Weak<Registry>,
     ) -> MediaFetcher {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let policy = Arc::new(outbox.outbound.clone());
+        let outbound = crate::outbound::Outbound::new(policy, config.timeout);
         MediaFetcher {
             shared: Arc::new(Shared {
                 log,
-                client,
+                outbound,
                 config,
                 outbox,
                 flows,
@@ -357,22 +355,27 @@ async fn fetch_once(
     provider_ref: &str,
     parties: Parties<'_>,
 ) -> Result<Fetched, Failure> {
+    use crate::outbound::{endpoint, parse_url, read_capped, Credential, ANSWER_LIMIT_BYTES};
     let Parties { customer, ours } = parties;
-    let client = &shared.client;
+    let outbound = &shared.outbound;
     if let Some(id) = provider_ref.strip_prefix(WHATSAPP_MEDIA_PREFIX) {
+        // Checked before it touches a URL, and then a path segment of its own.
+        if !crate::outbound::is_plain_id(id) {
+            return Err(Failure::permanent("the medium's id is not a valid WhatsApp media id"));
+        }
         let graph = shared.outbox.graph.as_ref();
         let token =
             graph.and_then(|g| g.whatsapp_token(ours.unwrap_or_default())).ok_or_else(|| {
                 Failure::permanent("no WhatsApp access token is configured to fetch media with")
             })?;
-        let base = graph.map_or(crate::DEFAULT_GRAPH_API_BASE, |g| g.base_url.as_str());
-        let base = base.trim_end_matches('/');
-        let lookup = client.get(format!("{base}/{id}")).bearer_auth(token);
-        let answer = send(lookup, "the Graph API").await?;
-        let text = answer.text().await.map_err(|e| {
-            Failure::transient(format!("the Graph API answer broke off: {}", e.without_url()))
-        })?;
-        let info: serde_json::Value = serde_json::from_str(&text)
+        let base = crate::provider::graph_base(graph);
+        let lookup = endpoint(base, &[id]).map_err(|e| Failure::permanent(e.to_string()))?;
+        let to_graph = Credential::bearer(&[base], token);
+        let answer = send(outbound.get(lookup).credential(&to_graph), "the Graph API").await?;
+        let text = read_capped(answer, ANSWER_LIMIT_BYTES)
+            .await
+            .map_err(|e| failure(e, "the Graph API"))?;
+        let info: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| Failure::permanent(format!("the Graph API answered no JSON: {e}")))?;
         let url = info["url"]
             .as_str()
@@ -382,47 +385,41 @@ async fn fetch_once(
         }
         let declared = info["mime_type"].as_str().unwrap_or(&media.content_type).to_owned();
         check_type(shared, &declared)?;
-        return download(shared, client.get(url).bearer_auth(token), &declared).await;
+        let media_origin = graph.map_or(crate::DEFAULT_WHATSAPP_MEDIA_ORIGIN, |g| &g.media_origin);
+        let to_media = Credential::bearer(&[base, media_origin], token);
+        let url = parse_url(url).map_err(|e| failure(e, "the media URL"))?;
+        return download(shared, outbound.get(url).credential(&to_media), &declared).await;
     }
-    let mut request = client.get(provider_ref);
+    let url = parse_url(provider_ref).map_err(|e| failure(e, "the media URL"))?;
     // Twilio protects media with the account's Basic credentials when asked to. They go to
-    // Twilio's API host only: never to Messenger's CDN, nor to wherever a redirect leads (the
-    // client drops them on a redirect to another host).
-    if !customer.starts_with("messenger:") {
-        if let Some(TwilioApi { base_url, account_sid, auth_token, .. }) = &shared.outbox.twilio {
-            if same_host(provider_ref, base_url) {
-                request = request.basic_auth(account_sid, Some(auth_token));
-            }
-        }
-    }
+    // Twilio's configured API origin only: never to Messenger's CDN, another port or scheme, nor
+    // wherever a redirect leads.
+    let twilio = shared.outbox.twilio.as_ref().filter(|_| !customer.starts_with("messenger:"));
+    let credential = twilio.map(|TwilioApi { base_url, account_sid, auth_token, .. }| {
+        Credential::basic(base_url, account_sid, auth_token)
+    });
+    let request = outbound.get(url);
+    let request = match &credential {
+        Some(credential) => request.credential(credential),
+        None => request,
+    };
     download(shared, request, &media.content_type).await
 }
 
-/// An error with its causes: reqwest's own text leaves out why a connection failed.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// An outbound failure as a fetch's: refusals and oversized answers are for good.
+fn failure(error: crate::outbound::OutboundError, what: &str) -> Failure {
+    use crate::outbound::OutboundError;
+    match error {
+        OutboundError::Refused(_) => Failure::permanent(format!("{what}: {error}")),
+        OutboundError::Network(_) => Failure::transient(format!("could not reach {what}: {error}")),
+        OutboundError::TooManyRedirects | OutboundError::TooLarge(_) => {
+            Failure::permanent(format!("{what}: {error}"))
+        }
     }
-    text
 }
 
-fn same_host(url: &str, base: &str) -> bool {
-    let host = |u: &str| reqwest::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_owned));
-    host(url).is_some() && host(url) == host(base)
-}
-
-async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<reqwest::Response, Failure> {
-    let response = request
-        .send()
-        .await
-        // Without the URL: a CDN's signed URL is a credential of its own, and this text is logged.
-        .map_err(|e| {
-            Failure::transient(format!("could not reach {what}: {}", chain(&e.without_url())))
-        })?;
+async fn send(call: crate::outbound::Call<'_>, what: &str) -> Result<reqwest::Response, Failure> {
+    let response = call.send().await.map_err(|e| failure(e, what))?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -437,7 +434,7 @@ async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<reqwest::R
 
 async fn download(
     shared: &Shared,
-    request: reqwest::RequestBuilder,
+    request: crate::outbound::Call<'_>,
     declared: &str,
 ) -> Result<Fetched, Failure> {
     let mut response = send(request, "the media URL").await?;
@@ -552,18 +549,6 @@ mod tests {
         assert!(!config.allows("text/html"));
         assert!(!config.allows("image"));
         assert!(!config.allows(""));
-    }
-
-    #[test]
-    fn twilio_credentials_go_to_twilio_s_host_only() {
-        let base = "https://api.twilio.com";
-        assert!(same_host(
-            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
-            base
-        ));
-        assert!(!same_host("https://api.twilio.com.evil.test/Media/ME1", base));
-        assert!(!same_host("https://cdn.example/p.jpg", base));
-        assert!(!same_host("not a url", base));
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct OutboxConfig {
     pub twilio: Option<TwilioApi>,
     /// Where agent replies to WhatsApp Cloud and Messenger customers are sent.
     pub graph: Option<crate::provider::GraphApi>,
+    /// What every outbound call (these, media, webhooks) may reach.
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 impl std::fmt::Debug for OutboxConfig {
@@ -60,6 +62,7 @@ impl std::fmt::Debug for OutboxConfig {
             .field("timeout", &self.timeout)
             .field("twilio", &self.twilio)
             .field("graph", &self.graph)
+            .field("outbound", &self.outbound)
             .finish_non_exhaustive()
     }
 }
@@ -130,6 +133,7 @@ impl Default for OutboxConfig {
             timeout: Duration::from_secs(10),
             twilio: None,
             graph: None,
+            outbound: crate::outbound::OutboundPolicy::default(),
         }
     }
 }
@@ -173,7 +177,7 @@ pub(crate) struct Shared {
     pub flows: Arc<FlowDirectory>,
     /// Whose post-event webhooks are read for every wake.
     pub services: Arc<ServiceDirectory>,
-    pub client: reqwest::Client,
+    pub outbound: crate::outbound::Outbound,
     pub config: OutboxConfig,
     /// Delivery results are recorded through the channel's actor, its only writer.
     pub registry: std::sync::Weak<crate::registry::Registry>,
@@ -187,13 +191,10 @@ impl Outbox {
         config: OutboxConfig,
         registry: std::sync::Weak<crate::registry::Registry>,
     ) -> Outbox {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let policy = Arc::new(config.outbound.clone());
+        let outbound = crate::outbound::Outbound::new(policy, config.timeout);
         Outbox {
-            shared: Arc::new(Shared { log, flows, services, client, config, registry }),
+            shared: Arc::new(Shared { log, flows, services, outbound, config, registry }),
             deliveries: ChannelRuns::default(),
             hooks: ChannelRuns::default(),
             service_hooks: ChannelRuns::default(),
@@ -374,6 +375,8 @@ async fn post_with_retries(
     retries: u8,
 ) -> Result<(), String> {
     let mut last_error = String::new();
+    let target =
+        crate::outbound::parse_url(url).map_err(|e| format!("the integration URL: {e}"))?;
     for attempt in 0..=u32::from(retries) {
         if attempt > 0 {
             tokio::time::sleep(backoff(&shared.config, attempt)).await;
@@ -383,9 +386,9 @@ async fn post_with_retries(
         let signature =
             switchboard_crypto::webhook::compute(&shared.config.signing_key, url, &params);
         let sent = shared
-            .client
-            .post(url)
-            .header("X-Twilio-Signature", signature)
+            .outbound
+            .post(target.clone())
+            .header("X-Twilio-Signature", &signature)
             .form(&params)
             .send()
             .await;
@@ -397,6 +400,9 @@ async fn post_with_retries(
                 if refused_for_good(status) {
                     return Err(last_error);
                 }
+            }
+            Err(error) if !error.may_pass() => {
+                return Err(format!("the integration URL: {error}"));
             }
             Err(error) => last_error = format!("could not reach the integration URL: {error}"),
         }

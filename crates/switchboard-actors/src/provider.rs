@@ -25,12 +25,19 @@ use crate::Clock;
 /// The cursor name of reply delivery.
 pub const CONSUMER: &str = "provider-delivery";
 
+/// Where WhatsApp Cloud media are downloaded from unless configured otherwise: the media URLs
+/// the Graph API gives are on this host, and need the number's access token too.
+pub const DEFAULT_WHATSAPP_MEDIA_ORIGIN: &str = "https://lookaside.fbsbx.com";
+
 /// Meta's Graph API, which carries WhatsApp Cloud and Messenger sends. No `Debug` derive: it holds
 /// access tokens.
 #[derive(Clone, Default)]
 pub struct GraphApi {
     /// `https://graph.facebook.com/v22.0`, or a stand-in.
     pub base_url: String,
+    /// The one other origin WhatsApp access tokens go to: where media are downloaded from
+    /// ([`DEFAULT_WHATSAPP_MEDIA_ORIGIN`], or a stand-in).
+    pub media_origin: String,
     /// Access tokens by WhatsApp `phone_number_id`; `whatsapp_default` serves the others.
     pub whatsapp_tokens: HashMap<String, String>,
     pub whatsapp_default: Option<String>,
@@ -47,6 +54,7 @@ impl std::fmt::Debug for GraphApi {
         pages.sort();
         f.debug_struct("GraphApi")
             .field("base_url", &self.base_url)
+            .field("media_origin", &self.media_origin)
             .field("whatsapp_numbers", &numbers)
             .field("whatsapp_default", &self.whatsapp_default.as_ref().map(|_| "<set>"))
             .field("messenger_pages", &pages)
@@ -197,16 +205,12 @@ fn media_kind(content_type: &str, messenger: bool) -> &'static str {
     }
 }
 
-/// One request to a provider, ready to be sent (again).
+/// One request to a provider, ready to be sent (again), with the credential that goes with it
+/// to the provider's configured origin only.
 struct Request {
-    url: String,
-    auth: Auth,
+    url: reqwest::Url,
+    credential: crate::outbound::Credential,
     body: Body,
-}
-
-enum Auth {
-    Basic { user: String, password: String },
-    Bearer(String),
 }
 
 enum Body {
@@ -239,21 +243,18 @@ async fn send_one(
         if attempt > 0 {
             tokio::time::sleep(backoff(&shared.config, attempt)).await;
         }
-        let builder = shared.client.post(&request.url);
-        let builder = match &request.auth {
-            Auth::Basic { user, password } => builder.basic_auth(user, Some(password)),
-            Auth::Bearer(token) => builder.bearer_auth(token),
+        let call = shared.outbound.post(request.url.clone()).credential(&request.credential);
+        let call = match &request.body {
+            Body::Form(form) => call.form(form),
+            Body::Json(json) => call.json(json),
         };
-        let builder = match &request.body {
-            Body::Form(form) => builder.form(form),
-            Body::Json(json) => builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(json.to_string()),
-        };
-        match builder.send().await {
+        match call.send().await {
             Ok(response) => {
                 let status = response.status();
-                let text = response.text().await.unwrap_or_default();
+                let limit = crate::outbound::ANSWER_LIMIT_BYTES;
+                let answer = crate::outbound::read_capped(response, limit).await;
+                let text =
+                    answer.map(|a| String::from_utf8_lossy(&a).into_owned()).unwrap_or_default();
                 let answer = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
                 if status.is_success() {
                     return Ok(provider_id(route, &answer));
@@ -265,6 +266,10 @@ async fn send_one(
                 if crate::outbox::refused_for_good(status) {
                     return Err(last);
                 }
+            }
+            Err(error) if !error.may_pass() => {
+                let message = format!("{}: {error}", provider_name(route));
+                return Err(ProviderError { code: "refused".into(), message });
             }
             Err(error) => {
                 last.message = format!("could not reach {}: {error}", provider_name(route));
@@ -299,18 +304,15 @@ fn requests(
             if let Some(callback) = &api.status_callback {
                 form.push(("StatusCallback", callback.clone()));
             }
-            Ok(vec![Request {
-                url: format!(
-                    "{}/2010-04-01/Accounts/{}/Messages.json",
-                    api.base_url.trim_end_matches('/'),
-                    account.account_sid
-                ),
-                auth: Auth::Basic {
-                    user: account.account_sid.clone(),
-                    password: account.auth_token.clone(),
-                },
-                body: Body::Form(form),
-            }])
+            let path = ["2010-04-01", "Accounts", &account.account_sid, "Messages.json"];
+            let url = crate::outbound::endpoint(&api.base_url, &path)
+                .map_err(|e| missing(format!("Twilio's API base URL: {e}")))?;
+            let credential = crate::outbound::Credential::basic(
+                &api.base_url,
+                &account.account_sid,
+                &account.auth_token,
+            );
+            Ok(vec![Request { url, credential, body: Body::Form(form) }])
         }
         Route::WhatsappCloud { phone_number_id, to } => {
             let graph = shared.config.graph.as_ref();
@@ -320,10 +322,12 @@ fn requests(
                      (SWITCHBOARD_WHATSAPP_TOKEN or whatsapp_numbers in the configuration)"
                 ))
             })?;
+            let url = graph_url(graph, phone_number_id).map_err(&missing)?;
+            let credential = graph_credential(graph, token);
             let message = |content: Value| {
                 Request {
-                    url: graph_url(graph, phone_number_id),
-                    auth: Auth::Bearer(token.to_owned()),
+                    url: url.clone(),
+                    credential: credential.clone(),
                     body: Body::Json(json!({
                         "messaging_product": "whatsapp",
                         "recipient_type": "individual",
@@ -357,9 +361,11 @@ fn requests(
                      (SWITCHBOARD_MESSENGER_PAGE_TOKEN or messenger_pages in the configuration)"
                 ))
             })?;
+            let url = graph_url(graph, page_id).map_err(&missing)?;
+            let credential = graph_credential(graph, token);
             let message = |content: Value| Request {
-                url: graph_url(graph, page_id),
-                auth: Auth::Bearer(token.to_owned()),
+                url: url.clone(),
+                credential: credential.clone(),
                 body: Body::Json(json!({
                     "recipient": { "id": psid },
                     "messaging_type": "RESPONSE",
@@ -393,9 +399,19 @@ impl Request {
     }
 }
 
-fn graph_url(graph: Option<&GraphApi>, node: &str) -> String {
-    let base = graph.map_or(crate::outbox::DEFAULT_GRAPH_API_BASE, |g| g.base_url.as_str());
-    format!("{}/{node}/messages", base.trim_end_matches('/'))
+/// `{base}/{node}/messages`, the node (a phone number id, a Page id) as one encoded segment.
+fn graph_url(graph: Option<&GraphApi>, node: &str) -> Result<reqwest::Url, String> {
+    crate::outbound::endpoint(graph_base(graph), &[node, "messages"])
+        .map_err(|e| format!("the Graph API base URL: {e}"))
+}
+
+pub(crate) fn graph_base(graph: Option<&GraphApi>) -> &str {
+    graph.map_or(crate::outbox::DEFAULT_GRAPH_API_BASE, |g| g.base_url.as_str())
+}
+
+/// A token for the Graph API's configured origin only.
+fn graph_credential(graph: Option<&GraphApi>, token: &str) -> crate::outbound::Credential {
+    crate::outbound::Credential::bearer(&[graph_base(graph)], token)
 }
 
 fn provider_name(route: &Route) -> &'static str {
@@ -543,6 +559,7 @@ mod tests {
     fn tokens_are_chosen_per_number_and_page_and_never_printed() {
         let graph = GraphApi {
             base_url: "http://graph".into(),
+            media_origin: String::new(),
             whatsapp_tokens: HashMap::from([("111".to_owned(), "token-111".to_owned())]),
             whatsapp_default: Some("token-default".into()),
             messenger_tokens: HashMap::from([("222".to_owned(), "page-222".to_owned())]),

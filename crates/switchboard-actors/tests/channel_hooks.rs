@@ -98,6 +98,8 @@ fn start(dir: &tempfile::TempDir) -> Engine {
     let outbox = OutboxConfig {
         retry_base: Duration::from_millis(10),
         retry_max: Duration::from_millis(50),
+        // The receiver listens on loopback, which the outbound policy refuses unless allowed.
+        outbound: switchboard_actors::OutboundPolicy::from_entries(&["127.0.0.1"]).unwrap(),
         ..OutboxConfig::default()
     };
     let config = EngineConfig { outbox, ..EngineConfig::default() };

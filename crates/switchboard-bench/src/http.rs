@@ -205,6 +205,9 @@ pub fn start_daemon_with(
         .env("SWITCHBOARD_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")
         .env("SWITCHBOARD_API_KEY_SECRET", "bench")
         .env("SWITCHBOARD_LOG", "warn")
+        // The bench's stand-ins for providers listen on loopback, which the daemon's outbound
+        // policy refuses unless allowed.
+        .env("SWITCHBOARD_OUTBOUND_ALLOW", "127.0.0.1")
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;

@@ -40,6 +40,9 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::ws::routes);
 }
 
+/// What the health answers are.
+const TEXT: &str = "text/plain; charset=utf-8";
+
 /// Whether the process is up.
 #[utoipa::path(
     tag = "Operations",
@@ -48,7 +51,7 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
 )]
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().body("ok")
+    HttpResponse::Ok().content_type(TEXT).body("ok")
 }
 
 /// Whether the engine takes requests (its store is open and its actors run).
@@ -63,7 +66,9 @@ async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.engine.check_ready() {
-        Ok(()) => HttpResponse::Ok().body("ready"),
-        Err(error) => HttpResponse::ServiceUnavailable().body(format!("not ready: {error}")),
+        Ok(()) => HttpResponse::Ok().content_type(TEXT).body("ready"),
+        Err(error) => HttpResponse::ServiceUnavailable()
+            .content_type(TEXT)
+            .body(format!("not ready: {error}")),
     }
 }

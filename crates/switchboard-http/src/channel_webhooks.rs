@@ -21,6 +21,7 @@ use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
+use crate::twilio::lengths;
 use crate::twilio::paging::PageRequest;
 use crate::views::iso;
 
@@ -121,6 +122,7 @@ async fn create_webhook(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::WEBHOOK_URL, lengths::WEBHOOK_TRIGGERS])?;
     let (service, sid) = channel_path(&state, &request)?;
     load_channel(&state, service, sid, request.path()).await?;
     match form.require("Type")? {
@@ -214,6 +216,7 @@ async fn update_webhook(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::WEBHOOK_URL, lengths::WEBHOOK_TRIGGERS])?;
     let (channel, webhook_sid) = existing(&state, &request).await?;
     let url = form.get("Configuration.Url").map(webhook_url).transpose()?;
     let command = ChannelCommand::UpdateWebhook {

@@ -20,6 +20,7 @@ use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
+use crate::twilio::lengths;
 use crate::views::{
     self, Channel, ChannelList, Member, MemberList, Message, MessageList, Service, ServiceList,
 };
@@ -145,6 +146,7 @@ async fn create_service(
     state: web::Data<AppState>,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::SERVICE_NAME])?;
     let name = form.require("FriendlyName")?.to_owned();
     let service =
         state.engine.services().create(name, state.engine.now()).await.map_err(internal)?;
@@ -185,6 +187,10 @@ async fn update_service(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(
+        &form,
+        &[lengths::SERVICE_NAME, lengths::PRE_WEBHOOK_URL, lengths::POST_WEBHOOK_URL],
+    )?;
     let sid = service_sid(&state, &request)?;
     let current =
         state.engine.services().get(sid).ok_or_else(|| ApiError::not_found(request.path()))?;
@@ -234,6 +240,10 @@ async fn create_channel(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(
+        &form,
+        &[lengths::CHANNEL_NAME_CREATE, lengths::UNIQUE_NAME_CREATE, lengths::CREATED_BY],
+    )?;
     let service = service_sid(&state, &request)?;
     let kind = match form.get("Type") {
         None | Some("public") => ChannelKind::Public,
@@ -367,6 +377,7 @@ async fn update_channel(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::CHANNEL_NAME_UPDATE, lengths::UNIQUE_NAME_UPDATE])?;
     let (service, sid) = channel_path(&state, &request)?;
     let current = load_channel(&state, service, sid, request.path()).await?;
     let mut commands = Vec::new();
@@ -412,6 +423,7 @@ async fn add_member(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::IDENTITY])?;
     let (service, sid) = channel_path(&state, &request)?;
     let identity = form.require("Identity")?.to_owned();
     let member_sid = switchboard_actors::new_sid(SidPrefix::MEMBER);
@@ -499,12 +511,11 @@ async fn post_message(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
     let (service, sid) = channel_path(&state, &request)?;
     let message_sid = switchboard_actors::new_sid(SidPrefix::MESSAGE);
     let body = form.get("Body").unwrap_or_default().to_owned();
-    if body.chars().count() > 32 * 1024 {
-        return Err(ApiError::bad_param("Body is longer than 32 768 characters"));
-    }
+    lengths::check_body(&body)?;
     // Loaded once: the medium must be the channel's, and a bridge posts its customer's messages
     // in the customer's name (Flex custom channels), which are the customer's.
     let current = load_channel(&state, service, sid, request.path()).await?;

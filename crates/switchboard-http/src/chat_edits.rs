@@ -15,6 +15,7 @@ use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
+use crate::twilio::lengths;
 use crate::views::{self, Member, Message};
 
 /// The form of a member update: what it names changes.
@@ -151,12 +152,13 @@ pub(crate) async fn update_message(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
     let (service, sid) = channel_path(&state, &request)?;
     load_channel(&state, service, sid, request.path()).await?;
     let index = message_index(&state, sid, &request)?;
     let body = form.get("Body").map(str::to_owned);
-    if body.as_ref().is_some_and(|b| b.chars().count() > 32 * 1024) {
-        return Err(ApiError::bad_param("Body is longer than 32 768 characters"));
+    if let Some(body) = &body {
+        lengths::check_body(body)?;
     }
     let attributes = form.get("Attributes").map(|a| json_attributes(Some(a))).transpose()?;
     if body.is_some() || attributes.is_some() {

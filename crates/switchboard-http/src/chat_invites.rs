@@ -17,6 +17,7 @@ use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
+use crate::twilio::lengths;
 use crate::views::iso;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -72,6 +73,7 @@ async fn create_invite(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::IDENTITY])?;
     let (service, sid) = channel_path(&state, &request)?;
     load_channel(&state, service, sid, request.path()).await?;
     let identity = form.require("Identity")?.to_owned();

@@ -18,6 +18,7 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
+use crate::twilio::lengths;
 use crate::views::iso;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -226,6 +227,7 @@ async fn create_user(
     request: HttpRequest,
     form: crate::twilio::form::TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::IDENTITY, lengths::USER_NAME])?;
     let service = service_sid(&state, &request)?;
     let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
     check_role(&state, service, role_sid, RoleKind::Deployment)?;
@@ -313,6 +315,7 @@ async fn update_user(
     request: HttpRequest,
     form: crate::twilio::form::TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(&form, &[lengths::USER_NAME])?;
     let (service, user) = find_user(&state, &request)?;
     let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
     check_role(&state, service, role_sid, RoleKind::Deployment)?;

@@ -13,6 +13,7 @@ use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
+use crate::twilio::lengths;
 use crate::views::{self, FlexFlow, FlexFlowList};
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -111,6 +112,15 @@ async fn create(
     state: web::Data<AppState>,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(
+        &form,
+        &[
+            lengths::FLOW_NAME,
+            lengths::CONTACT_IDENTITY,
+            lengths::INTEGRATION_URL,
+            lengths::INTEGRATION_CHANNEL,
+        ],
+    )?;
     form.require("ChatServiceSid")?;
     let chat_service_sid = form
         .get_sid("ChatServiceSid", SidPrefix::SERVICE)?
@@ -204,6 +214,15 @@ async fn update(
     request: HttpRequest,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(
+        &form,
+        &[
+            lengths::FLOW_NAME,
+            lengths::CONTACT_IDENTITY,
+            lengths::INTEGRATION_URL,
+            lengths::INTEGRATION_CHANNEL,
+        ],
+    )?;
     let sid = flow_sid(&request)?;
     if let Some(service) = form.get_sid("ChatServiceSid", SidPrefix::SERVICE)? {
         require_service(&state, service)?;

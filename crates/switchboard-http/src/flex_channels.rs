@@ -24,6 +24,7 @@ use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
+use crate::twilio::lengths;
 use crate::views::iso;
 
 const CHANNELS: &str = "/flex/v1/Channels";
@@ -144,6 +145,16 @@ async fn create_channel(
     state: web::Data<AppState>,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(
+        &form,
+        &[
+            lengths::IDENTITY,
+            lengths::CHAT_USER_NAME,
+            lengths::CHAT_NAME,
+            lengths::CHAT_UNIQUE_NAME,
+            lengths::TARGET,
+        ],
+    )?;
     let flow_sid = form.require("FlexFlowSid")?;
     let identity = form.require("Identity")?;
     let user_name = form.require("ChatUserFriendlyName")?;
@@ -192,6 +203,10 @@ async fn create_web_channel(
     state: web::Data<AppState>,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
+    lengths::check(
+        &form,
+        &[lengths::IDENTITY, lengths::CUSTOMER_NAME, lengths::CHAT_NAME, lengths::CHAT_UNIQUE_NAME],
+    )?;
     let flow_sid = form.require("FlexFlowSid")?;
     let identity = form.require("Identity")?;
     let customer_name = form.require("CustomerFriendlyName")?;

@@ -8,6 +8,7 @@
 //!   resources; `webhooks`: inbound provider messages; `ws`: real time; `admin`: audit and
 //!   tasks for operators; `media`: uploads, media content, signed public links.
 //! - [`configure`] registers everything; the daemon and the tests share it.
+//! - [`limits`]: connections per address and slow request bodies (docs/limits.md).
 
 mod admin;
 mod app;
@@ -20,6 +21,7 @@ mod chat_invites;
 mod chat_users;
 mod flex;
 mod flex_channels;
+pub mod limits;
 mod lists;
 mod media;
 mod meta;

@@ -10,8 +10,15 @@
 //!   made by `switchboard_actors::signed_media_url` is valid.
 //!
 //! Access: the account's (or an API key's) Basic credentials, or an access token whose identity
-//! is a member of the medium's channel (and, to upload, whose roles grant `sendMediaMessage`). Bytes are read from the store and sent whole: media are
+//! is a member of the medium's channel (and, to upload, whose roles grant `sendMediaMessage`),
+//! checked before any service or medium is looked up, so that a stranger cannot tell one that
+//! exists from one that does not. Bytes are read from the store and sent whole: media are
 //! bounded by the configured limit (16 MiB by default).
+//!
+//! Media are served from our own origin, which the console and the widget share, so no medium
+//! may act there: every answer says `X-Content-Type-Options: nosniff` and
+//! `Content-Security-Policy: sandbox`, and is a download (`Content-Disposition: attachment`)
+//! unless its type is one a browser only shows ([`SHOWN_INLINE`]).
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
@@ -93,16 +100,15 @@ fn gone() -> ApiError {
 }
 
 /// Finds a medium by SID: 404 when unknown (or in another service), 410 when its channel was
-/// erased. With `caller`, the caller must be allowed to see the channel's media (checked before
-/// anything about the medium is told).
+/// erased. With `caller` (already identified), the caller must be allowed to see the channel's
+/// media (checked before anything about the medium is told).
 async fn find(
     state: &AppState,
     service: Option<Sid>,
     text: &str,
     path: &str,
-    caller: Option<&HttpRequest>,
+    caller: Option<&Caller>,
 ) -> Result<Found, ApiError> {
-    let caller = caller.map(|request| identify(state, request)).transpose()?;
     let media_sid =
         Sid::parse_with(text, SidPrefix::MEDIA).map_err(|_| ApiError::not_found(path))?;
     let log = state.engine.log();
@@ -121,7 +127,7 @@ async fn find(
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(path))?;
-    if let Some(caller) = &caller {
+    if let Some(caller) = caller {
         admit(caller, &channel)?;
     }
     // A shredded channel no longer knows its service (its creation cannot be read): gone.
@@ -186,9 +192,10 @@ fn service_of(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> 
 )]
 #[get("/chat/v2/Services/{service}/Media/{media}")]
 async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let caller = identify(&state, &request)?;
     let service = service_of(&state, &request)?;
     let text = request.match_info().get("media").unwrap_or_default();
-    let found = find(&state, Some(service), text, request.path(), Some(&request)).await?;
+    let found = find(&state, Some(service), text, request.path(), Some(&caller)).await?;
     let message_sid = match found.media.message_index {
         Some(index) => state
             .engine
@@ -215,9 +222,10 @@ async fn content(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let caller = identify(&state, &request)?;
     let service = service_of(&state, &request)?;
     let text = request.match_info().get("media").unwrap_or_default();
-    let found = find(&state, Some(service), text, request.path(), Some(&request)).await?;
+    let found = find(&state, Some(service), text, request.path(), Some(&caller)).await?;
     serve(&state, &found, request.path()).await
 }
 
@@ -274,12 +282,60 @@ async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpRespon
         .map_err(|_| ApiError::internal())?
         .map_err(|e| internal(switchboard_actors::EngineError::Store(e)))?;
     match read {
-        MediaRead::Found(stored, bytes) => Ok(HttpResponse::Ok()
-            .content_type(stored.content_type)
-            .insert_header(("Cache-Control", "private, no-store"))
-            .body(bytes)),
+        MediaRead::Found(stored, bytes) => {
+            let disposition = disposition(&stored.content_type, stored.filename.as_deref());
+            Ok(HttpResponse::Ok()
+                .content_type(stored.content_type)
+                .insert_header(("Cache-Control", "private, no-store"))
+                .insert_header(("X-Content-Type-Options", "nosniff"))
+                .insert_header(("Content-Security-Policy", "sandbox"))
+                .insert_header(disposition)
+                .body(bytes))
+        }
         MediaRead::Missing => Err(ApiError::not_found(path)),
         MediaRead::Shredded => Err(gone()),
+    }
+}
+
+/// Types a browser only shows (an image, a sound, a film), with nothing in them that runs:
+/// served inline. Everything else is a download. Not here, on purpose: `image/svg+xml` (a
+/// document that runs scripts), `text/*` (`text/html` and its kin, and sniffing bait), and
+/// `application/pdf` (browsers open PDFs in a viewer that runs their scripts and forms, and
+/// Chromium refuses to show one under `Content-Security-Policy: sandbox` anyway).
+pub const SHOWN_INLINE: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "video/mp4",
+    "video/webm",
+    "video/3gpp",
+];
+
+/// `inline` for the types in [`SHOWN_INLINE`] and sounds, `attachment` for everything else; the
+/// filename goes as RFC 8187 UTF-8, percent-encoded, so no byte of it can end the header.
+fn disposition(
+    content_type: &str,
+    filename: Option<&str>,
+) -> actix_web::http::header::ContentDisposition {
+    use actix_web::http::header::{
+        Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+    };
+    let essence = switchboard_actors::media::essence(content_type);
+    let shown = SHOWN_INLINE.contains(&essence.as_str()) || essence.starts_with("audio/");
+    let parameters = filename
+        .map(|name| {
+            DispositionParam::FilenameExt(ExtendedValue {
+                charset: Charset::Ext("UTF-8".into()),
+                language_tag: None,
+                value: name.as_bytes().to_vec(),
+            })
+        })
+        .into_iter()
+        .collect();
+    ContentDisposition {
+        disposition: if shown { DispositionType::Inline } else { DispositionType::Attachment },
+        parameters,
     }
 }
 
@@ -449,5 +505,29 @@ fn view(state: &AppState, found: &Found, message_sid: Option<String>) -> MediaRe
         date_created: iso(found.media.date_created),
         links: MediaLinks { content: format!("{url}/Content") },
         url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_inert_types_are_shown_and_filenames_cannot_break_the_header() {
+        let header = |content_type, filename| {
+            use actix_web::http::header::TryIntoHeaderValue as _;
+            let value = disposition(content_type, filename).try_into_value().unwrap();
+            value.to_str().unwrap().to_owned()
+        };
+        assert_eq!(header("image/png", None), "inline");
+        assert_eq!(header("audio/ogg; codecs=opus", None), "inline");
+        for active in
+            ["image/svg+xml", "text/html", "text/plain", "application/pdf", "", "IMAGE/SVG+XML"]
+        {
+            assert_eq!(header(active, None), "attachment", "{active}");
+        }
+        let named = header("image/svg+xml", Some("x\"\r\ny.svg"));
+        assert!(named.starts_with("attachment; filename*=UTF-8''"), "{named}");
+        assert!(!named.contains(['"', '\r', '\n']), "{named}");
     }
 }

@@ -98,28 +98,33 @@ fn verify(state: &AppState, request: &HttpRequest) -> Result<HttpResponse, ApiEr
     }
 }
 
-/// Reads the body and checks its signature; nothing is parsed before that.
+/// Reads the body and checks its signature; nothing is parsed before that, and nothing is read
+/// without a secret to check it with and a signature to check.
 async fn signed_json(
     state: &AppState,
     request: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Value, ApiError> {
-    let body = crate::twilio::form::read_body(payload, BODY_LIMIT_BYTES).await?;
     let secret = state.meta.app_secret.as_ref().ok_or_else(|| {
         tracing::warn!("a Meta webhook arrived but SWITCHBOARD_META_APP_SECRET is not set");
         ApiError::forbidden("Meta webhooks are not configured")
     })?;
-    let header = request
-        .headers()
-        .get("X-Hub-Signature-256")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !validate_meta(secret.expose(), &body, header) {
+    let refuse = || {
         tracing::warn!(
             path = request.path(),
             "refused a Meta webhook with a bad or missing X-Hub-Signature-256"
         );
-        return Err(ApiError::forbidden("Invalid X-Hub-Signature-256"));
+        ApiError::forbidden("Invalid X-Hub-Signature-256")
+    };
+    let header = request
+        .headers()
+        .get("X-Hub-Signature-256")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(refuse)?;
+    let body = crate::twilio::form::read_body(request, payload, BODY_LIMIT_BYTES).await?;
+    if !validate_meta(secret.expose(), &body, header) {
+        return Err(refuse());
     }
     serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_param(format!("The body is not valid JSON: {e}")))
@@ -342,6 +347,7 @@ async fn store_all(state: &AppState, messages: Vec<Message>) -> Result<Vec<Strin
         if message.id.is_none() {
             return Err(ApiError::bad_param("A message has no id (`id` / `mid`)"));
         }
+        crate::twilio::lengths::check_body(&message.body)?;
         checked.push((address, message));
     }
     let mut unrouted = Vec::new();

@@ -3,8 +3,10 @@
 //! `POST /webhooks/twilio/status` (the `StatusCallback` every reply names).
 //!
 //! The signature is checked over the public URL and every received parameter before anything is
-//! used or stored; a bad or missing one gets 403 and nothing is written. The empty TwiML answer
-//! goes out only after the message is durably stored, so Twilio retries anything we did not keep.
+//! used or stored; a bad or missing one gets 403 and nothing is written. A request without a
+//! signature, or announcing a body over the limit, is refused before its body is read. The empty
+//! TwiML answer goes out only after the message is durably stored, so Twilio retries anything we
+//! did not keep.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use switchboard_actors::{new_sid, Inbound, ProviderStatus};
@@ -80,23 +82,27 @@ async fn signed_form(
     request: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let body = crate::twilio::form::read_body(payload, BODY_LIMIT_BYTES).await?;
-    let params: Vec<(String, String)> =
-        form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let url = state.url(&request.uri().to_string());
-    let signature_header = request
-        .headers()
-        .get("X-Twilio-Signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let account = params.iter().find(|(k, _)| k == "AccountSid").map(|(_, v)| v.as_str());
-    let token = state.credentials.twilio_token_for(account);
-    if !signature::validate(token.expose(), &url, &params, signature_header) {
+    let refuse = || {
         tracing::warn!(
             path = request.path(),
             "refused a webhook with a bad or missing X-Twilio-Signature"
         );
-        return Err(ApiError::forbidden("Invalid X-Twilio-Signature"));
+        ApiError::forbidden("Invalid X-Twilio-Signature")
+    };
+    let signature_header = request
+        .headers()
+        .get("X-Twilio-Signature")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(refuse)?;
+    let body = crate::twilio::form::read_body(request, payload, BODY_LIMIT_BYTES).await?;
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let url = state.url(&request.uri().to_string());
+    let account = params.iter().find(|(k, _)| k == "AccountSid").map(|(_, v)| v.as_str());
+    let token = state.credentials.twilio_token_for(account);
+    if !signature::validate(token.expose(), &url, &params, signature_header) {
+        return Err(refuse());
     }
     Ok(params)
 }
@@ -135,9 +141,11 @@ async fn twilio_inbound(
     };
     let address = customer_address(channel_type, from)
         .map_err(|e| ApiError::bad_param(format!("From: {e}")))?;
+    let body = param("Body").unwrap_or_default();
+    crate::twilio::lengths::check_body(body)?;
     let inbound = Inbound {
         customer_address: address,
-        body: param("Body").unwrap_or_default().to_owned(),
+        body: body.to_owned(),
         media: media(&params, param("NumMedia"))?,
         provider_message_id: param("MessageSid").or(param("SmsMessageSid")).map(str::to_owned),
         profile_name: param("ProfileName").map(str::to_owned),

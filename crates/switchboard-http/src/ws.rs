@@ -244,7 +244,11 @@ impl Connection {
                 frame = self.stream.recv() => {
                     open = match frame {
                         Some(Ok(frame)) => self.on_frame(&peer, frame).await,
-                        _ => false,
+                        Some(Err(error)) => {
+                            hub.unsubscribe(&peer.identity, subscription.id);
+                            return self.refuse(error).await;
+                        }
+                        None => false,
                     };
                 }
                 live = subscription.events.recv() => {
@@ -479,6 +483,19 @@ impl Connection {
 
     async fn send(&mut self, frame: Value) -> Result<(), actix_ws::Closed> {
         self.session.text(frame.to_string()).await
+    }
+
+    /// A frame the protocol refuses: one over the size limit is answered 1009 ("message too
+    /// big"), anything else 1002, with the reason, and logged; then the connection closes.
+    async fn refuse(self, error: actix_ws::ProtocolError) {
+        let (code, why) = match error {
+            actix_ws::ProtocolError::Overflow => {
+                (CloseCode::Size, format!("frame larger than {FRAME_LIMIT_BYTES} bytes"))
+            }
+            other => (CloseCode::Protocol, format!("protocol error: {other}")),
+        };
+        tracing::warn!("a WebSocket frame was refused ({why}); closing with {}", u16::from(code));
+        self.close(code, &why).await;
     }
 
     async fn close(self, code: CloseCode, why: &str) {

@@ -96,6 +96,36 @@ pub struct ServeArgs {
     /// Transparent huge pages: off for this process, or the system's policy [default: off].
     #[arg(long, env = "SWITCHBOARD_HUGE_PAGES", value_enum)]
     pub huge_pages: Option<HugePages>,
+    /// Private, loopback or other special-use addresses that outbound calls (media, webhooks,
+    /// integrations, provider APIs) may reach after all: addresses or networks, comma-separated
+    /// (e.g. 10.0.0.5,192.168.1.0/24) [default: none].
+    #[arg(long, env = "SWITCHBOARD_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Option<Vec<String>>,
+    /// Where WhatsApp Cloud media are downloaded from; the number's token goes there and to the
+    /// Graph API only [default: https://lookaside.fbsbx.com].
+    #[arg(long, env = "SWITCHBOARD_WHATSAPP_MEDIA_ORIGIN")]
+    pub whatsapp_media_origin: Option<String>,
+    /// A request body must arrive within this time after its headers, plus a second for every
+    /// body_min_rate bytes received [default: 10s].
+    #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<String>,
+    /// Bytes per second that buy a slowly arriving body more time [default: 1024].
+    #[arg(long, env = "SWITCHBOARD_BODY_MIN_RATE")]
+    pub body_min_rate: Option<u64>,
+    /// How long a client may take to send a request's headers [default: 5s].
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// How long an idle connection is kept open between requests; 0s closes it after each
+    /// [default: 5s].
+    #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE")]
+    pub keep_alive: Option<String>,
+    /// Connections open at once; past it, new ones wait in the kernel's queue [default: 10000].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Connections open at once from one IP address; past it, refused at once (0: no limit;
+    /// behind a reverse proxy every connection comes from the proxy) [default: 1000].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
 }
 
 /// The file's shape: every key optional, names as the flags without dashes.
@@ -128,6 +158,14 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     huge_pages: Option<HugePages>,
+    outbound_allow: Option<Vec<String>>,
+    whatsapp_media_origin: Option<String>,
+    body_read_timeout: Option<String>,
+    body_min_rate: Option<u64>,
+    header_read_timeout: Option<String>,
+    keep_alive: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
     #[serde(default)]
     twilio_numbers: Vec<TwilioNumber>,
     #[serde(default)]
@@ -215,6 +253,11 @@ pub struct Settings {
     pub hibernate_after: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub huge_pages: HugePages,
+    /// What outbound calls may reach.
+    pub outbound: switchboard_actors::OutboundPolicy,
+    pub whatsapp_media_origin: String,
+    /// Connections, headers and bodies.
+    pub limits: switchboard_http::limits::ServerLimits,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -282,6 +325,37 @@ impl ServeArgs {
             (None, None) => None,
             _ => bail!("TLS needs both a certificate (tls_cert) and a key (tls_key)"),
         };
+        let limits = server_limits(GivenLimits {
+            body_read_timeout: self.body_read_timeout.or(file.body_read_timeout),
+            body_min_rate: self.body_min_rate.or(file.body_min_rate),
+            header_read_timeout: self.header_read_timeout.or(file.header_read_timeout),
+            keep_alive: self.keep_alive.or(file.keep_alive),
+            max_connections: self.max_connections.or(file.max_connections),
+            max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
+        })?;
+        let allow = self.outbound_allow.or(file.outbound_allow).unwrap_or_default();
+        let allow: Vec<&str> = allow.iter().map(|a| a.trim()).filter(|a| !a.is_empty()).collect();
+        let outbound = switchboard_actors::OutboundPolicy::from_entries(&allow)
+            .map_err(|why| anyhow::anyhow!("outbound_allow: {why}"))?;
+        let twilio_api_base = self
+            .twilio_api_base
+            .or(file.twilio_api_base)
+            .unwrap_or_else(|| "https://api.twilio.com".to_owned());
+        let graph_api_base = self
+            .graph_api_base
+            .or(file.graph_api_base)
+            .unwrap_or_else(|| switchboard_actors::DEFAULT_GRAPH_API_BASE.to_owned());
+        let whatsapp_media_origin = self
+            .whatsapp_media_origin
+            .or(file.whatsapp_media_origin)
+            .unwrap_or_else(|| switchboard_actors::DEFAULT_WHATSAPP_MEDIA_ORIGIN.to_owned());
+        for (key, url) in [
+            ("twilio_api_base", &twilio_api_base),
+            ("graph_api_base", &graph_api_base),
+            ("whatsapp_media_origin", &whatsapp_media_origin),
+        ] {
+            provider_origin(key, url)?;
+        }
         Ok(Settings {
             data,
             accept_data_loss: self.accept_data_loss,
@@ -293,14 +367,8 @@ impl ServeArgs {
             api_key_secret: self.api_key_secret.or(file.api_key_secret),
             twilio_account_sid: self.twilio_account_sid.or(file.twilio_account_sid),
             twilio_auth_token: self.twilio_auth_token.or(file.twilio_auth_token),
-            twilio_api_base: self
-                .twilio_api_base
-                .or(file.twilio_api_base)
-                .unwrap_or_else(|| "https://api.twilio.com".to_owned()),
-            graph_api_base: self
-                .graph_api_base
-                .or(file.graph_api_base)
-                .unwrap_or_else(|| switchboard_actors::DEFAULT_GRAPH_API_BASE.to_owned()),
+            twilio_api_base,
+            graph_api_base,
             whatsapp_token: self.whatsapp_token.or(file.whatsapp_token),
             messenger_page_token: self.messenger_page_token.or(file.messenger_page_token),
             twilio_numbers: file.twilio_numbers,
@@ -315,8 +383,66 @@ impl ServeArgs {
             hibernate_after,
             tls,
             huge_pages: self.huge_pages.or(file.huge_pages).unwrap_or_default(),
+            outbound,
+            whatsapp_media_origin,
+            limits,
         })
     }
+}
+
+/// The server's limits as given (flag or variable, else file), each `None` for its default.
+struct GivenLimits {
+    body_read_timeout: Option<String>,
+    body_min_rate: Option<u64>,
+    header_read_timeout: Option<String>,
+    keep_alive: Option<String>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+}
+
+/// The server's limits, the defaults filling in what was not given.
+fn server_limits(given: GivenLimits) -> anyhow::Result<switchboard_http::limits::ServerLimits> {
+    let defaults = switchboard_http::limits::ServerLimits::default();
+    let duration_of = |key: &str, given: Option<String>, default| match given {
+        Some(text) => duration(key, &text, "5s, 500ms, 1m"),
+        None => Ok(default),
+    };
+    let limits = switchboard_http::limits::ServerLimits {
+        body_read_timeout: duration_of(
+            "body_read_timeout",
+            given.body_read_timeout,
+            defaults.body_read_timeout,
+        )?,
+        body_min_rate: given.body_min_rate.unwrap_or(defaults.body_min_rate),
+        header_read_timeout: duration_of(
+            "header_read_timeout",
+            given.header_read_timeout,
+            defaults.header_read_timeout,
+        )?,
+        keep_alive: duration_of("keep_alive", given.keep_alive, defaults.keep_alive)?,
+        max_connections: given.max_connections.unwrap_or(defaults.max_connections),
+        max_connections_per_ip: given
+            .max_connections_per_ip
+            .unwrap_or(defaults.max_connections_per_ip),
+    };
+    // Zero would turn a limit off: a stalled client would then hold its connection for ever.
+    if limits.body_read_timeout.is_zero() || limits.header_read_timeout.is_zero() {
+        bail!("body_read_timeout and header_read_timeout must be longer than zero");
+    }
+    if limits.max_connections == 0 {
+        bail!("max_connections must be at least 1");
+    }
+    Ok(limits)
+}
+
+/// A provider's base URL must be http or https with a host: provider credentials go to its
+/// origin only, and over https unless it is itself http (a stand-in on this machine).
+fn provider_origin(key: &str, text: &str) -> anyhow::Result<()> {
+    let url = url::Url::parse(text).with_context(|| format!("{key} {text:?} is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("{key} {text:?} must be an http or https URL with a host");
+    }
+    Ok(())
 }
 
 /// The duration setting `key`, or an error that names it and shows `examples` of the format.
@@ -395,6 +521,32 @@ mod tests {
         assert_eq!(flagged.huge_pages, HugePages::Off);
         let wrong = resolve_with_file("huge_pages = \"always\"\n", &[]).err().unwrap();
         assert!(format!("{wrong:#}").contains("unknown variant `always`"), "{wrong:#}");
+    }
+
+    #[test]
+    fn limits_and_the_outbound_allow_list_come_from_the_file_unless_a_flag_says_otherwise() {
+        let defaults = resolve_with_file("", &[]).unwrap();
+        assert_eq!(defaults.limits, switchboard_http::limits::ServerLimits::default());
+        assert!(defaults.outbound.allow.is_empty(), "nothing private is reachable by default");
+        assert_eq!(defaults.whatsapp_media_origin, "https://lookaside.fbsbx.com");
+        let file = "body_read_timeout = \"3s\"\nmax_connections_per_ip = 7\nkeep_alive = \"0s\"\n\
+                    outbound_allow = [\"10.0.0.0/8\", \"::1\"]\n";
+        let settings = resolve_with_file(file, &["--max-connections", "50"]).unwrap();
+        assert_eq!(settings.limits.body_read_timeout, Duration::from_secs(3));
+        assert_eq!(settings.limits.max_connections_per_ip, 7);
+        assert_eq!(settings.limits.max_connections, 50);
+        assert!(settings.limits.keep_alive.is_zero());
+        assert_eq!(settings.outbound.allow.len(), 2);
+        let flagged =
+            resolve_with_file(file, &["--outbound-allow", "127.0.0.1,192.168.0.0/16"]).unwrap();
+        let allowed: Vec<String> = flagged.outbound.allow.iter().map(ToString::to_string).collect();
+        assert_eq!(allowed, ["127.0.0.1/32", "192.168.0.0/16"]);
+        let wrong = resolve_with_file("outbound_allow = [\"intranet\"]\n", &[]).err().unwrap();
+        assert!(format!("{wrong:#}").contains("outbound_allow"), "{wrong:#}");
+        let off = resolve_with_file("body_read_timeout = \"0s\"\n", &[]).err().unwrap();
+        assert!(format!("{off:#}").contains("longer than zero"), "{off:#}");
+        let ftp = resolve_with_file("twilio_api_base = \"ftp://api.twilio.com\"\n", &[]);
+        assert!(format!("{:#}", ftp.err().unwrap()).contains("twilio_api_base"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::config::{ServeArgs, Settings};
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.resolve()?;
     crate::memory::apply(settings.huge_pages);
+    raise_open_file_limit(settings.limits.max_connections);
     let (key, source) = settings.data.master_key(true)?;
     warn_about_key(&source);
     let options =
@@ -67,6 +68,7 @@ async fn serve(
             reply_retries: settings.reply_retries,
             twilio: Some(twilio_api(&settings, &credentials, &public_url)),
             graph: Some(graph_api(&settings)),
+            outbound: settings.outbound.clone(),
             ..switchboard_actors::OutboxConfig::default()
         },
         media: switchboard_actors::MediaConfig {
@@ -83,12 +85,27 @@ async fn serve(
     };
     let state = AppState { engine, credentials, meta, public_url: public_url.clone() };
     let engine = state.engine.clone();
+    let limits = settings.limits;
+    let per_ip = switchboard_http::limits::ConnectionCounter::new(limits.max_connections_per_ip);
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let keep_alive = match limits.keep_alive {
+        idle if idle.is_zero() => actix_web::http::KeepAlive::Disabled,
+        idle => actix_web::http::KeepAlive::Timeout(idle),
+    };
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(switchboard_http::limits::BodyDeadline::from(limits))
             .wrap(switchboard_http::twilio::error::twilio_error_shape())
             .wrap(actix_web::middleware::from_fn(switchboard_http::rest_cause))
+            .wrap(actix_web::middleware::from_fn(switchboard_http::limits::cut_slow_bodies))
             .configure(|cfg| switchboard_http::configure(cfg, state.clone()))
     })
+    .workers(workers)
+    // actix counts connections per worker.
+    .max_connections(limits.max_connections.div_ceil(workers))
+    .client_request_timeout(limits.header_read_timeout)
+    .keep_alive(keep_alive)
+    .on_connect(move |connection, data| per_ip.on_connect(connection, data))
     .disable_signals()
     .shutdown_timeout(20);
     let server = match &settings.tls {
@@ -142,6 +159,7 @@ fn twilio_api(
 fn graph_api(settings: &Settings) -> switchboard_actors::GraphApi {
     switchboard_actors::GraphApi {
         base_url: settings.graph_api_base.clone(),
+        media_origin: settings.whatsapp_media_origin.clone(),
         whatsapp_tokens: settings
             .whatsapp_numbers
             .iter()
@@ -155,6 +173,32 @@ fn graph_api(settings: &Settings) -> switchboard_actors::GraphApi {
             .collect(),
         messenger_default: settings.messenger_page_token.clone(),
     }
+}
+
+/// Raises the soft limit of open files to the hard one: every connection takes a descriptor,
+/// and a soft limit of 1024 (a common default) is far below the connection limit. Warns when
+/// even the hard limit leaves no room for `max_connections` beside the store's own files.
+fn raise_open_file_limit(max_connections: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+        // The kernel refuses "unlimited" for open files; a million is more than enough.
+        let wanted = hard.min(1 << 20);
+        let raised = soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_ok();
+        let now = if raised { wanted } else { soft };
+        let needed = max_connections as u64 + 256;
+        if now < needed {
+            tracing::warn!(
+                open_files = now,
+                max_connections,
+                "the open-file limit leaves no room for max_connections: lower max_connections \
+                 or raise the limit (systemd: LimitNOFILE=)"
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = max_connections;
 }
 
 fn warn_about_key(source: &KeySource) {

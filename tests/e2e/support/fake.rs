@@ -79,7 +79,13 @@ impl FakeServer {
 
     /// A fake whose answers `handler` decides from each request (after any `fail_next`).
     pub fn start_with(handler: impl Fn(&Received) -> Reply + Send + 'static) -> FakeServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        FakeServer::start_on("127.0.0.1", handler)
+    }
+
+    /// A fake on another loopback address (`127.0.0.2`: a service "inside" that the daemon's
+    /// outbound policy must not reach, while the fakes on 127.0.0.1 are allowed).
+    pub fn start_on(ip: &str, handler: impl Fn(&Received) -> Reply + Send + 'static) -> FakeServer {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let statuses: Arc<Mutex<VecDeque<u16>>> = Arc::new(Mutex::new(VecDeque::new()));

@@ -199,6 +199,9 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The setting that lets the daemon's outbound calls reach private addresses (the fakes).
+pub const OUTBOUND_ALLOW: &str = "SWITCHBOARD_OUTBOUND_ALLOW";
+
 /// A running daemon on a free port of 127.0.0.1; killed when dropped.
 pub struct Daemon {
     pub child: Child,
@@ -209,8 +212,14 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `switchboard serve` and waits until it names its address.
+    /// Starts `switchboard serve` and waits until it names its address. Unless the test chose
+    /// its own, the outbound allow-list names 127.0.0.1, where the fakes of outside providers
+    /// listen: the daemon refuses every other private or loopback address.
     pub fn start(mut command: Command) -> Daemon {
+        let allow = std::ffi::OsStr::new(OUTBOUND_ALLOW);
+        if !command.get_envs().any(|(name, _)| name == allow) {
+            command.env(OUTBOUND_ALLOW, "127.0.0.1");
+        }
         let mut child = command
             .arg("serve")
             .arg("--listen")

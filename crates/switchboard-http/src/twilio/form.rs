@@ -133,21 +133,45 @@ fn decode(bytes: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
-/// Reads a whole request body of at most `limit` bytes; a larger one is refused in Twilio's shape.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+/// Reads a whole request body of at most `limit` bytes; a larger one is refused in Twilio's shape,
+/// before anything is read when its `Content-Length` says so.
+pub async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt as _;
+    let too_large =
+        || ApiError::too_large(format!("The request body is larger than {limit} bytes"));
+    if declared_length(request).is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_param(format!("The request body could not be read: {e}")))?;
+        let chunk = chunk.map_err(unreadable)?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::too_large(format!(
-                "The request body is larger than {limit} bytes"
-            )));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// The body's length as its `Content-Length` header declares it.
+pub fn declared_length(request: &HttpRequest) -> Option<u64> {
+    let value = request.headers().get(actix_web::http::header::CONTENT_LENGTH)?;
+    value.to_str().ok()?.trim().parse().ok()
+}
+
+/// Why a body could not be read: 408 when it came too slowly (`crate::limits`), else 400.
+pub fn unreadable(error: actix_web::error::PayloadError) -> ApiError {
+    use actix_web::error::PayloadError;
+    match error {
+        PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::new(408, 20001, "The request body did not arrive in time")
+        }
+        other => ApiError::bad_param(format!("The request body could not be read: {other}")),
+    }
 }
 
 impl FromRequest for TwilioForm {
@@ -163,11 +187,12 @@ impl FromRequest for TwilioForm {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
+        let request = request.clone();
         Box::pin(async move {
             let payload = payload.map_err(|e| {
                 ApiError::bad_param(format!("The request body could not be read: {e}"))
             })?;
-            let body = read_body(payload, limit).await?;
+            let body = read_body(&request, payload, limit).await?;
             // The SDKs send this content type on list GETs too, with no body: an empty body is
             // fine whatever the header says.
             let is_form = content_type.is_empty()

@@ -1,0 +1,276 @@
+//! Limits on what a stranger controls, through the real daemon: stalled bodies and headers are
+//! cut, one address cannot hold more than its share of connections (refused at once, no file
+//! descriptor kept) while others are still answered, signed webhooks take no longer bodies than
+//! REST, names are as long as Twilio allows, an oversized WebSocket frame gets close 1009, and
+//! health answers say what they are.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tungstenite::Message;
+
+use crate::support::api::{
+    assert_twilio_error, basic, daemon_command, token, twilio_signature, AUTH_TOKEN, OUR_NUMBER,
+};
+use crate::support::Daemon;
+
+fn start(extra: &[(&str, &str)]) -> (tempfile::TempDir, Daemon) {
+    let temp = tempfile::tempdir().unwrap();
+    let mut command = daemon_command(&temp.path().join("data"));
+    command.env("SWITCHBOARD_DURABILITY", "flush");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    (temp, Daemon::start(command))
+}
+
+fn address(daemon: &Daemon) -> SocketAddr {
+    daemon.base_url.trim_start_matches("http://").parse().unwrap()
+}
+
+/// A connection to the daemon from `source` (any loopback address: 127.0.0.2 is "someone else").
+fn connect_from(source: &str, daemon: &Daemon) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    socket.connect(&address(daemon).into()).unwrap();
+    socket.into()
+}
+
+/// Headers of a webhook that announces 65 000 bytes of body, and the first byte of it.
+fn stalled_webhook() -> Vec<u8> {
+    b"POST /webhooks/twilio HTTP/1.1\r\nHost: x\r\nX-Twilio-Signature: abc\r\n\
+      Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 65000\r\n\r\nT"
+        .to_vec()
+}
+
+/// Everything the server sends until it closes the connection (or `limit` passes: then what
+/// came so far, and `false`).
+fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut received = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return (String::from_utf8_lossy(&received).into_owned(), true),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            // A reset also closes it.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (String::from_utf8_lossy(&received).into_owned(), true)
+            }
+            Err(_) => return (String::from_utf8_lossy(&received).into_owned(), false),
+        }
+    }
+}
+
+fn open_descriptors(daemon: &Daemon) -> usize {
+    std::fs::read_dir(format!("/proc/{}/fd", daemon.child.id())).unwrap().count()
+}
+
+#[test]
+fn stalled_bodies_and_headers_are_cut() {
+    let (_temp, daemon) = start(&[
+        ("SWITCHBOARD_BODY_READ_TIMEOUT", "1s"),
+        ("SWITCHBOARD_HEADER_READ_TIMEOUT", "1s"),
+    ]);
+    let mut webhook = TcpStream::connect(address(&daemon)).unwrap();
+    webhook.write_all(&stalled_webhook()).unwrap();
+    let rest_request = format!(
+        "POST /chat/v2/Services HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 65000\r\n\r\nF",
+        basic()
+    );
+    let mut rest = TcpStream::connect(address(&daemon)).unwrap();
+    rest.write_all(rest_request.as_bytes()).unwrap();
+    let mut headers = TcpStream::connect(address(&daemon)).unwrap();
+    headers.write_all(b"POST /webhooks/twilio HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // Refused before its body is read (wrong credentials): the chunked body that trickles on is
+    // not drained for ever, the connection closes with the answer.
+    let mut refused = TcpStream::connect(address(&daemon)).unwrap();
+    refused
+        .write_all(
+            b"POST /chat/v2/Services HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eDp5\r\n\
+              Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+        )
+        .unwrap();
+    // Generous: the server's limits are a second; this only stops a broken test from hanging.
+    let wait = Duration::from_secs(30);
+    for (name, stream) in [("webhook", &mut webhook), ("REST", &mut rest)] {
+        let (answer, closed) = read_until_closed(stream, wait);
+        assert!(closed, "the stalled {name} body was never cut: {answer:?}");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{name}: {answer:?}");
+        assert!(
+            answer.contains("\"code\":20001") || answer.contains("\"code\": 20001"),
+            "{answer}"
+        );
+    }
+    let (answer, closed) = read_until_closed(&mut headers, wait);
+    assert!(closed, "stalled headers were never cut: {answer:?}");
+    let (answer, closed) = read_until_closed(&mut refused, wait);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer:?}");
+    assert!(closed, "a refused request's unread body kept its connection open");
+    // The server still answers.
+    assert_eq!(daemon.get_anonymous("/healthz").status, 200);
+}
+
+#[test]
+fn one_address_holds_its_share_of_connections_and_the_rest_are_still_answered() {
+    let (_temp, daemon) = start(&[
+        ("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "40"),
+        ("SWITCHBOARD_BODY_READ_TIMEOUT", "3s"),
+    ]);
+    let (service, _) = daemon.sms_flow(false);
+    assert!(!service.is_empty());
+    assert_eq!(daemon.get_anonymous("/healthz").status, 200);
+    let before = open_descriptors(&daemon);
+    // 200 hostile connections from one address, each with a stalled webhook body.
+    let mut hostile: Vec<TcpStream> =
+        (0..200).map(|_| connect_from("127.0.0.2", &daemon)).collect();
+    for stream in &mut hostile {
+        // A refused connection may already be closed: its write may fail.
+        let _ = stream.write_all(&stalled_webhook());
+    }
+    // Meanwhile everyone else is served: health, and a correctly signed webhook.
+    assert_eq!(daemon.get_anonymous("/healthz").status, 200);
+    assert_eq!(
+        daemon.sms("+14155550188", "still here", "SM00000000000000000000000000000c01").status,
+        200
+    );
+    // Each hostile connection ends: refused at once (503, or closed), or cut at the body's
+    // deadline (408). Exactly the address's share was let in.
+    let mut cut = 0;
+    let mut refused = 0;
+    for stream in &mut hostile {
+        let (answer, closed) = read_until_closed(stream, Duration::from_secs(30));
+        assert!(closed, "a hostile connection stayed open: {answer:?}");
+        if answer.starts_with("HTTP/1.1 408") {
+            cut += 1;
+        } else {
+            assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+            refused += 1;
+        }
+    }
+    assert_eq!((cut, refused), (40, 160));
+    drop(hostile);
+    // And no descriptor is kept for any of them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_descriptors(&daemon) > before + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = open_descriptors(&daemon);
+    assert!(after <= before + 2, "{before} descriptors before, {after} after");
+    // The address may connect again once its connections are gone.
+    let mut again = connect_from("127.0.0.2", &daemon);
+    again.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let (answer, _) = read_until_closed(&mut again, Duration::from_secs(30));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
+
+#[test]
+fn signed_webhooks_take_bodies_as_long_as_rest_does_and_no_longer() {
+    let (_temp, daemon) = start(&[]);
+    let (service, _) = daemon.sms_flow(false);
+    let customer = "+14155550189";
+    // ASCII: the form limit (64 KiB) also bounds REST's bodies, and "é" takes six bytes encoded.
+    let longest = "a".repeat(32_768);
+    let answer = daemon.sms(customer, &longest, "SM00000000000000000000000000000c02");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let too_long = format!("{longest}x");
+    let refused = daemon.sms(customer, &too_long, "SM00000000000000000000000000000c03");
+    assert_twilio_error(&refused, 400, 20001);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let messages = daemon.messages(&service, &channel);
+    assert_eq!(messages.len(), 1, "the long body was not stored");
+    // A signature alone is not enough to make the daemon read a body it would refuse.
+    let url = daemon.url("/webhooks/twilio");
+    let huge = format!("Body={}", "a".repeat(70_000));
+    let signature = twilio_signature(AUTH_TOKEN, &url, &[("Body", &huge[5..])]);
+    let response = ureq::post(&url)
+        .set("X-Twilio-Signature", &signature)
+        .set("Content-Type", "application/x-www-form-urlencoded")
+        .send_string(&huge);
+    let status = match response {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(status, _)) => status,
+        Err(error) => panic!("{error}"),
+    };
+    assert_eq!(status, 413);
+}
+
+#[test]
+fn names_and_identities_are_as_long_as_twilio_allows() {
+    let (_temp, daemon) = start(&[]);
+    let name = |n: usize| "n".repeat(n);
+    let service = daemon.post("/chat/v2/Services", &[("FriendlyName", &name(64))]);
+    assert_eq!(service.status, 201, "{}", service.body);
+    let service = service.json()["sid"].as_str().unwrap().to_owned();
+    let long_service = daemon.post("/chat/v2/Services", &[("FriendlyName", &name(65))]);
+    assert_twilio_error(&long_service, 400, 50003);
+    // Channels: 64 characters when created, 256 when updated, as Twilio.
+    let channels = format!("/chat/v2/Services/{service}/Channels");
+    assert_twilio_error(&daemon.post(&channels, &[("FriendlyName", &name(60_000))]), 400, 50003);
+    assert_twilio_error(&daemon.post(&channels, &[("UniqueName", &name(65))]), 400, 50004);
+    let channel = daemon.post(&channels, &[("FriendlyName", &name(64)), ("UniqueName", &name(64))]);
+    assert_eq!(channel.status, 201, "{}", channel.body);
+    let channel = format!("{channels}/{}", channel.json()["sid"].as_str().unwrap());
+    assert_eq!(daemon.post(&channel, &[("FriendlyName", &name(256))]).status, 200);
+    assert_twilio_error(&daemon.post(&channel, &[("FriendlyName", &name(257))]), 400, 50003);
+    assert_twilio_error(&daemon.post(&channel, &[("UniqueName", &name(257))]), 400, 50004);
+    let users = format!("/chat/v2/Services/{service}/Users");
+    assert_twilio_error(&daemon.post(&users, &[("Identity", &name(257))]), 400, 50207);
+    assert_eq!(daemon.post(&users, &[("Identity", &name(256))]).status, 201);
+    let flow = |identity: &str| {
+        daemon.post(
+            "/flex/v1/FlexFlows",
+            &[
+                ("FriendlyName", "flow"),
+                ("ChatServiceSid", &service),
+                ("ChannelType", "sms"),
+                ("ContactIdentity", identity),
+                ("IntegrationType", "task"),
+            ],
+        )
+    };
+    assert_twilio_error(&flow(&name(60_000)), 400, 20001);
+    assert_eq!(flow(OUR_NUMBER).status, 201);
+}
+
+#[test]
+fn an_oversized_websocket_frame_gets_close_1009_and_a_log_line() {
+    let (_temp, daemon) = start(&[]);
+    let mut socket = daemon.websocket(Some(&token("agent.alice", "1h"))).unwrap();
+    let big = json!({"type": "ping", "padding": "p".repeat(70 * 1024)});
+    socket.send(Message::Text(big.to_string())).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let close = loop {
+        assert!(Instant::now() < deadline, "no close frame");
+        match socket.read() {
+            Ok(Message::Close(frame)) => break frame,
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(error) => panic!("the connection dropped without a close frame: {error}"),
+        }
+    };
+    let close = close.expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("65536"), "{}", close.reason);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !daemon.stderr().contains("WebSocket frame") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(daemon.stderr().contains("WebSocket frame"), "{}", daemon.stderr());
+}
+
+#[test]
+fn health_answers_say_they_are_text() {
+    let (_temp, daemon) = start(&[]);
+    for path in ["/healthz", "/readyz"] {
+        let response = ureq::get(&daemon.url(path)).call().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.header("Content-Type"), Some("text/plain; charset=utf-8"), "{path}");
+    }
+}
