@@ -41,6 +41,8 @@ mod outbound;
 mod outbound_policy;
 /// Client actions over the WebSocket, checked against Chat roles.
 mod permissions;
+/// verify without writing, signed heads, online backups and restores, refused damaged folders.
+mod protect;
 /// WebSockets: membership, resume, tokens.
 mod realtime;
 /// Agent replies delivered through the customer's provider.

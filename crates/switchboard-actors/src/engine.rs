@@ -393,6 +393,10 @@ impl Engine {
         self.inner.clock.now()
     }
 
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
     /// Whether the engine can take work: the log acknowledges writes and the routers, the
     /// janitor and the arbiters that run channels are alive.
     pub fn check_ready(&self) -> Result<(), String> {

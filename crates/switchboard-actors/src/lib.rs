@@ -13,9 +13,11 @@
 //! - [`media::MediaFetcher`]: downloads inbound media into the encrypted media store.
 //! - [`outbound`]: the one policy every outbound HTTP call goes through (no private addresses
 //!   unless allowed, redirects re-checked, credentials bound to their origin).
+//! - [`Audit`]: signed heads and online backups of the running log, for the operator.
 //! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
+mod audit;
 pub mod cause;
 mod channel;
 mod channel_hooks;
@@ -37,6 +39,7 @@ mod router;
 mod runs;
 mod users;
 
+pub use audit::Audit;
 pub use channel::ChannelActor;
 pub use channel_hooks::{channel_attributes, CONSUMER as WEBHOOK_CONSUMER};
 pub use client::{ClientAction, ClientRefusal};

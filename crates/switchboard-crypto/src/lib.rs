@@ -17,7 +17,9 @@ mod seal;
 pub mod webhook;
 
 pub use keys::{IndexKey, KeyFingerprint, KeySource, MasterKey};
-pub use seal::{chain_hash, random_id, DataKey, Sealer, WrappedKey, NONCE_LEN, TAG_LEN};
+pub use seal::{
+    chain_hash, random_id, DataKey, Sealer, StreamHash, WrappedKey, NONCE_LEN, TAG_LEN,
+};
 
 /// What can go wrong with keys and sealed data.
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,30 @@ pub fn random_id() -> [u8; 16] {
     bytes
 }
 
+/// SHA-256 over bytes that arrive in parts (a backup stream).
+#[derive(Clone, Default)]
+pub struct StreamHash(Sha256);
+
+impl fmt::Debug for StreamHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamHash")
+    }
+}
+
+impl StreamHash {
+    pub fn new() -> StreamHash {
+        StreamHash::default()
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
 /// SHA-256 of stored bytes: what each record carries of its predecessor.
 pub fn chain_hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()

@@ -1,9 +1,14 @@
 //! The operator's API: a channel's decrypted events as JSON lines (audit on a live daemon, what
-//! `switchboard replay --url` reads), and the open tasks of the built-in task router.
+//! `switchboard replay --url` reads), signed heads to anchor off the machine, online backups
+//! (what `switchboard backup --url` reads), and the open tasks of the built-in task router.
+
+use std::collections::BTreeMap;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use serde::Serialize;
 use switchboard_domain::{Sid, SidPrefix};
-use switchboard_store::ReplayFilter;
+use switchboard_store::{AnchoredHeads, ReplayFilter};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::event_line;
@@ -15,7 +20,124 @@ use crate::twilio::error::ApiError;
 use crate::views::{self, TaskList};
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(channel_events).service(open_tasks);
+    cfg.service(channel_events).service(heads).service(backup).service(open_tasks);
+}
+
+/// What only the account's own credentials (not an API key) may do.
+fn account_only(principal: &Principal, what: &str) -> Result<(), ApiError> {
+    if *principal != Principal::Account {
+        return Err(ApiError::forbidden(format!("{what} needs the account's own credentials")));
+    }
+    Ok(())
+}
+
+/// A stream's head as anchored (`switchboard-heads/1`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnchoredHeadView {
+    /// Records the stream held.
+    pub records: u64,
+    /// Hex SHA-256 of its last record's stored bytes.
+    pub last_hash: String,
+}
+
+/// How far the log was acknowledged: it holds at least this much.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PositionView {
+    /// The number of the head checkpoint (one per flush, over the folder's life).
+    pub checkpoint: u64,
+    /// Records in the whole log.
+    pub records: u64,
+}
+
+/// Every stream's durable head, signed (`switchboard-heads/1`, docs/event-format.md): ship it to
+/// write-once storage; `switchboard verify --against FILE` later proves the log still holds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeadsView {
+    #[schema(example = "switchboard-heads/1")]
+    pub format: String,
+    /// The folder's id (hex).
+    pub folder_id: String,
+    /// When the heads were taken (RFC 3339).
+    pub taken_at: String,
+    pub position: PositionView,
+    /// Every stream's head, by SID.
+    pub heads: BTreeMap<String, AnchoredHeadView>,
+    /// Hex SHA-256 of the canonical form of the fields above.
+    pub digest: String,
+    /// Hex Ed25519 public key (derived from the master key) that checks the signature.
+    pub public_key: String,
+    /// Hex Ed25519 signature of the digest.
+    pub signature: String,
+}
+
+impl From<AnchoredHeads> for HeadsView {
+    fn from(anchored: AnchoredHeads) -> HeadsView {
+        HeadsView {
+            format: anchored.format,
+            folder_id: anchored.folder_id,
+            taken_at: anchored.taken_at,
+            position: PositionView {
+                checkpoint: anchored.position.checkpoint,
+                records: anchored.position.records,
+            },
+            heads: anchored
+                .heads
+                .into_iter()
+                .map(|(sid, head)| {
+                    let head =
+                        AnchoredHeadView { records: head.records, last_hash: head.last_hash };
+                    (sid, head)
+                })
+                .collect(),
+            digest: anchored.digest,
+            public_key: anchored.public_key,
+            signature: anchored.signature,
+        }
+    }
+}
+
+/// Signs every stream's durable head and the log's position, for anchoring off the machine.
+#[utoipa::path(
+    tag = "Operations",
+    operation_id = "FetchHeads",
+    responses((status = 200, description = "The signed heads", body = HeadsView)),
+)]
+#[get("/admin/v1/Heads")]
+async fn heads(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<web::Json<HeadsView>, ApiError> {
+    account_only(&principal, "Signing the log's heads")?;
+    let anchored = state.engine.audit().anchor_heads().await.map_err(internal)?;
+    Ok(web::Json(anchored.into()))
+}
+
+/// Streams a consistent copy of the whole log while the daemon keeps serving.
+#[utoipa::path(
+    tag = "Operations",
+    operation_id = "FetchBackup",
+    responses((
+        status = 200,
+        description = "The backup stream (`switchboard-backup/1`, docs/event-format.md): \
+            `switchboard backup --url` writes it into a data folder and checks it. Sealed as the \
+            log is: it holds no key and no plaintext. A stream that breaks off is incomplete.",
+        body = Vec<u8>,
+        content_type = "application/octet-stream",
+    )),
+)]
+#[get("/admin/v1/Backup")]
+async fn backup(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    account_only(&principal, "Taking a backup")?;
+    let chunks = state.engine.audit().backup();
+    let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
+        let item = chunks.recv().await?;
+        let item = item.map(web::Bytes::from).map_err(actix_web::error::ErrorInternalServerError);
+        Some((item, chunks))
+    });
+    Ok(HttpResponse::Ok().content_type("application/octet-stream").streaming(body))
 }
 
 /// Only the account's own credentials (not an API key) may read decrypted history.
@@ -37,11 +159,7 @@ async fn channel_events(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    if principal != Principal::Account {
-        return Err(ApiError::forbidden(
-            "Reading the audit trail needs the account's own credentials",
-        ));
-    }
+    account_only(&principal, "Reading the audit trail")?;
     let text = request.match_info().get("sid").unwrap_or_default();
     let sid = Sid::parse_with(text, SidPrefix::CHANNEL)
         .map_err(|_| ApiError::not_found(request.path()))?;

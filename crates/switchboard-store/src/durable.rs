@@ -91,7 +91,18 @@ impl EntryKind {
 }
 
 /// How far the log was acknowledged: a head checkpoint's number and the records the log held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Position {
     /// The number of the head checkpoint (one per flush, over the folder's life).
     pub checkpoint: u64,

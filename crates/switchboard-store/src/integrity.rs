@@ -27,6 +27,8 @@ pub enum FolderProblemKind {
     UnreadablePage,
     /// The log holds fewer records than the durable record or its heads say.
     RecordsMissing,
+    /// Anchored heads the log was checked against are not the folder's, or not signed right.
+    AnchorMismatch,
 }
 
 impl FolderProblemKind {
@@ -40,6 +42,7 @@ impl FolderProblemKind {
             FolderProblemKind::RecordForeign => "foreign durable record",
             FolderProblemKind::UnreadablePage => "unreadable page",
             FolderProblemKind::RecordsMissing => "missing records",
+            FolderProblemKind::AnchorMismatch => "anchored heads",
         }
     }
 }

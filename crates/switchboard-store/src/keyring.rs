@@ -41,6 +41,11 @@ impl KeyRing {
         KeyRing { master, cache: ShardedMap::new() }
     }
 
+    /// The master key the ring unwraps with (for signing anchored heads).
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// The current key of `stream`, from the cache or the tree.
     pub fn current(&self, tree: &sled::Tree, stream: Sid) -> Result<KeyStatus, StoreError> {
         if let Some(key) = self.cache.get(stream) {

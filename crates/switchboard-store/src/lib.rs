@@ -19,6 +19,8 @@
 //!
 //! docs/event-format.md describes the bytes; this crate is the only one that knows them.
 
+mod anchor;
+mod backup;
 mod channel;
 mod durable;
 mod error;
@@ -37,6 +39,8 @@ mod replay;
 mod sharded;
 mod verify;
 
+pub use anchor::{anchor_folder, heads_public_key, AnchoredHead, AnchoredHeads, HEADS_FORMAT};
+pub use backup::{import_backup, restore_folder, BackupSummary, RestoreSummary};
 pub use channel::{ChannelLog, Executed, ShredOutcome};
 pub use durable::{DurableContents, DurableEntry, EntryKind, Position};
 pub use error::StoreError;

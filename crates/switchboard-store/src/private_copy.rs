@@ -45,6 +45,23 @@ impl PrivateCopy {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Keeps the copy as the folder `to` (an empty folder there is replaced), synced, by a
+    /// rename: `to` is either absent or whole.
+    pub fn persist(self, to: &Path) -> Result<(), StoreError> {
+        for entry in std::fs::read_dir(self.path())? {
+            File::open(entry?.path())?.sync_all()?;
+        }
+        let kept = self.dir.keep();
+        if to.exists() {
+            std::fs::remove_dir(to)?;
+        }
+        std::fs::rename(&kept, to)?;
+        if let Some(parent) = to.parent() {
+            File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
 }
 
 /// The entries of a data folder that make up its log: sled's (`conf`, `db`, `snap.*`,

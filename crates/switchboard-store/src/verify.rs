@@ -52,6 +52,9 @@ pub enum FindingKind {
     Malformed,
     /// sled could not read an entry.
     UnreadablePage,
+    /// The record anchored heads named as a stream's last is not the one the log holds there:
+    /// the history up to it was rewritten.
+    Rewritten,
 }
 
 impl FindingKind {
@@ -65,6 +68,7 @@ impl FindingKind {
             FindingKind::PastTheHead => "records past the head",
             FindingKind::Malformed => "malformed",
             FindingKind::UnreadablePage => "unreadable page",
+            FindingKind::Rewritten => "rewritten history",
         }
     }
 
@@ -128,7 +132,13 @@ impl VerifyReport {
         self.findings_total == 0 && self.folder.is_empty()
     }
 
-    fn report(&mut self, stream: Sid, seq: u64, kind: FindingKind, problem: impl Into<String>) {
+    pub(crate) fn report(
+        &mut self,
+        stream: Sid,
+        seq: u64,
+        kind: FindingKind,
+        problem: impl Into<String>,
+    ) {
         self.findings_total += 1;
         if self.findings.len() < Self::FINDINGS_MAX {
             self.findings.push(Finding { stream, seq, kind, problem: problem.into() });

@@ -23,8 +23,16 @@ enum Command {
     Serve(Box<crate::config::ServeArgs>),
     /// Print a data folder's events, decrypted, in order (audit).
     Replay(crate::replay::ReplayArgs),
-    /// Check every chain, head and tag of a data folder (audit).
+    /// Check a data folder without changing it: chains, heads, tags, and that it holds
+    /// everything acknowledged (audit).
     Verify(crate::verify::VerifyArgs),
+    /// Print every stream's head and the log's position, signed: ship it off the machine and
+    /// `verify --against` it later.
+    Heads(crate::protect::HeadsArgs),
+    /// Take a consistent backup of a running daemon into a new folder, and check it.
+    Backup(crate::protect::BackupArgs),
+    /// Check a backup and put it in place as the data folder.
+    Restore(crate::protect::RestoreArgs),
     /// Master key and data key operations.
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
@@ -181,6 +189,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => crate::serve::run(*args),
         Command::Replay(args) => crate::replay::run(args),
         Command::Verify(args) => crate::verify::run(args),
+        Command::Heads(args) => crate::protect::heads(args),
+        Command::Backup(args) => crate::protect::backup(args),
+        Command::Restore(args) => crate::protect::restore(args),
         Command::Keys(command) => crate::keys::run(command),
         Command::Token(args) => crate::token::run(args),
         Command::Reindex(args) => {

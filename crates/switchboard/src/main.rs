@@ -1,7 +1,8 @@
 //! The `switchboard` binary: argument parsing and wiring only.
 //!
 //! `serve` runs the daemon; the other subcommands are the operator's tools over a data folder
-//! (replay and verify for audit, key rotation and shredding, index rebuilding). sled locks its
+//! (replay, verify and signed heads for audit, backups and restores, key rotation and
+//! shredding, index rebuilding). sled locks its
 //! folder, so the tools read a stopped daemon's folder or a backup of it.
 
 mod cli;
@@ -9,6 +10,7 @@ mod config;
 mod credentials;
 mod keys;
 mod memory;
+mod protect;
 mod replay;
 mod serve;
 mod timefmt;

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
-use switchboard_store::{verify_folder, FolderReport, VerifyOptions};
+use switchboard_store::{verify_folder, AnchoredHeads, FolderReport, VerifyOptions};
 
 use crate::cli::DataArgs;
 
@@ -26,6 +27,10 @@ pub struct VerifyArgs {
     /// It needs room for the folder (less where the file system shares copied blocks).
     #[arg(long, value_name = "DIR")]
     scratch: Option<PathBuf>,
+    /// Also prove the log still holds everything these anchored heads (`switchboard heads`,
+    /// `GET /admin/v1/Heads`) covered: a truncated or rewritten history fails.
+    #[arg(long, value_name = "FILE")]
+    against: Option<PathBuf>,
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -38,14 +43,23 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             eprint!("\rverifying: {records} records checked");
         }
     };
-    let options = VerifyOptions { master, scratch: args.scratch };
+    let against = match &args.against {
+        None => None,
+        Some(path) => Some(
+            serde_json::from_slice(
+                &std::fs::read(path).with_context(|| path.display().to_string())?,
+            )
+            .with_context(|| format!("{} is not a heads document", path.display()))?,
+        ),
+    };
+    let options = VerifyOptions { master, scratch: args.scratch, against };
     let folder = verify_folder(&dir, &options, &mut progress)?;
     if on_terminal {
         eprintln!();
     }
     let mode =
         if args.integrity_only { "integrity (no keys)" } else { "full (chains, heads and tags)" };
-    print_summary(&folder, mode, started.elapsed().as_secs_f64());
+    print_summary(&folder, options.against.as_ref(), mode, started.elapsed().as_secs_f64());
     Ok(if folder.report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -63,7 +77,7 @@ fn streams_by_kind(folder: &FolderReport) -> String {
         .join(", ")
 }
 
-fn print_summary(folder: &FolderReport, mode: &str, seconds: f64) {
+fn print_summary(folder: &FolderReport, against: Option<&AnchoredHeads>, mode: &str, seconds: f64) {
     let report = &folder.report;
     println!(
         "checked {} records in {} ({} shredded) in {:.2} s, mode {mode}",
@@ -86,10 +100,20 @@ fn print_summary(folder: &FolderReport, mode: &str, seconds: f64) {
             report.unacknowledged
         );
     }
+    if let Some(anchor) = against {
+        println!(
+            "anchored heads: {} streams, {}, taken at {}, signed by key {}",
+            anchor.heads.len(),
+            anchor.position,
+            anchor.taken_at,
+            anchor.public_key
+        );
+    }
     if report.is_clean() {
         println!(
-            "OK: every chain, head{} verifies, and the log holds everything acknowledged",
-            if mode.starts_with("full") { " and tag" } else { "" }
+            "OK: every chain, head{} verifies, and the log holds everything acknowledged{}",
+            if mode.starts_with("full") { " and tag" } else { "" },
+            if against.is_some() { " and anchored" } else { "" }
         );
         return;
     }

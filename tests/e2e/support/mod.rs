@@ -215,13 +215,19 @@ impl Daemon {
     /// Starts `switchboard serve` and waits until it names its address. Unless the test chose
     /// its own, the outbound allow-list names 127.0.0.1, where the fakes of outside providers
     /// listen: the daemon refuses every other private or loopback address.
-    pub fn start(mut command: Command) -> Daemon {
+    pub fn start(command: Command) -> Daemon {
+        Daemon::start_with(command, &[])
+    }
+
+    /// [`Daemon::start`] with more arguments of `serve` (flags that have no variable).
+    pub fn start_with(mut command: Command, serve_args: &[&str]) -> Daemon {
         let allow = std::ffi::OsStr::new(OUTBOUND_ALLOW);
         if !command.get_envs().any(|(name, _)| name == allow) {
             command.env(OUTBOUND_ALLOW, "127.0.0.1");
         }
         let mut child = command
             .arg("serve")
+            .args(serve_args)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .stdin(Stdio::null())

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use switchboard_crypto::MasterKey;
+use switchboard_crypto::{chain_hash, MasterKey};
 use switchboard_domain::{Sid, SidPrefix};
 
 use super::{
-    key_less_opener, opened, read_heads, shredded_keys, verify_in_parallel, PastHead, RecordOpener,
-    VerifyReport, RAW_CACHE_BYTES,
+    key_less_opener, opened, read_heads, shredded_keys, verify_in_parallel, FindingKind, PastHead,
+    RecordOpener, VerifyReport, RAW_CACHE_BYTES,
 };
+use crate::anchor::{heads_public_key, AnchoredHeads};
 use crate::durable::Position;
 use crate::integrity::{FolderProblem, FolderProblemKind, LogMarks};
 use crate::keyring::KeyRing;
@@ -30,6 +31,9 @@ pub struct VerifyOptions {
     pub master: Option<MasterKey>,
     /// Where the private copy goes (the system's temporary folder by default).
     pub scratch: Option<PathBuf>,
+    /// Anchored heads the log must still hold (`verify --against`): every stream at least as
+    /// long as anchored, with the anchored record where the anchor saw it.
+    pub against: Option<AnchoredHeads>,
 }
 
 /// What [`verify_folder`] saw beyond the records.
@@ -127,6 +131,10 @@ pub fn verify_folder(
             ));
         }
     }
+    if let Some(anchor) = &options.against {
+        let master = options.master.as_ref();
+        check_anchor(&db, anchor, master, marks.folder_id, &heads, &mut folder.report);
+    }
     // Every other entry read once: sled checks each page's checksum as it reads it.
     let before = db.range(..[EVENT]).find(Result::is_err);
     let after = || db.range([EVENT + 1]..).find(Result::is_err);
@@ -183,5 +191,71 @@ pub fn kind_name(stream: Sid) -> &'static str {
         SidPrefix::FLEX_FLOW => "flow",
         SidPrefix::DATA_FOLDER => "audit stream",
         _ => "other stream",
+    }
+}
+
+/// Reports what the log lacks of `anchor`: problems of the document (its signature, its key, its
+/// folder) and findings per stream (shortened or rewritten since).
+fn check_anchor(
+    db: &sled::Db,
+    anchor: &AnchoredHeads,
+    master: Option<&MasterKey>,
+    folder_id: Option<[u8; 16]>,
+    log_heads: &BTreeMap<Sid, Option<Head>>,
+    report: &mut VerifyReport,
+) {
+    let problem = |detail: String| FolderProblem::new(FolderProblemKind::AnchorMismatch, detail);
+    let problems = &mut report.folder;
+    if let Err(why) = anchor.check_signature() {
+        problems.push(problem(format!("the anchored heads cannot be trusted: {why}")));
+        return;
+    }
+    if let Some(master) = master {
+        if anchor.public_key != heads_public_key(master) {
+            problems.push(problem("the anchored heads were signed by another key".into()));
+        }
+    }
+    let ours = folder_id.map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    if ours.as_deref() != Some(anchor.folder_id.as_str()) {
+        problems.push(problem(format!(
+            "the anchored heads are of folder {}, not this one",
+            anchor.folder_id
+        )));
+    }
+    let records: u64 = log_heads.values().flatten().map(|h| h.next_seq).sum();
+    if records < anchor.position.records {
+        problems.push(problem(format!(
+            "the log's heads count {records} records; {} were anchored at {}",
+            anchor.position.records, anchor.taken_at
+        )));
+    }
+    let Ok(anchored) = anchor.parsed_heads() else { return };
+    for (stream, head) in anchored {
+        if head.next_seq == 0 {
+            continue;
+        }
+        let have = log_heads.get(&stream).copied().flatten().map_or(0, |h| h.next_seq);
+        if have < head.next_seq {
+            report.report(
+                stream,
+                have,
+                FindingKind::MissingRecords,
+                format!(
+                    "{} records were anchored at {}, the log holds {have}",
+                    head.next_seq, anchor.taken_at
+                ),
+            );
+            continue;
+        }
+        let last = head.next_seq - 1;
+        let stored = db.get(layout::event_key(stream, last)).ok().flatten();
+        if stored.as_deref().map(chain_hash) != Some(head.last_hash) {
+            report.report(
+                stream,
+                last,
+                FindingKind::Rewritten,
+                format!("not the record anchored at {}", anchor.taken_at),
+            );
+        }
     }
 }
