@@ -34,6 +34,10 @@ pub struct HttpArgs {
     /// The switchboard binary [default: beside this one].
     #[arg(long)]
     binary: Option<std::path::PathBuf>,
+    /// Another switchboard binary (an earlier build) loaded in every round too, right after the
+    /// first: the cost of a change, measured in the same run.
+    #[arg(long)]
+    baseline: Option<std::path::PathBuf>,
     /// Load a daemon already running there (started with this tool's credentials) instead, and
     /// skip the raw pipeline: for profiling.
     #[arg(long)]
@@ -73,10 +77,19 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
     let (mut daemon, base) = start_daemon(&binary, &scratch.path().join("data"))?;
     setup_flow(&base)?;
+    let mut baseline = match &args.baseline {
+        Some(binary) => {
+            let (child, base) = start_daemon(binary, &scratch.path().join("baseline"))?;
+            setup_flow(&base)?;
+            Some((child, format!("{base}/webhooks/twilio")))
+        }
+        None => None,
+    };
     let raw_base = start_raw_pipeline(&scratch.path().join("raw"))?;
     let (ours_url, raw_url) =
         (format!("{base}/webhooks/twilio"), format!("{raw_base}/webhooks/twilio"));
     let mut rounds = Vec::new();
+    let mut baseline_rounds = Vec::new();
     let mut usage = (Duration::ZERO, 0u64, 0usize);
     // This process's CPU per request: while the daemon is loaded it is the load generator's
     // alone; while the raw pipeline is, the generator's and the pipeline's.
@@ -93,6 +106,11 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
         if let (Some(before), Some(after)) = (before.1, &middle) {
             client_cpu = (client_cpu.0 + after.since(&before).0, client_cpu.1 + ours.0.count);
         }
+        if let Some((_, url)) = &baseline {
+            let theirs = load(args.client, url, args.concurrency, args.customers, seconds);
+            baseline_rounds.push(theirs);
+        }
+        let middle = ProcessUsage::of(me);
         let raw = load(args.client, &raw_url, args.concurrency, args.customers, seconds);
         if let (Some(before), Some(after)) = (middle, ProcessUsage::of(me)) {
             raw_cpu = (raw_cpu.0 + after.since(&before).0, raw_cpu.1 + raw.0.count);
@@ -101,6 +119,10 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
     }
     let _ = daemon.kill();
     let _ = daemon.wait();
+    if let Some((child, _)) = baseline.as_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     println!(
         "## Signed SMS webhooks, {} connections, {} customers, {} rounds of {} s each\n",
         args.concurrency,
@@ -112,6 +134,7 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
         "| round | target | requests/s | p50 | p99 | p99.9 | max | errors | vs raw | p99 vs raw p99 |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let (mut ratios, mut tails, mut p99s) = (Vec::new(), Vec::new(), Vec::new());
+    let mut baseline_shares = Vec::new();
     for (n, ((ours, ours_errors), (raw, raw_errors))) in rounds.iter().enumerate() {
         let ratio = ours.per_second / raw.per_second.max(1.0);
         // The daemon's p99 follows the machine's: the raw pipeline's own p99 moves with it.
@@ -129,6 +152,23 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
             ms(ours.max),
             ratio * 100.0
         );
+        if let Some((theirs, errors)) = baseline_rounds.get(n) {
+            let ratio = theirs.per_second / raw.per_second.max(1.0);
+            let tail = theirs.p99.as_secs_f64() / raw.p99.as_secs_f64().max(1e-6);
+            let share = ours.per_second / theirs.per_second.max(1.0);
+            baseline_shares.push(share);
+            println!(
+                "| {} | baseline binary (this run's {:.0} % of it) | {} | {} | {} | {} | {} | {errors} | {:.0} % | {tail:.2} |",
+                n + 1,
+                share * 100.0,
+                rate(theirs.per_second),
+                ms(theirs.p50),
+                ms(theirs.p99),
+                ms(theirs.p999),
+                ms(theirs.max),
+                ratio * 100.0
+            );
+        }
         println!(
             "| {} | raw pipeline (form + encode + seal + sled + group commit) | {} | {} | {} | {} | {} | {raw_errors} | | |",
             n + 1,
@@ -151,6 +191,16 @@ pub fn run(args: &HttpArgs) -> anyhow::Result<()> {
         ms(p99s[p99s.len() - 1]),
         tails[tails.len() / 2]
     );
+    if !baseline_shares.is_empty() {
+        baseline_shares.sort_by(f64::total_cmp);
+        println!(
+            "Against the baseline binary: {:.1} % of its throughput, the median of the rounds' \
+             ({:.1}–{:.1} %).",
+            baseline_shares[baseline_shares.len() / 2] * 100.0,
+            baseline_shares[0] * 100.0,
+            baseline_shares[baseline_shares.len() - 1] * 100.0
+        );
+    }
     println!(
         "Transparent huge pages: {} for the daemon and the raw pipeline (SWITCHBOARD_HUGE_PAGES).",
         if crate::huge_pages_off() { "off" } else { "the kernel's policy" }

@@ -26,6 +26,12 @@
 //! every writer waited. A clean close, and the tools that need `H` exact, fold them all. Opening
 //! a folder folds whatever checkpoints a crash left (`recovery::fold_journal`).
 //!
+//! After sled's part of a flush is durable, the flush's entry goes into the durable record
+//! (`durable.rs`), written and synced by a second thread while the next flush's sled part runs,
+//! so the two syncs overlap rather than add up; a flush's waiters are told only once its entry
+//! is durable, in order. The record is therefore never ahead of sled, and may be behind it by at
+//! most two flushes after a crash (the next open writes their entries, `Recovered`).
+//!
 //! A busy log paces its flushes ([`FlushPacing`]): when many writes are in progress, starting the
 //! next flush the moment the last one ends makes small batches, and each flush costs CPU (sled's
 //! I/O threads, the sync, the wake-ups) that the writers need. Waiting until a short interval has
@@ -410,77 +416,150 @@ struct Flush<'a> {
     record: Option<DurableRecord>,
 }
 
+/// A flush whose sled part is durable, on its way into the durable record.
+struct SledDone {
+    generation: u64,
+    position: Position,
+    digest: [u8; 32],
+}
+
+/// The flusher's loop. A flush's entry in the durable record is written, and synced, by a
+/// thread of its own (`record_loop`) while the next flush's sled part already runs: the two
+/// syncs overlap instead of adding up, and a flush is still acknowledged only once both its sled
+/// part and its entry are durable, in order. The recorder is never more than two flushes behind.
 fn flush_loop(shared: &Shared, flush: &mut Flush<'_>, pacing: FlushPacing, mut journal: Journal) {
-    let mut last_start: Option<Instant> = None;
-    loop {
-        let (generation, staged, appended, fold) = {
-            let mut state = lock(&shared.state);
-            while state.wanted <= state.progress.completed && !state.shutting_down {
-                state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
-            }
-            let busy = shared.writing.load(Ordering::Relaxed) >= pacing.busy_writers;
-            // A fold is asked for by a clean close or a tool, which wait for it alone.
-            let urgent = state.shutting_down || state.fold_wanted;
-            let early = last_start.and_then(|at| pacing.interval.checked_sub(at.elapsed()));
-            if let Some(wait) = early.filter(|wait| busy && !urgent && !wait.is_zero()) {
-                // Writers arriving meanwhile stage into this same generation.
-                drop(state);
-                std::thread::sleep(wait);
-                shared.paced.fetch_add(1, Ordering::Relaxed);
-                state = lock(&shared.state);
-            }
-            last_start = Some(Instant::now());
-            if state.failure.is_some()
-                || (state.shutting_down && state.wanted <= state.progress.completed)
-            {
+    let (to_record, recorded) = std::sync::mpsc::sync_channel::<SledDone>(1);
+    let record = flush.record.take();
+    std::thread::scope(|scope| {
+        let recorder = std::thread::Builder::new()
+            .name("switchboard-recorder".into())
+            .spawn_scoped(scope, move || record_loop(shared, record, recorded));
+        let Ok(recorder) = recorder else {
+            fail(shared, "the durable record's thread did not start".into());
+            return;
+        };
+        let mut last_start: Option<Instant> = None;
+        loop {
+            let (generation, staged, appended, fold) = {
+                let mut state = lock(&shared.state);
+                while state.wanted <= state.started && !state.shutting_down {
+                    state = shared.work.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                let busy = shared.writing.load(Ordering::Relaxed) >= pacing.busy_writers;
+                // A fold is asked for by a clean close or a tool, which wait for it alone.
+                let urgent = state.shutting_down || state.fold_wanted;
+                let early = last_start.and_then(|at| pacing.interval.checked_sub(at.elapsed()));
+                if let Some(wait) = early.filter(|wait| busy && !urgent && !wait.is_zero()) {
+                    // Writers arriving meanwhile stage into this same generation.
+                    drop(state);
+                    std::thread::sleep(wait);
+                    shared.paced.fetch_add(1, Ordering::Relaxed);
+                    state = lock(&shared.state);
+                }
+                last_start = Some(Instant::now());
+                if state.failure.is_some() || (state.shutting_down && state.wanted <= state.started)
+                {
+                    break;
+                }
+                state.started += 1;
+                // Every append staged so far has a ticket of at most this generation, and every
+                // later one gets the next: this checkpoint is exactly what this generation covers.
+                let fold = std::mem::take(&mut state.fold_wanted);
+                let appended = std::mem::take(&mut state.appended);
+                (state.started, std::mem::take(&mut state.staged), appended, fold)
+            };
+            let done = flush_sled(flush, staged, appended, &mut journal, fold);
+            if !hand_over(shared, &to_record, generation, done) {
                 break;
             }
+        }
+        // A final flush on the way out, so a clean stop leaves nothing only in memory.
+        let (staged, appended, generation) = {
+            let mut state = lock(&shared.state);
             state.started += 1;
-            // Every append staged so far has a ticket of at most this generation, and every later
-            // one gets the next: this checkpoint is exactly what this generation covers.
-            let fold = std::mem::take(&mut state.fold_wanted);
-            let appended = std::mem::take(&mut state.appended);
-            (state.started, std::mem::take(&mut state.staged), appended, fold)
+            let staged = std::mem::take(&mut state.staged);
+            (staged, std::mem::take(&mut state.appended), state.started)
         };
-        let result = flush_once(flush, staged, appended, &mut journal, fold);
-        let mut state = lock(&shared.state);
-        match result {
-            Ok((folded, position)) => {
-                state.progress.completed = generation;
-                state.durable = position;
-                for stream in folded {
-                    // Staged again meanwhile: its newest head belongs to a later checkpoint.
-                    if !state.staged.contains_key(&stream) {
-                        state.unfolded.remove(&stream);
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "flush failed; no further write will be acknowledged");
-                state.failure = Some(error.to_string());
-                state.progress.failed = true;
-            }
+        if lock(&shared.state).failure.is_none() {
+            let done = flush_sled(flush, staged, appended, &mut journal, true);
+            hand_over(shared, &to_record, generation, done);
         }
-        let progress = state.progress;
-        // Waiters are told outside `state`: waking them takes a while (a wake-up per thread or
-        // task), and every append takes `state` to stage its head.
-        drop(state);
-        announce(shared, progress, generation);
-    }
-    // A final flush on the way out, so a clean stop leaves nothing only in memory.
-    let (staged, appended) = {
-        let mut state = lock(&shared.state);
-        (std::mem::take(&mut state.staged), std::mem::take(&mut state.appended))
-    };
-    if lock(&shared.state).failure.is_none() {
-        if let Ok((_, position)) = flush_once(flush, staged, appended, &mut journal, true) {
-            lock(&shared.state).durable = position;
-        }
-    }
+        drop(to_record);
+        let _ = recorder.join();
+    });
     // Nothing is flushed from here on: whoever waits for a later generation, or takes a ticket
     // after this, is told so rather than left waiting.
     let progress = {
         let mut state = lock(&shared.state);
+        state.progress.failed = true;
+        state.progress
+    };
+    announce(shared, progress, progress.completed);
+}
+
+/// Passes a flush whose sled part is done to the recorder (waiting while it is two behind);
+/// `false` if the flush failed, or the recorder has stopped.
+fn hand_over(
+    shared: &Shared,
+    to_record: &std::sync::mpsc::SyncSender<SledDone>,
+    generation: u64,
+    done: Result<(Vec<Sid>, Position, [u8; 32]), StoreError>,
+) -> bool {
+    match done {
+        Ok((folded, position, digest)) => {
+            let mut state = lock(&shared.state);
+            for stream in folded {
+                // Staged again meanwhile: its newest head belongs to a later checkpoint.
+                if !state.staged.contains_key(&stream) {
+                    state.unfolded.remove(&stream);
+                }
+            }
+            drop(state);
+            to_record.send(SledDone { generation, position, digest }).is_ok()
+        }
+        Err(error) => {
+            fail(shared, error.to_string());
+            false
+        }
+    }
+}
+
+/// Writes each flush's entry in the durable record, in order, and only then tells its waiters.
+fn record_loop(
+    shared: &Shared,
+    mut record: Option<DurableRecord>,
+    flushes: std::sync::mpsc::Receiver<SledDone>,
+) {
+    for done in flushes {
+        if lock(&shared.state).failure.is_some() {
+            continue;
+        }
+        let written = match record.as_mut() {
+            Some(record) => record.append(EntryKind::Flush, done.position, done.digest),
+            None => Ok(()),
+        };
+        if let Err(error) = written {
+            fail(shared, error.to_string());
+            continue;
+        }
+        let progress = {
+            let mut state = lock(&shared.state);
+            state.progress.completed = done.generation;
+            state.durable = done.position;
+            state.progress
+        };
+        // Waiters are told outside `state`: waking them takes a while (a wake-up per thread or
+        // task), and every append takes `state` to stage its head.
+        announce(shared, progress, done.generation);
+    }
+}
+
+/// Stops acknowledging anything: no flush after this one is ever done.
+fn fail(shared: &Shared, why: String) {
+    tracing::error!(error = %why, "flush failed; no further write will be acknowledged");
+    let progress = {
+        let mut state = lock(&shared.state);
+        state.failure = Some(why);
         state.progress.failed = true;
         state.progress
     };
@@ -508,11 +587,8 @@ fn announce(shared: &Shared, progress: Progress, generation: u64) {
     }
 }
 
-/// Writes the checkpoint of this flush, folding first the one whose slot it takes (or all of
-/// them, if `fold_all`), flushes, and writes the flush's entry in the durable record. Every
-/// flush writes a checkpoint, even one that stages no head (a consumer's cursor, a fold), so the
-/// durable record covers every write a flush made durable. Returns the streams whose newest head
-/// is now in `H`, and where the log is.
+/// One flush whole, sled's part and then its entry in the durable record: for tests.
+#[cfg(test)]
 fn flush_once(
     flush: &mut Flush<'_>,
     staged: HashMap<Sid, Head>,
@@ -520,6 +596,25 @@ fn flush_once(
     journal: &mut Journal,
     fold_all: bool,
 ) -> Result<(Vec<Sid>, Position), StoreError> {
+    let (folded, position, digest) = flush_sled(flush, staged, appended, journal, fold_all)?;
+    if let Some(record) = flush.record.as_mut() {
+        record.append(EntryKind::Flush, position, digest)?;
+    }
+    Ok((folded, position))
+}
+
+/// Writes the checkpoint of this flush, folding first the one whose slot it takes (or all of
+/// them, if `fold_all`), and flushes sled. Every flush writes a checkpoint, even one that stages
+/// no head (a consumer's cursor, a fold), so that the flush's entry in the durable record covers
+/// every write it made durable. Returns the streams whose newest head is now in `H`, where the
+/// log is, and the digest of the checkpoint, for the entry.
+fn flush_sled(
+    flush: &Flush<'_>,
+    staged: HashMap<Sid, Head>,
+    appended: u64,
+    journal: &mut Journal,
+    fold_all: bool,
+) -> Result<(Vec<Sid>, Position, [u8; 32]), StoreError> {
     let db = flush.db;
     let mut folded = Vec::new();
     let number = journal.last + 1;
@@ -542,14 +637,12 @@ fn flush_once(
     if let Some(file) = flush.log_file {
         file.sync_data()?;
     }
-    // Only once sled's part is durable: the record must never say more than sled holds.
+    // The entry is written only after this, once sled's part is durable: the record must never
+    // say more than sled holds.
     let position = Position { checkpoint: number, records };
-    if let Some(record) = flush.record.as_mut() {
-        record.append(EntryKind::Flush, position, checkpoint_digest(&checkpoint))?;
-    }
     // Named again by this checkpoint: its `H` entry lags once more.
     folded.retain(|stream| !journal.pending.contains_key(stream));
-    Ok((folded, position))
+    Ok((folded, position, checkpoint_digest(&checkpoint)))
 }
 
 /// Checkpoints of folders of format 2: no record count.

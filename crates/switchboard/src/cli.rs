@@ -147,11 +147,13 @@ pub fn require_data(dir: &Path) -> anyhow::Result<()> {
 
 /// sled reports a folder locked by a running daemon as a plain I/O error; say what it means.
 pub fn explain_open_error(error: switchboard_store::StoreError, dir: &Path) -> anyhow::Error {
+    use switchboard_store::StoreError;
     let text = error.to_string();
-    if text.contains("lock")
+    let from_sled = matches!(error, StoreError::Sled(_) | StoreError::Io(_));
+    let locked = text.contains("lock")
         || text.contains("WouldBlock")
-        || text.contains("temporarily unavailable")
-    {
+        || text.contains("temporarily unavailable");
+    if from_sled && locked {
         anyhow::anyhow!(
             "{} is in use by a running daemon (sled locks its folder); stop it, or work on a \
              backup copy: {text}",
