@@ -8,8 +8,11 @@
 //! number of the flush's head checkpoint, the number of records the log then holds, and a digest of
 //! the checkpoint's bytes, each entry checksummed and chained to the one before, written in place
 //! in a preallocated ring (a write that never changes the file's size costs the cheapest sync).
-//! Nothing is acknowledged before its entry is durable, so a log that holds less than the newest
-//! entry lost acknowledged writes, and the opener (`integrity.rs`) refuses it.
+//! Nothing is acknowledged before its entry is written, so a log that holds less than the newest
+//! entry lost acknowledged writes, and the opener (`integrity.rs`) refuses it. Entries are synced
+//! at most `record_sync` after they are written (the flusher's choice, 50 ms by default): a power
+//! cut may take the newest, in any order, and each entry says how many before it were unsynced so
+//! that the reader excuses exactly those.
 //!
 //! File: a header of [`ENTRY_LEN`] bytes (`magic ‖ version ‖ folder id ‖ slots ‖ check`), then
 //! `slots` entries; the entry numbered `n` sits in slot `n % slots`. docs/event-format.md has the
@@ -125,6 +128,10 @@ pub struct DurableEntry {
     pub digest: [u8; 32],
     /// SHA-256 of the previous entry's body (zeros for the first).
     pub prev: [u8; 32],
+    /// How many entries just before this one were written but not yet synced when this one was
+    /// written (zero when the record syncs every entry). A power cut may lose those, in any
+    /// order, while this one survives: the reader excuses such a gap and no other.
+    pub unsynced_before: u32,
 }
 
 impl DurableEntry {
@@ -137,6 +144,7 @@ impl DurableEntry {
         let mut out = [0u8; ENTRY_LEN];
         out[0] = VERSION;
         out[1] = self.kind.tag();
+        out[4..8].copy_from_slice(&self.unsynced_before.to_be_bytes());
         out[8..16].copy_from_slice(&self.position.checkpoint.to_be_bytes());
         out[16..24].copy_from_slice(&self.position.records.to_be_bytes());
         out[24..56].copy_from_slice(&self.digest);
@@ -161,6 +169,7 @@ impl DurableEntry {
             },
             digest: bytes[24..56].try_into().ok()?,
             prev: bytes[56..88].try_into().ok()?,
+            unsynced_before: u32::from_be_bytes(bytes[4..8].try_into().ok()?),
         })
     }
 
@@ -180,7 +189,8 @@ pub fn checkpoint_digest(stored: &[u8]) -> [u8; 32] {
 pub struct DurableContents {
     /// The folder this record belongs to (`Mfolder-id` in sled); `None` if the header is damaged.
     pub folder_id: Option<[u8; 16]>,
-    /// The entries that read back, oldest first, numbers contiguous up to the newest.
+    /// The entries that read back, oldest first, numbers contiguous up to the newest but for
+    /// entries a power cut took before they were synced.
     pub entries: Vec<DurableEntry>,
     /// What is wrong with the file itself, if anything.
     pub problems: Vec<String>,
@@ -194,9 +204,9 @@ impl DurableContents {
 
     /// The entry for checkpoint `number`, if the record still holds it.
     pub fn entry(&self, number: u64) -> Option<&DurableEntry> {
-        let first = self.entries.first()?.position.checkpoint;
-        let at = usize::try_from(number.checked_sub(first)?).ok()?;
-        self.entries.get(at).filter(|e| e.position.checkpoint == number)
+        // Numbers rise, but a power cut may have left gaps (`parse`).
+        let at = self.entries.binary_search_by_key(&number, |e| e.position.checkpoint).ok()?;
+        self.entries.get(at)
     }
 }
 
@@ -225,7 +235,7 @@ pub fn parse(bytes: &[u8]) -> DurableContents {
     if bytes.len() as u64 != expected {
         contents.problems.push(format!("it is {} bytes long, not {expected}", bytes.len()));
     }
-    let mut found = Vec::new();
+    let mut found: Vec<DurableEntry> = Vec::new();
     let mut unreadable = Vec::new();
     for (slot, chunk) in bytes[ENTRY_LEN..].chunks_exact(ENTRY_LEN).enumerate() {
         match DurableEntry::decode(chunk) {
@@ -236,38 +246,55 @@ pub fn parse(bytes: &[u8]) -> DurableContents {
         }
     }
     found.sort_by_key(|e| e.position.checkpoint);
-    // The newest run of consecutive numbers is the record; a gap or a broken link before it is
-    // damage (the ring only ever loses its oldest entries).
-    let mut run_start = found.len();
-    while run_start > 0 {
-        let at = run_start - 1;
-        if let Some(next) = found.get(run_start) {
-            if found[at].position.checkpoint + 1 != next.position.checkpoint {
-                break;
-            }
-            if next.prev != found[at].link() {
-                contents.problems.push(format!(
-                    "entry {} is not chained to entry {}",
-                    next.position.checkpoint, found[at].position.checkpoint
-                ));
-            }
+    // The newest run of consecutive numbers is the record, walked from the newest entry back; a
+    // gap or a broken link in it is damage (the ring only ever loses its oldest entries), except
+    // a gap of entries that were only written, not yet synced, when the entry after it was: a
+    // power cut may lose those in any order. Their slots then hold what they held before (an
+    // entry one lap older, zeros, or a torn write), which is no damage either.
+    let mut excused_slots = std::collections::HashSet::new();
+    let mut run: Vec<DurableEntry> = Vec::new();
+    let mut cut_at = None;
+    for entry in found.iter().rev() {
+        let number = entry.position.checkpoint;
+        if excused_slots.contains(&(number % slots)) {
+            continue;
         }
-        run_start = at;
+        let Some(next) = run.last() else {
+            run.push(*entry);
+            continue;
+        };
+        let next_number = next.position.checkpoint;
+        if number + 1 == next_number {
+            if next.prev != entry.link() {
+                contents
+                    .problems
+                    .push(format!("entry {next_number} is not chained to entry {number}"));
+            }
+        } else if number < next_number
+            && next_number - 1 - number <= u64::from(next.unsynced_before)
+        {
+            excused_slots.extend((number + 1..next_number).map(|lost| lost % slots));
+        } else {
+            cut_at = Some(next_number);
+            break;
+        }
+        run.push(*entry);
     }
-    if run_start > 0 {
-        contents.problems.push(format!(
-            "entries before {} are missing or out of order",
-            found[run_start].position.checkpoint
-        ));
+    if let Some(number) = cut_at {
+        contents.problems.push(format!("entries before {number} are missing or out of order"));
     }
     // A crash while writing the entry after the newest leaves that one slot unreadable (it held
     // the oldest entry); any other unreadable slot is damage.
-    let torn_slot = found.last().map(|tip| (tip.position.checkpoint + 1) % slots);
-    let damaged = unreadable.iter().filter(|&&slot| Some(slot) != torn_slot).count();
+    let torn_slot = run.first().map(|tip| (tip.position.checkpoint + 1) % slots);
+    let damaged = unreadable
+        .iter()
+        .filter(|&&slot| Some(slot) != torn_slot && !excused_slots.contains(&slot))
+        .count();
     if damaged > 0 {
         contents.problems.push(format!("{damaged} entries do not read back"));
     }
-    contents.entries = found.split_off(run_start);
+    run.reverse();
+    contents.entries = run;
     contents
 }
 
@@ -298,9 +325,12 @@ pub struct DurableRecord {
     file: File,
     slots: u64,
     tip: DurableEntry,
-    /// `fdatasync` after each entry (the log's `Durability::Fsync`); otherwise the page cache
-    /// holds it, as sled's own flush does.
-    sync: bool,
+    /// Whether a sync is an `fdatasync` (the log's `Durability::Fsync`); otherwise the page cache
+    /// holds the entries, as it holds what sled's own flush wrote.
+    fsync: bool,
+    /// The newest entry's checkpoint number as of the last sync: entries past it are written
+    /// but not yet durable.
+    synced: u64,
 }
 
 impl DurableRecord {
@@ -312,35 +342,48 @@ impl DurableRecord {
         kind: EntryKind,
         position: Position,
         digest: [u8; 32],
-        sync: bool,
+        fsync: bool,
     ) -> Result<DurableRecord, StoreError> {
-        let first = DurableEntry { kind, position, digest, prev: [0; 32] };
+        let first = DurableEntry { kind, position, digest, prev: [0; 32], unsynced_before: 0 };
         let new_path = dir.join(NEW_FILE_NAME);
         {
             let mut file = File::create(&new_path)?;
             file.write_all(&encode_header(folder_id, SLOTS))?;
-            file.set_len((SLOTS + 1) * ENTRY_LEN as u64)?;
+            // Zeros written, not a hole: every block is allocated now, so writing an entry later
+            // changes no metadata and its sync is the cheapest there is.
+            let mut zeros = std::io::BufWriter::new(&file);
+            for _ in 0..SLOTS {
+                zeros.write_all(&[0u8; ENTRY_LEN])?;
+            }
+            zeros.flush()?;
+            drop(zeros);
             file.write_all_at(&first.encode(), slot_offset(position.checkpoint, SLOTS))?;
             file.sync_all()?;
         }
         std::fs::rename(&new_path, dir.join(FILE_NAME))?;
         File::open(dir)?.sync_all()?;
         let file = OpenOptions::new().read(true).write(true).open(dir.join(FILE_NAME))?;
-        Ok(DurableRecord { file, slots: SLOTS, tip: first, sync })
+        Ok(DurableRecord {
+            file,
+            slots: SLOTS,
+            tip: first,
+            fsync,
+            synced: first.position.checkpoint,
+        })
     }
 
     /// Opens the record of `dir` to append after `contents`' newest entry.
     pub fn open(
         dir: &Path,
         contents: &DurableContents,
-        sync: bool,
+        fsync: bool,
     ) -> Result<DurableRecord, StoreError> {
         let tip = *contents
             .tip()
             .ok_or_else(|| StoreError::Damaged("the durable record holds no entry".into()))?;
         let file = OpenOptions::new().read(true).write(true).open(dir.join(FILE_NAME))?;
         let slots = (file.metadata()?.len() / ENTRY_LEN as u64).saturating_sub(1).max(1);
-        Ok(DurableRecord { file, slots, tip, sync })
+        Ok(DurableRecord { file, slots, tip, fsync, synced: tip.position.checkpoint })
     }
 
     /// The newest entry written.
@@ -348,8 +391,23 @@ impl DurableRecord {
         self.tip
     }
 
-    /// Writes the next entry and, with `sync`, makes it durable before returning. Its checkpoint
-    /// number must follow the newest entry's.
+    /// Whether entries were written since the last sync.
+    pub fn unsynced(&self) -> bool {
+        self.synced < self.tip.position.checkpoint
+    }
+
+    /// Makes every entry written so far durable (`fdatasync`, in `fsync` mode).
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        if self.unsynced() && self.fsync {
+            self.file.sync_data()?;
+        }
+        self.synced = self.tip.position.checkpoint;
+        Ok(())
+    }
+
+    /// Writes the next entry into the file (the page cache holds it from then on: a crash of
+    /// the process loses none); [`DurableRecord::sync`] makes it durable. Its checkpoint number
+    /// must follow the newest entry's.
     pub fn append(
         &mut self,
         kind: EntryKind,
@@ -362,11 +420,11 @@ impl DurableRecord {
                 position.checkpoint, self.tip.position.checkpoint
             )));
         }
-        let entry = DurableEntry { kind, position, digest, prev: self.tip.link() };
+        // The tip was synced at `synced`; every entry after that is still only written.
+        let unsynced_before =
+            u32::try_from(self.tip.position.checkpoint - self.synced).unwrap_or(u32::MAX);
+        let entry = DurableEntry { kind, position, digest, prev: self.tip.link(), unsynced_before };
         self.file.write_all_at(&entry.encode(), slot_offset(position.checkpoint, self.slots))?;
-        if self.sync {
-            self.file.sync_data()?;
-        }
         self.tip = entry;
         Ok(())
     }
@@ -443,10 +501,78 @@ mod tests {
         let (dir, mut record) = fresh();
         for n in 6..40 {
             record.append(EntryKind::Flush, at(n, n), [0; 32]).unwrap();
+            record.sync().unwrap();
         }
         let mut bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
         change(&mut bytes);
         parse(&bytes)
+    }
+
+    fn slot_bytes(number: u64) -> std::ops::Range<usize> {
+        let start = ((number % SLOTS) as usize + 1) * ENTRY_LEN;
+        start..start + ENTRY_LEN
+    }
+
+    /// Writes `synced` entries after the first, syncing each, then `lagging` more without a
+    /// sync; returns the file as it was before the lagging ones, and the record.
+    fn lagging(synced: u64, lagging: u64) -> (tempfile::TempDir, Vec<u8>, u64) {
+        let (dir, mut record) = fresh();
+        let mut n = 6;
+        for _ in 0..synced {
+            record.append(EntryKind::Flush, at(n, n), [0; 32]).unwrap();
+            record.sync().unwrap();
+            n += 1;
+        }
+        let before = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        for _ in 0..lagging {
+            record.append(EntryKind::Flush, at(n, n), [0; 32]).unwrap();
+            n += 1;
+        }
+        (dir, before, n - 1)
+    }
+
+    #[test]
+    fn a_power_cut_may_take_unsynced_entries_in_any_order() {
+        let (dir, before, tip) = lagging(20, 10);
+        let mut bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        // Entries tip-7, tip-6 and tip-3 never reached the disk; the others did.
+        for lost in [tip - 7, tip - 6, tip - 3] {
+            let range = slot_bytes(lost);
+            bytes[range.clone()].copy_from_slice(&before[range]);
+        }
+        let contents = parse(&bytes);
+        assert_eq!(contents.problems, Vec::<String>::new());
+        assert_eq!(contents.tip().unwrap().position.checkpoint, tip);
+        assert!(contents.entry(tip - 3).is_none());
+        assert!(contents.entry(tip - 4).is_some());
+        assert_eq!(contents.entries.first().unwrap().position.checkpoint, 5);
+    }
+
+    #[test]
+    fn a_gap_of_synced_entries_is_damage() {
+        let (dir, _, tip) = lagging(20, 4);
+        let mut bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        // Entry tip-6 was synced before entry tip-3 was written: losing it is no power cut.
+        let range = slot_bytes(tip - 6);
+        bytes[range].fill(0);
+        let contents = parse(&bytes);
+        assert!(
+            contents.problems.iter().any(|p| p.contains("missing or out of order")),
+            "{:?}",
+            contents.problems
+        );
+    }
+
+    #[test]
+    fn a_lost_unsynced_entry_after_the_ring_wrapped_leaves_its_older_lap() {
+        let (dir, before, tip) = lagging(SLOTS + 50, 5);
+        let mut bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        let range = slot_bytes(tip - 2);
+        bytes[range.clone()].copy_from_slice(&before[range]);
+        let contents = parse(&bytes);
+        assert_eq!(contents.problems, Vec::<String>::new());
+        assert_eq!(contents.tip().unwrap().position.checkpoint, tip);
+        assert!(contents.entry(tip - 2 - SLOTS).is_none(), "the stale lap is not the record");
     }
 
     #[test]

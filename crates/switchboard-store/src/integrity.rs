@@ -204,6 +204,7 @@ mod tests {
             position: Position { checkpoint, records },
             digest: [digest; 32],
             prev: [0; 32],
+            unsynced_before: 0,
         }
     }
 

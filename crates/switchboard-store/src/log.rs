@@ -37,6 +37,11 @@ pub struct StoreConfig {
     pub snapshot_every: u64,
     /// The most memory sled may use to cache pages.
     pub cache_bytes: u64,
+    /// The longest a flush's entry in the durable record waits for its own sync: written before
+    /// the flush is acknowledged (a crash of the process loses none), it is made durable at most
+    /// this long after, or with its flush when zero (`durable.rs`; docs/BENCHMARKS.md measures
+    /// what each costs).
+    pub record_sync: std::time::Duration,
 }
 
 impl StoreConfig {
@@ -47,9 +52,13 @@ impl StoreConfig {
             pacing: FlushPacing::default(),
             snapshot_every: 1000,
             cache_bytes: 256 * 1024 * 1024,
+            record_sync: DEFAULT_RECORD_SYNC,
         }
     }
 }
+
+/// How long a flush's entry in the durable record may wait for its sync, by default.
+pub const DEFAULT_RECORD_SYNC: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// How to open a folder.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -214,7 +223,7 @@ impl EventLog {
             config.durability,
             config.pacing,
             start,
-            record,
+            (record, config.record_sync),
         )?;
         let clean = db.remove(layout::META_CLEAN)?.is_some();
         let log = EventLog {
@@ -996,6 +1005,7 @@ impl Starting<'_> {
             record.append(EntryKind::Recovered, position, digest)?;
             known = record.newest();
         }
+        record.sync()?;
         Ok((start, record, folder_id))
     }
 

@@ -65,6 +65,11 @@ pub struct DataArgs {
     /// How many writes in progress make the log busy, for the flush interval [default: 32].
     #[arg(long, env = "SWITCHBOARD_FLUSH_BUSY_WRITERS")]
     pub flush_busy_writers: Option<u64>,
+    /// The longest a flush's entry in the durable record waits for its own sync (written before
+    /// the flush is acknowledged; 0s: synced with every flush, which costs throughput)
+    /// [default: 50ms].
+    #[arg(long, env = "SWITCHBOARD_RECORD_SYNC_INTERVAL", value_parser = humantime::parse_duration)]
+    pub record_sync_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -125,6 +130,9 @@ impl DataArgs {
         }
         if let Some(writers) = self.flush_busy_writers {
             config.pacing.busy_writers = writers;
+        }
+        if let Some(interval) = self.record_sync_interval {
+            config.record_sync = interval;
         }
         config
     }

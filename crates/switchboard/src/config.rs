@@ -155,6 +155,7 @@ struct FileConfig {
     durability: Option<String>,
     flush_interval: Option<String>,
     flush_busy_writers: Option<u64>,
+    record_sync_interval: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     huge_pages: Option<HugePages>,
@@ -262,6 +263,8 @@ pub struct Settings {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_JANITOR_INACTIVE_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The longest `record_sync_interval` accepted.
+pub const MAX_RECORD_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// The longest `flush_interval` accepted: under load every write waits up to the interval for
 /// its flush, and past a few milliseconds that stops being a trade and becomes a mistake.
 pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -286,6 +289,19 @@ impl ServeArgs {
             data.flush_interval = Some(duration("flush_interval", text, "1ms, 500us, 0s")?);
         }
         data.flush_busy_writers = data.flush_busy_writers.or(file.flush_busy_writers);
+        if let (None, Some(text)) = (data.record_sync_interval, &file.record_sync_interval) {
+            data.record_sync_interval =
+                Some(duration("record_sync_interval", text, "50ms, 1s, 0s")?);
+        }
+        if let Some(interval) = data.record_sync_interval.filter(|i| *i > MAX_RECORD_SYNC_INTERVAL)
+        {
+            bail!(
+                "record_sync_interval {} is longer than {}: after a power cut the durable record \
+                 could lag the log by that much",
+                humantime::format_duration(interval),
+                humantime::format_duration(MAX_RECORD_SYNC_INTERVAL)
+            );
+        }
         if data.flush_busy_writers == Some(0) {
             bail!("flush_busy_writers must be at least 1: with 0, even a lone write would wait");
         }
@@ -510,6 +526,19 @@ mod tests {
         assert!(format!("{long:#}").contains("longer than 100ms"), "{long:#}");
         let none = resolve_with_file("flush_busy_writers = 0\n", &[]).err().unwrap();
         assert!(format!("{none:#}").contains("at least 1"), "{none:#}");
+    }
+
+    #[test]
+    fn the_record_sync_interval_comes_from_the_file_unless_a_flag_says_otherwise() {
+        let default = resolve_with_file("", &[]).unwrap().data.store_config().record_sync;
+        assert_eq!(default, switchboard_store::DEFAULT_RECORD_SYNC);
+        let file = "record_sync_interval = \"10ms\"\n";
+        let from_file = resolve_with_file(file, &[]).unwrap().data.store_config().record_sync;
+        assert_eq!(from_file, Duration::from_millis(10));
+        let flagged = resolve_with_file(file, &["--record-sync-interval", "0s"]).unwrap();
+        assert_eq!(flagged.data.store_config().record_sync, Duration::ZERO);
+        let long = resolve_with_file("record_sync_interval = \"5s\"\n", &[]).err().unwrap();
+        assert!(format!("{long:#}").contains("longer than 1s"), "{long:#}");
     }
 
     #[test]
