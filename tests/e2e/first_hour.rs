@@ -3,9 +3,18 @@
 //! configuration, and the README's quick start run as written.
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::Stdio;
 
-use crate::support::{switchboard, Daemon};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use crate::support::api::{
+    daemon_command, frames, Response, ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN,
+};
+use crate::support::fake::FakeServer;
+use crate::support::openapi::Contract;
+use crate::support::{run, switchboard, Daemon, Run};
 
 #[test]
 fn the_log_has_colours_on_a_terminal_only() {
@@ -59,4 +68,385 @@ fn terminal_log(data: &std::path::Path, no_color: bool) -> String {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert!(child.wait().unwrap().success());
     reader.join().unwrap()
+}
+
+/// The daemon's stderr once it holds `text` (its reader may lag behind the stdout line the
+/// start waits for).
+fn stderr_once(daemon: &Daemon, text: &str) -> String {
+    stderr_with(daemon, text, 1)
+}
+
+/// The daemon's stderr once `text` is in it `times` times (or after a deadline, as it is then).
+fn stderr_with(daemon: &Daemon, text: &str, times: usize) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while daemon.stderr().matches(text).count() < times && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    daemon.stderr()
+}
+
+/// A daemon's REST API with the credentials `switchboard dev env` gave for it.
+struct Rest {
+    url: String,
+    authorization: String,
+}
+
+impl Rest {
+    /// `switchboard dev env` on `data`: the address and the credentials the daemon keeps there.
+    fn of(data: &Path) -> (Rest, Run) {
+        let env = run(switchboard().args(["dev", "env", "--data-dir"]).arg(data));
+        env.assert_ok();
+        let value = |name: &str| {
+            let line = env.stdout.lines().find(|l| l.starts_with(&format!("{name}="))).unwrap();
+            line[name.len() + 1..].trim_matches('\'').to_owned()
+        };
+        let pair = format!("{}:{}", value("AC"), value("TOKEN"));
+        let authorization = format!("Basic {}", BASE64.encode(pair));
+        (Rest { url: value("URL"), authorization }, env)
+    }
+
+    fn get(&self, path: &str) -> Response {
+        answer(
+            ureq::get(&format!("{}{path}", self.url))
+                .set("Authorization", &self.authorization)
+                .call(),
+        )
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        let request = ureq::post(&format!("{}{path}", self.url));
+        answer(request.set("Authorization", &self.authorization).send_form(form))
+    }
+
+    /// A Chat Service with an enabled task flow of `channel_type` for each identity; returns it.
+    fn service_with_flows(&self, flows: &[(&str, &str)]) -> String {
+        let service = self.post("/chat/v2/Services", &[("FriendlyName", "support")]);
+        assert_eq!(service.status, 201, "{}", service.body);
+        let service = service.json()["sid"].as_str().unwrap().to_owned();
+        for (channel_type, identity) in flows {
+            let form = [
+                ("FriendlyName", *channel_type),
+                ("ChatServiceSid", service.as_str()),
+                ("ChannelType", channel_type),
+                ("ContactIdentity", identity),
+                ("Enabled", "true"),
+                ("IntegrationType", "task"),
+            ];
+            let flow = self.post("/flex/v1/FlexFlows", &form);
+            assert_eq!(flow.status, 201, "{}", flow.body);
+        }
+        service
+    }
+}
+
+fn answer(result: Result<ureq::Response, ureq::Error>) -> Response {
+    match result {
+        Ok(r) => Response { status: r.status(), body: r.into_string().unwrap() },
+        Err(ureq::Error::Status(status, r)) => {
+            Response { status, body: r.into_string().unwrap_or_default() }
+        }
+        Err(error) => panic!("request failed: {error}"),
+    }
+}
+
+/// A daemon started as a new user starts it: nothing configured but its folder (its key and its
+/// credentials made on first start), so replies go to the sandbox. The provider APIs point at a
+/// fake that must never be called.
+fn sandboxed(temp: &tempfile::TempDir, provider: &FakeServer) -> Daemon {
+    let mut command = switchboard();
+    command
+        .env("SWITCHBOARD_DATA_DIR", temp.path().join("data"))
+        .env("SWITCHBOARD_LOG", "info")
+        .env("SWITCHBOARD_TWILIO_API_BASE", &provider.url)
+        .env("SWITCHBOARD_GRAPH_API_BASE", &provider.url);
+    Daemon::start(command)
+}
+
+/// `switchboard dev KIND ARGS` on the folder of `temp`: the channel it printed.
+fn dev(temp: &tempfile::TempDir, kind: &str, args: &[&str]) -> (String, Run) {
+    let posted = run(switchboard()
+        .args(["dev", kind])
+        .args(args)
+        .arg("--data-dir")
+        .arg(temp.path().join("data")));
+    posted.assert_ok();
+    let channel = posted.stdout.trim().to_owned();
+    assert!(channel.starts_with("CH") && channel.len() == 34, "{posted:?}");
+    (channel, posted)
+}
+
+#[test]
+fn dev_commands_post_signed_webhooks_and_replies_go_to_the_sandbox_only() {
+    let temp = tempfile::tempdir().unwrap();
+    let provider = FakeServer::start();
+    let daemon = sandboxed(&temp, &provider);
+    let (rest, env) = Rest::of(&temp.path().join("data"));
+    assert_eq!(rest.url, daemon.base_url);
+    assert!(env.stderr.contains("auth token from the data folder"), "{}", env.stderr);
+    let service = rest.service_with_flows(&[
+        ("sms", "+15005550006"),
+        ("whatsapp", "whatsapp:+14155238886"),
+        ("whatsapp", "106540352242922"),
+        ("facebook", "1029384756"),
+    ]);
+    let (sms, posted) = dev(&temp, "sms", &["--from", "+15551230001", "--body", "hi by SMS"]);
+    assert!(posted.stderr.contains("signed with the Twilio auth token from the data folder"));
+    let (over_twilio, _) = dev(
+        &temp,
+        "whatsapp",
+        &["--to", "whatsapp:+14155238886", "--from", "+15551230002", "--body", "hola"],
+    );
+    let (cloud, posted) = dev(
+        &temp,
+        "whatsapp",
+        &["--to", "106540352242922", "--from", "+15551230003", "--body", "olá"],
+    );
+    assert!(posted.stderr.contains("Meta app secret from the data folder"), "{}", posted.stderr);
+    let (page, _) = dev(&temp, "messenger", &["--from", "5551230004", "--body", "salut"]);
+    let customers = [
+        (&sms, "+15551230001", "hi by SMS"),
+        (&over_twilio, "whatsapp:+15551230002", "hola"),
+        (&cloud, "whatsapp:+15551230003", "olá"),
+        (&page, "messenger:5551230004", "salut"),
+    ];
+    for (channel, customer, body) in customers {
+        let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+        let messages = rest.get(&path).json()["messages"].as_array().unwrap().clone();
+        assert_eq!(
+            (messages[0]["from"].as_str(), messages[0]["body"].as_str()),
+            (Some(customer), Some(body))
+        );
+        let reply = rest.post(&path, &[("From", "agent.alice"), ("Body", &format!("re: {body}"))]);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+
+    // `dev sandbox` waits for the four replies, and shows each as the customer would get it.
+    let shown = run(switchboard()
+        .args(["dev", "sandbox", "--at-least", "4", "--data-dir"])
+        .arg(temp.path().join("data")));
+    let lines: Vec<&str> = shown.assert_ok().stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", shown.stdout);
+    for (line, provider) in
+        lines.iter().zip(["Twilio", "Twilio", "the WhatsApp Cloud API", "the Messenger Send API"])
+    {
+        assert!(line.contains(&format!("in place of {provider}")), "{line}");
+    }
+    assert!(
+        lines[0].contains("+15005550006 -> +15551230001") && lines[0].contains("\"re: hi by SMS\"")
+    );
+
+    // Over REST: the sandbox's list, and each reply delivered by it.
+    let listed = rest.get("/admin/v1/Sandbox/Messages");
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    Contract::fetch(&daemon).check("get", "/admin/v1/Sandbox/Messages", &listed);
+    let listed = listed.json()["messages"].as_array().unwrap().clone();
+    let expected = [
+        ("+15005550006", "+15551230001"),
+        ("whatsapp:+14155238886", "whatsapp:+15551230002"),
+        ("106540352242922", "+15551230003"),
+        ("1029384756", "5551230004"),
+    ];
+    for ((entry, (from, to)), (channel, _, _)) in listed.iter().zip(expected).zip(customers) {
+        assert_eq!(
+            (entry["from"].as_str(), entry["to"].as_str()),
+            (Some(from), Some(to)),
+            "{entry}"
+        );
+        assert_eq!(entry["channel_sid"], channel.as_str());
+        assert_eq!(entry["status"], "delivered");
+        assert!(entry["sid"].as_str().unwrap().starts_with("SB"));
+        let message =
+            rest.get(entry["message_url"].as_str().unwrap().strip_prefix(&rest.url).unwrap());
+        assert_eq!(message.json()["delivery_status"], "delivered", "{}", message.body);
+        assert_eq!(message.json()["from"], "agent.alice");
+    }
+    // Loudly: at the start, and once for every reply.
+    let each = "SANDBOX: a reply was delivered to the local sandbox";
+    let log = stderr_with(&daemon, each, 4);
+    assert!(log.contains("SANDBOX: no upstream provider credentials are configured"), "{log}");
+    assert_eq!(log.matches(each).count(), 4, "{log}");
+    assert!(provider.requests().is_empty(), "no provider was called: {:?}", provider.requests());
+}
+
+#[test]
+fn a_daemon_with_provider_credentials_has_no_sandbox() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(daemon_command(&temp.path().join("data")));
+    let sandbox = daemon.get("/admin/v1/Sandbox/Messages");
+    assert_eq!(sandbox.status, 404, "{}", sandbox.body);
+    assert!(sandbox.body.contains("The sandbox is off"), "{}", sandbox.body);
+    let shown = run(switchboard()
+        .args(["dev", "sandbox", "--data-dir"])
+        .arg(temp.path().join("data"))
+        .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
+        .env("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN));
+    assert_eq!(shown.code, 2, "{shown:?}");
+    assert!(shown.stderr.contains("has none"), "{}", shown.stderr);
+    assert!(!daemon.stderr().contains("SANDBOX"), "{}", daemon.stderr());
+}
+
+#[test]
+fn dev_signs_over_the_public_url_the_daemon_checks_and_names_what_is_missing() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let mut command = switchboard();
+    command
+        .env("SWITCHBOARD_DATA_DIR", &data)
+        .env("SWITCHBOARD_PUBLIC_URL", "https://chat.example.com/");
+    let daemon = Daemon::start(command);
+    // The banner: where it listens, what signatures are checked against, the folder, the key,
+    // where replies go, and how to send a first message.
+    let banner = stderr_once(&daemon, "first message");
+    for expected in [
+        format!("listening on   {}", daemon.base_url),
+        "public URL     https://chat.example.com  (webhook signatures are checked against it)"
+            .to_owned(),
+        format!("data folder    {}", data.display()),
+        "a DEVELOPMENT key".to_owned(),
+        "SANDBOX".to_owned(),
+        "switchboard dev sms --from".to_owned(),
+    ] {
+        assert!(banner.contains(&expected), "{expected:?} in:\n{banner}");
+    }
+    let (rest, _) = Rest::of(&data);
+    let no_flow = run(switchboard()
+        .args(["dev", "sms", "--from", "+15551230009", "--body", "x", "--data-dir"])
+        .arg(&data));
+    assert_eq!(no_flow.code, 2);
+    assert!(no_flow.stderr.contains("no enabled sms Flex Flow"), "{}", no_flow.stderr);
+    rest.service_with_flows(&[("sms", "+15005550006"), ("sms", "+15005550007")]);
+    let two = run(switchboard()
+        .args(["dev", "sms", "--from", "+15551230009", "--body", "x", "--data-dir"])
+        .arg(&data));
+    assert!(two.stderr.contains("say which with --to"), "{}", two.stderr);
+    let (_, posted) =
+        dev(&temp, "sms", &["--to", "+15005550007", "--from", "+15551230009", "--body", "x"]);
+    assert!(
+        posted.stderr.contains("over https://chat.example.com/webhooks/twilio"),
+        "{}",
+        posted.stderr
+    );
+    // A flag wins over the folder: signed with another token, the daemon refuses it.
+    let forged = run(switchboard()
+        .args(["dev", "sms", "--to", "+15005550007", "--from", "+15551230009", "--body", "x"])
+        .args(["--twilio-auth-token", "not-the-daemons", "--data-dir"])
+        .arg(&data));
+    assert_eq!(forged.code, 2);
+    assert!(forged.stderr.contains("HTTP 403"), "{}", forged.stderr);
+    let named = "signed with the Twilio auth token from --twilio-auth-token";
+    assert!(forged.stderr.contains(named), "{}", forged.stderr);
+    // A folder where no daemon runs: the wait, at the listen setting's address, ends with what
+    // to do.
+    let nowhere = run(switchboard()
+        .args(["dev", "env", "--wait", "200ms", "--data-dir"])
+        .arg(temp.path().join("elsewhere"))
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:9"));
+    assert_eq!(nowhere.code, 2);
+    let said =
+        "no daemon answers at http://127.0.0.1:9 (waited 200ms): start it with `switchboard serve`";
+    assert!(nowhere.stderr.contains(said), "{}", nowhere.stderr);
+}
+
+#[test]
+fn token_and_replay_take_the_daemons_credentials_from_its_file_or_folder_and_say_so() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    // Credentials in the data folder, made on first start.
+    let daemon = Daemon::start({
+        let mut command = switchboard();
+        command.env("SWITCHBOARD_DATA_DIR", &data);
+        command
+    });
+    let minted =
+        run(switchboard().args(["token", "--identity", "agent.alice", "--data-dir"]).arg(&data));
+    minted.assert_ok();
+    assert!(minted.stderr.contains("account SID from the data folder"), "{}", minted.stderr);
+    assert!(minted.stderr.contains("API key from the data folder"), "{}", minted.stderr);
+    let mut socket =
+        daemon.websocket(Some(minted.stdout.trim())).expect("the token is the daemon's");
+    assert_eq!(frames(&mut socket, 1)[0]["type"], "ready");
+    // An explicit flag still wins.
+    let flagged = run(switchboard()
+        .args([
+            "token",
+            "--identity",
+            "agent.alice",
+            "--api-key-sid",
+            "SK00000000000000000000000000000001",
+        ])
+        .args(["--api-key-secret", "someone-elses", "--data-dir"])
+        .arg(&data));
+    flagged.assert_ok();
+    assert!(flagged.stderr.contains("API key from --api-key-sid"), "{}", flagged.stderr);
+    assert!(daemon.websocket(Some(flagged.stdout.trim())).is_err(), "not the daemon's key");
+    let half = run(switchboard()
+        .args([
+            "token",
+            "--identity",
+            "x",
+            "--api-key-sid",
+            "SK00000000000000000000000000000001",
+            "--data-dir",
+        ])
+        .arg(&data));
+    assert_eq!(half.code, 2);
+    assert!(half.stderr.contains("give both in one place"), "{}", half.stderr);
+
+    // replay --url with the folder's credentials.
+    let (rest, _) = Rest::of(&data);
+    let service = rest.service_with_flows(&[("sms", "+15005550006")]);
+    let (channel, _) = dev(&temp, "sms", &["--from", "+15551230010", "--body", "audit me"]);
+    assert_eq!(rest.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")).status, 200);
+    let remote = run(switchboard()
+        .args(["replay", "--url", &daemon.base_url, "--channel", &channel, "--data-dir"])
+        .arg(&data));
+    let lines = remote.assert_ok().lines();
+    assert_eq!(lines[2]["fields"]["body"], "audit me");
+    assert!(remote.stderr.contains("auth token from the data folder"), "{}", remote.stderr);
+    drop(socket);
+    assert_eq!(daemon.terminate().0, 0);
+
+    // Credentials in a configuration file: the tools read it as `serve` did.
+    let file = temp.path().join("switchboard.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = \"{}\"\naccount_sid = \"{ACCOUNT_SID}\"\nauth_token = \"{AUTH_TOKEN}\"\n\
+             api_key_sid = \"{API_KEY_SID}\"\napi_key_secret = \"{API_KEY_SECRET}\"\n",
+            temp.path().join("configured").display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start({
+        let mut command = switchboard();
+        command.env("SWITCHBOARD_CONFIG", &file);
+        command
+    });
+    let minted =
+        run(switchboard().args(["token", "--identity", "agent.bob", "--config"]).arg(&file));
+    minted.assert_ok();
+    assert!(minted.stderr.contains("API key from the configuration file"), "{}", minted.stderr);
+    let mut socket =
+        daemon.websocket(Some(minted.stdout.trim())).expect("the token is the daemon's");
+    assert_eq!(frames(&mut socket, 1)[0]["type"], "ready");
+
+    // Nothing anywhere: the error says where to give it.
+    let none = run(switchboard()
+        .args(["token", "--identity", "x", "--data-dir"])
+        .arg(temp.path().join("empty")));
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr.contains("no account SID: give --account-sid (or SWITCHBOARD_ACCOUNT_SID)"),
+        "{}",
+        none.stderr
+    );
+    // The folder's credentials open with the daemon's key only.
+    let other_key = switchboard_crypto::MasterKey::generate().to_base64();
+    let wrong = run(switchboard()
+        .args(["token", "--identity", "x", "--data-dir"])
+        .arg(&data)
+        .env("SWITCHBOARD_MASTER_KEY", &other_key));
+    assert_eq!(wrong.code, 2);
+    assert!(wrong.stderr.contains("does not open with this master key"), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains(&other_key));
 }

@@ -4,9 +4,12 @@
 //! (replay and verify for audit, key rotation and shredding, index rebuilding). sled locks its
 //! folder, so the tools read a stopped daemon's folder or a backup of it.
 
+mod access;
 mod cli;
 mod config;
 mod credentials;
+mod daemon_config;
+mod dev;
 mod keys;
 mod memory;
 mod replay;

@@ -11,6 +11,7 @@ use switchboard_http::audit::event_line;
 use switchboard_store::{AnyEvent, ReplayFilter, ReplayRecord};
 
 use crate::cli::{channel_sid, DataArgs};
+use crate::daemon_config::{report, DaemonConfig};
 use crate::timefmt;
 
 #[derive(Args)]
@@ -34,12 +35,16 @@ pub struct ReplayArgs {
     /// Read from a running daemon's admin API instead of a data folder (needs --channel).
     #[arg(long, requires = "channels", conflicts_with_all = ["since", "until", "state_at"])]
     url: Option<String>,
-    /// The daemon's account SID, for --url.
+    /// The daemon's account SID, for --url [default: as the daemon has it: its configuration,
+    /// else its data folder].
     #[arg(long, env = "SWITCHBOARD_ACCOUNT_SID")]
     account_sid: Option<String>,
-    /// The daemon's auth token, for --url.
+    /// The daemon's auth token, for --url [default: as for --account-sid].
     #[arg(long, env = "SWITCHBOARD_AUTH_TOKEN", hide_env_values = true)]
     auth_token: Option<String>,
+    /// The daemon's configuration file, read as `serve` reads it (its data folder, credentials).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,10 +56,11 @@ enum Format {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let config = DaemonConfig::load(args.config.clone(), args.data.clone())?;
     if let Some(url) = &args.url {
-        return replay_remote(&args, url);
+        return replay_remote(&args, &config, url);
     }
-    let log = args.data.open_existing()?;
+    let log = config.data().open_existing()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut code = ExitCode::SUCCESS;
@@ -119,11 +125,14 @@ fn absent_at(
 }
 
 /// Streams each channel's events from a live daemon's `/admin/v1/Channels/{sid}/Events`.
-fn replay_remote(args: &ReplayArgs, url: &str) -> anyhow::Result<ExitCode> {
-    let (Some(account), Some(token)) = (&args.account_sid, &args.auth_token) else {
-        anyhow::bail!("--url needs the account's credentials: --account-sid and --auth-token (or their environment variables)");
-    };
-    let authorization = format!("Basic {}", base64_of(&format!("{account}:{token}")));
+fn replay_remote(args: &ReplayArgs, config: &DaemonConfig, url: &str) -> anyhow::Result<ExitCode> {
+    let (account, token) = config.rest_credentials(&args.account_sid, &args.auth_token)?;
+    eprintln!(
+        "switchboard replay: {}",
+        report(&[("account SID", &account), ("auth token", &token)])
+    );
+    let authorization =
+        format!("Basic {}", base64_of(&format!("{}:{}", account.value, token.value)));
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for channel in &args.channels {
