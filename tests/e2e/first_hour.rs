@@ -450,3 +450,114 @@ fn token_and_replay_take_the_daemons_credentials_from_its_file_or_folder_and_say
     assert!(wrong.stderr.contains("does not open with this master key"), "{}", wrong.stderr);
     assert!(!wrong.stderr.contains(&other_key));
 }
+
+fn readme() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// The commands of the first ```sh block after `heading` (the README's top block with "").
+fn commands_after(readme: &str, heading: &str) -> Vec<String> {
+    let section = match heading {
+        "" => readme,
+        _ => &readme[readme.find(heading).unwrap_or_else(|| panic!("README has {heading:?}"))..],
+    };
+    let start = section.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let end = start + section[start..].find("\n```").expect("the block ends");
+    section[start..end].replace("\\\n", "").lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn the_readme_begins_with_the_two_commands_that_start_the_daemon_and_run_every_test() {
+    let first: Vec<String> = commands_after(&readme(), "")
+        .iter()
+        .map(|l| l.split('#').next().unwrap().trim().to_owned())
+        .collect();
+    assert_eq!(first, ["cargo run --release -p switchboard -- serve", "cargo test --workspace"]);
+}
+
+/// The README's quick start, run as written by bash against the binary under test: a drifting
+/// README fails here. `cargo install` is the one line not run: the build already made the binary,
+/// and it is first on the PATH. The daemon listens on a port of the system's choosing.
+#[test]
+fn the_readmes_quick_start_runs_as_written() {
+    let commands = commands_after(&readme(), "\n## Quick start\n");
+    let installs: Vec<&String> =
+        commands.iter().filter(|c| c.starts_with("cargo install")).collect();
+    assert_eq!(installs.len(), 1, "the quick start installs the binary once: {commands:?}");
+    assert!(installs[0].starts_with("cargo install --path crates/switchboard"), "{}", installs[0]);
+    let script: Vec<&str> =
+        commands.iter().filter(|c| !c.starts_with("cargo install")).map(String::as_str).collect();
+    let temp = tempfile::tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    let path = format!(
+        "{}:{}",
+        binary.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c")
+        .arg(format!("set -euo pipefail\n{}\n", script.join("\n")))
+        .current_dir(temp.path())
+        .env("PATH", path)
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("SWITCHBOARD_")) {
+        bash.env_remove(name);
+    }
+    bash.env("SWITCHBOARD_LISTEN", "127.0.0.1:0");
+    let (code, stdout, stderr) = run_as_group(bash, std::time::Duration::from_secs(180));
+    let shown = format!(
+        "exit {code}\nscript:\n{}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        script.join("\n")
+    );
+    assert_eq!(code, 0, "{shown}");
+    // Both sides of the conversation, the reply delivered by the sandbox.
+    assert!(stdout.contains(r#"["+15551234567","Hi, where is my order?",null]"#), "{shown}");
+    assert!(stdout.contains(r#"["agent.alice","Sorry! Looking now.","delivered"]"#), "{shown}");
+    assert!(stdout.contains("delivered by the sandbox in place of Twilio"), "{shown}");
+    assert!(stderr.contains("SANDBOX: a reply was delivered to the local sandbox"), "{shown}");
+    let token = stdout.lines().find(|l| l.starts_with("eyJ") && l.matches('.').count() == 2);
+    assert!(token.is_some(), "an access token: {shown}");
+    // The audit trail, read after the clean stop.
+    for event in ["channel_created", "message_added", "delivery_status_changed", "member_joined"] {
+        assert!(stdout.contains(&format!(" {event} ")), "{event}: {shown}");
+    }
+}
+
+/// Runs `command` as the leader of its own process group, so that whatever it leaves running
+/// (the daemon, if a step failed before the script stopped it) is ended with it.
+fn run_as_group(
+    mut command: std::process::Command,
+    limit: std::time::Duration,
+) -> (i32, String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut child = command.process_group(0).spawn().expect("bash runs");
+    let pipe = |stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stream).read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = pipe(Box::new(child.stdout.take().unwrap()));
+    let stderr = pipe(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            break -1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let group = nix::unistd::Pid::from_raw(-i32::try_from(child.id()).unwrap());
+    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
+    let _ = child.wait();
+    (code, stdout.join().unwrap(), stderr.join().unwrap())
+}
