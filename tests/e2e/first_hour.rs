@@ -10,7 +10,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 
 use crate::support::api::{
-    daemon_command, frames, Response, ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN,
+    daemon_command, frames, twilio_signature, Response, ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID,
+    AUTH_TOKEN,
 };
 use crate::support::fake::FakeServer;
 use crate::support::openapi::Contract;
@@ -88,6 +89,7 @@ fn stderr_with(daemon: &Daemon, text: &str, times: usize) -> String {
 /// A daemon's REST API with the credentials `switchboard dev env` gave for it.
 struct Rest {
     url: String,
+    auth_token: String,
     authorization: String,
 }
 
@@ -102,7 +104,7 @@ impl Rest {
         };
         let pair = format!("{}:{}", value("AC"), value("TOKEN"));
         let authorization = format!("Basic {}", BASE64.encode(pair));
-        (Rest { url: value("URL"), authorization }, env)
+        (Rest { url: value("URL"), auth_token: value("TOKEN"), authorization }, env)
     }
 
     fn get(&self, path: &str) -> Response {
@@ -220,6 +222,26 @@ fn dev_commands_post_signed_webhooks_and_replies_go_to_the_sandbox_only() {
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
 
+    // An MMS whose medium is at the provider's own origin: fetched, but without the credentials
+    // the daemon made for itself.
+    let medium = format!("{}/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1", provider.url);
+    let params = [
+        ("From", "+15551230005"),
+        ("To", "+15005550006"),
+        ("MessageSid", "SM0000000000000000000000000000f005"),
+        ("NumMedia", "1"),
+        ("MediaUrl0", medium.as_str()),
+        ("MediaContentType0", "image/jpeg"),
+    ];
+    let webhook = format!("{}/webhooks/twilio", rest.url);
+    let signature = twilio_signature(&rest.auth_token, &webhook, &params);
+    let mms = answer(ureq::post(&webhook).set("X-Twilio-Signature", &signature).send_form(&params));
+    assert_eq!(mms.status, 200, "{}", mms.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while provider.requests().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
     // `dev sandbox` waits for the four replies, and shows each as the customer would get it.
     let shown = run(switchboard()
         .args(["dev", "sandbox", "--at-least", "4", "--data-dir"])
@@ -265,7 +287,9 @@ fn dev_commands_post_signed_webhooks_and_replies_go_to_the_sandbox_only() {
     let log = stderr_with(&daemon, each, 4);
     assert!(log.contains("SANDBOX: no upstream provider credentials are configured"), "{log}");
     assert_eq!(log.matches(each).count(), 4, "{log}");
-    assert!(provider.requests().is_empty(), "no provider was called: {:?}", provider.requests());
+    let called = provider.requests();
+    assert_eq!(called.len(), 1, "only the medium was fetched, no reply sent: {called:?}");
+    assert_eq!((called[0].method.as_str(), called[0].header("Authorization")), ("GET", None));
 }
 
 #[test]

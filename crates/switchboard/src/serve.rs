@@ -97,7 +97,12 @@ async fn serve(
             account_sid: credentials.account_sid.to_string(),
             retry_base: settings.outbox_retry_base,
             reply_retries: settings.reply_retries,
-            twilio: Some(twilio_api(&settings, &credentials, &public_url)),
+            // A sandboxed daemon's Twilio account is one it made: it goes nowhere, not even
+            // with a media fetch.
+            twilio: start
+                .sandbox
+                .is_none()
+                .then(|| twilio_api(&settings, &credentials, &public_url)),
             graph: Some(graph_api(&settings)),
             outbound: settings.outbound.clone(),
             sandbox: start.sandbox.clone(),
