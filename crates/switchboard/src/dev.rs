@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use crate::daemon_config::{report, DaemonArgs};
-pub use daemon::Connection;
+use crate::daemon_config::DaemonArgs;
+use daemon::Connection;
 use inbound::Kind;
 
 #[derive(Subcommand)]
@@ -158,11 +158,6 @@ fn print_replies(replies: &[serde_json::Value]) {
 /// `'…'`, with any `'` closed, escaped and reopened.
 fn shell_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// The report of where the credentials came from, for the commands' first line.
-fn used(account: &crate::daemon_config::Found, token: &crate::daemon_config::Found) -> String {
-    report(&[("account SID", account), ("auth token", token)])
 }
 
 #[cfg(test)]

@@ -27,25 +27,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| crate::cli::explain_open_error(e, &settings.data.dir()))?;
     let log = Arc::new(log);
     let credentials = crate::credentials::resolve(&log, &settings)?;
-    let sandbox = (!settings.upstream_configured()).then(|| Arc::new(Sandbox::new()));
-    // A sandboxed daemon checks Meta's webhooks with a development secret unless given one, so
-    // that `switchboard dev whatsapp` and `dev messenger` can sign theirs.
-    let meta_app_secret = match (&settings.meta_app_secret, &sandbox) {
-        (Some(secret), _) => Some(Secret::new(secret.clone())),
-        (None, Some(_)) => Some(crate::credentials::development_meta_app_secret(&log)?),
-        (None, None) => None,
-    };
-    let start = Start {
-        folder_credentials: crate::credentials::kept_in_folder(
-            &log,
-            &settings,
-            meta_app_secret.as_ref(),
-        )?,
-        key,
-        development_key: is_development_key(&source),
-        meta_app_secret,
-        sandbox,
-    };
+    let start = Start::decide(&log, &settings, key, &source)?;
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     actix_web::rt::System::new().block_on(serve(
         Arc::clone(&log),
@@ -66,6 +48,33 @@ struct Start {
     folder_credentials: crate::access::FolderCredentials,
     meta_app_secret: Option<Secret>,
     sandbox: Option<Arc<Sandbox>>,
+}
+
+impl Start {
+    fn decide(
+        log: &EventLog,
+        settings: &Settings,
+        key: MasterKey,
+        source: &KeySource,
+    ) -> anyhow::Result<Start> {
+        let sandbox = (!settings.upstream_configured()).then(|| Arc::new(Sandbox::new()));
+        // A sandboxed daemon checks Meta's webhooks with a development secret unless given one,
+        // so that `switchboard dev whatsapp` and `dev messenger` can sign theirs.
+        let meta_app_secret = match (&settings.meta_app_secret, &sandbox) {
+            (Some(secret), _) => Some(Secret::new(secret.clone())),
+            (None, Some(_)) => Some(crate::credentials::development_meta_app_secret(log)?),
+            (None, None) => None,
+        };
+        let folder_credentials =
+            crate::credentials::kept_in_folder(log, settings, meta_app_secret.as_ref())?;
+        Ok(Start {
+            key,
+            development_key: is_development_key(source),
+            folder_credentials,
+            meta_app_secret,
+            sandbox,
+        })
+    }
 }
 
 async fn serve(
@@ -156,23 +165,7 @@ async fn serve(
     // stops the daemon right after it starts still gets a clean stop.
     stop_on_signal(server.handle())?;
     let url = format!("{scheme}://{bound}");
-    let dir = settings.data.dir();
-    let access = crate::access::DaemonAccess {
-        pid: std::process::id(),
-        url: url.clone(),
-        public_url: public_url.clone(),
-        sandbox: start.sandbox.is_some(),
-        credentials: start.folder_credentials,
-    };
-    crate::access::write(&dir, &start.key, &access)?;
-    tracing::info!(listen = %bound, %public_url, "switchboard serving");
-    if start.sandbox.is_some() {
-        tracing::warn!(
-            "SANDBOX: no upstream provider credentials are configured; every reply to a customer \
-             goes to the local sandbox, never to a provider"
-        );
-    }
-    eprint!("{}", banner(&url, &public_url, &dir, start.development_key, start.sandbox.is_some()));
+    announce(&settings.data.dir(), &url, &public_url, start)?;
     // One line on stdout names the bound address, so scripts and tests can use port 0.
     println!("switchboard listening on {url}");
     server.await.context("HTTP server")?;
@@ -253,6 +246,34 @@ fn raise_open_file_limit(max_connections: usize) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = max_connections;
+}
+
+/// Tells the tools where the daemon is (`access`), the log that it serves, and a person the
+/// rest (the banner).
+fn announce(
+    dir: &std::path::Path,
+    url: &str,
+    public_url: &str,
+    start: Start,
+) -> anyhow::Result<()> {
+    let sandboxed = start.sandbox.is_some();
+    let access = crate::access::DaemonAccess {
+        pid: std::process::id(),
+        url: url.to_owned(),
+        public_url: public_url.to_owned(),
+        sandbox: sandboxed,
+        credentials: start.folder_credentials,
+    };
+    crate::access::write(dir, &start.key, &access)?;
+    tracing::info!(listen = %url, %public_url, "switchboard serving");
+    if sandboxed {
+        tracing::warn!(
+            "SANDBOX: no upstream provider credentials are configured; every reply to a customer \
+             goes to the local sandbox, never to a provider"
+        );
+    }
+    eprint!("{}", banner(url, public_url, dir, start.development_key, sandboxed));
+    Ok(())
 }
 
 /// What a person starting the daemon needs to know first, on a few lines of stderr.

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::ConnectArgs;
-use crate::daemon_config::{DaemonConfig, Found};
+use crate::daemon_config::{report, DaemonConfig, Found};
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,7 +41,7 @@ impl Connection {
         let agent = ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT).build();
         let url = wait_for_daemon(args, &mut config, &agent)?;
         let (account, auth_token) = config.rest_credentials(&args.account_sid, &args.auth_token)?;
-        let credentials = super::used(&account, &auth_token);
+        let credentials = report(&[("account SID", &account), ("auth token", &auth_token)]);
         Ok(Connection { url, account_sid: account.value, auth_token, credentials, config, agent })
     }
 
