@@ -77,6 +77,41 @@ fn state_at_shows_the_channel_as_it_was() {
 }
 
 #[test]
+fn state_at_a_time_before_a_channel_existed_says_so_and_fails() {
+    let folder = seeded();
+    let one = sid(SidPrefix::CHANNEL, 1).to_string();
+    let before = folder.cli(&["replay", "--channel", &one, "--state-at", "2026-11-24T08:00:00Z"]);
+    assert_eq!(before.code, 1, "nothing to show is not a success: {before:?}");
+    assert!(before.stdout.is_empty(), "{}", before.stdout);
+    assert!(
+        before.stderr.contains(&format!(
+            "channel {one} did not exist yet at 2026-11-24T08:00:00Z: its first event is at \
+             2026-11-24T09:00:00Z"
+        )),
+        "{}",
+        before.stderr
+    );
+    let unknown = sid(SidPrefix::CHANNEL, 99).to_string();
+    let both = folder.cli(&[
+        "replay",
+        "--channel",
+        &one,
+        "--channel",
+        &unknown,
+        "--state-at",
+        "2026-11-24T10:00:00Z",
+    ]);
+    assert_eq!(both.code, 1);
+    assert_eq!(both.lines().len(), 1, "the channel that existed is shown");
+    assert!(both.stderr.contains(&format!("channel {unknown} has no events")), "{}", both.stderr);
+    let folder_before = folder.cli(&["replay", "--state-at", "2026-11-24T08:00:00Z"]);
+    assert_eq!(folder_before.code, 1);
+    assert!(folder_before.stderr.contains("no channel existed at"), "{}", folder_before.stderr);
+    let all = folder.cli(&["replay", "--state-at", "2026-11-24T10:00:00Z"]).assert_ok().lines();
+    assert_eq!(all.len(), 2, "one state per channel, none for other streams");
+}
+
+#[test]
 fn verify_passes_a_clean_folder_with_and_without_keys() {
     let folder = seeded();
     let full = folder.cli(&["verify"]);

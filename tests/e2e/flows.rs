@@ -157,6 +157,65 @@ fn bad_requests_get_twilio_errors_and_write_nothing() {
 }
 
 #[test]
+fn a_contact_identity_that_no_message_could_name_is_refused_at_create_and_update() {
+    use crate::support::api::{assert_twilio_error, basic, post_bytes};
+    let (_temp, daemon) = started();
+    let service = daemon.post("/chat/v2/Services", &[("FriendlyName", "support")]);
+    let service = service.json()["sid"].as_str().unwrap().to_owned();
+    // The README's old mistake, byte for byte: a `+` sent unencoded is a space in a form.
+    let raw = format!(
+        "FriendlyName=SMS&ChatServiceSid={service}&ChannelType=sms&ContactIdentity=+15005550006\
+         &Enabled=true&IntegrationType=task"
+    );
+    let form = "application/x-www-form-urlencoded";
+    let unencoded =
+        post_bytes(&daemon.url("/flex/v1/FlexFlows"), form, raw.as_bytes(), Some(&basic()));
+    assert_twilio_error(&unencoded, 400, 20001);
+    let message = unencoded.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("E.164") && message.contains("%2B"), "{message}");
+    let flow = |channel_type: &str, identity: &str| {
+        daemon.post(
+            "/flex/v1/FlexFlows",
+            &[
+                ("FriendlyName", "flow"),
+                ("ChatServiceSid", &service),
+                ("ChannelType", channel_type),
+                ("ContactIdentity", identity),
+                ("IntegrationType", "task"),
+            ],
+        )
+    };
+    for (channel_type, identity, named) in [
+        ("sms", "5005550006", "E.164"),
+        ("sms", "+1 500 555 0006", "E.164"),
+        ("whatsapp", "+14155238886", "whatsapp: prefix"),
+        ("whatsapp", "whatsapp:14155238886", "E.164"),
+        ("facebook", "messenger:1029384756", "Page id"),
+    ] {
+        let refused = flow(channel_type, identity);
+        assert_twilio_error(&refused, 400, 20001);
+        assert!(refused.body.contains(named), "{channel_type} {identity:?}: {}", refused.body);
+    }
+    assert!(daemon.get("/flex/v1/FlexFlows").json()["flex_flows"].as_array().unwrap().is_empty());
+
+    // Whitespace around a good address is not part of it.
+    let created = flow("sms", " +15005550006\n");
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.json()["contact_identity"], "+15005550006");
+    let path = format!("/flex/v1/FlexFlows/{}", created.json()["sid"].as_str().unwrap());
+    assert_eq!(flow("whatsapp", "whatsapp:+14155238886").status, 201);
+    assert_eq!(flow("whatsapp", "106540352242922").status, 201, "a Cloud API phone_number_id");
+
+    let update = daemon.post(&path, &[("ContactIdentity", "15005550006")]);
+    assert_twilio_error(&update, 400, 20001);
+    let moved = daemon.post(&path, &[("ChannelType", "facebook")]);
+    assert_twilio_error(&moved, 400, 20001);
+    assert!(moved.body.contains("Page id"), "the identity is checked for the new type too");
+    assert_eq!(daemon.get(&path).json()["contact_identity"], "+15005550006", "unchanged");
+    assert_eq!(daemon.get(&path).json()["channel_type"], "sms");
+}
+
+#[test]
 fn the_api_denies_by_default() {
     let (_temp, daemon) = started();
     let anonymous = daemon.get_anonymous("/flex/v1/FlexFlows");

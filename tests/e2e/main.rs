@@ -13,6 +13,8 @@ mod channels;
 mod crash;
 /// `serve`: first start, health, graceful stop, folder locking.
 mod daemon;
+/// The first hour: colours, banner, `dev` commands, the sandbox, tools' credentials, README.
+mod first_hour;
 /// Flex v1 Channels and WebChannels: custom channels and guest web chats.
 mod flex_channels;
 /// Flex Flows over REST in Twilio's shapes.

@@ -384,6 +384,11 @@ impl Engine {
         &self.inner.hub
     }
 
+    /// The sandbox replies go to, when the daemon has no upstream provider credentials.
+    pub fn sandbox(&self) -> Option<&Arc<crate::Sandbox>> {
+        self.inner.hooks.config.sandbox.as_ref()
+    }
+
     /// The limits media are held to (uploads as well as fetches).
     pub fn media_config(&self) -> &crate::MediaConfig {
         &self.inner.media_config

@@ -11,6 +11,7 @@
 //!   customers through their provider and channel events to channel webhooks, from the log
 //!   itself.
 //! - [`media::MediaFetcher`]: downloads inbound media into the encrypted media store.
+//! - [`sandbox`]: where replies go instead of a provider when none is configured.
 //! - [`outbound`]: the one policy every outbound HTTP call goes through (no private addresses
 //!   unless allowed, redirects re-checked, credentials bound to their origin).
 //! - [`Audit`]: signed heads and online backups of the running log, for the operator.
@@ -37,6 +38,7 @@ mod provider;
 mod registry;
 mod router;
 mod runs;
+pub mod sandbox;
 mod users;
 
 pub use audit::Audit;
@@ -59,4 +61,5 @@ pub use outbox::{
 };
 pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use router::FlowRouter;
+pub use sandbox::{Sandbox, SandboxDelivery};
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};

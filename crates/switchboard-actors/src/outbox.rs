@@ -49,6 +49,9 @@ pub struct OutboxConfig {
     pub graph: Option<crate::provider::GraphApi>,
     /// What every outbound call (these, media, webhooks) may reach.
     pub outbound: crate::outbound::OutboundPolicy,
+    /// When set, every reply to a customer goes to this sandbox instead of its provider: the
+    /// daemon has no upstream provider credentials (`sandbox`).
+    pub sandbox: Option<std::sync::Arc<crate::sandbox::Sandbox>>,
 }
 
 impl std::fmt::Debug for OutboxConfig {
@@ -63,6 +66,7 @@ impl std::fmt::Debug for OutboxConfig {
             .field("twilio", &self.twilio)
             .field("graph", &self.graph)
             .field("outbound", &self.outbound)
+            .field("sandbox", &self.sandbox.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +138,7 @@ impl Default for OutboxConfig {
             twilio: None,
             graph: None,
             outbound: crate::outbound::OutboundPolicy::default(),
+            sandbox: None,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! channel go out one at a time, in order; a send is retried with backoff and jitter on network
 //! errors, 429 and 5xx (not on other 4xx), and its outcome is recorded on the message through the
 //! channel's actor: `sent` with the provider's message id (so later status reports find it), or
-//! `failed` with the provider's error.
+//! `failed` with the provider's error. A daemon without upstream provider credentials has a
+//! sandbox (`OutboxConfig::sandbox`): every reply then goes there, never to a provider.
 
 use std::collections::HashMap;
 
@@ -97,6 +98,15 @@ enum Route {
 }
 
 impl Route {
+    /// Our side and the customer's, as the provider names them.
+    fn parties(&self) -> (&str, &str) {
+        match self {
+            Route::Twilio { to, from } => (from, to),
+            Route::WhatsappCloud { phone_number_id, to } => (phone_number_id, to),
+            Route::Messenger { page_id, psid } => (page_id, psid),
+        }
+    }
+
     /// From the flow's contact identity and the customer's normalized address.
     fn of(flow: &FlowConfig, customer: &str) -> Option<Route> {
         let ours = flow.contact_identity.clone()?;
@@ -144,13 +154,22 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
     for record in records {
         passed = record.seq() + 1;
         if let ReplayRecord::Event { event: Recorded { event, .. }, .. } = &record {
-            if let ChannelEvent::MessageAdded { index, body, media, .. } = event {
+            if let ChannelEvent::MessageAdded { index, body, media, message_sid, .. } = event {
                 if may_reply(event) {
                     let requested_at = crate::SystemClock.now();
                     let reply =
                         Reply { body, media: media.as_ref().map(|m| attachment(shared, m)) };
-                    let outcome = send(shared, &route, &reply).await;
-                    record_outcome(shared, channel, *index, requested_at, outcome).await;
+                    let sent = Sent { channel, index: *index, requested_at };
+                    match &shared.config.sandbox {
+                        Some(sandbox) => {
+                            let message = (wake.service_sid, *message_sid);
+                            to_sandbox(shared, sandbox, &route, &reply, sent, message).await;
+                        }
+                        None => {
+                            let outcome = send(shared, &route, &reply).await;
+                            record_outcome(shared, sent, outcome).await;
+                        }
+                    }
                     // Past each reply at once: a restart must not send it twice.
                     log.set_cursor(CONSUMER, channel, passed)?;
                     recorded = passed;
@@ -437,16 +456,22 @@ fn error_code(answer: &Value) -> Option<String> {
     answer["code"].as_u64().or_else(|| answer["error"]["code"].as_u64()).map(|c| c.to_string())
 }
 
+/// Which reply an outcome is for, and when its send began.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    channel: Sid,
+    index: u64,
+    requested_at: Timestamp,
+}
+
 /// Records `sent` (with the provider's id) or `failed` on the message, through the channel's
 /// actor.
 async fn record_outcome(
     shared: &Shared,
-    channel: Sid,
-    index: u64,
-    requested_at: Timestamp,
+    sent: Sent,
     outcome: Result<Option<String>, ProviderError>,
 ) {
-    let Some(registry) = shared.registry.upgrade() else { return };
+    let Sent { channel, index, requested_at } = sent;
     let command = match outcome {
         Ok(provider_message_id) => {
             ChannelCommand::RecordSent { index, provider_message_id, requested_at }
@@ -460,15 +485,64 @@ async fn record_outcome(
             }
         }
     };
+    record(shared, channel, index, vec![command]).await;
+}
+
+/// Delivers a reply to the sandbox instead of its provider: recorded `sent` with a sandbox id
+/// and `delivered` in one append, then shown by the sandbox once that is durable.
+async fn to_sandbox(
+    shared: &Shared,
+    sandbox: &crate::sandbox::Sandbox,
+    route: &Route,
+    reply: &Reply<'_>,
+    sent: Sent,
+    (service_sid, message_sid): (Sid, Sid),
+) {
+    let (from, to) = route.parties();
+    let delivery = crate::sandbox::SandboxDelivery {
+        sid: crate::sandbox::Sandbox::new_id(),
+        service_sid,
+        channel_sid: sent.channel,
+        message_sid,
+        index: sent.index,
+        provider: provider_name(route),
+        from: from.to_owned(),
+        to: to.to_owned(),
+        body: reply.body.to_owned(),
+        media_content_type: reply.media.as_ref().map(|m| m.content_type.clone()),
+        delivered_at: sent.requested_at,
+    };
+    let commands = vec![
+        ChannelCommand::RecordSent {
+            index: sent.index,
+            provider_message_id: Some(delivery.sid.clone()),
+            requested_at: sent.requested_at,
+        },
+        ChannelCommand::RecordDelivery {
+            index: sent.index,
+            status: switchboard_domain::DeliveryStatus::Delivered,
+            error: None,
+        },
+    ];
+    if record(shared, sent.channel, sent.index, commands).await {
+        sandbox.keep(delivery);
+    }
+}
+
+/// Appends delivery commands to the message's channel through its actor; true once durable.
+async fn record(shared: &Shared, channel: Sid, index: u64, commands: Vec<ChannelCommand>) -> bool {
+    let Some(registry) = shared.registry.upgrade() else { return false };
     let at = crate::SystemClock.now();
-    let execute = || Execute { commands: vec![command.clone()], at, cause: Some(Cause::System) };
+    let execute = || Execute { commands: commands.clone(), at, cause: Some(Cause::System) };
     match registry.ask(channel, None, execute).await {
-        Ok(Ok(Ok(done))) => {
-            if let Some(ticket) = done.ticket {
-                let _ = shared.log.wait_durable(ticket).await;
-            }
+        Ok(Ok(Ok(done))) => match done.ticket {
+            Some(ticket) => shared.log.wait_durable(ticket).await.is_ok(),
+            None => true,
+        },
+        other => {
+            tracing::warn!(%channel, index, ?other, "could not record a delivery status");
+            false
         }
-        other => tracing::warn!(%channel, index, ?other, "could not record a delivery status"),
     }
 }
 

@@ -24,6 +24,14 @@ pub fn e164(raw: &str) -> Result<String, AddressError> {
     Ok(kept)
 }
 
+/// Whether `text` is a phone number exactly as providers write it: `+` and 8 to 15 digits, no
+/// spaces or punctuation (the form Twilio's webhooks name our numbers in).
+pub fn is_e164(text: &str) -> bool {
+    text.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// The normalized customer address for a message of `channel_type` from `raw`.
 pub fn customer_address(channel_type: ChannelType, raw: &str) -> Result<String, AddressError> {
     match channel_type {
@@ -68,5 +76,16 @@ mod tests {
             "messenger:1234567890"
         );
         assert!(customer_address(ChannelType::Facebook, "abc").is_err());
+    }
+
+    #[test]
+    fn e164_as_providers_write_it() {
+        assert!(is_e164("+15005550006"));
+        assert!(!is_e164(" 15005550006"), "a + sent unencoded in a form is a space");
+        assert!(!is_e164("15005550006"));
+        assert!(!is_e164("+1 500 555 0006"));
+        assert!(!is_e164("+1234567"), "too short");
+        assert!(!is_e164("+1234567890123456"), "too long");
+        assert!(!is_e164("+1500555000a"));
     }
 }

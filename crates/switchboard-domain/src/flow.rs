@@ -203,7 +203,62 @@ pub fn validate(config: &FlowConfig) -> Result<(), FlowRejection> {
     if config.enabled && needs_identity && config.contact_identity.is_none() {
         return invalid("ContactIdentity is required for an enabled flow of this channel type");
     }
+    if let Some(identity) = &config.contact_identity {
+        check_contact_identity(config.channel_type, identity).map_err(FlowRejection::Invalid)?;
+    }
     Ok(())
+}
+
+/// Whether `identity` is an address inbound traffic of `channel_type` can name. Providers name
+/// our side exactly so, so a flow kept for anything else would never take a message: it is
+/// refused with the reason instead.
+fn check_contact_identity(channel_type: ChannelType, identity: &str) -> Result<(), String> {
+    let shown = format!("ContactIdentity {identity:?}");
+    match channel_type {
+        ChannelType::Sms if crate::address::is_e164(identity) => Ok(()),
+        ChannelType::Sms => Err(format!(
+            "{shown} is not an E.164 number (+ and 8 to 15 digits, as +15005550006){}",
+            plus_hint(identity)
+        )),
+        ChannelType::Whatsapp => match identity.strip_prefix("whatsapp:") {
+            Some(number) if crate::address::is_e164(number) => Ok(()),
+            Some(_) => Err(format!(
+                "{shown} is not whatsapp: and an E.164 number (as whatsapp:+14155238886){}",
+                plus_hint(identity.trim_start_matches("whatsapp:"))
+            )),
+            // A WhatsApp Cloud API number is named by its phone_number_id.
+            None if is_numeric_id(identity) => Ok(()),
+            None => Err(format!(
+                "{shown} is neither a WhatsApp number over Twilio (whatsapp:+14155238886, with \
+                 its whatsapp: prefix) nor a WhatsApp Cloud API phone_number_id (digits)"
+            )),
+        },
+        ChannelType::Facebook if is_numeric_id(identity) => Ok(()),
+        ChannelType::Facebook => Err(format!("{shown} is not a Facebook Page id (digits)")),
+        ChannelType::Web | ChannelType::Line | ChannelType::Custom => {
+            if identity.trim().is_empty() {
+                Err("ContactIdentity is empty".to_owned())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Why a number lost its `+`, when it looks that way: in a form, an unencoded `+` is a space.
+fn plus_hint(number: &str) -> &'static str {
+    let digits = number.trim_start();
+    if !digits.starts_with('+') && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        "; a + sent unencoded in a form arrives as a space: encode it as %2B \
+         (curl --data-urlencode ContactIdentity=+1…)"
+    } else {
+        ""
+    }
+}
+
+fn is_numeric_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The routing key of a flow: its channel type and its contact identity as inbound traffic
@@ -311,7 +366,7 @@ mod tests {
 
     #[test]
     fn validation_names_the_problem() {
-        let mut external = config(ChannelType::Sms, "+1");
+        let mut external = config(ChannelType::Sms, "+15005550006");
         external.integration_type = IntegrationType::External;
         assert!(
             matches!(validate(&external), Err(FlowRejection::Invalid(m)) if m.contains("Integration.Url"))
@@ -321,7 +376,7 @@ mod tests {
         let mut studio = external.clone();
         studio.integration_type = IntegrationType::Studio;
         assert!(matches!(validate(&studio), Err(FlowRejection::Unsupported(_))));
-        let mut no_identity = config(ChannelType::Sms, "+1");
+        let mut no_identity = config(ChannelType::Sms, "+15005550006");
         no_identity.contact_identity = None;
         assert!(validate(&no_identity).is_err());
         no_identity.channel_type = ChannelType::Web;
@@ -329,18 +384,48 @@ mod tests {
     }
 
     #[test]
+    fn a_contact_identity_must_be_an_address_of_its_channel_type() {
+        let check = |channel_type, identity| validate(&config(channel_type, identity));
+        assert_eq!(check(ChannelType::Sms, "+15005550006"), Ok(()));
+        let unencoded = check(ChannelType::Sms, " 15005550006").unwrap_err().to_string();
+        assert!(
+            unencoded.contains("not an E.164 number") && unencoded.contains("%2B"),
+            "{unencoded}"
+        );
+        let letters = check(ChannelType::Sms, "support").unwrap_err().to_string();
+        assert!(!letters.contains("%2B"), "the hint is only for a lost +: {letters}");
+        assert!(check(ChannelType::Sms, "+1 500 555 0006").is_err());
+        assert_eq!(check(ChannelType::Whatsapp, "whatsapp:+14155238886"), Ok(()));
+        assert_eq!(check(ChannelType::Whatsapp, "106540352242922"), Ok(()), "a phone_number_id");
+        let bare = check(ChannelType::Whatsapp, "+14155238886").unwrap_err().to_string();
+        assert!(bare.contains("whatsapp: prefix"), "{bare}");
+        let lost = check(ChannelType::Whatsapp, "whatsapp: 14155238886").unwrap_err().to_string();
+        assert!(lost.contains("%2B"), "{lost}");
+        assert_eq!(check(ChannelType::Facebook, "1029384756"), Ok(()));
+        assert!(check(ChannelType::Facebook, "messenger:1029384756").is_err());
+        assert_eq!(check(ChannelType::Custom, "my-bridge"), Ok(()));
+        assert!(check(ChannelType::Web, "  ").is_err());
+        let mut disabled = config(ChannelType::Sms, " 15005550006");
+        disabled.enabled = false;
+        assert!(validate(&disabled).is_err(), "a disabled flow is checked too");
+    }
+
+    #[test]
     fn lifecycle_and_redundant_updates() {
         let mut state = FlowState::default();
         let created = decide_flow(
             &state,
-            FlowCommand::Create { flow_sid: sid(1), config: config(ChannelType::Sms, "+1") },
+            FlowCommand::Create {
+                flow_sid: sid(1),
+                config: config(ChannelType::Sms, "+15005550006"),
+            },
         )
         .unwrap();
         for event in created {
             state.apply(&crate::Recorded::new(Timestamp(1), event));
         }
         assert_eq!(
-            decide_flow(&state, FlowCommand::Update(config(ChannelType::Sms, "+1"))),
+            decide_flow(&state, FlowCommand::Update(config(ChannelType::Sms, "+15005550006"))),
             Ok(vec![])
         );
         let deleted = decide_flow(&state, FlowCommand::Delete).unwrap();

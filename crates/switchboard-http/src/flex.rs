@@ -139,7 +139,7 @@ async fn create(
         friendly_name: form.require("FriendlyName")?.to_owned(),
         chat_service_sid,
         channel_type: channel_type(form.require("ChannelType")?)?,
-        contact_identity: form.get("ContactIdentity").map(str::to_owned),
+        contact_identity: form.get("ContactIdentity").map(contact_identity),
         enabled: form.get_bool("Enabled")?.unwrap_or(false),
         integration_type,
         integration: integration(&form, Integration::default())?,
@@ -272,7 +272,7 @@ fn merge(mut config: FlowConfig, form: &TwilioForm) -> Result<FlowConfig, FlowRe
         config.channel_type = channel_type(text).map_err(invalid)?;
     }
     if let Some(identity) = form.get("ContactIdentity") {
-        config.contact_identity = Some(identity.to_owned()).filter(|i| !i.is_empty());
+        config.contact_identity = Some(contact_identity(identity)).filter(|i| !i.is_empty());
     }
     if let Some(enabled) = form.get_bool("Enabled").map_err(invalid)? {
         config.enabled = enabled;
@@ -328,6 +328,13 @@ fn integration(form: &TwilioForm, mut base: Integration) -> Result<Integration, 
         base.retry_count = Some(count);
     }
     Ok(base)
+}
+
+/// The contact identity as given, without the whitespace around it (a number pasted with a
+/// newline is still that number). What is left must be an address of the flow's channel type
+/// (`switchboard_domain::validate`): a `+` sent unencoded arrives as a space, and is refused.
+fn contact_identity(given: &str) -> String {
+    given.trim().to_owned()
 }
 
 fn channel_type(text: &str) -> Result<ChannelType, ApiError> {

@@ -40,10 +40,13 @@ enum Command {
     Reindex(DataArgs),
     /// Mint a development access token for a chat identity.
     Token(crate::token::TokenArgs),
+    /// Try the daemon out: provider webhooks signed as the provider would, the sandbox's replies.
+    #[command(subcommand)]
+    Dev(crate::dev::DevCommand),
 }
 
 /// Where the data folder is and how to unlock it.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct DataArgs {
     /// The data folder (sled database and, for development, master.key) [default: ./data].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
@@ -204,6 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => crate::protect::restore(args),
         Command::Keys(command) => crate::keys::run(command),
         Command::Token(args) => crate::token::run(args),
+        Command::Dev(command) => crate::dev::run(command),
         Command::Reindex(args) => {
             let log = args.open_existing()?;
             let report = switchboard_store::reindex(&log)?;

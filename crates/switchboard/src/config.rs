@@ -128,26 +128,27 @@ pub struct ServeArgs {
     pub max_connections_per_ip: Option<usize>,
 }
 
-/// The file's shape: every key optional, names as the flags without dashes.
+/// The file's shape: every key optional, names as the flags without dashes. The tools read it
+/// too (`daemon_config`), so that they reach the daemon with its own settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileConfig {
-    data_dir: Option<PathBuf>,
-    listen: Option<String>,
-    public_url: Option<String>,
-    account_sid: Option<String>,
-    auth_token: Option<String>,
-    api_key_sid: Option<String>,
-    api_key_secret: Option<String>,
-    twilio_account_sid: Option<String>,
-    twilio_auth_token: Option<String>,
+pub(crate) struct FileConfig {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) listen: Option<String>,
+    pub(crate) public_url: Option<String>,
+    pub(crate) account_sid: Option<String>,
+    pub(crate) auth_token: Option<String>,
+    pub(crate) api_key_sid: Option<String>,
+    pub(crate) api_key_secret: Option<String>,
+    pub(crate) twilio_account_sid: Option<String>,
+    pub(crate) twilio_auth_token: Option<String>,
     twilio_api_base: Option<String>,
     graph_api_base: Option<String>,
     whatsapp_token: Option<String>,
     messenger_page_token: Option<String>,
     media_max_bytes: Option<u64>,
     meta_verify_token: Option<String>,
-    meta_app_secret: Option<String>,
+    pub(crate) meta_app_secret: Option<String>,
     janitor_inactive_after: Option<String>,
     hibernate_after: Option<String>,
     outbox_retry_base: Option<String>,
@@ -156,7 +157,7 @@ struct FileConfig {
     flush_interval: Option<String>,
     flush_busy_writers: Option<u64>,
     record_sync_interval: Option<String>,
-    tls_cert: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     huge_pages: Option<HugePages>,
     outbound_allow: Option<Vec<String>>,
@@ -168,7 +169,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     #[serde(default)]
-    twilio_numbers: Vec<TwilioNumber>,
+    pub(crate) twilio_numbers: Vec<TwilioNumber>,
     #[serde(default)]
     whatsapp_numbers: Vec<WhatsappNumber>,
     #[serde(default)]
@@ -259,6 +260,24 @@ pub struct Settings {
     pub whatsapp_media_origin: String,
     /// Connections, headers and bodies.
     pub limits: switchboard_http::limits::ServerLimits,
+}
+
+impl Settings {
+    /// Whether replies may go to a real provider: some upstream credential is configured. A
+    /// Twilio account counts only when both its SID and its auth token are given (the daemon's
+    /// own account is the upstream one unless told otherwise, as documented), never when either
+    /// was made by the daemon on first start; WhatsApp and Messenger tokens are never made. With
+    /// none, replies go to the local sandbox.
+    pub fn upstream_configured(&self) -> bool {
+        let twilio_account = self.twilio_account_sid.is_some() || self.account_sid.is_some();
+        let twilio_token = self.twilio_auth_token.is_some() || self.auth_token.is_some();
+        (twilio_account && twilio_token)
+            || !self.twilio_numbers.is_empty()
+            || self.whatsapp_token.is_some()
+            || !self.whatsapp_numbers.is_empty()
+            || self.messenger_page_token.is_some()
+            || !self.messenger_pages.is_empty()
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -466,7 +485,7 @@ fn duration(key: &str, text: &str, examples: &str) -> anyhow::Result<Duration> {
     humantime::parse_duration(text).with_context(|| format!("{key} {text:?} (use e.g. {examples})"))
 }
 
-fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+pub(crate) fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text)
@@ -576,6 +595,28 @@ mod tests {
         assert!(format!("{off:#}").contains("longer than zero"), "{off:#}");
         let ftp = resolve_with_file("twilio_api_base = \"ftp://api.twilio.com\"\n", &[]);
         assert!(format!("{:#}", ftp.err().unwrap()).contains("twilio_api_base"));
+    }
+
+    #[test]
+    fn replies_go_to_the_sandbox_unless_some_upstream_credential_is_configured() {
+        let upstream = |toml: &str, flags: &[&str]| {
+            resolve_with_file(toml, flags).unwrap().upstream_configured()
+        };
+        assert!(!upstream("", &[]), "nothing configured: the credentials will be made");
+        assert!(!upstream("account_sid = \"AC00000000000000000000000000000001\"\n", &[]));
+        assert!(
+            upstream("", &["--account-sid", "AC1", "--auth-token", "t"]),
+            "the default upstream"
+        );
+        assert!(upstream("", &["--twilio-account-sid", "AC1", "--auth-token", "t"]));
+        assert!(!upstream("twilio_auth_token = \"t\"\n", &[]), "an account made on first start");
+        assert!(upstream("whatsapp_token = \"w\"\n", &[]));
+        assert!(upstream("", &["--messenger-page-token", "p"]));
+        let page = "[[messenger_pages]]\npage_id = \"1\"\naccess_token = \"p\"\n";
+        assert!(upstream(page, &[]));
+        let number = "[[twilio_numbers]]\nnumber = \"+15005550009\"\naccount_sid = \"AC1\"\n\
+                      auth_token = \"t\"\n";
+        assert!(upstream(number, &[]));
     }
 
     #[test]

@@ -14,6 +14,9 @@ use crate::config::Settings;
 const ACCOUNT_SID: &str = "account_sid";
 const AUTH_TOKEN: &str = "auth_token";
 const API_KEY_PREFIX: &str = "api_key/";
+/// The Meta app secret a sandboxed daemon checks WhatsApp Cloud and Messenger webhooks with
+/// when none is configured, so that `switchboard dev whatsapp` and `dev messenger` can sign.
+const DEVELOPMENT_META_APP_SECRET: &str = "development_meta_app_secret";
 
 /// Resolves every credential; makes and stores what is missing.
 pub fn resolve(log: &EventLog, settings: &Settings) -> anyhow::Result<Credentials> {
@@ -93,6 +96,46 @@ pub fn resolve(log: &EventLog, settings: &Settings) -> anyhow::Result<Credential
         api_keys,
         twilio_auth_token: Secret::new(twilio_auth_token),
         twilio_accounts,
+    })
+}
+
+/// The development Meta app secret kept in the folder, made on first need.
+pub fn development_meta_app_secret(log: &EventLog) -> anyhow::Result<Secret> {
+    if let Some(secret) = stored_text(log, DEVELOPMENT_META_APP_SECRET)? {
+        return Ok(Secret::new(secret));
+    }
+    let secret = random_hex(16);
+    log.set_secret(DEVELOPMENT_META_APP_SECRET, secret.as_bytes())?;
+    Ok(Secret::new(secret))
+}
+
+/// The credentials this daemon takes from its folder rather than its configuration, for the
+/// tools, which cannot open the folder while the daemon runs (`access`). What the configuration
+/// gives is left out: the tools read it where the daemon did, and it is never written here.
+pub fn kept_in_folder(
+    log: &EventLog,
+    settings: &Settings,
+    meta_app_secret: Option<&Secret>,
+) -> anyhow::Result<crate::access::FolderCredentials> {
+    let api_key = match settings.api_key_sid {
+        Some(_) => None,
+        None => stored_api_keys(log)?.into_iter().min_by_key(|(sid, _)| sid.to_string()),
+    };
+    Ok(crate::access::FolderCredentials {
+        account_sid: match settings.account_sid {
+            Some(_) => None,
+            None => stored_text(log, ACCOUNT_SID)?,
+        },
+        auth_token: match settings.auth_token {
+            Some(_) => None,
+            None => stored_text(log, AUTH_TOKEN)?,
+        },
+        api_key_sid: api_key.as_ref().map(|(sid, _)| sid.to_string()),
+        api_key_secret: api_key.map(|(_, secret)| secret.expose().to_owned()),
+        meta_app_secret: match settings.meta_app_secret {
+            Some(_) => None,
+            None => meta_app_secret.map(|s| s.expose().to_owned()),
+        },
     })
 }
 

@@ -5,9 +5,12 @@
 //! shredding, index rebuilding). sled locks its
 //! folder, so the tools read a stopped daemon's folder or a backup of it.
 
+mod access;
 mod cli;
 mod config;
 mod credentials;
+mod daemon_config;
+mod dev;
 mod keys;
 mod memory;
 mod protect;
@@ -43,5 +46,16 @@ fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colours_wanted())
+        .init();
+}
+
+/// Colour codes only where a person reads them as colours: on a terminal, and unless `NO_COLOR`
+/// is set (no-color.org). In a file or a journal they are noise.
+fn colours_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

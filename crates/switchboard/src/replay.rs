@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
-use switchboard_domain::{ChannelState, Recorded, Sid};
+use switchboard_domain::{ChannelState, Recorded, Sid, SidPrefix};
 use switchboard_http::audit::event_line;
 use switchboard_store::{AnyEvent, ReplayFilter, ReplayRecord};
 
 use crate::cli::{channel_sid, DataArgs};
+use crate::daemon_config::{report, DaemonConfig};
 use crate::timefmt;
 
 #[derive(Args)]
@@ -34,12 +35,16 @@ pub struct ReplayArgs {
     /// Read from a running daemon's admin API instead of a data folder (needs --channel).
     #[arg(long, requires = "channels", conflicts_with_all = ["since", "until", "state_at"])]
     url: Option<String>,
-    /// The daemon's account SID, for --url.
+    /// The daemon's account SID, for --url [default: as the daemon has it: its configuration,
+    /// else its data folder].
     #[arg(long, env = "SWITCHBOARD_ACCOUNT_SID")]
     account_sid: Option<String>,
-    /// The daemon's auth token, for --url.
+    /// The daemon's auth token, for --url [default: as for --account-sid].
     #[arg(long, env = "SWITCHBOARD_AUTH_TOKEN", hide_env_values = true)]
     auth_token: Option<String>,
+    /// The daemon's configuration file, read as `serve` reads it (its data folder, credentials).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,15 +56,24 @@ enum Format {
 }
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let config = DaemonConfig::load(args.config.clone(), args.data.clone())?;
     if let Some(url) = &args.url {
-        return replay_remote(&args, url);
+        return replay_remote(&args, &config, url);
     }
-    let log = args.data.open_existing()?;
+    let log = config.data().open_existing()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mut code = ExitCode::SUCCESS;
     if let Some(at) = args.state_at {
-        let filter = ReplayFilter { streams: args.channels, since: None, until: Some(at) };
-        write_states(&log, &filter, at, &mut out)?;
+        let filter = ReplayFilter { streams: args.channels.clone(), since: None, until: Some(at) };
+        let shown = write_states(&log, &filter, at, &mut out)?;
+        let absent = absent_at(&log, &args.channels, &shown, at)?;
+        for reason in &absent {
+            eprintln!("{reason}");
+        }
+        if !absent.is_empty() {
+            code = ExitCode::from(1);
+        }
     } else {
         let filter = ReplayFilter { streams: args.channels, since: args.since, until: args.until };
         for item in log.replay(&filter) {
@@ -73,15 +87,52 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     drop(out);
     log.close()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+/// Why no state was shown at `at`, for each asked channel that has none (or for the folder,
+/// when none was asked and no channel existed yet): an empty answer must not pass for one.
+fn absent_at(
+    log: &switchboard_store::EventLog,
+    asked: &[Sid],
+    shown: &[Sid],
+    at: switchboard_domain::Timestamp,
+) -> anyhow::Result<Vec<String>> {
+    let at_text = timefmt::iso(at);
+    if asked.is_empty() {
+        return Ok(if shown.is_empty() {
+            vec![format!("no channel existed at {at_text}: nothing to show")]
+        } else {
+            Vec::new()
+        });
+    }
+    let mut reasons = Vec::new();
+    for &channel in asked.iter().filter(|c| !shown.contains(c)) {
+        let everything = ReplayFilter { streams: vec![channel], since: None, until: None };
+        let reason = match log.replay(&everything).next().transpose()? {
+            None => format!("channel {channel} has no events in this folder"),
+            Some(ReplayRecord::Event { event, .. }) => format!(
+                "channel {channel} did not exist yet at {at_text}: its first event is at {}",
+                timefmt::iso(event.at)
+            ),
+            Some(ReplayRecord::Shredded { .. }) => {
+                format!("channel {channel} was shredded: its state at {at_text} is gone")
+            }
+        };
+        reasons.push(reason);
+    }
+    Ok(reasons)
 }
 
 /// Streams each channel's events from a live daemon's `/admin/v1/Channels/{sid}/Events`.
-fn replay_remote(args: &ReplayArgs, url: &str) -> anyhow::Result<ExitCode> {
-    let (Some(account), Some(token)) = (&args.account_sid, &args.auth_token) else {
-        anyhow::bail!("--url needs the account's credentials: --account-sid and --auth-token (or their environment variables)");
-    };
-    let authorization = format!("Basic {}", base64_of(&format!("{account}:{token}")));
+fn replay_remote(args: &ReplayArgs, config: &DaemonConfig, url: &str) -> anyhow::Result<ExitCode> {
+    let (account, token) = config.rest_credentials(&args.account_sid, &args.auth_token)?;
+    eprintln!(
+        "switchboard replay: {}",
+        report(&[("account SID", &account), ("auth token", &token)])
+    );
+    let authorization =
+        format!("Basic {}", base64_of(&format!("{}:{}", account.value, token.value)));
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for channel in &args.channels {
@@ -129,29 +180,37 @@ fn text_line(line: &Value) -> String {
     text
 }
 
+/// Prints each channel's state at `at`; returns the channels printed.
 fn write_states(
     log: &switchboard_store::EventLog,
     filter: &ReplayFilter,
     at: switchboard_domain::Timestamp,
     out: &mut impl Write,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Sid>> {
     let mut current: Option<(Sid, ChannelState)> = None;
-    let flush = |done: Option<(Sid, ChannelState)>, out: &mut dyn Write| -> anyhow::Result<()> {
+    let mut shown = Vec::new();
+    let mut flush = |done: Option<(Sid, ChannelState)>,
+                     out: &mut dyn Write|
+     -> anyhow::Result<()> {
         if let Some((sid, state)) = done {
             let line =
                 json!({ "channel_sid": sid.to_string(), "at": timefmt::iso(at), "state": state });
             writeln!(out, "{line}")?;
+            shown.push(sid);
         }
         Ok(())
     };
     for item in log.replay(filter) {
         let item = item?;
+        // Only channels have a state to show; flows, services and users are skipped.
+        if item.stream().prefix() != SidPrefix::CHANNEL {
+            continue;
+        }
         if current.as_ref().is_none_or(|(sid, _)| *sid != item.stream()) {
             flush(current.take(), out)?;
             current = Some((item.stream(), ChannelState::default()));
         }
         if let (Some((_, state)), ReplayRecord::Event { event, .. }) = (current.as_mut(), &item) {
-            // Only channels have a state to show; flows and services are skipped.
             if let AnyEvent::Channel(channel_event) = &event.event {
                 state.apply(&Recorded {
                     schema: event.schema,
@@ -162,5 +221,6 @@ fn write_states(
             }
         }
     }
-    flush(current.take(), out)
+    flush(current.take(), out)?;
+    Ok(shown)
 }

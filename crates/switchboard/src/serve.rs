@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer};
 use anyhow::Context;
-use switchboard_actors::{Engine, EngineConfig, SystemClock};
-use switchboard_crypto::KeySource;
+use switchboard_actors::{Engine, EngineConfig, Sandbox, SystemClock};
+use switchboard_crypto::{KeySource, MasterKey};
 use switchboard_http::state::{AppState, Secret};
 use switchboard_store::{EventLog, OpenOptions};
 
+use crate::cli::DEV_KEY_FILE;
 use crate::config::{ServeArgs, Settings};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -22,15 +23,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     warn_about_key(&source);
     let options =
         OpenOptions { accept_loss_at: settings.accept_data_loss.then(crate::timefmt::now) };
-    let log = EventLog::open_with(settings.data.store_config(), key, &options)
+    let log = EventLog::open_with(settings.data.store_config(), key.clone(), &options)
         .map_err(|e| crate::cli::explain_open_error(e, &settings.data.dir()))?;
     let log = Arc::new(log);
     let credentials = crate::credentials::resolve(&log, &settings)?;
+    let start = Start::decide(&log, &settings, key, &source)?;
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     actix_web::rt::System::new().block_on(serve(
         Arc::clone(&log),
         credentials,
         settings,
+        start,
         scheme,
     ))?;
     log.mark_clean()?;
@@ -38,10 +41,47 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What a start decided besides the settings: the key, the sandbox, and what the tools are told.
+struct Start {
+    key: MasterKey,
+    development_key: bool,
+    folder_credentials: crate::access::FolderCredentials,
+    meta_app_secret: Option<Secret>,
+    sandbox: Option<Arc<Sandbox>>,
+}
+
+impl Start {
+    fn decide(
+        log: &EventLog,
+        settings: &Settings,
+        key: MasterKey,
+        source: &KeySource,
+    ) -> anyhow::Result<Start> {
+        let sandbox = (!settings.upstream_configured()).then(|| Arc::new(Sandbox::new()));
+        // A sandboxed daemon checks Meta's webhooks with a development secret unless given one,
+        // so that `switchboard dev whatsapp` and `dev messenger` can sign theirs.
+        let meta_app_secret = match (&settings.meta_app_secret, &sandbox) {
+            (Some(secret), _) => Some(Secret::new(secret.clone())),
+            (None, Some(_)) => Some(crate::credentials::development_meta_app_secret(log)?),
+            (None, None) => None,
+        };
+        let folder_credentials =
+            crate::credentials::kept_in_folder(log, settings, meta_app_secret.as_ref())?;
+        Ok(Start {
+            key,
+            development_key: is_development_key(source),
+            folder_credentials,
+            meta_app_secret,
+            sandbox,
+        })
+    }
+}
+
 async fn serve(
     log: Arc<EventLog>,
     credentials: switchboard_http::state::Credentials,
     settings: Settings,
+    start: Start,
     scheme: &str,
 ) -> anyhow::Result<()> {
     // Bound first: the public URL, which the engine's status callback is built on, may name the
@@ -66,9 +106,15 @@ async fn serve(
             account_sid: credentials.account_sid.to_string(),
             retry_base: settings.outbox_retry_base,
             reply_retries: settings.reply_retries,
-            twilio: Some(twilio_api(&settings, &credentials, &public_url)),
+            // A sandboxed daemon's Twilio account is one it made: it goes nowhere, not even
+            // with a media fetch.
+            twilio: start
+                .sandbox
+                .is_none()
+                .then(|| twilio_api(&settings, &credentials, &public_url)),
             graph: Some(graph_api(&settings)),
             outbound: settings.outbound.clone(),
+            sandbox: start.sandbox.clone(),
             ..switchboard_actors::OutboxConfig::default()
         },
         media: switchboard_actors::MediaConfig {
@@ -81,7 +127,7 @@ async fn serve(
         Engine::start(log, Arc::new(SystemClock), config).context("starting the engine")?;
     let meta = switchboard_http::state::MetaConfig {
         verify_token: settings.meta_verify_token.clone().map(Secret::new),
-        app_secret: settings.meta_app_secret.clone().map(Secret::new),
+        app_secret: start.meta_app_secret.clone(),
     };
     let state = AppState { engine, credentials, meta, public_url: public_url.clone() };
     let engine = state.engine.clone();
@@ -118,9 +164,10 @@ async fn serve(
     // Signal handlers are in place before the address is announced, so a supervisor that
     // stops the daemon right after it starts still gets a clean stop.
     stop_on_signal(server.handle())?;
-    tracing::info!(listen = %bound, %public_url, "switchboard serving");
+    let url = format!("{scheme}://{bound}");
+    announce(&settings.data.dir(), &url, &public_url, start)?;
     // One line on stdout names the bound address, so scripts and tests can use port 0.
-    println!("switchboard listening on {scheme}://{bound}");
+    println!("switchboard listening on {url}");
     server.await.context("HTTP server")?;
     // Nothing comes in any more: the live channels write their snapshots before the log closes,
     // so the next start loads each from a recent one instead of replaying its tail.
@@ -199,6 +246,77 @@ fn raise_open_file_limit(max_connections: usize) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = max_connections;
+}
+
+/// Tells the tools where the daemon is (`access`), the log that it serves, and a person the
+/// rest (the banner).
+fn announce(
+    dir: &std::path::Path,
+    url: &str,
+    public_url: &str,
+    start: Start,
+) -> anyhow::Result<()> {
+    let sandboxed = start.sandbox.is_some();
+    let access = crate::access::DaemonAccess {
+        pid: std::process::id(),
+        url: url.to_owned(),
+        public_url: public_url.to_owned(),
+        sandbox: sandboxed,
+        credentials: start.folder_credentials,
+    };
+    crate::access::write(dir, &start.key, &access)?;
+    tracing::info!(listen = %url, %public_url, "switchboard serving");
+    if sandboxed {
+        tracing::warn!(
+            "SANDBOX: no upstream provider credentials are configured; every reply to a customer \
+             goes to the local sandbox, never to a provider"
+        );
+    }
+    eprint!("{}", banner(url, public_url, dir, start.development_key, sandboxed));
+    Ok(())
+}
+
+/// What a person starting the daemon needs to know first, on a few lines of stderr.
+fn banner(
+    url: &str,
+    public_url: &str,
+    dir: &std::path::Path,
+    development_key: bool,
+    sandbox: bool,
+) -> String {
+    let key = if development_key {
+        format!(
+            "a DEVELOPMENT key, kept in {}: not for production",
+            dir.join(DEV_KEY_FILE).display()
+        )
+    } else {
+        "given (environment or key file)".to_owned()
+    };
+    let replies = if sandbox {
+        "SANDBOX: no provider credentials, replies stay here (switchboard dev sandbox)"
+    } else {
+        "to the providers configured"
+    };
+    format!(
+        "switchboard {version}\n\
+         \x20 listening on   {url}\n\
+         \x20 public URL     {public_url}  (webhook signatures are checked against it)\n\
+         \x20 data folder    {dir}\n\
+         \x20 master key     {key}\n\
+         \x20 replies        {replies}\n\
+         \x20 first message  switchboard dev sms --from +15551234567 --body \"hi\"  (with an \
+         enabled sms Flex Flow: README, quick start)\n",
+        version = env!("CARGO_PKG_VERSION"),
+        dir = dir.display(),
+    )
+}
+
+fn is_development_key(source: &KeySource) -> bool {
+    match source {
+        KeySource::GeneratedDevelopmentKey(_) => true,
+        KeySource::File(path) => path.ends_with(DEV_KEY_FILE),
+        _ => false,
+    }
 }
 
 fn warn_about_key(source: &KeySource) {
