@@ -4,12 +4,13 @@
 //! sequence order, with the identities that are members after it, so a member who joins later
 //! gets that channel's events from the join on, and non-members never get them. A subscriber that
 //! falls behind is dropped rather than let memory grow: it reconnects and resumes from the log.
+//! When the daemon stops, the hub tells every connection to say goodbye ([`Hub::close_all`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use switchboard_domain::{ChannelEvent, Sid, Timestamp};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// One durable event of a channel, as pushed to members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub struct Subscription {
     pub id: u64,
     pub identity: String,
     pub events: mpsc::Receiver<Live>,
+    /// Turns true when the daemon stops: the connection closes (it is true from the start for a
+    /// connection opened while the daemon is stopping).
+    pub closing: watch::Receiver<bool>,
 }
 
 /// Events queued per connection before it counts as too slow.
@@ -44,10 +48,21 @@ const QUEUE_MAX: usize = 1024;
 /// Open connections by identity: (connection id, its queue).
 type Subscribers = HashMap<String, Vec<(u64, mpsc::Sender<Live>)>>;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     subscribers: Mutex<Subscribers>,
     next_id: std::sync::atomic::AtomicU64,
+    closing: watch::Sender<bool>,
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        Hub {
+            subscribers: Mutex::default(),
+            next_id: std::sync::atomic::AtomicU64::new(0),
+            closing: watch::Sender::new(false),
+        }
+    }
 }
 
 impl Hub {
@@ -55,7 +70,17 @@ impl Hub {
         let (tx, rx) = mpsc::channel(QUEUE_MAX);
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.lock().entry(identity.to_owned()).or_default().push((id, tx));
-        Subscription { id, identity: identity.to_owned(), events: rx }
+        Subscription { id, identity: identity.to_owned(), events: rx, closing: self.closing() }
+    }
+
+    /// Turns true when the daemon stops.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Tells every connection, open now or opened later, that the daemon is stopping.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     pub fn unsubscribe(&self, identity: &str, id: u64) {
@@ -96,5 +121,20 @@ impl Hub {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_reaches_connections_open_before_and_opened_after() {
+        let hub = Hub::default();
+        let before = hub.subscribe("agent.ann");
+        assert!(!*before.closing.borrow());
+        hub.close_all();
+        assert!(*before.closing.borrow());
+        assert!(*hub.subscribe("agent.bob").closing.borrow());
     }
 }
