@@ -90,6 +90,20 @@ pub struct ServeArgs {
     /// Transparent huge pages: off for this process, or the system's policy [default: off].
     #[arg(long, env = "SWITCHBOARD_HUGE_PAGES", value_enum)]
     pub huge_pages: Option<HugePages>,
+    /// The most frames waiting to be written to one WebSocket; a reader that falls further
+    /// behind is closed (1013) and resumes [default: 256].
+    #[arg(long, env = "SWITCHBOARD_WS_QUEUE_FRAMES")]
+    pub ws_queue_frames: Option<usize>,
+    /// The most bytes of frames waiting to be written to one WebSocket [default: 262144].
+    #[arg(long, env = "SWITCHBOARD_WS_QUEUE_BYTES")]
+    pub ws_queue_bytes: Option<usize>,
+    /// How often the server pings each WebSocket [default: 20s].
+    #[arg(long, env = "SWITCHBOARD_WS_PING_INTERVAL")]
+    pub ws_ping_interval: Option<String>,
+    /// A WebSocket peer that sends nothing, not even a pong, for this long is dropped
+    /// [default: 60s].
+    #[arg(long, env = "SWITCHBOARD_WS_PING_TIMEOUT")]
+    pub ws_ping_timeout: Option<String>,
 }
 
 /// The file's shape: every key optional, names as the flags without dashes.
@@ -122,6 +136,10 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     huge_pages: Option<HugePages>,
+    ws_queue_frames: Option<usize>,
+    ws_queue_bytes: Option<usize>,
+    ws_ping_interval: Option<String>,
+    ws_ping_timeout: Option<String>,
     #[serde(default)]
     twilio_numbers: Vec<TwilioNumber>,
     #[serde(default)]
@@ -208,6 +226,7 @@ pub struct Settings {
     pub hibernate_after: Duration,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub huge_pages: HugePages,
+    pub realtime: switchboard_http::RealtimeConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -270,6 +289,12 @@ impl ServeArgs {
         if media_max_bytes == 0 {
             bail!("media_max_bytes must be more than zero");
         }
+        let realtime = realtime(
+            self.ws_queue_frames.or(file.ws_queue_frames),
+            self.ws_queue_bytes.or(file.ws_queue_bytes),
+            self.ws_ping_interval.or(file.ws_ping_interval),
+            self.ws_ping_timeout.or(file.ws_ping_timeout),
+        )?;
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -307,8 +332,46 @@ impl ServeArgs {
             hibernate_after,
             tls,
             huge_pages: self.huge_pages.or(file.huge_pages).unwrap_or_default(),
+            realtime,
         })
     }
+}
+
+/// The WebSocket settings, over their defaults.
+fn realtime(
+    queue_frames: Option<usize>,
+    queue_bytes: Option<usize>,
+    ping_interval: Option<String>,
+    ping_timeout: Option<String>,
+) -> anyhow::Result<switchboard_http::RealtimeConfig> {
+    let defaults = switchboard_http::RealtimeConfig::default();
+    let config = switchboard_http::RealtimeConfig {
+        queue_frames: queue_frames.unwrap_or(defaults.queue_frames),
+        queue_bytes: queue_bytes.unwrap_or(defaults.queue_bytes),
+        ping_interval: match ping_interval {
+            Some(text) => duration("ws_ping_interval", &text, "20s, 1m")?,
+            None => defaults.ping_interval,
+        },
+        ping_timeout: match ping_timeout {
+            Some(text) => duration("ws_ping_timeout", &text, "60s, 2m")?,
+            None => defaults.ping_timeout,
+        },
+    };
+    if config.queue_frames == 0 || config.queue_bytes == 0 {
+        bail!("ws_queue_frames and ws_queue_bytes must be more than zero");
+    }
+    if config.ping_interval.is_zero() {
+        bail!("ws_ping_interval must be longer than zero");
+    }
+    if config.ping_timeout <= config.ping_interval {
+        bail!(
+            "ws_ping_timeout ({}) must be longer than ws_ping_interval ({}): a peer that answers \
+             every ping would be dropped between two of them",
+            humantime::format_duration(config.ping_timeout),
+            humantime::format_duration(config.ping_interval)
+        );
+    }
+    Ok(config)
 }
 
 /// The duration setting `key`, or an error that names it and shows `examples` of the format.
@@ -387,6 +450,24 @@ mod tests {
         assert_eq!(flagged.huge_pages, HugePages::Off);
         let wrong = resolve_with_file("huge_pages = \"always\"\n", &[]).err().unwrap();
         assert!(format!("{wrong:#}").contains("unknown variant `always`"), "{wrong:#}");
+    }
+
+    #[test]
+    fn websocket_settings_come_from_the_file_unless_a_flag_says_otherwise() {
+        let default = resolve_with_file("", &[]).unwrap().realtime;
+        assert_eq!(default, switchboard_http::RealtimeConfig::default());
+        let file = "ws_queue_frames = 8\nws_queue_bytes = 4096\nws_ping_interval = \"5s\"\n\
+                    ws_ping_timeout = \"12s\"\n";
+        let from_file = resolve_with_file(file, &[]).unwrap().realtime;
+        assert_eq!((from_file.queue_frames, from_file.queue_bytes), (8, 4096));
+        assert_eq!(from_file.ping_interval, Duration::from_secs(5));
+        assert_eq!(from_file.ping_timeout, Duration::from_secs(12));
+        let flagged = resolve_with_file(file, &["--ws-queue-frames", "3"]).unwrap().realtime;
+        assert_eq!((flagged.queue_frames, flagged.queue_bytes), (3, 4096));
+        let wrong = resolve_with_file("ws_ping_timeout = \"10s\"\n", &[]).err().unwrap();
+        assert!(format!("{wrong:#}").contains("must be longer than ws_ping_interval"), "{wrong:#}");
+        let none = resolve_with_file("ws_queue_bytes = 0\n", &[]).err().unwrap();
+        assert!(format!("{none:#}").contains("more than zero"), "{none:#}");
     }
 
     #[test]

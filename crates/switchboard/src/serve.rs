@@ -1,6 +1,7 @@
 //! `switchboard serve`: the daemon. Opens the log (making a development key on a first start
 //! with none given), resolves credentials, starts the actor engine and the HTTP server, and on
-//! SIGTERM or SIGINT stops accepting, lets in-flight requests finish, flushes, and exits 0.
+//! SIGTERM or SIGINT stops accepting, closes every WebSocket, lets in-flight requests finish,
+//! flushes, and exits 0 within a few seconds whatever its peers do.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -79,7 +80,13 @@ async fn serve(
         verify_token: settings.meta_verify_token.clone().map(Secret::new),
         app_secret: settings.meta_app_secret.clone().map(Secret::new),
     };
-    let state = AppState { engine, credentials, meta, public_url: public_url.clone() };
+    let state = AppState {
+        engine,
+        credentials,
+        meta,
+        public_url: public_url.clone(),
+        realtime: settings.realtime,
+    };
     let engine = state.engine.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -87,8 +94,9 @@ async fn serve(
             .wrap(actix_web::middleware::from_fn(switchboard_http::rest_cause))
             .configure(|cfg| switchboard_http::configure(cfg, state.clone()))
     })
+    .on_connect(switchboard_http::on_connect)
     .disable_signals()
-    .shutdown_timeout(20);
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let server = match &settings.tls {
         Some((cert, key)) => {
             server.listen_rustls_0_23(listener, crate::tls::server_config(cert, key)?)?
@@ -98,7 +106,7 @@ async fn serve(
     let server = server.run();
     // Signal handlers are in place before the address is announced, so a supervisor that
     // stops the daemon right after it starts still gets a clean stop.
-    stop_on_signal(server.handle())?;
+    stop_on_signal(server.handle(), engine.clone())?;
     tracing::info!(listen = %bound, %public_url, "switchboard serving");
     // One line on stdout names the bound address, so scripts and tests can use port 0.
     println!("switchboard listening on {scheme}://{bound}");
@@ -169,8 +177,15 @@ fn warn_about_key(source: &KeySource) {
     }
 }
 
-/// SIGTERM or SIGINT: stop accepting, let in-flight requests finish, then return from `serve`.
-fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
+/// How long requests in flight have to finish once the daemon stops; whatever is still open then
+/// is dropped. WebSockets are told to close at once and dropped after a second
+/// (`switchboard_http`'s `CLOSE_GRACE`), so they never hold a stop up; in-flight writes take
+/// milliseconds.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 3;
+
+/// SIGTERM or SIGINT: stop accepting, close every WebSocket, let in-flight requests finish, then
+/// return from `serve`.
+fn stop_on_signal(handle: actix_web::dev::ServerHandle, engine: Engine) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -179,6 +194,7 @@ fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
             _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
             _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
         }
+        engine.hub().close_all();
         handle.stop(true).await;
     });
     Ok(())
