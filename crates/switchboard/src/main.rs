@@ -7,6 +7,7 @@
 mod cli;
 mod config;
 mod credentials;
+mod descriptors;
 mod keys;
 mod memory;
 mod replay;

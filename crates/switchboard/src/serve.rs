@@ -18,6 +18,9 @@ use crate::config::{ServeArgs, Settings};
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.resolve()?;
     crate::memory::apply(settings.huge_pages);
+    if let Some(limit) = crate::descriptors::raise_limit() {
+        tracing::debug!(limit, "open-file limit (a WebSocket takes two)");
+    }
     let (key, source) = settings.data.master_key(true)?;
     warn_about_key(&source);
     let log = EventLog::open(settings.data.store_config(), key)
