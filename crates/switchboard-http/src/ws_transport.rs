@@ -30,7 +30,7 @@ pub struct RealtimeConfig {
 }
 
 pub const DEFAULT_QUEUE_FRAMES: usize = 256;
-pub const DEFAULT_QUEUE_BYTES: usize = 256 * 1024;
+pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -84,10 +84,13 @@ impl Outbound {
     }
 
     /// Queues a text frame, or says the queue is full.
-    pub fn push_text(&mut self, text: String) -> Result<(), Full> {
+    pub fn push_text(&mut self, mut text: String) -> Result<(), Full> {
         if !self.has_room_for(text.len()) {
             return Err(Full);
         }
+        // A serializer's buffer grows by doubling: as queued, a frame would hold up to twice the
+        // bytes counted against the bound.
+        text.shrink_to_fit();
         self.bytes += text.len();
         self.frames.push_back(Message::Text(text.into()));
         Ok(())

@@ -94,7 +94,7 @@ pub struct ServeArgs {
     /// behind is closed (1013) and resumes [default: 256].
     #[arg(long, env = "SWITCHBOARD_WS_QUEUE_FRAMES")]
     pub ws_queue_frames: Option<usize>,
-    /// The most bytes of frames waiting to be written to one WebSocket [default: 262144].
+    /// The most bytes of frames waiting to be written to one WebSocket [default: 65536].
     #[arg(long, env = "SWITCHBOARD_WS_QUEUE_BYTES")]
     pub ws_queue_bytes: Option<usize>,
     /// How often the server pings each WebSocket [default: 20s].
