@@ -405,3 +405,81 @@ fn the_server_pings_and_drops_a_peer_that_answers_nothing() {
     assert_eq!(texts.len(), 1, "only ready: {texts:?}");
     assert!(close.is_none(), "dropped, not closed: {close:?}");
 }
+
+/// With the service's `ReachabilityEnabled`, a user is online while any of its sockets is open
+/// (two devices: online until both close), the members of its channels are told, and a
+/// connection that drops and comes straight back tells them nothing; without it, `null`.
+#[test]
+fn presence_is_kept_from_all_of_a_users_sockets_and_pushed_to_its_channels_members() {
+    let (_temp, daemon) = started();
+    let (service, _) = channel_with(&daemon, &["agent.ann", "customer.bob"]);
+    let user = |identity: &str| {
+        daemon.get(&format!("/chat/v2/Services/{service}/Users/{identity}")).json()
+    };
+    assert_eq!(user("customer.bob")["is_online"], Value::Null, "off by default");
+    let path = format!("/chat/v2/Services/{service}");
+    let updated = daemon.post(&path, &[("ReachabilityEnabled", "true")]);
+    assert_eq!(updated.json()["reachability_enabled"], true, "{}", updated.body);
+    assert_eq!(daemon.get(&path).json()["reachability_enabled"], true);
+    assert_eq!(user("customer.bob")["is_online"], false);
+    assert_eq!(user("customer.bob")["is_notifiable"], false);
+
+    let mut ann =
+        daemon.websocket(Some(&token_for_service("agent.ann", "1h", Some(&service)))).unwrap();
+    assert_eq!(frames(&mut ann, 1)[0]["type"], "ready");
+    let bob_token = token_for_service("customer.bob", "1h", Some(&service));
+    let mut phone = daemon.websocket(Some(&bob_token)).unwrap();
+    let mut laptop = daemon.websocket(Some(&bob_token)).unwrap();
+    assert_eq!(user("customer.bob")["is_online"], true);
+    let told = |ann: &mut _| -> Vec<Value> {
+        of_type(&frames(ann, 10), "user_updated").into_iter().cloned().collect()
+    };
+    let online = told_at_last(&mut ann);
+    assert_eq!(online.len(), 1, "two sockets, one change: {online:?}");
+    assert_eq!(online[0]["identity"], "customer.bob");
+    assert_eq!(online[0]["service_sid"], service.as_str());
+    assert_eq!(
+        (online[0]["is_online"].as_bool(), online[0]["is_notifiable"].as_bool()),
+        (Some(true), Some(false))
+    );
+
+    // One device goes: still online, nobody is told anything.
+    phone.close(None).unwrap();
+    let _ = frames(&mut phone, 1);
+    drop(phone);
+    assert_eq!(user("customer.bob")["is_online"], true);
+    // The other flaps: gone and straight back, several times.
+    for _ in 0..3 {
+        laptop.close(None).unwrap();
+        let _ = frames(&mut laptop, 1);
+        laptop = daemon.websocket(Some(&bob_token)).unwrap();
+    }
+    assert!(told(&mut ann).is_empty(), "a flapping connection does not flood the members");
+    laptop.close(None).unwrap();
+    let _ = frames(&mut laptop, 1);
+    drop(laptop);
+    let offline = told_at_last(&mut ann);
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    assert_eq!(offline[0]["is_online"], false);
+    assert_eq!(user("customer.bob")["is_online"], false);
+
+    // Turned off again: null, and nothing more is pushed.
+    daemon.post(&path, &[("ReachabilityEnabled", "false")]);
+    assert_eq!(user("customer.bob")["is_online"], Value::Null);
+    let _again = daemon.websocket(Some(&bob_token)).unwrap();
+    assert!(told(&mut ann).is_empty());
+}
+
+/// The `user_updated` frames that reach `socket`: waits up to 10 s for the first, then takes any
+/// that follow it.
+fn told_at_last(socket: &mut Socket) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let told: Vec<Value> =
+            of_type(&frames(socket, 10), "user_updated").into_iter().cloned().collect();
+        if !told.is_empty() {
+            return told;
+        }
+    }
+    Vec::new()
+}

@@ -6,7 +6,8 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`UserDirectory`]: Chat Users, one `US` stream each, with the channels each identity is in.
-//! - [`Hub`]: live fan-out of channel events to the members' connections.
+//! - [`Hub`]: live fan-out of channel events to the members' connections; `presence`: users'
+//!   reachability from those connections, pushed to the members of their channels.
 //! - [`Outbox`]: delivers customer messages to external integrations, agent replies to
 //!   customers through their provider and channel events to channel webhooks, from the log
 //!   itself.
@@ -28,6 +29,7 @@ mod ids;
 mod janitor;
 pub mod media;
 mod outbox;
+mod presence;
 mod provider;
 mod registry;
 mod router;
@@ -50,6 +52,7 @@ pub use outbox::{
     Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,
     DEFAULT_GRAPH_API_BASE,
 };
+pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
 pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER};
 pub use router::FlowRouter;
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};

@@ -297,9 +297,11 @@ impl Connection {
         let hub = std::sync::Arc::clone(self.state.engine.hub());
         // Subscribed before anything is read from the log, so that no event falls between a
         // resume and the live feed.
-        let mut subscription = hub.subscribe(&peer.identity);
+        let mut subscription = hub.subscribe(&peer.identity, peer.service_sid);
+        self.state.engine.connections_changed(&peer.identity);
         let ending = self.run(&peer, resume, &mut subscription).await;
         hub.unsubscribe(&peer.identity, subscription.id);
+        self.state.engine.connections_changed(&peer.identity);
         self.finish(ending).await;
     }
 
@@ -513,6 +515,17 @@ impl Connection {
         let channel = match &live {
             Live::Event(event) => event.channel_sid,
             Live::Typing { channel_sid, .. } => *channel_sid,
+            Live::Reachability { service_sid, identity, is_online, is_notifiable } => {
+                return !peer.reaches(Some(*service_sid))
+                    || self.send(json!({
+                        "type": "user_updated",
+                        "service_sid": service_sid.to_string(),
+                        "identity": identity,
+                        "is_online": is_online,
+                        "is_notifiable": is_notifiable,
+                        "reasons": ["reachabilityOnline"],
+                    }));
+            }
         };
         if !self.reaches(peer, channel).await {
             return true;
@@ -525,6 +538,7 @@ impl Connection {
             Live::Typing { channel_sid, identity } => self.send(
                 json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}),
             ),
+            Live::Reachability { .. } => true,
         }
     }
 
