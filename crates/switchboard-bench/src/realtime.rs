@@ -51,14 +51,16 @@ const CUSTOMER: &str = "+14155550999";
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
 pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
+    enough_descriptors(args.sockets + args.slow_readers)?;
     let scratch = tempfile::tempdir()?;
-    let (mut daemon, base) = start_daemon_with(
+    let (daemon, base) = start_daemon_with(
         &crate::http::daemon_binary(&args.binary)?,
         &scratch.path().join("data"),
         &[],
     )?;
+    let mut daemon = Stopped(daemon);
     setup_flow(&base)?;
-    let pid = daemon.id();
+    let pid = daemon.0.id();
     let mut member = connect(&base, CUSTOMER, None)?;
     let channel = first_channel(&base, &mut member)?;
 
@@ -84,18 +86,25 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     println!("| sockets connected | frames received | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|");
     let alone = stream(&base, &mut member, args, 0, "")?;
     print_stream_row("the member's only", &alone);
+    let rss_before_idle = rss_kib(pid)?;
     let started = Instant::now();
     let mut idle = Vec::with_capacity(args.sockets);
     for n in 0..args.sockets {
         idle.push(connect(&base, &format!("idle.{n}"), None)?);
     }
     let accept = args.sockets as f64 / started.elapsed().as_secs_f64();
+    // Settled: the handshakes' buffers are freed, and each socket has sent `ready`.
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_kib = rss_kib(pid)?.saturating_sub(rss_before_idle);
     let crowded = stream(&base, &mut member, args, 1, "")?;
     print_stream_row(&format!("the member's and {} idle ones", args.sockets), &crowded);
     println!(
-        "\n{} authenticated sockets connected one after the other at {}.",
+        "\n{} authenticated sockets connected one after the other at {}; RSS +{} ({:.1} KiB \
+         each).",
         args.sockets,
-        rate(accept)
+        rate(accept),
+        mib(idle_kib),
+        idle_kib as f64 / args.sockets.max(1) as f64
     );
 
     // 1.5 KB bodies (Twilio's limit is 1 600 characters), so that the backlog is real bytes.
@@ -136,7 +145,7 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
         nix::unistd::Pid::from_raw(i32::try_from(pid)?),
         nix::sys::signal::Signal::SIGTERM,
     )?;
-    let status = daemon.wait()?;
+    let status = daemon.0.wait()?;
     let stopped = stopping.elapsed();
     println!(
         "\n{closed_slow} of {checked} slow readers that then read had been closed with 1013. \
@@ -147,6 +156,35 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
         status,
         stopped.as_secs_f64()
     );
+    Ok(())
+}
+
+/// The daemon, killed if this tool stops early (a failed connection, say).
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Room for `sockets` connections here (one descriptor each) and in the daemon, which inherits
+/// the limit and takes two per WebSocket: the hard limit is raised where the system lets this
+/// process (as root), and the soft limit to it.
+fn enough_descriptors(sockets: usize) -> anyhow::Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let needed = 2 * sockets as u64 + 1024;
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    let hard = if hard < needed && setrlimit(Resource::RLIMIT_NOFILE, needed, needed).is_ok() {
+        needed
+    } else {
+        hard
+    };
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    if hard < needed {
+        eprintln!("open files are limited to {hard}: {sockets} sockets need about {needed}");
+    }
     Ok(())
 }
 

@@ -20,8 +20,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
@@ -29,6 +27,7 @@ use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
 use switchboard_domain::{ChannelEvent, DomainEvent, Recorded, Rejection, Sid, SidPrefix};
 use switchboard_store::ReplayRecord;
+use tokio::time::Instant;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::connection::SocketHandle;
