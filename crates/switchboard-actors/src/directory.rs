@@ -173,6 +173,8 @@ pub struct ServiceView {
     pub webhooks: ServiceWebhooks,
     /// Since when the post-event webhook has been set without a break.
     pub post_webhook_since: Option<Timestamp>,
+    /// Whether users' reachability is kept and pushed (Twilio's `reachability_enabled`).
+    pub reachability_enabled: bool,
 }
 
 impl ServiceView {
@@ -223,13 +225,14 @@ impl ServiceDirectory {
         self.change(sid, ServiceEvent::ServiceRenamed { friendly_name }, at).await.map(Some)
     }
 
-    /// Renames the service and replaces its webhook settings (already checked), each when given,
-    /// in one append.
+    /// Renames the service, replaces its webhook settings (already checked) and sets its
+    /// reachability, each when given, in one append.
     pub async fn update(
         &self,
         sid: Sid,
         friendly_name: Option<String>,
         webhooks: Option<ServiceWebhooks>,
+        reachability: Option<bool>,
         at: Timestamp,
     ) -> Result<Option<ServiceView>, EngineError> {
         let Some(current) = self.get(sid) else { return Ok(None) };
@@ -238,6 +241,7 @@ impl ServiceDirectory {
             friendly_name.map(|friendly_name| ServiceEvent::ServiceRenamed { friendly_name }),
         );
         events.extend(webhooks.map(|webhooks| ServiceEvent::WebhooksUpdated { webhooks }));
+        events.extend(reachability.map(|enabled| ServiceEvent::ReachabilityUpdated { enabled }));
         if events.is_empty() {
             return Ok(Some(current));
         }
@@ -250,6 +254,12 @@ impl ServiceDirectory {
         let services = self.read();
         let service = services.get(&sid)?;
         Some((service.webhooks.post_hook()?, service.post_webhook_since?))
+    }
+
+    /// Whether any service keeps users' reachability: asked at every WebSocket's opening and
+    /// closing.
+    pub fn reachability_anywhere(&self) -> bool {
+        self.read().values().any(|s| s.reachability_enabled)
     }
 
     /// Whether the service has a post-event webhook: asked after every channel append.
@@ -349,6 +359,7 @@ fn service_view(state: &ServiceState) -> Option<ServiceView> {
         roles: state.roles.clone(),
         webhooks: state.webhooks.clone(),
         post_webhook_since: state.post_webhook_since,
+        reachability_enabled: state.reachability_enabled,
     })
 }
 

@@ -6,7 +6,8 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`UserDirectory`]: Chat Users, one `US` stream each, with the channels each identity is in.
-//! - [`Hub`]: live fan-out of channel events to the members' connections.
+//! - [`Hub`]: live fan-out of channel events to the members' connections; `presence`: users'
+//!   reachability from those connections, pushed to the members of their channels.
 //! - [`Outbox`]: delivers customer messages to external integrations, agent replies to
 //!   customers through their provider and channel events to channel webhooks, from the log
 //!   itself.
@@ -34,6 +35,7 @@ mod janitor;
 pub mod media;
 pub mod outbound;
 mod outbox;
+mod presence;
 mod provider;
 mod registry;
 mod router;
@@ -59,6 +61,7 @@ pub use outbox::{
     Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,
     DEFAULT_GRAPH_API_BASE,
 };
+pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
 pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use router::FlowRouter;
 pub use sandbox::{Sandbox, SandboxDelivery};

@@ -177,8 +177,8 @@ async fn long_lived_channels_are_reused_with_their_history() {
 async fn members_receive_live_events_and_strangers_do_not() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
     let flow = sms_flow(&engine, false).await;
-    let mut customer = engine.hub().subscribe("+14155550180");
-    let mut stranger = engine.hub().subscribe("+14155550181");
+    let mut customer = engine.hub().subscribe("+14155550180", None);
+    let mut stranger = engine.hub().subscribe("+14155550181", None);
     let outcome =
         engine.inbound(flow, sms("+14155550180", "hello", "SMh1")).await.unwrap().unwrap();
     let mut seqs = Vec::new();

@@ -1,11 +1,16 @@
-//! Two figures of the daemon beyond ingestion: the delay from a webhook to the member's
-//! WebSocket frame at a steady 1 000 messages/s, and resident memory per channel, live and
-//! hibernated, with many channels.
+//! Figures of the daemon beyond ingestion. `realtime`: WebSockets under pressure (issue 28): a
+//! client action to its `ack` beside a ping to its pong on the same socket; the delay from a
+//! webhook to the member's frame at a steady rate, alone and with many other sockets connected;
+//! resident memory while sockets that never read are streamed to, beside the same stream without
+//! them; and how long SIGTERM takes with all those sockets still open. `memory`: resident memory
+//! per channel, live and hibernated, with many channels.
 
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use tungstenite::stream::MaybeTlsStream;
+use tungstenite::WebSocket;
 
 use crate::http::{setup_flow, start_daemon_with, ACCOUNT, NUMBER, TOKEN};
 use crate::stats::{ms, rate, Run};
@@ -15,8 +20,18 @@ pub struct RealtimeArgs {
     /// Messages per second sent through webhooks.
     #[arg(long, default_value_t = 1000)]
     per_second: u64,
-    #[arg(long, default_value_t = 10)]
+    /// Length of each stream of webhooks.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Client actions (and pings) sent one after the other.
+    #[arg(long, default_value_t = 500)]
+    actions: u64,
+    /// Idle authenticated sockets connected beside the member's during the second stream.
+    #[arg(long, default_value_t = 1000)]
+    sockets: usize,
+    /// Sockets of the member that never read, with a 4 KiB receive buffer, during the last stream.
+    #[arg(long, default_value_t = 100)]
+    slow_readers: usize,
     #[arg(long)]
     binary: Option<std::path::PathBuf>,
 }
@@ -31,29 +46,264 @@ pub struct MemoryArgs {
 }
 
 const API_KEY: &str = "SK0123456789abcdef0123456789abcdef";
+const CUSTOMER: &str = "+14155550999";
+
+type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
 pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
+    enough_descriptors(args.sockets + args.slow_readers)?;
     let scratch = tempfile::tempdir()?;
-    let (mut daemon, base) = start_daemon_with(
+    let (daemon, base) = start_daemon_with(
         &crate::http::daemon_binary(&args.binary)?,
         &scratch.path().join("data"),
         &[],
     )?;
+    let mut daemon = Stopped(daemon);
     setup_flow(&base)?;
-    let customer = "+14155550999";
+    let pid = daemon.0.id();
+    let mut member = connect(&base, CUSTOMER, None)?;
+    let channel = first_channel(&base, &mut member)?;
+
+    let (acks, pongs) = actions(&mut member, &channel, args.actions)?;
+    println!("## Client actions, {} one after the other on one socket\n", args.actions);
+    println!("| round trip | p50 | p90 | p99 | max |\n|---|---|---|---|---|");
+    for (name, run) in
+        [("`message` → `ack` (durable)", acks), ("yardstick: `ping` → `pong`", pongs)]
+    {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            ms(run.p50),
+            ms(run.p90),
+            ms(run.p99),
+            ms(run.max)
+        );
+    }
+
+    println!(
+        "\n## Webhook to member frame, {} messages/s for {} s\n",
+        args.per_second, args.seconds
+    );
+    println!("| sockets connected | frames received | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|");
+    let alone = stream(&base, &mut member, args, 0, "")?;
+    print_stream_row("the member's only", &alone);
+    let rss_before_idle = rss_kib(pid)?;
+    let started = Instant::now();
+    let mut idle = Vec::with_capacity(args.sockets);
+    for n in 0..args.sockets {
+        idle.push(connect(&base, &format!("idle.{n}"), None)?);
+    }
+    let accept = args.sockets as f64 / started.elapsed().as_secs_f64();
+    // Settled: the handshakes' buffers are freed, and each socket has sent `ready`.
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_kib = rss_kib(pid)?.saturating_sub(rss_before_idle);
+    let crowded = stream(&base, &mut member, args, 1, "")?;
+    print_stream_row(&format!("the member's and {} idle ones", args.sockets), &crowded);
+    println!(
+        "\n{} authenticated sockets connected one after the other at {}; RSS +{} ({:.1} KiB \
+         each).",
+        args.sockets,
+        rate(accept),
+        mib(idle_kib),
+        idle_kib as f64 / args.sockets.max(1) as f64
+    );
+
+    // 1.5 KB bodies (Twilio's limit is 1 600 characters), so that the backlog is real bytes.
+    let padding = " ".repeat(1500);
+    let yardstick = memory_during(pid, || stream(&base, &mut member, args, 2, &padding))?;
+    let rss_before_slow = rss_kib(pid)?;
+    let mut slow = Vec::with_capacity(args.slow_readers);
+    for _ in 0..args.slow_readers {
+        slow.push(connect(&base, CUSTOMER, Some(4096))?);
+    }
+    let with_slow = memory_during(pid, || stream(&base, &mut member, args, 3, &padding))?;
+    println!(
+        "\n## Resident memory, {} messages/s of 1.5 KB for {} s\n",
+        args.per_second, args.seconds
+    );
+    println!("| stream | RSS at start | highest | at end |\n|---|---|---|---|");
+    println!(
+        "| yardstick: the member's socket only | {} | {} | {} |",
+        mib(yardstick.0),
+        mib(yardstick.1),
+        mib(yardstick.2)
+    );
+    println!(
+        "| and {} sockets of the member that never read (connected at {}) | {} | {} | {} |",
+        args.slow_readers,
+        mib(rss_before_slow),
+        mib(with_slow.0),
+        mib(with_slow.1),
+        mib(with_slow.2)
+    );
+
+    // Half the slow readers now read what reached them: the close (1013) comes after it. The
+    // other half stay stuck through the stop.
+    let checked = args.slow_readers / 2;
+    let closed_slow = slow[..checked].iter_mut().map(closed_too_slow).filter(|c| *c).count();
+    let stopping = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    let status = daemon.0.wait()?;
+    let stopped = stopping.elapsed();
+    println!(
+        "\n{closed_slow} of {checked} slow readers that then read had been closed with 1013. \
+         SIGTERM with {} sockets open ({} idle, {} that never read): {} after {:.2} s.",
+        args.sockets + args.slow_readers - checked + 1,
+        args.sockets,
+        args.slow_readers - checked,
+        status,
+        stopped.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The daemon, killed if this tool stops early (a failed connection, say).
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Room for `sockets` connections here (one descriptor each) and in the daemon, which inherits
+/// the limit and takes two per WebSocket: the hard limit is raised where the system lets this
+/// process (as root), and the soft limit to it.
+fn enough_descriptors(sockets: usize) -> anyhow::Result<()> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let needed = 2 * sockets as u64 + 1024;
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    let hard = if hard < needed && setrlimit(Resource::RLIMIT_NOFILE, needed, needed).is_ok() {
+        needed
+    } else {
+        hard
+    };
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    if hard < needed {
+        eprintln!("open files are limited to {hard}: {sockets} sockets need about {needed}");
+    }
+    Ok(())
+}
+
+fn print_stream_row(sockets: &str, (received, total, run): &(usize, u64, Run)) {
+    println!(
+        "| {sockets} | {received} of {total} | {} | {} | {} | {} |",
+        ms(run.p50),
+        ms(run.p90),
+        ms(run.p99),
+        ms(run.max)
+    );
+}
+
+/// A WebSocket for `identity` with a token in the query, `TCP_NODELAY` as browsers set it, and
+/// optionally a receive buffer of `window` bytes set before connecting.
+fn connect(base: &str, identity: &str, window: Option<usize>) -> anyhow::Result<Socket> {
     let now_secs =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     let token = switchboard_http::twilio::token::mint(
-        ACCOUNT, API_KEY, "bench", customer, None, 3600, now_secs,
+        ACCOUNT, API_KEY, "bench", identity, None, 3600, now_secs,
     );
-    let (mut socket, _) =
-        tungstenite::connect(format!("{}/ws?token={token}", base.replacen("http", "ws", 1)))?;
-    if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let address = base.trim_start_matches("http://");
+    let url = format!("ws://{address}/ws?token={token}");
+    let stream = match window {
+        None => TcpStream::connect(address)?,
+        Some(bytes) => small_window(address.parse()?, bytes)?,
+    };
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let (socket, _) = tungstenite::client(url, MaybeTlsStream::Plain(stream))
+        .map_err(|e| anyhow::anyhow!("WebSocket handshake: {e}"))?;
+    Ok(socket)
+}
+
+/// A TCP connection whose receive buffer is `bytes`, set before connecting so the window stays
+/// that small.
+fn small_window(target: std::net::SocketAddrV4, bytes: usize) -> anyhow::Result<TcpStream> {
+    use nix::sys::socket::{
+        connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
+    };
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(&fd, sockopt::RcvBuf, &bytes)?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(target))?;
+    Ok(TcpStream::from(fd))
+}
+
+/// Opens the customer's channel with one webhook and returns its SID, from the member's frames.
+fn first_channel(base: &str, member: &mut Socket) -> anyhow::Result<String> {
+    let agent = ureq::AgentBuilder::new().build();
+    post_webhook(&agent, &format!("{base}/webhooks/twilio"), "hello", "SM0")?;
+    loop {
+        let frame = read_json(member)?;
+        if frame["type"] == "message_added" {
+            return Ok(frame["channel_sid"].as_str().unwrap_or_default().to_owned());
+        }
     }
+}
+
+fn post_webhook(agent: &ureq::Agent, url: &str, body: &str, sid: &str) -> anyhow::Result<()> {
+    let params = vec![
+        ("From".to_owned(), CUSTOMER.to_owned()),
+        ("To".to_owned(), NUMBER.to_owned()),
+        ("Body".to_owned(), body.to_owned()),
+        ("MessageSid".to_owned(), sid.to_owned()),
+    ];
+    let signature = switchboard_crypto::webhook::compute(TOKEN, url, &params);
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    agent.post(url).set("X-Twilio-Signature", &signature).send_form(&pairs)?;
+    Ok(())
+}
+
+fn read_json(socket: &mut Socket) -> anyhow::Result<serde_json::Value> {
+    loop {
+        if let tungstenite::Message::Text(text) = socket.read()? {
+            return Ok(serde_json::from_str(&text)?);
+        }
+    }
+}
+
+/// `count` message actions, each sent once the last was acknowledged, then `count` pings:
+/// (send → ack, ping → pong).
+fn actions(member: &mut Socket, channel: &str, count: u64) -> anyhow::Result<(Run, Run)> {
+    let mut round_trip = |frame: serde_json::Value, answer: &str| -> anyhow::Result<Duration> {
+        let sent = Instant::now();
+        member.send(tungstenite::Message::Text(frame.to_string()))?;
+        loop {
+            if read_json(member)?["type"] == answer {
+                return Ok(sent.elapsed());
+            }
+        }
+    };
+    let started = Instant::now();
+    let mut acks = Vec::new();
+    for n in 0..count {
+        let frame = serde_json::json!({"type": "message", "channel_sid": channel, "body": format!("action {n}")});
+        acks.push(round_trip(frame, "ack")?);
+    }
+    let acks = Run::from(acks, started.elapsed());
+    let started = Instant::now();
+    let mut pongs = Vec::new();
+    for _ in 0..count {
+        pongs.push(round_trip(serde_json::json!({"type": "ping"}), "pong")?);
+    }
+    Ok((acks, Run::from(pongs, started.elapsed())))
+}
+
+/// Webhooks at `per_second` for `seconds`, each body its send time (then `padding`); the member's
+/// socket times each `message_added`: (frames received, sent, delays).
+fn stream(
+    base: &str,
+    member: &mut Socket,
+    args: &RealtimeArgs,
+    round: u64,
+    padding: &str,
+) -> anyhow::Result<(usize, u64, Run)> {
     let total = args.per_second * args.seconds;
     let url = format!("{base}/webhooks/twilio");
     let interval = Duration::from_nanos(1_000_000_000 / args.per_second.max(1));
+    let padding = padding.to_owned();
     let sender = std::thread::spawn(move || {
         let agent = ureq::AgentBuilder::new().build();
         let started = Instant::now();
@@ -62,17 +312,8 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
-            let sent_micros = started.elapsed().as_micros().to_string();
-            let params = vec![
-                ("From".to_owned(), customer.to_owned()),
-                ("To".to_owned(), NUMBER.to_owned()),
-                ("Body".to_owned(), sent_micros),
-                ("MessageSid".to_owned(), format!("SM{n:032x}")),
-            ];
-            let signature = switchboard_crypto::webhook::compute(TOKEN, &url, &params);
-            let pairs: Vec<(&str, &str)> =
-                params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let _ = agent.post(&url).set("X-Twilio-Signature", &signature).send_form(&pairs);
+            let body = format!("{} {padding}", started.elapsed().as_micros());
+            let _ = post_webhook(&agent, &url, &body, &format!("SM{round:02x}{n:030x}"));
         }
         started
     });
@@ -80,38 +321,60 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     let reader_start = Instant::now();
     let mut latencies = Vec::new();
     while (latencies.len() as u64) < total {
-        let frame = match socket.read() {
-            Ok(tungstenite::Message::Text(text)) => text,
-            Ok(_) => continue,
-            Err(_) => break,
-        };
+        let Ok(frame) = read_json(member) else { break };
         let received = reader_start.elapsed();
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&frame) else { continue };
-        if value["type"] != "message_added" {
+        if frame["type"] != "message_added" {
             continue;
         }
-        let sent: u64 = value["body"].as_str().and_then(|b| b.parse().ok()).unwrap_or(0);
+        let body = frame["body"].as_str().unwrap_or_default();
+        let sent: u64 = body.split(' ').next().and_then(|b| b.parse().ok()).unwrap_or(0);
         latencies.push(received.saturating_sub(Duration::from_micros(sent)));
     }
     let sender_start = sender.join().map_err(|_| anyhow::anyhow!("the sender panicked"))?;
     let skew = sender_start.saturating_duration_since(reader_start);
     let latencies: Vec<Duration> = latencies.into_iter().map(|l| l.saturating_sub(skew)).collect();
     let received = latencies.len();
-    let run = Run::from(latencies, Duration::from_secs(args.seconds));
-    println!(
-        "## Webhook to WebSocket frame, {} messages/s for {} s\n",
-        args.per_second, args.seconds
-    );
-    println!("| frames received | rate | p50 | p99 |\n|---|---|---|---|");
-    println!(
-        "| {received} of {total} | {} | {} | {} |",
-        rate(run.per_second),
-        ms(run.p50),
-        ms(run.p99)
-    );
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    Ok(())
+    Ok((received, total, Run::from(latencies, Duration::from_secs(args.seconds))))
+}
+
+/// Runs `load` while sampling the RSS of `pid` every 50 ms: (at start, highest, at end), KiB.
+fn memory_during<T>(
+    pid: u32,
+    load: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(u64, u64, u64)> {
+    let start = rss_kib(pid)?;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = std::sync::Arc::clone(&done);
+    let sampler = std::thread::spawn(move || {
+        let mut highest = 0;
+        while !sampling.load(std::sync::atomic::Ordering::Relaxed) {
+            highest = highest.max(rss_kib(pid).unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        highest
+    });
+    load()?;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let highest = sampler.join().map_err(|_| anyhow::anyhow!("the sampler panicked"))?;
+    let end = rss_kib(pid)?;
+    Ok((start, highest.max(end), end))
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// Whether a socket that never read was closed by the server with 1013 (reads what reached it).
+fn closed_too_slow(socket: &mut Socket) -> bool {
+    loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Close(Some(frame))) => {
+                return frame.code == tungstenite::protocol::frame::coding::CloseCode::Again
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {

@@ -37,6 +37,11 @@ pub enum ServiceEvent {
         #[serde(default)]
         webhooks: ServiceWebhooks,
     },
+    /// Whether users' reachability (`is_online`, `is_notifiable`) is kept and pushed to the
+    /// members of their channels (Twilio's `ReachabilityEnabled`).
+    ReachabilityUpdated {
+        enabled: bool,
+    },
 }
 
 impl DomainEvent for ServiceEvent {
@@ -48,6 +53,7 @@ impl DomainEvent for ServiceEvent {
             ServiceEvent::RoleUpdated { .. } => "role_updated",
             ServiceEvent::RoleDeleted { .. } => "role_deleted",
             ServiceEvent::WebhooksUpdated { .. } => "webhooks_updated",
+            ServiceEvent::ReachabilityUpdated { .. } => "reachability_updated",
         }
     }
 }
@@ -68,6 +74,9 @@ pub struct ServiceState {
     /// never sent to it, so setting one does not replay history.
     #[serde(default)]
     pub post_webhook_since: Option<Timestamp>,
+    /// Twilio's `reachability_enabled`: off until an update turns it on.
+    #[serde(default)]
+    pub reachability_enabled: bool,
 }
 
 impl ServiceState {
@@ -134,6 +143,9 @@ impl ServiceState {
                     Some(_) => self.post_webhook_since.or(Some(at)),
                 };
                 self.webhooks.clone_from(webhooks);
+            }
+            ServiceEvent::ReachabilityUpdated { enabled } => {
+                self.reachability_enabled = *enabled;
             }
         }
         self.date_updated = at;

@@ -75,6 +75,9 @@ struct UpdateServiceForm {
     /// From 0 (default) to 3.
     #[schema(maximum = 3)]
     post_webhook_retry_count: Option<u8>,
+    /// Keep users' `is_online` and `is_notifiable`, and push them to the members of their
+    /// channels (see docs/api.md, Presence).
+    reachability_enabled: Option<bool>,
 }
 
 /// The form of a channel create.
@@ -197,10 +200,11 @@ async fn update_service(
     // Checked whole before anything is written: the rename and the settings are one append.
     let webhooks = crate::service_webhooks::updated(&form, &current.webhooks)?;
     let name = form.get("FriendlyName").map(str::to_owned);
+    let reachability = form.get_bool("ReachabilityEnabled")?;
     let service = state
         .engine
         .services()
-        .update(sid, name, webhooks, state.engine.now())
+        .update(sid, name, webhooks, reachability, state.engine.now())
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::not_found(request.path()))?;

@@ -111,9 +111,11 @@ pub struct User {
     pub attributes: String,
     /// Its service role: its own, else the service's default.
     pub role_sid: Option<String>,
-    /// Always `null`: reachability is not kept.
+    /// Whether a connection of the identity whose token reaches this service is open; `null`
+    /// unless the service's `reachability_enabled`.
     pub is_online: Option<bool>,
-    /// Always `null`.
+    /// Always `false` (no push registrations are kept); `null` unless the service's
+    /// `reachability_enabled`.
     pub is_notifiable: Option<bool>,
     pub joined_channels_count: usize,
     pub date_created: String,
@@ -524,6 +526,7 @@ pub(crate) fn unread_count(channel: &ChannelState, horizon: Option<u64>) -> u64 
 
 fn user_json(state: &AppState, user: &UserView) -> User {
     let base = state.url(&format!("/chat/v2/Services/{}/Users/{}", user.service_sid, user.sid));
+    let reachability = state.engine.reachability(user.service_sid, &user.identity);
     User {
         sid: user.sid.to_string(),
         account_sid: state.credentials.account_sid.to_string(),
@@ -532,8 +535,8 @@ fn user_json(state: &AppState, user: &UserView) -> User {
         friendly_name: user.friendly_name.clone(),
         attributes: user.attributes.clone(),
         role_sid: effective_user_role(state, user).map(|r| r.to_string()),
-        is_online: None,
-        is_notifiable: None,
+        is_online: reachability.map(|(online, _)| online),
+        is_notifiable: reachability.map(|(_, notifiable)| notifiable),
         joined_channels_count: user.channels.len(),
         date_created: iso(user.date_created),
         date_updated: iso(user.date_updated),

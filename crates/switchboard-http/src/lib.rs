@@ -7,7 +7,8 @@
 //!   channel Invites), `channel_webhooks`: the REST
 //!   resources; `webhooks`: inbound provider messages; `ws`: real time; `admin`: audit and
 //!   tasks for operators; `media`: uploads, media content, signed public links.
-//! - [`configure`] registers everything; the daemon and the tests share it.
+//! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
+//!   prepares each accepted connection (`connection`).
 //! - [`limits`]: connections per address and slow request bodies (docs/limits.md).
 
 mod admin;
@@ -19,6 +20,7 @@ mod chat;
 mod chat_edits;
 mod chat_invites;
 mod chat_users;
+mod connection;
 mod flex;
 mod flex_channels;
 pub mod limits;
@@ -32,7 +34,10 @@ pub mod twilio;
 mod views;
 mod webhooks;
 mod ws;
+mod ws_transport;
 
 pub use app::configure;
+pub use connection::on_connect;
 pub use service_webhooks::{rest_cause, WEBHOOK_ENABLED_HEADER};
 pub use webhooks::TWILIO_STATUS_PATH;
+pub use ws_transport::RealtimeConfig;

@@ -75,6 +75,8 @@ pub struct AppState {
     pub meta: MetaConfig,
     /// Scheme, host and port clients use, without a trailing slash (`https://chat.example.com`).
     pub public_url: String,
+    /// How WebSockets are served: their queues and heartbeat.
+    pub realtime: crate::RealtimeConfig,
 }
 
 impl AppState {

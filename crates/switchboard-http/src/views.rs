@@ -202,7 +202,7 @@ pub fn service(state: &AppState, service: &ServiceView) -> Service {
         default_channel_role_sid: role(DefaultRole::ChannelUser),
         default_channel_creator_role_sid: role(DefaultRole::ChannelAdmin),
         read_status_enabled: true,
-        reachability_enabled: false,
+        reachability_enabled: service.reachability_enabled,
         typing_indicator_timeout: 5,
         consumption_report_interval: 10,
         limits: ServiceLimits { channel_members: 100, user_channels: 250 },

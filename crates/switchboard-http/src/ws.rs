@@ -11,6 +11,11 @@
 //! identity's Chat roles and answered `ack` or `error` (50107 when not permitted; nothing is
 //! written then). A deleted channel's members get its `channel_destroyed` event, then nothing
 //! more of it. The connection closes when the token expires.
+//!
+//! Frames go out through a queue bounded in frames and bytes (`ws_transport`): a reader that
+//! falls that far behind is closed with 1013 and resumes by `seq`. The server pings every
+//! `ping_interval` (told in `ready`) and drops a peer silent for `ping_timeout`; when the daemon
+//! stops, every connection gets a close frame (1001) and is dropped after a short grace.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,17 +27,23 @@ use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
 use switchboard_domain::{ChannelEvent, DomainEvent, Recorded, Rejection, Sid, SidPrefix};
 use switchboard_store::ReplayRecord;
+use tokio::time::Instant;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::connection::SocketHandle;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::token;
 use crate::views::iso;
+use crate::ws_transport::{Outbound, RealtimeConfig, CLOSE_GRACE};
 
 /// How long a connection without a token may take to send its auth frame.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest frame a client may send.
 const FRAME_LIMIT_BYTES: usize = 64 * 1024;
+/// The reason of the close for a frame over [`FRAME_LIMIT_BYTES`].
+const FRAME_TOO_LARGE: &str = "frame larger than 65536 bytes";
+const _: () = assert!(FRAME_LIMIT_BYTES == 65536, "FRAME_TOO_LARGE names the limit");
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(upgrade);
@@ -82,18 +93,18 @@ async fn upgrade(
         Some(token) => Some(verify(&state, &token).map_err(actix_web::Error::from)?),
         None => None,
     };
+    let socket = SocketHandle::of(&request);
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let stream = stream.max_frame_size(FRAME_LIMIT_BYTES);
     actix_web::rt::spawn(async move {
         let state = state.into_inner();
-        let mut connection =
-            Connection { state, session, stream, last_sent: HashMap::new(), reach: HashMap::new() };
+        let mut connection = Connection::new(state, session, stream, socket);
         let peer = match peer {
-            Some(peer) => Some(peer),
+            Some(peer) => Some((peer, Vec::new())),
             None => connection.await_auth().await,
         };
         match peer {
-            Some(peer) => connection.serve(peer).await,
+            Some((peer, resume)) => connection.serve(peer, resume).await,
             None => connection.close(CloseCode::Policy, "authentication required").await,
         }
     });
@@ -139,8 +150,11 @@ pub(crate) fn bearer_token(request: &HttpRequest) -> Option<String> {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientFrame {
+    /// The token, and optionally where to resume channels before any live event is sent.
     Auth {
         token: String,
+        #[serde(default)]
+        resume: Vec<ResumeAt>,
     },
     Resume {
         channel_sid: String,
@@ -199,91 +213,253 @@ enum ClientFrame {
     },
 }
 
+/// A channel and the last `seq` the client has of it.
+#[derive(Debug, Deserialize)]
+struct ResumeAt {
+    channel_sid: String,
+    seq: i64,
+}
+
+/// Why a connection ends, and so how it takes its leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The connection is gone: nothing to say.
+    Gone,
+    /// The peer sent its close frame: answer it.
+    PeerClosed,
+    /// Close with this code and reason, let the peer answer within `grace`, then drop the
+    /// connection. `discard` forgets the frames still queued (the peer resumes from the log).
+    Close { code: CloseCode, reason: &'static str, grace: Duration, discard: bool },
+    /// The peer answered nothing for the whole timeout: drop it without a word.
+    Silent,
+}
+
+/// The close of a reader whose queue is full.
+const TOO_SLOW: &str = "too slow: reconnect and resume from your last seq";
+
 struct Connection {
     state: std::sync::Arc<AppState>,
     session: Session,
     stream: MessageStream,
-    /// The highest sequence sent per channel, so a resume and the live feed never overlap.
-    last_sent: HashMap<Sid, u64>,
+    config: RealtimeConfig,
+    /// What waits to be handed to the socket.
+    out: Outbound,
+    /// The socket, to drop a connection whose peer neither reads nor answers.
+    socket: Option<SocketHandle>,
+    /// Set by whatever decides that the connection ends.
+    ending: Option<Ending>,
+    /// The lowest and highest sequence sent per channel on this connection (everything between
+    /// was sent), so a resume and the live feed never overlap.
+    sent: HashMap<Sid, (u64, u64)>,
     /// Whether each channel met so far is within the token's Chat Service.
     reach: HashMap<Sid, bool>,
 }
 
 impl Connection {
-    async fn await_auth(&mut self) -> Option<Peer> {
+    fn new(
+        state: std::sync::Arc<AppState>,
+        session: Session,
+        stream: MessageStream,
+        socket: Option<SocketHandle>,
+    ) -> Connection {
+        let config = state.realtime;
+        Connection {
+            state,
+            session,
+            stream,
+            config,
+            out: Outbound::new(&config),
+            socket,
+            ending: None,
+            sent: HashMap::new(),
+            reach: HashMap::new(),
+        }
+    }
+
+    /// The peer from the first frame's token, and where it asks to resume.
+    async fn await_auth(&mut self) -> Option<(Peer, Vec<ResumeAt>)> {
         let frame = tokio::time::timeout(AUTH_TIMEOUT, self.stream.recv()).await.ok()??.ok()?;
         let Message::Text(text) = frame else { return None };
-        let Ok(ClientFrame::Auth { token }) = serde_json::from_str::<ClientFrame>(&text) else {
+        let Ok(ClientFrame::Auth { token, resume }) = serde_json::from_str::<ClientFrame>(&text)
+        else {
             return None;
         };
         match verify(&self.state, &token) {
-            Ok(peer) => Some(peer),
+            Ok(peer) => Some((peer, resume)),
             Err(error) => {
-                let _ = self
-                    .send(
-                        json!({"type": "error", "code": error.code(), "message": error.message()}),
-                    )
-                    .await;
+                self.send(
+                    json!({"type": "error", "code": error.code(), "message": error.message()}),
+                );
                 None
             }
         }
     }
 
-    async fn serve(mut self, peer: Peer) {
+    async fn serve(mut self, peer: Peer, resume: Vec<ResumeAt>) {
         let hub = std::sync::Arc::clone(self.state.engine.hub());
-        let mut subscription = hub.subscribe(&peer.identity);
+        // Subscribed before anything is read from the log, so that no event falls between a
+        // resume and the live feed.
+        let mut subscription = hub.subscribe(&peer.identity, peer.service_sid);
+        self.state.engine.connections_changed(&peer.identity);
+        let ending = self.run(&peer, resume, &mut subscription).await;
+        hub.unsubscribe(&peer.identity, subscription.id);
+        self.state.engine.connections_changed(&peer.identity);
+        self.finish(ending).await;
+    }
+
+    /// Serves the peer until something ends the connection.
+    async fn run(
+        &mut self,
+        peer: &Peer,
+        resume: Vec<ResumeAt>,
+        subscription: &mut switchboard_actors::Subscription,
+    ) -> Ending {
         let now_secs = self.state.engine.now().as_millis() / 1000;
         let lifetime =
             Duration::from_secs(u64::try_from(peer.expires_at_secs - now_secs).unwrap_or(0));
         let expiry = tokio::time::sleep(lifetime);
         tokio::pin!(expiry);
-        let ready = json!({"type": "ready", "identity": peer.identity});
-        let mut open = self.send(ready).await.is_ok();
-        while open {
+        let (interval, timeout) = (self.config.ping_interval, self.config.ping_timeout);
+        let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let silence = tokio::time::sleep(timeout);
+        tokio::pin!(silence);
+        self.send(json!({
+            "type": "ready",
+            "identity": peer.identity,
+            "version": PROTOCOL_VERSION,
+            "ping_interval_ms": millis(interval),
+            "ping_timeout_ms": millis(timeout),
+        }));
+        for at in resume {
+            if self.ending.is_some() {
+                break;
+            }
+            self.resume(peer, &at.channel_sid, at.seq).await;
+        }
+        while self.ending.is_none() {
             tokio::select! {
+                // Whatever is queued goes out before anything else is looked at.
+                biased;
+                flushed = self.out.flush(&mut self.session), if !self.out.is_empty() => {
+                    if flushed.is_err() {
+                        self.end(Ending::Gone);
+                    }
+                }
                 frame = self.stream.recv() => {
-                    open = match frame {
-                        Some(Ok(frame)) => self.on_frame(&peer, frame).await,
-                        Some(Err(error)) => {
-                            hub.unsubscribe(&peer.identity, subscription.id);
-                            return self.refuse(error).await;
+                    silence.as_mut().reset(Instant::now() + timeout);
+                    match frame {
+                        Some(Ok(frame)) => {
+                            if !self.on_frame(peer, frame).await {
+                                self.end(Ending::PeerClosed);
+                            }
                         }
-                        None => false,
-                    };
+                        Some(Err(error)) => self.end(refused(error)),
+                        None => self.end(Ending::Gone),
+                    }
                 }
-                live = subscription.events.recv() => {
-                    open = match live {
-                        Some(live) => self.on_live(&peer, live).await,
-                        // Dropped by the hub for falling behind: the client resumes from the log.
-                        None => {
-                            self.close(CloseCode::Again, "fell behind; reconnect and resume").await;
-                            return hub.unsubscribe(&peer.identity, subscription.id);
-                        }
-                    };
-                }
+                live = subscription.events.recv() => match live {
+                    Some(live) => {
+                        self.on_live(peer, live).await;
+                    }
+                    // Dropped by the hub for falling behind: the client resumes from the log.
+                    None => self.end(too_slow(timeout)),
+                },
+                _ = subscription.closing.wait_for(|closing| *closing) => self.end(Ending::Close {
+                    code: CloseCode::Away,
+                    reason: "server shutting down",
+                    grace: CLOSE_GRACE,
+                    discard: false,
+                }),
                 () = &mut expiry => {
-                    let _ = self.send(json!({"type": "error", "code": 20104, "message": "Access token expired"})).await;
-                    self.close(CloseCode::Policy, "token expired").await;
-                    return hub.unsubscribe(&peer.identity, subscription.id);
+                    self.send(json!({"type": "error", "code": 20104, "message": "Access token expired"}));
+                    self.end(Ending::Close {
+                        code: CloseCode::Policy,
+                        reason: "token expired",
+                        grace: CLOSE_GRACE,
+                        discard: false,
+                    });
+                }
+                () = &mut silence => self.end(Ending::Silent),
+                _ = ping.tick() => self.out.push_control(Message::Ping(Default::default())),
+            }
+        }
+        self.ending.unwrap_or(Ending::Gone)
+    }
+
+    /// Takes leave as `ending` says: the close frame, a grace for the peer to answer it, and
+    /// then, unless the connection ended by itself, the socket shut down.
+    async fn finish(mut self, ending: Ending) {
+        // Whether the peer answered our close (or sent its own, or left).
+        let mut answered = ending == Ending::PeerClosed;
+        let grace = match ending {
+            Ending::Gone => return,
+            Ending::Silent => return self.drop_connection(),
+            Ending::PeerClosed => {
+                self.out.push_close(None);
+                CLOSE_GRACE
+            }
+            Ending::Close { code, reason, grace, discard } => {
+                let reason = Some(CloseReason { code, description: Some(reason.to_owned()) });
+                if discard {
+                    self.out.replace_with_close(reason);
+                } else {
+                    self.out.push_close(reason);
+                }
+                grace
+            }
+        };
+        let hub = std::sync::Arc::clone(self.state.engine.hub());
+        let mut closing = hub.closing();
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        // Until the peer answers the close (or leaves): then actix writes what is left and ends.
+        while !(answered && self.out.is_empty()) {
+            tokio::select! {
+                biased;
+                flushed = self.out.flush(&mut self.session), if !self.out.is_empty() => {
+                    if flushed.is_err() {
+                        return;
+                    }
+                }
+                frame = self.stream.recv(), if !answered => {
+                    answered = matches!(frame, Some(Ok(Message::Close(_))) | Some(Err(_)) | None);
+                }
+                () = &mut deadline => return self.drop_connection(),
+                // The daemon is stopping: no more waiting on a slow peer.
+                _ = closing.wait_for(|closing| *closing), if grace > CLOSE_GRACE => {
+                    return self.drop_connection();
                 }
             }
         }
-        hub.unsubscribe(&peer.identity, subscription.id);
-        let _ = self.session.close(None).await;
+    }
+
+    /// Ends the connection now, whatever is still buffered for it.
+    fn drop_connection(self) {
+        if let Some(socket) = &self.socket {
+            socket.shut_down();
+        }
+    }
+
+    fn end(&mut self, ending: Ending) {
+        self.ending.get_or_insert(ending);
     }
 
     /// Returns whether the connection stays open.
     async fn on_frame(&mut self, peer: &Peer, frame: Message) -> bool {
         match frame {
-            Message::Ping(bytes) => self.session.pong(&bytes).await.is_ok(),
+            Message::Ping(bytes) => {
+                self.out.push_control(Message::Pong(bytes));
+                true
+            }
             Message::Close(_) => false,
             Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
-                Ok(ClientFrame::Ping) => self.send(json!({"type": "pong"})).await.is_ok(),
+                Ok(ClientFrame::Ping) => self.send(json!({"type": "pong"})),
                 Ok(ClientFrame::Resume { channel_sid, seq }) => {
                     self.resume(peer, &channel_sid, seq).await
                 }
                 Ok(ClientFrame::Typing { channel_sid }) => self.typing(peer, &channel_sid).await,
-                Ok(ClientFrame::Auth { .. }) => self.error(20001, "already authenticated").await,
+                Ok(ClientFrame::Auth { .. }) => self.error(20001, "already authenticated"),
                 Ok(ClientFrame::Message { channel_sid, body, media_sid, attributes, id }) => {
                     let action = media_sid_of(media_sid.as_deref()).and_then(|media_sid| {
                         attributes_text(attributes).map(|attributes| ClientAction::Send {
@@ -314,9 +490,7 @@ impl Connection {
                 Ok(ClientFrame::Leave { channel_sid, id }) => {
                     self.act(peer, &channel_sid, Ok(ClientAction::Leave), id).await
                 }
-                Err(error) => {
-                    self.error(20001, &format!("unknown or malformed frame: {error}")).await
-                }
+                Err(error) => self.error(20001, &format!("unknown or malformed frame: {error}")),
             },
             _ => true,
         }
@@ -343,38 +517,60 @@ impl Connection {
         let channel = match &live {
             Live::Event(event) => event.channel_sid,
             Live::Typing { channel_sid, .. } => *channel_sid,
+            Live::Reachability { service_sid, identity, is_online, is_notifiable } => {
+                return !peer.reaches(Some(*service_sid))
+                    || self.send(json!({
+                        "type": "user_updated",
+                        "service_sid": service_sid.to_string(),
+                        "identity": identity,
+                        "is_online": is_online,
+                        "is_notifiable": is_notifiable,
+                        "reasons": ["reachabilityOnline"],
+                    }));
+            }
         };
         if !self.reaches(peer, channel).await {
             return true;
         }
         match live {
-            Live::Event(event) => {
-                if self.last_sent.get(&event.channel_sid).is_some_and(|last| event.seq <= *last) {
-                    return true;
-                }
-                self.last_sent.insert(event.channel_sid, event.seq);
-                self.send(event_frame(&event)).await.is_ok()
-            }
-            Live::Typing { channel_sid, identity } => self
-                .send(json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}))
-                .await
-                .is_ok(),
+            Live::Event(event) => self.sent_before(&event) || {
+                self.mark_sent(&event);
+                self.send(event_frame(&event))
+            },
+            Live::Typing { channel_sid, identity } => self.send(
+                json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}),
+            ),
+            Live::Reachability { .. } => true,
         }
     }
 
-    /// Sends every durable event of the channel after `after`, then lets live events continue.
+    /// Whether this connection sent `event` already (by a resume, or live before it).
+    fn sent_before(&self, event: &LiveEvent) -> bool {
+        self.sent
+            .get(&event.channel_sid)
+            .is_some_and(|(first, last)| (*first..=*last).contains(&event.seq))
+    }
+
+    fn mark_sent(&mut self, event: &LiveEvent) {
+        let range = self.sent.entry(event.channel_sid).or_insert((event.seq, event.seq));
+        *range = (range.0.min(event.seq), range.1.max(event.seq));
+    }
+
+    /// Sends every durable event of the channel after `after` that this connection has not sent,
+    /// then lets live events continue. Paced by the peer: a long history waits for room in the
+    /// queue rather than overflow it.
     async fn resume(&mut self, peer: &Peer, channel_sid: &str, after: i64) -> bool {
         let Some(channel) = self.member_channel(peer, channel_sid).await else {
-            return self.error(20404, "no such channel among yours").await;
+            return self.error(20404, "no such channel among yours");
         };
         let log = std::sync::Arc::clone(self.state.engine.log());
         // Only what is durable is replayed: read up to the head as it was before a flush.
         let head = match log.next_seq(channel) {
             Ok(head) => head,
-            Err(_) => return self.error(20500, "could not read the channel").await,
+            Err(_) => return self.error(20500, "could not read the channel"),
         };
         if log.wait_durable(log.ticket()).await.is_err() {
-            return self.error(20500, "could not read the channel").await;
+            return self.error(20500, "could not read the channel");
         }
         let from = u64::try_from(after.saturating_add(1)).unwrap_or(0);
         let records: Vec<_> = log
@@ -383,24 +579,26 @@ impl Connection {
             .collect();
         for record in records {
             let Ok(ReplayRecord::Event { seq, event, .. }) = record else { continue };
-            if self.last_sent.get(&channel).is_some_and(|last| seq <= *last) {
+            let live = LiveEvent { channel_sid: channel, seq, at: event.at, event: event.event };
+            if self.sent_before(&live) {
                 continue;
             }
-            let live = LiveEvent { channel_sid: channel, seq, at: event.at, event: event.event };
-            self.last_sent.insert(channel, seq);
-            if self.send(event_frame(&live)).await.is_err() {
+            let text = event_frame(&live).to_string();
+            if !self.room_for(text.len()).await {
+                return false;
+            }
+            self.mark_sent(&live);
+            if !self.send_text(text) {
                 return false;
             }
         }
-        let last = self.last_sent.get(&channel).copied();
+        let last = self.sent.get(&channel).map(|(_, last)| *last);
         self.send(json!({"type": "resumed", "channel_sid": channel.to_string(), "seq": last}))
-            .await
-            .is_ok()
     }
 
     async fn typing(&mut self, peer: &Peer, channel_sid: &str) -> bool {
         let Some(channel) = self.member_channel(peer, channel_sid).await else {
-            return self.error(20404, "no such channel among yours").await;
+            return self.error(20404, "no such channel among yours");
         };
         if let Ok(Some(state)) = self.state.engine.channel(channel).await {
             let others: Vec<String> = state
@@ -442,7 +640,7 @@ impl Connection {
             Ok(action) => action,
             Err(why) => {
                 let frame = json!({"type": "error", "code": 20001, "message": why});
-                return self.send(answer(frame)).await.is_ok();
+                return self.send(answer(frame));
             }
         };
         if let ClientAction::Send { body, .. } | ClientAction::Edit { body: Some(body), .. } =
@@ -450,7 +648,7 @@ impl Connection {
         {
             if body.chars().count() > 32 * 1024 {
                 let frame = json!({"type": "error", "code": 20001, "message": "body is longer than 32 768 characters"});
-                return self.send(answer(frame)).await.is_ok();
+                return self.send(answer(frame));
             }
         }
         let channel = match Sid::parse_with(channel_sid, SidPrefix::CHANNEL) {
@@ -458,7 +656,7 @@ impl Connection {
             // A channel of another service is, to this token, no channel at all.
             _ => {
                 let frame = json!({"type": "error", "code": 20404, "message": "no such channel"});
-                return self.send(answer(frame)).await.is_ok();
+                return self.send(answer(frame));
             }
         };
         let frame = match self.state.engine.client_action(&peer.identity, channel, action).await {
@@ -474,34 +672,70 @@ impl Connection {
                 json!({"type": "error", "code": 20500, "message": "internal error"})
             }
         };
-        self.send(answer(frame)).await.is_ok()
+        self.send(answer(frame))
     }
 
-    async fn error(&mut self, code: u32, message: &str) -> bool {
-        self.send(json!({"type": "error", "code": code, "message": message})).await.is_ok()
+    fn error(&mut self, code: u32, message: &str) -> bool {
+        self.send(json!({"type": "error", "code": code, "message": message}))
     }
 
-    async fn send(&mut self, frame: Value) -> Result<(), actix_ws::Closed> {
-        self.session.text(frame.to_string()).await
+    /// Queues a frame; false, and the connection ends, when the peer is too slow to take it.
+    fn send(&mut self, frame: Value) -> bool {
+        self.send_text(frame.to_string())
     }
 
-    /// A frame the protocol refuses: one over the size limit is answered 1009 ("message too
-    /// big"), anything else 1002, with the reason, and logged; then the connection closes.
-    async fn refuse(self, error: actix_ws::ProtocolError) {
-        let (code, why) = match error {
-            actix_ws::ProtocolError::Overflow => {
-                (CloseCode::Size, format!("frame larger than {FRAME_LIMIT_BYTES} bytes"))
+    fn send_text(&mut self, text: String) -> bool {
+        if self.out.push_text(text).is_ok() {
+            return true;
+        }
+        self.end(too_slow(self.config.ping_timeout));
+        false
+    }
+
+    /// Waits until the queue has room for a frame of `len` bytes, handing frames to the peer meanwhile; false,
+    /// and the connection ends, if the peer takes nothing for the whole timeout or is gone.
+    async fn room_for(&mut self, len: usize) -> bool {
+        while !self.out.has_room_for(len) {
+            let timeout = self.config.ping_timeout;
+            match tokio::time::timeout(timeout, self.out.flush(&mut self.session)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => self.end(Ending::Gone),
+                Err(_) => self.end(Ending::Silent),
             }
-            other => (CloseCode::Protocol, format!("protocol error: {other}")),
-        };
-        tracing::warn!("a WebSocket frame was refused ({why}); closing with {}", u16::from(code));
-        self.close(code, &why).await;
+            if self.ending.is_some() {
+                return false;
+            }
+        }
+        true
     }
 
-    async fn close(self, code: CloseCode, why: &str) {
-        let _ =
-            self.session.close(Some(CloseReason { code, description: Some(why.to_owned()) })).await;
+    /// Closes with `code` and `why` once what is queued went out.
+    async fn close(self, code: CloseCode, why: &'static str) {
+        self.finish(Ending::Close { code, reason: why, grace: CLOSE_GRACE, discard: false }).await;
     }
+}
+
+/// How a frame the protocol refuses ends the connection: one over the size limit with 1009
+/// ("message too big"), anything else with 1002, each with the reason; and a log line.
+fn refused(error: actix_ws::ProtocolError) -> Ending {
+    let (code, reason) = match error {
+        actix_ws::ProtocolError::Overflow => (CloseCode::Size, FRAME_TOO_LARGE),
+        _ => (CloseCode::Protocol, "protocol error"),
+    };
+    tracing::warn!(%error, "a WebSocket frame was refused; closing with {}", u16::from(code));
+    Ending::Close { code, reason, grace: CLOSE_GRACE, discard: false }
+}
+
+/// The ending of a reader whose queue is full: it has the whole timeout to read up to the close.
+fn too_slow(timeout: Duration) -> Ending {
+    Ending::Close { code: CloseCode::Again, reason: TOO_SLOW, grace: timeout, discard: true }
+}
+
+/// The version of the frames described in docs/api.md, told in `ready`.
+const PROTOCOL_VERSION: u32 = 2;
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The medium a `message` frame names, if any: a media SID (`ME…`).

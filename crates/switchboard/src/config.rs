@@ -126,6 +126,20 @@ pub struct ServeArgs {
     /// behind a reverse proxy every connection comes from the proxy) [default: 1000].
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
+    /// The most frames waiting to be written to one WebSocket; a reader that falls further
+    /// behind is closed (1013) and resumes [default: 256].
+    #[arg(long, env = "SWITCHBOARD_WS_QUEUE_FRAMES")]
+    pub ws_queue_frames: Option<usize>,
+    /// The most bytes of frames waiting to be written to one WebSocket [default: 65536].
+    #[arg(long, env = "SWITCHBOARD_WS_QUEUE_BYTES")]
+    pub ws_queue_bytes: Option<usize>,
+    /// How often the server pings each WebSocket [default: 20s].
+    #[arg(long, env = "SWITCHBOARD_WS_PING_INTERVAL")]
+    pub ws_ping_interval: Option<String>,
+    /// A WebSocket peer that sends nothing, not even a pong, for this long is dropped
+    /// [default: 60s].
+    #[arg(long, env = "SWITCHBOARD_WS_PING_TIMEOUT")]
+    pub ws_ping_timeout: Option<String>,
 }
 
 /// The file's shape: every key optional, names as the flags without dashes. The tools read it
@@ -168,6 +182,10 @@ pub(crate) struct FileConfig {
     keep_alive: Option<String>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
+    ws_queue_frames: Option<usize>,
+    ws_queue_bytes: Option<usize>,
+    ws_ping_interval: Option<String>,
+    ws_ping_timeout: Option<String>,
     #[serde(default)]
     pub(crate) twilio_numbers: Vec<TwilioNumber>,
     #[serde(default)]
@@ -260,6 +278,7 @@ pub struct Settings {
     pub whatsapp_media_origin: String,
     /// Connections, headers and bodies.
     pub limits: switchboard_http::limits::ServerLimits,
+    pub realtime: switchboard_http::RealtimeConfig,
 }
 
 impl Settings {
@@ -355,6 +374,12 @@ impl ServeArgs {
         if media_max_bytes == 0 {
             bail!("media_max_bytes must be more than zero");
         }
+        let realtime = realtime(
+            self.ws_queue_frames.or(file.ws_queue_frames),
+            self.ws_queue_bytes.or(file.ws_queue_bytes),
+            self.ws_ping_interval.or(file.ws_ping_interval),
+            self.ws_ping_timeout.or(file.ws_ping_timeout),
+        )?;
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -421,6 +446,7 @@ impl ServeArgs {
             outbound,
             whatsapp_media_origin,
             limits,
+            realtime,
         })
     }
 }
@@ -478,6 +504,43 @@ fn provider_origin(key: &str, text: &str) -> anyhow::Result<()> {
         bail!("{key} {text:?} must be an http or https URL with a host");
     }
     Ok(())
+}
+
+/// The WebSocket settings, over their defaults.
+fn realtime(
+    queue_frames: Option<usize>,
+    queue_bytes: Option<usize>,
+    ping_interval: Option<String>,
+    ping_timeout: Option<String>,
+) -> anyhow::Result<switchboard_http::RealtimeConfig> {
+    let defaults = switchboard_http::RealtimeConfig::default();
+    let config = switchboard_http::RealtimeConfig {
+        queue_frames: queue_frames.unwrap_or(defaults.queue_frames),
+        queue_bytes: queue_bytes.unwrap_or(defaults.queue_bytes),
+        ping_interval: match ping_interval {
+            Some(text) => duration("ws_ping_interval", &text, "20s, 1m")?,
+            None => defaults.ping_interval,
+        },
+        ping_timeout: match ping_timeout {
+            Some(text) => duration("ws_ping_timeout", &text, "60s, 2m")?,
+            None => defaults.ping_timeout,
+        },
+    };
+    if config.queue_frames == 0 || config.queue_bytes == 0 {
+        bail!("ws_queue_frames and ws_queue_bytes must be more than zero");
+    }
+    if config.ping_interval.is_zero() {
+        bail!("ws_ping_interval must be longer than zero");
+    }
+    if config.ping_timeout <= config.ping_interval {
+        bail!(
+            "ws_ping_timeout ({}) must be longer than ws_ping_interval ({}): a peer that answers \
+             every ping would be dropped between two of them",
+            humantime::format_duration(config.ping_timeout),
+            humantime::format_duration(config.ping_interval)
+        );
+    }
+    Ok(config)
 }
 
 /// The duration setting `key`, or an error that names it and shows `examples` of the format.
@@ -617,6 +680,24 @@ mod tests {
         let number = "[[twilio_numbers]]\nnumber = \"+15005550009\"\naccount_sid = \"AC1\"\n\
                       auth_token = \"t\"\n";
         assert!(upstream(number, &[]));
+    }
+
+    #[test]
+    fn websocket_settings_come_from_the_file_unless_a_flag_says_otherwise() {
+        let default = resolve_with_file("", &[]).unwrap().realtime;
+        assert_eq!(default, switchboard_http::RealtimeConfig::default());
+        let file = "ws_queue_frames = 8\nws_queue_bytes = 4096\nws_ping_interval = \"5s\"\n\
+                    ws_ping_timeout = \"12s\"\n";
+        let from_file = resolve_with_file(file, &[]).unwrap().realtime;
+        assert_eq!((from_file.queue_frames, from_file.queue_bytes), (8, 4096));
+        assert_eq!(from_file.ping_interval, Duration::from_secs(5));
+        assert_eq!(from_file.ping_timeout, Duration::from_secs(12));
+        let flagged = resolve_with_file(file, &["--ws-queue-frames", "3"]).unwrap().realtime;
+        assert_eq!((flagged.queue_frames, flagged.queue_bytes), (3, 4096));
+        let wrong = resolve_with_file("ws_ping_timeout = \"10s\"\n", &[]).err().unwrap();
+        assert!(format!("{wrong:#}").contains("must be longer than ws_ping_interval"), "{wrong:#}");
+        let none = resolve_with_file("ws_queue_bytes = 0\n", &[]).err().unwrap();
+        assert!(format!("{none:#}").contains("more than zero"), "{none:#}");
     }
 
     #[test]

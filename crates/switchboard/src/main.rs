@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod credentials;
 mod daemon_config;
+mod descriptors;
 mod dev;
 mod keys;
 mod memory;

@@ -1,6 +1,7 @@
 //! `switchboard serve`: the daemon. Opens the log (making a development key on a first start
 //! with none given), resolves credentials, starts the actor engine and the HTTP server, and on
-//! SIGTERM or SIGINT stops accepting, lets in-flight requests finish, flushes, and exits 0.
+//! SIGTERM or SIGINT stops accepting, closes every WebSocket, lets in-flight requests finish,
+//! flushes, and exits 0 within a few seconds whatever its peers do.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,7 +19,18 @@ use crate::config::{ServeArgs, Settings};
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.resolve()?;
     crate::memory::apply(settings.huge_pages);
-    raise_open_file_limit(settings.limits.max_connections);
+    if let Some(limit) = crate::descriptors::raise_limit() {
+        tracing::debug!(limit, "open-file limit (a WebSocket takes two)");
+        let needed = settings.limits.max_connections as u64 + 256;
+        if limit < needed {
+            tracing::warn!(
+                open_files = limit,
+                max_connections = settings.limits.max_connections,
+                "the open-file limit leaves no room for max_connections: lower max_connections \
+                 or raise the limit (systemd: LimitNOFILE=)"
+            );
+        }
+    }
     let (key, source) = settings.data.master_key(true)?;
     warn_about_key(&source);
     let options =
@@ -129,7 +141,13 @@ async fn serve(
         verify_token: settings.meta_verify_token.clone().map(Secret::new),
         app_secret: start.meta_app_secret.clone(),
     };
-    let state = AppState { engine, credentials, meta, public_url: public_url.clone() };
+    let state = AppState {
+        engine,
+        credentials,
+        meta,
+        public_url: public_url.clone(),
+        realtime: settings.realtime,
+    };
     let engine = state.engine.clone();
     let limits = settings.limits;
     let per_ip = switchboard_http::limits::ConnectionCounter::new(limits.max_connections_per_ip);
@@ -151,9 +169,13 @@ async fn serve(
     .max_connections(limits.max_connections.div_ceil(workers))
     .client_request_timeout(limits.header_read_timeout)
     .keep_alive(keep_alive)
-    .on_connect(move |connection, data| per_ip.on_connect(connection, data))
+    .on_connect(move |connection, data| {
+        // Refused here if its address holds too many; otherwise prepared (TCP_NODELAY, its socket).
+        per_ip.on_connect(connection, data);
+        switchboard_http::on_connect(connection, data);
+    })
     .disable_signals()
-    .shutdown_timeout(20);
+    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
     let server = match &settings.tls {
         Some((cert, key)) => {
             server.listen_rustls_0_23(listener, crate::tls::server_config(cert, key)?)?
@@ -163,7 +185,7 @@ async fn serve(
     let server = server.run();
     // Signal handlers are in place before the address is announced, so a supervisor that
     // stops the daemon right after it starts still gets a clean stop.
-    stop_on_signal(server.handle())?;
+    stop_on_signal(server.handle(), engine.clone())?;
     let url = format!("{scheme}://{bound}");
     announce(&settings.data.dir(), &url, &public_url, start)?;
     // One line on stdout names the bound address, so scripts and tests can use port 0.
@@ -220,32 +242,6 @@ fn graph_api(settings: &Settings) -> switchboard_actors::GraphApi {
             .collect(),
         messenger_default: settings.messenger_page_token.clone(),
     }
-}
-
-/// Raises the soft limit of open files to the hard one: every connection takes a descriptor,
-/// and a soft limit of 1024 (a common default) is far below the connection limit. Warns when
-/// even the hard limit leaves no room for `max_connections` beside the store's own files.
-fn raise_open_file_limit(max_connections: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        use nix::sys::resource::{getrlimit, setrlimit, Resource};
-        let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
-        // The kernel refuses "unlimited" for open files; a million is more than enough.
-        let wanted = hard.min(1 << 20);
-        let raised = soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_ok();
-        let now = if raised { wanted } else { soft };
-        let needed = max_connections as u64 + 256;
-        if now < needed {
-            tracing::warn!(
-                open_files = now,
-                max_connections,
-                "the open-file limit leaves no room for max_connections: lower max_connections \
-                 or raise the limit (systemd: LimitNOFILE=)"
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = max_connections;
 }
 
 /// Tells the tools where the daemon is (`access`), the log that it serves, and a person the
@@ -333,8 +329,15 @@ fn warn_about_key(source: &KeySource) {
     }
 }
 
-/// SIGTERM or SIGINT: stop accepting, let in-flight requests finish, then return from `serve`.
-fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
+/// How long requests in flight have to finish once the daemon stops; whatever is still open then
+/// is dropped. WebSockets are told to close at once and dropped after a second
+/// (`switchboard_http`'s `CLOSE_GRACE`), so they never hold a stop up; in-flight writes take
+/// milliseconds.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 3;
+
+/// SIGTERM or SIGINT: stop accepting, close every WebSocket, let in-flight requests finish, then
+/// return from `serve`.
+fn stop_on_signal(handle: actix_web::dev::ServerHandle, engine: Engine) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -343,6 +346,7 @@ fn stop_on_signal(handle: actix_web::dev::ServerHandle) -> anyhow::Result<()> {
             _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
             _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
         }
+        engine.hub().close_all();
         handle.stop(true).await;
     });
     Ok(())

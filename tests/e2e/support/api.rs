@@ -249,6 +249,30 @@ impl Daemon {
         }
         Ok(socket)
     }
+
+    /// A WebSocket (token in the query) whose socket has a receive buffer of about `bytes`, set
+    /// before connecting so the window stays that small: a reader that stops reading holds back
+    /// the server's writes after a few frames, not after the kernel's usual megabytes.
+    pub fn websocket_with_small_window(
+        &self,
+        token: &str,
+        bytes: usize,
+    ) -> WebSocket<MaybeTlsStream<TcpStream>> {
+        use nix::sys::socket::{
+            connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
+        };
+        let address = self.base_url.trim_start_matches("http://");
+        let target: std::net::SocketAddrV4 = address.parse().unwrap();
+        let fd =
+            socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+        setsockopt(&fd, sockopt::RcvBuf, &bytes).unwrap();
+        connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(target)).unwrap();
+        let stream = TcpStream::from(fd);
+        stream.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let url = format!("ws://{address}/ws?token={token}");
+        let (socket, _) = tungstenite::client(url, MaybeTlsStream::Plain(stream)).unwrap();
+        socket
+    }
 }
 
 /// Asserts a response is an error in Twilio's shape with this status and code.
