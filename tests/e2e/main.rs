@@ -33,6 +33,8 @@ mod limits;
 mod media;
 /// Media served from our origin cannot act there; credentials before any lookup.
 mod media_serving;
+/// Messages read from their own records: pages, fetches, edits, audit ranges, a restart.
+mod message_reads;
 /// WhatsApp Cloud API and Messenger webhooks.
 mod meta;
 /// The OpenAPI document at /openapi.json, checked against real answers.

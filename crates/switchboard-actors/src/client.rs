@@ -243,7 +243,7 @@ impl Engine {
                 }));
             }
             ClientAction::Edit { index, body, attributes } => {
-                let Some(message) = self.message_now(channel_sid, index)? else {
+                let Some(message) = self.message(channel_sid, index)? else {
                     return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
                 };
                 let own = message.author == identity;
@@ -284,7 +284,7 @@ impl Engine {
                 }]
             }
             ClientAction::Delete { index } => {
-                let Some(message) = self.message_now(channel_sid, index)? else {
+                let Some(message) = self.message(channel_sid, index)? else {
                     return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
                 };
                 let own = message.author == identity;
@@ -350,15 +350,6 @@ impl Engine {
         let channel_role =
             member.as_ref().and_then(|(_, m)| role(m.role_sid, DefaultRole::ChannelUser));
         Ok(Ok(Standing { channel, member, channel_role, service_role }))
-    }
-
-    /// A message that exists now.
-    fn message_now(
-        &self,
-        channel_sid: Sid,
-        index: u64,
-    ) -> Result<Option<MessageView>, EngineError> {
-        Ok(self.messages(channel_sid)?.into_iter().find(|m| m.index == index))
     }
 
     /// Asks the service's pre-event webhook about `event`, if it has one whose filters name it;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use switchboard_domain::{
-    ChannelCommand, ChannelEvent, ChannelState, DeliveryStatus, IndexKind, IntegrationType, Media,
-    ProviderError, Recorded, Rejection, Sid, SidPrefix, Timestamp,
+    ChannelCommand, ChannelState, DeliveryStatus, IndexKind, IntegrationType, ProviderError,
+    Rejection, Sid, SidPrefix, Timestamp,
 };
-use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
+use switchboard_store::{ChannelLog, EventLog, Executed};
 
 use crate::channel::{ChannelDeps, Execute, GetState};
 use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
@@ -76,21 +76,6 @@ pub struct InboundOutcome {
     pub created_channel: bool,
     /// A redelivery: nothing new was stored.
     pub duplicate: bool,
-}
-
-/// A message of a channel as the Chat API shows it, with its edits and delivery applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageView {
-    pub sid: Sid,
-    pub index: u64,
-    pub author: String,
-    pub body: String,
-    pub attributes: String,
-    pub media: Option<Media>,
-    pub date_created: Timestamp,
-    pub date_updated: Timestamp,
-    pub was_edited: bool,
-    pub last_updated_by: Option<String>,
 }
 
 #[derive(Debug)]
@@ -516,57 +501,6 @@ impl Engine {
             .streams()
             .filter(|s| s.as_ref().map_or(true, |s| s.prefix() == SidPrefix::CHANNEL))
             .collect::<Result<_, _>>()?)
-    }
-
-    /// The messages of a channel, in index order, as they are now (edits applied, removed ones
-    /// left out). Reads the log, not the actor: history is not kept in memory.
-    pub fn messages(&self, channel_sid: Sid) -> Result<Vec<MessageView>, EngineError> {
-        let mut messages: Vec<MessageView> = Vec::new();
-        for record in self.inner.log.read::<Recorded>(channel_sid, 0) {
-            let ReplayRecord::Event { event: Recorded { at, event, .. }, .. } = record? else {
-                continue;
-            };
-            match event {
-                ChannelEvent::MessageAdded {
-                    message_sid,
-                    index,
-                    author,
-                    body,
-                    attributes,
-                    media,
-                    ..
-                } => {
-                    messages.push(MessageView {
-                        sid: message_sid,
-                        index,
-                        author,
-                        body,
-                        attributes,
-                        media,
-                        date_created: at,
-                        date_updated: at,
-                        was_edited: false,
-                        last_updated_by: None,
-                    });
-                }
-                ChannelEvent::MessageEdited { index, body, attributes, edited_by } => {
-                    if let Some(message) = messages.iter_mut().find(|m| m.index == index) {
-                        if let Some(body) = body {
-                            message.body = body;
-                            message.was_edited = true;
-                        }
-                        if let Some(attributes) = attributes {
-                            message.attributes = attributes;
-                        }
-                        message.last_updated_by = edited_by;
-                        message.date_updated = at;
-                    }
-                }
-                ChannelEvent::MessageRemoved { index } => messages.retain(|m| m.index != index),
-                _ => {}
-            }
-        }
-        Ok(messages)
     }
 
     /// Applies providers' reports on outbound messages, each found by the provider's id for it

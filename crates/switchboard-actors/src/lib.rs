@@ -33,6 +33,7 @@ mod hub;
 mod ids;
 mod janitor;
 pub mod media;
+mod messages;
 pub mod outbound;
 mod outbox;
 mod presence;
@@ -49,13 +50,14 @@ pub use channel_hooks::{channel_attributes, CONSUMER as WEBHOOK_CONSUMER};
 pub use client::{ClientAction, ClientRefusal};
 pub use clock::{iso8601, Clock, SystemClock};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
-pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, MessageView, ProviderStatus};
+pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, ProviderStatus};
 pub use error::EngineError;
 pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{ChannelListing, Janitor, OpenTask};
 pub use media::{signed_media_url, MediaConfig, MediaFetcher};
+pub use messages::MessageView;
 pub use outbound::OutboundPolicy;
 pub use outbox::{
     Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,

@@ -25,6 +25,23 @@ pub trait DomainEvent {
     fn is_clear_text_allowed(&self) -> bool {
         false
     }
+
+    /// What the event does to one message of its stream, if anything: the store keeps where
+    /// each message's records are (`MessagePositions`), so a message is read without its history.
+    fn message_touch(&self) -> Option<MessageTouch> {
+        None
+    }
+}
+
+/// What an event does to one message of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageTouch {
+    /// The message at `index` was added by this event.
+    Added { index: u64 },
+    /// Its body, its attributes, or both (or neither: only who edited it) were replaced.
+    Edited { index: u64, body: bool, attributes: bool },
+    /// The message is gone.
+    Removed { index: u64 },
 }
 
 /// One event as it sits in the log: what happened, when the writer said it happened and, since
@@ -370,6 +387,19 @@ pub enum ChannelEvent {
 }
 
 impl DomainEvent for ChannelEvent {
+    fn message_touch(&self) -> Option<MessageTouch> {
+        Some(match self {
+            ChannelEvent::MessageAdded { index, .. } => MessageTouch::Added { index: *index },
+            ChannelEvent::MessageEdited { index, body, attributes, .. } => MessageTouch::Edited {
+                index: *index,
+                body: body.is_some(),
+                attributes: attributes.is_some(),
+            },
+            ChannelEvent::MessageRemoved { index } => MessageTouch::Removed { index: *index },
+            _ => return None,
+        })
+    }
+
     fn type_name(&self) -> &'static str {
         match self {
             ChannelEvent::ChannelCreated { .. } => "channel_created",

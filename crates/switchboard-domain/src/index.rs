@@ -28,6 +28,10 @@ pub enum IndexKind {
     /// number is when that channel last took the customer (created or reactivated, in ms), so
     /// a channel the API reactivates takes the entry back, and `reindex` picks the latest.
     LatestChannel = 6,
+    /// (message SID) → the channel and index of the message: how a message is fetched by SID
+    /// without reading its channel's history. Owned by the event that added it; a removed
+    /// message keeps its entry and is found removed.
+    Message = 7,
 }
 
 impl IndexKind {
@@ -95,6 +99,16 @@ impl IndexEntry {
         }
     }
 
+    pub fn message(message_sid: Sid, channel_sid: Sid, index: u64) -> IndexEntry {
+        IndexEntry {
+            kind: IndexKind::Message,
+            scope: None,
+            value: message_sid.to_string(),
+            channel_sid,
+            message_index: Some(index),
+        }
+    }
+
     pub fn media(media_sid: Sid, channel_sid: Sid, index: Option<u64>) -> IndexEntry {
         IndexEntry {
             kind: IndexKind::Media,
@@ -147,8 +161,10 @@ impl ChannelEvent {
             // An inbound message's provider id is remembered by the channel's state instead
             // (`RecentProviderMessages`): one sled write fewer per message.
             // Media are found by SID alone (the Media resource's URL names no channel).
-            ChannelEvent::MessageAdded { media, .. } => {
-                media.iter().map(|m| IndexEntry::media(m.sid, channel_sid, None)).collect()
+            ChannelEvent::MessageAdded { message_sid, index, media, .. } => {
+                let message = IndexEntry::message(*message_sid, channel_sid, *index);
+                let media = media.iter().map(|m| IndexEntry::media(m.sid, channel_sid, None));
+                std::iter::once(message).chain(media).collect()
             }
             ChannelEvent::MediaStored { media_sid, .. } => {
                 vec![IndexEntry::media(*media_sid, channel_sid, None)]

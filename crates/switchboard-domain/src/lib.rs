@@ -37,8 +37,8 @@ pub use user::{UserEvent, UserState};
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{
     Cause, ChannelEvent, ChannelKind, DeactivationReason, DeliveryStatus, DomainEvent,
-    ErasureReason, Media, MessageSource, ProviderError, ReactivationReason, Recorded, TaskOutcome,
-    EVENT_SCHEMA_VERSION,
+    ErasureReason, Media, MessageSource, MessageTouch, ProviderError, ReactivationReason, Recorded,
+    TaskOutcome, EVENT_SCHEMA_VERSION,
 };
 pub use index::{IndexEntry, IndexKind};
 pub use provider_messages::{ProviderMessageRef, RecentProviderMessages};

@@ -168,6 +168,53 @@ impl ChannelState {
         self.erased || self.destroyed
     }
 
+    /// The indices of the messages that exist now (added, not removed), `limit` of them from the
+    /// `offset`-th on, counted from the oldest, or from the newest when `newest_first`: a page
+    /// of the message list. Costs the number of removals, not of messages.
+    pub fn message_indices(&self, offset: u64, limit: u64, newest_first: bool) -> Vec<u64> {
+        let count = self.messages_count();
+        let limit = limit.min(count.saturating_sub(offset));
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut page = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+        if newest_first {
+            // The `offset`-th from the top: every removal at or above it moves it down one.
+            let mut at = self.next_message_index - 1 - offset;
+            for removed in self.removed_messages.iter().rev() {
+                if *removed >= at {
+                    at -= 1;
+                } else {
+                    break;
+                }
+            }
+            let mut removed = self.removed_messages.range(..=at).rev().peekable();
+            while page.len() < page.capacity() {
+                if removed.next_if_eq(&&at).is_none() {
+                    page.push(at);
+                }
+                at = at.wrapping_sub(1);
+            }
+        } else {
+            let mut at = offset;
+            for removed in &self.removed_messages {
+                if *removed <= at {
+                    at += 1;
+                } else {
+                    break;
+                }
+            }
+            let mut removed = self.removed_messages.range(at..).peekable();
+            while page.len() < page.capacity() {
+                if removed.next_if_eq(&&at).is_none() {
+                    page.push(at);
+                }
+                at += 1;
+            }
+        }
+        page
+    }
+
     /// Messages that exist now: added and not removed.
     pub fn messages_count(&self) -> u64 {
         self.next_message_index - self.removed_messages.len() as u64
@@ -495,5 +542,39 @@ impl ChannelState {
             ..ChannelState::default()
         };
         *self = kept;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_page_of_indices_is_the_slice_of_the_live_ones(
+            added in 0u64..60,
+            removed in proptest::collection::btree_set(0u64..60, 0..30),
+            offset in 0u64..70,
+            limit in 0u64..20,
+            newest_first: bool,
+        ) {
+            let state = ChannelState {
+                next_message_index: added,
+                removed_messages: removed.into_iter().filter(|i| *i < added).collect(),
+                ..ChannelState::default()
+            };
+            let mut live: Vec<u64> =
+                (0..added).filter(|i| !state.removed_messages.contains(i)).collect();
+            if newest_first {
+                live.reverse();
+            }
+            let expected: Vec<u64> = live
+                .into_iter()
+                .skip(usize::try_from(offset).unwrap())
+                .take(usize::try_from(limit).unwrap())
+                .collect();
+            prop_assert_eq!(state.message_indices(offset, limit, newest_first), expected);
+        }
     }
 }

@@ -9,7 +9,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use switchboard_actors::SandboxDelivery;
 use switchboard_domain::{Sid, SidPrefix};
-use switchboard_store::{AnchoredHeads, ReplayFilter};
+use switchboard_store::AnchoredHeads;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -146,15 +146,22 @@ async fn backup(
     Ok(HttpResponse::Ok().content_type("application/octet-stream").streaming(body))
 }
 
-/// Only the account's own credentials (not an API key) may read decrypted history.
+/// Only the account's own credentials (not an API key) may read decrypted history. A range of
+/// the channel's events at a time: `From` (a sequence number, default 0) and `Limit` (1 to
+/// 10 000, the default); when more follow, the `Switchboard-Next-From` header says where.
 #[utoipa::path(
     tag = "Operations",
     operation_id = "ListChannelEvent",
-    params(("sid" = String, Path, description = "The channel (`CH…`)")),
+    params(
+        ("sid" = String, Path, description = "The channel (`CH…`)"),
+        ("From" = Option<u64>, Query, description = "The first sequence number (default 0)"),
+        ("Limit" = Option<u64>, Query, description = "Events at most, 1 to 10 000 (the default)"),
+    ),
     responses((
         status = 200,
         description = "One JSON object a line: `channel_sid`, `seq`, `timestamp`, `type`, \
-            `schema`, `fields` (or `type: shredded`)",
+            `schema`, `fields` (or `type: shredded`); header `Switchboard-Next-From` when more \
+            events follow",
         body = String,
         content_type = "application/x-ndjson",
     )),
@@ -173,15 +180,39 @@ async fn channel_events(
     if log.next_seq(sid).map_err(|e| internal(e.into()))? == 0 {
         return Err(ApiError::not_found(request.path()));
     }
-    let filter = ReplayFilter { streams: vec![sid], since: None, until: None };
+    let query = crate::twilio::form::TwilioForm::parse_query(request.query_string());
+    let from = query.get_u64("From")?.unwrap_or(0);
+    let limit = query.get_u64("Limit")?.unwrap_or(EVENTS_PER_PAGE);
+    if !(1..=EVENTS_PER_PAGE).contains(&limit) {
+        return Err(ApiError::bad_param(format!(
+            "Limit must be a number from 1 to {EVENTS_PER_PAGE}"
+        )));
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    // A range costs that range: one record past it says whether more follow.
     let mut body = String::new();
-    for item in log.replay(&filter) {
+    let mut next = None;
+    for (n, item) in log.read_range(sid, from, limit + 1).enumerate() {
         let item = item.map_err(|e| internal(e.into()))?;
+        if n == limit {
+            next = Some(item.seq());
+            break;
+        }
         body.push_str(&event_line(&item).to_string());
         body.push('\n');
     }
-    Ok(HttpResponse::Ok().content_type("application/x-ndjson").body(body))
+    let mut response = HttpResponse::Ok();
+    response.content_type("application/x-ndjson");
+    if let Some(next) = next {
+        response.insert_header((NEXT_FROM_HEADER, next.to_string()));
+    }
+    Ok(response.body(body))
 }
+
+/// The most events one answer of the audit endpoint holds.
+const EVENTS_PER_PAGE: u64 = 10_000;
+/// Where the next range of the audit endpoint starts, when more follow (`From=` it).
+pub const NEXT_FROM_HEADER: &str = "Switchboard-Next-From";
 
 /// Lists the open tasks of the built-in task router.
 #[utoipa::path(

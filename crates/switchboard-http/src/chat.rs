@@ -536,17 +536,18 @@ async fn post_message(
         source: MessageSource::Api,
         provider_message_id: None,
     };
-    if current.is_customer(&message.author) {
-        let stored = state.engine.customer_message(&current, message).await.map_err(internal)?;
-        stored.map_err(rejected)?;
+    let executed = if current.is_customer(&message.author) {
+        state.engine.customer_message(&current, message).await.map_err(internal)?
     } else {
-        run(&state, sid, vec![ChannelCommand::PostMessage(message)]).await?;
-    }
-    let channel = load_channel(&state, service, sid, request.path()).await?;
-    let messages = state.engine.messages(sid).map_err(internal)?;
+        let commands = vec![ChannelCommand::PostMessage(message)];
+        state.engine.execute(sid, commands).await.map_err(internal)?
+    };
+    // The response is made of what the command stored: nothing is read back.
+    let executed = executed.map_err(rejected)?;
     let message =
-        messages.iter().rev().find(|m| m.sid == message_sid).ok_or_else(ApiError::internal)?;
-    Ok(HttpResponse::Created().json(views::message(&state, &channel, message)))
+        MessageView::from_executed(&executed, message_sid).ok_or_else(ApiError::internal)?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    Ok(HttpResponse::Created().json(views::message(&state, &channel, &message)))
 }
 
 /// Lists a channel's messages in index order.
@@ -565,16 +566,21 @@ async fn list_messages(
     let (service, sid) = channel_path(&state, &request)?;
     let paging = Paging::from_request(&request, 100)?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
-    let mut messages: Vec<MessageView> = state.engine.messages(sid).map_err(internal)?;
-    match paging.filter("Order") {
-        None | Some("asc") => {}
-        Some("desc") => messages.reverse(),
+    let newest_first = match paging.filter("Order") {
+        None | Some("asc") => false,
+        Some("desc") => true,
         Some(other) => {
             return Err(ApiError::bad_param(format!("Order must be asc or desc, not {other:?}")))
         }
-    }
+    };
+    // Only the page's messages are read: their positions come from the state's count.
+    let total = usize::try_from(channel.messages_count()).unwrap_or(usize::MAX);
+    let range = paging.range(total);
+    let (offset, limit) = (range.start as u64, range.len() as u64);
+    let messages =
+        state.engine.message_page(&channel, offset, limit, newest_first).map_err(internal)?;
     let items = messages.iter().map(|m| views::message(&state, &channel, m)).collect();
-    list_response::<MessageList>(&state, &request, &paging, items)
+    page_response::<MessageList>(&state, &request, &paging, items, total > range.end)
 }
 
 /// Fetches a message.
@@ -595,12 +601,9 @@ async fn fetch_message(
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let messages = state.engine.messages(sid).map_err(internal)?;
-    let message = messages
-        .iter()
-        .find(|m| m.sid == message_sid)
-        .ok_or_else(|| ApiError::not_found(request.path()))?;
-    Ok(HttpResponse::Ok().json(views::message(&state, &channel, message)))
+    let message = state.engine.message_by_sid(sid, message_sid).map_err(internal)?;
+    let message = message.ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }
 
 /// Runs commands on a channel and turns a domain rejection into Twilio's error.

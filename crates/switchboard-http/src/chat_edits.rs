@@ -129,12 +129,8 @@ fn message_index(state: &AppState, sid: Sid, request: &HttpRequest) -> Result<u6
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let messages = state.engine.messages(sid).map_err(internal)?;
-    messages
-        .iter()
-        .find(|m| m.sid == message_sid)
-        .map(|m| m.index)
-        .ok_or_else(|| ApiError::not_found(request.path()))
+    let message = state.engine.message_by_sid(sid, message_sid).map_err(internal)?;
+    message.map(|m| m.index).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
 /// Edits a message's body or attributes.
@@ -168,9 +164,9 @@ pub(crate) async fn update_message(
             .await?;
     }
     let channel = load_channel(&state, service, sid, request.path()).await?;
-    let messages = state.engine.messages(sid).map_err(internal)?;
-    let message = messages.iter().find(|m| m.index == index).ok_or_else(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(views::message(&state, &channel, message)))
+    let message = state.engine.message(sid, index).map_err(internal)?;
+    let message = message.ok_or_else(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }
 
 /// Removes a message.

@@ -199,10 +199,8 @@ async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpR
     let message_sid = match found.media.message_index {
         Some(index) => state
             .engine
-            .messages(found.channel_sid)
+            .message(found.channel_sid, index)
             .map_err(internal)?
-            .into_iter()
-            .find(|m| m.index == index)
             .map(|m| m.sid.to_string()),
         None => None,
     };

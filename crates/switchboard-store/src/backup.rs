@@ -88,9 +88,13 @@ impl EventLog {
             };
         // Metadata, but the marks that describe sled's own state: the copy's checkpoints are its
         // heads, and it is not closed cleanly (its first open rolls back what is past them).
+        // Message positions are not copied: read while the daemon writes, they could name
+        // records past the copied heads. The copy's first open places every message again.
+        let derived =
+            [layout::META_CLEAN, layout::META_CHECKPOINT, crate::positions::META_POSITIONS];
         for item in self.tree().scan_prefix(b"M") {
             let (key, value) = item?;
-            if key.as_ref() != layout::META_CLEAN && key.as_ref() != layout::META_CHECKPOINT {
+            if !derived.contains(&key.as_ref()) {
                 entry(&mut out, &key, &value)?;
             }
         }
@@ -116,6 +120,7 @@ impl EventLog {
             MEDIA,
             MEDIA_OWNER,
             KEY,
+            layout::POSITIONS,
         ];
         for item in self.tree().iter() {
             let (key, value) = item?;

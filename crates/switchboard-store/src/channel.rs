@@ -20,6 +20,8 @@ use crate::{FlushTicket, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Executed {
     pub events: Vec<ChannelEvent>,
+    /// When they happened (every event of one command has the same time).
+    pub at: Timestamp,
     pub first_seq: u64,
     pub ticket: Option<FlushTicket>,
 }
@@ -165,7 +167,7 @@ impl ChannelLog {
         let first_seq = self.state.events_applied;
         let events: Vec<ChannelEvent> = records.iter().map(|r| r.event.clone()).collect();
         if records.is_empty() {
-            return Ok(Ok(Executed { events, first_seq, ticket: None }));
+            return Ok(Ok(Executed { events, at, first_seq, ticket: None }));
         }
         let mut changes = index_diff(&self.state.index_entries(), &next.index_entries());
         for event in &events {
@@ -182,7 +184,7 @@ impl ChannelLog {
         if crossed {
             self.save_snapshot(log);
         }
-        Ok(Ok(Executed { events, first_seq, ticket: Some(appended.ticket) }))
+        Ok(Ok(Executed { events, at, first_seq, ticket: Some(appended.ticket) }))
     }
 
     /// Creates a channel: a shorthand for `new` then `execute(Create)`.
@@ -252,6 +254,7 @@ pub(crate) fn destroy_content(
         log.tree().insert(entry?, SHRED_TOMBSTONE)?;
     }
     log.tree().remove(stream_prefix(SNAPSHOT, sid))?;
+    crate::positions::remove_all(log.tree(), sid)?;
     crate::media::destroy_media(log, sid)?;
     log.apply_index_changes(owned)?;
     log.keyring().forget(sid);

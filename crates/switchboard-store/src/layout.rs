@@ -16,6 +16,9 @@ pub const MEDIA: u8 = b'B';
 /// Media SID → its channel: `N` media.
 pub const MEDIA_OWNER: u8 = b'N';
 
+/// Where each message's records are: `L` channel message-index (see `positions.rs`).
+pub const POSITIONS: u8 = b'L';
+
 pub const CURSOR: u8 = b'C';
 pub const DEAD_LETTER: u8 = b'D';
 

@@ -16,6 +16,7 @@
 //! - `M` name → metadata: format version, folder id, master key fingerprint, wrapped keys.
 //! - `C`, `D` → cursors and dead letters of the log's consumers (outboxes).
 //! - `B` channel media chunk → a sealed chunk (or header) of a medium; `N` media → its channel.
+//! - `L` channel message-index → where that message's records are (`positions.rs`).
 //!
 //! docs/event-format.md describes the bytes; this crate is the only one that knows them.
 
@@ -32,6 +33,7 @@ mod log;
 mod maintenance;
 mod media;
 mod parallel_replay;
+mod positions;
 mod private_copy;
 mod record;
 mod recovery;
@@ -52,6 +54,7 @@ pub use log::{
 };
 pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
 pub use media::{MediaRead, StoredMedia, MEDIA_CHUNK};
+pub use positions::MessagePositions;
 pub use private_copy::PrivateCopy;
 pub use record::{encode_event, Head, RECORD_VERSION};
 pub use replay::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};

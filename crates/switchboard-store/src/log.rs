@@ -116,6 +116,11 @@ pub trait LoggedEvent: Serialize + DeserializeOwned {
     /// Whether this event may be stored unencrypted (only markers without customer data).
     fn clear_text_allowed(&self) -> bool;
 
+    /// What the event does to one message of its stream (`positions.rs`).
+    fn message_touch(&self) -> Option<switchboard_domain::MessageTouch> {
+        None
+    }
+
     /// Refuses what this build cannot read correctly (written by a newer version).
     fn check_readable(&self) -> Result<(), &'static str> {
         Ok(())
@@ -125,6 +130,10 @@ pub trait LoggedEvent: Serialize + DeserializeOwned {
 impl<E: DomainEvent + Serialize + DeserializeOwned> LoggedEvent for Recorded<E> {
     fn clear_text_allowed(&self) -> bool {
         self.event.is_clear_text_allowed()
+    }
+
+    fn message_touch(&self) -> Option<switchboard_domain::MessageTouch> {
+        self.event.message_touch()
     }
 
     fn check_readable(&self) -> Result<(), &'static str> {
@@ -159,6 +168,8 @@ pub struct EventLog {
     folder_id: [u8; 16],
     /// Whether the folder carries the clean-close mark (removed by the first write after it).
     clean: std::sync::atomic::AtomicBool,
+    /// Records opened by `read` and `read_at` (`records_opened`).
+    records_opened: std::sync::atomic::AtomicU64,
 }
 
 impl EventLog {
@@ -236,6 +247,7 @@ impl EventLog {
             config,
             folder_id,
             clean: std::sync::atomic::AtomicBool::new(false),
+            records_opened: std::sync::atomic::AtomicU64::new(0),
         };
         if existed && !clean {
             let repaired = crate::recovery::recover(&log)?;
@@ -246,6 +258,7 @@ impl EventLog {
                 );
             }
         }
+        crate::positions::build_if_missing(&log)?;
         log.flush()?;
         if let Some(at) = accepted {
             let acknowledged = crate::integrity::acknowledged(durable.as_ref()).unwrap_or_default();
@@ -351,6 +364,11 @@ impl EventLog {
                 next = Head { next_seq: next.next_seq + 1, last_hash: hash };
             }
             self.apply_index_changes(index)?;
+            for (seq, event) in (slot.head.next_seq..).zip(events) {
+                if let Some(touch) = event.message_touch() {
+                    crate::positions::apply(&self.tree, stream, seq, touch)?;
+                }
+            }
             let appended_records = next.next_seq - slot.head.next_seq;
             let ticket = self.flusher.stage_head(stream, next, appended_records);
             if created_key {
@@ -634,9 +652,37 @@ impl EventLog {
                 let (key, value) = entry?;
                 let (stream, seq) = layout::parse_event_key(&key)
                     .ok_or_else(|| StoreError::Damaged("an event key is malformed".into()))?;
+                self.records_opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.open_record(stream, seq, &value)
             },
         )
+    }
+
+    /// Reads the record at `seq` of `stream`, decrypted and decoded; `None` past its head.
+    pub fn read_at<E: LoggedEvent>(
+        &self,
+        stream: Sid,
+        seq: u64,
+    ) -> Result<Option<ReplayRecord<E>>, StoreError> {
+        let Some(bytes) = self.tree.get(event_key(stream, seq))? else { return Ok(None) };
+        self.records_opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.open_record(stream, seq, &bytes).map(Some)
+    }
+
+    /// Where the records of message `index` of `channel` are; `None` for a message never added,
+    /// or removed.
+    pub fn message_positions(
+        &self,
+        channel: Sid,
+        index: u64,
+    ) -> Result<Option<crate::MessagePositions>, StoreError> {
+        crate::positions::get(&self.tree, channel, index)
+    }
+
+    /// How many records `read` and `read_at` have opened since the log was opened: what a read
+    /// path costs, for tests and the daemon's figures.
+    pub fn records_opened(&self) -> u64 {
+        self.records_opened.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Decrypts and decodes one stored record.

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use switchboard_crypto::{MasterKey, WrappedKey};
 use switchboard_domain::{
-    ChannelEvent, ChannelState, IndexEntry, IndexKind, Recorded, SidPrefix, UserEvent, UserState,
+    ChannelEvent, ChannelState, DomainEvent, IndexEntry, IndexKind, Recorded, SidPrefix, UserEvent,
+    UserState,
 };
 
 use crate::keyring::SHRED_TOMBSTONE;
@@ -21,7 +22,7 @@ pub struct ReindexReport {
     pub removed: u64,
 }
 
-/// Drops every index entry and derives them again from the log.
+/// Drops every index entry and every message position and derives them again from the log.
 pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
     let mut report = ReindexReport::default();
     for key in log.tree().scan_prefix([INDEX]).keys() {
@@ -45,9 +46,14 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
     for stream in streams.into_iter().filter(|s| s.prefix() == SidPrefix::CHANNEL) {
         let mut state = ChannelState::default();
         let mut changes = IndexChanges::default();
+        // Where each message is, placed again on the way (`positions.rs`).
+        crate::positions::remove_all(log.tree(), stream)?;
         for item in log.read::<Recorded>(stream, 0) {
             match item? {
-                ReplayRecord::Event { event, .. } => {
+                ReplayRecord::Event { seq, event, .. } => {
+                    if let Some(touch) = event.event.message_touch() {
+                        crate::positions::apply(log.tree(), stream, seq, touch)?;
+                    }
                     changes.put.extend(event.event.index_entries(stream));
                     // Folders written before channels remembered inbound provider ids found
                     // redeliveries by these entries; the router still consults them, so they

@@ -263,6 +263,10 @@ fn roll_back(log: &EventLog, stream: Sid, head: Head, tail: &[u64]) -> Result<()
     for seq in tail {
         log.tree().remove(event_key(stream, *seq))?;
     }
+    if stream.prefix() == SidPrefix::CHANNEL {
+        // The lost appends may have placed, moved or removed messages of any index.
+        crate::positions::rebuild(log, stream, false)?;
+    }
     if head.next_seq == 0 {
         // The stream never existed: its key goes too.
         for key in log.tree().scan_prefix(stream_prefix(KEY, stream)).keys() {

@@ -115,6 +115,18 @@ impl EventLog {
         Box::new(ParallelReplay::start(tree, keys, threads))
     }
 
+    /// At most `limit` records of `stream` from `from_seq` on, each decoded as its stream's
+    /// aggregate: a range of a stream costs that range.
+    pub fn read_range(
+        &self,
+        stream: Sid,
+        from_seq: u64,
+        limit: usize,
+    ) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
+        let range = layout::event_key(stream, from_seq)..layout::event_key(stream, u64::MAX);
+        self.decode_any(self.tree().range(range)).take(limit)
+    }
+
     fn read_any(&self, stream: Sid) -> impl Iterator<Item = Result<ReplayItem, StoreError>> + '_ {
         self.decode_any(self.tree().scan_prefix(layout::stream_prefix(EVENT, stream)))
     }

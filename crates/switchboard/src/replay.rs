@@ -137,19 +137,25 @@ fn replay_remote(args: &ReplayArgs, config: &DaemonConfig, url: &str) -> anyhow:
     let mut out = BufWriter::new(stdout.lock());
     for channel in &args.channels {
         let endpoint = format!("{}/admin/v1/Channels/{channel}/Events", url.trim_end_matches('/'));
-        let response = match ureq::get(&endpoint).set("Authorization", &authorization).call() {
-            Ok(response) => response,
-            Err(ureq::Error::Status(code, response)) => {
-                let body = response.into_string().unwrap_or_default();
-                anyhow::bail!("{endpoint}: HTTP {code}: {body}");
-            }
-            Err(error) => anyhow::bail!("{endpoint}: {error}"),
-        };
-        for line in std::io::BufRead::lines(std::io::BufReader::new(response.into_reader())) {
-            let line = line?;
-            match args.format {
-                Format::Json => writeln!(out, "{line}")?,
-                Format::Text => writeln!(out, "{}", text_line(&serde_json::from_str(&line)?))?,
+        // One range at a time, each where the previous one said the next begins.
+        let mut from = Some(0u64);
+        while let Some(start) = from {
+            let request = ureq::get(&endpoint).query("From", &start.to_string());
+            let response = match request.set("Authorization", &authorization).call() {
+                Ok(response) => response,
+                Err(ureq::Error::Status(code, response)) => {
+                    let body = response.into_string().unwrap_or_default();
+                    anyhow::bail!("{endpoint}: HTTP {code}: {body}");
+                }
+                Err(error) => anyhow::bail!("{endpoint}: {error}"),
+            };
+            from = response.header("Switchboard-Next-From").and_then(|n| n.parse().ok());
+            for line in std::io::BufRead::lines(std::io::BufReader::new(response.into_reader())) {
+                let line = line?;
+                match args.format {
+                    Format::Json => writeln!(out, "{line}")?,
+                    Format::Text => writeln!(out, "{}", text_line(&serde_json::from_str(&line)?))?,
+                }
             }
         }
     }

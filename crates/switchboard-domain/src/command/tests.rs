@@ -1406,7 +1406,11 @@ fn an_inbound_provider_id_is_remembered_by_the_state_not_indexed() {
         source: MessageSource::Customer,
         provider_message_id: Some("SM0123".into()),
     };
-    assert_eq!(with_id.index_entries(CHANNEL), []);
+    // Found by its SID (kind 7), never by the provider's id.
+    assert_eq!(
+        with_id.index_entries(CHANNEL),
+        [IndexEntry::message(sid(SidPrefix::MESSAGE, 1), CHANNEL, 7)]
+    );
     let state = given(&[created(), with_id]).state().clone();
     let stored = state.provider_messages.find("SM0123").expect("remembered");
     assert_eq!((stored.channel_sid, stored.index), (CHANNEL, 7));
@@ -1415,7 +1419,7 @@ fn an_inbound_provider_id_is_remembered_by_the_state_not_indexed() {
         let owns = matches!(
             event,
             ChannelEvent::DeliveryStatusChanged { provider_message_id: Some(_), .. }
-                | ChannelEvent::MessageAdded { media: Some(_), .. }
+                | ChannelEvent::MessageAdded { .. }
                 | ChannelEvent::MediaStored { .. }
         );
         if !owns {
@@ -1428,7 +1432,10 @@ fn an_inbound_provider_id_is_remembered_by_the_state_not_indexed() {
 fn a_medium_is_found_by_its_sid_from_its_message_or_its_upload() {
     assert_eq!(
         with_media(1, 4).index_entries(CHANNEL),
-        [IndexEntry::media(media_sid(1), CHANNEL, None)]
+        [
+            IndexEntry::message(sid(SidPrefix::MESSAGE, 1), CHANNEL, 4),
+            IndexEntry::media(media_sid(1), CHANNEL, None)
+        ]
     );
     assert_eq!(
         stored_event(2).index_entries(CHANNEL),

@@ -1,0 +1,162 @@
+//! Reading a channel's messages as the Chat API shows them: one message, or a page, from the
+//! records that hold them (found through the store's message positions), never from the
+//! channel's whole history.
+
+use std::collections::BTreeMap;
+
+use switchboard_domain::{ChannelEvent, ChannelState, IndexKind, Media, Recorded, Sid, Timestamp};
+use switchboard_store::{Executed, ReplayRecord, StoreError};
+
+use crate::{Engine, EngineError};
+
+/// A message of a channel as the Chat API shows it, with its edits applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    pub sid: Sid,
+    pub index: u64,
+    pub author: String,
+    pub body: String,
+    pub attributes: String,
+    pub media: Option<Media>,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+    pub was_edited: bool,
+    pub last_updated_by: Option<String>,
+}
+
+impl MessageView {
+    /// The message `event` adds, as it was when added at `at`; `None` for any other event.
+    pub fn added(at: Timestamp, event: &ChannelEvent) -> Option<MessageView> {
+        let ChannelEvent::MessageAdded {
+            message_sid, index, author, body, attributes, media, ..
+        } = event
+        else {
+            return None;
+        };
+        Some(MessageView {
+            sid: *message_sid,
+            index: *index,
+            author: author.clone(),
+            body: body.clone(),
+            attributes: attributes.clone(),
+            media: media.clone(),
+            date_created: at,
+            date_updated: at,
+            was_edited: false,
+            last_updated_by: None,
+        })
+    }
+
+    /// The message `message_sid` that `executed` added, if it added it.
+    pub fn from_executed(executed: &Executed, message_sid: Sid) -> Option<MessageView> {
+        executed
+            .events
+            .iter()
+            .filter_map(|event| MessageView::added(executed.at, event))
+            .find(|view| view.sid == message_sid)
+    }
+}
+
+impl Engine {
+    /// Message `index` of a channel as it is now; `None` if it was never added or is removed.
+    /// Opens the message's own records only (at most four: added, body, attributes, last edit).
+    pub fn message(
+        &self,
+        channel_sid: Sid,
+        index: u64,
+    ) -> Result<Option<MessageView>, EngineError> {
+        let log = self.log();
+        let Some(positions) = log.message_positions(channel_sid, index)? else { return Ok(None) };
+        let mut records = BTreeMap::new();
+        for seq in positions.records() {
+            match log.read_at::<Recorded>(channel_sid, seq)? {
+                Some(ReplayRecord::Event { event, .. }) => {
+                    records.insert(seq, event);
+                }
+                // Shredded: the channel's content is gone, and so is the message.
+                Some(ReplayRecord::Shredded { .. }) => return Ok(None),
+                None => return Err(misplaced(channel_sid, index, seq)),
+            }
+        }
+        let Some(mut view) = records
+            .get(&positions.added)
+            .and_then(|added| MessageView::added(added.at, &added.event))
+            .filter(|view| view.index == index)
+        else {
+            return Err(misplaced(channel_sid, index, positions.added));
+        };
+        let edit = |seq: Option<u64>| -> Result<Option<&Recorded>, EngineError> {
+            let Some(seq) = seq else { return Ok(None) };
+            match records.get(&seq) {
+                Some(
+                    edit @ Recorded { event: ChannelEvent::MessageEdited { index: i, .. }, .. },
+                ) if *i == index => Ok(Some(edit)),
+                _ => Err(misplaced(channel_sid, index, seq)),
+            }
+        };
+        if let Some(Recorded {
+            event: ChannelEvent::MessageEdited { body: Some(body), .. }, ..
+        }) = edit(positions.body)?
+        {
+            view.body = body.clone();
+            view.was_edited = true;
+        }
+        if let Some(Recorded {
+            event: ChannelEvent::MessageEdited { attributes: Some(attributes), .. },
+            ..
+        }) = edit(positions.attributes)?
+        {
+            view.attributes = attributes.clone();
+        }
+        if let Some(Recorded { at, event: ChannelEvent::MessageEdited { edited_by, .. }, .. }) =
+            edit(positions.edited)?
+        {
+            view.date_updated = *at;
+            view.last_updated_by = edited_by.clone();
+        }
+        Ok(Some(view))
+    }
+
+    /// The message `message_sid` of a channel, found through the index by message SID.
+    pub fn message_by_sid(
+        &self,
+        channel_sid: Sid,
+        message_sid: Sid,
+    ) -> Result<Option<MessageView>, EngineError> {
+        let found = self.log().lookup(IndexKind::Message, None, &message_sid.to_string())?;
+        let Some((channel, Some(index))) = found else { return Ok(None) };
+        if channel != channel_sid {
+            return Ok(None);
+        }
+        Ok(self.message(channel_sid, index)?.filter(|view| view.sid == message_sid))
+    }
+
+    /// A page of a channel's messages: `limit` of them from the `offset`-th on, oldest first or
+    /// newest first. Opens the page's records only.
+    pub fn message_page(
+        &self,
+        channel: &ChannelState,
+        offset: u64,
+        limit: u64,
+        newest_first: bool,
+    ) -> Result<Vec<MessageView>, EngineError> {
+        let Some(channel_sid) = channel.sid else { return Ok(Vec::new()) };
+        let mut page = Vec::new();
+        for index in channel.message_indices(offset, limit, newest_first) {
+            // A message removed since the state was read is left out.
+            if let Some(view) = self.message(channel_sid, index)? {
+                page.push(view);
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// A message's position names a record that is not the one it should be: the folder's message
+/// positions are damaged (`switchboard reindex` places every message again).
+fn misplaced(channel: Sid, index: u64, seq: u64) -> EngineError {
+    EngineError::Store(StoreError::Damaged(format!(
+        "message {index} of {channel} is placed at record {seq}, which does not hold it; \
+         run `switchboard reindex`"
+    )))
+}

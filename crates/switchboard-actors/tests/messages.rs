@@ -1,0 +1,153 @@
+//! Reading messages costs the messages read, not the channel's history: pages, fetches by SID
+//! and posts open only their own records, counted by the log, and survive a reopen.
+
+use std::sync::Arc;
+
+use switchboard_actors::{Engine, EngineConfig, MessageView, SystemClock};
+use switchboard_crypto::MasterKey;
+use switchboard_domain::{
+    ChannelCommand, ChannelKind, MessageSource, NewChannel, NewMessage, Sid, SidPrefix,
+};
+use switchboard_store::{Durability, EventLog, StoreConfig};
+
+fn open(dir: &std::path::Path, key: &MasterKey) -> (Arc<EventLog>, Engine) {
+    let mut store = StoreConfig::new(dir.join("data"));
+    store.durability = Durability::Flush;
+    let log = Arc::new(EventLog::open(store, key.clone()).unwrap());
+    let engine =
+        Engine::start(Arc::clone(&log), Arc::new(SystemClock), EngineConfig::default()).unwrap();
+    (log, engine)
+}
+
+fn new_message(body: &str) -> NewMessage {
+    NewMessage {
+        message_sid: switchboard_actors::new_sid(SidPrefix::MESSAGE),
+        author: "agent".into(),
+        body: body.into(),
+        attributes: "{}".into(),
+        media: None,
+        source: MessageSource::Api,
+        provider_message_id: None,
+    }
+}
+
+async fn channel_with(engine: &Engine, messages: u64) -> (Sid, Vec<Sid>) {
+    let channel = switchboard_actors::new_sid(SidPrefix::CHANNEL);
+    let new = NewChannel {
+        channel_sid: channel,
+        service_sid: switchboard_actors::new_sid(SidPrefix::SERVICE),
+        kind: ChannelKind::Private,
+        friendly_name: None,
+        unique_name: None,
+        attributes: "{}".into(),
+        created_by: "test".into(),
+        flex_flow_sid: None,
+        customer_address: None,
+        long_lived: true,
+        janitor_enabled: false,
+        carried_provider_messages: Vec::new(),
+    };
+    engine.execute(channel, vec![ChannelCommand::Create(new)]).await.unwrap().unwrap();
+    let mut sids = Vec::new();
+    for i in 0..messages {
+        let message = new_message(&format!("m{i}"));
+        sids.push(message.message_sid);
+        let command = ChannelCommand::PostMessage(message);
+        engine.execute(channel, vec![command]).await.unwrap().unwrap();
+    }
+    (channel, sids)
+}
+
+async fn edit(
+    engine: &Engine,
+    channel: Sid,
+    index: u64,
+    body: Option<&str>,
+    attributes: Option<&str>,
+) {
+    let command = ChannelCommand::EditMessage {
+        index,
+        body: body.map(str::to_owned),
+        attributes: attributes.map(str::to_owned),
+        edited_by: Some(format!("editor{index}")),
+    };
+    engine.execute(channel, vec![command]).await.unwrap().unwrap();
+}
+
+fn bodies(page: &[MessageView]) -> Vec<(u64, &str)> {
+    page.iter().map(|m| (m.index, m.body.as_str())).collect()
+}
+
+#[actix_rt::test]
+async fn a_page_opens_its_own_records_and_shows_edits_and_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let (log, engine) = open(dir.path(), &key);
+    let (channel, sids) = channel_with(&engine, 400).await;
+    edit(&engine, channel, 5, Some("five, edited"), None).await;
+    edit(&engine, channel, 5, None, Some(r#"{"late":true}"#)).await;
+    edit(&engine, channel, 6, None, Some(r#"{"a":1}"#)).await;
+    engine
+        .execute(channel, vec![ChannelCommand::RemoveMessage { index: 7 }])
+        .await
+        .unwrap()
+        .unwrap();
+    let state = engine.channel(channel).await.unwrap().unwrap();
+
+    let before = log.records_opened();
+    let page = engine.message_page(&state, 3, 6, false).unwrap();
+    let opened = log.records_opened() - before;
+    assert_eq!(
+        bodies(&page),
+        vec![(3, "m3"), (4, "m4"), (5, "five, edited"), (6, "m6"), (8, "m8"), (9, "m9")]
+    );
+    // Six added records, the body edit and the later attributes edit of 5, the edit of 6.
+    assert_eq!(opened, 9, "a page of 6 in a channel of 400 opens its own records only");
+    let five = &page[2];
+    assert!(five.was_edited);
+    assert_eq!(five.attributes, r#"{"late":true}"#);
+    assert_eq!(five.last_updated_by.as_deref(), Some("editor5"));
+    assert!(!page[3].was_edited, "an attributes edit is not a body edit");
+    assert_eq!(page[3].attributes, r#"{"a":1}"#);
+
+    let newest = engine.message_page(&state, 0, 3, true).unwrap();
+    assert_eq!(bodies(&newest), vec![(399, "m399"), (398, "m398"), (397, "m397")]);
+    let last = engine.message_page(&state, 396, 10, true).unwrap();
+    assert_eq!(bodies(&last), vec![(2, "m2"), (1, "m1"), (0, "m0")], "7 is gone, so 3 are left");
+
+    let before = log.records_opened();
+    let found = engine.message_by_sid(channel, sids[250]).unwrap().unwrap();
+    assert_eq!((found.index, found.body.as_str()), (250, "m250"));
+    assert_eq!(log.records_opened() - before, 1);
+    assert_eq!(engine.message_by_sid(channel, sids[7]).unwrap(), None, "removed");
+    let elsewhere = switchboard_actors::new_sid(SidPrefix::CHANNEL);
+    assert_eq!(engine.message_by_sid(elsewhere, sids[8]).unwrap(), None, "not that channel's");
+
+    // A post's answer comes from what it stored.
+    let message = new_message("fresh");
+    let sid = message.message_sid;
+    let before = log.records_opened();
+    let executed =
+        engine.execute(channel, vec![ChannelCommand::PostMessage(message)]).await.unwrap().unwrap();
+    assert_eq!(log.records_opened() - before, 0);
+    let view = MessageView::from_executed(&executed, sid).unwrap();
+    assert_eq!((view.index, view.body.as_str()), (400, "fresh"));
+}
+
+#[actix_rt::test]
+async fn a_restarted_engine_reads_the_same_and_reindex_places_messages_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let (log, engine) = open(dir.path(), &key);
+    let (channel, _) = channel_with(&engine, 30).await;
+    edit(&engine, channel, 2, Some("two, edited"), None).await;
+    engine.hibernate_all().await;
+    let engine =
+        Engine::start(Arc::clone(&log), Arc::new(SystemClock), EngineConfig::default()).unwrap();
+    let state = engine.channel(channel).await.unwrap().unwrap();
+    let page = engine.message_page(&state, 0, 4, false).unwrap();
+    assert_eq!(bodies(&page), vec![(0, "m0"), (1, "m1"), (2, "two, edited"), (3, "m3")]);
+    switchboard_store::reindex(&log).unwrap();
+    let again = engine.message_page(&state, 0, 4, false).unwrap();
+    assert_eq!(again, page);
+}
