@@ -2,7 +2,7 @@
 //!
 //! Routers are sharded by (flow, customer address), and each handles one message at a time to
 //! the end of its append, so two messages from one customer can never both find "no channel" and
-//! create two (peers.md: Rocket.Chat#38148, chatwoot#10798). Durability is awaited by the caller,
+//! create two (as Rocket.Chat#38148 and chatwoot#10798 did). Durability is awaited by the caller,
 //! outside the router, so a shard is busy only for the write itself.
 //!
 //! Each router remembers the channel it last routed each customer to ([`BindingCache`]), which

@@ -1,7 +1,8 @@
 //! Webhook ingestion end to end: signed Twilio SMS webhooks at N concurrent keep-alive
 //! connections against the real `switchboard serve` (durable, encrypted, acknowledged), beside a
 //! raw pipeline on the same machine in the same run (HTTP form parse + encode + encrypt + sled
-//! insert + group commit, no routing, no actors), as perf-limits.md measured it.
+//! insert + group commit, no routing, no actors), as the first measurements (docs/BENCHMARKS.md)
+//! built it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

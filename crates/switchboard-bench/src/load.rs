@@ -4,8 +4,9 @@
 //! The load shares the machine's two cores with the server it measures, so what it costs is taken
 //! from the server. Two clients are kept, so that figures stay comparable across sessions:
 //! - [`Client::Async`] (the default): every connection a task on a two-thread tokio runtime,
-//!   HTTP/1.1 by hyper. Built like wrk (a few threads, event-driven), which perf-limits.md used
-//!   for the figures the targets are set against; it costs about 25 µs of CPU per request here.
+//!   HTTP/1.1 by hyper. Built like wrk (a few threads, event-driven), which the first measurements
+//!   (docs/BENCHMARKS.md) used for the figures the targets are set against; it costs about 25 µs
+//!   of CPU per request here.
 //! - [`Client::Threads`]: one OS thread per connection with a blocking client (ureq), what this
 //!   tool used until 2026-12-02. Its 64 threads cost about 50 µs of CPU per request and crowd
 //!   the scheduler, which lengthens every server's tail.

@@ -464,11 +464,12 @@ fn appends(
     Ok(run)
 }
 
-/// The raw values: a 300-byte body plus the 8-byte key's worth of overhead perf-limits.md used.
+/// The raw values: a 300-byte body plus the 8 bytes of overhead the first measurements used
+/// (docs/BENCHMARKS.md).
 const RAW_VALUE: usize = BODY_BYTES + 8;
 
-/// What the raw run writes. The target's raw limit is perf-limits.md's: 8-byte keys, each writer's
-/// in order, 308-byte values. `LogShape` writes what the log writes instead (a 27-byte `E ‖
+/// What the raw run writes. The target's raw limit is the first measurements': 8-byte keys, each
+/// writer's in order, 308-byte values. `LogShape` writes what the log writes instead (a 27-byte `E ‖
 /// stream ‖ seq` key per record, writers' streams spread over the key space as SIDs are, values
 /// the size of a stored record), so the table shows how much of the gap is the record's layout
 /// rather than the log's own work.

@@ -1,5 +1,5 @@
 //! Customer addresses in one normalized form, so one customer is one customer whatever the
-//! provider's spelling (peers.md: chatwoot#13808 split a contact in two over number formats).
+//! provider's spelling (chatwoot#13808 split a contact in two over number formats).
 //!
 //! - SMS: E.164, `+` and 8 to 15 digits (`+14155550123`).
 //! - WhatsApp, through Twilio or Meta: `whatsapp:+E164`.

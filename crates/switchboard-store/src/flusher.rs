@@ -1,7 +1,7 @@
 //! Group commit: one thread owns every flush, and every writer waits for a flush that started
 //! after its write.
 //!
-//! sled 0.34 deadlocks when several tasks call `flush_async` at once (perf-limits.md), so nobody
+//! sled 0.34 deadlocks when several tasks call `flush_async` at once (sled issue 1241), so nobody
 //! but this thread flushes. While one flush runs, new writers queue up; the next flush covers them
 //! all, so durable throughput grows with concurrency instead of being capped by the disk's sync
 //! rate. sled's `flush` ends in `sync_file_range`, which survives a process crash but not power

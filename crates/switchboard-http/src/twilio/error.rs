@@ -292,7 +292,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn twilio_debugging_guide_example_round_trips() {
-        // twilio-api.md section 0: the 21211 example, byte for byte in key order.
+        // Twilio's debugging guide's 21211 example, byte for byte in key order (docs/api.md).
         let message = "The 'To' number +1555 is not a valid phone number.";
         let response = ApiError::new(400, 21211, message).error_response();
         assert_eq!(response.status(), 400);

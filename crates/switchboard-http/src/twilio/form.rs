@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn repeated_and_dotted_names() {
-        // real-clients.md 1.2: the body the Python SDK sends for a channel webhook.
+        // The body the official Python SDK sends for a channel webhook (docs/api.md).
         let form = TwilioForm::parse(b"Type=webhook&Configuration.Url=https%3A%2F%2Fexample.com%2Fhook&Configuration.Method=POST&Configuration.Filters=onMessageSent&Configuration.Filters=onMemberAdded");
         assert_eq!(form.all("Configuration.Filters"), ["onMessageSent", "onMemberAdded"]);
         assert_eq!(form.get("Configuration.Url"), Some("https://example.com/hook"));
@@ -370,7 +370,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn list_gets_with_form_content_type_and_no_body_are_fine() {
-        // real-clients.md 1.2: the SDK sends this header on list GETs with an empty body.
+        // The official Python SDK sends this header on list GETs with an empty body.
         let form = extract(
             TestRequest::get()
                 .uri("/chat/v2/Services")

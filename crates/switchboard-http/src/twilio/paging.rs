@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn defaults_match_twilio_single_page_shape() {
-        // twilio-api.md section 0 and real-clients.md 1.3: Twilio's own single-page list.
+        // Twilio's own single-page list, the shape the Python SDK reads (docs/api.md).
         let request = PageRequest::parse(FLOWS, "", 1000).unwrap();
         assert_eq!((request.page(), request.page_size(), request.offset()), (0, 50, 0));
         let body = request.render("flex_flows", items(0..2), false);
@@ -285,7 +285,7 @@ mod tests {
 
     #[test]
     fn next_and_previous_urls_keep_filters_and_carry_tokens() {
-        // real-clients.md 1.2: `messages.list(order="desc", limit=3)` sends `Order=desc&PageSize=3`.
+        // The Python SDK's `messages.list(order="desc", limit=3)` sends `Order=desc&PageSize=3`.
         let url = "https://sb.example.com/conversations/v1/Conversations/CH1/Messages";
         let first = PageRequest::parse(url, "Order=desc&PageSize=3", 50).unwrap();
         let body = first.render("messages", items(0..3), true);

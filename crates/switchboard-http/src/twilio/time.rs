@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn iso8601_is_twilio_format() {
-        // twilio-api.md section 0: "2016-08-01T22:10:40Z".
+        // The example of Twilio's OpenAPI descriptions: "2016-08-01T22:10:40Z".
         assert_eq!(iso8601(Timestamp::from_millis(1_470_089_440_000)), "2016-08-01T22:10:40Z");
         assert_eq!(iso8601(Timestamp::from_millis(1_470_089_440_999)), "2016-08-01T22:10:40Z");
         assert_eq!(iso8601(Timestamp::from_millis(0)), "1970-01-01T00:00:00Z");
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn rfc2822_is_the_2010_api_format() {
-        // twilio-api.md section 0: the OAI v2010 Message example "Thu, 24 Aug 2023 05:01:45 +0000".
+        // The OpenAPI example of the 2010 API's Message: "Thu, 24 Aug 2023 05:01:45 +0000".
         assert_eq!(
             rfc2822(Timestamp::from_millis(1_692_853_305_000)),
             "Thu, 24 Aug 2023 05:01:45 +0000"

@@ -7,7 +7,7 @@
 //! is refused. No leeway is given: clients renew before expiry, and minting and checking happen on
 //! the same server clock. A token is valid for `nbf <= now < exp`.
 //!
-//! Errors map to Twilio's access-token codes (twilio-api.md section 5, partly unverified): 20102
+//! Errors map to Twilio's access-token codes (partly unverified, docs/api.md): 20102
 //! for a header that is not `HS256` + `cty: twilio-fpa;v=1` (so `alg: none` and HS384/HS512 are
 //! refused here), 20104 for an expired token, 20101 for everything else (bad signature, unknown
 //! key, other account, not yet valid, too long-lived, no identity), all with HTTP 401.
@@ -27,8 +27,8 @@ use crate::twilio::error::ApiError;
 /// The longest lifetime a token may claim.
 pub const MAX_LIFETIME_SECS: i64 = 24 * 3600;
 const CONTENT_TYPE: &str = "twilio-fpa;v=1";
-/// The header, byte for byte as twilio-api.md 8c writes it (the helper libraries differ only in
-/// key order, which no verifier looks at).
+/// The header, byte for byte as the tests' reference token has it (docs/api.md; the helper
+/// libraries differ only in key order, which no verifier looks at).
 const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -217,9 +217,9 @@ mod tests {
 
     const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    /// twilio-api.md 8c (secret "secret").
+    /// A deterministic token made for these tests (secret "secret"; docs/api.md).
     const REFERENCE: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImN0eSI6InR3aWxpby1mcGE7dj0xIn0.eyJqdGkiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiLTE3MDAwMDAwMDAiLCJpc3MiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiIiwic3ViIjoiQUNhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYSIsIm5iZiI6MTcwMDAwMDAwMCwiZXhwIjoxNzAwMDAzNjAwLCJncmFudHMiOnsiaWRlbnRpdHkiOiJhbGljZSIsImNoYXQiOnsic2VydmljZV9zaWQiOiJJU2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjIn19fQ._HFV70w8NWa21szNwvZF6w1aA55wz_0w5zxfpdVQJEA";
-    /// real-clients.md 3: minted by the official Python SDK (secret "my_api_key_secret").
+    /// Minted by the official Python SDK at a frozen clock (secret "my_api_key_secret").
     const PYTHON_SDK: &str = "eyJhbGciOiJIUzI1NiIsImN0eSI6InR3aWxpby1mcGE7dj0xIiwidHlwIjoiSldUIn0.eyJqdGkiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiLTE3MDAwMDAwMDAiLCJncmFudHMiOnsiY2hhdCI6eyJzZXJ2aWNlX3NpZCI6IklTMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAiLCJlbmRwb2ludF9pZCI6ImFsaWNlOndlYjoxIiwicHVzaF9jcmVkZW50aWFsX3NpZCI6IkNSY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2MifSwiaWRlbnRpdHkiOiJhbGljZSJ9LCJpc3MiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiIiwiZXhwIjoxNzAwMDAzNjAwLCJuYmYiOjE3MDAwMDAwMDAsInN1YiI6IkFDYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEifQ.g9WadCXrkPBamVnvkFxCK9lu_sMOCKzTh4cP1GS_BeE";
 
     fn secret(value: &'static str) -> impl Fn(&str) -> Option<String> {
@@ -331,7 +331,7 @@ mod tests {
             1_700_000_000,
         );
         assert_eq!(token, REFERENCE);
-        // The signature segment alone, as twilio-api.md 8c gives it.
+        // The signature segment alone, as the reference token has it.
         assert_eq!(token.rsplit('.').next(), Some("_HFV70w8NWa21szNwvZF6w1aA55wz_0w5zxfpdVQJEA"));
     }
 
@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn sdk_token_rejections() {
-        // real-clients.md 3: expired once `exp` has passed, wrong key, wrong account, tampering.
+        // The SDK's token: expired once `exp` has passed, wrong key, wrong account, tampering.
         assert_eq!(
             verify(PYTHON_SDK, secret("my_api_key_secret"), ACCOUNT, 1_700_003_600 + 3600),
             Err(TokenError::Expired)
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn legacy_ip_messaging_grant_and_missing_identity() {
         const HEADER: &str = r#"{"typ":"JWT","alg":"HS256","cty":"twilio-fpa;v=1"}"#;
-        // The docs' decoded example (twilio-api.md section 5) uses `ip_messaging`.
+        // Twilio's documented decoded example uses `ip_messaging`.
         let legacy = sign_raw(
             HEADER,
             &serde_json::json!({
