@@ -510,7 +510,7 @@ fn post_message(state: &ChannelState, new: NewMessage) -> Result<Vec<ChannelEven
     }
     let mut events = Vec::with_capacity(2);
     // Only the customer reopens a channel, and only a long-lived one: a closing or system message
-    // must never bring a retired channel back (peers.md, chatwoot#13265).
+    // must never bring a retired channel back (chatwoot#13265 did exactly that).
     if state.status == ChannelStatus::Inactive && source == MessageSource::Customer {
         if !state.long_lived {
             return Err(Rejection::ChannelInactive);
