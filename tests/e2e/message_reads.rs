@@ -38,7 +38,7 @@ fn check_reads(daemon: &Daemon, messages: &str, sids: &[String]) {
     let newest = daemon.get(&format!("{messages}?PageSize=3&Order=desc")).json();
     assert_eq!(indices(&newest), vec![119, 118, 117]);
     let oldest = daemon.get(&format!("{messages}?PageSize=10&Page=11&Order=desc")).json();
-    assert_eq!(indices(&oldest), vec![8, 6, 5, 4, 3, 2, 1, 0], "newest first, 7 skipped");
+    assert_eq!(indices(&oldest), vec![9, 8, 6, 5, 4, 3, 2, 1, 0], "newest first, 7 skipped");
     let edited = &first["messages"][5];
     assert_eq!(
         (edited["body"].as_str(), edited["was_edited"].as_bool()),
