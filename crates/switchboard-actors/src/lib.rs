@@ -57,7 +57,7 @@ pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{ChannelListing, Janitor, OpenTask};
 pub use media::{signed_media_url, MediaConfig, MediaFetcher};
-pub use messages::MessageView;
+pub use messages::{MessageDelivery, MessageView};
 pub use outbound::OutboundPolicy;
 pub use outbox::{
     Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use switchboard_domain::{ChannelEvent, ChannelState, IndexKind, Media, Recorded, Sid, Timestamp};
+use switchboard_domain::{
+    ChannelEvent, ChannelState, DeliveryStatus, IndexKind, Media, ProviderError, Recorded, Sid,
+    Timestamp,
+};
 use switchboard_store::{Executed, ReplayRecord, StoreError};
 
 use crate::{Engine, EngineError};
@@ -22,6 +25,16 @@ pub struct MessageView {
     pub date_updated: Timestamp,
     pub was_edited: bool,
     pub last_updated_by: Option<String>,
+    /// Where its delivery to the customer is, as its latest report said (the channel's state
+    /// keeps the latest few; older ones are read from their records).
+    pub delivery: Option<MessageDelivery>,
+}
+
+/// A message's delivery to the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDelivery {
+    pub status: DeliveryStatus,
+    pub error: Option<ProviderError>,
 }
 
 impl MessageView {
@@ -44,6 +57,7 @@ impl MessageView {
             date_updated: at,
             was_edited: false,
             last_updated_by: None,
+            delivery: None,
         })
     }
 
@@ -59,7 +73,8 @@ impl MessageView {
 
 impl Engine {
     /// Message `index` of a channel as it is now; `None` if it was never added or is removed.
-    /// Opens the message's own records only (at most four: added, body, attributes, last edit).
+    /// Opens the message's own records only (at most five: added, body, attributes, last edit,
+    /// delivery).
     pub fn message(
         &self,
         channel_sid: Sid,
@@ -113,6 +128,16 @@ impl Engine {
         {
             view.date_updated = *at;
             view.last_updated_by = edited_by.clone();
+        }
+        if let Some(seq) = positions.delivery {
+            match records.get(&seq).map(|r| &r.event) {
+                Some(ChannelEvent::DeliveryStatusChanged { index: i, status, error, .. })
+                    if *i == index =>
+                {
+                    view.delivery = Some(MessageDelivery { status: *status, error: error.clone() });
+                }
+                _ => return Err(misplaced(channel_sid, index, seq)),
+            }
         }
         Ok(Some(view))
     }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use switchboard_actors::{Engine, EngineConfig, MessageView, SystemClock};
 use switchboard_crypto::MasterKey;
 use switchboard_domain::{
-    ChannelCommand, ChannelKind, MessageSource, NewChannel, NewMessage, Sid, SidPrefix,
+    ChannelCommand, ChannelKind, DeliveryStatus, MessageSource, NewChannel, NewMessage,
+    ProviderError, Sid, SidPrefix,
 };
 use switchboard_store::{Durability, EventLog, StoreConfig};
 
@@ -150,4 +151,35 @@ async fn a_restarted_engine_reads_the_same_and_reindex_places_messages_again() {
     switchboard_store::reindex(&log).unwrap();
     let again = engine.message_page(&state, 0, 4, false).unwrap();
     assert_eq!(again, page);
+}
+
+#[actix_rt::test]
+async fn a_delivery_the_state_no_longer_keeps_is_read_from_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, engine) = open(dir.path(), &MasterKey::generate());
+    let total = switchboard_domain::DELIVERIES_KEPT as u64 + 10;
+    let (channel, _) = channel_with(&engine, total).await;
+    for index in 0..total {
+        let sent = ChannelCommand::RecordSent {
+            index,
+            provider_message_id: Some(format!("SM{index}")),
+            requested_at: engine.now(),
+        };
+        let status =
+            if index == 2 { DeliveryStatus::Undelivered } else { DeliveryStatus::Delivered };
+        let error =
+            (index == 2).then(|| ProviderError { code: "30003".into(), message: "gone".into() });
+        let reported = ChannelCommand::RecordDelivery { index, status, error };
+        engine.execute(channel, vec![sent, reported]).await.unwrap().unwrap();
+    }
+    let state = engine.channel(channel).await.unwrap().unwrap();
+    assert_eq!(state.deliveries.len(), switchboard_domain::DELIVERIES_KEPT, "bounded");
+    assert!(!state.deliveries.contains_key(&2), "settled, out of the state");
+    let before = log.records_opened();
+    let page = engine.message_page(&state, 1, 2, false).unwrap();
+    assert_eq!(log.records_opened() - before, 4, "each message's added and delivery records");
+    let delivery = |view: &MessageView| view.delivery.clone().map(|d| (d.status, d.error));
+    assert_eq!(delivery(&page[0]), Some((DeliveryStatus::Delivered, None)));
+    let gone = Some(ProviderError { code: "30003".into(), message: "gone".into() });
+    assert_eq!(delivery(&page[1]), Some((DeliveryStatus::Undelivered, gone)));
 }

@@ -428,9 +428,13 @@ fn update(state: &ChannelState, command: ChannelCommand) -> Result<Vec<ChannelEv
     }
 }
 
-/// Providers report out of order and more than once; only a forward move is recorded.
+/// Providers report out of order and more than once; only a forward move is recorded, and
+/// nothing on a message whose delivery is settled (older than the states a channel keeps).
 fn delivery_moves(state: &ChannelState, index: u64, status: DeliveryStatus) -> bool {
-    state.deliveries.get(&index).is_none_or(|current| status.may_follow(current.status))
+    match state.deliveries.get(&index) {
+        Some(current) => status.may_follow(current.status),
+        None => index >= state.delivery_floor,
+    }
 }
 
 fn add_webhook(

@@ -42,6 +42,8 @@ pub enum MessageTouch {
     Edited { index: u64, body: bool, attributes: bool },
     /// The message is gone.
     Removed { index: u64 },
+    /// The message's delivery to the customer moved.
+    Delivery { index: u64 },
 }
 
 /// One event as it sits in the log: what happened, when the writer said it happened and, since
@@ -396,6 +398,9 @@ impl DomainEvent for ChannelEvent {
                 attributes: attributes.is_some(),
             },
             ChannelEvent::MessageRemoved { index } => MessageTouch::Removed { index: *index },
+            ChannelEvent::DeliveryStatusChanged { index, .. } => {
+                MessageTouch::Delivery { index: *index }
+            }
             _ => return None,
         })
     }

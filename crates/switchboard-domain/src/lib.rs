@@ -45,7 +45,7 @@ pub use provider_messages::{ProviderMessageRef, RecentProviderMessages};
 pub use sid::{Sid, SidError, SidPrefix};
 pub use state::{
     ChannelState, ChannelStatus, DeferredMemory, InviteState, MediaState, MediaStatus, MemberState,
-    TaskState, WebhookState,
+    TaskState, WebhookState, DELIVERIES_KEPT,
 };
 pub use stored_form::with_every_field;
 pub use time::Timestamp;

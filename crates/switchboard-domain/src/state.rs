@@ -52,6 +52,13 @@ pub struct DeliveryState {
     pub requested_at: Option<Timestamp>,
 }
 
+/// How many messages' delivery states a channel keeps (`ChannelState::deliveries`).
+pub const DELIVERIES_KEPT: usize = 256;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// One webhook of the channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookState {
@@ -139,7 +146,14 @@ pub struct ChannelState {
     pub next_message_index: u64,
     pub removed_messages: BTreeSet<u64>,
     pub open_tasks: BTreeMap<Sid, TaskState>,
+    /// The delivery states of the latest [`DELIVERIES_KEPT`] messages that have one, by index:
+    /// what the next provider report is checked against. Older ones are settled (a report on
+    /// them is too late to matter) and their state is read from their records, so the state
+    /// does not grow with the channel's history.
     pub deliveries: BTreeMap<u64, DeliveryState>,
+    /// Messages below this index whose delivery state is not kept are settled.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delivery_floor: u64,
     /// The channel's webhooks. Left out of the stored form while empty, so states and snapshots
     /// of channels without webhooks are what they were before webhooks existed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -448,6 +462,11 @@ impl ChannelState {
                 }
                 if requested_at.is_some() {
                     delivery.requested_at = *requested_at;
+                }
+                while self.deliveries.len() > DELIVERIES_KEPT {
+                    if let Some((settled, _)) = self.deliveries.pop_first() {
+                        self.delivery_floor = self.delivery_floor.max(settled + 1);
+                    }
                 }
             }
             ChannelEvent::DataErased { .. } => self.erase(),

@@ -432,7 +432,12 @@ pub fn message(state: &AppState, channel: &ChannelState, message: &MessageView) 
             url: state.url(&format!("/chat/v2/Services/{service}/Media/{}", m.sid)),
         }
     });
-    let delivery = channel.deliveries.get(&message.index);
+    // The state's is the newest; a message whose delivery it no longer keeps has it from its record.
+    let kept = channel.deliveries.get(&message.index);
+    let delivery = kept
+        .map(|d| switchboard_actors::MessageDelivery { status: d.status, error: d.error.clone() })
+        .or_else(|| message.delivery.clone());
+    let delivery = delivery.as_ref();
     Message {
         sid: message.sid.to_string(),
         account_sid: state.credentials.account_sid.to_string(),

@@ -1,11 +1,13 @@
 //! Where each message of a channel is in its stream: the records a message is read from, so that
 //! fetching a message or a page of them decrypts those records and not the channel's history.
 //!
-//! `L ‖ channel ‖ message index(u64)` → `added ‖ body ‖ attributes ‖ edited`, four sequence
-//! numbers (u64, big-endian; `u64::MAX` for none): the record that added the message, the
-//! latest that replaced its body, the latest that replaced its attributes, and the latest edit
-//! of any kind (its time and author are the message's `date_updated` and `last_updated_by`). A
-//! removed message has no entry. Sequence numbers are no secret (the keys of `E` show them).
+//! `L ‖ channel ‖ message index(u64)` → `added ‖ body ‖ attributes ‖ edited ‖ delivery`, five
+//! sequence numbers (u64, big-endian; `u64::MAX` for none): the record that added the message,
+//! the latest that replaced its body, the latest that replaced its attributes, the latest edit of
+//! any kind (its time and author are the message's `date_updated` and `last_updated_by`), and
+//! the latest change of its delivery to the customer (the channel's state keeps only the latest
+//! few). A removed message has no entry. Sequence numbers are no secret (the keys of `E` show
+//! them).
 //!
 //! An append writes its positions after its records and index changes and before its head is
 //! staged (`EventLog::append`), so a checkpointed append has them. Crash recovery rebuilds the
@@ -20,8 +22,11 @@ use crate::log::{EventLog, IndexChanges};
 use crate::replay::ReplayRecord;
 use crate::StoreError;
 
-/// Present once every channel of the folder has its positions.
+/// Present once every channel of the folder has its positions, of this version.
 pub(crate) const META_POSITIONS: &[u8] = b"Mmessage-positions";
+/// 2: with the delivery's position.
+const POSITIONS_VERSION: u8 = 2;
+const ENCODED_LEN: usize = 40;
 
 const NONE: u64 = u64::MAX;
 
@@ -36,13 +41,20 @@ pub struct MessagePositions {
     pub attributes: Option<u64>,
     /// The latest edit of any kind.
     pub edited: Option<u64>,
+    /// The latest change of its delivery.
+    pub delivery: Option<u64>,
 }
 
 impl MessagePositions {
-    fn encode(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        let fields = [self.added, self.body.unwrap_or(NONE), self.attributes.unwrap_or(NONE)];
-        for (at, value) in fields.into_iter().chain([self.edited.unwrap_or(NONE)]).enumerate() {
+    fn added(seq: u64) -> MessagePositions {
+        MessagePositions { added: seq, body: None, attributes: None, edited: None, delivery: None }
+    }
+
+    fn encode(&self) -> [u8; ENCODED_LEN] {
+        let mut out = [0u8; ENCODED_LEN];
+        let optional = [self.body, self.attributes, self.edited, self.delivery];
+        let fields = std::iter::once(self.added).chain(optional.map(|seq| seq.unwrap_or(NONE)));
+        for (at, value) in fields.enumerate() {
             out[at * 8..at * 8 + 8].copy_from_slice(&value.to_be_bytes());
         }
         out
@@ -53,7 +65,7 @@ impl MessagePositions {
             Some(u64::from_be_bytes(bytes.get(at * 8..at * 8 + 8)?.try_into().ok()?))
         };
         let optional = |value: u64| (value != NONE).then_some(value);
-        if bytes.len() != 32 {
+        if bytes.len() != ENCODED_LEN {
             return None;
         }
         Some(MessagePositions {
@@ -61,15 +73,14 @@ impl MessagePositions {
             body: optional(field(1)?),
             attributes: optional(field(2)?),
             edited: optional(field(3)?),
+            delivery: optional(field(4)?),
         })
     }
 
     /// Every record the message is read from, each once, oldest first.
     pub fn records(&self) -> Vec<u64> {
-        let mut seqs: Vec<u64> = [Some(self.added), self.body, self.attributes, self.edited]
-            .into_iter()
-            .flatten()
-            .collect();
+        let all = [Some(self.added), self.body, self.attributes, self.edited, self.delivery];
+        let mut seqs: Vec<u64> = all.into_iter().flatten().collect();
         seqs.sort_unstable();
         seqs.dedup();
         seqs
@@ -92,29 +103,43 @@ pub(crate) fn apply(
 ) -> Result<(), StoreError> {
     match touch {
         MessageTouch::Added { index } => {
-            let added = MessagePositions { added: seq, body: None, attributes: None, edited: None };
-            tree.insert(key(channel, index), &added.encode()[..])?;
+            tree.insert(key(channel, index), &MessagePositions::added(seq).encode()[..])?;
         }
         MessageTouch::Edited { index, body, attributes } => {
-            let key = key(channel, index);
-            // Only the channel's own writer edits its messages: no one else changes the entry.
-            let Some(mut positions) = tree.get(key)?.as_deref().and_then(MessagePositions::decode)
-            else {
-                return Ok(());
-            };
-            if body {
-                positions.body = Some(seq);
-            }
-            if attributes {
-                positions.attributes = Some(seq);
-            }
-            positions.edited = Some(seq);
-            tree.insert(key, &positions.encode()[..])?;
+            update(tree, channel, index, |positions| {
+                if body {
+                    positions.body = Some(seq);
+                }
+                if attributes {
+                    positions.attributes = Some(seq);
+                }
+                positions.edited = Some(seq);
+            })?;
+        }
+        MessageTouch::Delivery { index } => {
+            update(tree, channel, index, |positions| positions.delivery = Some(seq))?;
         }
         MessageTouch::Removed { index } => {
             tree.remove(key(channel, index))?;
         }
     }
+    Ok(())
+}
+
+/// Changes the positions of a message that has them (a removed one has none).
+fn update(
+    tree: &sled::Tree,
+    channel: Sid,
+    index: u64,
+    change: impl FnOnce(&mut MessagePositions),
+) -> Result<(), StoreError> {
+    let key = key(channel, index);
+    // Only the channel's own writer touches its messages: no one else changes the entry.
+    let Some(mut positions) = tree.get(key)?.as_deref().and_then(MessagePositions::decode) else {
+        return Ok(());
+    };
+    change(&mut positions);
+    tree.insert(key, &positions.encode()[..])?;
     Ok(())
 }
 
@@ -166,7 +191,7 @@ pub(crate) fn rebuild(log: &EventLog, channel: Sid, entries: bool) -> Result<(),
 
 /// Gives every channel of a folder written before positions existed its positions, once.
 pub(crate) fn build_if_missing(log: &EventLog) -> Result<(), StoreError> {
-    if log.tree().get(META_POSITIONS)?.is_some() {
+    if log.tree().get(META_POSITIONS)?.as_deref() == Some(&[POSITIONS_VERSION][..]) {
         return Ok(());
     }
     let channels: Vec<Sid> = log
@@ -183,7 +208,7 @@ pub(crate) fn build_if_missing(log: &EventLog) -> Result<(), StoreError> {
         // The index entries by message SID came with positions: older folders lack them too.
         rebuild(log, channel, true)?;
     }
-    log.tree().insert(META_POSITIONS, &[1u8][..])?;
+    log.tree().insert(META_POSITIONS, &[POSITIONS_VERSION][..])?;
     Ok(())
 }
 
@@ -252,7 +277,10 @@ mod tests {
         let placed = all_positions(&log);
         assert_eq!(placed.len(), 19, "20 messages, one removed");
         let four = log.message_positions(channel, 4).unwrap().unwrap();
-        assert_eq!((four.added, four.body, four.attributes), (5, Some(21), None));
+        assert_eq!(
+            (four.added, four.body, four.attributes, four.delivery),
+            (5, Some(21), None, None)
+        );
         assert_eq!(log.message_positions(channel, 9).unwrap(), None);
 
         // As a folder written before positions existed: none, and no mark.
@@ -272,10 +300,15 @@ mod tests {
 
     #[test]
     fn positions_read_back_as_written() {
-        let positions =
-            MessagePositions { added: 3, body: Some(9), attributes: None, edited: Some(9) };
+        let positions = MessagePositions {
+            added: 3,
+            body: Some(9),
+            attributes: None,
+            edited: Some(9),
+            delivery: Some(4),
+        };
         assert_eq!(MessagePositions::decode(&positions.encode()), Some(positions));
-        assert_eq!(positions.records(), vec![3, 9]);
-        assert_eq!(MessagePositions::decode(&[0; 31]), None);
+        assert_eq!(positions.records(), vec![3, 4, 9]);
+        assert_eq!(MessagePositions::decode(&[0; 32]), None, "the first version's length");
     }
 }

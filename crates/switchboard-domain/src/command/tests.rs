@@ -1055,6 +1055,30 @@ fn sent(index: u64, id: &str, at: i64) -> ChannelEvent {
 }
 
 #[test]
+fn a_channel_keeps_the_latest_delivery_states_and_settles_older_ones() {
+    let total = crate::state::DELIVERIES_KEPT as u64 + 44;
+    let mut history = vec![created()];
+    for index in 0..total {
+        history.push(added(index, MessageSource::Agent));
+        history.push(sent(index, &format!("SM{index}"), 1_000));
+    }
+    let run = given(&history);
+    let state = run.state().clone();
+    assert_eq!(
+        state.deliveries.len(),
+        crate::state::DELIVERIES_KEPT,
+        "bounded, whatever the history"
+    );
+    assert_eq!(state.delivery_floor, 44);
+    assert_eq!(state.deliveries.keys().next(), Some(&44));
+    // Too late for a settled message; in time for a kept one.
+    given(&history).when(delivery(3, DeliveryStatus::Delivered)).then_nothing();
+    given(&history)
+        .when(delivery(total - 1, DeliveryStatus::Delivered))
+        .then_expect(&[delivered(total - 1, DeliveryStatus::Delivered)]);
+}
+
+#[test]
 fn a_send_records_the_providers_id_and_when_it_began() {
     let record = ChannelCommand::RecordSent {
         index: 0,
