@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use switchboard_store::{AnchoredHeads, EventLog};
+use switchboard_domain::{Sid, SidPrefix};
+use switchboard_store::{AnchoredHeads, EventLog, ReplayItem};
 use tokio::sync::mpsc;
 
 use crate::{iso8601, Clock, Engine, EngineError};
@@ -38,6 +39,21 @@ impl Audit<'_> {
             .await
             .map_err(|e| EngineError::Internal(format!("anchoring heads: {e}")))?
             .map_err(EngineError::from)
+    }
+
+    /// At most `limit` events of a channel from sequence `from` on, decrypted (a range costs that
+    /// range); `None` if the channel does not exist.
+    pub fn channel_events(
+        &self,
+        channel_sid: Sid,
+        from: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<ReplayItem>>, EngineError> {
+        if channel_sid.prefix() != SidPrefix::CHANNEL || self.log.next_seq(channel_sid)? == 0 {
+            return Ok(None);
+        }
+        let range = self.log.read_range(channel_sid, from, limit);
+        Ok(Some(range.collect::<Result<_, _>>()?))
     }
 
     /// A consistent copy of the whole log (`switchboard_store::EventLog::export`), as chunks. An

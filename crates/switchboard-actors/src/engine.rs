@@ -7,13 +7,13 @@ use std::time::Duration;
 use actix::prelude::*;
 use switchboard_domain::{
     ChannelCommand, ChannelState, DeliveryStatus, IndexKind, IntegrationType, ProviderError,
-    Rejection, Sid, SidPrefix, Timestamp,
+    Recorded, Rejection, Sid, SidPrefix, Timestamp,
 };
-use switchboard_store::{ChannelLog, EventLog, Executed};
+use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
 
 use crate::channel::{ChannelDeps, Execute, GetState};
 use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
-use crate::hub::Hub;
+use crate::hub::{Hub, LiveEvent};
 use crate::janitor::{Activity, ChannelListing, Janitor, ListChannels, ListOpenTasks, OpenTask};
 use crate::outbox::{Outbox, Wake, CONSUMER as OUTBOX_CONSUMER};
 use crate::registry::{shard, Registry};
@@ -351,8 +351,41 @@ impl Engine {
         Ok(())
     }
 
-    pub fn log(&self) -> &Arc<EventLog> {
+    pub(crate) fn log(&self) -> &Arc<EventLog> {
         &self.inner.log
+    }
+
+    /// The channel of a service with this unique name, if any.
+    pub fn channel_named(
+        &self,
+        service_sid: Sid,
+        unique_name: &str,
+    ) -> Result<Option<Sid>, EngineError> {
+        let found = self.inner.log.lookup(IndexKind::UniqueName, Some(service_sid), unique_name)?;
+        Ok(found.map(|(channel, _)| channel))
+    }
+
+    /// Every durable event of a channel from sequence `from` on, up to its head as it was when
+    /// asked (what a reconnecting client missed). Waits for what is written to be durable.
+    pub async fn durable_events(
+        &self,
+        channel_sid: Sid,
+        from: u64,
+    ) -> Result<Vec<LiveEvent>, EngineError> {
+        let log = &self.inner.log;
+        let head = log.next_seq(channel_sid)?;
+        log.wait_durable(log.ticket()).await?;
+        let mut events = Vec::new();
+        for record in log.read::<Recorded>(channel_sid, from) {
+            match record? {
+                ReplayRecord::Event { seq, .. } if seq >= head => break,
+                ReplayRecord::Event { seq, event, .. } => {
+                    events.push(LiveEvent { channel_sid, seq, at: event.at, event: event.event })
+                }
+                ReplayRecord::Shredded { .. } => {}
+            }
+        }
+        Ok(events)
     }
 
     pub fn flows(&self) -> &FlowDirectory {

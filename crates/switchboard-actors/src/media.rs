@@ -21,11 +21,56 @@ use actix::prelude::*;
 use switchboard_domain::{
     Cause, ChannelCommand, ChannelEvent, ChannelState, Media, MediaStatus, Recorded, Sid,
 };
-use switchboard_store::{EventLog, ReplayRecord, StoreError};
+use switchboard_store::{EventLog, MediaRead, ReplayRecord, StoreError, StoredMedia};
 
 use crate::channel::{Execute, GetState};
 use crate::outbox::{backoff, OutboxConfig, TwilioApi, Wake};
 use crate::registry::Registry;
+use crate::{Engine, EngineError};
+
+impl Engine {
+    /// The channel that holds a medium: through the index by media SID or, once a shred removed
+    /// that entry, the media store's own record of whose it was.
+    pub fn media_channel(&self, media_sid: Sid) -> Result<Option<Sid>, EngineError> {
+        let value = media_sid.to_string();
+        if let Some((channel, _)) =
+            self.log().lookup(switchboard_domain::IndexKind::Media, None, &value)?
+        {
+            return Ok(Some(channel));
+        }
+        Ok(self.log().media_channel(media_sid)?)
+    }
+
+    /// A medium's bytes, read on a blocking thread.
+    pub async fn read_media(&self, channel: Sid, media: Sid) -> Result<MediaRead, EngineError> {
+        let log = Arc::clone(self.log());
+        blocking(move || log.read_media(channel, media)).await
+    }
+
+    /// Stores an upload's bytes, sealed under its channel's key, on a blocking thread. The
+    /// medium exists for the API once `RecordMediaStored` is durable.
+    pub async fn put_media(
+        &self,
+        channel: Sid,
+        media: Sid,
+        content_type: String,
+        filename: Option<String>,
+        bytes: Vec<u8>,
+    ) -> Result<StoredMedia, EngineError> {
+        let log = Arc::clone(self.log());
+        blocking(move || log.put_media(channel, media, &content_type, filename.as_deref(), &bytes))
+            .await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Internal(format!("a media read or write: {e}")))?
+        .map_err(EngineError::from)
+}
 
 /// The cursor name of the media fetcher.
 pub const CONSUMER: &str = "media-fetch";

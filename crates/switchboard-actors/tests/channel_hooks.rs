@@ -91,7 +91,7 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-fn start(dir: &tempfile::TempDir) -> Engine {
+fn start(dir: &tempfile::TempDir) -> (Engine, Arc<EventLog>) {
     let mut store = StoreConfig::new(dir.path().join("data"));
     store.durability = Durability::Flush;
     let log = Arc::new(EventLog::open(store, MasterKey::generate()).unwrap());
@@ -103,7 +103,7 @@ fn start(dir: &tempfile::TempDir) -> Engine {
         ..OutboxConfig::default()
     };
     let config = EngineConfig { outbox, ..EngineConfig::default() };
-    Engine::start(log, Arc::new(SystemClock), config).unwrap()
+    (Engine::start(Arc::clone(&log), Arc::new(SystemClock), config).unwrap(), log)
 }
 
 fn sid(prefix: SidPrefix, n: u8) -> Sid {
@@ -158,7 +158,7 @@ async fn channel_with_webhook(
 #[actix_rt::test]
 async fn what_gives_up_is_a_dead_letter_and_later_events_still_go() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = start(&dir);
+    let (engine, log) = start(&dir);
     // Two 503s exhaust one retry; then a 400 is not retried at all.
     let receiver = Receiver::start(vec![503, 503, 400]);
     let channel = channel_with_webhook(&engine, &receiver.url, 1, &["onMessageSent"]).await;
@@ -173,7 +173,7 @@ async fn what_gives_up_is_a_dead_letter_and_later_events_still_go() {
     .unwrap();
     assert!(arrived.0, "{:?}", arrived.1);
     assert_eq!(arrived.1, ["unlucky", "unlucky", "refused", "delivered"]);
-    let letters = engine.log().dead_letters(WEBHOOK_CONSUMER).unwrap();
+    let letters = log.dead_letters(WEBHOOK_CONSUMER).unwrap();
     let seqs: Vec<(Sid, u64)> = letters.iter().map(|(s, seq, _)| (*s, *seq)).collect();
     assert_eq!(seqs, [(channel, first.first_seq), (channel, second.first_seq)]);
     assert!(letters[0].2.contains("HTTP 503"), "{}", letters[0].2);
@@ -184,7 +184,7 @@ async fn what_gives_up_is_a_dead_letter_and_later_events_still_go() {
 #[actix_rt::test]
 async fn edits_removals_and_departures_are_told_with_what_they_were_about() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = start(&dir);
+    let (engine, _log) = start(&dir);
     let receiver = Receiver::start(Vec::new());
     let filters = ["onMessageUpdated", "onMessageRemoved", "onMemberRemoved", "onMemberUpdated"];
     let channel = channel_with_webhook(&engine, &receiver.url, 0, &filters).await;

@@ -15,6 +15,7 @@ use switchboard_store::{Durability, EventLog, StoreConfig};
 struct Setup {
     _dir: tempfile::TempDir,
     engine: Engine,
+    log: Arc<EventLog>,
 }
 
 fn config(window: Duration) -> EngineConfig {
@@ -35,8 +36,8 @@ fn start_with(config: EngineConfig) -> Setup {
     let mut store = StoreConfig::new(dir.path().join("data"));
     store.durability = Durability::Flush;
     let log = Arc::new(EventLog::open(store, MasterKey::generate()).unwrap());
-    let engine = Engine::start(log, Arc::new(SystemClock), config).unwrap();
-    Setup { _dir: dir, engine }
+    let engine = Engine::start(Arc::clone(&log), Arc::new(SystemClock), config).unwrap();
+    Setup { _dir: dir, engine, log }
 }
 
 async fn sms_flow(engine: &Engine, long_lived: bool) -> switchboard_actors::FlowView {
@@ -233,7 +234,7 @@ async fn a_second_enabled_flow_for_the_same_number_is_refused() {
 }
 
 /// Two new customers' channels: one of 20 messages, one of 1.
-async fn busy_and_quiet(engine: &Engine) -> (Sid, Sid) {
+async fn busy_and_quiet(engine: &Engine, log: &EventLog) -> (Sid, Sid) {
     let flow = sms_flow(engine, false).await;
     let mut busy = None;
     for n in 0..20 {
@@ -242,14 +243,12 @@ async fn busy_and_quiet(engine: &Engine) -> (Sid, Sid) {
     }
     let quiet = engine.inbound(flow.clone(), sms("+14155550112", "hi", "SMquiet")).await;
     let (busy, quiet) = (busy.unwrap(), quiet.unwrap().unwrap().channel_sid);
-    let log = engine.log();
     assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none yet");
     (busy, quiet)
 }
 
 /// `busy` has a snapshot at its head, `quiet` (too few events) none, and `busy` loads whole.
-async fn assert_snapshotted_at_head(engine: &Engine, busy: Sid, quiet: Sid) {
-    let log = engine.log();
+async fn assert_snapshotted_at_head(engine: &Engine, log: &EventLog, busy: Sid, quiet: Sid) {
     let head = log.next_seq(busy).unwrap();
     let (covered, state) = log.load_snapshot::<ChannelState>(busy).unwrap().expect("a snapshot");
     assert_eq!((covered, state.events_applied), (head, head));
@@ -263,10 +262,10 @@ async fn assert_snapshotted_at_head(engine: &Engine, busy: Sid, quiet: Sid) {
 /// few events in leaves none.
 #[actix_rt::test]
 async fn a_clean_stop_snapshots_the_channels_far_past_their_last_snapshot() {
-    let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let (busy, quiet) = busy_and_quiet(&engine).await;
+    let Setup { engine, log, .. } = start(Duration::from_secs(3600));
+    let (busy, quiet) = busy_and_quiet(&engine, &log).await;
     engine.hibernate_all().await;
-    assert_snapshotted_at_head(&engine, busy, quiet).await;
+    assert_snapshotted_at_head(&engine, &log, busy, quiet).await;
 }
 
 /// After a crash no channel wrote a snapshot at the stop; the start loads every channel anyway,
@@ -279,10 +278,9 @@ async fn a_start_snapshots_the_channels_a_crash_left_far_past_their_last_snapsho
         hibernate_after: Duration::from_secs(3600),
         ..config(Duration::from_secs(3600))
     };
-    let Setup { engine, .. } = start_with(config.clone());
-    let (busy, quiet) = busy_and_quiet(&engine).await;
+    let Setup { engine, log, .. } = start_with(config.clone());
+    let (busy, quiet) = busy_and_quiet(&engine, &log).await;
     // What a start after a crash does: the same log, no clean stop before it.
-    let log = Arc::clone(engine.log());
-    let restarted = Engine::start(log, Arc::new(SystemClock), config).unwrap();
-    assert_snapshotted_at_head(&restarted, busy, quiet).await;
+    let restarted = Engine::start(Arc::clone(&log), Arc::new(SystemClock), config).unwrap();
+    assert_snapshotted_at_head(&restarted, &log, busy, quiet).await;
 }

@@ -176,10 +176,6 @@ async fn channel_events(
     let text = request.match_info().get("sid").unwrap_or_default();
     let sid = Sid::parse_with(text, SidPrefix::CHANNEL)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let log = state.engine.log();
-    if log.next_seq(sid).map_err(|e| internal(e.into()))? == 0 {
-        return Err(ApiError::not_found(request.path()));
-    }
     let query = crate::twilio::form::TwilioForm::parse_query(request.query_string());
     let from = query.get_u64("From")?.unwrap_or(0);
     let limit = query.get_u64("Limit")?.unwrap_or(EVENTS_PER_PAGE);
@@ -190,10 +186,11 @@ async fn channel_events(
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     // A range costs that range: one record past it says whether more follow.
+    let events = state.engine.audit().channel_events(sid, from, limit + 1).map_err(internal)?;
+    let events = events.ok_or_else(|| ApiError::not_found(request.path()))?;
     let mut body = String::new();
     let mut next = None;
-    for (n, item) in log.read_range(sid, from, limit + 1).enumerate() {
-        let item = item.map_err(|e| internal(e.into()))?;
+    for (n, item) in events.into_iter().enumerate() {
         if n == limit {
             next = Some(item.seq());
             break;

@@ -7,7 +7,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 use switchboard_actors::MessageView;
 use switchboard_domain::{
-    ChannelCommand, ChannelKind, ChannelState, ChannelStatus, IndexKind, MessageSource, NewChannel,
+    ChannelCommand, ChannelKind, ChannelState, ChannelStatus, MessageSource, NewChannel,
     NewMessage, Rejection, Sid, SidPrefix,
 };
 use utoipa::ToSchema;
@@ -260,13 +260,7 @@ async fn create_channel(
     };
     let unique_name = form.get("UniqueName").map(str::to_owned);
     if let Some(name) = &unique_name {
-        if state
-            .engine
-            .log()
-            .lookup(IndexKind::UniqueName, Some(service), name)
-            .map_err(store)?
-            .is_some()
-        {
+        if state.engine.channel_named(service, name).map_err(internal)?.is_some() {
             return Err(ApiError::conflict(
                 50307,
                 format!("Channel with provided unique name {name:?} already exists"),
@@ -641,10 +635,6 @@ pub(crate) fn rejected(rejection: Rejection) -> ApiError {
     }
 }
 
-fn store(error: switchboard_store::StoreError) -> ApiError {
-    internal(switchboard_actors::EngineError::Store(error))
-}
-
 pub(crate) fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> {
     let text = request.match_info().get("service").unwrap_or_default();
     let sid = Sid::parse_with(text, SidPrefix::SERVICE)
@@ -662,8 +652,8 @@ pub(crate) fn channel_path(
     if let Ok(sid) = Sid::parse_with(key, SidPrefix::CHANNEL) {
         return Ok((service, sid));
     }
-    match state.engine.log().lookup(IndexKind::UniqueName, Some(service), key).map_err(store)? {
-        Some((sid, _)) => Ok((service, sid)),
+    match state.engine.channel_named(service, key).map_err(internal)? {
+        Some(sid) => Ok((service, sid)),
         None => Err(ApiError::not_found(request.path())),
     }
 }

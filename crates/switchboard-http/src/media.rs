@@ -24,7 +24,7 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 use switchboard_domain::{
-    ChannelCommand, ChannelState, IndexKind, Media, MediaState, MediaStatus, Sid, SidPrefix,
+    ChannelCommand, ChannelState, Media, MediaState, MediaStatus, Sid, SidPrefix,
 };
 use switchboard_store::MediaRead;
 use utoipa::ToSchema;
@@ -111,16 +111,11 @@ async fn find(
 ) -> Result<Found, ApiError> {
     let media_sid =
         Sid::parse_with(text, SidPrefix::MEDIA).map_err(|_| ApiError::not_found(path))?;
-    let log = state.engine.log();
-    let value = media_sid.to_string();
-    let store = |e| internal(switchboard_actors::EngineError::Store(e));
-    let channel_sid = match log.lookup(IndexKind::Media, None, &value).map_err(store)? {
-        Some((channel, _)) => channel,
-        // A shred removes the index entry; the media store still knows whose it was.
-        None => {
-            log.media_channel(media_sid).map_err(store)?.ok_or_else(|| ApiError::not_found(path))?
-        }
-    };
+    let channel_sid = state
+        .engine
+        .media_channel(media_sid)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::not_found(path))?;
     let channel = state
         .engine
         .channel(channel_sid)
@@ -273,12 +268,8 @@ async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpRespon
             return Err(ApiError::new(404, 20404, format!("The medium was not stored: {error}")))
         }
     }
-    let (log, channel, media) =
-        (std::sync::Arc::clone(state.engine.log()), found.channel_sid, found.media_sid);
-    let read = web::block(move || log.read_media(channel, media))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map_err(|e| internal(switchboard_actors::EngineError::Store(e)))?;
+    let read =
+        state.engine.read_media(found.channel_sid, found.media_sid).await.map_err(internal)?;
     match read {
         MediaRead::Found(stored, bytes) => {
             let disposition = disposition(&stored.content_type, stored.filename.as_deref());
@@ -436,13 +427,12 @@ async fn upload(
         bytes.extend_from_slice(&chunk);
     }
     let media_sid = switchboard_actors::new_sid(SidPrefix::MEDIA);
-    let log = std::sync::Arc::clone(state.engine.log());
     let (kind, name) = (content_type.clone(), filename.clone());
-    let stored =
-        web::block(move || log.put_media(channel_sid, media_sid, &kind, name.as_deref(), &bytes))
-            .await
-            .map_err(|_| ApiError::internal())?
-            .map_err(|e| internal(switchboard_actors::EngineError::Store(e)))?;
+    let stored = state
+        .engine
+        .put_media(channel_sid, media_sid, kind, name, bytes.to_vec())
+        .await
+        .map_err(internal)?;
     let command = ChannelCommand::RecordMediaStored {
         media_sid,
         content_type: stored.content_type,

@@ -25,8 +25,7 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
-use switchboard_domain::{ChannelEvent, DomainEvent, Recorded, Rejection, Sid, SidPrefix};
-use switchboard_store::ReplayRecord;
+use switchboard_domain::{ChannelEvent, DomainEvent, Rejection, Sid, SidPrefix};
 use tokio::time::Instant;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -563,23 +562,12 @@ impl Connection {
         let Some(channel) = self.member_channel(peer, channel_sid).await else {
             return self.error(20404, "no such channel among yours");
         };
-        let log = std::sync::Arc::clone(self.state.engine.log());
-        // Only what is durable is replayed: read up to the head as it was before a flush.
-        let head = match log.next_seq(channel) {
-            Ok(head) => head,
-            Err(_) => return self.error(20500, "could not read the channel"),
-        };
-        if log.wait_durable(log.ticket()).await.is_err() {
-            return self.error(20500, "could not read the channel");
-        }
+        // Only what is durable is replayed: up to the head as it was before a flush.
         let from = u64::try_from(after.saturating_add(1)).unwrap_or(0);
-        let records: Vec<_> = log
-            .read::<Recorded>(channel, from)
-            .take_while(|r| r.as_ref().map_or(true, |r| r.seq() < head))
-            .collect();
-        for record in records {
-            let Ok(ReplayRecord::Event { seq, event, .. }) = record else { continue };
-            let live = LiveEvent { channel_sid: channel, seq, at: event.at, event: event.event };
+        let Ok(missed) = self.state.engine.durable_events(channel, from).await else {
+            return self.error(20500, "could not read the channel");
+        };
+        for live in missed {
             if self.sent_before(&live) {
                 continue;
             }
