@@ -33,6 +33,7 @@ pub mod state;
 pub mod twilio;
 mod views;
 mod webhooks;
+pub mod wire;
 mod ws;
 mod ws_transport;
 

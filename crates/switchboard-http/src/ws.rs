@@ -25,7 +25,7 @@ use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
-use switchboard_domain::{ChannelEvent, DomainEvent, Rejection, Sid, SidPrefix};
+use switchboard_domain::{Rejection, Sid, SidPrefix};
 use tokio::time::Instant;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -33,7 +33,6 @@ use crate::connection::SocketHandle;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::token;
-use crate::views::iso;
 use crate::ws_transport::{Outbound, RealtimeConfig, CLOSE_GRACE};
 
 /// How long a connection without a token may take to send its auth frame.
@@ -776,35 +775,14 @@ fn refusal_code(refusal: &ClientRefusal) -> (u32, String) {
 
 /// `{"type":…, "channel_sid":…, "seq":…, "timestamp":…, …the event's fields}`.
 pub fn event_frame(event: &LiveEvent) -> Value {
-    let name = event.event.type_name();
-    let mut frame = match serde_json::to_value(&event.event) {
-        Ok(Value::Object(mut map)) => match map.remove(name) {
-            Some(Value::Object(fields)) => fields,
-            _ => serde_json::Map::new(),
-        },
-        _ => serde_json::Map::new(),
-    };
-    // A webhook's configuration is the account's business (its URL may carry a secret): members
-    // only learn that one was added, changed or removed.
-    if matches!(
-        event.event,
-        ChannelEvent::WebhookAdded { .. }
-            | ChannelEvent::WebhookUpdated { .. }
-            | ChannelEvent::WebhookRemoved { .. }
-    ) {
-        frame.retain(|name, _| name == "webhook_sid");
-    }
-    frame.insert("type".into(), json!(name));
-    frame.insert("channel_sid".into(), json!(event.channel_sid.to_string()));
-    frame.insert("seq".into(), json!(event.seq));
-    frame.insert("timestamp".into(), json!(iso(event.at)));
-    Value::Object(frame)
+    // Its own types (`wire.rs`): the stored form of the event never shapes the protocol.
+    serde_json::to_value(crate::wire::EventFrame::of(event)).unwrap_or_else(|_| json!({}))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_domain::{Timestamp, WebhookMethod};
+    use switchboard_domain::{ChannelEvent, Timestamp, WebhookMethod};
 
     #[test]
     fn members_never_see_a_webhooks_configuration() {

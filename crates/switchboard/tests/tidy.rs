@@ -139,6 +139,11 @@ const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
         "test data: every event variant with every nested value",
     ),
     (
+        "crates/switchboard-http/src/wire.rs",
+        "tests::every_event",
+        "test data: one event of each of the 24 kinds, as the frame fixture holds them",
+    ),
+    (
         "crates/switchboard-domain/src/state.rs",
         "ChannelState::fold",
         "the fold of one event: one arm per event variant",
