@@ -304,6 +304,7 @@ impl Handler<Durable> for ChannelActor {
 
     fn handle(&mut self, message: Durable, _: &mut Context<Self>) {
         let first = self.unpublished.front().map(|u| u.seq);
+        let service_sid = self.channel.as_ref().and_then(|c| c.state().service_sid);
         let (mut fetch_media, mut replies) = (false, false);
         while self.unpublished.front().is_some_and(|u| u.seq < message.next_seq) {
             let Some(item) = self.unpublished.pop_front() else { break };
@@ -311,6 +312,7 @@ impl Handler<Durable> for ChannelActor {
             replies |= crate::provider::may_reply(&item.event);
             let live = Arc::new(LiveEvent {
                 channel_sid: self.sid,
+                service_sid,
                 seq: item.seq,
                 at: item.at,
                 event: item.event,

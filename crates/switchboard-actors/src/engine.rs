@@ -379,9 +379,13 @@ impl Engine {
         for record in log.read::<Recorded>(channel_sid, from) {
             match record? {
                 ReplayRecord::Event { seq, .. } if seq >= head => break,
-                ReplayRecord::Event { seq, event, .. } => {
-                    events.push(LiveEvent { channel_sid, seq, at: event.at, event: event.event })
-                }
+                ReplayRecord::Event { seq, event, .. } => events.push(LiveEvent {
+                    channel_sid,
+                    service_sid: None,
+                    seq,
+                    at: event.at,
+                    event: event.event,
+                }),
                 ReplayRecord::Shredded { .. } => {}
             }
         }

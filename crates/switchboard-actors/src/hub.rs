@@ -16,6 +16,9 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveEvent {
     pub channel_sid: Sid,
+    /// The channel's service, so that a connection scoped to a service needs not ask the
+    /// channel for it (`None` where the sender did not know it: a resume).
+    pub service_sid: Option<Sid>,
     pub seq: u64,
     pub at: Timestamp,
     pub event: ChannelEvent,
@@ -27,7 +30,7 @@ pub enum Live {
     /// A durable event of a channel the connection's identity is a member of.
     Event(Arc<LiveEvent>),
     /// Another member is typing (relayed, never stored).
-    Typing { channel_sid: Sid, identity: String },
+    Typing { channel_sid: Sid, service_sid: Option<Sid>, identity: String },
     /// A user of a channel the connection's identity is a member of came online or went away
     /// (see `presence.rs`).
     Reachability { service_sid: Sid, identity: String, is_online: bool, is_notifiable: bool },
@@ -107,8 +110,15 @@ impl Hub {
     }
 
     /// Tells `identities` that `identity` is typing in `channel_sid`.
-    pub fn typing(&self, channel_sid: Sid, identity: &str, identities: &[String]) {
-        self.deliver(&Live::Typing { channel_sid, identity: identity.to_owned() }, identities);
+    pub fn typing(
+        &self,
+        channel_sid: Sid,
+        service_sid: Option<Sid>,
+        identity: &str,
+        identities: &[String],
+    ) {
+        let live = Live::Typing { channel_sid, service_sid, identity: identity.to_owned() };
+        self.deliver(&live, identities);
     }
 
     fn deliver(&self, live: &Live, identities: &[String]) {

@@ -608,6 +608,7 @@ mod tests {
     fn live(seq: u64, event: ChannelEvent) -> LiveEvent {
         LiveEvent {
             channel_sid: sid_of(SidPrefix::CHANNEL, 1),
+            service_sid: Some(sid_of(SidPrefix::SERVICE, 2)),
             seq,
             at: Timestamp(1_700_000_000_000 + seq as i64),
             event,

@@ -495,9 +495,13 @@ impl Connection {
     }
 
     /// Whether `channel` is within the peer's token; remembered, as a channel keeps its service.
-    async fn reaches(&mut self, peer: &Peer, channel: Sid) -> bool {
+    async fn reaches(&mut self, peer: &Peer, channel: Sid, service: Option<Sid>) -> bool {
         if peer.service_sid.is_none() {
             return true;
+        }
+        // The publisher said which service: nothing to ask the channel.
+        if service.is_some() {
+            return peer.reaches(service);
         }
         if let Some(known) = self.reach.get(&channel) {
             return *known;
@@ -512,9 +516,9 @@ impl Connection {
     }
 
     async fn on_live(&mut self, peer: &Peer, live: Live) -> bool {
-        let channel = match &live {
-            Live::Event(event) => event.channel_sid,
-            Live::Typing { channel_sid, .. } => *channel_sid,
+        let (channel, service) = match &live {
+            Live::Event(event) => (event.channel_sid, event.service_sid),
+            Live::Typing { channel_sid, service_sid, .. } => (*channel_sid, *service_sid),
             Live::Reachability { service_sid, identity, is_online, is_notifiable } => {
                 return !peer.reaches(Some(*service_sid))
                     || self.send(json!({
@@ -527,7 +531,7 @@ impl Connection {
                     }));
             }
         };
-        if !self.reaches(peer, channel).await {
+        if !self.reaches(peer, channel, service).await {
             return true;
         }
         match live {
@@ -535,7 +539,7 @@ impl Connection {
                 self.mark_sent(&event);
                 self.send(event_frame(&event))
             },
-            Live::Typing { channel_sid, identity } => self.send(
+            Live::Typing { channel_sid, identity, .. } => self.send(
                 json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}),
             ),
             Live::Reachability { .. } => true,
@@ -584,29 +588,37 @@ impl Connection {
     }
 
     async fn typing(&mut self, peer: &Peer, channel_sid: &str) -> bool {
-        let Some(channel) = self.member_channel(peer, channel_sid).await else {
+        let Some((channel, state)) = self.member_channel_state(peer, channel_sid).await else {
             return self.error(20404, "no such channel among yours");
         };
-        if let Ok(Some(state)) = self.state.engine.channel(channel).await {
-            let others: Vec<String> = state
-                .members
-                .values()
-                .map(|m| m.identity.clone())
-                .filter(|i| *i != peer.identity)
-                .collect();
-            self.state.engine.hub().typing(channel, &peer.identity, &others);
-        }
+        let others: Vec<String> = state
+            .members
+            .values()
+            .map(|m| m.identity.clone())
+            .filter(|i| *i != peer.identity)
+            .collect();
+        self.state.engine.hub().typing(channel, state.service_sid, &peer.identity, &others);
         true
     }
 
     /// The channel, if it exists, is within the peer's token, and `peer` is a member of it now.
     async fn member_channel(&self, peer: &Peer, channel_sid: &str) -> Option<Sid> {
+        self.member_channel_state(peer, channel_sid).await.map(|(sid, _)| sid)
+    }
+
+    /// A channel of the peer's (one it is a member of, in a service it reaches), with its state.
+    async fn member_channel_state(
+        &self,
+        peer: &Peer,
+        channel_sid: &str,
+    ) -> Option<(Sid, switchboard_domain::ChannelState)> {
         let sid = Sid::parse_with(channel_sid, SidPrefix::CHANNEL).ok()?;
         let state = self.state.engine.channel(sid).await.ok()??;
         if !peer.reaches(state.service_sid) {
             return None;
         }
-        state.member_by_identity(&peer.identity).map(|_| sid)
+        state.member_by_identity(&peer.identity)?;
+        Some((sid, state))
     }
 
     /// Runs a client action and answers `ack` (with the message's index for a send) or `error`.
@@ -639,7 +651,7 @@ impl Connection {
             }
         }
         let channel = match Sid::parse_with(channel_sid, SidPrefix::CHANNEL) {
-            Ok(channel) if self.reaches(peer, channel).await => channel,
+            Ok(channel) if self.reaches(peer, channel, None).await => channel,
             // A channel of another service is, to this token, no channel at all.
             _ => {
                 let frame = json!({"type": "error", "code": 20404, "message": "no such channel"});
@@ -789,6 +801,7 @@ mod tests {
         let webhook_sid = Sid::from_parts(SidPrefix::WEBHOOK, [1; 16]);
         let live = LiveEvent {
             channel_sid: Sid::from_parts(SidPrefix::CHANNEL, [1; 16]),
+            service_sid: None,
             seq: 3,
             at: Timestamp(0),
             event: ChannelEvent::WebhookAdded {
