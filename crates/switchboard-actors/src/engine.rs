@@ -95,6 +95,16 @@ pub(crate) struct EngineInner {
     media_config: crate::MediaConfig,
 }
 
+impl EngineInner {
+    /// What a router, or anything that opens channels as one does, needs of the engine.
+    pub(crate) fn route_deps(&self) -> crate::router::RouteDeps {
+        crate::router::RouteDeps {
+            log: Arc::clone(&self.log),
+            registry: Arc::clone(&self.registry),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub(crate) inner: Arc<EngineInner>,
@@ -173,10 +183,8 @@ impl Engine {
         let arbiters = inner.registry.arbiters().to_vec();
         let routers = (0..config.router_shards.max(1))
             .map(|i| {
-                let (engine, home) = (Arc::clone(&inner), i % arbiters.len());
-                FlowRouter::start_in_arbiter(&arbiters[home], move |_| {
-                    FlowRouter::new(engine, home)
-                })
+                let (deps, home) = (inner.route_deps(), i % arbiters.len());
+                FlowRouter::start_in_arbiter(&arbiters[home], move |_| FlowRouter::new(deps, home))
             })
             .collect();
         let _ = inner.routers.set(routers);

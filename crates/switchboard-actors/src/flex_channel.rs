@@ -7,8 +7,6 @@
 //! customer's inbound messages use, so concurrent calls for one customer (or a call racing an
 //! inbound SMS) find one channel and never make two.
 
-use std::sync::Arc;
-
 use actix::prelude::*;
 use serde_json::{json, Map, Value};
 use switchboard_domain::{
@@ -19,9 +17,11 @@ use switchboard_store::{Executed, FlushTicket};
 
 use crate::channel::GetState;
 use crate::directory::FlowView;
-use crate::engine::{Engine, EngineInner};
+use crate::engine::Engine;
 use crate::registry::shard;
-use crate::router::{carried_from_latest, channel_attributes, execute, task_for, FlowRouter};
+use crate::router::{
+    carried_from_latest, channel_attributes, execute, task_for, FlowRouter, RouteDeps,
+};
 use crate::{new_sid, EngineError};
 
 /// A request to open (or find) the channel of one customer under a flow.
@@ -70,14 +70,14 @@ impl Handler<Open> for FlowRouter {
         AtomicResponse<Self, Result<Result<(Opened, Option<FlushTicket>), Rejection>, EngineError>>;
 
     fn handle(&mut self, open: Open, _: &mut Context<Self>) -> Self::Result {
-        let engine = Arc::clone(&self.engine);
+        let deps = self.deps.clone();
         let home = self.home;
         let (flow_sid, address) = (open.flow.sid, open.open.customer_address.clone());
         // Atomic, as for inbound messages: the next request of this shard waits for this write.
         // Opening may bind the customer to a new channel: the router's hint is dropped, so its
         // next message reads the binding from the index.
         AtomicResponse::new(Box::pin(
-            async move { open_one(&engine, open, home).await }.into_actor(self).map(
+            async move { open_one(&deps, open, home).await }.into_actor(self).map(
                 move |opened, router, _| {
                     router.bindings.forget(flow_sid, &address);
                     opened
@@ -87,13 +87,13 @@ impl Handler<Open> for FlowRouter {
     }
 }
 
-async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResult {
+async fn open_one(deps: &RouteDeps, request: Open, home: usize) -> OpenResult {
     let Open { flow, open, at, cause } = request;
-    let log = &engine.log;
+    let log = &deps.log;
     if let Some((channel_sid, _)) =
         log.lookup(IndexKind::Binding, Some(flow.sid), &open.customer_address)?
     {
-        match reuse(engine, channel_sid, &flow, &open, (at, home), &cause).await? {
+        match reuse(deps, channel_sid, &flow, &open, (at, home), &cause).await? {
             Ok(ticket) => return Ok(Ok((Opened { channel_sid, created: false }, ticket))),
             // Retired between the lookup and now: the customer gets a new channel.
             Err(
@@ -109,7 +109,7 @@ async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResul
     }
     // A new channel takes over what the customer's previous one remembers of their provider
     // message ids (no message here, so nothing can be a redelivery).
-    let carried = carried_from_latest(engine, &flow, &open.customer_address, None, (at, home))
+    let carried = carried_from_latest(deps, &flow, &open.customer_address, None, (at, home))
         .await?
         .unwrap_or_default();
     let channel_sid = new_sid(SidPrefix::CHANNEL);
@@ -138,14 +138,14 @@ async fn open_one(engine: &EngineInner, request: Open, home: usize) -> OpenResul
         add_member(&open),
     ];
     commands.extend(task(&flow, &open));
-    let done = execute(engine, channel_sid, &commands, at, home, &cause).await?;
+    let done = execute(deps, channel_sid, &commands, at, home, &cause).await?;
     Ok(done.map(|done| (Opened { channel_sid, created: true }, done.ticket)))
 }
 
 /// The customer's bound channel, made ready for the interaction: reactivated if it is a
 /// long-lived one at rest, the identity added if it is not a member, a task if none is open.
 async fn reuse(
-    engine: &EngineInner,
+    deps: &RouteDeps,
     channel_sid: Sid,
     flow: &FlowView,
     open: &OpenChannel,
@@ -156,7 +156,7 @@ async fn reuse(
     // read and the write: the second round sees it.
     let mut last = Rejection::ChannelNotFound;
     for _ in 0..2 {
-        let state = engine.registry.ask(channel_sid, Some(home), || GetState).await??;
+        let state = deps.registry.ask(channel_sid, Some(home), || GetState).await??;
         if !state.is_created() {
             return Ok(Err(Rejection::ChannelNotFound));
         }
@@ -174,7 +174,7 @@ async fn reuse(
             commands.push(add_member(open));
         }
         commands.extend(task(flow, open));
-        match execute(engine, channel_sid, &commands, at, home, cause).await? {
+        match execute(deps, channel_sid, &commands, at, home, cause).await? {
             Ok(done) => return Ok(Ok(done.ticket)),
             Err(rejection @ Rejection::MemberExists(_)) => last = rejection,
             Err(other) => return Ok(Err(other)),

@@ -21,11 +21,11 @@ use switchboard_domain::{
     MessageSource, NewChannel, NewMessage, ProviderMessageRef, Rejection, Sid, SidPrefix,
     Timestamp,
 };
-use switchboard_store::{Executed, FlushTicket};
+use switchboard_store::{EventLog, Executed, FlushTicket};
 
 use crate::channel::{Execute, GetState};
 use crate::directory::FlowView;
-use crate::engine::EngineInner;
+use crate::registry::Registry;
 use crate::{new_sid, EngineError};
 
 /// A customer's message as a provider delivered it, already authenticated.
@@ -67,9 +67,17 @@ pub(crate) struct Route {
     pub at: Timestamp,
 }
 
+/// What routing needs of the engine: the log and the channels. A router holds this, not the
+/// engine, which holds the routers.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteDeps {
+    pub log: Arc<EventLog>,
+    pub registry: Arc<Registry>,
+}
+
 #[derive(Debug)]
 pub struct FlowRouter {
-    pub(crate) engine: Arc<EngineInner>,
+    pub(crate) deps: RouteDeps,
     /// The arbiter this router runs on; the channels it starts run there too.
     pub(crate) home: usize,
     /// The channel each recent customer of this shard was routed to.
@@ -77,8 +85,8 @@ pub struct FlowRouter {
 }
 
 impl FlowRouter {
-    pub(crate) fn new(engine: Arc<EngineInner>, home: usize) -> FlowRouter {
-        FlowRouter { engine, home, bindings: BindingCache::default() }
+    pub(crate) fn new(deps: RouteDeps, home: usize) -> FlowRouter {
+        FlowRouter { deps, home, bindings: BindingCache::default() }
     }
 }
 
@@ -134,14 +142,14 @@ impl Handler<Route> for FlowRouter {
     type Result = AtomicResponse<Self, Result<Result<Routed, Rejection>, EngineError>>;
 
     fn handle(&mut self, route: Route, _: &mut Context<Self>) -> Self::Result {
-        let engine = Arc::clone(&self.engine);
+        let deps = self.deps.clone();
         let home = self.home;
         let (flow_sid, address) = (route.flow.sid, route.inbound.customer_address.clone());
         let cached = self.bindings.get(flow_sid, &address);
         // Atomic: the next message of this shard waits until this one is written (and, below,
         // until the cache says where it went).
         AtomicResponse::new(Box::pin(
-            async move { route_one(&engine, route, home, cached).await }.into_actor(self).map(
+            async move { route_one(&deps, route, home, cached).await }.into_actor(self).map(
                 move |routed, router, _| {
                     match &routed {
                         Ok(Ok(Routed::Stored { channel_sid, .. })) => {
@@ -160,13 +168,13 @@ impl Handler<Route> for FlowRouter {
 /// Routes one message; `cached` is the channel this shard last routed the customer to, used
 /// instead of the binding index when given.
 async fn route_one(
-    engine: &EngineInner,
+    deps: &RouteDeps,
     route: Route,
     home: usize,
     cached: Option<Sid>,
 ) -> Result<Result<Routed, Rejection>, EngineError> {
     let Route { flow, inbound, at } = route;
-    let log = &engine.log;
+    let log = &deps.log;
     let mut interaction = message_commands(&inbound);
     interaction.extend(task_command(&flow, &inbound));
     let bound = match cached {
@@ -176,7 +184,7 @@ async fn route_one(
             .map(|(channel_sid, _)| channel_sid),
     };
     if let Some(channel_sid) = bound {
-        match execute(engine, channel_sid, &interaction, at, home, &Some(Cause::Provider)).await? {
+        match execute(deps, channel_sid, &interaction, at, home, &Some(Cause::Provider)).await? {
             Ok(done) => return Ok(Ok(stored(channel_sid, &done, false))),
             Err(Rejection::AlreadyStored { channel_sid, index }) => {
                 return Ok(Ok(Routed::Duplicate { channel_sid, message_index: index }));
@@ -189,7 +197,7 @@ async fn route_one(
         }
     }
     let (address, id) = (&inbound.customer_address, inbound.provider_message_id.as_deref());
-    let carried = match carried_from_latest(engine, &flow, address, id, (at, home)).await? {
+    let carried = match carried_from_latest(deps, &flow, address, id, (at, home)).await? {
         Ok(carried) => carried,
         Err(duplicate) => return Ok(Ok(duplicate)),
     };
@@ -204,7 +212,7 @@ async fn route_one(
         },
     ];
     commands.extend(interaction);
-    Ok(execute(engine, channel_sid, &commands, at, home, &Some(Cause::Provider))
+    Ok(execute(deps, channel_sid, &commands, at, home, &Some(Cause::Provider))
         .await?
         .map(|done| stored(channel_sid, &done, true)))
 }
@@ -215,17 +223,17 @@ async fn route_one(
 /// remembered provider ids, of any message: those ids are in the index). Called by the router
 /// of the customer's shard, so no other new channel of theirs can come in between.
 pub(crate) async fn carried_from_latest(
-    engine: &EngineInner,
+    deps: &RouteDeps,
     flow: &FlowView,
     customer_address: &str,
     id: Option<&str>,
     (at, home): (Timestamp, usize),
 ) -> Result<Result<Vec<ProviderMessageRef>, Routed>, EngineError> {
-    let log = &engine.log;
+    let log = &deps.log;
     let latest = log.lookup(IndexKind::LatestChannel, Some(flow.sid), customer_address)?;
     let mut carried = Vec::new();
     if let Some((latest, _)) = latest {
-        match engine.registry.ask(latest, Some(home), || GetState).await? {
+        match deps.registry.ask(latest, Some(home), || GetState).await? {
             Ok(state) => {
                 if let Some(stored) = id.and_then(|id| state.provider_messages.find(id)) {
                     let (channel_sid, message_index) = (stored.channel_sid, stored.index);
@@ -249,7 +257,7 @@ pub(crate) async fn carried_from_latest(
 }
 
 pub(crate) async fn execute(
-    engine: &EngineInner,
+    deps: &RouteDeps,
     channel_sid: Sid,
     commands: &[ChannelCommand],
     at: Timestamp,
@@ -258,7 +266,7 @@ pub(crate) async fn execute(
 ) -> Result<Result<Executed, Rejection>, EngineError> {
     // Built anew for a second try: the first went to an actor that was stopping.
     let execute = || Execute { commands: commands.to_vec(), at, cause: cause.clone() };
-    engine.registry.ask(channel_sid, Some(home), execute).await?
+    deps.registry.ask(channel_sid, Some(home), execute).await?
 }
 
 fn stored(channel_sid: Sid, done: &Executed, created_channel: bool) -> Routed {
