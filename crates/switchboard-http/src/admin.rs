@@ -15,7 +15,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::event_line;
 use crate::auth::Principal;
-use crate::flex::internal;
 use crate::lists::{list_response, PageParams, Paging};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -114,7 +113,7 @@ async fn heads(
     state: web::Data<AppState>,
 ) -> Result<web::Json<HeadsView>, ApiError> {
     account_only(&principal, "Signing the log's heads")?;
-    let anchored = state.engine.audit().anchor_heads().await.map_err(internal)?;
+    let anchored = state.engine.audit().anchor_heads().await?;
     Ok(web::Json(anchored.into()))
 }
 
@@ -186,7 +185,7 @@ async fn channel_events(
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     // A range costs that range: one record past it says whether more follow.
-    let events = state.engine.audit().channel_events(sid, from, limit + 1).map_err(internal)?;
+    let events = state.engine.audit().channel_events(sid, from, limit + 1)?;
     let events = events.ok_or_else(|| ApiError::not_found(request.path()))?;
     let mut body = String::new();
     let mut next = None;
@@ -225,7 +224,7 @@ async fn open_tasks(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let paging = Paging::from_request(&request, 1000)?;
-    let tasks = state.engine.open_tasks().await.map_err(internal)?;
+    let tasks = state.engine.open_tasks().await?;
     let items = tasks.iter().map(|t| views::task(&state, t)).collect();
     list_response::<TaskList>(&state, &request, &paging, items)
 }

@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
-use crate::flex::internal;
 use crate::lists::{list_response, page_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
@@ -151,8 +150,7 @@ async fn create_service(
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::SERVICE_NAME])?;
     let name = form.require("FriendlyName")?.to_owned();
-    let service =
-        state.engine.services().create(name, state.engine.now()).await.map_err(internal)?;
+    let service = state.engine.services().create(name, state.engine.now()).await?;
     Ok(HttpResponse::Created().json(views::service(&state, &service)))
 }
 
@@ -205,8 +203,7 @@ async fn update_service(
         .engine
         .services()
         .update(sid, name, webhooks, reachability, state.engine.now())
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(views::service(&state, &service)))
 }
@@ -260,7 +257,7 @@ async fn create_channel(
     };
     let unique_name = form.get("UniqueName").map(str::to_owned);
     if let Some(name) = &unique_name {
-        if state.engine.channel_named(service, name).map_err(internal)?.is_some() {
+        if state.engine.channel_named(service, name)?.is_some() {
             return Err(ApiError::conflict(
                 50307,
                 format!("Channel with provided unique name {name:?} already exists"),
@@ -324,8 +321,7 @@ async fn list_channels(
     let listed: Vec<Sid> = state
         .engine
         .channel_listings(Some(service))
-        .await
-        .map_err(internal)?
+        .await?
         .into_iter()
         .filter(|l| wanted(Some(l.kind)))
         .map(|l| l.channel_sid)
@@ -333,7 +329,7 @@ async fn list_channels(
     let range = paging.range(listed.len());
     let mut page = Vec::with_capacity(range.len());
     for &sid in &listed[range.clone()] {
-        if let Some(channel) = state.engine.channel(sid).await.map_err(internal)? {
+        if let Some(channel) = state.engine.channel(sid).await? {
             page.push(views::channel(&state, sid, &channel));
         }
     }
@@ -531,13 +527,13 @@ async fn post_message(
         provider_message_id: None,
     };
     let executed = if current.is_customer(&message.author) {
-        state.engine.customer_message(&current, message).await.map_err(internal)?
+        state.engine.customer_message(&current, message).await?
     } else {
         let commands = vec![ChannelCommand::PostMessage(message)];
-        state.engine.execute(sid, commands).await.map_err(internal)?
+        state.engine.execute(sid, commands).await?
     };
     // The response is made of what the command stored: nothing is read back.
-    let executed = executed.map_err(rejected)?;
+    let executed = executed?;
     let message =
         MessageView::from_executed(&executed, message_sid).ok_or_else(ApiError::internal)?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
@@ -571,8 +567,7 @@ async fn list_messages(
     let total = usize::try_from(channel.messages_count()).unwrap_or(usize::MAX);
     let range = paging.range(total);
     let (offset, limit) = (range.start as u64, range.len() as u64);
-    let messages =
-        state.engine.message_page(&channel, offset, limit, newest_first).map_err(internal)?;
+    let messages = state.engine.message_page(&channel, offset, limit, newest_first)?;
     let items = messages.iter().map(|m| views::message(&state, &channel, m)).collect();
     page_response::<MessageList>(&state, &request, &paging, items, total > range.end)
 }
@@ -595,7 +590,7 @@ async fn fetch_message(
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let message = state.engine.message_by_sid(sid, message_sid).map_err(internal)?;
+    let message = state.engine.message_by_sid(sid, message_sid)?;
     let message = message.ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }
@@ -609,30 +604,13 @@ pub(crate) async fn run(
     if commands.is_empty() {
         return Ok(());
     }
-    match state.engine.execute(sid, commands).await.map_err(internal)? {
-        Ok(_) => Ok(()),
-        Err(rejection) => Err(rejected(rejection)),
-    }
+    state.engine.execute(sid, commands).await??;
+    Ok(())
 }
 
+/// For `map_err`: the domain's rejection as answered (`answers.rs`).
 pub(crate) fn rejected(rejection: Rejection) -> ApiError {
-    match rejection {
-        Rejection::ChannelNotFound => {
-            ApiError::new(404, 20404, "The requested channel was not found")
-        }
-        Rejection::MemberNotFound(_)
-        | Rejection::MessageNotFound(_)
-        | Rejection::TaskNotOpen(_)
-        | Rejection::WebhookNotFound(_) => ApiError::new(404, 20404, rejection.to_string()),
-        Rejection::MemberExists(_) => ApiError::conflict(50404, "Member already exists"),
-        Rejection::ChannelExists | Rejection::TaskExists(_) | Rejection::AlreadyStored { .. } => {
-            ApiError::conflict(50307, rejection.to_string())
-        }
-        Rejection::ChannelErased | Rejection::ChannelInactive => {
-            ApiError::conflict(50300, rejection.to_string())
-        }
-        Rejection::Invalid(message) => ApiError::bad_param(message),
-    }
+    rejection.into()
 }
 
 pub(crate) fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> {
@@ -652,7 +630,7 @@ pub(crate) fn channel_path(
     if let Ok(sid) = Sid::parse_with(key, SidPrefix::CHANNEL) {
         return Ok((service, sid));
     }
-    match state.engine.channel_named(service, key).map_err(internal)? {
+    match state.engine.channel_named(service, key)? {
         Some(sid) => Ok((service, sid)),
         None => Err(ApiError::not_found(request.path())),
     }
@@ -664,7 +642,7 @@ pub(crate) async fn load_channel(
     sid: Sid,
     path: &str,
 ) -> Result<ChannelState, ApiError> {
-    match state.engine.channel(sid).await.map_err(internal)? {
+    match state.engine.channel(sid).await? {
         Some(channel) if channel.service_sid == Some(service) && !channel.is_removed() => {
             Ok(channel)
         }

@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use crate::auth::Principal;
 use crate::chat::{channel_path, json_attributes, load_channel, run};
 use crate::chat_users::check_role;
-use crate::flex::internal;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -129,7 +128,7 @@ fn message_index(state: &AppState, sid: Sid, request: &HttpRequest) -> Result<u6
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let message = state.engine.message_by_sid(sid, message_sid).map_err(internal)?;
+    let message = state.engine.message_by_sid(sid, message_sid)?;
     message.map(|m| m.index).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
@@ -164,7 +163,7 @@ pub(crate) async fn update_message(
             .await?;
     }
     let channel = load_channel(&state, service, sid, request.path()).await?;
-    let message = state.engine.message(sid, index).map_err(internal)?;
+    let message = state.engine.message(sid, index)?;
     let message = message.ok_or_else(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }

@@ -13,7 +13,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::chat::{json_attributes, service_sid};
-use crate::flex::internal;
 use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
@@ -243,8 +242,7 @@ async fn create_user(
         .engine
         .users()
         .create(service, new, state.engine.now())
-        .await
-        .map_err(internal)?
+        .await?
         .map_err(|r| user_rejected(r, request.path()))?;
     Ok(HttpResponse::Created().json(user_json(&state, &user)))
 }
@@ -262,7 +260,7 @@ pub(crate) fn path_key(raw: &str) -> String {
 fn find_user(state: &AppState, request: &HttpRequest) -> Result<(Sid, UserView), ApiError> {
     let service = service_sid(state, request)?;
     let key = path_key(request.match_info().get("user").unwrap_or_default());
-    let user = state.engine.users().find(service, &key).map_err(internal)?;
+    let user = state.engine.users().find(service, &key)?;
     user.map(|u| (service, u)).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
@@ -330,8 +328,7 @@ async fn update_user(
         .engine
         .users()
         .update(service, user.sid, change, state.engine.now())
-        .await
-        .map_err(internal)?
+        .await?
         .map_err(|r| user_rejected(r, request.path()))?;
     Ok(HttpResponse::Ok().json(user_json(&state, &user)))
 }
@@ -353,7 +350,7 @@ async fn delete_user(
     // A user goes with its memberships, so no channel keeps a member whose user is gone.
     for (channel_sid, member_sid) in &user.channels {
         let command = ChannelCommand::RemoveMember { member_sid: *member_sid };
-        match state.engine.execute(*channel_sid, vec![command]).await.map_err(internal)? {
+        match state.engine.execute(*channel_sid, vec![command]).await? {
             Ok(_) | Err(Rejection::MemberNotFound(_) | Rejection::ChannelErased) => {}
             Err(Rejection::ChannelNotFound) => {}
             Err(other) => return Err(crate::chat::rejected(other)),
@@ -363,8 +360,7 @@ async fn delete_user(
         .engine
         .users()
         .delete(service, user.sid, state.engine.now())
-        .await
-        .map_err(internal)?
+        .await?
         .map_err(|r| user_rejected(r, request.path()))?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -377,7 +373,7 @@ async fn joined_channels(
 ) -> Result<Vec<(ChannelState, Sid)>, ApiError> {
     let mut out = Vec::new();
     for (channel_sid, member_sid) in &user.channels {
-        let Some(channel) = state.engine.channel(*channel_sid).await.map_err(internal)? else {
+        let Some(channel) = state.engine.channel(*channel_sid).await? else {
             continue;
         };
         let current = channel.members.get(member_sid).is_some_and(|m| m.identity == user.identity);
@@ -487,8 +483,7 @@ async fn update_user_channel(
     let channel = state
         .engine
         .channel(channel_sid)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(user_channel_json(&state, &user, &channel, member_sid)))
 }
@@ -641,8 +636,7 @@ async fn create_role(
         .engine
         .services()
         .create_role(service, friendly_name, kind, permissions, state.engine.now())
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Created().json(role_json(&state, service, &role)))
 }
@@ -709,8 +703,7 @@ async fn update_role(
         .engine
         .services()
         .update_role(service, role.sid, permissions, state.engine.now())
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(role_json(&state, service, &role)))
 }
@@ -741,12 +734,7 @@ async fn delete_role(
             role.sid
         )));
     }
-    state
-        .engine
-        .services()
-        .delete_role(service, role.sid, state.engine.now())
-        .await
-        .map_err(internal)?;
+    state.engine.services().delete_role(service, role.sid, state.engine.now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -757,8 +745,8 @@ async fn role_in_use(state: &AppState, service: Sid, role_sid: Sid) -> Result<bo
     if state.engine.users().role_in_use(service, role_sid) {
         return Ok(true);
     }
-    for listed in state.engine.channel_listings(Some(service)).await.map_err(internal)? {
-        let channel = state.engine.channel(listed.channel_sid).await.map_err(internal)?;
+    for listed in state.engine.channel_listings(Some(service)).await? {
+        let channel = state.engine.channel(listed.channel_sid).await?;
         if channel.is_some_and(|c| c.members.values().any(|m| m.role_sid == Some(role_sid))) {
             return Ok(true);
         }

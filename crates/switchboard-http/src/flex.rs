@@ -146,8 +146,7 @@ async fn create(
         long_lived: form.get_bool("LongLived")?.unwrap_or(false),
         janitor_enabled: form.get_bool("JanitorEnabled")?.unwrap_or(true),
     };
-    let created =
-        state.engine.flows().create(config, state.engine.now()).await.map_err(internal)?;
+    let created = state.engine.flows().create(config, state.engine.now()).await?;
     let flow = created.map_err(rejection)?;
     Ok(HttpResponse::Created().json(views::flow(&state, &flow)))
 }
@@ -228,8 +227,7 @@ async fn update(
         require_service(&state, service)?;
     }
     let merge = |current: FlowConfig| merge(current, &form);
-    let updated =
-        state.engine.flows().update(sid, state.engine.now(), merge).await.map_err(internal)?;
+    let updated = state.engine.flows().update(sid, state.engine.now(), merge).await?;
     match updated {
         Ok(flow) => Ok(HttpResponse::Ok().json(views::flow(&state, &flow))),
         Err(FlowRejection::NotFound) => Err(ApiError::not_found(request.path())),
@@ -251,7 +249,7 @@ async fn delete(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let sid = flow_sid(&request)?;
-    match state.engine.flows().delete(sid, state.engine.now()).await.map_err(internal)? {
+    match state.engine.flows().delete(sid, state.engine.now()).await? {
         Ok(()) => Ok(HttpResponse::NoContent().finish()),
         Err(FlowRejection::NotFound) => Err(ApiError::not_found(request.path())),
         Err(other) => Err(rejection(other)),
@@ -380,12 +378,7 @@ pub(crate) fn rejection(rejection: FlowRejection) -> ApiError {
     }
 }
 
+/// For `map_err`: the engine's failure as answered (`answers.rs`).
 pub(crate) fn internal(error: switchboard_actors::EngineError) -> ApiError {
-    tracing::error!(%error, "engine error");
-    match error {
-        switchboard_actors::EngineError::Stopping => {
-            ApiError::new(503, 20503, "The server is shutting down")
-        }
-        _ => ApiError::internal(),
-    }
+    error.into()
 }

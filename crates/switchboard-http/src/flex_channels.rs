@@ -18,7 +18,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::chat::rejected;
-use crate::flex::internal;
 use crate::lists::{page_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
@@ -351,7 +350,7 @@ async fn update_web_channel(
             state.engine.execute(sid, commands).await.map(|r| r.map(|_| ()))
         }
     };
-    done.map_err(internal)?.map_err(rejected)?;
+    done??;
     let channel = load(&state, &request).await?;
     Ok(HttpResponse::Ok().json(web_channel_view(&state, &channel)))
 }
@@ -393,7 +392,7 @@ async fn delete(state: &AppState, request: &HttpRequest) -> Result<HttpResponse,
     let channel = load(state, request).await?;
     let sid = channel.sid.ok_or_else(ApiError::internal)?;
     let removed = state.engine.remove_channel(sid, "the channel was deleted").await;
-    removed.map_err(internal)?.map_err(rejected)?;
+    removed??;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -403,7 +402,7 @@ async fn open_channel(
     open: OpenChannel,
 ) -> Result<ChannelState, ApiError> {
     let unique_name = open.unique_name.clone();
-    let opened = match state.engine.open_channel(flow, open).await.map_err(internal)? {
+    let opened = match state.engine.open_channel(flow, open).await? {
         Ok(opened) => opened,
         Err(Rejection::ChannelExists) => {
             return Err(ApiError::conflict(
@@ -416,7 +415,7 @@ async fn open_channel(
         }
         Err(other) => return Err(rejected(other)),
     };
-    match state.engine.channel(opened.channel_sid).await.map_err(internal)? {
+    match state.engine.channel(opened.channel_sid).await? {
         Some(channel) => Ok(channel),
         None => Err(ApiError::internal()),
     }
@@ -463,7 +462,7 @@ async fn load(state: &AppState, request: &HttpRequest) -> Result<ChannelState, A
     let not_found = || ApiError::not_found(request.path());
     let text = request.match_info().get("sid").unwrap_or_default();
     let sid = Sid::parse_with(text, SidPrefix::CHANNEL).map_err(|_| not_found())?;
-    match state.engine.channel(sid).await.map_err(internal)? {
+    match state.engine.channel(sid).await? {
         Some(channel) if channel.flex_flow_sid.is_some() && !channel.is_removed() => Ok(channel),
         _ => Err(not_found()),
     }
@@ -478,8 +477,7 @@ async fn flow_channels(
     let listed: Vec<Sid> = state
         .engine
         .channel_listings(None)
-        .await
-        .map_err(internal)?
+        .await?
         .into_iter()
         .filter(|l| l.flex_flow_sid.is_some())
         .map(|l| l.channel_sid)
@@ -487,7 +485,7 @@ async fn flow_channels(
     let range = paging.range(listed.len());
     let mut channels = Vec::with_capacity(range.len());
     for &sid in &listed[range.clone()] {
-        if let Some(channel) = state.engine.channel(sid).await.map_err(internal)? {
+        if let Some(channel) = state.engine.channel(sid).await? {
             channels.push(channel);
         }
     }

@@ -12,6 +12,7 @@
 //! - [`limits`]: connections per address and slow request bodies (docs/limits.md).
 
 mod admin;
+mod answers;
 mod app;
 pub mod audit;
 mod auth;

@@ -30,7 +30,6 @@ use switchboard_store::MediaRead;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::flex::internal;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::views::iso;
@@ -111,17 +110,10 @@ async fn find(
 ) -> Result<Found, ApiError> {
     let media_sid =
         Sid::parse_with(text, SidPrefix::MEDIA).map_err(|_| ApiError::not_found(path))?;
-    let channel_sid = state
-        .engine
-        .media_channel(media_sid)
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(path))?;
-    let channel = state
-        .engine
-        .channel(channel_sid)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ApiError::not_found(path))?;
+    let channel_sid =
+        state.engine.media_channel(media_sid)?.ok_or_else(|| ApiError::not_found(path))?;
+    let channel =
+        state.engine.channel(channel_sid).await?.ok_or_else(|| ApiError::not_found(path))?;
     if let Some(caller) = caller {
         admit(caller, &channel)?;
     }
@@ -192,11 +184,7 @@ async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpR
     let text = request.match_info().get("media").unwrap_or_default();
     let found = find(&state, Some(service), text, request.path(), Some(&caller)).await?;
     let message_sid = match found.media.message_index {
-        Some(index) => state
-            .engine
-            .message(found.channel_sid, index)
-            .map_err(internal)?
-            .map(|m| m.sid.to_string()),
+        Some(index) => state.engine.message(found.channel_sid, index)?.map(|m| m.sid.to_string()),
         None => None,
     };
     Ok(HttpResponse::Ok().json(view(&state, &found, message_sid)))
@@ -268,8 +256,7 @@ async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpRespon
             return Err(ApiError::new(404, 20404, format!("The medium was not stored: {error}")))
         }
     }
-    let read =
-        state.engine.read_media(found.channel_sid, found.media_sid).await.map_err(internal)?;
+    let read = state.engine.read_media(found.channel_sid, found.media_sid).await?;
     match read {
         MediaRead::Found(stored, bytes) => {
             let disposition = disposition(&stored.content_type, stored.filename.as_deref());
@@ -358,7 +345,7 @@ async fn upload(
         .ok_or_else(|| ApiError::bad_param("Missing required parameter ChannelSid"))?;
     let channel_sid = Sid::parse_with(&channel_text, SidPrefix::CHANNEL)
         .map_err(|_| ApiError::bad_param("ChannelSid must be a channel SID (CH…)"))?;
-    let channel = match state.engine.channel(channel_sid).await.map_err(internal)? {
+    let channel = match state.engine.channel(channel_sid).await? {
         Some(channel) if channel.service_sid == Some(service) && !channel.is_removed() => channel,
         _ => {
             return Err(ApiError::not_found(&format!(
@@ -370,9 +357,7 @@ async fn upload(
     admit(&caller, &channel)?;
     // A token's identity uploads for a message it will send: its roles must allow media messages.
     if let Caller::Token(peer) = &caller {
-        if let Err(refusal) =
-            state.engine.may_upload_media(&peer.identity, channel_sid).await.map_err(internal)?
-        {
+        if let Err(refusal) = state.engine.may_upload_media(&peer.identity, channel_sid).await? {
             return Err(ApiError::new(403, 50107, refusal.to_string()));
         }
     }
@@ -428,11 +413,7 @@ async fn upload(
     }
     let media_sid = switchboard_actors::new_sid(SidPrefix::MEDIA);
     let (kind, name) = (content_type.clone(), filename.clone());
-    let stored = state
-        .engine
-        .put_media(channel_sid, media_sid, kind, name, bytes.to_vec())
-        .await
-        .map_err(internal)?;
+    let stored = state.engine.put_media(channel_sid, media_sid, kind, name, bytes.to_vec()).await?;
     let command = ChannelCommand::RecordMediaStored {
         media_sid,
         content_type: stored.content_type,
@@ -441,7 +422,7 @@ async fn upload(
         filename: stored.filename,
     };
     // 201 only once the event that makes the medium exist is durable (the bytes are flushed with it).
-    match state.engine.execute(channel_sid, vec![command]).await.map_err(internal)? {
+    match state.engine.execute(channel_sid, vec![command]).await? {
         Ok(_) => {}
         Err(rejection) => return Err(crate::chat::rejected(rejection)),
     }
