@@ -15,8 +15,9 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
-use crate::chat::{channel_path, load_channel, run};
+use crate::chat::{load_channel, run};
 use crate::lists::Listing as _;
+use crate::openapi::ChannelPath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -120,10 +121,11 @@ async fn create_webhook(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::WEBHOOK_URL, lengths::WEBHOOK_TRIGGERS])?;
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     load_channel(&state, service, sid, request.path()).await?;
     match form.require("Type")? {
         "webhook" => {}
@@ -168,8 +170,9 @@ async fn list_webhooks(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let paging = PageRequest::from_request(&request, &state.public_url, MAX_PAGE_SIZE)?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     // Oldest first, as they were added.

@@ -15,7 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::lists::{list_response, page_response, PageParams, Paging};
-use crate::openapi::FORM;
+use crate::openapi::{ChannelPath, FORM};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::TwilioForm;
@@ -348,8 +348,9 @@ async fn fetch_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     Ok(HttpResponse::Ok().json(views::channel(&state, sid, &channel)))
 }
@@ -369,10 +370,11 @@ async fn update_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::CHANNEL_NAME_UPDATE, lengths::UNIQUE_NAME_UPDATE])?;
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let current = load_channel(&state, service, sid, request.path()).await?;
     let mut commands = Vec::new();
     if form.get("FriendlyName").is_some() || form.get("UniqueName").is_some() {
@@ -415,10 +417,11 @@ async fn add_member(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::IDENTITY])?;
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let identity = form.require("Identity")?.to_owned();
     let member_sid = switchboard_actors::new_sid(SidPrefix::MEMBER);
     let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
@@ -452,8 +455,9 @@ async fn list_members(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let paging = Paging::from_request(&request, 100)?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let identities = paging.filters("Identity");
@@ -478,8 +482,9 @@ async fn fetch_member(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let key = request.match_info().get("member").unwrap_or_default();
     let found = match Sid::parse_with(key, SidPrefix::MEMBER) {
@@ -503,10 +508,11 @@ async fn post_message(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let message_sid = switchboard_actors::new_sid(SidPrefix::MESSAGE);
     let body = form.get("Body").unwrap_or_default().to_owned();
     lengths::check_body(&body)?;
@@ -552,8 +558,9 @@ async fn list_messages(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let paging = Paging::from_request(&request, 100)?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let newest_first = match paging.filter("Order") {
@@ -584,8 +591,9 @@ async fn fetch_message(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)

@@ -8,8 +8,9 @@ use switchboard_domain::{ChannelCommand, ChannelState, MemberState, RoleKind, Si
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::chat::{channel_path, json_attributes, load_channel, run};
+use crate::chat::{json_attributes, load_channel, run};
 use crate::chat_users::check_role;
+use crate::openapi::ChannelPath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -69,9 +70,10 @@ pub(crate) async fn update_member(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let (member_sid, member) = member_of(&channel, &request)?;
     let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
@@ -115,8 +117,9 @@ pub(crate) async fn remove_member(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let (member_sid, _) = member_of(&channel, &request)?;
     run(&state, sid, vec![ChannelCommand::RemoveMember { member_sid }]).await?;
@@ -145,10 +148,11 @@ pub(crate) async fn update_message(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     load_channel(&state, service, sid, request.path()).await?;
     let index = message_index(&state, sid, &request)?;
     let body = form.get("Body").map(str::to_owned);
@@ -180,8 +184,9 @@ pub(crate) async fn remove_message(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     load_channel(&state, service, sid, request.path()).await?;
     let index = message_index(&state, sid, &request)?;
     run(&state, sid, vec![ChannelCommand::RemoveMessage { index }]).await?;
@@ -202,8 +207,9 @@ pub(crate) async fn delete_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     load_channel(&state, service, sid, request.path()).await?;
     let reason = "the channel was deleted".to_owned();
     run(&state, sid, vec![ChannelCommand::Destroy { reason }]).await?;

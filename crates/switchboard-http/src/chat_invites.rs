@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
-use crate::chat::{channel_path, load_channel, run};
+use crate::chat::{load_channel, run};
 use crate::chat_users::check_role;
 use crate::lists::{list_response, Paging};
+use crate::openapi::ChannelPath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -71,10 +72,11 @@ async fn create_invite(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::IDENTITY])?;
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     load_channel(&state, service, sid, request.path()).await?;
     let identity = form.require("Identity")?.to_owned();
     let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
@@ -104,8 +106,9 @@ async fn list_invites(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
+    path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
-    let (service, sid) = channel_path(&state, &request)?;
+    let ChannelPath { service, channel: sid } = path;
     let paging = Paging::from_request(&request, 100)?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let identities = paging.filters("Identity");

@@ -485,13 +485,29 @@ pub struct ServicePath {
     service: String,
 }
 
-/// The path of a channel and its resources.
-#[derive(Debug, utoipa::IntoParams)]
+/// The path of a channel and its resources: documented here, and the extractor that resolves
+/// it (a unique name through the engine), so the document and the parser are one type.
+#[derive(Debug, Clone, Copy, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
-#[allow(dead_code)]
 pub struct ChannelPath {
     /// The Chat Service (`IS…`)
-    service: String,
+    #[param(value_type = String)]
+    pub service: switchboard_domain::Sid,
     /// The channel: its SID (`CH…`) or unique name
-    channel: String,
+    #[param(value_type = String)]
+    pub channel: switchboard_domain::Sid,
+}
+
+impl actix_web::FromRequest for ChannelPath {
+    type Error = crate::twilio::error::ApiError;
+    type Future = std::future::Ready<Result<ChannelPath, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let resolved = match request.app_data::<actix_web::web::Data<crate::state::AppState>>() {
+            Some(state) => crate::chat::channel_path(state, request)
+                .map(|(service, channel)| ChannelPath { service, channel }),
+            None => Err(crate::twilio::error::ApiError::internal()),
+        };
+        std::future::ready(resolved)
+    }
 }
