@@ -37,6 +37,8 @@ mod media_serving;
 mod message_reads;
 /// WhatsApp Cloud API and Messenger webhooks.
 mod meta;
+/// `/metrics`: behind credentials or on its own listener; exact counters, no SIDs, promtool.
+mod metrics;
 /// The OpenAPI document at /openapi.json, checked against real answers.
 mod openapi;
 /// Replies through WhatsApp Cloud and Messenger; providers' status reports.

@@ -103,6 +103,7 @@ impl ChannelActor {
         // Stopping now would drop the wait for their durability, and they would never be
         // published nor delivered.
         if self.unpublished.is_empty() {
+            crate::metrics::hibernated();
             ctx.stop();
         }
     }

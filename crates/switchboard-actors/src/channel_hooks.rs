@@ -33,6 +33,7 @@ use switchboard_domain::{
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
 use crate::channel::GetState;
+use crate::metrics::Destination;
 use crate::outbox::{backoff, Shared, Wake};
 
 /// The cursor and dead-letter name of channel webhook delivery.
@@ -146,13 +147,18 @@ async fn deliver_event(
         form.extend(params.iter().cloned());
         form.push(("WebhookSid".to_owned(), webhook_sid.to_string()));
         form.push(("WebhookType".to_owned(), "webhook".to_owned()));
-        if let Err(why) = call_with_retries(shared, &webhook.config, form, None).await {
+        let called =
+            call_with_retries(shared, &webhook.config, form, None, Destination::ChannelWebhook)
+                .await;
+        crate::metrics::delivered(Destination::ChannelWebhook, called.is_ok());
+        if let Err(why) = called {
             tracing::warn!(%channel, seq, webhook = %webhook_sid, "a channel webhook gave up: {why}");
             failures.push(format!("{webhook_sid}: {why}"));
         }
     }
     if !failures.is_empty() {
         shared.log.record_dead_letter(CONSUMER, channel, seq, &failures.join("; "))?;
+        crate::metrics::dead_letter(Destination::ChannelWebhook);
     }
     Ok(())
 }
@@ -235,9 +241,12 @@ async fn deliver_service_event(
     let Some(params) = describe(shared, wake, seq, record)? else { return Ok(()) };
     let mut form = vec![("EventType".to_owned(), name.to_owned())];
     form.extend(params);
-    if let Err(why) = call_with_retries(shared, hook, form, None).await {
+    let called = call_with_retries(shared, hook, form, None, Destination::ServiceWebhook).await;
+    crate::metrics::delivered(Destination::ServiceWebhook, called.is_ok());
+    if let Err(why) = called {
         tracing::warn!(%channel, seq, "the service's post-event webhook gave up: {why}");
         shared.log.record_dead_letter(SERVICE_CONSUMER, channel, seq, &why)?;
+        crate::metrics::dead_letter(Destination::ServiceWebhook);
     }
     Ok(())
 }
@@ -287,9 +296,13 @@ async fn deliver_user(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
                 .put("DateCreated", crate::iso8601(state.date_created))
                 .put("DateUpdated", crate::iso8601(state.date_updated))
                 .put("Source", event.cause.as_ref().map_or("API", Cause::source_name));
-            if let Err(why) = call_with_retries(shared, &hook, form.0, None).await {
+            let called =
+                call_with_retries(shared, &hook, form.0, None, Destination::ServiceWebhook).await;
+            crate::metrics::delivered(Destination::ServiceWebhook, called.is_ok());
+            if let Err(why) = called {
                 tracing::warn!(%user, seq, "the service's post-event webhook gave up: {why}");
                 log.record_dead_letter(SERVICE_CONSUMER, user, seq, &why)?;
+                crate::metrics::dead_letter(Destination::ServiceWebhook);
             }
         }
         log.set_cursor(SERVICE_CONSUMER, user, seq + 1)?;
@@ -316,7 +329,16 @@ pub(crate) async fn call_pre_event(
     hook: &WebhookConfig,
     form: Vec<(String, String)>,
 ) -> Result<Option<Value>, String> {
-    let response = call_with_retries(shared, hook, form, Some(PRE_EVENT_TIMEOUT)).await?;
+    let called = call_with_retries(
+        shared,
+        hook,
+        form,
+        Some(PRE_EVENT_TIMEOUT),
+        Destination::PreEventWebhook,
+    )
+    .await;
+    crate::metrics::delivered(Destination::PreEventWebhook, called.is_ok());
+    let response = called?;
     // An answer too long, broken off or not JSON allows the action and changes nothing in it.
     let answer = crate::outbound::read_capped(response, crate::outbound::ANSWER_LIMIT_BYTES).await;
     Ok(answer.ok().and_then(|answer| serde_json::from_slice(&answer).ok()))
@@ -622,6 +644,7 @@ async fn call_with_retries(
     config: &WebhookConfig,
     mut params: Vec<(String, String)>,
     timeout: Option<std::time::Duration>,
+    destination: Destination,
 ) -> Result<reqwest::Response, String> {
     let mut last_error = String::new();
     let target =
@@ -632,6 +655,7 @@ async fn call_with_retries(
         }
         params.retain(|(k, _)| k != "RetryCount");
         params.push(("RetryCount".to_owned(), attempt.to_string()));
+        crate::metrics::attempt(destination, attempt);
         let key = &shared.config.signing_key;
         let call = match config.method {
             WebhookMethod::Post => {

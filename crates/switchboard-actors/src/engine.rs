@@ -453,6 +453,16 @@ impl Engine {
         self.inner.registry.live()
     }
 
+    /// Sets the gauges that are sampled when scraped rather than kept as things change: live
+    /// channel actors, and the store's size on disk.
+    pub fn sample_metrics(&self) {
+        let disk_bytes = self.inner.log.size_on_disk();
+        if let Err(error) = &disk_bytes {
+            tracing::warn!(%error, "could not read the store's size on disk");
+        }
+        crate::metrics::sample(self.live_channels(), disk_bytes.ok());
+    }
+
     /// Snapshots every live channel far enough past its latest snapshot, and stops those with
     /// nothing left to publish, as hibernation does: for a clean stop, so that the next start
     /// does not replay every channel's recent events on its first message.
@@ -476,6 +486,18 @@ impl Engine {
     /// Stores an inbound message for `flow`: into the customer's channel or a new one. Returns once
     /// it is durable (or, for a redelivery, once the original is).
     pub async fn inbound(
+        &self,
+        flow: FlowView,
+        inbound: Inbound,
+    ) -> Result<Result<InboundOutcome, Rejection>, EngineError> {
+        let provider = inbound.provider;
+        let answer = self.store_inbound(flow, inbound).await;
+        let outcome = crate::metrics::outcome_of(&answer, |stored| stored.duplicate);
+        crate::metrics::inbound(provider, outcome);
+        answer
+    }
+
+    async fn store_inbound(
         &self,
         flow: FlowView,
         inbound: Inbound,

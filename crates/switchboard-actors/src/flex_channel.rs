@@ -243,6 +243,22 @@ impl Engine {
         channel: &ChannelState,
         message: NewMessage,
     ) -> Result<Result<Executed, Rejection>, EngineError> {
+        // A REST call in the customer's name is a bridge's (custom channels); a client's is the
+        // widget's.
+        let provider = match message.source {
+            MessageSource::Api => crate::metrics::InboundProvider::Api,
+            _ => crate::metrics::InboundProvider::Webchat,
+        };
+        let answer = self.store_customer_message(channel, message).await;
+        crate::metrics::inbound(provider, crate::metrics::outcome_of(&answer, |_| false));
+        answer
+    }
+
+    async fn store_customer_message(
+        &self,
+        channel: &ChannelState,
+        message: NewMessage,
+    ) -> Result<Result<Executed, Rejection>, EngineError> {
         let Some(channel_sid) = channel.sid else { return Ok(Err(Rejection::ChannelNotFound)) };
         let name = member_name(channel, &message.author);
         let address = message.author.clone();

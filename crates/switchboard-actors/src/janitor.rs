@@ -226,7 +226,9 @@ impl Janitor {
                 {
                     Ok(Ok(Ok(done))) => {
                         if let Some(ticket) = done.ticket {
-                            let _ = log.wait_durable(ticket).await;
+                            if log.wait_durable(ticket).await.is_ok() {
+                                crate::metrics::retired();
+                            }
                             tracing::info!(channel = %sid, "janitor retired an inactive channel");
                         }
                     }

@@ -34,6 +34,7 @@ mod ids;
 mod janitor;
 pub mod media;
 mod messages;
+pub mod metrics;
 pub mod outbound;
 mod outbox;
 mod presence;

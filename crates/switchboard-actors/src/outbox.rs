@@ -20,6 +20,7 @@ use switchboard_domain::{ChannelEvent, IntegrationType, MessageSource, Recorded,
 use switchboard_store::{EventLog, ReplayRecord};
 
 use crate::directory::{FlowDirectory, ServiceDirectory};
+use crate::metrics::Destination;
 use crate::runs::ChannelRuns;
 
 /// The cursor and dead-letter name of this consumer of the log.
@@ -316,9 +317,12 @@ async fn deliver_channel(
         let seq = record.seq();
         if let ReplayRecord::Event { event, .. } = &record {
             if let Some(params) = delivery(shared, channel, wake.service_sid, flow.sid, event) {
-                if let Err(why) = post_with_retries(shared, &url, params, retries).await {
+                let posted = post_with_retries(shared, &url, params, retries).await;
+                crate::metrics::delivered(Destination::Integration, posted.is_ok());
+                if let Err(why) = posted {
                     tracing::warn!(channel = %channel, seq, "external integration gave up: {why}");
                     log.record_dead_letter(CONSUMER, channel, seq, &why)?;
+                    crate::metrics::dead_letter(Destination::Integration);
                 }
             }
         }
@@ -388,6 +392,7 @@ async fn post_with_retries(
         }
         params.retain(|(k, _)| k != "RetryCount");
         params.push(("RetryCount".to_owned(), attempt.to_string()));
+        crate::metrics::attempt(Destination::Integration, attempt);
         let signature =
             switchboard_crypto::webhook::compute(&shared.config.signing_key, url, &params);
         let sent = shared

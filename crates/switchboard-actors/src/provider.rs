@@ -107,6 +107,15 @@ impl Route {
         }
     }
 
+    /// Where its deliveries are counted.
+    fn destination(&self) -> crate::metrics::Destination {
+        match self {
+            Route::Twilio { .. } => crate::metrics::Destination::Twilio,
+            Route::WhatsappCloud { .. } => crate::metrics::Destination::Whatsapp,
+            Route::Messenger { .. } => crate::metrics::Destination::Messenger,
+        }
+    }
+
     /// From the flow's contact identity and the customer's normalized address.
     fn of(flow: &FlowConfig, customer: &str) -> Option<Route> {
         let ours = flow.contact_identity.clone()?;
@@ -167,6 +176,7 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
                         }
                         None => {
                             let outcome = send(shared, &route, &reply).await;
+                            crate::metrics::delivered(route.destination(), outcome.is_ok());
                             record_outcome(shared, sent, outcome).await;
                         }
                     }
@@ -262,6 +272,7 @@ async fn send_one(
         if attempt > 0 {
             tokio::time::sleep(backoff(&shared.config, attempt)).await;
         }
+        crate::metrics::attempt(route.destination(), attempt);
         let call = shared.outbound.post(request.url.clone()).credential(&request.credential);
         let call = match &request.body {
             Body::Form(form) => call.form(form),
@@ -524,7 +535,10 @@ async fn to_sandbox(
             error: None,
         },
     ];
-    if record(shared, sent.channel, sent.index, commands).await {
+    crate::metrics::attempt(crate::metrics::Destination::Sandbox, 0);
+    let kept = record(shared, sent.channel, sent.index, commands).await;
+    crate::metrics::delivered(crate::metrics::Destination::Sandbox, kept);
+    if kept {
         sandbox.keep(delivery);
     }
 }

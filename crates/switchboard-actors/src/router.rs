@@ -31,6 +31,8 @@ use crate::{new_sid, EngineError};
 /// A customer's message as a provider delivered it, already authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbound {
+    /// Whose webhook delivered it (counted in the metrics by it).
+    pub provider: crate::metrics::InboundProvider,
     /// The customer's normalized address.
     pub customer_address: String,
     pub body: String,

@@ -63,6 +63,7 @@ async fn all_messages(engine: &Engine, channel: Sid) -> Vec<switchboard_actors::
 
 fn sms(from: &str, body: &str, id: &str) -> Inbound {
     Inbound {
+        provider: switchboard_actors::metrics::InboundProvider::Twilio,
         customer_address: from.into(),
         body: body.into(),
         media: Vec::new(),

@@ -28,6 +28,7 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::meta::routes)
         .service(healthz)
         .service(readyz)
+        .service(crate::metrics::metrics_with_credentials)
         .service(crate::openapi::openapi_json)
         .configure(crate::flex::routes)
         .configure(crate::flex_channels::routes)

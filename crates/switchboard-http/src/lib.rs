@@ -10,6 +10,8 @@
 //! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
 //!   prepares each accepted connection (`connection`).
 //! - [`limits`]: connections per address and slow request bodies (docs/limits.md).
+//! - [`metrics`]: the Prometheus recorder, `/metrics`, and the count of every request by route
+//!   template (docs/operating.md, "Monitoring").
 
 mod admin;
 mod answers;
@@ -28,6 +30,7 @@ pub mod limits;
 mod lists;
 mod media;
 mod meta;
+pub mod metrics;
 pub mod openapi;
 mod service_webhooks;
 pub mod state;

@@ -12,6 +12,7 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
+use switchboard_actors::metrics::{inbound as count_inbound, InboundOutcomeKind, InboundProvider};
 use switchboard_actors::{new_sid, Inbound, ProviderStatus};
 use switchboard_domain::{
     customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix, Timestamp,
@@ -365,8 +366,13 @@ async fn store(
     address: String,
     message: Message,
 ) -> Result<Option<String>, ApiError> {
+    let provider = match message.channel_type {
+        ChannelType::Facebook => InboundProvider::Messenger,
+        _ => InboundProvider::Whatsapp,
+    };
     let Some(flow) = state.engine.flows().find_enabled(message.channel_type, &message.our_address)
     else {
+        count_inbound(provider, InboundOutcomeKind::Unrouted);
         tracing::warn!(
             channel_type = message.channel_type.as_str(),
             "no enabled Flex Flow for an inbound Meta message"
@@ -374,6 +380,7 @@ async fn store(
         return Ok(Some(message.our_address));
     };
     let inbound = Inbound {
+        provider,
         customer_address: address,
         body: message.body,
         media: message.media,

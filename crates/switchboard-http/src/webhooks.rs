@@ -9,6 +9,7 @@
 //! did not keep.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use switchboard_actors::metrics::{inbound as count_inbound, InboundOutcomeKind, InboundProvider};
 use switchboard_actors::{new_sid, Inbound, ProviderStatus};
 use switchboard_domain::{
     customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix,
@@ -129,6 +130,7 @@ async fn twilio_inbound(
     let channel_type =
         if to.starts_with("whatsapp:") { ChannelType::Whatsapp } else { ChannelType::Sms };
     let Some(flow) = state.engine.flows().find_enabled(channel_type, to) else {
+        count_inbound(InboundProvider::Twilio, InboundOutcomeKind::Unrouted);
         tracing::warn!(
             channel_type = channel_type.as_str(),
             "no enabled Flex Flow for an inbound message"
@@ -144,6 +146,7 @@ async fn twilio_inbound(
     let body = param("Body").unwrap_or_default();
     crate::twilio::lengths::check_body(body)?;
     let inbound = Inbound {
+        provider: InboundProvider::Twilio,
         customer_address: address,
         body: body.to_owned(),
         media: media(&params, param("NumMedia"))?,

@@ -95,6 +95,8 @@ async fn upgrade(
     let (response, session, stream) = actix_ws::handle(&request, body)?;
     let stream = stream.max_frame_size(FRAME_LIMIT_BYTES);
     actix_web::rt::spawn(async move {
+        // Counted while this task serves the socket, however it ends.
+        let _open = crate::metrics::OpenWebSocket::new();
         let state = state.into_inner();
         let mut connection = Connection::new(state, session, stream, socket);
         let peer = match peer {

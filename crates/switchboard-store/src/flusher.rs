@@ -132,6 +132,8 @@ struct State {
     staged: HashMap<Sid, Head>,
     /// Records the appends behind `staged` added to the log.
     appended: u64,
+    /// The appends behind `staged` (a stream appended to twice is staged once).
+    appends: u64,
     /// What the newest finished flush made durable.
     durable: Position,
     /// Whether someone waits for the next flush to fold every checkpoint.
@@ -200,6 +202,7 @@ impl GroupCommit {
                 shutting_down: false,
                 staged: HashMap::new(),
                 appended: 0,
+                appends: 0,
                 durable: start,
                 fold_wanted: false,
                 unfolded: BTreeSet::new(),
@@ -254,6 +257,7 @@ impl GroupCommit {
         let mut state = lock(&self.shared.state);
         state.staged.insert(stream, head);
         state.appended += appended;
+        state.appends += 1;
         state.unfolded.insert(stream);
         self.next_generation(&mut state)
     }
@@ -440,6 +444,7 @@ impl Flush<'_> {
     fn sync_record(&mut self) -> Result<(), StoreError> {
         if let Some(record) = self.record.as_mut() {
             record.sync()?;
+            crate::metrics::record_synced();
         }
         self.last_record_sync = Instant::now();
         Ok(())
@@ -449,7 +454,7 @@ impl Flush<'_> {
 fn flush_loop(shared: &Shared, flush: &mut Flush<'_>, pacing: FlushPacing, mut journal: Journal) {
     let mut last_start: Option<Instant> = None;
     loop {
-        let (generation, staged, appended, fold) = {
+        let (generation, staged, appended, appends, fold) = {
             let mut state = lock(&shared.state);
             while state.wanted <= state.progress.completed
                 && !state.shutting_down
@@ -495,12 +500,15 @@ fn flush_loop(shared: &Shared, flush: &mut Flush<'_>, pacing: FlushPacing, mut j
             // one gets the next: this checkpoint is exactly what this generation covers.
             let fold = std::mem::take(&mut state.fold_wanted);
             let appended = std::mem::take(&mut state.appended);
-            (state.started, std::mem::take(&mut state.staged), appended, fold)
+            let appends = std::mem::take(&mut state.appends);
+            (state.started, std::mem::take(&mut state.staged), appended, appends, fold)
         };
+        let began = Instant::now();
         let result = flush_once(flush, staged, appended, &mut journal, fold);
         let mut state = lock(&shared.state);
         match result {
             Ok((folded, position)) => {
+                crate::metrics::flushed(appends, began.elapsed());
                 state.progress.completed = generation;
                 state.durable = position;
                 for stream in folded {
@@ -628,10 +636,12 @@ fn flush_sled(
     if fold_all {
         journal.fold_through(db, journal.last, &mut folded)?;
     }
+    let syncing = Instant::now();
     db.flush()?;
     if let Some(file) = flush.log_file {
         file.sync_data()?;
     }
+    crate::metrics::synced(syncing.elapsed());
     // The entry is written only after this, once sled's part is durable: the record must never
     // say more than sled holds.
     let position = Position { checkpoint: number, records };

@@ -32,6 +32,7 @@ mod layout;
 mod log;
 mod maintenance;
 mod media;
+pub mod metrics;
 mod parallel_replay;
 mod positions;
 mod private_copy;

@@ -556,6 +556,11 @@ impl EventLog {
         Ok(())
     }
 
+    /// sled's size on disk, in bytes: what the operator watches the disk for.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.tree.size_on_disk()?)
+    }
+
     /// The head of `stream`: `Head::EMPTY` if it was never written. While the log is open this
     /// is the writer's view, which may be ahead of the checkpoint in sled by appends whose flush
     /// has not finished yet.

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "SWITCHBOARD_LISTEN")]
     pub listen: Option<String>,
+    /// Serve `/metrics` on this address of its own, without credentials, and not on `listen`
+    /// [default: on `listen`, behind the account's Basic credentials].
+    #[arg(long, env = "SWITCHBOARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// The URL providers and clients use to reach this server; signatures are checked against
     /// it and absolute URLs are built on it [default: http://<listen>].
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
@@ -149,6 +153,7 @@ pub struct ServeArgs {
 pub(crate) struct FileConfig {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) listen: Option<String>,
+    metrics_listen: Option<String>,
     pub(crate) public_url: Option<String>,
     pub(crate) account_sid: Option<String>,
     pub(crate) auth_token: Option<String>,
@@ -250,6 +255,8 @@ pub struct Settings {
     pub data: DataArgs,
     pub accept_data_loss: bool,
     pub listen: String,
+    /// Where `/metrics` is served without credentials; `None`: on `listen`, with them.
+    pub metrics_listen: Option<String>,
     pub public_url: Option<String>,
     pub account_sid: Option<String>,
     pub auth_token: Option<String>,
@@ -420,6 +427,7 @@ impl ServeArgs {
             data,
             accept_data_loss: self.accept_data_loss,
             listen: self.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
             public_url: self.public_url.or(file.public_url),
             account_sid: self.account_sid.or(file.account_sid),
             auth_token: self.auth_token.or(file.auth_token),
@@ -698,6 +706,17 @@ mod tests {
         assert!(format!("{wrong:#}").contains("must be longer than ws_ping_interval"), "{wrong:#}");
         let none = resolve_with_file("ws_queue_bytes = 0\n", &[]).err().unwrap();
         assert!(format!("{none:#}").contains("more than zero"), "{none:#}");
+    }
+
+    #[test]
+    fn metrics_are_on_the_main_listener_unless_a_flag_or_the_file_names_their_own() {
+        assert_eq!(resolve_with_file("", &[]).unwrap().metrics_listen, None);
+        let file = "metrics_listen = \"127.0.0.1:9464\"\n";
+        let from_file = resolve_with_file(file, &[]).unwrap();
+        assert_eq!(from_file.metrics_listen.as_deref(), Some("127.0.0.1:9464"));
+        assert_eq!(from_file.listen, DEFAULT_LISTEN, "the main listener stays where it was");
+        let flagged = resolve_with_file(file, &["--metrics-listen", "10.0.0.7:9100"]).unwrap();
+        assert_eq!(flagged.metrics_listen.as_deref(), Some("10.0.0.7:9100"));
     }
 
     #[test]

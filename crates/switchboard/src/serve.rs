@@ -6,10 +6,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 use switchboard_actors::{Engine, EngineConfig, Sandbox, SystemClock};
 use switchboard_crypto::{KeySource, MasterKey};
+use switchboard_http::metrics::{PrometheusHandle, Scrape};
 use switchboard_http::state::{AppState, Secret};
 use switchboard_store::{EventLog, OpenOptions};
 
@@ -18,6 +20,9 @@ use crate::config::{ServeArgs, Settings};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.resolve()?;
+    // Before the log opens: what is recorded before a recorder is installed is lost.
+    let metrics = switchboard_http::metrics::install()
+        .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
     crate::memory::apply(settings.huge_pages);
     if let Some(limit) = crate::descriptors::raise_limit() {
         tracing::debug!(limit, "open-file limit (a WebSocket takes two)");
@@ -47,6 +52,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settings,
         start,
         scheme,
+        metrics,
     ))?;
     log.mark_clean()?;
     tracing::info!("switchboard stopped cleanly");
@@ -95,6 +101,7 @@ async fn serve(
     settings: Settings,
     start: Start,
     scheme: &str,
+    metrics: PrometheusHandle,
 ) -> anyhow::Result<()> {
     // Bound first: the public URL, which the engine's status callback is built on, may name the
     // port the system chose.
@@ -149,6 +156,9 @@ async fn serve(
         realtime: settings.realtime,
     };
     let engine = state.engine.clone();
+    let scrape = Scrape::new(metrics, engine.clone());
+    let metrics_server = metrics_listener(settings.metrics_listen.as_deref(), &scrape)?;
+    let metrics_on_main = metrics_server.is_none();
     let limits = settings.limits;
     let per_ip = switchboard_http::limits::ConnectionCounter::new(limits.max_connections_per_ip);
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
@@ -162,7 +172,14 @@ async fn serve(
             .wrap(switchboard_http::twilio::error::twilio_error_shape())
             .wrap(actix_web::middleware::from_fn(switchboard_http::rest_cause))
             .wrap(actix_web::middleware::from_fn(switchboard_http::limits::cut_slow_bodies))
-            .configure(|cfg| switchboard_http::configure(cfg, state.clone()))
+            // Outermost: it sees every answer as sent.
+            .wrap(actix_web::middleware::from_fn(switchboard_http::metrics::record_requests))
+            .configure(|cfg| {
+                switchboard_http::configure(cfg, state.clone());
+                if metrics_on_main {
+                    switchboard_http::metrics::serve_on_main_listener(cfg, scrape.clone());
+                }
+            })
     })
     .workers(workers)
     // actix counts connections per worker.
@@ -191,10 +208,41 @@ async fn serve(
     // One line on stdout names the bound address, so scripts and tests can use port 0.
     println!("switchboard listening on {url}");
     server.await.context("HTTP server")?;
+    if let Some((handle, task)) = metrics_server {
+        handle.stop(true).await;
+        let _ = task.await;
+    }
     // Nothing comes in any more: the live channels write their snapshots before the log closes,
     // so the next start loads each from a recent one instead of replaying its tail.
     engine.hibernate_all().await;
     Ok(())
+}
+
+/// The metrics' own listener when one is configured (`metrics_listen`): plain HTTP, one worker,
+/// `/metrics` without credentials and nothing else. Announced on stdout like the main one.
+fn metrics_listener(
+    address: Option<&str>,
+    scrape: &Scrape,
+) -> anyhow::Result<Option<(ServerHandle, actix_web::rt::task::JoinHandle<std::io::Result<()>>)>> {
+    let Some(address) = address else { return Ok(None) };
+    let listener = std::net::TcpListener::bind(address)
+        .with_context(|| format!("listening for metrics on {address}"))?;
+    let bound = listener.local_addr()?;
+    let scrape = scrape.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(|cfg| switchboard_http::metrics::configure_listener(cfg, scrape.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    let task = actix_web::rt::spawn(server);
+    tracing::info!(listen = %bound, "metrics served on their own listener, without credentials");
+    println!("switchboard metrics on http://{bound}");
+    Ok(Some((handle, task)))
 }
 
 /// Twilio's Messages API: the default upstream account, and the accounts of numbers listed in

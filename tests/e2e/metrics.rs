@@ -1,0 +1,187 @@
+//! `/metrics` through the real daemon: behind the account's credentials on the main listener,
+//! or alone on a listener of its own; counters that move by exactly what was done, no SID or
+//! phone number anywhere, and a scrape `promtool check metrics` accepts.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::support::api::{
+    assert_twilio_error, daemon_command, frames, get_bytes, token, ACCOUNT_SID, OUR_NUMBER,
+};
+use crate::support::Daemon;
+
+fn started(extra: &[(&str, &str)]) -> (tempfile::TempDir, Daemon) {
+    let temp = tempfile::tempdir().unwrap();
+    let mut command = daemon_command(&temp.path().join("data"));
+    command.env("SWITCHBOARD_DURABILITY", "flush");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let daemon = Daemon::start(command);
+    (temp, daemon)
+}
+
+/// A scrape: its text, and each series (name with its labels, as written) with its value.
+struct Scrape {
+    text: String,
+    series: HashMap<String, f64>,
+}
+
+impl Scrape {
+    fn parse(text: String) -> Scrape {
+        let series = text
+            .lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|line| {
+                let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+                (name.to_owned(), value.parse().unwrap_or_else(|_| panic!("{line:?}")))
+            })
+            .collect();
+        Scrape { text, series }
+    }
+
+    /// The value of a series, 0 when it is not there (a counter never touched).
+    fn value(&self, series: &str) -> f64 {
+        self.series.get(series).copied().unwrap_or(0.0)
+    }
+}
+
+/// `/metrics` of the main listener, with the account's credentials.
+fn scrape(daemon: &Daemon) -> Scrape {
+    let answer = daemon.get("/metrics");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    Scrape::parse(answer.body)
+}
+
+fn inbound(outcome: &str) -> String {
+    format!("switchboard_inbound_messages_total{{provider=\"twilio\",outcome=\"{outcome}\"}}")
+}
+
+const WEBHOOK_REQUESTS: &str = "switchboard_http_requests_total{route=\"/webhooks/twilio\",\
+                                method=\"POST\",status=\"2xx\"}";
+const WEBHOOK_LATENCIES: &str = "switchboard_http_request_duration_seconds_count{\
+                                 route=\"/webhooks/twilio\",method=\"POST\"}";
+const WEBSOCKETS_OPEN: &str = "switchboard_websockets_open";
+
+#[test]
+fn metrics_count_what_was_done_and_name_no_sid_or_number() {
+    let (_temp, daemon) = started(&[]);
+    let (service, flow) = daemon.sms_flow(false);
+    let before = scrape(&daemon);
+    assert_twilio_error(&daemon.get_anonymous("/metrics"), 401, 20003);
+    let (customer, message_sid) = ("+14155550171", "SM0000000000000000000000000000a171");
+    for _ in 0..2 {
+        let answer = daemon.sms(customer, "where is my order?", message_sid);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let mut socket = daemon.websocket(Some(&token(customer, "1h"))).unwrap();
+    assert_eq!(frames(&mut socket, 1)[0]["type"], "ready");
+    assert_eq!(scrape(&daemon).value(WEBSOCKETS_OPEN), 1.0, "the socket is open");
+    socket.close(None).unwrap();
+    let _ = frames(&mut socket, 1);
+    let after = settled(&daemon);
+
+    let moved = |series: &str| after.value(series) - before.value(series);
+    assert_eq!(moved(&inbound("stored")), 1.0, "{}", after.text);
+    assert_eq!(moved(&inbound("duplicate")), 1.0, "the redelivery");
+    for outcome in ["rejected", "unrouted", "failed"] {
+        assert_eq!(after.value(&inbound(outcome)), 0.0, "{outcome}");
+        assert!(after.series.contains_key(&inbound(outcome)), "every outcome has its series");
+    }
+    assert_eq!(moved(WEBHOOK_REQUESTS), 2.0);
+    assert_eq!(moved(WEBHOOK_LATENCIES), 2.0);
+    let upgrades = "switchboard_http_requests_total{route=\"/ws\",method=\"GET\",status=\"1xx\"}";
+    assert_eq!(moved(upgrades), 1.0, "{}", after.text);
+    assert_eq!(moved("switchboard_websockets_opened_total"), 1.0);
+    assert_eq!(after.value(WEBSOCKETS_OPEN), 0.0, "closed again");
+    assert_eq!(after.value("switchboard_channel_actors_live"), 1.0, "the customer's channel");
+    assert!(moved("switchboard_log_flush_appends_sum") >= 1.0, "the message's append");
+    assert!(moved("switchboard_log_flush_duration_seconds_count") >= 1.0);
+    assert!(after.value("switchboard_store_disk_bytes") > 0.0);
+    assert!(after.value("process_resident_memory_bytes") > 0.0);
+    assert!(after.series.contains_key("process_cpu_seconds_total"));
+
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let (service, flow) = (service.as_str(), flow.as_str());
+    for private in [service, flow, &channel, ACCOUNT_SID, message_sid, customer, OUR_NUMBER] {
+        assert!(!after.text.contains(private), "{private} in the scrape");
+    }
+    assert_eq!(sids_and_numbers(&after.text), Vec::<String>::new());
+    promtool_accepts(&after.text);
+}
+
+/// A scrape once the closed WebSocket is no longer counted open: its server side ends after
+/// the close handshake, a moment after the client's close.
+fn settled(daemon: &Daemon) -> Scrape {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = scrape(daemon);
+        if now.value(WEBSOCKETS_OPEN) == 0.0 || Instant::now() > deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Words of `text` shaped like a SID (two capitals and 32 hex digits) or a phone number (`+`
+/// and digits).
+fn sids_and_numbers(text: &str) -> Vec<String> {
+    let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '+'));
+    words
+        .filter(|word| {
+            let sid = word.len() == 34
+                && word[..2].chars().all(|c| c.is_ascii_uppercase())
+                && word[2..].chars().all(|c| c.is_ascii_hexdigit());
+            let number = word.len() > 7
+                && word.starts_with('+')
+                && word[1..].chars().all(|c| c.is_ascii_digit());
+            sid || number
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package; .ci/run installs it) finds nothing
+/// wrong with `text`. Required, not skipped: without it this test fails.
+fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = child.unwrap_or_else(|e| {
+        panic!("promtool ({e}): install Debian's `prometheus` package (.ci/run does)")
+    });
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let checked = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout).into_owned()
+        + &String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+}
+
+#[test]
+fn metrics_on_their_own_listener_need_no_credentials_and_leave_the_main_one() {
+    let (_temp, daemon) = started(&[("SWITCHBOARD_METRICS_LISTEN", "127.0.0.1:0")]);
+    let printed = daemon.stdout.lock().unwrap().clone();
+    let base = printed
+        .iter()
+        .find_map(|line| line.strip_prefix("switchboard metrics on "))
+        .unwrap_or_else(|| panic!("no metrics listener announced: {printed:?}"))
+        .to_owned();
+    assert_ne!(base, daemon.base_url);
+    assert_twilio_error(&daemon.get("/metrics"), 404, 20404);
+    assert_twilio_error(&daemon.get_anonymous("/metrics"), 404, 20404);
+    let scraped = get_bytes(&format!("{base}/metrics"), None);
+    assert_eq!(scraped.status, 200);
+    assert!(scraped.content_type.starts_with("text/plain; version=0.0.4"), "{scraped:?}");
+    let scraped = Scrape::parse(String::from_utf8(scraped.body).unwrap());
+    let refused =
+        "switchboard_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"4xx\"}";
+    assert_eq!(scraped.value(refused), 2.0, "{}", scraped.text);
+    assert!(scraped.series.contains_key(&inbound("stored")), "{}", scraped.text);
+    assert!(scraped.series.contains_key("process_cpu_seconds_total"));
+    assert_eq!(get_bytes(&format!("{base}/healthz"), None).status, 404, "only /metrics there");
+    promtool_accepts(&scraped.text);
+}
