@@ -372,7 +372,9 @@ struct RawState {
     flushes: Arc<Flushes>,
 }
 
-fn start_raw_pipeline(dir: &std::path::Path) -> anyhow::Result<String> {
+/// The raw pipeline on 127.0.0.1, its sled folder in `dir`: signed webhooks' route and the Chat
+/// message route, each without auth or routing; returns its URL.
+pub fn start_raw_pipeline(dir: &std::path::Path) -> anyhow::Result<String> {
     let db = sled::open(dir)?;
     let file = std::fs::File::open(dir.join("db"))?;
     // (started, completed, wanted) and a watch of `completed` for async waiters.
@@ -412,6 +414,10 @@ fn start_raw_pipeline(dir: &std::path::Path) -> anyhow::Result<String> {
                 App::new()
                     .app_data(state.clone())
                     .route("/webhooks/twilio", web::post().to(raw_handler))
+                    .route(
+                        "/chat/v2/Services/{service}/Channels/{channel}/Messages",
+                        web::post().to(raw_chat_handler),
+                    )
             })
             .workers(2)
             .listen(listener)
@@ -425,28 +431,61 @@ fn start_raw_pipeline(dir: &std::path::Path) -> anyhow::Result<String> {
 }
 
 async fn raw_handler(state: web::Data<RawState>, form: web::Form<Inbound>) -> HttpResponse {
+    let form = form.into_inner();
+    match store_raw(&state, form.from, form.body, Some(form.message_sid)).await {
+        Some(_) => HttpResponse::Ok()
+            .content_type("text/xml")
+            .body(r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#),
+        None => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+/// What the raw pipeline writes per Chat message (`chat`'s yardstick).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ChatMessage {
+    from: String,
+    body: String,
+}
+
+/// The same pipeline for a Chat message: answers 201 with the index it stored under.
+async fn raw_chat_handler(
+    state: web::Data<RawState>,
+    form: web::Form<ChatMessage>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    match store_raw(&state, form.from, form.body, None).await {
+        Some(index) => HttpResponse::Created().json(serde_json::json!({ "index": index })),
+        None => HttpResponse::InternalServerError().finish(),
+    }
+}
+
+/// Encodes, seals and inserts one message, then waits for a group commit that covers it;
+/// returns its number, `None` when sled refused it.
+async fn store_raw(
+    state: &RawState,
+    author: String,
+    body: String,
+    provider_message_id: Option<String>,
+) -> Option<u64> {
     let n = state.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let event = Recorded::new(
         Timestamp(0),
         ChannelEvent::MessageAdded {
             message_sid: Sid::from_parts(SidPrefix::MESSAGE, [1; 16]),
             index: n,
-            author: form.from.clone(),
-            body: form.body.clone(),
+            author,
+            body,
             attributes: "{}".into(),
             media: None,
             source: MessageSource::Customer,
-            provider_message_id: Some(form.message_sid.clone()),
+            provider_message_id,
         },
     );
-    let Ok(plain) = switchboard_store::encode_event(&event) else {
-        return HttpResponse::InternalServerError().finish();
-    };
+    let plain = switchboard_store::encode_event(&event).ok()?;
     let mut sealed = Vec::new();
     state.sealer.seal_into(b"raw", &plain, &mut sealed);
-    if state.db.insert(n.to_be_bytes(), sealed).is_err() {
-        return HttpResponse::InternalServerError().finish();
-    }
+    state.db.insert(n.to_be_bytes(), sealed).ok()?;
     let wanted = {
         let mut s = state.flushes.0.lock().unwrap_or_else(|e| e.into_inner());
         let wanted = s.0 + 1;
@@ -458,7 +497,5 @@ async fn raw_handler(state: web::Data<RawState>, form: web::Form<Inbound>) -> Ht
     };
     let mut rx = state.flushes.2.subscribe();
     let _ = rx.wait_for(|done| *done >= wanted).await;
-    HttpResponse::Ok()
-        .content_type("text/xml")
-        .body(r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#)
+    Some(n)
 }

@@ -10,6 +10,9 @@
 //! - [`Client::Threads`]: one OS thread per connection with a blocking client (ureq), what this
 //!   tool used until 2026-12-02. Its 64 threads cost about 50 µs of CPU per request and crowd
 //!   the scheduler, which lengthens every server's tail.
+//!
+//! [`post_numbered`] is the async client's other shape: a fixed number of requests, each to a
+//! path of its own, answered bodies kept (`chat` checks every message it posted).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,14 +106,7 @@ fn with_tasks(
     deadline: Instant,
     make: Arc<MakeRequest>,
 ) -> (Vec<Duration>, u64) {
-    let runtime =
-        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                eprintln!("no runtime for the load: {error}");
-                return (Vec::new(), concurrency as u64);
-            }
-        };
+    let Some(runtime) = runtime() else { return (Vec::new(), concurrency as u64) };
     let Ok(uri) = url.parse::<hyper::Uri>() else {
         eprintln!("not a URL: {url}");
         return (Vec::new(), concurrency as u64);
@@ -129,6 +125,12 @@ fn with_tasks(
     })
 }
 
+/// The load's two threads: the generator's share of the machine stays the same in every load.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    let built = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    built.map_err(|error| eprintln!("no runtime for the load: {error}")).ok()
+}
+
 /// One keep-alive connection's requests; a refused or broken connection is opened again, and
 /// counts as an error.
 async fn connection(
@@ -137,7 +139,6 @@ async fn connection(
     deadline: Instant,
     make: Arc<MakeRequest>,
 ) -> (Vec<Duration>, u64) {
-    use http_body_util::{BodyExt, Full};
     let (mut latencies, mut errors) = (Vec::new(), 0u64);
     let authority = uri.authority().map(|a| a.to_string()).unwrap_or_default();
     // Origin form (`/path`) on the request line, as browsers and Twilio send it: the server
@@ -145,46 +146,172 @@ async fn connection(
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let mut i = 0usize;
     'connect: while Instant::now() < deadline {
-        let Ok(stream) = tokio::net::TcpStream::connect(&authority).await else {
+        let Some(mut sender) = open(&authority).await else {
             errors += 1;
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let io = hyper_util::rt::TokioIo::new(stream);
-        let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(io).await else {
-            errors += 1;
-            continue;
-        };
-        tokio::spawn(conn);
         while Instant::now() < deadline {
             let signed = make(t, i);
             i += 1;
-            let request = hyper::Request::post(path.as_str())
-                .header(hyper::header::HOST, &authority)
-                .header(hyper::header::CONTENT_TYPE, signed.content_type)
-                .header(signed.header.0, signed.header.1)
-                .body(Full::new(bytes::Bytes::from(signed.body)));
-            let Ok(request) = request else {
-                errors += 1;
-                continue;
-            };
-            let begun = Instant::now();
-            let Ok(response) = sender.send_request(request).await else {
-                errors += 1;
-                continue 'connect;
-            };
-            let status = response.status();
-            if response.into_body().collect().await.is_err() {
-                errors += 1;
-                continue 'connect;
-            }
-            if status == hyper::StatusCode::OK {
-                latencies.push(begun.elapsed());
-            } else {
-                errors += 1;
+            match post(&mut sender, &authority, &path, signed).await {
+                Ok(reply) if reply.status == hyper::StatusCode::OK => {
+                    latencies.push(reply.answered - reply.sent);
+                }
+                Ok(_) | Err(Failure::Unsent) => errors += 1,
+                Err(Failure::Broken) => {
+                    errors += 1;
+                    continue 'connect;
+                }
             }
         }
     }
     (latencies, errors)
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// A keep-alive HTTP/1.1 connection to `authority`, or `None` when it cannot be opened.
+async fn open(authority: &str) -> Option<Sender> {
+    let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (sender, conn) = hyper::client::conn::http1::handshake(io).await.ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+/// What one request got, and when it was sent and answered.
+struct Reply {
+    status: hyper::StatusCode,
+    body: bytes::Bytes,
+    sent: Instant,
+    answered: Instant,
+}
+
+/// Why a request got no answer: it could not be built, or the connection broke (open another).
+enum Failure {
+    Unsent,
+    Broken,
+}
+
+/// Posts one request on `sender` and reads the whole answer.
+async fn post(
+    sender: &mut Sender,
+    authority: &str,
+    path: &str,
+    signed: Signed,
+) -> Result<Reply, Failure> {
+    use http_body_util::{BodyExt, Full};
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::CONTENT_TYPE, signed.content_type)
+        .header(signed.header.0, signed.header.1)
+        .body(Full::new(bytes::Bytes::from(signed.body)))
+        .map_err(|_| Failure::Unsent)?;
+    let sent = Instant::now();
+    let response = sender.send_request(request).await.map_err(|_| Failure::Broken)?;
+    let status = response.status();
+    let body = response.into_body().collect().await.map_err(|_| Failure::Broken)?.to_bytes();
+    Ok(Reply { status, body, sent, answered: Instant::now() })
+}
+
+/// One answered request of a numbered load.
+pub struct Answer {
+    /// The request's number, from 0.
+    pub number: usize,
+    pub sent: Instant,
+    pub answered: Instant,
+    pub body: bytes::Bytes,
+}
+
+/// What a numbered load got: its 2xx answers, its errors, and when it began and ended.
+pub struct Numbered {
+    pub answers: Vec<Answer>,
+    pub errors: u64,
+    pub started: Instant,
+    pub elapsed: Duration,
+}
+
+/// Builds request `number` of a numbered load: its path on the load's host, and what it posts.
+pub type MakeNumbered = dyn Fn(usize) -> (String, Signed) + Send + Sync;
+
+/// Posts the requests numbered `0..total`, `concurrency` in flight, each connection taking the
+/// next number when its previous request is answered (by [`Client::Async`]'s means). 2xx answers
+/// are kept with their bodies; anything else, a refused connection included, counts as an error
+/// and is not posted again.
+pub fn post_numbered(
+    base: &str,
+    concurrency: usize,
+    total: usize,
+    make: impl Fn(usize) -> (String, Signed) + Send + Sync + 'static,
+) -> Numbered {
+    let make: Arc<MakeNumbered> = Arc::new(make);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let authority = base.trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let Some(runtime) = runtime() else {
+        return Numbered {
+            answers: Vec::new(),
+            errors: total as u64,
+            started,
+            elapsed: Duration::ZERO,
+        };
+    };
+    let (answers, errors) = runtime.block_on(async move {
+        let connections: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                let (authority, next, make) =
+                    (authority.clone(), Arc::clone(&next), Arc::clone(&make));
+                tokio::spawn(numbered_connection(authority, next, total, make))
+            })
+            .collect();
+        let mut all = (Vec::new(), 0);
+        for connection in connections {
+            let (answers, errors) = connection.await.unwrap_or_else(|_| (Vec::new(), 1));
+            all.0.extend(answers);
+            all.1 += errors;
+        }
+        all
+    });
+    Numbered { answers, errors, started, elapsed: started.elapsed() }
+}
+
+/// One connection of a numbered load: posts the next number until there is none left.
+async fn numbered_connection(
+    authority: String,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    total: usize,
+    make: Arc<MakeNumbered>,
+) -> (Vec<Answer>, u64) {
+    let take = || next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (mut answers, mut errors) = (Vec::new(), 0u64);
+    let mut number = take();
+    'connect: while number < total {
+        let Some(mut sender) = open(&authority).await else {
+            // The number is spent: a load against a server that is gone ends.
+            errors += 1;
+            number = take();
+            continue;
+        };
+        while number < total {
+            let (path, signed) = make(number);
+            let posted = post(&mut sender, &authority, &path, signed).await;
+            let this = std::mem::replace(&mut number, take());
+            match posted {
+                Ok(reply) if reply.status.is_success() => answers.push(Answer {
+                    number: this,
+                    sent: reply.sent,
+                    answered: reply.answered,
+                    body: reply.body,
+                }),
+                Ok(_) | Err(Failure::Unsent) => errors += 1,
+                Err(Failure::Broken) => {
+                    errors += 1;
+                    continue 'connect;
+                }
+            }
+        }
+    }
+    (answers, errors)
 }

@@ -5,9 +5,11 @@
 //! `switchboard-bench log` measures the event log; `switchboard-bench http` the daemon's webhook
 //! ingestion (it starts the real `switchboard` binary built beside it); `switchboard-bench
 //! channels` WhatsApp Cloud ingestion and outbound replies; `switchboard-bench wake` busy
-//! channels loaded at once after a restart.
+//! channels loaded at once after a restart; `switchboard-bench chat` the agent's path, Chat
+//! messages over the REST API in the peer benchmark's shape.
 
 mod channels;
+mod chat;
 mod http;
 mod load;
 mod log;
@@ -44,6 +46,9 @@ enum Command {
     Channels(channels::ChannelsArgs),
     /// Busy channels woken at once after a crash and after a clean stop.
     Wake(wake::WakeArgs),
+    /// Chat messages posted over the REST API as the peer benchmark does, beside a raw pipeline,
+    /// then checked in order.
+    Chat(chat::ChatArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         Command::Memory(args) => realtime::run_memory(&args),
         Command::Channels(args) => channels::run(&args),
         Command::Wake(args) => wake::run(&args),
+        Command::Chat(args) => chat::run(&args),
     }
 }
 

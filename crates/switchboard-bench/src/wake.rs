@@ -94,7 +94,7 @@ fn summary(run: &Run) -> String {
 }
 
 /// SIGKILL, or SIGTERM and the daemon's clean stop (which snapshots the live channels).
-fn stop(daemon: &mut Child, crash: bool) -> anyhow::Result<()> {
+pub fn stop(daemon: &mut Child, crash: bool) -> anyhow::Result<()> {
     if crash {
         daemon.kill()?;
     } else {
