@@ -8,7 +8,7 @@ use serde_json::Value;
 use switchboard_actors::MessageView;
 use switchboard_domain::{
     ChannelCommand, ChannelKind, ChannelState, ChannelStatus, MessageSource, NewChannel,
-    NewMessage, Rejection, Sid, SidPrefix,
+    NewMessage, Sid, SidPrefix,
 };
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -614,11 +614,6 @@ pub(crate) async fn run(
     }
     state.engine.execute(sid, commands).await??;
     Ok(())
-}
-
-/// For `map_err`: the domain's rejection as answered (`answers.rs`).
-pub(crate) fn rejected(rejection: Rejection) -> ApiError {
-    rejection.into()
 }
 
 pub(crate) fn service_sid(state: &AppState, request: &HttpRequest) -> Result<Sid, ApiError> {

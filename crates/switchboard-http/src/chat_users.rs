@@ -353,7 +353,7 @@ async fn delete_user(
         match state.engine.execute(*channel_sid, vec![command]).await? {
             Ok(_) | Err(Rejection::MemberNotFound(_) | Rejection::ChannelErased) => {}
             Err(Rejection::ChannelNotFound) => {}
-            Err(other) => return Err(crate::chat::rejected(other)),
+            Err(other) => return Err(other.into()),
         }
     }
     state

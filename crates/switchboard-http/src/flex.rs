@@ -377,8 +377,3 @@ pub(crate) fn rejection(rejection: FlowRejection) -> ApiError {
         }
     }
 }
-
-/// For `map_err`: the engine's failure as answered (`answers.rs`).
-pub(crate) fn internal(error: switchboard_actors::EngineError) -> ApiError {
-    error.into()
-}

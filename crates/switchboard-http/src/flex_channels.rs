@@ -17,7 +17,6 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
-use crate::chat::rejected;
 use crate::lists::{page_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
@@ -413,7 +412,7 @@ async fn open_channel(
                 ),
             ))
         }
-        Err(other) => return Err(rejected(other)),
+        Err(other) => return Err(other.into()),
     };
     match state.engine.channel(opened.channel_sid).await? {
         Some(channel) => Ok(channel),

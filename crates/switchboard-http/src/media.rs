@@ -424,7 +424,7 @@ async fn upload(
     // 201 only once the event that makes the medium exist is durable (the bytes are flushed with it).
     match state.engine.execute(channel_sid, vec![command]).await? {
         Ok(_) => {}
-        Err(rejection) => return Err(crate::chat::rejected(rejection)),
+        Err(rejection) => return Err(rejection.into()),
     }
     let path = request.path().to_owned();
     let found = find(&state, Some(service), &media_sid.to_string(), &path, None).await?;

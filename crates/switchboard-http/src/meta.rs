@@ -20,8 +20,6 @@ use switchboard_domain::{
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::chat::rejected;
-use crate::flex::internal;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::signature::validate_meta;
@@ -220,7 +218,7 @@ async fn apply_statuses(state: &AppState, statuses: Vec<ProviderStatus>) -> Resu
     if statuses.is_empty() {
         return Ok(());
     }
-    let unknown = state.engine.provider_statuses(statuses).await.map_err(internal)?;
+    let unknown = state.engine.provider_statuses(statuses).await?;
     if !unknown.is_empty() {
         tracing::info!(count = unknown.len(), "Meta statuses for messages that are not ours");
     }
@@ -320,8 +318,7 @@ async fn messenger_receipt(
     state
         .engine
         .provider_watermark(flow.sid, &address, status, Timestamp::from_millis(watermark))
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(listed)
 }
 
@@ -389,9 +386,9 @@ async fn store(
         pre_engagement_data: None,
         attributes: Some(message.attributes),
     };
-    match state.engine.inbound(flow, inbound).await.map_err(internal)? {
+    match state.engine.inbound(flow, inbound).await? {
         Ok(_) => Ok(None),
-        Err(rejection) => Err(rejected(rejection)),
+        Err(rejection) => Err(rejection.into()),
     }
 }
 

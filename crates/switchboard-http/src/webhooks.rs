@@ -17,8 +17,6 @@ use switchboard_domain::{
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::chat::rejected;
-use crate::flex::internal;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -158,12 +156,12 @@ async fn twilio_inbound(
     if inbound.body.is_empty() && inbound.media.is_empty() {
         return Err(ApiError::bad_param("A message needs a Body or media"));
     }
-    match state.engine.inbound(flow, inbound).await.map_err(internal)? {
+    match state.engine.inbound(flow, inbound).await? {
         Ok(outcome) => {
             tracing::debug!(channel = %outcome.channel_sid, duplicate = outcome.duplicate, "stored an inbound message");
             Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
         }
-        Err(rejection) => Err(rejected(rejection)),
+        Err(rejection) => Err(rejection.into()),
     }
 }
 
@@ -201,7 +199,7 @@ async fn twilio_status(
             .map_or_else(|| format!("Twilio reported error {code}"), str::to_owned),
     });
     let report = ProviderStatus { provider_message_id: sid.to_owned(), status, error };
-    let unknown = state.engine.provider_statuses(vec![report]).await.map_err(internal)?;
+    let unknown = state.engine.provider_statuses(vec![report]).await?;
     if !unknown.is_empty() {
         tracing::info!(status = reported, "a Twilio status for a message that is not ours");
     }
