@@ -213,7 +213,6 @@ fn new_channel(n: u8, address: &str, long_lived: bool) -> NewChannel {
 
 fn message(n: u8, author: &str, body: &str, source: MessageSource) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
-        message_sid: sid(SidPrefix::MESSAGE, n),
         author: author.into(),
         body: body.into(),
         attributes: "{}".into(),
@@ -257,7 +256,6 @@ fn write_full_channel(log: &EventLog) {
             edited_by: Some("agent.alice".into()),
         },
         ChannelCommand::PostMessage(NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, 3),
             author: customer.into(),
             body: String::new(),
             attributes: "{}".into(),

@@ -218,7 +218,6 @@ impl Engine {
                     Err(refusal) => return Ok(Err(refusal)),
                 };
                 let message = NewMessage {
-                    message_sid: new_sid(SidPrefix::MESSAGE),
                     author: identity.to_owned(),
                     body,
                     attributes,
@@ -243,7 +242,7 @@ impl Engine {
                 }));
             }
             ClientAction::Edit { index, body, attributes } => {
-                let Some(message) = self.message(channel_sid, index)? else {
+                let Some(message) = self.message(channel, index)? else {
                     return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
                 };
                 let own = message.author == identity;
@@ -284,7 +283,7 @@ impl Engine {
                 }]
             }
             ClientAction::Delete { index } => {
-                let Some(message) = self.message(channel_sid, index)? else {
+                let Some(message) = self.message(channel, index)? else {
                     return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
                 };
                 let own = message.author == identity;

@@ -61,25 +61,27 @@ impl MessageView {
         })
     }
 
-    /// The message `message_sid` that `executed` added, if it added it.
-    pub fn from_executed(executed: &Executed, message_sid: Sid) -> Option<MessageView> {
-        executed
-            .events
-            .iter()
-            .filter_map(|event| MessageView::added(executed.at, event))
-            .find(|view| view.sid == message_sid)
+    /// The message `executed` added, if it added one.
+    pub fn from_executed(executed: &Executed) -> Option<MessageView> {
+        executed.events.iter().find_map(|event| MessageView::added(executed.at, event))
     }
 }
 
 impl Engine {
-    /// Message `index` of a channel as it is now; `None` if it was never added or is removed.
+    /// Message `index` of `channel` as it is now; `None` if it was never added or is removed.
     /// Opens the message's own records only (at most five: added, body, attributes, last edit,
     /// delivery).
     pub fn message(
         &self,
-        channel_sid: Sid,
+        channel: &ChannelState,
         index: u64,
     ) -> Result<Option<MessageView>, EngineError> {
+        // The store places the indices a channel has given out; the state says which those are
+        // (a state read a moment ago knows fewer, never more).
+        let Some(channel_sid) = channel.sid else { return Ok(None) };
+        if index >= channel.next_message_index || channel.removed_messages.contains(&index) {
+            return Ok(None);
+        }
         let log = self.log();
         let Some(positions) = log.message_positions(channel_sid, index)? else { return Ok(None) };
         let mut records = BTreeMap::new();
@@ -142,18 +144,26 @@ impl Engine {
         Ok(Some(view))
     }
 
-    /// The message `message_sid` of a channel, found through the index by message SID.
+    /// The message `message_sid` of `channel`: its SID says its index (`Sid::message_of`), or,
+    /// for a message stored before SIDs were derived, the index by message SID does.
     pub fn message_by_sid(
         &self,
-        channel_sid: Sid,
+        channel: &ChannelState,
         message_sid: Sid,
     ) -> Result<Option<MessageView>, EngineError> {
-        let found = self.log().lookup(IndexKind::Message, None, &message_sid.to_string())?;
-        let Some((channel, Some(index))) = found else { return Ok(None) };
-        if channel != channel_sid {
-            return Ok(None);
-        }
-        Ok(self.message(channel_sid, index)?.filter(|view| view.sid == message_sid))
+        let Some(channel_sid) = channel.sid else { return Ok(None) };
+        let index = match message_sid.message_index_in(channel_sid) {
+            Some(index) => index,
+            None => {
+                let found =
+                    self.log().lookup(IndexKind::Message, None, &message_sid.to_string())?;
+                match found {
+                    Some((owner, Some(index))) if owner == channel_sid => index,
+                    _ => return Ok(None),
+                }
+            }
+        };
+        Ok(self.message(channel, index)?.filter(|view| view.sid == message_sid))
     }
 
     /// A page of a channel's messages: `limit` of them from the `offset`-th on, oldest first or
@@ -165,11 +175,10 @@ impl Engine {
         limit: u64,
         newest_first: bool,
     ) -> Result<Vec<MessageView>, EngineError> {
-        let Some(channel_sid) = channel.sid else { return Ok(Vec::new()) };
         let mut page = Vec::new();
         for index in channel.message_indices(offset, limit, newest_first) {
             // A message removed since the state was read is left out.
-            if let Some(view) = self.message(channel_sid, index)? {
+            if let Some(view) = self.message(channel, index)? {
                 page.push(view);
             }
         }

@@ -286,7 +286,6 @@ fn stored(channel_sid: Sid, done: &Executed, created_channel: bool) -> Routed {
 fn message_commands(inbound: &Inbound) -> Vec<ChannelCommand> {
     let mut media = inbound.media.iter().cloned();
     let first = ChannelCommand::PostMessage(NewMessage {
-        message_sid: new_sid(SidPrefix::MESSAGE),
         author: inbound.customer_address.clone(),
         body: inbound.body.clone(),
         attributes: inbound.attributes.clone().unwrap_or_else(|| "{}".into()),
@@ -296,7 +295,6 @@ fn message_commands(inbound: &Inbound) -> Vec<ChannelCommand> {
     });
     let rest = media.map(|item| {
         ChannelCommand::PostMessage(NewMessage {
-            message_sid: new_sid(SidPrefix::MESSAGE),
             author: inbound.customer_address.clone(),
             body: String::new(),
             attributes: "{}".into(),

@@ -110,9 +110,8 @@ fn sid(prefix: SidPrefix, n: u8) -> Sid {
     Sid::from_parts(prefix, [n; 16])
 }
 
-fn post(body: &str, n: u8) -> ChannelCommand {
+fn post(body: &str) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
-        message_sid: sid(SidPrefix::MESSAGE, n),
         author: "agent".into(),
         body: body.into(),
         attributes: "{}".into(),
@@ -162,9 +161,9 @@ async fn what_gives_up_is_a_dead_letter_and_later_events_still_go() {
     // Two 503s exhaust one retry; then a 400 is not retried at all.
     let receiver = Receiver::start(vec![503, 503, 400]);
     let channel = channel_with_webhook(&engine, &receiver.url, 1, &["onMessageSent"]).await;
-    let first = engine.execute(channel, vec![post("unlucky", 1)]).await.unwrap().unwrap();
-    let second = engine.execute(channel, vec![post("refused", 2)]).await.unwrap().unwrap();
-    engine.execute(channel, vec![post("delivered", 3)]).await.unwrap().unwrap();
+    let first = engine.execute(channel, vec![post("unlucky")]).await.unwrap().unwrap();
+    let second = engine.execute(channel, vec![post("refused")]).await.unwrap().unwrap();
+    engine.execute(channel, vec![post("delivered")]).await.unwrap().unwrap();
     let arrived = actix_rt::task::spawn_blocking(move || {
         let ok = wait_for(Duration::from_secs(10), || receiver.bodies().len() >= 4);
         (ok, receiver.bodies())
@@ -208,7 +207,7 @@ async fn edits_removals_and_departures_are_told_with_what_they_were_about() {
     };
     for command in [
         join,
-        post("original", 1),
+        post("original"),
         edit,
         ChannelCommand::RemoveMessage { index: 0 },
         update,
@@ -227,7 +226,7 @@ async fn edits_removals_and_departures_are_told_with_what_they_were_about() {
         types,
         ["onMessageUpdated", "onMessageRemoved", "onMemberUpdated", "onMemberRemoved"]
     );
-    let message_sid = sid(SidPrefix::MESSAGE, 1).to_string();
+    let message_sid = Sid::message_of(channel, 0).to_string();
     let (edited, removed, updated, left) = (&forms[0], &forms[1], &forms[2], &forms[3]);
     assert_eq!(param(edited, "Body").as_deref(), Some("edited"), "told with the new text");
     assert_eq!(param(edited, "MessageSid"), Some(message_sid.clone()));

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use switchboard_actors::{Engine, EngineConfig, MessageView, SystemClock};
 use switchboard_crypto::MasterKey;
 use switchboard_domain::{
-    ChannelCommand, ChannelKind, DeliveryStatus, MessageSource, NewChannel, NewMessage,
-    ProviderError, Sid, SidPrefix,
+    ChannelCommand, ChannelEvent, ChannelKind, DeliveryStatus, MessageSource, NewChannel,
+    NewMessage, ProviderError, Recorded, Sid, SidPrefix, Timestamp,
 };
-use switchboard_store::{Durability, EventLog, StoreConfig};
+use switchboard_store::{Durability, EventLog, IndexChanges, StoreConfig};
 
 fn open(dir: &std::path::Path, key: &MasterKey) -> (Arc<EventLog>, Engine) {
     let mut store = StoreConfig::new(dir.join("data"));
@@ -22,7 +22,6 @@ fn open(dir: &std::path::Path, key: &MasterKey) -> (Arc<EventLog>, Engine) {
 
 fn new_message(body: &str) -> NewMessage {
     NewMessage {
-        message_sid: switchboard_actors::new_sid(SidPrefix::MESSAGE),
         author: "agent".into(),
         body: body.into(),
         attributes: "{}".into(),
@@ -51,10 +50,9 @@ async fn channel_with(engine: &Engine, messages: u64) -> (Sid, Vec<Sid>) {
     engine.execute(channel, vec![ChannelCommand::Create(new)]).await.unwrap().unwrap();
     let mut sids = Vec::new();
     for i in 0..messages {
-        let message = new_message(&format!("m{i}"));
-        sids.push(message.message_sid);
-        let command = ChannelCommand::PostMessage(message);
-        engine.execute(channel, vec![command]).await.unwrap().unwrap();
+        let command = ChannelCommand::PostMessage(new_message(&format!("m{i}")));
+        let executed = engine.execute(channel, vec![command]).await.unwrap().unwrap();
+        sids.push(MessageView::from_executed(&executed).unwrap().sid);
     }
     (channel, sids)
 }
@@ -117,22 +115,25 @@ async fn a_page_opens_its_own_records_and_shows_edits_and_removals() {
     assert_eq!(bodies(&last), vec![(2, "m2"), (1, "m1"), (0, "m0")], "7 is gone, so 3 are left");
 
     let before = log.records_opened();
-    let found = engine.message_by_sid(channel, sids[250]).unwrap().unwrap();
+    let found = engine.message_by_sid(&state, sids[250]).unwrap().unwrap();
     assert_eq!((found.index, found.body.as_str()), (250, "m250"));
+    assert_eq!(found.sid, Sid::message_of(channel, 250), "a SID says where its message is");
     assert_eq!(log.records_opened() - before, 1);
-    assert_eq!(engine.message_by_sid(channel, sids[7]).unwrap(), None, "removed");
-    let elsewhere = switchboard_actors::new_sid(SidPrefix::CHANNEL);
-    assert_eq!(engine.message_by_sid(elsewhere, sids[8]).unwrap(), None, "not that channel's");
+    assert_eq!(engine.message_by_sid(&state, sids[7]).unwrap(), None, "removed");
+    let (_, others) = channel_with(&engine, 10).await;
+    assert_eq!(engine.message_by_sid(&state, others[8]).unwrap(), None, "not that channel's");
+    let past = Sid::message_of(channel, 400);
+    assert_eq!(engine.message_by_sid(&state, past).unwrap(), None, "not given out yet");
 
     // A post's answer comes from what it stored.
     let message = new_message("fresh");
-    let sid = message.message_sid;
     let before = log.records_opened();
     let executed =
         engine.execute(channel, vec![ChannelCommand::PostMessage(message)]).await.unwrap().unwrap();
     assert_eq!(log.records_opened() - before, 0);
-    let view = MessageView::from_executed(&executed, sid).unwrap();
+    let view = MessageView::from_executed(&executed).unwrap();
     assert_eq!((view.index, view.body.as_str()), (400, "fresh"));
+    assert_eq!(view.sid, Sid::message_of(channel, 400));
 }
 
 #[actix_rt::test]
@@ -182,4 +183,40 @@ async fn a_delivery_the_state_no_longer_keeps_is_read_from_its_record() {
     assert_eq!(delivery(&page[0]), Some((DeliveryStatus::Delivered, None)));
     let gone = Some(ProviderError { code: "30003".into(), message: "gone".into() });
     assert_eq!(delivery(&page[1]), Some((DeliveryStatus::Undelivered, gone)));
+}
+
+#[actix_rt::test]
+async fn a_message_stored_with_a_drawn_sid_is_found_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let (log, engine) = open(dir.path(), &key);
+    let (channel, sids) = channel_with(&engine, 2).await;
+    engine.hibernate_all().await;
+    drop(engine);
+    // As a build before derived SIDs stored it: a message whose SID was drawn, with its entry.
+    let drawn = switchboard_actors::new_sid(SidPrefix::MESSAGE);
+    let added = ChannelEvent::MessageAdded {
+        message_sid: drawn,
+        index: 2,
+        author: "agent".into(),
+        body: "drawn".into(),
+        attributes: "{}".into(),
+        media: None,
+        source: MessageSource::Api,
+        provider_message_id: None,
+    };
+    let index = IndexChanges { put: added.index_entries(channel), delete: Vec::new() };
+    let next = log.head(channel).unwrap().next_seq;
+    let appended = log.append(channel, next, &[Recorded::new(Timestamp(5), added)], &index);
+    log.wait_durable_blocking(appended.unwrap().ticket).unwrap();
+
+    let engine =
+        Engine::start(Arc::clone(&log), Arc::new(SystemClock), EngineConfig::default()).unwrap();
+    let state = engine.channel(channel).await.unwrap().unwrap();
+    let found = engine.message_by_sid(&state, drawn).unwrap().unwrap();
+    assert_eq!((found.index, found.body.as_str()), (2, "drawn"));
+    let derived = engine.message_by_sid(&state, sids[1]).unwrap().unwrap();
+    assert_eq!(derived.body, "m1");
+    let stray = Sid::message_of(channel, 2);
+    assert_eq!(engine.message_by_sid(&state, stray).unwrap(), None, "index 2 has another SID");
 }

@@ -310,7 +310,6 @@ fn body(n: u64) -> String {
 
 fn message(n: u64) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
-        message_sid: sid(SidPrefix::MESSAGE, n),
         author: "+14155550100".into(),
         body: body(n),
         attributes: "{}".into(),

@@ -29,10 +29,10 @@ pub struct NewChannel {
     pub carried_provider_messages: Vec<ProviderMessageRef>,
 }
 
-/// What a new message is made of; its index is the channel's to give.
+/// What a new message is made of; its index and SID are the channel's to give
+/// ([`Sid::message_of`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    pub message_sid: Sid,
     pub author: String,
     pub body: String,
     pub attributes: String,
@@ -491,8 +491,7 @@ fn create(state: &ChannelState, new: NewChannel) -> Result<Vec<ChannelEvent>, Re
 }
 
 fn post_message(state: &ChannelState, new: NewMessage) -> Result<Vec<ChannelEvent>, Rejection> {
-    let NewMessage { message_sid, author, body, attributes, media, source, provider_message_id } =
-        new;
+    let NewMessage { author, body, attributes, media, source, provider_message_id } = new;
     if body.is_empty() && media.is_none() {
         return Err(Rejection::Invalid("a message needs a body or media"));
     }
@@ -522,9 +521,11 @@ fn post_message(state: &ChannelState, new: NewMessage) -> Result<Vec<ChannelEven
         events
             .push(ChannelEvent::ChannelReactivated { reason: ReactivationReason::CustomerMessage });
     }
+    let Some(channel_sid) = state.sid else { return Err(Rejection::ChannelNotFound) };
+    let index = state.next_message_index;
     events.push(ChannelEvent::MessageAdded {
-        message_sid,
-        index: state.next_message_index,
+        message_sid: Sid::message_of(channel_sid, index),
+        index,
         author,
         body,
         attributes,

@@ -160,11 +160,14 @@ impl ChannelEvent {
         match self {
             // An inbound message's provider id is remembered by the channel's state instead
             // (`RecentProviderMessages`): one sled write fewer per message.
+            // A message whose SID is derived from its place needs no entry to be found by SID
+            // (`Sid::message_of`); only those stored before SIDs were derived have one.
             // Media are found by SID alone (the Media resource's URL names no channel).
             ChannelEvent::MessageAdded { message_sid, index, media, .. } => {
-                let message = IndexEntry::message(*message_sid, channel_sid, *index);
+                let drawn = (*message_sid != Sid::message_of(channel_sid, *index))
+                    .then(|| IndexEntry::message(*message_sid, channel_sid, *index));
                 let media = media.iter().map(|m| IndexEntry::media(m.sid, channel_sid, None));
-                std::iter::once(message).chain(media).collect()
+                drawn.into_iter().chain(media).collect()
             }
             ChannelEvent::MediaStored { media_sid, .. } => {
                 vec![IndexEntry::media(*media_sid, channel_sid, None)]

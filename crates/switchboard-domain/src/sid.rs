@@ -112,6 +112,27 @@ impl Sid {
         Ok(Sid { prefix, id })
     }
 
+    /// The SID of message `index` of `channel`: `IM`, the channel's first eight id bytes and the
+    /// index (big-endian). A message's SID is derived rather than drawn so that finding a message
+    /// by SID needs no index entry of its own: the SID says where the message is. Messages stored
+    /// before SIDs were derived keep their drawn SIDs, found through the index by message SID.
+    pub fn message_of(channel: Sid, index: u64) -> Sid {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&channel.id[..8]);
+        id[8..].copy_from_slice(&index.to_be_bytes());
+        Sid { prefix: SidPrefix::MESSAGE, id }
+    }
+
+    /// The index this message SID names in `channel`, if it is derived from that channel (see
+    /// [`Sid::message_of`]); `None` for other SIDs.
+    pub fn message_index_in(&self, channel: Sid) -> Option<u64> {
+        if self.prefix != SidPrefix::MESSAGE || self.id[..8] != channel.id[..8] {
+            return None;
+        }
+        let index = u64::from_be_bytes(self.id[8..].try_into().ok()?);
+        (Sid::message_of(channel, index) == *self).then_some(index)
+    }
+
     /// Parses and also checks the prefix, for path parameters that must name one kind of resource.
     pub fn parse_with(text: &str, expected: SidPrefix) -> Result<Sid, SidError> {
         let sid: Sid = text.parse()?;
@@ -227,5 +248,19 @@ mod tests {
         assert_eq!("ch0123456789abcdef0123456789abcdef".parse::<Sid>(), Err(SidError::Prefix));
         assert_eq!("CH0123456789abcdef0123456789abcdeg".parse::<Sid>(), Err(SidError::Hex));
         assert!(Sid::parse_with("IM0123456789abcdef0123456789abcdef", SidPrefix::CHANNEL).is_err());
+    }
+
+    #[test]
+    fn a_message_sid_says_its_channel_and_index() {
+        let channel: Sid = "CH0123456789abcdef0123456789abcdef".parse().unwrap();
+        let other: Sid = "CH0123456789abcdff0123456789abcdef".parse().unwrap();
+        let message = Sid::message_of(channel, 258);
+        assert_eq!(message.to_string(), "IM0123456789abcdef0000000000000102");
+        assert_eq!(message.message_index_in(channel), Some(258));
+        assert_eq!(message.message_index_in(other), None);
+        let drawn: Sid = "IMfedcba98765432100123456789abcdef".parse().unwrap();
+        assert_eq!(drawn.message_index_in(channel), None);
+        let not_a_message = Sid::from_parts(SidPrefix::MEMBER, message.id());
+        assert_eq!(not_a_message.message_index_in(channel), None);
     }
 }

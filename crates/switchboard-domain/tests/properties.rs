@@ -174,23 +174,16 @@ fn new_channel() -> impl Strategy<Value = NewChannel> {
 }
 
 fn new_message() -> impl Strategy<Value = NewMessage> {
-    (
-        0..=255u8,
-        select(vec!["", "hi", "hello"]),
-        attributes(),
-        media(),
-        source(),
-        option::of(0..5u8),
-    )
-        .prop_map(|(n, body, attributes, media, source, provider)| NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, n),
+    (select(vec!["", "hi", "hello"]), attributes(), media(), source(), option::of(0..5u8)).prop_map(
+        |(body, attributes, media, source, provider)| NewMessage {
             author: format!("{source:?}"),
             body: body.into(),
             attributes,
             media,
             source,
             provider_message_id: provider.map(|p| format!("SM{p}")),
-        })
+        },
+    )
 }
 
 /// Any command but `Erase` and `Destroy`. `RetireIfIdle::now` is filled in by [`commands`].

@@ -513,7 +513,6 @@ async fn post_message(
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
     let ChannelPath { service, channel: sid } = path;
-    let message_sid = switchboard_actors::new_sid(SidPrefix::MESSAGE);
     let body = form.get("Body").unwrap_or_default().to_owned();
     lengths::check_body(&body)?;
     // Loaded once: the medium must be the channel's, and a bridge posts its customer's messages
@@ -524,7 +523,6 @@ async fn post_message(
         None => None,
     };
     let message = NewMessage {
-        message_sid,
         author: form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned(),
         body,
         attributes: json_attributes(form.get("Attributes"))?,
@@ -540,8 +538,7 @@ async fn post_message(
     };
     // The response is made of what the command stored: nothing is read back.
     let executed = executed?;
-    let message =
-        MessageView::from_executed(&executed, message_sid).ok_or_else(ApiError::internal)?;
+    let message = MessageView::from_executed(&executed).ok_or_else(ApiError::internal)?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     Ok(HttpResponse::Created().json(views::message(&state, &channel, &message)))
 }
@@ -598,7 +595,7 @@ async fn fetch_message(
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let message = state.engine.message_by_sid(sid, message_sid)?;
+    let message = state.engine.message_by_sid(&channel, message_sid)?;
     let message = message.ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }

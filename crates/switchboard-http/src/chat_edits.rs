@@ -127,11 +127,15 @@ pub(crate) async fn remove_member(
 }
 
 /// The index of the message of the path (`IM` SID), if it exists now.
-fn message_index(state: &AppState, sid: Sid, request: &HttpRequest) -> Result<u64, ApiError> {
+fn message_index(
+    state: &AppState,
+    channel: &ChannelState,
+    request: &HttpRequest,
+) -> Result<u64, ApiError> {
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let message = state.engine.message_by_sid(sid, message_sid)?;
+    let message = state.engine.message_by_sid(channel, message_sid)?;
     message.map(|m| m.index).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
@@ -153,8 +157,8 @@ pub(crate) async fn update_message(
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
     let ChannelPath { service, channel: sid } = path;
-    load_channel(&state, service, sid, request.path()).await?;
-    let index = message_index(&state, sid, &request)?;
+    let current = load_channel(&state, service, sid, request.path()).await?;
+    let index = message_index(&state, &current, &request)?;
     let body = form.get("Body").map(str::to_owned);
     if let Some(body) = &body {
         lengths::check_body(body)?;
@@ -167,7 +171,7 @@ pub(crate) async fn update_message(
             .await?;
     }
     let channel = load_channel(&state, service, sid, request.path()).await?;
-    let message = state.engine.message(sid, index)?;
+    let message = state.engine.message(&channel, index)?;
     let message = message.ok_or_else(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }
@@ -187,8 +191,8 @@ pub(crate) async fn remove_message(
     path: ChannelPath,
 ) -> Result<HttpResponse, ApiError> {
     let ChannelPath { service, channel: sid } = path;
-    load_channel(&state, service, sid, request.path()).await?;
-    let index = message_index(&state, sid, &request)?;
+    let channel = load_channel(&state, service, sid, request.path()).await?;
+    let index = message_index(&state, &channel, &request)?;
     run(&state, sid, vec![ChannelCommand::RemoveMessage { index }]).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -184,7 +184,7 @@ async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpR
     let text = request.match_info().get("media").unwrap_or_default();
     let found = find(&state, Some(service), text, request.path(), Some(&caller)).await?;
     let message_sid = match found.media.message_index {
-        Some(index) => state.engine.message(found.channel_sid, index)?.map(|m| m.sid.to_string()),
+        Some(index) => state.engine.message(&found.channel, index)?.map(|m| m.sid.to_string()),
         None => None,
     };
     Ok(HttpResponse::Ok().json(view(&state, &found, message_sid)))

@@ -51,7 +51,6 @@ fn main() {
                     ChannelLog::create(&log, new, Timestamp(0)).unwrap().unwrap();
                 for n in 0..appends {
                     let post = ChannelCommand::PostMessage(NewMessage {
-                        message_sid: sid(SidPrefix::MESSAGE, w << 32 | n),
                         author: "+14155550100".into(),
                         body: format!("{n:08} {}", "x".repeat(291)),
                         attributes: "{}".into(),

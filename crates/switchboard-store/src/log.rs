@@ -149,6 +149,8 @@ impl<E: DomainEvent + Serialize + DeserializeOwned> LoggedEvent for Recorded<E> 
 #[derive(Debug)]
 pub(crate) struct HeadSlot {
     pub head: Head,
+    /// The stream's newest message as this process added it (`positions.rs`).
+    pub last_added: crate::positions::LastAdded,
     /// Dropped from the cache by `forget`: whoever still holds it must reload.
     pub retired: bool,
 }
@@ -366,7 +368,7 @@ impl EventLog {
             self.apply_index_changes(index)?;
             for (seq, event) in (slot.head.next_seq..).zip(events) {
                 if let Some(touch) = event.message_touch() {
-                    crate::positions::apply(&self.tree, stream, seq, touch)?;
+                    crate::positions::apply(&self.tree, stream, seq, touch, &mut slot.last_added)?;
                 }
             }
             let appended_records = next.next_seq - slot.head.next_seq;
@@ -588,7 +590,11 @@ impl EventLog {
                         StoreError::Damaged(format!("head of {stream} is malformed"))
                     })?,
                 };
-                Ok::<_, StoreError>(Arc::new(Mutex::new(HeadSlot { head, retired: false })))
+                Ok::<_, StoreError>(Arc::new(Mutex::new(HeadSlot {
+                    head,
+                    last_added: Default::default(),
+                    retired: false,
+                })))
             })?;
             let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
             // `forget` dropped this slot after we fetched it: the checkpoint in sled is current

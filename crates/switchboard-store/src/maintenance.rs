@@ -48,11 +48,12 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         let mut changes = IndexChanges::default();
         // Where each message is, placed again on the way (`positions.rs`).
         crate::positions::remove_all(log.tree(), stream)?;
+        let mut last = crate::positions::LastAdded::default();
         for item in log.read::<Recorded>(stream, 0) {
             match item? {
                 ReplayRecord::Event { seq, event, .. } => {
                     if let Some(touch) = event.event.message_touch() {
-                        crate::positions::apply(log.tree(), stream, seq, touch)?;
+                        crate::positions::apply(log.tree(), stream, seq, touch, &mut last)?;
                     }
                     changes.put.extend(event.event.index_entries(stream));
                     // Folders written before channels remembered inbound provider ids found

@@ -246,7 +246,6 @@ mod tests {
             let (mut channel, _) = ChannelLog::create(&log, new, Timestamp(1)).unwrap().unwrap();
             let posts = (0..messages).map(|i| {
                 ChannelCommand::PostMessage(NewMessage {
-                    message_sid: sid(SidPrefix::MESSAGE, n * 100_000 + i),
                     author: format!("author {n}"),
                     body: format!("message {i} of channel {n}"),
                     attributes: "{}".into(),

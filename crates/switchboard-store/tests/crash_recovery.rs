@@ -64,7 +64,6 @@ fn medium(n: u32, seq: u64) -> Media {
 
 fn post(n: u32, seq: u64) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
-        message_sid: support::sid(SidPrefix::MESSAGE, n * 1_000_000 + u32::try_from(seq).unwrap()),
         author: "customer".into(),
         body: body(n, seq),
         attributes: "{}".into(),

@@ -37,7 +37,6 @@ fn every_event_commands() -> Vec<ChannelCommand> {
             attributes: Some(r#"{"role":"lead"}"#.into()),
         },
         ChannelCommand::PostMessage(NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, 1),
             author: "+14155550100".into(),
             body: "hello — with ünïcödé and an emoji 🚀".into(),
             attributes: r#"{"k":"v"}"#.into(),

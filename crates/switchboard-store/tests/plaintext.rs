@@ -81,7 +81,6 @@ fn write_markers(log: &EventLog, n: u32, messages: u32) -> ChannelLog {
     }
     for i in 0..messages {
         let post = ChannelCommand::PostMessage(NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, n * 10_000 + i),
             author: "IDENTITYMARK91c2-0".into(),
             body: format!("BODYMARK7f3a {i} from {PHONE}"),
             attributes: r#"{"x":"ATTRIBUTEMARK5d0e"}"#.into(),

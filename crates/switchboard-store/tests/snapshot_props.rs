@@ -21,7 +21,6 @@ fn command(kind: u8, n: u32) -> ChannelCommand {
     let index = u64::from(n % 8);
     match kind % 20 {
         0..=4 => ChannelCommand::PostMessage(NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, n),
             author: format!("author {}", n % 4),
             body: if n.is_multiple_of(7) { String::new() } else { format!("body {n}") },
             attributes: "{}".into(),

@@ -6,7 +6,7 @@ mod support;
 
 use support::{channel_sid, channel_with, events, message, new_channel, stream_key, TempLog};
 use switchboard_domain::{
-    ChannelCommand, ChannelState, MessageSource, NewMessage, Recorded, SidPrefix, Timestamp,
+    ChannelCommand, ChannelState, MessageSource, NewMessage, Recorded, Timestamp,
 };
 use switchboard_store::{ChannelLog, StoreError};
 
@@ -102,7 +102,6 @@ fn damaged_foreign_or_stale_snapshots_never_change_the_loaded_state() {
 /// A message without a provider id (so without an index entry): the cheapest append there is.
 fn agent_message(n: u32) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
-        message_sid: support::sid(SidPrefix::MESSAGE, n),
         author: "agent".into(),
         body: format!("message {n}"),
         attributes: "{}".into(),

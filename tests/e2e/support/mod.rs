@@ -140,7 +140,6 @@ pub fn seed_channel(log: &EventLog, n: u8, address: &str, messages: u8) -> Sid {
     execute(log, &mut channel, member(n, address), at(1));
     for i in 0..messages {
         let message = ChannelCommand::PostMessage(NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, n.wrapping_mul(50).wrapping_add(i)),
             author: address.into(),
             body: format!("message {i} from {address}"),
             attributes: "{}".into(),

@@ -155,7 +155,6 @@ fn without_janitor() -> ChannelEvent {
 
 fn new_message(source: MessageSource) -> NewMessage {
     NewMessage {
-        message_sid: sid(SidPrefix::MESSAGE, 9),
         author: "someone".into(),
         body: "hello".into(),
         attributes: "{}".into(),
@@ -171,10 +170,10 @@ fn post(source: MessageSource) -> ChannelCommand {
 
 /// The event `post(source)` records at `index`.
 fn added(index: u64, source: MessageSource) -> ChannelEvent {
-    let NewMessage { message_sid, author, body, attributes, media, source, provider_message_id } =
+    let NewMessage { author, body, attributes, media, source, provider_message_id } =
         new_message(source);
     ChannelEvent::MessageAdded {
-        message_sid,
+        message_sid: Sid::message_of(CHANNEL, index),
         index,
         author,
         body,
@@ -1835,9 +1834,8 @@ fn an_upload_is_attached_to_one_message_only() {
         given(&[created(), stored_event(2)]).state().media[&media_sid(2)].message_index,
         None
     );
-    let post = |n: u8| {
+    let post = || {
         ChannelCommand::PostMessage(NewMessage {
-            message_sid: sid(SidPrefix::MESSAGE, n),
             author: "agent".into(),
             body: String::new(),
             attributes: "{}".into(),
@@ -1853,7 +1851,7 @@ fn an_upload_is_attached_to_one_message_only() {
             provider_message_id: None,
         })
     };
-    let first = match decide(given(&[created(), stored_event(2)]).state(), post(1)) {
+    let first = match decide(given(&[created(), stored_event(2)]).state(), post()) {
         Ok(events) => events,
         Err(rejection) => panic!("{rejection}"),
     };
@@ -1864,7 +1862,7 @@ fn an_upload_is_attached_to_one_message_only() {
     assert_eq!(state.media[&media_sid(2)].message_index, Some(0));
     assert_eq!(state.media[&media_sid(2)].status, crate::MediaStatus::Stored);
     given(&history)
-        .when(post(2))
+        .when(post())
         .then_reject(Rejection::Invalid("the medium is already attached to another message"));
 }
 

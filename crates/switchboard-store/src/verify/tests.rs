@@ -32,7 +32,6 @@ fn channel(n: u32) -> Sid {
 
 fn post(n: u32, provider: bool) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
-        message_sid: sid(SidPrefix::MESSAGE, n),
         author: format!("author {n}"),
         body: format!("body {n}"),
         attributes: "{}".into(),

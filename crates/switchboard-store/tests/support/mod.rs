@@ -115,7 +115,6 @@ pub fn new_channel(n: u32, address: &str) -> NewChannel {
 /// [`media_of`]`(n)`, whose index entry the message owns.
 pub fn message(n: u32, author: &str, body: &str) -> ChannelCommand {
     ChannelCommand::PostMessage(NewMessage {
-        message_sid: sid(SidPrefix::MESSAGE, n),
         author: author.into(),
         body: body.into(),
         attributes: "{}".into(),
