@@ -28,15 +28,15 @@ pub(crate) struct ChannelDeps {
     pub log: Arc<EventLog>,
     pub hub: Arc<Hub>,
     pub janitor: ActivityFeed,
-    pub outbox: Recipient<crate::outbox::Wake>,
-    /// Woken like the outbox, only for messages with media to fetch.
-    pub media: Recipient<crate::outbox::Wake>,
+    /// Whose subscriptions are asked when events become durable (`consumer`).
+    pub consumers: Arc<crate::consumer::Consumers>,
+    /// Runs the consumers that want them.
+    pub dispatcher: Recipient<crate::consumer::Wake>,
     pub registry: Weak<Registry>,
     pub hibernate_after: Duration,
     pub users: Arc<crate::users::UserDirectory>,
-    /// To tell, before waking the outbox, whether the channel's flow has anything to deliver.
+    /// What the consumers' subscriptions read: the channel's flow, its service's webhooks.
     pub flows: Arc<crate::directory::FlowDirectory>,
-    /// Whether a channel's service has a post-event webhook decides whether the outbox is woken.
     pub services: Arc<crate::directory::ServiceDirectory>,
 }
 
@@ -306,11 +306,9 @@ impl Handler<Durable> for ChannelActor {
     fn handle(&mut self, message: Durable, _: &mut Context<Self>) {
         let first = self.unpublished.front().map(|u| u.seq);
         let service_sid = self.channel.as_ref().and_then(|c| c.state().service_sid);
-        let (mut fetch_media, mut replies) = (false, false);
+        let mut published = Vec::with_capacity(self.unpublished.len());
         while self.unpublished.front().is_some_and(|u| u.seq < message.next_seq) {
             let Some(item) = self.unpublished.pop_front() else { break };
-            fetch_media |= crate::media::wants_fetch(&item.event);
-            replies |= crate::provider::may_reply(&item.event);
             let live = Arc::new(LiveEvent {
                 channel_sid: self.sid,
                 service_sid,
@@ -318,34 +316,32 @@ impl Handler<Durable> for ChannelActor {
                 at: item.at,
                 event: item.event,
             });
-            self.deps.hub.publish(live, &item.audience);
+            self.deps.hub.publish(Arc::clone(&live), &item.audience);
+            published.push(live);
         }
-        // Channels opened by a Flex Flow may have an integration to feed, and any channel may
-        // have webhooks, its own or its service's; the rest cost the outbox nothing.
+        // Only the consumers whose subscriptions want these events are woken; most messages
+        // cross to no other thread.
         let state = self.channel.as_ref().map(ChannelLog::state);
-        if let (Some(state), Some(from_seq)) = (state, first) {
-            let webhooks = !state.webhooks.is_empty();
-            if let Some(service_sid) = state.service_sid {
-                let wake = crate::outbox::Wake {
-                    channel_sid: self.sid,
-                    from_seq,
-                    flow_sid: state.flex_flow_sid,
-                    service_sid,
-                    webhooks,
-                    replies,
-                    until_seq: message.next_seq,
-                };
-                if fetch_media {
-                    self.deps.media.do_send(wake);
-                }
-                let service_hooks = self.deps.services.has_post_webhook(service_sid);
-                if webhooks
-                    || service_hooks
-                    || crate::outbox::has_deliveries(&self.deps.flows, &wake)
-                {
-                    self.deps.outbox.do_send(wake);
-                }
-            }
+        let (Some(state), Some(from_seq), Some(service_sid)) = (state, first, service_sid) else {
+            return;
+        };
+        let woken = crate::consumer::Woken {
+            state,
+            service_sid,
+            events: &published,
+            flows: &self.deps.flows,
+            services: &self.deps.services,
+        };
+        let consumers = self.deps.consumers.interest(&woken);
+        if !consumers.is_empty() {
+            self.deps.dispatcher.do_send(crate::consumer::Wake {
+                stream_sid: self.sid,
+                from_seq,
+                until_seq: message.next_seq,
+                flow_sid: state.flex_flow_sid,
+                service_sid,
+                consumers,
+            });
         }
     }
 }

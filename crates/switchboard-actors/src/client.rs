@@ -366,10 +366,15 @@ impl Engine {
             return Ok(None);
         }
         let hooks = &self.inner.hooks;
-        let mut form =
-            crate::channel_hooks::pre_event_form(hooks, service_sid, channel_sid, event, identity);
+        let mut form = crate::consumer::webhooks::pre_event_form(
+            hooks,
+            service_sid,
+            channel_sid,
+            event,
+            identity,
+        );
         form.extend(params.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
-        crate::channel_hooks::call_pre_event(hooks, &hook, form).await.map_err(|why| {
+        crate::consumer::webhooks::call_pre_event(hooks, &hook, form).await.map_err(|why| {
             tracing::info!(channel = %channel_sid, event, "the pre-event webhook refused an action: {why}");
             ClientRefusal::WebhookRefused { event, why }
         })

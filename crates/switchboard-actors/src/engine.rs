@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use switchboard_domain::{
-    ChannelCommand, ChannelState, DeliveryStatus, IndexKind, IntegrationType, ProviderError,
-    Recorded, Rejection, Sid, SidPrefix, Timestamp,
+    ChannelCommand, ChannelState, DeliveryStatus, IndexKind, ProviderError, Recorded, Rejection,
+    Sid, SidPrefix, Timestamp,
 };
 use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
 
 use crate::channel::{ChannelDeps, Execute, GetState};
+use crate::consumer::{Consumers, Dispatcher, Shared, Wake};
 use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
 use crate::hub::{Hub, LiveEvent};
 use crate::janitor::{Activity, ChannelListing, Janitor, ListChannels, ListOpenTasks, OpenTask};
-use crate::outbox::{Outbox, Wake, CONSUMER as OUTBOX_CONSUMER};
 use crate::registry::{shard, Registry};
 use crate::router::{FlowRouter, Route, Routed};
 use crate::users::UserDirectory;
@@ -86,7 +86,7 @@ pub(crate) struct EngineInner {
     pub flows: Arc<FlowDirectory>,
     pub services: Arc<ServiceDirectory>,
     /// How the outbox calls webhooks: pre-event webhooks are called the same way.
-    pub(crate) hooks: Arc<crate::outbox::Shared>,
+    pub(crate) hooks: Arc<Shared>,
     pub users: Arc<UserDirectory>,
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
@@ -136,30 +136,23 @@ impl Engine {
         let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
         let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
         let services = Arc::new(ServiceDirectory::load(Arc::clone(&log))?);
-        let outbox = Outbox::new(
+        let shared = Shared::new(
             Arc::clone(&log),
             Arc::clone(&flows),
             Arc::clone(&services),
             config.outbox.clone(),
             Arc::downgrade(&registry),
         );
-        let hooks = outbox.shared();
-        let outbox = outbox.start();
-        users.set_outbox(outbox.clone().recipient());
-        let media = crate::MediaFetcher::new(
-            Arc::clone(&log),
-            config.media.clone(),
-            config.outbox.clone(),
-            Arc::clone(&flows),
-            Arc::downgrade(&registry),
-        )
-        .start();
+        let consumers = Arc::new(Consumers::new(Arc::new(shared), config.media.clone()));
+        let hooks = consumers.shared();
+        let dispatcher = Dispatcher::new(Arc::clone(&consumers)).start();
+        users.set_dispatcher(dispatcher.clone().recipient());
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),
             janitor: activity,
-            outbox: outbox.clone().recipient(),
-            media: media.clone().recipient(),
+            consumers: Arc::clone(&consumers),
+            dispatcher: dispatcher.clone().recipient(),
             registry: Arc::downgrade(&registry),
             hibernate_after: config.hibernate_after,
             users: Arc::clone(&users),
@@ -189,19 +182,18 @@ impl Engine {
             .collect();
         let _ = inner.routers.set(routers);
         let engine = Engine { inner };
-        engine.resume_channels(&outbox, &media)?;
-        engine.resume_user_webhooks(&outbox)?;
+        engine.resume_channels(&consumers, &dispatcher)?;
+        engine.resume_user_webhooks(&dispatcher)?;
         Ok(engine)
     }
 
-    /// After a start: tells the janitor about every channel, and wakes the outbox for every
-    /// channel whose deliveries (to an external integration, or replies to the customer) stopped
-    /// short, including ones that never started (a crash right after the append) when the channel
-    /// was opened under its flow's current configuration.
+    /// After a start: tells the janitor about every channel, repairs users' channel lists, and
+    /// wakes each consumer whose delivery of a channel stopped short (including one that never
+    /// started: a crash right after the append).
     fn resume_channels(
         &self,
-        outbox: &Addr<Outbox>,
-        media: &Addr<crate::MediaFetcher>,
+        consumers: &Consumers,
+        dispatcher: &Addr<Dispatcher>,
     ) -> Result<(), EngineError> {
         let log = &self.inner.log;
         for sid in self.channel_sids()? {
@@ -215,146 +207,30 @@ impl Engine {
             );
             let state = channel.state();
             self.inner.janitor.do_send(Activity::of(sid, state));
-            self.resume_webhooks(outbox, sid, state)?;
-            self.resume_service_webhooks(outbox, sid, state)?;
             self.inner.users.repair(sid, state, self.now())?;
-            // Media whose message is durable but whose fetch never finished.
-            if let (true, Some(service_sid)) = (crate::media::has_pending(state), state.service_sid)
-            {
-                let from_seq = log.cursor(crate::media::CONSUMER, sid)?;
-                media.do_send(Wake {
-                    channel_sid: sid,
-                    from_seq,
-                    flow_sid: state.flex_flow_sid,
-                    service_sid,
-                    webhooks: false,
-                    replies: false,
-                    // At a start, the log holds only what is durable.
-                    until_seq: u64::MAX,
-                });
+            for wake in consumers.resume(sid, state)? {
+                dispatcher.do_send(wake);
             }
-            let Some(flow) = state.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) else {
-                continue;
-            };
-            let consumers = [
-                (OUTBOX_CONSUMER, flow.config.integration_type == IntegrationType::External),
-                (crate::provider::CONSUMER, crate::provider::delivers_replies(&flow.config)),
-            ];
-            let mut from_seq: Option<u64> = None;
-            for (consumer, applies) in consumers {
-                if !applies {
-                    continue;
-                }
-                let resume = if log.has_cursor(consumer, sid)? {
-                    log.cursor(consumer, sid)?
-                } else if state.date_created >= flow.date_updated {
-                    0
-                } else {
-                    continue;
-                };
-                from_seq = Some(from_seq.map_or(resume, |f| f.min(resume)));
-            }
-            let head = log.next_seq(sid)?;
-            if let (Some(from_seq), Some(service_sid)) =
-                (from_seq.filter(|f| *f < head), state.service_sid)
-            {
-                outbox.do_send(Wake {
-                    channel_sid: sid,
-                    from_seq,
-                    flow_sid: Some(flow.sid),
-                    service_sid,
-                    webhooks: false,
-                    // The consumer's cursor lags: whatever lies past it is looked at again.
-                    replies: true,
-                    until_seq: u64::MAX,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Wakes the channel's webhook delivery if it stopped short (see `channel_hooks`).
-    fn resume_webhooks(
-        &self,
-        outbox: &Addr<Outbox>,
-        sid: Sid,
-        state: &ChannelState,
-    ) -> Result<(), EngineError> {
-        let log = &self.inner.log;
-        let (Some(from_seq), Some(service_sid)) =
-            (crate::channel_hooks::resume_from(log, sid, state)?, state.service_sid)
-        else {
-            return Ok(());
-        };
-        if from_seq < log.next_seq(sid)? {
-            outbox.do_send(Wake {
-                channel_sid: sid,
-                from_seq,
-                flow_sid: None,
-                service_sid,
-                webhooks: true,
-                replies: false,
-                until_seq: u64::MAX,
-            });
         }
         Ok(())
     }
 
     /// Wakes the delivery of users' changes to their service's post-event webhook where it
     /// stopped short or never began.
-    fn resume_user_webhooks(&self, outbox: &Addr<Outbox>) -> Result<(), EngineError> {
+    fn resume_user_webhooks(&self, dispatcher: &Addr<Dispatcher>) -> Result<(), EngineError> {
         let log = &self.inner.log;
         for (user, service, changed) in self.inner.users.streams() {
             let Some((_, since)) = self.inner.services.post_webhook(service) else { continue };
-            let consumer = crate::channel_hooks::SERVICE_CONSUMER;
+            let consumer = crate::consumer::SERVICE_WEBHOOK_CONSUMER;
             let pending = if log.has_cursor(consumer, user)? {
                 log.cursor(consumer, user)? < log.next_seq(user)?
             } else {
                 changed >= since
             };
             if pending {
-                outbox.do_send(Wake {
-                    channel_sid: user,
-                    from_seq: 0,
-                    flow_sid: None,
-                    service_sid: service,
-                    webhooks: false,
-                    replies: false,
-                    // At a start, the log holds only what is durable.
-                    until_seq: u64::MAX,
-                });
+                // At a start, the log holds only what is durable.
+                dispatcher.do_send(Wake::user_changed(user, service, u64::MAX));
             }
-        }
-        Ok(())
-    }
-
-    /// Wakes the delivery of the channel's events to its service's post-event webhook if it
-    /// stopped short or never began (see `channel_hooks`).
-    fn resume_service_webhooks(
-        &self,
-        outbox: &Addr<Outbox>,
-        sid: Sid,
-        state: &ChannelState,
-    ) -> Result<(), EngineError> {
-        let log = &self.inner.log;
-        let Some(service_sid) = state.service_sid else { return Ok(()) };
-        let Some((_, since)) = self.inner.services.post_webhook(service_sid) else {
-            return Ok(());
-        };
-        let Some(from_seq) = crate::channel_hooks::service_resume_from(log, sid, state, since)?
-        else {
-            return Ok(());
-        };
-        if from_seq < log.next_seq(sid)? {
-            outbox.do_send(Wake {
-                channel_sid: sid,
-                from_seq,
-                flow_sid: None,
-                service_sid,
-                webhooks: false,
-                replies: false,
-                until_seq: u64::MAX,
-            });
         }
         Ok(())
     }
@@ -633,7 +509,7 @@ impl Engine {
 
     /// Deliveries the outbox gave up on: (channel, sequence, why).
     pub fn dead_letters(&self) -> Result<Vec<(Sid, u64, String)>, EngineError> {
-        Ok(self.inner.log.dead_letters(crate::outbox::CONSUMER)?)
+        Ok(self.inner.log.dead_letters(crate::consumer::EXTERNAL_CONSUMER)?)
     }
 
     /// The channels of a service (of every service with `None`), erased ones left out, in SID

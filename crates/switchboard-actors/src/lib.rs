@@ -8,10 +8,9 @@
 //! - [`UserDirectory`]: Chat Users, one `US` stream each, with the channels each identity is in.
 //! - [`Hub`]: live fan-out of channel events to the members' connections; `presence`: users'
 //!   reachability from those connections, pushed to the members of their channels.
-//! - [`Outbox`]: delivers customer messages to external integrations, agent replies to
-//!   customers through their provider and channel events to channel webhooks, from the log
-//!   itself.
-//! - [`media::MediaFetcher`]: downloads inbound media into the encrypted media store.
+//! - `consumer`: work driven from the log, each consumer from a cursor of its own: customer
+//!   messages to external integrations, agent replies to customers through their provider,
+//!   channel and service webhooks, inbound media downloads; [`Dispatcher`] runs them.
 //! - [`sandbox`]: where replies go instead of a provider when none is configured.
 //! - [`outbound`]: the one policy every outbound HTTP call goes through (no private addresses
 //!   unless allowed, redirects re-checked, credentials bound to their origin).
@@ -22,9 +21,9 @@
 mod audit;
 pub mod cause;
 mod channel;
-mod channel_hooks;
 mod client;
 mod clock;
+mod consumer;
 mod directory;
 mod engine;
 mod error;
@@ -36,20 +35,22 @@ pub mod media;
 mod messages;
 pub mod metrics;
 pub mod outbound;
-mod outbox;
 mod presence;
-mod provider;
 mod registry;
 mod router;
-mod runs;
 pub mod sandbox;
 mod users;
 
 pub use audit::Audit;
 pub use channel::ChannelActor;
-pub use channel_hooks::{channel_attributes, CONSUMER as WEBHOOK_CONSUMER};
 pub use client::{ClientAction, ClientRefusal};
 pub use clock::{iso8601, Clock, SystemClock};
+pub use consumer::webhooks::channel_attributes;
+pub use consumer::{
+    Dispatcher, GraphApi, OutboxConfig, TwilioAccount, TwilioApi, DEFAULT_GRAPH_API_BASE,
+    DEFAULT_WHATSAPP_MEDIA_ORIGIN, EXTERNAL_CONSUMER as OUTBOX_CONSUMER, REPLY_CONSUMER,
+    WEBHOOK_CONSUMER,
+};
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
 pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, ProviderStatus};
 pub use error::EngineError;
@@ -57,15 +58,10 @@ pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{ChannelListing, Janitor, OpenTask};
-pub use media::{signed_media_url, MediaConfig, MediaFetcher};
+pub use media::{signed_media_url, MediaConfig};
 pub use messages::{MessageDelivery, MessageView};
 pub use outbound::OutboundPolicy;
-pub use outbox::{
-    Outbox, OutboxConfig, TwilioAccount, TwilioApi, CONSUMER as OUTBOX_CONSUMER,
-    DEFAULT_GRAPH_API_BASE,
-};
 pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
-pub use provider::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use router::FlowRouter;
 pub use sandbox::{Sandbox, SandboxDelivery};
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};

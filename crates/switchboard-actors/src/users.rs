@@ -6,7 +6,7 @@
 //! channels reads one stream, not every channel.
 //!
 //! A user created or updated over REST wakes the outbox with the user's stream, so its service's
-//! post-event webhook hears `onUserAdded` and `onUserUpdated` (see `channel_hooks`).
+//! post-event webhook hears `onUserAdded` and `onUserUpdated` (see `consumer/service_webhooks.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -75,8 +75,8 @@ pub struct UserDirectory {
     log: Arc<EventLog>,
     users: RwLock<BTreeMap<Sid, UserState>>,
     writing: Mutex<()>,
-    /// Told of durable REST changes, for service webhooks; set once the outbox runs.
-    outbox: OnceLock<Recipient<crate::outbox::Wake>>,
+    /// Told of durable REST changes, for service webhooks; set once the consumers run.
+    dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
 }
 
 impl UserDirectory {
@@ -86,12 +86,12 @@ impl UserDirectory {
             log,
             users: RwLock::new(users),
             writing: Mutex::new(()),
-            outbox: OnceLock::new(),
+            dispatcher: OnceLock::new(),
         })
     }
 
-    pub(crate) fn set_outbox(&self, outbox: Recipient<crate::outbox::Wake>) {
-        let _ = self.outbox.set(outbox);
+    pub(crate) fn set_dispatcher(&self, dispatcher: Recipient<crate::consumer::Wake>) {
+        let _ = self.dispatcher.set(dispatcher);
     }
 
     /// Every user stream: (user, service, last change), for resuming webhook delivery.
@@ -102,19 +102,10 @@ impl UserDirectory {
             .collect()
     }
 
-    /// Wakes the outbox for the user's stream; delivery starts at its cursor (or at the start,
-    /// skipping what came before the webhook was set).
+    /// Wakes the service webhooks' consumer for the user's stream.
     pub(crate) fn wake_webhooks(&self, user: Sid, service: Sid, until_seq: u64) {
-        if let Some(outbox) = self.outbox.get() {
-            outbox.do_send(crate::outbox::Wake {
-                channel_sid: user,
-                from_seq: 0,
-                flow_sid: None,
-                service_sid: service,
-                webhooks: false,
-                replies: false,
-                until_seq,
-            });
+        if let Some(dispatcher) = self.dispatcher.get() {
+            dispatcher.do_send(crate::consumer::Wake::user_changed(user, service, until_seq));
         }
     }
 

@@ -1,6 +1,7 @@
 //! Chat v2 channel Webhooks (`/chat/v2/Services/{IS}/Channels/{CH}/Webhooks[/{WH}]`): create,
 //! list, fetch, update and delete, in Twilio's shapes. Delivery is the actors' business
-//! (`channel_hooks`); this module only turns forms into webhook commands on the channel.
+//! (`consumer/channel_webhooks.rs` there); this module only turns forms into webhook commands on
+//! the channel.
 //!
 //! Only `Type=webhook` exists here; `studio` and `trigger` get a clear 400 rather than a webhook
 //! that would silently never fire.

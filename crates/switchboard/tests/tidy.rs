@@ -89,7 +89,7 @@ const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
         "the `token` tool: each input from flag, variable or file, then mint",
     ),
     (
-        "crates/switchboard-actors/src/channel_hooks.rs",
+        "crates/switchboard-actors/src/consumer/webhooks.rs",
         "describe",
         "a channel webhook's parameters, one arm per event kind",
     ),
@@ -99,12 +99,7 @@ const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
         "role policy and pre-event webhooks per action; to move to the domain (issue 19)",
     ),
     (
-        "crates/switchboard-actors/src/engine.rs",
-        "Engine::start",
-        "starts and wires every actor; being split (issue 19, the sealed engine)",
-    ),
-    (
-        "crates/switchboard-actors/src/provider.rs",
+        "crates/switchboard-actors/src/consumer/replies.rs",
         "requests",
         "the outbound request per provider route (Twilio, WhatsApp, Messenger), media too",
     ),
@@ -212,11 +207,6 @@ const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
         "crates/switchboard-store/tests/log.rs",
         "every_event_commands",
         "test data: commands that produce every event variant",
-    ),
-    (
-        "crates/switchboard-store/tests/plaintext.rs",
-        "write_markers",
-        "test data: a channel with a marker in every field, for the plaintext scan",
     ),
     (
         "crates/switchboard-store/tests/recovery.rs",

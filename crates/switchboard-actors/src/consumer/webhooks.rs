@@ -1,46 +1,21 @@
-//! Chat channel webhooks: each event of a channel that a webhook's `Configuration.Filters` ask
-//! for is sent to its URL as Twilio's form, signed with `X-Twilio-Signature`.
+//! What channel and service webhooks are told, and how they are called: the Twilio form of a
+//! channel event (`describe`), which event types an event is sent under, a call retried with
+//! backoff and jitter on network errors, 429 and 5xx up to the webhook's `RetryCount` (never on
+//! other 4xx), and a service's pre-event webhook (`PreWebhookUrl`), called by `client_action`
+//! before a client's action is decided ([`call_pre_event`]).
 //!
-//! Like the external integration, the log is the queue: a cursor per channel ([`CONSUMER`]) says
-//! how far delivery got, so nothing durable is lost and a restart resumes where delivery stopped.
-//! The outbox runs each channel's webhooks on runs of their own (`ChannelRuns`), apart from its
-//! other deliveries, so a slow webhook never holds up a reply to the customer.
-//! A channel's events go out one at a time, in sequence order, to each of its webhooks in the
-//! order they were added. A call is retried with backoff and jitter on network errors, 429 and
-//! 5xx, up to the webhook's `RetryCount`, never on other 4xx, then recorded as a dead letter so
-//! later events are not held up. Delivery is at least once: a crash between a call and its
-//! cursor update repeats it.
-//!
-//! Which webhooks exist is asked of the channel's actor before each event, so a webhook removed
-//! meanwhile gets nothing more and an update applies from the next event on. A webhook only
-//! receives events after the one that added it: adding one never replays older history.
-//!
-//! A Chat Service's post-event webhook (`PostWebhookUrl`) is delivered the same way, from a cursor
-//! of its own ([`SERVICE_CONSUMER`]) on runs of its own, for the events of every channel of the
-//! service that its filters name and whose cause asks for it (Twilio: a client's action always, a
-//! REST call only with `X-Twilio-Webhook-Enabled: true`; see `Cause`), and only for events from
-//! since it was set; and for users' changes, read from each user's `US…` stream under the same
-//! consumer name. Its pre-event webhook (`PreWebhookUrl`) is called by `client_action` before
-//! a client's action is decided, through [`call_pre_event`].
-
-use std::collections::BTreeMap;
+//! Delivery is at least once: a crash between a call and its consumer's cursor update repeats it.
 
 use serde_json::Value;
 use switchboard_domain::{
-    Cause, ChannelEvent, ChannelState, ChannelStatus, MessageSource, Recorded, Sid, SidPrefix,
-    Timestamp, UserEvent, UserState, WebhookConfig, WebhookMethod, WebhookState,
+    Cause, ChannelEvent, ChannelState, ChannelStatus, MessageSource, Recorded, Sid, WebhookConfig,
+    WebhookMethod,
 };
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
+use super::{backoff, Shared, Wake};
 use crate::channel::GetState;
 use crate::metrics::Destination;
-use crate::outbox::{backoff, Shared, Wake};
-
-/// The cursor and dead-letter name of channel webhook delivery.
-pub const CONSUMER: &str = "channel-webhooks";
-
-/// The cursor and dead-letter name of service post-event webhook delivery.
-pub const SERVICE_CONSUMER: &str = "service-webhooks";
 
 /// How long a pre-event webhook has to answer each call: the client waits meanwhile.
 pub const PRE_EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -59,265 +34,6 @@ pub fn channel_attributes(channel: &ChannelState) -> String {
             Value::Object(map).to_string()
         }
         _ => channel.attributes.clone(),
-    }
-}
-
-/// Where delivery of `state`'s webhooks should resume after a restart, if anywhere: at its
-/// cursor, or after the first webhook's own event when delivery never started.
-pub(crate) fn resume_from(
-    log: &EventLog,
-    channel: Sid,
-    state: &ChannelState,
-) -> Result<Option<u64>, StoreError> {
-    let Some(first) = first_wanted(&state.webhooks) else { return Ok(None) };
-    let cursor =
-        if log.has_cursor(CONSUMER, channel)? { log.cursor(CONSUMER, channel)? } else { 0 };
-    Ok(Some(cursor.max(first)))
-}
-
-/// The first sequence number any of `webhooks` wants.
-fn first_wanted(webhooks: &BTreeMap<Sid, WebhookState>) -> Option<u64> {
-    webhooks.values().map(|w| w.added_seq.saturating_add(1)).min()
-}
-
-/// One run of a channel's webhooks (the outbox keeps them one at a time per channel).
-pub(crate) async fn deliver_channel(shared: &Shared, wake: &Wake) {
-    if let Err(error) = deliver(shared, wake).await {
-        let channel = wake.channel_sid;
-        tracing::error!(%channel, %error, "channel webhooks stopped on a storage error");
-    }
-}
-
-/// Delivers every pending event of one channel to its webhooks, in order, from its cursor.
-async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
-    let log = &shared.log;
-    let channel = wake.channel_sid;
-    let Some(state) = current_state(shared, channel).await else { return Ok(()) };
-    let Some(first) = first_wanted(&state.webhooks) else { return Ok(()) };
-    let cursor = if log.has_cursor(CONSUMER, channel)? {
-        log.cursor(CONSUMER, channel)?
-    } else {
-        wake.from_seq
-    };
-    // Nothing before the oldest webhook's own event is anyone's: skip it without reading it.
-    let start = cursor.max(first);
-    log.set_cursor(CONSUMER, channel, start)?;
-    let records = crate::outbox::durable_records::<Recorded>(log, wake, start)?;
-    for (i, record) in records.iter().enumerate() {
-        let seq = record.seq();
-        if let ReplayRecord::Event { event, .. } = record {
-            let next = match records.get(i + 1) {
-                Some(ReplayRecord::Event { event, .. }) => Some(event),
-                _ => None,
-            };
-            if let Some(names) = event_types(event, next) {
-                deliver_event(shared, wake, seq, event, names).await?;
-            }
-        }
-        log.set_cursor(CONSUMER, channel, seq + 1)?;
-    }
-    Ok(())
-}
-
-/// Sends one event to every webhook that wants it, as the webhooks are now.
-async fn deliver_event(
-    shared: &Shared,
-    wake: &Wake,
-    seq: u64,
-    record: &Recorded,
-    names: &[&'static str],
-) -> Result<(), StoreError> {
-    let channel = wake.channel_sid;
-    let Some(state) = current_state(shared, channel).await else { return Ok(()) };
-    let mut wanted: Vec<(Sid, &WebhookState, &'static str)> = state
-        .webhooks
-        .iter()
-        .filter(|(_, w)| w.added_seq < seq)
-        .filter_map(|(sid, w)| names.iter().find(|n| w.config.wants(n)).map(|n| (*sid, w, *n)))
-        .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    wanted.sort_by_key(|(_, w, _)| w.added_seq);
-    // Built only now that someone listens: member and channel events read the log for it.
-    let Some(params) = describe(shared, wake, seq, record)? else { return Ok(()) };
-    let mut failures = Vec::new();
-    for (webhook_sid, webhook, name) in wanted {
-        let mut form = vec![("EventType".to_owned(), name.to_owned())];
-        form.extend(params.iter().cloned());
-        form.push(("WebhookSid".to_owned(), webhook_sid.to_string()));
-        form.push(("WebhookType".to_owned(), "webhook".to_owned()));
-        let called =
-            call_with_retries(shared, &webhook.config, form, None, Destination::ChannelWebhook)
-                .await;
-        crate::metrics::delivered(Destination::ChannelWebhook, called.is_ok());
-        if let Err(why) = called {
-            tracing::warn!(%channel, seq, webhook = %webhook_sid, "a channel webhook gave up: {why}");
-            failures.push(format!("{webhook_sid}: {why}"));
-        }
-    }
-    if !failures.is_empty() {
-        shared.log.record_dead_letter(CONSUMER, channel, seq, &failures.join("; "))?;
-        crate::metrics::dead_letter(Destination::ChannelWebhook);
-    }
-    Ok(())
-}
-
-/// Where delivery of a channel's events to its service's post-event webhook should resume after
-/// a restart, if anywhere: at its cursor, or from the start when it never began and the channel
-/// changed since the webhook was set (earlier events are skipped by their time).
-pub(crate) fn service_resume_from(
-    log: &EventLog,
-    channel: Sid,
-    state: &ChannelState,
-    since: Timestamp,
-) -> Result<Option<u64>, StoreError> {
-    if log.has_cursor(SERVICE_CONSUMER, channel)? {
-        return Ok(Some(log.cursor(SERVICE_CONSUMER, channel)?));
-    }
-    Ok((state.date_updated >= since || state.date_created >= since).then_some(0))
-}
-
-/// One run of a channel's service post-event webhook (one at a time per channel).
-pub(crate) async fn deliver_service_channel(shared: &Shared, wake: &Wake) {
-    if let Err(error) = deliver_service(shared, wake).await {
-        let channel = wake.channel_sid;
-        tracing::error!(%channel, %error, "service webhooks stopped on a storage error");
-    }
-}
-
-/// Delivers every pending event of one channel to its service's post-event webhook, in order,
-/// from its cursor.
-async fn deliver_service(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
-    let log = &shared.log;
-    let channel = wake.channel_sid;
-    if shared.services.post_webhook(wake.service_sid).is_none() {
-        return Ok(());
-    }
-    if channel.prefix() == SidPrefix::USER {
-        return deliver_user(shared, wake).await;
-    }
-    let start = if log.has_cursor(SERVICE_CONSUMER, channel)? {
-        log.cursor(SERVICE_CONSUMER, channel)?
-    } else {
-        wake.from_seq
-    };
-    // Recorded at once, so a restart knows this channel is being delivered.
-    log.set_cursor(SERVICE_CONSUMER, channel, start)?;
-    let records = crate::outbox::durable_records::<Recorded>(log, wake, start)?;
-    for (i, record) in records.iter().enumerate() {
-        let seq = record.seq();
-        if let ReplayRecord::Event { event, .. } = record {
-            let next = match records.get(i + 1) {
-                Some(ReplayRecord::Event { event, .. }) => Some(event),
-                _ => None,
-            };
-            // Read for each event: a change of the settings applies from the next event on.
-            if let Some((hook, since)) = shared.services.post_webhook(wake.service_sid) {
-                let wanted = (event.at >= since
-                    && Cause::fires_service_webhooks(event.cause.as_ref()))
-                .then(|| service_event_types(event, next))
-                .flatten()
-                .and_then(|names| names.iter().find(|n| hook.wants(n)));
-                if let Some(name) = wanted {
-                    deliver_service_event(shared, wake, seq, event, name, &hook).await?;
-                }
-            }
-        }
-        log.set_cursor(SERVICE_CONSUMER, channel, seq + 1)?;
-    }
-    Ok(())
-}
-
-async fn deliver_service_event(
-    shared: &Shared,
-    wake: &Wake,
-    seq: u64,
-    record: &Recorded,
-    name: &str,
-    hook: &WebhookConfig,
-) -> Result<(), StoreError> {
-    let channel = wake.channel_sid;
-    let Some(params) = describe(shared, wake, seq, record)? else { return Ok(()) };
-    let mut form = vec![("EventType".to_owned(), name.to_owned())];
-    form.extend(params);
-    let called = call_with_retries(shared, hook, form, None, Destination::ServiceWebhook).await;
-    crate::metrics::delivered(Destination::ServiceWebhook, called.is_ok());
-    if let Err(why) = called {
-        tracing::warn!(%channel, seq, "the service's post-event webhook gave up: {why}");
-        shared.log.record_dead_letter(SERVICE_CONSUMER, channel, seq, &why)?;
-        crate::metrics::dead_letter(Destination::ServiceWebhook);
-    }
-    Ok(())
-}
-
-/// Delivers a user's pending changes (`onUserAdded`, `onUserUpdated`) to its service's
-/// post-event webhook, in order, from the user stream's own cursor.
-async fn deliver_user(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
-    let log = &shared.log;
-    let user = wake.channel_sid;
-    let start = if log.has_cursor(SERVICE_CONSUMER, user)? {
-        log.cursor(SERVICE_CONSUMER, user)?
-    } else {
-        wake.from_seq
-    };
-    log.set_cursor(SERVICE_CONSUMER, user, start)?;
-    // A user's stream is a few short events: the state is folded along the way.
-    let mut state = UserState::default();
-    for record in crate::outbox::durable_records::<Recorded<UserEvent>>(log, wake, 0)? {
-        let seq = record.seq();
-        let ReplayRecord::Event { event, .. } = record else { return Ok(()) };
-        state.apply(&event);
-        if seq < start {
-            continue;
-        }
-        let name = match event.event {
-            UserEvent::UserCreated { .. } => Some("onUserAdded"),
-            UserEvent::UserUpdated { .. } => Some("onUserUpdated"),
-            _ => None,
-        };
-        let hook = shared.services.post_webhook(wake.service_sid);
-        let wanted = name.zip(hook).filter(|(name, (hook, since))| {
-            event.at >= *since
-                && Cause::fires_service_webhooks(event.cause.as_ref())
-                && hook.wants(name)
-        });
-        if let Some((name, (hook, _))) = wanted {
-            let mut form = Form::default();
-            form.put("EventType", name)
-                .put("AccountSid", shared.config.account_sid.clone())
-                .put("InstanceSid", wake.service_sid.to_string())
-                .put("ServiceSid", wake.service_sid.to_string())
-                .put("UserSid", user.to_string())
-                .put("Identity", state.identity.clone())
-                .put_some("FriendlyName", state.friendly_name.clone())
-                .put("Attributes", state.attributes.clone())
-                .put_some("RoleSid", state.role_sid.map(|r| r.to_string()))
-                .put("DateCreated", crate::iso8601(state.date_created))
-                .put("DateUpdated", crate::iso8601(state.date_updated))
-                .put("Source", event.cause.as_ref().map_or("API", Cause::source_name));
-            let called =
-                call_with_retries(shared, &hook, form.0, None, Destination::ServiceWebhook).await;
-            crate::metrics::delivered(Destination::ServiceWebhook, called.is_ok());
-            if let Err(why) = called {
-                tracing::warn!(%user, seq, "the service's post-event webhook gave up: {why}");
-                log.record_dead_letter(SERVICE_CONSUMER, user, seq, &why)?;
-                crate::metrics::dead_letter(Destination::ServiceWebhook);
-            }
-        }
-        log.set_cursor(SERVICE_CONSUMER, user, seq + 1)?;
-    }
-    Ok(())
-}
-
-/// The names an event may be sent to a service's post-event webhook under, most specific first.
-fn service_event_types(
-    record: &Recorded,
-    next: Option<&Recorded>,
-) -> Option<&'static [&'static str]> {
-    match &record.event {
-        ChannelEvent::ChannelCreated { .. } => Some(&["onChannelAdded"]),
-        _ => event_types(record, next),
     }
 }
 
@@ -364,7 +80,7 @@ pub(crate) fn pre_event_form(
 }
 
 /// The channel's state as its actor has it now; `None` if it cannot be had (stopping).
-async fn current_state(shared: &Shared, channel: Sid) -> Option<ChannelState> {
+pub(super) async fn current_state(shared: &Shared, channel: Sid) -> Option<ChannelState> {
     let registry = shared.registry.upgrade()?;
     match registry.ask(channel, None, || GetState).await {
         Ok(Ok(state)) => Some(state),
@@ -377,7 +93,10 @@ async fn current_state(shared: &Shared, channel: Sid) -> Option<ChannelState> {
 
 /// The names an event may be delivered under, most specific first; `None` for events no
 /// filter names (tasks, deliveries, read horizons, webhook changes themselves).
-fn event_types(record: &Recorded, next: Option<&Recorded>) -> Option<&'static [&'static str]> {
+pub(super) fn event_types(
+    record: &Recorded,
+    next: Option<&Recorded>,
+) -> Option<&'static [&'static str]> {
     Some(match &record.event {
         ChannelEvent::MessageAdded { media: Some(_), .. } => {
             &["onMediaMessageSent", "onMessageSent"]
@@ -403,15 +122,15 @@ fn event_types(record: &Recorded, next: Option<&Recorded>) -> Option<&'static [&
 
 /// Builds a form of name/value pairs, leaving out values that are absent.
 #[derive(Default)]
-struct Form(Vec<(String, String)>);
+pub(super) struct Form(pub(super) Vec<(String, String)>);
 
 impl Form {
-    fn put(&mut self, name: &str, value: impl Into<String>) -> &mut Form {
+    pub(super) fn put(&mut self, name: &str, value: impl Into<String>) -> &mut Form {
         self.0.push((name.to_owned(), value.into()));
         self
     }
 
-    fn put_some(&mut self, name: &str, value: Option<impl Into<String>>) -> &mut Form {
+    pub(super) fn put_some(&mut self, name: &str, value: Option<impl Into<String>>) -> &mut Form {
         if let Some(value) = value {
             self.put(name, value);
         }
@@ -421,13 +140,13 @@ impl Form {
 
 /// What a webhook is told about `record` (without `EventType` and the per-webhook parameters);
 /// `None` when what it needs is gone (a shredded channel).
-fn describe(
+pub(super) fn describe(
     shared: &Shared,
     wake: &Wake,
     seq: u64,
     record: &Recorded,
 ) -> Result<Option<Vec<(String, String)>>, StoreError> {
-    let channel = wake.channel_sid;
+    let channel = wake.stream_sid;
     let source = source_of(record);
     // A client acted as its token's identity; otherwise the event's own actor says who.
     let client = match &record.cause {
@@ -639,7 +358,7 @@ fn message_through(
 
 /// Calls one webhook, retried up to its `RetryCount` on network errors, 429 and 5xx; each call
 /// waits `timeout` at most, else the outbox's. Returns the 2xx answer.
-async fn call_with_retries(
+pub(super) async fn call_with_retries(
     shared: &Shared,
     config: &WebhookConfig,
     mut params: Vec<(String, String)>,
@@ -683,7 +402,7 @@ async fn call_with_retries(
             Ok(response) => {
                 let status = response.status();
                 last_error = format!("HTTP {status} from the webhook URL");
-                if crate::outbox::refused_for_good(status) {
+                if super::refused_for_good(status) {
                     return Err(last_error);
                 }
             }

@@ -1,5 +1,4 @@
-//! `ChannelRuns`: one run at a time per channel for a consumer of the log (the outbox's
-//! deliveries, channel webhooks, media fetches).
+//! `ChannelRuns`: one run at a time per stream for a consumer of the log.
 //!
 //! A consumer reads a channel's log from its own cursor, so two runs of one channel at once would
 //! deliver twice. A wake that arrives while its channel runs is kept, merged with any other such
@@ -12,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use switchboard_domain::Sid;
 
-use crate::outbox::Wake;
+use super::Wake;
 
 #[derive(Debug, Default)]
 pub(crate) struct ChannelRuns {
@@ -27,15 +26,11 @@ impl ChannelRuns {
         F: Fn(Wake) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        let sid = wake.channel_sid;
+        let sid = wake.stream_sid;
         {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(again) = running.get_mut(&sid) {
-                let merged = again.get_or_insert(wake);
-                merged.from_seq = merged.from_seq.min(wake.from_seq);
-                merged.webhooks |= wake.webhooks;
-                merged.replies |= wake.replies;
-                merged.until_seq = merged.until_seq.max(wake.until_seq);
+                again.get_or_insert(wake).merge(&wake);
                 return;
             }
             running.insert(sid, None);
@@ -64,12 +59,11 @@ mod tests {
 
     fn wake(n: u8, from_seq: u64) -> Wake {
         Wake {
-            channel_sid: Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [n; 16]),
+            stream_sid: Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [n; 16]),
             from_seq,
             flow_sid: None,
             service_sid: Sid::from_parts(switchboard_domain::SidPrefix::SERVICE, [1; 16]),
-            webhooks: false,
-            replies: false,
+            consumers: super::super::Interest::default(),
             until_seq: u64::MAX,
         }
     }
@@ -84,7 +78,7 @@ mod tests {
             move |wake: Wake| {
                 let (seen, mut opened) = (Rc::clone(&seen), opened.clone());
                 async move {
-                    seen.borrow_mut().push((wake.channel_sid.id()[0], wake.from_seq));
+                    seen.borrow_mut().push((wake.stream_sid.id()[0], wake.from_seq));
                     let _ = opened.wait_for(|open| *open).await;
                 }
             }

@@ -11,16 +11,19 @@
 //! sandbox (`OutboxConfig::sandbox`): every reply then goes there, never to a provider.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use switchboard_domain::{
-    Cause, ChannelCommand, ChannelEvent, ChannelType, FlowConfig, MessageSource, ProviderError,
-    Recorded, Sid, Timestamp,
+    Cause, ChannelCommand, ChannelEvent, ChannelState, ChannelType, FlowConfig, MessageSource,
+    ProviderError, Recorded, Sid, Timestamp,
 };
 use switchboard_store::{ReplayRecord, StoreError};
 
+use super::{backoff, Consumer, Shared, Wake, Woken};
 use crate::channel::Execute;
-use crate::outbox::{backoff, Shared, Wake};
 use crate::Clock;
 
 /// The cursor name of reply delivery.
@@ -140,16 +143,47 @@ impl Route {
     }
 }
 
-pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
+/// Sends agent replies to the customer through the channel's provider.
+pub(crate) struct Replies;
+
+impl Consumer for Replies {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    fn wants(&self, woken: &Woken<'_>) -> bool {
+        // A customer's message alone has nothing to send back: most inbound traffic then costs
+        // this consumer nothing.
+        woken.events().any(may_reply) && woken.flow().is_some_and(|f| delivers_replies(&f.config))
+    }
+
+    fn resume_from(
+        &self,
+        shared: &Shared,
+        channel: Sid,
+        state: &ChannelState,
+    ) -> Result<Option<u64>, StoreError> {
+        let flow = state.flex_flow_sid.and_then(|f| shared.flows.get(f));
+        let Some(flow) = flow.filter(|f| delivers_replies(&f.config)) else { return Ok(None) };
+        super::resume_under_flow(&shared.log, CONSUMER, channel, state, flow.date_updated)
+    }
+
+    fn run(
+        &self,
+        shared: Arc<Shared>,
+        wake: Wake,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>> {
+        Box::pin(async move { deliver_replies(&shared, &wake).await })
+    }
+}
+
+async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     let log = &shared.log;
-    let channel = wake.channel_sid;
-    let Some(flow) = wake.flow_sid.and_then(|f| shared.flows.get(f)) else { return Ok(()) };
-    let start = if log.has_cursor(CONSUMER, channel)? {
-        log.cursor(CONSUMER, channel)?
-    } else {
-        log.set_cursor(CONSUMER, channel, wake.from_seq)?;
-        wake.from_seq
-    };
+    let channel = wake.stream_sid;
+    // Read again for each run: the flow may have changed since the wake.
+    let flow = wake.flow_sid.and_then(|f| shared.flows.get(f));
+    let Some(flow) = flow.filter(|f| delivers_replies(&f.config)) else { return Ok(()) };
+    let start = super::start_at(log, CONSUMER, channel, wake.from_seq)?;
     let customer = log.read::<Recorded>(channel, 0).next().and_then(|first| match first {
         Ok(ReplayRecord::Event {
             event: Recorded { event: ChannelEvent::ChannelCreated { customer_address, .. }, .. },
@@ -158,7 +192,7 @@ pub(crate) async fn deliver_replies(shared: &Shared, wake: &Wake) -> Result<(), 
         _ => None,
     });
     let Some(route) = customer.and_then(|c| Route::of(&flow.config, &c)) else { return Ok(()) };
-    let records = crate::outbox::durable_records::<Recorded>(log, wake, start)?;
+    let records = super::durable_records::<Recorded>(log, wake, start)?;
     let (mut passed, mut recorded) = (start, start);
     for record in records {
         passed = record.seq() + 1;
@@ -293,7 +327,7 @@ async fn send_one(
                     code: error_code(&answer).unwrap_or_else(|| status.as_u16().to_string()),
                     message: text.chars().take(500).collect(),
                 };
-                if crate::outbox::refused_for_good(status) {
+                if super::refused_for_good(status) {
                     return Err(last);
                 }
             }
@@ -436,7 +470,7 @@ fn graph_url(graph: Option<&GraphApi>, node: &str) -> Result<reqwest::Url, Strin
 }
 
 pub(crate) fn graph_base(graph: Option<&GraphApi>) -> &str {
-    graph.map_or(crate::outbox::DEFAULT_GRAPH_API_BASE, |g| g.base_url.as_str())
+    graph.map_or(super::DEFAULT_GRAPH_API_BASE, |g| g.base_url.as_str())
 }
 
 /// A token for the Graph API's configured origin only.

@@ -1,0 +1,408 @@
+//! Work driven from the log: each consumer reads streams from a cursor of its own and delivers
+//! what it finds, so the log is the only queue.
+//!
+//! The consumers: the external integration (`external`), replies to customers through their
+//! provider (`replies`), channel webhooks (`channel_webhooks`), services' post-event webhooks
+//! (`service_webhooks`) and inbound media downloads (`media_fetch`); `webhooks` holds what the
+//! two webhook consumers share. A new one (a Studio execution, task-routing callbacks) is a file
+//! here implementing [`Consumer`] and a line in [`Consumers::new`].
+//!
+//! Nothing durable can be lost: a cursor per consumer and stream says how far delivery got, a
+//! restart resumes where it stopped ([`Consumers::resume`]), and the message path pays nothing
+//! extra. When a channel's events become durable, its actor asks each consumer's subscription
+//! ([`Consumer::wants`], from memory, on the channel's own thread) whether they give it work,
+//! and only then wakes the [`Dispatcher`], which runs each woken consumer one run at a time per
+//! stream (`runs`), consumers side by side, so a slow webhook never holds up a reply. Each
+//! stream is delivered in sequence order, one event at a time; an event is retried with
+//! exponential backoff and jitter on network errors, 429 and 5xx (never on other 4xx), then
+//! recorded as a dead letter so the stream's later events are not held up forever. Delivery is
+//! at least once: a crash between a delivery and its cursor update repeats it.
+
+mod channel_webhooks;
+mod config;
+mod external;
+mod media_fetch;
+pub(crate) mod replies;
+mod runs;
+mod service_webhooks;
+pub(crate) mod webhooks;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use rand::Rng;
+use switchboard_domain::{ChannelEvent, ChannelState, Sid, Timestamp};
+use switchboard_store::{EventLog, ReplayRecord, StoreError};
+
+use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
+use crate::hub::LiveEvent;
+use crate::media::MediaConfig;
+use runs::ChannelRuns;
+
+pub use channel_webhooks::CONSUMER as WEBHOOK_CONSUMER;
+pub use config::{OutboxConfig, TwilioAccount, TwilioApi, DEFAULT_GRAPH_API_BASE};
+pub use external::CONSUMER as EXTERNAL_CONSUMER;
+pub use media_fetch::CONSUMER as MEDIA_CONSUMER;
+pub use replies::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
+pub use service_webhooks::CONSUMER as SERVICE_WEBHOOK_CONSUMER;
+
+/// A consumer of the log.
+pub(crate) trait Consumer: Send + Sync {
+    /// The name its cursors and dead letters are kept under.
+    fn name(&self) -> &'static str;
+
+    /// Its subscription: whether a channel's newly durable events give it work. Asked on the
+    /// channel's thread, from memory, before anything crosses to the consumers' thread.
+    fn wants(&self, woken: &Woken<'_>) -> bool;
+
+    /// After a start: where its delivery of `channel` must begin again, if it stopped short or
+    /// never began although it should have.
+    fn resume_from(
+        &self,
+        shared: &Shared,
+        channel: Sid,
+        state: &ChannelState,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Delivers what `wake` covers, from its cursor.
+    fn run(
+        &self,
+        shared: Arc<Shared>,
+        wake: Wake,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>>;
+}
+
+/// The position of each consumer in [`Consumers::new`]'s list: its bit in an [`Interest`].
+const EXTERNAL: usize = 0;
+const REPLIES: usize = 1;
+const CHANNEL_WEBHOOKS: usize = 2;
+const SERVICE_WEBHOOKS: usize = 3;
+const MEDIA_FETCH: usize = 4;
+
+/// Which consumers a wake is for, a bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interest(u8);
+
+impl Interest {
+    fn only(consumer: usize) -> Interest {
+        Interest(1 << consumer)
+    }
+
+    fn has(self, consumer: usize) -> bool {
+        self.0 & (1 << consumer) != 0
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// New durable events of a stream (a channel's, or a user's `US…` for its service's post-event
+/// webhook), from `from_seq`, for the consumers it names.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Wake {
+    pub stream_sid: Sid,
+    pub from_seq: u64,
+    /// Everything of the stream below this sequence is durable. Consumers read no further: a
+    /// record past it may still be taken back by a crash, and must not reach anyone first.
+    pub until_seq: u64,
+    /// The Flex Flow that opened the channel; `None` for channels made over the Chat API.
+    pub flow_sid: Option<Sid>,
+    pub service_sid: Sid,
+    pub consumers: Interest,
+}
+
+impl Wake {
+    /// A user's changes, durable below `until_seq`, for its service's post-event webhook; its
+    /// delivery starts at its cursor (or at the start, skipping what came before the webhook
+    /// was set).
+    pub(crate) fn user_changed(user: Sid, service: Sid, until_seq: u64) -> Wake {
+        Wake {
+            stream_sid: user,
+            from_seq: 0,
+            until_seq,
+            flow_sid: None,
+            service_sid: service,
+            consumers: Interest::only(SERVICE_WEBHOOKS),
+        }
+    }
+
+    /// Folds a later wake of the same stream and consumer into this one.
+    fn merge(&mut self, later: &Wake) {
+        self.from_seq = self.from_seq.min(later.from_seq);
+        self.until_seq = self.until_seq.max(later.until_seq);
+        self.consumers = Interest(self.consumers.0 | later.consumers.0);
+    }
+}
+
+/// What a subscription is asked: a channel whose events up to the last of `events` are durable.
+pub(crate) struct Woken<'a> {
+    pub state: &'a ChannelState,
+    pub service_sid: Sid,
+    pub events: &'a [Arc<LiveEvent>],
+    pub flows: &'a FlowDirectory,
+    pub services: &'a ServiceDirectory,
+}
+
+impl Woken<'_> {
+    /// The Flex Flow that opened the channel, as it is now.
+    pub(crate) fn flow(&self) -> Option<FlowView> {
+        self.state.flex_flow_sid.and_then(|f| self.flows.get(f))
+    }
+
+    pub(crate) fn events(&self) -> impl Iterator<Item = &ChannelEvent> {
+        self.events.iter().map(|live| &live.event)
+    }
+}
+
+/// What every consumer delivers with.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub log: Arc<EventLog>,
+    pub flows: Arc<FlowDirectory>,
+    /// Whose post-event webhooks are read for every wake.
+    pub services: Arc<ServiceDirectory>,
+    pub outbound: crate::outbound::Outbound,
+    pub config: OutboxConfig,
+    /// Delivery results are recorded through the channel's actor, its only writer.
+    pub registry: std::sync::Weak<crate::registry::Registry>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        log: Arc<EventLog>,
+        flows: Arc<FlowDirectory>,
+        services: Arc<ServiceDirectory>,
+        config: OutboxConfig,
+        registry: std::sync::Weak<crate::registry::Registry>,
+    ) -> Shared {
+        let policy = Arc::new(config.outbound.clone());
+        let outbound = crate::outbound::Outbound::new(policy, config.timeout);
+        Shared { log, flows, services, outbound, config, registry }
+    }
+}
+
+/// Every consumer, with what they deliver with.
+pub(crate) struct Consumers {
+    shared: Arc<Shared>,
+    list: Vec<Box<dyn Consumer>>,
+}
+
+impl std::fmt::Debug for Consumers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<_> = self.list.iter().map(|c| c.name()).collect();
+        f.debug_struct("Consumers").field("list", &names).finish_non_exhaustive()
+    }
+}
+
+impl Consumers {
+    pub(crate) fn new(shared: Arc<Shared>, media: MediaConfig) -> Consumers {
+        let media = media_fetch::MediaFetch::new(&shared, media);
+        let list: Vec<Box<dyn Consumer>> = vec![
+            Box::new(external::External),
+            Box::new(replies::Replies),
+            Box::new(channel_webhooks::ChannelWebhooks),
+            Box::new(service_webhooks::ServiceWebhooks),
+            Box::new(media),
+        ];
+        debug_assert_eq!(list[EXTERNAL].name(), EXTERNAL_CONSUMER);
+        debug_assert_eq!(list[REPLIES].name(), REPLY_CONSUMER);
+        debug_assert_eq!(list[CHANNEL_WEBHOOKS].name(), WEBHOOK_CONSUMER);
+        debug_assert_eq!(list[SERVICE_WEBHOOKS].name(), SERVICE_WEBHOOK_CONSUMER);
+        debug_assert_eq!(list[MEDIA_FETCH].name(), MEDIA_CONSUMER);
+        Consumers { shared, list }
+    }
+
+    /// What consumers deliver with (the pre-event webhooks call with it too).
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// The consumers whose subscriptions want `woken`.
+    pub(crate) fn interest(&self, woken: &Woken<'_>) -> Interest {
+        let mut interest = Interest::default();
+        for (at, consumer) in self.list.iter().enumerate() {
+            if consumer.wants(woken) {
+                interest.0 |= 1 << at;
+            }
+        }
+        interest
+    }
+
+    /// After a start: a wake for each consumer whose delivery of `channel` stopped short.
+    pub(crate) fn resume(
+        &self,
+        channel: Sid,
+        state: &ChannelState,
+    ) -> Result<Vec<Wake>, StoreError> {
+        let Some(service_sid) = state.service_sid else { return Ok(Vec::new()) };
+        let head = self.shared.log.next_seq(channel)?;
+        let mut wakes = Vec::new();
+        for (at, consumer) in self.list.iter().enumerate() {
+            let Some(from_seq) = consumer.resume_from(&self.shared, channel, state)? else {
+                continue;
+            };
+            if from_seq < head {
+                wakes.push(Wake {
+                    stream_sid: channel,
+                    from_seq,
+                    // At a start, the log holds only what is durable.
+                    until_seq: u64::MAX,
+                    flow_sid: state.flex_flow_sid,
+                    service_sid,
+                    consumers: Interest::only(at),
+                });
+            }
+        }
+        Ok(wakes)
+    }
+}
+
+/// Runs woken consumers: each consumer one run at a time per stream, side by side.
+#[derive(Debug)]
+pub struct Dispatcher {
+    consumers: Arc<Consumers>,
+    runs: Vec<ChannelRuns>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(consumers: Arc<Consumers>) -> Dispatcher {
+        let runs = consumers.list.iter().map(|_| ChannelRuns::default()).collect();
+        Dispatcher { consumers, runs }
+    }
+}
+
+impl Actor for Dispatcher {
+    type Context = Context<Self>;
+}
+
+impl Handler<Wake> for Dispatcher {
+    type Result = ();
+
+    fn handle(&mut self, wake: Wake, _: &mut Context<Self>) {
+        for (at, runs) in self.runs.iter().enumerate() {
+            if !wake.consumers.has(at) {
+                continue;
+            }
+            let consumers = Arc::clone(&self.consumers);
+            runs.wake(Wake { consumers: Interest::only(at), ..wake }, move |wake| {
+                let consumers = Arc::clone(&consumers);
+                async move {
+                    let consumer = &consumers.list[at];
+                    let run = consumer.run(consumers.shared(), wake);
+                    if let Err(error) = run.await {
+                        let (stream, name) = (wake.stream_sid, consumer.name());
+                        tracing::error!(%stream, consumer = name, %error, "delivery stopped on a storage error");
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Where a consumer's delivery of `stream` starts: at its cursor, or, met for the first time,
+/// where it was woken (recorded at once, so a restart knows the stream is being delivered).
+pub(crate) fn start_at(
+    log: &EventLog,
+    consumer: &str,
+    stream: Sid,
+    woken_at: u64,
+) -> Result<u64, StoreError> {
+    if log.has_cursor(consumer, stream)? {
+        return log.cursor(consumer, stream);
+    }
+    log.set_cursor(consumer, stream, woken_at)?;
+    Ok(woken_at)
+}
+
+/// Where a consumer that delivers a flow's channels resumes after a start: at its cursor or,
+/// never begun, from the channel's start if the channel was opened under the flow's current
+/// configuration (a flow switched to the consumer later does not replay older history).
+fn resume_under_flow(
+    log: &EventLog,
+    consumer: &str,
+    channel: Sid,
+    state: &ChannelState,
+    flow_updated: Timestamp,
+) -> Result<Option<u64>, StoreError> {
+    if log.has_cursor(consumer, channel)? {
+        return Ok(Some(log.cursor(consumer, channel)?));
+    }
+    Ok((state.date_created >= flow_updated).then_some(0))
+}
+
+/// The records of the woken stream from `start` that the wake vouches durable.
+pub(crate) fn durable_records<E: switchboard_store::LoggedEvent>(
+    log: &EventLog,
+    wake: &Wake,
+    start: u64,
+) -> Result<Vec<ReplayRecord<E>>, StoreError> {
+    log.read::<E>(wake.stream_sid, start)
+        .take_while(|record| record.as_ref().map_or(true, |r| r.seq() < wake.until_seq))
+        .collect()
+}
+
+/// Whether an answer refuses the request itself (a 4xx other than 429): retrying will not change
+/// it. Network errors, 429 and 5xx are worth another try.
+pub(crate) fn refused_for_good(status: reqwest::StatusCode) -> bool {
+    status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+}
+
+pub(crate) fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {
+    let exponential = config.retry_base.saturating_mul(1 << attempt.min(16).saturating_sub(1));
+    let capped = exponential.min(config.retry_max);
+    // Up to a quarter of jitter, so retries from many channels do not arrive in lockstep.
+    let jitter = rand::thread_rng().gen_range(0.0..0.25);
+    capped.mul_f64(1.0 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_crypto::MasterKey;
+    use switchboard_domain::{Recorded, SidPrefix, Timestamp, UserEvent};
+    use switchboard_store::{IndexChanges, StoreConfig};
+
+    use super::*;
+
+    #[test]
+    fn consumers_read_only_as_far_as_the_wake_vouches_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(StoreConfig::new(dir.path()), MasterKey::generate()).unwrap();
+        let user = crate::new_sid(SidPrefix::USER);
+        let event = |n: u64| {
+            Recorded::new(
+                Timestamp::from_millis(n as i64),
+                UserEvent::UserUpdated {
+                    friendly_name: Some(format!("name {n}")),
+                    attributes: None,
+                    role_sid: None,
+                },
+            )
+        };
+        let events: Vec<_> = (0..5).map(event).collect();
+        log.append(user, 0, &events, &IndexChanges::default()).unwrap();
+        let wake = |from_seq, until_seq| Wake {
+            stream_sid: user,
+            from_seq,
+            flow_sid: None,
+            service_sid: crate::new_sid(SidPrefix::SERVICE),
+            consumers: Interest::only(SERVICE_WEBHOOKS),
+            until_seq,
+        };
+        let seqs = |wake: Wake, start| -> Vec<u64> {
+            durable_records::<Recorded<UserEvent>>(&log, &wake, start)
+                .unwrap()
+                .iter()
+                .map(ReplayRecord::seq)
+                .collect()
+        };
+        assert_eq!(seqs(wake(0, 3), 0), vec![0, 1, 2], "records past the durable point are left");
+        assert_eq!(seqs(wake(0, 3), 1), vec![1, 2]);
+        assert_eq!(seqs(wake(0, u64::MAX), 2), vec![2, 3, 4]);
+        assert!(seqs(wake(0, 2), 2).is_empty());
+    }
+}
