@@ -68,6 +68,16 @@ pub struct ProviderStatus {
     pub error: Option<ProviderError>,
 }
 
+/// Why an inbound message was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundRefusal {
+    /// No enabled Flex Flow takes messages of its type to its address: nothing is stored, and
+    /// the provider, told so, retries.
+    Unrouted,
+    /// The customer's channel refused it.
+    Rejected(Rejection),
+}
+
 /// The outcome of an inbound message, once durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundOutcome {
@@ -359,18 +369,26 @@ impl Engine {
         }
     }
 
-    /// Stores an inbound message for `flow`: into the customer's channel or a new one. Returns once
-    /// it is durable (or, for a redelivery, once the original is).
+    /// Stores an inbound message under the enabled Flex Flow that takes it (its channel type and
+    /// our address): into the customer's channel or a new one. Returns once it is durable (or,
+    /// for a redelivery, once the original is).
     pub async fn inbound(
         &self,
-        flow: FlowView,
         inbound: Inbound,
-    ) -> Result<Result<InboundOutcome, Rejection>, EngineError> {
+    ) -> Result<Result<InboundOutcome, InboundRefusal>, EngineError> {
         let provider = inbound.provider;
+        let Some(flow) = self.inner.flows.find_enabled(inbound.channel_type, &inbound.to) else {
+            crate::metrics::inbound(provider, crate::metrics::InboundOutcomeKind::Unrouted);
+            tracing::warn!(
+                channel_type = inbound.channel_type.as_str(),
+                "no enabled Flex Flow for an inbound message"
+            );
+            return Ok(Err(InboundRefusal::Unrouted));
+        };
         let answer = self.store_inbound(flow, inbound).await;
         let outcome = crate::metrics::outcome_of(&answer, |stored| stored.duplicate);
         crate::metrics::inbound(provider, outcome);
-        answer
+        Ok(answer?.map_err(InboundRefusal::Rejected))
     }
 
     async fn store_inbound(

@@ -52,7 +52,7 @@ pub use consumer::{
     WEBHOOK_CONSUMER,
 };
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
-pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, ProviderStatus};
+pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, InboundRefusal, ProviderStatus};
 pub use error::EngineError;
 pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};

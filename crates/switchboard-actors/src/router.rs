@@ -33,6 +33,11 @@ use crate::{new_sid, EngineError};
 pub struct Inbound {
     /// Whose webhook delivered it (counted in the metrics by it).
     pub provider: crate::metrics::InboundProvider,
+    /// What the customer wrote through, and to which of our addresses as the provider names it
+    /// (a number, `whatsapp:+…`, a Page id, a WhatsApp phone number id): the enabled Flex Flow
+    /// of that type with that `ContactIdentity` takes the message.
+    pub channel_type: switchboard_domain::ChannelType,
+    pub to: String,
     /// The customer's normalized address.
     pub customer_address: String,
     pub body: String,

@@ -64,6 +64,8 @@ async fn all_messages(engine: &Engine, channel: Sid) -> Vec<switchboard_actors::
 fn sms(from: &str, body: &str, id: &str) -> Inbound {
     Inbound {
         provider: switchboard_actors::metrics::InboundProvider::Twilio,
+        channel_type: ChannelType::Sms,
+        to: "+15005550006".into(),
         customer_address: from.into(),
         body: body.into(),
         media: Vec::new(),
@@ -77,12 +79,10 @@ fn sms(from: &str, body: &str, id: &str) -> Inbound {
 #[actix_rt::test]
 async fn same_customer_one_channel_other_customer_another() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let flow = sms_flow(&engine, false).await;
-    let a1 = engine.inbound(flow.clone(), sms("+14155550101", "hi", "SM1")).await.unwrap().unwrap();
-    let a2 =
-        engine.inbound(flow.clone(), sms("+14155550101", "again", "SM2")).await.unwrap().unwrap();
-    let b =
-        engine.inbound(flow.clone(), sms("+14155550102", "hello", "SM3")).await.unwrap().unwrap();
+    sms_flow(&engine, false).await;
+    let a1 = engine.inbound(sms("+14155550101", "hi", "SM1")).await.unwrap().unwrap();
+    let a2 = engine.inbound(sms("+14155550101", "again", "SM2")).await.unwrap().unwrap();
+    let b = engine.inbound(sms("+14155550102", "hello", "SM3")).await.unwrap().unwrap();
     assert!(a1.created_channel && !a2.created_channel && b.created_channel);
     assert_eq!(a1.channel_sid, a2.channel_sid);
     assert_ne!(a1.channel_sid, b.channel_sid);
@@ -98,14 +98,14 @@ async fn same_customer_one_channel_other_customer_another() {
 #[actix_rt::test]
 async fn concurrent_messages_of_a_new_customer_make_one_channel() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let flow = sms_flow(&engine, false).await;
-    let sends = (0..50).map(|i| {
-        let engine = engine.clone();
-        let flow = flow.clone();
-        async move {
-            engine.inbound(flow, sms("+14155550199", &format!("m{i}"), &format!("SMc{i}"))).await
-        }
-    });
+    sms_flow(&engine, false).await;
+    let sends =
+        (0..50).map(|i| {
+            let engine = engine.clone();
+            async move {
+                engine.inbound(sms("+14155550199", &format!("m{i}"), &format!("SMc{i}"))).await
+            }
+        });
     let outcomes = futures_util::future::join_all(sends).await;
     let channels: std::collections::BTreeSet<_> =
         outcomes.iter().map(|o| o.as_ref().unwrap().as_ref().unwrap().channel_sid).collect();
@@ -118,15 +118,11 @@ async fn concurrent_messages_of_a_new_customer_make_one_channel() {
 #[actix_rt::test]
 async fn redelivery_never_adds_a_second_message() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let flow = sms_flow(&engine, false).await;
-    let sends =
-        (0..20).map(|_| {
-            let engine = engine.clone();
-            let flow = flow.clone();
-            async move {
-                engine.inbound(flow, sms("+14155550150", "once", "SMdup")).await.unwrap().unwrap()
-            }
-        });
+    sms_flow(&engine, false).await;
+    let sends = (0..20).map(|_| {
+        let engine = engine.clone();
+        async move { engine.inbound(sms("+14155550150", "once", "SMdup")).await.unwrap().unwrap() }
+    });
     let outcomes = futures_util::future::join_all(sends).await;
     assert_eq!(outcomes.iter().filter(|o| !o.duplicate).count(), 1);
     assert_eq!(all_messages(&engine, outcomes[0].channel_sid).await.len(), 1);
@@ -135,9 +131,8 @@ async fn redelivery_never_adds_a_second_message() {
 #[actix_rt::test]
 async fn janitor_retires_quiet_channels_and_the_next_message_opens_a_new_one() {
     let Setup { engine, .. } = start(Duration::from_millis(300));
-    let flow = sms_flow(&engine, false).await;
-    let first =
-        engine.inbound(flow.clone(), sms("+14155550160", "hi", "SMj1")).await.unwrap().unwrap();
+    sms_flow(&engine, false).await;
+    let first = engine.inbound(sms("+14155550160", "hi", "SMj1")).await.unwrap().unwrap();
     let mut retired = false;
     for _ in 0..60 {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
@@ -149,7 +144,7 @@ async fn janitor_retires_quiet_channels_and_the_next_message_opens_a_new_one() {
         }
     }
     assert!(retired, "the janitor retired the channel");
-    let next = engine.inbound(flow, sms("+14155550160", "back", "SMj2")).await.unwrap().unwrap();
+    let next = engine.inbound(sms("+14155550160", "back", "SMj2")).await.unwrap().unwrap();
     assert!(next.created_channel);
     assert_ne!(next.channel_sid, first.channel_sid);
 }
@@ -157,9 +152,8 @@ async fn janitor_retires_quiet_channels_and_the_next_message_opens_a_new_one() {
 #[actix_rt::test]
 async fn long_lived_channels_are_reused_with_their_history() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let flow = sms_flow(&engine, true).await;
-    let first =
-        engine.inbound(flow.clone(), sms("+14155550170", "hi", "SMl1")).await.unwrap().unwrap();
+    sms_flow(&engine, true).await;
+    let first = engine.inbound(sms("+14155550170", "hi", "SMl1")).await.unwrap().unwrap();
     let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
     let task = *state.open_tasks.keys().next().unwrap();
     let done = engine
@@ -171,7 +165,7 @@ async fn long_lived_channels_are_reused_with_their_history() {
         .unwrap()
         .unwrap();
     assert_eq!(done.events.len(), 2, "task ended and channel deactivated");
-    let again = engine.inbound(flow, sms("+14155550170", "back", "SMl2")).await.unwrap().unwrap();
+    let again = engine.inbound(sms("+14155550170", "back", "SMl2")).await.unwrap().unwrap();
     assert_eq!(again.channel_sid, first.channel_sid);
     assert_eq!(again.message_index, 1);
     let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
@@ -183,11 +177,10 @@ async fn long_lived_channels_are_reused_with_their_history() {
 #[actix_rt::test]
 async fn members_receive_live_events_and_strangers_do_not() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let flow = sms_flow(&engine, false).await;
+    sms_flow(&engine, false).await;
     let mut customer = engine.hub().subscribe("+14155550180", None);
     let mut stranger = engine.hub().subscribe("+14155550181", None);
-    let outcome =
-        engine.inbound(flow, sms("+14155550180", "hello", "SMh1")).await.unwrap().unwrap();
+    let outcome = engine.inbound(sms("+14155550180", "hello", "SMh1")).await.unwrap().unwrap();
     let mut seqs = Vec::new();
     while let Ok(Some(live)) =
         actix_rt::time::timeout(Duration::from_millis(300), customer.events.recv()).await
@@ -205,9 +198,8 @@ async fn members_receive_live_events_and_strangers_do_not() {
 #[actix_rt::test]
 async fn hibernated_channels_come_back_with_their_state() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let flow = sms_flow(&engine, false).await;
-    let first =
-        engine.inbound(flow.clone(), sms("+14155550190", "hi", "SMz1")).await.unwrap().unwrap();
+    sms_flow(&engine, false).await;
+    let first = engine.inbound(sms("+14155550190", "hi", "SMz1")).await.unwrap().unwrap();
     for _ in 0..40 {
         if engine.live_channels() == 0 {
             break;
@@ -215,7 +207,7 @@ async fn hibernated_channels_come_back_with_their_state() {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(engine.live_channels(), 0, "the quiet channel hibernated");
-    let again = engine.inbound(flow, sms("+14155550190", "back", "SMz2")).await.unwrap().unwrap();
+    let again = engine.inbound(sms("+14155550190", "back", "SMz2")).await.unwrap().unwrap();
     assert_eq!(again.channel_sid, first.channel_sid);
     assert_eq!(again.message_index, 1);
 }
@@ -236,13 +228,13 @@ async fn a_second_enabled_flow_for_the_same_number_is_refused() {
 
 /// Two new customers' channels: one of 20 messages, one of 1.
 async fn busy_and_quiet(engine: &Engine, log: &EventLog) -> (Sid, Sid) {
-    let flow = sms_flow(engine, false).await;
+    sms_flow(engine, false).await;
     let mut busy = None;
     for n in 0..20 {
-        let stored = engine.inbound(flow.clone(), sms("+14155550111", "hi", &format!("SMb{n}")));
+        let stored = engine.inbound(sms("+14155550111", "hi", &format!("SMb{n}")));
         busy = Some(stored.await.unwrap().unwrap().channel_sid);
     }
-    let quiet = engine.inbound(flow.clone(), sms("+14155550112", "hi", "SMquiet")).await;
+    let quiet = engine.inbound(sms("+14155550112", "hi", "SMquiet")).await;
     let (busy, quiet) = (busy.unwrap(), quiet.unwrap().unwrap().channel_sid);
     assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none yet");
     (busy, quiet)
@@ -284,4 +276,22 @@ async fn a_start_snapshots_the_channels_a_crash_left_far_past_their_last_snapsho
     // What a start after a crash does: the same log, no clean stop before it.
     let restarted = Engine::start(Arc::clone(&log), Arc::new(SystemClock), config).unwrap();
     assert_snapshotted_at_head(&restarted, &log, busy, quiet).await;
+}
+
+#[actix_rt::test]
+async fn a_message_no_enabled_flow_takes_is_refused_and_stored_nowhere() {
+    let Setup { engine, .. } = start(Duration::from_secs(3600));
+    let refused = engine.inbound(sms("+14155550111", "hi", "SMu1")).await.unwrap();
+    assert_eq!(refused, Err(switchboard_actors::InboundRefusal::Unrouted), "no flow yet");
+    sms_flow(&engine, false).await;
+    let elsewhere = Inbound { to: "+15005550007".into(), ..sms("+14155550111", "hi", "SMu2") };
+    let refused = engine.inbound(elsewhere).await.unwrap();
+    assert_eq!(refused, Err(switchboard_actors::InboundRefusal::Unrouted), "another number");
+    let whatsapp =
+        Inbound { channel_type: ChannelType::Whatsapp, ..sms("+14155550111", "hi", "SMu3") };
+    let refused = engine.inbound(whatsapp).await.unwrap();
+    assert_eq!(refused, Err(switchboard_actors::InboundRefusal::Unrouted), "another channel type");
+    assert!(engine.channel_sids().unwrap().is_empty(), "nothing stored");
+    let stored = engine.inbound(sms("+14155550111", "hi", "SMu4")).await.unwrap().unwrap();
+    assert_eq!(all_messages(&engine, stored.channel_sid).await.len(), 1);
 }

@@ -12,8 +12,8 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use switchboard_actors::metrics::{inbound as count_inbound, InboundOutcomeKind, InboundProvider};
-use switchboard_actors::{new_sid, Inbound, ProviderStatus};
+use switchboard_actors::metrics::InboundProvider;
+use switchboard_actors::{new_sid, Inbound, InboundRefusal, ProviderStatus};
 use switchboard_domain::{
     customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix, Timestamp,
 };
@@ -367,17 +367,10 @@ async fn store(
         ChannelType::Facebook => InboundProvider::Messenger,
         _ => InboundProvider::Whatsapp,
     };
-    let Some(flow) = state.engine.flows().find_enabled(message.channel_type, &message.our_address)
-    else {
-        count_inbound(provider, InboundOutcomeKind::Unrouted);
-        tracing::warn!(
-            channel_type = message.channel_type.as_str(),
-            "no enabled Flex Flow for an inbound Meta message"
-        );
-        return Ok(Some(message.our_address));
-    };
     let inbound = Inbound {
         provider,
+        channel_type: message.channel_type,
+        to: message.our_address.clone(),
         customer_address: address,
         body: message.body,
         media: message.media,
@@ -386,9 +379,10 @@ async fn store(
         pre_engagement_data: None,
         attributes: Some(message.attributes),
     };
-    match state.engine.inbound(flow, inbound).await? {
+    match state.engine.inbound(inbound).await? {
         Ok(_) => Ok(None),
-        Err(rejection) => Err(rejection.into()),
+        Err(InboundRefusal::Unrouted) => Ok(Some(message.our_address)),
+        Err(InboundRefusal::Rejected(rejection)) => Err(rejection.into()),
     }
 }
 

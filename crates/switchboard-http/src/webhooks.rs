@@ -9,8 +9,8 @@
 //! did not keep.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use switchboard_actors::metrics::{inbound as count_inbound, InboundOutcomeKind, InboundProvider};
-use switchboard_actors::{new_sid, Inbound, ProviderStatus};
+use switchboard_actors::metrics::InboundProvider;
+use switchboard_actors::{new_sid, Inbound, InboundRefusal, ProviderStatus};
 use switchboard_domain::{
     customer_address, ChannelType, DeliveryStatus, Media, ProviderError, SidPrefix,
 };
@@ -127,24 +127,14 @@ async fn twilio_inbound(
         param("From").ok_or_else(|| ApiError::bad_param("Missing required parameter From"))?;
     let channel_type =
         if to.starts_with("whatsapp:") { ChannelType::Whatsapp } else { ChannelType::Sms };
-    let Some(flow) = state.engine.flows().find_enabled(channel_type, to) else {
-        count_inbound(InboundProvider::Twilio, InboundOutcomeKind::Unrouted);
-        tracing::warn!(
-            channel_type = channel_type.as_str(),
-            "no enabled Flex Flow for an inbound message"
-        );
-        return Err(ApiError::new(
-            404,
-            20404,
-            format!("No enabled Flex Flow takes {} messages to {to}", channel_type.as_str()),
-        ));
-    };
     let address = customer_address(channel_type, from)
         .map_err(|e| ApiError::bad_param(format!("From: {e}")))?;
     let body = param("Body").unwrap_or_default();
     crate::twilio::lengths::check_body(body)?;
     let inbound = Inbound {
         provider: InboundProvider::Twilio,
+        channel_type,
+        to: to.to_owned(),
         customer_address: address,
         body: body.to_owned(),
         media: media(&params, param("NumMedia"))?,
@@ -156,12 +146,17 @@ async fn twilio_inbound(
     if inbound.body.is_empty() && inbound.media.is_empty() {
         return Err(ApiError::bad_param("A message needs a Body or media"));
     }
-    match state.engine.inbound(flow, inbound).await? {
+    match state.engine.inbound(inbound).await? {
         Ok(outcome) => {
             tracing::debug!(channel = %outcome.channel_sid, duplicate = outcome.duplicate, "stored an inbound message");
             Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
         }
-        Err(rejection) => Err(rejection.into()),
+        Err(InboundRefusal::Unrouted) => Err(ApiError::new(
+            404,
+            20404,
+            format!("No enabled Flex Flow takes {} messages to {to}", channel_type.as_str()),
+        )),
+        Err(InboundRefusal::Rejected(rejection)) => Err(rejection.into()),
     }
 }
 
