@@ -7,15 +7,13 @@
 //! receives events after the one that added it: adding one never replays older history.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use switchboard_domain::{ChannelState, Recorded, Sid, WebhookState};
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
 use super::webhooks::{call_with_retries, current_state, describe, event_types};
-use super::{Consumer, Shared, Wake, Woken};
+use super::{Consumer, Run, Shared, Wake, Woken};
 use crate::metrics::Destination;
 
 /// Sends channel events to the channel's own webhooks.
@@ -39,11 +37,7 @@ impl Consumer for ChannelWebhooks {
         resume_from(&shared.log, channel, state)
     }
 
-    fn run(
-        &self,
-        shared: Arc<Shared>,
-        wake: Wake,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>> {
+    fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {
         Box::pin(async move { deliver(&shared, &wake).await })
     }
 }
@@ -138,8 +132,8 @@ async fn deliver_event(
         }
     }
     if !failures.is_empty() {
-        shared.log.record_dead_letter(CONSUMER, channel, seq, &failures.join("; "))?;
-        crate::metrics::dead_letter(Destination::ChannelWebhook);
+        let why = failures.join("; ");
+        super::give_up(&shared.log, CONSUMER, channel, seq, &why, Destination::ChannelWebhook)?;
     }
     Ok(())
 }

@@ -2,8 +2,6 @@
 //! `external` integration is posted to its `Integration.Url`, signed with `X-Twilio-Signature`,
 //! with the flow's `RetryCount` (then a dead letter). Receivers dedupe by `MessageSid`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use switchboard_domain::{
@@ -11,7 +9,7 @@ use switchboard_domain::{
 };
 use switchboard_store::{ReplayRecord, StoreError};
 
-use super::{backoff, durable_records, refused_for_good, Consumer, Shared, Wake, Woken};
+use super::{backoff, durable_records, refused_for_good, Consumer, Run, Shared, Wake, Woken};
 use crate::metrics::Destination;
 
 /// The cursor and dead-letter name of this consumer of the log.
@@ -43,11 +41,7 @@ impl Consumer for External {
         super::resume_under_flow(&shared.log, CONSUMER, channel, state, flow.date_updated)
     }
 
-    fn run(
-        &self,
-        shared: Arc<Shared>,
-        wake: Wake,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>> {
+    fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {
         Box::pin(async move { deliver(&shared, wake).await })
     }
 }
@@ -74,9 +68,7 @@ async fn deliver(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
                 let posted = post_with_retries(shared, &url, params, retries).await;
                 crate::metrics::delivered(Destination::Integration, posted.is_ok());
                 if let Err(why) = posted {
-                    tracing::warn!(channel = %channel, seq, "external integration gave up: {why}");
-                    log.record_dead_letter(CONSUMER, channel, seq, &why)?;
-                    crate::metrics::dead_letter(Destination::Integration);
+                    super::give_up(log, CONSUMER, channel, seq, &why, Destination::Integration)?;
                 }
             }
         }

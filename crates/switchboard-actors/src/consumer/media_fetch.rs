@@ -14,8 +14,6 @@
 //! `MediaFailed`), recorded through the channel's actor, its only writer; a medium already
 //! stored is never stored again.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use switchboard_domain::{
@@ -23,7 +21,7 @@ use switchboard_domain::{
 };
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
-use super::{backoff, Consumer, OutboxConfig, Shared, TwilioApi, Wake, Woken};
+use super::{backoff, Consumer, OutboxConfig, Run, Shared, TwilioApi, Wake, Woken};
 use crate::channel::{Execute, GetState};
 use crate::media::{essence, MediaConfig, WHATSAPP_MEDIA_PREFIX};
 use crate::registry::Registry;
@@ -113,11 +111,7 @@ impl Consumer for MediaFetch {
         Ok(Some(shared.log.cursor(CONSUMER, channel)?))
     }
 
-    fn run(
-        &self,
-        _: Arc<Shared>,
-        wake: Wake,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>> {
+    fn run(&self, _: Arc<Shared>, wake: Wake) -> Run {
         let fetcher = Arc::clone(&self.fetcher);
         Box::pin(async move { fetch_channel(&fetcher, &wake).await })
     }

@@ -68,11 +68,27 @@ pub(crate) trait Consumer: Send + Sync {
     ) -> Result<Option<u64>, StoreError>;
 
     /// Delivers what `wake` covers, from its cursor.
-    fn run(
-        &self,
-        shared: Arc<Shared>,
-        wake: Wake,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>>;
+    fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run;
+}
+
+/// A consumer's run: it ends with the stream delivered as far as the wake vouches durable, or
+/// on a storage error (the cursor stays, a later wake or a restart goes on from it).
+pub(crate) type Run = Pin<Box<dyn Future<Output = Result<(), StoreError>>>>;
+
+/// Gives up on the event at `seq` of `stream` for good: a dead letter saying why, counted, so
+/// the stream's later events are not held up.
+pub(crate) fn give_up(
+    log: &EventLog,
+    consumer: &str,
+    stream: Sid,
+    seq: u64,
+    why: &str,
+    destination: crate::metrics::Destination,
+) -> Result<(), StoreError> {
+    tracing::warn!(%stream, seq, consumer, "delivery gave up: {why}");
+    log.record_dead_letter(consumer, stream, seq, why)?;
+    crate::metrics::dead_letter(destination);
+    Ok(())
 }
 
 /// The position of each consumer in [`Consumers::new`]'s list: its bit in an [`Interest`].

@@ -11,8 +11,6 @@
 //! sandbox (`OutboxConfig::sandbox`): every reply then goes there, never to a provider.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -22,7 +20,7 @@ use switchboard_domain::{
 };
 use switchboard_store::{ReplayRecord, StoreError};
 
-use super::{backoff, Consumer, Shared, Wake, Woken};
+use super::{backoff, Consumer, Run, Shared, Wake, Woken};
 use crate::channel::Execute;
 use crate::Clock;
 
@@ -168,11 +166,7 @@ impl Consumer for Replies {
         super::resume_under_flow(&shared.log, CONSUMER, channel, state, flow.date_updated)
     }
 
-    fn run(
-        &self,
-        shared: Arc<Shared>,
-        wake: Wake,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>> {
+    fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {
         Box::pin(async move { deliver_replies(&shared, &wake).await })
     }
 }

@@ -4,8 +4,6 @@
 //! it was set; and users' changes, read from each user's `US…` stream under the same consumer
 //! name. Sent as Twilio's form (`webhooks.rs`), from a cursor of its own, on runs of its own.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use switchboard_domain::{
@@ -15,7 +13,7 @@ use switchboard_domain::{
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
 use super::webhooks::{call_with_retries, describe, event_types, Form};
-use super::{Consumer, Shared, Wake, Woken};
+use super::{Consumer, Run, Shared, Wake, Woken};
 use crate::metrics::Destination;
 
 /// Sends channel events and users' changes to their service's post-event webhook.
@@ -41,11 +39,7 @@ impl Consumer for ServiceWebhooks {
         resume_from(&shared.log, channel, state, since)
     }
 
-    fn run(
-        &self,
-        shared: Arc<Shared>,
-        wake: Wake,
-    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>>>> {
+    fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {
         Box::pin(async move { deliver_service(&shared, &wake).await })
     }
 }
@@ -126,9 +120,7 @@ async fn deliver_service_event(
     let called = call_with_retries(shared, hook, form, None, Destination::ServiceWebhook).await;
     crate::metrics::delivered(Destination::ServiceWebhook, called.is_ok());
     if let Err(why) = called {
-        tracing::warn!(%channel, seq, "the service's post-event webhook gave up: {why}");
-        shared.log.record_dead_letter(CONSUMER, channel, seq, &why)?;
-        crate::metrics::dead_letter(Destination::ServiceWebhook);
+        super::give_up(&shared.log, CONSUMER, channel, seq, &why, Destination::ServiceWebhook)?;
     }
     Ok(())
 }
@@ -179,9 +171,7 @@ async fn deliver_user(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
                 call_with_retries(shared, &hook, form.0, None, Destination::ServiceWebhook).await;
             crate::metrics::delivered(Destination::ServiceWebhook, called.is_ok());
             if let Err(why) = called {
-                tracing::warn!(%user, seq, "the service's post-event webhook gave up: {why}");
-                log.record_dead_letter(CONSUMER, user, seq, &why)?;
-                crate::metrics::dead_letter(Destination::ServiceWebhook);
+                super::give_up(log, CONSUMER, user, seq, &why, Destination::ServiceWebhook)?;
             }
         }
         log.set_cursor(CONSUMER, user, seq + 1)?;
