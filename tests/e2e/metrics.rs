@@ -98,6 +98,11 @@ fn metrics_count_what_was_done_and_name_no_sid_or_number() {
     assert!(moved("switchboard_log_flush_appends_sum") >= 1.0, "the message's append");
     assert!(moved("switchboard_log_flush_duration_seconds_count") >= 1.0);
     assert!(after.value("switchboard_store_disk_bytes") > 0.0);
+    assert_eq!(moved("switchboard_channels"), 1.0, "the customer's channel, counted");
+    let janitor = moved("switchboard_memory_bytes{holder=\"janitor\"}");
+    assert!(janitor > 0.0 && janitor <= 1024.0, "the janitor's record of it: {janitor} bytes");
+    assert!(after.value("switchboard_memory_bytes{holder=\"stream_caches\"}") > 0.0);
+    assert!(after.series.contains_key("switchboard_memory_bytes{holder=\"users\"}"));
     assert!(after.value("process_resident_memory_bytes") > 0.0);
     assert!(after.series.contains_key("process_cpu_seconds_total"));
 

@@ -101,6 +101,7 @@ pub(crate) struct EngineInner {
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
     janitor: Addr<Janitor>,
+    janitor_holds: Arc<crate::janitor::JanitorHolds>,
     pub(crate) routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
     media_config: crate::MediaConfig,
 }
@@ -134,7 +135,7 @@ impl Engine {
         let arbiters: Vec<ArbiterHandle> =
             (0..config.arbiters.max(1)).map(|_| Arbiter::new().handle()).collect();
         let registry = Arc::new(Registry::new(arbiters));
-        let (janitor, activity) = Janitor::new(
+        let (janitor, activity, janitor_holds) = Janitor::new(
             config.janitor_window,
             config.janitor_tick,
             Arc::clone(&clock),
@@ -180,6 +181,7 @@ impl Engine {
             hub,
             presence: crate::presence::Presence::default(),
             janitor,
+            janitor_holds,
             routers: std::sync::OnceLock::new(),
             media_config: config.media.clone(),
         });
@@ -339,14 +341,28 @@ impl Engine {
         self.inner.registry.live()
     }
 
+    /// What the daemon holds in memory for its channels, users and streams (`memory.rs`).
+    pub fn memory(&self) -> crate::MemoryFigures {
+        let held = &self.inner.janitor_holds;
+        crate::MemoryFigures {
+            channels_known: held.channels.load(std::sync::atomic::Ordering::Relaxed),
+            janitor_bytes: held.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            users_bytes: self.inner.users.footprint(),
+            stream_caches_bytes: self.inner.log.stream_caches_footprint(),
+        }
+    }
+
     /// Sets the gauges that are sampled when scraped rather than kept as things change: live
-    /// channel actors, and the store's size on disk.
-    pub fn sample_metrics(&self) {
+    /// channel actors, what the daemon holds in memory, and the store's size on disk.
+    pub async fn sample_metrics(&self) {
+        // The janitor folds channels' reports in batches: fold what waits, so the figures
+        // count every channel reported so far.
+        let _ = self.inner.janitor.send(crate::janitor::TakeActivity).await;
         let disk_bytes = self.inner.log.size_on_disk();
         if let Err(error) = &disk_bytes {
             tracing::warn!(%error, "could not read the store's size on disk");
         }
-        crate::metrics::sample(self.live_channels(), disk_bytes.ok());
+        crate::metrics::sample(self.live_channels(), &self.memory(), disk_bytes.ok());
     }
 
     /// Snapshots every live channel far enough past its latest snapshot, and stops those with

@@ -8,6 +8,7 @@
 //! list wakes no hibernated channel it does not show.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -55,6 +56,13 @@ pub struct ChannelListing {
 }
 
 impl Activity {
+    /// The bytes the janitor's record of a channel holds (`memory.rs`).
+    fn footprint(&self) -> usize {
+        let tasks = self.open_tasks.capacity() * std::mem::size_of::<OpenTask>();
+        let attributes: usize = self.open_tasks.iter().map(|t| t.attributes.capacity()).sum();
+        crate::memory::btree_entry::<Sid, Activity>() + tasks + attributes
+    }
+
     pub fn of(channel_sid: Sid, state: &ChannelState) -> Activity {
         // An erased or deleted channel is listed nowhere.
         let listing = match (state.service_sid, state.kind, state.is_removed()) {
@@ -127,6 +135,13 @@ impl ActivityFeed {
     }
 }
 
+/// What the janitor holds, kept as it changes and read by the daemon's memory figures.
+#[derive(Debug, Default)]
+pub(crate) struct JanitorHolds {
+    pub channels: AtomicUsize,
+    pub bytes: AtomicUsize,
+}
+
 /// Tells the janitor that reports are queued in its feed.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
@@ -136,6 +151,8 @@ pub(crate) struct TakeActivity;
 pub struct Janitor {
     /// Every channel, so that the janitor sees every quiet one; ordered, for lists.
     channels: BTreeMap<Sid, Activity>,
+    /// What `channels` holds, for the daemon's memory figures: (channels, bytes).
+    held: Arc<JanitorHolds>,
     /// Reports not yet folded into `channels` (see [`ActivityFeed`]).
     pending: Arc<Mutex<Vec<Activity>>>,
     /// The queue emptied last time, kept to be swapped in next time: a queue that starts empty
@@ -158,6 +175,7 @@ impl Janitor {
     ) -> Janitor {
         Janitor {
             channels: BTreeMap::new(),
+            held: Arc::default(),
             pending: Arc::new(Mutex::new(Vec::with_capacity(ActivityFeed::WAKE_AT))),
             spare: Vec::with_capacity(ActivityFeed::WAKE_AT),
             window,
@@ -168,12 +186,13 @@ impl Janitor {
         }
     }
 
-    /// Starts the janitor and gives the feed that channel actors report to.
-    pub(crate) fn start_with_feed(self) -> (Addr<Janitor>, ActivityFeed) {
+    /// Starts the janitor and gives the feed that channel actors report to, and what it holds.
+    pub(crate) fn start_with_feed(self) -> (Addr<Janitor>, ActivityFeed, Arc<JanitorHolds>) {
         let pending = Arc::clone(&self.pending);
+        let held = Arc::clone(&self.held);
         let addr = self.start();
         let feed = ActivityFeed { pending, janitor: addr.clone().recipient() };
-        (addr, feed)
+        (addr, feed, held)
     }
 
     /// Folds the queued reports in, oldest first, so the latest of each channel wins.
@@ -190,11 +209,15 @@ impl Janitor {
 
     fn record(&mut self, activity: Activity) {
         // A channel listed nowhere, with nothing open, is nothing the janitor looks after.
-        if activity.listing.is_none() && activity.open_tasks.is_empty() {
-            self.channels.remove(&activity.channel_sid);
+        let (added, replaced) = if activity.listing.is_none() && activity.open_tasks.is_empty() {
+            (0, self.channels.remove(&activity.channel_sid))
         } else {
-            self.channels.insert(activity.channel_sid, activity);
-        }
+            (activity.footprint(), self.channels.insert(activity.channel_sid, activity))
+        };
+        let removed = replaced.as_ref().map_or(0, Activity::footprint);
+        self.held.bytes.fetch_add(added, Ordering::Relaxed);
+        self.held.bytes.fetch_sub(removed, Ordering::Relaxed);
+        self.held.channels.store(self.channels.len(), Ordering::Relaxed);
     }
 
     fn sweep(&mut self) {

@@ -22,6 +22,11 @@ pub const DELIVERY_RETRIES: &str = "switchboard_outbox_retries_total";
 pub const DELIVERIES: &str = "switchboard_outbox_deliveries_total";
 /// Deliveries given up and recorded as dead letters (counter; `destination`).
 pub const DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
+/// Bytes the daemon's own structures hold (gauge, sampled; label `holder`: janitor, users,
+/// stream_caches), as `memory.rs` counts them: not sled's page cache.
+pub const MEMORY_BYTES: &str = "switchboard_memory_bytes";
+/// Channels not deleted, live or hibernated (gauge, sampled).
+pub const CHANNELS_KNOWN: &str = "switchboard_channels";
 /// Channels the janitor retired for inactivity (counter).
 pub const RETIREMENTS: &str = "switchboard_janitor_retirements_total";
 
@@ -150,6 +155,12 @@ pub fn describe() {
     switchboard_store::metrics::describe();
     describe_counter!(INBOUND, Unit::Count, "Inbound customer messages by provider and outcome");
     describe_gauge!(LIVE_CHANNELS, Unit::Count, "Channel actors in memory");
+    describe_gauge!(CHANNELS_KNOWN, Unit::Count, "Channels not deleted, live or hibernated");
+    describe_gauge!(
+        MEMORY_BYTES,
+        Unit::Bytes,
+        "Bytes the daemon's own structures hold for channels, users and streams (not sled's cache)"
+    );
     describe_counter!(HIBERNATIONS, Unit::Count, "Channel actors that hibernated");
     describe_counter!(
         DELIVERY_ATTEMPTS,
@@ -229,11 +240,20 @@ pub(crate) fn dead_letter(destination: Destination) {
     metrics::counter!(DEAD_LETTERS, "destination" => destination.label()).increment(1);
 }
 
-/// Sets the gauges that are sampled rather than kept: live channel actors, and the store's size
-/// on disk when it could be read.
-pub(crate) fn sample(live_channels: usize, disk_bytes: Option<u64>) {
-    // Both far below 2^52: exact as f64.
+/// Sets the gauges that are sampled rather than kept: live channel actors, what the daemon holds
+/// in memory, and the store's size on disk when it could be read.
+pub(crate) fn sample(live_channels: usize, memory: &crate::MemoryFigures, disk_bytes: Option<u64>) {
+    // All far below 2^52: exact as f64.
     metrics::gauge!(LIVE_CHANNELS).set(live_channels as f64);
+    metrics::gauge!(CHANNELS_KNOWN).set(memory.channels_known as f64);
+    let held = [
+        ("janitor", memory.janitor_bytes),
+        ("users", memory.users_bytes),
+        ("stream_caches", memory.stream_caches_bytes),
+    ];
+    for (holder, bytes) in held {
+        metrics::gauge!(MEMORY_BYTES, "holder" => holder).set(bytes as f64);
+    }
     if let Some(bytes) = disk_bytes {
         metrics::gauge!(switchboard_store::metrics::DISK_BYTES).set(bytes as f64);
     }

@@ -376,6 +376,11 @@ impl UserDirectory {
         self.writing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The bytes the directory holds (`memory.rs`); walks every user, for a scrape.
+    pub(crate) fn footprint(&self) -> usize {
+        crate::memory::users(&self.read())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Sid, UserState>> {
         self.users.read().unwrap_or_else(|e| e.into_inner())
     }

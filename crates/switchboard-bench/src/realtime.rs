@@ -421,6 +421,7 @@ pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
     // Every channel actor hibernates after 20 s without work; give it time to happen.
     std::thread::sleep(Duration::from_secs(45));
     let hibernated = rss_kib(pid)?;
+    let counted = counted_memory(&base)?;
     let channels = (per_worker * workers) as f64;
     println!("## Resident memory with {} channels\n", per_worker * workers);
     println!("| state | RSS | per channel |\n|---|---|---|");
@@ -436,9 +437,54 @@ pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
         hibernated / 1024,
         (hibernated.saturating_sub(before)) as f64 * 1024.0 / channels
     );
+    println!(
+        "\nCounted by the daemon once all hibernated (`switchboard_memory_bytes`, /metrics):\n"
+    );
+    println!("| holder | bytes | per channel |\n|---|---|---|");
+    let known = counted.channels.max(1.0);
+    for (holder, bytes) in &counted.holders {
+        println!("| {holder} | {bytes:.0} | {:.0} bytes |", bytes / known);
+    }
+    let total: f64 = counted.holders.iter().map(|(_, b)| b).sum();
+    println!(
+        "| all, over {:.0} channels | {total:.0} | {:.0} bytes |",
+        counted.channels,
+        total / known
+    );
     let _ = daemon.kill();
     let _ = daemon.wait();
     Ok(())
+}
+
+/// What the daemon counts it holds: channels known, and bytes by holder.
+struct Counted {
+    channels: f64,
+    holders: Vec<(String, f64)>,
+}
+
+/// Reads the daemon's own memory figures from its `/metrics`.
+fn counted_memory(base: &str) -> anyhow::Result<Counted> {
+    use base64::Engine as _;
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"));
+    let text = ureq::get(&format!("{base}/metrics"))
+        .set("Authorization", &format!("Basic {credentials}"))
+        .call()?
+        .into_string()?;
+    let mut counted = Counted { channels: 0.0, holders: Vec::new() };
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else { continue };
+        let value: f64 = value.parse().unwrap_or(0.0);
+        if series == "switchboard_channels" {
+            counted.channels = value;
+        } else if let Some(holder) = series
+            .strip_prefix("switchboard_memory_bytes{holder=\"")
+            .and_then(|h| h.strip_suffix("\"}"))
+        {
+            counted.holders.push((holder.to_owned(), value));
+        }
+    }
+    Ok(counted)
 }
 
 /// The resident memory of process `pid`, in KiB.

@@ -110,8 +110,8 @@ impl Scrape {
 
     /// The exposition: the sampled gauges set, then everything recorded, then the process's
     /// CPU and memory as Prometheus's own process collector names them.
-    fn render(&self) -> String {
-        self.engine.sample_metrics();
+    async fn render(&self) -> String {
+        self.engine.sample_metrics().await;
         let mut text = self.handle.render();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
@@ -120,8 +120,8 @@ impl Scrape {
         text
     }
 
-    fn answer(&self) -> HttpResponse {
-        HttpResponse::Ok().content_type(TEXT_FORMAT).body(self.render())
+    async fn answer(&self) -> HttpResponse {
+        HttpResponse::Ok().content_type(TEXT_FORMAT).body(self.render().await)
     }
 }
 
@@ -143,7 +143,7 @@ pub(crate) async fn metrics_with_credentials(
         return Err(ApiError::not_found(request.path()));
     };
     crate::auth::authenticate(&request)?;
-    Ok(scrape.answer())
+    Ok(scrape.answer().await)
 }
 
 /// The metrics on their own listener, which serves nothing else: no credentials, so it belongs
@@ -156,7 +156,7 @@ pub(crate) async fn metrics_with_credentials(
 )]
 #[get("/metrics")]
 async fn listener_metrics(scrape: web::Data<Scrape>) -> HttpResponse {
-    scrape.answer()
+    scrape.answer().await
 }
 
 /// The whole app of a metrics listener: `/metrics`, and 404 for anything else.

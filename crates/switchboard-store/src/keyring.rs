@@ -41,6 +41,12 @@ impl KeyRing {
         KeyRing { master, cache: ShardedMap::new() }
     }
 
+    /// The bytes the cache of unwrapped stream keys holds.
+    pub fn cache_footprint(&self) -> usize {
+        // Each value is an `Arc`: its counts and the key it shares.
+        self.cache.footprint(16 + std::mem::size_of::<StreamKey>())
+    }
+
     /// The master key the ring unwraps with (for signing anchored heads).
     pub fn master(&self) -> &MasterKey {
         &self.master

@@ -607,6 +607,15 @@ impl EventLog {
         }
     }
 
+    /// The bytes the log keeps in memory per stream it has met since the start or since it last
+    /// forgot them (`forget`, at hibernation): cached heads and unwrapped keys. sled's own page
+    /// cache is apart (`StoreConfig::cache_bytes`).
+    pub fn stream_caches_footprint(&self) -> usize {
+        // Each head is an `Arc<Mutex<HeadSlot>>`: the counts, the lock and the slot.
+        let head = 16 + std::mem::size_of::<Mutex<HeadSlot>>();
+        self.heads.footprint(head) + self.keys.cache_footprint()
+    }
+
     /// Drops what is cached of `stream` (its head and key); the next use reloads it. A head not
     /// folded into its `H` entry yet stays: reloading would read an older one.
     pub fn forget(&self, stream: Sid) {

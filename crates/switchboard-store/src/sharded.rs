@@ -41,6 +41,17 @@ impl<V: Clone> ShardedMap<V> {
         self.shard(key).remove(&key);
     }
 
+    /// The bytes the map holds: every slot of each shard's table (a table keeps its capacity
+    /// after removals), and `owned_per_value` more for each value held (what it points to).
+    pub fn footprint(&self, owned_per_value: usize) -> usize {
+        let slot = std::mem::size_of::<(Sid, V)>() + 1;
+        let shards = self.shards.iter().map(|shard| {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.capacity() * slot + shard.len() * owned_per_value
+        });
+        shards.sum::<usize>() + std::mem::size_of::<Self>()
+    }
+
     /// Removes the value of `key` if `remove` says so, deciding under the shard's lock.
     pub fn remove_if(&self, key: Sid, remove: impl FnOnce(&V) -> bool) {
         let mut shard = self.shard(key);

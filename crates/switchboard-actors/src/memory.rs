@@ -1,0 +1,84 @@
+//! What the daemon's own structures hold in memory per channel, counted where they live, so the
+//! cost of an idle channel is a figure the daemon reports (`switchboard_memory_bytes` in
+//! `/metrics`) rather than a guess from the process's resident size, which sled's page cache and
+//! the allocator's retained pages dominate.
+//!
+//! The counts are of bytes the structures own: their entries, what those point to, and an
+//! estimate of each map's own overhead per entry (stated below). They do not include sled's page
+//! cache (bounded by `cache_bytes`) or memory the allocator keeps after it was freed.
+
+use std::collections::BTreeMap;
+use std::mem::size_of;
+
+use switchboard_domain::{Sid, UserState};
+
+/// What one entry of a `BTreeMap<K, V>` costs besides what the value points to: its key and
+/// value slots in a node, with nodes (11 slots) about three quarters full after inserts in no
+/// particular order, and the node's header and child pointers shared out (about 16 bytes).
+pub(crate) fn btree_entry<K, V>() -> usize {
+    (size_of::<K>() + size_of::<V>()) * 4 / 3 + 16
+}
+
+/// The bytes a Chat user's state owns, with its entry in a map by SID.
+pub(crate) fn user(state: &UserState) -> usize {
+    btree_entry::<Sid, UserState>()
+        + state.identity.capacity()
+        + state.attributes.capacity()
+        + state.friendly_name.as_ref().map_or(0, String::capacity)
+        + state.channels.len() * btree_entry::<Sid, Sid>()
+}
+
+/// The bytes a whole map of users owns.
+pub(crate) fn users(users: &BTreeMap<Sid, UserState>) -> usize {
+    users.values().map(user).sum()
+}
+
+/// What the daemon holds in memory for its channels, users and streams, by holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryFigures {
+    /// Channels the janitor looks after (listed somewhere, or with open tasks): every channel
+    /// not deleted, live or hibernated.
+    pub channels_known: usize,
+    /// The janitor's record of each of them.
+    pub janitor_bytes: usize,
+    /// Chat users, with the channels each is a member of.
+    pub users_bytes: usize,
+    /// The log's cached heads and unwrapped keys of the streams it met and has not forgotten
+    /// (a hibernating channel's are forgotten).
+    pub stream_caches_bytes: usize,
+}
+
+impl MemoryFigures {
+    /// Everything counted, per channel the janitor knows.
+    pub fn per_channel(&self) -> Option<usize> {
+        let total = self.janitor_bytes + self.users_bytes + self.stream_caches_bytes;
+        total.checked_div(self.channels_known)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_counts_its_strings_and_its_channels() {
+        let mut state = UserState { identity: "agent".into(), ..UserState::default() };
+        let alone = user(&state);
+        assert!(alone >= size_of::<UserState>() + "agent".len(), "{alone}");
+        let sid = |n: u8| Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [n; 16]);
+        state.channels.extend((0..10).map(|n| (sid(n), sid(n))));
+        assert_eq!(user(&state) - alone, 10 * btree_entry::<Sid, Sid>());
+    }
+
+    #[test]
+    fn per_channel_divides_what_is_counted() {
+        let figures = MemoryFigures {
+            channels_known: 4,
+            janitor_bytes: 400,
+            users_bytes: 100,
+            stream_caches_bytes: 300,
+        };
+        assert_eq!(figures.per_channel(), Some(200));
+        assert_eq!(MemoryFigures::default().per_channel(), None);
+    }
+}
