@@ -38,7 +38,9 @@ impl<V: Clone> ShardedMap<V> {
     }
 
     pub fn remove(&self, key: Sid) {
-        self.shard(key).remove(&key);
+        let mut shard = self.shard(key);
+        shard.remove(&key);
+        shrink_if_sparse(&mut shard);
     }
 
     /// The bytes the map holds: every slot of each shard's table (a table keeps its capacity
@@ -57,6 +59,7 @@ impl<V: Clone> ShardedMap<V> {
         let mut shard = self.shard(key);
         if shard.get(&key).is_some_and(remove) {
             shard.remove(&key);
+            shrink_if_sparse(&mut shard);
         }
     }
 
@@ -70,5 +73,44 @@ impl<V: Clone> ShardedMap<V> {
         let value = load()?;
         shard.insert(key, value.clone());
         Ok(value)
+    }
+}
+/// Gives back a shard's table once it is mostly empty (a table keeps its capacity after
+/// removals): when the streams it cached hibernate, the slots go too. Halving at a quarter full
+/// keeps a shard that fills and empties from reallocating on every change.
+fn shrink_if_sparse<V>(shard: &mut HashMap<Sid, V>) {
+    if shard.capacity() > 64 && shard.len() * 4 < shard.capacity() {
+        shard.shrink_to(shard.capacity() / 2);
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::SidPrefix;
+
+    fn sid(n: u32) -> Sid {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        Sid::from_parts(SidPrefix::CHANNEL, id)
+    }
+
+    #[test]
+    fn a_map_emptied_gives_its_tables_back() {
+        let map = ShardedMap::new();
+        let empty = map.footprint(0);
+        for n in 0..20_000 {
+            map.insert(sid(n), n);
+        }
+        let full = map.footprint(0);
+        assert!(full > 20_000 * std::mem::size_of::<(Sid, u32)>(), "{full}");
+        for n in 0..20_000 {
+            map.remove(sid(n));
+        }
+        let emptied = map.footprint(0);
+        assert!(emptied < full / 4, "{emptied} of {full} kept after emptying");
+        assert!(emptied >= empty);
+        assert_eq!(map.get(sid(1)), None);
     }
 }
