@@ -11,7 +11,7 @@ use switchboard_store::{Durability, EventLog, StoreConfig};
 
 /// Switchboard: a self-hosted contact-center messaging server.
 #[derive(Parser)]
-#[command(name = "switchboard", version, about)]
+#[command(name = "switchboard", version, long_version = crate::version::long(), about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -197,6 +197,13 @@ impl From<ErasureReasonArg> for ErasureReason {
     }
 }
 
+impl Cli {
+    /// Whether this run is the daemon's (which starts its log from its own settings).
+    pub fn is_serve(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(*args),
@@ -210,7 +217,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(command) => crate::dev::run(command),
         Command::Reindex(args) => {
             let log = args.open_existing()?;
+            let progress = crate::progress::working("reindexing");
             let report = switchboard_store::reindex(&log)?;
+            progress.finish_and_clear();
             log.close()?;
             println!(
                 "reindexed {} channels: {} entries written, {} old entries removed",

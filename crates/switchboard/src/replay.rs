@@ -1,7 +1,7 @@
 //! `switchboard replay`: a data folder's events, decrypted, one JSON object per line (or text),
 //! or a channel's state as it was at a given time.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -76,13 +76,20 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         let filter = ReplayFilter { streams: args.channels, since: args.since, until: args.until };
+        // Counted on a terminal only while the events go elsewhere (a file, a pipe).
+        let progress = crate::progress::counting("replaying", "events");
+        if std::io::stdout().is_terminal() {
+            progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
         for item in log.replay(&filter) {
+            progress.inc(1);
             let line = event_line(&item?);
             match args.format {
                 Format::Json => writeln!(out, "{line}")?,
                 Format::Text => writeln!(out, "{}", text_line(&line))?,
             }
         }
+        progress.finish_and_clear();
     }
     out.flush()?;
     drop(out);
