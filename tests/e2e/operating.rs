@@ -312,3 +312,92 @@ fn long_tools_show_progress_on_a_terminal_and_plain_lines_elsewhere() {
         assert!(!piped.stderr.contains(progress) && !piped.stderr.contains('\x1b'), "{piped:?}");
     }
 }
+
+/// `switchboard export ARGS --format FORMAT` with the daemon's credentials.
+fn export(args: &[&str], format: &str) -> crate::support::Run {
+    run(switchboard()
+        .arg("export")
+        .args(args)
+        .args(["--format", format])
+        .env("SWITCHBOARD_ACCOUNT_SID", crate::support::api::ACCOUNT_SID)
+        .env("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN))
+}
+
+/// A customer's message (removed later) and an agent's reply (edited): returns the channel.
+fn a_conversation(daemon: &Daemon, customer: &str) -> String {
+    let (service, _) = daemon.sms_flow(false);
+    let answer = daemon.sms(customer, "where is my order?", "SM00000000000000000000000000000123");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let messages = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+    let reply = daemon.post(&messages, &[("From", "agent.alice"), ("Body", "Looking now")]);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let reply_sid = reply.json()["sid"].as_str().unwrap().to_owned();
+    let edited = daemon.post(&format!("{messages}/{reply_sid}"), &[("Body", "Looking now!")]);
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    let first = daemon.messages(&service, &channel)[0]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(daemon.delete(&format!("{messages}/{first}")).status, 204);
+
+    channel
+}
+
+#[test]
+fn export_gives_a_channels_transcript_from_a_running_daemon_or_its_folder() {
+    let (temp, daemon) = started(&[]);
+    let customer = "+14155550123";
+    let channel = a_conversation(&daemon, customer);
+    let live = export(&["--channel", &channel, "--url", &daemon.base_url], "json");
+    live.assert_ok();
+    let document: Value = serde_json::from_str(&live.stdout).unwrap();
+    assert_eq!(document["format"], "switchboard-transcript/1");
+    let transcript = &document["channels"][0];
+    assert_eq!(transcript["channel_sid"], channel.as_str());
+    let shown: Vec<_> = transcript["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["author"].clone(),
+                m["body"].clone(),
+                m["earlier_bodies"].clone(),
+                m["removed"].clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        (customer.into(), "where is my order?".into(), serde_json::json!([]), true.into()),
+        (
+            "agent.alice".into(),
+            "Looking now!".into(),
+            serde_json::json!(["Looking now"]),
+            false.into(),
+        ),
+    ];
+    assert_eq!(shown, expected, "{}", live.stdout);
+    let text = export(&["--channel", &channel, "--url", &daemon.base_url], "text");
+    text.assert_ok();
+    assert!(
+        text.stdout.contains(&format!("{customer}: where is my order?  [removed]")),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("agent.alice: Looking now!  [edited; before: Looking now]"),
+        "{}",
+        text.stdout
+    );
+
+    // The same from the folder once the daemon stopped.
+    assert_eq!(daemon.terminate().0, 0);
+    let data = temp.path().join("data");
+    let data = data.to_str().unwrap();
+    let stopped = export(&["--channel", &channel, "--data-dir", data], "json");
+    stopped.assert_ok();
+    let from_folder: Value = serde_json::from_str(&stopped.stdout).unwrap();
+    assert_eq!(from_folder["channels"], document["channels"]);
+    let nothing = crate::support::sid(SidPrefix::CHANNEL, 99).to_string();
+    let refused = export(&["--channel", &nothing, "--data-dir", data], "json");
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("has no events here"), "{}", refused.stderr);
+}

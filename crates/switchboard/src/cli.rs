@@ -23,6 +23,9 @@ enum Command {
     Serve(Box<crate::config::ServeArgs>),
     /// Print a data folder's events, decrypted, in order (audit).
     Replay(crate::replay::ReplayArgs),
+    /// The transcript of channels (every message, its edits and removals), for a customer's
+    /// request for their data.
+    Export(crate::export::ExportArgs),
     /// Check a data folder without changing it: chains, heads, tags, and that it holds
     /// everything acknowledged (audit).
     Verify(crate::verify::VerifyArgs),
@@ -208,6 +211,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(*args),
         Command::Replay(args) => crate::replay::run(args),
+        Command::Export(args) => crate::export::run(args),
         Command::Verify(args) => crate::verify::run(args),
         Command::Heads(args) => crate::protect::heads(args),
         Command::Backup(args) => crate::protect::backup(args),

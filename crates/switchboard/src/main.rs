@@ -12,6 +12,7 @@ mod credentials;
 mod daemon_config;
 mod descriptors;
 mod dev;
+mod export;
 mod keys;
 mod logging;
 mod memory;
