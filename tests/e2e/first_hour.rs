@@ -2,7 +2,7 @@
 //! start banner, the developer commands and the sandbox, the tools that read the daemon's own
 //! configuration, and the README's quick start run as written.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -15,7 +15,7 @@ use crate::support::api::{
 };
 use crate::support::fake::FakeServer;
 use crate::support::openapi::Contract;
-use crate::support::{run, switchboard, Daemon, Run};
+use crate::support::{on_terminal, run, stop_once_listening, switchboard, Daemon, Run};
 
 #[test]
 fn the_log_has_colours_on_a_terminal_only() {
@@ -34,47 +34,67 @@ fn the_log_has_colours_on_a_terminal_only() {
     assert!(plain.contains("INFO") && !plain.contains('\x1b'), "{plain:?}");
 }
 
+/// The banner is for a person at a terminal: where it listens, what signatures are checked
+/// against, the folder, the key, where replies go, the demo page, how to send a first message.
+/// Anywhere else the same facts are one plain log line.
+#[test]
+fn the_start_banner_is_shown_on_a_terminal_and_a_plain_line_otherwise() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let mut command = switchboard();
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHBOARD_DATA_DIR", &data)
+        .env("SWITCHBOARD_PUBLIC_URL", "https://chat.example.com/");
+    let (code, _, banner) = on_terminal(&mut command, Some(&stop_once_listening));
+    assert_eq!(code, 0, "{banner}");
+    for expected in [
+        format!("switchboard {} (commit ", env!("CARGO_PKG_VERSION")),
+        "listening on   http://127.0.0.1:".to_owned(),
+        "public URL     https://chat.example.com  (webhook signatures are checked against it)"
+            .to_owned(),
+        format!("data folder    {}", data.display()),
+        "a DEVELOPMENT key".to_owned(),
+        "SANDBOX".to_owned(),
+        "demo page      https://chat.example.com/".to_owned(),
+        "switchboard dev sms --from".to_owned(),
+    ] {
+        assert!(banner.contains(&expected), "{expected:?} in:\n{banner}");
+    }
+
+    // Piped, as into a journal: no banner, the facts on the log's line.
+    let mut piped = switchboard();
+    piped
+        .env("SWITCHBOARD_DATA_DIR", &data)
+        .env("SWITCHBOARD_PUBLIC_URL", "https://chat.example.com/")
+        .env("SWITCHBOARD_LOG", "info");
+    let (code, log) = Daemon::start(piped).terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("listening on   ") && !log.contains("first message"), "{log}");
+    let line = log.lines().find(|l| l.contains("switchboard serving")).expect(&log);
+    for field in [
+        "public_url=https://chat.example.com".to_owned(),
+        format!("data_dir={}", data.display()),
+        "development_key=true".to_owned(),
+        "demo_page=https://chat.example.com/".to_owned(),
+    ] {
+        assert!(line.contains(&field), "{field} in {line}");
+    }
+}
+
 /// What `serve` writes to its stderr when that is a pseudo-terminal, from start to a clean stop.
 fn terminal_log(data: &std::path::Path, no_color: bool) -> String {
-    let pty = nix::pty::openpty(None, None).unwrap();
     let mut command = switchboard();
     command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("SWITCHBOARD_DATA_DIR", data)
-        .env("SWITCHBOARD_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(pty.slave));
+        .env("SWITCHBOARD_LOG", "info");
     if no_color {
         command.env("NO_COLOR", "1");
     }
-    let mut child = command.spawn().unwrap();
-    // Our copy of the terminal's other end goes, so reading ends when the daemon exits.
-    drop(command);
-    let mut terminal = std::fs::File::from(pty.master);
-    let reader = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 4096];
-        // A pseudo-terminal reports EIO, not EOF, once its last writer is gone.
-        while let Ok(n @ 1..) = terminal.read(&mut chunk) {
-            seen.extend_from_slice(&chunk[..n]);
-        }
-        String::from_utf8_lossy(&seen).into_owned()
-    });
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let started =
-        stdout.lines().map_while(Result::ok).any(|l| l.starts_with("switchboard listening on "));
-    assert!(started, "the daemon did not start");
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    assert!(child.wait().unwrap().success());
-    reader.join().unwrap()
-}
-
-/// The daemon's stderr once it holds `text` (its reader may lag behind the stdout line the
-/// start waits for).
-fn stderr_once(daemon: &Daemon, text: &str) -> String {
-    stderr_with(daemon, text, 1)
+    let (code, _, terminal) = on_terminal(&mut command, Some(&stop_once_listening));
+    assert_eq!(code, 0, "{terminal}");
+    terminal
 }
 
 /// The daemon's stderr once `text` is in it `times` times (or after a deadline, as it is then).
@@ -317,21 +337,7 @@ fn dev_signs_over_the_public_url_the_daemon_checks_and_names_what_is_missing() {
     command
         .env("SWITCHBOARD_DATA_DIR", &data)
         .env("SWITCHBOARD_PUBLIC_URL", "https://chat.example.com/");
-    let daemon = Daemon::start(command);
-    // The banner: where it listens, what signatures are checked against, the folder, the key,
-    // where replies go, and how to send a first message.
-    let banner = stderr_once(&daemon, "first message");
-    for expected in [
-        format!("listening on   {}", daemon.base_url),
-        "public URL     https://chat.example.com  (webhook signatures are checked against it)"
-            .to_owned(),
-        format!("data folder    {}", data.display()),
-        "a DEVELOPMENT key".to_owned(),
-        "SANDBOX".to_owned(),
-        "switchboard dev sms --from".to_owned(),
-    ] {
-        assert!(banner.contains(&expected), "{expected:?} in:\n{banner}");
-    }
+    let _daemon = Daemon::start(command);
     let (rest, _) = Rest::of(&data);
     let no_flow = run(switchboard()
         .args(["dev", "sms", "--from", "+15551230009", "--body", "x", "--data-dir"])

@@ -13,6 +13,9 @@ mod channels;
 mod crash;
 /// `serve`: first start, health, graceful stop, folder locking.
 mod daemon;
+/// deploy/: the systemd unit, the Kubernetes manifests and the Grafana dashboard, checked by
+/// the tools that read them.
+mod deploy;
 /// The first hour: colours, banner, `dev` commands, the sandbox, tools' credentials, README.
 mod first_hour;
 /// Flex v1 Channels and WebChannels: custom channels and guest web chats.
@@ -41,6 +44,9 @@ mod meta;
 mod metrics;
 /// The OpenAPI document at /openapi.json, checked against real answers.
 mod openapi;
+/// Operating it: request ids, the access and JSON logs, the log's filter at run time,
+/// `--version`, newer folders refused, progress on a terminal.
+mod operating;
 /// Replies through WhatsApp Cloud and Messenger; providers' status reports.
 mod outbound;
 /// The outbound policy: nothing inward, credentials to their origin only, ids checked.

@@ -5,45 +5,12 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::support::api::{daemon_command, ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN};
+use crate::support::python::{python_with, repo};
 use crate::support::Daemon;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A virtual environment with the SDK, made once and kept between runs under the target folder;
-/// made again only when tests/sdk/requirements.txt changes (its text is kept beside it).
+/// A virtual environment with the SDK (support::python).
 fn python_with_sdk() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
-    let python = venv.join("bin/python");
-    let requirements = repo().join("tests/sdk/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).expect("tests/sdk/requirements.txt");
-    let stamp = venv.join("requirements.installed");
-    let current = std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted)
-        && Command::new(&python)
-            .args(["-c", "import twilio, websocket"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !current {
-        let made = Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs (a prerequisite of the tests: README, Quick start)");
-        assert!(
-            made.success(),
-            "python3 -m venv failed: the SDK suite needs python3 with venv (Debian: apt-get install \
-             python3-venv; README, Quick start)"
-        );
-        let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "-r"])
-            .arg(&requirements)
-            .status()
-            .expect("pip runs");
-        assert!(installed.success(), "installing the twilio SDK from PyPI failed");
-        std::fs::write(&stamp, wanted).unwrap();
-    }
-    python
+    python_with("sdk-venv", "tests/sdk/requirements.txt", "import twilio, websocket")
 }
 
 #[test]

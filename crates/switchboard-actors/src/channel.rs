@@ -263,8 +263,17 @@ impl Handler<Execute> for ChannelActor {
             .unwrap_or_default();
         let mut executed = match self.run(message.commands, at, message.cause)? {
             Ok(executed) => executed,
-            Err(rejection) => return Ok(Err(rejection)),
+            Err(rejection) => {
+                tracing::debug!(channel = %self.sid, %rejection, "commands refused");
+                return Ok(Err(rejection));
+            }
         };
+        tracing::debug!(
+            channel = %self.sid,
+            first_seq = executed.first_seq,
+            events = executed.events.len(),
+            "appended"
+        );
         if self.record_memberships(&members, &executed.events, at) {
             // The users' appends came after the channel's: a ticket taken now covers both.
             executed.ticket = Some(self.deps.log.ticket());

@@ -416,7 +416,10 @@ impl Engine {
         let router = &routers[shard(&(flow.sid, &inbound.customer_address), routers.len())];
         let _writing = self.inner.log.writing();
         let at = self.now();
-        let routed = match router.send(Route { flow, inbound, at }).await?? {
+        let routed = match router
+            .send(Route { flow, inbound, at, span: tracing::Span::current() })
+            .await??
+        {
             Ok(routed) => routed,
             Err(rejection) => return Ok(Err(rejection)),
         };

@@ -40,6 +40,7 @@ mod presence;
 mod registry;
 mod router;
 pub mod sandbox;
+mod span;
 mod users;
 
 pub use audit::Audit;

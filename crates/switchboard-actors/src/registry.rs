@@ -65,14 +65,15 @@ impl Registry {
     where
         M: actix::Message + Send + 'static,
         M::Result: Send,
-        ChannelActor: actix::Handler<M>,
+        ChannelActor: actix::Handler<crate::span::InSpan<M>>,
     {
         for _ in 0..2 {
             let addr = match home {
                 Some(home) => self.get_near(sid, home),
                 None => self.get(sid),
             };
-            if let Ok(reply) = addr.send(message()).await {
+            // In the caller's span: what the actor logs for it names the request.
+            if let Ok(reply) = addr.send(crate::span::InSpan::current(message())).await {
                 return Ok(reply);
             }
         }

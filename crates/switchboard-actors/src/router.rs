@@ -72,6 +72,8 @@ pub(crate) struct Route {
     pub flow: FlowView,
     pub inbound: Inbound,
     pub at: Timestamp,
+    /// The span of the request that brought the message: routing runs in it.
+    pub span: tracing::Span,
 }
 
 /// What routing needs of the engine: the log and the channels. A router holds this, not the
@@ -153,21 +155,25 @@ impl Handler<Route> for FlowRouter {
         let home = self.home;
         let (flow_sid, address) = (route.flow.sid, route.inbound.customer_address.clone());
         let cached = self.bindings.get(flow_sid, &address);
+        let span = route.span.clone();
         // Atomic: the next message of this shard waits until this one is written (and, below,
         // until the cache says where it went).
         AtomicResponse::new(Box::pin(
-            async move { route_one(&deps, route, home, cached).await }.into_actor(self).map(
-                move |routed, router, _| {
-                    match &routed {
-                        Ok(Ok(Routed::Stored { channel_sid, .. })) => {
-                            router.bindings.remember(flow_sid, &address, *channel_sid);
-                        }
-                        Ok(Ok(Routed::Duplicate { .. })) => {}
-                        Ok(Err(_)) | Err(_) => router.bindings.forget(flow_sid, &address),
+            tracing::Instrument::instrument(
+                async move { route_one(&deps, route, home, cached).await },
+                span,
+            )
+            .into_actor(self)
+            .map(move |routed, router, _| {
+                match &routed {
+                    Ok(Ok(Routed::Stored { channel_sid, .. })) => {
+                        router.bindings.remember(flow_sid, &address, *channel_sid);
                     }
-                    routed
-                },
-            ),
+                    Ok(Ok(Routed::Duplicate { .. })) => {}
+                    Ok(Err(_)) | Err(_) => router.bindings.forget(flow_sid, &address),
+                }
+                routed
+            }),
         ))
     }
 }
@@ -180,7 +186,7 @@ async fn route_one(
     home: usize,
     cached: Option<Sid>,
 ) -> Result<Result<Routed, Rejection>, EngineError> {
-    let Route { flow, inbound, at } = route;
+    let Route { flow, inbound, at, .. } = route;
     let log = &deps.log;
     let mut interaction = message_commands(&inbound);
     interaction.extend(task_command(&flow, &inbound));

@@ -10,6 +10,7 @@
 //! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
 //!   prepares each accepted connection (`connection`).
 //! - [`limits`]: connections per address and slow request bodies (docs/limits.md).
+//! - [`logging`]: request ids, the access log, and the log's filter through the admin API.
 //! - [`metrics`]: the Prometheus recorder, `/metrics`, and the count of every request by route
 //!   template (docs/operating.md, "Monitoring").
 
@@ -28,6 +29,7 @@ mod flex;
 mod flex_channels;
 pub mod limits;
 mod lists;
+pub mod logging;
 mod media;
 mod meta;
 pub mod metrics;

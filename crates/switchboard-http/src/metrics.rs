@@ -180,9 +180,7 @@ pub async fn record_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let began = Instant::now();
-    // The template of the route the path matches (`/chat/v2/Services/{service}`), looked up in
-    // the app's routes; never the path itself.
-    let route = request.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
+    let route = route_label(&request);
     let method = method_label(request.method());
     let answer = next.call(request).await;
     let status = match &answer {
@@ -197,8 +195,14 @@ pub async fn record_requests(
     answer
 }
 
+/// The template of the route the path matches (`/chat/v2/Services/{service}`), looked up in
+/// the app's routes; never the path itself.
+pub(crate) fn route_label(request: &ServiceRequest) -> String {
+    request.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned())
+}
+
 /// A method as a label: the standard ones by name, anything a client made up as `other`.
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     const KNOWN: [Method; 7] = [
         Method::GET,
         Method::POST,

@@ -13,6 +13,13 @@ pub enum StoreError {
     Corrupt { stream: Sid, seq: u64, problem: String },
     #[error("the data folder is damaged: {0}")]
     Damaged(String),
+    /// A folder a newer build wrote (or upgraded): opening it here could misread what it holds.
+    #[error(
+        "this data folder was written by a newer version of switchboard (folder format {found}; \
+         this build opens formats {oldest} to {newest}): run that version or a newer one, or \
+         restore a backup taken before the upgrade. The folder is left as it was"
+    )]
+    NewerFormat { found: u8, oldest: u8, newest: u8 },
     #[error("encoding an event: {0}")]
     Encode(#[from] rmp_serde::encode::Error),
     #[error("append to {stream}: expected sequence {expected}, the stream is at {actual}")]

@@ -57,7 +57,7 @@ pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
 pub use media::{MediaRead, StoredMedia, MEDIA_CHUNK};
 pub use positions::MessagePositions;
 pub use private_copy::PrivateCopy;
-pub use record::{encode_event, Head, RECORD_VERSION};
+pub use record::{encode_event, Head, RECORD_VERSION, SNAPSHOT_VERSION};
 pub use replay::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};
 pub use verify::{
     kind_name, verify_folder, verify_raw, Finding, FindingKind, FolderReport, PastHead, RawLog,

@@ -949,8 +949,23 @@ pub(crate) fn open_record_in<E: LoggedEvent>(
     Ok(ReplayRecord::Event { stream, seq, event })
 }
 
+/// Refuses a folder a newer build wrote or upgraded: this build could misread what it holds.
+pub(crate) fn refuse_newer_format(db: &sled::Db) -> Result<(), StoreError> {
+    match db.get(layout::META_FORMAT)? {
+        Some(version) if version.len() == 1 && version[0] > FORMAT_VERSION => {
+            Err(StoreError::NewerFormat {
+                found: version[0],
+                oldest: OLDEST_FORMAT_VERSION,
+                newest: FORMAT_VERSION,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Checks or writes the `M` entries and returns the index key.
 fn prepare_meta(db: &sled::Db, master: &MasterKey) -> Result<IndexKey, StoreError> {
+    refuse_newer_format(db)?;
     match db.get(layout::META_FORMAT)? {
         None => {
             let index_key = DataKey::generate();

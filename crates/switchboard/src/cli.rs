@@ -11,7 +11,7 @@ use switchboard_store::{Durability, EventLog, StoreConfig};
 
 /// Switchboard: a self-hosted contact-center messaging server.
 #[derive(Parser)]
-#[command(name = "switchboard", version, about)]
+#[command(name = "switchboard", version, long_version = crate::version::long(), about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +23,9 @@ enum Command {
     Serve(Box<crate::config::ServeArgs>),
     /// Print a data folder's events, decrypted, in order (audit).
     Replay(crate::replay::ReplayArgs),
+    /// The transcript of channels (every message, its edits and removals), for a customer's
+    /// request for their data.
+    Export(crate::export::ExportArgs),
     /// Check a data folder without changing it: chains, heads, tags, and that it holds
     /// everything acknowledged (audit).
     Verify(crate::verify::VerifyArgs),
@@ -197,10 +200,18 @@ impl From<ErasureReasonArg> for ErasureReason {
     }
 }
 
+impl Cli {
+    /// Whether this run is the daemon's (which starts its log from its own settings).
+    pub fn is_serve(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(*args),
         Command::Replay(args) => crate::replay::run(args),
+        Command::Export(args) => crate::export::run(args),
         Command::Verify(args) => crate::verify::run(args),
         Command::Heads(args) => crate::protect::heads(args),
         Command::Backup(args) => crate::protect::backup(args),
@@ -210,7 +221,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(command) => crate::dev::run(command),
         Command::Reindex(args) => {
             let log = args.open_existing()?;
+            let progress = crate::progress::working("reindexing");
             let report = switchboard_store::reindex(&log)?;
+            progress.finish_and_clear();
             log.close()?;
             println!(
                 "reindexed {} channels: {} entries written, {} old entries removed",

@@ -12,6 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::cli::{DataArgs, DurabilityArg};
+use crate::logging::{LogFormat, LogSettings, DEFAULT_FILTER};
 use crate::memory::HugePages;
 
 /// `switchboard serve` flags; each also reads its environment variable. No `Debug`: it holds
@@ -36,6 +37,23 @@ pub struct ServeArgs {
     /// [default: on `listen`, behind the account's Basic credentials].
     #[arg(long, env = "SWITCHBOARD_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// What is logged: a level, and levels by module (e.g. info,switchboard_actors=debug);
+    /// changeable while running through `/admin/v1/Logging` [default: info].
+    #[arg(long = "log", env = "SWITCHBOARD_LOG")]
+    pub log_filter: Option<String>,
+    /// How log lines are written on stderr [default: text].
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log one line per request (method, route template, status, duration) on
+    /// `switchboard::access` [default: false].
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ACCESS_LOG",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub access_log: Option<bool>,
     /// The URL providers and clients use to reach this server; signatures are checked against
     /// it and absolute URLs are built on it [default: http://<listen>].
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
@@ -154,6 +172,9 @@ pub(crate) struct FileConfig {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) listen: Option<String>,
     metrics_listen: Option<String>,
+    log: Option<String>,
+    log_format: Option<LogFormat>,
+    access_log: Option<bool>,
     pub(crate) public_url: Option<String>,
     pub(crate) account_sid: Option<String>,
     pub(crate) auth_token: Option<String>,
@@ -257,6 +278,7 @@ pub struct Settings {
     pub listen: String,
     /// Where `/metrics` is served without credentials; `None`: on `listen`, with them.
     pub metrics_listen: Option<String>,
+    pub logging: LogSettings,
     pub public_url: Option<String>,
     pub account_sid: Option<String>,
     pub auth_token: Option<String>,
@@ -428,6 +450,11 @@ impl ServeArgs {
             accept_data_loss: self.accept_data_loss,
             listen: self.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            logging: LogSettings {
+                filter: self.log_filter.or(file.log).unwrap_or_else(|| DEFAULT_FILTER.to_owned()),
+                format: self.log_format.or(file.log_format).unwrap_or_default(),
+                access_log: self.access_log.or(file.access_log).unwrap_or(false),
+            },
             public_url: self.public_url.or(file.public_url),
             account_sid: self.account_sid.or(file.account_sid),
             auth_token: self.auth_token.or(file.auth_token),
@@ -717,6 +744,27 @@ mod tests {
         assert_eq!(from_file.listen, DEFAULT_LISTEN, "the main listener stays where it was");
         let flagged = resolve_with_file(file, &["--metrics-listen", "10.0.0.7:9100"]).unwrap();
         assert_eq!(flagged.metrics_listen.as_deref(), Some("10.0.0.7:9100"));
+    }
+
+    #[test]
+    fn log_settings_come_from_the_file_unless_a_flag_says_otherwise() {
+        let default = resolve_with_file("", &[]).unwrap().logging;
+        let expected =
+            LogSettings { filter: "info".to_owned(), format: LogFormat::Text, access_log: false };
+        assert_eq!(default, expected);
+        let file = "log = \"warn,switchboard_actors=debug\"\nlog_format = \"json\"\n\
+                    access_log = true\n";
+        let from_file = resolve_with_file(file, &[]).unwrap().logging;
+        assert_eq!(from_file.filter, "warn,switchboard_actors=debug");
+        assert_eq!((from_file.format, from_file.access_log), (LogFormat::Json, true));
+        let flags = ["--log", "debug", "--log-format", "text", "--access-log", "false"];
+        let flagged = resolve_with_file(file, &flags).unwrap().logging;
+        assert_eq!(flagged.filter, "debug");
+        assert_eq!((flagged.format, flagged.access_log), (LogFormat::Text, false));
+        let bare = resolve_with_file("", &["--access-log"]).unwrap().logging;
+        assert!(bare.access_log, "the bare flag turns it on");
+        let wrong = resolve_with_file("log_format = \"xml\"\n", &[]).err().unwrap();
+        assert!(format!("{wrong:#}").contains("unknown variant `xml`"), "{wrong:#}");
     }
 
     #[test]

@@ -12,8 +12,11 @@ mod credentials;
 mod daemon_config;
 mod descriptors;
 mod dev;
+mod export;
 mod keys;
+mod logging;
 mod memory;
+mod progress;
 mod protect;
 mod replay;
 mod serve;
@@ -21,6 +24,7 @@ mod timefmt;
 mod tls;
 mod token;
 mod verify;
+mod version;
 
 /// mimalloc instead of glibc's malloc: sled allocates and frees on every insert (it clones the
 /// leaf it changes), and under hundreds of writers glibc's allocator was about a quarter of all
@@ -34,7 +38,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing();
+    // The daemon starts its log once its settings are resolved (format, filter: `serve.rs`).
+    if !cli.is_serve() {
+        logging::init_for_tools();
+    }
     match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -42,21 +49,4 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colours_wanted())
-        .init();
-}
-
-/// Colour codes only where a person reads them as colours: on a terminal, and unless `NO_COLOR`
-/// is set (no-color.org). In a file or a journal they are noise.
-fn colours_wanted() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -127,9 +127,11 @@ pub struct BackupArgs {
 /// folder and checked before it is called done.
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let response = args.remote.get("/admin/v1/Backup")?;
-    let mut stream = response.into_reader();
+    let receiving = crate::progress::bytes("receiving the backup");
+    let mut stream = receiving.wrap_read(response.into_reader());
     let summary = import_backup(&mut stream, &args.out, true)
         .with_context(|| format!("writing the backup into {}", args.out.display()))?;
+    receiving.finish_and_clear();
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         source: args.remote.url.clone().unwrap_or_default(),
@@ -145,7 +147,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     // that the copy holds every head the daemon signed for it.
     let options =
         VerifyOptions { against: Some(manifest.heads.clone()), ..VerifyOptions::default() };
-    let checked = verify_folder(&args.out, &options, &mut |_| {})?;
+    let checked = verified(&args.out, &options, "verifying the backup")?;
     if !checked.report.is_clean() {
         bail!(
             "the backup in {} does not verify: {:?} {:?}",
@@ -198,7 +200,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         against: Some(manifest.heads.clone()),
         ..VerifyOptions::default()
     };
-    let checked = verify_folder(&args.from, &options, &mut |_| {})?;
+    let checked = verified(&args.from, &options, "verifying the backup")?;
     if !checked.report.is_clean() {
         for problem in &checked.report.folder {
             eprintln!("  - {problem}");
@@ -224,6 +226,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("moving {} aside", target.display()))?;
         eprintln!("moved the folder that was there to {}", aside.display());
     }
+    let restoring = crate::progress::working("restoring");
     let summary = restore_folder(
         &args.from,
         &target,
@@ -233,6 +236,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         &manifest.heads,
         &manifest.taken_at,
     )?;
+    restoring.finish_and_clear();
     println!(
         "restored the backup taken at {} into {}: {} records; recorded in the folder's audit \
          stream. Check it against your latest anchored heads: switchboard verify --against FILE",
@@ -241,6 +245,18 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         summary.records
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `verify_folder` with its progress shown on a terminal.
+fn verified(
+    dir: &Path,
+    options: &VerifyOptions,
+    what: &str,
+) -> anyhow::Result<switchboard_store::FolderReport> {
+    let progress = crate::progress::counting(what, "records");
+    let checked = verify_folder(dir, options, &mut |records| progress.set_position(records))?;
+    progress.finish_and_clear();
+    Ok(checked)
 }
 
 /// Whether sled holds its lock on the folder at `dir` (a daemon or a tool has it open).

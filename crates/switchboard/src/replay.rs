@@ -1,7 +1,7 @@
 //! `switchboard replay`: a data folder's events, decrypted, one JSON object per line (or text),
 //! or a channel's state as it was at a given time.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -76,13 +76,20 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         let filter = ReplayFilter { streams: args.channels, since: args.since, until: args.until };
+        // Counted on a terminal only while the events go elsewhere (a file, a pipe).
+        let progress = crate::progress::counting("replaying", "events");
+        if std::io::stdout().is_terminal() {
+            progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
         for item in log.replay(&filter) {
+            progress.inc(1);
             let line = event_line(&item?);
             match args.format {
                 Format::Json => writeln!(out, "{line}")?,
                 Format::Text => writeln!(out, "{}", text_line(&line))?,
             }
         }
+        progress.finish_and_clear();
     }
     out.flush()?;
     drop(out);
@@ -126,41 +133,66 @@ fn absent_at(
 
 /// Streams each channel's events from a live daemon's `/admin/v1/Channels/{sid}/Events`.
 fn replay_remote(args: &ReplayArgs, config: &DaemonConfig, url: &str) -> anyhow::Result<ExitCode> {
-    let (account, token) = config.rest_credentials(&args.account_sid, &args.auth_token)?;
-    eprintln!(
-        "switchboard replay: {}",
-        report(&[("account SID", &account), ("auth token", &token)])
-    );
     let authorization =
-        format!("Basic {}", base64_of(&format!("{}:{}", account.value, token.value)));
+        remote_authorization(config, &args.account_sid, &args.auth_token, "replay")?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     for channel in &args.channels {
-        let endpoint = format!("{}/admin/v1/Channels/{channel}/Events", url.trim_end_matches('/'));
-        // One range at a time, each where the previous one said the next begins.
-        let mut from = Some(0u64);
-        while let Some(start) = from {
-            let request = ureq::get(&endpoint).query("From", &start.to_string());
-            let response = match request.set("Authorization", &authorization).call() {
-                Ok(response) => response,
-                Err(ureq::Error::Status(code, response)) => {
-                    let body = response.into_string().unwrap_or_default();
-                    anyhow::bail!("{endpoint}: HTTP {code}: {body}");
-                }
-                Err(error) => anyhow::bail!("{endpoint}: {error}"),
-            };
-            from = response.header("Switchboard-Next-From").and_then(|n| n.parse().ok());
-            for line in std::io::BufRead::lines(std::io::BufReader::new(response.into_reader())) {
-                let line = line?;
-                match args.format {
-                    Format::Json => writeln!(out, "{line}")?,
-                    Format::Text => writeln!(out, "{}", text_line(&serde_json::from_str(&line)?))?,
-                }
+        remote_event_lines(url, &authorization, *channel, &mut |line| {
+            match args.format {
+                Format::Json => writeln!(out, "{line}")?,
+                Format::Text => writeln!(out, "{}", text_line(&serde_json::from_str(&line)?))?,
             }
-        }
+            Ok(())
+        })?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `Authorization` header of the daemon's REST credentials, saying on stderr where each came
+/// from (`tool` names the command).
+pub(crate) fn remote_authorization(
+    config: &DaemonConfig,
+    account_sid: &Option<String>,
+    auth_token: &Option<String>,
+    tool: &str,
+) -> anyhow::Result<String> {
+    let (account, token) = config.rest_credentials(account_sid, auth_token)?;
+    eprintln!(
+        "switchboard {tool}: {}",
+        report(&[("account SID", &account), ("auth token", &token)])
+    );
+    Ok(format!("Basic {}", base64_of(&format!("{}:{}", account.value, token.value))))
+}
+
+/// Hands each of a channel's event lines (JSON, as `event_line` writes them) from a live
+/// daemon's audit endpoint to `each`, one range at a time.
+pub(crate) fn remote_event_lines(
+    url: &str,
+    authorization: &str,
+    channel: Sid,
+    each: &mut dyn FnMut(String) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let endpoint = format!("{}/admin/v1/Channels/{channel}/Events", url.trim_end_matches('/'));
+    // One range at a time, each where the previous one said the next begins.
+    let mut from = Some(0u64);
+    while let Some(start) = from {
+        let request = ureq::get(&endpoint).query("From", &start.to_string());
+        let response = match request.set("Authorization", authorization).call() {
+            Ok(response) => response,
+            Err(ureq::Error::Status(code, response)) => {
+                let body = response.into_string().unwrap_or_default();
+                anyhow::bail!("{endpoint}: HTTP {code}: {body}");
+            }
+            Err(error) => anyhow::bail!("{endpoint}: {error}"),
+        };
+        from = response.header("Switchboard-Next-From").and_then(|n| n.parse().ok());
+        for line in std::io::BufRead::lines(std::io::BufReader::new(response.into_reader())) {
+            each(line?)?;
+        }
+    }
+    Ok(())
 }
 
 fn base64_of(text: &str) -> String {

@@ -20,6 +20,7 @@ use crate::config::{ServeArgs, Settings};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.resolve()?;
+    let log_control = crate::logging::init_for_daemon(&settings.logging)?;
     // Before the log opens: what is recorded before a recorder is installed is lost.
     let metrics = switchboard_http::metrics::install()
         .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
@@ -53,6 +54,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         start,
         scheme,
         metrics,
+        log_control,
     ))?;
     log.mark_clean()?;
     tracing::info!("switchboard stopped cleanly");
@@ -102,6 +104,7 @@ async fn serve(
     start: Start,
     scheme: &str,
     metrics: PrometheusHandle,
+    log_control: switchboard_http::logging::LogControl,
 ) -> anyhow::Result<()> {
     // Bound first: the public URL, which the engine's status callback is built on, may name the
     // port the system chose.
@@ -160,6 +163,7 @@ async fn serve(
     let metrics_server = metrics_listener(settings.metrics_listen.as_deref(), &scrape)?;
     let metrics_on_main = metrics_server.is_none();
     let limits = settings.limits;
+    let access_log = settings.logging.access_log;
     let per_ip = switchboard_http::limits::ConnectionCounter::new(limits.max_connections_per_ip);
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let keep_alive = match limits.keep_alive {
@@ -172,10 +176,18 @@ async fn serve(
             .wrap(switchboard_http::twilio::error::twilio_error_shape())
             .wrap(actix_web::middleware::from_fn(switchboard_http::rest_cause))
             .wrap(actix_web::middleware::from_fn(switchboard_http::limits::cut_slow_bodies))
-            // Outermost: it sees every answer as sent.
+            // Outside the error shaping: it sees every answer as sent.
             .wrap(actix_web::middleware::from_fn(switchboard_http::metrics::record_requests))
+            .wrap(actix_web::middleware::Condition::new(
+                access_log,
+                actix_web::middleware::from_fn(switchboard_http::logging::access_log),
+            ))
+            // Outermost of all: every line logged for a request, by any of the above, carries
+            // its id.
+            .wrap(actix_web::middleware::from_fn(switchboard_http::logging::trace_requests))
             .configure(|cfg| {
                 switchboard_http::configure(cfg, state.clone());
+                switchboard_http::logging::serve_log_control(cfg, log_control.clone());
                 if metrics_on_main {
                     switchboard_http::metrics::serve_on_main_listener(cfg, scrape.clone());
                 }
@@ -309,18 +321,30 @@ fn announce(
         credentials: start.folder_credentials,
     };
     crate::access::write(dir, &start.key, &access)?;
-    tracing::info!(listen = %url, %public_url, "switchboard serving");
+    // The banner's facts as one plain line, for a log read by a program or a person later.
+    tracing::info!(
+        listen = %url,
+        %public_url,
+        data_dir = %dir.display(),
+        development_key = start.development_key,
+        sandbox = sandboxed,
+        demo_page = %format!("{public_url}/"),
+        "switchboard serving"
+    );
     if sandboxed {
         tracing::warn!(
             "SANDBOX: no upstream provider credentials are configured; every reply to a customer \
              goes to the local sandbox, never to a provider"
         );
     }
-    eprint!("{}", banner(url, public_url, dir, start.development_key, sandboxed));
+    // The banner is for a person at a terminal; a journal or a file has the line above.
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprint!("{}", banner(url, public_url, dir, start.development_key, sandboxed));
+    }
     Ok(())
 }
 
-/// What a person starting the daemon needs to know first, on a few lines of stderr.
+/// What a person starting the daemon needs to know first, on a few lines of stderr (a terminal).
 fn banner(
     url: &str,
     public_url: &str,
@@ -342,15 +366,17 @@ fn banner(
         "to the providers configured"
     };
     format!(
-        "switchboard {version}\n\
+        "switchboard {version} (commit {commit})\n\
          \x20 listening on   {url}\n\
          \x20 public URL     {public_url}  (webhook signatures are checked against it)\n\
          \x20 data folder    {dir}\n\
          \x20 master key     {key}\n\
          \x20 replies        {replies}\n\
+         \x20 demo page      {public_url}/  (a web chat to try it from a browser)\n\
          \x20 first message  switchboard dev sms --from +15551234567 --body \"hi\"  (with an \
          enabled sms Flex Flow: README, quick start)\n",
         version = env!("CARGO_PKG_VERSION"),
+        commit = crate::version::COMMIT,
         dir = dir.display(),
     )
 }

@@ -4,7 +4,6 @@
 //! folder is intact, 1 with findings (each naming its stream, sequence and kind), 2 when the
 //! check could not run.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -37,12 +36,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data.dir();
     let master = if args.integrity_only { None } else { Some(args.data.master_key(false)?.0) };
     let started = Instant::now();
-    let on_terminal = std::io::stderr().is_terminal();
-    let mut progress = |records: u64| {
-        if on_terminal {
-            eprint!("\rverifying: {records} records checked");
-        }
-    };
     let against = match &args.against {
         None => None,
         Some(path) => Some(
@@ -53,10 +46,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let options = VerifyOptions { master, scratch: args.scratch, against };
-    let folder = verify_folder(&dir, &options, &mut progress)?;
-    if on_terminal {
-        eprintln!();
-    }
+    let progress = crate::progress::counting("verifying", "records");
+    let folder = verify_folder(&dir, &options, &mut |records| progress.set_position(records))?;
+    progress.finish_and_clear();
     let mode =
         if args.integrity_only { "integrity (no keys)" } else { "full (chains, heads and tags)" };
     print_summary(&folder, options.against.as_ref(), mode, started.elapsed().as_secs_f64());

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod fake;
 pub mod openapi;
+pub mod python;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -306,4 +307,51 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What [`on_terminal`] does once the command started: given the child and its stdout.
+pub type Until = dyn Fn(&mut Child, &mut dyn BufRead);
+
+/// Runs `command` with its stderr on a pseudo-terminal, as a person at a terminal runs it:
+/// returns its exit code, its stdout, and everything it wrote to the terminal. `until` is called
+/// with the child once started and its stdout (a daemon must be told to stop): `None` waits for
+/// the command to exit on its own.
+pub fn on_terminal(command: &mut Command, until: Option<&Until>) -> (i32, String, String) {
+    use std::io::Read;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(pty.slave))
+        .spawn()
+        .expect("the switchboard binary runs");
+    // The terminal's other end held by the command value goes, so reading ends when the child exits.
+    drop(std::mem::replace(command, Command::new("true")));
+    let mut terminal = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // A pseudo-terminal reports EIO, not EOF, once its last writer is gone.
+        while let Ok(n @ 1..) = terminal.read(&mut chunk) {
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    if let Some(until) = until {
+        until(&mut child, &mut stdout);
+    }
+    let mut printed = String::new();
+    stdout.read_to_string(&mut printed).unwrap();
+    let code = wait_timeout(&mut child, Duration::from_secs(60));
+    (code, printed, reader.join().unwrap())
+}
+
+/// For [`on_terminal`]: waits for `serve` to name its address, then stops it with SIGTERM.
+pub fn stop_once_listening(child: &mut Child, stdout: &mut dyn BufRead) {
+    let started =
+        stdout.lines().map_while(Result::ok).any(|l| l.starts_with("switchboard listening on "));
+    assert!(started, "the daemon did not start");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
 }

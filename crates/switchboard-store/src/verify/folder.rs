@@ -77,6 +77,8 @@ pub fn verify_folder(
             return Ok(folder);
         }
     };
+    // Refused as `open` refuses it: a newer format may hold what this build would misread.
+    crate::log::refuse_newer_format(&db)?;
     let marks = match read_marks(&db) {
         Ok(marks) => marks,
         Err(error) => {
