@@ -43,6 +43,7 @@ mod registry;
 mod router;
 mod runs;
 pub mod sandbox;
+mod streams;
 mod users;
 
 pub use audit::Audit;
