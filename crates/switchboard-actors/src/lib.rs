@@ -41,6 +41,7 @@ mod registry;
 mod router;
 pub mod sandbox;
 mod span;
+mod streams;
 mod users;
 
 pub use audit::Audit;

@@ -7,7 +7,6 @@
 //! estimate of each map's own overhead per entry (stated below). They do not include sled's page
 //! cache (bounded by `cache_bytes`) or memory the allocator keeps after it was freed.
 
-use std::collections::BTreeMap;
 use std::mem::size_of;
 
 use switchboard_domain::{Sid, UserState};
@@ -29,8 +28,8 @@ pub(crate) fn user(state: &UserState) -> usize {
 }
 
 /// The bytes a whole map of users owns.
-pub(crate) fn users(users: &BTreeMap<Sid, UserState>) -> usize {
-    users.values().map(user).sum()
+pub(crate) fn users<'a>(users: impl Iterator<Item = &'a UserState>) -> usize {
+    users.map(user).sum()
 }
 
 /// What the daemon holds in memory for its channels, users and streams, by holder.

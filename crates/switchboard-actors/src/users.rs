@@ -5,18 +5,20 @@
 //! does for a member added by identity) and keeps the user's channel list, so listing a user's
 //! channels reads one stream, not every channel.
 //!
-//! A user created or updated over REST wakes the outbox with the user's stream, so its service's
+//! A user created or updated over REST wakes the service webhooks' consumer with the user's stream, so its service's
 //! post-event webhook hears `onUserAdded` and `onUserUpdated` (see `consumer/service_webhooks.rs`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use actix::Recipient;
 
-use switchboard_domain::{IndexKind, Recorded, Sid, SidPrefix, Timestamp, UserEvent, UserState};
-use switchboard_store::{EventLog, FlushTicket, IndexChanges};
+use switchboard_domain::{IndexKind, Sid, SidPrefix, Timestamp, UserCommand, UserState};
+use switchboard_store::EventLog;
 
-use crate::directory::{append_indexed, load_streams, Counted};
+pub use switchboard_domain::UserRejection;
+
+use crate::streams::{Streams, Writer, Written};
 use crate::{new_sid, EngineError};
 
 /// A user as the API shows it.
@@ -32,17 +34,6 @@ pub struct UserView {
     pub channels: BTreeMap<Sid, Sid>,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
-}
-
-/// Why a user change was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UserRejection {
-    #[error("the user does not exist")]
-    NotFound,
-    #[error("a user with identity {0:?} already exists")]
-    IdentityExists(String),
-    #[error("{0}")]
-    Invalid(&'static str),
 }
 
 /// What a user is made of.
@@ -62,32 +53,16 @@ pub struct UserChange {
     pub role_sid: Option<Sid>,
 }
 
-impl Counted for UserState {
-    fn events_applied(&self) -> u64 {
-        self.events_applied
-    }
-}
-
-type Written = Result<Result<(UserState, Option<FlushTicket>), UserRejection>, EngineError>;
-
 #[derive(Debug)]
 pub struct UserDirectory {
-    log: Arc<EventLog>,
-    users: RwLock<BTreeMap<Sid, UserState>>,
-    writing: Mutex<()>,
+    users: Streams<UserState>,
     /// Told of durable REST changes, for service webhooks; set once the consumers run.
     dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
 }
 
 impl UserDirectory {
     pub fn load(log: Arc<EventLog>) -> Result<UserDirectory, EngineError> {
-        let users = load_streams(&log, SidPrefix::USER, UserState::apply)?;
-        Ok(UserDirectory {
-            log,
-            users: RwLock::new(users),
-            writing: Mutex::new(()),
-            dispatcher: OnceLock::new(),
-        })
+        Ok(UserDirectory { users: Streams::load(log)?, dispatcher: OnceLock::new() })
     }
 
     pub(crate) fn set_dispatcher(&self, dispatcher: Recipient<crate::consumer::Wake>) {
@@ -96,7 +71,8 @@ impl UserDirectory {
 
     /// Every user stream: (user, service, last change), for resuming webhook delivery.
     pub(crate) fn streams(&self) -> Vec<(Sid, Sid, Timestamp)> {
-        self.read()
+        self.users
+            .read()
             .iter()
             .filter_map(|(sid, u)| Some((*sid, u.service_sid?, u.date_updated)))
             .collect()
@@ -111,7 +87,7 @@ impl UserDirectory {
 
     /// A live user of `service` by SID.
     pub fn get(&self, service: Sid, sid: Sid) -> Option<UserView> {
-        self.read().get(&sid).filter(|u| u.service_sid == Some(service)).and_then(view)
+        self.users.read().get(&sid).filter(|u| u.service_sid == Some(service)).and_then(view)
     }
 
     /// A live user of `service` by identity, through the keyed-hash index.
@@ -135,6 +111,7 @@ impl UserDirectory {
     /// Every live user of `service`, oldest first.
     pub fn list(&self, service: Sid) -> Vec<UserView> {
         let mut users: Vec<UserView> = self
+            .users
             .read()
             .values()
             .filter(|u| u.service_sid == Some(service))
@@ -146,7 +123,8 @@ impl UserDirectory {
 
     /// Whether a live user of `service` has `role_sid` as service role.
     pub fn role_in_use(&self, service: Sid, role_sid: Sid) -> bool {
-        self.read()
+        self.users
+            .read()
             .values()
             .any(|u| u.is_live() && u.service_sid == Some(service) && u.role_sid == Some(role_sid))
     }
@@ -168,25 +146,9 @@ impl UserDirectory {
         change: UserChange,
         at: Timestamp,
     ) -> Result<Result<UserView, UserRejection>, EngineError> {
-        let written = self.write(service, sid, at, |state| {
-            if !state.is_live() {
-                return Err(UserRejection::NotFound);
-            }
-            let same = change
-                .friendly_name
-                .as_ref()
-                .is_none_or(|f| state.friendly_name.as_ref() == Some(f))
-                && change.attributes.as_ref().is_none_or(|a| *a == state.attributes)
-                && change.role_sid.is_none_or(|r| state.role_sid == Some(r));
-            if same {
-                return Ok(Vec::new());
-            }
-            Ok(vec![UserEvent::UserUpdated {
-                friendly_name: change.friendly_name,
-                attributes: change.attributes,
-                role_sid: change.role_sid,
-            }])
-        });
+        let UserChange { friendly_name, attributes, role_sid } = change;
+        let command = UserCommand::Update { friendly_name, attributes, role_sid };
+        let written = self.write(service, sid, command, at);
         self.finish(written).await
     }
 
@@ -196,20 +158,8 @@ impl UserDirectory {
         sid: Sid,
         at: Timestamp,
     ) -> Result<Result<(), UserRejection>, EngineError> {
-        let written = self.write(service, sid, at, |state| {
-            if !state.is_live() {
-                return Err(UserRejection::NotFound);
-            }
-            Ok(vec![UserEvent::UserDeleted])
-        });
-        let (_, ticket) = match written? {
-            Ok(done) => done,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
-        if let Some(ticket) = ticket {
-            self.log.wait_durable(ticket).await?;
-        }
-        Ok(Ok(()))
+        let written = self.write(service, sid, UserCommand::Delete, at);
+        Ok(self.users.durable(written).await?.map(|_| ()))
     }
 
     /// `identity` became `member_sid` of `channel`: records it on the identity's user, creating
@@ -223,35 +173,25 @@ impl UserDirectory {
         member_sid: Sid,
         at: Timestamp,
     ) -> Result<bool, EngineError> {
-        let _writing = self.lock();
+        let mut writer = self.users.writer();
         let existing = self
             .sid_of(service, identity)?
-            .and_then(|sid| self.read().get(&sid).filter(|u| u.is_live()).cloned());
-        let joined = UserEvent::UserJoinedChannel { channel_sid: channel, member_sid };
-        match existing {
-            Some(state) => {
-                if state.channels.get(&channel) == Some(&member_sid) {
-                    return Ok(false);
-                }
-                let Some(sid) = state.sid else { return Ok(false) };
-                self.append(sid, state, vec![joined], at)?;
-            }
+            .filter(|sid| writer.read().get(sid).is_some_and(UserState::is_live));
+        let join = UserCommand::JoinChannel { channel_sid: channel, member_sid };
+        let (sid, commands) = match existing {
+            Some(sid) => (sid, vec![join]),
             None => {
                 let sid = new_sid(SidPrefix::USER);
-                let created = created(
-                    sid,
-                    service,
-                    NewUser {
-                        identity: identity.to_owned(),
-                        friendly_name: None,
-                        attributes: "{}".into(),
-                        role_sid: None,
-                    },
-                );
-                self.append(sid, UserState::default(), vec![created, joined], at)?;
+                let new = NewUser {
+                    identity: identity.to_owned(),
+                    friendly_name: None,
+                    attributes: "{}".into(),
+                    role_sid: None,
+                };
+                (sid, vec![created(sid, service, new), join])
             }
-        }
-        Ok(true)
+        };
+        written_by(&mut writer, sid, commands, at)
     }
 
     /// `identity` left `channel` (or the channel's content was erased).
@@ -262,14 +202,12 @@ impl UserDirectory {
         channel: Sid,
         at: Timestamp,
     ) -> Result<bool, EngineError> {
-        let _writing = self.lock();
+        let mut writer = self.users.writer();
         let Some(sid) = self.sid_of(service, identity)? else { return Ok(false) };
-        let Some(state) = self.read().get(&sid).cloned() else { return Ok(false) };
-        if !state.is_live() || !state.channels.contains_key(&channel) {
+        if !writer.read().get(&sid).is_some_and(UserState::is_live) {
             return Ok(false);
         }
-        self.append(sid, state, vec![UserEvent::UserLeftChannel { channel_sid: channel }], at)?;
-        Ok(true)
+        written_by(&mut writer, sid, vec![UserCommand::LeaveChannel { channel_sid: channel }], at)
     }
 
     /// After a start: records on their users the members of `channel` a stop between the
@@ -289,105 +227,80 @@ impl UserDirectory {
         Ok(())
     }
 
-    fn create_now(&self, service: Sid, new: NewUser, at: Timestamp) -> Written {
-        let _writing = self.lock();
-        if new.identity.trim().is_empty() {
-            return Ok(Err(UserRejection::Invalid("a user needs a non-empty identity")));
-        }
-        if self.sid_of(service, &new.identity)?.is_some_and(|sid| self.get(service, sid).is_some())
+    fn create_now(&self, service: Sid, new: NewUser, at: Timestamp) -> Written<UserState> {
+        let mut writer = self.users.writer();
+        // One user per identity in a service: the rule spanning users, checked under the lock.
+        if !new.identity.trim().is_empty()
+            && self
+                .sid_of(service, &new.identity)?
+                .is_some_and(|sid| self.get(service, sid).is_some())
         {
             return Ok(Err(UserRejection::IdentityExists(new.identity)));
         }
         let sid = new_sid(SidPrefix::USER);
-        let state = self.append(sid, UserState::default(), vec![created(sid, service, new)], at)?;
-        Ok(Ok(state))
+        writer.execute(sid, vec![created(sid, service, new)], at)
     }
 
+    /// Runs `command` on a user of `service`; any other is not found.
     fn write(
         &self,
         service: Sid,
         sid: Sid,
+        command: UserCommand,
         at: Timestamp,
-        decide: impl FnOnce(&UserState) -> Result<Vec<UserEvent>, UserRejection>,
-    ) -> Written {
-        let _writing = self.lock();
-        let state = match self.read().get(&sid) {
-            Some(state) if state.service_sid == Some(service) => state.clone(),
-            _ => return Ok(Err(UserRejection::NotFound)),
-        };
-        let events = match decide(&state) {
-            Ok(events) => events,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
-        if events.is_empty() {
-            return Ok(Ok((state, None)));
+    ) -> Written<UserState> {
+        let mut writer = self.users.writer();
+        if writer.read().get(&sid).and_then(|u| u.service_sid) != Some(service) {
+            return Ok(Err(UserRejection::NotFound));
         }
-        Ok(Ok(self.append(sid, state, events, at)?))
-    }
-
-    /// Appends with the index changes the new state implies; the caller holds `writing`.
-    fn append(
-        &self,
-        sid: Sid,
-        state: UserState,
-        events: Vec<UserEvent>,
-        at: Timestamp,
-    ) -> Result<(UserState, Option<FlushTicket>), EngineError> {
-        let before = state.index_entries();
-        let mut after = state.clone();
-        for event in &events {
-            after.apply(&Recorded::new(at, event.clone()));
-        }
-        let after = after.index_entries();
-        let changes = IndexChanges {
-            put: after.iter().filter(|e| !before.contains(e)).cloned().collect(),
-            delete: before.into_iter().filter(|e| !after.contains(e)).collect(),
-        };
-        let (next, ticket) =
-            append_indexed(&self.log, sid, state, events, at, UserState::apply, &changes)?;
-        self.users.write().unwrap_or_else(|e| e.into_inner()).insert(sid, next.clone());
-        Ok((next, ticket))
+        writer.execute(sid, vec![command], at)
     }
 
     async fn finish(
         &self,
-        written: Written,
+        written: Written<UserState>,
     ) -> Result<Result<UserView, UserRejection>, EngineError> {
-        let (state, ticket) = match written? {
-            Ok(done) => done,
+        let appended = matches!(written, Ok(Ok((_, Some(_)))));
+        let state = match self.users.durable(written).await? {
+            Ok(state) => state,
             Err(rejection) => return Ok(Err(rejection)),
         };
-        if let Some(ticket) = ticket {
-            self.log.wait_durable(ticket).await?;
-            if let (Some(sid), Some(service)) = (state.sid, state.service_sid) {
-                // The stream as this append left it is durable; a later one is not yet.
-                self.wake_webhooks(sid, service, state.events_applied);
-            }
+        if let (true, Some(sid), Some(service)) = (appended, state.sid, state.service_sid) {
+            // The stream as this append left it is durable; a later one is not yet.
+            self.wake_webhooks(sid, service, state.events_applied);
         }
         Ok(view(&state).ok_or(UserRejection::NotFound))
     }
 
     fn sid_of(&self, service: Sid, identity: &str) -> Result<Option<Sid>, EngineError> {
-        let found = self.log.lookup(IndexKind::UserIdentity, Some(service), identity)?;
+        let found = self.users.log().lookup(IndexKind::UserIdentity, Some(service), identity)?;
         Ok(found.map(|(sid, _)| sid))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.writing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The bytes the directory holds (`memory.rs`); walks every user, for a scrape.
     pub(crate) fn footprint(&self) -> usize {
-        crate::memory::users(&self.read())
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Sid, UserState>> {
-        self.users.read().unwrap_or_else(|e| e.into_inner())
+        crate::memory::users(self.users.read().values())
     }
 }
 
-fn created(sid: Sid, service: Sid, new: NewUser) -> UserEvent {
-    UserEvent::UserCreated {
+/// Runs `commands` on user `sid` for a channel's membership: whether anything was written. Not
+/// awaited: the channel's own ticket, taken after this, covers it.
+fn written_by(
+    writer: &mut Writer<'_, UserState>,
+    sid: Sid,
+    commands: Vec<UserCommand>,
+    at: Timestamp,
+) -> Result<bool, EngineError> {
+    match writer.execute(sid, commands, at)? {
+        Ok((_, ticket)) => Ok(ticket.is_some()),
+        Err(rejection) => {
+            Err(EngineError::Internal(format!("a user refused a membership: {rejection}")))
+        }
+    }
+}
+
+fn created(sid: Sid, service: Sid, new: NewUser) -> UserCommand {
+    UserCommand::Create {
         user_sid: sid,
         service_sid: service,
         identity: new.identity,

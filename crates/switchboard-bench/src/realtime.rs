@@ -437,6 +437,14 @@ pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
         hibernated / 1024,
         (hibernated.saturating_sub(before)) as f64 * 1024.0 / channels
     );
+    print_counted(&counted);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    Ok(())
+}
+
+/// The daemon's own figures, per holder and per channel.
+fn print_counted(counted: &Counted) {
     println!(
         "\nCounted by the daemon once all hibernated (`switchboard_memory_bytes`, /metrics):\n"
     );
@@ -451,9 +459,6 @@ pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
         counted.channels,
         total / known
     );
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    Ok(())
 }
 
 /// What the daemon counts it holds: channels known, and bytes by holder.

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DomainEvent, Sid, Timestamp};
+use crate::{Aggregate, DomainEvent, Recorded, Sid, SidPrefix, Timestamp};
 
 /// The kind of channel a flow takes messages from (Twilio's `ChannelType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -137,7 +137,7 @@ pub struct FlowState {
 }
 
 impl FlowState {
-    pub fn apply(&mut self, record: &crate::Recorded<FlowEvent>) {
+    pub fn apply(&mut self, record: &Recorded<FlowEvent>) {
         self.events_applied += 1;
         match &record.event {
             FlowEvent::FlowCreated { flow_sid, config } if self.sid.is_none() => {
@@ -325,6 +325,32 @@ pub enum FlowCommand {
     Create { flow_sid: Sid, config: FlowConfig },
     Update(FlowConfig),
     Delete,
+}
+
+impl Aggregate for FlowState {
+    type Event = FlowEvent;
+    type Command = FlowCommand;
+    type Rejection = FlowRejection;
+    type Pending = ();
+
+    const PREFIX: SidPrefix = SidPrefix::FLEX_FLOW;
+    const NAME: &'static str = "flow";
+
+    fn decide(&self, command: FlowCommand) -> Result<Vec<FlowEvent>, FlowRejection> {
+        decide_flow(self, command)
+    }
+
+    fn apply(&mut self, record: &Recorded<FlowEvent>) {
+        FlowState::apply(self, record);
+    }
+
+    fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+
+    fn skip_unreadable(&mut self) {
+        self.events_applied += 1;
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! passed in by the caller, so replaying a log always rebuilds exactly the same state.
 
 mod address;
+mod aggregate;
+mod channel_kind;
 mod command;
 mod event;
 mod flow;
@@ -22,6 +24,7 @@ mod user;
 mod webhook;
 
 pub use address::{customer_address, e164, AddressError};
+pub use aggregate::Aggregate;
 pub use flow::{
     conflicts, decide_flow, routing_key, validate, ChannelType, FlowCommand, FlowConfig, FlowEvent,
     FlowRejection, FlowState, Integration, IntegrationType,
@@ -31,8 +34,8 @@ pub use role::{
     validate_permissions, DefaultRole, RoleKind, RoleState, CHANNEL_PERMISSIONS,
     SERVICE_PERMISSIONS,
 };
-pub use service::{ServiceEvent, ServiceState};
-pub use user::{UserEvent, UserState};
+pub use service::{ServiceCommand, ServiceEvent, ServiceRejection, ServiceState};
+pub use user::{UserCommand, UserEvent, UserRejection, UserState};
 
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::role::{DefaultRole, RoleKind, RoleState};
-use crate::{DomainEvent, Recorded, ServiceWebhooks, Sid, Timestamp};
+use crate::{Aggregate, DomainEvent, Recorded, ServiceWebhooks, Sid, SidPrefix, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,6 +56,51 @@ impl DomainEvent for ServiceEvent {
             ServiceEvent::ReachabilityUpdated { .. } => "reachability_updated",
         }
     }
+}
+
+/// A request to change one service. Permissions arrive already checked for their role's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceCommand {
+    Create {
+        service_sid: Sid,
+        friendly_name: String,
+    },
+    /// Renames the service, replaces its webhook settings and sets its reachability, each when
+    /// given, in that order (a rename is recorded even when the name is the same).
+    Update {
+        friendly_name: Option<String>,
+        webhooks: Option<ServiceWebhooks>,
+        reachability: Option<bool>,
+    },
+    CreateRole {
+        role_sid: Sid,
+        friendly_name: String,
+        kind: RoleKind,
+        permissions: Vec<String>,
+    },
+    UpdateRole {
+        role_sid: Sid,
+        permissions: Vec<String>,
+    },
+    /// Deletes a role that is not a default one; the caller checks that nobody holds it.
+    DeleteRole {
+        role_sid: Sid,
+    },
+}
+
+/// Why a service change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceRejection {
+    #[error("the service does not exist")]
+    NotFound,
+    #[error("the service already exists")]
+    Exists,
+    #[error("role {0} is not in the service")]
+    RoleNotFound(Sid),
+    #[error("role {0} is already in the service")]
+    RoleExists(Sid),
+    #[error("role {0} is one of the service's default roles")]
+    DefaultRole(Sid),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -156,6 +201,69 @@ impl ServiceState {
     }
 }
 
+impl Aggregate for ServiceState {
+    type Event = ServiceEvent;
+    type Command = ServiceCommand;
+    type Rejection = ServiceRejection;
+    type Pending = ();
+
+    const PREFIX: SidPrefix = SidPrefix::SERVICE;
+    const NAME: &'static str = "service";
+
+    fn decide(&self, command: ServiceCommand) -> Result<Vec<ServiceEvent>, ServiceRejection> {
+        let role = |role_sid: Sid| {
+            self.roles.get(&role_sid).ok_or(ServiceRejection::RoleNotFound(role_sid))
+        };
+        match command {
+            ServiceCommand::Create { service_sid, friendly_name } => match self.sid {
+                Some(_) => Err(ServiceRejection::Exists),
+                None => Ok(vec![ServiceEvent::ServiceCreated { service_sid, friendly_name }]),
+            },
+            _ if self.sid.is_none() => Err(ServiceRejection::NotFound),
+            ServiceCommand::Update { friendly_name, webhooks, reachability } => {
+                let mut events = Vec::new();
+                events.extend(
+                    friendly_name
+                        .map(|friendly_name| ServiceEvent::ServiceRenamed { friendly_name }),
+                );
+                events.extend(webhooks.map(|webhooks| ServiceEvent::WebhooksUpdated { webhooks }));
+                events.extend(
+                    reachability.map(|enabled| ServiceEvent::ReachabilityUpdated { enabled }),
+                );
+                Ok(events)
+            }
+            ServiceCommand::CreateRole { role_sid, friendly_name, kind, permissions } => {
+                if self.roles.contains_key(&role_sid) {
+                    return Err(ServiceRejection::RoleExists(role_sid));
+                }
+                Ok(vec![ServiceEvent::RoleCreated { role_sid, friendly_name, kind, permissions }])
+            }
+            ServiceCommand::UpdateRole { role_sid, permissions } => {
+                role(role_sid)?;
+                Ok(vec![ServiceEvent::RoleUpdated { role_sid, permissions }])
+            }
+            ServiceCommand::DeleteRole { role_sid } => {
+                if role(role_sid)?.default {
+                    return Err(ServiceRejection::DefaultRole(role_sid));
+                }
+                Ok(vec![ServiceEvent::RoleDeleted { role_sid }])
+            }
+        }
+    }
+
+    fn apply(&mut self, record: &Recorded<ServiceEvent>) {
+        ServiceState::apply(self, record);
+    }
+
+    fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+
+    fn skip_unreadable(&mut self) {
+        self.events_applied += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +326,42 @@ mod tests {
         set(&mut state, 40, Some("https://a.example.com"));
         assert_eq!(state.post_webhook_since, Some(Timestamp::from_millis(40)));
         assert_eq!(state.date_updated, Timestamp::from_millis(40));
+    }
+
+    #[test]
+    fn decide_checks_the_service_and_its_roles() {
+        let service = Sid::from_parts(SidPrefix::SERVICE, [3; 16]);
+        let at = Timestamp::from_millis(1000);
+        let mut state = ServiceState::default();
+        let rename = ServiceCommand::Update {
+            friendly_name: Some("n".into()),
+            webhooks: None,
+            reachability: None,
+        };
+        assert_eq!(state.decide(rename.clone()), Err(ServiceRejection::NotFound));
+        let create = ServiceCommand::Create { service_sid: service, friendly_name: "s".into() };
+        for event in state.decide(create.clone()).unwrap() {
+            Aggregate::apply(&mut state, &Recorded::new(at, event));
+        }
+        assert_eq!(state.decide(create), Err(ServiceRejection::Exists));
+        assert_eq!(state.decide(rename).unwrap().len(), 1, "a rename is recorded even if the same");
+        let nothing =
+            ServiceCommand::Update { friendly_name: None, webhooks: None, reachability: None };
+        assert_eq!(state.decide(nothing), Ok(vec![]));
+        let default = DefaultRole::ChannelUser.sid(service);
+        assert_eq!(
+            state.decide(ServiceCommand::DeleteRole { role_sid: default }),
+            Err(ServiceRejection::DefaultRole(default))
+        );
+        let missing = Sid::from_parts(SidPrefix::ROLE, [9; 16]);
+        let update = ServiceCommand::UpdateRole { role_sid: missing, permissions: vec![] };
+        assert_eq!(state.decide(update), Err(ServiceRejection::RoleNotFound(missing)));
+        let role = ServiceCommand::CreateRole {
+            role_sid: default,
+            friendly_name: "r".into(),
+            kind: RoleKind::Channel,
+            permissions: vec![],
+        };
+        assert_eq!(state.decide(role), Err(ServiceRejection::RoleExists(default)));
     }
 }

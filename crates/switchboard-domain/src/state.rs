@@ -107,7 +107,7 @@ pub struct InviteState {
 
 /// What [`ChannelState::apply_deferring_memory`] saw before folding an event, for
 /// [`ChannelState::remember_deferred`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DeferredMemory {
     first_creation: bool,
     live: bool,

@@ -2,13 +2,14 @@
 //! of its own, stored in a stream named by its `US` SID, which also records the channels the
 //! identity is a member of (so a user's channels are listed without reading every channel).
 //! The identity is customer data: it is only in the sealed events, and looked up by a keyed hash
-//! (`IndexEntry::user_identity`).
+//! (`IndexEntry::user_identity`). One rule spans users (one per identity in a service): the
+//! directory that holds them checks it before `Create`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DomainEvent, IndexEntry, Recorded, Sid, Timestamp};
+use crate::{Aggregate, DomainEvent, IndexEntry, Recorded, Sid, SidPrefix, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -49,6 +50,46 @@ impl DomainEvent for UserEvent {
             UserEvent::UserDeleted => "user_deleted",
         }
     }
+}
+
+/// A request to change one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCommand {
+    Create {
+        user_sid: Sid,
+        service_sid: Sid,
+        identity: String,
+        friendly_name: Option<String>,
+        attributes: String,
+        role_sid: Option<Sid>,
+    },
+    /// `None` keeps a field; a change to nothing records nothing.
+    Update {
+        friendly_name: Option<String>,
+        attributes: Option<String>,
+        role_sid: Option<Sid>,
+    },
+    Delete,
+    /// The identity became `member_sid` of `channel_sid`; recorded once.
+    JoinChannel {
+        channel_sid: Sid,
+        member_sid: Sid,
+    },
+    /// The identity left `channel_sid`; nothing to record when it was not there.
+    LeaveChannel {
+        channel_sid: Sid,
+    },
+}
+
+/// Why a user change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserRejection {
+    #[error("the user does not exist")]
+    NotFound,
+    #[error("a user with identity {0:?} already exists")]
+    IdentityExists(String),
+    #[error("{0}")]
+    Invalid(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -136,6 +177,85 @@ impl UserState {
     }
 }
 
+impl Aggregate for UserState {
+    type Event = UserEvent;
+    type Command = UserCommand;
+    type Rejection = UserRejection;
+    type Pending = ();
+
+    const PREFIX: SidPrefix = SidPrefix::USER;
+    const NAME: &'static str = "user";
+
+    fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, UserRejection> {
+        let live = self.is_live();
+        match command {
+            UserCommand::Create {
+                user_sid,
+                service_sid,
+                identity,
+                friendly_name,
+                attributes,
+                role_sid,
+            } => {
+                if self.sid.is_some() {
+                    return Err(UserRejection::Invalid("the user SID is already in use"));
+                }
+                if identity.trim().is_empty() {
+                    return Err(UserRejection::Invalid("a user needs a non-empty identity"));
+                }
+                Ok(vec![UserEvent::UserCreated {
+                    user_sid,
+                    service_sid,
+                    identity,
+                    friendly_name,
+                    attributes,
+                    role_sid,
+                }])
+            }
+            _ if !live => Err(UserRejection::NotFound),
+            UserCommand::Update { friendly_name, attributes, role_sid } => {
+                let same =
+                    friendly_name.as_ref().is_none_or(|f| self.friendly_name.as_ref() == Some(f))
+                        && attributes.as_ref().is_none_or(|a| *a == self.attributes)
+                        && role_sid.is_none_or(|r| self.role_sid == Some(r));
+                if same {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![UserEvent::UserUpdated { friendly_name, attributes, role_sid }])
+            }
+            UserCommand::Delete => Ok(vec![UserEvent::UserDeleted]),
+            UserCommand::JoinChannel { channel_sid, member_sid } => {
+                if self.channels.get(&channel_sid) == Some(&member_sid) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![UserEvent::UserJoinedChannel { channel_sid, member_sid }])
+            }
+            UserCommand::LeaveChannel { channel_sid } => {
+                if !self.channels.contains_key(&channel_sid) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![UserEvent::UserLeftChannel { channel_sid }])
+            }
+        }
+    }
+
+    fn apply(&mut self, record: &Recorded<UserEvent>) {
+        UserState::apply(self, record);
+    }
+
+    fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+
+    fn skip_unreadable(&mut self) {
+        self.events_applied += 1;
+    }
+
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        UserState::index_entries(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +309,42 @@ mod tests {
         assert!(!state.is_live());
         assert!(state.index_entries().is_empty());
         assert_eq!(state.events_applied, 5);
+    }
+
+    #[test]
+    fn decide_refuses_what_a_user_cannot_do_and_records_nothing_redundant() {
+        let (user, service) = (sid(SidPrefix::USER, 1), sid(SidPrefix::SERVICE, 1));
+        let create = |identity: &str| UserCommand::Create {
+            user_sid: user,
+            service_sid: service,
+            identity: identity.into(),
+            friendly_name: None,
+            attributes: "{}".into(),
+            role_sid: None,
+        };
+        let mut state = UserState::default();
+        assert_eq!(state.decide(UserCommand::Delete), Err(UserRejection::NotFound));
+        assert!(matches!(state.decide(create("  ")), Err(UserRejection::Invalid(_))));
+        for event in state.decide(create("alice")).unwrap() {
+            Aggregate::apply(&mut state, &Recorded::new(at(1), event));
+        }
+        assert!(matches!(state.decide(create("alice")), Err(UserRejection::Invalid(_))));
+        let unchanged = UserCommand::Update {
+            friendly_name: None,
+            attributes: Some("{}".into()),
+            role_sid: None,
+        };
+        assert_eq!(state.decide(unchanged), Ok(vec![]));
+        let channel = sid(SidPrefix::CHANNEL, 1);
+        assert_eq!(state.decide(UserCommand::LeaveChannel { channel_sid: channel }), Ok(vec![]));
+        let join = UserCommand::JoinChannel {
+            channel_sid: channel,
+            member_sid: sid(SidPrefix::MEMBER, 1),
+        };
+        let joined = state.decide(join.clone()).unwrap();
+        assert_eq!(joined.len(), 1);
+        Aggregate::apply(&mut state, &Recorded::new(at(2), joined[0].clone()));
+        assert_eq!(state.decide(join), Ok(vec![]), "joining twice records it once");
+        assert_eq!(state.decide(UserCommand::Delete), Ok(vec![UserEvent::UserDeleted]));
     }
 }

@@ -28,6 +28,7 @@ mod error;
 mod flusher;
 mod integrity;
 mod keyring;
+mod kinds;
 mod layout;
 mod log;
 mod maintenance;
@@ -40,11 +41,12 @@ mod record;
 mod recovery;
 mod replay;
 mod sharded;
+mod stream;
 mod verify;
 
 pub use anchor::{anchor_folder, heads_public_key, AnchoredHead, AnchoredHeads, HEADS_FORMAT};
 pub use backup::{import_backup, restore_folder, BackupSummary, RestoreSummary};
-pub use channel::{ChannelLog, Executed, ShredOutcome};
+pub use channel::ShredOutcome;
 pub use durable::{DurableContents, DurableEntry, EntryKind, Position};
 pub use error::StoreError;
 pub use flusher::{Durability, FlushPacing, FlushTicket, Writing};
@@ -59,6 +61,7 @@ pub use positions::MessagePositions;
 pub use private_copy::PrivateCopy;
 pub use record::{encode_event, Head, RECORD_VERSION, SNAPSHOT_VERSION};
 pub use replay::{AnyEvent, ReplayFilter, ReplayItem, ReplayRecord};
+pub use stream::{ChannelLog, Executed, StreamLog};
 pub use verify::{
     kind_name, verify_folder, verify_raw, Finding, FindingKind, FolderReport, PastHead, RawLog,
     VerifyMode, VerifyOptions, VerifyReport,

@@ -4,14 +4,15 @@ use std::path::Path;
 
 use switchboard_crypto::{MasterKey, WrappedKey};
 use switchboard_domain::{
-    ChannelEvent, ChannelState, DomainEvent, IndexEntry, IndexKind, Recorded, SidPrefix, UserEvent,
-    UserState,
+    Aggregate, ChannelEvent, ChannelState, DomainEvent, IndexEntry, IndexKind, Recorded, Sid,
+    SidPrefix,
 };
 
 use crate::keyring::SHRED_TOMBSTONE;
+use crate::kinds::{visit_kind, KindVisitor, PREFIXES};
 use crate::layout::{self, INDEX, KEY};
 use crate::log::{open_sled, EventLog, IndexChanges};
-use crate::replay::ReplayRecord;
+use crate::replay::{AnyEvent, ReplayRecord};
 use crate::StoreError;
 
 /// What `reindex` rebuilt.
@@ -30,18 +31,15 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
         report.removed += 1;
     }
     let streams: Vec<_> = log.streams().collect::<Result<_, _>>()?;
-    // Users own one entry each: their identity under their service.
-    for stream in streams.iter().copied().filter(|s| s.prefix() == SidPrefix::USER) {
-        let mut state = UserState::default();
-        for item in log.read::<Recorded<UserEvent>>(stream, 0) {
-            match item? {
-                ReplayRecord::Event { event, .. } => state.apply(&event),
-                ReplayRecord::Shredded { .. } => state.events_applied += 1,
-            }
+    // Every kind but channels (users own their identity under their service), generically;
+    // channels below, with their message positions and the entries older builds wrote.
+    for prefix in PREFIXES.into_iter().filter(|p| *p != SidPrefix::CHANNEL) {
+        for stream in streams.iter().copied().filter(|s| s.prefix() == prefix) {
+            let changes =
+                visit_kind(prefix, Entries { log, stream }).transpose()?.unwrap_or_default();
+            report.entries += changes.put.len() as u64;
+            log.apply_index_changes(&changes)?;
         }
-        let changes = IndexChanges { put: state.index_entries(), delete: Vec::new() };
-        report.entries += changes.put.len() as u64;
-        log.apply_index_changes(&changes)?;
     }
     for stream in streams.into_iter().filter(|s| s.prefix() == SidPrefix::CHANNEL) {
         let mut state = ChannelState::default();
@@ -87,6 +85,31 @@ pub fn reindex(log: &EventLog) -> Result<ReindexReport, StoreError> {
     report.entries += log.tree().scan_prefix(latest_prefix).count() as u64;
     log.flush()?;
     Ok(report)
+}
+
+/// The index entries a stream of any kind owns now, and those its events own.
+struct Entries<'a> {
+    log: &'a EventLog,
+    stream: Sid,
+}
+
+impl KindVisitor for Entries<'_> {
+    type Output = Result<IndexChanges, StoreError>;
+    fn visit<A: Aggregate>(self, _: fn(A::Event) -> AnyEvent) -> Self::Output {
+        let mut state = A::default();
+        let mut changes = IndexChanges::default();
+        for item in self.log.read::<Recorded<A::Event>>(self.stream, 0) {
+            match item? {
+                ReplayRecord::Event { event, .. } => {
+                    changes.put.extend(A::event_index_entries(&event.event, self.stream));
+                    state.apply(&event);
+                }
+                ReplayRecord::Shredded { .. } => state.skip_unreadable(),
+            }
+        }
+        changes.put.extend(state.index_entries());
+        Ok(changes)
+    }
 }
 
 /// What `rotate_master_key` did.

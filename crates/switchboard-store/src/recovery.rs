@@ -17,18 +17,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use switchboard_domain::{
-    ChannelEvent, ChannelState, IndexEntry, Recorded, Sid, SidPrefix, UserEvent, UserState,
+    Aggregate, ChannelEvent, ChannelState, IndexEntry, Recorded, Sid, SidPrefix,
 };
 
 use crate::channel::destroy_content;
 use crate::keyring::SHRED_TOMBSTONE;
+use crate::kinds::{visit_kind, KindVisitor};
 use crate::layout::{self, event_key, stream_prefix, HEAD, KEY, SNAPSHOT};
-use crate::log::{EventLog, IndexChanges, LoggedEvent};
+use crate::log::{EventLog, IndexChanges};
 use crate::record::{self, Head};
-use crate::replay::ReplayRecord;
+use crate::replay::{AnyEvent, ReplayRecord};
 use crate::StoreError;
 
 /// Writes the heads of the checkpoints a running log left unfolded (`P` slots numbered past
@@ -206,58 +205,13 @@ fn lower_consumers(log: &EventLog, heads: &BTreeMap<Sid, u64>) -> Result<(), Sto
     Ok(())
 }
 
-/// How a kind of stream keys the index: the entries its state owns (they come and go with it)
-/// and those each event owns (kept forever). Flows (`FO`) and services (`IS`) key none.
-trait Indexed: Default + Clone {
-    type Event: Serialize + DeserializeOwned;
-    fn apply(&mut self, record: &Recorded<Self::Event>);
-    /// A record that no longer opens (a shredded stream) still counts.
-    fn skip(&mut self);
-    fn owned_entries(&self) -> Vec<IndexEntry>;
-    fn event_entries(record: &Recorded<Self::Event>, stream: Sid) -> Vec<IndexEntry>;
-}
-
-impl Indexed for ChannelState {
-    type Event = ChannelEvent;
-    fn apply(&mut self, record: &Recorded) {
-        ChannelState::apply(self, record);
-    }
-    fn skip(&mut self) {
-        self.events_applied += 1;
-    }
-    fn owned_entries(&self) -> Vec<IndexEntry> {
-        self.index_entries()
-    }
-    fn event_entries(record: &Recorded, stream: Sid) -> Vec<IndexEntry> {
-        record.event.index_entries(stream)
-    }
-}
-
-impl Indexed for UserState {
-    type Event = UserEvent;
-    fn apply(&mut self, record: &Recorded<UserEvent>) {
-        UserState::apply(self, record);
-    }
-    fn skip(&mut self) {
-        self.events_applied += 1;
-    }
-    fn owned_entries(&self) -> Vec<IndexEntry> {
-        self.index_entries()
-    }
-    fn event_entries(_: &Recorded<UserEvent>, _: Sid) -> Vec<IndexEntry> {
-        Vec::new()
-    }
-}
-
 fn roll_back(log: &EventLog, stream: Sid, head: Head, tail: &[u64]) -> Result<(), StoreError> {
     tracing::warn!(%stream, records = tail.len(), at = head.next_seq, "rolling back unacknowledged appends");
-    let undo = match stream.prefix() {
-        SidPrefix::CHANNEL => index_undo::<ChannelState>(log, stream, head)?,
-        SidPrefix::USER => index_undo::<UserState>(log, stream, head)?,
-        // Their appends carry no index changes (`IndexChanges::default()` in the actors'
-        // directories): removing the records is all there is to undo.
-        _ => IndexChanges::default(),
-    };
+    // Kinds that key nothing (flows, services) get an empty undo: removing the records is all
+    // there is to undo for them, as for a stream of no registered kind.
+    let undo = visit_kind(stream.prefix(), IndexUndo { log, stream, head })
+        .transpose()?
+        .unwrap_or_default();
     log.apply_index_changes(&IndexChanges { put: Vec::new(), delete: undo.delete })?;
     log.restore_index_entries(&undo.put)?;
     for seq in tail {
@@ -277,16 +231,27 @@ fn roll_back(log: &EventLog, stream: Sid, head: Head, tail: &[u64]) -> Result<()
     Ok(())
 }
 
+/// The index changes that take a stream's entries back to what its state at `head` implies.
+struct IndexUndo<'a> {
+    log: &'a EventLog,
+    stream: Sid,
+    head: Head,
+}
+
+impl KindVisitor for IndexUndo<'_> {
+    type Output = Result<IndexChanges, StoreError>;
+    fn visit<A: Aggregate>(self, _: fn(A::Event) -> AnyEvent) -> Self::Output {
+        index_undo::<A>(self.log, self.stream, self.head)
+    }
+}
+
 /// The index changes that take `stream`'s entries back to what its state at `head` implies:
 /// `put` what the lost appends removed, `delete` what only they wrote.
-fn index_undo<S: Indexed>(
+fn index_undo<S: Aggregate>(
     log: &EventLog,
     stream: Sid,
     head: Head,
-) -> Result<IndexChanges, StoreError>
-where
-    Recorded<S::Event>: LoggedEvent,
-{
+) -> Result<IndexChanges, StoreError> {
     let mut state = S::default();
     // The entries the checkpointed events keyed: these stay.
     let mut kept = Vec::new();
@@ -299,15 +264,17 @@ where
     for item in log.read::<Recorded<S::Event>>(stream, 0) {
         match item {
             Ok(ReplayRecord::Event { seq, event, .. }) if seq < head.next_seq => {
-                kept.extend(S::event_entries(&event, stream));
+                kept.extend(S::event_index_entries(&event.event, stream));
                 state.apply(&event);
             }
-            Ok(ReplayRecord::Shredded { seq, .. }) if seq < head.next_seq => state.skip(),
+            Ok(ReplayRecord::Shredded { seq, .. }) if seq < head.next_seq => {
+                state.skip_unreadable()
+            }
             Ok(ReplayRecord::Event { event, .. }) => {
-                let owned = owned.get_or_insert_with(|| state.owned_entries());
-                touched.extend(S::event_entries(&event, stream));
+                let owned = owned.get_or_insert_with(|| state.index_entries());
+                touched.extend(S::event_index_entries(&event.event, stream));
                 state.apply(&event);
-                let now = state.owned_entries();
+                let now = state.index_entries();
                 removed.extend(owned.iter().filter(|e| !now.contains(e)).cloned());
                 touched.extend(now);
             }
@@ -315,7 +282,7 @@ where
             Ok(ReplayRecord::Shredded { .. }) | Err(_) => {}
         }
     }
-    let owned = owned.unwrap_or_else(|| state.owned_entries());
+    let owned = owned.unwrap_or_else(|| state.index_entries());
     // What only lost appends wrote goes (only while it still points here:
     // `apply_index_changes` deletes by value); what they removed comes back.
     let mut undo = IndexChanges::default();

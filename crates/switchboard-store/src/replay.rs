@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 use switchboard_domain::{
-    ChannelEvent, DomainEvent, FlowEvent, FolderEvent, Recorded, ServiceEvent, Sid, SidPrefix,
-    Timestamp, UserEvent,
+    Aggregate, ChannelEvent, DomainEvent, FlowEvent, FolderEvent, Recorded, ServiceEvent, Sid,
+    SidPrefix, Timestamp, UserEvent,
 };
 
 use crate::keyring::KeyRing;
+use crate::kinds::{visit_kind, KindVisitor};
 use crate::layout::{self, EVENT};
 use crate::log::{open_record_in, EventLog};
 use crate::parallel_replay::ParallelReplay;
@@ -29,7 +30,7 @@ pub enum ReplayRecord<E> {
 }
 
 /// An event of any aggregate, as the audit tools print it. Serializes as the inner event
-/// (`{"message_added": {…}}`).
+/// (`{"message_added": {…}}`). Each kind registered in `kinds.rs` has its variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum AnyEvent {
@@ -149,7 +150,8 @@ impl EventLog {
     }
 }
 
-/// Opens a record of any stream of `tree` with `keys`, decoding it as its stream's aggregate.
+/// Opens a record of any stream of `tree` with `keys`, decoding it as its stream's kind
+/// (`kinds.rs`).
 pub(crate) fn open_any_in(
     tree: &sled::Tree,
     keys: &KeyRing,
@@ -157,44 +159,54 @@ pub(crate) fn open_any_in(
     seq: u64,
     bytes: &[u8],
 ) -> Result<ReplayItem, StoreError> {
-    fn lift<E>(record: ReplayRecord<Recorded<E>>, wrap: fn(E) -> AnyEvent) -> ReplayItem {
-        match record {
-            ReplayRecord::Event { stream, seq, event } => ReplayRecord::Event {
-                stream,
-                seq,
-                event: Recorded {
-                    schema: event.schema,
-                    at: event.at,
-                    event: wrap(event.event),
-                    cause: event.cause,
-                },
-            },
-            ReplayRecord::Shredded { stream, seq } => ReplayRecord::Shredded { stream, seq },
-        }
-    }
-    let item = match stream.prefix() {
-        SidPrefix::CHANNEL => {
-            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Channel)
-        }
-        SidPrefix::FLEX_FLOW => {
-            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Flow)
-        }
-        SidPrefix::SERVICE => {
-            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Service)
-        }
-        SidPrefix::USER => lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::User),
+    let open = OpenAny { tree, keys, stream, seq, bytes };
+    match stream.prefix() {
         SidPrefix::DATA_FOLDER => {
-            lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Folder)
+            Ok(lift(open_record_in(tree, keys, stream, seq, bytes)?, AnyEvent::Folder))
         }
-        _ => {
-            return Err(StoreError::Corrupt {
-                stream,
-                seq,
-                problem: "a stream of unknown kind".into(),
-            })
-        }
-    };
-    Ok(item)
+        prefix => visit_kind(prefix, open).unwrap_or_else(|| {
+            Err(StoreError::Corrupt { stream, seq, problem: "a stream of unknown kind".into() })
+        }),
+    }
+}
+
+/// One record opened as the kind of its stream.
+struct OpenAny<'a> {
+    tree: &'a sled::Tree,
+    keys: &'a KeyRing,
+    stream: Sid,
+    seq: u64,
+    bytes: &'a [u8],
+}
+
+impl KindVisitor for OpenAny<'_> {
+    type Output = Result<ReplayItem, StoreError>;
+    fn visit<A: Aggregate>(self, wrap: fn(A::Event) -> AnyEvent) -> Self::Output {
+        let record = open_record_in::<Recorded<A::Event>>(
+            self.tree,
+            self.keys,
+            self.stream,
+            self.seq,
+            self.bytes,
+        )?;
+        Ok(lift(record, wrap))
+    }
+}
+
+fn lift<E>(record: ReplayRecord<Recorded<E>>, wrap: fn(E) -> AnyEvent) -> ReplayItem {
+    match record {
+        ReplayRecord::Event { stream, seq, event } => ReplayRecord::Event {
+            stream,
+            seq,
+            event: Recorded {
+                schema: event.schema,
+                at: event.at,
+                event: wrap(event.event),
+                cause: event.cause,
+            },
+        },
+        ReplayRecord::Shredded { stream, seq } => ReplayRecord::Shredded { stream, seq },
+    }
 }
 
 /// Opens one `E` entry as read from `tree`.

@@ -84,7 +84,6 @@ fn shrink_if_sparse<V>(shard: &mut HashMap<Sid, V>) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

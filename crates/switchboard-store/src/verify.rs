@@ -579,7 +579,8 @@ fn finish_stream(report: &mut VerifyReport, walk: &Walk, past_head: PastHead) {
 
 mod folder;
 
-pub use folder::{kind_name, verify_folder, FolderReport, VerifyOptions};
+pub use crate::kinds::kind_name;
+pub use folder::{verify_folder, FolderReport, VerifyOptions};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use switchboard_crypto::{chain_hash, MasterKey};
-use switchboard_domain::{Sid, SidPrefix};
+use switchboard_domain::Sid;
 
 use super::{
     key_less_opener, opened, read_heads, shredded_keys, verify_in_parallel, FindingKind, PastHead,
@@ -15,6 +15,7 @@ use crate::anchor::{heads_public_key, AnchoredHeads};
 use crate::durable::Position;
 use crate::integrity::{FolderProblem, FolderProblemKind, LogMarks};
 use crate::keyring::KeyRing;
+use crate::kinds::kind_name;
 use crate::layout::{self, EVENT};
 use crate::log::open_sled_with_cache;
 use crate::private_copy::PrivateCopy;
@@ -182,18 +183,6 @@ fn keyring_for(db: &sled::Db, master: &MasterKey) -> Result<KeyRing, StoreError>
         )));
     }
     Ok(KeyRing::new(master.clone()))
-}
-
-/// What a stream is, by its SID's prefix, as `verify` counts it (a singular noun).
-pub fn kind_name(stream: Sid) -> &'static str {
-    match stream.prefix() {
-        SidPrefix::CHANNEL => "channel",
-        SidPrefix::USER => "user",
-        SidPrefix::SERVICE => "service",
-        SidPrefix::FLEX_FLOW => "flow",
-        SidPrefix::DATA_FOLDER => "audit stream",
-        _ => "other stream",
-    }
 }
 
 /// Reports what the log lacks of `anchor`: problems of the document (its signature, its key, its

@@ -1,0 +1,124 @@
+//! `Streams`: every stream of one small kind (flows, services, users), all kept in memory and run
+//! through the store's `StreamLog`, the one way any stream is run. Reads take a shared lock;
+//! changes are serialized by a writer's lock, which is also where a rule spanning the kind's
+//! streams (one enabled flow per address, one user per identity) is checked, and are appended
+//! outside the shared lock so readers never wait on the log.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+
+use switchboard_domain::{Aggregate, Sid, Timestamp};
+use switchboard_store::{EventLog, FlushTicket, StreamLog};
+
+use crate::EngineError;
+
+/// A change that was decided: the stream's state after it and, if anything was appended, the
+/// ticket to wait on before telling anyone.
+pub(crate) type Written<A> =
+    Result<Result<(A, Option<FlushTicket>), <A as Aggregate>::Rejection>, EngineError>;
+
+#[derive(Debug)]
+pub(crate) struct Streams<A> {
+    log: Arc<EventLog>,
+    all: RwLock<BTreeMap<Sid, StreamLog<A>>>,
+    writing: Mutex<()>,
+}
+
+impl<A: Aggregate> Streams<A> {
+    /// Folds every stream of the kind from the log.
+    pub fn load(log: Arc<EventLog>) -> Result<Streams<A>, EngineError> {
+        let mut all = BTreeMap::new();
+        for stream in log.streams() {
+            let stream = stream?;
+            if stream.prefix() == A::PREFIX {
+                all.insert(stream, StreamLog::load(&log, stream)?);
+            }
+        }
+        Ok(Streams { log, all: RwLock::new(all), writing: Mutex::new(()) })
+    }
+
+    pub fn log(&self) -> &Arc<EventLog> {
+        &self.log
+    }
+
+    /// Every stream's state, by SID, under the shared lock: hold it briefly.
+    pub fn read(&self) -> States<'_, A> {
+        States(self.all.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The one writer, until dropped.
+    pub fn writer(&self) -> Writer<'_, A> {
+        Writer { streams: self, _writing: self.writing.lock().unwrap_or_else(|e| e.into_inner()) }
+    }
+
+    /// Decides `commands` on stream `sid` (a new one if it has none yet) and appends what they
+    /// record, in one write.
+    pub fn execute(&self, sid: Sid, commands: Vec<A::Command>, at: Timestamp) -> Written<A> {
+        self.writer().execute(sid, commands, at)
+    }
+
+    /// Waits until `written`'s append is durable; hands on its state or its rejection.
+    pub async fn durable(
+        &self,
+        written: Written<A>,
+    ) -> Result<Result<A, A::Rejection>, EngineError> {
+        let (state, ticket) = match written? {
+            Ok(done) => done,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        if let Some(ticket) = ticket {
+            self.log.wait_durable(ticket).await?;
+        }
+        Ok(Ok(state))
+    }
+}
+
+/// The states of a kind's streams, read under the shared lock.
+pub(crate) struct States<'a, A>(RwLockReadGuard<'a, BTreeMap<Sid, StreamLog<A>>>);
+
+impl<A: Aggregate> States<'_, A> {
+    pub fn get(&self, sid: &Sid) -> Option<&A> {
+        self.0.get(sid).map(StreamLog::state)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Sid, &A)> {
+        self.0.iter().map(|(sid, stream)| (sid, stream.state()))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &A> {
+        self.0.values().map(StreamLog::state)
+    }
+}
+
+/// The writer of a kind's streams: one at a time, so what it reads stays true until it writes.
+pub(crate) struct Writer<'a, A> {
+    streams: &'a Streams<A>,
+    _writing: MutexGuard<'a, ()>,
+}
+
+impl<A: Aggregate> Writer<'_, A> {
+    /// A stream's state now (`Default`, "not created", when it has none).
+    pub fn state(&self, sid: Sid) -> A {
+        self.streams.read().get(&sid).cloned().unwrap_or_default()
+    }
+
+    pub fn read(&self) -> States<'_, A> {
+        self.streams.read()
+    }
+
+    /// See [`Streams::execute`]. Records the cause of the change being made (see `cause`).
+    pub fn execute(&mut self, sid: Sid, commands: Vec<A::Command>, at: Timestamp) -> Written<A> {
+        let mut stream =
+            self.streams.read().0.get(&sid).cloned().unwrap_or_else(|| StreamLog::new(sid));
+        let log = &self.streams.log;
+        let executed = match stream.execute_caused(log, commands, at, crate::cause::current())? {
+            Ok(executed) => executed,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let state = stream.state().clone();
+        if executed.ticket.is_some() {
+            self.streams.all.write().unwrap_or_else(|e| e.into_inner()).insert(sid, stream);
+        }
+        Ok(Ok((state, executed.ticket)))
+    }
+}
