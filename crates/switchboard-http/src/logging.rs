@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{get, post, web, HttpMessage, HttpRequest};
+use actix_web::{get, post, web, HttpRequest};
 use serde::Serialize;
 use tracing::Instrument;
 use utoipa::ToSchema;
@@ -34,10 +34,6 @@ pub const ACCESS_TARGET: &str = "switchboard::access";
 const MAX_REQUEST_ID: usize = 128;
 /// The longest filter the admin API takes.
 const MAX_FILTER: usize = 2048;
-
-/// A request's id, in its extensions for handlers that want to name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
 
 /// The id to use for a request: the client's when it is short and made of the characters ids
 /// are made of (it goes into log lines as is, so nothing that could forge a line or a field),
@@ -65,7 +61,6 @@ pub async fn trace_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = request_id(request.headers().get(REQUEST_ID_HEADER));
-    request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::error_span!("request", id = %id);
     // Handlers' errors are answers by now; an `Err` here is a middleware's, which actix answers
     // later, without the header (the request, needed to make the answer, is routing's alone).
