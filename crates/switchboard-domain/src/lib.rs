@@ -19,6 +19,7 @@ mod state;
 mod stored_form;
 mod time;
 mod user;
+mod web_flow;
 mod webhook;
 
 pub use address::{customer_address, e164, AddressError};
@@ -33,6 +34,9 @@ pub use role::{
 };
 pub use service::{ServiceEvent, ServiceState};
 pub use user::{UserEvent, UserState};
+pub use web_flow::{
+    validate_web_settings, FieldKind, FormField, WebFlowSettings, MAX_ALLOWED_ORIGINS, THEME_KEYS,
+};
 
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{

@@ -38,7 +38,10 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::channel_webhooks::routes)
         .configure(crate::chat_invites::routes)
         .configure(crate::admin::routes)
-        .configure(crate::ws::routes);
+        .configure(crate::ws::routes)
+        .configure(crate::webchat::routes)
+        .configure(crate::webchat_flows::routes)
+        .configure(crate::webchat_pages::routes);
 }
 
 /// What the health answers are.

@@ -12,6 +12,7 @@ mod credentials;
 mod daemon_config;
 mod descriptors;
 mod dev;
+mod first_start;
 mod keys;
 mod memory;
 mod protect;
