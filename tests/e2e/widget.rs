@@ -152,6 +152,13 @@ fn sessions_are_refused_unless_flow_origin_form_and_rate_allow_them() {
     assert_eq!(open_session(&daemon, Some(&own), &claimed).status, 401);
     let created = open_session(&daemon, Some(&own), &ok);
     assert_eq!(created.status, 201, "{}", created.body);
+    // The answers are those the OpenAPI document describes, refusals in Twilio's error shape.
+    let contract = crate::support::openapi::Contract::fetch(&daemon);
+    contract.check("post", "/webchat/v1/Sessions", &created);
+    contract.check("post", "/webchat/v1/Sessions", &missing);
+    let settings = daemon.get(&format!("/webchat/v1/Flows/{flow}"));
+    contract.check("get", "/webchat/v1/Flows/{sid}", &settings);
+    assert_eq!(settings.json()["identity_verification"], false);
     // The rate: 8 per address per minute (configured), the refused ones above not counted.
     let statuses: Vec<u16> =
         (0..8).map(|_| open_session(&daemon, Some(&own), &ok).status).collect();

@@ -636,6 +636,21 @@ mod tests {
     }
 
     #[test]
+    fn webchat_limits_and_first_start_defaults_come_from_the_file_unless_a_flag_says_otherwise() {
+        let default = resolve_with_file("", &[]).unwrap();
+        assert_eq!(default.webchat, switchboard_http::WebchatConfig::default());
+        assert!(default.first_start_defaults);
+        let file = "webchat_sessions_per_ip_per_minute = 3\nfirst_start_defaults = false\n";
+        let from_file = resolve_with_file(file, &[]).unwrap();
+        assert_eq!(from_file.webchat.sessions_per_ip_per_minute, 3);
+        assert_eq!(from_file.webchat.sessions_per_flow_per_minute, 600);
+        assert!(!from_file.first_start_defaults);
+        let flagged =
+            resolve_with_file(file, &["--webchat-sessions-per-flow-per-minute", "7"]).unwrap();
+        assert_eq!(flagged.webchat.sessions_per_flow_per_minute, 7);
+    }
+
+    #[test]
     fn flush_pacing_comes_from_the_file_unless_a_flag_says_otherwise() {
         let file = "flush_interval = \"2ms\"\nflush_busy_writers = 8\n";
         let pacing = resolve_with_file(file, &[]).unwrap().data.store_config().pacing;

@@ -180,6 +180,12 @@ async function chatScenario(browser) {
   await agent.evaluate((channel) => window.agent.send(JSON.stringify({ type: "typing", channel_sid: channel })), channel);
   await frame.locator("#sb-typing", { hasText: "typing" }).waitFor();
   await shot(page, "4-typing");
+  // The visitor's typing reaches the agent (sent at most every 3 s: the visitor keeps typing).
+  await waitFor("the visitor's typing at the agent", async () => {
+    await frame.locator("#sb-input").pressSequentially("a");
+    return agent.evaluate((channel) => window.frames_.some((f) => f.type === "typing" && f.channel_sid === channel), channel);
+  });
+  await frame.locator("#sb-input").fill("");
   await agentSay(channel, "Hi Ada, how can I help?");
   await frame.locator(".msg.theirs .body", { hasText: "Hi Ada, how can I help?" }).waitFor();
 
@@ -285,6 +291,12 @@ async function cssScenario(browser) {
   check(heading === "40px", "the host's CSS applies to the host: " + heading);
   for (const key of ["width", "height", "font", "color"])
     check(plain[key] === hostile[key], `launcher ${key}: ${plain[key]} vs ${hostile[key]}`);
+  // On a narrow screen the open chat fills it.
+  await page.setViewportSize({ width: 375, height: 667 });
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  const box = await page.locator('iframe[title="Chat"]').boundingBox();
+  check(box && box.width === 375 && box.height === 667, "full screen on a phone: " + JSON.stringify(box));
+  await shot(page, "phone");
   await context.close();
   return { launcher: plain };
 }
