@@ -233,6 +233,50 @@ fn a_visitor_s_token_reaches_its_own_channel_and_nothing_else() {
     assert_eq!(refresh(ann["refresh_token"].as_str().unwrap()).status, 404);
 }
 
+#[test]
+fn a_host_signed_identity_continues_its_chat_and_cors_names_the_host() {
+    use hmac::{Hmac, Mac};
+    let (_temp, daemon) = started();
+    let (flow, _) = default_flow(&daemon);
+    let host = "https://shop.example";
+    let settings = &[("AllowedOrigins", host), ("IdentitySecret", "host-backend-secret")];
+    let set = daemon.post(&format!("/webchat/v1/Flows/{flow}"), settings);
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(set.json()["identity_verification"], true);
+    assert!(!set.body.contains("host-backend-secret"), "never shown back");
+    // What the host's backend computes for its customer c-42.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"host-backend-secret").unwrap();
+    mac.update(b"c-42");
+    let hash: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let answers = answers("Carol");
+    let form = |hash: &str| {
+        let form = [
+            ("FlowSid", flow.as_str()),
+            ("PreEngagementData", answers.as_str()),
+            ("Identity", "c-42"),
+            ("IdentityHash", hash),
+        ];
+        // (status, Access-Control-Allow-Origin, body)
+        match ureq::post(&daemon.url("/webchat/v1/Sessions")).set("Origin", host).send_form(&form) {
+            Ok(r) => {
+                let allowed = r.header("Access-Control-Allow-Origin").map(str::to_owned);
+                let status = r.status();
+                (status, allowed, serde_json::from_str(&r.into_string().unwrap()).unwrap())
+            }
+            Err(ureq::Error::Status(status, _)) => (status, None, Value::Null),
+            Err(error) => panic!("{error}"),
+        }
+    };
+    let (status, allowed, first) = form(&hash);
+    assert_eq!((status, allowed.as_deref()), (201, Some(host)));
+    assert_eq!(first["identity"], "web:c-42");
+    // The same customer on another device continues the same chat.
+    let (_, _, again) = form(&hash);
+    assert_eq!(again["channel_sid"], first["channel_sid"]);
+    let forged = hash.replacen(&hash[..1], if &hash[..1] == "0" { "1" } else { "0" }, 1);
+    assert_eq!(form(&forged).0, 401);
+}
+
 /// `POST /webchat/v1/Tokens` from a page of `origin`.
 fn refresh_token(daemon: &Daemon, origin: &str, flow: &str, token: &str) -> Response {
     let sent = ureq::post(&daemon.url("/webchat/v1/Tokens"))

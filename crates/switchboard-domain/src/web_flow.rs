@@ -44,7 +44,7 @@ pub struct FormField {
 }
 
 /// A web flow's widget settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct WebFlowSettings {
     /// Origins (`https://shop.example.com`) whose pages may embed the chat and start sessions.
     pub allowed_origins: Vec<String>,
@@ -57,6 +57,20 @@ pub struct WebFlowSettings {
     /// The secret a host's backend signs visitors' identities with (HMAC-SHA256, hex); without
     /// one, a session that claims an identity is refused. Never shown back.
     pub identity_secret: Option<String>,
+}
+
+// By hand, so that the identity secret is never printed.
+impl std::fmt::Debug for WebFlowSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebFlowSettings")
+            .field("allowed_origins", &self.allowed_origins)
+            .field("fields", &self.fields)
+            .field("greeting", &self.greeting)
+            .field("theme", &self.theme)
+            .field("strings", &self.strings)
+            .field("identity_secret", &self.identity_secret.as_ref().map(|_| ".."))
+            .finish()
+    }
 }
 
 impl WebFlowSettings {
@@ -240,5 +254,7 @@ mod tests {
         assert!(validate_web_settings(&theme).is_err());
         theme.theme = [("color".to_owned(), "#0a5".to_owned())].into();
         assert_eq!(validate_web_settings(&theme), Ok(()));
+        theme.identity_secret = Some("s3cr3t-of-the-host".into());
+        assert!(!format!("{theme:?}").contains("s3cr3t"));
     }
 }

@@ -66,6 +66,10 @@ pub struct Webchat {
     windows: Arc<Mutex<Windows>>,
 }
 
+/// The most addresses counted in one minute: past it, sessions from new addresses wait for the
+/// next minute, so a spray of addresses cannot grow the table without bound.
+const ADDRESSES_PER_MINUTE: usize = 65_536;
+
 /// Sessions opened per address and per flow in the current minute.
 #[derive(Debug, Default)]
 struct Windows {
@@ -93,9 +97,14 @@ impl Webchat {
                 format!("Too many chat sessions from {what}; try again in a minute"),
             )
         };
-        let from_ip = ip.map_or(0, |ip| windows.by_ip.get(&ip).copied().unwrap_or(0));
-        if from_ip >= self.config.sessions_per_ip_per_minute {
-            return Err(too_many("this address"));
+        let from_ip = ip.map_or(Some(0), |ip| windows.by_ip.get(&ip).copied());
+        let full = windows.by_ip.len() >= ADDRESSES_PER_MINUTE;
+        match from_ip {
+            Some(n) if n >= self.config.sessions_per_ip_per_minute => {
+                return Err(too_many("this address"))
+            }
+            None if full => return Err(too_many("too many addresses")),
+            _ => {}
         }
         let of_flow = windows.by_flow.get(&flow).copied().unwrap_or(0);
         if of_flow >= self.config.sessions_per_flow_per_minute {
