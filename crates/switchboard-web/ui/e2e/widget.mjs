@@ -23,8 +23,12 @@ function check(condition, message) {
   if (!condition) throw new Error("check failed: " + message);
 }
 
+// The Intercom-style queue a host may set up before the loader runs.
+const QUEUE = `<script>window.Switchboard=function(){(Switchboard.q=Switchboard.q||[]).push(arguments)};
+window.unreadSeen=[];Switchboard("on","unread",function(n){window.unreadSeen.push(n)});</script>`;
+
 function hostPage(extraHead = "") {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host shop</title>${extraHead}</head>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host shop</title>${QUEUE}${extraHead}</head>
 <body><main><h1>A host shop</h1><p>Products.</p></main>
 <script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"></script></body></html>`;
 }
@@ -207,6 +211,8 @@ async function chatScenario(browser) {
   await agentSay(channel, "are you there?");
   await agentSay(channel, "one more thing");
   await waitFor("the badge to count 2", async () => (await launcherState(page)).badge === "2");
+  const told = await page.evaluate(() => window.unreadSeen);
+  check(told[told.length - 1] === 2, "on('unread') was told 2: " + JSON.stringify(told));
   await shot(page, "6-badge");
   await axe(page.mainFrame(), page, "host page with the launcher");
 
@@ -256,6 +262,11 @@ async function chatScenario(browser) {
   await frame.locator("#sb-ended").waitFor();
   await shot(page, "10-ended");
   check(alerts.length === 0, "no script ran from a message: " + alerts.join());
+  // shutdown removes the widget and what it kept on the host.
+  await page.evaluate(() => window.Switchboard("shutdown"));
+  check((await page.locator("[data-switchboard-chat]").count()) === 0, "shutdown removes the widget");
+  const keys = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("switchboard")));
+  check(keys.length === 0, "shutdown leaves nothing in the host's storage: " + JSON.stringify(keys));
   await agent.context().close();
   await context.close();
   return { channel, messages: after, axe_minor_violations: violations };
