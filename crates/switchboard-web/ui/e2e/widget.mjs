@@ -37,6 +37,10 @@ function serveHosts() {
   const pages = {
     "/": hostPage(),
     "/hostile.html": hostPage("<style>*{font:40px serif !important;color:red !important}</style>"),
+    "/embedded.html": `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title>
+<script>window.Switchboard={mode:"embedded",element:"#chat"};</script></head>
+<body><main><h1>Help</h1><div id="chat" style="width:400px;height:500px"></div></main>
+<script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"></script></body></html>`,
   };
   const handler = (request, response) => {
     response.setHeader("Content-Type", "text/html; charset=utf-8");
@@ -308,6 +312,14 @@ async function cssScenario(browser) {
   const box = await page.locator('iframe[title="Chat"]').boundingBox();
   check(box && box.width === 375 && box.height === 667, "full screen on a phone: " + JSON.stringify(box));
   await shot(page, "phone");
+  // Embedded in an element: no launcher, the chat fills the element.
+  await page.setViewportSize({ width: 1000, height: 760 });
+  await page.goto(`http://localhost:${env.HOST_PORT}/embedded.html`);
+  const frameBox = await waitFor("the embedded chat", () => page.locator('#chat iframe[title="Chat"]').boundingBox());
+  check(frameBox.width === 400 && frameBox.height === 500, "the chat fills its element: " + JSON.stringify(frameBox));
+  check((await launcherState(page)) === null, "no launcher when embedded");
+  await page.frameLocator('iframe[title="Chat"]').locator("#sb-f-friendly_name").waitFor();
+  await shot(page, "embedded");
   await context.close();
   return { launcher: plain };
 }

@@ -77,6 +77,11 @@ function mount(): void {
         ? document.querySelector(config.element)
         : config.element
       : null;
+  if (target) {
+    // Embedded: the chat fills the element it is mounted in.
+    host.style.display = "block";
+    host.style.height = "100%";
+  }
   (target || document.body).appendChild(host);
   const root = host.attachShadow({ mode: "open" });
   const style = document.createElement("style");
