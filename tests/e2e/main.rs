@@ -67,3 +67,5 @@ mod service_webhooks;
 mod storage_faults;
 /// Chat Users, UserChannels, Roles; REST edits of members and messages.
 mod users;
+/// The webchat widget: files, sessions and their refusals, visitors' tokens, first start, Chromium.
+mod widget;

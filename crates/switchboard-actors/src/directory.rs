@@ -9,7 +9,7 @@ use std::sync::Arc;
 use switchboard_domain::{
     conflicts, routing_key, ChannelType, DefaultRole, FlowCommand, FlowConfig, FlowRejection,
     FlowState, RoleKind, RoleState, ServiceCommand, ServiceRejection, ServiceState,
-    ServiceWebhooks, Sid, SidPrefix, Timestamp, WebhookConfig,
+    ServiceWebhooks, Sid, SidPrefix, Timestamp, WebFlowSettings, WebhookConfig,
 };
 use switchboard_store::EventLog;
 
@@ -88,6 +88,26 @@ impl FlowDirectory {
             }
             Ok(FlowCommand::Update(config))
         });
+        self.finish(written).await
+    }
+
+    /// A web flow's widget settings: the ones it was given, else the defaults (`None` for no
+    /// live flow).
+    pub fn web_settings(&self, sid: Sid) -> Option<WebFlowSettings> {
+        let flows = self.flows.read();
+        let state = flows.get(&sid)?;
+        state.live()?;
+        Some(state.web.clone().unwrap_or_else(WebFlowSettings::default_form))
+    }
+
+    /// Replaces a web flow's widget settings.
+    pub async fn set_web_settings(
+        &self,
+        sid: Sid,
+        at: Timestamp,
+        settings: WebFlowSettings,
+    ) -> Result<Result<FlowView, FlowRejection>, EngineError> {
+        let written = self.write(sid, at, |_, _| Ok(FlowCommand::SetWebSettings(settings)));
         self.finish(written).await
     }
 

@@ -9,11 +9,13 @@
 //! - [`webhook`]: Twilio's and Meta's webhook signatures.
 //! - [`media_link`]: signatures of time-limited public links to outbound media.
 //! - [`heads`]: Ed25519 signatures of anchored heads, under a key derived from the master key.
+//! - [`webchat`]: the keys of visitors' tokens and the check of host-signed identities.
 
 pub mod heads;
 mod keys;
 pub mod media_link;
 mod seal;
+pub mod webchat;
 pub mod webhook;
 
 pub use keys::{IndexKey, KeyFingerprint, KeySource, MasterKey};

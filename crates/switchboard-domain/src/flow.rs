@@ -110,9 +110,18 @@ pub struct FlowConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowEvent {
-    FlowCreated { flow_sid: Sid, config: FlowConfig },
-    FlowUpdated { config: FlowConfig },
+    FlowCreated {
+        flow_sid: Sid,
+        config: FlowConfig,
+    },
+    FlowUpdated {
+        config: FlowConfig,
+    },
     FlowDeleted,
+    /// A web flow's widget settings, replaced whole (`web_flow.rs`).
+    WebSettingsChanged {
+        settings: crate::WebFlowSettings,
+    },
 }
 
 impl DomainEvent for FlowEvent {
@@ -121,6 +130,7 @@ impl DomainEvent for FlowEvent {
             FlowEvent::FlowCreated { .. } => "flow_created",
             FlowEvent::FlowUpdated { .. } => "flow_updated",
             FlowEvent::FlowDeleted => "flow_deleted",
+            FlowEvent::WebSettingsChanged { .. } => "web_settings_changed",
         }
     }
 }
@@ -134,6 +144,9 @@ pub struct FlowState {
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     pub events_applied: u64,
+    /// The widget settings a web flow was given, if any.
+    #[serde(default)]
+    pub web: Option<crate::WebFlowSettings>,
 }
 
 impl FlowState {
@@ -148,6 +161,7 @@ impl FlowState {
             FlowEvent::FlowCreated { .. } => return,
             FlowEvent::FlowUpdated { config } => self.config = Some(config.clone()),
             FlowEvent::FlowDeleted => self.deleted = true,
+            FlowEvent::WebSettingsChanged { settings } => self.web = Some(settings.clone()),
         }
         self.date_updated = record.at;
     }
@@ -315,6 +329,19 @@ pub fn decide_flow(
             state.live().ok_or(FlowRejection::NotFound)?;
             Ok(vec![FlowEvent::FlowDeleted])
         }
+        FlowCommand::SetWebSettings(settings) => {
+            let current = state.live().ok_or(FlowRejection::NotFound)?;
+            if current.channel_type != ChannelType::Web {
+                return Err(FlowRejection::Invalid(
+                    "widget settings are for a Flex Flow with ChannelType web".into(),
+                ));
+            }
+            crate::validate_web_settings(&settings)?;
+            if state.web.as_ref() == Some(&settings) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![FlowEvent::WebSettingsChanged { settings }])
+        }
     }
 }
 
@@ -322,9 +349,14 @@ pub fn decide_flow(
 /// the parameters given into the current one, as Twilio's partial POST update does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowCommand {
-    Create { flow_sid: Sid, config: FlowConfig },
+    Create {
+        flow_sid: Sid,
+        config: FlowConfig,
+    },
     Update(FlowConfig),
     Delete,
+    /// Replaces a web flow's widget settings.
+    SetWebSettings(crate::WebFlowSettings),
 }
 
 impl Aggregate for FlowState {

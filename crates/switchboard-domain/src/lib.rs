@@ -21,6 +21,7 @@ mod state;
 mod stored_form;
 mod time;
 mod user;
+mod web_flow;
 mod webhook;
 
 pub use address::{customer_address, e164, AddressError};
@@ -36,6 +37,9 @@ pub use role::{
 };
 pub use service::{ServiceCommand, ServiceEvent, ServiceRejection, ServiceState};
 pub use user::{UserCommand, UserEvent, UserRejection, UserState};
+pub use web_flow::{
+    validate_web_settings, FieldKind, FormField, WebFlowSettings, MAX_ALLOWED_ORIGINS, THEME_KEYS,
+};
 
 pub use command::{decide, ChannelCommand, NewChannel, NewMessage, Rejection};
 pub use event::{

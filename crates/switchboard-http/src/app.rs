@@ -39,7 +39,10 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::chat_invites::routes)
         .configure(crate::admin::routes)
         .configure(crate::logging::routes)
-        .configure(crate::ws::routes);
+        .configure(crate::ws::routes)
+        .configure(crate::webchat::routes)
+        .configure(crate::webchat_flows::routes)
+        .configure(crate::webchat_pages::routes);
 }
 
 /// What the health answers are.

@@ -395,7 +395,7 @@ async fn delete(state: &AppState, request: &HttpRequest) -> Result<HttpResponse,
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn open_channel(
+pub(crate) async fn open_channel(
     state: &AppState,
     flow: FlowView,
     open: OpenChannel,

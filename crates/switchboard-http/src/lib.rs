@@ -7,6 +7,8 @@
 //!   channel Invites), `channel_webhooks`: the REST
 //!   resources; `webhooks`: inbound provider messages; `ws`: real time; `admin`: audit and
 //!   tasks for operators; `media`: uploads, media content, signed public links.
+//! - `webchat` (sessions, tokens), `webchat_flows` (a web flow's widget settings),
+//!   `webchat_pages` (the widget's files from `switchboard-web`, the chat page, the demo at `/`).
 //! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
 //!   prepares each accepted connection (`connection`).
 //! - [`limits`]: connections per address and slow request bodies (docs/limits.md).
@@ -38,6 +40,9 @@ mod service_webhooks;
 pub mod state;
 pub mod twilio;
 mod views;
+pub mod webchat;
+mod webchat_flows;
+mod webchat_pages;
 mod webhooks;
 pub mod wire;
 mod ws;
@@ -46,5 +51,6 @@ mod ws_transport;
 pub use app::configure;
 pub use connection::on_connect;
 pub use service_webhooks::{rest_cause, WEBHOOK_ENABLED_HEADER};
+pub use webchat::{Webchat, WebchatConfig};
 pub use webhooks::TWILIO_STATUS_PATH;
 pub use ws_transport::RealtimeConfig;

@@ -151,7 +151,7 @@ fn admit(caller: &Caller, channel: &ChannelState) -> Result<(), ApiError> {
     match caller {
         Caller::Account => Ok(()),
         Caller::Token(peer)
-            if peer.reaches(channel.service_sid)
+            if channel.sid.is_some_and(|sid| peer.reaches(sid, channel.service_sid))
                 && channel.member_by_identity(&peer.identity).is_some() =>
         {
             Ok(())

@@ -77,6 +77,8 @@ pub struct AppState {
     pub public_url: String,
     /// How WebSockets are served: their queues and heartbeat.
     pub realtime: crate::RealtimeConfig,
+    /// The webchat's limits and the counts its rate limits keep.
+    pub webchat: crate::Webchat,
 }
 
 impl AppState {

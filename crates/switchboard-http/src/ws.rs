@@ -55,11 +55,18 @@ pub(crate) struct Peer {
     /// The Chat Service of the token's `ChatGrant`: only its channels are this peer's. A token
     /// without one (as `switchboard token` mints without `--service`) reaches every service.
     pub service_sid: Option<Sid>,
+    /// A web visitor's token reaches this one channel and nothing else: no other channel, no
+    /// list, no other user's presence, and of its channel's events only those a visitor sees.
+    pub channel_sid: Option<Sid>,
 }
 
 impl Peer {
-    /// Whether a channel of `service` is within this peer's token.
-    pub(crate) fn reaches(&self, service: Option<Sid>) -> bool {
+    /// Whether `channel`, of `service`, is within this peer's token.
+    pub(crate) fn reaches(&self, channel: Sid, service: Option<Sid>) -> bool {
+        self.channel_sid.is_none_or(|granted| granted == channel) && self.reaches_service(service)
+    }
+
+    fn reaches_service(&self, service: Option<Sid>) -> bool {
         self.service_sid.is_none_or(|granted| service == Some(granted))
     }
 }
@@ -114,12 +121,27 @@ async fn upgrade(
 pub(crate) fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
     let now_secs = state.engine.now().as_millis() / 1000;
     let credentials = &state.credentials;
+    let visitor_key = crate::webchat::token_key(state);
     let lookup = |key_sid: &str| {
         let sid: Sid = key_sid.parse().ok()?;
+        if sid == visitor_key.0 {
+            return Some(visitor_key.1.expose().to_owned());
+        }
         credentials.api_keys.get(&sid).map(|secret| secret.expose().to_owned())
     };
     let verified = token::verify(token, lookup, &credentials.account_sid.to_string(), now_secs)
         .map_err(ApiError::from)?;
+    // The visitors' key signs nothing but tokens for one channel: one without is refused.
+    let channel_sid =
+        match (&verified.channel_sid, verified.api_key_sid == visitor_key.0.to_string()) {
+            (None, false) => None,
+            (Some(text), _) => Some(Sid::parse_with(text, SidPrefix::CHANNEL).map_err(|_| {
+                ApiError::new(401, 20101, "The access token's channel is malformed")
+            })?),
+            (None, true) => {
+                return Err(ApiError::new(401, 20101, "The access token names no channel"))
+            }
+        };
     // A grant for a service this server does not have is a token for somewhere else.
     let service_sid = match verified.service_sid.as_deref() {
         None => None,
@@ -131,7 +153,12 @@ pub(crate) fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
             Some(sid)
         }
     };
-    Ok(Peer { identity: verified.identity, expires_at_secs: verified.expires_at, service_sid })
+    Ok(Peer {
+        identity: verified.identity,
+        expires_at_secs: verified.expires_at,
+        service_sid,
+        channel_sid,
+    })
 }
 
 fn query_token(request: &HttpRequest) -> Option<String> {
@@ -498,12 +525,15 @@ impl Connection {
 
     /// Whether `channel` is within the peer's token; remembered, as a channel keeps its service.
     async fn reaches(&mut self, peer: &Peer, channel: Sid, service: Option<Sid>) -> bool {
+        if peer.channel_sid.is_some_and(|granted| granted != channel) {
+            return false;
+        }
         if peer.service_sid.is_none() {
             return true;
         }
         // The publisher said which service: nothing to ask the channel.
         if service.is_some() {
-            return peer.reaches(service);
+            return peer.reaches(channel, service);
         }
         if let Some(known) = self.reach.get(&channel) {
             return *known;
@@ -512,7 +542,7 @@ impl Connection {
             Ok(state) => state.and_then(|s| s.service_sid),
             Err(_) => return false,
         };
-        let reaches = peer.reaches(service);
+        let reaches = peer.reaches(channel, service);
         self.reach.insert(channel, reaches);
         reaches
     }
@@ -522,7 +552,9 @@ impl Connection {
             Live::Event(event) => (event.channel_sid, event.service_sid),
             Live::Typing { channel_sid, service_sid, .. } => (*channel_sid, *service_sid),
             Live::Reachability { service_sid, identity, is_online, is_notifiable } => {
-                return !peer.reaches(Some(*service_sid))
+                // A visitor learns nothing of other users.
+                return peer.channel_sid.is_some()
+                    || !peer.reaches_service(Some(*service_sid))
                     || self.send(json!({
                         "type": "user_updated",
                         "service_sid": service_sid.to_string(),
@@ -539,7 +571,7 @@ impl Connection {
         match live {
             Live::Event(event) => self.sent_before(&event) || {
                 self.mark_sent(&event);
-                self.send(event_frame(&event))
+                !shown_to(peer, &event) || self.send(event_frame(&event))
             },
             Live::Typing { channel_sid, identity, .. } => self.send(
                 json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}),
@@ -574,6 +606,10 @@ impl Connection {
         };
         for live in missed {
             if self.sent_before(&live) {
+                continue;
+            }
+            if !shown_to(peer, &live) {
+                self.mark_sent(&live);
                 continue;
             }
             let text = event_frame(&live).to_string();
@@ -616,7 +652,7 @@ impl Connection {
     ) -> Option<(Sid, switchboard_domain::ChannelState)> {
         let sid = Sid::parse_with(channel_sid, SidPrefix::CHANNEL).ok()?;
         let state = self.state.engine.channel(sid).await.ok()??;
-        if !peer.reaches(state.service_sid) {
+        if !peer.reaches(sid, state.service_sid) {
             return None;
         }
         state.member_by_identity(&peer.identity)?;
@@ -785,6 +821,27 @@ fn refusal_code(refusal: &ClientRefusal) -> (u32, String) {
         },
     };
     (code, message)
+}
+
+/// Whether `peer` is sent `event`: everything for a token of the account's, and for a web
+/// visitor only what its chat shows (messages, who joins and leaves, reads, the chat's end), never
+/// its channel's attributes, tasks, webhooks or deliveries.
+fn shown_to(peer: &Peer, event: &LiveEvent) -> bool {
+    use switchboard_domain::ChannelEvent as E;
+    peer.channel_sid.is_none()
+        || matches!(
+            event.event,
+            E::MessageAdded { .. }
+                | E::MessageEdited { .. }
+                | E::MessageRemoved { .. }
+                | E::MemberJoined { .. }
+                | E::MemberLeft { .. }
+                | E::ReadHorizonUpdated { .. }
+                | E::ChannelDeactivated { .. }
+                | E::ChannelReactivated { .. }
+                | E::DataErased { .. }
+                | E::ChannelDestroyed { .. }
+        )
 }
 
 /// `{"type":…, "channel_sid":…, "seq":…, "timestamp":…, …the event's fields}`.

@@ -162,6 +162,16 @@ pub struct ServeArgs {
     /// [default: 60s].
     #[arg(long, env = "SWITCHBOARD_WS_PING_TIMEOUT")]
     pub ws_ping_timeout: Option<String>,
+    /// Webchat sessions one IP address may open per minute [default: 10].
+    #[arg(long, env = "SWITCHBOARD_WEBCHAT_SESSIONS_PER_IP_PER_MINUTE")]
+    pub webchat_sessions_per_ip_per_minute: Option<u32>,
+    /// Webchat sessions one web flow may open per minute, from all addresses [default: 600].
+    #[arg(long, env = "SWITCHBOARD_WEBCHAT_SESSIONS_PER_FLOW_PER_MINUTE")]
+    pub webchat_sessions_per_flow_per_minute: Option<u32>,
+    /// On a first start (no Chat service and no Flex Flow yet), make a default Chat service and
+    /// an enabled web flow, whose widget the demo page at / shows [default: true].
+    #[arg(long, env = "SWITCHBOARD_FIRST_START_DEFAULTS")]
+    pub first_start_defaults: Option<bool>,
 }
 
 /// The file's shape: every key optional, names as the flags without dashes. The tools read it
@@ -212,6 +222,9 @@ pub(crate) struct FileConfig {
     ws_queue_bytes: Option<usize>,
     ws_ping_interval: Option<String>,
     ws_ping_timeout: Option<String>,
+    webchat_sessions_per_ip_per_minute: Option<u32>,
+    webchat_sessions_per_flow_per_minute: Option<u32>,
+    first_start_defaults: Option<bool>,
     #[serde(default)]
     pub(crate) twilio_numbers: Vec<TwilioNumber>,
     #[serde(default)]
@@ -308,6 +321,8 @@ pub struct Settings {
     /// Connections, headers and bodies.
     pub limits: switchboard_http::limits::ServerLimits,
     pub realtime: switchboard_http::RealtimeConfig,
+    pub webchat: switchboard_http::WebchatConfig,
+    pub first_start_defaults: bool,
 }
 
 impl Settings {
@@ -482,7 +497,26 @@ impl ServeArgs {
             whatsapp_media_origin,
             limits,
             realtime,
+            webchat: webchat(
+                self.webchat_sessions_per_ip_per_minute.or(file.webchat_sessions_per_ip_per_minute),
+                self.webchat_sessions_per_flow_per_minute
+                    .or(file.webchat_sessions_per_flow_per_minute),
+            ),
+            first_start_defaults: self
+                .first_start_defaults
+                .or(file.first_start_defaults)
+                .unwrap_or(true),
         })
+    }
+}
+
+/// The webchat's rate limits, each given or its default.
+fn webchat(per_ip: Option<u32>, per_flow: Option<u32>) -> switchboard_http::WebchatConfig {
+    let defaults = switchboard_http::WebchatConfig::default();
+    switchboard_http::WebchatConfig {
+        sessions_per_ip_per_minute: per_ip.unwrap_or(defaults.sessions_per_ip_per_minute),
+        sessions_per_flow_per_minute: per_flow.unwrap_or(defaults.sessions_per_flow_per_minute),
+        ..defaults
     }
 }
 
@@ -626,6 +660,21 @@ mod tests {
         let args =
             ["serve", "--config", path.to_str().unwrap()].into_iter().chain(flags.iter().copied());
         <Command as clap::Parser>::try_parse_from(args)?.serve.resolve()
+    }
+
+    #[test]
+    fn webchat_limits_and_first_start_defaults_come_from_the_file_unless_a_flag_says_otherwise() {
+        let default = resolve_with_file("", &[]).unwrap();
+        assert_eq!(default.webchat, switchboard_http::WebchatConfig::default());
+        assert!(default.first_start_defaults);
+        let file = "webchat_sessions_per_ip_per_minute = 3\nfirst_start_defaults = false\n";
+        let from_file = resolve_with_file(file, &[]).unwrap();
+        assert_eq!(from_file.webchat.sessions_per_ip_per_minute, 3);
+        assert_eq!(from_file.webchat.sessions_per_flow_per_minute, 600);
+        assert!(!from_file.first_start_defaults);
+        let flagged =
+            resolve_with_file(file, &["--webchat-sessions-per-flow-per-minute", "7"]).unwrap();
+        assert_eq!(flagged.webchat.sessions_per_flow_per_minute, 7);
     }
 
     #[test]

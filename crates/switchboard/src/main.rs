@@ -13,6 +13,7 @@ mod daemon_config;
 mod descriptors;
 mod dev;
 mod export;
+mod first_start;
 mod keys;
 mod logging;
 mod memory;

@@ -147,6 +147,9 @@ async fn serve(
     };
     let engine =
         Engine::start(log, Arc::new(SystemClock), config).context("starting the engine")?;
+    if settings.first_start_defaults {
+        crate::first_start::make_defaults(&engine).await?;
+    }
     let meta = switchboard_http::state::MetaConfig {
         verify_token: settings.meta_verify_token.clone().map(Secret::new),
         app_secret: start.meta_app_secret.clone(),
@@ -157,6 +160,7 @@ async fn serve(
         meta,
         public_url: public_url.clone(),
         realtime: settings.realtime,
+        webchat: switchboard_http::Webchat::new(settings.webchat),
     };
     let engine = state.engine.clone();
     let scrape = Scrape::new(metrics, engine.clone());

@@ -34,7 +34,10 @@ pub fn daemon_command(data_dir: &std::path::Path) -> Command {
         // Replies must never go to the real Twilio from a test: a closed port on loopback unless
         // a test serves a fake there.
         .env("SWITCHBOARD_TWILIO_API_BASE", "http://127.0.0.1:9")
-        .env("SWITCHBOARD_GRAPH_API_BASE", "http://127.0.0.1:9");
+        .env("SWITCHBOARD_GRAPH_API_BASE", "http://127.0.0.1:9")
+        // No default service and web flow: each test makes what it counts on (tests/e2e/widget.rs
+        // starts without this).
+        .env("SWITCHBOARD_FIRST_START_DEFAULTS", "false");
     // Nor anything else off this machine (a media URL a test made up): every proxied request
     // goes to a closed port, and only loopback, where the fakes are, is reached directly.
     for (name, value) in [

@@ -52,6 +52,15 @@ pub struct Grants {
     /// The legacy name of the chat grant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip_messaging: Option<ChatGrant>,
+    /// Switchboard's own: the token is a web visitor's, good for this one channel only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webchat: Option<WebchatGrant>,
+}
+
+/// The one channel a web visitor's token reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WebchatGrant {
+    pub channel_sid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +81,8 @@ pub struct VerifiedToken {
     pub service_sid: Option<String>,
     pub api_key_sid: String,
     pub expires_at: i64,
+    /// A web visitor's token: the one channel it reaches.
+    pub channel_sid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,11 +137,59 @@ pub fn mint(
                 ..ChatGrant::default()
             }),
             ip_messaging: None,
+            webchat: None,
         },
     };
+    encode(&claims, api_key_secret)
+}
+
+/// A web visitor's token: `identity` in `service_sid`, reaching `channel_sid` only.
+pub struct VisitorToken<'a> {
+    pub account_sid: &'a str,
+    pub api_key_sid: &'a str,
+    pub api_key_secret: &'a str,
+    pub identity: &'a str,
+    pub service_sid: &'a str,
+    pub channel_sid: &'a str,
+}
+
+impl fmt::Debug for VisitorToken<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "VisitorToken({} in {}, key {})",
+            self.identity, self.channel_sid, self.api_key_sid
+        )
+    }
+}
+
+impl VisitorToken<'_> {
+    /// Signs it, valid from `now_secs` for `ttl_secs`.
+    pub fn mint(&self, ttl_secs: i64, now_secs: i64) -> String {
+        let claims = AccessTokenClaims {
+            jti: format!("{}-{now_secs}", self.api_key_sid),
+            iss: self.api_key_sid.to_owned(),
+            sub: self.account_sid.to_owned(),
+            nbf: Some(now_secs),
+            exp: now_secs.saturating_add(ttl_secs),
+            grants: Grants {
+                identity: Some(self.identity.to_owned()),
+                chat: Some(ChatGrant {
+                    service_sid: Some(self.service_sid.to_owned()),
+                    ..ChatGrant::default()
+                }),
+                ip_messaging: None,
+                webchat: Some(WebchatGrant { channel_sid: self.channel_sid.to_owned() }),
+            },
+        };
+        encode(&claims, self.api_key_secret)
+    }
+}
+
+fn encode(claims: &AccessTokenClaims, api_key_secret: &str) -> String {
     // Encoded by hand rather than with `jsonwebtoken::encode`, whose header puts `typ` first: this
     // way a token minted with the reference inputs is the reference token, byte for byte.
-    let payload = serde_json::to_vec(&claims).expect("claims of strings and integers serialize");
+    let payload = serde_json::to_vec(claims).expect("claims of strings and integers serialize");
     let message =
         format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER_JSON), URL_SAFE_NO_PAD.encode(payload));
     let signature = jsonwebtoken::crypto::sign(
@@ -191,6 +250,7 @@ pub fn verify(
         service_sid: chat.and_then(|c| c.service_sid),
         api_key_sid: claims.iss,
         expires_at: claims.exp,
+        channel_sid: claims.grants.webchat.map(|grant| grant.channel_sid),
     })
 }
 

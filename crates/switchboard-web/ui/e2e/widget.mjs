@@ -1,0 +1,354 @@
+// The widget in real headless Chromium (Debian's, driven by playwright-core), run by the Rust
+// test tests/e2e/widget.rs against the real daemon. Host pages are served here, on `localhost`,
+// another origin than the daemon's 127.0.0.1, so the cross-origin iframe, the origin checks and
+// frame-ancestors all run for real. Every step asserts; a failed one exits non-zero with the
+// reason, and screenshots of each step go to $ARTEFACTS.
+//
+// Environment: DAEMON (its URL), BASIC (Authorization header value), FLOW, SERVICE, AGENT_TOKEN,
+// HOST_PORT, OTHER_PORT (an origin the flow does not allow), ARTEFACTS, CHROMIUM, SCENARIO.
+
+import { chromium } from "playwright-core";
+import http from "node:http";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const env = process.env;
+const daemon = env.DAEMON;
+const artefacts = env.ARTEFACTS;
+mkdirSync(artefacts, { recursive: true });
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+function check(condition, message) {
+  if (!condition) throw new Error("check failed: " + message);
+}
+
+// The Intercom-style queue a host may set up before the loader runs.
+const QUEUE = `<script>window.Switchboard=function(){(Switchboard.q=Switchboard.q||[]).push(arguments)};
+window.unreadSeen=[];Switchboard("on","unread",function(n){window.unreadSeen.push(n)});</script>`;
+
+function hostPage(extraHead = "") {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host shop</title>${QUEUE}${extraHead}</head>
+<body><main><h1>A host shop</h1><p>Products.</p></main>
+<script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"></script></body></html>`;
+}
+
+function serveHosts() {
+  const pages = {
+    "/": hostPage(),
+    "/hostile.html": hostPage("<style>*{font:40px serif !important;color:red !important}</style>"),
+    "/embedded.html": `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title>
+<script>window.Switchboard={mode:"embedded",element:"#chat"};</script></head>
+<body><main><h1>Help</h1><div id="chat" style="width:400px;height:500px"></div></main>
+<script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"></script></body></html>`,
+  };
+  const handler = (request, response) => {
+    response.setHeader("Content-Type", "text/html; charset=utf-8");
+    response.end(pages[request.url.split("?")[0]] || "not found");
+  };
+  const servers = [Number(env.HOST_PORT), Number(env.OTHER_PORT)].map((port) =>
+    http.createServer(handler).listen(port, "127.0.0.1"),
+  );
+  return () => servers.forEach((s) => s.close());
+}
+
+async function rest(method, path, form) {
+  const response = await fetch(daemon + path, {
+    method,
+    headers: { Authorization: env.BASIC, "Content-Type": "application/x-www-form-urlencoded" },
+    body: form ? new URLSearchParams(form).toString() : undefined,
+  });
+  const body = await response.json();
+  check(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+const agentSay = (channel, body) =>
+  rest("POST", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`, { From: "agent", Body: body });
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${artefacts}/${env.SCENARIO}-${name}.png` });
+}
+
+/** The launcher's state, read through its (open) shadow root. */
+function launcherState(page) {
+  return page.evaluate(() => {
+    const host = document.querySelector("[data-switchboard-chat]");
+    const root = host && host.shadowRoot;
+    const button = root && root.querySelector("button.l");
+    if (!button) return null;
+    const badge = root.querySelector(".b");
+    const box = button.getBoundingClientRect();
+    const style = getComputedStyle(button);
+    return {
+      badge: badge.hidden ? "" : badge.textContent,
+      focused: root.activeElement === button,
+      expanded: button.getAttribute("aria-expanded"),
+      width: box.width,
+      height: box.height,
+      font: style.fontFamily + " " + style.fontSize,
+      color: style.color,
+    };
+  });
+}
+
+async function waitFor(what, probe, timeout = 10000) {
+  const until = Date.now() + timeout;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    check(Date.now() < until, "timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function launcher(page) {
+  return waitFor("the launcher", () => launcherState(page));
+}
+
+const bodies = (chat) => chat.locator("#sb-log .msg .body").allTextContents();
+
+async function axe(frame, page, name) {
+  await frame.evaluate(AXE);
+  const result = await frame.evaluate(() =>
+    window.axe.run(document, { resultTypes: ["violations"], iframes: false }).then((r) => r.violations),
+  );
+  const serious = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  check(serious.length === 0, `${name}: axe found ${JSON.stringify(serious.map((v) => [v.id, v.nodes.map((n) => n.target)]))}`);
+  return result.length;
+}
+
+async function agentSocket(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(daemon + "/healthz");
+  await page.evaluate((token) => {
+    window.frames_ = [];
+    window.agent = new WebSocket(location.origin.replace("http", "ws") + "/ws");
+    window.agent.onopen = () => window.agent.send(JSON.stringify({ type: "auth", token }));
+    window.agent.onmessage = (e) => window.frames_.push(JSON.parse(e.data));
+  }, env.AGENT_TOKEN);
+  await waitFor("the agent's socket", () => page.evaluate(() => window.frames_.some((f) => f.type === "ready")));
+  return page;
+}
+
+async function chatScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  const alerts = [];
+  page.on("dialog", (d) => {
+    alerts.push(d.message());
+    d.dismiss();
+  });
+  // Every socket of the chat goes through here, so that the test can drop one and hold the
+  // next one's authentication until the agent has written.
+  const sockets = [];
+  let holdAuth = null;
+  await context.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    sockets.push(ws);
+    ws.onMessage(async (message) => {
+      if (holdAuth && String(message).includes('"auth"')) await holdAuth;
+      server.send(message);
+    });
+  });
+  await page.goto(`http://localhost:${env.HOST_PORT}/`);
+  const before = await launcher(page);
+  check(before.badge === "" && before.expanded === "false", "a closed launcher, no badge");
+  check(!(await page.locator("iframe").count()), "no iframe before the visitor engages");
+  await shot(page, "1-launcher");
+
+  // The visitor opens the chat and fills the form.
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  const frame = page.frameLocator('iframe[title="Chat"]');
+  await frame.locator("#sb-f-friendly_name").fill("Ada Visitor");
+  // The browser holds the form back without the required consent (the server checks it too).
+  await frame.locator("#sb-form button[type=submit]").click();
+  check(await frame.locator("#sb-f-privacy:invalid").count(), "the consent is required");
+  check(await frame.locator("#sb-form").isVisible(), "no session without the consent");
+  await frame.locator("#sb-f-privacy").check();
+  await shot(page, "2-form");
+  await frame.locator("#sb-form button[type=submit]").click();
+  await frame.locator("#sb-input").fill("hello from the visitor");
+  await frame.locator("#sb-input").press("Enter");
+  await frame.locator(".msg.mine .body", { hasText: "hello from the visitor" }).waitFor();
+  await shot(page, "3-sent");
+
+  // The agent finds the chat over REST and sees the message.
+  const channels = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels?Type=private`)).channels;
+  const chat = channels.find((c) => c.friendly_name === "Ada Visitor");
+  check(chat, "the agent finds the visitor's chat: " + JSON.stringify(channels));
+  const channel = chat.sid;
+  const seen = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`)).messages;
+  check(seen.some((m) => m.body === "hello from the visitor"), "the agent sees the visitor's message");
+
+  // The agent joins, types (the visitor sees it), and replies.
+  await rest("POST", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Members`, { Identity: "agent" });
+  const agent = await agentSocket(browser);
+  await agent.evaluate((channel) => window.agent.send(JSON.stringify({ type: "typing", channel_sid: channel })), channel);
+  await frame.locator("#sb-typing", { hasText: "typing" }).waitFor();
+  await shot(page, "4-typing");
+  // The visitor's typing reaches the agent (sent at most every 3 s: the visitor keeps typing).
+  await waitFor("the visitor's typing at the agent", async () => {
+    await frame.locator("#sb-input").pressSequentially("a");
+    return agent.evaluate((channel) => window.frames_.some((f) => f.type === "typing" && f.channel_sid === channel), channel);
+  });
+  await frame.locator("#sb-input").fill("");
+  await agentSay(channel, "Hi Ada, how can I help?");
+  await frame.locator(".msg.theirs .body", { hasText: "Hi Ada, how can I help?" }).waitFor();
+
+  // A body that is HTML is shown as text.
+  const xss = "<img src=x onerror=alert(1)>";
+  await agentSay(channel, xss);
+  await frame.locator(".msg.theirs .body", { hasText: xss }).waitFor();
+  check((await frame.locator("#sb-log img").count()) === 0, "no img element in the log");
+  await shot(page, "5-reply");
+  const violations = await axe(page.frames().find((f) => f.url().includes("/webchat/v1/chat.html")), page, "chat");
+
+  // Esc closes the chat and gives the focus back to the launcher; the badge counts.
+  await frame.locator("#sb-input").press("Escape");
+  const closed = await waitFor("the chat to close", async () => {
+    const s = await launcherState(page);
+    return s.expanded === "false" && s;
+  });
+  check(closed.focused, "focus is back on the launcher after Esc");
+  await agentSay(channel, "are you there?");
+  await agentSay(channel, "one more thing");
+  await waitFor("the badge to count 2", async () => (await launcherState(page)).badge === "2");
+  const told = await page.evaluate(() => window.unreadSeen);
+  check(told[told.length - 1] === 2, "on('unread') was told 2: " + JSON.stringify(told));
+  await shot(page, "6-badge");
+  await axe(page.mainFrame(), page, "host page with the launcher");
+
+  // Keyboard only: Enter on the focused launcher opens the chat, its input takes the focus.
+  await page.keyboard.press("Enter");
+  await waitFor("the chat to open", async () => (await launcherState(page)).expanded === "true");
+  check((await launcherState(page)).badge === "", "opening clears the badge");
+  await frame.locator("#sb-input:focus").waitFor();
+  await page.keyboard.type("typed with the keyboard");
+  await page.keyboard.press("Enter");
+  await frame.locator(".msg.mine .body", { hasText: "typed with the keyboard" }).waitFor();
+
+  // A reload restores the history without the form.
+  const expected = await bodies(frame);
+  await page.reload();
+  await launcher(page);
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  await waitFor("the history", async () => (await bodies(frame)).length === expected.length).catch(async (e) => {
+    await shot(page, "7-reload-failed");
+    throw new Error(e.message + ": " + JSON.stringify(await bodies(frame)) + " vs " + JSON.stringify(expected));
+  });
+  check(await frame.locator("#sb-form").isHidden(), "no form after a reload");
+  check(JSON.stringify(await bodies(frame)) === JSON.stringify(expected), "the same history after a reload");
+  await shot(page, "7-reloaded");
+
+  // The socket drops; the agent writes twice before the chat is back; both appear once, in order.
+  await frame.locator("#sb-send:not([disabled])").waitFor();
+  let release;
+  holdAuth = new Promise((r) => (release = r));
+  const count = sockets.length;
+  sockets[count - 1].close({ code: 4000, reason: "dropped by the test" });
+  await frame.locator("#sb-offline").waitFor({ state: "visible" });
+  await shot(page, "8-offline");
+  await waitFor("the reconnection", async () => sockets.length > count);
+  await agentSay(channel, "first while you were away");
+  await agentSay(channel, "second while you were away");
+  release();
+  const after = [...expected, "first while you were away", "second while you were away"];
+  await waitFor("the back-fill", async () => (await bodies(frame)).length >= after.length);
+  await new Promise((r) => setTimeout(r, 500));
+  check(JSON.stringify(await bodies(frame)) === JSON.stringify(after), "back-filled once, in order: " + JSON.stringify(await bodies(frame)));
+  check(await frame.locator("#sb-offline").isHidden(), "the offline banner is gone");
+  await shot(page, "9-backfilled");
+
+  // The visitor ends the chat.
+  await frame.locator("#sb-end").click();
+  await frame.locator("#sb-ended").waitFor();
+  await shot(page, "10-ended");
+  check(alerts.length === 0, "no script ran from a message: " + alerts.join());
+  // shutdown removes the widget and what it kept on the host.
+  await page.evaluate(() => window.Switchboard("shutdown"));
+  check((await page.locator("[data-switchboard-chat]").count()) === 0, "shutdown removes the widget");
+  const keys = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("switchboard")));
+  check(keys.length === 0, "shutdown leaves nothing in the host's storage: " + JSON.stringify(keys));
+  await agent.context().close();
+  await context.close();
+  return { channel, messages: after, axe_minor_violations: violations };
+}
+
+async function notAllowedScenario(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const refused = [];
+  page.on("response", (r) => r.url().includes("/webchat/v1/chat.html") && refused.push(r.status()));
+  await page.goto(`http://localhost:${env.OTHER_PORT}/`);
+  await launcher(page);
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  await waitFor("the chat page's answer", async () => refused.length > 0);
+  await new Promise((r) => setTimeout(r, 1000));
+  const chat = page.frames().find((f) => f.url().includes("/webchat/v1/chat.html"));
+  const hasForm = chat ? await chat.locator("#sb-form").count() : 0;
+  check(hasForm === 0, "no chat form on a host the flow does not allow");
+  await shot(page, "refused");
+  await context.close();
+  return { chat_page_status: refused[0] };
+}
+
+async function cssScenario(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`http://localhost:${env.HOST_PORT}/`);
+  const plain = await launcher(page);
+  await page.goto(`http://localhost:${env.HOST_PORT}/hostile.html`);
+  const hostile = await launcher(page);
+  await shot(page, "hostile-css");
+  const heading = await page.evaluate(() => getComputedStyle(document.querySelector("h1")).fontSize);
+  check(heading === "40px", "the host's CSS applies to the host: " + heading);
+  for (const key of ["width", "height", "font", "color"])
+    check(plain[key] === hostile[key], `launcher ${key}: ${plain[key]} vs ${hostile[key]}`);
+  // On a narrow screen the open chat fills it.
+  await page.setViewportSize({ width: 375, height: 667 });
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  const box = await page.locator('iframe[title="Chat"]').boundingBox();
+  check(box && box.width === 375 && box.height === 667, "full screen on a phone: " + JSON.stringify(box));
+  await shot(page, "phone");
+  // Embedded in an element: no launcher, the chat fills the element.
+  await page.setViewportSize({ width: 1000, height: 760 });
+  await page.goto(`http://localhost:${env.HOST_PORT}/embedded.html`);
+  const frameBox = await waitFor("the embedded chat", () => page.locator('#chat iframe[title="Chat"]').boundingBox());
+  check(frameBox.width === 400 && frameBox.height === 500, "the chat fills its element: " + JSON.stringify(frameBox));
+  check((await launcherState(page)) === null, "no launcher when embedded");
+  await page.frameLocator('iframe[title="Chat"]').locator("#sb-f-friendly_name").waitFor();
+  await shot(page, "embedded");
+  await context.close();
+  return { launcher: plain };
+}
+
+const scenarios = { chat: chatScenario, "not-allowed": notAllowedScenario, css: cssScenario };
+const stop = serveHosts();
+const browser = await chromium.launch({
+  executablePath: env.CHROMIUM,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+  ],
+});
+let code = 0;
+try {
+  const report = await scenarios[env.SCENARIO](browser);
+  console.log(JSON.stringify({ scenario: env.SCENARIO, passed: true, ...report }));
+} catch (error) {
+  console.error(error && error.stack ? error.stack : String(error));
+  code = 1;
+} finally {
+  await browser.close();
+  stop();
+}
+process.exit(code);

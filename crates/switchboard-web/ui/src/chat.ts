@@ -1,0 +1,502 @@
+// The chat app, inside the iframe on the daemon's origin (chat.html). It keeps the visitor's
+// session (a short-lived access token and a refresh token) in this origin's localStorage, where
+// the host page cannot read it; talks REST to /webchat/v1 and real time to /ws, authenticating
+// in the socket's first frame; and tells the loader only what it needs (unread count, close).
+// Message bodies are text: they are only ever set with textContent.
+
+interface Field {
+  name: string;
+  label: string;
+  kind: "text" | "email" | "consent";
+  required: boolean;
+}
+interface Settings {
+  flow: string;
+  fields: Field[];
+  greeting: string | null;
+  theme: Record<string, string>;
+  strings: Record<string, Record<string, string>>;
+}
+interface Session {
+  token: string;
+  refresh_token: string;
+  expires_at: number;
+  channel_sid: string;
+  identity: string;
+}
+interface Frame {
+  type: string;
+  seq?: number;
+  index?: number;
+  author?: string;
+  body?: string;
+  identity?: string;
+  code?: number;
+  message?: string;
+  timestamp?: string;
+  channel_sid?: string;
+}
+
+const STRINGS: Record<string, string> = {
+  title: "Chat with us",
+  start: "Start chat",
+  send: "Send",
+  placeholder: "Type a message",
+  typing: "Agent is typing…",
+  offline: "You are offline. Reconnecting…",
+  end: "End chat",
+  ended: "This chat has ended.",
+  again: "Start a new chat",
+  transcript: "Download transcript",
+  close: "Close chat",
+  you: "You",
+  agent: "Agent",
+  error: "Something went wrong. Please try again.",
+  messages: "Messages",
+};
+
+const settings: Settings = JSON.parse(document.getElementById("sb-config")!.textContent || "{}");
+const params = new URLSearchParams(location.search);
+const parentOrigin = params.get("origin") || "";
+const instance = params.get("id") || "";
+const storageKey = "switchboard-session:" + settings.flow;
+const strings = pickStrings();
+const PING_EVERY_MS = 15000;
+const PONG_WITHIN_MS = 5000;
+const TYPING_EVERY_MS = 3000;
+const TYPING_SHOWN_MS = 5000;
+
+let session: Session | null = null;
+let socket: WebSocket | null = null;
+let lastSeq = -1;
+/** Messages by index: each shown once, in index order, whatever the order frames came in. */
+const shown = new Map<number, HTMLElement>();
+let loadedUpTo = -1;
+let visible = parentOrigin === "" || window.parent === window;
+let unread = 0;
+let retry = 0;
+let pingTimer = 0;
+let pongTimer = 0;
+let typingSentAt = 0;
+let typingTimer = 0;
+let ended = false;
+let started = false;
+
+function pickStrings(): Record<string, string> {
+  const lang = navigator.language || "en";
+  const all = settings.strings || {};
+  return { ...STRINGS, ...(all[lang.split("-")[0]] || {}), ...(all[lang] || {}) };
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const $ = (id: string) => document.getElementById(id)!;
+
+function tellParent(type: string, extra: Record<string, unknown> = {}): void {
+  if (!parentOrigin || window.parent === window) return;
+  window.parent.postMessage({ v: 1, id: instance, type, ...extra }, parentOrigin);
+}
+
+function applyTheme(): void {
+  for (const [key, value] of Object.entries(settings.theme || {}))
+    document.documentElement.style.setProperty("--sb-" + key, value);
+}
+
+/** Whether this frame may keep storage: a browser that blocks third-party storage says no. */
+const ownStorage = (() => {
+  try {
+    localStorage.getItem(storageKey);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function loadSession(): Session | null {
+  try {
+    return JSON.parse(localStorage.getItem(storageKey) || "null");
+  } catch {
+    return null;
+  }
+}
+
+/** Keeps the session here, or, where this frame may keep nothing, asks the loader to keep its
+ * refresh token (never the access token) in the host's storage, the only place left. */
+function saveSession(value: Session | null): void {
+  if (!ownStorage) {
+    const kept = value && { ...value, token: "", expires_at: 0 };
+    tellParent("keep", { kept: kept ? JSON.stringify(kept) : null });
+    return;
+  }
+  if (value) localStorage.setItem(storageKey, JSON.stringify(value));
+  else localStorage.removeItem(storageKey);
+}
+
+/** Starts from the session kept, if any. */
+function start(kept: Session | null): void {
+  if (started) return;
+  started = true;
+  session = kept;
+  if (session) begin(session);
+  else showForm();
+}
+
+async function api(path: string, form: Record<string, string>, token?: string): Promise<any> {
+  const headers: Record<string, string> = { "Content-Type": "application/x-www-form-urlencoded" };
+  if (token) headers.Authorization = "Bearer " + token;
+  const response = await fetch(path, {
+    method: "POST",
+    headers,
+    body: new URLSearchParams(form).toString(),
+    credentials: "omit",
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw Object.assign(new Error(body.message || strings.error), body);
+  return body;
+}
+
+function showForm(): void {
+  $("sb-chat").hidden = true;
+  $("sb-ended").hidden = true;
+  const form = $("sb-form") as HTMLFormElement;
+  form.hidden = false;
+  form.replaceChildren();
+  if (settings.greeting) form.appendChild(el("p", { class: "greeting" }, settings.greeting));
+  for (const field of settings.fields) {
+    const id = "sb-f-" + field.name;
+    const input = el("input", { id, name: field.name });
+    const label = el("label", { for: id }, field.label);
+    const row = el("div", { class: "row " + field.kind });
+    if (field.kind === "consent") input.type = "checkbox";
+    else input.type = field.kind === "email" ? "email" : "text";
+    if (field.required) input.required = true;
+    if (field.kind === "consent") row.append(input, label);
+    else row.append(label, input);
+    form.appendChild(row);
+  }
+  form.appendChild(el("p", { id: "sb-form-error", class: "error", role: "alert" }));
+  form.appendChild(el("button", { type: "submit" }, strings.start));
+  const first = form.querySelector("input");
+  if (first && visible) first.focus();
+}
+
+async function submitForm(event: Event): Promise<void> {
+  event.preventDefault();
+  const form = event.target as HTMLFormElement;
+  const answers: Record<string, string> = {};
+  for (const field of settings.fields) {
+    const input = form.elements.namedItem(field.name) as HTMLInputElement;
+    answers[field.name] = field.kind === "consent" ? String(input.checked) : input.value;
+  }
+  try {
+    const created = await api("/webchat/v1/Sessions", {
+      FlowSid: settings.flow,
+      PreEngagementData: JSON.stringify(answers),
+    });
+    begin(created);
+  } catch (error) {
+    $("sb-form-error").textContent = (error as Error).message;
+  }
+}
+
+function begin(value: Session): void {
+  session = value;
+  ended = false;
+  saveSession(value);
+  tellParent("engaged");
+  $("sb-form").hidden = true;
+  $("sb-ended").hidden = true;
+  $("sb-chat").hidden = false;
+  connect();
+  if (visible) $("sb-input").focus();
+}
+
+async function freshToken(): Promise<boolean> {
+  if (!session) return false;
+  if (session.expires_at * 1000 - Date.now() > 60000) return true;
+  try {
+    const renewed = await api("/webchat/v1/Tokens", {
+      FlowSid: settings.flow,
+      RefreshToken: session.refresh_token,
+    });
+    session = { ...session, ...renewed };
+    saveSession(session);
+    return true;
+  } catch (error) {
+    // Refused (not merely unreachable): the chat is gone; start over.
+    if ((error as { status?: number }).status) {
+      saveSession(null);
+      session = null;
+      showForm();
+    }
+    return false;
+  }
+}
+
+async function connect(): Promise<void> {
+  if (!session || socket || ended) return;
+  if (!(await freshToken()) || !session) {
+    if (session) reconnectLater();
+    return;
+  }
+  const url = location.origin.replace(/^http/, "ws") + "/ws";
+  const ws = new WebSocket(url);
+  socket = ws;
+  const channel = session.channel_sid;
+  ws.onopen = () => {
+    const resume = [{ channel_sid: channel, seq: lastSeq }];
+    ws.send(JSON.stringify({ type: "auth", token: session!.token, resume }));
+    schedulePing();
+  };
+  ws.onmessage = (event) => onFrame(JSON.parse(String(event.data)) as Frame);
+  ws.onclose = () => {
+    if (socket !== ws) return;
+    socket = null;
+    window.clearTimeout(pingTimer);
+    window.clearTimeout(pongTimer);
+    setOnline(false);
+    reconnectLater();
+  };
+}
+
+function reconnectLater(): void {
+  if (ended) return;
+  const delay = Math.min(10000, 300 * 2 ** retry++);
+  window.setTimeout(connect, delay);
+}
+
+/** An app-level ping: a socket the network silently lost answers nothing, and is replaced. */
+function schedulePing(): void {
+  window.clearTimeout(pingTimer);
+  pingTimer = window.setTimeout(() => {
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(JSON.stringify({ type: "ping" }));
+    pongTimer = window.setTimeout(() => socket && socket.close(), PONG_WITHIN_MS);
+  }, PING_EVERY_MS);
+}
+
+function setOnline(online: boolean): void {
+  $("sb-offline").hidden = online && navigator.onLine;
+  ($("sb-send") as HTMLButtonElement).disabled = !online;
+}
+
+function onFrame(frame: Frame): void {
+  if (typeof frame.seq === "number" && frame.seq > lastSeq) lastSeq = frame.seq;
+  switch (frame.type) {
+    case "ready":
+      retry = 0;
+      setOnline(true);
+      break;
+    case "resumed":
+      if (loadedUpTo < 0) loadedUpTo = typeof frame.seq === "number" ? frame.seq : 0;
+      break;
+    case "pong":
+      window.clearTimeout(pongTimer);
+      schedulePing();
+      break;
+    case "message_added":
+      addMessage(frame);
+      break;
+    case "typing":
+      showTyping();
+      break;
+    case "channel_deactivated":
+    case "channel_destroyed":
+    case "data_erased":
+      finish();
+      break;
+    case "error":
+      if (frame.code === 20104 && socket) socket.close();
+      break;
+  }
+}
+
+function addMessage(frame: Frame): void {
+  const index = frame.index as number;
+  if (shown.has(index)) return;
+  const mine = frame.author === session?.identity;
+  const item = el("div", { class: mine ? "msg mine" : "msg theirs" });
+  item.appendChild(el("span", { class: "who" }, mine ? strings.you : strings.agent));
+  item.appendChild(el("p", { class: "body" }, frame.body || ""));
+  const list = $("sb-log");
+  const after = [...shown.keys()].filter((i) => i > index).sort((a, b) => a - b)[0];
+  list.insertBefore(item, after === undefined ? null : shown.get(after)!);
+  shown.set(index, item);
+  item.scrollIntoView({ block: "end" });
+  hideTyping();
+  const isNew = loadedUpTo >= 0 && (frame.seq as number) > loadedUpTo;
+  if (!mine && isNew && !visible) {
+    unread += 1;
+    tellParent("unread", { count: unread });
+  }
+  if (!mine && visible) consumed(index);
+}
+
+function consumed(index: number): void {
+  if (socket && socket.readyState === WebSocket.OPEN && session)
+    socket.send(JSON.stringify({ type: "consumed", channel_sid: session.channel_sid, index }));
+}
+
+function showTyping(): void {
+  $("sb-typing").textContent = strings.typing;
+  window.clearTimeout(typingTimer);
+  typingTimer = window.setTimeout(hideTyping, TYPING_SHOWN_MS);
+}
+
+function hideTyping(): void {
+  $("sb-typing").textContent = "";
+}
+
+function send(): void {
+  const input = $("sb-input") as HTMLTextAreaElement;
+  const body = input.value.trim();
+  if (!body || !session || !socket || socket.readyState !== WebSocket.OPEN) return;
+  socket.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, body }));
+  input.value = "";
+}
+
+function typing(): void {
+  const now = Date.now();
+  if (!session || !socket || socket.readyState !== WebSocket.OPEN) return;
+  if (now - typingSentAt < TYPING_EVERY_MS) return;
+  typingSentAt = now;
+  socket.send(JSON.stringify({ type: "typing", channel_sid: session.channel_sid }));
+}
+
+async function endChat(): Promise<void> {
+  if (!session || !(await freshToken())) return;
+  try {
+    await api("/webchat/v1/Sessions/End", {}, session.token);
+  } catch (error) {
+    $("sb-chat-error").textContent = (error as Error).message;
+    return;
+  }
+  finish();
+}
+
+function finish(): void {
+  ended = true;
+  saveSession(null);
+  tellParent("ended");
+  const ws = socket;
+  socket = null;
+  if (ws) ws.close();
+  $("sb-chat").hidden = true;
+  $("sb-ended").hidden = false;
+}
+
+function transcript(): void {
+  const lines = [...shown.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([, item]) => item.querySelector(".who")!.textContent + ": " + item.querySelector(".body")!.textContent);
+  const link = el("a", {
+    href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/plain" })),
+    download: "chat-transcript.txt",
+  });
+  link.click();
+}
+
+function build(): void {
+  document.title = strings.title;
+  const header = el("header");
+  header.append(el("h1", {}, strings.title));
+  const close = el("button", { type: "button", class: "icon", "aria-label": strings.close }, "×");
+  close.addEventListener("click", () => tellParent("close"));
+  if (parentOrigin) header.append(close);
+  const offline = el("div", { id: "sb-offline", class: "banner", role: "status" }, strings.offline);
+  offline.hidden = true;
+  const form = el("form", { id: "sb-form", "aria-label": strings.title });
+  form.addEventListener("submit", submitForm);
+  const chat = el("section", { id: "sb-chat", "aria-label": strings.title });
+  chat.hidden = true;
+  const log = el("div", { id: "sb-log", role: "log", "aria-live": "polite", "aria-label": strings.messages, tabindex: "0" });
+  const typingLine = el("div", { id: "sb-typing", class: "typing", "aria-live": "polite" });
+  const composer = el("form", { class: "composer" });
+  const input = el("textarea", { id: "sb-input", rows: "1", "aria-label": strings.placeholder, placeholder: strings.placeholder });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      send();
+    }
+  });
+  input.addEventListener("input", typing);
+  const sendButton = el("button", { id: "sb-send", type: "submit" }, strings.send);
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  composer.append(input, sendButton);
+  const tools = el("div", { class: "tools" });
+  const end = el("button", { type: "button", id: "sb-end" }, strings.end);
+  end.addEventListener("click", endChat);
+  const download = el("button", { type: "button" }, strings.transcript);
+  download.addEventListener("click", transcript);
+  tools.append(download, end);
+  const problem = el("p", { id: "sb-chat-error", class: "error", role: "alert" });
+  chat.append(log, typingLine, problem, composer, tools);
+  const over = el("section", { id: "sb-ended" });
+  over.hidden = true;
+  const again = el("button", { type: "button" }, strings.again);
+  again.addEventListener("click", () => {
+    shown.clear();
+    $("sb-log").replaceChildren();
+    lastSeq = loadedUpTo = -1;
+    showForm();
+  });
+  over.append(el("p", {}, strings.ended), again);
+  const main = el("main");
+  main.append(offline, form, chat, over);
+  document.body.append(header, main);
+}
+
+window.addEventListener("message", (event: MessageEvent) => {
+  if (event.origin !== parentOrigin || event.source !== window.parent) return;
+  const data = event.data as { v?: number; id?: string; type?: string; kept?: string | null };
+  if (!data || data.v !== 1 || data.id !== instance) return;
+  if (!ownStorage && (data.type === "open" || data.type === "closed")) {
+    let kept: Session | null = null;
+    try {
+      kept = JSON.parse(data.kept || "null");
+    } catch {
+      // Nothing usable kept: a new chat.
+    }
+    start(kept);
+  }
+  if (data.type === "open") {
+    visible = true;
+    unread = 0;
+    const input = $("sb-chat").hidden ? document.querySelector("#sb-form input") : $("sb-input");
+    if (input) (input as HTMLElement).focus();
+    const last = [...shown.keys()].sort((a, b) => b - a)[0];
+    if (last !== undefined) consumed(last);
+  } else if (data.type === "closed") {
+    visible = false;
+  } else if (data.type === "shutdown") {
+    saveSession(null);
+  }
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") tellParent("close");
+});
+window.addEventListener("offline", () => setOnline(false));
+window.addEventListener("online", () => setOnline(!!socket && socket.readyState === WebSocket.OPEN));
+
+applyTheme();
+build();
+// Where this frame keeps nothing itself, the loader's answer to `ready` brings what it kept;
+// a chat page opened on its own (the pop-out) starts at once.
+if (ownStorage || !parentOrigin || window.parent === window) start(ownStorage ? loadSession() : null);
+tellParent("ready");
+
+// A module: its names stay its own.
+export {};

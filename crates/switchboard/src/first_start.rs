@@ -1,0 +1,50 @@
+//! What a first start makes so that a person can chat at once: a default Chat service and an
+//! enabled web flow on it, whose widget the demo page at `/` carries. "First" means the folder
+//! holds no Chat service and no Flex Flow yet; `first_start_defaults = false` turns it off.
+
+use anyhow::Context;
+use switchboard_actors::Engine;
+use switchboard_domain::{ChannelType, FlowConfig, Integration, IntegrationType};
+
+/// Makes the defaults if the folder has neither services nor flows, and says so in the log.
+pub async fn make_defaults(engine: &Engine) -> anyhow::Result<()> {
+    if !engine.services().list().is_empty() || !engine.flows().list().is_empty() {
+        return Ok(());
+    }
+    let at = engine.now();
+    let service = engine
+        .services()
+        .create("Default Chat Service".to_owned(), at)
+        .await
+        .context("making the default Chat service")?;
+    let config = FlowConfig {
+        friendly_name: "Webchat".to_owned(),
+        chat_service_sid: service.sid,
+        channel_type: ChannelType::Web,
+        contact_identity: None,
+        enabled: true,
+        integration_type: IntegrationType::Task,
+        integration: Integration::default(),
+        long_lived: false,
+        janitor_enabled: true,
+    };
+    let flow = engine
+        .flows()
+        .create(config, at)
+        .await
+        .context("making the default web flow")?
+        .map_err(|rejection| anyhow::anyhow!("making the default web flow: {rejection}"))?;
+    tracing::info!(
+        service_sid = %service.sid,
+        flow_sid = %flow.sid,
+        "first start: made a default Chat service and an enabled web Flex Flow; the demo page \
+         at / carries its webchat widget"
+    );
+    // Also for the person at the terminal, whatever the log's level.
+    eprintln!(
+        "first start: made the Chat service {} and the web Flex Flow {} (enabled); open the \
+         demo page at / to chat",
+        service.sid, flow.sid
+    );
+    Ok(())
+}

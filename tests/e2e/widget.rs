@@ -1,0 +1,417 @@
+//! The webchat widget: its files and pages, the public session API and its refusals, a
+//! visitor's token reaching its one channel only, the first start's defaults, and the widget in
+//! real headless Chromium (crates/switchboard-web/ui/e2e/widget.mjs, driven by playwright-core
+//! with Debian's `chromium`; screenshots under target/tmp/widget-artefacts/).
+//!
+//! Needs node, npm and chromium (README, Tests); `npm ci` runs in the ui folder when its
+//! node_modules are missing. Without chromium these tests fail: they never skip.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+use tungstenite::Message;
+
+use crate::support::api::{basic, daemon_command, token, Response};
+use crate::support::Daemon;
+
+/// A daemon started as on a first start with no setup: its default service and web flow made.
+fn started() -> (tempfile::TempDir, Daemon) {
+    let temp = tempfile::tempdir().unwrap();
+    let mut command = daemon_command(&temp.path().join("data"));
+    command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
+    command.env("SWITCHBOARD_DURABILITY", "flush");
+    command.env("SWITCHBOARD_WEBCHAT_SESSIONS_PER_IP_PER_MINUTE", "8");
+    (temp, Daemon::start(command))
+}
+
+/// The default web flow and its service.
+fn default_flow(daemon: &Daemon) -> (String, String) {
+    let flows = daemon.get("/flex/v1/FlexFlows").json();
+    let web: Vec<&Value> = flows["flex_flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["channel_type"] == "web" && f["enabled"] == true)
+        .collect();
+    assert_eq!(web.len(), 1, "one default web flow: {flows}");
+    let sid = |key: &str| web[0][key].as_str().unwrap().to_owned();
+    (sid("sid"), sid("chat_service_sid"))
+}
+
+/// `POST /webchat/v1/Sessions` from a page of `origin` (none: no `Origin` header).
+fn open_session(daemon: &Daemon, origin: Option<&str>, form: &[(&str, &str)]) -> Response {
+    let mut request = ureq::post(&daemon.url("/webchat/v1/Sessions"));
+    if let Some(origin) = origin {
+        request = request.set("Origin", origin);
+    }
+    let (status, body) = match request.send_form(form) {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(status, r)) => (status, r.into_string().unwrap()),
+        Err(error) => panic!("{error}"),
+    };
+    Response { status, body }
+}
+
+fn answers(name: &str) -> String {
+    json!({"friendly_name": name}).to_string()
+}
+
+#[test]
+fn first_start_makes_a_web_flow_a_demo_page_and_says_so() {
+    let (_temp, daemon) = started();
+    let (flow, service) = default_flow(&daemon);
+    let services = daemon.get("/chat/v2/Services").json();
+    assert_eq!(services["services"][0]["sid"], service.as_str());
+    let demo = daemon.get_anonymous("/");
+    assert_eq!(demo.status, 200);
+    assert!(demo.body.contains(&format!("data-flow=\"{flow}\"")), "{}", demo.body);
+    assert!(demo.body.contains("/webchat/v1/widget.js"));
+    let log = daemon.stderr();
+    assert!(log.contains("first start") && log.contains(&flow), "{log}");
+    // A second start of the same folder makes nothing more.
+    let dir = _temp.path().join("data");
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let mut command = daemon_command(&dir);
+    command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
+    let again = Daemon::start(command);
+    assert_eq!(default_flow(&again).0, flow);
+    assert_eq!(again.get("/chat/v2/Services").json()["services"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn the_widget_s_files_are_cached_by_etag_and_the_chat_page_framed_only_where_allowed() {
+    let (_temp, daemon) = started();
+    let (flow, _) = default_flow(&daemon);
+    let loader = ureq::get(&daemon.url("/webchat/v1/widget.js")).call().unwrap();
+    assert_eq!(loader.header("Cache-Control"), Some("public, max-age=300"));
+    assert!(loader.content_type().contains("javascript"));
+    let etag = loader.header("ETag").unwrap().to_owned();
+    let again =
+        ureq::get(&daemon.url("/webchat/v1/widget.js")).set("If-None-Match", &etag).call().unwrap();
+    assert_eq!(again.status(), 304);
+    let allowed = "http://localhost:1234";
+    let set = daemon.post(&format!("/webchat/v1/Flows/{flow}"), &[("AllowedOrigins", allowed)]);
+    assert_eq!(set.status, 200, "{}", set.body);
+    let page_url = |origin: &str| {
+        daemon.url(&format!("/webchat/v1/chat.html?flow={flow}&origin={}", urlencode(origin)))
+    };
+    let page = ureq::get(&page_url(allowed)).call().unwrap();
+    let policy = page.header("Content-Security-Policy").unwrap().to_owned();
+    assert!(policy.contains(&format!("frame-ancestors 'self' {allowed}")), "{policy}");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let body = page.into_string().unwrap();
+    let script = body.split("src=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(script.starts_with("/webchat/v1/assets/chat.") && script.ends_with(".js"), "{script}");
+    let app = ureq::get(&daemon.url(&script)).call().unwrap();
+    assert_eq!(app.header("Cache-Control"), Some("public, max-age=31536000, immutable"));
+    assert!(!body.contains("localhost:1234"), "the allowed origins are not told to the page");
+    match ureq::get(&page_url("http://evil.example")).call() {
+        Err(ureq::Error::Status(403, _)) => {}
+        other => panic!("a foreign host's chat page: {other:?}"),
+    }
+    assert_eq!(daemon.get_anonymous("/webchat/v1/assets/chat.0.js").status, 404);
+}
+
+#[test]
+fn sessions_are_refused_unless_flow_origin_form_and_rate_allow_them() {
+    let (_temp, daemon) = started();
+    let (flow, service) = default_flow(&daemon);
+    let own = daemon.base_url.clone();
+    let ok = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Ann"))];
+    assert_eq!(open_session(&daemon, None, &ok).status, 403, "no Origin");
+    assert_eq!(open_session(&daemon, Some("http://evil.example"), &ok).status, 403);
+    let required = [("FlowSid", flow.as_str()), ("PreEngagementData", "{}")];
+    let missing = open_session(&daemon, Some(&own), &required);
+    assert_eq!(missing.status, 400, "{}", missing.body);
+    assert!(missing.body.contains("friendly_name is required"), "{}", missing.body);
+    // A flow that is not web, or not enabled, opens nothing.
+    let sms = daemon.post(
+        "/flex/v1/FlexFlows",
+        &[
+            ("FriendlyName", "sms"),
+            ("ChatServiceSid", &service),
+            ("ChannelType", "sms"),
+            ("ContactIdentity", "+15005550006"),
+            ("IntegrationType", "task"),
+            ("Enabled", "true"),
+        ],
+    );
+    let sms_flow = sms.json()["sid"].as_str().unwrap().to_owned();
+    let wrong = [("FlowSid", sms_flow.as_str()), ("PreEngagementData", &answers("Ann"))];
+    assert_eq!(open_session(&daemon, Some(&own), &wrong).status, 404);
+    // A claimed identity needs the host's signature.
+    let claimed = [
+        ("FlowSid", flow.as_str()),
+        ("PreEngagementData", &answers("Ann")),
+        ("Identity", "c-42"),
+        ("IdentityHash", "00"),
+    ];
+    assert_eq!(open_session(&daemon, Some(&own), &claimed).status, 401);
+    let created = open_session(&daemon, Some(&own), &ok);
+    assert_eq!(created.status, 201, "{}", created.body);
+    // The answers are those the OpenAPI document describes, refusals in Twilio's error shape.
+    let contract = crate::support::openapi::Contract::fetch(&daemon);
+    contract.check("post", "/webchat/v1/Sessions", &created);
+    contract.check("post", "/webchat/v1/Sessions", &missing);
+    let settings = daemon.get(&format!("/webchat/v1/Flows/{flow}"));
+    contract.check("get", "/webchat/v1/Flows/{sid}", &settings);
+    assert_eq!(settings.json()["identity_verification"], false);
+    // The rate: 8 per address per minute (configured), the refused ones above not counted.
+    let statuses: Vec<u16> =
+        (0..8).map(|_| open_session(&daemon, Some(&own), &ok).status).collect();
+    assert_eq!(statuses[..7], [201; 7], "{statuses:?}");
+    assert_eq!(statuses[7], 429, "{statuses:?}");
+    let channels = daemon.get(&format!("/chat/v2/Services/{service}/Channels?Type=private")).json();
+    assert_eq!(channels["channels"].as_array().unwrap().len(), 8, "one channel per session");
+}
+
+#[test]
+fn a_visitor_s_token_reaches_its_own_channel_and_nothing_else() {
+    let (_temp, daemon) = started();
+    let (flow, service) = default_flow(&daemon);
+    let own = daemon.base_url.clone();
+    let session = |name: &str| {
+        let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers(name))];
+        let created = open_session(&daemon, Some(&own), &form);
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.json()
+    };
+    let (ann, bob) = (session("Ann"), session("Bob"));
+    assert_ne!(ann["channel_sid"], bob["channel_sid"]);
+    let bearer = format!("Bearer {}", ann["token"].as_str().unwrap());
+    // No REST resource takes it in place of the account's credentials.
+    let listed = ureq::get(&daemon.url(&format!("/chat/v2/Services/{service}/Channels")))
+        .set("Authorization", &bearer)
+        .call();
+    assert!(matches!(listed, Err(ureq::Error::Status(401, _))), "{listed:?}");
+    // Over the WebSocket: its channel's history, none of Bob's, no posting there, no joining.
+    let mut socket = daemon.websocket(None).unwrap();
+    let resume = json!([{"channel_sid": ann["channel_sid"], "seq": -1}, {"channel_sid": bob["channel_sid"], "seq": -1}]);
+    let auth = json!({"type": "auth", "token": ann["token"], "resume": resume});
+    socket.send(Message::text(auth.to_string())).unwrap();
+    for frame in [
+        json!({"type": "message", "channel_sid": bob["channel_sid"], "body": "hi", "id": 1}),
+        json!({"type": "join", "channel_sid": bob["channel_sid"], "id": 2}),
+        json!({"type": "message", "channel_sid": ann["channel_sid"], "body": "mine", "id": 3}),
+    ] {
+        socket.send(Message::text(frame.to_string())).unwrap();
+    }
+    let frames = crate::support::api::frames(&mut socket, 40);
+    let types: Vec<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
+    let of = |f: &Value, sid: &Value| f["channel_sid"] == *sid;
+    assert!(
+        frames.iter().all(|f| !of(f, &bob["channel_sid"]) || f["type"] == "error"),
+        "{frames:?}"
+    );
+    assert!(!types.contains(&"channel_created") && !types.contains(&"task_linked"), "{types:?}");
+    let answer = |id: u64| frames.iter().find(|f| f["id"] == id).cloned().unwrap_or_default();
+    assert_eq!(
+        (answer(1)["type"].as_str(), answer(1)["code"].as_u64()),
+        (Some("error"), Some(20404))
+    );
+    assert_eq!(answer(2)["type"], "error");
+    assert_eq!(answer(3)["type"], "ack", "{frames:?}");
+    let mine = daemon.get(&format!(
+        "/chat/v2/Services/{service}/Channels/{}/Messages",
+        ann["channel_sid"].as_str().unwrap()
+    ));
+    assert_eq!(mine.json()["messages"][0]["body"], "mine");
+    // A refresh gives a new token for the same channel; a forged one is refused.
+    let refresh = |token: &str| refresh_token(&daemon, &own, &flow, token);
+    let renewed = refresh(ann["refresh_token"].as_str().unwrap());
+    assert_eq!(renewed.status, 200, "{}", renewed.body);
+    assert_eq!(renewed.json()["channel_sid"], ann["channel_sid"]);
+    let forged = ann["refresh_token"].as_str().unwrap().replace("v1.", "v1.x");
+    assert_eq!(refresh(&forged).status, 401);
+    // Ending the chat: the channel goes inactive and its refresh token continues nothing.
+    let ended =
+        ureq::post(&daemon.url("/webchat/v1/Sessions/End")).set("Authorization", &bearer).call();
+    assert_eq!(ended.unwrap().status(), 204);
+    assert_eq!(refresh(ann["refresh_token"].as_str().unwrap()).status, 404);
+}
+
+#[test]
+fn a_host_signed_identity_continues_its_chat_and_cors_names_the_host() {
+    use hmac::{Hmac, Mac};
+    let (_temp, daemon) = started();
+    let (flow, _) = default_flow(&daemon);
+    let host = "https://shop.example";
+    let settings = &[("AllowedOrigins", host), ("IdentitySecret", "host-backend-secret")];
+    let set = daemon.post(&format!("/webchat/v1/Flows/{flow}"), settings);
+    assert_eq!(set.status, 200, "{}", set.body);
+    assert_eq!(set.json()["identity_verification"], true);
+    assert!(!set.body.contains("host-backend-secret"), "never shown back");
+    // What the host's backend computes for its customer c-42.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"host-backend-secret").unwrap();
+    mac.update(b"c-42");
+    let hash: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let answers = answers("Carol");
+    let form = |hash: &str| {
+        let form = [
+            ("FlowSid", flow.as_str()),
+            ("PreEngagementData", answers.as_str()),
+            ("Identity", "c-42"),
+            ("IdentityHash", hash),
+        ];
+        // (status, Access-Control-Allow-Origin, body)
+        match ureq::post(&daemon.url("/webchat/v1/Sessions")).set("Origin", host).send_form(&form) {
+            Ok(r) => {
+                let allowed = r.header("Access-Control-Allow-Origin").map(str::to_owned);
+                let status = r.status();
+                (status, allowed, serde_json::from_str(&r.into_string().unwrap()).unwrap())
+            }
+            Err(ureq::Error::Status(status, _)) => (status, None, Value::Null),
+            Err(error) => panic!("{error}"),
+        }
+    };
+    let (status, allowed, first) = form(&hash);
+    assert_eq!((status, allowed.as_deref()), (201, Some(host)));
+    assert_eq!(first["identity"], "web:c-42");
+    // The same customer on another device continues the same chat.
+    let (_, _, again) = form(&hash);
+    assert_eq!(again["channel_sid"], first["channel_sid"]);
+    let forged = hash.replacen(&hash[..1], if &hash[..1] == "0" { "1" } else { "0" }, 1);
+    assert_eq!(form(&forged).0, 401);
+}
+
+/// `POST /webchat/v1/Tokens` from a page of `origin`.
+fn refresh_token(daemon: &Daemon, origin: &str, flow: &str, token: &str) -> Response {
+    let sent = ureq::post(&daemon.url("/webchat/v1/Tokens"))
+        .set("Origin", origin)
+        .send_form(&[("FlowSid", flow), ("RefreshToken", token)]);
+    match sent {
+        Ok(r) => Response { status: r.status(), body: r.into_string().unwrap() },
+        Err(ureq::Error::Status(status, r)) => Response { status, body: r.into_string().unwrap() },
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The ui folder, with its node modules installed.
+fn ui() -> PathBuf {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchboard-web/ui");
+    if !ui.join("node_modules/playwright-core").exists() {
+        let installed =
+            Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&ui).status();
+        assert!(
+            installed.is_ok_and(|s| s.success()),
+            "npm ci in {} failed: install node and npm",
+            ui.display()
+        );
+    }
+    ui
+}
+
+fn chromium() -> String {
+    let path = std::env::var("SWITCHBOARD_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&path).exists(),
+        "no Chromium at {path}: install Debian's chromium (apt-get install chromium; .ci/run does) \
+         or set SWITCHBOARD_CHROMIUM"
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs a scenario of widget.mjs against `daemon`; its report, or the test fails with its log.
+fn browser_scenario(browser: &Browser, scenario: &str) -> Value {
+    let Browser { daemon, flow, service, host_port, .. } = browser;
+    let artefacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("widget-artefacts");
+    let output = Command::new("node")
+        .arg("e2e/widget.mjs")
+        .current_dir(ui())
+        .env("DAEMON", &daemon.base_url)
+        .env("BASIC", basic())
+        .env("FLOW", flow)
+        .env("SERVICE", service)
+        .env("AGENT_TOKEN", token("agent", "1h"))
+        .env("HOST_PORT", host_port.to_string())
+        .env("OTHER_PORT", free_port().to_string())
+        .env("ARTEFACTS", &artefacts)
+        .env("CHROMIUM", chromium())
+        .env("SCENARIO", scenario)
+        .output()
+        .expect("node runs (install node: README, Tests)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "scenario {scenario} failed:\n{stdout}\n{}\ndaemon:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        daemon.stderr()
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(report["passed"], true);
+    report
+}
+
+/// A daemon whose default web flow lets the test's host pages (on `host_port`) embed it.
+struct Browser {
+    _temp: tempfile::TempDir,
+    daemon: Daemon,
+    flow: String,
+    service: String,
+    host_port: u16,
+}
+
+/// A daemon whose default web flow lets this test's host pages embed it, with a consent field.
+fn started_for_browser() -> Browser {
+    let (temp, daemon) = started();
+    let (flow, service) = default_flow(&daemon);
+    let fields = json!([
+        {"name": "friendly_name", "label": "Your name", "kind": "text", "required": true},
+        {"name": "privacy", "label": "I accept the privacy notice", "kind": "consent", "required": true},
+    ]);
+    let host_port = free_port();
+    let origin = format!("http://localhost:{host_port}");
+    let set = daemon.post(
+        &format!("/webchat/v1/Flows/{flow}"),
+        &[("AllowedOrigins", &origin), ("Fields", &fields.to_string())],
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    Browser { _temp: temp, daemon, flow, service, host_port }
+}
+
+#[test]
+fn in_chromium_a_visitor_and_an_agent_chat_across_reloads_and_a_dropped_socket() {
+    let browser = started_for_browser();
+    let report = browser_scenario(&browser, "chat");
+    let (daemon, service) = (&browser.daemon, &browser.service);
+    // What the visitor saw is what the channel holds: each message once, in order.
+    let channel = report["channel"].as_str().unwrap();
+    let messages = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}/Messages"));
+    let bodies: Vec<Value> =
+        messages.json()["messages"].as_array().unwrap().iter().map(|m| m["body"].clone()).collect();
+    assert_eq!(Value::from(bodies), report["messages"]);
+    let fetched = daemon.get(&format!("/flex/v1/WebChannels/{channel}"));
+    assert_eq!(fetched.status, 200);
+    let attributes = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")).json();
+    assert!(attributes["attributes"].as_str().unwrap().contains("INACTIVE"), "{attributes}");
+}
+
+#[test]
+fn in_chromium_a_host_the_flow_does_not_allow_gets_no_chat() {
+    let browser = started_for_browser();
+    let report = browser_scenario(&browser, "not-allowed");
+    assert_eq!(report["chat_page_status"], 403);
+    let channels = browser
+        .daemon
+        .get(&format!("/chat/v2/Services/{}/Channels?Type=private", browser.service))
+        .json();
+    assert!(channels["channels"].as_array().unwrap().is_empty(), "no session was opened");
+}
+
+#[test]
+fn in_chromium_host_css_leaves_the_launcher_unchanged() {
+    let browser = started_for_browser();
+    let report = browser_scenario(&browser, "css");
+    assert!(report["launcher"]["width"].as_f64().unwrap() > 0.0);
+}
