@@ -102,7 +102,8 @@ fn metrics_count_what_was_done_and_name_no_sid_or_number() {
     let janitor = moved("switchboard_memory_bytes{holder=\"janitor\"}");
     assert!(janitor > 0.0 && janitor <= 1024.0, "the janitor's record of it: {janitor} bytes");
     assert!(after.value("switchboard_memory_bytes{holder=\"stream_caches\"}") > 0.0);
-    assert!(after.series.contains_key("switchboard_memory_bytes{holder=\"users\"}"));
+    let users = moved("switchboard_memory_bytes{holder=\"users\"}");
+    assert!(users > 0.0 && users <= 1024.0, "the customer's Chat user: {users} bytes");
     assert!(after.value("process_resident_memory_bytes") > 0.0);
     assert!(after.series.contains_key("process_cpu_seconds_total"));
 

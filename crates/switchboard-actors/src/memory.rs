@@ -27,11 +27,6 @@ pub(crate) fn user(state: &UserState) -> usize {
         + state.channels.len() * btree_entry::<Sid, Sid>()
 }
 
-/// The bytes a whole map of users owns.
-pub(crate) fn users<'a>(users: impl Iterator<Item = &'a UserState>) -> usize {
-    users.map(user).sum()
-}
-
 /// What the daemon holds in memory for its channels, users and streams, by holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryFigures {

@@ -5,6 +5,7 @@
 //! outside the shared lock so readers never wait on the log.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use switchboard_domain::{Aggregate, Sid, Timestamp};
@@ -22,11 +23,23 @@ pub(crate) struct Streams<A> {
     log: Arc<EventLog>,
     all: RwLock<BTreeMap<Sid, StreamLog<A>>>,
     writing: Mutex<()>,
+    /// The bytes a state holds (`memory.rs`), and their sum over `all`, kept as states change so
+    /// that reporting it walks no stream.
+    footprint: fn(&A) -> usize,
+    held: AtomicUsize,
 }
 
 impl<A: Aggregate> Streams<A> {
     /// Folds every stream of the kind from the log.
     pub fn load(log: Arc<EventLog>) -> Result<Streams<A>, EngineError> {
+        Streams::load_counted(log, |_| 0)
+    }
+
+    /// [`Streams::load`], counting the bytes each state holds with `footprint`.
+    pub fn load_counted(
+        log: Arc<EventLog>,
+        footprint: fn(&A) -> usize,
+    ) -> Result<Streams<A>, EngineError> {
         let mut all = BTreeMap::new();
         for stream in log.streams() {
             let stream = stream?;
@@ -34,7 +47,13 @@ impl<A: Aggregate> Streams<A> {
                 all.insert(stream, StreamLog::load(&log, stream)?);
             }
         }
-        Ok(Streams { log, all: RwLock::new(all), writing: Mutex::new(()) })
+        let held = all.values().map(|s| footprint(s.state())).sum::<usize>().into();
+        Ok(Streams { log, all: RwLock::new(all), writing: Mutex::new(()), footprint, held })
+    }
+
+    /// The bytes the states hold, as `footprint` counts them.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     pub fn log(&self) -> &Arc<EventLog> {
@@ -117,7 +136,12 @@ impl<A: Aggregate> Writer<'_, A> {
         };
         let state = stream.state().clone();
         if executed.ticket.is_some() {
-            self.streams.all.write().unwrap_or_else(|e| e.into_inner()).insert(sid, stream);
+            let streams = self.streams;
+            streams.held.fetch_add((streams.footprint)(&state), Ordering::Relaxed);
+            let replaced =
+                streams.all.write().unwrap_or_else(|e| e.into_inner()).insert(sid, stream);
+            let before = replaced.map_or(0, |old| (streams.footprint)(old.state()));
+            streams.held.fetch_sub(before, Ordering::Relaxed);
         }
         Ok(Ok((state, executed.ticket)))
     }

@@ -62,7 +62,8 @@ pub struct UserDirectory {
 
 impl UserDirectory {
     pub fn load(log: Arc<EventLog>) -> Result<UserDirectory, EngineError> {
-        Ok(UserDirectory { users: Streams::load(log)?, dispatcher: OnceLock::new() })
+        let users = Streams::load_counted(log, crate::memory::user)?;
+        Ok(UserDirectory { users, dispatcher: OnceLock::new() })
     }
 
     pub(crate) fn set_dispatcher(&self, dispatcher: Recipient<crate::consumer::Wake>) {
@@ -277,9 +278,9 @@ impl UserDirectory {
         Ok(found.map(|(sid, _)| sid))
     }
 
-    /// The bytes the directory holds (`memory.rs`); walks every user, for a scrape.
+    /// The bytes the directory holds (`memory.rs`), kept as users change.
     pub(crate) fn footprint(&self) -> usize {
-        crate::memory::users(self.users.read().values())
+        self.users.held()
     }
 }
 

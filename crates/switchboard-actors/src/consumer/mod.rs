@@ -256,11 +256,16 @@ impl Consumers {
         state: &ChannelState,
     ) -> Result<Vec<Wake>, StoreError> {
         let Some(service_sid) = state.service_sid else { return Ok(Vec::new()) };
-        let head = self.shared.log.next_seq(channel)?;
+        let mut head = None;
         let mut wakes = Vec::new();
         for (at, consumer) in self.list.iter().enumerate() {
             let Some(from_seq) = consumer.resume_from(&self.shared, channel, state)? else {
                 continue;
+            };
+            // Read once, and only for a consumer that has somewhere to resume from.
+            let head = match head {
+                Some(head) => head,
+                None => *head.insert(self.shared.log.next_seq(channel)?),
             };
             if from_seq < head {
                 wakes.push(Wake {
