@@ -30,6 +30,17 @@ impl SidPrefix {
     pub const WORKSPACE: SidPrefix = SidPrefix(*b"WS");
     pub const WORKFLOW: SidPrefix = SidPrefix(*b"WW");
     pub const WEBHOOK: SidPrefix = SidPrefix(*b"WH");
+    // TaskRouter's resources (switchboard-routing).
+    pub const ACTIVITY: SidPrefix = SidPrefix(*b"WA");
+    pub const TASK_CHANNEL: SidPrefix = SidPrefix(*b"TC");
+    pub const TASK_QUEUE: SidPrefix = SidPrefix(*b"WQ");
+    pub const WORKER: SidPrefix = SidPrefix(*b"WK");
+    pub const WORKER_CHANNEL: SidPrefix = SidPrefix(*b"WC");
+    pub const RESERVATION: SidPrefix = SidPrefix(*b"WR");
+    pub const TASKROUTER_EVENT: SidPrefix = SidPrefix(*b"EV");
+    // Studio's resources (switchboard-studio).
+    pub const STUDIO_EXECUTION: SidPrefix = SidPrefix(*b"FN");
+    pub const STUDIO_STEP: SidPrefix = SidPrefix(*b"FT");
     /// A data folder's own audit stream (`folder.rs`): named by the folder's id.
     pub const DATA_FOLDER: SidPrefix = SidPrefix(*b"DF");
 

@@ -19,6 +19,8 @@ use syn::visit::{self, Visit};
 const LAYERS: &[&[&str]] = &[
     // The widget's built files depend on nothing of ours; only the HTTP layer serves them.
     &["switchboard-domain", "switchboard-web"],
+    // The domains of TaskRouter and Studio, pure like the one below them.
+    &["switchboard-routing", "switchboard-studio"],
     &["switchboard-crypto"],
     &["switchboard-store"],
     &["switchboard-actors"],
@@ -56,7 +58,12 @@ const HTTP_STORE_TYPES: &[(&str, &str, &str)] = &[
 const HTTP_ENGINE_LOG_PENDING: &[&str] = &[];
 
 /// The crates whose code must not read the system clock outside a `clock.rs`.
-const CLOCKLESS_CRATES: &[&str] = &["crates/switchboard-domain", "crates/switchboard-actors"];
+const CLOCKLESS_CRATES: &[&str] = &[
+    "crates/switchboard-domain",
+    "crates/switchboard-routing",
+    "crates/switchboard-studio",
+    "crates/switchboard-actors",
+];
 
 /// Types whose `now…` reads the system clock (`Instant::now` is a monotonic timer, allowed).
 const WALL_CLOCKS: &[&str] = &["SystemTime", "Utc", "Local", "OffsetDateTime", "UtcDateTime"];
