@@ -499,5 +499,44 @@ class ServiceWebhooks(unittest.TestCase):
         self.assertFalse(validator.validate(post_url, dict(form, Body="changed"), signature))
 
 
+class TaskRouter(unittest.TestCase):
+    def test_a_workspace_and_its_parts(self):
+        c = client()
+        workspace = c.taskrouter.v1.workspaces.create(friendly_name="sdk workspace", template="FIFO")
+        self.assertTrue(workspace.sid.startswith("WS"))
+        self.assertEqual(workspace.default_activity_name, "Offline")
+        self.assertTrue(workspace.multi_task_enabled)
+        ws = c.taskrouter.v1.workspaces(workspace.sid)
+        names = [a.friendly_name for a in ws.activities.list()]
+        self.assertEqual(names, ["Offline", "Available", "Unavailable"])
+        busy = ws.activities.create(friendly_name="Busy", available=False)
+        self.assertFalse(busy.available)
+        self.assertEqual(ws.activities(busy.sid).update(friendly_name="Occupied").friendly_name, "Occupied")
+        chat = ws.task_channels("chat").fetch()
+        self.assertEqual(chat.unique_name, "chat")
+        queue = ws.task_queues.create(friendly_name="Spanish", target_workers="languages HAS 'es'")
+        self.assertEqual(queue.target_workers, "languages HAS 'es'")
+        self.assertEqual(queue.max_reserved_workers, 1)
+        with self.assertRaises(TwilioRestException) as caught:
+            ws.task_queues.create(friendly_name="Broken", target_workers="skill-level > 3")
+        self.assertEqual((caught.exception.status, caught.exception.code), (400, 20001))
+        configuration = json.dumps({"task_routing": {"filters": [{"filter_friendly_name": "es", "expression": "language == 'es'", "targets": [{"queue": queue.sid}]}]}})
+        workflow = ws.workflows.create(friendly_name="Languages", configuration=configuration, task_reservation_timeout=30)
+        self.assertEqual(json.loads(workflow.configuration), json.loads(configuration))
+        self.assertEqual(ws.workflows(workflow.sid).update(friendly_name="By language").friendly_name, "By language")
+        self.assertIn("By language", [w.friendly_name for w in ws.workflows.list(page_size=1)])
+        updated = ws.update(friendly_name="sdk workspace renamed", timeout_activity_sid=busy.sid)
+        self.assertEqual((updated.friendly_name, updated.timeout_activity_name), ("sdk workspace renamed", "Occupied"))
+        with self.assertRaises(TwilioRestException) as caught:
+            ws.task_queues(queue.sid).delete()
+        self.assertEqual(caught.exception.status, 400, "a queue a workflow targets stays")
+        self.assertTrue(ws.workflows(workflow.sid).delete())
+        self.assertTrue(ws.task_queues(queue.sid).delete())
+        self.assertTrue(ws.delete())
+        with self.assertRaises(TwilioRestException) as caught:
+            ws.fetch()
+        self.assertEqual((caught.exception.status, caught.exception.code), (404, 20404))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -98,6 +98,7 @@ pub(crate) struct EngineInner {
     /// How the outbox calls webhooks: pre-event webhooks are called the same way.
     pub(crate) hooks: Arc<Shared>,
     pub users: Arc<UserDirectory>,
+    pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
     janitor: Addr<Janitor>,
@@ -147,6 +148,7 @@ impl Engine {
         let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
         let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
         let services = Arc::new(ServiceDirectory::load(Arc::clone(&log))?);
+        let workspaces = Arc::new(crate::workspaces::WorkspaceDirectory::load(Arc::clone(&log))?);
         let shared = Shared::new(
             Arc::clone(&log),
             Arc::clone(&flows),
@@ -175,6 +177,7 @@ impl Engine {
             services,
             hooks,
             users,
+            workspaces,
             log,
             clock,
             registry,
@@ -294,6 +297,11 @@ impl Engine {
 
     pub fn services(&self) -> &ServiceDirectory {
         &self.inner.services
+    }
+
+    /// TaskRouter's workspaces and their configuration.
+    pub fn workspaces(&self) -> &crate::workspaces::WorkspaceDirectory {
+        &self.inner.workspaces
     }
 
     pub fn users(&self) -> &UserDirectory {

@@ -43,6 +43,7 @@ pub mod sandbox;
 mod span;
 mod streams;
 mod users;
+mod workspaces;
 
 pub use audit::Audit;
 pub use channel::ChannelActor;
@@ -69,3 +70,4 @@ pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
 pub use router::FlowRouter;
 pub use sandbox::{Sandbox, SandboxDelivery};
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};
+pub use workspaces::{WorkspaceChange, WorkspaceDirectory};

@@ -167,6 +167,18 @@ fn kind_name(prefix: SidPrefix) -> &'static str {
         b"SK" => "SK (API key)",
         b"AC" => "AC (account)",
         b"DF" => "DF (data folder)",
+        b"WS" => "WS (workspace)",
+        b"WA" => "WA (activity)",
+        b"TC" => "TC (task channel)",
+        b"WQ" => "WQ (task queue)",
+        b"WW" => "WW (workflow)",
+        b"WK" => "WK (worker)",
+        b"WC" => "WC (worker channel)",
+        b"WR" => "WR (reservation)",
+        b"EV" => "EV (event)",
+        b"FW" => "FW (Studio flow)",
+        b"FN" => "FN (execution)",
+        b"FT" => "FT (step)",
         _ => "other",
     }
 }

@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod openapi;
 mod service_webhooks;
 pub mod state;
+mod taskrouter;
 pub mod twilio;
 mod views;
 pub mod webchat;

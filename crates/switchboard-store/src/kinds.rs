@@ -4,6 +4,7 @@
 //! `AnyEvent`; everything else about it is generic.
 
 use switchboard_domain::{Aggregate, ChannelState, FlowState, ServiceState, SidPrefix, UserState};
+use switchboard_routing::workspace::WorkspaceState;
 
 use crate::replay::AnyEvent;
 
@@ -22,16 +23,20 @@ pub(crate) fn visit_kind<V: KindVisitor>(prefix: SidPrefix, visitor: V) -> Optio
         <FlowState as Aggregate>::PREFIX => visitor.visit::<FlowState>(AnyEvent::Flow),
         <ServiceState as Aggregate>::PREFIX => visitor.visit::<ServiceState>(AnyEvent::Service),
         <UserState as Aggregate>::PREFIX => visitor.visit::<UserState>(AnyEvent::User),
+        <WorkspaceState as Aggregate>::PREFIX => {
+            visitor.visit::<WorkspaceState>(AnyEvent::Workspace)
+        }
         _ => return None,
     })
 }
 
 /// Every registered kind's prefix, in the order `reindex` rebuilds them.
-pub(crate) const PREFIXES: [SidPrefix; 4] = [
+pub(crate) const PREFIXES: [SidPrefix; 5] = [
     <UserState as Aggregate>::PREFIX,
     <FlowState as Aggregate>::PREFIX,
     <ServiceState as Aggregate>::PREFIX,
     <ChannelState as Aggregate>::PREFIX,
+    <WorkspaceState as Aggregate>::PREFIX,
 ];
 
 /// The kind's name, as `verify` counts streams.
@@ -61,7 +66,7 @@ mod tests {
     fn every_registered_prefix_names_its_kind_once() {
         let names: Vec<&str> =
             PREFIXES.iter().map(|p| kind_name(Sid::from_parts(*p, [1; 16]))).collect();
-        assert_eq!(names, ["user", "flow", "service", "channel"]);
+        assert_eq!(names, ["user", "flow", "service", "channel", "workspace"]);
         for (i, prefix) in PREFIXES.iter().enumerate() {
             assert!(!PREFIXES[i + 1..].contains(prefix), "{prefix:?} is registered twice");
         }

@@ -6,6 +6,7 @@ use switchboard_domain::{
     Aggregate, ChannelEvent, DomainEvent, FlowEvent, FolderEvent, Recorded, ServiceEvent, Sid,
     SidPrefix, Timestamp, UserEvent,
 };
+use switchboard_routing::workspace::WorkspaceEvent;
 
 use crate::keyring::KeyRing;
 use crate::kinds::{visit_kind, KindVisitor};
@@ -38,6 +39,7 @@ pub enum AnyEvent {
     Flow(FlowEvent),
     Service(ServiceEvent),
     User(UserEvent),
+    Workspace(WorkspaceEvent),
     Folder(FolderEvent),
 }
 
@@ -48,6 +50,7 @@ impl DomainEvent for AnyEvent {
             AnyEvent::Flow(event) => event.type_name(),
             AnyEvent::Service(event) => event.type_name(),
             AnyEvent::User(event) => event.type_name(),
+            AnyEvent::Workspace(event) => event.type_name(),
             AnyEvent::Folder(event) => event.type_name(),
         }
     }

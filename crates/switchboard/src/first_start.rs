@@ -1,13 +1,17 @@
 //! What a first start makes so that a person can chat at once: a default Chat service and an
-//! enabled web flow on it, whose widget the demo page at `/` carries. "First" means the folder
-//! holds no Chat service and no Flex Flow yet; `first_start_defaults = false` turns it off.
+//! enabled web flow on it, whose widget the demo page at `/` carries, and the TaskRouter
+//! workspace Flex works with. "First" means the folder holds no Chat service and no Flex Flow
+//! yet (for the workspace: has never held one, so a folder from before TaskRouter gets it once);
+//! `first_start_defaults = false` turns it off.
 
 use anyhow::Context;
 use switchboard_actors::Engine;
 use switchboard_domain::{ChannelType, FlowConfig, Integration, IntegrationType};
+use switchboard_routing::workspace::{named_settings, Template};
 
-/// Makes the defaults if the folder has neither services nor flows, and says so in the log.
+/// Makes the defaults the folder does not have yet, and says so in the log.
 pub async fn make_defaults(engine: &Engine) -> anyhow::Result<()> {
+    make_workspace(engine).await?;
     if !engine.services().list().is_empty() || !engine.flows().list().is_empty() {
         return Ok(());
     }
@@ -46,5 +50,24 @@ pub async fn make_defaults(engine: &Engine) -> anyhow::Result<()> {
          demo page at / to chat",
         service.sid, flow.sid
     );
+    Ok(())
+}
+
+/// The workspace Flex is set up with: "Flex Task Assignment", its activities, task channels, the
+/// queue "Everyone" and the workflow "Assign to Anyone".
+async fn make_workspace(engine: &Engine) -> anyhow::Result<()> {
+    if !engine.workspaces().never_had_any() {
+        return Ok(());
+    }
+    let settings = named_settings("Flex Task Assignment");
+    let workspace = engine
+        .workspaces()
+        .create(settings, Template::Flex, engine.now())
+        .await
+        .context("making the default TaskRouter workspace")?
+        .map_err(|rejection| anyhow::anyhow!("making the default workspace: {rejection}"))?;
+    let sid = workspace.sid.map(|sid| sid.to_string()).unwrap_or_default();
+    tracing::info!(workspace_sid = %sid, "first start: made the TaskRouter workspace Flex uses");
+    eprintln!("first start: made the TaskRouter workspace {sid} (\"Flex Task Assignment\")");
     Ok(())
 }

@@ -50,6 +50,17 @@ pub const CHAT_USER_NAME: Limit = limit("ChatUserFriendlyName", 256, 50003);
 pub const CUSTOMER_NAME: Limit = limit("CustomerFriendlyName", 256, 50003);
 pub const CHAT_UNIQUE_NAME: Limit = limit("ChatUniqueName", 256, 50004);
 pub const TARGET: Limit = limit("Target", 256, 20001);
+/// TaskRouter: names of workspaces, activities, task channels, queues and workflows.
+pub const TASKROUTER_NAME: Limit = limit("FriendlyName", 64, 20001);
+pub const TASK_CHANNEL_UNIQUE_NAME: Limit = limit("UniqueName", 64, 20001);
+pub const EVENTS_FILTER: Limit = limit("EventsFilter", 4096, 20001);
+pub const EVENT_CALLBACK_URL: Limit = limit("EventCallbackUrl", 2048, 20001);
+pub const TARGET_WORKERS: Limit = limit("TargetWorkers", 4096, 20001);
+/// A workflow's configuration JSON: room for some hundred filters.
+pub const WORKFLOW_CONFIGURATION: Limit = limit("Configuration", 64 * 1024, 20001);
+pub const ASSIGNMENT_CALLBACK_URL: Limit = limit("AssignmentCallbackUrl", 2048, 20001);
+pub const FALLBACK_ASSIGNMENT_CALLBACK_URL: Limit =
+    limit("FallbackAssignmentCallbackUrl", 2048, 20001);
 
 /// Refuses the first value (repeats included) longer than its limit.
 pub fn check(form: &TwilioForm, limits: &[Limit]) -> Result<(), ApiError> {

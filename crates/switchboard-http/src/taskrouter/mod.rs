@@ -1,0 +1,85 @@
+//! TaskRouter v1 under `/taskrouter/v1`, in Twilio's shapes: workspaces and their activities,
+//! task channels, task queues and workflows. One file per noun; what they share (finding the
+//! workspace in the path, changing it under its writer, Twilio's errors) is here.
+
+mod activities;
+mod task_channels;
+mod task_queues;
+mod wire;
+mod workflows;
+mod workspaces;
+
+use actix_web::HttpRequest;
+use switchboard_domain::{Sid, SidPrefix};
+use switchboard_routing::workspace::{WorkspaceCommand, WorkspaceRejection, WorkspaceState};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use crate::twilio::form::TwilioForm;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.configure(workspaces::routes)
+        .configure(activities::routes)
+        .configure(task_channels::routes)
+        .configure(task_queues::routes)
+        .configure(workflows::routes);
+}
+
+/// The SID in the path segment `name`, of the kind `prefix` names; anything else is not found.
+fn path_sid(request: &HttpRequest, name: &str, prefix: SidPrefix) -> Result<Sid, ApiError> {
+    let text = request.match_info().get(name).unwrap_or_default();
+    Sid::parse_with(text, prefix).map_err(|_| ApiError::not_found(request.path()))
+}
+
+/// The live workspace the path names.
+fn workspace_in_path(
+    state: &AppState,
+    request: &HttpRequest,
+) -> Result<(Sid, WorkspaceState), ApiError> {
+    let sid = path_sid(request, "workspace", SidPrefix::WORKSPACE)?;
+    let workspace =
+        state.engine.workspaces().get(sid).ok_or_else(|| ApiError::not_found(request.path()))?;
+    Ok((sid, workspace))
+}
+
+/// Changes the workspace the path names with what `change` works out from it under its writer.
+async fn change_workspace(
+    state: &AppState,
+    request: &HttpRequest,
+    change: impl FnOnce(&WorkspaceState) -> Result<Vec<WorkspaceCommand>, WorkspaceRejection>,
+) -> Result<WorkspaceState, ApiError> {
+    let sid = path_sid(request, "workspace", SidPrefix::WORKSPACE)?;
+    let changed = state.engine.workspaces().change(sid, state.engine.now(), change).await?;
+    changed.map_err(|rejection| refusal(rejection, request.path()))
+}
+
+/// A refusal of the domain in Twilio's words and codes: what is not there is 404 (20404),
+/// everything else a 400 with 20001, as TaskRouter answers a bad parameter.
+fn refusal(rejection: WorkspaceRejection, path: &str) -> ApiError {
+    match rejection {
+        WorkspaceRejection::NotFound | WorkspaceRejection::PartNotFound(_) => {
+            ApiError::not_found(path)
+        }
+        WorkspaceRejection::Exists | WorkspaceRejection::PartExists(_) => {
+            ApiError::conflict(20001, rejection.to_string())
+        }
+        WorkspaceRejection::Unsupported(message) => ApiError::unsupported(message),
+        WorkspaceRejection::Invalid(message)
+        | WorkspaceRejection::Duplicate(message)
+        | WorkspaceRejection::InUse(message) => ApiError::bad_param(message),
+    }
+}
+
+/// A callback URL Switchboard does not call yet is refused rather than kept and never called.
+fn refuse_callbacks(form: &TwilioForm, names: &[&str]) -> Result<(), ApiError> {
+    for name in names {
+        if form.get(name).is_some_and(|url| !url.is_empty()) {
+            return Err(ApiError::unsupported(format!(
+                "{name} is not supported yet: TaskRouter's callbacks are not sent (docs/api.md, \
+                 \"TaskRouter\")"
+            )));
+        }
+    }
+    Ok(())
+}
