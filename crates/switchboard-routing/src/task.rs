@@ -156,9 +156,16 @@ pub enum TaskEvent {
         at: Timestamp,
     },
     /// The task entered a queue (at creation, on a target's timeout, on re-routing).
-    TaskQueueEntered { route: Route, at: Timestamp },
-    TaskAttributesUpdated { attributes: String },
-    TaskPriorityUpdated { priority: u32 },
+    TaskQueueEntered {
+        route: Route,
+        at: Timestamp,
+    },
+    TaskAttributesUpdated {
+        attributes: String,
+    },
+    TaskPriorityUpdated {
+        priority: u32,
+    },
     ReservationCreated {
         reservation_sid: Sid,
         worker_sid: Sid,
@@ -166,16 +173,34 @@ pub enum TaskEvent {
         deadline: Timestamp,
         at: Timestamp,
     },
-    ReservationAccepted { reservation_sid: Sid },
-    ReservationRejected { reservation_sid: Sid },
-    ReservationTimedOut { reservation_sid: Sid },
-    ReservationRescinded { reservation_sid: Sid },
-    ReservationCanceled { reservation_sid: Sid },
-    ReservationWrapping { reservation_sid: Sid },
-    ReservationCompleted { reservation_sid: Sid },
+    ReservationAccepted {
+        reservation_sid: Sid,
+    },
+    ReservationRejected {
+        reservation_sid: Sid,
+    },
+    ReservationTimedOut {
+        reservation_sid: Sid,
+    },
+    ReservationRescinded {
+        reservation_sid: Sid,
+    },
+    ReservationCanceled {
+        reservation_sid: Sid,
+    },
+    ReservationWrapping {
+        reservation_sid: Sid,
+    },
+    ReservationCompleted {
+        reservation_sid: Sid,
+    },
     TaskWrapping,
-    TaskCompleted { reason: String },
-    TaskCanceled { reason: String },
+    TaskCompleted {
+        reason: String,
+    },
+    TaskCanceled {
+        reason: String,
+    },
     TaskDeleted,
 }
 
@@ -221,11 +246,20 @@ pub enum TaskCommand {
     },
     /// New attributes. `reroute` is where the workflow puts a task with them; it is used only
     /// while the task is pending (a reserved or assigned task keeps its queue).
-    UpdateAttributes { attributes: String, reroute: Option<Route>, at: Timestamp },
-    UpdatePriority { priority: u32 },
+    UpdateAttributes {
+        attributes: String,
+        reroute: Option<Route>,
+        at: Timestamp,
+    },
+    UpdatePriority {
+        priority: u32,
+    },
     /// Enters a queue: the first target, or the next one when a target's timeout expired. Only
     /// a pending task moves; a new entry forgets who declined it in the previous one.
-    EnterQueue { route: Route, at: Timestamp },
+    EnterQueue {
+        route: Route,
+        at: Timestamp,
+    },
     /// Offers the task to a worker the caller's matcher chose.
     Reserve {
         reservation_sid: Sid,
@@ -236,17 +270,33 @@ pub enum TaskCommand {
         at: Timestamp,
     },
     /// `worker_sid` is who accepts: accepting one's own accepted reservation again is a no-op.
-    Accept { reservation_sid: Sid, worker_sid: Sid },
-    Reject { reservation_sid: Sid },
+    Accept {
+        reservation_sid: Sid,
+        worker_sid: Sid,
+    },
+    Reject {
+        reservation_sid: Sid,
+    },
     /// The reservation's timer fired; refused before its deadline.
-    TimeoutReservation { reservation_sid: Sid, at: Timestamp },
+    TimeoutReservation {
+        reservation_sid: Sid,
+        at: Timestamp,
+    },
     /// The router withdraws a pending reservation (the worker went away, the task moved).
-    Rescind { reservation_sid: Sid },
-    Cancel { reason: String },
+    Rescind {
+        reservation_sid: Sid,
+    },
+    Cancel {
+        reason: String,
+    },
     Wrapup,
-    Complete { reason: String },
+    Complete {
+        reason: String,
+    },
     /// The TTL timer fired; refused before the deadline. Cancels with "Task TTL Exceeded".
-    ExpireTtl { at: Timestamp },
+    ExpireTtl {
+        at: Timestamp,
+    },
     Delete,
 }
 

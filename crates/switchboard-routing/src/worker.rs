@@ -57,14 +57,27 @@ pub enum WorkerEvent {
         at: Timestamp,
     },
     /// `None` leaves a field as it is.
-    WorkerUpdated { friendly_name: Option<String>, attributes: Option<String> },
+    WorkerUpdated {
+        friendly_name: Option<String>,
+        attributes: Option<String>,
+    },
     /// The worker's activity changed at `at` (its `date_status_changed`, what "longest idle"
     /// orders by). `reject_pending_reservations` tells the caller to reject this worker's
     /// pending reservations; it is only ever true when the new activity is unavailable (OAI).
-    ActivityChanged { activity: Activity, at: Timestamp, reject_pending_reservations: bool },
+    ActivityChanged {
+        activity: Activity,
+        at: Timestamp,
+        reject_pending_reservations: bool,
+    },
     /// A task channel created after the worker gets its WorkerChannel.
-    ChannelAdded { channel: WorkerChannel },
-    ChannelChanged { task_channel_sid: Sid, configured_capacity: u32, available: bool },
+    ChannelAdded {
+        channel: WorkerChannel,
+    },
+    ChannelChanged {
+        task_channel_sid: Sid,
+        configured_capacity: u32,
+        available: bool,
+    },
     WorkerDeleted,
 }
 
@@ -97,14 +110,27 @@ pub enum WorkerCommand {
         at: Timestamp,
     },
     /// `None` keeps a field; a change to nothing records nothing.
-    Update { friendly_name: Option<String>, attributes: Option<String> },
-    SetActivity { activity: Activity, at: Timestamp, reject_pending_reservations: bool },
+    Update {
+        friendly_name: Option<String>,
+        attributes: Option<String>,
+    },
+    SetActivity {
+        activity: Activity,
+        at: Timestamp,
+        reject_pending_reservations: bool,
+    },
     AddChannel(WorkerChannel),
     /// `None` keeps a field (the REST update takes `Capacity` and `Available` separately).
-    SetChannel { task_channel_sid: Sid, capacity: Option<u32>, available: Option<bool> },
+    SetChannel {
+        task_channel_sid: Sid,
+        capacity: Option<u32>,
+        available: Option<bool>,
+    },
     /// `held_tasks`: the reservations (pending, accepted or wrapping) the worker holds now, as
     /// the caller's matcher counts them; a worker holding any is not deleted.
-    Delete { held_tasks: u32 },
+    Delete {
+        held_tasks: u32,
+    },
 }
 
 /// Why a worker change was refused.
@@ -424,5 +450,183 @@ impl Aggregate for WorkerState {
 
     fn skip_unreadable(&mut self) {
         self.events_applied += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(prefix: SidPrefix, n: u8) -> Sid {
+        Sid::from_parts(prefix, [n; 16])
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_millis(secs * 1000)
+    }
+
+    fn activity(n: u8, available: bool) -> Activity {
+        let name = if available { "Available" } else { "Offline" };
+        Activity { sid: sid(SidPrefix::ACTIVITY, n), name: name.into(), available }
+    }
+
+    fn channel(n: u8, capacity: u32) -> WorkerChannel {
+        WorkerChannel {
+            sid: sid(SidPrefix::WORKER_CHANNEL, n),
+            task_channel_sid: sid(SidPrefix::TASK_CHANNEL, n),
+            task_channel_unique_name: format!("channel{n}"),
+            configured_capacity: capacity,
+            available: true,
+        }
+    }
+
+    fn create(name: &str, channels: Vec<WorkerChannel>) -> WorkerCommand {
+        WorkerCommand::Create {
+            worker_sid: sid(SidPrefix::WORKER, 1),
+            account_sid: sid(SidPrefix::ACCOUNT, 1),
+            workspace_sid: sid(SidPrefix::WORKSPACE, 1),
+            friendly_name: name.into(),
+            attributes: r#"{"skills":["en"]}"#.into(),
+            activity: activity(1, false),
+            channels,
+            at: at(1),
+        }
+    }
+
+    fn run(
+        state: &mut WorkerState,
+        now: i64,
+        command: WorkerCommand,
+    ) -> Result<Vec<WorkerEvent>, WorkerRejection> {
+        let events = state.decide(command)?;
+        for event in &events {
+            state.apply(&Recorded::new(at(now), event.clone()));
+        }
+        Ok(events)
+    }
+
+    #[test]
+    fn a_worker_changes_activity_and_capacity_and_shows_them_to_matching() {
+        let mut worker = WorkerState::default();
+        run(&mut worker, 1, create("alice", vec![channel(1, DEFAULT_CAPACITY), channel(2, 1)]))
+            .unwrap();
+        let view = worker.view().unwrap();
+        assert!(!view.available);
+        assert_eq!(view.idle_since, at(1));
+        let events = run(
+            &mut worker,
+            5,
+            WorkerCommand::SetActivity {
+                activity: activity(2, true),
+                at: at(5),
+                reject_pending_reservations: true,
+            },
+        )
+        .unwrap();
+        assert!(
+            matches!(
+                &events[..],
+                [WorkerEvent::ActivityChanged { reject_pending_reservations: false, .. }]
+            ),
+            "rejecting pending reservations applies only to an unavailable activity: {events:?}"
+        );
+        let same = WorkerCommand::SetActivity {
+            activity: activity(2, true),
+            at: at(9),
+            reject_pending_reservations: false,
+        };
+        assert_eq!(run(&mut worker, 9, same), Ok(vec![]), "the same activity keeps its date");
+        let chat = sid(SidPrefix::TASK_CHANNEL, 1);
+        let set = |capacity| WorkerCommand::SetChannel {
+            task_channel_sid: chat,
+            capacity: Some(capacity),
+            available: None,
+        };
+        run(&mut worker, 6, set(3)).unwrap();
+        assert_eq!(run(&mut worker, 7, set(3)), Ok(vec![]));
+        assert!(matches!(
+            run(&mut worker, 7, set(MAX_CAPACITY + 1)),
+            Err(WorkerRejection::Invalid(_))
+        ));
+        let view = worker.view().unwrap();
+        assert!(view.available);
+        assert_eq!((view.idle_since, view.channel(chat).unwrap().capacity), (at(5), 3));
+        let offline = WorkerCommand::SetActivity {
+            activity: activity(1, false),
+            at: at(8),
+            reject_pending_reservations: true,
+        };
+        let events = run(&mut worker, 8, offline).unwrap();
+        assert!(matches!(
+            &events[..],
+            [WorkerEvent::ActivityChanged { reject_pending_reservations: true, .. }]
+        ));
+        assert_eq!(worker.version, 4);
+    }
+
+    #[test]
+    fn decide_refuses_what_a_worker_cannot_do() {
+        let mut worker = WorkerState::default();
+        assert_eq!(
+            run(&mut worker, 1, WorkerCommand::Delete { held_tasks: 0 }),
+            Err(WorkerRejection::NotFound)
+        );
+        assert!(matches!(
+            run(&mut worker, 1, create(" ", vec![])),
+            Err(WorkerRejection::Invalid(_))
+        ));
+        let twice = vec![channel(1, 1), channel(1, 2)];
+        assert!(matches!(
+            run(&mut worker, 1, create("a", twice)),
+            Err(WorkerRejection::Invalid(_))
+        ));
+        run(&mut worker, 1, create("alice", vec![channel(1, 1)])).unwrap();
+        assert_eq!(
+            run(&mut worker, 1, create("alice", vec![])),
+            Err(WorkerRejection::AlreadyExists)
+        );
+        let bad = WorkerCommand::Update { friendly_name: None, attributes: Some("[1]".into()) };
+        assert!(matches!(run(&mut worker, 2, bad), Err(WorkerRejection::Invalid(_))));
+        let unknown = sid(SidPrefix::TASK_CHANNEL, 9);
+        let set = WorkerCommand::SetChannel {
+            task_channel_sid: unknown,
+            capacity: Some(1),
+            available: None,
+        };
+        assert_eq!(run(&mut worker, 2, set), Err(WorkerRejection::UnknownChannel(unknown)));
+        let held = run(&mut worker, 3, WorkerCommand::Delete { held_tasks: 2 });
+        assert!(matches!(held, Err(WorkerRejection::HoldsTasks { held: 2, .. })));
+        assert!(worker.is_live());
+        run(&mut worker, 4, WorkerCommand::Delete { held_tasks: 0 }).unwrap();
+        assert_eq!(worker.view(), None);
+    }
+
+    #[test]
+    fn a_workers_log_replays_from_its_stored_form() {
+        let mut worker = WorkerState::default();
+        let mut log = Vec::new();
+        let commands = vec![
+            create("alice", vec![channel(1, 1)]),
+            WorkerCommand::Update { friendly_name: Some("Alice".into()), attributes: None },
+            WorkerCommand::AddChannel(channel(2, 4)),
+            WorkerCommand::AddChannel(channel(2, 9)),
+            WorkerCommand::SetChannel {
+                task_channel_sid: sid(SidPrefix::TASK_CHANNEL, 2),
+                capacity: None,
+                available: Some(false),
+            },
+        ];
+        for (i, command) in commands.into_iter().enumerate() {
+            for event in run(&mut worker, i as i64, command).unwrap() {
+                log.push(serde_json::to_string(&Recorded::new(at(i as i64), event)).unwrap());
+            }
+        }
+        let mut replayed = WorkerState::default();
+        for stored in &log {
+            replayed.apply(&serde_json::from_str(stored).unwrap());
+        }
+        assert_eq!(replayed, worker);
+        assert_eq!(worker.channels.len(), 2, "a channel is added once");
+        assert_eq!(worker.friendly_name, "Alice");
     }
 }

@@ -41,10 +41,42 @@ pub fn decide_task(state: &TaskState, command: TaskCommand) -> Decided {
             if deadline < at {
                 return Err(invalid("a reservation's deadline cannot be before it is made".into()));
             }
-            let created =
-                TaskEvent::ReservationCreated { reservation_sid, worker_sid, worker_name, deadline, at };
+            let created = TaskEvent::ReservationCreated {
+                reservation_sid,
+                worker_sid,
+                worker_name,
+                deadline,
+                at,
+            };
             Ok(vec![created])
         }
+        TaskCommand::Accept { .. }
+        | TaskCommand::Reject { .. }
+        | TaskCommand::TimeoutReservation { .. }
+        | TaskCommand::Rescind { .. } => decide_reservation(state, command),
+        TaskCommand::Cancel { reason } => decide_cancel(state, reason),
+        TaskCommand::Wrapup => decide_wrapup(state),
+        TaskCommand::Complete { reason } => decide_complete(state, reason),
+        TaskCommand::ExpireTtl { at } => {
+            if !matches!(state.assignment_status, Task::Pending | Task::Reserved) {
+                return Err(transition(state, "cancel task", "it is not pending or reserved"));
+            }
+            if at < state.ttl_deadline {
+                return Err(TaskRejection::NotDue { due: state.ttl_deadline });
+            }
+            decide_cancel(state, TTL_EXCEEDED_REASON.to_owned())
+        }
+        TaskCommand::Delete => {
+            let mut events = cancel_pending(state);
+            events.push(TaskEvent::TaskDeleted);
+            Ok(events)
+        }
+    }
+}
+
+/// A worker's or the router's answer to a reservation.
+fn decide_reservation(state: &TaskState, command: TaskCommand) -> Decided {
+    match command {
         TaskCommand::Accept { reservation_sid, worker_sid } => {
             decide_accept(state, reservation_sid, worker_sid)
         }
@@ -63,23 +95,7 @@ pub fn decide_task(state: &TaskState, command: TaskCommand) -> Decided {
             pending(state, reservation_sid, "rescind")?;
             Ok(vec![TaskEvent::ReservationRescinded { reservation_sid }])
         }
-        TaskCommand::Cancel { reason } => decide_cancel(state, reason),
-        TaskCommand::Wrapup => decide_wrapup(state),
-        TaskCommand::Complete { reason } => decide_complete(state, reason),
-        TaskCommand::ExpireTtl { at } => {
-            if !matches!(state.assignment_status, Task::Pending | Task::Reserved) {
-                return Err(transition(state, "cancel task", "it is not pending or reserved"));
-            }
-            if at < state.ttl_deadline {
-                return Err(TaskRejection::NotDue { due: state.ttl_deadline });
-            }
-            decide_cancel(state, TTL_EXCEEDED_REASON.to_owned())
-        }
-        TaskCommand::Delete => {
-            let mut events = cancel_pending(state);
-            events.push(TaskEvent::TaskDeleted);
-            Ok(events)
-        }
+        _ => Err(invalid("not a reservation command".into())),
     }
 }
 
@@ -144,7 +160,11 @@ fn decide_attributes(
 /// Whether a new reservation for `worker_sid` may be made now: the task waits in a queue, holds
 /// no pending reservation (MaxReservedWorkers = 1) and the worker has not declined it in this
 /// queue entry.
-fn check_reservable(state: &TaskState, reservation_sid: Sid, worker_sid: Sid) -> Result<(), TaskRejection> {
+fn check_reservable(
+    state: &TaskState,
+    reservation_sid: Sid,
+    worker_sid: Sid,
+) -> Result<(), TaskRejection> {
     if state.assignment_status != Task::Pending || state.pending_reservation().is_some() {
         return Err(invalid(format!(
             "Task {} is {}: only a pending task is reserved",
@@ -168,8 +188,9 @@ fn check_reservable(state: &TaskState, reservation_sid: Sid, worker_sid: Sid) ->
 }
 
 fn decide_accept(state: &TaskState, reservation_sid: Sid, worker_sid: Sid) -> Decided {
-    let reservation =
-        state.reservation(reservation_sid).ok_or(TaskRejection::ReservationNotFound(reservation_sid))?;
+    let reservation = state
+        .reservation(reservation_sid)
+        .ok_or(TaskRejection::ReservationNotFound(reservation_sid))?;
     if reservation.worker_sid != worker_sid {
         return Err(invalid(format!(
             "Reservation {reservation_sid} is not for worker {worker_sid}"
@@ -229,9 +250,14 @@ fn cancel_pending(state: &TaskState) -> Vec<TaskEvent> {
 }
 
 /// The deadline of a pending reservation, or why `verb` cannot be done to it.
-fn pending(state: &TaskState, reservation_sid: Sid, verb: &str) -> Result<Timestamp, TaskRejection> {
-    let reservation =
-        state.reservation(reservation_sid).ok_or(TaskRejection::ReservationNotFound(reservation_sid))?;
+fn pending(
+    state: &TaskState,
+    reservation_sid: Sid,
+    verb: &str,
+) -> Result<Timestamp, TaskRejection> {
+    let reservation = state
+        .reservation(reservation_sid)
+        .ok_or(TaskRejection::ReservationNotFound(reservation_sid))?;
     if reservation.status != Res::Pending {
         return Err(not_pending(state, reservation_sid, verb));
     }

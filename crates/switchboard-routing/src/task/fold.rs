@@ -3,7 +3,9 @@
 
 use switchboard_domain::{Recorded, Sid, Timestamp};
 
-use super::{AssignmentStatus as Task, Reservation, ReservationStatus as Res, TaskEvent, TaskState};
+use super::{
+    AssignmentStatus as Task, Reservation, ReservationStatus as Res, TaskEvent, TaskState,
+};
 
 impl TaskState {
     pub fn apply(&mut self, record: &Recorded<TaskEvent>) {
@@ -93,8 +95,13 @@ impl TaskState {
     }
 
     fn fold_reservation_created(&mut self, event: &TaskEvent) -> bool {
-        let TaskEvent::ReservationCreated { reservation_sid, worker_sid, worker_name, deadline, at } =
-            event
+        let TaskEvent::ReservationCreated {
+            reservation_sid,
+            worker_sid,
+            worker_name,
+            deadline,
+            at,
+        } = event
         else {
             return false;
         };
