@@ -501,16 +501,26 @@ mod tests {
     }
 
     /// Prints how long re-matching 10 000 waiting tasks takes when one worker becomes
-    /// available: `cargo test -p switchboard-routing --release -- --ignored --nocapture timing`.
+    /// available, with an eligibility rule that reads each task's attributes (a stand-in for
+    /// an expression): `cargo test -p switchboard-routing --release -- --ignored --nocapture
+    /// timing`.
     #[test]
     #[ignore = "a measurement, not a check: run by hand in a release build"]
     fn ten_thousand_waiting_tasks_timing() {
         let (mut matcher, total) = ten_thousand_waiting();
-        let last_only = |t: &TaskView, _: &WorkerView| t.sid == sid(SidPrefix::TASK, total - 1);
+        let attributes: HashMap<Sid, serde_json::Value> = (0..total)
+            .map(|n| {
+                let language = if n == total - 1 { "en" } else { "es" };
+                let document = serde_json::json!({ "language": language, "n": n });
+                (sid(SidPrefix::TASK, n), document)
+            })
+            .collect();
+        let speaks_english =
+            |t: &TaskView, _: &WorkerView| attributes[&t.sid]["language"].as_str() == Some("en");
         let started = std::time::Instant::now();
-        let taken = matcher.offer_worker(sid(SidPrefix::WORKER, 1), last_only);
+        let taken = matcher.offer_worker(sid(SidPrefix::WORKER, 1), speaks_english);
         let elapsed = started.elapsed();
-        assert_eq!(taken.len(), 1);
+        assert_eq!(tasks_of(&taken), vec![sid(SidPrefix::TASK, total - 1)]);
         println!("re-matched {total} waiting tasks for one freed worker in {elapsed:?}");
     }
 }
