@@ -37,6 +37,9 @@ pub struct TaskView {
     pub sid: Sid,
     pub task_channel_sid: Sid,
     pub queue_sid: Sid,
+    /// Which target of its workflow filter put it there (whose expression and `order_by`
+    /// apply).
+    pub target_index: u32,
     pub priority: u32,
     /// When it entered its queue: older first among equal priorities.
     pub entered: Timestamp,
@@ -84,9 +87,9 @@ pub struct Hold {
     pub task_channel_sid: Sid,
 }
 
-/// How the caller orders eligible workers (a target's `order_by`); `Less` is offered first.
-/// Ties keep the longest-idle order.
-pub type WorkerOrder<'a> = &'a dyn Fn(&WorkerView, &WorkerView) -> Ordering;
+/// How the caller orders the eligible workers for a task (its target's `order_by`); `Less` is
+/// offered first. Ties keep the longest-idle order, so a task without `order_by` answers `Equal`.
+pub type WorkerOrder<'a> = &'a dyn Fn(&TaskView, &WorkerView, &WorkerView) -> Ordering;
 
 /// Twilio's task order: higher priority, then earlier queue entry, then SID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -239,7 +242,7 @@ impl Matcher {
         let best = match order {
             None => candidates.into_iter().next(),
             // `min_by` keeps the first of equal elements: ties stay longest idle first.
-            Some(order) => candidates.min_by(|a, b| order(a, b)),
+            Some(order) => candidates.min_by(|a, b| order(task, a, b)),
         };
         let worker_sid = best?.sid;
         Some(self.assign(task_sid, worker_sid, channel))
@@ -370,6 +373,7 @@ mod tests {
             sid: sid(SidPrefix::TASK, n),
             task_channel_sid: chat(),
             queue_sid: sid(SidPrefix::TASK_QUEUE, 1),
+            target_index: 0,
             priority,
             entered: Timestamp(entered),
             declined_by: Vec::new(),
@@ -437,10 +441,10 @@ mod tests {
         matcher.release(sid(SidPrefix::TASK, 1));
         matcher.release(sid(SidPrefix::TASK, 2));
         matcher.enqueue(task(3, 0, 0));
-        let highest_sid_first: WorkerOrder<'_> = &|a, b| b.sid.cmp(&a.sid);
+        let highest_sid_first: WorkerOrder<'_> = &|_, a, b| b.sid.cmp(&a.sid);
         let ordered = matcher.offer_task(sid(SidPrefix::TASK, 3), anyone, Some(highest_sid_first));
         assert_eq!(ordered.unwrap().worker_sid, sid(SidPrefix::WORKER, 3));
-        let same: WorkerOrder<'_> = &|_, _| Ordering::Equal;
+        let same: WorkerOrder<'_> = &|_, _, _| Ordering::Equal;
         matcher.enqueue(task(4, 0, 0));
         let tie = matcher.offer_task(sid(SidPrefix::TASK, 4), anyone, Some(same)).unwrap();
         assert_eq!(tie.worker_sid, sid(SidPrefix::WORKER, 2), "ties go to the longest idle");

@@ -398,6 +398,7 @@ impl TaskState {
             sid: self.sid?,
             task_channel_sid: self.task_channel_sid?,
             queue_sid: self.route?.queue_sid,
+            target_index: self.route?.target_index,
             priority: self.priority,
             entered: self.task_queue_entered_date?,
             declined_by: self.declined_by(),

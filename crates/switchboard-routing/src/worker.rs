@@ -142,6 +142,10 @@ pub enum WorkerRejection {
     AlreadyExists,
     #[error("{0}")]
     Invalid(String),
+    /// Twilio's words (LIVE); the caller, which holds every worker of the workspace, checks
+    /// that friendly names are unique (case-insensitively) and answers with this.
+    #[error("Worker with the same friendly name already exists")]
+    DuplicateFriendlyName,
     #[error("the worker has no channel for task channel {0}")]
     UnknownChannel(Sid),
     /// **[unverified wording]**: Twilio refuses to delete a worker with live work; its exact

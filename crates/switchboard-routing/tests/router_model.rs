@@ -5,8 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
+use std::cmp::Ordering;
 use switchboard_domain::{Aggregate, Recorded, Sid, SidPrefix, Timestamp};
-use switchboard_routing::matching::{Assignment, Matcher, TaskView, WorkerView};
+
+use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerView};
 use switchboard_routing::task::{
     AssignmentStatus as Status, ReservationStatus as Res, Route, TaskCommand, TaskEvent,
     TaskRejection, TaskState,
@@ -29,6 +31,16 @@ fn sid(prefix: SidPrefix, n: u32) -> Sid {
 /// The caller's routing rule: some task/worker pairs never match, so declines and waits happen.
 fn eligible(task: &TaskView, worker: &WorkerView) -> bool {
     (u32::from(task.sid.id()[15]) + u32::from(worker.sid.id()[15])) % 4 != 0
+}
+
+/// The caller's `order_by`: tasks of even priority prefer workers with higher SIDs; the others
+/// keep longest idle first.
+fn order(task: &TaskView, a: &WorkerView, b: &WorkerView) -> Ordering {
+    if task.priority.is_multiple_of(2) {
+        b.sid.cmp(&a.sid)
+    } else {
+        Ordering::Equal
+    }
 }
 
 /// One stream: its state and its log as stored (JSON records), to replay from.
@@ -114,6 +126,8 @@ enum Op {
     DeleteWorker {
         worker: usize,
     },
+    /// The matcher is rebuilt from the stored states, as on a restart.
+    Rebuild,
     /// A second offer of a reserved task, as a racing caller would try: the task must refuse.
     SecondOffer {
         pick: usize,
@@ -158,6 +172,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..WORKERS).prop_map(|worker| Op::DeleteWorker { worker }),
         1 => (pick, 0..WORKERS).prop_map(|(pick, worker)| Op::SecondOffer { pick, worker }),
         1 => (1..300i64).prop_map(|secs| Op::Tick { secs }),
+        1 => Just(Op::Rebuild),
     ]
 }
 
@@ -292,7 +307,7 @@ impl Router {
     fn wait(&mut self, task: Sid) {
         let Some(view) = self.task(task).waiting_view() else { return };
         self.matcher.enqueue(view);
-        let assignment = self.matcher.offer_task(task, eligible, None);
+        let assignment = self.matcher.offer_task(task, eligible, Some(&order));
         self.reserve_all(assignment.into_iter().collect());
     }
 
@@ -409,6 +424,7 @@ impl Router {
             Op::DeleteWorker { worker } => self.delete_worker(worker_sid(worker)),
             Op::SecondOffer { pick, worker } => self.second_offer(pick, worker_sid(worker)),
             Op::Tick { secs } => self.now += secs * 1000,
+            Op::Rebuild => self.rebuild(),
         }
     }
 
@@ -530,6 +546,28 @@ impl Router {
         if legal {
             self.finish(task);
         }
+    }
+
+    /// A new matcher from the states alone, in the order `matching.rs` tells callers.
+    fn rebuild(&mut self) {
+        self.matcher = Matcher::new();
+        for worker in self.workers.values().filter_map(|w| w.state.view()) {
+            self.matcher.upsert_worker(worker);
+        }
+        for (sid, task) in self.tasks.iter().filter(|(_, t)| t.state.is_live()) {
+            let (Some(holding), Some(task_channel_sid)) =
+                (task.state.holding_reservation(), task.state.task_channel_sid)
+            else {
+                continue;
+            };
+            let hold = Hold { worker_sid: holding.worker_sid, task_channel_sid };
+            assert!(self.matcher.restore_hold(*sid, hold), "{sid}'s worker is known");
+        }
+        for view in self.tasks.values().filter_map(|t| t.state.waiting_view()) {
+            self.matcher.enqueue(view);
+        }
+        let assignments = self.matcher.rematch_all(eligible, Some(&order));
+        assert!(assignments.is_empty(), "nothing was left to match before the restart");
     }
 
     /// Whatever the task answers is kept, as the store would: `check` finds a second pending
