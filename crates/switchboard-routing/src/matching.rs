@@ -27,7 +27,7 @@
 //! holding reservation, `enqueue` for each waiting task, then [`Matcher::rematch_all`].
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use switchboard_domain::{Sid, Timestamp};
 
@@ -109,7 +109,7 @@ impl TaskKey {
 struct WorkerEntry {
     view: WorkerView,
     /// Slots held per task channel.
-    held: HashMap<Sid, u32>,
+    held: BTreeMap<Sid, u32>,
 }
 
 impl WorkerEntry {
@@ -125,17 +125,19 @@ impl WorkerEntry {
     }
 }
 
-/// The waiting tasks and free workers of one workspace; see the module documentation.
+/// The waiting tasks and free workers of one workspace; see the module documentation. Ordered
+/// maps throughout, not hash maps: a hash map's seed is random, and the same changes must give
+/// the same answers in every run.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
     /// Per task channel, the waiting tasks in offer order.
-    waiting: HashMap<Sid, BTreeMap<TaskKey, TaskView>>,
+    waiting: BTreeMap<Sid, BTreeMap<TaskKey, TaskView>>,
     /// Task → its channel and key, to find it in `waiting`.
-    waiting_keys: HashMap<Sid, (Sid, TaskKey)>,
-    workers: HashMap<Sid, WorkerEntry>,
+    waiting_keys: BTreeMap<Sid, (Sid, TaskKey)>,
+    workers: BTreeMap<Sid, WorkerEntry>,
     /// Per task channel, the workers with a free slot there, longest idle first.
-    free: HashMap<Sid, BTreeSet<(Timestamp, Sid)>>,
-    holds: HashMap<Sid, Hold>,
+    free: BTreeMap<Sid, BTreeSet<(Timestamp, Sid)>>,
+    holds: BTreeMap<Sid, Hold>,
 }
 
 impl Matcher {
@@ -512,7 +514,7 @@ mod tests {
     #[ignore = "a measurement, not a check: run by hand in a release build"]
     fn ten_thousand_waiting_tasks_timing() {
         let (mut matcher, total) = ten_thousand_waiting();
-        let attributes: HashMap<Sid, serde_json::Value> = (0..total)
+        let attributes: BTreeMap<Sid, serde_json::Value> = (0..total)
             .map(|n| {
                 let language = if n == total - 1 { "en" } else { "es" };
                 let document = serde_json::json!({ "language": language, "n": n });
