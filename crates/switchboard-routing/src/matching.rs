@@ -25,6 +25,20 @@
 //! (it should not be), the caller calls `release` and `enqueue` again. On start the caller rebuilds
 //! the matcher from the states: `upsert_worker` for each live worker, `restore_hold` for each
 //! holding reservation, `enqueue` for each waiting task, then [`Matcher::rematch_all`].
+//!
+//! **What to call after which change** (`tests/router_model.rs` does exactly this):
+//! - a task created, moved to a queue or target, or given a new priority: `enqueue` (its
+//!   `TaskState::waiting_view`), then `offer_task`;
+//! - a reservation rejected, timed out or rescinded: `release`, `enqueue` (the view now names the
+//!   decliner), `offer_task`, then `offer_worker` for the worker whose slot came back;
+//! - a task completed, canceled or deleted: `dequeue`, `release`, `offer_worker`;
+//! - a worker's activity, attributes or channels changed: `upsert_worker`, `offer_worker`;
+//! - an accept or a wrap-up: nothing (the slot stays held until the task ends).
+//!
+//! A task every eligible worker declined in its current queue entry waits until its target's
+//! timeout moves it on (`TaskCommand::EnterQueue`), which forgets who declined. "Longest idle"
+//! is the worker's `date_status_changed` by default; a caller that wants "idle since its last
+//! task ended" passes that date in the view given to `upsert_worker`.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet};
