@@ -40,11 +40,25 @@ impl<A: Aggregate> Streams<A> {
         log: Arc<EventLog>,
         footprint: fn(&A) -> usize,
     ) -> Result<Streams<A>, EngineError> {
+        Streams::load_kept(log, footprint, |_| true)
+    }
+
+    /// [`Streams::load_counted`], keeping in memory only the streams `keep` wants (a kind
+    /// whose finished streams are many, such as tasks, keeps its open ones): the others are
+    /// read from the log when asked for ([`Streams::fetch`]).
+    pub fn load_kept(
+        log: Arc<EventLog>,
+        footprint: fn(&A) -> usize,
+        keep: fn(&A) -> bool,
+    ) -> Result<Streams<A>, EngineError> {
         let mut all = BTreeMap::new();
         for stream in log.streams() {
             let stream = stream?;
             if stream.prefix() == A::PREFIX {
-                all.insert(stream, StreamLog::load(&log, stream)?);
+                let loaded = StreamLog::load(&log, stream)?;
+                if keep(loaded.state()) {
+                    all.insert(stream, loaded);
+                }
             }
         }
         let held = all.values().map(|s| footprint(s.state())).sum::<usize>().into();
@@ -63,6 +77,24 @@ impl<A: Aggregate> Streams<A> {
     /// Every stream's state, by SID, under the shared lock: hold it briefly.
     pub fn read(&self) -> States<'_, A> {
         States(self.all.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// A stream's state, from memory or, for one not kept there, read from the log (and not
+    /// kept). `None` when the log has no such stream.
+    pub fn fetch(&self, sid: Sid) -> Result<Option<A>, EngineError> {
+        if let Some(state) = self.read().get(&sid) {
+            return Ok(Some(state.clone()));
+        }
+        let loaded = StreamLog::<A>::load(&self.log, sid)?;
+        Ok(Some(loaded.state().clone()).filter(|state| state.events_applied() > 0))
+    }
+
+    /// Drops a stream from memory (it stays in the log, where [`Streams::fetch`] finds it).
+    pub fn forget(&self, sid: Sid) {
+        let removed = self.all.write().unwrap_or_else(|e| e.into_inner()).remove(&sid);
+        if let Some(removed) = removed {
+            self.held.fetch_sub((self.footprint)(removed.state()), Ordering::Relaxed);
+        }
     }
 
     /// The one writer, until dropped.
@@ -127,9 +159,14 @@ impl<A: Aggregate> Writer<'_, A> {
 
     /// See [`Streams::execute`]. Records the cause of the change being made (see `cause`).
     pub fn execute(&mut self, sid: Sid, commands: Vec<A::Command>, at: Timestamp) -> Written<A> {
-        let mut stream =
-            self.streams.read().0.get(&sid).cloned().unwrap_or_else(|| StreamLog::new(sid));
         let log = &self.streams.log;
+        let kept = self.streams.read().0.get(&sid).cloned();
+        // One not kept in memory is read from the log (a new one reads nothing), so a change
+        // to a forgotten stream continues its history, never starts it again.
+        let mut stream = match kept {
+            Some(stream) => stream,
+            None => StreamLog::load(log, sid)?,
+        };
         let executed = match stream.execute_caused(log, commands, at, crate::cause::current())? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),

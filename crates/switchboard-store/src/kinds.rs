@@ -4,6 +4,8 @@
 //! `AnyEvent`; everything else about it is generic.
 
 use switchboard_domain::{Aggregate, ChannelState, FlowState, ServiceState, SidPrefix, UserState};
+use switchboard_routing::task::TaskState;
+use switchboard_routing::worker::WorkerState;
 use switchboard_routing::workspace::WorkspaceState;
 
 use crate::replay::AnyEvent;
@@ -26,17 +28,21 @@ pub(crate) fn visit_kind<V: KindVisitor>(prefix: SidPrefix, visitor: V) -> Optio
         <WorkspaceState as Aggregate>::PREFIX => {
             visitor.visit::<WorkspaceState>(AnyEvent::Workspace)
         }
+        <WorkerState as Aggregate>::PREFIX => visitor.visit::<WorkerState>(AnyEvent::Worker),
+        <TaskState as Aggregate>::PREFIX => visitor.visit::<TaskState>(AnyEvent::Task),
         _ => return None,
     })
 }
 
 /// Every registered kind's prefix, in the order `reindex` rebuilds them.
-pub(crate) const PREFIXES: [SidPrefix; 5] = [
+pub(crate) const PREFIXES: [SidPrefix; 7] = [
     <UserState as Aggregate>::PREFIX,
     <FlowState as Aggregate>::PREFIX,
     <ServiceState as Aggregate>::PREFIX,
     <ChannelState as Aggregate>::PREFIX,
     <WorkspaceState as Aggregate>::PREFIX,
+    <WorkerState as Aggregate>::PREFIX,
+    <TaskState as Aggregate>::PREFIX,
 ];
 
 /// The kind's name, as `verify` counts streams.
@@ -66,7 +72,7 @@ mod tests {
     fn every_registered_prefix_names_its_kind_once() {
         let names: Vec<&str> =
             PREFIXES.iter().map(|p| kind_name(Sid::from_parts(*p, [1; 16]))).collect();
-        assert_eq!(names, ["user", "flow", "service", "channel", "workspace"]);
+        assert_eq!(names, ["user", "flow", "service", "channel", "workspace", "worker", "task"]);
         for (i, prefix) in PREFIXES.iter().enumerate() {
             assert!(!PREFIXES[i + 1..].contains(prefix), "{prefix:?} is registered twice");
         }

@@ -6,6 +6,8 @@ use switchboard_domain::{
     Aggregate, ChannelEvent, DomainEvent, FlowEvent, FolderEvent, Recorded, ServiceEvent, Sid,
     SidPrefix, Timestamp, UserEvent,
 };
+use switchboard_routing::task::TaskEvent;
+use switchboard_routing::worker::WorkerEvent;
 use switchboard_routing::workspace::WorkspaceEvent;
 
 use crate::keyring::KeyRing;
@@ -40,6 +42,8 @@ pub enum AnyEvent {
     Service(ServiceEvent),
     User(UserEvent),
     Workspace(WorkspaceEvent),
+    Worker(WorkerEvent),
+    Task(TaskEvent),
     Folder(FolderEvent),
 }
 
@@ -51,6 +55,8 @@ impl DomainEvent for AnyEvent {
             AnyEvent::Service(event) => event.type_name(),
             AnyEvent::User(event) => event.type_name(),
             AnyEvent::Workspace(event) => event.type_name(),
+            AnyEvent::Worker(event) => event.type_name(),
+            AnyEvent::Task(event) => event.type_name(),
             AnyEvent::Folder(event) => event.type_name(),
         }
     }
