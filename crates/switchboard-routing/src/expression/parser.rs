@@ -123,7 +123,7 @@ fn operand<'src>() -> impl Parser<'src, &'src str, Operand, Extra<'src>> + Clone
         .padded()
         .separated_by(just(',').labelled("','"))
         .collect::<Vec<_>>()
-        .delimited_by(just('[').labelled("'['"), just(']').labelled("']'"))
+        .delimited_by(just('[').labelled("'['").padded(), just(']').labelled("']'"))
         .map(Value::Array);
     choice((scalar(), list)).map(Operand::Constant).or(key().map(Operand::Key)).padded()
 }

@@ -193,6 +193,7 @@ fn spacing_and_quotes_are_free() {
     assert!(on_worker("languages HAS\"en\""));
     assert!(on_worker("address.city == \"Lyon\""));
     assert!(on_worker("activity_name IN[ 'Busy' ,\"Available\" ]"));
+    assert!(!on_worker("activity_name IN [ ]"));
     let quoted = json!({"note": "it's \"quoted\""});
     let expression = Expression::parse(r#"note == 'it"s "quoted"' OR note == "it's \"quoted\"""#);
     // A string holds any character but its own quote: the second string ends at its first `\"`.
