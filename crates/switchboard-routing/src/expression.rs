@@ -144,6 +144,22 @@ enum Step {
     Index(usize),
 }
 
+/// One clause of a sort such as `worker.level DESC`: a key and its direction (ascending when not
+/// said, as in SQL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub key: KeyPath,
+    pub descending: bool,
+}
+
+impl SortKey {
+    /// Parses a comma-separated list of clauses: `worker.level DESC, worker.age ASC`; the words
+    /// `ASC` and `DESC` are case-insensitive.
+    pub fn parse_list(source: &str) -> Result<Vec<SortKey>, ExpressionError> {
+        parser::parse_sort_keys(source)
+    }
+}
+
 impl Expression {
     /// Parses `source`, or says where and why it is malformed.
     pub fn parse(source: &str) -> Result<Expression, ExpressionError> {
@@ -159,6 +175,21 @@ impl Expression {
     /// Whether it holds for these documents.
     pub fn evaluate(&self, operands: &Operands<'_>) -> bool {
         self.root.holds(operands)
+    }
+}
+
+/// An expression inside JSON (a workflow's configuration) is its text; a malformed one is refused
+/// with the parse fault, so that the JSON path of the field can be named with it.
+impl<'de> serde::Deserialize<'de> for Expression {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Expression, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Expression::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Expression {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
     }
 }
 

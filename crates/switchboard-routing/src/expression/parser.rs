@@ -17,7 +17,7 @@ use chumsky::prelude::*;
 use serde_json::{Number, Value};
 
 use super::{
-    Comparison, ExpressionError, KeyPath, Node, Operand, Operator, Root, Step, MAX_DEPTH,
+    Comparison, ExpressionError, KeyPath, Node, Operand, Operator, Root, SortKey, Step, MAX_DEPTH,
     MAX_SOURCE_CHARS,
 };
 
@@ -46,6 +46,23 @@ pub(super) fn parse_expression(source: &str) -> Result<Node, ExpressionError> {
 pub(super) fn parse_key(source: &str) -> Result<KeyPath, ExpressionError> {
     check_length(source)?;
     key()
+        .padded()
+        .then_ignore(end())
+        .parse(source)
+        .into_result()
+        .map_err(|errors| fault(source, &errors))
+}
+
+pub(super) fn parse_sort_keys(source: &str) -> Result<Vec<SortKey>, ExpressionError> {
+    check_length(source)?;
+    let direction = keyword("ASC").to(false).or(keyword("DESC").to(true)).or_not();
+    key()
+        .padded()
+        .then(direction)
+        .map(|(key, descending)| SortKey { key, descending: descending.unwrap_or(false) })
+        .separated_by(symbol(",", "','"))
+        .at_least(1)
+        .collect::<Vec<_>>()
         .padded()
         .then_ignore(end())
         .parse(source)
