@@ -6,8 +6,10 @@
 //! - `AND`, `OR`, `NOT` and parentheses; `NOT` binds tighter than `AND`, which binds tighter than
 //!   `OR`; every keyword is case-insensitive;
 //! - constants: strings in `'…'` or `"…"` (no escapes: a string holds any character but its own
-//!   quote), numbers (`42`, `-1.5`), `true`/`false`, and lists of those: `["en", 'es', 3]`;
-//! - keys with dot notation and indexes, `address.city`, `skills[0]`; hyphens are not allowed in
+//!   quote), numbers (`42`, `-1.5`), `true`/`false`, lists of those (`["en", 'es', 3]`), and
+//!   `null`;
+//! - keys (ASCII identifiers) with dot notation and indexes, `address.city`, `skills[0]`; a key
+//!   cannot be a keyword (`and`, `in`, `true`, `null`...); hyphens are not allowed in
 //!   keys (`skill-level > 3` is refused at the `-`, as Twilio refuses it); `worker.` and `task.`
 //!   name a document explicitly, a bare key reads the [`Operands::bare`] one. `1==1` matches all.
 //!
@@ -30,6 +32,9 @@
 //!   `a` matches only an equal element, not any overlap).
 //! - `a CONTAINS b`: for two strings, `b` is a substring of `a` (case-sensitive); for an array
 //!   `a`, the same as `HAS`; otherwise false.
+//! - `null` is a constant for asking about NULL (ours: Twilio documents none): `a == null` holds
+//!   when `a` is missing or a JSON null, `a != null` when it is present. Every other operator is
+//!   false with it (`NOT IN`, true). Without it, `a != null` would read a key named `null`.
 //! - Arrays and objects are equal when their elements (members) are equal.
 //! - `worker.` and `task.` always name the documents, even when the attributes hold a key
 //!   `worker` or `task`; a document that is not given (`task.x` in a queue's expression evaluated
@@ -120,6 +125,8 @@ enum Operator {
 enum Operand {
     Constant(Value),
     Key(KeyPath),
+    /// The constant `null`: `a == null` asks whether `a` is NULL (see the module's documentation).
+    Null,
 }
 
 /// A key such as `worker.skills[0]`: which document, then the fields and indexes to follow.
@@ -270,6 +277,7 @@ impl Operand {
         match self {
             Operand::Constant(value) => Some(value),
             Operand::Key(key) => key.resolve(operands),
+            Operand::Null => None,
         }
     }
 }
@@ -278,7 +286,11 @@ impl Comparison {
     fn holds(&self, operands: &Operands<'_>) -> bool {
         let left = self.left.value(operands);
         let right = self.right.value(operands);
+        let null_test = matches!(self.left, Operand::Null) || matches!(self.right, Operand::Null);
         match self.operator {
+            // `a == null` holds when both sides are NULL, whatever else holds with NULL.
+            Operator::Equal if null_test => left.is_none() && right.is_none(),
+            Operator::NotEqual if null_test => left.is_some() || right.is_some(),
             // The negations are true with NULL on either side (see the module's documentation).
             Operator::NotEqual => !both(left, right, equal),
             Operator::NotIn => !both(left, right, is_in),

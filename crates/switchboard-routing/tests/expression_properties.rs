@@ -39,6 +39,7 @@ enum Op {
 enum Term {
     Constant(Value),
     Key(Option<&'static str>, Vec<Step>),
+    Null,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +94,7 @@ fn term() -> impl Strategy<Value = Term> {
     let prefix = prop::sample::select(vec![None, Some("worker"), Some("task")]);
     prop_oneof![
         2 => scalar().prop_map(Term::Constant),
+        1 => Just(Term::Null),
         2 => prop::collection::vec(scalar(), 0..4).prop_map(|list| Term::Constant(Value::Array(list))),
         4 => (prefix, name(), prop::collection::vec(step, 0..2)).prop_map(|(prefix, first, mut steps)| {
             steps.insert(0, Step::Field(first));
@@ -131,9 +133,12 @@ fn reference(tree: &Tree, documents: &Documents<'_>) -> bool {
         Tree::Or(trees) => trees.iter().any(|tree| reference(tree, documents)),
         Tree::Not(tree) => !reference(tree, documents),
         Tree::Compare(left, op, right) => {
+            let null_test = matches!(left, Term::Null) || matches!(right, Term::Null);
             let left = lookup(left, documents);
             let right = lookup(right, documents);
             match op {
+                Op::Eq if null_test => left.is_none() && right.is_none(),
+                Op::Ne if null_test => !(left.is_none() && right.is_none()),
                 Op::Ne => !compare(Op::Eq, left, right),
                 Op::NotIn => !compare(Op::In, left, right),
                 _ => compare(*op, left, right),
@@ -146,6 +151,7 @@ fn reference(tree: &Tree, documents: &Documents<'_>) -> bool {
 fn lookup(term: &Term, documents: &Documents<'_>) -> Option<Value> {
     let (prefix, steps) = match term {
         Term::Constant(value) => return Some(canonical(value)),
+        Term::Null => return None,
         Term::Key(prefix, steps) => (prefix, steps),
     };
     let mut value = match (prefix, documents.bare) {
@@ -324,6 +330,7 @@ fn op_text(op: Op, style: &mut Style) -> String {
 fn term_text(term: &Term, style: &mut Style) -> String {
     match term {
         Term::Constant(value) => constant_text(value, style),
+        Term::Null => style.keyword("null"),
         Term::Key(prefix, steps) => {
             let mut out = prefix.map(|p| format!("{p}.")).unwrap_or_default();
             for (at, step) in steps.iter().enumerate() {
@@ -381,7 +388,7 @@ proptest! {
 
     #[test]
     fn parsing_near_miss_text_returns(
-        source in "([a-z_.\\[\\]0-9'\" ()=!<>,-]|and|or|not|in|has|contains|true|false| ){0,40}",
+        source in "([a-z_.\\[\\]0-9'\" ()=!<>,-]|and|or|not|in|has|contains|true|false|null| ){0,40}",
     ) {
         check_total(&source)?;
     }

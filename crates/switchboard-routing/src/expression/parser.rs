@@ -6,7 +6,7 @@
 //! conjunction := negation (AND negation)*
 //! negation   := NOT negation | '(' expression ')' | operand operator operand
 //! operator   := '==' | '=' | '!=' | '>=' | '<=' | '>' | '<' | HAS | IN | NOT IN | CONTAINS
-//! operand    := string | number | true | false | '[' scalar (',' scalar)* ']' | key
+//! operand    := string | number | true | false | null | '[' scalar (',' scalar)* ']' | key
 //! key        := identifier ('.' identifier | '[' digits ']')*
 //! ```
 //! Keywords are matched on whole identifiers, case-insensitively, so `android` is a key and not
@@ -24,7 +24,7 @@ use super::{
 type Extra<'src> = extra::Err<Rich<'src, char>>;
 
 /// Words that cannot start a key: they are operators or constants.
-const RESERVED: &[&str] = &["and", "or", "not", "in", "has", "contains", "true", "false"];
+const RESERVED: &[&str] = &["and", "or", "not", "in", "has", "contains", "true", "false", "null"];
 
 pub(super) fn parse_expression(source: &str) -> Result<Node, ExpressionError> {
     check_length(source)?;
@@ -142,7 +142,12 @@ fn operand<'src>() -> impl Parser<'src, &'src str, Operand, Extra<'src>> + Clone
         .collect::<Vec<_>>()
         .delimited_by(just('[').labelled("'['").padded(), just(']').labelled("']'"))
         .map(Value::Array);
-    choice((scalar(), list)).map(Operand::Constant).or(key().map(Operand::Key)).padded()
+    choice((
+        scalar().or(list).map(Operand::Constant),
+        word("null").to(Operand::Null),
+        key().map(Operand::Key),
+    ))
+    .padded()
 }
 
 fn scalar<'src>() -> impl Parser<'src, &'src str, Value, Extra<'src>> + Clone {

@@ -74,6 +74,21 @@ fn inequality_is_the_negation_of_equality() {
 }
 
 #[test]
+fn null_asks_whether_a_key_is_null() {
+    assert!(on_worker("missing == null"));
+    assert!(on_worker("nothing == NULL"));
+    assert!(on_worker("null == task.absent"));
+    assert!(!on_worker("level == null"));
+    assert!(on_worker("level != null"));
+    assert!(!on_worker("missing != null"));
+    assert!(on_worker("null == null"));
+    assert!(!on_worker("missing > null"));
+    assert!(!on_worker("languages HAS null"));
+    assert!(on_worker("level NOT IN null"));
+    assert!(error("null.x == 1").message.contains("extraneous input '.'"));
+}
+
+#[test]
 fn ordering_of_numbers_and_strings() {
     assert!(on_worker("level > 2"));
     assert!(!on_worker("level > 3"));
