@@ -42,7 +42,10 @@
 //!   case-sensitive like JSON.
 //!
 //! Limits (the text comes from strangers): at most [`MAX_SOURCE_CHARS`] characters and nesting
-//! at most [`MAX_DEPTH`] deep, so that evaluation and dropping never recurse deeply.
+//! at most [`MAX_DEPTH`] deep, so that evaluation and dropping never recurse deeply. The parser
+//! recurses per parenthesis, on a stack chumsky grows as needed (its `stacker` feature), so no
+//! text overflows it; the worst text measured, 8000 unclosed `(`, is refused in about 45 ms
+//! (release build).
 
 mod parser;
 
@@ -53,7 +56,8 @@ use serde_json::Value;
 /// The longest expression accepted, in characters.
 pub const MAX_SOURCE_CHARS: usize = 8192;
 
-/// The deepest nesting of `NOT`, `AND`/`OR` groups and parentheses accepted.
+/// The deepest nesting accepted: of `NOT`s and of `AND`/`OR` chains inside each other
+/// (parentheses alone add none).
 pub const MAX_DEPTH: usize = 64;
 
 /// A parsed expression and the text it was parsed from.
