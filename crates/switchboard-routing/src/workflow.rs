@@ -31,9 +31,10 @@
 //!   the filters below and then the default ([`WorkflowConfiguration::route_after`]).
 //! - An unmatched task without `default_filter` gets a route with no steps: it is canceled at
 //!   once with [`WORKFLOW_TIMEOUT_REASON`] rather than kept waiting in no queue.
-//! - `known_worker_sid` (and `known_worker_friendly_name`, unverified) names a task attribute
-//!   (`task.targetSid`, or a bare key, which reads the task); only the worker whose `sid`
-//!   (`friendly_name`) equals its value is eligible, and none when the attribute is missing.
+//! - `known_worker_sid` or `known_worker_friendly_name` (Twilio: one or the other; both are
+//!   refused) names a task attribute (`task.targetSid`, or a bare key, which reads the task);
+//!   only the worker whose `sid` (`friendly_name`) equals its value is eligible, and none when
+//!   the attribute is missing or not a string.
 //!   That worker must also match the queue and the target expression (Twilio's error 40152 is
 //!   about a known worker outside the queue; [`Target::known_worker`] lets the caller report it).
 
