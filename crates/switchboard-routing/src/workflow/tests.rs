@@ -444,3 +444,62 @@ fn malformed_or_oversized_json_is_refused() {
     );
     assert!(refused(&huge).message.contains("longer than"));
 }
+
+/// A route of one filter whose steps have these timeouts.
+fn timed(timeouts: &[Option<u32>]) -> WorkflowConfiguration {
+    let targets: Vec<Value> = timeouts
+        .iter()
+        .map(|timeout| match timeout {
+            Some(seconds) => json!({"queue": EVERYONE, "timeout": seconds}),
+            None => json!({"queue": EVERYONE}),
+        })
+        .collect();
+    let text = json!({"task_routing": {"filters": [{"expression": "1==1", "targets": targets}]}});
+    WorkflowConfiguration::parse(&text.to_string()).unwrap()
+}
+
+/// The index a step stands for, a timed-out route after every step.
+fn position(step: Step<'_>, len: usize) -> usize {
+    match step {
+        Step::Target { index, .. } => index,
+        Step::TimedOut | Step::Skipped => len,
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn steps_follow_the_accumulated_timeouts(
+        timeouts in proptest::collection::vec(proptest::option::of(0u32..50), 1..6),
+        random in 0u64..300,
+        aim in 0usize..10,
+        offset in 0u64..3,
+        later in 0u64..100,
+        from in 0usize..7,
+    ) {
+        let configuration = timed(&timeouts);
+        let route = configuration.route(&json!({}));
+        let len = timeouts.len();
+        // Often just before, at or after a step's end, where off-by-one faults live.
+        let aimed = route.targets.get(aim).and_then(Target::ends_after);
+        let elapsed = aimed.map_or(random, |end| (end + offset).saturating_sub(1));
+        // Each step ends at the sum of the timeouts up to it, an untimed one counting 0.
+        let mut sum = 0u64;
+        for (target, timeout) in route.targets.iter().zip(&timeouts) {
+            sum += u64::from(timeout.unwrap_or(0));
+            proptest::prop_assert_eq!(target.ends_after(), timeout.map(|_| sum));
+        }
+        let ended = |index: usize| route.targets[index].ends_after().is_some_and(|end| end <= elapsed);
+        match route.step_at(elapsed, from) {
+            Step::Target { index, target } => {
+                proptest::prop_assert!(index >= from && std::ptr::eq(target, &route.targets[index]));
+                proptest::prop_assert!(!ended(index));
+                proptest::prop_assert!((from..index).all(ended), "a step before the current one is open");
+            }
+            Step::TimedOut => proptest::prop_assert!(from < len && (from..len).all(ended)),
+            Step::Skipped => proptest::prop_assert!(from >= len),
+        }
+        // Time only moves a task forward.
+        let now = position(route.step_at(elapsed, from), len);
+        proptest::prop_assert!(position(route.step_at(elapsed + later, from), len) >= now);
+    }
+}
