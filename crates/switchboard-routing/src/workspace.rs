@@ -560,10 +560,7 @@ fn check_workflow(state: &WorkspaceState, workflow: &Workflow) -> Result<(), Wor
     let configuration = WorkflowConfiguration::parse(&workflow.configuration)
         .map_err(|e| WorkspaceRejection::Invalid(format!("Configuration is not valid: {e}")))?;
     for queue in configuration.queue_sids() {
-        let known = Sid::parse_with(queue, SidPrefix::TASK_QUEUE)
-            .ok()
-            .is_some_and(|sid| state.task_queues.contains_key(&sid));
-        if !known {
+        if !state.task_queues.contains_key(&queue) {
             return Err(WorkspaceRejection::Invalid(format!(
                 "Configuration names the queue {queue:?}, which is not a task queue of the \
                  workspace"
@@ -591,10 +588,9 @@ fn check_unused(state: &WorkspaceState, sid: Sid) -> Result<(), WorkspaceRejecti
         }
     }
     if state.task_queues.contains_key(&sid) {
-        let text = sid.to_string();
         for workflow in state.workflows.values().map(|k| &k.record) {
             let names = WorkflowConfiguration::parse(&workflow.configuration)
-                .is_ok_and(|c| c.queue_sids().any(|q| q == text));
+                .is_ok_and(|c| c.queue_sids().contains(&sid));
             if names {
                 return in_use(format!(
                     "the task queue {sid} is a target of the workflow {}",

@@ -57,8 +57,7 @@ fn the_flex_workspace_has_what_flex_expects() {
     let workflow = state.workflows.values().next().unwrap();
     assert_eq!(workflow.record.friendly_name, "Assign to Anyone");
     let configuration = WorkflowConfiguration::parse(&workflow.record.configuration).unwrap();
-    let named: Vec<_> = configuration.queue_sids().collect();
-    assert!(named.iter().all(|q| *q == queue.sid.to_string()), "{named:?}");
+    assert_eq!(configuration.queue_sids(), vec![queue.sid]);
 }
 
 #[test]
