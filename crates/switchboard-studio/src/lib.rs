@@ -3,13 +3,20 @@
 //! that runs a definition step by step. Time and HTTP answers come in with commands.
 
 mod definition;
+mod execution;
 mod flow;
+mod run;
 mod split;
 mod template;
 mod validate;
 
 pub use definition::{
     Condition, Definition, DefinitionError, Flags, State, Transition, MAX_DEFINITION_BYTES,
+};
+pub use execution::{
+    step_sid, ExecutionCommand, ExecutionEvent, ExecutionInput, ExecutionRejection, ExecutionState,
+    ExecutionStatus, Limits, Waiting, DEFAULT_MAX_CONTEXT_BYTES, DEFAULT_MAX_STEPS,
+    MAX_CONTEXT_BYTES_LIMIT, MAX_STEPS_LIMIT,
 };
 pub use flow::{
     FlowStatus, Revision, StudioFlowCommand, StudioFlowEvent, StudioFlowRejection, StudioFlowState,
