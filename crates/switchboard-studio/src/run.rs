@@ -501,3 +501,141 @@ impl<'a> Runner<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use switchboard_domain::{Aggregate, Recorded};
+
+    use super::*;
+    use crate::{validate, Definition};
+
+    /// A flow of the trigger and `state`, which the trigger leads to.
+    fn one_widget(state: Value) -> Arc<ValidDefinition> {
+        let text = json!({"states": [
+            {"name": "Trigger", "type": "trigger",
+             "transitions": [{"event": "incomingMessage", "next": "w"}]},
+            state,
+            {"name": "after", "type": "send-message", "properties": {"body": "after {{widgets.w.error}}"}}
+        ], "initial_state": "Trigger"});
+        let definition: Definition = serde_json::from_value(text).unwrap();
+        Arc::new(validate(&definition).unwrap())
+    }
+
+    fn started(definition: &Arc<ValidDefinition>) -> (ExecutionState, Vec<ExecutionEvent>) {
+        let mut state = ExecutionState::default();
+        let events = state.decide(command(definition, start_input())).unwrap();
+        for event in &events {
+            state.apply(&Recorded::new(Timestamp(1), event.clone()));
+        }
+        (state, events)
+    }
+
+    fn start_input() -> ExecutionInput {
+        ExecutionInput::Start {
+            execution_sid: Sid::from_parts(SidPrefix::STUDIO_EXECUTION, [3; 16]),
+            flow_sid: Sid::from_parts(SidPrefix::STUDIO_FLOW, [1; 16]),
+            revision: 2,
+            trigger_event: "incomingMessage".into(),
+            trigger: json!({"message": {"Body": "hi", "From": "+1555"}}),
+            data: Value::Null,
+            flow_address: "+1500".into(),
+            limits: Limits::default(),
+        }
+    }
+
+    fn command(definition: &Arc<ValidDefinition>, input: ExecutionInput) -> ExecutionCommand {
+        ExecutionCommand { definition: definition.clone(), at: Timestamp(1), input }
+    }
+
+    #[test]
+    fn step_sids_are_derived_from_the_execution_and_the_step_number() {
+        let execution = Sid::from_parts(SidPrefix::STUDIO_EXECUTION, [3; 16]);
+        let (first, second) = (step_sid(execution, 0), step_sid(execution, 1));
+        assert_eq!(first.prefix(), SidPrefix::STUDIO_STEP);
+        assert_ne!(first, second);
+        assert_eq!(first.id()[..8], execution.id()[..8]);
+        let definition =
+            one_widget(json!({"name": "w", "type": "send-message", "properties": {"body": "x"}}));
+        let (_, events) = started(&definition);
+        assert!(
+            matches!(&events[1], ExecutionEvent::StepEntered { step_sid, .. } if *step_sid == first)
+        );
+    }
+
+    #[test]
+    fn a_start_is_checked_and_happens_once() {
+        let definition =
+            one_widget(json!({"name": "w", "type": "send-message", "properties": {"body": "x"}}));
+        let (state, _) = started(&definition);
+        let again = state.decide(command(&definition, start_input()));
+        assert_eq!(again.unwrap_err(), ExecutionRejection::AlreadyStarted);
+        let fresh = ExecutionState::default();
+        let mut bad = start_input();
+        if let ExecutionInput::Start { trigger, limits, .. } = &mut bad {
+            *trigger = json!("text");
+            limits.max_steps = 0;
+        }
+        assert!(matches!(
+            fresh.decide(command(&definition, bad)),
+            Err(ExecutionRejection::Invalid(_))
+        ));
+        let reply = ExecutionInput::Reply { body: "x".into(), from: "y".into() };
+        assert_eq!(
+            fresh.decide(command(&definition, reply)).unwrap_err(),
+            ExecutionRejection::NotFound
+        );
+    }
+
+    #[test]
+    fn a_get_puts_its_parameters_in_the_query_and_a_bad_url_follows_failed() {
+        let get = one_widget(json!({"name": "w", "type": "make-http-request",
+            "transitions": [{"event": "failed", "next": "after"}],
+            "properties": {"method": "GET", "url": "{{flow.variables.base}}https://api.example.com/x?a=1",
+                           "parameters": [{"key": "from", "value": "{{trigger.message.From}}"}]}}));
+        let (_, events) = started(&get);
+        let Some(ExecutionEvent::HttpRequested { url, body, headers, .. }) = events.last() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(url, "https://api.example.com/x?a=1&from=%2B1555");
+        assert!(body.is_empty() && headers.len() == 1, "a GET has no body: {headers:?}");
+        let bad = one_widget(json!({"name": "w", "type": "make-http-request",
+            "transitions": [{"event": "failed", "next": "after"}],
+            "properties": {"method": "POST", "url": "ftp://{{trigger.message.From}}"}}));
+        let (state, _) = started(&bad);
+        assert_eq!(state.current.as_ref().map(|c| c.1.as_str()), Some("after"));
+        assert!(state.context["widgets"]["w"]["error"].as_str().unwrap().contains("ftp://+1555"));
+    }
+
+    #[test]
+    fn attributes_that_are_no_json_object_follow_failed_to_enqueue() {
+        let flex = one_widget(json!({"name": "w", "type": "send-to-flex",
+            "transitions": [{"event": "failedToEnqueue", "next": "after"}],
+            "properties": {"workflow": "WW1", "channel": "TC1",
+                           "attributes": "{\"name\": {{trigger.message.Body}}}"}}));
+        let (state, events) = started(&flex);
+        assert!(!events.iter().any(|e| matches!(e, ExecutionEvent::FlexTaskRequested { .. })));
+        let Some(ExecutionEvent::MessageRequested { body, .. }) = events.last() else { panic!() };
+        assert!(body.starts_with("after the attributes did not render to a JSON object"), "{body}");
+        assert!(state.is_active());
+    }
+
+    #[test]
+    fn end_stops_an_execution_and_a_missing_state_fails_it() {
+        let definition = one_widget(json!({"name": "w", "type": "send-and-wait-for-reply",
+            "transitions": [{"event": "incomingMessage", "next": "after"}],
+            "properties": {"body": "?"}}));
+        let (state, _) = started(&definition);
+        let ended = state.decide(command(&definition, ExecutionInput::End)).unwrap();
+        assert_eq!(ended, [ExecutionEvent::ExecutionEnded { reason: "ended by request".into() }]);
+        let text =
+            json!({"states": [{"name": "Trigger", "type": "trigger"}], "initial_state": "Trigger"});
+        let other = Arc::new(validate(&serde_json::from_value(text).unwrap()).unwrap());
+        let reply = ExecutionInput::Reply { body: "x".into(), from: "y".into() };
+        let events = state.decide(command(&other, reply)).unwrap();
+        let Some(ExecutionEvent::ExecutionFailed { reason }) = events.last() else { panic!() };
+        assert!(reason.contains("not the execution's revision"), "{reason}");
+    }
+}
