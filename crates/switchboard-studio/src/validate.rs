@@ -526,3 +526,102 @@ fn compile_flex(props: &Map<String, Value>, problems: &mut Problems<'_>) -> Opti
         timeout: timeout?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The errors of a flow whose trigger leads to `state`, as text.
+    fn errors_of(state: Value) -> Vec<String> {
+        let text = json!({"states": [
+            {"name": "Trigger", "type": "trigger", "transitions": [{"event": "incomingMessage", "next": "w"}]},
+            state
+        ], "initial_state": "Trigger"});
+        match validate(&serde_json::from_value(text).unwrap()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_reply_timeout_is_seconds_as_a_number_or_a_string() {
+        let wait = |timeout: Value| {
+            errors_of(json!({"name": "w", "type": "send-and-wait-for-reply",
+                             "properties": {"body": "?", "timeout": timeout}}))
+        };
+        assert!(wait(json!(3600)).is_empty());
+        assert!(wait(json!("14400")).is_empty());
+        assert!(wait(Value::Null).is_empty(), "absent: Studio's default");
+        let expected =
+            "state 'w': property 'timeout': expected a number of seconds from 1 to 604800";
+        for bad in [json!(0), json!("soon"), json!(-5), json!(1.5), json!(700_000)] {
+            assert_eq!(wait(bad.clone()), [expected], "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_and_function_settings_are_checked() {
+        let http = |props: Value| {
+            errors_of(json!({"name": "w", "type": "make-http-request", "properties": props}))
+        };
+        assert!(http(
+            json!({"method": "post", "url": "https://x", "content_type": "application/json"})
+        )
+        .is_empty());
+        assert_eq!(
+            http(json!({"method": "PATCH", "content_type": "text/xml"})),
+            [
+                "state 'w': property 'method': expected GET or POST",
+                "state 'w': property 'content_type': expected application/x-www-form-urlencoded or application/json",
+                "state 'w': property 'url': is required",
+            ]
+        );
+        let params = json!({"method": "GET", "url": "https://x", "parameters": [{"value": "1"}]});
+        assert_eq!(
+            http(params),
+            ["state 'w': property 'parameters[0].key': expected a non-empty string"]
+        );
+        let function =
+            errors_of(json!({"name": "w", "type": "run-function", "properties": {"url": ""}}));
+        assert_eq!(function, ["state 'w': property 'url': expected the Function's URL"]);
+    }
+
+    #[test]
+    fn split_conditions_are_checked_and_literal_regexes_compiled() {
+        let split = |condition: Value| {
+            errors_of(json!({"name": "w", "type": "split-based-on",
+                "transitions": [{"event": "match", "conditions": [condition]}],
+                "properties": {"input": "{{trigger.message.Body}}"}}))
+        };
+        assert!(split(json!({"type": "is_blank", "arguments": []})).is_empty());
+        assert!(split(json!({"type": "regex", "value": "{{flow.variables.pattern}}"})).is_empty());
+        assert_eq!(
+            split(json!({"type": "equal_to"})),
+            ["state 'w': property 'transitions[0].conditions[0].value': is required for this condition type"]
+        );
+        let bad = split(json!({"type": "regex", "value": "(["}));
+        assert!(bad[0].starts_with("state 'w': property 'transitions[0].conditions[0].value': the regex does not compile"), "{bad:?}");
+        let empty = errors_of(json!({"name": "w", "type": "split-based-on",
+            "transitions": [{"event": "match", "conditions": []}], "properties": {"input": "x"}}));
+        assert_eq!(
+            empty,
+            ["state 'w': property 'transitions[0].conditions': a match needs conditions"]
+        );
+    }
+
+    #[test]
+    fn flex_needs_a_workflow_and_a_channel_and_templates_must_parse() {
+        let flex = errors_of(json!({"name": "w", "type": "send-to-flex",
+            "properties": {"attributes": "{\"a\": \"{{ x \"}"}}));
+        assert_eq!(flex.len(), 3, "{flex:?}");
+        assert_eq!(flex[0], "state 'w': property 'workflow': is required");
+        assert!(
+            flex[2].starts_with("state 'w': property 'attributes': the template does not parse")
+        );
+        let vars = errors_of(json!({"name": "w", "type": "set-variables",
+            "properties": {"variables": [{"key": "a", "value": 3}, {"key": "b", "value": {"x": 1}}]}}));
+        assert_eq!(vars, ["state 'w': property 'variables[1].value': expected a string"]);
+    }
+}
