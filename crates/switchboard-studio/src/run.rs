@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
 
 use crate::execution::{
-    step_sid, ExecutionCommand, ExecutionEvent, ExecutionInput, ExecutionRejection, ExecutionState,
-    Limits, Waiting, MAX_CONTEXT_BYTES_LIMIT, MAX_STEPS_LIMIT,
+    fold_context, initial_context, step_sid, ExecutionCommand, ExecutionEvent, ExecutionInput,
+    ExecutionRejection, ExecutionState, Limits, Waiting, MAX_CONTEXT_BYTES_LIMIT, MAX_STEPS_LIMIT,
 };
 use crate::{
     Case, ContentType, FlexWidget, HttpMethod, HttpWidget, State, Template, ValidDefinition,
@@ -155,8 +155,10 @@ impl Next {
 
 struct Runner<'a> {
     definition: &'a ValidDefinition,
-    /// The state with this command's events folded in so far.
+    /// The state with this command's events folded in so far, but its context…
     state: ExecutionState,
+    /// …which is kept here, parsed once per command.
+    context: Value,
     at: Timestamp,
     events: Vec<ExecutionEvent>,
     /// (widget, context) fingerprints entered during this command, to see a loop.
@@ -165,7 +167,9 @@ struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     fn new(state: &ExecutionState, definition: &'a ValidDefinition, at: Timestamp) -> Runner<'a> {
-        Runner { definition, state: state.clone(), at, events: Vec::new(), entered: HashSet::new() }
+        let context = state.context();
+        let state = state.clone();
+        Runner { definition, state, context, at, events: Vec::new(), entered: HashSet::new() }
     }
 
     /// Records `event`, folds it in, and fails the execution if its context grew too large.
@@ -176,13 +180,17 @@ impl<'a> Runner<'a> {
         );
         self.push(event);
         let limit = self.state.limits.max_context_bytes as usize;
-        if grows && self.state.context_bytes() > limit {
+        if grows && self.context.to_string().len() > limit {
             self.fail(format!("the execution's context grew past its limit of {limit} bytes"));
         }
     }
 
     fn push(&mut self, event: ExecutionEvent) {
-        self.state.apply_event(self.at, &event);
+        self.state.apply_except_context(self.at, &event);
+        match &event {
+            ExecutionEvent::ExecutionStarted { .. } => self.context = initial_context(&event),
+            _ => fold_context(&mut self.context, &event),
+        }
         self.events.push(event);
     }
 
@@ -238,13 +246,13 @@ impl<'a> Runner<'a> {
         // `DefaultHasher::new` has fixed keys: the same inputs hash the same in every run.
         let mut hasher = DefaultHasher::new();
         name.hash(&mut hasher);
-        self.state.context.to_string().hash(&mut hasher);
+        self.context.to_string().hash(&mut hasher);
         hasher.finish()
     }
 
     /// Renders one property, failing the execution (naming state and property) if it cannot.
     fn render(&mut self, template: &Template, state: &str, property: &str) -> Option<String> {
-        match template.render(&self.state.context) {
+        match template.render(&self.context) {
             Ok(text) => Some(text),
             Err(e) => {
                 self.fail(format!("state '{state}': property '{property}': {e}"));
@@ -606,7 +614,7 @@ mod tests {
             "properties": {"method": "POST", "url": "ftp://{{trigger.message.From}}"}}));
         let (state, _) = started(&bad);
         assert_eq!(state.current.as_ref().map(|c| c.1.as_str()), Some("after"));
-        assert!(state.context["widgets"]["w"]["error"].as_str().unwrap().contains("ftp://+1555"));
+        assert!(state.context()["widgets"]["w"]["error"].as_str().unwrap().contains("ftp://+1555"));
     }
 
     #[test]

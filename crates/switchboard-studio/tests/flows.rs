@@ -176,7 +176,7 @@ fn a_failed_delivery_follows_delivery_failure_and_late_outcomes_record_nothing()
         ExecutionInput::MessageOutcome { step_sid, sent: false, error: Some("30003".into()) };
     run.send(failed.clone()).unwrap();
     assert_eq!(run.state.status, ExecutionStatus::Ended);
-    assert_eq!(run.state.context["widgets"]["greet"]["error"], "30003");
+    assert_eq!(run.state.context()["widgets"]["greet"]["error"], "30003");
     assert_eq!(run.send(failed), Err(ExecutionRejection::Finished));
 }
 
@@ -212,7 +212,7 @@ fn a_pre_survey_sets_variables_and_sends_the_task_with_rendered_attributes() {
                "memory": {"locale": "en"}})
     );
     assert_eq!(run.state.status, ExecutionStatus::Ended, "send-to-flex ends the execution");
-    assert_eq!(run.state.context["flow"]["variables"]["name"], "Ann Lee");
+    assert_eq!(run.state.context()["flow"]["variables"]["name"], "Ann Lee");
     let steps = ["ask_name", "set_name", "ask_topic", "set_topic", "send_to_agent"];
     assert_eq!(run.steps(), steps);
 }
@@ -250,8 +250,8 @@ fn an_http_answer_is_parsed_and_branched_on() {
         body: answer.into(),
     };
     run.send(answered.clone()).unwrap();
-    assert_eq!(run.state.context["widgets"]["lookup"]["parsed"]["name"], "Ann");
-    assert_eq!(run.state.context["widgets"]["lookup"]["status_code"], 200);
+    assert_eq!(run.state.context()["widgets"]["lookup"]["parsed"]["name"], "Ann");
+    assert_eq!(run.state.context()["widgets"]["lookup"]["status_code"], 200);
     assert_eq!(run.messages(), ["Welcome back, Ann! Your gold line is open."]);
     assert_eq!(run.send(answered), Ok(vec![]), "a repeated answer records nothing");
     let events = run.delivered();
@@ -299,7 +299,7 @@ fn an_http_service_that_fails_or_errs_follows_failed() {
     run.send(ExecutionInput::HttpAnswered { step_sid, status: 503, content_type: None, body })
         .unwrap();
     assert_eq!(run.messages(), ["Our systems are down (503). Please try later."]);
-    assert!(run.state.context["widgets"]["lookup"].get("parsed").is_none(), "no JSON, no parsed");
+    assert!(run.state.context()["widgets"]["lookup"].get("parsed").is_none(), "no JSON, no parsed");
     let other = Sid::from_parts(SidPrefix::STUDIO_STEP, [9; 16]);
     let stale = ExecutionInput::HttpFailed { step_sid: other, reason: "late".into() };
     assert_eq!(run.send(stale), Ok(vec![]), "an answer for another step records nothing");
