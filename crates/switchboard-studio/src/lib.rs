@@ -1,6 +1,18 @@
 //! Studio's domain, pure (no I/O, no clock): flow definitions in Studio's own JSON, their
 //! validation, the Liquid templates and split conditions of widgets, and the execution stream
 //! that runs a definition step by step. Time and HTTP answers come in with commands.
+//!
+//! The map, in the order a flow lives:
+//! - [`Definition`] (`definition.rs`): Studio's JSON, kept whole so it round-trips.
+//! - [`validate`] (`validate.rs`): every error named by state and property; a
+//!   [`ValidDefinition`] is the compiled revision (templates parsed, literal regexes compiled)
+//!   that every execution of that revision shares.
+//! - [`Template`] (`template.rs`): Liquid over the execution's context, lenient like Studio's.
+//! - [`ConditionType`] (`split.rs`): the conditions of `split-based-on`, with Studio's rules.
+//! - [`StudioFlowState`] (`flow.rs`, stream `FW…`): a flow and all its revisions.
+//! - [`ExecutionState`] (`execution.rs`, stream `FN…`) and its `decide` (`run.rs`): one run of
+//!   a revision; what the world must do comes out as events (`MessageRequested`,
+//!   `HttpRequested`, `FlexTaskRequested`), the world's answers come in as [`ExecutionInput`]s.
 
 mod definition;
 mod execution;

@@ -12,6 +12,14 @@
 //!   ever (widgets are deterministic), so it fails the execution at once, naming the widget. A
 //!   loop that changes the context (a counter) runs until the step limit.
 //! - `send-to-flex` whose attributes do not render to a JSON object follows `failedToEnqueue`.
+//!   Otherwise the execution ends with the task's request: the task's creation is the actor
+//!   layer's, and `callComplete` / `callFailure` (voice) are never taken.
+//! - Messages go to the execution's channel: `send-message`'s `to`, `from`, `service` and
+//!   `channel` properties are kept in the definition but not read.
+//! - An HTTP answer is `success` for a 2xx status, else the failure event; its body is
+//!   `widgets.NAME.parsed` whenever it parses as JSON, whatever its content type says.
+//! - A reply while the execution waits on something else (a message's outcome, an HTTP
+//!   answer) is refused (`NotWaitingForReply`): the caller decides what becomes of it.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;

@@ -2,6 +2,10 @@
 //! `input` with a condition's rendered `value`.
 //!
 //! Studio's rules, and what this crate decided where they are not written down:
+//! - The subject is the widget's `input`, as Studio's documentation says; a condition's
+//!   `arguments` (the editor writes the same template there) are kept but not read.
+//! - The conditions of one `match` transition must all hold; transitions are tried in their
+//!   order in the definition and the first that holds is taken, else `noMatch`.
 //! - String comparisons ignore case (Unicode lowercase) and surrounding whitespace, so an SMS
 //!   reply of "Yes " matches `equal_to` "yes".
 //! - `equal_to`, `not_equal_to`, `matches_any_of` and `does_not_match_any_of` compare as numbers

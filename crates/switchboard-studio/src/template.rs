@@ -6,7 +6,9 @@
 //! an error here. The context is therefore shown to `liquid` through [`JsonView`], a view of
 //! the context's own JSON (no copy per render) in which a missing key is `nil` and `nil` has
 //! every key (also `nil`), so `{{contact.channel.address}}` or `{{widgets.ask.inbound.Body}}`
-//! before `ask` ran render empty, as in Studio.
+//! before `ask` ran render empty, as in Studio. Filters stay `liquid`'s: a number filter on
+//! `nil` (`{{missing | plus: 1}}`) is an error here where Studio counts it as 0, so flows write
+//! `{{missing | default: 0 | plus: 1}}`.
 
 use std::fmt;
 use std::io::Write;
