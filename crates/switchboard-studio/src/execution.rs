@@ -266,7 +266,10 @@ impl ExecutionState {
             ExecutionEvent::ExecutionStarted { .. } if self.context.is_empty() => {
                 self.context = initial_context(event).to_string();
             }
-            ExecutionEvent::WidgetOutput { .. } | ExecutionEvent::VariablesSet { .. } => {
+            // Before a start there is no context to change (a log out of order, folded anyway).
+            ExecutionEvent::WidgetOutput { .. } | ExecutionEvent::VariablesSet { .. }
+                if !self.context.is_empty() =>
+            {
                 let mut context = self.context();
                 fold_context(&mut context, event);
                 self.context = context.to_string();
@@ -409,5 +412,92 @@ impl Aggregate for ExecutionState {
 
     fn skip_unreadable(&mut self) {
         self.events_applied += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(prefix: SidPrefix) -> Sid {
+        Sid::from_parts(prefix, [5; 16])
+    }
+
+    fn every_event() -> Vec<ExecutionEvent> {
+        let step = sid(SidPrefix::STUDIO_STEP);
+        vec![
+            ExecutionEvent::WidgetOutput { name: "w".into(), output: "{not json".into() },
+            ExecutionEvent::VariablesSet { variables: vec![("a".into(), "1".into())] },
+            ExecutionEvent::MessageRequested { step_sid: step, body: "x".into() },
+            ExecutionEvent::WaitingForReply { step_sid: step, deadline: Timestamp(9) },
+            ExecutionEvent::HttpRequested {
+                step_sid: step,
+                method: "GET".into(),
+                url: "https://x".into(),
+                headers: vec![],
+                body: String::new(),
+                idempotency_key: step.to_string(),
+            },
+            ExecutionEvent::StepEntered {
+                step_sid: step,
+                name: "w".into(),
+                widget_type: "send-message".into(),
+                transitioned_from: "Trigger".into(),
+                event: "incomingMessage".into(),
+            },
+            ExecutionEvent::FlexTaskRequested {
+                step_sid: step,
+                workflow: "WW".into(),
+                channel: "TC".into(),
+                attributes: "{}".into(),
+                priority: None,
+                timeout: None,
+            },
+            ExecutionEvent::ExecutionEnded { reason: "r".into() },
+            ExecutionEvent::ExecutionFailed { reason: "s".into() },
+        ]
+    }
+
+    fn started() -> ExecutionEvent {
+        ExecutionEvent::ExecutionStarted {
+            execution_sid: sid(SidPrefix::STUDIO_EXECUTION),
+            flow_sid: sid(SidPrefix::STUDIO_FLOW),
+            revision: 3,
+            trigger: r#"{"message": {"Body": "hi", "From": "+1555"}}"#.into(),
+            data: "not json".into(),
+            flow_address: "+1500".into(),
+            limits: Limits::default(),
+        }
+    }
+
+    #[test]
+    fn apply_is_total_even_on_a_log_out_of_order() {
+        let mut state = ExecutionState::default();
+        for event in every_event() {
+            Aggregate::apply(&mut state, &Recorded::new(Timestamp(1), event));
+        }
+        assert!(!state.is_active() && state.context.is_empty(), "nothing started");
+        Aggregate::apply(&mut state, &Recorded::new(Timestamp(2), started()));
+        assert_eq!(state.context()["contact"]["channel"]["address"], "+1555");
+        assert_eq!(state.context()["flow"]["data"], json!({}), "bad data is an empty object");
+        let before = state.clone();
+        Aggregate::apply(&mut state, &Recorded::new(Timestamp(3), started()));
+        assert_eq!(state.context, before.context, "a second start changes nothing");
+        assert_eq!(state.events_applied, 11);
+    }
+
+    #[test]
+    fn the_first_ending_is_the_reason_kept() {
+        let mut state = ExecutionState::default();
+        let mut events = vec![started()];
+        events.extend(every_event());
+        for event in events {
+            Aggregate::apply(&mut state, &Recorded::new(Timestamp(1), event));
+        }
+        assert_eq!(state.context()["widgets"]["w"], Value::Null, "output that is no JSON");
+        assert_eq!(state.context()["flow"]["variables"]["a"], "1");
+        assert_eq!((state.status, state.reason.as_deref()), (ExecutionStatus::Ended, Some("r")));
+        assert_eq!(state.waiting, None);
+        assert_eq!(state.steps, 1);
     }
 }

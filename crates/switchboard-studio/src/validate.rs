@@ -176,6 +176,9 @@ pub fn validate(definition: &Definition) -> Result<ValidDefinition, Vec<Validati
     }
     let mut by_name = HashMap::new();
     for (at, state) in definition.states.iter().enumerate() {
+        if state.name.trim().is_empty() {
+            errors.push(whole(format!("state {at} has no name")));
+        }
         if by_name.insert(state.name.clone(), at).is_some() {
             errors.push(whole(format!("two states are named '{}'", state.name)));
         }
