@@ -21,8 +21,14 @@ use crate::ValidDefinition;
 /// Steps one execution may enter, unless its start says otherwise.
 pub const DEFAULT_MAX_STEPS: u32 = 100;
 /// The largest context (trigger, widgets' outputs, variables) an execution may hold, as JSON
-/// bytes, unless its start says otherwise. An idle execution is mostly its context.
-pub const DEFAULT_MAX_CONTEXT_BYTES: u32 = 32 * 1024;
+/// bytes, unless its start says otherwise: room for one HTTP answer of Studio's largest (64 kB)
+/// beside the rest. An idle execution is mostly its context, usually well under 1 kB.
+pub const DEFAULT_MAX_CONTEXT_BYTES: u32 = 128 * 1024;
+/// Studio's limits on an HTTP call (`make-http-request`, `run-function`): an answer within
+/// 10 seconds, a body of at most 64 kB. The actor layer applies the time; a larger body given
+/// to `decide` is a failure.
+pub const HTTP_TIMEOUT_SECS: u64 = 10;
+pub const MAX_HTTP_RESPONSE_BYTES: usize = 64 * 1024;
 /// The most steps and context any start may ask for.
 pub const MAX_STEPS_LIMIT: u32 = 10_000;
 pub const MAX_CONTEXT_BYTES_LIMIT: u32 = 1024 * 1024;

@@ -28,7 +28,7 @@ pub use definition::{
 pub use execution::{
     step_sid, ExecutionCommand, ExecutionEvent, ExecutionInput, ExecutionRejection, ExecutionState,
     ExecutionStatus, Limits, Waiting, DEFAULT_MAX_CONTEXT_BYTES, DEFAULT_MAX_STEPS,
-    MAX_CONTEXT_BYTES_LIMIT, MAX_STEPS_LIMIT,
+    HTTP_TIMEOUT_SECS, MAX_CONTEXT_BYTES_LIMIT, MAX_HTTP_RESPONSE_BYTES, MAX_STEPS_LIMIT,
 };
 pub use flow::{
     FlowStatus, Revision, StudioFlowCommand, StudioFlowEvent, StudioFlowRejection, StudioFlowState,

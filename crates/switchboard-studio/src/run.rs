@@ -16,8 +16,9 @@
 //!   layer's, and `callComplete` / `callFailure` (voice) are never taken.
 //! - Messages go to the execution's channel: `send-message`'s `to`, `from`, `service` and
 //!   `channel` properties are kept in the definition but not read.
-//! - An HTTP answer is `success` for a 2xx status, else the failure event; its body is
-//!   `widgets.NAME.parsed` whenever it parses as JSON, whatever its content type says.
+//! - An HTTP answer is `success` for a 2xx status, else the failure event (Studio's rule).
+//!   `make-http-request`'s parameters are the form body of a form POST and go to the query of
+//!   a GET or of a JSON POST (whose body is its `body` template).
 //! - A reply while the execution waits on something else (a message's outcome, an HTTP
 //!   answer) is refused (`NotWaitingForReply`): the caller decides what becomes of it.
 
@@ -30,7 +31,8 @@ use switchboard_domain::{Sid, SidPrefix, Timestamp};
 
 use crate::execution::{
     fold_context, initial_context, step_sid, ExecutionCommand, ExecutionEvent, ExecutionInput,
-    ExecutionRejection, ExecutionState, Limits, Waiting, MAX_CONTEXT_BYTES_LIMIT, MAX_STEPS_LIMIT,
+    ExecutionRejection, ExecutionState, Limits, Waiting, MAX_CONTEXT_BYTES_LIMIT,
+    MAX_HTTP_RESPONSE_BYTES, MAX_STEPS_LIMIT,
 };
 use crate::{
     Case, ContentType, FlexWidget, HttpMethod, HttpWidget, State, Template, ValidDefinition,
@@ -59,10 +61,8 @@ pub(crate) fn decide(state: &ExecutionState, command: ExecutionCommand) -> Decid
             run.message_outcome(step_sid, sent, error)
         }
         ExecutionInput::HttpAnswered { step_sid, status, content_type, body } => {
-            let parsed = serde_json::from_str::<Value>(&body).ok();
-            let output = json!({"status_code": status, "content_type": content_type,
-                                "body": body, "parsed": parsed});
-            run.http_outcome(step_sid, (200..300).contains(&status), output)
+            let (success, output) = http_answer(status, content_type, body);
+            run.http_outcome(step_sid, success, output)
         }
         ExecutionInput::HttpFailed { step_sid, reason } => {
             run.http_outcome(step_sid, false, json!({"error": reason}))
@@ -72,6 +72,23 @@ pub(crate) fn decide(state: &ExecutionState, command: ExecutionCommand) -> Decid
         }
     }
     Ok(run.events)
+}
+
+/// Whether an answer is a success, and `widgets.NAME` as it leaves it: `status_code`,
+/// `content_type`, `body` and, for a JSON object or array (of a JSON or unnamed content type),
+/// `parsed`, as Studio parses only JSON. A body over Studio's 64 kB is a failure.
+fn http_answer(status: u16, content_type: Option<String>, body: String) -> (bool, Value) {
+    if body.len() > MAX_HTTP_RESPONSE_BYTES {
+        let error = format!("the response is larger than {MAX_HTTP_RESPONSE_BYTES} bytes");
+        return (false, json!({"status_code": status, "error": error}));
+    }
+    let json_type = content_type.as_deref().is_none_or(|t| t.to_ascii_lowercase().contains("json"));
+    let parsed = serde_json::from_str::<Value>(&body)
+        .ok()
+        .filter(|v| json_type && (v.is_object() || v.is_array()));
+    let output = json!({"status_code": status, "content_type": content_type,
+                        "body": body, "parsed": parsed});
+    ((200..300).contains(&status), output)
 }
 
 fn start(
@@ -145,6 +162,15 @@ fn context_text(value: &Value, what: &str, limits: Limits) -> Result<String, Exe
         )));
     }
     Ok(text)
+}
+
+/// `url` with `query` (form-encoded) added to its query string.
+fn with_query(url: String, query: &str) -> String {
+    if query.is_empty() {
+        return url;
+    }
+    let joiner = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{joiner}{query}")
 }
 
 /// Where a widget leaves the execution.
@@ -364,15 +390,14 @@ impl<'a> Runner<'a> {
             return Next::follow(state, http.failure_event);
         }
         let (url, body, content_type) = match (http.method, http.content_type) {
-            (HttpMethod::Get, _) if form.is_empty() => (url, String::new(), None),
-            (HttpMethod::Get, _) => {
-                let joiner = if url.contains('?') { '&' } else { '?' };
-                (format!("{url}{joiner}{form}"), String::new(), None)
-            }
+            (HttpMethod::Get, _) => (with_query(url, &form), String::new(), None),
             (HttpMethod::Post, ContentType::Form) => {
                 (url, form, Some("application/x-www-form-urlencoded"))
             }
-            (HttpMethod::Post, ContentType::Json) => (url, json_body, Some("application/json")),
+            // A JSON body leaves the parameters to the URL's query.
+            (HttpMethod::Post, ContentType::Json) => {
+                (with_query(url, &form), json_body, Some("application/json"))
+            }
         };
         let idempotency_key = step.to_string();
         let mut headers = vec![("Idempotency-Key".to_owned(), idempotency_key.clone())];

@@ -305,6 +305,26 @@ fn an_http_service_that_fails_or_errs_follows_failed() {
     assert_eq!(run.send(stale), Ok(vec![]), "an answer for another step records nothing");
 }
 
+#[test]
+fn only_json_is_parsed_and_a_response_over_64_kb_fails_the_call() {
+    let mut run = Run::start(flow("http_lookup"), "hi", Limits::default());
+    let step_sid = run.http_step();
+    let body = r#"{"tier": "gold", "name": "Ann"}"#.to_owned();
+    let text = Some("text/plain".to_owned());
+    run.send(ExecutionInput::HttpAnswered { step_sid, status: 200, content_type: text, body })
+        .unwrap();
+    assert!(run.state.context()["widgets"]["lookup"].get("parsed").is_none());
+    assert_eq!(run.messages(), ["Hello there, how can we help?"], "no parsed tier: no match");
+    let mut run = Run::start(flow("http_lookup"), "hi", Limits::default());
+    let step_sid = run.http_step();
+    let body = format!("{{\"tier\": \"{}\"}}", "x".repeat(64 * 1024));
+    run.send(ExecutionInput::HttpAnswered { step_sid, status: 200, content_type: None, body })
+        .unwrap();
+    assert_eq!(run.messages(), ["Our systems are down (200). Please try later."]);
+    let error = &run.state.context()["widgets"]["lookup"]["error"];
+    assert_eq!(error, "the response is larger than 65536 bytes");
+}
+
 /// A two-widget cycle of inline widgets: `count` set, then a split back to the start.
 fn looping_flow(value: &str) -> Arc<ValidDefinition> {
     let text = json!({
