@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use switchboard_domain::{Aggregate, Recorded, Sid, SidPrefix, Timestamp};
 use switchboard_studio::{
     validate, validate_json, Definition, ExecutionCommand, ExecutionEvent, ExecutionInput,
-    ExecutionRejection, ExecutionState, ExecutionStatus, Limits, ValidDefinition, Waiting,
+    ExecutionRejection, ExecutionState, ExecutionStatus, FlowStatus, Limits, StudioFlowCommand,
+    StudioFlowState, ValidDefinition, Waiting,
 };
 
 fn flow(name: &str) -> Arc<ValidDefinition> {
@@ -323,6 +324,50 @@ fn only_json_is_parsed_and_a_response_over_64_kb_fails_the_call() {
     assert_eq!(run.messages(), ["Our systems are down (200). Please try later."]);
     let error = &run.state.context()["widgets"]["lookup"]["error"];
     assert_eq!(error, "the response is larger than 65536 bytes");
+}
+
+/// The flow's stream after `commands`, each decided and applied.
+fn flow_state(commands: Vec<StudioFlowCommand>) -> StudioFlowState {
+    let mut state = StudioFlowState::default();
+    for (at, command) in commands.into_iter().enumerate() {
+        for event in state.decide(command).unwrap() {
+            state.apply(&Recorded::new(Timestamp(at as i64), event));
+        }
+    }
+    state
+}
+
+#[test]
+fn an_execution_runs_the_revision_it_started_on_to_its_end() {
+    let path = format!("{}/tests/flows/greeting_menu.json", env!("CARGO_MANIFEST_DIR"));
+    let first = std::fs::read_to_string(path).unwrap();
+    let create = StudioFlowCommand::Create {
+        flow_sid: Sid::from_parts(SidPrefix::STUDIO_FLOW, [1; 16]),
+        friendly_name: "Menu".into(),
+        status: FlowStatus::Published,
+        definition: first.clone(),
+        commit_message: None,
+    };
+    let flows = flow_state(vec![create.clone()]);
+    let pinned = |flows: &StudioFlowState, n| {
+        Arc::new(validate_json(&flows.revision(n).unwrap().definition).unwrap())
+    };
+    let mut run = Run::start(pinned(&flows, 1), "hello", Limits::default());
+    let update = StudioFlowCommand::Update {
+        friendly_name: None,
+        status: None,
+        definition: Some(first.replace("Support is on its way.", "Revision two.")),
+        commit_message: Some("new wording".into()),
+    };
+    let flows = flow_state(vec![create, update]);
+    assert_eq!(flows.live_revision().unwrap().revision, 2, "new executions start on 2");
+    run.definition = pinned(&flows, run.state.revision);
+    run.reply("2");
+    run.delivered();
+    assert_eq!(run.messages().last().unwrap(), "Support is on its way.");
+    let mut second = Run::start(pinned(&flows, 2), "hello", Limits::default());
+    second.reply("2");
+    assert_eq!(second.messages().last().unwrap(), "Revision two.");
 }
 
 /// A two-widget cycle of inline widgets: `count` set, then a split back to the start.
