@@ -65,6 +65,8 @@ mod sdk;
 mod service_webhooks;
 /// Damage of every kind to data folders: never passes as good, never starts with less.
 mod storage_faults;
+/// TaskRouter's assignment: reservations, answers, timeouts, capacity, restarts.
+mod task_routing;
 /// TaskRouter v1: the seeded workspace, workspaces and their parts, refusals, restarts.
 mod taskrouter;
 /// Chat Users, UserChannels, Roles; REST edits of members and messages.

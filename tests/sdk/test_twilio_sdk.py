@@ -537,6 +537,32 @@ class TaskRouter(unittest.TestCase):
             ws.fetch()
         self.assertEqual((caught.exception.status, caught.exception.code), (404, 20404))
 
+    def test_a_task_is_reserved_accepted_and_completed(self):
+        c = client()
+        workspace = c.taskrouter.v1.workspaces.create(friendly_name="sdk routing", template="FIFO")
+        ws = c.taskrouter.v1.workspaces(workspace.sid)
+        available = [a for a in ws.activities.list() if a.friendly_name == "Available"][0]
+        worker = ws.workers.create(friendly_name="sdk agent", attributes=json.dumps({"languages": ["en"]}), activity_sid=available.sid)
+        self.assertTrue(worker.available)
+        self.assertEqual(json.loads(worker.attributes), {"languages": ["en"]})
+        chat = ws.workers(worker.sid).worker_channels("chat").update(capacity=2)
+        self.assertEqual(chat.configured_capacity, 2)
+        task = ws.tasks.create(attributes=json.dumps({"name": "Customer"}), task_channel="chat")
+        self.assertEqual(task.assignment_status, "reserved")
+        reservations = ws.tasks(task.sid).reservations.list()
+        self.assertEqual([r.worker_sid for r in reservations], [worker.sid])
+        accepted = ws.tasks(task.sid).reservations(reservations[0].sid).update(reservation_status="accepted")
+        self.assertEqual(accepted.reservation_status, "accepted")
+        self.assertEqual(ws.tasks(task.sid).fetch().assignment_status, "assigned")
+        mine = ws.workers(worker.sid).reservations.list(reservation_status="accepted")
+        self.assertEqual([r.sid for r in mine], [reservations[0].sid])
+        with self.assertRaises(TwilioRestException) as caught:
+            ws.tasks(task.sid).update(assignment_status="canceled", reason="no")
+        self.assertEqual((caught.exception.status, caught.exception.code), (400, 20001))
+        done = ws.tasks(task.sid).update(assignment_status="completed", reason="resolved")
+        self.assertEqual(done.assignment_status, "completed")
+        self.assertEqual([t.sid for t in ws.tasks.list(assignment_status=["completed"])], [task.sid])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -99,6 +99,7 @@ pub(crate) struct EngineInner {
     pub(crate) hooks: Arc<Shared>,
     pub users: Arc<UserDirectory>,
     pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
+    pub task_router: Arc<crate::taskrouter::TaskRouter>,
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
     janitor: Addr<Janitor>,
@@ -114,6 +115,34 @@ impl EngineInner {
             log: Arc::clone(&self.log),
             registry: Arc::clone(&self.registry),
         }
+    }
+}
+
+/// The streams of the small kinds, each kind held whole in memory, and the task router.
+struct Directories {
+    flows: Arc<FlowDirectory>,
+    users: Arc<UserDirectory>,
+    services: Arc<ServiceDirectory>,
+    workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
+    task_router: Arc<crate::taskrouter::TaskRouter>,
+}
+
+impl Directories {
+    fn load(log: &Arc<EventLog>, clock: &Arc<dyn Clock>) -> Result<Directories, EngineError> {
+        let workspaces = Arc::new(crate::workspaces::WorkspaceDirectory::load(Arc::clone(log))?);
+        let task_router = Arc::new(crate::taskrouter::TaskRouter::load(
+            Arc::clone(log),
+            Arc::clone(&workspaces),
+            clock.now(),
+        )?);
+        crate::taskrouter::TaskRouter::start_ticker(&task_router, Arc::clone(clock));
+        Ok(Directories {
+            flows: Arc::new(FlowDirectory::load(Arc::clone(log))?),
+            users: Arc::new(UserDirectory::load(Arc::clone(log))?),
+            services: Arc::new(ServiceDirectory::load(Arc::clone(log))?),
+            workspaces,
+            task_router,
+        })
     }
 }
 
@@ -145,10 +174,8 @@ impl Engine {
         )
         .start_with_feed();
         let hub = Arc::new(Hub::default());
-        let flows = Arc::new(FlowDirectory::load(Arc::clone(&log))?);
-        let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
-        let services = Arc::new(ServiceDirectory::load(Arc::clone(&log))?);
-        let workspaces = Arc::new(crate::workspaces::WorkspaceDirectory::load(Arc::clone(&log))?);
+        let Directories { flows, users, services, workspaces, task_router } =
+            Directories::load(&log, &clock)?;
         let shared = Shared::new(
             Arc::clone(&log),
             Arc::clone(&flows),
@@ -178,6 +205,7 @@ impl Engine {
             hooks,
             users,
             workspaces,
+            task_router,
             log,
             clock,
             registry,
@@ -302,6 +330,11 @@ impl Engine {
     /// TaskRouter's workspaces and their configuration.
     pub fn workspaces(&self) -> &crate::workspaces::WorkspaceDirectory {
         &self.inner.workspaces
+    }
+
+    /// TaskRouter's workers, tasks and reservations.
+    pub fn task_router(&self) -> &crate::taskrouter::TaskRouter {
+        &self.inner.task_router
     }
 
     pub fn users(&self) -> &UserDirectory {

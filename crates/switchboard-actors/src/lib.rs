@@ -42,6 +42,7 @@ mod router;
 pub mod sandbox;
 mod span;
 mod streams;
+mod taskrouter;
 mod users;
 mod workspaces;
 
@@ -69,5 +70,9 @@ pub use outbound::OutboundPolicy;
 pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
 pub use router::FlowRouter;
 pub use sandbox::{Sandbox, SandboxDelivery};
+pub use taskrouter::{
+    NewTask, NewWorker, ReservationAnswer, Routed, RouterRefusal, TaskChanges, TaskRouter,
+    WorkerChanges,
+};
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};
 pub use workspaces::{WorkspaceChange, WorkspaceDirectory};

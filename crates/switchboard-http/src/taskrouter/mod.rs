@@ -5,12 +5,17 @@
 mod activities;
 mod task_channels;
 mod task_queues;
+mod tasks;
 mod wire;
+mod workers;
 mod workflows;
 mod workspaces;
 
 use actix_web::HttpRequest;
+use switchboard_actors::RouterRefusal;
 use switchboard_domain::{Sid, SidPrefix};
+use switchboard_routing::task::TaskRejection;
+use switchboard_routing::worker::WorkerRejection;
 use switchboard_routing::workspace::{WorkspaceCommand, WorkspaceRejection, WorkspaceState};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -23,7 +28,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .configure(activities::routes)
         .configure(task_channels::routes)
         .configure(task_queues::routes)
-        .configure(workflows::routes);
+        .configure(workflows::routes)
+        .configure(workers::routes)
+        .configure(tasks::routes);
 }
 
 /// The SID in the path segment `name`, of the kind `prefix` names; anything else is not found.
@@ -82,4 +89,29 @@ fn refuse_callbacks(form: &TwilioForm, names: &[&str]) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// A refusal of the router in Twilio's words and codes.
+fn router_refusal(refusal: RouterRefusal, path: &str) -> ApiError {
+    match refusal {
+        RouterRefusal::NotFound
+        | RouterRefusal::Worker(WorkerRejection::NotFound)
+        | RouterRefusal::Task(TaskRejection::NotFound)
+        | RouterRefusal::Task(TaskRejection::ReservationNotFound(_)) => ApiError::not_found(path),
+        RouterRefusal::VersionMismatch { current } => ApiError::new(
+            412,
+            20001,
+            format!("The task's version is {current}: If-Match names another one"),
+        ),
+        RouterRefusal::Worker(WorkerRejection::AlreadyExists)
+        | RouterRefusal::Task(TaskRejection::AlreadyExists) => {
+            ApiError::conflict(20001, refusal.to_string())
+        }
+        other => ApiError::bad_param(other.to_string()),
+    }
+}
+
+/// The answer of a router request, or its refusal in Twilio's shape.
+fn routed<T>(outcome: Result<T, RouterRefusal>, request: &HttpRequest) -> Result<T, ApiError> {
+    outcome.map_err(|refusal| router_refusal(refusal, request.path()))
 }

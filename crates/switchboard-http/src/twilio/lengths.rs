@@ -56,6 +56,10 @@ pub const TASK_CHANNEL_UNIQUE_NAME: Limit = limit("UniqueName", 64, 20001);
 pub const EVENTS_FILTER: Limit = limit("EventsFilter", 4096, 20001);
 pub const EVENT_CALLBACK_URL: Limit = limit("EventCallbackUrl", 2048, 20001);
 pub const TARGET_WORKERS: Limit = limit("TargetWorkers", 4096, 20001);
+/// Workers' names (Twilio: unique, case aside) and the JSON attributes of workers and tasks.
+pub const WORKER_NAME: Limit = limit("FriendlyName", 256, 20001);
+pub const TASKROUTER_ATTRIBUTES: Limit = limit("Attributes", 16 * 1024, 20001);
+pub const TASK_REASON: Limit = limit("Reason", 1024, 20001);
 /// A workflow's configuration JSON: room for some hundred filters.
 pub const WORKFLOW_CONFIGURATION: Limit = limit("Configuration", 64 * 1024, 20001);
 pub const ASSIGNMENT_CALLBACK_URL: Limit = limit("AssignmentCallbackUrl", 2048, 20001);

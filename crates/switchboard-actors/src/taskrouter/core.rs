@@ -1,0 +1,434 @@
+//! The router's one writer: the matcher, the documents matching reads, and the deadlines, with
+//! what follows each kind of change (`switchboard_routing::matching` says the order). Every
+//! method runs under the router's lock, appends before it returns, and hands back the tickets
+//! the caller waits on once the lock is released.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+use switchboard_domain::{Sid, SidPrefix, Timestamp};
+use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerView};
+use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
+use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
+use switchboard_store::FlushTicket;
+
+use super::routing::{after_secs, attributes, worker_document, Placement, Rules, WaitingTask};
+use crate::ids::new_sid;
+use crate::streams::Streams;
+use crate::workspaces::WorkspaceDirectory;
+use crate::EngineError;
+
+/// How long a finished task stays in memory (listed by `GET …/Tasks`) before only a fetch by
+/// its SID finds it, read from the log.
+pub(crate) const FINISHED_KEPT_MS: u64 = 5 * 60 * 1000;
+
+/// The state the router keeps beside the streams.
+#[derive(Debug, Default)]
+pub(crate) struct Core {
+    pub matcher: Matcher,
+    /// Compiled rules by workspace, remade when its configuration changes.
+    rules: BTreeMap<Sid, Arc<Rules>>,
+    /// What expressions read of each live worker.
+    workers: BTreeMap<Sid, Arc<Value>>,
+    /// What matching reads of each waiting task.
+    waiting: BTreeMap<Sid, WaitingTask>,
+    /// Each task's next deadline (reservation timeout, step end, TTL), and in order.
+    deadline_of: BTreeMap<Sid, Timestamp>,
+    deadlines: BTreeSet<(Timestamp, Sid)>,
+    /// Finished tasks to forget, by when.
+    finished: BTreeSet<(Timestamp, Sid)>,
+}
+
+/// What the router's methods work with: the streams and the workspaces, borrowed.
+pub(crate) struct Parts<'a> {
+    pub workers: &'a Streams<WorkerState>,
+    pub tasks: &'a Streams<TaskState>,
+    pub workspaces: &'a WorkspaceDirectory,
+    pub tickets: Vec<FlushTicket>,
+}
+
+impl Parts<'_> {
+    /// Runs `command` on task `sid`, keeping its ticket; the task's state after, or the refusal.
+    pub fn task(
+        &mut self,
+        sid: Sid,
+        command: TaskCommand,
+        at: Timestamp,
+    ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
+        Ok(match self.tasks.execute(sid, vec![command], at)? {
+            Ok((state, ticket)) => {
+                self.tickets.extend(ticket);
+                Ok(state)
+            }
+            Err(rejection) => Err(rejection),
+        })
+    }
+
+    pub fn worker(
+        &mut self,
+        sid: Sid,
+        command: WorkerCommand,
+        at: Timestamp,
+    ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
+    {
+        Ok(match self.workers.execute(sid, vec![command], at)? {
+            Ok((state, ticket)) => {
+                self.tickets.extend(ticket);
+                Ok(state)
+            }
+            Err(rejection) => Err(rejection),
+        })
+    }
+}
+
+impl Core {
+    /// The compiled rules of `workspace`, remade if its configuration changed.
+    pub fn rules(&mut self, parts: &Parts<'_>, workspace: Sid) -> Arc<Rules> {
+        let state = parts.workspaces.get(workspace).unwrap_or_default();
+        match self.rules.get(&workspace) {
+            Some(rules) if rules.version == state.events_applied => Arc::clone(rules),
+            _ => {
+                let rules = Arc::new(Rules::compile(&state));
+                self.rules.insert(workspace, Arc::clone(&rules));
+                rules
+            }
+        }
+    }
+
+    /// Puts a worker (new or changed) before matching, and offers it what waits.
+    pub fn worker_changed(
+        &mut self,
+        parts: &mut Parts<'_>,
+        worker: &WorkerState,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(sid) = worker.sid else { return Ok(()) };
+        match worker.view().filter(|_| worker.is_live()) {
+            Some(view) => {
+                self.workers.insert(sid, worker_document(worker));
+                self.matcher.upsert_worker(view);
+                self.offer_worker(parts, sid, at)
+            }
+            None => {
+                self.workers.remove(&sid);
+                self.matcher.remove_worker(sid);
+                Ok(())
+            }
+        }
+    }
+
+    /// After a task changed: puts it back in matching as its state says, offers it (or, when
+    /// it let a slot go, the worker), and sets its next deadline.
+    pub fn task_changed(
+        &mut self,
+        parts: &mut Parts<'_>,
+        task: &TaskState,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(sid) = task.sid else { return Ok(()) };
+        let released = match task.holding_reservation() {
+            Some(_) => None,
+            None => self.matcher.release(sid),
+        };
+        match (task.waiting_view(), WaitingTask::of(task)) {
+            (Some(view), Some(waiting)) => {
+                self.waiting.insert(sid, waiting);
+                self.matcher.enqueue(view);
+                self.offer_task(parts, sid, at)?;
+            }
+            _ => {
+                self.waiting.remove(&sid);
+                self.matcher.dequeue(sid);
+            }
+        }
+        if let Some(hold) = released {
+            self.offer_worker(parts, hold.worker_sid, at)?;
+        }
+        self.set_deadline(parts, sid, at);
+        Ok(())
+    }
+
+    /// Rebuilds matching from the streams as loaded, then matches what waits.
+    pub fn rebuild(&mut self, parts: &mut Parts<'_>, at: Timestamp) -> Result<(), EngineError> {
+        let workers: Vec<WorkerState> = parts.workers.read().values().cloned().collect();
+        for worker in workers.iter().filter(|w| w.is_live()) {
+            if let (Some(sid), Some(view)) = (worker.sid, worker.view()) {
+                self.workers.insert(sid, worker_document(worker));
+                self.matcher.upsert_worker(view);
+            }
+        }
+        let tasks: Vec<TaskState> = parts.tasks.read().values().cloned().collect();
+        for task in &tasks {
+            let Some(sid) = task.sid else { continue };
+            if let Some(reservation) = task.holding_reservation() {
+                let hold = Hold {
+                    worker_sid: reservation.worker_sid,
+                    task_channel_sid: task.task_channel_sid.unwrap_or(sid),
+                };
+                self.matcher.restore_hold(sid, hold);
+            }
+            if let (Some(view), Some(waiting)) = (task.waiting_view(), WaitingTask::of(task)) {
+                self.waiting.insert(sid, waiting);
+                self.matcher.enqueue(view);
+            }
+            self.set_deadline(parts, sid, at);
+        }
+        let waiting: Vec<Sid> = self.waiting.keys().copied().collect();
+        for sid in waiting {
+            self.offer_task(parts, sid, at)?;
+        }
+        Ok(())
+    }
+
+    fn offer_task(
+        &mut self,
+        parts: &mut Parts<'_>,
+        sid: Sid,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let workspace = parts.tasks.read().get(&sid).and_then(|t| t.workspace_sid);
+        let Some(workspace) = workspace else { return Ok(()) };
+        let rules = self.rules(parts, workspace);
+        let Some(waiting) = self.waiting.get(&sid) else { return Ok(()) };
+        let documents = &self.workers;
+        let eligible = |_: &TaskView, worker: &WorkerView| {
+            documents.get(&worker.sid).is_some_and(|document| rules.accepts(waiting, document))
+        };
+        let assignment = self.matcher.offer_task(sid, eligible, None);
+        if let Some(assignment) = assignment {
+            self.reserve(parts, &rules, assignment, at)?;
+        }
+        Ok(())
+    }
+
+    fn offer_worker(
+        &mut self,
+        parts: &mut Parts<'_>,
+        worker: Sid,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(document) = self.workers.get(&worker).cloned() else { return Ok(()) };
+        let Some(workspace) = parts.workers.read().get(&worker).and_then(|w| w.workspace_sid)
+        else {
+            return Ok(());
+        };
+        let rules = self.rules(parts, workspace);
+        let waiting = &self.waiting;
+        let eligible = |task: &TaskView, _: &WorkerView| {
+            waiting.get(&task.sid).is_some_and(|t| rules.accepts(t, &document))
+        };
+        for assignment in self.matcher.offer_worker(worker, eligible) {
+            self.reserve(parts, &rules, assignment, at)?;
+        }
+        Ok(())
+    }
+
+    /// Turns a matching decision into a reservation, appended before anything else is decided.
+    fn reserve(
+        &mut self,
+        parts: &mut Parts<'_>,
+        rules: &Rules,
+        assignment: Assignment,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        let task_sid = assignment.task_sid;
+        self.waiting.remove(&task_sid);
+        let workflow = parts.tasks.read().get(&task_sid).and_then(|t| t.workflow_sid);
+        let timeout = workflow.map_or(120, |w| rules.reservation_timeout_secs(w));
+        let worker_name = parts
+            .workers
+            .read()
+            .get(&assignment.worker_sid)
+            .map(|w| w.friendly_name.clone())
+            .unwrap_or_default();
+        let command = TaskCommand::Reserve {
+            reservation_sid: new_sid(SidPrefix::RESERVATION),
+            worker_sid: assignment.worker_sid,
+            worker_name,
+            deadline: after_secs(at, u64::from(timeout)),
+            at,
+        };
+        match parts.task(task_sid, command, at)? {
+            Ok(_) => self.set_deadline(parts, task_sid, at),
+            Err(rejection) => {
+                // It should not happen (the matcher offered a waiting task): the slot is given
+                // back and the task waits again, so nothing is held for nobody.
+                tracing::warn!(task = %task_sid, %rejection, "a reservation was refused");
+                self.matcher.release(task_sid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets (or clears) a task's next deadline from its state.
+    fn set_deadline(&mut self, parts: &Parts<'_>, sid: Sid, now: Timestamp) {
+        if let Some(old) = self.deadline_of.remove(&sid) {
+            self.deadlines.remove(&(old, sid));
+        }
+        let Some(task) = parts.tasks.read().get(&sid).cloned() else { return };
+        if task.assignment_status.is_final() || task.deleted {
+            self.finished.insert((after_ms(now, FINISHED_KEPT_MS), sid));
+            return;
+        }
+        let step_end = match task.assignment_status {
+            AssignmentStatus::Pending => task.workspace_sid.and_then(|workspace| {
+                self.rules.get(&workspace)?.step_ends(&task, &attributes(&task.attributes))
+            }),
+            _ => None,
+        };
+        let pending = task.pending_reservation().map(|r| r.deadline);
+        let ttl = matches!(
+            task.assignment_status,
+            AssignmentStatus::Pending | AssignmentStatus::Reserved
+        )
+        .then_some(task.ttl_deadline);
+        if let Some(next) = [pending, step_end, ttl].into_iter().flatten().min() {
+            self.deadline_of.insert(sid, next);
+            self.deadlines.insert((next, sid));
+        }
+    }
+
+    /// The tasks whose deadline has come, taken off the list.
+    pub fn due(&mut self, now: Timestamp) -> Vec<Sid> {
+        let mut due = Vec::new();
+        while let Some(&(at, sid)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            self.deadline_of.remove(&sid);
+            due.push(sid);
+        }
+        due
+    }
+
+    /// The finished tasks kept long enough, taken off the list.
+    pub fn finished_long_enough(&mut self, now: Timestamp) -> Vec<Sid> {
+        let mut gone = Vec::new();
+        while let Some(&(at, sid)) = self.finished.first() {
+            if at > now {
+                break;
+            }
+            self.finished.pop_first();
+            gone.push(sid);
+        }
+        gone
+    }
+
+    /// Carries out what is due for task `sid` at `now`: a reservation's timeout (and the
+    /// worker to the workspace's timeout activity), the end of its step, or its TTL.
+    pub fn fire(
+        &mut self,
+        parts: &mut Parts<'_>,
+        sid: Sid,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(task) = parts.tasks.read().get(&sid).cloned() else { return Ok(()) };
+        if let Some(reservation) = task.pending_reservation().filter(|r| r.deadline <= now) {
+            let command =
+                TaskCommand::TimeoutReservation { reservation_sid: reservation.sid, at: now };
+            let worker = reservation.worker_sid;
+            if let Ok(after) = parts.task(sid, command, now)? {
+                self.move_to_timeout_activity(parts, worker, &after, now)?;
+                self.task_changed(parts, &after, now)?;
+            }
+            return Ok(());
+        }
+        if task.ttl_deadline <= now
+            && matches!(
+                task.assignment_status,
+                AssignmentStatus::Pending | AssignmentStatus::Reserved
+            )
+        {
+            if let Ok(after) = parts.task(sid, TaskCommand::ExpireTtl { at: now }, now)? {
+                self.task_changed(parts, &after, now)?;
+            }
+            return Ok(());
+        }
+        if task.assignment_status == AssignmentStatus::Pending {
+            self.next_step(parts, &task, now)?;
+        } else {
+            self.set_deadline(parts, sid, now);
+        }
+        Ok(())
+    }
+
+    /// Moves a pending task whose step ended to the step it is in now, or cancels it.
+    fn next_step(
+        &mut self,
+        parts: &mut Parts<'_>,
+        task: &TaskState,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let (Some(sid), Some(workspace), Some(workflow)) =
+            (task.sid, task.workspace_sid, task.workflow_sid)
+        else {
+            return Ok(());
+        };
+        let rules = self.rules(parts, workspace);
+        let command = match rules.place(workflow, &attributes(&task.attributes), task.age_base, now)
+        {
+            Placement::Queue(route) if Some(route) == task.route => {
+                self.set_deadline(parts, sid, now);
+                return Ok(());
+            }
+            Placement::Queue(route) => TaskCommand::EnterQueue { route, at: now },
+            Placement::Cancel(reason) => TaskCommand::Cancel { reason: reason.to_owned() },
+        };
+        if let Ok(after) = parts.task(sid, command, now)? {
+            self.task_changed(parts, &after, now)?;
+        }
+        Ok(())
+    }
+
+    /// Twilio moves a worker whose reservation timed out to the workspace's timeout activity.
+    fn move_to_timeout_activity(
+        &mut self,
+        parts: &mut Parts<'_>,
+        worker: Sid,
+        task: &TaskState,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        let Some(workspace) = task.workspace_sid.and_then(|w| parts.workspaces.get(w)) else {
+            return Ok(());
+        };
+        let Some(activity) = workspace
+            .live()
+            .and_then(|(_, settings)| settings.timeout_activity_sid)
+            .and_then(|sid| workspace.activity(sid))
+        else {
+            return Ok(());
+        };
+        let activity = Activity {
+            sid: activity.sid,
+            name: activity.friendly_name.clone(),
+            available: activity.available,
+        };
+        let command =
+            WorkerCommand::SetActivity { activity, at: now, reject_pending_reservations: false };
+        if let Ok(after) = parts.worker(worker, command, now)? {
+            self.worker_changed(parts, &after, now)?;
+        }
+        Ok(())
+    }
+
+    /// The reservations worker `worker` holds pending, to reject when it becomes unavailable.
+    pub fn pending_of(&self, parts: &Parts<'_>, worker: Sid) -> Vec<(Sid, Sid)> {
+        parts
+            .tasks
+            .read()
+            .values()
+            .filter_map(|t| {
+                let reservation = t.pending_reservation()?;
+                (reservation.worker_sid == worker
+                    && reservation.status == ReservationStatus::Pending)
+                    .then(|| (t.sid.unwrap_or(reservation.sid), reservation.sid))
+            })
+            .collect()
+    }
+}
+
+fn after_ms(at: Timestamp, ms: u64) -> Timestamp {
+    Timestamp::from_millis(at.as_millis().saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)))
+}

@@ -1,0 +1,623 @@
+//! TaskRouter's workers, tasks and reservations, and the assignment of one to the other. Workers
+//! and tasks are streams of their own (`WK`, `WT`), run by `Streams`; every change and every
+//! matching decision goes through one lock (`Core`), so a worker's slots are never given twice,
+//! and is appended before the lock is released; callers wait for durability after it. Timers
+//! (reservation timeouts, step ends, TTLs) are deadlines in the tasks' states, fired by a ticker
+//! that reads the clock, so a restart keeps them.
+//!
+//! Open tasks are kept in memory; a finished one for five minutes (listed), then only in the log
+//! (fetched by SID).
+
+mod core;
+mod routing;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use switchboard_domain::{Sid, SidPrefix, Timestamp};
+use switchboard_routing::task::{
+    AssignmentStatus, TaskCommand, TaskRejection, TaskState, DEFAULT_TIMEOUT_SECS,
+};
+use switchboard_routing::worker::{
+    Activity, WorkerChannel, WorkerCommand, WorkerRejection, WorkerState, DEFAULT_CAPACITY,
+};
+use switchboard_routing::workspace::WorkspaceState;
+use switchboard_store::EventLog;
+
+use self::core::{Core, Parts};
+use self::routing::{Placement, Rules};
+use crate::clock::Clock;
+use crate::ids::new_sid;
+use crate::streams::Streams;
+use crate::workspaces::WorkspaceDirectory;
+use crate::EngineError;
+
+/// Why the router refused a request; the HTTP layer gives Twilio's status and code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouterRefusal {
+    /// The workspace, worker, task or reservation is not there.
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Worker(#[from] WorkerRejection),
+    #[error(transparent)]
+    Task(#[from] TaskRejection),
+    /// `If-Match` named another version of the task.
+    #[error("the task's version is {current}, not the one given in If-Match")]
+    VersionMismatch { current: u64 },
+}
+
+/// A request's outcome.
+pub type Routed<T> = Result<Result<T, RouterRefusal>, EngineError>;
+
+/// A worker to create.
+#[derive(Debug, Clone)]
+pub struct NewWorker {
+    pub friendly_name: String,
+    pub attributes: String,
+    /// The workspace's default activity when `None`.
+    pub activity_sid: Option<Sid>,
+}
+
+/// A worker's update: what is `Some` changes.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerChanges {
+    pub friendly_name: Option<String>,
+    pub attributes: Option<String>,
+    pub activity_sid: Option<Sid>,
+    pub reject_pending_reservations: bool,
+}
+
+/// A task to create.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    /// The workspace's only workflow when `None`.
+    pub workflow_sid: Option<Sid>,
+    /// A task channel's unique name or SID; `default` when `None`.
+    pub task_channel: Option<String>,
+    pub attributes: String,
+    pub priority: Option<u32>,
+    pub timeout_secs: Option<u32>,
+}
+
+/// A task's update: what is `Some` changes, in this order.
+#[derive(Debug, Clone, Default)]
+pub struct TaskChanges {
+    pub if_match: Option<u64>,
+    pub attributes: Option<String>,
+    pub priority: Option<u32>,
+    pub assignment_status: Option<AssignmentStatus>,
+    pub reason: Option<String>,
+}
+
+/// What a worker (or the API for it) answers to a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReservationAnswer {
+    Accepted,
+    Rejected,
+    Wrapping,
+    Completed,
+}
+
+#[derive(Debug)]
+pub struct TaskRouter {
+    workers: Streams<WorkerState>,
+    tasks: Streams<TaskState>,
+    workspaces: Arc<WorkspaceDirectory>,
+    core: Mutex<Core>,
+}
+
+/// How often due deadlines are looked for.
+const TICK: Duration = Duration::from_millis(250);
+
+impl TaskRouter {
+    /// Loads the workers and the open tasks, and rebuilds matching from them.
+    pub fn load(
+        log: Arc<EventLog>,
+        workspaces: Arc<WorkspaceDirectory>,
+        now: Timestamp,
+    ) -> Result<TaskRouter, EngineError> {
+        let workers = Streams::load(Arc::clone(&log))?;
+        let tasks = Streams::load_kept(
+            log,
+            |_| 0,
+            |task: &TaskState| task.is_live() && !task.assignment_status.is_final(),
+        )?;
+        let router = TaskRouter { workers, tasks, workspaces, core: Mutex::default() };
+        router.locked(|core, parts| core.rebuild(parts, now))?;
+        Ok(router)
+    }
+
+    /// Fires due deadlines every [`TICK`] while the router lives.
+    pub fn start_ticker(router: &Arc<TaskRouter>, clock: Arc<dyn Clock>) {
+        let weak = Arc::downgrade(router);
+        actix::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            loop {
+                interval.tick().await;
+                let Some(router) = weak.upgrade() else { return };
+                if let Err(error) = router.fire_due(clock.now()).await {
+                    tracing::warn!(%error, "the task router's deadlines could not be fired");
+                }
+            }
+        });
+    }
+
+    /// Carries out every deadline due at `now`, and forgets finished tasks kept long enough.
+    pub async fn fire_due(&self, now: Timestamp) -> Result<(), EngineError> {
+        let tickets = self.locked_tickets(|core, parts| {
+            for sid in core.due(now) {
+                core.fire(parts, sid, now)?;
+            }
+            for sid in core.finished_long_enough(now) {
+                parts.tasks.forget(sid);
+            }
+            Ok(())
+        })?;
+        self.durable(tickets).await
+    }
+
+    pub fn worker(&self, workspace: Sid, sid: Sid) -> Option<WorkerState> {
+        let workers = self.workers.read();
+        workers.get(&sid).filter(|w| w.is_live() && w.workspace_sid == Some(workspace)).cloned()
+    }
+
+    /// The workspace's live workers, oldest first.
+    pub fn workers(&self, workspace: Sid) -> Vec<WorkerState> {
+        let mut all: Vec<WorkerState> = self
+            .workers
+            .read()
+            .values()
+            .filter(|w| w.is_live() && w.workspace_sid == Some(workspace))
+            .cloned()
+            .collect();
+        all.sort_by_key(|w| (w.date_created, w.sid));
+        all
+    }
+
+    /// A task of the workspace, from memory or the log.
+    pub fn task(&self, workspace: Sid, sid: Sid) -> Result<Option<TaskState>, EngineError> {
+        let task = self.tasks.fetch(sid)?;
+        Ok(task.filter(|t| t.is_live() && t.workspace_sid == Some(workspace)))
+    }
+
+    /// The workspace's open tasks and those finished in the last five minutes, oldest first.
+    pub fn tasks(&self, workspace: Sid) -> Vec<TaskState> {
+        let mut all: Vec<TaskState> = self
+            .tasks
+            .read()
+            .values()
+            .filter(|t| t.is_live() && t.workspace_sid == Some(workspace))
+            .cloned()
+            .collect();
+        all.sort_by_key(|t| (t.date_created, t.sid));
+        all
+    }
+
+    /// How many slots worker `sid` holds (pending, accepted or wrapping reservations).
+    pub fn held_by(&self, sid: Sid) -> u32 {
+        self.lock().matcher.held_by(sid)
+    }
+
+    /// How many slots of task channel `channel` worker `sid` holds.
+    pub fn held_on(&self, sid: Sid, channel: Sid) -> u32 {
+        self.lock().matcher.held(sid, channel)
+    }
+
+    pub async fn create_worker(
+        &self,
+        workspace: Sid,
+        account: Sid,
+        new: NewWorker,
+        at: Timestamp,
+    ) -> Routed<WorkerState> {
+        let Some(config) = self.workspaces.get(workspace) else {
+            return Ok(Err(RouterRefusal::NotFound));
+        };
+        let activity = match new.activity_sid.or_else(|| default_activity(&config)) {
+            Some(sid) => match activity_of(&config, sid) {
+                Some(activity) => activity,
+                None => {
+                    return Ok(Err(invalid(format!(
+                        "ActivitySid {sid} is not an activity of the workspace"
+                    ))))
+                }
+            },
+            None => return Ok(Err(invalid("the workspace has no default activity".into()))),
+        };
+        let channels = config
+            .task_channels_in_order()
+            .into_iter()
+            .map(|k| WorkerChannel {
+                sid: new_sid(SidPrefix::WORKER_CHANNEL),
+                task_channel_sid: k.record.sid,
+                task_channel_unique_name: k.record.unique_name.clone(),
+                configured_capacity: DEFAULT_CAPACITY,
+                available: true,
+            })
+            .collect();
+        let sid = new_sid(SidPrefix::WORKER);
+        self.change(|core, parts| {
+            if name_taken(parts, workspace, &new.friendly_name, None) {
+                return Ok(Err(WorkerRejection::DuplicateFriendlyName.into()));
+            }
+            let command = WorkerCommand::Create {
+                worker_sid: sid,
+                account_sid: account,
+                workspace_sid: workspace,
+                friendly_name: new.friendly_name,
+                attributes: new.attributes,
+                activity,
+                channels,
+                at,
+            };
+            let worker = match parts.worker(sid, command, at)? {
+                Ok(worker) => worker,
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.worker_changed(parts, &worker, at)?;
+            Ok(Ok(worker))
+        })
+        .await
+    }
+
+    pub async fn update_worker(
+        &self,
+        workspace: Sid,
+        sid: Sid,
+        changes: WorkerChanges,
+        at: Timestamp,
+    ) -> Routed<WorkerState> {
+        let Some(config) = self.workspaces.get(workspace) else {
+            return Ok(Err(RouterRefusal::NotFound));
+        };
+        let activity = match changes.activity_sid {
+            None => None,
+            Some(activity) => match activity_of(&config, activity) {
+                Some(activity) => Some(activity),
+                None => {
+                    return Ok(Err(invalid(format!(
+                        "ActivitySid {activity} is not an activity of the workspace"
+                    ))))
+                }
+            },
+        };
+        self.change(|core, parts| {
+            if self.worker(workspace, sid).is_none() {
+                return Ok(Err(RouterRefusal::NotFound));
+            }
+            if let Some(name) = &changes.friendly_name {
+                if name_taken(parts, workspace, name, Some(sid)) {
+                    return Ok(Err(WorkerRejection::DuplicateFriendlyName.into()));
+                }
+            }
+            let mut commands = vec![WorkerCommand::Update {
+                friendly_name: changes.friendly_name,
+                attributes: changes.attributes,
+            }];
+            let unavailable = activity.as_ref().is_some_and(|a| !a.available);
+            commands.extend(activity.map(|activity| WorkerCommand::SetActivity {
+                activity,
+                at,
+                reject_pending_reservations: changes.reject_pending_reservations,
+            }));
+            let worker = match parts.workers.execute(sid, commands, at)? {
+                Ok((worker, ticket)) => {
+                    parts.tickets.extend(ticket);
+                    worker
+                }
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            if unavailable && changes.reject_pending_reservations {
+                for (task, reservation) in core.pending_of(parts, sid) {
+                    if let Ok(after) = parts.task(
+                        task,
+                        TaskCommand::Reject { reservation_sid: reservation },
+                        at,
+                    )? {
+                        core.task_changed(parts, &after, at)?;
+                    }
+                }
+            }
+            core.worker_changed(parts, &worker, at)?;
+            Ok(Ok(worker))
+        })
+        .await
+    }
+
+    /// Sets a worker's capacity or availability on one task channel (by SID or unique name).
+    pub async fn update_worker_channel(
+        &self,
+        workspace: Sid,
+        worker: Sid,
+        task_channel: Sid,
+        capacity: Option<u32>,
+        available: Option<bool>,
+        at: Timestamp,
+    ) -> Routed<WorkerState> {
+        self.change(|core, parts| {
+            if self.worker(workspace, worker).is_none() {
+                return Ok(Err(RouterRefusal::NotFound));
+            }
+            let command =
+                WorkerCommand::SetChannel { task_channel_sid: task_channel, capacity, available };
+            let state = match parts.worker(worker, command, at)? {
+                Ok(state) => state,
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.worker_changed(parts, &state, at)?;
+            Ok(Ok(state))
+        })
+        .await
+    }
+
+    pub async fn delete_worker(&self, workspace: Sid, sid: Sid, at: Timestamp) -> Routed<()> {
+        self.change(|core, parts| {
+            let Some(_) = self.worker(workspace, sid) else {
+                return Ok(Err(RouterRefusal::NotFound));
+            };
+            let held_tasks = core.matcher.held_by(sid);
+            let state = match parts.worker(sid, WorkerCommand::Delete { held_tasks }, at)? {
+                Ok(state) => state,
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.worker_changed(parts, &state, at)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    pub async fn create_task(
+        &self,
+        workspace: Sid,
+        account: Sid,
+        new: NewTask,
+        at: Timestamp,
+    ) -> Routed<TaskState> {
+        let Some(config) = self.workspaces.get(workspace) else {
+            return Ok(Err(RouterRefusal::NotFound));
+        };
+        let workflow = match new.workflow_sid {
+            Some(sid) if config.workflow(sid).is_some() => sid,
+            Some(sid) => return Ok(Err(invalid(format!("WorkflowSid {sid} is not a workflow of the workspace")))),
+            None => match config.workflows.keys().collect::<Vec<_>>().as_slice() {
+                [only] => **only,
+                _ => return Ok(Err(invalid("WorkflowSid is required when the workspace has more than one workflow (or none)".into()))),
+            },
+        };
+        let channel_name = new.task_channel.as_deref().unwrap_or("default");
+        let Some(channel) = config.task_channel_named(channel_name).cloned() else {
+            return Ok(Err(invalid(format!(
+                "TaskChannel {channel_name:?} is not a task channel of the workspace"
+            ))));
+        };
+        let sid = new_sid(SidPrefix::TASK);
+        let rules = Rules::compile(&config);
+        let placement = rules.place(workflow, &routing::attributes(&new.attributes), at, at);
+        self.change(|core, parts| {
+            let create = TaskCommand::Create {
+                task_sid: sid,
+                account_sid: account,
+                workspace_sid: workspace,
+                workflow_sid: workflow,
+                task_channel_sid: channel.sid,
+                task_channel_unique_name: channel.unique_name.clone(),
+                attributes: new.attributes,
+                priority: new.priority.unwrap_or(0),
+                timeout_secs: new.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS),
+                at,
+            };
+            let then = match placement {
+                Placement::Queue(route) => TaskCommand::EnterQueue { route, at },
+                Placement::Cancel(reason) => TaskCommand::Cancel { reason: reason.to_owned() },
+            };
+            let task = match parts.tasks.execute(sid, vec![create, then], at)? {
+                Ok((task, ticket)) => {
+                    parts.tickets.extend(ticket);
+                    task
+                }
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.task_changed(parts, &task, at)?;
+            Ok(Ok(parts.tasks.read().get(&sid).cloned().unwrap_or(task)))
+        })
+        .await
+    }
+
+    pub async fn update_task(
+        &self,
+        workspace: Sid,
+        sid: Sid,
+        changes: TaskChanges,
+        at: Timestamp,
+    ) -> Routed<TaskState> {
+        let current = match self.task(workspace, sid)? {
+            Some(task) => task,
+            None => return Ok(Err(RouterRefusal::NotFound)),
+        };
+        let rules = self.workspaces.get(workspace).map(|w| Rules::compile(&w));
+        self.change(|core, parts| {
+            let now_state = parts.tasks.fetch(sid)?.unwrap_or(current);
+            if changes.if_match.is_some_and(|v| v != now_state.version) {
+                return Ok(Err(RouterRefusal::VersionMismatch { current: now_state.version }));
+            }
+            let commands = task_commands(&now_state, &changes, rules.as_ref(), at);
+            let task = match parts.tasks.execute(sid, commands, at)? {
+                Ok((task, ticket)) => {
+                    parts.tickets.extend(ticket);
+                    task
+                }
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.task_changed(parts, &task, at)?;
+            Ok(Ok(parts.tasks.read().get(&sid).cloned().unwrap_or(task)))
+        })
+        .await
+    }
+
+    pub async fn delete_task(&self, workspace: Sid, sid: Sid, at: Timestamp) -> Routed<()> {
+        if self.task(workspace, sid)?.is_none() {
+            return Ok(Err(RouterRefusal::NotFound));
+        }
+        self.change(|core, parts| {
+            let task = match parts.task(sid, TaskCommand::Delete, at)? {
+                Ok(task) => task,
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.task_changed(parts, &task, at)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// A worker's answer to reservation `reservation` of task `task`.
+    pub async fn answer_reservation(
+        &self,
+        workspace: Sid,
+        task: Sid,
+        reservation: Sid,
+        answer: ReservationAnswer,
+        at: Timestamp,
+    ) -> Routed<TaskState> {
+        let Some(current) = self.task(workspace, task)? else {
+            return Ok(Err(RouterRefusal::NotFound));
+        };
+        let Some(worker) = current.reservation(reservation).map(|r| r.worker_sid) else {
+            return Ok(Err(RouterRefusal::NotFound));
+        };
+        let command = match answer {
+            ReservationAnswer::Accepted => {
+                TaskCommand::Accept { reservation_sid: reservation, worker_sid: worker }
+            }
+            ReservationAnswer::Rejected => TaskCommand::Reject { reservation_sid: reservation },
+            ReservationAnswer::Wrapping => TaskCommand::Wrapup,
+            ReservationAnswer::Completed => {
+                TaskCommand::Complete { reason: "reservation completed".into() }
+            }
+        };
+        self.change(|core, parts| {
+            let state = match parts.task(task, command, at)? {
+                Ok(state) => state,
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.task_changed(parts, &state, at)?;
+            Ok(Ok(state))
+        })
+        .await
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `change` under the lock, then waits until what it appended is durable.
+    async fn change<T>(
+        &self,
+        change: impl FnOnce(&mut Core, &mut Parts<'_>) -> Routed<T>,
+    ) -> Routed<T> {
+        let mut outcome = None;
+        let tickets = self.locked_tickets(|core, parts| {
+            outcome = Some(change(core, parts)?);
+            Ok(())
+        })?;
+        self.durable(tickets).await?;
+        Ok(outcome.unwrap_or(Err(RouterRefusal::NotFound)))
+    }
+
+    fn locked(
+        &self,
+        work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        self.locked_tickets(work).map(|_| ())
+    }
+
+    fn locked_tickets(
+        &self,
+        work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
+    ) -> Result<Vec<switchboard_store::FlushTicket>, EngineError> {
+        let mut core = self.lock();
+        let mut parts = Parts {
+            workers: &self.workers,
+            tasks: &self.tasks,
+            workspaces: &self.workspaces,
+            tickets: Vec::new(),
+        };
+        work(&mut core, &mut parts)?;
+        Ok(parts.tickets)
+    }
+
+    async fn durable(
+        &self,
+        tickets: Vec<switchboard_store::FlushTicket>,
+    ) -> Result<(), EngineError> {
+        for ticket in tickets {
+            self.tasks.log().wait_durable(ticket).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The commands of a task's update, in Twilio's order: attributes (re-routing a pending task),
+/// priority, then the status.
+fn task_commands(
+    task: &TaskState,
+    changes: &TaskChanges,
+    rules: Option<&Rules>,
+    at: Timestamp,
+) -> Vec<TaskCommand> {
+    let mut commands = Vec::new();
+    if let Some(attributes) = &changes.attributes {
+        let reroute = match (rules, task.workflow_sid) {
+            (Some(rules), Some(workflow))
+                if task.assignment_status == AssignmentStatus::Pending =>
+            {
+                match rules.place(workflow, &routing::attributes(attributes), task.age_base, at) {
+                    Placement::Queue(route) => Some(route),
+                    Placement::Cancel(_) => None,
+                }
+            }
+            _ => None,
+        };
+        commands.push(TaskCommand::UpdateAttributes {
+            attributes: attributes.clone(),
+            reroute,
+            at,
+        });
+    }
+    if let Some(priority) = changes.priority {
+        commands.push(TaskCommand::UpdatePriority { priority });
+    }
+    let reason = changes.reason.clone().unwrap_or_default();
+    match changes.assignment_status {
+        Some(AssignmentStatus::Canceled) => commands.push(TaskCommand::Cancel { reason }),
+        Some(AssignmentStatus::Completed) => commands.push(TaskCommand::Complete { reason }),
+        Some(AssignmentStatus::Wrapping) => commands.push(TaskCommand::Wrapup),
+        _ => {}
+    }
+    commands
+}
+
+fn default_activity(workspace: &WorkspaceState) -> Option<Sid> {
+    workspace.live().and_then(|(_, settings)| settings.default_activity_sid)
+}
+
+fn activity_of(workspace: &WorkspaceState, sid: Sid) -> Option<Activity> {
+    let activity = workspace.activity(sid)?;
+    Some(Activity { sid, name: activity.friendly_name.clone(), available: activity.available })
+}
+
+fn invalid(message: String) -> RouterRefusal {
+    RouterRefusal::Invalid(message)
+}
+
+/// Whether another live worker of the workspace has the name (case aside).
+fn name_taken(parts: &Parts<'_>, workspace: Sid, name: &str, except: Option<Sid>) -> bool {
+    parts.workers.read().values().any(|w| {
+        w.is_live()
+            && w.workspace_sid == Some(workspace)
+            && w.sid != except
+            && w.friendly_name.eq_ignore_ascii_case(name)
+    })
+}

@@ -1,0 +1,198 @@
+//! TaskRouter's assignment through the real binary: a task reaches an available worker as a
+//! reservation, which is accepted (once, however often it is said) and completed; a rejected or
+//! timed-out reservation goes to the next worker, and a timeout moves the worker to the
+//! timeout activity, also across a restart; capacity bounds what a worker holds.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::api::{basic, daemon_command, Response};
+use crate::support::Daemon;
+
+fn start(dir: &std::path::Path) -> Daemon {
+    let mut command = daemon_command(dir);
+    command.env("SWITCHBOARD_DURABILITY", "flush");
+    Daemon::start(command)
+}
+
+fn ok(response: Response, status: u16) -> Value {
+    assert_eq!(response.status, status, "{}", response.body);
+    response.json()
+}
+
+/// A FIFO workspace (its queue takes every worker) whose reservations wait `timeout` seconds;
+/// returns its path and its activities by name.
+fn workspace(daemon: &Daemon, timeout: u32) -> (String, Value) {
+    let made = daemon
+        .post("/taskrouter/v1/Workspaces", &[("FriendlyName", "Routing"), ("Template", "FIFO")]);
+    let base = format!("/taskrouter/v1/Workspaces/{}", ok(made, 201)["sid"].as_str().unwrap());
+    let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);
+    let workflow = workflows["workflows"][0]["sid"].as_str().unwrap().to_owned();
+    let timeout = timeout.to_string();
+    ok(
+        daemon
+            .post(&format!("{base}/Workflows/{workflow}"), &[("TaskReservationTimeout", &timeout)]),
+        200,
+    );
+    let activities = ok(daemon.get(&format!("{base}/Activities")), 200);
+    let mut by_name = serde_json::Map::new();
+    for activity in activities["activities"].as_array().unwrap() {
+        by_name.insert(activity["friendly_name"].as_str().unwrap().into(), activity["sid"].clone());
+    }
+    (base, Value::Object(by_name))
+}
+
+fn worker(daemon: &Daemon, base: &str, name: &str, activity: &str) -> String {
+    let made = daemon
+        .post(&format!("{base}/Workers"), &[("FriendlyName", name), ("ActivitySid", activity)]);
+    ok(made, 201)["sid"].as_str().unwrap().to_owned()
+}
+
+fn task(daemon: &Daemon, base: &str, attributes: &str) -> String {
+    let made = daemon
+        .post(&format!("{base}/Tasks"), &[("Attributes", attributes), ("TaskChannel", "chat")]);
+    ok(made, 201)["sid"].as_str().unwrap().to_owned()
+}
+
+fn reservations(daemon: &Daemon, base: &str, task: &str) -> Vec<Value> {
+    let list = ok(daemon.get(&format!("{base}/Tasks/{task}/Reservations")), 200);
+    list["reservations"].as_array().unwrap().clone()
+}
+
+/// A task's `ETag` and body.
+fn etag_of(daemon: &Daemon, path: &str) -> (String, Value) {
+    let response = ureq::get(&daemon.url(path))
+        .set("Authorization", &basic())
+        .call()
+        .expect("the task is fetched");
+    let etag = response.header("ETag").expect("an ETag").to_owned();
+    (etag, serde_json::from_str(&response.into_string().unwrap()).unwrap())
+}
+
+/// Polls `check` until it holds (or fails after 15 s): for deadlines the daemon fires itself.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < Duration::from_secs(15), "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_task_reaches_an_available_worker_who_accepts_once_and_completes() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let away = worker(&daemon, &base, "away", activities["Offline"].as_str().unwrap());
+    let alice = worker(&daemon, &base, "alice", activities["Available"].as_str().unwrap());
+    let twin = daemon.post(&format!("{base}/Workers"), &[("FriendlyName", "ALICE")]);
+    assert_eq!(twin.status, 400, "{}", twin.body);
+
+    let sid = task(&daemon, &base, r#"{"name":"Customer","channelType":"sms"}"#);
+    let (etag, fetched) = etag_of(&daemon, &format!("{base}/Tasks/{sid}"));
+    assert_eq!(fetched["assignment_status"], "reserved");
+    let offered = reservations(&daemon, &base, &sid);
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert_eq!(offered[0]["worker_sid"], alice.as_str(), "not {away}, who is offline");
+    assert_eq!(offered[0]["reservation_status"], "pending");
+    let reservation = offered[0]["sid"].as_str().unwrap().to_owned();
+    let path = format!("{base}/Tasks/{sid}/Reservations/{reservation}");
+    for _ in 0..2 {
+        let accepted = ok(daemon.post(&path, &[("ReservationStatus", "accepted")]), 200);
+        assert_eq!(accepted["reservation_status"], "accepted");
+    }
+    let task_now = ok(daemon.get(&format!("{base}/Tasks/{sid}")), 200);
+    assert_eq!(task_now["assignment_status"], "assigned");
+    let chat = ok(daemon.get(&format!("{base}/Workers/{alice}/Channels/chat")), 200);
+    assert_eq!(
+        (chat["assigned_tasks"].as_u64(), chat["available_capacity_percentage"].as_u64()),
+        (Some(1), Some(0))
+    );
+
+    let stale = daemon.post_with_headers(
+        &format!("{base}/Tasks/{sid}"),
+        &[("AssignmentStatus", "completed"), ("Reason", "done")],
+        &[("If-Match", &etag)],
+    );
+    assert_eq!(stale.status, 412, "an old ETag: {}", stale.body);
+    let early = daemon
+        .post(&format!("{base}/Tasks/{sid}"), &[("AssignmentStatus", "canceled"), ("Reason", "x")]);
+    assert_eq!(early.status, 400, "an assigned task is not canceled: {}", early.body);
+    assert!(
+        early.json()["message"].as_str().unwrap().contains("Cannot cancel task"),
+        "{}",
+        early.body
+    );
+    let done = ok(
+        daemon.post(
+            &format!("{base}/Tasks/{sid}"),
+            &[("AssignmentStatus", "completed"), ("Reason", "resolved")],
+        ),
+        200,
+    );
+    assert_eq!(
+        (done["assignment_status"].as_str(), done["reason"].as_str()),
+        (Some("completed"), Some("resolved"))
+    );
+    let chat = ok(daemon.get(&format!("{base}/Workers/{alice}/Channels/chat")), 200);
+    assert_eq!(chat["assigned_tasks"], 0, "the slot is back");
+    let completed = ok(daemon.get(&format!("{base}/Tasks?AssignmentStatus=completed")), 200);
+    assert_eq!(completed["tasks"].as_array().unwrap().len(), 1);
+    let mine = ok(daemon.get(&format!("{base}/Workers/{alice}/Reservations")), 200);
+    assert_eq!(mine["reservations"][0]["reservation_status"], "completed");
+}
+
+#[test]
+fn rejections_timeouts_and_capacity_decide_who_gets_what_also_across_a_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let daemon = start(&dir);
+    let (base, activities) = workspace(&daemon, 5);
+    let available = activities["Available"].as_str().unwrap().to_owned();
+    let offline = activities["Offline"].as_str().unwrap().to_owned();
+    let first = worker(&daemon, &base, "first", &available);
+    let second = worker(&daemon, &base, "second", &offline);
+
+    // Capacity 2 on chat: two tasks reserved to the first worker, a third waits.
+    ok(daemon.post(&format!("{base}/Workers/{first}/Channels/chat"), &[("Capacity", "2")]), 200);
+    let tasks: Vec<String> =
+        (0..3).map(|i| task(&daemon, &base, &format!(r#"{{"n":{i}}}"#))).collect();
+    let held: Vec<usize> = tasks.iter().map(|t| reservations(&daemon, &base, t).len()).collect();
+    assert_eq!(held, [1, 1, 0], "capacity 2 takes two chats, not a third");
+
+    // A rejection goes to the next worker; the one who rejected is not offered it again.
+    ok(daemon.post(&format!("{base}/Workers/{second}"), &[("ActivitySid", &available)]), 200);
+    let offered = reservations(&daemon, &base, &tasks[2]);
+    assert_eq!(
+        offered[0]["worker_sid"],
+        second.as_str(),
+        "the third task went to the second worker"
+    );
+    let rejected = &reservations(&daemon, &base, &tasks[0])[0];
+    let path =
+        format!("{base}/Tasks/{}/Reservations/{}", tasks[0], rejected["sid"].as_str().unwrap());
+    ok(daemon.post(&path, &[("ReservationStatus", "rejected")]), 200);
+    let again = reservations(&daemon, &base, &tasks[0]);
+    assert_eq!(again.len(), 1, "nobody else is free (the second worker holds one of capacity 1)");
+
+    // A restart in the middle of pending reservations keeps their timeouts: they time out
+    // after it, and their workers go to the timeout activity (Offline).
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let again = start(&dir);
+    eventually("the pending reservations time out after the restart", || {
+        let statuses: Vec<String> = reservations(&again, &base, &tasks[2])
+            .iter()
+            .map(|r| r["reservation_status"].as_str().unwrap().to_owned())
+            .collect();
+        statuses.contains(&"timeout".to_owned())
+    });
+    eventually("the second worker is moved to Offline", || {
+        ok(again.get(&format!("{base}/Workers/{second}")), 200)["activity_sid"] == offline.as_str()
+    });
+    let first_now = ok(again.get(&format!("{base}/Workers/{first}")), 200);
+    assert_eq!(first_now["activity_sid"], offline.as_str(), "its reservation timed out too");
+    let waiting = ok(again.get(&format!("{base}/Tasks?AssignmentStatus=pending")), 200);
+    assert_eq!(waiting["tasks"].as_array().unwrap().len(), 3, "every task waits again: {waiting}");
+}
