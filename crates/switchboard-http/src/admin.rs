@@ -213,7 +213,7 @@ pub const NEXT_FROM_HEADER: &str = "Switchboard-Next-From";
 /// Lists the open tasks of the built-in task router.
 #[utoipa::path(
     tag = "Operations",
-    operation_id = "ListTask",
+    operation_id = "ListOpenChannelTask",
     params(PageParams),
     responses((status = 200, description = "A page of open tasks", body = TaskList)),
 )]
