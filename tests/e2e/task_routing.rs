@@ -196,3 +196,46 @@ fn rejections_timeouts_and_capacity_decide_who_gets_what_also_across_a_restart()
     let waiting = ok(again.get(&format!("{base}/Tasks?AssignmentStatus=pending")), 200);
     assert_eq!(waiting["tasks"].as_array().unwrap().len(), 3, "every task waits again: {waiting}");
 }
+
+#[test]
+fn a_customer_s_sms_on_a_task_flow_becomes_a_reservation_with_flex_s_attributes() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let daemon = start(&dir);
+    let (base, activities) = workspace(&daemon, 120);
+    let agent = worker(&daemon, &base, "agent", activities["Available"].as_str().unwrap());
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(
+        daemon
+            .sms("+15005550006", "Hello, I need help", "SM00000000000000000000000000000001")
+            .status,
+        200
+    );
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    eventually("the channel's task is made in TaskRouter", || {
+        tasks = ok(daemon.get(&format!("{base}/Tasks")), 200)["tasks"].as_array().unwrap().clone();
+        !tasks.is_empty()
+    });
+    let task = &tasks[0];
+    let attributes: Value = serde_json::from_str(task["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(attributes["channelSid"], channel.as_str());
+    assert_eq!(attributes["channelType"], "sms");
+    assert_eq!(attributes["from"], "+15005550006");
+    let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+    assert_eq!(open["tasks"][0]["sid"], task["sid"], "the channel's task and TaskRouter's are one");
+    let sid = task["sid"].as_str().unwrap();
+    let offered = reservations(&daemon, &base, sid);
+    assert_eq!(offered[0]["worker_sid"], agent.as_str());
+    // A second message of the same interaction links no second task, and a restart makes none.
+    assert_eq!(
+        daemon.sms("+15005550006", "Are you there?", "SM00000000000000000000000000000002").status,
+        200
+    );
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let again = start(&dir);
+    std::thread::sleep(Duration::from_millis(500));
+    let tasks = ok(again.get(&format!("{base}/Tasks")), 200);
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "{tasks}");
+}

@@ -176,13 +176,14 @@ impl Engine {
         let hub = Arc::new(Hub::default());
         let Directories { flows, users, services, workspaces, task_router } =
             Directories::load(&log, &clock)?;
-        let shared = Shared::new(
-            Arc::clone(&log),
-            Arc::clone(&flows),
-            Arc::clone(&services),
-            config.outbox.clone(),
-            Arc::downgrade(&registry),
-        );
+        let parts = crate::consumer::SharedParts {
+            flows: Arc::clone(&flows),
+            services: Arc::clone(&services),
+            registry: Arc::downgrade(&registry),
+            task_router: Arc::clone(&task_router),
+            clock: Arc::clone(&clock),
+        };
+        let shared = Shared::new(Arc::clone(&log), config.outbox.clone(), parts);
         let consumers = Arc::new(Consumers::new(Arc::new(shared), config.media.clone()));
         let hooks = consumers.shared();
         let dispatcher = Dispatcher::new(Arc::clone(&consumers)).start();

@@ -119,10 +119,13 @@ pub(crate) enum Destination {
     ServiceWebhook,
     /// A service's pre-event webhook, called before a client's action.
     PreEventWebhook,
+    /// Tasks channels link, made in TaskRouter (nothing leaves the daemon: counted for the
+    /// dead letters of tasks that could not be made).
+    TaskRouter,
 }
 
 impl Destination {
-    const ALL: [Destination; 8] = [
+    const ALL: [Destination; 9] = [
         Destination::Integration,
         Destination::Twilio,
         Destination::Whatsapp,
@@ -131,6 +134,7 @@ impl Destination {
         Destination::ChannelWebhook,
         Destination::ServiceWebhook,
         Destination::PreEventWebhook,
+        Destination::TaskRouter,
     ];
 
     fn label(self) -> &'static str {
@@ -143,6 +147,7 @@ impl Destination {
             Destination::ChannelWebhook => "channel_webhook",
             Destination::ServiceWebhook => "service_webhook",
             Destination::PreEventWebhook => "pre_event_webhook",
+            Destination::TaskRouter => "taskrouter",
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! The consumers: the external integration (`external`), replies to customers through their
 //! provider (`replies`), channel webhooks (`channel_webhooks`), services' post-event webhooks
-//! (`service_webhooks`) and inbound media downloads (`media_fetch`); `webhooks` holds what the
+//! (`service_webhooks`), inbound media downloads (`media_fetch`) and the tasks channels link,
+//! routed by TaskRouter (`task_routing`); `webhooks` holds what the
 //! two webhook consumers share. A new one (a Studio execution, task-routing callbacks) is a file
 //! here implementing [`Consumer`] and a line in [`Consumers::new`].
 //!
@@ -25,6 +26,7 @@ mod media_fetch;
 pub(crate) mod replies;
 mod runs;
 mod service_webhooks;
+mod task_routing;
 pub(crate) mod webhooks;
 
 use std::future::Future;
@@ -97,6 +99,7 @@ const REPLIES: usize = 1;
 const CHANNEL_WEBHOOKS: usize = 2;
 const SERVICE_WEBHOOKS: usize = 3;
 const MEDIA_FETCH: usize = 4;
+const TASK_ROUTING: usize = 5;
 
 /// Which consumers a wake is for, a bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -186,19 +189,26 @@ pub(crate) struct Shared {
     pub config: OutboxConfig,
     /// Delivery results are recorded through the channel's actor, its only writer.
     pub registry: std::sync::Weak<crate::registry::Registry>,
+    /// Where tasks linked to channels are routed (`task_routing`), and its clock.
+    pub task_router: Arc<crate::taskrouter::TaskRouter>,
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
+/// What the consumers reach besides the log and the outbound policy.
+pub(crate) struct SharedParts {
+    pub flows: Arc<FlowDirectory>,
+    pub services: Arc<ServiceDirectory>,
+    pub registry: std::sync::Weak<crate::registry::Registry>,
+    pub task_router: Arc<crate::taskrouter::TaskRouter>,
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Shared {
-    pub(crate) fn new(
-        log: Arc<EventLog>,
-        flows: Arc<FlowDirectory>,
-        services: Arc<ServiceDirectory>,
-        config: OutboxConfig,
-        registry: std::sync::Weak<crate::registry::Registry>,
-    ) -> Shared {
+    pub(crate) fn new(log: Arc<EventLog>, config: OutboxConfig, parts: SharedParts) -> Shared {
         let policy = Arc::new(config.outbound.clone());
         let outbound = crate::outbound::Outbound::new(policy, config.timeout);
-        Shared { log, flows, services, outbound, config, registry }
+        let SharedParts { flows, services, registry, task_router, clock } = parts;
+        Shared { log, flows, services, outbound, config, registry, task_router, clock }
     }
 }
 
@@ -224,12 +234,14 @@ impl Consumers {
             Box::new(channel_webhooks::ChannelWebhooks),
             Box::new(service_webhooks::ServiceWebhooks),
             Box::new(media),
+            Box::new(task_routing::TaskRouting),
         ];
         debug_assert_eq!(list[EXTERNAL].name(), EXTERNAL_CONSUMER);
         debug_assert_eq!(list[REPLIES].name(), REPLY_CONSUMER);
         debug_assert_eq!(list[CHANNEL_WEBHOOKS].name(), WEBHOOK_CONSUMER);
         debug_assert_eq!(list[SERVICE_WEBHOOKS].name(), SERVICE_WEBHOOK_CONSUMER);
         debug_assert_eq!(list[MEDIA_FETCH].name(), MEDIA_CONSUMER);
+        debug_assert_eq!(list[TASK_ROUTING].name(), task_routing::CONSUMER);
         Consumers { shared, list }
     }
 

@@ -73,6 +73,9 @@ pub struct WorkerChanges {
 /// A task to create.
 #[derive(Debug, Clone)]
 pub struct NewTask {
+    /// The task's SID when the caller has one (a channel's linked task); a task of that SID
+    /// that exists already is answered as it is.
+    pub task_sid: Option<Sid>,
     /// The workspace's only workflow when `None`.
     pub workflow_sid: Option<Sid>,
     /// A task channel's unique name or SID; `default` when `None`.
@@ -157,6 +160,11 @@ impl TaskRouter {
             Ok(())
         })?;
         self.durable(tickets).await
+    }
+
+    /// Every live workspace's SID.
+    pub fn workspace_sids(&self) -> Vec<Sid> {
+        self.workspaces.list().iter().filter_map(|w| w.sid).collect()
     }
 
     pub fn worker(&self, workspace: Sid, sid: Sid) -> Option<WorkerState> {
@@ -393,7 +401,12 @@ impl TaskRouter {
                 "TaskChannel {channel_name:?} is not a task channel of the workspace"
             ))));
         };
-        let sid = new_sid(SidPrefix::TASK);
+        if let Some(Some(existing)) =
+            new.task_sid.map(|sid| self.task(workspace, sid)).transpose()?
+        {
+            return Ok(Ok(existing));
+        }
+        let sid = new.task_sid.unwrap_or_else(|| new_sid(SidPrefix::TASK));
         let rules = Rules::compile(&config);
         let placement = rules.place(workflow, &routing::attributes(&new.attributes), at, at);
         self.change(|core, parts| {

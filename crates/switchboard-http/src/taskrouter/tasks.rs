@@ -90,6 +90,7 @@ async fn create(
     lengths::check(&form, LIMITS)?;
     let (workspace, config) = workspace_in_path(&state, &request)?;
     let new = NewTask {
+        task_sid: None,
         workflow_sid: form.get_sid("WorkflowSid", SidPrefix::WORKFLOW)?,
         task_channel: form.get("TaskChannel").filter(|c| !c.is_empty()).map(str::to_owned),
         attributes: form.get("Attributes").unwrap_or("{}").to_owned(),
