@@ -239,3 +239,75 @@ fn a_customer_s_sms_on_a_task_flow_becomes_a_reservation_with_flex_s_attributes(
     let tasks = ok(again.get(&format!("{base}/Tasks")), 200);
     assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "{tasks}");
 }
+
+/// The identities of a channel's members.
+fn members(daemon: &Daemon, service: &str, channel: &str) -> Vec<String> {
+    let list =
+        ok(daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}/Members")), 200);
+    list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["identity"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn channel_status(daemon: &Daemon, service: &str, channel: &str) -> String {
+    let fetched = ok(daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")), 200);
+    let attributes: Value = serde_json::from_str(fetched["attributes"].as_str().unwrap()).unwrap();
+    attributes["status"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn accepting_puts_the_agent_in_the_channel_wrap_up_ends_it_and_complete_lets_the_agent_go() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let available = activities["Available"].as_str().unwrap();
+    let form = [
+        ("FriendlyName", "Alice"),
+        ("ActivitySid", available),
+        ("Attributes", r#"{"contact_uri":"client:alice"}"#),
+    ];
+    ok(daemon.post(&format!("{base}/Workers"), &form), 201);
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(
+        daemon.sms("+15005550006", "Hello", "SM00000000000000000000000000000011").status,
+        200
+    );
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let mut offered = Vec::new();
+    eventually("the task is offered to Alice", || {
+        let tasks =
+            ok(daemon.get(&format!("{base}/Tasks")), 200)["tasks"].as_array().unwrap().clone();
+        offered = tasks
+            .first()
+            .map(|t| reservations(&daemon, &base, t["sid"].as_str().unwrap()))
+            .unwrap_or_default();
+        !offered.is_empty()
+    });
+    let reservation =
+        offered[0]["url"].as_str().unwrap().split("/taskrouter").nth(1).unwrap().to_owned();
+    let task_path = format!("/taskrouter{}", reservation.split("/Reservations").next().unwrap());
+    assert_eq!(members(&daemon, &service, &channel), ["+15005550006"]);
+    ok(
+        daemon.post(&format!("/taskrouter{reservation}"), &[("ReservationStatus", "accepted")]),
+        200,
+    );
+    assert_eq!(
+        members(&daemon, &service, &channel),
+        ["+15005550006", "alice"],
+        "the agent joined: {}",
+        daemon.stderr()
+    );
+    ok(daemon.post(&task_path, &[("AssignmentStatus", "wrapping")]), 200);
+    assert_eq!(
+        channel_status(&daemon, &service, &channel),
+        "INACTIVE",
+        "wrap-up ends the interaction"
+    );
+    ok(daemon.post(&task_path, &[("AssignmentStatus", "completed"), ("Reason", "resolved")]), 200);
+    assert_eq!(members(&daemon, &service, &channel), ["+15005550006"], "the agent left");
+    let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+    assert_eq!(open["tasks"], Value::Array(vec![]), "the channel's task ended with TaskRouter's");
+}

@@ -135,7 +135,6 @@ impl Directories {
             Arc::clone(&workspaces),
             clock.now(),
         )?);
-        crate::taskrouter::TaskRouter::start_ticker(&task_router, Arc::clone(clock));
         Ok(Directories {
             flows: Arc::new(FlowDirectory::load(Arc::clone(log))?),
             users: Arc::new(UserDirectory::load(Arc::clone(log))?),
@@ -228,6 +227,7 @@ impl Engine {
         let engine = Engine { inner };
         engine.resume_channels(&consumers, &dispatcher)?;
         engine.resume_user_webhooks(&dispatcher)?;
+        engine.start_task_routing();
         Ok(engine)
     }
 
@@ -331,6 +331,70 @@ impl Engine {
     /// TaskRouter's workspaces and their configuration.
     pub fn workspaces(&self) -> &crate::workspaces::WorkspaceDirectory {
         &self.inner.workspaces
+    }
+
+    /// Answers a reservation, then brings the task's chat channel in line (`flex_orchestration`).
+    pub async fn answer_reservation(
+        &self,
+        workspace: Sid,
+        task: Sid,
+        reservation: Sid,
+        answer: crate::taskrouter::ReservationAnswer,
+    ) -> crate::taskrouter::Routed<switchboard_routing::task::TaskState> {
+        let router = self.task_router();
+        let answered = router.answer_reservation(workspace, task, reservation, answer, self.now());
+        let answered = answered.await?;
+        if let Ok(task) = &answered {
+            crate::flex_orchestration::orchestrate(self, task).await?;
+        }
+        Ok(answered)
+    }
+
+    /// Updates a task, then brings its chat channel in line (`flex_orchestration`).
+    pub async fn update_task(
+        &self,
+        workspace: Sid,
+        task: Sid,
+        changes: crate::taskrouter::TaskChanges,
+    ) -> crate::taskrouter::Routed<switchboard_routing::task::TaskState> {
+        let updated = self.task_router().update_task(workspace, task, changes, self.now()).await?;
+        if let Ok(task) = &updated {
+            crate::flex_orchestration::orchestrate(self, task).await?;
+        }
+        Ok(updated)
+    }
+
+    /// Brings every task's channel in line once (what a crash may have left undone), then fires
+    /// the router's deadlines every tick while the engine lives.
+    fn start_task_routing(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        actix::spawn(async move {
+            if let Some(inner) = weak.upgrade() {
+                let engine = Engine { inner };
+                for task in engine.task_router().tasks_in_memory() {
+                    if let Err(error) = crate::flex_orchestration::orchestrate(&engine, &task).await
+                    {
+                        tracing::warn!(%error, "a task's channel could not be brought in line");
+                    }
+                }
+            }
+            let mut interval = tokio::time::interval(crate::taskrouter::TaskRouter::TICK);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let engine = Engine { inner };
+                if let Err(error) = engine.fire_task_deadlines().await {
+                    tracing::warn!(%error, "the task router's deadlines could not be fired");
+                }
+            }
+        });
+    }
+
+    async fn fire_task_deadlines(&self) -> Result<(), EngineError> {
+        for task in self.task_router().fire_due(self.now()).await? {
+            crate::flex_orchestration::orchestrate(self, &task).await?;
+        }
+        Ok(())
     }
 
     /// TaskRouter's workers, tasks and reservations.

@@ -28,6 +28,7 @@ mod directory;
 mod engine;
 mod error;
 mod flex_channel;
+mod flex_orchestration;
 mod hub;
 mod ids;
 mod janitor;

@@ -26,7 +26,6 @@ use switchboard_store::EventLog;
 
 use self::core::{Core, Parts};
 use self::routing::{Placement, Rules};
-use crate::clock::Clock;
 use crate::ids::new_sid;
 use crate::streams::Streams;
 use crate::workspaces::WorkspaceDirectory;
@@ -133,33 +132,44 @@ impl TaskRouter {
         Ok(router)
     }
 
-    /// Fires due deadlines every [`TICK`] while the router lives.
-    pub fn start_ticker(router: &Arc<TaskRouter>, clock: Arc<dyn Clock>) {
-        let weak = Arc::downgrade(router);
-        actix::spawn(async move {
-            let mut interval = tokio::time::interval(TICK);
-            loop {
-                interval.tick().await;
-                let Some(router) = weak.upgrade() else { return };
-                if let Err(error) = router.fire_due(clock.now()).await {
-                    tracing::warn!(%error, "the task router's deadlines could not be fired");
-                }
-            }
-        });
-    }
+    /// How often the engine fires due deadlines ([`TaskRouter::fire_due`]).
+    pub const TICK: Duration = TICK;
 
-    /// Carries out every deadline due at `now`, and forgets finished tasks kept long enough.
-    pub async fn fire_due(&self, now: Timestamp) -> Result<(), EngineError> {
+    /// Carries out every deadline due at `now`, and forgets finished tasks kept long enough;
+    /// returns the tasks whose deadline fired, as they are after it.
+    pub async fn fire_due(&self, now: Timestamp) -> Result<Vec<TaskState>, EngineError> {
+        let mut fired = Vec::new();
         let tickets = self.locked_tickets(|core, parts| {
             for sid in core.due(now) {
                 core.fire(parts, sid, now)?;
+                fired.push(sid);
             }
             for sid in core.finished_long_enough(now) {
                 parts.tasks.forget(sid);
             }
             Ok(())
         })?;
-        self.durable(tickets).await
+        self.durable(tickets).await?;
+        let tasks = self.tasks.read();
+        Ok(fired.iter().filter_map(|sid| tasks.get(sid).cloned()).collect())
+    }
+
+    /// The identity a worker has in chat channels: its `contact_uri` attribute without
+    /// `client:` (as Flex sets it), else its friendly name.
+    pub fn worker_identity(&self, workspace: Sid, sid: Sid) -> Option<String> {
+        let worker =
+            self.worker(workspace, sid).or_else(|| self.workers.read().get(&sid).cloned())?;
+        let attributes: serde_json::Value = serde_json::from_str(&worker.attributes).ok()?;
+        let identity = match attributes.get("contact_uri").and_then(|v| v.as_str()) {
+            Some(uri) => uri.strip_prefix("client:").unwrap_or(uri).to_owned(),
+            None => worker.friendly_name.clone(),
+        };
+        Some(identity).filter(|i| !i.is_empty())
+    }
+
+    /// Every task in memory: the open ones and those finished lately.
+    pub fn tasks_in_memory(&self) -> Vec<TaskState> {
+        self.tasks.read().values().cloned().collect()
     }
 
     /// Every live workspace's SID.

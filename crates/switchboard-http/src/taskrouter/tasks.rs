@@ -198,8 +198,7 @@ async fn update(
     let sid = path_sid(&request, "task", SidPrefix::TASK)?;
     let changes = task_changes(&request, &form)?;
     let at = state.engine.now();
-    let router = state.engine.task_router();
-    let task = routed(router.update_task(workspace, sid, changes, at).await?, &request)?;
+    let task = routed(state.engine.update_task(workspace, sid, changes).await?, &request)?;
     Ok(with_etag(HttpResponse::Ok(), &task).json(wire::task(&state, Some(&config), &task, at)))
 }
 
@@ -314,12 +313,8 @@ pub(super) async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let (workspace, _) = workspace_in_path(state, request)?;
     let answer = answer_of(form)?;
-    let router = state.engine.task_router();
-    let at = state.engine.now();
-    let after = routed(
-        router.answer_reservation(workspace, task, reservation, answer, at).await?,
-        request,
-    )?;
+    let answered = state.engine.answer_reservation(workspace, task, reservation, answer).await?;
+    let after = routed(answered, request)?;
     let found = after.reservation(reservation).ok_or_else(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(wire::reservation(state, &after, found)))
 }

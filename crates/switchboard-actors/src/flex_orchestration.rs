@@ -1,0 +1,91 @@
+//! Flex's chat orchestration: what a TaskRouter task's state means for its chat channel (the
+//! task's `channelSid` attribute). Assigned or wrapping: the worker is a member of the channel
+//! (identity: its `contact_uri` attribute without `client:`, else its friendly name); wrapping:
+//! the channel is inactive; completed: inactive, the worker no longer a member, and the
+//! channel's own task ended; canceled: the channel's task ended with the reason.
+//!
+//! Derived from the task's state and carried out idempotently (what is already so is left), so
+//! it is run after every answer or update of a task, and again at every start for each task in
+//! memory: a crash between a task's change and its channel's is made good then.
+
+use switchboard_domain::{
+    ChannelCommand, ChannelState, ChannelStatus, Sid, SidPrefix, TaskOutcome,
+};
+use switchboard_routing::task::{AssignmentStatus, TaskState};
+
+use crate::ids::new_sid;
+use crate::{Engine, EngineError};
+
+/// Brings the task's channel, if it names one, in line with the task.
+pub(crate) async fn orchestrate(engine: &Engine, task: &TaskState) -> Result<(), EngineError> {
+    let Some(channel_sid) = channel_of(task) else { return Ok(()) };
+    let Some(channel) = engine.channel(channel_sid).await? else { return Ok(()) };
+    let commands = commands_for(engine, task, &channel);
+    if commands.is_empty() {
+        return Ok(());
+    }
+    if let Err(rejection) = engine.execute(channel_sid, commands).await? {
+        // The channel moved on meanwhile (erased, deleted): nothing left to bring in line.
+        tracing::warn!(channel = %channel_sid, %rejection, "a task's channel was left as it is");
+    }
+    Ok(())
+}
+
+/// The channel SID in the task's `channelSid` attribute, if it is one.
+fn channel_of(task: &TaskState) -> Option<Sid> {
+    let attributes: serde_json::Value = serde_json::from_str(&task.attributes).ok()?;
+    let sid: Sid = attributes.get("channelSid")?.as_str()?.parse().ok()?;
+    (sid.prefix() == SidPrefix::CHANNEL).then_some(sid)
+}
+
+fn commands_for(engine: &Engine, task: &TaskState, channel: &ChannelState) -> Vec<ChannelCommand> {
+    let agent = task.holding_reservation().or_else(|| task.reservations.last()).and_then(|r| {
+        let workspace = task.workspace_sid?;
+        engine.task_router().worker_identity(workspace, r.worker_sid)
+    });
+    let member = |identity: &str| {
+        channel.members.iter().find(|(_, m)| m.identity == identity).map(|(sid, _)| *sid)
+    };
+    let task_open = task.sid.is_some_and(|sid| channel.open_tasks.contains_key(&sid));
+    let mut commands = Vec::new();
+    match task.assignment_status {
+        AssignmentStatus::Assigned | AssignmentStatus::Wrapping => {
+            if let Some(identity) = agent.filter(|i| member(i).is_none()) {
+                commands.push(ChannelCommand::AddMember {
+                    member_sid: new_sid(SidPrefix::MEMBER),
+                    identity,
+                    role_sid: None,
+                    attributes: "{}".to_owned(),
+                });
+            }
+            if task.assignment_status == AssignmentStatus::Wrapping
+                && channel.status == ChannelStatus::Active
+            {
+                commands.push(ChannelCommand::Deactivate);
+            }
+        }
+        AssignmentStatus::Completed => {
+            if channel.status == ChannelStatus::Active {
+                commands.push(ChannelCommand::Deactivate);
+            }
+            if let Some(member_sid) = agent.as_deref().and_then(member) {
+                commands.push(ChannelCommand::RemoveMember { member_sid });
+            }
+            if let (true, Some(task_sid)) = (task_open, task.sid) {
+                commands
+                    .push(ChannelCommand::EndTask { task_sid, outcome: TaskOutcome::Completed });
+            }
+        }
+        AssignmentStatus::Canceled => {
+            if let (true, Some(task_sid)) = (task_open, task.sid) {
+                let reason = task.reason.clone().unwrap_or_default();
+                commands.push(ChannelCommand::EndTask {
+                    task_sid,
+                    outcome: TaskOutcome::Canceled { reason },
+                });
+            }
+        }
+        AssignmentStatus::Pending | AssignmentStatus::Reserved => {}
+    }
+    commands
+}
