@@ -311,3 +311,114 @@ fn accepting_puts_the_agent_in_the_channel_wrap_up_ends_it_and_complete_lets_the
     let open = ok(daemon.get("/admin/v1/Tasks"), 200);
     assert_eq!(open["tasks"], Value::Array(vec![]), "the channel's task ended with TaskRouter's");
 }
+
+/// `count` available workers and as many chat tasks, each reserved to one of them; returns the
+/// reservation paths.
+fn reserved_tasks(daemon: &Daemon, base: &str, available: &str, count: usize) -> Vec<String> {
+    for i in 0..count {
+        worker(daemon, base, &format!("agent {i}"), available);
+    }
+    let mut paths = Vec::new();
+    for i in 0..count {
+        let sid = task(daemon, base, &format!(r#"{{"n":{i}}}"#));
+        let offered = reservations(daemon, base, &sid);
+        assert_eq!(offered.len(), 1, "task {i} is offered to a free worker");
+        paths.push(format!(
+            "{base}/Tasks/{sid}/Reservations/{}",
+            offered[0]["sid"].as_str().unwrap()
+        ));
+    }
+    paths
+}
+
+/// Fifty accepts of one reservation at once: all answered, one recorded (one version more).
+fn fifty_accepts_record_one(daemon: &Daemon, path: &str) {
+    let task_path = path.split("/Reservations").next().unwrap().to_owned();
+    let (before, _) = etag_of(daemon, &task_path);
+    let url = daemon.url(path);
+    let accepts: Vec<_> = (0..50)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let form = [("ReservationStatus", "accepted")];
+                let answer = ureq::post(&url).set("Authorization", &basic()).send_form(&form);
+                answer.map(|r| r.status()).unwrap_or(0)
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = accepts.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (after, _) = etag_of(daemon, &task_path);
+    let version = |etag: &str| etag.trim_matches('"').parse::<u64>().unwrap();
+    assert_eq!(version(&after), version(&before) + 1, "one acceptance recorded, not fifty");
+}
+
+/// Accepts the reservations at `paths` from 8 threads and kills the daemon (-9) once 30 are
+/// acknowledged; returns the URLs of those acknowledged.
+fn accepts_until_killed(daemon: Daemon, paths: &[String]) -> Vec<String> {
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let senders: Vec<_> = paths
+        .chunks(25)
+        .map(|chunk| {
+            let urls: Vec<String> = chunk.iter().map(|p| daemon.url(p)).collect();
+            let acknowledged = std::sync::Arc::clone(&acknowledged);
+            std::thread::spawn(move || {
+                for url in urls {
+                    let answer = ureq::post(&url)
+                        .set("Authorization", &basic())
+                        .timeout(Duration::from_secs(5))
+                        .send_form(&[("ReservationStatus", "accepted")]);
+                    match answer {
+                        Ok(r) if r.status() == 200 => acknowledged.lock().unwrap().push(url),
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 30 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut daemon = daemon;
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    senders.into_iter().for_each(|s| s.join().unwrap());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    acknowledged
+}
+
+#[test]
+fn fifty_accepts_at_once_record_one_and_kill_9_amid_accepts_assigns_each_task_at_most_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let daemon = start(&dir);
+    let (base, activities) = workspace(&daemon, 600);
+    let available = activities["Available"].as_str().unwrap().to_owned();
+    let paths = reserved_tasks(&daemon, &base, &available, 200);
+    fifty_accepts_record_one(&daemon, &paths[0]);
+    let acknowledged = accepts_until_killed(daemon, &paths[1..]);
+    assert!(acknowledged.len() < 199, "the kill came amid the accepts ({})", acknowledged.len());
+
+    let again = start(&dir);
+    let mut assigned = 0;
+    for path in &paths {
+        let task_path = path.split("/Reservations").next().unwrap();
+        let task = ok(again.get(task_path), 200);
+        let accepted = reservations(&again, &base, task["sid"].as_str().unwrap())
+            .iter()
+            .filter(|r| r["reservation_status"] == "accepted")
+            .count();
+        assert!(accepted <= 1, "{task_path} accepted {accepted} times");
+        assert_eq!(task["assignment_status"] == "assigned", accepted == 1, "{task}");
+        let acked = acknowledged.iter().any(|url| url.ends_with(path.as_str()));
+        assert!(!acked || accepted == 1, "an acknowledged accept of {path} was lost");
+        assigned += accepted;
+    }
+    assert!(assigned > acknowledged.len(), "the first task and every acknowledged one: {assigned}");
+    let workers = ok(again.get(&format!("{base}/Workers?PageSize=1000")), 200);
+    for worker in workers["workers"].as_array().unwrap() {
+        let sid = worker["sid"].as_str().unwrap();
+        let chat = ok(again.get(&format!("{base}/Workers/{sid}/Channels/chat")), 200);
+        assert!(chat["assigned_tasks"].as_u64().unwrap() <= 1, "{chat}");
+    }
+}
