@@ -56,13 +56,17 @@ impl Parts<'_> {
         command: TaskCommand,
         at: Timestamp,
     ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
-        Ok(match self.tasks.execute(sid, vec![command], at)? {
-            Ok((state, ticket)) => {
-                self.tickets.extend(ticket);
-                Ok(state)
-            }
-            Err(rejection) => Err(rejection),
-        })
+        self.tasks_run(sid, vec![command], at)
+    }
+
+    /// [`Parts::task`] with several commands, appended together.
+    pub fn tasks_run(
+        &mut self,
+        sid: Sid,
+        commands: Vec<TaskCommand>,
+        at: Timestamp,
+    ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
+        run(self.tasks, &mut self.tickets, sid, commands, at)
     }
 
     pub fn worker(
@@ -72,14 +76,33 @@ impl Parts<'_> {
         at: Timestamp,
     ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
     {
-        Ok(match self.workers.execute(sid, vec![command], at)? {
-            Ok((state, ticket)) => {
-                self.tickets.extend(ticket);
-                Ok(state)
-            }
-            Err(rejection) => Err(rejection),
-        })
+        self.workers_run(sid, vec![command], at)
     }
+
+    /// [`Parts::worker`] with several commands, appended together.
+    pub fn workers_run(
+        &mut self,
+        sid: Sid,
+        commands: Vec<WorkerCommand>,
+        at: Timestamp,
+    ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
+    {
+        run(self.workers, &mut self.tickets, sid, commands, at)
+    }
+}
+
+/// Runs `commands` on stream `sid` of `streams`, keeping the append's ticket.
+fn run<A: switchboard_domain::Aggregate>(
+    streams: &Streams<A>,
+    tickets: &mut Vec<FlushTicket>,
+    sid: Sid,
+    commands: Vec<A::Command>,
+    at: Timestamp,
+) -> Result<Result<A, A::Rejection>, EngineError> {
+    Ok(streams.execute(sid, commands, at)?.map(|(state, ticket)| {
+        tickets.extend(ticket);
+        state
+    }))
 }
 
 impl Core {

@@ -321,11 +321,8 @@ impl TaskRouter {
                 at,
                 reject_pending_reservations: changes.reject_pending_reservations,
             }));
-            let worker = match parts.workers.execute(sid, commands, at)? {
-                Ok((worker, ticket)) => {
-                    parts.tickets.extend(ticket);
-                    worker
-                }
+            let worker = match parts.workers_run(sid, commands, at)? {
+                Ok(worker) => worker,
                 Err(rejection) => return Ok(Err(rejection.into())),
             };
             if unavailable && changes.reject_pending_reservations {
@@ -436,11 +433,8 @@ impl TaskRouter {
                 Placement::Queue(route) => TaskCommand::EnterQueue { route, at },
                 Placement::Cancel(reason) => TaskCommand::Cancel { reason: reason.to_owned() },
             };
-            let task = match parts.tasks.execute(sid, vec![create, then], at)? {
-                Ok((task, ticket)) => {
-                    parts.tickets.extend(ticket);
-                    task
-                }
+            let task = match parts.tasks_run(sid, vec![create, then], at)? {
+                Ok(task) => task,
                 Err(rejection) => return Ok(Err(rejection.into())),
             };
             core.task_changed(parts, &task, at)?;
@@ -467,11 +461,8 @@ impl TaskRouter {
                 return Ok(Err(RouterRefusal::VersionMismatch { current: now_state.version }));
             }
             let commands = task_commands(&now_state, &changes, rules.as_ref(), at);
-            let task = match parts.tasks.execute(sid, commands, at)? {
-                Ok((task, ticket)) => {
-                    parts.tickets.extend(ticket);
-                    task
-                }
+            let task = match parts.tasks_run(sid, commands, at)? {
+                Ok(task) => task,
                 Err(rejection) => return Ok(Err(rejection.into())),
             };
             core.task_changed(parts, &task, at)?;
