@@ -422,3 +422,50 @@ fn fifty_accepts_at_once_record_one_and_kill_9_amid_accepts_assigns_each_task_at
         assert!(chat["assigned_tasks"].as_u64().unwrap() <= 1, "{chat}");
     }
 }
+
+#[test]
+fn a_target_s_order_by_picks_the_worker_before_idle_time_does() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let available = activities["Available"].as_str().unwrap();
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let queue = queues["task_queues"][0]["sid"].as_str().unwrap();
+    let configuration = format!(
+        r#"{{"task_routing":{{"filters":[{{"filter_friendly_name":"Skilled","expression":"skill == 'billing'","targets":[{{"queue":"{queue}","order_by":"worker.level DESC"}}]}}],"default_filter":{{"queue":"{queue}"}}}}}}"#
+    );
+    let form = [("FriendlyName", "Skilled"), ("Configuration", configuration.as_str())];
+    let workflow = ok(daemon.post(&format!("{base}/Workflows"), &form), 201);
+    let workflow = workflow["sid"].as_str().unwrap();
+    let mut sids = Vec::new();
+    for (name, level) in [("junior", 1), ("senior", 5)] {
+        let attributes = format!(r#"{{"level":{level}}}"#);
+        let form = [
+            ("FriendlyName", name),
+            ("ActivitySid", available),
+            ("Attributes", attributes.as_str()),
+        ];
+        sids.push(
+            ok(daemon.post(&format!("{base}/Workers"), &form), 201)["sid"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let new_task = |attributes: &str| {
+        let form = [("Attributes", attributes), ("TaskChannel", "chat"), ("WorkflowSid", workflow)];
+        ok(daemon.post(&format!("{base}/Tasks"), &form), 201)["sid"].as_str().unwrap().to_owned()
+    };
+    let billing = new_task(r#"{"skill":"billing"}"#);
+    assert_eq!(
+        reservations(&daemon, &base, &billing)[0]["worker_sid"],
+        sids[1].as_str(),
+        "the higher level"
+    );
+    let other = new_task(r#"{"skill":"sales"}"#);
+    assert_eq!(
+        reservations(&daemon, &base, &other)[0]["worker_sid"],
+        sids[0].as_str(),
+        "the longest idle"
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
-use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerView};
+use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
 use switchboard_store::FlushTicket;
@@ -218,7 +218,19 @@ impl Core {
         let eligible = |_: &TaskView, worker: &WorkerView| {
             documents.get(&worker.sid).is_some_and(|document| rules.accepts(waiting, document))
         };
-        let assignment = self.matcher.offer_task(sid, eligible, None);
+        // A target's `order_by` ranks the eligible workers by their attributes; equals stay
+        // longest idle first.
+        let order_by = rules.order_by(waiting);
+        let ranked = |_: &TaskView, a: &WorkerView, b: &WorkerView| match (
+            order_by,
+            documents.get(&a.sid),
+            documents.get(&b.sid),
+        ) {
+            (Some(order_by), Some(a), Some(b)) => order_by.compare(a, b),
+            _ => std::cmp::Ordering::Equal,
+        };
+        let order: Option<WorkerOrder<'_>> = order_by.map(|_| &ranked as WorkerOrder<'_>);
+        let assignment = self.matcher.offer_task(sid, eligible, order);
         if let Some(assignment) = assignment {
             self.reserve(parts, &rules, assignment, at)?;
         }

@@ -11,7 +11,9 @@ use switchboard_domain::{Sid, Timestamp};
 use switchboard_routing::expression::Expression;
 use switchboard_routing::task::{Route, TaskState};
 use switchboard_routing::worker::WorkerState;
-use switchboard_routing::workflow::{Step, WorkflowConfiguration, WORKFLOW_TIMEOUT_REASON};
+use switchboard_routing::workflow::{
+    OrderBy, Step, WorkflowConfiguration, WORKFLOW_TIMEOUT_REASON,
+};
 use switchboard_routing::workspace::WorkspaceState;
 
 /// One workspace's compiled rules, for the version of its configuration it was made from.
@@ -100,6 +102,14 @@ impl Rules {
         let target = route.targets.get(task.route?.target_index as usize)?;
         let secs = target.ends_after()?;
         Some(after_secs(task.age_base, secs))
+    }
+
+    /// The `order_by` of the step a task waits in, if it has one.
+    pub fn order_by(&self, task: &WaitingTask) -> Option<&OrderBy> {
+        let configuration = self.workflows.get(&task.workflow_sid)?;
+        let route = configuration.route(&task.document);
+        let target = route.targets.get(task.target_index as usize)?;
+        target.order_by()
     }
 
     /// Whether the step a task waits in may offer it to the worker.
