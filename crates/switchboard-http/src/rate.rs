@@ -33,9 +33,10 @@ use crate::twilio::error::ApiError;
 pub const RATE_LIMITED: &str = "switchboard_rate_limited_total";
 
 /// The most keys (credentials or addresses) one limiter remembers. A key is forgotten once its
-/// budget is full again; when the table is full of keys still spending theirs, a new key is
-/// refused (429) until some refill, so a spray of addresses costs a bounded table (about 100
-/// bytes a key) and never the budgets of the addresses already counted.
+/// budget is full again (swept every [`PRUNE_EVERY`] checks); when the table is full of keys
+/// still spending theirs, a new key is refused (429) until a sweep makes room, so a spray of
+/// addresses costs a bounded table (about 100 bytes a key) and never the budgets of the
+/// addresses already counted.
 pub const MAX_KEYS: usize = 100_000;
 
 /// Checks between two sweeps of the keys whose budget is full again.
@@ -139,12 +140,28 @@ impl Refused {
     }
 }
 
+/// Counts events and says when a sweep of a table is due: every `every` of them.
+struct Sweeps {
+    every: u64,
+    count: AtomicU64,
+}
+
+impl Sweeps {
+    fn every(every: u64) -> Sweeps {
+        Sweeps { every: every.max(1), count: AtomicU64::new(0) }
+    }
+
+    fn due(&self) -> bool {
+        self.count.fetch_add(1, Ordering::Relaxed) % self.every == self.every - 1
+    }
+}
+
 /// One keyed limit with a bounded table of keys.
 struct Limit<K: Hash + Eq + Clone, C: Clock> {
     limiter: RateLimiter<K, SharedTable<K>, C, NoOpMiddleware<C::Instant>>,
     keys: Arc<DashMap<K, InMemoryState>>,
     max_keys: usize,
-    checks: AtomicU64,
+    sweeps: Sweeps,
     /// How long one request's worth of budget takes to refill: the wait of a new key at the cap.
     refill: Duration,
 }
@@ -157,7 +174,7 @@ impl<K: Hash + Eq + Clone, C: Clock> Limit<K, C> {
             limiter,
             keys,
             max_keys,
-            checks: AtomicU64::new(0),
+            sweeps: Sweeps::every(PRUNE_EVERY.min(max_keys as u64)),
             refill: quota.replenish_interval(),
         }
     }
@@ -170,16 +187,16 @@ impl<K: Hash + Eq + Clone, C: Clock> Limit<K, C> {
         quota.map(|quota| Limit::new(quota, clock.clone(), max_keys))
     }
 
-    /// Spends one request of `key`'s budget, or says how long until it has one.
+    /// Spends one request of `key`'s budget, or says how long until it has one. A new key
+    /// when the table is full waits for a refill: the keys whose budget is full again are swept
+    /// every so many checks, never on every one (a spray of addresses would make each request
+    /// walk the whole table).
     fn check(&self, key: &K) -> Result<(), Refused> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+        if self.sweeps.due() {
             self.limiter.retain_recent();
         }
         if self.keys.len() >= self.max_keys && !self.keys.contains_key(key) {
-            self.limiter.retain_recent();
-            if self.keys.len() >= self.max_keys {
-                return Err(Refused::after(self.refill));
-            }
+            return Err(Refused::after(self.refill));
         }
         self.limiter.check_key(key).map_err(|not_until| {
             Refused::after(not_until.wait_time_from(self.limiter.clock().now()))
@@ -194,7 +211,9 @@ impl<K: Hash + Eq + Clone, C: Clock> Limit<K, C> {
 /// Failed authentications per address, and the addresses refused until a time for them.
 struct FailedAuth<C: Clock> {
     failures: Limit<AddressKey, C>,
+    /// Bounded as the failures' table is, and swept of the expired as often.
     blocked: DashMap<AddressKey, C::Instant>,
+    sweeps: Sweeps,
 }
 
 impl<C: Clock> FailedAuth<C> {
@@ -214,7 +233,7 @@ impl<C: Clock> FailedAuth<C> {
         let refused = self.failures.check(&key).err();
         let Some(refused) = refused else { return Ok(()) };
         let now = self.failures.now();
-        if self.blocked.len() >= self.failures.max_keys {
+        if self.sweeps.due() {
             self.blocked.retain(|_, until| *until > now);
         }
         if self.blocked.len() < self.failures.max_keys {
@@ -268,7 +287,11 @@ impl<C: Clock + Clone> RateLimits<C> {
                 &clock,
                 max_keys,
             ),
-            failed_auth: failures.map(|failures| FailedAuth { failures, blocked: DashMap::new() }),
+            failed_auth: failures.map(|failures| FailedAuth {
+                sweeps: Sweeps::every(failures.sweeps.every),
+                failures,
+                blocked: DashMap::new(),
+            }),
             address: Limit::of(
                 quota(config.address_per_second, config.address_burst, second),
                 &clock,
@@ -471,7 +494,9 @@ mod tests {
         assert_eq!(retry_after(&third), 1, "a new address waits for one refill");
         assert!(limits.unauthenticated(ip("192.0.2.1")).is_ok(), "a known one is served");
         clock.advance(Duration::from_secs(5));
-        assert!(limits.unauthenticated(ip("192.0.2.3")).is_ok(), "idle keys were forgotten");
+        // Swept every `max_keys` checks (two here), never on each.
+        let served = (0..2).any(|_| limits.unauthenticated(ip("192.0.2.3")).is_ok());
+        assert!(served, "idle keys were forgotten");
     }
 
     #[test]
