@@ -2,7 +2,7 @@
 //! budget gets 429 (20429, `Retry-After`) while another credential is served and a stranger
 //! claiming a credential cannot spend its budget; an address past its failed authentications is
 //! refused before its credentials are checked, REST and WebSocket alike, until its budget
-//! refills; requests without credentials are limited per address; signed provider webhooks are
+//! refills (an access token that merely expired is no failure); requests without credentials are limited per address; signed provider webhooks are
 //! not; and every refusal is counted by the limit that refused it.
 
 use std::time::Duration;
@@ -133,14 +133,7 @@ fn an_address_past_its_failed_authentications_is_refused_before_its_credentials_
     let refused = get(&daemon, "/chat/v2/Services", Some(&right));
     let wait = refused.assert_too_many();
     // Access tokens go through the same gate: a valid one is refused too.
-    let socket = daemon.websocket(Some(&token("alice", "1h")));
-    match socket {
-        Err(error) => match *error {
-            tungstenite::Error::Http(response) => assert_eq!(response.status(), 429),
-            other => panic!("not an HTTP refusal: {other}"),
-        },
-        Ok(_) => panic!("a WebSocket opened from a blocked address"),
-    }
+    assert_eq!(refused_upgrade(&daemon, &token("alice", "1h")), 429);
     // After the refill (one failure a second here), the right credentials are checked again.
     std::thread::sleep(Duration::from_secs(wait));
     let mut accepted = get(&daemon, "/chat/v2/Services", Some(&right));
@@ -175,4 +168,34 @@ fn requests_without_credentials_are_limited_per_address_and_signed_webhooks_are_
     // REST with credentials is counted by its credential, not here.
     assert_eq!(get(&daemon, "/chat/v2/Services", Some(&basic())).status, 200);
     assert!(refusals(&daemon, "address", &basic()) >= 4.0);
+}
+
+/// The HTTP status a WebSocket upgrade with `token` is refused with.
+fn refused_upgrade(daemon: &Daemon, token: &str) -> u16 {
+    match daemon.websocket(Some(token)) {
+        Err(error) => match *error {
+            tungstenite::Error::Http(response) => response.status().as_u16(),
+            other => panic!("not an HTTP refusal: {other}"),
+        },
+        Ok(_) => panic!("a WebSocket opened with a token that should be refused"),
+    }
+}
+
+#[test]
+fn expired_access_tokens_are_not_failed_authentications_but_forged_ones_are() {
+    let (_temp, daemon) = start(&[
+        ("SWITCHBOARD_RATE_FAILED_AUTH_PER_MINUTE", "1"),
+        ("SWITCHBOARD_RATE_FAILED_AUTH_BURST", "2"),
+    ]);
+    let expired = token("alice", "1s");
+    std::thread::sleep(Duration::from_millis(2_100));
+    // A client late to refresh is not a guesser: three times the budget, still 401.
+    for n in 0..6 {
+        assert_eq!(refused_upgrade(&daemon, &expired), 401, "expired token {n}");
+    }
+    assert_eq!(get(&daemon, "/chat/v2/Services", Some(&basic())).status, 200);
+    let forged = format!("{}x", token("alice", "1h"));
+    assert_eq!(refused_upgrade(&daemon, &forged), 401);
+    assert_eq!(refused_upgrade(&daemon, &forged), 401);
+    assert_eq!(refused_upgrade(&daemon, &forged), 429, "past the budget of two");
 }

@@ -120,7 +120,9 @@ async fn upgrade(
 }
 
 /// [`verify`] within the limit of failed authentications of `ip` (`rate.rs`): an address past
-/// it is refused before the token is read, and a token refused counts against it.
+/// it is refused before the token is read, and a token refused counts against it, unless it
+/// only expired (20104 comes after its signature checked out: a client late to refresh, not a
+/// guess, and an office of agents behind one address must not lock itself out).
 pub(crate) fn verify_from(
     state: &AppState,
     ip: Option<std::net::IpAddr>,
@@ -128,7 +130,9 @@ pub(crate) fn verify_from(
 ) -> Result<Peer, ApiError> {
     state.rate.before_authentication(ip)?;
     verify(state, token).or_else(|refused| {
-        state.rate.failed_authentication(ip)?;
+        if refused.code() != ApiError::from(token::TokenError::Expired).code() {
+            state.rate.failed_authentication(ip)?;
+        }
         Err(refused)
     })
 }
