@@ -55,6 +55,8 @@ mod outbound_policy;
 mod permissions;
 /// verify without writing, signed heads, online backups and restores, refused damaged folders.
 mod protect;
+/// Rate limits per credential, per address on failed authentications and without credentials.
+mod rate;
 /// WebSockets: membership, resume, tokens.
 mod realtime;
 /// Agent replies delivered through the customer's provider.

@@ -12,7 +12,12 @@ use crate::support::Daemon;
 
 fn start(dir: &std::path::Path) -> Daemon {
     let mut command = daemon_command(dir);
-    command.env("SWITCHBOARD_DURABILITY", "flush");
+    // Hundreds of workers, tasks and answers from one credential in a second or two: one test
+    // stands for a whole contact center, so the per-credential budget is off (tests/e2e/rate.rs
+    // tests it).
+    command
+        .env("SWITCHBOARD_DURABILITY", "flush")
+        .env("SWITCHBOARD_RATE_CREDENTIAL_PER_SECOND", "0");
     Daemon::start(command)
 }
 

@@ -258,6 +258,11 @@ pub fn start_daemon_with(
 ) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        // One credential from one address stands for a whole contact center's clients here:
+        // no rate limits (docs/limits.md), unless a bench sets them.
+        .env("SWITCHBOARD_RATE_CREDENTIAL_PER_SECOND", "0")
+        .env("SWITCHBOARD_RATE_FAILED_AUTH_PER_MINUTE", "0")
+        .env("SWITCHBOARD_RATE_ADDRESS_PER_SECOND", "0")
         .envs(env.iter().copied())
         .env("SWITCHBOARD_DATA_DIR", data)
         .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT)

@@ -27,21 +27,36 @@ impl FromRequest for Principal {
     }
 }
 
+/// Checks a request's Basic credentials, within the rate limits: an address whose failed
+/// authentications used their budget is refused before anything is checked, a failure counts
+/// against the address, and a success spends one request of the credential's own budget
+/// (`rate.rs`).
 pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
     let state = request.app_data::<web::Data<AppState>>().ok_or_else(ApiError::internal)?;
-    let (user, password) = basic_credentials(request).ok_or_else(ApiError::unauthorized)?;
+    let ip = request.peer_addr().map(|peer| peer.ip());
+    state.rate.before_authentication(ip)?;
+    let Some(principal) = check(state, request) else {
+        state.rate.failed_authentication(ip)?;
+        return Err(ApiError::unauthorized());
+    };
+    let credential = match principal {
+        Principal::Account => state.credentials.account_sid,
+        Principal::ApiKey(key_sid) => key_sid,
+    };
+    state.rate.credential(credential)?;
+    Ok(principal)
+}
+
+/// Who the request's Basic credentials are, if they are right.
+fn check(state: &AppState, request: &HttpRequest) -> Option<Principal> {
+    let (user, password) = basic_credentials(request)?;
     let credentials = &state.credentials;
     if user == credentials.account_sid.to_string() && credentials.auth_token.matches(&password) {
-        return Ok(Principal::Account);
+        return Some(Principal::Account);
     }
-    if let Ok(key_sid) = user.parse::<Sid>() {
-        if let Some(secret) = credentials.api_keys.get(&key_sid) {
-            if secret.matches(&password) {
-                return Ok(Principal::ApiKey(key_sid));
-            }
-        }
-    }
-    Err(ApiError::unauthorized())
+    let key_sid = user.parse::<Sid>().ok()?;
+    let secret = credentials.api_keys.get(&key_sid)?;
+    secret.matches(&password).then_some(Principal::ApiKey(key_sid))
 }
 
 fn basic_credentials(request: &HttpRequest) -> Option<(String, String)> {

@@ -12,6 +12,7 @@
 //! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
 //!   prepares each accepted connection (`connection`).
 //! - [`limits`]: connections per address and slow request bodies (docs/limits.md).
+//! - [`rate`]: rate limits per credential and per address, 429 with `Retry-After`.
 //! - [`logging`]: request ids, the access log, and the log's filter through the admin API.
 //! - [`metrics`]: the Prometheus recorder, `/metrics`, and the count of every request by route
 //!   template (docs/operating.md, "Monitoring").
@@ -36,6 +37,7 @@ mod media;
 mod meta;
 pub mod metrics;
 pub mod openapi;
+pub mod rate;
 mod service_webhooks;
 pub mod state;
 mod taskrouter;
@@ -51,6 +53,7 @@ mod ws_transport;
 
 pub use app::configure;
 pub use connection::on_connect;
+pub use rate::{RateConfig, RateLimits};
 pub use service_webhooks::{rest_cause, WEBHOOK_ENABLED_HEADER};
 pub use webchat::{Webchat, WebchatConfig};
 pub use webhooks::TWILIO_STATUS_PATH;

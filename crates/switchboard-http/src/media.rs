@@ -140,7 +140,8 @@ enum Caller {
 /// Checks the credentials themselves, before anything about a medium is looked up.
 fn identify(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
     if let Some(token) = crate::ws::bearer_token(request) {
-        return Ok(Caller::Token(crate::ws::verify(state, &token)?));
+        let ip = request.peer_addr().map(|peer| peer.ip());
+        return Ok(Caller::Token(crate::ws::verify_from(state, ip, &token)?));
     }
     crate::auth::authenticate(request).map(|_| Caller::Account)
 }

@@ -86,6 +86,14 @@ fn describe() {
     describe_histogram!(REQUEST_SECONDS, Unit::Seconds, "HTTP request latency by route template");
     describe_gauge!(WEBSOCKETS_OPEN, Unit::Count, "WebSocket connections open");
     describe_counter!(WEBSOCKETS_OPENED, Unit::Count, "WebSocket connections accepted");
+    describe_counter!(
+        crate::rate::RATE_LIMITED,
+        Unit::Count,
+        "Requests refused by a rate limit, by the limit (credential, failed_auth, address)"
+    );
+    for limit in ["credential", "failed_auth", "address"] {
+        metrics::counter!(crate::rate::RATE_LIMITED, "limit" => limit).increment(0);
+    }
     metrics::gauge!(WEBSOCKETS_OPEN).set(0.0);
     metrics::counter!(WEBSOCKETS_OPENED).increment(0);
 }

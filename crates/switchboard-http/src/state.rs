@@ -79,6 +79,8 @@ pub struct AppState {
     pub realtime: crate::RealtimeConfig,
     /// The webchat's limits and the counts its rate limits keep.
     pub webchat: crate::Webchat,
+    /// The rate limits per credential and per address, and what they have counted.
+    pub rate: crate::RateLimits,
 }
 
 impl AppState {

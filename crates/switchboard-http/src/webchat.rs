@@ -256,7 +256,8 @@ async fn end_session(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let token = crate::ws::bearer_token(&request).ok_or_else(ApiError::unauthorized)?;
-    let peer = crate::ws::verify(&state, &token)?;
+    let ip = request.peer_addr().map(|peer| peer.ip());
+    let peer = crate::ws::verify_from(&state, ip, &token)?;
     let channel = peer
         .channel_sid
         .ok_or_else(|| ApiError::forbidden("Only a web visitor's token ends its chat here"))?;

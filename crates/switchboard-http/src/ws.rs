@@ -94,8 +94,9 @@ async fn upgrade(
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let offered = query_token(&request).or_else(|| bearer_token(&request));
+    let ip = request.peer_addr().map(|peer| peer.ip());
     let peer = match offered {
-        Some(token) => Some(verify(&state, &token).map_err(actix_web::Error::from)?),
+        Some(token) => Some(verify_from(&state, ip, &token).map_err(actix_web::Error::from)?),
         None => None,
     };
     let socket = SocketHandle::of(&request);
@@ -108,7 +109,7 @@ async fn upgrade(
         let mut connection = Connection::new(state, session, stream, socket);
         let peer = match peer {
             Some(peer) => Some((peer, Vec::new())),
-            None => connection.await_auth().await,
+            None => connection.await_auth(ip).await,
         };
         match peer {
             Some((peer, resume)) => connection.serve(peer, resume).await,
@@ -118,7 +119,26 @@ async fn upgrade(
     Ok(response)
 }
 
-pub(crate) fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
+/// [`verify`] within the limit of failed authentications of `ip` (`rate.rs`): an address past
+/// it is refused before the token is read, and a token refused counts against it, unless it
+/// only expired (20104 comes after its signature checked out: a client late to refresh, not a
+/// guess, and an office of agents behind one address must not lock itself out).
+pub(crate) fn verify_from(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    token: &str,
+) -> Result<Peer, ApiError> {
+    state.rate.before_authentication(ip)?;
+    verify(state, token).or_else(|refused| {
+        if refused.code() != ApiError::from(token::TokenError::Expired).code() {
+            state.rate.failed_authentication(ip)?;
+        }
+        Err(refused)
+    })
+}
+
+/// The peer an access token names, if this server signed it (or an API key of its own did).
+fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
     let now_secs = state.engine.now().as_millis() / 1000;
     let credentials = &state.credentials;
     let visitor_key = crate::webchat::token_key(state);
@@ -304,14 +324,14 @@ impl Connection {
     }
 
     /// The peer from the first frame's token, and where it asks to resume.
-    async fn await_auth(&mut self) -> Option<(Peer, Vec<ResumeAt>)> {
+    async fn await_auth(&mut self, ip: Option<std::net::IpAddr>) -> Option<(Peer, Vec<ResumeAt>)> {
         let frame = tokio::time::timeout(AUTH_TIMEOUT, self.stream.recv()).await.ok()??.ok()?;
         let Message::Text(text) = frame else { return None };
         let Ok(ClientFrame::Auth { token, resume }) = serde_json::from_str::<ClientFrame>(&text)
         else {
             return None;
         };
-        match verify(&self.state, &token) {
+        match verify_from(&self.state, ip, &token) {
             Ok(peer) => Some((peer, resume)),
             Err(error) => {
                 self.send(

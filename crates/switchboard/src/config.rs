@@ -168,6 +168,29 @@ pub struct ServeArgs {
     /// Webchat sessions one web flow may open per minute, from all addresses [default: 600].
     #[arg(long, env = "SWITCHBOARD_WEBCHAT_SESSIONS_PER_FLOW_PER_MINUTE")]
     pub webchat_sessions_per_flow_per_minute: Option<u32>,
+    /// REST requests one credential (the account, or one API key) may make per second, after
+    /// a burst of rate_credential_burst (0: no limit) [default: 100].
+    #[arg(long, env = "SWITCHBOARD_RATE_CREDENTIAL_PER_SECOND")]
+    pub rate_credential_per_second: Option<u32>,
+    /// REST requests one credential may make at once after a pause [default: 200].
+    #[arg(long, env = "SWITCHBOARD_RATE_CREDENTIAL_BURST")]
+    pub rate_credential_burst: Option<u32>,
+    /// Failed authentications one IP address may make per minute, after a burst of
+    /// rate_failed_auth_burst; past it, its requests are refused before any credential is
+    /// checked (0: no limit) [default: 20].
+    #[arg(long, env = "SWITCHBOARD_RATE_FAILED_AUTH_PER_MINUTE")]
+    pub rate_failed_auth_per_minute: Option<u32>,
+    /// Failed authentications one IP address may make at once [default: 20].
+    #[arg(long, env = "SWITCHBOARD_RATE_FAILED_AUTH_BURST")]
+    pub rate_failed_auth_burst: Option<u32>,
+    /// Requests without credentials one IP address may make per second, after a burst of
+    /// rate_address_burst; signed provider webhooks are not counted (0: no limit)
+    /// [default: 50].
+    #[arg(long, env = "SWITCHBOARD_RATE_ADDRESS_PER_SECOND")]
+    pub rate_address_per_second: Option<u32>,
+    /// Requests without credentials one IP address may make at once [default: 100].
+    #[arg(long, env = "SWITCHBOARD_RATE_ADDRESS_BURST")]
+    pub rate_address_burst: Option<u32>,
     /// On a first start (no Chat service and no Flex Flow yet), make a default Chat service and
     /// an enabled web flow, whose widget the demo page at / shows [default: true].
     #[arg(long, env = "SWITCHBOARD_FIRST_START_DEFAULTS")]
@@ -224,6 +247,12 @@ pub(crate) struct FileConfig {
     ws_ping_timeout: Option<String>,
     webchat_sessions_per_ip_per_minute: Option<u32>,
     webchat_sessions_per_flow_per_minute: Option<u32>,
+    rate_credential_per_second: Option<u32>,
+    rate_credential_burst: Option<u32>,
+    rate_failed_auth_per_minute: Option<u32>,
+    rate_failed_auth_burst: Option<u32>,
+    rate_address_per_second: Option<u32>,
+    rate_address_burst: Option<u32>,
     first_start_defaults: Option<bool>,
     #[serde(default)]
     pub(crate) twilio_numbers: Vec<TwilioNumber>,
@@ -322,6 +351,8 @@ pub struct Settings {
     pub limits: switchboard_http::limits::ServerLimits,
     pub realtime: switchboard_http::RealtimeConfig,
     pub webchat: switchboard_http::WebchatConfig,
+    /// Rate limits per credential and per address.
+    pub rate: switchboard_http::RateConfig,
     pub first_start_defaults: bool,
 }
 
@@ -460,6 +491,14 @@ impl ServeArgs {
         ] {
             provider_origin(key, url)?;
         }
+        let rate = rate([
+            self.rate_credential_per_second.or(file.rate_credential_per_second),
+            self.rate_credential_burst.or(file.rate_credential_burst),
+            self.rate_failed_auth_per_minute.or(file.rate_failed_auth_per_minute),
+            self.rate_failed_auth_burst.or(file.rate_failed_auth_burst),
+            self.rate_address_per_second.or(file.rate_address_per_second),
+            self.rate_address_burst.or(file.rate_address_burst),
+        ]);
         Ok(Settings {
             data,
             accept_data_loss: self.accept_data_loss,
@@ -502,6 +541,7 @@ impl ServeArgs {
                 self.webchat_sessions_per_flow_per_minute
                     .or(file.webchat_sessions_per_flow_per_minute),
             ),
+            rate,
             first_start_defaults: self
                 .first_start_defaults
                 .or(file.first_start_defaults)
@@ -517,6 +557,21 @@ fn webchat(per_ip: Option<u32>, per_flow: Option<u32>) -> switchboard_http::Webc
         sessions_per_ip_per_minute: per_ip.unwrap_or(defaults.sessions_per_ip_per_minute),
         sessions_per_flow_per_minute: per_flow.unwrap_or(defaults.sessions_per_flow_per_minute),
         ..defaults
+    }
+}
+
+/// The rate limits, each given or its default: credential per second and burst, failed
+/// authentications per minute and burst, requests without credentials per second and burst.
+fn rate(given: [Option<u32>; 6]) -> switchboard_http::RateConfig {
+    let defaults = switchboard_http::RateConfig::default();
+    let [credential, credential_burst, failed, failed_burst, address, address_burst] = given;
+    switchboard_http::RateConfig {
+        credential_per_second: credential.unwrap_or(defaults.credential_per_second),
+        credential_burst: credential_burst.unwrap_or(defaults.credential_burst),
+        failed_auth_per_minute: failed.unwrap_or(defaults.failed_auth_per_minute),
+        failed_auth_burst: failed_burst.unwrap_or(defaults.failed_auth_burst),
+        address_per_second: address.unwrap_or(defaults.address_per_second),
+        address_burst: address_burst.unwrap_or(defaults.address_burst),
     }
 }
 
@@ -675,6 +730,24 @@ mod tests {
         let flagged =
             resolve_with_file(file, &["--webchat-sessions-per-flow-per-minute", "7"]).unwrap();
         assert_eq!(flagged.webchat.sessions_per_flow_per_minute, 7);
+    }
+
+    #[test]
+    fn rate_limits_come_from_the_file_unless_a_flag_says_otherwise() {
+        let default = resolve_with_file("", &[]).unwrap();
+        assert_eq!(default.rate, switchboard_http::RateConfig::default());
+        let file = "rate_credential_per_second = 7\nrate_address_burst = 0\n";
+        let from_file = resolve_with_file(file, &[]).unwrap();
+        assert_eq!(from_file.rate.credential_per_second, 7);
+        assert_eq!(from_file.rate.address_burst, 0);
+        assert_eq!(from_file.rate.failed_auth_per_minute, 20);
+        let flagged = resolve_with_file(
+            file,
+            &["--rate-credential-per-second", "9", "--rate-failed-auth-burst", "3"],
+        )
+        .unwrap();
+        assert_eq!(flagged.rate.credential_per_second, 9);
+        assert_eq!(flagged.rate.failed_auth_burst, 3);
     }
 
     #[test]

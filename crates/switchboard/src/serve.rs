@@ -161,6 +161,7 @@ async fn serve(
         public_url: public_url.clone(),
         realtime: settings.realtime,
         webchat: switchboard_http::Webchat::new(settings.webchat),
+        rate: switchboard_http::RateLimits::new(settings.rate),
     };
     let engine = state.engine.clone();
     let scrape = Scrape::new(metrics, engine.clone());
@@ -179,6 +180,9 @@ async fn serve(
             .app_data(switchboard_http::limits::BodyDeadline::from(limits))
             .wrap(switchboard_http::twilio::error::twilio_error_shape())
             .wrap(actix_web::middleware::from_fn(switchboard_http::rest_cause))
+            // Inside the body deadline, so a refused request's unread body closes its
+            // connection; its 429 is in Twilio's shape of itself.
+            .wrap(actix_web::middleware::from_fn(switchboard_http::rate::limit_unauthenticated))
             .wrap(actix_web::middleware::from_fn(switchboard_http::limits::cut_slow_bodies))
             // Outside the error shaping: it sees every answer as sent.
             .wrap(actix_web::middleware::from_fn(switchboard_http::metrics::record_requests))

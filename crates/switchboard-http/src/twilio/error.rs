@@ -31,6 +31,8 @@ pub struct ApiError {
     status: u16,
     code: u32,
     message: String,
+    /// Sent as `Retry-After` (seconds) with a 429.
+    retry_after_secs: Option<u64>,
 }
 
 /// Said for every 5xx: the cause goes to the server's log, never to the caller.
@@ -38,7 +40,7 @@ const INTERNAL_MESSAGE: &str = "An internal server error occurred";
 
 impl ApiError {
     pub fn new(status: u16, code: u32, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after_secs: None }
     }
 
     /// 20404, as Twilio words it: "The requested resource /v1/FlexFlows/FO… was not found".
@@ -75,6 +77,12 @@ impl ApiError {
     /// ("invalid parameter") is what an SDK user would look up.
     pub fn too_large(message: impl Into<String>) -> ApiError {
         ApiError::new(413, 20001, message)
+    }
+
+    /// 429 with 20429 ("Too Many Requests" in Twilio's dictionary), and how many whole seconds
+    /// to wait, sent as `Retry-After`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> ApiError {
+        ApiError { retry_after_secs: Some(retry_after_secs), ..ApiError::new(429, 20429, message) }
     }
 
     /// 20500, with nothing of the cause: details go to the server's log, not to the caller.
@@ -114,6 +122,11 @@ impl ApiError {
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The `Retry-After` of a 429.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after_secs
     }
 
     /// `https://www.twilio.com/docs/errors/<code>`, as Twilio links every error.
@@ -168,6 +181,9 @@ impl ResponseError for ApiError {
         if self.status == 401 {
             // Without the challenge, browsers and curl do not offer to send credentials.
             response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="Switchboard""#));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         // `json` sets `Content-Type: application/json`.
         response.json(self.body())
@@ -353,6 +369,15 @@ mod tests {
         );
         assert_eq!((unavailable.status(), unavailable.code()), (503, 20500));
         assert!(!unavailable.message().contains("secret"));
+    }
+
+    #[test]
+    fn too_many_requests_carry_retry_after_and_other_errors_do_not() {
+        let response = ApiError::too_many_requests("slow down", 3).error_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "3");
+        let plain = ApiError::new(429, 20429, "Too Many Requests").error_response();
+        assert!(plain.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]
