@@ -99,6 +99,7 @@ pub(crate) struct EngineInner {
     pub(crate) hooks: Arc<Shared>,
     pub users: Arc<UserDirectory>,
     pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
+    pub studio_flows: Arc<crate::studio_flows::StudioFlowDirectory>,
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
     janitor: Addr<Janitor>,
@@ -149,6 +150,8 @@ impl Engine {
         let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
         let services = Arc::new(ServiceDirectory::load(Arc::clone(&log))?);
         let workspaces = Arc::new(crate::workspaces::WorkspaceDirectory::load(Arc::clone(&log))?);
+        let studio_flows =
+            Arc::new(crate::studio_flows::StudioFlowDirectory::load(Arc::clone(&log))?);
         let shared = Shared::new(
             Arc::clone(&log),
             Arc::clone(&flows),
@@ -178,6 +181,7 @@ impl Engine {
             hooks,
             users,
             workspaces,
+            studio_flows,
             log,
             clock,
             registry,
@@ -302,6 +306,21 @@ impl Engine {
     /// TaskRouter's workspaces and their configuration.
     pub fn workspaces(&self) -> &crate::workspaces::WorkspaceDirectory {
         &self.inner.workspaces
+    }
+
+    /// Studio flows, their revisions and their executions.
+    pub fn studio_flows(&self) -> &crate::studio_flows::StudioFlowDirectory {
+        &self.inner.studio_flows
+    }
+
+    /// Starts an execution of Studio flow `flow`'s newest published revision, now: what the
+    /// runner will call on a channel's first message (nothing calls it from traffic yet).
+    pub async fn start_studio_execution(
+        &self,
+        flow: Sid,
+        start: crate::studio_flows::ExecutionStart,
+    ) -> crate::studio_flows::ExecutionChange {
+        self.inner.studio_flows.start_execution(flow, start, self.now()).await
     }
 
     pub fn users(&self) -> &UserDirectory {
