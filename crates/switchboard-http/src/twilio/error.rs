@@ -31,6 +31,8 @@ pub struct ApiError {
     status: u16,
     code: u32,
     message: String,
+    /// What some errors add for a program to read (Studio's validation errors).
+    details: Option<Box<serde_json::Value>>,
 }
 
 /// Said for every 5xx: the cause goes to the server's log, never to the caller.
@@ -38,7 +40,13 @@ const INTERNAL_MESSAGE: &str = "An internal server error occurred";
 
 impl ApiError {
     pub fn new(status: u16, code: u32, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    /// The error with Twilio's `details` object (Studio lists every validation error there).
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(Box::new(details));
+        self
     }
 
     /// 20404, as Twilio words it: "The requested resource /v1/FlexFlows/FO… was not found".
@@ -128,6 +136,7 @@ impl ApiError {
             message: self.message.clone(),
             more_info: self.more_info(),
             status: self.status,
+            details: self.details.as_deref().cloned(),
         }
     }
 }
@@ -148,6 +157,11 @@ pub struct ErrorBody {
     /// The HTTP status, repeated.
     #[schema(example = 404)]
     pub status: u16,
+    /// Only on some errors: more for a program to read (Studio's `{"errors": [{"message",
+    /// "property_path"}], "warnings": []}` for a definition that fails validation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 impl fmt::Display for ApiError {
