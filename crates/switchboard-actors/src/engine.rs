@@ -18,6 +18,7 @@ use crate::hub::{Hub, LiveEvent};
 use crate::janitor::{Activity, ChannelListing, Janitor, ListChannels, ListOpenTasks, OpenTask};
 use crate::registry::{shard, Registry};
 use crate::router::{FlowRouter, Route, Routed};
+use crate::studio_flows::StudioFlowDirectory;
 use crate::users::UserDirectory;
 use crate::{Clock, EngineError};
 
@@ -99,7 +100,7 @@ pub(crate) struct EngineInner {
     pub(crate) hooks: Arc<Shared>,
     pub users: Arc<UserDirectory>,
     pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
-    pub studio_flows: Arc<crate::studio_flows::StudioFlowDirectory>,
+    pub studio_flows: Arc<StudioFlowDirectory>,
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
     janitor: Addr<Janitor>,
@@ -150,8 +151,6 @@ impl Engine {
         let users = Arc::new(UserDirectory::load(Arc::clone(&log))?);
         let services = Arc::new(ServiceDirectory::load(Arc::clone(&log))?);
         let workspaces = Arc::new(crate::workspaces::WorkspaceDirectory::load(Arc::clone(&log))?);
-        let studio_flows =
-            Arc::new(crate::studio_flows::StudioFlowDirectory::load(Arc::clone(&log))?);
         let shared = Shared::new(
             Arc::clone(&log),
             Arc::clone(&flows),
@@ -181,7 +180,7 @@ impl Engine {
             hooks,
             users,
             workspaces,
-            studio_flows,
+            studio_flows: Arc::new(StudioFlowDirectory::load(Arc::clone(&log))?),
             log,
             clock,
             registry,
@@ -309,7 +308,7 @@ impl Engine {
     }
 
     /// Studio flows, their revisions and their executions.
-    pub fn studio_flows(&self) -> &crate::studio_flows::StudioFlowDirectory {
+    pub fn studio_flows(&self) -> &StudioFlowDirectory {
         &self.inner.studio_flows
     }
 
