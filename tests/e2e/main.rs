@@ -67,6 +67,8 @@ mod sdk;
 mod service_webhooks;
 /// Damage of every kind to data folders: never passes as good, never starts with less.
 mod storage_faults;
+/// Studio v2: flows from Studio's JSON, revisions, Validate, executions and steps, restarts.
+mod studio;
 /// TaskRouter's assignment: reservations, answers, timeouts, capacity, restarts.
 mod task_routing;
 /// TaskRouter v1: the seeded workspace, workspaces and their parts, refusals, restarts.

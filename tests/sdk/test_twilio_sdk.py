@@ -564,5 +564,46 @@ class TaskRouter(unittest.TestCase):
         self.assertEqual([t.sid for t in ws.tasks.list(assignment_status=["completed"])], [task.sid])
 
 
+FLOWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "crates", "switchboard-studio", "tests", "flows")
+
+
+class Studio(unittest.TestCase):
+    def test_flows_revisions_validate_and_executions(self):
+        c = client()
+        with open(os.path.join(FLOWS, "greeting_menu.json")) as f:
+            definition = json.load(f)
+        flow = c.studio.v2.flows.create(friendly_name="sdk studio", status="draft", definition=definition)
+        self.assertTrue(flow.sid.startswith("FW"))
+        self.assertEqual((flow.revision, flow.status, flow.valid), (1, "draft", True))
+        self.assertEqual(flow.definition, definition, "the definition comes back as given")
+        self.assertIsNotNone(flow.date_created, "dates parse as datetimes")
+        changed = json.loads(json.dumps(definition))
+        changed["description"] = "changed by the sdk"
+        updated = c.studio.v2.flows(flow.sid).update(status="published", definition=changed, commit_message="sdk revision")
+        self.assertEqual((updated.revision, updated.status, updated.commit_message), (2, "published", "sdk revision"))
+        fetched = c.studio.v2.flows(flow.sid).fetch()
+        self.assertEqual((fetched.friendly_name, fetched.definition), ("sdk studio", changed))
+        self.assertIn(flow.sid, [f.sid for f in c.studio.v2.flows.list(page_size=1)])
+        revisions = c.studio.v2.flows(flow.sid).revisions.list()
+        self.assertEqual([r.revision for r in revisions], [2, 1])
+        self.assertEqual(revisions[1].definition, definition)
+        latest = c.studio.v2.flows(flow.sid).revisions("LatestPublished").fetch()
+        self.assertEqual(latest.revision, 2)
+        valid = c.studio.v2.flow_validate.update(friendly_name="check", status="draft", definition=definition)
+        self.assertTrue(valid.valid)
+        broken = json.loads(json.dumps(definition))
+        broken["states"][1]["properties"].pop("body")
+        with self.assertRaises(TwilioRestException) as caught:
+            c.studio.v2.flow_validate.update(friendly_name="check", status="draft", definition=broken)
+        self.assertEqual((caught.exception.status, caught.exception.code), (400, 81022))
+        self.assertIn("state 'greet': property 'body'", caught.exception.msg)
+        self.assertEqual(caught.exception.details["errors"][0]["property_path"], "#/states/1/properties/body")
+        self.assertEqual(list(c.studio.v2.flows(flow.sid).executions.list()), [])
+        self.assertTrue(c.studio.v2.flows(flow.sid).delete())
+        with self.assertRaises(TwilioRestException) as caught:
+            c.studio.v2.flows(flow.sid).fetch()
+        self.assertEqual((caught.exception.status, caught.exception.code), (404, 20404))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

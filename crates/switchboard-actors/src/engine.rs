@@ -18,6 +18,7 @@ use crate::hub::{Hub, LiveEvent};
 use crate::janitor::{Activity, ChannelListing, Janitor, ListChannels, ListOpenTasks, OpenTask};
 use crate::registry::{shard, Registry};
 use crate::router::{FlowRouter, Route, Routed};
+use crate::studio_flows::StudioFlowDirectory;
 use crate::users::UserDirectory;
 use crate::{Clock, EngineError};
 
@@ -100,6 +101,7 @@ pub(crate) struct EngineInner {
     pub users: Arc<UserDirectory>,
     pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
     pub task_router: Arc<crate::taskrouter::TaskRouter>,
+    pub studio_flows: Arc<StudioFlowDirectory>,
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
     janitor: Addr<Janitor>,
@@ -125,6 +127,7 @@ struct Directories {
     services: Arc<ServiceDirectory>,
     workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
     task_router: Arc<crate::taskrouter::TaskRouter>,
+    studio_flows: Arc<StudioFlowDirectory>,
 }
 
 impl Directories {
@@ -141,8 +144,21 @@ impl Directories {
             services: Arc::new(ServiceDirectory::load(Arc::clone(log))?),
             workspaces,
             task_router,
+            studio_flows: Arc::new(StudioFlowDirectory::load(Arc::clone(log))?),
         })
     }
+}
+
+/// Starts the flow routers, `shards` of them spread over the arbiters.
+fn start_routers(inner: &Arc<EngineInner>, shards: usize) {
+    let arbiters = inner.registry.arbiters().to_vec();
+    let routers = (0..shards.max(1))
+        .map(|i| {
+            let (deps, home) = (inner.route_deps(), i % arbiters.len());
+            FlowRouter::start_in_arbiter(&arbiters[home], move |_| FlowRouter::new(deps, home))
+        })
+        .collect();
+    let _ = inner.routers.set(routers);
 }
 
 #[derive(Debug, Clone)]
@@ -173,7 +189,7 @@ impl Engine {
         )
         .start_with_feed();
         let hub = Arc::new(Hub::default());
-        let Directories { flows, users, services, workspaces, task_router } =
+        let Directories { flows, users, services, workspaces, task_router, studio_flows } =
             Directories::load(&log, &clock)?;
         let parts = crate::consumer::SharedParts {
             flows: Arc::clone(&flows),
@@ -206,6 +222,7 @@ impl Engine {
             users,
             workspaces,
             task_router,
+            studio_flows,
             log,
             clock,
             registry,
@@ -216,14 +233,7 @@ impl Engine {
             routers: std::sync::OnceLock::new(),
             media_config: config.media.clone(),
         });
-        let arbiters = inner.registry.arbiters().to_vec();
-        let routers = (0..config.router_shards.max(1))
-            .map(|i| {
-                let (deps, home) = (inner.route_deps(), i % arbiters.len());
-                FlowRouter::start_in_arbiter(&arbiters[home], move |_| FlowRouter::new(deps, home))
-            })
-            .collect();
-        let _ = inner.routers.set(routers);
+        start_routers(&inner, config.router_shards);
         let engine = Engine { inner };
         engine.resume_channels(&consumers, &dispatcher)?;
         engine.resume_user_webhooks(&dispatcher)?;
@@ -400,6 +410,21 @@ impl Engine {
     /// TaskRouter's workers, tasks and reservations.
     pub fn task_router(&self) -> &crate::taskrouter::TaskRouter {
         &self.inner.task_router
+    }
+
+    /// Studio flows, their revisions and their executions.
+    pub fn studio_flows(&self) -> &StudioFlowDirectory {
+        &self.inner.studio_flows
+    }
+
+    /// Starts an execution of Studio flow `flow`'s newest published revision, now: what the
+    /// runner will call on a channel's first message (nothing calls it from traffic yet).
+    pub async fn start_studio_execution(
+        &self,
+        flow: Sid,
+        start: crate::studio_flows::ExecutionStart,
+    ) -> crate::studio_flows::ExecutionChange {
+        self.inner.studio_flows.start_execution(flow, start, self.now()).await
     }
 
     pub fn users(&self) -> &UserDirectory {

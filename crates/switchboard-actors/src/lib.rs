@@ -6,6 +6,7 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`UserDirectory`]: Chat Users, one `US` stream each, with the channels each identity is in.
+//! - [`StudioFlowDirectory`]: Studio flows with their revisions, and their executions.
 //! - [`Hub`]: live fan-out of channel events to the members' connections; `presence`: users'
 //!   reachability from those connections, pushed to the members of their channels.
 //! - `consumer`: work driven from the log, each consumer from a cursor of its own: customer
@@ -43,6 +44,7 @@ mod router;
 pub mod sandbox;
 mod span;
 mod streams;
+mod studio_flows;
 mod taskrouter;
 mod users;
 mod workspaces;
@@ -71,6 +73,10 @@ pub use outbound::OutboundPolicy;
 pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
 pub use router::FlowRouter;
 pub use sandbox::{Sandbox, SandboxDelivery};
+pub use studio_flows::{
+    ExecutionChange, ExecutionRefusal, ExecutionStart, StepView, StudioFlowChange,
+    StudioFlowDirectory, MAX_REVISIONS, MAX_REVISION_BYTES, MAX_STUDIO_FLOWS,
+};
 pub use taskrouter::{
     NewTask, NewWorker, ReservationAnswer, Routed, RouterRefusal, TaskChanges, TaskRouter,
     WorkerChanges,

@@ -38,6 +38,7 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::channel_webhooks::routes)
         .configure(crate::chat_invites::routes)
         .configure(crate::taskrouter::routes)
+        .configure(crate::studio::routes)
         .configure(crate::admin::routes)
         .configure(crate::logging::routes)
         .configure(crate::ws::routes)

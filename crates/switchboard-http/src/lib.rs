@@ -7,6 +7,8 @@
 //!   channel Invites), `channel_webhooks`: the REST
 //!   resources; `webhooks`: inbound provider messages; `ws`: real time; `admin`: audit and
 //!   tasks for operators; `media`: uploads, media content, signed public links.
+//! - `taskrouter/` (TaskRouter v1) and `studio/` (Studio v2: flows, revisions, executions):
+//!   one file per noun, their wire shapes in `wire.rs`.
 //! - `webchat` (sessions, tokens), `webchat_flows` (a web flow's widget settings),
 //!   `webchat_pages` (the widget's files from `switchboard-web`, the chat page, the demo at `/`).
 //! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
@@ -40,6 +42,7 @@ pub mod openapi;
 pub mod rate;
 mod service_webhooks;
 pub mod state;
+mod studio;
 mod taskrouter;
 pub mod twilio;
 mod views;

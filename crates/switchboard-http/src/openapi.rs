@@ -49,6 +49,7 @@ pub const META_SIGNATURE: &str = "metaSignature";
         (name = "Flex", description = "Flex v1: FlexFlows, custom channels, web chats"),
         (name = "Chat", description = "Chat v2: Services, Channels, Members, Messages, Users, Roles, Webhooks, Media"),
         (name = "TaskRouter", description = "TaskRouter v1: Workspaces, Activities, TaskChannels, TaskQueues, Workflows"),
+        (name = "Studio", description = "Studio v2: Flows, Revisions, Validate, Executions, Steps, Contexts"),
         (name = "Webhooks", description = "What providers post to us: Twilio and Meta"),
         (name = "Realtime", description = "The WebSocket"),
         (name = "Operations", description = "Health, audit, tasks, this document"),

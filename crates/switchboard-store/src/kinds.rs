@@ -7,6 +7,7 @@ use switchboard_domain::{Aggregate, ChannelState, FlowState, ServiceState, SidPr
 use switchboard_routing::task::TaskState;
 use switchboard_routing::worker::WorkerState;
 use switchboard_routing::workspace::WorkspaceState;
+use switchboard_studio::{ExecutionState, StudioFlowState};
 
 use crate::replay::AnyEvent;
 
@@ -30,12 +31,18 @@ pub(crate) fn visit_kind<V: KindVisitor>(prefix: SidPrefix, visitor: V) -> Optio
         }
         <WorkerState as Aggregate>::PREFIX => visitor.visit::<WorkerState>(AnyEvent::Worker),
         <TaskState as Aggregate>::PREFIX => visitor.visit::<TaskState>(AnyEvent::Task),
+        <StudioFlowState as Aggregate>::PREFIX => {
+            visitor.visit::<StudioFlowState>(AnyEvent::StudioFlow)
+        }
+        <ExecutionState as Aggregate>::PREFIX => {
+            visitor.visit::<ExecutionState>(AnyEvent::StudioExecution)
+        }
         _ => return None,
     })
 }
 
 /// Every registered kind's prefix, in the order `reindex` rebuilds them.
-pub(crate) const PREFIXES: [SidPrefix; 7] = [
+pub(crate) const PREFIXES: [SidPrefix; 9] = [
     <UserState as Aggregate>::PREFIX,
     <FlowState as Aggregate>::PREFIX,
     <ServiceState as Aggregate>::PREFIX,
@@ -43,6 +50,8 @@ pub(crate) const PREFIXES: [SidPrefix; 7] = [
     <WorkspaceState as Aggregate>::PREFIX,
     <WorkerState as Aggregate>::PREFIX,
     <TaskState as Aggregate>::PREFIX,
+    <StudioFlowState as Aggregate>::PREFIX,
+    <ExecutionState as Aggregate>::PREFIX,
 ];
 
 /// The kind's name, as `verify` counts streams.
@@ -72,7 +81,18 @@ mod tests {
     fn every_registered_prefix_names_its_kind_once() {
         let names: Vec<&str> =
             PREFIXES.iter().map(|p| kind_name(Sid::from_parts(*p, [1; 16]))).collect();
-        assert_eq!(names, ["user", "flow", "service", "channel", "workspace", "worker", "task"]);
+        let expected = [
+            "user",
+            "flow",
+            "service",
+            "channel",
+            "workspace",
+            "worker",
+            "task",
+            "studio flow",
+            "studio execution",
+        ];
+        assert_eq!(names, expected);
         for (i, prefix) in PREFIXES.iter().enumerate() {
             assert!(!PREFIXES[i + 1..].contains(prefix), "{prefix:?} is registered twice");
         }

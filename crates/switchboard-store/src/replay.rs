@@ -9,6 +9,7 @@ use switchboard_domain::{
 use switchboard_routing::task::TaskEvent;
 use switchboard_routing::worker::WorkerEvent;
 use switchboard_routing::workspace::WorkspaceEvent;
+use switchboard_studio::{ExecutionEvent, StudioFlowEvent};
 
 use crate::keyring::KeyRing;
 use crate::kinds::{visit_kind, KindVisitor};
@@ -44,6 +45,8 @@ pub enum AnyEvent {
     Workspace(WorkspaceEvent),
     Worker(WorkerEvent),
     Task(TaskEvent),
+    StudioFlow(StudioFlowEvent),
+    StudioExecution(ExecutionEvent),
     Folder(FolderEvent),
 }
 
@@ -57,6 +60,8 @@ impl DomainEvent for AnyEvent {
             AnyEvent::Workspace(event) => event.type_name(),
             AnyEvent::Worker(event) => event.type_name(),
             AnyEvent::Task(event) => event.type_name(),
+            AnyEvent::StudioFlow(event) => event.type_name(),
+            AnyEvent::StudioExecution(event) => event.type_name(),
             AnyEvent::Folder(event) => event.type_name(),
         }
     }

@@ -124,6 +124,9 @@ pub enum ExecutionEvent {
     ExecutionFailed {
         reason: String,
     },
+    /// Deleted through the API (Studio's `DELETE …/Executions/{FN}`): no longer shown, its
+    /// events kept for audit. A deleted execution takes no more commands.
+    ExecutionDeleted,
 }
 
 impl DomainEvent for ExecutionEvent {
@@ -139,6 +142,7 @@ impl DomainEvent for ExecutionEvent {
             ExecutionEvent::FlexTaskRequested { .. } => "studio_flex_task_requested",
             ExecutionEvent::ExecutionEnded { .. } => "studio_execution_ended",
             ExecutionEvent::ExecutionFailed { .. } => "studio_execution_failed",
+            ExecutionEvent::ExecutionDeleted => "studio_execution_deleted",
         }
     }
 }
@@ -178,6 +182,8 @@ pub enum ExecutionInput {
     HttpFailed { step_sid: Sid, reason: String },
     /// Stop the execution (Studio's `Status=ended` update).
     End,
+    /// Delete it (Studio's `DELETE`): an active one ends first.
+    Delete,
 }
 
 /// Why an execution refused a command.
@@ -240,11 +246,19 @@ pub struct ExecutionState {
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     pub events_applied: u64,
+    /// Deleted through the API; added after the first stored form, hence the default.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 impl ExecutionState {
     pub fn is_active(&self) -> bool {
-        self.sid.is_some() && self.status == ExecutionStatus::Active
+        self.sid.is_some() && self.status == ExecutionStatus::Active && !self.deleted
+    }
+
+    /// Started and not deleted: what the API shows.
+    pub fn is_shown(&self) -> bool {
+        self.sid.is_some() && !self.deleted
     }
 
     /// When a pending reply times out, for the actor layer's timer.
@@ -326,6 +340,10 @@ impl ExecutionState {
             }
             ExecutionEvent::ExecutionFailed { reason } => {
                 self.finish(ExecutionStatus::Failed, reason)
+            }
+            ExecutionEvent::ExecutionDeleted => {
+                self.deleted = true;
+                self.waiting = None;
             }
         }
         self.date_updated = at;

@@ -46,15 +46,23 @@ pub(crate) fn decide(state: &ExecutionState, command: ExecutionCommand) -> Decid
     if let ExecutionInput::Start { .. } = input {
         return start(state, &definition, at, input);
     }
-    if state.sid.is_none() {
+    if !state.is_shown() {
         return Err(ExecutionRejection::NotFound);
+    }
+    if matches!(input, ExecutionInput::Delete) {
+        let mut events = Vec::new();
+        if state.is_active() {
+            events.push(ExecutionEvent::ExecutionEnded { reason: "deleted".into() });
+        }
+        events.push(ExecutionEvent::ExecutionDeleted);
+        return Ok(events);
     }
     if !state.is_active() {
         return Err(ExecutionRejection::Finished);
     }
     let mut run = Runner::new(state, &definition, at);
     match input {
-        ExecutionInput::Start { .. } => unreachable!("handled above"),
+        ExecutionInput::Start { .. } | ExecutionInput::Delete => unreachable!("handled above"),
         ExecutionInput::Reply { body, from } => run.reply(body, from)?,
         ExecutionInput::Timeout => run.timeout()?,
         ExecutionInput::MessageOutcome { step_sid, sent, error } => {
@@ -678,5 +686,25 @@ mod tests {
         let events = state.decide(command(&other, reply)).unwrap();
         let Some(ExecutionEvent::ExecutionFailed { reason }) = events.last() else { panic!() };
         assert!(reason.contains("not the execution's revision"), "{reason}");
+    }
+
+    #[test]
+    fn a_deleted_execution_ends_first_and_then_takes_nothing() {
+        let definition = one_widget(json!({"name": "w", "type": "send-and-wait-for-reply",
+            "transitions": [{"event": "incomingMessage", "next": "after"}],
+            "properties": {"body": "?"}}));
+        let (mut state, _) = started(&definition);
+        let deleted = state.decide(command(&definition, ExecutionInput::Delete)).unwrap();
+        let ended = ExecutionEvent::ExecutionEnded { reason: "deleted".into() };
+        assert_eq!(deleted, [ended, ExecutionEvent::ExecutionDeleted]);
+        for event in deleted {
+            state.apply(&Recorded::new(Timestamp(2), event));
+        }
+        assert!(!state.is_shown() && !state.is_active());
+        assert_eq!(state.status, crate::ExecutionStatus::Ended);
+        for input in [ExecutionInput::End, ExecutionInput::Delete, ExecutionInput::Timeout] {
+            let refused = state.decide(command(&definition, input));
+            assert_eq!(refused, Err(ExecutionRejection::NotFound));
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod fake;
 pub mod openapi;
 pub mod python;
+pub mod studio;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -33,6 +33,8 @@ pub struct ApiError {
     message: String,
     /// Sent as `Retry-After` (seconds) with a 429.
     retry_after_secs: Option<u64>,
+    /// What some errors add for a program to read (Studio's validation errors).
+    details: Option<Box<serde_json::Value>>,
 }
 
 /// Said for every 5xx: the cause goes to the server's log, never to the caller.
@@ -40,7 +42,13 @@ const INTERNAL_MESSAGE: &str = "An internal server error occurred";
 
 impl ApiError {
     pub fn new(status: u16, code: u32, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after_secs: None }
+        ApiError { status, code, message: message.into(), retry_after_secs: None, details: None }
+    }
+
+    /// The error with Twilio's `details` object (Studio lists every validation error there).
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(Box::new(details));
+        self
     }
 
     /// 20404, as Twilio words it: "The requested resource /v1/FlexFlows/FO… was not found".
@@ -141,6 +149,7 @@ impl ApiError {
             message: self.message.clone(),
             more_info: self.more_info(),
             status: self.status,
+            details: self.details.as_deref().cloned(),
         }
     }
 }
@@ -161,6 +170,11 @@ pub struct ErrorBody {
     /// The HTTP status, repeated.
     #[schema(example = 404)]
     pub status: u16,
+    /// Only on some errors: more for a program to read (Studio's `{"errors": [{"message",
+    /// "property_path"}], "warnings": []}` for a definition that fails validation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
 }
 
 impl fmt::Display for ApiError {

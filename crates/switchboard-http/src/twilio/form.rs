@@ -181,30 +181,40 @@ impl FromRequest for TwilioForm {
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let payload = web::Payload::from_request(request, payload).into_inner();
         let limit = request.app_data::<FormLimit>().map_or(FORM_LIMIT_BYTES, |l| l.0);
-        let content_type = request
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
         let request = request.clone();
         Box::pin(async move {
             let payload = payload.map_err(|e| {
                 ApiError::bad_param(format!("The request body could not be read: {e}"))
             })?;
-            let body = read_body(&request, payload, limit).await?;
-            // The SDKs send this content type on list GETs too, with no body: an empty body is
-            // fine whatever the header says.
-            let is_form = content_type.is_empty()
-                || content_type.starts_with("application/x-www-form-urlencoded");
-            if !body.is_empty() && !is_form {
-                return Err(ApiError::bad_param(
-                    "The request body must be application/x-www-form-urlencoded",
-                ));
-            }
-            Ok(TwilioForm::parse(&body))
+            read_form(&request, payload, limit).await
         })
     }
+}
+
+/// Reads a form body of at most `limit` bytes: what [`TwilioForm`]'s extractor does, for the
+/// few resources that take larger forms than [`FORM_LIMIT_BYTES`] (Studio's definitions).
+pub async fn read_form(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<TwilioForm, ApiError> {
+    let content_type = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let body = read_body(request, payload, limit).await?;
+    // The SDKs send this content type on list GETs too, with no body: an empty body is fine
+    // whatever the header says.
+    let is_form =
+        content_type.is_empty() || content_type.starts_with("application/x-www-form-urlencoded");
+    if !body.is_empty() && !is_form {
+        return Err(ApiError::bad_param(
+            "The request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Ok(TwilioForm::parse(&body))
 }
 
 /// The decoded query string of a request, with the same accessors as [`TwilioForm`] (through

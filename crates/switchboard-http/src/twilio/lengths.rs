@@ -65,6 +65,10 @@ pub const WORKFLOW_CONFIGURATION: Limit = limit("Configuration", 64 * 1024, 2000
 pub const ASSIGNMENT_CALLBACK_URL: Limit = limit("AssignmentCallbackUrl", 2048, 20001);
 pub const FALLBACK_ASSIGNMENT_CALLBACK_URL: Limit =
     limit("FallbackAssignmentCallbackUrl", 2048, 20001);
+/// Studio flows: the name and a revision's commit message (Twilio documents neither limit; the
+/// domain keeps at most 1024 bytes of each, which 256 characters never pass).
+pub const STUDIO_FLOW_NAME: Limit = limit("FriendlyName", 256, 20001);
+pub const COMMIT_MESSAGE: Limit = limit("CommitMessage", 256, 20001);
 
 /// Refuses the first value (repeats included) longer than its limit.
 pub fn check(form: &TwilioForm, limits: &[Limit]) -> Result<(), ApiError> {

@@ -1,0 +1,414 @@
+//! Studio flows (`FW…`, each with all its revisions) and their executions (`FN…`), every stream
+//! of both kinds in memory and changed through the one stream runtime (`Streams`). A flow's
+//! change is decided under the kinds' writer, where the rules spanning flows (how many are kept)
+//! are checked; an execution's commands carry the compiled revision it is pinned to, compiled
+//! once per revision and shared.
+//!
+//! Nothing starts an execution from traffic yet: [`StudioFlowDirectory::start_execution`] (and
+//! `Engine::start_studio_execution`) is what the runner will call on a channel's first message;
+//! the REST surface reads executions and their steps, ends and deletes them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
+use switchboard_store::{EventLog, ReplayRecord};
+use switchboard_studio::{
+    validate_json, ExecutionCommand, ExecutionEvent, ExecutionInput, ExecutionRejection,
+    ExecutionState, FlowStatus, Limits, StudioFlowCommand, StudioFlowRejection, StudioFlowState,
+    ValidDefinition,
+};
+
+use crate::ids::new_sid;
+use crate::streams::Streams;
+use crate::EngineError;
+
+/// The most Studio flows kept (deleted ones do not count): each is held in memory with every
+/// revision, so a stranger with credentials cannot grow the daemon without bound.
+pub const MAX_STUDIO_FLOWS: usize = 1000;
+/// The most revisions one flow keeps, and the most bytes of definitions they may hold together.
+/// Revisions are never dropped (an execution runs the revision it started on to its end), so a
+/// flow past either limit is refused further revisions: make a new flow.
+pub const MAX_REVISIONS: usize = 1000;
+pub const MAX_REVISION_BYTES: usize = 16 << 20;
+
+/// A flow change's outcome: the flow after it, or why it was refused.
+pub type StudioFlowChange = Result<Result<StudioFlowState, StudioFlowRejection>, EngineError>;
+/// An execution change's outcome: the execution after it, or why it was refused.
+pub type ExecutionChange = Result<Result<ExecutionState, ExecutionRefusal>, EngineError>;
+
+/// Why an execution was not started or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecutionRefusal {
+    #[error("the Studio flow does not exist")]
+    FlowNotFound,
+    #[error("the Studio flow has no published revision")]
+    NotPublished,
+    #[error(transparent)]
+    Rejected(#[from] ExecutionRejection),
+}
+
+/// What starts an execution: the trigger's event and context, as the runner gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionStart {
+    /// The trigger's transition: `incomingMessage` for a customer's message.
+    pub trigger_event: String,
+    /// Studio's `trigger` context (`{"message": {"Body", "From", "ChannelSid", …}}`).
+    pub trigger: Value,
+    /// `flow.data`: the parameters of the start.
+    pub data: Value,
+    /// `flow.channel.address`: the address the customer wrote to.
+    pub flow_address: String,
+    pub limits: Limits,
+}
+
+/// One step of an execution as Studio lists it: the transition into a widget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepView {
+    pub sid: Sid,
+    /// The event that led to the step (`incomingMessage`, `sent`, `match`, …).
+    pub event: String,
+    pub transitioned_from: String,
+    /// The widget entered.
+    pub widget: String,
+    pub widget_type: String,
+    /// The widget's output as the step left it (`widgets.NAME`), `{}` when it has none.
+    pub context: Value,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct StudioFlowDirectory {
+    flows: Streams<StudioFlowState>,
+    executions: Streams<ExecutionState>,
+    /// Compiled revisions by (flow, revision), shared by their executions.
+    compiled: Mutex<HashMap<(Sid, u32), Arc<ValidDefinition>>>,
+}
+
+impl StudioFlowDirectory {
+    pub fn load(log: Arc<EventLog>) -> Result<StudioFlowDirectory, EngineError> {
+        Ok(StudioFlowDirectory {
+            flows: Streams::load(Arc::clone(&log))?,
+            executions: Streams::load(log)?,
+            compiled: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A flow that exists and is not deleted.
+    pub fn get(&self, sid: Sid) -> Option<StudioFlowState> {
+        self.flows.read().get(&sid).filter(|f| f.is_live()).cloned()
+    }
+
+    /// Every flow that exists, oldest first.
+    pub fn list(&self) -> Vec<StudioFlowState> {
+        let mut all: Vec<_> = self.flows.read().values().filter(|f| f.is_live()).cloned().collect();
+        all.sort_by_key(|f| (f.date_created, f.sid));
+        all
+    }
+
+    /// Makes a flow (revision 1) from Studio's JSON, validated by the domain.
+    pub async fn create(
+        &self,
+        friendly_name: String,
+        status: FlowStatus,
+        definition: String,
+        commit_message: Option<String>,
+        at: Timestamp,
+    ) -> StudioFlowChange {
+        let flow_sid = new_sid(SidPrefix::STUDIO_FLOW);
+        let command = StudioFlowCommand::Create {
+            flow_sid,
+            friendly_name,
+            status,
+            definition,
+            commit_message,
+        };
+        let written = {
+            let mut writer = self.flows.writer();
+            if writer.read().values().filter(|f| f.is_live()).count() >= MAX_STUDIO_FLOWS {
+                return Ok(Err(StudioFlowRejection::Invalid(
+                    "there are 1000 Studio flows already, the most kept: delete one first",
+                )));
+            }
+            writer.execute(flow_sid, vec![command], at)
+        };
+        self.flows.durable(written).await
+    }
+
+    /// Changes flow `sid` (`StudioFlowCommand::Update`): a new revision when its definition or
+    /// status changes, refused past the revisions a flow keeps.
+    pub async fn update(
+        &self,
+        sid: Sid,
+        update: StudioFlowCommand,
+        at: Timestamp,
+    ) -> StudioFlowChange {
+        let written = {
+            let mut writer = self.flows.writer();
+            let state = writer.state(sid);
+            if !state.is_live() {
+                return Ok(Err(StudioFlowRejection::NotFound));
+            }
+            let kept: usize = state.revisions.iter().map(|r| r.definition.len()).sum();
+            let adds = match &update {
+                StudioFlowCommand::Update { definition: Some(d), .. } => d.len(),
+                _ => state.latest().map_or(0, |r| r.definition.len()),
+            };
+            if state.revisions.len() >= MAX_REVISIONS || kept + adds > MAX_REVISION_BYTES {
+                return Ok(Err(StudioFlowRejection::Invalid(
+                    "the flow keeps 1000 revisions or 16 MiB of definitions already, the most \
+                     kept: make a new flow",
+                )));
+            }
+            writer.execute(sid, vec![update], at)
+        };
+        self.flows.durable(written).await
+    }
+
+    /// Deletes flow `sid` and ends its active executions (the runner must not continue them).
+    pub async fn delete(&self, sid: Sid, at: Timestamp) -> StudioFlowChange {
+        let written = self.flows.execute(sid, vec![StudioFlowCommand::Delete], at);
+        let deleted = self.flows.durable(written).await?;
+        if deleted.is_ok() {
+            for execution in self.executions_of(sid).into_iter().filter(|e| e.is_active()) {
+                let Some(execution_sid) = execution.sid else { continue };
+                self.execute(execution_sid, ExecutionInput::End, at).await?.ok();
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Revision `revision` of flow `sid` (a deleted flow's too), compiled once and shared.
+    pub fn definition(&self, sid: Sid, revision: u32) -> Option<Arc<ValidDefinition>> {
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = compiled.get(&(sid, revision)) {
+            return Some(Arc::clone(found));
+        }
+        let text = self.flows.read().get(&sid)?.revision(revision)?.definition.clone();
+        // A stored revision passed validation when it was committed.
+        let valid = Arc::new(validate_json(&text).ok()?);
+        compiled.insert((sid, revision), Arc::clone(&valid));
+        Some(valid)
+    }
+
+    /// An execution that was started and not deleted.
+    pub fn execution(&self, sid: Sid) -> Option<ExecutionState> {
+        self.executions.read().get(&sid).filter(|e| e.is_shown()).cloned()
+    }
+
+    /// The executions of flow `flow` that are shown, newest first.
+    pub fn executions_of(&self, flow: Sid) -> Vec<ExecutionState> {
+        let mut all: Vec<_> = self
+            .executions
+            .read()
+            .values()
+            .filter(|e| e.is_shown() && e.flow_sid == Some(flow))
+            .cloned()
+            .collect();
+        all.sort_by_key(|e| std::cmp::Reverse((e.date_created, e.sid)));
+        all
+    }
+
+    /// Starts an execution of flow `flow`'s newest published revision: what the runner calls
+    /// on a channel's first message.
+    pub async fn start_execution(
+        &self,
+        flow: Sid,
+        start: ExecutionStart,
+        at: Timestamp,
+    ) -> ExecutionChange {
+        let Some(state) = self.get(flow) else { return Ok(Err(ExecutionRefusal::FlowNotFound)) };
+        let Some(revision) = state.live_revision().map(|r| r.revision) else {
+            return Ok(Err(ExecutionRefusal::NotPublished));
+        };
+        let definition = self.definition(flow, revision).ok_or_else(|| {
+            EngineError::Internal(format!("revision {revision} of {flow} does not compile"))
+        })?;
+        let execution_sid = new_sid(SidPrefix::STUDIO_EXECUTION);
+        let input = ExecutionInput::Start {
+            execution_sid,
+            flow_sid: flow,
+            revision,
+            trigger_event: start.trigger_event,
+            trigger: start.trigger,
+            data: start.data,
+            flow_address: start.flow_address,
+            limits: start.limits,
+        };
+        let command = ExecutionCommand { definition, at, input };
+        let written = self.executions.execute(execution_sid, vec![command], at);
+        Ok(self.executions.durable(written).await?.map_err(ExecutionRefusal::from))
+    }
+
+    /// Gives execution `sid` what happened (`End`, `Delete`, and the runner's inputs).
+    pub async fn execute(&self, sid: Sid, input: ExecutionInput, at: Timestamp) -> ExecutionChange {
+        let Some(state) = self.executions.read().get(&sid).cloned() else {
+            return Ok(Err(ExecutionRejection::NotFound.into()));
+        };
+        let (Some(flow), revision) = (state.flow_sid, state.revision) else {
+            return Ok(Err(ExecutionRejection::NotFound.into()));
+        };
+        let Some(definition) = self.definition(flow, revision) else {
+            return Ok(Err(ExecutionRefusal::FlowNotFound));
+        };
+        let command = ExecutionCommand { definition, at, input };
+        let written = self.executions.execute(sid, vec![command], at);
+        Ok(self.executions.durable(written).await?.map_err(ExecutionRefusal::from))
+    }
+
+    /// The steps of execution `sid`, oldest first, read from its durable events.
+    pub async fn steps(&self, sid: Sid) -> Result<Vec<StepView>, EngineError> {
+        let log = self.executions.log();
+        let head = log.next_seq(sid)?;
+        log.wait_durable(log.ticket()).await?;
+        let mut steps: Vec<StepView> = Vec::new();
+        for record in log.read::<Recorded<ExecutionEvent>>(sid, 0) {
+            let ReplayRecord::Event { seq, event, .. } = record? else { continue };
+            if seq >= head {
+                break;
+            }
+            step_fold(&mut steps, event.at, event.event);
+        }
+        Ok(steps)
+    }
+}
+
+/// What one event does to the list of steps: a `StepEntered` opens one, the output of its
+/// widget is its context, and every later event of the step updates its date.
+fn step_fold(steps: &mut Vec<StepView>, at: Timestamp, event: ExecutionEvent) {
+    match event {
+        ExecutionEvent::StepEntered { step_sid, name, widget_type, transitioned_from, event } => {
+            steps.push(StepView {
+                sid: step_sid,
+                event,
+                transitioned_from,
+                widget: name,
+                widget_type,
+                context: Value::Object(Default::default()),
+                date_created: at,
+                date_updated: at,
+            });
+            return;
+        }
+        ExecutionEvent::WidgetOutput { name, output } => {
+            if let Some(step) = steps.last_mut().filter(|s| s.widget == name) {
+                step.context = serde_json::from_str(&output).unwrap_or(Value::Null);
+            }
+        }
+        _ => {}
+    }
+    if let Some(step) = steps.last_mut() {
+        step.date_updated = at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use switchboard_crypto::MasterKey;
+    use switchboard_store::{Durability, StoreConfig};
+    use switchboard_studio::ExecutionStatus;
+
+    use super::*;
+
+    const GREETING: &str = include_str!("../../switchboard-studio/tests/flows/greeting_menu.json");
+
+    fn open(dir: &std::path::Path) -> Arc<EventLog> {
+        let mut config = StoreConfig::new(dir.join("data"));
+        config.durability = Durability::Flush;
+        Arc::new(EventLog::open(config, MasterKey::from_bytes([7; 32])).unwrap())
+    }
+
+    fn start() -> ExecutionStart {
+        ExecutionStart {
+            trigger_event: "incomingMessage".into(),
+            trigger: json!({"message": {"Body": "hi", "From": "+15551234567",
+                                        "ChannelAttributes": {"from": "Ada"}}}),
+            data: Value::Null,
+            flow_address: "+15005550006".into(),
+            limits: Limits::default(),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn an_execution_runs_its_pinned_revision_and_its_steps_are_read_from_its_events() {
+        let temp = tempfile::tempdir().unwrap();
+        let studio = StudioFlowDirectory::load(open(temp.path())).unwrap();
+        let at = Timestamp(1_000);
+        let draft = studio.create("Menu".into(), FlowStatus::Draft, GREETING.into(), None, at);
+        let flow = draft.await.unwrap().unwrap().sid.unwrap();
+        let refused = studio.start_execution(flow, start(), at).await.unwrap();
+        assert_eq!(refused, Err(ExecutionRefusal::NotPublished), "a draft does not run");
+        let publish = StudioFlowCommand::Update {
+            friendly_name: None,
+            status: Some(FlowStatus::Published),
+            definition: None,
+            commit_message: Some("go".into()),
+        };
+        studio.update(flow, publish, at).await.unwrap().unwrap();
+        let execution = studio.start_execution(flow, start(), at).await.unwrap().unwrap();
+        let sid = execution.sid.unwrap();
+        assert_eq!(execution.revision, 2, "the newest published revision");
+        let reply = ExecutionInput::Reply { body: "1".into(), from: "+15551234567".into() };
+        studio.execute(sid, reply, Timestamp(2_000)).await.unwrap().unwrap();
+        let steps = studio.steps(sid).await.unwrap();
+        let walked: Vec<_> = steps
+            .iter()
+            .map(|s| (s.transitioned_from.as_str(), s.event.as_str(), s.widget.as_str()))
+            .collect();
+        assert_eq!(
+            walked,
+            [
+                ("Trigger", "incomingMessage", "greet"),
+                ("greet", "incomingMessage", "menu"),
+                ("menu", "match", "sales")
+            ]
+        );
+        assert_eq!(steps[0].context["inbound"]["Body"], "1", "the reply is greet's output");
+        assert_eq!((steps[0].date_created, steps[2].date_created), (at, Timestamp(2_000)));
+        assert_eq!(studio.executions_of(flow).len(), 1);
+        studio.delete(flow, Timestamp(3_000)).await.unwrap().unwrap();
+        let ended = studio.execution(sid).unwrap();
+        assert_eq!(ended.status, ExecutionStatus::Ended, "a deleted flow's executions end");
+        let deleted = studio.execute(sid, ExecutionInput::Delete, Timestamp(4_000)).await;
+        deleted.unwrap().unwrap();
+        assert_eq!(studio.execution(sid), None);
+        assert!(studio.executions_of(flow).is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn revisions_past_the_bytes_kept_are_refused_before_anything_is_written() {
+        let temp = tempfile::tempdir().unwrap();
+        let log = open(temp.path());
+        let studio = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+        let at = Timestamp(1);
+        let created = studio.create("Big".into(), FlowStatus::Draft, GREETING.into(), None, at);
+        let flow = created.await.unwrap().unwrap().sid.unwrap();
+        // Each revision below changes the description, so each is a new one of about 1 MB.
+        let padding = "x".repeat(1_000_000);
+        let definition =
+            |n: usize| GREETING.replace("Greeting and menu", &format!("v{n} {padding}"));
+        let mut made = 1;
+        let refused = loop {
+            let update = StudioFlowCommand::Update {
+                friendly_name: None,
+                status: None,
+                definition: Some(definition(made)),
+                commit_message: None,
+            };
+            match studio.update(flow, update, at).await.unwrap() {
+                Ok(_) => made += 1,
+                Err(rejection) => break rejection,
+            }
+            assert!(made < 100, "the limit holds");
+        };
+        assert!(refused.to_string().contains("make a new flow"), "{refused}");
+        let state = studio.get(flow).unwrap();
+        let kept: usize = state.revisions.iter().map(|r| r.definition.len()).sum();
+        assert!(kept <= MAX_REVISION_BYTES, "{kept}");
+        assert!(kept + definition(made).len() > MAX_REVISION_BYTES, "refused only when full");
+        assert_eq!(log.next_seq(flow).unwrap(), made as u64, "nothing written for the refusal");
+    }
+}

@@ -1,0 +1,42 @@
+//! Studio executions written into a stopped daemon's folder as the runner will write them
+//! (through the actors' `StudioFlowDirectory`): nothing starts one from traffic yet, and the
+//! REST surface only reads, ends and deletes them.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use switchboard_actors::{Clock, ExecutionStart, StudioFlowDirectory, SystemClock};
+use switchboard_domain::{Sid, SidPrefix};
+use switchboard_studio::{ExecutionInput, Limits};
+
+use super::Folder;
+
+/// Starts an execution of `flow` (its newest published revision) for a customer `from` who
+/// wrote "hi", then gives it each of `replies`; returns the execution's SID.
+pub fn run_execution(folder: &Folder, flow: &str, from: &str, replies: &[&str]) -> String {
+    let flow = Sid::parse_with(flow, SidPrefix::STUDIO_FLOW).unwrap();
+    let log = Arc::new(folder.open());
+    let studio = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sid = runtime.block_on(async {
+        let start = ExecutionStart {
+            trigger_event: "incomingMessage".into(),
+            trigger: json!({"message": {"Body": "hi", "From": from, "MessageSid": "IM1",
+                                        "ChannelAttributes": {"from": "Ada"}}}),
+            data: json!({}),
+            flow_address: "+15005550006".into(),
+            limits: Limits::default(),
+        };
+        let started = studio.start_execution(flow, start, SystemClock.now()).await.unwrap();
+        let sid = started.unwrap().sid.unwrap();
+        for reply in replies {
+            let input = ExecutionInput::Reply { body: (*reply).into(), from: from.into() };
+            studio.execute(sid, input, SystemClock.now()).await.unwrap().unwrap();
+        }
+        sid
+    });
+    drop(studio);
+    let Ok(log) = Arc::try_unwrap(log) else { panic!("the directory still holds the log") };
+    log.close().unwrap();
+    sid.to_string()
+}
