@@ -347,9 +347,11 @@ impl<C: Clock> RateLimits<C> {
 /// Routes that check the credentials a request carries (Basic, or an access token): a request
 /// with credentials to one of them is counted by its credential, or as a failed authentication
 /// of its address, not here.
-const CHECKED_PREFIXES: [&str; 8] = [
+const CHECKED_PREFIXES: [&str; 10] = [
     "/chat/",
     "/flex/",
+    "/taskrouter/",
+    "/studio/",
     "/admin/",
     "/media/",
     "/metrics",
@@ -527,5 +529,29 @@ mod tests {
         assert!(counted_by_address("/webchat/v1/Sessions", true));
         assert!(!counted_by_address("/webchat/v1/Sessions/End", true));
         assert!(counted_by_address("/openapi.json", false));
+    }
+
+    /// A route that takes credentials but is missing from `CHECKED_PREFIXES` would count its
+    /// authenticated callers by address (a whole contact center behind one proxy) and refuse
+    /// them: every operation the OpenAPI document secures must be left to the credential limits.
+    #[test]
+    fn every_route_that_checks_credentials_is_left_to_the_credential_limits() {
+        let document = crate::openapi::document("https://chat.example.com").to_json().unwrap();
+        let document: serde_json::Value = serde_json::from_str(&document).unwrap();
+        let mut checked = 0;
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for operation in item.as_object().unwrap().values() {
+                let security = operation.get("security").map(|s| s.to_string());
+                // No `security` of its own: the document's, Basic.
+                let takes_credentials = security
+                    .as_deref()
+                    .is_none_or(|s| s.contains("basic") || s.contains("accessToken"));
+                if takes_credentials && !path.starts_with("/webhooks/") {
+                    checked += 1;
+                    assert!(!counted_by_address(path, true), "{path} is counted by address");
+                }
+            }
+        }
+        assert!(checked > 50, "{checked} secured operations");
     }
 }
