@@ -161,6 +161,20 @@ fn add_error_responses(operation: &mut Operation) {
     for range in ["4XX", "5XX"] {
         operation.responses.responses.entry(range.to_owned()).or_insert_with(|| error().into());
     }
+    // Every operation may meet a rate limit (`rate.rs`): said with the seconds to wait.
+    let retry_after = utoipa::openapi::header::HeaderBuilder::new()
+        .schema(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::Integer),
+        )
+        .description(Some("Whole seconds until the request may be made again"))
+        .build();
+    let too_many = ResponseBuilder::new()
+        .description("A rate limit refused the request (20429, docs/limits.md)")
+        .header("Retry-After", retry_after)
+        .content("application/json", Content::new(Some(RefOr::Ref(error_ref()))))
+        .build();
+    operation.responses.responses.entry("429".to_owned()).or_insert_with(|| too_many.into());
 }
 
 fn error_ref() -> utoipa::openapi::Ref {
@@ -365,6 +379,15 @@ mod tests {
         let media =
             paths["/chat/v2/Services/{service}/Media/{media}"]["get"]["security"].to_string();
         assert!(media.contains("basic") && media.contains("accessToken"), "{media}");
+    }
+
+    #[test]
+    fn every_operation_says_a_rate_limit_may_refuse_it_and_when_to_try_again() {
+        let doc = json();
+        for (path, method, operation) in operations_of(&doc) {
+            let header = &operation["responses"]["429"]["headers"]["Retry-After"];
+            assert!(header.is_object(), "{method} {path}: {}", operation["responses"]);
+        }
     }
 
     #[test]
