@@ -27,6 +27,10 @@ pub(crate) struct Streams<A> {
     /// that reporting it walks no stream.
     footprint: fn(&A) -> usize,
     held: AtomicUsize,
+    /// Whether some of the kind's streams live only in the log (`load_kept`): only then is a
+    /// stream missing from memory read from the log before it changes. A kind held whole
+    /// creates new streams without reading anything.
+    partial: bool,
 }
 
 impl<A: Aggregate> Streams<A> {
@@ -40,7 +44,7 @@ impl<A: Aggregate> Streams<A> {
         log: Arc<EventLog>,
         footprint: fn(&A) -> usize,
     ) -> Result<Streams<A>, EngineError> {
-        Streams::load_kept(log, footprint, |_| true)
+        Streams::load_where(log, footprint, None)
     }
 
     /// [`Streams::load_counted`], keeping in memory only the streams `keep` wants (a kind
@@ -51,18 +55,34 @@ impl<A: Aggregate> Streams<A> {
         footprint: fn(&A) -> usize,
         keep: fn(&A) -> bool,
     ) -> Result<Streams<A>, EngineError> {
+        Streams::load_where(log, footprint, Some(keep))
+    }
+
+    fn load_where(
+        log: Arc<EventLog>,
+        footprint: fn(&A) -> usize,
+        keep: Option<fn(&A) -> bool>,
+    ) -> Result<Streams<A>, EngineError> {
         let mut all = BTreeMap::new();
         for stream in log.streams() {
             let stream = stream?;
             if stream.prefix() == A::PREFIX {
                 let loaded = StreamLog::load(&log, stream)?;
-                if keep(loaded.state()) {
+                if keep.is_none_or(|keep| keep(loaded.state())) {
                     all.insert(stream, loaded);
                 }
             }
         }
         let held = all.values().map(|s| footprint(s.state())).sum::<usize>().into();
-        Ok(Streams { log, all: RwLock::new(all), writing: Mutex::new(()), footprint, held })
+        let partial = keep.is_some();
+        Ok(Streams {
+            log,
+            all: RwLock::new(all),
+            writing: Mutex::new(()),
+            footprint,
+            held,
+            partial,
+        })
     }
 
     /// The bytes the states hold, as `footprint` counts them.
@@ -89,8 +109,10 @@ impl<A: Aggregate> Streams<A> {
         Ok(Some(loaded.state().clone()).filter(|state| state.events_applied() > 0))
     }
 
-    /// Drops a stream from memory (it stays in the log, where [`Streams::fetch`] finds it).
+    /// Drops a stream from memory (it stays in the log, where [`Streams::fetch`] finds it). For
+    /// kinds loaded with [`Streams::load_kept`] only.
     pub fn forget(&self, sid: Sid) {
+        debug_assert!(self.partial, "a kind held whole forgets nothing");
         let removed = self.all.write().unwrap_or_else(|e| e.into_inner()).remove(&sid);
         if let Some(removed) = removed {
             self.held.fetch_sub((self.footprint)(removed.state()), Ordering::Relaxed);
@@ -161,11 +183,12 @@ impl<A: Aggregate> Writer<'_, A> {
     pub fn execute(&mut self, sid: Sid, commands: Vec<A::Command>, at: Timestamp) -> Written<A> {
         let log = &self.streams.log;
         let kept = self.streams.read().0.get(&sid).cloned();
-        // One not kept in memory is read from the log (a new one reads nothing), so a change
-        // to a forgotten stream continues its history, never starts it again.
+        // In a kind kept partly in memory, one not there is read from the log (a new one reads
+        // nothing), so a change to a forgotten stream continues its history.
         let mut stream = match kept {
             Some(stream) => stream,
-            None => StreamLog::load(log, sid)?,
+            None if self.streams.partial => StreamLog::load(log, sid)?,
+            None => StreamLog::new(sid),
         };
         let executed = match stream.execute_caused(log, commands, at, crate::cause::current())? {
             Ok(executed) => executed,

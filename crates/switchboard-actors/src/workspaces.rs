@@ -34,6 +34,12 @@ impl WorkspaceDirectory {
         self.workspaces.read().get(&sid).filter(|w| w.live().is_some()).cloned()
     }
 
+    /// How many events a live workspace has folded: its configuration's version, read without
+    /// copying the workspace (matching asks at every decision).
+    pub fn version(&self, sid: Sid) -> Option<u64> {
+        self.workspaces.read().get(&sid).filter(|w| w.live().is_some()).map(|w| w.events_applied)
+    }
+
     /// Every workspace that exists, oldest first.
     pub fn list(&self) -> Vec<WorkspaceState> {
         let mut all: Vec<_> =

@@ -108,10 +108,11 @@ fn run<A: switchboard_domain::Aggregate>(
 impl Core {
     /// The compiled rules of `workspace`, remade if its configuration changed.
     pub fn rules(&mut self, parts: &Parts<'_>, workspace: Sid) -> Arc<Rules> {
-        let state = parts.workspaces.get(workspace).unwrap_or_default();
+        let version = parts.workspaces.version(workspace).unwrap_or_default();
         match self.rules.get(&workspace) {
-            Some(rules) if rules.version == state.events_applied => Arc::clone(rules),
+            Some(rules) if rules.version == version => Arc::clone(rules),
             _ => {
+                let state = parts.workspaces.get(workspace).unwrap_or_default();
                 let rules = Arc::new(Rules::compile(&state));
                 self.rules.insert(workspace, Arc::clone(&rules));
                 rules

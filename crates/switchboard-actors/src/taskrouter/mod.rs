@@ -414,9 +414,9 @@ impl TaskRouter {
             return Ok(Ok(existing));
         }
         let sid = new.task_sid.unwrap_or_else(|| new_sid(SidPrefix::TASK));
-        let rules = Rules::compile(&config);
-        let placement = rules.place(workflow, &routing::attributes(&new.attributes), at, at);
         self.change(|core, parts| {
+            let rules = core.rules(parts, workspace);
+            let placement = rules.place(workflow, &routing::attributes(&new.attributes), at, at);
             let create = TaskCommand::Create {
                 task_sid: sid,
                 account_sid: account,
@@ -454,13 +454,13 @@ impl TaskRouter {
             Some(task) => task,
             None => return Ok(Err(RouterRefusal::NotFound)),
         };
-        let rules = self.workspaces.get(workspace).map(|w| Rules::compile(&w));
         self.change(|core, parts| {
+            let rules = core.rules(parts, workspace);
             let now_state = parts.tasks.fetch(sid)?.unwrap_or(current);
             if changes.if_match.is_some_and(|v| v != now_state.version) {
                 return Ok(Err(RouterRefusal::VersionMismatch { current: now_state.version }));
             }
-            let commands = task_commands(&now_state, &changes, rules.as_ref(), at);
+            let commands = task_commands(&now_state, &changes, &rules, at);
             let task = match parts.tasks_run(sid, commands, at)? {
                 Ok(task) => task,
                 Err(rejection) => return Ok(Err(rejection.into())),
@@ -578,15 +578,13 @@ impl TaskRouter {
 fn task_commands(
     task: &TaskState,
     changes: &TaskChanges,
-    rules: Option<&Rules>,
+    rules: &Rules,
     at: Timestamp,
 ) -> Vec<TaskCommand> {
     let mut commands = Vec::new();
     if let Some(attributes) = &changes.attributes {
-        let reroute = match (rules, task.workflow_sid) {
-            (Some(rules), Some(workflow))
-                if task.assignment_status == AssignmentStatus::Pending =>
-            {
+        let reroute = match task.workflow_sid {
+            Some(workflow) if task.assignment_status == AssignmentStatus::Pending => {
                 match rules.place(workflow, &routing::attributes(attributes), task.age_base, at) {
                     Placement::Queue(route) => Some(route),
                     Placement::Cancel(_) => None,
