@@ -1,7 +1,8 @@
 //! TaskRouter's assignment through the real binary: a task reaches an available worker as a
 //! reservation, which is accepted (once, however often it is said) and completed; a rejected or
 //! timed-out reservation goes to the next worker, and a timeout moves the worker to the
-//! timeout activity, also across a restart; capacity bounds what a worker holds.
+//! timeout activity, also across a restart; capacity bounds what a worker holds; transfers
+//! (Flex's new-task pattern) hand a customer's channel from one agent to the next.
 
 use std::time::{Duration, Instant};
 
@@ -471,4 +472,110 @@ fn a_target_s_order_by_picks_the_worker_before_idle_time_does() {
         sids[0].as_str(),
         "the longest idle"
     );
+}
+
+/// A workflow that routes Flex's transfer tasks: to the worker a task names
+/// (`known_worker_sid`), or to the queue without the agent who let it go; anything else to the
+/// queue. Returns the queue.
+fn transfer_workflow(daemon: &Daemon, base: &str) -> String {
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);
+    let workflow = workflows["workflows"][0]["sid"].as_str().unwrap().to_owned();
+    let configuration = serde_json::json!({"task_routing": {
+        "filters": [
+            {"filter_friendly_name": "to a worker",
+             "expression": "transferTargetType == 'worker'",
+             "targets": [{"queue": queue, "known_worker_sid": "task.targetSid"}]},
+            {"filter_friendly_name": "to a queue",
+             "expression": "transferTargetType == 'queue'",
+             "targets": [{"queue": queue,
+                          "expression": "worker.contact_uri != task.ignoreWorkerContactUri"}]}],
+        "default_filter": {"queue": queue}}});
+    let path = format!("{base}/Workflows/{workflow}");
+    ok(daemon.post(&path, &[("Configuration", &configuration.to_string())]), 200);
+    queue
+}
+
+/// Flex's transfer: a new task from the old one's attributes, naming where it goes.
+fn transfer(daemon: &Daemon, base: &str, from: &str, to: (&str, &str), leaving: &str) -> String {
+    let old = ok(daemon.get(&format!("{base}/Tasks/{from}")), 200);
+    let mut attributes: Value = serde_json::from_str(old["attributes"].as_str().unwrap()).unwrap();
+    attributes["transferTargetType"] = to.0.into();
+    attributes["targetSid"] = to.1.into();
+    attributes["ignoreAgent"] = leaving.into();
+    attributes["ignoreWorkerContactUri"] = format!("client:{leaving}").into();
+    let form = [("Attributes", attributes.to_string()), ("TaskChannel", "chat".to_owned())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    ok(daemon.post(&format!("{base}/Tasks"), &form), 201)["sid"].as_str().unwrap().to_owned()
+}
+
+/// The only reservation of `task`, answered `status`.
+fn answer(daemon: &Daemon, base: &str, task: &str, worker: &str, status: &str) {
+    let offered = reservations(daemon, base, task);
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert_eq!(offered[0]["worker_sid"], worker, "{offered:?}");
+    let path = format!("{base}/Tasks/{task}/Reservations/{}", offered[0]["sid"].as_str().unwrap());
+    ok(daemon.post(&path, &[("ReservationStatus", status)]), 200);
+}
+
+fn end(daemon: &Daemon, base: &str, task: &str) {
+    let path = format!("{base}/Tasks/{task}");
+    ok(daemon.post(&path, &[("AssignmentStatus", "wrapping")]), 200);
+    ok(daemon.post(&path, &[("AssignmentStatus", "completed"), ("Reason", "handed on")]), 200);
+}
+
+#[test]
+fn transfers_hand_the_channel_to_the_next_agent_cold_and_warm_and_keep_it_active() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let queue = transfer_workflow(&daemon, &base);
+    let agent = |name: &str, activity: &str| {
+        let attributes = format!(r#"{{"contact_uri":"client:{name}"}}"#);
+        let form = [("FriendlyName", name), ("ActivitySid", activity), ("Attributes", &attributes)];
+        ok(daemon.post(&format!("{base}/Workers"), &form), 201)["sid"].as_str().unwrap().to_owned()
+    };
+    let available = activities["Available"].as_str().unwrap();
+    let alice = agent("alice", available);
+    let bob = agent("bob", activities["Offline"].as_str().unwrap());
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(daemon.sms("+15005550006", "Hi", "SM00000000000000000000000000000021").status, 200);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let mut first = String::new();
+    eventually("the customer's task is offered", || {
+        let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+        first = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
+        !first.is_empty() && !reservations(&daemon, &base, &first).is_empty()
+    });
+    answer(&daemon, &base, &first, &alice, "accepted");
+    ok(daemon.post(&format!("{base}/Workers/{bob}"), &[("ActivitySid", available)]), 200);
+
+    // Cold, to a worker: Alice lets go before Bob accepts; the channel waits for Bob.
+    let second = transfer(&daemon, &base, &first, ("worker", &bob), "alice");
+    let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+    assert_eq!(open["tasks"].as_array().unwrap().len(), 2, "the transfer is the channel's: {open}");
+    end(&daemon, &base, &first);
+    assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE", "the transfer keeps it");
+    assert_eq!(members(&daemon, &service, &channel), ["+15005550006"], "Alice left");
+    answer(&daemon, &base, &second, &bob, "accepted");
+    assert_eq!(members(&daemon, &service, &channel), ["+15005550006", "bob"]);
+    assert_eq!(
+        daemon.sms("+15005550006", "Still?", "SM00000000000000000000000000000022").status,
+        200
+    );
+    assert_eq!(daemon.channels(&service).len(), 1, "the customer's next message finds Bob");
+
+    // Warm, to the queue: never back to Bob, who stays until Alice has accepted.
+    let third = transfer(&daemon, &base, &second, ("queue", &queue), "bob");
+    answer(&daemon, &base, &third, &alice, "accepted");
+    assert_eq!(members(&daemon, &service, &channel), ["+15005550006", "alice", "bob"]);
+    end(&daemon, &base, &second);
+    assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE");
+    assert_eq!(members(&daemon, &service, &channel), ["+15005550006", "alice"]);
+    // The last agent's wrap-up ends the interaction, as without transfers.
+    ok(daemon.post(&format!("{base}/Tasks/{third}"), &[("AssignmentStatus", "wrapping")]), 200);
+    assert_eq!(channel_status(&daemon, &service, &channel), "INACTIVE");
+    let all = ok(daemon.get(&format!("{base}/Tasks")), 200);
+    assert_eq!(all["tasks"].as_array().unwrap().len(), 3, "no task made twice: {all}");
 }

@@ -360,6 +360,22 @@ impl Engine {
         Ok(answered)
     }
 
+    /// Creates a task, then brings its chat channel in line (`flex_orchestration`): a task
+    /// naming an active channel (a transfer) is linked to it.
+    pub async fn create_task(
+        &self,
+        workspace: Sid,
+        account: Sid,
+        new: crate::taskrouter::NewTask,
+    ) -> crate::taskrouter::Routed<switchboard_routing::task::TaskState> {
+        let router = self.task_router();
+        let created = router.create_task(workspace, account, new, self.now()).await?;
+        if let Ok(task) = &created {
+            crate::flex_orchestration::orchestrate(self, task).await?;
+        }
+        Ok(created)
+    }
+
     /// Updates a task, then brings its chat channel in line (`flex_orchestration`).
     pub async fn update_task(
         &self,

@@ -4,6 +4,14 @@
 //! the channel is inactive; completed: inactive, the worker no longer a member, and the
 //! channel's own task ended; canceled: the channel's task ended with the reason.
 //!
+//! Transfers are Flex's new-task pattern: a second task naming the same channel (with
+//! `transferTargetType`, `targetSid`, `ignoreAgent`, routed by the workflow, e.g. to
+//! `known_worker_sid`). While open it is linked to the channel, so the first task's wrap-up or
+//! completion leaves the channel active for the next agent, and neither the janitor nor the end
+//! of the first interaction retires it; the first agent leaves when their task completes (cold:
+//! at once, warm: after staying on with the second). The channel goes inactive when the last of
+//! its tasks wraps up or completes.
+//!
 //! Derived from the task's state and carried out idempotently (what is already so is left), so
 //! it is run after every answer or update of a task, and again at every start for each task in
 //! memory: a crash between a task's change and its channel's is made good then.
@@ -47,7 +55,13 @@ fn commands_for(engine: &Engine, task: &TaskState, channel: &ChannelState) -> Ve
         channel.members.iter().find(|(_, m)| m.identity == identity).map(|(sid, _)| *sid)
     };
     let task_open = task.sid.is_some_and(|sid| channel.open_tasks.contains_key(&sid));
+    // Another task of the channel still open: a transfer, whose agent the channel waits for.
+    let others_open = channel.open_tasks.keys().any(|sid| Some(*sid) != task.sid);
+    let deactivate = !others_open && channel.status == ChannelStatus::Active;
     let mut commands = Vec::new();
+    if let Some(link) = link_command(task, channel, task_open) {
+        commands.push(link);
+    }
     match task.assignment_status {
         AssignmentStatus::Assigned | AssignmentStatus::Wrapping => {
             if let Some(identity) = agent.filter(|i| member(i).is_none()) {
@@ -58,14 +72,12 @@ fn commands_for(engine: &Engine, task: &TaskState, channel: &ChannelState) -> Ve
                     attributes: "{}".to_owned(),
                 });
             }
-            if task.assignment_status == AssignmentStatus::Wrapping
-                && channel.status == ChannelStatus::Active
-            {
+            if task.assignment_status == AssignmentStatus::Wrapping && deactivate {
                 commands.push(ChannelCommand::Deactivate);
             }
         }
         AssignmentStatus::Completed => {
-            if channel.status == ChannelStatus::Active {
+            if deactivate {
                 commands.push(ChannelCommand::Deactivate);
             }
             if let Some(member_sid) = agent.as_deref().and_then(member) {
@@ -88,4 +100,22 @@ fn commands_for(engine: &Engine, task: &TaskState, channel: &ChannelState) -> Ve
         AssignmentStatus::Pending | AssignmentStatus::Reserved => {}
     }
     commands
+}
+
+/// Links an open task the channel does not know yet (a transfer's, or one made over the REST
+/// API for the channel) while the channel is active, so the channel counts it as its own.
+fn link_command(task: &TaskState, channel: &ChannelState, linked: bool) -> Option<ChannelCommand> {
+    let open = matches!(
+        task.assignment_status,
+        AssignmentStatus::Pending | AssignmentStatus::Reserved | AssignmentStatus::Assigned
+    );
+    if linked || !open || !task.is_live() || channel.status != ChannelStatus::Active {
+        return None;
+    }
+    Some(ChannelCommand::LinkTask {
+        task_sid: task.sid?,
+        attributes: task.attributes.clone(),
+        priority: i64::from(task.priority),
+        timeout_secs: u64::from(task.timeout_secs),
+    })
 }

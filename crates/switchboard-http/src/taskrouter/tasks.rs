@@ -97,10 +97,9 @@ async fn create(
         priority: bounded(&form, "Priority", MAX_PRIORITY)?,
         timeout_secs: bounded(&form, "Timeout", MAX_TIMEOUT_SECS)?,
     };
-    let at = state.engine.now();
     let account = state.credentials.account_sid;
-    let router = state.engine.task_router();
-    let task = routed(router.create_task(workspace, account, new, at).await?, &request)?;
+    let task = routed(state.engine.create_task(workspace, account, new).await?, &request)?;
+    let at = state.engine.now();
     Ok(with_etag(HttpResponse::Created(), &task).json(wire::task(&state, Some(&config), &task, at)))
 }
 
