@@ -73,6 +73,8 @@ mod studio;
 mod task_routing;
 /// TaskRouter v1: the seeded workspace, workspaces and their parts, refusals, restarts.
 mod taskrouter;
+/// TaskRouter's Events resource and `EventCallbackUrl`: listed, filtered, sent once, in order.
+mod taskrouter_events;
 /// Chat Users, UserChannels, Roles; REST edits of members and messages.
 mod users;
 /// The webchat widget: files, sessions and their refusals, visitors' tokens, first start, Chromium.

@@ -203,6 +203,7 @@ impl Engine {
         let hooks = consumers.shared();
         let dispatcher = Dispatcher::new(Arc::clone(&consumers)).start();
         users.set_dispatcher(dispatcher.clone().recipient());
+        task_router.set_event_dispatcher(dispatcher.clone().recipient())?;
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),

@@ -122,10 +122,12 @@ pub(crate) enum Destination {
     /// Tasks channels link, made in TaskRouter (nothing leaves the daemon: counted for the
     /// dead letters of tasks that could not be made).
     TaskRouter,
+    /// A workspace's `EventCallbackUrl`.
+    RouterEventCallback,
 }
 
 impl Destination {
-    const ALL: [Destination; 9] = [
+    const ALL: [Destination; 10] = [
         Destination::Integration,
         Destination::Twilio,
         Destination::Whatsapp,
@@ -135,6 +137,7 @@ impl Destination {
         Destination::ServiceWebhook,
         Destination::PreEventWebhook,
         Destination::TaskRouter,
+        Destination::RouterEventCallback,
     ];
 
     fn label(self) -> &'static str {
@@ -148,6 +151,7 @@ impl Destination {
             Destination::ServiceWebhook => "service_webhook",
             Destination::PreEventWebhook => "pre_event_webhook",
             Destination::TaskRouter => "taskrouter",
+            Destination::RouterEventCallback => "taskrouter_event_callback",
         }
     }
 }

@@ -34,6 +34,11 @@ impl WorkspaceDirectory {
         self.workspaces.read().get(&sid).filter(|w| w.live().is_some()).cloned()
     }
 
+    /// What `read` makes of a live workspace, read in place (no copy of the workspace).
+    pub fn with<R>(&self, sid: Sid, read: impl FnOnce(&WorkspaceState) -> R) -> Option<R> {
+        self.workspaces.read().get(&sid).filter(|w| w.live().is_some()).map(read)
+    }
+
     /// How many events a live workspace has folded: its configuration's version, read without
     /// copying the workspace (matching asks at every decision).
     pub fn version(&self, sid: Sid) -> Option<u64> {

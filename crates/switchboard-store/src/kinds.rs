@@ -4,6 +4,7 @@
 //! `AnyEvent`; everything else about it is generic.
 
 use switchboard_domain::{Aggregate, ChannelState, FlowState, ServiceState, SidPrefix, UserState};
+use switchboard_routing::event_log::EventLogState;
 use switchboard_routing::task::TaskState;
 use switchboard_routing::worker::WorkerState;
 use switchboard_routing::workspace::WorkspaceState;
@@ -31,6 +32,9 @@ pub(crate) fn visit_kind<V: KindVisitor>(prefix: SidPrefix, visitor: V) -> Optio
         }
         <WorkerState as Aggregate>::PREFIX => visitor.visit::<WorkerState>(AnyEvent::Worker),
         <TaskState as Aggregate>::PREFIX => visitor.visit::<TaskState>(AnyEvent::Task),
+        <EventLogState as Aggregate>::PREFIX => {
+            visitor.visit::<EventLogState>(AnyEvent::RouterEvents)
+        }
         <StudioFlowState as Aggregate>::PREFIX => {
             visitor.visit::<StudioFlowState>(AnyEvent::StudioFlow)
         }
@@ -42,7 +46,7 @@ pub(crate) fn visit_kind<V: KindVisitor>(prefix: SidPrefix, visitor: V) -> Optio
 }
 
 /// Every registered kind's prefix, in the order `reindex` rebuilds them.
-pub(crate) const PREFIXES: [SidPrefix; 9] = [
+pub(crate) const PREFIXES: [SidPrefix; 10] = [
     <UserState as Aggregate>::PREFIX,
     <FlowState as Aggregate>::PREFIX,
     <ServiceState as Aggregate>::PREFIX,
@@ -50,6 +54,7 @@ pub(crate) const PREFIXES: [SidPrefix; 9] = [
     <WorkspaceState as Aggregate>::PREFIX,
     <WorkerState as Aggregate>::PREFIX,
     <TaskState as Aggregate>::PREFIX,
+    <EventLogState as Aggregate>::PREFIX,
     <StudioFlowState as Aggregate>::PREFIX,
     <ExecutionState as Aggregate>::PREFIX,
 ];
@@ -89,6 +94,7 @@ mod tests {
             "workspace",
             "worker",
             "task",
+            "workspace event log",
             "studio flow",
             "studio execution",
         ];

@@ -6,6 +6,7 @@ use switchboard_domain::{
     Aggregate, ChannelEvent, DomainEvent, FlowEvent, FolderEvent, Recorded, ServiceEvent, Sid,
     SidPrefix, Timestamp, UserEvent,
 };
+use switchboard_routing::event_log::EventLogEvent;
 use switchboard_routing::task::TaskEvent;
 use switchboard_routing::worker::WorkerEvent;
 use switchboard_routing::workspace::WorkspaceEvent;
@@ -45,6 +46,7 @@ pub enum AnyEvent {
     Workspace(WorkspaceEvent),
     Worker(WorkerEvent),
     Task(TaskEvent),
+    RouterEvents(EventLogEvent),
     StudioFlow(StudioFlowEvent),
     StudioExecution(ExecutionEvent),
     Folder(FolderEvent),
@@ -60,6 +62,7 @@ impl DomainEvent for AnyEvent {
             AnyEvent::Workspace(event) => event.type_name(),
             AnyEvent::Worker(event) => event.type_name(),
             AnyEvent::Task(event) => event.type_name(),
+            AnyEvent::RouterEvents(event) => event.type_name(),
             AnyEvent::StudioFlow(event) => event.type_name(),
             AnyEvent::StudioExecution(event) => event.type_name(),
             AnyEvent::Folder(event) => event.type_name(),

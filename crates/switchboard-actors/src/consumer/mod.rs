@@ -4,8 +4,9 @@
 //! The consumers: the external integration (`external`), replies to customers through their
 //! provider (`replies`), channel webhooks (`channel_webhooks`), services' post-event webhooks
 //! (`service_webhooks`), inbound media downloads (`media_fetch`) and the tasks channels link,
-//! routed by TaskRouter (`task_routing`); `webhooks` holds what the
-//! two webhook consumers share. A new one (a Studio execution, task-routing callbacks) is a file
+//! routed by TaskRouter (`task_routing`), and workspaces' `EventCallbackUrl`
+//! (`router_events`, woken by the task router rather than by channels); `webhooks` holds what
+//! the webhook consumers share. A new one (a Studio execution, task-routing callbacks) is a file
 //! here implementing [`Consumer`] and a line in [`Consumers::new`].
 //!
 //! Nothing durable can be lost: a cursor per consumer and stream says how far delivery got, a
@@ -24,6 +25,7 @@ mod config;
 mod external;
 mod media_fetch;
 pub(crate) mod replies;
+mod router_events;
 mod runs;
 mod service_webhooks;
 mod task_routing;
@@ -49,6 +51,7 @@ pub use config::{OutboxConfig, TwilioAccount, TwilioApi, DEFAULT_GRAPH_API_BASE}
 pub use external::CONSUMER as EXTERNAL_CONSUMER;
 pub use media_fetch::CONSUMER as MEDIA_CONSUMER;
 pub use replies::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
+pub use router_events::CONSUMER as ROUTER_EVENT_CONSUMER;
 pub use service_webhooks::CONSUMER as SERVICE_WEBHOOK_CONSUMER;
 
 /// A consumer of the log.
@@ -100,6 +103,7 @@ const CHANNEL_WEBHOOKS: usize = 2;
 const SERVICE_WEBHOOKS: usize = 3;
 const MEDIA_FETCH: usize = 4;
 const TASK_ROUTING: usize = 5;
+const ROUTER_EVENTS: usize = 6;
 
 /// Which consumers a wake is for, a bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -147,6 +151,19 @@ impl Wake {
             flow_sid: None,
             service_sid: service,
             consumers: Interest::only(SERVICE_WEBHOOKS),
+        }
+    }
+
+    /// A workspace's event log (`EV…`), durable below `until_seq`, for its `EventCallbackUrl`;
+    /// delivery starts at its cursor. (`service_sid` is the log's own SID: it has no service.)
+    pub(crate) fn router_events(log: Sid, from_seq: u64, until_seq: u64) -> Wake {
+        Wake {
+            stream_sid: log,
+            from_seq,
+            until_seq,
+            flow_sid: None,
+            service_sid: log,
+            consumers: Interest::only(ROUTER_EVENTS),
         }
     }
 
@@ -235,6 +252,7 @@ impl Consumers {
             Box::new(service_webhooks::ServiceWebhooks),
             Box::new(media),
             Box::new(task_routing::TaskRouting),
+            Box::new(router_events::RouterEventCallbacks),
         ];
         debug_assert_eq!(list[EXTERNAL].name(), EXTERNAL_CONSUMER);
         debug_assert_eq!(list[REPLIES].name(), REPLY_CONSUMER);
@@ -242,6 +260,7 @@ impl Consumers {
         debug_assert_eq!(list[SERVICE_WEBHOOKS].name(), SERVICE_WEBHOOK_CONSUMER);
         debug_assert_eq!(list[MEDIA_FETCH].name(), MEDIA_CONSUMER);
         debug_assert_eq!(list[TASK_ROUTING].name(), task_routing::CONSUMER);
+        debug_assert_eq!(list[ROUTER_EVENTS].name(), router_events::CONSUMER);
         Consumers { shared, list }
     }
 

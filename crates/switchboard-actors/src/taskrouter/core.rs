@@ -8,14 +8,17 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
+use switchboard_routing::event_log::Subject;
+use switchboard_routing::events::{task_events, worker_events};
 use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
 use switchboard_store::FlushTicket;
 
+use super::event_log::{records_of, Recording};
 use super::routing::{after_secs, attributes, worker_document, Placement, Rules, WaitingTask};
 use crate::ids::new_sid;
-use crate::streams::Streams;
+use crate::streams::{Logged, Streams};
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
 
@@ -46,6 +49,9 @@ pub(crate) struct Parts<'a> {
     pub tasks: &'a Streams<TaskState>,
     pub workspaces: &'a WorkspaceDirectory,
     pub tickets: Vec<FlushTicket>,
+    /// What the changes made mean for each workspace's event log, appended before the lock
+    /// is let go.
+    pub records: Vec<Recording>,
 }
 
 impl Parts<'_> {
@@ -66,7 +72,12 @@ impl Parts<'_> {
         commands: Vec<TaskCommand>,
         at: Timestamp,
     ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
-        run(self.tasks, &mut self.tickets, sid, commands, at)
+        let logged = run(self.tasks, &mut self.tickets, sid, commands, at)?;
+        Ok(logged.map(|logged| {
+            let made = records_of(&logged, sid, at, task_events, task_subject, self.workspaces);
+            self.records.extend(made);
+            logged.after
+        }))
     }
 
     pub fn worker(
@@ -87,8 +98,22 @@ impl Parts<'_> {
         at: Timestamp,
     ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
     {
-        run(self.workers, &mut self.tickets, sid, commands, at)
+        let logged = run(self.workers, &mut self.tickets, sid, commands, at)?;
+        Ok(logged.map(|logged| {
+            let made = records_of(&logged, sid, at, worker_events, worker_subject, self.workspaces);
+            self.records.extend(made);
+            logged.after
+        }))
     }
+}
+
+/// A task as its event-log records describe it, and its workspace.
+fn task_subject(task: &TaskState) -> (Option<Sid>, Subject<'_>) {
+    (task.workspace_sid, Subject::Task(task))
+}
+
+fn worker_subject(worker: &WorkerState) -> (Option<Sid>, Subject<'_>) {
+    (worker.workspace_sid, Subject::Worker(worker))
 }
 
 /// Runs `commands` on stream `sid` of `streams`, keeping the append's ticket.
@@ -98,10 +123,10 @@ fn run<A: switchboard_domain::Aggregate>(
     sid: Sid,
     commands: Vec<A::Command>,
     at: Timestamp,
-) -> Result<Result<A, A::Rejection>, EngineError> {
-    Ok(streams.execute(sid, commands, at)?.map(|(state, ticket)| {
-        tickets.extend(ticket);
-        state
+) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
+    Ok(streams.execute_logged(sid, commands, at)?.map(|mut logged| {
+        tickets.extend(logged.ticket.take());
+        logged
     }))
 }
 

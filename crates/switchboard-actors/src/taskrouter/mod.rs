@@ -9,6 +9,7 @@
 //! (fetched by SID).
 
 mod core;
+mod event_log;
 mod routing;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,6 +26,8 @@ use switchboard_routing::workspace::WorkspaceState;
 use switchboard_store::EventLog;
 
 use self::core::{Core, Parts};
+use self::event_log::EventLogs;
+pub use self::event_log::{EventQuery, LoggedRouterEvent};
 use self::routing::{Placement, Rules};
 use crate::ids::new_sid;
 use crate::streams::Streams;
@@ -108,7 +111,17 @@ pub struct TaskRouter {
     workers: Streams<WorkerState>,
     tasks: Streams<TaskState>,
     workspaces: Arc<WorkspaceDirectory>,
+    /// Each workspace's event log, appended with the changes it records.
+    event_logs: EventLogs,
     core: Mutex<Core>,
+}
+
+/// What a change under the lock wrote: the appends to wait for, and the event logs to wake
+/// delivery of once they are durable.
+#[derive(Debug)]
+struct Written {
+    tickets: Vec<switchboard_store::FlushTicket>,
+    appended: event_log::Appended,
 }
 
 /// How often due deadlines are looked for.
@@ -122,12 +135,13 @@ impl TaskRouter {
         now: Timestamp,
     ) -> Result<TaskRouter, EngineError> {
         let workers = Streams::load(Arc::clone(&log))?;
+        let event_logs = EventLogs::load(Arc::clone(&log))?;
         let tasks = Streams::load_kept(
             log,
             |_| 0,
             |task: &TaskState| task.is_live() && !task.assignment_status.is_final(),
         )?;
-        let router = TaskRouter { workers, tasks, workspaces, core: Mutex::default() };
+        let router = TaskRouter { workers, tasks, workspaces, event_logs, core: Mutex::default() };
         router.locked(|core, parts| core.rebuild(parts, now))?;
         Ok(router)
     }
@@ -170,6 +184,51 @@ impl TaskRouter {
     /// Every task in memory: the open ones and those finished lately.
     pub fn tasks_in_memory(&self) -> Vec<TaskState> {
         self.tasks.read().values().cloned().collect()
+    }
+
+    /// A workspace's state (its settings and parts), deleted ones too.
+    pub fn workspace_state(&self, workspace: Sid) -> Option<WorkspaceState> {
+        self.workspaces.get(workspace)
+    }
+
+    /// The workspace's events that `query` admits, oldest first, past the first `skip`: at
+    /// most `take`, and whether there are more.
+    pub fn events(
+        &self,
+        workspace: Sid,
+        query: &EventQuery,
+        skip: usize,
+        take: usize,
+    ) -> Result<(Vec<LoggedRouterEvent>, bool), EngineError> {
+        self.event_logs.list(workspace, query, skip, take)
+    }
+
+    /// One event of the workspace, by SID.
+    pub fn event(
+        &self,
+        workspace: Sid,
+        sid: Sid,
+    ) -> Result<Option<LoggedRouterEvent>, EngineError> {
+        self.event_logs.fetch(workspace, sid)
+    }
+
+    /// Where the workspace's events from `at` on begin in its log.
+    pub(crate) fn first_event_at_or_after(
+        &self,
+        workspace: Sid,
+        at: Timestamp,
+    ) -> Result<u64, EngineError> {
+        self.event_logs.first_at_or_after(workspace, at)
+    }
+
+    /// Where `EventCallbackUrl` delivery is woken, and wakes it for every workspace log whose
+    /// delivery stopped short (a start).
+    pub(crate) fn set_event_dispatcher(
+        &self,
+        dispatcher: actix::Recipient<crate::consumer::Wake>,
+    ) -> Result<(), EngineError> {
+        self.event_logs.set_dispatcher(dispatcher);
+        self.event_logs.resume(&self.workspaces)
     }
 
     /// Every live workspace's SID.
@@ -547,28 +606,35 @@ impl TaskRouter {
         self.locked_tickets(work).map(|_| ())
     }
 
+    /// Runs `work` under the lock and appends the events it means for the workspaces' event
+    /// logs before letting the lock go, so the logs keep the order of the changes.
     fn locked_tickets(
         &self,
         work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
-    ) -> Result<Vec<switchboard_store::FlushTicket>, EngineError> {
+    ) -> Result<Written, EngineError> {
         let mut core = self.lock();
         let mut parts = Parts {
             workers: &self.workers,
             tasks: &self.tasks,
             workspaces: &self.workspaces,
             tickets: Vec::new(),
+            records: Vec::new(),
         };
-        work(&mut core, &mut parts)?;
-        Ok(parts.tickets)
+        let worked = work(&mut core, &mut parts);
+        // What was appended before a failure is in the log: its events are recorded all the same.
+        let records = std::mem::take(&mut parts.records);
+        let (tickets, appended) = self.event_logs.append(records)?;
+        worked?;
+        parts.tickets.extend(tickets);
+        Ok(Written { tickets: parts.tickets, appended })
     }
 
-    async fn durable(
-        &self,
-        tickets: Vec<switchboard_store::FlushTicket>,
-    ) -> Result<(), EngineError> {
-        for ticket in tickets {
+    /// Waits until what was written is durable, then wakes the event callbacks' delivery.
+    async fn durable(&self, written: Written) -> Result<(), EngineError> {
+        for ticket in written.tickets {
             self.tasks.log().wait_durable(ticket).await?;
         }
+        self.event_logs.wake(&written.appended);
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! workspace in the path, changing it under its writer, Twilio's errors) is here.
 
 mod activities;
+mod events;
 mod task_channels;
 mod task_queues;
 mod tasks;
@@ -30,7 +31,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .configure(task_queues::routes)
         .configure(workflows::routes)
         .configure(workers::routes)
-        .configure(tasks::routes);
+        .configure(tasks::routes)
+        .configure(events::routes);
 }
 
 /// The SID in the path segment `name`, of the kind `prefix` names; anything else is not found.

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::wire::{self, Workspace, WorkspaceList};
-use super::{change_workspace, refusal, refuse_callbacks, workspace_in_path};
+use super::{change_workspace, refusal, workspace_in_path};
 use crate::auth::Principal;
 use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
@@ -75,7 +75,7 @@ async fn create(
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, LIMITS)?;
-    refuse_callbacks(&form, &["EventCallbackUrl"])?;
+    let event_callback_url = callback_url(&form)?.flatten();
     let template = match form.get("Template") {
         None | Some("") | Some("NONE") => Template::Bare,
         Some("FIFO") => Template::Fifo,
@@ -87,6 +87,7 @@ async fn create(
     };
     let mut settings = named_settings(form.require("FriendlyName")?);
     settings.events_filter = form.get("EventsFilter").filter(|f| !f.is_empty()).map(str::to_owned);
+    settings.event_callback_url = event_callback_url;
     check_multitasking_and_order(&form)?;
     let created = state.engine.workspaces().create(settings, template, state.engine.now()).await?;
     let workspace = created.map_err(|rejection| refusal(rejection, request.path()))?;
@@ -155,7 +156,7 @@ async fn update(
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, LIMITS)?;
-    refuse_callbacks(&form, &["EventCallbackUrl"])?;
+    let event_callback_url = callback_url(&form)?;
     check_multitasking_and_order(&form)?;
     let default_activity = form.get_sid("DefaultActivitySid", SidPrefix::ACTIVITY)?;
     let timeout_activity = form.get_sid("TimeoutActivitySid", SidPrefix::ACTIVITY)?;
@@ -166,6 +167,9 @@ async fn update(
         }
         if let Some(filter) = form.get("EventsFilter") {
             settings.events_filter = Some(filter.to_owned()).filter(|f| !f.is_empty());
+        }
+        if let Some(url) = event_callback_url {
+            settings.event_callback_url = url;
         }
         settings.default_activity_sid = default_activity.or(settings.default_activity_sid);
         settings.timeout_activity_sid = timeout_activity.or(settings.timeout_activity_sid);
@@ -210,4 +214,11 @@ fn check_multitasking_and_order(form: &TwilioForm) -> Result<(), ApiError> {
 
 fn render(state: &AppState, workspace: &WorkspaceState) -> Result<Workspace, ApiError> {
     wire::workspace(state, workspace).ok_or_else(ApiError::internal)
+}
+
+/// `EventCallbackUrl` when given: an absolute http or https URL, or empty (no callbacks).
+fn callback_url(form: &TwilioForm) -> Result<Option<Option<String>>, ApiError> {
+    form.get("EventCallbackUrl")
+        .map(|text| crate::service_webhooks::url(text, 20001, "EventCallbackUrl"))
+        .transpose()
 }

@@ -1,0 +1,240 @@
+//! Each workspace's event log (`switchboard_routing::event_log`): appended under the router's
+//! lock with the changes it records (so the same flush makes both durable, and an acknowledged
+//! change always has its events), read back by time window for the Events resource, and followed
+//! by cursor for `EventCallbackUrl` (`consumer/router_events.rs`), woken once what it covers is
+//! durable.
+//!
+//! A window is found by a binary search on the records' times (the log is in time order:
+//! appended under one lock, each batch no earlier than the last), so a list reads the records
+//! of its window and a few more, not the workspace's history.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use actix::Recipient;
+use switchboard_domain::{Aggregate, Recorded, Sid, SidPrefix, Timestamp};
+use switchboard_routing::event_log::{
+    event_sid, log_sid, record_of, seq_of, EventLogEvent, EventLogState, EventRecord, RecordEvents,
+    Subject,
+};
+use switchboard_routing::events::RouterEvent;
+use switchboard_store::{EventLog, FlushTicket, ReplayRecord};
+
+use crate::consumer::Wake;
+use crate::streams::{Logged, Streams};
+use crate::workspaces::WorkspaceDirectory;
+use crate::EngineError;
+
+/// One event as the Events resource shows it.
+#[derive(Debug, Clone)]
+pub struct LoggedRouterEvent {
+    pub sid: Sid,
+    pub at: Timestamp,
+    pub record: EventRecord,
+}
+
+/// Which events a list wants: a time window and equality filters on the event's parameters.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub since: Timestamp,
+    pub until: Timestamp,
+    /// Any of these types; all when empty.
+    pub event_types: Vec<String>,
+    /// (parameter, value) pairs that must all hold (`TaskSid`, `WorkerSid`, `ResourceSid`, …).
+    pub equal: Vec<(String, String)>,
+}
+
+impl EventQuery {
+    fn admits(&self, event: &LoggedRouterEvent) -> bool {
+        let record = &event.record;
+        (self.event_types.is_empty() || self.event_types.contains(&record.event_type))
+            && self.equal.iter().all(|(name, value)| match name.as_str() {
+                "ResourceSid" => record.resource_sid.to_string() == *value,
+                _ => record.get(name) == Some(value.as_str()),
+            })
+    }
+}
+
+/// Appends made under the lock, to tell the consumer about once durable: (log, next sequence).
+pub(crate) type Appended = Vec<(Sid, u64)>;
+
+/// A record to append to a workspace's log: (workspace, when, record).
+pub(crate) type Recording = (Sid, Timestamp, EventRecord);
+
+#[derive(Debug)]
+pub(crate) struct EventLogs {
+    streams: Streams<EventLogState>,
+    /// Where `EventCallbackUrl` delivery is woken (set once the consumers run).
+    dispatcher: OnceLock<Recipient<Wake>>,
+}
+
+impl EventLogs {
+    pub fn load(log: Arc<EventLog>) -> Result<EventLogs, EngineError> {
+        Ok(EventLogs { streams: Streams::load(log)?, dispatcher: OnceLock::new() })
+    }
+
+    pub fn set_dispatcher(&self, dispatcher: Recipient<Wake>) {
+        let _ = self.dispatcher.set(dispatcher);
+    }
+
+    /// Appends each workspace's records to its log, in order; returns the tickets to wait on
+    /// and what to wake the consumer for once they are durable.
+    pub fn append(
+        &self,
+        records: Vec<Recording>,
+    ) -> Result<(Vec<FlushTicket>, Appended), EngineError> {
+        let mut by_workspace: BTreeMap<Sid, (Timestamp, Vec<EventRecord>)> = BTreeMap::new();
+        for (workspace, at, record) in records {
+            let entry = by_workspace.entry(workspace).or_default();
+            entry.0 = entry.0.max(at);
+            entry.1.push(record);
+        }
+        let mut tickets = Vec::new();
+        let mut appended = Vec::new();
+        for (workspace, (at, records)) in by_workspace {
+            let log = log_sid(workspace);
+            let at = self.streams.read().get(&log).map_or(at, |state| state.next_at(at));
+            let written = self.streams.execute(log, vec![RecordEvents(records)], at)?;
+            let Ok((state, ticket)) = written;
+            tickets.extend(ticket);
+            appended.push((log, state.events_applied));
+        }
+        Ok((tickets, appended))
+    }
+
+    /// Wakes `EventCallbackUrl` delivery for what was appended (now durable).
+    pub fn wake(&self, appended: &Appended) {
+        let Some(dispatcher) = self.dispatcher.get() else { return };
+        for (log, until_seq) in appended {
+            dispatcher.do_send(Wake::router_events(*log, 0, *until_seq));
+        }
+    }
+
+    /// After a start: wakes delivery for each workspace with an `EventCallbackUrl` whose log
+    /// holds events past its cursor, or that never began (the consumer then starts at the
+    /// settings' last change).
+    pub fn resume(&self, workspaces: &WorkspaceDirectory) -> Result<(), EngineError> {
+        let log = self.streams.log();
+        let consumer = crate::consumer::ROUTER_EVENT_CONSUMER;
+        let heads: Vec<(Sid, u64)> =
+            self.streams.read().iter().map(|(sid, state)| (*sid, state.events_applied)).collect();
+        for (stream, head) in heads {
+            let workspace = Sid::from_parts(SidPrefix::WORKSPACE, stream.id());
+            let state = workspaces.get(workspace).unwrap_or_default();
+            if state.live().and_then(|(_, s)| s.event_callback_url.as_ref()).is_none() {
+                continue;
+            }
+            if !log.has_cursor(consumer, stream)? || log.cursor(consumer, stream)? < head {
+                // At a start, the log holds only what is durable.
+                self.wake(&vec![(stream, u64::MAX)]);
+            }
+        }
+        Ok(())
+    }
+
+    /// The event `sid` of `workspace`, if its log has it.
+    pub fn fetch(
+        &self,
+        workspace: Sid,
+        sid: Sid,
+    ) -> Result<Option<LoggedRouterEvent>, EngineError> {
+        let Some(seq) = seq_of(workspace, sid) else { return Ok(None) };
+        self.read_at(workspace, seq)
+    }
+
+    /// The events of `workspace` that `query` admits, oldest first, past the first `skip`:
+    /// at most `take`, and whether there are more.
+    pub fn list(
+        &self,
+        workspace: Sid,
+        query: &EventQuery,
+        skip: usize,
+        take: usize,
+    ) -> Result<(Vec<LoggedRouterEvent>, bool), EngineError> {
+        let log = self.streams.log();
+        let first = self.first_at_or_after(workspace, query.since)?;
+        let mut page = Vec::new();
+        let mut skipped = 0;
+        for record in log.read::<Recorded<EventLogEvent>>(log_sid(workspace), first) {
+            let record = record?;
+            let Some(event) = logged(workspace, record.seq(), record) else { continue };
+            if event.at > query.until {
+                break;
+            }
+            if !query.admits(&event) {
+                continue;
+            }
+            if skipped < skip {
+                skipped += 1;
+            } else if page.len() == take {
+                return Ok((page, true));
+            } else {
+                page.push(event);
+            }
+        }
+        Ok((page, false))
+    }
+
+    fn read_at(&self, workspace: Sid, seq: u64) -> Result<Option<LoggedRouterEvent>, EngineError> {
+        let read = self.streams.log().read_at(log_sid(workspace), seq)?;
+        Ok(read.and_then(|record| logged(workspace, seq, record)))
+    }
+
+    /// The first sequence whose event is at or after `since` (the log's length if none is).
+    pub fn first_at_or_after(&self, workspace: Sid, since: Timestamp) -> Result<u64, EngineError> {
+        let length = self.streams.read().get(&log_sid(workspace)).map_or(0, |s| s.events_applied);
+        let (mut low, mut high) = (0, length);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            // A record that no longer opens counts as early: the search moves past it.
+            let early = self.read_at(workspace, middle)?.is_none_or(|event| event.at < since);
+            if early {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        Ok(low)
+    }
+}
+
+/// The event-log records of one change (`logged`, at `at`): each appended event mapped to
+/// TaskRouter's events with the state just before and after it, and described with what the
+/// event is about (`subject`) in its workspace's names.
+pub(crate) fn records_of<A: Aggregate>(
+    logged: &Logged<A>,
+    stream: Sid,
+    at: Timestamp,
+    map: fn(&A, &A::Event, &A) -> Vec<RouterEvent>,
+    subject: for<'a> fn(&'a A) -> (Option<Sid>, Subject<'a>),
+    workspaces: &WorkspaceDirectory,
+) -> Vec<Recording> {
+    let mut records = Vec::new();
+    let mut before = logged.before.clone();
+    for (seq, event) in (logged.first_seq..).zip(&logged.events) {
+        let mut after = before.clone();
+        after.apply(&Recorded::new(at, event.clone()));
+        let (workspace, about) = subject(&after);
+        if let Some(workspace) = workspace {
+            let made = workspaces.with(workspace, |state| {
+                map(&before, event, &after)
+                    .iter()
+                    .map(|e| (workspace, at, record_of(e, about, state, at, (stream, seq))))
+                    .collect::<Vec<_>>()
+            });
+            records.extend(made.unwrap_or_default());
+        }
+        before = after;
+    }
+    records
+}
+
+fn logged(
+    workspace: Sid,
+    seq: u64,
+    record: ReplayRecord<Recorded<EventLogEvent>>,
+) -> Option<LoggedRouterEvent> {
+    let ReplayRecord::Event { event, .. } = record else { return None };
+    let EventLogEvent::Recorded(record) = event.event;
+    Some(LoggedRouterEvent { sid: event_sid(workspace, seq), at: event.at, record })
+}

@@ -1,0 +1,187 @@
+//! TaskRouter's events through the real binary: what the router does is listed by the Events
+//! resource (windows, filters, fetch by SID) and POSTed to the workspace's `EventCallbackUrl`,
+//! signed, filtered by `EventsFilter`, retried, in order, and once across a restart.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::api::{daemon_command, twilio_signature, Response, AUTH_TOKEN};
+use crate::support::fake::{FakeServer, Received};
+use crate::support::Daemon;
+
+fn start(dir: &std::path::Path) -> Daemon {
+    let mut command = daemon_command(dir);
+    command
+        .env("SWITCHBOARD_OUTBOX_RETRY_BASE", "100ms")
+        .env("SWITCHBOARD_RATE_CREDENTIAL_PER_SECOND", "0");
+    Daemon::start(command)
+}
+
+fn ok(response: Response, status: u16) -> Value {
+    assert_eq!(response.status, status, "{}", response.body);
+    response.json()
+}
+
+/// Polls until `check` holds (or fails after 15 s).
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < Duration::from_secs(15), "never: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The callbacks received, each once (a retried one counts once), in order.
+fn delivered(fake: &FakeServer, url: &str) -> Vec<Received> {
+    let mut seen: Vec<Received> = Vec::new();
+    for request in fake.requests() {
+        let params = request.form();
+        let pairs: Vec<(&str, &str)> =
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let signature = twilio_signature(AUTH_TOKEN, url, &pairs);
+        assert_eq!(request.header("X-Twilio-Signature"), Some(signature.as_str()), "signed");
+        if seen.last().and_then(|r| r.param("Sid")) != request.param("Sid") {
+            seen.push(request);
+        }
+    }
+    seen
+}
+
+fn types(requests: &[Received]) -> Vec<String> {
+    requests.iter().map(|r| r.param("EventType").unwrap_or_default()).collect()
+}
+
+const FILTER: &str = "task.created,reservation.created,reservation.accepted,task.completed";
+
+/// A FIFO workspace whose events go to `callback`, an available worker, and a task it accepted
+/// and completed; returns the workspace's path and the task's SID.
+fn one_task_done(daemon: &Daemon, callback: &str) -> (String, String, String) {
+    let form = [
+        ("FriendlyName", "Events"),
+        ("Template", "FIFO"),
+        ("EventCallbackUrl", callback),
+        ("EventsFilter", FILTER),
+    ];
+    let made = ok(daemon.post("/taskrouter/v1/Workspaces", &form), 201);
+    assert_eq!(made["event_callback_url"], callback);
+    let base = format!("/taskrouter/v1/Workspaces/{}", made["sid"].as_str().unwrap());
+    let activities = ok(daemon.get(&format!("{base}/Activities?FriendlyName=Available")), 200);
+    let available = activities["activities"][0]["sid"].as_str().unwrap().to_owned();
+    let form = [("FriendlyName", "alice"), ("ActivitySid", available.as_str())];
+    let worker = ok(daemon.post(&format!("{base}/Workers"), &form), 201);
+    let worker = worker["sid"].as_str().unwrap().to_owned();
+    let form = [("Attributes", r#"{"name":"Ann"}"#), ("TaskChannel", "chat")];
+    let task = ok(daemon.post(&format!("{base}/Tasks"), &form), 201);
+    let task = task["sid"].as_str().unwrap().to_owned();
+    let offered = ok(daemon.get(&format!("{base}/Tasks/{task}/Reservations")), 200);
+    let reservation = offered["reservations"][0]["sid"].as_str().unwrap().to_owned();
+    let path = format!("{base}/Tasks/{task}/Reservations/{reservation}");
+    ok(daemon.post(&path, &[("ReservationStatus", "accepted")]), 200);
+    let form = [("AssignmentStatus", "completed"), ("Reason", "resolved")];
+    ok(daemon.post(&format!("{base}/Tasks/{task}"), &form), 200);
+    (base, task, worker)
+}
+
+#[test]
+fn callbacks_send_the_filtered_events_signed_in_order_retried_and_once_across_a_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let daemon = start(&dir);
+    let fake = FakeServer::start();
+    fake.fail_next(&[503]);
+    let callback = format!("{}/taskrouter-events", fake.url);
+    let (_, task, worker) = one_task_done(&daemon, &callback);
+    let expected =
+        ["task.created", "reservation.created", "reservation.accepted", "task.completed"];
+    eventually("the four events are delivered", || delivered(&fake, &callback).len() == 4);
+    let sent = delivered(&fake, &callback);
+    assert_eq!(types(&sent), expected, "in the router's order, only what the filter names");
+    assert_eq!(fake.requests().len(), 5, "the first was refused (503) and tried again");
+    assert_eq!(fake.requests()[1].param("RetryCount").as_deref(), Some("1"));
+    for request in &sent {
+        assert_eq!(request.param("TaskSid").as_deref(), Some(task.as_str()));
+        assert_eq!(request.param("WorkspaceName").as_deref(), Some("Events"));
+        assert!(request.param("Sid").unwrap().starts_with("EV"));
+    }
+    assert_eq!(sent[1].param("WorkerSid").as_deref(), Some(worker.as_str()));
+    assert_eq!(sent[1].param("ResourceType").as_deref(), Some("Reservation"));
+    assert_eq!(sent[1].param("TaskAttributes").as_deref(), Some(r#"{"name":"Ann"}"#));
+    assert_eq!(sent[3].param("TaskCompletedReason").as_deref(), Some("resolved"));
+
+    // A restart sends nothing again; what happens after it is sent.
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let daemon = start(&dir);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(delivered(&fake, &callback).len(), 4, "nothing sent twice");
+    let base = sent[0].param("WorkspaceSid").unwrap();
+    let form = [("Attributes", "{}"), ("TaskChannel", "chat")];
+    ok(daemon.post(&format!("/taskrouter/v1/Workspaces/{base}/Tasks"), &form), 201);
+    eventually("the next task's events", || delivered(&fake, &callback).len() == 6);
+    let after = types(&delivered(&fake, &callback)[4..]);
+    assert_eq!(after, ["task.created", "reservation.created"]);
+}
+
+#[test]
+fn the_events_resource_lists_windows_and_filters_and_fetches_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let fake = FakeServer::start();
+    let (base, task, worker) = one_task_done(&daemon, &format!("{}/cb", fake.url));
+    let all = ok(daemon.get(&format!("{base}/Events?PageSize=1000")), 200);
+    let listed: Vec<&str> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "worker.created",
+        "task.created",
+        "task-queue.entered",
+        "reservation.created",
+        "reservation.accepted",
+        "task.completed",
+    ] {
+        assert!(listed.contains(&wanted), "{wanted} in {listed:?}");
+    }
+    let at = |name: &str| listed.iter().position(|t| *t == name).unwrap();
+    assert!(at("task.created") < at("reservation.created"));
+    assert!(at("reservation.accepted") < at("task.completed"));
+
+    let created = ok(daemon.get(&format!("{base}/Events?EventType=reservation.created")), 200);
+    let created = created["events"].as_array().unwrap().clone();
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["event_data"]["worker_sid"], worker.as_str());
+    assert_eq!(created[0]["event_data"]["task_sid"], task.as_str());
+    assert_eq!(created[0]["resource_type"], "Reservation");
+
+    let of_worker = ok(daemon.get(&format!("{base}/Events?WorkerSid={worker}")), 200);
+    assert!(of_worker["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| { e["event_data"]["worker_sid"] == worker.as_str() }));
+    let paged = ok(daemon.get(&format!("{base}/Events?PageSize=2&Page=1")), 200);
+    let second_page: Vec<&str> = paged["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(second_page, listed[2..4], "pages cut the same list");
+    assert!(paged["meta"]["next_page_url"].is_string());
+
+    let long_ago = ok(daemon.get(&format!("{base}/Events?EndDate=2020-01-01T00:00:00Z")), 200);
+    assert_eq!(long_ago["events"], Value::Array(vec![]), "an old window holds nothing");
+    let sid = created[0]["sid"].as_str().unwrap();
+    let fetched = ok(daemon.get(&format!("{base}/Events/{sid}")), 200);
+    assert_eq!(fetched["event_type"], "reservation.created");
+    let unknown = daemon.get(&format!("{base}/Events/EV{}", "0".repeat(32)));
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let bad = daemon.get(&format!("{base}/Events?Minutes=0"));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let refused = daemon.post(&base, &[("EventCallbackUrl", "not a url")]);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+}
