@@ -2,6 +2,7 @@
 //! reservation are, the rules of their state machines, the expression language of queues and
 //! workflows, and the matching of waiting tasks to free workers. Time comes in with commands.
 
+pub mod events;
 pub mod expression;
 pub mod matching;
 pub mod task;
