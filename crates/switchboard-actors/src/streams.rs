@@ -130,6 +130,16 @@ impl<A: Aggregate> Streams<A> {
         self.writer().execute(sid, commands, at)
     }
 
+    /// [`Streams::execute`], handing back the state before and the events too.
+    pub fn execute_logged(
+        &self,
+        sid: Sid,
+        commands: Vec<A::Command>,
+        at: Timestamp,
+    ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
+        self.writer().execute_logged(sid, commands, at)
+    }
+
     /// Waits until `written`'s append is durable; hands on its state or its rejection.
     pub async fn durable(
         &self,
@@ -181,6 +191,17 @@ impl<A: Aggregate> Writer<'_, A> {
 
     /// See [`Streams::execute`]. Records the cause of the change being made (see `cause`).
     pub fn execute(&mut self, sid: Sid, commands: Vec<A::Command>, at: Timestamp) -> Written<A> {
+        Ok(self.execute_logged(sid, commands, at)?.map(|logged| (logged.after, logged.ticket)))
+    }
+
+    /// [`Writer::execute`], handing back also the state before and the events appended, for
+    /// whoever tells others what changed (TaskRouter's feed).
+    pub fn execute_logged(
+        &mut self,
+        sid: Sid,
+        commands: Vec<A::Command>,
+        at: Timestamp,
+    ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
         let log = &self.streams.log;
         let kept = self.streams.read().0.get(&sid).cloned();
         // In a kind kept partly in memory, one not there is read from the log (a new one reads
@@ -190,6 +211,7 @@ impl<A: Aggregate> Writer<'_, A> {
             None if self.streams.partial => StreamLog::load(log, sid)?,
             None => StreamLog::new(sid),
         };
+        let before = stream.state().clone();
         let executed = match stream.execute_caused(log, commands, at, crate::cause::current())? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),
@@ -203,6 +225,23 @@ impl<A: Aggregate> Writer<'_, A> {
             let before = replaced.map_or(0, |old| (streams.footprint)(old.state()));
             streams.held.fetch_sub(before, Ordering::Relaxed);
         }
-        Ok(Ok((state, executed.ticket)))
+        Ok(Ok(Logged {
+            before,
+            after: state,
+            events: executed.events,
+            first_seq: executed.first_seq,
+            ticket: executed.ticket,
+        }))
     }
+}
+
+/// A change as [`Writer::execute_logged`] made it.
+#[derive(Debug)]
+pub(crate) struct Logged<A: Aggregate> {
+    pub before: A,
+    pub after: A,
+    /// In order; the first has sequence `first_seq` in its stream.
+    pub events: Vec<A::Event>,
+    pub first_seq: u64,
+    pub ticket: Option<FlushTicket>,
 }

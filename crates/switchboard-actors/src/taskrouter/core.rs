@@ -8,14 +8,16 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
+use switchboard_routing::events::{task_events, worker_events};
 use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
 use switchboard_store::FlushTicket;
 
+use super::feed::{items_of, task_subject, worker_subject, FeedItem};
 use super::routing::{after_secs, attributes, worker_document, Placement, Rules, WaitingTask};
 use crate::ids::new_sid;
-use crate::streams::Streams;
+use crate::streams::{Logged, Streams};
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
 
@@ -46,6 +48,8 @@ pub(crate) struct Parts<'a> {
     pub tasks: &'a Streams<TaskState>,
     pub workspaces: &'a WorkspaceDirectory,
     pub tickets: Vec<FlushTicket>,
+    /// What the changes appended, for the workers' feed once durable.
+    pub feed: Vec<FeedItem>,
 }
 
 impl Parts<'_> {
@@ -66,7 +70,11 @@ impl Parts<'_> {
         commands: Vec<TaskCommand>,
         at: Timestamp,
     ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
-        run(self.tasks, &mut self.tickets, sid, commands, at)
+        let logged = run(self.tasks, &mut self.tickets, sid, commands, at)?;
+        Ok(logged.map(|logged| {
+            self.feed.extend(items_of(sid, &logged, at, task_events, task_subject));
+            logged.after
+        }))
     }
 
     pub fn worker(
@@ -87,7 +95,11 @@ impl Parts<'_> {
         at: Timestamp,
     ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
     {
-        run(self.workers, &mut self.tickets, sid, commands, at)
+        let logged = run(self.workers, &mut self.tickets, sid, commands, at)?;
+        Ok(logged.map(|logged| {
+            self.feed.extend(items_of(sid, &logged, at, worker_events, worker_subject));
+            logged.after
+        }))
     }
 }
 
@@ -98,10 +110,9 @@ fn run<A: switchboard_domain::Aggregate>(
     sid: Sid,
     commands: Vec<A::Command>,
     at: Timestamp,
-) -> Result<Result<A, A::Rejection>, EngineError> {
-    Ok(streams.execute(sid, commands, at)?.map(|(state, ticket)| {
-        tickets.extend(ticket);
-        state
+) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
+    Ok(streams.execute_logged(sid, commands, at)?.inspect(|logged| {
+        tickets.extend(logged.ticket);
     }))
 }
 

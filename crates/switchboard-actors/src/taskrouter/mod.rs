@@ -9,8 +9,12 @@
 //! (fetched by SID).
 
 mod core;
+mod feed;
 mod routing;
 
+pub use self::feed::{Feed, FeedItem, Subject, WorkerSubscription};
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +34,7 @@ use crate::ids::new_sid;
 use crate::streams::Streams;
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
+use switchboard_routing::events::{task_events as map_task, worker_events as map_worker};
 
 /// Why the router refused a request; the HTTP layer gives Twilio's status and code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,7 +114,11 @@ pub struct TaskRouter {
     tasks: Streams<TaskState>,
     workspaces: Arc<WorkspaceDirectory>,
     core: Mutex<Core>,
+    feed: Feed,
 }
+
+/// The activity a worker whose sockets all closed is set to, after the grace.
+pub const OFFLINE_ACTIVITY: &str = "Offline";
 
 /// How often due deadlines are looked for.
 const TICK: Duration = Duration::from_millis(250);
@@ -127,7 +136,13 @@ impl TaskRouter {
             |_| 0,
             |task: &TaskState| task.is_live() && !task.assignment_status.is_final(),
         )?;
-        let router = TaskRouter { workers, tasks, workspaces, core: Mutex::default() };
+        let router = TaskRouter {
+            workers,
+            tasks,
+            workspaces,
+            core: Mutex::default(),
+            feed: Feed::default(),
+        };
         router.locked(|core, parts| core.rebuild(parts, now))?;
         Ok(router)
     }
@@ -139,7 +154,7 @@ impl TaskRouter {
     /// returns the tasks whose deadline fired, as they are after it.
     pub async fn fire_due(&self, now: Timestamp) -> Result<Vec<TaskState>, EngineError> {
         let mut fired = Vec::new();
-        let tickets = self.locked_tickets(|core, parts| {
+        let appended = self.locked_tickets(|core, parts| {
             for sid in core.due(now) {
                 core.fire(parts, sid, now)?;
                 fired.push(sid);
@@ -149,7 +164,7 @@ impl TaskRouter {
             }
             Ok(())
         })?;
-        self.durable(tickets).await?;
+        self.durable(appended).await?;
         let tasks = self.tasks.read();
         Ok(fired.iter().filter_map(|sid| tasks.get(sid).cloned()).collect())
     }
@@ -486,6 +501,76 @@ impl TaskRouter {
         .await
     }
 
+    /// The live feed of workers' sockets.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// What worker `worker` of `workspace` missed, from the log: the events after the `after`
+    /// sequence of each stream it names and, of every task kept in memory (open, or finished in
+    /// the last five minutes) ever offered to the worker, all of them when `after` does not name
+    /// it; of the worker's own stream only what follows a sequence named. Only what was durable
+    /// when asked, in the order of time.
+    pub async fn catch_up(
+        &self,
+        workspace: Sid,
+        worker: Sid,
+        after: &BTreeMap<Sid, u64>,
+    ) -> Result<Vec<FeedItem>, EngineError> {
+        let log = Arc::clone(self.tasks.log());
+        let offered: Vec<Sid> = self
+            .tasks
+            .read()
+            .values()
+            .filter(|t| t.workspace_sid == Some(workspace))
+            .filter(|t| t.reservations.iter().any(|r| r.worker_sid == worker))
+            .filter_map(|t| t.sid)
+            .collect();
+        let from = |sid: &Sid| after.get(sid).map_or(0, |seq| seq.saturating_add(1));
+        let mut heads = Vec::new();
+        for sid in &offered {
+            heads.push((*sid, (from(sid), log.next_seq(*sid)?)));
+        }
+        let worker_head = match after.get(&worker) {
+            Some(seq) => Some((seq.saturating_add(1), log.next_seq(worker)?)),
+            None => None,
+        };
+        log.wait_durable(log.ticket()).await?;
+        let mut items = Vec::new();
+        if let Some(range) = worker_head {
+            items.extend(feed::replay(
+                &log,
+                worker,
+                range,
+                worker,
+                map_worker,
+                feed::worker_subject,
+            )?);
+        }
+        for (sid, range) in heads {
+            items.extend(feed::replay(&log, sid, range, worker, map_task, feed::task_subject)?);
+        }
+        items.sort_by_key(|item| item.at);
+        Ok(items)
+    }
+
+    /// Sets worker `worker` to the workspace's `Offline` activity (the oldest unavailable one so
+    /// named, as every workspace is seeded with); refused when the workspace has none or the
+    /// worker is gone. Setting the activity it has already changes nothing.
+    pub async fn set_offline(&self, workspace: Sid, worker: Sid, at: Timestamp) -> Routed<()> {
+        let Some(config) = self.workspaces.get(workspace) else {
+            return Ok(Err(RouterRefusal::NotFound));
+        };
+        let offline = config.activities_in_order().into_iter().find(|a| {
+            !a.record.available && a.record.friendly_name.eq_ignore_ascii_case(OFFLINE_ACTIVITY)
+        });
+        let Some(offline) = offline.map(|a| a.record.sid) else {
+            return Ok(Err(invalid(format!("the workspace has no {OFFLINE_ACTIVITY} activity"))));
+        };
+        let changes = WorkerChanges { activity_sid: Some(offline), ..WorkerChanges::default() };
+        Ok(self.update_worker(workspace, worker, changes, at).await?.map(drop))
+    }
+
     /// A worker's answer to reservation `reservation` of task `task`.
     pub async fn answer_reservation(
         &self,
@@ -532,46 +617,64 @@ impl TaskRouter {
         change: impl FnOnce(&mut Core, &mut Parts<'_>) -> Routed<T>,
     ) -> Routed<T> {
         let mut outcome = None;
-        let tickets = self.locked_tickets(|core, parts| {
+        let appended = self.locked_tickets(|core, parts| {
             outcome = Some(change(core, parts)?);
             Ok(())
         })?;
-        self.durable(tickets).await?;
+        self.durable(appended).await?;
         Ok(outcome.unwrap_or(Err(RouterRefusal::NotFound)))
     }
 
+    /// Runs `work` under the lock at load, when no worker is connected to be told anything.
     fn locked(
         &self,
         work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
-        self.locked_tickets(work).map(|_| ())
+        let (_, batch) = self.locked_tickets(work)?;
+        if let Some(batch) = batch {
+            self.feed.durable(batch, false);
+        }
+        Ok(())
     }
 
+    /// Runs `work` under the lock; the tickets of what it appended and the feed's batch of it.
     fn locked_tickets(
         &self,
         work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
-    ) -> Result<Vec<switchboard_store::FlushTicket>, EngineError> {
+    ) -> Result<Appended, EngineError> {
         let mut core = self.lock();
         let mut parts = Parts {
             workers: &self.workers,
             tasks: &self.tasks,
             workspaces: &self.workspaces,
             tickets: Vec::new(),
+            feed: Vec::new(),
         };
-        work(&mut core, &mut parts)?;
-        Ok(parts.tickets)
+        let worked = work(&mut core, &mut parts);
+        // Staged even when the work failed midway: what it appended keeps its place in order.
+        let batch = self.feed.stage(parts.feed);
+        worked?;
+        Ok((parts.tickets, batch))
     }
 
-    async fn durable(
-        &self,
-        tickets: Vec<switchboard_store::FlushTicket>,
-    ) -> Result<(), EngineError> {
+    /// Waits until `appended` is durable, then tells the workers' feed.
+    async fn durable(&self, (tickets, batch): Appended) -> Result<(), EngineError> {
+        let mut outcome = Ok(());
         for ticket in tickets {
-            self.tasks.log().wait_durable(ticket).await?;
+            if let Err(error) = self.tasks.log().wait_durable(ticket).await {
+                outcome = Err(error.into());
+                break;
+            }
         }
-        Ok(())
+        if let Some(batch) = batch {
+            self.feed.durable(batch, outcome.is_ok());
+        }
+        outcome
     }
 }
+
+/// What a change under the lock appended: the tickets to wait on and its batch in the feed.
+type Appended = (Vec<switchboard_store::FlushTicket>, Option<u64>);
 
 /// The commands of a task's update, in Twilio's order: attributes (re-routing a pending task),
 /// priority, then the status.

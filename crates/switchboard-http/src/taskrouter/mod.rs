@@ -6,7 +6,7 @@ mod activities;
 mod task_channels;
 mod task_queues;
 mod tasks;
-mod wire;
+pub(crate) mod wire;
 mod workers;
 mod workflows;
 mod workspaces;
@@ -92,7 +92,7 @@ fn refuse_callbacks(form: &TwilioForm, names: &[&str]) -> Result<(), ApiError> {
 }
 
 /// A refusal of the router in Twilio's words and codes.
-fn router_refusal(refusal: RouterRefusal, path: &str) -> ApiError {
+pub(crate) fn router_refusal(refusal: RouterRefusal, path: &str) -> ApiError {
     match refusal {
         RouterRefusal::NotFound
         | RouterRefusal::Worker(WorkerRejection::NotFound)
