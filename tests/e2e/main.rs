@@ -71,6 +71,8 @@ mod storage_faults;
 mod studio;
 /// TaskRouter's assignment: reservations, answers, timeouts, capacity, restarts.
 mod task_routing;
+/// Workers on the WebSocket: their reservations as frames, answers, catch-up, offline grace.
+mod task_routing_sockets;
 /// TaskRouter v1: the seeded workspace, workspaces and their parts, refusals, restarts.
 mod taskrouter;
 /// TaskRouter's Events resource and `EventCallbackUrl`: listed, filtered, sent once, in order.

@@ -379,7 +379,7 @@ fn the_server_pings_and_drops_a_peer_that_answers_nothing() {
     let mut awake = daemon.websocket(Some(&token("agent.awake", "1h"))).unwrap();
     let mut asleep = daemon.websocket(Some(&token("agent.asleep", "1h"))).unwrap();
     let ready = &frames(&mut awake, 1)[0];
-    assert_eq!((ready["type"].as_str(), ready["version"].as_u64()), (Some("ready"), Some(2)));
+    assert_eq!((ready["type"].as_str(), ready["version"].as_u64()), (Some("ready"), Some(3)));
     assert_eq!(
         (ready["ping_interval_ms"].as_u64(), ready["ping_timeout_ms"].as_u64()),
         (Some(400), Some(2000))

@@ -78,8 +78,9 @@ pub use studio_flows::{
     StudioFlowDirectory, MAX_REVISIONS, MAX_REVISION_BYTES, MAX_STUDIO_FLOWS,
 };
 pub use taskrouter::{
-    EventQuery, LoggedRouterEvent, NewTask, NewWorker, ReservationAnswer, Routed, RouterRefusal,
-    TaskChanges, TaskRouter, WorkerChanges,
+    EventQuery, Feed, FeedItem, LoggedRouterEvent, NewTask, NewWorker, ReservationAnswer, Routed,
+    RouterRefusal, Subject, TaskChanges, TaskRouter, WorkerChanges, WorkerSubscription,
+    OFFLINE_ACTIVITY,
 };
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};
 pub use workspaces::{WorkspaceChange, WorkspaceDirectory};

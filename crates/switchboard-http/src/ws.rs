@@ -35,6 +35,8 @@ use crate::twilio::error::ApiError;
 use crate::twilio::token;
 use crate::ws_transport::{Outbound, RealtimeConfig, CLOSE_GRACE};
 
+mod worker;
+
 /// How long a connection without a token may take to send its auth frame.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest frame a client may send.
@@ -58,6 +60,10 @@ pub(crate) struct Peer {
     /// A web visitor's token reaches this one channel and nothing else: no other channel, no
     /// list, no other user's presence, and of its channel's events only those a visitor sees.
     pub channel_sid: Option<Sid>,
+    /// Whether the token reaches chat at all (a token with only a TaskRouter grant does not).
+    pub chat: bool,
+    /// A worker's token: its TaskRouter events and actions (`ws/worker.rs`).
+    pub worker: Option<worker::WorkerGrant>,
 }
 
 impl Peer {
@@ -173,11 +179,18 @@ fn verify(state: &AppState, token: &str) -> Result<Peer, ApiError> {
             Some(sid)
         }
     };
+    let worker = match &verified.task_router {
+        Some(grant) if channel_sid.is_none() => Some(worker::grant(state, grant)?),
+        Some(_) => return Err(ApiError::new(401, 20101, "A visitor's token has no worker")),
+        None => None,
+    };
     Ok(Peer {
         identity: verified.identity,
         expires_at_secs: verified.expires_at,
         service_sid,
         channel_sid,
+        chat: verified.chat,
+        worker,
     })
 }
 
@@ -258,6 +271,41 @@ enum ClientFrame {
         #[serde(default)]
         id: Option<Value>,
     },
+    /// TaskRouter (a worker's token, `ws/worker.rs`): answers a reservation of the worker's
+    /// with `accepted`, `rejected`, `wrapping` or `completed`.
+    ReservationUpdate {
+        task_sid: String,
+        reservation_sid: String,
+        status: String,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    /// Sets the worker's activity.
+    WorkerUpdate {
+        activity_sid: String,
+        #[serde(default)]
+        id: Option<Value>,
+    },
+    /// Replays the worker's events it has not seen: `after` holds the last `seq` it has of
+    /// each stream (a task's `WT…` or its own `WK…`).
+    WorkerResume {
+        #[serde(default)]
+        after: std::collections::BTreeMap<String, u64>,
+    },
+}
+
+impl ClientFrame {
+    /// Whether the frame is about chat channels (refused to a token without chat).
+    fn is_chat(&self) -> bool {
+        !matches!(
+            self,
+            ClientFrame::Auth { .. }
+                | ClientFrame::Ping
+                | ClientFrame::ReservationUpdate { .. }
+                | ClientFrame::WorkerUpdate { .. }
+                | ClientFrame::WorkerResume { .. }
+        )
+    }
 }
 
 /// A channel and the last `seq` the client has of it.
@@ -300,6 +348,9 @@ struct Connection {
     sent: HashMap<Sid, (u64, u64)>,
     /// Whether each channel met so far is within the token's Chat Service.
     reach: HashMap<Sid, bool>,
+    /// The worker's events sent on this connection, by stream, sequence and type, so a
+    /// catch-up and the live feed never send one twice.
+    worker_sent: std::collections::HashSet<(Sid, u64, &'static str)>,
 }
 
 impl Connection {
@@ -320,6 +371,7 @@ impl Connection {
             ending: None,
             sent: HashMap::new(),
             reach: HashMap::new(),
+            worker_sent: std::collections::HashSet::new(),
         }
     }
 
@@ -344,14 +396,44 @@ impl Connection {
 
     async fn serve(mut self, peer: Peer, resume: Vec<ResumeAt>) {
         let hub = std::sync::Arc::clone(self.state.engine.hub());
+        // A socket without chat listens under the empty identity, which no member has: it hears
+        // the daemon stopping, no channel, and counts for nobody's presence.
+        let listening = if peer.chat { peer.identity.as_str() } else { "" };
         // Subscribed before anything is read from the log, so that no event falls between a
         // resume and the live feed.
-        let mut subscription = hub.subscribe(&peer.identity, peer.service_sid);
-        self.state.engine.connections_changed(&peer.identity);
-        let ending = self.run(&peer, resume, &mut subscription).await;
-        hub.unsubscribe(&peer.identity, subscription.id);
-        self.state.engine.connections_changed(&peer.identity);
+        let mut subscription = hub.subscribe(listening, peer.service_sid);
+        let mut feed = self.subscribe_worker(&peer);
+        if peer.chat {
+            self.state.engine.connections_changed(&peer.identity);
+        }
+        let ending = self.run(&peer, resume, &mut subscription, &mut feed).await;
+        hub.unsubscribe(listening, subscription.id);
+        if peer.chat {
+            self.state.engine.connections_changed(&peer.identity);
+        }
+        self.worker_left(&peer, feed);
         self.finish(ending).await;
+    }
+
+    /// The `ready` frame, then the resumes the auth frame asked for.
+    async fn greet(&mut self, peer: &Peer, resume: Vec<ResumeAt>) {
+        let (interval, timeout) = (self.config.ping_interval, self.config.ping_timeout);
+        let mut ready = json!({
+            "type": "ready",
+            "identity": peer.identity,
+            "version": PROTOCOL_VERSION,
+            "ping_interval_ms": millis(interval),
+            "ping_timeout_ms": millis(timeout),
+            "chat": peer.chat,
+        });
+        self.describe_worker(peer, &mut ready);
+        self.send(ready);
+        for at in resume {
+            if self.ending.is_some() {
+                break;
+            }
+            self.resume(peer, &at.channel_sid, at.seq).await;
+        }
     }
 
     /// Serves the peer until something ends the connection.
@@ -360,6 +442,7 @@ impl Connection {
         peer: &Peer,
         resume: Vec<ResumeAt>,
         subscription: &mut switchboard_actors::Subscription,
+        feed: &mut Option<switchboard_actors::WorkerSubscription>,
     ) -> Ending {
         let now_secs = self.state.engine.now().as_millis() / 1000;
         let lifetime =
@@ -371,19 +454,7 @@ impl Connection {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let silence = tokio::time::sleep(timeout);
         tokio::pin!(silence);
-        self.send(json!({
-            "type": "ready",
-            "identity": peer.identity,
-            "version": PROTOCOL_VERSION,
-            "ping_interval_ms": millis(interval),
-            "ping_timeout_ms": millis(timeout),
-        }));
-        for at in resume {
-            if self.ending.is_some() {
-                break;
-            }
-            self.resume(peer, &at.channel_sid, at.seq).await;
-        }
+        self.greet(peer, resume).await;
         while self.ending.is_none() {
             tokio::select! {
                 // Whatever is queued goes out before anything else is looked at.
@@ -410,6 +481,11 @@ impl Connection {
                         self.on_live(peer, live).await;
                     }
                     // Dropped by the hub for falling behind: the client resumes from the log.
+                    None => self.end(too_slow(timeout)),
+                },
+                item = worker::next(feed) => match item {
+                    Some(item) => self.on_worker_item(peer, &item),
+                    // Dropped by the feed for falling behind: the worker catches up.
                     None => self.end(too_slow(timeout)),
                 },
                 _ = subscription.closing.wait_for(|closing| *closing) => self.end(Ending::Close {
@@ -502,6 +578,15 @@ impl Connection {
             Message::Close(_) => false,
             Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
                 Ok(ClientFrame::Ping) => self.send(json!({"type": "pong"})),
+                Ok(frame) if frame.is_chat() && !peer.chat => self.refuse_chat(&text),
+                Ok(ClientFrame::ReservationUpdate { task_sid, reservation_sid, status, id }) => {
+                    let answer = worker::answer_of(&status);
+                    self.answer_reservation(peer, (&task_sid, &reservation_sid), answer, id).await
+                }
+                Ok(ClientFrame::WorkerUpdate { activity_sid, id }) => {
+                    self.set_activity(peer, &activity_sid, id).await
+                }
+                Ok(ClientFrame::WorkerResume { after }) => self.worker_resume(peer, &after).await,
                 Ok(ClientFrame::Resume { channel_sid, seq }) => {
                     self.resume(peer, &channel_sid, seq).await
                 }
@@ -568,6 +653,9 @@ impl Connection {
     }
 
     async fn on_live(&mut self, peer: &Peer, live: Live) -> bool {
+        if !peer.chat {
+            return true;
+        }
         let (channel, service) = match &live {
             Live::Event(event) => (event.channel_sid, event.service_sid),
             Live::Typing { channel_sid, service_sid, .. } => (*channel_sid, *service_sid),
@@ -732,6 +820,16 @@ impl Connection {
         self.send(answer(frame))
     }
 
+    /// A chat frame from a token without chat: 50107, with the frame's `id` if it had one.
+    fn refuse_chat(&mut self, text: &str) -> bool {
+        let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").cloned());
+        let mut frame = json!({"type": "error", "code": 50107, "message": "the access token has no chat grant"});
+        if let (Some(id), Some(map)) = (id, frame.as_object_mut()) {
+            map.insert("id".into(), id);
+        }
+        self.send(frame)
+    }
+
     fn error(&mut self, code: u32, message: &str) -> bool {
         self.send(json!({"type": "error", "code": code, "message": message}))
     }
@@ -788,8 +886,9 @@ fn too_slow(timeout: Duration) -> Ending {
     Ending::Close { code: CloseCode::Again, reason: TOO_SLOW, grace: timeout, discard: true }
 }
 
-/// The version of the frames described in docs/api.md, told in `ready`.
-const PROTOCOL_VERSION: u32 = 2;
+/// The version of the frames described in docs/api.md, told in `ready` (3 added a worker's
+/// TaskRouter frames).
+const PROTOCOL_VERSION: u32 = 3;
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)

@@ -27,12 +27,16 @@ pub struct RealtimeConfig {
     pub ping_interval: Duration,
     /// A peer that sends nothing (not even a pong) for this long is dropped.
     pub ping_timeout: Duration,
+    /// How long after a worker's last TaskRouter socket closed it is set to the `Offline`
+    /// activity, unless a socket of its opens again meanwhile; zero never does.
+    pub worker_offline_grace: Duration,
 }
 
 pub const DEFAULT_QUEUE_FRAMES: usize = 256;
 pub const DEFAULT_QUEUE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(20);
 pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_WORKER_OFFLINE_GRACE: Duration = Duration::from_secs(60);
 
 impl Default for RealtimeConfig {
     fn default() -> RealtimeConfig {
@@ -41,6 +45,7 @@ impl Default for RealtimeConfig {
             queue_bytes: DEFAULT_QUEUE_BYTES,
             ping_interval: DEFAULT_PING_INTERVAL,
             ping_timeout: DEFAULT_PING_TIMEOUT,
+            worker_offline_grace: DEFAULT_WORKER_OFFLINE_GRACE,
         }
     }
 }

@@ -162,6 +162,10 @@ pub struct ServeArgs {
     /// [default: 60s].
     #[arg(long, env = "SWITCHBOARD_WS_PING_TIMEOUT")]
     pub ws_ping_timeout: Option<String>,
+    /// How long after a TaskRouter worker's last WebSocket closed it is set to its workspace's
+    /// `Offline` activity, unless one opens again meanwhile (0s: never) [default: 60s].
+    #[arg(long, env = "SWITCHBOARD_WORKER_OFFLINE_GRACE")]
+    pub worker_offline_grace: Option<String>,
     /// Webchat sessions one IP address may open per minute [default: 10].
     #[arg(long, env = "SWITCHBOARD_WEBCHAT_SESSIONS_PER_IP_PER_MINUTE")]
     pub webchat_sessions_per_ip_per_minute: Option<u32>,
@@ -245,6 +249,7 @@ pub(crate) struct FileConfig {
     ws_queue_bytes: Option<usize>,
     ws_ping_interval: Option<String>,
     ws_ping_timeout: Option<String>,
+    worker_offline_grace: Option<String>,
     webchat_sessions_per_ip_per_minute: Option<u32>,
     webchat_sessions_per_flow_per_minute: Option<u32>,
     rate_credential_per_second: Option<u32>,
@@ -449,12 +454,15 @@ impl ServeArgs {
         if media_max_bytes == 0 {
             bail!("media_max_bytes must be more than zero");
         }
-        let realtime = realtime(
+        let mut realtime = realtime(
             self.ws_queue_frames.or(file.ws_queue_frames),
             self.ws_queue_bytes.or(file.ws_queue_bytes),
             self.ws_ping_interval.or(file.ws_ping_interval),
             self.ws_ping_timeout.or(file.ws_ping_timeout),
         )?;
+        if let Some(text) = self.worker_offline_grace.or(file.worker_offline_grace) {
+            realtime.worker_offline_grace = duration("worker_offline_grace", &text, "60s, 0s")?;
+        }
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -649,6 +657,7 @@ fn realtime(
             Some(text) => duration("ws_ping_timeout", &text, "60s, 2m")?,
             None => defaults.ping_timeout,
         },
+        worker_offline_grace: defaults.worker_offline_grace,
     };
     if config.queue_frames == 0 || config.queue_bytes == 0 {
         bail!("ws_queue_frames and ws_queue_bytes must be more than zero");
@@ -855,6 +864,14 @@ mod tests {
         assert!(format!("{wrong:#}").contains("must be longer than ws_ping_interval"), "{wrong:#}");
         let none = resolve_with_file("ws_queue_bytes = 0\n", &[]).err().unwrap();
         assert!(format!("{none:#}").contains("more than zero"), "{none:#}");
+        let grace = "worker_offline_grace = \"0s\"\n";
+        assert_eq!(
+            resolve_with_file(grace, &[]).unwrap().realtime.worker_offline_grace,
+            Duration::ZERO
+        );
+        let flagged = resolve_with_file(grace, &["--worker-offline-grace", "2m"]).unwrap();
+        assert_eq!(flagged.realtime.worker_offline_grace, Duration::from_secs(120));
+        assert!(resolve_with_file("worker_offline_grace = \"soon\"\n", &[]).is_err());
     }
 
     #[test]

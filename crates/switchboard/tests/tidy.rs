@@ -167,11 +167,6 @@ const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
         "a media upload: caller, channel, role, type and size checked, stored, answered",
     ),
     (
-        "crates/switchboard-http/src/ws.rs",
-        "Connection::run",
-        "a WebSocket's one select loop: queue, client frames, live events, pings, expiry",
-    ),
-    (
         "crates/switchboard-store/src/durable.rs",
         "parse",
         "reads the durable record's slots and every way they can be damaged",

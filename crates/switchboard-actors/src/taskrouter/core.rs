@@ -8,14 +8,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
-use switchboard_routing::event_log::Subject;
 use switchboard_routing::events::{task_events, worker_events};
 use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
 use switchboard_store::FlushTicket;
 
-use super::event_log::{records_of, Recording};
+use super::feed::{items_of, task_subject, worker_subject, FeedItem};
 use super::routing::{after_secs, attributes, worker_document, Placement, Rules, WaitingTask};
 use crate::ids::new_sid;
 use crate::streams::{Logged, Streams};
@@ -49,9 +48,8 @@ pub(crate) struct Parts<'a> {
     pub tasks: &'a Streams<TaskState>,
     pub workspaces: &'a WorkspaceDirectory,
     pub tickets: Vec<FlushTicket>,
-    /// What the changes made mean for each workspace's event log, appended before the lock
-    /// is let go.
-    pub records: Vec<Recording>,
+    /// What the changes appended, for the workers' feed once durable.
+    pub feed: Vec<FeedItem>,
 }
 
 impl Parts<'_> {
@@ -74,8 +72,7 @@ impl Parts<'_> {
     ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
         let logged = run(self.tasks, &mut self.tickets, sid, commands, at)?;
         Ok(logged.map(|logged| {
-            let made = records_of(&logged, sid, at, task_events, task_subject, self.workspaces);
-            self.records.extend(made);
+            self.feed.extend(items_of(sid, &logged, at, task_events, task_subject));
             logged.after
         }))
     }
@@ -100,20 +97,10 @@ impl Parts<'_> {
     {
         let logged = run(self.workers, &mut self.tickets, sid, commands, at)?;
         Ok(logged.map(|logged| {
-            let made = records_of(&logged, sid, at, worker_events, worker_subject, self.workspaces);
-            self.records.extend(made);
+            self.feed.extend(items_of(sid, &logged, at, worker_events, worker_subject));
             logged.after
         }))
     }
-}
-
-/// A task as its event-log records describe it, and its workspace.
-fn task_subject(task: &TaskState) -> (Option<Sid>, Subject<'_>) {
-    (task.workspace_sid, Subject::Task(task))
-}
-
-fn worker_subject(worker: &WorkerState) -> (Option<Sid>, Subject<'_>) {
-    (worker.workspace_sid, Subject::Worker(worker))
 }
 
 /// Runs `commands` on stream `sid` of `streams`, keeping the append's ticket.
@@ -124,9 +111,8 @@ fn run<A: switchboard_domain::Aggregate>(
     commands: Vec<A::Command>,
     at: Timestamp,
 ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
-    Ok(streams.execute_logged(sid, commands, at)?.map(|mut logged| {
-        tickets.extend(logged.ticket.take());
-        logged
+    Ok(streams.execute_logged(sid, commands, at)?.inspect(|logged| {
+        tickets.extend(logged.ticket);
     }))
 }
 

@@ -12,16 +12,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use actix::Recipient;
-use switchboard_domain::{Aggregate, Recorded, Sid, SidPrefix, Timestamp};
+use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
 use switchboard_routing::event_log::{
     event_sid, log_sid, record_of, seq_of, EventLogEvent, EventLogState, EventRecord, RecordEvents,
     Subject,
 };
-use switchboard_routing::events::RouterEvent;
 use switchboard_store::{EventLog, FlushTicket, ReplayRecord};
 
+use super::feed::{FeedItem, Subject as FeedSubject};
 use crate::consumer::Wake;
-use crate::streams::{Logged, Streams};
+use crate::streams::Streams;
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
 
@@ -198,35 +198,22 @@ impl EventLogs {
     }
 }
 
-/// The event-log records of one change (`logged`, at `at`): each appended event mapped to
-/// TaskRouter's events with the state just before and after it, and described with what the
-/// event is about (`subject`) in its workspace's names.
-pub(crate) fn records_of<A: Aggregate>(
-    logged: &Logged<A>,
-    stream: Sid,
-    at: Timestamp,
-    map: fn(&A, &A::Event, &A) -> Vec<RouterEvent>,
-    subject: for<'a> fn(&'a A) -> (Option<Sid>, Subject<'a>),
-    workspaces: &WorkspaceDirectory,
-) -> Vec<Recording> {
-    let mut records = Vec::new();
-    let mut before = logged.before.clone();
-    for (seq, event) in (logged.first_seq..).zip(&logged.events) {
-        let mut after = before.clone();
-        after.apply(&Recorded::new(at, event.clone()));
-        let (workspace, about) = subject(&after);
-        if let Some(workspace) = workspace {
-            let made = workspaces.with(workspace, |state| {
-                map(&before, event, &after)
-                    .iter()
-                    .map(|e| (workspace, at, record_of(e, about, state, at, (stream, seq))))
-                    .collect::<Vec<_>>()
-            });
-            records.extend(made.unwrap_or_default());
-        }
-        before = after;
-    }
-    records
+/// The event-log records of what a change appended, as the workers' feed has it: each item
+/// described with what it is about in its workspace's names.
+pub(crate) fn records_of(items: &[FeedItem], workspaces: &WorkspaceDirectory) -> Vec<Recording> {
+    items
+        .iter()
+        .filter_map(|item| {
+            let (workspace, about) = match &item.subject {
+                FeedSubject::Task(task) => (task.workspace_sid?, Subject::Task(task)),
+                FeedSubject::Worker(worker) => (worker.workspace_sid?, Subject::Worker(worker)),
+            };
+            let source = (item.stream_sid, item.seq);
+            workspaces.with(workspace, |state| {
+                (workspace, item.at, record_of(&item.event, about, state, item.at, source))
+            })
+        })
+        .collect()
 }
 
 fn logged(

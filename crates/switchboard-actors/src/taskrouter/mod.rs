@@ -10,8 +10,12 @@
 
 mod core;
 mod event_log;
+mod feed;
 mod routing;
 
+pub use self::feed::{Feed, FeedItem, Subject, WorkerSubscription};
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,6 +37,7 @@ use crate::ids::new_sid;
 use crate::streams::Streams;
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
+use switchboard_routing::events::{task_events as map_task, worker_events as map_worker};
 
 /// Why the router refused a request; the HTTP layer gives Twilio's status and code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -114,15 +119,20 @@ pub struct TaskRouter {
     /// Each workspace's event log, appended with the changes it records.
     event_logs: EventLogs,
     core: Mutex<Core>,
+    feed: Feed,
 }
 
-/// What a change under the lock wrote: the appends to wait for, and the event logs to wake
-/// delivery of once they are durable.
+/// What a change under the lock wrote: the appends to wait for, the workers' feed batch to
+/// tell once they are durable, and the event logs to wake delivery of.
 #[derive(Debug)]
 struct Written {
     tickets: Vec<switchboard_store::FlushTicket>,
+    batch: Option<u64>,
     appended: event_log::Appended,
 }
+
+/// The activity a worker whose sockets all closed is set to, after the grace.
+pub const OFFLINE_ACTIVITY: &str = "Offline";
 
 /// How often due deadlines are looked for.
 const TICK: Duration = Duration::from_millis(250);
@@ -141,7 +151,14 @@ impl TaskRouter {
             |_| 0,
             |task: &TaskState| task.is_live() && !task.assignment_status.is_final(),
         )?;
-        let router = TaskRouter { workers, tasks, workspaces, event_logs, core: Mutex::default() };
+        let router = TaskRouter {
+            workers,
+            tasks,
+            workspaces,
+            event_logs,
+            core: Mutex::default(),
+            feed: Feed::default(),
+        };
         router.locked(|core, parts| core.rebuild(parts, now))?;
         Ok(router)
     }
@@ -153,7 +170,7 @@ impl TaskRouter {
     /// returns the tasks whose deadline fired, as they are after it.
     pub async fn fire_due(&self, now: Timestamp) -> Result<Vec<TaskState>, EngineError> {
         let mut fired = Vec::new();
-        let tickets = self.locked_tickets(|core, parts| {
+        let appended = self.locked_tickets(|core, parts| {
             for sid in core.due(now) {
                 core.fire(parts, sid, now)?;
                 fired.push(sid);
@@ -163,7 +180,7 @@ impl TaskRouter {
             }
             Ok(())
         })?;
-        self.durable(tickets).await?;
+        self.durable(appended).await?;
         let tasks = self.tasks.read();
         Ok(fired.iter().filter_map(|sid| tasks.get(sid).cloned()).collect())
     }
@@ -545,6 +562,76 @@ impl TaskRouter {
         .await
     }
 
+    /// The live feed of workers' sockets.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// What worker `worker` of `workspace` missed, from the log: the events after the `after`
+    /// sequence of each stream it names and, of every task kept in memory (open, or finished in
+    /// the last five minutes) ever offered to the worker, all of them when `after` does not name
+    /// it; of the worker's own stream only what follows a sequence named. Only what was durable
+    /// when asked, in the order of time.
+    pub async fn catch_up(
+        &self,
+        workspace: Sid,
+        worker: Sid,
+        after: &BTreeMap<Sid, u64>,
+    ) -> Result<Vec<FeedItem>, EngineError> {
+        let log = Arc::clone(self.tasks.log());
+        let offered: Vec<Sid> = self
+            .tasks
+            .read()
+            .values()
+            .filter(|t| t.workspace_sid == Some(workspace))
+            .filter(|t| t.reservations.iter().any(|r| r.worker_sid == worker))
+            .filter_map(|t| t.sid)
+            .collect();
+        let from = |sid: &Sid| after.get(sid).map_or(0, |seq| seq.saturating_add(1));
+        let mut heads = Vec::new();
+        for sid in &offered {
+            heads.push((*sid, (from(sid), log.next_seq(*sid)?)));
+        }
+        let worker_head = match after.get(&worker) {
+            Some(seq) => Some((seq.saturating_add(1), log.next_seq(worker)?)),
+            None => None,
+        };
+        log.wait_durable(log.ticket()).await?;
+        let mut items = Vec::new();
+        if let Some(range) = worker_head {
+            items.extend(feed::replay(
+                &log,
+                worker,
+                range,
+                worker,
+                map_worker,
+                feed::worker_subject,
+            )?);
+        }
+        for (sid, range) in heads {
+            items.extend(feed::replay(&log, sid, range, worker, map_task, feed::task_subject)?);
+        }
+        items.sort_by_key(|item| item.at);
+        Ok(items)
+    }
+
+    /// Sets worker `worker` to the workspace's `Offline` activity (the oldest unavailable one so
+    /// named, as every workspace is seeded with); refused when the workspace has none or the
+    /// worker is gone. Setting the activity it has already changes nothing.
+    pub async fn set_offline(&self, workspace: Sid, worker: Sid, at: Timestamp) -> Routed<()> {
+        let Some(config) = self.workspaces.get(workspace) else {
+            return Ok(Err(RouterRefusal::NotFound));
+        };
+        let offline = config.activities_in_order().into_iter().find(|a| {
+            !a.record.available && a.record.friendly_name.eq_ignore_ascii_case(OFFLINE_ACTIVITY)
+        });
+        let Some(offline) = offline.map(|a| a.record.sid) else {
+            return Ok(Err(invalid(format!("the workspace has no {OFFLINE_ACTIVITY} activity"))));
+        };
+        let changes = WorkerChanges { activity_sid: Some(offline), ..WorkerChanges::default() };
+        Ok(self.update_worker(workspace, worker, changes, at).await?.map(drop))
+    }
+
     /// A worker's answer to reservation `reservation` of task `task`.
     pub async fn answer_reservation(
         &self,
@@ -591,23 +678,29 @@ impl TaskRouter {
         change: impl FnOnce(&mut Core, &mut Parts<'_>) -> Routed<T>,
     ) -> Routed<T> {
         let mut outcome = None;
-        let tickets = self.locked_tickets(|core, parts| {
+        let appended = self.locked_tickets(|core, parts| {
             outcome = Some(change(core, parts)?);
             Ok(())
         })?;
-        self.durable(tickets).await?;
+        self.durable(appended).await?;
         Ok(outcome.unwrap_or(Err(RouterRefusal::NotFound)))
     }
 
+    /// Runs `work` under the lock at load, when no worker is connected to be told anything.
     fn locked(
         &self,
         work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
-        self.locked_tickets(work).map(|_| ())
+        let written = self.locked_tickets(work)?;
+        if let Some(batch) = written.batch {
+            self.feed.durable(batch, false);
+        }
+        Ok(())
     }
 
-    /// Runs `work` under the lock and appends the events it means for the workspaces' event
-    /// logs before letting the lock go, so the logs keep the order of the changes.
+    /// Runs `work` under the lock; what it appended is staged for the workers' feed, and its
+    /// events appended to the workspaces' event logs before the lock is let go (so the logs
+    /// keep the order of the changes).
     fn locked_tickets(
         &self,
         work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
@@ -618,24 +711,36 @@ impl TaskRouter {
             tasks: &self.tasks,
             workspaces: &self.workspaces,
             tickets: Vec::new(),
-            records: Vec::new(),
+            feed: Vec::new(),
         };
         let worked = work(&mut core, &mut parts);
-        // What was appended before a failure is in the log: its events are recorded all the same.
-        let records = std::mem::take(&mut parts.records);
+        // Staged and recorded even when the work failed midway: what it appended is in the log
+        // and keeps its place in order.
+        let records = event_log::records_of(&parts.feed, &self.workspaces);
+        let batch = self.feed.stage(parts.feed);
         let (tickets, appended) = self.event_logs.append(records)?;
         worked?;
         parts.tickets.extend(tickets);
-        Ok(Written { tickets: parts.tickets, appended })
+        Ok(Written { tickets: parts.tickets, batch, appended })
     }
 
-    /// Waits until what was written is durable, then wakes the event callbacks' delivery.
+    /// Waits until `written` is durable, then tells the workers' feed and wakes the event
+    /// callbacks' delivery.
     async fn durable(&self, written: Written) -> Result<(), EngineError> {
+        let mut outcome = Ok(());
         for ticket in written.tickets {
-            self.tasks.log().wait_durable(ticket).await?;
+            if let Err(error) = self.tasks.log().wait_durable(ticket).await {
+                outcome = Err(error.into());
+                break;
+            }
         }
-        self.event_logs.wake(&written.appended);
-        Ok(())
+        if let Some(batch) = written.batch {
+            self.feed.durable(batch, outcome.is_ok());
+        }
+        if outcome.is_ok() {
+            self.event_logs.wake(&written.appended);
+        }
+        outcome
     }
 }
 

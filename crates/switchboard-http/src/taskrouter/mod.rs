@@ -7,7 +7,7 @@ mod events;
 mod task_channels;
 mod task_queues;
 mod tasks;
-mod wire;
+pub(crate) mod wire;
 mod workers;
 mod workflows;
 mod workspaces;
@@ -94,7 +94,7 @@ fn refuse_callbacks(form: &TwilioForm, names: &[&str]) -> Result<(), ApiError> {
 }
 
 /// A refusal of the router in Twilio's words and codes.
-fn router_refusal(refusal: RouterRefusal, path: &str) -> ApiError {
+pub(crate) fn router_refusal(refusal: RouterRefusal, path: &str) -> ApiError {
     match refusal {
         RouterRefusal::NotFound
         | RouterRefusal::Worker(WorkerRejection::NotFound)

@@ -55,6 +55,20 @@ pub struct Grants {
     /// Switchboard's own: the token is a web visitor's, good for this one channel only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webchat: Option<WebchatGrant>,
+    /// Twilio's TaskRouter grant: the token is a worker's, for its real-time events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_router: Option<TaskRouterGrant>,
+}
+
+/// Twilio's `grants.task_router`, as the helper libraries' `TaskRouterGrant` writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TaskRouterGrant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// The one channel a web visitor's token reaches.
@@ -83,6 +97,10 @@ pub struct VerifiedToken {
     pub expires_at: i64,
     /// A web visitor's token: the one channel it reaches.
     pub channel_sid: Option<String>,
+    /// Whether the token reaches chat: it has a chat grant, or no TaskRouter grant (a token
+    /// with only the TaskRouter grant is a worker's, for its TaskRouter events alone).
+    pub chat: bool,
+    pub task_router: Option<TaskRouterGrant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,6 +156,7 @@ pub fn mint(
             }),
             ip_messaging: None,
             webchat: None,
+            task_router: None,
         },
     };
     encode(&claims, api_key_secret)
@@ -180,6 +199,7 @@ impl VisitorToken<'_> {
                 }),
                 ip_messaging: None,
                 webchat: Some(WebchatGrant { channel_sid: self.channel_sid.to_owned() }),
+                task_router: None,
             },
         };
         encode(&claims, self.api_key_secret)
@@ -243,6 +263,7 @@ pub fn verify(
         return Err(TokenError::TooLong);
     }
     let chat = claims.grants.chat.or(claims.grants.ip_messaging);
+    let reaches_chat = chat.is_some() || claims.grants.task_router.is_none();
     let identity =
         claims.grants.identity.filter(|i| !i.is_empty()).ok_or(TokenError::NoIdentity)?;
     Ok(VerifiedToken {
@@ -251,6 +272,8 @@ pub fn verify(
         api_key_sid: claims.iss,
         expires_at: claims.exp,
         channel_sid: claims.grants.webchat.map(|grant| grant.channel_sid),
+        chat: reaches_chat,
+        task_router: claims.grants.task_router,
     })
 }
 
@@ -519,6 +542,37 @@ mod tests {
         let right =
             sign_raw(r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#, &claims, "secret");
         assert!(verify(&right, secret("secret"), ACCOUNT, 1_700_000_010).is_ok());
+    }
+
+    #[test]
+    fn a_task_router_grant_alone_reaches_no_chat_and_a_chat_grant_no_worker() {
+        const HEADER: &str = r#"{"typ":"JWT","alg":"HS256","cty":"twilio-fpa;v=1"}"#;
+        let token = |grants: serde_json::Value| {
+            let claims = serde_json::json!({
+                "jti": "j", "iss": KEY, "sub": ACCOUNT, "nbf": 1_700_000_000,
+                "exp": 1_700_003_600, "grants": grants,
+            });
+            verify(&sign_raw(HEADER, &claims, "secret"), secret("secret"), ACCOUNT, 1_700_000_010)
+                .unwrap()
+        };
+        // As the Python SDK's TaskRouterGrant writes it.
+        let worker = token(serde_json::json!({
+            "identity": "alice",
+            "task_router": {
+                "workspace_sid": "WS00000000000000000000000000000001",
+                "worker_sid": "WK00000000000000000000000000000002",
+                "role": "worker",
+            },
+        }));
+        assert!(!worker.chat);
+        let grant = worker.task_router.unwrap();
+        assert_eq!(grant.workspace_sid.as_deref(), Some("WS00000000000000000000000000000001"));
+        assert_eq!(grant.worker_sid.as_deref(), Some("WK00000000000000000000000000000002"));
+        assert_eq!(grant.role.as_deref(), Some("worker"));
+        let chat = token(serde_json::json!({"identity": "alice", "chat": {}}));
+        assert!(chat.chat && chat.task_router.is_none());
+        let both = token(serde_json::json!({"identity": "alice", "chat": {}, "task_router": {}}));
+        assert!(both.chat && both.task_router.is_some());
     }
 
     #[test]
