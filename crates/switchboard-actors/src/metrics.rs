@@ -122,10 +122,13 @@ pub(crate) enum Destination {
     /// Tasks channels link, made in TaskRouter (nothing leaves the daemon: counted for the
     /// dead letters of tasks that could not be made).
     TaskRouter,
+    /// What Studio executions request: their HTTP calls, and the dead letters of requests that
+    /// could not be carried out.
+    Studio,
 }
 
 impl Destination {
-    const ALL: [Destination; 9] = [
+    const ALL: [Destination; 10] = [
         Destination::Integration,
         Destination::Twilio,
         Destination::Whatsapp,
@@ -135,6 +138,7 @@ impl Destination {
         Destination::ServiceWebhook,
         Destination::PreEventWebhook,
         Destination::TaskRouter,
+        Destination::Studio,
     ];
 
     fn label(self) -> &'static str {
@@ -148,6 +152,7 @@ impl Destination {
             Destination::ServiceWebhook => "service_webhook",
             Destination::PreEventWebhook => "pre_event_webhook",
             Destination::TaskRouter => "taskrouter",
+            Destination::Studio => "studio",
         }
     }
 }

@@ -4,12 +4,19 @@
 //! are checked; an execution's commands carry the compiled revision it is pinned to, compiled
 //! once per revision and shared.
 //!
-//! Nothing starts an execution from traffic yet: [`StudioFlowDirectory::start_execution`] (and
-//! `Engine::start_studio_execution`) is what the runner will call on a channel's first message;
-//! the REST surface reads executions and their steps, ends and deletes them.
+//! The runner (`consumer/studio_trigger.rs`) starts an execution on a channel's first message
+//! and gives it the customer's replies; every durable change of an execution wakes the consumer
+//! that carries out its requests (`consumer/studio_requests.rs`); the engine's ticker fires the
+//! replies' timeouts ([`StudioFlowDirectory::due_replies`]). The REST surface reads executions
+//! and their steps, ends and deletes them.
+//!
+//! Every execution stays in memory, ended ones too: the REST list of a flow's executions reads
+//! them there (keeping only active ones would need an index of executions by flow).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix::Recipient;
 
 use serde_json::Value;
 use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
@@ -61,6 +68,9 @@ pub struct ExecutionStart {
     /// `flow.channel.address`: the address the customer wrote to.
     pub flow_address: String,
     pub limits: Limits,
+    /// The execution's SID when the caller derives it (the runner: from the message that
+    /// started it, so a start repeated after a crash is refused); a fresh one when `None`.
+    pub execution_sid: Option<Sid>,
 }
 
 /// One step of an execution as Studio lists it: the transition into a widget.
@@ -85,15 +95,75 @@ pub struct StudioFlowDirectory {
     executions: Streams<ExecutionState>,
     /// Compiled revisions by (flow, revision), shared by their executions.
     compiled: Mutex<HashMap<(Sid, u32), Arc<ValidDefinition>>>,
+    /// The active execution of each channel (one at a time), from their triggers.
+    by_channel: Mutex<HashMap<Sid, Sid>>,
+    /// Told of every durable change of an execution (its requests' consumer).
+    dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
 }
 
 impl StudioFlowDirectory {
     pub fn load(log: Arc<EventLog>) -> Result<StudioFlowDirectory, EngineError> {
-        Ok(StudioFlowDirectory {
+        let directory = StudioFlowDirectory {
             flows: Streams::load(Arc::clone(&log))?,
             executions: Streams::load(log)?,
             compiled: Mutex::new(HashMap::new()),
-        })
+            by_channel: Mutex::new(HashMap::new()),
+            dispatcher: OnceLock::new(),
+        };
+        let active: Vec<_> =
+            directory.executions.read().values().filter(|e| e.is_active()).cloned().collect();
+        for execution in &active {
+            directory.track(execution);
+        }
+        Ok(directory)
+    }
+
+    pub(crate) fn set_dispatcher(&self, dispatcher: Recipient<crate::consumer::Wake>) {
+        let _ = self.dispatcher.set(dispatcher);
+    }
+
+    /// Keeps the channel's entry in step with `execution`: there while it is active.
+    fn track(&self, execution: &ExecutionState) {
+        let (Some(sid), Some(channel)) = (execution.sid, channel_of(execution)) else { return };
+        let mut by_channel = self.by_channel.lock().unwrap_or_else(|e| e.into_inner());
+        if execution.is_active() {
+            by_channel.insert(channel, sid);
+        } else if by_channel.get(&channel) == Some(&sid) {
+            by_channel.remove(&channel);
+        }
+    }
+
+    /// After a durable change of `execution`: its channel's entry, and its requests' consumer
+    /// woken for what it recorded.
+    fn changed(&self, execution: &ExecutionState) {
+        self.track(execution);
+        let (Some(sid), Some(dispatcher)) = (execution.sid, self.dispatcher.get()) else { return };
+        // One record per event: the stream is durable below the events it folded.
+        dispatcher.do_send(crate::consumer::Wake::execution_changed(sid, execution.events_applied));
+    }
+
+    /// The execution active in `channel`, if any.
+    pub fn active_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
+        let sid = *self.by_channel.lock().unwrap_or_else(|e| e.into_inner()).get(&channel)?;
+        self.executions.read().get(&sid).filter(|e| e.is_active()).cloned()
+    }
+
+    /// Whether execution `sid` was ever started (deleted ones too).
+    pub fn exists(&self, sid: Sid) -> bool {
+        self.executions.read().get(&sid).is_some_and(|e| e.sid.is_some())
+    }
+
+    /// The active executions whose reply is due at `now`, for the engine's ticker.
+    pub fn due_replies(&self, now: Timestamp) -> Vec<Sid> {
+        let executions = self.executions.read();
+        let due = executions.values().filter(|e| e.is_active());
+        due.filter(|e| e.reply_deadline().is_some_and(|d| d <= now)).filter_map(|e| e.sid).collect()
+    }
+
+    /// Every execution with the number of events it holds, for the start's resumption of
+    /// requests left undone.
+    pub(crate) fn execution_heads(&self) -> Vec<(Sid, u64)> {
+        self.executions.read().iter().map(|(sid, e)| (*sid, e.events_applied)).collect()
     }
 
     /// A flow that exists and is not deleted.
@@ -226,7 +296,8 @@ impl StudioFlowDirectory {
         let definition = self.definition(flow, revision).ok_or_else(|| {
             EngineError::Internal(format!("revision {revision} of {flow} does not compile"))
         })?;
-        let execution_sid = new_sid(SidPrefix::STUDIO_EXECUTION);
+        let execution_sid =
+            start.execution_sid.unwrap_or_else(|| new_sid(SidPrefix::STUDIO_EXECUTION));
         let input = ExecutionInput::Start {
             execution_sid,
             flow_sid: flow,
@@ -239,7 +310,16 @@ impl StudioFlowDirectory {
         };
         let command = ExecutionCommand { definition, at, input };
         let written = self.executions.execute(execution_sid, vec![command], at);
-        Ok(self.executions.durable(written).await?.map_err(ExecutionRefusal::from))
+        self.durable(written).await
+    }
+
+    /// Waits for an execution's change to be durable, then tells who follows executions.
+    async fn durable(&self, written: crate::streams::Written<ExecutionState>) -> ExecutionChange {
+        let done = self.executions.durable(written).await?.map_err(ExecutionRefusal::from);
+        if let Ok(execution) = &done {
+            self.changed(execution);
+        }
+        Ok(done)
     }
 
     /// Gives execution `sid` what happened (`End`, `Delete`, and the runner's inputs).
@@ -255,7 +335,7 @@ impl StudioFlowDirectory {
         };
         let command = ExecutionCommand { definition, at, input };
         let written = self.executions.execute(sid, vec![command], at);
-        Ok(self.executions.durable(written).await?.map_err(ExecutionRefusal::from))
+        self.durable(written).await
     }
 
     /// The steps of execution `sid`, oldest first, read from its durable events.
@@ -273,6 +353,14 @@ impl StudioFlowDirectory {
         }
         Ok(steps)
     }
+}
+
+/// The channel an execution runs in: its trigger's `ChannelSid` (none for an execution that
+/// was not started by a channel's message).
+pub(crate) fn channel_of(execution: &ExecutionState) -> Option<Sid> {
+    let context = execution.context();
+    let text = context.pointer("/trigger/message/ChannelSid")?.as_str()?;
+    Sid::parse_with(text, SidPrefix::CHANNEL).ok()
 }
 
 /// What one event does to the list of steps: a `StepEntered` opens one, the output of its
@@ -329,6 +417,7 @@ mod tests {
             data: Value::Null,
             flow_address: "+15005550006".into(),
             limits: Limits::default(),
+            execution_sid: None,
         }
     }
 

@@ -4,9 +4,12 @@
 //! The consumers: the external integration (`external`), replies to customers through their
 //! provider (`replies`), channel webhooks (`channel_webhooks`), services' post-event webhooks
 //! (`service_webhooks`), inbound media downloads (`media_fetch`) and the tasks channels link,
-//! routed by TaskRouter (`task_routing`); `webhooks` holds what the
-//! two webhook consumers share. A new one (a Studio execution, task-routing callbacks) is a file
-//! here implementing [`Consumer`] and a line in [`Consumers::new`].
+//! routed by TaskRouter (`task_routing`), customers' messages to the Studio flow of their
+//! channel (`studio_trigger`: starts an execution or gives it the reply it waits for) and the
+//! requests of Studio executions (`studio_requests`: the bot's messages, HTTP calls, tasks),
+//! which reads executions' streams (`FN…`) rather than channels'; `webhooks` holds what the
+//! two webhook consumers share. A new one (task-routing callbacks) is a file here implementing
+//! [`Consumer`] and a line in [`Consumers::new`].
 //!
 //! Nothing durable can be lost: a cursor per consumer and stream says how far delivery got, a
 //! restart resumes where it stopped ([`Consumers::resume`]), and the message path pays nothing
@@ -26,6 +29,8 @@ mod media_fetch;
 pub(crate) mod replies;
 mod runs;
 mod service_webhooks;
+mod studio_requests;
+mod studio_trigger;
 mod task_routing;
 pub(crate) mod webhooks;
 
@@ -50,6 +55,7 @@ pub use external::CONSUMER as EXTERNAL_CONSUMER;
 pub use media_fetch::CONSUMER as MEDIA_CONSUMER;
 pub use replies::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use service_webhooks::CONSUMER as SERVICE_WEBHOOK_CONSUMER;
+pub use studio_requests::CONSUMER as STUDIO_REQUESTS_CONSUMER;
 
 /// A consumer of the log.
 pub(crate) trait Consumer: Send + Sync {
@@ -100,6 +106,8 @@ const CHANNEL_WEBHOOKS: usize = 2;
 const SERVICE_WEBHOOKS: usize = 3;
 const MEDIA_FETCH: usize = 4;
 const TASK_ROUTING: usize = 5;
+const STUDIO_TRIGGER: usize = 6;
+const STUDIO_REQUESTS: usize = 7;
 
 /// Which consumers a wake is for, a bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -150,6 +158,20 @@ impl Wake {
         }
     }
 
+    /// An execution's events, durable below `until_seq`, for the consumer of its requests;
+    /// delivery starts at its cursor (or at the execution's start). An execution belongs to no
+    /// service: its own SID stands in the `service_sid`, which that consumer does not read.
+    pub(crate) fn execution_changed(execution: Sid, until_seq: u64) -> Wake {
+        Wake {
+            stream_sid: execution,
+            from_seq: 0,
+            until_seq,
+            flow_sid: None,
+            service_sid: execution,
+            consumers: Interest::only(STUDIO_REQUESTS),
+        }
+    }
+
     /// Folds a later wake of the same stream and consumer into this one.
     fn merge(&mut self, later: &Wake) {
         self.from_seq = self.from_seq.min(later.from_seq);
@@ -192,6 +214,10 @@ pub(crate) struct Shared {
     /// Where tasks linked to channels are routed (`task_routing`), and its clock.
     pub task_router: Arc<crate::taskrouter::TaskRouter>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// Studio's flows and executions (`studio_trigger`, `studio_requests`), and the
+    /// workspaces whose workflows a `send-to-flex` names.
+    pub studio: Arc<crate::studio_flows::StudioFlowDirectory>,
+    pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
 }
 
 /// What the consumers reach besides the log and the outbound policy.
@@ -201,14 +227,28 @@ pub(crate) struct SharedParts {
     pub registry: std::sync::Weak<crate::registry::Registry>,
     pub task_router: Arc<crate::taskrouter::TaskRouter>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    pub studio: Arc<crate::studio_flows::StudioFlowDirectory>,
+    pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
 }
 
 impl Shared {
     pub(crate) fn new(log: Arc<EventLog>, config: OutboxConfig, parts: SharedParts) -> Shared {
         let policy = Arc::new(config.outbound.clone());
         let outbound = crate::outbound::Outbound::new(policy, config.timeout);
-        let SharedParts { flows, services, registry, task_router, clock } = parts;
-        Shared { log, flows, services, outbound, config, registry, task_router, clock }
+        let SharedParts { flows, services, registry, task_router, clock, studio, workspaces } =
+            parts;
+        Shared {
+            log,
+            flows,
+            services,
+            outbound,
+            config,
+            registry,
+            task_router,
+            clock,
+            studio,
+            workspaces,
+        }
     }
 }
 
@@ -235,6 +275,8 @@ impl Consumers {
             Box::new(service_webhooks::ServiceWebhooks),
             Box::new(media),
             Box::new(task_routing::TaskRouting),
+            Box::new(studio_trigger::StudioTrigger),
+            Box::new(studio_requests::StudioRequests),
         ];
         debug_assert_eq!(list[EXTERNAL].name(), EXTERNAL_CONSUMER);
         debug_assert_eq!(list[REPLIES].name(), REPLY_CONSUMER);
@@ -242,6 +284,8 @@ impl Consumers {
         debug_assert_eq!(list[SERVICE_WEBHOOKS].name(), SERVICE_WEBHOOK_CONSUMER);
         debug_assert_eq!(list[MEDIA_FETCH].name(), MEDIA_CONSUMER);
         debug_assert_eq!(list[TASK_ROUTING].name(), task_routing::CONSUMER);
+        debug_assert_eq!(list[STUDIO_TRIGGER].name(), studio_trigger::CONSUMER);
+        debug_assert_eq!(list[STUDIO_REQUESTS].name(), STUDIO_REQUESTS_CONSUMER);
         Consumers { shared, list }
     }
 
