@@ -4,7 +4,8 @@
 //! (a fake on 127.0.0.1): a greeting and menu that waits for replies, resumes after a restart
 //! and times out once; a pre-survey that sends the customer to Flex as a TaskRouter task with
 //! the answers in its attributes; a lookup in an HTTP service the test serves (allowed on
-//! loopback by the test's configuration), branching on its answer, and the service failing.
+//! loopback by the test's configuration), branching on its answer, and the service failing; and a
+//! web chat customer through the pre-survey, the bot's messages in the chat.
 
 use std::time::Duration;
 
@@ -273,4 +274,70 @@ fn a_flow_branches_on_an_http_service_s_answer_and_on_its_failure() {
         ["Our systems are down (503). Please try again later."]
     );
     assert_eq!(service_fake.requests().len(), 3, "a failed call is not repeated");
+}
+
+#[test]
+fn a_web_chat_customer_goes_through_the_pre_survey_to_flex() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let (base, workflow, _) = workspace(&daemon);
+    let definition = PRE_SURVEY
+        .replace("WW00000000000000000000000000000000", &workflow)
+        .replace("TC00000000000000000000000000000000", "chat");
+    let form =
+        [("FriendlyName", "Web survey"), ("Status", "published"), ("Definition", &definition)];
+    let flow = ok(daemon.post("/studio/v2/Flows", &form), 201)["sid"].as_str().unwrap().to_owned();
+    let (service, web_flow) = daemon.flow(&[
+        ("ChannelType", "web"),
+        ("Enabled", "true"),
+        ("IntegrationType", "studio"),
+        ("Integration.FlowSid", &flow),
+    ]);
+    let form = [
+        ("FlexFlowSid", web_flow.as_str()),
+        ("Identity", "guest-7"),
+        ("CustomerFriendlyName", "Guest"),
+        ("ChatFriendlyName", "Web chat"),
+        ("PreEngagementData", r#"{"friendlyName":"Guest","location":"/pricing"}"#),
+    ];
+    let channel =
+        ok(daemon.post("/flex/v1/WebChannels", &form), 201)["sid"].as_str().unwrap().to_owned();
+    let say = |body: &str| {
+        let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+        ok(daemon.post(&path, &[("From", "guest-7"), ("Body", body)]), 201);
+    };
+    let bot_says = |count: usize| {
+        let mut said = Vec::new();
+        let reached = wait_for(Duration::from_secs(15), || {
+            said = daemon
+                .messages(&service, &channel)
+                .into_iter()
+                .filter(|m| m["from"] == "Web survey")
+                .map(|m| m["body"].as_str().unwrap().to_owned())
+                .collect();
+            said.len() >= count
+        });
+        assert!(reached, "{count} bot messages in the chat: {said:?}");
+        said
+    };
+    say("hello");
+    assert_eq!(bot_says(1), ["Hi! Before we connect you, what is your name?"]);
+    say("grace");
+    assert_eq!(bot_says(2)[1], "Thanks Grace. Is it about billing or delivery?");
+    say("Delivery");
+    let mut tasks = Vec::new();
+    let made = wait_for(Duration::from_secs(15), || {
+        tasks = ok(daemon.get(&format!("{base}/Tasks")), 200)["tasks"].as_array().unwrap().clone();
+        !tasks.is_empty()
+    });
+    assert!(made, "send-to-flex made a TaskRouter task");
+    let attributes: Value = serde_json::from_str(tasks[0]["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (&attributes["name"], &attributes["topic"], &attributes["channelType"]),
+        (&Value::from("Grace"), &Value::from("delivery"), &Value::from("web"))
+    );
+    assert_eq!(attributes["channelSid"], channel.as_str());
+    assert_eq!(attributes["from"], "guest-7");
+    assert!(twilio.requests().is_empty(), "a web chat's bot messages stay in the chat");
 }
