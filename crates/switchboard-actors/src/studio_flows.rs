@@ -95,7 +95,8 @@ pub struct StudioFlowDirectory {
     executions: Streams<ExecutionState>,
     /// Compiled revisions by (flow, revision), shared by their executions.
     compiled: Mutex<HashMap<(Sid, u32), Arc<ValidDefinition>>>,
-    /// The active execution of each channel (one at a time), from their triggers.
+    /// The latest execution of each channel (the active one, if any: one at a time), from
+    /// their triggers.
     by_channel: Mutex<HashMap<Sid, Sid>>,
     /// Told of every durable change of an execution (its requests' consumer).
     dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
@@ -110,9 +111,10 @@ impl StudioFlowDirectory {
             by_channel: Mutex::new(HashMap::new()),
             dispatcher: OnceLock::new(),
         };
-        let active: Vec<_> =
-            directory.executions.read().values().filter(|e| e.is_active()).cloned().collect();
-        for execution in &active {
+        let mut all: Vec<_> = directory.executions.read().values().cloned().collect();
+        // Oldest first, so each channel's entry ends on its latest (an active one is).
+        all.sort_by_key(|e| (e.is_active(), e.date_created, e.sid));
+        for execution in &all {
             directory.track(execution);
         }
         Ok(directory)
@@ -122,14 +124,13 @@ impl StudioFlowDirectory {
         let _ = self.dispatcher.set(dispatcher);
     }
 
-    /// Keeps the channel's entry in step with `execution`: there while it is active.
+    /// Keeps the channel's entry in step with `execution`: an active execution is its channel's
+    /// latest (only a start makes one), and one that ended stays the latest until the next.
     fn track(&self, execution: &ExecutionState) {
         let (Some(sid), Some(channel)) = (execution.sid, channel_of(execution)) else { return };
         let mut by_channel = self.by_channel.lock().unwrap_or_else(|e| e.into_inner());
-        if execution.is_active() {
+        if execution.is_active() || !by_channel.contains_key(&channel) {
             by_channel.insert(channel, sid);
-        } else if by_channel.get(&channel) == Some(&sid) {
-            by_channel.remove(&channel);
         }
     }
 
@@ -142,15 +143,15 @@ impl StudioFlowDirectory {
         dispatcher.do_send(crate::consumer::Wake::execution_changed(sid, execution.events_applied));
     }
 
-    /// The execution active in `channel`, if any.
-    pub fn active_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
+    /// The latest execution `channel`'s messages started (deleted or ended ones too), if any.
+    pub fn latest_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
         let sid = *self.by_channel.lock().unwrap_or_else(|e| e.into_inner()).get(&channel)?;
-        self.executions.read().get(&sid).filter(|e| e.is_active()).cloned()
+        self.executions.read().get(&sid).cloned()
     }
 
-    /// Whether execution `sid` was ever started (deleted ones too).
-    pub fn exists(&self, sid: Sid) -> bool {
-        self.executions.read().get(&sid).is_some_and(|e| e.sid.is_some())
+    /// The execution active in `channel`, if any.
+    pub fn active_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
+        self.latest_in_channel(channel).filter(ExecutionState::is_active)
     }
 
     /// The active executions whose reply is due at `now`, for the engine's ticker.
@@ -397,7 +398,7 @@ mod tests {
     use serde_json::json;
     use switchboard_crypto::MasterKey;
     use switchboard_store::{Durability, StoreConfig};
-    use switchboard_studio::ExecutionStatus;
+    use switchboard_studio::{ExecutionStatus, Waiting};
 
     use super::*;
 
@@ -440,7 +441,11 @@ mod tests {
         let execution = studio.start_execution(flow, start(), at).await.unwrap().unwrap();
         let sid = execution.sid.unwrap();
         assert_eq!(execution.revision, 2, "the newest published revision");
-        let reply = ExecutionInput::Reply { body: "1".into(), from: "+15551234567".into() };
+        let reply = ExecutionInput::Reply {
+            body: "1".into(),
+            from: "+15551234567".into(),
+            message: Some(("IM1".into(), 1)),
+        };
         studio.execute(sid, reply, Timestamp(2_000)).await.unwrap().unwrap();
         let steps = studio.steps(sid).await.unwrap();
         let walked: Vec<_> = steps
@@ -456,6 +461,7 @@ mod tests {
             ]
         );
         assert_eq!(steps[0].context["inbound"]["Body"], "1", "the reply is greet's output");
+        assert_eq!(steps[0].context["inbound"]["MessageSid"], "IM1");
         assert_eq!((steps[0].date_created, steps[2].date_created), (at, Timestamp(2_000)));
         assert_eq!(studio.executions_of(flow).len(), 1);
         studio.delete(flow, Timestamp(3_000)).await.unwrap().unwrap();
@@ -465,6 +471,38 @@ mod tests {
         deleted.unwrap().unwrap();
         assert_eq!(studio.execution(sid), None);
         assert!(studio.executions_of(flow).is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn a_channel_s_execution_is_found_by_its_channel_and_its_timeout_is_due_once() {
+        let temp = tempfile::tempdir().unwrap();
+        let log = open(temp.path());
+        let studio = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+        let at = Timestamp(1_000);
+        let made = studio.create("Menu".into(), FlowStatus::Published, GREETING.into(), None, at);
+        let flow = made.await.unwrap().unwrap().sid.unwrap();
+        let channel = Sid::from_parts(SidPrefix::CHANNEL, [4; 16]);
+        let mut from_channel = start();
+        from_channel.trigger["message"]["ChannelSid"] = json!(channel.to_string());
+        let started = studio.start_execution(flow, from_channel, at).await.unwrap().unwrap();
+        let sid = started.sid.unwrap();
+        assert_eq!(studio.active_in_channel(channel).and_then(|e| e.sid), Some(sid));
+        let deadline = started.reply_deadline().unwrap();
+        assert!(studio.due_replies(Timestamp(deadline.0 - 1)).is_empty());
+        assert_eq!(studio.due_replies(deadline), [sid]);
+        studio.execute(sid, ExecutionInput::Timeout, deadline).await.unwrap().unwrap();
+        assert!(studio.due_replies(deadline).is_empty(), "a timeout fires once");
+        // The goodbye's outcome ends it; it stays the channel's latest, no longer active.
+        let Some(Waiting::MessageOutcome { step_sid, .. }) = studio.execution(sid).unwrap().waiting
+        else {
+            panic!("the goodbye waits for its outcome")
+        };
+        let outcome = ExecutionInput::MessageOutcome { step_sid, sent: true, error: None };
+        studio.execute(sid, outcome, deadline).await.unwrap().unwrap();
+        assert_eq!(studio.active_in_channel(channel), None);
+        drop(studio);
+        let again = StudioFlowDirectory::load(log).unwrap();
+        assert_eq!(again.latest_in_channel(channel).and_then(|e| e.sid), Some(sid), "after a load");
     }
 
     #[actix_rt::test]

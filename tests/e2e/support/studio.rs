@@ -32,7 +32,8 @@ pub fn run_execution(folder: &Folder, flow: &str, from: &str, replies: &[&str]) 
         let started = studio.start_execution(flow, start, SystemClock.now()).await.unwrap();
         let sid = started.unwrap().sid.unwrap();
         for reply in replies {
-            let input = ExecutionInput::Reply { body: (*reply).into(), from: from.into() };
+            let input =
+                ExecutionInput::Reply { body: (*reply).into(), from: from.into(), message: None };
             studio.execute(sid, input, SystemClock.now()).await.unwrap().unwrap();
         }
         sid

@@ -6,9 +6,11 @@
 //! `InstanceSid`, `MessageSid`, …) and `flow.channel.address` (the flow's contact identity). One
 //! execution per channel at a time: a channel's messages are read in order, one run at a time.
 //!
-//! Read from the channel's log by cursor. The execution a message starts takes its SID from the
-//! message's, so a start repeated after a crash is refused rather than doubled; a reply given
-//! just before a crash and given again after it is given twice (at least once, as every consumer).
+//! Read from the channel's log by cursor. Nothing is doubled when a crash takes the cursor back:
+//! the execution a message starts takes its SID from the message's (a second start is refused),
+//! and the channel's latest execution records the index of each message it took (its trigger's
+//! `Index`, each reply's `inbound.Index`), so a message at or below the latest it took is one
+//! already given.
 //! A message that comes while the execution waits on something else (its message's outcome, an
 //! HTTP answer, both moments away) is held until it waits for a reply, for at most
 //! [`REPLY_PATIENCE`]; a message while an agent holds the channel is the agent's alone.
@@ -21,7 +23,7 @@ use switchboard_domain::{
     ChannelEvent, ChannelState, IntegrationType, MessageSource, Recorded, Sid, SidPrefix,
 };
 use switchboard_store::{ReplayRecord, StoreError};
-use switchboard_studio::{ExecutionInput, ExecutionRejection, Limits, Waiting};
+use switchboard_studio::{ExecutionInput, ExecutionRejection, ExecutionState, Limits, Waiting};
 
 use super::{durable_records, Consumer, Run, Shared, Wake, Woken};
 use crate::directory::FlowView;
@@ -125,11 +127,17 @@ impl<'a> Message<'a> {
 /// Gives one customer message to Studio; `Err` says why it could not be.
 async fn on_message(shared: &Shared, flow: &FlowView, message: Message<'_>) -> Result<(), String> {
     let studio = &shared.studio;
-    if studio.exists(message.execution_sid()) {
-        return Ok(()); // Started before a crash took the cursor back.
+    let (message_sid, index, from, body, _) = message.parts();
+    let latest = studio.latest_in_channel(message.channel);
+    if latest.as_ref().and_then(taken_up_to).is_some_and(|taken| index <= taken) {
+        return Ok(()); // Given before a crash took the cursor back.
     }
-    let (_, _, from, body, _) = message.parts();
-    if !give_reply(shared, message.channel, body, from).await? {
+    let reply = ExecutionInput::Reply {
+        body: body.to_owned(),
+        from: from.to_owned(),
+        message: Some((message_sid.to_string(), index)),
+    };
+    if !give_reply(shared, message.channel, reply).await? {
         return Ok(());
     }
     let Some(flow_sid) = flow.config.integration.flow_sid else {
@@ -160,17 +168,25 @@ async fn on_message(shared: &Shared, flow: &FlowView, message: Message<'_>) -> R
     }
 }
 
+/// The index of the latest channel message `execution` took: its trigger or a reply.
+fn taken_up_to(execution: &ExecutionState) -> Option<u64> {
+    let context = execution.context();
+    let trigger = context.pointer("/trigger/message/Index").and_then(Value::as_u64);
+    let widgets = context.get("widgets").and_then(Value::as_object).into_iter().flatten();
+    let replies = widgets.filter_map(|(_, w)| w.pointer("/inbound/Index").and_then(Value::as_u64));
+    trigger.into_iter().chain(replies).max()
+}
+
 /// Gives the message to the channel's active execution as its reply. `Ok(true)`: there is
 /// none (any more), so the message may start one.
-async fn give_reply(shared: &Shared, channel: Sid, body: &str, from: &str) -> Result<bool, String> {
+async fn give_reply(shared: &Shared, channel: Sid, reply: ExecutionInput) -> Result<bool, String> {
     let studio = &shared.studio;
     let tries = REPLY_PATIENCE.as_millis() / REPLY_RETRY.as_millis();
     for _ in 0..tries {
         let Some(execution) = studio.active_in_channel(channel) else { return Ok(true) };
         let Some(sid) = execution.sid else { return Ok(true) };
         if matches!(execution.waiting, Some(Waiting::Reply { .. })) {
-            let reply = ExecutionInput::Reply { body: body.to_owned(), from: from.to_owned() };
-            match studio.execute(sid, reply, shared.clock.now()).await {
+            match studio.execute(sid, reply.clone(), shared.clock.now()).await {
                 Ok(Ok(_)) => return Ok(false),
                 // Timed out or ended meanwhile: look again.
                 Ok(Err(_)) => continue,
@@ -213,4 +229,26 @@ fn trigger(shared: &Shared, channel: &ChannelState, message: &Message<'_>) -> Va
         "Source": "API",
         "DateCreated": crate::iso8601(message.record.at),
     }})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn execution(context: Value) -> ExecutionState {
+        ExecutionState { context: context.to_string(), ..ExecutionState::default() }
+    }
+
+    #[test]
+    fn an_execution_has_taken_its_trigger_and_every_reply_up_to_the_latest() {
+        let started = execution(json!({"trigger": {"message": {"Index": 0}}, "widgets": {}}));
+        assert_eq!(taken_up_to(&started), Some(0));
+        let replied = execution(json!({
+            "trigger": {"message": {"Index": 2}},
+            "widgets": {"ask": {"inbound": {"Index": 5}}, "lookup": {"status_code": 200},
+                        "menu": {"inbound": {"Index": 4}}},
+        }));
+        assert_eq!(taken_up_to(&replied), Some(5));
+        assert_eq!(taken_up_to(&execution(json!({"trigger": {}}))), None, "no channel message");
+    }
 }
