@@ -69,6 +69,8 @@ mod service_webhooks;
 mod storage_faults;
 /// Studio v2: flows from Studio's JSON, revisions, Validate, executions and steps, restarts.
 mod studio;
+/// Studio flows run from SMS traffic: replies, restarts, timeouts, Send to Flex, HTTP services.
+mod studio_runs;
 /// TaskRouter's assignment: reservations, answers, timeouts, capacity, restarts.
 mod task_routing;
 /// Workers on the WebSocket: their reservations as frames, answers, catch-up, offline grace.

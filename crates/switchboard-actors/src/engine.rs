@@ -57,6 +57,9 @@ impl Default for EngineConfig {
     }
 }
 
+/// How often the timeouts of Studio executions waiting for a reply are looked for.
+const STUDIO_TICK: Duration = Duration::from_secs(1);
+
 /// How many more times, and how far apart, an unknown provider id is looked up again.
 const STATUS_RETRIES: u32 = 10;
 const STATUS_RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -197,12 +200,15 @@ impl Engine {
             registry: Arc::downgrade(&registry),
             task_router: Arc::clone(&task_router),
             clock: Arc::clone(&clock),
+            studio: Arc::clone(&studio_flows),
+            workspaces: Arc::clone(&workspaces),
         };
         let shared = Shared::new(Arc::clone(&log), config.outbox.clone(), parts);
         let consumers = Arc::new(Consumers::new(Arc::new(shared), config.media.clone()));
         let hooks = consumers.shared();
         let dispatcher = Dispatcher::new(Arc::clone(&consumers)).start();
         users.set_dispatcher(dispatcher.clone().recipient());
+        studio_flows.set_dispatcher(dispatcher.clone().recipient());
         task_router.set_event_dispatcher(dispatcher.clone().recipient())?;
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
@@ -238,7 +244,9 @@ impl Engine {
         let engine = Engine { inner };
         engine.resume_channels(&consumers, &dispatcher)?;
         engine.resume_user_webhooks(&dispatcher)?;
+        engine.resume_studio_requests(&dispatcher)?;
         engine.start_task_routing();
+        engine.start_studio_timeouts();
         Ok(engine)
     }
 
@@ -288,6 +296,47 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Wakes the delivery of each Studio execution's requests where it stopped short or never
+    /// began (a crash between an execution's change and its request's delivery).
+    fn resume_studio_requests(&self, dispatcher: &Addr<Dispatcher>) -> Result<(), EngineError> {
+        let log = &self.inner.log;
+        let consumer = crate::consumer::STUDIO_REQUESTS_CONSUMER;
+        for (execution, head) in self.inner.studio_flows.execution_heads() {
+            let from = if log.has_cursor(consumer, execution)? {
+                log.cursor(consumer, execution)?
+            } else {
+                0
+            };
+            if from < head {
+                // At a start, the log holds only what is durable.
+                dispatcher.do_send(Wake::execution_changed(execution, u64::MAX));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires the timeouts of Studio executions waiting for a reply, every tick while the engine
+    /// lives: each once, as the timeout moves the execution on (and a deadline passed while
+    /// the daemon was stopped fires at the first tick).
+    fn start_studio_timeouts(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        actix::spawn(async move {
+            let mut interval = tokio::time::interval(STUDIO_TICK);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let now = inner.clock.now();
+                for execution in inner.studio_flows.due_replies(now) {
+                    let input = switchboard_studio::ExecutionInput::Timeout;
+                    let fired = inner.studio_flows.execute(execution, input, now).await;
+                    if let Err(error) = fired {
+                        tracing::warn!(%execution, %error, "a Studio reply's timeout did not fire");
+                    }
+                }
+            }
+        });
     }
 
     pub(crate) fn log(&self) -> &Arc<EventLog> {
@@ -434,8 +483,8 @@ impl Engine {
         &self.inner.studio_flows
     }
 
-    /// Starts an execution of Studio flow `flow`'s newest published revision, now: what the
-    /// runner will call on a channel's first message (nothing calls it from traffic yet).
+    /// Starts an execution of Studio flow `flow`'s newest published revision, now (the runner,
+    /// `consumer/studio_trigger.rs`, starts them from channels' first messages).
     pub async fn start_studio_execution(
         &self,
         flow: Sid,

@@ -122,12 +122,15 @@ pub(crate) enum Destination {
     /// Tasks channels link, made in TaskRouter (nothing leaves the daemon: counted for the
     /// dead letters of tasks that could not be made).
     TaskRouter,
+    /// What Studio executions request: their HTTP calls, and the dead letters of requests that
+    /// could not be carried out.
+    Studio,
     /// A workspace's `EventCallbackUrl`.
     RouterEventCallback,
 }
 
 impl Destination {
-    const ALL: [Destination; 10] = [
+    const ALL: [Destination; 11] = [
         Destination::Integration,
         Destination::Twilio,
         Destination::Whatsapp,
@@ -137,6 +140,7 @@ impl Destination {
         Destination::ServiceWebhook,
         Destination::PreEventWebhook,
         Destination::TaskRouter,
+        Destination::Studio,
         Destination::RouterEventCallback,
     ];
 
@@ -151,6 +155,7 @@ impl Destination {
             Destination::ServiceWebhook => "service_webhook",
             Destination::PreEventWebhook => "pre_event_webhook",
             Destination::TaskRouter => "taskrouter",
+            Destination::Studio => "studio",
             Destination::RouterEventCallback => "taskrouter_event_callback",
         }
     }

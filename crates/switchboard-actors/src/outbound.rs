@@ -389,6 +389,12 @@ impl<'a> Call<'a> {
         self
     }
 
+    /// A body of `content_type` as it is (a rendered template, which need not parse).
+    pub fn body(mut self, content_type: &'static str, bytes: impl Into<bytes::Bytes>) -> Call<'a> {
+        self.body = Some((content_type, bytes.into()));
+        self
+    }
+
     pub fn json(mut self, value: &serde_json::Value) -> Call<'a> {
         self.body = Some(("application/json", value.to_string().into()));
         self

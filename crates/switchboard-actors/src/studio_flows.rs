@@ -4,12 +4,19 @@
 //! are checked; an execution's commands carry the compiled revision it is pinned to, compiled
 //! once per revision and shared.
 //!
-//! Nothing starts an execution from traffic yet: [`StudioFlowDirectory::start_execution`] (and
-//! `Engine::start_studio_execution`) is what the runner will call on a channel's first message;
-//! the REST surface reads executions and their steps, ends and deletes them.
+//! The runner (`consumer/studio_trigger.rs`) starts an execution on a channel's first message
+//! and gives it the customer's replies; every durable change of an execution wakes the consumer
+//! that carries out its requests (`consumer/studio_requests.rs`); the engine's ticker fires the
+//! replies' timeouts ([`StudioFlowDirectory::due_replies`]). The REST surface reads executions
+//! and their steps, ends and deletes them.
+//!
+//! Every execution stays in memory, ended ones too: the REST list of a flow's executions reads
+//! them there (keeping only active ones would need an index of executions by flow).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix::Recipient;
 
 use serde_json::Value;
 use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
@@ -61,6 +68,9 @@ pub struct ExecutionStart {
     /// `flow.channel.address`: the address the customer wrote to.
     pub flow_address: String,
     pub limits: Limits,
+    /// The execution's SID when the caller derives it (the runner: from the message that
+    /// started it, so a start repeated after a crash is refused); a fresh one when `None`.
+    pub execution_sid: Option<Sid>,
 }
 
 /// One step of an execution as Studio lists it: the transition into a widget.
@@ -85,15 +95,76 @@ pub struct StudioFlowDirectory {
     executions: Streams<ExecutionState>,
     /// Compiled revisions by (flow, revision), shared by their executions.
     compiled: Mutex<HashMap<(Sid, u32), Arc<ValidDefinition>>>,
+    /// The latest execution of each channel (the active one, if any: one at a time), from
+    /// their triggers.
+    by_channel: Mutex<HashMap<Sid, Sid>>,
+    /// Told of every durable change of an execution (its requests' consumer).
+    dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
 }
 
 impl StudioFlowDirectory {
     pub fn load(log: Arc<EventLog>) -> Result<StudioFlowDirectory, EngineError> {
-        Ok(StudioFlowDirectory {
+        let directory = StudioFlowDirectory {
             flows: Streams::load(Arc::clone(&log))?,
             executions: Streams::load(log)?,
             compiled: Mutex::new(HashMap::new()),
-        })
+            by_channel: Mutex::new(HashMap::new()),
+            dispatcher: OnceLock::new(),
+        };
+        let mut all: Vec<_> = directory.executions.read().values().cloned().collect();
+        // Oldest first, so each channel's entry ends on its latest (an active one is).
+        all.sort_by_key(|e| (e.is_active(), e.date_created, e.sid));
+        for execution in &all {
+            directory.track(execution);
+        }
+        Ok(directory)
+    }
+
+    pub(crate) fn set_dispatcher(&self, dispatcher: Recipient<crate::consumer::Wake>) {
+        let _ = self.dispatcher.set(dispatcher);
+    }
+
+    /// Keeps the channel's entry in step with `execution`: an active execution is its channel's
+    /// latest (only a start makes one), and one that ended stays the latest until the next.
+    fn track(&self, execution: &ExecutionState) {
+        let (Some(sid), Some(channel)) = (execution.sid, channel_of(execution)) else { return };
+        let mut by_channel = self.by_channel.lock().unwrap_or_else(|e| e.into_inner());
+        if execution.is_active() || !by_channel.contains_key(&channel) {
+            by_channel.insert(channel, sid);
+        }
+    }
+
+    /// After a durable change of `execution`: its channel's entry, and its requests' consumer
+    /// woken for what it recorded.
+    fn changed(&self, execution: &ExecutionState) {
+        self.track(execution);
+        let (Some(sid), Some(dispatcher)) = (execution.sid, self.dispatcher.get()) else { return };
+        // One record per event: the stream is durable below the events it folded.
+        dispatcher.do_send(crate::consumer::Wake::execution_changed(sid, execution.events_applied));
+    }
+
+    /// The latest execution `channel`'s messages started (deleted or ended ones too), if any.
+    pub fn latest_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
+        let sid = *self.by_channel.lock().unwrap_or_else(|e| e.into_inner()).get(&channel)?;
+        self.executions.read().get(&sid).cloned()
+    }
+
+    /// The execution active in `channel`, if any.
+    pub fn active_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
+        self.latest_in_channel(channel).filter(ExecutionState::is_active)
+    }
+
+    /// The active executions whose reply is due at `now`, for the engine's ticker.
+    pub fn due_replies(&self, now: Timestamp) -> Vec<Sid> {
+        let executions = self.executions.read();
+        let due = executions.values().filter(|e| e.is_active());
+        due.filter(|e| e.reply_deadline().is_some_and(|d| d <= now)).filter_map(|e| e.sid).collect()
+    }
+
+    /// Every execution with the number of events it holds, for the start's resumption of
+    /// requests left undone.
+    pub(crate) fn execution_heads(&self) -> Vec<(Sid, u64)> {
+        self.executions.read().iter().map(|(sid, e)| (*sid, e.events_applied)).collect()
     }
 
     /// A flow that exists and is not deleted.
@@ -226,7 +297,8 @@ impl StudioFlowDirectory {
         let definition = self.definition(flow, revision).ok_or_else(|| {
             EngineError::Internal(format!("revision {revision} of {flow} does not compile"))
         })?;
-        let execution_sid = new_sid(SidPrefix::STUDIO_EXECUTION);
+        let execution_sid =
+            start.execution_sid.unwrap_or_else(|| new_sid(SidPrefix::STUDIO_EXECUTION));
         let input = ExecutionInput::Start {
             execution_sid,
             flow_sid: flow,
@@ -239,7 +311,16 @@ impl StudioFlowDirectory {
         };
         let command = ExecutionCommand { definition, at, input };
         let written = self.executions.execute(execution_sid, vec![command], at);
-        Ok(self.executions.durable(written).await?.map_err(ExecutionRefusal::from))
+        self.durable(written).await
+    }
+
+    /// Waits for an execution's change to be durable, then tells who follows executions.
+    async fn durable(&self, written: crate::streams::Written<ExecutionState>) -> ExecutionChange {
+        let done = self.executions.durable(written).await?.map_err(ExecutionRefusal::from);
+        if let Ok(execution) = &done {
+            self.changed(execution);
+        }
+        Ok(done)
     }
 
     /// Gives execution `sid` what happened (`End`, `Delete`, and the runner's inputs).
@@ -255,7 +336,7 @@ impl StudioFlowDirectory {
         };
         let command = ExecutionCommand { definition, at, input };
         let written = self.executions.execute(sid, vec![command], at);
-        Ok(self.executions.durable(written).await?.map_err(ExecutionRefusal::from))
+        self.durable(written).await
     }
 
     /// The steps of execution `sid`, oldest first, read from its durable events.
@@ -273,6 +354,14 @@ impl StudioFlowDirectory {
         }
         Ok(steps)
     }
+}
+
+/// The channel an execution runs in: its trigger's `ChannelSid` (none for an execution that
+/// was not started by a channel's message).
+pub(crate) fn channel_of(execution: &ExecutionState) -> Option<Sid> {
+    let context = execution.context();
+    let text = context.pointer("/trigger/message/ChannelSid")?.as_str()?;
+    Sid::parse_with(text, SidPrefix::CHANNEL).ok()
 }
 
 /// What one event does to the list of steps: a `StepEntered` opens one, the output of its
@@ -309,7 +398,7 @@ mod tests {
     use serde_json::json;
     use switchboard_crypto::MasterKey;
     use switchboard_store::{Durability, StoreConfig};
-    use switchboard_studio::ExecutionStatus;
+    use switchboard_studio::{ExecutionStatus, Waiting};
 
     use super::*;
 
@@ -329,6 +418,7 @@ mod tests {
             data: Value::Null,
             flow_address: "+15005550006".into(),
             limits: Limits::default(),
+            execution_sid: None,
         }
     }
 
@@ -351,7 +441,11 @@ mod tests {
         let execution = studio.start_execution(flow, start(), at).await.unwrap().unwrap();
         let sid = execution.sid.unwrap();
         assert_eq!(execution.revision, 2, "the newest published revision");
-        let reply = ExecutionInput::Reply { body: "1".into(), from: "+15551234567".into() };
+        let reply = ExecutionInput::Reply {
+            body: "1".into(),
+            from: "+15551234567".into(),
+            message: Some(("IM1".into(), 1)),
+        };
         studio.execute(sid, reply, Timestamp(2_000)).await.unwrap().unwrap();
         let steps = studio.steps(sid).await.unwrap();
         let walked: Vec<_> = steps
@@ -367,6 +461,7 @@ mod tests {
             ]
         );
         assert_eq!(steps[0].context["inbound"]["Body"], "1", "the reply is greet's output");
+        assert_eq!(steps[0].context["inbound"]["MessageSid"], "IM1");
         assert_eq!((steps[0].date_created, steps[2].date_created), (at, Timestamp(2_000)));
         assert_eq!(studio.executions_of(flow).len(), 1);
         studio.delete(flow, Timestamp(3_000)).await.unwrap().unwrap();
@@ -376,6 +471,38 @@ mod tests {
         deleted.unwrap().unwrap();
         assert_eq!(studio.execution(sid), None);
         assert!(studio.executions_of(flow).is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn a_channel_s_execution_is_found_by_its_channel_and_its_timeout_is_due_once() {
+        let temp = tempfile::tempdir().unwrap();
+        let log = open(temp.path());
+        let studio = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+        let at = Timestamp(1_000);
+        let made = studio.create("Menu".into(), FlowStatus::Published, GREETING.into(), None, at);
+        let flow = made.await.unwrap().unwrap().sid.unwrap();
+        let channel = Sid::from_parts(SidPrefix::CHANNEL, [4; 16]);
+        let mut from_channel = start();
+        from_channel.trigger["message"]["ChannelSid"] = json!(channel.to_string());
+        let started = studio.start_execution(flow, from_channel, at).await.unwrap().unwrap();
+        let sid = started.sid.unwrap();
+        assert_eq!(studio.active_in_channel(channel).and_then(|e| e.sid), Some(sid));
+        let deadline = started.reply_deadline().unwrap();
+        assert!(studio.due_replies(Timestamp(deadline.0 - 1)).is_empty());
+        assert_eq!(studio.due_replies(deadline), [sid]);
+        studio.execute(sid, ExecutionInput::Timeout, deadline).await.unwrap().unwrap();
+        assert!(studio.due_replies(deadline).is_empty(), "a timeout fires once");
+        // The goodbye's outcome ends it; it stays the channel's latest, no longer active.
+        let Some(Waiting::MessageOutcome { step_sid, .. }) = studio.execution(sid).unwrap().waiting
+        else {
+            panic!("the goodbye waits for its outcome")
+        };
+        let outcome = ExecutionInput::MessageOutcome { step_sid, sent: true, error: None };
+        studio.execute(sid, outcome, deadline).await.unwrap().unwrap();
+        assert_eq!(studio.active_in_channel(channel), None);
+        drop(studio);
+        let again = StudioFlowDirectory::load(log).unwrap();
+        assert_eq!(again.latest_in_channel(channel).and_then(|e| e.sid), Some(sid), "after a load");
     }
 
     #[actix_rt::test]

@@ -198,11 +198,10 @@ pub fn validate(config: &FlowConfig) -> Result<(), FlowRejection> {
         return invalid("FriendlyName must not be empty");
     }
     match config.integration_type {
-        IntegrationType::Studio => {
-            return Err(FlowRejection::Unsupported(
-                "IntegrationType studio is not supported yet; use task or external",
-            ))
+        IntegrationType::Studio if config.integration.flow_sid.is_none() => {
+            return invalid("Integration.FlowSid is required for IntegrationType studio");
         }
+        IntegrationType::Studio => {}
         IntegrationType::External => match &config.integration.url {
             Some(url) if url.starts_with("https://") || url.starts_with("http://") => {}
             Some(_) => return invalid("Integration.Url must be an http or https URL"),
@@ -433,7 +432,11 @@ mod tests {
         assert_eq!(validate(&external), Ok(()));
         let mut studio = external.clone();
         studio.integration_type = IntegrationType::Studio;
-        assert!(matches!(validate(&studio), Err(FlowRejection::Unsupported(_))));
+        assert!(
+            matches!(validate(&studio), Err(FlowRejection::Invalid(m)) if m.contains("Integration.FlowSid"))
+        );
+        studio.integration.flow_sid = Some(Sid::from_parts(SidPrefix::STUDIO_FLOW, [2; 16]));
+        assert_eq!(validate(&studio), Ok(()));
         let mut no_identity = config(ChannelType::Sms, "+15005550006");
         no_identity.contact_identity = None;
         assert!(validate(&no_identity).is_err());

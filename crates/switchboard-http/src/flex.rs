@@ -32,8 +32,9 @@ struct CreateFlexFlowForm {
     channel_type: String,
     /// The number (`+1…`, `whatsapp:+1…`), WhatsApp `phone_number_id` or Page id it answers for.
     contact_identity: Option<String>,
-    /// `task` or `external` (`studio`, Twilio's default, is not supported: required here).
-    integration_type: String,
+    /// `studio` (Twilio's default: the Studio flow `Integration.FlowSid` runs on each
+    /// channel's first message), `task` or `external`.
+    integration_type: Option<String>,
     /// Default `false`.
     enabled: Option<bool>,
     /// Default `false`.
@@ -126,15 +127,11 @@ async fn create(
         .get_sid("ChatServiceSid", SidPrefix::SERVICE)?
         .ok_or_else(|| ApiError::bad_param("ChatServiceSid is empty"))?;
     require_service(&state, chat_service_sid)?;
-    let integration_type = match form.get("IntegrationType") {
-        Some(text) => integration_type(text)?,
-        None => {
-            return Err(ApiError::unsupported(
-                "IntegrationType defaults to studio, which is not supported yet; set \
-                 IntegrationType=task or IntegrationType=external",
-            ))
-        }
-    };
+    let integration_type = form
+        .get("IntegrationType")
+        .map(integration_type)
+        .transpose()?
+        .unwrap_or(IntegrationType::Studio);
     let config = FlowConfig {
         friendly_name: form.require("FriendlyName")?.to_owned(),
         chat_service_sid,
@@ -146,6 +143,7 @@ async fn create(
         long_lived: form.get_bool("LongLived")?.unwrap_or(false),
         janitor_enabled: form.get_bool("JanitorEnabled")?.unwrap_or(true),
     };
+    studio_flow_exists(&state, &config).map_err(rejection)?;
     let created = state.engine.flows().create(config, state.engine.now()).await?;
     let flow = created.map_err(rejection)?;
     Ok(HttpResponse::Created().json(views::flow(&state, &flow)))
@@ -226,7 +224,11 @@ async fn update(
     if let Some(service) = form.get_sid("ChatServiceSid", SidPrefix::SERVICE)? {
         require_service(&state, service)?;
     }
-    let merge = |current: FlowConfig| merge(current, &form);
+    let merge = |current: FlowConfig| {
+        let merged = merge(current, &form)?;
+        studio_flow_exists(&state, &merged)?;
+        Ok(merged)
+    };
     let updated = state.engine.flows().update(sid, state.engine.now(), merge).await?;
     match updated {
         Ok(flow) => Ok(HttpResponse::Ok().json(views::flow(&state, &flow))),
@@ -291,6 +293,19 @@ fn merge(mut config: FlowConfig, form: &TwilioForm) -> Result<FlowConfig, FlowRe
         config.janitor_enabled = janitor;
     }
     Ok(config)
+}
+
+/// A `studio` flow's `Integration.FlowSid` must name a Studio flow that exists (it runs the
+/// newest published revision when a channel's first message comes).
+fn studio_flow_exists(state: &AppState, config: &FlowConfig) -> Result<(), FlowRejection> {
+    let flow_sid =
+        config.integration.flow_sid.filter(|_| config.integration_type == IntegrationType::Studio);
+    match flow_sid {
+        Some(sid) if state.engine.studio_flows().get(sid).is_none() => {
+            Err(FlowRejection::Invalid(format!("Integration.FlowSid {sid} is not a Studio flow")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn integration(form: &TwilioForm, mut base: Integration) -> Result<Integration, ApiError> {

@@ -170,8 +170,10 @@ pub enum ExecutionInput {
         flow_address: String,
         limits: Limits,
     },
-    /// The customer wrote while the execution may be waiting for a reply.
-    Reply { body: String, from: String },
+    /// The customer wrote while the execution may be waiting for a reply; `message` is the
+    /// chat message's SID and index when there is one (`inbound.MessageSid`, `inbound.Index`),
+    /// by which the runner knows which messages an execution has taken.
+    Reply { body: String, from: String, message: Option<(String, u64)> },
     /// The clock passed the reply's deadline (refused before it).
     Timeout,
     /// The outcome of the message `step_sid` requested.

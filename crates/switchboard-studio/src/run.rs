@@ -63,7 +63,7 @@ pub(crate) fn decide(state: &ExecutionState, command: ExecutionCommand) -> Decid
     let mut run = Runner::new(state, &definition, at);
     match input {
         ExecutionInput::Start { .. } | ExecutionInput::Delete => unreachable!("handled above"),
-        ExecutionInput::Reply { body, from } => run.reply(body, from)?,
+        ExecutionInput::Reply { body, from, message } => run.reply(body, from, message)?,
         ExecutionInput::Timeout => run.timeout()?,
         ExecutionInput::MessageOutcome { step_sid, sent, error } => {
             run.message_outcome(step_sid, sent, error)
@@ -482,11 +482,20 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn reply(&mut self, body: String, from: String) -> Result<(), ExecutionRejection> {
+    fn reply(
+        &mut self,
+        body: String,
+        from: String,
+        message: Option<(String, u64)>,
+    ) -> Result<(), ExecutionRejection> {
         let Some(Waiting::Reply { name, .. }) = self.state.waiting.clone() else {
             return Err(ExecutionRejection::NotWaitingForReply);
         };
-        let output = json!({"inbound": {"Body": body, "From": from}});
+        let mut output = json!({"inbound": {"Body": body, "From": from}});
+        if let Some((sid, index)) = message {
+            output["inbound"]["MessageSid"] = Value::String(sid);
+            output["inbound"]["Index"] = Value::from(index);
+        }
         self.emit(ExecutionEvent::WidgetOutput { name: name.clone(), output: output.to_string() });
         if self.state.is_active() {
             self.resume(&name, "incomingMessage");
@@ -631,7 +640,7 @@ mod tests {
             fresh.decide(command(&definition, bad)),
             Err(ExecutionRejection::Invalid(_))
         ));
-        let reply = ExecutionInput::Reply { body: "x".into(), from: "y".into() };
+        let reply = ExecutionInput::Reply { body: "x".into(), from: "y".into(), message: None };
         assert_eq!(
             fresh.decide(command(&definition, reply)).unwrap_err(),
             ExecutionRejection::NotFound
@@ -682,7 +691,7 @@ mod tests {
         let text =
             json!({"states": [{"name": "Trigger", "type": "trigger"}], "initial_state": "Trigger"});
         let other = Arc::new(validate(&serde_json::from_value(text).unwrap()).unwrap());
-        let reply = ExecutionInput::Reply { body: "x".into(), from: "y".into() };
+        let reply = ExecutionInput::Reply { body: "x".into(), from: "y".into(), message: None };
         let events = state.decide(command(&other, reply)).unwrap();
         let Some(ExecutionEvent::ExecutionFailed { reason }) = events.last() else { panic!() };
         assert!(reason.contains("not the execution's revision"), "{reason}");

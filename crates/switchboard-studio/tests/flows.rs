@@ -78,7 +78,7 @@ impl Run {
 
     fn reply(&mut self, body: &str) -> Vec<ExecutionEvent> {
         let from = "+15005550001".to_owned();
-        self.send(ExecutionInput::Reply { body: body.into(), from }).unwrap()
+        self.send(ExecutionInput::Reply { body: body.into(), from, message: None }).unwrap()
     }
 
     fn messages(&self) -> Vec<String> {
@@ -140,7 +140,8 @@ fn greeting_and_menu_route_a_reply_through_the_split() {
         _ => None,
     });
     assert_eq!(step, Some(("greet".into(), "incomingMessage".into(), "split-based-on".into())));
-    let finished = run.send(ExecutionInput::Reply { body: "1".into(), from: "x".into() });
+    let finished =
+        run.send(ExecutionInput::Reply { body: "1".into(), from: "x".into(), message: None });
     assert_eq!(finished, Err(ExecutionRejection::Finished));
 }
 
@@ -489,7 +490,9 @@ fn input_for(run: &Run, step: &Step) -> ExecutionInput {
         None => Sid::from_parts(SidPrefix::STUDIO_STEP, [0; 16]),
     };
     match step.clone() {
-        Step::Reply(body) => ExecutionInput::Reply { body, from: "+15005550001".into() },
+        Step::Reply(body) => {
+            ExecutionInput::Reply { body, from: "+15005550001".into(), message: None }
+        }
         Step::Delivered => {
             ExecutionInput::MessageOutcome { step_sid: waiting, sent: true, error: None }
         }

@@ -1,6 +1,7 @@
-//! Studio executions written into a stopped daemon's folder as the runner will write them
-//! (through the actors' `StudioFlowDirectory`): nothing starts one from traffic yet, and the
-//! REST surface only reads, ends and deletes them.
+//! Studio executions written into a stopped daemon's folder through the actors'
+//! `StudioFlowDirectory`, as the runner writes them but started by no channel (their trigger
+//! names none), so the daemon carries out none of their requests: the REST surface reads, ends
+//! and deletes them as they were written.
 
 use std::sync::Arc;
 
@@ -26,11 +27,13 @@ pub fn run_execution(folder: &Folder, flow: &str, from: &str, replies: &[&str]) 
             data: json!({}),
             flow_address: "+15005550006".into(),
             limits: Limits::default(),
+            execution_sid: None,
         };
         let started = studio.start_execution(flow, start, SystemClock.now()).await.unwrap();
         let sid = started.unwrap().sid.unwrap();
         for reply in replies {
-            let input = ExecutionInput::Reply { body: (*reply).into(), from: from.into() };
+            let input =
+                ExecutionInput::Reply { body: (*reply).into(), from: from.into(), message: None };
             studio.execute(sid, input, SystemClock.now()).await.unwrap().unwrap();
         }
         sid

@@ -4,10 +4,13 @@
 //! The consumers: the external integration (`external`), replies to customers through their
 //! provider (`replies`), channel webhooks (`channel_webhooks`), services' post-event webhooks
 //! (`service_webhooks`), inbound media downloads (`media_fetch`) and the tasks channels link,
-//! routed by TaskRouter (`task_routing`), and workspaces' `EventCallbackUrl`
-//! (`router_events`, woken by the task router rather than by channels); `webhooks` holds what
-//! the webhook consumers share. A new one (a Studio execution, task-routing callbacks) is a file
-//! here implementing [`Consumer`] and a line in [`Consumers::new`].
+//! routed by TaskRouter (`task_routing`), customers' messages to the Studio flow of their
+//! channel (`studio_trigger`: starts an execution or gives it the reply it waits for), the
+//! requests of Studio executions (`studio_requests`: the bot's messages, HTTP calls, tasks),
+//! which reads executions' streams (`FN…`) rather than channels', and workspaces'
+//! `EventCallbackUrl` (`router_events`, woken by the task router); `webhooks` holds what the
+//! webhook consumers share. A new one is a file here implementing [`Consumer`] and a line in
+//! [`Consumers::new`].
 //!
 //! Nothing durable can be lost: a cursor per consumer and stream says how far delivery got, a
 //! restart resumes where it stopped ([`Consumers::resume`]), and the message path pays nothing
@@ -28,6 +31,8 @@ pub(crate) mod replies;
 mod router_events;
 mod runs;
 mod service_webhooks;
+mod studio_requests;
+mod studio_trigger;
 mod task_routing;
 pub(crate) mod webhooks;
 
@@ -53,6 +58,7 @@ pub use media_fetch::CONSUMER as MEDIA_CONSUMER;
 pub use replies::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use router_events::CONSUMER as ROUTER_EVENT_CONSUMER;
 pub use service_webhooks::CONSUMER as SERVICE_WEBHOOK_CONSUMER;
+pub use studio_requests::CONSUMER as STUDIO_REQUESTS_CONSUMER;
 
 /// A consumer of the log.
 pub(crate) trait Consumer: Send + Sync {
@@ -103,11 +109,13 @@ const CHANNEL_WEBHOOKS: usize = 2;
 const SERVICE_WEBHOOKS: usize = 3;
 const MEDIA_FETCH: usize = 4;
 const TASK_ROUTING: usize = 5;
-const ROUTER_EVENTS: usize = 6;
+const STUDIO_TRIGGER: usize = 6;
+const STUDIO_REQUESTS: usize = 7;
+const ROUTER_EVENTS: usize = 8;
 
 /// Which consumers a wake is for, a bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Interest(u8);
+pub struct Interest(u16);
 
 impl Interest {
     fn only(consumer: usize) -> Interest {
@@ -151,6 +159,20 @@ impl Wake {
             flow_sid: None,
             service_sid: service,
             consumers: Interest::only(SERVICE_WEBHOOKS),
+        }
+    }
+
+    /// An execution's events, durable below `until_seq`, for the consumer of its requests;
+    /// delivery starts at its cursor (or at the execution's start). An execution belongs to no
+    /// service: its own SID stands in the `service_sid`, which that consumer does not read.
+    pub(crate) fn execution_changed(execution: Sid, until_seq: u64) -> Wake {
+        Wake {
+            stream_sid: execution,
+            from_seq: 0,
+            until_seq,
+            flow_sid: None,
+            service_sid: execution,
+            consumers: Interest::only(STUDIO_REQUESTS),
         }
     }
 
@@ -209,6 +231,10 @@ pub(crate) struct Shared {
     /// Where tasks linked to channels are routed (`task_routing`), and its clock.
     pub task_router: Arc<crate::taskrouter::TaskRouter>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// Studio's flows and executions (`studio_trigger`, `studio_requests`), and the
+    /// workspaces whose workflows a `send-to-flex` names.
+    pub studio: Arc<crate::studio_flows::StudioFlowDirectory>,
+    pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
 }
 
 /// What the consumers reach besides the log and the outbound policy.
@@ -218,14 +244,28 @@ pub(crate) struct SharedParts {
     pub registry: std::sync::Weak<crate::registry::Registry>,
     pub task_router: Arc<crate::taskrouter::TaskRouter>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    pub studio: Arc<crate::studio_flows::StudioFlowDirectory>,
+    pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
 }
 
 impl Shared {
     pub(crate) fn new(log: Arc<EventLog>, config: OutboxConfig, parts: SharedParts) -> Shared {
         let policy = Arc::new(config.outbound.clone());
         let outbound = crate::outbound::Outbound::new(policy, config.timeout);
-        let SharedParts { flows, services, registry, task_router, clock } = parts;
-        Shared { log, flows, services, outbound, config, registry, task_router, clock }
+        let SharedParts { flows, services, registry, task_router, clock, studio, workspaces } =
+            parts;
+        Shared {
+            log,
+            flows,
+            services,
+            outbound,
+            config,
+            registry,
+            task_router,
+            clock,
+            studio,
+            workspaces,
+        }
     }
 }
 
@@ -252,6 +292,8 @@ impl Consumers {
             Box::new(service_webhooks::ServiceWebhooks),
             Box::new(media),
             Box::new(task_routing::TaskRouting),
+            Box::new(studio_trigger::StudioTrigger),
+            Box::new(studio_requests::StudioRequests),
             Box::new(router_events::RouterEventCallbacks),
         ];
         debug_assert_eq!(list[EXTERNAL].name(), EXTERNAL_CONSUMER);
@@ -260,6 +302,8 @@ impl Consumers {
         debug_assert_eq!(list[SERVICE_WEBHOOKS].name(), SERVICE_WEBHOOK_CONSUMER);
         debug_assert_eq!(list[MEDIA_FETCH].name(), MEDIA_CONSUMER);
         debug_assert_eq!(list[TASK_ROUTING].name(), task_routing::CONSUMER);
+        debug_assert_eq!(list[STUDIO_TRIGGER].name(), studio_trigger::CONSUMER);
+        debug_assert_eq!(list[STUDIO_REQUESTS].name(), STUDIO_REQUESTS_CONSUMER);
         debug_assert_eq!(list[ROUTER_EVENTS].name(), router_events::CONSUMER);
         Consumers { shared, list }
     }

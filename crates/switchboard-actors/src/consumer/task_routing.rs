@@ -4,6 +4,9 @@
 //! `channelType`, `name`, `from`, the flow's and the interaction's own); a task the channel ends
 //! as canceled (the janitor retiring the channel) is canceled with its reason.
 //!
+//! A Studio flow's channel links its task through `send-to-flex` (`studio_requests` makes it in
+//! TaskRouter): here only its cancellation is carried out.
+//!
 //! Read from the channel's log by cursor, so a restart neither loses nor doubles one: creating a
 //! task whose SID exists changes nothing. A task that cannot be made (the flow names no workspace
 //! and there is not exactly one, or a workflow or task channel the workspace lacks) is a dead
@@ -35,7 +38,7 @@ impl Consumer for TaskRouting {
     fn wants(&self, woken: &Woken<'_>) -> bool {
         woken.events().any(|event| {
             matches!(event, ChannelEvent::TaskLinked { .. } | ChannelEvent::TaskEnded { .. })
-        }) && woken.flow().is_some_and(|f| f.config.integration_type == IntegrationType::Task)
+        }) && woken.flow().is_some_and(|f| links_tasks(&f))
     }
 
     fn resume_from(
@@ -45,7 +48,7 @@ impl Consumer for TaskRouting {
         state: &ChannelState,
     ) -> Result<Option<u64>, StoreError> {
         let flow = state.flex_flow_sid.and_then(|f| shared.flows.get(f));
-        let Some(flow) = flow.filter(|f| f.config.integration_type == IntegrationType::Task) else {
+        let Some(flow) = flow.filter(links_tasks) else {
             return Ok(None);
         };
         super::resume_under_flow(&shared.log, CONSUMER, channel, state, flow.date_updated)
@@ -54,6 +57,12 @@ impl Consumer for TaskRouting {
     fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {
         Box::pin(async move { deliver(&shared, wake).await })
     }
+}
+
+/// Whether a flow's channels link tasks: a task flow's interactions, a Studio flow's
+/// `send-to-flex`.
+fn links_tasks(flow: &FlowView) -> bool {
+    matches!(flow.config.integration_type, IntegrationType::Task | IntegrationType::Studio)
 }
 
 /// Routes every task linked or ended in one channel's pending events, in order.
@@ -84,6 +93,11 @@ async fn route(
     let router = &shared.task_router;
     let now = shared.clock.now();
     match event {
+        ChannelEvent::TaskLinked { .. }
+            if flow.config.integration_type != IntegrationType::Task =>
+        {
+            Ok(()) // Made by the Studio execution that linked it.
+        }
         ChannelEvent::TaskLinked { task_sid, attributes, priority, timeout_secs } => {
             let workspace = workspace_of(shared, flow)?;
             let account = shared.config.account_sid.parse::<Sid>().map_err(|e| e.to_string())?;
@@ -143,7 +157,7 @@ fn workspace_of(shared: &Shared, flow: &FlowView) -> Result<Sid, String> {
 }
 
 /// The task's attributes with the channel's SID as Flex has it (`channelSid`).
-fn with_channel(attributes: &str, channel: Sid) -> String {
+pub(super) fn with_channel(attributes: &str, channel: Sid) -> String {
     let mut document: Value =
         serde_json::from_str(attributes).unwrap_or(Value::Object(Default::default()));
     if let Value::Object(fields) = &mut document {

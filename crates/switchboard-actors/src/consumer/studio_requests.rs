@@ -1,0 +1,308 @@
+//! What Studio executions ask of the world, carried out from their streams (`FN…`), with the
+//! answers given back to the execution as commands:
+//! - `MessageRequested`: the bot's message goes into the execution's channel, author the Studio
+//!   flow's friendly name, source `system` (so it never reopens a channel), and from there out
+//!   through the channel's provider as an agent's reply does (`replies`), or to the webchat. It
+//!   is `sent` once durable in the channel, `failed` when the channel refuses it (retired,
+//!   erased): a provider's later delivery report does not reach the execution. The message
+//!   carries its step's SID as its provider id, so a post repeated after a crash adds nothing.
+//! - `HttpRequested` (`make-http-request`, `run-function`): through the one outbound policy
+//!   (`outbound.rs`: private and loopback addresses refused unless configured), with its
+//!   `Idempotency-Key` header (the step's SID), Studio's 10 s and 64 kB limits, never retried;
+//!   after a crash between the call and its answer's record, the call is made again with the
+//!   same key (at least once).
+//! - `FlexTaskRequested` (`send-to-flex`): the channel links the task (so the agent's side,
+//!   `flex_orchestration`, finds it and no new execution starts while it is open), then the
+//!   task is made in TaskRouter in the workspace of the widget's workflow, with its task
+//!   channel and rendered attributes (`channelSid` added). Its SID comes from the step's, so a
+//!   repeat makes nothing new. The execution has already ended with the request.
+//!
+//! An execution that no channel started (none in its trigger) has nowhere to send its messages:
+//! its requests are skipped. What cannot be carried out is a dead letter saying why.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_domain::{
+    Cause, ChannelCommand, ChannelState, MessageSource, NewMessage, Recorded, Rejection, Sid,
+    SidPrefix,
+};
+use switchboard_routing::task::{MAX_PRIORITY, MAX_TIMEOUT_SECS};
+use switchboard_store::{ReplayRecord, StoreError};
+use switchboard_studio::{
+    ExecutionEvent, ExecutionInput, HTTP_TIMEOUT_SECS, MAX_HTTP_RESPONSE_BYTES,
+};
+
+use super::{durable_records, Consumer, Run, Shared, Wake, Woken};
+use crate::channel::Execute;
+use crate::metrics::Destination;
+use crate::outbound::OutboundError;
+use crate::taskrouter::NewTask;
+
+/// The cursor and dead-letter name of this consumer of the log.
+pub const CONSUMER: &str = "studio-requests";
+
+/// Carries out executions' requests.
+pub(crate) struct StudioRequests;
+
+impl Consumer for StudioRequests {
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    /// Woken by the executions' directory, never by a channel.
+    fn wants(&self, _: &Woken<'_>) -> bool {
+        false
+    }
+
+    /// Executions are resumed by the engine's start (`Engine::resume_studio_requests`).
+    fn resume_from(&self, _: &Shared, _: Sid, _: &ChannelState) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+
+    fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {
+        Box::pin(async move { deliver(&shared, wake).await })
+    }
+}
+
+/// Where delivery of an execution's requests goes on from: its cursor, else its start.
+pub(crate) fn cursor(shared: &Shared, execution: Sid) -> Result<u64, StoreError> {
+    if shared.log.has_cursor(CONSUMER, execution)? {
+        return shared.log.cursor(CONSUMER, execution);
+    }
+    Ok(0)
+}
+
+/// Carries out every pending request of one execution, in order.
+async fn deliver(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
+    let log = &shared.log;
+    let execution = wake.stream_sid;
+    let start = cursor(shared, execution)?;
+    let records = durable_records::<Recorded<ExecutionEvent>>(log, &wake, start)?;
+    if records.is_empty() {
+        return Ok(());
+    }
+    let Some(origin) = origin(shared, execution)? else {
+        let end = records.last().map_or(start, |r| r.seq() + 1);
+        return log.set_cursor(CONSUMER, execution, end);
+    };
+    for record in records {
+        let seq = record.seq();
+        if let ReplayRecord::Event { event, .. } = &record {
+            if let Err(why) = carry_out(shared, &origin, execution, &event.event).await {
+                super::give_up(log, CONSUMER, execution, seq, &why, Destination::Studio)?;
+            }
+        }
+        log.set_cursor(CONSUMER, execution, seq + 1)?;
+    }
+    Ok(())
+}
+
+/// Where an execution came from: its channel and the Studio flow it runs.
+struct Origin {
+    channel: Sid,
+    flow: Sid,
+}
+
+/// The execution's channel (from its trigger, in its first event) and flow.
+fn origin(shared: &Shared, execution: Sid) -> Result<Option<Origin>, StoreError> {
+    let first = shared.log.read::<Recorded<ExecutionEvent>>(execution, 0).next().transpose()?;
+    let Some(ReplayRecord::Event { event, .. }) = first else { return Ok(None) };
+    let ExecutionEvent::ExecutionStarted { flow_sid, trigger, .. } = event.event else {
+        return Ok(None);
+    };
+    let trigger: serde_json::Value = serde_json::from_str(&trigger).unwrap_or_default();
+    let channel = trigger.pointer("/message/ChannelSid").and_then(|v| v.as_str());
+    let channel = channel.and_then(|text| Sid::parse_with(text, SidPrefix::CHANNEL).ok());
+    Ok(channel.map(|channel| Origin { channel, flow: flow_sid }))
+}
+
+/// Carries out one event's request, and gives the execution its answer.
+async fn carry_out(
+    shared: &Shared,
+    origin: &Origin,
+    execution: Sid,
+    event: &ExecutionEvent,
+) -> Result<(), String> {
+    let answer = match event {
+        ExecutionEvent::MessageRequested { step_sid, body } => {
+            post_message(shared, origin, *step_sid, body).await
+        }
+        ExecutionEvent::HttpRequested { step_sid, method, url, headers, body, .. } => {
+            let call = HttpCall { method, url, headers, body };
+            call_http(shared, *step_sid, call).await
+        }
+        ExecutionEvent::FlexTaskRequested { .. } => {
+            return send_to_flex(shared, origin, event).await
+        }
+        _ => return Ok(()),
+    };
+    let given = shared.studio.execute(execution, answer, shared.clock.now()).await;
+    // A refusal is an execution that moved on (ended, deleted): the answer is late, not lost.
+    given.map(drop).map_err(|error| error.to_string())
+}
+
+/// Posts the bot's message into the channel; its outcome for the execution.
+async fn post_message(shared: &Shared, origin: &Origin, step: Sid, body: &str) -> ExecutionInput {
+    let author =
+        shared.studio.get(origin.flow).map_or_else(|| "Studio".into(), |f| f.friendly_name);
+    let message = NewMessage {
+        author,
+        body: body.to_owned(),
+        attributes: serde_json::json!({"studio_step_sid": step.to_string()}).to_string(),
+        media: None,
+        source: MessageSource::System,
+        provider_message_id: Some(step.to_string()),
+    };
+    let posted = record(shared, origin.channel, vec![ChannelCommand::PostMessage(message)]).await;
+    let (sent, error) = match posted {
+        Ok(()) | Err(Posted::Refused(Rejection::AlreadyStored { .. })) => (true, None),
+        Err(Posted::Refused(rejection)) => (false, Some(rejection.to_string())),
+        Err(Posted::Failed(why)) => (false, Some(why)),
+    };
+    ExecutionInput::MessageOutcome { step_sid: step, sent, error }
+}
+
+enum Posted {
+    Refused(Rejection),
+    Failed(String),
+}
+
+/// Runs `commands` on the channel through its actor, and waits until they are durable.
+async fn record(
+    shared: &Shared,
+    channel: Sid,
+    commands: Vec<ChannelCommand>,
+) -> Result<(), Posted> {
+    let Some(registry) = shared.registry.upgrade() else {
+        return Err(Posted::Failed("the engine is stopping".into()));
+    };
+    let at = shared.clock.now();
+    let execute = || Execute { commands: commands.clone(), at, cause: Some(Cause::System) };
+    match registry.ask(channel, None, execute).await {
+        Ok(Ok(Ok(done))) => match done.ticket {
+            Some(ticket) => {
+                shared.log.wait_durable(ticket).await.map_err(|e| Posted::Failed(e.to_string()))
+            }
+            None => Ok(()),
+        },
+        Ok(Ok(Err(rejection))) => Err(Posted::Refused(rejection)),
+        Ok(Err(error)) | Err(error) => Err(Posted::Failed(error.to_string())),
+    }
+}
+
+/// An execution's HTTP request as recorded.
+struct HttpCall<'a> {
+    method: &'a str,
+    url: &'a str,
+    headers: &'a [(String, String)],
+    body: &'a str,
+}
+
+/// Makes the request; its answer (or why there is none) for the execution.
+async fn call_http(shared: &Shared, step: Sid, call: HttpCall<'_>) -> ExecutionInput {
+    let failed = |reason: String| ExecutionInput::HttpFailed { step_sid: step, reason };
+    let target = match crate::outbound::parse_url(call.url) {
+        Ok(target) => target,
+        Err(error) => return failed(error.to_string()),
+    };
+    let mut request = match call.method {
+        "GET" => shared.outbound.get(target),
+        _ => shared.outbound.post(target),
+    };
+    for (name, value) in
+        call.headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("content-type"))
+    {
+        request = request.header(name, value);
+    }
+    let content_type = call.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+    if let Some((_, content_type)) = content_type {
+        let content_type = match content_type.as_str() {
+            "application/json" => "application/json",
+            _ => "application/x-www-form-urlencoded",
+        };
+        request = request.body(content_type, call.body.to_owned());
+    }
+    let request = request.timeout(Duration::from_secs(HTTP_TIMEOUT_SECS));
+    crate::metrics::attempt(Destination::Studio, 0);
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return failed(error.to_string()),
+    };
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match crate::outbound::read_capped(response, MAX_HTTP_RESPONSE_BYTES as u64).await {
+        Ok(bytes) => {
+            crate::metrics::delivered(Destination::Studio, (200..300).contains(&status));
+            let body = String::from_utf8_lossy(&bytes).into_owned();
+            ExecutionInput::HttpAnswered { step_sid: step, status, content_type, body }
+        }
+        Err(OutboundError::TooLarge(limit)) => {
+            failed(format!("the response is larger than {limit} bytes"))
+        }
+        Err(error) => failed(error.to_string()),
+    }
+}
+
+/// Links the task to the channel and makes it in TaskRouter.
+async fn send_to_flex(
+    shared: &Shared,
+    origin: &Origin,
+    event: &ExecutionEvent,
+) -> Result<(), String> {
+    let ExecutionEvent::FlexTaskRequested {
+        step_sid,
+        workflow,
+        channel,
+        attributes,
+        priority,
+        timeout,
+    } = event
+    else {
+        return Ok(());
+    };
+    let workflow = Sid::parse_with(workflow.trim(), SidPrefix::WORKFLOW)
+        .map_err(|_| format!("send-to-flex: the workflow {workflow:?} is not a workflow SID"))?;
+    let workspace = shared
+        .workspaces
+        .list()
+        .into_iter()
+        .find(|w| w.workflow(workflow).is_some())
+        .and_then(|w| w.sid)
+        .ok_or_else(|| format!("send-to-flex: the workflow {workflow} is in no workspace"))?;
+    let task_sid = Sid::from_parts(SidPrefix::TASK, step_sid.id());
+    let priority = priority.as_deref().and_then(|p| p.trim().parse::<u32>().ok());
+    let timeout = timeout.as_deref().and_then(|t| t.trim().parse::<u32>().ok());
+    let attributes = super::task_routing::with_channel(attributes, origin.channel);
+    let link = ChannelCommand::EnsureTask {
+        task_sid,
+        attributes: attributes.clone(),
+        priority: i64::from(priority.unwrap_or(0).min(MAX_PRIORITY)),
+        timeout_secs: u64::from(timeout.unwrap_or(MAX_TIMEOUT_SECS).min(MAX_TIMEOUT_SECS)),
+    };
+    match record(shared, origin.channel, vec![link]).await {
+        Ok(()) => {}
+        Err(Posted::Refused(rejection)) => {
+            return Err(format!("send-to-flex: the channel refused the task: {rejection}"))
+        }
+        Err(Posted::Failed(why)) => return Err(format!("send-to-flex: {why}")),
+    }
+    let account = shared.config.account_sid.parse::<Sid>().map_err(|e| e.to_string())?;
+    let new = NewTask {
+        task_sid: Some(task_sid),
+        workflow_sid: Some(workflow),
+        task_channel: Some(channel.trim().to_owned()).filter(|c| !c.is_empty()),
+        attributes,
+        priority: priority.map(|p| p.min(MAX_PRIORITY)),
+        timeout_secs: timeout.map(|t| t.min(MAX_TIMEOUT_SECS)),
+    };
+    let made = shared.task_router.create_task(workspace, account, new, shared.clock.now()).await;
+    match made.map_err(|e| e.to_string())? {
+        Ok(_) => Ok(()),
+        Err(refusal) => Err(format!("send-to-flex: the task could not be made: {refusal}")),
+    }
+}

@@ -1,0 +1,343 @@
+//! Studio flows run from traffic through the real binary: a Flex Flow with
+//! `IntegrationType=studio` gives SMS customers' messages to its Studio flow (Studio's own JSON,
+//! in tests/fixtures/studio), whose bot messages reach the customer through Twilio's Messages API
+//! (a fake on 127.0.0.1): a greeting and menu that waits for replies, resumes after a restart
+//! and times out once; a pre-survey that sends the customer to Flex as a TaskRouter task with
+//! the answers in its attributes; a lookup in an HTTP service the test serves (allowed on
+//! loopback by the test's configuration), branching on its answer, and the service failing; and a
+//! web chat customer through the pre-survey, the bot's messages in the chat.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::inbound::wait_for;
+use crate::support::api::{daemon_command, Response, OUR_NUMBER};
+use crate::support::fake::{FakeServer, Reply};
+use crate::support::Daemon;
+
+const GREETING: &str = include_str!("../fixtures/studio/greeting_menu.json");
+const PRE_SURVEY: &str = include_str!("../fixtures/studio/pre_survey.json");
+const HTTP_LOOKUP: &str = include_str!("../fixtures/studio/http_lookup.json");
+
+fn start(data: &std::path::Path, twilio: &FakeServer) -> Daemon {
+    let mut command = daemon_command(data);
+    command
+        .env("SWITCHBOARD_TWILIO_API_BASE", &twilio.url)
+        .env("SWITCHBOARD_DURABILITY", "flush")
+        .env("SWITCHBOARD_RATE_CREDENTIAL_PER_SECOND", "0");
+    Daemon::start(command)
+}
+
+fn ok(response: Response, status: u16) -> Value {
+    assert_eq!(response.status, status, "{}", response.body);
+    response.json()
+}
+
+/// A published Studio flow of `definition` and an enabled SMS Flex Flow running it; returns
+/// (Chat service, Studio flow).
+fn studio_flow(daemon: &Daemon, name: &str, definition: &str) -> (String, String) {
+    let form = [("FriendlyName", name), ("Status", "published"), ("Definition", definition)];
+    let flow = ok(daemon.post("/studio/v2/Flows", &form), 201)["sid"].as_str().unwrap().to_owned();
+    let (service, _) = daemon.flow(&[
+        ("ChannelType", "sms"),
+        ("ContactIdentity", OUR_NUMBER),
+        ("Enabled", "true"),
+        ("IntegrationType", "studio"),
+        ("Integration.FlowSid", &flow),
+    ]);
+    (service, flow)
+}
+
+/// The bodies Twilio's fake was asked to send to `to`, in order.
+fn sent_to(twilio: &FakeServer, to: &str) -> Vec<String> {
+    let to_customer = |r: &crate::support::fake::Received| r.param("To").as_deref() == Some(to);
+    twilio.requests().iter().filter(|r| to_customer(r)).filter_map(|r| r.param("Body")).collect()
+}
+
+/// Waits until `count` messages went to `to`; returns them all.
+#[track_caller]
+fn await_sent(twilio: &FakeServer, to: &str, count: usize) -> Vec<String> {
+    let reached = wait_for(Duration::from_secs(15), || sent_to(twilio, to).len() >= count);
+    assert!(reached, "{count} messages to {to}; sent: {:?}", sent_to(twilio, to));
+    sent_to(twilio, to)
+}
+
+fn sms(daemon: &Daemon, from: &str, body: &str, n: u32) {
+    let sid = format!("SM{n:032}");
+    assert_eq!(daemon.sms(from, body, &sid).status, 200);
+}
+
+/// The executions of a Studio flow, newest first.
+fn executions(daemon: &Daemon, flow: &str) -> Vec<Value> {
+    let list = ok(daemon.get(&format!("/studio/v2/Flows/{flow}/Executions")), 200);
+    list["executions"].as_array().unwrap().clone()
+}
+
+/// The steps of an execution as `from -event-> to`.
+fn walked(daemon: &Daemon, flow: &str, execution: &str) -> Vec<String> {
+    let path = format!("/studio/v2/Flows/{flow}/Executions/{execution}/Steps");
+    let steps = ok(daemon.get(&path), 200);
+    let step = |s: &Value| {
+        let field = |k: &str| s[k].as_str().unwrap().to_owned();
+        format!("{} -{}-> {}", field("transitioned_from"), field("name"), field("transitioned_to"))
+    };
+    steps["steps"].as_array().unwrap().iter().map(step).collect()
+}
+
+const ADA: &str = "+15551110001";
+const BOB: &str = "+15551110002";
+
+#[test]
+fn a_menu_waits_for_replies_across_a_restart_and_times_out_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let twilio = FakeServer::start();
+    let daemon = start(&data, &twilio);
+    let (service, flow) = studio_flow(&daemon, "Owl Shoes bot", GREETING);
+    sms(&daemon, ADA, "hello", 1);
+    let greeting = "Welcome to Owl Shoes! Reply 1 for orders, 2 for returns.";
+    assert_eq!(await_sent(&twilio, ADA, 1), [greeting]);
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    // Restarted while waiting for Ada's reply: her reply resumes the execution where it was.
+    let daemon = start(&data, &twilio);
+    sms(&daemon, ADA, "7", 2);
+    let sorry = "Sorry, \"7\" is not on the menu.";
+    assert_eq!(await_sent(&twilio, ADA, 3), [greeting, sorry, greeting]);
+    sms(&daemon, ADA, "1", 3);
+    let orders = format!("Orders: we will text {ADA} with your tracking number.");
+    assert_eq!(await_sent(&twilio, ADA, 4)[3], orders);
+    let all = executions(&daemon, &flow);
+    assert_eq!(all.len(), 1, "one execution for the conversation: {all:?}");
+    let execution = all[0]["sid"].as_str().unwrap();
+    assert!(wait_for(Duration::from_secs(5), || executions(&daemon, &flow)[0]["status"] == "ended"));
+    assert_eq!(
+        walked(&daemon, &flow, execution),
+        [
+            "Trigger -incomingMessage-> greeting",
+            "greeting -incomingMessage-> menu_choice",
+            "menu_choice -noMatch-> did_not_understand",
+            "did_not_understand -sent-> greeting",
+            "greeting -incomingMessage-> menu_choice",
+            "menu_choice -match-> orders",
+        ]
+    );
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let history: Vec<(String, String)> = daemon
+        .messages(&service, &channel)
+        .iter()
+        .map(|m| (m["from"].as_str().unwrap().into(), m["body"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(history.len(), 7, "three from Ada, four from the bot: {history:?}");
+    assert_eq!(history[0], (ADA.to_owned(), "hello".to_owned()));
+    assert_eq!(history[1], ("Owl Shoes bot".to_owned(), greeting.to_owned()), "the bot's own");
+    times_out_once(daemon, &data, &twilio, &flow);
+}
+
+/// A revision whose greeting waits two seconds: Bob, who never answers, is told goodbye once,
+/// and a restart after that fires nothing more.
+fn times_out_once(daemon: Daemon, data: &std::path::Path, twilio: &FakeServer, flow: &str) {
+    let quick = GREETING.replace(r#""timeout": "3600""#, r#""timeout": "2""#);
+    let revise = [("Status", "published"), ("Definition", quick.as_str())];
+    ok(daemon.post(&format!("/studio/v2/Flows/{flow}"), &revise), 200);
+    sms(&daemon, BOB, "hi", 10);
+    let goodbye = "We did not hear back. Text us any time.";
+    assert_eq!(await_sent(twilio, BOB, 2)[1], goodbye);
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let daemon = start(data, twilio);
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = sent_to(twilio, BOB);
+    assert_eq!(sent.len(), 2, "the timeout fired once: {sent:?}");
+    let bob = executions(&daemon, flow).into_iter().find(|e| e["contact_channel_address"] == BOB);
+    let bob = bob.expect("Bob's execution");
+    assert_eq!(bob["status"], "ended");
+    assert_eq!(
+        walked(&daemon, flow, bob["sid"].as_str().unwrap()),
+        ["Trigger -incomingMessage-> greeting", "greeting -timeout-> no_answer"]
+    );
+}
+
+/// A FIFO workspace; returns its path, its workflow and its `sms` task channel.
+fn workspace(daemon: &Daemon) -> (String, String, String) {
+    let made =
+        daemon.post("/taskrouter/v1/Workspaces", &[("FriendlyName", "Owl"), ("Template", "FIFO")]);
+    let base = format!("/taskrouter/v1/Workspaces/{}", ok(made, 201)["sid"].as_str().unwrap());
+    let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);
+    let workflow = workflows["workflows"][0]["sid"].as_str().unwrap().to_owned();
+    let channels = ok(daemon.get(&format!("{base}/TaskChannels")), 200);
+    let sms = channels["channels"].as_array().unwrap().iter().find(|c| c["unique_name"] == "sms");
+    let channel = sms.expect("an sms task channel")["sid"].as_str().unwrap().to_owned();
+    (base, workflow, channel)
+}
+
+#[test]
+fn a_pre_survey_sends_the_customer_to_flex_with_the_answers() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let (base, workflow, task_channel) = workspace(&daemon);
+    let definition = PRE_SURVEY
+        .replace("WW00000000000000000000000000000000", &workflow)
+        .replace("TC00000000000000000000000000000000", &task_channel);
+    let (service, flow) = studio_flow(&daemon, "Pre-survey", &definition);
+    sms(&daemon, ADA, "I need help", 1);
+    await_sent(&twilio, ADA, 1);
+    sms(&daemon, ADA, "  ada ", 2);
+    let asked = await_sent(&twilio, ADA, 2);
+    assert_eq!(asked[1], "Thanks Ada. Is it about billing or delivery?");
+    sms(&daemon, ADA, "Billing", 3);
+    let mut tasks = Vec::new();
+    let made = wait_for(Duration::from_secs(15), || {
+        tasks = ok(daemon.get(&format!("{base}/Tasks")), 200)["tasks"].as_array().unwrap().clone();
+        !tasks.is_empty()
+    });
+    assert!(made, "send-to-flex made a TaskRouter task");
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let task = &tasks[0];
+    let attributes: Value = serde_json::from_str(task["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(attributes["name"], "Ada");
+    assert_eq!(attributes["topic"], "billing");
+    assert_eq!(attributes["channelType"], "sms");
+    assert_eq!(attributes["channelSid"], channel.as_str());
+    assert_eq!(attributes["from"], ADA);
+    assert_eq!(attributes["first_message"], "I need help");
+    assert_eq!(
+        (task["workflow_sid"].as_str(), task["task_channel_sid"].as_str()),
+        (Some(workflow.as_str()), Some(task_channel.as_str()))
+    );
+    assert_eq!(task["priority"], 5);
+    let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+    assert_eq!(open["tasks"][0]["sid"], task["sid"], "the channel's task and TaskRouter's are one");
+    let execution = &executions(&daemon, &flow)[0];
+    assert_eq!(execution["status"], "ended");
+    // The channel is the agent's now: the customer's next message starts no bot.
+    sms(&daemon, ADA, "hello?", 4);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(sent_to(&twilio, ADA).len(), 2, "no bot message once an agent holds the channel");
+    assert_eq!(executions(&daemon, &flow).len(), 1);
+}
+
+/// The CRM: Ada is a gold customer; every call is recorded.
+fn crm() -> FakeServer {
+    FakeServer::start_with(|request| {
+        if request.path.starts_with("/log-visit") {
+            return Reply::status(200);
+        }
+        let asked: Value = serde_json::from_str(&request.body).unwrap_or_default();
+        let tier = if asked["phone"] == ADA { "gold" } else { "silver" };
+        Reply::json(&serde_json::json!({"id": "C42", "name": "Ada", "tier": tier}))
+    })
+}
+
+#[test]
+fn a_flow_branches_on_an_http_service_s_answer_and_on_its_failure() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let service_fake = crm();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let definition = HTTP_LOOKUP
+        .replace("https://crm.example.com", &service_fake.url)
+        .replace("https://owl-shoes-1234.twil.io", &service_fake.url);
+    let (_, flow) = studio_flow(&daemon, "CRM lookup", &definition);
+    sms(&daemon, ADA, "where is my order", 1);
+    assert_eq!(await_sent(&twilio, ADA, 1), ["Welcome back, Ada! Your gold line is open."]);
+    assert!(wait_for(Duration::from_secs(10), || service_fake.requests().len() >= 2));
+    let calls = service_fake.requests();
+    let lookup = &calls[0];
+    assert_eq!((lookup.method.as_str(), lookup.path.as_str()), ("POST", "/customers/lookup"));
+    assert_eq!(lookup.json()["phone"], ADA);
+    assert_eq!(lookup.json()["text"], "where is my order");
+    let key = lookup.header("Idempotency-Key").expect("an idempotency key");
+    assert!(key.starts_with("FT"), "{key}");
+    let visit = &calls[1];
+    assert!(visit.path.starts_with("/log-visit"), "{}", visit.path);
+    assert_eq!(visit.param("customer").as_deref(), Some("C42"));
+    assert_ne!(visit.header("Idempotency-Key"), Some(key), "a key per step");
+    assert!(wait_for(Duration::from_secs(5), || executions(&daemon, &flow)[0]["status"] == "ended"));
+    let execution = executions(&daemon, &flow)[0]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        walked(&daemon, &flow, &execution),
+        [
+            "Trigger -incomingMessage-> crm_lookup",
+            "crm_lookup -success-> check_tier",
+            "check_tier -match-> vip",
+            "vip -sent-> log_visit",
+        ]
+    );
+    // The service fails for Bob: the flow takes its failure branch, with the status.
+    service_fake.fail_next(&[503]);
+    sms(&daemon, BOB, "hi", 2);
+    assert_eq!(
+        await_sent(&twilio, BOB, 1),
+        ["Our systems are down (503). Please try again later."]
+    );
+    assert_eq!(service_fake.requests().len(), 3, "a failed call is not repeated");
+}
+
+#[test]
+fn a_web_chat_customer_goes_through_the_pre_survey_to_flex() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let (base, workflow, _) = workspace(&daemon);
+    let definition = PRE_SURVEY
+        .replace("WW00000000000000000000000000000000", &workflow)
+        .replace("TC00000000000000000000000000000000", "chat");
+    let form =
+        [("FriendlyName", "Web survey"), ("Status", "published"), ("Definition", &definition)];
+    let flow = ok(daemon.post("/studio/v2/Flows", &form), 201)["sid"].as_str().unwrap().to_owned();
+    let (service, web_flow) = daemon.flow(&[
+        ("ChannelType", "web"),
+        ("Enabled", "true"),
+        ("IntegrationType", "studio"),
+        ("Integration.FlowSid", &flow),
+    ]);
+    let form = [
+        ("FlexFlowSid", web_flow.as_str()),
+        ("Identity", "guest-7"),
+        ("CustomerFriendlyName", "Guest"),
+        ("ChatFriendlyName", "Web chat"),
+        ("PreEngagementData", r#"{"friendlyName":"Guest","location":"/pricing"}"#),
+    ];
+    let channel =
+        ok(daemon.post("/flex/v1/WebChannels", &form), 201)["sid"].as_str().unwrap().to_owned();
+    let say = |body: &str| {
+        let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+        ok(daemon.post(&path, &[("From", "guest-7"), ("Body", body)]), 201);
+    };
+    let bot_says = |count: usize| {
+        let mut said = Vec::new();
+        let reached = wait_for(Duration::from_secs(15), || {
+            said = daemon
+                .messages(&service, &channel)
+                .into_iter()
+                .filter(|m| m["from"] == "Web survey")
+                .map(|m| m["body"].as_str().unwrap().to_owned())
+                .collect();
+            said.len() >= count
+        });
+        assert!(reached, "{count} bot messages in the chat: {said:?}");
+        said
+    };
+    say("hello");
+    assert_eq!(bot_says(1), ["Hi! Before we connect you, what is your name?"]);
+    say("grace");
+    assert_eq!(bot_says(2)[1], "Thanks Grace. Is it about billing or delivery?");
+    say("Delivery");
+    let mut tasks = Vec::new();
+    let made = wait_for(Duration::from_secs(15), || {
+        tasks = ok(daemon.get(&format!("{base}/Tasks")), 200)["tasks"].as_array().unwrap().clone();
+        !tasks.is_empty()
+    });
+    assert!(made, "send-to-flex made a TaskRouter task");
+    let attributes: Value = serde_json::from_str(tasks[0]["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (&attributes["name"], &attributes["topic"], &attributes["channelType"]),
+        (&Value::from("Grace"), &Value::from("delivery"), &Value::from("web"))
+    );
+    assert_eq!(attributes["channelSid"], channel.as_str());
+    assert_eq!(attributes["from"], "guest-7");
+    assert!(twilio.requests().is_empty(), "a web chat's bot messages stay in the chat");
+}
