@@ -48,8 +48,10 @@ pub(crate) struct Parts<'a> {
     pub tasks: &'a Streams<TaskState>,
     pub workspaces: &'a WorkspaceDirectory,
     pub tickets: Vec<FlushTicket>,
-    /// What the changes appended, for the workers' feed once durable.
+    /// What the changes appended, for the workers' feed once durable; only gathered while
+    /// some worker listens (one that connects later catches up from the log).
     pub feed: Vec<FeedItem>,
+    pub listening: bool,
 }
 
 impl Parts<'_> {
@@ -70,9 +72,11 @@ impl Parts<'_> {
         commands: Vec<TaskCommand>,
         at: Timestamp,
     ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
-        let logged = run(self.tasks, &mut self.tickets, sid, commands, at)?;
+        let logged = run(self.tasks, &mut self.tickets, (sid, commands, at), self.listening)?;
         Ok(logged.map(|logged| {
-            self.feed.extend(items_of(sid, &logged, at, task_events, task_subject));
+            if self.listening {
+                self.feed.extend(items_of(sid, &logged, at, task_events, task_subject));
+            }
             logged.after
         }))
     }
@@ -95,23 +99,25 @@ impl Parts<'_> {
         at: Timestamp,
     ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
     {
-        let logged = run(self.workers, &mut self.tickets, sid, commands, at)?;
+        let logged = run(self.workers, &mut self.tickets, (sid, commands, at), self.listening)?;
         Ok(logged.map(|logged| {
-            self.feed.extend(items_of(sid, &logged, at, worker_events, worker_subject));
+            if self.listening {
+                self.feed.extend(items_of(sid, &logged, at, worker_events, worker_subject));
+            }
             logged.after
         }))
     }
 }
 
-/// Runs `commands` on stream `sid` of `streams`, keeping the append's ticket.
+/// Runs `commands` on stream `sid` of `streams` at `at`, keeping the append's ticket (and the
+/// state before when `keep_before`).
 fn run<A: switchboard_domain::Aggregate>(
     streams: &Streams<A>,
     tickets: &mut Vec<FlushTicket>,
-    sid: Sid,
-    commands: Vec<A::Command>,
-    at: Timestamp,
+    (sid, commands, at): (Sid, Vec<A::Command>, Timestamp),
+    keep_before: bool,
 ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
-    Ok(streams.execute_logged(sid, commands, at)?.inspect(|logged| {
+    Ok(streams.execute_logged(sid, commands, at, keep_before)?.inspect(|logged| {
         tickets.extend(logged.ticket);
     }))
 }

@@ -70,6 +70,11 @@ impl Feed {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether any worker's connection is open (else nothing is gathered for the feed).
+    pub(crate) fn listened(&self) -> bool {
+        !self.lock().subscribers.is_empty()
+    }
+
     /// A connection of `worker`: counted until [`Feed::unsubscribe`].
     pub fn subscribe(&self, worker: Sid) -> WorkerSubscription {
         let (tx, rx) = mpsc::channel(QUEUE_MAX);

@@ -649,6 +649,7 @@ impl TaskRouter {
             workspaces: &self.workspaces,
             tickets: Vec::new(),
             feed: Vec::new(),
+            listening: self.feed.listened(),
         };
         let worked = work(&mut core, &mut parts);
         // Staged even when the work failed midway: what it appended keeps its place in order.
