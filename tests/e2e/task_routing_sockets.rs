@@ -190,6 +190,19 @@ fn an_inbound_sms_reaches_the_workers_socket_which_accepts_and_the_agent_joins()
     );
     assert_eq!(theirs["more_info"], "https://www.twilio.com/docs/errors/20404");
     assert_eq!(quiet(&mut bob_socket), Vec::<Value>::new(), "bob sees nothing of alice's task");
+
+    // Wrap-up ends the interaction; completing lets the agent go.
+    let wrapped = answer(&mut alice_socket, &reservation, "wrapping", "w1");
+    assert_eq!(wrapped["reservation"]["reservation_status"], "wrapping", "{wrapped}");
+    let (wrapup, _) = event(&mut alice_socket, "task.wrapup");
+    assert_eq!(wrapup["task"]["assignment_status"], "wrapping");
+    let fetched = ok(daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")), 200);
+    let status: Value = serde_json::from_str(fetched["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(status["status"], "INACTIVE");
+    let done = answer(&mut alice_socket, &reservation, "completed", "c1");
+    assert_eq!(done["reservation"]["reservation_status"], "completed", "{done}");
+    event(&mut alice_socket, "task.completed");
+    assert_eq!(members(&daemon, &service, &channel), ["+15005550006"], "the agent left");
 }
 
 #[test]

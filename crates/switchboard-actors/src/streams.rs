@@ -130,14 +130,16 @@ impl<A: Aggregate> Streams<A> {
         self.writer().execute(sid, commands, at)
     }
 
-    /// [`Streams::execute`], handing back the state before and the events too.
+    /// [`Streams::execute`], handing back the events too and, when `keep_before` asks for it,
+    /// the state before.
     pub fn execute_logged(
         &self,
         sid: Sid,
         commands: Vec<A::Command>,
         at: Timestamp,
+        keep_before: bool,
     ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
-        self.writer().execute_logged(sid, commands, at)
+        self.writer().run(sid, commands, at, keep_before)
     }
 
     /// Waits until `written`'s append is durable; hands on its state or its rejection.
@@ -191,16 +193,17 @@ impl<A: Aggregate> Writer<'_, A> {
 
     /// See [`Streams::execute`]. Records the cause of the change being made (see `cause`).
     pub fn execute(&mut self, sid: Sid, commands: Vec<A::Command>, at: Timestamp) -> Written<A> {
-        Ok(self.execute_logged(sid, commands, at)?.map(|logged| (logged.after, logged.ticket)))
+        Ok(self.run(sid, commands, at, false)?.map(|logged| (logged.after, logged.ticket)))
     }
 
-    /// [`Writer::execute`], handing back also the state before and the events appended, for
-    /// whoever tells others what changed (TaskRouter's feed).
-    pub fn execute_logged(
+    /// Runs the change, handing back the events appended and, when `keep_before` asks for it,
+    /// the state before (for whoever tells others what changed: TaskRouter's feed).
+    pub fn run(
         &mut self,
         sid: Sid,
         commands: Vec<A::Command>,
         at: Timestamp,
+        keep_before: bool,
     ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
         let log = &self.streams.log;
         let kept = self.streams.read().0.get(&sid).cloned();
@@ -211,7 +214,7 @@ impl<A: Aggregate> Writer<'_, A> {
             None if self.streams.partial => StreamLog::load(log, sid)?,
             None => StreamLog::new(sid),
         };
-        let before = stream.state().clone();
+        let before = if keep_before { stream.state().clone() } else { A::default() };
         let executed = match stream.execute_caused(log, commands, at, crate::cause::current())? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),
@@ -235,9 +238,10 @@ impl<A: Aggregate> Writer<'_, A> {
     }
 }
 
-/// A change as [`Writer::execute_logged`] made it.
+/// A change as [`Writer::run`] made it.
 #[derive(Debug)]
 pub(crate) struct Logged<A: Aggregate> {
+    /// `Default` unless asked for (`keep_before`).
     pub before: A,
     pub after: A,
     /// In order; the first has sequence `first_seq` in its stream.

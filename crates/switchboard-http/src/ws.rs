@@ -67,9 +67,12 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    /// Whether `channel`, of `service`, is within this peer's token.
+    /// Whether `channel`, of `service`, is within this peer's token (never for a token without
+    /// chat, such as a worker's: its media included).
     pub(crate) fn reaches(&self, channel: Sid, service: Option<Sid>) -> bool {
-        self.channel_sid.is_none_or(|granted| granted == channel) && self.reaches_service(service)
+        self.chat
+            && self.channel_sid.is_none_or(|granted| granted == channel)
+            && self.reaches_service(service)
     }
 
     fn reaches_service(&self, service: Option<Sid>) -> bool {

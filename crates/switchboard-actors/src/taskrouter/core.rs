@@ -48,7 +48,8 @@ pub(crate) struct Parts<'a> {
     pub tasks: &'a Streams<TaskState>,
     pub workspaces: &'a WorkspaceDirectory,
     pub tickets: Vec<FlushTicket>,
-    /// What the changes appended, for the workers' feed once durable.
+    /// What the changes appended, mapped to TaskRouter's events: for the workspaces' event
+    /// logs (always) and the workers' feed once durable.
     pub feed: Vec<FeedItem>,
 }
 
@@ -70,7 +71,7 @@ impl Parts<'_> {
         commands: Vec<TaskCommand>,
         at: Timestamp,
     ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
-        let logged = run(self.tasks, &mut self.tickets, sid, commands, at)?;
+        let logged = run(self.tasks, &mut self.tickets, (sid, commands, at))?;
         Ok(logged.map(|logged| {
             self.feed.extend(items_of(sid, &logged, at, task_events, task_subject));
             logged.after
@@ -95,7 +96,7 @@ impl Parts<'_> {
         at: Timestamp,
     ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
     {
-        let logged = run(self.workers, &mut self.tickets, sid, commands, at)?;
+        let logged = run(self.workers, &mut self.tickets, (sid, commands, at))?;
         Ok(logged.map(|logged| {
             self.feed.extend(items_of(sid, &logged, at, worker_events, worker_subject));
             logged.after
@@ -103,15 +104,14 @@ impl Parts<'_> {
     }
 }
 
-/// Runs `commands` on stream `sid` of `streams`, keeping the append's ticket.
+/// Runs `commands` on stream `sid` of `streams` at `at`, keeping the append's ticket and the
+/// state before (what the change means is worked out from it).
 fn run<A: switchboard_domain::Aggregate>(
     streams: &Streams<A>,
     tickets: &mut Vec<FlushTicket>,
-    sid: Sid,
-    commands: Vec<A::Command>,
-    at: Timestamp,
+    (sid, commands, at): (Sid, Vec<A::Command>, Timestamp),
 ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
-    Ok(streams.execute_logged(sid, commands, at)?.inspect(|logged| {
+    Ok(streams.execute_logged(sid, commands, at, true)?.inspect(|logged| {
         tickets.extend(logged.ticket);
     }))
 }

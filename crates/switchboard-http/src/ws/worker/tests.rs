@@ -86,3 +86,19 @@ fn a_workers_frames_parse_and_are_not_chat() {
     let chat: ClientFrame = serde_json::from_str(r#"{"type":"join","channel_sid":"CH1"}"#).unwrap();
     assert!(chat.is_chat());
 }
+
+#[test]
+fn a_token_without_chat_reaches_no_channel_and_so_no_medium() {
+    let peer = |chat: bool| Peer {
+        identity: "alice".into(),
+        expires_at_secs: 0,
+        service_sid: None,
+        channel_sid: None,
+        chat,
+        worker: None,
+    };
+    let channel = sid(SidPrefix::CHANNEL, 1);
+    assert!(peer(true).reaches(channel, Some(sid(SidPrefix::SERVICE, 1))));
+    assert!(!peer(false).reaches(channel, Some(sid(SidPrefix::SERVICE, 1))));
+    assert!(!peer(false).reaches(channel, None));
+}
