@@ -4,7 +4,8 @@
 //! (a fake on 127.0.0.1): a greeting and menu that waits for replies, resumes after a kill -9
 //! and times out once, also across a restart; a pre-survey that sends the customer to Flex as a TaskRouter task with
 //! the answers in its attributes; a lookup in an HTTP service the test serves (allowed on
-//! loopback by the test's configuration), branching on its answer, and the service failing; and a
+//! loopback by the test's configuration), branching on its answer, the service failing and one
+//! on a loopback address the configuration does not allow, never called; and a
 //! web chat customer through the pre-survey, the bot's messages in the chat.
 
 use std::time::Duration;
@@ -87,6 +88,7 @@ fn walked(daemon: &Daemon, flow: &str, execution: &str) -> Vec<String> {
 
 const ADA: &str = "+15551110001";
 const BOB: &str = "+15551110002";
+const CAROL: &str = "+15551110003";
 
 #[test]
 fn a_menu_waits_for_replies_across_a_restart_and_times_out_once() {
@@ -280,6 +282,20 @@ fn a_flow_branches_on_an_http_service_s_answer_and_on_its_failure() {
         ["Our systems are down (503). Please try again later."]
     );
     assert_eq!(service_fake.requests().len(), 3, "a failed call is not repeated");
+    // A service on a loopback address the configuration does not allow is never called.
+    let inside = FakeServer::start_on("127.0.0.2", |_| Reply::status(200));
+    let hidden = HTTP_LOOKUP.replace("https://crm.example.com", &inside.url);
+    let revise = [("Status", "published"), ("Definition", hidden.as_str())];
+    ok(daemon.post(&format!("/studio/v2/Flows/{flow}"), &revise), 200);
+    sms(&daemon, CAROL, "hi", 3);
+    assert_eq!(await_sent(&twilio, CAROL, 1), ["Our systems are down (). Please try again later."]);
+    assert!(inside.requests().is_empty(), "the outbound policy refused 127.0.0.2");
+    let carol =
+        executions(&daemon, &flow).into_iter().find(|e| e["contact_channel_address"] == CAROL);
+    let carol = carol.expect("Carol's execution")["sid"].as_str().unwrap().to_owned();
+    let steps = ok(daemon.get(&format!("/studio/v2/Flows/{flow}/Executions/{carol}/Steps")), 200);
+    let error = steps["steps"][0]["context"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("outbound policy"), "the lookup step says why: {steps}");
 }
 
 #[test]
