@@ -5,7 +5,8 @@
 //! and times out once, also across a restart; a pre-survey that sends the customer to Flex as a TaskRouter task with
 //! the answers in its attributes; a lookup in an HTTP service the test serves (allowed on
 //! loopback by the test's configuration), branching on its answer, the service failing and one
-//! on a loopback address the configuration does not allow, never called; and a
+//! on a loopback address the configuration does not allow, never called; a task TaskRouter
+//! refuses, which leaves the customer to the bot rather than to no one; and a
 //! web chat customer through the pre-survey, the bot's messages in the chat.
 
 use std::time::Duration;
@@ -362,4 +363,31 @@ fn a_web_chat_customer_goes_through_the_pre_survey_to_flex() {
     assert_eq!(attributes["channelSid"], channel.as_str());
     assert_eq!(attributes["from"], "guest-7");
     assert!(twilio.requests().is_empty(), "a web chat's bot messages stay in the chat");
+}
+
+#[test]
+fn a_task_flex_refuses_ends_the_interaction_and_the_next_message_meets_the_bot_again() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let (_, workflow, _) = workspace(&daemon);
+    let definition = PRE_SURVEY
+        .replace("WW00000000000000000000000000000000", &workflow)
+        .replace("TC00000000000000000000000000000000", "carrier-pigeon");
+    let (_, flow) = studio_flow(&daemon, "Pre-survey", &definition);
+    sms(&daemon, ADA, "hi", 1);
+    await_sent(&twilio, ADA, 1);
+    sms(&daemon, ADA, "Ada", 2);
+    await_sent(&twilio, ADA, 2);
+    sms(&daemon, ADA, "billing", 3);
+    let closed = wait_for(Duration::from_secs(15), || {
+        let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+        executions(&daemon, &flow)[0]["status"] == "ended"
+            && open["tasks"].as_array().unwrap().is_empty()
+    });
+    assert!(closed, "the refused task is no longer open in the channel");
+    sms(&daemon, ADA, "anyone there?", 4);
+    let sent = await_sent(&twilio, ADA, 3);
+    assert_eq!(sent[2], "Hi! Before we connect you, what is your name?", "the bot again");
+    assert_eq!(executions(&daemon, &flow).len(), 2);
 }
