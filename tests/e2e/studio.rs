@@ -1,8 +1,8 @@
 //! Studio v2 through the real binary: flows made from Studio's own JSON (the three exported
 //! shapes of the Studio crate's tests), revised, validated with every error named by state and
 //! property, refused when a widget is not supported, kept across a restart; executions written
-//! as the runner will write them, read back with their steps and contexts, ended and deleted;
-//! every answer checked against the OpenAPI document.
+//! as the runner writes them (but started by no channel), read back with their steps and
+//! contexts, ended and deleted; every answer checked against the OpenAPI document.
 
 use serde_json::Value;
 

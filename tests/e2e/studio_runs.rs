@@ -1,10 +1,12 @@
 //! Studio flows run from traffic through the real binary: a Flex Flow with
 //! `IntegrationType=studio` gives SMS customers' messages to its Studio flow (Studio's own JSON,
 //! in tests/fixtures/studio), whose bot messages reach the customer through Twilio's Messages API
-//! (a fake on 127.0.0.1): a greeting and menu that waits for replies, resumes after a restart
-//! and times out once; a pre-survey that sends the customer to Flex as a TaskRouter task with
+//! (a fake on 127.0.0.1): a greeting and menu that waits for replies, resumes after a kill -9
+//! and times out once, also across a restart; a pre-survey that sends the customer to Flex as a TaskRouter task with
 //! the answers in its attributes; a lookup in an HTTP service the test serves (allowed on
-//! loopback by the test's configuration), branching on its answer, and the service failing; and a
+//! loopback by the test's configuration), branching on its answer, the service failing and one
+//! on a loopback address the configuration does not allow, never called; a task TaskRouter
+//! refuses, which leaves the customer to the bot rather than to no one; and a
 //! web chat customer through the pre-survey, the bot's messages in the chat.
 
 use std::time::Duration;
@@ -87,6 +89,7 @@ fn walked(daemon: &Daemon, flow: &str, execution: &str) -> Vec<String> {
 
 const ADA: &str = "+15551110001";
 const BOB: &str = "+15551110002";
+const CAROL: &str = "+15551110003";
 
 #[test]
 fn a_menu_waits_for_replies_across_a_restart_and_times_out_once() {
@@ -98,9 +101,16 @@ fn a_menu_waits_for_replies_across_a_restart_and_times_out_once() {
     sms(&daemon, ADA, "hello", 1);
     let greeting = "Welcome to Owl Shoes! Reply 1 for orders, 2 for returns.";
     assert_eq!(await_sent(&twilio, ADA, 1), [greeting]);
-    let (code, _) = daemon.terminate();
-    assert_eq!(code, 0);
-    // Restarted while waiting for Ada's reply: her reply resumes the execution where it was.
+    // Killed (SIGKILL: no clean stop) while waiting for Ada's reply, then started again: her
+    // reply resumes the execution where it was. The kill comes once the greeting's delivery is
+    // recorded and a moment has passed: a reply to a provider is delivered at least once, and
+    // one killed mid-delivery may go out twice (tests/e2e/replies.rs), which is not this test's.
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let delivered =
+        || daemon.messages(&service, &channel).iter().any(|m| m["delivery_status"] == "sent");
+    assert!(wait_for(Duration::from_secs(10), delivered), "the greeting's delivery is recorded");
+    std::thread::sleep(Duration::from_secs(1));
+    drop(daemon);
     let daemon = start(&data, &twilio);
     sms(&daemon, ADA, "7", 2);
     let sorry = "Sorry, \"7\" is not on the menu.";
@@ -123,7 +133,6 @@ fn a_menu_waits_for_replies_across_a_restart_and_times_out_once() {
             "menu_choice -match-> orders",
         ]
     );
-    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
     let history: Vec<(String, String)> = daemon
         .messages(&service, &channel)
         .iter()
@@ -274,6 +283,20 @@ fn a_flow_branches_on_an_http_service_s_answer_and_on_its_failure() {
         ["Our systems are down (503). Please try again later."]
     );
     assert_eq!(service_fake.requests().len(), 3, "a failed call is not repeated");
+    // A service on a loopback address the configuration does not allow is never called.
+    let inside = FakeServer::start_on("127.0.0.2", |_| Reply::status(200));
+    let hidden = HTTP_LOOKUP.replace("https://crm.example.com", &inside.url);
+    let revise = [("Status", "published"), ("Definition", hidden.as_str())];
+    ok(daemon.post(&format!("/studio/v2/Flows/{flow}"), &revise), 200);
+    sms(&daemon, CAROL, "hi", 3);
+    assert_eq!(await_sent(&twilio, CAROL, 1), ["Our systems are down (). Please try again later."]);
+    assert!(inside.requests().is_empty(), "the outbound policy refused 127.0.0.2");
+    let carol =
+        executions(&daemon, &flow).into_iter().find(|e| e["contact_channel_address"] == CAROL);
+    let carol = carol.expect("Carol's execution")["sid"].as_str().unwrap().to_owned();
+    let steps = ok(daemon.get(&format!("/studio/v2/Flows/{flow}/Executions/{carol}/Steps")), 200);
+    let error = steps["steps"][0]["context"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.contains("outbound policy"), "the lookup step says why: {steps}");
 }
 
 #[test]
@@ -340,4 +363,31 @@ fn a_web_chat_customer_goes_through_the_pre_survey_to_flex() {
     assert_eq!(attributes["channelSid"], channel.as_str());
     assert_eq!(attributes["from"], "guest-7");
     assert!(twilio.requests().is_empty(), "a web chat's bot messages stay in the chat");
+}
+
+#[test]
+fn a_task_flex_refuses_ends_the_interaction_and_the_next_message_meets_the_bot_again() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let (_, workflow, _) = workspace(&daemon);
+    let definition = PRE_SURVEY
+        .replace("WW00000000000000000000000000000000", &workflow)
+        .replace("TC00000000000000000000000000000000", "carrier-pigeon");
+    let (_, flow) = studio_flow(&daemon, "Pre-survey", &definition);
+    sms(&daemon, ADA, "hi", 1);
+    await_sent(&twilio, ADA, 1);
+    sms(&daemon, ADA, "Ada", 2);
+    await_sent(&twilio, ADA, 2);
+    sms(&daemon, ADA, "billing", 3);
+    let closed = wait_for(Duration::from_secs(15), || {
+        let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+        executions(&daemon, &flow)[0]["status"] == "ended"
+            && open["tasks"].as_array().unwrap().is_empty()
+    });
+    assert!(closed, "the refused task is no longer open in the channel");
+    sms(&daemon, ADA, "anyone there?", 4);
+    let sent = await_sent(&twilio, ADA, 3);
+    assert_eq!(sent[2], "Hi! Before we connect you, what is your name?", "the bot again");
+    assert_eq!(executions(&daemon, &flow).len(), 2);
 }

@@ -15,7 +15,10 @@
 //!   `flex_orchestration`, finds it and no new execution starts while it is open), then the
 //!   task is made in TaskRouter in the workspace of the widget's workflow, with its task
 //!   channel and rendered attributes (`channelSid` added). Its SID comes from the step's, so a
-//!   repeat makes nothing new. The execution has already ended with the request.
+//!   repeat makes nothing new. The execution has already ended with the request. A task
+//!   TaskRouter refuses (a task channel the workspace lacks) is ended in the channel as canceled
+//!   (as a task flow's would be, closing the interaction), so no agent is waited for and the
+//!   customer's next message goes to Studio again; it is a dead letter saying why.
 //!
 //! An execution that no channel started (none in its trigger) has nowhere to send its messages:
 //! its requests are skipped. What cannot be carried out is a dead letter saying why.
@@ -25,7 +28,7 @@ use std::time::Duration;
 
 use switchboard_domain::{
     Cause, ChannelCommand, ChannelState, MessageSource, NewMessage, Recorded, Rejection, Sid,
-    SidPrefix,
+    SidPrefix, TaskOutcome,
 };
 use switchboard_routing::task::{MAX_PRIORITY, MAX_TIMEOUT_SECS};
 use switchboard_store::{ReplayRecord, StoreError};
@@ -301,8 +304,11 @@ async fn send_to_flex(
         timeout_secs: timeout.map(|t| t.min(MAX_TIMEOUT_SECS)),
     };
     let made = shared.task_router.create_task(workspace, account, new, shared.clock.now()).await;
-    match made.map_err(|e| e.to_string())? {
-        Ok(_) => Ok(()),
-        Err(refusal) => Err(format!("send-to-flex: the task could not be made: {refusal}")),
-    }
+    let Err(refusal) = made.map_err(|e| e.to_string())? else { return Ok(()) };
+    let why = format!("send-to-flex: the task could not be made: {refusal}");
+    // No agent will come: the channel's task ends, so the customer's next message is Studio's.
+    let outcome = TaskOutcome::Canceled { reason: why.clone() };
+    let _ =
+        record(shared, origin.channel, vec![ChannelCommand::EndTask { task_sid, outcome }]).await;
+    Err(why)
 }
