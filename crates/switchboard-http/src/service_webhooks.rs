@@ -79,7 +79,7 @@ pub(crate) fn updated(
 
 /// An absolute http or https URL with a host, kept as given (receivers check signatures over
 /// it); empty removes the webhook.
-fn url(text: &str, code: u32, name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn url(text: &str, code: u32, name: &str) -> Result<Option<String>, ApiError> {
     if text.is_empty() {
         return Ok(None);
     }
