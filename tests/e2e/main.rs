@@ -9,6 +9,8 @@ mod audit_cli;
 mod channel_webhooks;
 /// Chat v2 channel deletion: gone from the API, kept in the log.
 mod channels;
+/// Schemathesis holds the server to its OpenAPI document.
+mod contract;
 /// kill -9 mid-burst loses no acknowledged webhook.
 mod crash;
 /// `serve`: first start, health, graceful stop, folder locking.

@@ -18,7 +18,7 @@ use crate::auth::Principal;
 use crate::lists::{list_response, PageParams, Paging};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::views::{self, TaskList};
+use crate::views::{self, OpenChannelTaskList};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(channel_events)
@@ -215,7 +215,7 @@ pub const NEXT_FROM_HEADER: &str = "Switchboard-Next-From";
     tag = "Operations",
     operation_id = "ListOpenChannelTask",
     params(PageParams),
-    responses((status = 200, description = "A page of open tasks", body = TaskList)),
+    responses((status = 200, description = "A page of open tasks", body = OpenChannelTaskList)),
 )]
 #[get("/admin/v1/Tasks")]
 async fn open_tasks(
@@ -226,7 +226,7 @@ async fn open_tasks(
     let paging = Paging::from_request(&request, 1000)?;
     let tasks = state.engine.open_tasks().await?;
     let items = tasks.iter().map(|t| views::task(&state, t)).collect();
-    list_response::<TaskList>(&state, &request, &paging, items)
+    list_response::<OpenChannelTaskList>(&state, &request, &paging, items)
 }
 
 /// A reply the sandbox delivered in place of a provider.

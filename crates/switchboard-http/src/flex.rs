@@ -312,8 +312,10 @@ fn integration(form: &TwilioForm, mut base: Integration) -> Result<Integration, 
     if let Some(sid) = form.get_sid("Integration.FlowSid", SidPrefix::STUDIO_FLOW)? {
         base.flow_sid = Some(sid);
     }
-    if let Some(url) = form.get("Integration.Url") {
-        base.url = Some(url.to_owned());
+    // Checked whatever the integration type: a flow switched to `external` later must not
+    // find a URL nothing checked. Empty clears it.
+    if let Some(text) = form.get("Integration.Url") {
+        base.url = crate::service_webhooks::url(text, 20001, "Integration.Url")?;
     }
     if let Some(sid) = form.get_sid("Integration.WorkspaceSid", SidPrefix::WORKSPACE)? {
         base.workspace_sid = Some(sid);

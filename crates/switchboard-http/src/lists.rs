@@ -20,27 +20,37 @@ pub struct Paging {
 /// Twilio's default page size.
 const DEFAULT_PAGE_SIZE: usize = 50;
 
+/// The largest `Page` and `PageSize`: the int32 range the OpenAPI document declares.
+const PAGING_MAX: u64 = crate::openapi::strict::PAGING_MAX;
+
+/// A whole number from 0 to [`PAGING_MAX`].
+fn paging_number(text: &str) -> Option<usize> {
+    text.parse::<u64>().ok().filter(|n| *n <= PAGING_MAX).and_then(|n| usize::try_from(n).ok())
+}
+
 impl Paging {
     pub fn from_request(request: &HttpRequest, max_page_size: usize) -> Result<Paging, ApiError> {
         let mut paging =
             Paging { page: 0, page_size: DEFAULT_PAGE_SIZE.min(max_page_size), others: Vec::new() };
         for (name, value) in form_urlencoded::parse(request.query_string().as_bytes()) {
             match name.as_ref() {
+                // Above the list's maximum, clamped as twilio::paging does (SDKs send their
+                // `limit` as `PageSize`); beyond what the document declares, refused.
                 "PageSize" => {
-                    paging.page_size = value
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=max_page_size).contains(n))
-                        .ok_or_else(|| {
-                            ApiError::bad_param(format!(
-                                "PageSize must be a number from 1 to {max_page_size}"
-                            ))
-                        })?;
+                    let size = paging_number(&value).filter(|n| *n >= 1).ok_or_else(|| {
+                        ApiError::bad_param(format!(
+                            "PageSize must be a whole number from 1 to {PAGING_MAX} (at most \
+                             {max_page_size} are given)"
+                        ))
+                    })?;
+                    paging.page_size = size.min(max_page_size);
                 }
                 "Page" => {
-                    paging.page = value
-                        .parse()
-                        .map_err(|_| ApiError::bad_param("Page must be a whole number from 0"))?;
+                    paging.page = paging_number(&value).ok_or_else(|| {
+                        ApiError::bad_param(format!(
+                            "Page must be a whole number from 0 to {PAGING_MAX}"
+                        ))
+                    })?;
                 }
                 // Our pages are positional; a token from a previous page carries no more.
                 "PageToken" => {}
@@ -59,6 +69,16 @@ impl Paging {
     /// The last value of a filter parameter.
     pub fn filter(&self, name: &str) -> Option<&str> {
         self.others.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A `true` or `false` filter (any case, as forms take them); anything else is 20001.
+    pub fn filter_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.filter(name) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(Some(false)),
+            Some(v) => Err(ApiError::bad_param(format!("{name} must be true or false, not {v:?}"))),
+        }
     }
 
     /// Every value of a repeatable filter parameter.
@@ -163,7 +183,7 @@ pub fn page_response<L: Listing>(
 #[into_params(parameter_in = Query)]
 #[allow(dead_code, non_snake_case)]
 pub struct PageParams {
-    /// Items per page: default 50, at most the list's maximum (refused above it).
+    /// Items per page: default 50; above the list's maximum, that maximum.
     PageSize: Option<u32>,
     /// The page's number, from 0.
     Page: Option<u32>,
@@ -183,5 +203,32 @@ mod tests {
         assert_eq!(paging(3, 50).range(120), 120..120, "past the end: empty, not a panic");
         assert_eq!(paging(usize::MAX, 50).range(7), 7..7);
         assert_eq!(paging(0, 50).range(0), 0..0);
+    }
+
+    fn parsed(query: &str) -> Result<Paging, ApiError> {
+        let request = actix_web::test::TestRequest::get().uri(&format!("/x?{query}"));
+        Paging::from_request(&request.to_http_request(), 100)
+    }
+
+    #[test]
+    fn paging_takes_the_int32_range_the_document_declares() {
+        assert_eq!(parsed("PageSize=2147483647").unwrap().page_size, 100, "clamped");
+        assert_eq!(parsed("Page=2147483647").unwrap().page, 2_147_483_647);
+        for bad in ["PageSize=0", "PageSize=2147483648", "Page=2147483648", "Page=-1"] {
+            assert_eq!(parsed(bad).unwrap_err().code(), 20001, "{bad}");
+        }
+    }
+
+    #[test]
+    fn boolean_filters_are_true_or_false() {
+        assert_eq!(parsed("Available=TRUE").unwrap().filter_bool("Available").unwrap(), Some(true));
+        assert_eq!(
+            parsed("Available=false").unwrap().filter_bool("Available").unwrap(),
+            Some(false)
+        );
+        assert_eq!(parsed("").unwrap().filter_bool("Available").unwrap(), None);
+        for bad in ["Available=null", "Available=1", "Available="] {
+            assert_eq!(parsed(bad).unwrap().filter_bool("Available").unwrap_err().code(), 20001);
+        }
     }
 }

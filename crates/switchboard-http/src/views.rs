@@ -472,7 +472,7 @@ crate::listing!(
 
 /// An open task of the built-in task router.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Task {
+pub struct OpenChannelTask {
     /// `WT…`
     pub sid: String,
     pub account_sid: String,
@@ -488,8 +488,8 @@ pub struct Task {
     pub url: String,
 }
 
-pub fn task(state: &AppState, task: &OpenTask) -> Task {
-    Task {
+pub fn task(state: &AppState, task: &OpenTask) -> OpenChannelTask {
+    OpenChannelTask {
         sid: task.task_sid.to_string(),
         account_sid: state.credentials.account_sid.to_string(),
         channel_sid: task.channel_sid.to_string(),
@@ -504,5 +504,5 @@ pub fn task(state: &AppState, task: &OpenTask) -> Task {
 
 crate::listing!(
     /// A page of open tasks.
-    TaskList, tasks, Task
+    OpenChannelTaskList, tasks, OpenChannelTask
 );

@@ -49,7 +49,7 @@ impl EventQuery {
         let record = &event.record;
         (self.event_types.is_empty() || self.event_types.contains(&record.event_type))
             && self.equal.iter().all(|(name, value)| match name.as_str() {
-                "ResourceSid" => record.resource_sid.to_string() == *value,
+                "ResourceSid" => record.resource_sid.to_string().eq_ignore_ascii_case(value),
                 _ => record.get(name) == Some(value.as_str()),
             })
     }
@@ -151,6 +151,9 @@ impl EventLogs {
         skip: usize,
         take: usize,
     ) -> Result<(Vec<LoggedRouterEvent>, bool), EngineError> {
+        if query.since > query.until {
+            return Ok((Vec::new(), false));
+        }
         let log = self.streams.log();
         let first = self.first_at_or_after(workspace, query.since)?;
         let mut page = Vec::new();

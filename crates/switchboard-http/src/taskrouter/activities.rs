@@ -112,8 +112,7 @@ async fn list(
     let (workspace_sid, workspace) = workspace_in_path(&state, &request)?;
     let paging = Paging::from_request(&request, 1000)?;
     let name = paging.filter("FriendlyName").map(str::to_owned);
-    let available =
-        paging.filter("Available").map(|text| text.eq_ignore_ascii_case("true") || text == "1");
+    let available = paging.filter_bool("Available")?;
     let activities: Vec<_> = workspace
         .activities_in_order()
         .into_iter()

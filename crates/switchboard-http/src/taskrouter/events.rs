@@ -128,11 +128,13 @@ async fn fetch(
     Ok(HttpResponse::Ok().json(event(&state, workspace, &found)))
 }
 
-/// The list's window and filters, from its query.
+/// The list's window and filters, from its query. A parameter sent empty counts as absent; a
+/// window whose start is after its end holds nothing.
 fn query(paging: &Paging, now: Timestamp) -> Result<EventQuery, ApiError> {
-    let date = |name: &str| paging.filter(name).map(|text| parse_iso8601(name, text)).transpose();
+    let given = |name: &str| paging.filter(name).filter(|text| !text.is_empty());
+    let date = |name: &str| given(name).map(|text| parse_iso8601(name, text)).transpose();
     let until = date("EndDate")?.unwrap_or(now);
-    let minutes = match paging.filter("Minutes") {
+    let minutes = match given("Minutes") {
         Some(text) => {
             text.parse::<i64>().ok().filter(|m| (1..=MAX_DAYS * 24 * 60).contains(m)).ok_or_else(
                 || ApiError::bad_param("Minutes must be a whole number from 1 to 43200"),
@@ -142,9 +144,6 @@ fn query(paging: &Paging, now: Timestamp) -> Result<EventQuery, ApiError> {
     };
     let since = date("StartDate")?
         .unwrap_or_else(|| Timestamp::from_millis(until.as_millis() - minutes * 60_000));
-    if since > until {
-        return Err(ApiError::bad_param("StartDate must not be after EndDate"));
-    }
     let mut equal = Vec::new();
     let sids = [
         ("TaskSid", SidPrefix::TASK),
@@ -154,21 +153,22 @@ fn query(paging: &Paging, now: Timestamp) -> Result<EventQuery, ApiError> {
         ("WorkflowSid", SidPrefix::WORKFLOW),
     ];
     for (name, prefix) in sids {
-        if let Some(text) = paging.filter(name) {
+        if let Some(text) = given(name) {
             let sid = Sid::parse_with(text, prefix).map_err(|_| {
                 ApiError::bad_param(format!("{name} is not a {} SID", prefix.as_str()))
             })?;
             equal.push((name.to_owned(), sid.to_string()));
         }
     }
-    if let Some(text) = paging.filter("ResourceSid") {
-        let sid: Sid = text.parse().map_err(|_| ApiError::bad_param("ResourceSid is not a SID"))?;
-        equal.push(("ResourceSid".to_owned(), sid.to_string()));
+    // Any kind of resource: compared as text (a SID of no kind it knows matches nothing).
+    if let Some(text) = given("ResourceSid") {
+        equal.push(("ResourceSid".to_owned(), text.to_owned()));
     }
-    if let Some(name) = paging.filter("TaskChannel") {
+    if let Some(name) = given("TaskChannel") {
         equal.push(("TaskChannelUniqueName".to_owned(), name.to_owned()));
     }
-    let event_types = paging.filters("EventType").into_iter().map(str::to_owned).collect();
+    let event_types = paging.filters("EventType").into_iter().filter(|t| !t.is_empty());
+    let event_types = event_types.map(str::to_owned).collect();
     Ok(EventQuery { since, until, event_types, equal })
 }
 

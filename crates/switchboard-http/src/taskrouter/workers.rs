@@ -142,7 +142,7 @@ async fn list(
     let paging = Paging::from_request(&request, 1000)?;
     let name = paging.filter("FriendlyName").map(str::to_owned);
     let activity = paging.filter("ActivitySid").map(str::to_owned);
-    let available = paging.filter("Available").map(|t| t.eq_ignore_ascii_case("true") || t == "1");
+    let available = paging.filter_bool("Available")?;
     let workers: Vec<_> = state
         .engine
         .task_router()

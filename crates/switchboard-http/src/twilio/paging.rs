@@ -9,7 +9,8 @@
 //! Decisions (Twilio's own behaviour unverified):
 //! - `PageSize` above the resource's maximum is clamped, not refused: the Python SDK sends
 //!   `PageSize=<limit>` for `list(limit=N)`, so refusing would break `list(limit=5000)`.
-//!   `PageSize` below 1 or not a number, and a `Page` that is not a whole number, are 20001.
+//!   `PageSize` below 1 or not a number, and a `Page` that is not a whole number, are 20001;
+//!   so are both beyond 2^31−1, the int32 range the OpenAPI document declares.
 //! - A [`PageToken`] is `PT` + base64url (no padding) of `<offset>:<after>`: the position of the
 //!   page's first item, and optionally the sort key of the last item before it, so a listing
 //!   can resume after a key (stable under inserts) or at an offset. It is opaque to clients but
@@ -28,6 +29,14 @@ use crate::twilio::error::ApiError;
 
 /// Twilio's default page size.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+/// The largest `Page` and `PageSize`: the int32 range the OpenAPI document declares.
+const PAGING_MAX: u64 = crate::openapi::strict::PAGING_MAX;
+
+/// A whole number from 0 to [`PAGING_MAX`].
+fn paging_number(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().filter(|n| *n <= PAGING_MAX)
+}
 
 /// Where a page starts: an offset into the listing, and optionally the key of the item just
 /// before it (for keyset resumption).
@@ -101,17 +110,18 @@ impl PageRequest {
         for (name, value) in form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "PageSize" => {
-                    let size = value.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    let size = paging_number(&value).filter(|n| *n >= 1).ok_or_else(|| {
                         ApiError::bad_param(format!(
-                            "PageSize must be a whole number from 1 to {max_page_size}, not {value:?}"
+                            "PageSize must be a whole number from 1 to {PAGING_MAX} (at most \
+                             {max_page_size} are given), not {value:?}"
                         ))
                     })?;
                     request.page_size = size.min(max_page_size);
                 }
                 "Page" => {
-                    request.page = value.parse().map_err(|_| {
+                    request.page = paging_number(&value).ok_or_else(|| {
                         ApiError::bad_param(format!(
-                            "Page must be a whole number from 0, not {value:?}"
+                            "Page must be a whole number from 0 to {PAGING_MAX}, not {value:?}"
                         ))
                     })?;
                 }
@@ -271,12 +281,15 @@ mod tests {
         assert_eq!(PageRequest::parse(FLOWS, "PageSize=20", 1000).unwrap().page_size(), 20);
         assert_eq!(PageRequest::parse(FLOWS, "PageSize=5000", 1000).unwrap().page_size(), 1000);
         assert_eq!(PageRequest::parse(FLOWS, "", 20).unwrap().page_size(), 20);
-        for bad in ["PageSize=0", "PageSize=-1", "PageSize=ten", "PageSize=", "PageSize=1.5"] {
+        let beyond_int32 = "PageSize=2147483648";
+        for bad in
+            ["PageSize=0", "PageSize=-1", "PageSize=ten", "PageSize=", "PageSize=1.5", beyond_int32]
+        {
             let error = PageRequest::parse(FLOWS, bad, 1000).unwrap_err();
             assert_eq!((error.status(), error.code()), (400, 20001), "{bad}");
             assert!(error.message().starts_with("PageSize"), "{bad}");
         }
-        for bad in ["Page=-1", "Page=x"] {
+        for bad in ["Page=-1", "Page=x", "Page=2147483648", "Page=18446744073709551615"] {
             let error = PageRequest::parse(FLOWS, bad, 1000).unwrap_err();
             assert_eq!(error.code(), 20001, "{bad}");
             assert!(error.message().starts_with("Page "), "{bad}");
