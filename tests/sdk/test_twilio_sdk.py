@@ -353,7 +353,7 @@ class AccessTokens(unittest.TestCase):
         # The first-frame form, which keeps the token out of URLs and logs.
         socket.send(json.dumps({"type": "auth", "token": minted("sdk.agent", service.sid)}))
         ready = json.loads(socket.recv())
-        self.assertEqual((ready["type"], ready["identity"], ready["version"]), ("ready", "sdk.agent", 2))
+        self.assertEqual((ready["type"], ready["identity"], ready["version"]), ("ready", "sdk.agent", 3))
         c.chat.v2.services(service.sid).channels(channel.sid).messages.create(body="hello agent", from_="system")
         frames = []
         while not any(f.get("type") == "message_added" for f in frames):
