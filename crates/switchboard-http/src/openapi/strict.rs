@@ -298,9 +298,9 @@ fn taskrouter_rules() -> Vec<Rule> {
     let non_empty = || json!({ "minLength": 1 });
     let not_supported = || json!({ "maxLength": 0 });
     vec![
-        // Empty is the default, `NONE`.
+        // Empty is the default (`NONE`, `FIFO`).
         ("CreateWorkspaceForm", "Template", one_of(&["NONE", "FIFO", ""])),
-        ("CreateWorkspaceForm", "PrioritizeQueueOrder", one_of(&["FIFO"])),
+        ("CreateWorkspaceForm", "PrioritizeQueueOrder", one_of(&["FIFO", ""])),
         ("CreateWorkspaceForm", "MultiTaskEnabled", json!({ "enum": [true] })),
         ("CreateWorkspaceForm", "EventCallbackUrl", not_supported()),
         ("UpdateWorkspaceForm", "MultiTaskEnabled", json!({ "enum": [true] })),
@@ -330,7 +330,7 @@ fn taskrouter_rules() -> Vec<Rule> {
 /// An absolute http or https URL with a host, as the server's URL checks take it: the
 /// pattern keeps to the plainest spelling, which every check accepts.
 const HTTP_URL: &str =
-    r"^https?://[a-z0-9]+(\.[a-z0-9]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$";
+    r"^https?://[a-z0-9]+(\.[a-z0-9]+)*(:[1-9][0-9]{0,3})?([/?][A-Za-z0-9._~!$&'()*+,;=:@/?-]*)?$";
 
 /// The same, or empty where empty removes the setting.
 fn url_or_empty() -> Value {
