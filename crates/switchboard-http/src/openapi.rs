@@ -53,6 +53,7 @@ pub const META_SIGNATURE: &str = "metaSignature";
         (name = "Webhooks", description = "What providers post to us: Twilio and Meta"),
         (name = "Realtime", description = "The WebSocket"),
         (name = "Operations", description = "Health, audit, tasks, this document"),
+        (name = "Console", description = "The agent console: its page, sign-in sessions, people"),
     )
 )]
 struct Base;
