@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::support::api::{daemon_command, ACCOUNT_SID, AUTH_TOKEN};
 use crate::support::console::Session;
+use crate::support::openapi::Contract;
 use crate::support::{run, switchboard, Daemon};
 use base64::Engine as _;
 
@@ -58,6 +59,8 @@ fn people_added_with_the_cli_and_rest_get_a_chat_user_and_a_worker_once() {
     assert!(added.stdout.contains("/console#set-password="), "{}", added.stdout);
     let rest = daemon.add_person("bob", "supervisor");
     assert_eq!(rest.status, 201, "{}", rest.body);
+    let contract = Contract::fetch(&daemon);
+    contract.check("post", "/admin/v1/People", &rest);
     // A retry of each: the same people, nothing doubled.
     let again = cli_add(&daemon, "agent", "alice");
     again.assert_ok();
@@ -67,6 +70,12 @@ fn people_added_with_the_cli_and_rest_get_a_chat_user_and_a_worker_once() {
     assert_eq!(daemon.add_person("bob", "admin").status, 409, "another role is a conflict");
     assert_eq!(daemon.add_person("Bob!", "agent").status, 400);
 
+    contract.check("get", "/admin/v1/People", &daemon.get("/admin/v1/People"));
+    let bob = format!("/admin/v1/People/{}", text(&rest.json(), "sid"));
+    assert_eq!(
+        contract.check("get", "/admin/v1/People/{sid}", &daemon.get(&bob))["username"],
+        "bob"
+    );
     let people = list(&daemon, "/admin/v1/People", "people");
     let names: Vec<String> = people.iter().map(|p| text(p, "username")).collect();
     assert_eq!(names, ["admin", "alice", "bob"]);
@@ -89,8 +98,9 @@ fn people_added_with_the_cli_and_rest_get_a_chat_user_and_a_worker_once() {
 #[test]
 fn a_wrong_password_is_refused_and_repeated_failures_lock_the_account_for_a_while() {
     let (_temp, daemon) = started();
-    let admin = daemon.signed_in("admin", &daemon.first_admin_password());
-    assert_eq!(admin.person["person"]["role"], "admin");
+    let (answer, admin) = daemon.sign_in("admin", &daemon.first_admin_password());
+    Contract::fetch(&daemon).check("post", "/console/login", &answer);
+    assert_eq!(admin.unwrap().person["person"]["role"], "admin");
     person_signed_in(&daemon, "carol", "agent");
     let (wrong, session) = daemon.sign_in("carol", "not the password at all");
     assert_eq!((wrong.status, session.is_none()), (401, true), "{}", wrong.body);
@@ -213,6 +223,14 @@ fn a_set_password_link_works_once_and_every_sign_in_and_role_change_is_in_the_lo
         .arg(temp.path().join("data")));
     replay.assert_ok();
     assert!(!replay.stdout.contains("$argon2"), "a password hash is never shown");
+    // After a restart: the password holds, the old session does not, no second admin is made.
+    let mut command = daemon_command(&temp.path().join("data"));
+    command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
+    let again = Daemon::start(command);
+    assert_eq!(again.console_get(&hana, "/console/me").status, 401);
+    assert_eq!(again.signed_in("hana", PASSWORD).person["person"]["role"], "supervisor");
+    let printed = again.stdout.lock().unwrap().join("\n");
+    assert!(!printed.contains("console password:"), "{printed}");
     let types: Vec<String> = replay
         .lines()
         .into_iter()
@@ -226,6 +244,7 @@ fn a_set_password_link_works_once_and_every_sign_in_and_role_change_is_in_the_lo
             "person_linked",
             "password_link_issued",
             "password_set",
+            "sign_in_failed",
             "signed_in",
             "sign_in_failed",
             "role_changed"

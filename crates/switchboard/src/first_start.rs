@@ -89,10 +89,14 @@ pub async fn make_first_admin(
     if !engine.people().is_empty() {
         return Ok(());
     }
-    let (person, _) = engine
-        .add_person(account, FIRST_ADMIN, PersonRole::Admin)
-        .await
-        .context("making the console's first admin")?;
+    // Not a reason to refuse to start: the operator can add an admin with the CLI.
+    let (person, _) = match engine.add_person(account, FIRST_ADMIN, PersonRole::Admin).await {
+        Ok(added) => added,
+        Err(error) => {
+            tracing::warn!(%error, "first start: no console admin made; add one with `switchboard people add --role admin NAME`");
+            return Ok(());
+        }
+    };
     let sid = person.sid.context("the first admin has no SID")?;
     let password = switchboard_crypto::password::random_secret()[..24].to_owned();
     let hash = switchboard_crypto::password::hash_password(&password);

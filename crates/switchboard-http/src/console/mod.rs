@@ -38,6 +38,10 @@ pub struct PersonView {
     pub worker_sid: Option<String>,
     pub date_created: String,
     pub date_updated: String,
+    /// The one-time link that sets their password, when one was issued by this call: shown
+    /// once, only its digest is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_password_url: Option<String>,
 }
 
 pub fn person_view(person: &PersonState) -> PersonView {
@@ -54,6 +58,7 @@ pub fn person_view(person: &PersonState) -> PersonView {
         worker_sid: text(links.map(|l| l.worker_sid)),
         date_created: switchboard_actors::iso8601(person.date_created),
         date_updated: switchboard_actors::iso8601(person.date_updated),
+        set_password_url: None,
     }
 }
 

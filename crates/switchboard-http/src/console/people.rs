@@ -57,16 +57,6 @@ fn manager(request: &HttpRequest) -> Result<PeopleManager, ApiError> {
     Ok(PeopleManager)
 }
 
-/// A person, and the one-time link that sets their password when one was issued now.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PersonAnswer {
-    #[serde(flatten)]
-    pub person: PersonView,
-    /// Shown once: only its digest is kept.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub set_password_url: Option<String>,
-}
-
 /// The people, oldest first (not paged: a console's people are few).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PeopleList {
@@ -94,8 +84,8 @@ async fn list(_: PeopleManager, state: web::Data<AppState>) -> web::Json<PeopleL
     request_body(content_type = "application/x-www-form-urlencoded", content = String,
         description = "`Username` (a-z, 0-9, `.`, `_`, `-`, `@`; at most 64) and `Role`"),
     responses(
-        (status = 201, description = "Added", body = PersonAnswer),
-        (status = 200, description = "Already there (a retry), completed", body = PersonAnswer),
+        (status = 201, description = "Added", body = PersonView),
+        (status = 200, description = "Already there (a retry), completed", body = PersonView),
     ),
 )]
 #[post("/admin/v1/People")]
@@ -115,7 +105,7 @@ async fn create(
     };
     let mut answer = if made { HttpResponse::Created() } else { HttpResponse::Ok() };
     tracing::info!(person_sid = ?person.sid, role = role.as_str(), made, "console person added");
-    Ok(answer.json(PersonAnswer { person: person_view(&person), set_password_url: link }))
+    Ok(answer.json(PersonView { set_password_url: link, ..person_view(&person) }))
 }
 
 fn role_param(text: &str) -> Result<PersonRole, ApiError> {
@@ -206,7 +196,7 @@ async fn update(
     tag = "Console",
     operation_id = "CreatePersonPasswordLink",
     params(("sid" = String, Path, description = "The person (`PN…`)")),
-    responses((status = 201, description = "The link", body = PersonAnswer)),
+    responses((status = 201, description = "The link", body = PersonView)),
 )]
 #[post("/admin/v1/People/{sid}/PasswordLink")]
 async fn password_link(
@@ -216,6 +206,6 @@ async fn password_link(
 ) -> Result<HttpResponse, ApiError> {
     let person = person_of(&state, &request)?;
     let link = issue_link(&state, &person).await?;
-    Ok(HttpResponse::Created()
-        .json(PersonAnswer { person: person_view(&person), set_password_url: Some(link) }))
+    let view = PersonView { set_password_url: Some(link), ..person_view(&person) };
+    Ok(HttpResponse::Created().json(view))
 }

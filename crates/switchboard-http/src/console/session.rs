@@ -165,23 +165,28 @@ pub fn has_cookie(request: &HttpRequest) -> bool {
     request.cookie(COOKIE).is_some()
 }
 
+/// 401 for a request without a live session, with no Basic challenge (a browser would prompt).
+fn signed_out() -> ApiError {
+    ApiError::unauthorized().without_challenge()
+}
+
 pub(crate) fn signed_in(request: &HttpRequest) -> Result<SignedIn, ApiError> {
     let state = request.app_data::<web::Data<AppState>>().ok_or_else(ApiError::internal)?;
-    let cookie = request.cookie(COOKIE).ok_or_else(ApiError::unauthorized)?;
+    let cookie = request.cookie(COOKIE).ok_or_else(signed_out)?;
     let secret = cookie.value().to_owned();
     let now = state.engine.now();
-    let session = state.sessions.find(&secret, now).ok_or_else(ApiError::unauthorized)?;
-    let person = state.engine.people().get(session.person).ok_or_else(ApiError::unauthorized)?;
+    let session = state.sessions.find(&secret, now).ok_or_else(signed_out)?;
+    let person = state.engine.people().get(session.person).ok_or_else(signed_out)?;
     if person.session_epoch != session.epoch {
         state.sessions.close(&secret);
-        return Err(ApiError::unauthorized());
+        return Err(signed_out());
     }
     if changes_something(request.method()) && !csrf_matches(request, &session.csrf) {
         return Err(ApiError::forbidden(format!(
             "A signed-in call that changes something needs the session's {CSRF_HEADER} header"
         )));
     }
-    let role = person.role.ok_or_else(ApiError::unauthorized)?;
+    let role = person.role.ok_or_else(signed_out)?;
     Ok(SignedIn { person, role, session, secret })
 }
 

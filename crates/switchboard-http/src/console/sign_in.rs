@@ -156,12 +156,12 @@ async fn refuse(
         if valid_username(username) { state.rate.failed_sign_in(username) } else { Ok(()) };
     by_address?;
     by_account?;
-    Err(ApiError::unauthorized())
+    Err(ApiError::unauthorized().without_challenge())
 }
 
 fn changed(change: Result<PersonState, PersonRejection>) -> Result<PersonState, ApiError> {
     change.map_err(|rejection| match rejection {
-        PersonRejection::NotFound => ApiError::unauthorized(),
+        PersonRejection::NotFound => ApiError::unauthorized().without_challenge(),
         PersonRejection::UsernameTaken(_) => ApiError::conflict(20409, rejection.to_string()),
         other => ApiError::bad_param(other.to_string()),
     })

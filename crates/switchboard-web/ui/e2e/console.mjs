@@ -44,7 +44,15 @@ async function scenario(browser) {
   const problems = [];
   page.on("pageerror", (e) => problems.push("page error: " + e.message));
   page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().includes("401")) problems.push("console: " + m.text());
+    // Failed loads are judged by their responses below (a refused sign-in is a 401 by design).
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push("console: " + m.text());
+  });
+  const expected401 = ["/console/me", "/console/login"];
+  page.on("response", (r) => {
+    const path = new URL(r.url()).pathname;
+    const fine = r.status() < 400 || path === "/favicon.ico" || (r.status() === 401 && expected401.includes(path));
+    if (!fine) problems.push(`${r.status()} for ${path}`);
+    if (r.status() === 401 && r.headers()["www-authenticate"]) problems.push(`a Basic prompt from ${path}`);
   });
   await page.goto(`${env.DAEMON}/console`);
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
