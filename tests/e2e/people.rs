@@ -253,16 +253,19 @@ fn a_set_password_link_works_once_and_every_sign_in_and_role_change_is_in_the_lo
 }
 
 /// The sign-in page in real headless Chromium (crates/switchboard-web/ui/e2e/console.mjs, with
-/// playwright-core and Debian's `chromium`; screenshots under target/tmp/console-artefacts/).
+/// playwright-core and Debian's `chromium`; screenshots under target/tmp/console-artefacts/):
+/// a set-password link, a refused and an accepted sign-in, a reload, sign-out, the spent link.
 #[test]
 fn in_chromium_a_person_signs_in_and_sees_who_they_are() {
     let (_temp, daemon) = started();
-    person_signed_in(&daemon, "ivan", "supervisor");
+    let added = daemon.add_person("ivan", "supervisor");
+    assert_eq!(added.status, 201, "{}", added.body);
     let artefacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-artefacts");
     let output = std::process::Command::new("node")
         .arg("e2e/console.mjs")
         .current_dir(crate::widget::ui())
         .env("DAEMON", &daemon.base_url)
+        .env("LINK", text(&added.json(), "set_password_url"))
         .env("USERNAME", "ivan")
         .env("PASSWORD", PASSWORD)
         .env("ROLE", "supervisor")
@@ -280,4 +283,6 @@ fn in_chromium_a_person_signs_in_and_sees_who_they_are() {
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(report["passed"], true);
     assert!(artefacts.join("console-3-signed-in.png").exists());
+    // What the page did is what the daemon holds: the password the page set signs in.
+    daemon.signed_in("ivan", PASSWORD);
 }

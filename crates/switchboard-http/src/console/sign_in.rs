@@ -333,4 +333,5 @@ fn link_refused() -> ApiError {
         20003,
         "The set-password link is not valid: it was used, replaced or expired",
     )
+    .without_challenge()
 }

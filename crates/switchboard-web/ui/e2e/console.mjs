@@ -1,10 +1,12 @@
 // The console's sign-in page in real headless Chromium (Debian's, driven by playwright-core), run
-// by the Rust test tests/e2e/people.rs against the real daemon: a wrong password is refused on
-// the page, the right one shows who you are and your role, a reload keeps the session, and
-// signing out returns to the form. No page error, no CSP violation, no serious axe finding.
+// by the Rust test tests/e2e/people.rs against the real daemon: a new person's one-time link
+// sets their password (and then leaves the address bar, and works no more), a wrong password is
+// refused on the page, the right one shows who you are and your role, a reload keeps the
+// session, and signing out returns to the form. No page error, no CSP violation, no serious axe finding.
 // Every step asserts; screenshots go to $ARTEFACTS.
 //
-// Environment: DAEMON (its URL), USERNAME, PASSWORD, ROLE, ARTEFACTS, CHROMIUM.
+// Environment: DAEMON (its URL), LINK (the person's set-password URL), USERNAME, PASSWORD, ROLE,
+// ARTEFACTS, CHROMIUM.
 
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -38,6 +40,29 @@ async function signIn(page, password) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
+async function setPassword(page) {
+  await page.goto(env.LINK);
+  await page.getByRole("heading", { name: "Set password" }).waitFor();
+  check(!page.url().includes("set-password="), "the link's secret left the address bar");
+  await axe(page, "set-password form");
+  await shot(page, "0-set-password");
+  await page.getByLabel("New password (at least 10 characters)").fill(env.PASSWORD);
+  await page.getByLabel("Repeat the new password").fill(env.PASSWORD);
+  await page.getByRole("button", { name: "Set password" }).click();
+  await page.getByRole("status").filter({ hasText: "Your password is set." }).waitFor();
+}
+
+async function linkSpent(page) {
+  // A new document: a fragment change alone would not load the page again.
+  await page.goto("about:blank");
+  await page.goto(env.LINK);
+  await page.getByLabel("New password (at least 10 characters)").fill("another long password");
+  await page.getByLabel("Repeat the new password").fill("another long password");
+  await page.getByRole("button", { name: "Set password" }).click();
+  await page.getByRole("alert").filter({ hasText: "This link is not valid any more." }).waitFor();
+  await shot(page, "5-link-spent");
+}
+
 async function scenario(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
@@ -47,15 +72,14 @@ async function scenario(browser) {
     // Failed loads are judged by their responses below (a refused sign-in is a 401 by design).
     if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push("console: " + m.text());
   });
-  const expected401 = ["/console/me", "/console/login"];
+  const expected401 = ["/console/me", "/console/login", "/console/password"];
   page.on("response", (r) => {
     const path = new URL(r.url()).pathname;
     const fine = r.status() < 400 || path === "/favicon.ico" || (r.status() === 401 && expected401.includes(path));
     if (!fine) problems.push(`${r.status()} for ${path}`);
     if (r.status() === 401 && r.headers()["www-authenticate"]) problems.push(`a Basic prompt from ${path}`);
   });
-  await page.goto(`${env.DAEMON}/console`);
-  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await setPassword(page);
   await axe(page, "sign-in form");
   await shot(page, "1-sign-in");
   await signIn(page, "not the password");
@@ -77,6 +101,7 @@ async function scenario(browser) {
   await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
   await shot(page, "4-signed-out");
+  await linkSpent(page);
   check(problems.length === 0, problems.join("; "));
   await context.close();
   return {};
