@@ -115,6 +115,11 @@ fn a_wrong_password_is_refused_and_repeated_failures_lock_the_account_for_a_whil
     assert_eq!(locked.status, 429, "even the right password waits: {}", locked.body);
     assert!(session.is_none());
     assert_eq!(daemon.sign_in("admin", "wrong for admin").0.status, 401, "others are not locked");
+    // The two refusals (the failure past the budget, the sign-in after it) are counted.
+    let scrape = daemon.get("/metrics");
+    let series = "switchboard_rate_limited_total{limit=\"failed_sign_in\"} ";
+    let line = scrape.body.lines().find(|l| l.starts_with(series)).expect("the series");
+    assert_eq!(line[series.len()..].trim(), "2", "{line}");
 }
 
 #[test]
