@@ -210,3 +210,47 @@ impl Engine {
         worker.sid.ok_or(AddPersonError::Worker(RouterRefusal::NotFound))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use switchboard_crypto::MasterKey;
+    use switchboard_store::{Durability, StoreConfig};
+
+    use super::*;
+
+    fn open(dir: &Path) -> Arc<EventLog> {
+        let mut config = StoreConfig::new(dir.join("data"));
+        config.durability = Durability::Flush;
+        Arc::new(EventLog::open(config, MasterKey::from_bytes([9; 32])).unwrap())
+    }
+
+    #[actix_rt::test]
+    async fn a_username_is_one_person_a_retry_finds_them_and_a_restart_keeps_them() {
+        let temp = tempfile::tempdir().unwrap();
+        let log = open(temp.path());
+        let people = PeopleDirectory::load(Arc::clone(&log)).unwrap();
+        assert!(people.is_empty());
+        let at = Timestamp(1_000);
+        let (alice, made) = people.create("alice", PersonRole::Agent, at).await.unwrap().unwrap();
+        assert!(made);
+        let (again, made) = people.create("alice", PersonRole::Agent, at).await.unwrap().unwrap();
+        assert_eq!((again.sid, made), (alice.sid, false), "a retry finds the same person");
+        let other_role = people.create("alice", PersonRole::Admin, at).await.unwrap();
+        assert_eq!(other_role, Err(PersonRejection::UsernameTaken("alice".into())));
+        let sid = alice.sid.unwrap();
+        let link =
+            PersonCommand::IssuePasswordLink { digest: "d".into(), expires_at: Timestamp(9_000) };
+        people.execute(sid, vec![link], at).await.unwrap().unwrap();
+        assert_eq!(people.by_link_digest("d").and_then(|p| p.sid), Some(sid));
+        assert!(people.by_link_digest("e").is_none());
+        drop(people);
+        let Ok(log) = Arc::try_unwrap(log) else { panic!("another handle of the log is left") };
+        log.close().unwrap();
+        let reopened = PeopleDirectory::load(open(temp.path())).unwrap();
+        let names: Vec<String> = reopened.list().into_iter().map(|p| p.username).collect();
+        assert_eq!(names, ["alice"]);
+        assert_eq!(reopened.by_username("alice").and_then(|p| p.sid), Some(sid));
+    }
+}
