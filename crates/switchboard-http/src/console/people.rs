@@ -67,6 +67,7 @@ pub struct PeopleList {
 #[utoipa::path(
     tag = "Console",
     operation_id = "ListPerson",
+    security(("basic" = []), ("consoleSession" = [])),
     responses((status = 200, description = "The people", body = PeopleList)),
 )]
 #[get("/admin/v1/People")]
@@ -81,6 +82,7 @@ async fn list(_: PeopleManager, state: web::Data<AppState>) -> web::Json<PeopleL
 #[utoipa::path(
     tag = "Console",
     operation_id = "CreatePerson",
+    security(("basic" = []), ("consoleSession" = [])),
     request_body(content_type = "application/x-www-form-urlencoded", content = String,
         description = "`Username` (a-z, 0-9, `.`, `_`, `-`, `@`; at most 64) and `Role`"),
     responses(
@@ -153,6 +155,7 @@ fn person_of(state: &AppState, request: &HttpRequest) -> Result<PersonState, Api
 #[utoipa::path(
     tag = "Console",
     operation_id = "FetchPerson",
+    security(("basic" = []), ("consoleSession" = [])),
     params(("sid" = String, Path, description = "The person (`PN…`)")),
     responses((status = 200, description = "The person", body = PersonView)),
 )]
@@ -169,6 +172,7 @@ async fn fetch(
 #[utoipa::path(
     tag = "Console",
     operation_id = "UpdatePerson",
+    security(("basic" = []), ("consoleSession" = [])),
     params(("sid" = String, Path, description = "The person (`PN…`)")),
     request_body(content_type = "application/x-www-form-urlencoded", content = String,
         description = "`Role`: agent, supervisor or admin"),
@@ -195,6 +199,7 @@ async fn update(
 #[utoipa::path(
     tag = "Console",
     operation_id = "CreatePersonPasswordLink",
+    security(("basic" = []), ("consoleSession" = [])),
     params(("sid" = String, Path, description = "The person (`PN…`)")),
     responses((status = 201, description = "The link", body = PersonView)),
 )]

@@ -171,7 +171,7 @@ fn changed(change: Result<PersonState, PersonRejection>) -> Result<PersonState, 
 #[utoipa::path(
     tag = "Console",
     operation_id = "DeleteConsoleSession",
-    security(()),
+    security(("consoleSession" = [])),
     params(("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
     responses((status = 204, description = "Signed out; the cookie is cleared")),
 )]
@@ -185,7 +185,7 @@ async fn sign_out(state: web::Data<AppState>, signed_in: SignedIn) -> HttpRespon
 #[utoipa::path(
     tag = "Console",
     operation_id = "DeleteEveryConsoleSession",
-    security(()),
+    security(("consoleSession" = [])),
     params(("X-CSRF-Token" = String, Header, description = "The session's CSRF token")),
     responses((status = 204, description = "Every session ended; the cookie is cleared")),
 )]
@@ -205,7 +205,7 @@ async fn sign_out_everywhere(
 #[utoipa::path(
     tag = "Console",
     operation_id = "FetchConsoleSession",
-    security(()),
+    security(("consoleSession" = [])),
     responses((status = 200, description = "The signed-in person", body = SignedInView)),
 )]
 #[get("/console/me")]
@@ -231,7 +231,7 @@ pub struct ConsoleTokenView {
 #[utoipa::path(
     tag = "Console",
     operation_id = "CreateConsoleToken",
-    security(()),
+    security(("consoleSession" = [])),
     responses((status = 200, description = "The token", body = ConsoleTokenView)),
 )]
 #[get("/console/token")]
