@@ -190,6 +190,13 @@ fn signing_out_everywhere_ends_the_other_sessions_and_signing_out_ends_one() {
     let (_temp, daemon) = started();
     let laptop = person_signed_in(&daemon, "gina", "agent");
     let phone = daemon.signed_in("gina", PASSWORD);
+    // A sign-in as a form (a page without script) works as JSON does.
+    let form = ureq::post(&daemon.url("/console/login"))
+        .send_form(&[("username", "gina"), ("password", PASSWORD)])
+        .expect("a form sign-in");
+    let cookie = form.header("Set-Cookie").unwrap_or_default().to_owned();
+    assert!(cookie.starts_with("sb_console=") && cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict") && !cookie.contains("Secure"), "{cookie}");
     let tablet = daemon.signed_in("gina", PASSWORD);
     assert_eq!(daemon.console_post(&tablet, "/console/logout", &[], true).status, 204);
     assert_eq!(daemon.console_get(&tablet, "/console/me").status, 401, "signed out");
