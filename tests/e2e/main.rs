@@ -53,6 +53,9 @@ mod operating;
 mod outbound;
 /// The outbound policy: nothing inward, credentials to their origin only, ids checked.
 mod outbound_policy;
+/// The console's people and sign-in: Chat users and workers made once, passwords, sessions,
+/// CSRF, the role policy, console tokens on the WebSocket, audit events.
+mod people;
 /// Client actions over the WebSocket, checked against Chat roles.
 mod permissions;
 /// verify without writing, signed heads, online backups and restores, refused damaged folders.

@@ -294,7 +294,7 @@ fn urlencode(text: &str) -> String {
 }
 
 /// The ui folder, with its node modules installed.
-fn ui() -> PathBuf {
+pub(crate) fn ui() -> PathBuf {
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchboard-web/ui");
     if !ui.join("node_modules/playwright-core").exists() {
         let installed =
@@ -308,7 +308,7 @@ fn ui() -> PathBuf {
     ui
 }
 
-fn chromium() -> String {
+pub(crate) fn chromium() -> String {
     let path = std::env::var("SWITCHBOARD_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&path).exists(),

@@ -105,6 +105,7 @@ pub(crate) struct EngineInner {
     pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
     pub task_router: Arc<crate::taskrouter::TaskRouter>,
     pub studio_flows: Arc<StudioFlowDirectory>,
+    pub people: crate::people::PeopleDirectory,
     pub hub: Arc<Hub>,
     pub(crate) presence: crate::presence::Presence,
     janitor: Addr<Janitor>,
@@ -207,9 +208,7 @@ impl Engine {
         let consumers = Arc::new(Consumers::new(Arc::new(shared), config.media.clone()));
         let hooks = consumers.shared();
         let dispatcher = Dispatcher::new(Arc::clone(&consumers)).start();
-        users.set_dispatcher(dispatcher.clone().recipient());
-        studio_flows.set_dispatcher(dispatcher.clone().recipient());
-        task_router.set_event_dispatcher(dispatcher.clone().recipient())?;
+        set_dispatchers(&dispatcher, &users, &studio_flows, &task_router)?;
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),
@@ -230,6 +229,7 @@ impl Engine {
             workspaces,
             task_router,
             studio_flows,
+            people: crate::people::PeopleDirectory::load(Arc::clone(&log))?,
             log,
             clock,
             registry,
@@ -759,4 +759,17 @@ impl Engine {
     pub async fn open_tasks(&self) -> Result<Vec<OpenTask>, EngineError> {
         Ok(self.inner.janitor.send(ListOpenTasks).await?)
     }
+}
+
+/// Tells what wakes consumers from outside channels (users' changes, Studio executions, the
+/// workspaces' event logs) where the dispatcher is.
+fn set_dispatchers(
+    dispatcher: &Addr<Dispatcher>,
+    users: &UserDirectory,
+    studio_flows: &StudioFlowDirectory,
+    task_router: &crate::taskrouter::TaskRouter,
+) -> Result<(), EngineError> {
+    users.set_dispatcher(dispatcher.clone().recipient());
+    studio_flows.set_dispatcher(dispatcher.clone().recipient());
+    task_router.set_event_dispatcher(dispatcher.clone().recipient())
 }

@@ -6,6 +6,7 @@
 //! - [`Janitor`]: retires channels that have been quiet for longer than the inactivity window.
 //! - [`FlowDirectory`] and [`ServiceDirectory`]: Flex Flows and Chat Services, event-sourced too.
 //! - [`UserDirectory`]: Chat Users, one `US` stream each, with the channels each identity is in.
+//! - [`PeopleDirectory`]: the console's people (`PN` streams), each with a Chat user and a worker.
 //! - [`StudioFlowDirectory`]: Studio flows with their revisions, and their executions.
 //! - [`Hub`]: live fan-out of channel events to the members' connections; `presence`: users'
 //!   reachability from those connections, pushed to the members of their channels.
@@ -38,6 +39,7 @@ mod memory;
 mod messages;
 pub mod metrics;
 pub mod outbound;
+mod people;
 mod presence;
 mod registry;
 mod router;
@@ -70,6 +72,7 @@ pub use media::{signed_media_url, MediaConfig};
 pub use memory::MemoryFigures;
 pub use messages::{MessageDelivery, MessageView};
 pub use outbound::OutboundPolicy;
+pub use people::{AddPersonError, PeopleDirectory, PersonChange};
 pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
 pub use router::FlowRouter;
 pub use sandbox::{Sandbox, SandboxDelivery};

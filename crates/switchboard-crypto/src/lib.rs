@@ -10,10 +10,12 @@
 //! - [`media_link`]: signatures of time-limited public links to outbound media.
 //! - [`heads`]: Ed25519 signatures of anchored heads, under a key derived from the master key.
 //! - [`webchat`]: the keys of visitors' tokens and the check of host-signed identities.
+//! - [`password`]: console passwords (argon2id) and one-time bearer secrets.
 
 pub mod heads;
 mod keys;
 pub mod media_link;
+pub mod password;
 mod seal;
 pub mod webchat;
 pub mod webhook;

@@ -13,6 +13,7 @@ mod event;
 mod flow;
 mod folder;
 mod index;
+mod person;
 mod provider_messages;
 mod role;
 mod service;
@@ -48,6 +49,10 @@ pub use event::{
     TaskOutcome, EVENT_SCHEMA_VERSION,
 };
 pub use index::{IndexEntry, IndexKind};
+pub use person::{
+    permits, valid_username, ConsoleAction, PersonCommand, PersonEvent, PersonLinks,
+    PersonRejection, PersonRole, PersonState,
+};
 pub use provider_messages::{ProviderMessageRef, RecentProviderMessages};
 pub use sid::{Sid, SidError, SidPrefix};
 pub use state::{

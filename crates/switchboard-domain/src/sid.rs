@@ -30,6 +30,8 @@ impl SidPrefix {
     pub const WORKSPACE: SidPrefix = SidPrefix(*b"WS");
     pub const WORKFLOW: SidPrefix = SidPrefix(*b"WW");
     pub const WEBHOOK: SidPrefix = SidPrefix(*b"WH");
+    /// A person of the console (`person.rs`): Switchboard's own, Twilio has none.
+    pub const PERSON: SidPrefix = SidPrefix(*b"PN");
     // TaskRouter's resources (switchboard-routing).
     pub const ACTIVITY: SidPrefix = SidPrefix(*b"WA");
     pub const TASK_CHANNEL: SidPrefix = SidPrefix(*b"TC");

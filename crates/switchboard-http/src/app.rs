@@ -40,6 +40,7 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::taskrouter::routes)
         .configure(crate::studio::routes)
         .configure(crate::admin::routes)
+        .configure(crate::console::routes)
         .configure(crate::logging::routes)
         .configure(crate::ws::routes)
         .configure(crate::webchat::routes)

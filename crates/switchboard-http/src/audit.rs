@@ -11,11 +11,15 @@ pub fn event_line(item: &ReplayItem) -> Value {
     match item {
         ReplayRecord::Event { stream, seq, event } => {
             let name = event.event.type_name();
-            let fields = match serde_json::to_value(&event.event) {
+            let mut fields = match serde_json::to_value(&event.event) {
                 // Externally tagged: {"message_added": {...}}, or a bare string for unit variants.
                 Ok(Value::Object(mut map)) => map.remove(name).unwrap_or(Value::Null),
                 _ => Value::Object(Default::default()),
             };
+            // A console password's hash is kept to check sign-ins, never shown, not even here.
+            if name == "password_set" {
+                fields = json!({ "hash": "(not shown)" });
+            }
             json!({
                 "channel_sid": stream.to_string(),
                 "seq": seq,

@@ -30,6 +30,7 @@ mod chat_edits;
 mod chat_invites;
 mod chat_users;
 mod connection;
+pub mod console;
 mod flex;
 mod flex_channels;
 pub mod limits;
@@ -56,6 +57,7 @@ mod ws_transport;
 
 pub use app::configure;
 pub use connection::on_connect;
+pub use console::Sessions;
 pub use rate::{RateConfig, RateLimits};
 pub use service_webhooks::{rest_cause, WEBHOOK_ENABLED_HEADER};
 pub use webchat::{Webchat, WebchatConfig};

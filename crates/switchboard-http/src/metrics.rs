@@ -89,9 +89,10 @@ fn describe() {
     describe_counter!(
         crate::rate::RATE_LIMITED,
         Unit::Count,
-        "Requests refused by a rate limit, by the limit (credential, failed_auth, address)"
+        "Requests refused by a rate limit, by the limit (credential, failed_auth, address, \
+         failed_sign_in)"
     );
-    for limit in ["credential", "failed_auth", "address"] {
+    for limit in ["credential", "failed_auth", "address", "failed_sign_in"] {
         metrics::counter!(crate::rate::RATE_LIMITED, "limit" => limit).increment(0);
     }
     metrics::gauge!(WEBSOCKETS_OPEN).set(0.0);

@@ -29,6 +29,8 @@ pub const BASIC: &str = "basic";
 pub const BEARER: &str = "accessToken";
 /// An access token as the `token` query parameter (`/ws` only).
 pub const TOKEN_QUERY: &str = "accessTokenQuery";
+/// A console session: the `sb_console` cookie a sign-in sets (and `X-CSRF-Token` on changes).
+pub const CONSOLE_SESSION: &str = "consoleSession";
 /// Twilio's webhook signature.
 pub const TWILIO_SIGNATURE: &str = "twilioSignature";
 /// Meta's webhook signature.
@@ -55,6 +57,7 @@ pub const META_SIGNATURE: &str = "metaSignature";
         (name = "Webhooks", description = "What providers post to us: Twilio and Meta"),
         (name = "Realtime", description = "The WebSocket"),
         (name = "Operations", description = "Health, audit, tasks, this document"),
+        (name = "Console", description = "The agent console: its page, sign-in sessions, people"),
     )
 )]
 struct Base;
@@ -87,6 +90,14 @@ impl utoipa::Modify for Conventions {
                 "token",
                 "An access token in the query string (it may end up in logs: prefer the header \
                  or the first frame)",
+            ))),
+        );
+        components.add_security_scheme(
+            CONSOLE_SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "sb_console",
+                "A console session (POST /console/login); calls that change something also carry \
+                 the session's X-CSRF-Token header",
             ))),
         );
         components.add_security_scheme(
@@ -398,6 +409,14 @@ mod tests {
         );
         let ws = paths["/ws"]["get"]["security"].as_array().unwrap();
         assert!(ws.contains(&serde_json::json!({"accessToken": []})));
+        assert_eq!(schemes["consoleSession"]["in"], "cookie");
+        assert_eq!(
+            paths["/console/me"]["get"]["security"],
+            serde_json::json!([{"consoleSession": []}])
+        );
+        assert_eq!(paths["/console/login"]["post"]["security"], serde_json::json!([{}]));
+        let people = paths["/admin/v1/People"]["post"]["security"].to_string();
+        assert!(people.contains("basic") && people.contains("consoleSession"), "{people}");
         let media =
             paths["/chat/v2/Services/{service}/Media/{media}"]["get"]["security"].to_string();
         assert!(media.contains("basic") && media.contains("accessToken"), "{media}");

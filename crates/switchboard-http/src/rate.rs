@@ -29,7 +29,7 @@ use crate::state::AppState;
 use crate::twilio::error::ApiError;
 
 /// Refusals by the limit that refused (counter; label `limit`: `credential`, `failed_auth`,
-/// `address`).
+/// `address`, `failed_sign_in`).
 pub const RATE_LIMITED: &str = "switchboard_rate_limited_total";
 
 /// The most keys (credentials or addresses) one limiter remembers. A key is forgotten once its
@@ -79,6 +79,13 @@ fn quota(rate: u32, burst: u32, period: Duration) -> Option<Quota> {
     let burst = NonZeroU32::new(burst).unwrap_or(rate);
     let per_cell = period / rate.get();
     Quota::with_period(per_cell.max(Duration::from_nanos(1))).map(|q| q.allow_burst(burst))
+}
+
+/// The quota of failed sign-ins per account (not a setting: the address limit is the one a
+/// proxy may need to change).
+fn sign_in_quota() -> Quota {
+    quota(SIGN_IN_FAILURES_PER_HOUR, SIGN_IN_FAILURES_BURST, Duration::from_secs(3600))
+        .expect("a rate above zero")
 }
 
 /// An address as a limit counts it: IPv4 (and IPv4-mapped IPv6) whole, IPv6 by its /64, the
@@ -208,17 +215,26 @@ impl<K: Hash + Eq + Clone, C: Clock> Limit<K, C> {
     }
 }
 
-/// Failed authentications per address, and the addresses refused until a time for them.
-struct FailedAuth<C: Clock> {
-    failures: Limit<AddressKey, C>,
+/// Failed authentications per key (an address, or a console account), and the keys refused
+/// until a time for them.
+struct FailedAuth<K: Hash + Eq + Clone, C: Clock> {
+    failures: Limit<K, C>,
     /// Bounded as the failures' table is, and swept of the expired as often.
-    blocked: DashMap<AddressKey, C::Instant>,
+    blocked: DashMap<K, C::Instant>,
     sweeps: Sweeps,
 }
 
-impl<C: Clock> FailedAuth<C> {
-    /// Refuses an address whose failures used its budget, until that refills.
-    fn admit(&self, key: AddressKey) -> Result<(), Refused> {
+impl<K: Hash + Eq + Clone, C: Clock> FailedAuth<K, C> {
+    fn new(failures: Limit<K, C>) -> FailedAuth<K, C> {
+        FailedAuth {
+            sweeps: Sweeps::every(failures.sweeps.every),
+            failures,
+            blocked: DashMap::new(),
+        }
+    }
+
+    /// Refuses a key whose failures used its budget, until that refills.
+    fn admit(&self, key: K) -> Result<(), Refused> {
         let Some(until) = self.blocked.get(&key).map(|until| *until) else { return Ok(()) };
         let now = self.failures.now();
         if until > now {
@@ -228,8 +244,8 @@ impl<C: Clock> FailedAuth<C> {
         Ok(())
     }
 
-    /// Counts a failure; past the budget, blocks the address until it refills.
-    fn fail(&self, key: AddressKey) -> Result<(), Refused> {
+    /// Counts a failure; past the budget, blocks the key until it refills.
+    fn fail(&self, key: K) -> Result<(), Refused> {
         let refused = self.failures.check(&key).err();
         let Some(refused) = refused else { return Ok(()) };
         let now = self.failures.now();
@@ -250,9 +266,17 @@ pub struct RateLimits<C: Clock = DefaultClock>(Arc<Limits<C>>);
 
 struct Limits<C: Clock> {
     credential: Option<Limit<Sid, C>>,
-    failed_auth: Option<FailedAuth<C>>,
+    failed_auth: Option<FailedAuth<AddressKey, C>>,
     address: Option<Limit<AddressKey, C>>,
+    /// Failed console sign-ins per account (username), beside those per address.
+    failed_sign_in: FailedAuth<String, C>,
 }
+
+/// Failed sign-ins one console account may have at once…
+pub const SIGN_IN_FAILURES_BURST: u32 = 5;
+/// …and then one a minute: a guesser gets a few hundred guesses a day at most, and the person
+/// whose account is attacked waits a minute, not a day, once the guessing stops.
+pub const SIGN_IN_FAILURES_PER_HOUR: u32 = 60;
 
 impl<C: Clock> std::fmt::Debug for RateLimits<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -287,16 +311,13 @@ impl<C: Clock + Clone> RateLimits<C> {
                 &clock,
                 max_keys,
             ),
-            failed_auth: failures.map(|failures| FailedAuth {
-                sweeps: Sweeps::every(failures.sweeps.every),
-                failures,
-                blocked: DashMap::new(),
-            }),
+            failed_auth: failures.map(FailedAuth::new),
             address: Limit::of(
                 quota(config.address_per_second, config.address_burst, second),
                 &clock,
                 max_keys,
             ),
+            failed_sign_in: FailedAuth::new(Limit::new(sign_in_quota(), clock.clone(), max_keys)),
         }))
     }
 }
@@ -332,6 +353,21 @@ impl<C: Clock> RateLimits<C> {
         let (Some(limit), Some(ip)) = (&self.0.failed_auth, ip) else { return Ok(()) };
         limit.fail(ip.into()).map_err(|refused| {
             too_many("failed_auth", refused, "Too many failed authentications from this address")
+        })
+    }
+
+    /// Before a console sign-in's password is checked: refuses an account whose failed sign-ins
+    /// used its budget, whoever tries and whatever the password.
+    pub(crate) fn before_sign_in(&self, account: &str) -> Result<(), ApiError> {
+        self.0.failed_sign_in.admit(account.to_owned()).map_err(|refused| {
+            too_many("failed_sign_in", refused, "Too many failed sign-ins for this account")
+        })
+    }
+
+    /// Counts a failed sign-in of `account`: 429 instead of 401 once past the budget.
+    pub(crate) fn failed_sign_in(&self, account: &str) -> Result<(), ApiError> {
+        self.0.failed_sign_in.fail(account.to_owned()).map_err(|refused| {
+            too_many("failed_sign_in", refused, "Too many failed sign-ins for this account")
         })
     }
 
@@ -470,6 +506,21 @@ mod tests {
         assert!(limits.before_authentication(a).is_ok(), "one failure of a budget of one");
         assert!(limits.failed_authentication(a).is_err());
         assert!(limits.before_authentication(a).is_err(), "now refused before any check");
+    }
+
+    #[test]
+    fn an_account_is_refused_after_its_failed_sign_ins_whoever_tries_and_others_are_not() {
+        let (limits, clock) = limits(RateConfig::default(), 10);
+        for _ in 0..SIGN_IN_FAILURES_BURST {
+            assert!(limits.before_sign_in("alice").is_ok());
+            assert!(limits.failed_sign_in("alice").is_ok());
+        }
+        let refused = limits.failed_sign_in("alice").unwrap_err();
+        assert_eq!(refused.status(), 429);
+        assert!(limits.before_sign_in("alice").is_err(), "refused before the password is checked");
+        assert!(limits.before_sign_in("bob").is_ok(), "another account keeps its budget");
+        clock.advance(Duration::from_secs(61));
+        assert!(limits.before_sign_in("alice").is_ok(), "a failure's worth refilled");
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct AppState {
     pub webchat: crate::Webchat,
     /// The rate limits per credential and per address, and what they have counted.
     pub rate: crate::RateLimits,
+    /// The console's open sessions (`console/session.rs`).
+    pub sessions: crate::Sessions,
 }
 
 impl AppState {

@@ -3,7 +3,9 @@
 //! `verify` read to know what a stream is. A new kind is one line here and one variant of
 //! `AnyEvent`; everything else about it is generic.
 
-use switchboard_domain::{Aggregate, ChannelState, FlowState, ServiceState, SidPrefix, UserState};
+use switchboard_domain::{
+    Aggregate, ChannelState, FlowState, PersonState, ServiceState, SidPrefix, UserState,
+};
 use switchboard_routing::event_log::EventLogState;
 use switchboard_routing::task::TaskState;
 use switchboard_routing::worker::WorkerState;
@@ -27,6 +29,7 @@ pub(crate) fn visit_kind<V: KindVisitor>(prefix: SidPrefix, visitor: V) -> Optio
         <FlowState as Aggregate>::PREFIX => visitor.visit::<FlowState>(AnyEvent::Flow),
         <ServiceState as Aggregate>::PREFIX => visitor.visit::<ServiceState>(AnyEvent::Service),
         <UserState as Aggregate>::PREFIX => visitor.visit::<UserState>(AnyEvent::User),
+        <PersonState as Aggregate>::PREFIX => visitor.visit::<PersonState>(AnyEvent::Person),
         <WorkspaceState as Aggregate>::PREFIX => {
             visitor.visit::<WorkspaceState>(AnyEvent::Workspace)
         }
@@ -46,7 +49,7 @@ pub(crate) fn visit_kind<V: KindVisitor>(prefix: SidPrefix, visitor: V) -> Optio
 }
 
 /// Every registered kind's prefix, in the order `reindex` rebuilds them.
-pub(crate) const PREFIXES: [SidPrefix; 10] = [
+pub(crate) const PREFIXES: [SidPrefix; 11] = [
     <UserState as Aggregate>::PREFIX,
     <FlowState as Aggregate>::PREFIX,
     <ServiceState as Aggregate>::PREFIX,
@@ -57,6 +60,7 @@ pub(crate) const PREFIXES: [SidPrefix; 10] = [
     <EventLogState as Aggregate>::PREFIX,
     <StudioFlowState as Aggregate>::PREFIX,
     <ExecutionState as Aggregate>::PREFIX,
+    <PersonState as Aggregate>::PREFIX,
 ];
 
 /// The kind's name, as `verify` counts streams.
@@ -97,6 +101,7 @@ mod tests {
             "workspace event log",
             "studio flow",
             "studio execution",
+            "person",
         ];
         assert_eq!(names, expected);
         for (i, prefix) in PREFIXES.iter().enumerate() {

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 use switchboard_domain::{
-    Aggregate, ChannelEvent, DomainEvent, FlowEvent, FolderEvent, Recorded, ServiceEvent, Sid,
-    SidPrefix, Timestamp, UserEvent,
+    Aggregate, ChannelEvent, DomainEvent, FlowEvent, FolderEvent, PersonEvent, Recorded,
+    ServiceEvent, Sid, SidPrefix, Timestamp, UserEvent,
 };
 use switchboard_routing::event_log::EventLogEvent;
 use switchboard_routing::task::TaskEvent;
@@ -43,6 +43,7 @@ pub enum AnyEvent {
     Flow(FlowEvent),
     Service(ServiceEvent),
     User(UserEvent),
+    Person(PersonEvent),
     Workspace(WorkspaceEvent),
     Worker(WorkerEvent),
     Task(TaskEvent),
@@ -59,6 +60,7 @@ impl DomainEvent for AnyEvent {
             AnyEvent::Flow(event) => event.type_name(),
             AnyEvent::Service(event) => event.type_name(),
             AnyEvent::User(event) => event.type_name(),
+            AnyEvent::Person(event) => event.type_name(),
             AnyEvent::Workspace(event) => event.type_name(),
             AnyEvent::Worker(event) => event.type_name(),
             AnyEvent::Task(event) => event.type_name(),

@@ -1,7 +1,8 @@
 //! The webchat widget's built files, embedded in the binary so that the daemon serves them with no
 //! node at run time: the loader (`widget.js`, a stable URL with a short cache), the chat app
 //! (`chat.js`, `chat.css`, served under names carrying their content hash, cached for good), the
-//! chat page and the demo page, filled in per flow.
+//! chat page and the demo page, filled in per flow; and the agent console (`console.js`, a Preact
+//! app, and `console.css`, hashed too) with its page.
 //!
 //! The sources are TypeScript in `ui/src`, built by esbuild (`npm --prefix ui run build`) into
 //! `ui/dist`, which is committed; `tests/bundle.rs` rebuilds them and fails when the committed
@@ -28,6 +29,8 @@ const LOADER: &[u8] = include_bytes!("../ui/dist/widget.js");
 const CHAT_JS: &[u8] = include_bytes!("../ui/dist/chat.js");
 const CHAT_CSS: &[u8] = include_bytes!("../ui/dist/chat.css");
 const DEMO: &str = include_str!("../ui/dist/demo.html");
+const CONSOLE_JS: &[u8] = include_bytes!("../ui/dist/console.js");
+const CONSOLE_CSS: &[u8] = include_bytes!("../ui/dist/console.css");
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
@@ -56,6 +59,8 @@ pub fn assets() -> &'static [Asset] {
             asset("widget", "js", LOADER, JS, false),
             asset("chat", "js", CHAT_JS, JS, true),
             asset("chat", "css", CHAT_CSS, CSS, true),
+            asset("console", "js", CONSOLE_JS, JS, true),
+            asset("console", "css", CONSOLE_CSS, CSS, true),
         ]
     })
 }
@@ -80,6 +85,19 @@ pub fn chat_page(base: &str, config_json: &str) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Chat</title>\n<link rel=\"stylesheet\" href=\"{base}/{style}\">\n</head>\n<body>\n\
          <script id=\"sb-config\" type=\"application/json\">{config}</script>\n\
+         <script src=\"{base}/{script}\"></script>\n</body>\n</html>\n"
+    )
+}
+
+/// The console's page: its app and stylesheet by their hashed names under `base`; no inline
+/// script, so a strict CSP holds.
+pub fn console_page(base: &str) -> String {
+    let (script, style) = (&assets()[3].name, &assets()[4].name);
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Switchboard console</title>\n<link rel=\"stylesheet\" href=\"{base}/{style}\">\n\
+         </head>\n<body>\n<div id=\"console\"></div>\n\
          <script src=\"{base}/{script}\"></script>\n</body>\n</html>\n"
     )
 }
@@ -126,5 +144,14 @@ mod tests {
         let demo = demo_page("http://127.0.0.1:8080", "FO<x>", "IS1");
         assert!(demo.contains("data-flow=\"FO&lt;x&gt;\""));
         assert!(!demo.contains("{{"));
+    }
+
+    #[test]
+    fn the_console_page_names_its_hashed_assets_and_has_no_inline_script() {
+        let page = console_page("/webchat/v1/assets");
+        assert!(page.contains(&format!("/webchat/v1/assets/{}", assets()[3].name)));
+        assert!(page.contains(&format!("/webchat/v1/assets/{}", assets()[4].name)));
+        assert!(assets()[3].name.starts_with("console.") && assets()[4].name.ends_with(".css"));
+        assert_eq!(page.matches("<script").count(), page.matches("<script src=").count());
     }
 }

@@ -10,6 +10,8 @@ use std::process::Command;
 const LOADER_BUDGET_GZ: usize = 4 * 1024;
 /// The chat app's budget, gzipped (script and stylesheet).
 const APP_BUDGET_GZ: usize = 40 * 1024;
+/// The console's budget, gzipped (script and stylesheet): issue 24's.
+const CONSOLE_BUDGET_GZ: usize = 150 * 1024;
 
 fn ui() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("ui")
@@ -52,7 +54,10 @@ fn the_committed_build_is_fresh_and_within_budget() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["chat.css", "chat.js", "demo.html", "widget.js"]);
+    assert_eq!(
+        names,
+        ["chat.css", "chat.js", "console.css", "console.js", "demo.html", "widget.js"]
+    );
     for name in &names {
         let built = std::fs::read(scratch.path().join(name)).unwrap();
         let committed = std::fs::read(dist.join(name)).unwrap_or_default();
@@ -69,4 +74,9 @@ fn the_committed_build_is_fresh_and_within_budget() {
     );
     let app = gzipped_len(&dist.join("chat.js")) + gzipped_len(&dist.join("chat.css"));
     assert!(app <= APP_BUDGET_GZ, "the chat app is {app} bytes gzipped, over {APP_BUDGET_GZ}");
+    let console = gzipped_len(&dist.join("console.js")) + gzipped_len(&dist.join("console.css"));
+    assert!(
+        console <= CONSOLE_BUDGET_GZ,
+        "the console is {console} bytes gzipped, over {CONSOLE_BUDGET_GZ}"
+    );
 }

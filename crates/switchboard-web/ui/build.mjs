@@ -1,5 +1,6 @@
 // Builds the widget into dist/ (or the folder given with --out): the loader (widget.js), the
-// chat app (chat.js) and its stylesheet (chat.css). Deterministic under the pinned lockfile, so
+// chat app (chat.js) and its stylesheet (chat.css); and the agent console (console.js, a Preact
+// app, and console.css). Deterministic under the pinned lockfile, so
 // the test that rebuilds into a scratch folder can compare bytes with the committed dist/.
 import { build } from "esbuild";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
@@ -22,6 +23,13 @@ await build({
   ...common,
   entryPoints: ["src/chat.css"],
   outfile: `${out}/chat.css`,
+  format: undefined,
+});
+await build({ ...common, entryPoints: ["src/console.ts"], outfile: `${out}/console.js` });
+await build({
+  ...common,
+  entryPoints: ["src/console.css"],
+  outfile: `${out}/console.css`,
   format: undefined,
 });
 // The demo page is a plain file: the daemon fills in its placeholders.

@@ -46,6 +46,9 @@ enum Command {
     /// Try the daemon out: provider webhooks signed as the provider would, the sandbox's replies.
     #[command(subcommand)]
     Dev(crate::dev::DevCommand),
+    /// The console's people (agents, supervisors, admins), on the running daemon.
+    #[command(subcommand)]
+    People(crate::people::PeopleCommand),
 }
 
 /// Where the data folder is and how to unlock it.
@@ -219,6 +222,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => crate::keys::run(command),
         Command::Token(args) => crate::token::run(args),
         Command::Dev(command) => crate::dev::run(command),
+        Command::People(command) => crate::people::run(command),
         Command::Reindex(args) => {
             let log = args.open_existing()?;
             let progress = crate::progress::working("reindexing");

@@ -6,7 +6,7 @@
 //! sandbox delivered in place of a provider; `dev env` prints the daemon's address and REST
 //! credentials for a shell. Every command waits for a daemon that is still starting.
 
-mod daemon;
+pub(crate) mod daemon;
 mod inbound;
 
 use std::process::ExitCode;

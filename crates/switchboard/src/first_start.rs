@@ -2,11 +2,15 @@
 //! enabled web flow on it, whose widget the demo page at `/` carries, and the TaskRouter
 //! workspace Flex works with. "First" means the folder holds no Chat service and no Flex Flow
 //! yet (for the workspace: has never held one, so a folder from before TaskRouter gets it once);
-//! `first_start_defaults = false` turns it off.
+//! `first_start_defaults = false` turns it off. With them comes the console's first admin,
+//! made when the folder has no person yet, whose password is printed once on stdout (never to
+//! the log), as the REST credentials are.
 
 use anyhow::Context;
 use switchboard_actors::Engine;
-use switchboard_domain::{ChannelType, FlowConfig, Integration, IntegrationType};
+use switchboard_domain::{
+    ChannelType, FlowConfig, Integration, IntegrationType, PersonCommand, PersonRole, Sid,
+};
 use switchboard_routing::workspace::{named_settings, Template};
 
 /// Makes the defaults the folder does not have yet, and says so in the log.
@@ -69,5 +73,43 @@ async fn make_workspace(engine: &Engine) -> anyhow::Result<()> {
     let sid = workspace.sid.map(|sid| sid.to_string()).unwrap_or_default();
     tracing::info!(workspace_sid = %sid, "first start: made the TaskRouter workspace Flex uses");
     eprintln!("first start: made the TaskRouter workspace {sid} (\"Flex Task Assignment\")");
+    Ok(())
+}
+
+/// The username of the admin a first start makes.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// Makes the console's first admin, with a random password shown this once, when the folder
+/// holds no person yet.
+pub async fn make_first_admin(
+    engine: &Engine,
+    account: Sid,
+    public_url: &str,
+) -> anyhow::Result<()> {
+    if !engine.people().is_empty() {
+        return Ok(());
+    }
+    // Not a reason to refuse to start: the operator can add an admin with the CLI.
+    let (person, _) = match engine.add_person(account, FIRST_ADMIN, PersonRole::Admin).await {
+        Ok(added) => added,
+        Err(error) => {
+            tracing::warn!(%error, "first start: no console admin made; add one with `switchboard people add --role admin NAME`");
+            return Ok(());
+        }
+    };
+    let sid = person.sid.context("the first admin has no SID")?;
+    let password = switchboard_crypto::password::random_secret()[..24].to_owned();
+    let hash = switchboard_crypto::password::hash_password(&password);
+    engine
+        .people()
+        .execute(sid, vec![PersonCommand::SetPassword { hash }], engine.now())
+        .await
+        .context("setting the first admin's password")?
+        .map_err(|rejection| anyhow::anyhow!("setting the first admin's password: {rejection}"))?;
+    tracing::info!(person_sid = %sid, "first start: made the console's first admin");
+    println!("switchboard created the console's first admin; the password is shown this once:");
+    println!("  console username: {FIRST_ADMIN}");
+    println!("  console password: {password}");
+    println!("  sign in at:       {public_url}/console");
     Ok(())
 }

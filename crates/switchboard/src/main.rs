@@ -17,6 +17,7 @@ mod first_start;
 mod keys;
 mod logging;
 mod memory;
+mod people;
 mod progress;
 mod protect;
 mod replay;

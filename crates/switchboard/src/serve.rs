@@ -149,6 +149,8 @@ async fn serve(
         Engine::start(log, Arc::new(SystemClock), config).context("starting the engine")?;
     if settings.first_start_defaults {
         crate::first_start::make_defaults(&engine).await?;
+        let account = credentials.account_sid;
+        crate::first_start::make_first_admin(&engine, account, &public_url).await?;
     }
     let meta = switchboard_http::state::MetaConfig {
         verify_token: settings.meta_verify_token.clone().map(Secret::new),
@@ -162,6 +164,7 @@ async fn serve(
         realtime: settings.realtime,
         webchat: switchboard_http::Webchat::new(settings.webchat),
         rate: switchboard_http::RateLimits::new(settings.rate),
+        sessions: switchboard_http::Sessions::default(),
     };
     let engine = state.engine.clone();
     let scrape = Scrape::new(metrics, engine.clone());

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod console;
 pub mod fake;
 pub mod openapi;
 pub mod python;

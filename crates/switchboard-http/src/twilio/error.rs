@@ -35,6 +35,8 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
     /// What some errors add for a program to read (Studio's validation errors).
     details: Option<Box<serde_json::Value>>,
+    /// A 401 that must not offer Basic credentials (the console's: a browser would prompt).
+    no_challenge: bool,
 }
 
 /// Said for every 5xx: the cause goes to the server's log, never to the caller.
@@ -42,7 +44,21 @@ const INTERNAL_MESSAGE: &str = "An internal server error occurred";
 
 impl ApiError {
     pub fn new(status: u16, code: u32, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after_secs: None, details: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+            details: None,
+            no_challenge: false,
+        }
+    }
+
+    /// The error without the Basic challenge a 401 carries: for the console's sign-in and
+    /// session checks, where a browser would otherwise open its own password prompt.
+    pub fn without_challenge(mut self) -> ApiError {
+        self.no_challenge = true;
+        self
     }
 
     /// The error with Twilio's `details` object (Studio lists every validation error there).
@@ -192,7 +208,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if self.status == 401 {
+        if self.status == 401 && !self.no_challenge {
             // Without the challenge, browsers and curl do not offer to send credentials.
             response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="Switchboard""#));
         }
@@ -347,6 +363,10 @@ mod tests {
         // Only 401s carry the challenge.
         let forbidden = ApiError::forbidden("no").error_response();
         assert!(forbidden.headers().get(header::WWW_AUTHENTICATE).is_none());
+        // The console's 401s do not make a browser prompt for Basic credentials.
+        let console = ApiError::unauthorized().without_challenge().error_response();
+        assert_eq!(console.status(), 401);
+        assert!(console.headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 
     #[test]

@@ -78,6 +78,13 @@ impl Connection {
             .context("the daemon's sandbox (a daemon with provider credentials has none)")
     }
 
+    /// What the daemon answers a POST of `form` to `path`, with the REST credentials.
+    pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Value> {
+        let url = self.at(path);
+        let request = self.agent.post(&url).set("Authorization", &self.authorization());
+        self.json(&url, request.send_form(form))
+    }
+
     /// POSTs a provider's webhook, signed by the caller: the answer's status and text.
     pub fn post_webhook(
         &self,

@@ -1,0 +1,413 @@
+//! People: the accounts of the daemon's console, each with a role (`agent`, `supervisor`,
+//! `admin`), a password hash, and the Chat user and TaskRouter worker it answers as. Each person
+//! is a stream named by its `PN` SID; its events are also its audit trail (sign-ins, failed
+//! sign-ins, role changes, sign-outs everywhere). What each role may do is [`permits`]: a table
+//! that denies whatever it does not name. One rule spans people (one per username): the
+//! directory that holds them checks it before `Create`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Aggregate, DomainEvent, Recorded, Sid, SidPrefix, Timestamp};
+
+/// The longest username.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// What a person is in the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonRole {
+    Agent,
+    Supervisor,
+    Admin,
+}
+
+impl PersonRole {
+    pub const ALL: [PersonRole; 3] = [PersonRole::Agent, PersonRole::Supervisor, PersonRole::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonRole::Agent => "agent",
+            PersonRole::Supervisor => "supervisor",
+            PersonRole::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PersonRole> {
+        PersonRole::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+}
+
+/// What a signed-in person may ask of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleAction {
+    /// See who they are, get access tokens for the WebSocket, sign out.
+    UseConsole,
+    /// Answer customers as their worker (reservations, replies).
+    AnswerCustomers,
+    /// Watch queues, agents and live conversations.
+    Supervise,
+    /// Create people, change roles, issue set-password links.
+    ManagePeople,
+    /// Everything under `/admin` and the REST configuration (services, flows, workspaces).
+    Administer,
+}
+
+/// Whether `role` may do `action`. Deny by default: an action is allowed only where this table
+/// names it for the role.
+pub fn permits(role: PersonRole, action: ConsoleAction) -> bool {
+    use ConsoleAction as A;
+    matches!(
+        (role, action),
+        (_, A::UseConsole)
+            | (PersonRole::Agent | PersonRole::Supervisor, A::AnswerCustomers)
+            | (PersonRole::Supervisor | PersonRole::Admin, A::Supervise)
+            | (PersonRole::Admin, A::ManagePeople | A::Administer)
+    )
+}
+
+/// Whether `name` may be a username: 1 to 64 of lowercase letters, digits and `.`, `_`, `-`, `@`
+/// (it is also the person's chat identity and worker name, so it stays plain).
+pub fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= MAX_USERNAME_CHARS
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-' | '@')
+        })
+}
+
+/// The Chat user and TaskRouter worker a person answers as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonLinks {
+    pub chat_service_sid: Sid,
+    pub user_sid: Sid,
+    pub workspace_sid: Sid,
+    pub worker_sid: Sid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonEvent {
+    PersonCreated {
+        person_sid: Sid,
+        username: String,
+        role: PersonRole,
+    },
+    /// The Chat user and worker made (or found) for the person.
+    PersonLinked {
+        links: PersonLinks,
+    },
+    /// A one-time set-password link: only the SHA-256 of its secret is kept.
+    PasswordLinkIssued {
+        digest: String,
+        expires_at: Timestamp,
+    },
+    /// A new password (its argon2id PHC string); any pending link is spent.
+    PasswordSet {
+        hash: String,
+    },
+    RoleChanged {
+        from: PersonRole,
+        to: PersonRole,
+    },
+    /// A sign-in, from `address` when known.
+    SignedIn {
+        address: Option<String>,
+    },
+    /// A refused sign-in (wrong password, no password yet).
+    SignInFailed {
+        address: Option<String>,
+    },
+    /// Every session of the person ends.
+    SignedOutEverywhere,
+}
+
+impl DomainEvent for PersonEvent {
+    fn type_name(&self) -> &'static str {
+        match self {
+            PersonEvent::PersonCreated { .. } => "person_created",
+            PersonEvent::PersonLinked { .. } => "person_linked",
+            PersonEvent::PasswordLinkIssued { .. } => "password_link_issued",
+            PersonEvent::PasswordSet { .. } => "password_set",
+            PersonEvent::RoleChanged { .. } => "role_changed",
+            PersonEvent::SignedIn { .. } => "signed_in",
+            PersonEvent::SignInFailed { .. } => "sign_in_failed",
+            PersonEvent::SignedOutEverywhere => "signed_out_everywhere",
+        }
+    }
+}
+
+/// A request to change one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonCommand {
+    Create {
+        person_sid: Sid,
+        username: String,
+        role: PersonRole,
+    },
+    /// Recorded once: the same links again record nothing.
+    Link(PersonLinks),
+    IssuePasswordLink {
+        digest: String,
+        expires_at: Timestamp,
+    },
+    /// A password set by an administrator (or the first start).
+    SetPassword {
+        hash: String,
+    },
+    /// A password set through a link: the link's digest must be the pending one, before `at`.
+    SetPasswordWithLink {
+        digest: String,
+        hash: String,
+        at: Timestamp,
+    },
+    ChangeRole(PersonRole),
+    RecordSignIn {
+        address: Option<String>,
+    },
+    RecordFailedSignIn {
+        address: Option<String>,
+    },
+    SignOutEverywhere,
+}
+
+/// Why a change to a person was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PersonRejection {
+    #[error("the person does not exist")]
+    NotFound,
+    #[error("a person named {0:?} already exists")]
+    UsernameTaken(String),
+    #[error("the set-password link is not valid (used, replaced or expired)")]
+    LinkInvalid,
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// One person as its events leave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PersonState {
+    pub sid: Option<Sid>,
+    pub username: String,
+    pub role: Option<PersonRole>,
+    pub links: Option<PersonLinks>,
+    /// The argon2id PHC string of the password; `None` until one is set.
+    pub password_hash: Option<String>,
+    /// The pending set-password link: its digest and when it stops working.
+    pub password_link: Option<(String, Timestamp)>,
+    /// Counts sign-outs everywhere: a session opened under an older count is over.
+    pub session_epoch: u64,
+    pub date_created: Timestamp,
+    pub date_updated: Timestamp,
+    pub events_applied: u64,
+}
+
+impl PersonState {
+    pub fn is_live(&self) -> bool {
+        self.sid.is_some()
+    }
+
+    /// Total, like every `apply`: an event that makes no sense changes nothing.
+    fn fold(&mut self, record: &Recorded<PersonEvent>) {
+        match &record.event {
+            PersonEvent::PersonCreated { person_sid, username, role } => {
+                if self.sid.is_some() {
+                    return;
+                }
+                self.sid = Some(*person_sid);
+                self.username.clone_from(username);
+                self.role = Some(*role);
+                self.date_created = record.at;
+            }
+            PersonEvent::PersonLinked { links } => self.links = Some(*links),
+            PersonEvent::PasswordLinkIssued { digest, expires_at } => {
+                self.password_link = Some((digest.clone(), *expires_at));
+            }
+            PersonEvent::PasswordSet { hash } => {
+                self.password_hash = Some(hash.clone());
+                self.password_link = None;
+            }
+            PersonEvent::RoleChanged { to, .. } => self.role = Some(*to),
+            PersonEvent::SignedOutEverywhere => self.session_epoch += 1,
+            // Audit records: they change nothing the console decides on.
+            PersonEvent::SignedIn { .. } | PersonEvent::SignInFailed { .. } => return,
+        }
+        self.date_updated = record.at;
+    }
+
+    fn create(&self, person_sid: Sid, username: String, role: PersonRole) -> Decided {
+        if self.sid.is_some() {
+            return Err(PersonRejection::Invalid("the person SID is already in use"));
+        }
+        if !valid_username(&username) {
+            return Err(PersonRejection::Invalid(
+                "a username is 1 to 64 of a-z, 0-9, '.', '_', '-' and '@'",
+            ));
+        }
+        Ok(vec![PersonEvent::PersonCreated { person_sid, username, role }])
+    }
+
+    fn set_with_link(&self, digest: &str, hash: String, at: Timestamp) -> Decided {
+        match &self.password_link {
+            Some((pending, expires)) if pending == digest && at < *expires => {
+                Ok(vec![PersonEvent::PasswordSet { hash }])
+            }
+            _ => Err(PersonRejection::LinkInvalid),
+        }
+    }
+}
+
+type Decided = Result<Vec<PersonEvent>, PersonRejection>;
+
+impl Aggregate for PersonState {
+    type Event = PersonEvent;
+    type Command = PersonCommand;
+    type Rejection = PersonRejection;
+    type Pending = ();
+
+    const PREFIX: SidPrefix = SidPrefix::PERSON;
+    const NAME: &'static str = "person";
+
+    fn decide(&self, command: PersonCommand) -> Decided {
+        let current = self.role;
+        match command {
+            PersonCommand::Create { person_sid, username, role } => {
+                self.create(person_sid, username, role)
+            }
+            _ if !self.is_live() => Err(PersonRejection::NotFound),
+            PersonCommand::Link(links) if self.links == Some(links) => Ok(Vec::new()),
+            PersonCommand::Link(links) => Ok(vec![PersonEvent::PersonLinked { links }]),
+            PersonCommand::IssuePasswordLink { digest, expires_at } => {
+                Ok(vec![PersonEvent::PasswordLinkIssued { digest, expires_at }])
+            }
+            PersonCommand::SetPassword { hash } => Ok(vec![PersonEvent::PasswordSet { hash }]),
+            PersonCommand::SetPasswordWithLink { digest, hash, at } => {
+                self.set_with_link(&digest, hash, at)
+            }
+            PersonCommand::ChangeRole(to) if current == Some(to) => Ok(Vec::new()),
+            PersonCommand::ChangeRole(to) => {
+                let from = current.unwrap_or(to);
+                Ok(vec![PersonEvent::RoleChanged { from, to }])
+            }
+            PersonCommand::RecordSignIn { address } => Ok(vec![PersonEvent::SignedIn { address }]),
+            PersonCommand::RecordFailedSignIn { address } => {
+                Ok(vec![PersonEvent::SignInFailed { address }])
+            }
+            PersonCommand::SignOutEverywhere => Ok(vec![PersonEvent::SignedOutEverywhere]),
+        }
+    }
+
+    fn apply(&mut self, record: &Recorded<PersonEvent>) {
+        self.events_applied += 1;
+        self.fold(record);
+    }
+
+    fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+
+    fn skip_unreadable(&mut self) {
+        self.events_applied += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(n: i64) -> Timestamp {
+        Timestamp::from_millis(n * 1000)
+    }
+
+    fn run(state: &mut PersonState, command: PersonCommand, when: i64) -> Decided {
+        let events = state.decide(command)?;
+        for event in &events {
+            Aggregate::apply(state, &Recorded::new(at(when), event.clone()));
+        }
+        Ok(events)
+    }
+
+    fn alice() -> PersonState {
+        let mut state = PersonState::default();
+        let sid = Sid::from_parts(SidPrefix::PERSON, [1; 16]);
+        let create = PersonCommand::Create {
+            person_sid: sid,
+            username: "alice".into(),
+            role: PersonRole::Agent,
+        };
+        run(&mut state, create, 1).unwrap();
+        state
+    }
+
+    #[test]
+    fn the_policy_denies_what_it_does_not_name() {
+        use ConsoleAction as A;
+        for role in PersonRole::ALL {
+            assert!(permits(role, A::UseConsole), "{role:?}");
+        }
+        assert!(!permits(PersonRole::Agent, A::Administer));
+        assert!(!permits(PersonRole::Agent, A::ManagePeople));
+        assert!(!permits(PersonRole::Agent, A::Supervise));
+        assert!(!permits(PersonRole::Supervisor, A::Administer));
+        assert!(!permits(PersonRole::Supervisor, A::ManagePeople));
+        assert!(permits(PersonRole::Supervisor, A::Supervise));
+        assert!(permits(PersonRole::Admin, A::Administer));
+        assert!(permits(PersonRole::Admin, A::ManagePeople));
+        assert!(!permits(PersonRole::Admin, A::AnswerCustomers), "an admin has no worker queue");
+    }
+
+    #[test]
+    fn roles_and_usernames_parse_strictly() {
+        for role in PersonRole::ALL {
+            assert_eq!(PersonRole::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(PersonRole::parse("Admin"), None);
+        assert!(valid_username("alice.b-c_d@x"));
+        for bad in ["", "Alice", "a b", "a/b", &"a".repeat(65)] {
+            assert!(!valid_username(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_link_sets_the_password_once_and_not_after_it_expires() {
+        let mut state = alice();
+        let issue =
+            |d: &str| PersonCommand::IssuePasswordLink { digest: d.into(), expires_at: at(100) };
+        let with = |d: &str, when| PersonCommand::SetPasswordWithLink {
+            digest: d.into(),
+            hash: "$argon2id$x".into(),
+            at: at(when),
+        };
+        run(&mut state, issue("d1"), 2).unwrap();
+        assert_eq!(state.decide(with("d2", 3)), Err(PersonRejection::LinkInvalid));
+        assert_eq!(state.decide(with("d1", 100)), Err(PersonRejection::LinkInvalid), "expired");
+        run(&mut state, with("d1", 3), 3).unwrap();
+        assert_eq!(state.password_hash.as_deref(), Some("$argon2id$x"));
+        assert_eq!(state.decide(with("d1", 4)), Err(PersonRejection::LinkInvalid), "spent");
+    }
+
+    #[test]
+    fn role_changes_and_sign_outs_are_recorded_and_redundant_changes_are_not() {
+        let mut state = alice();
+        assert_eq!(state.decide(PersonCommand::ChangeRole(PersonRole::Agent)), Ok(vec![]));
+        let changed = run(&mut state, PersonCommand::ChangeRole(PersonRole::Admin), 2).unwrap();
+        assert_eq!(
+            changed,
+            vec![PersonEvent::RoleChanged { from: PersonRole::Agent, to: PersonRole::Admin }]
+        );
+        assert_eq!(state.role, Some(PersonRole::Admin));
+        run(&mut state, PersonCommand::RecordFailedSignIn { address: None }, 3).unwrap();
+        run(&mut state, PersonCommand::SignOutEverywhere, 4).unwrap();
+        assert_eq!(state.session_epoch, 1);
+        assert_eq!(state.events_applied, 4);
+        let fresh = PersonState::default();
+        assert_eq!(fresh.decide(PersonCommand::SignOutEverywhere), Err(PersonRejection::NotFound));
+        let links = PersonLinks {
+            chat_service_sid: Sid::from_parts(SidPrefix::SERVICE, [2; 16]),
+            user_sid: Sid::from_parts(SidPrefix::USER, [2; 16]),
+            workspace_sid: Sid::from_parts(SidPrefix::WORKSPACE, [2; 16]),
+            worker_sid: Sid::from_parts(SidPrefix::WORKER, [2; 16]),
+        };
+        run(&mut state, PersonCommand::Link(links), 5).unwrap();
+        assert_eq!(state.decide(PersonCommand::Link(links)), Ok(vec![]), "linked once");
+    }
+}
