@@ -246,8 +246,8 @@ fn a_customer_s_sms_on_a_task_flow_becomes_a_reservation_with_flex_s_attributes(
     assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "{tasks}");
 }
 
-/// The identities of a channel's members.
-fn members(daemon: &Daemon, service: &str, channel: &str) -> Vec<String> {
+/// The identities of a channel's members (the worker sockets' tests use it too).
+pub(crate) fn members(daemon: &Daemon, service: &str, channel: &str) -> Vec<String> {
     let list =
         ok(daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}/Members")), 200);
     // Members come in the order of their SIDs, which are drawn at random: sorted, to compare.

@@ -18,6 +18,7 @@ use crate::support::api::{
 };
 use crate::support::python::{python_with, repo};
 use crate::support::Daemon;
+use crate::task_routing::members;
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
@@ -112,19 +113,6 @@ fn event(socket: &mut Socket, event_type: &str) -> (Value, Vec<Value>) {
 /// Every TaskRouter event that arrives within a short while.
 fn quiet(socket: &mut Socket) -> Vec<Value> {
     frames(socket, 100).into_iter().filter(|f| f["type"] == "taskrouter_event").collect()
-}
-
-fn members(daemon: &Daemon, service: &str, channel: &str) -> Vec<String> {
-    let list =
-        ok(daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}/Members")), 200);
-    let mut identities: Vec<String> = list["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["identity"].as_str().unwrap().to_owned())
-        .collect();
-    identities.sort();
-    identities
 }
 
 fn answer(socket: &mut Socket, reservation: &Value, status: &str, id: &str) -> Value {
