@@ -121,6 +121,23 @@ fn callbacks_send_the_filtered_events_signed_in_order_retried_and_once_across_a_
     eventually("the next task's events", || delivered(&fake, &callback).len() == 6);
     let after = types(&delivered(&fake, &callback)[4..]);
     assert_eq!(after, ["task.created", "reservation.created"]);
+
+    // Turned off, what happens is not sent; turned on again, only what comes after is.
+    let workspace = format!("/taskrouter/v1/Workspaces/{base}");
+    ok(daemon.post(&workspace, &[("EventCallbackUrl", "")]), 200);
+    let unheard = ok(daemon.post(&format!("{workspace}/Tasks"), &form), 201);
+    std::thread::sleep(Duration::from_millis(500));
+    ok(daemon.post(&workspace, &[("EventCallbackUrl", &callback)]), 200);
+    let heard = ok(daemon.post(&format!("{workspace}/Tasks"), &form), 201);
+    eventually("the last task's creation", || delivered(&fake, &callback).len() == 7);
+    let last = delivered(&fake, &callback).pop().unwrap();
+    assert_eq!(last.param("TaskSid").as_deref(), heard["sid"].as_str());
+    assert!(
+        delivered(&fake, &callback)
+            .iter()
+            .all(|r| r.param("TaskSid").as_deref() != unheard["sid"].as_str()),
+        "nothing of the task made while the callback was off"
+    );
 }
 
 #[test]
@@ -171,7 +188,11 @@ fn the_events_resource_lists_windows_and_filters_and_fetches_one() {
         .map(|e| e["event_type"].as_str().unwrap())
         .collect();
     assert_eq!(second_page, listed[2..4], "pages cut the same list");
-    assert!(paged["meta"]["next_page_url"].is_string());
+    let next = paged["meta"]["next_page_url"].as_str().unwrap();
+    assert!(
+        next.contains("StartDate=") && next.contains("EndDate="),
+        "the next page keeps this page's window: {next}"
+    );
 
     let long_ago = ok(daemon.get(&format!("{base}/Events?EndDate=2020-01-01T00:00:00Z")), 200);
     assert_eq!(long_ago["events"], Value::Array(vec![]), "an old window holds nothing");

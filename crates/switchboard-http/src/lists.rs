@@ -81,6 +81,13 @@ impl Paging {
         }
     }
 
+    /// Sets a parameter the page URLs carry (replacing what the request gave): a default the
+    /// server worked out, pinned so the next pages cut the same list.
+    pub fn pin(&mut self, name: &str, value: String) {
+        self.others.retain(|(n, _)| n != name);
+        self.others.push((name.to_owned(), value));
+    }
+
     /// Every value of a repeatable filter parameter.
     pub fn filters(&self, name: &str) -> Vec<&str> {
         self.others.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()

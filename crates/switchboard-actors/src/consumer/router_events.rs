@@ -59,6 +59,9 @@ async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     let router = &shared.task_router;
     let Some(state) = router.workspace_state(workspace) else { return Ok(()) };
     if state.live().and_then(|(_, s)| s.event_callback_url.as_ref()).is_none() {
+        // Nobody to tell: what happens meanwhile is passed over, so a callback set again
+        // later starts from then, not with the backlog.
+        log.set_cursor(CONSUMER, stream, log.next_seq(stream)?)?;
         return Ok(());
     }
     let start = if log.has_cursor(CONSUMER, stream)? {

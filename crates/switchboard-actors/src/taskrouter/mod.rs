@@ -692,10 +692,15 @@ impl TaskRouter {
         work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
         let written = self.locked_tickets(work)?;
+        // Made durable before going on (a start's rebuild): the event logs' delivery resumes
+        // from what the log holds, which must not be taken back by a crash once told.
+        let log = self.tasks.log();
+        let durable: Result<(), EngineError> =
+            written.tickets.into_iter().try_for_each(|t| Ok(log.wait_durable_blocking(t)?));
         if let Some(batch) = written.batch {
-            self.feed.durable(batch, false);
+            self.feed.durable(batch, durable.is_ok());
         }
-        Ok(())
+        durable
     }
 
     /// Runs `work` under the lock; what it appended is staged for the workers' feed, and its

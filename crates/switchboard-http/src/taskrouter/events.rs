@@ -96,8 +96,12 @@ async fn list(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (workspace, _) = workspace_in_path(&state, &request)?;
-    let paging = Paging::from_request(&request, MAX_PAGE_SIZE)?;
+    let mut paging = Paging::from_request(&request, MAX_PAGE_SIZE)?;
     let query = query(&paging, state.engine.now())?;
+    // The window as worked out now, in the next pages' URLs: a window that moved with the
+    // clock would shift what each page holds.
+    paging.pin("StartDate", iso(query.since));
+    paging.pin("EndDate", iso(query.until));
     let skip = paging.page.saturating_mul(paging.page_size);
     let router = state.engine.task_router();
     let (events, more) = router.events(workspace, &query, skip, paging.page_size)?;
@@ -133,7 +137,8 @@ async fn fetch(
 fn query(paging: &Paging, now: Timestamp) -> Result<EventQuery, ApiError> {
     let given = |name: &str| paging.filter(name).filter(|text| !text.is_empty());
     let date = |name: &str| given(name).map(|text| parse_iso8601(name, text)).transpose();
-    let until = date("EndDate")?.unwrap_or(now);
+    // By default up to the end of the current second: page URLs carry whole seconds.
+    let until = date("EndDate")?.unwrap_or_else(|| next_second(now));
     let minutes = match given("Minutes") {
         Some(text) => {
             text.parse::<i64>().ok().filter(|m| (1..=MAX_DAYS * 24 * 60).contains(m)).ok_or_else(
@@ -170,6 +175,11 @@ fn query(paging: &Paging, now: Timestamp) -> Result<EventQuery, ApiError> {
     let event_types = paging.filters("EventType").into_iter().filter(|t| !t.is_empty());
     let event_types = event_types.map(str::to_owned).collect();
     Ok(EventQuery { since, until, event_types, equal })
+}
+
+/// The first whole second after `at`.
+fn next_second(at: Timestamp) -> Timestamp {
+    Timestamp::from_millis((at.as_millis().div_euclid(1000) + 1) * 1000)
 }
 
 fn event(state: &AppState, workspace: Sid, logged: &LoggedRouterEvent) -> Event {

@@ -27,7 +27,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 #[allow(dead_code)]
 struct CreateWorkspaceForm {
     friendly_name: String,
-    /// Not supported yet: refused when not empty.
+    /// Where each event `EventsFilter` names is POSTed (an absolute http or https URL).
     event_callback_url: Option<String>,
     /// A comma list of event types.
     events_filter: Option<String>,
