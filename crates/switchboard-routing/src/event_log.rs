@@ -211,6 +211,11 @@ pub fn log_sid(workspace: Sid) -> Sid {
     Sid::from_parts(SidPrefix::TASKROUTER_EVENT, workspace.id())
 }
 
+/// The workspace whose event log stream `log` is (the inverse of [`log_sid`]).
+pub fn workspace_of(log: Sid) -> Sid {
+    Sid::from_parts(SidPrefix::WORKSPACE, log.id())
+}
+
 /// The SID of the event at `seq` of `workspace`'s log: `EV`, the workspace id's first eight
 /// bytes and the sequence (big-endian). It differs from [`log_sid`]'s (whose last eight bytes
 /// are the workspace's) for every sequence but one in 2^64.
@@ -248,6 +253,7 @@ mod tests {
         let task: Sid = "WT0123456789abcdef0000000000000029".parse().unwrap();
         assert_eq!(seq_of(workspace(), task), None, "not an event");
         assert_ne!(log_sid(workspace()), event_sid(workspace(), 0));
+        assert_eq!(workspace_of(log_sid(workspace())), workspace());
     }
 
     fn sid(prefix: SidPrefix, n: u8) -> Sid {

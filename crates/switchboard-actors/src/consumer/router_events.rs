@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use switchboard_domain::{ChannelState, Recorded, Sid, SidPrefix, WebhookConfig, WebhookMethod};
-use switchboard_routing::event_log::{event_sid, EventLogEvent};
+use switchboard_domain::{ChannelState, Recorded, Sid, WebhookConfig, WebhookMethod};
+use switchboard_routing::event_log::{event_sid, workspace_of, EventLogEvent};
 use switchboard_store::{ReplayRecord, StoreError};
 
 use super::webhooks::{call_with_retries, Form};
@@ -46,11 +46,6 @@ impl Consumer for RouterEventCallbacks {
     }
 }
 
-/// The workspace whose event log `log` is.
-pub(crate) fn workspace_of(log: Sid) -> Sid {
-    Sid::from_parts(SidPrefix::WORKSPACE, log.id())
-}
-
 /// Delivers the pending events of one workspace's log, in order, from its cursor.
 async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     let log = &shared.log;
@@ -67,7 +62,7 @@ async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
     let start = if log.has_cursor(CONSUMER, stream)? {
         log.cursor(CONSUMER, stream)?
     } else {
-        router.first_event_at_or_after(workspace, state.date_updated).map_err(store_error)?
+        router.first_event_at_or_after(workspace, state.date_updated)?
     };
     log.set_cursor(CONSUMER, stream, start)?;
     for record in super::durable_records::<Recorded<EventLogEvent>>(log, wake, start)? {
@@ -126,13 +121,6 @@ fn wanted(filter: Option<&str>, event_type: &str) -> bool {
     let named: Vec<&str> =
         filter.unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
     named.is_empty() || named.contains(&event_type)
-}
-
-fn store_error(error: crate::EngineError) -> StoreError {
-    match error {
-        crate::EngineError::Store(error) => error,
-        other => StoreError::Damaged(other.to_string()),
-    }
 }
 
 #[cfg(test)]

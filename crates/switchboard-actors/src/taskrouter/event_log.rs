@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use actix::Recipient;
-use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
+use switchboard_domain::{Recorded, Sid, Timestamp};
 use switchboard_routing::event_log::{
-    event_sid, log_sid, record_of, seq_of, EventLogEvent, EventLogState, EventRecord, RecordEvents,
-    Subject,
+    event_sid, log_sid, record_of, seq_of, workspace_of, EventLogEvent, EventLogState, EventRecord,
+    RecordEvents, Subject,
 };
-use switchboard_store::{EventLog, FlushTicket, ReplayRecord};
+use switchboard_store::{EventLog, FlushTicket, ReplayRecord, StoreError};
 
 use super::feed::{FeedItem, Subject as FeedSubject};
 use crate::consumer::Wake;
@@ -119,7 +119,7 @@ impl EventLogs {
         let heads: Vec<(Sid, u64)> =
             self.streams.read().iter().map(|(sid, state)| (*sid, state.events_applied)).collect();
         for (stream, head) in heads {
-            let workspace = Sid::from_parts(SidPrefix::WORKSPACE, stream.id());
+            let workspace = workspace_of(stream);
             let state = workspaces.get(workspace).unwrap_or_default();
             if state.live().and_then(|(_, s)| s.event_callback_url.as_ref()).is_none() {
                 continue;
@@ -139,7 +139,7 @@ impl EventLogs {
         sid: Sid,
     ) -> Result<Option<LoggedRouterEvent>, EngineError> {
         let Some(seq) = seq_of(workspace, sid) else { return Ok(None) };
-        self.read_at(workspace, seq)
+        Ok(self.read_at(workspace, seq)?)
     }
 
     /// The events of `workspace` that `query` admits, oldest first, past the first `skip`:
@@ -178,13 +178,13 @@ impl EventLogs {
         Ok((page, false))
     }
 
-    fn read_at(&self, workspace: Sid, seq: u64) -> Result<Option<LoggedRouterEvent>, EngineError> {
+    fn read_at(&self, workspace: Sid, seq: u64) -> Result<Option<LoggedRouterEvent>, StoreError> {
         let read = self.streams.log().read_at(log_sid(workspace), seq)?;
         Ok(read.and_then(|record| logged(workspace, seq, record)))
     }
 
     /// The first sequence whose event is at or after `since` (the log's length if none is).
-    pub fn first_at_or_after(&self, workspace: Sid, since: Timestamp) -> Result<u64, EngineError> {
+    pub fn first_at_or_after(&self, workspace: Sid, since: Timestamp) -> Result<u64, StoreError> {
         let length = self.streams.read().get(&log_sid(workspace)).map_or(0, |s| s.events_applied);
         let (mut low, mut high) = (0, length);
         while low < high {

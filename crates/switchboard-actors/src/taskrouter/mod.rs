@@ -234,7 +234,7 @@ impl TaskRouter {
         &self,
         workspace: Sid,
         at: Timestamp,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<u64, switchboard_store::StoreError> {
         self.event_logs.first_at_or_after(workspace, at)
     }
 
