@@ -197,6 +197,8 @@ fn a_pre_survey_sends_the_customer_to_flex_with_the_answers() {
     let asked = await_sent(&twilio, ADA, 2);
     assert_eq!(asked[1], "Thanks Ada. Is it about billing or delivery?");
     sms(&daemon, ADA, "Billing", 3);
+    // At once, before the task is made: the execution has ended, but the channel is the agent's.
+    sms(&daemon, ADA, "hello?", 4);
     let mut tasks = Vec::new();
     let made = wait_for(Duration::from_secs(15), || {
         tasks = ok(daemon.get(&format!("{base}/Tasks")), 200)["tasks"].as_array().unwrap().clone();
@@ -221,8 +223,8 @@ fn a_pre_survey_sends_the_customer_to_flex_with_the_answers() {
     assert_eq!(open["tasks"][0]["sid"], task["sid"], "the channel's task and TaskRouter's are one");
     let execution = &executions(&daemon, &flow)[0];
     assert_eq!(execution["status"], "ended");
-    // The channel is the agent's now: the customer's next message starts no bot.
-    sms(&daemon, ADA, "hello?", 4);
+    // The channel is the agent's now: the customer's next messages start no bot.
+    sms(&daemon, ADA, "anyone?", 5);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(sent_to(&twilio, ADA).len(), 2, "no bot message once an agent holds the channel");
     assert_eq!(executions(&daemon, &flow).len(), 1);
@@ -366,10 +368,6 @@ fn a_web_chat_customer_goes_through_the_pre_survey_to_flex() {
 }
 
 #[test]
-// Fails in about half the runs since the merges of 2026-12-06: the customer's fourth message
-// sometimes starts no second execution (one execution, no greeting). A real race in the
-// runner, not in the test; kept visible here and in the issue until it is found and fixed.
-#[ignore = "flaky: a message after a refused task sometimes starts no execution (issue 25)"]
 fn a_task_flex_refuses_ends_the_interaction_and_the_next_message_meets_the_bot_again() {
     let temp = tempfile::tempdir().unwrap();
     let twilio = FakeServer::start();
@@ -378,18 +376,22 @@ fn a_task_flex_refuses_ends_the_interaction_and_the_next_message_meets_the_bot_a
     let definition = PRE_SURVEY
         .replace("WW00000000000000000000000000000000", &workflow)
         .replace("TC00000000000000000000000000000000", "carrier-pigeon");
-    let (_, flow) = studio_flow(&daemon, "Pre-survey", &definition);
+    let (service, flow) = studio_flow(&daemon, "Pre-survey", &definition);
     sms(&daemon, ADA, "hi", 1);
     await_sent(&twilio, ADA, 1);
     sms(&daemon, ADA, "Ada", 2);
     await_sent(&twilio, ADA, 2);
     sms(&daemon, ADA, "billing", 3);
-    let closed = wait_for(Duration::from_secs(15), || {
-        let open = ok(daemon.get("/admin/v1/Tasks"), 200);
-        executions(&daemon, &flow)[0]["status"] == "ended"
-            && open["tasks"].as_array().unwrap().is_empty()
-    });
-    assert!(closed, "the refused task is no longer open in the channel");
+    let status = || {
+        let channel = &daemon.channels(&service)[0];
+        let attributes: Value =
+            serde_json::from_str(channel["attributes"].as_str().unwrap()).unwrap();
+        attributes["status"].as_str().unwrap_or_default().to_owned()
+    };
+    let closed = wait_for(Duration::from_secs(15), || status() == "INACTIVE");
+    assert!(closed, "the refused task closed the interaction; the channel is {}", status());
+    let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+    assert_eq!(open["tasks"], serde_json::json!([]), "no task is left open in the channel");
     sms(&daemon, ADA, "anyone there?", 4);
     let sent = await_sent(&twilio, ADA, 3);
     assert_eq!(sent[2], "Hi! Before we connect you, what is your name?", "the bot again");

@@ -7,8 +7,8 @@
 //! The definition is not in the state: every command carries the compiled revision the
 //! execution is pinned to (`flow_sid`, `revision`), shared by all executions of that revision,
 //! so an idle execution costs its context and a few fields. Step SIDs are derived from the
-//! execution's SID and the step's number ([`step_sid`]), so they need no randomness and a
-//! replay names every step the same.
+//! execution's SID and the step's number ([`step_sid`]), so they need no randomness; events
+//! carry them, so a replay names every step as it was named.
 
 use std::sync::Arc;
 
@@ -33,12 +33,20 @@ pub const MAX_HTTP_RESPONSE_BYTES: usize = 64 * 1024;
 pub const MAX_STEPS_LIMIT: u32 = 10_000;
 pub const MAX_CONTEXT_BYTES_LIMIT: u32 = 1024 * 1024;
 
-/// The SID of step `number` (from 0) of `execution`: `FT`, the execution's first eight id bytes
-/// and the number, as `Sid::message_of` does for messages.
+/// The SID of step `number` (from 0) of `execution`: `FT` and the first 16 bytes of a SHA-256 of
+/// both. Hashed, not laid out, because executions started by messages share their channel's id
+/// bytes (`Sid::message_of`), so any part of their SIDs repeats across a channel's executions;
+/// and step SIDs name bot messages and send-to-flex tasks, which a repeated SID would swallow as
+/// already done. Steps recorded before keep the SIDs their events carry.
 pub fn step_sid(execution: Sid, number: u32) -> Sid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"switchboard studio step\0")
+        .chain_update(execution.to_bytes())
+        .chain_update(number.to_be_bytes())
+        .finalize();
     let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&execution.id()[..8]);
-    id[8..].copy_from_slice(&u64::from(number).to_be_bytes());
+    id.copy_from_slice(&digest[..16]);
     Sid::from_parts(SidPrefix::STUDIO_STEP, id)
 }
 

@@ -614,7 +614,13 @@ mod tests {
         let (first, second) = (step_sid(execution, 0), step_sid(execution, 1));
         assert_eq!(first.prefix(), SidPrefix::STUDIO_STEP);
         assert_ne!(first, second);
-        assert_eq!(first.id()[..8], execution.id()[..8]);
+        // Executions one channel's messages start share their first id bytes; their steps
+        // must not share SIDs (they name bot messages and tasks, deduplicated by SID).
+        let mut same_channel = execution.id();
+        same_channel[15] = 4;
+        let sibling = Sid::from_parts(SidPrefix::STUDIO_EXECUTION, same_channel);
+        assert_ne!(step_sid(sibling, 0), first);
+        assert_eq!(step_sid(execution, 0), first, "derived, so a repeat names the same step");
         let definition =
             one_widget(json!({"name": "w", "type": "send-message", "properties": {"body": "x"}}));
         let (_, events) = started(&definition);

@@ -14,6 +14,10 @@
 //! A message that comes while the execution waits on something else (its message's outcome, an
 //! HTTP answer, both moments away) is held until it waits for a reply, for at most
 //! [`REPLY_PATIENCE`]; a message while an agent holds the channel is the agent's alone.
+//! A message that comes after the latest execution ended, but before its last requests were
+//! carried out, waits for them too (as long): a `send-to-flex` ends the execution at once, and
+//! until its task is linked the channel shows no agent, so the message would start a second
+//! bot conversation beside the task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,6 +147,7 @@ async fn on_message(shared: &Shared, flow: &FlowView, message: Message<'_>) -> R
     let Some(flow_sid) = flow.config.integration.flow_sid else {
         return Err(format!("the Flex Flow {} names no Integration.FlowSid", flow.sid));
     };
+    await_last_requests(shared, message.channel).await?;
     let channel = channel_state(shared, message.channel).await?;
     if !channel.open_tasks.is_empty() {
         return Ok(()); // An agent holds the interaction.
@@ -197,6 +202,25 @@ async fn give_reply(shared: &Shared, channel: Sid, reply: ExecutionInput) -> Res
     }
     tracing::warn!(%channel, "a customer's message came while the channel's Studio execution waited on something else; it stays in the channel only");
     Ok(false)
+}
+
+/// Waits until the requests of the channel's latest execution are carried out (or patience
+/// runs out), so the channel's state says whether an agent now holds it.
+async fn await_last_requests(shared: &Shared, channel: Sid) -> Result<(), String> {
+    let tries = REPLY_PATIENCE.as_millis() / REPLY_RETRY.as_millis();
+    for _ in 0..tries {
+        let Some(latest) = shared.studio.latest_in_channel(channel) else { return Ok(()) };
+        let Some(sid) = latest.sid else { return Ok(()) };
+        let (carried_out, end) = super::studio_requests::cursor(shared, sid)
+            .and_then(|c| Ok((c, shared.log.next_seq(sid)?)))
+            .map_err(|e| e.to_string())?;
+        if carried_out >= end {
+            return Ok(());
+        }
+        tokio::time::sleep(REPLY_RETRY).await;
+    }
+    tracing::warn!(%channel, "the channel's last Studio execution still has requests to carry out; a customer's message goes on without them");
+    Ok(())
 }
 
 async fn channel_state(shared: &Shared, channel: Sid) -> Result<ChannelState, String> {
