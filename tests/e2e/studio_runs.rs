@@ -39,15 +39,27 @@ fn ok(response: Response, status: u16) -> Value {
 /// A published Studio flow of `definition` and an enabled SMS Flex Flow running it; returns
 /// (Chat service, Studio flow).
 fn studio_flow(daemon: &Daemon, name: &str, definition: &str) -> (String, String) {
+    studio_flow_with(daemon, name, definition, &[])
+}
+
+/// [`studio_flow`], the Flex Flow with `more` of its settings.
+fn studio_flow_with(
+    daemon: &Daemon,
+    name: &str,
+    definition: &str,
+    more: &[(&str, &str)],
+) -> (String, String) {
     let form = [("FriendlyName", name), ("Status", "published"), ("Definition", definition)];
     let flow = ok(daemon.post("/studio/v2/Flows", &form), 201)["sid"].as_str().unwrap().to_owned();
-    let (service, _) = daemon.flow(&[
+    let mut settings = vec![
         ("ChannelType", "sms"),
         ("ContactIdentity", OUR_NUMBER),
         ("Enabled", "true"),
         ("IntegrationType", "studio"),
         ("Integration.FlowSid", &flow),
-    ]);
+    ];
+    settings.extend_from_slice(more);
+    let (service, _) = daemon.flow(&settings);
     (service, flow)
 }
 
@@ -395,5 +407,49 @@ fn a_task_flex_refuses_ends_the_interaction_and_the_next_message_meets_the_bot_a
     sms(&daemon, ADA, "anyone there?", 4);
     let sent = await_sent(&twilio, ADA, 3);
     assert_eq!(sent[2], "Hi! Before we connect you, what is your name?", "the bot again");
+    assert_eq!(executions(&daemon, &flow).len(), 2);
+}
+
+#[test]
+fn a_long_lived_channel_s_next_interaction_meets_the_bot_and_reaches_flex_with_a_task_of_its_own() {
+    let temp = tempfile::tempdir().unwrap();
+    let twilio = FakeServer::start();
+    let daemon = start(&temp.path().join("data"), &twilio);
+    let (base, workflow, task_channel) = workspace(&daemon);
+    let definition = PRE_SURVEY
+        .replace("WW00000000000000000000000000000000", &workflow)
+        .replace("TC00000000000000000000000000000000", &task_channel);
+    let long_lived = [("LongLived", "true")];
+    let (service, flow) = studio_flow_with(&daemon, "Pre-survey", &definition, &long_lived);
+    let tasks =
+        || ok(daemon.get(&format!("{base}/Tasks")), 200)["tasks"].as_array().unwrap().clone();
+    let survey = |first: u32, name: &str| {
+        let sent = sent_to(&twilio, ADA).len();
+        sms(&daemon, ADA, "hello", first);
+        let greeted = await_sent(&twilio, ADA, sent + 1);
+        assert_eq!(greeted[sent], "Hi! Before we connect you, what is your name?");
+        sms(&daemon, ADA, name, first + 1);
+        await_sent(&twilio, ADA, sent + 2);
+        sms(&daemon, ADA, "delivery", first + 2);
+    };
+    survey(1, "Ada");
+    assert!(wait_for(Duration::from_secs(15), || tasks().len() == 1), "the first task");
+    let first = tasks()[0]["sid"].as_str().unwrap().to_owned();
+    let form = [("AssignmentStatus", "canceled"), ("Reason", "the customer left")];
+    ok(daemon.post(&format!("{base}/Tasks/{first}"), &form), 200);
+    let channel_status = || {
+        let channel = &daemon.channels(&service)[0];
+        let attributes: Value =
+            serde_json::from_str(channel["attributes"].as_str().unwrap()).unwrap();
+        attributes["status"].as_str().unwrap_or_default().to_owned()
+    };
+    let closed = wait_for(Duration::from_secs(15), || channel_status() == "INACTIVE");
+    assert!(closed, "the canceled task closed the interaction: {}", channel_status());
+    survey(4, "Ada Lovelace");
+    let second = wait_for(Duration::from_secs(15), || {
+        tasks().iter().any(|t| t["sid"] != first.as_str() && t["assignment_status"] == "pending")
+    });
+    assert!(second, "the second interaction's task, not the first's again: {:?}", tasks());
+    assert_eq!(daemon.channels(&service).len(), 1, "one long-lived channel for both");
     assert_eq!(executions(&daemon, &flow).len(), 2);
 }
