@@ -33,6 +33,7 @@ mod connection;
 pub mod console;
 mod flex;
 mod flex_channels;
+pub mod fuzzing;
 pub mod limits;
 mod lists;
 pub mod logging;

@@ -291,7 +291,7 @@ pub const SHOWN_INLINE: &[&str] = &[
 
 /// `inline` for the types in [`SHOWN_INLINE`] and sounds, `attachment` for everything else; the
 /// filename goes as RFC 8187 UTF-8, percent-encoded, so no byte of it can end the header.
-fn disposition(
+pub(crate) fn disposition(
     content_type: &str,
     filename: Option<&str>,
 ) -> actix_web::http::header::ContentDisposition {

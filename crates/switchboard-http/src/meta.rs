@@ -145,10 +145,19 @@ async fn whatsapp(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = signed_json(&state, &request, payload).await?;
+    let (messages, statuses) = read_whatsapp(&body)?;
+    let unrouted = store_all(&state, check_all(messages)?).await?;
+    apply_statuses(&state, statuses).await?;
+    answer(unrouted)
+}
+
+/// The customers' messages and our replies' statuses in a WhatsApp notification (parsed JSON
+/// whose signature was checked); nothing is stored here.
+pub(crate) fn read_whatsapp(body: &Value) -> Result<(Vec<Message>, Vec<ProviderStatus>), ApiError> {
     if body["object"] != "whatsapp_business_account" {
         return Err(ApiError::bad_param("Not a WhatsApp Business Account notification"));
     }
-    let mut inbound = Vec::new();
+    let mut messages = Vec::new();
     let mut statuses = Vec::new();
     for value in each(&body["entry"]).flat_map(|e| each(&e["changes"])).map(|c| &c["value"]) {
         let number_id = value["metadata"]["phone_number_id"].as_str().unwrap_or_default();
@@ -157,34 +166,21 @@ async fn whatsapp(
             let name = each(&value["contacts"])
                 .find(|c| c["wa_id"].as_str() == Some(wa_id))
                 .and_then(|c| c["profile"]["name"].as_str());
-            let (body, media) = whatsapp_content(message);
-            inbound.push((
-                number_id.to_owned(),
-                wa_id.to_owned(),
-                name.map(str::to_owned),
-                body,
+            let (text, media) = whatsapp_content(message);
+            messages.push(Message {
+                channel_type: ChannelType::Whatsapp,
+                our_address: number_id.to_owned(),
+                from: wa_id.to_owned(),
+                profile_name: name.map(str::to_owned),
+                body: text,
                 media,
-                message.clone(),
-            ));
+                id: message["id"].as_str().map(str::to_owned),
+                attributes: json!({ "whatsapp": message }).to_string(),
+            });
         }
         statuses.extend(each(&value["statuses"]).filter_map(whatsapp_status));
     }
-    let mut messages = Vec::new();
-    for (number_id, wa_id, name, text, media, raw) in inbound {
-        messages.push(Message {
-            channel_type: ChannelType::Whatsapp,
-            our_address: number_id,
-            from: wa_id,
-            profile_name: name,
-            body: text,
-            media,
-            id: raw["id"].as_str().map(str::to_owned),
-            attributes: json!({ "whatsapp": raw }).to_string(),
-        });
-    }
-    let unrouted = store_all(&state, messages).await?;
-    apply_statuses(&state, statuses).await?;
-    answer(unrouted)
+    Ok((messages, statuses))
 }
 
 /// One entry of WhatsApp's `statuses`: `{id, status, timestamp, recipient_id, errors[]}`.
@@ -240,11 +236,32 @@ async fn messenger(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = signed_json(&state, &request, payload).await?;
+    let (messages, receipts) = read_messenger(&body)?;
+    let messages = check_all(messages)?;
+    let mut statuses = Vec::new();
+    for receipt in receipts {
+        statuses.extend(messenger_receipt(&state, receipt).await?);
+    }
+    let unrouted = store_all(&state, messages).await?;
+    apply_statuses(&state, statuses).await?;
+    answer(unrouted)
+}
+
+/// A Messenger `delivery` or `read` event, from the customer `psid` to `page`.
+pub(crate) struct Receipt<'a> {
+    page: &'a str,
+    psid: &'a str,
+    event: &'a Value,
+}
+
+/// The customers' messages and the receipts in a Messenger notification (parsed JSON whose
+/// signature was checked); nothing is stored here. Echoes of our own messages are skipped.
+pub(crate) fn read_messenger(body: &Value) -> Result<(Vec<Message>, Vec<Receipt<'_>>), ApiError> {
     if body["object"] != "page" {
         return Err(ApiError::bad_param("Not a Messenger page notification"));
     }
     let mut messages = Vec::new();
-    let mut statuses = Vec::new();
+    let mut receipts = Vec::new();
     for entry in each(&body["entry"]) {
         for event in each(&entry["messaging"]) {
             let message = &event["message"];
@@ -252,42 +269,41 @@ async fn messenger(
                 event["recipient"]["id"].as_str().or(entry["id"].as_str()).unwrap_or_default();
             let psid = event["sender"]["id"].as_str().unwrap_or_default();
             if event["delivery"].is_object() || event["read"].is_object() {
-                statuses.extend(messenger_receipt(&state, page, psid, event).await?);
+                receipts.push(Receipt { page, psid, event });
                 continue;
             }
             // Echoes are our own messages coming back.
             if message.is_null() || message["is_echo"] == true {
                 continue;
             }
-            let media: Vec<Media> = each(&message["attachments"])
-                .filter_map(|a| {
-                    let url = a["payload"]["url"].as_str()?;
-                    Some(media_ref(
-                        &format!("{}/*", a["type"].as_str().unwrap_or("file")),
-                        url,
-                        None,
-                    ))
-                })
-                .collect();
-            let text = message["text"].as_str().map(str::to_owned);
-            let body = text
-                .or_else(|| media.is_empty().then(|| describe_unknown(message)))
-                .unwrap_or_default();
-            messages.push(Message {
-                channel_type: ChannelType::Facebook,
-                our_address: page.to_owned(),
-                from: psid.to_owned(),
-                profile_name: None,
-                body,
-                media,
-                id: message["mid"].as_str().map(str::to_owned),
-                attributes: json!({ "messenger": event }).to_string(),
-            });
+            messages.push(messenger_message(page, psid, event));
         }
     }
-    let unrouted = store_all(&state, messages).await?;
-    apply_statuses(&state, statuses).await?;
-    answer(unrouted)
+    Ok((messages, receipts))
+}
+
+/// A customer's Messenger `message` event as the message it is.
+fn messenger_message(page: &str, psid: &str, event: &Value) -> Message {
+    let message = &event["message"];
+    let media: Vec<Media> = each(&message["attachments"])
+        .filter_map(|a| {
+            let url = a["payload"]["url"].as_str()?;
+            Some(media_ref(&format!("{}/*", a["type"].as_str().unwrap_or("file")), url, None))
+        })
+        .collect();
+    let text = message["text"].as_str().map(str::to_owned);
+    let body =
+        text.or_else(|| media.is_empty().then(|| describe_unknown(message))).unwrap_or_default();
+    Message {
+        channel_type: ChannelType::Facebook,
+        our_address: page.to_owned(),
+        from: psid.to_owned(),
+        profile_name: None,
+        body,
+        media,
+        id: message["mid"].as_str().map(str::to_owned),
+        attributes: json!({ "messenger": event }).to_string(),
+    }
 }
 
 /// A Messenger `delivery` (`mids[]` and a watermark) or `read` (a watermark) from the customer
@@ -295,9 +311,7 @@ async fn messenger(
 /// statuses of the listed messages, applied with the other statuses of the request.
 async fn messenger_receipt(
     state: &AppState,
-    page: &str,
-    psid: &str,
-    event: &Value,
+    Receipt { page, psid, event }: Receipt<'_>,
 ) -> Result<Vec<ProviderStatus>, ApiError> {
     let (receipt, status) = if event["read"].is_object() {
         (&event["read"], DeliveryStatus::Read)
@@ -323,7 +337,7 @@ async fn messenger_receipt(
 }
 
 /// One customer message, from either product.
-struct Message {
+pub(crate) struct Message {
     channel_type: ChannelType,
     our_address: String,
     from: String,
@@ -334,10 +348,9 @@ struct Message {
     attributes: String,
 }
 
-/// Stores every message of a request, once all of them are known to be well formed: a bad one
-/// refuses the whole request (400) before anything is stored, so a retry cannot half-succeed.
-/// Returns the addresses that have no enabled flow.
-async fn store_all(state: &AppState, messages: Vec<Message>) -> Result<Vec<String>, ApiError> {
+/// Checks every message of a request before any is stored: a bad one refuses the whole request
+/// (400), so a retry cannot half-succeed. Each comes with its customer's address.
+pub(crate) fn check_all(messages: Vec<Message>) -> Result<Vec<(String, Message)>, ApiError> {
     let mut checked = Vec::with_capacity(messages.len());
     for message in messages {
         let address = customer_address(message.channel_type, &message.from)
@@ -348,6 +361,14 @@ async fn store_all(state: &AppState, messages: Vec<Message>) -> Result<Vec<Strin
         crate::twilio::lengths::check_body(&message.body)?;
         checked.push((address, message));
     }
+    Ok(checked)
+}
+
+/// Stores the checked messages of a request; returns the addresses that have no enabled flow.
+async fn store_all(
+    state: &AppState,
+    checked: Vec<(String, Message)>,
+) -> Result<Vec<String>, ApiError> {
     let mut unrouted = Vec::new();
     for (address, message) in checked {
         if let Some(missing) = store(state, address, message).await? {

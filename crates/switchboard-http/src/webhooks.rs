@@ -95,15 +95,24 @@ async fn signed_form(
         .filter(|v| !v.is_empty())
         .ok_or_else(refuse)?;
     let body = crate::twilio::form::read_body(request, payload, BODY_LIMIT_BYTES).await?;
-    let params: Vec<(String, String)> =
-        form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let url = state.url(&request.uri().to_string());
+    let token_for = |account: Option<&str>| state.credentials.twilio_token_for(account);
+    signed_params(&body, &url, signature_header, token_for).ok_or_else(refuse)
+}
+
+/// The form's parameters when `header` signs them for `url` under the auth token of the
+/// account the form names (`AccountSid`); `None` when it does not.
+pub(crate) fn signed_params<'t>(
+    body: &[u8],
+    url: &str,
+    header: &str,
+    token_for: impl Fn(Option<&str>) -> &'t crate::state::Secret,
+) -> Option<Vec<(String, String)>> {
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let account = params.iter().find(|(k, _)| k == "AccountSid").map(|(_, v)| v.as_str());
-    let token = state.credentials.twilio_token_for(account);
-    if !signature::validate(token.expose(), &url, &params, signature_header) {
-        return Err(refuse());
-    }
-    Ok(params)
+    let token = token_for(account);
+    signature::validate(token.expose(), url, &params, header).then_some(params)
 }
 
 /// An inbound SMS, MMS or WhatsApp message from Twilio. Answered with empty TwiML once stored.
@@ -121,6 +130,24 @@ async fn twilio_inbound(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let params = signed_form(&state, &request, payload).await?;
+    let inbound = read_inbound(&params)?;
+    let (channel_type, to) = (inbound.channel_type, inbound.to.clone());
+    match state.engine.inbound(inbound).await? {
+        Ok(outcome) => {
+            tracing::debug!(channel = %outcome.channel_sid, duplicate = outcome.duplicate, "stored an inbound message");
+            Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
+        }
+        Err(InboundRefusal::Unrouted) => Err(ApiError::new(
+            404,
+            20404,
+            format!("No enabled Flex Flow takes {} messages to {to}", channel_type.as_str()),
+        )),
+        Err(InboundRefusal::Rejected(rejection)) => Err(rejection.into()),
+    }
+}
+
+/// The inbound message a Twilio webhook's (signed) parameters describe; nothing is stored here.
+pub(crate) fn read_inbound(params: &[(String, String)]) -> Result<Inbound, ApiError> {
     let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let to = param("To").ok_or_else(|| ApiError::bad_param("Missing required parameter To"))?;
     let from =
@@ -137,7 +164,7 @@ async fn twilio_inbound(
         to: to.to_owned(),
         customer_address: address,
         body: body.to_owned(),
-        media: media(&params, param("NumMedia"))?,
+        media: media(params, param("NumMedia"))?,
         provider_message_id: param("MessageSid").or(param("SmsMessageSid")).map(str::to_owned),
         profile_name: param("ProfileName").map(str::to_owned),
         pre_engagement_data: None,
@@ -146,18 +173,7 @@ async fn twilio_inbound(
     if inbound.body.is_empty() && inbound.media.is_empty() {
         return Err(ApiError::bad_param("A message needs a Body or media"));
     }
-    match state.engine.inbound(inbound).await? {
-        Ok(outcome) => {
-            tracing::debug!(channel = %outcome.channel_sid, duplicate = outcome.duplicate, "stored an inbound message");
-            Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
-        }
-        Err(InboundRefusal::Unrouted) => Err(ApiError::new(
-            404,
-            20404,
-            format!("No enabled Flex Flow takes {} messages to {to}", channel_type.as_str()),
-        )),
-        Err(InboundRefusal::Rejected(rejection)) => Err(rejection.into()),
-    }
+    Ok(inbound)
 }
 
 /// A reply's status from Twilio: `MessageSid`, `MessageStatus`, and `ErrorCode` when it failed.
@@ -178,6 +194,17 @@ async fn twilio_status(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let params = signed_form(&state, &request, payload).await?;
+    let report = read_status(&params)?;
+    let reported = report.status;
+    let unknown = state.engine.provider_statuses(vec![report]).await?;
+    if !unknown.is_empty() {
+        tracing::info!(status = ?reported, "a Twilio status for a message that is not ours");
+    }
+    Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
+}
+
+/// The delivery status a Twilio status callback's (signed) parameters report.
+pub(crate) fn read_status(params: &[(String, String)]) -> Result<ProviderStatus, ApiError> {
     let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let sid = param("MessageSid")
         .or(param("SmsSid"))
@@ -193,12 +220,7 @@ async fn twilio_status(
         message: param("ErrorMessage")
             .map_or_else(|| format!("Twilio reported error {code}"), str::to_owned),
     });
-    let report = ProviderStatus { provider_message_id: sid.to_owned(), status, error };
-    let unknown = state.engine.provider_statuses(vec![report]).await?;
-    if !unknown.is_empty() {
-        tracing::info!(status = reported, "a Twilio status for a message that is not ours");
-    }
-    Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
+    Ok(ProviderStatus { provider_message_id: sid.to_owned(), status, error })
 }
 
 /// Twilio's message statuses in our vocabulary; `None` for a word Twilio does not use.

@@ -209,6 +209,11 @@ pub(crate) fn bearer_token(request: &HttpRequest) -> Option<String> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
+/// Whether a client's text frame is one this server reads (as the socket reads it).
+pub(crate) fn is_client_frame(text: &str) -> bool {
+    serde_json::from_str::<ClientFrame>(text).is_ok()
+}
+
 /// A frame a client sends.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -26,6 +26,7 @@ mod channel;
 mod durable;
 mod error;
 mod flusher;
+pub mod fuzzing;
 mod integrity;
 mod keyring;
 mod kinds;

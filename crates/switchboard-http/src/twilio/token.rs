@@ -29,7 +29,7 @@ pub const MAX_LIFETIME_SECS: i64 = 24 * 3600;
 const CONTENT_TYPE: &str = "twilio-fpa;v=1";
 /// The header, byte for byte as the tests' reference token has it (docs/api.md; the helper
 /// libraries differ only in key order, which no verifier looks at).
-const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#;
+pub(crate) const HEADER_JSON: &str = r#"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ChatGrant {
