@@ -141,23 +141,30 @@ impl EventLogs {
         }
     }
 
-    /// After a start: wakes delivery for each workspace with an `EventCallbackUrl` whose log
-    /// holds events past its cursor, or that never began (the consumer then starts at the
-    /// settings' last change).
+    /// After a start: wakes delivery for each workspace with an `EventCallbackUrl` or a
+    /// workflow with an `AssignmentCallbackUrl` whose log holds events past that consumer's
+    /// cursor, or whose delivery never began (it then starts at the settings' last change).
     pub fn resume(&self, workspaces: &WorkspaceDirectory) -> Result<(), EngineError> {
         let log = self.streams.log();
-        let consumer = crate::consumer::ROUTER_EVENT_CONSUMER;
         let heads: Vec<(Sid, u64)> =
             self.streams.read().iter().map(|(sid, state)| (*sid, state.events_applied)).collect();
         for (stream, head) in heads {
-            let workspace = workspace_of(stream);
-            let state = workspaces.get(workspace).unwrap_or_default();
-            if state.live().and_then(|(_, s)| s.event_callback_url.as_ref()).is_none() {
-                continue;
-            }
-            if !log.has_cursor(consumer, stream)? || log.cursor(consumer, stream)? < head {
-                // At a start, the log holds only what is durable.
-                self.wake(&vec![(stream, u64::MAX)]);
+            let state = workspaces.get(workspace_of(stream)).unwrap_or_default();
+            let events = state.live().and_then(|(_, s)| s.event_callback_url.as_ref()).is_some();
+            let assignments =
+                state.workflows.values().any(|w| w.record.assignment_callback_url.is_some());
+            let consumers = [
+                (events, crate::consumer::ROUTER_EVENT_CONSUMER),
+                (assignments, crate::consumer::ASSIGNMENT_CONSUMER),
+            ];
+            for (configured, consumer) in consumers {
+                if configured
+                    && (!log.has_cursor(consumer, stream)? || log.cursor(consumer, stream)? < head)
+                {
+                    // At a start, the log holds only what is durable.
+                    self.wake(&vec![(stream, u64::MAX)]);
+                    break;
+                }
             }
         }
         Ok(())
