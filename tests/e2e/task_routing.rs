@@ -404,6 +404,8 @@ fn fifty_accepts_at_once_record_one_and_kill_9_amid_accepts_assigns_each_task_at
     assert!(acknowledged.len() < 199, "the kill came amid the accepts ({})", acknowledged.len());
 
     let again = start(&dir);
+    let query = format!("{base}/Events?EventType=reservation.accepted&PageSize=1000");
+    let accepted_events = ok(again.get(&query), 200)["events"].as_array().unwrap().clone();
     let mut assigned = 0;
     for path in &paths {
         let task_path = path.split("/Reservations").next().unwrap();
@@ -416,6 +418,10 @@ fn fifty_accepts_at_once_record_one_and_kill_9_amid_accepts_assigns_each_task_at
         assert_eq!(task["assignment_status"] == "assigned", accepted == 1, "{task}");
         let acked = acknowledged.iter().any(|url| url.ends_with(path.as_str()));
         assert!(!acked || accepted == 1, "an acknowledged accept of {path} was lost");
+        // The accept that survived the crash has its event: a change and its events are
+        // durable together.
+        let events = accepted_events.iter().filter(|e| e["event_data"]["task_sid"] == task["sid"]);
+        assert_eq!(events.count(), accepted, "{task_path}: its accept and its event, or neither");
         assigned += accepted;
     }
     assert!(assigned > acknowledged.len(), "the first task and every acknowledged one: {assigned}");
