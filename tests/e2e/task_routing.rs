@@ -635,18 +635,18 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
     assert_eq!(daemon.sms("+15005550006", "Hi", "SM00000000000000000000000000000041").status, 200);
     let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
     let mut task = String::new();
-    eventually("the channel's task is made", || {
-        let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
-        task = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
-        !task.is_empty()
-    });
-    let events_of = || {
+    let events_of = |task: &str| {
         let listed = ok(daemon.get(&format!("{base}/Events?TaskSid={task}")), 200);
         listed["events"].as_array().unwrap().clone()
     };
+    // Listed once durable: the task's own list may show it a moment before.
+    eventually("the channel's task is made and its events listed", || {
+        let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+        task = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
+        !task.is_empty() && !events_of(&task).is_empty()
+    });
     let copied = |event: &Value| event["event_data"]["task_attributes"].as_str().map(str::to_owned);
-    let before = events_of();
-    assert!(!before.is_empty());
+    let before = events_of(&task);
     for event in &before {
         assert!(copied(event).unwrap().contains("+15005550006"), "{event}");
     }
@@ -654,7 +654,7 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
     eventually("the task's attributes are erased", || {
         ok(daemon.get(&format!("{base}/Tasks/{task}")), 200)["attributes"] == "{}"
     });
-    let after = events_of();
+    let after = events_of(&task);
     assert!(after.len() > before.len(), "the task's cancellation too: {after:?}");
     for event in &after {
         assert_eq!(copied(event).as_deref(), Some("{}"), "{event}");
