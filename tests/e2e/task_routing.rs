@@ -404,6 +404,8 @@ fn fifty_accepts_at_once_record_one_and_kill_9_amid_accepts_assigns_each_task_at
     assert!(acknowledged.len() < 199, "the kill came amid the accepts ({})", acknowledged.len());
 
     let again = start(&dir);
+    let query = format!("{base}/Events?EventType=reservation.accepted&PageSize=1000");
+    let accepted_events = ok(again.get(&query), 200)["events"].as_array().unwrap().clone();
     let mut assigned = 0;
     for path in &paths {
         let task_path = path.split("/Reservations").next().unwrap();
@@ -416,6 +418,10 @@ fn fifty_accepts_at_once_record_one_and_kill_9_amid_accepts_assigns_each_task_at
         assert_eq!(task["assignment_status"] == "assigned", accepted == 1, "{task}");
         let acked = acknowledged.iter().any(|url| url.ends_with(path.as_str()));
         assert!(!acked || accepted == 1, "an acknowledged accept of {path} was lost");
+        // The accept that survived the crash has its event: a change and its events are
+        // durable together.
+        let events = accepted_events.iter().filter(|e| e["event_data"]["task_sid"] == task["sid"]);
+        assert_eq!(events.count(), accepted, "{task_path}: its accept and its event, or neither");
         assigned += accepted;
     }
     assert!(assigned > acknowledged.len(), "the first task and every acknowledged one: {assigned}");
@@ -578,4 +584,82 @@ fn transfers_hand_the_channel_to_the_next_agent_cold_and_warm_and_keep_it_active
     assert_eq!(channel_status(&daemon, &service, &channel), "INACTIVE");
     let all = ok(daemon.get(&format!("{base}/Tasks")), 200);
     assert_eq!(all["tasks"].as_array().unwrap().len(), 3, "no task made twice: {all}");
+}
+
+/// With the janitor off, a cold transfer canceled after the first agent's task completed leaves
+/// no task open: the channel goes inactive, as the first task's completion would have made it
+/// without the transfer.
+#[test]
+fn a_transfer_canceled_after_the_first_task_completed_ends_the_channel_without_the_janitor() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    transfer_workflow(&daemon, &base);
+    let agent = |name: &str, activity: &str| {
+        let attributes = format!(r#"{{"contact_uri":"client:{name}"}}"#);
+        let form = [("FriendlyName", name), ("ActivitySid", activity), ("Attributes", &attributes)];
+        ok(daemon.post(&format!("{base}/Workers"), &form), 201)["sid"].as_str().unwrap().to_owned()
+    };
+    let alice = agent("alice", activities["Available"].as_str().unwrap());
+    let bob = agent("bob", activities["Offline"].as_str().unwrap());
+    let (service, flow) = daemon.sms_flow(false);
+    ok(daemon.post(&format!("/flex/v1/FlexFlows/{flow}"), &[("JanitorEnabled", "false")]), 200);
+    assert_eq!(daemon.sms("+15005550006", "Hi", "SM00000000000000000000000000000031").status, 200);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let mut first = String::new();
+    eventually("the customer's task is offered", || {
+        let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+        first = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
+        !first.is_empty() && !reservations(&daemon, &base, &first).is_empty()
+    });
+    answer(&daemon, &base, &first, &alice, "accepted");
+    // To Bob, who is offline: the transfer waits while Alice's task ends.
+    let second = transfer(&daemon, &base, &first, ("worker", &bob), "alice");
+    end(&daemon, &base, &first);
+    assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE", "the transfer keeps it");
+    let form = [("AssignmentStatus", "canceled"), ("Reason", "nobody took it")];
+    ok(daemon.post(&format!("{base}/Tasks/{second}"), &form), 200);
+    assert_eq!(channel_status(&daemon, &service, &channel), "INACTIVE", "no task is open");
+    let open = ok(daemon.get("/admin/v1/Tasks"), 200);
+    assert_eq!(open["tasks"].as_array().unwrap().len(), 0, "{open}");
+}
+
+/// Erasing a channel's content (`DELETE /flex/v1/Channels/{CH}`) erases what its task copied of
+/// the customer: the task's attributes, and the `TaskAttributes` its events carry.
+#[test]
+fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, _) = workspace(&daemon, 120);
+    let (service, _) = daemon.sms_flow(false);
+    assert_eq!(daemon.sms("+15005550006", "Hi", "SM00000000000000000000000000000041").status, 200);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    let mut task = String::new();
+    let events_of = |task: &str| {
+        let listed = ok(daemon.get(&format!("{base}/Events?TaskSid={task}")), 200);
+        listed["events"].as_array().unwrap().clone()
+    };
+    // Listed once durable: the task's own list may show it a moment before.
+    eventually("the channel's task is made and its events listed", || {
+        let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+        task = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
+        !task.is_empty() && !events_of(&task).is_empty()
+    });
+    let copied = |event: &Value| event["event_data"]["task_attributes"].as_str().map(str::to_owned);
+    let before = events_of(&task);
+    for event in &before {
+        assert!(copied(event).unwrap().contains("+15005550006"), "{event}");
+    }
+    assert_eq!(daemon.delete(&format!("/flex/v1/Channels/{channel}")).status, 204);
+    eventually("the task's attributes are erased", || {
+        ok(daemon.get(&format!("{base}/Tasks/{task}")), 200)["attributes"] == "{}"
+    });
+    let after = events_of(&task);
+    assert!(after.len() > before.len(), "the task's cancellation too: {after:?}");
+    for event in &after {
+        assert_eq!(copied(event).as_deref(), Some("{}"), "{event}");
+        let sid = event["sid"].as_str().unwrap();
+        let fetched = ok(daemon.get(&format!("{base}/Events/{sid}")), 200);
+        assert_eq!(copied(&fetched).as_deref(), Some("{}"), "{fetched}");
+    }
 }

@@ -157,11 +157,11 @@ fn workflow(daemon: &Daemon, contract: &Contract, base: &str, queue: &str) -> (S
     assert_eq!(astray.status, 400, "{}", astray.body);
     let callback = daemon.post(
         &format!("{base}/Workflows/{sid}"),
-        &[("AssignmentCallbackUrl", "https://example.com/assign")],
+        &[("FallbackAssignmentCallbackUrl", "https://example.com/assign")],
     );
     assert_eq!(
         callback.status, 400,
-        "a callback that would never be called is refused: {}",
+        "a fallback that would never be called is refused: {}",
         callback.body
     );
     let renamed =

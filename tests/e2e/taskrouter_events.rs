@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::support::api::{daemon_command, twilio_signature, Response, AUTH_TOKEN};
-use crate::support::fake::{FakeServer, Received};
+use crate::support::fake::{FakeServer, Received, Reply};
 use crate::support::Daemon;
 
 fn start(dir: &std::path::Path) -> Daemon {
@@ -205,4 +205,98 @@ fn the_events_resource_lists_windows_and_filters_and_fetches_one() {
     assert_eq!(bad.status, 400, "{}", bad.body);
     let refused = daemon.post(&base, &[("EventCallbackUrl", "not a url")]);
     assert_eq!(refused.status, 400, "{}", refused.body);
+}
+
+/// A FIFO workspace whose workflow's `AssignmentCallbackUrl` is `url` (a URL not http or https
+/// is refused), with two available workers; returns its path and the workflow's SID.
+fn assigning_workspace(daemon: &Daemon, url: &str) -> (String, String) {
+    let made = daemon
+        .post("/taskrouter/v1/Workspaces", &[("FriendlyName", "Assign"), ("Template", "FIFO")]);
+    let base = format!("/taskrouter/v1/Workspaces/{}", ok(made, 201)["sid"].as_str().unwrap());
+    let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);
+    let workflow = workflows["workflows"][0]["sid"].as_str().unwrap().to_owned();
+    let path = format!("{base}/Workflows/{workflow}");
+    let set = ok(daemon.post(&path, &[("AssignmentCallbackUrl", url)]), 200);
+    assert_eq!(set["assignment_callback_url"], url);
+    let refused = daemon.post(&path, &[("AssignmentCallbackUrl", "ftp://nowhere")]);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let activities = ok(daemon.get(&format!("{base}/Activities?FriendlyName=Available")), 200);
+    let available = activities["activities"][0]["sid"].as_str().unwrap().to_owned();
+    for name in ["alice", "bob"] {
+        let form = [("FriendlyName", name), ("ActivitySid", available.as_str())];
+        ok(daemon.post(&format!("{base}/Workers"), &form), 201);
+    }
+    (base, workflow)
+}
+
+/// A workflow's `AssignmentCallbackUrl` is POSTed each reservation, signed, and its answer's
+/// instruction is carried out: `accept` accepts the reservation (once, though a 503 made the
+/// call twice), `reject` sends the task on, and an instruction not supported (`call`) leaves
+/// the reservation to the worker. A restart calls nothing again.
+#[test]
+fn an_assignment_callback_s_instruction_is_carried_out_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let daemon = start(&dir);
+    // The task's attributes say what to answer.
+    let fake = FakeServer::start_with(|request| {
+        let attributes = request.param("TaskAttributes").unwrap_or_default();
+        let attributes: Value = serde_json::from_str(&attributes).unwrap_or_default();
+        let said = attributes["say"].as_str().unwrap_or("accept").to_owned();
+        Reply::json(&serde_json::json!({ "instruction": said }))
+    });
+    fake.fail_next(&[503]);
+    let url = format!("{}/assignment", fake.url);
+    let (base, workflow) = assigning_workspace(&daemon, &url);
+    let task = |say: &str| {
+        let form =
+            [("Attributes", format!(r#"{{"say":"{say}"}}"#)), ("TaskChannel", "chat".into())];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ok(daemon.post(&format!("{base}/Tasks"), &form), 201)["sid"].as_str().unwrap().to_owned()
+    };
+    let statuses = |daemon: &Daemon, task: &str| -> Vec<String> {
+        let listed = ok(daemon.get(&format!("{base}/Tasks/{task}/Reservations")), 200);
+        let all = listed["reservations"].as_array().unwrap().iter();
+        all.map(|r| r["reservation_status"].as_str().unwrap().to_owned()).collect()
+    };
+    let calls_for = |task: &str| -> Vec<Received> {
+        let requests = fake.requests();
+        requests.into_iter().filter(|r| r.param("TaskSid").as_deref() == Some(task)).collect()
+    };
+
+    let accepted = task("accept");
+    eventually("the callback's accept", || statuses(&daemon, &accepted) == ["accepted"]);
+    let calls = calls_for(&accepted);
+    assert_eq!(calls.len(), 2, "the 503 and the retry");
+    for call in &calls {
+        let params = call.form();
+        let pairs: Vec<(&str, &str)> =
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let signature = twilio_signature(AUTH_TOKEN, &url, &pairs);
+        assert_eq!(call.header("X-Twilio-Signature"), Some(signature.as_str()), "signed");
+        assert_eq!(call.param("WorkflowSid").as_deref(), Some(workflow.as_str()));
+        assert!(call.param("ReservationSid").unwrap().starts_with("WR"));
+        assert!(call.param("WorkerSid").unwrap().starts_with("WK"));
+    }
+    let task_path = format!("{base}/Tasks/{accepted}");
+    assert_eq!(ok(daemon.get(&task_path), 200)["assignment_status"], "assigned");
+
+    // The free worker is offered it and the callback rejects: nobody else is free, it waits.
+    let rejected = task("reject");
+    eventually("the callback's reject", || statuses(&daemon, &rejected) == ["rejected"]);
+    let waiting = ok(daemon.get(&format!("{base}/Tasks/{rejected}")), 200);
+    assert_eq!(waiting["assignment_status"], "pending");
+
+    // `call` is voice only: refused, so the reservation waits for the worker.
+    let called = task("call");
+    eventually("the call for the third task", || calls_for(&called).len() == 1);
+    assert_eq!(statuses(&daemon, &called), ["pending"], "nothing carried out");
+
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let before = fake.requests().len();
+    let daemon = start(&dir);
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(fake.requests().len(), before, "a restart calls nothing again");
+    assert_eq!(statuses(&daemon, &called), ["pending"]);
 }

@@ -240,6 +240,7 @@ impl Engine {
             routers: std::sync::OnceLock::new(),
             media_config: config.media.clone(),
         });
+        let _ = consumers.shared().engine.set(Arc::downgrade(&inner));
         start_routers(&inner, config.router_shards);
         let engine = Engine { inner };
         engine.resume_channels(&consumers, &dispatcher)?;

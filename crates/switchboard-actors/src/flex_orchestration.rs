@@ -10,7 +10,8 @@
 //! completion leaves the channel active for the next agent, and neither the janitor nor the end
 //! of the first interaction retires it; the first agent leaves when their task completes (cold:
 //! at once, warm: after staying on with the second). The channel goes inactive when the last of
-//! its tasks wraps up or completes.
+//! its tasks wraps up or completes, or when a transfer is canceled with no other task open (the
+//! interaction ended with the task before it), janitor or not.
 //!
 //! Derived from the task's state and carried out idempotently (what is already so is left), so
 //! it is run after every answer or update of a task, and again at every start for each task in
@@ -89,6 +90,12 @@ fn commands_for(engine: &Engine, task: &TaskState, channel: &ChannelState) -> Ve
             }
         }
         AssignmentStatus::Canceled => {
+            // A transfer canceled with no other task of the channel open: the interaction ended
+            // with the task before it, and the channel goes inactive as it would have then.
+            // (With the janitor on, ending the channel's last task does it too.)
+            if deactivate && is_transfer(task) {
+                commands.push(ChannelCommand::Deactivate);
+            }
             if let (true, Some(task_sid)) = (task_open, task.sid) {
                 let reason = task.reason.clone().unwrap_or_default();
                 commands.push(ChannelCommand::EndTask {
@@ -100,6 +107,12 @@ fn commands_for(engine: &Engine, task: &TaskState, channel: &ChannelState) -> Ve
         AssignmentStatus::Pending | AssignmentStatus::Reserved => {}
     }
     commands
+}
+
+/// Whether the task is a transfer's: Flex names where it goes in `transferTargetType`.
+fn is_transfer(task: &TaskState) -> bool {
+    serde_json::from_str::<serde_json::Value>(&task.attributes)
+        .is_ok_and(|attributes| attributes.get("transferTargetType").is_some())
 }
 
 /// Links an open task the channel does not know yet (a transfer's, or one made over the REST

@@ -127,10 +127,12 @@ pub(crate) enum Destination {
     Studio,
     /// A workspace's `EventCallbackUrl`.
     RouterEventCallback,
+    /// A workflow's `AssignmentCallbackUrl`.
+    Assignment,
 }
 
 impl Destination {
-    const ALL: [Destination; 11] = [
+    const ALL: [Destination; 12] = [
         Destination::Integration,
         Destination::Twilio,
         Destination::Whatsapp,
@@ -142,6 +144,7 @@ impl Destination {
         Destination::TaskRouter,
         Destination::Studio,
         Destination::RouterEventCallback,
+        Destination::Assignment,
     ];
 
     fn label(self) -> &'static str {
@@ -157,6 +160,7 @@ impl Destination {
             Destination::TaskRouter => "taskrouter",
             Destination::Studio => "studio",
             Destination::RouterEventCallback => "taskrouter_event_callback",
+            Destination::Assignment => "taskrouter_assignment_callback",
         }
     }
 }

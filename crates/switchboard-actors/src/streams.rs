@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use switchboard_domain::{Aggregate, Sid, Timestamp};
-use switchboard_store::{EventLog, FlushTicket, StreamLog};
+use switchboard_store::{AppendGroup, EventLog, FlushTicket, StreamLog};
 
 use crate::EngineError;
 
@@ -130,16 +130,16 @@ impl<A: Aggregate> Streams<A> {
         self.writer().execute(sid, commands, at)
     }
 
-    /// [`Streams::execute`], handing back the events too and, when `keep_before` asks for it,
-    /// the state before.
+    /// [`Streams::execute`] in `group` (whose ticket covers it: the change has none of its
+    /// own), handing back the events too and the state before.
     pub fn execute_logged(
         &self,
         sid: Sid,
         commands: Vec<A::Command>,
         at: Timestamp,
-        keep_before: bool,
+        group: &AppendGroup<'_>,
     ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
-        self.writer().run(sid, commands, at, keep_before)
+        self.writer().run(sid, commands, at, (true, Some(group)))
     }
 
     /// Waits until `written`'s append is durable; hands on its state or its rejection.
@@ -193,17 +193,18 @@ impl<A: Aggregate> Writer<'_, A> {
 
     /// See [`Streams::execute`]. Records the cause of the change being made (see `cause`).
     pub fn execute(&mut self, sid: Sid, commands: Vec<A::Command>, at: Timestamp) -> Written<A> {
-        Ok(self.run(sid, commands, at, false)?.map(|logged| (logged.after, logged.ticket)))
+        Ok(self.run(sid, commands, at, (false, None))?.map(|logged| (logged.after, logged.ticket)))
     }
 
-    /// Runs the change, handing back the events appended and, when `keep_before` asks for it,
-    /// the state before (for whoever tells others what changed: TaskRouter's feed).
+    /// Runs the change, in `group` if there is one, handing back the events appended and, when
+    /// `keep_before` asks for it, the state before (for whoever tells others what changed:
+    /// TaskRouter's feed).
     pub fn run(
         &mut self,
         sid: Sid,
         commands: Vec<A::Command>,
         at: Timestamp,
-        keep_before: bool,
+        (keep_before, group): (bool, Option<&AppendGroup<'_>>),
     ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
         let log = &self.streams.log;
         let kept = self.streams.read().0.get(&sid).cloned();
@@ -215,12 +216,13 @@ impl<A: Aggregate> Writer<'_, A> {
             None => StreamLog::new(sid),
         };
         let before = if keep_before { stream.state().clone() } else { A::default() };
-        let executed = match stream.execute_caused(log, commands, at, crate::cause::current())? {
+        let cause = crate::cause::current();
+        let executed = match stream.execute_in(log, group, commands, (at, cause))? {
             Ok(executed) => executed,
             Err(rejection) => return Ok(Err(rejection)),
         };
         let state = stream.state().clone();
-        if executed.ticket.is_some() {
+        if !executed.events.is_empty() {
             let streams = self.streams;
             streams.held.fetch_add((streams.footprint)(&state), Ordering::Relaxed);
             let replaced =
@@ -247,5 +249,6 @@ pub(crate) struct Logged<A: Aggregate> {
     /// In order; the first has sequence `first_seq` in its stream.
     pub events: Vec<A::Event>,
     pub first_seq: u64,
+    /// `None` when nothing was appended or the change was made in a group.
     pub ticket: Option<FlushTicket>,
 }

@@ -40,6 +40,15 @@ impl EventRecord {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.data.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
+
+    /// Shows the task's attributes as erased (`{}`), as the task shows them once erased.
+    pub fn erase_task_attributes(&mut self) {
+        for (key, value) in &mut self.data {
+            if key == "TaskAttributes" {
+                "{}".clone_into(value);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -146,6 +146,8 @@ pub fn task_events(before: &TaskState, event: &TaskEvent, after: &TaskState) -> 
         TaskEvent::TaskCompleted { .. } => task("task.completed"),
         TaskEvent::TaskCanceled { .. } => task("task.canceled"),
         TaskEvent::TaskDeleted => task("task.deleted"),
+        // Twilio has no such event: an erasure is not told as a change of the task.
+        TaskEvent::TaskAttributesErased => return Vec::new(),
     };
     vec![one]
 }

@@ -202,6 +202,9 @@ pub enum TaskEvent {
         reason: String,
     },
     TaskDeleted,
+    /// The task's attributes were erased with its chat channel's content (a customer's data):
+    /// they are `{}` from now on, deleted or finished tasks included.
+    TaskAttributesErased,
 }
 
 impl DomainEvent for TaskEvent {
@@ -223,6 +226,7 @@ impl DomainEvent for TaskEvent {
             TaskEvent::TaskCompleted { .. } => "task_completed",
             TaskEvent::TaskCanceled { .. } => "task_canceled",
             TaskEvent::TaskDeleted => "task_deleted",
+            TaskEvent::TaskAttributesErased => "task_attributes_erased",
         }
     }
 }
@@ -298,6 +302,8 @@ pub enum TaskCommand {
         at: Timestamp,
     },
     Delete,
+    /// Erases the attributes, in whatever state the task is (deleted too); a no-op once done.
+    EraseAttributes,
 }
 
 /// Why a task change was refused.
@@ -348,6 +354,9 @@ pub struct TaskState {
     /// In the order they were made.
     pub reservations: Vec<Reservation>,
     pub deleted: bool,
+    /// Whether its attributes were erased (`TaskAttributesErased`).
+    #[serde(default)]
+    pub attributes_erased: bool,
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     /// Counts changes, for `ETag`/`If-Match`.

@@ -140,6 +140,9 @@ struct State {
     fold_wanted: bool,
     /// Streams whose newest head is staged or in a checkpoint but not yet in `H`.
     unfolded: BTreeSet<Sid>,
+    /// Streams with appends whose heads a group holds back (`hold_head`), by how many: their
+    /// newest head is in no checkpoint yet, so they stay unfolded whatever a fold writes.
+    held: HashMap<Sid, usize>,
 }
 
 /// Slots of the ring of checkpoints: they are folded into the `H` entries after this many.
@@ -206,6 +209,7 @@ impl GroupCommit {
                 durable: start,
                 fold_wanted: false,
                 unfolded: BTreeSet::new(),
+                held: HashMap::new(),
             }),
             work: Condvar::new(),
             completed: AtomicU64::new(0),
@@ -255,10 +259,33 @@ impl GroupCommit {
     /// was staged.
     pub fn stage_head(&self, stream: Sid, head: Head, appended: u64) -> FlushTicket {
         let mut state = lock(&self.shared.state);
-        state.staged.insert(stream, head);
-        state.appended += appended;
-        state.appends += 1;
+        stage(&mut state, stream, head, appended);
+        self.next_generation(&mut state)
+    }
+
+    /// Notes that an append to `stream` is in sled with its head held back by a group
+    /// (`AppendGroup`), to be staged with the group's others by [`GroupCommit::stage_held`]:
+    /// until then no checkpoint holds it, and the stream counts as unfolded.
+    pub fn hold_head(&self, stream: Sid) {
+        let mut state = lock(&self.shared.state);
+        *state.held.entry(stream).or_default() += 1;
         state.unfolded.insert(stream);
+    }
+
+    /// Stages the heads a group held back (each `(stream, head, records appended)`, in the
+    /// order of the appends) under one lock: the flush this ticket names holds all of them in
+    /// its checkpoint, and no earlier one holds any.
+    pub fn stage_held(&self, heads: &[(Sid, Head, u64)]) -> FlushTicket {
+        let mut state = lock(&self.shared.state);
+        for &(stream, head, appended) in heads {
+            if let Entry::Occupied(mut held) = state.held.entry(stream) {
+                *held.get_mut() -= 1;
+                if *held.get() == 0 {
+                    held.remove();
+                }
+            }
+            stage(&mut state, stream, head, appended);
+        }
         self.next_generation(&mut state)
     }
 
@@ -360,6 +387,14 @@ impl Drop for GroupCommit {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Stages `head` as `stream`'s for the next checkpoint (an append that added `appended`).
+fn stage(state: &mut State, stream: Sid, head: Head, appended: u64) {
+    state.staged.insert(stream, head);
+    state.appended += appended;
+    state.appends += 1;
+    state.unfolded.insert(stream);
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -512,8 +547,9 @@ fn flush_loop(shared: &Shared, flush: &mut Flush<'_>, pacing: FlushPacing, mut j
                 state.progress.completed = generation;
                 state.durable = position;
                 for stream in folded {
-                    // Staged again meanwhile: its newest head belongs to a later checkpoint.
-                    if !state.staged.contains_key(&stream) {
+                    // Staged again meanwhile, or held by a group: its newest head belongs to a
+                    // later checkpoint.
+                    if !state.staged.contains_key(&stream) && !state.held.contains_key(&stream) {
                         state.unfolded.remove(&stream);
                     }
                 }

@@ -53,8 +53,8 @@ pub use error::StoreError;
 pub use flusher::{Durability, FlushPacing, FlushTicket, Writing};
 pub use integrity::{FolderProblem, FolderProblemKind};
 pub use log::{
-    Appended, EventLog, IndexChanges, IntegrityFailure, LoggedEvent, OpenOptions, StoreConfig,
-    DEFAULT_RECORD_SYNC,
+    AppendGroup, Appended, EventLog, IndexChanges, IntegrityFailure, LoggedEvent, OpenOptions,
+    StoreConfig, DEFAULT_RECORD_SYNC,
 };
 pub use maintenance::{reindex, rotate_master_key, ReindexReport, RotateReport};
 pub use media::{MediaRead, StoredMedia, MEDIA_CHUNK};

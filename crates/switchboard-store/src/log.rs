@@ -104,6 +104,40 @@ pub struct Appended {
     pub ticket: FlushTicket,
 }
 
+/// Appends to several streams that must survive a crash together or not at all (a TaskRouter
+/// change and the records of it in its workspace's event log). Each is written as any append
+/// is, but its stream's new head is held back until [`AppendGroup::finish`] stages them all
+/// under one lock: the one checkpoint that holds any of them holds every one, and recovery rolls
+/// back an append no checkpoint holds, so a flush that falls between two of them makes neither
+/// durable. Every append to a stream between its first in a group and the group's end must be
+/// made in the group (a stream has one writer). Dropped unfinished, a group stages what it
+/// holds, so no head is ever left out of the checkpoints.
+#[derive(Debug)]
+pub struct AppendGroup<'a> {
+    log: &'a EventLog,
+    /// (stream, head after the append, records it added), in the order of the appends.
+    heads: Mutex<Vec<(Sid, Head, u64)>>,
+}
+
+impl AppendGroup<'_> {
+    /// Stages every append made in the group; the ticket to wait on, `None` if there was none.
+    #[must_use = "the group's appends are not durable until its ticket is waited for"]
+    pub fn finish(self) -> Option<FlushTicket> {
+        self.stage()
+    }
+
+    fn stage(&self) -> Option<FlushTicket> {
+        let heads = std::mem::take(&mut *self.heads.lock().unwrap_or_else(|e| e.into_inner()));
+        (!heads.is_empty()).then(|| self.log.flusher.stage_held(&heads))
+    }
+}
+
+impl Drop for AppendGroup<'_> {
+    fn drop(&mut self) {
+        let _ = self.stage();
+    }
+}
+
 /// Index changes that go into the same atomic batch as the records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexChanges {
@@ -330,6 +364,46 @@ impl EventLog {
         events: &[E],
         index: &IndexChanges,
     ) -> Result<Appended, StoreError> {
+        let (first_seq, next_seq, ticket) =
+            self.append_staged(stream, expected_seq, (events, index), |next, appended| {
+                self.flusher.stage_head(stream, next, appended)
+            })?;
+        Ok(Appended { first_seq, next_seq, ticket })
+    }
+
+    /// [`EventLog::append`] as part of `group`: its head is staged with the group's others when
+    /// the group finishes. Returns the sequence numbers it took (first, next).
+    pub fn append_in<E: LoggedEvent>(
+        &self,
+        group: &AppendGroup<'_>,
+        stream: Sid,
+        expected_seq: u64,
+        (events, index): (&[E], &IndexChanges),
+    ) -> Result<(u64, u64), StoreError> {
+        debug_assert!(std::ptr::eq(group.log, self), "a group of another log");
+        let (first_seq, next_seq, ()) =
+            self.append_staged(stream, expected_seq, (events, index), |next, appended| {
+                self.flusher.hold_head(stream);
+                let mut heads = group.heads.lock().unwrap_or_else(|e| e.into_inner());
+                heads.push((stream, next, appended));
+            })?;
+        Ok((first_seq, next_seq))
+    }
+
+    /// Appends to a group whose appends become durable together ([`AppendGroup`]).
+    pub fn group(&self) -> AppendGroup<'_> {
+        AppendGroup { log: self, heads: Mutex::new(Vec::new()) }
+    }
+
+    /// Writes an append and hands its new head to `stage` (with the records it added) under
+    /// the stream's lock; returns (first, next) sequence and what `stage` gave.
+    fn append_staged<E: LoggedEvent, T>(
+        &self,
+        stream: Sid,
+        expected_seq: u64,
+        (events, index): (&[E], &IndexChanges),
+        stage: impl FnOnce(Head, u64) -> T,
+    ) -> Result<(u64, u64, T), StoreError> {
         self.with_head(stream, |slot| {
             if slot.head.next_seq != expected_seq {
                 return Err(StoreError::Conflict {
@@ -372,14 +446,13 @@ impl EventLog {
                 }
             }
             let appended_records = next.next_seq - slot.head.next_seq;
-            let ticket = self.flusher.stage_head(stream, next, appended_records);
+            let staged = stage(next, appended_records);
             if created_key {
                 self.keys.remember(stream, key);
             }
-            let appended =
-                Appended { first_seq: slot.head.next_seq, next_seq: next.next_seq, ticket };
+            let first_seq = slot.head.next_seq;
             slot.head = next;
-            Ok(appended)
+            Ok((first_seq, next.next_seq, staged))
         })
     }
 

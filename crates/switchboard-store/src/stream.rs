@@ -7,11 +7,12 @@
 
 use switchboard_domain::{Aggregate, Cause, ChannelState, IndexEntry, Recorded, Sid, Timestamp};
 
-use crate::log::{EventLog, IndexChanges};
+use crate::log::{AppendGroup, EventLog, IndexChanges};
 use crate::replay::ReplayRecord;
 use crate::{FlushTicket, StoreError};
 
-/// What a command did: the events it appended (possibly none) and the ticket to wait on.
+/// What a command did: the events it appended (possibly none) and the ticket to wait on (none
+/// when nothing was appended, or when the append was made in a group, whose ticket covers it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Executed<E = switchboard_domain::ChannelEvent> {
     pub events: Vec<E>,
@@ -141,6 +142,18 @@ impl<A: Aggregate> StreamLog<A> {
         at: Timestamp,
         cause: Option<Cause>,
     ) -> Result<Result<Executed<A::Event>, A::Rejection>, StoreError> {
+        self.execute_in(log, None, commands, (at, cause))
+    }
+
+    /// `execute_caused`, appending in `group` when there is one: then the executed change has
+    /// no ticket of its own (the group's [`AppendGroup::finish`] gives the one to wait on).
+    pub fn execute_in(
+        &mut self,
+        log: &EventLog,
+        group: Option<&AppendGroup<'_>>,
+        commands: Vec<A::Command>,
+        (at, cause): (Timestamp, Option<Cause>),
+    ) -> Result<Result<Executed<A::Event>, A::Rejection>, StoreError> {
         let mut next = self.state.clone();
         let mut records = Vec::new();
         let mut pending = Vec::new();
@@ -164,7 +177,13 @@ impl<A: Aggregate> StreamLog<A> {
         for event in &events {
             changes.put.extend(A::event_index_entries(event, self.sid));
         }
-        let appended = log.append(self.sid, first_seq, &records, &changes)?;
+        let ticket = match group {
+            Some(group) => {
+                log.append_in(group, self.sid, first_seq, (&records, &changes))?;
+                None
+            }
+            None => Some(log.append(self.sid, first_seq, &records, &changes)?.ticket),
+        };
         let every = log.config().snapshot_every.max(1);
         let crossed = first_seq / every != next.events_applied() / every;
         // The old state let go, what `settle` adds is this state's alone: added in place.
@@ -175,7 +194,7 @@ impl<A: Aggregate> StreamLog<A> {
         if crossed {
             self.save_snapshot(log);
         }
-        Ok(Ok(Executed { events, at, first_seq, ticket: Some(appended.ticket) }))
+        Ok(Ok(Executed { events, at, first_seq, ticket }))
     }
 }
 

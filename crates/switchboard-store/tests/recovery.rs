@@ -11,7 +11,7 @@ use switchboard_domain::{
     ChannelCommand, ChannelState, ErasureReason, FlowEvent, IndexKind, Recorded, SidPrefix,
     Timestamp, UserEvent, UserState,
 };
-use switchboard_store::{ChannelLog, EventLog, IndexChanges, RawLog, VerifyMode};
+use switchboard_store::{AppendGroup, ChannelLog, EventLog, IndexChanges, RawLog, VerifyMode};
 
 fn head_key(channel: u32) -> Vec<u8> {
     let mut key = vec![b'H'];
@@ -487,5 +487,56 @@ fn a_lost_append_to_a_flow_stream_is_rolled_back() {
     let log = temp.open(1000);
     assert_eq!(log.next_seq(flow).unwrap(), 1);
     assert_eq!(log.read::<Recorded<FlowEvent>>(flow, 0).count(), 1);
+    assert!(log.verify(VerifyMode::Full, &mut |_| {}).unwrap().is_clean());
+}
+
+/// Appends to a user stream in `group`, as TaskRouter appends a change and its event-log
+/// records: returns the new state.
+fn append_user_in(log: &EventLog, group: &AppendGroup<'_>, n: u32, identity: &str) -> UserState {
+    let mut state = UserState::default();
+    let created = user_created(n, identity);
+    state.apply(&created);
+    let changes = IndexChanges { put: state.index_entries(), delete: Vec::new() };
+    log.append_in(group, user_sid(n), 0, (&[created][..], &changes)).unwrap();
+    state
+}
+
+/// A group's appends (a TaskRouter change and its events) survive a crash together or not at
+/// all: a flush that falls between two of them (another writer's) checkpoints neither, so a
+/// crash right after it keeps neither; once the group has finished and its flush is done, a
+/// crash keeps both.
+#[test]
+fn a_group_s_appends_survive_a_crash_together_or_not_at_all() {
+    let temp = TempLog::new();
+    let service = Some(support::service());
+    let (between, after) = (temp.dir.path().join("between"), temp.dir.path().join("after"));
+    {
+        let log = temp.open(1000);
+        let group = log.group();
+        append_user_in(&log, &group, 1, "alice");
+        log.flush().unwrap();
+        copy_folder(&temp.path(), &between);
+        append_user_in(&log, &group, 2, "bob");
+        let ticket = group.finish().expect("two appends");
+        log.wait_durable_blocking(ticket).unwrap();
+        copy_folder(&temp.path(), &after);
+        assert_eq!(log.group().finish(), None, "an empty group stages nothing");
+    }
+    let open = |path: &std::path::Path| {
+        let mut config = temp.config(1000);
+        config.path = path.to_path_buf();
+        EventLog::open(config, temp.key.clone()).unwrap()
+    };
+    let log = open(&between);
+    let seqs = (log.next_seq(user_sid(1)).unwrap(), log.next_seq(user_sid(2)).unwrap());
+    assert_eq!(seqs, (0, 0), "the first append's flush did not make it durable alone");
+    assert_eq!(log.lookup(IndexKind::UserIdentity, service, "alice").unwrap(), None);
+    assert!(log.verify(VerifyMode::Full, &mut |_| {}).unwrap().is_clean());
+    log.close().unwrap();
+    let log = open(&after);
+    let seqs = (log.next_seq(user_sid(1)).unwrap(), log.next_seq(user_sid(2)).unwrap());
+    assert_eq!(seqs, (1, 1), "both, once the group's flush is done");
+    let owner = log.lookup(IndexKind::UserIdentity, service, "bob").unwrap();
+    assert_eq!(owner.map(|(sid, _)| sid), Some(user_sid(2)));
     assert!(log.verify(VerifyMode::Full, &mut |_| {}).unwrap().is_clean());
 }

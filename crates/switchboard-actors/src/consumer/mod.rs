@@ -8,7 +8,8 @@
 //! channel (`studio_trigger`: starts an execution or gives it the reply it waits for), the
 //! requests of Studio executions (`studio_requests`: the bot's messages, HTTP calls, tasks),
 //! which reads executions' streams (`FN…`) rather than channels', and workspaces'
-//! `EventCallbackUrl` (`router_events`, woken by the task router); `webhooks` holds what the
+//! `EventCallbackUrl` (`router_events`) and workflows' `AssignmentCallbackUrl`
+//! (`assignment_callbacks`), both woken by the task router; `webhooks` holds what the
 //! webhook consumers share. A new one is a file here implementing [`Consumer`] and a line in
 //! [`Consumers::new`].
 //!
@@ -23,6 +24,7 @@
 //! recorded as a dead letter so the stream's later events are not held up forever. Delivery is
 //! at least once: a crash between a delivery and its cursor update repeats it.
 
+mod assignment_callbacks;
 mod channel_webhooks;
 mod config;
 mod external;
@@ -51,6 +53,7 @@ use crate::hub::LiveEvent;
 use crate::media::MediaConfig;
 use runs::ChannelRuns;
 
+pub use assignment_callbacks::CONSUMER as ASSIGNMENT_CONSUMER;
 pub use channel_webhooks::CONSUMER as WEBHOOK_CONSUMER;
 pub use config::{OutboxConfig, TwilioAccount, TwilioApi, DEFAULT_GRAPH_API_BASE};
 pub use external::CONSUMER as EXTERNAL_CONSUMER;
@@ -112,6 +115,7 @@ const TASK_ROUTING: usize = 5;
 const STUDIO_TRIGGER: usize = 6;
 const STUDIO_REQUESTS: usize = 7;
 const ROUTER_EVENTS: usize = 8;
+const ASSIGNMENT_CALLBACKS: usize = 9;
 
 /// Which consumers a wake is for, a bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -176,8 +180,9 @@ impl Wake {
         }
     }
 
-    /// A workspace's event log (`EV…`), durable below `until_seq`, for its `EventCallbackUrl`;
-    /// delivery starts at its cursor. (`service_sid` is the log's own SID: it has no service.)
+    /// A workspace's event log (`EV…`), durable below `until_seq`, for its `EventCallbackUrl`
+    /// and its workflows' `AssignmentCallbackUrl`; each delivery starts at its cursor.
+    /// (`service_sid` is the log's own SID: it has no service.)
     pub(crate) fn router_events(log: Sid, from_seq: u64, until_seq: u64) -> Wake {
         Wake {
             stream_sid: log,
@@ -185,7 +190,9 @@ impl Wake {
             until_seq,
             flow_sid: None,
             service_sid: log,
-            consumers: Interest::only(ROUTER_EVENTS),
+            consumers: Interest(
+                Interest::only(ROUTER_EVENTS).0 | Interest::only(ASSIGNMENT_CALLBACKS).0,
+            ),
         }
     }
 
@@ -235,6 +242,9 @@ pub(crate) struct Shared {
     /// workspaces whose workflows a `send-to-flex` names.
     pub studio: Arc<crate::studio_flows::StudioFlowDirectory>,
     pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
+    /// The engine, once it runs (set by `Engine::start`): what an assignment callback's answer
+    /// is carried out through, so the task's channel follows it as after any answer.
+    pub engine: std::sync::OnceLock<std::sync::Weak<crate::engine::EngineInner>>,
 }
 
 /// What the consumers reach besides the log and the outbound policy.
@@ -265,7 +275,14 @@ impl Shared {
             clock,
             studio,
             workspaces,
+            engine: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The engine, while it runs.
+    pub(crate) fn engine(&self) -> Option<crate::Engine> {
+        let inner = self.engine.get()?.upgrade()?;
+        Some(crate::Engine { inner })
     }
 }
 
@@ -295,6 +312,7 @@ impl Consumers {
             Box::new(studio_trigger::StudioTrigger),
             Box::new(studio_requests::StudioRequests),
             Box::new(router_events::RouterEventCallbacks),
+            Box::new(assignment_callbacks::AssignmentCallbacks),
         ];
         debug_assert_eq!(list[EXTERNAL].name(), EXTERNAL_CONSUMER);
         debug_assert_eq!(list[REPLIES].name(), REPLY_CONSUMER);
@@ -305,6 +323,7 @@ impl Consumers {
         debug_assert_eq!(list[STUDIO_TRIGGER].name(), studio_trigger::CONSUMER);
         debug_assert_eq!(list[STUDIO_REQUESTS].name(), STUDIO_REQUESTS_CONSUMER);
         debug_assert_eq!(list[ROUTER_EVENTS].name(), router_events::CONSUMER);
+        debug_assert_eq!(list[ASSIGNMENT_CALLBACKS].name(), assignment_callbacks::CONSUMER);
         Consumers { shared, list }
     }
 

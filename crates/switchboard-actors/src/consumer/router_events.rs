@@ -72,7 +72,11 @@ async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
             let Some(state) = router.workspace_state(workspace) else { return Ok(()) };
             let Some((_, settings)) = state.live() else { return Ok(()) };
             let Some(url) = settings.event_callback_url.clone() else { return Ok(()) };
-            let EventLogEvent::Recorded(logged) = &event.event;
+            let EventLogEvent::Recorded(mut logged) = event.event;
+            if router.redact_erased([&mut logged]).is_err() {
+                // Whether its task was erased could not be read: shown as erased.
+                logged.erase_task_attributes();
+            }
             if wanted(settings.events_filter.as_deref(), &logged.event_type) {
                 let mut form = Form::default();
                 form.put("EventType", logged.event_type.clone())
@@ -85,7 +89,7 @@ async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
                     .put("Sid", event_sid(workspace, seq).to_string())
                     .put("Timestamp", (event.at.as_millis() / 1000).to_string())
                     .put("TimestampMs", event.at.as_millis().to_string());
-                form.0.extend(logged.data.iter().cloned());
+                form.0.extend(logged.data);
                 send(shared, stream, seq, url, form).await?;
             }
         }

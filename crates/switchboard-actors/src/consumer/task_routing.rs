@@ -2,7 +2,8 @@
 //! interaction on a flow with `IntegrationType=task`) becomes a TaskRouter task of the same SID,
 //! in the flow's workspace, workflow and task channel, with Flex's attributes (`channelSid`,
 //! `channelType`, `name`, `from`, the flow's and the interaction's own); a task the channel ends
-//! as canceled (the janitor retiring the channel) is canceled with its reason.
+//! as canceled (the janitor retiring the channel) is canceled with its reason; the erasure of a
+//! channel's content (`data_erased`) erases the attributes of every task it linked.
 //!
 //! A Studio flow's channel links its task through `send-to-flex` (`studio_requests` makes it in
 //! TaskRouter): here only its cancellation is carried out.
@@ -37,7 +38,12 @@ impl Consumer for TaskRouting {
 
     fn wants(&self, woken: &Woken<'_>) -> bool {
         woken.events().any(|event| {
-            matches!(event, ChannelEvent::TaskLinked { .. } | ChannelEvent::TaskEnded { .. })
+            matches!(
+                event,
+                ChannelEvent::TaskLinked { .. }
+                    | ChannelEvent::TaskEnded { .. }
+                    | ChannelEvent::DataErased { .. }
+            )
         }) && woken.flow().is_some_and(|f| links_tasks(&f))
     }
 
@@ -74,7 +80,11 @@ async fn deliver(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
     for record in durable_records::<Recorded>(log, &wake, start)? {
         let seq = record.seq();
         if let ReplayRecord::Event { event, .. } = &record {
-            if let Err(why) = route(shared, &flow, channel, &event.event).await {
+            let routed = match &event.event {
+                ChannelEvent::DataErased { .. } => erase_tasks(shared, channel, seq).await,
+                event => route(shared, &flow, channel, event).await,
+            };
+            if let Err(why) = routed {
                 super::give_up(log, CONSUMER, channel, seq, &why, Destination::TaskRouter)?;
             }
         }
@@ -140,6 +150,36 @@ async fn route(
         }
         _ => Ok(()),
     }
+}
+
+/// The channel's content was erased (its `data_erased` at `seq`): so are the attributes of every
+/// task it linked (Flex's copy of the customer's name, address and pre-engagement data), in the
+/// tasks and in their events.
+async fn erase_tasks(shared: &Shared, channel: Sid, seq: u64) -> Result<(), String> {
+    let mut tasks = Vec::new();
+    for record in shared
+        .log
+        .read::<Recorded>(channel, 0)
+        .take_while(|r| r.as_ref().map_or(true, |r| r.seq() < seq))
+    {
+        if let ReplayRecord::Event { event, .. } = record.map_err(|e| e.to_string())? {
+            if let ChannelEvent::TaskLinked { task_sid, .. } = event.event {
+                tasks.push(task_sid);
+            }
+        }
+    }
+    let now = shared.clock.now();
+    for task in tasks {
+        let erased = shared.task_router.erase_task_attributes(task, now).await;
+        match erased.map_err(|e| e.to_string())? {
+            // Never made in TaskRouter (a flow without a workspace): nothing to erase.
+            Ok(()) | Err(RouterRefusal::NotFound) | Err(RouterRefusal::Task(_)) => {}
+            Err(other) => {
+                return Err(format!("the task's attributes could not be erased: {other}"))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The flow's workspace, or the only one there is.

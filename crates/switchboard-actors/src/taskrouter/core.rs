@@ -1,7 +1,7 @@
 //! The router's one writer: the matcher, the documents matching reads, and the deadlines, with
 //! what follows each kind of change (`switchboard_routing::matching` says the order). Every
-//! method runs under the router's lock, appends before it returns, and hands back the tickets
-//! the caller waits on once the lock is released.
+//! method runs under the router's lock and appends before it returns, in the lock's group
+//! (`Parts::group`), whose ticket the caller waits on once the lock is released.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -12,12 +12,12 @@ use switchboard_routing::events::{task_events, worker_events};
 use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
-use switchboard_store::FlushTicket;
+use switchboard_store::AppendGroup;
 
 use super::feed::{items_of, task_subject, worker_subject, FeedItem};
 use super::routing::{after_secs, attributes, worker_document, Placement, Rules, WaitingTask};
 use crate::ids::new_sid;
-use crate::streams::{Logged, Streams};
+use crate::streams::Streams;
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
 
@@ -42,19 +42,21 @@ pub(crate) struct Core {
     finished: BTreeSet<(Timestamp, Sid)>,
 }
 
-/// What the router's methods work with: the streams and the workspaces, borrowed.
+/// What the router's methods work with: the streams and the workspaces, borrowed, and the group
+/// every append under the lock is made in, the event logs' records of the changes included, so
+/// one flush makes a change and its events durable together or neither.
 pub(crate) struct Parts<'a> {
     pub workers: &'a Streams<WorkerState>,
     pub tasks: &'a Streams<TaskState>,
     pub workspaces: &'a WorkspaceDirectory,
-    pub tickets: Vec<FlushTicket>,
+    pub group: &'a AppendGroup<'a>,
     /// What the changes appended, mapped to TaskRouter's events: for the workspaces' event
     /// logs (always) and the workers' feed once durable.
     pub feed: Vec<FeedItem>,
 }
 
 impl Parts<'_> {
-    /// Runs `command` on task `sid`, keeping its ticket; the task's state after, or the refusal.
+    /// Runs `command` on task `sid` in the group; the task's state after, or the refusal.
     pub fn task(
         &mut self,
         sid: Sid,
@@ -71,7 +73,7 @@ impl Parts<'_> {
         commands: Vec<TaskCommand>,
         at: Timestamp,
     ) -> Result<Result<TaskState, switchboard_routing::task::TaskRejection>, EngineError> {
-        let logged = run(self.tasks, &mut self.tickets, (sid, commands, at))?;
+        let logged = self.tasks.execute_logged(sid, commands, at, self.group)?;
         Ok(logged.map(|logged| {
             self.feed.extend(items_of(sid, &logged, at, task_events, task_subject));
             logged.after
@@ -96,24 +98,12 @@ impl Parts<'_> {
         at: Timestamp,
     ) -> Result<Result<WorkerState, switchboard_routing::worker::WorkerRejection>, EngineError>
     {
-        let logged = run(self.workers, &mut self.tickets, (sid, commands, at))?;
+        let logged = self.workers.execute_logged(sid, commands, at, self.group)?;
         Ok(logged.map(|logged| {
             self.feed.extend(items_of(sid, &logged, at, worker_events, worker_subject));
             logged.after
         }))
     }
-}
-
-/// Runs `commands` on stream `sid` of `streams` at `at`, keeping the append's ticket and the
-/// state before (what the change means is worked out from it).
-fn run<A: switchboard_domain::Aggregate>(
-    streams: &Streams<A>,
-    tickets: &mut Vec<FlushTicket>,
-    (sid, commands, at): (Sid, Vec<A::Command>, Timestamp),
-) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
-    Ok(streams.execute_logged(sid, commands, at, true)?.inspect(|logged| {
-        tickets.extend(logged.ticket);
-    }))
 }
 
 impl Core {

@@ -126,7 +126,8 @@ pub struct TaskRouter {
 /// tell once they are durable, and the event logs to wake delivery of.
 #[derive(Debug)]
 struct Written {
-    tickets: Vec<switchboard_store::FlushTicket>,
+    /// The ticket of the lock's group (`None`: nothing was appended).
+    ticket: Option<switchboard_store::FlushTicket>,
     batch: Option<u64>,
     appended: event_log::Appended,
 }
@@ -217,7 +218,9 @@ impl TaskRouter {
         skip: usize,
         take: usize,
     ) -> Result<(Vec<LoggedRouterEvent>, bool), EngineError> {
-        self.event_logs.list(workspace, query, skip, take)
+        let (mut events, more) = self.event_logs.list(workspace, query, skip, take)?;
+        self.redact_erased(events.iter_mut().map(|e| &mut e.record))?;
+        Ok((events, more))
     }
 
     /// One event of the workspace, by SID.
@@ -226,7 +229,9 @@ impl TaskRouter {
         workspace: Sid,
         sid: Sid,
     ) -> Result<Option<LoggedRouterEvent>, EngineError> {
-        self.event_logs.fetch(workspace, sid)
+        let mut found = self.event_logs.fetch(workspace, sid)?;
+        self.redact_erased(found.iter_mut().map(|e| &mut e.record))?;
+        Ok(found)
     }
 
     /// Where the workspace's events from `at` on begin in its log.
@@ -547,6 +552,47 @@ impl TaskRouter {
         .await
     }
 
+    /// Erases the attributes of task `sid` (its chat channel's content was erased): the task
+    /// keeps `{}`, and its events show `{}` as their `TaskAttributes` (see
+    /// [`TaskRouter::redact_erased`]). Done once; a task that never existed is `NotFound`.
+    pub async fn erase_task_attributes(&self, sid: Sid, at: Timestamp) -> Routed<()> {
+        self.change(|core, parts| {
+            let task = match parts.task(sid, TaskCommand::EraseAttributes, at)? {
+                Ok(task) => task,
+                Err(rejection) => return Ok(Err(rejection.into())),
+            };
+            core.task_changed(parts, &task, at)?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Puts `{}` for `TaskAttributes` in the records of tasks whose attributes were erased: the
+    /// log keeps what each event carried, and erasure reaches it here, where every read of
+    /// the events (the Events resource, `EventCallbackUrl`) goes through.
+    pub(crate) fn redact_erased<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a mut switchboard_routing::event_log::EventRecord>,
+    ) -> Result<(), EngineError> {
+        let mut erased: BTreeMap<Sid, bool> = BTreeMap::new();
+        for record in records {
+            let Some(task) = record.get("TaskSid").and_then(|t| t.parse::<Sid>().ok()) else {
+                continue;
+            };
+            let is_erased = match erased.get(&task) {
+                Some(known) => *known,
+                None => {
+                    let known = self.tasks.fetch(task)?.is_some_and(|t| t.attributes_erased);
+                    *erased.entry(task).or_insert(known)
+                }
+            };
+            if is_erased {
+                record.erase_task_attributes();
+            }
+        }
+        Ok(())
+    }
+
     pub async fn delete_task(&self, workspace: Sid, sid: Sid, at: Timestamp) -> Routed<()> {
         if self.task(workspace, sid)?.is_none() {
             return Ok(Err(RouterRefusal::NotFound));
@@ -696,7 +742,10 @@ impl TaskRouter {
         // from what the log holds, which must not be taken back by a crash once told.
         let log = self.tasks.log();
         let durable: Result<(), EngineError> =
-            written.tickets.into_iter().try_for_each(|t| Ok(log.wait_durable_blocking(t)?));
+            written.ticket.into_iter().try_for_each(|t| Ok(log.wait_durable_blocking(t)?));
+        if durable.is_ok() {
+            self.event_logs.made_durable(&written.appended);
+        }
         if let Some(batch) = written.batch {
             self.feed.durable(batch, durable.is_ok());
         }
@@ -711,11 +760,17 @@ impl TaskRouter {
         work: impl FnOnce(&mut Core, &mut Parts<'_>) -> Result<(), EngineError>,
     ) -> Result<Written, EngineError> {
         let mut core = self.lock();
+        // One group for the changes and their events: see `AppendGroup`. (Deriving missing
+        // events at load from the records' `source_sid`/`source_seq` instead would map them
+        // again after the fact, in another order and with the workspace's names as they are
+        // then, and make every start read every event log's tail; the group costs nothing: the
+        // heads are staged once, at its end, as an append alone stages its own.)
+        let group = self.tasks.log().group();
         let mut parts = Parts {
             workers: &self.workers,
             tasks: &self.tasks,
             workspaces: &self.workspaces,
-            tickets: Vec::new(),
+            group: &group,
             feed: Vec::new(),
         };
         let worked = work(&mut core, &mut parts);
@@ -723,27 +778,25 @@ impl TaskRouter {
         // and keeps its place in order.
         let records = event_log::records_of(&parts.feed, &self.workspaces);
         let batch = self.feed.stage(parts.feed);
-        let (tickets, appended) = self.event_logs.append(records)?;
+        let appended = self.event_logs.append(records, &group);
+        let ticket = group.finish();
+        let appended = appended?;
         worked?;
-        parts.tickets.extend(tickets);
-        Ok(Written { tickets: parts.tickets, batch, appended })
+        Ok(Written { ticket, batch, appended })
     }
 
     /// Waits until `written` is durable, then tells the workers' feed and wakes the event
     /// callbacks' delivery.
     async fn durable(&self, written: Written) -> Result<(), EngineError> {
         let mut outcome = Ok(());
-        for ticket in written.tickets {
-            if let Err(error) = self.tasks.log().wait_durable(ticket).await {
-                outcome = Err(error.into());
-                break;
-            }
+        if let Some(ticket) = written.ticket {
+            outcome = self.tasks.log().wait_durable(ticket).await.map_err(EngineError::from);
         }
         if let Some(batch) = written.batch {
             self.feed.durable(batch, outcome.is_ok());
         }
         if outcome.is_ok() {
-            self.event_logs.wake(&written.appended);
+            self.event_logs.made_durable(&written.appended);
         }
         outcome
     }

@@ -314,7 +314,7 @@ fn taskrouter_rules() -> Vec<Rule> {
         ("TaskQueueForm", "TaskOrder", one_of(&["FIFO"])),
         ("TaskQueueForm", "MaxReservedWorkers", json!({ "minimum": 1, "maximum": 1 })),
         ("WorkflowForm", "TaskReservationTimeout", json!({ "minimum": 1, "maximum": 86_400 })),
-        ("WorkflowForm", "AssignmentCallbackUrl", not_supported()),
+        ("WorkflowForm", "AssignmentCallbackUrl", url_or_empty()),
         ("WorkflowForm", "FallbackAssignmentCallbackUrl", not_supported()),
         ("WorkerChannelForm", "Capacity", json!({ "maximum": 50 })),
         ("CreateTaskForm", "Timeout", json!({ "minimum": 1, "maximum": 1_209_600 })),

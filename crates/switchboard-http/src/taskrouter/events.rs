@@ -147,8 +147,19 @@ fn query(paging: &Paging, now: Timestamp) -> Result<EventQuery, ApiError> {
         }
         None => DEFAULT_MINUTES,
     };
-    let since = date("StartDate")?
-        .unwrap_or_else(|| Timestamp::from_millis(until.as_millis() - minutes * 60_000));
+    // Twilio keeps 30 days of events: a StartDate before that is refused, and a window worked
+    // out from Minutes and EndDate starts no earlier.
+    let oldest = Timestamp::from_millis(now.as_millis() - MAX_DAYS * 24 * 60 * 60_000);
+    let since = match date("StartDate")? {
+        Some(since) if since < oldest => {
+            return Err(ApiError::bad_param(format!(
+                "StartDate must be within the last {MAX_DAYS} days: events are kept for \
+                 {MAX_DAYS} days"
+            )))
+        }
+        Some(since) => since,
+        None => Timestamp::from_millis(until.as_millis() - minutes * 60_000).max(oldest),
+    };
     let mut equal = Vec::new();
     let sids = [
         ("TaskSid", SidPrefix::TASK),
@@ -219,6 +230,29 @@ fn event(state: &AppState, workspace: Sid, logged: &LoggedRouterEvent) -> Event 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn paging(query: &str) -> Paging {
+        let request = actix_web::test::TestRequest::get()
+            .uri(&format!("/taskrouter/v1/Workspaces/WS0/Events?{query}"))
+            .to_http_request();
+        Paging::from_request(&request, MAX_PAGE_SIZE).unwrap()
+    }
+
+    /// Events are kept 30 days, as Twilio keeps them: an older StartDate gets Twilio's 400, and
+    /// a window from Minutes and an old EndDate starts no earlier than that.
+    #[test]
+    fn a_start_date_older_than_30_days_is_refused_and_no_window_reaches_past_them() {
+        let now = Timestamp::from_millis(100 * 24 * 3_600_000);
+        let day = |days: i64| iso(Timestamp::from_millis(now.as_millis() - days * 24 * 3_600_000));
+        let refused = query(&paging(&format!("StartDate={}", day(31))), now).unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (400, 20001), "{}", refused.message());
+        assert!(refused.message().contains("StartDate"), "{}", refused.message());
+        let kept = query(&paging(&format!("StartDate={}", day(29))), now).unwrap();
+        assert_eq!(iso(kept.since), day(29));
+        let old_end = format!("EndDate={}&Minutes=43200", day(20));
+        let clamped = query(&paging(&old_end), now).unwrap();
+        assert_eq!(iso(clamped.since), day(30), "no earlier than what is kept");
+    }
 
     #[test]
     fn twilio_s_parameter_names_become_event_data_keys() {

@@ -33,7 +33,8 @@ struct WorkflowForm {
     friendly_name: String,
     /// `{"task_routing": {"filters": [...], "default_filter": {...}}}` as JSON.
     configuration: String,
-    /// Not supported yet: refused when not empty.
+    /// An absolute http or https URL the reservations of the workflow's tasks are POSTed to;
+    /// its answer's `instruction` (`accept`, `reject`, `dequeue`) is carried out. Empty: none.
     assignment_callback_url: Option<String>,
     /// Not supported yet: refused when not empty.
     fallback_assignment_callback_url: Option<String>,
@@ -50,7 +51,7 @@ const LIMITS: &[lengths::Limit] = &[
     lengths::FALLBACK_ASSIGNMENT_CALLBACK_URL,
 ];
 
-const CALLBACKS: &[&str] = &["AssignmentCallbackUrl", "FallbackAssignmentCallbackUrl"];
+const CALLBACKS: &[&str] = &["FallbackAssignmentCallbackUrl"];
 
 /// Creates a workflow.
 #[utoipa::path(
@@ -198,6 +199,10 @@ fn merge(mut workflow: WorkflowRecord, form: &TwilioForm) -> Result<WorkflowReco
     }
     if let Some(configuration) = form.get("Configuration") {
         configuration.clone_into(&mut workflow.configuration);
+    }
+    if let Some(text) = form.get("AssignmentCallbackUrl") {
+        workflow.assignment_callback_url =
+            crate::service_webhooks::url(text, 20001, "AssignmentCallbackUrl")?;
     }
     if let Some(timeout) = form.get_u64("TaskReservationTimeout")? {
         workflow.task_reservation_timeout = u32::try_from(timeout).unwrap_or(u32::MAX);

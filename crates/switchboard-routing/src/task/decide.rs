@@ -15,6 +15,9 @@ type Decided = Result<Vec<TaskEvent>, TaskRejection>;
 pub fn decide_task(state: &TaskState, command: TaskCommand) -> Decided {
     match command {
         TaskCommand::Create { .. } => decide_create(state, command),
+        TaskCommand::EraseAttributes if state.sid.is_none() => Err(TaskRejection::NotFound),
+        TaskCommand::EraseAttributes if state.attributes_erased => Ok(Vec::new()),
+        TaskCommand::EraseAttributes => Ok(vec![TaskEvent::TaskAttributesErased]),
         _ if !state.is_live() => Err(TaskRejection::NotFound),
         TaskCommand::UpdateAttributes { attributes, reroute, at } => {
             decide_attributes(state, attributes, reroute, at)

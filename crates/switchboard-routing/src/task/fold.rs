@@ -12,6 +12,11 @@ impl TaskState {
         self.events_applied += 1;
         let changed = match &record.event {
             TaskEvent::TaskCreated { .. } => self.fold_created(&record.event),
+            TaskEvent::TaskAttributesErased => {
+                "{}".clone_into(&mut self.attributes);
+                self.attributes_erased = true;
+                true
+            }
             _ if !self.is_live() => false,
             event => self.fold_live(event, record.at),
         };
@@ -23,7 +28,7 @@ impl TaskState {
 
     fn fold_live(&mut self, event: &TaskEvent, at: Timestamp) -> bool {
         match event {
-            TaskEvent::TaskCreated { .. } => false,
+            TaskEvent::TaskCreated { .. } | TaskEvent::TaskAttributesErased => false,
             TaskEvent::TaskQueueEntered { route, at } => {
                 if let Some(priority) = route.priority {
                     self.priority = priority;

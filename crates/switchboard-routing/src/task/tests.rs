@@ -296,3 +296,17 @@ fn deleting_a_task_cancels_its_pending_reservation_and_ends_it() {
     assert_eq!(task.run(3, TaskCommand::Delete), Err(TaskRejection::NotFound));
     assert_eq!(task.state.waiting_view(), None);
 }
+
+#[test]
+fn erasing_a_task_s_attributes_reaches_a_deleted_task_once_and_replays() {
+    assert_eq!(Stream::new().run(1, TaskCommand::EraseAttributes), Err(TaskRejection::NotFound));
+    let mut task = Stream::new();
+    task.run(0, create(r#"{"name":"Ann","from":"+15005550006"}"#, 0, 3600)).unwrap();
+    task.run(1, TaskCommand::Delete).unwrap();
+    assert_eq!(task.run(2, TaskCommand::EraseAttributes), Ok(1));
+    assert_eq!((task.state.attributes.as_str(), task.state.attributes_erased), ("{}", true));
+    assert_eq!(task.run(3, TaskCommand::EraseAttributes), Ok(0), "once");
+    let mut replayed = TaskState::default();
+    task.log.iter().for_each(|record| replayed.apply(record));
+    assert_eq!(replayed, task.state);
+}
