@@ -1,0 +1,628 @@
+// The agent view: availability, incoming reservations (accept, reject, time left), "my
+// conversations" (badges, unread counts, waiting time) and the open conversation (history paged
+// back from the newest, customer details and the task's attributes, reply, typing both ways,
+// delivery failures with a retry, read receipts, wrap-up and complete). Live state comes from the
+// WebSocket (link.ts): TaskRouter events for the worker, chat events for its channels; history
+// and the workspace's activities from /console/agent and /console/conversations. Bodies are only
+// ever rendered as text.
+
+import { h } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { Frame, Link } from "./link";
+import { STRINGS } from "./strings";
+
+interface Activity {
+  sid: string;
+  friendly_name: string;
+  available: boolean;
+}
+interface AgentInfo {
+  now_ms: number;
+  activities: Activity[];
+  reservation_timeouts: { workflow_sid: string; task_reservation_timeout: number }[];
+}
+interface Task {
+  sid: string;
+  attributes: string;
+  assignment_status: string;
+  workflow_sid: string | null;
+  date_created: string;
+}
+interface Reservation {
+  sid: string;
+  reservation_status: string;
+  date_created: string;
+}
+interface Work {
+  task: Task;
+  reservation?: Reservation;
+  attrs: Record<string, any>;
+}
+interface Message {
+  index: number;
+  author: string;
+  body: string;
+  date: string;
+  media?: { filename?: string | null; content_type: string } | null;
+  status?: string | null;
+  error?: { code: string; message: string } | null;
+}
+interface Member {
+  sid?: string;
+  identity: string;
+  last_consumed_message_index: number | null;
+}
+interface Detail {
+  sid: string;
+  friendly_name: string | null;
+  attributes: Record<string, any>;
+  customer_address: string | null;
+  messages_count: number;
+  members: Member[];
+}
+interface Conversation {
+  channel: string;
+  detail?: Detail;
+  messages: Map<number, Message>;
+  nextPage: number;
+  hasMore: boolean;
+  loading: boolean;
+  unread: number;
+  typingUntil: number;
+  waitingSince?: number;
+  customerHorizon: number;
+}
+
+const CLOSED = ["rejected", "timeout", "canceled", "rescinded", "completed"];
+
+function parse(text: string): Record<string, any> {
+  try {
+    const value = JSON.parse(text);
+    return value && typeof value === "object" ? value : {};
+  } catch {
+    return {};
+  }
+}
+
+function badge(kind: string | undefined): string {
+  const known = kind && STRINGS.badges[kind];
+  return known || STRINGS.badges.custom;
+}
+
+function since(ms: number, now: number): string {
+  const seconds = Math.max(0, Math.floor((now - ms) / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
+}
+
+/** The agent's live state, changed by frames and actions; the view re-renders on `changed`. */
+class Desk {
+  works = new Map<string, Work>();
+  conversations = new Map<string, Conversation>();
+  activitySid = "";
+  online = false;
+  problem = "";
+  info?: AgentInfo;
+  skew = 0;
+  link: Link;
+
+  constructor(
+    public identity: string,
+    private changed: () => void,
+  ) {
+    this.link = new Link(
+      (frame) => this.frame(frame),
+      (online) => {
+        this.online = online;
+        this.changed();
+      },
+    );
+  }
+
+  async start(): Promise<void> {
+    const answer = await fetch("/console/agent", { credentials: "same-origin" });
+    if (answer.ok) {
+      this.info = (await answer.json()) as AgentInfo;
+      this.skew = this.info.now_ms - Date.now();
+    }
+    this.changed();
+    await this.link.open();
+  }
+
+  now(): number {
+    return Date.now() + this.skew;
+  }
+
+  pending(): Work[] {
+    return [...this.works.values()].filter((w) => w.reservation?.reservation_status === "pending");
+  }
+
+  mine(): Work[] {
+    return [...this.works.values()].filter(
+      (w) => ["accepted", "wrapping"].includes(w.reservation?.reservation_status || "") && w.attrs.channelSid,
+    );
+  }
+
+  timeLeft(work: Work): number {
+    const timeout = this.info?.reservation_timeouts.find((t) => t.workflow_sid === work.task.workflow_sid);
+    const seconds = timeout ? timeout.task_reservation_timeout : 120;
+    const created = Date.parse(work.reservation?.date_created || work.task.date_created);
+    return Math.max(0, Math.round((created + seconds * 1000 - this.now()) / 1000));
+  }
+
+  private frame(frame: Frame): void {
+    if (frame.type === "ready" && frame.worker) this.activitySid = frame.worker.activity_sid || "";
+    else if (frame.type === "taskrouter_event") this.taskRouter(frame);
+    else if (frame.type === "message_added") this.added(frame);
+    else if (frame.type === "delivery_status_changed") this.delivery(frame);
+    else if (frame.type === "typing") this.typing(frame);
+    else if (frame.type === "read_horizon_updated") this.horizon(frame);
+    else if (frame.type === "attributes_updated") this.attributes(frame);
+    else if (frame.type === "channel_deactivated") this.status(frame.channel_sid, "INACTIVE");
+    else if (frame.type === "channel_reactivated") this.status(frame.channel_sid, "ACTIVE");
+    this.changed();
+  }
+
+  private taskRouter(frame: Frame): void {
+    if (frame.worker) this.activitySid = frame.worker.activity_sid || "";
+    const task = frame.task as Task | undefined;
+    if (!task) return;
+    const work = this.works.get(task.sid) || { task, attrs: {} };
+    work.task = task;
+    work.attrs = parse(task.attributes);
+    if (frame.reservation) work.reservation = frame.reservation as Reservation;
+    const ended = CLOSED.includes(work.reservation?.reservation_status || "") || ["canceled", "completed"].includes(task.assignment_status);
+    if (ended) {
+      this.works.delete(task.sid);
+      if (work.attrs.channelSid) this.conversations.delete(work.attrs.channelSid);
+      return;
+    }
+    this.works.set(task.sid, work);
+    const channel = work.attrs.channelSid as string | undefined;
+    const accepted = ["accepted", "wrapping"].includes(work.reservation?.reservation_status || "");
+    if (channel && accepted && !this.conversations.has(channel)) {
+      this.conversations.set(channel, {
+        channel,
+        messages: new Map(),
+        nextPage: 0,
+        hasMore: true,
+        loading: false,
+        unread: 0,
+        typingUntil: 0,
+        waitingSince: Date.parse(task.date_created),
+        customerHorizon: -1,
+      });
+      this.loadDetail(channel, 0);
+    }
+  }
+
+  /** The conversation's channel and customer; the agent joins just after accepting, so a 404
+   * right then is retried. */
+  async loadDetail(channel: string, attempt: number): Promise<void> {
+    const answer = await fetch(`/console/conversations/${channel}`, { credentials: "same-origin" });
+    const conversation = this.conversations.get(channel);
+    if (!conversation) return;
+    if (!answer.ok) {
+      if (attempt < 20) window.setTimeout(() => this.loadDetail(channel, attempt + 1), 250);
+      return;
+    }
+    const detail = (await answer.json()) as Detail;
+    conversation.detail = detail;
+    const me = detail.members.find((m) => m.identity === this.identity);
+    const horizon = me?.last_consumed_message_index ?? -1;
+    conversation.unread = Math.max(conversation.unread, detail.messages_count - 1 - horizon);
+    const customer = detail.members.find((m) => m.identity === detail.customer_address);
+    conversation.customerHorizon = customer?.last_consumed_message_index ?? -1;
+    await this.loadPage(channel);
+  }
+
+  /** The next page back of the history (page 0 is the newest). */
+  async loadPage(channel: string): Promise<void> {
+    const conversation = this.conversations.get(channel);
+    if (!conversation || conversation.loading || !conversation.hasMore) return;
+    conversation.loading = true;
+    this.changed();
+    const path = `/console/conversations/${channel}/messages?PageSize=30&Page=${conversation.nextPage}`;
+    try {
+      const answer = await fetch(path, { credentials: "same-origin" });
+      if (answer.ok) {
+        const page = (await answer.json()) as { messages: any[]; has_more: boolean };
+        for (const m of page.messages) {
+          if (conversation.messages.has(m.index)) continue;
+          conversation.messages.set(m.index, {
+            index: m.index,
+            author: m.from,
+            body: m.body,
+            date: m.date_created,
+            media: m.media,
+            status: m.delivery_status,
+            error: m.delivery_error,
+          });
+        }
+        if (conversation.nextPage === 0) this.settleWaiting(conversation);
+        conversation.nextPage += 1;
+        conversation.hasMore = page.has_more;
+      }
+    } finally {
+      conversation.loading = false;
+      this.changed();
+    }
+  }
+
+  /** Waiting since the oldest customer message after the agent's last one (none: not waiting). */
+  private settleWaiting(conversation: Conversation): void {
+    const sorted = [...conversation.messages.values()].sort((a, b) => a.index - b.index);
+    let since: number | undefined;
+    for (const m of sorted) {
+      if (m.author === this.identity) since = undefined;
+      else if (since === undefined) since = Date.parse(m.date);
+    }
+    conversation.waitingSince = since;
+  }
+
+  private added(frame: Frame): void {
+    const conversation = this.conversations.get(frame.channel_sid);
+    if (!conversation) return;
+    conversation.messages.set(frame.index, {
+      index: frame.index,
+      author: frame.author,
+      body: frame.body,
+      date: frame.timestamp,
+      media: frame.media,
+    });
+    if (frame.author === this.identity) {
+      conversation.waitingSince = undefined;
+    } else {
+      conversation.typingUntil = 0;
+      if (conversation.waitingSince === undefined) conversation.waitingSince = Date.parse(frame.timestamp);
+      conversation.unread += 1;
+    }
+  }
+
+  private delivery(frame: Frame): void {
+    const message = this.conversations.get(frame.channel_sid)?.messages.get(frame.index);
+    if (!message) return;
+    message.status = frame.status;
+    message.error = frame.error;
+  }
+
+  private typing(frame: Frame): void {
+    const conversation = this.conversations.get(frame.channel_sid);
+    if (!conversation || frame.identity === this.identity) return;
+    conversation.typingUntil = Date.now() + 5000;
+    window.setTimeout(() => this.changed(), 5100);
+  }
+
+  private horizon(frame: Frame): void {
+    const conversation = this.conversations.get(frame.channel_sid);
+    const customer = conversation?.detail?.members.find((m) => m.identity === conversation.detail?.customer_address);
+    if (!conversation || !customer || customer.sid !== frame.member_sid) return;
+    conversation.customerHorizon = frame.last_consumed_index ?? -1;
+  }
+
+  private attributes(frame: Frame): void {
+    const detail = this.conversations.get(frame.channel_sid)?.detail;
+    if (detail) detail.attributes = parse(frame.attributes);
+  }
+
+  /** The interaction ended (wrap-up) or began again: the channel's `status` attribute. */
+  private status(channel: string, status: string): void {
+    const detail = this.conversations.get(channel)?.detail;
+    if (detail) detail.attributes = { ...detail.attributes, status };
+  }
+
+  /** The agent has seen everything in `channel`. */
+  read(channel: string): void {
+    const conversation = this.conversations.get(channel);
+    if (!conversation || conversation.unread === 0 || conversation.messages.size === 0) return;
+    const last = Math.max(...conversation.messages.keys());
+    conversation.unread = 0;
+    this.link.send({ type: "consumed", channel_sid: channel, index: last });
+  }
+
+  async act(frame: Frame): Promise<Frame | undefined> {
+    this.problem = "";
+    try {
+      return await this.link.request(frame);
+    } catch (error) {
+      this.problem = STRINGS.refused(String((error as Frame).message || STRINGS.failed));
+      this.changed();
+      return undefined;
+    }
+  }
+
+  answer(work: Work, status: string): Promise<Frame | undefined> {
+    const reservation = work.reservation;
+    if (!reservation) return Promise.resolve(undefined);
+    return this.act({ type: "reservation_update", task_sid: work.task.sid, reservation_sid: reservation.sid, status });
+  }
+
+  async setActivity(sid: string): Promise<void> {
+    const ack = await this.act({ type: "worker_update", activity_sid: sid });
+    if (ack?.worker) this.activitySid = ack.worker.activity_sid;
+    this.changed();
+  }
+}
+
+function Incoming(props: { desk: Desk }) {
+  const { desk } = props;
+  const pending = desk.pending();
+  return h("section", { "aria-labelledby": "incoming-title", class: "panel" }, [
+    h("h2", { id: "incoming-title" }, STRINGS.incoming),
+    pending.length === 0
+      ? h("p", { class: "muted" }, STRINGS.noIncoming)
+      : h(
+          "ul",
+          { class: "list", id: "incoming" },
+          pending.map((work) =>
+            h("li", { key: work.task.sid, class: "offer" }, [
+              h("div", { class: "line" }, [
+                h("span", { class: "name" }, String(work.attrs.name || work.attrs.from || work.task.sid)),
+                h("span", { class: `badge ${work.attrs.channelType || "custom"}` }, badge(work.attrs.channelType)),
+              ]),
+              h("div", { class: "muted time-left" }, STRINGS.timeLeft(desk.timeLeft(work))),
+              h("div", { class: "tools" }, [
+                h("button", { type: "button", class: "accept", "aria-keyshortcuts": "Alt+A", onClick: () => desk.answer(work, "accepted") }, STRINGS.accept),
+                h("button", { type: "button", class: "secondary reject", "aria-keyshortcuts": "Alt+X", onClick: () => desk.answer(work, "rejected") }, STRINGS.reject),
+              ]),
+            ]),
+          ),
+        ),
+  ]);
+}
+
+function Conversations(props: { desk: Desk; open: string; choose: (channel: string) => void }) {
+  const { desk } = props;
+  const mine = desk.mine();
+  const now = desk.now();
+  return h("nav", { "aria-labelledby": "mine-title", class: "panel" }, [
+    h("h2", { id: "mine-title" }, STRINGS.myConversations),
+    mine.length === 0
+      ? h("p", { class: "muted" }, STRINGS.noConversations)
+      : h(
+          "ul",
+          { class: "list", id: "conversations" },
+          mine.map((work, at) => {
+            const channel = work.attrs.channelSid as string;
+            const conversation = desk.conversations.get(channel);
+            const name = conversation?.detail?.friendly_name || work.attrs.name || work.attrs.from || channel;
+            return h("li", { key: channel }, [
+              h(
+                "button",
+                {
+                  type: "button",
+                  class: "conversation" + (props.open === channel ? " open" : ""),
+                  "aria-current": props.open === channel ? "true" : undefined,
+                  "aria-keyshortcuts": at < 9 ? `Alt+${at + 1}` : undefined,
+                  "data-channel": channel,
+                  onClick: () => props.choose(channel),
+                },
+                [
+                  h("span", { class: "line" }, [
+                    h("span", { class: "name" }, String(name)),
+                    h("span", { class: `badge ${work.attrs.channelType || "custom"}` }, badge(work.attrs.channelType)),
+                  ]),
+                  h("span", { class: "line muted" }, [
+                    conversation && conversation.unread > 0 ? h("span", { class: "unread" }, STRINGS.unread(conversation.unread)) : null,
+                    conversation?.waitingSince !== undefined ? h("span", { class: "waiting" }, STRINGS.waiting(since(conversation.waitingSince, now))) : null,
+                    work.reservation?.reservation_status === "wrapping" ? h("span", { class: "wrapping" }, STRINGS.wrappingUp) : null,
+                  ]),
+                ],
+              ),
+            ]);
+          }),
+        ),
+  ]);
+}
+
+function Bubble(props: { desk: Desk; conversation: Conversation; message: Message }) {
+  const { desk, conversation, message } = props;
+  const mine = message.author === desk.identity;
+  const failed = message.status === "failed" || message.status === "undelivered";
+  const status = message.status ? STRINGS.delivery[message.status] || message.status : "";
+  const seen = mine && !failed && message.index <= conversation.customerHorizon;
+  return h("li", { class: "msg " + (mine ? "mine" : "theirs") + (failed ? " failed" : ""), "data-index": String(message.index) }, [
+    h("span", { class: "author" }, mine ? STRINGS.you : message.author),
+    h("p", { class: "body" }, message.body),
+    message.media ? h("p", { class: "media" }, STRINGS.media(message.media.filename || message.media.content_type)) : null,
+    mine && (status || seen)
+      ? h("span", { class: "status" }, [
+          seen ? STRINGS.seen : failed && message.error ? STRINGS.deliveryError(message.error.code, message.error.message) : status,
+        ])
+      : null,
+    failed
+      ? h("button", { type: "button", class: "secondary retry", onClick: () => desk.act({ type: "message", channel_sid: conversation.channel, body: message.body }) }, STRINGS.retry)
+      : null,
+  ]);
+}
+
+function Details(props: { conversation: Conversation; work?: Work }) {
+  const detail = props.conversation.detail;
+  const attributes = detail?.attributes || {};
+  const pre = attributes.pre_engagement_data;
+  const rows = (record: Record<string, any> | undefined) => {
+    const entries = record && typeof record === "object" ? Object.entries(record) : [];
+    if (entries.length === 0) return h("p", { class: "muted" }, STRINGS.nothing);
+    return h(
+      "dl",
+      null,
+      entries.flatMap(([key, value]) => [h("dt", { key: key + "k" }, key), h("dd", { key: key + "v" }, typeof value === "string" ? value : JSON.stringify(value))]),
+    );
+  };
+  return h("aside", { class: "panel details", "aria-labelledby": "customer-title" }, [
+    h("h2", { id: "customer-title" }, STRINGS.customer),
+    h("dl", { id: "customer" }, [
+      h("dt", null, STRINGS.customerName),
+      h("dd", null, detail?.friendly_name || ""),
+      h("dt", null, STRINGS.address),
+      h("dd", null, detail?.customer_address || ""),
+      h("dt", null, STRINGS.channel),
+      h("dd", null, badge(attributes.channel_type)),
+      h("dt", null, STRINGS.status),
+      h("dd", { id: "channel-status" }, String(attributes.status || "")),
+    ]),
+    h("h3", null, STRINGS.preEngagement),
+    h("div", { id: "pre-engagement" }, rows(pre)),
+    h("h3", null, STRINGS.taskAttributes),
+    h("div", { id: "task-attributes" }, rows(props.work?.attrs)),
+  ]);
+}
+
+function Composer(props: { desk: Desk; channel: string }) {
+  const { desk, channel } = props;
+  const [text, setText] = useState("");
+  const lastTyping = useRef(0);
+  const send = async () => {
+    const body = text.trim();
+    if (!body) return;
+    setText("");
+    const ack = await desk.act({ type: "message", channel_sid: channel, body });
+    if (!ack) setText(body);
+  };
+  return h("form", { class: "composer", onSubmit: (e: Event) => (e.preventDefault(), send()) }, [
+    h("label", { for: "reply", class: "visually-hidden" }, STRINGS.reply),
+    h("textarea", {
+      id: "reply",
+      rows: 2,
+      value: text,
+      "aria-keyshortcuts": "Alt+R",
+      onInput: (e: Event) => {
+        setText((e.target as HTMLTextAreaElement).value);
+        if (Date.now() - lastTyping.current > 3000) {
+          lastTyping.current = Date.now();
+          desk.link.send({ type: "typing", channel_sid: channel });
+        }
+      },
+      onKeyDown: (e: KeyboardEvent) => {
+        if (e.key === "Enter" && !e.shiftKey) {
+          e.preventDefault();
+          send();
+        }
+      },
+    }),
+    h("button", { type: "submit", id: "send" }, STRINGS.send),
+  ]);
+}
+
+function Thread(props: { desk: Desk; channel: string }) {
+  const { desk, channel } = props;
+  const conversation = desk.conversations.get(channel);
+  const log = useRef<HTMLDivElement>(null);
+  const keep = useRef<{ height: number; top: number } | null>(null);
+  const sorted = conversation ? [...conversation.messages.values()].sort((a, b) => a.index - b.index) : [];
+  const newest = sorted.length ? sorted[sorted.length - 1].index : -1;
+  useEffect(() => {
+    const element = log.current;
+    if (!element) return;
+    if (keep.current) {
+      // An earlier page came in above: the messages in view stay where they were.
+      element.scrollTop = element.scrollHeight - keep.current.height + keep.current.top;
+      keep.current = null;
+    } else {
+      element.scrollTop = element.scrollHeight;
+    }
+  }, [sorted.length && sorted[0].index, newest, channel]);
+  useEffect(() => desk.read(channel), [newest, channel]);
+  if (!conversation) return null;
+  const work = desk.mine().find((w) => w.attrs.channelSid === channel);
+  const earlier = () => {
+    const element = log.current;
+    if (element) keep.current = { height: element.scrollHeight, top: element.scrollTop };
+    desk.loadPage(channel);
+  };
+  const wrapping = work?.reservation?.reservation_status === "wrapping";
+  const typing = conversation.typingUntil > Date.now();
+  const title = conversation.detail?.friendly_name || work?.attrs.name || channel;
+  return h("div", { class: "thread-and-details" }, [
+    h("section", { class: "panel thread", "aria-labelledby": "thread-title" }, [
+      h("div", { class: "line" }, [
+        h("h2", { id: "thread-title" }, String(title)),
+        h("div", { class: "tools" }, [
+          wrapping
+            ? h("button", { type: "button", id: "complete", "aria-keyshortcuts": "Alt+C", onClick: () => work && desk.answer(work, "completed") }, STRINGS.complete)
+            : h("button", { type: "button", id: "wrap-up", class: "secondary", "aria-keyshortcuts": "Alt+W", onClick: () => work && desk.answer(work, "wrapping") }, STRINGS.wrapUp),
+        ]),
+      ]),
+      conversation.hasMore
+        ? h("button", { type: "button", class: "secondary earlier", onClick: earlier, disabled: conversation.loading }, STRINGS.earlier)
+        : h("p", { class: "muted start" }, STRINGS.noEarlier),
+      h(
+        "div",
+        {
+          id: "history",
+          ref: log,
+          role: "log",
+          "aria-live": "polite",
+          "aria-label": STRINGS.history,
+          tabIndex: 0,
+          onScroll: (e: Event) => {
+            if ((e.target as HTMLElement).scrollTop < 40 && conversation.hasMore && !conversation.loading) earlier();
+          },
+        },
+        h("ol", { class: "messages" }, sorted.map((message) => h(Bubble, { key: message.index, desk, conversation, message }))),
+      ),
+      h("p", { class: "typing muted", "aria-live": "polite" }, typing ? STRINGS.typing(conversation.detail?.friendly_name || STRINGS.customer) : ""),
+      wrapping ? null : h(Composer, { desk, channel }),
+    ]),
+    h(Details, { conversation, work }),
+  ]);
+}
+
+/** The shortcuts: Alt+A accept the first offer, Alt+X reject it, Alt+W wrap up, Alt+C complete,
+ * Alt+1…9 open a conversation, Alt+R go to the reply. */
+function shortcut(desk: Desk, open: string, choose: (channel: string) => void, e: KeyboardEvent): void {
+  if (!e.altKey || e.ctrlKey || e.metaKey) return;
+  const first = desk.pending()[0];
+  const work = desk.mine().find((w) => w.attrs.channelSid === open);
+  const key = e.key.toLowerCase();
+  const digit = Number(e.code.startsWith("Digit") ? e.code.slice(5) : NaN);
+  if (key === "a" && first) desk.answer(first, "accepted");
+  else if (key === "x" && first) desk.answer(first, "rejected");
+  else if (key === "w" && work) desk.answer(work, "wrapping");
+  else if (key === "c" && work) desk.answer(work, "completed");
+  else if (key === "r") document.getElementById("reply")?.focus();
+  else if (digit >= 1 && digit <= 9 && desk.mine()[digit - 1]) choose(desk.mine()[digit - 1].attrs.channelSid);
+  else return;
+  e.preventDefault();
+}
+
+export function AgentView(props: { identity: string }) {
+  const [, setTick] = useState(0);
+  const [open, setOpen] = useState("");
+  const desk = useRef<Desk | null>(null);
+  if (!desk.current) desk.current = new Desk(props.identity, () => setTick((n) => n + 1));
+  const d = desk.current;
+  useEffect(() => {
+    d.start();
+    // Time left and waiting times move on by themselves.
+    const clock = window.setInterval(() => setTick((n) => n + 1), 1000);
+    return () => {
+      window.clearInterval(clock);
+      d.link.stop();
+    };
+  }, []);
+  useEffect(() => {
+    const listener = (e: KeyboardEvent) => shortcut(d, open, setOpen, e);
+    document.addEventListener("keydown", listener);
+    return () => document.removeEventListener("keydown", listener);
+  }, [open]);
+  const shown = open && d.conversations.has(open) ? open : "";
+  return h("div", { class: "agent" }, [
+    h("div", { class: "bar" }, [
+      h("label", { for: "activity" }, STRINGS.availability),
+      h(
+        "select",
+        { id: "activity", value: d.activitySid, disabled: !d.online, onChange: (e: Event) => d.setActivity((e.target as HTMLSelectElement).value) },
+        (d.info?.activities || []).map((a) => h("option", { key: a.sid, value: a.sid }, a.friendly_name)),
+      ),
+      h("span", { class: "muted", role: "status", id: "connection" }, d.online ? "" : d.info ? STRINGS.offline : STRINGS.connecting),
+      h("p", { class: "error", role: "alert" }, d.problem),
+    ]),
+    h("div", { class: "desk" }, [
+      h("div", { class: "side" }, [h(Incoming, { desk: d }), h(Conversations, { desk: d, open: shown, choose: setOpen })]),
+      shown ? h(Thread, { desk: d, channel: shown }) : h("p", { class: "panel muted pick" }, STRINGS.pickConversation),
+    ]),
+    h("p", { class: "muted shortcuts" }, STRINGS.shortcuts),
+  ]);
+}
