@@ -1,8 +1,9 @@
 //! The console's agent view through the real daemon: what it reads beside the WebSocket
 //! (`/console/agent`, `/console/conversations/…`) reaches only the agent's own conversations and
-//! pages history newest first; and in real headless Chromium (crates/switchboard-web/ui/e2e/
-//! console-agent.mjs; screenshots under target/tmp/console-agent-artefacts/) a web customer and
-//! an SMS customer are answered from the console, the SMS reply reaching the fake Twilio.
+//! pages history newest first; a transfer is made only of a task the agent holds; and in real
+//! headless Chromium (crates/switchboard-web/ui/e2e/console-agent.mjs; screenshots under
+//! target/tmp/console-agent-artefacts/) a web customer and an SMS customer are answered from the
+//! console, the web chat transferred to a second agent, the SMS reply reaching the fake Twilio.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 use crate::inbound::wait_for;
 use crate::people::person_signed_in;
 use crate::support::api::{daemon_command, AUTH_TOKEN, OUR_NUMBER};
+use crate::support::console::Session;
 use crate::support::fake::FakeServer;
 use crate::support::openapi::Contract;
 use crate::support::Daemon;
@@ -141,18 +143,86 @@ fn the_agent_endpoints_reach_only_the_agent_s_own_conversations_newest_first() {
     // Nor does the agent reach the operator's API or the people of the console.
     assert_eq!(daemon.console_get(&alice, "/admin/v1/People").status, 403);
     assert_eq!(daemon.console_get(&alice, &format!("/chat/v2/Services/{service}")).status, 401);
+    transfers_reach_only_the_agent_s_own_task(&daemon, (&alice, &bob), &service, &channel);
 }
 
-/// The agent view in real headless Chromium: a web customer on the widget and an SMS customer
-/// (signed webhooks) answered from the console; the SMS reply's first delivery is refused by the
-/// provider, shown with its error and sent again from the console.
+/// Transfers: only of a task the agent holds, to another worker or a queue of the workspace,
+/// with the CSRF token; a cold one wraps the agent's reservation up and keeps the channel active.
+fn transfers_reach_only_the_agent_s_own_task(
+    daemon: &Daemon,
+    (alice, bob): (&Session, &Session),
+    service: &str,
+    channel: &str,
+) {
+    let person = &alice.person["person"];
+    let base = format!("/taskrouter/v1/Workspaces/{}", person["workspace_sid"].as_str().unwrap());
+    let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+    let task = tasks["tasks"][0]["sid"].as_str().unwrap().to_owned();
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let bob_worker = bob.person["person"]["worker_sid"].as_str().unwrap();
+    let own_worker = person["worker_sid"].as_str().unwrap();
+    let form = |to: &str, mode: &str| {
+        vec![("TaskSid", task.clone()), ("To", to.to_owned()), ("Mode", mode.to_owned())]
+    };
+    let post = |session: &Session, form: &[(&str, String)], csrf: bool| {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        daemon.console_post(session, "/console/transfers", &form, csrf)
+    };
+    assert_eq!(post(bob, &form(&queue, "cold"), true).status, 404, "Bob holds no such task");
+    assert_eq!(post(alice, &form(&queue, "cold"), false).status, 403, "no CSRF token");
+    assert_eq!(post(alice, &form(own_worker, "cold"), true).status, 400, "not to herself");
+    assert_eq!(post(alice, &form("WQ00000000000000000000000000000000", "cold"), true).status, 400);
+    assert_eq!(post(alice, &form(bob_worker, "lukewarm"), true).status, 400);
+    let made = post(alice, &form(&queue, "cold"), true);
+    Contract::fetch(daemon).check("post", "/console/transfers", &made);
+    let made = ok(made, 201);
+    let attributes: Value = serde_json::from_str(made["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(attributes["channelSid"], channel);
+    assert_eq!(attributes["transferTargetType"], "queue");
+    assert_eq!(attributes["ignoreWorkerContactUri"], "client:alice");
+    let old = ok(daemon.get(&format!("{base}/Tasks/{task}")), 200);
+    assert_eq!(old["assignment_status"], "wrapping", "a cold transfer wraps the agent's task up");
+    let fetched = ok(daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")), 200);
+    assert!(fetched["attributes"].as_str().unwrap().contains("\"ACTIVE\""), "{fetched}");
+    assert_eq!(post(alice, &form(&queue, "cold"), true).status, 404, "she holds it no more");
+}
+
+/// The first start's workflow, set up for Flex's transfers as a Flex workspace is: a task naming
+/// a worker goes to that worker, one naming a queue to anyone in it but who let it go.
+fn transfer_workflow(daemon: &Daemon, person: &Value) {
+    let base = format!("/taskrouter/v1/Workspaces/{}", person["workspace_sid"].as_str().unwrap());
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);
+    let workflow = workflows["workflows"][0]["sid"].as_str().unwrap().to_owned();
+    let configuration = serde_json::json!({"task_routing": {
+        "filters": [
+            {"filter_friendly_name": "to a worker",
+             "expression": "transferTargetType == 'worker'",
+             "targets": [{"queue": queue, "known_worker_sid": "task.targetSid"}]},
+            {"filter_friendly_name": "to a queue",
+             "expression": "transferTargetType == 'queue'",
+             "targets": [{"queue": queue,
+                          "expression": "worker.contact_uri != task.ignoreWorkerContactUri"}]}],
+        "default_filter": {"queue": queue}}});
+    let path = format!("{base}/Workflows/{workflow}");
+    ok(daemon.post(&path, &[("Configuration", &configuration.to_string())]), 200);
+}
+
+/// The agent view in real headless Chromium: a web customer on the widget answered by one agent
+/// and transferred (warm) to a second, and an SMS customer (signed webhooks) answered from the
+/// console; the SMS reply's first delivery is refused by the provider, shown with its error and
+/// sent again from the console.
 #[test]
-fn in_chromium_an_agent_answers_a_web_and_an_sms_customer_from_the_console() {
+fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_console() {
     let twilio = FakeServer::start();
     // The first reply to the SMS customer is refused: the console shows it and sends it again.
     twilio.fail_next(&[400]);
     let (_temp, daemon, service) = started(&twilio);
-    person_signed_in(&daemon, "alice", "agent");
+    let alice = person_signed_in(&daemon, "alice", "agent");
+    person_signed_in(&daemon, "bob", "agent");
+    transfer_workflow(&daemon, &alice.person["person"]);
     let artefacts =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-agent-artefacts");
     let output = std::process::Command::new("node")
@@ -160,6 +230,7 @@ fn in_chromium_an_agent_answers_a_web_and_an_sms_customer_from_the_console() {
         .current_dir(crate::widget::ui())
         .env("DAEMON", &daemon.base_url)
         .env("USERNAME", "alice")
+        .env("SECOND", "bob")
         .env("PASSWORD", PASSWORD)
         .env("AUTH_TOKEN", AUTH_TOKEN)
         .env("SMS_FROM", CUSTOMER)
@@ -178,7 +249,9 @@ fn in_chromium_an_agent_answers_a_web_and_an_sms_customer_from_the_console() {
     );
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(report["passed"], true);
-    for view in ["0-idle", "1-offer", "2-conversation", "4-wrapping-up", "6-sms-paged-back"] {
+    for view in
+        ["0-idle", "1-offer", "2-conversation", "4-transfer", "6-wrapping-up", "8-sms-paged-back"]
+    {
         assert!(artefacts.join(format!("agent-{view}.png")).exists(), "{view}");
     }
     // The reply reached the provider: refused once, then sent again from the console.
@@ -190,7 +263,7 @@ fn in_chromium_an_agent_answers_a_web_and_an_sms_customer_from_the_console() {
     let requests = twilio.requests();
     assert!(requests.iter().all(|r| r.param("To").as_deref() == Some(CUSTOMER)));
     assert_eq!(requests.len(), 2, "only the SMS customer's replies go to Twilio");
-    // The web customer's channel ended its interaction, and the agent left it on completion.
+    // The web customer's channel ended its interaction, and the agents left it on completion.
     let web = daemon
         .channels(&service)
         .into_iter()
@@ -200,5 +273,11 @@ fn in_chromium_an_agent_answers_a_web_and_an_sms_customer_from_the_console() {
     assert_eq!(attributes["status"], "INACTIVE");
     assert_eq!(attributes["pre_engagement_data"]["friendly_name"], "Ada Visitor");
     let members = crate::task_routing::members(&daemon, &service, web["sid"].as_str().unwrap());
-    assert!(!members.contains(&"alice".to_owned()), "{members:?}");
+    assert!(!members.iter().any(|m| m == "alice" || m == "bob"), "{members:?}");
+    let bodies: Vec<Value> = daemon
+        .messages(&service, web["sid"].as_str().unwrap())
+        .iter()
+        .map(|m| m["from"].clone())
+        .collect();
+    assert!(bodies.contains(&"bob".into()) && bodies.contains(&"alice".into()), "{bodies:?}");
 }

@@ -43,6 +43,16 @@ pub struct ReservationTimeout {
     pub task_reservation_timeout: u32,
 }
 
+/// Where the agent may transfer to: a queue, or another agent of the workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferTarget {
+    /// `WQ…` or `WK…`
+    pub sid: String,
+    pub friendly_name: String,
+    /// For an agent: whether their activity is an available one.
+    pub available: Option<bool>,
+}
+
 /// The agent's workspace as the console needs it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AgentView {
@@ -53,10 +63,13 @@ pub struct AgentView {
     pub now_ms: i64,
     pub activities: Vec<ActivityChoice>,
     pub reservation_timeouts: Vec<ReservationTimeout>,
+    pub queues: Vec<TransferTarget>,
+    /// The workspace's other workers.
+    pub agents: Vec<TransferTarget>,
 }
 
 /// The signed-in person's links, if their role answers customers.
-fn answering(signed_in: &SignedIn) -> Result<switchboard_domain::PersonLinks, ApiError> {
+pub(super) fn answering(signed_in: &SignedIn) -> Result<switchboard_domain::PersonLinks, ApiError> {
     signed_in.may(ConsoleAction::AnswerCustomers)?;
     signed_in.person.links.ok_or_else(|| {
         ApiError::conflict(20409, "The person has no chat user and worker yet: add them again")
@@ -96,13 +109,38 @@ async fn agent(state: web::Data<AppState>, signed_in: SignedIn) -> Result<HttpRe
             task_reservation_timeout: kept.record.task_reservation_timeout,
         })
         .collect();
+    let queues = workspace
+        .task_queues
+        .values()
+        .map(|kept| TransferTarget {
+            sid: kept.record.sid.to_string(),
+            friendly_name: kept.record.friendly_name.clone(),
+            available: None,
+        })
+        .collect();
     Ok(no_store().json(AgentView {
         workspace_sid: links.workspace_sid.to_string(),
         worker_sid: links.worker_sid.to_string(),
         now_ms: state.engine.now().as_millis(),
         activities,
         reservation_timeouts,
+        queues,
+        agents: other_agents(&state, links),
     }))
+}
+
+/// The workspace's workers but the agent's own, oldest first.
+fn other_agents(state: &AppState, links: switchboard_domain::PersonLinks) -> Vec<TransferTarget> {
+    let workers = state.engine.task_router().workers(links.workspace_sid);
+    workers
+        .into_iter()
+        .filter(|w| w.sid.is_some_and(|sid| sid != links.worker_sid))
+        .map(|w| TransferTarget {
+            sid: w.sid.map(|s| s.to_string()).unwrap_or_default(),
+            available: Some(w.activity.as_ref().is_some_and(|a| a.available)),
+            friendly_name: w.friendly_name,
+        })
+        .collect()
 }
 
 fn no_store() -> actix_web::HttpResponseBuilder {

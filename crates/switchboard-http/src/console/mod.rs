@@ -1,13 +1,15 @@
 //! The agent console's server side: its page (`/console`, built in `switchboard-web`), signing
 //! in and out with sessions (`session.rs`, `sign_in.rs`), the people it is for (`people.rs`,
 //! `/admin/v1/People`), and what the agent view reads beside its WebSocket (`agent.rs`: the
-//! activities, the agent's own conversations and their messages). What each role may do is the
-//! domain's (`switchboard_domain::permits`); this layer asks it on every call.
+//! activities, the agent's own conversations and their messages) and transfers (`transfer.rs`).
+//! What each role may do is the domain's (`switchboard_domain::permits`); this layer asks it on
+//! every call.
 
 pub mod agent;
 pub mod people;
 pub mod session;
 pub mod sign_in;
+pub mod transfer;
 
 use actix_web::http::header;
 use actix_web::{get, HttpResponse};
@@ -22,7 +24,11 @@ pub use session::Sessions;
 const ASSETS: &str = "/webchat/v1/assets";
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(page).configure(sign_in::routes).configure(people::routes).configure(agent::routes);
+    cfg.service(page)
+        .configure(sign_in::routes)
+        .configure(people::routes)
+        .configure(agent::routes)
+        .configure(transfer::routes);
 }
 
 /// A person as the console and `/admin/v1/People` show them (never the password hash).

@@ -3,8 +3,10 @@
 // a customer on the webchat widget (the daemon's demo page) and an agent on the console. The
 // customer writes; the agent, made available, gets the offer with its time left, accepts, sees
 // the history and the pre-engagement data, sees the customer typing and is seen typing, replies
-// (a body that is HTML stays text); the customer sees the reply; wrap-up makes the channel
-// INACTIVE and complete ends the conversation. Then an SMS customer writes a long conversation
+// (a body that is HTML stays text); the customer sees the reply and the agent sees it read. A
+// third context, a second agent: the first transfers the chat to them, warm; they accept and see
+// the history; the first wraps up and completes, the channel stays active; the second replies,
+// and their wrap-up makes the channel INACTIVE. Then an SMS customer writes a long conversation
 // (Twilio-signed webhooks, as the provider posts them): the agent accepts with the keyboard,
 // sees only the newest page, scrolls back to the start, and replies; the provider refuses the
 // first delivery, the console shows its error and sends it again (the Rust side finds both at
@@ -12,8 +14,8 @@
 // An agent's page cannot read the admin endpoints. No page error, no CSP violation, no serious
 // axe finding; screenshots of each view go to $ARTEFACTS.
 //
-// Environment: DAEMON, USERNAME, PASSWORD, AUTH_TOKEN (to sign webhooks), SMS_FROM, SMS_TO,
-// SMS_COUNT, ARTEFACTS, CHROMIUM.
+// Environment: DAEMON, USERNAME, SECOND (the second agent), PASSWORD, AUTH_TOKEN (to sign
+// webhooks), SMS_FROM, SMS_TO, SMS_COUNT, ARTEFACTS, CHROMIUM.
 
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
@@ -70,13 +72,13 @@ async function customerWrites(browser, problems) {
   return { page, chat };
 }
 
-async function agentSignsIn(browser, problems) {
+async function agentSignsIn(browser, problems, username = env.USERNAME) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   // Before the sign-in /console/me is 401, and the admin endpoint probed below 403, by design.
   watch(page, problems, ["/console/me", "/admin/v1/People"]);
   await page.goto(env.DAEMON + "/console");
-  await page.getByLabel("Username").fill(env.USERNAME);
+  await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(env.PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByLabel("Availability").waitFor();
@@ -123,7 +125,7 @@ async function acceptsTheWebChat(agent, customer) {
   await axe(agent, "agent view with a conversation");
 }
 
-async function repliesAndWrapsUp(agent, customer) {
+async function replies(agent, customer) {
   await agent.locator("#reply").fill("Hi Ada, this is Alice.");
   await agent.locator("#reply").press("Enter");
   await customer.chat.locator(".msg.theirs .body", { hasText: "Hi Ada, this is Alice." }).waitFor();
@@ -133,14 +135,47 @@ async function repliesAndWrapsUp(agent, customer) {
   await agent.locator("#history .msg.mine .body", { hasText: xss }).waitFor();
   check((await agent.locator("#history img").count()) === 0, "a body is text, never HTML");
   await customer.chat.locator(".msg.theirs .body", { hasText: xss }).waitFor();
+  // The customer has the chat open: the agent sees the reply read.
+  await agent.locator("#history .msg.mine .status", { hasText: "Seen" }).last().waitFor();
   await shot(customer.page, "3-customer-sees-the-reply");
   await shot(agent, "3-replied");
-  await agent.getByRole("button", { name: "Wrap up" }).click();
-  await agent.locator("#channel-status", { hasText: "INACTIVE" }).waitFor();
-  await agent.locator("#conversations .wrapping").waitFor();
-  await shot(agent, "4-wrapping-up");
-  await agent.getByRole("button", { name: "Complete" }).click();
-  await agent.locator("#conversations button.conversation", { hasText: "Ada Visitor" }).waitFor({ state: "detached" });
+}
+
+/** Alice hands the chat to Bob, warm: she stays until he accepts, then wraps up and completes;
+ * the channel stays active for Bob, whose wrap-up ends the interaction. */
+async function transfersWarmToBob(alice, bob, customer) {
+  await bob.getByLabel("Availability").selectOption({ label: "Available" });
+  await alice.keyboard.press("Alt+T");
+  await alice.locator("#transfer-to:focus").waitFor();
+  await alice.locator("#transfer-to option", { hasText: "bob (available)" }).waitFor({ state: "attached" });
+  await alice.getByLabel("Transfer to").selectOption({ label: "bob (available)" });
+  await alice.getByLabel("Warm: I stay until they accept").check();
+  await axe(alice, "the transfer form");
+  await shot(alice, "4-transfer");
+  await alice.locator("#transfer").getByRole("button", { name: "Transfer" }).click();
+  await alice.getByRole("status").filter({ hasText: "Transferred" }).waitFor();
+  const offer = bob.locator("#incoming .offer", { has: bob.locator(".badge", { hasText: "Web" }) });
+  await offer.getByRole("button", { name: "Accept" }).click();
+  await bob.locator("#conversations button.conversation", { hasText: "Ada Visitor" }).click();
+  await bob.locator("#history .msg .body", { hasText: "Hi Ada, this is Alice." }).waitFor();
+  await bob.locator("#pre-engagement dd", { hasText: "Ada Visitor" }).waitFor();
+  await shot(bob, "5-bob-took-over");
+  // Alice, still in the conversation (warm), lets go: the channel stays active for Bob.
+  await alice.getByRole("button", { name: "Wrap up" }).click();
+  await alice.getByRole("button", { name: "Complete" }).click();
+  await alice.locator("#conversations button.conversation", { hasText: "Ada Visitor" }).waitFor({ state: "detached" });
+  check((await bob.locator("#channel-status").textContent()) === "ACTIVE", "the transfer keeps the channel active");
+  await bob.locator("#reply").fill("Bob here, I can help with that.");
+  await bob.locator("#reply").press("Enter");
+  await customer.chat.locator(".msg.theirs .body", { hasText: "Bob here, I can help with that." }).waitFor();
+  await bob.getByRole("button", { name: "Wrap up" }).click();
+  await bob.locator("#channel-status", { hasText: "INACTIVE" }).waitFor();
+  await bob.locator("#conversations .wrapping").waitFor();
+  await shot(bob, "6-wrapping-up");
+  await bob.getByRole("button", { name: "Complete" }).click();
+  await bob.locator("#conversations button.conversation").waitFor({ state: "detached" });
+  // Bob leaves: the SMS customer comes to Alice.
+  await bob.getByLabel("Availability").selectOption({ label: "Offline" });
 }
 
 /** Twilio's signature: HMAC-SHA1 over the URL and every parameter, sorted by name. */
@@ -164,7 +199,7 @@ async function answersTheSmsCustomer(agent) {
   await offer.waitFor();
   await agent.keyboard.press("Alt+A");
   const item = agent.locator("#conversations button.conversation", { hasText: env.SMS_FROM });
-  await item.waitFor();
+  await item.locator(".unread", { hasText: `${env.SMS_COUNT} unread` }).waitFor();
   await agent.keyboard.press("Alt+1");
   const count = Number(env.SMS_COUNT);
   const newest = `message ${count}`;
@@ -172,7 +207,8 @@ async function answersTheSmsCustomer(agent) {
   const shown = await agent.locator("#history .msg").count();
   check(shown === 30, `the newest page only, not the whole history: ${shown} of ${count}`);
   check((await agent.locator("#history .body", { hasText: /^message 1$/ }).count()) === 0, "the oldest is not loaded yet");
-  await shot(agent, "5-sms-newest-page");
+  await agent.locator("#conversations .unread").waitFor({ state: "detached" });
+  await shot(agent, "7-sms-newest-page");
   // Scrolling back loads the earlier messages, down to the start.
   for (let i = 0; i < 10 && (await agent.locator(".start").count()) === 0; i++) {
     await agent.locator("#history").evaluate((e) => e.scrollTo(0, 0));
@@ -182,7 +218,7 @@ async function answersTheSmsCustomer(agent) {
   check((await agent.locator("#history .msg").count()) === count, "every message once after paging back");
   const bodies = await agent.locator("#history .msg .body").allTextContents();
   check(bodies[0] === "message 1" && bodies[count - 1] === newest, "in order: " + JSON.stringify(bodies));
-  await shot(agent, "6-sms-paged-back");
+  await shot(agent, "8-sms-paged-back");
   await agent.keyboard.press("Alt+R");
   check(await agent.locator("#reply:focus").count(), "Alt+R goes to the reply");
   await agent.keyboard.type("Your order has shipped.");
@@ -190,10 +226,10 @@ async function answersTheSmsCustomer(agent) {
   // The provider refuses the first delivery (the Rust side planned it): shown, and sent again.
   const failed = agent.locator("#history .msg.mine.failed", { hasText: "Your order has shipped." });
   await failed.locator(".status", { hasText: "Not delivered" }).waitFor();
-  await shot(agent, "7-sms-delivery-failed");
+  await shot(agent, "9-sms-delivery-failed");
   await failed.getByRole("button", { name: "Send again" }).click();
   await agent.locator("#history .msg.mine:not(.failed) .body", { hasText: "Your order has shipped." }).waitFor();
-  await shot(agent, "8-sms-sent-again");
+  await shot(agent, "10-sms-sent-again");
 }
 
 async function scenario(browser) {
@@ -201,7 +237,9 @@ async function scenario(browser) {
   const agent = await agentSignsIn(browser, problems);
   const customer = await customerWrites(browser, problems);
   await acceptsTheWebChat(agent, customer);
-  await repliesAndWrapsUp(agent, customer);
+  await replies(agent, customer);
+  const bob = await agentSignsIn(browser, problems, env.SECOND);
+  await transfersWarmToBob(agent, bob, customer);
   await answersTheSmsCustomer(agent);
   check(problems.length === 0, problems.join("; "));
   return {};

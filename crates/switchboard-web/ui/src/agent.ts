@@ -16,8 +16,15 @@ interface Activity {
   friendly_name: string;
   available: boolean;
 }
+interface Target {
+  sid: string;
+  friendly_name: string;
+  available: boolean | null;
+}
 interface AgentInfo {
   now_ms: number;
+  queues: Target[];
+  agents: Target[];
   activities: Activity[];
   reservation_timeouts: { workflow_sid: string; task_reservation_timeout: number }[];
 }
@@ -103,12 +110,14 @@ class Desk {
   activitySid = "";
   online = false;
   problem = "";
+  notice = "";
   info?: AgentInfo;
   skew = 0;
   link: Link;
 
   constructor(
     public identity: string,
+    private csrf: string,
     private changed: () => void,
   ) {
     this.link = new Link(
@@ -121,13 +130,34 @@ class Desk {
   }
 
   async start(): Promise<void> {
+    await this.refresh();
+    await this.link.open();
+  }
+
+  /** The workspace's activities, queues and agents (their availability changes). */
+  async refresh(): Promise<void> {
     const answer = await fetch("/console/agent", { credentials: "same-origin" });
     if (answer.ok) {
       this.info = (await answer.json()) as AgentInfo;
       this.skew = this.info.now_ms - Date.now();
     }
     this.changed();
-    await this.link.open();
+  }
+
+  /** Flex's transfer (a new task for the target); cold also wraps the agent's task up. */
+  async transfer(work: Work, to: string, mode: string): Promise<boolean> {
+    this.problem = "";
+    const headers = { "Content-Type": "application/json", "X-CSRF-Token": this.csrf };
+    const body = JSON.stringify({ TaskSid: work.task.sid, To: to, Mode: mode });
+    const answer = await fetch("/console/transfers", { method: "POST", credentials: "same-origin", headers, body });
+    if (!answer.ok) {
+      const refusal = (await answer.json().catch(() => ({}))) as { message?: string };
+      this.problem = STRINGS.refused(refusal.message || STRINGS.failed);
+    } else {
+      this.notice = STRINGS.transferred;
+    }
+    this.changed();
+    return answer.ok;
   }
 
   now(): number {
@@ -323,6 +353,7 @@ class Desk {
 
   async act(frame: Frame): Promise<Frame | undefined> {
     this.problem = "";
+    this.notice = "";
     try {
       return await this.link.request(frame);
     } catch (error) {
@@ -505,7 +536,45 @@ function Composer(props: { desk: Desk; channel: string }) {
   ]);
 }
 
-function Thread(props: { desk: Desk; channel: string }) {
+function TransferForm(props: { desk: Desk; work: Work; close: () => void }) {
+  const { desk, work } = props;
+  const info = desk.info;
+  const [to, setTo] = useState("");
+  const [mode, setMode] = useState("cold");
+  const first = useRef<HTMLSelectElement>(null);
+  useEffect(() => {
+    desk.refresh();
+    first.current?.focus();
+  }, []);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (to && (await desk.transfer(work, to, mode))) props.close();
+  };
+  const option = (t: Target) =>
+    h("option", { key: t.sid, value: t.sid }, t.available ? STRINGS.availableAgent(t.friendly_name) : t.friendly_name);
+  const radio = (value: string, label: string) =>
+    h("label", { class: "choice" }, [
+      h("input", { type: "radio", name: "mode", value, checked: mode === value, onChange: () => setMode(value) }),
+      " ",
+      label,
+    ]);
+  return h("form", { id: "transfer", class: "transfer", onSubmit: submit, "aria-labelledby": "transfer-title" }, [
+    h("h3", { id: "transfer-title" }, STRINGS.transfer),
+    h("label", { for: "transfer-to" }, STRINGS.transferTo),
+    h("select", { id: "transfer-to", ref: first, value: to, required: true, onChange: (e: Event) => setTo((e.target as HTMLSelectElement).value) }, [
+      h("option", { value: "" }, ""),
+      h("optgroup", { label: STRINGS.agents }, (info?.agents || []).map(option)),
+      h("optgroup", { label: STRINGS.queues }, (info?.queues || []).map(option)),
+    ]),
+    h("fieldset", null, [h("legend", null, STRINGS.mode), radio("cold", STRINGS.cold), radio("warm", STRINGS.warm)]),
+    h("div", { class: "tools" }, [
+      h("button", { type: "submit" }, STRINGS.transfer),
+      h("button", { type: "button", class: "secondary", onClick: props.close }, STRINGS.cancel),
+    ]),
+  ]);
+}
+
+function Thread(props: { desk: Desk; channel: string; transferring: boolean; setTransferring: (on: boolean) => void }) {
   const { desk, channel } = props;
   const conversation = desk.conversations.get(channel);
   const log = useRef<HTMLDivElement>(null);
@@ -540,10 +609,14 @@ function Thread(props: { desk: Desk; channel: string }) {
         h("h2", { id: "thread-title" }, String(title)),
         h("div", { class: "tools" }, [
           wrapping
+            ? null
+            : h("button", { type: "button", id: "transfer-open", class: "secondary", "aria-keyshortcuts": "Alt+T", "aria-expanded": props.transferring ? "true" : "false", onClick: () => props.setTransferring(!props.transferring) }, STRINGS.transfer),
+          wrapping
             ? h("button", { type: "button", id: "complete", "aria-keyshortcuts": "Alt+C", onClick: () => work && desk.answer(work, "completed") }, STRINGS.complete)
             : h("button", { type: "button", id: "wrap-up", class: "secondary", "aria-keyshortcuts": "Alt+W", onClick: () => work && desk.answer(work, "wrapping") }, STRINGS.wrapUp),
         ]),
       ]),
+      props.transferring && work && !wrapping ? h(TransferForm, { desk, work, close: () => props.setTransferring(false) }) : null,
       conversation.hasMore
         ? h("button", { type: "button", class: "secondary earlier", onClick: earlier, disabled: conversation.loading }, STRINGS.earlier)
         : h("p", { class: "muted start" }, STRINGS.noEarlier),
@@ -570,8 +643,8 @@ function Thread(props: { desk: Desk; channel: string }) {
 }
 
 /** The shortcuts: Alt+A accept the first offer, Alt+X reject it, Alt+W wrap up, Alt+C complete,
- * Alt+1…9 open a conversation, Alt+R go to the reply. */
-function shortcut(desk: Desk, open: string, choose: (channel: string) => void, e: KeyboardEvent): void {
+ * Alt+T transfer, Alt+1…9 open a conversation, Alt+R go to the reply. */
+function shortcut(desk: Desk, open: string, choose: (channel: string) => void, transfer: () => void, e: KeyboardEvent): void {
   if (!e.altKey || e.ctrlKey || e.metaKey) return;
   const first = desk.pending()[0];
   const work = desk.mine().find((w) => w.attrs.channelSid === open);
@@ -582,16 +655,18 @@ function shortcut(desk: Desk, open: string, choose: (channel: string) => void, e
   else if (key === "w" && work) desk.answer(work, "wrapping");
   else if (key === "c" && work) desk.answer(work, "completed");
   else if (key === "r") document.getElementById("reply")?.focus();
+  else if (key === "t" && work) transfer();
   else if (digit >= 1 && digit <= 9 && desk.mine()[digit - 1]) choose(desk.mine()[digit - 1].attrs.channelSid);
   else return;
   e.preventDefault();
 }
 
-export function AgentView(props: { identity: string }) {
+export function AgentView(props: { identity: string; csrf: string }) {
   const [, setTick] = useState(0);
   const [open, setOpen] = useState("");
+  const [transferring, setTransferring] = useState(false);
   const desk = useRef<Desk | null>(null);
-  if (!desk.current) desk.current = new Desk(props.identity, () => setTick((n) => n + 1));
+  if (!desk.current) desk.current = new Desk(props.identity, props.csrf, () => setTick((n) => n + 1));
   const d = desk.current;
   useEffect(() => {
     d.start();
@@ -603,11 +678,15 @@ export function AgentView(props: { identity: string }) {
     };
   }, []);
   useEffect(() => {
-    const listener = (e: KeyboardEvent) => shortcut(d, open, setOpen, e);
+    const listener = (e: KeyboardEvent) => shortcut(d, open, choose, () => setTransferring(true), e);
     document.addEventListener("keydown", listener);
     return () => document.removeEventListener("keydown", listener);
   }, [open]);
   const shown = open && d.conversations.has(open) ? open : "";
+  const choose = (channel: string) => {
+    setTransferring(false);
+    setOpen(channel);
+  };
   return h("div", { class: "agent" }, [
     h("div", { class: "bar" }, [
       h("label", { for: "activity" }, STRINGS.availability),
@@ -618,10 +697,11 @@ export function AgentView(props: { identity: string }) {
       ),
       h("span", { class: "muted", role: "status", id: "connection" }, d.online ? "" : d.info ? STRINGS.offline : STRINGS.connecting),
       h("p", { class: "error", role: "alert" }, d.problem),
+      h("p", { class: "notice-line", role: "status" }, d.notice),
     ]),
     h("div", { class: "desk" }, [
-      h("div", { class: "side" }, [h(Incoming, { desk: d }), h(Conversations, { desk: d, open: shown, choose: setOpen })]),
-      shown ? h(Thread, { desk: d, channel: shown }) : h("p", { class: "panel muted pick" }, STRINGS.pickConversation),
+      h("div", { class: "side" }, [h(Incoming, { desk: d }), h(Conversations, { desk: d, open: shown, choose })]),
+      shown ? h(Thread, { desk: d, channel: shown, transferring, setTransferring }) : h("p", { class: "panel muted pick" }, STRINGS.pickConversation),
     ]),
     h("p", { class: "muted shortcuts" }, STRINGS.shortcuts),
   ]);

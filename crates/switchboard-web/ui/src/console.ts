@@ -127,7 +127,7 @@ function Who(props: { who: SignedIn; out: () => void }) {
     ]),
   ]);
   if (!ANSWERING.includes(person.role)) return who;
-  return h("div", null, [who, h(AgentView, { identity: person.username })]);
+  return h("div", null, [who, h(AgentView, { identity: person.username, csrf: csrf_token })]);
 }
 
 function App() {
