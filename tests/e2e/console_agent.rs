@@ -213,7 +213,7 @@ fn transfer_workflow(daemon: &Daemon, person: &Value) {
 /// The agent view in real headless Chromium: a web customer on the widget answered by one agent
 /// and transferred (warm) to a second, and an SMS customer (signed webhooks) answered from the
 /// console; the SMS reply's first delivery is refused by the provider, shown with its error and
-/// sent again from the console.
+/// sent again from the console; an image sent from the console reaches the provider as a link.
 #[test]
 fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_console() {
     let twilio = FakeServer::start();
@@ -254,30 +254,47 @@ fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_con
     {
         assert!(artefacts.join(format!("agent-{view}.png")).exists(), "{view}");
     }
-    // The reply reached the provider: refused once, then sent again from the console.
+    what_the_provider_got(&twilio);
+    the_web_chat_ended(&daemon, &service);
+}
+
+/// The SMS reply reached the provider, refused once and then sent again from the console; the
+/// attachment went out as a signed link to its bytes.
+fn what_the_provider_got(twilio: &FakeServer) {
     let shipped = "Your order has shipped.";
     assert!(wait_for(Duration::from_secs(10), || {
         twilio.requests().iter().filter(|r| r.param("Body").as_deref() == Some(shipped)).count()
             == 2
     }));
-    let requests = twilio.requests();
+    let mut requests = Vec::new();
+    assert!(wait_for(Duration::from_secs(10), || {
+        requests = twilio.requests();
+        requests.len() == 3
+    }));
     assert!(requests.iter().all(|r| r.param("To").as_deref() == Some(CUSTOMER)));
-    assert_eq!(requests.len(), 2, "only the SMS customer's replies go to Twilio");
-    // The web customer's channel ended its interaction, and the agents left it on completion.
+    assert_eq!(requests[2].param("Body").as_deref(), Some("Your receipt"));
+    let link = requests[2].param("MediaUrl").expect("the attachment's link");
+    let bytes = ureq::get(&link).call().expect("the signed link serves the bytes");
+    assert_eq!(bytes.content_type(), "image/png");
+}
+
+/// The web customer's channel ended its interaction, both agents wrote in it, and they left it
+/// on completion.
+fn the_web_chat_ended(daemon: &Daemon, service: &str) {
     let web = daemon
-        .channels(&service)
+        .channels(service)
         .into_iter()
         .find(|c| c["friendly_name"] == "Ada Visitor")
         .expect("the web customer's channel");
     let attributes: Value = serde_json::from_str(web["attributes"].as_str().unwrap()).unwrap();
     assert_eq!(attributes["status"], "INACTIVE");
     assert_eq!(attributes["pre_engagement_data"]["friendly_name"], "Ada Visitor");
-    let members = crate::task_routing::members(&daemon, &service, web["sid"].as_str().unwrap());
+    let members = crate::task_routing::members(daemon, service, web["sid"].as_str().unwrap());
     assert!(!members.iter().any(|m| m == "alice" || m == "bob"), "{members:?}");
-    let bodies: Vec<Value> = daemon
-        .messages(&service, web["sid"].as_str().unwrap())
+    let authors: Vec<Value> = daemon
+        .messages(service, web["sid"].as_str().unwrap())
         .iter()
         .map(|m| m["from"].clone())
         .collect();
-    assert!(bodies.contains(&"bob".into()) && bodies.contains(&"alice".into()), "{bodies:?}");
+    assert!(authors.contains(&"bob".into()) && authors.contains(&"alice".into()), "{authors:?}");
 }

@@ -71,6 +71,8 @@ pub fn person_view(person: &PersonState) -> PersonView {
 }
 
 /// The console page: scripts and styles from the daemon only, no inline script, never framed.
+/// Images may also be `blob:` URLs: the console fetches an attachment's bytes with its token
+/// (a media request needs one) and shows them from a blob its own script made.
 #[utoipa::path(
     tag = "Console",
     operation_id = "FetchConsolePage",
@@ -79,7 +81,7 @@ pub fn person_view(person: &PersonState) -> PersonView {
 )]
 #[get("/console")]
 async fn page() -> HttpResponse {
-    let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+    let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

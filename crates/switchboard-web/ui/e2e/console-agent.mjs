@@ -10,7 +10,7 @@
 // (Twilio-signed webhooks, as the provider posts them): the agent accepts with the keyboard,
 // sees only the newest page, scrolls back to the start, and replies; the provider refuses the
 // first delivery, the console shows its error and sends it again (the Rust side finds both at
-// the fake provider).
+// the fake provider); then it sends an image and opens it.
 // An agent's page cannot read the admin endpoints. No page error, no CSP violation, no serious
 // axe finding; screenshots of each view go to $ARTEFACTS.
 //
@@ -178,6 +178,9 @@ async function transfersWarmToBob(alice, bob, customer) {
   await bob.getByLabel("Availability").selectOption({ label: "Offline" });
 }
 
+/** A 1×1 PNG. */
+const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
 /** Twilio's signature: HMAC-SHA1 over the URL and every parameter, sorted by name. */
 function signed(url, params) {
   const text = url + Object.keys(params).sort().map((k) => k + params[k]).join("");
@@ -230,6 +233,17 @@ async function answersTheSmsCustomer(agent) {
   await failed.getByRole("button", { name: "Send again" }).click();
   await agent.locator("#history .msg.mine:not(.failed) .body", { hasText: "Your order has shipped." }).waitFor();
   await shot(agent, "10-sms-sent-again");
+  // An attachment: uploaded with the console's token, sent as a media message, opened inline.
+  await agent.getByLabel("Attach a file").setInputFiles({ name: "receipt.png", mimeType: "image/png", buffer: Buffer.from(PNG, "base64") });
+  await agent.locator("#attached", { hasText: "receipt.png" }).waitFor();
+  await agent.locator("#reply").fill("Your receipt");
+  await agent.locator("#reply").press("Enter");
+  const sent = agent.locator("#history .msg.mine", { hasText: "Your receipt" });
+  await sent.getByRole("button", { name: "Open receipt.png" }).click();
+  const image = sent.locator("img.media");
+  await image.waitFor();
+  check(await image.evaluate((i) => i.complete && i.naturalWidth === 1), "the attachment shows");
+  await shot(agent, "11-sms-attachment");
 }
 
 async function scenario(browser) {

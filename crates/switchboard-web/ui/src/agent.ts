@@ -50,7 +50,7 @@ interface Message {
   author: string;
   body: string;
   date: string;
-  media?: { filename?: string | null; content_type: string } | null;
+  media?: { sid: string; filename?: string | null; content_type: string } | null;
   status?: string | null;
   error?: { code: string; message: string } | null;
 }
@@ -61,6 +61,7 @@ interface Member {
 }
 interface Detail {
   sid: string;
+  service_sid: string;
   friendly_name: string | null;
   attributes: Record<string, any>;
   customer_address: string | null;
@@ -342,6 +343,34 @@ class Desk {
     if (detail) detail.attributes = { ...detail.attributes, status };
   }
 
+  /** Uploads `file` to the channel (the Media API, with the token as a bearer): its SID. */
+  async upload(channel: string, file: File): Promise<string | undefined> {
+    const service = this.conversations.get(channel)?.detail?.service_sid;
+    if (!service) return undefined;
+    const query = `ChannelSid=${channel}&Filename=${encodeURIComponent(file.name)}`;
+    try {
+      const headers = { Authorization: "Bearer " + (await this.link.token()), "Content-Type": file.type || "application/octet-stream" };
+      const answer = await fetch(`/chat/v2/Services/${service}/Media?${query}`, { method: "POST", headers, body: file });
+      const made = (await answer.json()) as { sid?: string; message?: string };
+      if (answer.ok && made.sid) return made.sid;
+      this.problem = STRINGS.refused(made.message || STRINGS.uploadFailed);
+    } catch {
+      this.problem = STRINGS.uploadFailed;
+    }
+    this.changed();
+    return undefined;
+  }
+
+  /** A medium's bytes as a URL of this page (a blob), fetched with the token. */
+  async mediaUrl(channel: string, media: string): Promise<string | undefined> {
+    const service = this.conversations.get(channel)?.detail?.service_sid;
+    if (!service) return undefined;
+    const headers = { Authorization: "Bearer " + (await this.link.token()) };
+    const answer = await fetch(`/chat/v2/Services/${service}/Media/${media}/Content`, { headers });
+    if (!answer.ok) return undefined;
+    return URL.createObjectURL(await answer.blob());
+  }
+
   /** The agent has seen everything in `channel`. */
   read(channel: string): void {
     const conversation = this.conversations.get(channel);
@@ -447,6 +476,27 @@ function Conversations(props: { desk: Desk; open: string; choose: (channel: stri
   ]);
 }
 
+const INLINE = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/** An attachment: named, opened on request (its bytes need the token); images shown inline,
+ * anything else saved as a download. */
+function Attachment(props: { desk: Desk; channel: string; media: NonNullable<Message["media"]> }) {
+  const { desk, channel, media } = props;
+  const [url, setUrl] = useState("");
+  const name = media.filename || media.content_type;
+  const open = async () => {
+    const made = await desk.mediaUrl(channel, media.sid);
+    if (!made) return;
+    if (INLINE.includes(media.content_type)) return setUrl(made);
+    const link = document.createElement("a");
+    link.href = made;
+    link.download = name;
+    link.click();
+  };
+  if (url) return h("img", { class: "media", src: url, alt: STRINGS.media(name) });
+  return h("button", { type: "button", class: "secondary media", onClick: open }, STRINGS.showMedia(name));
+}
+
 function Bubble(props: { desk: Desk; conversation: Conversation; message: Message }) {
   const { desk, conversation, message } = props;
   const mine = message.author === desk.identity;
@@ -456,7 +506,7 @@ function Bubble(props: { desk: Desk; conversation: Conversation; message: Messag
   return h("li", { class: "msg " + (mine ? "mine" : "theirs") + (failed ? " failed" : ""), "data-index": String(message.index) }, [
     h("span", { class: "author" }, mine ? STRINGS.you : message.author),
     h("p", { class: "body" }, message.body),
-    message.media ? h("p", { class: "media" }, STRINGS.media(message.media.filename || message.media.content_type)) : null,
+    message.media ? h(Attachment, { desk, channel: conversation.channel, media: message.media }) : null,
     mine && (status || seen)
       ? h("span", { class: "status" }, [
           seen ? STRINGS.seen : failed && message.error ? STRINGS.deliveryError(message.error.code, message.error.message) : status,
@@ -503,35 +553,52 @@ function Details(props: { conversation: Conversation; work?: Work }) {
 function Composer(props: { desk: Desk; channel: string }) {
   const { desk, channel } = props;
   const [text, setText] = useState("");
+  const [file, setFile] = useState<File | null>(null);
+  const picker = useRef<HTMLInputElement>(null);
   const lastTyping = useRef(0);
   const send = async () => {
     const body = text.trim();
-    if (!body) return;
+    if (!body && !file) return;
+    let frame: Frame = { type: "message", channel_sid: channel, body };
+    if (file) {
+      const media = await desk.upload(channel, file);
+      if (!media) return;
+      frame = { ...frame, media_sid: media };
+    }
     setText("");
-    const ack = await desk.act({ type: "message", channel_sid: channel, body });
+    setFile(null);
+    if (picker.current) picker.current.value = "";
+    const ack = await desk.act(frame);
     if (!ack) setText(body);
   };
   return h("form", { class: "composer", onSubmit: (e: Event) => (e.preventDefault(), send()) }, [
-    h("label", { for: "reply", class: "visually-hidden" }, STRINGS.reply),
-    h("textarea", {
-      id: "reply",
-      rows: 2,
-      value: text,
-      "aria-keyshortcuts": "Alt+R",
-      onInput: (e: Event) => {
-        setText((e.target as HTMLTextAreaElement).value);
-        if (Date.now() - lastTyping.current > 3000) {
-          lastTyping.current = Date.now();
-          desk.link.send({ type: "typing", channel_sid: channel });
-        }
-      },
-      onKeyDown: (e: KeyboardEvent) => {
-        if (e.key === "Enter" && !e.shiftKey) {
-          e.preventDefault();
-          send();
-        }
-      },
-    }),
+    h("div", { class: "compose" }, [
+      h("label", { for: "reply", class: "visually-hidden" }, STRINGS.reply),
+      h("textarea", {
+        id: "reply",
+        rows: 2,
+        value: text,
+        "aria-keyshortcuts": "Alt+R",
+        onInput: (e: Event) => {
+          setText((e.target as HTMLTextAreaElement).value);
+          if (Date.now() - lastTyping.current > 3000) {
+            lastTyping.current = Date.now();
+            desk.link.send({ type: "typing", channel_sid: channel });
+          }
+        },
+        onKeyDown: (e: KeyboardEvent) => {
+          if (e.key === "Enter" && !e.shiftKey) {
+            e.preventDefault();
+            send();
+          }
+        },
+      }),
+      h("div", { class: "attach" }, [
+        h("label", { for: "attach" }, STRINGS.attach),
+        h("input", { id: "attach", type: "file", ref: picker, onChange: (e: Event) => setFile((e.target as HTMLInputElement).files?.[0] || null) }),
+        file ? h("span", { class: "muted", id: "attached" }, STRINGS.attached(file.name)) : null,
+      ]),
+    ]),
     h("button", { type: "submit", id: "send" }, STRINGS.send),
   ]);
 }

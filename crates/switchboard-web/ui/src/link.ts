@@ -21,13 +21,19 @@ export class Link {
     private onOnline: (online: boolean) => void,
   ) {}
 
+  /** A fresh access token (for the socket, and for media, which take one as a bearer). */
+  async token(): Promise<string> {
+    const answer = await fetch("/console/token", { credentials: "same-origin" });
+    if (answer.status === 401) location.reload();
+    if (!answer.ok) throw new Error("no token: " + answer.status);
+    return ((await answer.json()) as { token: string }).token;
+  }
+
   async open(): Promise<void> {
     if (this.stopped) return;
     let token: string;
     try {
-      const answer = await fetch("/console/token", { credentials: "same-origin" });
-      if (answer.status === 401) return location.reload();
-      token = ((await answer.json()) as { token: string }).token;
+      token = await this.token();
     } catch {
       return this.later();
     }

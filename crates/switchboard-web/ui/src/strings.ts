@@ -74,6 +74,10 @@ export const STRINGS = {
   retry: "Send again",
   seen: "Seen",
   media: (name: string) => `Attachment: ${name}`,
+  showMedia: (name: string) => `Open ${name}`,
+  attach: "Attach a file",
+  attached: (name: string) => `To send: ${name}`,
+  uploadFailed: "The file could not be uploaded.",
   refused: (message: string) => `Refused: ${message}`,
   shortcuts: "Shortcuts: Alt+A accept, Alt+X reject, Alt+W wrap up, Alt+C complete, Alt+T transfer, Alt+1…9 open a conversation, Alt+R reply",
   badges: {
