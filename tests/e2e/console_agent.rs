@@ -21,8 +21,8 @@ const PASSWORD: &str = "a long enough password";
 const CUSTOMER: &str = "+14155550123";
 
 /// A daemon as on a first start (a Chat service, the Flex workspace, a web flow, the first
-/// admin), replies going to `twilio`, and an SMS task flow on the same Chat service as the
-/// console's people.
+/// admin), replies going to `twilio`, and a long-lived SMS task flow on the same Chat service as
+/// the console's people.
 fn started(twilio: &FakeServer) -> (tempfile::TempDir, Daemon, String) {
     let temp = tempfile::tempdir().unwrap();
     let mut command = daemon_command(&temp.path().join("data"));
@@ -41,6 +41,7 @@ fn started(twilio: &FakeServer) -> (tempfile::TempDir, Daemon, String) {
             ("ContactIdentity", OUR_NUMBER),
             ("Enabled", "true"),
             ("IntegrationType", "task"),
+            ("LongLived", "true"),
         ],
     );
     assert_eq!(flow.status, 201, "{}", flow.body);
@@ -119,6 +120,8 @@ fn the_agent_endpoints_reach_only_the_agent_s_own_conversations_newest_first() {
     assert_eq!(conversation["attributes"]["channel_type"], "sms");
     assert_eq!(conversation["service_sid"], service.as_str());
     assert_eq!(conversation["messages_count"], 3);
+    assert_eq!(conversation["long_lived"], true);
+    assert_eq!(conversation["interaction_started"], Value::Null, "its first interaction");
 
     let page = |n: u32| {
         let answer = daemon.console_get(&alice, &format!("{path}/messages?PageSize=2&Page={n}"));
@@ -249,9 +252,8 @@ fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_con
     );
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
     assert_eq!(report["passed"], true);
-    for view in
-        ["0-idle", "1-offer", "2-conversation", "4-transfer", "6-wrapping-up", "8-sms-paged-back"]
-    {
+    let views = ["0-idle", "1-offer", "2-conversation", "4-transfer", "6-wrapping-up"];
+    for view in views.iter().chain(&["8-sms-paged-back", "12-sms-came-back"]) {
         assert!(artefacts.join(format!("agent-{view}.png")).exists(), "{view}");
     }
     what_the_provider_got(&twilio);

@@ -174,6 +174,9 @@ pub struct ConversationView {
     /// The customer's address on their channel (a phone number, a web visitor's identity).
     pub customer_address: Option<String>,
     pub long_lived: bool,
+    /// When the current interaction began, if the channel was reactivated (a long-lived
+    /// channel's customer came back): messages before it are earlier interactions.
+    pub interaction_started: Option<String>,
     pub messages_count: u64,
     pub members: Vec<ConversationMember>,
     pub date_created: String,
@@ -235,6 +238,7 @@ async fn conversation(
         attributes,
         customer_address: channel.customer_address.clone(),
         long_lived: channel.long_lived,
+        interaction_started: channel.reactivated_at.map(switchboard_actors::iso8601),
         messages_count: channel.messages_count(),
         members,
         date_created: switchboard_actors::iso8601(channel.date_created),

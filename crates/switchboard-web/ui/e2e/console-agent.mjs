@@ -10,7 +10,9 @@
 // (Twilio-signed webhooks, as the provider posts them): the agent accepts with the keyboard,
 // sees only the newest page, scrolls back to the start, and replies; the provider refuses the
 // first delivery, the console shows its error and sends it again (the Rust side finds both at
-// the fake provider); then it sends an image and opens it.
+// the fake provider); then it sends an image and opens it. The SMS flow is long-lived: after
+// wrap-up the customer's next message is a new interaction in the same channel, the earlier
+// ones marked.
 // An agent's page cannot read the admin endpoints. No page error, no CSP violation, no serious
 // axe finding; screenshots of each view go to $ARTEFACTS.
 //
@@ -187,9 +189,9 @@ function signed(url, params) {
   return createHmac("sha1", env.AUTH_TOKEN).update(text).digest("base64");
 }
 
-async function smsCustomerWrites(count) {
+async function smsCustomerWrites(count, first = 1) {
   const url = env.DAEMON + "/webhooks/twilio";
-  for (let n = 1; n <= count; n++) {
+  for (let n = first; n < first + count; n++) {
     const params = { From: env.SMS_FROM, To: env.SMS_TO, Body: `message ${n}`, MessageSid: "SM" + String(n).padStart(32, "0"), NumMedia: "0" };
     const answer = await fetch(url, { method: "POST", headers: { "X-Twilio-Signature": signed(url, params) }, body: new URLSearchParams(params) });
     check(answer.status === 200, `the SMS webhook: ${answer.status} ${await answer.text()}`);
@@ -246,6 +248,30 @@ async function answersTheSmsCustomer(agent) {
   await shot(agent, "11-sms-attachment");
 }
 
+/** The SMS flow is long-lived: after wrap-up the customer's next message opens a new interaction
+ * in the same channel, whose earlier interactions the agent sees marked as such. */
+async function theSmsCustomerComesBack(agent) {
+  await agent.getByRole("button", { name: "Wrap up" }).click();
+  await agent.locator("#channel-status", { hasText: "INACTIVE" }).waitFor();
+  await agent.getByRole("button", { name: "Complete" }).click();
+  await agent.locator("#conversations button.conversation").waitFor({ state: "detached" });
+  const count = Number(env.SMS_COUNT);
+  await smsCustomerWrites(1, count + 1);
+  await agent.locator("#incoming .offer").waitFor();
+  await agent.keyboard.press("Alt+A");
+  await agent.locator("#conversations button.conversation").waitFor();
+  await agent.keyboard.press("Alt+1");
+  const back = agent.locator("#history .msg", { hasText: `message ${count + 1}` });
+  await back.waitFor();
+  check(!(await back.evaluate((e) => e.classList.contains("earlier"))), "the new message is of this interaction");
+  await agent.locator("#history .divider", { hasText: "This interaction began" }).waitFor();
+  const earlier = agent.locator("#history .msg.earlier", { hasText: `message ${count}` });
+  check((await earlier.locator(".author", { hasText: "Earlier interaction" }).count()) === 1, "the last interaction is marked");
+  check((await agent.locator("#channel-status").textContent()) === "ACTIVE", "active again");
+  await axe(agent, "a long-lived conversation");
+  await shot(agent, "12-sms-came-back");
+}
+
 async function scenario(browser) {
   const problems = [];
   const agent = await agentSignsIn(browser, problems);
@@ -255,6 +281,7 @@ async function scenario(browser) {
   const bob = await agentSignsIn(browser, problems, env.SECOND);
   await transfersWarmToBob(agent, bob, customer);
   await answersTheSmsCustomer(agent);
+  await theSmsCustomerComesBack(agent);
   check(problems.length === 0, problems.join("; "));
   return {};
 }

@@ -65,6 +65,7 @@ interface Detail {
   friendly_name: string | null;
   attributes: Record<string, any>;
   customer_address: string | null;
+  interaction_started: string | null;
   messages_count: number;
   members: Member[];
 }
@@ -497,14 +498,31 @@ function Attachment(props: { desk: Desk; channel: string; media: NonNullable<Mes
   return h("button", { type: "button", class: "secondary media", onClick: open }, STRINGS.showMedia(name));
 }
 
-function Bubble(props: { desk: Desk; conversation: Conversation; message: Message }) {
+/** The messages, those of earlier interactions of a long-lived channel (before its last
+ * reactivation) marked, with a divider where the current one begins. */
+function bubbles(desk: Desk, conversation: Conversation, sorted: Message[]) {
+  const started = conversation.detail?.interaction_started;
+  const since = started ? Date.parse(started) : NaN;
+  const earlier = (m: Message) => Date.parse(m.date) < since;
+  const items = [];
+  for (const [at, message] of sorted.entries()) {
+    if (at > 0 && earlier(sorted[at - 1]) && !earlier(message)) {
+      items.push(h("li", { key: "divider", class: "divider" }, STRINGS.thisInteraction(new Date(since).toLocaleString())));
+    }
+    items.push(h(Bubble, { key: message.index, desk, conversation, message, earlier: earlier(message) }));
+  }
+  return items;
+}
+
+function Bubble(props: { desk: Desk; conversation: Conversation; message: Message; earlier: boolean }) {
   const { desk, conversation, message } = props;
   const mine = message.author === desk.identity;
   const failed = message.status === "failed" || message.status === "undelivered";
   const status = message.status ? STRINGS.delivery[message.status] || message.status : "";
   const seen = mine && !failed && message.index <= conversation.customerHorizon;
-  return h("li", { class: "msg " + (mine ? "mine" : "theirs") + (failed ? " failed" : ""), "data-index": String(message.index) }, [
-    h("span", { class: "author" }, mine ? STRINGS.you : message.author),
+  const kind = "msg " + (mine ? "mine" : "theirs") + (failed ? " failed" : "") + (props.earlier ? " earlier" : "");
+  return h("li", { class: kind, "data-index": String(message.index) }, [
+    h("span", { class: "author" }, [mine ? STRINGS.you : message.author, props.earlier ? ` · ${STRINGS.earlierInteraction}` : ""]),
     h("p", { class: "body" }, message.body),
     message.media ? h(Attachment, { desk, channel: conversation.channel, media: message.media }) : null,
     mine && (status || seen)
@@ -700,7 +718,7 @@ function Thread(props: { desk: Desk; channel: string; transferring: boolean; set
             if ((e.target as HTMLElement).scrollTop < 40 && conversation.hasMore && !conversation.loading) earlier();
           },
         },
-        h("ol", { class: "messages" }, sorted.map((message) => h(Bubble, { key: message.index, desk, conversation, message }))),
+        h("ol", { class: "messages" }, bubbles(desk, conversation, sorted)),
       ),
       h("p", { class: "typing muted", "aria-live": "polite" }, typing ? STRINGS.typing(conversation.detail?.friendly_name || STRINGS.customer) : ""),
       wrapping ? null : h(Composer, { desk, channel }),

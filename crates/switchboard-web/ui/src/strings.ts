@@ -38,6 +38,8 @@ export const STRINGS = {
   history: "Conversation history",
   earlier: "Load earlier messages",
   noEarlier: "The start of the conversation.",
+  earlierInteraction: "Earlier interaction",
+  thisInteraction: (at: string) => `This interaction began ${at}`,
   you: "You",
   reply: "Reply",
   send: "Send",
