@@ -252,6 +252,10 @@ pub struct ConversationPage {
     pub messages: Vec<Message>,
     /// Whether older messages remain (the next `Page`).
     pub has_more: bool,
+    /// The indices of this page's messages that belong to earlier interactions: written before
+    /// the channel's last reactivation (to the millisecond; the message that reactivated it is
+    /// of the current one).
+    pub earlier_interactions: Vec<u64>,
 }
 
 /// A page of a conversation's messages, newest first (page 0 the latest); only the page's
@@ -275,6 +279,16 @@ async fn conversation_messages(
     let range = paging.range(total);
     let (offset, limit) = (range.start as u64, range.len() as u64);
     let page = state.engine.message_page(&channel, offset, limit, true)?;
+    let since = channel.reactivated_at;
+    let earlier_interactions = page
+        .iter()
+        .filter(|m| since.is_some_and(|since| m.date_created < since))
+        .map(|m| m.index)
+        .collect();
     let messages = page.iter().map(|m| views::message(&state, &channel, m)).collect();
-    Ok(no_store().json(ConversationPage { messages, has_more: total > range.end }))
+    Ok(no_store().json(ConversationPage {
+        messages,
+        has_more: total > range.end,
+        earlier_interactions,
+    }))
 }

@@ -265,11 +265,19 @@ async function theSmsCustomerComesBack(agent) {
   await back.waitFor();
   check(!(await back.evaluate((e) => e.classList.contains("earlier"))), "the new message is of this interaction");
   await agent.locator("#history .divider", { hasText: "This interaction began" }).waitFor();
-  const earlier = agent.locator("#history .msg.earlier", { hasText: `message ${count}` });
+  const earlier = agent.locator("#history .msg.earlier", { hasText: "Your receipt" });
   check((await earlier.locator(".author", { hasText: "Earlier interaction" }).count()) === 1, "the last interaction is marked");
+  const current = await agent.locator("#history .msg:not(.earlier) .body").allTextContents();
+  check(JSON.stringify(current) === JSON.stringify([`message ${count + 1}`]), "only the new message is of this interaction: " + JSON.stringify(current));
   check((await agent.locator("#channel-status").textContent()) === "ACTIVE", "active again");
   await axe(agent, "a long-lived conversation");
   await shot(agent, "12-sms-came-back");
+  // Usable 768 wide: one column, nothing wider than the window.
+  await agent.setViewportSize({ width: 768, height: 1000 });
+  const width = await agent.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 768, "no horizontal scrolling at 768 wide: " + width);
+  await agent.locator("#history .msg", { hasText: `message ${count + 1}` }).waitFor();
+  await shot(agent, "13-768-wide");
 }
 
 async function scenario(browser) {

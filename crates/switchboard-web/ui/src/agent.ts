@@ -53,6 +53,8 @@ interface Message {
   media?: { sid: string; filename?: string | null; content_type: string } | null;
   status?: string | null;
   error?: { code: string; message: string } | null;
+  /** Of an earlier interaction of a long-lived channel (the server says, from its clock). */
+  earlier?: boolean;
 }
 interface Member {
   sid?: string;
@@ -207,7 +209,12 @@ class Desk {
     const ended = CLOSED.includes(work.reservation?.reservation_status || "") || ["canceled", "completed"].includes(task.assignment_status);
     if (ended) {
       this.works.delete(task.sid);
-      if (work.attrs.channelSid) this.conversations.delete(work.attrs.channelSid);
+      const channel = work.attrs.channelSid as string | undefined;
+      // Another task of the agent's may hold the same channel (a transfer came back to them).
+      if (channel && !this.mine().some((w) => w.attrs.channelSid === channel)) {
+        this.conversations.delete(channel);
+        delete this.link.channelSeqs[channel];
+      }
       return;
     }
     this.works.set(task.sid, work);
@@ -259,7 +266,7 @@ class Desk {
     try {
       const answer = await fetch(path, { credentials: "same-origin" });
       if (answer.ok) {
-        const page = (await answer.json()) as { messages: any[]; has_more: boolean };
+        const page = (await answer.json()) as { messages: any[]; has_more: boolean; earlier_interactions: number[] };
         for (const m of page.messages) {
           if (conversation.messages.has(m.index)) continue;
           conversation.messages.set(m.index, {
@@ -270,6 +277,7 @@ class Desk {
             media: m.media,
             status: m.delivery_status,
             error: m.delivery_error,
+            earlier: page.earlier_interactions.includes(m.index),
           });
         }
         if (conversation.nextPage === 0) this.settleWaiting(conversation);
@@ -499,15 +507,14 @@ function Attachment(props: { desk: Desk; channel: string; media: NonNullable<Mes
 }
 
 /** The messages, those of earlier interactions of a long-lived channel (before its last
- * reactivation) marked, with a divider where the current one begins. */
+ * reactivation, as the server marks them) marked, with a divider where the current one begins. */
 function bubbles(desk: Desk, conversation: Conversation, sorted: Message[]) {
   const started = conversation.detail?.interaction_started;
-  const since = started ? Date.parse(started) : NaN;
-  const earlier = (m: Message) => Date.parse(m.date) < since;
+  const earlier = (m: Message) => Boolean(m.earlier);
   const items = [];
   for (const [at, message] of sorted.entries()) {
     if (at > 0 && earlier(sorted[at - 1]) && !earlier(message)) {
-      items.push(h("li", { key: "divider", class: "divider" }, STRINGS.thisInteraction(new Date(since).toLocaleString())));
+      items.push(h("li", { key: "divider", class: "divider" }, STRINGS.thisInteraction(started ? new Date(started).toLocaleString() : "")));
     }
     items.push(h(Bubble, { key: message.index, desk, conversation, message, earlier: earlier(message) }));
   }
