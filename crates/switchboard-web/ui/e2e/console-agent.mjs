@@ -143,10 +143,22 @@ async function replies(agent, customer) {
   await shot(agent, "3-replied");
 }
 
+/** Waits until `page`'s /console/agent says the other agent `name` is available or not. */
+async function agentIs(page, name, available) {
+  const until = Date.now() + 10000;
+  for (;;) {
+    const agents = await page.evaluate(async () => (await (await fetch("/console/agent")).json()).agents);
+    if (agents.some((a) => a.friendly_name === name && a.available === available)) return;
+    check(Date.now() < until, `${name} never became ${available ? "available" : "unavailable"}`);
+    await page.waitForTimeout(100);
+  }
+}
+
 /** Alice hands the chat to Bob, warm: she stays until he accepts, then wraps up and completes;
  * the channel stays active for Bob, whose wrap-up ends the interaction. */
 async function transfersWarmToBob(alice, bob, customer) {
   await bob.getByLabel("Availability").selectOption({ label: "Available" });
+  await agentIs(alice, env.SECOND, true);
   await alice.keyboard.press("Alt+T");
   await alice.locator("#transfer-to:focus").waitFor();
   await alice.locator("#transfer-to option", { hasText: "bob (available)" }).waitFor({ state: "attached" });
@@ -178,6 +190,7 @@ async function transfersWarmToBob(alice, bob, customer) {
   await bob.locator("#conversations button.conversation").waitFor({ state: "detached" });
   // Bob leaves: the SMS customer comes to Alice.
   await bob.getByLabel("Availability").selectOption({ label: "Offline" });
+  await agentIs(alice, env.SECOND, false);
 }
 
 /** A 1×1 PNG. */
