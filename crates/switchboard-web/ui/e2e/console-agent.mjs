@@ -3,7 +3,8 @@
 // a customer on the webchat widget (the daemon's demo page) and an agent on the console. The
 // customer writes; the agent, made available, gets the offer with its time left, accepts, sees
 // the history and the pre-engagement data, sees the customer typing and is seen typing, replies
-// (a body that is HTML stays text); the customer sees the reply and the agent sees it read. A
+// (a body that is HTML stays text); the customer sees the reply and the agent sees it read; the
+// console's socket drops and it resumes what the customer wrote meanwhile, once. A
 // third context, a second agent: the first transfers the chat to them, warm; they accept and see
 // the history; the first wraps up and completes, the channel stays active; the second replies,
 // and their wrap-up makes the channel INACTIVE. Then an SMS customer writes a long conversation
@@ -76,7 +77,14 @@ async function customerWrites(browser, problems) {
 
 async function agentSignsIn(browser, problems, username = env.USERNAME) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  // Every socket of the console goes through here, so that the test can drop one.
+  const sockets = [];
+  await context.routeWebSocket(/\/ws$/, (ws) => {
+    ws.connectToServer();
+    sockets.push(ws);
+  });
   const page = await context.newPage();
+  page.sockets = sockets;
   // Before the sign-in /console/me is 401, and the admin endpoint probed below 403, by design.
   watch(page, problems, ["/console/me", "/admin/v1/People"]);
   await page.goto(env.DAEMON + "/console");
@@ -141,6 +149,19 @@ async function replies(agent, customer) {
   await agent.locator("#history .msg.mine .status", { hasText: "Seen" }).last().waitFor();
   await shot(customer.page, "3-customer-sees-the-reply");
   await shot(agent, "3-replied");
+  // The console's socket drops; the customer writes meanwhile; the console reconnects with a new
+  // token, resumes the channel and shows the message once.
+  const count = agent.sockets.length;
+  agent.sockets[count - 1].close({ code: 4000, reason: "dropped by the test" });
+  await agent.locator("#connection", { hasText: "reconnecting" }).waitFor();
+  await customer.chat.locator("#sb-input").fill("are you still there?");
+  await customer.chat.locator("#sb-input").press("Enter");
+  await agent.locator("#activity:not([disabled])").waitFor();
+  check(agent.sockets.length === count + 1, "one new socket");
+  await agent.locator("#history .msg.theirs .body", { hasText: "are you still there?" }).waitFor();
+  await agent.waitForTimeout(300);
+  const bodies = await agent.locator("#history .msg .body").allTextContents();
+  check(bodies.filter((b) => b === "are you still there?").length === 1, "resumed once: " + JSON.stringify(bodies));
 }
 
 /** Waits until `page`'s /console/agent says the other agent `name` is available or not. */
