@@ -133,6 +133,7 @@ fn the_agent_endpoints_reach_only_the_agent_s_own_conversations_newest_first() {
             .iter()
             .map(|m| m["body"].as_str().unwrap().to_owned())
             .collect();
+        assert_eq!(page["earlier_interactions"], serde_json::json!([]), "its first interaction");
         (bodies, page["has_more"].as_bool().unwrap())
     };
     assert_eq!(page(0), (vec!["message 3".to_owned(), "message 2".to_owned()], true));
