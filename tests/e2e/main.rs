@@ -9,6 +9,8 @@ mod audit_cli;
 mod channel_webhooks;
 /// Chat v2 channel deletion: gone from the API, kept in the log.
 mod channels;
+/// The console's agent view: its endpoints' reach, and the agent answering customers in Chromium.
+mod console_agent;
 /// Schemathesis holds the server to its OpenAPI document.
 mod contract;
 /// kill -9 mid-burst loses no acknowledged webhook.

@@ -1,11 +1,15 @@
 //! The agent console's server side: its page (`/console`, built in `switchboard-web`), signing
-//! in and out with sessions (`session.rs`, `sign_in.rs`), and the people it is for
-//! (`people.rs`, `/admin/v1/People`). What each role may do is the domain's
-//! (`switchboard_domain::permits`); this layer asks it on every call.
+//! in and out with sessions (`session.rs`, `sign_in.rs`), the people it is for (`people.rs`,
+//! `/admin/v1/People`), and what the agent view reads beside its WebSocket (`agent.rs`: the
+//! activities, the agent's own conversations and their messages) and transfers (`transfer.rs`).
+//! What each role may do is the domain's (`switchboard_domain::permits`); this layer asks it on
+//! every call.
 
+pub mod agent;
 pub mod people;
 pub mod session;
 pub mod sign_in;
+pub mod transfer;
 
 use actix_web::http::header;
 use actix_web::{get, HttpResponse};
@@ -20,7 +24,11 @@ pub use session::Sessions;
 const ASSETS: &str = "/webchat/v1/assets";
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(page).configure(sign_in::routes).configure(people::routes);
+    cfg.service(page)
+        .configure(sign_in::routes)
+        .configure(people::routes)
+        .configure(agent::routes)
+        .configure(transfer::routes);
 }
 
 /// A person as the console and `/admin/v1/People` show them (never the password hash).
@@ -63,6 +71,8 @@ pub fn person_view(person: &PersonState) -> PersonView {
 }
 
 /// The console page: scripts and styles from the daemon only, no inline script, never framed.
+/// Images may also be `blob:` URLs: the console fetches an attachment's bytes with its token
+/// (a media request needs one) and shows them from a blob its own script made.
 #[utoipa::path(
     tag = "Console",
     operation_id = "FetchConsolePage",
@@ -71,7 +81,7 @@ pub fn person_view(person: &PersonState) -> PersonView {
 )]
 #[get("/console")]
 async fn page() -> HttpResponse {
-    let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+    let policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

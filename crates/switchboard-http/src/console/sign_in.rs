@@ -47,7 +47,7 @@ pub struct SignedInView {
 }
 
 /// Reads a JSON or form body into `T`.
-fn body<T: serde::de::DeserializeOwned>(
+pub(super) fn body<T: serde::de::DeserializeOwned>(
     request: &HttpRequest,
     bytes: &[u8],
 ) -> Result<T, ApiError> {

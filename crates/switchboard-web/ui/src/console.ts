@@ -1,32 +1,12 @@
-// The agent console (served at /console): for now, signing in and out, setting a password from a
-// one-time link, and who you are. It talks to the daemon's /console endpoints only; the session
+// The agent console (served at /console): signing in and out, setting a password from a
+// one-time link, who you are, and for those who answer customers the agent view (agent.ts). It talks to the daemon's /console endpoints only; the session
 // is an HttpOnly cookie it never sees, and every call that changes something carries the CSRF
 // token the sign-in returned (header X-CSRF-Token). Text is only ever rendered as text (Preact).
 
 import { h, render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-
-// Every string the console shows, in one table.
-const STRINGS = {
-  title: "Switchboard console",
-  signIn: "Sign in",
-  username: "Username",
-  password: "Password",
-  newPassword: "New password (at least 10 characters)",
-  repeatPassword: "Repeat the new password",
-  setPassword: "Set password",
-  passwordSet: "Your password is set. Sign in with it.",
-  mismatch: "The two passwords differ.",
-  wrong: "Wrong username or password.",
-  tooMany: "Too many attempts. Try again later.",
-  linkInvalid: "This link is not valid any more. Ask an admin for a new one.",
-  failed: "Something went wrong. Please try again.",
-  signedInAs: "Signed in as",
-  role: "Role",
-  signOut: "Sign out",
-  signOutEverywhere: "Sign out everywhere",
-  loading: "Loading…",
-};
+import { AgentView } from "./agent";
+import { STRINGS } from "./strings";
 
 interface Person {
   sid: string;
@@ -129,13 +109,16 @@ function SetPasswordForm(props: { token: string; done: () => void }) {
   ]);
 }
 
+/** Roles that answer customers (the server's `permits` decides; this only picks the view). */
+const ANSWERING = ["agent", "supervisor"];
+
 function Who(props: { who: SignedIn; out: () => void }) {
   const { person, csrf_token } = props.who;
   const leave = async (path: string) => {
     await post(path, undefined, csrf_token);
     props.out();
   };
-  return h("section", { id: "who", "aria-labelledby": "who-title" }, [
+  const who = h("section", { id: "who", class: "who", "aria-labelledby": "who-title" }, [
     h("h2", { id: "who-title" }, [STRINGS.signedInAs, " ", h("span", { id: "who-name" }, person.username)]),
     h("p", null, [STRINGS.role, ": ", h("span", { id: "who-role", class: "role" }, person.role)]),
     h("div", { class: "tools" }, [
@@ -143,6 +126,8 @@ function Who(props: { who: SignedIn; out: () => void }) {
       h("button", { type: "button", id: "sign-out-everywhere", onClick: () => leave("/console/logout-everywhere") }, STRINGS.signOutEverywhere),
     ]),
   ]);
+  if (!ANSWERING.includes(person.role)) return who;
+  return h("div", null, [who, h(AgentView, { identity: person.username, csrf: csrf_token })]);
 }
 
 function App() {
@@ -167,7 +152,8 @@ function App() {
         : view.kind === "signedIn"
           ? h(Who, { who: view.who, out: () => setView({ kind: "signIn" }) })
           : h(SignInForm, { notice: view.notice, done: (who) => setView({ kind: "signedIn", who }) });
-  return h("div", { class: "console" }, [h("header", null, h("h1", null, STRINGS.title)), h("main", { id: "main" }, body)]);
+  const wide = view.kind === "signedIn" && ANSWERING.includes(view.who.person.role);
+  return h("div", { class: "console" }, [h("header", null, h("h1", null, STRINGS.title)), h("main", { id: "main", class: wide ? "wide" : undefined }, body)]);
 }
 
 render(h(App, null), document.getElementById("console")!);
