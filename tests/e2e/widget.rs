@@ -23,6 +23,8 @@ fn started() -> (tempfile::TempDir, Daemon) {
     command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
     command.env("SWITCHBOARD_DURABILITY", "flush");
     command.env("SWITCHBOARD_WEBCHAT_SESSIONS_PER_IP_PER_MINUTE", "8");
+    // Small enough for the browser test to offer a file over it.
+    command.env("SWITCHBOARD_MEDIA_MAX_BYTES", "1048576");
     (temp, Daemon::start(command))
 }
 
@@ -388,8 +390,13 @@ fn in_chromium_a_visitor_and_an_agent_chat_across_reloads_and_a_dropped_socket()
     // What the visitor saw is what the channel holds: each message once, in order.
     let channel = report["channel"].as_str().unwrap();
     let messages = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}/Messages"));
+    // (a medium's message by its file's name)
+    let shown = |m: &Value| match m["media"]["filename"].as_str() {
+        Some(name) => Value::from(name),
+        None => m["body"].clone(),
+    };
     let bodies: Vec<Value> =
-        messages.json()["messages"].as_array().unwrap().iter().map(|m| m["body"].clone()).collect();
+        messages.json()["messages"].as_array().unwrap().iter().map(shown).collect();
     assert_eq!(Value::from(bodies), report["messages"]);
     let fetched = daemon.get(&format!("/flex/v1/WebChannels/{channel}"));
     assert_eq!(fetched.status, 200);

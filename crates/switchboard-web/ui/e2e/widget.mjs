@@ -107,6 +107,87 @@ async function launcher(page) {
 }
 
 const bodies = (chat) => chat.locator("#sb-log .msg .body").allTextContents();
+/** Each message as the visitor sees it: its body, else its medium's name. */
+const entries = (chat) =>
+  chat.locator("#sb-log .msg").evaluateAll((items) =>
+    items.map((m) => {
+      const what = m.querySelector(".body, .media, .file");
+      return what.tagName === "IMG" ? what.alt : what.classList.contains("file") ? what.textContent.replace(/ \(.*\)$/, "") : what.textContent;
+    }),
+  );
+
+/** A 1×1 PNG. */
+const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+
+/** The agent uploads a medium over REST (the account's credentials) and sends it. */
+async function agentSendsMedia(channel, filename, type, bytes) {
+  const query = new URLSearchParams({ ChannelSid: channel, Filename: filename });
+  const response = await fetch(`${daemon}/chat/v2/Services/${env.SERVICE}/Media?${query}`, {
+    method: "POST",
+    headers: { Authorization: env.BASIC, "Content-Type": type },
+    body: bytes,
+  });
+  const medium = await response.json();
+  check(response.status === 201, "the agent's upload: " + JSON.stringify(medium));
+  await rest("POST", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`, { From: "agent", MediaSid: medium.sid });
+}
+
+/** The visitor's messages are marked read when the agent reads them; the agent sees how far the
+ * visitor read through the member's consumption index. */
+async function readReceipts(frame, agent, channel) {
+  const messages = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`)).messages;
+  const visitors = messages.find((m) => m.body === "hello from the visitor");
+  check(!(await frame.locator(".msg.mine .receipt", { hasText: "Read" }).count()), "nothing is marked read before the agent reads");
+  await agent.evaluate(([channel, index]) => window.agent.send(JSON.stringify({ type: "consumed", channel_sid: channel, index })), [channel, visitors.index]);
+  await frame.locator(".msg.mine .receipt", { hasText: "Read" }).waitFor();
+  const last = messages[messages.length - 1];
+  await waitFor("the visitor's read position at the agent", async () => {
+    const listed = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Members`)).members;
+    const visitor = listed.find((m) => m.identity !== "agent");
+    return visitor.last_consumed_message_index === last.index;
+  });
+}
+
+/** The visitor sees the upload limits, is refused a file over them before any upload, sends a
+ * picture the agent fetches over REST, and sees the agent's picture inline and file as a link. */
+async function attachments(page, frame, channel) {
+  const limits = await frame.locator("#sb-limits").textContent();
+  check(limits.includes("1 MB") && limits.includes("image"), "the limits are shown: " + limits);
+  const uploads = [];
+  page.on("request", (r) => r.url().includes("/Media?") && uploads.push(r.url()));
+  const file = frame.locator("#sb-file");
+  await file.setInputFiles({ name: "big.png", mimeType: "image/png", buffer: Buffer.alloc(1048577) });
+  await frame.locator("#sb-chat-error", { hasText: "larger than 1 MB" }).waitFor();
+  await file.setInputFiles({ name: "tool.exe", mimeType: "application/x-msdownload", buffer: Buffer.from("MZ") });
+  await frame.locator("#sb-chat-error", { hasText: "cannot be sent" }).waitFor();
+  check(uploads.length === 0, "nothing over the limits was uploaded: " + uploads);
+  await file.setInputFiles({ name: "photo.png", mimeType: "image/png", buffer: PNG });
+  const mine = frame.locator('.msg.mine img.media[alt="photo.png"]');
+  await waitFor("the visitor's picture shown", () => mine.evaluate((img) => img.complete && img.naturalWidth === 1).catch(() => false));
+  const listed = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`)).messages;
+  const sent = listed.find((m) => m.media && m.media.filename === "photo.png");
+  check(sent, "the agent sees the visitor's picture: " + JSON.stringify(listed.map((m) => m.media)));
+  const content = await fetch(`${daemon}/chat/v2/Services/${env.SERVICE}/Media/${sent.media.sid}/Content`, { headers: { Authorization: env.BASIC } });
+  check(Buffer.from(await content.arrayBuffer()).equals(PNG), "the agent gets the visitor's bytes");
+  await agentSendsMedia(channel, "agent.png", "image/png", PNG);
+  const theirs = frame.locator('.msg.theirs img.media[alt="agent.png"]');
+  await waitFor("the agent's picture inline", () => theirs.evaluate((img) => img.complete && img.naturalWidth === 1).catch(() => false));
+  const notes = "Opening hours: 9 to 5.\n";
+  await agentSendsMedia(channel, "notes.txt", "text/plain", Buffer.from(notes));
+  const link = frame.locator(".msg.theirs a.file", { hasText: "notes.txt" });
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  check(readFileSync(await download.path(), "utf8") === notes, "the agent's file downloads as sent");
+  await shot(page, "9b-attachments");
+}
+
+/** The transcript the visitor downloads holds every message, in order. */
+async function transcript(page, frame, shownEntries) {
+  const [download] = await Promise.all([page.waitForEvent("download"), frame.locator("#sb-transcript").click()]);
+  const lines = readFileSync(await download.path(), "utf8").trimEnd().split("\n");
+  check(lines.length === shownEntries.length, "one line a message: " + JSON.stringify(lines));
+  check(lines[0] === "You: hello from the visitor", "the first line: " + lines[0]);
+  check(lines.every((line, i) => line.endsWith(": " + shownEntries[i])), "the transcript is the chat: " + JSON.stringify(lines));
+}
 
 async function axe(frame, page, name) {
   await frame.evaluate(AXE);
@@ -202,6 +283,7 @@ async function chatScenario(browser) {
   await agentSay(channel, xss);
   await frame.locator(".msg.theirs .body", { hasText: xss }).waitFor();
   check((await frame.locator("#sb-log img").count()) === 0, "no img element in the log");
+  await readReceipts(frame, agent, channel);
   await shot(page, "5-reply");
   const violations = await axe(page.frames().find((f) => f.url().includes("/webchat/v1/chat.html")), page, "chat");
 
@@ -229,10 +311,18 @@ async function chatScenario(browser) {
   await page.keyboard.press("Enter");
   await frame.locator(".msg.mine .body", { hasText: "typed with the keyboard" }).waitFor();
 
-  // A reload restores the history without the form.
+  // Closed again, a message comes; a reload restores the badge's count and the history without
+  // the form.
+  await frame.locator("#sb-input").press("Escape");
+  await waitFor("the chat to close", async () => (await launcherState(page)).expanded === "false");
+  await agentSay(channel, "sent while the chat was closed");
+  await waitFor("the badge to count 1", async () => (await launcherState(page)).badge === "1");
   const expected = await bodies(frame);
+  check(expected[expected.length - 1] === "sent while the chat was closed", "the closed chat has it: " + expected);
   await page.reload();
   await launcher(page);
+  await waitFor("the badge to count 1 after the reload", async () => (await launcherState(page)).badge === "1");
+  await shot(page, "7-reloaded-badge");
   await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
   await waitFor("the history", async () => (await bodies(frame)).length === expected.length).catch(async (e) => {
     await shot(page, "7-reload-failed");
@@ -260,6 +350,9 @@ async function chatScenario(browser) {
   check(JSON.stringify(await bodies(frame)) === JSON.stringify(after), "back-filled once, in order: " + JSON.stringify(await bodies(frame)));
   check(await frame.locator("#sb-offline").isHidden(), "the offline banner is gone");
   await shot(page, "9-backfilled");
+  await attachments(page, frame, channel);
+  const shownEntries = await entries(frame);
+  await transcript(page, frame, shownEntries);
 
   // The visitor ends the chat.
   await frame.locator("#sb-end").click();
@@ -273,7 +366,7 @@ async function chatScenario(browser) {
   check(keys.length === 0, "shutdown leaves nothing in the host's storage: " + JSON.stringify(keys));
   await agent.context().close();
   await context.close();
-  return { channel, messages: after, axe_minor_violations: violations };
+  return { channel, messages: shownEntries, axe_minor_violations: violations };
 }
 
 async function notAllowedScenario(browser) {

@@ -16,6 +16,8 @@ interface Settings {
   greeting: string | null;
   theme: Record<string, string>;
   strings: Record<string, Record<string, string>>;
+  /** What an upload may be: at most max_bytes, of one of these types (`image/*`: a family). */
+  media: { max_bytes: number; types: string[] };
 }
 interface Session {
   token: string;
@@ -23,6 +25,13 @@ interface Session {
   expires_at: number;
   channel_sid: string;
   identity: string;
+  service_sid: string;
+}
+interface Media {
+  sid: string;
+  content_type: string;
+  size_bytes: number;
+  filename: string | null;
 }
 interface Frame {
   type: string;
@@ -35,6 +44,9 @@ interface Frame {
   message?: string;
   timestamp?: string;
   channel_sid?: string;
+  media?: Media | null;
+  member_sid?: string;
+  last_consumed_index?: number | null;
 }
 
 const STRINGS: Record<string, string> = {
@@ -53,6 +65,12 @@ const STRINGS: Record<string, string> = {
   agent: "Agent",
   error: "Something went wrong. Please try again.",
   messages: "Messages",
+  read: "Read",
+  attach: "Attach a file",
+  limits: "Files up to {size}, of types {types}",
+  too_large: "This file is larger than {size}.",
+  wrong_type: "Files of this type cannot be sent.",
+  image: "Image",
 };
 
 const settings: Settings = JSON.parse(document.getElementById("sb-config")!.textContent || "{}");
@@ -73,7 +91,6 @@ let lastSeq = -1;
 const shown = new Map<number, HTMLElement>();
 let loadedUpTo = -1;
 let visible = parentOrigin === "" || window.parent === window;
-let unread = 0;
 let retry = 0;
 let pingTimer = 0;
 let pongTimer = 0;
@@ -81,6 +98,12 @@ let typingSentAt = 0;
 let typingTimer = 0;
 let ended = false;
 let started = false;
+/** Members' identities by member SID, from the channel's `member_joined` events. */
+const members = new Map<string, string>();
+/** The last index the visitor read, and the furthest any other member read (-1: none). */
+let myHorizon = -1;
+let theirHorizon = -1;
+let toldUnread = -1;
 
 function pickStrings(): Record<string, string> {
   const lang = navigator.language || "en";
@@ -298,6 +321,13 @@ function onFrame(frame: Frame): void {
       break;
     case "resumed":
       if (loadedUpTo < 0) loadedUpTo = typeof frame.seq === "number" ? frame.seq : 0;
+      countUnread();
+      break;
+    case "member_joined":
+      members.set(frame.member_sid as string, frame.identity as string);
+      break;
+    case "read_horizon_updated":
+      horizon(frame);
       break;
     case "pong":
       window.clearTimeout(pongTimer);
@@ -325,20 +355,123 @@ function addMessage(frame: Frame): void {
   if (shown.has(index)) return;
   const mine = frame.author === session?.identity;
   const item = el("div", { class: mine ? "msg mine" : "msg theirs" });
+  item.dataset.index = String(index);
   item.appendChild(el("span", { class: "who" }, mine ? strings.you : strings.agent));
-  item.appendChild(el("p", { class: "body" }, frame.body || ""));
+  if (frame.body || !frame.media) item.appendChild(el("p", { class: "body" }, frame.body || ""));
+  if (frame.media) item.appendChild(showMedia(frame.media));
+  if (mine) item.appendChild(el("span", { class: "receipt" }, index <= theirHorizon ? strings.read : ""));
   const list = $("sb-log");
   const after = [...shown.keys()].filter((i) => i > index).sort((a, b) => a - b)[0];
   list.insertBefore(item, after === undefined ? null : shown.get(after)!);
   shown.set(index, item);
   item.scrollIntoView({ block: "end" });
   hideTyping();
-  const isNew = loadedUpTo >= 0 && (frame.seq as number) > loadedUpTo;
-  if (!mine && isNew && !visible) {
-    unread += 1;
-    tellParent("unread", { count: unread });
-  }
   if (!mine && visible) consumed(index);
+  countUnread();
+}
+
+/** Tells the loader how many of the others' messages the visitor has not read, by the visitor's
+ * own read horizon on the server, so a reload counts what it counted before. */
+function countUnread(): void {
+  if (loadedUpTo < 0) return;
+  let count = 0;
+  if (!visible)
+    for (const [index, item] of shown) if (index > myHorizon && !item.classList.contains("mine")) count += 1;
+  if (count !== toldUnread) tellParent("unread", { count });
+  toldUnread = count;
+}
+
+/** A member's read horizon: the visitor's own counts unread; another's marks what it read. */
+function horizon(frame: Frame): void {
+  const index = typeof frame.last_consumed_index === "number" ? frame.last_consumed_index : -1;
+  if (members.get(frame.member_sid as string) === session?.identity) {
+    myHorizon = index;
+    countUnread();
+    return;
+  }
+  if (index <= theirHorizon) return;
+  theirHorizon = index;
+  for (const [at, item] of shown) {
+    const receipt = item.querySelector(".receipt");
+    if (receipt && at <= theirHorizon) receipt.textContent = strings.read;
+  }
+}
+
+const INLINE_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/** A medium of a message: an image shown inline, anything else a link that downloads it. Its
+ * bytes need the visitor's token, so they are fetched and shown from a blob. */
+function showMedia(media: Media): HTMLElement {
+  const name = media.filename || strings.image;
+  if (INLINE_IMAGES.includes(media.content_type)) {
+    const image = el("img", { class: "media", alt: name });
+    mediaBlob(media).then((url) => url && (image.src = url));
+    return image;
+  }
+  const link = el("a", { class: "file", href: "#", download: name }, `${name} (${size(media.size_bytes)})`);
+  link.addEventListener("click", async (event) => {
+    if (link.getAttribute("href") !== "#") return;
+    event.preventDefault();
+    const url = await mediaBlob(media);
+    if (!url) return;
+    link.href = url;
+    link.click();
+  });
+  return link;
+}
+
+async function mediaBlob(media: Media): Promise<string | null> {
+  if (!session || !(await freshToken()) || !session) return null;
+  const path = `/chat/v2/Services/${session.service_sid}/Media/${media.sid}/Content`;
+  const response = await fetch(path, { headers: { Authorization: "Bearer " + session.token }, credentials: "omit" });
+  return response.ok ? URL.createObjectURL(await response.blob()) : null;
+}
+
+function size(bytes: number): string {
+  return bytes >= 1048576 ? `${+(bytes / 1048576).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
+const fill = (text: string, values: Record<string, string>) =>
+  text.replace(/\{(\w+)\}/g, (all, key) => (key in values ? values[key] : all));
+
+function accepted(type: string): boolean {
+  return settings.media.types.some((t) => t === type || (t.endsWith("/*") && type.startsWith(t.slice(0, -1))));
+}
+
+/** Uploads the file the visitor picked, checked against the limits first, then sends it. */
+async function attach(input: HTMLInputElement): Promise<void> {
+  const file = input.files && input.files[0];
+  input.value = "";
+  const problem = $("sb-chat-error");
+  problem.textContent = "";
+  if (!file || !session) return;
+  if (file.size > settings.media.max_bytes) {
+    problem.textContent = fill(strings.too_large, { size: size(settings.media.max_bytes) });
+    return;
+  }
+  if (!accepted(file.type)) {
+    problem.textContent = strings.wrong_type + " " + limitsText();
+    return;
+  }
+  if (!(await freshToken()) || !session) return;
+  const query = new URLSearchParams({ ChannelSid: session.channel_sid, Filename: file.name });
+  const response = await fetch(`/chat/v2/Services/${session.service_sid}/Media?${query}`, {
+    method: "POST",
+    headers: { Authorization: "Bearer " + session.token, "Content-Type": file.type },
+    body: file,
+    credentials: "omit",
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !socket || socket.readyState !== WebSocket.OPEN) {
+    problem.textContent = body.message || strings.error;
+    return;
+  }
+  socket.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, media_sid: body.sid }));
+}
+
+function limitsText(): string {
+  const types = settings.media.types.map((t) => t.replace("/*", "")).join(", ");
+  return fill(strings.limits, { size: size(settings.media.max_bytes), types });
 }
 
 function consumed(index: number): void {
@@ -397,7 +530,12 @@ function finish(): void {
 function transcript(): void {
   const lines = [...shown.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([, item]) => item.querySelector(".who")!.textContent + ": " + item.querySelector(".body")!.textContent);
+    .map(([, item]) => {
+      const what = item.querySelector(".body, .file, .media") as HTMLElement;
+      // A medium by its name (an image's alt, a file's download name).
+      const text = what.getAttribute("alt") || what.getAttribute("download") || what.textContent;
+      return item.querySelector(".who")!.textContent + ": " + text;
+    });
   const link = el("a", {
     href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/plain" })),
     download: "chat-transcript.txt",
@@ -434,20 +572,28 @@ function build(): void {
     event.preventDefault();
     send();
   });
-  composer.append(input, sendButton);
+  const file = el("input", { id: "sb-file", type: "file", accept: settings.media.types.join(","), tabindex: "-1" });
+  file.hidden = true;
+  file.addEventListener("change", () => attach(file));
+  const attachButton = el("button", { type: "button", id: "sb-attach", class: "icon attach", "aria-label": strings.attach, "aria-describedby": "sb-limits" }, "+");
+  attachButton.addEventListener("click", () => file.click());
+  composer.append(attachButton, file, input, sendButton);
+  const limits = el("p", { id: "sb-limits", class: "hint" }, limitsText());
   const tools = el("div", { class: "tools" });
   const end = el("button", { type: "button", id: "sb-end" }, strings.end);
   end.addEventListener("click", endChat);
-  const download = el("button", { type: "button" }, strings.transcript);
+  const download = el("button", { type: "button", id: "sb-transcript" }, strings.transcript);
   download.addEventListener("click", transcript);
   tools.append(download, end);
   const problem = el("p", { id: "sb-chat-error", class: "error", role: "alert" });
-  chat.append(log, typingLine, problem, composer, tools);
+  chat.append(log, typingLine, problem, composer, limits, tools);
   const over = el("section", { id: "sb-ended" });
   over.hidden = true;
   const again = el("button", { type: "button" }, strings.again);
   again.addEventListener("click", () => {
     shown.clear();
+    members.clear();
+    myHorizon = theirHorizon = toldUnread = -1;
     $("sb-log").replaceChildren();
     lastSeq = loadedUpTo = -1;
     showForm();
@@ -473,13 +619,14 @@ window.addEventListener("message", (event: MessageEvent) => {
   }
   if (data.type === "open") {
     visible = true;
-    unread = 0;
+    toldUnread = 0;
     const input = $("sb-chat").hidden ? document.querySelector("#sb-form input") : $("sb-input");
     if (input) (input as HTMLElement).focus();
     const last = [...shown.keys()].sort((a, b) => b - a)[0];
     if (last !== undefined) consumed(last);
   } else if (data.type === "closed") {
     visible = false;
+    countUnread();
   } else if (data.type === "shutdown") {
     saveSession(null);
   }
