@@ -235,6 +235,70 @@ fn a_visitor_s_token_reaches_its_own_channel_and_nothing_else() {
     assert_eq!(refresh(ann["refresh_token"].as_str().unwrap()).status, 404);
 }
 
+/// `GET /webchat/v1/Messages` with `authorization` (a header value), if any.
+fn history(daemon: &Daemon, query: &str, authorization: Option<&str>) -> Response {
+    let mut request = ureq::get(&daemon.url(&format!("/webchat/v1/Messages{query}")));
+    if let Some(value) = authorization {
+        request = request.set("Authorization", value);
+    }
+    match request.call() {
+        Ok(r) => Response { status: r.status(), body: r.into_string().unwrap() },
+        Err(ureq::Error::Status(status, r)) => Response { status, body: r.into_string().unwrap() },
+        Err(error) => panic!("{error}"),
+    }
+}
+
+#[test]
+fn a_visitor_reads_its_chat_a_page_at_a_time_with_its_own_token_only() {
+    let (_temp, daemon) = started();
+    let (flow, service) = default_flow(&daemon);
+    let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Dora"))];
+    let dora = open_session(&daemon, Some(&daemon.base_url), &form).json();
+    let channel = dora["channel_sid"].as_str().unwrap();
+    let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+    for i in 0..7 {
+        let sent = daemon.post(&path, &[("From", "agent"), ("Body", &format!("m{i}"))]);
+        assert_eq!(sent.status, 201, "{}", sent.body);
+    }
+    let bearer = format!("Bearer {}", dora["token"].as_str().unwrap());
+    let latest = history(&daemon, "?PageSize=3", Some(&bearer));
+    assert_eq!(latest.status, 200, "{}", latest.body);
+    crate::support::openapi::Contract::fetch(&daemon).check("get", "/webchat/v1/Messages", &latest);
+    let page = latest.json();
+    let bodies = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(bodies(&page), ["m4", "m5", "m6"]);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["messages"][0]["earlier"], false);
+    // The event it resumes after is the channel's last: a resume from there sends nothing old.
+    let events = daemon.get(&format!("/admin/v1/Channels/{channel}/Events")).body;
+    let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(page["seq"], last["seq"], "{events}");
+    let before = page["messages"][0]["index"].as_u64().unwrap();
+    let older = history(&daemon, &format!("?PageSize=3&Before={before}"), Some(&bearer)).json();
+    assert_eq!(bodies(&older), ["m1", "m2", "m3"]);
+    assert_eq!((older["has_more"].clone(), older["seq"].clone()), (Value::from(true), Value::Null));
+    let oldest = history(&daemon, "?PageSize=3&Before=1", Some(&bearer)).json();
+    assert_eq!(
+        (bodies(&oldest), oldest["has_more"].clone()),
+        (vec!["m0".to_owned()], Value::from(false))
+    );
+    // Refused: no token, the account's credentials, an agent's token, a page out of bounds.
+    assert_eq!(history(&daemon, "", None).status, 401);
+    assert_eq!(history(&daemon, "", Some(&basic())).status, 401);
+    let agent = format!("Bearer {}", token("agent", "1h"));
+    assert_eq!(history(&daemon, "", Some(&agent)).status, 403);
+    for bad in ["?PageSize=0", "?PageSize=51", "?Before=x"] {
+        assert_eq!(history(&daemon, bad, Some(&bearer)).status, 400, "{bad}");
+    }
+}
+
 #[test]
 fn a_host_signed_identity_continues_its_chat_and_cors_names_the_host() {
     use hmac::{Hmac, Mac};
@@ -341,6 +405,8 @@ fn browser_scenario(browser: &Browser, scenario: &str) -> Value {
         .env("ARTEFACTS", &artefacts)
         .env("CHROMIUM", chromium())
         .env("SCENARIO", scenario)
+        .env("IDENTITY", IDENTIFIED)
+        .env("IDENTITY_HASH", identity_hash(IDENTIFIED))
         .output()
         .expect("node runs (install node: README, Tests)");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -402,6 +468,35 @@ fn in_chromium_a_visitor_and_an_agent_chat_across_reloads_and_a_dropped_socket()
     assert_eq!(fetched.status, 200);
     let attributes = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")).json();
     assert!(attributes["attributes"].as_str().unwrap().contains("INACTIVE"), "{attributes}");
+}
+
+/// The visitor the host identifies in the browser test, and the secret its backend signs with.
+const IDENTIFIED: &str = "c-7";
+const IDENTITY_SECRET: &str = "host-backend-secret";
+
+/// What a host's backend computes for `identity` (hex HMAC-SHA256 under the flow's secret).
+fn identity_hash(identity: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(IDENTITY_SECRET.as_bytes()).unwrap();
+    mac.update(identity.as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn in_chromium_a_returning_visitor_sees_its_earlier_interaction_a_page_at_a_time() {
+    let browser = started_for_browser();
+    let daemon = &browser.daemon;
+    let flow = format!("/flex/v1/FlexFlows/{}", browser.flow);
+    assert_eq!(daemon.post(&flow, &[("LongLived", "true")]).status, 200);
+    let secret = [("IdentitySecret", IDENTITY_SECRET)];
+    assert_eq!(daemon.post(&format!("/webchat/v1/Flows/{}", browser.flow), &secret).status, 200);
+    let report = browser_scenario(&browser, "earlier");
+    // Both visits were the one channel, reactivated for the second.
+    let channels =
+        daemon.get(&format!("/chat/v2/Services/{}/Channels?Type=private", browser.service)).json();
+    let listed = channels["channels"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{channels}");
+    assert_eq!(listed[0]["sid"], report["channel"]);
 }
 
 #[test]

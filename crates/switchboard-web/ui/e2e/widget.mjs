@@ -37,6 +37,7 @@ function serveHosts() {
   const pages = {
     "/": hostPage(),
     "/hostile.html": hostPage("<style>*{font:40px serif !important;color:red !important}</style>"),
+    "/identified.html": hostPage(`<script>Switchboard("identify",{identity:"${env.IDENTITY}",hash:"${env.IDENTITY_HASH}"});</script>`),
     "/embedded.html": `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title>
 <script>window.Switchboard={mode:"embedded",element:"#chat"};</script></head>
 <body><main><h1>Help</h1><div id="chat" style="width:400px;height:500px"></div></main>
@@ -417,7 +418,56 @@ async function cssScenario(browser) {
   return { launcher: plain };
 }
 
-const scenarios = { chat: chatScenario, "not-allowed": notAllowedScenario, css: cssScenario };
+/** The visitor fills the form (name and consent) and starts the chat. */
+async function startChat(frame, name) {
+  await frame.locator("#sb-f-friendly_name").fill(name);
+  await frame.locator("#sb-f-privacy").check();
+  await frame.locator("#sb-form button[type=submit]").click();
+  await frame.locator("#sb-input").waitFor();
+}
+
+/** A visitor the host identifies comes back to its long-lived chat: the earlier interaction is
+ * shown, marked as such, a page at a time. */
+async function earlierScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  await page.goto(`http://localhost:${env.HOST_PORT}/identified.html`);
+  await launcher(page);
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  const frame = page.frameLocator('iframe[title="Chat"]');
+  await startChat(frame, "Iris Returning");
+  await frame.locator("#sb-input").fill("first visit");
+  await frame.locator("#sb-input").press("Enter");
+  await frame.locator(".msg.mine .body", { hasText: "first visit" }).waitFor();
+  const channels = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels?Type=private`)).channels;
+  const channel = channels.find((c) => c.friendly_name === "Iris Returning").sid;
+  for (let i = 1; i <= 24; i++) await agentSay(channel, "old reply " + i);
+  await frame.locator(".msg.theirs .body", { hasText: "old reply 24" }).waitFor();
+  check(!(await frame.locator(".msg.earlier").count()), "nothing is earlier during the first visit");
+  await frame.locator("#sb-end").click();
+  await frame.locator("#sb-ended button").click();
+  await startChat(frame, "Iris Returning");
+  // The latest page only, every message of it from the earlier interaction.
+  await waitFor("the latest page", async () => (await frame.locator(".msg").count()) === 20);
+  check((await frame.locator(".msg.earlier").count()) === 20, "the earlier interaction is marked");
+  check((await bodies(frame))[19] === "old reply 24", "the page ends with the latest: " + (await bodies(frame)));
+  check(await frame.locator("#sb-more").isVisible(), "older messages can be asked for");
+  await shot(page, "earlier-page");
+  await frame.locator("#sb-more").click();
+  await waitFor("the page before", async () => (await frame.locator(".msg").count()) === 25);
+  const all = await bodies(frame);
+  check(all[0] === "first visit" && all[24] === "old reply 24", "in order: " + all);
+  check(await frame.locator("#sb-more").isHidden(), "nothing older");
+  await frame.locator("#sb-input").fill("second visit");
+  await frame.locator("#sb-input").press("Enter");
+  await frame.locator(".msg.mine:not(.earlier) .body", { hasText: "second visit" }).waitFor();
+  check((await frame.locator(".msg.earlier").count()) === 25, "the new message is not earlier");
+  await shot(page, "earlier-all");
+  await context.close();
+  return { channel };
+}
+
+const scenarios = { chat: chatScenario, earlier: earlierScenario, "not-allowed": notAllowedScenario, css: cssScenario };
 const stop = serveHosts();
 const browser = await chromium.launch({
   executablePath: env.CHROMIUM,

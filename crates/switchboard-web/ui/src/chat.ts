@@ -47,6 +47,17 @@ interface Frame {
   media?: Media | null;
   member_sid?: string;
   last_consumed_index?: number | null;
+  /** Of an earlier interaction of a long-lived chat (history pages only). */
+  earlier?: boolean;
+}
+/** A page of the chat's history (`GET /webchat/v1/Messages`). */
+interface Page {
+  messages: Frame[];
+  has_more: boolean;
+  seq: number | null;
+  member_sid: string;
+  last_consumed_index: number | null;
+  others_consumed_index: number | null;
 }
 
 const STRINGS: Record<string, string> = {
@@ -71,6 +82,8 @@ const STRINGS: Record<string, string> = {
   too_large: "This file is larger than {size}.",
   wrong_type: "Files of this type cannot be sent.",
   image: "Image",
+  more: "Show earlier messages",
+  earlier: "earlier conversation",
 };
 
 const settings: Settings = JSON.parse(document.getElementById("sb-config")!.textContent || "{}");
@@ -104,6 +117,9 @@ const members = new Map<string, string>();
 let myHorizon = -1;
 let theirHorizon = -1;
 let toldUnread = -1;
+/** The visitor as the host vouches for it (the loader's `identify`), for a new session. */
+let vouched: { identity: string; hash: string } | undefined;
+const PAGE_SIZE = 20;
 
 function pickStrings(): Record<string, string> {
   const lang = navigator.language || "en";
@@ -221,10 +237,9 @@ async function submitForm(event: Event): Promise<void> {
     answers[field.name] = field.kind === "consent" ? String(input.checked) : input.value;
   }
   try {
-    const created = await api("/webchat/v1/Sessions", {
-      FlowSid: settings.flow,
-      PreEngagementData: JSON.stringify(answers),
-    });
+    const form: Record<string, string> = { FlowSid: settings.flow, PreEngagementData: JSON.stringify(answers) };
+    if (vouched) Object.assign(form, { Identity: vouched.identity, IdentityHash: vouched.hash });
+    const created = await api("/webchat/v1/Sessions", form);
     begin(created);
   } catch (error) {
     $("sb-form-error").textContent = (error as Error).message;
@@ -267,7 +282,7 @@ async function freshToken(): Promise<boolean> {
 
 async function connect(): Promise<void> {
   if (!session || socket || ended) return;
-  if (!(await freshToken()) || !session) {
+  if (!(await freshToken()) || !session || (lastSeq < 0 && !(await latestPage()))) {
     if (session) reconnectLater();
     return;
   }
@@ -356,7 +371,9 @@ function addMessage(frame: Frame): void {
   const mine = frame.author === session?.identity;
   const item = el("div", { class: mine ? "msg mine" : "msg theirs" });
   item.dataset.index = String(index);
-  item.appendChild(el("span", { class: "who" }, mine ? strings.you : strings.agent));
+  const who = mine ? strings.you : strings.agent;
+  item.appendChild(el("span", { class: "who" }, frame.earlier ? `${who} · ${strings.earlier}` : who));
+  if (frame.earlier) item.classList.add("earlier");
   if (frame.body || !frame.media) item.appendChild(el("p", { class: "body" }, frame.body || ""));
   if (frame.media) item.appendChild(showMedia(frame.media));
   if (mine) item.appendChild(el("span", { class: "receipt" }, index <= theirHorizon ? strings.read : ""));
@@ -372,6 +389,38 @@ function addMessage(frame: Frame): void {
 
 /** Tells the loader how many of the others' messages the visitor has not read, by the visitor's
  * own read horizon on the server, so a reload counts what it counted before. */
+/** The chat's latest page when it opens (never its whole history); the socket resumes after it. */
+async function latestPage(): Promise<boolean> {
+  const page = await history("");
+  if (!page || page.seq === null) return false;
+  members.set(page.member_sid, session!.identity);
+  myHorizon = page.last_consumed_index ?? -1;
+  theirHorizon = page.others_consumed_index ?? -1;
+  page.messages.forEach(addMessage);
+  lastSeq = loadedUpTo = page.seq;
+  countUnread();
+  return true;
+}
+
+/** The page before the oldest message shown. */
+async function earlierPage(): Promise<void> {
+  const oldest = Math.min(...shown.keys());
+  const page = await history("&Before=" + oldest);
+  if (page) [...page.messages].reverse().forEach(addMessage);
+}
+
+async function history(query: string): Promise<Page | null> {
+  if (!session || !(await freshToken()) || !session) return null;
+  const response = await fetch(`/webchat/v1/Messages?PageSize=${PAGE_SIZE}${query}`, {
+    headers: { Authorization: "Bearer " + session.token },
+    credentials: "omit",
+  }).catch(() => null);
+  if (!response || !response.ok) return null;
+  const page: Page = await response.json();
+  $("sb-more").hidden = !page.has_more;
+  return page;
+}
+
 function countUnread(): void {
   if (loadedUpTo < 0) return;
   let count = 0;
@@ -556,6 +605,9 @@ function build(): void {
   form.addEventListener("submit", submitForm);
   const chat = el("section", { id: "sb-chat", "aria-label": strings.title });
   chat.hidden = true;
+  const more = el("button", { type: "button", id: "sb-more", class: "more" }, strings.more);
+  more.hidden = true;
+  more.addEventListener("click", earlierPage);
   const log = el("div", { id: "sb-log", role: "log", "aria-live": "polite", "aria-label": strings.messages, tabindex: "0" });
   const typingLine = el("div", { id: "sb-typing", class: "typing", "aria-live": "polite" });
   const composer = el("form", { class: "composer" });
@@ -586,7 +638,7 @@ function build(): void {
   download.addEventListener("click", transcript);
   tools.append(download, end);
   const problem = el("p", { id: "sb-chat-error", class: "error", role: "alert" });
-  chat.append(log, typingLine, problem, composer, limits, tools);
+  chat.append(more, log, typingLine, problem, composer, limits, tools);
   const over = el("section", { id: "sb-ended" });
   over.hidden = true;
   const again = el("button", { type: "button" }, strings.again);
@@ -606,8 +658,9 @@ function build(): void {
 
 window.addEventListener("message", (event: MessageEvent) => {
   if (event.origin !== parentOrigin || event.source !== window.parent) return;
-  const data = event.data as { v?: number; id?: string; type?: string; kept?: string | null };
+  const data = event.data as { v?: number; id?: string; type?: string; kept?: string | null; who?: typeof vouched };
   if (!data || data.v !== 1 || data.id !== instance) return;
+  if (data.who && typeof data.who.identity === "string" && typeof data.who.hash === "string") vouched = data.who;
   if (!ownStorage && (data.type === "open" || data.type === "closed")) {
     let kept: Session | null = null;
     try {

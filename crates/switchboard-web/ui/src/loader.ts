@@ -6,6 +6,7 @@
 //
 // Commands, as a function or an Intercom-style queue set before this script ran:
 //   Switchboard("open") · ("close") · ("on", "unread", fn) · ("shutdown")
+//   · ("identify", {identity, hash}) (hash: the HMAC the host's backend computed)
 // `window.Switchboard = {flow, mode: "embedded", element}` configures it instead of data-*.
 
 interface Config {
@@ -25,6 +26,8 @@ interface Envelope {
   count?: number;
   /** The chat's session, kept here only when the browser gives the chat no storage. */
   kept?: string | null;
+  /** The visitor as the host's backend vouches for it, for the chat's next session. */
+  who?: { identity: string; hash: string };
 }
 
 const w = window as unknown as { Switchboard?: Api | Config };
@@ -47,6 +50,7 @@ let launcher: HTMLButtonElement | null = null;
 let badge: HTMLSpanElement | null = null;
 let host: HTMLElement | null = null;
 let isOpen = false;
+let who: Envelope["who"];
 
 const STYLE = `:host{all:initial}
 .l{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:28px;border:0;
@@ -146,7 +150,7 @@ function post(type: string): void {
   if (!frame || !frame.contentWindow) return;
   // Whatever the chat hears first (open or closed) brings what the host keeps for it, if anything.
   const kept = type === "open" || type === "closed" ? store(keptKey) : undefined;
-  const message: Envelope = { v: 1, id: instance, type, kept };
+  const message: Envelope = { v: 1, id: instance, type, kept, who };
   frame.contentWindow.postMessage(message, server);
 }
 
@@ -213,6 +217,7 @@ window.addEventListener("message", (event: MessageEvent) => {
 function run(name: string, ...args: unknown[]): void {
   if (name === "on" && args[0] === "unread" && typeof args[1] === "function")
     listeners.push(args[1] as (count: number) => void);
+  else if (name === "identify") who = args[0] as Envelope["who"];
   else if (!panel) return;
   else if (name === "open") openChat();
   else if (name === "close") closeChat();
