@@ -226,7 +226,7 @@ fn a_visitor_s_token_reaches_its_own_channel_and_nothing_else() {
     let renewed = refresh(ann["refresh_token"].as_str().unwrap());
     assert_eq!(renewed.status, 200, "{}", renewed.body);
     assert_eq!(renewed.json()["channel_sid"], ann["channel_sid"]);
-    let forged = ann["refresh_token"].as_str().unwrap().replace("v1.", "v1.x");
+    let forged = ann["refresh_token"].as_str().unwrap().replace("v2.", "v2.x");
     assert_eq!(refresh(&forged).status, 401);
     // Ending the chat: the channel goes inactive and its refresh token continues nothing.
     let ended =
@@ -297,6 +297,44 @@ fn a_visitor_reads_its_chat_a_page_at_a_time_with_its_own_token_only() {
     for bad in ["?PageSize=0", "?PageSize=51", "?Before=x"] {
         assert_eq!(history(&daemon, bad, Some(&bearer)).status, 400, "{bad}");
     }
+}
+
+#[test]
+fn a_refresh_token_is_spent_by_its_use_and_a_spent_one_revokes_its_family() {
+    let (_temp, daemon) = started();
+    let (flow, _) = default_flow(&daemon);
+    let own = daemon.base_url.clone();
+    let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Eve"))];
+    let refresh = |token: &str| refresh_token(&daemon, &own, &flow, token);
+    let renewed = |token: &str| {
+        let answer = refresh(token);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()["refresh_token"].as_str().unwrap().to_owned()
+    };
+    let first = open_session(&daemon, Some(&own), &form).json();
+    let r0 = first["refresh_token"].as_str().unwrap().to_owned();
+    assert!(r0.starts_with("v2."), "{r0}");
+    let r1 = renewed(&r0);
+    assert_ne!(r1, r0, "a refresh answers a new refresh token");
+    let r2 = renewed(&r1);
+    // r0 was spent two refreshes ago: its holder is not the session's only one.
+    let reused = refresh(&r0);
+    assert_eq!((reused.status, reused.json()["code"].as_u64()), (401, Some(20101)));
+    assert!(reused.body.contains("used before"), "{}", reused.body);
+    assert_eq!(refresh(&r2).status, 401, "the whole family is revoked");
+    // The token spent last, presented again at once (a lost answer, two tabs), gets the same
+    // successor; an older one still revokes.
+    let second = open_session(&daemon, Some(&own), &form).json();
+    let s0 = second["refresh_token"].as_str().unwrap().to_owned();
+    let s1 = renewed(&s0);
+    assert_eq!(renewed(&s0), s1);
+    let s2 = renewed(&s1);
+    assert_eq!(renewed(&s1), s2);
+    assert_eq!(refresh(&s0).status, 401);
+    assert_eq!(refresh(&s2).status, 401);
+    // A token of the format before rotation (no family) is refused.
+    let old = s2.replacen("v2.", "v1.", 1);
+    assert_eq!(refresh(&old).status, 401);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //!   tasks for operators; `media`: uploads, media content, signed public links.
 //! - `taskrouter/` (TaskRouter v1) and `studio/` (Studio v2: flows, revisions, executions):
 //!   one file per noun, their wire shapes in `wire.rs`.
-//! - `webchat` (sessions, tokens), `webchat_history` (a visitor's chat a page at a time),
+//! - `webchat` (sessions, tokens; `webchat_refresh`, the rotation of refresh tokens), `webchat_history` (a visitor's chat a page at a time),
 //!   `webchat_flows` (a web flow's widget settings),
 //!   `webchat_pages` (the widget's files from `switchboard-web`, the chat page, the demo at `/`).
 //! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
@@ -52,6 +52,7 @@ pub mod webchat;
 mod webchat_flows;
 mod webchat_history;
 mod webchat_pages;
+mod webchat_refresh;
 mod webhooks;
 pub mod wire;
 mod ws;

@@ -258,9 +258,28 @@ function begin(value: Session): void {
   if (visible) $("sb-input").focus();
 }
 
+/** A refresh under way: every caller waits for the one (a refresh token is spent by its use). */
+let renewing: Promise<boolean> | null = null;
+
 async function freshToken(): Promise<boolean> {
   if (!session) return false;
   if (session.expires_at * 1000 - Date.now() > 60000) return true;
+  if (!renewing) {
+    // Other tabs of the site share this storage: one refresh at a time among them.
+    const locks = ownStorage && navigator.locks;
+    renewing = (locks ? locks.request(storageKey, renew) : renew()).finally(() => (renewing = null));
+  }
+  return renewing;
+}
+
+async function renew(): Promise<boolean> {
+  // Another tab may have refreshed while this one waited: its tokens are kept here.
+  const kept = ownStorage ? loadSession() : null;
+  if (session && kept && kept.channel_sid === session.channel_sid && kept.expires_at * 1000 - Date.now() > 60000) {
+    session = kept;
+    return true;
+  }
+  if (!session) return false;
   try {
     const renewed = await api("/webchat/v1/Tokens", {
       FlowSid: settings.flow,
