@@ -478,9 +478,16 @@ fn started_for_browser() -> Browser {
     ]);
     let host_port = free_port();
     let origin = format!("http://localhost:{host_port}");
+    let theme = json!({"color": "#6b2fa3", "font": "Georgia, serif", "radius": "2px"});
+    let strings = json!({"fr": {"title": "Discutons", "start": "Commencer"}});
     let set = daemon.post(
         &format!("/webchat/v1/Flows/{flow}"),
-        &[("AllowedOrigins", &origin), ("Fields", &fields.to_string())],
+        &[
+            ("AllowedOrigins", origin.as_str()),
+            ("Fields", &fields.to_string()),
+            ("Theme", &theme.to_string()),
+            ("Strings", &strings.to_string()),
+        ],
     );
     assert_eq!(set.status, 200, "{}", set.body);
     Browser { _temp: temp, daemon, flow, service, host_port }
@@ -550,8 +557,9 @@ fn in_chromium_a_host_the_flow_does_not_allow_gets_no_chat() {
 }
 
 #[test]
-fn in_chromium_host_css_leaves_the_launcher_unchanged() {
+fn in_chromium_host_css_leaves_the_launcher_unchanged_and_the_flow_s_theme_and_strings_apply() {
     let browser = started_for_browser();
     let report = browser_scenario(&browser, "css");
     assert!(report["launcher"]["width"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["themed"]["title"], "Discutons", "the flow's French strings in fr-FR");
 }

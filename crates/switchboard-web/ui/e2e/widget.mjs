@@ -27,15 +27,16 @@ function check(condition, message) {
 const QUEUE = `<script>window.Switchboard=function(){(Switchboard.q=Switchboard.q||[]).push(arguments)};
 window.unreadSeen=[];Switchboard("on","unread",function(n){window.unreadSeen.push(n)});</script>`;
 
-function hostPage(extraHead = "") {
+function hostPage(extraHead = "", attributes = "") {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host shop</title>${QUEUE}${extraHead}</head>
 <body><main><h1>A host shop</h1><p>Products.</p></main>
-<script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"></script></body></html>`;
+<script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"${attributes}></script></body></html>`;
 }
 
 function serveHosts() {
   const pages = {
     "/": hostPage(),
+    "/left.html": hostPage("", ' data-position="left" data-color="#6b2fa3"'),
     "/hostile.html": hostPage("<style>*{font:40px serif !important;color:red !important}</style>"),
     "/identified.html": hostPage(`<script>Switchboard("identify",{identity:"${env.IDENTITY}",hash:"${env.IDENTITY_HASH}"});</script>`),
     "/embedded.html": `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title>
@@ -415,7 +416,41 @@ async function cssScenario(browser) {
   await page.frameLocator('iframe[title="Chat"]').locator("#sb-f-friendly_name").waitFor();
   await shot(page, "embedded");
   await context.close();
-  return { launcher: plain };
+  return { launcher: plain, themed: await themeAndLocale(browser) };
+}
+
+/** The flow's theme (CSS variables) and its strings for the browser's locale; the launcher's
+ * place and colour from the host's tag. */
+async function themeAndLocale(browser) {
+  const context = await browser.newContext({ locale: "fr-FR", viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  await page.goto(`http://localhost:${env.HOST_PORT}/embedded.html`);
+  const frame = page.frameLocator('iframe[title="Chat"]');
+  await frame.locator("#sb-f-friendly_name").waitFor();
+  const seen = await frame.locator("body").evaluate(() => {
+    const header = getComputedStyle(document.querySelector("header"));
+    const button = document.querySelector("#sb-form button[type=submit]");
+    return {
+      title: document.querySelector("h1").textContent,
+      start: button.textContent,
+      header: header.backgroundColor,
+      font: getComputedStyle(document.body).fontFamily,
+      radius: getComputedStyle(button).borderTopLeftRadius,
+    };
+  });
+  const expected = { title: "Discutons", start: "Commencer", header: "rgb(107, 47, 163)", font: "Georgia, serif", radius: "2px" };
+  check(JSON.stringify(seen) === JSON.stringify(expected), "theme and strings: " + JSON.stringify(seen));
+  await shot(page, "theme-fr");
+  await page.goto(`http://localhost:${env.HOST_PORT}/left.html`);
+  const left = await waitFor("the launcher", () =>
+    page.evaluate(() => {
+      const button = document.querySelector("[data-switchboard-chat]")?.shadowRoot?.querySelector("button.l");
+      return button && { left: button.getBoundingClientRect().left, color: getComputedStyle(button).backgroundColor };
+    }),
+  );
+  check(left.left === 20 && left.color === "rgb(107, 47, 163)", "the launcher on the left, in the host's colour: " + JSON.stringify(left));
+  await context.close();
+  return seen;
 }
 
 /** The visitor fills the form (name and consent) and starts the chat. */

@@ -7,13 +7,17 @@
 // Commands, as a function or an Intercom-style queue set before this script ran:
 //   Switchboard("open") · ("close") · ("on", "unread", fn) · ("shutdown")
 //   · ("identify", {identity, hash}) (hash: the HMAC the host's backend computed)
-// `window.Switchboard = {flow, mode: "embedded", element}` configures it instead of data-*.
+// `window.Switchboard = {flow, mode: "embedded", element, position: "left", color}` configures it
+// instead of data-* (data-position, data-color): the launcher is drawn before any request, so
+// its place and colour come from the host, not from the flow's theme.
 
 interface Config {
   flow?: string;
   server?: string;
   mode?: string;
   element?: string | HTMLElement;
+  position?: string;
+  color?: string;
 }
 type Command = [string, ...unknown[]];
 type Api = ((...args: Command) => void) & { q?: Command[]; config?: Config };
@@ -66,8 +70,9 @@ border-radius:12px;overflow:hidden;box-shadow:0 4px 24px rgba(0,0,0,.3);backgrou
 z-index:2147483647}
 .p[hidden]{display:none}
 .p iframe{border:0;width:100%;height:100%}
+.left{right:auto;left:20px}
 .e{position:static;width:100%;height:100%;box-shadow:none}
-@media (max-width:480px){.p:not(.e){right:0;bottom:0;width:100vw;height:100vh;max-height:none;border-radius:0}}`;
+@media (max-width:480px){.p:not(.e){right:0;left:0;bottom:0;width:100vw;height:100vh;max-height:none;border-radius:0}}`;
 
 const ICON =
   '<svg viewBox="0 0 24 24" aria-hidden="true" fill="currentColor"><path d="M4 4h16v12H7l-3 3z"/></svg>';
@@ -92,7 +97,9 @@ function mount(): void {
   style.textContent = STYLE;
   root.appendChild(style);
   panel = document.createElement("div");
-  panel.className = embedded ? "p e" : "p";
+  const data = script ? script.dataset : {};
+  const left = (config.position || data.position) === "left" ? " left" : "";
+  panel.className = embedded ? "p e" : "p" + left;
   panel.hidden = !embedded;
   root.appendChild(panel);
   if (embedded) {
@@ -100,7 +107,8 @@ function mount(): void {
     return;
   }
   launcher = document.createElement("button");
-  launcher.className = "l";
+  launcher.className = "l" + left;
+  launcher.style.background = config.color || data.color || "";
   launcher.type = "button";
   launcher.setAttribute("aria-label", "Open chat");
   launcher.setAttribute("aria-expanded", "false");
