@@ -182,6 +182,26 @@ async function attachments(page, frame, channel) {
   await shot(page, "9b-attachments");
 }
 
+/** The pop-out takes the chat over with its history; closing it brings the chat back to the
+ * frame, which shows what was written meanwhile. */
+async function popOut(context, frame) {
+  const before = await entries(frame);
+  const [popup] = await Promise.all([context.waitForEvent("page"), frame.locator("#sb-popout").click()]);
+  await popup.locator("#sb-input").waitFor();
+  await waitFor("the pop-out's history", async () => JSON.stringify(await entries(popup)) === JSON.stringify(before));
+  await frame.locator("#sb-away").waitFor();
+  await popup.locator("#sb-input").fill("from the pop-out");
+  await popup.locator("#sb-input").press("Enter");
+  await popup.locator(".msg.mine .body", { hasText: "from the pop-out" }).waitFor();
+  await shot(popup, "11-popout");
+  await popup.close();
+  await frame.locator(".msg.mine .body", { hasText: "from the pop-out" }).waitFor();
+  check(await frame.locator("#sb-away").isHidden(), "the chat is back in the frame");
+  const after = await entries(frame);
+  check(JSON.stringify(after) === JSON.stringify([...before, "from the pop-out"]), "once, in order: " + after);
+  return after;
+}
+
 /** The transcript the visitor downloads holds every message, in order. */
 async function transcript(page, frame, shownEntries) {
   const [download] = await Promise.all([page.waitForEvent("download"), frame.locator("#sb-transcript").click()]);
@@ -353,8 +373,8 @@ async function chatScenario(browser) {
   check(await frame.locator("#sb-offline").isHidden(), "the offline banner is gone");
   await shot(page, "9-backfilled");
   await attachments(page, frame, channel);
-  const shownEntries = await entries(frame);
-  await transcript(page, frame, shownEntries);
+  await transcript(page, frame, await entries(frame));
+  const shownEntries = await popOut(context, frame);
 
   // The visitor ends the chat.
   await frame.locator("#sb-end").click();

@@ -83,6 +83,9 @@ const STRINGS: Record<string, string> = {
   wrong_type: "Files of this type cannot be sent.",
   image: "Image",
   more: "Show earlier messages",
+  popout: "Open in a new window",
+  away: "The chat is open in another window.",
+  back: "Continue here",
   earlier: "earlier conversation",
 };
 
@@ -120,6 +123,10 @@ let toldUnread = -1;
 /** The visitor as the host vouches for it (the loader's `identify`), for a new session. */
 let vouched: { identity: string; hash: string } | undefined;
 const PAGE_SIZE = 20;
+/** This page is a pop-out its opener (the chat in the site's frame) hands its session to. */
+const popout = params.get("popout") === "1" && !!window.opener;
+/** The pop-out this frame handed its chat to; while it is open, this frame keeps still. */
+let away: Window | null = null;
 
 function pickStrings(): Record<string, string> {
   const lang = navigator.language || "en";
@@ -171,6 +178,8 @@ function loadSession(): Session | null {
 /** Keeps the session here, or, where this frame may keep nothing, asks the loader to keep its
  * refresh token (never the access token) in the host's storage, the only place left. */
 function saveSession(value: Session | null): void {
+  // A pop-out tells its opener every new token, which it needs when the chat comes back.
+  if (popout) toOpener({ type: "session", session: value });
   if (!ownStorage) {
     const kept = value && { ...value, token: "", expires_at: 0 };
     tellParent("keep", { kept: kept ? JSON.stringify(kept) : null });
@@ -300,7 +309,7 @@ async function renew(): Promise<boolean> {
 }
 
 async function connect(): Promise<void> {
-  if (!session || socket || ended) return;
+  if (!session || socket || ended || away) return;
   if (!(await freshToken()) || !session || (lastSeq < 0 && !(await latestPage()))) {
     if (session) reconnectLater();
     return;
@@ -584,6 +593,54 @@ async function endChat(): Promise<void> {
   finish();
 }
 
+/** Opens the chat in a window of its own, which takes the session over; this frame keeps still
+ * (no socket, no refresh: the pop-out's refresh spends the token) until that window closes. */
+function popOut(): void {
+  const url = `${location.origin}/webchat/v1/chat.html?flow=${encodeURIComponent(settings.flow)}&popout=1`;
+  const opened = window.open(url, "switchboard-chat", "popup,width=400,height=620");
+  if (!opened || !session) return;
+  away = opened;
+  const ws = socket;
+  socket = null;
+  if (ws) ws.close();
+  $("sb-away").hidden = false;
+  $("sb-chat").hidden = true;
+  const watch = window.setInterval(() => {
+    if (!away || !away.closed) return;
+    window.clearInterval(watch);
+    comeBack();
+  }, 500);
+}
+
+function comeBack(): void {
+  if (away && !away.closed) away.close();
+  away = null;
+  $("sb-away").hidden = true;
+  if (!session) return finish();
+  $("sb-chat").hidden = false;
+  connect();
+}
+
+function toOpener(message: Record<string, unknown>): void {
+  window.opener.postMessage({ v: 1, ...message }, location.origin);
+}
+
+/** Between a pop-out and the frame that opened it (both on this origin). */
+window.addEventListener("message", (event: MessageEvent) => {
+  if (event.origin !== location.origin) return;
+  const data = event.data as { v?: number; type?: string; session?: Session | null };
+  if (!data || data.v !== 1) return;
+  if (away && event.source === away && data.type === "ready") {
+    away.postMessage({ v: 1, type: "session", session }, location.origin);
+  } else if (away && event.source === away && data.type === "session") {
+    session = data.session || null;
+    if (session) saveSession(session);
+    else finish();
+  } else if (popout && event.source === window.opener && data.type === "session") {
+    start(data.session || null);
+  }
+});
+
 function finish(): void {
   ended = true;
   saveSession(null);
@@ -592,6 +649,7 @@ function finish(): void {
   socket = null;
   if (ws) ws.close();
   $("sb-chat").hidden = true;
+  $("sb-away").hidden = true;
   $("sb-ended").hidden = false;
 }
 
@@ -617,7 +675,11 @@ function build(): void {
   header.append(el("h1", {}, strings.title));
   const close = el("button", { type: "button", class: "icon", "aria-label": strings.close }, "×");
   close.addEventListener("click", () => tellParent("close"));
-  if (parentOrigin) header.append(close);
+  if (parentOrigin) {
+    const pop = el("button", { type: "button", id: "sb-popout", class: "icon", "aria-label": strings.popout }, "↗");
+    pop.addEventListener("click", popOut);
+    header.append(pop, close);
+  }
   const offline = el("div", { id: "sb-offline", class: "banner", role: "status" }, strings.offline);
   offline.hidden = true;
   const form = el("form", { id: "sb-form", "aria-label": strings.title });
@@ -670,8 +732,13 @@ function build(): void {
     showForm();
   });
   over.append(el("p", {}, strings.ended), again);
+  const elsewhere = el("section", { id: "sb-away" });
+  elsewhere.hidden = true;
+  const back = el("button", { type: "button" }, strings.back);
+  back.addEventListener("click", comeBack);
+  elsewhere.append(el("p", {}, strings.away), back);
   const main = el("main");
-  main.append(offline, form, chat, over);
+  main.append(offline, form, chat, over, elsewhere);
   document.body.append(header, main);
 }
 
@@ -714,7 +781,9 @@ applyTheme();
 build();
 // Where this frame keeps nothing itself, the loader's answer to `ready` brings what it kept;
 // a chat page opened on its own (the pop-out) starts at once.
-if (ownStorage || !parentOrigin || window.parent === window) start(ownStorage ? loadSession() : null);
+// A pop-out waits for its opener's session.
+if (popout) toOpener({ type: "ready" });
+else if (ownStorage || !parentOrigin || window.parent === window) start(ownStorage ? loadSession() : null);
 tellParent("ready");
 
 // A module: its names stay its own.
