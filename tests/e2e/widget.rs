@@ -25,6 +25,9 @@ fn started() -> (tempfile::TempDir, Daemon) {
     command.env("SWITCHBOARD_WEBCHAT_SESSIONS_PER_IP_PER_MINUTE", "8");
     // Small enough for the browser test to offer a file over it.
     command.env("SWITCHBOARD_MEDIA_MAX_BYTES", "1048576");
+    // Tokens that need renewing at every use (the chat renews a minute before expiry): every
+    // path of the chat spends refresh tokens, and a reuse would revoke the visitor's session.
+    command.env("SWITCHBOARD_WEBCHAT_TOKEN_TTL", "61s");
     (temp, Daemon::start(command))
 }
 
@@ -314,6 +317,9 @@ fn a_refresh_token_is_spent_by_its_use_and_a_spent_one_revokes_its_family() {
     let first = open_session(&daemon, Some(&own), &form).json();
     let r0 = first["refresh_token"].as_str().unwrap().to_owned();
     assert!(r0.starts_with("v2."), "{r0}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let ttl = first["expires_at"].as_i64().unwrap() - now.as_secs() as i64;
+    assert!((55..=62).contains(&ttl), "the configured lifetime, 61 s: {ttl}");
     let r1 = renewed(&r0);
     assert_ne!(r1, r0, "a refresh answers a new refresh token");
     let r2 = renewed(&r1);

@@ -202,6 +202,28 @@ async function popOut(context, frame) {
   return after;
 }
 
+/** Another tab of the site renews the session twice (two loads), spending the refresh token
+ * this tab holds; this tab's next renewal takes the one the loader keeps now, so nothing is
+ * reused and the session goes on (a reuse would revoke it and show the form). */
+async function anotherTab(context, page, frame, channel, sockets) {
+  const mine = sockets[sockets.length - 1];
+  const other = await context.newPage();
+  for (let load = 0; load < 2; load++) {
+    if (load) await other.reload();
+    else await other.goto(`http://localhost:${env.HOST_PORT}/`);
+    await launcher(other);
+    await waitFor("the other tab's chat", async () => (await bodies(other.frameLocator('iframe[title="Chat"]'))).length > 0);
+  }
+  await other.close();
+  const count = sockets.length;
+  mine.close({ code: 4000, reason: "dropped by the test" });
+  await waitFor("the reconnection", async () => sockets.length > count);
+  await agentSay(channel, "after the other tab");
+  await frame.locator(".msg.theirs .body", { hasText: "after the other tab" }).waitFor();
+  check(await frame.locator("#sb-form").isHidden(), "the session goes on");
+  await shot(page, "9c-other-tab");
+}
+
 /** The transcript the visitor downloads holds every message, in order. */
 async function transcript(page, frame, shownEntries) {
   const [download] = await Promise.all([page.waitForEvent("download"), frame.locator("#sb-transcript").click()]);
@@ -373,6 +395,7 @@ async function chatScenario(browser) {
   check(await frame.locator("#sb-offline").isHidden(), "the offline banner is gone");
   await shot(page, "9-backfilled");
   await attachments(page, frame, channel);
+  await anotherTab(context, page, frame, channel, sockets);
   await transcript(page, frame, await entries(frame));
   const shownEntries = await popOut(context, frame);
 

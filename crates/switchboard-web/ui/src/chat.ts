@@ -189,6 +189,27 @@ function saveSession(value: Session | null): void {
   else localStorage.removeItem(storageKey);
 }
 
+/** What the loader keeps for this chat now (another tab may have renewed it): asked, and
+ * answered by its `kept` message, or nothing within a second. */
+let keptAnswer: ((kept: Session | null) => void) | null = null;
+function keptByLoader(): Promise<Session | null> {
+  if (!parentOrigin || window.parent === window) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    keptAnswer = resolve;
+    tellParent("kept?");
+    window.setTimeout(() => resolve(null), 1000);
+  });
+}
+
+function parseKept(text: string | null | undefined): Session | null {
+  try {
+    return JSON.parse(text || "null");
+  } catch {
+    // Nothing usable kept: a new chat.
+    return null;
+  }
+}
+
 /** Starts from the session kept, if any. */
 function start(kept: Session | null): void {
   if (started) return;
@@ -282,11 +303,15 @@ async function freshToken(): Promise<boolean> {
 }
 
 async function renew(): Promise<boolean> {
-  // Another tab may have refreshed while this one waited: its tokens are kept here.
-  const kept = ownStorage ? loadSession() : null;
-  if (session && kept && kept.channel_sid === session.channel_sid && kept.expires_at * 1000 - Date.now() > 60000) {
-    session = kept;
-    return true;
+  // Another tab may have refreshed while this one waited: its tokens are kept here, or by the
+  // loader where this frame keeps nothing (then only the refresh token, which a refresh spends).
+  const kept = ownStorage ? loadSession() : await keptByLoader();
+  if (session && kept && kept.channel_sid === session.channel_sid) {
+    if (kept.expires_at * 1000 - Date.now() > 60000) {
+      session = kept;
+      return true;
+    }
+    session.refresh_token = kept.refresh_token;
   }
   if (!session) return false;
   try {
@@ -443,6 +468,12 @@ async function history(query: string): Promise<Page | null> {
     headers: { Authorization: "Bearer " + session.token },
     credentials: "omit",
   }).catch(() => null);
+  if (response && response.status === 404) {
+    // The chat is gone (its visitor left, or it was erased): start over.
+    saveSession(null);
+    session = null;
+    showForm();
+  }
   if (!response || !response.ok) return null;
   const page: Page = await response.json();
   $("sb-more").hidden = !page.has_more;
@@ -747,14 +778,10 @@ window.addEventListener("message", (event: MessageEvent) => {
   const data = event.data as { v?: number; id?: string; type?: string; kept?: string | null; who?: typeof vouched };
   if (!data || data.v !== 1 || data.id !== instance) return;
   if (data.who && typeof data.who.identity === "string" && typeof data.who.hash === "string") vouched = data.who;
-  if (!ownStorage && (data.type === "open" || data.type === "closed")) {
-    let kept: Session | null = null;
-    try {
-      kept = JSON.parse(data.kept || "null");
-    } catch {
-      // Nothing usable kept: a new chat.
-    }
-    start(kept);
+  if (!ownStorage && (data.type === "open" || data.type === "closed")) start(parseKept(data.kept));
+  if (data.type === "kept" && keptAnswer) {
+    keptAnswer(parseKept(data.kept));
+    keptAnswer = null;
   }
   if (data.type === "open") {
     visible = true;

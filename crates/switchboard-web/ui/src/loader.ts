@@ -157,7 +157,7 @@ function ensureFrame(): HTMLIFrameElement {
 function post(type: string): void {
   if (!frame || !frame.contentWindow) return;
   // Whatever the chat hears first (open or closed) brings what the host keeps for it, if anything.
-  const kept = type === "open" || type === "closed" ? store(keptKey) : undefined;
+  const kept = type === "open" || type === "closed" || type === "kept" ? store(keptKey) : undefined;
   const message: Envelope = { v: 1, id: instance, type, kept, who };
   frame.contentWindow.postMessage(message, server);
 }
@@ -219,6 +219,8 @@ window.addEventListener("message", (event: MessageEvent) => {
     post(isOpen ? "open" : "closed");
   } else if (data.type === "keep") {
     store(keptKey, data.kept || null);
+  } else if (data.type === "kept?") {
+    post("kept");
   }
 });
 
