@@ -531,8 +531,8 @@ function showMedia(media: Media): HTMLElement {
 async function mediaBlob(media: Media): Promise<string | null> {
   if (!session || !(await freshToken()) || !session) return null;
   const path = `/chat/v2/Services/${session.service_sid}/Media/${media.sid}/Content`;
-  const response = await fetch(path, { headers: { Authorization: "Bearer " + session.token }, credentials: "omit" });
-  return response.ok ? URL.createObjectURL(await response.blob()) : null;
+  const response = await fetch(path, { headers: { Authorization: "Bearer " + session.token }, credentials: "omit" }).catch(() => null);
+  return response && response.ok ? URL.createObjectURL(await response.blob()) : null;
 }
 
 function size(bytes: number): string {
@@ -629,13 +629,13 @@ async function endChat(): Promise<void> {
 function popOut(): void {
   const url = `${location.origin}/webchat/v1/chat.html?flow=${encodeURIComponent(settings.flow)}&popout=1`;
   const opened = window.open(url, "switchboard-chat", "popup,width=400,height=620");
-  if (!opened || !session) return;
+  if (!opened) return;
   away = opened;
   const ws = socket;
   socket = null;
   if (ws) ws.close();
   $("sb-away").hidden = false;
-  $("sb-chat").hidden = true;
+  $("sb-chat").hidden = $("sb-form").hidden = true;
   const watch = window.setInterval(() => {
     if (!away || !away.closed) return;
     window.clearInterval(watch);
@@ -647,7 +647,8 @@ function comeBack(): void {
   if (away && !away.closed) away.close();
   away = null;
   $("sb-away").hidden = true;
-  if (!session) return finish();
+  // No chat came back: a new one (or the end the pop-out showed, already shown here).
+  if (!session) return ended ? undefined : showForm();
   $("sb-chat").hidden = false;
   connect();
 }
