@@ -53,6 +53,8 @@ pub fn run(args: &WidgetArgs) -> anyhow::Result<()> {
         &[
             ("SWITCHBOARD_WEBCHAT_SESSIONS_PER_IP_PER_MINUTE", unlimited),
             ("SWITCHBOARD_WEBCHAT_SESSIONS_PER_FLOW_PER_MINUTE", unlimited),
+            // Every socket comes from this one address.
+            ("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "0"),
             // The bench's idle sockets read nothing, so they answer no server ping.
             ("SWITCHBOARD_WS_PING_INTERVAL", "600s"),
             ("SWITCHBOARD_WS_PING_TIMEOUT", "1200s"),
