@@ -23,6 +23,11 @@ fn started() -> (tempfile::TempDir, Daemon) {
     command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
     command.env("SWITCHBOARD_DURABILITY", "flush");
     command.env("SWITCHBOARD_WEBCHAT_SESSIONS_PER_IP_PER_MINUTE", "8");
+    // Small enough for the browser test to offer a file over it.
+    command.env("SWITCHBOARD_MEDIA_MAX_BYTES", "1048576");
+    // Tokens that need renewing at every use (the chat renews a minute before expiry): every
+    // path of the chat spends refresh tokens, and a reuse would revoke the visitor's session.
+    command.env("SWITCHBOARD_WEBCHAT_TOKEN_TTL", "61s");
     (temp, Daemon::start(command))
 }
 
@@ -224,13 +229,118 @@ fn a_visitor_s_token_reaches_its_own_channel_and_nothing_else() {
     let renewed = refresh(ann["refresh_token"].as_str().unwrap());
     assert_eq!(renewed.status, 200, "{}", renewed.body);
     assert_eq!(renewed.json()["channel_sid"], ann["channel_sid"]);
-    let forged = ann["refresh_token"].as_str().unwrap().replace("v1.", "v1.x");
+    let forged = ann["refresh_token"].as_str().unwrap().replace("v2.", "v2.x");
     assert_eq!(refresh(&forged).status, 401);
     // Ending the chat: the channel goes inactive and its refresh token continues nothing.
     let ended =
         ureq::post(&daemon.url("/webchat/v1/Sessions/End")).set("Authorization", &bearer).call();
     assert_eq!(ended.unwrap().status(), 204);
     assert_eq!(refresh(ann["refresh_token"].as_str().unwrap()).status, 404);
+}
+
+/// `GET /webchat/v1/Messages` with `authorization` (a header value), if any.
+fn history(daemon: &Daemon, query: &str, authorization: Option<&str>) -> Response {
+    let mut request = ureq::get(&daemon.url(&format!("/webchat/v1/Messages{query}")));
+    if let Some(value) = authorization {
+        request = request.set("Authorization", value);
+    }
+    match request.call() {
+        Ok(r) => Response { status: r.status(), body: r.into_string().unwrap() },
+        Err(ureq::Error::Status(status, r)) => Response { status, body: r.into_string().unwrap() },
+        Err(error) => panic!("{error}"),
+    }
+}
+
+#[test]
+fn a_visitor_reads_its_chat_a_page_at_a_time_with_its_own_token_only() {
+    let (_temp, daemon) = started();
+    let (flow, service) = default_flow(&daemon);
+    let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Dora"))];
+    let dora = open_session(&daemon, Some(&daemon.base_url), &form).json();
+    let channel = dora["channel_sid"].as_str().unwrap();
+    let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
+    for i in 0..7 {
+        let sent = daemon.post(&path, &[("From", "agent"), ("Body", &format!("m{i}"))]);
+        assert_eq!(sent.status, 201, "{}", sent.body);
+    }
+    let bearer = format!("Bearer {}", dora["token"].as_str().unwrap());
+    let latest = history(&daemon, "?PageSize=3", Some(&bearer));
+    assert_eq!(latest.status, 200, "{}", latest.body);
+    crate::support::openapi::Contract::fetch(&daemon).check("get", "/webchat/v1/Messages", &latest);
+    let page = latest.json();
+    let bodies = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(bodies(&page), ["m4", "m5", "m6"]);
+    assert_eq!(page["has_more"], true);
+    assert_eq!(page["messages"][0]["earlier"], false);
+    // The event it resumes after is the channel's last: a resume from there sends nothing old.
+    let events = daemon.get(&format!("/admin/v1/Channels/{channel}/Events")).body;
+    let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(page["seq"], last["seq"], "{events}");
+    let before = page["messages"][0]["index"].as_u64().unwrap();
+    let older = history(&daemon, &format!("?PageSize=3&Before={before}"), Some(&bearer)).json();
+    assert_eq!(bodies(&older), ["m1", "m2", "m3"]);
+    assert_eq!((older["has_more"].clone(), older["seq"].clone()), (Value::from(true), Value::Null));
+    let oldest = history(&daemon, "?PageSize=3&Before=1", Some(&bearer)).json();
+    assert_eq!(
+        (bodies(&oldest), oldest["has_more"].clone()),
+        (vec!["m0".to_owned()], Value::from(false))
+    );
+    // Refused: no token, the account's credentials, an agent's token, a page out of bounds.
+    assert_eq!(history(&daemon, "", None).status, 401);
+    assert_eq!(history(&daemon, "", Some(&basic())).status, 401);
+    let agent = format!("Bearer {}", token("agent", "1h"));
+    assert_eq!(history(&daemon, "", Some(&agent)).status, 403);
+    for bad in ["?PageSize=0", "?PageSize=51", "?Before=x"] {
+        assert_eq!(history(&daemon, bad, Some(&bearer)).status, 400, "{bad}");
+    }
+}
+
+#[test]
+fn a_refresh_token_is_spent_by_its_use_and_a_spent_one_revokes_its_family() {
+    let (_temp, daemon) = started();
+    let (flow, _) = default_flow(&daemon);
+    let own = daemon.base_url.clone();
+    let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Eve"))];
+    let refresh = |token: &str| refresh_token(&daemon, &own, &flow, token);
+    let renewed = |token: &str| {
+        let answer = refresh(token);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()["refresh_token"].as_str().unwrap().to_owned()
+    };
+    let first = open_session(&daemon, Some(&own), &form).json();
+    let r0 = first["refresh_token"].as_str().unwrap().to_owned();
+    assert!(r0.starts_with("v2."), "{r0}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let ttl = first["expires_at"].as_i64().unwrap() - now.as_secs() as i64;
+    assert!((55..=62).contains(&ttl), "the configured lifetime, 61 s: {ttl}");
+    let r1 = renewed(&r0);
+    assert_ne!(r1, r0, "a refresh answers a new refresh token");
+    let r2 = renewed(&r1);
+    // r0 was spent two refreshes ago: its holder is not the session's only one.
+    let reused = refresh(&r0);
+    assert_eq!((reused.status, reused.json()["code"].as_u64()), (401, Some(20101)));
+    assert!(reused.body.contains("used before"), "{}", reused.body);
+    assert_eq!(refresh(&r2).status, 401, "the whole family is revoked");
+    // The token spent last, presented again at once (a lost answer, two tabs), gets the same
+    // successor; an older one still revokes.
+    let second = open_session(&daemon, Some(&own), &form).json();
+    let s0 = second["refresh_token"].as_str().unwrap().to_owned();
+    let s1 = renewed(&s0);
+    assert_eq!(renewed(&s0), s1);
+    let s2 = renewed(&s1);
+    assert_eq!(renewed(&s1), s2);
+    assert_eq!(refresh(&s0).status, 401);
+    assert_eq!(refresh(&s2).status, 401);
+    // A token of the format before rotation (no family) is refused.
+    let old = s2.replacen("v2.", "v1.", 1);
+    assert_eq!(refresh(&old).status, 401);
 }
 
 #[test]
@@ -339,6 +449,8 @@ fn browser_scenario(browser: &Browser, scenario: &str) -> Value {
         .env("ARTEFACTS", &artefacts)
         .env("CHROMIUM", chromium())
         .env("SCENARIO", scenario)
+        .env("IDENTITY", IDENTIFIED)
+        .env("IDENTITY_HASH", identity_hash(IDENTIFIED))
         .output()
         .expect("node runs (install node: README, Tests)");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -372,9 +484,16 @@ fn started_for_browser() -> Browser {
     ]);
     let host_port = free_port();
     let origin = format!("http://localhost:{host_port}");
+    let theme = json!({"color": "#6b2fa3", "font": "Georgia, serif", "radius": "2px"});
+    let strings = json!({"fr": {"title": "Discutons", "start": "Commencer"}});
     let set = daemon.post(
         &format!("/webchat/v1/Flows/{flow}"),
-        &[("AllowedOrigins", &origin), ("Fields", &fields.to_string())],
+        &[
+            ("AllowedOrigins", origin.as_str()),
+            ("Fields", &fields.to_string()),
+            ("Theme", &theme.to_string()),
+            ("Strings", &strings.to_string()),
+        ],
     );
     assert_eq!(set.status, 200, "{}", set.body);
     Browser { _temp: temp, daemon, flow, service, host_port }
@@ -388,13 +507,47 @@ fn in_chromium_a_visitor_and_an_agent_chat_across_reloads_and_a_dropped_socket()
     // What the visitor saw is what the channel holds: each message once, in order.
     let channel = report["channel"].as_str().unwrap();
     let messages = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}/Messages"));
+    // (a medium's message by its file's name)
+    let shown = |m: &Value| match m["media"]["filename"].as_str() {
+        Some(name) => Value::from(name),
+        None => m["body"].clone(),
+    };
     let bodies: Vec<Value> =
-        messages.json()["messages"].as_array().unwrap().iter().map(|m| m["body"].clone()).collect();
+        messages.json()["messages"].as_array().unwrap().iter().map(shown).collect();
     assert_eq!(Value::from(bodies), report["messages"]);
     let fetched = daemon.get(&format!("/flex/v1/WebChannels/{channel}"));
     assert_eq!(fetched.status, 200);
     let attributes = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")).json();
     assert!(attributes["attributes"].as_str().unwrap().contains("INACTIVE"), "{attributes}");
+}
+
+/// The visitor the host identifies in the browser test, and the secret its backend signs with.
+const IDENTIFIED: &str = "c-7";
+const IDENTITY_SECRET: &str = "host-backend-secret";
+
+/// What a host's backend computes for `identity` (hex HMAC-SHA256 under the flow's secret).
+fn identity_hash(identity: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(IDENTITY_SECRET.as_bytes()).unwrap();
+    mac.update(identity.as_bytes());
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn in_chromium_a_returning_visitor_sees_its_earlier_interaction_a_page_at_a_time() {
+    let browser = started_for_browser();
+    let daemon = &browser.daemon;
+    let flow = format!("/flex/v1/FlexFlows/{}", browser.flow);
+    assert_eq!(daemon.post(&flow, &[("LongLived", "true")]).status, 200);
+    let secret = [("IdentitySecret", IDENTITY_SECRET)];
+    assert_eq!(daemon.post(&format!("/webchat/v1/Flows/{}", browser.flow), &secret).status, 200);
+    let report = browser_scenario(&browser, "earlier");
+    // Both visits were the one channel, reactivated for the second.
+    let channels =
+        daemon.get(&format!("/chat/v2/Services/{}/Channels?Type=private", browser.service)).json();
+    let listed = channels["channels"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{channels}");
+    assert_eq!(listed[0]["sid"], report["channel"]);
 }
 
 #[test]
@@ -410,8 +563,9 @@ fn in_chromium_a_host_the_flow_does_not_allow_gets_no_chat() {
 }
 
 #[test]
-fn in_chromium_host_css_leaves_the_launcher_unchanged() {
+fn in_chromium_host_css_leaves_the_launcher_unchanged_and_the_flow_s_theme_and_strings_apply() {
     let browser = started_for_browser();
     let report = browser_scenario(&browser, "css");
     assert!(report["launcher"]["width"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["themed"]["title"], "Discutons", "the flow's French strings in fr-FR");
 }

@@ -6,7 +6,8 @@
 //! ingestion (it starts the real `switchboard` binary built beside it); `switchboard-bench
 //! channels` WhatsApp Cloud ingestion and outbound replies; `switchboard-bench wake` busy
 //! channels loaded at once after a restart; `switchboard-bench chat` the agent's path, Chat
-//! messages over the REST API in the peer benchmark's shape.
+//! messages over the REST API in the peer benchmark's shape; `switchboard-bench widget` the
+//! webchat widget's idle sockets and an agent's message to a visitor.
 
 mod channels;
 mod chat;
@@ -16,6 +17,7 @@ mod log;
 mod realtime;
 mod stats;
 mod wake;
+mod widget;
 
 /// mimalloc instead of glibc's malloc: sled allocates and frees on every insert (it clones the
 /// leaf it changes), and under hundreds of writers glibc's allocator was about a quarter of all
@@ -49,6 +51,9 @@ enum Command {
     /// Chat messages posted over the REST API as the peer benchmark does, beside a raw pipeline,
     /// then checked in order.
     Chat(chat::ChatArgs),
+    /// Memory per idle webchat visitor socket beside plain sockets, and an agent's message to a
+    /// visitor's frame with them connected.
+    Widget(widget::WidgetArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         Command::Channels(args) => channels::run(&args),
         Command::Wake(args) => wake::run(&args),
         Command::Chat(args) => chat::run(&args),
+        Command::Widget(args) => widget::run(&args),
     }
 }
 

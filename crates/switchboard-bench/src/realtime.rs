@@ -48,7 +48,7 @@ pub struct MemoryArgs {
 const API_KEY: &str = "SK0123456789abcdef0123456789abcdef";
 const CUSTOMER: &str = "+14155550999";
 
-type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
 pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     enough_descriptors(args.sockets + args.slow_readers)?;
@@ -160,7 +160,7 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
 }
 
 /// The daemon, killed if this tool stops early (a failed connection, say).
-struct Stopped(std::process::Child);
+pub(crate) struct Stopped(pub(crate) std::process::Child);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
@@ -172,7 +172,7 @@ impl Drop for Stopped {
 /// Room for `sockets` connections here (one descriptor each) and in the daemon, which inherits
 /// the limit and takes two per WebSocket: the hard limit is raised where the system lets this
 /// process (as root), and the soft limit to it.
-fn enough_descriptors(sockets: usize) -> anyhow::Result<()> {
+pub(crate) fn enough_descriptors(sockets: usize) -> anyhow::Result<()> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     let needed = 2 * sockets as u64 + 1024;
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
@@ -200,7 +200,7 @@ fn print_stream_row(sockets: &str, (received, total, run): &(usize, u64, Run)) {
 
 /// A WebSocket for `identity` with a token in the query, `TCP_NODELAY` as browsers set it, and
 /// optionally a receive buffer of `window` bytes set before connecting.
-fn connect(base: &str, identity: &str, window: Option<usize>) -> anyhow::Result<Socket> {
+pub(crate) fn connect(base: &str, identity: &str, window: Option<usize>) -> anyhow::Result<Socket> {
     let now_secs =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     let token = switchboard_http::twilio::token::mint(
@@ -256,7 +256,7 @@ fn post_webhook(agent: &ureq::Agent, url: &str, body: &str, sid: &str) -> anyhow
     Ok(())
 }
 
-fn read_json(socket: &mut Socket) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn read_json(socket: &mut Socket) -> anyhow::Result<serde_json::Value> {
     loop {
         if let tungstenite::Message::Text(text) = socket.read()? {
             return Ok(serde_json::from_str(&text)?);

@@ -45,6 +45,7 @@ pub(crate) fn routes(cfg: &mut ServiceConfig) {
         .configure(crate::ws::routes)
         .configure(crate::webchat::routes)
         .configure(crate::webchat_flows::routes)
+        .configure(crate::webchat_history::routes)
         .configure(crate::webchat_pages::routes);
 }
 

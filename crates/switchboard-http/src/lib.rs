@@ -9,7 +9,8 @@
 //!   tasks for operators; `media`: uploads, media content, signed public links.
 //! - `taskrouter/` (TaskRouter v1) and `studio/` (Studio v2: flows, revisions, executions):
 //!   one file per noun, their wire shapes in `wire.rs`.
-//! - `webchat` (sessions, tokens), `webchat_flows` (a web flow's widget settings),
+//! - `webchat` (sessions, tokens; `webchat_refresh`, the rotation of refresh tokens), `webchat_history` (a visitor's chat a page at a time),
+//!   `webchat_flows` (a web flow's widget settings),
 //!   `webchat_pages` (the widget's files from `switchboard-web`, the chat page, the demo at `/`).
 //! - [`configure`] registers everything; the daemon and the tests share it. [`on_connect`]
 //!   prepares each accepted connection (`connection`).
@@ -50,7 +51,9 @@ pub mod twilio;
 mod views;
 pub mod webchat;
 mod webchat_flows;
+mod webchat_history;
 mod webchat_pages;
+mod webchat_refresh;
 mod webhooks;
 pub mod wire;
 mod ws;

@@ -383,7 +383,7 @@ impl<C: Clock> RateLimits<C> {
 /// Routes that check the credentials a request carries (Basic, or an access token): a request
 /// with credentials to one of them is counted by its credential, or as a failed authentication
 /// of its address, not here.
-const CHECKED_PREFIXES: [&str; 10] = [
+const CHECKED_PREFIXES: [&str; 11] = [
     "/chat/",
     "/flex/",
     "/taskrouter/",
@@ -394,6 +394,7 @@ const CHECKED_PREFIXES: [&str; 10] = [
     "/ws",
     "/webchat/v1/Flows",
     "/webchat/v1/Sessions/End",
+    "/webchat/v1/Messages",
 ];
 
 /// Whether the limit per address on requests without credentials counts `request`: not the

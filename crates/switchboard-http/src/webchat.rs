@@ -64,6 +64,8 @@ impl Default for WebchatConfig {
 pub struct Webchat {
     pub config: WebchatConfig,
     windows: Arc<Mutex<Windows>>,
+    /// The refresh tokens' families: which token of each may refresh now.
+    families: Arc<crate::webchat_refresh::RefreshFamilies>,
 }
 
 /// The most addresses counted in one minute: past it, sessions from new addresses wait for the
@@ -80,7 +82,7 @@ struct Windows {
 
 impl Webchat {
     pub fn new(config: WebchatConfig) -> Webchat {
-        Webchat { config, windows: Arc::default() }
+        Webchat { config, windows: Arc::default(), families: Arc::default() }
     }
 
     /// Counts a session of `flow` from `ip` at `now_secs`, or refuses it (nothing counted then).
@@ -203,7 +205,8 @@ async fn create_session(
     };
     let channel = crate::flex_channels::open_channel(&state, flow.clone(), open).await?;
     let channel_sid = channel.sid.ok_or_else(ApiError::internal)?;
-    let session = session(&state, &flow, channel_sid, &identity, now_secs);
+    let first = first_refresh(&state, &flow, channel_sid, identity, now_secs);
+    let session = session(&state, &flow, channel_sid, first, now_secs);
     Ok(with_cors(HttpResponse::Created(), origin).json(session))
 }
 
@@ -238,8 +241,67 @@ async fn refresh(
     if !open || channel.member_by_identity(&claims.identity).is_none() {
         return Err(gone());
     }
-    let session = session(&state, &flow, channel_sid, &claims.identity, now_secs);
+    let next = rotate(&state, claims, now_secs)?;
+    let session = session(&state, &flow, channel_sid, next, now_secs);
     Ok(with_cors(HttpResponse::Ok(), origin).json(session))
+}
+
+/// The claims of a new session's first refresh token, its family tracked from now on.
+fn first_refresh(
+    state: &AppState,
+    flow: &FlowView,
+    channel: Sid,
+    identity: String,
+    now_secs: i64,
+) -> RefreshClaims {
+    let (family, id) = (switchboard_crypto::random_id(), switchboard_crypto::random_id());
+    let expires = now_secs + state.webchat.config.refresh_ttl_secs;
+    state.webchat.families.start(family, id, expires, now_secs);
+    RefreshClaims {
+        flow: flow.sid.to_string(),
+        channel: channel.to_string(),
+        identity,
+        family: hex(family),
+        id: hex(id),
+        expires,
+    }
+}
+
+/// Spends a refresh token: the claims of its successor, or 401 (20101) for a token spent
+/// before, whose family is then revoked (`webchat_refresh`).
+fn rotate(
+    state: &AppState,
+    claims: RefreshClaims,
+    now_secs: i64,
+) -> Result<RefreshClaims, ApiError> {
+    let invalid = || ApiError::new(401, 20101, "The refresh token is not valid");
+    let (family, id) = claims.family_bytes().zip(claims.id_bytes()).ok_or_else(invalid)?;
+    let expires = now_secs + state.webchat.config.refresh_ttl_secs;
+    match state.webchat.families.spend(family, id, now_secs, expires) {
+        crate::webchat_refresh::Spent::Next(next, expires) => {
+            Ok(RefreshClaims { id: hex(next), expires, ..claims })
+        }
+        crate::webchat_refresh::Spent::Reused => Err(ApiError::new(
+            401,
+            20101,
+            "The refresh token was used before; its session is revoked: start a new chat",
+        )),
+    }
+}
+
+fn hex(bytes: [u8; 16]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 16]> {
+    let mut bytes = [0u8; 16];
+    if text.len() != 32 {
+        return None;
+    }
+    for (n, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(n * 2..n * 2 + 2)?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// Ends the visitor's chat: its channel goes INACTIVE and its open tasks are canceled, as a Flex
@@ -370,9 +432,10 @@ fn session(
     state: &AppState,
     flow: &FlowView,
     channel: Sid,
-    identity: &str,
+    claims: RefreshClaims,
     now_secs: i64,
 ) -> WebchatSession {
+    let identity = claims.identity.as_str();
     let (key_sid, key) = token_key(state);
     let config = state.webchat.config;
     let (account, key_text) = (state.credentials.account_sid.to_string(), key_sid.to_string());
@@ -386,12 +449,6 @@ fn session(
         channel_sid: &channel_text,
     }
     .mint(config.token_ttl_secs, now_secs);
-    let claims = RefreshClaims {
-        flow: flow.sid.to_string(),
-        channel: channel_text.clone(),
-        identity: identity.to_owned(),
-        expires: now_secs + config.refresh_ttl_secs,
-    };
     WebchatSession {
         token,
         expires_at: now_secs + config.token_ttl_secs,
@@ -402,12 +459,16 @@ fn session(
     }
 }
 
-/// What a refresh token says: `v1.<base64url JSON>.<hex HMAC>`.
+/// What a refresh token says: `v2.<base64url JSON>.<hex HMAC>` (`v1`, before rotation, had no
+/// family and is refused).
 #[derive(Debug, Serialize, Deserialize)]
 struct RefreshClaims {
     flow: String,
     channel: String,
     identity: String,
+    /// The session's family of tokens, and this token in it (hex, 16 bytes each).
+    family: String,
+    id: String,
     expires: i64,
 }
 
@@ -415,13 +476,21 @@ impl RefreshClaims {
     fn sign(&self, state: &AppState) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
         let secret = state.credentials.auth_token.expose().as_bytes();
-        format!("v1.{payload}.{}", switchboard_crypto::webchat::sign_refresh(secret, &payload))
+        format!("v2.{payload}.{}", switchboard_crypto::webchat::sign_refresh(secret, &payload))
+    }
+
+    fn family_bytes(&self) -> Option<[u8; 16]> {
+        unhex(&self.family)
+    }
+
+    fn id_bytes(&self) -> Option<[u8; 16]> {
+        unhex(&self.id)
     }
 
     fn verify(state: &AppState, token: &str, now_secs: i64) -> Result<RefreshClaims, ApiError> {
         let invalid = || ApiError::new(401, 20101, "The refresh token is not valid");
         let mut parts = token.split('.');
-        let (Some("v1"), Some(payload), Some(signature), None) =
+        let (Some("v2"), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(invalid());

@@ -87,6 +87,15 @@ struct PublicSettings<'a> {
     greeting: Option<&'a str>,
     theme: &'a std::collections::BTreeMap<String, String>,
     strings: &'a std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// The limits of an upload, shown to the visitor before it uploads anything.
+    media: PublicMediaLimits<'a>,
+}
+
+#[derive(Serialize)]
+struct PublicMediaLimits<'a> {
+    max_bytes: u64,
+    /// Exact types (`application/pdf`) or whole families (`image/*`).
+    types: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -97,7 +106,11 @@ struct PublicField<'a> {
     required: bool,
 }
 
-fn public_settings(flow: String, settings: &WebFlowSettings) -> PublicSettings<'_> {
+fn public_settings<'a>(
+    flow: String,
+    settings: &'a WebFlowSettings,
+    media: &'a switchboard_actors::MediaConfig,
+) -> PublicSettings<'a> {
     let kind = |kind| match kind {
         FieldKind::Text => "text",
         FieldKind::Email => "email",
@@ -118,6 +131,7 @@ fn public_settings(flow: String, settings: &WebFlowSettings) -> PublicSettings<'
         greeting: settings.greeting.as_deref(),
         theme: &settings.theme,
         strings: &settings.strings,
+        media: PublicMediaLimits { max_bytes: media.max_bytes, types: &media.allowed_types },
     }
 }
 
@@ -144,8 +158,12 @@ async fn chat_page(
             return Err(ApiError::forbidden("This site may not embed this chat"));
         }
     }
-    let config = serde_json::to_string(&public_settings(flow.sid.to_string(), &settings))
-        .map_err(|_| ApiError::internal())?;
+    let config = serde_json::to_string(&public_settings(
+        flow.sid.to_string(),
+        &settings,
+        state.engine.media_config(),
+    ))
+    .map_err(|_| ApiError::internal())?;
     let ancestors: Vec<&str> = settings.allowed_origins.iter().map(String::as_str).collect();
     let socket = own_origin(&state).replacen("http", "ws", 1);
     let policy = format!(

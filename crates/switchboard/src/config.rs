@@ -172,6 +172,10 @@ pub struct ServeArgs {
     /// Webchat sessions one web flow may open per minute, from all addresses [default: 600].
     #[arg(long, env = "SWITCHBOARD_WEBCHAT_SESSIONS_PER_FLOW_PER_MINUTE")]
     pub webchat_sessions_per_flow_per_minute: Option<u32>,
+    /// How long a web visitor's access token lives, more than 1m (the chat renews it a minute
+    /// before it expires) and at most 24h [default: 1h].
+    #[arg(long, env = "SWITCHBOARD_WEBCHAT_TOKEN_TTL")]
+    pub webchat_token_ttl: Option<String>,
     /// REST requests one credential (the account, or one API key) may make per second, after
     /// a burst of rate_credential_burst (0: no limit) [default: 100].
     #[arg(long, env = "SWITCHBOARD_RATE_CREDENTIAL_PER_SECOND")]
@@ -252,6 +256,7 @@ pub(crate) struct FileConfig {
     worker_offline_grace: Option<String>,
     webchat_sessions_per_ip_per_minute: Option<u32>,
     webchat_sessions_per_flow_per_minute: Option<u32>,
+    webchat_token_ttl: Option<String>,
     rate_credential_per_second: Option<u32>,
     rate_credential_burst: Option<u32>,
     rate_failed_auth_per_minute: Option<u32>,
@@ -548,7 +553,8 @@ impl ServeArgs {
                 self.webchat_sessions_per_ip_per_minute.or(file.webchat_sessions_per_ip_per_minute),
                 self.webchat_sessions_per_flow_per_minute
                     .or(file.webchat_sessions_per_flow_per_minute),
-            ),
+                self.webchat_token_ttl.or(file.webchat_token_ttl),
+            )?,
             rate,
             first_start_defaults: self
                 .first_start_defaults
@@ -558,14 +564,26 @@ impl ServeArgs {
     }
 }
 
-/// The webchat's rate limits, each given or its default.
-fn webchat(per_ip: Option<u32>, per_flow: Option<u32>) -> switchboard_http::WebchatConfig {
+/// The webchat's rate limits and its access tokens' lifetime, each given or its default.
+fn webchat(
+    per_ip: Option<u32>,
+    per_flow: Option<u32>,
+    token_ttl: Option<String>,
+) -> anyhow::Result<switchboard_http::WebchatConfig> {
     let defaults = switchboard_http::WebchatConfig::default();
-    switchboard_http::WebchatConfig {
+    let token_ttl_secs = match token_ttl {
+        Some(text) => duration("webchat_token_ttl", &text, "1h, 10m")?.as_secs(),
+        None => defaults.token_ttl_secs.unsigned_abs(),
+    };
+    if !(61..=86_400).contains(&token_ttl_secs) {
+        bail!("webchat_token_ttl must be more than 1m and at most 24h");
+    }
+    Ok(switchboard_http::WebchatConfig {
         sessions_per_ip_per_minute: per_ip.unwrap_or(defaults.sessions_per_ip_per_minute),
         sessions_per_flow_per_minute: per_flow.unwrap_or(defaults.sessions_per_flow_per_minute),
+        token_ttl_secs: i64::try_from(token_ttl_secs)?,
         ..defaults
-    }
+    })
 }
 
 /// The rate limits, each given or its default: credential per second and burst, failed
@@ -731,6 +749,10 @@ mod tests {
         let default = resolve_with_file("", &[]).unwrap();
         assert_eq!(default.webchat, switchboard_http::WebchatConfig::default());
         assert!(default.first_start_defaults);
+        let ttl = "webchat_token_ttl = \"10m\"\n";
+        assert_eq!(resolve_with_file(ttl, &[]).unwrap().webchat.token_ttl_secs, 600);
+        assert!(resolve_with_file("webchat_token_ttl = \"60s\"\n", &[]).is_err());
+        assert!(resolve_with_file("webchat_token_ttl = \"25h\"\n", &[]).is_err());
         let file = "webchat_sessions_per_ip_per_minute = 3\nfirst_start_defaults = false\n";
         let from_file = resolve_with_file(file, &[]).unwrap();
         assert_eq!(from_file.webchat.sessions_per_ip_per_minute, 3);

@@ -27,16 +27,18 @@ function check(condition, message) {
 const QUEUE = `<script>window.Switchboard=function(){(Switchboard.q=Switchboard.q||[]).push(arguments)};
 window.unreadSeen=[];Switchboard("on","unread",function(n){window.unreadSeen.push(n)});</script>`;
 
-function hostPage(extraHead = "") {
+function hostPage(extraHead = "", attributes = "") {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host shop</title>${QUEUE}${extraHead}</head>
 <body><main><h1>A host shop</h1><p>Products.</p></main>
-<script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"></script></body></html>`;
+<script async src="${daemon}/webchat/v1/widget.js" data-flow="${env.FLOW}"${attributes}></script></body></html>`;
 }
 
 function serveHosts() {
   const pages = {
     "/": hostPage(),
+    "/left.html": hostPage("", ' data-position="left" data-color="#6b2fa3"'),
     "/hostile.html": hostPage("<style>*{font:40px serif !important;color:red !important}</style>"),
+    "/identified.html": hostPage(`<script>Switchboard("identify",{identity:"${env.IDENTITY}",hash:"${env.IDENTITY_HASH}"});</script>`),
     "/embedded.html": `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Help</title>
 <script>window.Switchboard={mode:"embedded",element:"#chat"};</script></head>
 <body><main><h1>Help</h1><div id="chat" style="width:400px;height:500px"></div></main>
@@ -107,6 +109,129 @@ async function launcher(page) {
 }
 
 const bodies = (chat) => chat.locator("#sb-log .msg .body").allTextContents();
+/** Each message as the visitor sees it: its body, else its medium's name. */
+const entries = (chat) =>
+  chat.locator("#sb-log .msg").evaluateAll((items) =>
+    items.map((m) => {
+      const what = m.querySelector(".body, .media, .file");
+      return what.tagName === "IMG" ? what.alt : what.classList.contains("file") ? what.textContent.replace(/ \(.*\)$/, "") : what.textContent;
+    }),
+  );
+
+/** A 1×1 PNG. */
+const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+
+/** The agent uploads a medium over REST (the account's credentials) and sends it. */
+async function agentSendsMedia(channel, filename, type, bytes) {
+  const query = new URLSearchParams({ ChannelSid: channel, Filename: filename });
+  const response = await fetch(`${daemon}/chat/v2/Services/${env.SERVICE}/Media?${query}`, {
+    method: "POST",
+    headers: { Authorization: env.BASIC, "Content-Type": type },
+    body: bytes,
+  });
+  const medium = await response.json();
+  check(response.status === 201, "the agent's upload: " + JSON.stringify(medium));
+  await rest("POST", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`, { From: "agent", MediaSid: medium.sid });
+}
+
+/** The visitor's messages are marked read when the agent reads them; the agent sees how far the
+ * visitor read through the member's consumption index. */
+async function readReceipts(frame, agent, channel) {
+  const messages = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`)).messages;
+  const visitors = messages.find((m) => m.body === "hello from the visitor");
+  check(!(await frame.locator(".msg.mine .receipt", { hasText: "Read" }).count()), "nothing is marked read before the agent reads");
+  await agent.evaluate(([channel, index]) => window.agent.send(JSON.stringify({ type: "consumed", channel_sid: channel, index })), [channel, visitors.index]);
+  await frame.locator(".msg.mine .receipt", { hasText: "Read" }).waitFor();
+  const last = messages[messages.length - 1];
+  await waitFor("the visitor's read position at the agent", async () => {
+    const listed = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Members`)).members;
+    const visitor = listed.find((m) => m.identity !== "agent");
+    return visitor.last_consumed_message_index === last.index;
+  });
+}
+
+/** The visitor sees the upload limits, is refused a file over them before any upload, sends a
+ * picture the agent fetches over REST, and sees the agent's picture inline and file as a link. */
+async function attachments(page, frame, channel) {
+  const limits = await frame.locator("#sb-limits").textContent();
+  check(limits.includes("1 MB") && limits.includes("image"), "the limits are shown: " + limits);
+  const uploads = [];
+  page.on("request", (r) => r.url().includes("/Media?") && uploads.push(r.url()));
+  const file = frame.locator("#sb-file");
+  await file.setInputFiles({ name: "big.png", mimeType: "image/png", buffer: Buffer.alloc(1048577) });
+  await frame.locator("#sb-chat-error", { hasText: "larger than 1 MB" }).waitFor();
+  await file.setInputFiles({ name: "tool.exe", mimeType: "application/x-msdownload", buffer: Buffer.from("MZ") });
+  await frame.locator("#sb-chat-error", { hasText: "cannot be sent" }).waitFor();
+  check(uploads.length === 0, "nothing over the limits was uploaded: " + uploads);
+  await file.setInputFiles({ name: "photo.png", mimeType: "image/png", buffer: PNG });
+  const mine = frame.locator('.msg.mine img.media[alt="photo.png"]');
+  await waitFor("the visitor's picture shown", () => mine.evaluate((img) => img.complete && img.naturalWidth === 1).catch(() => false));
+  const listed = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Messages`)).messages;
+  const sent = listed.find((m) => m.media && m.media.filename === "photo.png");
+  check(sent, "the agent sees the visitor's picture: " + JSON.stringify(listed.map((m) => m.media)));
+  const content = await fetch(`${daemon}/chat/v2/Services/${env.SERVICE}/Media/${sent.media.sid}/Content`, { headers: { Authorization: env.BASIC } });
+  check(Buffer.from(await content.arrayBuffer()).equals(PNG), "the agent gets the visitor's bytes");
+  await agentSendsMedia(channel, "agent.png", "image/png", PNG);
+  const theirs = frame.locator('.msg.theirs img.media[alt="agent.png"]');
+  await waitFor("the agent's picture inline", () => theirs.evaluate((img) => img.complete && img.naturalWidth === 1).catch(() => false));
+  const notes = "Opening hours: 9 to 5.\n";
+  await agentSendsMedia(channel, "notes.txt", "text/plain", Buffer.from(notes));
+  const link = frame.locator(".msg.theirs a.file", { hasText: "notes.txt" });
+  const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+  check(readFileSync(await download.path(), "utf8") === notes, "the agent's file downloads as sent");
+  await shot(page, "9b-attachments");
+}
+
+/** The pop-out takes the chat over with its history; closing it brings the chat back to the
+ * frame, which shows what was written meanwhile. */
+async function popOut(context, frame) {
+  const before = await entries(frame);
+  const [popup] = await Promise.all([context.waitForEvent("page"), frame.locator("#sb-popout").click()]);
+  await popup.locator("#sb-input").waitFor();
+  await waitFor("the pop-out's history", async () => JSON.stringify(await entries(popup)) === JSON.stringify(before));
+  await frame.locator("#sb-away").waitFor();
+  await popup.locator("#sb-input").fill("from the pop-out");
+  await popup.locator("#sb-input").press("Enter");
+  await popup.locator(".msg.mine .body", { hasText: "from the pop-out" }).waitFor();
+  await shot(popup, "11-popout");
+  await popup.close();
+  await frame.locator(".msg.mine .body", { hasText: "from the pop-out" }).waitFor();
+  check(await frame.locator("#sb-away").isHidden(), "the chat is back in the frame");
+  const after = await entries(frame);
+  check(JSON.stringify(after) === JSON.stringify([...before, "from the pop-out"]), "once, in order: " + after);
+  return after;
+}
+
+/** Another tab of the site renews the session twice (two loads), spending the refresh token
+ * this tab holds; this tab's next renewal takes the one the loader keeps now, so nothing is
+ * reused and the session goes on (a reuse would revoke it and show the form). */
+async function anotherTab(context, page, frame, channel, sockets) {
+  const mine = sockets[sockets.length - 1];
+  const other = await context.newPage();
+  for (let load = 0; load < 2; load++) {
+    if (load) await other.reload();
+    else await other.goto(`http://localhost:${env.HOST_PORT}/`);
+    await launcher(other);
+    await waitFor("the other tab's chat", async () => (await bodies(other.frameLocator('iframe[title="Chat"]'))).length > 0);
+  }
+  await other.close();
+  const count = sockets.length;
+  mine.close({ code: 4000, reason: "dropped by the test" });
+  await waitFor("the reconnection", async () => sockets.length > count);
+  await agentSay(channel, "after the other tab");
+  await frame.locator(".msg.theirs .body", { hasText: "after the other tab" }).waitFor();
+  check(await frame.locator("#sb-form").isHidden(), "the session goes on");
+  await shot(page, "9c-other-tab");
+}
+
+/** The transcript the visitor downloads holds every message, in order. */
+async function transcript(page, frame, shownEntries) {
+  const [download] = await Promise.all([page.waitForEvent("download"), frame.locator("#sb-transcript").click()]);
+  const lines = readFileSync(await download.path(), "utf8").trimEnd().split("\n");
+  check(lines.length === shownEntries.length, "one line a message: " + JSON.stringify(lines));
+  check(lines[0] === "You: hello from the visitor", "the first line: " + lines[0]);
+  check(lines.every((line, i) => line.endsWith(": " + shownEntries[i])), "the transcript is the chat: " + JSON.stringify(lines));
+}
 
 async function axe(frame, page, name) {
   await frame.evaluate(AXE);
@@ -202,6 +327,7 @@ async function chatScenario(browser) {
   await agentSay(channel, xss);
   await frame.locator(".msg.theirs .body", { hasText: xss }).waitFor();
   check((await frame.locator("#sb-log img").count()) === 0, "no img element in the log");
+  await readReceipts(frame, agent, channel);
   await shot(page, "5-reply");
   const violations = await axe(page.frames().find((f) => f.url().includes("/webchat/v1/chat.html")), page, "chat");
 
@@ -229,10 +355,18 @@ async function chatScenario(browser) {
   await page.keyboard.press("Enter");
   await frame.locator(".msg.mine .body", { hasText: "typed with the keyboard" }).waitFor();
 
-  // A reload restores the history without the form.
+  // Closed again, a message comes; a reload restores the badge's count and the history without
+  // the form.
+  await frame.locator("#sb-input").press("Escape");
+  await waitFor("the chat to close", async () => (await launcherState(page)).expanded === "false");
+  await agentSay(channel, "sent while the chat was closed");
+  await waitFor("the badge to count 1", async () => (await launcherState(page)).badge === "1");
   const expected = await bodies(frame);
+  check(expected[expected.length - 1] === "sent while the chat was closed", "the closed chat has it: " + expected);
   await page.reload();
   await launcher(page);
+  await waitFor("the badge to count 1 after the reload", async () => (await launcherState(page)).badge === "1");
+  await shot(page, "7-reloaded-badge");
   await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
   await waitFor("the history", async () => (await bodies(frame)).length === expected.length).catch(async (e) => {
     await shot(page, "7-reload-failed");
@@ -260,6 +394,10 @@ async function chatScenario(browser) {
   check(JSON.stringify(await bodies(frame)) === JSON.stringify(after), "back-filled once, in order: " + JSON.stringify(await bodies(frame)));
   check(await frame.locator("#sb-offline").isHidden(), "the offline banner is gone");
   await shot(page, "9-backfilled");
+  await attachments(page, frame, channel);
+  await anotherTab(context, page, frame, channel, sockets);
+  await transcript(page, frame, await entries(frame));
+  const shownEntries = await popOut(context, frame);
 
   // The visitor ends the chat.
   await frame.locator("#sb-end").click();
@@ -273,7 +411,7 @@ async function chatScenario(browser) {
   check(keys.length === 0, "shutdown leaves nothing in the host's storage: " + JSON.stringify(keys));
   await agent.context().close();
   await context.close();
-  return { channel, messages: after, axe_minor_violations: violations };
+  return { channel, messages: shownEntries, axe_minor_violations: violations };
 }
 
 async function notAllowedScenario(browser) {
@@ -321,10 +459,93 @@ async function cssScenario(browser) {
   await page.frameLocator('iframe[title="Chat"]').locator("#sb-f-friendly_name").waitFor();
   await shot(page, "embedded");
   await context.close();
-  return { launcher: plain };
+  return { launcher: plain, themed: await themeAndLocale(browser) };
 }
 
-const scenarios = { chat: chatScenario, "not-allowed": notAllowedScenario, css: cssScenario };
+/** The flow's theme (CSS variables) and its strings for the browser's locale; the launcher's
+ * place and colour from the host's tag. */
+async function themeAndLocale(browser) {
+  const context = await browser.newContext({ locale: "fr-FR", viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  await page.goto(`http://localhost:${env.HOST_PORT}/embedded.html`);
+  const frame = page.frameLocator('iframe[title="Chat"]');
+  await frame.locator("#sb-f-friendly_name").waitFor();
+  const seen = await frame.locator("body").evaluate(() => {
+    const header = getComputedStyle(document.querySelector("header"));
+    const button = document.querySelector("#sb-form button[type=submit]");
+    return {
+      title: document.querySelector("h1").textContent,
+      start: button.textContent,
+      header: header.backgroundColor,
+      font: getComputedStyle(document.body).fontFamily,
+      radius: getComputedStyle(button).borderTopLeftRadius,
+    };
+  });
+  const expected = { title: "Discutons", start: "Commencer", header: "rgb(107, 47, 163)", font: "Georgia, serif", radius: "2px" };
+  check(JSON.stringify(seen) === JSON.stringify(expected), "theme and strings: " + JSON.stringify(seen));
+  await shot(page, "theme-fr");
+  await page.goto(`http://localhost:${env.HOST_PORT}/left.html`);
+  const left = await waitFor("the launcher", () =>
+    page.evaluate(() => {
+      const button = document.querySelector("[data-switchboard-chat]")?.shadowRoot?.querySelector("button.l");
+      return button && { left: button.getBoundingClientRect().left, color: getComputedStyle(button).backgroundColor };
+    }),
+  );
+  check(left.left === 20 && left.color === "rgb(107, 47, 163)", "the launcher on the left, in the host's colour: " + JSON.stringify(left));
+  await context.close();
+  return seen;
+}
+
+/** The visitor fills the form (name and consent) and starts the chat. */
+async function startChat(frame, name) {
+  await frame.locator("#sb-f-friendly_name").fill(name);
+  await frame.locator("#sb-f-privacy").check();
+  await frame.locator("#sb-form button[type=submit]").click();
+  await frame.locator("#sb-input").waitFor();
+}
+
+/** A visitor the host identifies comes back to its long-lived chat: the earlier interaction is
+ * shown, marked as such, a page at a time. */
+async function earlierScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  await page.goto(`http://localhost:${env.HOST_PORT}/identified.html`);
+  await launcher(page);
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  const frame = page.frameLocator('iframe[title="Chat"]');
+  await startChat(frame, "Iris Returning");
+  await frame.locator("#sb-input").fill("first visit");
+  await frame.locator("#sb-input").press("Enter");
+  await frame.locator(".msg.mine .body", { hasText: "first visit" }).waitFor();
+  const channels = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels?Type=private`)).channels;
+  const channel = channels.find((c) => c.friendly_name === "Iris Returning").sid;
+  for (let i = 1; i <= 24; i++) await agentSay(channel, "old reply " + i);
+  await frame.locator(".msg.theirs .body", { hasText: "old reply 24" }).waitFor();
+  check(!(await frame.locator(".msg.earlier").count()), "nothing is earlier during the first visit");
+  await frame.locator("#sb-end").click();
+  await frame.locator("#sb-ended button").click();
+  await startChat(frame, "Iris Returning");
+  // The latest page only, every message of it from the earlier interaction.
+  await waitFor("the latest page", async () => (await frame.locator(".msg").count()) === 20);
+  check((await frame.locator(".msg.earlier").count()) === 20, "the earlier interaction is marked");
+  check((await bodies(frame))[19] === "old reply 24", "the page ends with the latest: " + (await bodies(frame)));
+  check(await frame.locator("#sb-more").isVisible(), "older messages can be asked for");
+  await shot(page, "earlier-page");
+  await frame.locator("#sb-more").click();
+  await waitFor("the page before", async () => (await frame.locator(".msg").count()) === 25);
+  const all = await bodies(frame);
+  check(all[0] === "first visit" && all[24] === "old reply 24", "in order: " + all);
+  check(await frame.locator("#sb-more").isHidden(), "nothing older");
+  await frame.locator("#sb-input").fill("second visit");
+  await frame.locator("#sb-input").press("Enter");
+  await frame.locator(".msg.mine:not(.earlier) .body", { hasText: "second visit" }).waitFor();
+  check((await frame.locator(".msg.earlier").count()) === 25, "the new message is not earlier");
+  await shot(page, "earlier-all");
+  await context.close();
+  return { channel };
+}
+
+const scenarios = { chat: chatScenario, earlier: earlierScenario, "not-allowed": notAllowedScenario, css: cssScenario };
 const stop = serveHosts();
 const browser = await chromium.launch({
   executablePath: env.CHROMIUM,

@@ -16,6 +16,8 @@ interface Settings {
   greeting: string | null;
   theme: Record<string, string>;
   strings: Record<string, Record<string, string>>;
+  /** What an upload may be: at most max_bytes, of one of these types (`image/*`: a family). */
+  media: { max_bytes: number; types: string[] };
 }
 interface Session {
   token: string;
@@ -23,6 +25,13 @@ interface Session {
   expires_at: number;
   channel_sid: string;
   identity: string;
+  service_sid: string;
+}
+interface Media {
+  sid: string;
+  content_type: string;
+  size_bytes: number;
+  filename: string | null;
 }
 interface Frame {
   type: string;
@@ -35,6 +44,20 @@ interface Frame {
   message?: string;
   timestamp?: string;
   channel_sid?: string;
+  media?: Media | null;
+  member_sid?: string;
+  last_consumed_index?: number | null;
+  /** Of an earlier interaction of a long-lived chat (history pages only). */
+  earlier?: boolean;
+}
+/** A page of the chat's history (`GET /webchat/v1/Messages`). */
+interface Page {
+  messages: Frame[];
+  has_more: boolean;
+  seq: number | null;
+  member_sid: string;
+  last_consumed_index: number | null;
+  others_consumed_index: number | null;
 }
 
 const STRINGS: Record<string, string> = {
@@ -53,6 +76,17 @@ const STRINGS: Record<string, string> = {
   agent: "Agent",
   error: "Something went wrong. Please try again.",
   messages: "Messages",
+  read: "Read",
+  attach: "Attach a file",
+  limits: "Files up to {size}, of types {types}",
+  too_large: "This file is larger than {size}.",
+  wrong_type: "Files of this type cannot be sent.",
+  image: "Image",
+  more: "Show earlier messages",
+  popout: "Open in a new window",
+  away: "The chat is open in another window.",
+  back: "Continue here",
+  earlier: "earlier conversation",
 };
 
 const settings: Settings = JSON.parse(document.getElementById("sb-config")!.textContent || "{}");
@@ -73,7 +107,6 @@ let lastSeq = -1;
 const shown = new Map<number, HTMLElement>();
 let loadedUpTo = -1;
 let visible = parentOrigin === "" || window.parent === window;
-let unread = 0;
 let retry = 0;
 let pingTimer = 0;
 let pongTimer = 0;
@@ -81,6 +114,19 @@ let typingSentAt = 0;
 let typingTimer = 0;
 let ended = false;
 let started = false;
+/** Members' identities by member SID, from the channel's `member_joined` events. */
+const members = new Map<string, string>();
+/** The last index the visitor read, and the furthest any other member read (-1: none). */
+let myHorizon = -1;
+let theirHorizon = -1;
+let toldUnread = -1;
+/** The visitor as the host vouches for it (the loader's `identify`), for a new session. */
+let vouched: { identity: string; hash: string } | undefined;
+const PAGE_SIZE = 20;
+/** This page is a pop-out its opener (the chat in the site's frame) hands its session to. */
+const popout = params.get("popout") === "1" && !!window.opener;
+/** The pop-out this frame handed its chat to; while it is open, this frame keeps still. */
+let away: Window | null = null;
 
 function pickStrings(): Record<string, string> {
   const lang = navigator.language || "en";
@@ -132,6 +178,8 @@ function loadSession(): Session | null {
 /** Keeps the session here, or, where this frame may keep nothing, asks the loader to keep its
  * refresh token (never the access token) in the host's storage, the only place left. */
 function saveSession(value: Session | null): void {
+  // A pop-out tells its opener every new token, which it needs when the chat comes back.
+  if (popout) toOpener({ type: "session", session: value });
   if (!ownStorage) {
     const kept = value && { ...value, token: "", expires_at: 0 };
     tellParent("keep", { kept: kept ? JSON.stringify(kept) : null });
@@ -139,6 +187,27 @@ function saveSession(value: Session | null): void {
   }
   if (value) localStorage.setItem(storageKey, JSON.stringify(value));
   else localStorage.removeItem(storageKey);
+}
+
+/** What the loader keeps for this chat now (another tab may have renewed it): asked, and
+ * answered by its `kept` message, or nothing within a second. */
+let keptAnswer: ((kept: Session | null) => void) | null = null;
+function keptByLoader(): Promise<Session | null> {
+  if (!parentOrigin || window.parent === window) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    keptAnswer = resolve;
+    tellParent("kept?");
+    window.setTimeout(() => resolve(null), 1000);
+  });
+}
+
+function parseKept(text: string | null | undefined): Session | null {
+  try {
+    return JSON.parse(text || "null");
+  } catch {
+    // Nothing usable kept: a new chat.
+    return null;
+  }
 }
 
 /** Starts from the session kept, if any. */
@@ -198,10 +267,9 @@ async function submitForm(event: Event): Promise<void> {
     answers[field.name] = field.kind === "consent" ? String(input.checked) : input.value;
   }
   try {
-    const created = await api("/webchat/v1/Sessions", {
-      FlowSid: settings.flow,
-      PreEngagementData: JSON.stringify(answers),
-    });
+    const form: Record<string, string> = { FlowSid: settings.flow, PreEngagementData: JSON.stringify(answers) };
+    if (vouched) Object.assign(form, { Identity: vouched.identity, IdentityHash: vouched.hash });
+    const created = await api("/webchat/v1/Sessions", form);
     begin(created);
   } catch (error) {
     $("sb-form-error").textContent = (error as Error).message;
@@ -220,9 +288,32 @@ function begin(value: Session): void {
   if (visible) $("sb-input").focus();
 }
 
+/** A refresh under way: every caller waits for the one (a refresh token is spent by its use). */
+let renewing: Promise<boolean> | null = null;
+
 async function freshToken(): Promise<boolean> {
   if (!session) return false;
   if (session.expires_at * 1000 - Date.now() > 60000) return true;
+  if (!renewing) {
+    // Other tabs of the site share this storage: one refresh at a time among them.
+    const locks = ownStorage && navigator.locks;
+    renewing = (locks ? locks.request(storageKey, renew) : renew()).finally(() => (renewing = null));
+  }
+  return renewing;
+}
+
+async function renew(): Promise<boolean> {
+  // Another tab may have refreshed while this one waited: its tokens are kept here, or by the
+  // loader where this frame keeps nothing (then only the refresh token, which a refresh spends).
+  const kept = ownStorage ? loadSession() : await keptByLoader();
+  if (session && kept && kept.channel_sid === session.channel_sid) {
+    if (kept.expires_at * 1000 - Date.now() > 60000) {
+      session = kept;
+      return true;
+    }
+    session.refresh_token = kept.refresh_token;
+  }
+  if (!session) return false;
   try {
     const renewed = await api("/webchat/v1/Tokens", {
       FlowSid: settings.flow,
@@ -243,8 +334,8 @@ async function freshToken(): Promise<boolean> {
 }
 
 async function connect(): Promise<void> {
-  if (!session || socket || ended) return;
-  if (!(await freshToken()) || !session) {
+  if (!session || socket || ended || away) return;
+  if (!(await freshToken()) || !session || (lastSeq < 0 && !(await latestPage()))) {
     if (session) reconnectLater();
     return;
   }
@@ -298,6 +389,13 @@ function onFrame(frame: Frame): void {
       break;
     case "resumed":
       if (loadedUpTo < 0) loadedUpTo = typeof frame.seq === "number" ? frame.seq : 0;
+      countUnread();
+      break;
+    case "member_joined":
+      members.set(frame.member_sid as string, frame.identity as string);
+      break;
+    case "read_horizon_updated":
+      horizon(frame);
       break;
     case "pong":
       window.clearTimeout(pongTimer);
@@ -325,20 +423,163 @@ function addMessage(frame: Frame): void {
   if (shown.has(index)) return;
   const mine = frame.author === session?.identity;
   const item = el("div", { class: mine ? "msg mine" : "msg theirs" });
-  item.appendChild(el("span", { class: "who" }, mine ? strings.you : strings.agent));
-  item.appendChild(el("p", { class: "body" }, frame.body || ""));
+  item.dataset.index = String(index);
+  const who = mine ? strings.you : strings.agent;
+  item.appendChild(el("span", { class: "who" }, frame.earlier ? `${who} · ${strings.earlier}` : who));
+  if (frame.earlier) item.classList.add("earlier");
+  if (frame.body || !frame.media) item.appendChild(el("p", { class: "body" }, frame.body || ""));
+  if (frame.media) item.appendChild(showMedia(frame.media));
+  if (mine) item.appendChild(el("span", { class: "receipt" }, index <= theirHorizon ? strings.read : ""));
   const list = $("sb-log");
   const after = [...shown.keys()].filter((i) => i > index).sort((a, b) => a - b)[0];
   list.insertBefore(item, after === undefined ? null : shown.get(after)!);
   shown.set(index, item);
   item.scrollIntoView({ block: "end" });
   hideTyping();
-  const isNew = loadedUpTo >= 0 && (frame.seq as number) > loadedUpTo;
-  if (!mine && isNew && !visible) {
-    unread += 1;
-    tellParent("unread", { count: unread });
-  }
   if (!mine && visible) consumed(index);
+  countUnread();
+}
+
+/** Tells the loader how many of the others' messages the visitor has not read, by the visitor's
+ * own read horizon on the server, so a reload counts what it counted before. */
+/** The chat's latest page when it opens (never its whole history); the socket resumes after it. */
+async function latestPage(): Promise<boolean> {
+  const page = await history("");
+  if (!page || page.seq === null) return false;
+  members.set(page.member_sid, session!.identity);
+  myHorizon = page.last_consumed_index ?? -1;
+  theirHorizon = page.others_consumed_index ?? -1;
+  page.messages.forEach(addMessage);
+  lastSeq = loadedUpTo = page.seq;
+  countUnread();
+  return true;
+}
+
+/** The page before the oldest message shown. */
+async function earlierPage(): Promise<void> {
+  const oldest = Math.min(...shown.keys());
+  const page = await history("&Before=" + oldest);
+  if (page) [...page.messages].reverse().forEach(addMessage);
+}
+
+async function history(query: string): Promise<Page | null> {
+  if (!session || !(await freshToken()) || !session) return null;
+  const response = await fetch(`/webchat/v1/Messages?PageSize=${PAGE_SIZE}${query}`, {
+    headers: { Authorization: "Bearer " + session.token },
+    credentials: "omit",
+  }).catch(() => null);
+  if (response && response.status === 404) {
+    // The chat is gone (its visitor left, or it was erased): start over.
+    saveSession(null);
+    session = null;
+    showForm();
+  }
+  if (!response || !response.ok) return null;
+  const page: Page = await response.json();
+  $("sb-more").hidden = !page.has_more;
+  return page;
+}
+
+function countUnread(): void {
+  if (loadedUpTo < 0) return;
+  let count = 0;
+  if (!visible)
+    for (const [index, item] of shown) if (index > myHorizon && !item.classList.contains("mine")) count += 1;
+  if (count !== toldUnread) tellParent("unread", { count });
+  toldUnread = count;
+}
+
+/** A member's read horizon: the visitor's own counts unread; another's marks what it read. */
+function horizon(frame: Frame): void {
+  const index = typeof frame.last_consumed_index === "number" ? frame.last_consumed_index : -1;
+  if (members.get(frame.member_sid as string) === session?.identity) {
+    myHorizon = index;
+    countUnread();
+    return;
+  }
+  if (index <= theirHorizon) return;
+  theirHorizon = index;
+  for (const [at, item] of shown) {
+    const receipt = item.querySelector(".receipt");
+    if (receipt && at <= theirHorizon) receipt.textContent = strings.read;
+  }
+}
+
+const INLINE_IMAGES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/** A medium of a message: an image shown inline, anything else a link that downloads it. Its
+ * bytes need the visitor's token, so they are fetched and shown from a blob. */
+function showMedia(media: Media): HTMLElement {
+  const name = media.filename || strings.image;
+  if (INLINE_IMAGES.includes(media.content_type)) {
+    const image = el("img", { class: "media", alt: name });
+    mediaBlob(media).then((url) => url && (image.src = url));
+    return image;
+  }
+  const link = el("a", { class: "file", href: "#", download: name }, `${name} (${size(media.size_bytes)})`);
+  link.addEventListener("click", async (event) => {
+    if (link.getAttribute("href") !== "#") return;
+    event.preventDefault();
+    const url = await mediaBlob(media);
+    if (!url) return;
+    link.href = url;
+    link.click();
+  });
+  return link;
+}
+
+async function mediaBlob(media: Media): Promise<string | null> {
+  if (!session || !(await freshToken()) || !session) return null;
+  const path = `/chat/v2/Services/${session.service_sid}/Media/${media.sid}/Content`;
+  const response = await fetch(path, { headers: { Authorization: "Bearer " + session.token }, credentials: "omit" }).catch(() => null);
+  return response && response.ok ? URL.createObjectURL(await response.blob()) : null;
+}
+
+function size(bytes: number): string {
+  return bytes >= 1048576 ? `${+(bytes / 1048576).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
+
+const fill = (text: string, values: Record<string, string>) =>
+  text.replace(/\{(\w+)\}/g, (all, key) => (key in values ? values[key] : all));
+
+function accepted(type: string): boolean {
+  return settings.media.types.some((t) => t === type || (t.endsWith("/*") && type.startsWith(t.slice(0, -1))));
+}
+
+/** Uploads the file the visitor picked, checked against the limits first, then sends it. */
+async function attach(input: HTMLInputElement): Promise<void> {
+  const file = input.files && input.files[0];
+  input.value = "";
+  const problem = $("sb-chat-error");
+  problem.textContent = "";
+  if (!file || !session) return;
+  if (file.size > settings.media.max_bytes) {
+    problem.textContent = fill(strings.too_large, { size: size(settings.media.max_bytes) });
+    return;
+  }
+  if (!accepted(file.type)) {
+    problem.textContent = strings.wrong_type + " " + limitsText();
+    return;
+  }
+  if (!(await freshToken()) || !session) return;
+  const query = new URLSearchParams({ ChannelSid: session.channel_sid, Filename: file.name });
+  const response = await fetch(`/chat/v2/Services/${session.service_sid}/Media?${query}`, {
+    method: "POST",
+    headers: { Authorization: "Bearer " + session.token, "Content-Type": file.type },
+    body: file,
+    credentials: "omit",
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !socket || socket.readyState !== WebSocket.OPEN) {
+    problem.textContent = body.message || strings.error;
+    return;
+  }
+  socket.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, media_sid: body.sid }));
+}
+
+function limitsText(): string {
+  const types = settings.media.types.map((t) => t.replace("/*", "")).join(", ");
+  return fill(strings.limits, { size: size(settings.media.max_bytes), types });
 }
 
 function consumed(index: number): void {
@@ -383,6 +624,55 @@ async function endChat(): Promise<void> {
   finish();
 }
 
+/** Opens the chat in a window of its own, which takes the session over; this frame keeps still
+ * (no socket, no refresh: the pop-out's refresh spends the token) until that window closes. */
+function popOut(): void {
+  const url = `${location.origin}/webchat/v1/chat.html?flow=${encodeURIComponent(settings.flow)}&popout=1`;
+  const opened = window.open(url, "switchboard-chat", "popup,width=400,height=620");
+  if (!opened) return;
+  away = opened;
+  const ws = socket;
+  socket = null;
+  if (ws) ws.close();
+  $("sb-away").hidden = false;
+  $("sb-chat").hidden = $("sb-form").hidden = true;
+  const watch = window.setInterval(() => {
+    if (!away || !away.closed) return;
+    window.clearInterval(watch);
+    comeBack();
+  }, 500);
+}
+
+function comeBack(): void {
+  if (away && !away.closed) away.close();
+  away = null;
+  $("sb-away").hidden = true;
+  // No chat came back: a new one (or the end the pop-out showed, already shown here).
+  if (!session) return ended ? undefined : showForm();
+  $("sb-chat").hidden = false;
+  connect();
+}
+
+function toOpener(message: Record<string, unknown>): void {
+  window.opener.postMessage({ v: 1, ...message }, location.origin);
+}
+
+/** Between a pop-out and the frame that opened it (both on this origin). */
+window.addEventListener("message", (event: MessageEvent) => {
+  if (event.origin !== location.origin) return;
+  const data = event.data as { v?: number; type?: string; session?: Session | null };
+  if (!data || data.v !== 1) return;
+  if (away && event.source === away && data.type === "ready") {
+    away.postMessage({ v: 1, type: "session", session }, location.origin);
+  } else if (away && event.source === away && data.type === "session") {
+    session = data.session || null;
+    if (session) saveSession(session);
+    else finish();
+  } else if (popout && event.source === window.opener && data.type === "session") {
+    start(data.session || null);
+  }
+});
+
 function finish(): void {
   ended = true;
   saveSession(null);
@@ -391,13 +681,19 @@ function finish(): void {
   socket = null;
   if (ws) ws.close();
   $("sb-chat").hidden = true;
+  $("sb-away").hidden = true;
   $("sb-ended").hidden = false;
 }
 
 function transcript(): void {
   const lines = [...shown.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([, item]) => item.querySelector(".who")!.textContent + ": " + item.querySelector(".body")!.textContent);
+    .map(([, item]) => {
+      const what = item.querySelector(".body, .file, .media") as HTMLElement;
+      // A medium by its name (an image's alt, a file's download name).
+      const text = what.getAttribute("alt") || what.getAttribute("download") || what.textContent;
+      return item.querySelector(".who")!.textContent + ": " + text;
+    });
   const link = el("a", {
     href: URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/plain" })),
     download: "chat-transcript.txt",
@@ -411,13 +707,20 @@ function build(): void {
   header.append(el("h1", {}, strings.title));
   const close = el("button", { type: "button", class: "icon", "aria-label": strings.close }, "×");
   close.addEventListener("click", () => tellParent("close"));
-  if (parentOrigin) header.append(close);
+  if (parentOrigin) {
+    const pop = el("button", { type: "button", id: "sb-popout", class: "icon", "aria-label": strings.popout }, "↗");
+    pop.addEventListener("click", popOut);
+    header.append(pop, close);
+  }
   const offline = el("div", { id: "sb-offline", class: "banner", role: "status" }, strings.offline);
   offline.hidden = true;
   const form = el("form", { id: "sb-form", "aria-label": strings.title });
   form.addEventListener("submit", submitForm);
   const chat = el("section", { id: "sb-chat", "aria-label": strings.title });
   chat.hidden = true;
+  const more = el("button", { type: "button", id: "sb-more", class: "more" }, strings.more);
+  more.hidden = true;
+  more.addEventListener("click", earlierPage);
   const log = el("div", { id: "sb-log", role: "log", "aria-live": "polite", "aria-label": strings.messages, tabindex: "0" });
   const typingLine = el("div", { id: "sb-typing", class: "typing", "aria-live": "polite" });
   const composer = el("form", { class: "composer" });
@@ -434,52 +737,63 @@ function build(): void {
     event.preventDefault();
     send();
   });
-  composer.append(input, sendButton);
+  const file = el("input", { id: "sb-file", type: "file", accept: settings.media.types.join(","), tabindex: "-1" });
+  file.hidden = true;
+  file.addEventListener("change", () => attach(file));
+  const attachButton = el("button", { type: "button", id: "sb-attach", class: "icon attach", "aria-label": strings.attach, "aria-describedby": "sb-limits" }, "+");
+  attachButton.addEventListener("click", () => file.click());
+  composer.append(attachButton, file, input, sendButton);
+  const limits = el("p", { id: "sb-limits", class: "hint" }, limitsText());
   const tools = el("div", { class: "tools" });
   const end = el("button", { type: "button", id: "sb-end" }, strings.end);
   end.addEventListener("click", endChat);
-  const download = el("button", { type: "button" }, strings.transcript);
+  const download = el("button", { type: "button", id: "sb-transcript" }, strings.transcript);
   download.addEventListener("click", transcript);
   tools.append(download, end);
   const problem = el("p", { id: "sb-chat-error", class: "error", role: "alert" });
-  chat.append(log, typingLine, problem, composer, tools);
+  chat.append(more, log, typingLine, problem, composer, limits, tools);
   const over = el("section", { id: "sb-ended" });
   over.hidden = true;
   const again = el("button", { type: "button" }, strings.again);
   again.addEventListener("click", () => {
     shown.clear();
+    members.clear();
+    myHorizon = theirHorizon = toldUnread = -1;
     $("sb-log").replaceChildren();
     lastSeq = loadedUpTo = -1;
     showForm();
   });
   over.append(el("p", {}, strings.ended), again);
+  const elsewhere = el("section", { id: "sb-away" });
+  elsewhere.hidden = true;
+  const back = el("button", { type: "button" }, strings.back);
+  back.addEventListener("click", comeBack);
+  elsewhere.append(el("p", {}, strings.away), back);
   const main = el("main");
-  main.append(offline, form, chat, over);
+  main.append(offline, form, chat, over, elsewhere);
   document.body.append(header, main);
 }
 
 window.addEventListener("message", (event: MessageEvent) => {
   if (event.origin !== parentOrigin || event.source !== window.parent) return;
-  const data = event.data as { v?: number; id?: string; type?: string; kept?: string | null };
+  const data = event.data as { v?: number; id?: string; type?: string; kept?: string | null; who?: typeof vouched };
   if (!data || data.v !== 1 || data.id !== instance) return;
-  if (!ownStorage && (data.type === "open" || data.type === "closed")) {
-    let kept: Session | null = null;
-    try {
-      kept = JSON.parse(data.kept || "null");
-    } catch {
-      // Nothing usable kept: a new chat.
-    }
-    start(kept);
+  if (data.who && typeof data.who.identity === "string" && typeof data.who.hash === "string") vouched = data.who;
+  if (!ownStorage && (data.type === "open" || data.type === "closed")) start(parseKept(data.kept));
+  if (data.type === "kept" && keptAnswer) {
+    keptAnswer(parseKept(data.kept));
+    keptAnswer = null;
   }
   if (data.type === "open") {
     visible = true;
-    unread = 0;
+    toldUnread = 0;
     const input = $("sb-chat").hidden ? document.querySelector("#sb-form input") : $("sb-input");
     if (input) (input as HTMLElement).focus();
     const last = [...shown.keys()].sort((a, b) => b - a)[0];
     if (last !== undefined) consumed(last);
   } else if (data.type === "closed") {
     visible = false;
+    countUnread();
   } else if (data.type === "shutdown") {
     saveSession(null);
   }
@@ -495,7 +809,9 @@ applyTheme();
 build();
 // Where this frame keeps nothing itself, the loader's answer to `ready` brings what it kept;
 // a chat page opened on its own (the pop-out) starts at once.
-if (ownStorage || !parentOrigin || window.parent === window) start(ownStorage ? loadSession() : null);
+// A pop-out waits for its opener's session.
+if (popout) toOpener({ type: "ready" });
+else if (ownStorage || !parentOrigin || window.parent === window) start(ownStorage ? loadSession() : null);
 tellParent("ready");
 
 // A module: its names stay its own.

@@ -6,13 +6,18 @@
 //
 // Commands, as a function or an Intercom-style queue set before this script ran:
 //   Switchboard("open") · ("close") · ("on", "unread", fn) · ("shutdown")
-// `window.Switchboard = {flow, mode: "embedded", element}` configures it instead of data-*.
+//   · ("identify", {identity, hash}) (hash: the HMAC the host's backend computed)
+// `window.Switchboard = {flow, mode: "embedded", element, position: "left", color}` configures it
+// instead of data-* (data-position, data-color): the launcher is drawn before any request, so
+// its place and colour come from the host, not from the flow's theme.
 
 interface Config {
   flow?: string;
   server?: string;
   mode?: string;
   element?: string | HTMLElement;
+  position?: string;
+  color?: string;
 }
 type Command = [string, ...unknown[]];
 type Api = ((...args: Command) => void) & { q?: Command[]; config?: Config };
@@ -25,6 +30,8 @@ interface Envelope {
   count?: number;
   /** The chat's session, kept here only when the browser gives the chat no storage. */
   kept?: string | null;
+  /** The visitor as the host's backend vouches for it, for the chat's next session. */
+  who?: { identity: string; hash: string };
 }
 
 const w = window as unknown as { Switchboard?: Api | Config };
@@ -47,6 +54,7 @@ let launcher: HTMLButtonElement | null = null;
 let badge: HTMLSpanElement | null = null;
 let host: HTMLElement | null = null;
 let isOpen = false;
+let who: Envelope["who"];
 
 const STYLE = `:host{all:initial}
 .l{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:28px;border:0;
@@ -62,8 +70,9 @@ border-radius:12px;overflow:hidden;box-shadow:0 4px 24px rgba(0,0,0,.3);backgrou
 z-index:2147483647}
 .p[hidden]{display:none}
 .p iframe{border:0;width:100%;height:100%}
+.left{right:auto;left:20px}
 .e{position:static;width:100%;height:100%;box-shadow:none}
-@media (max-width:480px){.p:not(.e){right:0;bottom:0;width:100vw;height:100vh;max-height:none;border-radius:0}}`;
+@media (max-width:480px){.p:not(.e){right:0;left:0;bottom:0;width:100vw;height:100vh;max-height:none;border-radius:0}}`;
 
 const ICON =
   '<svg viewBox="0 0 24 24" aria-hidden="true" fill="currentColor"><path d="M4 4h16v12H7l-3 3z"/></svg>';
@@ -88,7 +97,9 @@ function mount(): void {
   style.textContent = STYLE;
   root.appendChild(style);
   panel = document.createElement("div");
-  panel.className = embedded ? "p e" : "p";
+  const data = script ? script.dataset : {};
+  const left = (config.position || data.position) === "left" ? " left" : "";
+  panel.className = embedded ? "p e" : "p" + left;
   panel.hidden = !embedded;
   root.appendChild(panel);
   if (embedded) {
@@ -96,7 +107,8 @@ function mount(): void {
     return;
   }
   launcher = document.createElement("button");
-  launcher.className = "l";
+  launcher.className = "l" + left;
+  launcher.style.background = config.color || data.color || "";
   launcher.type = "button";
   launcher.setAttribute("aria-label", "Open chat");
   launcher.setAttribute("aria-expanded", "false");
@@ -145,8 +157,8 @@ function ensureFrame(): HTMLIFrameElement {
 function post(type: string): void {
   if (!frame || !frame.contentWindow) return;
   // Whatever the chat hears first (open or closed) brings what the host keeps for it, if anything.
-  const kept = type === "open" || type === "closed" ? store(keptKey) : undefined;
-  const message: Envelope = { v: 1, id: instance, type, kept };
+  const kept = type === "open" || type === "closed" || type === "kept" ? store(keptKey) : undefined;
+  const message: Envelope = { v: 1, id: instance, type, kept, who };
   frame.contentWindow.postMessage(message, server);
 }
 
@@ -207,12 +219,15 @@ window.addEventListener("message", (event: MessageEvent) => {
     post(isOpen ? "open" : "closed");
   } else if (data.type === "keep") {
     store(keptKey, data.kept || null);
+  } else if (data.type === "kept?") {
+    post("kept");
   }
 });
 
 function run(name: string, ...args: unknown[]): void {
   if (name === "on" && args[0] === "unread" && typeof args[1] === "function")
     listeners.push(args[1] as (count: number) => void);
+  else if (name === "identify") who = args[0] as Envelope["who"];
   else if (!panel) return;
   else if (name === "open") openChat();
   else if (name === "close") closeChat();
