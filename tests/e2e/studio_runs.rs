@@ -82,6 +82,13 @@ fn sms(daemon: &Daemon, from: &str, body: &str, n: u32) {
     assert_eq!(daemon.sms(from, body, &sid).status, 200);
 }
 
+/// The status in the attributes of the service's first channel (`ACTIVE`, `INACTIVE`).
+fn channel_status(daemon: &Daemon, service: &str) -> String {
+    let channel = &daemon.channels(service)[0];
+    let attributes: Value = serde_json::from_str(channel["attributes"].as_str().unwrap()).unwrap();
+    attributes["status"].as_str().unwrap_or_default().to_owned()
+}
+
 /// The executions of a Studio flow, newest first.
 fn executions(daemon: &Daemon, flow: &str) -> Vec<Value> {
     let list = ok(daemon.get(&format!("/studio/v2/Flows/{flow}/Executions")), 200);
@@ -394,12 +401,7 @@ fn a_task_flex_refuses_ends_the_interaction_and_the_next_message_meets_the_bot_a
     sms(&daemon, ADA, "Ada", 2);
     await_sent(&twilio, ADA, 2);
     sms(&daemon, ADA, "billing", 3);
-    let status = || {
-        let channel = &daemon.channels(&service)[0];
-        let attributes: Value =
-            serde_json::from_str(channel["attributes"].as_str().unwrap()).unwrap();
-        attributes["status"].as_str().unwrap_or_default().to_owned()
-    };
+    let status = || channel_status(&daemon, &service);
     let closed = wait_for(Duration::from_secs(15), || status() == "INACTIVE");
     assert!(closed, "the refused task closed the interaction; the channel is {}", status());
     let open = ok(daemon.get("/admin/v1/Tasks"), 200);
@@ -437,14 +439,9 @@ fn a_long_lived_channel_s_next_interaction_meets_the_bot_and_reaches_flex_with_a
     let first = tasks()[0]["sid"].as_str().unwrap().to_owned();
     let form = [("AssignmentStatus", "canceled"), ("Reason", "the customer left")];
     ok(daemon.post(&format!("{base}/Tasks/{first}"), &form), 200);
-    let channel_status = || {
-        let channel = &daemon.channels(&service)[0];
-        let attributes: Value =
-            serde_json::from_str(channel["attributes"].as_str().unwrap()).unwrap();
-        attributes["status"].as_str().unwrap_or_default().to_owned()
-    };
-    let closed = wait_for(Duration::from_secs(15), || channel_status() == "INACTIVE");
-    assert!(closed, "the canceled task closed the interaction: {}", channel_status());
+    let status = || channel_status(&daemon, &service);
+    let closed = wait_for(Duration::from_secs(15), || status() == "INACTIVE");
+    assert!(closed, "the canceled task closed the interaction: {}", status());
     survey(4, "Ada Lovelace");
     let second = wait_for(Duration::from_secs(15), || {
         tasks().iter().any(|t| t["sid"] != first.as_str() && t["assignment_status"] == "pending")

@@ -317,12 +317,7 @@ async fn end_session(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let token = crate::ws::bearer_token(&request).ok_or_else(ApiError::unauthorized)?;
-    let ip = request.peer_addr().map(|peer| peer.ip());
-    let peer = crate::ws::verify_from(&state, ip, &token)?;
-    let channel = peer
-        .channel_sid
-        .ok_or_else(|| ApiError::forbidden("Only a web visitor's token ends its chat here"))?;
+    let (_, channel) = visitor(&state, &request, "ends its chat")?;
     let ended =
         state.engine.end_interaction(channel, "the visitor ended the chat", |_| Vec::new()).await;
     ended??;
@@ -506,6 +501,22 @@ impl RefreshClaims {
         }
         Ok(claims)
     }
+}
+
+/// The web visitor whose access token (a bearer) the request carries, with its channel; 403
+/// for any other token ("Only a web visitor's token {does} here").
+pub(crate) fn visitor(
+    state: &AppState,
+    request: &HttpRequest,
+    does: &str,
+) -> Result<(crate::ws::Peer, Sid), ApiError> {
+    let token = crate::ws::bearer_token(request).ok_or_else(ApiError::unauthorized)?;
+    let ip = request.peer_addr().map(|peer| peer.ip());
+    let peer = crate::ws::verify_from(state, ip, &token)?;
+    let channel = peer
+        .channel_sid
+        .ok_or_else(|| ApiError::forbidden(format!("Only a web visitor's token {does} here")))?;
+    Ok((peer, channel))
 }
 
 #[cfg(test)]

@@ -74,12 +74,7 @@ async fn history(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let token = crate::ws::bearer_token(&request).ok_or_else(ApiError::unauthorized)?;
-    let ip = request.peer_addr().map(|peer| peer.ip());
-    let peer = crate::ws::verify_from(&state, ip, &token)?;
-    let channel_sid = peer
-        .channel_sid
-        .ok_or_else(|| ApiError::forbidden("Only a web visitor's token reads its chat here"))?;
+    let (peer, channel_sid) = crate::webchat::visitor(&state, &request, "reads its chat")?;
     let query = TwilioForm::parse_query(request.query_string());
     let limit = query.get_u64("PageSize")?.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use switchboard_domain::{ChannelState, Recorded, Sid, WebhookConfig, WebhookMethod};
+use switchboard_domain::{Recorded, Sid, WebhookConfig, WebhookMethod};
 use switchboard_routing::event_log::{workspace_of, EventLogEvent, EventRecord};
 use switchboard_routing::task::ReservationStatus;
 use switchboard_store::{ReplayRecord, StoreError};
 
 use super::webhooks::call_with_retries;
-use super::{Consumer, Run, Shared, Wake, Woken};
+use super::{Consumer, Run, Shared, Wake};
 use crate::metrics::Destination;
 use crate::taskrouter::ReservationAnswer;
 
@@ -39,18 +39,10 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 pub(crate) struct AssignmentCallbacks;
 
+// Channels give it nothing: the router wakes it (`Wake::router_events`).
 impl Consumer for AssignmentCallbacks {
     fn name(&self) -> &'static str {
         CONSUMER
-    }
-
-    /// Channels give it nothing: the router wakes it (`Wake::router_events`).
-    fn wants(&self, _: &Woken<'_>) -> bool {
-        false
-    }
-
-    fn resume_from(&self, _: &Shared, _: Sid, _: &ChannelState) -> Result<Option<u64>, StoreError> {
-        Ok(None)
     }
 
     fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {

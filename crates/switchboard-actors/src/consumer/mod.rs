@@ -69,17 +69,23 @@ pub(crate) trait Consumer: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Its subscription: whether a channel's newly durable events give it work. Asked on the
-    /// channel's thread, from memory, before anything crosses to the consumers' thread.
-    fn wants(&self, woken: &Woken<'_>) -> bool;
+    /// channel's thread, from memory, before anything crosses to the consumers' thread. None by
+    /// default: a consumer of other streams (executions, event logs) is woken by their owner.
+    fn wants(&self, _woken: &Woken<'_>) -> bool {
+        false
+    }
 
     /// After a start: where its delivery of `channel` must begin again, if it stopped short or
-    /// never began although it should have.
+    /// never began although it should have. Nowhere by default (a consumer of other streams is
+    /// resumed by their owner's start).
     fn resume_from(
         &self,
-        shared: &Shared,
-        channel: Sid,
-        state: &ChannelState,
-    ) -> Result<Option<u64>, StoreError>;
+        _shared: &Shared,
+        _channel: Sid,
+        _state: &ChannelState,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 
     /// Delivers what `wake` covers, from its cursor.
     fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run;

@@ -11,12 +11,12 @@
 
 use std::sync::Arc;
 
-use switchboard_domain::{ChannelState, Recorded, Sid, WebhookConfig, WebhookMethod};
+use switchboard_domain::{Recorded, Sid, WebhookConfig, WebhookMethod};
 use switchboard_routing::event_log::{event_sid, workspace_of, EventLogEvent};
 use switchboard_store::{ReplayRecord, StoreError};
 
 use super::webhooks::{call_with_retries, Form};
-use super::{Consumer, Run, Shared, Wake, Woken};
+use super::{Consumer, Run, Shared, Wake};
 use crate::metrics::Destination;
 
 /// The cursor and dead-letter name of this consumer.
@@ -27,18 +27,10 @@ const RETRIES: u8 = 3;
 
 pub(crate) struct RouterEventCallbacks;
 
+// Channels give it nothing: the router wakes it (`Wake::router_events`).
 impl Consumer for RouterEventCallbacks {
     fn name(&self) -> &'static str {
         CONSUMER
-    }
-
-    /// Channels give it nothing: the router wakes it (`Wake::router_events`).
-    fn wants(&self, _: &Woken<'_>) -> bool {
-        false
-    }
-
-    fn resume_from(&self, _: &Shared, _: Sid, _: &ChannelState) -> Result<Option<u64>, StoreError> {
-        Ok(None)
     }
 
     fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_domain::{
-    Cause, ChannelCommand, ChannelState, MessageSource, NewMessage, Recorded, Rejection, Sid,
-    SidPrefix, TaskOutcome,
+    Cause, ChannelCommand, MessageSource, NewMessage, Recorded, Rejection, Sid, SidPrefix,
+    TaskOutcome,
 };
 use switchboard_routing::task::{MAX_PRIORITY, MAX_TIMEOUT_SECS};
 use switchboard_store::{ReplayRecord, StoreError};
@@ -36,7 +36,7 @@ use switchboard_studio::{
     ExecutionEvent, ExecutionInput, HTTP_TIMEOUT_SECS, MAX_HTTP_RESPONSE_BYTES,
 };
 
-use super::{durable_records, Consumer, Run, Shared, Wake, Woken};
+use super::{durable_records, Consumer, Run, Shared, Wake};
 use crate::channel::Execute;
 use crate::metrics::Destination;
 use crate::outbound::OutboundError;
@@ -48,19 +48,11 @@ pub const CONSUMER: &str = "studio-requests";
 /// Carries out executions' requests.
 pub(crate) struct StudioRequests;
 
+// Woken by the executions' directory, never by a channel; resumed by the engine's start
+// (`Engine::resume_studio_requests`).
 impl Consumer for StudioRequests {
     fn name(&self) -> &'static str {
         CONSUMER
-    }
-
-    /// Woken by the executions' directory, never by a channel.
-    fn wants(&self, _: &Woken<'_>) -> bool {
-        false
-    }
-
-    /// Executions are resumed by the engine's start (`Engine::resume_studio_requests`).
-    fn resume_from(&self, _: &Shared, _: Sid, _: &ChannelState) -> Result<Option<u64>, StoreError> {
-        Ok(None)
     }
 
     fn run(&self, shared: Arc<Shared>, wake: Wake) -> Run {
