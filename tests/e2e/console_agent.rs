@@ -192,28 +192,6 @@ fn transfers_reach_only_the_agent_s_own_task(
     assert_eq!(post(alice, &form(&queue, "cold"), true).status, 404, "she holds it no more");
 }
 
-/// The first start's workflow, set up for Flex's transfers as a Flex workspace is: a task naming
-/// a worker goes to that worker, one naming a queue to anyone in it but who let it go.
-fn transfer_workflow(daemon: &Daemon, person: &Value) {
-    let base = format!("/taskrouter/v1/Workspaces/{}", person["workspace_sid"].as_str().unwrap());
-    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
-    let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
-    let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);
-    let workflow = workflows["workflows"][0]["sid"].as_str().unwrap().to_owned();
-    let configuration = serde_json::json!({"task_routing": {
-        "filters": [
-            {"filter_friendly_name": "to a worker",
-             "expression": "transferTargetType == 'worker'",
-             "targets": [{"queue": queue, "known_worker_sid": "task.targetSid"}]},
-            {"filter_friendly_name": "to a queue",
-             "expression": "transferTargetType == 'queue'",
-             "targets": [{"queue": queue,
-                          "expression": "worker.contact_uri != task.ignoreWorkerContactUri"}]}],
-        "default_filter": {"queue": queue}}});
-    let path = format!("{base}/Workflows/{workflow}");
-    ok(daemon.post(&path, &[("Configuration", &configuration.to_string())]), 200);
-}
-
 /// The agent view in real headless Chromium: a web customer on the widget answered by one agent
 /// and transferred (warm) to a second, and an SMS customer (signed webhooks) answered from the
 /// console; the SMS reply's first delivery is refused by the provider, shown with its error and
@@ -226,10 +204,15 @@ fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_con
     let (_temp, daemon, service) = started(&twilio);
     let alice = person_signed_in(&daemon, "alice", "agent");
     person_signed_in(&daemon, "bob", "agent");
-    transfer_workflow(&daemon, &alice.person["person"]);
+    let workspace = alice.person["person"]["workspace_sid"].as_str().unwrap();
+    crate::task_routing::transfer_workflow(
+        &daemon,
+        &format!("/taskrouter/v1/Workspaces/{workspace}"),
+    );
     let artefacts =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-agent-artefacts");
-    let output = std::process::Command::new("node")
+    let mut scenario = std::process::Command::new("node");
+    scenario
         .arg("e2e/console-agent.mjs")
         .current_dir(crate::widget::ui())
         .env("DAEMON", &daemon.base_url)
@@ -241,18 +224,8 @@ fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_con
         .env("SMS_TO", OUR_NUMBER)
         .env("SMS_COUNT", "40")
         .env("ARTEFACTS", &artefacts)
-        .env("CHROMIUM", crate::widget::chromium())
-        .output()
-        .expect("node runs (install node: README, Tests)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the agent scenario failed:\n{stdout}\n{}\ndaemon:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        daemon.stderr()
-    );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
-    assert_eq!(report["passed"], true);
+        .env("CHROMIUM", crate::widget::chromium());
+    crate::widget::node_report(&mut scenario, &daemon, "the agent scenario");
     let views = ["0-idle", "1-offer", "2-conversation", "4-transfer", "6-wrapping-up"];
     for view in views.iter().chain(&["8-sms-paged-back", "12-sms-came-back"]) {
         assert!(artefacts.join(format!("agent-{view}.png")).exists(), "{view}");

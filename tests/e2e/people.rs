@@ -273,7 +273,8 @@ fn in_chromium_a_person_signs_in_and_sees_who_they_are() {
     let added = daemon.add_person("ivan", "supervisor");
     assert_eq!(added.status, 201, "{}", added.body);
     let artefacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-artefacts");
-    let output = std::process::Command::new("node")
+    let mut scenario = std::process::Command::new("node");
+    scenario
         .arg("e2e/console.mjs")
         .current_dir(crate::widget::ui())
         .env("DAEMON", &daemon.base_url)
@@ -282,18 +283,8 @@ fn in_chromium_a_person_signs_in_and_sees_who_they_are() {
         .env("PASSWORD", PASSWORD)
         .env("ROLE", "supervisor")
         .env("ARTEFACTS", &artefacts)
-        .env("CHROMIUM", crate::widget::chromium())
-        .output()
-        .expect("node runs (install node: README, Tests)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the console scenario failed:\n{stdout}\n{}\ndaemon:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        daemon.stderr()
-    );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
-    assert_eq!(report["passed"], true);
+        .env("CHROMIUM", crate::widget::chromium());
+    crate::widget::node_report(&mut scenario, &daemon, "the console scenario");
     assert!(artefacts.join("console-3-signed-in.png").exists());
     // What the page did is what the daemon holds: the password the page set signs in.
     daemon.signed_in("ivan", PASSWORD);

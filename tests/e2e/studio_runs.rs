@@ -22,6 +22,13 @@ const GREETING: &str = include_str!("../fixtures/studio/greeting_menu.json");
 const PRE_SURVEY: &str = include_str!("../fixtures/studio/pre_survey.json");
 const HTTP_LOOKUP: &str = include_str!("../fixtures/studio/http_lookup.json");
 
+/// The pre-survey fixture sending to Flex through `workflow` on task channel `task_channel`.
+fn pre_survey(workflow: &str, task_channel: &str) -> String {
+    PRE_SURVEY
+        .replace("WW00000000000000000000000000000000", workflow)
+        .replace("TC00000000000000000000000000000000", task_channel)
+}
+
 fn start(data: &std::path::Path, twilio: &FakeServer) -> Daemon {
     let mut command = daemon_command(data);
     command
@@ -206,9 +213,7 @@ fn a_pre_survey_sends_the_customer_to_flex_with_the_answers() {
     let twilio = FakeServer::start();
     let daemon = start(&temp.path().join("data"), &twilio);
     let (base, workflow, task_channel) = workspace(&daemon);
-    let definition = PRE_SURVEY
-        .replace("WW00000000000000000000000000000000", &workflow)
-        .replace("TC00000000000000000000000000000000", &task_channel);
+    let definition = pre_survey(&workflow, &task_channel);
     let (service, flow) = studio_flow(&daemon, "Pre-survey", &definition);
     sms(&daemon, ADA, "I need help", 1);
     await_sent(&twilio, ADA, 1);
@@ -326,9 +331,7 @@ fn a_web_chat_customer_goes_through_the_pre_survey_to_flex() {
     let twilio = FakeServer::start();
     let daemon = start(&temp.path().join("data"), &twilio);
     let (base, workflow, _) = workspace(&daemon);
-    let definition = PRE_SURVEY
-        .replace("WW00000000000000000000000000000000", &workflow)
-        .replace("TC00000000000000000000000000000000", "chat");
+    let definition = pre_survey(&workflow, "chat");
     let form =
         [("FriendlyName", "Web survey"), ("Status", "published"), ("Definition", &definition)];
     let flow = ok(daemon.post("/studio/v2/Flows", &form), 201)["sid"].as_str().unwrap().to_owned();
@@ -392,9 +395,7 @@ fn a_task_flex_refuses_ends_the_interaction_and_the_next_message_meets_the_bot_a
     let twilio = FakeServer::start();
     let daemon = start(&temp.path().join("data"), &twilio);
     let (_, workflow, _) = workspace(&daemon);
-    let definition = PRE_SURVEY
-        .replace("WW00000000000000000000000000000000", &workflow)
-        .replace("TC00000000000000000000000000000000", "carrier-pigeon");
+    let definition = pre_survey(&workflow, "carrier-pigeon");
     let (service, flow) = studio_flow(&daemon, "Pre-survey", &definition);
     sms(&daemon, ADA, "hi", 1);
     await_sent(&twilio, ADA, 1);
@@ -418,9 +419,7 @@ fn a_long_lived_channel_s_next_interaction_meets_the_bot_and_reaches_flex_with_a
     let twilio = FakeServer::start();
     let daemon = start(&temp.path().join("data"), &twilio);
     let (base, workflow, task_channel) = workspace(&daemon);
-    let definition = PRE_SURVEY
-        .replace("WW00000000000000000000000000000000", &workflow)
-        .replace("TC00000000000000000000000000000000", &task_channel);
+    let definition = pre_survey(&workflow, &task_channel);
     let long_lived = [("LongLived", "true")];
     let (service, flow) = studio_flow_with(&daemon, "Pre-survey", &definition, &long_lived);
     let tasks =

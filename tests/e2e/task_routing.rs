@@ -483,7 +483,7 @@ fn a_target_s_order_by_picks_the_worker_before_idle_time_does() {
 /// A workflow that routes Flex's transfer tasks: to the worker a task names
 /// (`known_worker_sid`), or to the queue without the agent who let it go; anything else to the
 /// queue. Returns the queue.
-fn transfer_workflow(daemon: &Daemon, base: &str) -> String {
+pub(crate) fn transfer_workflow(daemon: &Daemon, base: &str) -> String {
     let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
     let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
     let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);

@@ -436,7 +436,8 @@ fn free_port() -> u16 {
 fn browser_scenario(browser: &Browser, scenario: &str) -> Value {
     let Browser { daemon, flow, service, host_port, .. } = browser;
     let artefacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("widget-artefacts");
-    let output = Command::new("node")
+    let mut command = Command::new("node");
+    command
         .arg("e2e/widget.mjs")
         .current_dir(ui())
         .env("DAEMON", &daemon.base_url)
@@ -450,13 +451,19 @@ fn browser_scenario(browser: &Browser, scenario: &str) -> Value {
         .env("CHROMIUM", chromium())
         .env("SCENARIO", scenario)
         .env("IDENTITY", IDENTIFIED)
-        .env("IDENTITY_HASH", identity_hash(IDENTIFIED))
-        .output()
-        .expect("node runs (install node: README, Tests)");
+        .env("IDENTITY_HASH", identity_hash(IDENTIFIED));
+    node_report(&mut command, daemon, &format!("scenario {scenario}"))
+}
+
+/// Runs a browser scenario (`command`, a node script) against `daemon`; its report (the last
+/// line it prints, JSON, with `passed: true`), or the test fails with its output and the
+/// daemon's log.
+pub(crate) fn node_report(command: &mut Command, daemon: &Daemon, what: &str) -> Value {
+    let output = command.output().expect("node runs (install node: README, Tests)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "scenario {scenario} failed:\n{stdout}\n{}\ndaemon:\n{}",
+        "{what} failed:\n{stdout}\n{}\ndaemon:\n{}",
         String::from_utf8_lossy(&output.stderr),
         daemon.stderr()
     );

@@ -182,6 +182,12 @@ impl ChannelState {
         self.erased || self.destroyed
     }
 
+    /// Whether a message added at `at` is of an earlier interaction of a long-lived channel:
+    /// added before the channel's latest reactivation (the widget and the console mark them).
+    pub fn of_an_earlier_interaction(&self, at: Timestamp) -> bool {
+        self.reactivated_at.is_some_and(|reactivated| at < reactivated)
+    }
+
     /// The indices of the messages that exist now (added, not removed), `limit` of them from the
     /// `offset`-th on, counted from the oldest, or from the newest when `newest_first`: a page
     /// of the message list. Costs the number of removals, not of messages.

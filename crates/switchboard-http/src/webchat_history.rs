@@ -127,7 +127,7 @@ fn shown(channel: &ChannelState, message: &MessageView) -> HistoryMessage {
             filename: media.filename.clone(),
         }),
         date_created: crate::twilio::time::iso8601(message.date_created),
-        earlier: channel.reactivated_at.is_some_and(|at| message.date_created < at),
+        earlier: channel.of_an_earlier_interaction(message.date_created),
     }
 }
 

@@ -279,10 +279,9 @@ async fn conversation_messages(
     let range = paging.range(total);
     let (offset, limit) = (range.start as u64, range.len() as u64);
     let page = state.engine.message_page(&channel, offset, limit, true)?;
-    let since = channel.reactivated_at;
     let earlier_interactions = page
         .iter()
-        .filter(|m| since.is_some_and(|since| m.date_created < since))
+        .filter(|m| channel.of_an_earlier_interaction(m.date_created))
         .map(|m| m.index)
         .collect();
     let messages = page.iter().map(|m| views::message(&state, &channel, m)).collect();

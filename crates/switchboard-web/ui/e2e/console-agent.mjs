@@ -22,30 +22,10 @@
 
 import { chromium } from "playwright-core";
 import { createHmac } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { axe, check, screenshots } from "./console-common.mjs";
 
 const env = process.env;
-mkdirSync(env.ARTEFACTS, { recursive: true });
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-function check(condition, message) {
-  if (!condition) throw new Error("check failed: " + message);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${env.ARTEFACTS}/agent-${name}.png` });
-}
-
-async function axe(page, name) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(() =>
-    window.axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations),
-  );
-  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  check(serious.length === 0, `${name}: axe found ${JSON.stringify(serious.map((v) => [v.id, v.nodes.map((n) => n.target)]))}`);
-}
+const shot = screenshots("agent");
 
 /** Page errors, console errors and failed responses, collected to be asserted at the end. */
 function watch(page, problems, allowed = []) {

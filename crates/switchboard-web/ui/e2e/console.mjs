@@ -9,30 +9,10 @@
 // ARTEFACTS, CHROMIUM.
 
 import { chromium } from "playwright-core";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { axe, check, screenshots } from "./console-common.mjs";
 
 const env = process.env;
-mkdirSync(env.ARTEFACTS, { recursive: true });
-const require = createRequire(import.meta.url);
-const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-function check(condition, message) {
-  if (!condition) throw new Error("check failed: " + message);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${env.ARTEFACTS}/console-${name}.png` });
-}
-
-async function axe(page, name) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(() =>
-    window.axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations),
-  );
-  const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  check(serious.length === 0, `${name}: axe found ${JSON.stringify(serious.map((v) => v.id))}`);
-}
+const shot = screenshots("console");
 
 async function signIn(page, password) {
   await page.getByLabel("Username").fill(env.USERNAME);
