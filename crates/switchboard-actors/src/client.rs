@@ -1,8 +1,8 @@
 //! What a token-authenticated client (an agent's app, the webchat widget) may do to a channel,
-//! checked against Chat roles: the identity's channel role (its member's `role_sid`, else the
-//! service's default channel role) and its service role (its user's `role_sid`, else the
-//! default service role). A permission either role holds is granted. A refused action writes
-//! nothing. REST with the account's credentials is the admin path and is not checked here.
+//! and carrying it out: this file gathers the identity's standing (its member, its channel and
+//! service roles) and does the I/O; the rules themselves are the domain's pure
+//! `client_policy` (admission, then permission). A refused action writes nothing. REST with the
+//! account's credentials is the admin path and is not checked here.
 //!
 //! A message with a medium (an upload to the channel, by the same rules: `may_upload_media`)
 //! needs `sendMediaMessage` rather than `sendMessage`, as in Twilio's roles.
@@ -13,9 +13,10 @@
 //! appends records the client's identity as its cause, so post-event webhooks always fire for it.
 
 use serde_json::Value;
+use switchboard_domain::client_policy::{self, ActionKind, PolicyRefusal, Standing};
 use switchboard_domain::{
-    Cause, ChannelCommand, ChannelKind, ChannelState, DefaultRole, MemberState, MessageSource,
-    NewMessage, Rejection, RoleState, Sid, SidPrefix,
+    Cause, ChannelCommand, ChannelState, DefaultRole, MemberState, MessageSource, NewMessage,
+    Rejection, RoleState, Sid, SidPrefix,
 };
 
 use crate::media::AttachRefusal;
@@ -46,6 +47,28 @@ pub enum ClientAction {
     Leave,
 }
 
+impl ClientAction {
+    /// The action as the rules see it; `own`: whether the message edited or deleted is the
+    /// identity's (false for other actions).
+    fn kind(&self, own: bool) -> ActionKind {
+        match self {
+            ClientAction::Send { media_sid, .. } => {
+                ActionKind::Send { with_media: media_sid.is_some() }
+            }
+            ClientAction::Edit { body, .. } => ActionKind::Edit { own, body: body.is_some() },
+            ClientAction::Delete { .. } => ActionKind::Delete { own },
+            ClientAction::Consumed { .. } => ActionKind::Consumed,
+            ClientAction::Join => ActionKind::Join,
+            ClientAction::Leave => ActionKind::Leave,
+        }
+    }
+
+    /// The kind before any message is read: admission does not depend on whose message it is.
+    fn kind_before_reading(&self) -> ActionKind {
+        self.kind(false)
+    }
+}
+
 /// Why an action was not carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientRefusal {
@@ -72,25 +95,37 @@ struct Amended {
     attributes: Option<String>,
 }
 
-/// What an identity is on one channel: its member, if it is one, and its two roles.
-struct Standing {
+/// What an identity is on one channel, owned: its member, if it is one, and its two roles. The
+/// rules read it through [`Gathered::view`].
+struct Gathered {
+    identity: String,
     channel: ChannelState,
     member: Option<(Sid, MemberState)>,
     channel_role: Option<RoleState>,
     service_role: Option<RoleState>,
 }
 
-impl Standing {
-    fn granted(&self, permission: &str) -> bool {
-        self.channel_role.as_ref().is_some_and(|r| r.has(permission))
-            || self.service_role.as_ref().is_some_and(|r| r.has(permission))
+impl Gathered {
+    fn view(&self) -> Standing<'_> {
+        Standing {
+            identity: &self.identity,
+            channel: &self.channel,
+            member: self.member.as_ref().map(|(sid, member)| (*sid, member)),
+            channel_role: self.channel_role.as_ref(),
+            service_role: self.service_role.as_ref(),
+        }
     }
+}
 
-    fn require(&self, permission: &'static str) -> Result<(), ClientRefusal> {
-        if self.granted(permission) {
-            Ok(())
-        } else {
-            Err(ClientRefusal::Unauthorized(permission))
+impl From<PolicyRefusal> for ClientRefusal {
+    fn from(refusal: PolicyRefusal) -> ClientRefusal {
+        match refusal {
+            PolicyRefusal::NotMember => ClientRefusal::NotMember,
+            PolicyRefusal::Private => ClientRefusal::Private,
+            PolicyRefusal::Unauthorized(permission) => ClientRefusal::Unauthorized(permission),
+            PolicyRefusal::AlreadyMember(identity) => {
+                ClientRefusal::Rejected(Rejection::MemberExists(identity))
+            }
         }
     }
 }
@@ -114,64 +149,58 @@ impl Engine {
         channel_sid: Sid,
         action: ClientAction,
     ) -> Result<Result<Option<u64>, ClientRefusal>, EngineError> {
-        let standing = match self.standing(identity, channel_sid).await? {
-            Ok(standing) => standing,
+        let gathered = match self.standing(identity, channel_sid).await? {
+            Ok(gathered) => gathered,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let granted = |permission: &str| standing.granted(permission);
-        let require = |permission: &'static str| standing.require(permission);
-        let (channel, member) = (&standing.channel, &standing.member);
+        let standing = gathered.view();
+        let channel = standing.channel;
         let Some(service_sid) = channel.service_sid else {
             return Ok(Err(ClientRefusal::ChannelNotFound));
         };
-        let is_private = channel.kind != Some(ChannelKind::Public);
-        // An invite is the identity's way into the channel, private or not, in its invite's role.
-        let invite = channel.invite_by_identity(identity).map(|(_, invite)| invite.role_sid);
-        let member_sid = match (&action, &member) {
-            (ClientAction::Join, Some(_)) => {
-                return Ok(Err(ClientRefusal::Rejected(Rejection::MemberExists(
-                    identity.to_owned(),
-                ))))
+        let member_sid = match client_policy::admit(&standing, action.kind_before_reading()) {
+            Ok(member_sid) => member_sid,
+            Err(refusal) => return Ok(Err(refusal.into())),
+        };
+        // Edits and deletes are judged by whose message it is, so they read it first.
+        let message = match action {
+            ClientAction::Edit { index, .. } | ClientAction::Delete { index } => {
+                match self.message(channel, index)? {
+                    Some(message) => Some(message),
+                    None => {
+                        return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))))
+                    }
+                }
             }
-            (ClientAction::Join, None) if is_private && invite.is_none() => {
-                return Ok(Err(ClientRefusal::Private))
-            }
-            (ClientAction::Join, None) => None,
-            (_, Some((sid, _))) => Some(*sid),
-            (_, None) if is_private => return Ok(Err(ClientRefusal::Private)),
-            (_, None) => return Ok(Err(ClientRefusal::NotMember)),
+            _ => None,
+        };
+        let own = message.as_ref().is_some_and(|m| m.author == identity);
+        if let Err(refusal) = client_policy::permit(&standing, action.kind(own)) {
+            return Ok(Err(refusal.into()));
+        }
+        let pre_event = |name: &'static str, params: Vec<(&'static str, String)>| async move {
+            self.pre_event(service_sid, channel_sid, identity, name, &params).await
         };
         let commands = match action {
             ClientAction::Join => {
-                if invite.is_none() {
-                    if let Err(refusal) = require("joinChannel") {
-                        return Ok(Err(refusal));
-                    }
-                }
-                let params = [("Identity", identity.to_owned())];
                 if let Err(refusal) =
-                    self.pre_event(service_sid, channel_sid, identity, "onMemberAdd", &params).await
+                    pre_event("onMemberAdd", vec![("Identity", identity.into())]).await
                 {
                     return Ok(Err(refusal));
                 }
+                let invite = channel.invite_by_identity(identity).and_then(|(_, i)| i.role_sid);
                 vec![ChannelCommand::AddMember {
                     member_sid: new_sid(SidPrefix::MEMBER),
                     identity: identity.to_owned(),
-                    role_sid: invite.flatten(),
+                    role_sid: invite,
                     attributes: "{}".into(),
                 }]
             }
             ClientAction::Leave => {
-                if let Err(refusal) = require("leaveChannel") {
-                    return Ok(Err(refusal));
-                }
                 let Some(member_sid) = member_sid else { return Ok(Err(ClientRefusal::NotMember)) };
                 let params =
-                    [("MemberSid", member_sid.to_string()), ("Identity", identity.to_owned())];
-                let name = "onMemberRemove";
-                if let Err(refusal) =
-                    self.pre_event(service_sid, channel_sid, identity, name, &params).await
-                {
+                    vec![("MemberSid", member_sid.to_string()), ("Identity", identity.to_owned())];
+                if let Err(refusal) = pre_event("onMemberRemove", params).await {
                     return Ok(Err(refusal));
                 }
                 vec![ChannelCommand::RemoveMember { member_sid }]
@@ -186,10 +215,6 @@ impl Engine {
                 vec![ChannelCommand::UpdateReadHorizon { member_sid, last_consumed_index: index }]
             }
             ClientAction::Send { body, attributes, media_sid } => {
-                let needed = if media_sid.is_some() { "sendMediaMessage" } else { "sendMessage" };
-                if let Err(refusal) = require(needed) {
-                    return Ok(Err(refusal));
-                }
                 // Checked again by `decide` when written: two sends of one medium race there.
                 let media = match media_sid.map(|sid| crate::media::attachable(channel, sid)) {
                     None => None,
@@ -209,9 +234,7 @@ impl Engine {
                     }
                     None => "onMessageSend",
                 };
-                let answer =
-                    self.pre_event(service_sid, channel_sid, identity, name, &params).await;
-                let (body, attributes) = match answer.and_then(amended) {
+                let (body, attributes) = match pre_event(name, params).await.and_then(amended) {
                     Ok(amended) => {
                         (amended.body.unwrap_or(body), amended.attributes.unwrap_or(attributes))
                     }
@@ -242,19 +265,7 @@ impl Engine {
                 }));
             }
             ClientAction::Edit { index, body, attributes } => {
-                let Some(message) = self.message(channel, index)? else {
-                    return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
-                };
-                let own = message.author == identity;
-                let needed = match (own, body.is_some()) {
-                    (true, true) => ["editOwnMessage", "editAnyMessage"],
-                    (false, true) => ["editAnyMessage", "editAnyMessage"],
-                    (true, false) => ["editOwnMessageAttributes", "editAnyMessageAttributes"],
-                    (false, false) => ["editAnyMessageAttributes", "editAnyMessageAttributes"],
-                };
-                if !needed.iter().any(|p| granted(p)) {
-                    return Ok(Err(ClientRefusal::Unauthorized(needed[0])));
-                }
+                let message = message.expect("read above for an edit");
                 let mut params = message_params(&message);
                 for (name, new) in [("Body", &body), ("Attributes", &attributes)] {
                     if let (Some(new), Some(param)) =
@@ -264,17 +275,15 @@ impl Engine {
                     }
                 }
                 params.push(("ModifiedBy", identity.to_owned()));
-                let answer = self
-                    .pre_event(service_sid, channel_sid, identity, "onMessageUpdate", &params)
-                    .await;
                 // The webhook may amend only what the edit changes.
-                let (body, attributes) = match answer.and_then(amended) {
-                    Ok(amended) => (
-                        body.map(|b| amended.body.unwrap_or(b)),
-                        attributes.map(|a| amended.attributes.unwrap_or(a)),
-                    ),
-                    Err(refusal) => return Ok(Err(refusal)),
-                };
+                let (body, attributes) =
+                    match pre_event("onMessageUpdate", params).await.and_then(amended) {
+                        Ok(amended) => (
+                            body.map(|b| amended.body.unwrap_or(b)),
+                            attributes.map(|a| amended.attributes.unwrap_or(a)),
+                        ),
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
                 vec![ChannelCommand::EditMessage {
                     index,
                     body,
@@ -283,19 +292,8 @@ impl Engine {
                 }]
             }
             ClientAction::Delete { index } => {
-                let Some(message) = self.message(channel, index)? else {
-                    return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))));
-                };
-                let own = message.author == identity;
-                let needed = if own { "deleteOwnMessage" } else { "deleteAnyMessage" };
-                if !granted(needed) && !granted("deleteAnyMessage") {
-                    return Ok(Err(ClientRefusal::Unauthorized(needed)));
-                }
-                let params = message_params(&message);
-                let name = "onMessageRemove";
-                if let Err(refusal) =
-                    self.pre_event(service_sid, channel_sid, identity, name, &params).await
-                {
+                let message = message.expect("read above for a delete");
+                if let Err(refusal) = pre_event("onMessageRemove", message_params(&message)).await {
                     return Ok(Err(refusal));
                 }
                 vec![ChannelCommand::RemoveMessage { index }]
@@ -315,14 +313,15 @@ impl Engine {
         identity: &str,
         channel_sid: Sid,
     ) -> Result<Result<(), ClientRefusal>, EngineError> {
-        let standing = match self.standing(identity, channel_sid).await? {
-            Ok(standing) => standing,
+        let gathered = match self.standing(identity, channel_sid).await? {
+            Ok(gathered) => gathered,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        if standing.member.is_none() {
+        if gathered.member.is_none() {
             return Ok(Err(ClientRefusal::NotMember));
         }
-        Ok(standing.require("sendMediaMessage"))
+        let with_media = ActionKind::Send { with_media: true };
+        Ok(client_policy::permit(&gathered.view(), with_media).map_err(ClientRefusal::from))
     }
 
     /// The channel as it is now and what `identity` is on it.
@@ -330,7 +329,7 @@ impl Engine {
         &self,
         identity: &str,
         channel_sid: Sid,
-    ) -> Result<Result<Standing, ClientRefusal>, EngineError> {
+    ) -> Result<Result<Gathered, ClientRefusal>, EngineError> {
         let Some(channel) = self.channel(channel_sid).await? else {
             return Ok(Err(ClientRefusal::ChannelNotFound));
         };
@@ -348,7 +347,8 @@ impl Engine {
         let member = channel.member_by_identity(identity).map(|(sid, m)| (sid, m.clone()));
         let channel_role =
             member.as_ref().and_then(|(_, m)| role(m.role_sid, DefaultRole::ChannelUser));
-        Ok(Ok(Standing { channel, member, channel_role, service_role }))
+        let identity = identity.to_owned();
+        Ok(Ok(Gathered { identity, channel, member, channel_role, service_role }))
     }
 
     /// Asks the service's pre-event webhook about `event`, if it has one whose filters name it;

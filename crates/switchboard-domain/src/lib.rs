@@ -8,6 +8,7 @@
 mod address;
 mod aggregate;
 mod channel_kind;
+pub mod client_policy;
 mod command;
 mod event;
 mod flow;

@@ -315,7 +315,7 @@ fn integration(form: &TwilioForm, mut base: Integration) -> Result<Integration, 
     // Checked whatever the integration type: a flow switched to `external` later must not
     // find a URL nothing checked. Empty clears it.
     if let Some(text) = form.get("Integration.Url") {
-        base.url = crate::service_webhooks::url(text, 20001, "Integration.Url")?;
+        base.url = crate::chat::service_webhooks::url(text, 20001, "Integration.Url")?;
     }
     if let Some(sid) = form.get_sid("Integration.WorkspaceSid", SidPrefix::WORKSPACE)? {
         base.workspace_sid = Some(sid);

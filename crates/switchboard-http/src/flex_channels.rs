@@ -4,7 +4,7 @@
 //!
 //! Both open the customer's channel through the engine's flow router, so a second call for the
 //! same customer, or twenty at once, get the one channel. The customer's messages are then posted
-//! through the Chat API in the customer's name (see `chat.rs`).
+//! through the Chat API in the customer's name (see `chat/messages.rs`).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;

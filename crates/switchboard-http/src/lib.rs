@@ -2,11 +2,10 @@
 //! Chat and Flex, and the official SDKs, work by changing only the base URL.
 //!
 //! - `twilio`: the conventions (errors, forms, signatures, access tokens).
-//! - `flex`, `flex_channels`, `chat` (with `chat_users`: Users, UserChannels, Roles; and
-//!   `chat_edits`: member and message updates and removals, channel deletion; `chat_invites`:
-//!   channel Invites), `channel_webhooks`: the REST
-//!   resources; `webhooks`: inbound provider messages; `ws`: real time; `admin`: audit and
-//!   tasks for operators; `media`: uploads, media content, signed public links.
+//! - `flex`, `flex_channels`, `chat/` (Chat v2, one file per noun: services, channels, members,
+//!   messages, invites, webhooks, users, user_channels, roles): the REST resources; `webhooks`:
+//!   inbound provider messages; `ws`: real time; `admin`: audit and tasks for operators;
+//!   `media`: uploads, media content, signed public links.
 //! - `taskrouter/` (TaskRouter v1) and `studio/` (Studio v2: flows, revisions, executions):
 //!   one file per noun, their wire shapes in `wire.rs`.
 //! - `webchat` (sessions, tokens; `webchat_refresh`, the rotation of refresh tokens), `webchat_history` (a visitor's chat a page at a time),
@@ -25,11 +24,7 @@ mod answers;
 mod app;
 pub mod audit;
 mod auth;
-mod channel_webhooks;
 mod chat;
-mod chat_edits;
-mod chat_invites;
-mod chat_users;
 mod connection;
 pub mod console;
 mod flex;
@@ -43,7 +38,6 @@ mod meta;
 pub mod metrics;
 pub mod openapi;
 pub mod rate;
-mod service_webhooks;
 pub mod state;
 mod studio;
 mod taskrouter;
@@ -60,10 +54,10 @@ mod ws;
 mod ws_transport;
 
 pub use app::configure;
+pub use chat::service_webhooks::{rest_cause, WEBHOOK_ENABLED_HEADER};
 pub use connection::on_connect;
 pub use console::Sessions;
 pub use rate::{RateConfig, RateLimits};
-pub use service_webhooks::{rest_cause, WEBHOOK_ENABLED_HEADER};
 pub use webchat::{Webchat, WebchatConfig};
 pub use webhooks::TWILIO_STATUS_PATH;
 pub use ws_transport::RealtimeConfig;

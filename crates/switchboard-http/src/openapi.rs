@@ -133,7 +133,7 @@ fn add_webhook_enabled_header(operation: &mut utoipa::openapi::path::Operation) 
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     let header = ParameterBuilder::new()
-        .name(crate::service_webhooks::WEBHOOK_ENABLED_HEADER)
+        .name(crate::chat::service_webhooks::WEBHOOK_ENABLED_HEADER)
         .parameter_in(ParameterIn::Header)
         .required(utoipa::openapi::Required::False)
         .description(Some(

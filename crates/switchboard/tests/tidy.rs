@@ -104,7 +104,7 @@ const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
     (
         "crates/switchboard-actors/src/client.rs",
         "Engine::checked_action",
-        "role policy and pre-event webhooks per action; to move to the domain (issue 19)",
+        "one arm per action: its pre-event webhook and its commands (the rules are the domain's `client_policy`)",
     ),
     (
         "crates/switchboard-actors/src/consumer/replies.rs",

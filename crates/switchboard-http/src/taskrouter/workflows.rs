@@ -202,7 +202,7 @@ fn merge(mut workflow: WorkflowRecord, form: &TwilioForm) -> Result<WorkflowReco
     }
     if let Some(text) = form.get("AssignmentCallbackUrl") {
         workflow.assignment_callback_url =
-            crate::service_webhooks::url(text, 20001, "AssignmentCallbackUrl")?;
+            crate::chat::service_webhooks::url(text, 20001, "AssignmentCallbackUrl")?;
     }
     if let Some(timeout) = form.get_u64("TaskReservationTimeout")? {
         workflow.task_reservation_timeout = u32::try_from(timeout).unwrap_or(u32::MAX);

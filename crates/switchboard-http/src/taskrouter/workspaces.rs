@@ -219,6 +219,6 @@ fn render(state: &AppState, workspace: &WorkspaceState) -> Result<Workspace, Api
 /// `EventCallbackUrl` when given: an absolute http or https URL, or empty (no callbacks).
 fn callback_url(form: &TwilioForm) -> Result<Option<Option<String>>, ApiError> {
     form.get("EventCallbackUrl")
-        .map(|text| crate::service_webhooks::url(text, 20001, "EventCallbackUrl"))
+        .map(|text| crate::chat::service_webhooks::url(text, 20001, "EventCallbackUrl"))
         .transpose()
 }

@@ -15,8 +15,8 @@ use switchboard_domain::{
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::{load_channel, run};
 use crate::auth::Principal;
-use crate::chat::{load_channel, run};
 use crate::lists::Listing as _;
 use crate::openapi::ChannelPath;
 use crate::openapi::FORM;
@@ -262,7 +262,7 @@ async fn existing(
     state: &AppState,
     request: &HttpRequest,
 ) -> Result<(ChannelState, Sid), ApiError> {
-    crate::chat::channel_and_child(state, request, "webhook", SidPrefix::WEBHOOK, |c, sid| {
+    super::channel_and_child(state, request, "webhook", SidPrefix::WEBHOOK, |c, sid| {
         c.webhooks.contains_key(sid)
     })
     .await

@@ -9,9 +9,9 @@ use switchboard_domain::{ChannelCommand, ChannelState, InviteState, RoleKind, Si
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::roles::check_role;
+use super::{load_channel, run};
 use crate::auth::Principal;
-use crate::chat::{load_channel, run};
-use crate::chat_users::check_role;
 use crate::lists::{list_response, Paging};
 use crate::openapi::ChannelPath;
 use crate::openapi::FORM;
@@ -163,7 +163,7 @@ async fn existing(
     state: &AppState,
     request: &HttpRequest,
 ) -> Result<(ChannelState, Sid), ApiError> {
-    crate::chat::channel_and_child(state, request, "invite", SidPrefix::INVITE, |c, sid| {
+    super::channel_and_child(state, request, "invite", SidPrefix::INVITE, |c, sid| {
         c.invites.contains_key(sid)
     })
     .await
