@@ -47,6 +47,11 @@ const HTTP_STORE_TYPES: &[(&str, &str, &str)] = &[
         "matched to tell an event from a shredded record in `event_line`",
     ),
     (
+        "crates/switchboard-http/src/audit.rs",
+        "switchboard_store::AnyEvent",
+        "the unit test of `event_line` builds a replayed record of a channel event",
+    ),
+    (
         "crates/switchboard-http/src/media.rs",
         "switchboard_store::MediaRead",
         "the answer of `Engine::read_media`: found, missing or shredded",

@@ -2,6 +2,7 @@
 //! delete.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::Value;
 use switchboard_domain::{ChannelCommand, ChannelKind, ChannelStatus, NewChannel, Sid, SidPrefix};
 use utoipa::ToSchema;
@@ -12,8 +13,8 @@ use crate::lists::{page_response, PageParams, Paging};
 use crate::openapi::{ChannelPath, FORM};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::Form;
 use crate::views::{self, Channel, ChannelList};
 
 use super::{json_attributes, load_channel, run, service_sid};
@@ -27,9 +28,8 @@ pub(super) fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a channel create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateChannelForm {
     friendly_name: Option<String>,
     /// Unique in the service (409, code 50307, otherwise).
@@ -37,7 +37,7 @@ struct CreateChannelForm {
     /// A JSON document of at most 16 KiB.
     attributes: Option<String>,
     /// `public` (default) or `private`.
-    #[schema(rename = "Type")]
+    #[serde(rename = "Type")]
     kind: Option<String>,
     /// Default `system`.
     created_by: Option<String>,
@@ -45,9 +45,8 @@ struct CreateChannelForm {
 
 /// The form of a channel update. A Flex `status` of `INACTIVE` in the attributes deactivates
 /// the channel, `ACTIVE` reactivates it.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateChannelForm {
     friendly_name: Option<String>,
     unique_name: Option<String>,
@@ -68,14 +67,15 @@ async fn create_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<CreateChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(
-        &form,
+        &form.raw,
         &[lengths::CHANNEL_NAME_CREATE, lengths::UNIQUE_NAME_CREATE, lengths::CREATED_BY],
     )?;
     let service = service_sid(&state, &request)?;
-    let kind = match form.get("Type") {
+    let form = form.fields;
+    let kind = match form.kind.as_deref() {
         None | Some("public") => ChannelKind::Public,
         Some("private") => ChannelKind::Private,
         Some(other) => {
@@ -84,7 +84,7 @@ async fn create_channel(
             )))
         }
     };
-    let unique_name = form.get("UniqueName").map(str::to_owned);
+    let unique_name = form.unique_name;
     if let Some(name) = &unique_name {
         if state.engine.channel_named(service, name)?.is_some() {
             return Err(ApiError::conflict(
@@ -93,16 +93,16 @@ async fn create_channel(
             ));
         }
     }
-    let attributes = json_attributes(form.get("Attributes"))?;
+    let attributes = json_attributes(form.attributes.as_deref())?;
     let sid = switchboard_actors::new_sid(SidPrefix::CHANNEL);
     let new = NewChannel {
         channel_sid: sid,
         service_sid: service,
         kind,
-        friendly_name: form.get("FriendlyName").map(str::to_owned),
+        friendly_name: form.friendly_name,
         unique_name,
         attributes,
-        created_by: form.get("CreatedBy").unwrap_or("system").to_owned(),
+        created_by: form.created_by.unwrap_or_else(|| "system".to_owned()),
         flex_flow_sid: None,
         customer_address: None,
         long_lived: false,
@@ -200,23 +200,21 @@ async fn update_channel(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: ChannelPath,
-    form: TwilioForm,
+    form: Form<UpdateChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::CHANNEL_NAME_UPDATE, lengths::UNIQUE_NAME_UPDATE])?;
+    lengths::check(&form.raw, &[lengths::CHANNEL_NAME_UPDATE, lengths::UNIQUE_NAME_UPDATE])?;
     let ChannelPath { service, channel: sid } = path;
     let current = load_channel(&state, service, sid, request.path()).await?;
+    let form = form.fields;
     let mut commands = Vec::new();
-    if form.get("FriendlyName").is_some() || form.get("UniqueName").is_some() {
+    if form.friendly_name.is_some() || form.unique_name.is_some() {
         commands.push(ChannelCommand::Rename {
-            friendly_name: form
-                .get("FriendlyName")
-                .map(str::to_owned)
-                .or(current.friendly_name.clone()),
-            unique_name: form.get("UniqueName").map(str::to_owned).or(current.unique_name.clone()),
+            friendly_name: form.friendly_name.or(current.friendly_name.clone()),
+            unique_name: form.unique_name.or(current.unique_name.clone()),
         });
     }
-    if let Some(text) = form.get("Attributes") {
-        let attributes = json_attributes(Some(text))?;
+    if let Some(text) = form.attributes {
+        let attributes = json_attributes(Some(&text))?;
         match status_of(&attributes).as_deref() {
             Some("INACTIVE") if current.status == ChannelStatus::Active => {
                 commands.push(ChannelCommand::Deactivate)

@@ -2,6 +2,7 @@
 //! `Attributes`), remove.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_domain::{ChannelCommand, ChannelState, MemberState, RoleKind, Sid, SidPrefix};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -11,8 +12,8 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::{ChannelPath, FORM};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 use crate::views::{self, Member, MemberList};
 
 use super::roles::check_role;
@@ -27,9 +28,8 @@ pub(super) fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a member add.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateMemberForm {
     identity: String,
     /// A `channel` role of the service (`RL…`).
@@ -39,14 +39,14 @@ struct CreateMemberForm {
 }
 
 /// The form of a member update: what it names changes.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateMemberForm {
     /// A `channel` role of the service (`RL…`).
     role_sid: Option<String>,
-    /// The index of the last message read; empty for none.
-    last_consumed_message_index: Option<u64>,
+    /// The index of the last message read; empty (or `null`) for none.
+    #[schema(value_type = Option<u64>)]
+    last_consumed_message_index: Option<String>,
     /// A JSON document of at most 16 KiB.
     attributes: Option<String>,
 }
@@ -65,19 +65,20 @@ async fn add_member(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: ChannelPath,
-    form: TwilioForm,
+    form: Form<CreateMemberForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::IDENTITY])?;
+    lengths::check(&form.raw, &[lengths::IDENTITY])?;
     let ChannelPath { service, channel: sid } = path;
-    let identity = form.require("Identity")?.to_owned();
+    let form = form.fields;
+    let identity = form.identity;
     let member_sid = switchboard_actors::new_sid(SidPrefix::MEMBER);
-    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    let role_sid = sid_field("RoleSid", form.role_sid.as_deref(), SidPrefix::ROLE)?;
     super::roles::check_role(&state, service, role_sid, switchboard_domain::RoleKind::Channel)?;
     let command = ChannelCommand::AddMember {
         member_sid,
         identity,
         role_sid,
-        attributes: json_attributes(form.get("Attributes"))?,
+        attributes: json_attributes(form.attributes.as_deref())?,
     };
     run(&state, sid, vec![command]).await?;
     let channel = load_channel(&state, service, sid, request.path()).await?;
@@ -164,23 +165,28 @@ async fn update_member(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: ChannelPath,
-    form: TwilioForm,
+    form: Form<UpdateMemberForm>,
 ) -> Result<HttpResponse, ApiError> {
     let ChannelPath { service, channel: sid } = path;
     let channel = load_channel(&state, service, sid, request.path()).await?;
     let (member_sid, member) = member_of(&channel, &request)?;
-    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    let form = form.fields;
+    let role_sid = sid_field("RoleSid", form.role_sid.as_deref(), SidPrefix::ROLE)?;
     check_role(&state, service, role_sid, RoleKind::Channel)?;
-    let attributes = form.get("Attributes").map(|a| json_attributes(Some(a))).transpose()?;
+    let attributes = form.attributes.map(|a| json_attributes(Some(&a))).transpose()?;
     let mut commands = Vec::new();
     if role_sid.is_some() || attributes.is_some() {
         commands.push(ChannelCommand::UpdateMember { member_sid, role_sid, attributes });
     }
-    if form.contains("LastConsumedMessageIndex") {
+    if let Some(text) = form.last_consumed_message_index {
         // An empty value clears the horizon ("nothing read"), as Twilio's null does.
-        let index = match form.get("LastConsumedMessageIndex") {
-            Some("") | Some("null") => None,
-            _ => form.get_u64("LastConsumedMessageIndex")?,
+        let index = match text.as_str() {
+            "" | "null" => None,
+            number => Some(number.parse::<u64>().map_err(|_| {
+                ApiError::bad_param(format!(
+                    "LastConsumedMessageIndex must be a whole number, not {number:?}"
+                ))
+            })?),
         };
         if index.is_some_and(|i| i >= channel.next_message_index) {
             return Err(ApiError::bad_param(

@@ -3,6 +3,7 @@
 //! `Attributes`), remove.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::MessageView;
 use switchboard_domain::{ChannelCommand, ChannelState, MessageSource, NewMessage, Sid, SidPrefix};
 use utoipa::ToSchema;
@@ -13,8 +14,8 @@ use crate::lists::{page_response, PageParams, Paging};
 use crate::openapi::{ChannelPath, FORM};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::Form;
 use crate::views::{self, Message, MessageList};
 
 use super::{json_attributes, load_channel, run};
@@ -28,9 +29,8 @@ pub(super) fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a message post.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateMessageForm {
     /// At most 32 768 characters.
     body: Option<String>,
@@ -43,9 +43,8 @@ struct CreateMessageForm {
 }
 
 /// The form of a message edit.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateMessageForm {
     /// At most 32 768 characters.
     body: Option<String>,
@@ -69,23 +68,24 @@ async fn post_message(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: ChannelPath,
-    form: TwilioForm,
+    form: Form<CreateMessageForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
+    lengths::check(&form.raw, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
     let ChannelPath { service, channel: sid } = path;
-    let body = form.get("Body").unwrap_or_default().to_owned();
+    let form = form.fields;
+    let body = form.body.unwrap_or_default();
     lengths::check_body(&body)?;
     // Loaded once: the medium must be the channel's, and a bridge posts its customer's messages
     // in the customer's name (Flex custom channels), which are the customer's.
     let current = load_channel(&state, service, sid, request.path()).await?;
-    let media = match form.get("MediaSid").filter(|m| !m.is_empty()) {
+    let media = match form.media_sid.as_deref().filter(|m| !m.is_empty()) {
         Some(media_sid) => crate::media::attached(&current, Some(media_sid))?,
         None => None,
     };
     let message = NewMessage {
-        author: form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned(),
+        author: author_or_system(form.from),
         body,
-        attributes: json_attributes(form.get("Attributes"))?,
+        attributes: json_attributes(form.attributes.as_deref())?,
         media,
         source: MessageSource::Api,
         provider_message_id: None,
@@ -187,20 +187,20 @@ async fn update_message(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: ChannelPath,
-    form: TwilioForm,
+    form: Form<UpdateMessageForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
+    lengths::check(&form.raw, &[lengths::AUTHOR, lengths::LAST_UPDATED_BY])?;
     let ChannelPath { service, channel: sid } = path;
     let current = load_channel(&state, service, sid, request.path()).await?;
     let index = message_index(&state, &current, &request)?;
-    let body = form.get("Body").map(str::to_owned);
+    let form = form.fields;
+    let body = form.body;
     if let Some(body) = &body {
         lengths::check_body(body)?;
     }
-    let attributes = form.get("Attributes").map(|a| json_attributes(Some(a))).transpose()?;
+    let attributes = form.attributes.map(|a| json_attributes(Some(&a))).transpose()?;
     if body.is_some() || attributes.is_some() {
-        let edited_by =
-            Some(form.get("From").filter(|f| !f.is_empty()).unwrap_or("system").to_owned());
+        let edited_by = Some(author_or_system(form.from));
         run(&state, sid, vec![ChannelCommand::EditMessage { index, body, attributes, edited_by }])
             .await?;
     }
@@ -229,4 +229,9 @@ async fn remove_message(
     let index = message_index(&state, &channel, &request)?;
     run(&state, sid, vec![ChannelCommand::RemoveMessage { index }]).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A message's author or editor as the form names it; `system` when it names none.
+fn author_or_system(from: Option<String>) -> String {
+    from.filter(|f| !f.is_empty()).unwrap_or_else(|| "system".to_owned())
 }

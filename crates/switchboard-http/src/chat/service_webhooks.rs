@@ -14,8 +14,10 @@ use switchboard_domain::{
     SERVICE_PRE_EVENTS,
 };
 
+use serde::Deserialize;
+use utoipa::ToSchema;
+
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 
 /// The header a REST call sets to `true` to have its changes fire service webhooks.
 pub const WEBHOOK_ENABLED_HEADER: &str = "X-Twilio-Webhook-Enabled";
@@ -35,41 +37,67 @@ pub async fn rest_cause(
     switchboard_actors::cause::caused_by(Cause::Api { webhooks }, next.call(request)).await
 }
 
+/// The form of a Chat Service update: only `FriendlyName` is kept so far.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct UpdateServiceForm {
+    pub(crate) friendly_name: Option<String>,
+    /// Called before a client's action is applied; a non-2xx answer refuses it.
+    pub(crate) pre_webhook_url: Option<String>,
+    /// Called after each event named in `WebhookFilters`.
+    pub(crate) post_webhook_url: Option<String>,
+    /// `GET` or `POST` (default).
+    pub(crate) webhook_method: Option<String>,
+    /// Repeated: the events the service webhooks are called for; an empty list sends none.
+    pub(crate) webhook_filters: Option<Vec<String>>,
+    /// From 0 (default) to 3. Read as text so that a bad value gets Twilio's code for it (50065).
+    #[schema(value_type = Option<u8>, maximum = 3)]
+    pub(crate) pre_webhook_retry_count: Option<String>,
+    /// From 0 (default) to 3.
+    #[schema(value_type = Option<u8>, maximum = 3)]
+    pub(crate) post_webhook_retry_count: Option<String>,
+    /// Keep users' `is_online` and `is_notifiable`, and push them to the members of their
+    /// channels (see docs/api.md, Presence).
+    pub(crate) reachability_enabled: Option<bool>,
+}
+
 /// The settings after applying `form` to `current`; `None` when the form names none of them.
 pub(crate) fn updated(
-    form: &TwilioForm,
+    form: &UpdateServiceForm,
     current: &ServiceWebhooks,
 ) -> Result<Option<ServiceWebhooks>, ApiError> {
-    const NAMES: [&str; 6] = [
-        "PreWebhookUrl",
-        "PostWebhookUrl",
-        "WebhookMethod",
-        "WebhookFilters",
-        "PreWebhookRetryCount",
-        "PostWebhookRetryCount",
-    ];
-    if !NAMES.iter().any(|name| form.contains(name)) {
+    let named = form.pre_webhook_url.is_some()
+        || form.post_webhook_url.is_some()
+        || form.webhook_method.is_some()
+        || form.webhook_filters.is_some()
+        || form.pre_webhook_retry_count.is_some()
+        || form.post_webhook_retry_count.is_some();
+    if !named {
         return Ok(None);
     }
     let mut next = current.clone();
-    if let Some(text) = form.get("PreWebhookUrl") {
+    if let Some(text) = &form.pre_webhook_url {
         next.pre_webhook_url = url(text, 50077, "PreWebhookUrl")?;
     }
-    if let Some(text) = form.get("PostWebhookUrl") {
+    if let Some(text) = &form.post_webhook_url {
         next.post_webhook_url = url(text, 20001, "PostWebhookUrl")?;
     }
-    if let Some(text) = form.get("WebhookMethod") {
+    if let Some(text) = &form.webhook_method {
         next.method = WebhookMethod::parse(text).ok_or_else(|| {
             ApiError::new(400, 50055, format!("WebhookMethod must be GET or POST, not {text:?}"))
         })?;
     }
-    if form.contains("WebhookFilters") {
-        next.filters = filters(form)?;
+    if let Some(given) = &form.webhook_filters {
+        next.filters = filters(given)?;
     }
-    if let Some(count) = retry_count(form, "PreWebhookRetryCount")? {
+    if let Some(count) =
+        retry_count(form.pre_webhook_retry_count.as_deref(), "PreWebhookRetryCount")?
+    {
         next.pre_retry_count = count;
     }
-    if let Some(count) = retry_count(form, "PostWebhookRetryCount")? {
+    if let Some(count) =
+        retry_count(form.post_webhook_retry_count.as_deref(), "PostWebhookRetryCount")?
+    {
         next.post_retry_count = count;
     }
     // What the form cannot break, the stored rules would refuse; checked again for safety.
@@ -97,9 +125,9 @@ pub(crate) fn url(text: &str, code: u32, name: &str) -> Result<Option<String>, A
 }
 
 /// Every `WebhookFilters` sent, in order, without repeats or empty values.
-fn filters(form: &TwilioForm) -> Result<Vec<String>, ApiError> {
+fn filters(given: &[String]) -> Result<Vec<String>, ApiError> {
     let mut names: Vec<String> = Vec::new();
-    for name in form.all("WebhookFilters").into_iter().filter(|f| !f.is_empty()) {
+    for name in given.iter().map(String::as_str).filter(|f| !f.is_empty()) {
         if !SERVICE_PRE_EVENTS.contains(&name) && !SERVICE_POST_EVENTS.contains(&name) {
             return Err(ApiError::bad_param(format!(
                 "WebhookFilters: {name:?} is not a service event; expected any of {}, {}",
@@ -114,8 +142,8 @@ fn filters(form: &TwilioForm) -> Result<Vec<String>, ApiError> {
     Ok(names)
 }
 
-fn retry_count(form: &TwilioForm, name: &str) -> Result<Option<u8>, ApiError> {
-    let Some(text) = form.get(name) else { return Ok(None) };
+fn retry_count(text: Option<&str>, name: &str) -> Result<Option<u8>, ApiError> {
+    let Some(text) = text else { return Ok(None) };
     text.parse::<u8>().ok().filter(|n| *n <= MAX_WEBHOOK_RETRY_COUNT).map(Some).ok_or_else(|| {
         ApiError::new(
             400,
@@ -130,6 +158,11 @@ fn retry_count(form: &TwilioForm, name: &str) -> Result<Option<u8>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::twilio::form::TwilioForm;
+
+    fn form(body: &[u8]) -> UpdateServiceForm {
+        TwilioForm::parse(body).typed().unwrap()
+    }
 
     #[test]
     fn an_update_changes_only_what_it_names() {
@@ -139,19 +172,19 @@ mod tests {
             post_retry_count: 2,
             ..ServiceWebhooks::default()
         };
-        let untouched = TwilioForm::parse(b"FriendlyName=x");
+        let untouched = form(b"FriendlyName=x");
         assert_eq!(updated(&untouched, &current).unwrap(), None);
-        let form = TwilioForm::parse(
+        let changes = form(
             b"PreWebhookUrl=https%3A%2F%2Fhooks.example.com%2Fpre&WebhookFilters=onMessageSend\
               &WebhookFilters=onMessageSent&WebhookFilters=onMessageSend&WebhookMethod=get",
         );
-        let next = updated(&form, &current).unwrap().unwrap();
+        let next = updated(&changes, &current).unwrap().unwrap();
         assert_eq!(next.pre_webhook_url.as_deref(), Some("https://hooks.example.com/pre"));
         assert_eq!(next.post_webhook_url, current.post_webhook_url);
         assert_eq!(next.filters, ["onMessageSend", "onMessageSent"]);
         assert_eq!(next.method, WebhookMethod::Get);
         assert_eq!(next.post_retry_count, 2);
-        let cleared = TwilioForm::parse(b"PostWebhookUrl=&WebhookFilters=");
+        let cleared = form(b"PostWebhookUrl=&WebhookFilters=");
         let next = updated(&cleared, &current).unwrap().unwrap();
         assert_eq!((next.post_webhook_url, next.filters), (None, Vec::<String>::new()));
     }
@@ -159,7 +192,7 @@ mod tests {
     #[test]
     fn bad_settings_get_twilios_codes() {
         let current = ServiceWebhooks::default();
-        let code = |body: &[u8]| updated(&TwilioForm::parse(body), &current).unwrap_err().code();
+        let code = |body: &[u8]| updated(&form(body), &current).unwrap_err().code();
         assert_eq!(code(b"PreWebhookUrl=ftp%3A%2F%2Fx"), 50077);
         assert_eq!(code(b"PostWebhookUrl=%2Frelative"), 20001);
         assert_eq!(code(b"WebhookMethod=PUT"), 50055);

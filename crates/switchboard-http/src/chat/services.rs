@@ -2,6 +2,7 @@
 //! `service_webhooks`).
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -10,8 +11,8 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::Form;
 use crate::views::{self, Service, ServiceList};
 
 use super::service_sid;
@@ -24,36 +25,10 @@ pub(super) fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a Chat Service create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateServiceForm {
     friendly_name: String,
-}
-
-/// The form of a Chat Service update: only `FriendlyName` is kept so far.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
-struct UpdateServiceForm {
-    friendly_name: Option<String>,
-    /// Called before a client's action is applied; a non-2xx answer refuses it.
-    pre_webhook_url: Option<String>,
-    /// Called after each event named in `WebhookFilters`.
-    post_webhook_url: Option<String>,
-    /// `GET` or `POST` (default).
-    webhook_method: Option<String>,
-    /// Repeated: the events the service webhooks are called for; an empty list sends none.
-    webhook_filters: Option<Vec<String>>,
-    /// From 0 (default) to 3.
-    #[schema(maximum = 3)]
-    pre_webhook_retry_count: Option<u8>,
-    /// From 0 (default) to 3.
-    #[schema(maximum = 3)]
-    post_webhook_retry_count: Option<u8>,
-    /// Keep users' `is_online` and `is_notifiable`, and push them to the members of their
-    /// channels (see docs/api.md, Presence).
-    reachability_enabled: Option<bool>,
 }
 
 /// Creates a Chat Service, with its four default roles.
@@ -67,10 +42,10 @@ struct UpdateServiceForm {
 async fn create_service(
     _: Principal,
     state: web::Data<AppState>,
-    form: TwilioForm,
+    form: Form<CreateServiceForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::SERVICE_NAME])?;
-    let name = form.require("FriendlyName")?.to_owned();
+    lengths::check(&form.raw, &[lengths::SERVICE_NAME])?;
+    let name = form.fields.friendly_name;
     let service = state.engine.services().create(name, state.engine.now()).await?;
     Ok(HttpResponse::Created().json(views::service(&state, &service)))
 }
@@ -99,7 +74,7 @@ async fn fetch_service(
     tag = "Chat",
     operation_id = "UpdateService",
     params(crate::openapi::ServicePath),
-    request_body(content = UpdateServiceForm, content_type = FORM),
+    request_body(content = super::service_webhooks::UpdateServiceForm, content_type = FORM),
     responses((status = 200, description = "The service", body = Service)),
 )]
 #[post("/chat/v2/Services/{service}")]
@@ -107,19 +82,19 @@ async fn update_service(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<super::service_webhooks::UpdateServiceForm>,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(
-        &form,
+        &form.raw,
         &[lengths::SERVICE_NAME, lengths::PRE_WEBHOOK_URL, lengths::POST_WEBHOOK_URL],
     )?;
     let sid = service_sid(&state, &request)?;
     let current =
         state.engine.services().get(sid).ok_or_else(|| ApiError::not_found(request.path()))?;
     // Checked whole before anything is written: the rename and the settings are one append.
-    let webhooks = crate::chat::service_webhooks::updated(&form, &current.webhooks)?;
-    let name = form.get("FriendlyName").map(str::to_owned);
-    let reachability = form.get_bool("ReachabilityEnabled")?;
+    let webhooks = super::service_webhooks::updated(&form.fields, &current.webhooks)?;
+    let Form { fields, .. } = form;
+    let (name, reachability) = (fields.friendly_name, fields.reachability_enabled);
     let service = state
         .engine
         .services()

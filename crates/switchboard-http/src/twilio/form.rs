@@ -78,14 +78,17 @@ impl TwilioForm {
     pub fn require(&self, name: &str) -> Result<&str, ApiError> {
         match self.get(name) {
             Some(value) if !value.is_empty() => Ok(value),
-            _ => Err(ApiError::bad_param(format!(
-                "Missing required parameter {name} in the {}",
-                match self.origin {
-                    Origin::Body => "post body",
-                    Origin::Query => "query string",
-                }
-            ))),
+            _ => Err(self.missing(name)),
         }
+    }
+
+    /// Twilio's error for a required parameter missing or empty, saying where it was looked for.
+    pub(crate) fn missing(&self, name: &str) -> ApiError {
+        let place = match self.origin {
+            Origin::Body => "post body",
+            Origin::Query => "query string",
+        };
+        ApiError::bad_param(format!("Missing required parameter {name} in the {place}"))
     }
 
     /// `true` or `false` (any case); anything else names the parameter.

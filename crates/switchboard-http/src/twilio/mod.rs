@@ -1,5 +1,5 @@
 //! Twilio's conventions, independent of any resource: the error shape, form bodies and query
-//! strings with repeated keys, list paging, request signatures, access tokens, time formats, and
+//! strings with repeated keys (and typed forms read from them), list paging, request signatures, access tokens, time formats, and
 //! the lengths of what clients send.
 
 pub mod error;
@@ -9,3 +9,4 @@ pub mod paging;
 pub mod signature;
 pub mod time;
 pub mod token;
+pub mod typed_form;
