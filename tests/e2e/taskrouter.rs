@@ -155,15 +155,14 @@ fn workflow(daemon: &Daemon, contract: &Contract, base: &str, queue: &str) -> (S
     let sid = made["sid"].as_str().unwrap().to_owned();
     let astray = daemon.post(&format!("{base}/Workflows"), &[("FriendlyName", "Astray"), ("Configuration", r#"{"task_routing":{"filters":[],"default_filter":{"queue":"WQ00000000000000000000000000000000"}}}"#)]);
     assert_eq!(astray.status, 400, "{}", astray.body);
-    let callback = daemon.post(
-        &format!("{base}/Workflows/{sid}"),
-        &[("FallbackAssignmentCallbackUrl", "https://example.com/assign")],
-    );
-    assert_eq!(
-        callback.status, 400,
-        "a fallback that would never be called is refused: {}",
-        callback.body
-    );
+    let fallback = "https://example.com/assign";
+    let path = format!("{base}/Workflows/{sid}");
+    let kept = ok(daemon.post(&path, &[("FallbackAssignmentCallbackUrl", fallback)]), 200);
+    assert_eq!(kept["fallback_assignment_callback_url"], fallback);
+    let relative = daemon.post(&path, &[("FallbackAssignmentCallbackUrl", "/assign")]);
+    assert_eq!(relative.status, 400, "not an absolute URL: {}", relative.body);
+    let cleared = ok(daemon.post(&path, &[("FallbackAssignmentCallbackUrl", "")]), 200);
+    assert_eq!(cleared["fallback_assignment_callback_url"], Value::Null, "empty removes it");
     let renamed =
         daemon.post(&format!("{base}/Workflows/{sid}"), &[("FriendlyName", "By language")]);
     checked(contract, "post", &format!("{WORKSPACE}/Workflows/{{sid}}"), renamed, 200);

@@ -300,3 +300,51 @@ fn an_assignment_callback_s_instruction_is_carried_out_once() {
     assert_eq!(fake.requests().len(), before, "a restart calls nothing again");
     assert_eq!(statuses(&daemon, &called), ["pending"]);
 }
+
+/// When the `AssignmentCallbackUrl` fails (here a 404, after which nothing is tried again), the
+/// workflow's `FallbackAssignmentCallbackUrl` is called with the same signed parameters, and its
+/// instruction is carried out; a workflow without a fallback leaves the reservation to the worker.
+#[test]
+fn a_failing_assignment_callback_falls_back_to_the_fallback_url() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let broken = FakeServer::start_with(|_| Reply::status(404));
+    let fallback =
+        FakeServer::start_with(|_| Reply::json(&serde_json::json!({ "instruction": "accept" })));
+    let (base, workflow) = assigning_workspace(&daemon, &format!("{}/assignment", broken.url));
+    let task = || {
+        let made = daemon.post(&format!("{base}/Tasks"), &[("TaskChannel", "chat")]);
+        ok(made, 201)["sid"].as_str().unwrap().to_owned()
+    };
+    let statuses = |task: &str| -> Vec<String> {
+        let listed = ok(daemon.get(&format!("{base}/Tasks/{task}/Reservations")), 200);
+        let all = listed["reservations"].as_array().unwrap().iter();
+        all.map(|r| r["reservation_status"].as_str().unwrap().to_owned()).collect()
+    };
+
+    // No fallback yet: the broken callback is called and the reservation waits for its worker.
+    let waiting = task();
+    eventually("the broken callback's call", || !broken.requests().is_empty());
+    assert_eq!(statuses(&waiting), ["pending"]);
+
+    let fallback_url = format!("{}/fallback", fallback.url);
+    let path = format!("{base}/Workflows/{workflow}");
+    ok(daemon.post(&path, &[("FallbackAssignmentCallbackUrl", fallback_url.as_str())]), 200);
+    let accepted = task();
+    eventually("the fallback's accept", || statuses(&accepted) == ["accepted"]);
+    let called: Vec<Received> = fallback.requests();
+    assert_eq!(called.len(), 1, "the fallback is called once");
+    let first =
+        broken.requests().into_iter().find(|r| r.param("TaskSid").as_deref() == Some(&accepted));
+    let first = first.expect("the callback itself was called first");
+    let params = called[0].form();
+    assert_eq!(params, first.form(), "the same parameters");
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let signature = twilio_signature(AUTH_TOKEN, &fallback_url, &pairs);
+    assert_eq!(
+        called[0].header("X-Twilio-Signature"),
+        Some(signature.as_str()),
+        "signed for its URL"
+    );
+    assert_eq!(statuses(&waiting), ["pending"], "the earlier reservation is still the worker's");
+}

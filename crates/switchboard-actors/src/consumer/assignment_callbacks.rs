@@ -5,8 +5,10 @@
 //! with `X-Twilio-Signature`, through the outbound policy, and the answer's `instruction` is
 //! carried out: `accept` (and `dequeue`, a voice instruction taken as accepting) accepts the
 //! reservation, `reject` rejects it. Any other instruction (`call`, `redirect`, `conference`: voice
-//! only) is refused: nothing is done and a dead letter says why. An answer without one, a
-//! timeout (5 s, as Twilio waits) or an error does nothing: the worker's own answer covers it.
+//! only) is refused: nothing is done and a dead letter says why. When the call fails (no answer
+//! within 5 s, as Twilio waits, a network error, or an error status after its retries), the
+//! workflow's `FallbackAssignmentCallbackUrl`, if it has one, is called the same way. An answer
+//! without an instruction, or a failure of both, does nothing: the worker's own answer covers it.
 //!
 //! Read from the log by a cursor of its own (woken with `EventCallbackUrl`'s delivery), so a
 //! restart neither loses nor repeats a call (but for the one in flight at a crash); a call is
@@ -112,10 +114,13 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
     else {
         return Ok(());
     };
-    let Some(url) = router
-        .workspace_state(workspace)
-        .and_then(|w| w.workflow(workflow).and_then(|w| w.assignment_callback_url.clone()))
-    else {
+    let Some((url, fallback)) = router.workspace_state(workspace).and_then(|w| {
+        let record = w.workflow(workflow)?;
+        Some((
+            record.assignment_callback_url.clone()?,
+            record.fallback_assignment_callback_url.clone(),
+        ))
+    }) else {
         return Ok(());
     };
     let task = router.task(workspace, task_sid).map_err(|e| e.to_string())?;
@@ -143,7 +148,14 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
     if let Some(route) = task.route {
         form.push(("TaskQueueSid".to_owned(), route.queue_sid.to_string()));
     }
-    let answer = match call(shared, url, form).await {
+    let called = match call(shared, url, form.clone()).await {
+        None => match fallback {
+            Some(fallback) => call(shared, fallback, form).await,
+            None => None,
+        },
+        answered => answered,
+    };
+    let answer = match called {
         Some(Instruction::Answer(answer)) => answer,
         Some(Instruction::Unsupported(name)) => {
             return Err(format!(
@@ -184,7 +196,7 @@ async fn call(shared: &Shared, url: String, form: Vec<(String, String)>) -> Opti
             Some(instruction(&body))
         }
         Err(why) => {
-            tracing::warn!("an assignment callback failed; the worker answers instead: {why}");
+            tracing::warn!("an assignment callback failed: {why}");
             None
         }
     }

@@ -4,7 +4,7 @@
 //! then `join` the channel, private or not, in the invite's role, which takes the invite up.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_domain::{ChannelCommand, ChannelState, InviteState, RoleKind, Sid, SidPrefix};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,8 +17,8 @@ use crate::openapi::ChannelPath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 use crate::views::iso;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -26,14 +26,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of an invite create.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateInviteForm {
     /// The identity invited.
-    #[schema(rename = "Identity")]
     identity: String,
     /// A channel role (`RL…`) the identity joins in; the service's default channel role if unset.
-    #[schema(rename = "RoleSid")]
     role_sid: Option<String>,
 }
 
@@ -73,13 +71,13 @@ async fn create_invite(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: ChannelPath,
-    form: TwilioForm,
+    form: Form<CreateInviteForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::IDENTITY])?;
+    lengths::check(&form.raw, &[lengths::IDENTITY])?;
     let ChannelPath { service, channel: sid } = path;
     load_channel(&state, service, sid, request.path()).await?;
-    let identity = form.require("Identity")?.to_owned();
-    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    let CreateInviteForm { identity, role_sid } = form.fields;
+    let role_sid = sid_field("RoleSid", role_sid.as_deref(), SidPrefix::ROLE)?;
     check_role(&state, service, role_sid, RoleKind::Channel)?;
     let command = ChannelCommand::AddInvite {
         invite_sid: switchboard_actors::new_sid(SidPrefix::INVITE),

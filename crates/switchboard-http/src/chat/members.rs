@@ -179,15 +179,7 @@ async fn update_member(
         commands.push(ChannelCommand::UpdateMember { member_sid, role_sid, attributes });
     }
     if let Some(text) = form.last_consumed_message_index {
-        // An empty value clears the horizon ("nothing read"), as Twilio's null does.
-        let index = match text.as_str() {
-            "" | "null" => None,
-            number => Some(number.parse::<u64>().map_err(|_| {
-                ApiError::bad_param(format!(
-                    "LastConsumedMessageIndex must be a whole number, not {number:?}"
-                ))
-            })?),
-        };
+        let index = super::read_horizon(&text)?;
         if index.is_some_and(|i| i >= channel.next_message_index) {
             return Err(ApiError::bad_param(
                 "LastConsumedMessageIndex is past the channel's last message",

@@ -104,6 +104,19 @@ pub(crate) async fn channel_and_child(
     }
 }
 
+/// A `LastConsumedMessageIndex` as sent: empty or `null` clears the horizon ("nothing read"), as
+/// Twilio's null does; otherwise a whole number.
+pub(crate) fn read_horizon(text: &str) -> Result<Option<u64>, ApiError> {
+    match text {
+        "" | "null" => Ok(None),
+        number => number.parse().map(Some).map_err(|_| {
+            ApiError::bad_param(format!(
+                "LastConsumedMessageIndex must be a whole number, not {number:?}"
+            ))
+        }),
+    }
+}
+
 /// Attributes must be a JSON document (Twilio stores them as a string); absent means `{}`.
 pub(crate) fn json_attributes(text: Option<&str>) -> Result<String, ApiError> {
     match text {

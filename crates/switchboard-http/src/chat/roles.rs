@@ -2,7 +2,7 @@
 //! update, delete.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_domain::{validate_permissions, RoleKind, RoleState, Sid, SidPrefix};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -12,6 +12,7 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
+use crate::twilio::typed_form::Form;
 use crate::views::iso;
 
 use super::service_sid;
@@ -25,25 +26,25 @@ pub(super) fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a role create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateRoleForm {
     /// At most 64 characters.
     friendly_name: String,
     /// `channel` or `deployment`.
-    #[schema(rename = "Type")]
+    #[serde(rename = "Type")]
     kind: String,
     /// Repeated, one permission a key (`sendMessage`, `editOwnMessage`, …).
+    #[serde(default)]
     permission: Vec<String>,
 }
 
 /// The form of a role update: `Permission` replaces the whole set.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateRoleForm {
     /// Repeated, one permission a key.
+    #[serde(default)]
     permission: Vec<String>,
 }
 
@@ -125,19 +126,18 @@ async fn create_role(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: crate::twilio::form::TwilioForm,
+    form: Form<CreateRoleForm>,
 ) -> Result<HttpResponse, ApiError> {
     let service = service_sid(&state, &request)?;
-    let friendly_name = form.require("FriendlyName")?.to_owned();
+    let CreateRoleForm { friendly_name, kind: kind_text, permission } = form.fields;
     if friendly_name.chars().count() > 64 {
         return Err(ApiError::bad_param("FriendlyName is longer than 64 characters"));
     }
-    let kind_text = form.require("Type")?;
-    let kind = RoleKind::parse(kind_text).ok_or_else(|| {
+    let kind = RoleKind::parse(&kind_text).ok_or_else(|| {
         ApiError::bad_param(format!("Type must be channel or deployment, not {kind_text:?}"))
     })?;
-    let permissions =
-        validate_permissions(kind, &form.all("Permission")).map_err(ApiError::bad_param)?;
+    let permission: Vec<&str> = permission.iter().map(String::as_str).collect();
+    let permissions = validate_permissions(kind, &permission).map_err(ApiError::bad_param)?;
     let role = state
         .engine
         .services()
@@ -200,11 +200,11 @@ async fn update_role(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: crate::twilio::form::TwilioForm,
+    form: Form<UpdateRoleForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (service, role) = find_role(&state, &request)?;
-    let permissions =
-        validate_permissions(role.kind, &form.all("Permission")).map_err(ApiError::bad_param)?;
+    let permission: Vec<&str> = form.permission.iter().map(String::as_str).collect();
+    let permissions = validate_permissions(role.kind, &permission).map_err(ApiError::bad_param)?;
     let role = state
         .engine
         .services()

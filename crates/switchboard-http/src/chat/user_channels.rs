@@ -2,7 +2,7 @@
 //! horizon or notification level, leave.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_actors::UserView;
 use switchboard_domain::{ChannelCommand, ChannelState, Sid, SidPrefix};
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
+use crate::twilio::typed_form::Form;
 
 use super::users::find_user;
 
@@ -24,12 +25,12 @@ pub(super) fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a UserChannel update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateUserChannelForm {
-    /// The index of the last message read; empty for none.
-    last_consumed_message_index: Option<u64>,
+    /// The index of the last message read; empty (or `null`) for none.
+    #[schema(value_type = Option<u64>)]
+    last_consumed_message_index: Option<String>,
     /// Only `default`.
     notification_level: Option<String>,
 }
@@ -153,10 +154,11 @@ async fn update_user_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: crate::twilio::form::TwilioForm,
+    form: Form<UpdateUserChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, channel, member_sid) = user_channel(&state, &request).await?;
-    match form.get("NotificationLevel") {
+    let form = form.fields;
+    match form.notification_level.as_deref() {
         None | Some("default") => {}
         Some(other) => {
             return Err(ApiError::bad_param(format!(
@@ -165,11 +167,8 @@ async fn update_user_channel(
         }
     }
     let channel_sid = channel.sid.ok_or_else(ApiError::internal)?;
-    if form.contains("LastConsumedMessageIndex") {
-        let index = match form.get("LastConsumedMessageIndex") {
-            Some("") | Some("null") => None,
-            _ => form.get_u64("LastConsumedMessageIndex")?,
-        };
+    if let Some(text) = form.last_consumed_message_index {
+        let index = super::read_horizon(&text)?;
         if index.is_some_and(|i| i >= channel.next_message_index) {
             return Err(ApiError::bad_param(
                 "LastConsumedMessageIndex is past the channel's last message",

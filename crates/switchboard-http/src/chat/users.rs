@@ -1,7 +1,7 @@
 //! Chat v2 Users of a service, by `US` SID or identity: create, fetch, list, update, delete.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_actors::{NewUser, UserChange, UserRejection, UserView};
 use switchboard_domain::{ChannelCommand, Rejection, RoleKind, Sid, SidPrefix};
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 use crate::views::iso;
 
 use super::roles::check_role;
@@ -27,9 +28,8 @@ pub(super) fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a user create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateUserForm {
     /// Unique in the service (409, code 50201, otherwise).
     identity: String,
@@ -41,9 +41,8 @@ struct CreateUserForm {
 }
 
 /// The form of a user update: what it names changes.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateUserForm {
     friendly_name: Option<String>,
     /// A JSON document of at most 16 KiB.
@@ -110,16 +109,17 @@ async fn create_user(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: crate::twilio::form::TwilioForm,
+    form: Form<CreateUserForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::IDENTITY, lengths::USER_NAME])?;
+    lengths::check(&form.raw, &[lengths::IDENTITY, lengths::USER_NAME])?;
     let service = service_sid(&state, &request)?;
-    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    let form = form.fields;
+    let role_sid = sid_field("RoleSid", form.role_sid.as_deref(), SidPrefix::ROLE)?;
     check_role(&state, service, role_sid, RoleKind::Deployment)?;
     let new = NewUser {
-        identity: form.require("Identity")?.to_owned(),
-        friendly_name: form.get("FriendlyName").map(str::to_owned),
-        attributes: json_attributes(form.get("Attributes"))?,
+        identity: form.identity,
+        friendly_name: form.friendly_name,
+        attributes: json_attributes(form.attributes.as_deref())?,
         role_sid,
     };
     let user = state
@@ -200,15 +200,16 @@ async fn update_user(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: crate::twilio::form::TwilioForm,
+    form: Form<UpdateUserForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::USER_NAME])?;
+    lengths::check(&form.raw, &[lengths::USER_NAME])?;
     let (service, user) = find_user(&state, &request)?;
-    let role_sid = form.get_sid("RoleSid", SidPrefix::ROLE)?;
+    let form = form.fields;
+    let role_sid = sid_field("RoleSid", form.role_sid.as_deref(), SidPrefix::ROLE)?;
     check_role(&state, service, role_sid, RoleKind::Deployment)?;
     let change = UserChange {
-        friendly_name: form.get("FriendlyName").map(str::to_owned),
-        attributes: form.get("Attributes").map(|a| json_attributes(Some(a))).transpose()?,
+        friendly_name: form.friendly_name,
+        attributes: form.attributes.map(|a| json_attributes(Some(&a))).transpose()?,
         role_sid,
     };
     let user = state

@@ -7,7 +7,7 @@
 //! that would silently never fire.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     ChannelCommand, ChannelState, Sid, SidPrefix, WebhookConfig, WebhookMethod, WebhookState,
     MAX_WEBHOOK_RETRY_COUNT, WEBHOOK_FILTERS,
@@ -22,9 +22,9 @@ use crate::openapi::ChannelPath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
 use crate::twilio::paging::PageRequest;
+use crate::twilio::typed_form::Form;
 use crate::views::iso;
 
 /// Twilio pages channel webhooks five at a time, and a channel has at most five.
@@ -39,39 +39,43 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a channel webhook create.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
 struct CreateChannelWebhookForm {
     /// Only `webhook` (`studio` and `trigger` are refused with 400).
-    #[schema(rename = "Type")]
+    #[serde(rename = "Type")]
     kind: String,
-    /// An absolute http or https URL.
-    #[schema(rename = "Configuration.Url")]
-    url: String,
+    /// An absolute http or https URL. Required, but only once `Type` is known to be `webhook`:
+    /// another type is refused for what it is.
+    #[serde(rename = "Configuration.Url")]
+    #[schema(required = true)]
+    url: Option<String>,
     /// `GET` or `POST` (default).
-    #[schema(rename = "Configuration.Method")]
+    #[serde(rename = "Configuration.Method")]
     method: Option<String>,
-    /// Repeated, at least one: the channel events to call for (`onMessageSent`, …).
-    #[schema(rename = "Configuration.Filters")]
-    filters: Vec<String>,
-    /// From 0 (default) to 3.
-    #[schema(rename = "Configuration.RetryCount", maximum = 3)]
-    retry_count: Option<u8>,
+    /// Repeated, at least one: the channel events to call for (`onMessageSent`, …). Required
+    /// as `Configuration.Url` is.
+    #[serde(rename = "Configuration.Filters")]
+    #[schema(required = true)]
+    filters: Option<Vec<String>>,
+    /// From 0 (default) to 3. Read as text, so that a bad value is refused naming the range.
+    #[serde(rename = "Configuration.RetryCount")]
+    #[schema(value_type = Option<u8>, maximum = 3)]
+    retry_count: Option<String>,
 }
 
 /// The form of a channel webhook update: what it names changes; `Type` cannot.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateChannelWebhookForm {
-    #[schema(rename = "Configuration.Url")]
+    #[serde(rename = "Configuration.Url")]
     url: Option<String>,
-    #[schema(rename = "Configuration.Method")]
+    #[serde(rename = "Configuration.Method")]
     method: Option<String>,
     /// Repeated; replaces the set.
-    #[schema(rename = "Configuration.Filters")]
+    #[serde(rename = "Configuration.Filters")]
     filters: Option<Vec<String>>,
-    #[schema(rename = "Configuration.RetryCount", maximum = 3)]
-    retry_count: Option<u8>,
+    #[serde(rename = "Configuration.RetryCount")]
+    #[schema(value_type = Option<u8>, maximum = 3)]
+    retry_count: Option<String>,
 }
 
 /// A channel webhook.
@@ -123,12 +127,13 @@ async fn create_webhook(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: ChannelPath,
-    form: TwilioForm,
+    form: Form<CreateChannelWebhookForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::WEBHOOK_URL, lengths::WEBHOOK_TRIGGERS])?;
+    lengths::check(&form.raw, &[lengths::WEBHOOK_URL, lengths::WEBHOOK_TRIGGERS])?;
     let ChannelPath { service, channel: sid } = path;
     load_channel(&state, service, sid, request.path()).await?;
-    match form.require("Type")? {
+    let Form { fields: form, raw } = form;
+    match form.kind.as_str() {
         "webhook" => {}
         kind @ ("studio" | "trigger") => {
             return Err(ApiError::unsupported(format!(
@@ -142,10 +147,10 @@ async fn create_webhook(
         }
     }
     let config = WebhookConfig {
-        url: webhook_url(form.require("Configuration.Url")?)?,
-        method: method(&form)?.unwrap_or_default(),
-        filters: filters(&form)?.unwrap_or_default(),
-        retry_count: retry_count(&form)?.unwrap_or(0),
+        url: webhook_url(form.url.as_deref().ok_or_else(|| raw.missing("Configuration.Url"))?)?,
+        method: method(form.method.as_deref())?.unwrap_or_default(),
+        filters: filters(form.filters.as_deref())?.unwrap_or_default(),
+        retry_count: retry_count(form.retry_count.as_deref())?.unwrap_or(0),
     };
     if config.filters.is_empty() {
         return Err(ApiError::bad_param(
@@ -218,17 +223,18 @@ async fn update_webhook(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateChannelWebhookForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::WEBHOOK_URL, lengths::WEBHOOK_TRIGGERS])?;
+    lengths::check(&form.raw, &[lengths::WEBHOOK_URL, lengths::WEBHOOK_TRIGGERS])?;
     let (channel, webhook_sid) = existing(&state, &request).await?;
-    let url = form.get("Configuration.Url").map(webhook_url).transpose()?;
+    let form = form.fields;
+    let url = form.url.as_deref().map(webhook_url).transpose()?;
     let command = ChannelCommand::UpdateWebhook {
         webhook_sid,
         url,
-        method: method(&form)?,
-        filters: filters(&form)?,
-        retry_count: retry_count(&form)?,
+        method: method(form.method.as_deref())?,
+        filters: filters(form.filters.as_deref())?,
+        retry_count: retry_count(form.retry_count.as_deref())?,
     };
     let (service, sid) = ids(&channel)?;
     run(&state, sid, vec![command]).await?;
@@ -290,8 +296,8 @@ fn webhook_url(text: &str) -> Result<String, ApiError> {
     Ok(text.to_owned())
 }
 
-fn method(form: &TwilioForm) -> Result<Option<WebhookMethod>, ApiError> {
-    form.get("Configuration.Method")
+fn method(given: Option<&str>) -> Result<Option<WebhookMethod>, ApiError> {
+    given
         .map(|text| {
             WebhookMethod::parse(text).ok_or_else(|| {
                 ApiError::bad_param(format!(
@@ -303,16 +309,9 @@ fn method(form: &TwilioForm) -> Result<Option<WebhookMethod>, ApiError> {
 }
 
 /// Every `Configuration.Filters` sent (repeated keys); `None` when the form names none.
-fn filters(form: &TwilioForm) -> Result<Option<Vec<String>>, ApiError> {
-    if !form.contains("Configuration.Filters") {
-        return Ok(None);
-    }
-    let names: Vec<String> = form
-        .all("Configuration.Filters")
-        .into_iter()
-        .filter(|f| !f.is_empty())
-        .map(str::to_owned)
-        .collect();
+fn filters(given: Option<&[String]>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(given) = given else { return Ok(None) };
+    let names: Vec<String> = given.iter().filter(|f| !f.is_empty()).cloned().collect();
     if let Some(unknown) = names.iter().find(|f| !WEBHOOK_FILTERS.contains(&f.as_str())) {
         return Err(ApiError::bad_param(format!(
             "Configuration.Filters: {unknown:?} is not a channel event; expected any of {}",
@@ -325,8 +324,8 @@ fn filters(form: &TwilioForm) -> Result<Option<Vec<String>>, ApiError> {
     Ok(Some(names))
 }
 
-fn retry_count(form: &TwilioForm) -> Result<Option<u8>, ApiError> {
-    let Some(text) = form.get("Configuration.RetryCount") else { return Ok(None) };
+fn retry_count(given: Option<&str>) -> Result<Option<u8>, ApiError> {
+    let Some(text) = given else { return Ok(None) };
     text.parse::<u8>()
         .ok()
         .filter(|n| *n <= MAX_WEBHOOK_RETRY_COUNT)

@@ -22,7 +22,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.configure(workspaces::routes)
@@ -78,19 +77,6 @@ fn refusal(rejection: WorkspaceRejection, path: &str) -> ApiError {
         | WorkspaceRejection::Duplicate(message)
         | WorkspaceRejection::InUse(message) => ApiError::bad_param(message),
     }
-}
-
-/// A callback URL Switchboard does not call yet is refused rather than kept and never called.
-fn refuse_callbacks(form: &TwilioForm, names: &[&str]) -> Result<(), ApiError> {
-    for name in names {
-        if form.get(name).is_some_and(|url| !url.is_empty()) {
-            return Err(ApiError::unsupported(format!(
-                "{name} is not supported yet: TaskRouter's callbacks are not sent (docs/api.md, \
-                 \"TaskRouter\")"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A refusal of the router in Twilio's words and codes.

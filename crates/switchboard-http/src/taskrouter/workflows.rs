@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::wire::{self, Workflow, WorkflowList};
-use super::{change_workspace, path_sid, refuse_callbacks, workspace_in_path};
+use super::{change_workspace, path_sid, workspace_in_path};
 use crate::auth::Principal;
 use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
@@ -36,7 +36,8 @@ struct WorkflowForm {
     /// An absolute http or https URL the reservations of the workflow's tasks are POSTed to;
     /// its answer's `instruction` (`accept`, `reject`, `dequeue`) is carried out. Empty: none.
     assignment_callback_url: Option<String>,
-    /// Not supported yet: refused when not empty.
+    /// Called, the same way, when a call to `AssignmentCallbackUrl` fails (no answer in time, a
+    /// network error, or an error status after its retries). Empty: none.
     fallback_assignment_callback_url: Option<String>,
     /// Seconds, from 1 to 86400; default 120.
     task_reservation_timeout: Option<u32>,
@@ -50,8 +51,6 @@ const LIMITS: &[lengths::Limit] = &[
     lengths::ASSIGNMENT_CALLBACK_URL,
     lengths::FALLBACK_ASSIGNMENT_CALLBACK_URL,
 ];
-
-const CALLBACKS: &[&str] = &["FallbackAssignmentCallbackUrl"];
 
 /// Creates a workflow.
 #[utoipa::path(
@@ -69,7 +68,6 @@ async fn create(
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, LIMITS)?;
-    refuse_callbacks(&form, CALLBACKS)?;
     let blank = WorkflowRecord {
         sid: new_sid(SidPrefix::WORKFLOW),
         friendly_name: form.require("FriendlyName")?.to_owned(),
@@ -155,7 +153,6 @@ async fn update(
     form: TwilioForm,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form, LIMITS)?;
-    refuse_callbacks(&form, CALLBACKS)?;
     // Waiting tasks are re-routed whenever a workflow changes (there is nothing to keep them on
     // the old configuration), so `ReEvaluateTasks` only needs to be a valid flag.
     form.get_bool("ReEvaluateTasks")?;
@@ -203,6 +200,10 @@ fn merge(mut workflow: WorkflowRecord, form: &TwilioForm) -> Result<WorkflowReco
     if let Some(text) = form.get("AssignmentCallbackUrl") {
         workflow.assignment_callback_url =
             crate::chat::service_webhooks::url(text, 20001, "AssignmentCallbackUrl")?;
+    }
+    if let Some(text) = form.get("FallbackAssignmentCallbackUrl") {
+        workflow.fallback_assignment_callback_url =
+            crate::chat::service_webhooks::url(text, 20001, "FallbackAssignmentCallbackUrl")?;
     }
     if let Some(timeout) = form.get_u64("TaskReservationTimeout")? {
         workflow.task_reservation_timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
