@@ -2,6 +2,7 @@
 //! is fixed at creation and, as Twilio does, ignored on update), delete (204).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::new_sid;
 use switchboard_domain::SidPrefix;
 use switchboard_routing::workspace::{Activity as ActivityRecord, Part, WorkspaceCommand};
@@ -15,17 +16,16 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::Form;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(create).service(fetch).service(update).service(delete);
 }
 
 /// The form of an activity create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateActivityForm {
     friendly_name: String,
     /// Whether workers in it are offered tasks; default `false`.
@@ -33,9 +33,8 @@ struct CreateActivityForm {
 }
 
 /// The form of an activity update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateActivityForm {
     friendly_name: Option<String>,
 }
@@ -53,13 +52,14 @@ async fn create(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<CreateActivityForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::TASKROUTER_NAME])?;
+    lengths::check(&form.raw, &[lengths::TASKROUTER_NAME])?;
+    let CreateActivityForm { friendly_name, available } = form.fields;
     let activity = ActivityRecord {
         sid: new_sid(SidPrefix::ACTIVITY),
-        friendly_name: form.require("FriendlyName")?.to_owned(),
-        available: form.get_bool("Available")?.unwrap_or(false),
+        friendly_name,
+        available: available.unwrap_or(false),
     };
     let sid = activity.sid;
     let command = WorkspaceCommand::Add(Part::Activity(activity));
@@ -139,16 +139,17 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateActivityForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, &[lengths::TASKROUTER_NAME])?;
+    lengths::check(&form.raw, &[lengths::TASKROUTER_NAME])?;
+    let UpdateActivityForm { friendly_name } = form.fields;
     let sid = path_sid(&request, "sid", SidPrefix::ACTIVITY)?;
     let workspace = change_workspace(&state, &request, |workspace| {
         let mut activity = workspace
             .activity(sid)
             .cloned()
             .ok_or(switchboard_routing::workspace::WorkspaceRejection::PartNotFound(sid))?;
-        if let Some(name) = form.get("FriendlyName") {
+        if let Some(name) = &friendly_name {
             name.clone_into(&mut activity.friendly_name);
         }
         Ok(vec![WorkspaceCommand::Replace(Part::Activity(activity))])

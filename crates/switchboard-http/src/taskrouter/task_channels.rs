@@ -2,6 +2,7 @@
 //! (name; channel-optimized routing is refused), delete (204).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::new_sid;
 use switchboard_domain::SidPrefix;
 use switchboard_routing::workspace::{
@@ -17,17 +18,16 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::Form;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(create).service(fetch).service(update).service(delete);
 }
 
 /// The form of a task channel create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateTaskChannelForm {
     friendly_name: String,
     /// Unique in the workspace, without hyphens.
@@ -37,9 +37,8 @@ struct CreateTaskChannelForm {
 }
 
 /// The form of a task channel update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateTaskChannelForm {
     friendly_name: Option<String>,
     /// `false` only.
@@ -61,14 +60,16 @@ async fn create(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<CreateTaskChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
-    refuse_optimized_routing(&form)?;
+    lengths::check(&form.raw, LIMITS)?;
+    let CreateTaskChannelForm { friendly_name, unique_name, channel_optimized_routing } =
+        form.fields;
+    refuse_optimized_routing(channel_optimized_routing)?;
     let channel = TaskChannelRecord {
         sid: new_sid(SidPrefix::TASK_CHANNEL),
-        friendly_name: form.require("FriendlyName")?.to_owned(),
-        unique_name: form.require("UniqueName")?.to_owned(),
+        friendly_name,
+        unique_name,
         channel_optimized_routing: false,
     };
     let sid = channel.sid;
@@ -139,15 +140,16 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateTaskChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
-    refuse_optimized_routing(&form)?;
+    lengths::check(&form.raw, LIMITS)?;
+    let UpdateTaskChannelForm { friendly_name, channel_optimized_routing } = form.fields;
+    refuse_optimized_routing(channel_optimized_routing)?;
     let sid = channel_in_path(&state, &request)?;
     let workspace = change_workspace(&state, &request, |workspace| {
         let mut channel =
             workspace.task_channel(sid).cloned().ok_or(WorkspaceRejection::PartNotFound(sid))?;
-        if let Some(name) = form.get("FriendlyName") {
+        if let Some(name) = &friendly_name {
             name.clone_into(&mut channel.friendly_name);
         }
         Ok(vec![WorkspaceCommand::Replace(Part::TaskChannel(channel))])
@@ -189,8 +191,8 @@ fn channel_in_path(
     Ok(channel.sid)
 }
 
-fn refuse_optimized_routing(form: &TwilioForm) -> Result<(), ApiError> {
-    if form.get_bool("ChannelOptimizedRouting")? == Some(true) {
+fn refuse_optimized_routing(asked: Option<bool>) -> Result<(), ApiError> {
+    if asked == Some(true) {
         return Err(ApiError::unsupported(
             "ChannelOptimizedRouting=true is not supported: workers are chosen by idle time",
         ));

@@ -2,6 +2,7 @@
 //! update by POST (partial), delete (204; refused while a workflow targets the queue).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::new_sid;
 use switchboard_domain::SidPrefix;
 use switchboard_routing::workspace::{
@@ -18,23 +19,25 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(create).service(fetch).service(update).service(delete);
 }
 
 /// The form of a task queue create; an update takes the same, each optional.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct TaskQueueForm {
-    friendly_name: String,
+    /// Required at creation.
+    #[schema(required = true)]
+    friendly_name: Option<String>,
     /// The expression selecting the queue's workers; default `1==1`.
     target_workers: Option<String>,
     /// `1` only (the default).
-    max_reserved_workers: Option<u32>,
+    #[schema(value_type = Option<u32>)]
+    max_reserved_workers: Option<u64>,
     /// `FIFO` only (the default).
     task_order: Option<String>,
     /// An activity (`WA…`) a worker moves to when reserved.
@@ -58,12 +61,13 @@ async fn create(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<TaskQueueForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
+    let name = form.friendly_name.as_deref().filter(|name| !name.is_empty());
     let blank = TaskQueueRecord {
         sid: new_sid(SidPrefix::TASK_QUEUE),
-        friendly_name: form.require("FriendlyName")?.to_owned(),
+        friendly_name: name.ok_or_else(|| form.raw.missing("FriendlyName"))?.to_owned(),
         target_workers: "1==1".to_owned(),
         max_reserved_workers: 1,
         task_order: TaskOrder::Fifo,
@@ -143,9 +147,9 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<TaskQueueForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
     let sid = path_sid(&request, "sid", SidPrefix::TASK_QUEUE)?;
     // Checked before the writer is taken, so a bad parameter never waits for it.
     merge(blank_like(sid), &form)?;
@@ -183,17 +187,17 @@ async fn delete(
 
 /// Twilio's update is partial: what the form names changes. The domain checks the result
 /// (the expression, the activities, what is not supported).
-fn merge(mut queue: TaskQueueRecord, form: &TwilioForm) -> Result<TaskQueueRecord, ApiError> {
-    if let Some(name) = form.get("FriendlyName") {
+fn merge(mut queue: TaskQueueRecord, form: &TaskQueueForm) -> Result<TaskQueueRecord, ApiError> {
+    if let Some(name) = &form.friendly_name {
         name.clone_into(&mut queue.friendly_name);
     }
-    if let Some(target) = form.get("TargetWorkers") {
+    if let Some(target) = &form.target_workers {
         target.clone_into(&mut queue.target_workers);
     }
-    if let Some(count) = form.get_u64("MaxReservedWorkers")? {
+    if let Some(count) = form.max_reserved_workers {
         queue.max_reserved_workers = u32::try_from(count).unwrap_or(u32::MAX);
     }
-    match form.get("TaskOrder") {
+    match form.task_order.as_deref() {
         None => {}
         Some("FIFO") => queue.task_order = TaskOrder::Fifo,
         Some("LIFO") => queue.task_order = TaskOrder::Lifo,
@@ -203,13 +207,13 @@ fn merge(mut queue: TaskQueueRecord, form: &TwilioForm) -> Result<TaskQueueRecor
             )))
         }
     }
-    if form.contains("ReservationActivitySid") {
+    if let Some(given) = &form.reservation_activity_sid {
         queue.reservation_activity_sid =
-            form.get_sid("ReservationActivitySid", SidPrefix::ACTIVITY)?;
+            sid_field("ReservationActivitySid", Some(given), SidPrefix::ACTIVITY)?;
     }
-    if form.contains("AssignmentActivitySid") {
+    if let Some(given) = &form.assignment_activity_sid {
         queue.assignment_activity_sid =
-            form.get_sid("AssignmentActivitySid", SidPrefix::ACTIVITY)?;
+            sid_field("AssignmentActivitySid", Some(given), SidPrefix::ACTIVITY)?;
     }
     Ok(queue)
 }

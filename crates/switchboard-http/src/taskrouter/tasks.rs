@@ -3,6 +3,7 @@
 
 use actix_web::http::header::{ETAG, IF_MATCH};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::{NewTask, TaskChanges};
 use switchboard_domain::{Sid, SidPrefix};
 use switchboard_routing::task::{AssignmentStatus, TaskState, MAX_PRIORITY, MAX_TIMEOUT_SECS};
@@ -10,15 +11,15 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::wire::{self, Reservation, ReservationList, Task, TaskList};
-use super::workers::answer_of;
+use super::workers::{answer_of, ReservationForm};
 use super::{path_sid, routed, workspace_in_path};
 use crate::auth::Principal;
 use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
@@ -32,9 +33,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a task create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateTaskForm {
     /// A JSON object; default `{}`.
     attributes: Option<String>,
@@ -43,31 +43,24 @@ struct CreateTaskForm {
     /// A task channel's unique name or SID; default `default`.
     task_channel: Option<String>,
     /// From 0 to 2^31−1; default 0.
-    priority: Option<u32>,
+    #[schema(value_type = Option<u32>)]
+    priority: Option<u64>,
     /// Seconds it may live (its TTL), up to 1 209 600; default 86 400.
-    timeout: Option<u32>,
+    #[schema(value_type = Option<u32>)]
+    timeout: Option<u64>,
 }
 
 /// The form of a task update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateTaskForm {
     attributes: Option<String>,
-    priority: Option<u32>,
+    #[schema(value_type = Option<u32>)]
+    priority: Option<u64>,
     /// `canceled`, `wrapping` or `completed`.
     assignment_status: Option<String>,
     /// Why it was canceled or completed (required with those).
     reason: Option<String>,
-}
-
-/// The form of a reservation update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
-struct ReservationForm {
-    /// `accepted`, `rejected`, `wrapping` or `completed`.
-    reservation_status: String,
 }
 
 const LIMITS: &[lengths::Limit] = &[lengths::TASKROUTER_ATTRIBUTES, lengths::TASK_REASON];
@@ -85,17 +78,18 @@ async fn create(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<CreateTaskForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
     let (workspace, config) = workspace_in_path(&state, &request)?;
+    let form = form.fields;
     let new = NewTask {
         task_sid: None,
-        workflow_sid: form.get_sid("WorkflowSid", SidPrefix::WORKFLOW)?,
-        task_channel: form.get("TaskChannel").filter(|c| !c.is_empty()).map(str::to_owned),
-        attributes: form.get("Attributes").unwrap_or("{}").to_owned(),
-        priority: bounded(&form, "Priority", MAX_PRIORITY)?,
-        timeout_secs: bounded(&form, "Timeout", MAX_TIMEOUT_SECS)?,
+        workflow_sid: sid_field("WorkflowSid", form.workflow_sid.as_deref(), SidPrefix::WORKFLOW)?,
+        task_channel: form.task_channel.filter(|c| !c.is_empty()),
+        attributes: form.attributes.unwrap_or_else(|| "{}".to_owned()),
+        priority: bounded("Priority", form.priority, MAX_PRIORITY)?,
+        timeout_secs: bounded("Timeout", form.timeout, MAX_TIMEOUT_SECS)?,
     };
     let account = state.credentials.account_sid;
     let task = routed(state.engine.create_task(workspace, account, new).await?, &request)?;
@@ -190,12 +184,12 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateTaskForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
     let (workspace, config) = workspace_in_path(&state, &request)?;
     let sid = path_sid(&request, "task", SidPrefix::TASK)?;
-    let changes = task_changes(&request, &form)?;
+    let changes = task_changes(&request, form.fields)?;
     let at = state.engine.now();
     let task = routed(state.engine.update_task(workspace, sid, changes).await?, &request)?;
     Ok(with_etag(HttpResponse::Ok(), &task).json(wire::task(&state, Some(&config), &task, at)))
@@ -294,7 +288,7 @@ async fn update_reservation(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<ReservationForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, task) = task_in_path(&state, &request)?;
     let task_sid = task.sid.ok_or_else(ApiError::internal)?;
@@ -306,12 +300,12 @@ async fn update_reservation(
 pub(super) async fn answer(
     state: &AppState,
     request: &HttpRequest,
-    form: &TwilioForm,
+    form: &ReservationForm,
     task: Sid,
     reservation: Sid,
 ) -> Result<HttpResponse, ApiError> {
     let (workspace, _) = workspace_in_path(state, request)?;
-    let answer = answer_of(form)?;
+    let answer = answer_of(&form.reservation_status)?;
     let answered = state.engine.answer_reservation(workspace, task, reservation, answer).await?;
     let after = routed(answered, request)?;
     let found = after.reservation(reservation).ok_or_else(ApiError::internal)?;
@@ -329,7 +323,7 @@ fn task_in_path(
     Ok((config, task.ok_or_else(|| ApiError::not_found(request.path()))?))
 }
 
-fn task_changes(request: &HttpRequest, form: &TwilioForm) -> Result<TaskChanges, ApiError> {
+fn task_changes(request: &HttpRequest, form: UpdateTaskForm) -> Result<TaskChanges, ApiError> {
     let if_match = match request.headers().get(IF_MATCH) {
         None => None,
         Some(value) => {
@@ -340,7 +334,7 @@ fn task_changes(request: &HttpRequest, form: &TwilioForm) -> Result<TaskChanges,
             )
         }
     };
-    let assignment_status = match form.get("AssignmentStatus") {
+    let assignment_status = match form.assignment_status.as_deref() {
         None => None,
         Some("canceled") => Some(AssignmentStatus::Canceled),
         Some("completed") => Some(AssignmentStatus::Completed),
@@ -351,7 +345,7 @@ fn task_changes(request: &HttpRequest, form: &TwilioForm) -> Result<TaskChanges,
             )))
         }
     };
-    let reason = form.get("Reason").filter(|r| !r.is_empty()).map(str::to_owned);
+    let reason = form.reason.filter(|r| !r.is_empty());
     if matches!(assignment_status, Some(AssignmentStatus::Canceled | AssignmentStatus::Completed))
         && reason.is_none()
     {
@@ -361,16 +355,16 @@ fn task_changes(request: &HttpRequest, form: &TwilioForm) -> Result<TaskChanges,
     }
     Ok(TaskChanges {
         if_match,
-        attributes: form.get("Attributes").map(str::to_owned),
-        priority: bounded(form, "Priority", MAX_PRIORITY)?,
+        attributes: form.attributes,
+        priority: bounded("Priority", form.priority, MAX_PRIORITY)?,
         assignment_status,
         reason,
     })
 }
 
 /// A whole number from 0 to `max`.
-fn bounded(form: &TwilioForm, name: &str, max: u32) -> Result<Option<u32>, ApiError> {
-    match form.get_u64(name)? {
+fn bounded(name: &str, given: Option<u64>, max: u32) -> Result<Option<u32>, ApiError> {
+    match given {
         None => Ok(None),
         Some(n) if n <= u64::from(max) => Ok(Some(n as u32)),
         Some(_) => Err(ApiError::bad_param(format!("{name} must be from 0 to {max}"))),

@@ -2,6 +2,7 @@
 //! and availability per task channel) and their Reservations.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::{NewWorker, ReservationAnswer, WorkerChanges};
 use switchboard_domain::SidPrefix;
 use switchboard_routing::worker::WorkerState;
@@ -17,8 +18,8 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
@@ -35,11 +36,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a worker create; an update takes the same, each optional.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct WorkerForm {
-    friendly_name: String,
+    /// Required at creation.
+    #[schema(required = true)]
+    friendly_name: Option<String>,
     /// A JSON object; default `{}`.
     attributes: Option<String>,
     /// An activity (`WA…`); the workspace's default activity when not given.
@@ -50,22 +52,21 @@ struct WorkerForm {
 }
 
 /// The form of a worker channel update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct WorkerChannelForm {
     /// From 0 to 50.
-    capacity: Option<u32>,
+    #[schema(value_type = Option<u32>)]
+    capacity: Option<u64>,
     available: Option<bool>,
 }
 
 /// The form of a reservation update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
-struct ReservationForm {
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ReservationForm {
     /// `accepted`, `rejected`, `wrapping` or `completed`.
-    reservation_status: String,
+    pub(super) reservation_status: String,
 }
 
 const LIMITS: &[lengths::Limit] = &[lengths::WORKER_NAME, lengths::TASKROUTER_ATTRIBUTES];
@@ -83,14 +84,16 @@ async fn create(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<WorkerForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
     let (workspace, _) = workspace_in_path(&state, &request)?;
+    let Form { fields: form, raw } = form;
+    let name = form.friendly_name.filter(|name| !name.is_empty());
     let new = NewWorker {
-        friendly_name: form.require("FriendlyName")?.to_owned(),
-        attributes: form.get("Attributes").unwrap_or("{}").to_owned(),
-        activity_sid: form.get_sid("ActivitySid", SidPrefix::ACTIVITY)?,
+        friendly_name: name.ok_or_else(|| raw.missing("FriendlyName"))?,
+        attributes: form.attributes.unwrap_or_else(|| "{}".to_owned()),
+        activity_sid: sid_field("ActivitySid", form.activity_sid.as_deref(), SidPrefix::ACTIVITY)?,
     };
     let account = state.credentials.account_sid;
     let router = state.engine.task_router();
@@ -176,16 +179,17 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<WorkerForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
     let (workspace, _) = workspace_in_path(&state, &request)?;
     let sid = path_sid(&request, "worker", SidPrefix::WORKER)?;
+    let form = form.fields;
     let changes = WorkerChanges {
-        friendly_name: form.get("FriendlyName").map(str::to_owned),
-        attributes: form.get("Attributes").map(str::to_owned),
-        activity_sid: form.get_sid("ActivitySid", SidPrefix::ACTIVITY)?,
-        reject_pending_reservations: form.get_bool("RejectPendingReservations")?.unwrap_or(false),
+        friendly_name: form.friendly_name,
+        attributes: form.attributes,
+        activity_sid: sid_field("ActivitySid", form.activity_sid.as_deref(), SidPrefix::ACTIVITY)?,
+        reject_pending_reservations: form.reject_pending_reservations.unwrap_or(false),
     };
     let router = state.engine.task_router();
     let worker =
@@ -278,18 +282,17 @@ async fn update_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<WorkerChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (workspace, _) = workspace_in_path(&state, &request)?;
     let worker = worker_in_path(&state, &request)?;
     let task_channel = channel_in_path(&worker, &request)?.task_channel_sid;
-    let capacity = form
-        .get_u64("Capacity")?
+    let WorkerChannelForm { capacity, available } = form.fields;
+    let capacity = capacity
         .map(|c| {
             u32::try_from(c).map_err(|_| ApiError::bad_param("Capacity must be between 0 and 50"))
         })
         .transpose()?;
-    let available = form.get_bool("Available")?;
     let router = state.engine.task_router();
     let worker_sid = worker.sid.ok_or_else(ApiError::internal)?;
     let at = state.engine.now();
@@ -375,7 +378,7 @@ async fn update_reservation(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<ReservationForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (task, reservation) = worker_reservation(&state, &request)?;
     let task_sid = task.sid.ok_or_else(ApiError::internal)?;
@@ -439,8 +442,8 @@ fn worker_reservation(
 }
 
 /// `ReservationStatus` as an answer.
-pub(super) fn answer_of(form: &TwilioForm) -> Result<ReservationAnswer, ApiError> {
-    match form.require("ReservationStatus")? {
+pub(super) fn answer_of(status: &str) -> Result<ReservationAnswer, ApiError> {
+    match status {
         "accepted" => Ok(ReservationAnswer::Accepted),
         "rejected" => Ok(ReservationAnswer::Rejected),
         "wrapping" => Ok(ReservationAnswer::Wrapping),

@@ -2,6 +2,7 @@
 //! and its queues found), fetch, list, update by POST (partial), delete (204).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::new_sid;
 use switchboard_domain::{Sid, SidPrefix};
 use switchboard_routing::workspace::{
@@ -18,21 +19,24 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::Form;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(create).service(fetch).service(update).service(delete);
 }
 
 /// The form of a workflow create; an update takes the same, each optional.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct WorkflowForm {
-    friendly_name: String,
-    /// `{"task_routing": {"filters": [...], "default_filter": {...}}}` as JSON.
-    configuration: String,
+    /// Required at creation.
+    #[schema(required = true)]
+    friendly_name: Option<String>,
+    /// `{"task_routing": {"filters": [...], "default_filter": {...}}}` as JSON. Required at
+    /// creation.
+    #[schema(required = true)]
+    configuration: Option<String>,
     /// An absolute http or https URL the reservations of the workflow's tasks are POSTed to;
     /// its answer's `instruction` (`accept`, `reject`, `dequeue`) is carried out. Empty: none.
     assignment_callback_url: Option<String>,
@@ -40,7 +44,8 @@ struct WorkflowForm {
     /// network error, or an error status after its retries). Empty: none.
     fallback_assignment_callback_url: Option<String>,
     /// Seconds, from 1 to 86400; default 120.
-    task_reservation_timeout: Option<u32>,
+    #[schema(value_type = Option<u32>)]
+    task_reservation_timeout: Option<u64>,
     /// Update only: re-route the waiting tasks through the new configuration.
     re_evaluate_tasks: Option<bool>,
 }
@@ -65,13 +70,17 @@ async fn create(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<WorkflowForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
+    let required = |value: &Option<String>, name| {
+        let value = value.as_deref().filter(|value| !value.is_empty());
+        value.map(str::to_owned).ok_or_else(|| form.raw.missing(name))
+    };
     let blank = WorkflowRecord {
         sid: new_sid(SidPrefix::WORKFLOW),
-        friendly_name: form.require("FriendlyName")?.to_owned(),
-        configuration: form.require("Configuration")?.to_owned(),
+        friendly_name: required(&form.friendly_name, "FriendlyName")?,
+        configuration: required(&form.configuration, "Configuration")?,
         assignment_callback_url: None,
         fallback_assignment_callback_url: None,
         task_reservation_timeout: DEFAULT_RESERVATION_TIMEOUT,
@@ -150,12 +159,13 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<WorkflowForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
+    lengths::check(&form.raw, LIMITS)?;
     // Waiting tasks are re-routed whenever a workflow changes (there is nothing to keep them on
-    // the old configuration), so `ReEvaluateTasks` only needs to be a valid flag.
-    form.get_bool("ReEvaluateTasks")?;
+    // the old configuration), so `ReEvaluateTasks` only needs to be a valid flag, which reading
+    // the form checked.
+    let _re_evaluated_anyway = form.re_evaluate_tasks;
     let sid = path_sid(&request, "sid", SidPrefix::WORKFLOW)?;
     let workspace = change_workspace(&state, &request, |workspace| {
         let workflow =
@@ -190,22 +200,22 @@ async fn delete(
 }
 
 /// Twilio's update is partial: what the form names changes; the domain checks the result.
-fn merge(mut workflow: WorkflowRecord, form: &TwilioForm) -> Result<WorkflowRecord, ApiError> {
-    if let Some(name) = form.get("FriendlyName") {
+fn merge(mut workflow: WorkflowRecord, form: &WorkflowForm) -> Result<WorkflowRecord, ApiError> {
+    if let Some(name) = &form.friendly_name {
         name.clone_into(&mut workflow.friendly_name);
     }
-    if let Some(configuration) = form.get("Configuration") {
+    if let Some(configuration) = &form.configuration {
         configuration.clone_into(&mut workflow.configuration);
     }
-    if let Some(text) = form.get("AssignmentCallbackUrl") {
+    if let Some(text) = &form.assignment_callback_url {
         workflow.assignment_callback_url =
             crate::chat::service_webhooks::url(text, 20001, "AssignmentCallbackUrl")?;
     }
-    if let Some(text) = form.get("FallbackAssignmentCallbackUrl") {
+    if let Some(text) = &form.fallback_assignment_callback_url {
         workflow.fallback_assignment_callback_url =
             crate::chat::service_webhooks::url(text, 20001, "FallbackAssignmentCallbackUrl")?;
     }
-    if let Some(timeout) = form.get_u64("TaskReservationTimeout")? {
+    if let Some(timeout) = form.task_reservation_timeout {
         workflow.task_reservation_timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
     }
     Ok(workflow)

@@ -2,6 +2,7 @@
 //! and a workflow for `Template=FIFO`), fetch, list, update by POST (partial), delete (204).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_domain::SidPrefix;
 use switchboard_routing::workspace::{named_settings, Template, WorkspaceCommand, WorkspaceState};
 use utoipa::ToSchema;
@@ -14,19 +15,19 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(create).service(fetch).service(update).service(delete);
 }
 
 /// The form of a workspace create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateWorkspaceForm {
-    friendly_name: String,
+    #[schema(required = true)]
+    friendly_name: Option<String>,
     /// Where each event `EventsFilter` names is POSTed (an absolute http or https URL).
     event_callback_url: Option<String>,
     /// A comma list of event types.
@@ -40,9 +41,8 @@ struct CreateWorkspaceForm {
 }
 
 /// The form of a workspace update: what it names changes, the rest stays.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateWorkspaceForm {
     friendly_name: Option<String>,
     event_callback_url: Option<String>,
@@ -72,11 +72,12 @@ async fn create(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<CreateWorkspaceForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
-    let event_callback_url = callback_url(&form)?.flatten();
-    let template = match form.get("Template") {
+    lengths::check(&form.raw, LIMITS)?;
+    let Form { fields: form, raw } = form;
+    let event_callback_url = callback_url(form.event_callback_url.as_deref())?.flatten();
+    let template = match form.template.as_deref() {
         None | Some("") | Some("NONE") => Template::Bare,
         Some("FIFO") => Template::Fifo,
         Some(other) => {
@@ -85,10 +86,11 @@ async fn create(
             )))
         }
     };
-    let mut settings = named_settings(form.require("FriendlyName")?);
-    settings.events_filter = form.get("EventsFilter").filter(|f| !f.is_empty()).map(str::to_owned);
+    let name = form.friendly_name.as_deref().filter(|name| !name.is_empty());
+    let mut settings = named_settings(name.ok_or_else(|| raw.missing("FriendlyName"))?);
+    settings.events_filter = form.events_filter.filter(|f| !f.is_empty());
     settings.event_callback_url = event_callback_url;
-    check_multitasking_and_order(&form)?;
+    check_multitasking_and_order(form.multi_task_enabled, form.prioritize_queue_order.as_deref())?;
     let created = state.engine.workspaces().create(settings, template, state.engine.now()).await?;
     let workspace = created.map_err(|rejection| refusal(rejection, request.path()))?;
     Ok(HttpResponse::Created().json(render(&state, &workspace)?))
@@ -153,19 +155,22 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateWorkspaceForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(&form, LIMITS)?;
-    let event_callback_url = callback_url(&form)?;
-    check_multitasking_and_order(&form)?;
-    let default_activity = form.get_sid("DefaultActivitySid", SidPrefix::ACTIVITY)?;
-    let timeout_activity = form.get_sid("TimeoutActivitySid", SidPrefix::ACTIVITY)?;
+    lengths::check(&form.raw, LIMITS)?;
+    let form = form.fields;
+    let event_callback_url = callback_url(form.event_callback_url.as_deref())?;
+    check_multitasking_and_order(form.multi_task_enabled, form.prioritize_queue_order.as_deref())?;
+    let activity =
+        |name, given: &Option<String>| sid_field(name, given.as_deref(), SidPrefix::ACTIVITY);
+    let default_activity = activity("DefaultActivitySid", &form.default_activity_sid)?;
+    let timeout_activity = activity("TimeoutActivitySid", &form.timeout_activity_sid)?;
     let workspace = change_workspace(&state, &request, |workspace| {
         let mut settings = workspace.settings.clone().unwrap_or_else(|| named_settings(""));
-        if let Some(name) = form.get("FriendlyName") {
+        if let Some(name) = &form.friendly_name {
             name.clone_into(&mut settings.friendly_name);
         }
-        if let Some(filter) = form.get("EventsFilter") {
+        if let Some(filter) = &form.events_filter {
             settings.events_filter = Some(filter.to_owned()).filter(|f| !f.is_empty());
         }
         if let Some(url) = event_callback_url {
@@ -198,13 +203,16 @@ async fn delete(
 
 /// Single-tasking and LIFO queue order are Twilio's but not carried out here: refused, never
 /// kept and ignored.
-fn check_multitasking_and_order(form: &TwilioForm) -> Result<(), ApiError> {
-    if form.get_bool("MultiTaskEnabled")? == Some(false) {
+fn check_multitasking_and_order(
+    multitasking: Option<bool>,
+    queue_order: Option<&str>,
+) -> Result<(), ApiError> {
+    if multitasking == Some(false) {
         return Err(ApiError::unsupported(
             "MultiTaskEnabled=false is not supported: workspaces are multitasking, as Flex needs",
         ));
     }
-    match form.get("PrioritizeQueueOrder") {
+    match queue_order {
         None | Some("") | Some("FIFO") => Ok(()),
         Some(other) => Err(ApiError::unsupported(format!(
             "PrioritizeQueueOrder {other:?} is not supported: only FIFO"
@@ -217,8 +225,8 @@ fn render(state: &AppState, workspace: &WorkspaceState) -> Result<Workspace, Api
 }
 
 /// `EventCallbackUrl` when given: an absolute http or https URL, or empty (no callbacks).
-fn callback_url(form: &TwilioForm) -> Result<Option<Option<String>>, ApiError> {
-    form.get("EventCallbackUrl")
+fn callback_url(given: Option<&str>) -> Result<Option<Option<String>>, ApiError> {
+    given
         .map(|text| crate::chat::service_webhooks::url(text, 20001, "EventCallbackUrl"))
         .transpose()
 }
