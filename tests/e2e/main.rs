@@ -11,6 +11,9 @@ mod channel_webhooks;
 mod channels;
 /// The console's agent view: its endpoints' reach, and the agent answering customers in Chromium.
 mod console_agent;
+/// The container image, FROM scratch: built and run with podman; not root, signed webhooks, a
+/// volume, names resolved inside.
+mod container;
 /// Schemathesis holds the server to its OpenAPI document.
 mod contract;
 /// kill -9 mid-burst loses no acknowledged webhook.

@@ -167,7 +167,10 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 }
 
 /// Resolves names as the system does, and gives the connector only the addresses the policy
-/// admits.
+/// admits. The statically linked build of the container image (deploy/container) resolves the
+/// same way, with no resolver of its own: glibc's `files` and `dns` sources are part of libc
+/// since 2.34, so a static binary reads /etc/hosts and /etc/resolv.conf with no NSS module
+/// (tests/e2e/container.rs resolves a name inside the image).
 #[derive(Debug, Clone)]
 pub struct PolicyResolver {
     policy: Arc<OutboundPolicy>,

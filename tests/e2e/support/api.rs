@@ -22,22 +22,25 @@ pub const API_KEY_SECRET: &str = "e2e_api_key_secret";
 /// The number our Flex Flows answer for.
 pub const OUR_NUMBER: &str = "+15005550006";
 
+/// The daemon's settings in every test: known credentials, and nothing sent off the machine.
+pub const DAEMON_SETTINGS: [(&str, &str); 7] = [
+    ("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID),
+    ("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN),
+    ("SWITCHBOARD_API_KEY_SID", API_KEY_SID),
+    ("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET),
+    // Replies must never go to the real Twilio from a test: a closed port on loopback unless a
+    // test serves a fake there.
+    ("SWITCHBOARD_TWILIO_API_BASE", "http://127.0.0.1:9"),
+    ("SWITCHBOARD_GRAPH_API_BASE", "http://127.0.0.1:9"),
+    // No default service and web flow: each test makes what it counts on (tests/e2e/widget.rs
+    // starts without this).
+    ("SWITCHBOARD_FIRST_START_DEFAULTS", "false"),
+];
+
 /// `switchboard` with known credentials and a data folder.
 pub fn daemon_command(data_dir: &std::path::Path) -> Command {
     let mut command = switchboard();
-    command
-        .env("SWITCHBOARD_DATA_DIR", data_dir)
-        .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT_SID)
-        .env("SWITCHBOARD_AUTH_TOKEN", AUTH_TOKEN)
-        .env("SWITCHBOARD_API_KEY_SID", API_KEY_SID)
-        .env("SWITCHBOARD_API_KEY_SECRET", API_KEY_SECRET)
-        // Replies must never go to the real Twilio from a test: a closed port on loopback unless
-        // a test serves a fake there.
-        .env("SWITCHBOARD_TWILIO_API_BASE", "http://127.0.0.1:9")
-        .env("SWITCHBOARD_GRAPH_API_BASE", "http://127.0.0.1:9")
-        // No default service and web flow: each test makes what it counts on (tests/e2e/widget.rs
-        // starts without this).
-        .env("SWITCHBOARD_FIRST_START_DEFAULTS", "false");
+    command.env("SWITCHBOARD_DATA_DIR", data_dir).envs(DAEMON_SETTINGS);
     // Nor anything else off this machine (a media URL a test made up): every proxied request
     // goes to a closed port, and only loopback, where the fakes are, is reached directly.
     for (name, value) in [

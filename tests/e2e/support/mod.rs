@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod console;
+pub mod container;
 pub mod fake;
 pub mod openapi;
 pub mod python;
@@ -227,7 +228,7 @@ impl Daemon {
         if !command.get_envs().any(|(name, _)| name == allow) {
             command.env(OUTBOUND_ALLOW, "127.0.0.1");
         }
-        let mut child = command
+        let child = command
             .arg("serve")
             .args(serve_args)
             .arg("--listen")
@@ -237,6 +238,12 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("switchboard serve starts");
+        Daemon::attach(child)
+    }
+
+    /// Waits until a started daemon (`serve`, or what runs it: its stdout and stderr piped)
+    /// names its address, collecting what it prints.
+    pub fn attach(mut child: Child) -> Daemon {
         let stdout = child.stdout.take().unwrap();
         let (url_tx, url_rx) = mpsc::channel();
         let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
