@@ -3,6 +3,7 @@
 //! runner, not from this API: Studio's REST-triggered create is refused for now.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::ExecutionRefusal;
 use switchboard_studio::{ExecutionInput, ExecutionRejection};
 use utoipa::ToSchema;
@@ -15,8 +16,8 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::time::parse_iso8601;
+use crate::twilio::typed_form::Form;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
@@ -27,7 +28,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(context);
 }
 
-/// The form of Studio's REST-triggered execution (refused for now).
+/// The form of Studio's REST-triggered execution, in the document only: every create is refused
+/// for now, before its form is read.
 #[derive(ToSchema)]
 #[schema(rename_all = "PascalCase")]
 #[allow(dead_code)]
@@ -38,9 +40,8 @@ struct CreateExecutionForm {
 }
 
 /// The form of an execution's update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateExecutionForm {
     /// `ended`.
     status: String,
@@ -141,10 +142,10 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateExecutionForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, sid, execution) = execution_in_path(&state, &request)?;
-    match form.require("Status")? {
+    match form.status.as_str() {
         "ended" => {}
         other => return Err(ApiError::bad_param(format!("Status must be ended, not {other:?}"))),
     }

@@ -3,6 +3,7 @@
 //! definition as create would without keeping anything.
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_studio::{validate_json, StudioFlowCommand, StudioFlowState};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -14,7 +15,6 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -27,9 +27,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a create, and of `Flows/Validate`.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateFlowForm {
     friendly_name: String,
     /// `draft` or `published`.
@@ -40,9 +39,8 @@ struct CreateFlowForm {
 }
 
 /// The form of an update: a new revision when the definition or the status changes.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateFlowForm {
     /// `draft` or `published`.
     status: String,
@@ -67,18 +65,17 @@ async fn create(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let form = definition_form(&request, payload).await?;
-    lengths::check(&form, LIMITS)?;
-    let name = form.require("FriendlyName")?.to_owned();
-    let status = status_of(form.require("Status")?)?;
-    let definition = form.require("Definition")?;
-    let commit_message = form.get("CommitMessage").map(str::to_owned);
+    let raw = definition_form(&request, payload).await?;
+    lengths::check(&raw, LIMITS)?;
+    let form: CreateFlowForm = raw.typed()?;
+    let status = status_of(&form.status)?;
+    let (definition, now) = (form.definition, state.engine.now());
     let created = state
         .engine
         .studio_flows()
-        .create(name, status, definition.to_owned(), commit_message, state.engine.now())
+        .create(form.friendly_name, status, definition.clone(), form.commit_message, now)
         .await?;
-    let flow = created.map_err(|r| refusal(r, request.path(), Some(definition)))?;
+    let flow = created.map_err(|r| refusal(r, request.path(), Some(&definition)))?;
     Ok(HttpResponse::Created().json(render(&state, &flow)?))
 }
 
@@ -95,11 +92,11 @@ async fn validate(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let form = definition_form(&request, payload).await?;
-    lengths::check(&form, LIMITS)?;
-    form.require("FriendlyName")?;
-    status_of(form.require("Status")?)?;
-    let definition = form.require("Definition")?;
+    let raw = definition_form(&request, payload).await?;
+    lengths::check(&raw, LIMITS)?;
+    let form: CreateFlowForm = raw.typed()?;
+    status_of(&form.status)?;
+    let definition = &form.definition;
     validate_json(definition).map_err(|errors| invalid_definition(&errors, definition))?;
     Ok(HttpResponse::Ok().json(FlowValidate { valid: true }))
 }
@@ -156,16 +153,18 @@ async fn update(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (sid, _) = flow_in_path(&state, &request)?;
-    let form = definition_form(&request, payload).await?;
-    lengths::check(&form, LIMITS)?;
+    let raw = definition_form(&request, payload).await?;
+    lengths::check(&raw, LIMITS)?;
+    let form: UpdateFlowForm = raw.typed()?;
+    let definition = present(form.definition);
     let command = StudioFlowCommand::Update {
-        status: Some(status_of(form.require("Status")?)?),
-        friendly_name: present(&form, "FriendlyName"),
-        definition: present(&form, "Definition"),
-        commit_message: present(&form, "CommitMessage"),
+        status: Some(status_of(&form.status)?),
+        friendly_name: present(form.friendly_name),
+        definition: definition.clone(),
+        commit_message: present(form.commit_message),
     };
     let changed = state.engine.studio_flows().update(sid, command, state.engine.now()).await?;
-    let flow = changed.map_err(|r| refusal(r, request.path(), form.get("Definition")))?;
+    let flow = changed.map_err(|r| refusal(r, request.path(), definition.as_deref()))?;
     Ok(HttpResponse::Ok().json(render(&state, &flow)?))
 }
 
@@ -189,8 +188,8 @@ async fn delete(
 }
 
 /// A parameter given with a value; an empty one keeps what is there, as the SDKs never send one.
-fn present(form: &TwilioForm, name: &str) -> Option<String> {
-    form.get(name).filter(|v| !v.is_empty()).map(str::to_owned)
+fn present(given: Option<String>) -> Option<String> {
+    given.filter(|v| !v.is_empty())
 }
 
 fn render(state: &AppState, flow: &StudioFlowState) -> Result<Flow, ApiError> {
