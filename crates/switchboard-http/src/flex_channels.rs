@@ -7,7 +7,7 @@
 //! through the Chat API in the customer's name (see `chat/messages.rs`).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchboard_actors::{FlowView, OpenChannel};
 use switchboard_domain::{
@@ -21,8 +21,8 @@ use crate::lists::{page_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::lengths;
+use crate::twilio::typed_form::{sid_field, Form};
 use crate::views::iso;
 
 const CHANNELS: &str = "/flex/v1/Channels";
@@ -43,9 +43,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// The form of a custom channel create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateFlexChannelForm {
     /// `FO…`
     flex_flow_sid: String,
@@ -66,9 +65,8 @@ struct CreateFlexChannelForm {
 }
 
 /// The form of a web chat create.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct CreateWebChannelForm {
     /// `FO…`, an enabled flow.
     flex_flow_sid: String,
@@ -81,9 +79,8 @@ struct CreateWebChannelForm {
 }
 
 /// The form of a web chat update.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateWebChannelForm {
     /// Only `inactive`: ends the chat.
     chat_status: Option<String>,
@@ -141,10 +138,10 @@ crate::listing!(
 async fn create_channel(
     _: Principal,
     state: web::Data<AppState>,
-    form: TwilioForm,
+    form: Form<CreateFlexChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(
-        &form,
+        &form.raw,
         &[
             lengths::IDENTITY,
             lengths::CHAT_USER_NAME,
@@ -153,17 +150,15 @@ async fn create_channel(
             lengths::TARGET,
         ],
     )?;
-    let flow_sid = form.require("FlexFlowSid")?;
-    let identity = form.require("Identity")?;
-    let user_name = form.require("ChatUserFriendlyName")?;
-    let chat_name = form.require("ChatFriendlyName")?;
-    let flow = flow(&state, flow_sid)?;
+    let form = form.fields;
+    let identity = form.identity.as_str();
+    let flow = flow(&state, &form.flex_flow_sid)?;
     // The customer is the Target when there is one (an SMS number for an outbound chat), the
     // chat identity otherwise; it is the key inbound messages find the channel by.
-    let target = form.get("Target").filter(|t| !t.is_empty());
+    let target = form.target.as_deref().filter(|t| !t.is_empty());
     let is_task_flow = flow.config.integration_type == IntegrationType::Task;
-    let task_sid = form.get_sid("TaskSid", SidPrefix::TASK)?;
-    let task_attributes = json_object(form.get("TaskAttributes"), "TaskAttributes")?;
+    let task_sid = sid_field("TaskSid", form.task_sid.as_deref(), SidPrefix::TASK)?;
+    let task_attributes = json_object(form.task_attributes.as_deref(), "TaskAttributes")?;
     if !is_task_flow && (task_sid.is_some() || task_attributes.is_some()) {
         return Err(ApiError::bad_param(
             "TaskSid and TaskAttributes apply only to a Flex Flow with IntegrationType task",
@@ -176,13 +171,16 @@ async fn create_channel(
             target.map_or("Identity", |_| "Target"),
         )?,
         identity: identity.to_owned(),
-        user_friendly_name: Some(user_name.to_owned()),
-        friendly_name: Some(chat_name.to_owned()),
-        unique_name: form.get("ChatUniqueName").filter(|n| !n.is_empty()).map(str::to_owned),
-        pre_engagement_data: engagement_data(form.get("PreEngagementData"), "PreEngagementData")?,
+        user_friendly_name: Some(form.chat_user_friendly_name),
+        friendly_name: Some(form.chat_friendly_name),
+        unique_name: form.chat_unique_name.filter(|n| !n.is_empty()),
+        pre_engagement_data: engagement_data(
+            form.pre_engagement_data.as_deref(),
+            "PreEngagementData",
+        )?,
         task_sid,
         task_attributes,
-        long_lived: form.get_bool("LongLived")?,
+        long_lived: form.long_lived,
     };
     let channel = open_channel(&state, flow, open).await?;
     Ok(HttpResponse::Created().json(channel_view(&state, &channel)))
@@ -199,17 +197,15 @@ async fn create_channel(
 async fn create_web_channel(
     _: Principal,
     state: web::Data<AppState>,
-    form: TwilioForm,
+    form: Form<CreateWebChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(
-        &form,
+        &form.raw,
         &[lengths::IDENTITY, lengths::CUSTOMER_NAME, lengths::CHAT_NAME, lengths::CHAT_UNIQUE_NAME],
     )?;
-    let flow_sid = form.require("FlexFlowSid")?;
-    let identity = form.require("Identity")?;
-    let customer_name = form.require("CustomerFriendlyName")?;
-    let chat_name = form.require("ChatFriendlyName")?;
-    let flow = flow(&state, flow_sid)?;
+    let form = form.fields;
+    let identity = form.identity.as_str();
+    let flow = flow(&state, &form.flex_flow_sid)?;
     // A guest chat is inbound traffic: like a provider's message, it needs an enabled flow.
     if !flow.config.enabled {
         return Err(ApiError::bad_param(format!(
@@ -220,10 +216,13 @@ async fn create_web_channel(
     let open = OpenChannel {
         customer_address: address(&flow, identity, "Identity")?,
         identity: identity.to_owned(),
-        user_friendly_name: Some(customer_name.to_owned()),
-        friendly_name: Some(chat_name.to_owned()),
-        unique_name: form.get("ChatUniqueName").filter(|n| !n.is_empty()).map(str::to_owned),
-        pre_engagement_data: engagement_data(form.get("PreEngagementData"), "PreEngagementData")?,
+        user_friendly_name: Some(form.customer_friendly_name),
+        friendly_name: Some(form.chat_friendly_name),
+        unique_name: form.chat_unique_name.filter(|n| !n.is_empty()),
+        pre_engagement_data: engagement_data(
+            form.pre_engagement_data.as_deref(),
+            "PreEngagementData",
+        )?,
         task_sid: None,
         task_attributes: None,
         long_lived: None,
@@ -318,18 +317,18 @@ async fn update_web_channel(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateWebChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
     let current = load(&state, &request).await?;
     let sid = current.sid.ok_or_else(ApiError::internal)?;
-    let ending = match form.get("ChatStatus") {
+    let ending = match form.chat_status.as_deref() {
         None => false,
         Some(status) if status.eq_ignore_ascii_case("inactive") => true,
         Some(other) => {
             return Err(ApiError::bad_param(format!("ChatStatus must be inactive, not {other:?}")))
         }
     };
-    let post = engagement_data(form.get("PostEngagementData"), "PostEngagementData")?;
+    let post = engagement_data(form.post_engagement_data.as_deref(), "PostEngagementData")?;
     let with_post = |channel: &ChannelState| -> Vec<ChannelCommand> {
         let Some(post) = &post else { return Vec::new() };
         let mut attributes = match serde_json::from_str::<Value>(&channel.attributes) {
