@@ -191,3 +191,32 @@ fn metrics_on_their_own_listener_need_no_credentials_and_leave_the_main_one() {
     assert_eq!(get_bytes(&format!("{base}/healthz"), None).status, 404, "only /metrics there");
     promtool_accepts(&scraped.text);
 }
+
+/// The task router's gauges follow its waiting tasks: a task nobody can take waits and is
+/// counted, with its age; canceled, it is no longer counted.
+#[test]
+fn waiting_tasks_and_the_oldest_wait_are_gauged() {
+    let (_temp, daemon) = started(&[]);
+    const WAITING: &str = "switchboard_taskrouter_tasks_waiting";
+    const OLDEST: &str = "switchboard_taskrouter_oldest_wait_seconds";
+    let before = scrape(&daemon);
+    assert!(before.series.contains_key(WAITING) && before.series.contains_key(OLDEST));
+    let made = daemon
+        .post("/taskrouter/v1/Workspaces", &[("FriendlyName", "Gauged"), ("Template", "FIFO")]);
+    assert_eq!(made.status, 201, "{}", made.body);
+    let base = format!("/taskrouter/v1/Workspaces/{}", made.json()["sid"].as_str().unwrap());
+    // No worker in the workspace: the task waits in the sample queue.
+    let task = daemon.post(&format!("{base}/Tasks"), &[("Attributes", "{}")]);
+    assert_eq!(task.status, 201, "{}", task.body);
+    let task = task.json()["sid"].as_str().unwrap().to_owned();
+    std::thread::sleep(Duration::from_millis(1100));
+    let waiting = scrape(&daemon);
+    assert_eq!(waiting.value(WAITING) - before.value(WAITING), 1.0, "{}", waiting.text);
+    assert!(waiting.value(OLDEST) >= 1.0, "it has waited a second: {}", waiting.value(OLDEST));
+    let form = [("AssignmentStatus", "canceled"), ("Reason", "gauged")];
+    let canceled = daemon.post(&format!("{base}/Tasks/{task}"), &form);
+    assert_eq!(canceled.status, 200, "{}", canceled.body);
+    let after = scrape(&daemon);
+    assert_eq!(after.value(WAITING), before.value(WAITING), "no longer waiting");
+    promtool_accepts(&after.text);
+}

@@ -561,6 +561,8 @@ impl Engine {
             tracing::warn!(%error, "could not read the store's size on disk");
         }
         crate::metrics::sample(self.live_channels(), &self.memory(), disk_bytes.ok());
+        let (waiting, oldest) = self.inner.task_router.waiting(self.now());
+        crate::metrics::sample_task_router(waiting, oldest);
     }
 
     /// Snapshots every live channel far enough past its latest snapshot, and stops those with

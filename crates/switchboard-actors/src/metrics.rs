@@ -29,6 +29,10 @@ pub const MEMORY_BYTES: &str = "switchboard_memory_bytes";
 pub const CHANNELS_KNOWN: &str = "switchboard_channels";
 /// Channels the janitor retired for inactivity (counter).
 pub const RETIREMENTS: &str = "switchboard_janitor_retirements_total";
+/// TaskRouter tasks waiting for a worker (pending, in every workspace) now (gauge, sampled).
+pub const TASKS_WAITING: &str = "switchboard_taskrouter_tasks_waiting";
+/// How long the oldest of them has waited, by its age (gauge, sampled; 0 when none waits).
+pub const OLDEST_WAIT: &str = "switchboard_taskrouter_oldest_wait_seconds";
 
 /// How a customer's message reached Switchboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +193,8 @@ pub fn describe() {
     describe_counter!(DELIVERIES, Unit::Count, "Deliveries finished, by destination and outcome");
     describe_counter!(DEAD_LETTERS, Unit::Count, "Deliveries given up and kept as dead letters");
     describe_counter!(RETIREMENTS, Unit::Count, "Channels the janitor retired for inactivity");
+    describe_gauge!(TASKS_WAITING, Unit::Count, "TaskRouter tasks waiting for a worker");
+    describe_gauge!(OLDEST_WAIT, Unit::Seconds, "How long the oldest waiting task has waited");
     for provider in InboundProvider::ALL {
         for outcome in InboundOutcomeKind::ALL {
             inbound_counter(provider, outcome).increment(0);
@@ -275,6 +281,12 @@ pub(crate) fn sample(live_channels: usize, memory: &crate::MemoryFigures, disk_b
     if let Some(bytes) = disk_bytes {
         metrics::gauge!(switchboard_store::metrics::DISK_BYTES).set(bytes as f64);
     }
+}
+
+/// Sets the task router's gauges: how many tasks wait and the oldest one's age in seconds.
+pub(crate) fn sample_task_router(waiting: usize, oldest_wait_secs: u64) {
+    metrics::gauge!(TASKS_WAITING).set(waiting as f64);
+    metrics::gauge!(OLDEST_WAIT).set(oldest_wait_secs as f64);
 }
 
 #[cfg(test)]

@@ -199,6 +199,14 @@ impl TaskRouter {
         Some(identity).filter(|i| !i.is_empty())
     }
 
+    /// How many tasks wait for a worker (pending), in every workspace, and the oldest one's age
+    /// in seconds at `now` (0 when none waits): a walk of the open tasks, for the metrics.
+    pub fn waiting(&self, now: Timestamp) -> (usize, u64) {
+        let tasks = self.tasks.read();
+        let waiting = tasks.values().filter(|t| t.is_live() && t.waiting_view().is_some());
+        waiting.fold((0, 0), |(count, oldest), task| (count + 1, oldest.max(task.age_secs(now))))
+    }
+
     /// Every task in memory: the open ones and those finished lately.
     pub fn tasks_in_memory(&self) -> Vec<TaskState> {
         self.tasks.read().values().cloned().collect()
