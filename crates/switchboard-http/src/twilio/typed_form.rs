@@ -192,8 +192,15 @@ macro_rules! numbers {
 impl<'de> de::Deserializer<'de> for Values<'_> {
     type Error = FieldError;
 
+    /// The value as text, empty or not: what a field of no particular type takes.
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
-        self.deserialize_string(visitor)
+        visitor.visit_string(self.last().to_owned())
+    }
+
+    /// A name the form type does not know: ignored whatever its value, as the SDKs may send
+    /// parameters newer than us.
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
+        visitor.visit_unit()
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FieldError> {
@@ -263,7 +270,7 @@ impl<'de> de::Deserializer<'de> for Values<'_> {
 
     serde::forward_to_deserialize_any! {
         i8 i16 i128 u128 f32 f64 char bytes byte_buf unit unit_struct tuple tuple_struct map
-        struct identifier ignored_any
+        struct identifier
     }
 }
 
@@ -342,6 +349,8 @@ mod tests {
         assert_eq!(form.filters, Some(vec!["x".into(), "y".into()]));
         assert_eq!((form.retry_count, form.enabled), (Some(3), Some(true)));
         assert_eq!(form.kind, Some(Kind::Private));
+        let unknown_empty = read("FriendlyName=a&SentByANewerSdk=").unwrap();
+        assert_eq!(unknown_empty.friendly_name, "a", "an unknown name is ignored, even empty");
         let bare = read("FriendlyName=a").unwrap();
         assert_eq!((bare.unique_name, bare.filters, bare.kind), (None, None, None));
     }
