@@ -42,7 +42,9 @@ pub enum Live {
 pub struct Subscription {
     pub id: u64,
     pub identity: String,
-    pub events: mpsc::Receiver<Live>,
+    /// Shared by every connection it goes to: a queue's slots are a pointer each, so the block of
+    /// slots every queue allocates when opened stays small (an idle socket holds one).
+    pub events: mpsc::Receiver<Arc<Live>>,
     /// Turns true when the daemon stops: the connection closes (it is true from the start for a
     /// connection opened while the daemon is stopping).
     pub closing: watch::Receiver<bool>,
@@ -53,7 +55,7 @@ const QUEUE_MAX: usize = 1024;
 
 /// An open connection: its id, the Chat Service its token is for (`None`: every service), and
 /// its queue.
-type Connection = (u64, Option<Sid>, mpsc::Sender<Live>);
+type Connection = (u64, Option<Sid>, mpsc::Sender<Arc<Live>>);
 
 /// Open connections by identity.
 type Subscribers = HashMap<String, Vec<Connection>>;
@@ -106,7 +108,7 @@ impl Hub {
 
     /// Delivers `event` to the connections of `identities`.
     pub fn publish(&self, event: Arc<LiveEvent>, identities: &[String]) {
-        self.deliver(&Live::Event(event), identities);
+        self.deliver(Live::Event(event), identities);
     }
 
     /// Tells `identities` that `identity` is typing in `channel_sid`.
@@ -118,15 +120,16 @@ impl Hub {
         identities: &[String],
     ) {
         let live = Live::Typing { channel_sid, service_sid, identity: identity.to_owned() };
-        self.deliver(&live, identities);
+        self.deliver(live, identities);
     }
 
-    fn deliver(&self, live: &Live, identities: &[String]) {
+    fn deliver(&self, live: Live, identities: &[String]) {
+        let live = Arc::new(live);
         let mut subscribers = self.lock();
         for identity in identities {
             let Some(list) = subscribers.get_mut(identity) else { continue };
             // A full or closed queue drops the connection: it resumes from the log.
-            list.retain(|(_, _, tx)| tx.try_send(live.clone()).is_ok());
+            list.retain(|(_, _, tx)| tx.try_send(Arc::clone(&live)).is_ok());
             if list.is_empty() {
                 subscribers.remove(identity);
             }
@@ -135,7 +138,7 @@ impl Hub {
 
     /// Tells `identities` that a user's reachability changed.
     pub fn reachability(&self, live: Live, identities: &[String]) {
-        self.deliver(&live, identities);
+        self.deliver(live, identities);
     }
 
     /// Whether `identity` has a connection open whose token reaches `service`.

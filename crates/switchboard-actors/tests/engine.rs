@@ -185,7 +185,7 @@ async fn members_receive_live_events_and_strangers_do_not() {
     while let Ok(Some(live)) =
         actix_rt::time::timeout(Duration::from_millis(300), customer.events.recv()).await
     {
-        let switchboard_actors::Live::Event(event) = live else { panic!("only events here") };
+        let switchboard_actors::Live::Event(event) = &*live else { panic!("only events here") };
         assert_eq!(event.channel_sid, outcome.channel_sid);
         seqs.push(event.seq);
     }

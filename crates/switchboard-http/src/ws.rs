@@ -445,6 +445,10 @@ impl Connection {
     }
 
     /// Serves the peer until something ends the connection.
+    ///
+    /// What a frame or an event sets off (an action, a resume) is boxed, so that the task of an
+    /// idle socket, which lives as long as the socket, holds only this loop's own state rather
+    /// than room for the largest of those (docs/BENCHMARKS.md, memory per idle socket).
     async fn run(
         &mut self,
         peer: &Peer,
@@ -462,7 +466,7 @@ impl Connection {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let silence = tokio::time::sleep(timeout);
         tokio::pin!(silence);
-        self.greet(peer, resume).await;
+        Box::pin(self.greet(peer, resume)).await;
         while self.ending.is_none() {
             tokio::select! {
                 // Whatever is queued goes out before anything else is looked at.
@@ -476,7 +480,7 @@ impl Connection {
                     silence.as_mut().reset(Instant::now() + timeout);
                     match frame {
                         Some(Ok(frame)) => {
-                            if !self.on_frame(peer, frame).await {
+                            if !Box::pin(self.on_frame(peer, frame)).await {
                                 self.end(Ending::PeerClosed);
                             }
                         }
@@ -486,7 +490,7 @@ impl Connection {
                 }
                 live = subscription.events.recv() => match live {
                     Some(live) => {
-                        self.on_live(peer, live).await;
+                        Box::pin(self.on_live(peer, live)).await;
                     }
                     // Dropped by the hub for falling behind: the client resumes from the log.
                     None => self.end(too_slow(timeout)),
@@ -660,11 +664,11 @@ impl Connection {
         reaches
     }
 
-    async fn on_live(&mut self, peer: &Peer, live: Live) -> bool {
+    async fn on_live(&mut self, peer: &Peer, live: std::sync::Arc<Live>) -> bool {
         if !peer.chat {
             return true;
         }
-        let (channel, service) = match &live {
+        let (channel, service) = match &*live {
             Live::Event(event) => (event.channel_sid, event.service_sid),
             Live::Typing { channel_sid, service_sid, .. } => (*channel_sid, *service_sid),
             Live::Reachability { service_sid, identity, is_online, is_notifiable } => {
@@ -684,10 +688,10 @@ impl Connection {
         if !self.reaches(peer, channel, service).await {
             return true;
         }
-        match live {
-            Live::Event(event) => self.sent_before(&event) || {
-                self.mark_sent(&event);
-                !shown_to(peer, &event) || self.send(event_frame(&event))
+        match &*live {
+            Live::Event(event) => self.sent_before(event) || {
+                self.mark_sent(event);
+                !shown_to(peer, event) || self.send(event_frame(event))
             },
             Live::Typing { channel_sid, identity, .. } => self.send(
                 json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}),

@@ -31,6 +31,9 @@ mod version;
 /// mimalloc instead of glibc's malloc: sled allocates and frees on every insert (it clones the
 /// leaf it changes), and under hundreds of writers glibc's allocator was about a quarter of all
 /// CPU (docs/BENCHMARKS.md). The bench uses the same allocator, so its raw limits stay comparable.
+/// The `system-allocator` feature leaves glibc's in place, for heap profilers that hook `malloc`
+/// (heaptrack, valgrind), whose figures are in docs/BENCHMARKS.md.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
