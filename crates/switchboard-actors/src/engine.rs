@@ -59,6 +59,8 @@ impl Default for EngineConfig {
 
 /// How often the timeouts of Studio executions waiting for a reply are looked for.
 const STUDIO_TICK: Duration = Duration::from_secs(1);
+/// How often the log forgets the caches of users written last (`start_forgetting_user_caches`).
+const FORGET_USER_CACHES_EVERY: Duration = Duration::from_secs(5);
 
 /// How many more times, and how far apart, an unknown provider id is looked up again.
 const STATUS_RETRIES: u32 = 10;
@@ -248,6 +250,7 @@ impl Engine {
         engine.resume_studio_requests(&dispatcher)?;
         engine.start_task_routing();
         engine.start_studio_timeouts();
+        engine.start_forgetting_user_caches();
         Ok(engine)
     }
 
@@ -336,6 +339,21 @@ impl Engine {
                         tracing::warn!(%execution, %error, "a Studio reply's timeout did not fire");
                     }
                 }
+            }
+        });
+    }
+
+    /// Has the log forget, every few seconds, the cached heads and keys of the users written
+    /// last (`Streams::forget_written`): the writes forget those of earlier ones as they go, and
+    /// this catches the last ones before a quiet spell.
+    fn start_forgetting_user_caches(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        actix::spawn(async move {
+            let mut interval = tokio::time::interval(FORGET_USER_CACHES_EVERY);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.users.forget_written_caches();
             }
         });
     }

@@ -43,6 +43,10 @@ pub struct MemoryArgs {
     channels: usize,
     #[arg(long)]
     binary: Option<std::path::PathBuf>,
+    /// Then stop the daemon cleanly, start it again on the same folder and measure it once
+    /// started: memory with nothing live and nothing the allocator kept from the load.
+    #[arg(long)]
+    reopen: bool,
 }
 
 const API_KEY: &str = "SK0123456789abcdef0123456789abcdef";
@@ -379,11 +383,9 @@ fn closed_too_slow(socket: &mut Socket) -> bool {
 
 pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let (mut daemon, base) = start_daemon_with(
-        &crate::http::daemon_binary(&args.binary)?,
-        &scratch.path().join("data"),
-        &[("SWITCHBOARD_HIBERNATE_AFTER", "20s"), ("SWITCHBOARD_DURABILITY", "flush")],
-    )?;
+    let (binary, data) = (crate::http::daemon_binary(&args.binary)?, scratch.path().join("data"));
+    let env = [("SWITCHBOARD_HIBERNATE_AFTER", "20s"), ("SWITCHBOARD_DURABILITY", "flush")];
+    let (mut daemon, base) = start_daemon_with(&binary, &data, &env)?;
     setup_flow(&base)?;
     let pid = daemon.id();
     let before = rss_kib(pid)?;
@@ -438,8 +440,30 @@ pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
         (hibernated.saturating_sub(before)) as f64 * 1024.0 / channels
     );
     print_counted(&counted);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    crate::wake::stop(&mut daemon, false)?;
+    let folder = crate::chat::disk_usage(&data)?;
+    println!(
+        "\nData folder after a clean stop: {} MiB, {:.0} bytes per channel",
+        folder / (1024 * 1024),
+        folder as f64 / channels
+    );
+    if args.reopen {
+        let started = Instant::now();
+        let (mut daemon, base) = start_daemon_with(&binary, &data, &env)?;
+        let opened = started.elapsed();
+        // What the start read settles (the janitor folds its reports in batches).
+        std::thread::sleep(Duration::from_secs(5));
+        let reopened = rss_kib(daemon.id())?;
+        let counted = counted_memory(&base)?;
+        println!(
+            "\nStarted again on the folder (in {:.1} s): RSS {} MiB, {:.0} bytes per channel",
+            opened.as_secs_f64(),
+            reopened / 1024,
+            reopened.saturating_sub(before) as f64 * 1024.0 / channels
+        );
+        print_counted(&counted);
+        crate::wake::stop(&mut daemon, false)?;
+    }
     Ok(())
 }
 
