@@ -248,10 +248,16 @@ impl Engine {
         engine.resume_channels(&consumers, &dispatcher)?;
         engine.resume_user_webhooks(&dispatcher)?;
         engine.resume_studio_requests(&dispatcher)?;
-        engine.start_task_routing();
-        engine.start_studio_timeouts();
-        engine.start_forgetting_user_caches();
+        engine.start_timers();
         Ok(engine)
+    }
+
+    /// What runs on the engine's own timers: task routing's deadlines, Studio's reply timeouts,
+    /// forgetting the log's caches of users.
+    fn start_timers(&self) {
+        self.start_task_routing();
+        self.start_studio_timeouts();
+        self.start_forgetting_user_caches();
     }
 
     /// After a start: tells the janitor about every channel, repairs users' channel lists, and
