@@ -151,6 +151,11 @@ impl UserState {
                 }
             }
             UserEvent::UserJoinedChannel { channel_sid, member_sid } => {
+                if self.channels.is_empty() {
+                    // Room for one: most users are customers in one channel (a vector's first
+                    // room is for four otherwise).
+                    self.channels = LiteMap::with_capacity(1);
+                }
                 self.channels.insert(*channel_sid, *member_sid);
                 // Membership is not an edit of the user: its date stays.
                 return;
