@@ -100,10 +100,13 @@ fn metrics_count_what_was_done_and_name_no_sid_or_number() {
     assert!(after.value("switchboard_store_disk_bytes") > 0.0);
     assert_eq!(moved("switchboard_channels"), 1.0, "the customer's channel, counted");
     let janitor = moved("switchboard_memory_bytes{holder=\"janitor\"}");
-    assert!(janitor > 0.0 && janitor <= 1024.0, "the janitor's record of it: {janitor} bytes");
+    assert!(janitor > 0.0, "the janitor's record of it: {janitor} bytes");
     assert!(after.value("switchboard_memory_bytes{holder=\"stream_caches\"}") > 0.0);
     let users = moved("switchboard_memory_bytes{holder=\"users\"}");
-    assert!(users > 0.0 && users <= 1024.0, "the customer's Chat user: {users} bytes");
+    assert!(users > 0.0, "the customer's Chat user: {users} bytes");
+    // Issue 20: a channel, its customer and the customer's user within 1 KiB once the channel
+    // hibernates (its own stream caches go then; this one is still live).
+    assert!(janitor + users <= 1024.0, "janitor {janitor} + user {users} bytes");
     assert!(after.value("process_resident_memory_bytes") > 0.0);
     assert!(after.series.contains_key("process_cpu_seconds_total"));
 

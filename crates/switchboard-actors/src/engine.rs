@@ -59,6 +59,8 @@ impl Default for EngineConfig {
 
 /// How often the timeouts of Studio executions waiting for a reply are looked for.
 const STUDIO_TICK: Duration = Duration::from_secs(1);
+/// How often the log forgets the caches of users written last (`start_forgetting_user_caches`).
+const FORGET_USER_CACHES_EVERY: Duration = Duration::from_secs(5);
 
 /// How many more times, and how far apart, an unknown provider id is looked up again.
 const STATUS_RETRIES: u32 = 10;
@@ -246,9 +248,16 @@ impl Engine {
         engine.resume_channels(&consumers, &dispatcher)?;
         engine.resume_user_webhooks(&dispatcher)?;
         engine.resume_studio_requests(&dispatcher)?;
-        engine.start_task_routing();
-        engine.start_studio_timeouts();
+        engine.start_timers();
         Ok(engine)
+    }
+
+    /// What runs on the engine's own timers: task routing's deadlines, Studio's reply timeouts,
+    /// forgetting the log's caches of users.
+    fn start_timers(&self) {
+        self.start_task_routing();
+        self.start_studio_timeouts();
+        self.start_forgetting_user_caches();
     }
 
     /// After a start: tells the janitor about every channel, repairs users' channel lists, and
@@ -336,6 +345,21 @@ impl Engine {
                         tracing::warn!(%execution, %error, "a Studio reply's timeout did not fire");
                     }
                 }
+            }
+        });
+    }
+
+    /// Has the log forget, every few seconds, the cached heads and keys of the users written
+    /// last (`Streams::forget_written`): the writes forget those of earlier ones as they go, and
+    /// this catches the last ones before a quiet spell.
+    fn start_forgetting_user_caches(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        actix::spawn(async move {
+            let mut interval = tokio::time::interval(FORGET_USER_CACHES_EVERY);
+            loop {
+                interval.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                inner.users.forget_written_caches();
             }
         });
     }

@@ -56,13 +56,6 @@ pub struct ChannelListing {
 }
 
 impl Activity {
-    /// The bytes the janitor's record of a channel holds (`memory.rs`).
-    fn footprint(&self) -> usize {
-        let tasks = self.open_tasks.capacity() * std::mem::size_of::<OpenTask>();
-        let attributes: usize = self.open_tasks.iter().map(|t| t.attributes.capacity()).sum();
-        crate::memory::btree_entry::<Sid, Activity>() + tasks + attributes
-    }
-
     pub fn of(channel_sid: Sid, state: &ChannelState) -> Activity {
         // An erased or deleted channel is listed nowhere.
         let listing = match (state.service_sid, state.kind, state.is_removed()) {
@@ -93,6 +86,87 @@ impl Activity {
                 })
                 .collect(),
         }
+    }
+}
+
+/// What the janitor keeps of a channel's report: the report without the channel's SID (the
+/// map's key) repeated in it, and each open task's attributes in a box of their size. It holds
+/// one for every channel, hibernated ones too (`memory.rs`).
+#[derive(Debug)]
+struct Held {
+    listing: Option<Listed>,
+    active: bool,
+    janitor_enabled: bool,
+    quiet_since: Timestamp,
+    open_tasks: Box<[HeldTask]>,
+}
+
+/// [`ChannelListing`] without its channel's SID.
+#[derive(Debug, Clone, Copy)]
+struct Listed {
+    service_sid: Sid,
+    kind: ChannelKind,
+    flex_flow_sid: Option<Sid>,
+}
+
+/// [`OpenTask`] without its channel's SID.
+#[derive(Debug)]
+struct HeldTask {
+    task_sid: Sid,
+    attributes: Box<str>,
+    priority: i64,
+    timeout_secs: u64,
+    linked_at: Timestamp,
+}
+
+impl Held {
+    fn of(activity: Activity) -> Held {
+        let listing = activity.listing.map(|l| Listed {
+            service_sid: l.service_sid,
+            kind: l.kind,
+            flex_flow_sid: l.flex_flow_sid,
+        });
+        let open_tasks = activity.open_tasks.into_iter().map(|t| HeldTask {
+            task_sid: t.task_sid,
+            attributes: t.attributes.into_boxed_str(),
+            priority: t.priority,
+            timeout_secs: t.timeout_secs,
+            linked_at: t.linked_at,
+        });
+        Held {
+            listing,
+            active: activity.active,
+            janitor_enabled: activity.janitor_enabled,
+            quiet_since: activity.quiet_since,
+            open_tasks: open_tasks.collect(),
+        }
+    }
+
+    /// The bytes the record holds, with its entry in the janitor's map (`memory.rs`).
+    fn footprint(&self) -> usize {
+        let tasks = self.open_tasks.len() * std::mem::size_of::<HeldTask>();
+        let attributes: usize = self.open_tasks.iter().map(|t| t.attributes.len()).sum();
+        crate::memory::btree_entry::<Sid, Held>() + tasks + attributes
+    }
+
+    fn listing(&self, channel_sid: Sid) -> Option<ChannelListing> {
+        self.listing.map(|l| ChannelListing {
+            channel_sid,
+            service_sid: l.service_sid,
+            kind: l.kind,
+            flex_flow_sid: l.flex_flow_sid,
+        })
+    }
+
+    fn open_tasks(&self, channel_sid: Sid) -> impl Iterator<Item = OpenTask> + '_ {
+        self.open_tasks.iter().map(move |t| OpenTask {
+            task_sid: t.task_sid,
+            channel_sid,
+            attributes: t.attributes.to_string(),
+            priority: t.priority,
+            timeout_secs: t.timeout_secs,
+            linked_at: t.linked_at,
+        })
     }
 }
 
@@ -150,7 +224,7 @@ pub(crate) struct TakeActivity;
 #[derive(Debug)]
 pub struct Janitor {
     /// Every channel, so that the janitor sees every quiet one; ordered, for lists.
-    channels: BTreeMap<Sid, Activity>,
+    channels: BTreeMap<Sid, Held>,
     /// What `channels` holds, for the daemon's memory figures: (channels, bytes).
     held: Arc<JanitorHolds>,
     /// Reports not yet folded into `channels` (see [`ActivityFeed`]).
@@ -209,12 +283,14 @@ impl Janitor {
 
     fn record(&mut self, activity: Activity) {
         // A channel listed nowhere, with nothing open, is nothing the janitor looks after.
+        let sid = activity.channel_sid;
         let (added, replaced) = if activity.listing.is_none() && activity.open_tasks.is_empty() {
-            (0, self.channels.remove(&activity.channel_sid))
+            (0, self.channels.remove(&sid))
         } else {
-            (activity.footprint(), self.channels.insert(activity.channel_sid, activity))
+            let held = Held::of(activity);
+            (held.footprint(), self.channels.insert(sid, held))
         };
-        let removed = replaced.as_ref().map_or(0, Activity::footprint);
+        let removed = replaced.as_ref().map_or(0, Held::footprint);
         self.held.bytes.fetch_add(added, Ordering::Relaxed);
         self.held.bytes.fetch_sub(removed, Ordering::Relaxed);
         self.held.channels.store(self.channels.len(), Ordering::Relaxed);
@@ -226,11 +302,11 @@ impl Janitor {
         let window_millis = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
         let due: Vec<Sid> = self
             .channels
-            .values()
-            .filter(|a| {
+            .iter()
+            .filter(|(_, a)| {
                 a.active && a.janitor_enabled && now.millis_since(a.quiet_since) > window_millis
             })
-            .map(|a| a.channel_sid)
+            .map(|(sid, _)| *sid)
             .collect();
         let Some(registry) = self.registry.upgrade() else { return };
         for sid in due {
@@ -298,7 +374,7 @@ impl Handler<ListChannels> for Janitor {
 
     fn handle(&mut self, list: ListChannels, _: &mut Context<Self>) -> Self::Result {
         self.take_pending();
-        let listed = self.channels.values().filter_map(|a| a.listing);
+        let listed = self.channels.iter().filter_map(|(sid, held)| held.listing(*sid));
         MessageResult(
             listed.filter(|l| list.service_sid.is_none_or(|s| s == l.service_sid)).collect(),
         )
@@ -311,8 +387,47 @@ impl Handler<ListOpenTasks> for Janitor {
     fn handle(&mut self, _: ListOpenTasks, _: &mut Context<Self>) -> Self::Result {
         self.take_pending();
         let mut tasks: Vec<OpenTask> =
-            self.channels.values().flat_map(|a| a.open_tasks.iter().cloned()).collect();
+            self.channels.iter().flat_map(|(sid, held)| held.open_tasks(*sid)).collect();
         tasks.sort_by_key(|t| (t.linked_at, t.task_sid));
         MessageResult(tasks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_domain::SidPrefix;
+
+    use super::*;
+
+    #[test]
+    fn what_the_janitor_keeps_gives_back_the_listing_and_the_open_tasks() {
+        let sid = |prefix, n| Sid::from_parts(prefix, [n; 16]);
+        let channel = sid(SidPrefix::CHANNEL, 1);
+        let task = |n| OpenTask {
+            task_sid: sid(SidPrefix::TASK, n),
+            channel_sid: channel,
+            attributes: format!("{{\"n\":{n}}}"),
+            priority: i64::from(n),
+            timeout_secs: 600,
+            linked_at: Timestamp(i64::from(n)),
+        };
+        let activity = Activity {
+            channel_sid: channel,
+            listing: Some(ChannelListing {
+                channel_sid: channel,
+                service_sid: sid(SidPrefix::SERVICE, 2),
+                kind: ChannelKind::Private,
+                flex_flow_sid: Some(sid(SidPrefix::FLEX_FLOW, 3)),
+            }),
+            active: true,
+            janitor_enabled: true,
+            quiet_since: Timestamp(7),
+            open_tasks: vec![task(1), task(2)],
+        };
+        let held = Held::of(activity.clone());
+        assert_eq!(held.listing(channel), activity.listing);
+        assert_eq!(held.open_tasks(channel).collect::<Vec<_>>(), activity.open_tasks);
+        let owned = 2 * std::mem::size_of::<HeldTask>() + "{\"n\":1}".len() * 2;
+        assert_eq!(held.footprint(), crate::memory::btree_entry::<Sid, Held>() + owned);
     }
 }

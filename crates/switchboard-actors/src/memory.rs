@@ -10,6 +10,7 @@
 use std::mem::size_of;
 
 use switchboard_domain::{Sid, UserState};
+use switchboard_store::StreamLog;
 
 /// What one entry of a `BTreeMap<K, V>` costs besides what the value points to: its key and
 /// value slots in a node, with nodes (11 slots) about three quarters full after inserts in no
@@ -18,13 +19,23 @@ pub(crate) fn btree_entry<K, V>() -> usize {
     (size_of::<K>() + size_of::<V>()) * 4 / 3 + 16
 }
 
-/// The bytes a Chat user's state owns, with its entry in a map by SID.
+/// The capacity of a vector made with room for one item (as a user's channel list is) and grown
+/// one item at a time to `len` items of a few dozen bytes: Rust then makes room for 4 and
+/// doubles. Removals keep the room, so for a vector that also shrank this is a lower bound.
+pub(crate) fn grown_capacity(len: usize) -> usize {
+    match len {
+        0 | 1 => len,
+        _ => len.next_power_of_two().max(4),
+    }
+}
+
+/// The bytes a Chat user's stream owns, with its entry in the directory's map by SID.
 pub(crate) fn user(state: &UserState) -> usize {
-    btree_entry::<Sid, UserState>()
+    btree_entry::<Sid, StreamLog<UserState>>()
         + state.identity.capacity()
         + state.attributes.capacity()
         + state.friendly_name.as_ref().map_or(0, String::capacity)
-        + state.channels.len() * btree_entry::<Sid, Sid>()
+        + grown_capacity(state.channels.len()) * size_of::<(Sid, Sid)>()
 }
 
 /// What the daemon holds in memory for its channels, users and streams, by holder.
@@ -60,8 +71,20 @@ mod tests {
         let alone = user(&state);
         assert!(alone >= size_of::<UserState>() + "agent".len(), "{alone}");
         let sid = |n: u8| Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [n; 16]);
-        state.channels.extend((0..10).map(|n| (sid(n), sid(n))));
-        assert_eq!(user(&state) - alone, 10 * btree_entry::<Sid, Sid>());
+        state.channels.insert(sid(0), sid(0));
+        assert_eq!(user(&state) - alone, size_of::<(Sid, Sid)>(), "room for one");
+        state.channels.extend((1..10).map(|n| (sid(n), sid(n))));
+        assert_eq!(user(&state) - alone, 16 * size_of::<(Sid, Sid)>());
+    }
+
+    #[test]
+    fn grown_capacity_is_what_a_vector_grown_one_at_a_time_has() {
+        let mut grown: Vec<(Sid, Sid)> = Vec::with_capacity(1);
+        let sid = Sid::from_parts(switchboard_domain::SidPrefix::CHANNEL, [1; 16]);
+        for len in 1..=100 {
+            grown.push((sid, sid));
+            assert_eq!(grown_capacity(len), grown.capacity(), "{len} items");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! streams (one enabled flow per address, one user per identity) is checked, and are appended
 //! outside the shared lock so readers never wait on the log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
@@ -31,6 +31,10 @@ pub(crate) struct Streams<A> {
     /// stream missing from memory read from the log before it changes. A kind held whole
     /// creates new streams without reading anything.
     partial: bool,
+    /// For a kind with a stream per customer, written rarely (users): the streams written since
+    /// the log last forgot their cached head and key, oldest first (`forget_written`). `None`:
+    /// the log keeps them, as for kinds of few streams.
+    written: Option<Mutex<VecDeque<Sid>>>,
 }
 
 impl<A: Aggregate> Streams<A> {
@@ -82,7 +86,58 @@ impl<A: Aggregate> Streams<A> {
             footprint,
             held,
             partial,
+            written: None,
         })
+    }
+
+    /// Has the log forget each stream's cached head and key soon after the stream is written
+    /// (they are read again from the store on its next write): a kind with a stream per
+    /// customer would otherwise keep about 260 bytes a stream in the log's caches for the
+    /// daemon's life, as its streams never hibernate (`memory.rs`).
+    pub fn forgetting_caches(mut self) -> Streams<A> {
+        self.written = Some(Mutex::new(VecDeque::new()));
+        self
+    }
+
+    /// Forgets the log's caches of every stream written since they were last forgotten whose
+    /// head has been folded into the store; the others wait for the next call. Run now and
+    /// then, so that the last streams written before a quiet spell are forgotten too.
+    pub fn forget_written(&self) {
+        let _writing = self.writer();
+        if let Some(written) = &self.written {
+            let mut written = written.lock().unwrap_or_else(|e| e.into_inner());
+            for _ in 0..written.len() {
+                self.forget_oldest_written(&mut written);
+            }
+        }
+    }
+
+    /// Notes that `sid` was written, and forgets what it can of the streams written before: two
+    /// looks a write keep the queue from growing with the writes.
+    fn note_written(&self, sid: Sid) {
+        if let Some(written) = &self.written {
+            let mut written = written.lock().unwrap_or_else(|e| e.into_inner());
+            written.push_back(sid);
+            for _ in 0..2 {
+                self.forget_oldest_written(&mut written);
+            }
+        }
+    }
+
+    /// The oldest stream written is forgotten by the log, or, with its head not folded yet (it
+    /// was written again, or the flusher has not come to it), goes to the back of the queue.
+    fn forget_oldest_written(&self, written: &mut VecDeque<Sid>) {
+        if let Some(sid) = written.pop_front() {
+            if !self.log.forget(sid) {
+                written.push_back(sid);
+            }
+        }
+    }
+
+    /// Streams written and not forgotten by the log yet (`forgetting_caches`).
+    #[cfg(test)]
+    pub fn waiting_to_be_forgotten(&self) -> usize {
+        self.written.as_ref().map_or(0, |w| w.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
 
     /// The bytes the states hold, as `footprint` counts them.
@@ -229,6 +284,10 @@ impl<A: Aggregate> Writer<'_, A> {
                 streams.all.write().unwrap_or_else(|e| e.into_inner()).insert(sid, stream);
             let before = replaced.map_or(0, |old| (streams.footprint)(old.state()));
             streams.held.fetch_sub(before, Ordering::Relaxed);
+            // A change in a group is applied with the group: its head is not the log's yet.
+            if group.is_none() {
+                streams.note_written(sid);
+            }
         }
         Ok(Ok(Logged {
             before,

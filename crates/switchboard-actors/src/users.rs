@@ -62,7 +62,7 @@ pub struct UserDirectory {
 
 impl UserDirectory {
     pub fn load(log: Arc<EventLog>) -> Result<UserDirectory, EngineError> {
-        let users = Streams::load_counted(log, crate::memory::user)?;
+        let users = Streams::load_counted(log, crate::memory::user)?.forgetting_caches();
         Ok(UserDirectory { users, dispatcher: OnceLock::new() })
     }
 
@@ -278,6 +278,11 @@ impl UserDirectory {
         Ok(found.map(|(sid, _)| sid))
     }
 
+    /// Has the log forget its caches of the users written last (`Streams::forget_written`).
+    pub(crate) fn forget_written_caches(&self) {
+        self.users.forget_written();
+    }
+
     /// The bytes the directory holds (`memory.rs`), kept as users change.
     pub(crate) fn footprint(&self) -> usize {
         self.users.held()
@@ -322,8 +327,47 @@ fn view(state: &UserState) -> Option<UserView> {
         friendly_name: state.friendly_name.clone(),
         attributes: state.attributes.clone(),
         role_sid: state.role_sid,
-        channels: state.channels.clone(),
+        channels: state.channels.iter().map(|(channel, member)| (*channel, *member)).collect(),
         date_created: state.date_created,
         date_updated: state.date_updated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_crypto::MasterKey;
+    use switchboard_store::{Durability, StoreConfig};
+
+    use super::*;
+
+    #[test]
+    fn the_logs_caches_of_users_written_are_forgotten_and_their_history_continues() {
+        let temp = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(temp.path().join("data"));
+        config.durability = Durability::Flush;
+        let log = Arc::new(EventLog::open(config, MasterKey::from_bytes([4; 32])).unwrap());
+        let users = UserDirectory::load(Arc::clone(&log)).unwrap();
+        let service = Sid::from_parts(SidPrefix::SERVICE, [1; 16]);
+        let channel = |n: u8| Sid::from_parts(SidPrefix::CHANNEL, [n; 16]);
+        let member = |n: u8| Sid::from_parts(SidPrefix::MEMBER, [n; 16]);
+        let at = Timestamp(1_000);
+        for n in 0..40 {
+            assert!(users
+                .joined(service, &format!("+1415555{n:04}"), channel(n), member(n), at)
+                .unwrap());
+        }
+        log.fold().unwrap();
+        let cached = log.stream_caches_footprint();
+        users.forget_written_caches();
+        assert_eq!(users.users.waiting_to_be_forgotten(), 0, "every head was folded");
+        assert!(log.stream_caches_footprint() < cached, "the heads and keys went");
+        // A user's next change reads its head and key from the store: its history goes on.
+        assert!(users.joined(service, "+14155550007", channel(99), member(99), at).unwrap());
+        let user = users.by_identity(service, "+14155550007").unwrap().unwrap();
+        assert_eq!(user.channels.len(), 2);
+        log.fold().unwrap();
+        drop(users);
+        let Ok(log) = Arc::try_unwrap(log) else { panic!("another handle of the log is left") };
+        log.close().unwrap();
+    }
 }

@@ -342,7 +342,7 @@ fn finish(target: &mut Target) -> anyhow::Result<Option<End>> {
 }
 
 /// What `du` counts for a folder: the bytes of the blocks its files take.
-fn disk_usage(folder: &Path) -> anyhow::Result<u64> {
+pub(crate) fn disk_usage(folder: &Path) -> anyhow::Result<u64> {
     let out = std::process::Command::new("du").args(["-s", "-B1"]).arg(folder).output()?;
     anyhow::ensure!(out.status.success(), "du failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);

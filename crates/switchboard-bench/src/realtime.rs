@@ -43,6 +43,10 @@ pub struct MemoryArgs {
     channels: usize,
     #[arg(long)]
     binary: Option<std::path::PathBuf>,
+    /// Then stop the daemon cleanly, start it again on the same folder and measure it once
+    /// started: memory with nothing live and nothing the allocator kept from the load.
+    #[arg(long)]
+    reopen: bool,
 }
 
 const API_KEY: &str = "SK0123456789abcdef0123456789abcdef";
@@ -379,11 +383,9 @@ fn closed_too_slow(socket: &mut Socket) -> bool {
 
 pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let (mut daemon, base) = start_daemon_with(
-        &crate::http::daemon_binary(&args.binary)?,
-        &scratch.path().join("data"),
-        &[("SWITCHBOARD_HIBERNATE_AFTER", "20s"), ("SWITCHBOARD_DURABILITY", "flush")],
-    )?;
+    let (binary, data) = (crate::http::daemon_binary(&args.binary)?, scratch.path().join("data"));
+    let env = [("SWITCHBOARD_HIBERNATE_AFTER", "20s"), ("SWITCHBOARD_DURABILITY", "flush")];
+    let (mut daemon, base) = start_daemon_with(&binary, &data, &env)?;
     setup_flow(&base)?;
     let pid = daemon.id();
     let before = rss_kib(pid)?;
@@ -438,9 +440,50 @@ pub fn run_memory(args: &MemoryArgs) -> anyhow::Result<()> {
         (hibernated.saturating_sub(before)) as f64 * 1024.0 / channels
     );
     print_counted(&counted);
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    crate::wake::stop(&mut daemon, false)?;
+    print_folder(&data, channels)?;
+    if args.reopen {
+        measure_reopened(&binary, &data, &env, before, channels)?;
+    }
     Ok(())
+}
+
+/// Prints the data folder's size, whole and per channel.
+fn print_folder(data: &std::path::Path, channels: f64) -> anyhow::Result<()> {
+    let folder = crate::chat::disk_usage(data)? as f64;
+    let mib = folder / (1024.0 * 1024.0);
+    println!(
+        "\nData folder after a clean stop: {mib:.0} MiB, {:.0} bytes a channel",
+        folder / channels
+    );
+    Ok(())
+}
+
+/// Starts the daemon again on the folder `run_memory` filled and prints its RSS (over `before`,
+/// the empty daemon's, per channel) and its counted figures once started: memory with nothing
+/// live and nothing the allocator kept from the load.
+fn measure_reopened(
+    binary: &std::path::Path,
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    before: u64,
+    channels: f64,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (mut daemon, base) = start_daemon_with(binary, data, env)?;
+    let opened = started.elapsed();
+    // What the start read settles (the janitor folds its reports in batches).
+    std::thread::sleep(Duration::from_secs(5));
+    let reopened = rss_kib(daemon.id())?;
+    let counted = counted_memory(&base)?;
+    println!(
+        "\nStarted again on the folder (in {:.1} s): RSS {} MiB, {:.0} bytes per channel",
+        opened.as_secs_f64(),
+        reopened / 1024,
+        reopened.saturating_sub(before) as f64 * 1024.0 / channels
+    );
+    print_counted(&counted);
+    crate::wake::stop(&mut daemon, false)
 }
 
 /// The daemon's own figures, per holder and per channel.

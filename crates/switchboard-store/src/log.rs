@@ -690,15 +690,17 @@ impl EventLog {
     }
 
     /// Drops what is cached of `stream` (its head and key); the next use reloads it. A head not
-    /// folded into its `H` entry yet stays: reloading would read an older one.
-    pub fn forget(&self, stream: Sid) {
-        self.heads.remove_if(stream, |slot| {
+    /// folded into its `H` entry yet stays: reloading would read an older one. Returns whether
+    /// nothing of the stream is cached now (false: its head stayed; forget it again later).
+    pub fn forget(&self, stream: Sid) -> bool {
+        let forgotten = self.heads.remove_if(stream, |slot| {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
             let checkpointed = !self.flusher.is_unfolded(stream);
             slot.retired = checkpointed;
             checkpointed
         });
         self.keys.forget(stream);
+        forgotten
     }
 
     /// Stages `head` as the new head of `stream` (the caller holds its lock in `with_head`) and

@@ -54,12 +54,18 @@ impl<V: Clone> ShardedMap<V> {
         shards.sum::<usize>() + std::mem::size_of::<Self>()
     }
 
-    /// Removes the value of `key` if `remove` says so, deciding under the shard's lock.
-    pub fn remove_if(&self, key: Sid, remove: impl FnOnce(&V) -> bool) {
+    /// Removes the value of `key` if `remove` says so, deciding under the shard's lock. Returns
+    /// whether the map holds no value of `key` now.
+    pub fn remove_if(&self, key: Sid, remove: impl FnOnce(&V) -> bool) -> bool {
         let mut shard = self.shard(key);
-        if shard.get(&key).is_some_and(remove) {
-            shard.remove(&key);
-            shrink_if_sparse(&mut shard);
+        match shard.get(&key).map(remove) {
+            None => true,
+            Some(false) => false,
+            Some(true) => {
+                shard.remove(&key);
+                shrink_if_sparse(&mut shard);
+                true
+            }
         }
     }
 
@@ -111,5 +117,16 @@ mod tests {
         assert!(emptied < full / 4, "{emptied} of {full} kept after emptying");
         assert!(emptied >= empty);
         assert_eq!(map.get(sid(1)), None);
+    }
+
+    #[test]
+    fn remove_if_says_whether_the_key_is_gone() {
+        let map = ShardedMap::new();
+        map.insert(sid(1), 1);
+        assert!(!map.remove_if(sid(1), |_| false), "kept when told to keep it");
+        assert_eq!(map.get(sid(1)), Some(1));
+        assert!(map.remove_if(sid(1), |_| true));
+        assert_eq!(map.get(sid(1)), None);
+        assert!(map.remove_if(sid(1), |_| unreachable!("nothing to decide on")), "absent");
     }
 }
