@@ -15,7 +15,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{get, post, web, HttpRequest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -23,7 +23,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::auth::Principal;
 use crate::openapi::FORM;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
+use crate::twilio::typed_form::Form;
 
 /// The header a request's id comes in and is answered in.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -164,13 +164,14 @@ pub struct LoggingView {
 }
 
 /// The form of a change of the log's filter.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateLoggingForm {
     /// `EnvFilter` directives (e.g. `info,switchboard_http=debug`); empty: back to the filter the
-    /// daemon started with. At most 2048 characters.
-    filter: String,
+    /// daemon started with. At most 2048 characters. Required, but may be empty, which an
+    /// optional field keeps.
+    #[schema(required = true)]
+    filter: Option<String>,
 }
 
 fn control(request: &HttpRequest) -> Result<&LogControl, ApiError> {
@@ -215,15 +216,12 @@ async fn fetch_logging(
 async fn update_logging(
     principal: Principal,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateLoggingForm>,
 ) -> Result<web::Json<LoggingView>, ApiError> {
     account_only(principal)?;
     let control = control(&request)?;
     // Present but empty is a request too: back to the start's filter.
-    let filter = form
-        .get("Filter")
-        .ok_or_else(|| ApiError::bad_param("Missing required parameter Filter in the post body"))?
-        .trim();
+    let filter = form.filter.as_deref().ok_or_else(|| form.raw.missing("Filter"))?.trim();
     if filter.len() > MAX_FILTER {
         return Err(ApiError::bad_param(format!("Filter is longer than {MAX_FILTER} characters")));
     }

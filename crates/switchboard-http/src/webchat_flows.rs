@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use switchboard_domain::{FormField, Sid, SidPrefix, WebFlowSettings};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -14,16 +14,15 @@ use crate::auth::Principal;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
+use crate::twilio::typed_form::Form;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(fetch_settings).service(update_settings);
 }
 
 /// The form of a settings update: only the parameters given change.
-#[derive(ToSchema)]
-#[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 struct UpdateSettingsForm {
     /// Repeated: each an origin (`https://shop.example.com`) whose pages may embed the chat; one
     /// empty value clears the list. At most 10.
@@ -94,7 +93,7 @@ async fn update_settings(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateSettingsForm>,
 ) -> Result<HttpResponse, ApiError> {
     let (sid, mut settings) = current(&state, &request)?;
     merge(&form, &mut settings)?;
@@ -122,25 +121,23 @@ fn current(state: &AppState, request: &HttpRequest) -> Result<(Sid, WebFlowSetti
 }
 
 /// Merges the parameters given into `settings`.
-fn merge(form: &TwilioForm, settings: &mut WebFlowSettings) -> Result<(), ApiError> {
-    if form.contains("AllowedOrigins") {
-        let given = form.all("AllowedOrigins");
-        settings.allowed_origins =
-            given.into_iter().filter(|o| !o.is_empty()).map(str::to_owned).collect();
+fn merge(form: &UpdateSettingsForm, settings: &mut WebFlowSettings) -> Result<(), ApiError> {
+    if let Some(given) = &form.allowed_origins {
+        settings.allowed_origins = given.iter().filter(|o| !o.is_empty()).cloned().collect();
     }
-    if let Some(fields) = form.get("Fields") {
+    if let Some(fields) = &form.fields {
         settings.fields = json::<Vec<FormField>>(fields, "Fields")?;
     }
-    if let Some(greeting) = form.get("Greeting") {
+    if let Some(greeting) = &form.greeting {
         settings.greeting = Some(greeting.to_owned()).filter(|g| !g.is_empty());
     }
-    if let Some(theme) = form.get("Theme") {
+    if let Some(theme) = &form.theme {
         settings.theme = json(theme, "Theme")?;
     }
-    if let Some(strings) = form.get("Strings") {
+    if let Some(strings) = &form.strings {
         settings.strings = json(strings, "Strings")?;
     }
-    if let Some(secret) = form.get("IdentitySecret") {
+    if let Some(secret) = &form.identity_secret {
         settings.identity_secret = Some(secret.to_owned()).filter(|s| !s.is_empty());
     }
     Ok(())
