@@ -180,26 +180,31 @@ fn view(state: &AppState, sid: Sid, settings: &WebFlowSettings) -> WebFlowSettin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::twilio::form::TwilioForm;
+
+    /// The form a body reads into.
+    fn form(body: &[u8]) -> UpdateSettingsForm {
+        TwilioForm::parse(body).typed().unwrap()
+    }
 
     #[test]
     fn only_the_parameters_given_change() {
         let mut settings = WebFlowSettings::default_form();
         settings.greeting = Some("Hi".into());
-        let form = TwilioForm::parse(
+        let given = form(
             b"AllowedOrigins=https%3A%2F%2Fa.example&AllowedOrigins=http%3A%2F%2F127.0.0.1%3A9&IdentitySecret=s",
         );
-        merge(&form, &mut settings).unwrap();
+        merge(&given, &mut settings).unwrap();
         assert_eq!(settings.allowed_origins, ["https://a.example", "http://127.0.0.1:9"]);
         assert_eq!(settings.greeting.as_deref(), Some("Hi"), "not given, kept");
         assert_eq!(settings.fields.len(), 1);
         assert_eq!(settings.identity_secret.as_deref(), Some("s"));
-        merge(&TwilioForm::parse(b"AllowedOrigins=&Greeting=&IdentitySecret="), &mut settings)
-            .unwrap();
+        merge(&form(b"AllowedOrigins=&Greeting=&IdentitySecret="), &mut settings).unwrap();
         assert!(settings.allowed_origins.is_empty() && settings.greeting.is_none());
         assert!(settings.identity_secret.is_none());
         let fields = br#"Fields=[{"name":"email","label":"Email","kind":"email","required":true}]"#;
-        merge(&TwilioForm::parse(fields), &mut settings).unwrap();
+        merge(&form(fields), &mut settings).unwrap();
         assert_eq!(settings.fields[0].kind, switchboard_domain::FieldKind::Email);
-        assert!(merge(&TwilioForm::parse(b"Theme=[1]"), &mut settings).is_err());
+        assert!(merge(&form(b"Theme=[1]"), &mut settings).is_err());
     }
 }
