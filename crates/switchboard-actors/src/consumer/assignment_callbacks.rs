@@ -148,12 +148,12 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
     if let Some(route) = task.route {
         form.push(("TaskQueueSid".to_owned(), route.queue_sid.to_string()));
     }
-    let called = match call(shared, url, form.clone()).await {
-        None => match fallback {
-            Some(fallback) => call(shared, fallback, form).await,
-            None => None,
+    let called = match fallback {
+        None => call(shared, url, form).await,
+        Some(fallback) => match call(shared, url, form.clone()).await {
+            None => call(shared, fallback, form).await,
+            answered => answered,
         },
-        answered => answered,
     };
     let answer = match called {
         Some(Instruction::Answer(answer)) => answer,

@@ -147,7 +147,7 @@ async fn create_webhook(
         }
     }
     let config = WebhookConfig {
-        url: webhook_url(form.url.as_deref().ok_or_else(|| raw.missing("Configuration.Url"))?)?,
+        url: webhook_url(raw.required(form.url.as_deref(), "Configuration.Url")?)?,
         method: method(form.method.as_deref())?.unwrap_or_default(),
         filters: filters(form.filters.as_deref())?.unwrap_or_default(),
         retry_count: retry_count(form.retry_count.as_deref())?.unwrap_or(0),

@@ -64,10 +64,9 @@ async fn create(
     form: Form<TaskQueueForm>,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form.raw, LIMITS)?;
-    let name = form.friendly_name.as_deref().filter(|name| !name.is_empty());
     let blank = TaskQueueRecord {
         sid: new_sid(SidPrefix::TASK_QUEUE),
-        friendly_name: name.ok_or_else(|| form.raw.missing("FriendlyName"))?.to_owned(),
+        friendly_name: form.raw.required(form.friendly_name.as_deref(), "FriendlyName")?.to_owned(),
         target_workers: "1==1".to_owned(),
         max_reserved_workers: 1,
         task_order: TaskOrder::Fifo,

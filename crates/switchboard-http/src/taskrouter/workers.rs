@@ -89,9 +89,8 @@ async fn create(
     lengths::check(&form.raw, LIMITS)?;
     let (workspace, _) = workspace_in_path(&state, &request)?;
     let Form { fields: form, raw } = form;
-    let name = form.friendly_name.filter(|name| !name.is_empty());
     let new = NewWorker {
-        friendly_name: name.ok_or_else(|| raw.missing("FriendlyName"))?,
+        friendly_name: raw.required(form.friendly_name.as_deref(), "FriendlyName")?.to_owned(),
         attributes: form.attributes.unwrap_or_else(|| "{}".to_owned()),
         activity_sid: sid_field("ActivitySid", form.activity_sid.as_deref(), SidPrefix::ACTIVITY)?,
     };

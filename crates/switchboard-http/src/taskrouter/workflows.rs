@@ -73,14 +73,13 @@ async fn create(
     form: Form<WorkflowForm>,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form.raw, LIMITS)?;
-    let required = |value: &Option<String>, name| {
-        let value = value.as_deref().filter(|value| !value.is_empty());
-        value.map(str::to_owned).ok_or_else(|| form.raw.missing(name))
-    };
     let blank = WorkflowRecord {
         sid: new_sid(SidPrefix::WORKFLOW),
-        friendly_name: required(&form.friendly_name, "FriendlyName")?,
-        configuration: required(&form.configuration, "Configuration")?,
+        friendly_name: form.raw.required(form.friendly_name.as_deref(), "FriendlyName")?.to_owned(),
+        configuration: form
+            .raw
+            .required(form.configuration.as_deref(), "Configuration")?
+            .to_owned(),
         assignment_callback_url: None,
         fallback_assignment_callback_url: None,
         task_reservation_timeout: DEFAULT_RESERVATION_TIMEOUT,

@@ -86,8 +86,7 @@ async fn create(
             )))
         }
     };
-    let name = form.friendly_name.as_deref().filter(|name| !name.is_empty());
-    let mut settings = named_settings(name.ok_or_else(|| raw.missing("FriendlyName"))?);
+    let mut settings = named_settings(raw.required(form.friendly_name.as_deref(), "FriendlyName")?);
     settings.events_filter = form.events_filter.filter(|f| !f.is_empty());
     settings.event_callback_url = event_callback_url;
     check_multitasking_and_order(form.multi_task_enabled, form.prioritize_queue_order.as_deref())?;

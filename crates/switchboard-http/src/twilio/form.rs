@@ -76,10 +76,14 @@ impl TwilioForm {
 
     /// The value of a required parameter, in Twilio's words when it is missing or empty.
     pub fn require(&self, name: &str) -> Result<&str, ApiError> {
-        match self.get(name) {
-            Some(value) if !value.is_empty() => Ok(value),
-            _ => Err(self.missing(name)),
-        }
+        self.required(self.get(name), name)
+    }
+
+    /// A field a typed form declares optional but a handler requires (required only at creation,
+    /// or only once another parameter is judged): its value, or Twilio's error when it is missing
+    /// or empty, as [`TwilioForm::require`] answers.
+    pub fn required<'v>(&self, value: Option<&'v str>, name: &str) -> Result<&'v str, ApiError> {
+        value.filter(|value| !value.is_empty()).ok_or_else(|| self.missing(name))
     }
 
     /// Twilio's error for a required parameter missing or empty, saying where it was looked for.
