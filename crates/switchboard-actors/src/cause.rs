@@ -1,7 +1,7 @@
 //! The cause of the work in progress, recorded with every channel event it appends (`Recorded`'s
 //! `cause`). Where work enters, it says once what it is: the HTTP layer around each REST request
-//! (a REST call, asking for service webhooks or not), `Engine::client_action` around each client
-//! action. `Engine::execute` then reads it, however deep the call, so no handler has to pass it
+//! (a REST call, asking for service webhooks or not), `Clients::act` around each client
+//! action. `Channels::execute` then reads it, however deep the call, so no handler has to pass it
 //! along. Switchboard's own work (the janitor, delivery reports, media fetches) says
 //! `Cause::System` where it builds its commands; work that says nothing records no cause, and
 //! so, like records from before causes were kept, fires no service webhook.

@@ -2,6 +2,8 @@
 //!
 //! It loads its state on first use (snapshot plus tail), runs commands through `ChannelLog`, and
 //! publishes each event to the channel's members once the event is durable, in sequence order.
+//! It waits for the log once per append, and tells whoever asked for the append through its
+//! [`Durability`], after publishing: nobody waits on the log a second time.
 //! A panic inside a command is caught: the actor drops its state and reloads it from the log on
 //! the next message, and no other channel is touched. After a quiet period it stops (hibernates);
 //! the registry starts it again on the next use.
@@ -41,14 +43,55 @@ pub(crate) struct ChannelDeps {
 }
 
 /// Runs commands as one atomic append (see `ChannelLog::execute_all`). The reply comes once the
-/// events are written, not yet durable: the caller waits on the ticket.
+/// events are written, not yet durable, so that a caller which serialises its work (a flow
+/// router) does not hold it for a flush: the caller waits on the reply's [`Durability`].
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Result<Executed, Rejection>, EngineError>")]
+#[rtype(result = "Result<Result<Appended, Rejection>, EngineError>")]
 pub struct Execute {
     pub commands: Vec<ChannelCommand>,
     pub at: Timestamp,
     /// Recorded with every event appended (see `cause`).
     pub cause: Option<Cause>,
+}
+
+/// What an `Execute` appended, and when it is durable.
+#[derive(Debug)]
+pub struct Appended {
+    /// Its `ticket` is the channel actor's to wait on: callers wait on `durability`.
+    pub executed: Executed,
+    pub durability: Durability,
+}
+
+/// When an append is durable, as its channel actor learns it: the actor waits for the log and
+/// publishes the events to the channel's members first, then resolves this. So a 2xx that waited
+/// on it comes after the push, and the log is waited on once per append.
+#[derive(Debug)]
+#[must_use = "an append is acknowledged only once durable"]
+pub struct Durability(
+    Option<tokio::sync::oneshot::Receiver<Result<(), switchboard_store::StoreError>>>,
+);
+
+impl Durability {
+    /// Nothing was appended: nothing to wait for.
+    pub(crate) fn nothing() -> Durability {
+        Durability(None)
+    }
+
+    /// Whether the append wrote anything (a no-op append has nothing to wait for).
+    pub(crate) fn wrote(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Waits until the append is durable (and published).
+    pub async fn wait(self) -> Result<(), EngineError> {
+        let Some(receiver) = self.0 else { return Ok(()) };
+        match receiver.await {
+            Ok(durable) => Ok(durable?),
+            // The actor stopped with the wait (only the daemon's stop does that: a live
+            // channel does not hibernate while an append of its waits).
+            Err(_) => Err(EngineError::Stopping),
+        }
+    }
 }
 
 /// The channel's current state.
@@ -63,13 +106,6 @@ pub struct GetState;
 #[rtype(result = "()")]
 pub struct Hibernate;
 
-/// Internal: everything up to `next_seq` is durable and may be published.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-struct Durable {
-    next_seq: u64,
-}
-
 #[derive(Debug)]
 pub struct ChannelActor {
     sid: Sid,
@@ -78,6 +114,8 @@ pub struct ChannelActor {
     last_used: Instant,
     /// Events appended but not yet published, oldest first.
     unpublished: VecDeque<Unpublished>,
+    /// Appends whose durability is still awaited: the actor does not hibernate while any is.
+    awaiting: usize,
 }
 
 #[derive(Debug)]
@@ -102,7 +140,7 @@ impl ChannelActor {
         }
         // Stopping now would drop the wait for their durability, and they would never be
         // published nor delivered.
-        if self.unpublished.is_empty() {
+        if self.quiet() {
             crate::metrics::hibernated();
             ctx.stop();
         }
@@ -115,7 +153,13 @@ impl ChannelActor {
             channel: None,
             last_used: Instant::now(),
             unpublished: VecDeque::new(),
+            awaiting: 0,
         }
+    }
+
+    /// Nothing waits to be published nor to be durable.
+    fn quiet(&self) -> bool {
+        self.unpublished.is_empty() && self.awaiting == 0
     }
 
     fn loaded(&mut self) -> Result<&mut ChannelLog, EngineError> {
@@ -216,14 +260,29 @@ impl ChannelActor {
         }
     }
 
-    fn await_durable(&self, ticket: FlushTicket, next_seq: u64, ctx: &mut Context<Self>) {
+    /// Waits for the append behind `ticket`, then publishes every event before `next_seq`
+    /// and resolves the append's durability.
+    fn await_durable(
+        &mut self,
+        ticket: FlushTicket,
+        next_seq: u64,
+        ctx: &mut Context<Self>,
+    ) -> Durability {
+        let (tell, told) = tokio::sync::oneshot::channel();
         let log = Arc::clone(&self.deps.log);
         let wait = async move { log.wait_durable(ticket).await };
-        ctx.spawn(wait.into_actor(self).map(move |result, _actor, ctx| match result {
-            Ok(()) => ctx.notify(Durable { next_seq }),
-            // The log has stopped acknowledging; nothing more is published.
-            Err(error) => tracing::error!(%error, "a channel append never became durable"),
+        self.awaiting += 1;
+        ctx.spawn(wait.into_actor(self).map(move |result, actor, _| {
+            actor.awaiting -= 1;
+            match &result {
+                Ok(()) => actor.publish_until(next_seq),
+                // The log has stopped acknowledging; nothing more is published.
+                Err(error) => tracing::error!(%error, "a channel append never became durable"),
+            }
+            // The caller may have gone (its client hung up): the append stands all the same.
+            let _ = tell.send(result);
         }));
+        Durability(Some(told))
     }
 }
 
@@ -233,9 +292,7 @@ impl Actor for ChannelActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let check_every = (self.deps.hibernate_after / 2).max(Duration::from_millis(50));
         ctx.run_interval(check_every, |actor, ctx| {
-            if actor.unpublished.is_empty()
-                && actor.last_used.elapsed() >= actor.deps.hibernate_after
-            {
+            if actor.quiet() && actor.last_used.elapsed() >= actor.deps.hibernate_after {
                 actor.hibernate(ctx);
             }
         });
@@ -251,7 +308,7 @@ impl Actor for ChannelActor {
 }
 
 impl Handler<Execute> for ChannelActor {
-    type Result = Result<Result<Executed, Rejection>, EngineError>;
+    type Result = Result<Result<Appended, Rejection>, EngineError>;
 
     fn handle(&mut self, message: Execute, ctx: &mut Context<Self>) -> Self::Result {
         self.last_used = Instant::now();
@@ -278,17 +335,18 @@ impl Handler<Execute> for ChannelActor {
             // The users' appends came after the channel's: a ticket taken now covers both.
             executed.ticket = Some(self.deps.log.ticket());
         }
-        if let Some(ticket) = executed.ticket {
-            for (offset, event) in executed.events.iter().enumerate() {
-                let audience = audience_after(&mut members, event);
-                let seq = executed.first_seq + offset as u64;
-                self.unpublished.push_back(Unpublished { seq, at, event: event.clone(), audience });
-            }
-            let next_seq = executed.first_seq + executed.events.len() as u64;
-            self.await_durable(ticket, next_seq, ctx);
-            self.report_activity();
+        let Some(ticket) = executed.ticket else {
+            return Ok(Ok(Appended { executed, durability: Durability::nothing() }));
+        };
+        for (offset, event) in executed.events.iter().enumerate() {
+            let audience = audience_after(&mut members, event);
+            let seq = executed.first_seq + offset as u64;
+            self.unpublished.push_back(Unpublished { seq, at, event: event.clone(), audience });
         }
-        Ok(Ok(executed))
+        let next_seq = executed.first_seq + executed.events.len() as u64;
+        let durability = self.await_durable(ticket, next_seq, ctx);
+        self.report_activity();
+        Ok(Ok(Appended { executed, durability }))
     }
 }
 
@@ -309,14 +367,15 @@ impl Handler<Hibernate> for ChannelActor {
     }
 }
 
-impl Handler<Durable> for ChannelActor {
-    type Result = ();
-
-    fn handle(&mut self, message: Durable, _: &mut Context<Self>) {
+impl ChannelActor {
+    /// Publishes every event before `next_seq`, now durable, to the channel's members, and wakes
+    /// the consumers that want them. Durability may be learnt out of order: a later append's
+    /// covers the earlier ones', which then find nothing left to publish.
+    fn publish_until(&mut self, next_seq: u64) {
         let first = self.unpublished.front().map(|u| u.seq);
         let service_sid = self.channel.as_ref().and_then(|c| c.state().service_sid);
         let mut published = Vec::with_capacity(self.unpublished.len());
-        while self.unpublished.front().is_some_and(|u| u.seq < message.next_seq) {
+        while self.unpublished.front().is_some_and(|u| u.seq < next_seq) {
             let Some(item) = self.unpublished.pop_front() else { break };
             let live = Arc::new(LiveEvent {
                 channel_sid: self.sid,
@@ -346,7 +405,7 @@ impl Handler<Durable> for ChannelActor {
             self.deps.dispatcher.do_send(crate::consumer::Wake {
                 stream_sid: self.sid,
                 from_seq,
-                until_seq: message.next_seq,
+                until_seq: next_seq,
                 flow_sid: state.flex_flow_sid,
                 service_sid,
                 consumers,

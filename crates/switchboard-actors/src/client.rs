@@ -130,11 +130,24 @@ impl From<PolicyRefusal> for ClientRefusal {
     }
 }
 
+/// What a client with an access token may do (`Engine::clients`).
+#[derive(Debug, Clone, Copy)]
+pub struct Clients<'e> {
+    pub(crate) engine: &'e Engine,
+}
+
 impl Engine {
+    /// Actions of clients with access tokens, under Chat's role rules.
+    pub fn clients(&self) -> Clients<'_> {
+        Clients { engine: self }
+    }
+}
+
+impl Clients<'_> {
     /// Checks `action` by `identity` against its roles and its service's pre-event webhook and
     /// carries it out; returns the index of a sent message. Returns once durable.
-    pub async fn client_action(
-        &self,
+    pub async fn act(
+        self,
         identity: &str,
         channel_sid: Sid,
         action: ClientAction,
@@ -144,7 +157,7 @@ impl Engine {
     }
 
     async fn checked_action(
-        &self,
+        self,
         identity: &str,
         channel_sid: Sid,
         action: ClientAction,
@@ -165,7 +178,7 @@ impl Engine {
         // Edits and deletes are judged by whose message it is, so they read it first.
         let message = match action {
             ClientAction::Edit { index, .. } | ClientAction::Delete { index } => {
-                match self.message(channel, index)? {
+                match self.engine.messages().get(channel, index)? {
                     Some(message) => Some(message),
                     None => {
                         return Ok(Err(ClientRefusal::Rejected(Rejection::MessageNotFound(index))))
@@ -251,9 +264,12 @@ impl Engine {
                 // The channel's customer writing through the widget: the customer's message,
                 // exactly as through a provider (reopens, opens a task, never sent back out).
                 let done = if channel.is_customer(identity) {
-                    self.customer_message(channel, message).await?
+                    self.engine.channels().customer_message(channel, message).await?
                 } else {
-                    self.execute(channel_sid, vec![ChannelCommand::PostMessage(message)]).await?
+                    self.engine
+                        .channels()
+                        .execute(channel_sid, vec![ChannelCommand::PostMessage(message)])
+                        .await?
                 };
                 return Ok(done.map_err(ClientRefusal::Rejected).map(|executed| {
                     executed.events.iter().find_map(|e| match e {
@@ -300,6 +316,8 @@ impl Engine {
             }
         };
         Ok(self
+            .engine
+            .channels()
             .execute(channel_sid, commands)
             .await?
             .map(|_| None)
@@ -309,7 +327,7 @@ impl Engine {
     /// Whether `identity` may upload a medium to the channel, for a message it will send: a
     /// member whose roles grant `sendMediaMessage`.
     pub async fn may_upload_media(
-        &self,
+        self,
         identity: &str,
         channel_sid: Sid,
     ) -> Result<Result<(), ClientRefusal>, EngineError> {
@@ -326,23 +344,23 @@ impl Engine {
 
     /// The channel as it is now and what `identity` is on it.
     async fn standing(
-        &self,
+        self,
         identity: &str,
         channel_sid: Sid,
     ) -> Result<Result<Gathered, ClientRefusal>, EngineError> {
-        let Some(channel) = self.channel(channel_sid).await? else {
+        let Some(channel) = self.engine.channels().state(channel_sid).await? else {
             return Ok(Err(ClientRefusal::ChannelNotFound));
         };
         let (Some(service_sid), false) = (channel.service_sid, channel.is_removed()) else {
             return Ok(Err(ClientRefusal::ChannelNotFound));
         };
-        let Some(service) = self.services().get(service_sid) else {
+        let Some(service) = self.engine.services().get(service_sid) else {
             return Ok(Err(ClientRefusal::ChannelNotFound));
         };
         let role = |sid: Option<Sid>, default: DefaultRole| -> Option<RoleState> {
             sid.and_then(|s| service.roles.get(&s)).or_else(|| service.role(default)).cloned()
         };
-        let user = self.users().by_identity(service_sid, identity)?;
+        let user = self.engine.users().by_identity(service_sid, identity)?;
         let service_role = role(user.and_then(|u| u.role_sid), DefaultRole::ServiceUser);
         let member = channel.member_by_identity(identity).map(|(sid, m)| (sid, m.clone()));
         let channel_role =
@@ -354,18 +372,18 @@ impl Engine {
     /// Asks the service's pre-event webhook about `event`, if it has one whose filters name it;
     /// returns its JSON answer. The client waits meanwhile.
     async fn pre_event(
-        &self,
+        self,
         service_sid: Sid,
         channel_sid: Sid,
         identity: &str,
         event: &'static str,
         params: &[(&str, String)],
     ) -> Result<Option<Value>, ClientRefusal> {
-        let Some(hook) = self.services().pre_webhook(service_sid) else { return Ok(None) };
+        let Some(hook) = self.engine.services().pre_webhook(service_sid) else { return Ok(None) };
         if !hook.wants(event) {
             return Ok(None);
         }
-        let hooks = &self.inner.hooks;
+        let hooks = &self.engine.inner.hooks;
         let mut form = crate::consumer::webhooks::pre_event_form(
             hooks,
             service_sid,

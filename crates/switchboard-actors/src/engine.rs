@@ -1,28 +1,39 @@
 //! `Engine`: the handle the HTTP layer holds. It owns the log, the actors and the directories,
-//! reads the clock once per request, and returns only once what it reports is durable.
+//! reads the clock once per request, and returns only once what it reports is durable. Callers
+//! reach it by concern, through borrowed sub-handles: `channels()`, `messages()`, `clients()`,
+//! `media()`, `presence()`, `deliveries()`, `tasks()`, `operations()`, `audit()`, and the
+//! directories (`flows()`, `services()`, `users()`, `people()`, `workspaces()`, `task_router()`,
+//! `studio_flows()`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use switchboard_domain::{
-    ChannelCommand, ChannelState, DeliveryStatus, IndexKind, ProviderError, Recorded, Rejection,
-    Sid, SidPrefix, Timestamp,
-};
-use switchboard_store::{ChannelLog, EventLog, Executed, ReplayRecord};
+use switchboard_domain::{Rejection, Sid, Timestamp};
+use switchboard_store::{ChannelLog, EventLog};
 
-use crate::channel::{ChannelDeps, Execute, GetState};
+use crate::channel::ChannelDeps;
 use crate::consumer::{Consumers, Dispatcher, Shared, Wake};
-use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
-use crate::hub::{Hub, LiveEvent};
-use crate::janitor::{Activity, ChannelListing, Janitor, ListChannels, ListOpenTasks, OpenTask};
-use crate::registry::{shard, Registry};
-use crate::router::{FlowRouter, Route, Routed};
+use crate::directory::{FlowDirectory, ServiceDirectory};
+use crate::hub::Hub;
+use crate::janitor::{Activity, Janitor};
+use crate::registry::Registry;
+use crate::router::FlowRouter;
 use crate::studio_flows::StudioFlowDirectory;
 use crate::users::UserDirectory;
 use crate::{Clock, EngineError};
 
 pub use crate::router::Inbound;
+
+mod channels;
+mod deliveries;
+mod operations;
+mod tasks;
+
+pub use channels::Channels;
+pub use deliveries::{Deliveries, ProviderStatus};
+pub use operations::Operations;
+pub use tasks::Tasks;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone)]
@@ -62,18 +73,6 @@ const STUDIO_TICK: Duration = Duration::from_secs(1);
 /// How often the log forgets the caches of users written last (`start_forgetting_user_caches`).
 const FORGET_USER_CACHES_EVERY: Duration = Duration::from_secs(5);
 
-/// How many more times, and how far apart, an unknown provider id is looked up again.
-const STATUS_RETRIES: u32 = 10;
-const STATUS_RETRY_PAUSE: Duration = Duration::from_millis(100);
-
-/// A provider's report on one outbound message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderStatus {
-    pub provider_message_id: String,
-    pub status: DeliveryStatus,
-    pub error: Option<ProviderError>,
-}
-
 /// Why an inbound message was not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InboundRefusal {
@@ -109,11 +108,11 @@ pub(crate) struct EngineInner {
     pub studio_flows: Arc<StudioFlowDirectory>,
     pub people: crate::people::PeopleDirectory,
     pub hub: Arc<Hub>,
-    pub(crate) presence: crate::presence::Presence,
+    pub(crate) presence: crate::presence::PresenceState,
     janitor: Addr<Janitor>,
     janitor_holds: Arc<crate::janitor::JanitorHolds>,
     pub(crate) routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
-    media_config: crate::MediaConfig,
+    pub(crate) media_config: crate::MediaConfig,
 }
 
 impl EngineInner {
@@ -172,9 +171,6 @@ pub struct Engine {
     pub(crate) inner: Arc<EngineInner>,
 }
 
-/// How long a clean stop waits for the live channels to write their snapshots.
-const HIBERNATE_ALL_LIMIT: Duration = Duration::from_secs(15);
-
 impl Engine {
     /// Starts the actors. Must run inside an actix `System`. Loads every flow and service, and
     /// tells the janitor about every channel, so retirement survives restarts.
@@ -191,7 +187,6 @@ impl Engine {
             config.janitor_tick,
             Arc::clone(&clock),
             Arc::downgrade(&registry),
-            Arc::clone(&log),
         )
         .start_with_feed();
         let hub = Arc::new(Hub::default());
@@ -236,7 +231,7 @@ impl Engine {
             clock,
             registry,
             hub,
-            presence: crate::presence::Presence::default(),
+            presence: crate::presence::PresenceState::default(),
             janitor,
             janitor_holds,
             routers: std::sync::OnceLock::new(),
@@ -269,7 +264,7 @@ impl Engine {
         dispatcher: &Addr<Dispatcher>,
     ) -> Result<(), EngineError> {
         let log = &self.inner.log;
-        for sid in self.channel_sids()? {
+        for sid in self.channels().sids()? {
             let mut channel = ChannelLog::load(log, sid)?;
             // Every channel is loaded here anyway. One far past its latest snapshot (after a
             // crash, which left no snapshot at the stop) keeps the result, so that the first
@@ -368,43 +363,6 @@ impl Engine {
         &self.inner.log
     }
 
-    /// The channel of a service with this unique name, if any.
-    pub fn channel_named(
-        &self,
-        service_sid: Sid,
-        unique_name: &str,
-    ) -> Result<Option<Sid>, EngineError> {
-        let found = self.inner.log.lookup(IndexKind::UniqueName, Some(service_sid), unique_name)?;
-        Ok(found.map(|(channel, _)| channel))
-    }
-
-    /// Every durable event of a channel from sequence `from` on, up to its head as it was when
-    /// asked (what a reconnecting client missed). Waits for what is written to be durable.
-    pub async fn durable_events(
-        &self,
-        channel_sid: Sid,
-        from: u64,
-    ) -> Result<Vec<LiveEvent>, EngineError> {
-        let log = &self.inner.log;
-        let head = log.next_seq(channel_sid)?;
-        log.wait_durable(log.ticket()).await?;
-        let mut events = Vec::new();
-        for record in log.read::<Recorded>(channel_sid, from) {
-            match record? {
-                ReplayRecord::Event { seq, .. } if seq >= head => break,
-                ReplayRecord::Event { seq, event, .. } => events.push(LiveEvent {
-                    channel_sid,
-                    service_sid: None,
-                    seq,
-                    at: event.at,
-                    event: event.event,
-                }),
-                ReplayRecord::Shredded { .. } => {}
-            }
-        }
-        Ok(events)
-    }
-
     pub fn flows(&self) -> &FlowDirectory {
         &self.inner.flows
     }
@@ -416,53 +374,6 @@ impl Engine {
     /// TaskRouter's workspaces and their configuration.
     pub fn workspaces(&self) -> &crate::workspaces::WorkspaceDirectory {
         &self.inner.workspaces
-    }
-
-    /// Answers a reservation, then brings the task's chat channel in line (`flex_orchestration`).
-    pub async fn answer_reservation(
-        &self,
-        workspace: Sid,
-        task: Sid,
-        reservation: Sid,
-        answer: crate::taskrouter::ReservationAnswer,
-    ) -> crate::taskrouter::Routed<switchboard_routing::task::TaskState> {
-        let router = self.task_router();
-        let answered = router.answer_reservation(workspace, task, reservation, answer, self.now());
-        let answered = answered.await?;
-        if let Ok(task) = &answered {
-            crate::flex_orchestration::orchestrate(self, task).await?;
-        }
-        Ok(answered)
-    }
-
-    /// Creates a task, then brings its chat channel in line (`flex_orchestration`): a task
-    /// naming an active channel (a transfer) is linked to it.
-    pub async fn create_task(
-        &self,
-        workspace: Sid,
-        account: Sid,
-        new: crate::taskrouter::NewTask,
-    ) -> crate::taskrouter::Routed<switchboard_routing::task::TaskState> {
-        let router = self.task_router();
-        let created = router.create_task(workspace, account, new, self.now()).await?;
-        if let Ok(task) = &created {
-            crate::flex_orchestration::orchestrate(self, task).await?;
-        }
-        Ok(created)
-    }
-
-    /// Updates a task, then brings its chat channel in line (`flex_orchestration`).
-    pub async fn update_task(
-        &self,
-        workspace: Sid,
-        task: Sid,
-        changes: crate::taskrouter::TaskChanges,
-    ) -> crate::taskrouter::Routed<switchboard_routing::task::TaskState> {
-        let updated = self.task_router().update_task(workspace, task, changes, self.now()).await?;
-        if let Ok(task) = &updated {
-            crate::flex_orchestration::orchestrate(self, task).await?;
-        }
-        Ok(updated)
     }
 
     /// Brings every task's channel in line once (what a crash may have left undone), then fires
@@ -508,16 +419,6 @@ impl Engine {
         &self.inner.studio_flows
     }
 
-    /// Starts an execution of Studio flow `flow`'s newest published revision, now (the runner,
-    /// `consumer/studio_trigger.rs`, starts them from channels' first messages).
-    pub async fn start_studio_execution(
-        &self,
-        flow: Sid,
-        start: crate::studio_flows::ExecutionStart,
-    ) -> crate::studio_flows::ExecutionChange {
-        self.inner.studio_flows.start_execution(flow, start, self.now()).await
-    }
-
     pub fn users(&self) -> &UserDirectory {
         &self.inner.users
     }
@@ -526,265 +427,12 @@ impl Engine {
         &self.inner.hub
     }
 
-    /// The sandbox replies go to, when the daemon has no upstream provider credentials.
-    pub fn sandbox(&self) -> Option<&Arc<crate::Sandbox>> {
-        self.inner.hooks.config.sandbox.as_ref()
-    }
-
-    /// The limits media are held to (uploads as well as fetches).
-    pub fn media_config(&self) -> &crate::MediaConfig {
-        &self.inner.media_config
-    }
-
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
 
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
-    }
-
-    /// Whether the engine can take work: the log acknowledges writes and the routers, the
-    /// janitor and the arbiters that run channels are alive.
-    pub fn check_ready(&self) -> Result<(), String> {
-        self.inner.log.check_ready().map_err(|e| e.to_string())?;
-        let routers_alive = self.inner.routers.get().is_some_and(|r| r.iter().all(Addr::connected));
-        if !routers_alive {
-            return Err("a flow router has stopped".into());
-        }
-        if !self.inner.janitor.connected() {
-            return Err("the janitor has stopped".into());
-        }
-        Ok(())
-    }
-
-    /// Live channel actors (the rest are hibernated or never loaded).
-    pub fn live_channels(&self) -> usize {
-        self.inner.registry.live()
-    }
-
-    /// What the daemon holds in memory for its channels, users and streams (`memory.rs`).
-    pub fn memory(&self) -> crate::MemoryFigures {
-        let held = &self.inner.janitor_holds;
-        crate::MemoryFigures {
-            channels_known: held.channels.load(std::sync::atomic::Ordering::Relaxed),
-            janitor_bytes: held.bytes.load(std::sync::atomic::Ordering::Relaxed),
-            users_bytes: self.inner.users.footprint(),
-            stream_caches_bytes: self.inner.log.stream_caches_footprint(),
-        }
-    }
-
-    /// Sets the gauges that are sampled when scraped rather than kept as things change: live
-    /// channel actors, what the daemon holds in memory, and the store's size on disk.
-    pub async fn sample_metrics(&self) {
-        // The janitor folds channels' reports in batches: fold what waits, so the figures
-        // count every channel reported so far.
-        let _ = self.inner.janitor.send(crate::janitor::TakeActivity).await;
-        let disk_bytes = self.inner.log.size_on_disk();
-        if let Err(error) = &disk_bytes {
-            tracing::warn!(%error, "could not read the store's size on disk");
-        }
-        crate::metrics::sample(self.live_channels(), &self.memory(), disk_bytes.ok());
-        let (waiting, oldest) = self.inner.task_router.waiting(self.now());
-        crate::metrics::sample_task_router(waiting, oldest);
-    }
-
-    /// Snapshots every live channel far enough past its latest snapshot, and stops those with
-    /// nothing left to publish, as hibernation does: for a clean stop, so that the next start
-    /// does not replay every channel's recent events on its first message.
-    pub async fn hibernate_all(&self) {
-        let actors = self.inner.registry.live_actors();
-        let count = actors.len();
-        // An actor already stopping answers with an error: it needs nothing more.
-        let all = futures_util::future::join_all(
-            actors.iter().map(|addr| addr.send(crate::channel::Hibernate)),
-        );
-        // Snapshots are derived data: a slow channel does not hold a stop up for long.
-        match tokio::time::timeout(HIBERNATE_ALL_LIMIT, all).await {
-            Ok(_) => tracing::info!(channels = count, "live channels hibernated"),
-            Err(_) => tracing::warn!(
-                channels = count,
-                "not every live channel hibernated in time; those load from older snapshots"
-            ),
-        }
-    }
-
-    /// Stores an inbound message under the enabled Flex Flow that takes it (its channel type and
-    /// our address): into the customer's channel or a new one. Returns once it is durable (or,
-    /// for a redelivery, once the original is).
-    pub async fn inbound(
-        &self,
-        inbound: Inbound,
-    ) -> Result<Result<InboundOutcome, InboundRefusal>, EngineError> {
-        let provider = inbound.provider;
-        let Some(flow) = self.inner.flows.find_enabled(inbound.channel_type, &inbound.to) else {
-            crate::metrics::inbound(provider, crate::metrics::InboundOutcomeKind::Unrouted);
-            tracing::warn!(
-                channel_type = inbound.channel_type.as_str(),
-                "no enabled Flex Flow for an inbound message"
-            );
-            return Ok(Err(InboundRefusal::Unrouted));
-        };
-        let answer = self.store_inbound(flow, inbound).await;
-        let outcome = crate::metrics::outcome_of(&answer, |stored| stored.duplicate);
-        crate::metrics::inbound(provider, outcome);
-        Ok(answer?.map_err(InboundRefusal::Rejected))
-    }
-
-    async fn store_inbound(
-        &self,
-        flow: FlowView,
-        inbound: Inbound,
-    ) -> Result<Result<InboundOutcome, Rejection>, EngineError> {
-        let routers = self.inner.routers.get().ok_or(EngineError::Stopping)?;
-        let router = &routers[shard(&(flow.sid, &inbound.customer_address), routers.len())];
-        let _writing = self.inner.log.writing();
-        let at = self.now();
-        let routed = match router
-            .send(Route { flow, inbound, at, span: tracing::Span::current() })
-            .await??
-        {
-            Ok(routed) => routed,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
-        let outcome = match routed {
-            Routed::Stored { channel_sid, message_index, created_channel, ticket } => {
-                if let Some(ticket) = ticket {
-                    self.inner.log.wait_durable(ticket).await?;
-                }
-                InboundOutcome { channel_sid, message_index, created_channel, duplicate: false }
-            }
-            Routed::Duplicate { channel_sid, message_index } => {
-                // The original may still be on its way to disk: wait for everything written so far.
-                self.inner.log.wait_durable(self.inner.log.ticket()).await?;
-                InboundOutcome {
-                    channel_sid,
-                    message_index,
-                    created_channel: false,
-                    duplicate: true,
-                }
-            }
-        };
-        Ok(Ok(outcome))
-    }
-
-    /// Runs commands on a channel as one atomic append and returns once durable.
-    pub async fn execute(
-        &self,
-        channel_sid: Sid,
-        commands: Vec<ChannelCommand>,
-    ) -> Result<Result<Executed, Rejection>, EngineError> {
-        let _writing = self.inner.log.writing();
-        let at = self.now();
-        let cause = crate::cause::current();
-        let execute = || Execute { commands: commands.clone(), at, cause: cause.clone() };
-        let executed = match self.inner.registry.ask(channel_sid, None, execute).await?? {
-            Ok(executed) => executed,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
-        if let Some(ticket) = executed.ticket {
-            self.inner.log.wait_durable(ticket).await?;
-        }
-        Ok(Ok(executed))
-    }
-
-    /// The state of a channel, `None` if it does not exist.
-    pub async fn channel(&self, channel_sid: Sid) -> Result<Option<ChannelState>, EngineError> {
-        if channel_sid.prefix() != SidPrefix::CHANNEL || self.inner.log.next_seq(channel_sid)? == 0
-        {
-            return Ok(None);
-        }
-        self.inner.registry.ask(channel_sid, None, || GetState).await?.map(Some)
-    }
-
-    /// Every channel SID, in order.
-    pub fn channel_sids(&self) -> Result<Vec<Sid>, EngineError> {
-        Ok(self
-            .inner
-            .log
-            .streams()
-            .filter(|s| s.as_ref().map_or(true, |s| s.prefix() == SidPrefix::CHANNEL))
-            .collect::<Result<_, _>>()?)
-    }
-
-    /// Applies providers' reports on outbound messages, each found by the provider's id for it
-    /// (Twilio's `SM…`, `wamid.…`, Messenger's `mid`). Returns the ids that match no message of
-    /// ours. A report that does not move a status forward records nothing.
-    ///
-    /// A provider may report before the send's own outcome is recorded (its answer and its first
-    /// status callback race), so ids not found at once are looked up again for a moment.
-    pub async fn provider_statuses(
-        &self,
-        reports: Vec<ProviderStatus>,
-    ) -> Result<Vec<String>, EngineError> {
-        let mut pending = reports;
-        for attempt in 0..=STATUS_RETRIES {
-            if attempt > 0 {
-                tokio::time::sleep(STATUS_RETRY_PAUSE).await;
-            }
-            let mut unknown = Vec::new();
-            for report in pending {
-                let found = self.inner.log.lookup(
-                    IndexKind::ProviderMessage,
-                    None,
-                    &report.provider_message_id,
-                )?;
-                let Some((channel_sid, Some(index))) = found else {
-                    unknown.push(report);
-                    continue;
-                };
-                let command = ChannelCommand::RecordDelivery {
-                    index,
-                    status: report.status,
-                    error: report.error,
-                };
-                if let Err(rejection) = self.execute(channel_sid, vec![command]).await? {
-                    tracing::debug!(%channel_sid, index, %rejection, "a delivery report was not applied");
-                }
-            }
-            if unknown.is_empty() {
-                return Ok(Vec::new());
-            }
-            pending = unknown;
-        }
-        Ok(pending.into_iter().map(|r| r.provider_message_id).collect())
-    }
-
-    /// Applies a provider's watermark ("every message sent before `up_to` was delivered/read")
-    /// to the channel a customer of `flow` is bound to. Returns whether there was one.
-    pub async fn provider_watermark(
-        &self,
-        flow_sid: Sid,
-        customer_address: &str,
-        status: DeliveryStatus,
-        up_to: Timestamp,
-    ) -> Result<bool, EngineError> {
-        let bound = self.inner.log.lookup(IndexKind::Binding, Some(flow_sid), customer_address)?;
-        let Some((channel_sid, _)) = bound else { return Ok(false) };
-        let command = ChannelCommand::RecordWatermark { status, up_to };
-        if let Err(rejection) = self.execute(channel_sid, vec![command]).await? {
-            tracing::debug!(%channel_sid, %rejection, "a watermark was not applied");
-        }
-        Ok(true)
-    }
-
-    /// Deliveries the outbox gave up on: (channel, sequence, why).
-    pub fn dead_letters(&self) -> Result<Vec<(Sid, u64, String)>, EngineError> {
-        Ok(self.inner.log.dead_letters(crate::consumer::EXTERNAL_CONSUMER)?)
-    }
-
-    /// The channels of a service (of every service with `None`), erased ones left out, in SID
-    /// order, without loading any of them.
-    pub async fn channel_listings(
-        &self,
-        service_sid: Option<Sid>,
-    ) -> Result<Vec<ChannelListing>, EngineError> {
-        Ok(self.inner.janitor.send(ListChannels { service_sid }).await?)
-    }
-
-    /// Every open task of every channel, oldest first.
-    pub async fn open_tasks(&self) -> Result<Vec<OpenTask>, EngineError> {
-        Ok(self.inner.janitor.send(ListOpenTasks).await?)
     }
 }
 

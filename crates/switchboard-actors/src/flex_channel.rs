@@ -13,11 +13,10 @@ use switchboard_domain::{
     Cause, ChannelCommand, ChannelKind, ChannelState, ChannelStatus, ErasureReason, IndexKind,
     MessageSource, NewChannel, NewMessage, Rejection, Sid, SidPrefix, TaskOutcome, Timestamp,
 };
-use switchboard_store::{Executed, FlushTicket};
+use switchboard_store::Executed;
 
-use crate::channel::GetState;
+use crate::channel::{Durability, GetState};
 use crate::directory::FlowView;
-use crate::engine::Engine;
 use crate::registry::shard;
 use crate::router::{
     carried_from_latest, channel_attributes, execute, task_for, FlowRouter, RouteDeps,
@@ -53,10 +52,10 @@ pub struct Opened {
     pub created: bool,
 }
 
-type OpenResult = Result<Result<(Opened, Option<FlushTicket>), Rejection>, EngineError>;
+type OpenResult = Result<Result<(Opened, Durability), Rejection>, EngineError>;
 
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Result<(Opened, Option<FlushTicket>), Rejection>, EngineError>")]
+#[rtype(result = "Result<Result<(Opened, Durability), Rejection>, EngineError>")]
 struct Open {
     flow: FlowView,
     open: OpenChannel,
@@ -67,7 +66,7 @@ struct Open {
 
 impl Handler<Open> for FlowRouter {
     type Result =
-        AtomicResponse<Self, Result<Result<(Opened, Option<FlushTicket>), Rejection>, EngineError>>;
+        AtomicResponse<Self, Result<Result<(Opened, Durability), Rejection>, EngineError>>;
 
     fn handle(&mut self, open: Open, _: &mut Context<Self>) -> Self::Result {
         let deps = self.deps.clone();
@@ -139,7 +138,7 @@ async fn open_one(deps: &RouteDeps, request: Open, home: usize) -> OpenResult {
     ];
     commands.extend(task(&flow, &open));
     let done = execute(deps, channel_sid, &commands, at, home, &cause).await?;
-    Ok(done.map(|done| (Opened { channel_sid, created: true }, done.ticket)))
+    Ok(done.map(|done| (Opened { channel_sid, created: true }, done.durability)))
 }
 
 /// The customer's bound channel, made ready for the interaction: reactivated if it is a
@@ -151,7 +150,7 @@ async fn reuse(
     open: &OpenChannel,
     (at, home): (Timestamp, usize),
     cause: &Option<Cause>,
-) -> Result<Result<Option<FlushTicket>, Rejection>, EngineError> {
+) -> Result<Result<Durability, Rejection>, EngineError> {
     // The actor is the only writer, but another caller (a REST member add) may come between the
     // read and the write: the second round sees it.
     let mut last = Rejection::ChannelNotFound;
@@ -175,7 +174,7 @@ async fn reuse(
         }
         commands.extend(task(flow, open));
         match execute(deps, channel_sid, &commands, at, home, cause).await? {
-            Ok(done) => return Ok(Ok(done.ticket)),
+            Ok(done) => return Ok(Ok(done.durability)),
             Err(rejection @ Rejection::MemberExists(_)) => last = rejection,
             Err(other) => return Ok(Err(other)),
         }
@@ -211,27 +210,30 @@ fn member_name(state: &ChannelState, identity: &str) -> String {
         .unwrap_or_else(|| identity.to_owned())
 }
 
-impl Engine {
+impl crate::engine::Channels<'_> {
     /// Finds the customer's channel under `flow` (as an inbound message would) or opens one with
     /// the customer as member and the flow's integration started. Returns once it is durable.
-    pub async fn open_channel(
-        &self,
+    pub async fn open(
+        self,
         flow: FlowView,
         open: OpenChannel,
     ) -> Result<Result<Opened, Rejection>, EngineError> {
-        let inner = &self.inner;
+        let inner = &self.engine.inner;
         let routers = inner.routers.get().ok_or(EngineError::Stopping)?;
         let router = &routers[shard(&(flow.sid, &open.customer_address), routers.len())];
-        let at = self.now();
-        let (opened, ticket) =
+        let at = self.engine.now();
+        let (opened, durability) =
             match router.send(Open { flow, open, at, cause: crate::cause::current() }).await?? {
                 Ok(done) => done,
                 Err(rejection) => return Ok(Err(rejection)),
             };
         // Nothing written means the channel was found as it was; its creation by an earlier
         // call may still be on its way to disk.
-        let ticket = ticket.unwrap_or_else(|| inner.log.ticket());
-        inner.log.wait_durable(ticket).await?;
+        if durability.wrote() {
+            durability.wait().await?;
+        } else {
+            inner.log.wait_durable(inner.log.ticket()).await?;
+        }
         Ok(Ok(opened))
     }
 
@@ -239,7 +241,7 @@ impl Engine {
     /// reopens a long-lived channel, opens a task when none is open (task flows), goes to the
     /// external integration and is never sent back out to the customer's provider.
     pub async fn customer_message(
-        &self,
+        self,
         channel: &ChannelState,
         message: NewMessage,
     ) -> Result<Result<Executed, Rejection>, EngineError> {
@@ -255,7 +257,7 @@ impl Engine {
     }
 
     async fn store_customer_message(
-        &self,
+        self,
         channel: &ChannelState,
         message: NewMessage,
     ) -> Result<Result<Executed, Rejection>, EngineError> {
@@ -266,7 +268,7 @@ impl Engine {
             source: MessageSource::Customer,
             ..message
         })];
-        if let Some(flow) = channel.flex_flow_sid.and_then(|f| self.inner.flows.get(f)) {
+        if let Some(flow) = channel.flex_flow_sid.and_then(|f| self.engine.inner.flows.get(f)) {
             commands.extend(task_for(&flow, &name, &address, new_sid(SidPrefix::TASK), None));
         }
         self.execute(channel_sid, commands).await
@@ -276,7 +278,7 @@ impl Engine {
     /// long-lived) and cancels its open tasks with `reason`, then runs `more` (computed from the
     /// same state). Returns once durable; `None` if the channel does not exist.
     pub async fn end_interaction(
-        &self,
+        self,
         channel_sid: Sid,
         reason: &str,
         more: impl Fn(&ChannelState) -> Vec<ChannelCommand>,
@@ -284,7 +286,7 @@ impl Engine {
         // A task may end (or open) between the read and the write; the next round sees it.
         let mut last = Rejection::ChannelNotFound;
         for _ in 0..3 {
-            let Some(state) = self.channel(channel_sid).await? else {
+            let Some(state) = self.state(channel_sid).await? else {
                 return Ok(Err(Rejection::ChannelNotFound));
             };
             let mut commands = vec![ChannelCommand::Deactivate];
@@ -304,8 +306,8 @@ impl Engine {
 
     /// Removes a channel from the API: ends its interaction, then erases its content
     /// (`ErasureReason::Operator`), which also releases the customer, long-lived or not.
-    pub async fn remove_channel(
-        &self,
+    pub async fn remove(
+        self,
         channel_sid: Sid,
         reason: &str,
     ) -> Result<Result<(), Rejection>, EngineError> {

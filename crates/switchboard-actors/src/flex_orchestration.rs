@@ -28,12 +28,12 @@ use crate::{Engine, EngineError};
 /// Brings the task's channel, if it names one, in line with the task.
 pub(crate) async fn orchestrate(engine: &Engine, task: &TaskState) -> Result<(), EngineError> {
     let Some(channel_sid) = channel_of(task) else { return Ok(()) };
-    let Some(channel) = engine.channel(channel_sid).await? else { return Ok(()) };
+    let Some(channel) = engine.channels().state(channel_sid).await? else { return Ok(()) };
     let commands = commands_for(engine, task, &channel);
     if commands.is_empty() {
         return Ok(());
     }
-    if let Err(rejection) = engine.execute(channel_sid, commands).await? {
+    if let Err(rejection) = engine.channels().execute(channel_sid, commands).await? {
         // The channel moved on meanwhile (erased, deleted): nothing left to bring in line.
         tracing::warn!(channel = %channel_sid, %rejection, "a task's channel was left as it is");
     }

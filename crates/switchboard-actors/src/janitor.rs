@@ -16,7 +16,6 @@ use actix::prelude::*;
 use switchboard_domain::{
     Cause, ChannelCommand, ChannelKind, ChannelState, ChannelStatus, Sid, Timestamp,
 };
-use switchboard_store::EventLog;
 
 use crate::channel::Execute;
 use crate::registry::Registry;
@@ -236,7 +235,6 @@ pub struct Janitor {
     tick: Duration,
     clock: Arc<dyn Clock>,
     registry: Weak<Registry>,
-    log: Arc<EventLog>,
 }
 
 impl Janitor {
@@ -245,7 +243,6 @@ impl Janitor {
         tick: Duration,
         clock: Arc<dyn Clock>,
         registry: Weak<Registry>,
-        log: Arc<EventLog>,
     ) -> Janitor {
         Janitor {
             channels: BTreeMap::new(),
@@ -256,7 +253,6 @@ impl Janitor {
             tick,
             clock,
             registry,
-            log,
         }
     }
 
@@ -316,7 +312,6 @@ impl Janitor {
                 activity.active = false;
             }
             let addr = registry.get(sid);
-            let log = Arc::clone(&self.log);
             let command = ChannelCommand::RetireIfIdle { now, window_millis };
             actix::spawn(async move {
                 match addr
@@ -324,8 +319,8 @@ impl Janitor {
                     .await
                 {
                     Ok(Ok(Ok(done))) => {
-                        if let Some(ticket) = done.ticket {
-                            if log.wait_durable(ticket).await.is_ok() {
+                        if done.durability.wrote() {
+                            if done.durability.wait().await.is_ok() {
                                 crate::metrics::retired();
                             }
                             tracing::info!(channel = %sid, "janitor retired an inactive channel");

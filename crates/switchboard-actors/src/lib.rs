@@ -53,7 +53,7 @@ mod workspaces;
 
 pub use audit::Audit;
 pub use channel::ChannelActor;
-pub use client::{ClientAction, ClientRefusal};
+pub use client::{ClientAction, ClientRefusal, Clients};
 pub use clock::{iso8601, Clock, SystemClock};
 pub use consumer::webhooks::channel_attributes;
 pub use consumer::{
@@ -62,18 +62,21 @@ pub use consumer::{
     WEBHOOK_CONSUMER,
 };
 pub use directory::{FlowDirectory, FlowView, ServiceDirectory, ServiceView};
-pub use engine::{Engine, EngineConfig, Inbound, InboundOutcome, InboundRefusal, ProviderStatus};
+pub use engine::{
+    Channels, Deliveries, Engine, EngineConfig, Inbound, InboundOutcome, InboundRefusal,
+    Operations, ProviderStatus, Tasks,
+};
 pub use error::EngineError;
 pub use flex_channel::{OpenChannel, Opened};
 pub use hub::{Hub, Live, LiveEvent, Subscription};
 pub use ids::new_sid;
 pub use janitor::{ChannelListing, Janitor, OpenTask};
-pub use media::{signed_media_url, MediaConfig};
+pub use media::{signed_media_url, ChannelMedia, MediaConfig};
 pub use memory::MemoryFigures;
-pub use messages::{MessageDelivery, MessageView};
+pub use messages::{MessageDelivery, MessageView, Messages};
 pub use outbound::OutboundPolicy;
 pub use people::{AddPersonError, PeopleDirectory, PersonChange};
-pub use presence::{Reachability, SETTLE as PRESENCE_SETTLE};
+pub use presence::{Presence, Reachability, SETTLE as PRESENCE_SETTLE};
 pub use router::FlowRouter;
 pub use sandbox::{Sandbox, SandboxDelivery};
 pub use studio_flows::{

@@ -11,36 +11,54 @@ use switchboard_store::{MediaRead, StoreError, StoredMedia};
 
 use crate::{Engine, EngineError};
 
+/// Media: uploads, fetches and reads (`Engine::media`).
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelMedia<'e> {
+    pub(crate) engine: &'e Engine,
+}
+
 impl Engine {
+    /// Media of the channels, and the limits they are held to.
+    pub fn media(&self) -> ChannelMedia<'_> {
+        ChannelMedia { engine: self }
+    }
+}
+
+impl<'e> ChannelMedia<'e> {
+    /// The limits media are held to (uploads as well as fetches).
+    pub fn config(self) -> &'e crate::MediaConfig {
+        &self.engine.inner.media_config
+    }
+
     /// The channel that holds a medium: through the index by media SID or, once a shred removed
     /// that entry, the media store's own record of whose it was.
-    pub fn media_channel(&self, media_sid: Sid) -> Result<Option<Sid>, EngineError> {
+    pub fn channel_of(self, media_sid: Sid) -> Result<Option<Sid>, EngineError> {
         let value = media_sid.to_string();
         if let Some((channel, _)) =
-            self.log().lookup(switchboard_domain::IndexKind::Media, None, &value)?
+            self.engine.log().lookup(switchboard_domain::IndexKind::Media, None, &value)?
         {
             return Ok(Some(channel));
         }
-        Ok(self.log().media_channel(media_sid)?)
+        Ok(self.engine.log().media_channel(media_sid)?)
     }
 
     /// A medium's bytes, read on a blocking thread.
-    pub async fn read_media(&self, channel: Sid, media: Sid) -> Result<MediaRead, EngineError> {
-        let log = Arc::clone(self.log());
+    pub async fn read(self, channel: Sid, media: Sid) -> Result<MediaRead, EngineError> {
+        let log = Arc::clone(self.engine.log());
         blocking(move || log.read_media(channel, media)).await
     }
 
     /// Stores an upload's bytes, sealed under its channel's key, on a blocking thread. The
     /// medium exists for the API once `RecordMediaStored` is durable.
-    pub async fn put_media(
-        &self,
+    pub async fn put(
+        self,
         channel: Sid,
         media: Sid,
         content_type: String,
         filename: Option<String>,
         bytes: Vec<u8>,
     ) -> Result<StoredMedia, EngineError> {
-        let log = Arc::clone(self.log());
+        let log = Arc::clone(self.engine.log());
         blocking(move || log.put_media(channel, media, &content_type, filename.as_deref(), &bytes))
             .await
     }

@@ -67,12 +67,25 @@ impl MessageView {
     }
 }
 
+/// A channel's messages, each read from its own records (`Engine::messages`).
+#[derive(Debug, Clone, Copy)]
+pub struct Messages<'e> {
+    pub(crate) engine: &'e Engine,
+}
+
 impl Engine {
+    /// Messages of a channel, read one or a page at a time.
+    pub fn messages(&self) -> Messages<'_> {
+        Messages { engine: self }
+    }
+}
+
+impl Messages<'_> {
     /// Message `index` of `channel` as it is now; `None` if it was never added or is removed.
     /// Opens the message's own records only (at most five: added, body, attributes, last edit,
     /// delivery).
-    pub fn message(
-        &self,
+    pub fn get(
+        self,
         channel: &ChannelState,
         index: u64,
     ) -> Result<Option<MessageView>, EngineError> {
@@ -82,7 +95,7 @@ impl Engine {
         if index >= channel.next_message_index || channel.removed_messages.contains(&index) {
             return Ok(None);
         }
-        let log = self.log();
+        let log = self.engine.log();
         let Some(positions) = log.message_positions(channel_sid, index)? else { return Ok(None) };
         let mut records = BTreeMap::new();
         for seq in positions.records() {
@@ -146,8 +159,8 @@ impl Engine {
 
     /// The message `message_sid` of `channel`: its SID says its index (`Sid::message_of`), or,
     /// for a message stored before SIDs were derived, the index by message SID does.
-    pub fn message_by_sid(
-        &self,
+    pub fn by_sid(
+        self,
         channel: &ChannelState,
         message_sid: Sid,
     ) -> Result<Option<MessageView>, EngineError> {
@@ -156,20 +169,20 @@ impl Engine {
             Some(index) => index,
             None => {
                 let found =
-                    self.log().lookup(IndexKind::Message, None, &message_sid.to_string())?;
+                    self.engine.log().lookup(IndexKind::Message, None, &message_sid.to_string())?;
                 match found {
                     Some((owner, Some(index))) if owner == channel_sid => index,
                     _ => return Ok(None),
                 }
             }
         };
-        Ok(self.message(channel, index)?.filter(|view| view.sid == message_sid))
+        Ok(self.get(channel, index)?.filter(|view| view.sid == message_sid))
     }
 
     /// A page of a channel's messages: `limit` of them from the `offset`-th on, oldest first or
     /// newest first. Opens the page's records only.
-    pub fn message_page(
-        &self,
+    pub fn page(
+        self,
         channel: &ChannelState,
         offset: u64,
         limit: u64,
@@ -178,7 +191,7 @@ impl Engine {
         let mut page = Vec::new();
         for index in channel.message_indices(offset, limit, newest_first) {
             // A message removed since the state was read is left out.
-            if let Some(view) = self.message(channel, index)? {
+            if let Some(view) = self.get(channel, index)? {
                 page.push(view);
             }
         }

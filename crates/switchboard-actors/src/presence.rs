@@ -20,7 +20,7 @@ use crate::Engine;
 pub const SETTLE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
-pub struct Presence {
+pub struct PresenceState {
     /// What the members were last told: the (service, identity) pairs told online. Anyone else
     /// was told offline, or nothing, which is the same.
     told_online: Mutex<HashSet<(Sid, String)>>,
@@ -30,7 +30,7 @@ pub struct Presence {
     changes: AtomicU64,
 }
 
-impl Presence {
+impl PresenceState {
     fn changed(&self, identity: &str) -> u64 {
         let change = self.changes.fetch_add(1, Ordering::Relaxed) + 1;
         lock(&self.unsettled).insert(identity.to_owned(), change);
@@ -55,45 +55,61 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A user's reachability: (`is_online`, `is_notifiable`).
 pub type Reachability = (bool, bool);
 
+/// Users' reachability (`Engine::presence`).
+#[derive(Debug, Clone, Copy)]
+pub struct Presence<'e> {
+    pub(crate) engine: &'e Engine,
+}
+
 impl Engine {
+    /// Users' reachability: who is online, and telling the members.
+    pub fn presence(&self) -> Presence<'_> {
+        Presence { engine: self }
+    }
+}
+
+impl Presence<'_> {
     /// The reachability of the user `identity` of `service` now, or `None` when the service
     /// keeps none (Twilio then shows `null`).
-    pub fn reachability(&self, service: Sid, identity: &str) -> Option<Reachability> {
-        let enabled = self.services().get(service)?.reachability_enabled;
-        enabled.then(|| (self.hub().online(identity, service), false))
+    pub fn reachability(self, service: Sid, identity: &str) -> Option<Reachability> {
+        let enabled = self.engine.services().get(service)?.reachability_enabled;
+        enabled.then(|| (self.engine.hub().online(identity, service), false))
     }
 
     /// `identity` opened or closed a connection: if nothing else changes for [`SETTLE`], the
     /// members of its channels, in each service that keeps reachability, hear whatever changed
     /// since they were last told. Must run inside the actix system.
-    pub fn connections_changed(&self, identity: &str) {
-        if !self.services().reachability_anywhere() {
+    pub fn connections_changed(self, identity: &str) {
+        if !self.engine.services().reachability_anywhere() {
             return;
         }
-        let change = self.inner.presence.changed(identity);
-        let (engine, identity) = (self.clone(), identity.to_owned());
+        let change = self.engine.inner.presence.changed(identity);
+        let (engine, identity) = (self.engine.clone(), identity.to_owned());
         actix::spawn(async move {
             tokio::time::sleep(SETTLE).await;
             if engine.inner.presence.settled(&identity, change) {
-                engine.tell_reachability(&identity).await;
+                engine.presence().tell_reachability(&identity).await;
             }
         });
     }
 
-    async fn tell_reachability(&self, identity: &str) {
-        for service in self.services().list().into_iter().filter(|s| s.reachability_enabled) {
-            let Ok(Some(user)) = self.users().by_identity(service.sid, identity) else { continue };
+    async fn tell_reachability(self, identity: &str) {
+        for service in self.engine.services().list().into_iter().filter(|s| s.reachability_enabled)
+        {
+            let Ok(Some(user)) = self.engine.users().by_identity(service.sid, identity) else {
+                continue;
+            };
             let mut audience = BTreeSet::new();
             for channel in user.channels.keys() {
-                if let Ok(Some(state)) = self.channel(*channel).await {
+                if let Ok(Some(state)) = self.engine.channels().state(*channel).await {
                     let members = state.members.values().map(|m| &m.identity);
                     audience.extend(members.filter(|i| *i != identity).cloned());
                 }
             }
             // Compared and told under one lock, with the connections as they are now: whichever
             // of two overlapping calls comes last tells the state that holds.
-            let mut told = lock(&self.inner.presence.told_online);
-            let online = self.hub().online(identity, service.sid);
+            let mut told = lock(&self.engine.inner.presence.told_online);
+            let online = self.engine.hub().online(identity, service.sid);
             let key = (service.sid, identity.to_owned());
             let changed = if online { told.insert(key) } else { told.remove(&key) };
             if changed {
@@ -103,7 +119,7 @@ impl Engine {
                     is_online: online,
                     is_notifiable: false,
                 };
-                self.hub().reachability(live, &audience.into_iter().collect::<Vec<_>>());
+                self.engine.hub().reachability(live, &audience.into_iter().collect::<Vec<_>>());
             }
         }
     }
@@ -115,7 +131,7 @@ mod tests {
 
     #[test]
     fn only_the_latest_change_of_an_identity_settles() {
-        let presence = Presence::default();
+        let presence = PresenceState::default();
         let first = presence.changed("agent.ann");
         let second = presence.changed("agent.ann");
         let other = presence.changed("agent.bob");

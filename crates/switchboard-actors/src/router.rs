@@ -21,9 +21,9 @@ use switchboard_domain::{
     MessageSource, NewChannel, NewMessage, ProviderMessageRef, Rejection, Sid, SidPrefix,
     Timestamp,
 };
-use switchboard_store::{EventLog, Executed, FlushTicket};
+use switchboard_store::EventLog;
 
-use crate::channel::{Execute, GetState};
+use crate::channel::{Appended, Durability, Execute, GetState};
 use crate::directory::FlowView;
 use crate::registry::Registry;
 use crate::{new_sid, EngineError};
@@ -54,13 +54,14 @@ pub struct Inbound {
 }
 
 /// Where an inbound message ended up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Routed {
     Stored {
         channel_sid: Sid,
         message_index: u64,
         created_channel: bool,
-        ticket: Option<FlushTicket>,
+        /// Waited on by the engine, outside the router's turn.
+        durability: Durability,
     },
     /// The provider message id was already stored: nothing new was written.
     Duplicate { channel_sid: Sid, message_index: u64 },
@@ -198,7 +199,7 @@ async fn route_one(
     };
     if let Some(channel_sid) = bound {
         match execute(deps, channel_sid, &interaction, at, home, &Some(Cause::Provider)).await? {
-            Ok(done) => return Ok(Ok(stored(channel_sid, &done, false))),
+            Ok(done) => return Ok(Ok(stored(channel_sid, done, false))),
             Err(Rejection::AlreadyStored { channel_sid, index }) => {
                 return Ok(Ok(Routed::Duplicate { channel_sid, message_index: index }));
             }
@@ -227,7 +228,7 @@ async fn route_one(
     commands.extend(interaction);
     Ok(execute(deps, channel_sid, &commands, at, home, &Some(Cause::Provider))
         .await?
-        .map(|done| stored(channel_sid, &done, true)))
+        .map(|done| stored(channel_sid, done, true)))
 }
 
 /// Before a customer gets a new channel: the provider ids their latest channel remembers, to
@@ -276,14 +277,15 @@ pub(crate) async fn execute(
     at: Timestamp,
     home: usize,
     cause: &Option<Cause>,
-) -> Result<Result<Executed, Rejection>, EngineError> {
+) -> Result<Result<Appended, Rejection>, EngineError> {
     // Built anew for a second try: the first went to an actor that was stopping.
     let execute = || Execute { commands: commands.to_vec(), at, cause: cause.clone() };
     deps.registry.ask(channel_sid, Some(home), execute).await?
 }
 
-fn stored(channel_sid: Sid, done: &Executed, created_channel: bool) -> Routed {
+fn stored(channel_sid: Sid, done: Appended, created_channel: bool) -> Routed {
     let message_index = done
+        .executed
         .events
         .iter()
         .find_map(|e| match e {
@@ -291,7 +293,7 @@ fn stored(channel_sid: Sid, done: &Executed, created_channel: bool) -> Routed {
             _ => None,
         })
         .unwrap_or(0);
-    Routed::Stored { channel_sid, message_index, created_channel, ticket: done.ticket }
+    Routed::Stored { channel_sid, message_index, created_channel, durability: done.durability }
 }
 
 fn message_commands(inbound: &Inbound) -> Vec<ChannelCommand> {

@@ -150,7 +150,7 @@ async fn channel_with_webhook(
         retry_count,
     };
     let add = ChannelCommand::AddWebhook { webhook_sid: sid(SidPrefix::WEBHOOK, 1), config };
-    engine.execute(channel, vec![create, add]).await.unwrap().unwrap();
+    engine.channels().execute(channel, vec![create, add]).await.unwrap().unwrap();
     channel
 }
 
@@ -161,9 +161,9 @@ async fn what_gives_up_is_a_dead_letter_and_later_events_still_go() {
     // Two 503s exhaust one retry; then a 400 is not retried at all.
     let receiver = Receiver::start(vec![503, 503, 400]);
     let channel = channel_with_webhook(&engine, &receiver.url, 1, &["onMessageSent"]).await;
-    let first = engine.execute(channel, vec![post("unlucky")]).await.unwrap().unwrap();
-    let second = engine.execute(channel, vec![post("refused")]).await.unwrap().unwrap();
-    engine.execute(channel, vec![post("delivered")]).await.unwrap().unwrap();
+    let first = engine.channels().execute(channel, vec![post("unlucky")]).await.unwrap().unwrap();
+    let second = engine.channels().execute(channel, vec![post("refused")]).await.unwrap().unwrap();
+    engine.channels().execute(channel, vec![post("delivered")]).await.unwrap().unwrap();
     let arrived = actix_rt::task::spawn_blocking(move || {
         let ok = wait_for(Duration::from_secs(10), || receiver.bodies().len() >= 4);
         (ok, receiver.bodies())
@@ -213,7 +213,7 @@ async fn edits_removals_and_departures_are_told_with_what_they_were_about() {
         update,
         ChannelCommand::RemoveMember { member_sid },
     ] {
-        engine.execute(channel, vec![command]).await.unwrap().unwrap();
+        engine.channels().execute(channel, vec![command]).await.unwrap().unwrap();
     }
     let forms = actix_rt::task::spawn_blocking(move || {
         wait_for(Duration::from_secs(10), || receiver.forms().len() >= 4);

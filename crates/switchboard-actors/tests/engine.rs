@@ -57,8 +57,8 @@ async fn sms_flow(engine: &Engine, long_lived: bool) -> switchboard_actors::Flow
 }
 
 async fn all_messages(engine: &Engine, channel: Sid) -> Vec<switchboard_actors::MessageView> {
-    let state = engine.channel(channel).await.unwrap().unwrap();
-    engine.message_page(&state, 0, u64::MAX, false).unwrap()
+    let state = engine.channels().state(channel).await.unwrap().unwrap();
+    engine.messages().page(&state, 0, u64::MAX, false).unwrap()
 }
 
 fn sms(from: &str, body: &str, id: &str) -> Inbound {
@@ -80,14 +80,14 @@ fn sms(from: &str, body: &str, id: &str) -> Inbound {
 async fn same_customer_one_channel_other_customer_another() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
     sms_flow(&engine, false).await;
-    let a1 = engine.inbound(sms("+14155550101", "hi", "SM1")).await.unwrap().unwrap();
-    let a2 = engine.inbound(sms("+14155550101", "again", "SM2")).await.unwrap().unwrap();
-    let b = engine.inbound(sms("+14155550102", "hello", "SM3")).await.unwrap().unwrap();
+    let a1 = engine.channels().inbound(sms("+14155550101", "hi", "SM1")).await.unwrap().unwrap();
+    let a2 = engine.channels().inbound(sms("+14155550101", "again", "SM2")).await.unwrap().unwrap();
+    let b = engine.channels().inbound(sms("+14155550102", "hello", "SM3")).await.unwrap().unwrap();
     assert!(a1.created_channel && !a2.created_channel && b.created_channel);
     assert_eq!(a1.channel_sid, a2.channel_sid);
     assert_ne!(a1.channel_sid, b.channel_sid);
     assert_eq!((a1.message_index, a2.message_index), (0, 1));
-    let state = engine.channel(a1.channel_sid).await.unwrap().unwrap();
+    let state = engine.channels().state(a1.channel_sid).await.unwrap().unwrap();
     assert_eq!(state.open_tasks.len(), 1, "one task for the interaction, not one per message");
     assert_eq!(
         state.member_by_identity("+14155550101").map(|(_, m)| m.identity.as_str()),
@@ -99,20 +99,22 @@ async fn same_customer_one_channel_other_customer_another() {
 async fn concurrent_messages_of_a_new_customer_make_one_channel() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
     sms_flow(&engine, false).await;
-    let sends =
-        (0..50).map(|i| {
-            let engine = engine.clone();
-            async move {
-                engine.inbound(sms("+14155550199", &format!("m{i}"), &format!("SMc{i}"))).await
-            }
-        });
+    let sends = (0..50).map(|i| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .channels()
+                .inbound(sms("+14155550199", &format!("m{i}"), &format!("SMc{i}")))
+                .await
+        }
+    });
     let outcomes = futures_util::future::join_all(sends).await;
     let channels: std::collections::BTreeSet<_> =
         outcomes.iter().map(|o| o.as_ref().unwrap().as_ref().unwrap().channel_sid).collect();
     assert_eq!(channels.len(), 1);
     let channel = *channels.iter().next().unwrap();
     assert_eq!(all_messages(&engine, channel).await.len(), 50);
-    assert_eq!(engine.channel_sids().unwrap().len(), 1);
+    assert_eq!(engine.channels().sids().unwrap().len(), 1);
 }
 
 #[actix_rt::test]
@@ -121,7 +123,9 @@ async fn redelivery_never_adds_a_second_message() {
     sms_flow(&engine, false).await;
     let sends = (0..20).map(|_| {
         let engine = engine.clone();
-        async move { engine.inbound(sms("+14155550150", "once", "SMdup")).await.unwrap().unwrap() }
+        async move {
+            engine.channels().inbound(sms("+14155550150", "once", "SMdup")).await.unwrap().unwrap()
+        }
     });
     let outcomes = futures_util::future::join_all(sends).await;
     assert_eq!(outcomes.iter().filter(|o| !o.duplicate).count(), 1);
@@ -132,11 +136,12 @@ async fn redelivery_never_adds_a_second_message() {
 async fn janitor_retires_quiet_channels_and_the_next_message_opens_a_new_one() {
     let Setup { engine, .. } = start(Duration::from_millis(300));
     sms_flow(&engine, false).await;
-    let first = engine.inbound(sms("+14155550160", "hi", "SMj1")).await.unwrap().unwrap();
+    let first =
+        engine.channels().inbound(sms("+14155550160", "hi", "SMj1")).await.unwrap().unwrap();
     let mut retired = false;
     for _ in 0..60 {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
-        let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
+        let state = engine.channels().state(first.channel_sid).await.unwrap().unwrap();
         if state.status == ChannelStatus::Inactive {
             assert!(state.open_tasks.is_empty(), "its task was canceled");
             retired = true;
@@ -144,7 +149,8 @@ async fn janitor_retires_quiet_channels_and_the_next_message_opens_a_new_one() {
         }
     }
     assert!(retired, "the janitor retired the channel");
-    let next = engine.inbound(sms("+14155550160", "back", "SMj2")).await.unwrap().unwrap();
+    let next =
+        engine.channels().inbound(sms("+14155550160", "back", "SMj2")).await.unwrap().unwrap();
     assert!(next.created_channel);
     assert_ne!(next.channel_sid, first.channel_sid);
 }
@@ -153,10 +159,12 @@ async fn janitor_retires_quiet_channels_and_the_next_message_opens_a_new_one() {
 async fn long_lived_channels_are_reused_with_their_history() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
     sms_flow(&engine, true).await;
-    let first = engine.inbound(sms("+14155550170", "hi", "SMl1")).await.unwrap().unwrap();
-    let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
+    let first =
+        engine.channels().inbound(sms("+14155550170", "hi", "SMl1")).await.unwrap().unwrap();
+    let state = engine.channels().state(first.channel_sid).await.unwrap().unwrap();
     let task = *state.open_tasks.keys().next().unwrap();
     let done = engine
+        .channels()
         .execute(
             first.channel_sid,
             vec![ChannelCommand::EndTask { task_sid: task, outcome: TaskOutcome::Completed }],
@@ -165,10 +173,11 @@ async fn long_lived_channels_are_reused_with_their_history() {
         .unwrap()
         .unwrap();
     assert_eq!(done.events.len(), 2, "task ended and channel deactivated");
-    let again = engine.inbound(sms("+14155550170", "back", "SMl2")).await.unwrap().unwrap();
+    let again =
+        engine.channels().inbound(sms("+14155550170", "back", "SMl2")).await.unwrap().unwrap();
     assert_eq!(again.channel_sid, first.channel_sid);
     assert_eq!(again.message_index, 1);
-    let state = engine.channel(first.channel_sid).await.unwrap().unwrap();
+    let state = engine.channels().state(first.channel_sid).await.unwrap().unwrap();
     assert_eq!(state.status, ChannelStatus::Active);
     assert_eq!(state.open_tasks.len(), 1, "a new interaction, a new task");
     assert_ne!(state.open_tasks.keys().next(), Some(&task));
@@ -180,7 +189,8 @@ async fn members_receive_live_events_and_strangers_do_not() {
     sms_flow(&engine, false).await;
     let mut customer = engine.hub().subscribe("+14155550180", None);
     let mut stranger = engine.hub().subscribe("+14155550181", None);
-    let outcome = engine.inbound(sms("+14155550180", "hello", "SMh1")).await.unwrap().unwrap();
+    let outcome =
+        engine.channels().inbound(sms("+14155550180", "hello", "SMh1")).await.unwrap().unwrap();
     let mut seqs = Vec::new();
     while let Ok(Some(live)) =
         actix_rt::time::timeout(Duration::from_millis(300), customer.events.recv()).await
@@ -199,15 +209,17 @@ async fn members_receive_live_events_and_strangers_do_not() {
 async fn hibernated_channels_come_back_with_their_state() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
     sms_flow(&engine, false).await;
-    let first = engine.inbound(sms("+14155550190", "hi", "SMz1")).await.unwrap().unwrap();
+    let first =
+        engine.channels().inbound(sms("+14155550190", "hi", "SMz1")).await.unwrap().unwrap();
     for _ in 0..40 {
-        if engine.live_channels() == 0 {
+        if engine.operations().live_channels() == 0 {
             break;
         }
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(engine.live_channels(), 0, "the quiet channel hibernated");
-    let again = engine.inbound(sms("+14155550190", "back", "SMz2")).await.unwrap().unwrap();
+    assert_eq!(engine.operations().live_channels(), 0, "the quiet channel hibernated");
+    let again =
+        engine.channels().inbound(sms("+14155550190", "back", "SMz2")).await.unwrap().unwrap();
     assert_eq!(again.channel_sid, first.channel_sid);
     assert_eq!(again.message_index, 1);
 }
@@ -231,10 +243,10 @@ async fn busy_and_quiet(engine: &Engine, log: &EventLog) -> (Sid, Sid) {
     sms_flow(engine, false).await;
     let mut busy = None;
     for n in 0..20 {
-        let stored = engine.inbound(sms("+14155550111", "hi", &format!("SMb{n}")));
+        let stored = engine.channels().inbound(sms("+14155550111", "hi", &format!("SMb{n}")));
         busy = Some(stored.await.unwrap().unwrap().channel_sid);
     }
-    let quiet = engine.inbound(sms("+14155550112", "hi", "SMquiet")).await;
+    let quiet = engine.channels().inbound(sms("+14155550112", "hi", "SMquiet")).await;
     let (busy, quiet) = (busy.unwrap(), quiet.unwrap().unwrap().channel_sid);
     assert!(log.load_snapshot::<ChannelState>(busy).unwrap().is_none(), "none yet");
     (busy, quiet)
@@ -246,7 +258,7 @@ async fn assert_snapshotted_at_head(engine: &Engine, log: &EventLog, busy: Sid, 
     let (covered, state) = log.load_snapshot::<ChannelState>(busy).unwrap().expect("a snapshot");
     assert_eq!((covered, state.events_applied), (head, head));
     assert!(log.load_snapshot::<ChannelState>(quiet).unwrap().is_none(), "too few events");
-    let back = engine.channel(busy).await.unwrap().unwrap();
+    let back = engine.channels().state(busy).await.unwrap().unwrap();
     assert_eq!(back.events_applied, head, "the channel loads again with every event");
 }
 
@@ -257,7 +269,7 @@ async fn assert_snapshotted_at_head(engine: &Engine, log: &EventLog, busy: Sid, 
 async fn a_clean_stop_snapshots_the_channels_far_past_their_last_snapshot() {
     let Setup { engine, log, .. } = start(Duration::from_secs(3600));
     let (busy, quiet) = busy_and_quiet(&engine, &log).await;
-    engine.hibernate_all().await;
+    engine.operations().hibernate_all().await;
     assert_snapshotted_at_head(&engine, &log, busy, quiet).await;
 }
 
@@ -281,17 +293,18 @@ async fn a_start_snapshots_the_channels_a_crash_left_far_past_their_last_snapsho
 #[actix_rt::test]
 async fn a_message_no_enabled_flow_takes_is_refused_and_stored_nowhere() {
     let Setup { engine, .. } = start(Duration::from_secs(3600));
-    let refused = engine.inbound(sms("+14155550111", "hi", "SMu1")).await.unwrap();
+    let refused = engine.channels().inbound(sms("+14155550111", "hi", "SMu1")).await.unwrap();
     assert_eq!(refused, Err(switchboard_actors::InboundRefusal::Unrouted), "no flow yet");
     sms_flow(&engine, false).await;
     let elsewhere = Inbound { to: "+15005550007".into(), ..sms("+14155550111", "hi", "SMu2") };
-    let refused = engine.inbound(elsewhere).await.unwrap();
+    let refused = engine.channels().inbound(elsewhere).await.unwrap();
     assert_eq!(refused, Err(switchboard_actors::InboundRefusal::Unrouted), "another number");
     let whatsapp =
         Inbound { channel_type: ChannelType::Whatsapp, ..sms("+14155550111", "hi", "SMu3") };
-    let refused = engine.inbound(whatsapp).await.unwrap();
+    let refused = engine.channels().inbound(whatsapp).await.unwrap();
     assert_eq!(refused, Err(switchboard_actors::InboundRefusal::Unrouted), "another channel type");
-    assert!(engine.channel_sids().unwrap().is_empty(), "nothing stored");
-    let stored = engine.inbound(sms("+14155550111", "hi", "SMu4")).await.unwrap().unwrap();
+    assert!(engine.channels().sids().unwrap().is_empty(), "nothing stored");
+    let stored =
+        engine.channels().inbound(sms("+14155550111", "hi", "SMu4")).await.unwrap().unwrap();
     assert_eq!(all_messages(&engine, stored.channel_sid).await.len(), 1);
 }

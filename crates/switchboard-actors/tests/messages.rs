@@ -47,11 +47,11 @@ async fn channel_with(engine: &Engine, messages: u64) -> (Sid, Vec<Sid>) {
         janitor_enabled: false,
         carried_provider_messages: Vec::new(),
     };
-    engine.execute(channel, vec![ChannelCommand::Create(new)]).await.unwrap().unwrap();
+    engine.channels().execute(channel, vec![ChannelCommand::Create(new)]).await.unwrap().unwrap();
     let mut sids = Vec::new();
     for i in 0..messages {
         let command = ChannelCommand::PostMessage(new_message(&format!("m{i}")));
-        let executed = engine.execute(channel, vec![command]).await.unwrap().unwrap();
+        let executed = engine.channels().execute(channel, vec![command]).await.unwrap().unwrap();
         sids.push(MessageView::from_executed(&executed).unwrap().sid);
     }
     (channel, sids)
@@ -70,7 +70,7 @@ async fn edit(
         attributes: attributes.map(str::to_owned),
         edited_by: Some(format!("editor{index}")),
     };
-    engine.execute(channel, vec![command]).await.unwrap().unwrap();
+    engine.channels().execute(channel, vec![command]).await.unwrap().unwrap();
 }
 
 fn bodies(page: &[MessageView]) -> Vec<(u64, &str)> {
@@ -87,14 +87,15 @@ async fn a_page_opens_its_own_records_and_shows_edits_and_removals() {
     edit(&engine, channel, 5, None, Some(r#"{"late":true}"#)).await;
     edit(&engine, channel, 6, None, Some(r#"{"a":1}"#)).await;
     engine
+        .channels()
         .execute(channel, vec![ChannelCommand::RemoveMessage { index: 7 }])
         .await
         .unwrap()
         .unwrap();
-    let state = engine.channel(channel).await.unwrap().unwrap();
+    let state = engine.channels().state(channel).await.unwrap().unwrap();
 
     let before = log.records_opened();
-    let page = engine.message_page(&state, 3, 6, false).unwrap();
+    let page = engine.messages().page(&state, 3, 6, false).unwrap();
     let opened = log.records_opened() - before;
     assert_eq!(
         bodies(&page),
@@ -109,27 +110,31 @@ async fn a_page_opens_its_own_records_and_shows_edits_and_removals() {
     assert!(!page[3].was_edited, "an attributes edit is not a body edit");
     assert_eq!(page[3].attributes, r#"{"a":1}"#);
 
-    let newest = engine.message_page(&state, 0, 3, true).unwrap();
+    let newest = engine.messages().page(&state, 0, 3, true).unwrap();
     assert_eq!(bodies(&newest), vec![(399, "m399"), (398, "m398"), (397, "m397")]);
-    let last = engine.message_page(&state, 396, 10, true).unwrap();
+    let last = engine.messages().page(&state, 396, 10, true).unwrap();
     assert_eq!(bodies(&last), vec![(2, "m2"), (1, "m1"), (0, "m0")], "7 is gone, so 3 are left");
 
     let before = log.records_opened();
-    let found = engine.message_by_sid(&state, sids[250]).unwrap().unwrap();
+    let found = engine.messages().by_sid(&state, sids[250]).unwrap().unwrap();
     assert_eq!((found.index, found.body.as_str()), (250, "m250"));
     assert_eq!(found.sid, Sid::message_of(channel, 250), "a SID says where its message is");
     assert_eq!(log.records_opened() - before, 1);
-    assert_eq!(engine.message_by_sid(&state, sids[7]).unwrap(), None, "removed");
+    assert_eq!(engine.messages().by_sid(&state, sids[7]).unwrap(), None, "removed");
     let (_, others) = channel_with(&engine, 10).await;
-    assert_eq!(engine.message_by_sid(&state, others[8]).unwrap(), None, "not that channel's");
+    assert_eq!(engine.messages().by_sid(&state, others[8]).unwrap(), None, "not that channel's");
     let past = Sid::message_of(channel, 400);
-    assert_eq!(engine.message_by_sid(&state, past).unwrap(), None, "not given out yet");
+    assert_eq!(engine.messages().by_sid(&state, past).unwrap(), None, "not given out yet");
 
     // A post's answer comes from what it stored.
     let message = new_message("fresh");
     let before = log.records_opened();
-    let executed =
-        engine.execute(channel, vec![ChannelCommand::PostMessage(message)]).await.unwrap().unwrap();
+    let executed = engine
+        .channels()
+        .execute(channel, vec![ChannelCommand::PostMessage(message)])
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(log.records_opened() - before, 0);
     let view = MessageView::from_executed(&executed).unwrap();
     assert_eq!((view.index, view.body.as_str()), (400, "fresh"));
@@ -143,14 +148,14 @@ async fn a_restarted_engine_reads_the_same_and_reindex_places_messages_again() {
     let (log, engine) = open(dir.path(), &key);
     let (channel, _) = channel_with(&engine, 30).await;
     edit(&engine, channel, 2, Some("two, edited"), None).await;
-    engine.hibernate_all().await;
+    engine.operations().hibernate_all().await;
     let engine =
         Engine::start(Arc::clone(&log), Arc::new(SystemClock), EngineConfig::default()).unwrap();
-    let state = engine.channel(channel).await.unwrap().unwrap();
-    let page = engine.message_page(&state, 0, 4, false).unwrap();
+    let state = engine.channels().state(channel).await.unwrap().unwrap();
+    let page = engine.messages().page(&state, 0, 4, false).unwrap();
     assert_eq!(bodies(&page), vec![(0, "m0"), (1, "m1"), (2, "two, edited"), (3, "m3")]);
     switchboard_store::reindex(&log).unwrap();
-    let again = engine.message_page(&state, 0, 4, false).unwrap();
+    let again = engine.messages().page(&state, 0, 4, false).unwrap();
     assert_eq!(again, page);
 }
 
@@ -171,13 +176,13 @@ async fn a_delivery_the_state_no_longer_keeps_is_read_from_its_record() {
         let error =
             (index == 2).then(|| ProviderError { code: "30003".into(), message: "gone".into() });
         let reported = ChannelCommand::RecordDelivery { index, status, error };
-        engine.execute(channel, vec![sent, reported]).await.unwrap().unwrap();
+        engine.channels().execute(channel, vec![sent, reported]).await.unwrap().unwrap();
     }
-    let state = engine.channel(channel).await.unwrap().unwrap();
+    let state = engine.channels().state(channel).await.unwrap().unwrap();
     assert_eq!(state.deliveries.len(), switchboard_domain::DELIVERIES_KEPT, "bounded");
     assert!(!state.deliveries.contains_key(&2), "settled, out of the state");
     let before = log.records_opened();
-    let page = engine.message_page(&state, 1, 2, false).unwrap();
+    let page = engine.messages().page(&state, 1, 2, false).unwrap();
     assert_eq!(log.records_opened() - before, 4, "each message's added and delivery records");
     let delivery = |view: &MessageView| view.delivery.clone().map(|d| (d.status, d.error));
     assert_eq!(delivery(&page[0]), Some((DeliveryStatus::Delivered, None)));
@@ -191,7 +196,7 @@ async fn a_message_stored_with_a_drawn_sid_is_found_by_it() {
     let key = MasterKey::generate();
     let (log, engine) = open(dir.path(), &key);
     let (channel, sids) = channel_with(&engine, 2).await;
-    engine.hibernate_all().await;
+    engine.operations().hibernate_all().await;
     drop(engine);
     // As a build before derived SIDs stored it: a message whose SID was drawn, with its entry.
     let drawn = switchboard_actors::new_sid(SidPrefix::MESSAGE);
@@ -212,11 +217,11 @@ async fn a_message_stored_with_a_drawn_sid_is_found_by_it() {
 
     let engine =
         Engine::start(Arc::clone(&log), Arc::new(SystemClock), EngineConfig::default()).unwrap();
-    let state = engine.channel(channel).await.unwrap().unwrap();
-    let found = engine.message_by_sid(&state, drawn).unwrap().unwrap();
+    let state = engine.channels().state(channel).await.unwrap().unwrap();
+    let found = engine.messages().by_sid(&state, drawn).unwrap().unwrap();
     assert_eq!((found.index, found.body.as_str()), (2, "drawn"));
-    let derived = engine.message_by_sid(&state, sids[1]).unwrap().unwrap();
+    let derived = engine.messages().by_sid(&state, sids[1]).unwrap().unwrap();
     assert_eq!(derived.body, "m1");
     let stray = Sid::message_of(channel, 2);
-    assert_eq!(engine.message_by_sid(&state, stray).unwrap(), None, "index 2 has another SID");
+    assert_eq!(engine.messages().by_sid(&state, stray).unwrap(), None, "index 2 has another SID");
 }

@@ -224,7 +224,7 @@ async fn open_tasks(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let paging = Paging::from_request(&request, 1000)?;
-    let tasks = state.engine.open_tasks().await?;
+    let tasks = state.engine.tasks().open().await?;
     let items = tasks.iter().map(|t| views::task(&state, t)).collect();
     list_response::<OpenChannelTaskList>(&state, &request, &paging, items)
 }
@@ -272,7 +272,7 @@ async fn sandbox_messages(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let sandbox = state.engine.sandbox().ok_or_else(|| {
+    let sandbox = state.engine.operations().sandbox().ok_or_else(|| {
         ApiError::new(
             404,
             20404,

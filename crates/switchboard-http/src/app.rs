@@ -71,7 +71,7 @@ async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.engine.check_ready() {
+    match state.engine.operations().check_ready() {
         Ok(()) => HttpResponse::Ok().content_type(TEXT).body("ready"),
         Err(error) => HttpResponse::ServiceUnavailable()
             .content_type(TEXT)

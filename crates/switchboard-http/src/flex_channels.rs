@@ -339,13 +339,13 @@ async fn update_web_channel(
         vec![ChannelCommand::UpdateAttributes { attributes: Value::Object(attributes).to_string() }]
     };
     let done = if ending {
-        state.engine.end_interaction(sid, "the customer ended the chat", with_post).await
+        state.engine.channels().end_interaction(sid, "the customer ended the chat", with_post).await
     } else {
         let commands = with_post(&current);
         if commands.is_empty() {
             Ok(Ok(()))
         } else {
-            state.engine.execute(sid, commands).await.map(|r| r.map(|_| ()))
+            state.engine.channels().execute(sid, commands).await.map(|r| r.map(|_| ()))
         }
     };
     done??;
@@ -389,7 +389,7 @@ async fn delete_web_channel(
 async fn delete(state: &AppState, request: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let channel = load(state, request).await?;
     let sid = channel.sid.ok_or_else(ApiError::internal)?;
-    let removed = state.engine.remove_channel(sid, "the channel was deleted").await;
+    let removed = state.engine.channels().remove(sid, "the channel was deleted").await;
     removed??;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -400,7 +400,7 @@ pub(crate) async fn open_channel(
     open: OpenChannel,
 ) -> Result<ChannelState, ApiError> {
     let unique_name = open.unique_name.clone();
-    let opened = match state.engine.open_channel(flow, open).await? {
+    let opened = match state.engine.channels().open(flow, open).await? {
         Ok(opened) => opened,
         Err(Rejection::ChannelExists) => {
             return Err(ApiError::conflict(
@@ -413,7 +413,7 @@ pub(crate) async fn open_channel(
         }
         Err(other) => return Err(other.into()),
     };
-    match state.engine.channel(opened.channel_sid).await? {
+    match state.engine.channels().state(opened.channel_sid).await? {
         Some(channel) => Ok(channel),
         None => Err(ApiError::internal()),
     }
@@ -460,7 +460,7 @@ async fn load(state: &AppState, request: &HttpRequest) -> Result<ChannelState, A
     let not_found = || ApiError::not_found(request.path());
     let text = request.match_info().get("sid").unwrap_or_default();
     let sid = Sid::parse_with(text, SidPrefix::CHANNEL).map_err(|_| not_found())?;
-    match state.engine.channel(sid).await? {
+    match state.engine.channels().state(sid).await? {
         Some(channel) if channel.flex_flow_sid.is_some() && !channel.is_removed() => Ok(channel),
         _ => Err(not_found()),
     }
@@ -474,7 +474,8 @@ async fn flow_channels(
 ) -> Result<(Vec<ChannelState>, bool), ApiError> {
     let listed: Vec<Sid> = state
         .engine
-        .channel_listings(None)
+        .channels()
+        .listings(None)
         .await?
         .into_iter()
         .filter(|l| l.flex_flow_sid.is_some())
@@ -483,7 +484,7 @@ async fn flow_channels(
     let range = paging.range(listed.len());
     let mut channels = Vec::with_capacity(range.len());
     for &sid in &listed[range.clone()] {
-        if let Some(channel) = state.engine.channel(sid).await? {
+        if let Some(channel) = state.engine.channels().state(sid).await? {
             channels.push(channel);
         }
     }

@@ -111,9 +111,13 @@ async fn find(
     let media_sid =
         Sid::parse_with(text, SidPrefix::MEDIA).map_err(|_| ApiError::not_found(path))?;
     let channel_sid =
-        state.engine.media_channel(media_sid)?.ok_or_else(|| ApiError::not_found(path))?;
-    let channel =
-        state.engine.channel(channel_sid).await?.ok_or_else(|| ApiError::not_found(path))?;
+        state.engine.media().channel_of(media_sid)?.ok_or_else(|| ApiError::not_found(path))?;
+    let channel = state
+        .engine
+        .channels()
+        .state(channel_sid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(path))?;
     if let Some(caller) = caller {
         admit(caller, &channel)?;
     }
@@ -185,7 +189,9 @@ async fn fetch(state: web::Data<AppState>, request: HttpRequest) -> Result<HttpR
     let text = request.match_info().get("media").unwrap_or_default();
     let found = find(&state, Some(service), text, request.path(), Some(&caller)).await?;
     let message_sid = match found.media.message_index {
-        Some(index) => state.engine.message(&found.channel, index)?.map(|m| m.sid.to_string()),
+        Some(index) => {
+            state.engine.messages().get(&found.channel, index)?.map(|m| m.sid.to_string())
+        }
         None => None,
     };
     Ok(HttpResponse::Ok().json(view(&state, &found, message_sid)))
@@ -257,7 +263,7 @@ async fn serve(state: &AppState, found: &Found, path: &str) -> Result<HttpRespon
             return Err(ApiError::new(404, 20404, format!("The medium was not stored: {error}")))
         }
     }
-    let read = state.engine.read_media(found.channel_sid, found.media_sid).await?;
+    let read = state.engine.media().read(found.channel_sid, found.media_sid).await?;
     match read {
         MediaRead::Found(stored, bytes) => {
             let disposition = disposition(&stored.content_type, stored.filename.as_deref());
@@ -346,7 +352,7 @@ async fn upload(
         .ok_or_else(|| ApiError::bad_param("Missing required parameter ChannelSid"))?;
     let channel_sid = Sid::parse_with(&channel_text, SidPrefix::CHANNEL)
         .map_err(|_| ApiError::bad_param("ChannelSid must be a channel SID (CH…)"))?;
-    let channel = match state.engine.channel(channel_sid).await? {
+    let channel = match state.engine.channels().state(channel_sid).await? {
         Some(channel) if channel.service_sid == Some(service) && !channel.is_removed() => channel,
         _ => {
             return Err(ApiError::not_found(&format!(
@@ -358,7 +364,9 @@ async fn upload(
     admit(&caller, &channel)?;
     // A token's identity uploads for a message it will send: its roles must allow media messages.
     if let Caller::Token(peer) = &caller {
-        if let Err(refusal) = state.engine.may_upload_media(&peer.identity, channel_sid).await? {
+        if let Err(refusal) =
+            state.engine.clients().may_upload_media(&peer.identity, channel_sid).await?
+        {
             return Err(ApiError::new(403, 50107, refusal.to_string()));
         }
     }
@@ -366,7 +374,7 @@ async fn upload(
     if filename.as_ref().is_some_and(|f| f.chars().count() > 255) {
         return Err(ApiError::bad_param("Filename is longer than 255 characters"));
     }
-    let config = state.engine.media_config();
+    let config = state.engine.media().config();
     let content_type = request
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -414,7 +422,8 @@ async fn upload(
     }
     let media_sid = switchboard_actors::new_sid(SidPrefix::MEDIA);
     let (kind, name) = (content_type.clone(), filename.clone());
-    let stored = state.engine.put_media(channel_sid, media_sid, kind, name, bytes.to_vec()).await?;
+    let stored =
+        state.engine.media().put(channel_sid, media_sid, kind, name, bytes.to_vec()).await?;
     let command = ChannelCommand::RecordMediaStored {
         media_sid,
         content_type: stored.content_type,
@@ -423,7 +432,7 @@ async fn upload(
         filename: stored.filename,
     };
     // 201 only once the event that makes the medium exist is durable (the bytes are flushed with it).
-    match state.engine.execute(channel_sid, vec![command]).await? {
+    match state.engine.channels().execute(channel_sid, vec![command]).await? {
         Ok(_) => {}
         Err(rejection) => return Err(rejection.into()),
     }

@@ -214,7 +214,7 @@ async fn apply_statuses(state: &AppState, statuses: Vec<ProviderStatus>) -> Resu
     if statuses.is_empty() {
         return Ok(());
     }
-    let unknown = state.engine.provider_statuses(statuses).await?;
+    let unknown = state.engine.deliveries().provider_statuses(statuses).await?;
     if !unknown.is_empty() {
         tracing::info!(count = unknown.len(), "Meta statuses for messages that are not ours");
     }
@@ -331,6 +331,7 @@ async fn messenger_receipt(
     let Ok(address) = customer_address(ChannelType::Facebook, psid) else { return Ok(listed) };
     state
         .engine
+        .deliveries()
         .provider_watermark(flow.sid, &address, status, Timestamp::from_millis(watermark))
         .await?;
     Ok(listed)
@@ -400,7 +401,7 @@ async fn store(
         pre_engagement_data: None,
         attributes: Some(message.attributes),
     };
-    match state.engine.inbound(inbound).await? {
+    match state.engine.channels().inbound(inbound).await? {
         Ok(_) => Ok(None),
         Err(InboundRefusal::Unrouted) => Ok(Some(message.our_address)),
         Err(InboundRefusal::Rejected(rejection)) => Err(rejection.into()),

@@ -120,7 +120,7 @@ impl Scrape {
     /// The exposition: the sampled gauges set, then everything recorded, then the process's
     /// CPU and memory as Prometheus's own process collector names them.
     async fn render(&self) -> String {
-        self.engine.sample_metrics().await;
+        self.engine.operations().sample_metrics().await;
         let mut text = self.handle.render();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');

@@ -236,7 +236,7 @@ async fn refresh(
         Sid::parse_with(&claims.channel, SidPrefix::CHANNEL).map_err(|_| refused())?;
     // A chat that ended, or whose visitor left it, is not continued: the visitor starts anew.
     let gone = || ApiError::new(404, 20404, "The chat has ended");
-    let channel = state.engine.channel(channel_sid).await?.ok_or_else(gone)?;
+    let channel = state.engine.channels().state(channel_sid).await?.ok_or_else(gone)?;
     let open = channel.status == switchboard_domain::ChannelStatus::Active && !channel.is_removed();
     if !open || channel.member_by_identity(&claims.identity).is_none() {
         return Err(gone());
@@ -318,8 +318,11 @@ async fn end_session(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (_, channel) = visitor(&state, &request, "ends its chat")?;
-    let ended =
-        state.engine.end_interaction(channel, "the visitor ended the chat", |_| Vec::new()).await;
+    let ended = state
+        .engine
+        .channels()
+        .end_interaction(channel, "the visitor ended the chat", |_| Vec::new())
+        .await;
     ended??;
     Ok(HttpResponse::NoContent().finish())
 }

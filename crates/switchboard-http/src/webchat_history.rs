@@ -82,14 +82,14 @@ async fn history(
     }
     let before = query.get_u64("Before")?;
     let gone = || ApiError::new(404, 20404, "The chat has ended");
-    let channel = state.engine.channel(channel_sid).await?.ok_or_else(gone)?;
+    let channel = state.engine.channels().state(channel_sid).await?.ok_or_else(gone)?;
     let (member_sid, member) = channel
         .member_by_identity(&peer.identity)
         .filter(|_| !channel.is_removed())
         .ok_or_else(gone)?;
     // Counted from the newest: the messages at or past `before` come first.
     let skipped = before.map_or(0, |before| at_or_past(&channel, before));
-    let mut page = state.engine.message_page(&channel, skipped, limit + 1, true)?;
+    let mut page = state.engine.messages().page(&channel, skipped, limit + 1, true)?;
     let has_more = page.len() as u64 > limit;
     page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     page.reverse();

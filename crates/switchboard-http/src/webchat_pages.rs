@@ -161,7 +161,7 @@ async fn chat_page(
     let config = serde_json::to_string(&public_settings(
         flow.sid.to_string(),
         &settings,
-        state.engine.media_config(),
+        state.engine.media().config(),
     ))
     .map_err(|_| ApiError::internal())?;
     let ancestors: Vec<&str> = settings.allowed_origins.iter().map(String::as_str).collect();

@@ -132,7 +132,7 @@ async fn twilio_inbound(
     let params = signed_form(&state, &request, payload).await?;
     let inbound = read_inbound(&params)?;
     let (channel_type, to) = (inbound.channel_type, inbound.to.clone());
-    match state.engine.inbound(inbound).await? {
+    match state.engine.channels().inbound(inbound).await? {
         Ok(outcome) => {
             tracing::debug!(channel = %outcome.channel_sid, duplicate = outcome.duplicate, "stored an inbound message");
             Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
@@ -196,7 +196,7 @@ async fn twilio_status(
     let params = signed_form(&state, &request, payload).await?;
     let report = read_status(&params)?;
     let reported = report.status;
-    let unknown = state.engine.provider_statuses(vec![report]).await?;
+    let unknown = state.engine.deliveries().provider_statuses(vec![report]).await?;
     if !unknown.is_empty() {
         tracing::info!(status = ?reported, "a Twilio status for a message that is not ours");
     }

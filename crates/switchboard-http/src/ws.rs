@@ -232,7 +232,7 @@ enum ClientFrame {
         channel_sid: String,
     },
     Ping,
-    /// Client actions, checked against the identity's roles (see `Engine::client_action`).
+    /// Client actions, checked against the identity's roles (see `Clients::act`).
     /// `id`, when given, is echoed in the `ack` or `error` answer.
     /// A text message, or a media message carrying an upload of the channel (`media_sid`) with
     /// an optional body.
@@ -412,12 +412,12 @@ impl Connection {
         let mut subscription = hub.subscribe(listening, peer.service_sid);
         let mut feed = self.subscribe_worker(&peer);
         if peer.chat {
-            self.state.engine.connections_changed(&peer.identity);
+            self.state.engine.presence().connections_changed(&peer.identity);
         }
         let ending = self.run(&peer, resume, &mut subscription, &mut feed).await;
         hub.unsubscribe(listening, subscription.id);
         if peer.chat {
-            self.state.engine.connections_changed(&peer.identity);
+            self.state.engine.presence().connections_changed(&peer.identity);
         }
         self.worker_left(&peer, feed);
         self.finish(ending).await;
@@ -655,7 +655,7 @@ impl Connection {
         if let Some(known) = self.reach.get(&channel) {
             return *known;
         }
-        let service = match self.state.engine.channel(channel).await {
+        let service = match self.state.engine.channels().state(channel).await {
             Ok(state) => state.and_then(|s| s.service_sid),
             Err(_) => return false,
         };
@@ -721,7 +721,7 @@ impl Connection {
         };
         // Only what is durable is replayed: up to the head as it was before a flush.
         let from = u64::try_from(after.saturating_add(1)).unwrap_or(0);
-        let Ok(missed) = self.state.engine.durable_events(channel, from).await else {
+        let Ok(missed) = self.state.engine.channels().durable_events(channel, from).await else {
             return self.error(20500, "could not read the channel");
         };
         for live in missed {
@@ -771,7 +771,7 @@ impl Connection {
         channel_sid: &str,
     ) -> Option<(Sid, switchboard_domain::ChannelState)> {
         let sid = Sid::parse_with(channel_sid, SidPrefix::CHANNEL).ok()?;
-        let state = self.state.engine.channel(sid).await.ok()??;
+        let state = self.state.engine.channels().state(sid).await.ok()??;
         if !peer.reaches(sid, state.service_sid) {
             return None;
         }
@@ -816,7 +816,7 @@ impl Connection {
                 return self.send(answer(frame));
             }
         };
-        let frame = match self.state.engine.client_action(&peer.identity, channel, action).await {
+        let frame = match self.state.engine.clients().act(&peer.identity, channel, action).await {
             Ok(Ok(index)) => {
                 json!({"type": "ack", "channel_sid": channel.to_string(), "index": index})
             }

@@ -237,7 +237,7 @@ async fn serve(
     }
     // Nothing comes in any more: the live channels write their snapshots before the log closes,
     // so the next start loads each from a recent one instead of replaying its tail.
-    engine.hibernate_all().await;
+    engine.operations().hibernate_all().await;
     Ok(())
 }
 

@@ -108,7 +108,7 @@ const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "crates/switchboard-actors/src/client.rs",
-        "Engine::checked_action",
+        "Clients<'_>::checked_action",
         "one arm per action: its pre-event webhook and its commands (the rules are the domain's `client_policy`)",
     ),
     (

@@ -148,13 +148,7 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
     if let Some(route) = task.route {
         form.push(("TaskQueueSid".to_owned(), route.queue_sid.to_string()));
     }
-    let called = match fallback {
-        None => call(shared, url, form).await,
-        Some(fallback) => match call(shared, url, form.clone()).await {
-            None => call(shared, fallback, form).await,
-            answered => answered,
-        },
-    };
+    let called = call_or_fall_back(shared, url, fallback, form).await;
     let answer = match called {
         Some(Instruction::Answer(answer)) => answer,
         Some(Instruction::Unsupported(name)) => {
@@ -166,7 +160,8 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
         Some(Instruction::None) | None => return Ok(()),
     };
     let Some(engine) = shared.engine() else { return Ok(()) };
-    let answered = engine.answer_reservation(workspace, task_sid, reservation, answer).await;
+    let answered =
+        engine.tasks().answer_reservation(workspace, task_sid, reservation, answer).await;
     match answered.map_err(|e| e.to_string())? {
         Ok(_) => Ok(()),
         // The worker answered first, or it timed out: the reservation moved on.
@@ -174,6 +169,22 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
             tracing::info!(task = %task_sid, %refusal, "an assignment instruction came too late");
             Ok(())
         }
+    }
+}
+
+/// Calls `url`, and `fallback` with the same form when that call fails.
+async fn call_or_fall_back(
+    shared: &Shared,
+    url: String,
+    fallback: Option<String>,
+    form: Vec<(String, String)>,
+) -> Option<Instruction> {
+    match fallback {
+        None => call(shared, url, form).await,
+        Some(fallback) => match call(shared, url, form.clone()).await {
+            None => call(shared, fallback, form).await,
+            answered => answered,
+        },
     }
 }
 

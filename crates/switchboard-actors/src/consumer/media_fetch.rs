@@ -391,12 +391,12 @@ async fn record_outcome(
     let at = crate::Clock::now(&crate::SystemClock);
     let execute = || Execute { commands: vec![command.clone()], at, cause: Some(Cause::System) };
     match registry.ask(channel, None, execute).await {
-        Ok(Ok(Ok(done))) => {
-            if let Some(ticket) = done.ticket {
-                fetcher.log.wait_durable(ticket).await?;
-            }
-            Ok(true)
-        }
+        Ok(Ok(Ok(done))) => match done.durability.wait().await {
+            Ok(()) => Ok(true),
+            Err(crate::EngineError::Store(error)) => Err(error),
+            // The engine is stopping: as when the actor could not be asked, below.
+            Err(_) => Ok(false),
+        },
         Ok(Ok(Err(rejection))) => {
             tracing::warn!(%channel, media = %media.sid, %rejection, "a media outcome was refused");
             Ok(true)

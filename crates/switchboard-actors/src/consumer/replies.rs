@@ -577,10 +577,7 @@ async fn record(shared: &Shared, channel: Sid, index: u64, commands: Vec<Channel
     let at = crate::SystemClock.now();
     let execute = || Execute { commands: commands.clone(), at, cause: Some(Cause::System) };
     match registry.ask(channel, None, execute).await {
-        Ok(Ok(Ok(done))) => match done.ticket {
-            Some(ticket) => shared.log.wait_durable(ticket).await.is_ok(),
-            None => true,
-        },
+        Ok(Ok(Ok(done))) => done.durability.wait().await.is_ok(),
         other => {
             tracing::warn!(%channel, index, ?other, "could not record a delivery status");
             false

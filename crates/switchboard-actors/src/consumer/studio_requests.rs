@@ -175,12 +175,7 @@ async fn record(
     let at = shared.clock.now();
     let execute = || Execute { commands: commands.clone(), at, cause: Some(Cause::System) };
     match registry.ask(channel, None, execute).await {
-        Ok(Ok(Ok(done))) => match done.ticket {
-            Some(ticket) => {
-                shared.log.wait_durable(ticket).await.map_err(|e| Posted::Failed(e.to_string()))
-            }
-            None => Ok(()),
-        },
+        Ok(Ok(Ok(done))) => done.durability.wait().await.map_err(|e| Posted::Failed(e.to_string())),
         Ok(Ok(Err(rejection))) => Err(Posted::Refused(rejection)),
         Ok(Err(error)) | Err(error) => Err(Posted::Failed(error.to_string())),
     }

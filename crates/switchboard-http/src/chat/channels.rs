@@ -86,7 +86,7 @@ async fn create_channel(
     };
     let unique_name = form.unique_name;
     if let Some(name) = &unique_name {
-        if state.engine.channel_named(service, name)?.is_some() {
+        if state.engine.channels().named(service, name)?.is_some() {
             return Err(ApiError::conflict(
                 50307,
                 format!("Channel with provided unique name {name:?} already exists"),
@@ -149,7 +149,8 @@ async fn list_channels(
     // Filtered from the janitor's listing, so only the channels of this page are loaded.
     let listed: Vec<Sid> = state
         .engine
-        .channel_listings(Some(service))
+        .channels()
+        .listings(Some(service))
         .await?
         .into_iter()
         .filter(|l| wanted(Some(l.kind)))
@@ -158,7 +159,7 @@ async fn list_channels(
     let range = paging.range(listed.len());
     let mut page = Vec::with_capacity(range.len());
     for &sid in &listed[range.clone()] {
-        if let Some(channel) = state.engine.channel(sid).await? {
+        if let Some(channel) = state.engine.channels().state(sid).await? {
             page.push(views::channel(&state, sid, &channel));
         }
     }

@@ -91,10 +91,10 @@ async fn post_message(
         provider_message_id: None,
     };
     let executed = if current.is_customer(&message.author) {
-        state.engine.customer_message(&current, message).await?
+        state.engine.channels().customer_message(&current, message).await?
     } else {
         let commands = vec![ChannelCommand::PostMessage(message)];
-        state.engine.execute(sid, commands).await?
+        state.engine.channels().execute(sid, commands).await?
     };
     // The response is made of what the command stored: nothing is read back.
     let executed = executed?;
@@ -131,7 +131,7 @@ async fn list_messages(
     let total = usize::try_from(channel.messages_count()).unwrap_or(usize::MAX);
     let range = paging.range(total);
     let (offset, limit) = (range.start as u64, range.len() as u64);
-    let messages = state.engine.message_page(&channel, offset, limit, newest_first)?;
+    let messages = state.engine.messages().page(&channel, offset, limit, newest_first)?;
     let items = messages.iter().map(|m| views::message(&state, &channel, m)).collect();
     page_response::<MessageList>(&state, &request, &paging, items, total > range.end)
 }
@@ -155,7 +155,7 @@ async fn fetch_message(
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let message = state.engine.message_by_sid(&channel, message_sid)?;
+    let message = state.engine.messages().by_sid(&channel, message_sid)?;
     let message = message.ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }
@@ -169,7 +169,7 @@ fn message_index(
     let key = request.match_info().get("message").unwrap_or_default();
     let message_sid = Sid::parse_with(key, SidPrefix::MESSAGE)
         .map_err(|_| ApiError::not_found(request.path()))?;
-    let message = state.engine.message_by_sid(channel, message_sid)?;
+    let message = state.engine.messages().by_sid(channel, message_sid)?;
     message.map(|m| m.index).ok_or_else(|| ApiError::not_found(request.path()))
 }
 
@@ -205,7 +205,7 @@ async fn update_message(
             .await?;
     }
     let channel = load_channel(&state, service, sid, request.path()).await?;
-    let message = state.engine.message(&channel, index)?;
+    let message = state.engine.messages().get(&channel, index)?;
     let message = message.ok_or_else(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(views::message(&state, &channel, &message)))
 }

@@ -44,7 +44,7 @@ pub(crate) async fn run(
     if commands.is_empty() {
         return Ok(());
     }
-    state.engine.execute(sid, commands).await??;
+    state.engine.channels().execute(sid, commands).await??;
     Ok(())
 }
 
@@ -65,7 +65,7 @@ pub(crate) fn channel_path(
     if let Ok(sid) = Sid::parse_with(key, SidPrefix::CHANNEL) {
         return Ok((service, sid));
     }
-    match state.engine.channel_named(service, key)? {
+    match state.engine.channels().named(service, key)? {
         Some(sid) => Ok((service, sid)),
         None => Err(ApiError::not_found(request.path())),
     }
@@ -77,7 +77,7 @@ pub(crate) async fn load_channel(
     sid: Sid,
     path: &str,
 ) -> Result<ChannelState, ApiError> {
-    match state.engine.channel(sid).await? {
+    match state.engine.channels().state(sid).await? {
         Some(channel) if channel.service_sid == Some(service) && !channel.is_removed() => {
             Ok(channel)
         }

@@ -251,8 +251,8 @@ async fn role_in_use(state: &AppState, service: Sid, role_sid: Sid) -> Result<bo
     if state.engine.users().role_in_use(service, role_sid) {
         return Ok(true);
     }
-    for listed in state.engine.channel_listings(Some(service)).await? {
-        let channel = state.engine.channel(listed.channel_sid).await?;
+    for listed in state.engine.channels().listings(Some(service)).await? {
+        let channel = state.engine.channels().state(listed.channel_sid).await?;
         if channel.is_some_and(|c| c.members.values().any(|m| m.role_sid == Some(role_sid))) {
             return Ok(true);
         }

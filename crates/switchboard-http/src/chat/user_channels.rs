@@ -72,7 +72,7 @@ async fn joined_channels(
 ) -> Result<Vec<(ChannelState, Sid)>, ApiError> {
     let mut out = Vec::new();
     for (channel_sid, member_sid) in &user.channels {
-        let Some(channel) = state.engine.channel(*channel_sid).await? else {
+        let Some(channel) = state.engine.channels().state(*channel_sid).await? else {
             continue;
         };
         let current = channel.members.get(member_sid).is_some_and(|m| m.identity == user.identity);
@@ -179,7 +179,8 @@ async fn update_user_channel(
     }
     let channel = state
         .engine
-        .channel(channel_sid)
+        .channels()
+        .state(channel_sid)
         .await?
         .ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(user_channel_json(&state, &user, &channel, member_sid)))

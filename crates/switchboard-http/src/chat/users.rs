@@ -238,7 +238,7 @@ async fn delete_user(
     // A user goes with its memberships, so no channel keeps a member whose user is gone.
     for (channel_sid, member_sid) in &user.channels {
         let command = ChannelCommand::RemoveMember { member_sid: *member_sid };
-        match state.engine.execute(*channel_sid, vec![command]).await? {
+        match state.engine.channels().execute(*channel_sid, vec![command]).await? {
             Ok(_) | Err(Rejection::MemberNotFound(_) | Rejection::ChannelErased) => {}
             Err(Rejection::ChannelNotFound) => {}
             Err(other) => return Err(other.into()),
@@ -255,7 +255,7 @@ async fn delete_user(
 
 fn user_json(state: &AppState, user: &UserView) -> User {
     let base = state.url(&format!("/chat/v2/Services/{}/Users/{}", user.service_sid, user.sid));
-    let reachability = state.engine.reachability(user.service_sid, &user.identity);
+    let reachability = state.engine.presence().reachability(user.service_sid, &user.identity);
     User {
         sid: user.sid.to_string(),
         account_sid: state.credentials.account_sid.to_string(),

@@ -192,7 +192,7 @@ async fn own_channel(
     let key = request.match_info().get("channel").unwrap_or_default();
     let not_found = || ApiError::not_found(request.path());
     let sid = Sid::parse_with(key, SidPrefix::CHANNEL).map_err(|_| not_found())?;
-    let channel = state.engine.channel(sid).await?.ok_or_else(not_found)?;
+    let channel = state.engine.channels().state(sid).await?.ok_or_else(not_found)?;
     let identity = &signed_in.person.username;
     let reaches = channel.service_sid == Some(links.chat_service_sid)
         && !channel.is_removed()
@@ -278,7 +278,7 @@ async fn conversation_messages(
     let total = usize::try_from(channel.messages_count()).unwrap_or(usize::MAX);
     let range = paging.range(total);
     let (offset, limit) = (range.start as u64, range.len() as u64);
-    let page = state.engine.message_page(&channel, offset, limit, true)?;
+    let page = state.engine.messages().page(&channel, offset, limit, true)?;
     let earlier_interactions = page
         .iter()
         .filter(|m| channel.of_an_earlier_interaction(m.date_created))

@@ -82,11 +82,12 @@ async fn transfer(
         timeout_secs: None,
     };
     let account = state.credentials.account_sid;
-    let made = state.engine.create_task(workspace, account, new).await?;
+    let made = state.engine.tasks().create(workspace, account, new).await?;
     let made = made.map_err(|refusal| router_refusal(refusal, request.path()))?;
     if !warm {
         let answer = ReservationAnswer::Wrapping;
-        let wrapped = state.engine.answer_reservation(workspace, task_sid, held, answer).await?;
+        let wrapped =
+            state.engine.tasks().answer_reservation(workspace, task_sid, held, answer).await?;
         wrapped.map_err(|refusal| router_refusal(refusal, request.path()))?;
     }
     let config = state.engine.workspaces().get(workspace);

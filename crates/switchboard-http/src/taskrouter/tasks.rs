@@ -92,7 +92,7 @@ async fn create(
         timeout_secs: bounded("Timeout", form.timeout, MAX_TIMEOUT_SECS)?,
     };
     let account = state.credentials.account_sid;
-    let task = routed(state.engine.create_task(workspace, account, new).await?, &request)?;
+    let task = routed(state.engine.tasks().create(workspace, account, new).await?, &request)?;
     let at = state.engine.now();
     Ok(with_etag(HttpResponse::Created(), &task).json(wire::task(&state, Some(&config), &task, at)))
 }
@@ -191,7 +191,7 @@ async fn update(
     let sid = path_sid(&request, "task", SidPrefix::TASK)?;
     let changes = task_changes(&request, form.fields)?;
     let at = state.engine.now();
-    let task = routed(state.engine.update_task(workspace, sid, changes).await?, &request)?;
+    let task = routed(state.engine.tasks().update(workspace, sid, changes).await?, &request)?;
     Ok(with_etag(HttpResponse::Ok(), &task).json(wire::task(&state, Some(&config), &task, at)))
 }
 
@@ -306,7 +306,8 @@ pub(super) async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let (workspace, _) = workspace_in_path(state, request)?;
     let answer = answer_of(&form.reservation_status)?;
-    let answered = state.engine.answer_reservation(workspace, task, reservation, answer).await?;
+    let answered =
+        state.engine.tasks().answer_reservation(workspace, task, reservation, answer).await?;
     let after = routed(answered, request)?;
     let found = after.reservation(reservation).ok_or_else(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(wire::reservation(state, &after, found)))

@@ -265,7 +265,8 @@ impl Connection {
             return Err(not_found());
         }
         let engine = &self.state.engine;
-        let answered = engine.answer_reservation(grant.workspace_sid, task, reservation, answer);
+        let answered =
+            engine.tasks().answer_reservation(grant.workspace_sid, task, reservation, answer);
         let after = answered.await?.map_err(|refusal| router_refusal(refusal, &path))?;
         let found = after.reservation(reservation).ok_or_else(ApiError::internal)?;
         Ok(serde_json::to_value(wire::reservation(&self.state, &after, found)).unwrap_or_default())
