@@ -3,9 +3,9 @@
 # `switchboard` (glibc with crt-static, into a target folder of its own, target/static, kept
 # between runs), then `podman build` FROM scratch with that binary alone.
 #
-#   deploy/container/build.sh [--profile dist|release|dev] [--tag IMAGE]
+#   deploy/container/build.sh [--profile release|dev] [--tag IMAGE]
 #
-# --profile: Cargo's profile (default dist, thin LTO; the tests take container-test, the cheapest to
+# --profile: Cargo's profile (default release; the tests take container-test, the cheapest to
 # build: Cargo.toml).
 # --tag: the image's name (default localhost/switchboard:VERSION, the name the Kubernetes
 # manifests run).
@@ -17,13 +17,13 @@
 # inside the container (tests/e2e/container.rs).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-profile=dist
+profile=release
 tag=
 while (($#)); do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
-    *) echo "usage: $0 [--profile dist|release|dev] [--tag IMAGE]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--profile release|dev] [--tag IMAGE]" >&2; exit 2 ;;
   esac
 done
 version="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/Cargo.toml" | head -n 1)"
