@@ -1,6 +1,7 @@
 //! Flex v1 FlexFlows: create (201), fetch, list, update by POST (partial), delete (204).
 
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_domain::{
     ChannelType, FlowConfig, FlowRejection, Integration, IntegrationType, Sid, SidPrefix,
 };
@@ -12,18 +13,31 @@ use crate::lists::{list_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
-use crate::twilio::lengths;
+use crate::twilio::lengths::{self, Limit};
+use crate::twilio::typed_form::{sid_field, text_field, Form};
 use crate::views::{self, FlexFlow, FlexFlowList};
+
+const SERVICE: SidPrefix = SidPrefix::SERVICE;
+const STUDIO_FLOW: SidPrefix = SidPrefix::STUDIO_FLOW;
+const WORKSPACE: SidPrefix = SidPrefix::WORKSPACE;
+const WORKFLOW: SidPrefix = SidPrefix::WORKFLOW;
+
+/// The length limits a flow's create and update are held to.
+const FLOW_LENGTHS: &[Limit] = &[
+    lengths::FLOW_NAME,
+    lengths::CONTACT_IDENTITY,
+    lengths::INTEGRATION_URL,
+    lengths::INTEGRATION_CHANNEL,
+];
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(create).service(fetch).service(update).service(delete);
 }
 
 /// The form of a Flex Flow create.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 #[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
 struct CreateFlexFlowForm {
     friendly_name: String,
     /// The Chat Service (`IS…`) the flow's channels are made in.
@@ -41,34 +55,15 @@ struct CreateFlexFlowForm {
     long_lived: Option<bool>,
     /// Default `true`.
     janitor_enabled: Option<bool>,
-    #[schema(rename = "Integration.FlowSid")]
-    integration_flow_sid: Option<String>,
-    /// `external`: where each customer message is posted.
-    #[schema(rename = "Integration.Url")]
-    integration_url: Option<String>,
-    #[schema(rename = "Integration.WorkspaceSid")]
-    integration_workspace_sid: Option<String>,
-    #[schema(rename = "Integration.WorkflowSid")]
-    integration_workflow_sid: Option<String>,
-    #[schema(rename = "Integration.Channel")]
-    integration_channel: Option<String>,
-    /// Seconds.
-    #[schema(rename = "Integration.Timeout")]
-    integration_timeout: Option<u64>,
-    #[schema(rename = "Integration.Priority")]
-    integration_priority: Option<i64>,
-    #[schema(rename = "Integration.CreationOnMessage")]
-    integration_creation_on_message: Option<bool>,
-    /// From 0 to 3.
-    #[schema(rename = "Integration.RetryCount", maximum = 3)]
-    integration_retry_count: Option<u8>,
+    #[serde(flatten)]
+    integration: IntegrationForm,
 }
 
 /// The form of a Flex Flow update: what it names changes, the rest stays. A new
 /// `IntegrationType` starts from an empty integration.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 #[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
 struct UpdateFlexFlowForm {
     friendly_name: Option<String>,
     chat_service_sid: Option<String>,
@@ -79,24 +74,44 @@ struct UpdateFlexFlowForm {
     enabled: Option<bool>,
     long_lived: Option<bool>,
     janitor_enabled: Option<bool>,
+    #[serde(flatten)]
+    integration: IntegrationForm,
+}
+
+/// A flow's `Integration.*` settings, in a create or an update. serde hands a flattened part its
+/// values as text, so the numbers and flags are read by `integration` (`text_field`).
+#[derive(Deserialize, ToSchema)]
+struct IntegrationForm {
+    #[serde(rename = "Integration.FlowSid")]
     #[schema(rename = "Integration.FlowSid")]
-    integration_flow_sid: Option<String>,
+    flow_sid: Option<String>,
+    /// `external`: where each customer message is posted. Empty clears it.
+    #[serde(rename = "Integration.Url")]
     #[schema(rename = "Integration.Url")]
-    integration_url: Option<String>,
+    url: Option<String>,
+    #[serde(rename = "Integration.WorkspaceSid")]
     #[schema(rename = "Integration.WorkspaceSid")]
-    integration_workspace_sid: Option<String>,
+    workspace_sid: Option<String>,
+    #[serde(rename = "Integration.WorkflowSid")]
     #[schema(rename = "Integration.WorkflowSid")]
-    integration_workflow_sid: Option<String>,
+    workflow_sid: Option<String>,
+    #[serde(rename = "Integration.Channel")]
     #[schema(rename = "Integration.Channel")]
-    integration_channel: Option<String>,
-    #[schema(rename = "Integration.Timeout")]
-    integration_timeout: Option<u64>,
-    #[schema(rename = "Integration.Priority")]
-    integration_priority: Option<i64>,
-    #[schema(rename = "Integration.CreationOnMessage")]
-    integration_creation_on_message: Option<bool>,
-    #[schema(rename = "Integration.RetryCount", maximum = 3)]
-    integration_retry_count: Option<u8>,
+    channel: Option<String>,
+    /// Seconds.
+    #[serde(rename = "Integration.Timeout")]
+    #[schema(rename = "Integration.Timeout", value_type = Option<u64>)]
+    timeout: Option<String>,
+    #[serde(rename = "Integration.Priority")]
+    #[schema(rename = "Integration.Priority", value_type = Option<i64>)]
+    priority: Option<String>,
+    #[serde(rename = "Integration.CreationOnMessage")]
+    #[schema(rename = "Integration.CreationOnMessage", value_type = Option<bool>)]
+    creation_on_message: Option<String>,
+    /// From 0 to 3.
+    #[serde(rename = "Integration.RetryCount")]
+    #[schema(rename = "Integration.RetryCount", value_type = Option<u8>, maximum = 3)]
+    retry_count: Option<String>,
 }
 
 /// Creates a Flex Flow. A second enabled flow for the same channel type and contact identity
@@ -111,37 +126,28 @@ struct UpdateFlexFlowForm {
 async fn create(
     _: Principal,
     state: web::Data<AppState>,
-    form: TwilioForm,
+    form: Form<CreateFlexFlowForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(
-        &form,
-        &[
-            lengths::FLOW_NAME,
-            lengths::CONTACT_IDENTITY,
-            lengths::INTEGRATION_URL,
-            lengths::INTEGRATION_CHANNEL,
-        ],
-    )?;
-    form.require("ChatServiceSid")?;
-    let chat_service_sid = form
-        .get_sid("ChatServiceSid", SidPrefix::SERVICE)?
+    lengths::check(&form.raw, FLOW_LENGTHS)?;
+    let chat_service_sid = sid_field("ChatServiceSid", Some(&form.chat_service_sid), SERVICE)?
         .ok_or_else(|| ApiError::bad_param("ChatServiceSid is empty"))?;
     require_service(&state, chat_service_sid)?;
     let integration_type = form
-        .get("IntegrationType")
+        .integration_type
+        .as_deref()
         .map(integration_type)
         .transpose()?
         .unwrap_or(IntegrationType::Studio);
     let config = FlowConfig {
-        friendly_name: form.require("FriendlyName")?.to_owned(),
+        friendly_name: form.friendly_name.clone(),
         chat_service_sid,
-        channel_type: channel_type(form.require("ChannelType")?)?,
-        contact_identity: form.get("ContactIdentity").map(contact_identity),
-        enabled: form.get_bool("Enabled")?.unwrap_or(false),
+        channel_type: channel_type(&form.channel_type)?,
+        contact_identity: form.contact_identity.as_deref().map(contact_identity),
+        enabled: form.enabled.unwrap_or(false),
         integration_type,
-        integration: integration(&form, Integration::default())?,
-        long_lived: form.get_bool("LongLived")?.unwrap_or(false),
-        janitor_enabled: form.get_bool("JanitorEnabled")?.unwrap_or(true),
+        integration: integration(&form.integration, Integration::default())?,
+        long_lived: form.long_lived.unwrap_or(false),
+        janitor_enabled: form.janitor_enabled.unwrap_or(true),
     };
     studio_flow_exists(&state, &config).map_err(rejection)?;
     let created = state.engine.flows().create(config, state.engine.now()).await?;
@@ -209,19 +215,11 @@ async fn update(
     _: Principal,
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<UpdateFlexFlowForm>,
 ) -> Result<HttpResponse, ApiError> {
-    lengths::check(
-        &form,
-        &[
-            lengths::FLOW_NAME,
-            lengths::CONTACT_IDENTITY,
-            lengths::INTEGRATION_URL,
-            lengths::INTEGRATION_CHANNEL,
-        ],
-    )?;
+    lengths::check(&form.raw, FLOW_LENGTHS)?;
     let sid = flow_sid(&request)?;
-    if let Some(service) = form.get_sid("ChatServiceSid", SidPrefix::SERVICE)? {
+    if let Some(service) = sid_field("ChatServiceSid", form.chat_service_sid.as_deref(), SERVICE)? {
         require_service(&state, service)?;
     }
     let merge = |current: FlowConfig| {
@@ -260,36 +258,37 @@ async fn delete(
 
 /// Twilio's update is partial: only the parameters given change. A new IntegrationType starts
 /// from an empty integration, so settings of the old type do not linger.
-fn merge(mut config: FlowConfig, form: &TwilioForm) -> Result<FlowConfig, FlowRejection> {
+fn merge(mut config: FlowConfig, form: &UpdateFlexFlowForm) -> Result<FlowConfig, FlowRejection> {
     let invalid = |e: ApiError| FlowRejection::Invalid(e.message().to_owned());
-    if let Some(name) = form.get("FriendlyName") {
-        config.friendly_name = name.to_owned();
+    if let Some(name) = &form.friendly_name {
+        config.friendly_name = name.clone();
     }
-    if let Some(service) = form.get_sid("ChatServiceSid", SidPrefix::SERVICE).map_err(invalid)? {
+    let service = sid_field("ChatServiceSid", form.chat_service_sid.as_deref(), SERVICE);
+    if let Some(service) = service.map_err(invalid)? {
         config.chat_service_sid = service;
     }
-    if let Some(text) = form.get("ChannelType") {
+    if let Some(text) = &form.channel_type {
         config.channel_type = channel_type(text).map_err(invalid)?;
     }
-    if let Some(identity) = form.get("ContactIdentity") {
+    if let Some(identity) = &form.contact_identity {
         config.contact_identity = Some(contact_identity(identity)).filter(|i| !i.is_empty());
     }
-    if let Some(enabled) = form.get_bool("Enabled").map_err(invalid)? {
+    if let Some(enabled) = form.enabled {
         config.enabled = enabled;
     }
     let mut base = config.integration.clone();
-    if let Some(text) = form.get("IntegrationType") {
+    if let Some(text) = &form.integration_type {
         let new_type = integration_type(text).map_err(invalid)?;
         if new_type != config.integration_type {
             base = Integration::default();
         }
         config.integration_type = new_type;
     }
-    config.integration = integration(form, base).map_err(invalid)?;
-    if let Some(long_lived) = form.get_bool("LongLived").map_err(invalid)? {
+    config.integration = integration(&form.integration, base).map_err(invalid)?;
+    if let Some(long_lived) = form.long_lived {
         config.long_lived = long_lived;
     }
-    if let Some(janitor) = form.get_bool("JanitorEnabled").map_err(invalid)? {
+    if let Some(janitor) = form.janitor_enabled {
         config.janitor_enabled = janitor;
     }
     Ok(config)
@@ -308,34 +307,38 @@ fn studio_flow_exists(state: &AppState, config: &FlowConfig) -> Result<(), FlowR
     }
 }
 
-fn integration(form: &TwilioForm, mut base: Integration) -> Result<Integration, ApiError> {
-    if let Some(sid) = form.get_sid("Integration.FlowSid", SidPrefix::STUDIO_FLOW)? {
+fn integration(form: &IntegrationForm, mut base: Integration) -> Result<Integration, ApiError> {
+    let flow_sid = sid_field("Integration.FlowSid", form.flow_sid.as_deref(), STUDIO_FLOW)?;
+    if let Some(sid) = flow_sid {
         base.flow_sid = Some(sid);
     }
     // Checked whatever the integration type: a flow switched to `external` later must not
     // find a URL nothing checked. Empty clears it.
-    if let Some(text) = form.get("Integration.Url") {
+    if let Some(text) = &form.url {
         base.url = crate::chat::service_webhooks::url(text, 20001, "Integration.Url")?;
     }
-    if let Some(sid) = form.get_sid("Integration.WorkspaceSid", SidPrefix::WORKSPACE)? {
+    let workspace = sid_field("Integration.WorkspaceSid", form.workspace_sid.as_deref(), WORKSPACE);
+    if let Some(sid) = workspace? {
         base.workspace_sid = Some(sid);
     }
-    if let Some(sid) = form.get_sid("Integration.WorkflowSid", SidPrefix::WORKFLOW)? {
+    let workflow = sid_field("Integration.WorkflowSid", form.workflow_sid.as_deref(), WORKFLOW);
+    if let Some(sid) = workflow? {
         base.workflow_sid = Some(sid);
     }
-    if let Some(channel) = form.get("Integration.Channel") {
-        base.channel = Some(channel.to_owned());
+    if let Some(channel) = &form.channel {
+        base.channel = Some(channel.clone());
     }
-    if let Some(timeout) = form.get_u64("Integration.Timeout")? {
+    if let Some(timeout) = text_field("Integration.Timeout", form.timeout.as_deref())? {
         base.timeout_secs = Some(timeout);
     }
-    if let Some(priority) = form.get_i64("Integration.Priority")? {
+    if let Some(priority) = text_field("Integration.Priority", form.priority.as_deref())? {
         base.priority = Some(priority);
     }
-    if let Some(on_message) = form.get_bool("Integration.CreationOnMessage")? {
+    let on_message = form.creation_on_message.as_deref();
+    if let Some(on_message) = text_field("Integration.CreationOnMessage", on_message)? {
         base.creation_on_message = Some(on_message);
     }
-    if let Some(count) = form.get_u64("Integration.RetryCount")? {
+    if let Some(count) = text_field::<u64>("Integration.RetryCount", form.retry_count.as_deref())? {
         let count = u8::try_from(count)
             .ok()
             .filter(|c| *c <= 3)

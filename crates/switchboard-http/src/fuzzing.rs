@@ -7,7 +7,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::Value;
 
 use crate::state::Secret;
 use crate::twilio::{form::TwilioForm, paging, signature, time, token};
@@ -31,9 +30,7 @@ pub fn twilio_webhook(data: &[u8]) {
     let (header, body) = split(data);
     let secret = Secret::new(SECRET);
     let signed = crate::webhooks::signed_params(body, URL, header, |_| &secret);
-    let params = signed.unwrap_or_else(|| {
-        form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
-    });
+    let params = signed.unwrap_or_else(|| TwilioForm::parse(body));
     let _ = crate::webhooks::read_inbound(&params);
     let _ = crate::webhooks::read_status(&params);
     let _ = signature::validate_json(SECRET, URL, body, header);
@@ -49,7 +46,7 @@ pub fn twilio_webhook(data: &[u8]) {
 pub fn meta_webhook(data: &[u8]) {
     let (header, body) = split(data);
     let _ = signature::validate_meta(SECRET, body, header);
-    let Ok(json) = serde_json::from_slice::<Value>(body) else { return };
+    let Ok(json) = serde_json::from_slice::<crate::meta::MetaWebhook>(body) else { return };
     if let Ok((messages, _)) = crate::meta::read_whatsapp(&json) {
         let _ = crate::meta::check_all(messages);
     }

@@ -11,6 +11,7 @@
 //! `mid`) or, for Messenger's watermarks, by the customer's channel.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::metrics::InboundProvider;
 use switchboard_actors::{new_sid, Inbound, InboundRefusal, ProviderStatus};
@@ -32,10 +33,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// A webhook body from Meta: `{"object": "whatsapp_business_account" | "page", "entry": […]}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-struct MetaWebhook {
+/// Each entry stays JSON: WhatsApp's and Messenger's shapes nest deep and differ, and are read
+/// where they are used.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct MetaWebhook {
+    /// Missing reads as empty, which neither notification kind takes.
+    #[serde(default)]
     object: String,
+    #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     entry: Vec<Value>,
 }
@@ -103,7 +108,7 @@ async fn signed_json(
     state: &AppState,
     request: &HttpRequest,
     payload: web::Payload,
-) -> Result<Value, ApiError> {
+) -> Result<MetaWebhook, ApiError> {
     let secret = state.meta.app_secret.as_ref().ok_or_else(|| {
         tracing::warn!("a Meta webhook arrived but SWITCHBOARD_META_APP_SECRET is not set");
         ApiError::forbidden("Meta webhooks are not configured")
@@ -153,13 +158,15 @@ async fn whatsapp(
 
 /// The customers' messages and our replies' statuses in a WhatsApp notification (parsed JSON
 /// whose signature was checked); nothing is stored here.
-pub(crate) fn read_whatsapp(body: &Value) -> Result<(Vec<Message>, Vec<ProviderStatus>), ApiError> {
-    if body["object"] != "whatsapp_business_account" {
+pub(crate) fn read_whatsapp(
+    body: &MetaWebhook,
+) -> Result<(Vec<Message>, Vec<ProviderStatus>), ApiError> {
+    if body.object != "whatsapp_business_account" {
         return Err(ApiError::bad_param("Not a WhatsApp Business Account notification"));
     }
     let mut messages = Vec::new();
     let mut statuses = Vec::new();
-    for value in each(&body["entry"]).flat_map(|e| each(&e["changes"])).map(|c| &c["value"]) {
+    for value in body.entry.iter().flat_map(|e| each(&e["changes"])).map(|c| &c["value"]) {
         let number_id = value["metadata"]["phone_number_id"].as_str().unwrap_or_default();
         for message in each(&value["messages"]) {
             let wa_id = message["from"].as_str().unwrap_or_default();
@@ -256,13 +263,15 @@ pub(crate) struct Receipt<'a> {
 
 /// The customers' messages and the receipts in a Messenger notification (parsed JSON whose
 /// signature was checked); nothing is stored here. Echoes of our own messages are skipped.
-pub(crate) fn read_messenger(body: &Value) -> Result<(Vec<Message>, Vec<Receipt<'_>>), ApiError> {
-    if body["object"] != "page" {
+pub(crate) fn read_messenger(
+    body: &MetaWebhook,
+) -> Result<(Vec<Message>, Vec<Receipt<'_>>), ApiError> {
+    if body.object != "page" {
         return Err(ApiError::bad_param("Not a Messenger page notification"));
     }
     let mut messages = Vec::new();
     let mut receipts = Vec::new();
-    for entry in each(&body["entry"]) {
+    for entry in &body.entry {
         for event in each(&entry["messaging"]) {
             let message = &event["message"];
             let page =

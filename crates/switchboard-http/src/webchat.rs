@@ -28,8 +28,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::openapi::FORM;
 use crate::state::{AppState, Secret};
 use crate::twilio::error::ApiError;
-use crate::twilio::form::TwilioForm;
 use crate::twilio::token::VisitorToken;
+use crate::twilio::typed_form::Form;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(create_session).service(refresh).service(end_session);
@@ -128,9 +128,9 @@ pub(crate) fn token_key(state: &AppState) -> (Sid, Secret) {
 }
 
 /// The form of a session's creation.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 #[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
 struct CreateSessionForm {
     /// `FO…`, an enabled flow of `ChannelType` web.
     flow_sid: String,
@@ -144,9 +144,9 @@ struct CreateSessionForm {
 }
 
 /// The form of a token's refresh.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 #[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
 struct RefreshForm {
     flow_sid: String,
     refresh_token: String,
@@ -179,11 +179,11 @@ pub struct WebchatSession {
 async fn create_session(
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<CreateSessionForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let (flow, settings) = web_flow(&state, form.require("FlowSid")?)?;
+    let (flow, settings) = web_flow(&state, &form.flow_sid)?;
     let origin = admitted_origin(&state, &request, &settings)?;
-    let answers = answers(form.get("PreEngagementData"), &settings)?;
+    let answers = answers(form.pre_engagement_data.as_deref(), &settings)?;
     let identity = identity(&form, &settings)?;
     let now_secs = state.engine.now().as_millis() / 1000;
     let ip = request.peer_addr().map(|a| a.ip());
@@ -222,12 +222,12 @@ async fn create_session(
 async fn refresh(
     state: web::Data<AppState>,
     request: HttpRequest,
-    form: TwilioForm,
+    form: Form<RefreshForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let (flow, settings) = web_flow(&state, form.require("FlowSid")?)?;
+    let (flow, settings) = web_flow(&state, &form.flow_sid)?;
     let origin = admitted_origin(&state, &request, &settings)?;
     let now_secs = state.engine.now().as_millis() / 1000;
-    let claims = RefreshClaims::verify(&state, form.require("RefreshToken")?, now_secs)?;
+    let claims = RefreshClaims::verify(&state, &form.refresh_token, now_secs)?;
     let refused = || ApiError::new(401, 20101, "The refresh token is not valid for this flow");
     if claims.flow != flow.sid.to_string() {
         return Err(refused());
@@ -407,18 +407,21 @@ fn answers(
 }
 
 /// The visitor's identity: one the host's backend signed, else a fresh random one.
-fn identity(form: &TwilioForm, settings: &WebFlowSettings) -> Result<String, ApiError> {
-    let Some(claimed) = form.get("Identity").filter(|i| !i.is_empty()) else {
+fn identity(
+    form: &Form<CreateSessionForm>,
+    settings: &WebFlowSettings,
+) -> Result<String, ApiError> {
+    let Some(claimed) = form.identity.as_deref().filter(|i| !i.is_empty()) else {
         let id = switchboard_crypto::random_id();
         return Ok(format!(
             "visitor-{}",
             id.iter().map(|b| format!("{b:02x}")).collect::<String>()
         ));
     };
-    crate::twilio::lengths::check(form, &[crate::twilio::lengths::IDENTITY])?;
+    crate::twilio::lengths::check(&form.raw, &[crate::twilio::lengths::IDENTITY])?;
     let refused = || ApiError::new(401, 20101, "The identity's IdentityHash does not verify");
     let secret = settings.identity_secret.as_deref().ok_or_else(refused)?;
-    let hash = form.get("IdentityHash").ok_or_else(refused)?;
+    let hash = form.identity_hash.as_deref().ok_or_else(refused)?;
     if !switchboard_crypto::webchat::identity_matches(secret.as_bytes(), claimed, hash) {
         return Err(refused());
     }

@@ -9,6 +9,7 @@
 //! did not keep.
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 use switchboard_actors::metrics::InboundProvider;
 use switchboard_actors::{new_sid, Inbound, InboundRefusal, ProviderStatus};
 use switchboard_domain::{
@@ -20,6 +21,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
+use crate::twilio::form::TwilioForm;
 use crate::twilio::signature;
 
 /// Twilio's limit is 1600 characters of body and ten media; with the other parameters a signed
@@ -33,43 +35,46 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(twilio_inbound).service(twilio_status);
 }
 
-/// What Twilio posts for an inbound message (the parameters used; every parameter is signed).
-#[derive(ToSchema)]
+/// What Twilio posts for an inbound message (the parameters read; every parameter is signed,
+/// and the signature is checked over all of them before this is read). Each medium comes as
+/// `MediaUrl{N}` and `MediaContentType{N}`, N below `NumMedia`, read by name. `AccountSid`, the
+/// account the number is in, picks the auth token that checks the signature.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 #[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
 struct TwilioInboundForm {
     /// Our number (`+1…` or `whatsapp:+1…`): the flow that answers for it takes the message.
     to: String,
     /// The customer.
     from: String,
     body: Option<String>,
-    /// `SmsMessageSid` is read when it is absent.
     message_sid: Option<String>,
-    /// The account the number is in: its auth token checks the signature.
-    account_sid: Option<String>,
-    /// 0 to 10; each medium as `MediaUrl{N}` and `MediaContentType{N}`.
-    num_media: Option<u8>,
-    #[schema(rename = "MediaUrl0")]
-    media_url0: Option<String>,
-    #[schema(rename = "MediaContentType0")]
-    media_content_type0: Option<String>,
+    /// Twilio's older name of `MessageSid`, read when that is absent.
+    sms_message_sid: Option<String>,
+    /// 0 to 10.
+    #[schema(value_type = Option<u8>, maximum = 10)]
+    num_media: Option<String>,
     /// WhatsApp's profile name.
     profile_name: Option<String>,
 }
 
-/// What Twilio posts to a reply's `StatusCallback`.
-#[derive(ToSchema)]
+/// What Twilio posts to a reply's `StatusCallback` (`AccountSid` picks the auth token that checks
+/// the signature, as for an inbound message).
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
 #[schema(rename_all = "PascalCase")]
-#[allow(dead_code)]
 struct TwilioStatusForm {
-    /// The reply's provider id (`SmsSid` is read when it is absent).
-    message_sid: String,
+    /// The reply's provider id.
+    message_sid: Option<String>,
+    /// Twilio's older name of `MessageSid`, read when that is absent.
+    sms_sid: Option<String>,
     /// `accepted`, `scheduled`, `queued`, `sending`, `sent`, `delivered`, `read`,
-    /// `partially_delivered`, `undelivered`, `failed`, `canceled` (`SmsStatus` otherwise).
-    message_status: String,
+    /// `partially_delivered`, `undelivered`, `failed`, `canceled`.
+    message_status: Option<String>,
+    /// Twilio's older name of `MessageStatus`, read when that is absent.
+    sms_status: Option<String>,
     error_code: Option<String>,
     error_message: Option<String>,
-    account_sid: Option<String>,
 }
 
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
@@ -80,7 +85,7 @@ async fn signed_form(
     state: &AppState,
     request: &HttpRequest,
     payload: web::Payload,
-) -> Result<Vec<(String, String)>, ApiError> {
+) -> Result<TwilioForm, ApiError> {
     let refuse = || {
         tracing::warn!(
             path = request.path(),
@@ -107,12 +112,13 @@ pub(crate) fn signed_params<'t>(
     url: &str,
     header: &str,
     token_for: impl Fn(Option<&str>) -> &'t crate::state::Secret,
-) -> Option<Vec<(String, String)>> {
+) -> Option<TwilioForm> {
     let params: Vec<(String, String)> =
         form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let account = params.iter().find(|(k, _)| k == "AccountSid").map(|(_, v)| v.as_str());
     let token = token_for(account);
-    signature::validate(token.expose(), url, &params, header).then_some(params)
+    let signed = signature::validate(token.expose(), url, &params, header);
+    signed.then(|| TwilioForm::from_pairs(params))
 }
 
 /// An inbound SMS, MMS or WhatsApp message from Twilio. Answered with empty TwiML once stored.
@@ -129,8 +135,8 @@ async fn twilio_inbound(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let params = signed_form(&state, &request, payload).await?;
-    let inbound = read_inbound(&params)?;
+    let form = signed_form(&state, &request, payload).await?;
+    let inbound = read_inbound(&form)?;
     let (channel_type, to) = (inbound.channel_type, inbound.to.clone());
     match state.engine.channels().inbound(inbound).await? {
         Ok(outcome) => {
@@ -147,26 +153,23 @@ async fn twilio_inbound(
 }
 
 /// The inbound message a Twilio webhook's (signed) parameters describe; nothing is stored here.
-pub(crate) fn read_inbound(params: &[(String, String)]) -> Result<Inbound, ApiError> {
-    let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let to = param("To").ok_or_else(|| ApiError::bad_param("Missing required parameter To"))?;
-    let from =
-        param("From").ok_or_else(|| ApiError::bad_param("Missing required parameter From"))?;
+pub(crate) fn read_inbound(form: &TwilioForm) -> Result<Inbound, ApiError> {
+    let fields: TwilioInboundForm = form.typed()?;
     let channel_type =
-        if to.starts_with("whatsapp:") { ChannelType::Whatsapp } else { ChannelType::Sms };
-    let address = customer_address(channel_type, from)
+        if fields.to.starts_with("whatsapp:") { ChannelType::Whatsapp } else { ChannelType::Sms };
+    let address = customer_address(channel_type, &fields.from)
         .map_err(|e| ApiError::bad_param(format!("From: {e}")))?;
-    let body = param("Body").unwrap_or_default();
-    crate::twilio::lengths::check_body(body)?;
+    let body = fields.body.unwrap_or_default();
+    crate::twilio::lengths::check_body(&body)?;
     let inbound = Inbound {
         provider: InboundProvider::Twilio,
         channel_type,
-        to: to.to_owned(),
+        to: fields.to,
         customer_address: address,
-        body: body.to_owned(),
-        media: media(params, param("NumMedia"))?,
-        provider_message_id: param("MessageSid").or(param("SmsMessageSid")).map(str::to_owned),
-        profile_name: param("ProfileName").map(str::to_owned),
+        body,
+        media: media(form, fields.num_media.as_deref())?,
+        provider_message_id: fields.message_sid.or(fields.sms_message_sid),
+        profile_name: fields.profile_name,
         pre_engagement_data: None,
         attributes: None,
     };
@@ -193,8 +196,8 @@ async fn twilio_status(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let params = signed_form(&state, &request, payload).await?;
-    let report = read_status(&params)?;
+    let form = signed_form(&state, &request, payload).await?;
+    let report = read_status(&form)?;
     let reported = report.status;
     let unknown = state.engine.deliveries().provider_statuses(vec![report]).await?;
     if !unknown.is_empty() {
@@ -204,21 +207,18 @@ async fn twilio_status(
 }
 
 /// The delivery status a Twilio status callback's (signed) parameters report.
-pub(crate) fn read_status(params: &[(String, String)]) -> Result<ProviderStatus, ApiError> {
-    let param = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let sid = param("MessageSid")
-        .or(param("SmsSid"))
-        .ok_or_else(|| ApiError::bad_param("Missing required parameter MessageSid"))?;
-    let reported = param("MessageStatus")
-        .or(param("SmsStatus"))
-        .ok_or_else(|| ApiError::bad_param("Missing required parameter MessageStatus"))?;
+pub(crate) fn read_status(form: &TwilioForm) -> Result<ProviderStatus, ApiError> {
+    let fields: TwilioStatusForm = form.typed()?;
+    let sid = fields.message_sid.or(fields.sms_sid);
+    let sid = form.required(sid.as_deref(), "MessageSid")?;
+    let reported = fields.message_status.or(fields.sms_status);
+    let reported = form.required(reported.as_deref(), "MessageStatus")?;
     let Some(status) = twilio_delivery_status(reported) else {
         return Err(ApiError::bad_param(format!("Unknown MessageStatus {reported:?}")));
     };
-    let error = param("ErrorCode").filter(|c| !c.is_empty()).map(|code| ProviderError {
-        code: code.to_owned(),
-        message: param("ErrorMessage")
-            .map_or_else(|| format!("Twilio reported error {code}"), str::to_owned),
+    let error = fields.error_code.filter(|c| !c.is_empty()).map(|code| ProviderError {
+        message: fields.error_message.unwrap_or_else(|| format!("Twilio reported error {code}")),
+        code,
     });
     Ok(ProviderStatus { provider_message_id: sid.to_owned(), status, error })
 }
@@ -237,7 +237,7 @@ fn twilio_delivery_status(status: &str) -> Option<DeliveryStatus> {
 }
 
 /// `MediaUrl{N}` and `MediaContentType{N}` for N below `NumMedia` (at most ten, as Twilio sends).
-fn media(params: &[(String, String)], count: Option<&str>) -> Result<Vec<Media>, ApiError> {
+fn media(form: &TwilioForm, count: Option<&str>) -> Result<Vec<Media>, ApiError> {
     let count: usize = match count {
         None => 0,
         Some(text) => text
@@ -246,7 +246,7 @@ fn media(params: &[(String, String)], count: Option<&str>) -> Result<Vec<Media>,
             .filter(|n| *n <= 10)
             .ok_or_else(|| ApiError::bad_param("NumMedia must be a number from 0 to 10"))?,
     };
-    let find = |name: String| params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    let find = |name: String| form.get(&name).map(str::to_owned);
     (0..count)
         .map(|n| {
             let url = find(format!("MediaUrl{n}")).ok_or_else(|| {

@@ -24,6 +24,7 @@ pub const PAGING_MAX: u64 = i32::MAX as u64;
 pub fn tighten(document: &mut Value) {
     let forms = form_names(&document["paths"]);
     let schemas = &mut document["components"]["schemas"];
+    merge_all_of(schemas);
     for name in forms {
         if let Some(schema) = schemas.get_mut(&name) {
             tighten_form(schema);
@@ -99,6 +100,36 @@ fn partial_updates(document: &mut Value) {
             .as_array()
             .is_some_and(|r| !r.is_empty());
         document["paths"][&path]["post"]["requestBody"]["required"] = Value::Bool(required);
+    }
+}
+
+/// Makes a schema of parts (`allOf`: how utoipa renders a `#[serde(flatten)]` part of a form,
+/// the Flex Flow's `Integration.*` settings) one object: a form is one flat list of names on the
+/// wire, which is what code generators and the rules here expect.
+fn merge_all_of(schemas: &mut Value) {
+    let names: Vec<String> =
+        schemas.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    for name in names {
+        let Some(parts) = schemas[&name].get("allOf").and_then(Value::as_array).cloned() else {
+            continue;
+        };
+        let (mut properties, mut required) = (serde_json::Map::new(), Vec::new());
+        for part in parts {
+            let part = match part["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+                Some(target) => schemas[target].clone(),
+                None => part,
+            };
+            properties.extend(part["properties"].as_object().cloned().unwrap_or_default());
+            required.extend(part["required"].as_array().cloned().unwrap_or_default());
+        }
+        let mut merged = json!({ "type": "object", "properties": properties });
+        if !required.is_empty() {
+            merged["required"] = Value::Array(required);
+        }
+        if let Some(description) = schemas[&name].get("description").cloned() {
+            merged["description"] = description;
+        }
+        schemas[&name] = merged;
     }
 }
 
@@ -382,7 +413,8 @@ mod tests {
 
     #[test]
     fn every_rule_names_a_property_of_the_document() {
-        let untightened = serde_json::to_value(super::super::document("http://x")).unwrap();
+        let mut untightened = serde_json::to_value(super::super::document("http://x")).unwrap();
+        super::merge_all_of(&mut untightened["components"]["schemas"]);
         for (name, property, _) in rules() {
             let schema = &untightened["components"]["schemas"][name];
             let target = if property.is_empty() { schema } else { &schema["properties"][property] };

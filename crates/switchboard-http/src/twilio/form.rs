@@ -49,6 +49,12 @@ impl TwilioForm {
         TwilioForm { pairs: decode(body), origin: Origin::Body }
     }
 
+    /// A form of pairs decoded elsewhere (a signed webhook's, whose signature is checked over
+    /// the pairs before anything reads them).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> TwilioForm {
+        TwilioForm { pairs, origin: Origin::Body }
+    }
+
     /// Decodes a query string (without the `?`).
     pub fn parse_query(query: &str) -> TwilioForm {
         TwilioForm { pairs: decode(query.as_bytes()), origin: Origin::Query }

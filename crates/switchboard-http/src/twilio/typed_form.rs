@@ -74,6 +74,24 @@ pub fn sid_field(
     }
 }
 
+/// A value a form part keeps as text (a `#[serde(flatten)]` part, whose values serde hands on as
+/// text) read as `T`, under the rules and in the words of a typed field.
+pub fn text_field<T: DeserializeOwned>(
+    name: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, ApiError> {
+    let Some(value) = value else { return Ok(None) };
+    let values = [value];
+    T::deserialize(Values { name, values: &values, optional: false }).map(Some).map_err(|error| {
+        match error {
+            FieldError::Missing(name) => {
+                ApiError::bad_param(format!("Missing required parameter {name}"))
+            }
+            FieldError::Invalid(message) => ApiError::bad_param(message),
+        }
+    })
+}
+
 /// Why a form does not fit its type; turned into Twilio's error by [`TwilioForm::typed`], which
 /// knows whether the form was a body or a query string.
 #[derive(Debug)]
