@@ -542,13 +542,29 @@ mod tests {
     }
 }
 
-/// The path of a Chat Service's own resources, as every operation under it declares it.
-#[derive(Debug, utoipa::IntoParams)]
+/// The path of a Chat Service's own resources, as every operation under it declares it: the
+/// document's parameter and the extractor that finds the service (404 when it does not exist).
+#[derive(Debug, Clone, Copy, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
-#[allow(dead_code)]
 pub struct ServicePath {
     /// The Chat Service (`IS…`)
-    service: String,
+    #[param(value_type = String)]
+    pub service: switchboard_domain::Sid,
+}
+
+impl actix_web::FromRequest for ServicePath {
+    type Error = crate::twilio::error::ApiError;
+    type Future = std::future::Ready<Result<ServicePath, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let found = match request.app_data::<actix_web::web::Data<crate::state::AppState>>() {
+            Some(state) => {
+                crate::chat::service_sid(state, request).map(|service| ServicePath { service })
+            }
+            None => Err(crate::twilio::error::ApiError::internal()),
+        };
+        std::future::ready(found)
+    }
 }
 
 /// The path of a channel and its resources: documented here, and the extractor that resolves

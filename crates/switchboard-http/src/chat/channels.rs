@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::lists::{page_response, PageParams, Paging};
+use crate::openapi::ServicePath;
 use crate::openapi::{ChannelPath, FORM};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -17,7 +18,7 @@ use crate::twilio::lengths;
 use crate::twilio::typed_form::Form;
 use crate::views::{self, Channel, ChannelList};
 
-use super::{json_attributes, load_channel, run, service_sid};
+use super::{json_attributes, load_channel, run};
 
 pub(super) fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list_channels)
@@ -66,6 +67,7 @@ struct UpdateChannelForm {
 async fn create_channel(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
     form: Form<CreateChannelForm>,
 ) -> Result<HttpResponse, ApiError> {
@@ -73,7 +75,7 @@ async fn create_channel(
         &form.raw,
         &[lengths::CHANNEL_NAME_CREATE, lengths::UNIQUE_NAME_CREATE, lengths::CREATED_BY],
     )?;
-    let service = service_sid(&state, &request)?;
+    let service = path.service;
     let form = form.fields;
     let kind = match form.kind.as_deref() {
         None | Some("public") => ChannelKind::Public,
@@ -125,9 +127,10 @@ async fn create_channel(
 async fn list_channels(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let service = service_sid(&state, &request)?;
+    let service = path.service;
     let paging = Paging::from_request(&request, 100)?;
     let types = paging.filters("Type");
     for kind in &types {

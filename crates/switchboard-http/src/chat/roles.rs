@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::lists::{list_response, PageParams, Paging};
+use crate::openapi::ServicePath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -125,10 +126,11 @@ fn find_role(state: &AppState, request: &HttpRequest) -> Result<(Sid, RoleState)
 async fn create_role(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
     form: Form<CreateRoleForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let service = service_sid(&state, &request)?;
+    let service = path.service;
     let CreateRoleForm { friendly_name, kind: kind_text, permission } = form.fields;
     if friendly_name.chars().count() > 64 {
         return Err(ApiError::bad_param("FriendlyName is longer than 64 characters"));
@@ -175,9 +177,10 @@ async fn fetch_role(
 async fn list_roles(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let service = service_sid(&state, &request)?;
+    let service = path.service;
     let paging = Paging::from_request(&request, 100)?;
     let view =
         state.engine.services().get(service).ok_or_else(|| ApiError::not_found(request.path()))?;

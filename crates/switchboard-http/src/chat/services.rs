@@ -8,14 +8,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::lists::{list_response, PageParams, Paging};
+use crate::openapi::ServicePath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::lengths;
 use crate::twilio::typed_form::Form;
 use crate::views::{self, Service, ServiceList};
-
-use super::service_sid;
 
 pub(super) fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list_services)
@@ -61,9 +60,10 @@ async fn create_service(
 async fn fetch_service(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let sid = service_sid(&state, &request)?;
+    let sid = path.service;
     let service =
         state.engine.services().get(sid).ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok(HttpResponse::Ok().json(views::service(&state, &service)))
@@ -81,6 +81,7 @@ async fn fetch_service(
 async fn update_service(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
     form: Form<super::service_webhooks::UpdateServiceForm>,
 ) -> Result<HttpResponse, ApiError> {
@@ -88,7 +89,7 @@ async fn update_service(
         &form.raw,
         &[lengths::SERVICE_NAME, lengths::PRE_WEBHOOK_URL, lengths::POST_WEBHOOK_URL],
     )?;
-    let sid = service_sid(&state, &request)?;
+    let sid = path.service;
     let current =
         state.engine.services().get(sid).ok_or_else(|| ApiError::not_found(request.path()))?;
     // Checked whole before anything is written: the rename and the settings are one append.

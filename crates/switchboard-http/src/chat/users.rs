@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
 use crate::lists::{list_response, PageParams, Paging};
+use crate::openapi::ServicePath;
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -108,11 +109,12 @@ fn user_rejected(rejection: UserRejection, path: &str) -> ApiError {
 async fn create_user(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
     form: Form<CreateUserForm>,
 ) -> Result<HttpResponse, ApiError> {
     lengths::check(&form.raw, &[lengths::IDENTITY, lengths::USER_NAME])?;
-    let service = service_sid(&state, &request)?;
+    let service = path.service;
     let form = form.fields;
     let role_sid = sid_field("RoleSid", form.role_sid.as_deref(), SidPrefix::ROLE)?;
     check_role(&state, service, role_sid, RoleKind::Deployment)?;
@@ -179,9 +181,10 @@ async fn fetch_user(
 async fn list_users(
     _: Principal,
     state: web::Data<AppState>,
+    path: ServicePath,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let service = service_sid(&state, &request)?;
+    let service = path.service;
     let paging = Paging::from_request(&request, 1000)?;
     let items = state.engine.users().list(service).iter().map(|u| user_json(&state, u)).collect();
     list_response::<UserList>(&state, &request, &paging, items)
