@@ -663,3 +663,65 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
         assert_eq!(copied(&fetched).as_deref(), Some("{}"), "{fetched}");
     }
 }
+
+/// A workflow whose one filter tries the queue `experts` first, skipped when it has no
+/// available worker (`skip_if`), then `sample`; a step that is not skipped waits an hour.
+fn experts_first(daemon: &Daemon, base: &str, experts: &str, sample: &str) -> String {
+    let configuration = serde_json::json!({"task_routing": {"filters": [
+        {"filter_friendly_name": "Experts first", "expression": "1==1", "targets": [
+            {"queue": experts, "skip_if": "workers.available == 0", "timeout": 3600},
+            {"queue": sample}]}]}});
+    let form = [("FriendlyName", "Experts first"), ("Configuration", &configuration.to_string())];
+    let made = ok(daemon.post(&format!("{base}/Workflows"), &form), 201);
+    made["sid"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_step_whose_skip_if_holds_on_entry_is_skipped_only_when_no_reservation_was_made() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let sample = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let form = [("FriendlyName", "Experts"), ("TargetWorkers", "skill == 'expert'")];
+    let experts = ok(daemon.post(&format!("{base}/TaskQueues"), &form), 201);
+    let experts = experts["sid"].as_str().unwrap().to_owned();
+    let workflow = experts_first(&daemon, &base, &experts, &sample);
+    let (available, offline) =
+        (activities["Available"].as_str().unwrap(), activities["Offline"].as_str().unwrap());
+    let form = [
+        ("FriendlyName", "expert"),
+        ("ActivitySid", offline),
+        ("Attributes", r#"{"skill":"expert"}"#),
+    ];
+    let expert =
+        ok(daemon.post(&format!("{base}/Workers"), &form), 201)["sid"].as_str().unwrap().to_owned();
+    let generalist = worker(&daemon, &base, "generalist", available);
+    let new_task = || {
+        let form =
+            [("Attributes", "{}"), ("TaskChannel", "chat"), ("WorkflowSid", workflow.as_str())];
+        ok(daemon.post(&format!("{base}/Tasks"), &form), 201)
+    };
+
+    // The only expert is offline: `workers.available == 0` holds, so the first step is skipped
+    // at once rather than waited out for an hour.
+    let skipped = new_task();
+    assert_eq!(skipped["task_queue_sid"], sample.as_str(), "{skipped}");
+    let sid = skipped["sid"].as_str().unwrap();
+    assert_eq!(reservations(&daemon, &base, sid)[0]["worker_sid"], generalist.as_str());
+
+    // The expert becomes available: entering the first step makes a reservation, so it stays.
+    ok(daemon.post(&format!("{base}/Workers/{expert}"), &[("ActivitySid", available)]), 200);
+    let kept = new_task();
+    assert_eq!(kept["task_queue_sid"], experts.as_str(), "{kept}");
+    let sid = kept["sid"].as_str().unwrap();
+    assert_eq!(reservations(&daemon, &base, sid)[0]["worker_sid"], expert.as_str());
+
+    // Both are busy now (capacity 1): no reservation on entry, but the queue has an available
+    // worker, so `skip_if` does not hold and the task waits in the first step.
+    let waiting = new_task();
+    assert_eq!(waiting["task_queue_sid"], experts.as_str(), "{waiting}");
+    assert_eq!(waiting["assignment_status"], "pending");
+    let sid = waiting["sid"].as_str().unwrap();
+    assert!(reservations(&daemon, &base, sid).is_empty());
+}

@@ -275,8 +275,7 @@ mod tests {
         use crate::task::{Route, TaskCommand};
         let at = |secs: i64| Timestamp::from_millis(secs * 1000);
         let mut task = TaskState::default();
-        let route =
-            Route { queue_sid: sid(SidPrefix::TASK_QUEUE, 1), target_index: 0, priority: None };
+        let route = Route::new(sid(SidPrefix::TASK_QUEUE, 1), 0, None);
         let commands = [
             TaskCommand::Create {
                 task_sid: sid(SidPrefix::TASK, 1),

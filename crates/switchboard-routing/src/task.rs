@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_domain::{Aggregate, DomainEvent, Recorded, Sid, SidPrefix, Timestamp};
 
 use crate::matching::TaskView;
+use crate::workflow::Matched;
 
 mod decide;
 mod fold;
@@ -131,12 +132,62 @@ pub struct Reservation {
 }
 
 /// Where the workflow put a task: a queue, as the `target_index`th target of the matched filter.
+///
+/// The fields after `priority` came later: records made before them read as a route worked out
+/// again from the task's attributes, entered at the task's creation, nothing skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
     pub queue_sid: Sid,
     pub target_index: u32,
     /// The target's `priority`, which replaces the task's (as Twilio does); `None` keeps it.
     pub priority: Option<u32>,
+    /// The filter whose step this is; `None`: the one the attributes match first.
+    #[serde(default)]
+    pub filter: Option<Matched>,
+    /// The first step of the filter the task did not skip (`skip_if`).
+    #[serde(default)]
+    pub first_step: u32,
+    /// When the task entered the filter, which its steps' timeouts count from; `None`: at its
+    /// creation.
+    #[serde(default)]
+    pub since: Option<Timestamp>,
+    /// Why the task entered this step.
+    #[serde(default)]
+    pub entry: Entry,
+}
+
+/// Why a task entered a step of its workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// Routed by its attributes (created, or its attributes changed while it waited).
+    #[default]
+    Routed,
+    /// The step before timed out.
+    StepTimedOut,
+    /// The step before was skipped (`skip_if`), or every step of the filter before was.
+    Skipped,
+}
+
+impl Route {
+    /// A step entered by routing, the first of its filter, timed from the task's creation.
+    pub fn new(queue_sid: Sid, target_index: u32, priority: Option<u32>) -> Route {
+        Route {
+            queue_sid,
+            target_index,
+            priority,
+            filter: None,
+            first_step: 0,
+            since: None,
+            entry: Entry::Routed,
+        }
+    }
+
+    /// Whether two routes put the task in the same step of the same filter (however entered).
+    pub fn same_step(&self, other: &Route) -> bool {
+        (self.queue_sid, self.target_index, self.filter, self.first_step, self.since)
+            == (other.queue_sid, other.target_index, other.filter, other.first_step, other.since)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -526,7 +526,7 @@ impl TaskRouter {
                 Ok(task) => task,
                 Err(rejection) => return Ok(Err(rejection.into())),
             };
-            core.task_changed(parts, &task, at)?;
+            core.entered(parts, &task, at)?;
             Ok(Ok(parts.tasks.read().get(&sid).cloned().unwrap_or(task)))
         })
         .await
@@ -554,7 +554,11 @@ impl TaskRouter {
                 Ok(task) => task,
                 Err(rejection) => return Ok(Err(rejection.into())),
             };
-            core.task_changed(parts, &task, at)?;
+            if task.queue_entry != now_state.queue_entry {
+                core.entered(parts, &task, at)?; // re-routed by its new attributes
+            } else {
+                core.task_changed(parts, &task, at)?;
+            }
             Ok(Ok(parts.tasks.read().get(&sid).cloned().unwrap_or(task)))
         })
         .await

@@ -56,7 +56,7 @@ fn task() -> TaskState {
     let created = run(&mut task, create, task_events);
     assert_eq!(types(&created), ["task.created"]);
     assert_eq!(created[0].worker_sid, None, "no worker has been offered a new task");
-    let route = Route { queue_sid: sid(SidPrefix::TASK_QUEUE, 1), target_index: 0, priority: None };
+    let route = Route::new(sid(SidPrefix::TASK_QUEUE, 1), 0, None);
     let entered = run(&mut task, TaskCommand::EnterQueue { route, at: at(0) }, task_events);
     assert_eq!(types(&entered), ["task-queue.entered"]);
     assert_eq!(entered[0].resource_type, ResourceType::TaskQueue);
