@@ -566,6 +566,9 @@ fn transfers_hand_the_channel_to_the_next_agent_cold_and_warm_and_keep_it_active
     assert_eq!(members(&daemon, &service, &channel), ["+15005550006"], "Alice left");
     answer(&daemon, &base, &second, &bob, "accepted");
     assert_eq!(members(&daemon, &service, &channel), ["+15005550006", "bob"]);
+    let told = event_types_of(&daemon, &base, &second);
+    assert!(told.contains(&"task.transfer-initiated".into()), "{told:?}");
+    assert!(told.contains(&"task.transfer-completed".into()), "{told:?}");
     assert_eq!(
         daemon.sms("+15005550006", "Still?", "SM00000000000000000000000000000022").status,
         200
@@ -622,6 +625,59 @@ fn a_transfer_canceled_after_the_first_task_completed_ends_the_channel_without_t
     assert_eq!(channel_status(&daemon, &service, &channel), "INACTIVE", "no task is open");
     let open = ok(daemon.get("/admin/v1/Tasks"), 200);
     assert_eq!(open["tasks"].as_array().unwrap().len(), 0, "{open}");
+    let told = event_types_of(&daemon, &base, &second);
+    assert_eq!(told.last().map(String::as_str), Some("task.transfer-canceled"), "{told:?}");
+    assert!(!told.contains(&"task.transfer-completed".into()), "{told:?}");
+}
+
+/// The types of the events of `task`, oldest first, from the Events resource.
+fn event_types_of(daemon: &Daemon, base: &str, task: &str) -> Vec<String> {
+    let events = ok(daemon.get(&format!("{base}/Events?TaskSid={task}&PageSize=1000")), 200);
+    let events = events["events"].as_array().unwrap();
+    events.iter().map(|e| e["event_type"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_task_past_its_last_step_times_out_of_the_workflow_and_each_event_says_so() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, _) = workspace(&daemon, 120);
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let configuration = serde_json::json!({"task_routing": {"filters": [
+        {"filter_friendly_name": "Brief", "expression": "kind == 'chat'",
+         "targets": [{"queue": queue, "expression": "1==1", "timeout": 1}]}]}});
+    let form = [("FriendlyName", "Brief"), ("Configuration", &configuration.to_string())];
+    let workflow = ok(daemon.post(&format!("{base}/Workflows"), &form), 201);
+    let form = [
+        ("Attributes", r#"{"kind":"chat"}"#),
+        ("TaskChannel", "chat"),
+        ("WorkflowSid", workflow["sid"].as_str().unwrap()),
+    ];
+    let task =
+        ok(daemon.post(&format!("{base}/Tasks"), &form), 201)["sid"].as_str().unwrap().to_owned();
+    eventually("the workflow times out", || {
+        ok(daemon.get(&format!("{base}/Tasks/{task}")), 200)["assignment_status"] == "canceled"
+    });
+    let fetched = ok(daemon.get(&format!("{base}/Tasks/{task}")), 200);
+    assert_eq!(fetched["reason"], "Task canceled on Workflow timeout");
+    let told = event_types_of(&daemon, &base, &task);
+    let expected = [
+        "task.created",
+        "workflow.entered",
+        "task-queue.entered",
+        "workflow.target-matched",
+        "workflow.timeout",
+        "task.canceled",
+    ];
+    assert_eq!(told, expected);
+    let matched = ok(daemon.get(&format!("{base}/Events?EventType=workflow.target-matched")), 200);
+    let data = &matched["events"][0]["event_data"];
+    assert_eq!(data["workflow_filter_name"], "Brief", "{data}");
+    assert_eq!(data["workflow_filter_expression"], "kind == 'chat'");
+    assert_eq!(data["workflow_filter_target_expression"], "1==1");
+    assert_eq!(data["task_queue_target_expression"], "1==1");
+    assert_eq!(matched["events"][0]["resource_type"], "Workflow");
 }
 
 /// Erasing a channel's content (`DELETE /flex/v1/Channels/{CH}`) erases what its task copied of
@@ -709,6 +765,8 @@ fn a_step_whose_skip_if_holds_on_entry_is_skipped_only_when_no_reservation_was_m
     assert_eq!(skipped["task_queue_sid"], sample.as_str(), "{skipped}");
     let sid = skipped["sid"].as_str().unwrap();
     assert_eq!(reservations(&daemon, &base, sid)[0]["worker_sid"], generalist.as_str());
+    let told = event_types_of(&daemon, &base, sid);
+    assert_eq!(told.iter().filter(|t| *t == "workflow.skipped").count(), 1, "{told:?}");
 
     // The expert becomes available: entering the first step makes a reservation, so it stays.
     ok(daemon.post(&format!("{base}/Workers/{expert}"), &[("ActivitySid", available)]), 200);

@@ -15,6 +15,7 @@ use switchboard_domain::{Aggregate, DomainEvent, Recorded, Sid, SidPrefix, Times
 use crate::events::RouterEvent;
 use crate::task::{ReservationStatus, TaskState};
 use crate::worker::WorkerState;
+use crate::workflow::Matched;
 use crate::workspace::WorkspaceState;
 
 /// One TaskRouter event as it is kept.
@@ -197,6 +198,50 @@ fn task_data(
         put(data, "WorkerName", &reservation.worker_name);
         if reservation.status == ReservationStatus::Pending {
             put(data, "ReservationTimeout", reservation.deadline.millis_since(at) / 1000);
+        }
+        if let ("reservation.failed", Some(reason)) = (event.event_type, &reservation.failure) {
+            put(data, "Reason", reason);
+        }
+    }
+    if event.event_type.starts_with("workflow.") {
+        workflow_data(data, task, workspace);
+    }
+    if event.event_type.starts_with("task.transfer-") {
+        if let Some((transfer_type, to)) = crate::events::transfer_fields(task) {
+            put(data, "TransferType", transfer_type);
+            put(data, "TransferTo", to);
+        }
+    }
+}
+
+/// What a `workflow.*` event says of the step the task is in: the queue's `TargetWorkers`, and
+/// the filter's name and expression and the target's expression as the workflow's
+/// configuration writes them (the default filter has neither).
+fn workflow_data(data: &mut Data, task: &TaskState, workspace: &WorkspaceState) {
+    let Some(route) = task.route else { return };
+    if let Some(queue) = workspace.task_queue(route.queue_sid) {
+        put(data, "TaskQueueTargetExpression", &queue.target_workers);
+    }
+    let (Some(workflow), Some(Matched::Filter(index))) =
+        (task.workflow_sid.and_then(|sid| workspace.workflow(sid)), route.filter)
+    else {
+        return;
+    };
+    let Ok(configuration) = serde_json::from_str::<serde_json::Value>(&workflow.configuration)
+    else {
+        return;
+    };
+    let filter = &configuration["task_routing"]["filters"][index];
+    let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
+    let name = text(&filter["filter_friendly_name"]).or_else(|| text(&filter["friendly_name"]));
+    let target = &filter["targets"][route.target_index as usize];
+    for (key, value) in [
+        ("WorkflowFilterName", name),
+        ("WorkflowFilterExpression", text(&filter["expression"])),
+        ("WorkflowFilterTargetExpression", text(&target["expression"])),
+    ] {
+        if let Some(value) = value {
+            put(data, key, value);
         }
     }
 }

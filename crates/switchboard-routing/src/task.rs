@@ -129,6 +129,9 @@ pub struct Reservation {
     /// The queue entry ([`TaskState::queue_entry`]) it was made in: a worker that rejected or
     /// let a reservation time out is not offered the task again in the same entry.
     pub queue_entry: u32,
+    /// Why carrying out an instruction for it failed (`reservation.failed`), if one did.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// Where the workflow put a task: a queue, as the `target_index`th target of the matched filter.
@@ -245,6 +248,12 @@ pub enum TaskEvent {
     ReservationCompleted {
         reservation_sid: Sid,
     },
+    /// An instruction for the reservation (an assignment callback's) could not be carried out;
+    /// the reservation stays as it was.
+    ReservationFailed {
+        reservation_sid: Sid,
+        reason: String,
+    },
     TaskWrapping,
     TaskCompleted {
         reason: String,
@@ -273,6 +282,7 @@ impl DomainEvent for TaskEvent {
             TaskEvent::ReservationCanceled { .. } => "reservation_canceled",
             TaskEvent::ReservationWrapping { .. } => "reservation_wrapping",
             TaskEvent::ReservationCompleted { .. } => "reservation_completed",
+            TaskEvent::ReservationFailed { .. } => "reservation_failed",
             TaskEvent::TaskWrapping => "task_wrapping",
             TaskEvent::TaskCompleted { .. } => "task_completed",
             TaskEvent::TaskCanceled { .. } => "task_canceled",
@@ -340,6 +350,11 @@ pub enum TaskCommand {
     /// The router withdraws a pending reservation (the worker went away, the task moved).
     Rescind {
         reservation_sid: Sid,
+    },
+    /// Records that an instruction for a pending reservation could not be carried out.
+    FailReservation {
+        reservation_sid: Sid,
+        reason: String,
     },
     Cancel {
         reason: String,

@@ -52,6 +52,10 @@ pub use configuration::{ConfigurationError, MAX_CONFIGURATION_BYTES};
 /// The reason a task is canceled with when it passes its route's last step.
 pub const WORKFLOW_TIMEOUT_REASON: &str = "Task canceled on Workflow timeout";
 
+/// The reason a task is canceled with when no filter matches and the workflow has no default
+/// filter (ours: Twilio keeps such a task nowhere).
+pub const UNROUTED_REASON: &str = "Task did not match any workflow filter";
+
 /// A parsed workflow configuration and the JSON text it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowConfiguration {

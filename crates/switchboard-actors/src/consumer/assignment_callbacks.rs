@@ -158,10 +158,17 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
     let answer = match called {
         Some(Instruction::Answer(answer)) => answer,
         Some(Instruction::Unsupported(name)) => {
-            return Err(format!(
+            let why = format!(
                 "the assignment callback's instruction {name:?} is not supported: only accept, \
                  reject and dequeue (as accept) are carried out"
-            ))
+            );
+            // Told as `reservation.failed`; the reservation stays for the worker to answer.
+            let failed =
+                router.fail_reservation(workspace, task_sid, reservation, why.clone(), now).await;
+            if let Err(refusal) = failed.map_err(|e| e.to_string())? {
+                tracing::info!(task = %task_sid, %refusal, "a failed instruction was not recorded");
+            }
+            return Err(why);
         }
         Some(Instruction::None) | None => return Ok(()),
     };

@@ -620,6 +620,26 @@ impl TaskRouter {
         .await
     }
 
+    /// Records that an instruction for pending reservation `reservation` of task `task` could not
+    /// be carried out (`reservation.failed`, with `reason`); the reservation stays pending.
+    pub async fn fail_reservation(
+        &self,
+        workspace: Sid,
+        task: Sid,
+        reservation: Sid,
+        reason: String,
+        at: Timestamp,
+    ) -> Routed<()> {
+        if self.task(workspace, task)?.is_none() {
+            return Ok(Err(RouterRefusal::NotFound));
+        }
+        self.change(|_, parts| {
+            let command = TaskCommand::FailReservation { reservation_sid: reservation, reason };
+            Ok(parts.task(task, command, at)?.map(drop).map_err(RouterRefusal::from))
+        })
+        .await
+    }
+
     /// The live feed of workers' sockets.
     pub fn feed(&self) -> &Feed {
         &self.feed

@@ -12,7 +12,7 @@ use switchboard_routing::expression::Expression;
 use switchboard_routing::task::{Entry, Route, TaskState};
 use switchboard_routing::worker::WorkerState;
 use switchboard_routing::workflow::{
-    self, OrderBy, Placed, Step, WorkflowConfiguration, WORKFLOW_TIMEOUT_REASON,
+    self, OrderBy, Placed, Step, WorkflowConfiguration, UNROUTED_REASON, WORKFLOW_TIMEOUT_REASON,
 };
 use switchboard_routing::workspace::WorkspaceState;
 
@@ -33,9 +33,6 @@ pub(crate) enum Placement {
     Queue(Route),
     Cancel(&'static str),
 }
-
-/// Canceled when no filter matches and the workflow has no default filter.
-pub(crate) const UNROUTED_REASON: &str = "Task did not match any workflow filter";
 
 impl Rules {
     /// Compiles `workspace`'s queues and workflows. What fails to parse (it was checked when

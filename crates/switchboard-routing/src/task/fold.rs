@@ -60,6 +60,13 @@ impl TaskState {
                 self.deleted = true;
                 true
             }
+            TaskEvent::ReservationFailed { reservation_sid, reason } => {
+                let found = self.reservations.iter_mut().find(|r| r.sid == *reservation_sid);
+                found.is_some_and(|reservation| {
+                    reservation.failure = Some(reason.clone());
+                    true
+                })
+            }
             reservation_event => self.fold_reservation_change(reservation_event, at),
         }
     }
@@ -122,6 +129,7 @@ impl TaskState {
             date_updated: *at,
             deadline: *deadline,
             queue_entry: self.queue_entry,
+            failure: None,
         });
         self.assignment_status = Task::Reserved;
         true
