@@ -783,3 +783,53 @@ fn a_step_whose_skip_if_holds_on_entry_is_skipped_only_when_no_reservation_was_m
     let sid = waiting["sid"].as_str().unwrap();
     assert!(reservations(&daemon, &base, sid).is_empty());
 }
+
+/// The flow's tasks in TaskRouter that name `channel`, oldest first.
+fn tasks_of_channel(daemon: &Daemon, base: &str, channel: &str) -> Vec<Value> {
+    let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+    let of_channel = |task: &&Value| {
+        let attributes: Value = serde_json::from_str(task["attributes"].as_str().unwrap()).unwrap();
+        attributes["channelSid"] == channel
+    };
+    tasks["tasks"].as_array().unwrap().iter().filter(of_channel).cloned().collect()
+}
+
+/// With the janitor off, a task canceled outside the agent's hands (here over the REST API)
+/// leaves its channel ACTIVE, as on Twilio, where closing it is then the integration's; the
+/// customer's next message in it is not lost: it opens a new task in the same channel.
+#[test]
+fn with_the_janitor_off_a_canceled_task_leaves_the_channel_active_and_the_next_message_a_new_task()
+{
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let (service, flow) = daemon.sms_flow(false);
+    ok(daemon.post(&format!("/flex/v1/FlexFlows/{flow}"), &[("JanitorEnabled", "false")]), 200);
+    assert_eq!(daemon.sms("+15005550006", "Hi", "SM00000000000000000000000000000041").status, 200);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    eventually("the customer's task is made", || {
+        tasks_of_channel(&daemon, &base, &channel).len() == 1
+    });
+    let first = tasks_of_channel(&daemon, &base, &channel)[0]["sid"].as_str().unwrap().to_owned();
+    let form = [("AssignmentStatus", "canceled"), ("Reason", "spam filter")];
+    ok(daemon.post(&format!("{base}/Tasks/{first}"), &form), 200);
+    assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE", "the janitor is off");
+    eventually("the channel's task is ended", || {
+        ok(daemon.get("/admin/v1/Tasks"), 200)["tasks"].as_array().is_some_and(Vec::is_empty)
+    });
+
+    let alice = worker(&daemon, &base, "alice", activities["Available"].as_str().unwrap());
+    assert_eq!(
+        daemon.sms("+15005550006", "Hello?", "SM00000000000000000000000000000042").status,
+        200
+    );
+    assert_eq!(daemon.channels(&service).len(), 1, "the same channel");
+    eventually("a new task is offered", || {
+        let tasks = tasks_of_channel(&daemon, &base, &channel);
+        tasks.len() == 2
+            && !reservations(&daemon, &base, tasks[1]["sid"].as_str().unwrap()).is_empty()
+    });
+    let second = tasks_of_channel(&daemon, &base, &channel)[1]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(reservations(&daemon, &base, &second)[0]["worker_sid"], alice.as_str());
+    assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE");
+}
