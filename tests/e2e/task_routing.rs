@@ -656,8 +656,9 @@ fn a_task_past_its_last_step_times_out_of_the_workflow_and_each_event_says_so() 
     ];
     let task =
         ok(daemon.post(&format!("{base}/Tasks"), &form), 201)["sid"].as_str().unwrap().to_owned();
+    // Listed once durable: the task itself may show it a moment before.
     eventually("the workflow times out", || {
-        ok(daemon.get(&format!("{base}/Tasks/{task}")), 200)["assignment_status"] == "canceled"
+        event_types_of(&daemon, &base, &task).contains(&"task.canceled".to_owned())
     });
     let fetched = ok(daemon.get(&format!("{base}/Tasks/{task}")), 200);
     assert_eq!(fetched["reason"], "Task canceled on Workflow timeout");
@@ -701,11 +702,19 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
         task = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
         !task.is_empty() && !events_of(&task).is_empty()
     });
+    // An agent's note about the customer, kept in the task's attributes.
+    let path = format!("{base}/Tasks/{task}");
+    let mut noted: Value =
+        serde_json::from_str(ok(daemon.get(&path), 200)["attributes"].as_str().unwrap()).unwrap();
+    noted["note"] = "prefers-mornings-4711".into();
+    ok(daemon.post(&path, &[("Attributes", &noted.to_string())]), 200);
     let copied = |event: &Value| event["event_data"]["task_attributes"].as_str().map(str::to_owned);
     let before = events_of(&task);
     for event in &before {
         assert!(copied(event).unwrap().contains("+15005550006"), "{event}");
     }
+    assert!(copied(before.last().unwrap()).unwrap().contains("4711"), "as at each event");
+    assert!(!copied(&before[0]).unwrap().contains("4711"), "as at each event");
     assert_eq!(daemon.delete(&format!("/flex/v1/Channels/{channel}")).status, 204);
     eventually("the task's attributes are erased", || {
         ok(daemon.get(&format!("{base}/Tasks/{task}")), 200)["attributes"] == "{}"
@@ -718,6 +727,21 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
         let fetched = ok(daemon.get(&format!("{base}/Events/{sid}")), 200);
         assert_eq!(copied(&fetched).as_deref(), Some("{}"), "{fetched}");
     }
+    // Destroyed, not hidden: nothing in the folder reads back as the note, even with the key.
+    let data = temp.path().join("data");
+    assert_eq!(daemon.terminate().0, 0);
+    let replay = crate::support::run(
+        crate::support::switchboard().args(["replay", "--data-dir"]).arg(&data),
+    );
+    assert_eq!(replay.code, 0, "{}", replay.stderr);
+    assert!(replay.stdout.contains(&task), "the task's stream is replayed");
+    assert!(!replay.stdout.contains("4711"), "the task's attributes are gone from the log");
+    let daemon = start(&data);
+    let kept = ok(daemon.get(&format!("{base}/Tasks/{task}")), 200);
+    assert_eq!(
+        (kept["attributes"].as_str(), kept["assignment_status"].as_str()),
+        (Some("{}"), Some("canceled"))
+    );
 }
 
 /// A workflow whose one filter tries the queue `experts` first, skipped when it has no

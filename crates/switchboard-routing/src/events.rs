@@ -151,7 +151,7 @@ pub fn task_events(before: &TaskState, event: &TaskEvent, after: &TaskState) -> 
         TaskEvent::TaskCompleted { .. } => vec![make.task("task.completed")],
         TaskEvent::TaskDeleted => vec![make.task("task.deleted")],
         // Twilio has no such event: an erasure is not told as a change of the task.
-        TaskEvent::TaskAttributesErased => Vec::new(),
+        TaskEvent::TaskAttributesErased | TaskEvent::TaskShredded { .. } => Vec::new(),
     }
 }
 

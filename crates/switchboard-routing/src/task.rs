@@ -265,6 +265,12 @@ pub enum TaskEvent {
     /// The task's attributes were erased with its chat channel's content (a customer's data):
     /// they are `{}` from now on, deleted or finished tasks included.
     TaskAttributesErased,
+    /// The stream's content was destroyed (its data key shredded with its channel's): the one
+    /// event stored in the clear, the last of the stream, saying what the task keeps without
+    /// the customer's data ([`TaskState::without_customer_data`]).
+    TaskShredded {
+        kept: Box<TaskState>,
+    },
 }
 
 impl DomainEvent for TaskEvent {
@@ -288,7 +294,14 @@ impl DomainEvent for TaskEvent {
             TaskEvent::TaskCanceled { .. } => "task_canceled",
             TaskEvent::TaskDeleted => "task_deleted",
             TaskEvent::TaskAttributesErased => "task_attributes_erased",
+            TaskEvent::TaskShredded { .. } => "task_shredded",
         }
+    }
+
+    // Only the shred marker: it must stay readable once the stream's key is gone, and holds
+    // nothing of the customer's.
+    fn is_clear_text_allowed(&self) -> bool {
+        matches!(self, TaskEvent::TaskShredded { .. })
     }
 }
 
@@ -457,6 +470,19 @@ impl TaskState {
                 && matches!(r.status, ReservationStatus::Rejected | ReservationStatus::Timeout)
         };
         self.reservations.iter().filter(declined).map(|r| r.worker_sid).collect()
+    }
+
+    /// What the task keeps when its stream is shredded: everything but what came from the
+    /// customer or may name them (its attributes, its reason, why a reservation failed).
+    pub fn without_customer_data(&self) -> TaskState {
+        let mut kept = self.clone();
+        "{}".clone_into(&mut kept.attributes);
+        kept.attributes_erased = true;
+        kept.reason = None;
+        for reservation in &mut kept.reservations {
+            reservation.failure = None;
+        }
+        kept
     }
 
     /// Age in whole seconds at `now`.

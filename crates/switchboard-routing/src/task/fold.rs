@@ -17,6 +17,13 @@ impl TaskState {
                 self.attributes_erased = true;
                 true
             }
+            // The records before it are unreadable: the task is what the marker kept.
+            TaskEvent::TaskShredded { kept } => {
+                let applied = self.events_applied;
+                *self = (**kept).clone();
+                self.events_applied = applied;
+                false
+            }
             _ if !self.is_live() => false,
             event => self.fold_live(event, record.at),
         };
@@ -28,7 +35,9 @@ impl TaskState {
 
     fn fold_live(&mut self, event: &TaskEvent, at: Timestamp) -> bool {
         match event {
-            TaskEvent::TaskCreated { .. } | TaskEvent::TaskAttributesErased => false,
+            TaskEvent::TaskCreated { .. }
+            | TaskEvent::TaskAttributesErased
+            | TaskEvent::TaskShredded { .. } => false,
             TaskEvent::TaskQueueEntered { route, at } => {
                 if let Some(priority) = route.priority {
                     self.priority = priority;
