@@ -638,12 +638,13 @@ impl TaskRouter {
             let Some(task) = record.get("TaskSid").and_then(|t| t.parse::<Sid>().ok()) else {
                 continue;
             };
-            if !histories.contains_key(&task) {
-                histories.insert(task, self.attribute_history(task)?);
-            }
-            if let Some(history) = histories.get(&task) {
-                record.show_task_attributes(history);
-            }
+            let history = match histories.entry(task) {
+                std::collections::btree_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::btree_map::Entry::Vacant(new) => {
+                    new.insert(self.attribute_history(task)?)
+                }
+            };
+            record.show_task_attributes(history);
         }
         Ok(())
     }
