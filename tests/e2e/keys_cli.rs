@@ -129,3 +129,51 @@ fn reindex_rebuilds_lookups_from_the_log() {
         Some((sid(SidPrefix::CHANNEL, 1), Some(1)))
     );
 }
+
+/// `keys shred` reaches the TaskRouter tasks a channel linked: their streams are shredded too,
+/// so their attributes (a copy of the customer's data) can never be read again.
+#[test]
+fn shred_reaches_the_tasks_the_channel_linked() {
+    use switchboard_domain::{ChannelCommand, Timestamp};
+    use switchboard_routing::task::{TaskCommand, TaskState};
+    use switchboard_store::{ChannelLog, StreamLog};
+
+    let folder = seeded();
+    let log = folder.open();
+    let (channel, task) = (sid(SidPrefix::CHANNEL, 1), sid(SidPrefix::TASK, 1));
+    let attributes = r#"{"from":"+14155550101","note":"prefers-mornings-4711"}"#;
+    let link = ChannelCommand::LinkTask {
+        task_sid: task,
+        attributes: attributes.into(),
+        priority: 0,
+        timeout_secs: 3600,
+    };
+    let mut linked = ChannelLog::load(&log, channel).unwrap();
+    linked.execute(&log, link, Timestamp(1_795_511_000_000)).unwrap().unwrap();
+    let create = TaskCommand::Create {
+        task_sid: task,
+        account_sid: sid(SidPrefix::ACCOUNT, 1),
+        workspace_sid: sid(SidPrefix::WORKSPACE, 1),
+        workflow_sid: sid(SidPrefix::WORKFLOW, 1),
+        task_channel_sid: sid(SidPrefix::TASK_CHANNEL, 1),
+        task_channel_unique_name: "chat".into(),
+        attributes: attributes.into(),
+        priority: 0,
+        timeout_secs: 3600,
+        at: Timestamp(1_795_511_000_000),
+    };
+    let mut stream = StreamLog::<TaskState>::new(task);
+    stream.execute(&log, create, Timestamp(1_795_511_000_000)).unwrap().unwrap();
+    log.close().unwrap();
+    assert!(folder.cli(&["replay"]).assert_ok().stdout.contains("4711"), "readable before");
+
+    let one = channel.to_string();
+    let shred = folder.cli(&["keys", "shred", "--channel", &one, "--yes"]);
+    let said = &shred.assert_ok().stdout;
+    assert!(said.contains(&format!("shredded its task {task}")), "{said}");
+    let replay = folder.cli(&["replay"]).assert_ok().stdout.clone();
+    assert!(!replay.contains("4711"), "{replay}");
+    assert!(replay.contains("task_shredded"), "the clear marker: {replay}");
+    let verify = folder.cli(&["verify"]);
+    verify.assert_ok();
+}

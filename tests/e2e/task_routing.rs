@@ -566,6 +566,9 @@ fn transfers_hand_the_channel_to_the_next_agent_cold_and_warm_and_keep_it_active
     assert_eq!(members(&daemon, &service, &channel), ["+15005550006"], "Alice left");
     answer(&daemon, &base, &second, &bob, "accepted");
     assert_eq!(members(&daemon, &service, &channel), ["+15005550006", "bob"]);
+    let told = event_types_of(&daemon, &base, &second);
+    assert!(told.contains(&"task.transfer-initiated".into()), "{told:?}");
+    assert!(told.contains(&"task.transfer-completed".into()), "{told:?}");
     assert_eq!(
         daemon.sms("+15005550006", "Still?", "SM00000000000000000000000000000022").status,
         200
@@ -622,6 +625,60 @@ fn a_transfer_canceled_after_the_first_task_completed_ends_the_channel_without_t
     assert_eq!(channel_status(&daemon, &service, &channel), "INACTIVE", "no task is open");
     let open = ok(daemon.get("/admin/v1/Tasks"), 200);
     assert_eq!(open["tasks"].as_array().unwrap().len(), 0, "{open}");
+    let told = event_types_of(&daemon, &base, &second);
+    assert_eq!(told.last().map(String::as_str), Some("task.transfer-canceled"), "{told:?}");
+    assert!(!told.contains(&"task.transfer-completed".into()), "{told:?}");
+}
+
+/// The types of the events of `task`, oldest first, from the Events resource.
+fn event_types_of(daemon: &Daemon, base: &str, task: &str) -> Vec<String> {
+    let events = ok(daemon.get(&format!("{base}/Events?TaskSid={task}&PageSize=1000")), 200);
+    let events = events["events"].as_array().unwrap();
+    events.iter().map(|e| e["event_type"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_task_past_its_last_step_times_out_of_the_workflow_and_each_event_says_so() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, _) = workspace(&daemon, 120);
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let configuration = serde_json::json!({"task_routing": {"filters": [
+        {"filter_friendly_name": "Brief", "expression": "kind == 'chat'",
+         "targets": [{"queue": queue, "expression": "1==1", "timeout": 1}]}]}});
+    let form = [("FriendlyName", "Brief"), ("Configuration", &configuration.to_string())];
+    let workflow = ok(daemon.post(&format!("{base}/Workflows"), &form), 201);
+    let form = [
+        ("Attributes", r#"{"kind":"chat"}"#),
+        ("TaskChannel", "chat"),
+        ("WorkflowSid", workflow["sid"].as_str().unwrap()),
+    ];
+    let task =
+        ok(daemon.post(&format!("{base}/Tasks"), &form), 201)["sid"].as_str().unwrap().to_owned();
+    // Listed once durable: the task itself may show it a moment before.
+    eventually("the workflow times out", || {
+        event_types_of(&daemon, &base, &task).contains(&"task.canceled".to_owned())
+    });
+    let fetched = ok(daemon.get(&format!("{base}/Tasks/{task}")), 200);
+    assert_eq!(fetched["reason"], "Task canceled on Workflow timeout");
+    let told = event_types_of(&daemon, &base, &task);
+    let expected = [
+        "task.created",
+        "workflow.entered",
+        "task-queue.entered",
+        "workflow.target-matched",
+        "workflow.timeout",
+        "task.canceled",
+    ];
+    assert_eq!(told, expected);
+    let matched = ok(daemon.get(&format!("{base}/Events?EventType=workflow.target-matched")), 200);
+    let data = &matched["events"][0]["event_data"];
+    assert_eq!(data["workflow_filter_name"], "Brief", "{data}");
+    assert_eq!(data["workflow_filter_expression"], "kind == 'chat'");
+    assert_eq!(data["workflow_filter_target_expression"], "1==1");
+    assert_eq!(data["task_queue_target_expression"], "1==1");
+    assert_eq!(matched["events"][0]["resource_type"], "Workflow");
 }
 
 /// Erasing a channel's content (`DELETE /flex/v1/Channels/{CH}`) erases what its task copied of
@@ -645,11 +702,19 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
         task = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
         !task.is_empty() && !events_of(&task).is_empty()
     });
+    // An agent's note about the customer, kept in the task's attributes.
+    let path = format!("{base}/Tasks/{task}");
+    let mut noted: Value =
+        serde_json::from_str(ok(daemon.get(&path), 200)["attributes"].as_str().unwrap()).unwrap();
+    noted["note"] = "prefers-mornings-4711".into();
+    ok(daemon.post(&path, &[("Attributes", &noted.to_string())]), 200);
     let copied = |event: &Value| event["event_data"]["task_attributes"].as_str().map(str::to_owned);
     let before = events_of(&task);
     for event in &before {
         assert!(copied(event).unwrap().contains("+15005550006"), "{event}");
     }
+    assert!(copied(before.last().unwrap()).unwrap().contains("4711"), "as at each event");
+    assert!(!copied(&before[0]).unwrap().contains("4711"), "as at each event");
     assert_eq!(daemon.delete(&format!("/flex/v1/Channels/{channel}")).status, 204);
     eventually("the task's attributes are erased", || {
         ok(daemon.get(&format!("{base}/Tasks/{task}")), 200)["attributes"] == "{}"
@@ -662,4 +727,133 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
         let fetched = ok(daemon.get(&format!("{base}/Events/{sid}")), 200);
         assert_eq!(copied(&fetched).as_deref(), Some("{}"), "{fetched}");
     }
+    // Destroyed, not hidden: nothing in the folder reads back as the note, even with the key.
+    let data = temp.path().join("data");
+    assert_eq!(daemon.terminate().0, 0);
+    let replay = crate::support::run(
+        crate::support::switchboard().args(["replay", "--data-dir"]).arg(&data),
+    );
+    assert_eq!(replay.code, 0, "{}", replay.stderr);
+    assert!(replay.stdout.contains(&task), "the task's stream is replayed");
+    assert!(!replay.stdout.contains("4711"), "the task's attributes are gone from the log");
+    let daemon = start(&data);
+    let kept = ok(daemon.get(&format!("{base}/Tasks/{task}")), 200);
+    assert_eq!(
+        (kept["attributes"].as_str(), kept["assignment_status"].as_str()),
+        (Some("{}"), Some("canceled"))
+    );
+}
+
+/// A workflow whose one filter tries the queue `experts` first, skipped when it has no
+/// available worker (`skip_if`), then `sample`; a step that is not skipped waits an hour.
+fn experts_first(daemon: &Daemon, base: &str, experts: &str, sample: &str) -> String {
+    let configuration = serde_json::json!({"task_routing": {"filters": [
+        {"filter_friendly_name": "Experts first", "expression": "1==1", "targets": [
+            {"queue": experts, "skip_if": "workers.available == 0", "timeout": 3600},
+            {"queue": sample}]}]}});
+    let form = [("FriendlyName", "Experts first"), ("Configuration", &configuration.to_string())];
+    let made = ok(daemon.post(&format!("{base}/Workflows"), &form), 201);
+    made["sid"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_step_whose_skip_if_holds_on_entry_is_skipped_only_when_no_reservation_was_made() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let sample = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let form = [("FriendlyName", "Experts"), ("TargetWorkers", "skill == 'expert'")];
+    let experts = ok(daemon.post(&format!("{base}/TaskQueues"), &form), 201);
+    let experts = experts["sid"].as_str().unwrap().to_owned();
+    let workflow = experts_first(&daemon, &base, &experts, &sample);
+    let (available, offline) =
+        (activities["Available"].as_str().unwrap(), activities["Offline"].as_str().unwrap());
+    let form = [
+        ("FriendlyName", "expert"),
+        ("ActivitySid", offline),
+        ("Attributes", r#"{"skill":"expert"}"#),
+    ];
+    let expert =
+        ok(daemon.post(&format!("{base}/Workers"), &form), 201)["sid"].as_str().unwrap().to_owned();
+    let generalist = worker(&daemon, &base, "generalist", available);
+    let new_task = || {
+        let form =
+            [("Attributes", "{}"), ("TaskChannel", "chat"), ("WorkflowSid", workflow.as_str())];
+        ok(daemon.post(&format!("{base}/Tasks"), &form), 201)
+    };
+
+    // The only expert is offline: `workers.available == 0` holds, so the first step is skipped
+    // at once rather than waited out for an hour.
+    let skipped = new_task();
+    assert_eq!(skipped["task_queue_sid"], sample.as_str(), "{skipped}");
+    let sid = skipped["sid"].as_str().unwrap();
+    assert_eq!(reservations(&daemon, &base, sid)[0]["worker_sid"], generalist.as_str());
+    let told = event_types_of(&daemon, &base, sid);
+    assert_eq!(told.iter().filter(|t| *t == "workflow.skipped").count(), 1, "{told:?}");
+
+    // The expert becomes available: entering the first step makes a reservation, so it stays.
+    ok(daemon.post(&format!("{base}/Workers/{expert}"), &[("ActivitySid", available)]), 200);
+    let kept = new_task();
+    assert_eq!(kept["task_queue_sid"], experts.as_str(), "{kept}");
+    let sid = kept["sid"].as_str().unwrap();
+    assert_eq!(reservations(&daemon, &base, sid)[0]["worker_sid"], expert.as_str());
+
+    // Both are busy now (capacity 1): no reservation on entry, but the queue has an available
+    // worker, so `skip_if` does not hold and the task waits in the first step.
+    let waiting = new_task();
+    assert_eq!(waiting["task_queue_sid"], experts.as_str(), "{waiting}");
+    assert_eq!(waiting["assignment_status"], "pending");
+    let sid = waiting["sid"].as_str().unwrap();
+    assert!(reservations(&daemon, &base, sid).is_empty());
+}
+
+/// The flow's tasks in TaskRouter that name `channel`, oldest first.
+fn tasks_of_channel(daemon: &Daemon, base: &str, channel: &str) -> Vec<Value> {
+    let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+    let of_channel = |task: &&Value| {
+        let attributes: Value = serde_json::from_str(task["attributes"].as_str().unwrap()).unwrap();
+        attributes["channelSid"] == channel
+    };
+    tasks["tasks"].as_array().unwrap().iter().filter(of_channel).cloned().collect()
+}
+
+/// With the janitor off, a task canceled outside the agent's hands (here over the REST API)
+/// leaves its channel ACTIVE, as on Twilio, where closing it is then the integration's; the
+/// customer's next message in it is not lost: it opens a new task in the same channel.
+#[test]
+fn with_the_janitor_off_a_canceled_task_leaves_the_channel_active_and_the_next_message_a_new_task()
+{
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 120);
+    let (service, flow) = daemon.sms_flow(false);
+    ok(daemon.post(&format!("/flex/v1/FlexFlows/{flow}"), &[("JanitorEnabled", "false")]), 200);
+    assert_eq!(daemon.sms("+15005550006", "Hi", "SM00000000000000000000000000000041").status, 200);
+    let channel = daemon.channels(&service)[0]["sid"].as_str().unwrap().to_owned();
+    eventually("the customer's task is made", || {
+        tasks_of_channel(&daemon, &base, &channel).len() == 1
+    });
+    let first = tasks_of_channel(&daemon, &base, &channel)[0]["sid"].as_str().unwrap().to_owned();
+    let form = [("AssignmentStatus", "canceled"), ("Reason", "spam filter")];
+    ok(daemon.post(&format!("{base}/Tasks/{first}"), &form), 200);
+    assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE", "the janitor is off");
+    eventually("the channel's task is ended", || {
+        ok(daemon.get("/admin/v1/Tasks"), 200)["tasks"].as_array().is_some_and(Vec::is_empty)
+    });
+
+    let alice = worker(&daemon, &base, "alice", activities["Available"].as_str().unwrap());
+    assert_eq!(
+        daemon.sms("+15005550006", "Hello?", "SM00000000000000000000000000000042").status,
+        200
+    );
+    assert_eq!(daemon.channels(&service).len(), 1, "the same channel");
+    eventually("a new task is offered", || {
+        let tasks = tasks_of_channel(&daemon, &base, &channel);
+        tasks.len() == 2
+            && !reservations(&daemon, &base, tasks[1]["sid"].as_str().unwrap()).is_empty()
+    });
+    let second = tasks_of_channel(&daemon, &base, &channel)[1]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(reservations(&daemon, &base, &second)[0]["worker_sid"], alice.as_str());
+    assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE");
 }

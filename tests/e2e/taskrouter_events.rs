@@ -156,7 +156,9 @@ fn the_events_resource_lists_windows_and_filters_and_fetches_one() {
     for wanted in [
         "worker.created",
         "task.created",
+        "workflow.entered",
         "task-queue.entered",
+        "workflow.target-matched",
         "reservation.created",
         "reservation.accepted",
         "task.completed",
@@ -165,6 +167,8 @@ fn the_events_resource_lists_windows_and_filters_and_fetches_one() {
     }
     let at = |name: &str| listed.iter().position(|t| *t == name).unwrap();
     assert!(at("task.created") < at("reservation.created"));
+    assert!(at("workflow.entered") < at("task-queue.entered"));
+    assert!(at("task-queue.entered") < at("workflow.target-matched"));
     assert!(at("reservation.accepted") < at("task.completed"));
 
     let created = ok(daemon.get(&format!("{base}/Events?EventType=reservation.created")), 200);
@@ -291,6 +295,8 @@ fn an_assignment_callback_s_instruction_is_carried_out_once() {
     let called = task("call");
     eventually("the call for the third task", || calls_for(&called).len() == 1);
     assert_eq!(statuses(&daemon, &called), ["pending"], "nothing carried out");
+    let reason = failure_told(&daemon, &base, &called);
+    assert!(reason.contains("\"call\" is not supported"), "{reason}");
 
     let (code, _) = daemon.terminate();
     assert_eq!(code, 0);
@@ -299,6 +305,16 @@ fn an_assignment_callback_s_instruction_is_carried_out_once() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(fake.requests().len(), before, "a restart calls nothing again");
     assert_eq!(statuses(&daemon, &called), ["pending"]);
+}
+
+/// The `Reason` of the one `reservation.failed` event of `task`, once listed.
+fn failure_told(daemon: &Daemon, base: &str, task: &str) -> String {
+    let failed = format!("{base}/Events?EventType=reservation.failed&TaskSid={task}");
+    eventually("reservation.failed is told", || {
+        ok(daemon.get(&failed), 200)["events"].as_array().is_some_and(|e| e.len() == 1)
+    });
+    let told = ok(daemon.get(&failed), 200);
+    told["events"][0]["event_data"]["reason"].as_str().unwrap_or_default().to_owned()
 }
 
 /// When the `AssignmentCallbackUrl` fails (here a 404, after which nothing is tried again), the

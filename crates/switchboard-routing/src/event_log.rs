@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use switchboard_domain::{Aggregate, DomainEvent, Recorded, Sid, SidPrefix, Timestamp};
 
 use crate::events::RouterEvent;
-use crate::task::{ReservationStatus, TaskState};
+use crate::task::{ReservationStatus, TaskEvent, TaskState};
 use crate::worker::WorkerState;
+use crate::workflow::Matched;
 use crate::workspace::WorkspaceState;
 
 /// One TaskRouter event as it is kept.
@@ -43,11 +44,67 @@ impl EventRecord {
 
     /// Shows the task's attributes as erased (`{}`), as the task shows them once erased.
     pub fn erase_task_attributes(&mut self) {
+        self.set_task_attributes("{}");
+    }
+
+    fn set_task_attributes(&mut self, attributes: &str) {
         for (key, value) in &mut self.data {
             if key == "TaskAttributes" {
-                "{}".clone_into(value);
+                attributes.clone_into(value);
             }
         }
+    }
+
+    /// The record as the log keeps it: `TaskAttributes` empty, to be read from the task's own
+    /// stream when shown ([`EventRecord::show_task_attributes`]), so that the customer's data
+    /// is only in the task's stream, and shredding that stream destroys it everywhere.
+    pub fn keeping_task_attributes_apart(mut self) -> EventRecord {
+        self.set_task_attributes("");
+        self
+    }
+
+    /// Puts the task's attributes as they were at this event, from the task's `history`: `{}`
+    /// once they were erased. A record kept before attributes were kept apart shows its own
+    /// copy until then.
+    pub fn show_task_attributes(&mut self, history: &AttributeHistory) {
+        let shown = match self.get("TaskAttributes") {
+            None => return,
+            Some(_) if history.erased => "{}".to_owned(),
+            Some("") => history.at(self.source_seq).to_owned(),
+            Some(copy) => copy.to_owned(),
+        };
+        self.set_task_attributes(&shown);
+    }
+}
+
+/// A task's attributes through its stream: what each event set them to, by sequence, and
+/// whether they were erased (or the stream shredded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttributeHistory {
+    changes: Vec<(u64, String)>,
+    erased: bool,
+}
+
+impl AttributeHistory {
+    /// Takes in the task's event at `seq` (in order).
+    pub fn record(&mut self, seq: u64, event: &TaskEvent) {
+        match event {
+            TaskEvent::TaskCreated { attributes, .. }
+            | TaskEvent::TaskAttributesUpdated { attributes } => {
+                self.changes.push((seq, attributes.clone()));
+            }
+            TaskEvent::TaskAttributesErased | TaskEvent::TaskShredded { .. } => self.erased = true,
+            _ => {}
+        }
+    }
+
+    /// The attributes as the event at `seq` left them (`{}` when erased or unknown).
+    pub fn at(&self, seq: u64) -> &str {
+        if self.erased {
+            return "{}";
+        }
+        let before = self.changes.iter().rev().find(|(at, _)| *at <= seq);
+        before.map_or("{}", |(_, attributes)| attributes.as_str())
     }
 }
 
@@ -198,6 +255,50 @@ fn task_data(
         if reservation.status == ReservationStatus::Pending {
             put(data, "ReservationTimeout", reservation.deadline.millis_since(at) / 1000);
         }
+        if let ("reservation.failed", Some(reason)) = (event.event_type, &reservation.failure) {
+            put(data, "Reason", reason);
+        }
+    }
+    if event.event_type.starts_with("workflow.") {
+        workflow_data(data, task, workspace);
+    }
+    if event.event_type.starts_with("task.transfer-") {
+        if let Some((transfer_type, to)) = crate::events::transfer_fields(task) {
+            put(data, "TransferType", transfer_type);
+            put(data, "TransferTo", to);
+        }
+    }
+}
+
+/// What a `workflow.*` event says of the step the task is in: the queue's `TargetWorkers`, and
+/// the filter's name and expression and the target's expression as the workflow's
+/// configuration writes them (the default filter has neither).
+fn workflow_data(data: &mut Data, task: &TaskState, workspace: &WorkspaceState) {
+    let Some(route) = task.route else { return };
+    if let Some(queue) = workspace.task_queue(route.queue_sid) {
+        put(data, "TaskQueueTargetExpression", &queue.target_workers);
+    }
+    let (Some(workflow), Some(Matched::Filter(index))) =
+        (task.workflow_sid.and_then(|sid| workspace.workflow(sid)), route.filter)
+    else {
+        return;
+    };
+    let Ok(configuration) = serde_json::from_str::<serde_json::Value>(&workflow.configuration)
+    else {
+        return;
+    };
+    let filter = &configuration["task_routing"]["filters"][index];
+    let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
+    let name = text(&filter["filter_friendly_name"]).or_else(|| text(&filter["friendly_name"]));
+    let target = &filter["targets"][route.target_index as usize];
+    for (key, value) in [
+        ("WorkflowFilterName", name),
+        ("WorkflowFilterExpression", text(&filter["expression"])),
+        ("WorkflowFilterTargetExpression", text(&target["expression"])),
+    ] {
+        if let Some(value) = value {
+            put(data, key, value);
+        }
     }
 }
 
@@ -275,8 +376,7 @@ mod tests {
         use crate::task::{Route, TaskCommand};
         let at = |secs: i64| Timestamp::from_millis(secs * 1000);
         let mut task = TaskState::default();
-        let route =
-            Route { queue_sid: sid(SidPrefix::TASK_QUEUE, 1), target_index: 0, priority: None };
+        let route = Route::new(sid(SidPrefix::TASK_QUEUE, 1), 0, None);
         let commands = [
             TaskCommand::Create {
                 task_sid: sid(SidPrefix::TASK, 1),
@@ -340,6 +440,31 @@ mod tests {
             assert_eq!(record.get(name), Some(value.as_str()), "{name}");
         }
         assert_eq!(record.get("TaskCanceledReason"), None);
+    }
+
+    #[test]
+    fn a_kept_record_shows_the_attributes_of_its_moment_until_they_are_erased() {
+        let (task, created) = reserved_task();
+        let source = (sid(SidPrefix::TASK, 1), 2);
+        let state = WorkspaceState::default();
+        let at = Timestamp::from_millis(2_000);
+        let kept = record_of(&created, Subject::Task(&task), &state, at, source)
+            .keeping_task_attributes_apart();
+        assert_eq!(kept.get("TaskAttributes"), Some(""), "the log holds no copy");
+        let mut history = AttributeHistory::default();
+        history.record(0, &TaskEvent::TaskAttributesUpdated { attributes: r#"{"a":1}"#.into() });
+        history.record(3, &TaskEvent::TaskAttributesUpdated { attributes: r#"{"a":2}"#.into() });
+        let mut shown = kept.clone();
+        shown.show_task_attributes(&history);
+        assert_eq!(shown.get("TaskAttributes"), Some(r#"{"a":1}"#), "as at sequence 2");
+        let mut old = record_of(&created, Subject::Task(&task), &state, at, source);
+        old.show_task_attributes(&history);
+        assert_eq!(old.get("TaskAttributes"), Some(r#"{"name":"Ann"}"#), "an older copy");
+        history.record(4, &TaskEvent::TaskAttributesErased);
+        for mut record in [kept, old] {
+            record.show_task_attributes(&history);
+            assert_eq!(record.get("TaskAttributes"), Some("{}"));
+        }
     }
 
     #[test]

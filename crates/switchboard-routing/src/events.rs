@@ -8,8 +8,11 @@
 
 use switchboard_domain::Sid;
 
-use crate::task::{Reservation, ReservationStatus, TaskEvent, TaskState};
+use crate::task::{
+    Entry, Reservation, ReservationStatus, Route, TaskEvent, TaskState, TTL_EXCEEDED_REASON,
+};
 use crate::worker::{WorkerEvent, WorkerState};
+use crate::workflow::{UNROUTED_REASON, WORKFLOW_TIMEOUT_REASON};
 
 /// `ResourceType` of an event: what it is most relevant to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,6 +21,7 @@ pub enum ResourceType {
     Reservation,
     Worker,
     TaskQueue,
+    Workflow,
 }
 
 impl ResourceType {
@@ -28,6 +32,7 @@ impl ResourceType {
             ResourceType::Reservation => "Reservation",
             ResourceType::Worker => "Worker",
             ResourceType::TaskQueue => "TaskQueue",
+            ResourceType::Workflow => "Workflow",
         }
     }
 }
@@ -63,6 +68,16 @@ pub fn type_description(event_type: &str) -> &'static str {
         "task.completed" => "A task is completed",
         "task.deleted" => "A task is deleted",
         "task-queue.entered" => "A task enters a TaskQueue",
+        "task-queue.timeout" => "A task times out of a TaskQueue",
+        "task.transfer-initiated" => "A task transfer is initiated",
+        "task.transfer-completed" => "A task transfer is completed",
+        "task.transfer-failed" => "A task transfer failed",
+        "task.transfer-canceled" => "A task transfer is canceled",
+        "workflow.entered" => "A task enters a workflow",
+        "workflow.target-matched" => "A task matches a workflow routing target",
+        "workflow.skipped" => "A task skips a workflow routing target",
+        "workflow.timeout" => "A task times out of a workflow",
+        "reservation.failed" => "A task reservation failed",
         "reservation.created" => "A task is assigned to a worker",
         "reservation.accepted" => "A task reservation is accepted by a worker",
         "reservation.rejected" => "A task reservation is rejected by a worker",
@@ -86,37 +101,24 @@ pub fn type_description(event_type: &str) -> &'static str {
 /// The TaskRouter events one recorded task event makes, given the task before and after it.
 pub fn task_events(before: &TaskState, event: &TaskEvent, after: &TaskState) -> Vec<RouterEvent> {
     let Some(task_sid) = after.sid.or(before.sid) else { return Vec::new() };
-    let holder = holder_of(after).or_else(|| holder_of(before));
-    let task = |event_type: &'static str| RouterEvent {
-        event_type,
-        resource_type: ResourceType::Task,
-        resource_sid: task_sid,
-        description: type_description(event_type).to_owned(),
-        task_sid: Some(task_sid),
-        reservation_sid: None,
-        worker_sid: holder,
-    };
-    let reservation = |event_type: &'static str, sid: &Sid| {
-        let worker = after.reservation(*sid).or_else(|| before.reservation(*sid));
-        RouterEvent {
-            event_type,
-            resource_type: ResourceType::Reservation,
-            resource_sid: *sid,
-            description: type_description(event_type).to_owned(),
-            task_sid: Some(task_sid),
-            reservation_sid: Some(*sid),
-            worker_sid: worker.map(|r| r.worker_sid),
+    let make =
+        Maker { task_sid, holder: holder_of(after).or_else(|| holder_of(before)), before, after };
+    let transfer = is_transfer(after);
+    let reservation =
+        |event_type: &'static str, sid: &Sid| vec![make.reservation(event_type, *sid)];
+    match event {
+        TaskEvent::TaskCreated { .. } if transfer => {
+            vec![make.task("task.created"), make.task("task.transfer-initiated")]
         }
-    };
-    let one = match event {
-        TaskEvent::TaskCreated { .. } => task("task.created"),
-        TaskEvent::TaskQueueEntered { route, .. } => RouterEvent {
-            resource_type: ResourceType::TaskQueue,
-            resource_sid: route.queue_sid,
-            ..task("task-queue.entered")
-        },
+        TaskEvent::TaskCreated { .. } => vec![make.task("task.created")],
+        TaskEvent::TaskQueueEntered { route, .. } => make.entered(route),
+        TaskEvent::ReservationAccepted { reservation_sid } if transfer => vec![
+            make.reservation("reservation.accepted", *reservation_sid),
+            make.task("task.transfer-completed"),
+        ],
+        TaskEvent::TaskCanceled { reason } => make.canceled(reason, transfer),
         TaskEvent::TaskAttributesUpdated { .. } | TaskEvent::TaskPriorityUpdated { .. } => {
-            task("task.updated")
+            vec![make.task("task.updated")]
         }
         TaskEvent::ReservationCreated { reservation_sid, .. } => {
             reservation("reservation.created", reservation_sid)
@@ -142,14 +144,118 @@ pub fn task_events(before: &TaskState, event: &TaskEvent, after: &TaskState) -> 
         TaskEvent::ReservationCompleted { reservation_sid } => {
             reservation("reservation.completed", reservation_sid)
         }
-        TaskEvent::TaskWrapping => task("task.wrapup"),
-        TaskEvent::TaskCompleted { .. } => task("task.completed"),
-        TaskEvent::TaskCanceled { .. } => task("task.canceled"),
-        TaskEvent::TaskDeleted => task("task.deleted"),
+        TaskEvent::ReservationFailed { reservation_sid, .. } => {
+            reservation("reservation.failed", reservation_sid)
+        }
+        TaskEvent::TaskWrapping => vec![make.task("task.wrapup")],
+        TaskEvent::TaskCompleted { .. } => vec![make.task("task.completed")],
+        TaskEvent::TaskDeleted => vec![make.task("task.deleted")],
         // Twilio has no such event: an erasure is not told as a change of the task.
-        TaskEvent::TaskAttributesErased => return Vec::new(),
-    };
-    vec![one]
+        TaskEvent::TaskAttributesErased | TaskEvent::TaskShredded { .. } => Vec::new(),
+    }
+}
+
+/// Makes the events of one change of one task.
+struct Maker<'a> {
+    task_sid: Sid,
+    /// The worker the task is with, whose real-time channel its task events go to.
+    holder: Option<Sid>,
+    before: &'a TaskState,
+    after: &'a TaskState,
+}
+
+impl Maker<'_> {
+    fn task(&self, event_type: &'static str) -> RouterEvent {
+        RouterEvent {
+            event_type,
+            resource_type: ResourceType::Task,
+            resource_sid: self.task_sid,
+            description: type_description(event_type).to_owned(),
+            task_sid: Some(self.task_sid),
+            reservation_sid: None,
+            worker_sid: self.holder,
+        }
+    }
+
+    fn reservation(&self, event_type: &'static str, sid: Sid) -> RouterEvent {
+        let worker = self.after.reservation(sid).or_else(|| self.before.reservation(sid));
+        RouterEvent {
+            resource_type: ResourceType::Reservation,
+            resource_sid: sid,
+            reservation_sid: Some(sid),
+            worker_sid: worker.map(|r| r.worker_sid),
+            ..self.task(event_type)
+        }
+    }
+
+    fn workflow(&self, event_type: &'static str) -> RouterEvent {
+        RouterEvent {
+            resource_type: ResourceType::Workflow,
+            resource_sid: self.after.workflow_sid.unwrap_or(self.task_sid),
+            ..self.task(event_type)
+        }
+    }
+
+    fn queue(&self, event_type: &'static str, queue_sid: Sid) -> RouterEvent {
+        RouterEvent {
+            resource_type: ResourceType::TaskQueue,
+            resource_sid: queue_sid,
+            ..self.task(event_type)
+        }
+    }
+
+    /// A step entered: the workflow entered (the first step), or why the step before was left
+    /// (its timeout, or `skip_if`); the queue entered; the target matched.
+    fn entered(&self, route: &Route) -> Vec<RouterEvent> {
+        let mut events = Vec::with_capacity(3);
+        match (self.before.route, route.entry) {
+            (None, _) => events.push(self.workflow("workflow.entered")),
+            (Some(left), Entry::StepTimedOut) => {
+                events.push(self.queue("task-queue.timeout", left.queue_sid));
+            }
+            (Some(_), Entry::Skipped) => events.push(self.workflow("workflow.skipped")),
+            (Some(_), Entry::Routed) => {}
+        }
+        events.push(self.queue("task-queue.entered", route.queue_sid));
+        events.push(self.workflow("workflow.target-matched"));
+        events
+    }
+
+    /// A cancellation: by the workflow's last timeout (`workflow.timeout` first), and for a
+    /// transfer's task, the transfer failed (the router could not place it: TTL, workflow
+    /// timeout, no filter) or canceled (by someone).
+    fn canceled(&self, reason: &str, transfer: bool) -> Vec<RouterEvent> {
+        let mut events = Vec::with_capacity(2);
+        if reason == WORKFLOW_TIMEOUT_REASON {
+            events.push(self.workflow("workflow.timeout"));
+        }
+        events.push(self.task("task.canceled"));
+        let failed =
+            [TTL_EXCEEDED_REASON, WORKFLOW_TIMEOUT_REASON, UNROUTED_REASON].contains(&reason);
+        match (transfer, failed) {
+            (true, true) => events.push(self.task("task.transfer-failed")),
+            (true, false) => events.push(self.task("task.transfer-canceled")),
+            (false, _) => {}
+        }
+        events
+    }
+}
+
+/// Whether the task is a transfer's (Flex's new-task pattern names where it goes in
+/// `transferTargetType`).
+pub fn is_transfer(task: &TaskState) -> bool {
+    transfer_fields(task).is_some()
+}
+
+/// A transfer task's `transferTargetType` and `targetSid` (Twilio's `TransferType` and
+/// `TransferTo`), `None` for a task that is no transfer.
+pub fn transfer_fields(task: &TaskState) -> Option<(String, String)> {
+    if !task.attributes.contains("transferTargetType") {
+        return None; // most tasks: no JSON parse
+    }
+    let attributes: serde_json::Value = serde_json::from_str(&task.attributes).ok()?;
+    let text = |key: &str| attributes.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    Some((text("transferTargetType")?, text("targetSid").unwrap_or_default()))
 }
 
 /// The worker a task is with: the one of its latest reservation that was not declined or

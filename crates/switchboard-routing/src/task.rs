@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_domain::{Aggregate, DomainEvent, Recorded, Sid, SidPrefix, Timestamp};
 
 use crate::matching::TaskView;
+use crate::workflow::Matched;
 
 mod decide;
 mod fold;
@@ -128,15 +129,68 @@ pub struct Reservation {
     /// The queue entry ([`TaskState::queue_entry`]) it was made in: a worker that rejected or
     /// let a reservation time out is not offered the task again in the same entry.
     pub queue_entry: u32,
+    /// Why carrying out an instruction for it failed (`reservation.failed`), if one did.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// Where the workflow put a task: a queue, as the `target_index`th target of the matched filter.
+///
+/// The fields after `priority` came later: records made before them read as a route worked out
+/// again from the task's attributes, entered at the task's creation, nothing skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
     pub queue_sid: Sid,
     pub target_index: u32,
     /// The target's `priority`, which replaces the task's (as Twilio does); `None` keeps it.
     pub priority: Option<u32>,
+    /// The filter whose step this is; `None`: the one the attributes match first.
+    #[serde(default)]
+    pub filter: Option<Matched>,
+    /// The first step of the filter the task did not skip (`skip_if`).
+    #[serde(default)]
+    pub first_step: u32,
+    /// When the task entered the filter, which its steps' timeouts count from; `None`: at its
+    /// creation.
+    #[serde(default)]
+    pub since: Option<Timestamp>,
+    /// Why the task entered this step.
+    #[serde(default)]
+    pub entry: Entry,
+}
+
+/// Why a task entered a step of its workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Entry {
+    /// Routed by its attributes (created, or its attributes changed while it waited).
+    #[default]
+    Routed,
+    /// The step before timed out.
+    StepTimedOut,
+    /// The step before was skipped (`skip_if`), or every step of the filter before was.
+    Skipped,
+}
+
+impl Route {
+    /// A step entered by routing, the first of its filter, timed from the task's creation.
+    pub fn new(queue_sid: Sid, target_index: u32, priority: Option<u32>) -> Route {
+        Route {
+            queue_sid,
+            target_index,
+            priority,
+            filter: None,
+            first_step: 0,
+            since: None,
+            entry: Entry::Routed,
+        }
+    }
+
+    /// Whether two routes put the task in the same step of the same filter (however entered).
+    pub fn same_step(&self, other: &Route) -> bool {
+        (self.queue_sid, self.target_index, self.filter, self.first_step, self.since)
+            == (other.queue_sid, other.target_index, other.filter, other.first_step, other.since)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +248,12 @@ pub enum TaskEvent {
     ReservationCompleted {
         reservation_sid: Sid,
     },
+    /// An instruction for the reservation (an assignment callback's) could not be carried out;
+    /// the reservation stays as it was.
+    ReservationFailed {
+        reservation_sid: Sid,
+        reason: String,
+    },
     TaskWrapping,
     TaskCompleted {
         reason: String,
@@ -205,6 +265,12 @@ pub enum TaskEvent {
     /// The task's attributes were erased with its chat channel's content (a customer's data):
     /// they are `{}` from now on, deleted or finished tasks included.
     TaskAttributesErased,
+    /// The stream's content was destroyed (its data key shredded with its channel's): the one
+    /// event stored in the clear, the last of the stream, saying what the task keeps without
+    /// the customer's data ([`TaskState::without_customer_data`]).
+    TaskShredded {
+        kept: Box<TaskState>,
+    },
 }
 
 impl DomainEvent for TaskEvent {
@@ -222,12 +288,20 @@ impl DomainEvent for TaskEvent {
             TaskEvent::ReservationCanceled { .. } => "reservation_canceled",
             TaskEvent::ReservationWrapping { .. } => "reservation_wrapping",
             TaskEvent::ReservationCompleted { .. } => "reservation_completed",
+            TaskEvent::ReservationFailed { .. } => "reservation_failed",
             TaskEvent::TaskWrapping => "task_wrapping",
             TaskEvent::TaskCompleted { .. } => "task_completed",
             TaskEvent::TaskCanceled { .. } => "task_canceled",
             TaskEvent::TaskDeleted => "task_deleted",
             TaskEvent::TaskAttributesErased => "task_attributes_erased",
+            TaskEvent::TaskShredded { .. } => "task_shredded",
         }
+    }
+
+    // Only the shred marker: it must stay readable once the stream's key is gone, and holds
+    // nothing of the customer's.
+    fn is_clear_text_allowed(&self) -> bool {
+        matches!(self, TaskEvent::TaskShredded { .. })
     }
 }
 
@@ -289,6 +363,11 @@ pub enum TaskCommand {
     /// The router withdraws a pending reservation (the worker went away, the task moved).
     Rescind {
         reservation_sid: Sid,
+    },
+    /// Records that an instruction for a pending reservation could not be carried out.
+    FailReservation {
+        reservation_sid: Sid,
+        reason: String,
     },
     Cancel {
         reason: String,
@@ -391,6 +470,19 @@ impl TaskState {
                 && matches!(r.status, ReservationStatus::Rejected | ReservationStatus::Timeout)
         };
         self.reservations.iter().filter(declined).map(|r| r.worker_sid).collect()
+    }
+
+    /// What the task keeps when its stream is shredded: everything but what came from the
+    /// customer or may name them (its attributes, its reason, why a reservation failed).
+    pub fn without_customer_data(&self) -> TaskState {
+        let mut kept = self.clone();
+        "{}".clone_into(&mut kept.attributes);
+        kept.attributes_erased = true;
+        kept.reason = None;
+        for reservation in &mut kept.reservations {
+            reservation.failure = None;
+        }
+        kept
     }
 
     /// Age in whole seconds at `now`.

@@ -52,6 +52,10 @@ pub use configuration::{ConfigurationError, MAX_CONFIGURATION_BYTES};
 /// The reason a task is canceled with when it passes its route's last step.
 pub const WORKFLOW_TIMEOUT_REASON: &str = "Task canceled on Workflow timeout";
 
+/// The reason a task is canceled with when no filter matches and the workflow has no default
+/// filter (ours: Twilio keeps such a task nowhere).
+pub const UNROUTED_REASON: &str = "Task did not match any workflow filter";
+
 /// A parsed workflow configuration and the JSON text it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowConfiguration {
@@ -99,7 +103,8 @@ pub struct OrderBy {
 
 /// Which filter routed a task; kept by the caller to find the route again
 /// ([`WorkflowConfiguration::route_of`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Matched {
     /// The filter at this index of `filters`.
     Filter(usize),
@@ -124,6 +129,20 @@ pub enum Step<'a> {
     TimedOut,
     /// Every remaining step was skipped: route again with [`WorkflowConfiguration::route_after`].
     Skipped,
+}
+
+/// A task's place on its workflow after a step was skipped: the route it is on, the first step
+/// of it not skipped, whether it entered that route just now, and the step that applies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placed<'a> {
+    pub route: Route<'a>,
+    /// The first step of `route` not skipped.
+    pub from: usize,
+    /// The route was entered anew (every step of the one before was skipped): its timeouts count
+    /// from now.
+    pub fresh: bool,
+    /// The step that applies: a target, or `TimedOut` (cancel the task) when no step is left.
+    pub step: Step<'a>,
 }
 
 impl WorkflowConfiguration {
@@ -177,6 +196,29 @@ impl WorkflowConfiguration {
         match found {
             Some((index, _)) => self.filter_route(index),
             None => self.default_route(),
+        }
+    }
+
+    /// Where a task goes that skips step `index` of route `matched`, `elapsed` seconds after it
+    /// entered that route: the next step of the route still open; when `index` was its last
+    /// step, the route counts as not matched and the task enters the next filter below that
+    /// holds, else the default filter, at its first step. A route with no step left gives
+    /// `Step::TimedOut`.
+    pub fn skip_step(
+        &self,
+        task_attributes: &Value,
+        matched: Matched,
+        index: usize,
+        elapsed: u64,
+    ) -> Placed<'_> {
+        let route = self.route_of(matched).unwrap_or_else(|| self.route(task_attributes));
+        let from = index + 1;
+        match route.step_at(elapsed, from) {
+            Step::Skipped => {
+                let next = self.route_after(task_attributes, Some(route.matched));
+                Placed { route: next, from: 0, fresh: true, step: next.step_at(0, 0) }
+            }
+            step => Placed { route, from, fresh: false, step },
         }
     }
 

@@ -296,8 +296,7 @@ impl Router {
         };
         self.tasks.insert(task, Stream::default());
         self.run_task(task, create).expect("a task is created");
-        let route =
-            Route { queue_sid: sid(SidPrefix::TASK_QUEUE, 1), target_index: 0, priority: None };
+        let route = Route::new(sid(SidPrefix::TASK_QUEUE, 1), 0, None);
         let enter = TaskCommand::EnterQueue { route, at: Timestamp(self.now) };
         self.run_task(task, enter).expect("a new task enters its queue");
         self.wait(task);
@@ -401,11 +400,7 @@ impl Router {
             Op::ExpireTtl { pick } => self.expire(pick),
             Op::NextTarget { pick } => {
                 let Some(task) = self.pick(pick, is(Status::Pending)) else { return };
-                let route = Route {
-                    queue_sid: sid(SidPrefix::TASK_QUEUE, 2),
-                    target_index: 1,
-                    priority: None,
-                };
+                let route = Route::new(sid(SidPrefix::TASK_QUEUE, 2), 1, None);
                 let enter = TaskCommand::EnterQueue { route, at: Timestamp(self.now) };
                 self.run_task(task, enter).expect("a pending task moves on");
                 self.wait(task);

@@ -47,7 +47,7 @@ mod verify;
 
 pub use anchor::{anchor_folder, heads_public_key, AnchoredHead, AnchoredHeads, HEADS_FORMAT};
 pub use backup::{import_backup, restore_folder, BackupSummary, RestoreSummary};
-pub use channel::ShredOutcome;
+pub use channel::{shred_task, ShredOutcome};
 pub use durable::{DurableContents, DurableEntry, EntryKind, Position};
 pub use error::StoreError;
 pub use flusher::{Durability, FlushPacing, FlushTicket, Writing};

@@ -299,8 +299,33 @@ fn index_undo<S: Aggregate>(
     Ok(undo)
 }
 
+/// Whether any key of the stream is still readable (not a tombstone).
+fn keys_left(log: &EventLog, stream: Sid) -> bool {
+    log.tree()
+        .scan_prefix(stream_prefix(KEY, stream))
+        .values()
+        .any(|v| v.is_ok_and(|v| v.as_ref() != SHRED_TOMBSTONE))
+}
+
+/// [`finish_shred`] for a task's stream, whose marker is `TaskShredded` (it owns no index
+/// entries).
+fn finish_task_shred(log: &EventLog, stream: Sid, head: Head) -> Result<bool, StoreError> {
+    use switchboard_routing::task::TaskEvent;
+    let last = log.read::<Recorded<TaskEvent>>(stream, head.next_seq - 1).next();
+    let Some(Ok(ReplayRecord::Event { event, .. })) = last else { return Ok(false) };
+    if !matches!(event.event, TaskEvent::TaskShredded { .. }) || !keys_left(log, stream) {
+        return Ok(false);
+    }
+    tracing::warn!(%stream, "finishing a task's shred interrupted by a crash");
+    destroy_content(log, stream, &IndexChanges::default())?;
+    Ok(true)
+}
+
 /// A stream whose last record is an erasure marker must have no readable key left.
 fn finish_shred(log: &EventLog, stream: Sid, head: Head) -> Result<bool, StoreError> {
+    if head.next_seq > 0 && stream.prefix() == SidPrefix::TASK {
+        return finish_task_shred(log, stream, head);
+    }
     if head.next_seq == 0 || stream.prefix() != SidPrefix::CHANNEL {
         return Ok(false);
     }

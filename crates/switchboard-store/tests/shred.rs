@@ -163,3 +163,66 @@ fn a_shred_after_a_clean_mark_takes_the_mark_away() {
     drop(log); // no close: as if the process died here
     assert!(temp.raw().tree().get(b"Mclean").unwrap().is_none());
 }
+
+/// A task's stream shredded with its channel: every record before the marker is unreadable (the
+/// customer's name in its attributes included), the marker is clear and says what the task
+/// keeps, and the stream takes nothing more.
+#[test]
+fn a_shredded_task_keeps_its_state_without_the_customer_s_data_and_takes_no_more_writes() {
+    use switchboard_routing::task::{Route, TaskCommand, TaskEvent, TaskState};
+    use switchboard_store::{shred_task, StreamLog};
+
+    let temp = TempLog::new();
+    let log = temp.open(3);
+    let task_sid = sid(SidPrefix::TASK, 1);
+    let mut task = StreamLog::<TaskState>::new(task_sid);
+    let create = TaskCommand::Create {
+        task_sid,
+        account_sid: sid(SidPrefix::ACCOUNT, 1),
+        workspace_sid: sid(SidPrefix::WORKSPACE, 1),
+        workflow_sid: sid(SidPrefix::WORKFLOW, 1),
+        task_channel_sid: sid(SidPrefix::TASK_CHANNEL, 1),
+        task_channel_unique_name: "chat".into(),
+        attributes: r#"{"name":"Ada Lovelace","from":"+14155550001"}"#.into(),
+        priority: 0,
+        timeout_secs: 3600,
+        at: Timestamp(10),
+    };
+    let route = Route::new(sid(SidPrefix::TASK_QUEUE, 1), 0, None);
+    task.execute(&log, create, Timestamp(10)).unwrap().unwrap();
+    let enter = TaskCommand::EnterQueue { route, at: Timestamp(10) };
+    task.execute(&log, enter, Timestamp(10)).unwrap().unwrap();
+    let cancel = TaskCommand::Cancel { reason: "Ada asked".into() };
+    task.execute(&log, cancel, Timestamp(20)).unwrap().unwrap();
+    let kept = Box::new(task.state().without_customer_data());
+    let marker = Recorded::new(Timestamp(30), TaskEvent::TaskShredded { kept });
+    let outcome = shred_task(&log, task_sid, &marker).unwrap();
+    assert_eq!(outcome.records_made_unreadable, 3);
+    log.wait_durable_blocking(outcome.ticket).unwrap();
+
+    let read: Vec<_> = log.read::<Recorded<TaskEvent>>(task_sid, 0).map(Result::unwrap).collect();
+    assert_eq!(read.len(), 4);
+    for (seq, record) in read.iter().take(3).enumerate() {
+        assert_eq!(record, &ReplayRecord::Shredded { stream: task_sid, seq: seq as u64 });
+    }
+    assert!(matches!(&read[3], ReplayRecord::Event { event, .. } if event.event == marker.event));
+    let reloaded = StreamLog::<TaskState>::load(&log, task_sid).unwrap();
+    let state = reloaded.state();
+    assert_eq!(state.attributes, "{}");
+    assert!(state.attributes_erased && state.reason.is_none());
+    assert_eq!(state.sid, Some(task_sid));
+    assert_eq!(state.assignment_status.as_str(), "canceled", "the task's facts are kept");
+    assert_eq!(state.events_applied, 4);
+
+    let again = shred_task(&log, task_sid, &marker);
+    assert!(matches!(again, Err(StoreError::Shredded(_))), "{again:?}");
+    let mut closed = StreamLog::<TaskState>::load(&log, task_sid).unwrap();
+    let erase = closed.execute(&log, TaskCommand::Delete, Timestamp(40));
+    assert!(erase.is_err() || erase.is_ok_and(|done| done.is_err()), "no write is taken");
+    log.close().unwrap();
+    // The marker is the one record in the clear: it holds nothing of the customer's.
+    for bytes in temp.entries(b'E').values() {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains("Lovelace") && !text.contains("Ada asked"), "{text}");
+    }
+}

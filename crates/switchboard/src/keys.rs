@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use switchboard_crypto::MasterKey;
-use switchboard_domain::Sid;
-use switchboard_store::{rotate_master_key, ChannelLog};
+use switchboard_domain::{ChannelEvent, Recorded, Sid};
+use switchboard_routing::task::{TaskEvent, TaskState};
+use switchboard_store::{rotate_master_key, ChannelLog, ReplayRecord, StoreError, StreamLog};
 
 use crate::cli::{channel_sid, require_data, DataArgs, ErasureReasonArg};
 use crate::timefmt;
@@ -96,6 +97,45 @@ fn rotate(args: RotateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The TaskRouter tasks channel `sid` linked (its own, and transfers'), each once.
+fn linked_tasks(log: &switchboard_store::EventLog, sid: Sid) -> anyhow::Result<Vec<Sid>> {
+    let mut tasks = Vec::new();
+    for item in log.read::<Recorded>(sid, 0) {
+        if let ReplayRecord::Event { event, .. } = item? {
+            if let ChannelEvent::TaskLinked { task_sid, .. } = event.event {
+                if !tasks.contains(&task_sid) {
+                    tasks.push(task_sid);
+                }
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+/// Shreds a task's stream with its channel (see `switchboard_store::shred_task`): the task
+/// keeps its state without the customer's data. A task never made, or shredded before, is
+/// passed over.
+fn shred_task(log: &switchboard_store::EventLog, task: Sid) -> anyhow::Result<()> {
+    if log.next_seq(task)? == 0 {
+        return Ok(());
+    }
+    let state = StreamLog::<TaskState>::load(log, task)?;
+    let kept = Box::new(state.state().without_customer_data());
+    let marker = Recorded::new(timefmt::now(), TaskEvent::TaskShredded { kept });
+    match switchboard_store::shred_task(log, task, &marker) {
+        Ok(outcome) => {
+            log.wait_durable_blocking(outcome.ticket)?;
+            println!(
+                "shredded its task {task}: {} records can never be read again",
+                outcome.records_made_unreadable
+            );
+            Ok(())
+        }
+        Err(StoreError::Shredded(_)) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
 fn shred(args: ShredArgs) -> anyhow::Result<()> {
     if !args.yes {
         bail!("shredding destroys the channels' content for good; add --yes to confirm");
@@ -106,12 +146,17 @@ fn shred(args: ShredArgs) -> anyhow::Result<()> {
             bail!("channel {sid} does not exist in this data folder");
         }
         let channel = ChannelLog::load(&log, *sid)?;
+        // Read before the channel's key goes: the tasks it linked hold the customer's data too.
+        let tasks = linked_tasks(&log, *sid)?;
         let outcome = channel.shred(&log, args.reason.into(), timefmt::now())?;
         log.wait_durable_blocking(outcome.ticket)?;
         println!(
             "shredded {sid}: {} records can never be read again; the chain still verifies",
             outcome.records_made_unreadable
         );
+        for task in tasks {
+            shred_task(&log, task)?;
+        }
     }
     log.close()?;
     Ok(())

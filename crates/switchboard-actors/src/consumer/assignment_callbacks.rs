@@ -152,10 +152,7 @@ async fn assign(shared: &Shared, workspace: Sid, logged: &EventRecord) -> Result
     let answer = match called {
         Some(Instruction::Answer(answer)) => answer,
         Some(Instruction::Unsupported(name)) => {
-            return Err(format!(
-                "the assignment callback's instruction {name:?} is not supported: only accept, \
-                 reject and dequeue (as accept) are carried out"
-            ))
+            return Err(fail(router, workspace, (task_sid, reservation), &name, now).await?);
         }
         Some(Instruction::None) | None => return Ok(()),
     };
@@ -186,6 +183,26 @@ async fn call_or_fall_back(
             answered => answered,
         },
     }
+}
+
+/// Tells instruction `name`, not supported, as `reservation.failed` (the reservation stays for
+/// the worker to answer); `Ok` is why, for the dead letter.
+async fn fail(
+    router: &crate::taskrouter::TaskRouter,
+    workspace: Sid,
+    (task, reservation): (Sid, Sid),
+    name: &str,
+    now: switchboard_domain::Timestamp,
+) -> Result<String, String> {
+    let why = format!(
+        "the assignment callback's instruction {name:?} is not supported: only accept, reject \
+         and dequeue (as accept) are carried out"
+    );
+    let failed = router.fail_reservation(workspace, task, reservation, why.clone(), now).await;
+    if let Err(refusal) = failed.map_err(|e| e.to_string())? {
+        tracing::info!(%task, %refusal, "a failed instruction was not recorded");
+    }
+    Ok(why)
 }
 
 /// POSTs the form; the instruction of a 2xx answer, `None` when the call failed (the worker's

@@ -65,7 +65,7 @@ async fn deliver(shared: &Shared, wake: &Wake) -> Result<(), StoreError> {
             let Some((_, settings)) = state.live() else { return Ok(()) };
             let Some(url) = settings.event_callback_url.clone() else { return Ok(()) };
             let EventLogEvent::Recorded(mut logged) = event.event;
-            if router.redact_erased([&mut logged]).is_err() {
+            if router.show_task_attributes([&mut logged]).is_err() {
                 // Whether its task was erased could not be read: shown as erased.
                 logged.erase_task_attributes();
             }

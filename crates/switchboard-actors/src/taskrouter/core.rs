@@ -9,9 +9,11 @@ use std::sync::Arc;
 use serde_json::Value;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
 use switchboard_routing::events::{task_events, worker_events};
+use switchboard_routing::expression::{Expression, Operands};
 use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
+use switchboard_routing::workflow::skip_document;
 use switchboard_store::AppendGroup;
 
 use super::feed::{items_of, task_subject, worker_subject, FeedItem};
@@ -24,6 +26,10 @@ use crate::EngineError;
 /// How long a finished task stays in memory (listed by `GET …/Tasks`) before only a fetch by
 /// its SID finds it, read from the log.
 pub(crate) const FINISHED_KEPT_MS: u64 = 5 * 60 * 1000;
+
+/// The most steps one entry may skip in a row (each skip enters a later step or filter, so a
+/// workflow's own length bounds it; this bounds the work of one change whatever it holds).
+const MAX_SKIPS: usize = 64;
 
 /// The state the router keeps beside the streams.
 #[derive(Debug, Default)]
@@ -398,15 +404,12 @@ impl Core {
         task: &TaskState,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let (Some(sid), Some(workspace), Some(workflow)) =
-            (task.sid, task.workspace_sid, task.workflow_sid)
-        else {
+        let (Some(sid), Some(workspace)) = (task.sid, task.workspace_sid) else {
             return Ok(());
         };
         let rules = self.rules(parts, workspace);
-        let command = match rules.place(workflow, &attributes(&task.attributes), task.age_base, now)
-        {
-            Placement::Queue(route) if Some(route) == task.route => {
+        let command = match rules.advance(task, &attributes(&task.attributes), now) {
+            Placement::Queue(route) if task.route.is_some_and(|r| r.same_step(&route)) => {
                 self.set_deadline(parts, sid, now);
                 return Ok(());
             }
@@ -414,9 +417,77 @@ impl Core {
             Placement::Cancel(reason) => TaskCommand::Cancel { reason: reason.to_owned() },
         };
         if let Ok(after) = parts.task(sid, command, now)? {
-            self.task_changed(parts, &after, now)?;
+            self.entered(parts, &after, now)?;
         }
         Ok(())
+    }
+
+    /// After a task entered a step (created, moved on by a timeout, re-routed): what follows
+    /// any change of it, then, when that made no reservation, the step's `skip_if` may move it
+    /// on, step after step (at most [`MAX_SKIPS`] in one go).
+    pub fn entered(
+        &mut self,
+        parts: &mut Parts<'_>,
+        task: &TaskState,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        self.task_changed(parts, task, at)?;
+        let (Some(sid), Some(workspace)) = (task.sid, task.workspace_sid) else { return Ok(()) };
+        for _ in 0..MAX_SKIPS {
+            let Some(current) = parts.tasks.read().get(&sid).cloned() else { return Ok(()) };
+            // Reserved on entering: the step is not skipped.
+            if current.assignment_status != AssignmentStatus::Pending || !current.is_live() {
+                return Ok(());
+            }
+            let rules = self.rules(parts, workspace);
+            let document = attributes(&current.attributes);
+            let counts = |queue: &Expression| self.queue_counts(parts, workspace, queue, &document);
+            let Some(placement) = rules.skip(&current, &document, at, counts) else {
+                return Ok(());
+            };
+            let command = match placement {
+                Placement::Queue(route) => TaskCommand::EnterQueue { route, at },
+                Placement::Cancel(reason) => TaskCommand::Cancel { reason: reason.to_owned() },
+            };
+            match parts.task(sid, command, at)? {
+                Ok(after) => self.task_changed(parts, &after, at)?,
+                Err(_) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// What a step's `skip_if` reads of its queue: the workspace's live workers the queue's
+    /// `target_workers` takes (for this task), counted by availability and by activity.
+    fn queue_counts(
+        &self,
+        parts: &Parts<'_>,
+        workspace: Sid,
+        queue: &Expression,
+        task: &Value,
+    ) -> Value {
+        let (mut available, mut unavailable) = (0, 0);
+        let mut by_activity: BTreeMap<Sid, u64> = BTreeMap::new();
+        for worker in parts.workers.read().values() {
+            let (Some(sid), Some(activity)) = (worker.sid, worker.activity.as_ref()) else {
+                continue;
+            };
+            if !worker.is_live() || worker.workspace_sid != Some(workspace) {
+                continue;
+            }
+            let Some(document) = self.workers.get(&sid) else { continue };
+            if !queue.evaluate(&Operands::bare_worker(document, Some(task))) {
+                continue;
+            }
+            if activity.available {
+                available += 1;
+            } else {
+                unavailable += 1;
+            }
+            *by_activity.entry(activity.sid).or_default() += 1;
+        }
+        let by_activity: Vec<(Sid, u64)> = by_activity.into_iter().collect();
+        skip_document(available, unavailable, &by_activity)
     }
 
     /// Twilio moves a worker whose reservation timed out to the workspace's timeout activity.

@@ -257,7 +257,8 @@ pub(crate) fn records_of(items: &[FeedItem], workspaces: &WorkspaceDirectory) ->
             };
             let source = (item.stream_sid, item.seq);
             workspaces.with(workspace, |state| {
-                (workspace, item.at, record_of(&item.event, about, state, item.at, source))
+                let record = record_of(&item.event, about, state, item.at, source);
+                (workspace, item.at, record.keeping_task_attributes_apart())
             })
         })
         .collect()

@@ -19,7 +19,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use switchboard_domain::Recorded;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
+use switchboard_routing::event_log::AttributeHistory;
+use switchboard_routing::task::TaskEvent;
 use switchboard_routing::task::{
     AssignmentStatus, TaskCommand, TaskRejection, TaskState, DEFAULT_TIMEOUT_SECS,
 };
@@ -27,7 +30,7 @@ use switchboard_routing::worker::{
     Activity, WorkerChannel, WorkerCommand, WorkerRejection, WorkerState, DEFAULT_CAPACITY,
 };
 use switchboard_routing::workspace::WorkspaceState;
-use switchboard_store::EventLog;
+use switchboard_store::{EventLog, ReplayRecord, StoreError};
 
 use self::core::{Core, Parts};
 use self::event_log::EventLogs;
@@ -132,6 +135,9 @@ struct Written {
     appended: event_log::Appended,
 }
 
+/// Why an open task is ended when its channel's content is erased.
+pub const ERASED_REASON: &str = "the channel's content was erased";
+
 /// The activity a worker whose sockets all closed is set to, after the grace.
 pub const OFFLINE_ACTIVITY: &str = "Offline";
 
@@ -227,7 +233,7 @@ impl TaskRouter {
         take: usize,
     ) -> Result<(Vec<LoggedRouterEvent>, bool), EngineError> {
         let (mut events, more) = self.event_logs.list(workspace, query, skip, take)?;
-        self.redact_erased(events.iter_mut().map(|e| &mut e.record))?;
+        self.show_task_attributes(events.iter_mut().map(|e| &mut e.record))?;
         Ok((events, more))
     }
 
@@ -238,7 +244,7 @@ impl TaskRouter {
         sid: Sid,
     ) -> Result<Option<LoggedRouterEvent>, EngineError> {
         let mut found = self.event_logs.fetch(workspace, sid)?;
-        self.redact_erased(found.iter_mut().map(|e| &mut e.record))?;
+        self.show_task_attributes(found.iter_mut().map(|e| &mut e.record))?;
         Ok(found)
     }
 
@@ -526,7 +532,7 @@ impl TaskRouter {
                 Ok(task) => task,
                 Err(rejection) => return Ok(Err(rejection.into())),
             };
-            core.task_changed(parts, &task, at)?;
+            core.entered(parts, &task, at)?;
             Ok(Ok(parts.tasks.read().get(&sid).cloned().unwrap_or(task)))
         })
         .await
@@ -554,51 +560,106 @@ impl TaskRouter {
                 Ok(task) => task,
                 Err(rejection) => return Ok(Err(rejection.into())),
             };
-            core.task_changed(parts, &task, at)?;
+            if task.queue_entry != now_state.queue_entry {
+                core.entered(parts, &task, at)?; // re-routed by its new attributes
+            } else {
+                core.task_changed(parts, &task, at)?;
+            }
             Ok(Ok(parts.tasks.read().get(&sid).cloned().unwrap_or(task)))
         })
         .await
     }
 
-    /// Erases the attributes of task `sid` (its chat channel's content was erased): the task
-    /// keeps `{}`, and its events show `{}` as their `TaskAttributes` (see
-    /// [`TaskRouter::redact_erased`]). Done once; a task that never existed is `NotFound`.
+    /// Erases task `sid` with its chat channel's content: an open task is ended first (canceled,
+    /// or completed when an agent has it: the conversation is gone), its attributes are erased,
+    /// then its stream is shredded (`switchboard_store::shred_task`): what it recorded of the
+    /// customer can never be read again, and the task keeps its state without it. The events
+    /// of the workspace's log read the task's attributes from its stream, so they show `{}`
+    /// too. Done once; a task that never existed is `NotFound`.
     pub async fn erase_task_attributes(&self, sid: Sid, at: Timestamp) -> Routed<()> {
-        self.change(|core, parts| {
-            let task = match parts.task(sid, TaskCommand::EraseAttributes, at)? {
-                Ok(task) => task,
-                Err(rejection) => return Ok(Err(rejection.into())),
-            };
-            core.task_changed(parts, &task, at)?;
-            Ok(Ok(()))
-        })
-        .await
+        let erased = self
+            .change(|core, parts| {
+                let Some(task) = parts.tasks.fetch(sid)? else {
+                    return Ok(Err(RouterRefusal::NotFound));
+                };
+                let reason = ERASED_REASON.to_owned();
+                let mut commands = match task.assignment_status {
+                    _ if !task.is_live() => Vec::new(),
+                    AssignmentStatus::Pending | AssignmentStatus::Reserved => {
+                        vec![TaskCommand::Cancel { reason }]
+                    }
+                    AssignmentStatus::Assigned | AssignmentStatus::Wrapping => {
+                        vec![TaskCommand::Complete { reason }]
+                    }
+                    AssignmentStatus::Completed | AssignmentStatus::Canceled => Vec::new(),
+                };
+                commands.push(TaskCommand::EraseAttributes);
+                let task = match parts.tasks_run(sid, commands, at)? {
+                    Ok(task) => task,
+                    Err(rejection) => return Ok(Err(rejection.into())),
+                };
+                core.task_changed(parts, &task, at)?;
+                Ok(Ok(()))
+            })
+            .await?;
+        if erased.is_err() {
+            return Ok(erased);
+        }
+        let ticket = {
+            // Under the lock: no change of the task comes in between.
+            let _core = self.lock();
+            let Some(task) = self.tasks.fetch(sid)? else { return Ok(Ok(())) };
+            let kept = Box::new(task.without_customer_data());
+            let marker = Recorded::new(at, TaskEvent::TaskShredded { kept });
+            match switchboard_store::shred_task(self.tasks.log(), sid, &marker) {
+                Ok(outcome) => {
+                    // Read again from the log, as the marker says it is.
+                    self.tasks.forget(sid);
+                    outcome.ticket
+                }
+                Err(StoreError::Shredded(_)) => return Ok(Ok(())), // done before
+                Err(error) => return Err(error.into()),
+            }
+        };
+        self.tasks.log().wait_durable(ticket).await?;
+        Ok(Ok(()))
     }
 
-    /// Puts `{}` for `TaskAttributes` in the records of tasks whose attributes were erased: the
-    /// log keeps what each event carried, and erasure reaches it here, where every read of
-    /// the events (the Events resource, `EventCallbackUrl`) goes through.
-    pub(crate) fn redact_erased<'a>(
+    /// Puts in each record the task's attributes as they were at its event, read from the
+    /// task's stream (the log keeps no copy: see `EventRecord::keeping_task_attributes_apart`),
+    /// `{}` once erased; where every read of the events (the Events resource,
+    /// `EventCallbackUrl`) goes through.
+    pub(crate) fn show_task_attributes<'a>(
         &self,
         records: impl IntoIterator<Item = &'a mut switchboard_routing::event_log::EventRecord>,
     ) -> Result<(), EngineError> {
-        let mut erased: BTreeMap<Sid, bool> = BTreeMap::new();
+        let mut histories: BTreeMap<Sid, AttributeHistory> = BTreeMap::new();
         for record in records {
             let Some(task) = record.get("TaskSid").and_then(|t| t.parse::<Sid>().ok()) else {
                 continue;
             };
-            let is_erased = match erased.get(&task) {
-                Some(known) => *known,
-                None => {
-                    let known = self.tasks.fetch(task)?.is_some_and(|t| t.attributes_erased);
-                    *erased.entry(task).or_insert(known)
+            let history = match histories.entry(task) {
+                std::collections::btree_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::btree_map::Entry::Vacant(new) => {
+                    new.insert(self.attribute_history(task)?)
                 }
             };
-            if is_erased {
-                record.erase_task_attributes();
-            }
+            record.show_task_attributes(history);
         }
         Ok(())
+    }
+
+    /// Task `sid`'s attributes through its stream (what a shredded stream no longer says reads
+    /// as erased).
+    fn attribute_history(&self, sid: Sid) -> Result<AttributeHistory, EngineError> {
+        let mut history = AttributeHistory::default();
+        for item in self.tasks.log().read::<Recorded<TaskEvent>>(sid, 0) {
+            match item? {
+                ReplayRecord::Event { seq, event, .. } => history.record(seq, &event.event),
+                ReplayRecord::Shredded { .. } => {}
+            }
+        }
+        Ok(history)
     }
 
     pub async fn delete_task(&self, workspace: Sid, sid: Sid, at: Timestamp) -> Routed<()> {
@@ -612,6 +673,26 @@ impl TaskRouter {
             };
             core.task_changed(parts, &task, at)?;
             Ok(Ok(()))
+        })
+        .await
+    }
+
+    /// Records that an instruction for pending reservation `reservation` of task `task` could not
+    /// be carried out (`reservation.failed`, with `reason`); the reservation stays pending.
+    pub async fn fail_reservation(
+        &self,
+        workspace: Sid,
+        task: Sid,
+        reservation: Sid,
+        reason: String,
+        at: Timestamp,
+    ) -> Routed<()> {
+        if self.task(workspace, task)?.is_none() {
+            return Ok(Err(RouterRefusal::NotFound));
+        }
+        self.change(|_, parts| {
+            let command = TaskCommand::FailReservation { reservation_sid: reservation, reason };
+            Ok(parts.task(task, command, at)?.map(drop).map_err(RouterRefusal::from))
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! A workspace's routing rules compiled once per version of its configuration: each queue's
 //! `target_workers` and each workflow's configuration parsed, so matching evaluates expressions
 //! without parsing them again. A task's place (its filter and step) is worked out from its
-//! attributes and the age of its route.
+//! attributes and the age of its route, and moved on by its step's timeout or `skip_if`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,10 +9,10 @@ use std::sync::Arc;
 use serde_json::Value;
 use switchboard_domain::{Sid, Timestamp};
 use switchboard_routing::expression::Expression;
-use switchboard_routing::task::{Route, TaskState};
+use switchboard_routing::task::{Entry, Route, TaskState};
 use switchboard_routing::worker::WorkerState;
 use switchboard_routing::workflow::{
-    OrderBy, Step, WorkflowConfiguration, WORKFLOW_TIMEOUT_REASON,
+    self, OrderBy, Placed, Step, WorkflowConfiguration, UNROUTED_REASON, WORKFLOW_TIMEOUT_REASON,
 };
 use switchboard_routing::workspace::WorkspaceState;
 
@@ -33,9 +33,6 @@ pub(crate) enum Placement {
     Queue(Route),
     Cancel(&'static str),
 }
-
-/// Canceled when no filter matches and the workflow has no default filter.
-pub(crate) const UNROUTED_REASON: &str = "Task did not match any workflow filter";
 
 impl Rules {
     /// Compiles `workspace`'s queues and workflows. What fails to parse (it was checked when
@@ -69,7 +66,8 @@ impl Rules {
         self.reservation_timeouts.get(&workflow).copied().unwrap_or(120)
     }
 
-    /// Where a task of `workflow` with `attributes`, routed since `since`, belongs at `now`.
+    /// Where a task of `workflow` with `attributes`, routed since `since`, belongs at `now`:
+    /// the first filter that holds, at the step its timeouts have reached.
     pub fn place(
         &self,
         workflow: Sid,
@@ -81,44 +79,76 @@ impl Rules {
             return Placement::Cancel(UNROUTED_REASON);
         };
         let route = configuration.route(attributes);
-        let elapsed = now.millis_since(since) / 1000;
-        match route.step_at(elapsed, 0) {
-            Step::Target { index, target } => Placement::Queue(Route {
-                queue_sid: target.queue(),
-                target_index: index as u32,
-                priority: target.priority(),
-            }),
-            Step::TimedOut if route.targets.is_empty() => Placement::Cancel(UNROUTED_REASON),
-            Step::TimedOut => Placement::Cancel(WORKFLOW_TIMEOUT_REASON),
-            // Skipping (`skip_if`) is not carried out yet: a skipped route waits where it is.
-            Step::Skipped => Placement::Cancel(UNROUTED_REASON),
+        let step = route.step_at(elapsed_secs(since, now), 0);
+        placement_of(Placed { route, from: 0, fresh: false, step }, None, Entry::Routed)
+    }
+
+    /// Where a pending task whose step ended belongs at `now`: a later step of the same route
+    /// (not before the first it did not skip), or canceled past the last.
+    pub fn advance(&self, task: &TaskState, attributes: &Value, now: Timestamp) -> Placement {
+        let (Some(workflow), Some(current)) = (task.workflow_sid, task.route) else {
+            return Placement::Cancel(UNROUTED_REASON);
+        };
+        let Some((_, route)) = self.route_of(workflow, &current, attributes) else {
+            // The filter is gone (the configuration changed): routed again by the attributes.
+            return self.place(workflow, attributes, task.age_base, now);
+        };
+        let since = current.since.unwrap_or(task.age_base);
+        let from = current.first_step as usize;
+        let step = route.step_at(elapsed_secs(since, now), from);
+        placement_of(Placed { route, from, fresh: false, step }, current.since, Entry::StepTimedOut)
+    }
+
+    /// Where a pending task goes when its step's `skip_if` holds (`None` when the step has
+    /// none, or it does not hold): `counts` gives what `skip_if` reads of the step's queue,
+    /// given the queue's `target_workers`. Called only when entering the step made no
+    /// reservation.
+    pub fn skip(
+        &self,
+        task: &TaskState,
+        attributes: &Value,
+        now: Timestamp,
+        counts: impl FnOnce(&Expression) -> Value,
+    ) -> Option<Placement> {
+        let current = task.route?;
+        let (configuration, route) = self.route_of(task.workflow_sid?, &current, attributes)?;
+        let index = current.target_index as usize;
+        let target = route.targets.get(index)?;
+        target.skip_if()?;
+        let queue = self.queues.get(&target.queue())?;
+        if !target.skips(&counts(queue)) {
+            return None;
         }
+        let since = current.since.unwrap_or(task.age_base);
+        let placed =
+            configuration.skip_step(attributes, route.matched, index, elapsed_secs(since, now));
+        let since = if placed.fresh { Some(now) } else { current.since };
+        Some(placement_of(placed, since, Entry::Skipped))
     }
 
     /// When the step a task is in ends (its route's accumulated timeouts), if it does.
     pub fn step_ends(&self, task: &TaskState, attributes: &Value) -> Option<Timestamp> {
-        let configuration = self.workflows.get(&task.workflow_sid?)?;
-        let route = configuration.route(attributes);
-        let target = route.targets.get(task.route?.target_index as usize)?;
+        let current = task.route?;
+        let (_, route) = self.route_of(task.workflow_sid?, &current, attributes)?;
+        let target = route.targets.get(current.target_index as usize)?;
         let secs = target.ends_after()?;
-        Some(after_secs(task.age_base, secs))
+        Some(after_secs(current.since.unwrap_or(task.age_base), secs))
     }
 
     /// The `order_by` of the step a task waits in, if it has one.
     pub fn order_by(&self, task: &WaitingTask) -> Option<&OrderBy> {
-        let configuration = self.workflows.get(&task.workflow_sid)?;
-        let route = configuration.route(&task.document);
-        let target = route.targets.get(task.target_index as usize)?;
+        let (_, route) = self.route_of(task.workflow_sid, &task.route, &task.document)?;
+        let target = route.targets.get(task.route.target_index as usize)?;
         target.order_by()
     }
 
     /// Whether the step a task waits in may offer it to the worker.
     pub fn accepts(&self, task: &WaitingTask, worker: &Value) -> bool {
-        let Some(queue) = self.queues.get(&task.queue_sid) else { return false };
-        let Some(configuration) = self.workflows.get(&task.workflow_sid) else { return false };
-        let route = configuration.route(&task.document);
-        match route.targets.get(task.target_index as usize) {
-            Some(target) if target.queue() == task.queue_sid => {
+        let queue_sid = task.route.queue_sid;
+        let Some(queue) = self.queues.get(&queue_sid) else { return false };
+        let route = self.route_of(task.workflow_sid, &task.route, &task.document);
+        match route.and_then(|(_, r)| r.targets.get(task.route.target_index as usize)) {
+            Some(target) if target.queue() == queue_sid => {
                 target.accepts(queue, worker, &task.document)
             }
             // The configuration changed under the task: the queue's own rule decides.
@@ -128,24 +158,64 @@ impl Rules {
             )),
         }
     }
+
+    /// The workflow's configuration and the route a task's step belongs to: the filter the
+    /// step names, else (a step recorded before filters were kept) the one the attributes match
+    /// first; `None` when the workflow or the filter is gone.
+    fn route_of(
+        &self,
+        workflow: Sid,
+        current: &Route,
+        attributes: &Value,
+    ) -> Option<(&WorkflowConfiguration, workflow::Route<'_>)> {
+        let configuration = self.workflows.get(&workflow)?;
+        let route = match current.filter {
+            Some(matched) => configuration.route_of(matched)?,
+            None => configuration.route(attributes),
+        };
+        Some((configuration, route))
+    }
+}
+
+/// The placement a workflow's answer means: the step's queue, or the task canceled.
+fn placement_of(placed: Placed<'_>, since: Option<Timestamp>, entry: Entry) -> Placement {
+    match placed.step {
+        Step::Target { index, target } => Placement::Queue(Route {
+            queue_sid: target.queue(),
+            target_index: index as u32,
+            priority: target.priority(),
+            filter: Some(placed.route.matched),
+            first_step: placed.from as u32,
+            since,
+            entry,
+        }),
+        Step::TimedOut if placed.route.targets.is_empty() => Placement::Cancel(UNROUTED_REASON),
+        Step::TimedOut => Placement::Cancel(WORKFLOW_TIMEOUT_REASON),
+        // Not reached: a route is entered at a step it has. Were it, the task would wait in no
+        // queue, so it is canceled as unrouted instead.
+        Step::Skipped => Placement::Cancel(UNROUTED_REASON),
+    }
+}
+
+/// Whole seconds from `since` to `now`.
+fn elapsed_secs(since: Timestamp, now: Timestamp) -> u64 {
+    now.millis_since(since) / 1000
 }
 
 /// What matching needs of a waiting task, kept while it waits.
 #[derive(Debug, Clone)]
 pub(crate) struct WaitingTask {
     pub workflow_sid: Sid,
-    pub queue_sid: Sid,
-    pub target_index: u32,
+    /// The step it waits in.
+    pub route: Route,
     pub document: Value,
 }
 
 impl WaitingTask {
     pub fn of(task: &TaskState) -> Option<WaitingTask> {
-        let route = task.route?;
         Some(WaitingTask {
             workflow_sid: task.workflow_sid?,
-            queue_sid: route.queue_sid,
-            target_index: route.target_index,
+            route: task.route?,
             document: attributes(&task.attributes),
         })
     }

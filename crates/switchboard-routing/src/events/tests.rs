@@ -4,8 +4,9 @@
 use switchboard_domain::{Aggregate, Recorded, Sid, SidPrefix, Timestamp};
 
 use super::*;
-use crate::task::{Route, TaskCommand};
+use crate::task::{Entry, Route, TaskCommand};
 use crate::worker::{Activity, WorkerChannel, WorkerCommand};
+use crate::workflow::WORKFLOW_TIMEOUT_REASON;
 
 fn sid(prefix: SidPrefix, n: u8) -> Sid {
     Sid::from_parts(prefix, [n; 16])
@@ -40,6 +41,10 @@ fn types(events: &[RouterEvent]) -> Vec<&'static str> {
 }
 
 fn task() -> TaskState {
+    task_with("{}")
+}
+
+fn task_with(attributes: &str) -> TaskState {
     let mut task = TaskState::default();
     let create = TaskCommand::Create {
         task_sid: sid(SidPrefix::TASK, 1),
@@ -48,20 +53,132 @@ fn task() -> TaskState {
         workflow_sid: sid(SidPrefix::WORKFLOW, 1),
         task_channel_sid: sid(SidPrefix::TASK_CHANNEL, 1),
         task_channel_unique_name: "chat".into(),
+        attributes: attributes.into(),
+        priority: 0,
+        timeout_secs: 3600,
+        at: at(0),
+    };
+    run(&mut task, create, task_events);
+    let route = Route::new(sid(SidPrefix::TASK_QUEUE, 1), 0, None);
+    run(&mut task, TaskCommand::EnterQueue { route, at: at(0) }, task_events);
+    task
+}
+
+#[test]
+fn a_new_task_enters_its_workflow_then_its_queue_and_matches_a_target() {
+    let mut task = TaskState::default();
+    let routed = task_with("{}");
+    let mut create = TaskCommand::Create {
+        task_sid: routed.sid.unwrap(),
+        account_sid: routed.account_sid.unwrap(),
+        workspace_sid: routed.workspace_sid.unwrap(),
+        workflow_sid: routed.workflow_sid.unwrap(),
+        task_channel_sid: routed.task_channel_sid.unwrap(),
+        task_channel_unique_name: "chat".into(),
         attributes: "{}".into(),
         priority: 0,
         timeout_secs: 3600,
         at: at(0),
     };
-    let created = run(&mut task, create, task_events);
+    let created = run(&mut task, create.clone(), task_events);
     assert_eq!(types(&created), ["task.created"]);
     assert_eq!(created[0].worker_sid, None, "no worker has been offered a new task");
-    let route = Route { queue_sid: sid(SidPrefix::TASK_QUEUE, 1), target_index: 0, priority: None };
+    let route = Route::new(sid(SidPrefix::TASK_QUEUE, 1), 0, None);
     let entered = run(&mut task, TaskCommand::EnterQueue { route, at: at(0) }, task_events);
-    assert_eq!(types(&entered), ["task-queue.entered"]);
-    assert_eq!(entered[0].resource_type, ResourceType::TaskQueue);
-    assert_eq!(entered[0].resource_sid, sid(SidPrefix::TASK_QUEUE, 1));
-    task
+    assert_eq!(
+        types(&entered),
+        ["workflow.entered", "task-queue.entered", "workflow.target-matched"]
+    );
+    assert_eq!(entered[0].resource_type, ResourceType::Workflow);
+    assert_eq!(entered[0].resource_sid, sid(SidPrefix::WORKFLOW, 1));
+    assert_eq!(entered[1].resource_type, ResourceType::TaskQueue);
+    assert_eq!(entered[1].resource_sid, sid(SidPrefix::TASK_QUEUE, 1));
+    assert_eq!(entered[2].resource_type.as_str(), "Workflow");
+    // A transfer's task says so as it is made.
+    if let TaskCommand::Create { task_sid, attributes, .. } = &mut create {
+        *task_sid = sid(SidPrefix::TASK, 2);
+        *attributes = r#"{"transferTargetType":"worker","targetSid":"WK1"}"#.into();
+    }
+    let transfer = run(&mut TaskState::default(), create, task_events);
+    assert_eq!(types(&transfer), ["task.created", "task.transfer-initiated"]);
+}
+
+#[test]
+fn a_step_left_by_its_timeout_or_skip_if_says_why_and_the_last_timeout_ends_the_workflow() {
+    let mut task = task();
+    let moved = |entry| Route { entry, ..Route::new(sid(SidPrefix::TASK_QUEUE, 2), 1, None) };
+    let timed_out = TaskCommand::EnterQueue { route: moved(Entry::StepTimedOut), at: at(30) };
+    let events = run(&mut task, timed_out, task_events);
+    assert_eq!(
+        types(&events),
+        ["task-queue.timeout", "task-queue.entered", "workflow.target-matched"]
+    );
+    assert_eq!(events[0].resource_sid, sid(SidPrefix::TASK_QUEUE, 1), "the queue it left");
+    assert_eq!(events[1].resource_sid, sid(SidPrefix::TASK_QUEUE, 2));
+    let skipped = TaskCommand::EnterQueue { route: moved(Entry::Skipped), at: at(31) };
+    let events = run(&mut task, skipped, task_events);
+    assert_eq!(
+        types(&events),
+        ["workflow.skipped", "task-queue.entered", "workflow.target-matched"]
+    );
+    let rerouted = TaskCommand::EnterQueue { route: moved(Entry::Routed), at: at(32) };
+    let events = run(&mut task, rerouted, task_events);
+    assert_eq!(types(&events), ["task-queue.entered", "workflow.target-matched"]);
+    let cancel = TaskCommand::Cancel { reason: WORKFLOW_TIMEOUT_REASON.into() };
+    let events = run(&mut task, cancel, task_events);
+    assert_eq!(types(&events), ["workflow.timeout", "task.canceled"]);
+    let mut other = self::task();
+    let events = run(&mut other, TaskCommand::Cancel { reason: "hangup".into() }, task_events);
+    assert_eq!(types(&events), ["task.canceled"], "no workflow timeout");
+}
+
+#[test]
+fn a_transfer_s_task_completes_fails_or_is_canceled_as_a_transfer() {
+    let transfer = r#"{"transferTargetType":"queue","targetSid":"WQ1","channelSid":"CH1"}"#;
+    let mut task = task_with(transfer);
+    reserve(&mut task, 1, 7);
+    let accept = TaskCommand::Accept {
+        reservation_sid: sid(SidPrefix::RESERVATION, 1),
+        worker_sid: sid(SidPrefix::WORKER, 7),
+    };
+    let events = run(&mut task, accept, task_events);
+    assert_eq!(types(&events), ["reservation.accepted", "task.transfer-completed"]);
+    assert_eq!(events[1].worker_sid, Some(sid(SidPrefix::WORKER, 7)));
+    assert_eq!(transfer_fields(&task), Some(("queue".to_owned(), "WQ1".to_owned())));
+    let mut unplaced = task_with(transfer);
+    let ttl = TaskCommand::Cancel { reason: crate::task::TTL_EXCEEDED_REASON.into() };
+    let events = run(&mut unplaced, ttl, task_events);
+    assert_eq!(types(&events), ["task.canceled", "task.transfer-failed"]);
+    let mut withdrawn = task_with(transfer);
+    let cancel = TaskCommand::Cancel { reason: "the agent took it back".into() };
+    let events = run(&mut withdrawn, cancel, task_events);
+    assert_eq!(types(&events), ["task.canceled", "task.transfer-canceled"]);
+    assert_eq!(transfer_fields(&task_with(r#"{"targetSid":"WQ1"}"#)), None);
+}
+
+#[test]
+fn a_failed_instruction_is_a_reservation_failed_and_leaves_the_reservation_pending() {
+    let mut task = task();
+    reserve(&mut task, 1, 7);
+    let version = task.version;
+    let fail = TaskCommand::FailReservation {
+        reservation_sid: sid(SidPrefix::RESERVATION, 1),
+        reason: "the instruction \"call\" is not supported".into(),
+    };
+    let events = run(&mut task, fail, task_events);
+    assert_eq!(types(&events), ["reservation.failed"]);
+    assert_eq!(events[0].worker_sid, Some(sid(SidPrefix::WORKER, 7)));
+    let reservation = task.reservation(sid(SidPrefix::RESERVATION, 1)).unwrap();
+    assert_eq!(reservation.status, ReservationStatus::Pending);
+    assert!(reservation.failure.as_deref().is_some_and(|r| r.contains("call")));
+    assert!(task.version > version);
+    let reject = TaskCommand::Reject { reservation_sid: sid(SidPrefix::RESERVATION, 1) };
+    run(&mut task, reject, task_events);
+    let late = TaskCommand::FailReservation {
+        reservation_sid: sid(SidPrefix::RESERVATION, 1),
+        reason: "late".into(),
+    };
+    assert!(task.decide(late).is_err(), "only a pending reservation fails");
 }
 
 fn reserve(task: &mut TaskState, n: u8, worker: u8) -> Vec<RouterEvent> {

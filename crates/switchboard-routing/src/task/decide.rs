@@ -57,6 +57,11 @@ pub fn decide_task(state: &TaskState, command: TaskCommand) -> Decided {
         | TaskCommand::Reject { .. }
         | TaskCommand::TimeoutReservation { .. }
         | TaskCommand::Rescind { .. } => decide_reservation(state, command),
+        TaskCommand::FailReservation { reservation_sid, reason } => {
+            pending(state, reservation_sid, "fail")?;
+            check_reason(&reason)?;
+            Ok(vec![TaskEvent::ReservationFailed { reservation_sid, reason }])
+        }
         TaskCommand::Cancel { reason } => decide_cancel(state, reason),
         TaskCommand::Wrapup => decide_wrapup(state),
         TaskCommand::Complete { reason } => decide_complete(state, reason),

@@ -17,6 +17,13 @@ impl TaskState {
                 self.attributes_erased = true;
                 true
             }
+            // The records before it are unreadable: the task is what the marker kept.
+            TaskEvent::TaskShredded { kept } => {
+                let applied = self.events_applied;
+                *self = (**kept).clone();
+                self.events_applied = applied;
+                false
+            }
             _ if !self.is_live() => false,
             event => self.fold_live(event, record.at),
         };
@@ -28,7 +35,9 @@ impl TaskState {
 
     fn fold_live(&mut self, event: &TaskEvent, at: Timestamp) -> bool {
         match event {
-            TaskEvent::TaskCreated { .. } | TaskEvent::TaskAttributesErased => false,
+            TaskEvent::TaskCreated { .. }
+            | TaskEvent::TaskAttributesErased
+            | TaskEvent::TaskShredded { .. } => false,
             TaskEvent::TaskQueueEntered { route, at } => {
                 if let Some(priority) = route.priority {
                     self.priority = priority;
@@ -59,6 +68,13 @@ impl TaskState {
             TaskEvent::TaskDeleted => {
                 self.deleted = true;
                 true
+            }
+            TaskEvent::ReservationFailed { reservation_sid, reason } => {
+                let found = self.reservations.iter_mut().find(|r| r.sid == *reservation_sid);
+                found.is_some_and(|reservation| {
+                    reservation.failure = Some(reason.clone());
+                    true
+                })
             }
             reservation_event => self.fold_reservation_change(reservation_event, at),
         }
@@ -122,6 +138,7 @@ impl TaskState {
             date_updated: *at,
             deadline: *deadline,
             queue_entry: self.queue_entry,
+            failure: None,
         });
         self.assignment_status = Task::Reserved;
         true

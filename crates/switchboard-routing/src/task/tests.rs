@@ -30,7 +30,7 @@ fn create(attributes: &str, priority: u32, timeout_secs: u32) -> TaskCommand {
 }
 
 fn route(queue: u8, target_index: u32) -> Route {
-    Route { queue_sid: sid(SidPrefix::TASK_QUEUE, queue), target_index, priority: None }
+    Route::new(sid(SidPrefix::TASK_QUEUE, queue), target_index, None)
 }
 
 fn reserve(n: u8, worker: u8, now: i64) -> TaskCommand {

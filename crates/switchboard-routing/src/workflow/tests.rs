@@ -263,6 +263,45 @@ fn skipping_moves_on_and_the_last_skip_routes_again() {
     assert_eq!(last.matched, Matched::Default);
 }
 
+/// The step a placement names, by index, or `None` when it names none.
+fn index_of(placed: &Placed<'_>) -> Option<usize> {
+    match placed.step {
+        Step::Target { index, .. } => Some(index),
+        Step::TimedOut | Step::Skipped => None,
+    }
+}
+
+#[test]
+fn skipping_a_step_enters_the_next_and_skipping_a_filter_s_last_enters_the_filter_below() {
+    let configuration = skippable();
+    let task = json!({"vip": true});
+    let vip = configuration.route(&task).matched;
+    // Skipped on entering the first step: the second one of the same route, timed as before.
+    let placed = configuration.skip_step(&task, vip, 0, 0);
+    assert_eq!((placed.route.matched, placed.from, placed.fresh), (vip, 1, false));
+    assert_eq!(index_of(&placed), Some(1));
+    assert_eq!(placed.route.targets[1].queue(), sid(OUTBOUND));
+    // The last step skipped: the filter counts as unmatched; the next one that holds is
+    // entered anew, at its first step.
+    let placed = configuration.skip_step(&task, vip, 1, 40);
+    assert_eq!(placed.route.filter_name, Some("all"));
+    assert_eq!((placed.from, placed.fresh, index_of(&placed)), (0, true, Some(0)));
+    // In "all", the untimed first step skipped at once: the second, which ends 20 s on.
+    let all = placed.route.matched;
+    let placed = configuration.skip_step(&task, all, 0, 0);
+    assert_eq!((placed.from, placed.fresh, index_of(&placed)), (1, false, Some(1)));
+    // Skipped when the steps after it have timed out already: no step is left.
+    assert_eq!(configuration.skip_step(&task, all, 0, 25).step, Step::TimedOut);
+    // The last filter's last step skipped: the default filter.
+    let placed = configuration.skip_step(&task, all, 3, 0);
+    assert_eq!(placed.route.matched, Matched::Default);
+    assert_eq!(placed.route.targets[0].queue(), sid(EVERYONE));
+    // A task only the second filter matches never goes back up to the first.
+    let plain = json!({"vip": false});
+    let placed = configuration.skip_step(&plain, all, 3, 0);
+    assert_eq!(placed.route.matched, Matched::Default);
+}
+
 #[test]
 fn an_untimed_step_counts_zero_for_the_steps_after_it() {
     let configuration = skippable();
