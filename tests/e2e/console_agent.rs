@@ -23,7 +23,7 @@ const CUSTOMER: &str = "+14155550123";
 /// A daemon as on a first start (a Chat service, the Flex workspace, a web flow, the first
 /// admin), replies going to `twilio`, and a long-lived SMS task flow on the same Chat service as
 /// the console's people.
-fn started(twilio: &FakeServer) -> (tempfile::TempDir, Daemon, String) {
+pub(crate) fn started(twilio: &FakeServer) -> (tempfile::TempDir, Daemon, String) {
     let temp = tempfile::tempdir().unwrap();
     let mut command = daemon_command(&temp.path().join("data"));
     command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");

@@ -159,7 +159,9 @@ async fn refuse(
     Err(ApiError::unauthorized().without_challenge())
 }
 
-fn changed(change: Result<PersonState, PersonRejection>) -> Result<PersonState, ApiError> {
+pub(super) fn changed(
+    change: Result<PersonState, PersonRejection>,
+) -> Result<PersonState, ApiError> {
     change.map_err(|rejection| match rejection {
         PersonRejection::NotFound => ApiError::unauthorized().without_challenge(),
         PersonRejection::UsernameTaken(_) => ApiError::conflict(20409, rejection.to_string()),

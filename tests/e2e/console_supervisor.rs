@@ -1,0 +1,190 @@
+//! The console's supervisor and admin views through the real daemon: an agent is refused both
+//! (403 from every endpoint); a supervisor sees a customer's task wait in its queue, watches the
+//! conversation read-only (joining nothing, recorded in their own person stream, which `replay`
+//! shows) and moves the task to another queue; an admin's session acts as the account on the
+//! REST routes, with the CSRF token on changes, and checks expressions and the log's integrity.
+//! In real headless Chromium (crates/switchboard-web/ui/e2e/console-supervisor.mjs; screenshots
+//! under target/tmp/console-supervisor-artefacts/): the admin sets up a queue, a workflow and a
+//! flow through the pages (a bad expression flagged as typed); a customer of the new flow waits
+//! in the new queue on the supervisor's page and leaves it when the agent accepts.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::console_agent::started;
+use crate::inbound::wait_for;
+use crate::people::person_signed_in;
+use crate::support::console::Session;
+use crate::support::fake::FakeServer;
+use crate::support::{run, switchboard, Daemon};
+
+const CUSTOMER: &str = "+14155550177";
+
+fn ok(response: crate::support::api::Response, status: u16) -> Value {
+    assert_eq!(response.status, status, "{}", response.body);
+    response.json()
+}
+
+/// The workspace's two queues (the first start's and a second one) and a workflow that routes
+/// a queue transfer to the second and everything else to the first.
+fn two_queues(daemon: &Daemon, base: &str) -> (String, String) {
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let first = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let second =
+        ok(daemon.post(&format!("{base}/TaskQueues"), &[("FriendlyName", "Escalations")]), 201);
+    let second = second["sid"].as_str().unwrap().to_owned();
+    let workflows = ok(daemon.get(&format!("{base}/Workflows")), 200);
+    let workflow = workflows["workflows"][0]["sid"].as_str().unwrap().to_owned();
+    let configuration = json!({"task_routing": {
+        "filters": [{"filter_friendly_name": "moved to a queue",
+                     "expression": "transferTargetType == 'queue'",
+                     "targets": [{"queue": second}]}],
+        "default_filter": {"queue": first}}});
+    let path = format!("{base}/Workflows/{workflow}");
+    ok(daemon.post(&path, &[("Configuration", &configuration.to_string())]), 200);
+    (first, second)
+}
+
+/// The supervisor view's waiting count of queue `sid`.
+fn waiting(daemon: &Daemon, supervisor: &Session, sid: &str) -> u64 {
+    let view = ok(daemon.console_get(supervisor, "/console/supervisor"), 200);
+    let queues = view["queues"].as_array().unwrap();
+    queues.iter().find(|q| q["sid"] == sid).unwrap()["waiting"].as_u64().unwrap()
+}
+
+#[test]
+fn a_supervisor_watches_read_only_and_moves_a_task_and_an_agent_may_do_neither() {
+    let twilio = FakeServer::start();
+    let (temp, daemon, service) = started(&twilio);
+    let alice = person_signed_in(&daemon, "alice", "agent");
+    let sam = person_signed_in(&daemon, "sam", "supervisor");
+    let workspace = sam.person["person"]["workspace_sid"].as_str().unwrap().to_owned();
+    let base = format!("/taskrouter/v1/Workspaces/{workspace}");
+    let (first, second) = two_queues(&daemon, &base);
+    assert_eq!(waiting(&daemon, &sam, &first), 0);
+    assert_eq!(
+        daemon.sms(CUSTOMER, "where is my order?", "SM0000000000000000000000000000c1").status,
+        200
+    );
+    assert!(wait_for(Duration::from_secs(10), || waiting(&daemon, &sam, &first) == 1));
+
+    let view = ok(daemon.console_get(&sam, "/console/supervisor"), 200);
+    let live = &view["conversations"][0];
+    assert_eq!(
+        (live["status"].as_str(), live["queue_sid"].as_str()),
+        (Some("pending"), Some(first.as_str()))
+    );
+    assert_eq!(live["customer"], CUSTOMER, "{view}");
+    assert!(view["queues"][0]["oldest_wait_secs"].as_u64().is_some());
+    let agents = view["agents"].as_array().unwrap();
+    assert!(agents.iter().any(|a| a["friendly_name"] == "alice" && a["tasks"] == 0), "{view}");
+    let (task, channel) =
+        (live["task_sid"].as_str().unwrap(), live["channel_sid"].as_str().unwrap());
+
+    // An agent reaches none of it.
+    let watch = format!("/console/monitor/{channel}");
+    for path in ["/console/supervisor", watch.as_str(), &format!("{watch}/messages")] {
+        assert_eq!(daemon.console_get(&alice, path).status, 403, "{path}");
+    }
+    let form = [("TaskSid", task), ("To", second.as_str())];
+    assert_eq!(daemon.console_post(&alice, "/console/moves", &form, true).status, 403);
+
+    // Watching: the conversation and its messages, and no membership.
+    let watched = ok(daemon.console_get(&sam, &watch), 200);
+    assert_eq!(watched["sid"], channel);
+    let page = ok(daemon.console_get(&sam, &format!("{watch}/messages")), 200);
+    assert_eq!(page["messages"][0]["body"], "where is my order?");
+    let members = crate::task_routing::members(&daemon, &service, channel);
+    assert!(!members.iter().any(|m| m == "sam"), "{members:?}");
+
+    // Moving: without the CSRF token refused; then the task waits in the second queue.
+    assert_eq!(daemon.console_post(&sam, "/console/moves", &form, false).status, 403);
+    let moved = ok(daemon.console_post(&sam, "/console/moves", &form, true), 201);
+    let old = ok(daemon.get(&format!("{base}/Tasks/{task}")), 200);
+    assert_eq!(
+        (old["assignment_status"].as_str(), old["reason"].as_str()),
+        (Some("canceled"), Some("moved by a supervisor"))
+    );
+    let attributes: Value = serde_json::from_str(moved["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (attributes["channelSid"].as_str(), attributes["targetSid"].as_str()),
+        (Some(channel), Some(second.as_str()))
+    );
+    assert!(wait_for(Duration::from_secs(10), || waiting(&daemon, &sam, &second) == 1));
+    assert_eq!(waiting(&daemon, &sam, &first), 0);
+    let status = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")).json();
+    let channel_attributes: Value =
+        serde_json::from_str(status["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(channel_attributes["status"], "ACTIVE", "the conversation waits for its next agent");
+    let again = [("TaskSid", task), ("To", first.as_str())];
+    assert_eq!(
+        daemon.console_post(&sam, "/console/moves", &again, true).status,
+        404,
+        "a canceled task"
+    );
+
+    // The watching is in sam's own stream, which replay shows.
+    let sam_sid = sam.person["person"]["sid"].as_str().unwrap().to_owned();
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let replay = run(switchboard()
+        .args(["replay", "--format", "json", "--data-dir"])
+        .arg(temp.path().join("data")));
+    replay.assert_ok();
+    let monitored: Vec<Value> = replay
+        .lines()
+        .into_iter()
+        .filter(|l| l["channel_sid"] == sam_sid.as_str() && l["type"] == "conversation_monitored")
+        .collect();
+    assert_eq!(monitored.len(), 1, "one opening, one record: {monitored:?}");
+    assert_eq!(monitored[0]["fields"]["channel_sid"], channel);
+}
+
+#[test]
+fn an_admin_session_acts_as_the_account_on_rest_and_checks_expressions_and_integrity() {
+    let twilio = FakeServer::start();
+    let (_temp, daemon, _service) = started(&twilio);
+    let alice = person_signed_in(&daemon, "alice", "agent");
+    let sam = person_signed_in(&daemon, "sam", "supervisor");
+    let ada = person_signed_in(&daemon, "ada", "admin");
+    for session in [&alice, &sam] {
+        assert_eq!(daemon.console_get(session, "/chat/v2/Services").status, 403);
+        assert_eq!(daemon.console_get(session, "/console/integrity").status, 403);
+        let form = [("Kind", "expression"), ("Text", "1 == 1")];
+        assert_eq!(daemon.console_post(session, "/console/expressions", &form, true).status, 403);
+    }
+    let services = ok(daemon.console_get(&ada, "/chat/v2/Services"), 200);
+    assert!(!services["services"].as_array().unwrap().is_empty());
+    let form = [("FriendlyName", "Made in the console")];
+    assert_eq!(
+        daemon.console_post(&ada, "/chat/v2/Services", &form, false).status,
+        403,
+        "no CSRF token"
+    );
+    ok(daemon.console_post(&ada, "/chat/v2/Services", &form, true), 201);
+
+    let check = |kind: &str, text: &str| {
+        ok(
+            daemon.console_post(
+                &ada,
+                "/console/expressions",
+                &[("Kind", kind), ("Text", text)],
+                true,
+            ),
+            200,
+        )
+    };
+    assert_eq!(check("expression", "skills HAS 'billing' AND level > 2")["valid"], true);
+    let broken = check("expression", "skills HAS (");
+    assert_eq!(broken["valid"], false);
+    assert!(!broken["message"].as_str().unwrap().is_empty());
+    assert_eq!(check("workflow", r#"{"task_routing": 3}"#)["valid"], false);
+    let bad_kind =
+        daemon.console_post(&ada, "/console/expressions", &[("Kind", "sql"), ("Text", "x")], true);
+    assert_eq!(bad_kind.status, 400);
+
+    let report = ok(daemon.console_get(&ada, "/console/integrity"), 200);
+    assert_eq!(report["clean"], true, "{report}");
+    assert!(report["records"].as_u64().unwrap() > 0, "{report}");
+}
