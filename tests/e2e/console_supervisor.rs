@@ -15,11 +15,15 @@ use serde_json::{json, Value};
 use crate::console_agent::started;
 use crate::inbound::wait_for;
 use crate::people::person_signed_in;
+use crate::support::api::AUTH_TOKEN;
 use crate::support::console::Session;
 use crate::support::fake::FakeServer;
 use crate::support::{run, switchboard, Daemon};
 
 const CUSTOMER: &str = "+14155550177";
+const PASSWORD: &str = "a long enough password";
+/// The number the flow the admin makes in the browser answers for.
+const ESCALATED_NUMBER: &str = "+15005550188";
 
 fn ok(response: crate::support::api::Response, status: u16) -> Value {
     assert_eq!(response.status, status, "{}", response.body);
@@ -187,4 +191,61 @@ fn an_admin_session_acts_as_the_account_on_rest_and_checks_expressions_and_integ
     let report = ok(daemon.console_get(&ada, "/console/integrity"), 200);
     assert_eq!(report["clean"], true, "{report}");
     assert!(report["records"].as_u64().unwrap() > 0, "{report}");
+}
+
+/// The admin and supervisor views in real headless Chromium: the admin's queue, workflow and
+/// flow made through the pages route a customer of the new flow to the new queue; the
+/// supervisor's count of it goes up and down; watching joins nothing; an agent is refused.
+#[test]
+fn in_chromium_an_admin_sets_up_a_flow_and_queue_and_a_supervisor_watches_them_work() {
+    let twilio = FakeServer::start();
+    let (_temp, daemon, service) = started(&twilio);
+    for (name, role) in [("alice", "agent"), ("sam", "supervisor"), ("ada", "admin")] {
+        person_signed_in(&daemon, name, role);
+    }
+    let artefacts =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-supervisor-artefacts");
+    let mut scenario = std::process::Command::new("node");
+    scenario
+        .arg("e2e/console-supervisor.mjs")
+        .current_dir(crate::widget::ui())
+        .env("DAEMON", &daemon.base_url)
+        .env("AGENT", "alice")
+        .env("SUPERVISOR", "sam")
+        .env("ADMIN", "ada")
+        .env("PASSWORD", PASSWORD)
+        .env("AUTH_TOKEN", AUTH_TOKEN)
+        .env("SMS_FROM", CUSTOMER)
+        .env("SMS_TO", ESCALATED_NUMBER)
+        .env("ARTEFACTS", &artefacts)
+        .env("CHROMIUM", crate::widget::chromium());
+    let report = crate::widget::node_report(&mut scenario, &daemon, "the supervisor scenario");
+    let views = ["admin-0-services", "admin-1-invalid-expression", "admin-2-routing"];
+    let more = ["admin-3-flows", "admin-4-people", "admin-5-health", "admin-6-integrity"];
+    let supervisor = ["0-idle", "1-waiting", "2-accepted", "3-watching", "agent-refused"];
+    let narrow = ["supervisor-768", "admin-routing-768", "agent-768"];
+    for view in views.iter().chain(&more).chain(&supervisor).chain(&narrow) {
+        assert!(artefacts.join(format!("supervisor-{view}.png")).exists(), "{view}");
+    }
+    // What the pages made is what the daemon holds: the new flow's customer reached the queue
+    // the admin made, and the supervisor who watched is no member of the conversation.
+    let channel = report["channel"].as_str().unwrap();
+    let members = crate::task_routing::members(&daemon, &service, channel);
+    assert_eq!(members, [CUSTOMER.to_owned(), "alice".to_owned()], "{members:?}");
+    let flows = daemon.get("/flex/v1/FlexFlows").json();
+    let flow = flows["flex_flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["friendly_name"] == "Escalated SMS");
+    let flow = flow.expect("the flow made on the page");
+    assert_eq!((flow["enabled"].as_bool(), flow["long_lived"].as_bool()), (Some(true), Some(true)));
+    let workspace = flow["integration"]["workspace_sid"].as_str().unwrap();
+    let tasks = daemon.get(&format!("/taskrouter/v1/Workspaces/{workspace}/Tasks")).json();
+    let task = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["attributes"].as_str().unwrap().contains(channel));
+    assert_eq!(task.expect("the customer's task")["task_queue_sid"], report["queue"]);
 }

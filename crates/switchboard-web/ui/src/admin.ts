@@ -100,7 +100,7 @@ function WidgetSettings(props: Props & { flow: any }) {
     h(Input, { id: `greeting-${props.flow.sid}`, label: STRINGS.greeting, value: greeting, set: setGreeting }),
     h("div", { class: "tools" }, [
       h("button", { type: "submit", class: "secondary" }, STRINGS.save),
-      h("a", { href: settings.url, target: "_blank", rel: "noopener", class: "try" }, STRINGS.tryIt),
+      h("a", { href: `/webchat/v1/chat.html?flow=${encodeURIComponent(props.flow.sid)}`, target: "_blank", rel: "noopener", class: "try" }, STRINGS.tryIt),
     ]),
   ]);
 }

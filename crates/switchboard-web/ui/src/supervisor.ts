@@ -141,7 +141,7 @@ export function SupervisorView(props: { csrf: string }) {
   };
   if (!overview) return h("p", { role: "status" }, note || STRINGS.loading);
   const queueName = (sid: string | null) => overview.queues.find((q) => q.sid === sid)?.friendly_name ?? "";
-  const queues = overview.queues.map((q) => [q.friendly_name, h("span", { "data-queue": q.friendly_name }, String(q.waiting)), duration(q.oldest_wait_secs)]);
+  const queues = overview.queues.map((q) => [q.friendly_name, h("span", { "data-queue": q.friendly_name }, String(q.waiting)), q.waiting ? duration(q.oldest_wait_secs) : STRINGS.nothing]);
   const agents = overview.agents.map((a) => [a.friendly_name, a.activity ?? STRINGS.nothing, `${a.tasks}/${a.capacity}`, duration(a.in_activity_secs)]);
   const conversations = overview.conversations.map((c) => [
     c.customer ?? c.channel_sid,
