@@ -146,7 +146,7 @@ fn the_agent_endpoints_reach_only_the_agent_s_own_conversations_newest_first() {
     assert_eq!(daemon.console_get(&alice, "/console/conversations/CHnope").status, 404);
     // Nor does the agent reach the operator's API or the people of the console.
     assert_eq!(daemon.console_get(&alice, "/admin/v1/People").status, 403);
-    assert_eq!(daemon.console_get(&alice, &format!("/chat/v2/Services/{service}")).status, 401);
+    assert_eq!(daemon.console_get(&alice, &format!("/chat/v2/Services/{service}")).status, 403);
     transfers_reach_only_the_agent_s_own_task(&daemon, (&alice, &bob), &service, &channel);
 }
 

@@ -221,7 +221,13 @@ fn in_chromium_an_admin_sets_up_a_flow_and_queue_and_a_supervisor_watches_them_w
         .env("CHROMIUM", crate::widget::chromium());
     let report = crate::widget::node_report(&mut scenario, &daemon, "the supervisor scenario");
     let views = ["admin-0-services", "admin-1-invalid-expression", "admin-2-routing"];
-    let more = ["admin-3-flows", "admin-4-people", "admin-5-health", "admin-6-integrity"];
+    let more = [
+        "admin-3-flows",
+        "admin-4-people",
+        "admin-5-health",
+        "admin-6-integrity",
+        "admin-7-api-key",
+    ];
     let supervisor = ["0-idle", "1-waiting", "2-accepted", "3-watching", "agent-refused"];
     let narrow = ["supervisor-768", "admin-routing-768", "agent-768"];
     for view in views.iter().chain(&more).chain(&supervisor).chain(&narrow) {
@@ -248,4 +254,61 @@ fn in_chromium_an_admin_sets_up_a_flow_and_queue_and_a_supervisor_watches_them_w
         .iter()
         .find(|t| t["attributes"].as_str().unwrap().contains(channel));
     assert_eq!(task.expect("the customer's task")["task_queue_sid"], report["queue"]);
+}
+
+/// Basic credentials of an API key.
+fn key_auth(sid: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{secret}")))
+}
+
+fn status_with_key(daemon: &Daemon, sid: &str, secret: &str) -> u16 {
+    let answer = ureq::get(&daemon.url("/chat/v2/Services"))
+        .set("Authorization", &key_auth(sid, secret))
+        .call();
+    match answer {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(status, _)) => status,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+#[test]
+fn an_admin_makes_and_revokes_api_keys_and_a_revoked_key_is_refused_after_a_restart_too() {
+    let twilio = FakeServer::start();
+    let (temp, daemon, _service) = started(&twilio);
+    let alice = person_signed_in(&daemon, "alice", "agent");
+    let ada = person_signed_in(&daemon, "ada", "admin");
+    assert_eq!(daemon.console_get(&alice, "/console/api-keys").status, 403);
+    assert_eq!(daemon.console_post(&alice, "/console/api-keys", &[], true).status, 403);
+    assert_eq!(
+        daemon.console_post(&ada, "/console/api-keys", &[], false).status,
+        403,
+        "no CSRF token"
+    );
+    let before =
+        ok(daemon.console_get(&ada, "/console/api-keys"), 200)["keys"].as_array().unwrap().len();
+    let made = ok(daemon.console_post(&ada, "/console/api-keys", &[], true), 201);
+    let (sid, secret) = (made["sid"].as_str().unwrap(), made["secret"].as_str().unwrap());
+    assert_eq!(status_with_key(&daemon, sid, secret), 200);
+    let listed = ok(daemon.console_get(&ada, "/console/api-keys"), 200);
+    assert_eq!(listed["keys"].as_array().unwrap().len(), before + 1);
+    assert!(!listed.to_string().contains(secret), "the secret is shown once only");
+
+    assert_eq!(daemon.console_delete(&alice, &format!("/console/api-keys/{sid}")).status, 403);
+    assert_eq!(daemon.console_delete(&ada, &format!("/console/api-keys/{sid}")).status, 204);
+    assert_eq!(status_with_key(&daemon, sid, secret), 401);
+    assert_eq!(daemon.console_delete(&ada, &format!("/console/api-keys/{sid}")).status, 404);
+    // The last key signs the console's tokens: it stays.
+    let keys = ok(daemon.console_get(&ada, "/console/api-keys"), 200);
+    let last = keys["keys"][0]["sid"].as_str().unwrap().to_owned();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(daemon.console_delete(&ada, &format!("/console/api-keys/{last}")).status, 409);
+
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let mut command = crate::support::api::daemon_command(&temp.path().join("data"));
+    command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
+    let again = Daemon::start(command);
+    assert_eq!(status_with_key(&again, sid, secret), 401, "revoked for good");
 }

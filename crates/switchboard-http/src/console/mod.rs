@@ -4,11 +4,12 @@
 //! activities, the agent's own conversations and their messages) and transfers (`transfer.rs`);
 //! the supervisor view (`supervisor.rs`: queues, agents, live conversations watched read-only,
 //! moving a task) and what the admin view needs beside the REST routes it calls with the admin's
-//! session (`setup.rs`: expression checks, the integrity check).
+//! session (`setup.rs`: expression checks, the integrity check; `keys.rs`: API keys).
 //! What each role may do is the domain's (`switchboard_domain::permits`); this layer asks it on
 //! every call.
 
 pub mod agent;
+pub mod keys;
 pub mod people;
 pub mod session;
 pub mod setup;
@@ -35,7 +36,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .configure(agent::routes)
         .configure(transfer::routes)
         .configure(supervisor::routes)
-        .configure(setup::routes);
+        .configure(setup::routes)
+        .configure(keys::routes);
 }
 
 /// A person as the console and `/admin/v1/People` show them (never the password hash).

@@ -3,7 +3,8 @@
 // browser contexts. The admin sets up through the pages: a queue (a malformed target-workers
 // expression is flagged as it is typed, and the form refuses it), a workflow routing to it, and
 // an SMS flow on that workflow; they toggle a flow, open the web flow's "try it" chat, see the
-// people, the health and a clean integrity check. The supervisor watches the new queue: a
+// people, the health and a clean integrity check; they make an API key (it works) and revoke
+// it (401). The supervisor watches the new queue: a
 // customer of the new flow writes (Twilio-signed webhook) and the count goes up; the agent,
 // available, accepts, and it goes down; the supervisor watches the conversation read-only (no
 // composer). The agent's page cannot open the admin or supervisor views (it says so) nor their
@@ -100,6 +101,28 @@ async function adminTriesTheWidget(admin, problems) {
   await chat.close();
 }
 
+/** The status of a REST call with an API key's Basic credentials. */
+async function withKey(sid, secret) {
+  const auth = "Basic " + Buffer.from(`${sid}:${secret}`).toString("base64");
+  return (await fetch(env.DAEMON + "/chat/v2/Services", { headers: { Authorization: auth } })).status;
+}
+
+async function adminMakesAndRevokesAKey(admin) {
+  await section(admin, "keys");
+  await admin.locator("#key-list li").first().waitFor();
+  await admin.locator("#new-key").click();
+  const shown = admin.locator("#new-key-secret");
+  await shown.waitFor();
+  const sid = (/SK[0-9a-f]{32}/.exec(await shown.textContent()) ?? [""])[0];
+  const secret = await shown.locator("code").textContent();
+  check((await withKey(sid, secret)) === 200, "the new key authenticates");
+  await shot(admin, "admin-7-api-key");
+  await axe(admin, "admin view, API keys");
+  await admin.locator(`[data-key="${sid}"] button`, { hasText: "Revoke" }).click();
+  await admin.locator(`[data-key="${sid}"]`).waitFor({ state: "detached" });
+  check((await withKey(sid, secret)) === 401, "the revoked key is refused");
+}
+
 async function adminLooksAround(admin) {
   await section(admin, "people");
   for (const name of [env.AGENT, env.SUPERVISOR, env.ADMIN]) await admin.locator("#people-list li", { hasText: name }).waitFor();
@@ -184,6 +207,7 @@ async function scenario(browser) {
   const queue = await adminMakesTheQueue(admin);
   await adminMakesTheWorkflowAndFlow(admin, queue);
   await adminTriesTheWidget(admin, problems);
+  await adminMakesAndRevokesAKey(admin);
   await adminLooksAround(admin);
   const supervisor = await signIn(browser, problems, env.SUPERVISOR);
   await open(supervisor, "supervisor");

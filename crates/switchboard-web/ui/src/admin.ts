@@ -1,7 +1,8 @@
 // The admin view: Chat services; Flex flows (create, enable, long-lived, janitor, a web flow's
 // widget settings with a "try it" link); TaskRouter workspaces, queues and workflows (expressions
 // checked as they are typed, by /console/expressions, TaskRouter's own parsers); people and
-// roles; audit (a channel's events, the integrity check); the daemon's health. It calls the REST
+// roles; API keys (made with the secret shown once, revoked); audit (a channel's events, the
+// integrity check); the daemon's health. It calls the REST
 // routes themselves: a signed-in admin's session stands for the account there, with the CSRF
 // token on every change. Text from the server is only ever rendered as text.
 
@@ -10,8 +11,8 @@ import { useEffect, useState } from "preact/hooks";
 import { Fields, getJson, getText, reason, send } from "./http";
 import { STRINGS } from "./strings";
 
-type Section = "services" | "flows" | "routing" | "people" | "audit" | "health";
-const SECTIONS: Section[] = ["services", "flows", "routing", "people", "audit", "health"];
+type Section = "services" | "flows" | "routing" | "keys" | "people" | "audit" | "health";
+const SECTIONS: Section[] = ["services", "flows", "routing", "keys", "people", "audit", "health"];
 
 interface Props {
   csrf: string;
@@ -198,6 +199,26 @@ function Routing(props: Props) {
   ]);
 }
 
+function Keys(props: Props) {
+  const [version, bump] = useState(0);
+  const keys = useList<any>("/console/api-keys", "keys", version);
+  const [made, setMade] = useState<{ sid: string; secret: string } | null>(null);
+  const create = async () => {
+    const key = await change(props, "POST", "/console/api-keys", {}, STRINGS.created);
+    if (key) (setMade(key), bump(version + 1));
+  };
+  const revoke = (sid: string) => change(props, "DELETE", `/console/api-keys/${sid}`, {}, STRINGS.revoked).then(() => bump(version + 1));
+  return h("div", null, [
+    h("ul", { class: "list", id: "key-list" }, keys.map((k) => h("li", { class: "line", "data-key": k.sid }, [
+      h("code", null, k.sid),
+      k.signs_console_tokens ? h("span", { class: "muted" }, STRINGS.signsConsoleTokens) : null,
+      h("button", { type: "button", class: "secondary", "aria-label": STRINGS.revokeKey(k.sid), onClick: () => revoke(k.sid) }, STRINGS.revoke),
+    ]))),
+    h("button", { type: "button", id: "new-key", onClick: create }, STRINGS.newKey),
+    made ? h("p", { class: "notice", id: "new-key-secret" }, [STRINGS.secretShownOnce(made.sid), " ", h("code", null, made.secret)]) : null,
+  ]);
+}
+
 function People(props: Props) {
   const [version, bump] = useState(0);
   const people = useList<any>("/admin/v1/People", "people", version);
@@ -271,6 +292,7 @@ export function AdminView(props: { csrf: string }) {
     services: () => h(Services, inner),
     flows: () => h(Flows, inner),
     routing: () => h(Routing, inner),
+    keys: () => h(Keys, inner),
     people: () => h(People, inner),
     audit: () => h(Audit, inner),
     health: () => h(Health, null),
