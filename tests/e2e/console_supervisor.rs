@@ -312,3 +312,45 @@ fn an_admin_makes_and_revokes_api_keys_and_a_revoked_key_is_refused_after_a_rest
     let again = Daemon::start(command);
     assert_eq!(status_with_key(&again, sid, secret), 401, "revoked for good");
 }
+
+/// Debian's Firefox ESR (`firefox-esr`), or `SWITCHBOARD_FIREFOX`.
+fn firefox() -> String {
+    let path =
+        std::env::var("SWITCHBOARD_FIREFOX").unwrap_or_else(|_| "/usr/bin/firefox-esr".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "no Firefox at {path}: install Debian's firefox-esr (.ci/run does) or set SWITCHBOARD_FIREFOX"
+    );
+    path
+}
+
+/// The console in Firefox (puppeteer-core over WebDriver BiDi): sign-in, the agent view
+/// answering an SMS customer, whose reply reaches the provider.
+#[test]
+fn in_firefox_an_agent_signs_in_and_answers_an_sms_customer() {
+    let twilio = FakeServer::start();
+    let (_temp, daemon, _service) = started(&twilio);
+    person_signed_in(&daemon, "alice", "agent");
+    let artefacts =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-firefox-artefacts");
+    let mut scenario = std::process::Command::new("node");
+    scenario
+        .arg("e2e/console-firefox.mjs")
+        .current_dir(crate::widget::ui())
+        .env("DAEMON", &daemon.base_url)
+        .env("AGENT", "alice")
+        .env("PASSWORD", PASSWORD)
+        .env("AUTH_TOKEN", AUTH_TOKEN)
+        .env("SMS_FROM", CUSTOMER)
+        .env("SMS_TO", crate::support::api::OUR_NUMBER)
+        .env("ARTEFACTS", &artefacts)
+        .env("FIREFOX", firefox());
+    crate::widget::node_report(&mut scenario, &daemon, "the Firefox scenario");
+    assert!(artefacts.join("firefox-agent.png").exists());
+    assert!(wait_for(Duration::from_secs(10), || {
+        twilio.requests().iter().any(|r| {
+            r.param("Body").as_deref() == Some("Answered from Firefox")
+                && r.param("To").as_deref() == Some(CUSTOMER)
+        })
+    }));
+}
