@@ -117,10 +117,7 @@ fn a_supervisor_watches_read_only_and_moves_a_task_and_an_agent_may_do_neither()
     );
     assert!(wait_for(Duration::from_secs(10), || waiting(&daemon, &sam, &second) == 1));
     assert_eq!(waiting(&daemon, &sam, &first), 0);
-    let status = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")).json();
-    let channel_attributes: Value =
-        serde_json::from_str(status["attributes"].as_str().unwrap()).unwrap();
-    assert_eq!(channel_attributes["status"], "ACTIVE", "the conversation waits for its next agent");
+    assert_eq!(channel_status(&daemon, &service, channel), "ACTIVE", "it waits for its next agent");
     let again = [("TaskSid", task), ("To", first.as_str())];
     assert_eq!(
         daemon.console_post(&sam, "/console/moves", &again, true).status,
@@ -128,13 +125,27 @@ fn a_supervisor_watches_read_only_and_moves_a_task_and_an_agent_may_do_neither()
         "a canceled task"
     );
 
-    // The watching is in sam's own stream, which replay shows.
-    let sam_sid = sam.person["person"]["sid"].as_str().unwrap().to_owned();
+    watching_is_in_the_supervisor_s_stream(temp, daemon, &sam, channel);
+}
+
+fn channel_status(daemon: &Daemon, service: &str, channel: &str) -> String {
+    let fetched = daemon.get(&format!("/chat/v2/Services/{service}/Channels/{channel}")).json();
+    let attributes: Value = serde_json::from_str(fetched["attributes"].as_str().unwrap()).unwrap();
+    attributes["status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The watching is in the supervisor's own person stream, once, which replay shows.
+fn watching_is_in_the_supervisor_s_stream(
+    temp: tempfile::TempDir,
+    daemon: Daemon,
+    supervisor: &Session,
+    channel: &str,
+) {
+    let sam_sid = supervisor.person["person"]["sid"].as_str().unwrap().to_owned();
     let (code, _) = daemon.terminate();
     assert_eq!(code, 0);
-    let replay = run(switchboard()
-        .args(["replay", "--format", "json", "--data-dir"])
-        .arg(temp.path().join("data")));
+    let data = temp.path().join("data");
+    let replay = run(switchboard().args(["replay", "--format", "json", "--data-dir"]).arg(data));
     replay.assert_ok();
     let monitored: Vec<Value> = replay
         .lines()
