@@ -3,7 +3,7 @@
 // browser contexts. The admin sets up through the pages: a queue (a malformed target-workers
 // expression is flagged as it is typed, and the form refuses it), a workflow routing to it, and
 // an SMS flow on that workflow; they toggle a flow, open the web flow's "try it" chat, see the
-// people, the health and a clean integrity check; they make an API key (it works) and revoke
+// people, the health, a clean integrity check and (later) the watched conversation's events; they make an API key (it works) and revoke
 // it (401). The supervisor watches the new queue: a
 // customer of the new flow writes (Twilio-signed webhook) and the count goes up; the agent,
 // available, accepts, and it goes down; the supervisor watches the conversation read-only (no
@@ -137,6 +137,15 @@ async function adminLooksAround(admin) {
   await axe(admin, "admin view, audit");
 }
 
+/** The admin reads the watched conversation's events on the audit page. */
+async function adminReadsTheEvents(admin, channel) {
+  await section(admin, "audit");
+  await admin.locator("#audit-channel").fill(channel);
+  await admin.getByRole("button", { name: "Read events" }).click();
+  await admin.locator("#audit-events li", { hasText: "message_added" }).first().waitFor();
+  await shot(admin, "admin-8-audit-events");
+}
+
 async function smsCustomerWrites(body) {
   const url = env.DAEMON + "/webhooks/twilio";
   const params = { From: env.SMS_FROM, To: env.SMS_TO, Body: body, MessageSid: "SM" + "e".repeat(32), NumMedia: "0" };
@@ -218,6 +227,7 @@ async function scenario(browser) {
   await theCountGoesUpAndDown(supervisor, agent);
   const channel = await theSupervisorWatches(supervisor);
   await theAgentIsRefused(agent);
+  await adminReadsTheEvents(admin, channel);
   await section(admin, "routing");
   await usableAt768([
     [supervisor, "supervisor", "#main"],

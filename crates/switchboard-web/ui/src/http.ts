@@ -14,10 +14,11 @@ export class Refused extends Error {
   }
 }
 
+/** The body of a success (JSON when it is `application/json`, else text), or a `Refused`. */
 async function answer<T>(response: Response): Promise<T> {
   if (response.ok) {
     const type = response.headers.get("content-type") ?? "";
-    return (type.includes("json") ? response.json() : response.text()) as Promise<T>;
+    return (type.startsWith("application/json") ? response.json() : response.text()) as Promise<T>;
   }
   let message = `${response.status}`;
   try {
