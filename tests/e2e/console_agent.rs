@@ -23,7 +23,7 @@ const CUSTOMER: &str = "+14155550123";
 /// A daemon as on a first start (a Chat service, the Flex workspace, a web flow, the first
 /// admin), replies going to `twilio`, and a long-lived SMS task flow on the same Chat service as
 /// the console's people.
-fn started(twilio: &FakeServer) -> (tempfile::TempDir, Daemon, String) {
+pub(crate) fn started(twilio: &FakeServer) -> (tempfile::TempDir, Daemon, String) {
     let temp = tempfile::tempdir().unwrap();
     let mut command = daemon_command(&temp.path().join("data"));
     command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
@@ -146,7 +146,7 @@ fn the_agent_endpoints_reach_only_the_agent_s_own_conversations_newest_first() {
     assert_eq!(daemon.console_get(&alice, "/console/conversations/CHnope").status, 404);
     // Nor does the agent reach the operator's API or the people of the console.
     assert_eq!(daemon.console_get(&alice, "/admin/v1/People").status, 403);
-    assert_eq!(daemon.console_get(&alice, &format!("/chat/v2/Services/{service}")).status, 401);
+    assert_eq!(daemon.console_get(&alice, &format!("/chat/v2/Services/{service}")).status, 403);
     transfers_reach_only_the_agent_s_own_task(&daemon, (&alice, &bob), &service, &channel);
 }
 

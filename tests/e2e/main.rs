@@ -11,6 +11,7 @@ mod channel_webhooks;
 mod channels;
 /// The console's agent view: its endpoints' reach, and the agent answering customers in Chromium.
 mod console_agent;
+mod console_supervisor;
 /// The container image, FROM scratch: built and run with podman; not root, signed webhooks, a
 /// volume, names resolved inside.
 mod container;

@@ -1,12 +1,13 @@
 //! The operator's audit handle on a running engine: signed heads to anchor off the machine, and
-//! online backups streamed while the daemon keeps serving. Both read the log on a thread of
-//! their own, never on the HTTP workers.
+//! online backups streamed while the daemon keeps serving, and an integrity check of every
+//! chain (what `switchboard verify` does on a stopped daemon's folder, minus the folder's own
+//! files). Each reads the log on a thread of its own, never on the HTTP workers.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use switchboard_domain::{Sid, SidPrefix};
-use switchboard_store::{AnchoredHeads, EventLog, ReplayItem};
+use switchboard_store::{AnchoredHeads, EventLog, ReplayItem, VerifyMode, VerifyReport};
 use tokio::sync::mpsc;
 
 use crate::{iso8601, Clock, Engine, EngineError};
@@ -38,6 +39,15 @@ impl Audit<'_> {
         tokio::task::spawn_blocking(move || log.anchor_heads(&taken_at))
             .await
             .map_err(|e| EngineError::Internal(format!("anchoring heads: {e}")))?
+            .map_err(EngineError::from)
+    }
+
+    /// Checks every stream's hash chain and head (no record is opened: `VerifyMode::Integrity`).
+    pub async fn check_integrity(&self) -> Result<VerifyReport, EngineError> {
+        let log = Arc::clone(self.log);
+        tokio::task::spawn_blocking(move || log.verify(VerifyMode::Integrity, &mut |_| {}))
+            .await
+            .map_err(|e| EngineError::Internal(format!("checking integrity: {e}")))?
             .map_err(EngineError::from)
     }
 

@@ -20,6 +20,7 @@
 //! - [`Engine`]: the one handle the HTTP layer holds; `flex_channel` adds what the Flex
 //!   `Channels` and `WebChannels` resources need (open a channel for a customer, their messages).
 
+pub mod api_keys;
 mod audit;
 pub mod cause;
 mod channel;

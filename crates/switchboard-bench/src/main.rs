@@ -7,10 +7,12 @@
 //! channels` WhatsApp Cloud ingestion and outbound replies; `switchboard-bench wake` busy
 //! channels loaded at once after a restart; `switchboard-bench chat` the agent's path, Chat
 //! messages over the REST API in the peer benchmark's shape; `switchboard-bench widget` the
-//! webchat widget's idle sockets and an agent's message to a visitor.
+//! webchat widget's idle sockets and an agent's message to a visitor; `switchboard-bench console`
+//! the agent console's first load and long conversations in headless Chromium.
 
 mod channels;
 mod chat;
+mod console;
 mod http;
 mod load;
 mod log;
@@ -54,6 +56,9 @@ enum Command {
     /// Memory per idle webchat visitor socket beside plain sockets, and an agent's message to a
     /// visitor's frame with them connected.
     Widget(widget::WidgetArgs),
+    /// The agent console in headless Chromium: first load with many past conversations beside
+    /// none, and a long conversation's latest page beside a short one's.
+    Console(console::ConsoleArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Command::Wake(args) => wake::run(&args),
         Command::Chat(args) => chat::run(&args),
         Command::Widget(args) => widget::run(&args),
+        Command::Console(args) => console::run(&args),
     }
 }
 

@@ -119,6 +119,11 @@ pub enum PersonEvent {
     },
     /// Every session of the person ends.
     SignedOutEverywhere,
+    /// A supervisor opened a live conversation read-only (monitoring joins no channel): the
+    /// audit record of who watched what.
+    ConversationMonitored {
+        channel_sid: Sid,
+    },
 }
 
 impl DomainEvent for PersonEvent {
@@ -132,6 +137,7 @@ impl DomainEvent for PersonEvent {
             PersonEvent::SignedIn { .. } => "signed_in",
             PersonEvent::SignInFailed { .. } => "sign_in_failed",
             PersonEvent::SignedOutEverywhere => "signed_out_everywhere",
+            PersonEvent::ConversationMonitored { .. } => "conversation_monitored",
         }
     }
 }
@@ -168,6 +174,9 @@ pub enum PersonCommand {
         address: Option<String>,
     },
     SignOutEverywhere,
+    RecordMonitoring {
+        channel_sid: Sid,
+    },
 }
 
 /// Why a change to a person was refused.
@@ -229,7 +238,9 @@ impl PersonState {
             PersonEvent::RoleChanged { to, .. } => self.role = Some(*to),
             PersonEvent::SignedOutEverywhere => self.session_epoch += 1,
             // Audit records: they change nothing the console decides on.
-            PersonEvent::SignedIn { .. } | PersonEvent::SignInFailed { .. } => return,
+            PersonEvent::SignedIn { .. }
+            | PersonEvent::SignInFailed { .. }
+            | PersonEvent::ConversationMonitored { .. } => return,
         }
         self.date_updated = record.at;
     }
@@ -293,6 +304,9 @@ impl Aggregate for PersonState {
                 Ok(vec![PersonEvent::SignInFailed { address }])
             }
             PersonCommand::SignOutEverywhere => Ok(vec![PersonEvent::SignedOutEverywhere]),
+            PersonCommand::RecordMonitoring { channel_sid } => {
+                Ok(vec![PersonEvent::ConversationMonitored { channel_sid }])
+            }
         }
     }
 
@@ -409,5 +423,20 @@ mod tests {
         };
         run(&mut state, PersonCommand::Link(links), 5).unwrap();
         assert_eq!(state.decide(PersonCommand::Link(links)), Ok(vec![]), "linked once");
+    }
+
+    #[test]
+    fn a_monitoring_is_recorded_and_changes_nothing_the_console_decides_on() {
+        let mut state = alice();
+        let before = state.clone();
+        let channel_sid = Sid::from_parts(SidPrefix::CHANNEL, [3; 16]);
+        let made = run(&mut state, PersonCommand::RecordMonitoring { channel_sid }, 2).unwrap();
+        assert_eq!(made, vec![PersonEvent::ConversationMonitored { channel_sid }]);
+        assert_eq!(made[0].type_name(), "conversation_monitored");
+        assert_eq!((state.role, state.session_epoch), (before.role, before.session_epoch));
+        assert_eq!(state.date_updated, before.date_updated, "an audit record only");
+        let fresh = PersonState::default();
+        let refused = fresh.decide(PersonCommand::RecordMonitoring { channel_sid });
+        assert_eq!(refused, Err(PersonRejection::NotFound));
     }
 }

@@ -1,12 +1,14 @@
 //! HTTP Basic authentication of REST calls, as Twilio does it: the account SID with its auth
-//! token, or an API key SID (`SK…`) with its secret. Deny by default.
+//! token, or an API key SID (`SK…`) with its secret; or, for the console's admin view, the
+//! session of a signed-in admin (with the session's CSRF token on every change), which acts with
+//! the account's authority, so the console calls the REST routes themselves. Deny by default.
 
 use std::future::{ready, Ready};
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use switchboard_domain::Sid;
+use switchboard_domain::{ConsoleAction, Sid};
 
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -35,6 +37,9 @@ pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError>
     let state = request.app_data::<web::Data<AppState>>().ok_or_else(ApiError::internal)?;
     let ip = request.peer_addr().map(|peer| peer.ip());
     state.rate.before_authentication(ip)?;
+    if let Some(principal) = admin_session(request)? {
+        return Ok(principal);
+    }
     let Some(principal) = check(state, request) else {
         state.rate.failed_authentication(ip)?;
         return Err(ApiError::unauthorized());
@@ -45,6 +50,19 @@ pub(crate) fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError>
     };
     state.rate.credential(credential)?;
     Ok(principal)
+}
+
+/// A request with a console session cookie and no Basic credentials is the console's: it acts
+/// as the account if the session is an admin's (any other role is refused; a stale session or a
+/// missing CSRF token too, by `signed_in`). `None`: no session, so Basic decides.
+fn admin_session(request: &HttpRequest) -> Result<Option<Principal>, ApiError> {
+    let basic = request.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+    if basic || !crate::console::session::has_cookie(request) {
+        return Ok(None);
+    }
+    let signed_in = crate::console::session::signed_in(request)?;
+    signed_in.may(ConsoleAction::Administer)?;
+    Ok(Some(Principal::Account))
 }
 
 /// Who the request's Basic credentials are, if they are right.

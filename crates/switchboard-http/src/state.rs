@@ -1,8 +1,9 @@
 //! What every handler shares: the engine, the credentials, and the public URL that signatures
 //! and absolute links are built on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use subtle::ConstantTimeEq;
 use switchboard_actors::Engine;
@@ -32,13 +33,51 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The API keys that authenticate REST calls and sign access tokens, shared by every worker: an
+/// admin may add and revoke keys while the daemon runs (`console/keys.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeys(Arc<RwLock<BTreeMap<Sid, Secret>>>);
+
+impl ApiKeys {
+    pub fn new(keys: HashMap<Sid, Secret>) -> ApiKeys {
+        ApiKeys(Arc::new(RwLock::new(keys.into_iter().collect())))
+    }
+
+    pub fn get(&self, sid: &Sid) -> Option<Secret> {
+        self.read().get(sid).cloned()
+    }
+
+    /// The first key by SID: the one that signs console tokens (as the CLI's tools pick).
+    pub fn first(&self) -> Option<(Sid, Secret)> {
+        let keys = self.read();
+        keys.iter().min_by_key(|(sid, _)| sid.to_string()).map(|(sid, s)| (*sid, s.clone()))
+    }
+
+    pub fn sids(&self) -> Vec<Sid> {
+        self.read().keys().copied().collect()
+    }
+
+    pub fn insert(&self, sid: Sid, secret: Secret) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).insert(sid, secret);
+    }
+
+    /// Whether it was there.
+    pub fn remove(&self, sid: &Sid) -> bool {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).remove(sid).is_some()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Sid, Secret>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Who may call the REST API and sign access tokens.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub account_sid: Sid,
     pub auth_token: Secret,
     /// API keys (`SK…`): each authenticates REST calls and signs access tokens.
-    pub api_keys: HashMap<Sid, Secret>,
+    pub api_keys: ApiKeys,
     /// The upstream Twilio account (whose numbers post webhooks and send replies).
     pub twilio_account_sid: Sid,
     /// Its auth token, which signs inbound Twilio webhooks.

@@ -960,6 +960,13 @@ impl EventLog {
         self.flush()
     }
 
+    /// Removes a stored secret, durably: whether there was one.
+    pub fn remove_secret(&self, name: &str) -> Result<bool, StoreError> {
+        let removed = self.tree.remove(secret_key(name))?.is_some();
+        self.flush()?;
+        Ok(removed)
+    }
+
     /// Flushes, marks the folder cleanly closed and stops the flusher.
     pub fn close(self) -> Result<(), StoreError> {
         self.mark_clean()?;

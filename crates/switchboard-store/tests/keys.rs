@@ -1,6 +1,6 @@
 //! The master key: a folder refuses any other key with a clear error, and `rotate_master_key`
 //! re-wraps the keys without touching a single record, can be run again, and finishes an
-//! interrupted rotation.
+//! interrupted rotation; a stored secret removed stays removed.
 
 mod support;
 
@@ -125,4 +125,19 @@ fn rotation_from_a_key_the_folder_does_not_know_is_refused() {
     assert!(error.to_string().contains("neither the old key"), "{error}");
     assert_eq!(temp.entries(b'K'), keys_before);
     temp.open(4);
+}
+
+#[test]
+fn a_removed_secret_is_gone_after_a_reopen_and_the_others_stay() {
+    let temp = TempLog::new();
+    let log = temp.open(4);
+    log.set_secret("api_key/one", b"first").unwrap();
+    log.set_secret("api_key/two", b"second").unwrap();
+    assert!(log.remove_secret("api_key/one").unwrap());
+    assert!(!log.remove_secret("api_key/one").unwrap(), "removed once");
+    log.close().unwrap();
+    let log = temp.open(4);
+    assert_eq!(log.secret("api_key/one").unwrap(), None);
+    assert_eq!(log.secret("api_key/two").unwrap().as_deref(), Some(&b"second"[..]));
+    assert_eq!(log.secret_names("api_key/").unwrap(), ["api_key/two"]);
 }

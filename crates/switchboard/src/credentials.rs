@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use anyhow::{bail, Context};
 use rand::RngCore;
 use switchboard_domain::{Sid, SidPrefix};
-use switchboard_http::state::{Credentials, Secret};
+use switchboard_http::state::{ApiKeys, Credentials, Secret};
 use switchboard_store::EventLog;
 
 use crate::config::Settings;
 
 const ACCOUNT_SID: &str = "account_sid";
 const AUTH_TOKEN: &str = "auth_token";
-const API_KEY_PREFIX: &str = "api_key/";
 /// The Meta app secret a sandboxed daemon checks WhatsApp Cloud and Messenger webhooks with
 /// when none is configured, so that `switchboard dev whatsapp` and `dev messenger` can sign.
 const DEVELOPMENT_META_APP_SECRET: &str = "development_meta_app_secret";
@@ -93,7 +92,7 @@ pub fn resolve(log: &EventLog, settings: &Settings) -> anyhow::Result<Credential
         account_sid,
         twilio_account_sid,
         auth_token: Secret::new(auth_token),
-        api_keys,
+        api_keys: ApiKeys::new(api_keys),
         twilio_auth_token: Secret::new(twilio_auth_token),
         twilio_accounts,
     })
@@ -141,21 +140,13 @@ pub fn kept_in_folder(
 
 /// Makes a new API key and stores it sealed in the folder.
 pub fn create_api_key(log: &EventLog) -> anyhow::Result<(Sid, Secret)> {
-    let sid = random_sid(SidPrefix::API_KEY);
-    let secret = random_hex(16);
-    log.set_secret(&format!("{API_KEY_PREFIX}{sid}"), secret.as_bytes())?;
+    let (sid, secret) = switchboard_actors::api_keys::create(log)?;
     Ok((sid, Secret::new(secret)))
 }
 
 fn stored_api_keys(log: &EventLog) -> anyhow::Result<HashMap<Sid, Secret>> {
-    let mut keys = HashMap::new();
-    for name in log.secret_names(API_KEY_PREFIX)? {
-        let sid: Sid = name[API_KEY_PREFIX.len()..].parse().context("a stored API key SID")?;
-        if let Some(secret) = stored_text(log, &name)? {
-            keys.insert(sid, Secret::new(secret));
-        }
-    }
-    Ok(keys)
+    let stored = switchboard_actors::api_keys::stored(log)?;
+    Ok(stored.into_iter().map(|(sid, secret)| (sid, Secret::new(secret))).collect())
 }
 
 fn stored_text(log: &EventLog, name: &str) -> anyhow::Result<Option<String>> {

@@ -547,7 +547,8 @@ fn all_files(root: &Path, top: &str) -> Vec<PathBuf> {
         for entry in entries.map(|e| e.expect("a folder entry")) {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name != "target" && !name.starts_with('.') {
+            // node_modules is npm's install of the widget's tools (ignored by git): not ours.
+            if name != "target" && name != "node_modules" && !name.starts_with('.') {
                 folders.push(path.join(&*name));
             }
         }

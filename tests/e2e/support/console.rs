@@ -75,6 +75,12 @@ impl Daemon {
         read(request.send_form(form)).0
     }
 
+    /// A DELETE with the session's cookie and its CSRF token.
+    pub fn console_delete(&self, session: &Session, path: &str) -> Response {
+        let request = ureq::delete(&self.url(path)).set("Cookie", &session.cookie);
+        read(request.set("X-CSRF-Token", &session.csrf).call()).0
+    }
+
     /// Adds a person over REST with the account's credentials: the answer.
     pub fn add_person(&self, username: &str, role: &str) -> Response {
         read(

@@ -18,7 +18,7 @@ use crate::twilio::error::ApiError;
 use crate::views::{self, Message};
 
 /// The largest page of messages one call reads.
-const MAX_PAGE: usize = 100;
+pub(super) const MAX_PAGE: usize = 100;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(agent).service(conversation).service(conversation_messages);
@@ -143,7 +143,7 @@ fn other_agents(state: &AppState, links: switchboard_domain::PersonLinks) -> Vec
         .collect()
 }
 
-fn no_store() -> actix_web::HttpResponseBuilder {
+pub(super) fn no_store() -> actix_web::HttpResponseBuilder {
     let mut builder = HttpResponse::Ok();
     builder.insert_header((header::CACHE_CONTROL, "no-store"));
     builder
@@ -219,6 +219,11 @@ async fn conversation(
     signed_in: SignedIn,
 ) -> Result<HttpResponse, ApiError> {
     let channel = own_channel(&state, &request, &signed_in).await?;
+    Ok(no_store().json(conversation_view(&channel)))
+}
+
+/// A conversation as the console shows it (the agent's own, or one a supervisor watches).
+pub(super) fn conversation_view(channel: &ChannelState) -> ConversationView {
     let text = |sid: Option<Sid>| sid.map(|s| s.to_string()).unwrap_or_default();
     let attributes = serde_json::from_str(&channel.attributes).unwrap_or(serde_json::Value::Null);
     let members = channel
@@ -231,7 +236,7 @@ async fn conversation(
             last_consumed_message_index: m.last_consumed_index,
         })
         .collect();
-    Ok(no_store().json(ConversationView {
+    ConversationView {
         sid: text(channel.sid),
         service_sid: text(channel.service_sid),
         friendly_name: channel.friendly_name.clone(),
@@ -242,7 +247,7 @@ async fn conversation(
         messages_count: channel.messages_count(),
         members,
         date_created: switchboard_actors::iso8601(channel.date_created),
-    }))
+    }
 }
 
 /// A page of a conversation's messages, newest first.
@@ -275,19 +280,24 @@ async fn conversation_messages(
 ) -> Result<HttpResponse, ApiError> {
     let paging = Paging::from_request(&request, MAX_PAGE)?;
     let channel = own_channel(&state, &request, &signed_in).await?;
+    Ok(no_store().json(messages_page(&state, &channel, &paging)?))
+}
+
+/// A page of `channel`'s messages, newest first: only the page's messages are read.
+pub(super) fn messages_page(
+    state: &AppState,
+    channel: &ChannelState,
+    paging: &Paging,
+) -> Result<ConversationPage, ApiError> {
     let total = usize::try_from(channel.messages_count()).unwrap_or(usize::MAX);
     let range = paging.range(total);
     let (offset, limit) = (range.start as u64, range.len() as u64);
-    let page = state.engine.messages().page(&channel, offset, limit, true)?;
+    let page = state.engine.messages().page(channel, offset, limit, true)?;
     let earlier_interactions = page
         .iter()
         .filter(|m| channel.of_an_earlier_interaction(m.date_created))
         .map(|m| m.index)
         .collect();
-    let messages = page.iter().map(|m| views::message(&state, &channel, m)).collect();
-    Ok(no_store().json(ConversationPage {
-        messages,
-        has_more: total > range.end,
-        earlier_interactions,
-    }))
+    let messages = page.iter().map(|m| views::message(state, channel, m)).collect();
+    Ok(ConversationPage { messages, has_more: total > range.end, earlier_interactions })
 }

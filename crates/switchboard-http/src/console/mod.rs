@@ -1,14 +1,20 @@
 //! The agent console's server side: its page (`/console`, built in `switchboard-web`), signing
 //! in and out with sessions (`session.rs`, `sign_in.rs`), the people it is for (`people.rs`,
 //! `/admin/v1/People`), and what the agent view reads beside its WebSocket (`agent.rs`: the
-//! activities, the agent's own conversations and their messages) and transfers (`transfer.rs`).
+//! activities, the agent's own conversations and their messages) and transfers (`transfer.rs`);
+//! the supervisor view (`supervisor.rs`: queues, agents, live conversations watched read-only,
+//! moving a task) and what the admin view needs beside the REST routes it calls with the admin's
+//! session (`setup.rs`: expression checks, the integrity check; `keys.rs`: API keys).
 //! What each role may do is the domain's (`switchboard_domain::permits`); this layer asks it on
 //! every call.
 
 pub mod agent;
+pub mod keys;
 pub mod people;
 pub mod session;
+pub mod setup;
 pub mod sign_in;
+pub mod supervisor;
 pub mod transfer;
 
 use actix_web::http::header;
@@ -28,7 +34,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .configure(sign_in::routes)
         .configure(people::routes)
         .configure(agent::routes)
-        .configure(transfer::routes);
+        .configure(transfer::routes)
+        .configure(supervisor::routes)
+        .configure(setup::routes)
+        .configure(keys::routes);
 }
 
 /// A person as the console and `/admin/v1/People` show them (never the password hash).

@@ -159,7 +159,9 @@ async fn refuse(
     Err(ApiError::unauthorized().without_challenge())
 }
 
-fn changed(change: Result<PersonState, PersonRejection>) -> Result<PersonState, ApiError> {
+pub(super) fn changed(
+    change: Result<PersonState, PersonRejection>,
+) -> Result<PersonState, ApiError> {
     change.map_err(|rejection| match rejection {
         PersonRejection::NotFound => ApiError::unauthorized().without_challenge(),
         PersonRejection::UsernameTaken(_) => ApiError::conflict(20409, rejection.to_string()),
@@ -274,13 +276,11 @@ async fn access_token(
 
 /// The API key that signs console tokens: the daemon's first, by SID (as the CLI's tools pick).
 fn signing_key(state: &AppState) -> Result<(Sid, String), ApiError> {
-    let keys = &state.credentials.api_keys;
-    let first = keys.iter().min_by_key(|(sid, _)| sid.to_string());
-    let (sid, secret) = first.ok_or_else(|| {
+    let (sid, secret) = state.credentials.api_keys.first().ok_or_else(|| {
         tracing::error!("no API key to sign console tokens with");
         ApiError::internal()
     })?;
-    Ok((*sid, secret.expose().to_owned()))
+    Ok((sid, secret.expose().to_owned()))
 }
 
 /// A new password, with the secret of a set-password link.

@@ -96,7 +96,7 @@ async fn transfer(
 }
 
 /// The reservation of `task` that `worker` accepted, if it holds one.
-fn accepted_by(task: &TaskState, worker: Sid) -> Option<Sid> {
+pub(super) fn accepted_by(task: &TaskState, worker: Sid) -> Option<Sid> {
     let held = task
         .reservations
         .iter()
@@ -105,7 +105,7 @@ fn accepted_by(task: &TaskState, worker: Sid) -> Option<Sid> {
 }
 
 /// `worker` or `queue`: what `to` is in the workspace (never the agent themselves).
-fn target_type(
+pub(super) fn target_type(
     state: &AppState,
     workspace: Sid,
     agent: Sid,
@@ -124,7 +124,12 @@ fn target_type(
 }
 
 /// The task's attributes with Flex's transfer fields.
-fn transfer_attributes(task: &TaskState, target_type: &str, to: &str, leaving: &str) -> String {
+pub(super) fn transfer_attributes(
+    task: &TaskState,
+    target_type: &str,
+    to: &str,
+    leaving: &str,
+) -> String {
     let mut attributes: Value =
         serde_json::from_str(&task.attributes).unwrap_or(Value::Object(Default::default()));
     if let Value::Object(fields) = &mut attributes {

@@ -21,23 +21,10 @@
 // webhooks), SMS_FROM, SMS_TO, SMS_COUNT, ARTEFACTS, CHROMIUM.
 
 import { chromium } from "playwright-core";
-import { createHmac } from "node:crypto";
-import { axe, check, screenshots } from "./console-common.mjs";
+import { axe, check, screenshots, twilioSignature, watch } from "./console-common.mjs";
 
 const env = process.env;
 const shot = screenshots("agent");
-
-/** Page errors, console errors and failed responses, collected to be asserted at the end. */
-function watch(page, problems, allowed = []) {
-  page.on("pageerror", (e) => problems.push("page error: " + e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push("console: " + m.text());
-  });
-  page.on("response", (r) => {
-    const path = new URL(r.url()).pathname;
-    if (r.status() >= 400 && path !== "/favicon.ico" && !allowed.includes(path)) problems.push(`${r.status()} for ${path}`);
-  });
-}
 
 async function customerWrites(browser, problems) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
@@ -197,17 +184,11 @@ async function transfersWarmToBob(alice, bob, customer) {
 /** A 1×1 PNG. */
 const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
 
-/** Twilio's signature: HMAC-SHA1 over the URL and every parameter, sorted by name. */
-function signed(url, params) {
-  const text = url + Object.keys(params).sort().map((k) => k + params[k]).join("");
-  return createHmac("sha1", env.AUTH_TOKEN).update(text).digest("base64");
-}
-
 async function smsCustomerWrites(count, first = 1) {
   const url = env.DAEMON + "/webhooks/twilio";
   for (let n = first; n < first + count; n++) {
     const params = { From: env.SMS_FROM, To: env.SMS_TO, Body: `message ${n}`, MessageSid: "SM" + String(n).padStart(32, "0"), NumMedia: "0" };
-    const answer = await fetch(url, { method: "POST", headers: { "X-Twilio-Signature": signed(url, params) }, body: new URLSearchParams(params) });
+    const answer = await fetch(url, { method: "POST", headers: { "X-Twilio-Signature": twilioSignature(env.AUTH_TOKEN, url, params) }, body: new URLSearchParams(params) });
     check(answer.status === 200, `the SMS webhook: ${answer.status} ${await answer.text()}`);
   }
 }

@@ -1,11 +1,15 @@
 // The agent console (served at /console): signing in and out, setting a password from a
-// one-time link, who you are, and for those who answer customers the agent view (agent.ts). It talks to the daemon's /console endpoints only; the session
+// one-time link, who you are, and the views the role opens (#agent, #supervisor, #admin: agent.ts,
+// supervisor.ts, admin.ts; a view the role may not open says so). It talks to the daemon's
+// /console endpoints, and the admin view to the REST routes with the session; the session
 // is an HttpOnly cookie it never sees, and every call that changes something carries the CSRF
 // token the sign-in returned (header X-CSRF-Token). Text is only ever rendered as text (Preact).
 
 import { h, render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { AdminView } from "./admin";
 import { AgentView } from "./agent";
+import { SupervisorView } from "./supervisor";
 import { STRINGS } from "./strings";
 
 interface Person {
@@ -109,8 +113,32 @@ function SetPasswordForm(props: { token: string; done: () => void }) {
   ]);
 }
 
-/** Roles that answer customers (the server's `permits` decides; this only picks the view). */
-const ANSWERING = ["agent", "supervisor"];
+/** The views each role opens, the first by default (the server's `permits` decides what the
+ * endpoints allow; this only picks what to show). */
+const VIEWS: Record<string, string[]> = {
+  agent: ["agent"],
+  supervisor: ["agent", "supervisor"],
+  admin: ["supervisor", "admin"],
+};
+
+function useHash(): string {
+  const [hash, setHash] = useState(location.hash.slice(1));
+  useEffect(() => {
+    const moved = () => setHash(location.hash.slice(1));
+    addEventListener("hashchange", moved);
+    return () => removeEventListener("hashchange", moved);
+  }, []);
+  return hash;
+}
+
+function RoleView(props: { view: string; person: Person; csrf: string }) {
+  if (!(VIEWS[props.person.role] ?? []).includes(props.view)) {
+    return h("p", { id: "not-for-role", class: "error", role: "alert" }, STRINGS.notForRole(props.person.role));
+  }
+  if (props.view === "supervisor") return h(SupervisorView, { csrf: props.csrf });
+  if (props.view === "admin") return h(AdminView, { csrf: props.csrf });
+  return h(AgentView, { identity: props.person.username, csrf: props.csrf });
+}
 
 function Who(props: { who: SignedIn; out: () => void }) {
   const { person, csrf_token } = props.who;
@@ -126,8 +154,13 @@ function Who(props: { who: SignedIn; out: () => void }) {
       h("button", { type: "button", id: "sign-out-everywhere", onClick: () => leave("/console/logout-everywhere") }, STRINGS.signOutEverywhere),
     ]),
   ]);
-  if (!ANSWERING.includes(person.role)) return who;
-  return h("div", null, [who, h(AgentView, { identity: person.username, csrf: csrf_token })]);
+  const views = VIEWS[person.role] ?? [];
+  const hash = useHash();
+  const view = hash || views[0] || "";
+  const nav = h("nav", { class: "tabs", "aria-label": STRINGS.consoleViews }, views.map((v) =>
+    h("a", { href: `#${v}`, class: v === view ? "tab open" : "tab", "aria-current": v === view ? "page" : undefined }, STRINGS.views[v]),
+  ));
+  return h("div", null, [who, views.length > 1 ? nav : null, view ? h(RoleView, { view, person, csrf: csrf_token }) : null]);
 }
 
 function App() {
@@ -152,7 +185,7 @@ function App() {
         : view.kind === "signedIn"
           ? h(Who, { who: view.who, out: () => setView({ kind: "signIn" }) })
           : h(SignInForm, { notice: view.notice, done: (who) => setView({ kind: "signedIn", who }) });
-  const wide = view.kind === "signedIn" && ANSWERING.includes(view.who.person.role);
+  const wide = view.kind === "signedIn" && (VIEWS[view.who.person.role] ?? []).length > 0;
   return h("div", { class: "console" }, [h("header", null, h("h1", null, STRINGS.title)), h("main", { id: "main", class: wide ? "wide" : undefined }, body)]);
 }
 
