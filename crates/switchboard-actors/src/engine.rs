@@ -571,6 +571,8 @@ impl Engine {
             janitor_bytes: held.bytes.load(std::sync::atomic::Ordering::Relaxed),
             users_bytes: self.inner.users.footprint(),
             stream_caches_bytes: self.inner.log.stream_caches_footprint(),
+            studio_executions: self.inner.studio_flows.executions_held(),
+            studio_executions_bytes: self.inner.studio_flows.executions_footprint(),
         }
     }
 

@@ -63,6 +63,7 @@ pub use media_fetch::CONSUMER as MEDIA_CONSUMER;
 pub use replies::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use router_events::CONSUMER as ROUTER_EVENT_CONSUMER;
 pub use service_webhooks::CONSUMER as SERVICE_WEBHOOK_CONSUMER;
+pub(crate) use studio_requests::log_cursor as studio_requests_cursor;
 pub use studio_requests::CONSUMER as STUDIO_REQUESTS_CONSUMER;
 
 /// A consumer of the log.

@@ -33,7 +33,7 @@ use switchboard_domain::{
     TaskOutcome,
 };
 use switchboard_routing::task::{MAX_PRIORITY, MAX_TIMEOUT_SECS};
-use switchboard_store::{ReplayRecord, StoreError};
+use switchboard_store::{EventLog, ReplayRecord, StoreError};
 use switchboard_studio::{
     ExecutionEvent, ExecutionInput, HTTP_TIMEOUT_SECS, MAX_HTTP_RESPONSE_BYTES,
 };
@@ -64,14 +64,28 @@ impl Consumer for StudioRequests {
 
 /// Where delivery of an execution's requests goes on from: its cursor, else its start.
 pub(crate) fn cursor(shared: &Shared, execution: Sid) -> Result<u64, StoreError> {
-    if shared.log.has_cursor(CONSUMER, execution)? {
-        return shared.log.cursor(CONSUMER, execution);
+    log_cursor(&shared.log, execution)
+}
+
+pub(crate) fn log_cursor(log: &EventLog, execution: Sid) -> Result<u64, StoreError> {
+    if log.has_cursor(CONSUMER, execution)? {
+        return log.cursor(CONSUMER, execution);
     }
     Ok(0)
 }
 
-/// Carries out every pending request of one execution, in order.
+/// Carries out every pending request of one execution, in order; an execution that has ended
+/// and has nothing left to carry out then leaves memory (`StudioFlowDirectory::settle`).
 async fn deliver(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
+    let execution = wake.stream_sid;
+    carry_out_all(shared, wake).await?;
+    if let Err(error) = shared.studio.settle_held(execution) {
+        tracing::warn!(%execution, %error, "an ended Studio execution could not be let go");
+    }
+    Ok(())
+}
+
+async fn carry_out_all(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
     let log = &shared.log;
     let execution = wake.stream_sid;
     let start = cursor(shared, execution)?;
