@@ -7,7 +7,8 @@
 //! channels` WhatsApp Cloud ingestion and outbound replies; `switchboard-bench wake` busy
 //! channels loaded at once after a restart; `switchboard-bench chat` the agent's path, Chat
 //! messages over the REST API in the peer benchmark's shape; `switchboard-bench widget` the
-//! webchat widget's idle sockets and an agent's message to a visitor.
+//! webchat widget's idle sockets and an agent's message to a visitor; `switchboard-bench studio`
+//! Studio executions waiting for replies (memory, a step's CPU, webhooks into them).
 
 mod channels;
 mod chat;
@@ -16,6 +17,7 @@ mod load;
 mod log;
 mod realtime;
 mod stats;
+mod studio;
 mod wake;
 mod widget;
 
@@ -51,6 +53,9 @@ enum Command {
     /// Chat messages posted over the REST API as the peer benchmark does, beside a raw pipeline,
     /// then checked in order.
     Chat(chat::ChatArgs),
+    /// Studio executions waiting for replies: memory each, a step's CPU, and webhooks into
+    /// them beside the raw pipeline.
+    Studio(studio::StudioArgs),
     /// Memory per idle webchat visitor socket beside plain sockets, and an agent's message to a
     /// visitor's frame with them connected.
     Widget(widget::WidgetArgs),
@@ -68,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Command::Wake(args) => wake::run(&args),
         Command::Chat(args) => chat::run(&args),
         Command::Widget(args) => widget::run(&args),
+        Command::Studio(args) => studio::run(&args),
     }
 }
 
