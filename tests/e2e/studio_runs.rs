@@ -497,6 +497,26 @@ fn await_walked(daemon: &Daemon, flow: &str, address: &str, steps: &[&str]) {
     assert!(reached, "{address}'s execution walked {seen:?}, not {steps:?}");
 }
 
+/// Carol's "Sorry" is refused: the `send-message` takes `failed` (which ends the flow), not
+/// `sent` back to the greeting. Returns the steps her execution walked.
+fn refused_sorry(daemon: &Daemon, twilio: &FakeServer, flow: &str) -> [&'static str; 3] {
+    let to_greeting = "Trigger -incomingMessage-> greeting";
+    sms(daemon, CAROL, "hi", 3);
+    assert_eq!(await_sent(twilio, CAROL, 1).len(), 1);
+    await_walked(daemon, flow, CAROL, &[to_greeting]);
+    twilio.fail_next(&[400]);
+    sms(daemon, CAROL, "7", 4);
+    let no_menu = [
+        to_greeting,
+        "greeting -incomingMessage-> menu_choice",
+        "menu_choice -noMatch-> did_not_understand",
+    ];
+    await_walked(daemon, flow, CAROL, &no_menu);
+    let ended = || execution_of(daemon, flow, CAROL)["status"] == "ended";
+    assert!(wait_for(Duration::from_secs(10), ended), "the refused Sorry ended the flow");
+    no_menu
+}
+
 #[test]
 fn the_provider_failing_the_bot_s_messages_takes_the_failure_transitions_once() {
     let temp = tempfile::tempdir().unwrap();
@@ -550,21 +570,7 @@ fn the_provider_failing_the_bot_s_messages_takes_the_failure_transitions_once() 
     assert_eq!(await_sent(&twilio, BOB, 2), [greeting, goodbye]);
     await_walked(&daemon, &flow, BOB, &[to_greeting, to_goodbye]);
 
-    // Carol's "Sorry" is refused: the `send-message` takes `failed` (which ends the flow), not
-    // `sent` back to the greeting.
-    sms(&daemon, CAROL, "hi", 3);
-    assert_eq!(await_sent(&twilio, CAROL, 1), [greeting]);
-    await_walked(&daemon, &flow, CAROL, &[to_greeting]);
-    twilio.fail_next(&[400]);
-    sms(&daemon, CAROL, "7", 4);
-    let no_menu = [
-        to_greeting,
-        "greeting -incomingMessage-> menu_choice",
-        "menu_choice -noMatch-> did_not_understand",
-    ];
-    await_walked(&daemon, &flow, CAROL, &no_menu);
-    assert!(wait_for(Duration::from_secs(10), || execution_of(&daemon, &flow, CAROL)["status"]
-        == "ended"));
+    let no_menu = refused_sorry(&daemon, &twilio, &flow);
 
     // Once, across a restart: the reports are read again from the channels' logs and the
     // report repeated, and nothing more is sent or walked.
