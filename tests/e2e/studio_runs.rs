@@ -6,15 +6,19 @@
 //! the answers in its attributes; a lookup in an HTTP service the test serves (allowed on
 //! loopback by the test's configuration), branching on its answer, the service failing and one
 //! on a loopback address the configuration does not allow, never called; a task TaskRouter
-//! refuses, which leaves the customer to the bot rather than to no one; and a
-//! web chat customer through the pre-survey, the bot's messages in the chat.
+//! refuses, which leaves the customer to the bot rather than to no one; a
+//! web chat customer through the pre-survey, the bot's messages in the chat; and the provider
+//! failing the bot's messages (refused by the API, or reported undelivered by a status
+//! callback), which takes the widgets' `failed` and `deliveryFailure` transitions once.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::inbound::wait_for;
-use crate::support::api::{daemon_command, Response, OUR_NUMBER};
+use crate::support::api::{
+    daemon_command, twilio_signature, Response, ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER,
+};
 use crate::support::fake::{FakeServer, Reply};
 use crate::support::Daemon;
 
@@ -448,4 +452,135 @@ fn a_long_lived_channel_s_next_interaction_meets_the_bot_and_reaches_flex_with_a
     assert!(second, "the second interaction's task, not the first's again: {:?}", tasks());
     assert_eq!(daemon.channels(&service).len(), 1, "one long-lived channel for both");
     assert_eq!(executions(&daemon, &flow).len(), 2);
+}
+
+/// A fake Twilio that accepts every message with an `SM…` SID of its own ([`bot_sid`]), in
+/// order from 0 (a refusal `fail_next` planned takes no number).
+fn twilio_with_sids() -> FakeServer {
+    let accepted = std::sync::atomic::AtomicUsize::new(0);
+    FakeServer::start_with(move |_| {
+        let n = accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::json(&serde_json::json!({"sid": bot_sid(n), "status": "queued"}))
+    })
+}
+
+/// The SID Twilio's fake gives the `n`th message it accepts, unlike any inbound one's.
+fn bot_sid(n: usize) -> String {
+    format!("SMbbbb{n:028}")
+}
+
+/// Posts Twilio's status callback for message `sid`, signed.
+fn status_callback(daemon: &Daemon, sid: &str, status: &str) {
+    let url = daemon.url("/webhooks/twilio/status");
+    let params = [("MessageSid", sid), ("MessageStatus", status), ("AccountSid", ACCOUNT_SID)];
+    let signature = twilio_signature(AUTH_TOKEN, &url, &params);
+    let posted = ureq::post(&url).set("X-Twilio-Signature", &signature).send_form(&params);
+    assert_eq!(posted.map(|r| r.status()).unwrap_or(0), 200, "the report is taken");
+}
+
+/// The execution whose customer is `address`.
+fn execution_of(daemon: &Daemon, flow: &str, address: &str) -> Value {
+    let found =
+        executions(daemon, flow).into_iter().find(|e| e["contact_channel_address"] == address);
+    found.unwrap_or_else(|| panic!("{address}'s execution"))
+}
+
+/// Waits until `address`'s execution has walked `steps`.
+#[track_caller]
+fn await_walked(daemon: &Daemon, flow: &str, address: &str, steps: &[&str]) {
+    let mut seen = Vec::new();
+    let reached = wait_for(Duration::from_secs(15), || {
+        let execution = execution_of(daemon, flow, address);
+        seen = walked(daemon, flow, execution["sid"].as_str().unwrap());
+        seen == steps
+    });
+    assert!(reached, "{address}'s execution walked {seen:?}, not {steps:?}");
+}
+
+/// Carol's "Sorry" is refused: the `send-message` takes `failed` (which ends the flow), not
+/// `sent` back to the greeting. Returns the steps her execution walked.
+fn refused_sorry(daemon: &Daemon, twilio: &FakeServer, flow: &str) -> [&'static str; 3] {
+    let to_greeting = "Trigger -incomingMessage-> greeting";
+    sms(daemon, CAROL, "hi", 3);
+    assert_eq!(await_sent(twilio, CAROL, 1).len(), 1);
+    await_walked(daemon, flow, CAROL, &[to_greeting]);
+    twilio.fail_next(&[400]);
+    sms(daemon, CAROL, "7", 4);
+    let no_menu = [
+        to_greeting,
+        "greeting -incomingMessage-> menu_choice",
+        "menu_choice -noMatch-> did_not_understand",
+    ];
+    await_walked(daemon, flow, CAROL, &no_menu);
+    let ended = || execution_of(daemon, flow, CAROL)["status"] == "ended";
+    assert!(wait_for(Duration::from_secs(10), ended), "the refused Sorry ended the flow");
+    no_menu
+}
+
+#[test]
+fn the_provider_failing_the_bot_s_messages_takes_the_failure_transitions_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let twilio = twilio_with_sids();
+    let daemon = start(&data, &twilio);
+    // A greeting whose delivery failure says goodbye (the goodbye's own failure ends it).
+    let definition = GREETING.replace(
+        r#"{"event": "deliveryFailure"}"#,
+        r#"{"next": "no_answer", "event": "deliveryFailure"}"#,
+    );
+    assert_ne!(definition, GREETING);
+    let (service, flow) = studio_flow(&daemon, "Owl Shoes bot", &definition);
+    let greeting = "Welcome to Owl Shoes! Reply 1 for orders, 2 for returns.";
+    let goodbye = "We did not hear back. Text us any time.";
+    let to_greeting = "Trigger -incomingMessage-> greeting";
+    let to_goodbye = "greeting -deliveryFailure-> no_answer";
+
+    // Twilio refuses Ada's greeting (a 400 is not retried): the outbox records it failed.
+    twilio.fail_next(&[400]);
+    sms(&daemon, ADA, "hello", 1);
+    assert_eq!(await_sent(&twilio, ADA, 2), [greeting, goodbye]);
+    await_walked(&daemon, &flow, ADA, &[to_greeting, to_goodbye]);
+    let ada = execution_of(&daemon, &flow, ADA);
+    assert!(
+        wait_for(Duration::from_secs(5), || execution_of(&daemon, &flow, ADA)["status"] == "ended")
+    );
+    let steps_path =
+        format!("/studio/v2/Flows/{flow}/Executions/{}/Steps", ada["sid"].as_str().unwrap());
+    let steps = ok(daemon.get(&steps_path), 200);
+    let error = steps["steps"][0]["context"]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.starts_with("400"), "the greeting's step says why: {steps}");
+
+    // Bob's greeting is accepted (the second accepted, after Ada's goodbye), then reported
+    // undelivered: his execution, waiting for his reply, takes `deliveryFailure` instead.
+    sms(&daemon, BOB, "hi", 2);
+    assert_eq!(await_sent(&twilio, BOB, 1), [greeting]);
+    let bob_greeting = bot_sid(1);
+    let bob_channel = daemon.channels(&service).into_iter().find(|c| {
+        let channel = c["sid"].as_str().unwrap();
+        daemon.messages(&service, channel).iter().any(|m| m["from"] == BOB)
+    });
+    let bob_channel = bob_channel.expect("Bob's channel")["sid"].as_str().unwrap().to_owned();
+    let sent = || {
+        let messages = daemon.messages(&service, &bob_channel);
+        messages.iter().any(|m| m["body"] == greeting && m["delivery_status"] == "sent")
+    };
+    assert!(wait_for(Duration::from_secs(10), sent), "the greeting's acceptance is recorded");
+    await_walked(&daemon, &flow, BOB, &[to_greeting]);
+    status_callback(&daemon, &bob_greeting, "undelivered");
+    assert_eq!(await_sent(&twilio, BOB, 2), [greeting, goodbye]);
+    await_walked(&daemon, &flow, BOB, &[to_greeting, to_goodbye]);
+
+    let no_menu = refused_sorry(&daemon, &twilio, &flow);
+
+    // Once, across a restart: the reports are read again from the channels' logs and the
+    // report repeated, and nothing more is sent or walked.
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let daemon = start(&data, &twilio);
+    status_callback(&daemon, &bob_greeting, "undelivered");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sent_to(&twilio, BOB), [greeting, goodbye], "the goodbye went once");
+    await_walked(&daemon, &flow, BOB, &[to_greeting, to_goodbye]);
+    await_walked(&daemon, &flow, CAROL, &no_menu);
+    assert_eq!(sent_to(&twilio, CAROL).len(), 2, "the refused Sorry was not sent again");
 }

@@ -38,6 +38,25 @@ pub(crate) fn user(state: &UserState) -> usize {
         + grown_capacity(state.channels.len()) * size_of::<(Sid, Sid)>()
 }
 
+/// The bytes an open Studio execution holds in memory: its stream in the directory's map by
+/// SID, its strings (the context, mostly), and its channel's entry in the map of open
+/// executions by channel.
+pub(crate) fn studio_execution(state: &switchboard_studio::ExecutionState) -> usize {
+    let waiting = match &state.waiting {
+        Some(switchboard_studio::Waiting::MessageOutcome { name, .. })
+        | Some(switchboard_studio::Waiting::Reply { name, .. })
+        | Some(switchboard_studio::Waiting::Http { name, .. }) => name.capacity(),
+        None => 0,
+    };
+    btree_entry::<Sid, StreamLog<switchboard_studio::ExecutionState>>()
+        + state.context.capacity()
+        + state.reason.as_ref().map_or(0, String::capacity)
+        + state.current.as_ref().map_or(0, |(_, name)| name.capacity())
+        + waiting
+        // A hashbrown entry of (Sid, Sid) and its control byte, at a load of about 7/8.
+        + (size_of::<(Sid, Sid)>() + 1) * 8 / 7
+}
+
 /// What the daemon holds in memory for its channels, users and streams, by holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MemoryFigures {
@@ -51,6 +70,11 @@ pub struct MemoryFigures {
     /// The log's cached heads and unwrapped keys of the streams it met and has not forgotten
     /// (a hibernating channel's are forgotten).
     pub stream_caches_bytes: usize,
+    /// Studio executions held in memory (the open ones: ended ones are read from the log), and
+    /// the bytes they hold. Not counted per channel: only channels in a bot conversation have
+    /// one.
+    pub studio_executions: usize,
+    pub studio_executions_bytes: usize,
 }
 
 impl MemoryFigures {
@@ -94,6 +118,7 @@ mod tests {
             janitor_bytes: 400,
             users_bytes: 100,
             stream_caches_bytes: 300,
+            ..MemoryFigures::default()
         };
         assert_eq!(figures.per_channel(), Some(200));
         assert_eq!(MemoryFigures::default().per_channel(), None);

@@ -181,7 +181,7 @@ pub fn describe() {
     describe_gauge!(
         MEMORY_BYTES,
         Unit::Bytes,
-        "Bytes the daemon's own structures hold for channels, users and streams (not sled's cache)"
+        "Bytes the daemon's own structures hold for channels, users, streams and open Studio executions (not sled's cache)"
     );
     describe_counter!(HIBERNATIONS, Unit::Count, "Channel actors that hibernated");
     describe_counter!(
@@ -274,6 +274,7 @@ pub(crate) fn sample(live_channels: usize, memory: &crate::MemoryFigures, disk_b
         ("janitor", memory.janitor_bytes),
         ("users", memory.users_bytes),
         ("stream_caches", memory.stream_caches_bytes),
+        ("studio_executions", memory.studio_executions_bytes),
     ];
     for (holder, bytes) in held {
         metrics::gauge!(MEMORY_BYTES, "holder" => holder).set(bytes as f64);

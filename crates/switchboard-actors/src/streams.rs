@@ -62,6 +62,24 @@ impl<A: Aggregate> Streams<A> {
         Streams::load_where(log, footprint, Some(keep))
     }
 
+    /// [`Streams::load_kept`] for a kind that knows which of its streams to keep without
+    /// reading the others (a listing of the open ones): only `sids` are read, and those the log
+    /// has no record of are left out.
+    pub fn load_listed(
+        log: Arc<EventLog>,
+        footprint: fn(&A) -> usize,
+        sids: impl IntoIterator<Item = Sid>,
+    ) -> Result<Streams<A>, EngineError> {
+        let mut all = BTreeMap::new();
+        for sid in sids {
+            let loaded = StreamLog::<A>::load(&log, sid)?;
+            if loaded.state().events_applied() > 0 {
+                all.insert(sid, loaded);
+            }
+        }
+        Ok(Streams::holding(log, footprint, all, true))
+    }
+
     fn load_where(
         log: Arc<EventLog>,
         footprint: fn(&A) -> usize,
@@ -77,9 +95,17 @@ impl<A: Aggregate> Streams<A> {
                 }
             }
         }
+        Ok(Streams::holding(log, footprint, all, keep.is_some()))
+    }
+
+    fn holding(
+        log: Arc<EventLog>,
+        footprint: fn(&A) -> usize,
+        all: BTreeMap<Sid, StreamLog<A>>,
+        partial: bool,
+    ) -> Streams<A> {
         let held = all.values().map(|s| footprint(s.state())).sum::<usize>().into();
-        let partial = keep.is_some();
-        Ok(Streams {
+        Streams {
             log,
             all: RwLock::new(all),
             writing: Mutex::new(()),
@@ -87,7 +113,7 @@ impl<A: Aggregate> Streams<A> {
             held,
             partial,
             written: None,
-        })
+        }
     }
 
     /// Has the log forget each stream's cached head and key soon after the stream is written

@@ -10,8 +10,14 @@
 //! replies' timeouts ([`StudioFlowDirectory::due_replies`]). The REST surface reads executions
 //! and their steps, ends and deletes them.
 //!
-//! Every execution stays in memory, ended ones too: the REST list of a flow's executions reads
-//! them there (keeping only active ones would need an index of executions by flow).
+//! Only open executions are held in memory (active ones, and ended ones until their last
+//! requests are carried out); the others are read from the log when asked for. Three listings
+//! beside the log (`EventLog::listing`) find them without reading every execution: a flow's
+//! executions by creation time (the REST list, paged), the open ones (what a start loads), and
+//! a channel's (its latest, once it is no longer held). Entries are put before an execution's
+//! first append and taken out after its change is durable, so a listing may name an execution
+//! that never started (skipped when read), never miss one. A folder written before the
+//! listings is read whole once, to fill them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -20,7 +26,7 @@ use actix::Recipient;
 
 use serde_json::Value;
 use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
-use switchboard_store::{EventLog, ReplayRecord};
+use switchboard_store::{EventLog, Listed, ReplayRecord};
 use switchboard_studio::{
     validate_json, ExecutionCommand, ExecutionEvent, ExecutionInput, ExecutionRejection,
     ExecutionState, FlowStatus, Limits, StudioFlowCommand, StudioFlowRejection, StudioFlowState,
@@ -95,8 +101,7 @@ pub struct StudioFlowDirectory {
     executions: Streams<ExecutionState>,
     /// Compiled revisions by (flow, revision), shared by their executions.
     compiled: Mutex<HashMap<(Sid, u32), Arc<ValidDefinition>>>,
-    /// The latest execution of each channel (the active one, if any: one at a time), from
-    /// their triggers.
+    /// The active execution of each channel that has one (one at a time), from their triggers.
     by_channel: Mutex<HashMap<Sid, Sid>>,
     /// Told of every durable change of an execution (its requests' consumer).
     dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
@@ -104,18 +109,26 @@ pub struct StudioFlowDirectory {
 
 impl StudioFlowDirectory {
     pub fn load(log: Arc<EventLog>) -> Result<StudioFlowDirectory, EngineError> {
+        if !log.listing_filled(BY_FLOW)? {
+            fill_listings(&log)?;
+        }
+        let open: Vec<Listed> = log.listing(OPEN, None, false).collect::<Result<_, _>>()?;
+        let executions = Streams::load_listed(
+            Arc::clone(&log),
+            crate::memory::studio_execution,
+            open.iter().map(|entry| entry.member),
+        )?;
         let directory = StudioFlowDirectory {
-            flows: Streams::load(Arc::clone(&log))?,
-            executions: Streams::load(log)?,
+            flows: Streams::load(log)?,
+            executions,
             compiled: Mutex::new(HashMap::new()),
             by_channel: Mutex::new(HashMap::new()),
             dispatcher: OnceLock::new(),
         };
-        let mut all: Vec<_> = directory.executions.read().values().cloned().collect();
-        // Oldest first, so each channel's entry ends on its latest (an active one is).
-        all.sort_by_key(|e| (e.is_active(), e.date_created, e.sid));
-        for execution in &all {
+        let held: Vec<_> = directory.executions.read().values().cloned().collect();
+        for execution in &held {
             directory.track(execution);
+            directory.settle(execution)?;
         }
         Ok(directory)
     }
@@ -125,33 +138,80 @@ impl StudioFlowDirectory {
     }
 
     /// Keeps the channel's entry in step with `execution`: an active execution is its channel's
-    /// latest (only a start makes one), and one that ended stays the latest until the next.
+    /// (only a start makes one), and one that ended leaves.
     fn track(&self, execution: &ExecutionState) {
         let (Some(sid), Some(channel)) = (execution.sid, channel_of(execution)) else { return };
         let mut by_channel = self.by_channel.lock().unwrap_or_else(|e| e.into_inner());
-        if execution.is_active() || !by_channel.contains_key(&channel) {
+        if execution.is_active() {
             by_channel.insert(channel, sid);
+        } else if by_channel.get(&channel) == Some(&sid) {
+            by_channel.remove(&channel);
         }
     }
 
-    /// After a durable change of `execution`: its channel's entry, and its requests' consumer
-    /// woken for what it recorded.
-    fn changed(&self, execution: &ExecutionState) {
+    /// After a durable change of `execution`: its channel's entry, its listings, and its
+    /// requests' consumer woken for what it recorded.
+    fn changed(&self, execution: &ExecutionState) -> Result<(), EngineError> {
         self.track(execution);
-        let (Some(sid), Some(dispatcher)) = (execution.sid, self.dispatcher.get()) else { return };
+        if execution.deleted {
+            for (list, entry) in listed(execution) {
+                if list == BY_FLOW {
+                    self.executions.log().listing_remove(list, entry)?;
+                }
+            }
+        }
+        let (Some(sid), Some(dispatcher)) = (execution.sid, self.dispatcher.get()) else {
+            return Ok(());
+        };
         // One record per event: the stream is durable below the events it folded.
         dispatcher.do_send(crate::consumer::Wake::execution_changed(sid, execution.events_applied));
+        Ok(())
     }
 
-    /// The latest execution `channel`'s messages started (deleted or ended ones too), if any.
+    /// Lets an ended execution go once its requests are carried out (its requests' consumer
+    /// calls this after each run): out of the open listing and out of memory.
+    pub(crate) fn settle(&self, execution: &ExecutionState) -> Result<(), EngineError> {
+        let Some(sid) = execution.sid.filter(|_| !execution.is_active()) else { return Ok(()) };
+        let carried_out = crate::consumer::studio_requests_cursor(self.executions.log(), sid)?;
+        if carried_out < execution.events_applied {
+            return Ok(());
+        }
+        for (list, entry) in listed(execution) {
+            if list == OPEN {
+                self.executions.log().listing_remove(list, entry)?;
+            }
+        }
+        self.executions.forget(sid);
+        Ok(())
+    }
+
+    /// [`StudioFlowDirectory::settle`] of execution `sid` as it is now, if it is held.
+    pub(crate) fn settle_held(&self, sid: Sid) -> Result<(), EngineError> {
+        let held = self.executions.read().get(&sid).cloned();
+        held.map_or(Ok(()), |execution| self.settle(&execution))
+    }
+
+    /// The latest execution `channel`'s messages started (deleted or ended ones too), if any:
+    /// the active one from memory, else the newest its listing names, read from the log.
     pub fn latest_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
-        let sid = *self.by_channel.lock().unwrap_or_else(|e| e.into_inner()).get(&channel)?;
-        self.executions.read().get(&sid).cloned()
+        if let Some(active) = self.active_in_channel(channel) {
+            return Some(active);
+        }
+        let log = self.executions.log();
+        for entry in log.listing(BY_CHANNEL, Some(channel), true) {
+            let Ok(entry) = entry else { return None };
+            let Ok(Some(execution)) = self.executions.fetch(entry.member) else { continue };
+            if listed_at(&execution) == Some(entry.order) {
+                return Some(execution);
+            }
+        }
+        None
     }
 
     /// The execution active in `channel`, if any.
     pub fn active_in_channel(&self, channel: Sid) -> Option<ExecutionState> {
-        self.latest_in_channel(channel).filter(ExecutionState::is_active)
+        let sid = *self.by_channel.lock().unwrap_or_else(|e| e.into_inner()).get(&channel)?;
+        self.executions.read().get(&sid).filter(|e| e.is_active()).cloned()
     }
 
     /// The active executions whose reply is due at `now`, for the engine's ticker.
@@ -161,10 +221,19 @@ impl StudioFlowDirectory {
         due.filter(|e| e.reply_deadline().is_some_and(|d| d <= now)).filter_map(|e| e.sid).collect()
     }
 
-    /// Every execution with the number of events it holds, for the start's resumption of
-    /// requests left undone.
+    /// Every execution held (the open ones) with the number of events it holds, for the
+    /// start's resumption of requests left undone.
     pub(crate) fn execution_heads(&self) -> Vec<(Sid, u64)> {
         self.executions.read().iter().map(|(sid, e)| (*sid, e.events_applied)).collect()
+    }
+
+    /// How many executions are held in memory, and the bytes they hold (`memory.rs`).
+    pub fn executions_held(&self) -> usize {
+        self.executions.read().iter().count()
+    }
+
+    pub fn executions_footprint(&self) -> usize {
+        self.executions.held()
     }
 
     /// A flow that exists and is not deleted.
@@ -243,7 +312,14 @@ impl StudioFlowDirectory {
         let written = self.flows.execute(sid, vec![StudioFlowCommand::Delete], at);
         let deleted = self.flows.durable(written).await?;
         if deleted.is_ok() {
-            for execution in self.executions_of(sid).into_iter().filter(|e| e.is_active()) {
+            let active: Vec<_> = self
+                .executions
+                .read()
+                .values()
+                .filter(|e| e.is_active() && e.flow_sid == Some(sid))
+                .cloned()
+                .collect();
+            for execution in active {
                 let Some(execution_sid) = execution.sid else { continue };
                 self.execute(execution_sid, ExecutionInput::End, at).await?.ok();
             }
@@ -264,22 +340,48 @@ impl StudioFlowDirectory {
         Some(valid)
     }
 
-    /// An execution that was started and not deleted.
-    pub fn execution(&self, sid: Sid) -> Option<ExecutionState> {
-        self.executions.read().get(&sid).filter(|e| e.is_shown()).cloned()
+    /// An execution that was started and not deleted, from memory or the log.
+    pub fn execution(&self, sid: Sid) -> Result<Option<ExecutionState>, EngineError> {
+        Ok(self.executions.fetch(sid)?.filter(ExecutionState::is_shown))
     }
 
-    /// The executions of flow `flow` that are shown, newest first.
-    pub fn executions_of(&self, flow: Sid) -> Vec<ExecutionState> {
-        let mut all: Vec<_> = self
-            .executions
-            .read()
-            .values()
-            .filter(|e| e.is_shown() && e.flow_sid == Some(flow))
-            .cloned()
-            .collect();
-        all.sort_by_key(|e| std::cmp::Reverse((e.date_created, e.sid)));
-        all
+    /// A page of flow `flow`'s executions that are shown, newest first, created within
+    /// `from..=to`: the `skip` first are passed over and at most `take` are read (from memory or
+    /// the log); `true` with them when more follow. The listing's keys alone say which
+    /// executions the page holds.
+    pub fn executions_page(
+        &self,
+        flow: Sid,
+        (from, to): (Option<Timestamp>, Option<Timestamp>),
+        skip: usize,
+        take: usize,
+    ) -> Result<(Vec<ExecutionState>, bool), EngineError> {
+        let log = self.executions.log();
+        let within = |order: u64| {
+            let at = i64::try_from(order).unwrap_or(i64::MAX);
+            from.is_none_or(|f| at >= f.0) && to.is_none_or(|t| at <= t.0)
+        };
+        let mut page = Vec::new();
+        let mut passed = 0;
+        for entry in log.listing(BY_FLOW, Some(flow), true) {
+            let entry = entry?;
+            if !within(entry.order) {
+                continue;
+            }
+            if passed < skip {
+                passed += 1;
+                continue;
+            }
+            let Some(execution) = self.execution(entry.member)? else { continue };
+            if listed_at(&execution) != Some(entry.order) {
+                continue; // Put for a start that was refused: not this execution's entry.
+            }
+            if page.len() == take {
+                return Ok((page, true));
+            }
+            page.push(execution);
+        }
+        Ok((page, false))
     }
 
     /// Starts an execution of flow `flow`'s newest published revision: what the runner calls
@@ -299,6 +401,8 @@ impl StudioFlowDirectory {
         })?;
         let execution_sid =
             start.execution_sid.unwrap_or_else(|| new_sid(SidPrefix::STUDIO_EXECUTION));
+        let channel = start.trigger.pointer("/message/ChannelSid").and_then(Value::as_str);
+        let channel = channel.and_then(|text| Sid::parse_with(text, SidPrefix::CHANNEL).ok());
         let input = ExecutionInput::Start {
             execution_sid,
             flow_sid: flow,
@@ -310,7 +414,19 @@ impl StudioFlowDirectory {
             limits: start.limits,
         };
         let command = ExecutionCommand { definition, at, input };
+        // Listed before the first append, so a durable execution is never missing from them;
+        // taken out again when nothing was started.
+        let entries = listings_of(execution_sid, flow, channel, at, true);
+        let log = self.executions.log();
+        for (list, entry) in &entries {
+            log.listing_put(*list, *entry)?;
+        }
         let written = self.executions.execute(execution_sid, vec![command], at);
+        if !matches!(written, Ok(Ok(_))) {
+            for (list, entry) in &entries {
+                log.listing_remove(*list, *entry)?;
+            }
+        }
         self.durable(written).await
     }
 
@@ -318,14 +434,14 @@ impl StudioFlowDirectory {
     async fn durable(&self, written: crate::streams::Written<ExecutionState>) -> ExecutionChange {
         let done = self.executions.durable(written).await?.map_err(ExecutionRefusal::from);
         if let Ok(execution) = &done {
-            self.changed(execution);
+            self.changed(execution)?;
         }
         Ok(done)
     }
 
     /// Gives execution `sid` what happened (`End`, `Delete`, and the runner's inputs).
     pub async fn execute(&self, sid: Sid, input: ExecutionInput, at: Timestamp) -> ExecutionChange {
-        let Some(state) = self.executions.read().get(&sid).cloned() else {
+        let Some(state) = self.executions.fetch(sid)? else {
             return Ok(Err(ExecutionRejection::NotFound.into()));
         };
         let (Some(flow), revision) = (state.flow_sid, state.revision) else {
@@ -354,6 +470,69 @@ impl StudioFlowDirectory {
         }
         Ok(steps)
     }
+}
+
+/// The listings (`EventLog::listing`): a flow's executions, newest first; the open ones (under
+/// their flow); a channel's (under the channel). Each ordered by the creation time in ms.
+const BY_FLOW: u8 = 1;
+const OPEN: u8 = 2;
+const BY_CHANNEL: u8 = 3;
+
+/// The entries an execution has in the listings when it is shown (`BY_FLOW`), open (`OPEN`),
+/// and started by a channel's message (`BY_CHANNEL`).
+fn listings_of(
+    execution: Sid,
+    flow: Sid,
+    channel: Option<Sid>,
+    created: Timestamp,
+    open: bool,
+) -> Vec<(u8, Listed)> {
+    let order = u64::try_from(created.0).unwrap_or(0);
+    let entry = |scope| Listed { scope, order, member: execution };
+    let mut entries = vec![(BY_FLOW, entry(flow))];
+    if open {
+        entries.push((OPEN, entry(flow)));
+    }
+    entries.extend(channel.map(|channel| (BY_CHANNEL, entry(channel))));
+    entries
+}
+
+/// The entries `execution` has (or had) in the listings.
+fn listed(execution: &ExecutionState) -> Vec<(u8, Listed)> {
+    let (Some(sid), Some(flow)) = (execution.sid, execution.flow_sid) else { return Vec::new() };
+    listings_of(sid, flow, channel_of(execution), execution.date_created, true)
+}
+
+/// The order an execution's entries have: its creation time in ms.
+fn listed_at(execution: &ExecutionState) -> Option<u64> {
+    execution.sid.and(u64::try_from(execution.date_created.0).ok())
+}
+
+/// Fills the listings from every execution of the log, once, for a folder written before them.
+fn fill_listings(log: &EventLog) -> Result<(), EngineError> {
+    let mut filled = 0usize;
+    for stream in log.streams() {
+        let stream = stream?;
+        if stream.prefix() != SidPrefix::STUDIO_EXECUTION {
+            continue;
+        }
+        let loaded = switchboard_store::StreamLog::<ExecutionState>::load(log, stream)?;
+        let execution = loaded.state();
+        let (Some(sid), Some(flow)) = (execution.sid, execution.flow_sid) else { continue };
+        // Ended ones are open until the start settles them (their requests may be undone).
+        let entries = listings_of(sid, flow, channel_of(execution), execution.date_created, true);
+        for (list, entry) in entries {
+            if list != BY_FLOW || execution.is_shown() {
+                log.listing_put(list, entry)?;
+            }
+        }
+        filled += 1;
+    }
+    log.mark_listing_filled(BY_FLOW)?;
+    if filled > 0 {
+        tracing::info!(executions = filled, "Studio executions listed (once, for this folder)");
+    }
+    Ok(())
 }
 
 /// The channel an execution runs in: its trigger's `ChannelSid` (none for an execution that
@@ -463,14 +642,17 @@ mod tests {
         assert_eq!(steps[0].context["inbound"]["Body"], "1", "the reply is greet's output");
         assert_eq!(steps[0].context["inbound"]["MessageSid"], "IM1");
         assert_eq!((steps[0].date_created, steps[2].date_created), (at, Timestamp(2_000)));
-        assert_eq!(studio.executions_of(flow).len(), 1);
+        let listed = |studio: &StudioFlowDirectory| {
+            studio.executions_page(flow, (None, None), 0, 10).unwrap().0.len()
+        };
+        assert_eq!(listed(&studio), 1);
         studio.delete(flow, Timestamp(3_000)).await.unwrap().unwrap();
-        let ended = studio.execution(sid).unwrap();
+        let ended = studio.execution(sid).unwrap().unwrap();
         assert_eq!(ended.status, ExecutionStatus::Ended, "a deleted flow's executions end");
         let deleted = studio.execute(sid, ExecutionInput::Delete, Timestamp(4_000)).await;
         deleted.unwrap().unwrap();
-        assert_eq!(studio.execution(sid), None);
-        assert!(studio.executions_of(flow).is_empty());
+        assert_eq!(studio.execution(sid).unwrap(), None);
+        assert_eq!(listed(&studio), 0);
     }
 
     #[actix_rt::test]
@@ -493,7 +675,8 @@ mod tests {
         studio.execute(sid, ExecutionInput::Timeout, deadline).await.unwrap().unwrap();
         assert!(studio.due_replies(deadline).is_empty(), "a timeout fires once");
         // The goodbye's outcome ends it; it stays the channel's latest, no longer active.
-        let Some(Waiting::MessageOutcome { step_sid, .. }) = studio.execution(sid).unwrap().waiting
+        let Some(Waiting::MessageOutcome { step_sid, .. }) =
+            studio.execution(sid).unwrap().unwrap().waiting
         else {
             panic!("the goodbye waits for its outcome")
         };
@@ -503,6 +686,127 @@ mod tests {
         drop(studio);
         let again = StudioFlowDirectory::load(log).unwrap();
         assert_eq!(again.latest_in_channel(channel).and_then(|e| e.sid), Some(sid), "after a load");
+    }
+
+    /// Starts an execution of `flow` from a message of `channel` at `at`.
+    async fn start_in(studio: &StudioFlowDirectory, flow: Sid, channel: Sid, at: i64) -> Sid {
+        let mut from_channel = start();
+        from_channel.trigger["message"]["ChannelSid"] = json!(channel.to_string());
+        let started = studio.start_execution(flow, from_channel, Timestamp(at)).await;
+        started.unwrap().unwrap().sid.unwrap()
+    }
+
+    #[actix_rt::test]
+    async fn ended_executions_leave_memory_and_a_start_reads_only_the_open_ones() {
+        let temp = tempfile::tempdir().unwrap();
+        let log = open(temp.path());
+        let studio = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+        let made = studio.create(
+            "Menu".into(),
+            FlowStatus::Published,
+            GREETING.into(),
+            None,
+            Timestamp(1),
+        );
+        let flow = made.await.unwrap().unwrap().sid.unwrap();
+        let channel = |n| Sid::from_parts(SidPrefix::CHANNEL, [n; 16]);
+        let mut sids = Vec::new();
+        for n in 1..=3u8 {
+            sids.push(start_in(&studio, flow, channel(n), i64::from(n) * 1_000).await);
+        }
+        for sid in &sids[..2] {
+            studio.execute(*sid, ExecutionInput::End, Timestamp(5_000)).await.unwrap().unwrap();
+        }
+        assert_eq!(studio.executions_held(), 3, "held until their requests are carried out");
+        let carried_out = |sid: Sid| {
+            log.set_cursor(
+                crate::consumer::STUDIO_REQUESTS_CONSUMER,
+                sid,
+                log.next_seq(sid).unwrap(),
+            )
+        };
+        carried_out(sids[0]).unwrap();
+        studio.settle_held(sids[0]).unwrap();
+        studio.settle_held(sids[2]).unwrap();
+        assert_eq!(studio.executions_held(), 2, "the first has gone, the active one stays");
+        let first = studio.execution(sids[0]).unwrap().expect("read from the log");
+        assert_eq!(first.status, ExecutionStatus::Ended);
+        let page = |skip, take, within| {
+            let (page, more) = studio.executions_page(flow, within, skip, take).unwrap();
+            (page.into_iter().map(|e| e.sid.unwrap()).collect::<Vec<_>>(), more)
+        };
+        let all = (None, None);
+        assert_eq!(page(0, 2, all), (vec![sids[2], sids[1]], true), "newest first");
+        assert_eq!(page(2, 2, all), (vec![sids[0]], false));
+        let second = (Some(Timestamp(1_500)), Some(Timestamp(2_500)));
+        assert_eq!(page(0, 5, second), (vec![sids[1]], false), "by creation time");
+        assert_eq!(studio.latest_in_channel(channel(1)).and_then(|e| e.sid), Some(sids[0]));
+        // The second's requests are carried out while the daemon is stopped: the start reads
+        // the open ones (the second and third) and settles the second, never the first.
+        carried_out(sids[1]).unwrap();
+        drop(studio);
+        let opened = log.records_opened();
+        let again = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+        let read = |sid: Sid| log.next_seq(sid).unwrap();
+        assert_eq!(log.records_opened() - opened, read(flow) + read(sids[1]) + read(sids[2]));
+        assert_eq!(again.executions_held(), 1);
+        assert_eq!(again.active_in_channel(channel(3)).and_then(|e| e.sid), Some(sids[2]));
+        assert_eq!(again.latest_in_channel(channel(1)).and_then(|e| e.sid), Some(sids[0]));
+        assert_eq!(again.executions_page(flow, all, 0, 10).unwrap().0.len(), 3);
+        let deleted = again.execute(sids[0], ExecutionInput::Delete, Timestamp(6_000)).await;
+        deleted.unwrap().unwrap();
+        assert_eq!(page_of(&again, flow), [sids[2], sids[1]], "a deleted one is no longer listed");
+    }
+
+    fn page_of(studio: &StudioFlowDirectory, flow: Sid) -> Vec<Sid> {
+        let (page, _) = studio.executions_page(flow, (None, None), 0, 10).unwrap();
+        page.into_iter().map(|e| e.sid.unwrap()).collect()
+    }
+
+    #[actix_rt::test]
+    async fn a_folder_written_before_the_listings_is_listed_once_at_its_first_start() {
+        let temp = tempfile::tempdir().unwrap();
+        let log = open(temp.path());
+        // Written as a build without listings did: through the streams alone.
+        let flows: Streams<StudioFlowState> = Streams::load(Arc::clone(&log)).unwrap();
+        let flow = Sid::from_parts(SidPrefix::STUDIO_FLOW, [1; 16]);
+        let create = StudioFlowCommand::Create {
+            flow_sid: flow,
+            friendly_name: "Menu".into(),
+            status: FlowStatus::Published,
+            definition: GREETING.into(),
+            commit_message: None,
+        };
+        flows.durable(flows.execute(flow, vec![create], Timestamp(1))).await.unwrap().unwrap();
+        let executions: Streams<ExecutionState> = Streams::load(Arc::clone(&log)).unwrap();
+        let execution = Sid::from_parts(SidPrefix::STUDIO_EXECUTION, [2; 16]);
+        let channel = Sid::from_parts(SidPrefix::CHANNEL, [3; 16]);
+        let mut trigger = start().trigger;
+        trigger["message"]["ChannelSid"] = json!(channel.to_string());
+        let input = ExecutionInput::Start {
+            execution_sid: execution,
+            flow_sid: flow,
+            revision: 1,
+            trigger_event: "incomingMessage".into(),
+            trigger,
+            data: Value::Null,
+            flow_address: "+15005550006".into(),
+            limits: Limits::default(),
+        };
+        let definition = Arc::new(validate_json(GREETING).unwrap());
+        let command = ExecutionCommand { definition, at: Timestamp(2), input };
+        let written = executions.execute(execution, vec![command], Timestamp(2));
+        executions.durable(written).await.unwrap().unwrap();
+        drop((flows, executions));
+        let studio = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+        assert_eq!(studio.active_in_channel(channel).and_then(|e| e.sid), Some(execution));
+        assert_eq!(page_of(&studio, flow), [execution]);
+        drop(studio);
+        let opened = log.records_opened();
+        let again = StudioFlowDirectory::load(Arc::clone(&log)).unwrap();
+        let read = log.next_seq(flow).unwrap() + log.next_seq(execution).unwrap();
+        assert_eq!(log.records_opened() - opened, read, "listed once: read as an open one");
+        assert_eq!(page_of(&again, flow), [execution]);
     }
 
     #[actix_rt::test]

@@ -8,7 +8,9 @@
 //! channels loaded at once after a restart; `switchboard-bench chat` the agent's path, Chat
 //! messages over the REST API in the peer benchmark's shape; `switchboard-bench widget` the
 //! webchat widget's idle sockets and an agent's message to a visitor; `switchboard-bench console`
-//! the agent console's first load and long conversations in headless Chromium.
+//! the agent console's first load and long conversations in headless Chromium;
+//! `switchboard-bench studio` Studio executions waiting for replies (memory, a step's CPU,
+//! webhooks into them).
 
 mod channels;
 mod chat;
@@ -18,6 +20,7 @@ mod load;
 mod log;
 mod realtime;
 mod stats;
+mod studio;
 mod wake;
 mod widget;
 
@@ -53,6 +56,9 @@ enum Command {
     /// Chat messages posted over the REST API as the peer benchmark does, beside a raw pipeline,
     /// then checked in order.
     Chat(chat::ChatArgs),
+    /// Studio executions waiting for replies: memory each, a step's CPU, and webhooks into
+    /// them beside the raw pipeline.
+    Studio(studio::StudioArgs),
     /// Memory per idle webchat visitor socket beside plain sockets, and an agent's message to a
     /// visitor's frame with them connected.
     Widget(widget::WidgetArgs),
@@ -74,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Command::Chat(args) => chat::run(&args),
         Command::Widget(args) => widget::run(&args),
         Command::Console(args) => console::run(&args),
+        Command::Studio(args) => studio::run(&args),
     }
 }
 

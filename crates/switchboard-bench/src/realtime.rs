@@ -505,13 +505,13 @@ fn print_counted(counted: &Counted) {
 }
 
 /// What the daemon counts it holds: channels known, and bytes by holder.
-struct Counted {
-    channels: f64,
-    holders: Vec<(String, f64)>,
+pub(crate) struct Counted {
+    pub channels: f64,
+    pub holders: Vec<(String, f64)>,
 }
 
 /// Reads the daemon's own memory figures from its `/metrics`.
-fn counted_memory(base: &str) -> anyhow::Result<Counted> {
+pub(crate) fn counted_memory(base: &str) -> anyhow::Result<Counted> {
     use base64::Engine as _;
     let credentials =
         base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}"));

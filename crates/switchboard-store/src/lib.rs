@@ -31,6 +31,7 @@ mod integrity;
 mod keyring;
 mod kinds;
 mod layout;
+mod listing;
 mod log;
 mod maintenance;
 mod media;
@@ -52,6 +53,7 @@ pub use durable::{DurableContents, DurableEntry, EntryKind, Position};
 pub use error::StoreError;
 pub use flusher::{Durability, FlushPacing, FlushTicket, Writing};
 pub use integrity::{FolderProblem, FolderProblemKind};
+pub use listing::Listed;
 pub use log::{
     AppendGroup, Appended, EventLog, IndexChanges, IntegrityFailure, LoggedEvent, OpenOptions,
     StoreConfig, DEFAULT_RECORD_SYNC,

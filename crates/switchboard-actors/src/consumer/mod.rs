@@ -7,7 +7,8 @@
 //! routed by TaskRouter (`task_routing`), customers' messages to the Studio flow of their
 //! channel (`studio_trigger`: starts an execution or gives it the reply it waits for), the
 //! requests of Studio executions (`studio_requests`: the bot's messages, HTTP calls, tasks),
-//! which reads executions' streams (`FN…`) rather than channels', and workspaces'
+//! which reads executions' streams (`FN…`) rather than channels', the delivery reports of the
+//! bot's messages for their executions (`studio_deliveries`), and workspaces'
 //! `EventCallbackUrl` (`router_events`) and workflows' `AssignmentCallbackUrl`
 //! (`assignment_callbacks`), both woken by the task router; `webhooks` holds what the
 //! webhook consumers share. A new one is a file here implementing [`Consumer`] and a line in
@@ -33,6 +34,7 @@ pub(crate) mod replies;
 mod router_events;
 mod runs;
 mod service_webhooks;
+mod studio_deliveries;
 mod studio_requests;
 mod studio_trigger;
 mod task_routing;
@@ -61,6 +63,7 @@ pub use media_fetch::CONSUMER as MEDIA_CONSUMER;
 pub use replies::{GraphApi, CONSUMER as REPLY_CONSUMER, DEFAULT_WHATSAPP_MEDIA_ORIGIN};
 pub use router_events::CONSUMER as ROUTER_EVENT_CONSUMER;
 pub use service_webhooks::CONSUMER as SERVICE_WEBHOOK_CONSUMER;
+pub(crate) use studio_requests::log_cursor as studio_requests_cursor;
 pub use studio_requests::CONSUMER as STUDIO_REQUESTS_CONSUMER;
 
 /// A consumer of the log.
@@ -122,6 +125,7 @@ const STUDIO_TRIGGER: usize = 6;
 const STUDIO_REQUESTS: usize = 7;
 const ROUTER_EVENTS: usize = 8;
 const ASSIGNMENT_CALLBACKS: usize = 9;
+const STUDIO_DELIVERIES: usize = 10;
 
 /// Which consumers a wake is for, a bit each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -319,6 +323,7 @@ impl Consumers {
             Box::new(studio_requests::StudioRequests),
             Box::new(router_events::RouterEventCallbacks),
             Box::new(assignment_callbacks::AssignmentCallbacks),
+            Box::new(studio_deliveries::StudioDeliveries),
         ];
         debug_assert_eq!(list[EXTERNAL].name(), EXTERNAL_CONSUMER);
         debug_assert_eq!(list[REPLIES].name(), REPLY_CONSUMER);
@@ -330,6 +335,7 @@ impl Consumers {
         debug_assert_eq!(list[STUDIO_REQUESTS].name(), STUDIO_REQUESTS_CONSUMER);
         debug_assert_eq!(list[ROUTER_EVENTS].name(), router_events::CONSUMER);
         debug_assert_eq!(list[ASSIGNMENT_CALLBACKS].name(), assignment_callbacks::CONSUMER);
+        debug_assert_eq!(list[STUDIO_DELIVERIES].name(), studio_deliveries::CONSUMER);
         Consumers { shared, list }
     }
 

@@ -87,6 +87,12 @@ pub(crate) fn delivers_replies(flow: &FlowConfig) -> bool {
     matches!(flow.channel_type, ChannelType::Sms | ChannelType::Whatsapp | ChannelType::Facebook)
 }
 
+/// Whether replies in a channel of `flow` with this customer go out through a provider, so the
+/// outbox records each one's outcome (sent or failed) on the message.
+pub(crate) fn through_provider(flow: &FlowConfig, customer: Option<&str>) -> bool {
+    delivers_replies(flow) && customer.is_some_and(|c| Route::of(flow, c).is_some())
+}
+
 /// Where one channel's replies go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {

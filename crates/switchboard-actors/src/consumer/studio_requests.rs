@@ -3,9 +3,11 @@
 //! - `MessageRequested`: the bot's message goes into the execution's channel, author the Studio
 //!   flow's friendly name, source `system` (so it never reopens a channel), and from there out
 //!   through the channel's provider as an agent's reply does (`replies`), or to the webchat. It
-//!   is `sent` once durable in the channel, `failed` when the channel refuses it (retired,
-//!   erased): a provider's later delivery report does not reach the execution. The message
-//!   carries its step's SID as its provider id, so a post repeated after a crash adds nothing.
+//!   is `failed` when the channel refuses it (retired, erased); in a channel whose replies go
+//!   through a provider its outcome is the outbox's, given by `studio_deliveries` from the
+//!   channel's delivery reports; elsewhere (a web chat) it is `sent` once durable in the
+//!   channel. The message carries its step's SID as its provider id, so a post repeated after a
+//!   crash adds nothing, and its delivery reports find their step.
 //! - `HttpRequested` (`make-http-request`, `run-function`): through the one outbound policy
 //!   (`outbound.rs`: private and loopback addresses refused unless configured), with its
 //!   `Idempotency-Key` header (the step's SID), Studio's 10 s and 64 kB limits, never retried;
@@ -31,7 +33,7 @@ use switchboard_domain::{
     TaskOutcome,
 };
 use switchboard_routing::task::{MAX_PRIORITY, MAX_TIMEOUT_SECS};
-use switchboard_store::{ReplayRecord, StoreError};
+use switchboard_store::{EventLog, ReplayRecord, StoreError};
 use switchboard_studio::{
     ExecutionEvent, ExecutionInput, HTTP_TIMEOUT_SECS, MAX_HTTP_RESPONSE_BYTES,
 };
@@ -62,14 +64,28 @@ impl Consumer for StudioRequests {
 
 /// Where delivery of an execution's requests goes on from: its cursor, else its start.
 pub(crate) fn cursor(shared: &Shared, execution: Sid) -> Result<u64, StoreError> {
-    if shared.log.has_cursor(CONSUMER, execution)? {
-        return shared.log.cursor(CONSUMER, execution);
+    log_cursor(&shared.log, execution)
+}
+
+pub(crate) fn log_cursor(log: &EventLog, execution: Sid) -> Result<u64, StoreError> {
+    if log.has_cursor(CONSUMER, execution)? {
+        return log.cursor(CONSUMER, execution);
     }
     Ok(0)
 }
 
-/// Carries out every pending request of one execution, in order.
+/// Carries out every pending request of one execution, in order; an execution that has ended
+/// and has nothing left to carry out then leaves memory (`StudioFlowDirectory::settle`).
 async fn deliver(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
+    let execution = wake.stream_sid;
+    carry_out_all(shared, wake).await?;
+    if let Err(error) = shared.studio.settle_held(execution) {
+        tracing::warn!(%execution, %error, "an ended Studio execution could not be let go");
+    }
+    Ok(())
+}
+
+async fn carry_out_all(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
     let log = &shared.log;
     let execution = wake.stream_sid;
     let start = cursor(shared, execution)?;
@@ -121,7 +137,10 @@ async fn carry_out(
 ) -> Result<(), String> {
     let answer = match event {
         ExecutionEvent::MessageRequested { step_sid, body } => {
-            post_message(shared, origin, *step_sid, body).await
+            match post_message(shared, origin, *step_sid, body).await {
+                Some(outcome) => outcome,
+                None => return Ok(()),
+            }
         }
         ExecutionEvent::HttpRequested { step_sid, method, url, headers, body, .. } => {
             let call = HttpCall { method, url, headers, body };
@@ -137,8 +156,14 @@ async fn carry_out(
     given.map(drop).map_err(|error| error.to_string())
 }
 
-/// Posts the bot's message into the channel; its outcome for the execution.
-async fn post_message(shared: &Shared, origin: &Origin, step: Sid, body: &str) -> ExecutionInput {
+/// Posts the bot's message into the channel; its outcome for the execution, unless the outbox
+/// will record it (`studio_deliveries` gives it then).
+async fn post_message(
+    shared: &Shared,
+    origin: &Origin,
+    step: Sid,
+    body: &str,
+) -> Option<ExecutionInput> {
     let author =
         shared.studio.get(origin.flow).map_or_else(|| "Studio".into(), |f| f.friendly_name);
     let message = NewMessage {
@@ -151,11 +176,25 @@ async fn post_message(shared: &Shared, origin: &Origin, step: Sid, body: &str) -
     };
     let posted = record(shared, origin.channel, vec![ChannelCommand::PostMessage(message)]).await;
     let (sent, error) = match posted {
-        Ok(()) | Err(Posted::Refused(Rejection::AlreadyStored { .. })) => (true, None),
+        Ok(()) | Err(Posted::Refused(Rejection::AlreadyStored { .. })) => {
+            match through_provider(shared, origin.channel).await {
+                Ok(true) => return None,
+                Ok(false) => (true, None),
+                Err(why) => (false, Some(why)),
+            }
+        }
         Err(Posted::Refused(rejection)) => (false, Some(rejection.to_string())),
         Err(Posted::Failed(why)) => (false, Some(why)),
     };
-    ExecutionInput::MessageOutcome { step_sid: step, sent, error }
+    Some(ExecutionInput::MessageOutcome { step_sid: step, sent, error })
+}
+
+/// Whether the channel's replies go out through a provider, whose outcome the outbox records.
+async fn through_provider(shared: &Shared, channel: Sid) -> Result<bool, String> {
+    let state = super::studio_trigger::channel_state(shared, channel).await?;
+    let flow = state.flex_flow_sid.and_then(|f| shared.flows.get(f));
+    let customer = state.customer_address.as_deref();
+    Ok(flow.is_some_and(|f| super::replies::through_provider(&f.config, customer)))
 }
 
 enum Posted {

@@ -44,7 +44,7 @@ const REPLY_RETRY: Duration = Duration::from_millis(50);
 /// Gives customers' messages to their channel's Studio flow.
 pub(crate) struct StudioTrigger;
 
-fn is_studio(flow: &FlowView) -> bool {
+pub(crate) fn is_studio(flow: &FlowView) -> bool {
     flow.config.integration_type == IntegrationType::Studio
 }
 
@@ -223,7 +223,7 @@ async fn await_last_requests(shared: &Shared, channel: Sid) -> Result<(), String
     Ok(())
 }
 
-async fn channel_state(shared: &Shared, channel: Sid) -> Result<ChannelState, String> {
+pub(crate) async fn channel_state(shared: &Shared, channel: Sid) -> Result<ChannelState, String> {
     let Some(registry) = shared.registry.upgrade() else {
         return Err("the engine is stopping".into());
     };

@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::wire::{self, Execution, ExecutionContext, ExecutionList};
 use super::{execution_in_path, flow_in_path};
 use crate::auth::Principal;
-use crate::lists::{list_response, PageParams, Paging};
+use crate::lists::{page_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -69,17 +69,12 @@ async fn list(
     let (sid, _) = flow_in_path(&state, &request)?;
     let bound = |name| paging.filter(name).map(|t| parse_iso8601(name, t)).transpose();
     let (from, to) = (bound("DateCreatedFrom")?, bound("DateCreatedTo")?);
-    let executions: Vec<_> = state
-        .engine
-        .studio_flows()
-        .executions_of(sid)
-        .iter()
-        .filter(|e| {
-            from.is_none_or(|f| e.date_created >= f) && to.is_none_or(|t| e.date_created <= t)
-        })
-        .filter_map(|e| wire::execution(&state, e))
-        .collect();
-    list_response::<ExecutionList>(&state, &request, &paging, executions)
+    // Only the page's executions are read: the flow's listing orders them.
+    let skip = paging.page.saturating_mul(paging.page_size);
+    let (page, has_more) =
+        state.engine.studio_flows().executions_page(sid, (from, to), skip, paging.page_size)?;
+    let page = page.iter().filter_map(|e| wire::execution(&state, e)).collect();
+    page_response::<ExecutionList>(&state, &request, &paging, page, has_more)
 }
 
 /// Studio's REST-triggered execution: not supported yet (executions start from Flex Flows).

@@ -81,7 +81,7 @@ fn execution_in_path(
     let execution = state
         .engine
         .studio_flows()
-        .execution(sid)
+        .execution(sid)?
         .filter(|e| e.flow_sid == Some(flow))
         .ok_or_else(|| ApiError::not_found(request.path()))?;
     Ok((flow, sid, execution))
