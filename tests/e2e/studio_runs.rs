@@ -183,6 +183,15 @@ fn times_out_once(daemon: Daemon, data: &std::path::Path, twilio: &FakeServer, f
     sms(&daemon, BOB, "hi", 10);
     let goodbye = "We did not hear back. Text us any time.";
     assert_eq!(await_sent(twilio, BOB, 2)[1], goodbye);
+    // The stop comes once the goodbye's delivery is recorded (its `send-message` ends the run
+    // only then): a reply the provider took but the stop kept from being recorded goes out
+    // again, at least once, which is not this test's.
+    let ended = || {
+        executions(&daemon, flow)
+            .iter()
+            .any(|e| e["contact_channel_address"] == BOB && e["status"] == "ended")
+    };
+    assert!(wait_for(Duration::from_secs(10), ended), "Bob's execution ends");
     let (code, _) = daemon.terminate();
     assert_eq!(code, 0);
     let daemon = start(data, twilio);

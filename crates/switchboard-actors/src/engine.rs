@@ -112,8 +112,6 @@ pub(crate) struct EngineInner {
     janitor: Addr<Janitor>,
     janitor_holds: Arc<crate::janitor::JanitorHolds>,
     pub(crate) routers: std::sync::OnceLock<Vec<Addr<FlowRouter>>>,
-    /// Runs the log's consumers; a clean stop waits for it to be idle.
-    pub(crate) dispatcher: Addr<Dispatcher>,
     pub(crate) media_config: crate::MediaConfig,
 }
 
@@ -237,7 +235,6 @@ impl Engine {
             janitor,
             janitor_holds,
             routers: std::sync::OnceLock::new(),
-            dispatcher: dispatcher.clone(),
             media_config: config.media.clone(),
         });
         let _ = consumers.shared().engine.set(Arc::downgrade(&inner));

@@ -235,10 +235,8 @@ async fn serve(
         handle.stop(true).await;
         let _ = task.await;
     }
-    // Nothing comes in any more: deliveries in progress finish (a reply sent is recorded as
-    // sent), then the live channels write their snapshots before the log closes, so the next
-    // start loads each from a recent one instead of replaying its tail.
-    engine.operations().settle_deliveries().await;
+    // Nothing comes in any more: the live channels write their snapshots before the log closes,
+    // so the next start loads each from a recent one instead of replaying its tail.
     engine.operations().hibernate_all().await;
     Ok(())
 }

@@ -407,20 +407,6 @@ impl Actor for Dispatcher {
     type Context = Context<Self>;
 }
 
-/// Whether every consumer is idle: no delivery goes on (what a clean stop waits for, so that a
-/// reply sent is also recorded as sent, and not sent again after the start).
-#[derive(Debug, Message)]
-#[rtype(result = "bool")]
-pub(crate) struct Idle;
-
-impl Handler<Idle> for Dispatcher {
-    type Result = bool;
-
-    fn handle(&mut self, _: Idle, _: &mut Context<Self>) -> bool {
-        self.runs.iter().all(ChannelRuns::idle)
-    }
-}
-
 impl Handler<Wake> for Dispatcher {
     type Result = ();
 

@@ -20,11 +20,6 @@ pub(crate) struct ChannelRuns {
 }
 
 impl ChannelRuns {
-    /// Whether no stream's run goes on.
-    pub(crate) fn idle(&self) -> bool {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
-    }
-
     /// Runs `run(wake)` now, or after the channel's current run if one is going on.
     pub(crate) fn wake<F, Fut>(&self, wake: Wake, run: F)
     where

@@ -12,9 +12,6 @@ use super::Engine;
 /// How long a clean stop waits for the live channels to write their snapshots.
 const HIBERNATE_ALL_LIMIT: Duration = Duration::from_secs(15);
 
-/// How long a clean stop waits for deliveries in progress to finish.
-const SETTLE_LIMIT: Duration = Duration::from_secs(5);
-
 /// The engine as its operator sees it (`Engine::operations`).
 #[derive(Debug, Clone, Copy)]
 pub struct Operations<'e> {
@@ -80,22 +77,6 @@ impl<'e> Operations<'e> {
     /// Snapshots every live channel far enough past its latest snapshot, and stops those with
     /// nothing left to publish, as hibernation does: for a clean stop, so that the next start
     /// does not replay every channel's recent events on its first message.
-    /// Waits, for at most [`SETTLE_LIMIT`], until no consumer of the log is delivering: for a
-    /// clean stop, so that what a delivery did outside (a reply sent to a provider, a webhook
-    /// called) is also recorded here and not done again after the next start. A delivery still
-    /// waiting on a provider's retries when the limit passes is resumed at the next start.
-    pub async fn settle_deliveries(self) {
-        let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
-        let dispatcher = &self.engine.inner.dispatcher;
-        while !dispatcher.send(crate::consumer::Idle).await.unwrap_or(true) {
-            if tokio::time::Instant::now() >= deadline {
-                tracing::warn!("deliveries still going on at the stop resume at the next start");
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
     pub async fn hibernate_all(self) {
         let actors = self.engine.inner.registry.live_actors();
         let count = actors.len();
