@@ -235,6 +235,21 @@ fn a_rejection_over_the_socket_goes_to_the_next_worker_and_a_reconnect_catches_u
     assert_eq!(until_resumed(&mut again), Vec::<Value>::new(), "nothing twice");
     let completed = answer(&mut again, &offered["reservation"], "accepted", "x1");
     assert_eq!(completed["reservation"]["reservation_status"], "accepted", "{completed}");
+
+    // Once the task is over, a socket that names nothing of it hears nothing of it (it never
+    // knew it); one that names where it was hears how it ended.
+    let done = [("AssignmentStatus", "completed"), ("Reason", "resolved")];
+    ok(daemon.post(&format!("{base}/Tasks/{task}"), &done), 200);
+    drop(again);
+    let (mut fresh, _) = open(&daemon, &workspace_sid, &second);
+    let resume = json!({"type": "worker_resume", "after": {}});
+    fresh.send(tungstenite::Message::Text(resume.to_string())).unwrap();
+    assert_eq!(until_resumed(&mut fresh), Vec::<Value>::new(), "a finished task it never knew");
+    let resume = json!({"type": "worker_resume", "after": {task.as_str(): seq}});
+    fresh.send(tungstenite::Message::Text(resume.to_string())).unwrap();
+    let ended: Vec<Value> = until_resumed(&mut fresh);
+    let types: Vec<&str> = ended.iter().map(|f| f["event_type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"reservation.completed"), "{types:?}");
 }
 
 /// The TaskRouter events read up to `worker_resumed`.

@@ -714,12 +714,19 @@ impl TaskRouter {
         after: &BTreeMap<Sid, u64>,
     ) -> Result<Vec<FeedItem>, EngineError> {
         let log = Arc::clone(self.tasks.log());
+        // A finished task the client names nothing of is none of its business any more: it
+        // never learnt of it, so there is nothing to bring up to date (a console opened after a
+        // busy spell would otherwise replay every task of the last five minutes).
+        let known_or_open = |t: &&TaskState| {
+            !t.assignment_status.is_final() || t.sid.is_some_and(|sid| after.contains_key(&sid))
+        };
         let offered: Vec<Sid> = self
             .tasks
             .read()
             .values()
             .filter(|t| t.workspace_sid == Some(workspace))
             .filter(|t| t.reservations.iter().any(|r| r.worker_sid == worker))
+            .filter(known_or_open)
             .filter_map(|t| t.sid)
             .collect();
         let from = |sid: &Sid| after.get(sid).map_or(0, |seq| seq.saturating_add(1));
