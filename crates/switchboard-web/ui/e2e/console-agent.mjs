@@ -21,7 +21,7 @@
 // webhooks), SMS_FROM, SMS_TO, SMS_COUNT, ARTEFACTS, CHROMIUM.
 
 import { chromium } from "playwright-core";
-import { axe, check, screenshots, twilioSignature, watch } from "./console-common.mjs";
+import { axe, check, launchChromium, runScenario, screenshots, twilioSignature, watch } from "./console-common.mjs";
 
 const env = process.env;
 const shot = screenshots("agent");
@@ -289,19 +289,4 @@ async function scenario(browser) {
   return {};
 }
 
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM,
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-quic"],
-});
-let code = 0;
-try {
-  const report = await scenario(browser);
-  console.log(JSON.stringify({ scenario: "console-agent", passed: true, ...report }));
-} catch (error) {
-  console.error(error && error.stack ? error.stack : String(error));
-  code = 1;
-} finally {
-  await browser.close();
-}
-process.exit(code);
+await runScenario("console-agent", await launchChromium(chromium), scenario);

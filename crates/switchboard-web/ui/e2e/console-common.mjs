@@ -66,3 +66,30 @@ export async function usableAtWidth(page, scope, name) {
   check(found.page <= found.width, `${name}: the page scrolls sideways (${found.page} > ${found.width})`);
   check(found.out.length === 0, `${name}: controls out of reach: ${found.out.join(", ")}`);
 }
+
+/** Headless Debian Chromium, as every console scenario starts it. */
+export function launchChromium(chromium) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-quic"],
+  });
+}
+
+/**
+ * Runs `scenario(browser)`, prints its report as one JSON line (what the Rust test reads),
+ * closes the browser and exits: 0 when it passed, 1 with the stack otherwise.
+ */
+export async function runScenario(name, browser, scenario) {
+  let code = 0;
+  try {
+    const report = await scenario(browser);
+    console.log(JSON.stringify({ scenario: name, passed: true, ...report }));
+  } catch (error) {
+    console.error(error && error.stack ? error.stack : String(error));
+    code = 1;
+  } finally {
+    await browser.close();
+  }
+  process.exit(code);
+}

@@ -8,7 +8,7 @@
 // Environment: DAEMON, AGENT, PASSWORD, AUTH_TOKEN, SMS_FROM, SMS_TO, ARTEFACTS, FIREFOX.
 
 import puppeteer from "puppeteer-core";
-import { check, screenshots, twilioSignature } from "./console-common.mjs";
+import { check, runScenario, screenshots, twilioSignature } from "./console-common.mjs";
 
 const env = process.env;
 const shot = screenshots("firefox");
@@ -53,14 +53,4 @@ async function scenario(browser) {
 }
 
 const browser = await puppeteer.launch({ browser: "firefox", executablePath: env.FIREFOX, headless: true });
-let code = 0;
-try {
-  const report = await scenario(browser);
-  console.log(JSON.stringify({ scenario: "console-firefox", passed: true, ...report }));
-} catch (error) {
-  console.error(error && error.stack ? error.stack : String(error));
-  code = 1;
-} finally {
-  await browser.close();
-}
-process.exit(code);
+await runScenario("console-firefox", browser, scenario);

@@ -15,7 +15,7 @@
 // SMS_FROM, SMS_TO (the number the admin's new flow answers for), ARTEFACTS, CHROMIUM.
 
 import { chromium } from "playwright-core";
-import { axe, check, screenshots, twilioSignature, usableAtWidth, watch } from "./console-common.mjs";
+import { axe, check, launchChromium, runScenario, screenshots, twilioSignature, usableAtWidth, watch } from "./console-common.mjs";
 
 const env = process.env;
 const shot = screenshots("supervisor");
@@ -238,19 +238,4 @@ async function scenario(browser) {
   return { channel, queue };
 }
 
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM,
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-quic"],
-});
-let code = 0;
-try {
-  const report = await scenario(browser);
-  console.log(JSON.stringify({ scenario: "console-supervisor", passed: true, ...report }));
-} catch (error) {
-  console.error(error && error.stack ? error.stack : String(error));
-  code = 1;
-} finally {
-  await browser.close();
-}
-process.exit(code);
+await runScenario("console-supervisor", await launchChromium(chromium), scenario);

@@ -9,7 +9,7 @@
 // ARTEFACTS, CHROMIUM.
 
 import { chromium } from "playwright-core";
-import { axe, check, screenshots } from "./console-common.mjs";
+import { axe, check, launchChromium, runScenario, screenshots } from "./console-common.mjs";
 
 const env = process.env;
 const shot = screenshots("console");
@@ -87,19 +87,4 @@ async function scenario(browser) {
   return {};
 }
 
-const browser = await chromium.launch({
-  executablePath: env.CHROMIUM,
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-quic"],
-});
-let code = 0;
-try {
-  const report = await scenario(browser);
-  console.log(JSON.stringify({ scenario: "console", passed: true, ...report }));
-} catch (error) {
-  console.error(error && error.stack ? error.stack : String(error));
-  code = 1;
-} finally {
-  await browser.close();
-}
-process.exit(code);
+await runScenario("console", await launchChromium(chromium), scenario);
