@@ -61,7 +61,19 @@ const WEBHOOK_REQUESTS: &str = "switchboard_http_requests_total{route=\"/webhook
                                 method=\"POST\",status=\"2xx\"}";
 const WEBHOOK_LATENCIES: &str = "switchboard_http_request_duration_seconds_count{\
                                  route=\"/webhooks/twilio\",method=\"POST\"}";
-const WEBSOCKETS_OPEN: &str = "switchboard_websockets_open";
+
+/// The open WebSockets of one kind: `unauthenticated`, `chat`, `worker` or `visitor`.
+fn websockets_open(kind: &str) -> String {
+    format!("switchboard_websockets_open{{kind=\"{kind}\"}}")
+}
+
+/// The open WebSockets of every kind.
+fn websockets_open_total(scrape: &Scrape) -> f64 {
+    ["unauthenticated", "chat", "worker", "visitor"]
+        .iter()
+        .map(|kind| scrape.value(&websockets_open(kind)))
+        .sum()
+}
 
 #[test]
 fn metrics_count_what_was_done_and_name_no_sid_or_number() {
@@ -74,11 +86,19 @@ fn metrics_count_what_was_done_and_name_no_sid_or_number() {
         let answer = daemon.sms(customer, "where is my order?", message_sid);
         assert_eq!(answer.status, 200, "{}", answer.body);
     }
+    // A socket that has not said who it is yet, then a Chat client's: each counted by kind.
+    let mut waiting = daemon.websocket(None).unwrap();
     let mut socket = daemon.websocket(Some(&token(customer, "1h"))).unwrap();
     assert_eq!(frames(&mut socket, 1)[0]["type"], "ready");
-    assert_eq!(scrape(&daemon).value(WEBSOCKETS_OPEN), 1.0, "the socket is open");
-    socket.close(None).unwrap();
-    let _ = frames(&mut socket, 1);
+    let open = scrape(&daemon);
+    assert_eq!(open.value(&websockets_open("chat")), 1.0, "{}", open.text);
+    assert_eq!(open.value(&websockets_open("unauthenticated")), 1.0, "{}", open.text);
+    assert_eq!(open.value(&websockets_open("worker")), 0.0);
+    assert_eq!(open.value(&websockets_open("visitor")), 0.0);
+    for socket in [&mut waiting, &mut socket] {
+        socket.close(None).unwrap();
+        let _ = frames(socket, 1);
+    }
     let after = settled(&daemon);
 
     let moved = |series: &str| after.value(series) - before.value(series);
@@ -91,9 +111,9 @@ fn metrics_count_what_was_done_and_name_no_sid_or_number() {
     assert_eq!(moved(WEBHOOK_REQUESTS), 2.0);
     assert_eq!(moved(WEBHOOK_LATENCIES), 2.0);
     let upgrades = "switchboard_http_requests_total{route=\"/ws\",method=\"GET\",status=\"1xx\"}";
-    assert_eq!(moved(upgrades), 1.0, "{}", after.text);
-    assert_eq!(moved("switchboard_websockets_opened_total"), 1.0);
-    assert_eq!(after.value(WEBSOCKETS_OPEN), 0.0, "closed again");
+    assert_eq!(moved(upgrades), 2.0, "{}", after.text);
+    assert_eq!(moved("switchboard_websockets_opened_total"), 2.0);
+    assert_eq!(websockets_open_total(&after), 0.0, "closed again");
     assert_eq!(after.value("switchboard_channel_actors_live"), 1.0, "the customer's channel");
     assert!(moved("switchboard_log_flush_appends_sum") >= 1.0, "the message's append");
     assert!(moved("switchboard_log_flush_duration_seconds_count") >= 1.0);
@@ -125,7 +145,7 @@ fn settled(daemon: &Daemon) -> Scrape {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let now = scrape(daemon);
-        if now.value(WEBSOCKETS_OPEN) == 0.0 || Instant::now() > deadline {
+        if websockets_open_total(&now) == 0.0 || Instant::now() > deadline {
             return now;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -222,4 +242,60 @@ fn waiting_tasks_and_the_oldest_wait_are_gauged() {
     let after = scrape(&daemon);
     assert_eq!(after.value(WAITING), before.value(WAITING), "no longer waiting");
     promtool_accepts(&after.text);
+}
+
+/// The outbox's depth follows a delivery that cannot get through: the customer's channel is
+/// pending for the external integration while its attempts fail and wait to retry, and no
+/// longer once the integration answers.
+#[test]
+fn the_outbox_depth_counts_a_stream_while_its_delivery_retries() {
+    let (_temp, daemon) = started(&[("SWITCHBOARD_OUTBOX_RETRY_BASE", "1s")]);
+    let fake = crate::support::fake::FakeServer::start();
+    fake.fail_next(&[503; 50]);
+    let service = daemon.post("/chat/v2/Services", &[("FriendlyName", "bridge")]);
+    let service = service.json()["sid"].as_str().unwrap().to_owned();
+    let flow = daemon.post(
+        "/flex/v1/FlexFlows",
+        &[
+            ("FriendlyName", "to the bot"),
+            ("ChatServiceSid", &service),
+            ("ChannelType", "sms"),
+            ("ContactIdentity", OUR_NUMBER),
+            ("Enabled", "true"),
+            ("IntegrationType", "external"),
+            ("Integration.Url", &format!("{}/bot", fake.url)),
+            ("Integration.RetryCount", "3"),
+        ],
+    );
+    assert_eq!(flow.status, 201, "{}", flow.body);
+    const PENDING: &str = "switchboard_outbox_pending_streams{consumer=\"external-integration\"}";
+    let before = scrape(&daemon);
+    assert_eq!(before.value(PENDING), 0.0, "{}", before.text);
+    let replies = "switchboard_outbox_pending_streams{consumer=\"provider-delivery\"}";
+    assert!(before.series.contains_key(replies), "every consumer has its series: {}", before.text);
+
+    let answer = daemon.sms("+14155550172", "anyone there?", "SM0000000000000000000000000000a172");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut last = String::new();
+    let retrying = crate::inbound::wait_for(Duration::from_secs(10), || {
+        let now = scrape(&daemon);
+        last = now.text.clone();
+        now.value(PENDING) == 1.0 && !fake.requests().is_empty()
+    });
+    assert!(retrying, "pending while the integration fails: {last}");
+    fake.recover();
+    let drained = crate::inbound::wait_for(Duration::from_secs(15), || {
+        let now = scrape(&daemon);
+        last = now.text.clone();
+        now.value(PENDING) == 0.0
+    });
+    assert!(drained, "delivered, no longer pending: {last}");
+    let succeeded = "switchboard_outbox_deliveries_total{destination=\"integration\",\
+                     outcome=\"succeeded\"}";
+    let delivered = Scrape::parse(last.clone()).value(succeeded) - before.value(succeeded);
+    assert_eq!(delivered, 1.0, "delivered, not given up: {last}");
+    let requests = fake.requests();
+    assert!(requests.len() >= 2, "failed, then delivered: {} requests", requests.len());
+    assert!(requests.iter().all(|r| r.param("Body").as_deref() == Some("anyone there?")));
+    promtool_accepts(&last);
 }

@@ -290,9 +290,10 @@ fn long_tools_show_progress_on_a_terminal_and_plain_lines_elsewhere() {
         seed_channel(&log, n, &format!("+1555000{n:04}"), 5);
     }
     log.close().unwrap();
-    for (args, progress, summary) in [
-        (&["verify"][..], "verifying", "3 channels"),
-        (&["reindex"], "reindexing", "reindexed 3 channels"),
+    for (args, progress, summary, unit) in [
+        (&["verify"][..], "verifying", "3 channels", "records"),
+        (&["reindex"], "reindexing", "reindexed 3 channels", "streams"),
+        (&["replay"], "replaying", "\"seq\":", "events"),
     ] {
         let mut command = switchboard();
         command
@@ -304,6 +305,10 @@ fn long_tools_show_progress_on_a_terminal_and_plain_lines_elsewhere() {
         let (code, stdout, terminal) = on_terminal(&mut command, None);
         assert_eq!(code, 0, "{args:?}: {stdout}\n{terminal}");
         assert!(terminal.contains(progress), "{progress:?} on the terminal: {terminal:?}");
+        // A bar to an end known before the work: some frame shows it reached, N of N.
+        let ends = done_of(&terminal, unit);
+        assert!(ends.iter().any(|&(done, of)| done == of && of > 0), "{ends:?} in {terminal:?}");
+        assert!(ends.iter().all(|&(_, of)| of == ends[ends.len() - 1].1 || of == 0), "{ends:?}");
         assert!(stdout.contains(summary), "{summary:?} in {stdout}");
         // Piped: the summary alone, no progress and no terminal codes.
         let piped = folder.cli(args);
@@ -311,6 +316,25 @@ fn long_tools_show_progress_on_a_terminal_and_plain_lines_elsewhere() {
         assert!(piped.stdout.contains(summary), "{piped:?}");
         assert!(!piped.stderr.contains(progress) && !piped.stderr.contains('\x1b'), "{piped:?}");
     }
+}
+
+/// Every "N/M unit" a progress bar drew on the terminal, in order.
+fn done_of(terminal: &str, unit: &str) -> Vec<(u64, u64)> {
+    let suffix = format!(" {unit}");
+    let mut found = Vec::new();
+    for (at, _) in terminal.match_indices(&suffix) {
+        let before = &terminal[..at];
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_digit() || c == '/' || c == ','))
+            .map_or(0, |i| i + 1);
+        let figures = before[start..].replace(',', "");
+        if let Some((done, of)) = figures.split_once('/') {
+            if let (Ok(done), Ok(of)) = (done.parse(), of.parse()) {
+                found.push((done, of));
+            }
+        }
+    }
+    found
 }
 
 /// `switchboard export ARGS --format FORMAT` with the daemon's credentials.

@@ -102,6 +102,8 @@ pub(crate) struct EngineInner {
     pub services: Arc<ServiceDirectory>,
     /// How the outbox calls webhooks: pre-event webhooks are called the same way.
     pub(crate) hooks: Arc<Shared>,
+    /// The log's consumers: their depth is sampled for the operator.
+    pub(crate) consumers: Arc<Consumers>,
     pub users: Arc<UserDirectory>,
     pub workspaces: Arc<crate::workspaces::WorkspaceDirectory>,
     pub task_router: Arc<crate::taskrouter::TaskRouter>,
@@ -222,6 +224,7 @@ impl Engine {
             flows,
             services,
             hooks,
+            consumers: Arc::clone(&consumers),
             users,
             workspaces,
             task_router,

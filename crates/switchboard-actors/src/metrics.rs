@@ -22,6 +22,10 @@ pub const DELIVERY_RETRIES: &str = "switchboard_outbox_retries_total";
 pub const DELIVERIES: &str = "switchboard_outbox_deliveries_total";
 /// Deliveries given up and recorded as dead letters (counter; `destination`).
 pub const DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
+/// Streams a consumer of the log has yet to finish delivering: the outbox's depth (gauge,
+/// sampled; label `consumer`, one of the consumers' fixed names). A stream counts from its
+/// events becoming durable until all of them are delivered or given up, retry waits included.
+pub const OUTBOX_PENDING: &str = "switchboard_outbox_pending_streams";
 /// Bytes the daemon's own structures hold (gauge, sampled; label `holder`: janitor, users,
 /// stream_caches), as `memory.rs` counts them: not sled's page cache.
 pub const MEMORY_BYTES: &str = "switchboard_memory_bytes";
@@ -192,6 +196,11 @@ pub fn describe() {
     describe_counter!(DELIVERY_RETRIES, Unit::Count, "Outbound delivery requests after the first");
     describe_counter!(DELIVERIES, Unit::Count, "Deliveries finished, by destination and outcome");
     describe_counter!(DEAD_LETTERS, Unit::Count, "Deliveries given up and kept as dead letters");
+    describe_gauge!(
+        OUTBOX_PENDING,
+        Unit::Count,
+        "Streams a consumer of the log has yet to finish delivering, retry waits included"
+    );
     describe_counter!(RETIREMENTS, Unit::Count, "Channels the janitor retired for inactivity");
     describe_gauge!(TASKS_WAITING, Unit::Count, "TaskRouter tasks waiting for a worker");
     describe_gauge!(OLDEST_WAIT, Unit::Seconds, "How long the oldest waiting task has waited");
@@ -281,6 +290,13 @@ pub(crate) fn sample(live_channels: usize, memory: &crate::MemoryFigures, disk_b
     }
     if let Some(bytes) = disk_bytes {
         metrics::gauge!(switchboard_store::metrics::DISK_BYTES).set(bytes as f64);
+    }
+}
+
+/// Sets the outbox's depth: for each consumer, the streams it has yet to finish delivering.
+pub(crate) fn sample_outbox(pending: &[(&'static str, usize)]) {
+    for &(consumer, streams) in pending {
+        metrics::gauge!(OUTBOX_PENDING, "consumer" => consumer).set(streams as f64);
     }
 }
 

@@ -154,7 +154,7 @@ async fn a_restarted_engine_reads_the_same_and_reindex_places_messages_again() {
     let state = engine.channels().state(channel).await.unwrap().unwrap();
     let page = engine.messages().page(&state, 0, 4, false).unwrap();
     assert_eq!(bodies(&page), vec![(0, "m0"), (1, "m1"), (2, "two, edited"), (3, "m3")]);
-    switchboard_store::reindex(&log).unwrap();
+    switchboard_store::reindex(&log, &mut |_| {}).unwrap();
     let again = engine.messages().page(&state, 0, 4, false).unwrap();
     assert_eq!(again, page);
 }

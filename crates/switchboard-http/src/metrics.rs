@@ -27,7 +27,7 @@ pub use metrics_exporter_prometheus::PrometheusHandle;
 pub const REQUESTS: &str = "switchboard_http_requests_total";
 /// From a request's arrival to its answer's head (histogram; labels `route`, `method`).
 pub const REQUEST_SECONDS: &str = "switchboard_http_request_duration_seconds";
-/// WebSocket connections open now (gauge).
+/// WebSocket connections open now (gauge; label `kind`: [`SocketKind`]).
 pub const WEBSOCKETS_OPEN: &str = "switchboard_websockets_open";
 /// WebSocket connections accepted (counter).
 pub const WEBSOCKETS_OPENED: &str = "switchboard_websockets_opened_total";
@@ -95,7 +95,9 @@ fn describe() {
     for limit in ["credential", "failed_auth", "address", "failed_sign_in"] {
         metrics::counter!(crate::rate::RATE_LIMITED, "limit" => limit).increment(0);
     }
-    metrics::gauge!(WEBSOCKETS_OPEN).set(0.0);
+    for kind in SocketKind::ALL {
+        metrics::gauge!(WEBSOCKETS_OPEN, "kind" => kind.label()).set(0.0);
+    }
     metrics::counter!(WEBSOCKETS_OPENED).increment(0);
 }
 
@@ -235,21 +237,67 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
-/// One open WebSocket, counted in [`WEBSOCKETS_OPEN`] while it lives.
+/// Who holds a WebSocket, as its access token says: a label with four values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketKind {
+    /// Open, its token not given yet (it has 10 seconds to send it in a first frame).
+    Unauthenticated,
+    /// A Chat client's token (the SDKs, custom clients).
+    Chat,
+    /// A token with a TaskRouter grant: an agent's console, a worker's client.
+    Worker,
+    /// A web chat visitor's token for one channel (the widget).
+    Visitor,
+}
+
+impl SocketKind {
+    const ALL: [SocketKind; 4] =
+        [SocketKind::Unauthenticated, SocketKind::Chat, SocketKind::Worker, SocketKind::Visitor];
+
+    pub(crate) fn of(peer: &crate::ws::Peer) -> SocketKind {
+        if peer.channel_sid.is_some() {
+            SocketKind::Visitor
+        } else if peer.worker.is_some() {
+            SocketKind::Worker
+        } else {
+            SocketKind::Chat
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            SocketKind::Unauthenticated => "unauthenticated",
+            SocketKind::Chat => "chat",
+            SocketKind::Worker => "worker",
+            SocketKind::Visitor => "visitor",
+        }
+    }
+}
+
+/// One open WebSocket, counted in [`WEBSOCKETS_OPEN`] under its kind while it lives.
 #[derive(Debug)]
-pub(crate) struct OpenWebSocket(());
+pub(crate) struct OpenWebSocket(SocketKind);
 
 impl OpenWebSocket {
+    /// Counted as unauthenticated until [`OpenWebSocket::is`] says whose it is.
     pub(crate) fn new() -> OpenWebSocket {
-        metrics::gauge!(WEBSOCKETS_OPEN).increment(1.0);
+        metrics::gauge!(WEBSOCKETS_OPEN, "kind" => SocketKind::Unauthenticated.label())
+            .increment(1.0);
         metrics::counter!(WEBSOCKETS_OPENED).increment(1);
-        OpenWebSocket(())
+        OpenWebSocket(SocketKind::Unauthenticated)
+    }
+
+    /// Moves the socket to the count of `kind`.
+    pub(crate) fn is(&mut self, kind: SocketKind) {
+        metrics::gauge!(WEBSOCKETS_OPEN, "kind" => self.0.label()).decrement(1.0);
+        metrics::gauge!(WEBSOCKETS_OPEN, "kind" => kind.label()).increment(1.0);
+        self.0 = kind;
     }
 }
 
 impl Drop for OpenWebSocket {
     fn drop(&mut self) {
-        metrics::gauge!(WEBSOCKETS_OPEN).decrement(1.0);
+        metrics::gauge!(WEBSOCKETS_OPEN, "kind" => self.0.label()).decrement(1.0);
     }
 }
 

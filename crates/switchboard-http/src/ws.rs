@@ -113,7 +113,7 @@ async fn upgrade(
     let stream = stream.max_frame_size(FRAME_LIMIT_BYTES);
     actix_web::rt::spawn(async move {
         // Counted while this task serves the socket, however it ends.
-        let _open = crate::metrics::OpenWebSocket::new();
+        let mut open = crate::metrics::OpenWebSocket::new();
         let state = state.into_inner();
         let mut connection = Connection::new(state, session, stream, socket);
         let peer = match peer {
@@ -121,7 +121,10 @@ async fn upgrade(
             None => connection.await_auth(ip).await,
         };
         match peer {
-            Some((peer, resume)) => connection.serve(peer, resume).await,
+            Some((peer, resume)) => {
+                open.is(crate::metrics::SocketKind::of(&peer));
+                connection.serve(peer, resume).await
+            }
             None => connection.close(CloseCode::Policy, "authentication required").await,
         }
     });

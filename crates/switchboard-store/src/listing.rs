@@ -151,4 +151,21 @@ mod tests {
         assert_eq!(read(1, Some(flow_a)), [30, 10]);
         assert_eq!(read(2, None), [5], "lists are apart");
     }
+
+    #[test]
+    fn a_reindex_drops_the_listings_and_their_filled_marks_for_the_next_start_to_fill() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(StoreConfig::new(dir.path()), MasterKey::from_bytes([4; 32]));
+        let log = log.unwrap();
+        let sid = |prefix, n| Sid::from_parts(prefix, [n; 16]);
+        let flow = sid(SidPrefix::STUDIO_FLOW, 1);
+        let member = sid(SidPrefix::STUDIO_EXECUTION, 2);
+        log.listing_put(1, Listed { scope: flow, order: 7, member }).unwrap();
+        log.mark_listing_filled(1).unwrap();
+        assert!(log.listing_filled(1).unwrap());
+        let report = crate::reindex(&log, &mut |_| {}).unwrap();
+        assert_eq!(report.removed, 2, "the entry and the mark");
+        assert_eq!(log.listing(1, None, false).count(), 0);
+        assert!(!log.listing_filled(1).unwrap(), "to be filled from the log again");
+    }
 }

@@ -66,8 +66,13 @@ fn rotation_rewraps_keys_and_leaves_every_record_byte_for_byte() {
     let keys_before = temp.entries(b'K');
     let new = MasterKey::generate();
 
-    let report = rotate_master_key(&temp.path(), &temp.key, &new).unwrap();
+    let mut told = Vec::new();
+    let report =
+        rotate_master_key(&temp.path(), &temp.key, &new, &mut |walked| told.push(walked)).unwrap();
     assert_eq!(report.rewrapped, 3 + 2, "three channel keys, the index key and the system key");
+    // Told from 0 to the end it knew in advance: the three channels' keys.
+    let told: Vec<_> = told.iter().map(|w| (w.done, w.of)).collect();
+    assert_eq!(told, [(0, 3), (1, 3), (2, 3), (3, 3)]);
     assert_eq!(report.already_rotated, 0);
 
     assert_eq!(temp.entries(b'E'), records_before, "no record was rewritten");
@@ -85,7 +90,7 @@ fn rotation_rewraps_keys_and_leaves_every_record_byte_for_byte() {
     log.close().unwrap();
 
     // Run again (say, the operator was unsure it finished): nothing changes.
-    let again = rotate_master_key(&temp.path(), &temp.key, &new).unwrap();
+    let again = rotate_master_key(&temp.path(), &temp.key, &new, &mut |_| {}).unwrap();
     assert_eq!((again.rewrapped, again.already_rotated), (0, 5));
     assert_eq!(temp.entries(b'K'), keys_after);
     assert_eq!(temp.entries(b'E'), records_before);
@@ -100,7 +105,7 @@ fn an_interrupted_rotation_is_finished_by_running_it_again() {
     let records_before = temp.entries(b'E');
     let new = MasterKey::generate();
     let meta_before: BTreeMap<_, _> = temp.entries(b'M');
-    rotate_master_key(&temp.path(), &temp.key, &new).unwrap();
+    rotate_master_key(&temp.path(), &temp.key, &new, &mut |_| {}).unwrap();
     // The crash came after the keys were re-wrapped, before the folder said so.
     temp.tamper(|tree| {
         tree.insert(b"Mmaster", meta_before[&b"Mmaster".to_vec()].clone()).unwrap();
@@ -108,7 +113,7 @@ fn an_interrupted_rotation_is_finished_by_running_it_again() {
     assert!(open_with(&temp, &new).is_err(), "the folder still names the old key");
     assert!(open_with(&temp, &temp.key).is_err(), "but the old key unwraps nothing any more");
 
-    let resumed = rotate_master_key(&temp.path(), &temp.key, &new).unwrap();
+    let resumed = rotate_master_key(&temp.path(), &temp.key, &new, &mut |_| {}).unwrap();
     assert_eq!((resumed.rewrapped, resumed.already_rotated), (0, 5));
     assert_eq!(temp.entries(b'E'), records_before);
     let log = open_with(&temp, &new).unwrap();
@@ -120,8 +125,13 @@ fn rotation_from_a_key_the_folder_does_not_know_is_refused() {
     let temp = TempLog::new();
     populated(&temp);
     let keys_before = temp.entries(b'K');
-    let error = rotate_master_key(&temp.path(), &MasterKey::generate(), &MasterKey::generate())
-        .unwrap_err();
+    let error = rotate_master_key(
+        &temp.path(),
+        &MasterKey::generate(),
+        &MasterKey::generate(),
+        &mut |_| {},
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("neither the old key"), "{error}");
     assert_eq!(temp.entries(b'K'), keys_before);
     temp.open(4);

@@ -154,7 +154,7 @@ fn no_customer_value_is_ever_written_in_the_clear() {
             .unwrap()
             .unwrap();
         write_markers(&log, 3, 40);
-        switchboard_store::reindex(&log).unwrap();
+        switchboard_store::reindex(&log, &mut |_| {}).unwrap();
         log.close().unwrap();
     }
     assert_no_markers(&temp, "after reopening, more writes and a reindex");

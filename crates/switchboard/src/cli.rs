@@ -225,9 +225,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People(command) => crate::people::run(command),
         Command::Reindex(args) => {
             let log = args.open_existing()?;
-            let progress = crate::progress::working("reindexing");
-            let report = switchboard_store::reindex(&log)?;
-            progress.finish_and_clear();
+            let progress = crate::progress::walking("reindexing", "streams");
+            let report = switchboard_store::reindex(&log, &mut |walked| progress.tell(walked))?;
+            progress.finish();
             log.close()?;
             println!(
                 "reindexed {} channels: {} entries written, {} old entries removed",

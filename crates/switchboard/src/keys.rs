@@ -85,9 +85,10 @@ fn rotate(args: RotateArgs) -> anyhow::Result<()> {
     if old.fingerprint() == new.fingerprint() {
         bail!("the new master key is the current one");
     }
-    let progress = crate::progress::working("re-wrapping the data keys");
-    let report = rotate_master_key(&args.data.dir(), &old, &new)?;
-    progress.finish_and_clear();
+    let progress = crate::progress::walking("re-wrapping the data keys", "keys");
+    let report =
+        rotate_master_key(&args.data.dir(), &old, &new, &mut |walked| progress.tell(walked))?;
+    progress.finish();
     println!(
         "re-wrapped {} keys under master key {} ({} already were); from now on start with the new key",
         report.rewrapped,

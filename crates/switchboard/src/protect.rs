@@ -253,9 +253,9 @@ fn verified(
     options: &VerifyOptions,
     what: &str,
 ) -> anyhow::Result<switchboard_store::FolderReport> {
-    let progress = crate::progress::counting(what, "records");
-    let checked = verify_folder(dir, options, &mut |records| progress.set_position(records))?;
-    progress.finish_and_clear();
+    let progress = crate::progress::walking(what, "records");
+    let checked = verify_folder(dir, options, &mut |walked| progress.tell(walked))?;
+    progress.finish();
     Ok(checked)
 }
 

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 use switchboard_domain::{ChannelState, Recorded, Sid, SidPrefix};
 use switchboard_http::audit::event_line;
-use switchboard_store::{AnyEvent, ReplayFilter, ReplayRecord};
+use switchboard_store::{AnyEvent, EventLog, ReplayFilter, ReplayRecord};
 
 use crate::cli::{channel_sid, DataArgs};
 use crate::daemon_config::{report, DaemonConfig};
@@ -76,8 +76,13 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         let filter = ReplayFilter { streams: args.channels, since: args.since, until: args.until };
-        // Counted on a terminal only while the events go elsewhere (a file, a pipe).
-        let progress = crate::progress::counting("replaying", "events");
+        // Counted on a terminal only while the events go elsewhere (a file, a pipe): to the
+        // streams' heads when every event is wanted, counting when a time window picks some.
+        let progress = if filter.since.is_none() && filter.until.is_none() {
+            crate::progress::bar("replaying", "events", events_in(&log, &filter.streams)?)
+        } else {
+            crate::progress::counting("replaying", "events")
+        };
         if std::io::stdout().is_terminal() {
             progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
@@ -89,12 +94,27 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 Format::Text => writeln!(out, "{}", text_line(&line))?,
             }
         }
-        progress.finish_and_clear();
+        crate::progress::finish(&progress);
     }
     out.flush()?;
     drop(out);
     log.close()?;
     Ok(code)
+}
+
+/// How many events the streams named hold (every stream's when none is named), by their heads.
+fn events_in(log: &EventLog, streams: &[Sid]) -> anyhow::Result<u64> {
+    let mut events = 0;
+    if streams.is_empty() {
+        for stream in log.streams() {
+            events += log.next_seq(stream?)?;
+        }
+    } else {
+        for stream in streams {
+            events += log.next_seq(*stream)?;
+        }
+    }
+    Ok(events)
 }
 
 /// Why no state was shown at `at`, for each asked channel that has none (or for the folder,

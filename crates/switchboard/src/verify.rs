@@ -46,9 +46,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let options = VerifyOptions { master, scratch: args.scratch, against };
-    let progress = crate::progress::counting("verifying", "records");
-    let folder = verify_folder(&dir, &options, &mut |records| progress.set_position(records))?;
-    progress.finish_and_clear();
+    let progress = crate::progress::walking("verifying", "records");
+    let folder = verify_folder(&dir, &options, &mut |walked| progress.tell(walked))?;
+    progress.finish();
     let mode =
         if args.integrity_only { "integrity (no keys)" } else { "full (chains, heads and tags)" };
     print_summary(&folder, options.against.as_ref(), mode, started.elapsed().as_secs_f64());

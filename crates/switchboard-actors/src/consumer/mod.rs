@@ -300,6 +300,9 @@ impl Shared {
 pub(crate) struct Consumers {
     shared: Arc<Shared>,
     list: Vec<Box<dyn Consumer>>,
+    /// Each consumer's runs, in the order of `list`: the dispatcher starts them, a scrape
+    /// counts them.
+    runs: Vec<ChannelRuns>,
 }
 
 impl std::fmt::Debug for Consumers {
@@ -336,7 +339,14 @@ impl Consumers {
         debug_assert_eq!(list[ROUTER_EVENTS].name(), router_events::CONSUMER);
         debug_assert_eq!(list[ASSIGNMENT_CALLBACKS].name(), assignment_callbacks::CONSUMER);
         debug_assert_eq!(list[STUDIO_DELIVERIES].name(), studio_deliveries::CONSUMER);
-        Consumers { shared, list }
+        let runs = list.iter().map(|_| ChannelRuns::default()).collect();
+        Consumers { shared, list, runs }
+    }
+
+    /// Each consumer's name and how many streams it has yet to finish delivering: the outbox's
+    /// depth, in streams (a stream's run delivers all its durable events, retries included).
+    pub(crate) fn pending(&self) -> Vec<(&'static str, usize)> {
+        self.list.iter().zip(&self.runs).map(|(c, runs)| (c.name(), runs.pending())).collect()
     }
 
     /// What consumers deliver with (the pre-event webhooks call with it too).
@@ -393,13 +403,11 @@ impl Consumers {
 #[derive(Debug)]
 pub struct Dispatcher {
     consumers: Arc<Consumers>,
-    runs: Vec<ChannelRuns>,
 }
 
 impl Dispatcher {
     pub(crate) fn new(consumers: Arc<Consumers>) -> Dispatcher {
-        let runs = consumers.list.iter().map(|_| ChannelRuns::default()).collect();
-        Dispatcher { consumers, runs }
+        Dispatcher { consumers }
     }
 }
 
@@ -411,7 +419,7 @@ impl Handler<Wake> for Dispatcher {
     type Result = ();
 
     fn handle(&mut self, wake: Wake, _: &mut Context<Self>) {
-        for (at, runs) in self.runs.iter().enumerate() {
+        for (at, runs) in self.consumers.runs.iter().enumerate() {
             if !wake.consumers.has(at) {
                 continue;
             }

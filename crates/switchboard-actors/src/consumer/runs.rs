@@ -20,6 +20,12 @@ pub(crate) struct ChannelRuns {
 }
 
 impl ChannelRuns {
+    /// How many streams have a run going on or waiting: streams with durable events this
+    /// consumer has yet to deliver (being delivered, or waiting out a retry's backoff).
+    pub(crate) fn pending(&self) -> usize {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Runs `run(wake)` now, or after the channel's current run if one is going on.
     pub(crate) fn wake<F, Fut>(&self, wake: Wake, run: F)
     where

@@ -70,6 +70,7 @@ impl<'e> Operations<'e> {
             tracing::warn!(%error, "could not read the store's size on disk");
         }
         crate::metrics::sample(self.live_channels(), &self.memory(), disk_bytes.ok());
+        crate::metrics::sample_outbox(&self.engine.inner.consumers.pending());
         let (waiting, oldest) = self.engine.inner.task_router.waiting(self.engine.now());
         crate::metrics::sample_task_router(waiting, oldest);
     }

@@ -19,6 +19,7 @@ use crate::kinds::kind_name;
 use crate::layout::{self, EVENT};
 use crate::log::open_sled_with_cache;
 use crate::private_copy::PrivateCopy;
+use crate::progress::Walked;
 use crate::record::Head;
 use crate::recovery::Checkpoints;
 use crate::replay::open_any_in;
@@ -59,7 +60,7 @@ pub struct FolderReport {
 pub fn verify_folder(
     dir: &Path,
     options: &VerifyOptions,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(Walked),
 ) -> Result<FolderReport, StoreError> {
     let copy = PrivateCopy::make(dir, options.scratch.as_deref())?;
     // Read before sled opens the copy, as the daemon does.
@@ -121,7 +122,10 @@ pub fn verify_folder(
         (None, true) => None,
     };
     let past_head = if marks.clean { PastHead::Finding } else { PastHead::Unacknowledged };
-    let walked = verify_in_parallel(&db, &heads, opener, past_head, progress);
+    let of = folder.records_in_heads;
+    let walked = verify_in_parallel(&db, &heads, opener, past_head, &mut |records| {
+        progress(Walked { done: records, of })
+    });
     folder.report = VerifyReport { folder: std::mem::take(&mut folder.report.folder), ..walked };
     if let Some(acknowledged) = folder.acknowledged {
         if marks.exists && folder.records_in_heads < acknowledged.records {
