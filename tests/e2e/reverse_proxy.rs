@@ -90,6 +90,22 @@ fn example_for_test(ports: &Ports, daemon_address: &str, cert: &Path, key: &Path
     replacements.iter().fold(text, |text, (old, new)| replace_line(&text, old, new))
 }
 
+/// The nginx program: on the PATH, or where Debian puts it (/usr/sbin, on no user's PATH but
+/// root's); a missing one fails the test.
+fn nginx_program() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|program| program.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "nginx is needed: Debian's `nginx` package (.ci/run installs it; the test runs \
+                 its own nginx, not the system's)"
+            )
+        })
+}
+
 /// nginx run as a child on a configuration of its own, stopped when dropped (a failing test
 /// included).
 struct Nginx {
@@ -118,8 +134,9 @@ impl Nginx {
         );
         let conf = prefix.join("nginx.conf");
         std::fs::write(&conf, main).unwrap();
+        let program = nginx_program();
         let nginx = |args: &[&str]| {
-            let mut command = Command::new("nginx");
+            let mut command = Command::new(&program);
             command
                 .arg("-p")
                 .arg(prefix)
@@ -132,12 +149,7 @@ impl Nginx {
             command
         };
         // `-t` first: a configuration nginx refuses says why here.
-        let checked = nginx(&["-t"]).output().unwrap_or_else(|e| {
-            panic!(
-                "nginx is needed ({e}): Debian's `nginx` package (.ci/run installs it; the \
-                 test runs its own nginx, not the system's)"
-            )
-        });
+        let checked = nginx(&["-t"]).output().expect("nginx -t runs");
         assert!(
             checked.status.success(),
             "nginx refuses the example:\n{}",
@@ -239,125 +251,125 @@ fn public_websocket(
     }
 }
 
+/// The daemon, set as the example's comment tells operators, behind nginx running the example,
+/// and a client that reaches it as the public does. Dropped in this order: nginx, the daemon,
+/// their folder.
+struct Proxied {
+    nginx: Nginx,
+    daemon: Daemon,
+    client: ureq::Agent,
+    ports: Ports,
+    /// `https://chat.example.com:<nginx's TLS port>`, the daemon's public_url.
+    public_url: String,
+    cert: PathBuf,
+    /// The Chat service of the SMS flow.
+    service: String,
+    _temp: tempfile::TempDir,
+}
+
+impl Proxied {
+    fn start() -> Proxied {
+        let temp = tempfile::tempdir().unwrap();
+        let ports = Ports { http: free_port(), tls: free_port() };
+        let public_url = format!("https://{SERVER_NAME}:{}", ports.tls);
+        // public_url is the proxy's URL, and no limits per address: every connection comes
+        // from the proxy's.
+        let mut command = daemon_command(&temp.path().join("data"));
+        command
+            .env("SWITCHBOARD_PUBLIC_URL", &public_url)
+            .env("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "0")
+            .env("SWITCHBOARD_RATE_FAILED_AUTH_PER_MINUTE", "0")
+            .env("SWITCHBOARD_RATE_ADDRESS_PER_SECOND", "0");
+        let daemon = Daemon::start(command);
+        let (service, _) = daemon.sms_flow(false);
+        let prefix = temp.path().join("nginx");
+        std::fs::create_dir(&prefix).unwrap();
+        let (cert, key) = certificate(&prefix);
+        let daemon_address = daemon.base_url.trim_start_matches("http://").to_owned();
+        let example = example_for_test(&ports, &daemon_address, &cert, &key);
+        let nginx = Nginx::start(&prefix, &example, ports.tls);
+        let client = public_client(&cert);
+        Proxied { nginx, daemon, client, ports, public_url, cert, service, _temp: temp }
+    }
+
+    fn public(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+
+    /// An inbound SMS posted through nginx, its signature made over `signed_url`.
+    fn sms(&self, from: &str, body: &str, message_sid: &str, signed_url: &str) -> (u16, String) {
+        let params =
+            [("From", from), ("To", OUR_NUMBER), ("Body", body), ("MessageSid", message_sid)];
+        let signature = twilio_signature(AUTH_TOKEN, signed_url, &params);
+        let request = self.client.post(&self.public("/webhooks/twilio"));
+        let (status, _, body) =
+            answer(request.set("X-Twilio-Signature", &signature).send_form(&params), "");
+        (status, body)
+    }
+
+    /// The bodies of the messages stored in the service's one channel, listed through nginx.
+    fn stored_bodies(&self) -> Vec<String> {
+        let path = format!(
+            "/chat/v2/Services/{}/Channels?Type=private&Type=public&PageSize=100",
+            self.service
+        );
+        let request = self.client.get(&self.public(&path)).set("Authorization", &basic());
+        let (status, _, body) = answer(request.call(), "");
+        assert_eq!(status, 200, "{body}");
+        let listed: Value = serde_json::from_str(&body).unwrap();
+        let channels = listed["channels"].as_array().unwrap();
+        assert_eq!(channels.len(), 1, "{channels:?}");
+        // Absolute URLs in answers are the public ones.
+        let url = channels[0]["url"].as_str().unwrap_or_default();
+        assert!(url.starts_with(&self.public_url), "{channels:?}");
+        let channel = channels[0]["sid"].as_str().unwrap();
+        let messages = self.daemon.messages(&self.service, channel);
+        messages.iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
 #[test]
 fn the_nginx_example_proxies_signed_webhooks_websockets_and_request_ids_and_hides_metrics() {
-    let temp = tempfile::tempdir().unwrap();
-    let ports = Ports { http: free_port(), tls: free_port() };
-    let public_url = format!("https://{SERVER_NAME}:{}", ports.tls);
-    // As the example's comment tells operators: public_url is the proxy's URL, and no limits
-    // per address, every connection coming from the proxy's.
-    let mut command = daemon_command(&temp.path().join("data"));
-    command
-        .env("SWITCHBOARD_PUBLIC_URL", &public_url)
-        .env("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "0")
-        .env("SWITCHBOARD_RATE_FAILED_AUTH_PER_MINUTE", "0")
-        .env("SWITCHBOARD_RATE_ADDRESS_PER_SECOND", "0");
-    let daemon = Daemon::start(command);
-    let (service, _) = daemon.sms_flow(false);
-
-    let prefix = temp.path().join("nginx");
-    std::fs::create_dir(&prefix).unwrap();
-    let (cert, key) = certificate(&prefix);
-    let daemon_address = daemon.base_url.trim_start_matches("http://").to_owned();
-    let example = example_for_test(&ports, &daemon_address, &cert, &key);
-    let nginx = Nginx::start(&prefix, &example, ports.tls);
-    let client = public_client(&cert);
-    let public = |path: &str| format!("{public_url}{path}");
-
+    let proxied = Proxied::start();
     // The customer's socket first, through /ws: upgraded, authenticated, ready.
     let customer = "+14155550701";
-    let ws_url = format!("wss://{SERVER_NAME}:{}/ws?token={}", ports.tls, token(customer, "1h"));
-    let mut socket = public_websocket(&cert, &ws_url, ports.tls);
+    let ws_url =
+        format!("wss://{SERVER_NAME}:{}/ws?token={}", proxied.ports.tls, token(customer, "1h"));
+    let mut socket = public_websocket(&proxied.cert, &ws_url, proxied.ports.tls);
     let ready = frames(&mut socket, 1);
     assert_eq!(ready.first().map(|f| &f["type"]), Some(&Value::from("ready")), "{ready:?}");
     assert_eq!(ready[0]["identity"], customer, "{ready:?}");
 
-    // A webhook signed over the public URL, as Twilio signs what it posts there: taken.
-    let params = [
-        ("From", customer),
-        ("To", OUR_NUMBER),
-        ("Body", "hello through nginx"),
-        ("MessageSid", "SM00000000000000000000000000000701"),
-        ("NumMedia", "0"),
-    ];
-    let signed = twilio_signature(AUTH_TOKEN, &public("/webhooks/twilio"), &params);
-    let (status, _, body) = answer(
-        client
-            .post(&public("/webhooks/twilio"))
-            .set("X-Twilio-Signature", &signed)
-            .send_form(&params),
-        "",
+    // A webhook signed over the public URL, as Twilio signs what it posts there: taken …
+    let public_webhook = proxied.public("/webhooks/twilio");
+    let (status, body) = proxied.sms(
+        customer,
+        "hello through nginx",
+        "SM00000000000000000000000000000701",
+        &public_webhook,
     );
-    assert_eq!(status, 200, "{body}\nnginx:\n{}", nginx.error_log());
+    assert_eq!(status, 200, "{body}\nnginx:\n{}", proxied.nginx.error_log());
     // … and streamed to the customer's socket through the proxy.
     let seen = frames(&mut socket, 10);
     let added: Vec<_> = seen.iter().filter(|f| f["type"] == "message_added").collect();
     assert_eq!(added.len(), 1, "{seen:?}");
     assert_eq!(added[0]["body"], "hello through nginx", "{seen:?}");
 
-    // One signed over the daemon's own address, as if public_url were left unset: refused,
-    // and nothing stored.
-    let params = [
-        ("From", customer),
-        ("To", OUR_NUMBER),
-        ("Body", "signed over the wrong URL"),
-        ("MessageSid", "SM00000000000000000000000000000702"),
-        ("NumMedia", "0"),
-    ];
-    let wrong = twilio_signature(AUTH_TOKEN, &daemon.url("/webhooks/twilio"), &params);
-    let (status, _, body) = answer(
-        client
-            .post(&public("/webhooks/twilio"))
-            .set("X-Twilio-Signature", &wrong)
-            .send_form(&params),
-        "",
+    // One signed over the daemon's own address, as if public_url were left unset: refused.
+    let own_webhook = proxied.daemon.url("/webhooks/twilio");
+    let (status, body) = proxied.sms(
+        customer,
+        "signed over the wrong URL",
+        "SM00000000000000000000000000000702",
+        &own_webhook,
     );
     assert_eq!(status, 403, "{body}");
+    assert_eq!(proxied.stored_bodies(), ["hello through nginx"]);
 
-    // What was stored, read through the proxy: the signed message only.
-    let channels_path =
-        format!("/chat/v2/Services/{service}/Channels?Type=private&Type=public&PageSize=100");
-    let (status, _, body) =
-        answer(client.get(&public(&channels_path)).set("Authorization", &basic()).call(), "");
-    assert_eq!(status, 200, "{body}");
-    let channels: Value = serde_json::from_str(&body).unwrap();
-    let channels = channels["channels"].as_array().unwrap();
-    assert_eq!(channels.len(), 1, "{channels:?}");
-    let channel = channels[0]["sid"].as_str().unwrap();
-    // Absolute URLs in answers are the public ones.
-    assert!(
-        channels[0]["url"].as_str().is_some_and(|url| url.starts_with(&public_url)),
-        "{channels:?}"
-    );
-    let bodies: Vec<String> = daemon
-        .messages(&service, channel)
-        .iter()
-        .map(|m| m["body"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(bodies, ["hello through nginx"]);
-
-    // The client's request id reaches the daemon and comes back through nginx.
-    let (status, id, _) = answer(
-        client.get(&public("/healthz")).set("X-Request-Id", "e2e-proxy-701").call(),
-        "X-Request-Id",
-    );
-    assert_eq!((status, id.as_str()), (200, "e2e-proxy-701"));
-
-    // /metrics: served by the daemon to the account's credentials, not through the proxy.
-    let direct = ureq::get(&daemon.url("/metrics")).set("Authorization", &basic()).call();
-    assert_eq!(direct.map(|r| r.status()).ok(), Some(200));
-    let (status, _, _) =
-        answer(client.get(&public("/metrics")).set("Authorization", &basic()).call(), "");
-    assert_eq!(status, 404);
-
-    // Plain HTTP: redirected to HTTPS, path and query kept.
-    let plain = format!("http://{SERVER_NAME}:{}/webchat/v1/widget.js?v=1", ports.http);
-    let (status, location, _) = answer(client.get(&plain).call(), "Location");
-    assert_eq!(status, 301);
-    assert_eq!(location, format!("https://{SERVER_NAME}/webchat/v1/widget.js?v=1"));
+    request_ids_metrics_and_plain_http(&proxied);
 
     // And nginx had nothing to complain of, at start or since.
-    let log = nginx.error_log();
+    let log = proxied.nginx.error_log();
     let complaints: Vec<&str> = log
         .lines()
         .filter(|line| {
@@ -365,4 +377,28 @@ fn the_nginx_example_proxies_signed_webhooks_websockets_and_request_ids_and_hide
         })
         .collect();
     assert!(complaints.is_empty(), "{log}");
+}
+
+/// The client's request id comes back, `/metrics` is hidden, plain HTTP is redirected.
+fn request_ids_metrics_and_plain_http(proxied: &Proxied) {
+    let client = &proxied.client;
+    // The client's request id reaches the daemon and comes back through nginx.
+    let (status, id, _) = answer(
+        client.get(&proxied.public("/healthz")).set("X-Request-Id", "e2e-proxy-701").call(),
+        "X-Request-Id",
+    );
+    assert_eq!((status, id.as_str()), (200, "e2e-proxy-701"));
+
+    // /metrics: served by the daemon to the account's credentials, not through the proxy.
+    let direct = ureq::get(&proxied.daemon.url("/metrics")).set("Authorization", &basic()).call();
+    assert_eq!(direct.map(|r| r.status()).ok(), Some(200));
+    let (status, _, _) =
+        answer(client.get(&proxied.public("/metrics")).set("Authorization", &basic()).call(), "");
+    assert_eq!(status, 404);
+
+    // Plain HTTP: redirected to HTTPS, path and query kept.
+    let plain = format!("http://{SERVER_NAME}:{}/webchat/v1/widget.js?v=1", proxied.ports.http);
+    let (status, location, _) = answer(client.get(&plain).call(), "Location");
+    assert_eq!(status, 301);
+    assert_eq!(location, format!("https://{SERVER_NAME}/webchat/v1/widget.js?v=1"));
 }
