@@ -72,6 +72,9 @@ mod rate;
 mod realtime;
 /// Agent replies delivered through the customer's provider.
 mod replies;
+/// deploy/nginx/switchboard.conf run by real nginx in front of the daemon: signatures over the
+/// public URL, WebSockets, request ids, `/metrics` hidden, HTTP redirected.
+mod reverse_proxy;
 /// The official Twilio Python SDK, unchanged but for its base URL.
 mod sdk;
 /// Chat v2 service pre- and post-event webhooks: who fires them, filters, refusals, restarts.

@@ -326,8 +326,12 @@ pub fn token_for_service(identity: &str, ttl: &str, service: Option<&str>) -> St
     minted.stdout.trim().to_owned()
 }
 
-/// Reads text frames until `done` says stop or nothing comes for a while.
-pub fn frames(socket: &mut WebSocket<MaybeTlsStream<TcpStream>>, limit: usize) -> Vec<Value> {
+/// Reads up to `limit` text frames, stopping early once nothing comes for a while (the socket's
+/// reads must time out). Any stream: a socket through TLS (tests/e2e/reverse_proxy.rs) too.
+pub fn frames<S: std::io::Read + std::io::Write>(
+    socket: &mut WebSocket<S>,
+    limit: usize,
+) -> Vec<Value> {
     let mut frames = Vec::new();
     let mut idle = 0;
     while frames.len() < limit && idle < 5 {
