@@ -256,20 +256,30 @@ pub fn start_daemon_with(
     data: &std::path::Path,
     env: &[(&str, &str)],
 ) -> anyhow::Result<(Child, String)> {
+    start_daemon_on(binary, data, "127.0.0.1:0", env)
+}
+
+/// [`start_daemon_with`] on the address `listen` (a restarted daemon keeps its clients' URL).
+pub fn start_daemon_on(
+    binary: &std::path::Path,
+    data: &std::path::Path,
+    listen: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Child, String)> {
     let mut child = Command::new(binary)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", listen])
         // One credential from one address stands for a whole contact center's clients here:
         // no rate limits (docs/limits.md), unless a bench sets them.
         .env("SWITCHBOARD_RATE_CREDENTIAL_PER_SECOND", "0")
         .env("SWITCHBOARD_RATE_FAILED_AUTH_PER_MINUTE", "0")
         .env("SWITCHBOARD_RATE_ADDRESS_PER_SECOND", "0")
+        .env("SWITCHBOARD_LOG", "warn")
         .envs(env.iter().copied())
         .env("SWITCHBOARD_DATA_DIR", data)
         .env("SWITCHBOARD_ACCOUNT_SID", ACCOUNT)
         .env("SWITCHBOARD_AUTH_TOKEN", TOKEN)
         .env("SWITCHBOARD_API_KEY_SID", "SK0123456789abcdef0123456789abcdef")
         .env("SWITCHBOARD_API_KEY_SECRET", "bench")
-        .env("SWITCHBOARD_LOG", "warn")
         // The bench's stand-ins for providers listen on loopback, which the daemon's outbound
         // policy refuses unless allowed.
         .env("SWITCHBOARD_OUTBOUND_ALLOW", "127.0.0.1")

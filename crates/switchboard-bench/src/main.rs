@@ -10,7 +10,8 @@
 //! webchat widget's idle sockets and an agent's message to a visitor; `switchboard-bench console`
 //! the agent console's first load and long conversations in headless Chromium;
 //! `switchboard-bench studio` Studio executions waiting for replies (memory, a step's CPU,
-//! webhooks into them).
+//! webhooks into them); `switchboard-bench soak` an hour of mixed and hostile load with restarts
+//! and a `kill -9`, then its invariants checked.
 
 mod channels;
 mod chat;
@@ -19,6 +20,7 @@ mod http;
 mod load;
 mod log;
 mod realtime;
+mod soak;
 mod stats;
 mod studio;
 mod wake;
@@ -65,6 +67,10 @@ enum Command {
     /// The agent console in headless Chromium: first load with many past conversations beside
     /// none, and a long conversation's latest page beside a short one's.
     Console(console::ConsoleArgs),
+    /// An hour of mixed load (webhooks, sockets, replies, a provider outage, restarts, a kill -9,
+    /// hostile clients), then every invariant checked: nothing lost or doubled, the outbox
+    /// drained, the folder verified, memory back.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         Command::Widget(args) => widget::run(&args),
         Command::Console(args) => console::run(&args),
         Command::Studio(args) => studio::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }
 

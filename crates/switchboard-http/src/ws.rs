@@ -886,8 +886,14 @@ impl Connection {
 }
 
 /// How a frame the protocol refuses ends the connection: one over the size limit with 1009
-/// ("message too big"), anything else with 1002, each with the reason; and a log line.
+/// ("message too big"), anything else with 1002, each with the reason; and a log line. A
+/// connection that ended or failed under the frame (the peer went away without a close frame)
+/// is no refusal: it is gone, with nothing to send it.
 fn refused(error: actix_ws::ProtocolError) -> Ending {
+    if let actix_ws::ProtocolError::Io(error) = &error {
+        tracing::debug!(%error, "a WebSocket peer went away without a close frame");
+        return Ending::Gone;
+    }
     let (code, reason) = match error {
         actix_ws::ProtocolError::Overflow => (CloseCode::Size, FRAME_TOO_LARGE),
         _ => (CloseCode::Protocol, "protocol error"),
