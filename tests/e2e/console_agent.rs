@@ -222,7 +222,7 @@ fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_con
         .env("AUTH_TOKEN", AUTH_TOKEN)
         .env("SMS_FROM", CUSTOMER)
         .env("SMS_TO", OUR_NUMBER)
-        .env("SMS_COUNT", "40")
+        .env("SMS_COUNT", "70")
         .env("ARTEFACTS", &artefacts)
         .env("CHROMIUM", crate::widget::chromium());
     crate::widget::node_report(&mut scenario, &daemon, "the agent scenario");

@@ -205,7 +205,7 @@ async function answersTheSmsCustomer(agent) {
   const newest = `message ${count}`;
   await agent.locator("#history .msg .body", { hasText: newest }).waitFor();
   const shown = await agent.locator("#history .msg").count();
-  check(shown === 30, `the newest page only, not the whole history: ${shown} of ${count}`);
+  check(shown === 50, `the newest page only, not the whole history: ${shown} of ${count}`);
   check((await agent.locator("#history .body", { hasText: /^message 1$/ }).count()) === 0, "the oldest is not loaded yet");
   await agent.locator("#conversations .unread").waitFor({ state: "detached" });
   await shot(agent, "7-sms-newest-page");

@@ -8,6 +8,7 @@
 
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { HISTORY_PAGE } from "./http";
 import { Frame, Link } from "./link";
 import { STRINGS } from "./strings";
 
@@ -262,7 +263,7 @@ class Desk {
     if (!conversation || conversation.loading || !conversation.hasMore) return;
     conversation.loading = true;
     this.changed();
-    const path = `/console/conversations/${channel}/messages?PageSize=30&Page=${conversation.nextPage}`;
+    const path = `/console/conversations/${channel}/messages?PageSize=${HISTORY_PAGE}&Page=${conversation.nextPage}`;
     try {
       const answer = await fetch(path, { credentials: "same-origin" });
       if (answer.ok) {
