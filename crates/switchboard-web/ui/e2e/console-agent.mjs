@@ -82,6 +82,8 @@ async function acceptsTheWebChat(agent, customer) {
   const item = agent.locator("#conversations button.conversation", { hasText: "Ada Visitor" });
   await item.waitFor();
   check((await item.locator(".badge").textContent()) === "Web", "the web badge");
+  // The customer's message is unanswered: the list says how long they have waited.
+  await item.locator(".waiting", { hasText: /^waiting \d/ }).waitFor();
   await item.click();
   await agent.locator("#history .msg.theirs .body", { hasText: "hello from the visitor" }).waitFor();
   await agent.locator("#pre-engagement dd", { hasText: "Ada Visitor" }).waitFor();
@@ -106,6 +108,8 @@ async function replies(agent, customer) {
   await agent.locator("#reply").fill("Hi Ada, this is Alice.");
   await agent.locator("#reply").press("Enter");
   await customer.chat.locator(".msg.theirs .body", { hasText: "Hi Ada, this is Alice." }).waitFor();
+  // Answered: no longer waiting.
+  await agent.locator("#conversations button.conversation .waiting").waitFor({ state: "detached" });
   const xss = "<img src=x onerror=alert(1)>";
   await agent.locator("#reply").fill(xss);
   await agent.getByRole("button", { name: "Send" }).click();
