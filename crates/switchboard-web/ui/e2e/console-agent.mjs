@@ -13,7 +13,7 @@
 // first delivery, the console shows its error and sends it again (the Rust side finds both at
 // the fake provider); then it sends an image and opens it. The SMS flow is long-lived: after
 // wrap-up the customer's next message is a new interaction in the same channel, the earlier
-// ones marked.
+// ones marked; the agent transfers it cold to a queue: out at once, the channel still active.
 // An agent's page cannot read the admin endpoints. No page error, no CSP violation, no serious
 // axe finding; screenshots of each view go to $ARTEFACTS.
 //
@@ -277,6 +277,24 @@ async function theSmsCustomerComesBack(agent) {
   check(width <= 768, "no horizontal scrolling at 768 wide: " + width);
   await agent.locator("#history .msg", { hasText: `message ${count + 1}` }).waitFor();
   await shot(agent, "13-768-wide");
+  await agent.setViewportSize({ width: 1280, height: 800 });
+}
+
+/** A cold transfer to a queue: the agent is out at once (wrapping up), the channel stays active
+ * and the customer waits in the queue (the agent left out of it; the Rust side finds the task). */
+async function transfersColdToTheQueue(agent) {
+  await agent.getByRole("button", { name: "Transfer" }).click();
+  const queue = agent.locator("#transfer-to optgroup[label=Queues] option").first();
+  await queue.waitFor({ state: "attached" });
+  await agent.getByLabel("Transfer to").selectOption({ label: await queue.textContent() });
+  check(await agent.getByLabel("Cold: I leave now").isChecked(), "cold is the default");
+  await shot(agent, "14-cold-transfer");
+  await agent.locator("#transfer").getByRole("button", { name: "Transfer" }).click();
+  await agent.getByRole("status").filter({ hasText: "Transferred" }).waitFor();
+  await agent.locator("#conversations .wrapping").waitFor();
+  check((await agent.locator("#channel-status").textContent()) === "ACTIVE", "the channel waits for the next agent");
+  await agent.getByRole("button", { name: "Complete" }).click();
+  await agent.locator("#conversations button.conversation").waitFor({ state: "detached" });
 }
 
 async function scenario(browser) {
@@ -289,6 +307,7 @@ async function scenario(browser) {
   await transfersWarmToBob(agent, bob, customer);
   await answersTheSmsCustomer(agent);
   await theSmsCustomerComesBack(agent);
+  await transfersColdToTheQueue(agent);
   check(problems.length === 0, problems.join("; "));
   return {};
 }
