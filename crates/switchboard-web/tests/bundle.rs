@@ -144,3 +144,21 @@ fn every_string_the_console_shows_is_in_its_table() {
     assert!(string_literals(&table).iter().any(|t| t == "Switchboard console"));
     assert!(string_literals(&table).iter().filter(|t| reads_as_prose(t)).count() > 50);
 }
+
+/// The agent view's `badge` of each channel type the daemon makes (the domain's
+/// `ChannelType::as_str`, written out: this crate depends on none of the workspace), bundled
+/// with esbuild and run in node.
+#[test]
+fn every_channel_type_has_its_badge() {
+    installed();
+    let script = r#"
+        const { buildSync } = require("esbuild");
+        const entry = 'import { badge } from "./src/agent.ts"; globalThis.badge = badge;';
+        const out = buildSync({ stdin: { contents: entry, resolveDir: ".", loader: "ts" }, bundle: true, write: false, format: "iife", logLevel: "error" });
+        eval(out.outputFiles[0].text);
+        const kinds = ["web", "sms", "facebook", "whatsapp", "line", "custom", "toString", undefined];
+        process.stdout.write(kinds.map((k) => globalThis.badge(k)).join(","));
+    "#;
+    let badges = run("node", &["-e", script]);
+    assert_eq!(badges, "Web,SMS,Messenger,WhatsApp,LINE,Custom,Custom,Custom");
+}

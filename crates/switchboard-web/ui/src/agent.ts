@@ -96,9 +96,12 @@ function parse(text: string): Record<string, any> {
   }
 }
 
-function badge(kind: string | undefined): string {
-  const known = kind && STRINGS.badges[kind];
-  return known || STRINGS.badges.custom;
+/** The badge of a task's `channelType`, as the daemon names channel types (Messenger's is
+ * `facebook`, Flex's name); one it does not know is Custom. */
+export function badge(kind: string | undefined): string {
+  // Own keys only: a `channelType` such as "toString" is no badge.
+  const known = kind !== undefined && Object.prototype.hasOwnProperty.call(STRINGS.badges, kind);
+  return known ? STRINGS.badges[kind] : STRINGS.badges.custom;
 }
 
 function since(ms: number, now: number): string {

@@ -86,7 +86,8 @@ export const STRINGS = {
   badges: {
     sms: "SMS",
     whatsapp: "WhatsApp",
-    messenger: "Messenger",
+    facebook: "Messenger",
+    line: "LINE",
     web: "Web",
     custom: "Custom",
   } as Record<string, string>,
