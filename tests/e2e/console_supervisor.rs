@@ -247,10 +247,16 @@ fn in_chromium_an_admin_sets_up_a_flow_and_queue_and_a_supervisor_watches_them_w
     for view in views.iter().chain(&more).chain(&supervisor).chain(&narrow) {
         assert!(artefacts.join(format!("supervisor-{view}.png")).exists(), "{view}");
     }
-    // What the pages made is what the daemon holds: the new flow's customer reached the queue
-    // the admin made, and the supervisor who watched is no member of the conversation.
+    what_the_pages_made(&daemon, &service, &report);
+}
+
+/// What the admin's and supervisor's pages made is what the daemon holds: the flow as edited
+/// (renamed, on the admin's workflow), the widget settings, no deleted flow; the new flow's
+/// customer reached the queue the admin made, the supervisor's move left a task waiting where
+/// it was sent, and the supervisor who watched is no member of the conversation.
+fn what_the_pages_made(daemon: &Daemon, service: &str, report: &Value) {
     let channel = report["channel"].as_str().unwrap();
-    let members = crate::task_routing::members(&daemon, &service, channel);
+    let members = crate::task_routing::members(daemon, service, channel);
     assert!(
         members.contains(&CUSTOMER.to_owned()) && !members.contains(&"sam".to_owned()),
         "{members:?}"
