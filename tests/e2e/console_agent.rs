@@ -222,16 +222,35 @@ fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_con
         .env("AUTH_TOKEN", AUTH_TOKEN)
         .env("SMS_FROM", CUSTOMER)
         .env("SMS_TO", OUR_NUMBER)
-        .env("SMS_COUNT", "40")
+        .env("SMS_COUNT", "70")
         .env("ARTEFACTS", &artefacts)
         .env("CHROMIUM", crate::widget::chromium());
     crate::widget::node_report(&mut scenario, &daemon, "the agent scenario");
     let views = ["0-idle", "1-offer", "2-conversation", "4-transfer", "6-wrapping-up"];
-    for view in views.iter().chain(&["8-sms-paged-back", "12-sms-came-back"]) {
+    let more = ["8-sms-paged-back", "12-sms-came-back", "14-cold-transfer"];
+    for view in views.iter().chain(&more) {
         assert!(artefacts.join(format!("agent-{view}.png")).exists(), "{view}");
     }
     what_the_provider_got(&twilio);
+    the_sms_customer_waits_in_the_queue(&daemon, workspace);
     the_web_chat_ended(&daemon, &service);
+}
+
+/// The cold transfer's task waits in the queue, naming it, the agent who left it left out.
+fn the_sms_customer_waits_in_the_queue(daemon: &Daemon, workspace: &str) {
+    let tasks = daemon.get(&format!("/taskrouter/v1/Workspaces/{workspace}/Tasks")).json();
+    let pending: Vec<Value> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["assignment_status"] == "pending")
+        .map(|t| serde_json::from_str(t["attributes"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let attributes = &pending[0];
+    assert_eq!(attributes["transferTargetType"], "queue", "{attributes}");
+    assert_eq!(attributes["ignoreAgent"], "alice", "{attributes}");
+    assert_eq!(attributes["from"], CUSTOMER, "{attributes}");
 }
 
 /// The SMS reply reached the provider, refused once and then sent again from the console; the

@@ -233,38 +233,69 @@ fn in_chromium_an_admin_sets_up_a_flow_and_queue_and_a_supervisor_watches_them_w
     let report = crate::widget::node_report(&mut scenario, &daemon, "the supervisor scenario");
     let views = ["admin-0-services", "admin-1-invalid-expression", "admin-2-routing"];
     let more = [
+        "admin-3-flow-editor",
         "admin-3-flows",
+        "admin-3-widget-settings",
         "admin-4-people",
         "admin-5-health",
         "admin-6-integrity",
         "admin-7-api-key",
     ];
-    let supervisor = ["0-idle", "1-waiting", "2-accepted", "3-watching", "agent-refused"];
+    let supervisor =
+        ["0-idle", "1-waiting", "2-accepted", "3-watching", "4-moving", "5-moved", "agent-refused"];
     let narrow = ["supervisor-768", "admin-routing-768", "agent-768"];
     for view in views.iter().chain(&more).chain(&supervisor).chain(&narrow) {
         assert!(artefacts.join(format!("supervisor-{view}.png")).exists(), "{view}");
     }
-    // What the pages made is what the daemon holds: the new flow's customer reached the queue
-    // the admin made, and the supervisor who watched is no member of the conversation.
+    what_the_pages_made(&daemon, &service, &report);
+}
+
+/// What the admin's and supervisor's pages made is what the daemon holds: the flow as edited
+/// (renamed, on the admin's workflow), the widget settings, no deleted flow; the new flow's
+/// customer reached the queue the admin made, the supervisor's move left a task waiting where
+/// it was sent, and the supervisor who watched is no member of the conversation.
+fn what_the_pages_made(daemon: &Daemon, service: &str, report: &Value) {
     let channel = report["channel"].as_str().unwrap();
-    let members = crate::task_routing::members(&daemon, &service, channel);
-    assert_eq!(members, [CUSTOMER.to_owned(), "alice".to_owned()], "{members:?}");
+    let members = crate::task_routing::members(daemon, service, channel);
+    assert!(
+        members.contains(&CUSTOMER.to_owned()) && !members.contains(&"sam".to_owned()),
+        "{members:?}"
+    );
     let flows = daemon.get("/flex/v1/FlexFlows").json();
     let flow = flows["flex_flows"]
         .as_array()
         .unwrap()
         .iter()
         .find(|f| f["friendly_name"] == "Escalated SMS");
-    let flow = flow.expect("the flow made on the page");
+    let flow = flow.expect("the flow made on the page, under the name it was edited to");
+    let names = flows["flex_flows"].as_array().unwrap().iter().map(|f| &f["friendly_name"]);
+    let names: Vec<_> = names.collect();
+    assert!(!names.iter().any(|n| *n == "Short-lived" || *n == "Escalation draft"), "{names:?}");
+    let web = flows["flex_flows"].as_array().unwrap().iter().find(|f| f["channel_type"] == "web");
+    let web = web.expect("the first start's web flow")["sid"].as_str().unwrap();
+    let settings = daemon.get(&format!("/webchat/v1/Flows/{web}")).json();
+    assert_eq!(settings["greeting"], "Welcome to the test shop.", "{settings}");
+    assert_eq!(settings["theme"]["color"], "#aa3300", "{settings}");
     assert_eq!((flow["enabled"].as_bool(), flow["long_lived"].as_bool()), (Some(true), Some(true)));
     let workspace = flow["integration"]["workspace_sid"].as_str().unwrap();
     let tasks = daemon.get(&format!("/taskrouter/v1/Workspaces/{workspace}/Tasks")).json();
-    let task = tasks["tasks"]
+    let tasks: Vec<_> = tasks["tasks"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["attributes"].as_str().unwrap().contains(channel));
-    assert_eq!(task.expect("the customer's task")["task_queue_sid"], report["queue"]);
+        .filter(|t| t["attributes"].as_str().unwrap().contains(channel))
+        .map(|t| {
+            (
+                t["task_queue_sid"].clone(),
+                t["task_queue_friendly_name"].clone(),
+                t["assignment_status"].clone(),
+            )
+        })
+        .collect();
+    // The customer's task was routed to the admin's queue and wrapped up by the supervisor's
+    // move; the move's task waits in the queue chosen.
+    assert!(tasks.iter().any(|t| t.0 == report["queue"] && t.2 == "wrapping"), "{tasks:?}");
+    assert!(tasks.iter().any(|t| t.1 == report["moved_to"] && t.2 == "pending"), "{tasks:?}");
 }
 
 /// Basic credentials of an API key.
@@ -336,12 +367,15 @@ fn firefox() -> String {
 }
 
 /// The console in Firefox (puppeteer-core over WebDriver BiDi): sign-in, the agent view
-/// answering an SMS customer, whose reply reaches the provider.
+/// answering an SMS customer, whose reply reaches the provider; the supervisor watching it; the
+/// admin view.
 #[test]
-fn in_firefox_an_agent_signs_in_and_answers_an_sms_customer() {
+fn in_firefox_an_agent_answers_an_sms_customer_a_supervisor_watches_and_an_admin_looks_around() {
     let twilio = FakeServer::start();
     let (_temp, daemon, _service) = started(&twilio);
-    person_signed_in(&daemon, "alice", "agent");
+    for (name, role) in [("alice", "agent"), ("sam", "supervisor"), ("ada", "admin")] {
+        person_signed_in(&daemon, name, role);
+    }
     let artefacts =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-firefox-artefacts");
     let mut scenario = std::process::Command::new("node");
@@ -350,6 +384,8 @@ fn in_firefox_an_agent_signs_in_and_answers_an_sms_customer() {
         .current_dir(crate::widget::ui())
         .env("DAEMON", &daemon.base_url)
         .env("AGENT", "alice")
+        .env("SUPERVISOR", "sam")
+        .env("ADMIN", "ada")
         .env("PASSWORD", PASSWORD)
         .env("AUTH_TOKEN", AUTH_TOKEN)
         .env("SMS_FROM", CUSTOMER)
@@ -357,7 +393,9 @@ fn in_firefox_an_agent_signs_in_and_answers_an_sms_customer() {
         .env("ARTEFACTS", &artefacts)
         .env("FIREFOX", firefox());
     crate::widget::node_report(&mut scenario, &daemon, "the Firefox scenario");
-    assert!(artefacts.join("firefox-agent.png").exists());
+    for view in ["agent", "supervisor", "admin-routing", "admin-audit"] {
+        assert!(artefacts.join(format!("firefox-{view}.png")).exists(), "{view}");
+    }
     assert!(wait_for(Duration::from_secs(10), || {
         twilio.requests().iter().any(|r| {
             r.param("Body").as_deref() == Some("Answered from Firefox")

@@ -272,6 +272,19 @@ fn a_set_password_link_works_once_and_every_sign_in_and_role_change_is_in_the_lo
 #[test]
 fn in_chromium_a_person_signs_in_and_sees_who_they_are() {
     let (_temp, daemon) = started();
+    // A strict CSP: scripts and styles from the daemon's own files only, and the page has no
+    // inline script for it to refuse (the scenario fails on any violation the browser reports).
+    let page = ureq::get(&daemon.url("/console")).call().unwrap();
+    let policy = page.header("Content-Security-Policy").unwrap().to_owned();
+    for part in
+        ["default-src 'none'", "script-src 'self';", "style-src 'self';", "frame-ancestors 'none'"]
+    {
+        assert!(policy.contains(part), "{part} in {policy}");
+    }
+    assert!(!policy.contains("unsafe"), "{policy}");
+    let html = page.into_string().unwrap();
+    assert_eq!(html.matches("<script").count(), html.matches("<script src=").count(), "{html}");
+    assert!(html.contains("<script src="), "{html}");
     let added = daemon.add_person("ivan", "supervisor");
     assert_eq!(added.status, 201, "{}", added.body);
     let artefacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-artefacts");

@@ -1,7 +1,8 @@
 //! The committed build (`ui/dist`) is what the sources build to, and within its size budgets.
 //!
 //! Needs node and npm (README, "Tests"): `npm ci` runs first when `ui/node_modules` is missing.
-//! It type-checks the sources (`tsc`), rebuilds them into a scratch folder and compares bytes.
+//! It type-checks the sources (`tsc`), rebuilds them into a scratch folder and compares bytes. And
+//! the console shows no prose but from its one table of strings (`ui/src/strings.ts`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,4 +80,85 @@ fn the_committed_build_is_fresh_and_within_budget() {
         console <= CONSOLE_BUDGET_GZ,
         "the console is {console} bytes gzipped, over {CONSOLE_BUDGET_GZ}"
     );
+}
+
+/// The string literals of a TypeScript source, comments left out (a small tokenizer: enough for
+/// the console's sources, which hold no regular expression literal with a quote in it).
+fn string_literals(source: &str) -> Vec<String> {
+    let chars: Vec<char> = source.chars().collect();
+    let (mut found, mut at) = (Vec::new(), 0);
+    while at < chars.len() {
+        match (chars[at], chars.get(at + 1)) {
+            ('/', Some('/')) => {
+                while at < chars.len() && chars[at] != '\n' {
+                    at += 1;
+                }
+            }
+            ('/', Some('*')) => {
+                at += 2;
+                while at + 1 < chars.len() && !(chars[at] == '*' && chars[at + 1] == '/') {
+                    at += 1;
+                }
+                at += 2;
+            }
+            (quote @ ('"' | '\'' | '`'), _) => {
+                let mut text = String::new();
+                at += 1;
+                while at < chars.len() && chars[at] != quote {
+                    if chars[at] == '\\' {
+                        at += 1;
+                    }
+                    text.push(chars[at]);
+                    at += 1;
+                }
+                at += 1;
+                found.push(text);
+            }
+            _ => at += 1,
+        }
+    }
+    found
+}
+
+/// Whether a literal reads as words shown to a person: two or more words, the first capitalised
+/// (class lists, ids, paths and keys are lower case or one word).
+fn reads_as_prose(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let worded = words.iter().filter(|w| w.chars().any(char::is_alphabetic)).count() >= 2;
+    worded && words[0].starts_with(|c: char| c.is_ascii_uppercase()) && !text.contains("${")
+}
+
+#[test]
+fn every_string_the_console_shows_is_in_its_table() {
+    let sources = ["console.ts", "agent.ts", "supervisor.ts", "admin.ts", "link.ts", "http.ts"];
+    let mut prose = Vec::new();
+    for name in sources {
+        let source = std::fs::read_to_string(ui().join("src").join(name)).unwrap();
+        for text in string_literals(&source).into_iter().filter(|t| reads_as_prose(t)) {
+            prose.push(format!("{name}: {text:?}"));
+        }
+    }
+    assert!(prose.is_empty(), "move these to ui/src/strings.ts:\n{}", prose.join("\n"));
+    // The check itself sees prose where it is.
+    let table = std::fs::read_to_string(ui().join("src/strings.ts")).unwrap();
+    assert!(string_literals(&table).iter().any(|t| t == "Switchboard console"));
+    assert!(string_literals(&table).iter().filter(|t| reads_as_prose(t)).count() > 50);
+}
+
+/// The agent view's `badge` of each channel type the daemon makes (the domain's
+/// `ChannelType::as_str`, written out: this crate depends on none of the workspace), bundled
+/// with esbuild and run in node.
+#[test]
+fn every_channel_type_has_its_badge() {
+    installed();
+    let script = r#"
+        const { buildSync } = require("esbuild");
+        const entry = 'import { badge } from "./src/agent.ts"; globalThis.badge = badge;';
+        const out = buildSync({ stdin: { contents: entry, resolveDir: ".", loader: "ts" }, bundle: true, write: false, format: "iife", logLevel: "error" });
+        eval(out.outputFiles[0].text);
+        const kinds = ["web", "sms", "facebook", "whatsapp", "line", "custom", "toString", undefined];
+        process.stdout.write(kinds.map((k) => globalThis.badge(k)).join(","));
+    "#;
+    let badges = run("node", &["-e", script]);
+    assert_eq!(badges, "Web,SMS,Messenger,WhatsApp,LINE,Custom,Custom,Custom");
 }

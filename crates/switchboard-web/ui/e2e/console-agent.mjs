@@ -13,7 +13,7 @@
 // first delivery, the console shows its error and sends it again (the Rust side finds both at
 // the fake provider); then it sends an image and opens it. The SMS flow is long-lived: after
 // wrap-up the customer's next message is a new interaction in the same channel, the earlier
-// ones marked.
+// ones marked; the agent transfers it cold to a queue: out at once, the channel still active.
 // An agent's page cannot read the admin endpoints. No page error, no CSP violation, no serious
 // axe finding; screenshots of each view go to $ARTEFACTS.
 //
@@ -82,6 +82,8 @@ async function acceptsTheWebChat(agent, customer) {
   const item = agent.locator("#conversations button.conversation", { hasText: "Ada Visitor" });
   await item.waitFor();
   check((await item.locator(".badge").textContent()) === "Web", "the web badge");
+  // The customer's message is unanswered: the list says how long they have waited.
+  await item.locator(".waiting", { hasText: /^waiting \d/ }).waitFor();
   await item.click();
   await agent.locator("#history .msg.theirs .body", { hasText: "hello from the visitor" }).waitFor();
   await agent.locator("#pre-engagement dd", { hasText: "Ada Visitor" }).waitFor();
@@ -106,6 +108,8 @@ async function replies(agent, customer) {
   await agent.locator("#reply").fill("Hi Ada, this is Alice.");
   await agent.locator("#reply").press("Enter");
   await customer.chat.locator(".msg.theirs .body", { hasText: "Hi Ada, this is Alice." }).waitFor();
+  // Answered: no longer waiting.
+  await agent.locator("#conversations button.conversation .waiting").waitFor({ state: "detached" });
   const xss = "<img src=x onerror=alert(1)>";
   await agent.locator("#reply").fill(xss);
   await agent.getByRole("button", { name: "Send" }).click();
@@ -205,7 +209,7 @@ async function answersTheSmsCustomer(agent) {
   const newest = `message ${count}`;
   await agent.locator("#history .msg .body", { hasText: newest }).waitFor();
   const shown = await agent.locator("#history .msg").count();
-  check(shown === 30, `the newest page only, not the whole history: ${shown} of ${count}`);
+  check(shown === 50, `the newest page only, not the whole history: ${shown} of ${count}`);
   check((await agent.locator("#history .body", { hasText: /^message 1$/ }).count()) === 0, "the oldest is not loaded yet");
   await agent.locator("#conversations .unread").waitFor({ state: "detached" });
   await shot(agent, "7-sms-newest-page");
@@ -273,6 +277,24 @@ async function theSmsCustomerComesBack(agent) {
   check(width <= 768, "no horizontal scrolling at 768 wide: " + width);
   await agent.locator("#history .msg", { hasText: `message ${count + 1}` }).waitFor();
   await shot(agent, "13-768-wide");
+  await agent.setViewportSize({ width: 1280, height: 800 });
+}
+
+/** A cold transfer to a queue: the agent is out at once (wrapping up), the channel stays active
+ * and the customer waits in the queue (the agent left out of it; the Rust side finds the task). */
+async function transfersColdToTheQueue(agent) {
+  await agent.getByRole("button", { name: "Transfer" }).click();
+  const queue = agent.locator("#transfer-to optgroup[label=Queues] option").first();
+  await queue.waitFor({ state: "attached" });
+  await agent.getByLabel("Transfer to").selectOption({ label: await queue.textContent() });
+  check(await agent.getByLabel("Cold: I leave now").isChecked(), "cold is the default");
+  await shot(agent, "14-cold-transfer");
+  await agent.locator("#transfer").getByRole("button", { name: "Transfer" }).click();
+  await agent.getByRole("status").filter({ hasText: "Transferred" }).waitFor();
+  await agent.locator("#conversations .wrapping").waitFor();
+  check((await agent.locator("#channel-status").textContent()) === "ACTIVE", "the channel waits for the next agent");
+  await agent.getByRole("button", { name: "Complete" }).click();
+  await agent.locator("#conversations button.conversation").waitFor({ state: "detached" });
 }
 
 async function scenario(browser) {
@@ -285,6 +307,7 @@ async function scenario(browser) {
   await transfersWarmToBob(agent, bob, customer);
   await answersTheSmsCustomer(agent);
   await theSmsCustomerComesBack(agent);
+  await transfersColdToTheQueue(agent);
   check(problems.length === 0, problems.join("; "));
   return {};
 }

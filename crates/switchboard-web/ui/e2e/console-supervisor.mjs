@@ -2,13 +2,16 @@
 // playwright-core), run by tests/e2e/console_supervisor.rs against the real daemon, in three
 // browser contexts. The admin sets up through the pages: a queue (a malformed target-workers
 // expression is flagged as it is typed, and the form refuses it), a workflow routing to it, and
-// an SMS flow on that workflow; they toggle a flow, open the web flow's "try it" chat, see the
+// an SMS flow, edited onto that workflow and renamed; they toggle a flow, set the web flow's widget
+// settings (broken JSON flagged as typed) and open its "try it" chat (the new greeting), delete a
+// flow after confirming, see the
 // people, the health, a clean integrity check and (later) the watched conversation's events; they make an API key (it works) and revoke
 // it (401). The supervisor watches the new queue: a
 // customer of the new flow writes (Twilio-signed webhook) and the count goes up; the agent,
-// available, accepts, and it goes down; the supervisor watches the conversation read-only (no
-// composer). The agent's page cannot open the admin or supervisor views (it says so) nor their
-// endpoints (403). Each view is checked usable at 768 px wide. No page error, no CSP violation,
+// available, accepts, and it goes down (the agent's row shows their activity and load); the
+// supervisor watches the conversation read-only (no composer), then moves it to another queue,
+// where it waits while the agent's task wraps up. The agent's page cannot open the admin or
+// supervisor views (it says so) nor their endpoints (403). Each view is checked usable at 768 px wide. No page error, no CSP violation,
 // no serious axe finding; screenshots of each view go to $ARTEFACTS.
 //
 // Environment: DAEMON, AGENT, SUPERVISOR, ADMIN, PASSWORD, AUTH_TOKEN (to sign webhooks),
@@ -60,14 +63,22 @@ async function adminMakesTheQueue(admin) {
   const workspaces = await admin.evaluate(() => fetch("/taskrouter/v1/Workspaces").then((r) => r.json()));
   const base = `/taskrouter/v1/Workspaces/${workspaces.workspaces[0].sid}`;
   const queues = await admin.evaluate((path) => fetch(path).then((r) => r.json()), base + "/TaskQueues");
-  return queues.task_queues.find((q) => q.friendly_name === "Escalations").sid;
+  const sid = (name) => queues.task_queues.find((q) => q.friendly_name === name)?.sid;
+  return { queue: sid("Escalations"), everyone: sid("Everyone") };
 }
 
-async function adminMakesTheWorkflowAndFlow(admin, queue) {
+async function adminMakesTheWorkflowAndFlow(admin, { queue, everyone }) {
   await admin.locator("#workflow-name").fill("Escalation routing");
   await admin.locator("#workflow-configuration").fill('{"task_routing": {"default_filter": {"queue": ');
   await admin.locator("#workflow-check", { hasText: "Not valid" }).waitFor();
-  const configuration = { task_routing: { filters: [], default_filter: { queue } } };
+  // Flex's transfer filter (docs/api.md): a supervisor's move to Everyone goes there, and not
+  // back to the agent who held the task.
+  const toEveryone = {
+    filter_friendly_name: "moved to Everyone",
+    expression: `transferTargetType == 'queue' AND targetSid == '${everyone}'`,
+    targets: [{ queue: everyone, expression: "worker.contact_uri != task.ignoreWorkerContactUri" }],
+  };
+  const configuration = { task_routing: { filters: [toEveryone], default_filter: { queue } } };
   await admin.locator("#workflow-configuration").fill(JSON.stringify(configuration));
   await admin.locator("#workflow-configuration:not([aria-invalid])").waitFor();
   await admin.locator("form[aria-label='New workflow'] button[type=submit]").click();
@@ -75,11 +86,20 @@ async function adminMakesTheWorkflowAndFlow(admin, queue) {
   await shot(admin, "admin-2-routing");
   await section(admin, "flows");
   await admin.locator("#flow-list li").first().waitFor();
-  await admin.locator("#flow-name").fill("Escalated SMS");
+  // Made with a draft's name on the workspace's default workflow, then edited: the customer
+  // reaching the new queue (below) is the edit's proof.
+  await admin.locator("#flow-name").fill("Escalation draft");
   await admin.locator("#flow-type").selectOption("sms");
   await admin.locator("#flow-contact").fill(env.SMS_TO);
-  await admin.locator("#flow-workflow").selectOption({ label: "Escalation routing" });
   await admin.locator("form[aria-label='New Flex flow'] button[type=submit]").click();
+  const draft = admin.locator('#flow-list [data-flow="Escalation draft"]');
+  await draft.getByRole("button", { name: "Edit" }).click();
+  const editor = admin.getByRole("form", { name: "Edit Escalation draft" });
+  await editor.getByLabel("Name").fill("Escalated SMS");
+  await editor.getByLabel("Workflow").selectOption({ label: "Escalation routing" });
+  await shot(admin, "admin-3-flow-editor");
+  await axe(admin, "admin view, a flow's editor");
+  await editor.getByRole("button", { name: "Save" }).click();
   const flow = admin.locator('#flow-list [data-flow="Escalated SMS"]');
   await flow.waitFor();
   check(await flow.locator("[data-flow-field=Enabled]").isChecked(), "the new flow is enabled");
@@ -91,14 +111,43 @@ async function adminMakesTheWorkflowAndFlow(admin, queue) {
   await axe(admin, "admin view, flows");
 }
 
-async function adminTriesTheWidget(admin, problems) {
+/** The web flow's widget settings: a broken fields list is flagged as typed; the greeting and
+ * colour saved; "try it" opens the chat, which greets with the new text. */
+async function adminSetsUpAndTriesTheWidget(admin, problems) {
   const web = admin.locator("#flow-list li", { has: admin.locator(".badge", { hasText: "web" }) }).first();
+  await web.locator("summary", { hasText: "Widget settings" }).click();
+  const settings = web.getByRole("form", { name: "Widget settings" });
+  await settings.getByLabel("Greeting").fill("Welcome to the test shop.");
+  await settings.getByLabel("Colour (#rrggbb)").fill("#aa3300");
+  const fields = settings.getByLabel("Pre-engagement fields (JSON)");
+  const good = await fields.inputValue();
+  await fields.fill(good.slice(0, -1));
+  await settings.locator(".error", { hasText: "Not valid" }).waitFor();
+  check(await settings.getByRole("button", { name: "Save" }).isDisabled(), "broken fields cannot be saved");
+  await fields.fill(good);
+  await settings.getByRole("button", { name: "Save" }).click();
+  await admin.locator("#admin-note", { hasText: "Saved." }).waitFor();
+  await shot(admin, "admin-3-widget-settings");
+  await axe(admin, "admin view, widget settings");
   const [chat] = await Promise.all([admin.context().waitForEvent("page"), web.locator("a.try").click()]);
   watch(chat, problems);
   await chat.waitForLoadState();
   check(new URL(chat.url()).pathname === "/webchat/v1/chat.html", "try it opens the chat: " + chat.url());
-  await chat.locator("#sb-form, #sb-input").first().waitFor();
+  await chat.locator(".greeting", { hasText: "Welcome to the test shop." }).waitFor();
   await chat.close();
+}
+
+/** A flow made and deleted on the page (after a confirmation) is gone. */
+async function adminDeletesAFlow(admin) {
+  await admin.locator("#flow-name").fill("Short-lived");
+  await admin.locator("#flow-type").selectOption("custom");
+  await admin.locator("#flow-contact").fill("short-lived");
+  await admin.locator("form[aria-label='New Flex flow'] button[type=submit]").click();
+  const flow = admin.locator('#flow-list [data-flow="Short-lived"]');
+  await flow.getByRole("button", { name: "Delete" }).click();
+  await flow.getByRole("button", { name: "Really delete Short-lived?" }).click();
+  await flow.waitFor({ state: "detached" });
+  await admin.locator("#admin-note", { hasText: "Deleted." }).waitFor();
 }
 
 /** The status of a REST call with an API key's Basic credentials. */
@@ -171,6 +220,11 @@ async function theCountGoesUpAndDown(supervisor, agent) {
   await offer.getByRole("button", { name: "Accept" }).click();
   await waitingIn(supervisor, "Escalations", 0);
   await supervisor.locator("#live-table td", { hasText: env.AGENT }).waitFor();
+  // The agent's row: their activity, their load against their capacity, time in the activity.
+  const row = supervisor.locator("#agent-table tr", { hasText: env.AGENT });
+  await row.locator("td", { hasText: /^1\/\d+$/ }).waitFor();
+  const cells = await row.locator("td").allTextContents();
+  check(cells[1] === "Available" && /^\d+(s|m \d+s)$/.test(cells[3]), "the agent's activity and time in it: " + JSON.stringify(cells));
   await shot(supervisor, "2-accepted");
 }
 
@@ -181,6 +235,27 @@ async function theSupervisorWatches(supervisor) {
   await shot(supervisor, "3-watching");
   await axe(supervisor, "supervisor view, watching");
   return supervisor.locator("[data-watch]").first().getAttribute("data-watch");
+}
+
+/** The supervisor moves the agent's conversation to another queue: the agent's task wraps up,
+ * and a new one waits in that queue (the agent who held it left out). */
+async function theSupervisorMovesIt(supervisor, agent) {
+  const row = supervisor.locator("#live-table tr", { hasText: env.SMS_FROM });
+  await row.locator("[data-move]").click();
+  const select = row.getByLabel("Move to");
+  const queues = await select.locator("optgroup[label=Queues] option").allTextContents();
+  // The queue the admin's workflow routes moves to.
+  const other = "Everyone";
+  check(queues.includes(other), "the queue to move to: " + JSON.stringify(queues));
+  await waitingIn(supervisor, other, 0);
+  await select.selectOption({ label: other });
+  await shot(supervisor, "4-moving");
+  await row.getByRole("button", { name: "Move" }).click();
+  await supervisor.getByRole("status").filter({ hasText: "Moved" }).waitFor();
+  await waitingIn(supervisor, other, 1);
+  await agent.locator("#conversations .wrapping").waitFor();
+  await shot(supervisor, "5-moved");
+  return other;
 }
 
 async function theAgentIsRefused(agent) {
@@ -213,9 +288,11 @@ async function scenario(browser) {
   await admin.locator("#service-list li").first().waitFor();
   await shot(admin, "admin-0-services");
   await axe(admin, "admin view, services");
-  const queue = await adminMakesTheQueue(admin);
-  await adminMakesTheWorkflowAndFlow(admin, queue);
-  await adminTriesTheWidget(admin, problems);
+  const queues = await adminMakesTheQueue(admin);
+  await adminMakesTheWorkflowAndFlow(admin, queues);
+  const queue = queues.queue;
+  await adminSetsUpAndTriesTheWidget(admin, problems);
+  await adminDeletesAFlow(admin);
   await adminMakesAndRevokesAKey(admin);
   await adminLooksAround(admin);
   const supervisor = await signIn(browser, problems, env.SUPERVISOR);
@@ -226,6 +303,7 @@ async function scenario(browser) {
   await agent.locator("#activity:not([disabled])").waitFor();
   await theCountGoesUpAndDown(supervisor, agent);
   const channel = await theSupervisorWatches(supervisor);
+  const movedTo = await theSupervisorMovesIt(supervisor, agent);
   await theAgentIsRefused(agent);
   await adminReadsTheEvents(admin, channel);
   await section(admin, "routing");
@@ -235,7 +313,7 @@ async function scenario(browser) {
     [agent, "agent", "#main"],
   ]);
   check(problems.length === 0, problems.join("; "));
-  return { channel, queue };
+  return { channel, queue, moved_to: movedTo };
 }
 
 await runScenario("console-supervisor", await launchChromium(chromium), scenario);

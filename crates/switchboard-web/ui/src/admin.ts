@@ -1,5 +1,5 @@
-// The admin view: Chat services; Flex flows (create, enable, long-lived, janitor, a web flow's
-// widget settings with a "try it" link); TaskRouter workspaces, queues and workflows (expressions
+// The admin view: Chat services; Flex flows (create, edit, delete, enable, long-lived, janitor,
+// a web flow's widget settings with a "try it" link); TaskRouter workspaces, queues and workflows (expressions
 // checked as they are typed, by /console/expressions, TaskRouter's own parsers); people and
 // roles; API keys (made with the secret shown once, revoked); audit (a channel's events, the
 // integrity check); the daemon's health. It calls the REST
@@ -76,32 +76,135 @@ function Services(props: Props) {
   ]);
 }
 
-function FlowRow(props: Props & { flow: any; changed: () => void }) {
+function FlowRow(props: Props & { flow: any; changed: () => void; services: any[]; workflows: any[] }) {
   const { flow } = props;
+  const [editing, setEditing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
   const toggle = (field: string, on: boolean) =>
     change(props, "POST", `/flex/v1/FlexFlows/${flow.sid}`, { [field]: String(on) }, STRINGS.saved).then(props.changed);
   const box = (field: string, label: string, on: boolean) =>
     h("label", { class: "check" }, [h("input", { type: "checkbox", checked: on, "data-flow-field": field, onChange: () => toggle(field, !on) }), " ", label]);
+  const remove = async () => {
+    // A deletion answers 204 with no body: only null is a refusal.
+    if ((await change(props, "DELETE", `/flex/v1/FlexFlows/${flow.sid}`, {}, STRINGS.deleted)) !== null) props.changed();
+    else setDeleting(false);
+  };
   return h("li", { class: "offer", "data-flow": flow.friendly_name }, [
     h("div", { class: "line" }, [h("span", { class: "name" }, flow.friendly_name), h("span", { class: "badge" }, flow.channel_type), h("code", null, flow.sid)]),
-    h("div", { class: "tools" }, [box("Enabled", STRINGS.enabled, flow.enabled), box("LongLived", STRINGS.longLived, flow.long_lived), box("JanitorEnabled", STRINGS.janitor, flow.janitor_enabled)]),
+    h("div", { class: "tools" }, [
+      box("Enabled", STRINGS.enabled, flow.enabled),
+      box("LongLived", STRINGS.longLived, flow.long_lived),
+      box("JanitorEnabled", STRINGS.janitor, flow.janitor_enabled),
+      h("button", { type: "button", class: "secondary edit", "aria-expanded": editing ? "true" : "false", onClick: () => setEditing(!editing) }, STRINGS.edit),
+      deleting
+        ? h("button", { type: "button", class: "danger confirm-delete", onClick: remove }, STRINGS.reallyDelete(flow.friendly_name))
+        : h("button", { type: "button", class: "secondary delete", onClick: () => setDeleting(true) }, STRINGS.delete),
+    ]),
+    editing ? h(FlowEditor, { ...props, done: () => (setEditing(false), props.changed()) }) : null,
     flow.channel_type === "web" ? h(WidgetSettings, { ...props }) : null,
   ]);
 }
 
+/** A flow's own fields: its name, contact identity, Chat service and workflow. */
+function FlowEditor(props: Props & { flow: any; done: () => void; services: any[]; workflows: any[] }) {
+  const { flow } = props;
+  const [form, setForm] = useState({
+    name: flow.friendly_name ?? "",
+    contact: flow.contact_identity ?? "",
+    service: flow.chat_service_sid ?? "",
+    workflow: flow.integration?.workflow_sid ?? "",
+  });
+  const set = (key: keyof typeof form) => (value: string) => setForm({ ...form, [key]: value });
+  const id = (field: string) => `flow-${field}-${flow.sid}`;
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const workflow = props.workflows.find((w) => w.sid === form.workflow);
+    const fields: Fields = {
+      FriendlyName: form.name,
+      ContactIdentity: flow.channel_type === "web" ? undefined : form.contact,
+      ChatServiceSid: form.service || undefined,
+      "Integration.WorkspaceSid": workflow ? workflow.workspace_sid : undefined,
+      "Integration.WorkflowSid": workflow ? workflow.sid : undefined,
+    };
+    if (await change(props, "POST", `/flex/v1/FlexFlows/${flow.sid}`, fields, STRINGS.saved)) props.done();
+  };
+  return h("form", { onSubmit: save, "aria-label": STRINGS.editFlow(flow.friendly_name), class: "grid-form flow-editor" }, [
+    h(Input, { id: id("name"), label: STRINGS.friendlyName, value: form.name, set: set("name") }),
+    flow.channel_type === "web" ? null : h(Input, { id: id("contact"), label: STRINGS.contactIdentity, value: form.contact, set: set("contact") }),
+    h(Choice, { id: id("service"), label: STRINGS.chatService, value: form.service, set: set("service"), options: props.services.map((s): [string, string] => [s.sid, s.friendly_name]) }),
+    h(Choice, { id: id("workflow"), label: STRINGS.workflow, value: form.workflow, set: set("workflow"), options: [["", STRINGS.unchanged], ...props.workflows.map((w): [string, string] => [w.sid, w.friendly_name])] }),
+    h("button", { type: "submit" }, STRINGS.save),
+  ]);
+}
+
+/** The lines of `text`, trimmed, empty ones left out. */
+function lines(text: string): string[] {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+/** `text` as JSON, or the reason it is not. */
+function parsed(text: string): { value?: unknown; fault?: string } {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (error) {
+    return { fault: reason(error) };
+  }
+}
+
 function WidgetSettings(props: Props & { flow: any }) {
   const [settings, setSettings] = useState<any>(null);
-  const [greeting, setGreeting] = useState("");
+  const [form, setForm] = useState({ greeting: "", origins: "", color: "", position: "", fields: "", strings: "", secret: "" });
+  const show = (s: any) => {
+    setSettings(s);
+    setForm({
+      greeting: s.greeting ?? "",
+      origins: (s.allowed_origins ?? []).join("\n"),
+      color: s.theme?.color ?? "",
+      position: s.theme?.position ?? "",
+      fields: JSON.stringify(s.fields ?? [], null, 1),
+      strings: JSON.stringify(s.strings ?? {}, null, 1),
+      secret: "",
+    });
+  };
   useEffect(() => {
-    getJson<any>(`/webchat/v1/Flows/${props.flow.sid}`).then((s) => (setSettings(s), setGreeting(s.greeting ?? ""))).catch(() => setSettings(null));
+    getJson<any>(`/webchat/v1/Flows/${props.flow.sid}`).then(show).catch(() => setSettings(null));
   }, [props.flow.sid]);
   if (!settings) return null;
-  const save = (e: Event) => (e.preventDefault(), change(props, "POST", `/webchat/v1/Flows/${props.flow.sid}`, { Greeting: greeting }, STRINGS.saved));
-  return h("form", { onSubmit: save, "aria-label": STRINGS.widgetSettings }, [
-    h(Input, { id: `greeting-${props.flow.sid}`, label: STRINGS.greeting, value: greeting, set: setGreeting }),
-    h("div", { class: "tools" }, [
-      h("button", { type: "submit", class: "secondary" }, STRINGS.save),
-      h("a", { href: `/webchat/v1/chat.html?flow=${encodeURIComponent(props.flow.sid)}`, target: "_blank", rel: "noopener", class: "try" }, STRINGS.tryIt),
+  const set = (key: keyof typeof form) => (value: string) => setForm({ ...form, [key]: value });
+  const id = (field: string) => `${field}-${props.flow.sid}`;
+  const fieldsFault = parsed(form.fields).fault ?? "";
+  const stringsFault = parsed(form.strings).fault ?? "";
+  const save = async (e: Event) => {
+    e.preventDefault();
+    // The theme's other keys (font, radius) are kept as they are.
+    const theme = { ...settings.theme, color: form.color || undefined, position: form.position || undefined };
+    const origins = lines(form.origins);
+    const saved = await change(props, "POST", `/webchat/v1/Flows/${props.flow.sid}`, {
+      Greeting: form.greeting,
+      AllowedOrigins: origins.length ? origins : [""],
+      Theme: JSON.stringify(theme),
+      Fields: form.fields,
+      Strings: form.strings,
+      IdentitySecret: form.secret || undefined,
+    }, STRINGS.saved);
+    if (saved) show(saved);
+  };
+  return h("details", { class: "widget-settings" }, [
+    h("summary", null, STRINGS.widgetSettings),
+    h("form", { onSubmit: save, "aria-label": STRINGS.widgetSettings }, [
+      h(Input, { id: id("greeting"), label: STRINGS.greeting, value: form.greeting, set: set("greeting") }),
+      h(Input, { id: id("origins"), label: STRINGS.allowedOrigins, value: form.origins, set: set("origins"), area: true }),
+      h(Input, { id: id("color"), label: STRINGS.themeColor, value: form.color, set: set("color") }),
+      h(Choice, { id: id("position"), label: STRINGS.launcherPosition, value: form.position, set: set("position"), options: [["", STRINGS.unchanged], ["right", STRINGS.right], ["left", STRINGS.left]] }),
+      h(Input, { id: id("fields"), label: STRINGS.preEngagementFields, value: form.fields, set: set("fields"), area: true, invalid: !!fieldsFault, described: id("fields-check") }),
+      h(Verdict, { id: id("fields-check"), text: fieldsFault }),
+      h(Input, { id: id("strings"), label: STRINGS.widgetStrings, value: form.strings, set: set("strings"), area: true, invalid: !!stringsFault, described: id("strings-check") }),
+      h(Verdict, { id: id("strings-check"), text: stringsFault }),
+      h(Input, { id: id("secret"), label: settings.identity_verification ? STRINGS.identitySecretSet : STRINGS.identitySecret, value: form.secret, set: set("secret") }),
+      h("div", { class: "tools" }, [
+        h("button", { type: "submit", class: "secondary", disabled: !!(fieldsFault || stringsFault) }, STRINGS.save),
+        h("a", { href: `/webchat/v1/chat.html?flow=${encodeURIComponent(props.flow.sid)}`, target: "_blank", rel: "noopener", class: "try" }, STRINGS.tryIt),
+      ]),
     ]),
   ]);
 }
@@ -126,11 +229,14 @@ function Flows(props: Props) {
       "Integration.WorkspaceSid": form.workflow ? workspaces[0]?.sid : undefined,
       "Integration.WorkflowSid": form.workflow || undefined,
     };
-    if (await change(props, "POST", "/flex/v1/FlexFlows", fields, STRINGS.created)) bump(version + 1);
+    if (await change(props, "POST", "/flex/v1/FlexFlows", fields, STRINGS.created)) {
+      setForm({ ...form, name: "", contact: "" });
+      bump(version + 1);
+    }
   };
   const types: [string, string][] = ["web", "sms", "whatsapp", "facebook", "custom"].map((t) => [t, t]);
   return h("div", null, [
-    h("ul", { class: "list", id: "flow-list" }, flows.map((f) => h(FlowRow, { ...props, flow: f, changed: () => bump(version + 1) }))),
+    h("ul", { class: "list", id: "flow-list" }, flows.map((f) => h(FlowRow, { ...props, flow: f, changed: () => bump(version + 1), services, workflows }))),
     h("form", { onSubmit: create, "aria-label": STRINGS.newFlow, class: "grid-form" }, [
       h(Input, { id: "flow-name", label: STRINGS.friendlyName, value: form.name, set: set("name") }),
       h(Choice, { id: "flow-type", label: STRINGS.channelType, value: form.type, set: set("type"), options: types }),

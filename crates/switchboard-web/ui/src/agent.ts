@@ -8,6 +8,7 @@
 
 import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { HISTORY_PAGE } from "./http";
 import { Frame, Link } from "./link";
 import { STRINGS } from "./strings";
 
@@ -95,9 +96,12 @@ function parse(text: string): Record<string, any> {
   }
 }
 
-function badge(kind: string | undefined): string {
-  const known = kind && STRINGS.badges[kind];
-  return known || STRINGS.badges.custom;
+/** The badge of a task's `channelType`, as the daemon names channel types (Messenger's is
+ * `facebook`, Flex's name); one it does not know is Custom. */
+export function badge(kind: string | undefined): string {
+  // Own keys only: a `channelType` such as "toString" is no badge.
+  const known = kind !== undefined && Object.prototype.hasOwnProperty.call(STRINGS.badges, kind);
+  return known ? STRINGS.badges[kind] : STRINGS.badges.custom;
 }
 
 function since(ms: number, now: number): string {
@@ -262,7 +266,7 @@ class Desk {
     if (!conversation || conversation.loading || !conversation.hasMore) return;
     conversation.loading = true;
     this.changed();
-    const path = `/console/conversations/${channel}/messages?PageSize=30&Page=${conversation.nextPage}`;
+    const path = `/console/conversations/${channel}/messages?PageSize=${HISTORY_PAGE}&Page=${conversation.nextPage}`;
     try {
       const answer = await fetch(path, { credentials: "same-origin" });
       if (answer.ok) {

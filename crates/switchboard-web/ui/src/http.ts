@@ -2,6 +2,10 @@
 // cookie, and on every change the session's CSRF token (header X-CSRF-Token). Forms go as
 // application/x-www-form-urlencoded, as the REST routes take them (repeated keys for lists).
 
+/** How many messages a conversation's history loads at a time, newest first (the issue asks for 50;
+ * the daemon's console routes take up to 100). */
+export const HISTORY_PAGE = 50;
+
 export type Fields = Record<string, string | string[] | undefined>;
 
 /** A refusal in Twilio's error shape (or the status alone). */

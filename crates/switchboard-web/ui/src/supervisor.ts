@@ -7,7 +7,7 @@
 
 import { h } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { getJson, reason, send } from "./http";
+import { getJson, HISTORY_PAGE, reason, send } from "./http";
 import { STRINGS } from "./strings";
 
 /** How often the view asks again. */
@@ -127,7 +127,7 @@ export function SupervisorView(props: { csrf: string }) {
     };
   }, []);
   const page = async (current: Watched) => {
-    const path = `/console/monitor/${current.channel}/messages?PageSize=30&Page=${current.page}`;
+    const path = `/console/monitor/${current.channel}/messages?PageSize=${HISTORY_PAGE}&Page=${current.page}`;
     const got = await getJson<{ messages: Message[]; has_more: boolean }>(path);
     setWatched({ ...current, messages: [...current.messages, ...got.messages], page: current.page + 1, hasMore: got.has_more });
   };
