@@ -563,8 +563,6 @@ fn the_readmes_quick_start_runs_as_written() {
     }
 }
 
-/// Runs `command` as the leader of its own process group, so that whatever it leaves running
-/// (the daemon, if a step failed before the script stopped it) is ended with it.
 /// What the README says a person sees in the console before the quick start's stop: the
 /// first admin, signed in with the password the first start printed, finds the customer's
 /// conversation among the supervisor view's live ones, and watching it shows both messages.
@@ -633,6 +631,8 @@ fn the_quick_starts_conversation_is_in_the_console() {
     assert_eq!(bodies, ["Sorry! Looking now.", "Hi, where is my order?"], "{watched}");
 }
 
+/// Runs `command` as the leader of its own process group, so that whatever it leaves running
+/// (the daemon, if a step failed before the script stopped it) is ended with it.
 fn run_as_group(
     mut command: std::process::Command,
     limit: std::time::Duration,

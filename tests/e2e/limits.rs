@@ -243,6 +243,31 @@ fn an_oversized_websocket_frame_gets_close_1009_and_a_log_line() {
     let mut socket = daemon.websocket(Some(&token("agent.alice", "1h"))).unwrap();
     let big = json!({"type": "ping", "padding": "p".repeat(70 * 1024)});
     socket.send(Message::Text(big.to_string())).unwrap();
+    let close = close_frame(&mut socket);
+    assert_eq!(u16::from(close.code), 1009);
+    assert!(close.reason.contains("65536"), "{}", close.reason);
+    logged_a_refused_frame(&daemon);
+}
+
+/// A text frame that is not UTF-8 is a protocol error like any other: close 1002 and a log
+/// line (not the silence of a peer that went away, which actix reports the same way).
+#[test]
+fn a_text_frame_that_is_not_utf8_gets_close_1002_and_a_log_line() {
+    let (_temp, daemon) = start(&[]);
+    let mut socket = daemon.websocket(Some(&token("agent.alice", "1h"))).unwrap();
+    let text = tungstenite::protocol::frame::coding::OpCode::Data(
+        tungstenite::protocol::frame::coding::Data::Text,
+    );
+    let broken = tungstenite::protocol::frame::Frame::message(vec![0xff, 0xfe, 0x80], text, true);
+    socket.send(Message::Frame(broken)).unwrap();
+    assert_eq!(u16::from(close_frame(&mut socket).code), 1002);
+    logged_a_refused_frame(&daemon);
+}
+
+/// The close frame the daemon sends next, reading past anything else.
+fn close_frame(
+    socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+) -> tungstenite::protocol::CloseFrame<'static> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let close = loop {
         assert!(Instant::now() < deadline, "no close frame");
@@ -255,9 +280,10 @@ fn an_oversized_websocket_frame_gets_close_1009_and_a_log_line() {
             Err(error) => panic!("the connection dropped without a close frame: {error}"),
         }
     };
-    let close = close.expect("a close frame with a code");
-    assert_eq!(u16::from(close.code), 1009);
-    assert!(close.reason.contains("65536"), "{}", close.reason);
+    close.expect("a close frame with a code").into_owned()
+}
+
+fn logged_a_refused_frame(daemon: &Daemon) {
     let deadline = Instant::now() + Duration::from_secs(5);
     while !daemon.stderr().contains("WebSocket frame") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -249,7 +249,8 @@ fn waiting_tasks_and_the_oldest_wait_are_gauged() {
 /// longer once the integration answers.
 #[test]
 fn the_outbox_depth_counts_a_stream_while_its_delivery_retries() {
-    let (_temp, daemon) = started(&[("SWITCHBOARD_OUTBOX_RETRY_BASE", "1s")]);
+    // Three retries from 3 s (3, 6, 12 s): the gauge is read well before they run out.
+    let (_temp, daemon) = started(&[("SWITCHBOARD_OUTBOX_RETRY_BASE", "3s")]);
     let fake = crate::support::fake::FakeServer::start();
     fake.fail_next(&[503; 50]);
     let service = daemon.post("/chat/v2/Services", &[("FriendlyName", "bridge")]);
@@ -284,7 +285,7 @@ fn the_outbox_depth_counts_a_stream_while_its_delivery_retries() {
     });
     assert!(retrying, "pending while the integration fails: {last}");
     fake.recover();
-    let drained = crate::inbound::wait_for(Duration::from_secs(15), || {
+    let drained = crate::inbound::wait_for(Duration::from_secs(30), || {
         let now = scrape(&daemon);
         last = now.text.clone();
         now.value(PENDING) == 0.0

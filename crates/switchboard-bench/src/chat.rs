@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::http::{base64, daemon_binary, start_daemon, start_raw_pipeline, ACCOUNT, TOKEN};
+use crate::http::{account_auth, daemon_binary, start_daemon, start_raw_pipeline};
 use crate::load::{post_numbered, Numbered, Signed};
 use crate::realtime::rss_kib;
 use crate::stats::{ms, rate, ProcessUsage, Run};
@@ -214,7 +214,8 @@ impl Target {
     fn post(&mut self, count: usize, concurrency: usize) -> anyhow::Result<Numbered> {
         let first = self.next;
         self.next += count;
-        let (service, channels, auth) = (self.service.clone(), self.channels.clone(), auth());
+        let (service, channels, auth) =
+            (self.service.clone(), self.channels.clone(), account_auth());
         let load = post_numbered(&self.base, concurrency, count, move |i| {
             let number = first + i;
             let channel = &channels[number % channels.len()];
@@ -262,14 +263,10 @@ fn body(number: usize) -> String {
     format!("{head}{}", "x".repeat(BODY_BYTES - head.len()))
 }
 
-fn auth() -> String {
-    format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")))
-}
-
 /// Creates something over the REST API; returns its SID.
 fn create(base: &str, path: &str, form: &[(&str, &str)]) -> anyhow::Result<String> {
     let made: serde_json::Value = ureq::post(&format!("{base}{path}"))
-        .set("Authorization", &auth())
+        .set("Authorization", &account_auth())
         .send_form(form)?
         .into_json()?;
     let sid = made["sid"].as_str().ok_or_else(|| anyhow::anyhow!("no sid from {path}: {made}"))?;
@@ -374,7 +371,7 @@ fn check(target: &Target) -> anyhow::Result<Checked> {
 
 /// A channel's messages, oldest first: the index and body of each.
 fn list_all(target: &Target, channel: &str) -> anyhow::Result<Vec<(u64, String)>> {
-    let (agent, auth) = (ureq::agent(), auth());
+    let (agent, auth) = (ureq::agent(), account_auth());
     let path =
         format!("{}/chat/v2/Services/{}/Channels/{channel}/Messages", target.base, target.service);
     let mut listed = Vec::new();
@@ -639,7 +636,7 @@ fn probe(target: &mut Target, count: usize) -> anyhow::Result<Probes> {
 /// `count` reads of the channel's latest page of 50; one not starting with the newest message,
 /// or not full, counts as an error.
 fn read_latest(target: &Target, count: usize, errors: &mut u64) -> anyhow::Result<Run> {
-    let (agent, auth) = (ureq::agent(), auth());
+    let (agent, auth) = (ureq::agent(), account_auth());
     let url = format!(
         "{}/chat/v2/Services/{}/Channels/{}/Messages?Order=desc&PageSize=50",
         target.base, target.service, target.channels[0]

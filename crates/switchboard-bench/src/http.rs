@@ -326,6 +326,11 @@ pub fn create_flow(base: &str, channel_type: &str, identity: &str) -> anyhow::Re
     Ok(service)
 }
 
+/// The account's Basic credentials, as an `Authorization` header's value.
+pub fn account_auth() -> String {
+    format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")))
+}
+
 pub fn base64(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)

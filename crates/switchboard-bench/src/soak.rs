@@ -23,7 +23,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Args;
 use serde_json::json;
 
-use crate::http::{base64, create_flow, daemon_binary, start_daemon_on, ACCOUNT, NUMBER, TOKEN};
+use crate::http::{account_auth, create_flow, daemon_binary, start_daemon_on, NUMBER, TOKEN};
 use crate::realtime::{connect, rss_kib};
 
 #[derive(Args)]
@@ -73,8 +73,14 @@ struct Soak {
     replies: Mutex<Vec<(String, String)>>,
     /// Customers' channels, as their sockets heard of them.
     channels: Mutex<HashMap<String, String>>,
-    server_errors: AtomicU64,
+    /// Legitimate requests that failed (any error or status but success) while the daemon was up.
+    failures_while_up: AtomicU64,
+    /// Forged or malformed requests the daemon answered with a success.
+    hostile_accepted: AtomicU64,
+    /// Failed webhook attempts, each sent again later with its `MessageSid`.
     webhook_retries: AtomicU64,
+    /// Webhooks still not acknowledged when the load ended and their last retries ran out.
+    unacknowledged: AtomicU64,
     reconnects: AtomicU64,
     hostile_answers: AtomicU64,
 }
@@ -88,8 +94,12 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let listen = format!("127.0.0.1:{port}");
     // Every refused hostile request is a warning: only errors are shown here.
-    let env =
-        [("SWITCHBOARD_TWILIO_API_BASE", provider.url.as_str()), ("SWITCHBOARD_LOG", "error")];
+    // Every client here comes from 127.0.0.1 but the hostile ones: no per-address cap.
+    let env = [
+        ("SWITCHBOARD_TWILIO_API_BASE", provider.url.as_str()),
+        ("SWITCHBOARD_LOG", "error"),
+        ("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "0"),
+    ];
     let start = || start_daemon_on(&binary, &data, &listen, &env).map(|(child, _)| child);
     let mut daemon = start()?;
     let base = format!("http://{listen}");
@@ -102,8 +112,10 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         inbound: Mutex::default(),
         replies: Mutex::default(),
         channels: Mutex::default(),
-        server_errors: AtomicU64::new(0),
+        failures_while_up: AtomicU64::new(0),
+        hostile_accepted: AtomicU64::new(0),
         webhook_retries: AtomicU64::new(0),
+        unacknowledged: AtomicU64::new(0),
         reconnects: AtomicU64::new(0),
         hostile_answers: AtomicU64::new(0),
     });
@@ -137,6 +149,7 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         println!("{:>7.1} s  {what:?}", began.elapsed().as_secs_f64());
         match what {
             Event::Restart | Event::Kill => {
+                still_running(&mut daemon)?;
                 soak.down.store(true, Ordering::SeqCst);
                 stop_daemon(&mut daemon, what == Event::Kill)?;
                 daemon = start()?;
@@ -149,7 +162,10 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
                 hostile_now.store(args.hostile as u64, Ordering::SeqCst);
             }
             Event::HostileEnds => hostile_now.store(100, Ordering::SeqCst),
-            Event::End => soak.stop.store(true, Ordering::SeqCst),
+            Event::End => {
+                still_running(&mut daemon)?;
+                soak.stop.store(true, Ordering::SeqCst);
+            }
         }
     }
     for thread in threads {
@@ -163,7 +179,9 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         std::process::Command::new(&binary).args(["verify", "--data-dir"]).arg(&data).output()?;
     let verify_ok = verified.status.success();
     let memory_ok = memory_after as f64 <= memory_before as f64 * (1.0 + MEMORY_SLACK);
-    let errors = soak.server_errors.load(Ordering::Relaxed);
+    let failures = soak.failures_while_up.load(Ordering::Relaxed);
+    let accepted = soak.hostile_accepted.load(Ordering::Relaxed);
+    let unacknowledged = soak.unacknowledged.load(Ordering::Relaxed);
     println!();
     println!("| invariant | result |");
     println!("|---|---|");
@@ -193,7 +211,17 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         ),
     );
     row("the outbox drained", drained, "switchboard_outbox_pending_streams all 0".into());
-    row("no 5xx while the daemon was up", errors == 0, format!("{errors} answered"));
+    row(
+        "every customer message acknowledged in the end",
+        unacknowledged == 0,
+        format!("{unacknowledged} never acknowledged"),
+    );
+    row(
+        "no legitimate request failed while the daemon was up",
+        failures == 0,
+        format!("{failures} failed"),
+    );
+    row("no forged or malformed request accepted", accepted == 0, format!("{accepted} accepted"));
     row("the folder verifies after a clean stop", verify_ok, status_of(&verified));
     row(
         "memory back within 20 % of its level before the hostile phase",
@@ -213,7 +241,9 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         && report.reply_problems.is_empty()
         && report.undelivered.is_empty()
         && drained
-        && errors == 0
+        && unacknowledged == 0
+        && failures == 0
+        && accepted == 0
         && verify_ok
         && memory_ok;
     anyhow::ensure!(held, "an invariant is broken (above)");
@@ -244,66 +274,93 @@ fn status_of(output: &std::process::Output) -> String {
     format!("exit {:?}: {}", output.status.code(), said.lines().last().unwrap_or_default())
 }
 
-/// Stops the daemon: SIGTERM and a wait for its exit, or SIGKILL.
+/// Fails the run if the daemon exited on its own since it was started.
+fn still_running(daemon: &mut Child) -> anyhow::Result<()> {
+    match daemon.try_wait()? {
+        None => Ok(()),
+        Some(status) => anyhow::bail!("the daemon exited on its own: {status}"),
+    }
+}
+
+/// Stops the daemon: SIGTERM and a wait for a clean exit, or SIGKILL.
 fn stop_daemon(daemon: &mut Child, kill: bool) -> anyhow::Result<()> {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(daemon.id())?);
     let signal = if kill { nix::sys::signal::SIGKILL } else { nix::sys::signal::SIGTERM };
     nix::sys::signal::kill(pid, signal)?;
-    daemon.wait()?;
+    let status = daemon.wait()?;
+    anyhow::ensure!(kill || status.success(), "the daemon did not stop cleanly: {status}");
     Ok(())
 }
 
-fn auth() -> String {
-    format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")))
-}
-
-/// Whether a failed request counts: a 5xx while the daemon is up does.
-fn count_failure(soak: &Soak, error: &ureq::Error) {
-    if let ureq::Error::Status(status, _) = error {
-        if *status >= 500 && !soak.down.load(Ordering::SeqCst) {
-            soak.server_errors.fetch_add(1, Ordering::Relaxed);
-        }
+/// Counts a legitimate request that failed while the daemon was up (while it is being stopped
+/// or started, failing is expected).
+fn count_failure(soak: &Soak) {
+    if !soak.down.load(Ordering::SeqCst) {
+        soak.failures_while_up.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// Customers' signed webhooks at `rate` a second; one not acknowledged is sent again, with its
-/// `MessageSid`, a second later.
+/// `MessageSid`, a second later. When the load ends, those still waiting are sent until
+/// acknowledged, for up to a minute; any left then are counted unacknowledged.
 fn webhooks(soak: &Soak, customers: usize, rate: u32) {
-    let url = format!("{}/webhooks/twilio", soak.base);
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(15)).build();
     let mut retry: VecDeque<(Instant, usize)> = VecDeque::new();
     let every = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut next = Instant::now();
-    for n in 0usize.. {
-        if soak.stop.load(Ordering::SeqCst) {
-            break;
-        }
+    let mut fresh = 0usize;
+    while !soak.stop.load(Ordering::SeqCst) {
         let number = match retry.front() {
             Some((due, _)) if *due <= Instant::now() => retry.pop_front().map(|(_, n)| n),
             _ => None,
         };
-        let number = number.unwrap_or(n);
-        let customer = format!("+1415{:07}", number % customers.max(1));
-        let body = format!("soak {number}");
-        let params = vec![
-            ("From".to_owned(), customer.clone()),
-            ("To".to_owned(), NUMBER.to_owned()),
-            ("Body".to_owned(), body.clone()),
-            ("MessageSid".to_owned(), format!("SM{number:032x}")),
-        ];
-        let signature = switchboard_crypto::webhook::compute(TOKEN, &url, &params);
-        let pairs: Vec<(&str, &str)> =
-            params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        match agent.post(&url).set("X-Twilio-Signature", &signature).send_form(&pairs) {
-            Ok(_) => soak.inbound.lock().unwrap().push((customer, body)),
-            Err(error) => {
-                count_failure(soak, &error);
-                soak.webhook_retries.fetch_add(1, Ordering::Relaxed);
-                retry.push_back((Instant::now() + Duration::from_secs(1), number));
-            }
+        let number = number.unwrap_or_else(|| {
+            fresh += 1;
+            fresh - 1
+        });
+        if !send_webhook(soak, &agent, customers, number) {
+            soak.webhook_retries.fetch_add(1, Ordering::Relaxed);
+            retry.push_back((Instant::now() + Duration::from_secs(1), number));
         }
         next += every;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some((_, number)) = retry.pop_front() {
+        if send_webhook(soak, &agent, customers, number) {
+            continue;
+        }
+        if Instant::now() > deadline {
+            soak.unacknowledged.fetch_add(1 + retry.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        retry.push_back((Instant::now(), number));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Sends the customer's webhook number `number`, signed; whether the daemon acknowledged it.
+fn send_webhook(soak: &Soak, agent: &ureq::Agent, customers: usize, number: usize) -> bool {
+    let url = format!("{}/webhooks/twilio", soak.base);
+    let customer = format!("+1415{:07}", number % customers.max(1));
+    let body = format!("soak {number}");
+    let params = vec![
+        ("From".to_owned(), customer.clone()),
+        ("To".to_owned(), NUMBER.to_owned()),
+        ("Body".to_owned(), body.clone()),
+        ("MessageSid".to_owned(), format!("SM{number:032x}")),
+    ];
+    let signature = switchboard_crypto::webhook::compute(TOKEN, &url, &params);
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    match agent.post(&url).set("X-Twilio-Signature", &signature).send_form(&pairs) {
+        Ok(_) => {
+            soak.inbound.lock().unwrap().push((customer, body));
+            true
+        }
+        Err(_) => {
+            count_failure(soak);
+            false
+        }
     }
 }
 
@@ -372,9 +429,9 @@ fn agent_replies(soak: &Soak, rate: u32) {
                 soak.base, soak.service
             );
             let form = [("From", "agent.soak"), ("Body", body.as_str())];
-            match agent.post(&url).set("Authorization", &auth()).send_form(&form) {
+            match agent.post(&url).set("Authorization", &account_auth()).send_form(&form) {
                 Ok(_) => soak.replies.lock().unwrap().push((channel, body)),
-                Err(error) => count_failure(soak, &error),
+                Err(_) => count_failure(soak),
             }
         }
         next += every;
@@ -412,9 +469,9 @@ fn hostile(soak: &Soak, wanted: &AtomicU64) {
                     .send_string("%%%=&&"),
                 _ => agent.get(&format!("{}/chat/v2/Services/ISnot-a-sid", soak.base)).call(),
             };
-            match answer {
-                Ok(_) => {}
-                Err(error) => count_failure(soak, &error),
+            // Each is refused (403, 400, 404); a success would be a hole.
+            if answer.is_ok() {
+                soak.hostile_accepted.fetch_add(1, Ordering::Relaxed);
             }
             soak.hostile_answers.fetch_add(1, Ordering::Relaxed);
         }
@@ -454,14 +511,17 @@ fn drain(soak: &Soak, provider: &FakeTwilio, limit: Duration) -> anyhow::Result<
     let mut quiet_since = (Instant::now(), provider.received().len());
     while Instant::now() < deadline {
         let scrape = ureq::get(&format!("{}/metrics", soak.base))
-            .set("Authorization", &auth())
+            .set("Authorization", &account_auth())
             .call()?
             .into_string()?;
-        let pending: f64 = scrape
+        let series: Vec<f64> = scrape
             .lines()
             .filter(|l| l.starts_with("switchboard_outbox_pending_streams{"))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
+            .collect();
+        // Every consumer's series must be there: a scrape without them proves nothing.
+        anyhow::ensure!(series.len() >= 11, "the scrape lacks the outbox's depth: {scrape}");
+        let pending: f64 = series.iter().sum();
         let received = provider.received().len();
         if received != quiet_since.1 {
             quiet_since = (Instant::now(), received);
@@ -550,7 +610,7 @@ fn pages(agent: &ureq::Agent, first: &str, key: &str) -> anyhow::Result<Vec<serd
     let mut items = Vec::new();
     while let Some(next) = url.take() {
         let page: serde_json::Value =
-            agent.get(&next).set("Authorization", &auth()).call()?.into_json()?;
+            agent.get(&next).set("Authorization", &account_auth()).call()?.into_json()?;
         items.extend(page[key].as_array().into_iter().flatten().cloned());
         url = page["meta"]["next_page_url"].as_str().map(str::to_owned);
     }

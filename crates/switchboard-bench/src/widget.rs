@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 
-use crate::http::{base64, start_daemon_with, ACCOUNT, TOKEN};
+use crate::http::{account_auth, start_daemon_with};
 use crate::realtime::{connect, enough_descriptors, read_json, rss_kib, Socket, Stopped};
 use crate::stats::{ms, rate, Run};
 
@@ -125,14 +125,10 @@ fn print_memory(args: &WidgetArgs, plain_kib: u64, visitor_kib: u64, sockets_rat
     );
 }
 
-fn auth() -> String {
-    format!("Basic {}", base64(&format!("{ACCOUNT}:{TOKEN}")))
-}
-
 /// The enabled web flow the first start made, and its service.
 fn web_flow(base: &str) -> anyhow::Result<(String, String)> {
     let flows: Value = ureq::get(&format!("{base}/flex/v1/FlexFlows"))
-        .set("Authorization", &auth())
+        .set("Authorization", &account_auth())
         .call()?
         .into_json()?;
     let web = flows["flex_flows"]
@@ -196,7 +192,7 @@ fn stream(
                     }
                     let body = format!("{} {round}", start.elapsed().as_micros());
                     let form = [("From", "agent"), ("Body", body.as_str())];
-                    let _ = agent.post(&url).set("Authorization", &auth()).send_form(&form);
+                    let _ = agent.post(&url).set("Authorization", &account_auth()).send_form(&form);
                 }
             })
         })

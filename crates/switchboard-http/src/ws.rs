@@ -890,9 +890,13 @@ impl Connection {
 /// connection that ended or failed under the frame (the peer went away without a close frame)
 /// is no refusal: it is gone, with nothing to send it.
 fn refused(error: actix_ws::ProtocolError) -> Ending {
+    // actix reports a frame it cannot decode (text that is not UTF-8, reserved bits set) as
+    // `InvalidData` too: that one is refused like any other.
     if let actix_ws::ProtocolError::Io(error) = &error {
-        tracing::debug!(%error, "a WebSocket peer went away without a close frame");
-        return Ending::Gone;
+        if error.kind() != std::io::ErrorKind::InvalidData {
+            tracing::debug!(%error, "a WebSocket peer went away without a close frame");
+            return Ending::Gone;
+        }
     }
     let (code, reason) = match error {
         actix_ws::ProtocolError::Overflow => (CloseCode::Size, FRAME_TOO_LARGE),

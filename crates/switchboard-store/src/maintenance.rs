@@ -39,7 +39,11 @@ pub fn reindex(
             report.removed += 1;
         }
     }
-    let streams: Vec<_> = log.streams().collect::<Result<_, _>>()?;
+    // Only the kinds walked below (the folder's own audit stream has no index entries).
+    let streams: Vec<_> = log
+        .streams()
+        .filter(|s| s.as_ref().map_or(true, |s| PREFIXES.contains(&s.prefix())))
+        .collect::<Result<_, _>>()?;
     let of = streams.len() as u64;
     let mut done = 0;
     let mut one_more = |progress: &mut dyn FnMut(Walked)| {
