@@ -38,6 +38,24 @@ pub(crate) fn user(state: &UserState) -> usize {
         + grown_capacity(state.channels.len()) * size_of::<(Sid, Sid)>()
 }
 
+/// The bytes a TaskRouter task kept in memory (open, or finished lately) owns, with its entry in
+/// the router's map by SID; what the router's matching and deadlines hold for it is counted
+/// there (`Core::tasks_footprint`).
+pub(crate) fn task(state: &switchboard_routing::task::TaskState) -> usize {
+    let reservations = state.reservations.iter().map(|r| {
+        size_of::<switchboard_routing::task::Reservation>()
+            + r.worker_name.capacity()
+            + r.failure.as_ref().map_or(0, String::capacity)
+    });
+    btree_entry::<Sid, StreamLog<switchboard_routing::task::TaskState>>()
+        + state.task_channel_unique_name.capacity()
+        + state.attributes.capacity()
+        + state.reason.as_ref().map_or(0, String::capacity)
+        + reservations.sum::<usize>()
+        + (state.reservations.capacity() - state.reservations.len())
+            * size_of::<switchboard_routing::task::Reservation>()
+}
+
 /// The bytes an open Studio execution holds in memory: its stream in the directory's map by
 /// SID, its strings (the context, mostly), and its channel's entry in the map of open
 /// executions by channel.
@@ -70,6 +88,9 @@ pub struct MemoryFigures {
     /// The log's cached heads and unwrapped keys of the streams it met and has not forgotten
     /// (a hibernating channel's are forgotten).
     pub stream_caches_bytes: usize,
+    /// TaskRouter's tasks held in memory (open, or finished in the last five minutes), with
+    /// what its matching and deadlines hold for them.
+    pub tasks_bytes: usize,
     /// Studio executions held in memory (the open ones: ended ones are read from the log), and
     /// the bytes they hold. Not counted per channel: only channels in a bot conversation have
     /// one.
@@ -80,7 +101,8 @@ pub struct MemoryFigures {
 impl MemoryFigures {
     /// Everything counted, per channel the janitor knows.
     pub fn per_channel(&self) -> Option<usize> {
-        let total = self.janitor_bytes + self.users_bytes + self.stream_caches_bytes;
+        let total =
+            self.janitor_bytes + self.users_bytes + self.stream_caches_bytes + self.tasks_bytes;
         total.checked_div(self.channels_known)
     }
 }

@@ -118,8 +118,8 @@ impl<A: Aggregate> Streams<A> {
 
     /// Has the log forget each stream's cached head and key soon after the stream is written
     /// (they are read again from the store on its next write): a kind with a stream per
-    /// customer would otherwise keep about 260 bytes a stream in the log's caches for the
-    /// daemon's life, as its streams never hibernate (`memory.rs`).
+    /// customer (users, and TaskRouter's tasks) would otherwise keep about 260 bytes a stream
+    /// in the log's caches for the daemon's life, as its streams never hibernate (`memory.rs`).
     pub fn forgetting_caches(mut self) -> Streams<A> {
         self.written = Some(Mutex::new(VecDeque::new()));
         self
@@ -310,10 +310,10 @@ impl<A: Aggregate> Writer<'_, A> {
                 streams.all.write().unwrap_or_else(|e| e.into_inner()).insert(sid, stream);
             let before = replaced.map_or(0, |old| (streams.footprint)(old.state()));
             streams.held.fetch_sub(before, Ordering::Relaxed);
-            // A change in a group is applied with the group: its head is not the log's yet.
-            if group.is_none() {
-                streams.note_written(sid);
-            }
+            // A change in a group may be noted too: until the group is applied its head is
+            // held back (`AppendGroup`), which the log counts as not folded, so it is not
+            // forgotten before then.
+            streams.note_written(sid);
         }
         Ok(Ok(Logged {
             before,

@@ -39,8 +39,11 @@ pub(crate) struct Core {
     rules: BTreeMap<Sid, Arc<Rules>>,
     /// What expressions read of each live worker.
     workers: BTreeMap<Sid, Arc<Value>>,
-    /// What matching reads of each waiting task.
-    waiting: BTreeMap<Sid, WaitingTask>,
+    /// The waiting tasks. What matching reads of one (`WaitingTask`: its step and its
+    /// attributes parsed) is made from its state when it is offered, not kept: parsed
+    /// attributes held for every waiting task cost more than the rest of an idle customer
+    /// (`memory.rs`), and a task is offered rarely beside how long it may wait.
+    waiting: BTreeSet<Sid>,
     /// Each task's next deadline (reservation timeout, step end, TTL), and in order.
     deadline_of: BTreeMap<Sid, Timestamp>,
     deadlines: BTreeSet<(Timestamp, Sid)>,
@@ -113,6 +116,19 @@ impl Parts<'_> {
 }
 
 impl Core {
+    /// The bytes this holds for the tasks it follows (`memory.rs`): each waiting task's entries
+    /// in matching, and each task's deadline and end of keeping. Without the workers' and the
+    /// workspaces' entries, which do not grow with customers.
+    pub fn tasks_footprint(&self) -> usize {
+        use crate::memory::btree_entry;
+        let [in_order, by_sid] = Matcher::WAITING_ENTRY_BYTES;
+        let map_entry = |bytes: usize| bytes * 4 / 3 + 16;
+        self.matcher.waiting_count() * (map_entry(in_order) + map_entry(by_sid))
+            + self.waiting.len() * btree_entry::<Sid, ()>()
+            + self.deadline_of.len() * btree_entry::<Sid, Timestamp>()
+            + (self.deadlines.len() + self.finished.len()) * btree_entry::<(Timestamp, Sid), ()>()
+    }
+
     /// The compiled rules of `workspace`, remade if its configuration changed.
     pub fn rules(&mut self, parts: &Parts<'_>, workspace: Sid) -> Arc<Rules> {
         let version = parts.workspaces.version(workspace).unwrap_or_default();
@@ -162,9 +178,9 @@ impl Core {
             Some(_) => None,
             None => self.matcher.release(sid),
         };
-        match (task.waiting_view(), WaitingTask::of(task)) {
-            (Some(view), Some(waiting)) => {
-                self.waiting.insert(sid, waiting);
+        match task.waiting_view().filter(|_| WaitingTask::can_wait(task)) {
+            Some(view) => {
+                self.waiting.insert(sid);
                 self.matcher.enqueue(view);
                 self.offer_task(parts, sid, at)?;
             }
@@ -199,13 +215,13 @@ impl Core {
                 };
                 self.matcher.restore_hold(sid, hold);
             }
-            if let (Some(view), Some(waiting)) = (task.waiting_view(), WaitingTask::of(task)) {
-                self.waiting.insert(sid, waiting);
+            if let Some(view) = task.waiting_view().filter(|_| WaitingTask::can_wait(task)) {
+                self.waiting.insert(sid);
                 self.matcher.enqueue(view);
             }
             self.set_deadline(parts, sid, at);
         }
-        let waiting: Vec<Sid> = self.waiting.keys().copied().collect();
+        let waiting: Vec<Sid> = self.waiting.iter().copied().collect();
         for sid in waiting {
             self.offer_task(parts, sid, at)?;
         }
@@ -218,17 +234,23 @@ impl Core {
         sid: Sid,
         at: Timestamp,
     ) -> Result<(), EngineError> {
-        let workspace = parts.tasks.read().get(&sid).and_then(|t| t.workspace_sid);
-        let Some(workspace) = workspace else { return Ok(()) };
+        if !self.waiting.contains(&sid) {
+            return Ok(());
+        }
+        let waiting = parts
+            .tasks
+            .read()
+            .get(&sid)
+            .and_then(|task| Some((task.workspace_sid?, WaitingTask::of(task)?)));
+        let Some((workspace, waiting)) = waiting else { return Ok(()) };
         let rules = self.rules(parts, workspace);
-        let Some(waiting) = self.waiting.get(&sid) else { return Ok(()) };
         let documents = &self.workers;
         let eligible = |_: &TaskView, worker: &WorkerView| {
-            documents.get(&worker.sid).is_some_and(|document| rules.accepts(waiting, document))
+            documents.get(&worker.sid).is_some_and(|document| rules.accepts(&waiting, document))
         };
         // A target's `order_by` ranks the eligible workers by their attributes; equals stay
         // longest idle first.
-        let order_by = rules.order_by(waiting);
+        let order_by = rules.order_by(&waiting);
         let ranked = |_: &TaskView, a: &WorkerView, b: &WorkerView| match (
             order_by,
             documents.get(&a.sid),
@@ -257,11 +279,20 @@ impl Core {
             return Ok(());
         };
         let rules = self.rules(parts, workspace);
-        let waiting = &self.waiting;
-        let eligible = |task: &TaskView, _: &WorkerView| {
-            waiting.get(&task.sid).is_some_and(|t| rules.accepts(t, &document))
+        let assignments = {
+            // Read under the tasks' shared lock, let go before reserving (which writes).
+            let tasks = parts.tasks.read();
+            let waiting = &self.waiting;
+            let eligible = |task: &TaskView, _: &WorkerView| {
+                waiting.contains(&task.sid)
+                    && tasks
+                        .get(&task.sid)
+                        .and_then(WaitingTask::of)
+                        .is_some_and(|t| rules.accepts(&t, &document))
+            };
+            self.matcher.offer_worker(worker, eligible)
         };
-        for assignment in self.matcher.offer_worker(worker, eligible) {
+        for assignment in assignments {
             self.reserve(parts, &rules, assignment, at)?;
         }
         Ok(())
