@@ -29,9 +29,15 @@ pub(crate) fn grown_capacity(len: usize) -> usize {
     }
 }
 
+/// What a stream held by `Streams` costs besides what its state points to: its entry in the
+/// map by SID, and the box the stream is in.
+pub(crate) fn held_stream<A>() -> usize {
+    btree_entry::<Sid, crate::streams::Held<A>>() + size_of::<StreamLog<A>>()
+}
+
 /// The bytes a Chat user's stream owns, with its entry in the directory's map by SID.
 pub(crate) fn user(state: &UserState) -> usize {
-    btree_entry::<Sid, StreamLog<UserState>>()
+    held_stream::<UserState>()
         + state.identity.capacity()
         + state.attributes.capacity()
         + state.friendly_name.as_ref().map_or(0, String::capacity)
@@ -47,7 +53,7 @@ pub(crate) fn task(state: &switchboard_routing::task::TaskState) -> usize {
             + r.worker_name.capacity()
             + r.failure.as_ref().map_or(0, String::capacity)
     });
-    btree_entry::<Sid, StreamLog<switchboard_routing::task::TaskState>>()
+    held_stream::<switchboard_routing::task::TaskState>()
         + state.task_channel_unique_name.capacity()
         + state.attributes.capacity()
         + state.reason.as_ref().map_or(0, String::capacity)
@@ -66,7 +72,7 @@ pub(crate) fn studio_execution(state: &switchboard_studio::ExecutionState) -> us
         | Some(switchboard_studio::Waiting::Http { name, .. }) => name.capacity(),
         None => 0,
     };
-    btree_entry::<Sid, StreamLog<switchboard_studio::ExecutionState>>()
+    held_stream::<switchboard_studio::ExecutionState>()
         + state.context.capacity()
         + state.reason.as_ref().map_or(0, String::capacity)
         + state.current.as_ref().map_or(0, |(_, name)| name.capacity())

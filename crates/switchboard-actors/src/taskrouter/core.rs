@@ -31,7 +31,10 @@ pub(crate) const FINISHED_KEPT_MS: u64 = 5 * 60 * 1000;
 /// workflow's own length bounds it; this bounds the work of one change whatever it holds).
 const MAX_SKIPS: usize = 64;
 
-/// The state the router keeps beside the streams.
+/// The state the router keeps beside the streams. What matching reads of a waiting task
+/// (`WaitingTask`: its step, its attributes parsed) is made from its state when it is offered,
+/// not kept: parsed attributes held for every waiting task would cost more than all the rest
+/// of an idle customer (`memory.rs`), and a task is offered rarely beside how long it waits.
 #[derive(Debug, Default)]
 pub(crate) struct Core {
     pub matcher: Matcher,
@@ -39,11 +42,6 @@ pub(crate) struct Core {
     rules: BTreeMap<Sid, Arc<Rules>>,
     /// What expressions read of each live worker.
     workers: BTreeMap<Sid, Arc<Value>>,
-    /// The waiting tasks. What matching reads of one (`WaitingTask`: its step and its
-    /// attributes parsed) is made from its state when it is offered, not kept: parsed
-    /// attributes held for every waiting task cost more than the rest of an idle customer
-    /// (`memory.rs`), and a task is offered rarely beside how long it may wait.
-    waiting: BTreeSet<Sid>,
     /// Each task's next deadline (reservation timeout, step end, TTL), and in order.
     deadline_of: BTreeMap<Sid, Timestamp>,
     deadlines: BTreeSet<(Timestamp, Sid)>,
@@ -124,7 +122,6 @@ impl Core {
         let [in_order, by_sid] = Matcher::WAITING_ENTRY_BYTES;
         let map_entry = |bytes: usize| bytes * 4 / 3 + 16;
         self.matcher.waiting_count() * (map_entry(in_order) + map_entry(by_sid))
-            + self.waiting.len() * btree_entry::<Sid, ()>()
             + self.deadline_of.len() * btree_entry::<Sid, Timestamp>()
             + (self.deadlines.len() + self.finished.len()) * btree_entry::<(Timestamp, Sid), ()>()
     }
@@ -180,12 +177,10 @@ impl Core {
         };
         match task.waiting_view().filter(|_| WaitingTask::can_wait(task)) {
             Some(view) => {
-                self.waiting.insert(sid);
                 self.matcher.enqueue(view);
                 self.offer_task(parts, sid, at)?;
             }
             _ => {
-                self.waiting.remove(&sid);
                 self.matcher.dequeue(sid);
             }
         }
@@ -206,6 +201,7 @@ impl Core {
             }
         }
         let tasks: Vec<TaskState> = parts.tasks.read().values().cloned().collect();
+        let mut waiting = Vec::new();
         for task in &tasks {
             let Some(sid) = task.sid else { continue };
             if let Some(reservation) = task.holding_reservation() {
@@ -216,12 +212,11 @@ impl Core {
                 self.matcher.restore_hold(sid, hold);
             }
             if let Some(view) = task.waiting_view().filter(|_| WaitingTask::can_wait(task)) {
-                self.waiting.insert(sid);
+                waiting.push(sid);
                 self.matcher.enqueue(view);
             }
             self.set_deadline(parts, sid, at);
         }
-        let waiting: Vec<Sid> = self.waiting.iter().copied().collect();
         for sid in waiting {
             self.offer_task(parts, sid, at)?;
         }
@@ -234,7 +229,7 @@ impl Core {
         sid: Sid,
         at: Timestamp,
     ) -> Result<(), EngineError> {
-        if !self.waiting.contains(&sid) {
+        if !self.matcher.is_waiting(sid) {
             return Ok(());
         }
         let waiting = parts
@@ -282,13 +277,9 @@ impl Core {
         let assignments = {
             // Read under the tasks' shared lock, let go before reserving (which writes).
             let tasks = parts.tasks.read();
-            let waiting = &self.waiting;
             let eligible = |task: &TaskView, _: &WorkerView| {
-                waiting.contains(&task.sid)
-                    && tasks
-                        .get(&task.sid)
-                        .and_then(WaitingTask::of)
-                        .is_some_and(|t| rules.accepts(&t, &document))
+                let waiting = tasks.get(&task.sid).and_then(WaitingTask::of);
+                waiting.is_some_and(|t| rules.accepts(&t, &document))
             };
             self.matcher.offer_worker(worker, eligible)
         };
@@ -307,7 +298,6 @@ impl Core {
         at: Timestamp,
     ) -> Result<(), EngineError> {
         let task_sid = assignment.task_sid;
-        self.waiting.remove(&task_sid);
         let workflow = parts.tasks.read().get(&task_sid).and_then(|t| t.workflow_sid);
         let timeout = workflow.map_or(120, |w| rules.reservation_timeout_secs(w));
         let worker_name = parts
