@@ -95,6 +95,10 @@ impl<A: Aggregate> Streams<A> {
                 let loaded = StreamLog::load(&log, stream)?;
                 if keep.is_none_or(|keep| keep(loaded.state())) {
                     all.insert(stream, Box::new(loaded));
+                } else {
+                    // Reading it cached its head and key: a stream left in the log keeps
+                    // neither (a head not folded yet stays, to be read as needed).
+                    log.forget(stream);
                 }
             }
         }
@@ -124,7 +128,9 @@ impl<A: Aggregate> Streams<A> {
     /// customer (users, and TaskRouter's tasks) would otherwise keep about 260 bytes a stream
     /// in the log's caches for the daemon's life, as its streams never hibernate (`memory.rs`).
     pub fn forgetting_caches(mut self) -> Streams<A> {
-        self.written = Some(Mutex::new(VecDeque::new()));
+        // Loading read every stream held, which cached its head and key: they go as written ones.
+        let loaded = self.all.get_mut().unwrap_or_else(|e| e.into_inner()).keys().copied();
+        self.written = Some(Mutex::new(loaded.collect()));
         self
     }
 
