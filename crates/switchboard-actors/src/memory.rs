@@ -29,13 +29,37 @@ pub(crate) fn grown_capacity(len: usize) -> usize {
     }
 }
 
+/// What a stream held by `Streams` costs besides what its state points to: its entry in the
+/// map by SID, and the box the stream is in.
+pub(crate) fn held_stream<A>() -> usize {
+    btree_entry::<Sid, crate::streams::Held<A>>() + size_of::<StreamLog<A>>()
+}
+
 /// The bytes a Chat user's stream owns, with its entry in the directory's map by SID.
 pub(crate) fn user(state: &UserState) -> usize {
-    btree_entry::<Sid, StreamLog<UserState>>()
+    held_stream::<UserState>()
         + state.identity.capacity()
         + state.attributes.capacity()
         + state.friendly_name.as_ref().map_or(0, String::capacity)
         + grown_capacity(state.channels.len()) * size_of::<(Sid, Sid)>()
+}
+
+/// The bytes a TaskRouter task kept in memory (open, or finished lately) owns, with its entry in
+/// the router's map by SID; what the router's matching and deadlines hold for it is counted
+/// there (`Core::tasks_footprint`).
+pub(crate) fn task(state: &switchboard_routing::task::TaskState) -> usize {
+    let reservations = state.reservations.iter().map(|r| {
+        size_of::<switchboard_routing::task::Reservation>()
+            + r.worker_name.capacity()
+            + r.failure.as_ref().map_or(0, String::capacity)
+    });
+    held_stream::<switchboard_routing::task::TaskState>()
+        + state.task_channel_unique_name.capacity()
+        + state.attributes.capacity()
+        + state.reason.as_ref().map_or(0, String::capacity)
+        + reservations.sum::<usize>()
+        + (state.reservations.capacity() - state.reservations.len())
+            * size_of::<switchboard_routing::task::Reservation>()
 }
 
 /// The bytes an open Studio execution holds in memory: its stream in the directory's map by
@@ -48,7 +72,7 @@ pub(crate) fn studio_execution(state: &switchboard_studio::ExecutionState) -> us
         | Some(switchboard_studio::Waiting::Http { name, .. }) => name.capacity(),
         None => 0,
     };
-    btree_entry::<Sid, StreamLog<switchboard_studio::ExecutionState>>()
+    held_stream::<switchboard_studio::ExecutionState>()
         + state.context.capacity()
         + state.reason.as_ref().map_or(0, String::capacity)
         + state.current.as_ref().map_or(0, |(_, name)| name.capacity())
@@ -70,6 +94,9 @@ pub struct MemoryFigures {
     /// The log's cached heads and unwrapped keys of the streams it met and has not forgotten
     /// (a hibernating channel's are forgotten).
     pub stream_caches_bytes: usize,
+    /// TaskRouter's tasks held in memory (open, or finished in the last five minutes), with
+    /// what its matching and deadlines hold for them.
+    pub tasks_bytes: usize,
     /// Studio executions held in memory (the open ones: ended ones are read from the log), and
     /// the bytes they hold. Not counted per channel: only channels in a bot conversation have
     /// one.
@@ -80,7 +107,8 @@ pub struct MemoryFigures {
 impl MemoryFigures {
     /// Everything counted, per channel the janitor knows.
     pub fn per_channel(&self) -> Option<usize> {
-        let total = self.janitor_bytes + self.users_bytes + self.stream_caches_bytes;
+        let total =
+            self.janitor_bytes + self.users_bytes + self.stream_caches_bytes + self.tasks_bytes;
         total.checked_div(self.channels_known)
     }
 }

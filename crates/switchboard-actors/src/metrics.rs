@@ -27,7 +27,7 @@ pub const DEAD_LETTERS: &str = "switchboard_outbox_dead_letters_total";
 /// events becoming durable until all of them are delivered or given up, retry waits included.
 pub const OUTBOX_PENDING: &str = "switchboard_outbox_pending_streams";
 /// Bytes the daemon's own structures hold (gauge, sampled; label `holder`: janitor, users,
-/// stream_caches), as `memory.rs` counts them: not sled's page cache.
+/// stream_caches, tasks, studio_executions), as `memory.rs` counts them: not sled's page cache.
 pub const MEMORY_BYTES: &str = "switchboard_memory_bytes";
 /// Channels not deleted, live or hibernated (gauge, sampled).
 pub const CHANNELS_KNOWN: &str = "switchboard_channels";
@@ -283,6 +283,7 @@ pub(crate) fn sample(live_channels: usize, memory: &crate::MemoryFigures, disk_b
         ("janitor", memory.janitor_bytes),
         ("users", memory.users_bytes),
         ("stream_caches", memory.stream_caches_bytes),
+        ("tasks", memory.tasks_bytes),
         ("studio_executions", memory.studio_executions_bytes),
     ];
     for (holder, bytes) in held {

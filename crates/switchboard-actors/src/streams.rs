@@ -21,7 +21,10 @@ pub(crate) type Written<A> =
 #[derive(Debug)]
 pub(crate) struct Streams<A> {
     log: Arc<EventLog>,
-    all: RwLock<BTreeMap<Sid, StreamLog<A>>>,
+    /// Each stream in a box of its own: a map's node has room for eleven values, about a third
+    /// of them empty, and a state of a few hundred bytes in each slot made that empty room cost
+    /// more than the box's pointer (a user or a task per customer: `memory.rs`).
+    all: RwLock<BTreeMap<Sid, Held<A>>>,
     writing: Mutex<()>,
     /// The bytes a state holds (`memory.rs`), and their sum over `all`, kept as states change so
     /// that reporting it walks no stream.
@@ -74,7 +77,7 @@ impl<A: Aggregate> Streams<A> {
         for sid in sids {
             let loaded = StreamLog::<A>::load(&log, sid)?;
             if loaded.state().events_applied() > 0 {
-                all.insert(sid, loaded);
+                all.insert(sid, Box::new(loaded));
             }
         }
         Ok(Streams::holding(log, footprint, all, true))
@@ -91,7 +94,11 @@ impl<A: Aggregate> Streams<A> {
             if stream.prefix() == A::PREFIX {
                 let loaded = StreamLog::load(&log, stream)?;
                 if keep.is_none_or(|keep| keep(loaded.state())) {
-                    all.insert(stream, loaded);
+                    all.insert(stream, Box::new(loaded));
+                } else {
+                    // Reading it cached its head and key: a stream left in the log keeps
+                    // neither (a head not folded yet stays, to be read as needed).
+                    log.forget(stream);
                 }
             }
         }
@@ -101,7 +108,7 @@ impl<A: Aggregate> Streams<A> {
     fn holding(
         log: Arc<EventLog>,
         footprint: fn(&A) -> usize,
-        all: BTreeMap<Sid, StreamLog<A>>,
+        all: BTreeMap<Sid, Held<A>>,
         partial: bool,
     ) -> Streams<A> {
         let held = all.values().map(|s| footprint(s.state())).sum::<usize>().into();
@@ -118,10 +125,12 @@ impl<A: Aggregate> Streams<A> {
 
     /// Has the log forget each stream's cached head and key soon after the stream is written
     /// (they are read again from the store on its next write): a kind with a stream per
-    /// customer would otherwise keep about 260 bytes a stream in the log's caches for the
-    /// daemon's life, as its streams never hibernate (`memory.rs`).
+    /// customer (users, and TaskRouter's tasks) would otherwise keep about 260 bytes a stream
+    /// in the log's caches for the daemon's life, as its streams never hibernate (`memory.rs`).
     pub fn forgetting_caches(mut self) -> Streams<A> {
-        self.written = Some(Mutex::new(VecDeque::new()));
+        // Loading read every stream held, which cached its head and key: they go as written ones.
+        let loaded = self.all.get_mut().unwrap_or_else(|e| e.into_inner()).keys().copied();
+        self.written = Some(Mutex::new(loaded.collect()));
         self
     }
 
@@ -240,11 +249,14 @@ impl<A: Aggregate> Streams<A> {
 }
 
 /// The states of a kind's streams, read under the shared lock.
-pub(crate) struct States<'a, A>(RwLockReadGuard<'a, BTreeMap<Sid, StreamLog<A>>>);
+pub(crate) struct States<'a, A>(RwLockReadGuard<'a, BTreeMap<Sid, Held<A>>>);
+
+/// A stream as the map holds it (see [`Streams`]'s `all`).
+pub(crate) type Held<A> = Box<StreamLog<A>>;
 
 impl<A: Aggregate> States<'_, A> {
     pub fn get(&self, sid: &Sid) -> Option<&A> {
-        self.0.get(sid).map(StreamLog::state)
+        self.0.get(sid).map(|stream| stream.state())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Sid, &A)> {
@@ -252,7 +264,7 @@ impl<A: Aggregate> States<'_, A> {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &A> {
-        self.0.values().map(StreamLog::state)
+        self.0.values().map(|stream| stream.state())
     }
 }
 
@@ -293,8 +305,8 @@ impl<A: Aggregate> Writer<'_, A> {
         // nothing), so a change to a forgotten stream continues its history.
         let mut stream = match kept {
             Some(stream) => stream,
-            None if self.streams.partial => StreamLog::load(log, sid)?,
-            None => StreamLog::new(sid),
+            None if self.streams.partial => Box::new(StreamLog::load(log, sid)?),
+            None => Box::new(StreamLog::new(sid)),
         };
         let before = if keep_before { stream.state().clone() } else { A::default() };
         let cause = crate::cause::current();
@@ -310,10 +322,10 @@ impl<A: Aggregate> Writer<'_, A> {
                 streams.all.write().unwrap_or_else(|e| e.into_inner()).insert(sid, stream);
             let before = replaced.map_or(0, |old| (streams.footprint)(old.state()));
             streams.held.fetch_sub(before, Ordering::Relaxed);
-            // A change in a group is applied with the group: its head is not the log's yet.
-            if group.is_none() {
-                streams.note_written(sid);
-            }
+            // A change in a group may be noted too: until the group is applied its head is
+            // held back (`AppendGroup`), which the log counts as not folded, so it is not
+            // forgotten before then.
+            streams.note_written(sid);
         }
         Ok(Ok(Logged {
             before,

@@ -345,7 +345,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let mut config = StoreConfig::new(temp.path().join("data"));
         config.durability = Durability::Flush;
-        let log = Arc::new(EventLog::open(config, MasterKey::from_bytes([4; 32])).unwrap());
+        let log = Arc::new(EventLog::open(config.clone(), MasterKey::from_bytes([4; 32])).unwrap());
         let users = UserDirectory::load(Arc::clone(&log)).unwrap();
         let service = Sid::from_parts(SidPrefix::SERVICE, [1; 16]);
         let channel = |n: u8| Sid::from_parts(SidPrefix::CHANNEL, [n; 16]);
@@ -369,5 +369,13 @@ mod tests {
         drop(users);
         let Ok(log) = Arc::try_unwrap(log) else { panic!("another handle of the log is left") };
         log.close().unwrap();
+
+        // A start reads every user, which caches their keys: they go too.
+        let log = Arc::new(EventLog::open(config, MasterKey::from_bytes([4; 32])).unwrap());
+        let users = UserDirectory::load(Arc::clone(&log)).unwrap();
+        let loaded = log.stream_caches_footprint();
+        users.forget_written_caches();
+        assert!(log.stream_caches_footprint() < loaded, "forgotten after the start");
+        assert_eq!(users.users.waiting_to_be_forgotten(), 0);
     }
 }

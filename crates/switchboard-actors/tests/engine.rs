@@ -308,3 +308,78 @@ async fn a_message_no_enabled_flow_takes_is_refused_and_stored_nowhere() {
         engine.channels().inbound(sms("+14155550111", "hi", "SMu4")).await.unwrap().unwrap();
     assert_eq!(all_messages(&engine, stored.channel_sid).await.len(), 1);
 }
+
+/// Issue 20: TaskRouter's open tasks count in the daemon's memory figures, and the router's tick
+/// has the log forget a task's cached head and key once folded; a task changed after that reads
+/// them again from the store, and its history goes on as a restart replays it.
+#[actix_rt::test]
+async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_as_before() {
+    use switchboard_actors::TaskChanges;
+    use switchboard_routing::task::{AssignmentStatus, TaskState};
+
+    let mut config = config(Duration::from_secs(3600));
+    config.outbox.account_sid = format!("AC{}", "0".repeat(32));
+    let Setup { engine, log, _dir } = start_with(config);
+    // The workspace a first start makes, whose workflow the flow's tasks take.
+    let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
+    let flex = switchboard_routing::workspace::Template::Flex;
+    engine.workspaces().create(settings, flex, engine.now()).await.unwrap().unwrap();
+    sms_flow(&engine, false).await;
+    let counted_before = engine.operations().memory().tasks_bytes;
+    for n in 0..3 {
+        let (from, id) = (format!("+141555502{n:02}"), format!("SMt{n}"));
+        engine.channels().inbound(sms(&from, "hi", &id)).await.unwrap().unwrap();
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        tasks = engine.task_router().tasks_in_memory();
+        if tasks.len() == 3 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(tasks.len(), 3, "each customer's channel made its TaskRouter task");
+    let counted = engine.operations().memory().tasks_bytes - counted_before;
+    let attributes: usize = tasks.iter().map(|t| t.attributes.len()).sum();
+    let least = attributes + 3 * std::mem::size_of::<TaskState>();
+    assert!(counted >= least, "{counted} bytes counted for three open tasks, at least {least}");
+
+    // Folded, the heads can go; the router's tick has the log forget them.
+    log.fold().unwrap();
+    let sids: Vec<Sid> = tasks.iter().map(|t| t.sid.unwrap()).collect();
+    let mut cached = sids.clone();
+    for _ in 0..200 {
+        cached.retain(|sid| log.caches_head_of(*sid));
+        if cached.is_empty() {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(cached, Vec::<Sid>::new(), "the tasks' heads were forgotten");
+
+    // Changed twice: each change reads the head and key again (a stale head would be a
+    // conflict, a lost key a record no one can open).
+    let task = tasks[0].clone();
+    let (workspace, sid) = (task.workspace_sid.unwrap(), task.sid.unwrap());
+    let router = engine.task_router();
+    let attributes =
+        TaskChanges { attributes: Some(r#"{"changed":true}"#.into()), ..TaskChanges::default() };
+    let changed = router.update_task(workspace, sid, attributes, engine.now()).await;
+    let changed = changed.unwrap().unwrap();
+    assert!(changed.version > task.version, "{} then {}", task.version, changed.version);
+    assert_eq!(changed.attributes, r#"{"changed":true}"#);
+    assert_eq!(changed.events_applied, log.next_seq(sid).unwrap(), "appended past the head");
+    log.fold().unwrap();
+    let canceled = TaskChanges {
+        assignment_status: Some(AssignmentStatus::Canceled),
+        reason: Some("done".into()),
+        ..TaskChanges::default()
+    };
+    let canceled = router.update_task(workspace, sid, canceled, engine.now()).await;
+    let canceled = canceled.unwrap().unwrap();
+    assert_eq!(canceled.assignment_status, AssignmentStatus::Canceled);
+    assert_eq!(canceled.events_applied, log.next_seq(sid).unwrap(), "every event in the log");
+    let replayed = switchboard_store::StreamLog::<TaskState>::load(&log, sid).unwrap();
+    assert_eq!(replayed.state(), &canceled, "the log replays to the state the router holds");
+    assert_eq!(router.task(workspace, sid).unwrap().as_ref(), Some(&canceled));
+}

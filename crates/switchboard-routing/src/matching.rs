@@ -186,6 +186,14 @@ impl Matcher {
         tasks
     }
 
+    /// The bytes of the key and value of a waiting task's entry in each of the two maps that
+    /// find it (by its place in offer order; by its SID), what an entry costs besides the maps'
+    /// nodes.
+    pub const WAITING_ENTRY_BYTES: [usize; 2] = [
+        std::mem::size_of::<TaskKey>() + std::mem::size_of::<TaskView>(),
+        std::mem::size_of::<Sid>() + std::mem::size_of::<(Sid, TaskKey)>(),
+    ];
+
     /// A task starts (or goes on) waiting, replacing what was known of it (priority, queue
     /// entry, who declined it). Then call [`Matcher::offer_task`].
     pub fn enqueue(&mut self, task: TaskView) {

@@ -689,6 +689,12 @@ impl EventLog {
         self.heads.footprint(head) + self.keys.cache_footprint()
     }
 
+    /// Whether the head of `stream` is cached (it was used and not forgotten since): what tests
+    /// of forgetting look at.
+    pub fn caches_head_of(&self, stream: Sid) -> bool {
+        self.heads.get(stream).is_some()
+    }
+
     /// Drops what is cached of `stream` (its head and key); the next use reloads it. A head not
     /// folded into its `H` entry yet stays: reloading would read an older one. Returns whether
     /// nothing of the stream is cached now (false: its head stayed; forget it again later).

@@ -54,6 +54,7 @@ impl<'e> Operations<'e> {
             janitor_bytes: held.bytes.load(std::sync::atomic::Ordering::Relaxed),
             users_bytes: self.engine.inner.users.footprint(),
             stream_caches_bytes: self.engine.inner.log.stream_caches_footprint(),
+            tasks_bytes: self.engine.inner.task_router.tasks_footprint(),
             studio_executions: self.engine.inner.studio_flows.executions_held(),
             studio_executions_bytes: self.engine.inner.studio_flows.executions_footprint(),
         }

@@ -31,7 +31,10 @@ pub(crate) const FINISHED_KEPT_MS: u64 = 5 * 60 * 1000;
 /// workflow's own length bounds it; this bounds the work of one change whatever it holds).
 const MAX_SKIPS: usize = 64;
 
-/// The state the router keeps beside the streams.
+/// The state the router keeps beside the streams. What matching reads of a waiting task
+/// (`WaitingTask`: its step, its attributes parsed) is made from its state when it is offered,
+/// not kept: parsed attributes held for every waiting task would cost more than all the rest
+/// of an idle customer (`memory.rs`), and a task is offered rarely beside how long it waits.
 #[derive(Debug, Default)]
 pub(crate) struct Core {
     pub matcher: Matcher,
@@ -39,8 +42,6 @@ pub(crate) struct Core {
     rules: BTreeMap<Sid, Arc<Rules>>,
     /// What expressions read of each live worker.
     workers: BTreeMap<Sid, Arc<Value>>,
-    /// What matching reads of each waiting task.
-    waiting: BTreeMap<Sid, WaitingTask>,
     /// Each task's next deadline (reservation timeout, step end, TTL), and in order.
     deadline_of: BTreeMap<Sid, Timestamp>,
     deadlines: BTreeSet<(Timestamp, Sid)>,
@@ -113,6 +114,18 @@ impl Parts<'_> {
 }
 
 impl Core {
+    /// The bytes this holds for the tasks it follows (`memory.rs`): each waiting task's entries
+    /// in matching, and each task's deadline and end of keeping. Without the workers' and the
+    /// workspaces' entries, which do not grow with customers.
+    pub fn tasks_footprint(&self) -> usize {
+        use crate::memory::btree_entry;
+        let [in_order, by_sid] = Matcher::WAITING_ENTRY_BYTES;
+        let map_entry = |bytes: usize| bytes * 4 / 3 + 16;
+        self.matcher.waiting_count() * (map_entry(in_order) + map_entry(by_sid))
+            + self.deadline_of.len() * btree_entry::<Sid, Timestamp>()
+            + (self.deadlines.len() + self.finished.len()) * btree_entry::<(Timestamp, Sid), ()>()
+    }
+
     /// The compiled rules of `workspace`, remade if its configuration changed.
     pub fn rules(&mut self, parts: &Parts<'_>, workspace: Sid) -> Arc<Rules> {
         let version = parts.workspaces.version(workspace).unwrap_or_default();
@@ -162,14 +175,12 @@ impl Core {
             Some(_) => None,
             None => self.matcher.release(sid),
         };
-        match (task.waiting_view(), WaitingTask::of(task)) {
-            (Some(view), Some(waiting)) => {
-                self.waiting.insert(sid, waiting);
+        match task.waiting_view().filter(|_| WaitingTask::can_wait(task)) {
+            Some(view) => {
                 self.matcher.enqueue(view);
                 self.offer_task(parts, sid, at)?;
             }
             _ => {
-                self.waiting.remove(&sid);
                 self.matcher.dequeue(sid);
             }
         }
@@ -190,6 +201,7 @@ impl Core {
             }
         }
         let tasks: Vec<TaskState> = parts.tasks.read().values().cloned().collect();
+        let mut waiting = Vec::new();
         for task in &tasks {
             let Some(sid) = task.sid else { continue };
             if let Some(reservation) = task.holding_reservation() {
@@ -199,13 +211,12 @@ impl Core {
                 };
                 self.matcher.restore_hold(sid, hold);
             }
-            if let (Some(view), Some(waiting)) = (task.waiting_view(), WaitingTask::of(task)) {
-                self.waiting.insert(sid, waiting);
+            if let Some(view) = task.waiting_view().filter(|_| WaitingTask::can_wait(task)) {
+                waiting.push(sid);
                 self.matcher.enqueue(view);
             }
             self.set_deadline(parts, sid, at);
         }
-        let waiting: Vec<Sid> = self.waiting.keys().copied().collect();
         for sid in waiting {
             self.offer_task(parts, sid, at)?;
         }
@@ -218,17 +229,23 @@ impl Core {
         sid: Sid,
         at: Timestamp,
     ) -> Result<(), EngineError> {
-        let workspace = parts.tasks.read().get(&sid).and_then(|t| t.workspace_sid);
-        let Some(workspace) = workspace else { return Ok(()) };
+        if !self.matcher.is_waiting(sid) {
+            return Ok(());
+        }
+        let waiting = parts
+            .tasks
+            .read()
+            .get(&sid)
+            .and_then(|task| Some((task.workspace_sid?, WaitingTask::of(task)?)));
+        let Some((workspace, waiting)) = waiting else { return Ok(()) };
         let rules = self.rules(parts, workspace);
-        let Some(waiting) = self.waiting.get(&sid) else { return Ok(()) };
         let documents = &self.workers;
         let eligible = |_: &TaskView, worker: &WorkerView| {
-            documents.get(&worker.sid).is_some_and(|document| rules.accepts(waiting, document))
+            documents.get(&worker.sid).is_some_and(|document| rules.accepts(&waiting, document))
         };
         // A target's `order_by` ranks the eligible workers by their attributes; equals stay
         // longest idle first.
-        let order_by = rules.order_by(waiting);
+        let order_by = rules.order_by(&waiting);
         let ranked = |_: &TaskView, a: &WorkerView, b: &WorkerView| match (
             order_by,
             documents.get(&a.sid),
@@ -257,11 +274,16 @@ impl Core {
             return Ok(());
         };
         let rules = self.rules(parts, workspace);
-        let waiting = &self.waiting;
-        let eligible = |task: &TaskView, _: &WorkerView| {
-            waiting.get(&task.sid).is_some_and(|t| rules.accepts(t, &document))
+        let assignments = {
+            // Read under the tasks' shared lock, let go before reserving (which writes).
+            let tasks = parts.tasks.read();
+            let eligible = |task: &TaskView, _: &WorkerView| {
+                let waiting = tasks.get(&task.sid).and_then(WaitingTask::of);
+                waiting.is_some_and(|t| rules.accepts(&t, &document))
+            };
+            self.matcher.offer_worker(worker, eligible)
         };
-        for assignment in self.matcher.offer_worker(worker, eligible) {
+        for assignment in assignments {
             self.reserve(parts, &rules, assignment, at)?;
         }
         Ok(())
@@ -276,7 +298,6 @@ impl Core {
         at: Timestamp,
     ) -> Result<(), EngineError> {
         let task_sid = assignment.task_sid;
-        self.waiting.remove(&task_sid);
         let workflow = parts.tasks.read().get(&task_sid).and_then(|t| t.workflow_sid);
         let timeout = workflow.map_or(120, |w| rules.reservation_timeout_secs(w));
         let worker_name = parts

@@ -153,11 +153,10 @@ impl TaskRouter {
     ) -> Result<TaskRouter, EngineError> {
         let workers = Streams::load(Arc::clone(&log))?;
         let event_logs = EventLogs::load(Arc::clone(&log))?;
-        let tasks = Streams::load_kept(
-            log,
-            |_| 0,
-            |task: &TaskState| task.is_live() && !task.assignment_status.is_final(),
-        )?;
+        let tasks = Streams::load_kept(log, crate::memory::task, |task: &TaskState| {
+            task.is_live() && !task.assignment_status.is_final()
+        })?
+        .forgetting_caches();
         let router = TaskRouter {
             workers,
             tasks,
@@ -174,10 +173,14 @@ impl TaskRouter {
     pub const TICK: Duration = TICK;
 
     /// Carries out every deadline due at `now`, and forgets finished tasks kept long enough;
-    /// returns the tasks whose deadline fired, as they are after it.
+    /// returns the tasks whose deadline fired, as they are after it. First has the log forget
+    /// its caches of the tasks written since the last tick whose heads are folded.
     pub async fn fire_due(&self, now: Timestamp) -> Result<Vec<TaskState>, EngineError> {
         let mut fired = Vec::new();
         let appended = self.locked_tickets(|core, parts| {
+            // Under the lock, before this tick appends anything: every task is written under
+            // it, so no change of a task is half made while its head and key are dropped.
+            parts.tasks.forget_written();
             for sid in core.due(now) {
                 core.fire(parts, sid, now)?;
                 fired.push(sid);
@@ -211,6 +214,12 @@ impl TaskRouter {
         let tasks = self.tasks.read();
         let waiting = tasks.values().filter(|t| t.is_live() && t.waiting_view().is_some());
         waiting.fold((0, 0), |(count, oldest), task| (count + 1, oldest.max(task.age_secs(now))))
+    }
+
+    /// The bytes the router holds for its tasks (`memory.rs`): their states and what matching
+    /// and the deadlines keep of them.
+    pub(crate) fn tasks_footprint(&self) -> usize {
+        self.tasks.held() + self.lock().tasks_footprint()
     }
 
     /// Every task in memory: the open ones and those finished lately.

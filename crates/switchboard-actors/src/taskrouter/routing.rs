@@ -202,7 +202,7 @@ fn elapsed_secs(since: Timestamp, now: Timestamp) -> u64 {
     now.millis_since(since) / 1000
 }
 
-/// What matching needs of a waiting task, kept while it waits.
+/// What matching needs of a waiting task, made from its state when it is offered.
 #[derive(Debug, Clone)]
 pub(crate) struct WaitingTask {
     pub workflow_sid: Sid,
@@ -212,6 +212,11 @@ pub(crate) struct WaitingTask {
 }
 
 impl WaitingTask {
+    /// Whether [`WaitingTask::of`] makes one of `task` (without parsing its attributes).
+    pub fn can_wait(task: &TaskState) -> bool {
+        task.workflow_sid.is_some() && task.route.is_some()
+    }
+
     pub fn of(task: &TaskState) -> Option<WaitingTask> {
         Some(WaitingTask {
             workflow_sid: task.workflow_sid?,
