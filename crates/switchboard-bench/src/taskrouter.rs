@@ -314,6 +314,9 @@ fn inbound(url: &str, from: &str, to: &str, sid: &str) -> Signed {
     }
 }
 
+/// When a conversation's webhook was sent and answered (`None`: it was not answered 200).
+type Answered = Option<(Instant, Instant)>;
+
 /// The offers' customer `n`.
 fn customer(n: usize) -> String {
     format!("+1417{n:07}")
@@ -350,9 +353,7 @@ fn offers(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
     let set_up = started.elapsed();
 
     let total = (args.per_second * args.seconds) as usize;
-    // When each conversation's webhook was sent and answered.
-    let times: Arc<Mutex<Vec<Option<(Instant, Instant)>>>> =
-        Arc::new(Mutex::new(vec![None; total]));
+    let times: Arc<Mutex<Vec<Answered>>> = Arc::new(Mutex::new(vec![None; total]));
     let url = format!("{}/webhooks/twilio", rest.base);
     let interval = Duration::from_nanos(1_000_000_000 / args.per_second.max(1));
     let senders = 4;
