@@ -353,8 +353,25 @@ fn offers(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
     let set_up = started.elapsed();
 
     let total = (args.per_second * args.seconds) as usize;
+    let (times, refused, sent_for) = send_conversations(args, &rest.base, total);
+    let (frames, extra_offers) = collect_offers(&offered_rx, total);
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    report_offers(args, set_up, &times, refused, sent_for, &frames, extra_offers);
+    Ok(())
+}
+
+/// `total` new conversations' first messages at `args.per_second`, from four senders on a fixed
+/// schedule: when each was sent and answered, how many were refused, and how long it took.
+fn send_conversations(
+    args: &TaskRouterArgs,
+    base: &str,
+    total: usize,
+) -> (Vec<Answered>, usize, Duration) {
     let times: Arc<Mutex<Vec<Answered>>> = Arc::new(Mutex::new(vec![None; total]));
-    let url = format!("{}/webhooks/twilio", rest.base);
+    let url = format!("{base}/webhooks/twilio");
     let interval = Duration::from_nanos(1_000_000_000 / args.per_second.max(1));
     let senders = 4;
     let origin = Instant::now();
@@ -393,7 +410,16 @@ fn offers(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
         let _ = thread.join();
     }
     let sent_for = origin.elapsed();
-    // Every offer, or none for 10 s.
+    let times = times.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    (times, refused.load(Ordering::Relaxed), sent_for)
+}
+
+/// Every offer's customer number and when its frame was read (until `total`, or none for
+/// 10 s), and how many offers were of another task or again.
+fn collect_offers(
+    offered_rx: &mpsc::Receiver<Offered>,
+    total: usize,
+) -> (HashMap<usize, Instant>, usize) {
     let mut frames: HashMap<usize, Instant> = HashMap::new();
     let mut extra_offers = 0usize;
     while frames.len() < total {
@@ -413,13 +439,21 @@ fn offers(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
             _ => extra_offers += 1,
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    for thread in threads {
-        let _ = thread.join();
-    }
-    let times = times.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    (frames, extra_offers)
+}
+
+fn report_offers(
+    args: &TaskRouterArgs,
+    set_up: Duration,
+    times: &[Answered],
+    refused: usize,
+    sent_for: Duration,
+    frames: &HashMap<usize, Instant>,
+    extra_offers: usize,
+) {
+    let total = times.len();
     let (mut from_answer, mut from_send, mut early) = (Vec::new(), Vec::new(), 0usize);
-    for (n, at) in &frames {
+    for (n, at) in frames {
         let Some((sent, answered)) = times[*n] else { continue };
         if *at < answered {
             early += 1;
@@ -443,7 +477,7 @@ fn offers(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
          task).\n",
         args.workers,
         set_up.as_secs_f64(),
-        refused.load(Ordering::Relaxed),
+        refused,
         sent_for.as_secs_f64(),
         frames.len(),
         early,
@@ -464,7 +498,6 @@ fn offers(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
         );
     }
     println!();
-    Ok(())
 }
 
 /// A routing rule only some workers meet: the target's expression matches a task's `language`
@@ -496,6 +529,52 @@ fn rematch(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
     // last `repeats` in Spanish, which only the Spanish-speaking workers take.
     let total = args.waiting;
     let spanish_from = total.saturating_sub(args.repeats);
+    let made_in = waiting_tasks(rest, &path, workflow, total, spanish_from)?;
+    println!(
+        "## TaskRouter re-match: {total} tasks waiting, then one matching worker becomes Available\n"
+    );
+    println!(
+        "{total} tasks made over REST in {:.1} s ({}), none reserved: no worker is available.\n",
+        made_in.as_secs_f64(),
+        rate(total as f64 / made_in.as_secs_f64())
+    );
+    println!(
+        "| worker made Available | tasks it can take | reservations made | update answered | last `reservation.created` on its socket |\n|---|---|---|---|---|"
+    );
+    for (kind, language, capacity) in [
+        ("speaks English: the first tasks in line match", "en", args.capacity),
+        (
+            "speaks Spanish: only the last tasks in line match, every waiting task evaluated",
+            "es",
+            1,
+        ),
+    ] {
+        for r in 0..args.repeats {
+            let name = format!("{language}.{r}");
+            let who = (name.as_str(), language, capacity);
+            let (answered, last, count) =
+                make_available(rest, (&path, &workspace), (&offline, &available), who)?;
+            println!(
+                "| {kind} ({}) | {capacity} | {count} | {} | {} |",
+                r + 1,
+                ms(answered),
+                last.map_or("none".into(), ms)
+            );
+        }
+    }
+    println!();
+    Ok(())
+}
+
+/// `total` tasks of `workflow` made over REST, in English but from `spanish_from` on: how long
+/// making them took.
+fn waiting_tasks(
+    rest: &Rest,
+    path: &str,
+    workflow: String,
+    total: usize,
+    spanish_from: usize,
+) -> anyhow::Result<Duration> {
     let tasks_url = format!("{path}/Tasks");
     let auth = rest.auth.clone();
     let started = Instant::now();
@@ -518,75 +597,55 @@ fn rematch(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
     });
     let made_in = started.elapsed();
     anyhow::ensure!(made.errors == 0, "{} of {total} tasks were not made", made.errors);
-    println!(
-        "## TaskRouter re-match: {total} tasks waiting, then one matching worker becomes Available\n"
-    );
-    println!(
-        "{total} tasks made over REST in {:.1} s ({}), none reserved: no worker is available.\n",
-        made_in.as_secs_f64(),
-        rate(total as f64 / made_in.as_secs_f64())
-    );
-    println!(
-        "| worker made Available | tasks it can take | reservations made | update answered | last `reservation.created` on its socket |\n|---|---|---|---|---|"
-    );
-    for (kind, language, capacity) in [
-        ("speaks English: the first tasks in line match", "en", args.capacity),
-        (
-            "speaks Spanish: only the last tasks in line match, every waiting task evaluated",
-            "es",
-            1,
-        ),
-    ] {
-        for r in 0..args.repeats {
-            let name = format!("{language}.{r}");
-            let attributes =
-                json!({"languages": [language], "contact_uri": format!("client:{name}")});
-            let worker = rest.worker(&path, &name, &offline, &attributes)?;
-            let channel = format!("{path}/Workers/{worker}/Channels/chat");
-            rest.post(&channel, &[("Capacity", &capacity.to_string())])?;
-            let stop = Arc::new(AtomicBool::new(false));
-            let (offered_tx, offered_rx) = mpsc::channel();
-            let thread = worker_socket(
-                &rest.base,
-                &workspace,
-                &worker,
-                Answering::Nothing,
-                offered_tx,
-                Arc::clone(&stop),
-            )?;
-            let asked = Instant::now();
-            rest.post(&format!("{path}/Workers/{worker}"), &[("ActivitySid", &available)])?;
-            let answered = asked.elapsed();
-            let mut last = None;
-            let mut offers = Vec::new();
-            while offers.len() < capacity as usize {
-                let Ok(offer) = offered_rx.recv_timeout(Duration::from_secs(10)) else { break };
-                last = Some(offer.at - asked);
-                offers.push(offer.frame);
-            }
-            stop.store(true, Ordering::Relaxed);
-            let _ = thread.join();
-            let count = offers.len();
-            // Accepted once timed, so that no reservation times out later and sends its task back
-            // to waiting during the ingest, whose count of made tasks reads the waiting gauge.
-            for offer in offers {
-                let (task, reservation) =
-                    (text(&offer, "task_sid"), text(&offer, "reservation_sid"));
-                rest.post(
-                    &format!("{path}/Tasks/{task}/Reservations/{reservation}"),
-                    &[("ReservationStatus", "accepted")],
-                )?;
-            }
-            println!(
-                "| {kind} ({}) | {capacity} | {count} | {} | {} |",
-                r + 1,
-                ms(answered),
-                last.map_or("none".into(), ms)
-            );
-        }
+    Ok(made_in)
+}
+
+/// A new worker speaking `language` with chat capacity `capacity`, its socket open, made
+/// Available: how long the update took to be answered, when its last offer arrived, and how
+/// many offers came (their reservations accepted afterwards).
+fn make_available(
+    rest: &Rest,
+    (path, workspace): (&str, &str),
+    (offline, available): (&str, &str),
+    (name, language, capacity): (&str, &str, u32),
+) -> anyhow::Result<(Duration, Option<Duration>, usize)> {
+    let attributes = json!({"languages": [language], "contact_uri": format!("client:{name}")});
+    let worker = rest.worker(path, name, offline, &attributes)?;
+    let channel = format!("{path}/Workers/{worker}/Channels/chat");
+    rest.post(&channel, &[("Capacity", &capacity.to_string())])?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (offered_tx, offered_rx) = mpsc::channel();
+    let thread = worker_socket(
+        &rest.base,
+        workspace,
+        &worker,
+        Answering::Nothing,
+        offered_tx,
+        Arc::clone(&stop),
+    )?;
+    let asked = Instant::now();
+    rest.post(&format!("{path}/Workers/{worker}"), &[("ActivitySid", available)])?;
+    let answered = asked.elapsed();
+    let mut last = None;
+    let mut offers = Vec::new();
+    while offers.len() < capacity as usize {
+        let Ok(offer) = offered_rx.recv_timeout(Duration::from_secs(10)) else { break };
+        last = Some(offer.at - asked);
+        offers.push(offer.frame);
     }
-    println!();
-    Ok(())
+    stop.store(true, Ordering::Relaxed);
+    let _ = thread.join();
+    let count = offers.len();
+    // Accepted once timed, so that no reservation times out later and sends its task back
+    // to waiting during the ingest, whose count of made tasks reads the waiting gauge.
+    for offer in offers {
+        let (task, reservation) = (text(&offer, "task_sid"), text(&offer, "reservation_sid"));
+        rest.post(
+            &format!("{path}/Tasks/{task}/Reservations/{reservation}"),
+            &[("ReservationStatus", "accepted")],
+        )?;
+    }
+    Ok((answered, last, count))
 }
 
 /// The ingest's customers: a number of its own for every webhook of the run.
@@ -632,46 +691,7 @@ fn ingest(
         .into_iter()
         .enumerate()
         {
-            let waiting_before = tasks_waiting(rest)?;
-            let delivered_before = receiver.sent();
-            let cpu_before = ProcessUsage::of(pid);
-            let started = Instant::now();
-            let (run, errors) = new_conversations(args, &rest.base, number, seconds);
-            // The task flow's webhooks are done when the router has made their tasks.
-            // Each flow's webhooks are done when its integration's work is: the router has made
-            // every task (the waiting gauge, read every 100 ms: a scrape samples every gauge,
-            // work the daemon does meanwhile), the receiver has every delivery.
-            let done = || -> anyhow::Result<usize> {
-                Ok(if number == INGEST_TASK_NUMBER {
-                    tasks_waiting(rest)?.saturating_sub(waiting_before)
-                } else {
-                    receiver.sent() - delivered_before
-                })
-            };
-            let (mut made, mut since) = (0usize, Instant::now());
-            while made < run.count && since.elapsed() < Duration::from_secs(5) {
-                std::thread::sleep(Duration::from_millis(100));
-                let now = done()?;
-                if now != made {
-                    (made, since) = (now, Instant::now());
-                }
-            }
-            let elapsed = started.elapsed();
-            let cpu = match (cpu_before, ProcessUsage::of(pid)) {
-                (Some(before), Some(after)) => after.since(&before).0,
-                _ => Duration::ZERO,
-            };
-            through[i] = run.count as f64 / elapsed.as_secs_f64();
-            let what = if number == INGEST_TASK_NUMBER { "tasks" } else { "deliveries" };
-            let tasks = format!(" ({made} {what} of {} webhooks)", run.count);
-            println!(
-                "| {round} | {name} | {} | {} | {} | {} | {errors}{tasks} | {:.0} µs |",
-                rate(through[i]),
-                rate(run.per_second),
-                ms(run.p50),
-                ms(run.p99),
-                cpu.as_secs_f64() * 1e6 / run.count.max(1) as f64
-            );
+            through[i] = ingest_flow(args, rest, pid, &receiver, round, (name, number))?;
         }
         let (raw_run, raw_errors) = new_conversations(args, &raw, INGEST_PLAIN_NUMBER, seconds);
         println!(
@@ -690,6 +710,60 @@ fn ingest(
         ratios[ratios.len() / 2] * 100.0
     );
     Ok(())
+}
+
+/// One round's load of the flow answering for `number`, counted until its integration's work
+/// is done: the conversations a second, printed as a row.
+fn ingest_flow(
+    args: &TaskRouterArgs,
+    rest: &Rest,
+    pid: u32,
+    receiver: &FakeTwilio,
+    round: usize,
+    (name, number): (&str, &str),
+) -> anyhow::Result<f64> {
+    let seconds = Duration::from_secs(args.ingest_seconds);
+    let waiting_before = tasks_waiting(rest)?;
+    let delivered_before = receiver.sent();
+    let cpu_before = ProcessUsage::of(pid);
+    let started = Instant::now();
+    let (run, errors) = new_conversations(args, &rest.base, number, seconds);
+    // The task flow's webhooks are done when the router has made their tasks.
+    // Each flow's webhooks are done when its integration's work is: the router has made
+    // every task (the waiting gauge, read every 100 ms: a scrape samples every gauge,
+    // work the daemon does meanwhile), the receiver has every delivery.
+    let done = || -> anyhow::Result<usize> {
+        Ok(if number == INGEST_TASK_NUMBER {
+            tasks_waiting(rest)?.saturating_sub(waiting_before)
+        } else {
+            receiver.sent() - delivered_before
+        })
+    };
+    let (mut made, mut since) = (0usize, Instant::now());
+    while made < run.count && since.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = done()?;
+        if now != made {
+            (made, since) = (now, Instant::now());
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu = match (cpu_before, ProcessUsage::of(pid)) {
+        (Some(before), Some(after)) => after.since(&before).0,
+        _ => Duration::ZERO,
+    };
+    let through = run.count as f64 / elapsed.as_secs_f64();
+    let what = if number == INGEST_TASK_NUMBER { "tasks" } else { "deliveries" };
+    let tasks = format!(" ({made} {what} of {} webhooks)", run.count);
+    println!(
+        "| {round} | {name} | {} | {} | {} | {} | {errors}{tasks} | {:.0} µs |",
+        rate(through),
+        rate(run.per_second),
+        ms(run.p50),
+        ms(run.p99),
+        cpu.as_secs_f64() * 1e6 / run.count.max(1) as f64
+    );
+    Ok(through)
 }
 
 /// Signed webhooks to `to` on `base`, each from a customer never seen before.
