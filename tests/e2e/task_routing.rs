@@ -204,6 +204,37 @@ fn rejections_timeouts_and_capacity_decide_who_gets_what_also_across_a_restart()
 }
 
 #[test]
+fn a_timed_out_reservation_goes_to_the_next_worker_and_its_worker_to_the_timeout_activity() {
+    let temp = tempfile::tempdir().unwrap();
+    let daemon = start(&temp.path().join("data"));
+    let (base, activities) = workspace(&daemon, 1);
+    let available = activities["Available"].as_str().unwrap().to_owned();
+    let workers =
+        [worker(&daemon, &base, "one", &available), worker(&daemon, &base, "two", &available)];
+    let sid = task(&daemon, &base, r#"{"n":1}"#);
+    let first = reservations(&daemon, &base, &sid)[0]["worker_sid"].as_str().unwrap().to_owned();
+    let other = workers.iter().find(|w| **w != first).unwrap();
+
+    let mut offered = Vec::new();
+    eventually("the reservation times out and the task is offered again", || {
+        offered = reservations(&daemon, &base, &sid);
+        offered.len() >= 2
+    });
+    assert_eq!(
+        (offered[0]["worker_sid"].as_str(), offered[0]["reservation_status"].as_str()),
+        (Some(first.as_str()), Some("timeout")),
+        "{offered:?}"
+    );
+    assert_eq!(
+        offered[1]["worker_sid"],
+        other.as_str(),
+        "the next worker, not the one who timed out"
+    );
+    let moved = ok(daemon.get(&format!("{base}/Workers/{first}")), 200);
+    assert_eq!(moved["activity_sid"], activities["Offline"], "the timeout activity");
+}
+
+#[test]
 fn a_customer_s_sms_on_a_task_flow_becomes_a_reservation_with_flex_s_attributes() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");

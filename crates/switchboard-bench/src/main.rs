@@ -10,8 +10,9 @@
 //! webchat widget's idle sockets and an agent's message to a visitor; `switchboard-bench console`
 //! the agent console's first load and long conversations in headless Chromium;
 //! `switchboard-bench studio` Studio executions waiting for replies (memory, a step's CPU,
-//! webhooks into them); `switchboard-bench soak` an hour of mixed and hostile load with restarts
-//! and a `kill -9`, then its invariants checked.
+//! webhooks into them); `switchboard-bench taskrouter` task routing (offers to workers' sockets,
+//! re-matching many waiting tasks, ingest on a task flow); `switchboard-bench soak` an hour of
+//! mixed and hostile load with restarts and a `kill -9`, then its invariants checked.
 
 mod channels;
 mod chat;
@@ -23,6 +24,7 @@ mod realtime;
 mod soak;
 mod stats;
 mod studio;
+mod taskrouter;
 mod wake;
 mod widget;
 
@@ -61,6 +63,10 @@ enum Command {
     /// Studio executions waiting for replies: memory each, a step's CPU, and webhooks into
     /// them beside the raw pipeline.
     Studio(studio::StudioArgs),
+    /// TaskRouter: offers to hundreds of workers' sockets, many waiting tasks re-matched, and
+    /// webhook ingest on a task flow beside a flow without a task.
+    #[command(name = "taskrouter")]
+    TaskRouter(taskrouter::TaskRouterArgs),
     /// Memory per idle webchat visitor socket beside plain sockets, and an agent's message to a
     /// visitor's frame with them connected.
     Widget(widget::WidgetArgs),
@@ -87,6 +93,7 @@ fn main() -> anyhow::Result<()> {
         Command::Widget(args) => widget::run(&args),
         Command::Console(args) => console::run(&args),
         Command::Studio(args) => studio::run(&args),
+        Command::TaskRouter(args) => taskrouter::run(&args),
         Command::Soak(args) => soak::run(&args),
     }
 }

@@ -357,14 +357,14 @@ fn ingest(
 }
 
 /// A stand-in for Twilio's Messages API on 127.0.0.1: accepts every message with an `SM…` SID
-/// of its own and counts them.
-struct FakeTwilio {
-    url: String,
+/// of its own and counts them (`taskrouter` posts its external integration's deliveries to it).
+pub(crate) struct FakeTwilio {
+    pub(crate) url: String,
     sent: Arc<AtomicUsize>,
 }
 
 impl FakeTwilio {
-    fn start() -> anyhow::Result<FakeTwilio> {
+    pub(crate) fn start() -> anyhow::Result<FakeTwilio> {
         let sent = Arc::new(AtomicUsize::new(0));
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
@@ -385,7 +385,7 @@ impl FakeTwilio {
         Ok(FakeTwilio { url, sent })
     }
 
-    fn sent(&self) -> usize {
+    pub(crate) fn sent(&self) -> usize {
         self.sent.load(Ordering::Relaxed)
     }
 }
