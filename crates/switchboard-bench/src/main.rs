@@ -17,6 +17,7 @@
 mod channels;
 mod chat;
 mod console;
+mod fake_twilio;
 mod http;
 mod load;
 mod log;

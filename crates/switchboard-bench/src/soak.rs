@@ -19,10 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Args;
-use serde_json::json;
 
+use crate::fake_twilio::FakeTwilio;
 use crate::http::{account_auth, create_flow, daemon_binary, start_daemon_on, NUMBER, TOKEN};
 use crate::realtime::{connect, rss_kib};
 
@@ -85,6 +84,26 @@ struct Soak {
     hostile_answers: AtomicU64,
 }
 
+impl Soak {
+    fn new(base: String, service: String) -> Soak {
+        Soak {
+            base,
+            service,
+            stop: AtomicBool::new(false),
+            down: AtomicBool::new(false),
+            inbound: Mutex::default(),
+            replies: Mutex::default(),
+            channels: Mutex::default(),
+            failures_while_up: AtomicU64::new(0),
+            hostile_accepted: AtomicU64::new(0),
+            webhook_retries: AtomicU64::new(0),
+            unacknowledged: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            hostile_answers: AtomicU64::new(0),
+        }
+    }
+}
+
 pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     let binary = daemon_binary(&args.daemon)?;
     crate::realtime::enough_descriptors(args.sockets + args.hostile + 256)?;
@@ -93,8 +112,8 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     let provider = FakeTwilio::start()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let listen = format!("127.0.0.1:{port}");
-    // Every refused hostile request is a warning: only errors are shown here.
-    // Every client here comes from 127.0.0.1 but the hostile ones: no per-address cap.
+    // Only errors are shown (every refused hostile request is a warning); every client but the
+    // hostile ones comes from 127.0.0.1, so no per-address cap.
     let env = [
         ("SWITCHBOARD_TWILIO_API_BASE", provider.url.as_str()),
         ("SWITCHBOARD_LOG", "error"),
@@ -104,21 +123,7 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     let mut daemon = start()?;
     let base = format!("http://{listen}");
     let service = create_flow(&base, "sms", NUMBER)?;
-    let soak = Arc::new(Soak {
-        base,
-        service,
-        stop: AtomicBool::new(false),
-        down: AtomicBool::new(false),
-        inbound: Mutex::default(),
-        replies: Mutex::default(),
-        channels: Mutex::default(),
-        failures_while_up: AtomicU64::new(0),
-        hostile_accepted: AtomicU64::new(0),
-        webhook_retries: AtomicU64::new(0),
-        unacknowledged: AtomicU64::new(0),
-        reconnects: AtomicU64::new(0),
-        hostile_answers: AtomicU64::new(0),
-    });
+    let soak = Arc::new(Soak::new(base, service));
     let total = Duration::from_secs_f64(args.minutes * 60.0);
     let hostile_now = Arc::new(AtomicU64::new(100));
     let (customers, rate, socket_count, reply_rate) =
@@ -132,6 +137,108 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
             spawn(&soak, move |s| hostile(s, &wanted))
         },
     ];
+    let stage = Stage { soak: &soak, provider: &provider, hostile_now: &hostile_now };
+    let memory_before = play(&stage, total, args.hostile, &mut daemon, &start)?;
+    for thread in threads {
+        let _ = thread.join();
+    }
+    let drained = drain(&soak, &provider, Duration::from_secs(300))?;
+    let memory_after = rss_kib(daemon.id())?;
+    let report = check(&soak, &provider)?;
+    stop_daemon(&mut daemon, false)?;
+    let verified =
+        std::process::Command::new(&binary).args(["verify", "--data-dir"]).arg(&data).output()?;
+    verdict(&soak, &report, drained, &verified, (memory_before, memory_after))
+}
+
+/// Prints every invariant with what was seen, and fails the run if one is broken.
+fn verdict(
+    soak: &Soak,
+    report: &Report,
+    drained: bool,
+    verified: &std::process::Output,
+    (memory_before, memory_after): (u64, u64),
+) -> anyhow::Result<()> {
+    let failures = soak.failures_while_up.load(Ordering::Relaxed);
+    let accepted = soak.hostile_accepted.load(Ordering::Relaxed);
+    let unacknowledged = soak.unacknowledged.load(Ordering::Relaxed);
+    let rows = [
+        (
+            "every acknowledged customer message in its channels once",
+            report.inbound_problems.is_empty(),
+            format!("{} acknowledged, {} problems", report.inbound, report.inbound_problems.len()),
+        ),
+        (
+            "every acknowledged reply in its channel once",
+            report.reply_problems.is_empty(),
+            format!("{} acknowledged, {} problems", report.replies, report.reply_problems.len()),
+        ),
+        (
+            "every acknowledged reply reached the provider or is marked failed",
+            report.undelivered.is_empty(),
+            format!(
+                "{} delivered ({} of them more than once: at least once, as documented), {} \
+                 failed, {} neither",
+                report.delivered,
+                report.delivered_twice,
+                report.failed,
+                report.undelivered.len()
+            ),
+        ),
+        ("the outbox drained", drained, "switchboard_outbox_pending_streams all 0".into()),
+        (
+            "every customer message acknowledged in the end",
+            unacknowledged == 0,
+            format!("{unacknowledged} never acknowledged"),
+        ),
+        (
+            "no legitimate request failed while the daemon was up",
+            failures == 0,
+            format!("{failures} failed"),
+        ),
+        ("no forged or malformed request accepted", accepted == 0, format!("{accepted} accepted")),
+        ("the folder verifies after a clean stop", verified.status.success(), status_of(verified)),
+        (
+            "memory back within 20 % of its level before the hostile phase",
+            memory_after as f64 <= memory_before as f64 * (1.0 + MEMORY_SLACK),
+            format!("{memory_before} KiB before, {memory_after} KiB after"),
+        ),
+    ];
+    println!("\n| invariant | result |\n|---|---|");
+    for (what, ok, detail) in &rows {
+        println!("| {what} | {} ({detail}) |", if *ok { "holds" } else { "BROKEN" });
+    }
+    println!(
+        "\nfailed webhook attempts sent again {}, socket connections made {}, hostile requests \
+         answered {}",
+        soak.webhook_retries.load(Ordering::Relaxed),
+        soak.reconnects.load(Ordering::Relaxed),
+        soak.hostile_answers.load(Ordering::Relaxed)
+    );
+    let problems = report.inbound_problems.iter().chain(&report.reply_problems);
+    for problem in problems.chain(&report.undelivered).take(20) {
+        println!("  {problem}");
+    }
+    anyhow::ensure!(rows.iter().all(|(_, ok, _)| *ok), "an invariant is broken (above)");
+    Ok(())
+}
+
+/// What the timeline acts on.
+struct Stage<'a> {
+    soak: &'a Soak,
+    provider: &'a FakeTwilio,
+    hostile_now: &'a AtomicU64,
+}
+
+/// The run's timeline: restarts, the kill, the outage and the hostile phase at their shares of
+/// `total`, then the end of the load. Returns resident memory before the hostile phase.
+fn play(
+    stage: &Stage<'_>,
+    total: Duration,
+    hostile: usize,
+    daemon: &mut Child,
+    start: &dyn Fn() -> anyhow::Result<Child>,
+) -> anyhow::Result<u64> {
     let began = Instant::now();
     let at = |share: f64| began + total.mul_f64(share);
     let mut memory_before = 0;
@@ -149,105 +256,26 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         println!("{:>7.1} s  {what:?}", began.elapsed().as_secs_f64());
         match what {
             Event::Restart | Event::Kill => {
-                still_running(&mut daemon)?;
-                soak.down.store(true, Ordering::SeqCst);
-                stop_daemon(&mut daemon, what == Event::Kill)?;
-                daemon = start()?;
-                soak.down.store(false, Ordering::SeqCst);
+                still_running(daemon)?;
+                stage.soak.down.store(true, Ordering::SeqCst);
+                stop_daemon(daemon, what == Event::Kill)?;
+                *daemon = start()?;
+                stage.soak.down.store(false, Ordering::SeqCst);
             }
-            Event::OutageStarts => provider.failing.store(true, Ordering::SeqCst),
-            Event::OutageEnds => provider.failing.store(false, Ordering::SeqCst),
+            Event::OutageStarts => stage.provider.failing.store(true, Ordering::SeqCst),
+            Event::OutageEnds => stage.provider.failing.store(false, Ordering::SeqCst),
             Event::HostileStarts => {
                 memory_before = rss_kib(daemon.id())?;
-                hostile_now.store(args.hostile as u64, Ordering::SeqCst);
+                stage.hostile_now.store(hostile as u64, Ordering::SeqCst);
             }
-            Event::HostileEnds => hostile_now.store(100, Ordering::SeqCst),
+            Event::HostileEnds => stage.hostile_now.store(100, Ordering::SeqCst),
             Event::End => {
-                still_running(&mut daemon)?;
-                soak.stop.store(true, Ordering::SeqCst);
+                still_running(daemon)?;
+                stage.soak.stop.store(true, Ordering::SeqCst);
             }
         }
     }
-    for thread in threads {
-        let _ = thread.join();
-    }
-    let drained = drain(&soak, &provider, Duration::from_secs(300))?;
-    let memory_after = rss_kib(daemon.id())?;
-    let report = check(&soak, &provider)?;
-    stop_daemon(&mut daemon, false)?;
-    let verified =
-        std::process::Command::new(&binary).args(["verify", "--data-dir"]).arg(&data).output()?;
-    let verify_ok = verified.status.success();
-    let memory_ok = memory_after as f64 <= memory_before as f64 * (1.0 + MEMORY_SLACK);
-    let failures = soak.failures_while_up.load(Ordering::Relaxed);
-    let accepted = soak.hostile_accepted.load(Ordering::Relaxed);
-    let unacknowledged = soak.unacknowledged.load(Ordering::Relaxed);
-    println!();
-    println!("| invariant | result |");
-    println!("|---|---|");
-    let row = |what: &str, ok: bool, detail: String| {
-        println!("| {what} | {} ({detail}) |", if ok { "holds" } else { "BROKEN" });
-    };
-    row(
-        "every acknowledged customer message in its channels once",
-        report.inbound_problems.is_empty(),
-        format!("{} acknowledged, {} problems", report.inbound, report.inbound_problems.len()),
-    );
-    row(
-        "every acknowledged reply in its channel once",
-        report.reply_problems.is_empty(),
-        format!("{} acknowledged, {} problems", report.replies, report.reply_problems.len()),
-    );
-    row(
-        "every acknowledged reply reached the provider or is marked failed",
-        report.undelivered.is_empty(),
-        format!(
-            "{} delivered ({} of them more than once: at least once, as documented), {} failed, \
-             {} neither",
-            report.delivered,
-            report.delivered_twice,
-            report.failed,
-            report.undelivered.len()
-        ),
-    );
-    row("the outbox drained", drained, "switchboard_outbox_pending_streams all 0".into());
-    row(
-        "every customer message acknowledged in the end",
-        unacknowledged == 0,
-        format!("{unacknowledged} never acknowledged"),
-    );
-    row(
-        "no legitimate request failed while the daemon was up",
-        failures == 0,
-        format!("{failures} failed"),
-    );
-    row("no forged or malformed request accepted", accepted == 0, format!("{accepted} accepted"));
-    row("the folder verifies after a clean stop", verify_ok, status_of(&verified));
-    row(
-        "memory back within 20 % of its level before the hostile phase",
-        memory_ok,
-        format!("{} KiB before, {} KiB after", memory_before, memory_after),
-    );
-    println!(
-        "\nwebhook retries {}, socket reconnections {}, hostile requests answered {}",
-        soak.webhook_retries.load(Ordering::Relaxed),
-        soak.reconnects.load(Ordering::Relaxed),
-        soak.hostile_answers.load(Ordering::Relaxed)
-    );
-    for problem in report.inbound_problems.iter().chain(&report.reply_problems).take(20) {
-        println!("  {problem}");
-    }
-    let held = report.inbound_problems.is_empty()
-        && report.reply_problems.is_empty()
-        && report.undelivered.is_empty()
-        && drained
-        && unacknowledged == 0
-        && failures == 0
-        && accepted == 0
-        && verify_ok
-        && memory_ok;
-    anyhow::ensure!(held, "an invariant is broken (above)");
-    Ok(())
+    Ok(memory_before)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -615,56 +643,4 @@ fn pages(agent: &ureq::Agent, first: &str, key: &str) -> anyhow::Result<Vec<serd
         url = page["meta"]["next_page_url"].as_str().map(str::to_owned);
     }
     Ok(items)
-}
-
-/// A stand-in for Twilio's Messages API on 127.0.0.1 that keeps the bodies it was sent, and
-/// answers 503 while `failing`.
-struct FakeTwilio {
-    url: String,
-    bodies: Arc<Mutex<Vec<String>>>,
-    failing: Arc<AtomicBool>,
-}
-
-impl FakeTwilio {
-    fn start() -> anyhow::Result<FakeTwilio> {
-        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
-        let failing = Arc::new(AtomicBool::new(false));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let state = web::Data::new((Arc::clone(&bodies), Arc::clone(&failing)));
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new().app_data(state.clone()).default_service(web::to(accept))
-                })
-                .workers(1)
-                .listen(listener)
-                .map(HttpServer::run);
-                if let Ok(server) = server {
-                    let _ = server.await;
-                }
-            });
-        });
-        Ok(FakeTwilio { url, bodies, failing })
-    }
-
-    fn received(&self) -> Vec<String> {
-        self.bodies.lock().unwrap().clone()
-    }
-}
-
-type FakeState = (Arc<Mutex<Vec<String>>>, Arc<AtomicBool>);
-
-async fn accept(
-    state: web::Data<FakeState>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    let (bodies, failing) = state.get_ref();
-    if failing.load(Ordering::SeqCst) {
-        return HttpResponse::ServiceUnavailable().finish();
-    }
-    let mut bodies = bodies.lock().unwrap();
-    bodies.push(form.get("Body").cloned().unwrap_or_default());
-    let n = bodies.len();
-    HttpResponse::Created().json(json!({"sid": format!("SM{n:032x}"), "status": "queued"}))
 }

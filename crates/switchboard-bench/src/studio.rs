@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use clap::Args;
 use serde_json::{json, Value};
 use switchboard_domain::{Aggregate, Recorded, Sid, SidPrefix, Timestamp};
@@ -23,6 +22,7 @@ use switchboard_studio::{
     validate_json, ExecutionCommand, ExecutionInput, ExecutionState, Limits, MAX_STEPS_LIMIT,
 };
 
+use crate::fake_twilio::FakeTwilio;
 use crate::http::{
     base64, create_flow, daemon_binary, load, start_daemon_with, start_raw_pipeline, ACCOUNT,
     NUMBER, TOKEN,
@@ -354,43 +354,4 @@ fn ingest(
         ratios[ratios.len() / 2] * 100.0
     );
     Ok(())
-}
-
-/// A stand-in for Twilio's Messages API on 127.0.0.1: accepts every message with an `SM…` SID
-/// of its own and counts them (`taskrouter` posts its external integration's deliveries to it).
-pub(crate) struct FakeTwilio {
-    pub(crate) url: String,
-    sent: Arc<AtomicUsize>,
-}
-
-impl FakeTwilio {
-    pub(crate) fn start() -> anyhow::Result<FakeTwilio> {
-        let sent = Arc::new(AtomicUsize::new(0));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let counter = web::Data::new(Arc::clone(&sent));
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    App::new().app_data(counter.clone()).default_service(web::to(accept))
-                })
-                .workers(1)
-                .listen(listener)
-                .map(HttpServer::run);
-                if let Ok(server) = server {
-                    let _ = server.await;
-                }
-            });
-        });
-        Ok(FakeTwilio { url, sent })
-    }
-
-    pub(crate) fn sent(&self) -> usize {
-        self.sent.load(Ordering::Relaxed)
-    }
-}
-
-async fn accept(sent: web::Data<Arc<AtomicUsize>>) -> HttpResponse {
-    let n = sent.fetch_add(1, Ordering::Relaxed);
-    HttpResponse::Created().json(json!({"sid": format!("SM{n:032x}"), "status": "queued"}))
 }

@@ -27,11 +27,11 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 
+use crate::fake_twilio::FakeTwilio;
 use crate::http::{base64, daemon_binary, start_daemon_with, start_raw_pipeline, ACCOUNT, TOKEN};
 use crate::load::{load_with, post_numbered, Client, Signed};
 use crate::realtime::{enough_descriptors, read_json, Stopped};
 use crate::stats::{ms, rate, ProcessUsage, Run};
-use crate::studio::FakeTwilio;
 
 #[derive(Args)]
 pub struct TaskRouterArgs {
