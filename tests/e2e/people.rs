@@ -237,11 +237,11 @@ fn a_set_password_link_works_once_and_every_sign_in_and_role_change_is_in_the_lo
         .arg(temp.path().join("data")));
     replay.assert_ok();
     assert!(!replay.stdout.contains("$argon2"), "a password hash is never shown");
-    // After a restart: the password holds, the old session does not, no second admin is made.
+    // After a restart: the password and the session hold, no second admin is made.
     let mut command = daemon_command(&temp.path().join("data"));
     command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
     let again = Daemon::start(command);
-    assert_eq!(again.console_get(&hana, "/console/me").status, 401);
+    assert_eq!(again.console_get(&hana, "/console/me").json()["person"]["role"], "supervisor");
     assert_eq!(again.signed_in("hana", PASSWORD).person["person"]["role"], "supervisor");
     let printed = again.stdout.lock().unwrap().join("\n");
     assert!(!printed.contains("console password:"), "{printed}");
@@ -264,6 +264,61 @@ fn a_set_password_link_works_once_and_every_sign_in_and_role_change_is_in_the_lo
             "role_changed"
         ]
     );
+}
+
+/// The daemon started again on the folder of `temp` (as `started` made it).
+fn restarted(temp: &tempfile::TempDir, daemon: Daemon) -> Daemon {
+    let (code, _) = daemon.terminate();
+    assert_eq!(code, 0);
+    let mut command = daemon_command(&temp.path().join("data"));
+    command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");
+    command.env("SWITCHBOARD_DURABILITY", "flush");
+    Daemon::start(command)
+}
+
+#[test]
+fn sessions_survive_a_restart_and_signed_out_ones_stay_refused() {
+    let (temp, daemon) = started();
+    let admin = daemon.signed_in("admin", &daemon.first_admin_password());
+    let laptop = person_signed_in(&daemon, "ines", "agent");
+    let phone = daemon.signed_in("ines", PASSWORD);
+    let tablet = daemon.signed_in("ines", PASSWORD);
+    let kiosk = person_signed_in(&daemon, "jon", "agent");
+    let desk = daemon.signed_in("jon", PASSWORD);
+    assert_eq!(daemon.console_post(&tablet, "/console/logout", &[], true).status, 204);
+    let everywhere = daemon.console_post(&kiosk, "/console/logout-everywhere", &[], true);
+    assert_eq!(everywhere.status, 204, "{}", everywhere.body);
+    let daemon = restarted(&temp, daemon);
+    // The same cookies work, and their CSRF tokens still change things.
+    for session in [&laptop, &phone] {
+        let me = daemon.console_get(session, "/console/me");
+        assert_eq!(me.status, 200, "{}", me.body);
+        assert_eq!(me.json()["person"]["username"], "ines");
+        assert_eq!(me.json()["csrf_token"].as_str(), Some(session.csrf.as_str()));
+    }
+    let sid = text(&laptop.person["person"], "sid");
+    let changed = daemon.console_post(
+        &admin,
+        &format!("/admin/v1/People/{sid}"),
+        &[("Role", "supervisor")],
+        true,
+    );
+    assert_eq!(changed.status, 200, "the admin's session and CSRF token: {}", changed.body);
+    let without = daemon.console_post(&phone, "/console/logout", &[], false);
+    assert_eq!(without.status, 403, "a cookie alone still changes nothing");
+    // Signed out before the restart: still refused after it.
+    assert_eq!(daemon.console_get(&tablet, "/console/me").status, 401, "signed out");
+    assert_eq!(daemon.console_get(&kiosk, "/console/me").status, 401, "everywhere");
+    assert_eq!(daemon.console_get(&desk, "/console/me").status, 401, "everywhere");
+    assert_eq!(daemon.console_get(&desk, "/console/token").status, 401);
+    // A sign-out after the restart holds across the next one too.
+    assert_eq!(daemon.console_post(&phone, "/console/logout", &[], true).status, 204);
+    let desk = daemon.signed_in("jon", PASSWORD);
+    let daemon = restarted(&temp, daemon);
+    assert_eq!(daemon.console_get(&phone, "/console/me").status, 401);
+    assert_eq!(daemon.console_get(&laptop, "/console/me").json()["person"]["role"], "supervisor");
+    assert_eq!(daemon.console_get(&desk, "/console/me").status, 200);
+    assert_eq!(daemon.console_get(&kiosk, "/console/me").status, 401);
 }
 
 /// The sign-in page in real headless Chromium (crates/switchboard-web/ui/e2e/console.mjs, with

@@ -51,8 +51,9 @@ pub use event::{
 };
 pub use index::{IndexEntry, IndexKind};
 pub use person::{
-    permits, valid_username, ConsoleAction, PersonCommand, PersonEvent, PersonLinks,
-    PersonRejection, PersonRole, PersonState,
+    permits, valid_username, ConsoleAction, OpenedSession, PersonCommand, PersonEvent, PersonLinks,
+    PersonRejection, PersonRole, PersonSession, PersonState, SESSIONS_PER_PERSON,
+    SESSION_LIFETIME_MS,
 };
 pub use provider_messages::{ProviderMessageRef, RecentProviderMessages};
 pub use sid::{Sid, SidError, SidPrefix};

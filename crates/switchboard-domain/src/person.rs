@@ -11,6 +11,10 @@ use crate::{Aggregate, DomainEvent, Recorded, Sid, SidPrefix, Timestamp};
 
 /// The longest username.
 pub const MAX_USERNAME_CHARS: usize = 64;
+/// How long a console session lasts from its sign-in: a working day.
+pub const SESSION_LIFETIME_MS: i64 = 12 * 3600 * 1000;
+/// The most console sessions one person keeps: opening one more ends their oldest.
+pub const SESSIONS_PER_PERSON: usize = 20;
 
 /// What a person is in the console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,6 +79,31 @@ pub fn valid_username(name: &str) -> bool {
         })
 }
 
+/// A console session a sign-in opened, as its `signed_in` event records it: the SHA-256 (hex) of
+/// the cookie's secret, never the secret, and the session's CSRF token. It opened at the event's
+/// time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenedSession {
+    pub digest: String,
+    pub csrf: String,
+}
+
+/// A live console session of a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonSession {
+    /// The SHA-256 (hex) of the cookie's secret.
+    pub digest: String,
+    pub csrf: String,
+    pub opened: Timestamp,
+}
+
+impl PersonSession {
+    /// Whether the session is still live at `now` ([`SESSION_LIFETIME_MS`] from its opening).
+    pub fn live_at(&self, now: Timestamp) -> bool {
+        now.as_millis() < self.opened.as_millis().saturating_add(SESSION_LIFETIME_MS)
+    }
+}
+
 /// The Chat user and TaskRouter worker a person answers as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonLinks {
@@ -109,9 +138,12 @@ pub enum PersonEvent {
         from: PersonRole,
         to: PersonRole,
     },
-    /// A sign-in, from `address` when known.
+    /// A sign-in, from `address` when known, and the console session it opened (absent in
+    /// records written before sessions were kept in the log).
     SignedIn {
         address: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<OpenedSession>,
     },
     /// A refused sign-in (wrong password, no password yet).
     SignInFailed {
@@ -119,6 +151,10 @@ pub enum PersonEvent {
     },
     /// Every session of the person ends.
     SignedOutEverywhere,
+    /// One console session ends (a sign-out): the digest of its secret.
+    SignedOut {
+        digest: String,
+    },
     /// A supervisor opened a live conversation read-only (monitoring joins no channel): the
     /// audit record of who watched what.
     ConversationMonitored {
@@ -137,6 +173,7 @@ impl DomainEvent for PersonEvent {
             PersonEvent::SignedIn { .. } => "signed_in",
             PersonEvent::SignInFailed { .. } => "sign_in_failed",
             PersonEvent::SignedOutEverywhere => "signed_out_everywhere",
+            PersonEvent::SignedOut { .. } => "signed_out",
             PersonEvent::ConversationMonitored { .. } => "conversation_monitored",
         }
     }
@@ -167,13 +204,19 @@ pub enum PersonCommand {
         at: Timestamp,
     },
     ChangeRole(PersonRole),
+    /// A sign-in, and the console session it opens (if any).
     RecordSignIn {
         address: Option<String>,
+        session: Option<OpenedSession>,
     },
     RecordFailedSignIn {
         address: Option<String>,
     },
     SignOutEverywhere,
+    /// Ends the session of this digest; a session not kept (ended, expired) records nothing.
+    SignOut {
+        digest: String,
+    },
     RecordMonitoring {
         channel_sid: Sid,
     },
@@ -208,11 +251,30 @@ pub struct PersonState {
     pub date_created: Timestamp,
     pub date_updated: Timestamp,
     pub events_applied: u64,
+    /// The console sessions opened and not ended, oldest first: at most
+    /// [`SESSIONS_PER_PERSON`], and those past [`SESSION_LIFETIME_MS`] at the latest sign-in
+    /// dropped (a reader checks the lifetime anyway).
+    #[serde(default)]
+    pub sessions: Vec<PersonSession>,
 }
 
 impl PersonState {
     pub fn is_live(&self) -> bool {
         self.sid.is_some()
+    }
+
+    /// The live session of a secret's digest at `now`.
+    pub fn session(&self, digest: &str, now: Timestamp) -> Option<&PersonSession> {
+        self.sessions.iter().find(|s| s.digest == digest && s.live_at(now))
+    }
+
+    fn open_session(&mut self, opened: &OpenedSession, at: Timestamp) {
+        self.sessions.retain(|s| s.live_at(at) && s.digest != opened.digest);
+        while self.sessions.len() >= SESSIONS_PER_PERSON {
+            self.sessions.remove(0);
+        }
+        let OpenedSession { digest, csrf } = opened.clone();
+        self.sessions.push(PersonSession { digest, csrf, opened: at });
     }
 
     /// Total, like every `apply`: an event that makes no sense changes nothing.
@@ -236,9 +298,20 @@ impl PersonState {
                 self.password_link = None;
             }
             PersonEvent::RoleChanged { to, .. } => self.role = Some(*to),
-            PersonEvent::SignedOutEverywhere => self.session_epoch += 1,
+            PersonEvent::SignedOutEverywhere => {
+                self.session_epoch += 1;
+                self.sessions.clear();
+            }
+            PersonEvent::SignedIn { session: Some(opened), .. } => {
+                self.open_session(opened, record.at);
+                return;
+            }
+            PersonEvent::SignedOut { digest } => {
+                self.sessions.retain(|s| &s.digest != digest);
+                return;
+            }
             // Audit records: they change nothing the console decides on.
-            PersonEvent::SignedIn { .. }
+            PersonEvent::SignedIn { session: None, .. }
             | PersonEvent::SignInFailed { .. }
             | PersonEvent::ConversationMonitored { .. } => return,
         }
@@ -299,11 +372,19 @@ impl Aggregate for PersonState {
                 let from = current.unwrap_or(to);
                 Ok(vec![PersonEvent::RoleChanged { from, to }])
             }
-            PersonCommand::RecordSignIn { address } => Ok(vec![PersonEvent::SignedIn { address }]),
+            PersonCommand::RecordSignIn { address, session } => {
+                Ok(vec![PersonEvent::SignedIn { address, session }])
+            }
             PersonCommand::RecordFailedSignIn { address } => {
                 Ok(vec![PersonEvent::SignInFailed { address }])
             }
             PersonCommand::SignOutEverywhere => Ok(vec![PersonEvent::SignedOutEverywhere]),
+            PersonCommand::SignOut { digest }
+                if self.sessions.iter().any(|s| s.digest == digest) =>
+            {
+                Ok(vec![PersonEvent::SignedOut { digest }])
+            }
+            PersonCommand::SignOut { .. } => Ok(Vec::new()),
             PersonCommand::RecordMonitoring { channel_sid } => {
                 Ok(vec![PersonEvent::ConversationMonitored { channel_sid }])
             }
@@ -438,5 +519,74 @@ mod tests {
         let fresh = PersonState::default();
         let refused = fresh.decide(PersonCommand::RecordMonitoring { channel_sid });
         assert_eq!(refused, Err(PersonRejection::NotFound));
+    }
+
+    fn sign_in(state: &mut PersonState, digest: &str, when: i64) {
+        let session = Some(OpenedSession { digest: digest.into(), csrf: format!("csrf-{digest}") });
+        run(state, PersonCommand::RecordSignIn { address: None, session }, when).unwrap();
+    }
+
+    fn digests(state: &PersonState) -> Vec<&str> {
+        state.sessions.iter().map(|s| s.digest.as_str()).collect()
+    }
+
+    #[test]
+    fn a_sign_in_keeps_its_session_until_signed_out_or_expired() {
+        let mut state = alice();
+        sign_in(&mut state, "d1", 10);
+        let kept = state.session("d1", at(11)).unwrap();
+        assert_eq!((kept.csrf.as_str(), kept.opened), ("csrf-d1", at(10)));
+        assert_eq!(state.session("d2", at(11)), None);
+        let end = at(10).as_millis() + SESSION_LIFETIME_MS;
+        assert!(state.session("d1", Timestamp::from_millis(end - 1)).is_some());
+        assert_eq!(state.session("d1", Timestamp::from_millis(end)), None, "past its lifetime");
+        sign_in(&mut state, "d2", 11);
+        let out = run(&mut state, PersonCommand::SignOut { digest: "d1".into() }, 12).unwrap();
+        assert_eq!(out, vec![PersonEvent::SignedOut { digest: "d1".into() }]);
+        assert_eq!(digests(&state), ["d2"]);
+        let again = state.decide(PersonCommand::SignOut { digest: "d1".into() });
+        assert_eq!(again, Ok(vec![]), "an ended session records nothing");
+        // A later sign-in drops the sessions expired by its time.
+        let later = (10 + SESSION_LIFETIME_MS / 1000) + 1;
+        sign_in(&mut state, "d3", later);
+        assert_eq!(digests(&state), ["d3"]);
+    }
+
+    #[test]
+    fn a_person_keeps_at_most_twenty_sessions_and_signing_out_everywhere_ends_them_all() {
+        let mut state = alice();
+        for n in 0..SESSIONS_PER_PERSON + 2 {
+            sign_in(&mut state, &format!("d{n}"), 10 + n as i64);
+        }
+        assert_eq!(state.sessions.len(), SESSIONS_PER_PERSON);
+        assert_eq!(state.sessions[0].digest, "d2", "the oldest made room");
+        let newest = format!("d{}", SESSIONS_PER_PERSON + 1);
+        assert!(state.session(&newest, at(100)).is_some());
+        run(&mut state, PersonCommand::SignOutEverywhere, 100).unwrap();
+        assert!(state.sessions.is_empty());
+        assert_eq!(state.session_epoch, 1);
+        sign_in(&mut state, "d99", 101);
+        assert_eq!(digests(&state), ["d99"]);
+    }
+
+    #[test]
+    fn a_sign_in_of_an_older_record_opens_no_session_and_decodes_positionally() {
+        // A `signed_in` written before sessions were kept: `[address]` alone.
+        let old = rmp_serde::to_vec(&serde_json::json!({"signed_in": [ "10.0.0.1" ]})).unwrap();
+        let event: PersonEvent = rmp_serde::from_slice(&old).unwrap();
+        assert_eq!(
+            event,
+            PersonEvent::SignedIn { address: Some("10.0.0.1".into()), session: None }
+        );
+        let mut state = alice();
+        Aggregate::apply(&mut state, &Recorded::new(at(2), event));
+        assert!(state.sessions.is_empty());
+        let new = PersonEvent::SignedIn {
+            address: None,
+            session: Some(OpenedSession { digest: "d".into(), csrf: "c".into() }),
+        };
+        let bytes = rmp_serde::to_vec(&new).unwrap();
+        assert_eq!(rmp_serde::from_slice::<PersonEvent>(&bytes).unwrap(), new);
+        assert_eq!(new.type_name(), "signed_in");
     }
 }

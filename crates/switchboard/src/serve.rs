@@ -164,7 +164,7 @@ async fn serve(
         realtime: settings.realtime,
         webchat: switchboard_http::Webchat::new(settings.webchat),
         rate: switchboard_http::RateLimits::new(settings.rate),
-        sessions: switchboard_http::Sessions::default(),
+        sessions: switchboard_http::Sessions,
     };
     let engine = state.engine.clone();
     let scrape = Scrape::new(metrics, engine.clone());

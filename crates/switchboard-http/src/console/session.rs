@@ -1,20 +1,31 @@
 //! Console sessions: what a sign-in opens, whatever proved who the person is (a password today;
 //! an OIDC login later calls [`Sessions::open`] the same way). A session is a random bearer
 //! secret in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the daemon is served over
-//! TLS), kept in memory by its SHA-256 only, with a CSRF token the console sends back in the
-//! `X-CSRF-Token` header of every call that changes something: a request that carries the
-//! cookie alone is refused. Sessions end at sign-out, after [`SESSION_LIFETIME`], when the person
-//! signs out everywhere (their `session_epoch` moves on) or when the daemon restarts.
+//! TLS), with a CSRF token the console sends back in the `X-CSRF-Token` header of every call that
+//! changes something: a request that carries the cookie alone is refused.
+//!
+//! Sessions are durable: opening one records it in the person's own stream (the `signed_in`
+//! event carries the SHA-256 of the secret, never the secret, and the CSRF token; the stream is
+//! encrypted at rest like the whole log) before the cookie is answered, and the person's state
+//! keeps their live sessions ([`switchboard_domain::PersonState::sessions`], at most
+//! [`SESSIONS_PER_PERSON`]). The people directory holds every person in memory and loads them at
+//! start, so a session is found there, and a restart or an upgrade signs nobody out. The cookie
+//! is `<person SID>.<secret>`, so a lookup reads one person. Sessions end at sign-out (a
+//! `signed_out` event), after [`SESSION_LIFETIME_MS`], or when the person signs out everywhere
+//! (`signed_out_everywhere` drops them all).
 
-use std::collections::HashMap;
 use std::future::{ready, Ready};
-use std::sync::{Arc, Mutex};
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::{dev::Payload, http::Method, web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
+use switchboard_actors::PeopleDirectory;
 use switchboard_crypto::password::{random_secret, secret_digest};
-use switchboard_domain::{permits, ConsoleAction, PersonRole, PersonState, Sid, Timestamp};
+use switchboard_domain::{
+    permits, ConsoleAction, OpenedSession, PersonCommand, PersonRole, PersonState, Sid, SidPrefix,
+    Timestamp,
+};
+pub use switchboard_domain::{SESSIONS_PER_PERSON, SESSION_LIFETIME_MS};
 
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -23,89 +34,83 @@ use crate::twilio::error::ApiError;
 pub const COOKIE: &str = "sb_console";
 /// The header that carries the CSRF token.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
-/// How long a session lasts from its sign-in: a working day.
-pub const SESSION_LIFETIME_MS: i64 = 12 * 3600 * 1000;
-/// The most sessions kept for one person: opening one more ends their oldest.
-const SESSIONS_PER_PERSON: usize = 20;
-/// The most sessions kept at all: past it, a sign-in ends the oldest session of the server.
-const MAX_SESSIONS: usize = 100_000;
 
 /// One open session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub person: Sid,
-    /// The person's `session_epoch` when it opened: a sign-out everywhere moves it on.
+    /// The person's `session_epoch` when it was found.
     pub epoch: u64,
     pub csrf: String,
     pub opened: Timestamp,
 }
 
-/// Every open session, by the digest of its secret. Cheap to clone (shared).
+/// The console's sessions, kept in the people's streams: this handle holds nothing itself.
 #[derive(Debug, Clone, Default)]
-pub struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
+pub struct Sessions;
 
 impl Sessions {
-    /// Opens a session for `person` (who proved who they are), returning its secret for the
-    /// cookie and its CSRF token.
-    pub fn open(&self, person: &PersonState, now: Timestamp) -> Option<(String, Session)> {
+    /// Opens a session for `person` (who proved who they are): records the sign-in, from
+    /// `address`, with the session, durably; returns the cookie's value, the session and the
+    /// person as the sign-in leaves them.
+    pub async fn open(
+        &self,
+        people: &PeopleDirectory,
+        person: &PersonState,
+        address: Option<String>,
+        now: Timestamp,
+    ) -> Result<(String, Session, PersonState), ApiError> {
+        let sid = person.sid.ok_or_else(ApiError::internal)?;
         let secret = random_secret();
+        let opened = OpenedSession { digest: secret_digest(&secret), csrf: random_secret() };
+        let csrf = opened.csrf.clone();
+        let recorded = PersonCommand::RecordSignIn { address, session: Some(opened) };
+        let person = people
+            .execute(sid, vec![recorded], now)
+            .await?
+            .map_err(|_| ApiError::unauthorized().without_challenge())?;
+        let session = Session { person: sid, epoch: person.session_epoch, csrf, opened: now };
+        Ok((format!("{sid}.{secret}"), session, person))
+    }
+
+    /// The live session of a cookie's value, and its person.
+    pub fn find(
+        &self,
+        people: &PeopleDirectory,
+        cookie: &str,
+        now: Timestamp,
+    ) -> Option<(Session, PersonState)> {
+        let (sid, secret) = split(cookie)?;
+        let person = people.get(sid)?;
+        let kept = person.session(&secret_digest(secret), now)?;
         let session = Session {
-            person: person.sid?,
+            person: sid,
             epoch: person.session_epoch,
-            csrf: random_secret(),
-            opened: now,
+            csrf: kept.csrf.clone(),
+            opened: kept.opened,
         };
-        let mut all = self.lock();
-        all.retain(|_, s| live(s, now));
-        let theirs = all.values().filter(|s| s.person == session.person).count();
-        if theirs >= SESSIONS_PER_PERSON {
-            oldest_where(&mut all, |s| s.person == session.person);
-        }
-        if all.len() >= MAX_SESSIONS {
-            oldest_where(&mut all, |_| true);
-        }
-        all.insert(secret_digest(&secret), session.clone());
-        Some((secret, session))
+        Some((session, person))
     }
 
-    /// The live session of a cookie's secret.
-    pub fn find(&self, secret: &str, now: Timestamp) -> Option<Session> {
-        let digest = secret_digest(secret);
-        let mut all = self.lock();
-        match all.get(&digest) {
-            Some(session) if live(session, now) => Some(session.clone()),
-            Some(_) => {
-                all.remove(&digest);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Ends the session of a cookie's secret.
-    pub fn close(&self, secret: &str) {
-        self.lock().remove(&secret_digest(secret));
-    }
-
-    /// Ends every session of `person` kept here (the epoch ends them anyway; this frees them).
-    pub fn close_all(&self, person: Sid) {
-        self.lock().retain(|_, s| s.person != person);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// Ends the session of a cookie's value (a `signed_out` event, durably).
+    pub async fn close(
+        &self,
+        people: &PeopleDirectory,
+        cookie: &str,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
+        let Some((sid, secret)) = split(cookie) else { return Ok(()) };
+        let command = PersonCommand::SignOut { digest: secret_digest(secret) };
+        people.execute(sid, vec![command], now).await?.ok();
+        Ok(())
     }
 }
 
-fn live(session: &Session, now: Timestamp) -> bool {
-    now.as_millis() < session.opened.as_millis().saturating_add(SESSION_LIFETIME_MS)
-}
-
-fn oldest_where(all: &mut HashMap<String, Session>, pick: impl Fn(&Session) -> bool) {
-    let oldest = all.iter().filter(|(_, s)| pick(s)).min_by_key(|(_, s)| s.opened);
-    if let Some(key) = oldest.map(|(key, _)| key.clone()) {
-        all.remove(&key);
-    }
+/// A cookie's value as its person and secret.
+fn split(cookie: &str) -> Option<(Sid, &str)> {
+    let (sid, secret) = cookie.split_once('.')?;
+    let sid = Sid::parse_with(sid, SidPrefix::PERSON).ok()?;
+    (!secret.is_empty()).then_some((sid, secret))
 }
 
 /// The cookie that carries a session's secret (an empty one that expires now, to clear it).
@@ -137,7 +142,7 @@ pub struct SignedIn {
     pub person: PersonState,
     pub role: PersonRole,
     pub session: Session,
-    /// The cookie's secret, to end this session.
+    /// The cookie's value, to end this session.
     pub secret: String,
 }
 
@@ -175,12 +180,8 @@ pub(crate) fn signed_in(request: &HttpRequest) -> Result<SignedIn, ApiError> {
     let cookie = request.cookie(COOKIE).ok_or_else(signed_out)?;
     let secret = cookie.value().to_owned();
     let now = state.engine.now();
-    let session = state.sessions.find(&secret, now).ok_or_else(signed_out)?;
-    let person = state.engine.people().get(session.person).ok_or_else(signed_out)?;
-    if person.session_epoch != session.epoch {
-        state.sessions.close(&secret);
-        return Err(signed_out());
-    }
+    let (session, person) =
+        state.sessions.find(state.engine.people(), &secret, now).ok_or_else(signed_out)?;
     if changes_something(request.method()) && !csrf_matches(request, &session.csrf) {
         return Err(ApiError::forbidden(format!(
             "A signed-in call that changes something needs the session's {CSRF_HEADER} header"
@@ -203,44 +204,16 @@ fn csrf_matches(request: &HttpRequest, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_domain::SidPrefix;
-
-    fn person(n: u8) -> PersonState {
-        PersonState {
-            sid: Some(Sid::from_parts(SidPrefix::PERSON, [n; 16])),
-            role: Some(PersonRole::Agent),
-            ..PersonState::default()
-        }
-    }
 
     #[test]
-    fn a_session_is_found_by_its_secret_until_closed_or_expired() {
-        let sessions = Sessions::default();
-        let now = Timestamp::from_millis(1_000);
-        let (secret, session) = sessions.open(&person(1), now).unwrap();
-        assert_eq!(sessions.find(&secret, now), Some(session.clone()));
-        assert_eq!(sessions.find("not the secret", now), None);
-        let late = Timestamp::from_millis(1_000 + SESSION_LIFETIME_MS);
-        assert_eq!(sessions.find(&secret, late), None, "past its lifetime");
-        let (secret, _) = sessions.open(&person(1), now).unwrap();
-        sessions.close(&secret);
-        assert_eq!(sessions.find(&secret, now), None);
-        assert_ne!(session.csrf, secret);
-    }
-
-    #[test]
-    fn one_person_keeps_a_bounded_number_of_sessions_and_close_all_ends_only_theirs() {
-        let sessions = Sessions::default();
-        let first = sessions.open(&person(1), Timestamp::from_millis(1)).unwrap().0;
-        for n in 0..SESSIONS_PER_PERSON {
-            sessions.open(&person(1), Timestamp::from_millis(2 + n as i64));
-        }
-        let now = Timestamp::from_millis(100);
-        assert_eq!(sessions.find(&first, now), None, "the oldest made room");
-        let other = sessions.open(&person(2), now).unwrap().0;
-        sessions.close_all(person(1).sid.unwrap());
-        assert!(sessions.find(&other, now).is_some());
-        assert_eq!(sessions.lock().len(), 1);
+    fn a_cookie_names_its_person_and_carries_the_secret() {
+        let sid = Sid::from_parts(SidPrefix::PERSON, [1; 16]);
+        let value = format!("{sid}.abc");
+        assert_eq!(split(&value), Some((sid, "abc")));
+        assert_eq!(split(&format!("{sid}.")), None);
+        assert_eq!(split("abc"), None);
+        let channel = Sid::from_parts(SidPrefix::CHANNEL, [1; 16]);
+        assert_eq!(split(&format!("{channel}.abc")), None, "a person's SID only");
     }
 
     #[test]

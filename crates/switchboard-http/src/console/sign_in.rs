@@ -100,11 +100,9 @@ async fn sign_in(
         return refuse(&state, &given.username, ip, address).await;
     };
     let sid = person.sid.ok_or_else(ApiError::internal)?;
-    let recorded = PersonCommand::RecordSignIn { address };
-    let person =
-        changed(state.engine.people().execute(sid, vec![recorded], state.engine.now()).await?)?;
-    let (secret, session) =
-        state.sessions.open(&person, state.engine.now()).ok_or_else(ApiError::internal)?;
+    let people = state.engine.people();
+    let (secret, session, person) =
+        state.sessions.open(people, &person, address, state.engine.now()).await?;
     tracing::info!(person_sid = %sid, "console sign-in");
     Ok(HttpResponse::Ok()
         .cookie(cookie(&secret, secure(&state)))
@@ -178,9 +176,13 @@ pub(super) fn changed(
     responses((status = 204, description = "Signed out; the cookie is cleared")),
 )]
 #[post("/console/logout")]
-async fn sign_out(state: web::Data<AppState>, signed_in: SignedIn) -> HttpResponse {
-    state.sessions.close(&signed_in.secret);
-    HttpResponse::NoContent().cookie(cookie("", secure(&state))).finish()
+async fn sign_out(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+) -> Result<HttpResponse, ApiError> {
+    let people = state.engine.people();
+    state.sessions.close(people, &signed_in.secret, state.engine.now()).await?;
+    Ok(HttpResponse::NoContent().cookie(cookie("", secure(&state))).finish())
 }
 
 /// Ends every session of the signed-in person, on every device (an audit event).
@@ -199,7 +201,6 @@ async fn sign_out_everywhere(
     let sid = signed_in.session.person;
     let command = vec![PersonCommand::SignOutEverywhere];
     changed(state.engine.people().execute(sid, command, state.engine.now()).await?)?;
-    state.sessions.close_all(sid);
     Ok(HttpResponse::NoContent().cookie(cookie("", secure(&state))).finish())
 }
 
