@@ -117,33 +117,7 @@ fn api_keys_made_offline_authenticate_after_a_restart() {
 #[test]
 fn tls_serves_https_directly() {
     let temp = tempfile::tempdir().unwrap();
-    let (cert, key) = (temp.path().join("cert.pem"), temp.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-        .args([
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-addext",
-            "extendedKeyUsage=serverAuth",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl makes a test certificate");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (cert, key) = crate::support::self_signed_certificate(temp.path(), "127.0.0.1");
     let mut command = switchboard();
     command
         .env("SWITCHBOARD_DATA_DIR", temp.path().join("data"))

@@ -14,7 +14,9 @@ fn start(data: &std::path::Path) -> Daemon {
     Daemon::start(command)
 }
 
-fn external_flow(daemon: &Daemon, url: &str, retries: &str) -> String {
+/// A Chat service and an enabled SMS flow for our number with the `external` integration
+/// posting to `url`; returns the service.
+pub(crate) fn external_flow(daemon: &Daemon, url: &str, retries: &str) -> String {
     let service = daemon.post("/chat/v2/Services", &[("FriendlyName", "bridge")]).json()["sid"]
         .as_str()
         .unwrap()

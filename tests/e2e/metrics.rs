@@ -253,22 +253,7 @@ fn the_outbox_depth_counts_a_stream_while_its_delivery_retries() {
     let (_temp, daemon) = started(&[("SWITCHBOARD_OUTBOX_RETRY_BASE", "3s")]);
     let fake = crate::support::fake::FakeServer::start();
     fake.fail_next(&[503; 50]);
-    let service = daemon.post("/chat/v2/Services", &[("FriendlyName", "bridge")]);
-    let service = service.json()["sid"].as_str().unwrap().to_owned();
-    let flow = daemon.post(
-        "/flex/v1/FlexFlows",
-        &[
-            ("FriendlyName", "to the bot"),
-            ("ChatServiceSid", &service),
-            ("ChannelType", "sms"),
-            ("ContactIdentity", OUR_NUMBER),
-            ("Enabled", "true"),
-            ("IntegrationType", "external"),
-            ("Integration.Url", &format!("{}/bot", fake.url)),
-            ("Integration.RetryCount", "3"),
-        ],
-    );
-    assert_eq!(flow.status, 201, "{}", flow.body);
+    crate::integrations::external_flow(&daemon, &format!("{}/bot", fake.url), "3");
     const PENDING: &str = "switchboard_outbox_pending_streams{consumer=\"external-integration\"}";
     let before = scrape(&daemon);
     assert_eq!(before.value(PENDING), 0.0, "{}", before.text);

@@ -40,25 +40,6 @@ fn replace_line(text: &str, old: &str, new: &str) -> String {
         + "\n"
 }
 
-/// A self-signed certificate for [`SERVER_NAME`] and its key, made by `openssl`.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("fullchain.pem"), dir.join("privkey.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
-        .args(["-nodes", "-days", "1", "-subj", &format!("/CN={SERVER_NAME}")])
-        .args(["-addext", &format!("subjectAltName=DNS:{SERVER_NAME}")])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl makes a test certificate");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    (cert, key)
-}
-
 /// The ports nginx listens on for the test, in place of 80 and 443.
 struct Ports {
     http: u16,
@@ -284,7 +265,7 @@ impl Proxied {
         let (service, _) = daemon.sms_flow(false);
         let prefix = temp.path().join("nginx");
         std::fs::create_dir(&prefix).unwrap();
-        let (cert, key) = certificate(&prefix);
+        let (cert, key) = crate::support::self_signed_certificate(&prefix, SERVER_NAME);
         let daemon_address = daemon.base_url.trim_start_matches("http://").to_owned();
         let example = example_for_test(&ports, &daemon_address, &cert, &key);
         let nginx = Nginx::start(&prefix, &example, ports.tls);
