@@ -237,6 +237,9 @@ fn a_set_password_link_works_once_and_every_sign_in_and_role_change_is_in_the_lo
         .arg(temp.path().join("data")));
     replay.assert_ok();
     assert!(!replay.stdout.contains("$argon2"), "a password hash is never shown");
+    // Nor what acts for a session: its secret and its CSRF token are never stored.
+    let secret = hana.cookie.rsplit('.').next().unwrap();
+    assert!(!replay.stdout.contains(secret) && !replay.stdout.contains(&hana.csrf));
     // After a restart: the password and the session hold, no second admin is made.
     let mut command = daemon_command(&temp.path().join("data"));
     command.env_remove("SWITCHBOARD_FIRST_START_DEFAULTS");

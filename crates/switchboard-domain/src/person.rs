@@ -80,12 +80,11 @@ pub fn valid_username(name: &str) -> bool {
 }
 
 /// A console session a sign-in opened, as its `signed_in` event records it: the SHA-256 (hex) of
-/// the cookie's secret, never the secret, and the session's CSRF token. It opened at the event's
-/// time.
+/// the cookie's secret, never the secret (the CSRF token is derived from the secret too, so
+/// nothing that acts for the session is kept). It opened at the event's time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenedSession {
     pub digest: String,
-    pub csrf: String,
 }
 
 /// A live console session of a person.
@@ -93,7 +92,6 @@ pub struct OpenedSession {
 pub struct PersonSession {
     /// The SHA-256 (hex) of the cookie's secret.
     pub digest: String,
-    pub csrf: String,
     pub opened: Timestamp,
 }
 
@@ -273,8 +271,8 @@ impl PersonState {
         while self.sessions.len() >= SESSIONS_PER_PERSON {
             self.sessions.remove(0);
         }
-        let OpenedSession { digest, csrf } = opened.clone();
-        self.sessions.push(PersonSession { digest, csrf, opened: at });
+        let OpenedSession { digest } = opened.clone();
+        self.sessions.push(PersonSession { digest, opened: at });
     }
 
     /// Total, like every `apply`: an event that makes no sense changes nothing.
@@ -522,7 +520,7 @@ mod tests {
     }
 
     fn sign_in(state: &mut PersonState, digest: &str, when: i64) {
-        let session = Some(OpenedSession { digest: digest.into(), csrf: format!("csrf-{digest}") });
+        let session = Some(OpenedSession { digest: digest.into() });
         run(state, PersonCommand::RecordSignIn { address: None, session }, when).unwrap();
     }
 
@@ -535,7 +533,7 @@ mod tests {
         let mut state = alice();
         sign_in(&mut state, "d1", 10);
         let kept = state.session("d1", at(11)).unwrap();
-        assert_eq!((kept.csrf.as_str(), kept.opened), ("csrf-d1", at(10)));
+        assert_eq!((kept.digest.as_str(), kept.opened), ("d1", at(10)));
         assert_eq!(state.session("d2", at(11)), None);
         let end = at(10).as_millis() + SESSION_LIFETIME_MS;
         assert!(state.session("d1", Timestamp::from_millis(end - 1)).is_some());
@@ -583,7 +581,7 @@ mod tests {
         assert!(state.sessions.is_empty());
         let new = PersonEvent::SignedIn {
             address: None,
-            session: Some(OpenedSession { digest: "d".into(), csrf: "c".into() }),
+            session: Some(OpenedSession { digest: "d".into() }),
         };
         let bytes = rmp_serde::to_vec(&new).unwrap();
         assert_eq!(rmp_serde::from_slice::<PersonEvent>(&bytes).unwrap(), new);

@@ -2,11 +2,13 @@
 //! an OIDC login later calls [`Sessions::open`] the same way). A session is a random bearer
 //! secret in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the daemon is served over
 //! TLS), with a CSRF token the console sends back in the `X-CSRF-Token` header of every call that
-//! changes something: a request that carries the cookie alone is refused.
+//! changes something: a request that carries the cookie alone is refused. The token is derived
+//! from the secret (a SHA-256 under a label of its own, which the stored digest does not give),
+//! so it is never stored.
 //!
 //! Sessions are durable: opening one records it in the person's own stream (the `signed_in`
-//! event carries the SHA-256 of the secret, never the secret, and the CSRF token; the stream is
-//! encrypted at rest like the whole log) before the cookie is answered, and the person's state
+//! event carries the SHA-256 of the secret, never the secret; the stream is encrypted at rest
+//! like the whole log) before the cookie is answered, and the person's state
 //! keeps their live sessions ([`switchboard_domain::PersonState::sessions`], at most
 //! [`SESSIONS_PER_PERSON`]). The people directory holds every person in memory and loads them at
 //! start, so a session is found there, and a restart or an upgrade signs nobody out. The cookie
@@ -62,8 +64,8 @@ impl Sessions {
     ) -> Result<(String, Session, PersonState), ApiError> {
         let sid = person.sid.ok_or_else(ApiError::internal)?;
         let secret = random_secret();
-        let opened = OpenedSession { digest: secret_digest(&secret), csrf: random_secret() };
-        let csrf = opened.csrf.clone();
+        let opened = OpenedSession { digest: secret_digest(&secret) };
+        let csrf = csrf_of(&secret);
         let recorded = PersonCommand::RecordSignIn { address, session: Some(opened) };
         let person = people
             .execute(sid, vec![recorded], now)
@@ -86,7 +88,7 @@ impl Sessions {
         let session = Session {
             person: sid,
             epoch: person.session_epoch,
-            csrf: kept.csrf.clone(),
+            csrf: csrf_of(secret),
             opened: kept.opened,
         };
         Some((session, person))
@@ -104,6 +106,12 @@ impl Sessions {
         people.execute(sid, vec![command], now).await?.ok();
         Ok(())
     }
+}
+
+/// The CSRF token of the session whose cookie holds `secret`: a SHA-256 (hex) of the secret
+/// under a label of its own, so neither the token nor the stored digest gives the other.
+fn csrf_of(secret: &str) -> String {
+    secret_digest(&format!("switchboard console csrf\0{secret}"))
 }
 
 /// A cookie's value as its person and secret.
