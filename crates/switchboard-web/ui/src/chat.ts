@@ -386,6 +386,7 @@ function onFrame(frame: Frame): void {
     case "ready":
       retry = 0;
       setOnline(true);
+      if (sendWhenReady) send();
       break;
     case "resumed":
       if (loadedUpTo < 0) loadedUpTo = typeof frame.seq === "number" ? frame.seq : 0;
@@ -597,10 +598,19 @@ function hideTyping(): void {
   $("sb-typing").textContent = "";
 }
 
+/** A message sent before the socket was ready (the first one, right after the form, on a slow
+ * connection): it stays in the input and goes as soon as the socket is, not silently nowhere. */
+let sendWhenReady = false;
+
 function send(): void {
   const input = $("sb-input") as HTMLTextAreaElement;
   const body = input.value.trim();
-  if (!body || !session || !socket || socket.readyState !== WebSocket.OPEN) return;
+  if (!body || !session) return;
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    sendWhenReady = true;
+    return;
+  }
+  sendWhenReady = false;
   socket.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, body }));
   input.value = "";
 }
