@@ -188,7 +188,9 @@ async function popOut(context, frame) {
   const before = await entries(frame);
   const [popup] = await Promise.all([context.waitForEvent("page"), frame.locator("#sb-popout").click()]);
   await popup.locator("#sb-input").waitFor();
-  await waitFor("the pop-out's history", async () => JSON.stringify(await entries(popup)) === JSON.stringify(before));
+  // A new window loads the chat and its history from scratch: under the whole suite's load on two
+  // cores that has taken past 10 s.
+  await waitFor("the pop-out's history", async () => JSON.stringify(await entries(popup)) === JSON.stringify(before), 30000);
   await frame.locator("#sb-away").waitFor();
   await popup.locator("#sb-input").fill("from the pop-out");
   await popup.locator("#sb-input").press("Enter");
