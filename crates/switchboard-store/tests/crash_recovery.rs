@@ -232,9 +232,12 @@ fn check(
         }
         let loaded = ChannelLog::load(&log, sid).map_err(|e| e.to_string())?;
         // And the channel still knows its latest acknowledged provider ids (a redelivery is
-        // refused).
+        // refused). The memory keeps the newest ids of what the log holds, and the kill may have
+        // come after appends past `last` were durable but before they were acknowledged: those
+        // count towards the window too (a channel of a bursting thread passes the capacity).
         let remembered = RecentProviderMessages::CAPACITY as u64;
-        for seq in last.saturating_sub(remembered - 1).max(1)..=last {
+        let newest = head - 1;
+        for seq in newest.saturating_sub(remembered - 1).max(1)..=last {
             let found = loaded.state().provider_messages.find(&provider_id(n, seq));
             if found.map(|m| (m.channel_sid, m.index)) != Some((sid, seq - 1)) {
                 return Err(format!("channel {n} #{seq}: provider id forgotten"));
