@@ -231,18 +231,7 @@ fn check(
             }
         }
         let loaded = ChannelLog::load(&log, sid).map_err(|e| e.to_string())?;
-        // And the channel still knows its latest acknowledged provider ids (a redelivery is
-        // refused). The memory keeps the newest ids of what the log holds, and the kill may have
-        // come after appends past `last` were durable but before they were acknowledged: those
-        // count towards the window too (a channel of a bursting thread passes the capacity).
-        let remembered = RecentProviderMessages::CAPACITY as u64;
-        let newest = head - 1;
-        for seq in newest.saturating_sub(remembered - 1).max(1)..=last {
-            let found = loaded.state().provider_messages.find(&provider_id(n, seq));
-            if found.map(|m| (m.channel_sid, m.index)) != Some((sid, seq - 1)) {
-                return Err(format!("channel {n} #{seq}: provider id forgotten"));
-            }
-        }
+        remembers_provider_ids(&loaded, n, last, head)?;
         if loaded.state() != &ChannelState::replay(&events) {
             return Err(format!("channel {n}: snapshot + tail differs from full replay"));
         }
@@ -265,6 +254,24 @@ fn check(
         log.close().map_err(|e| e.to_string())?;
     }
     Ok(made)
+}
+
+/// Whether channel `n`, loaded with its log's `head`, still knows the provider ids of its latest
+/// acknowledged messages up to `last` (so a redelivery is refused). The memory keeps the newest
+/// ids of what the log holds, and the kill may have come after appends past `last` were durable
+/// but before they were acknowledged: those count towards the window too (a channel of a
+/// bursting thread passes the capacity).
+fn remembers_provider_ids(loaded: &ChannelLog, n: u32, last: u64, head: u64) -> Result<(), String> {
+    let sid = channel_sid(n);
+    let remembered = RecentProviderMessages::CAPACITY as u64;
+    let newest = head - 1;
+    for seq in newest.saturating_sub(remembered - 1).max(1)..=last {
+        let found = loaded.state().provider_messages.find(&provider_id(n, seq));
+        if found.map(|m| (m.channel_sid, m.index)) != Some((sid, seq - 1)) {
+            return Err(format!("channel {n} #{seq}: provider id forgotten"));
+        }
+    }
+    Ok(())
 }
 
 fn parent() -> ExitCode {
