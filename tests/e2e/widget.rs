@@ -558,6 +558,24 @@ fn in_chromium_a_returning_visitor_sees_its_earlier_interaction_a_page_at_a_time
 }
 
 #[test]
+fn in_chromium_a_message_sent_before_the_socket_is_ready_goes_once_it_is() {
+    let browser = started_for_browser();
+    let report = browser_scenario(&browser, "early");
+    let channel = report["channel"].as_str().unwrap();
+    let messages = browser
+        .daemon
+        .get(&format!("/chat/v2/Services/{}/Channels/{channel}/Messages", browser.service))
+        .json();
+    let bodies: Vec<&str> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["sent before ready"], "the early message, stored once: {messages}");
+}
+
+#[test]
 fn in_chromium_a_host_the_flow_does_not_allow_gets_no_chat() {
     let browser = started_for_browser();
     let report = browser_scenario(&browser, "not-allowed");

@@ -547,7 +547,50 @@ async function earlierScenario(browser) {
   return { channel };
 }
 
-const scenarios = { chat: chatScenario, earlier: earlierScenario, "not-allowed": notAllowedScenario, css: cssScenario };
+/** A message the visitor sends after the socket opened but before it said `ready` waits in the
+ * input (the server might yet refuse the socket's token, and the message would go with it), and
+ * goes once, as soon as `ready` comes. The socket's authentication is held here to make the window
+ * as wide as a slow network would. */
+async function earlyScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  let authSeen = false;
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await context.routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage(async (message) => {
+      if (String(message).includes('"auth"')) {
+        authSeen = true;
+        await held;
+      }
+      server.send(message);
+    });
+  });
+  await page.goto(`http://localhost:${env.HOST_PORT}/`);
+  await launcher(page);
+  await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  const frame = page.frameLocator('iframe[title="Chat"]');
+  await startChat(frame, "Early Visitor");
+  // The socket is open and has sent its authentication, which the server has not had yet.
+  await waitFor("the widget's socket to authenticate", () => authSeen, 30000);
+  await frame.locator("#sb-input").fill("sent before ready");
+  await frame.locator("#sb-input").press("Enter");
+  check((await frame.locator("#sb-input").inputValue()) === "sent before ready", "the message waits in the input until the socket is ready");
+  check(!(await frame.locator("#sb-log .msg.mine").count()), "nothing is shown as sent before the socket is ready");
+  await shot(page, "early-1-waiting");
+  release();
+  await frame.locator(".msg.mine .body", { hasText: "sent before ready" }).waitFor({ timeout: 30000 });
+  check((await frame.locator("#sb-input").inputValue()) === "", "the input is cleared once the message went");
+  await shot(page, "early-2-sent");
+  const channels = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels?Type=private`)).channels;
+  const chat = channels.find((c) => c.friendly_name === "Early Visitor");
+  check(chat, "the visitor's chat: " + JSON.stringify(channels));
+  await context.close();
+  return { channel: chat.sid };
+}
+
+const scenarios = { chat: chatScenario, earlier: earlierScenario, early: earlyScenario, "not-allowed": notAllowedScenario, css: cssScenario };
 const stop = serveHosts();
 const browser = await chromium.launch({
   executablePath: env.CHROMIUM,

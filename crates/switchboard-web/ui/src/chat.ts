@@ -102,6 +102,14 @@ const TYPING_SHOWN_MS = 5000;
 
 let session: Session | null = null;
 let socket: WebSocket | null = null;
+/** The socket that said `ready`: frames go only on it. Between a socket's opening and its `ready`
+ * the server may yet refuse its token, and a message sent then would be lost with it. */
+let readySocket: WebSocket | null = null;
+
+/** The socket, if it is open and has said `ready`. */
+function ready(): WebSocket | null {
+  return socket && socket === readySocket && socket.readyState === WebSocket.OPEN ? socket : null;
+}
 let lastSeq = -1;
 /** Messages by index: each shown once, in index order, whatever the order frames came in. */
 const shown = new Map<number, HTMLElement>();
@@ -384,6 +392,7 @@ function onFrame(frame: Frame): void {
   if (typeof frame.seq === "number" && frame.seq > lastSeq) lastSeq = frame.seq;
   switch (frame.type) {
     case "ready":
+      readySocket = socket;
       retry = 0;
       setOnline(true);
       if (sendWhenReady) send();
@@ -571,11 +580,12 @@ async function attach(input: HTMLInputElement): Promise<void> {
     credentials: "omit",
   });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok || !socket || socket.readyState !== WebSocket.OPEN) {
+  const ws = ready();
+  if (!response.ok || !ws) {
     problem.textContent = body.message || strings.error;
     return;
   }
-  socket.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, media_sid: body.sid }));
+  ws.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, media_sid: body.sid }));
 }
 
 function limitsText(): string {
@@ -599,28 +609,31 @@ function hideTyping(): void {
 }
 
 /** A message sent before the socket was ready (the first one, right after the form, on a slow
- * connection): it stays in the input and goes as soon as the socket is, not silently nowhere. */
+ * connection, or while a new token is checked): it stays in the input and goes as soon as a
+ * socket says `ready`, not silently nowhere. */
 let sendWhenReady = false;
 
 function send(): void {
   const input = $("sb-input") as HTMLTextAreaElement;
   const body = input.value.trim();
   if (!body || !session) return;
-  if (!socket || socket.readyState !== WebSocket.OPEN) {
+  const ws = ready();
+  if (!ws) {
     sendWhenReady = true;
     return;
   }
   sendWhenReady = false;
-  socket.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, body }));
+  ws.send(JSON.stringify({ type: "message", channel_sid: session.channel_sid, body }));
   input.value = "";
 }
 
 function typing(): void {
   const now = Date.now();
-  if (!session || !socket || socket.readyState !== WebSocket.OPEN) return;
+  const ws = ready();
+  if (!session || !ws) return;
   if (now - typingSentAt < TYPING_EVERY_MS) return;
   typingSentAt = now;
-  socket.send(JSON.stringify({ type: "typing", channel_sid: session.channel_sid }));
+  ws.send(JSON.stringify({ type: "typing", channel_sid: session.channel_sid }));
 }
 
 async function endChat(): Promise<void> {
