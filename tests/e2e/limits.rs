@@ -168,6 +168,168 @@ fn one_address_holds_its_share_of_connections_and_the_rest_are_still_answered() 
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
 }
 
+/// One request (`line`, then `headers`, each ending in CRLF) on a connection of its own from
+/// 127.0.0.1: the whole answer, or what came before `limit` (a server that never accepts the
+/// connection answers nothing).
+fn fresh_request(
+    daemon: &Daemon,
+    line: &str,
+    headers: &str,
+    body: &str,
+    limit: Duration,
+) -> String {
+    let mut stream = connect_from("127.0.0.1", daemon);
+    let request = format!(
+        "{line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n\
+         {body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    read_until_closed(&mut stream, limit).0
+}
+
+/// The value of an unlabelled counter in the daemon's `/metrics`.
+fn counter(daemon: &Daemon, name: &str) -> f64 {
+    let scrape = daemon.get("/metrics");
+    assert_eq!(scrape.status, 200, "{}", scrape.body);
+    let line = scrape.body.lines().find(|line| line.starts_with(&format!("{name} ")));
+    line.and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+}
+
+#[test]
+fn a_full_server_sheds_stalled_bodies_so_newcomers_are_answered() {
+    // Bodies could stall for two minutes; the test waits 30 s at most for anything.
+    let (_temp, daemon) = start(&[
+        ("SWITCHBOARD_MAX_CONNECTIONS", "100"),
+        ("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "40"),
+        ("SWITCHBOARD_BODY_READ_TIMEOUT", "120s"),
+    ]);
+    daemon.sms_flow(false);
+    let before = open_descriptors(&daemon);
+    // 150 stalled webhooks from four addresses, each within its address's share: more than the
+    // server holds (100, and a tenth more at most while it sheds).
+    let mut hostile: Vec<TcpStream> = (0..150)
+        .map(|i| {
+            let mut stream = connect_from(&format!("127.0.0.{}", 2 + i % 4), &daemon);
+            stream.write_all(&stalled_webhook()).unwrap();
+            stream
+        })
+        .collect();
+    let wait = Duration::from_secs(30);
+    let health = fresh_request(&daemon, "GET /healthz", "", "", wait);
+    assert!(health.starts_with("HTTP/1.1 200"), "/healthz was not answered: {health:?}");
+    let url = daemon.url("/webhooks/twilio");
+    let params = [
+        ("From", "+14155550190"),
+        ("To", OUR_NUMBER),
+        ("Body", "through a full server"),
+        ("MessageSid", "SM00000000000000000000000000000c04"),
+        ("NumMedia", "0"),
+    ];
+    let form: String =
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let headers = format!(
+        "X-Twilio-Signature: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+        twilio_signature(AUTH_TOKEN, &url, &params)
+    );
+    let webhook = fresh_request(&daemon, "POST /webhooks/twilio", &headers, &form, wait);
+    assert!(webhook.starts_with("HTTP/1.1 200"), "the webhook was not answered: {webhook:?}");
+    // Every connection past the hundred cost a stalled one its place: cut with 408 and closed.
+    let (cut, still_open) = cut_and_open(&mut hostile, 50, wait);
+    assert!(cut >= 50, "{cut} stalled connections were cut, {still_open} still open");
+    assert!(counter(&daemon, "switchboard_connections_shed_total") >= 50.0);
+    // The daemon never held more than its ceiling: no descriptor was taken past it.
+    let during = open_descriptors(&daemon);
+    assert!(during <= before + 116 + 2, "{before} descriptors before, {during} while full");
+    drop(hostile);
+    let deadline = Instant::now() + wait;
+    while open_descriptors(&daemon) > before + 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = open_descriptors(&daemon);
+    assert!(after <= before + 2, "{before} descriptors before, {after} after");
+}
+
+/// Waits (up to `limit`) until at least `wanted` of `streams` were answered 408 and closed;
+/// how many were, and how many are still open. Any other answer fails the test.
+fn cut_and_open(streams: &mut [TcpStream], wanted: usize, limit: Duration) -> (usize, usize) {
+    let deadline = Instant::now() + limit;
+    // What each sent so far, and whether it closed.
+    let mut answers = vec![(String::new(), false); streams.len()];
+    loop {
+        for (stream, (answer, cut)) in streams.iter_mut().zip(answers.iter_mut()) {
+            if *cut {
+                continue;
+            }
+            let (more, closed) = read_until_closed(stream, Duration::from_millis(10));
+            answer.push_str(&more);
+            if closed {
+                assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+                *cut = true;
+            }
+        }
+        let count = answers.iter().filter(|(_, cut)| *cut).count();
+        if count >= wanted || Instant::now() > deadline {
+            return (count, streams.len() - count);
+        }
+    }
+}
+
+#[test]
+fn a_flood_of_forged_webhooks_writes_a_few_log_lines_and_counts_the_rest() {
+    let (_temp, daemon) = start(&[]);
+    let forged = [("From", "+14155550191"), ("To", OUR_NUMBER), ("Body", "forged")];
+    let sent = 300;
+    let started = Instant::now();
+    for _ in 0..sent {
+        assert_eq!(daemon.twilio_webhook(&forged, Some("forged")).status, 403);
+    }
+    // Five lines a second, in bursts of five: what the flood's time allows, not one a refusal.
+    let allowed = 5 + (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    // The budget refills (a line every 200 ms): this refusal is logged, after a line saying how
+    // many were held back.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(daemon.twilio_webhook(&forged, Some("forged")).status, 403);
+    let refusal = "refused a webhook with a bad or missing X-Twilio-Signature";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = daemon.stderr();
+        let last = log.lines().rev().find(|line| line.contains("twilio_signature"));
+        let reported = last.is_some_and(|line| line.contains("held back"));
+        let refused_last = log.lines().last().is_some_and(|line| line.contains(refusal));
+        if reported && refused_last || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let written = log.lines().filter(|line| line.contains(refusal)).count();
+    assert!(
+        (5..=allowed + 1).contains(&written),
+        "{written} lines of {}, at most {allowed}",
+        sent + 1
+    );
+    let held_back: usize = log
+        .lines()
+        .filter(|line| line.contains("held back") && line.contains("twilio_signature"))
+        .map(|line| {
+            let count = line.split("suppressed=").nth(1).unwrap_or_else(|| panic!("{line}"));
+            count.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(written + held_back, sent + 1, "every refusal is logged or counted:\n{log}");
+    // Metrics count them all, whatever the log kept.
+    let metrics = daemon.get("/metrics").body;
+    let series = |name: &str| {
+        let line = metrics.lines().find(|line| line.starts_with(name));
+        line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let refused = "switchboard_http_requests_total{route=\"/webhooks/twilio\",method=\"POST\",\
+                   status=\"4xx\"}";
+    assert_eq!(series(refused), (sent + 1) as f64, "{metrics}");
+    let suppressed = "switchboard_log_lines_suppressed_total{kind=\"twilio_signature\"}";
+    assert_eq!(series(suppressed), held_back as f64);
+}
+
 #[test]
 fn signed_webhooks_take_bodies_as_long_as_rest_does_and_no_longer() {
     let (_temp, daemon) = start(&[]);

@@ -12,12 +12,15 @@
 //! `switchboard-bench studio` Studio executions waiting for replies (memory, a step's CPU,
 //! webhooks into them); `switchboard-bench taskrouter` task routing (offers to workers' sockets,
 //! re-matching many waiting tasks, ingest on a task flow); `switchboard-bench soak` an hour of
-//! mixed and hostile load with restarts and a `kill -9`, then its invariants checked.
+//! mixed and hostile load with restarts and a `kill -9`, then its invariants checked;
+//! `switchboard-bench hostile` `/healthz` and a signed webhook while 20 000 hostile slow
+//! connections are held open.
 
 mod channels;
 mod chat;
 mod console;
 mod fake_twilio;
+mod hostile;
 mod http;
 mod load;
 mod log;
@@ -78,6 +81,12 @@ enum Command {
     /// hostile clients), then every invariant checked: nothing lost or doubled, the outbox
     /// drained, the folder verified, memory back.
     Soak(soak::SoakArgs),
+    /// `/healthz` and a signed webhook, each on a new connection, while thousands of hostile
+    /// connections hold stalled bodies, beside the same with none.
+    Hostile(hostile::HostileArgs),
+    /// Holds stalled connections for `hostile` (run by it, in processes of their own).
+    #[command(name = "hostile-hold", hide = true)]
+    HostileHold(hostile::HoldArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +105,8 @@ fn main() -> anyhow::Result<()> {
         Command::Studio(args) => studio::run(&args),
         Command::TaskRouter(args) => taskrouter::run(&args),
         Command::Soak(args) => soak::run(&args),
+        Command::Hostile(args) => hostile::run(&args),
+        Command::HostileHold(args) => hostile::hold_connections(&args),
     }
 }
 

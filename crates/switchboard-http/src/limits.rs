@@ -1,18 +1,21 @@
 //! Limits on connections and request bodies, which a stranger controls before any credential is
 //! checked: how many connections one address may hold (refused at once, so they cost no file
-//! descriptor), and how slowly a body may arrive ([`cut_slow_bodies`]: a body that stalls is cut
-//! with 408 and its connection closed). The header timeout, keep-alive and the total of
-//! connections are actix-web's own settings, set by the daemon from the same [`ServerLimits`].
-//! docs/limits.md lists every limit.
+//! descriptor), how slowly a body may arrive ([`cut_slow_bodies`]: a body that stalls is cut
+//! with 408 and its connection closed), and what happens when the server is full: a new
+//! connection sheds the body that is furthest behind its pace ([`StalledBodies`]), so strangers
+//! holding every place cannot keep others waiting until their bodies time out. The header
+//! timeout, keep-alive and the hard ceiling of connections are actix-web's own settings, set by
+//! the daemon from the same [`ServerLimits`]. docs/limits.md lists every limit.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,8 +26,10 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage as _, ResponseError as _};
+use futures_util::task::AtomicWaker;
 use futures_util::Stream;
 
+use crate::log_budget::LogBudget;
 use crate::twilio::error::ApiError;
 
 /// The limits of the HTTP server; docs/limits.md names their settings.
@@ -39,10 +44,24 @@ pub struct ServerLimits {
     pub header_read_timeout: Duration,
     /// How long an idle connection is kept open between requests (zero: closed after each).
     pub keep_alive: Duration,
-    /// Connections open at once, in total; past it, new ones wait in the kernel's queue.
+    /// Connections open at once, in total; past it, each new one sheds a stalled body's
+    /// connection, and past [`ServerLimits::connection_ceiling`] new ones wait in the kernel's
+    /// queue.
     pub max_connections: usize,
     /// Connections open at once from one IP address (zero: no limit); past it, refused.
     pub max_connections_per_ip: usize,
+    /// A body this far behind its pace (`body_min_rate` bytes a second since its headers) may be
+    /// shed to admit a new connection when the server is full.
+    pub shed_stalled_after: Duration,
+}
+
+impl ServerLimits {
+    /// Connections open at once, whatever they are doing: `max_connections` and a tenth more
+    /// (at least 16), room for new connections while the bodies they shed are closing, or
+    /// while none is stalled enough to shed. Every one takes a file descriptor.
+    pub fn connection_ceiling(&self) -> usize {
+        self.max_connections.saturating_add((self.max_connections / 10).max(16))
+    }
 }
 
 impl Default for ServerLimits {
@@ -54,15 +73,24 @@ impl Default for ServerLimits {
             keep_alive: Duration::from_secs(5),
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
+            shed_stalled_after: Duration::from_secs(1),
         }
     }
 }
 
-/// The connections open from each address, against a limit per address.
+/// The connections open from each address, against a limit per address, and in total, against
+/// the number past which a new connection sheds a stalled one.
 #[derive(Debug)]
 pub struct ConnectionCounter {
     per_ip: usize,
     open: Mutex<HashMap<IpAddr, usize>>,
+    /// Connections admitted and not yet closed.
+    total: AtomicUsize,
+    shed_above: usize,
+    /// Connections admitted past `shed_above` when no body was stalled enough to shed for them;
+    /// [`ConnectionCounter::shed_owed`] sheds for them later.
+    owed: AtomicUsize,
+    stalled: Arc<StalledBodies>,
 }
 
 /// One admitted connection; dropped (with the connection's data) when it closes.
@@ -74,6 +102,7 @@ pub struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
+        self.counter.total.fetch_sub(1, Ordering::Relaxed);
         let mut open = self.counter.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(count) = open.get_mut(&self.ip) {
             *count -= 1;
@@ -103,9 +132,56 @@ static REFUSAL: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
 });
 
 impl ConnectionCounter {
-    /// A counter admitting `per_ip` connections per address (zero: any number).
+    /// A counter admitting `per_ip` connections per address (zero: any number), shedding none.
     pub fn new(per_ip: usize) -> Arc<ConnectionCounter> {
-        Arc::new(ConnectionCounter { per_ip, open: Mutex::new(HashMap::new()) })
+        ConnectionCounter::shedding_above(per_ip, usize::MAX, StalledBodies::new(Duration::MAX))
+    }
+
+    /// The counter of a server with `limits`: past `max_connections` open, a new connection sheds
+    /// the body of [`ConnectionCounter::stalled_bodies`] that is furthest behind.
+    pub fn for_limits(limits: &ServerLimits) -> Arc<ConnectionCounter> {
+        let stalled = StalledBodies::new(limits.shed_stalled_after);
+        ConnectionCounter::shedding_above(
+            limits.max_connections_per_ip,
+            limits.max_connections,
+            stalled,
+        )
+    }
+
+    fn shedding_above(
+        per_ip: usize,
+        shed_above: usize,
+        stalled: Arc<StalledBodies>,
+    ) -> Arc<ConnectionCounter> {
+        let open = Mutex::new(HashMap::new());
+        Arc::new(ConnectionCounter {
+            per_ip,
+            open,
+            total: AtomicUsize::new(0),
+            shed_above,
+            owed: AtomicUsize::new(0),
+            stalled,
+        })
+    }
+
+    /// Sheds a stalled body for each connection admitted past `max_connections` that found none
+    /// to shed when it came (its bodies were too young, or still in their headers); without this,
+    /// a server at its ceiling would accept nothing more until a deadline came. Called a few
+    /// times a second, from one task.
+    pub fn shed_owed(&self) {
+        // Connections that closed of themselves since made the room they owed.
+        let over = self.total.load(Ordering::Relaxed).saturating_sub(self.shed_above);
+        self.owed.fetch_min(over, Ordering::Relaxed);
+        let mut paid = 0;
+        while paid < self.owed.load(Ordering::Relaxed) && self.stalled.shed_one() {
+            paid += 1;
+        }
+        self.owed.fetch_sub(paid, Ordering::Relaxed);
+    }
+
+    /// The bodies this counter sheds, as app data for [`cut_slow_bodies`].
+    pub fn stalled_bodies(&self) -> Arc<StalledBodies> {
+        Arc::clone(&self.stalled)
     }
 
     /// Admits one more connection from `ip`, unless it already holds its share.
@@ -117,6 +193,7 @@ impl ConnectionCounter {
             return None;
         }
         *count += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
         Some(Admitted { counter: Arc::clone(self), ip })
     }
 
@@ -134,6 +211,11 @@ impl ConnectionCounter {
         match self.admit(peer.ip()) {
             Some(admitted) => {
                 data.insert(admitted);
+                // This one is in; a stalled one makes room for it, as its deadline would have.
+                if self.total.load(Ordering::Relaxed) > self.shed_above && !self.stalled.shed_one()
+                {
+                    self.owed.fetch_add(1, Ordering::Relaxed);
+                }
             }
             None => {
                 tracing::debug!(peer = %peer.ip(), "refused a connection: too many from its address");
@@ -146,6 +228,103 @@ impl ConnectionCounter {
                 let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
             }
         }
+    }
+}
+
+/// Request bodies waiting for their next bytes, ordered by how far behind their pace they are
+/// (the time their bytes so far have paid for, at the minimum rate, since their headers). When
+/// the server is full, the first of them is cut as if its deadline had come ([`TimedBody`]).
+/// Only bodies read by a handler are here: slow headers are cut by actix's header timeout, idle
+/// connections by keep-alive, and a body the handler never reads by its answer.
+#[derive(Debug)]
+pub struct StalledBodies {
+    shed_after: Duration,
+    waiting: Mutex<BTreeMap<(tokio::time::Instant, u64), Arc<CutSwitch>>>,
+    next_id: AtomicU64,
+}
+
+/// How a shed body learns that it is cut: a flag, and the waker of the task reading it (which
+/// may be on another worker's thread than the connection that sheds it).
+#[derive(Debug, Default)]
+struct CutSwitch {
+    cut: AtomicBool,
+    reader: AtomicWaker,
+}
+
+/// A body's place in [`StalledBodies`]; it leaves when dropped.
+#[derive(Debug)]
+struct Waiting {
+    bodies: Arc<StalledBodies>,
+    key: (tokio::time::Instant, u64),
+    switch: Arc<CutSwitch>,
+}
+
+/// Sheds are logged a few a second at most: under attack there are thousands.
+static SHED_LOG: LazyLock<LogBudget> = LazyLock::new(|| {
+    LogBudget::new("connection_shed", tracing::Level::INFO, crate::log_budget::PER_SECOND)
+});
+
+impl StalledBodies {
+    /// Bodies that may be shed once `shed_after` behind their pace.
+    pub fn new(shed_after: Duration) -> Arc<StalledBodies> {
+        let waiting = Mutex::new(BTreeMap::new());
+        Arc::new(StalledBodies { shed_after, waiting, next_id: AtomicU64::new(0) })
+    }
+
+    fn waiting(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<(tokio::time::Instant, u64), Arc<CutSwitch>>> {
+        self.waiting.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn enter(self: &Arc<Self>, paid_until: tokio::time::Instant) -> Waiting {
+        let key = (paid_until, self.next_id.fetch_add(1, Ordering::Relaxed));
+        let switch = Arc::new(CutSwitch::default());
+        self.waiting().insert(key, Arc::clone(&switch));
+        Waiting { bodies: Arc::clone(self), key, switch }
+    }
+
+    /// Cuts the body furthest behind its pace when it is at least `shed_after` behind; whether
+    /// one was cut. Its reader fails as at its deadline: 408, and the connection closes.
+    pub fn shed_one(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        let mut waiting = self.waiting();
+        let Some(first) = waiting.first_entry() else { return false };
+        if first.key().0.checked_add(self.shed_after).is_none_or(|due| due > now) {
+            return false;
+        }
+        let switch = first.remove();
+        drop(waiting);
+        switch.cut.store(true, Ordering::SeqCst);
+        switch.reader.wake();
+        metrics::counter!(crate::metrics::CONNECTIONS_SHED).increment(1);
+        if SHED_LOG.admit() {
+            tracing::info!(
+                "the server holds max_connections: shed the connection of a stalled request body                  to admit a new one"
+            );
+        }
+        true
+    }
+}
+
+impl Waiting {
+    /// Moves the body to its new place after bytes arrived, unless it was shed meanwhile.
+    fn paid_until(&mut self, paid_until: tokio::time::Instant) {
+        let mut waiting = self.bodies.waiting();
+        if let Some(switch) = waiting.remove(&self.key) {
+            self.key.0 = paid_until;
+            waiting.insert(self.key, switch);
+        }
+    }
+
+    fn is_cut(&self) -> bool {
+        self.switch.cut.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.bodies.waiting().remove(&self.key);
     }
 }
 
@@ -181,9 +360,11 @@ pub async fn cut_slow_bodies(
     else {
         return next.call(request).await.map(ServiceResponse::map_into_left_body);
     };
+    let stalled = request.app_data::<Arc<StalledBodies>>().cloned();
     let progress = Rc::new(Progress::default());
     let reader = Rc::new(RefCell::new(request.take_payload()));
-    let timed = TimedBody::new(Rc::clone(&reader), deadline, Rc::clone(&progress));
+    let mut timed = TimedBody::new(Rc::clone(&reader), deadline, Rc::clone(&progress));
+    timed.stalled = stalled;
     request.set_payload(Payload::from(Box::pin(timed) as BoxedBody));
     let response = next.call(request).await?;
     if progress.expired.get() {
@@ -263,6 +444,9 @@ struct TimedBody {
     /// Made at the first wait only: a body that arrives with its headers costs no timer.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     progress: Rc<Progress>,
+    /// Where the body waits to be shed, if the server sheds any; entered at the first wait.
+    stalled: Option<Arc<StalledBodies>>,
+    waiting: Option<Waiting>,
 }
 
 impl TimedBody {
@@ -272,12 +456,39 @@ impl TimedBody {
         progress: Rc<Progress>,
     ) -> TimedBody {
         let started = tokio::time::Instant::now();
-        TimedBody { inner, deadline, started, received: 0, timer: None, progress }
+        let (timer, stalled, waiting) = (None, None, None);
+        TimedBody { inner, deadline, started, received: 0, timer, progress, stalled, waiting }
     }
 
     fn deadline(&self) -> tokio::time::Instant {
         let earned = self.received.checked_div(self.deadline.min_rate).unwrap_or(0);
         self.started + self.deadline.timeout + Duration::from_secs(earned)
+    }
+
+    /// The time the bytes received so far pay for at the minimum rate, from the headers on.
+    fn paid_until(&self) -> tokio::time::Instant {
+        let nanos = u128::from(self.received) * 1_000_000_000;
+        let paid = nanos.checked_div(u128::from(self.deadline.min_rate)).unwrap_or(0);
+        self.started + Duration::from_nanos(u64::try_from(paid).unwrap_or(u64::MAX))
+    }
+
+    /// Ends the body as too slow: the middleware answers 408 and closes the connection.
+    fn cut(&mut self) -> Poll<Option<Result<Bytes, PayloadError>>> {
+        self.progress.expired.set(true);
+        self.waiting = None;
+        let error = std::io::Error::new(std::io::ErrorKind::TimedOut, "body too slow");
+        Poll::Ready(Some(Err(PayloadError::Io(error))))
+    }
+
+    /// Waits in [`StalledBodies`] (entering at the first wait) with `cx`'s waker; whether the
+    /// body was shed.
+    fn wait_to_be_shed(&mut self, cx: &Context<'_>) -> bool {
+        let Some(bodies) = &self.stalled else { return false };
+        let paid_until = self.paid_until();
+        let waiting = self.waiting.get_or_insert_with(|| bodies.enter(paid_until));
+        waiting.switch.reader.register(cx.waker());
+        // Checked after registering: a shed between the two still wakes this task.
+        waiting.is_cut()
     }
 }
 
@@ -289,18 +500,29 @@ impl Stream for TimedBody {
         if this.progress.expired.get() {
             return Poll::Ready(None);
         }
+        if this.waiting.as_ref().is_some_and(Waiting::is_cut) {
+            return this.cut();
+        }
         let polled = Pin::new(&mut *this.inner.borrow_mut()).poll_next(cx);
         match polled {
             Poll::Ready(Some(Ok(chunk))) => {
                 this.received += chunk.len() as u64;
+                let paid_until = this.paid_until();
+                if let Some(waiting) = &mut this.waiting {
+                    waiting.paid_until(paid_until);
+                }
                 return Poll::Ready(Some(Ok(chunk)));
             }
             Poll::Ready(None) => {
                 this.progress.ended.set(true);
+                this.waiting = None;
                 return Poll::Ready(None);
             }
             Poll::Ready(error) => return Poll::Ready(error),
             Poll::Pending => {}
+        }
+        if this.wait_to_be_shed(cx) {
+            return this.cut();
         }
         let deadline = this.deadline();
         let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -308,11 +530,7 @@ impl Stream for TimedBody {
             timer.as_mut().reset(deadline);
         }
         match timer.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                this.progress.expired.set(true);
-                let error = std::io::Error::new(std::io::ErrorKind::TimedOut, "body too slow");
-                Poll::Ready(Some(Err(PayloadError::Io(error))))
-            }
+            Poll::Ready(()) => this.cut(),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -360,6 +578,41 @@ mod tests {
         let stream: BoxedBody =
             if ends { Box::pin(sent) } else { Box::pin(sent.chain(stream::pending())) };
         Rc::new(RefCell::new(Payload::from(stream)))
+    }
+
+    #[actix_rt::test]
+    async fn a_full_server_sheds_the_body_furthest_behind_its_pace_and_only_a_stalled_one() {
+        use futures_util::{FutureExt as _, StreamExt as _};
+        let bodies = StalledBodies::new(Duration::ZERO);
+        let deadline = BodyDeadline { timeout: Duration::from_secs(600), min_rate: 1024 };
+        let stalled_body = |chunks, progress| {
+            let mut timed = TimedBody::new(body(chunks, false), deadline, progress);
+            timed.stalled = Some(Arc::clone(&bodies));
+            timed
+        };
+        static ONE: [&[u8]; 1] = [b"a"];
+        static AHEAD: [&[u8]; 1] = [&[b'x'; 8192]];
+        let progress = Rc::new(Progress::default());
+        let mut stalled = stalled_body(&ONE, Rc::clone(&progress));
+        let mut ahead = stalled_body(&AHEAD, Rc::default());
+        for timed in [&mut stalled, &mut ahead] {
+            timed.next().await.unwrap().unwrap();
+            assert!(timed.next().now_or_never().is_none(), "waits for more");
+        }
+        assert_eq!(bodies.waiting().len(), 2);
+        // One byte pays for a millisecond: past it, that body is behind.
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(bodies.shed_one(), "the one byte is furthest behind");
+        let cut = stalled.next().await.unwrap();
+        assert!(
+            matches!(cut, Err(PayloadError::Io(ref e)) if e.kind() == std::io::ErrorKind::TimedOut)
+        );
+        assert!(progress.expired.get());
+        // 8 KiB at 1 KiB a second pay for 8 s: not behind yet, so not shed.
+        assert!(!bodies.shed_one());
+        assert!(ahead.next().now_or_never().is_none(), "still waiting, not cut");
+        drop((stalled, ahead));
+        assert!(bodies.waiting().is_empty(), "a body leaves when it goes");
     }
 
     #[actix_rt::test]

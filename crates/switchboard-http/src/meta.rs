@@ -10,6 +10,8 @@
 //! events move the delivery status of our replies, found by Meta's id for them (`wamid.…`,
 //! `mid`) or, for Messenger's watermarks, by the customer's channel.
 
+use std::sync::LazyLock;
+
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,6 +23,7 @@ use switchboard_domain::{
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::log_budget::LogBudget;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::signature::validate_meta;
@@ -102,6 +105,14 @@ fn verify(state: &AppState, request: &HttpRequest) -> Result<HttpResponse, ApiEr
     }
 }
 
+/// Refusals are logged a few a second at most: anyone can post to these routes.
+static FORGED_LOG: LazyLock<LogBudget> = LazyLock::new(|| {
+    LogBudget::new("meta_signature", tracing::Level::WARN, crate::log_budget::PER_SECOND)
+});
+static UNCONFIGURED_LOG: LazyLock<LogBudget> = LazyLock::new(|| {
+    LogBudget::new("meta_unconfigured", tracing::Level::WARN, crate::log_budget::PER_SECOND)
+});
+
 /// Reads the body and checks its signature; nothing is parsed before that, and nothing is read
 /// without a secret to check it with and a signature to check.
 async fn signed_json(
@@ -110,14 +121,18 @@ async fn signed_json(
     payload: web::Payload,
 ) -> Result<MetaWebhook, ApiError> {
     let secret = state.meta.app_secret.as_ref().ok_or_else(|| {
-        tracing::warn!("a Meta webhook arrived but SWITCHBOARD_META_APP_SECRET is not set");
+        if UNCONFIGURED_LOG.admit() {
+            tracing::warn!("a Meta webhook arrived but SWITCHBOARD_META_APP_SECRET is not set");
+        }
         ApiError::forbidden("Meta webhooks are not configured")
     })?;
     let refuse = || {
-        tracing::warn!(
-            path = request.path(),
-            "refused a Meta webhook with a bad or missing X-Hub-Signature-256"
-        );
+        if FORGED_LOG.admit() {
+            tracing::warn!(
+                path = request.path(),
+                "refused a Meta webhook with a bad or missing X-Hub-Signature-256"
+            );
+        }
         ApiError::forbidden("Invalid X-Hub-Signature-256")
     };
     let header = request

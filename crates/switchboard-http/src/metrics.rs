@@ -32,6 +32,9 @@ pub const WEBSOCKETS_OPEN: &str = "switchboard_websockets_open";
 /// WebSocket connections accepted (counter).
 pub const WEBSOCKETS_OPENED: &str = "switchboard_websockets_opened_total";
 
+/// Connections cut to make room for a new one when the server was full (counter).
+pub const CONNECTIONS_SHED: &str = "switchboard_connections_shed_total";
+
 /// The route of a request no route took: its path is a stranger's and never becomes a label.
 const UNMATCHED: &str = "unmatched";
 
@@ -94,6 +97,21 @@ fn describe() {
     );
     for limit in ["credential", "failed_auth", "address", "failed_sign_in"] {
         metrics::counter!(crate::rate::RATE_LIMITED, "limit" => limit).increment(0);
+    }
+    describe_counter!(
+        CONNECTIONS_SHED,
+        Unit::Count,
+        "Connections whose stalled request body was cut to admit a new connection when the \
+         server held max_connections"
+    );
+    metrics::counter!(CONNECTIONS_SHED).increment(0);
+    describe_counter!(
+        crate::log_budget::LOG_LINES_SUPPRESSED,
+        Unit::Count,
+        "Log lines held back by their budget (a flood of refusals), by kind"
+    );
+    for kind in crate::log_budget::KINDS {
+        metrics::counter!(crate::log_budget::LOG_LINES_SUPPRESSED, "kind" => kind).increment(0);
     }
     for kind in SocketKind::ALL {
         metrics::gauge!(WEBSOCKETS_OPEN, "kind" => kind.label()).set(0.0);

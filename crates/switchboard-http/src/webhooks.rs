@@ -77,6 +77,16 @@ struct TwilioStatusForm {
     error_message: Option<String>,
 }
 
+/// Refused signatures are logged a few a second at most: anyone can send a forgery.
+static FORGED_LOG: std::sync::LazyLock<crate::log_budget::LogBudget> =
+    std::sync::LazyLock::new(|| {
+        crate::log_budget::LogBudget::new(
+            "twilio_signature",
+            tracing::Level::WARN,
+            crate::log_budget::PER_SECOND,
+        )
+    });
+
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
 
 /// The form of a Twilio webhook, once its signature is checked over the public URL with the auth
@@ -87,10 +97,12 @@ async fn signed_form(
     payload: web::Payload,
 ) -> Result<TwilioForm, ApiError> {
     let refuse = || {
-        tracing::warn!(
-            path = request.path(),
-            "refused a webhook with a bad or missing X-Twilio-Signature"
-        );
+        if FORGED_LOG.admit() {
+            tracing::warn!(
+                path = request.path(),
+                "refused a webhook with a bad or missing X-Twilio-Signature"
+            );
+        }
         ApiError::forbidden("Invalid X-Twilio-Signature")
     };
     let signature_header = request

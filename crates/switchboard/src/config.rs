@@ -141,13 +141,18 @@ pub struct ServeArgs {
     /// [default: 5s].
     #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE")]
     pub keep_alive: Option<String>,
-    /// Connections open at once; past it, new ones wait in the kernel's queue [default: 10000].
+    /// Connections open at once; past it, each new one sheds a connection whose request body
+    /// stalled, and past a tenth more new ones wait in the kernel's queue [default: 10000].
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Connections open at once from one IP address; past it, refused at once (0: no limit;
     /// behind a reverse proxy every connection comes from the proxy) [default: 1000].
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
+    /// When max_connections are open, a request body this far behind body_min_rate may be cut
+    /// (408) to admit a new connection [default: 1s].
+    #[arg(long, env = "SWITCHBOARD_SHED_STALLED_AFTER")]
+    pub shed_stalled_after: Option<String>,
     /// The most frames waiting to be written to one WebSocket; a reader that falls further
     /// behind is closed (1013) and resumes [default: 256].
     #[arg(long, env = "SWITCHBOARD_WS_QUEUE_FRAMES")]
@@ -249,6 +254,7 @@ pub(crate) struct FileConfig {
     keep_alive: Option<String>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
+    shed_stalled_after: Option<String>,
     ws_queue_frames: Option<usize>,
     ws_queue_bytes: Option<usize>,
     ws_ping_interval: Option<String>,
@@ -480,6 +486,7 @@ impl ServeArgs {
             keep_alive: self.keep_alive.or(file.keep_alive),
             max_connections: self.max_connections.or(file.max_connections),
             max_connections_per_ip: self.max_connections_per_ip.or(file.max_connections_per_ip),
+            shed_stalled_after: self.shed_stalled_after.or(file.shed_stalled_after),
         })?;
         let allow = self.outbound_allow.or(file.outbound_allow).unwrap_or_default();
         let allow: Vec<&str> = allow.iter().map(|a| a.trim()).filter(|a| !a.is_empty()).collect();
@@ -609,6 +616,7 @@ struct GivenLimits {
     keep_alive: Option<String>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
+    shed_stalled_after: Option<String>,
 }
 
 /// The server's limits, the defaults filling in what was not given.
@@ -635,6 +643,11 @@ fn server_limits(given: GivenLimits) -> anyhow::Result<switchboard_http::limits:
         max_connections_per_ip: given
             .max_connections_per_ip
             .unwrap_or(defaults.max_connections_per_ip),
+        shed_stalled_after: duration_of(
+            "shed_stalled_after",
+            given.shed_stalled_after,
+            defaults.shed_stalled_after,
+        )?,
     };
     // Zero would turn a limit off: a stalled client would then hold its connection for ever.
     if limits.body_read_timeout.is_zero() || limits.header_read_timeout.is_zero() {
@@ -835,6 +848,9 @@ mod tests {
         assert_eq!(settings.limits.max_connections_per_ip, 7);
         assert_eq!(settings.limits.max_connections, 50);
         assert!(settings.limits.keep_alive.is_zero());
+        assert_eq!(settings.limits.shed_stalled_after, Duration::from_secs(1), "the default");
+        let shed = resolve_with_file("shed_stalled_after = \"3s\"\n", &[]).unwrap();
+        assert_eq!(shed.limits.shed_stalled_after, Duration::from_secs(3));
         assert_eq!(settings.outbound.allow.len(), 2);
         let flagged =
             resolve_with_file(file, &["--outbound-allow", "127.0.0.1,192.168.0.0/16"]).unwrap();

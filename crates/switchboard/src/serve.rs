@@ -27,13 +27,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::memory::apply(settings.huge_pages);
     if let Some(limit) = crate::descriptors::raise_limit() {
         tracing::debug!(limit, "open-file limit (a WebSocket takes two)");
-        let needed = settings.limits.max_connections as u64 + 256;
+        // Every connection up to the ceiling takes a descriptor, shed or not.
+        let ceiling = settings.limits.connection_ceiling();
+        let needed = ceiling as u64 + 256;
         if limit < needed {
             tracing::warn!(
                 open_files = limit,
                 max_connections = settings.limits.max_connections,
-                "the open-file limit leaves no room for max_connections: lower max_connections \
-                 or raise the limit (systemd: LimitNOFILE=)"
+                connection_ceiling = ceiling,
+                "the open-file limit leaves no room for max_connections and a tenth more: lower \
+                 max_connections or raise the limit (systemd: LimitNOFILE=)"
             );
         }
     }
@@ -172,7 +175,16 @@ async fn serve(
     let metrics_on_main = metrics_server.is_none();
     let limits = settings.limits;
     let access_log = settings.logging.access_log;
-    let per_ip = switchboard_http::limits::ConnectionCounter::new(limits.max_connections_per_ip);
+    let connections = switchboard_http::limits::ConnectionCounter::for_limits(&limits);
+    let stalled_bodies = connections.stalled_bodies();
+    let owing = std::sync::Arc::clone(&connections);
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(SHED_OWED_EVERY);
+        loop {
+            every.tick().await;
+            owing.shed_owed();
+        }
+    });
     let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let keep_alive = match limits.keep_alive {
         idle if idle.is_zero() => actix_web::http::KeepAlive::Disabled,
@@ -181,6 +193,7 @@ async fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(switchboard_http::limits::BodyDeadline::from(limits))
+            .app_data(std::sync::Arc::clone(&stalled_bodies))
             .wrap(switchboard_http::twilio::error::twilio_error_shape())
             .wrap(actix_web::middleware::from_fn(switchboard_http::rest_cause))
             // Inside the body deadline, so a refused request's unread body closes its
@@ -205,13 +218,16 @@ async fn serve(
             })
     })
     .workers(workers)
-    // actix counts connections per worker.
-    .max_connections(limits.max_connections.div_ceil(workers))
+    // actix counts connections per worker. Its limit is the hard ceiling: past max_connections
+    // a new connection sheds a stalled one (the counter, on connect), so the ceiling is reached
+    // only when none is stalled.
+    .max_connections(limits.connection_ceiling().div_ceil(workers))
     .client_request_timeout(limits.header_read_timeout)
     .keep_alive(keep_alive)
     .on_connect(move |connection, data| {
-        // Refused here if its address holds too many; otherwise prepared (TCP_NODELAY, its socket).
-        per_ip.on_connect(connection, data);
+        // Refused here if its address holds too many; otherwise counted (shedding a stalled one
+        // when the server is full) and prepared (TCP_NODELAY, its socket).
+        connections.on_connect(connection, data);
         switchboard_http::on_connect(connection, data);
     })
     .disable_signals()
@@ -413,6 +429,10 @@ fn warn_about_key(source: &KeySource) {
         _ => {}
     }
 }
+
+/// How often connections admitted past max_connections shed the stalled bodies they could not
+/// shed when they came: what a newcomer waits at most once a body is stalled enough.
+const SHED_OWED_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How long requests in flight have to finish once the daemon stops; whatever is still open then
 /// is dropped. WebSockets are told to close at once and dropped after a second
