@@ -300,7 +300,8 @@ impl StalledBodies {
         metrics::counter!(crate::metrics::CONNECTIONS_SHED).increment(1);
         if SHED_LOG.admit() {
             tracing::info!(
-                "the server holds max_connections: shed the connection of a stalled request body                  to admit a new one"
+                "the server holds max_connections: shed the connection of a stalled request body \
+                 to admit a new one"
             );
         }
         true
