@@ -399,8 +399,7 @@ impl Consumers {
     }
 }
 
-/// Runs woken consumers on its thread: each consumer one run at a time per stream, side by side.
-/// There is one on each arbiter ([`Wakes`] says which takes a stream).
+/// Runs woken consumers: each consumer one run at a time per stream, side by side.
 #[derive(Debug)]
 pub struct Dispatcher {
     consumers: Arc<Consumers>,
@@ -410,44 +409,6 @@ impl Dispatcher {
     pub(crate) fn new(consumers: Arc<Consumers>) -> Dispatcher {
         Dispatcher { consumers }
     }
-}
-
-/// Where wakes go: a dispatcher on each arbiter, each stream always to the same one. The
-/// consumers' work (reading the log, the Studio steps, the providers' calls) was all on one
-/// thread, which a bot conversation's four appends and outbound call per message kept busy
-/// while the other cores waited. A stream's dispatcher is chosen by the first eight bytes of its
-/// id, which a channel shares with the executions its messages start (`Sid::message_of`), so a
-/// bot conversation runs on one thread.
-#[derive(Debug, Clone)]
-pub(crate) struct Wakes {
-    shards: Arc<[Recipient<Wake>]>,
-}
-
-impl Wakes {
-    /// A dispatcher started on each of `arbiters`.
-    pub(crate) fn start(consumers: &Arc<Consumers>, arbiters: &[ArbiterHandle]) -> Wakes {
-        let shards = arbiters
-            .iter()
-            .map(|arbiter| {
-                let consumers = Arc::clone(consumers);
-                Dispatcher::start_in_arbiter(arbiter, move |_| Dispatcher::new(consumers))
-                    .recipient()
-            })
-            .collect();
-        Wakes { shards }
-    }
-
-    /// Hands `wake` to its stream's dispatcher.
-    pub(crate) fn do_send(&self, wake: Wake) {
-        if let Some(shard) = self.shards.get(shard_of(wake.stream_sid, self.shards.len())) {
-            shard.do_send(wake);
-        }
-    }
-}
-
-/// Which of `shards` dispatchers delivers `stream`: by the first eight bytes of its id.
-fn shard_of(stream: Sid, shards: usize) -> usize {
-    crate::registry::shard(&stream.id().get(..8), shards)
 }
 
 impl Actor for Dispatcher {
@@ -486,11 +447,8 @@ pub(crate) fn start_at(
     stream: Sid,
     woken_at: u64,
 ) -> Result<u64, StoreError> {
-    // A cursor past the start was recorded: one read on the path of every run, the second only
-    // while a stream's delivery is at its start.
-    let cursor = log.cursor(consumer, stream)?;
-    if cursor > 0 || log.has_cursor(consumer, stream)? {
-        return Ok(cursor);
+    if log.has_cursor(consumer, stream)? {
+        return log.cursor(consumer, stream);
     }
     log.set_cursor(consumer, stream, woken_at)?;
     Ok(woken_at)
@@ -581,20 +539,5 @@ mod tests {
         assert_eq!(seqs(wake(0, 3), 1), vec![1, 2]);
         assert_eq!(seqs(wake(0, u64::MAX), 2), vec![2, 3, 4]);
         assert!(seqs(wake(0, 2), 2).is_empty());
-    }
-
-    #[test]
-    fn a_channel_and_the_executions_its_messages_start_go_to_one_dispatcher() {
-        let shards = 4;
-        let mut seen = std::collections::HashSet::new();
-        for n in 0..64u8 {
-            let channel = Sid::from_parts(SidPrefix::CHANNEL, [n.wrapping_mul(37); 16]);
-            let message = Sid::message_of(channel, u64::from(n) * 3);
-            // As the Studio trigger names the execution a message starts.
-            let execution = Sid::from_parts(SidPrefix::STUDIO_EXECUTION, message.id());
-            assert_eq!(shard_of(execution, shards), shard_of(channel, shards), "{channel}");
-            seen.insert(shard_of(channel, shards));
-        }
-        assert_eq!(seen.len(), shards, "channels are spread over every dispatcher");
     }
 }

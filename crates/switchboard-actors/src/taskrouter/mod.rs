@@ -270,7 +270,7 @@ impl TaskRouter {
     /// delivery stopped short (a start).
     pub(crate) fn set_event_dispatcher(
         &self,
-        dispatcher: crate::consumer::Wakes,
+        dispatcher: actix::Recipient<crate::consumer::Wake>,
     ) -> Result<(), EngineError> {
         self.event_logs.set_dispatcher(dispatcher);
         self.event_logs.resume(&self.workspaces)
