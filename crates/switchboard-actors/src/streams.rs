@@ -317,7 +317,9 @@ impl<A: Aggregate> Writer<'_, A> {
         let state = stream.state().clone();
         if !executed.events.is_empty() {
             let streams = self.streams;
-            streams.held.fetch_add((streams.footprint)(&state), Ordering::Relaxed);
+            // Counted on the state kept, not on its clone: a clone's strings and vectors have no
+            // spare room, and what is taken off when the stream goes must be what was added.
+            streams.held.fetch_add((streams.footprint)(stream.state()), Ordering::Relaxed);
             let replaced =
                 streams.all.write().unwrap_or_else(|e| e.into_inner()).insert(sid, stream);
             let before = replaced.map_or(0, |old| (streams.footprint)(old.state()));
