@@ -84,6 +84,15 @@ fn stalled_bodies_and_headers_are_cut() {
     );
     let mut rest = TcpStream::connect(address(&daemon)).unwrap();
     rest.write_all(rest_request.as_bytes()).unwrap();
+    // `Connection: upgrade` on an ordinary body: no WebSocket, so its body has a deadline too.
+    let mut upgrade = TcpStream::connect(address(&daemon)).unwrap();
+    let upgrade_request = String::from_utf8(stalled_webhook()).unwrap().replacen(
+        "Host: x\r\n",
+        "Host: x\r\nConnection: Upgrade\r\n",
+        1,
+    );
+    assert!(upgrade_request.contains("Connection: Upgrade"), "{upgrade_request}");
+    upgrade.write_all(upgrade_request.as_bytes()).unwrap();
     let mut headers = TcpStream::connect(address(&daemon)).unwrap();
     headers.write_all(b"POST /webhooks/twilio HTTP/1.1\r\nHost: x\r\n").unwrap();
     // Refused before its body is read (wrong credentials): the chunked body that trickles on is
@@ -97,7 +106,8 @@ fn stalled_bodies_and_headers_are_cut() {
         .unwrap();
     // Generous: the server's limits are a second; this only stops a broken test from hanging.
     let wait = Duration::from_secs(30);
-    for (name, stream) in [("webhook", &mut webhook), ("REST", &mut rest)] {
+    let stalled = [("webhook", &mut webhook), ("REST", &mut rest), ("upgrade", &mut upgrade)];
+    for (name, stream) in stalled {
         let (answer, closed) = read_until_closed(stream, wait);
         assert!(closed, "the stalled {name} body was never cut: {answer:?}");
         assert!(answer.starts_with("HTTP/1.1 408"), "{name}: {answer:?}");

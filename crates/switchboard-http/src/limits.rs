@@ -350,18 +350,21 @@ impl From<ServerLimits> for BodyDeadline {
 /// Middleware (`from_fn`) that cuts a request body arriving too slowly for the app's
 /// [`BodyDeadline`]: the handler's read fails, and whatever it answered becomes a 408 that closes
 /// the connection. A connection whose body was not read to its end is closed after the answer
-/// too (see [`KeepReader`]). Requests without a body (WebSocket upgrades among them) are left
-/// alone, and a body read whole costs no more than its timer.
+/// too (see [`KeepReader`]). Requests without a body and WebSocket handshakes are left alone,
+/// and a body read whole costs no more than its timer. HTTP/2 bodies are cut at their deadline
+/// but never shed: cutting one ends its stream, not its connection, so it would make no room.
 pub async fn cut_slow_bodies(
     mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let deadline = request.app_data::<BodyDeadline>().copied();
-    let Some(deadline) = deadline.filter(|_| has_body(&request) && !request.head().upgrade())
+    let Some(deadline) =
+        deadline.filter(|_| has_body(&request) && !is_websocket_handshake(&request))
     else {
         return next.call(request).await.map(ServiceResponse::map_into_left_body);
     };
     let stalled = request.app_data::<Arc<StalledBodies>>().cloned();
+    let stalled = stalled.filter(|_| request.version() < actix_web::http::Version::HTTP_2);
     let progress = Rc::new(Progress::default());
     let reader = Rc::new(RefCell::new(request.take_payload()));
     let mut timed = TimedBody::new(Rc::clone(&reader), deadline, Rc::clone(&progress));
@@ -427,6 +430,15 @@ impl MessageBody for KeepReader {
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         Pin::new(&mut self.get_mut().body).poll_next(cx)
     }
+}
+
+/// A WebSocket handshake (`GET` with `Upgrade: websocket`), whose "body" is the socket itself.
+/// Not any request that says `Connection: upgrade`: that header alone leaves a body decoded as
+/// usual, and a stranger sending it would otherwise stall a body with no deadline at all.
+fn is_websocket_handshake(request: &ServiceRequest) -> bool {
+    let upgrade = request.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok());
+    request.method() == actix_web::http::Method::GET
+        && upgrade.is_some_and(|u| u.trim().eq_ignore_ascii_case("websocket"))
 }
 
 fn has_body(request: &ServiceRequest) -> bool {
