@@ -364,7 +364,9 @@ pub async fn cut_slow_bodies(
         return next.call(request).await.map(ServiceResponse::map_into_left_body);
     };
     let stalled = request.app_data::<Arc<StalledBodies>>().cloned();
-    let stalled = stalled.filter(|_| request.version() < actix_web::http::Version::HTTP_2);
+    // With no minimum rate a body's pace is nothing to be behind: none is shed.
+    let stalled = stalled
+        .filter(|_| request.version() < actix_web::http::Version::HTTP_2 && deadline.min_rate > 0);
     let progress = Rc::new(Progress::default());
     let reader = Rc::new(RefCell::new(request.take_payload()));
     let mut timed = TimedBody::new(Rc::clone(&reader), deadline, Rc::clone(&progress));
