@@ -201,6 +201,27 @@ fn rejections_timeouts_and_capacity_decide_who_gets_what_also_across_a_restart()
     assert_eq!(first_now["activity_sid"], offline.as_str(), "its reservation timed out too");
     let waiting = ok(again.get(&format!("{base}/Tasks?AssignmentStatus=pending")), 200);
     assert_eq!(waiting["tasks"].as_array().unwrap().len(), 3, "every task waits again: {waiting}");
+    assert_eq!(
+        paged_sids(&again, &format!("{base}/Tasks")),
+        sorted(&tasks),
+        "two pages, each once"
+    );
+}
+
+/// The SIDs a list of tasks gives in pages of two (two pages at most), sorted.
+fn paged_sids(daemon: &Daemon, list: &str) -> Vec<String> {
+    let first = ok(daemon.get(&format!("{list}?PageSize=2")), 200);
+    assert!(first["meta"]["next_page_url"].is_string(), "{first}");
+    let second = ok(daemon.get(&format!("{list}?PageSize=2&Page=1")), 200);
+    assert!(second["meta"]["next_page_url"].is_null(), "{second}");
+    let both = first["tasks"].as_array().unwrap().iter().chain(second["tasks"].as_array().unwrap());
+    sorted(&both.map(|t| t["sid"].as_str().unwrap().to_owned()).collect::<Vec<_>>())
+}
+
+fn sorted(sids: &[String]) -> Vec<String> {
+    let mut sids = sids.to_vec();
+    sids.sort();
+    sids
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::wire::{self, Reservation, ReservationList, Task, TaskList};
 use super::workers::{answer_of, ReservationForm};
 use super::{path_sid, routed, workspace_in_path};
 use crate::auth::Principal;
-use crate::lists::{list_response, PageParams, Paging};
+use crate::lists::{list_response, page_response, PageParams, Paging};
 use crate::openapi::FORM;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
@@ -144,10 +144,8 @@ async fn list(
     let workflow = paging.filter("WorkflowSid").map(str::to_owned);
     let queue = paging.filter("TaskQueueSid").map(str::to_owned);
     let now = state.engine.now();
-    let tasks: Vec<_> = state
-        .engine
-        .task_router()
-        .tasks(workspace)
+    let all = state.engine.task_router().tasks(workspace);
+    let admitted: Vec<_> = all
         .iter()
         .filter(|t| {
             statuses.is_empty() || statuses.iter().any(|s| s == t.assignment_status.as_str())
@@ -158,9 +156,13 @@ async fn list(
         .filter(|t| {
             queue.as_deref().is_none_or(|q| t.route.is_some_and(|r| r.queue_sid.to_string() == q))
         })
-        .map(|t| wire::task(&state, Some(&config), t, now))
         .collect();
-    list_response::<TaskList>(&state, &request, &paging, tasks)
+    // Only the page is rendered (its attributes shown, its age and links made), not every open
+    // task of the workspace.
+    let range = paging.range(admitted.len());
+    let has_more = admitted.len() > range.end;
+    let page = admitted[range].iter().map(|t| wire::task(&state, Some(&config), t, now)).collect();
+    page_response::<TaskList>(&state, &request, &paging, page, has_more)
 }
 
 /// Updates a task: attributes (a pending task is routed again), priority, or its status
