@@ -24,10 +24,18 @@ impl PrivateCopy {
         let scratch: PathBuf = scratch.map_or_else(std::env::temp_dir, Path::to_path_buf);
         let dir = tempfile::Builder::new().prefix("switchboard-copy-").tempdir_in(&scratch)?;
         let db = source.join("db");
-        // sled holds an exclusive `flock` on its `db` file while the folder is open.
+        // sled holds an exclusive `flock` on its `db` file while the folder is open, and lets it
+        // go from a background thread after its last handle is dropped: a folder closed a
+        // moment ago may still be locked, so the lock is tried for a second (as `open_sled`
+        // does) before the folder is taken for a running daemon's.
         let lock = File::open(&db).ok();
         if let Some(file) = &lock {
-            if file.try_lock().is_err() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while file.try_lock().is_err() {
+                if std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
                 return Err(StoreError::Damaged(format!(
                     "{} is in use by a running daemon (sled locks its folder); stop it, or use \
                      `switchboard backup` for a consistent copy of a live folder",
