@@ -14,7 +14,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -243,12 +243,31 @@ pub struct StalledBodies {
     next_id: AtomicU64,
 }
 
-/// How a shed body learns that it is cut: a flag, and the waker of the task reading it (which
-/// may be on another worker's thread than the connection that sheds it).
+/// How a shed body learns that it is cut: its state, and the waker of the task reading it (which
+/// may be on another worker's thread than the connection that sheds it). A body that ends and a
+/// shed that picks it race for the one switch, so a shed is never counted for a body that went
+/// on to complete (which would make no room).
 #[derive(Debug, Default)]
 struct CutSwitch {
-    cut: AtomicBool,
+    state: AtomicU8,
     reader: AtomicWaker,
+}
+
+/// [`CutSwitch`]'s states: waiting for bytes, cut by a shed, or read to its end.
+const WAITING: u8 = 0;
+const CUT: u8 = 1;
+const ENDED: u8 = 2;
+
+impl CutSwitch {
+    /// Cuts the body unless it already ended; whether it was cut.
+    fn cut(&self) -> bool {
+        self.state.compare_exchange(WAITING, CUT, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Marks the body read to its end unless it was cut first; whether it ended.
+    fn end(&self) -> bool {
+        self.state.compare_exchange(WAITING, ENDED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
 }
 
 /// A body's place in [`StalledBodies`]; it leaves when dropped.
@@ -285,17 +304,22 @@ impl StalledBodies {
     }
 
     /// Cuts the body furthest behind its pace when it is at least `shed_after` behind; whether
-    /// one was cut. Its reader fails as at its deadline: 408, and the connection closes.
+    /// one was cut. Its reader fails as at its deadline: 408, and the connection closes. A body
+    /// that ended while being picked is passed over for the next.
     pub fn shed_one(&self) -> bool {
         let now = tokio::time::Instant::now();
-        let mut waiting = self.waiting();
-        let Some(first) = waiting.first_entry() else { return false };
-        if first.key().0.checked_add(self.shed_after).is_none_or(|due| due > now) {
-            return false;
-        }
-        let switch = first.remove();
-        drop(waiting);
-        switch.cut.store(true, Ordering::SeqCst);
+        let switch = loop {
+            let mut waiting = self.waiting();
+            let Some(first) = waiting.first_entry() else { return false };
+            if first.key().0.checked_add(self.shed_after).is_none_or(|due| due > now) {
+                return false;
+            }
+            let switch = first.remove();
+            drop(waiting);
+            if switch.cut() {
+                break switch;
+            }
+        };
         switch.reader.wake();
         metrics::counter!(crate::metrics::CONNECTIONS_SHED).increment(1);
         if SHED_LOG.admit() {
@@ -319,7 +343,7 @@ impl Waiting {
     }
 
     fn is_cut(&self) -> bool {
-        self.switch.cut.load(Ordering::SeqCst)
+        self.switch.state.load(Ordering::SeqCst) == CUT
     }
 }
 
@@ -529,6 +553,10 @@ impl Stream for TimedBody {
                 return Poll::Ready(Some(Ok(chunk)));
             }
             Poll::Ready(None) => {
+                // Shed just before its end: it counts as cut, since the shed counted on the room.
+                if this.waiting.as_ref().is_some_and(|waiting| !waiting.switch.end()) {
+                    return this.cut();
+                }
                 this.progress.ended.set(true);
                 this.waiting = None;
                 return Poll::Ready(None);
@@ -628,6 +656,21 @@ mod tests {
         assert!(ahead.next().now_or_never().is_none(), "still waiting, not cut");
         drop((stalled, ahead));
         assert!(bodies.waiting().is_empty(), "a body leaves when it goes");
+    }
+
+    #[actix_rt::test]
+    async fn a_body_that_ends_while_picked_is_not_counted_as_shed() {
+        let bodies = StalledBodies::new(Duration::ZERO);
+        let long_ago = tokio::time::Instant::now() - Duration::from_secs(60);
+        // It ends between being picked and being cut: the shed passes it over, counting nothing.
+        let ended = bodies.enter(long_ago);
+        assert!(ended.switch.end());
+        assert!(!bodies.shed_one(), "an ended body makes no room");
+        assert!(bodies.waiting().is_empty());
+        // Cut first: its end comes too late, and it stays cut.
+        let cut = bodies.enter(long_ago);
+        assert!(bodies.shed_one());
+        assert!(cut.is_cut() && !cut.switch.end());
     }
 
     #[actix_rt::test]
