@@ -93,29 +93,6 @@ pub struct ConnectionCounter {
     stalled: Arc<StalledBodies>,
 }
 
-/// While the server is full, the fewest connections an address may hold before it is refused
-/// more: a few browsers' worth, so a small office behind one address is not refused at once.
-const MIN_FAIR_SHARE: usize = 8;
-
-/// Why a connection was refused before any request was read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Its address holds `max_connections_per_ip`.
-    AddressLimit,
-    /// The server holds `max_connections` and its address more than its fair share of them.
-    FairShare,
-}
-
-impl Refusal {
-    /// The `reason` label of `switchboard_connections_refused_total`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Refusal::AddressLimit => "address_limit",
-            Refusal::FairShare => "fair_share",
-        }
-    }
-}
-
 /// One admitted connection; dropped (with the connection's data) when it closes.
 #[derive(Debug)]
 pub struct Admitted {
@@ -207,30 +184,20 @@ impl ConnectionCounter {
         Arc::clone(&self.stalled)
     }
 
-    /// Admits one more connection from `ip`, unless it already holds its share: `per_ip` at
-    /// any time, and while the server is full its fair share of `max_connections` (divided
-    /// among the addresses holding connections, [`MIN_FAIR_SHARE`] at least). Why the second:
-    /// strangers with more connections than the server holds, each reconnecting once cut, would
-    /// otherwise fill it past `max_connections` with bodies too young to shed, until it stopped
-    /// accepting and a newcomer's SYN found the kernel's queue full of theirs (dropped, and sent
-    /// again a second later). Refused at once, their connections empty that queue as fast as
-    /// they fill it, and a newcomer from another address is admitted and sheds a stalled body.
-    /// Behind a proxy, where every connection has one address, no share is ever over.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refusal> {
+    /// Admits one more connection from `ip`, unless it already holds its share. Only that: an
+    /// address over its fair share of a full server is not refused sooner, since a stranger
+    /// refused at once comes back at once, and the churn of their reconnections filled the
+    /// kernel's queue faster than holding them did (`switchboard-bench hostile`, docs/BENCHMARKS.md).
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admitted> {
         let ip = ip.to_canonical();
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let addresses = open.len().max(1);
         let count = open.entry(ip).or_insert(0);
         if self.per_ip > 0 && *count >= self.per_ip {
-            return Err(Refusal::AddressLimit);
-        }
-        let full = self.total.load(Ordering::Relaxed) >= self.shed_above;
-        if full && addresses > 1 && *count >= (self.shed_above / addresses).max(MIN_FAIR_SHARE) {
-            return Err(Refusal::FairShare);
+            return None;
         }
         *count += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
-        Ok(Admitted { counter: Arc::clone(self), ip })
+        Some(Admitted { counter: Arc::clone(self), ip })
     }
 
     /// For `HttpServer::on_connect`: admits the new connection (its [`Admitted`] lives in the
@@ -245,7 +212,7 @@ impl ConnectionCounter {
         };
         let Ok(peer) = stream.peer_addr() else { return };
         match self.admit(peer.ip()) {
-            Ok(admitted) => {
+            Some(admitted) => {
                 data.insert(admitted);
                 // This one is in; a stalled one makes room for it, as its deadline would have.
                 if self.total.load(Ordering::Relaxed) > self.shed_above && !self.stalled.shed_one()
@@ -253,10 +220,9 @@ impl ConnectionCounter {
                     self.owed.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Err(refusal) => {
-                metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => refusal.label())
-                    .increment(1);
-                tracing::debug!(peer = %peer.ip(), ?refusal, "refused a connection: too many from its address");
+            None => {
+                metrics::counter!(crate::metrics::CONNECTIONS_REFUSED).increment(1);
+                tracing::debug!(peer = %peer.ip(), "refused a connection: too many from its address");
                 let socket = socket2::SockRef::from(stream);
                 // The socket buffer of a new connection takes this at once. Sent with the system
                 // call itself: tokio's `try_write` refuses until its reactor has seen the socket
@@ -631,40 +597,18 @@ mod tests {
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let first = counter.admit(a).unwrap();
         let second = counter.admit(a).unwrap();
-        assert_eq!(
-            counter.admit(a).unwrap_err(),
-            Refusal::AddressLimit,
-            "a third from one address"
-        );
-        let mapped = counter.admit("::ffff:192.0.2.1".parse().unwrap());
-        assert_eq!(mapped.unwrap_err(), Refusal::AddressLimit, "mapped is the same");
+        assert!(counter.admit(a).is_none(), "a third from the same address");
+        assert!(counter.admit("::ffff:192.0.2.1".parse().unwrap()).is_none(), "mapped is the same");
         let other = counter.admit(b);
-        assert!(other.is_ok(), "another address is not held up");
+        assert!(other.is_some(), "another address is not held up");
         drop(first);
         let again = counter.admit(a);
-        assert!(again.is_ok());
+        assert!(again.is_some());
         drop((second, again, other));
         assert!(counter.open.lock().unwrap().is_empty(), "nothing is kept for closed connections");
         let unlimited = ConnectionCounter::new(0);
         let many: Vec<_> = (0..10).map(|_| unlimited.admit(a).unwrap()).collect();
         assert_eq!(many.len(), 10);
-    }
-
-    #[test]
-    fn a_full_server_refuses_an_address_over_its_fair_share_and_admits_the_others() {
-        let counter = ConnectionCounter::shedding_above(0, 20, StalledBodies::new(Duration::MAX));
-        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        // Alone, an address may fill the server and go past it (a proxy's): it sheds instead.
-        let mut held: Vec<_> = (0..21).map(|_| counter.admit(a).unwrap()).collect();
-        let newcomer = counter.admit(b).expect("a newcomer's address is under its share");
-        // Two addresses now: a's share of the 20 is 10 (8 at least), and it holds 21.
-        assert_eq!(counter.admit(a).unwrap_err(), Refusal::FairShare);
-        let second = counter.admit(b).expect("b holds one of its ten");
-        // Once the server is no longer full, shares no longer count.
-        held.truncate(17);
-        let last = counter.admit(a).expect("19 open of 20: not full");
-        assert_eq!(counter.admit(a).unwrap_err(), Refusal::FairShare, "full again");
-        drop((held, newcomer, second, last));
     }
 
     #[test]
