@@ -14,7 +14,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -91,6 +91,29 @@ pub struct ConnectionCounter {
     /// [`ConnectionCounter::shed_owed`] sheds for them later.
     owed: AtomicUsize,
     stalled: Arc<StalledBodies>,
+}
+
+/// While the server is full, the fewest connections an address may hold before it is refused
+/// more: a few browsers' worth, so a small office behind one address is not refused at once.
+const MIN_FAIR_SHARE: usize = 8;
+
+/// Why a connection was refused before any request was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its address holds `max_connections_per_ip`.
+    AddressLimit,
+    /// The server holds `max_connections` and its address more than its fair share of them.
+    FairShare,
+}
+
+impl Refusal {
+    /// The `reason` label of `switchboard_connections_refused_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::AddressLimit => "address_limit",
+            Refusal::FairShare => "fair_share",
+        }
+    }
 }
 
 /// One admitted connection; dropped (with the connection's data) when it closes.
@@ -184,17 +207,30 @@ impl ConnectionCounter {
         Arc::clone(&self.stalled)
     }
 
-    /// Admits one more connection from `ip`, unless it already holds its share.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admitted> {
+    /// Admits one more connection from `ip`, unless it already holds its share: `per_ip` at
+    /// any time, and while the server is full its fair share of `max_connections` (divided
+    /// among the addresses holding connections, [`MIN_FAIR_SHARE`] at least). Why the second:
+    /// strangers with more connections than the server holds, each reconnecting once cut, would
+    /// otherwise fill it past `max_connections` with bodies too young to shed, until it stopped
+    /// accepting and a newcomer's SYN found the kernel's queue full of theirs (dropped, and sent
+    /// again a second later). Refused at once, their connections empty that queue as fast as
+    /// they fill it, and a newcomer from another address is admitted and sheds a stalled body.
+    /// Behind a proxy, where every connection has one address, no share is ever over.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refusal> {
         let ip = ip.to_canonical();
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let addresses = open.len().max(1);
         let count = open.entry(ip).or_insert(0);
         if self.per_ip > 0 && *count >= self.per_ip {
-            return None;
+            return Err(Refusal::AddressLimit);
+        }
+        let full = self.total.load(Ordering::Relaxed) >= self.shed_above;
+        if full && addresses > 1 && *count >= (self.shed_above / addresses).max(MIN_FAIR_SHARE) {
+            return Err(Refusal::FairShare);
         }
         *count += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
-        Some(Admitted { counter: Arc::clone(self), ip })
+        Ok(Admitted { counter: Arc::clone(self), ip })
     }
 
     /// For `HttpServer::on_connect`: admits the new connection (its [`Admitted`] lives in the
@@ -209,7 +245,7 @@ impl ConnectionCounter {
         };
         let Ok(peer) = stream.peer_addr() else { return };
         match self.admit(peer.ip()) {
-            Some(admitted) => {
+            Ok(admitted) => {
                 // Shared: a WebSocket taken out of actix's dispatcher keeps it (`ws/upgraded.rs`).
                 data.insert(Rc::new(admitted));
                 // This one is in; a stalled one makes room for it, as its deadline would have.
@@ -218,15 +254,20 @@ impl ConnectionCounter {
                     self.owed.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            None => {
-                tracing::debug!(peer = %peer.ip(), "refused a connection: too many from its address");
-                // Best effort: the socket buffer of a new connection takes this at once.
+            Err(refusal) => {
+                metrics::counter!(crate::metrics::CONNECTIONS_REFUSED, "reason" => refusal.label())
+                    .increment(1);
+                tracing::debug!(peer = %peer.ip(), ?refusal, "refused a connection: too many from its address");
+                let socket = socket2::SockRef::from(stream);
+                // The socket buffer of a new connection takes this at once. Sent with the system
+                // call itself: tokio's `try_write` refuses until its reactor has seen the socket
+                // writable, which a connection this new has not been yet.
                 if plain {
-                    let _ = stream.try_write(&REFUSAL);
+                    let _ = socket.send(&REFUSAL);
                 }
                 // Both ways: the server's next read sees the end, so the connection and its
                 // descriptor go at once, whatever the client does.
-                let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
+                let _ = socket.shutdown(std::net::Shutdown::Both);
             }
         }
     }
@@ -250,12 +291,31 @@ pub struct StalledBodies {
     next_id: AtomicU64,
 }
 
-/// How a shed body learns that it is cut: a flag, and the waker of the task reading it (which
-/// may be on another worker's thread than the connection that sheds it).
+/// How a shed body learns that it is cut: its state, and the waker of the task reading it (which
+/// may be on another worker's thread than the connection that sheds it). A body that ends and a
+/// shed that picks it race for the one switch, so a shed is never counted for a body that went
+/// on to complete (which would make no room).
 #[derive(Debug, Default)]
 struct CutSwitch {
-    cut: AtomicBool,
+    state: AtomicU8,
     reader: AtomicWaker,
+}
+
+/// [`CutSwitch`]'s states: waiting for bytes, cut by a shed, or read to its end.
+const WAITING: u8 = 0;
+const CUT: u8 = 1;
+const ENDED: u8 = 2;
+
+impl CutSwitch {
+    /// Cuts the body unless it already ended; whether it was cut.
+    fn cut(&self) -> bool {
+        self.state.compare_exchange(WAITING, CUT, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Marks the body read to its end unless it was cut first; whether it ended.
+    fn end(&self) -> bool {
+        self.state.compare_exchange(WAITING, ENDED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
 }
 
 /// A body's place in [`StalledBodies`]; it leaves when dropped.
@@ -292,17 +352,22 @@ impl StalledBodies {
     }
 
     /// Cuts the body furthest behind its pace when it is at least `shed_after` behind; whether
-    /// one was cut. Its reader fails as at its deadline: 408, and the connection closes.
+    /// one was cut. Its reader fails as at its deadline: 408, and the connection closes. A body
+    /// that ended while being picked is passed over for the next.
     pub fn shed_one(&self) -> bool {
         let now = tokio::time::Instant::now();
-        let mut waiting = self.waiting();
-        let Some(first) = waiting.first_entry() else { return false };
-        if first.key().0.checked_add(self.shed_after).is_none_or(|due| due > now) {
-            return false;
-        }
-        let switch = first.remove();
-        drop(waiting);
-        switch.cut.store(true, Ordering::SeqCst);
+        let switch = loop {
+            let mut waiting = self.waiting();
+            let Some(first) = waiting.first_entry() else { return false };
+            if first.key().0.checked_add(self.shed_after).is_none_or(|due| due > now) {
+                return false;
+            }
+            let switch = first.remove();
+            drop(waiting);
+            if switch.cut() {
+                break switch;
+            }
+        };
         switch.reader.wake();
         metrics::counter!(crate::metrics::CONNECTIONS_SHED).increment(1);
         if SHED_LOG.admit() {
@@ -326,7 +391,7 @@ impl Waiting {
     }
 
     fn is_cut(&self) -> bool {
-        self.switch.cut.load(Ordering::SeqCst)
+        self.switch.state.load(Ordering::SeqCst) == CUT
     }
 }
 
@@ -536,6 +601,10 @@ impl Stream for TimedBody {
                 return Poll::Ready(Some(Ok(chunk)));
             }
             Poll::Ready(None) => {
+                // Shed just before its end: it counts as cut, since the shed counted on the room.
+                if this.waiting.as_ref().is_some_and(|waiting| !waiting.switch.end()) {
+                    return this.cut();
+                }
                 this.progress.ended.set(true);
                 this.waiting = None;
                 return Poll::Ready(None);
@@ -569,18 +638,40 @@ mod tests {
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let first = counter.admit(a).unwrap();
         let second = counter.admit(a).unwrap();
-        assert!(counter.admit(a).is_none(), "a third from the same address");
-        assert!(counter.admit("::ffff:192.0.2.1".parse().unwrap()).is_none(), "mapped is the same");
+        assert_eq!(
+            counter.admit(a).unwrap_err(),
+            Refusal::AddressLimit,
+            "a third from one address"
+        );
+        let mapped = counter.admit("::ffff:192.0.2.1".parse().unwrap());
+        assert_eq!(mapped.unwrap_err(), Refusal::AddressLimit, "mapped is the same");
         let other = counter.admit(b);
-        assert!(other.is_some(), "another address is not held up");
+        assert!(other.is_ok(), "another address is not held up");
         drop(first);
         let again = counter.admit(a);
-        assert!(again.is_some());
+        assert!(again.is_ok());
         drop((second, again, other));
         assert!(counter.open.lock().unwrap().is_empty(), "nothing is kept for closed connections");
         let unlimited = ConnectionCounter::new(0);
         let many: Vec<_> = (0..10).map(|_| unlimited.admit(a).unwrap()).collect();
         assert_eq!(many.len(), 10);
+    }
+
+    #[test]
+    fn a_full_server_refuses_an_address_over_its_fair_share_and_admits_the_others() {
+        let counter = ConnectionCounter::shedding_above(0, 20, StalledBodies::new(Duration::MAX));
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        // Alone, an address may fill the server and go past it (a proxy's): it sheds instead.
+        let mut held: Vec<_> = (0..21).map(|_| counter.admit(a).unwrap()).collect();
+        let newcomer = counter.admit(b).expect("a newcomer's address is under its share");
+        // Two addresses now: a's share of the 20 is 10 (8 at least), and it holds 21.
+        assert_eq!(counter.admit(a).unwrap_err(), Refusal::FairShare);
+        let second = counter.admit(b).expect("b holds one of its ten");
+        // Once the server is no longer full, shares no longer count.
+        held.truncate(17);
+        let last = counter.admit(a).expect("19 open of 20: not full");
+        assert_eq!(counter.admit(a).unwrap_err(), Refusal::FairShare, "full again");
+        drop((held, newcomer, second, last));
     }
 
     #[test]
@@ -635,6 +726,21 @@ mod tests {
         assert!(ahead.next().now_or_never().is_none(), "still waiting, not cut");
         drop((stalled, ahead));
         assert!(bodies.waiting().is_empty(), "a body leaves when it goes");
+    }
+
+    #[actix_rt::test]
+    async fn a_body_that_ends_while_picked_is_not_counted_as_shed() {
+        let bodies = StalledBodies::new(Duration::ZERO);
+        let long_ago = tokio::time::Instant::now() - Duration::from_secs(60);
+        // It ends between being picked and being cut: the shed passes it over, counting nothing.
+        let ended = bodies.enter(long_ago);
+        assert!(ended.switch.end());
+        assert!(!bodies.shed_one(), "an ended body makes no room");
+        assert!(bodies.waiting().is_empty());
+        // Cut first: its end comes too late, and it stays cut.
+        let cut = bodies.enter(long_ago);
+        assert!(bodies.shed_one());
+        assert!(cut.is_cut() && !cut.switch.end());
     }
 
     #[actix_rt::test]

@@ -34,6 +34,9 @@ pub const WEBSOCKETS_OPENED: &str = "switchboard_websockets_opened_total";
 
 /// Connections cut to make room for a new one when the server was full (counter).
 pub const CONNECTIONS_SHED: &str = "switchboard_connections_shed_total";
+/// Connections refused before any request was read (counter; label `reason`:
+/// [`crate::limits::Refusal::label`]).
+pub const CONNECTIONS_REFUSED: &str = "switchboard_connections_refused_total";
 
 /// The route of a request no route took: its path is a stranger's and never becomes a label.
 const UNMATCHED: &str = "unmatched";
@@ -105,6 +108,16 @@ fn describe() {
          server held max_connections"
     );
     metrics::counter!(CONNECTIONS_SHED).increment(0);
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        Unit::Count,
+        "Connections refused before any request was read, by reason (address_limit: the \
+         address holds max_connections_per_ip; fair_share: the server is full and the address \
+         holds more than its share)"
+    );
+    for refusal in [crate::limits::Refusal::AddressLimit, crate::limits::Refusal::FairShare] {
+        metrics::counter!(CONNECTIONS_REFUSED, "reason" => refusal.label()).increment(0);
+    }
     describe_counter!(
         crate::log_budget::LOG_LINES_SUPPRESSED,
         Unit::Count,
