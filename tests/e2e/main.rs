@@ -93,6 +93,8 @@ mod task_routing_sockets;
 mod taskrouter;
 /// TaskRouter's Events resource and `EventCallbackUrl`: listed, filtered, sent once, in order.
 mod taskrouter_events;
+/// Upgrades on the raw connection: a WebSocket's first frame with its handshake, other upgrades.
+mod upgrades;
 /// Chat Users, UserChannels, Roles; REST edits of members and messages.
 mod users;
 /// The webchat widget: files, sessions and their refusals, visitors' tokens, first start, Chromium.

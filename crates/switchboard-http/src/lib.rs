@@ -61,4 +61,5 @@ pub use console::Sessions;
 pub use rate::{RateConfig, RateLimits};
 pub use webchat::{Webchat, WebchatConfig};
 pub use webhooks::TWILIO_STATUS_PATH;
+pub use ws::upgraded::take_over as take_over_upgraded;
 pub use ws_transport::RealtimeConfig;

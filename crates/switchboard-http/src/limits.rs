@@ -213,7 +213,8 @@ impl ConnectionCounter {
         let Ok(peer) = stream.peer_addr() else { return };
         match self.admit(peer.ip()) {
             Some(admitted) => {
-                data.insert(admitted);
+                // Shared: a WebSocket taken out of actix's dispatcher keeps it (`ws/upgraded.rs`).
+                data.insert(Rc::new(admitted));
                 // This one is in; a stalled one makes room for it, as its deadline would have.
                 if self.total.load(Ordering::Relaxed) > self.shed_above && !self.stalled.shed_one()
                 {
@@ -236,6 +237,12 @@ impl ConnectionCounter {
             }
         }
     }
+}
+
+/// The place in the count of the connection `request` came on, for whatever outlives the
+/// request's own hold on it (a WebSocket served on the connection after its handshake).
+pub(crate) fn admission_of(request: &actix_web::HttpRequest) -> Option<Rc<Admitted>> {
+    request.conn_data::<Rc<Admitted>>().cloned()
 }
 
 /// Request bodies waiting for their next bytes, ordered by how far behind their pace they are

@@ -20,8 +20,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use actix_http::ws::{CloseCode, CloseReason, Message, ProtocolError};
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
@@ -29,13 +29,17 @@ use switchboard_domain::{Rejection, Sid, SidPrefix};
 use tokio::time::Instant;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::connection::SocketHandle;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::token;
 use crate::ws_transport::{Outbound, RealtimeConfig, CLOSE_GRACE};
 
+pub mod upgraded;
+mod wire;
 mod worker;
+
+use upgraded::Accepted;
+use wire::Wire;
 
 /// How long a connection without a token may take to send its auth frame.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,7 +104,6 @@ impl Peer {
 async fn upgrade(
     state: web::Data<AppState>,
     request: HttpRequest,
-    body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let offered = query_token(&request).or_else(|| bearer_token(&request));
     let ip = request.peer_addr().map(|peer| peer.ip());
@@ -108,27 +111,33 @@ async fn upgrade(
         Some(token) => Some(verify_from(&state, ip, &token).map_err(actix_web::Error::from)?),
         None => None,
     };
-    let socket = SocketHandle::of(&request);
-    let (response, session, stream) = actix_ws::handle(&request, body)?;
-    let stream = stream.max_frame_size(FRAME_LIMIT_BYTES);
-    actix_web::rt::spawn(async move {
-        // Counted while this task serves the socket, however it ends.
-        let mut open = crate::metrics::OpenWebSocket::new();
-        let state = state.into_inner();
-        let mut connection = Connection::new(state, session, stream, socket);
-        let peer = match peer {
-            Some(peer) => Some((peer, Vec::new())),
-            None => connection.await_auth(ip).await,
-        };
-        match peer {
-            Some((peer, resume)) => {
-                open.is(crate::metrics::SocketKind::of(&peer));
-                connection.serve(peer, resume).await
-            }
-            None => connection.close(CloseCode::Policy, "authentication required").await,
-        }
-    });
+    let handshake = actix_http::ws::handshake(request.head())?.finish();
+    let mut response = HttpResponse::from(handshake).map_into_boxed_body();
+    // The listener takes the connection over once this answer is written (`ws/upgraded.rs`).
+    let counted = crate::limits::admission_of(&request);
+    response.extensions_mut().insert(Accepted { state, peer, ip, counted });
     Ok(response)
+}
+
+/// Serves a socket whose handshake [`upgrade`] accepted, on its own connection, until it ends.
+async fn serve_accepted(accepted: Accepted, wire: Wire) {
+    let Accepted { state, peer, ip, counted } = accepted;
+    // The connection stays counted against its address and the server's limit while it lives.
+    let _counted = counted;
+    // Counted while this serves the socket, however it ends.
+    let mut open = crate::metrics::OpenWebSocket::new();
+    let mut connection = Connection::new(state.into_inner(), wire);
+    let peer = match peer {
+        Some(peer) => Some((peer, Vec::new())),
+        None => connection.await_auth(ip).await,
+    };
+    match peer {
+        Some((peer, resume)) => {
+            open.is(crate::metrics::SocketKind::of(&peer));
+            connection.serve(peer, resume).await
+        }
+        None => connection.close(CloseCode::Policy, "authentication required").await,
+    }
 }
 
 /// [`verify`] within the limit of failed authentications of `ip` (`rate.rs`): an address past
@@ -345,13 +354,11 @@ const TOO_SLOW: &str = "too slow: reconnect and resume from your last seq";
 
 struct Connection {
     state: std::sync::Arc<AppState>,
-    session: Session,
-    stream: MessageStream,
+    /// The connection itself: dropping it ends it, whatever the peer does.
+    wire: Wire,
     config: RealtimeConfig,
-    /// What waits to be handed to the socket.
+    /// What waits to be written to the socket.
     out: Outbound,
-    /// The socket, to drop a connection whose peer neither reads nor answers.
-    socket: Option<SocketHandle>,
     /// Set by whatever decides that the connection ends.
     ending: Option<Ending>,
     /// The lowest and highest sequence sent per channel on this connection (everything between
@@ -365,20 +372,13 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(
-        state: std::sync::Arc<AppState>,
-        session: Session,
-        stream: MessageStream,
-        socket: Option<SocketHandle>,
-    ) -> Connection {
+    fn new(state: std::sync::Arc<AppState>, wire: Wire) -> Connection {
         let config = state.realtime;
         Connection {
             state,
-            session,
-            stream,
+            wire,
             config,
             out: Outbound::new(&config),
-            socket,
             ending: None,
             sent: HashMap::new(),
             reach: HashMap::new(),
@@ -388,7 +388,8 @@ impl Connection {
 
     /// The peer from the first frame's token, and where it asks to resume.
     async fn await_auth(&mut self, ip: Option<std::net::IpAddr>) -> Option<(Peer, Vec<ResumeAt>)> {
-        let frame = tokio::time::timeout(AUTH_TIMEOUT, self.stream.recv()).await.ok()??.ok()?;
+        let first = self.wire.recv(&mut self.out);
+        let frame = tokio::time::timeout(AUTH_TIMEOUT, first).await.ok()??.ok()?;
         let Message::Text(text) = frame else { return None };
         let Ok(ClientFrame::Auth { token, resume }) = serde_json::from_str::<ClientFrame>(&text)
         else {
@@ -472,14 +473,10 @@ impl Connection {
         Box::pin(self.greet(peer, resume)).await;
         while self.ending.is_none() {
             tokio::select! {
-                // Whatever is queued goes out before anything else is looked at.
+                // Whatever is queued goes out (as far as the peer takes it) before anything
+                // else is looked at.
                 biased;
-                flushed = self.out.flush(&mut self.session), if !self.out.is_empty() => {
-                    if flushed.is_err() {
-                        self.end(Ending::Gone);
-                    }
-                }
-                frame = self.stream.recv() => {
+                frame = self.wire.recv(&mut self.out) => {
                     silence.as_mut().reset(Instant::now() + timeout);
                     match frame {
                         Some(Ok(frame)) => {
@@ -526,13 +523,10 @@ impl Connection {
     }
 
     /// Takes leave as `ending` says: the close frame, a grace for the peer to answer it, and
-    /// then, unless the connection ended by itself, the socket shut down.
+    /// then the connection ended (dropped with `self`, whatever it still holds).
     async fn finish(mut self, ending: Ending) {
-        // Whether the peer answered our close (or sent its own, or left).
-        let mut answered = ending == Ending::PeerClosed;
         let grace = match ending {
-            Ending::Gone => return,
-            Ending::Silent => return self.drop_connection(),
+            Ending::Gone | Ending::Silent => return,
             Ending::PeerClosed => {
                 self.out.push_close(None);
                 CLOSE_GRACE
@@ -551,31 +545,29 @@ impl Connection {
         let mut closing = hub.closing();
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
-        // Until the peer answers the close (or leaves): then actix writes what is left and ends.
-        while !(answered && self.out.is_empty()) {
+        // Whether the peer answered our close (or sent its own, or left).
+        let mut answered = ending == Ending::PeerClosed;
+        // Until the peer answers the close (or leaves), writing what is queued meanwhile.
+        while !answered {
             tokio::select! {
                 biased;
-                flushed = self.out.flush(&mut self.session), if !self.out.is_empty() => {
-                    if flushed.is_err() {
-                        return;
-                    }
-                }
-                frame = self.stream.recv(), if !answered => {
+                frame = self.wire.recv(&mut self.out) => {
                     answered = matches!(frame, Some(Ok(Message::Close(_))) | Some(Err(_)) | None);
                 }
-                () = &mut deadline => return self.drop_connection(),
+                () = &mut deadline => return,
                 // The daemon is stopping: no more waiting on a slow peer.
-                _ = closing.wait_for(|closing| *closing), if grace > CLOSE_GRACE => {
-                    return self.drop_connection();
-                }
+                _ = closing.wait_for(|closing| *closing), if grace > CLOSE_GRACE => return,
             }
         }
-    }
-
-    /// Ends the connection now, whatever is still buffered for it.
-    fn drop_connection(self) {
-        if let Some(socket) = &self.socket {
-            socket.shut_down();
+        // Then what is left goes out, and our side of the connection ends after it.
+        tokio::select! {
+            flushed = self.wire.flush(&mut self.out) => {
+                if flushed.is_ok() {
+                    self.wire.shut_down().await;
+                }
+            }
+            () = &mut deadline => {}
+            _ = closing.wait_for(|closing| *closing), if grace > CLOSE_GRACE => {}
         }
     }
 
@@ -867,7 +859,7 @@ impl Connection {
     async fn room_for(&mut self, len: usize) -> bool {
         while !self.out.has_room_for(len) {
             let timeout = self.config.ping_timeout;
-            match tokio::time::timeout(timeout, self.out.flush(&mut self.session)).await {
+            match tokio::time::timeout(timeout, self.wire.flush(&mut self.out)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => self.end(Ending::Gone),
                 Err(_) => self.end(Ending::Silent),
@@ -889,17 +881,17 @@ impl Connection {
 /// ("message too big"), anything else with 1002, each with the reason; and a log line. A
 /// connection that ended or failed under the frame (the peer went away without a close frame)
 /// is no refusal: it is gone, with nothing to send it.
-fn refused(error: actix_ws::ProtocolError) -> Ending {
+fn refused(error: ProtocolError) -> Ending {
     // actix reports a frame it cannot decode (text that is not UTF-8, reserved bits set) as
     // `InvalidData` too: that one is refused like any other.
-    if let actix_ws::ProtocolError::Io(error) = &error {
+    if let ProtocolError::Io(error) = &error {
         if error.kind() != std::io::ErrorKind::InvalidData {
             tracing::debug!(%error, "a WebSocket peer went away without a close frame");
             return Ending::Gone;
         }
     }
     let (code, reason) = match error {
-        actix_ws::ProtocolError::Overflow => (CloseCode::Size, FRAME_TOO_LARGE),
+        ProtocolError::Overflow => (CloseCode::Size, FRAME_TOO_LARGE),
         _ => (CloseCode::Protocol, "protocol error"),
     };
     tracing::warn!(%error, "a WebSocket frame was refused; closing with {}", u16::from(code));

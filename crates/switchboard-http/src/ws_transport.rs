@@ -3,17 +3,13 @@
 //!
 //! The connection never waits on its peer to queue a frame: a reader that falls so far behind
 //! that its queue is full is closed (1013) rather than let the server buffer for it, and comes
-//! back with `resume`, since every event frame carries its channel's `seq`. What actix holds for
-//! the socket beyond this queue is bounded too: its hand-off channel of 32 frames and its 32 KiB
-//! write buffer.
+//! back with `resume`, since every event frame carries its channel's `seq`. Beyond this queue the
+//! connection holds at most one chunk of encoded frames being written (`ws/wire.rs`).
 
 use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_ws::{CloseReason, Message, Session};
-use futures_sink::Sink;
+use actix_http::ws::{CloseReason, Message};
 
 /// How each WebSocket is served (the `ws_*` settings of `switchboard serve`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,31 +114,17 @@ impl Outbound {
         self.frames.push_back(Message::Close(reason));
     }
 
-    /// Hands queued frames to the session while it takes them, so that everything ready goes out
-    /// in one write. Ready once the queue is empty; an error once the connection is gone.
-    pub fn poll_flush(
-        &mut self,
-        session: &mut Session,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), actix_ws::Closed>> {
-        while !self.frames.is_empty() {
-            match Pin::new(&mut *session).poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(closed)) => return Poll::Ready(Err(closed)),
-                Poll::Pending => return Poll::Pending,
-            }
-            let Some(frame) = self.frames.pop_front() else { break };
-            if let Message::Text(text) = &frame {
-                self.bytes -= text.len();
-            }
-            Pin::new(&mut *session).start_send(frame)?;
+    /// The next frame to write, no longer counted against the bound.
+    pub fn pop(&mut self) -> Option<Message> {
+        let frame = self.frames.pop_front()?;
+        if let Message::Text(text) = &frame {
+            self.bytes -= text.len();
         }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Resolves once everything queued is handed to the session (see `poll_flush`).
-    pub async fn flush(&mut self, session: &mut Session) -> Result<(), actix_ws::Closed> {
-        std::future::poll_fn(|cx| self.poll_flush(session, cx)).await
+        if self.frames.is_empty() {
+            // A burst's queue goes with it: an idle socket keeps none.
+            self.frames = VecDeque::new();
+        }
+        Some(frame)
     }
 
     #[cfg(test)]

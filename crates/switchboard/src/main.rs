@@ -15,6 +15,7 @@ mod dev;
 mod export;
 mod first_start;
 mod keys;
+mod listener;
 mod logging;
 mod memory;
 mod people;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer};
+
+use crate::listener::ListenerConfig;
 use anyhow::Context;
 use switchboard_actors::{Engine, EngineConfig, Sandbox, SystemClock};
 use switchboard_crypto::{KeySource, MasterKey};
@@ -26,7 +28,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
     crate::memory::apply(settings.huge_pages);
     if let Some(limit) = crate::descriptors::raise_limit() {
-        tracing::debug!(limit, "open-file limit (a WebSocket takes two)");
+        tracing::debug!(limit, "open-file limit");
         // Every connection up to the ceiling takes a descriptor, shed or not.
         let ceiling = settings.limits.connection_ceiling();
         let needed = ceiling as u64 + 256;
@@ -190,7 +192,27 @@ async fn serve(
         idle if idle.is_zero() => actix_web::http::KeepAlive::Disabled,
         idle => actix_web::http::KeepAlive::Timeout(idle),
     };
-    let server = HttpServer::new(move || {
+    let config = ListenerConfig {
+        workers,
+        // actix's limit is the hard ceiling: past max_connections a new connection sheds a
+        // stalled one (the counter, on connect), so the ceiling is reached only when none is
+        // stalled.
+        max_connections: limits.connection_ceiling(),
+        keep_alive,
+        header_read_timeout: limits.header_read_timeout,
+        shutdown_timeout_secs: SHUTDOWN_TIMEOUT_SECS,
+        tls: match &settings.tls {
+            Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+            None => None,
+        },
+    };
+    let on_connect: crate::listener::OnConnect = Arc::new(move |connection, data| {
+        // Refused here if its address holds too many; otherwise counted (shedding a stalled one
+        // when the server is full) and prepared (TCP_NODELAY).
+        connections.on_connect(connection, data);
+        switchboard_http::on_connect(connection, data);
+    });
+    let server = crate::listener::start(listener, config, on_connect, move || {
         App::new()
             .app_data(switchboard_http::limits::BodyDeadline::from(limits))
             .app_data(std::sync::Arc::clone(&stalled_bodies))
@@ -216,29 +238,7 @@ async fn serve(
                     switchboard_http::metrics::serve_on_main_listener(cfg, scrape.clone());
                 }
             })
-    })
-    .workers(workers)
-    // actix counts connections per worker. Its limit is the hard ceiling: past max_connections
-    // a new connection sheds a stalled one (the counter, on connect), so the ceiling is reached
-    // only when none is stalled.
-    .max_connections(limits.connection_ceiling().div_ceil(workers))
-    .client_request_timeout(limits.header_read_timeout)
-    .keep_alive(keep_alive)
-    .on_connect(move |connection, data| {
-        // Refused here if its address holds too many; otherwise counted (shedding a stalled one
-        // when the server is full) and prepared (TCP_NODELAY, its socket).
-        connections.on_connect(connection, data);
-        switchboard_http::on_connect(connection, data);
-    })
-    .disable_signals()
-    .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
-    let server = match &settings.tls {
-        Some((cert, key)) => {
-            server.listen_rustls_0_23(listener, crate::tls::server_config(cert, key)?)?
-        }
-        None => server.listen(listener)?,
-    };
-    let server = server.run();
+    })?;
     // Signal handlers are in place before the address is announced, so a supervisor that
     // stops the daemon right after it starts still gets a clean stop.
     stop_on_signal(server.handle(), engine.clone())?;

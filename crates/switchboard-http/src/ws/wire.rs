@@ -1,0 +1,249 @@
+//! A WebSocket's frames read and written straight on its connection, with buffers that exist only
+//! while a frame is in flight: an idle socket holds its connection and nothing else.
+//!
+//! actix-http's dispatcher keeps an 8 KiB read buffer and an 8 KiB write buffer for a connection's
+//! whole life; a WebSocket served through it (actix-ws) kept both, plus a hand-off channel, for as
+//! long as it stayed open, most of what an idle socket cost (docs/BENCHMARKS.md). Here a read
+//! goes to a buffer on the stack and only the bytes of a frame not yet complete are kept; frames
+//! are encoded into a buffer that is let go once written.
+
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use actix_codec::{AsyncRead, AsyncWrite, Decoder, Encoder, ReadBuf};
+use actix_http::ws::{Codec, Frame, Message, ProtocolError};
+use bytes::{Buf, BytesMut};
+
+use crate::ws_transport::Outbound;
+
+/// A connection a WebSocket runs on: plain TCP or TLS.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
+/// How much one read takes off the socket at most (on the stack of the read, not the socket's).
+const READ_CHUNK: usize = 4096;
+/// How many encoded bytes are written at once: frames queued beyond wait encoded in the queue,
+/// where they are counted against its bound.
+const WRITE_CHUNK: usize = 16 * 1024;
+
+/// The connection is gone: a write failed, or wrote nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gone;
+
+/// One WebSocket's connection, after the handshake.
+pub(crate) struct Wire {
+    io: Box<dyn Io>,
+    codec: Codec,
+    /// Bytes read that do not make a whole frame yet; holds no memory between frames.
+    read_buf: BytesMut,
+    /// Bytes encoded and not yet written; holds no memory once they are.
+    write_buf: BytesMut,
+    /// The peer ended its side of the connection.
+    read_closed: bool,
+    /// The largest frame taken, in bytes of payload.
+    max_frame: usize,
+}
+
+impl Wire {
+    /// `io` right after the handshake's answer, with whatever the peer sent after its handshake
+    /// (`read`), taking frames of at most `max_frame` bytes.
+    pub(crate) fn new(io: Box<dyn Io>, read: &[u8], max_frame: usize) -> Wire {
+        Wire {
+            io,
+            codec: Codec::new().max_size(max_frame),
+            read_buf: BytesMut::from(read),
+            write_buf: BytesMut::new(),
+            read_closed: false,
+            max_frame,
+        }
+    }
+
+    /// Whether everything handed to the connection is written.
+    pub(crate) fn is_written(&self, out: &Outbound) -> bool {
+        out.is_empty() && self.write_buf.is_empty()
+    }
+
+    /// The peer's next frame, writing what `out` holds meanwhile (and going on reading while the
+    /// peer does not take it). `None` once the connection is gone or the peer ended it.
+    pub(crate) async fn recv(
+        &mut self,
+        out: &mut Outbound,
+    ) -> Option<Result<Message, ProtocolError>> {
+        std::future::poll_fn(|cx| {
+            if !self.is_written(out) {
+                if let Poll::Ready(Err(Gone)) = self.poll_write(out, cx) {
+                    return Poll::Ready(None);
+                }
+            }
+            self.poll_frame(cx)
+        })
+        .await
+    }
+
+    /// Resolves once everything `out` holds is written; an error once the connection is gone.
+    pub(crate) async fn flush(&mut self, out: &mut Outbound) -> Result<(), Gone> {
+        std::future::poll_fn(|cx| self.poll_write(out, cx)).await
+    }
+
+    /// Ends our side of the connection (after the close handshake): what was written still
+    /// reaches the peer, then it sees the end of the stream.
+    pub(crate) async fn shut_down(&mut self) {
+        let _ = std::future::poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await;
+    }
+
+    fn poll_write(&mut self, out: &mut Outbound, cx: &mut Context<'_>) -> Poll<Result<(), Gone>> {
+        loop {
+            while self.write_buf.len() < WRITE_CHUNK {
+                let Some(frame) = out.pop() else { break };
+                self.codec.encode(frame, &mut self.write_buf).map_err(|_| Gone)?;
+            }
+            if self.write_buf.is_empty() {
+                // Written: the buffer goes until the next frame.
+                self.write_buf = BytesMut::new();
+                return Pin::new(&mut self.io).poll_flush(cx).map_err(|_| Gone);
+            }
+            match ready!(Pin::new(&mut self.io).poll_write(cx, &self.write_buf)) {
+                Ok(0) | Err(_) => return Poll::Ready(Err(Gone)),
+                Ok(written) => self.write_buf.advance(written),
+            }
+        }
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, ProtocolError>>> {
+        loop {
+            // Refused on its header: actix's parser would read the whole frame first, and the
+            // bytes of a frame not yet complete are held here.
+            if declared_length(&self.read_buf).is_some_and(|len| len > self.max_frame as u64) {
+                self.read_buf = BytesMut::new();
+                return Poll::Ready(Some(Err(ProtocolError::Overflow)));
+            }
+            if let Some(frame) = self.codec.decode(&mut self.read_buf).transpose() {
+                if self.read_buf.is_empty() {
+                    self.read_buf = BytesMut::new();
+                }
+                return Poll::Ready(Some(frame.and_then(message_of)));
+            }
+            if self.read_closed {
+                return Poll::Ready(None);
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            let mut read = ReadBuf::new(&mut chunk);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut read)) {
+                Ok(()) if read.filled().is_empty() => self.read_closed = true,
+                Ok(()) => self.read_buf.extend_from_slice(read.filled()),
+                Err(error) => return Poll::Ready(Some(Err(ProtocolError::Io(error)))),
+            }
+        }
+    }
+}
+
+/// The payload length a frame's header declares, once the header is in `bytes` (RFC 6455 5.2).
+fn declared_length(bytes: &[u8]) -> Option<u64> {
+    let short = u64::from(*bytes.get(1)? & 0x7f);
+    let extended = |n: usize| bytes.get(2..2 + n);
+    match short {
+        126 => extended(2).map(|b| u64::from(u16::from_be_bytes([b[0], b[1]]))),
+        127 => extended(8).map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0xff; 8]))),
+        short => Some(short),
+    }
+}
+
+/// A decoded frame as the connection reads it: text that is not UTF-8 is refused (as
+/// `InvalidData`, as actix-ws did); a continuation is passed on, and ignored, as before.
+fn message_of(frame: Frame) -> Result<Message, ProtocolError> {
+    Ok(match frame {
+        Frame::Text(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(text) => Message::Text(text.to_owned().into()),
+            Err(error) => {
+                let error = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+                return Err(ProtocolError::Io(error));
+            }
+        },
+        Frame::Binary(bytes) => Message::Binary(bytes),
+        Frame::Ping(bytes) => Message::Ping(bytes),
+        Frame::Pong(bytes) => Message::Pong(bytes),
+        Frame::Close(reason) => Message::Close(reason),
+        Frame::Continuation(item) => Message::Continuation(item),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws_transport::RealtimeConfig;
+    use actix_http::ws::{CloseCode, CloseReason};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A client's masked frame, as a browser sends it.
+    fn client_frame(message: Message) -> BytesMut {
+        let mut bytes = BytesMut::new();
+        Codec::new().client_mode().encode(message, &mut bytes).unwrap();
+        bytes
+    }
+
+    #[actix_rt::test]
+    async fn frames_split_across_reads_and_after_the_handshake_are_read_whole() {
+        let (client, server) = tokio::io::duplex(64);
+        let mut client = client;
+        let first = client_frame(Message::Text("hello".into()));
+        let second = client_frame(Message::Text("x".repeat(300).into()));
+        // The first frame came with the handshake; the second in pieces smaller than itself.
+        let mut wire = Wire::new(Box::new(server), &first, 1024);
+        let writer = actix_rt::spawn(async move {
+            for piece in second.chunks(7) {
+                client.write_all(piece).await.unwrap();
+            }
+            client
+        });
+        let mut out = Outbound::new(&RealtimeConfig::default());
+        assert!(matches!(wire.recv(&mut out).await, Some(Ok(Message::Text(t))) if t == "hello"));
+        assert!(matches!(wire.recv(&mut out).await, Some(Ok(Message::Text(t))) if t.len() == 300));
+        assert_eq!(wire.read_buf.capacity(), 0, "nothing kept between frames");
+        drop(writer.await.unwrap());
+        assert!(wire.recv(&mut out).await.is_none(), "the peer's end of the stream ends it");
+    }
+
+    #[actix_rt::test]
+    async fn what_is_queued_is_written_and_its_buffer_let_go() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut wire = Wire::new(Box::new(server), &[], 1024);
+        let mut out = Outbound::new(&RealtimeConfig::default());
+        out.push_text("event".into()).unwrap();
+        let reason = CloseReason { code: CloseCode::Away, description: Some("bye".into()) };
+        out.push_close(Some(reason));
+        wire.flush(&mut out).await.unwrap();
+        assert!(wire.is_written(&out));
+        assert_eq!(wire.write_buf.capacity(), 0);
+        let mut bytes = vec![0; 64];
+        let n = client.read(&mut bytes).await.unwrap();
+        let mut received = BytesMut::from(&bytes[..n]);
+        let mut codec = Codec::new().client_mode();
+        assert!(
+            matches!(codec.decode(&mut received).unwrap(), Some(Frame::Text(t)) if t == "event")
+        );
+        let Some(Frame::Close(Some(close))) = codec.decode(&mut received).unwrap() else {
+            panic!("a close frame")
+        };
+        assert_eq!(close.code, CloseCode::Away);
+    }
+
+    #[test]
+    fn the_declared_length_is_read_from_each_form_of_header() {
+        for len in [5, 300, 70_000] {
+            let frame = client_frame(Message::Binary(vec![0; len].into()));
+            assert_eq!(declared_length(&frame[..frame.len().min(14)]), Some(len as u64));
+        }
+        assert_eq!(declared_length(&[0x81]), None, "not yet a header");
+        assert_eq!(declared_length(&[0x81, 0xfe, 0x01]), None);
+    }
+
+    #[actix_rt::test]
+    async fn an_oversize_frame_is_refused_before_its_payload_is_read() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut wire = Wire::new(Box::new(server), &[], 1024);
+        let big = client_frame(Message::Text("y".repeat(2000).into()));
+        client.write_all(&big[..16]).await.unwrap();
+        let mut out = Outbound::new(&RealtimeConfig::default());
+        assert!(matches!(wire.recv(&mut out).await, Some(Err(ProtocolError::Overflow))));
+    }
+}
