@@ -195,7 +195,19 @@ impl<A: Aggregate> Streams<A> {
         if let Some(state) = self.read().get(&sid) {
             return Ok(Some(state.clone()));
         }
+        self.read_from_log(sid)
+    }
+
+    /// A stream's state read from the log, whether or not memory holds it, and not kept; `None`
+    /// when the log has no such stream. Takes no lock of the kind's, so a reader that holds the
+    /// shared lock may call it.
+    pub fn read_from_log(&self, sid: Sid) -> Result<Option<A>, EngineError> {
         let loaded = StreamLog::<A>::load(&self.log, sid)?;
+        if self.written.is_some() {
+            // Reading cached its head and key; a kind that forgets them once written forgets
+            // them after a read too (the log keeps a head not folded yet).
+            self.log.forget(sid);
+        }
         Ok(Some(loaded.state().clone()).filter(|state| state.events_applied() > 0))
     }
 

@@ -319,6 +319,8 @@ async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_a
 
     let mut config = config(Duration::from_secs(3600));
     config.outbox.account_sid = format!("AC{}", "0".repeat(32));
+    // The tasks stay in memory: idle ones are the next test's.
+    config.hibernate_after = Duration::from_secs(3600);
     let Setup { engine, log, _dir } = start_with(config);
     // The workspace a first start makes, whose workflow the flow's tasks take.
     let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
@@ -382,4 +384,73 @@ async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_a
     let replayed = switchboard_store::StreamLog::<TaskState>::load(&log, sid).unwrap();
     assert_eq!(replayed.state(), &canceled, "the log replays to the state the router holds");
     assert_eq!(router.task(workspace, sid).unwrap().as_ref(), Some(&canceled));
+}
+
+/// Issue 20: a task that waits untouched for the hibernation period, offered to no one, leaves
+/// memory (the router keeps its place in line, its deadline and its age's base, counted far
+/// below a task's state); it is still counted as waiting, listed and fetched (from the log), and
+/// a worker who becomes available is offered it as before, which brings it back into memory.
+#[actix_rt::test]
+async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
+    use switchboard_actors::NewWorker;
+    use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskState};
+
+    let mut config = config(Duration::from_secs(3600));
+    config.outbox.account_sid = format!("AC{}", "0".repeat(32));
+    config.hibernate_after = Duration::from_millis(300);
+    let Setup { engine, log, _dir } = start_with(config);
+    let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
+    let flex = switchboard_routing::workspace::Template::Flex;
+    let workspace = engine.workspaces().create(settings, flex, engine.now()).await.unwrap();
+    let workspace = workspace.unwrap().sid.unwrap();
+    sms_flow(&engine, false).await;
+    let router = engine.task_router();
+    let counted_before = engine.operations().memory().tasks_bytes;
+    for n in 0..2 {
+        let (from, id) = (format!("+141555503{n:02}"), format!("SMi{n}"));
+        engine.channels().inbound(sms(&from, "hi", &id)).await.unwrap().unwrap();
+        // One after the other: the first made is the first in line.
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut listed = Vec::new();
+    for _ in 0..200 {
+        listed = router.tasks(workspace).unwrap();
+        let open = router.tasks_in_memory().iter().filter(|t| t.is_live()).count();
+        if listed.len() == 2 && open == 0 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 2, "both tasks listed, read from the log");
+    assert!(router.tasks_in_memory().is_empty(), "both idle: no state in memory");
+    assert!(listed.iter().all(|t| t.assignment_status == AssignmentStatus::Pending));
+    assert_eq!(router.waiting(engine.now()).0, 2, "idle tasks still wait");
+    // Half a KiB each at most (a task held whole is counted at about 1 KB, its state alone
+    // a third of that).
+    let counted = engine.operations().memory().tasks_bytes - counted_before;
+    assert!(counted <= 2 * 512, "{counted} bytes counted for two idle tasks");
+    let first = listed[0].sid.unwrap();
+    let fetched = router.task(workspace, first).unwrap().unwrap();
+    assert_eq!(fetched, listed[0], "fetched as listed");
+
+    // A worker becomes available: the first in line is offered to it, read from the log.
+    let available = router.workspace_state(workspace).unwrap();
+    let available = available.activities_in_order().into_iter().find(|a| a.record.available);
+    let new = NewWorker {
+        friendly_name: "alice".into(),
+        attributes: "{}".into(),
+        activity_sid: Some(available.unwrap().record.sid),
+    };
+    let account = fetched.account_sid.unwrap();
+    let worker = router.create_worker(workspace, account, new, engine.now()).await;
+    let worker = worker.unwrap().unwrap().sid.unwrap();
+    let offered = router.task(workspace, first).unwrap().unwrap();
+    assert_eq!(offered.assignment_status, AssignmentStatus::Reserved, "{offered:?}");
+    let reservation = offered.pending_reservation().unwrap();
+    assert_eq!((reservation.worker_sid, reservation.status), (worker, ReservationStatus::Pending));
+    let in_memory: Vec<Sid> = router.tasks_in_memory().iter().filter_map(|t| t.sid).collect();
+    assert_eq!(in_memory, vec![first], "offered, it is held again; the other stays idle");
+    assert_eq!(router.waiting(engine.now()).0, 1);
+    let replayed = switchboard_store::StreamLog::<TaskState>::load(&log, first).unwrap();
+    assert_eq!(replayed.state(), &offered, "the log replays to the state the router holds");
 }

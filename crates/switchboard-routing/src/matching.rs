@@ -144,10 +144,11 @@ impl WorkerEntry {
 /// the same answers in every run.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
-    /// Per task channel, the waiting tasks in offer order.
-    waiting: BTreeMap<Sid, BTreeMap<TaskKey, TaskView>>,
-    /// Task → its channel and key, to find it in `waiting`.
-    waiting_keys: BTreeMap<Sid, (Sid, TaskKey)>,
+    /// Per task channel, the waiting tasks in offer order: only their keys, as a waiting task
+    /// is held once (`waiting_tasks`) and a router may keep a waiting task for every customer.
+    waiting: BTreeMap<Sid, BTreeSet<TaskKey>>,
+    /// Each waiting task by SID (its channel and key say where it is in `waiting`).
+    waiting_tasks: BTreeMap<Sid, TaskView>,
     workers: BTreeMap<Sid, WorkerEntry>,
     /// Per task channel, the workers with a free slot there, longest idle first.
     free: BTreeMap<Sid, BTreeSet<(Timestamp, Sid)>>,
@@ -187,32 +188,42 @@ impl Matcher {
     }
 
     /// The bytes of the key and value of a waiting task's entry in each of the two maps that
-    /// find it (by its place in offer order; by its SID), what an entry costs besides the maps'
-    /// nodes.
+    /// hold it (its place in offer order; its view by SID), what an entry costs besides the
+    /// maps' nodes; the view's `declined_by` is counted apart ([`Matcher::declined_bytes`]).
     pub const WAITING_ENTRY_BYTES: [usize; 2] = [
-        std::mem::size_of::<TaskKey>() + std::mem::size_of::<TaskView>(),
-        std::mem::size_of::<Sid>() + std::mem::size_of::<(Sid, TaskKey)>(),
+        std::mem::size_of::<TaskKey>(),
+        std::mem::size_of::<Sid>() + std::mem::size_of::<TaskView>(),
     ];
 
     /// A task starts (or goes on) waiting, replacing what was known of it (priority, queue
     /// entry, who declined it). Then call [`Matcher::offer_task`].
     pub fn enqueue(&mut self, task: TaskView) {
         self.dequeue(task.sid);
-        let key = TaskKey::of(&task);
-        self.waiting_keys.insert(task.sid, (task.task_channel_sid, key));
-        self.waiting.entry(task.task_channel_sid).or_default().insert(key, task);
+        self.waiting.entry(task.task_channel_sid).or_default().insert(TaskKey::of(&task));
+        self.waiting_tasks.insert(task.sid, task);
     }
 
     /// A task stops waiting (canceled, deleted, moved out); false if it was not waiting.
     pub fn dequeue(&mut self, task_sid: Sid) -> bool {
-        let Some((channel, key)) = self.waiting_keys.remove(&task_sid) else { return false };
-        if let Some(tasks) = self.waiting.get_mut(&channel) {
-            tasks.remove(&key);
+        let Some(task) = self.waiting_tasks.remove(&task_sid) else { return false };
+        if let Some(tasks) = self.waiting.get_mut(&task.task_channel_sid) {
+            tasks.remove(&TaskKey::of(&task));
             if tasks.is_empty() {
-                self.waiting.remove(&channel);
+                self.waiting.remove(&task.task_channel_sid);
             }
         }
         true
+    }
+
+    /// The bytes the waiting tasks' `declined_by` lists hold (a walk of the waiting tasks).
+    pub fn declined_bytes(&self) -> usize {
+        let listed = self.waiting_tasks.values().map(|t| t.declined_by.capacity());
+        listed.sum::<usize>() * std::mem::size_of::<Sid>()
+    }
+
+    /// What matching knows of a waiting task.
+    pub fn waiting_view(&self, task_sid: Sid) -> Option<&TaskView> {
+        self.waiting_tasks.get(&task_sid)
     }
 
     /// Counts a slot the task holds of the worker (used when rebuilding from stored states);
@@ -254,8 +265,8 @@ impl Matcher {
         eligible: impl Fn(&TaskView, &WorkerView) -> bool,
         order: Option<WorkerOrder<'_>>,
     ) -> Option<Assignment> {
-        let (channel, key) = *self.waiting_keys.get(&task_sid)?;
-        let task = self.waiting.get(&channel)?.get(&key)?;
+        let task = self.waiting_tasks.get(&task_sid)?;
+        let channel = task.task_channel_sid;
         let candidates = self
             .free
             .get(&channel)?
@@ -288,7 +299,8 @@ impl Matcher {
                 continue;
             };
             let picked = tasks
-                .values()
+                .iter()
+                .filter_map(|key| self.waiting_tasks.get(&key.sid))
                 .filter(|task| !task.declined_by.contains(&worker_sid))
                 .filter(|task| eligible(task, &entry.view))
                 .take(free)
@@ -306,10 +318,9 @@ impl Matcher {
         eligible: impl Fn(&TaskView, &WorkerView) -> bool,
         order: Option<WorkerOrder<'_>>,
     ) -> Vec<Assignment> {
-        let mut keys: Vec<(TaskKey, Sid)> =
-            self.waiting_keys.iter().map(|(sid, (_, key))| (*key, *sid)).collect();
+        let mut keys: Vec<TaskKey> = self.waiting_tasks.values().map(TaskKey::of).collect();
         keys.sort_unstable();
-        keys.into_iter().filter_map(|(_, task)| self.offer_task(task, &eligible, order)).collect()
+        keys.into_iter().filter_map(|key| self.offer_task(key.sid, &eligible, order)).collect()
     }
 
     /// Takes a task out of waiting and counts its slot of the worker.
@@ -361,16 +372,17 @@ impl Matcher {
     }
 
     pub fn is_waiting(&self, task_sid: Sid) -> bool {
-        self.waiting_keys.contains_key(&task_sid)
+        self.waiting_tasks.contains_key(&task_sid)
     }
 
     pub fn waiting_count(&self) -> usize {
-        self.waiting_keys.len()
+        self.waiting_tasks.len()
     }
 
     /// The waiting tasks of a channel, in offer order.
     pub fn waiting_on(&self, task_channel_sid: Sid) -> impl Iterator<Item = &TaskView> {
-        self.waiting.get(&task_channel_sid).into_iter().flat_map(|tasks| tasks.values())
+        let keys = self.waiting.get(&task_channel_sid).into_iter().flatten();
+        keys.filter_map(|key| self.waiting_tasks.get(&key.sid))
     }
 }
 

@@ -3,8 +3,9 @@
 //! method runs under the router's lock and appends before it returns, in the lock's group
 //! (`Parts::group`), whose ticket the caller waits on once the lock is released.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
@@ -35,6 +36,12 @@ const MAX_SKIPS: usize = 64;
 /// (`WaitingTask`: its step, its attributes parsed) is made from its state when it is offered,
 /// not kept: parsed attributes held for every waiting task would cost more than all the rest
 /// of an idle customer (`memory.rs`), and a task is offered rarely beside how long it waits.
+///
+/// A task that waits untouched for the hibernation period, never offered to anyone, is
+/// *idle*: its state leaves memory (a customer's conversation no agent took yet may wait for
+/// hours), and the router keeps of it only what matching holds (its place in line), its next
+/// deadline and its age's base; whatever needs more reads the state from the log. Any change
+/// brings the state back.
 #[derive(Debug, Default)]
 pub(crate) struct Core {
     pub matcher: Matcher,
@@ -47,6 +54,22 @@ pub(crate) struct Core {
     deadlines: BTreeSet<(Timestamp, Sid)>,
     /// Finished tasks to forget, by when.
     finished: BTreeSet<(Timestamp, Sid)>,
+    /// Idle tasks (see above), with what their age counts from and their next deadline.
+    idle: BTreeMap<Sid, Idle>,
+    /// Tasks changed, with when, oldest first: each is looked at once the period has passed.
+    touched: VecDeque<(Timestamp, Sid)>,
+    /// How long a waiting task stays untouched before it is idle (the channels' hibernation
+    /// period).
+    hibernate_after: Duration,
+}
+
+/// What the router keeps of an idle task beside its place in matching: what its age counts from
+/// (for the metrics) and its next deadline, kept here rather than in `deadline_of`, one entry
+/// instead of two (the deadline's place in order stays in `deadlines`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Idle {
+    pub age_base: Timestamp,
+    deadline: Option<Timestamp>,
 }
 
 /// What the router's methods work with: the streams and the workspaces, borrowed, and the group
@@ -114,16 +137,63 @@ impl Parts<'_> {
 }
 
 impl Core {
+    /// A router whose waiting tasks are idle after `hibernate_after` untouched.
+    pub fn hibernating_after(hibernate_after: Duration) -> Core {
+        Core { hibernate_after, ..Core::default() }
+    }
+
     /// The bytes this holds for the tasks it follows (`memory.rs`): each waiting task's entries
-    /// in matching, and each task's deadline and end of keeping. Without the workers' and the
-    /// workspaces' entries, which do not grow with customers.
+    /// in matching, each task's deadline and end of keeping, the idle tasks' entries and the
+    /// tasks touched lately. Without the workers' and the workspaces' entries, which do not
+    /// grow with customers.
     pub fn tasks_footprint(&self) -> usize {
         use crate::memory::btree_entry;
         let [in_order, by_sid] = Matcher::WAITING_ENTRY_BYTES;
         let map_entry = |bytes: usize| bytes * 4 / 3 + 16;
         self.matcher.waiting_count() * (map_entry(in_order) + map_entry(by_sid))
+            + self.matcher.declined_bytes()
             + self.deadline_of.len() * btree_entry::<Sid, Timestamp>()
             + (self.deadlines.len() + self.finished.len()) * btree_entry::<(Timestamp, Sid), ()>()
+            + self.idle.len() * btree_entry::<Sid, Idle>()
+            + self.touched.capacity() * std::mem::size_of::<(Timestamp, Sid)>()
+    }
+
+    /// The idle tasks (see [`Core`]).
+    pub fn idle(&self) -> &BTreeMap<Sid, Idle> {
+        &self.idle
+    }
+
+    /// Makes idle every waiting task untouched for the period (its state leaves memory).
+    pub fn hibernate_idle(&mut self, parts: &Parts<'_>, now: Timestamp) {
+        let period = u64::try_from(self.hibernate_after.as_millis()).unwrap_or(u64::MAX);
+        while let Some(&(at, sid)) = self.touched.front() {
+            if after_ms(at, period) > now {
+                break;
+            }
+            self.touched.pop_front();
+            // Changed since (`date_updated` is the last change's time): a later entry of the
+            // queue names it.
+            let idle = parts.tasks.read().get(&sid).and_then(|task| {
+                (task.date_updated <= at && can_be_idle(task)).then_some(task.age_base)
+            });
+            if let Some(age_base) = idle.filter(|_| self.matcher.is_waiting(sid)) {
+                let deadline = self.deadline_of.remove(&sid);
+                self.idle.insert(sid, Idle { age_base, deadline });
+                parts.tasks.forget(sid);
+            }
+        }
+        // A burst of changes grew the queue; its room goes once mostly empty.
+        if self.touched.len() < self.touched.capacity() / 4 {
+            self.touched.shrink_to_fit();
+        }
+    }
+
+    /// Notes that task `sid` changed at `at` (its state is in memory again, so it is not idle).
+    fn touched(&mut self, sid: Sid, at: Timestamp) {
+        if let Some(Idle { deadline: Some(deadline), .. }) = self.idle.remove(&sid) {
+            self.deadline_of.insert(sid, deadline);
+        }
+        self.touched.push_back((at, sid));
     }
 
     /// The compiled rules of `workspace`, remade if its configuration changed.
@@ -171,6 +241,7 @@ impl Core {
         at: Timestamp,
     ) -> Result<(), EngineError> {
         let Some(sid) = task.sid else { return Ok(()) };
+        self.touched(sid, at);
         let released = match task.holding_reservation() {
             Some(_) => None,
             None => self.matcher.release(sid),
@@ -187,7 +258,11 @@ impl Core {
         if let Some(hold) = released {
             self.offer_worker(parts, hold.worker_sid, at)?;
         }
-        self.set_deadline(parts, sid, at);
+        // Offered, it changed again: its deadline follows the state it has now.
+        match parts.tasks.read().get(&sid) {
+            Some(now_state) => self.set_deadline(now_state, at),
+            None => self.set_deadline(task, at),
+        }
         Ok(())
     }
 
@@ -215,7 +290,9 @@ impl Core {
                 waiting.push(sid);
                 self.matcher.enqueue(view);
             }
-            self.set_deadline(parts, sid, at);
+            self.set_deadline(task, at);
+            // Untouched since the start: idle a period after it, if nothing changes it.
+            self.touched.push_back((at, sid));
         }
         for sid in waiting {
             self.offer_task(parts, sid, at)?;
@@ -232,11 +309,8 @@ impl Core {
         if !self.matcher.is_waiting(sid) {
             return Ok(());
         }
-        let waiting = parts
-            .tasks
-            .read()
-            .get(&sid)
-            .and_then(|task| Some((task.workspace_sid?, WaitingTask::of(task)?)));
+        let Some(task) = parts.tasks.fetch(sid)? else { return Ok(()) };
+        let waiting = task.workspace_sid.zip(WaitingTask::of(&task));
         let Some((workspace, waiting)) = waiting else { return Ok(()) };
         let rules = self.rules(parts, workspace);
         let documents = &self.workers;
@@ -278,7 +352,10 @@ impl Core {
             // Read under the tasks' shared lock, let go before reserving (which writes).
             let tasks = parts.tasks.read();
             let eligible = |task: &TaskView, _: &WorkerView| {
-                let waiting = tasks.get(&task.sid).and_then(WaitingTask::of);
+                let waiting = match tasks.get(&task.sid) {
+                    Some(state) => WaitingTask::of(state),
+                    None => read_idle(parts, task.sid).as_ref().and_then(WaitingTask::of),
+                };
                 waiting.is_some_and(|t| rules.accepts(&t, &document))
             };
             self.matcher.offer_worker(worker, eligible)
@@ -298,7 +375,7 @@ impl Core {
         at: Timestamp,
     ) -> Result<(), EngineError> {
         let task_sid = assignment.task_sid;
-        let workflow = parts.tasks.read().get(&task_sid).and_then(|t| t.workflow_sid);
+        let workflow = parts.tasks.fetch(task_sid)?.and_then(|t| t.workflow_sid);
         let timeout = workflow.map_or(120, |w| rules.reservation_timeout_secs(w));
         let worker_name = parts
             .workers
@@ -314,7 +391,10 @@ impl Core {
             at,
         };
         match parts.task(task_sid, command, at)? {
-            Ok(_) => self.set_deadline(parts, task_sid, at),
+            Ok(reserved) => {
+                self.touched(task_sid, at);
+                self.set_deadline(&reserved, at);
+            }
             Err(rejection) => {
                 // It should not happen (the matcher offered a waiting task): the slot is given
                 // back and the task waits again, so nothing is held for nobody.
@@ -326,18 +406,19 @@ impl Core {
     }
 
     /// Sets (or clears) a task's next deadline from its state.
-    fn set_deadline(&mut self, parts: &Parts<'_>, sid: Sid, now: Timestamp) {
-        if let Some(old) = self.deadline_of.remove(&sid) {
+    fn set_deadline(&mut self, task: &TaskState, now: Timestamp) {
+        let Some(sid) = task.sid else { return };
+        let idle = self.idle.get_mut(&sid).and_then(|idle| idle.deadline.take());
+        if let Some(old) = self.deadline_of.remove(&sid).or(idle) {
             self.deadlines.remove(&(old, sid));
         }
-        let Some(task) = parts.tasks.read().get(&sid).cloned() else { return };
         if task.assignment_status.is_final() || task.deleted {
             self.finished.insert((after_ms(now, FINISHED_KEPT_MS), sid));
             return;
         }
         let step_end = match task.assignment_status {
             AssignmentStatus::Pending => task.workspace_sid.and_then(|workspace| {
-                self.rules.get(&workspace)?.step_ends(&task, &attributes(&task.attributes))
+                self.rules.get(&workspace)?.step_ends(task, &attributes(&task.attributes))
             }),
             _ => None,
         };
@@ -348,7 +429,13 @@ impl Core {
         )
         .then_some(task.ttl_deadline);
         if let Some(next) = [pending, step_end, ttl].into_iter().flatten().min() {
-            self.deadline_of.insert(sid, next);
+            match self.idle.get_mut(&sid) {
+                // A step's end that changed nothing: the task stays idle.
+                Some(idle) => idle.deadline = Some(next),
+                None => {
+                    self.deadline_of.insert(sid, next);
+                }
+            }
             self.deadlines.insert((next, sid));
         }
     }
@@ -362,6 +449,9 @@ impl Core {
             }
             self.deadlines.pop_first();
             self.deadline_of.remove(&sid);
+            if let Some(idle) = self.idle.get_mut(&sid) {
+                idle.deadline = None;
+            }
             due.push(sid);
         }
         due
@@ -388,7 +478,8 @@ impl Core {
         sid: Sid,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let Some(task) = parts.tasks.read().get(&sid).cloned() else { return Ok(()) };
+        // An idle task's state is read from the log.
+        let Some(task) = parts.tasks.fetch(sid)? else { return Ok(()) };
         if let Some(reservation) = task.pending_reservation().filter(|r| r.deadline <= now) {
             let command =
                 TaskCommand::TimeoutReservation { reservation_sid: reservation.sid, at: now };
@@ -413,7 +504,7 @@ impl Core {
         if task.assignment_status == AssignmentStatus::Pending {
             self.next_step(parts, &task, now)?;
         } else {
-            self.set_deadline(parts, sid, now);
+            self.set_deadline(&task, now);
         }
         Ok(())
     }
@@ -431,7 +522,7 @@ impl Core {
         let rules = self.rules(parts, workspace);
         let command = match rules.advance(task, &attributes(&task.attributes), now) {
             Placement::Queue(route) if task.route.is_some_and(|r| r.same_step(&route)) => {
-                self.set_deadline(parts, sid, now);
+                self.set_deadline(task, now);
                 return Ok(());
             }
             Placement::Queue(route) => TaskCommand::EnterQueue { route, at: now },
@@ -555,6 +646,28 @@ impl Core {
                     .then(|| (t.sid.unwrap_or(reservation.sid), reservation.sid))
             })
             .collect()
+    }
+}
+
+/// Whether a task may be idle: live, waiting in a step of its workflow, never offered to anyone
+/// (a task with reservations is followed by their workers' catch-up and timers, which read it
+/// from memory).
+fn can_be_idle(task: &TaskState) -> bool {
+    task.is_live()
+        && task.assignment_status == AssignmentStatus::Pending
+        && task.reservations.is_empty()
+        && WaitingTask::can_wait(task)
+}
+
+/// An idle task's state, read from the log for matching; a failed read is logged and the task
+/// left out of this pass (it waits on).
+fn read_idle(parts: &Parts<'_>, sid: Sid) -> Option<TaskState> {
+    match parts.tasks.read_from_log(sid) {
+        Ok(state) => state,
+        Err(error) => {
+            tracing::warn!(task = %sid, %error, "an idle task could not be read for matching");
+            None
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 //! (reservation timeouts, step ends, TTLs) are deadlines in the tasks' states, fired by a ticker
 //! that reads the clock, so a restart keeps them.
 //!
-//! Open tasks are kept in memory; a finished one for five minutes (listed), then only in the log
-//! (fetched by SID).
+//! Open tasks are kept in memory, but for those waiting untouched for the hibernation period
+//! (idle, `core.rs`), of which only their place in matching is; a finished one is kept for five
+//! minutes (listed), then only in the log (fetched by SID).
 
 mod core;
 mod event_log;
@@ -146,10 +147,12 @@ const TICK: Duration = Duration::from_millis(250);
 
 impl TaskRouter {
     /// Loads the workers and the open tasks, and rebuilds matching from them.
+    /// A waiting task untouched for `hibernate_after` leaves memory (`core.rs`).
     pub fn load(
         log: Arc<EventLog>,
         workspaces: Arc<WorkspaceDirectory>,
         now: Timestamp,
+        hibernate_after: Duration,
     ) -> Result<TaskRouter, EngineError> {
         let workers = Streams::load(Arc::clone(&log))?;
         let event_logs = EventLogs::load(Arc::clone(&log))?;
@@ -162,7 +165,7 @@ impl TaskRouter {
             tasks,
             workspaces,
             event_logs,
-            core: Mutex::default(),
+            core: Mutex::new(Core::hibernating_after(hibernate_after)),
             feed: Feed::default(),
         };
         router.locked(|core, parts| core.rebuild(parts, now))?;
@@ -172,9 +175,10 @@ impl TaskRouter {
     /// How often the engine fires due deadlines ([`TaskRouter::fire_due`]).
     pub const TICK: Duration = TICK;
 
-    /// Carries out every deadline due at `now`, and forgets finished tasks kept long enough;
-    /// returns the tasks whose deadline fired, as they are after it. First has the log forget
-    /// its caches of the tasks written since the last tick whose heads are folded.
+    /// Carries out every deadline due at `now`, forgets finished tasks kept long enough and
+    /// makes idle the tasks waiting untouched for the period; returns the tasks whose deadline
+    /// fired, as they are after it. First has the log forget its caches of the tasks written
+    /// since the last tick whose heads are folded.
     pub async fn fire_due(&self, now: Timestamp) -> Result<Vec<TaskState>, EngineError> {
         let mut fired = Vec::new();
         let appended = self.locked_tickets(|core, parts| {
@@ -188,11 +192,13 @@ impl TaskRouter {
             for sid in core.finished_long_enough(now) {
                 parts.tasks.forget(sid);
             }
+            core.hibernate_idle(parts, now);
             Ok(())
         })?;
         self.durable(appended).await?;
-        let tasks = self.tasks.read();
-        Ok(fired.iter().filter_map(|sid| tasks.get(sid).cloned()).collect())
+        // A task whose step's end changed nothing may be idle: read from the log.
+        let fired = fired.iter().map(|sid| self.tasks.fetch(*sid));
+        Ok(fired.collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
     }
 
     /// The identity a worker has in chat channels: its `contact_uri` attribute without
@@ -211,9 +217,15 @@ impl TaskRouter {
     /// How many tasks wait for a worker (pending), in every workspace, and the oldest one's age
     /// in seconds at `now` (0 when none waits): a walk of the open tasks, for the metrics.
     pub fn waiting(&self, now: Timestamp) -> (usize, u64) {
+        // The router's lock first, as every change takes it: no task turns idle or is woken
+        // while the two are read.
+        let core = self.lock();
         let tasks = self.tasks.read();
         let waiting = tasks.values().filter(|t| t.is_live() && t.waiting_view().is_some());
-        waiting.fold((0, 0), |(count, oldest), task| (count + 1, oldest.max(task.age_secs(now))))
+        let held = waiting.map(|t| t.age_secs(now));
+        let idle = core.idle().iter().filter(|(sid, _)| tasks.get(sid).is_none());
+        let idle = idle.map(|(_, idle)| now.millis_since(idle.age_base) / 1000);
+        held.chain(idle).fold((0, 0), |(count, oldest), age| (count + 1, oldest.max(age)))
     }
 
     /// The bytes the router holds for its tasks (`memory.rs`): their states and what matching
@@ -222,7 +234,7 @@ impl TaskRouter {
         self.tasks.held() + self.lock().tasks_footprint()
     }
 
-    /// Every task in memory: the open ones and those finished lately.
+    /// Every task in memory: the open ones and those finished lately, but the idle ones.
     pub fn tasks_in_memory(&self) -> Vec<TaskState> {
         self.tasks.read().values().cloned().collect()
     }
@@ -305,15 +317,34 @@ impl TaskRouter {
         Ok(task.filter(|t| t.is_live() && t.workspace_sid == Some(workspace)))
     }
 
-    /// The workspace's open tasks and those finished in the last five minutes, oldest first.
-    pub fn tasks(&self, workspace: Sid) -> Vec<TaskState> {
-        let mut all: Vec<TaskState> = self
-            .tasks
-            .read()
-            .values()
-            .filter(|t| t.is_live() && t.workspace_sid == Some(workspace))
-            .cloned()
-            .collect();
+    /// The workspace's open tasks and those finished in the last five minutes, oldest first:
+    /// the idle ones read from the log.
+    pub fn tasks(&self, workspace: Sid) -> Result<Vec<TaskState>, EngineError> {
+        let (mut all, idle) = {
+            // Under the router's lock: no task turns idle or is woken between the two reads.
+            let core = self.lock();
+            let tasks = self.tasks.read();
+            let mine = |t: &&TaskState| t.is_live() && t.workspace_sid == Some(workspace);
+            let held: Vec<TaskState> = tasks.values().filter(mine).cloned().collect();
+            let idle: Vec<Sid> =
+                core.idle().keys().filter(|sid| tasks.get(sid).is_none()).copied().collect();
+            (held, idle)
+        };
+        for sid in idle {
+            all.extend(self.tasks.fetch(sid)?);
+        }
+        all.retain(|t| t.is_live() && t.workspace_sid == Some(workspace));
+        all.sort_by_key(|t| (t.date_created, t.sid));
+        Ok(all)
+    }
+
+    /// The workspace's tasks in memory that were offered to someone (have reservations), oldest
+    /// first: an idle task never was, so none is read from the log.
+    pub fn tasks_offered(&self, workspace: Sid) -> Vec<TaskState> {
+        let offered = |t: &&TaskState| {
+            t.is_live() && t.workspace_sid == Some(workspace) && !t.reservations.is_empty()
+        };
+        let mut all: Vec<TaskState> = self.tasks.read().values().filter(offered).cloned().collect();
         all.sort_by_key(|t| (t.date_created, t.sid));
         all
     }

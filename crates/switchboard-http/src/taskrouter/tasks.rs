@@ -144,7 +144,7 @@ async fn list(
     let workflow = paging.filter("WorkflowSid").map(str::to_owned);
     let queue = paging.filter("TaskQueueSid").map(str::to_owned);
     let now = state.engine.now();
-    let all = state.engine.task_router().tasks(workspace);
+    let all = state.engine.task_router().tasks(workspace)?;
     let admitted: Vec<_> = all
         .iter()
         .filter(|t| {
