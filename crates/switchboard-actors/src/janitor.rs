@@ -89,8 +89,9 @@ impl Activity {
 }
 
 /// What the janitor keeps of a channel's report: the report without the channel's SID (the
-/// map's key) repeated in it, and each open task's attributes in a box of their size. It holds
-/// one for every channel, hibernated ones too (`memory.rs`).
+/// map's key) repeated in it, its service and flow as numbers of the janitor's table of them
+/// ([`Interned`]), and each open task's attributes in a box of their size. It holds one for
+/// every channel, hibernated ones too (`memory.rs`).
 #[derive(Debug)]
 struct Held {
     listing: Option<Listed>,
@@ -100,12 +101,40 @@ struct Held {
     open_tasks: Box<[HeldTask]>,
 }
 
-/// [`ChannelListing`] without its channel's SID.
+/// [`ChannelListing`] without its channel's SID, its service and flow by number
+/// ([`Interned`]).
 #[derive(Debug, Clone, Copy)]
 struct Listed {
-    service_sid: Sid,
+    service: u32,
     kind: ChannelKind,
-    flex_flow_sid: Option<Sid>,
+    flex_flow: Option<u32>,
+}
+
+/// The services and flows the channels' listings name, each SID kept once and numbered: every
+/// channel names one of a handful, and the two SIDs in every channel's record were 37 bytes of
+/// its janitor's entry. Never shrinks: it holds a SID per service or flow ever listed.
+#[derive(Debug, Default)]
+struct Interned {
+    sids: Vec<Sid>,
+    numbers: BTreeMap<Sid, u32>,
+}
+
+impl Interned {
+    /// The number of `sid`, given one if it has none; and the bytes that took (0 if known).
+    fn number(&mut self, sid: Sid) -> (u32, usize) {
+        if let Some(number) = self.numbers.get(&sid) {
+            return (*number, 0);
+        }
+        // Fewer than 2^32 services and flows: the number fits.
+        let number = u32::try_from(self.sids.len()).unwrap_or(u32::MAX);
+        self.sids.push(sid);
+        self.numbers.insert(sid, number);
+        (number, std::mem::size_of::<Sid>() + crate::memory::btree_entry::<Sid, u32>())
+    }
+
+    fn sid(&self, number: u32) -> Option<Sid> {
+        self.sids.get(usize::try_from(number).ok()?).copied()
+    }
 }
 
 /// [`OpenTask`] without its channel's SID.
@@ -119,11 +148,19 @@ struct HeldTask {
 }
 
 impl Held {
-    fn of(activity: Activity) -> Held {
+    /// What is kept of `activity`, numbering its service and flow in `interned`; and the bytes
+    /// the table grew by.
+    fn of(activity: Activity, interned: &mut Interned) -> (Held, usize) {
+        let mut grown = 0;
+        let mut number = |sid: Sid| {
+            let (number, bytes) = interned.number(sid);
+            grown += bytes;
+            number
+        };
         let listing = activity.listing.map(|l| Listed {
-            service_sid: l.service_sid,
+            service: number(l.service_sid),
             kind: l.kind,
-            flex_flow_sid: l.flex_flow_sid,
+            flex_flow: l.flex_flow_sid.map(&mut number),
         });
         let open_tasks = activity.open_tasks.into_iter().map(|t| HeldTask {
             task_sid: t.task_sid,
@@ -132,13 +169,14 @@ impl Held {
             timeout_secs: t.timeout_secs,
             linked_at: t.linked_at,
         });
-        Held {
+        let held = Held {
             listing,
             active: activity.active,
             janitor_enabled: activity.janitor_enabled,
             quiet_since: activity.quiet_since,
             open_tasks: open_tasks.collect(),
-        }
+        };
+        (held, grown)
     }
 
     /// The bytes the record holds, with its entry in the janitor's map (`memory.rs`).
@@ -148,12 +186,13 @@ impl Held {
         crate::memory::btree_entry::<Sid, Held>() + tasks + attributes
     }
 
-    fn listing(&self, channel_sid: Sid) -> Option<ChannelListing> {
-        self.listing.map(|l| ChannelListing {
+    fn listing(&self, channel_sid: Sid, interned: &Interned) -> Option<ChannelListing> {
+        let listed = self.listing?;
+        Some(ChannelListing {
             channel_sid,
-            service_sid: l.service_sid,
-            kind: l.kind,
-            flex_flow_sid: l.flex_flow_sid,
+            service_sid: interned.sid(listed.service)?,
+            kind: listed.kind,
+            flex_flow_sid: listed.flex_flow.and_then(|number| interned.sid(number)),
         })
     }
 
@@ -224,6 +263,8 @@ pub(crate) struct TakeActivity;
 pub struct Janitor {
     /// Every channel, so that the janitor sees every quiet one; ordered, for lists.
     channels: BTreeMap<Sid, Held>,
+    /// The services and flows `channels` name, by number.
+    interned: Interned,
     /// What `channels` holds, for the daemon's memory figures: (channels, bytes).
     held: Arc<JanitorHolds>,
     /// Reports not yet folded into `channels` (see [`ActivityFeed`]).
@@ -246,6 +287,7 @@ impl Janitor {
     ) -> Janitor {
         Janitor {
             channels: BTreeMap::new(),
+            interned: Interned::default(),
             held: Arc::default(),
             pending: Arc::new(Mutex::new(Vec::with_capacity(ActivityFeed::WAKE_AT))),
             spare: Vec::with_capacity(ActivityFeed::WAKE_AT),
@@ -283,8 +325,8 @@ impl Janitor {
         let (added, replaced) = if activity.listing.is_none() && activity.open_tasks.is_empty() {
             (0, self.channels.remove(&sid))
         } else {
-            let held = Held::of(activity);
-            (held.footprint(), self.channels.insert(sid, held))
+            let (held, grown) = Held::of(activity, &mut self.interned);
+            (held.footprint() + grown, self.channels.insert(sid, held))
         };
         let removed = replaced.as_ref().map_or(0, Held::footprint);
         self.held.bytes.fetch_add(added, Ordering::Relaxed);
@@ -369,7 +411,8 @@ impl Handler<ListChannels> for Janitor {
 
     fn handle(&mut self, list: ListChannels, _: &mut Context<Self>) -> Self::Result {
         self.take_pending();
-        let listed = self.channels.iter().filter_map(|(sid, held)| held.listing(*sid));
+        let interned = &self.interned;
+        let listed = self.channels.iter().filter_map(|(sid, held)| held.listing(*sid, interned));
         MessageResult(
             listed.filter(|l| list.service_sid.is_none_or(|s| s == l.service_sid)).collect(),
         )
@@ -419,10 +462,21 @@ mod tests {
             quiet_since: Timestamp(7),
             open_tasks: vec![task(1), task(2)],
         };
-        let held = Held::of(activity.clone());
-        assert_eq!(held.listing(channel), activity.listing);
+        let mut interned = Interned::default();
+        let (held, grown) = Held::of(activity.clone(), &mut interned);
+        assert_eq!(held.listing(channel, &interned), activity.listing);
         assert_eq!(held.open_tasks(channel).collect::<Vec<_>>(), activity.open_tasks);
         let owned = 2 * std::mem::size_of::<HeldTask>() + "{\"n\":1}".len() * 2;
         assert_eq!(held.footprint(), crate::memory::btree_entry::<Sid, Held>() + owned);
+        let one_sid = std::mem::size_of::<Sid>() + crate::memory::btree_entry::<Sid, u32>();
+        assert_eq!((grown, interned.sids.len()), (2 * one_sid, 2), "the service and the flow");
+
+        // Another channel of the same service and flow adds nothing to the table.
+        let other = sid(SidPrefix::CHANNEL, 4);
+        let listing = activity.listing.map(|l| ChannelListing { channel_sid: other, ..l });
+        let again = Activity { channel_sid: other, listing, ..activity };
+        let (held, grown) = Held::of(again, &mut interned);
+        assert_eq!((grown, interned.sids.len()), (0, 2));
+        assert_eq!(held.listing(other, &interned), listing);
     }
 }

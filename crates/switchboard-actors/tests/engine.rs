@@ -309,6 +309,21 @@ async fn a_message_no_enabled_flow_takes_is_refused_and_stored_nowhere() {
     assert_eq!(all_messages(&engine, stored.channel_sid).await.len(), 1);
 }
 
+/// An engine whose SMS flow makes TaskRouter tasks in the workspace a first start makes (whose
+/// workflow they take), with its SID; a waiting task untouched for `hibernate_after` is idle.
+async fn with_task_flow(hibernate_after: Duration) -> (Setup, Sid) {
+    let mut config = config(Duration::from_secs(3600));
+    config.outbox.account_sid = format!("AC{}", "0".repeat(32));
+    config.hibernate_after = hibernate_after;
+    let setup = start_with(config);
+    let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
+    let flex = switchboard_routing::workspace::Template::Flex;
+    let workspace = setup.engine.workspaces().create(settings, flex, setup.engine.now()).await;
+    let workspace = workspace.unwrap().unwrap().sid.unwrap();
+    sms_flow(&setup.engine, false).await;
+    (setup, workspace)
+}
+
 /// Issue 20: TaskRouter's open tasks count in the daemon's memory figures, and the router's tick
 /// has the log forget a task's cached head and key once folded; a task changed after that reads
 /// them again from the store, and its history goes on as a restart replays it.
@@ -317,16 +332,8 @@ async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_a
     use switchboard_actors::TaskChanges;
     use switchboard_routing::task::{AssignmentStatus, TaskState};
 
-    let mut config = config(Duration::from_secs(3600));
-    config.outbox.account_sid = format!("AC{}", "0".repeat(32));
     // The tasks stay in memory: idle ones are the next test's.
-    config.hibernate_after = Duration::from_secs(3600);
-    let Setup { engine, log, _dir } = start_with(config);
-    // The workspace a first start makes, whose workflow the flow's tasks take.
-    let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
-    let flex = switchboard_routing::workspace::Template::Flex;
-    engine.workspaces().create(settings, flex, engine.now()).await.unwrap().unwrap();
-    sms_flow(&engine, false).await;
+    let (Setup { engine, log, _dir }, _) = with_task_flow(Duration::from_secs(3600)).await;
     let counted_before = engine.operations().memory().tasks_bytes;
     for n in 0..3 {
         let (from, id) = (format!("+141555502{n:02}"), format!("SMt{n}"));
@@ -395,15 +402,7 @@ async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
     use switchboard_actors::NewWorker;
     use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskState};
 
-    let mut config = config(Duration::from_secs(3600));
-    config.outbox.account_sid = format!("AC{}", "0".repeat(32));
-    config.hibernate_after = Duration::from_millis(300);
-    let Setup { engine, log, _dir } = start_with(config);
-    let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
-    let flex = switchboard_routing::workspace::Template::Flex;
-    let workspace = engine.workspaces().create(settings, flex, engine.now()).await.unwrap();
-    let workspace = workspace.unwrap().sid.unwrap();
-    sms_flow(&engine, false).await;
+    let (Setup { engine, log, _dir }, workspace) = with_task_flow(Duration::from_millis(300)).await;
     let router = engine.task_router();
     let counted_before = engine.operations().memory().tasks_bytes;
     for n in 0..2 {

@@ -57,8 +57,9 @@ pub struct TaskView {
     pub priority: u32,
     /// When it entered its queue: older first among equal priorities.
     pub entered: Timestamp,
-    /// Workers not to offer it to (they rejected it or timed out in this queue entry).
-    pub declined_by: Vec<Sid>,
+    /// Workers not to offer it to (they rejected it or timed out in this queue entry); a boxed
+    /// slice, the size of its items, as matching holds a view of every waiting task.
+    pub declined_by: Box<[Sid]>,
 }
 
 /// A worker's capacity on one task channel as matching sees it.
@@ -217,7 +218,7 @@ impl Matcher {
 
     /// The bytes the waiting tasks' `declined_by` lists hold (a walk of the waiting tasks).
     pub fn declined_bytes(&self) -> usize {
-        let listed = self.waiting_tasks.values().map(|t| t.declined_by.capacity());
+        let listed = self.waiting_tasks.values().map(|t| t.declined_by.len());
         listed.sum::<usize>() * std::mem::size_of::<Sid>()
     }
 
@@ -412,7 +413,7 @@ mod tests {
             target_index: 0,
             priority,
             entered: Timestamp(entered),
-            declined_by: Vec::new(),
+            declined_by: Box::default(),
         }
     }
 
@@ -470,7 +471,7 @@ mod tests {
             "2 is idle longer but not eligible"
         );
         let mut declined = task(2, 0, 0);
-        declined.declined_by = vec![sid(SidPrefix::WORKER, 2)];
+        declined.declined_by = [sid(SidPrefix::WORKER, 2)].into();
         matcher.enqueue(declined);
         let second = matcher.offer_task(sid(SidPrefix::TASK, 2), anyone, None).unwrap();
         assert_eq!(second.worker_sid, sid(SidPrefix::WORKER, 1), "2 declined it");
@@ -510,6 +511,32 @@ mod tests {
         assert_eq!(matcher.offer_task(sid(SidPrefix::TASK, 3), anyone, None), None, "1 held of 1");
         assert_eq!(matcher.remove_worker(away.sid), vec![sid(SidPrefix::TASK, 2)]);
         assert_eq!(matcher.hold_of(sid(SidPrefix::TASK, 2)), None);
+    }
+
+    /// A waiting task is held once, by SID, with only its key in line: enqueued again (a new
+    /// priority, a decliner) it moves in line and is still held once; dequeued, nothing of it
+    /// stays, and its channel's line goes once empty.
+    #[test]
+    fn a_waiting_task_is_held_once_and_moves_in_line_when_enqueued_again() {
+        let mut matcher = Matcher::new();
+        for (n, priority, entered) in [(1, 0, 10), (2, 0, 20), (3, 0, 30)] {
+            matcher.enqueue(task(n, priority, entered));
+        }
+        let line = |m: &Matcher| m.waiting_on(chat()).map(|t| t.sid).collect::<Vec<_>>();
+        assert_eq!(line(&matcher), [1, 2, 3].map(|n| sid(SidPrefix::TASK, n)).to_vec());
+        let mut raised = task(3, 7, 30);
+        raised.declined_by = [sid(SidPrefix::WORKER, 9)].into();
+        matcher.enqueue(raised.clone());
+        assert_eq!(line(&matcher), [3, 1, 2].map(|n| sid(SidPrefix::TASK, n)).to_vec());
+        assert_eq!(matcher.waiting_count(), 3, "held once");
+        assert_eq!(matcher.waiting_view(raised.sid), Some(&raised));
+        assert_eq!(matcher.declined_bytes(), std::mem::size_of::<Sid>());
+        for n in 1..=3 {
+            assert!(matcher.dequeue(sid(SidPrefix::TASK, n)));
+        }
+        assert!(!matcher.dequeue(sid(SidPrefix::TASK, 1)), "no longer waiting");
+        assert!(matcher.waiting.is_empty() && matcher.waiting_tasks.is_empty());
+        assert_eq!(matcher.declined_bytes(), 0);
     }
 
     /// The cost of a worker becoming available with 10 000 tasks waiting is one ordered scan:
