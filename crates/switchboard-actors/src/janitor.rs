@@ -18,17 +18,17 @@ use switchboard_domain::{
 };
 
 use crate::channel::Execute;
+use crate::interned::Interned;
 use crate::registry::Registry;
 use crate::Clock;
 
-/// A task open on a channel, as listed over REST.
+/// A task open on a channel, as the list of open tasks orders it: the rest of what it shows
+/// (attributes, priority, timeout) is the channel's to keep (`ChannelState::open_tasks`), read
+/// for the page listed (`Tasks::linked`), not held again for every channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenTask {
     pub task_sid: Sid,
     pub channel_sid: Sid,
-    pub attributes: String,
-    pub priority: i64,
-    pub timeout_secs: u64,
     pub linked_at: Timestamp,
 }
 
@@ -78,9 +78,6 @@ impl Activity {
                 .map(|(task_sid, task)| OpenTask {
                     task_sid: *task_sid,
                     channel_sid,
-                    attributes: task.attributes.clone(),
-                    priority: task.priority,
-                    timeout_secs: task.timeout_secs,
                     linked_at: task.linked_at,
                 })
                 .collect(),
@@ -90,8 +87,7 @@ impl Activity {
 
 /// What the janitor keeps of a channel's report: the report without the channel's SID (the
 /// map's key) repeated in it, its service and flow as numbers of the janitor's table of them
-/// ([`Interned`]), and each open task's attributes in a box of their size. It holds one for
-/// every channel, hibernated ones too (`memory.rs`).
+/// ([`Interned`]). It holds one for every channel, hibernated ones too (`memory.rs`).
 #[derive(Debug)]
 struct Held {
     listing: Option<Listed>,
@@ -107,43 +103,20 @@ struct Held {
 struct Listed {
     service: u32,
     kind: ChannelKind,
-    flex_flow: Option<u32>,
+    /// The flow's number, or [`Listed::NO_FLOW`]: an `Option` would make the record, held for
+    /// every channel, eight bytes larger.
+    flex_flow: u32,
 }
 
-/// The services and flows the channels' listings name, each SID kept once and numbered: every
-/// channel names one of a handful, and the two SIDs in every channel's record were 37 bytes of
-/// its janitor's entry. Never shrinks: it holds a SID per service or flow ever listed.
-#[derive(Debug, Default)]
-struct Interned {
-    sids: Vec<Sid>,
-    numbers: BTreeMap<Sid, u32>,
-}
-
-impl Interned {
-    /// The number of `sid`, given one if it has none; and the bytes that took (0 if known).
-    fn number(&mut self, sid: Sid) -> (u32, usize) {
-        if let Some(number) = self.numbers.get(&sid) {
-            return (*number, 0);
-        }
-        // Fewer than 2^32 services and flows: the number fits.
-        let number = u32::try_from(self.sids.len()).unwrap_or(u32::MAX);
-        self.sids.push(sid);
-        self.numbers.insert(sid, number);
-        (number, std::mem::size_of::<Sid>() + crate::memory::btree_entry::<Sid, u32>())
-    }
-
-    fn sid(&self, number: u32) -> Option<Sid> {
-        self.sids.get(usize::try_from(number).ok()?).copied()
-    }
+impl Listed {
+    /// No flow opened the channel.
+    const NO_FLOW: u32 = u32::MAX;
 }
 
 /// [`OpenTask`] without its channel's SID.
 #[derive(Debug)]
 struct HeldTask {
     task_sid: Sid,
-    attributes: Box<str>,
-    priority: i64,
-    timeout_secs: u64,
     linked_at: Timestamp,
 }
 
@@ -160,15 +133,12 @@ impl Held {
         let listing = activity.listing.map(|l| Listed {
             service: number(l.service_sid),
             kind: l.kind,
-            flex_flow: l.flex_flow_sid.map(&mut number),
+            flex_flow: l.flex_flow_sid.map_or(Listed::NO_FLOW, &mut number),
         });
-        let open_tasks = activity.open_tasks.into_iter().map(|t| HeldTask {
-            task_sid: t.task_sid,
-            attributes: t.attributes.into_boxed_str(),
-            priority: t.priority,
-            timeout_secs: t.timeout_secs,
-            linked_at: t.linked_at,
-        });
+        let open_tasks = activity
+            .open_tasks
+            .into_iter()
+            .map(|t| HeldTask { task_sid: t.task_sid, linked_at: t.linked_at });
         let held = Held {
             listing,
             active: activity.active,
@@ -182,8 +152,7 @@ impl Held {
     /// The bytes the record holds, with its entry in the janitor's map (`memory.rs`).
     fn footprint(&self) -> usize {
         let tasks = self.open_tasks.len() * std::mem::size_of::<HeldTask>();
-        let attributes: usize = self.open_tasks.iter().map(|t| t.attributes.len()).sum();
-        crate::memory::btree_entry::<Sid, Held>() + tasks + attributes
+        crate::memory::btree_entry::<Sid, Held>() + tasks
     }
 
     fn listing(&self, channel_sid: Sid, interned: &Interned) -> Option<ChannelListing> {
@@ -192,7 +161,9 @@ impl Held {
             channel_sid,
             service_sid: interned.sid(listed.service)?,
             kind: listed.kind,
-            flex_flow_sid: listed.flex_flow.and_then(|number| interned.sid(number)),
+            flex_flow_sid: (listed.flex_flow != Listed::NO_FLOW)
+                .then(|| interned.sid(listed.flex_flow))
+                .flatten(),
         })
     }
 
@@ -200,9 +171,6 @@ impl Held {
         self.open_tasks.iter().map(move |t| OpenTask {
             task_sid: t.task_sid,
             channel_sid,
-            attributes: t.attributes.to_string(),
-            priority: t.priority,
-            timeout_secs: t.timeout_secs,
             linked_at: t.linked_at,
         })
     }
@@ -444,9 +412,6 @@ mod tests {
         let task = |n| OpenTask {
             task_sid: sid(SidPrefix::TASK, n),
             channel_sid: channel,
-            attributes: format!("{{\"n\":{n}}}"),
-            priority: i64::from(n),
-            timeout_secs: 600,
             linked_at: Timestamp(i64::from(n)),
         };
         let activity = Activity {
@@ -466,17 +431,17 @@ mod tests {
         let (held, grown) = Held::of(activity.clone(), &mut interned);
         assert_eq!(held.listing(channel, &interned), activity.listing);
         assert_eq!(held.open_tasks(channel).collect::<Vec<_>>(), activity.open_tasks);
-        let owned = 2 * std::mem::size_of::<HeldTask>() + "{\"n\":1}".len() * 2;
+        let owned = 2 * std::mem::size_of::<HeldTask>();
         assert_eq!(held.footprint(), crate::memory::btree_entry::<Sid, Held>() + owned);
-        let one_sid = std::mem::size_of::<Sid>() + crate::memory::btree_entry::<Sid, u32>();
-        assert_eq!((grown, interned.sids.len()), (2 * one_sid, 2), "the service and the flow");
+        let one_sid = Interned::BYTES_EACH;
+        assert_eq!((grown, interned.len()), (2 * one_sid, 2), "the service and the flow");
 
         // Another channel of the same service and flow adds nothing to the table.
         let other = sid(SidPrefix::CHANNEL, 4);
         let listing = activity.listing.map(|l| ChannelListing { channel_sid: other, ..l });
         let again = Activity { channel_sid: other, listing, ..activity };
         let (held, grown) = Held::of(again, &mut interned);
-        assert_eq!((grown, interned.sids.len()), (0, 2));
+        assert_eq!((grown, interned.len()), (0, 2));
         assert_eq!(held.listing(other, &interned), listing);
     }
 }

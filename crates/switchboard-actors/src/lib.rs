@@ -34,6 +34,7 @@ mod flex_channel;
 mod flex_orchestration;
 mod hub;
 mod ids;
+mod interned;
 mod janitor;
 pub mod media;
 mod memory;

@@ -394,9 +394,10 @@ async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_a
 }
 
 /// Issue 20: a task that waits untouched for the hibernation period, offered to no one, leaves
-/// memory (the router keeps its place in line, its deadline and its age's base, counted far
-/// below a task's state); it is still counted as waiting, listed and fetched (from the log), and
-/// a worker who becomes available is offered it as before, which brings it back into memory.
+/// memory (the router keeps its place in line, its deadline, its age's base and what matching
+/// evaluates, its attributes' text among it, counted far below a task's state); it is still
+/// counted as waiting, listed and fetched (from the log), and a worker who becomes available is
+/// offered it as before, matched without reading the log, which brings it back into memory.
 #[actix_rt::test]
 async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
     use switchboard_actors::NewWorker;
@@ -424,10 +425,12 @@ async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
     assert!(router.tasks_in_memory().is_empty(), "both idle: no state in memory");
     assert!(listed.iter().all(|t| t.assignment_status == AssignmentStatus::Pending));
     assert_eq!(router.waiting(engine.now()).0, 2, "idle tasks still wait");
-    // Half a KiB each at most (a task held whole is counted at about 1 KB, its state alone
-    // a third of that).
+    // What is held is counted: the attributes' text, and at most 400 bytes each beside it (a
+    // task held whole is counted at about 1 KB, its state alone a third of that).
     let counted = engine.operations().memory().tasks_bytes - counted_before;
-    assert!(counted <= 2 * 512, "{counted} bytes counted for two idle tasks");
+    let text: usize = listed.iter().map(|t| t.attributes.len()).sum();
+    assert!(counted >= text, "{counted} bytes counted, {text} of attributes held");
+    assert!(counted - text <= 2 * 400, "{counted} bytes counted for two idle tasks");
     let first = listed[0].sid.unwrap();
     let fetched = router.task(workspace, first).unwrap().unwrap();
     assert_eq!(fetched, listed[0], "fetched as listed");
@@ -441,8 +444,10 @@ async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
         activity_sid: Some(available.unwrap().record.sid),
     };
     let account = fetched.account_sid.unwrap();
+    let reads = router.tasks_read_from_log();
     let worker = router.create_worker(workspace, account, new, engine.now()).await;
     let worker = worker.unwrap().unwrap().sid.unwrap();
+    assert_eq!(router.tasks_read_from_log(), reads, "matched without reading the log");
     let offered = router.task(workspace, first).unwrap().unwrap();
     assert_eq!(offered.assignment_status, AssignmentStatus::Reserved, "{offered:?}");
     let reservation = offered.pending_reservation().unwrap();

@@ -57,9 +57,43 @@ pub struct TaskView {
     pub priority: u32,
     /// When it entered its queue: older first among equal priorities.
     pub entered: Timestamp,
-    /// Workers not to offer it to (they rejected it or timed out in this queue entry); a boxed
-    /// slice, the size of its items, as matching holds a view of every waiting task.
-    pub declined_by: Box<[Sid]>,
+    /// Workers not to offer it to (they rejected it or timed out in this queue entry).
+    pub declined_by: Decliners,
+}
+
+/// The workers who declined a waiting task, read as a slice: a pointer's size when none did
+/// (most tasks), as matching holds a view of every waiting task, and the list in a box of its
+/// size otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decliners(Option<Box<Box<[Sid]>>>);
+
+impl Decliners {
+    /// The bytes it holds beside its pointer.
+    pub fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |listed| {
+            std::mem::size_of::<Box<[Sid]>>() + listed.len() * std::mem::size_of::<Sid>()
+        })
+    }
+}
+
+impl std::ops::Deref for Decliners {
+    type Target = [Sid];
+
+    fn deref(&self) -> &[Sid] {
+        self.0.as_deref().map_or(&[], |listed| listed)
+    }
+}
+
+impl From<Vec<Sid>> for Decliners {
+    fn from(listed: Vec<Sid>) -> Decliners {
+        Decliners((!listed.is_empty()).then(|| Box::new(listed.into_boxed_slice())))
+    }
+}
+
+impl<const N: usize> From<[Sid; N]> for Decliners {
+    fn from(listed: [Sid; N]) -> Decliners {
+        Decliners::from(listed.to_vec())
+    }
 }
 
 /// A worker's capacity on one task channel as matching sees it.
@@ -120,6 +154,36 @@ impl TaskKey {
     }
 }
 
+/// A waiting task's view, ordered (and found, through `Borrow`) by its SID alone.
+#[derive(Debug, Clone)]
+struct BySid(TaskView);
+
+impl PartialEq for BySid {
+    fn eq(&self, other: &BySid) -> bool {
+        self.0.sid == other.0.sid
+    }
+}
+
+impl Eq for BySid {}
+
+impl PartialOrd for BySid {
+    fn partial_cmp(&self, other: &BySid) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for BySid {
+    fn cmp(&self, other: &BySid) -> Ordering {
+        self.0.sid.cmp(&other.0.sid)
+    }
+}
+
+impl std::borrow::Borrow<Sid> for BySid {
+    fn borrow(&self) -> &Sid {
+        &self.0.sid
+    }
+}
+
 #[derive(Debug, Clone)]
 struct WorkerEntry {
     view: WorkerView,
@@ -148,8 +212,9 @@ pub struct Matcher {
     /// Per task channel, the waiting tasks in offer order: only their keys, as a waiting task
     /// is held once (`waiting_tasks`) and a router may keep a waiting task for every customer.
     waiting: BTreeMap<Sid, BTreeSet<TaskKey>>,
-    /// Each waiting task by SID (its channel and key say where it is in `waiting`).
-    waiting_tasks: BTreeMap<Sid, TaskView>,
+    /// Each waiting task, found by SID (its channel and key say where it is in `waiting`): a
+    /// set of views ordered by their SID rather than a map by SID, which held each SID twice.
+    waiting_tasks: BTreeSet<BySid>,
     workers: BTreeMap<Sid, WorkerEntry>,
     /// Per task channel, the workers with a free slot there, longest idle first.
     free: BTreeMap<Sid, BTreeSet<(Timestamp, Sid)>>,
@@ -188,25 +253,23 @@ impl Matcher {
         tasks
     }
 
-    /// The bytes of the key and value of a waiting task's entry in each of the two maps that
-    /// hold it (its place in offer order; its view by SID), what an entry costs besides the
-    /// maps' nodes; the view's `declined_by` is counted apart ([`Matcher::declined_bytes`]).
-    pub const WAITING_ENTRY_BYTES: [usize; 2] = [
-        std::mem::size_of::<TaskKey>(),
-        std::mem::size_of::<Sid>() + std::mem::size_of::<TaskView>(),
-    ];
+    /// The bytes of a waiting task's entry in each of the two sets that hold it (its place in
+    /// offer order; its view by SID), what an entry costs besides the sets' nodes; the view's
+    /// `declined_by` is counted apart ([`Matcher::declined_bytes`]).
+    pub const WAITING_ENTRY_BYTES: [usize; 2] =
+        [std::mem::size_of::<TaskKey>(), std::mem::size_of::<TaskView>()];
 
     /// A task starts (or goes on) waiting, replacing what was known of it (priority, queue
     /// entry, who declined it). Then call [`Matcher::offer_task`].
     pub fn enqueue(&mut self, task: TaskView) {
         self.dequeue(task.sid);
         self.waiting.entry(task.task_channel_sid).or_default().insert(TaskKey::of(&task));
-        self.waiting_tasks.insert(task.sid, task);
+        self.waiting_tasks.insert(BySid(task));
     }
 
     /// A task stops waiting (canceled, deleted, moved out); false if it was not waiting.
     pub fn dequeue(&mut self, task_sid: Sid) -> bool {
-        let Some(task) = self.waiting_tasks.remove(&task_sid) else { return false };
+        let Some(BySid(task)) = self.waiting_tasks.take(&task_sid) else { return false };
         if let Some(tasks) = self.waiting.get_mut(&task.task_channel_sid) {
             tasks.remove(&TaskKey::of(&task));
             if tasks.is_empty() {
@@ -218,13 +281,12 @@ impl Matcher {
 
     /// The bytes the waiting tasks' `declined_by` lists hold (a walk of the waiting tasks).
     pub fn declined_bytes(&self) -> usize {
-        let listed = self.waiting_tasks.values().map(|t| t.declined_by.len());
-        listed.sum::<usize>() * std::mem::size_of::<Sid>()
+        self.waiting_tasks.iter().map(|t| t.0.declined_by.bytes()).sum()
     }
 
     /// What matching knows of a waiting task.
     pub fn waiting_view(&self, task_sid: Sid) -> Option<&TaskView> {
-        self.waiting_tasks.get(&task_sid)
+        self.waiting_tasks.get(&task_sid).map(|t| &t.0)
     }
 
     /// Counts a slot the task holds of the worker (used when rebuilding from stored states);
@@ -266,7 +328,7 @@ impl Matcher {
         eligible: impl Fn(&TaskView, &WorkerView) -> bool,
         order: Option<WorkerOrder<'_>>,
     ) -> Option<Assignment> {
-        let task = self.waiting_tasks.get(&task_sid)?;
+        let task = &self.waiting_tasks.get(&task_sid)?.0;
         let channel = task.task_channel_sid;
         let candidates = self
             .free
@@ -301,7 +363,7 @@ impl Matcher {
             };
             let picked = tasks
                 .iter()
-                .filter_map(|key| self.waiting_tasks.get(&key.sid))
+                .filter_map(|key| self.waiting_view(key.sid))
                 .filter(|task| !task.declined_by.contains(&worker_sid))
                 .filter(|task| eligible(task, &entry.view))
                 .take(free)
@@ -319,7 +381,7 @@ impl Matcher {
         eligible: impl Fn(&TaskView, &WorkerView) -> bool,
         order: Option<WorkerOrder<'_>>,
     ) -> Vec<Assignment> {
-        let mut keys: Vec<TaskKey> = self.waiting_tasks.values().map(TaskKey::of).collect();
+        let mut keys: Vec<TaskKey> = self.waiting_tasks.iter().map(|t| TaskKey::of(&t.0)).collect();
         keys.sort_unstable();
         keys.into_iter().filter_map(|key| self.offer_task(key.sid, &eligible, order)).collect()
     }
@@ -373,7 +435,7 @@ impl Matcher {
     }
 
     pub fn is_waiting(&self, task_sid: Sid) -> bool {
-        self.waiting_tasks.contains_key(&task_sid)
+        self.waiting_tasks.contains(&task_sid)
     }
 
     pub fn waiting_count(&self) -> usize {
@@ -383,7 +445,7 @@ impl Matcher {
     /// The waiting tasks of a channel, in offer order.
     pub fn waiting_on(&self, task_channel_sid: Sid) -> impl Iterator<Item = &TaskView> {
         let keys = self.waiting.get(&task_channel_sid).into_iter().flatten();
-        keys.filter_map(|key| self.waiting_tasks.get(&key.sid))
+        keys.filter_map(|key| self.waiting_view(key.sid))
     }
 }
 
@@ -413,7 +475,7 @@ mod tests {
             target_index: 0,
             priority,
             entered: Timestamp(entered),
-            declined_by: Box::default(),
+            declined_by: Decliners::default(),
         }
     }
 
@@ -530,7 +592,8 @@ mod tests {
         assert_eq!(line(&matcher), [3, 1, 2].map(|n| sid(SidPrefix::TASK, n)).to_vec());
         assert_eq!(matcher.waiting_count(), 3, "held once");
         assert_eq!(matcher.waiting_view(raised.sid), Some(&raised));
-        assert_eq!(matcher.declined_bytes(), std::mem::size_of::<Sid>());
+        let one = std::mem::size_of::<Box<[Sid]>>() + std::mem::size_of::<Sid>();
+        assert_eq!(matcher.declined_bytes(), one);
         for n in 1..=3 {
             assert!(matcher.dequeue(sid(SidPrefix::TASK, n)));
         }

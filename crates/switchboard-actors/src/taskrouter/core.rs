@@ -14,12 +14,13 @@ use switchboard_routing::expression::{Expression, Operands};
 use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
-use switchboard_routing::workflow::skip_document;
+use switchboard_routing::workflow::{skip_document, Matched};
 use switchboard_store::AppendGroup;
 
 use super::feed::{items_of, task_subject, worker_subject, FeedItem};
 use super::routing::{after_secs, attributes, worker_document, Placement, Rules, WaitingTask};
 use crate::ids::new_sid;
+use crate::interned::Interned;
 use crate::streams::Streams;
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
@@ -39,9 +40,12 @@ const MAX_SKIPS: usize = 64;
 ///
 /// A task that waits untouched for the hibernation period, never offered to anyone, is
 /// *idle*: its state leaves memory (a customer's conversation no agent took yet may wait for
-/// hours), and the router keeps of it only what matching holds (its place in line), its next
-/// deadline and its age's base; whatever needs more reads the state from the log. Any change
-/// brings the state back.
+/// hours), and the router keeps of it only its place in line (matching's), its next deadline,
+/// its age's base and what matching evaluates for it ([`Idle`]: its workflow, its step's
+/// filter, its attributes' text, parsed when it is offered as a state's are), so matching never
+/// reads the log: a worker made available may pass over thousands of waiting tasks under the
+/// router's lock. Listing, fetching and a firing deadline read the state from the log. Any
+/// change brings the state back.
 #[derive(Debug, Default)]
 pub(crate) struct Core {
     pub matcher: Matcher,
@@ -54,8 +58,13 @@ pub(crate) struct Core {
     deadlines: BTreeSet<(Timestamp, Sid)>,
     /// Finished tasks to forget, by when.
     finished: BTreeSet<(Timestamp, Sid)>,
-    /// Idle tasks (see above), with what their age counts from and their next deadline.
+    /// Idle tasks (see above), with what their age counts from, their next deadline and what
+    /// matching evaluates for them; and the bytes of their attributes, summed as they come
+    /// and go.
     idle: BTreeMap<Sid, Idle>,
+    idle_attribute_bytes: usize,
+    /// The workflows idle tasks name, numbered.
+    workflows: Interned,
     /// Tasks changed, with when, oldest first: each is looked at once the period has passed.
     touched: VecDeque<(Timestamp, Sid)>,
     /// How long a waiting task stays untouched before it is idle (the channels' hibernation
@@ -66,11 +75,50 @@ pub(crate) struct Core {
 /// What the router keeps of an idle task beside its place in matching: what its age counts from
 /// (for the metrics) and its next deadline, kept here rather than in `deadline_of`, one entry
 /// instead of two. The deadline counts only while `deadlines` holds it (a fired one is left
-/// here, not cleared, to save an `Option`'s tag on every idle task).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// here, not cleared, to save an `Option`'s tag on every idle task). Then what matching reads
+/// beside its view ([`Idle::waiting`]): its workflow by number, its step's filter as a number
+/// ([`filter_number`]) and its attributes as given (about 40 bytes here for an idle
+/// customer, where a parsed document would be several hundred).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Idle {
     pub age_base: Timestamp,
     deadline: Timestamp,
+    attributes: Box<str>,
+    workflow: u32,
+    filter: u32,
+}
+
+impl Idle {
+    /// What matching evaluates for the idle task `view` is of: as [`WaitingTask::of`] makes it
+    /// from a state, its attributes parsed now.
+    fn waiting(&self, view: &TaskView, workflows: &Interned) -> Option<WaitingTask> {
+        Some(WaitingTask {
+            workflow_sid: workflows.sid(self.workflow)?,
+            queue_sid: view.queue_sid,
+            target_index: view.target_index,
+            filter: filter_of(self.filter),
+            document: attributes(&self.attributes),
+        })
+    }
+}
+
+/// A step's filter (`Route::filter`) as one number: 0 none, 1 the default filter, 2 and up the
+/// filter at that index less two.
+fn filter_number(filter: Option<Matched>) -> u32 {
+    match filter {
+        None => 0,
+        Some(Matched::Default) => 1,
+        // A workflow has far fewer than 2^32 filters.
+        Some(Matched::Filter(index)) => u32::try_from(index).map_or(u32::MAX, |i| i + 2),
+    }
+}
+
+fn filter_of(number: u32) -> Option<Matched> {
+    match number {
+        0 => None,
+        1 => Some(Matched::Default),
+        n => Some(Matched::Filter(usize::try_from(n - 2).ok()?)),
+    }
 }
 
 /// What the router's methods work with: the streams and the workspaces, borrowed, and the group
@@ -144,9 +192,9 @@ impl Core {
     }
 
     /// The bytes this holds for the tasks it follows (`memory.rs`): each waiting task's entries
-    /// in matching, each task's deadline and end of keeping, the idle tasks' entries and the
-    /// tasks touched lately. Without the workers' and the workspaces' entries, which do not
-    /// grow with customers.
+    /// in matching, each task's deadline and end of keeping, the idle tasks' entries with their
+    /// attributes, the workflows they name and the tasks touched lately. Without the workers'
+    /// and the workspaces' entries, which do not grow with customers.
     pub fn tasks_footprint(&self) -> usize {
         use crate::memory::btree_entry;
         let [in_order, by_sid] = Matcher::WAITING_ENTRY_BYTES;
@@ -156,6 +204,8 @@ impl Core {
             + self.deadline_of.len() * btree_entry::<Sid, Timestamp>()
             + (self.deadlines.len() + self.finished.len()) * btree_entry::<(Timestamp, Sid), ()>()
             + self.idle.len() * btree_entry::<Sid, Idle>()
+            + self.idle_attribute_bytes
+            + self.workflows.len() * Interned::BYTES_EACH
             + self.touched.capacity() * std::mem::size_of::<(Timestamp, Sid)>()
     }
 
@@ -175,12 +225,21 @@ impl Core {
             // Changed since (`date_updated` is the last change's time): a later entry of the
             // queue names it.
             let idle = parts.tasks.read().get(&sid).and_then(|task| {
-                (task.date_updated <= at && can_be_idle(task)).then_some(task.age_base)
+                let route = task.route?;
+                (task.date_updated <= at && can_be_idle(task)).then(|| {
+                    let attributes: Box<str> = task.attributes.as_str().into();
+                    (task.age_base, task.workflow_sid, route.filter, attributes)
+                })
             });
-            if let Some(age_base) = idle.filter(|_| self.matcher.is_waiting(sid)) {
+            let Some((age_base, Some(workflow), filter, attributes)) = idle else { continue };
+            if self.matcher.is_waiting(sid) {
+                // The table's bytes are counted from its length (`tasks_footprint`).
+                let (workflow, _) = self.workflows.number(workflow);
                 // No deadline (not met: a waiting task has its TTL) reads as one not held.
                 let deadline = self.deadline_of.remove(&sid).unwrap_or_default();
-                self.idle.insert(sid, Idle { age_base, deadline });
+                self.idle_attribute_bytes += attributes.len();
+                let filter = filter_number(filter);
+                self.idle.insert(sid, Idle { age_base, deadline, attributes, workflow, filter });
                 parts.tasks.forget(sid);
             }
         }
@@ -192,7 +251,8 @@ impl Core {
 
     /// Notes that task `sid` changed at `at` (its state is in memory again, so it is not idle).
     fn touched(&mut self, sid: Sid, at: Timestamp) {
-        if let Some(Idle { deadline, .. }) = self.idle.remove(&sid) {
+        if let Some(Idle { deadline, attributes, .. }) = self.idle.remove(&sid) {
+            self.idle_attribute_bytes -= attributes.len();
             if self.deadlines.contains(&(deadline, sid)) {
                 self.deadline_of.insert(sid, deadline);
             }
@@ -354,11 +414,14 @@ impl Core {
         let rules = self.rules(parts, workspace);
         let assignments = {
             // Read under the tasks' shared lock, let go before reserving (which writes).
+            // An idle task is evaluated from what the router keeps of it, never read from the
+            // log: the scan may pass over every waiting task.
             let tasks = parts.tasks.read();
+            let (idle, workflows) = (&self.idle, &self.workflows);
             let eligible = |task: &TaskView, _: &WorkerView| {
                 let waiting = match tasks.get(&task.sid) {
                     Some(state) => WaitingTask::of(state),
-                    None => read_idle(parts, task.sid).as_ref().and_then(WaitingTask::of),
+                    None => idle.get(&task.sid).and_then(|idle| idle.waiting(task, workflows)),
                 };
                 waiting.is_some_and(|t| rules.accepts(&t, &document))
             };
@@ -379,7 +442,12 @@ impl Core {
         at: Timestamp,
     ) -> Result<(), EngineError> {
         let task_sid = assignment.task_sid;
-        let workflow = parts.tasks.fetch(task_sid)?.and_then(|t| t.workflow_sid);
+        // An idle task's workflow is in its entry: the reservation reads its state once, to
+        // append.
+        let workflow = match parts.tasks.read().get(&task_sid) {
+            Some(task) => task.workflow_sid,
+            None => self.idle.get(&task_sid).and_then(|i| self.workflows.sid(i.workflow)),
+        };
         let timeout = workflow.map_or(120, |w| rules.reservation_timeout_secs(w));
         let worker_name = parts
             .workers
@@ -661,18 +729,55 @@ fn can_be_idle(task: &TaskState) -> bool {
         && WaitingTask::can_wait(task)
 }
 
-/// An idle task's state, read from the log for matching; a failed read is logged and the task
-/// left out of this pass (it waits on).
-fn read_idle(parts: &Parts<'_>, sid: Sid) -> Option<TaskState> {
-    match parts.tasks.read_from_log(sid) {
-        Ok(state) => state,
-        Err(error) => {
-            tracing::warn!(task = %sid, %error, "an idle task could not be read for matching");
-            None
-        }
-    }
-}
-
 fn after_ms(at: Timestamp, ms: u64) -> Timestamp {
     Timestamp::from_millis(at.as_millis().saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_routing::task::Route;
+
+    use super::*;
+
+    /// What the router keeps of an idle task gives matching what the task's state gives it:
+    /// the same workflow, step and attributes, every kind of filter kept through its number.
+    #[test]
+    fn an_idle_task_is_evaluated_as_its_state_is() {
+        let sid = |prefix, n| Sid::from_parts(prefix, [n; 16]);
+        let mut workflows = Interned::default();
+        workflows.number(sid(SidPrefix::WORKFLOW, 9));
+        for filter in
+            [None, Some(Matched::Default), Some(Matched::Filter(0)), Some(Matched::Filter(7))]
+        {
+            let route = Route { filter, ..Route::new(sid(SidPrefix::TASK_QUEUE, 2), 1, None) };
+            let task = TaskState {
+                workflow_sid: Some(sid(SidPrefix::WORKFLOW, 1)),
+                route: Some(route),
+                attributes: r#"{"from":"+14155550100","language":"es"}"#.to_owned(),
+                ..TaskState::default()
+            };
+            let (workflow, _) = workflows.number(task.workflow_sid.unwrap());
+            let idle = Idle {
+                age_base: Timestamp(0),
+                deadline: Timestamp(0),
+                attributes: task.attributes.as_str().into(),
+                workflow,
+                filter: filter_number(filter),
+            };
+            let view = TaskView {
+                sid: sid(SidPrefix::TASK, 3),
+                task_channel_sid: sid(SidPrefix::TASK_CHANNEL, 4),
+                queue_sid: route.queue_sid,
+                target_index: route.target_index,
+                priority: 0,
+                entered: Timestamp(0),
+                declined_by: Default::default(),
+            };
+            let (kept, state) = (idle.waiting(&view, &workflows), WaitingTask::of(&task));
+            let fields = |t: WaitingTask| {
+                (t.workflow_sid, t.queue_sid, t.target_index, t.filter, t.document)
+            };
+            assert_eq!(kept.map(fields), state.map(fields), "{filter:?}");
+        }
+    }
 }

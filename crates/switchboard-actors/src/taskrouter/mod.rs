@@ -234,6 +234,13 @@ impl TaskRouter {
         self.tasks.held() + self.lock().tasks_footprint()
     }
 
+    /// How many times a task's state was read from the log without being kept: an idle or
+    /// long finished task fetched or listed, an idle task's deadline fired. Matching reads
+    /// none (`core.rs`).
+    pub fn tasks_read_from_log(&self) -> usize {
+        self.tasks.reads_from_log()
+    }
+
     /// Every task in memory: the open ones and those finished lately, but the idle ones.
     pub fn tasks_in_memory(&self) -> Vec<TaskState> {
         self.tasks.read().values().cloned().collect()
