@@ -422,6 +422,10 @@ async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(listed.len(), 2, "both tasks listed, read from the log");
+    let reads = router.tasks_read_from_log();
+    let cut = router.task_list(workspace);
+    assert!(cut.iter().all(|t| matches!(t, switchboard_actors::ListedTask::Idle { .. })));
+    assert_eq!(router.tasks_read_from_log(), reads, "a list reads nothing before its page");
     assert!(router.tasks_in_memory().is_empty(), "both idle: no state in memory");
     assert!(listed.iter().all(|t| t.assignment_status == AssignmentStatus::Pending));
     assert_eq!(router.waiting(engine.now()).0, 2, "idle tasks still wait");

@@ -214,6 +214,17 @@ impl Core {
         &self.idle
     }
 
+    /// Each idle task as a list orders and filters it, read from nothing: its SID, creation
+    /// (its age's base), workflow and queue.
+    pub fn idle_listed(
+        &self,
+    ) -> impl Iterator<Item = (Sid, Timestamp, Option<Sid>, Option<Sid>)> + '_ {
+        self.idle.iter().map(|(sid, idle)| {
+            let queue = self.matcher.waiting_view(*sid).map(|view| view.queue_sid);
+            (*sid, idle.age_base, self.workflows.sid(idle.workflow), queue)
+        })
+    }
+
     /// Makes idle every waiting task untouched for the period (its state leaves memory).
     pub fn hibernate_idle(&mut self, parts: &Parts<'_>, now: Timestamp) {
         let period = u64::try_from(self.hibernate_after.as_millis()).unwrap_or(u64::MAX);

@@ -145,6 +145,47 @@ pub const OFFLINE_ACTIVITY: &str = "Offline";
 /// How often due deadlines are looked for.
 const TICK: Duration = Duration::from_millis(250);
 
+/// A task of a workspace's list before its page is cut ([`TaskRouter::task_list`]): its state
+/// when memory holds it; for an idle one (pending, waiting in its queue) what orders and filters
+/// the list, its state read for the page only ([`TaskRouter::listed_state`]).
+#[derive(Debug, Clone)]
+pub enum ListedTask {
+    Held(TaskState),
+    Idle { sid: Sid, date_created: Timestamp, workflow_sid: Sid, queue_sid: Option<Sid> },
+}
+
+impl ListedTask {
+    /// Where it is in the list: oldest created first.
+    pub fn order(&self) -> (Timestamp, Option<Sid>) {
+        match self {
+            ListedTask::Held(task) => (task.date_created, task.sid),
+            ListedTask::Idle { sid, date_created, .. } => (*date_created, Some(*sid)),
+        }
+    }
+
+    pub fn assignment_status(&self) -> AssignmentStatus {
+        match self {
+            ListedTask::Held(task) => task.assignment_status,
+            ListedTask::Idle { .. } => AssignmentStatus::Pending,
+        }
+    }
+
+    pub fn workflow_sid(&self) -> Option<Sid> {
+        match self {
+            ListedTask::Held(task) => task.workflow_sid,
+            ListedTask::Idle { workflow_sid, .. } => Some(*workflow_sid),
+        }
+    }
+
+    /// The queue it waits or waited in.
+    pub fn queue_sid(&self) -> Option<Sid> {
+        match self {
+            ListedTask::Held(task) => task.route.map(|r| r.queue_sid),
+            ListedTask::Idle { queue_sid, .. } => *queue_sid,
+        }
+    }
+}
+
 impl TaskRouter {
     /// Loads the workers and the open tasks, and rebuilds matching from them.
     /// A waiting task untouched for `hibernate_after` leaves memory (`core.rs`).
@@ -327,22 +368,40 @@ impl TaskRouter {
     /// The workspace's open tasks and those finished in the last five minutes, oldest first:
     /// the idle ones read from the log.
     pub fn tasks(&self, workspace: Sid) -> Result<Vec<TaskState>, EngineError> {
-        let (mut all, idle) = {
-            // Under the router's lock: no task turns idle or is woken between the two reads.
-            let core = self.lock();
-            let tasks = self.tasks.read();
-            let mine = |t: &&TaskState| t.is_live() && t.workspace_sid == Some(workspace);
-            let held: Vec<TaskState> = tasks.values().filter(mine).cloned().collect();
-            let idle: Vec<Sid> =
-                core.idle().keys().filter(|sid| tasks.get(sid).is_none()).copied().collect();
-            (held, idle)
-        };
-        for sid in idle {
-            all.extend(self.tasks.fetch(sid)?);
+        let listed = self.task_list(workspace);
+        let states = listed.into_iter().map(|task| self.listed_state(task));
+        Ok(states.collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
+    }
+
+    /// [`TaskRouter::tasks`] before any is read from the log: the states memory holds, and what
+    /// orders and filters an idle task, so a list reads the idle tasks of its page only
+    /// ([`TaskRouter::listed_state`]).
+    pub fn task_list(&self, workspace: Sid) -> Vec<ListedTask> {
+        // An idle task's workflow says its workspace.
+        let workflows = self.workspaces.with(workspace, |w| w.workflows.keys().copied().collect());
+        let workflows: std::collections::BTreeSet<Sid> = workflows.unwrap_or_default();
+        // Under the router's lock: no task turns idle or is woken between the two reads.
+        let core = self.lock();
+        let tasks = self.tasks.read();
+        let mine = |t: &&TaskState| t.is_live() && t.workspace_sid == Some(workspace);
+        let held = tasks.values().filter(mine).cloned().map(ListedTask::Held);
+        let idle = core.idle_listed().filter(|(sid, ..)| tasks.get(sid).is_none());
+        let idle = idle.filter_map(|(sid, date_created, workflow, queue)| {
+            let workflow_sid = workflow.filter(|w| workflows.contains(w))?;
+            Some(ListedTask::Idle { sid, date_created, workflow_sid, queue_sid: queue })
+        });
+        let mut all: Vec<ListedTask> = held.chain(idle).collect();
+        all.sort_by_key(ListedTask::order);
+        all
+    }
+
+    /// A listed task's state: read from the log for an idle one (`None` if it is no longer
+    /// live).
+    pub fn listed_state(&self, task: ListedTask) -> Result<Option<TaskState>, EngineError> {
+        match task {
+            ListedTask::Held(state) => Ok(Some(state)),
+            ListedTask::Idle { sid, .. } => Ok(self.tasks.fetch(sid)?.filter(TaskState::is_live)),
         }
-        all.retain(|t| t.is_live() && t.workspace_sid == Some(workspace));
-        all.sort_by_key(|t| (t.date_created, t.sid));
-        Ok(all)
     }
 
     /// The workspace's tasks in memory that were offered to someone (have reservations), oldest
