@@ -150,8 +150,14 @@ const TICK: Duration = Duration::from_millis(250);
 /// the list, its state read for the page only ([`TaskRouter::listed_state`]).
 #[derive(Debug, Clone)]
 pub enum ListedTask {
-    Held(TaskState),
-    Idle { sid: Sid, date_created: Timestamp, workflow_sid: Sid, queue_sid: Option<Sid> },
+    /// Boxed: a list holds many, most of them idle ones.
+    Held(Box<TaskState>),
+    Idle {
+        sid: Sid,
+        date_created: Timestamp,
+        workflow_sid: Sid,
+        queue_sid: Option<Sid>,
+    },
 }
 
 impl ListedTask {
@@ -384,7 +390,7 @@ impl TaskRouter {
         let core = self.lock();
         let tasks = self.tasks.read();
         let mine = |t: &&TaskState| t.is_live() && t.workspace_sid == Some(workspace);
-        let held = tasks.values().filter(mine).cloned().map(ListedTask::Held);
+        let held = tasks.values().filter(mine).map(|t| ListedTask::Held(Box::new(t.clone())));
         let idle = core.idle_listed().filter(|(sid, ..)| tasks.get(sid).is_none());
         let idle = idle.filter_map(|(sid, date_created, workflow, queue)| {
             let workflow_sid = workflow.filter(|w| workflows.contains(w))?;
@@ -399,7 +405,7 @@ impl TaskRouter {
     /// live).
     pub fn listed_state(&self, task: ListedTask) -> Result<Option<TaskState>, EngineError> {
         match task {
-            ListedTask::Held(state) => Ok(Some(state)),
+            ListedTask::Held(state) => Ok(Some(*state)),
             ListedTask::Idle { sid, .. } => Ok(self.tasks.fetch(sid)?.filter(TaskState::is_live)),
         }
     }
