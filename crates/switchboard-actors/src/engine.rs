@@ -138,12 +138,19 @@ struct Directories {
 }
 
 impl Directories {
-    fn load(log: &Arc<EventLog>, clock: &Arc<dyn Clock>) -> Result<Directories, EngineError> {
+    /// `hibernate_after`: the channels' hibernation period, which TaskRouter's waiting tasks
+    /// follow.
+    fn load(
+        log: &Arc<EventLog>,
+        clock: &Arc<dyn Clock>,
+        hibernate_after: Duration,
+    ) -> Result<Directories, EngineError> {
         let workspaces = Arc::new(crate::workspaces::WorkspaceDirectory::load(Arc::clone(log))?);
         let task_router = Arc::new(crate::taskrouter::TaskRouter::load(
             Arc::clone(log),
             Arc::clone(&workspaces),
             clock.now(),
+            hibernate_after,
         )?);
         Ok(Directories {
             flows: Arc::new(FlowDirectory::load(Arc::clone(log))?),
@@ -193,7 +200,7 @@ impl Engine {
         .start_with_feed();
         let hub = Arc::new(Hub::default());
         let Directories { flows, users, services, workspaces, task_router, studio_flows } =
-            Directories::load(&log, &clock)?;
+            Directories::load(&log, &clock, config.hibernate_after)?;
         let parts = crate::consumer::SharedParts {
             flows: Arc::clone(&flows),
             services: Arc::clone(&services),

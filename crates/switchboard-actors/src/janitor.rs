@@ -18,17 +18,17 @@ use switchboard_domain::{
 };
 
 use crate::channel::Execute;
+use crate::interned::Interned;
 use crate::registry::Registry;
 use crate::Clock;
 
-/// A task open on a channel, as listed over REST.
+/// A task open on a channel, as the list of open tasks orders it: the rest of what it shows
+/// (attributes, priority, timeout) is the channel's to keep (`ChannelState::open_tasks`), read
+/// for the page listed (`Tasks::linked`), not held again for every channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenTask {
     pub task_sid: Sid,
     pub channel_sid: Sid,
-    pub attributes: String,
-    pub priority: i64,
-    pub timeout_secs: u64,
     pub linked_at: Timestamp,
 }
 
@@ -78,9 +78,6 @@ impl Activity {
                 .map(|(task_sid, task)| OpenTask {
                     task_sid: *task_sid,
                     channel_sid,
-                    attributes: task.attributes.clone(),
-                    priority: task.priority,
-                    timeout_secs: task.timeout_secs,
                     linked_at: task.linked_at,
                 })
                 .collect(),
@@ -89,8 +86,8 @@ impl Activity {
 }
 
 /// What the janitor keeps of a channel's report: the report without the channel's SID (the
-/// map's key) repeated in it, and each open task's attributes in a box of their size. It holds
-/// one for every channel, hibernated ones too (`memory.rs`).
+/// map's key) repeated in it, its service and flow as numbers of the janitor's table of them
+/// ([`Interned`]). It holds one for every channel, hibernated ones too (`memory.rs`).
 #[derive(Debug)]
 struct Held {
     listing: Option<Listed>,
@@ -100,60 +97,73 @@ struct Held {
     open_tasks: Box<[HeldTask]>,
 }
 
-/// [`ChannelListing`] without its channel's SID.
+/// [`ChannelListing`] without its channel's SID, its service and flow by number
+/// ([`Interned`]).
 #[derive(Debug, Clone, Copy)]
 struct Listed {
-    service_sid: Sid,
+    service: u32,
     kind: ChannelKind,
-    flex_flow_sid: Option<Sid>,
+    /// The flow's number, or [`Listed::NO_FLOW`]: an `Option` would make the record, held for
+    /// every channel, eight bytes larger.
+    flex_flow: u32,
+}
+
+impl Listed {
+    /// No flow opened the channel.
+    const NO_FLOW: u32 = u32::MAX;
 }
 
 /// [`OpenTask`] without its channel's SID.
 #[derive(Debug)]
 struct HeldTask {
     task_sid: Sid,
-    attributes: Box<str>,
-    priority: i64,
-    timeout_secs: u64,
     linked_at: Timestamp,
 }
 
 impl Held {
-    fn of(activity: Activity) -> Held {
+    /// What is kept of `activity`, numbering its service and flow in `interned`; and the bytes
+    /// the table grew by.
+    fn of(activity: Activity, interned: &mut Interned) -> (Held, usize) {
+        let mut grown = 0;
+        let mut number = |sid: Sid| {
+            let (number, bytes) = interned.number(sid);
+            grown += bytes;
+            number
+        };
         let listing = activity.listing.map(|l| Listed {
-            service_sid: l.service_sid,
+            service: number(l.service_sid),
             kind: l.kind,
-            flex_flow_sid: l.flex_flow_sid,
+            flex_flow: l.flex_flow_sid.map_or(Listed::NO_FLOW, &mut number),
         });
-        let open_tasks = activity.open_tasks.into_iter().map(|t| HeldTask {
-            task_sid: t.task_sid,
-            attributes: t.attributes.into_boxed_str(),
-            priority: t.priority,
-            timeout_secs: t.timeout_secs,
-            linked_at: t.linked_at,
-        });
-        Held {
+        let open_tasks = activity
+            .open_tasks
+            .into_iter()
+            .map(|t| HeldTask { task_sid: t.task_sid, linked_at: t.linked_at });
+        let held = Held {
             listing,
             active: activity.active,
             janitor_enabled: activity.janitor_enabled,
             quiet_since: activity.quiet_since,
             open_tasks: open_tasks.collect(),
-        }
+        };
+        (held, grown)
     }
 
     /// The bytes the record holds, with its entry in the janitor's map (`memory.rs`).
     fn footprint(&self) -> usize {
         let tasks = self.open_tasks.len() * std::mem::size_of::<HeldTask>();
-        let attributes: usize = self.open_tasks.iter().map(|t| t.attributes.len()).sum();
-        crate::memory::btree_entry::<Sid, Held>() + tasks + attributes
+        crate::memory::btree_entry::<Sid, Held>() + tasks
     }
 
-    fn listing(&self, channel_sid: Sid) -> Option<ChannelListing> {
-        self.listing.map(|l| ChannelListing {
+    fn listing(&self, channel_sid: Sid, interned: &Interned) -> Option<ChannelListing> {
+        let listed = self.listing?;
+        Some(ChannelListing {
             channel_sid,
-            service_sid: l.service_sid,
-            kind: l.kind,
-            flex_flow_sid: l.flex_flow_sid,
+            service_sid: interned.sid(listed.service)?,
+            kind: listed.kind,
+            flex_flow_sid: (listed.flex_flow != Listed::NO_FLOW)
+                .then(|| interned.sid(listed.flex_flow))
+                .flatten(),
         })
     }
 
@@ -161,9 +171,6 @@ impl Held {
         self.open_tasks.iter().map(move |t| OpenTask {
             task_sid: t.task_sid,
             channel_sid,
-            attributes: t.attributes.to_string(),
-            priority: t.priority,
-            timeout_secs: t.timeout_secs,
             linked_at: t.linked_at,
         })
     }
@@ -224,6 +231,8 @@ pub(crate) struct TakeActivity;
 pub struct Janitor {
     /// Every channel, so that the janitor sees every quiet one; ordered, for lists.
     channels: BTreeMap<Sid, Held>,
+    /// The services and flows `channels` name, by number.
+    interned: Interned,
     /// What `channels` holds, for the daemon's memory figures: (channels, bytes).
     held: Arc<JanitorHolds>,
     /// Reports not yet folded into `channels` (see [`ActivityFeed`]).
@@ -246,6 +255,7 @@ impl Janitor {
     ) -> Janitor {
         Janitor {
             channels: BTreeMap::new(),
+            interned: Interned::default(),
             held: Arc::default(),
             pending: Arc::new(Mutex::new(Vec::with_capacity(ActivityFeed::WAKE_AT))),
             spare: Vec::with_capacity(ActivityFeed::WAKE_AT),
@@ -283,8 +293,8 @@ impl Janitor {
         let (added, replaced) = if activity.listing.is_none() && activity.open_tasks.is_empty() {
             (0, self.channels.remove(&sid))
         } else {
-            let held = Held::of(activity);
-            (held.footprint(), self.channels.insert(sid, held))
+            let (held, grown) = Held::of(activity, &mut self.interned);
+            (held.footprint() + grown, self.channels.insert(sid, held))
         };
         let removed = replaced.as_ref().map_or(0, Held::footprint);
         self.held.bytes.fetch_add(added, Ordering::Relaxed);
@@ -369,7 +379,8 @@ impl Handler<ListChannels> for Janitor {
 
     fn handle(&mut self, list: ListChannels, _: &mut Context<Self>) -> Self::Result {
         self.take_pending();
-        let listed = self.channels.iter().filter_map(|(sid, held)| held.listing(*sid));
+        let interned = &self.interned;
+        let listed = self.channels.iter().filter_map(|(sid, held)| held.listing(*sid, interned));
         MessageResult(
             listed.filter(|l| list.service_sid.is_none_or(|s| s == l.service_sid)).collect(),
         )
@@ -401,9 +412,6 @@ mod tests {
         let task = |n| OpenTask {
             task_sid: sid(SidPrefix::TASK, n),
             channel_sid: channel,
-            attributes: format!("{{\"n\":{n}}}"),
-            priority: i64::from(n),
-            timeout_secs: 600,
             linked_at: Timestamp(i64::from(n)),
         };
         let activity = Activity {
@@ -419,10 +427,21 @@ mod tests {
             quiet_since: Timestamp(7),
             open_tasks: vec![task(1), task(2)],
         };
-        let held = Held::of(activity.clone());
-        assert_eq!(held.listing(channel), activity.listing);
+        let mut interned = Interned::default();
+        let (held, grown) = Held::of(activity.clone(), &mut interned);
+        assert_eq!(held.listing(channel, &interned), activity.listing);
         assert_eq!(held.open_tasks(channel).collect::<Vec<_>>(), activity.open_tasks);
-        let owned = 2 * std::mem::size_of::<HeldTask>() + "{\"n\":1}".len() * 2;
+        let owned = 2 * std::mem::size_of::<HeldTask>();
         assert_eq!(held.footprint(), crate::memory::btree_entry::<Sid, Held>() + owned);
+        let one_sid = Interned::BYTES_EACH;
+        assert_eq!((grown, interned.len()), (2 * one_sid, 2), "the service and the flow");
+
+        // Another channel of the same service and flow adds nothing to the table.
+        let other = sid(SidPrefix::CHANNEL, 4);
+        let listing = activity.listing.map(|l| ChannelListing { channel_sid: other, ..l });
+        let again = Activity { channel_sid: other, listing, ..activity };
+        let (held, grown) = Held::of(again, &mut interned);
+        assert_eq!((grown, interned.len()), (0, 2));
+        assert_eq!(held.listing(other, &interned), listing);
     }
 }

@@ -34,6 +34,7 @@ mod flex_channel;
 mod flex_orchestration;
 mod hub;
 mod ids;
+mod interned;
 mod janitor;
 pub mod media;
 mod memory;
@@ -85,9 +86,9 @@ pub use studio_flows::{
     StudioFlowDirectory, MAX_REVISIONS, MAX_REVISION_BYTES, MAX_STUDIO_FLOWS,
 };
 pub use taskrouter::{
-    EventQuery, Feed, FeedItem, LoggedRouterEvent, NewTask, NewWorker, ReservationAnswer, Routed,
-    RouterRefusal, Subject, TaskChanges, TaskRouter, WorkerChanges, WorkerSubscription,
-    OFFLINE_ACTIVITY,
+    EventQuery, Feed, FeedItem, ListedTask, LoggedRouterEvent, NewTask, NewWorker,
+    ReservationAnswer, Routed, RouterRefusal, Subject, TaskChanges, TaskRouter, WorkerChanges,
+    WorkerSubscription, OFFLINE_ACTIVITY,
 };
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};
 pub use workspaces::{WorkspaceChange, WorkspaceDirectory};

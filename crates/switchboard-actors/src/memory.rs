@@ -15,7 +15,7 @@ use switchboard_store::StreamLog;
 /// What one entry of a `BTreeMap<K, V>` costs besides what the value points to: its key and
 /// value slots in a node, with nodes (11 slots) about three quarters full after inserts in no
 /// particular order, and the node's header and child pointers shared out (about 16 bytes).
-pub(crate) fn btree_entry<K, V>() -> usize {
+pub(crate) const fn btree_entry<K, V>() -> usize {
     (size_of::<K>() + size_of::<V>()) * 4 / 3 + 16
 }
 

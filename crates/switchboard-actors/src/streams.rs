@@ -38,6 +38,8 @@ pub(crate) struct Streams<A> {
     /// the log last forgot their cached head and key, oldest first (`forget_written`). `None`:
     /// the log keeps them, as for kinds of few streams.
     written: Option<Mutex<VecDeque<Sid>>>,
+    /// How many states were read from the log without being kept ([`Streams::read_from_log`]).
+    reads_from_log: AtomicUsize,
 }
 
 impl<A: Aggregate> Streams<A> {
@@ -120,6 +122,7 @@ impl<A: Aggregate> Streams<A> {
             held,
             partial,
             written: None,
+            reads_from_log: AtomicUsize::new(0),
         }
     }
 
@@ -175,6 +178,11 @@ impl<A: Aggregate> Streams<A> {
         self.written.as_ref().map_or(0, |w| w.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
 
+    /// How many times a state was read from the log without being kept (fetched, listed).
+    pub fn reads_from_log(&self) -> usize {
+        self.reads_from_log.load(Ordering::Relaxed)
+    }
+
     /// The bytes the states hold, as `footprint` counts them.
     pub fn held(&self) -> usize {
         self.held.load(Ordering::Relaxed)
@@ -195,7 +203,20 @@ impl<A: Aggregate> Streams<A> {
         if let Some(state) = self.read().get(&sid) {
             return Ok(Some(state.clone()));
         }
+        self.read_from_log(sid)
+    }
+
+    /// A stream's state read from the log, whether or not memory holds it, and not kept; `None`
+    /// when the log has no such stream. Takes no lock of the kind's, so a reader that holds the
+    /// shared lock may call it.
+    pub fn read_from_log(&self, sid: Sid) -> Result<Option<A>, EngineError> {
+        self.reads_from_log.fetch_add(1, Ordering::Relaxed);
         let loaded = StreamLog::<A>::load(&self.log, sid)?;
+        if self.written.is_some() {
+            // Reading cached its head and key; a kind that forgets them once written forgets
+            // them after a read too (the log keeps a head not folded yet).
+            self.log.forget(sid);
+        }
         Ok(Some(loaded.state().clone()).filter(|state| state.events_applied() > 0))
     }
 

@@ -309,6 +309,21 @@ async fn a_message_no_enabled_flow_takes_is_refused_and_stored_nowhere() {
     assert_eq!(all_messages(&engine, stored.channel_sid).await.len(), 1);
 }
 
+/// An engine whose SMS flow makes TaskRouter tasks in the workspace a first start makes (whose
+/// workflow they take), with its SID; a waiting task untouched for `hibernate_after` is idle.
+async fn with_task_flow(hibernate_after: Duration) -> (Setup, Sid) {
+    let mut config = config(Duration::from_secs(3600));
+    config.outbox.account_sid = format!("AC{}", "0".repeat(32));
+    config.hibernate_after = hibernate_after;
+    let setup = start_with(config);
+    let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
+    let flex = switchboard_routing::workspace::Template::Flex;
+    let workspace = setup.engine.workspaces().create(settings, flex, setup.engine.now()).await;
+    let workspace = workspace.unwrap().unwrap().sid.unwrap();
+    sms_flow(&setup.engine, false).await;
+    (setup, workspace)
+}
+
 /// Issue 20: TaskRouter's open tasks count in the daemon's memory figures, and the router's tick
 /// has the log forget a task's cached head and key once folded; a task changed after that reads
 /// them again from the store, and its history goes on as a restart replays it.
@@ -317,14 +332,8 @@ async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_a
     use switchboard_actors::TaskChanges;
     use switchboard_routing::task::{AssignmentStatus, TaskState};
 
-    let mut config = config(Duration::from_secs(3600));
-    config.outbox.account_sid = format!("AC{}", "0".repeat(32));
-    let Setup { engine, log, _dir } = start_with(config);
-    // The workspace a first start makes, whose workflow the flow's tasks take.
-    let settings = switchboard_routing::workspace::named_settings("Flex Task Assignment");
-    let flex = switchboard_routing::workspace::Template::Flex;
-    engine.workspaces().create(settings, flex, engine.now()).await.unwrap().unwrap();
-    sms_flow(&engine, false).await;
+    // The tasks stay in memory: idle ones are the next test's.
+    let (Setup { engine, log, _dir }, _) = with_task_flow(Duration::from_secs(3600)).await;
     let counted_before = engine.operations().memory().tasks_bytes;
     for n in 0..3 {
         let (from, id) = (format!("+141555502{n:02}"), format!("SMt{n}"));
@@ -382,4 +391,74 @@ async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_a
     let replayed = switchboard_store::StreamLog::<TaskState>::load(&log, sid).unwrap();
     assert_eq!(replayed.state(), &canceled, "the log replays to the state the router holds");
     assert_eq!(router.task(workspace, sid).unwrap().as_ref(), Some(&canceled));
+}
+
+/// Issue 20: a task that waits untouched for the hibernation period, offered to no one, leaves
+/// memory (the router keeps its place in line, its deadline, its age's base and what matching
+/// evaluates, its attributes' text among it, counted far below a task's state); it is still
+/// counted as waiting, listed and fetched (from the log), and a worker who becomes available is
+/// offered it as before, matched without reading the log, which brings it back into memory.
+#[actix_rt::test]
+async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
+    use switchboard_actors::NewWorker;
+    use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskState};
+
+    let (Setup { engine, log, _dir }, workspace) = with_task_flow(Duration::from_millis(300)).await;
+    let router = engine.task_router();
+    let counted_before = engine.operations().memory().tasks_bytes;
+    for n in 0..2 {
+        let (from, id) = (format!("+141555503{n:02}"), format!("SMi{n}"));
+        engine.channels().inbound(sms(&from, "hi", &id)).await.unwrap().unwrap();
+        // One after the other: the first made is the first in line.
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut listed = Vec::new();
+    for _ in 0..200 {
+        listed = router.tasks(workspace).unwrap();
+        let open = router.tasks_in_memory().iter().filter(|t| t.is_live()).count();
+        if listed.len() == 2 && open == 0 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 2, "both tasks listed, read from the log");
+    let reads = router.tasks_read_from_log();
+    let cut = router.task_list(workspace);
+    assert!(cut.iter().all(|t| matches!(t, switchboard_actors::ListedTask::Idle { .. })));
+    assert_eq!(router.tasks_read_from_log(), reads, "a list reads nothing before its page");
+    assert!(router.tasks_in_memory().is_empty(), "both idle: no state in memory");
+    assert!(listed.iter().all(|t| t.assignment_status == AssignmentStatus::Pending));
+    assert_eq!(router.waiting(engine.now()).0, 2, "idle tasks still wait");
+    // What is held is counted: the attributes' text, and at most 400 bytes each beside it (a
+    // task held whole is counted at about 1 KB, its state alone a third of that).
+    let counted = engine.operations().memory().tasks_bytes - counted_before;
+    let text: usize = listed.iter().map(|t| t.attributes.len()).sum();
+    assert!(counted >= text, "{counted} bytes counted, {text} of attributes held");
+    assert!(counted - text <= 2 * 400, "{counted} bytes counted for two idle tasks");
+    let first = listed[0].sid.unwrap();
+    let fetched = router.task(workspace, first).unwrap().unwrap();
+    assert_eq!(fetched, listed[0], "fetched as listed");
+
+    // A worker becomes available: the first in line is offered to it, read from the log.
+    let available = router.workspace_state(workspace).unwrap();
+    let available = available.activities_in_order().into_iter().find(|a| a.record.available);
+    let new = NewWorker {
+        friendly_name: "alice".into(),
+        attributes: "{}".into(),
+        activity_sid: Some(available.unwrap().record.sid),
+    };
+    let account = fetched.account_sid.unwrap();
+    let reads = router.tasks_read_from_log();
+    let worker = router.create_worker(workspace, account, new, engine.now()).await;
+    let worker = worker.unwrap().unwrap().sid.unwrap();
+    assert_eq!(router.tasks_read_from_log(), reads, "matched without reading the log");
+    let offered = router.task(workspace, first).unwrap().unwrap();
+    assert_eq!(offered.assignment_status, AssignmentStatus::Reserved, "{offered:?}");
+    let reservation = offered.pending_reservation().unwrap();
+    assert_eq!((reservation.worker_sid, reservation.status), (worker, ReservationStatus::Pending));
+    let in_memory: Vec<Sid> = router.tasks_in_memory().iter().filter_map(|t| t.sid).collect();
+    assert_eq!(in_memory, vec![first], "offered, it is held again; the other stays idle");
+    assert_eq!(router.waiting(engine.now()).0, 1);
+    let replayed = switchboard_store::StreamLog::<TaskState>::load(&log, first).unwrap();
+    assert_eq!(replayed.state(), &offered, "the log replays to the state the router holds");
 }

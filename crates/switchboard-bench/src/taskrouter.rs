@@ -10,7 +10,8 @@
 //!   what waits, made and appended under its lock before the answer) and to the last of its
 //!   `reservation.created` frames; once for a worker whose expression holds for the first tasks
 //!   in line (its capacity filled at once) and once for one only the last tasks in line match,
-//!   so the pass evaluates every waiting task;
+//!   so the pass evaluates every waiting task; with `--idle-after`, the waiting tasks are
+//!   idle first (their states out of memory: the daemon's hibernation period);
 //! - ingest: signed webhooks, each a new conversation, into a task flow (a channel and a task
 //!   each, counted until the router has made every task) beside the same webhooks into a flow
 //!   with no task (`external`: the same channels, each message posted to a receiver on loopback,
@@ -66,6 +67,12 @@ pub struct TaskRouterArgs {
     /// The switchboard binary [default: beside this one].
     #[arg(long)]
     binary: Option<std::path::PathBuf>,
+    /// The daemon's hibernation period in seconds (`SWITCHBOARD_HIBERNATE_AFTER`), after which
+    /// a task waiting untouched is idle; the re-match then waits that long (and two seconds
+    /// more) after making its waiting tasks, so it passes over idle ones. Channels hibernate
+    /// after it too, during the offers and the ingest.
+    #[arg(long)]
+    idle_after: Option<u64>,
     /// The ingest's load generator (see `load.rs`).
     #[arg(long, value_enum, default_value_t = Client::Async)]
     client: Client,
@@ -83,7 +90,10 @@ pub fn run(args: &TaskRouterArgs) -> anyhow::Result<()> {
     enough_descriptors(args.workers + 2 * args.repeats + 256)?;
     let binary = daemon_binary(&args.binary)?;
     let scratch = tempfile::tempdir()?;
-    let (daemon, base) = start_daemon_with(&binary, &scratch.path().join("data"), &[])?;
+    let hibernate = args.idle_after.map(|secs| format!("{secs}s"));
+    let env: Vec<(&str, &str)> =
+        hibernate.iter().map(|h| ("SWITCHBOARD_HIBERNATE_AFTER", h.as_str())).collect();
+    let (daemon, base) = start_daemon_with(&binary, &scratch.path().join("data"), &env)?;
     let daemon = Stopped(daemon);
     let rest = Rest::new(&base);
     offers(args, &rest)?;
@@ -538,6 +548,17 @@ fn rematch(args: &TaskRouterArgs, rest: &Rest) -> anyhow::Result<()> {
         made_in.as_secs_f64(),
         rate(total as f64 / made_in.as_secs_f64())
     );
+    if let Some(secs) = args.idle_after {
+        // What the daemon counts for its tasks falls when they go idle (a daemon without idle
+        // tasks keeps it): printed, so the run shows whether the pass was over idle ones.
+        let held = tasks_bytes(rest)?;
+        std::thread::sleep(Duration::from_secs(secs + 2));
+        println!(
+            "Waited {} s for the tasks to go idle: the daemon's tasks counted at {held} bytes before, {} after.\n",
+            secs + 2,
+            tasks_bytes(rest)?
+        );
+    }
     println!(
         "| worker made Available | tasks it can take | reservations made | update answered | last `reservation.created` on its socket |\n|---|---|---|---|---|"
     );
@@ -774,6 +795,18 @@ fn new_conversations(args: &TaskRouterArgs, base: &str, to: &str, seconds: Durat
         let n = NEXT_CUSTOMER.fetch_add(1, Ordering::Relaxed);
         inbound(&signing_url, &format!("+1418{n:07}"), &to, &format!("SM2{n:031x}"))
     })
+}
+
+/// The bytes the daemon counts for its tasks now (`switchboard_memory_bytes{holder="tasks"}`).
+fn tasks_bytes(rest: &Rest) -> anyhow::Result<u64> {
+    let url = format!("{}/metrics", rest.base);
+    let text = rest.agent.get(&url).set("Authorization", &rest.auth).call()?.into_string()?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_memory_bytes{holder=\"tasks\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    Ok(value as u64)
 }
 
 /// The tasks waiting in every workspace, as the daemon's `/metrics` counts them now.

@@ -15,7 +15,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::event_line;
 use crate::auth::Principal;
-use crate::lists::{list_response, PageParams, Paging};
+use crate::lists::{list_response, page_response, PageParams, Paging};
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::views::{self, OpenChannelTaskList};
@@ -225,8 +225,17 @@ async fn open_tasks(
 ) -> Result<HttpResponse, ApiError> {
     let paging = Paging::from_request(&request, 1000)?;
     let tasks = state.engine.tasks().open().await?;
-    let items = tasks.iter().map(|t| views::task(&state, t)).collect();
-    list_response::<OpenChannelTaskList>(&state, &request, &paging, items)
+    // Only the page's tasks are read from their channels (the janitor holds what orders the
+    // list); a task its channel ended meanwhile is left out of the page.
+    let range = paging.range(tasks.len());
+    let has_more = tasks.len() > range.end;
+    let mut page = Vec::with_capacity(range.len());
+    for task in &tasks[range] {
+        if let Some(linked) = state.engine.tasks().linked(task).await? {
+            page.push(views::task(&state, task, &linked));
+        }
+    }
+    page_response::<OpenChannelTaskList>(&state, &request, &paging, page, has_more)
 }
 
 /// A reply the sandbox delivered in place of a provider.

@@ -488,14 +488,19 @@ pub struct OpenChannelTask {
     pub url: String,
 }
 
-pub fn task(state: &AppState, task: &OpenTask) -> OpenChannelTask {
+/// `linked`: the task as its channel keeps it ([`OpenTask`] carries only what orders the list).
+pub fn task(
+    state: &AppState,
+    task: &OpenTask,
+    linked: &switchboard_domain::TaskState,
+) -> OpenChannelTask {
     OpenChannelTask {
         sid: task.task_sid.to_string(),
         account_sid: state.credentials.account_sid.to_string(),
         channel_sid: task.channel_sid.to_string(),
-        attributes: task.attributes.clone(),
-        priority: task.priority,
-        timeout: task.timeout_secs,
+        attributes: linked.attributes.clone(),
+        priority: linked.priority,
+        timeout: linked.timeout_secs,
         assignment_status: "pending".to_owned(),
         date_created: iso(task.linked_at),
         url: state.url(&format!("/admin/v1/Tasks/{}", task.task_sid)),

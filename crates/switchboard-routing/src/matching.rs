@@ -58,7 +58,42 @@ pub struct TaskView {
     /// When it entered its queue: older first among equal priorities.
     pub entered: Timestamp,
     /// Workers not to offer it to (they rejected it or timed out in this queue entry).
-    pub declined_by: Vec<Sid>,
+    pub declined_by: Decliners,
+}
+
+/// The workers who declined a waiting task, read as a slice: a pointer's size when none did
+/// (most tasks), as matching holds a view of every waiting task, and the list in a box of its
+/// size otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decliners(Option<Box<Box<[Sid]>>>);
+
+impl Decliners {
+    /// The bytes it holds beside its pointer.
+    pub fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |listed| {
+            std::mem::size_of::<Box<[Sid]>>() + listed.len() * std::mem::size_of::<Sid>()
+        })
+    }
+}
+
+impl std::ops::Deref for Decliners {
+    type Target = [Sid];
+
+    fn deref(&self) -> &[Sid] {
+        self.0.as_deref().map_or(&[], |listed| listed)
+    }
+}
+
+impl From<Vec<Sid>> for Decliners {
+    fn from(listed: Vec<Sid>) -> Decliners {
+        Decliners((!listed.is_empty()).then(|| Box::new(listed.into_boxed_slice())))
+    }
+}
+
+impl<const N: usize> From<[Sid; N]> for Decliners {
+    fn from(listed: [Sid; N]) -> Decliners {
+        Decliners::from(listed.to_vec())
+    }
 }
 
 /// A worker's capacity on one task channel as matching sees it.
@@ -119,6 +154,36 @@ impl TaskKey {
     }
 }
 
+/// A waiting task's view, ordered (and found, through `Borrow`) by its SID alone.
+#[derive(Debug, Clone)]
+struct BySid(TaskView);
+
+impl PartialEq for BySid {
+    fn eq(&self, other: &BySid) -> bool {
+        self.0.sid == other.0.sid
+    }
+}
+
+impl Eq for BySid {}
+
+impl PartialOrd for BySid {
+    fn partial_cmp(&self, other: &BySid) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for BySid {
+    fn cmp(&self, other: &BySid) -> Ordering {
+        self.0.sid.cmp(&other.0.sid)
+    }
+}
+
+impl std::borrow::Borrow<Sid> for BySid {
+    fn borrow(&self) -> &Sid {
+        &self.0.sid
+    }
+}
+
 #[derive(Debug, Clone)]
 struct WorkerEntry {
     view: WorkerView,
@@ -144,10 +209,12 @@ impl WorkerEntry {
 /// the same answers in every run.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
-    /// Per task channel, the waiting tasks in offer order.
-    waiting: BTreeMap<Sid, BTreeMap<TaskKey, TaskView>>,
-    /// Task → its channel and key, to find it in `waiting`.
-    waiting_keys: BTreeMap<Sid, (Sid, TaskKey)>,
+    /// Per task channel, the waiting tasks in offer order: only their keys, as a waiting task
+    /// is held once (`waiting_tasks`) and a router may keep a waiting task for every customer.
+    waiting: BTreeMap<Sid, BTreeSet<TaskKey>>,
+    /// Each waiting task, found by SID (its channel and key say where it is in `waiting`): a
+    /// set of views ordered by their SID rather than a map by SID, which held each SID twice.
+    waiting_tasks: BTreeSet<BySid>,
     workers: BTreeMap<Sid, WorkerEntry>,
     /// Per task channel, the workers with a free slot there, longest idle first.
     free: BTreeMap<Sid, BTreeSet<(Timestamp, Sid)>>,
@@ -186,33 +253,40 @@ impl Matcher {
         tasks
     }
 
-    /// The bytes of the key and value of a waiting task's entry in each of the two maps that
-    /// find it (by its place in offer order; by its SID), what an entry costs besides the maps'
-    /// nodes.
-    pub const WAITING_ENTRY_BYTES: [usize; 2] = [
-        std::mem::size_of::<TaskKey>() + std::mem::size_of::<TaskView>(),
-        std::mem::size_of::<Sid>() + std::mem::size_of::<(Sid, TaskKey)>(),
-    ];
+    /// The bytes of a waiting task's entry in each of the two sets that hold it (its place in
+    /// offer order; its view by SID), what an entry costs besides the sets' nodes; the view's
+    /// `declined_by` is counted apart ([`Matcher::declined_bytes`]).
+    pub const WAITING_ENTRY_BYTES: [usize; 2] =
+        [std::mem::size_of::<TaskKey>(), std::mem::size_of::<TaskView>()];
 
     /// A task starts (or goes on) waiting, replacing what was known of it (priority, queue
     /// entry, who declined it). Then call [`Matcher::offer_task`].
     pub fn enqueue(&mut self, task: TaskView) {
         self.dequeue(task.sid);
-        let key = TaskKey::of(&task);
-        self.waiting_keys.insert(task.sid, (task.task_channel_sid, key));
-        self.waiting.entry(task.task_channel_sid).or_default().insert(key, task);
+        self.waiting.entry(task.task_channel_sid).or_default().insert(TaskKey::of(&task));
+        self.waiting_tasks.insert(BySid(task));
     }
 
     /// A task stops waiting (canceled, deleted, moved out); false if it was not waiting.
     pub fn dequeue(&mut self, task_sid: Sid) -> bool {
-        let Some((channel, key)) = self.waiting_keys.remove(&task_sid) else { return false };
-        if let Some(tasks) = self.waiting.get_mut(&channel) {
-            tasks.remove(&key);
+        let Some(BySid(task)) = self.waiting_tasks.take(&task_sid) else { return false };
+        if let Some(tasks) = self.waiting.get_mut(&task.task_channel_sid) {
+            tasks.remove(&TaskKey::of(&task));
             if tasks.is_empty() {
-                self.waiting.remove(&channel);
+                self.waiting.remove(&task.task_channel_sid);
             }
         }
         true
+    }
+
+    /// The bytes the waiting tasks' `declined_by` lists hold (a walk of the waiting tasks).
+    pub fn declined_bytes(&self) -> usize {
+        self.waiting_tasks.iter().map(|t| t.0.declined_by.bytes()).sum()
+    }
+
+    /// What matching knows of a waiting task.
+    pub fn waiting_view(&self, task_sid: Sid) -> Option<&TaskView> {
+        self.waiting_tasks.get(&task_sid).map(|t| &t.0)
     }
 
     /// Counts a slot the task holds of the worker (used when rebuilding from stored states);
@@ -254,8 +328,8 @@ impl Matcher {
         eligible: impl Fn(&TaskView, &WorkerView) -> bool,
         order: Option<WorkerOrder<'_>>,
     ) -> Option<Assignment> {
-        let (channel, key) = *self.waiting_keys.get(&task_sid)?;
-        let task = self.waiting.get(&channel)?.get(&key)?;
+        let task = &self.waiting_tasks.get(&task_sid)?.0;
+        let channel = task.task_channel_sid;
         let candidates = self
             .free
             .get(&channel)?
@@ -288,7 +362,8 @@ impl Matcher {
                 continue;
             };
             let picked = tasks
-                .values()
+                .iter()
+                .filter_map(|key| self.waiting_view(key.sid))
                 .filter(|task| !task.declined_by.contains(&worker_sid))
                 .filter(|task| eligible(task, &entry.view))
                 .take(free)
@@ -306,10 +381,9 @@ impl Matcher {
         eligible: impl Fn(&TaskView, &WorkerView) -> bool,
         order: Option<WorkerOrder<'_>>,
     ) -> Vec<Assignment> {
-        let mut keys: Vec<(TaskKey, Sid)> =
-            self.waiting_keys.iter().map(|(sid, (_, key))| (*key, *sid)).collect();
+        let mut keys: Vec<TaskKey> = self.waiting_tasks.iter().map(|t| TaskKey::of(&t.0)).collect();
         keys.sort_unstable();
-        keys.into_iter().filter_map(|(_, task)| self.offer_task(task, &eligible, order)).collect()
+        keys.into_iter().filter_map(|key| self.offer_task(key.sid, &eligible, order)).collect()
     }
 
     /// Takes a task out of waiting and counts its slot of the worker.
@@ -361,16 +435,17 @@ impl Matcher {
     }
 
     pub fn is_waiting(&self, task_sid: Sid) -> bool {
-        self.waiting_keys.contains_key(&task_sid)
+        self.waiting_tasks.contains(&task_sid)
     }
 
     pub fn waiting_count(&self) -> usize {
-        self.waiting_keys.len()
+        self.waiting_tasks.len()
     }
 
     /// The waiting tasks of a channel, in offer order.
     pub fn waiting_on(&self, task_channel_sid: Sid) -> impl Iterator<Item = &TaskView> {
-        self.waiting.get(&task_channel_sid).into_iter().flat_map(|tasks| tasks.values())
+        let keys = self.waiting.get(&task_channel_sid).into_iter().flatten();
+        keys.filter_map(|key| self.waiting_view(key.sid))
     }
 }
 
@@ -400,7 +475,7 @@ mod tests {
             target_index: 0,
             priority,
             entered: Timestamp(entered),
-            declined_by: Vec::new(),
+            declined_by: Decliners::default(),
         }
     }
 
@@ -458,7 +533,7 @@ mod tests {
             "2 is idle longer but not eligible"
         );
         let mut declined = task(2, 0, 0);
-        declined.declined_by = vec![sid(SidPrefix::WORKER, 2)];
+        declined.declined_by = [sid(SidPrefix::WORKER, 2)].into();
         matcher.enqueue(declined);
         let second = matcher.offer_task(sid(SidPrefix::TASK, 2), anyone, None).unwrap();
         assert_eq!(second.worker_sid, sid(SidPrefix::WORKER, 1), "2 declined it");
@@ -498,6 +573,33 @@ mod tests {
         assert_eq!(matcher.offer_task(sid(SidPrefix::TASK, 3), anyone, None), None, "1 held of 1");
         assert_eq!(matcher.remove_worker(away.sid), vec![sid(SidPrefix::TASK, 2)]);
         assert_eq!(matcher.hold_of(sid(SidPrefix::TASK, 2)), None);
+    }
+
+    /// A waiting task is held once, by SID, with only its key in line: enqueued again (a new
+    /// priority, a decliner) it moves in line and is still held once; dequeued, nothing of it
+    /// stays, and its channel's line goes once empty.
+    #[test]
+    fn a_waiting_task_is_held_once_and_moves_in_line_when_enqueued_again() {
+        let mut matcher = Matcher::new();
+        for (n, priority, entered) in [(1, 0, 10), (2, 0, 20), (3, 0, 30)] {
+            matcher.enqueue(task(n, priority, entered));
+        }
+        let line = |m: &Matcher| m.waiting_on(chat()).map(|t| t.sid).collect::<Vec<_>>();
+        assert_eq!(line(&matcher), [1, 2, 3].map(|n| sid(SidPrefix::TASK, n)).to_vec());
+        let mut raised = task(3, 7, 30);
+        raised.declined_by = [sid(SidPrefix::WORKER, 9)].into();
+        matcher.enqueue(raised.clone());
+        assert_eq!(line(&matcher), [3, 1, 2].map(|n| sid(SidPrefix::TASK, n)).to_vec());
+        assert_eq!(matcher.waiting_count(), 3, "held once");
+        assert_eq!(matcher.waiting_view(raised.sid), Some(&raised));
+        let one = std::mem::size_of::<Box<[Sid]>>() + std::mem::size_of::<Sid>();
+        assert_eq!(matcher.declined_bytes(), one);
+        for n in 1..=3 {
+            assert!(matcher.dequeue(sid(SidPrefix::TASK, n)));
+        }
+        assert!(!matcher.dequeue(sid(SidPrefix::TASK, 1)), "no longer waiting");
+        assert!(matcher.waiting.is_empty() && matcher.waiting_tasks.is_empty());
+        assert_eq!(matcher.declined_bytes(), 0);
     }
 
     /// The cost of a worker becoming available with 10 000 tasks waiting is one ordered scan:

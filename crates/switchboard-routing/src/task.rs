@@ -502,7 +502,7 @@ impl TaskState {
             target_index: self.route?.target_index,
             priority: self.priority,
             entered: self.task_queue_entered_date?,
-            declined_by: self.declined_by(),
+            declined_by: self.declined_by().into(),
         })
     }
 }

@@ -77,4 +77,15 @@ impl Tasks<'_> {
     pub async fn open(self) -> Result<Vec<OpenTask>, EngineError> {
         Ok(self.engine.inner.janitor.send(ListOpenTasks).await?)
     }
+
+    /// An open task as its channel keeps it (attributes, priority, timeout; `None` once the
+    /// channel no longer has it open): read from the channel, which wakes it if it hibernates,
+    /// so a list reads it for the page it shows only.
+    pub async fn linked(
+        self,
+        task: &OpenTask,
+    ) -> Result<Option<switchboard_domain::TaskState>, EngineError> {
+        let channel = self.engine.channels().state(task.channel_sid).await?;
+        Ok(channel.and_then(|mut c| c.open_tasks.remove(&task.task_sid)))
+    }
 }

@@ -3,8 +3,9 @@
 //! method runs under the router's lock and appends before it returns, in the lock's group
 //! (`Parts::group`), whose ticket the caller waits on once the lock is released.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use switchboard_domain::{Sid, SidPrefix, Timestamp};
@@ -13,12 +14,13 @@ use switchboard_routing::expression::{Expression, Operands};
 use switchboard_routing::matching::{Assignment, Hold, Matcher, TaskView, WorkerOrder, WorkerView};
 use switchboard_routing::task::{AssignmentStatus, ReservationStatus, TaskCommand, TaskState};
 use switchboard_routing::worker::{Activity, WorkerCommand, WorkerState};
-use switchboard_routing::workflow::skip_document;
+use switchboard_routing::workflow::{skip_document, Matched};
 use switchboard_store::AppendGroup;
 
 use super::feed::{items_of, task_subject, worker_subject, FeedItem};
 use super::routing::{after_secs, attributes, worker_document, Placement, Rules, WaitingTask};
 use crate::ids::new_sid;
+use crate::interned::Interned;
 use crate::streams::Streams;
 use crate::workspaces::WorkspaceDirectory;
 use crate::EngineError;
@@ -35,6 +37,15 @@ const MAX_SKIPS: usize = 64;
 /// (`WaitingTask`: its step, its attributes parsed) is made from its state when it is offered,
 /// not kept: parsed attributes held for every waiting task would cost more than all the rest
 /// of an idle customer (`memory.rs`), and a task is offered rarely beside how long it waits.
+///
+/// A task that waits untouched for the hibernation period, never offered to anyone, is
+/// *idle*: its state leaves memory (a customer's conversation no agent took yet may wait for
+/// hours), and the router keeps of it only its place in line (matching's), its next deadline,
+/// its age's base and what matching evaluates for it ([`Idle`]: its workflow, its step's
+/// filter, its attributes' text, parsed when it is offered as a state's are), so matching never
+/// reads the log: a worker made available may pass over thousands of waiting tasks under the
+/// router's lock. Listing, fetching and a firing deadline read the state from the log. Any
+/// change brings the state back.
 #[derive(Debug, Default)]
 pub(crate) struct Core {
     pub matcher: Matcher,
@@ -47,6 +58,67 @@ pub(crate) struct Core {
     deadlines: BTreeSet<(Timestamp, Sid)>,
     /// Finished tasks to forget, by when.
     finished: BTreeSet<(Timestamp, Sid)>,
+    /// Idle tasks (see above), with what their age counts from, their next deadline and what
+    /// matching evaluates for them; and the bytes of their attributes, summed as they come
+    /// and go.
+    idle: BTreeMap<Sid, Idle>,
+    idle_attribute_bytes: usize,
+    /// The workflows idle tasks name, numbered.
+    workflows: Interned,
+    /// Tasks changed, with when, oldest first: each is looked at once the period has passed.
+    touched: VecDeque<(Timestamp, Sid)>,
+    /// How long a waiting task stays untouched before it is idle (the channels' hibernation
+    /// period).
+    hibernate_after: Duration,
+}
+
+/// What the router keeps of an idle task beside its place in matching: what its age counts from
+/// (for the metrics) and its next deadline, kept here rather than in `deadline_of`, one entry
+/// instead of two. The deadline counts only while `deadlines` holds it (a fired one is left
+/// here, not cleared, to save an `Option`'s tag on every idle task). Then what matching reads
+/// beside its view ([`Idle::waiting`]): its workflow by number, its step's filter as a number
+/// ([`filter_number`]) and its attributes as given (about 40 bytes here for an idle
+/// customer, where a parsed document would be several hundred).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Idle {
+    pub age_base: Timestamp,
+    deadline: Timestamp,
+    attributes: Box<str>,
+    workflow: u32,
+    filter: u32,
+}
+
+impl Idle {
+    /// What matching evaluates for the idle task `view` is of: as [`WaitingTask::of`] makes it
+    /// from a state, its attributes parsed now.
+    fn waiting(&self, view: &TaskView, workflows: &Interned) -> Option<WaitingTask> {
+        Some(WaitingTask {
+            workflow_sid: workflows.sid(self.workflow)?,
+            queue_sid: view.queue_sid,
+            target_index: view.target_index,
+            filter: filter_of(self.filter),
+            document: attributes(&self.attributes),
+        })
+    }
+}
+
+/// A step's filter (`Route::filter`) as one number: 0 none, 1 the default filter, 2 and up the
+/// filter at that index less two.
+fn filter_number(filter: Option<Matched>) -> u32 {
+    match filter {
+        None => 0,
+        Some(Matched::Default) => 1,
+        // A workflow has far fewer than 2^32 filters.
+        Some(Matched::Filter(index)) => u32::try_from(index).map_or(u32::MAX, |i| i + 2),
+    }
+}
+
+fn filter_of(number: u32) -> Option<Matched> {
+    match number {
+        0 => None,
+        1 => Some(Matched::Default),
+        n => Some(Matched::Filter(usize::try_from(n - 2).ok()?)),
+    }
 }
 
 /// What the router's methods work with: the streams and the workspaces, borrowed, and the group
@@ -114,16 +186,89 @@ impl Parts<'_> {
 }
 
 impl Core {
+    /// A router whose waiting tasks are idle after `hibernate_after` untouched.
+    pub fn hibernating_after(hibernate_after: Duration) -> Core {
+        Core { hibernate_after, ..Core::default() }
+    }
+
     /// The bytes this holds for the tasks it follows (`memory.rs`): each waiting task's entries
-    /// in matching, and each task's deadline and end of keeping. Without the workers' and the
-    /// workspaces' entries, which do not grow with customers.
+    /// in matching, each task's deadline and end of keeping, the idle tasks' entries with their
+    /// attributes, the workflows they name and the tasks touched lately. Without the workers'
+    /// and the workspaces' entries, which do not grow with customers.
     pub fn tasks_footprint(&self) -> usize {
         use crate::memory::btree_entry;
         let [in_order, by_sid] = Matcher::WAITING_ENTRY_BYTES;
         let map_entry = |bytes: usize| bytes * 4 / 3 + 16;
         self.matcher.waiting_count() * (map_entry(in_order) + map_entry(by_sid))
+            + self.matcher.declined_bytes()
             + self.deadline_of.len() * btree_entry::<Sid, Timestamp>()
             + (self.deadlines.len() + self.finished.len()) * btree_entry::<(Timestamp, Sid), ()>()
+            + self.idle.len() * btree_entry::<Sid, Idle>()
+            + self.idle_attribute_bytes
+            + self.workflows.len() * Interned::BYTES_EACH
+            + self.touched.capacity() * std::mem::size_of::<(Timestamp, Sid)>()
+    }
+
+    /// The idle tasks (see [`Core`]).
+    pub fn idle(&self) -> &BTreeMap<Sid, Idle> {
+        &self.idle
+    }
+
+    /// Each idle task as a list orders and filters it, read from nothing: its SID, creation
+    /// (its age's base), workflow and queue.
+    pub fn idle_listed(
+        &self,
+    ) -> impl Iterator<Item = (Sid, Timestamp, Option<Sid>, Option<Sid>)> + '_ {
+        self.idle.iter().map(|(sid, idle)| {
+            let queue = self.matcher.waiting_view(*sid).map(|view| view.queue_sid);
+            (*sid, idle.age_base, self.workflows.sid(idle.workflow), queue)
+        })
+    }
+
+    /// Makes idle every waiting task untouched for the period (its state leaves memory).
+    pub fn hibernate_idle(&mut self, parts: &Parts<'_>, now: Timestamp) {
+        let period = u64::try_from(self.hibernate_after.as_millis()).unwrap_or(u64::MAX);
+        while let Some(&(at, sid)) = self.touched.front() {
+            if after_ms(at, period) > now {
+                break;
+            }
+            self.touched.pop_front();
+            // Changed since (`date_updated` is the last change's time): a later entry of the
+            // queue names it.
+            let idle = parts.tasks.read().get(&sid).and_then(|task| {
+                let route = task.route?;
+                (task.date_updated <= at && can_be_idle(task)).then(|| {
+                    let attributes: Box<str> = task.attributes.as_str().into();
+                    (task.age_base, task.workflow_sid, route.filter, attributes)
+                })
+            });
+            let Some((age_base, Some(workflow), filter, attributes)) = idle else { continue };
+            if self.matcher.is_waiting(sid) {
+                // The table's bytes are counted from its length (`tasks_footprint`).
+                let (workflow, _) = self.workflows.number(workflow);
+                // No deadline (not met: a waiting task has its TTL) reads as one not held.
+                let deadline = self.deadline_of.remove(&sid).unwrap_or_default();
+                self.idle_attribute_bytes += attributes.len();
+                let filter = filter_number(filter);
+                self.idle.insert(sid, Idle { age_base, deadline, attributes, workflow, filter });
+                parts.tasks.forget(sid);
+            }
+        }
+        // A burst of changes grew the queue; its room goes once mostly empty.
+        if self.touched.len() < self.touched.capacity() / 4 {
+            self.touched.shrink_to_fit();
+        }
+    }
+
+    /// Notes that task `sid` changed at `at` (its state is in memory again, so it is not idle).
+    fn touched(&mut self, sid: Sid, at: Timestamp) {
+        if let Some(Idle { deadline, attributes, .. }) = self.idle.remove(&sid) {
+            self.idle_attribute_bytes -= attributes.len();
+            if self.deadlines.contains(&(deadline, sid)) {
+                self.deadline_of.insert(sid, deadline);
+            }
+        }
+        self.touched.push_back((at, sid));
     }
 
     /// The compiled rules of `workspace`, remade if its configuration changed.
@@ -171,6 +316,7 @@ impl Core {
         at: Timestamp,
     ) -> Result<(), EngineError> {
         let Some(sid) = task.sid else { return Ok(()) };
+        self.touched(sid, at);
         let released = match task.holding_reservation() {
             Some(_) => None,
             None => self.matcher.release(sid),
@@ -187,7 +333,11 @@ impl Core {
         if let Some(hold) = released {
             self.offer_worker(parts, hold.worker_sid, at)?;
         }
-        self.set_deadline(parts, sid, at);
+        // Offered, it changed again: its deadline follows the state it has now.
+        match parts.tasks.read().get(&sid) {
+            Some(now_state) => self.set_deadline(now_state, at),
+            None => self.set_deadline(task, at),
+        }
         Ok(())
     }
 
@@ -215,7 +365,9 @@ impl Core {
                 waiting.push(sid);
                 self.matcher.enqueue(view);
             }
-            self.set_deadline(parts, sid, at);
+            self.set_deadline(task, at);
+            // Untouched since the start: idle a period after it, if nothing changes it.
+            self.touched.push_back((at, sid));
         }
         for sid in waiting {
             self.offer_task(parts, sid, at)?;
@@ -232,11 +384,8 @@ impl Core {
         if !self.matcher.is_waiting(sid) {
             return Ok(());
         }
-        let waiting = parts
-            .tasks
-            .read()
-            .get(&sid)
-            .and_then(|task| Some((task.workspace_sid?, WaitingTask::of(task)?)));
+        let Some(task) = parts.tasks.fetch(sid)? else { return Ok(()) };
+        let waiting = task.workspace_sid.zip(WaitingTask::of(&task));
         let Some((workspace, waiting)) = waiting else { return Ok(()) };
         let rules = self.rules(parts, workspace);
         let documents = &self.workers;
@@ -276,9 +425,15 @@ impl Core {
         let rules = self.rules(parts, workspace);
         let assignments = {
             // Read under the tasks' shared lock, let go before reserving (which writes).
+            // An idle task is evaluated from what the router keeps of it, never read from the
+            // log: the scan may pass over every waiting task.
             let tasks = parts.tasks.read();
+            let (idle, workflows) = (&self.idle, &self.workflows);
             let eligible = |task: &TaskView, _: &WorkerView| {
-                let waiting = tasks.get(&task.sid).and_then(WaitingTask::of);
+                let waiting = match tasks.get(&task.sid) {
+                    Some(state) => WaitingTask::of(state),
+                    None => idle.get(&task.sid).and_then(|idle| idle.waiting(task, workflows)),
+                };
                 waiting.is_some_and(|t| rules.accepts(&t, &document))
             };
             self.matcher.offer_worker(worker, eligible)
@@ -298,7 +453,12 @@ impl Core {
         at: Timestamp,
     ) -> Result<(), EngineError> {
         let task_sid = assignment.task_sid;
-        let workflow = parts.tasks.read().get(&task_sid).and_then(|t| t.workflow_sid);
+        // An idle task's workflow is in its entry: the reservation reads its state once, to
+        // append.
+        let workflow = match parts.tasks.read().get(&task_sid) {
+            Some(task) => task.workflow_sid,
+            None => self.idle.get(&task_sid).and_then(|i| self.workflows.sid(i.workflow)),
+        };
         let timeout = workflow.map_or(120, |w| rules.reservation_timeout_secs(w));
         let worker_name = parts
             .workers
@@ -314,7 +474,10 @@ impl Core {
             at,
         };
         match parts.task(task_sid, command, at)? {
-            Ok(_) => self.set_deadline(parts, task_sid, at),
+            Ok(reserved) => {
+                self.touched(task_sid, at);
+                self.set_deadline(&reserved, at);
+            }
             Err(rejection) => {
                 // It should not happen (the matcher offered a waiting task): the slot is given
                 // back and the task waits again, so nothing is held for nobody.
@@ -326,18 +489,19 @@ impl Core {
     }
 
     /// Sets (or clears) a task's next deadline from its state.
-    fn set_deadline(&mut self, parts: &Parts<'_>, sid: Sid, now: Timestamp) {
-        if let Some(old) = self.deadline_of.remove(&sid) {
+    fn set_deadline(&mut self, task: &TaskState, now: Timestamp) {
+        let Some(sid) = task.sid else { return };
+        let idle = self.idle.get(&sid).map(|idle| idle.deadline);
+        if let Some(old) = self.deadline_of.remove(&sid).or(idle) {
             self.deadlines.remove(&(old, sid));
         }
-        let Some(task) = parts.tasks.read().get(&sid).cloned() else { return };
         if task.assignment_status.is_final() || task.deleted {
             self.finished.insert((after_ms(now, FINISHED_KEPT_MS), sid));
             return;
         }
         let step_end = match task.assignment_status {
             AssignmentStatus::Pending => task.workspace_sid.and_then(|workspace| {
-                self.rules.get(&workspace)?.step_ends(&task, &attributes(&task.attributes))
+                self.rules.get(&workspace)?.step_ends(task, &attributes(&task.attributes))
             }),
             _ => None,
         };
@@ -348,7 +512,13 @@ impl Core {
         )
         .then_some(task.ttl_deadline);
         if let Some(next) = [pending, step_end, ttl].into_iter().flatten().min() {
-            self.deadline_of.insert(sid, next);
+            match self.idle.get_mut(&sid) {
+                // A step's end that changed nothing: the task stays idle.
+                Some(idle) => idle.deadline = next,
+                None => {
+                    self.deadline_of.insert(sid, next);
+                }
+            }
             self.deadlines.insert((next, sid));
         }
     }
@@ -361,6 +531,7 @@ impl Core {
                 break;
             }
             self.deadlines.pop_first();
+            // An idle task's deadline stays in its entry, no longer held in `deadlines`.
             self.deadline_of.remove(&sid);
             due.push(sid);
         }
@@ -388,7 +559,8 @@ impl Core {
         sid: Sid,
         now: Timestamp,
     ) -> Result<(), EngineError> {
-        let Some(task) = parts.tasks.read().get(&sid).cloned() else { return Ok(()) };
+        // An idle task's state is read from the log.
+        let Some(task) = parts.tasks.fetch(sid)? else { return Ok(()) };
         if let Some(reservation) = task.pending_reservation().filter(|r| r.deadline <= now) {
             let command =
                 TaskCommand::TimeoutReservation { reservation_sid: reservation.sid, at: now };
@@ -413,7 +585,7 @@ impl Core {
         if task.assignment_status == AssignmentStatus::Pending {
             self.next_step(parts, &task, now)?;
         } else {
-            self.set_deadline(parts, sid, now);
+            self.set_deadline(&task, now);
         }
         Ok(())
     }
@@ -431,7 +603,7 @@ impl Core {
         let rules = self.rules(parts, workspace);
         let command = match rules.advance(task, &attributes(&task.attributes), now) {
             Placement::Queue(route) if task.route.is_some_and(|r| r.same_step(&route)) => {
-                self.set_deadline(parts, sid, now);
+                self.set_deadline(task, now);
                 return Ok(());
             }
             Placement::Queue(route) => TaskCommand::EnterQueue { route, at: now },
@@ -558,6 +730,65 @@ impl Core {
     }
 }
 
+/// Whether a task may be idle: live, waiting in a step of its workflow, never offered to anyone
+/// (a task with reservations is followed by their workers' catch-up and timers, which read it
+/// from memory).
+fn can_be_idle(task: &TaskState) -> bool {
+    task.is_live()
+        && task.assignment_status == AssignmentStatus::Pending
+        && task.reservations.is_empty()
+        && WaitingTask::can_wait(task)
+}
+
 fn after_ms(at: Timestamp, ms: u64) -> Timestamp {
     Timestamp::from_millis(at.as_millis().saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_routing::task::Route;
+
+    use super::*;
+
+    /// What the router keeps of an idle task gives matching what the task's state gives it:
+    /// the same workflow, step and attributes, every kind of filter kept through its number.
+    #[test]
+    fn an_idle_task_is_evaluated_as_its_state_is() {
+        let sid = |prefix, n| Sid::from_parts(prefix, [n; 16]);
+        let mut workflows = Interned::default();
+        workflows.number(sid(SidPrefix::WORKFLOW, 9));
+        for filter in
+            [None, Some(Matched::Default), Some(Matched::Filter(0)), Some(Matched::Filter(7))]
+        {
+            let route = Route { filter, ..Route::new(sid(SidPrefix::TASK_QUEUE, 2), 1, None) };
+            let task = TaskState {
+                workflow_sid: Some(sid(SidPrefix::WORKFLOW, 1)),
+                route: Some(route),
+                attributes: r#"{"from":"+14155550100","language":"es"}"#.to_owned(),
+                ..TaskState::default()
+            };
+            let (workflow, _) = workflows.number(task.workflow_sid.unwrap());
+            let idle = Idle {
+                age_base: Timestamp(0),
+                deadline: Timestamp(0),
+                attributes: task.attributes.as_str().into(),
+                workflow,
+                filter: filter_number(filter),
+            };
+            let view = TaskView {
+                sid: sid(SidPrefix::TASK, 3),
+                task_channel_sid: sid(SidPrefix::TASK_CHANNEL, 4),
+                queue_sid: route.queue_sid,
+                target_index: route.target_index,
+                priority: 0,
+                entered: Timestamp(0),
+                declined_by: Default::default(),
+            };
+            let (kept, state) = (idle.waiting(&view, &workflows), WaitingTask::of(&task));
+            let fields = |t: WaitingTask| {
+                (t.workflow_sid, t.queue_sid, t.target_index, t.filter, t.document)
+            };
+            assert_eq!(kept.map(fields), state.map(fields), "{filter:?}");
+        }
+    }
 }

@@ -5,8 +5,9 @@
 //! (reservation timeouts, step ends, TTLs) are deadlines in the tasks' states, fired by a ticker
 //! that reads the clock, so a restart keeps them.
 //!
-//! Open tasks are kept in memory; a finished one for five minutes (listed), then only in the log
-//! (fetched by SID).
+//! Open tasks are kept in memory, but for those waiting untouched for the hibernation period
+//! (idle, `core.rs`), of which only their place in matching is; a finished one is kept for five
+//! minutes (listed), then only in the log (fetched by SID).
 
 mod core;
 mod event_log;
@@ -144,12 +145,61 @@ pub const OFFLINE_ACTIVITY: &str = "Offline";
 /// How often due deadlines are looked for.
 const TICK: Duration = Duration::from_millis(250);
 
+/// A task of a workspace's list before its page is cut ([`TaskRouter::task_list`]): its state
+/// when memory holds it; for an idle one (pending, waiting in its queue) what orders and filters
+/// the list, its state read for the page only ([`TaskRouter::listed_state`]).
+#[derive(Debug, Clone)]
+pub enum ListedTask {
+    /// Boxed: a list holds many, most of them idle ones.
+    Held(Box<TaskState>),
+    Idle {
+        sid: Sid,
+        date_created: Timestamp,
+        workflow_sid: Sid,
+        queue_sid: Option<Sid>,
+    },
+}
+
+impl ListedTask {
+    /// Where it is in the list: oldest created first.
+    pub fn order(&self) -> (Timestamp, Option<Sid>) {
+        match self {
+            ListedTask::Held(task) => (task.date_created, task.sid),
+            ListedTask::Idle { sid, date_created, .. } => (*date_created, Some(*sid)),
+        }
+    }
+
+    pub fn assignment_status(&self) -> AssignmentStatus {
+        match self {
+            ListedTask::Held(task) => task.assignment_status,
+            ListedTask::Idle { .. } => AssignmentStatus::Pending,
+        }
+    }
+
+    pub fn workflow_sid(&self) -> Option<Sid> {
+        match self {
+            ListedTask::Held(task) => task.workflow_sid,
+            ListedTask::Idle { workflow_sid, .. } => Some(*workflow_sid),
+        }
+    }
+
+    /// The queue it waits or waited in.
+    pub fn queue_sid(&self) -> Option<Sid> {
+        match self {
+            ListedTask::Held(task) => task.route.map(|r| r.queue_sid),
+            ListedTask::Idle { queue_sid, .. } => *queue_sid,
+        }
+    }
+}
+
 impl TaskRouter {
     /// Loads the workers and the open tasks, and rebuilds matching from them.
+    /// A waiting task untouched for `hibernate_after` leaves memory (`core.rs`).
     pub fn load(
         log: Arc<EventLog>,
         workspaces: Arc<WorkspaceDirectory>,
         now: Timestamp,
+        hibernate_after: Duration,
     ) -> Result<TaskRouter, EngineError> {
         let workers = Streams::load(Arc::clone(&log))?;
         let event_logs = EventLogs::load(Arc::clone(&log))?;
@@ -162,7 +212,7 @@ impl TaskRouter {
             tasks,
             workspaces,
             event_logs,
-            core: Mutex::default(),
+            core: Mutex::new(Core::hibernating_after(hibernate_after)),
             feed: Feed::default(),
         };
         router.locked(|core, parts| core.rebuild(parts, now))?;
@@ -172,9 +222,10 @@ impl TaskRouter {
     /// How often the engine fires due deadlines ([`TaskRouter::fire_due`]).
     pub const TICK: Duration = TICK;
 
-    /// Carries out every deadline due at `now`, and forgets finished tasks kept long enough;
-    /// returns the tasks whose deadline fired, as they are after it. First has the log forget
-    /// its caches of the tasks written since the last tick whose heads are folded.
+    /// Carries out every deadline due at `now`, forgets finished tasks kept long enough and
+    /// makes idle the tasks waiting untouched for the period; returns the tasks whose deadline
+    /// fired, as they are after it. First has the log forget its caches of the tasks written
+    /// since the last tick whose heads are folded.
     pub async fn fire_due(&self, now: Timestamp) -> Result<Vec<TaskState>, EngineError> {
         let mut fired = Vec::new();
         let appended = self.locked_tickets(|core, parts| {
@@ -188,11 +239,13 @@ impl TaskRouter {
             for sid in core.finished_long_enough(now) {
                 parts.tasks.forget(sid);
             }
+            core.hibernate_idle(parts, now);
             Ok(())
         })?;
         self.durable(appended).await?;
-        let tasks = self.tasks.read();
-        Ok(fired.iter().filter_map(|sid| tasks.get(sid).cloned()).collect())
+        // A task whose step's end changed nothing may be idle: read from the log.
+        let fired = fired.iter().map(|sid| self.tasks.fetch(*sid));
+        Ok(fired.collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
     }
 
     /// The identity a worker has in chat channels: its `contact_uri` attribute without
@@ -211,9 +264,15 @@ impl TaskRouter {
     /// How many tasks wait for a worker (pending), in every workspace, and the oldest one's age
     /// in seconds at `now` (0 when none waits): a walk of the open tasks, for the metrics.
     pub fn waiting(&self, now: Timestamp) -> (usize, u64) {
+        // The router's lock first, as every change takes it: no task turns idle or is woken
+        // while the two are read.
+        let core = self.lock();
         let tasks = self.tasks.read();
         let waiting = tasks.values().filter(|t| t.is_live() && t.waiting_view().is_some());
-        waiting.fold((0, 0), |(count, oldest), task| (count + 1, oldest.max(task.age_secs(now))))
+        let held = waiting.map(|t| t.age_secs(now));
+        let idle = core.idle().iter().filter(|(sid, _)| tasks.get(sid).is_none());
+        let idle = idle.map(|(_, idle)| now.millis_since(idle.age_base) / 1000);
+        held.chain(idle).fold((0, 0), |(count, oldest), age| (count + 1, oldest.max(age)))
     }
 
     /// The bytes the router holds for its tasks (`memory.rs`): their states and what matching
@@ -222,7 +281,14 @@ impl TaskRouter {
         self.tasks.held() + self.lock().tasks_footprint()
     }
 
-    /// Every task in memory: the open ones and those finished lately.
+    /// How many times a task's state was read from the log without being kept: an idle or
+    /// long finished task fetched or listed, an idle task's deadline fired. Matching reads
+    /// none (`core.rs`).
+    pub fn tasks_read_from_log(&self) -> usize {
+        self.tasks.reads_from_log()
+    }
+
+    /// Every task in memory: the open ones and those finished lately, but the idle ones.
     pub fn tasks_in_memory(&self) -> Vec<TaskState> {
         self.tasks.read().values().cloned().collect()
     }
@@ -305,15 +371,52 @@ impl TaskRouter {
         Ok(task.filter(|t| t.is_live() && t.workspace_sid == Some(workspace)))
     }
 
-    /// The workspace's open tasks and those finished in the last five minutes, oldest first.
-    pub fn tasks(&self, workspace: Sid) -> Vec<TaskState> {
-        let mut all: Vec<TaskState> = self
-            .tasks
-            .read()
-            .values()
-            .filter(|t| t.is_live() && t.workspace_sid == Some(workspace))
-            .cloned()
-            .collect();
+    /// The workspace's open tasks and those finished in the last five minutes, oldest first:
+    /// the idle ones read from the log.
+    pub fn tasks(&self, workspace: Sid) -> Result<Vec<TaskState>, EngineError> {
+        let listed = self.task_list(workspace);
+        let states = listed.into_iter().map(|task| self.listed_state(task));
+        Ok(states.collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
+    }
+
+    /// [`TaskRouter::tasks`] before any is read from the log: the states memory holds, and what
+    /// orders and filters an idle task, so a list reads the idle tasks of its page only
+    /// ([`TaskRouter::listed_state`]).
+    pub fn task_list(&self, workspace: Sid) -> Vec<ListedTask> {
+        // An idle task's workflow says its workspace.
+        let workflows = self.workspaces.with(workspace, |w| w.workflows.keys().copied().collect());
+        let workflows: std::collections::BTreeSet<Sid> = workflows.unwrap_or_default();
+        // Under the router's lock: no task turns idle or is woken between the two reads.
+        let core = self.lock();
+        let tasks = self.tasks.read();
+        let mine = |t: &&TaskState| t.is_live() && t.workspace_sid == Some(workspace);
+        let held = tasks.values().filter(mine).map(|t| ListedTask::Held(Box::new(t.clone())));
+        let idle = core.idle_listed().filter(|(sid, ..)| tasks.get(sid).is_none());
+        let idle = idle.filter_map(|(sid, date_created, workflow, queue)| {
+            let workflow_sid = workflow.filter(|w| workflows.contains(w))?;
+            Some(ListedTask::Idle { sid, date_created, workflow_sid, queue_sid: queue })
+        });
+        let mut all: Vec<ListedTask> = held.chain(idle).collect();
+        all.sort_by_key(ListedTask::order);
+        all
+    }
+
+    /// A listed task's state: read from the log for an idle one (`None` if it is no longer
+    /// live).
+    pub fn listed_state(&self, task: ListedTask) -> Result<Option<TaskState>, EngineError> {
+        match task {
+            ListedTask::Held(state) => Ok(Some(*state)),
+            ListedTask::Idle { sid, .. } => Ok(self.tasks.fetch(sid)?.filter(TaskState::is_live)),
+        }
+    }
+
+    /// The workspace's tasks in memory that were offered to someone (have reservations), oldest
+    /// first: an idle task never was, so none is read from the log.
+    pub fn tasks_offered(&self, workspace: Sid) -> Vec<TaskState> {
+        let offered = |t: &&TaskState| {
+            t.is_live() && t.workspace_sid == Some(workspace) && !t.reservations.is_empty()
+        };
+        let mut all: Vec<TaskState> = self.tasks.read().values().filter(offered).cloned().collect();
         all.sort_by_key(|t| (t.date_created, t.sid));
         all
     }

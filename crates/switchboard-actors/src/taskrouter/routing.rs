@@ -12,7 +12,8 @@ use switchboard_routing::expression::Expression;
 use switchboard_routing::task::{Entry, Route, TaskState};
 use switchboard_routing::worker::WorkerState;
 use switchboard_routing::workflow::{
-    self, OrderBy, Placed, Step, WorkflowConfiguration, UNROUTED_REASON, WORKFLOW_TIMEOUT_REASON,
+    self, Matched, OrderBy, Placed, Step, WorkflowConfiguration, UNROUTED_REASON,
+    WORKFLOW_TIMEOUT_REASON,
 };
 use switchboard_routing::workspace::WorkspaceState;
 
@@ -89,7 +90,7 @@ impl Rules {
         let (Some(workflow), Some(current)) = (task.workflow_sid, task.route) else {
             return Placement::Cancel(UNROUTED_REASON);
         };
-        let Some((_, route)) = self.route_of(workflow, &current, attributes) else {
+        let Some((_, route)) = self.route_of(workflow, current.filter, attributes) else {
             // The filter is gone (the configuration changed): routed again by the attributes.
             return self.place(workflow, attributes, task.age_base, now);
         };
@@ -111,7 +112,8 @@ impl Rules {
         counts: impl FnOnce(&Expression) -> Value,
     ) -> Option<Placement> {
         let current = task.route?;
-        let (configuration, route) = self.route_of(task.workflow_sid?, &current, attributes)?;
+        let (configuration, route) =
+            self.route_of(task.workflow_sid?, current.filter, attributes)?;
         let index = current.target_index as usize;
         let target = route.targets.get(index)?;
         target.skip_if()?;
@@ -129,7 +131,7 @@ impl Rules {
     /// When the step a task is in ends (its route's accumulated timeouts), if it does.
     pub fn step_ends(&self, task: &TaskState, attributes: &Value) -> Option<Timestamp> {
         let current = task.route?;
-        let (_, route) = self.route_of(task.workflow_sid?, &current, attributes)?;
+        let (_, route) = self.route_of(task.workflow_sid?, current.filter, attributes)?;
         let target = route.targets.get(current.target_index as usize)?;
         let secs = target.ends_after()?;
         Some(after_secs(current.since.unwrap_or(task.age_base), secs))
@@ -137,17 +139,17 @@ impl Rules {
 
     /// The `order_by` of the step a task waits in, if it has one.
     pub fn order_by(&self, task: &WaitingTask) -> Option<&OrderBy> {
-        let (_, route) = self.route_of(task.workflow_sid, &task.route, &task.document)?;
-        let target = route.targets.get(task.route.target_index as usize)?;
+        let (_, route) = self.route_of(task.workflow_sid, task.filter, &task.document)?;
+        let target = route.targets.get(task.target_index as usize)?;
         target.order_by()
     }
 
     /// Whether the step a task waits in may offer it to the worker.
     pub fn accepts(&self, task: &WaitingTask, worker: &Value) -> bool {
-        let queue_sid = task.route.queue_sid;
+        let queue_sid = task.queue_sid;
         let Some(queue) = self.queues.get(&queue_sid) else { return false };
-        let route = self.route_of(task.workflow_sid, &task.route, &task.document);
-        match route.and_then(|(_, r)| r.targets.get(task.route.target_index as usize)) {
+        let route = self.route_of(task.workflow_sid, task.filter, &task.document);
+        match route.and_then(|(_, r)| r.targets.get(task.target_index as usize)) {
             Some(target) if target.queue() == queue_sid => {
                 target.accepts(queue, worker, &task.document)
             }
@@ -165,11 +167,11 @@ impl Rules {
     fn route_of(
         &self,
         workflow: Sid,
-        current: &Route,
+        filter: Option<Matched>,
         attributes: &Value,
     ) -> Option<(&WorkflowConfiguration, workflow::Route<'_>)> {
         let configuration = self.workflows.get(&workflow)?;
-        let route = match current.filter {
+        let route = match filter {
             Some(matched) => configuration.route_of(matched)?,
             None => configuration.route(attributes),
         };
@@ -202,12 +204,18 @@ fn elapsed_secs(since: Timestamp, now: Timestamp) -> u64 {
     now.millis_since(since) / 1000
 }
 
-/// What matching needs of a waiting task, made from its state when it is offered.
+/// What matching needs of a waiting task, made when it is offered from its state or, for an
+/// idle one, from what the router keeps of it (`core.rs`).
 #[derive(Debug, Clone)]
 pub(crate) struct WaitingTask {
     pub workflow_sid: Sid,
-    /// The step it waits in.
-    pub route: Route,
+    /// The step it waits in: its queue, its target's index in its filter, and the filter
+    /// (`None`: the one the attributes match first, as for a step recorded before filters were
+    /// kept).
+    pub queue_sid: Sid,
+    pub target_index: u32,
+    pub filter: Option<Matched>,
+    /// Its attributes, parsed.
     pub document: Value,
 }
 
@@ -218,9 +226,12 @@ impl WaitingTask {
     }
 
     pub fn of(task: &TaskState) -> Option<WaitingTask> {
+        let route = task.route?;
         Some(WaitingTask {
             workflow_sid: task.workflow_sid?,
-            route: task.route?,
+            queue_sid: route.queue_sid,
+            target_index: route.target_index,
+            filter: route.filter,
             document: attributes(&task.attributes),
         })
     }

@@ -129,7 +129,7 @@ async fn overview(
     let workspace = links.workspace_sid;
     let now_ms = state.engine.now().as_millis();
     let router = state.engine.task_router();
-    let tasks: Vec<TaskState> = router.tasks(workspace).into_iter().filter(open).collect();
+    let tasks: Vec<TaskState> = router.tasks(workspace)?.into_iter().filter(open).collect();
     let workers = router.workers(workspace);
     let conversations =
         tasks.iter().filter_map(|t| live_conversation(t, &workers, now_ms)).collect();

@@ -144,24 +144,30 @@ async fn list(
     let workflow = paging.filter("WorkflowSid").map(str::to_owned);
     let queue = paging.filter("TaskQueueSid").map(str::to_owned);
     let now = state.engine.now();
-    let all = state.engine.task_router().tasks(workspace);
-    let admitted: Vec<_> = all
-        .iter()
+    let router = state.engine.task_router();
+    let admitted: Vec<_> = router
+        .task_list(workspace)
+        .into_iter()
         .filter(|t| {
-            statuses.is_empty() || statuses.iter().any(|s| s == t.assignment_status.as_str())
+            statuses.is_empty() || statuses.iter().any(|s| s == t.assignment_status().as_str())
         })
         .filter(|t| {
-            workflow.as_deref().is_none_or(|w| t.workflow_sid.is_some_and(|x| x.to_string() == w))
+            workflow.as_deref().is_none_or(|w| t.workflow_sid().is_some_and(|x| x.to_string() == w))
         })
         .filter(|t| {
-            queue.as_deref().is_none_or(|q| t.route.is_some_and(|r| r.queue_sid.to_string() == q))
+            queue.as_deref().is_none_or(|q| t.queue_sid().is_some_and(|x| x.to_string() == q))
         })
         .collect();
     // Only the page is rendered (its attributes shown, its age and links made), not every open
-    // task of the workspace.
+    // task of the workspace, and only its idle tasks are read from the log.
     let range = paging.range(admitted.len());
     let has_more = admitted.len() > range.end;
-    let page = admitted[range].iter().map(|t| wire::task(&state, Some(&config), t, now)).collect();
+    let mut page = Vec::with_capacity(range.len());
+    for listed in admitted.into_iter().skip(range.start).take(range.len()) {
+        if let Some(task) = router.listed_state(listed)? {
+            page.push(wire::task(&state, Some(&config), &task, now));
+        }
+    }
     page_response::<TaskList>(&state, &request, &paging, page, has_more)
 }
 

@@ -328,7 +328,7 @@ async fn list_reservations(
     let paging = Paging::from_request(&request, 1000)?;
     let status = paging.filter("ReservationStatus").map(str::to_owned);
     let mut reservations = Vec::new();
-    for task in state.engine.task_router().tasks(workspace) {
+    for task in state.engine.task_router().tasks_offered(workspace) {
         for reservation in task.reservations.iter().filter(|r| Some(r.worker_sid) == worker.sid) {
             if status.as_deref().is_none_or(|s| reservation.status.as_str() == s) {
                 reservations.push(wire::reservation(&state, &task, reservation));
@@ -433,7 +433,7 @@ fn worker_reservation(
     let task = state
         .engine
         .task_router()
-        .tasks(workspace)
+        .tasks_offered(workspace)
         .into_iter()
         .find(|t| t.reservation(sid).is_some_and(|r| Some(r.worker_sid) == worker.sid))
         .ok_or_else(|| ApiError::not_found(request.path()))?;

@@ -170,7 +170,7 @@ fn a_task_holds_one_pending_reservation_and_a_decliner_waits_for_the_next_queue_
         (AssignmentStatus::Pending, ReservationStatus::Rejected)
     );
     assert_eq!(task.state.declined_by(), vec![w(1)]);
-    assert_eq!(task.state.waiting_view().unwrap().declined_by, vec![w(1)]);
+    assert_eq!(*task.state.waiting_view().unwrap().declined_by, [w(1)]);
     let declined = task.run(3, reserve(2, 1, 3));
     assert!(matches!(declined, Err(TaskRejection::Invalid(m)) if m.contains("decl")));
     task.run(3, reserve(2, 2, 3)).unwrap();
