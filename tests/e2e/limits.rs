@@ -440,7 +440,7 @@ fn an_oversized_websocket_frame_gets_close_1009_and_a_log_line() {
 /// A text frame that is not UTF-8 is a protocol error like any other: close 1002 and a log
 /// line (not the silence of a peer that went away, which actix reports the same way).
 #[test]
-fn a_text_frame_that_is_not_utf8_gets_close_1002_and_a_log_line() {
+fn a_text_frame_that_is_not_utf8_gets_close_1007_and_a_log_line() {
     let (_temp, daemon) = start(&[]);
     let mut socket = daemon.websocket(Some(&token("agent.alice", "1h"))).unwrap();
     let text = tungstenite::protocol::frame::coding::OpCode::Data(
@@ -448,7 +448,7 @@ fn a_text_frame_that_is_not_utf8_gets_close_1002_and_a_log_line() {
     );
     let broken = tungstenite::protocol::frame::Frame::message(vec![0xff, 0xfe, 0x80], text, true);
     socket.send(Message::Frame(broken)).unwrap();
-    assert_eq!(u16::from(close_frame(&mut socket).code), 1002);
+    assert_eq!(u16::from(close_frame(&mut socket).code), 1007);
     logged_a_refused_frame(&daemon);
 }
 

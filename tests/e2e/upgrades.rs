@@ -123,3 +123,21 @@ fn an_h2c_upgrade_is_served_as_http_1_1_and_closed() {
     assert!(answer.ends_with("\r\n\r\nok"), "{answer:?}");
     assert_eq!(daemon.get_anonymous("/healthz").status, 200);
 }
+
+#[test]
+fn an_upgrade_asked_for_a_long_answer_or_not_exactly_websocket_is_refused() {
+    let (_temp, daemon) = started();
+    // The OpenAPI document (hundreds of KiB) is not given on a connection about to close.
+    let mut stream = connect(&daemon);
+    stream.write_all(handshake("/openapi.json").as_bytes()).unwrap();
+    let answer = read_to_close(&mut stream);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("20001") && answer.len() < 4096, "{answer:?}");
+    // `Upgrade` other than exactly `websocket` stays an ordinary request: no 101 for it, which
+    // would leave its frames to be read as HTTP.
+    let mut stream = connect(&daemon);
+    let listed = handshake("/ws").replace("Upgrade: websocket", "Upgrade: websocket, foo");
+    stream.write_all(listed.as_bytes()).unwrap();
+    let answer = read_until(&mut stream, "20001");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+}

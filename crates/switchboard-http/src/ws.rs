@@ -105,6 +105,13 @@ async fn upgrade(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // actix-http hands the listener's upgrade service only a request whose `Upgrade` is
+    // exactly `websocket`; any other would be answered 101 and then read as HTTP.
+    let upgrade = request.headers().get(actix_web::http::header::UPGRADE);
+    if !upgrade.is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+        let refused = ApiError::new(400, 20001, "A WebSocket handshake needs Upgrade: websocket");
+        return Err(refused.into());
+    }
     let offered = query_token(&request).or_else(|| bearer_token(&request));
     let ip = request.peer_addr().map(|peer| peer.ip());
     let peer = match offered {
@@ -388,8 +395,13 @@ impl Connection {
 
     /// The peer from the first frame's token, and where it asks to resume.
     async fn await_auth(&mut self, ip: Option<std::net::IpAddr>) -> Option<(Peer, Vec<ResumeAt>)> {
-        let first = self.wire.recv(&mut self.out);
-        let frame = tokio::time::timeout(AUTH_TIMEOUT, first).await.ok()??.ok()?;
+        let mut closing = self.state.engine.hub().closing();
+        let first = tokio::time::timeout(AUTH_TIMEOUT, self.wire.recv(&mut self.out));
+        // The daemon stopping does not wait for a stranger's first frame.
+        let frame = tokio::select! {
+            frame = first => frame.ok()??.ok()?,
+            _ = closing.wait_for(|closing| *closing) => return None,
+        };
         let Message::Text(text) = frame else { return None };
         let Ok(ClientFrame::Auth { token, resume }) = serde_json::from_str::<ClientFrame>(&text)
         else {
@@ -560,12 +572,16 @@ impl Connection {
             }
         }
         // Then what is left goes out, and our side of the connection ends after it.
-        tokio::select! {
-            flushed = self.wire.flush(&mut self.out) => {
-                if flushed.is_ok() {
-                    self.wire.shut_down().await;
-                }
+        // The shutdown inside the race too: over TLS it writes a last record, which a peer that
+        // reads nothing would otherwise hold for ever.
+        let (wire, out) = (&mut self.wire, &mut self.out);
+        let finished = async move {
+            if wire.flush(out).await.is_ok() {
+                wire.shut_down().await;
             }
+        };
+        tokio::select! {
+            () = finished => {}
             () = &mut deadline => {}
             _ = closing.wait_for(|closing| *closing), if grace > CLOSE_GRACE => {}
         }
@@ -579,7 +595,8 @@ impl Connection {
     async fn on_frame(&mut self, peer: &Peer, frame: Message) -> bool {
         match frame {
             Message::Ping(bytes) => {
-                self.out.push_control(Message::Pong(bytes));
+                // A copy: the ping's bytes are a view of the read that brought them.
+                self.out.push_control(Message::Pong(bytes::Bytes::copy_from_slice(&bytes)));
                 true
             }
             Message::Close(_) => false,
@@ -890,8 +907,12 @@ fn refused(error: ProtocolError) -> Ending {
             return Ending::Gone;
         }
     }
+    let not_utf8 = matches!(&error, ProtocolError::Io(error)
+        if error.get_ref().is_some_and(|inner| inner.is::<std::str::Utf8Error>()));
     let (code, reason) = match error {
         ProtocolError::Overflow => (CloseCode::Size, FRAME_TOO_LARGE),
+        // RFC 6455 7.4.1: data inconsistent with its type.
+        _ if not_utf8 => (CloseCode::Invalid, "a text frame that is not UTF-8"),
         _ => (CloseCode::Protocol, "protocol error"),
     };
     tracing::warn!(%error, "a WebSocket frame was refused; closing with {}", u16::from(code));

@@ -97,9 +97,21 @@ impl Outbound {
         Ok(())
     }
 
-    /// Queues a control frame (a ping or a pong, at most 125 bytes) whatever the queue holds.
+    /// Queues a control frame (a ping or a pong, at most 125 bytes) whatever the queue holds,
+    /// but at most one of each kind: a pong still waiting takes the newer ping's payload (RFC
+    /// 6455 5.5.3 lets only the latest ping be answered), so that a peer pinging without
+    /// reading grows nothing here.
     pub fn push_control(&mut self, frame: Message) {
-        self.frames.push_back(frame);
+        let same_kind = |queued: &Message| {
+            matches!(
+                (queued, &frame),
+                (Message::Ping(_), Message::Ping(_)) | (Message::Pong(_), Message::Pong(_))
+            )
+        };
+        match self.frames.iter_mut().find(|queued| same_kind(queued)) {
+            Some(queued) => *queued = frame,
+            None => self.frames.push_back(frame),
+        }
     }
 
     /// Forgets everything queued (the peer will resume from the log) and queues the close frame.
@@ -171,5 +183,18 @@ mod tests {
         queue.replace_with_close(None);
         assert_eq!(queue.len(), (1, 0));
         assert!(matches!(queue.frames.front(), Some(Message::Close(None))));
+    }
+
+    #[test]
+    fn a_peer_pinging_without_reading_keeps_one_pong_waiting_with_its_latest_payload() {
+        let mut queue = Outbound::new(&config(1, 16));
+        queue.push_control(Message::Ping(Default::default()));
+        for n in 0..10_000u32 {
+            queue.push_control(Message::Pong(n.to_be_bytes().to_vec().into()));
+        }
+        assert_eq!(queue.len(), (2, 0), "one ping of ours and one pong");
+        assert!(matches!(queue.pop(), Some(Message::Ping(_))));
+        let latest = 9_999u32.to_be_bytes();
+        assert!(matches!(queue.pop(), Some(Message::Pong(bytes)) if bytes[..] == latest));
     }
 }

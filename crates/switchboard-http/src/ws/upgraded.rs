@@ -20,6 +20,13 @@ use futures_util::SinkExt;
 use super::{Peer, Wire, FRAME_LIMIT_BYTES};
 use crate::limits::Admitted;
 use crate::state::AppState;
+use crate::twilio::error::ApiError;
+use actix_web::ResponseError;
+
+/// The largest answer given to a request that asked for an upgrade and got none.
+const REFUSED_ANSWER_LIMIT: usize = 64 * 1024;
+/// How long a peer has to take that answer.
+const REFUSED_ANSWER_TIME: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A handshake `/ws` accepted, carried on its 101 answer to this service.
 pub(crate) struct Accepted {
@@ -88,10 +95,24 @@ async fn answer_and_close<T>(
 ) where
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let (mut head, body) = response.into_parts();
+    let (head, body) = response.into_parts();
+    // The app's answers to these are short (an error in Twilio's shape, a page at most); one
+    // that streams (a backup) is not given on a connection about to close.
+    let (mut head, body) =
+        match actix_http::body::to_bytes_limited(body, REFUSED_ANSWER_LIMIT).await {
+            Ok(Ok(body)) => (head, body),
+            _ => {
+                let refused = ApiError::new(
+                    400,
+                    20001,
+                    "This answer is not given to a request that asks for a WebSocket upgrade",
+                );
+                let (head, body) = Response::from(refused.error_response()).into_parts();
+                let body = actix_http::body::to_bytes(body).await.unwrap_or_default();
+                (head, body)
+            }
+        };
     head.head_mut().set_connection_type(ConnectionType::Close);
-    // The app's answers to these are short (an error in Twilio's shape, a page at most).
-    let body = actix_http::body::to_bytes(body).await.unwrap_or_default();
     let size = BodySize::Sized(body.len() as u64);
     let written = async {
         framed.send(h1::Message::Item((head, size))).await?;
@@ -101,7 +122,10 @@ async fn answer_and_close<T>(
         framed.send(h1::Message::Chunk(None)).await?;
         framed.close().await
     };
-    if let Err(error) = written.await {
-        tracing::debug!(%error, "could not answer a refused upgrade");
+    // The dispatcher's timers stay behind with it: a peer that reads nothing gets this long.
+    match tokio::time::timeout(REFUSED_ANSWER_TIME, written).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::debug!(%error, "could not answer a refused upgrade"),
+        Err(_) => tracing::debug!("a refused upgrade's answer was not taken in time"),
     }
 }

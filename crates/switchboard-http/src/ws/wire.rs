@@ -38,6 +38,8 @@ pub(crate) struct Wire {
     read_buf: BytesMut,
     /// Bytes encoded and not yet written; holds no memory once they are.
     write_buf: BytesMut,
+    /// Bytes were written and not yet flushed: TLS keeps records of its own until a flush.
+    unflushed: bool,
     /// The peer ended its side of the connection.
     read_closed: bool,
     /// The largest frame taken, in bytes of payload.
@@ -53,6 +55,7 @@ impl Wire {
             codec: Codec::new().max_size(max_frame),
             read_buf: BytesMut::from(read),
             write_buf: BytesMut::new(),
+            unflushed: false,
             read_closed: false,
             max_frame,
         }
@@ -60,7 +63,7 @@ impl Wire {
 
     /// Whether everything handed to the connection is written.
     pub(crate) fn is_written(&self, out: &Outbound) -> bool {
-        out.is_empty() && self.write_buf.is_empty()
+        out.is_empty() && self.write_buf.is_empty() && !self.unflushed
     }
 
     /// The peer's next frame, writing what `out` holds meanwhile (and going on reading while the
@@ -100,11 +103,16 @@ impl Wire {
             if self.write_buf.is_empty() {
                 // Written: the buffer goes until the next frame.
                 self.write_buf = BytesMut::new();
-                return Pin::new(&mut self.io).poll_flush(cx).map_err(|_| Gone);
+                ready!(Pin::new(&mut self.io).poll_flush(cx)).map_err(|_| Gone)?;
+                self.unflushed = false;
+                return Poll::Ready(Ok(()));
             }
             match ready!(Pin::new(&mut self.io).poll_write(cx, &self.write_buf)) {
                 Ok(0) | Err(_) => return Poll::Ready(Err(Gone)),
-                Ok(written) => self.write_buf.advance(written),
+                Ok(written) => {
+                    self.write_buf.advance(written);
+                    self.unflushed = true;
+                }
             }
         }
     }
@@ -225,6 +233,64 @@ mod tests {
             panic!("a close frame")
         };
         assert_eq!(close.code, CloseCode::Away);
+    }
+
+    /// A connection that takes every write at once but flushes only on its second try, as TLS
+    /// does when its records wait for room in the socket.
+    #[derive(Default)]
+    struct SlowFlush {
+        written: usize,
+        flush_tries: usize,
+        flushed: bool,
+    }
+
+    impl AsyncRead for SlowFlush {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Pending
+        }
+    }
+
+    impl AsyncWrite for SlowFlush {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bytes: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.written += bytes.len();
+            self.flushed = false;
+            Poll::Ready(Ok(bytes.len()))
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            self.flush_tries += 1;
+            if self.flush_tries % 2 == 1 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.flushed = true;
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_flush_left_pending_after_the_last_write_is_tried_again() {
+        let mut wire = Wire::new(Box::new(SlowFlush::default()), &[], 1024);
+        let mut out = Outbound::new(&RealtimeConfig::default());
+        out.push_text("hello".into()).unwrap();
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(wire.poll_write(&mut out, &mut cx).is_pending(), "written, flush pending");
+        assert!(!wire.is_written(&out), "not written while its flush is pending");
+        assert!(matches!(wire.poll_write(&mut out, &mut cx), Poll::Ready(Ok(()))));
+        assert!(wire.is_written(&out));
     }
 
     #[test]
