@@ -799,24 +799,19 @@ fn new_conversations(args: &TaskRouterArgs, base: &str, to: &str, seconds: Durat
 
 /// The bytes the daemon counts for its tasks now (`switchboard_memory_bytes{holder="tasks"}`).
 fn tasks_bytes(rest: &Rest) -> anyhow::Result<u64> {
-    let url = format!("{}/metrics", rest.base);
-    let text = rest.agent.get(&url).set("Authorization", &rest.auth).call()?.into_string()?;
-    let value = text
-        .lines()
-        .find_map(|l| l.strip_prefix("switchboard_memory_bytes{holder=\"tasks\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    Ok(value as u64)
+    Ok(series(rest, "switchboard_memory_bytes{holder=\"tasks\"}")? as u64)
 }
 
 /// The tasks waiting in every workspace, as the daemon's `/metrics` counts them now.
 fn tasks_waiting(rest: &Rest) -> anyhow::Result<usize> {
+    Ok(series(rest, "switchboard_taskrouter_tasks_waiting")? as usize)
+}
+
+/// The value of one series of the daemon's `/metrics` (its name and labels as exported), 0 when
+/// it is not there.
+fn series(rest: &Rest, name: &str) -> anyhow::Result<f64> {
     let url = format!("{}/metrics", rest.base);
     let text = rest.agent.get(&url).set("Authorization", &rest.auth).call()?.into_string()?;
-    let value = text
-        .lines()
-        .find_map(|l| l.strip_prefix("switchboard_taskrouter_tasks_waiting "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .unwrap_or(0.0);
-    Ok(value as usize)
+    let value = text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' '));
+    Ok(value.and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0))
 }
