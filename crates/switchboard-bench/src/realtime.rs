@@ -67,21 +67,14 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     let pid = daemon.0.id();
     let mut member = connect(&base, CUSTOMER, None)?;
     let channel = first_channel(&base, &mut member)?;
+    let mut second = connect(&base, CUSTOMER, None)?;
 
     let (acks, pongs) = actions(&mut member, &channel, args.actions)?;
     println!("## Client actions, {} one after the other on one socket\n", args.actions);
-    println!("| round trip | p50 | p90 | p99 | max |\n|---|---|---|---|---|");
-    for (name, run) in
-        [("`message` → `ack` (durable)", acks), ("yardstick: `ping` → `pong`", pongs)]
-    {
-        println!(
-            "| {name} | {} | {} | {} | {} |",
-            ms(run.p50),
-            ms(run.p90),
-            ms(run.p99),
-            ms(run.max)
-        );
-    }
+    print_round_trips([
+        ("`message` → `ack` (durable)", acks),
+        ("yardstick: `ping` → `pong`", pongs),
+    ]);
 
     println!(
         "\n## Webhook to member frame, {} messages/s for {} s\n",
@@ -94,14 +87,28 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut idle = Vec::with_capacity(args.sockets);
     for n in 0..args.sockets {
-        idle.push(connect(&base, &format!("idle.{n}"), None)?);
+        idle.push(connect_from(&base, &format!("idle.{n}"), None, Some(spread_source(n)))?);
     }
     let accept = args.sockets as f64 / started.elapsed().as_secs_f64();
     // Settled: the handshakes' buffers are freed, and each socket has sent `ready`.
     std::thread::sleep(Duration::from_millis(500));
     let idle_kib = rss_kib(pid)?.saturating_sub(rss_before_idle);
-    let crowded = stream(&base, &mut member, args, 1, "")?;
+    // Actions again, on a second socket of the member's, while the stream runs beside the idle
+    // sockets: the issue's figure is an action's round trip under that load, not on a quiet
+    // daemon.
+    let (crowded, loaded_acks) = std::thread::scope(|scope| {
+        let acting = scope.spawn(|| actions(&mut second, &channel, args.actions));
+        let crowded = stream(&base, &mut member, args, 1, "");
+        (crowded, acting.join().map_err(|_| anyhow::anyhow!("the actions' thread panicked")))
+    });
+    let (crowded, (loaded_acks, loaded_pongs)) = (crowded?, loaded_acks??);
     print_stream_row(&format!("the member's and {} idle ones", args.sockets), &crowded);
+    println!(
+        "\nDuring that stream, {} actions then {} pings one after the other on a second socket \
+         of the member's:\n",
+        args.actions, args.actions
+    );
+    print_round_trips([("`message` → `ack`", loaded_acks), ("`ping` → `pong`", loaded_pongs)]);
     println!(
         "\n{} authenticated sockets connected one after the other at {}; RSS +{} ({:.1} KiB \
          each).",
@@ -154,7 +161,7 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     println!(
         "\n{closed_slow} of {checked} slow readers that then read had been closed with 1013. \
          SIGTERM with {} sockets open ({} idle, {} that never read): {} after {:.2} s.",
-        args.sockets + args.slow_readers - checked + 1,
+        args.sockets + args.slow_readers - checked + 2,
         args.sockets,
         args.slow_readers - checked,
         status,
@@ -173,12 +180,12 @@ impl Drop for Stopped {
     }
 }
 
-/// Room for `sockets` connections here (one descriptor each) and in the daemon, which inherits
-/// the limit and takes two per WebSocket: the hard limit is raised where the system lets this
-/// process (as root), and the soft limit to it.
+/// Room for `sockets` connections here and in the daemon, which inherits the limit (one descriptor
+/// a socket in each): the hard limit is raised where the system lets this process (as root), and
+/// the soft limit to it.
 pub(crate) fn enough_descriptors(sockets: usize) -> anyhow::Result<()> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let needed = 2 * sockets as u64 + 1024;
+    let needed = sockets as u64 + 1024;
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
     let hard = if hard < needed && setrlimit(Resource::RLIMIT_NOFILE, needed, needed).is_ok() {
         needed
@@ -190,6 +197,14 @@ pub(crate) fn enough_descriptors(sockets: usize) -> anyhow::Result<()> {
         eprintln!("open files are limited to {hard}: {sockets} sockets need about {needed}");
     }
     Ok(())
+}
+
+fn print_round_trips(rows: [(&str, Run); 2]) {
+    println!("| round trip | p50 | p90 | p99 | max |\n|---|---|---|---|---|");
+    for (name, run) in rows {
+        let (p50, p90, p99, max) = (ms(run.p50), ms(run.p90), ms(run.p99), ms(run.max));
+        println!("| {name} | {p50} | {p90} | {p99} | {max} |");
+    }
 }
 
 fn print_stream_row(sockets: &str, (received, total, run): &(usize, u64, Run)) {
@@ -205,6 +220,16 @@ fn print_stream_row(sockets: &str, (received, total, run): &(usize, u64, Run)) {
 /// A WebSocket for `identity` with a token in the query, `TCP_NODELAY` as browsers set it, and
 /// optionally a receive buffer of `window` bytes set before connecting.
 pub(crate) fn connect(base: &str, identity: &str, window: Option<usize>) -> anyhow::Result<Socket> {
+    connect_from(base, identity, window, None)
+}
+
+/// The same, from `source` (an address of loopback's, the kernel choosing the port) if given.
+pub(crate) fn connect_from(
+    base: &str,
+    identity: &str,
+    window: Option<usize>,
+    source: Option<std::net::Ipv4Addr>,
+) -> anyhow::Result<Socket> {
     let now_secs =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     let token = switchboard_http::twilio::token::mint(
@@ -212,10 +237,7 @@ pub(crate) fn connect(base: &str, identity: &str, window: Option<usize>) -> anyh
     );
     let address = base.trim_start_matches("http://");
     let url = format!("ws://{address}/ws?token={token}");
-    let stream = match window {
-        None => TcpStream::connect(address)?,
-        Some(bytes) => small_window(address.parse()?, bytes)?,
-    };
+    let stream = tcp_connect(address.parse()?, window, source)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let (socket, _) = tungstenite::client(url, MaybeTlsStream::Plain(stream))
@@ -223,15 +245,35 @@ pub(crate) fn connect(base: &str, identity: &str, window: Option<usize>) -> anyh
     Ok(socket)
 }
 
-/// A TCP connection whose receive buffer is `bytes`, set before connecting so the window stays
-/// that small.
-fn small_window(target: std::net::SocketAddrV4, bytes: usize) -> anyhow::Result<TcpStream> {
+/// One of eight loopback addresses (127.0.0.2–9) for the `n`th of many sockets. From one source
+/// address, Linux's `connect` takes even ports first and then searches the range for a free one,
+/// so past about 14 000 sockets (half of the default 28 232 ports) every connect pays a search:
+/// this tool's accept rate fell off a cliff there, the daemon's did not.
+pub(crate) fn spread_source(n: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 0, 2 + (n % 8) as u8)
+}
+
+/// A TCP connection to `target`, its receive buffer `window` bytes if given (set before
+/// connecting, so the window stays that small), from `source` if given.
+fn tcp_connect(
+    target: std::net::SocketAddrV4,
+    window: Option<usize>,
+    source: Option<std::net::Ipv4Addr>,
+) -> anyhow::Result<TcpStream> {
     use nix::sys::socket::{
-        connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
+        bind, connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
     };
     let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
-    setsockopt(&fd, sockopt::RcvBuf, &bytes)?;
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(target))?;
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    if let Some(bytes) = window {
+        setsockopt(&fd, sockopt::RcvBuf, &bytes)?;
+    }
+    if let Some(source) = source {
+        // The port is chosen at `connect`, for the whole four-tuple, not reserved at `bind`.
+        setsockopt(&fd, sockopt::IpBindAddressNoPort, &true)?;
+        bind(raw, &SockaddrIn::from(std::net::SocketAddrV4::new(source, 0)))?;
+    }
+    connect(raw, &SockaddrIn::from(target))?;
     Ok(TcpStream::from(fd))
 }
 

@@ -71,8 +71,15 @@ pub fn access_token(data: &[u8]) {
     let _ = token::verify(&format!("{message}.{signature}"), secret, ACCOUNT, 1_700_000_000);
 }
 
-/// A WebSocket frame a client sends, read as the socket reads it.
+/// A client's bytes on a WebSocket: read off the wire as the socket reads them (headers, masks,
+/// the frame limit, text that must be UTF-8), each text frame then read as a client frame; and
+/// the whole input as one text frame.
 pub fn ws_frame(data: &[u8]) {
+    for message in crate::ws::messages_in(data, 1024) {
+        if let actix_http::ws::Message::Text(text) = message {
+            let _ = crate::ws::is_client_frame(&text);
+        }
+    }
     let _ = crate::ws::is_client_frame(&String::from_utf8_lossy(data));
 }
 

@@ -39,6 +39,7 @@ mod wire;
 mod worker;
 
 use upgraded::Accepted;
+pub(crate) use wire::messages_in;
 use wire::Wire;
 
 /// How long a connection without a token may take to send its auth frame.

@@ -119,17 +119,8 @@ impl Wire {
 
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, ProtocolError>>> {
         loop {
-            // Refused on its header: actix's parser would read the whole frame first, and the
-            // bytes of a frame not yet complete are held here.
-            if declared_length(&self.read_buf).is_some_and(|len| len > self.max_frame as u64) {
-                self.read_buf = BytesMut::new();
-                return Poll::Ready(Some(Err(ProtocolError::Overflow)));
-            }
-            if let Some(frame) = self.codec.decode(&mut self.read_buf).transpose() {
-                if self.read_buf.is_empty() {
-                    self.read_buf = BytesMut::new();
-                }
-                return Poll::Ready(Some(frame.and_then(message_of)));
+            if let Some(frame) = take_frame(&mut self.read_buf, &mut self.codec, self.max_frame) {
+                return Poll::Ready(Some(frame));
             }
             if self.read_closed {
                 return Poll::Ready(None);
@@ -145,15 +136,56 @@ impl Wire {
     }
 }
 
-/// The payload length a frame's header declares, once the header is in `bytes` (RFC 6455 5.2).
-fn declared_length(bytes: &[u8]) -> Option<u64> {
-    let short = u64::from(*bytes.get(1)? & 0x7f);
-    let extended = |n: usize| bytes.get(2..2 + n);
-    match short {
-        126 => extended(2).map(|b| u64::from(u16::from_be_bytes([b[0], b[1]]))),
-        127 => extended(8).map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0xff; 8]))),
-        short => Some(short),
+/// The next whole frame `buffered` holds, taken off it; `None` while it holds none yet.
+///
+/// A frame over `max_frame` is refused on its header, before its payload is read. A frame goes to
+/// actix's parser only once every byte of it is here: the parser reserves room for the whole
+/// payload a header announces, and a stranger's header is no promise of bytes, so what a socket
+/// holds follows what its peer sent, not what it said it would send.
+pub(crate) fn take_frame(
+    buffered: &mut BytesMut,
+    codec: &mut Codec,
+    max_frame: usize,
+) -> Option<Result<Message, ProtocolError>> {
+    let (header, length) = frame_header(buffered)?;
+    if length > max_frame as u64 {
+        *buffered = BytesMut::new();
+        return Some(Err(ProtocolError::Overflow));
     }
+    // Within `max_frame`, so the sum cannot overflow.
+    if (buffered.len() as u64) < header as u64 + length {
+        return None;
+    }
+    let frame = codec.decode(buffered).transpose()?;
+    if buffered.is_empty() {
+        *buffered = BytesMut::new();
+    }
+    Some(frame.and_then(message_of))
+}
+
+/// Every message in `bytes`, read as a socket reads what its peer sends, up to the first error
+/// (where a socket closes). For the fuzz target of the wire (`fuzzing.rs`).
+pub(crate) fn messages_in(bytes: &[u8], max_frame: usize) -> Vec<Message> {
+    let (mut buffered, mut codec) = (BytesMut::from(bytes), Codec::new().max_size(max_frame));
+    let mut messages = Vec::new();
+    while let Some(Ok(message)) = take_frame(&mut buffered, &mut codec, max_frame) {
+        messages.push(message);
+    }
+    messages
+}
+
+/// The length of a frame's header (mask included) and of the payload it declares, once the header's
+/// length bytes are in `bytes` (RFC 6455 5.2).
+fn frame_header(bytes: &[u8]) -> Option<(usize, u64)> {
+    let second = *bytes.get(1)?;
+    let mask = if second & 0x80 == 0 { 0 } else { 4 };
+    let extended = |n: usize| bytes.get(2..2 + n);
+    let (extra, length) = match second & 0x7f {
+        126 => extended(2).map(|b| (2, u64::from(u16::from_be_bytes([b[0], b[1]]))))?,
+        127 => extended(8).map(|b| (8, u64::from_be_bytes(b.try_into().unwrap_or([0xff; 8]))))?,
+        short => (0, u64::from(short)),
+    };
+    Some((2 + extra + mask, length))
 }
 
 /// A decoded frame as the connection reads it: text that is not UTF-8 is refused (as
@@ -180,6 +212,7 @@ mod tests {
     use super::*;
     use crate::ws_transport::RealtimeConfig;
     use actix_http::ws::{CloseCode, CloseReason};
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A client's masked frame, as a browser sends it.
@@ -294,13 +327,31 @@ mod tests {
     }
 
     #[test]
-    fn the_declared_length_is_read_from_each_form_of_header() {
+    fn the_header_is_read_from_each_form_of_it() {
         for len in [5, 300, 70_000] {
             let frame = client_frame(Message::Binary(vec![0; len].into()));
-            assert_eq!(declared_length(&frame[..frame.len().min(14)]), Some(len as u64));
+            let header = frame.len() - len;
+            assert_eq!(frame_header(&frame[..frame.len().min(14)]), Some((header, len as u64)));
         }
-        assert_eq!(declared_length(&[0x81]), None, "not yet a header");
-        assert_eq!(declared_length(&[0x81, 0xfe, 0x01]), None);
+        assert_eq!(frame_header(&[0x81]), None, "not yet a header");
+        assert_eq!(frame_header(&[0x81, 0xfe, 0x01]), None);
+        assert_eq!(frame_header(&[0x81, 0x05]), Some((2, 5)), "unmasked, as a server sends");
+    }
+
+    #[actix_rt::test]
+    async fn a_header_alone_holds_no_room_for_the_payload_it_announces() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut wire = Wire::new(Box::new(server), &[], 64 * 1024);
+        let announced = client_frame(Message::Text("z".repeat(60_000).into()));
+        client.write_all(&announced[..100]).await.unwrap();
+        let mut out = Outbound::new(&RealtimeConfig::default());
+        let waited = tokio::time::timeout(Duration::from_millis(50), wire.recv(&mut out)).await;
+        assert!(waited.is_err(), "the frame is not whole yet");
+        assert_eq!(wire.read_buf.len(), 100);
+        assert!(wire.read_buf.capacity() < 8 * 1024, "{} bytes held", wire.read_buf.capacity());
+        client.write_all(&announced[100..]).await.unwrap();
+        let frame = wire.recv(&mut out).await;
+        assert!(matches!(frame, Some(Ok(Message::Text(t))) if t.len() == 60_000));
     }
 
     #[actix_rt::test]
