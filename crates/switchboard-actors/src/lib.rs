@@ -87,8 +87,8 @@ pub use studio_flows::{
 };
 pub use taskrouter::{
     EventQuery, Feed, FeedItem, ListedTask, LoggedRouterEvent, NewTask, NewWorker,
-    ReservationAnswer, Routed, RouterRefusal, Subject, TaskChanges, TaskRouter, WorkerChanges,
-    WorkerSubscription, OFFLINE_ACTIVITY,
+    ReservationAnswer, Routed, RouterRefusal, Subject, TaskChanges, TaskRouter, TaskSummary,
+    WorkerChanges, WorkerSubscription, OFFLINE_ACTIVITY,
 };
 pub use users::{NewUser, UserChange, UserDirectory, UserRejection, UserView};
 pub use workspaces::{WorkspaceChange, WorkspaceDirectory};

@@ -393,6 +393,57 @@ async fn open_tasks_are_counted_and_a_task_whose_caches_were_forgotten_changes_a
     assert_eq!(router.task(workspace, sid).unwrap().as_ref(), Some(&canceled));
 }
 
+/// Two customers' tasks made one after the other (the first is the first in line), once both
+/// are idle: as listed, read from the log.
+async fn two_idle_tasks(
+    engine: &Engine,
+    workspace: Sid,
+) -> Vec<switchboard_routing::task::TaskState> {
+    let router = engine.task_router();
+    for n in 0..2 {
+        let (from, id) = (format!("+141555503{n:02}"), format!("SMi{n}"));
+        engine.channels().inbound(sms(&from, "hi", &id)).await.unwrap().unwrap();
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut listed = Vec::new();
+    for _ in 0..200 {
+        listed = router.tasks(workspace).unwrap();
+        let open = router.tasks_in_memory().iter().filter(|t| t.is_live()).count();
+        if listed.len() == 2 && open == 0 {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.len(), 2, "both tasks listed, read from the log");
+    listed
+}
+
+/// Issue 20: a supervisor's overview (polled by every supervisor's console) shows idle tasks
+/// from what the router keeps of them, exactly as their states say, reading nothing from the log.
+#[actix_rt::test]
+async fn a_supervisors_overview_of_idle_tasks_reads_nothing_from_the_log() {
+    use switchboard_routing::task::AssignmentStatus;
+
+    let (Setup { engine, .. }, workspace) = with_task_flow(Duration::from_millis(300)).await;
+    let router = engine.task_router();
+    let listed = two_idle_tasks(&engine, workspace).await;
+    let reads = router.tasks_read_from_log();
+    let summaries = router.task_summaries(workspace);
+    assert_eq!(router.tasks_read_from_log(), reads, "the overview read no task from the log");
+    assert!(router.tasks_in_memory().is_empty(), "and woke none");
+    assert_eq!(summaries.len(), 2);
+    for (summary, task) in summaries.iter().zip(&listed) {
+        assert_eq!(Some(summary.sid), task.sid, "in the list's order");
+        assert_eq!(summary.status, AssignmentStatus::Pending);
+        assert_eq!(summary.queue_sid, task.route.as_ref().map(|r| r.queue_sid));
+        assert!(summary.queue_sid.is_some(), "waiting in a queue");
+        assert_eq!(summary.queue_entered, task.task_queue_entered_date);
+        assert_eq!(summary.date_created, task.date_created);
+        assert_eq!(summary.attributes, task.attributes);
+        assert_eq!(summary.holder, None);
+    }
+}
+
 /// Issue 20: a task that waits untouched for the hibernation period, offered to no one, leaves
 /// memory (the router keeps its place in line, its deadline, its age's base and what matching
 /// evaluates, its attributes' text among it, counted far below a task's state); it is still
@@ -406,22 +457,7 @@ async fn a_task_waiting_untouched_leaves_memory_and_is_offered_as_before() {
     let (Setup { engine, log, _dir }, workspace) = with_task_flow(Duration::from_millis(300)).await;
     let router = engine.task_router();
     let counted_before = engine.operations().memory().tasks_bytes;
-    for n in 0..2 {
-        let (from, id) = (format!("+141555503{n:02}"), format!("SMi{n}"));
-        engine.channels().inbound(sms(&from, "hi", &id)).await.unwrap().unwrap();
-        // One after the other: the first made is the first in line.
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut listed = Vec::new();
-    for _ in 0..200 {
-        listed = router.tasks(workspace).unwrap();
-        let open = router.tasks_in_memory().iter().filter(|t| t.is_live()).count();
-        if listed.len() == 2 && open == 0 {
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(listed.len(), 2, "both tasks listed, read from the log");
+    let listed = two_idle_tasks(&engine, workspace).await;
     let reads = router.tasks_read_from_log();
     let cut = router.task_list(workspace);
     assert!(cut.iter().all(|t| matches!(t, switchboard_actors::ListedTask::Idle { .. })));

@@ -372,8 +372,12 @@ fn stream(
         if frame["type"] != "message_added" {
             continue;
         }
+        // Only the stream's own messages carry their send time: a client action's message (sent
+        // meanwhile on another socket of the member's) is not one of them.
         let body = frame["body"].as_str().unwrap_or_default();
-        let sent: u64 = body.split(' ').next().and_then(|b| b.parse().ok()).unwrap_or(0);
+        let Some(sent) = body.split(' ').next().and_then(|b| b.parse::<u64>().ok()) else {
+            continue;
+        };
         latencies.push(received.saturating_sub(Duration::from_micros(sent)));
     }
     let sender_start = sender.join().map_err(|_| anyhow::anyhow!("the sender panicked"))?;

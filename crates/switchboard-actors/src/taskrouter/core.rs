@@ -88,6 +88,16 @@ pub(crate) struct Idle {
     filter: u32,
 }
 
+/// What memory keeps of an idle task that a supervisor's overview shows ([`Core::idle_summarized`]).
+pub(crate) struct IdleSummary<'a> {
+    pub sid: Sid,
+    pub date_created: Timestamp,
+    pub workflow_sid: Option<Sid>,
+    /// Its queue and when it entered it.
+    pub queue: Option<(Sid, Timestamp)>,
+    pub attributes: &'a str,
+}
+
 impl Idle {
     /// What matching evaluates for the idle task `view` is of: as [`WaitingTask::of`] makes it
     /// from a state, its attributes parsed now.
@@ -222,6 +232,21 @@ impl Core {
         self.idle.iter().map(|(sid, idle)| {
             let queue = self.matcher.waiting_view(*sid).map(|view| view.queue_sid);
             (*sid, idle.age_base, self.workflows.sid(idle.workflow), queue)
+        })
+    }
+
+    /// Each idle task as a supervisor's overview shows it, read from nothing: its SID, creation
+    /// (its age's base), workflow, queue, when it entered the queue, and its attributes' text.
+    pub fn idle_summarized(&self) -> impl Iterator<Item = IdleSummary<'_>> + '_ {
+        self.idle.iter().map(|(sid, idle)| {
+            let view = self.matcher.waiting_view(*sid);
+            IdleSummary {
+                sid: *sid,
+                date_created: idle.age_base,
+                workflow_sid: self.workflows.sid(idle.workflow),
+                queue: view.map(|view| (view.queue_sid, view.entered)),
+                attributes: &idle.attributes,
+            }
         })
     }
 

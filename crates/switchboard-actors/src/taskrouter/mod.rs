@@ -148,6 +148,34 @@ const TICK: Duration = Duration::from_millis(250);
 /// A task of a workspace's list before its page is cut ([`TaskRouter::task_list`]): its state
 /// when memory holds it; for an idle one (pending, waiting in its queue) what orders and filters
 /// the list, its state read for the page only ([`TaskRouter::listed_state`]).
+/// An open task as a supervisor's overview shows it ([`TaskRouter::task_summaries`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSummary {
+    pub sid: Sid,
+    pub status: AssignmentStatus,
+    pub queue_sid: Option<Sid>,
+    /// When it entered its queue (its creation if that is unknown).
+    pub queue_entered: Option<Timestamp>,
+    pub date_created: Timestamp,
+    pub attributes: String,
+    /// The worker whose reservation holds it (pending or accepted).
+    pub holder: Option<Sid>,
+}
+
+impl TaskSummary {
+    fn of_state(task: &TaskState) -> Option<TaskSummary> {
+        Some(TaskSummary {
+            sid: task.sid?,
+            status: task.assignment_status,
+            queue_sid: task.route.as_ref().map(|route| route.queue_sid),
+            queue_entered: task.task_queue_entered_date,
+            date_created: task.date_created,
+            attributes: task.attributes.clone(),
+            holder: task.holding_reservation().map(|r| r.worker_sid),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ListedTask {
     /// Boxed: a list holds many, most of them idle ones.
@@ -398,6 +426,41 @@ impl TaskRouter {
         });
         let mut all: Vec<ListedTask> = held.chain(idle).collect();
         all.sort_by_key(ListedTask::order);
+        all
+    }
+
+    /// The workspace's open tasks as a supervisor's overview shows them, oldest first, from
+    /// memory alone: a held task from its state, an idle one from what the router keeps of it.
+    /// Every supervisor's console polls the overview, so it must not read (and decrypt) each
+    /// waiting customer's task from the log as [`TaskRouter::tasks`] does.
+    pub fn task_summaries(&self, workspace: Sid) -> Vec<TaskSummary> {
+        let workflows = self.workspaces.with(workspace, |w| w.workflows.keys().copied().collect());
+        let workflows: std::collections::BTreeSet<Sid> = workflows.unwrap_or_default();
+        // Under the router's lock, as `task_list`: no task turns idle or is woken meanwhile.
+        let core = self.lock();
+        let tasks = self.tasks.read();
+        let open = |t: &&TaskState| {
+            t.is_live()
+                && t.workspace_sid == Some(workspace)
+                && !matches!(
+                    t.assignment_status,
+                    AssignmentStatus::Completed | AssignmentStatus::Canceled
+                )
+        };
+        let held = tasks.values().filter(open).filter_map(TaskSummary::of_state);
+        let idle = core.idle_summarized().filter(|idle| tasks.get(&idle.sid).is_none());
+        let idle = idle.filter(|idle| idle.workflow_sid.is_some_and(|w| workflows.contains(&w)));
+        let idle = idle.map(|idle| TaskSummary {
+            sid: idle.sid,
+            status: AssignmentStatus::Pending,
+            queue_sid: idle.queue.map(|(queue, _)| queue),
+            queue_entered: idle.queue.map(|(_, entered)| entered),
+            date_created: idle.date_created,
+            attributes: idle.attributes.to_owned(),
+            holder: None,
+        });
+        let mut all: Vec<TaskSummary> = held.chain(idle).collect();
+        all.sort_by_key(|t| (t.date_created, t.sid));
         all
     }
 

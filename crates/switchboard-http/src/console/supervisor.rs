@@ -10,7 +10,7 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use switchboard_actors::{NewTask, ReservationAnswer, TaskChanges};
+use switchboard_actors::{NewTask, ReservationAnswer, TaskChanges, TaskSummary};
 use switchboard_domain::{ChannelState, ConsoleAction, PersonCommand, PersonLinks, Sid, SidPrefix};
 use switchboard_routing::task::{AssignmentStatus, TaskState};
 use switchboard_routing::worker::WorkerState;
@@ -109,8 +109,8 @@ fn open(task: &TaskState) -> bool {
 }
 
 /// Whether a task waits for an agent (routed, none accepted).
-fn waiting(task: &TaskState) -> bool {
-    matches!(task.assignment_status, AssignmentStatus::Pending | AssignmentStatus::Reserved)
+fn waiting(task: &TaskSummary) -> bool {
+    matches!(task.status, AssignmentStatus::Pending | AssignmentStatus::Reserved)
 }
 
 /// The workspace's queues, agents and live conversations.
@@ -129,7 +129,8 @@ async fn overview(
     let workspace = links.workspace_sid;
     let now_ms = state.engine.now().as_millis();
     let router = state.engine.task_router();
-    let tasks: Vec<TaskState> = router.tasks(workspace)?.into_iter().filter(open).collect();
+    // From memory: a waiting customer's idle task is not read back from the log at each poll.
+    let tasks = router.task_summaries(workspace);
     let workers = router.workers(workspace);
     let conversations =
         tasks.iter().filter_map(|t| live_conversation(t, &workers, now_ms)).collect();
@@ -146,7 +147,7 @@ async fn overview(
 fn queue_loads(
     state: &AppState,
     workspace: Sid,
-    tasks: &[TaskState],
+    tasks: &[TaskSummary],
     now_ms: i64,
 ) -> Vec<QueueLoad> {
     let Some(config) = state.engine.workspaces().get(workspace) else { return Vec::new() };
@@ -158,8 +159,8 @@ fn queue_loads(
             let sid = kept.record.sid;
             let entered = tasks
                 .iter()
-                .filter(|t| waiting(t) && t.route.as_ref().is_some_and(|r| r.queue_sid == sid))
-                .map(|t| t.task_queue_entered_date.unwrap_or(t.date_created).as_millis());
+                .filter(|t| waiting(t) && t.queue_sid == Some(sid))
+                .map(|t| t.queue_entered.unwrap_or(t.date_created).as_millis());
             let (count, oldest) = entered.fold((0u32, None::<i64>), |(n, oldest), at| {
                 (n + 1, Some(oldest.map_or(at, |o| o.min(at))))
             });
@@ -188,7 +189,7 @@ fn agent_load(state: &AppState, worker: &WorkerState, now_ms: i64) -> AgentLoad 
 
 /// The task as a live conversation, if it names a chat channel.
 fn live_conversation(
-    task: &TaskState,
+    task: &TaskSummary,
     workers: &[WorkerState],
     now_ms: i64,
 ) -> Option<LiveConversation> {
@@ -198,16 +199,15 @@ fn live_conversation(
         .iter()
         .find_map(|key| attributes.get(*key).and_then(|v| v.as_str()))
         .map(str::to_owned);
-    let holder = task.holding_reservation().map(|r| r.worker_sid);
-    let agent = holder.and_then(|sid| {
+    let agent = task.holder.and_then(|sid| {
         workers.iter().find(|w| w.sid == Some(sid)).map(|w| w.friendly_name.clone())
     });
     Some(LiveConversation {
-        task_sid: task.sid?.to_string(),
+        task_sid: task.sid.to_string(),
         channel_sid,
-        status: task.assignment_status.as_str().to_owned(),
+        status: task.status.as_str().to_owned(),
         customer,
-        queue_sid: task.route.as_ref().map(|r| r.queue_sid.to_string()),
+        queue_sid: task.queue_sid.map(|queue| queue.to_string()),
         agent,
         age_secs: seconds_since(now_ms, task.date_created.as_millis()),
     })
