@@ -513,12 +513,7 @@ impl Connection {
                     // Dropped by the feed for falling behind: the worker catches up.
                     None => self.end(too_slow(timeout)),
                 },
-                _ = subscription.closing.wait_for(|closing| *closing) => self.end(Ending::Close {
-                    code: CloseCode::Away,
-                    reason: "server shutting down",
-                    grace: CLOSE_GRACE,
-                    discard: false,
-                }),
+                _ = subscription.closing.wait_for(|closing| *closing) => self.end(shutting_down()),
                 () = &mut expiry => {
                     self.send(json!({"type": "error", "code": 20104, "message": "Access token expired"}));
                     self.end(Ending::Close {
@@ -875,12 +870,17 @@ impl Connection {
     /// Waits until the queue has room for a frame of `len` bytes, handing frames to the peer meanwhile; false,
     /// and the connection ends, if the peer takes nothing for the whole timeout or is gone.
     async fn room_for(&mut self, len: usize) -> bool {
+        let mut closing = self.state.engine.hub().closing();
         while !self.out.has_room_for(len) {
             let timeout = self.config.ping_timeout;
-            match tokio::time::timeout(timeout, self.wire.flush(&mut self.out)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => self.end(Ending::Gone),
-                Err(_) => self.end(Ending::Silent),
+            // The daemon stopping does not wait for a slow reader to take its catch-up.
+            tokio::select! {
+                taken = tokio::time::timeout(timeout, self.wire.flush(&mut self.out)) => match taken {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => self.end(Ending::Gone),
+                    Err(_) => self.end(Ending::Silent),
+                },
+                _ = closing.wait_for(|closing| *closing) => self.end(shutting_down()),
             }
             if self.ending.is_some() {
                 return false;
@@ -892,6 +892,16 @@ impl Connection {
     /// Closes with `code` and `why` once what is queued went out.
     async fn close(self, code: CloseCode, why: &'static str) {
         self.finish(Ending::Close { code, reason: why, grace: CLOSE_GRACE, discard: false }).await;
+    }
+}
+
+/// How the daemon stopping ends a socket: 1001, with what is queued sent first.
+fn shutting_down() -> Ending {
+    Ending::Close {
+        code: CloseCode::Away,
+        reason: "server shutting down",
+        grace: CLOSE_GRACE,
+        discard: false,
     }
 }
 
