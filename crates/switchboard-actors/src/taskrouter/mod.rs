@@ -178,8 +178,15 @@ impl TaskSummary {
 
 #[derive(Debug, Clone)]
 pub enum ListedTask {
-    /// Boxed: a list holds many, most of them idle ones.
-    Held(Box<TaskState>),
+    /// In memory: what orders and filters it, its state read for the page only (a list of a
+    /// busy workspace does not copy every held task's state to show fifty).
+    Held {
+        sid: Sid,
+        date_created: Timestamp,
+        assignment_status: AssignmentStatus,
+        workflow_sid: Option<Sid>,
+        queue_sid: Option<Sid>,
+    },
     Idle {
         sid: Sid,
         date_created: Timestamp,
@@ -192,21 +199,21 @@ impl ListedTask {
     /// Where it is in the list: oldest created first.
     pub fn order(&self) -> (Timestamp, Option<Sid>) {
         match self {
-            ListedTask::Held(task) => (task.date_created, task.sid),
-            ListedTask::Idle { sid, date_created, .. } => (*date_created, Some(*sid)),
+            ListedTask::Held { sid, date_created, .. }
+            | ListedTask::Idle { sid, date_created, .. } => (*date_created, Some(*sid)),
         }
     }
 
     pub fn assignment_status(&self) -> AssignmentStatus {
         match self {
-            ListedTask::Held(task) => task.assignment_status,
+            ListedTask::Held { assignment_status, .. } => *assignment_status,
             ListedTask::Idle { .. } => AssignmentStatus::Pending,
         }
     }
 
     pub fn workflow_sid(&self) -> Option<Sid> {
         match self {
-            ListedTask::Held(task) => task.workflow_sid,
+            ListedTask::Held { workflow_sid, .. } => *workflow_sid,
             ListedTask::Idle { workflow_sid, .. } => Some(*workflow_sid),
         }
     }
@@ -214,8 +221,7 @@ impl ListedTask {
     /// The queue it waits or waited in.
     pub fn queue_sid(&self) -> Option<Sid> {
         match self {
-            ListedTask::Held(task) => task.route.map(|r| r.queue_sid),
-            ListedTask::Idle { queue_sid, .. } => *queue_sid,
+            ListedTask::Held { queue_sid, .. } | ListedTask::Idle { queue_sid, .. } => *queue_sid,
         }
     }
 }
@@ -418,7 +424,15 @@ impl TaskRouter {
         let core = self.lock();
         let tasks = self.tasks.read();
         let mine = |t: &&TaskState| t.is_live() && t.workspace_sid == Some(workspace);
-        let held = tasks.values().filter(mine).map(|t| ListedTask::Held(Box::new(t.clone())));
+        let held = tasks.values().filter(mine).filter_map(|t| {
+            Some(ListedTask::Held {
+                sid: t.sid?,
+                date_created: t.date_created,
+                assignment_status: t.assignment_status,
+                workflow_sid: t.workflow_sid,
+                queue_sid: t.route.map(|r| r.queue_sid),
+            })
+        });
         let idle = core.idle_listed().filter(|(sid, ..)| tasks.get(sid).is_none());
         let idle = idle.filter_map(|(sid, date_created, workflow, queue)| {
             let workflow_sid = workflow.filter(|w| workflows.contains(w))?;
@@ -464,13 +478,11 @@ impl TaskRouter {
         all
     }
 
-    /// A listed task's state: read from the log for an idle one (`None` if it is no longer
-    /// live).
+    /// A listed task's state, as it is now: from memory for a held one, from the log for an idle
+    /// one (or one that turned idle since); `None` if it is no longer live.
     pub fn listed_state(&self, task: ListedTask) -> Result<Option<TaskState>, EngineError> {
-        match task {
-            ListedTask::Held(state) => Ok(Some(*state)),
-            ListedTask::Idle { sid, .. } => Ok(self.tasks.fetch(sid)?.filter(TaskState::is_live)),
-        }
+        let (ListedTask::Held { sid, .. } | ListedTask::Idle { sid, .. }) = task;
+        Ok(self.tasks.fetch(sid)?.filter(TaskState::is_live))
     }
 
     /// The workspace's tasks in memory that were offered to someone (have reservations), oldest
