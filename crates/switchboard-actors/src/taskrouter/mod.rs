@@ -163,7 +163,8 @@ pub struct TaskSummary {
 }
 
 impl TaskSummary {
-    fn of_state(task: &TaskState) -> Option<TaskSummary> {
+    /// A held task's summary (`None` for a state that has no SID yet).
+    pub fn of_state(task: &TaskState) -> Option<TaskSummary> {
         Some(TaskSummary {
             sid: task.sid?,
             status: task.assignment_status,

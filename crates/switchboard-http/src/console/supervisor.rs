@@ -373,18 +373,21 @@ mod tests {
     #[test]
     fn a_task_naming_a_channel_is_a_live_conversation_with_its_customer_and_age() {
         let named = task(AssignmentStatus::Pending, r#"{"channelSid":"CH9","name":"Ada"}"#);
-        let live = live_conversation(&named, &[], 70_000).unwrap();
+        let summary = |task: &TaskState| TaskSummary::of_state(task).unwrap();
+        let live = live_conversation(&summary(&named), &[], 70_000).unwrap();
         assert_eq!((live.channel_sid.as_str(), live.customer.as_deref()), ("CH9", Some("Ada")));
         assert_eq!((live.status.as_str(), live.age_secs, live.agent), ("pending", 60, None));
         let sms = task(AssignmentStatus::Assigned, r#"{"channelSid":"CH9","from":"+1415"}"#);
+        let sms = summary(&sms);
         assert_eq!(live_conversation(&sms, &[], 0).unwrap().customer.as_deref(), Some("+1415"));
-        assert!(live_conversation(&task(AssignmentStatus::Pending, "{}"), &[], 0).is_none());
+        let unnamed = summary(&task(AssignmentStatus::Pending, "{}"));
+        assert!(live_conversation(&unnamed, &[], 0).is_none());
     }
 
     #[test]
     fn only_pending_and_reserved_tasks_wait_and_finished_ones_are_not_open() {
         use AssignmentStatus as S;
-        let waits = |s| waiting(&task(s, "{}"));
+        let waits = |s| waiting(&TaskSummary::of_state(&task(s, "{}")).unwrap());
         assert!(waits(S::Pending) && waits(S::Reserved));
         assert!(!waits(S::Assigned) && !waits(S::Wrapping));
         assert!(!open(&task(S::Completed, "{}")) && !open(&task(S::Canceled, "{}")));
