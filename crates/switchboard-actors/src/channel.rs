@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use switchboard_domain::{
-    Cause, ChannelCommand, ChannelEvent, ChannelState, Rejection, Sid, Timestamp,
+    Cause, ChannelCommand, ChannelEvent, ChannelState, NewMessage, Rejection, Sid, Timestamp,
 };
 use switchboard_store::{ChannelLog, EventLog, Executed, FlushTicket};
 
@@ -33,7 +33,7 @@ pub(crate) struct ChannelDeps {
     /// Whose subscriptions are asked when events become durable (`consumer`).
     pub consumers: Arc<crate::consumer::Consumers>,
     /// Runs the consumers that want them.
-    pub dispatcher: Recipient<crate::consumer::Wake>,
+    pub dispatcher: crate::consumer::Wakes,
     pub registry: Weak<Registry>,
     pub hibernate_after: Duration,
     pub users: Arc<crate::users::UserDirectory>,
@@ -98,6 +98,16 @@ impl Durability {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<ChannelState, EngineError>")]
 pub struct GetState;
+
+/// Posts a Studio step's message (author the flow, source `system`), and says whether the
+/// channel's replies go out through a provider, whose outcome the outbox then records: one
+/// visit, where asking for the state after the post copied all of it to read two fields.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(Result<Appended, Rejection>, bool), EngineError>")]
+pub struct PostForStudio {
+    pub message: NewMessage,
+    pub at: Timestamp,
+}
 
 /// Snapshots the channel's state if it is far enough past the latest snapshot, and stops the
 /// actor as hibernation does unless events still wait to be published (it then stops when
@@ -311,6 +321,34 @@ impl Handler<Execute> for ChannelActor {
     type Result = Result<Result<Appended, Rejection>, EngineError>;
 
     fn handle(&mut self, message: Execute, ctx: &mut Context<Self>) -> Self::Result {
+        self.execute(message, ctx)
+    }
+}
+
+impl Handler<PostForStudio> for ChannelActor {
+    type Result = Result<(Result<Appended, Rejection>, bool), EngineError>;
+
+    fn handle(&mut self, post: PostForStudio, ctx: &mut Context<Self>) -> Self::Result {
+        let commands = vec![ChannelCommand::PostMessage(post.message)];
+        let appended =
+            self.execute(Execute { commands, at: post.at, cause: Some(Cause::System) }, ctx)?;
+        let flows = Arc::clone(&self.deps.flows);
+        let state = self.loaded()?.state();
+        let flow = state.flex_flow_sid.and_then(|f| flows.get(f));
+        let customer = state.customer_address.as_deref();
+        let through_provider =
+            flow.is_some_and(|f| crate::consumer::replies::through_provider(&f.config, customer));
+        Ok((appended, through_provider))
+    }
+}
+
+impl ChannelActor {
+    /// Runs an [`Execute`]: appends, and waits for durability before publishing.
+    fn execute(
+        &mut self,
+        message: Execute,
+        ctx: &mut Context<Self>,
+    ) -> Result<Result<Appended, Rejection>, EngineError> {
         self.last_used = Instant::now();
         let at = message.at;
         let mut members: Vec<(Sid, String)> = self

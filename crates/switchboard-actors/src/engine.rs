@@ -13,7 +13,7 @@ use switchboard_domain::{Rejection, Sid, Timestamp};
 use switchboard_store::{ChannelLog, EventLog};
 
 use crate::channel::ChannelDeps;
-use crate::consumer::{Consumers, Dispatcher, Shared, Wake};
+use crate::consumer::{Consumers, Shared, Wake, Wakes};
 use crate::directory::{FlowDirectory, ServiceDirectory};
 use crate::hub::Hub;
 use crate::janitor::{Activity, Janitor};
@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub router_shards: usize,
     /// Number of arbiters (threads) that run channel actors.
     pub arbiters: usize,
+    /// Number of threads that run the log's consumers (beside the channels' arbiters).
+    pub consumer_threads: usize,
     /// Delivery to external integrations.
     pub outbox: crate::OutboxConfig,
     /// Fetching inbound media: limits and the WhatsApp Cloud API.
@@ -62,6 +64,7 @@ impl Default for EngineConfig {
             hibernate_after: Duration::from_secs(300),
             router_shards: 8,
             arbiters: 2,
+            consumer_threads: 2,
             outbox: crate::OutboxConfig::default(),
             media: crate::MediaConfig::default(),
         }
@@ -213,14 +216,14 @@ impl Engine {
         let shared = Shared::new(Arc::clone(&log), config.outbox.clone(), parts);
         let consumers = Arc::new(Consumers::new(Arc::new(shared), config.media.clone()));
         let hooks = consumers.shared();
-        let dispatcher = Dispatcher::new(Arc::clone(&consumers)).start();
+        let dispatcher = Wakes::start(&consumers, config.consumer_threads);
         set_dispatchers(&dispatcher, &users, &studio_flows, &task_router)?;
         registry.set_deps(Arc::new(ChannelDeps {
             log: Arc::clone(&log),
             hub: Arc::clone(&hub),
             janitor: activity,
             consumers: Arc::clone(&consumers),
-            dispatcher: dispatcher.clone().recipient(),
+            dispatcher: dispatcher.clone(),
             registry: Arc::downgrade(&registry),
             hibernate_after: config.hibernate_after,
             users: Arc::clone(&users),
@@ -271,7 +274,7 @@ impl Engine {
     fn resume_channels(
         &self,
         consumers: &Consumers,
-        dispatcher: &Addr<Dispatcher>,
+        dispatcher: &Wakes,
     ) -> Result<(), EngineError> {
         let log = &self.inner.log;
         for sid in self.channels().sids()? {
@@ -295,7 +298,7 @@ impl Engine {
 
     /// Wakes the delivery of users' changes to their service's post-event webhook where it
     /// stopped short or never began.
-    fn resume_user_webhooks(&self, dispatcher: &Addr<Dispatcher>) -> Result<(), EngineError> {
+    fn resume_user_webhooks(&self, dispatcher: &Wakes) -> Result<(), EngineError> {
         let log = &self.inner.log;
         for (user, service, changed) in self.inner.users.streams() {
             let Some((_, since)) = self.inner.services.post_webhook(service) else { continue };
@@ -315,7 +318,7 @@ impl Engine {
 
     /// Wakes the delivery of each Studio execution's requests where it stopped short or never
     /// began (a crash between an execution's change and its request's delivery).
-    fn resume_studio_requests(&self, dispatcher: &Addr<Dispatcher>) -> Result<(), EngineError> {
+    fn resume_studio_requests(&self, dispatcher: &Wakes) -> Result<(), EngineError> {
         let log = &self.inner.log;
         let consumer = crate::consumer::STUDIO_REQUESTS_CONSUMER;
         for (execution, head) in self.inner.studio_flows.execution_heads() {
@@ -449,12 +452,12 @@ impl Engine {
 /// Tells what wakes consumers from outside channels (users' changes, Studio executions, the
 /// workspaces' event logs) where the dispatcher is.
 fn set_dispatchers(
-    dispatcher: &Addr<Dispatcher>,
+    dispatcher: &Wakes,
     users: &UserDirectory,
     studio_flows: &StudioFlowDirectory,
     task_router: &crate::taskrouter::TaskRouter,
 ) -> Result<(), EngineError> {
-    users.set_dispatcher(dispatcher.clone().recipient());
-    studio_flows.set_dispatcher(dispatcher.clone().recipient());
-    task_router.set_event_dispatcher(dispatcher.clone().recipient())
+    users.set_dispatcher(dispatcher.clone());
+    studio_flows.set_dispatcher(dispatcher.clone());
+    task_router.set_event_dispatcher(dispatcher.clone())
 }

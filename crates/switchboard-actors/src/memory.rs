@@ -63,8 +63,8 @@ pub(crate) fn task(state: &switchboard_routing::task::TaskState) -> usize {
 }
 
 /// The bytes an open Studio execution holds in memory: its stream in the directory's map by
-/// SID, its strings (the context, mostly), and its channel's entry in the map of open
-/// executions by channel.
+/// SID, its strings (the context, mostly), its channel's entry in the map of open executions by
+/// channel, and its own in the map of their channels.
 pub(crate) fn studio_execution(state: &switchboard_studio::ExecutionState) -> usize {
     let waiting = match &state.waiting {
         Some(switchboard_studio::Waiting::MessageOutcome { name, .. })
@@ -77,8 +77,8 @@ pub(crate) fn studio_execution(state: &switchboard_studio::ExecutionState) -> us
         + state.reason.as_ref().map_or(0, String::capacity)
         + state.current.as_ref().map_or(0, |(_, name)| name.capacity())
         + waiting
-        // A hashbrown entry of (Sid, Sid) and its control byte, at a load of about 7/8.
-        + (size_of::<(Sid, Sid)>() + 1) * 8 / 7
+        // Two hashbrown entries of (Sid, Sid) and their control bytes, at a load of about 7/8.
+        + 2 * (size_of::<(Sid, Sid)>() + 1) * 8 / 7
 }
 
 /// What the daemon holds in memory for its channels, users and streams, by holder.

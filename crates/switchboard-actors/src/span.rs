@@ -40,4 +40,4 @@ macro_rules! handled_in_span {
     )+};
 }
 
-handled_in_span!(crate::channel::Execute, crate::channel::GetState);
+handled_in_span!(crate::channel::Execute, crate::channel::GetState, crate::channel::PostForStudio);

@@ -22,8 +22,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use actix::Recipient;
-
 use serde_json::Value;
 use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
 use switchboard_store::{EventLog, Listed, ReplayRecord};
@@ -103,8 +101,11 @@ pub struct StudioFlowDirectory {
     compiled: Mutex<HashMap<(Sid, u32), Arc<ValidDefinition>>>,
     /// The active execution of each channel that has one (one at a time), from their triggers.
     by_channel: Mutex<HashMap<Sid, Sid>>,
+    /// The channel of each execution held that a channel's message started: read from its
+    /// context once, not parsed again at each of its changes and requests.
+    channels: Mutex<HashMap<Sid, Sid>>,
     /// Told of every durable change of an execution (its requests' consumer).
-    dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
+    dispatcher: OnceLock<crate::consumer::Wakes>,
 }
 
 impl StudioFlowDirectory {
@@ -123,6 +124,7 @@ impl StudioFlowDirectory {
             executions,
             compiled: Mutex::new(HashMap::new()),
             by_channel: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
             dispatcher: OnceLock::new(),
         };
         let held: Vec<_> = directory.executions.read().values().cloned().collect();
@@ -133,20 +135,45 @@ impl StudioFlowDirectory {
         Ok(directory)
     }
 
-    pub(crate) fn set_dispatcher(&self, dispatcher: Recipient<crate::consumer::Wake>) {
+    pub(crate) fn set_dispatcher(&self, dispatcher: crate::consumer::Wakes) {
         let _ = self.dispatcher.set(dispatcher);
     }
 
     /// Keeps the channel's entry in step with `execution`: an active execution is its channel's
     /// (only a start makes one), and one that ended leaves.
     fn track(&self, execution: &ExecutionState) {
-        let (Some(sid), Some(channel)) = (execution.sid, channel_of(execution)) else { return };
+        let Some(sid) = execution.sid else { return };
+        let Some(channel) = self.channel_of_held(sid, execution) else { return };
         let mut by_channel = self.by_channel.lock().unwrap_or_else(|e| e.into_inner());
         if execution.is_active() {
             by_channel.insert(channel, sid);
         } else if by_channel.get(&channel) == Some(&sid) {
             by_channel.remove(&channel);
         }
+    }
+
+    /// The channel of `execution` (whose SID is `sid`), remembered while it is held.
+    fn channel_of_held(&self, sid: Sid, execution: &ExecutionState) -> Option<Sid> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(channel) = channels.get(&sid) {
+            return Some(*channel);
+        }
+        let channel = channel_of(execution)?;
+        channels.insert(sid, channel);
+        Some(channel)
+    }
+
+    /// The channel whose message started execution `sid`, and the flow it runs, from memory
+    /// while it is held; `None` for an execution no channel started (or not held).
+    pub(crate) fn origin_held(&self, sid: Sid) -> Option<(Sid, Sid)> {
+        let flow = self.executions.read().get(&sid)?.flow_sid?;
+        let channel = *self.channels.lock().unwrap_or_else(|e| e.into_inner()).get(&sid)?;
+        Some((channel, flow))
+    }
+
+    /// The friendly name of flow `sid`, if it exists (a copy of the name alone).
+    pub fn friendly_name(&self, sid: Sid) -> Option<String> {
+        self.flows.read().get(&sid).filter(|f| f.is_live()).map(|f| f.friendly_name.clone())
     }
 
     /// After a durable change of `execution`: its channel's entry, its listings, and its
@@ -182,6 +209,7 @@ impl StudioFlowDirectory {
             }
         }
         self.executions.forget(sid);
+        self.channels.lock().unwrap_or_else(|e| e.into_inner()).remove(&sid);
         Ok(())
     }
 
@@ -726,9 +754,12 @@ mod tests {
             )
         };
         carried_out(sids[0]).unwrap();
+        assert_eq!(studio.origin_held(sids[0]), Some((channel(1), flow)));
         studio.settle_held(sids[0]).unwrap();
         studio.settle_held(sids[2]).unwrap();
         assert_eq!(studio.executions_held(), 2, "the first has gone, the active one stays");
+        assert_eq!(studio.origin_held(sids[0]), None, "its channel is forgotten with it");
+        assert_eq!(studio.origin_held(sids[2]), Some((channel(3), flow)));
         let first = studio.execution(sids[0]).unwrap().expect("read from the log");
         assert_eq!(first.status, ExecutionStatus::Ended);
         let page = |skip, take, within| {

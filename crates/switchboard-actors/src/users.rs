@@ -11,8 +11,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use actix::Recipient;
-
 use switchboard_domain::{IndexKind, Sid, SidPrefix, Timestamp, UserCommand, UserState};
 use switchboard_store::EventLog;
 
@@ -57,7 +55,7 @@ pub struct UserChange {
 pub struct UserDirectory {
     users: Streams<UserState>,
     /// Told of durable REST changes, for service webhooks; set once the consumers run.
-    dispatcher: OnceLock<Recipient<crate::consumer::Wake>>,
+    dispatcher: OnceLock<crate::consumer::Wakes>,
 }
 
 impl UserDirectory {
@@ -66,7 +64,7 @@ impl UserDirectory {
         Ok(UserDirectory { users, dispatcher: OnceLock::new() })
     }
 
-    pub(crate) fn set_dispatcher(&self, dispatcher: Recipient<crate::consumer::Wake>) {
+    pub(crate) fn set_dispatcher(&self, dispatcher: crate::consumer::Wakes) {
         let _ = self.dispatcher.set(dispatcher);
     }
 

@@ -399,7 +399,8 @@ impl Consumers {
     }
 }
 
-/// Runs woken consumers: each consumer one run at a time per stream, side by side.
+/// Runs woken consumers on its thread: each consumer one run at a time per stream, side by side.
+/// There is one on each of the consumers' own arbiters ([`Wakes`] says which takes a stream).
 #[derive(Debug)]
 pub struct Dispatcher {
     consumers: Arc<Consumers>,
@@ -409,6 +410,46 @@ impl Dispatcher {
     pub(crate) fn new(consumers: Arc<Consumers>) -> Dispatcher {
         Dispatcher { consumers }
     }
+}
+
+/// Where wakes go: a dispatcher on each of the consumers' own arbiters (threads), each stream
+/// always to the same one. The consumers' work (reading the log, the Studio steps, the
+/// providers' calls) was all on the actix `System`'s one thread, which a bot conversation's
+/// four appends and outbound call per message kept busy while the other cores waited; on the
+/// channels' arbiters instead, it slowed the channel actors that answer the webhooks. A
+/// stream's dispatcher is chosen by the first eight bytes of its id, which a channel shares
+/// with the executions its messages start (`Sid::message_of`), so a bot conversation runs on
+/// one thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Wakes {
+    shards: Arc<[Recipient<Wake>]>,
+}
+
+impl Wakes {
+    /// A dispatcher started on each of `threads` new arbiters (at least one).
+    pub(crate) fn start(consumers: &Arc<Consumers>, threads: usize) -> Wakes {
+        let shards = (0..threads.max(1))
+            .map(|_| {
+                let consumers = Arc::clone(consumers);
+                let arbiter = Arbiter::new().handle();
+                Dispatcher::start_in_arbiter(&arbiter, move |_| Dispatcher::new(consumers))
+                    .recipient()
+            })
+            .collect();
+        Wakes { shards }
+    }
+
+    /// Hands `wake` to its stream's dispatcher.
+    pub(crate) fn do_send(&self, wake: Wake) {
+        if let Some(shard) = self.shards.get(shard_of(wake.stream_sid, self.shards.len())) {
+            shard.do_send(wake);
+        }
+    }
+}
+
+/// Which of `shards` dispatchers delivers `stream`: by the first eight bytes of its id.
+fn shard_of(stream: Sid, shards: usize) -> usize {
+    crate::registry::shard(&stream.id().get(..8), shards)
 }
 
 impl Actor for Dispatcher {
@@ -447,8 +488,11 @@ pub(crate) fn start_at(
     stream: Sid,
     woken_at: u64,
 ) -> Result<u64, StoreError> {
-    if log.has_cursor(consumer, stream)? {
-        return log.cursor(consumer, stream);
+    // A cursor past the start was recorded: one read on the path of every run, the second only
+    // while a stream's delivery is at its start.
+    let cursor = log.cursor(consumer, stream)?;
+    if cursor > 0 || log.has_cursor(consumer, stream)? {
+        return Ok(cursor);
     }
     log.set_cursor(consumer, stream, woken_at)?;
     Ok(woken_at)
@@ -539,5 +583,20 @@ mod tests {
         assert_eq!(seqs(wake(0, 3), 1), vec![1, 2]);
         assert_eq!(seqs(wake(0, u64::MAX), 2), vec![2, 3, 4]);
         assert!(seqs(wake(0, 2), 2).is_empty());
+    }
+
+    #[test]
+    fn a_channel_and_the_executions_its_messages_start_go_to_one_dispatcher() {
+        let shards = 4;
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..64u8 {
+            let channel = Sid::from_parts(SidPrefix::CHANNEL, [n.wrapping_mul(37); 16]);
+            let message = Sid::message_of(channel, u64::from(n) * 3);
+            // As the Studio trigger names the execution a message starts.
+            let execution = Sid::from_parts(SidPrefix::STUDIO_EXECUTION, message.id());
+            assert_eq!(shard_of(execution, shards), shard_of(channel, shards), "{channel}");
+            seen.insert(shard_of(channel, shards));
+        }
+        assert_eq!(seen.len(), shards, "channels are spread over every dispatcher");
     }
 }

@@ -84,19 +84,19 @@ async fn deliver(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
     let log = &shared.log;
     let channel = wake.stream_sid;
     let start = super::start_at(log, CONSUMER, channel, wake.from_seq)?;
-    for record in durable_records::<Recorded>(log, &wake, start)? {
-        let seq = record.seq();
-        if let ReplayRecord::Event { event, .. } = &record {
-            if let Some((index, sent, error)) = outcome_of(&event.event) {
-                let error = error.map(|e| format!("{}: {}", e.code, e.message));
-                if let Err(why) = on_report(shared, channel, index, sent, error).await {
-                    super::give_up(log, CONSUMER, channel, seq, &why, Destination::Studio)?;
-                }
-            }
+    let records = durable_records::<Recorded>(log, &wake, start)?;
+    let Some(end) = records.last().map(|r| r.seq() + 1) else { return Ok(()) };
+    for record in &records {
+        let ReplayRecord::Event { seq, event, .. } = record else { continue };
+        let Some((index, sent, error)) = outcome_of(&event.event) else { continue };
+        let error = error.map(|e| format!("{}: {}", e.code, e.message));
+        if let Err(why) = on_report(shared, channel, index, sent, error).await {
+            super::give_up(log, CONSUMER, channel, *seq, &why, Destination::Studio)?;
         }
-        log.set_cursor(CONSUMER, channel, seq + 1)?;
     }
-    Ok(())
+    // The cursor once, past the run: a report read again after a crash is one its execution
+    // already took (or no longer waits on), which records nothing.
+    log.set_cursor(CONSUMER, channel, end)
 }
 
 /// Gives one report on message `index` to the channel's execution if the message is the one

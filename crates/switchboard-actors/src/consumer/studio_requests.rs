@@ -39,7 +39,7 @@ use switchboard_studio::{
 };
 
 use super::{durable_records, Consumer, Run, Shared, Wake};
-use crate::channel::Execute;
+use crate::channel::{Execute, PostForStudio};
 use crate::metrics::Destination;
 use crate::outbound::OutboundError;
 use crate::taskrouter::NewTask;
@@ -68,10 +68,8 @@ pub(crate) fn cursor(shared: &Shared, execution: Sid) -> Result<u64, StoreError>
 }
 
 pub(crate) fn log_cursor(log: &EventLog, execution: Sid) -> Result<u64, StoreError> {
-    if log.has_cursor(CONSUMER, execution)? {
-        return log.cursor(CONSUMER, execution);
-    }
-    Ok(0)
+    // A cursor never recorded reads as 0: the execution's start.
+    log.cursor(CONSUMER, execution)
 }
 
 /// Carries out every pending request of one execution, in order; an execution that has ended
@@ -90,23 +88,39 @@ async fn carry_out_all(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
     let execution = wake.stream_sid;
     let start = cursor(shared, execution)?;
     let records = durable_records::<Recorded<ExecutionEvent>>(log, &wake, start)?;
-    if records.is_empty() {
-        return Ok(());
-    }
+    let Some(end) = records.last().map(|r| r.seq() + 1) else { return Ok(()) };
     let Some(origin) = origin(shared, execution)? else {
-        let end = records.last().map_or(start, |r| r.seq() + 1);
         return log.set_cursor(CONSUMER, execution, end);
     };
+    let mut passed = start;
     for record in records {
-        let seq = record.seq();
-        if let ReplayRecord::Event { event, .. } = &record {
-            if let Err(why) = carry_out(shared, &origin, execution, &event.event).await {
-                super::give_up(log, CONSUMER, execution, seq, &why, Destination::Studio)?;
-            }
+        let ReplayRecord::Event { seq, event, .. } = &record else { continue };
+        if !is_request(&event.event) {
+            continue;
         }
-        log.set_cursor(CONSUMER, execution, seq + 1)?;
+        if let Err(why) = carry_out(shared, &origin, execution, &event.event).await {
+            super::give_up(log, CONSUMER, execution, *seq, &why, Destination::Studio)?;
+        }
+        // Past each request at once: a restart must not carry it out twice.
+        passed = seq + 1;
+        log.set_cursor(CONSUMER, execution, passed)?;
+    }
+    // Past the events that ask nothing (steps entered, outputs, waits) in one write: read
+    // again after a crash, they still ask nothing.
+    if passed < end {
+        log.set_cursor(CONSUMER, execution, end)?;
     }
     Ok(())
+}
+
+/// Whether an event asks something of the world.
+fn is_request(event: &ExecutionEvent) -> bool {
+    matches!(
+        event,
+        ExecutionEvent::MessageRequested { .. }
+            | ExecutionEvent::HttpRequested { .. }
+            | ExecutionEvent::FlexTaskRequested { .. }
+    )
 }
 
 /// Where an execution came from: its channel and the Studio flow it runs.
@@ -115,8 +129,12 @@ struct Origin {
     flow: Sid,
 }
 
-/// The execution's channel (from its trigger, in its first event) and flow.
+/// The execution's channel (from its trigger) and flow: remembered while it is held, else
+/// read from its first event.
 fn origin(shared: &Shared, execution: Sid) -> Result<Option<Origin>, StoreError> {
+    if let Some((channel, flow)) = shared.studio.origin_held(execution) {
+        return Ok(Some(Origin { channel, flow }));
+    }
     let first = shared.log.read::<Recorded<ExecutionEvent>>(execution, 0).next().transpose()?;
     let Some(ReplayRecord::Event { event, .. }) = first else { return Ok(None) };
     let ExecutionEvent::ExecutionStarted { flow_sid, trigger, .. } = event.event else {
@@ -164,8 +182,7 @@ async fn post_message(
     step: Sid,
     body: &str,
 ) -> Option<ExecutionInput> {
-    let author =
-        shared.studio.get(origin.flow).map_or_else(|| "Studio".into(), |f| f.friendly_name);
+    let author = shared.studio.friendly_name(origin.flow).unwrap_or_else(|| "Studio".into());
     let message = NewMessage {
         author,
         body: body.to_owned(),
@@ -174,27 +191,34 @@ async fn post_message(
         source: MessageSource::System,
         provider_message_id: Some(step.to_string()),
     };
-    let posted = record(shared, origin.channel, vec![ChannelCommand::PostMessage(message)]).await;
-    let (sent, error) = match posted {
-        Ok(()) | Err(Posted::Refused(Rejection::AlreadyStored { .. })) => {
-            match through_provider(shared, origin.channel).await {
-                Ok(true) => return None,
-                Ok(false) => (true, None),
-                Err(why) => (false, Some(why)),
-            }
-        }
+    let (sent, error) = match post(shared, origin.channel, message).await {
+        // The outbox records what becomes of it.
+        Ok(true) => return None,
+        Ok(false) => (true, None),
         Err(Posted::Refused(rejection)) => (false, Some(rejection.to_string())),
         Err(Posted::Failed(why)) => (false, Some(why)),
     };
     Some(ExecutionInput::MessageOutcome { step_sid: step, sent, error })
 }
 
-/// Whether the channel's replies go out through a provider, whose outcome the outbox records.
-async fn through_provider(shared: &Shared, channel: Sid) -> Result<bool, String> {
-    let state = super::studio_trigger::channel_state(shared, channel).await?;
-    let flow = state.flex_flow_sid.and_then(|f| shared.flows.get(f));
-    let customer = state.customer_address.as_deref();
-    Ok(flow.is_some_and(|f| super::replies::through_provider(&f.config, customer)))
+/// Posts the bot's message through the channel's actor and waits until it is durable (a post
+/// repeated after a crash finds it stored: done too); `Ok(true)` when the channel's replies go
+/// out through a provider, whose outcome the outbox records.
+async fn post(shared: &Shared, channel: Sid, message: NewMessage) -> Result<bool, Posted> {
+    let Some(registry) = shared.registry.upgrade() else {
+        return Err(Posted::Failed("the engine is stopping".into()));
+    };
+    let at = shared.clock.now();
+    let post = || PostForStudio { message: message.clone(), at };
+    match registry.ask(channel, None, post).await {
+        Ok(Ok((Ok(done), through_provider))) => match done.durability.wait().await {
+            Ok(()) => Ok(through_provider),
+            Err(error) => Err(Posted::Failed(error.to_string())),
+        },
+        Ok(Ok((Err(Rejection::AlreadyStored { .. }), through_provider))) => Ok(through_provider),
+        Ok(Ok((Err(rejection), _))) => Err(Posted::Refused(rejection)),
+        Ok(Err(error)) | Err(error) => Err(Posted::Failed(error.to_string())),
+    }
 }
 
 enum Posted {

@@ -16,7 +16,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use actix::Recipient;
 use switchboard_domain::{Recorded, Sid, Timestamp};
 use switchboard_routing::event_log::{
     event_sid, log_sid, record_of, seq_of, workspace_of, EventLogEvent, EventLogState, EventRecord,
@@ -72,7 +71,7 @@ pub(crate) struct EventLogs {
     /// How many events of each log are durable: what reads go up to.
     durable: RwLock<BTreeMap<Sid, u64>>,
     /// Where `EventCallbackUrl` delivery is woken (set once the consumers run).
-    dispatcher: OnceLock<Recipient<Wake>>,
+    dispatcher: OnceLock<crate::consumer::Wakes>,
 }
 
 impl EventLogs {
@@ -84,7 +83,7 @@ impl EventLogs {
         Ok(EventLogs { streams, durable: RwLock::new(durable), dispatcher: OnceLock::new() })
     }
 
-    pub fn set_dispatcher(&self, dispatcher: Recipient<Wake>) {
+    pub fn set_dispatcher(&self, dispatcher: crate::consumer::Wakes) {
         let _ = self.dispatcher.set(dispatcher);
     }
 

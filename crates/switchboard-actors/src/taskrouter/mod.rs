@@ -371,7 +371,7 @@ impl TaskRouter {
     /// delivery stopped short (a start).
     pub(crate) fn set_event_dispatcher(
         &self,
-        dispatcher: actix::Recipient<crate::consumer::Wake>,
+        dispatcher: crate::consumer::Wakes,
     ) -> Result<(), EngineError> {
         self.event_logs.set_dispatcher(dispatcher);
         self.event_logs.resume(&self.workspaces)
