@@ -249,7 +249,7 @@ pub(crate) fn connect_from(
 /// address, Linux's `connect` takes even ports first and then searches the range for a free one,
 /// so past about 14 000 sockets (half of the default 28 232 ports) every connect pays a search:
 /// this tool's accept rate fell off a cliff there, the daemon's did not.
-pub(crate) fn spread_source(n: usize) -> std::net::Ipv4Addr {
+fn spread_source(n: usize) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::new(127, 0, 0, 2 + (n % 8) as u8)
 }
 

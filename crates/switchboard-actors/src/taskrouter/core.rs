@@ -88,7 +88,8 @@ pub(crate) struct Idle {
     filter: u32,
 }
 
-/// What memory keeps of an idle task that a supervisor's overview shows ([`Core::idle_summarized`]).
+/// What memory keeps of an idle task that lists and a supervisor's overview show
+/// ([`Core::idle_summarized`]).
 pub(crate) struct IdleSummary<'a> {
     pub sid: Sid,
     pub date_created: Timestamp,
@@ -96,6 +97,12 @@ pub(crate) struct IdleSummary<'a> {
     /// Its queue and when it entered it.
     pub queue: Option<(Sid, Timestamp)>,
     pub attributes: &'a str,
+}
+
+impl IdleSummary<'_> {
+    pub fn queue_sid(&self) -> Option<Sid> {
+        self.queue.map(|(queue, _)| queue)
+    }
 }
 
 impl Idle {
@@ -224,19 +231,9 @@ impl Core {
         &self.idle
     }
 
-    /// Each idle task as a list orders and filters it, read from nothing: its SID, creation
-    /// (its age's base), workflow and queue.
-    pub fn idle_listed(
-        &self,
-    ) -> impl Iterator<Item = (Sid, Timestamp, Option<Sid>, Option<Sid>)> + '_ {
-        self.idle.iter().map(|(sid, idle)| {
-            let queue = self.matcher.waiting_view(*sid).map(|view| view.queue_sid);
-            (*sid, idle.age_base, self.workflows.sid(idle.workflow), queue)
-        })
-    }
-
-    /// Each idle task as a supervisor's overview shows it, read from nothing: its SID, creation
-    /// (its age's base), workflow, queue, when it entered the queue, and its attributes' text.
+    /// Each idle task as a list orders and filters it and a supervisor's overview shows it, read
+    /// from nothing: its SID, creation (its age's base), workflow, queue, when it entered the
+    /// queue, and its attributes' text.
     pub fn idle_summarized(&self) -> impl Iterator<Item = IdleSummary<'_>> + '_ {
         self.idle.iter().map(|(sid, idle)| {
             let view = self.matcher.waiting_view(*sid);

@@ -145,9 +145,6 @@ pub const OFFLINE_ACTIVITY: &str = "Offline";
 /// How often due deadlines are looked for.
 const TICK: Duration = Duration::from_millis(250);
 
-/// A task of a workspace's list before its page is cut ([`TaskRouter::task_list`]): its state
-/// when memory holds it; for an idle one (pending, waiting in its queue) what orders and filters
-/// the list, its state read for the page only ([`TaskRouter::listed_state`]).
 /// An open task as a supervisor's overview shows it ([`TaskRouter::task_summaries`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskSummary {
@@ -177,6 +174,9 @@ impl TaskSummary {
     }
 }
 
+/// A task of a workspace's list before its page is cut ([`TaskRouter::task_list`]): what orders
+/// and filters the list, held or idle (pending, waiting in its queue), its state read for the
+/// page only ([`TaskRouter::listed_state`]).
 #[derive(Debug, Clone)]
 pub enum ListedTask {
     /// In memory: what orders and filters it, its state read for the page only (a list of a
@@ -418,9 +418,7 @@ impl TaskRouter {
     /// orders and filters an idle task, so a list reads the idle tasks of its page only
     /// ([`TaskRouter::listed_state`]).
     pub fn task_list(&self, workspace: Sid) -> Vec<ListedTask> {
-        // An idle task's workflow says its workspace.
-        let workflows = self.workspaces.with(workspace, |w| w.workflows.keys().copied().collect());
-        let workflows: std::collections::BTreeSet<Sid> = workflows.unwrap_or_default();
+        let workflows = self.workflows_of(workspace);
         // Under the router's lock: no task turns idle or is woken between the two reads.
         let core = self.lock();
         let tasks = self.tasks.read();
@@ -434,10 +432,11 @@ impl TaskRouter {
                 queue_sid: t.route.map(|r| r.queue_sid),
             })
         });
-        let idle = core.idle_listed().filter(|(sid, ..)| tasks.get(sid).is_none());
-        let idle = idle.filter_map(|(sid, date_created, workflow, queue)| {
-            let workflow_sid = workflow.filter(|w| workflows.contains(w))?;
-            Some(ListedTask::Idle { sid, date_created, workflow_sid, queue_sid: queue })
+        let idle = core.idle_summarized().filter(|idle| tasks.get(&idle.sid).is_none());
+        let idle = idle.filter_map(|idle| {
+            let workflow_sid = idle.workflow_sid.filter(|w| workflows.contains(w))?;
+            let (sid, date_created) = (idle.sid, idle.date_created);
+            Some(ListedTask::Idle { sid, date_created, workflow_sid, queue_sid: idle.queue_sid() })
         });
         let mut all: Vec<ListedTask> = held.chain(idle).collect();
         all.sort_by_key(ListedTask::order);
@@ -449,18 +448,12 @@ impl TaskRouter {
     /// Every supervisor's console polls the overview, so it must not read (and decrypt) each
     /// waiting customer's task from the log as [`TaskRouter::tasks`] does.
     pub fn task_summaries(&self, workspace: Sid) -> Vec<TaskSummary> {
-        let workflows = self.workspaces.with(workspace, |w| w.workflows.keys().copied().collect());
-        let workflows: std::collections::BTreeSet<Sid> = workflows.unwrap_or_default();
+        let workflows = self.workflows_of(workspace);
         // Under the router's lock, as `task_list`: no task turns idle or is woken meanwhile.
         let core = self.lock();
         let tasks = self.tasks.read();
         let open = |t: &&TaskState| {
-            t.is_live()
-                && t.workspace_sid == Some(workspace)
-                && !matches!(
-                    t.assignment_status,
-                    AssignmentStatus::Completed | AssignmentStatus::Canceled
-                )
+            t.is_live() && t.workspace_sid == Some(workspace) && !t.assignment_status.is_final()
         };
         let held = tasks.values().filter(open).filter_map(TaskSummary::of_state);
         let idle = core.idle_summarized().filter(|idle| tasks.get(&idle.sid).is_none());
@@ -468,7 +461,7 @@ impl TaskRouter {
         let idle = idle.map(|idle| TaskSummary {
             sid: idle.sid,
             status: AssignmentStatus::Pending,
-            queue_sid: idle.queue.map(|(queue, _)| queue),
+            queue_sid: idle.queue_sid(),
             queue_entered: idle.queue.map(|(_, entered)| entered),
             date_created: idle.date_created,
             attributes: idle.attributes.to_owned(),
@@ -477,6 +470,12 @@ impl TaskRouter {
         let mut all: Vec<TaskSummary> = held.chain(idle).collect();
         all.sort_by_key(|t| (t.date_created, t.sid));
         all
+    }
+
+    /// The workflows of `workspace`: an idle task's workflow says its workspace.
+    fn workflows_of(&self, workspace: Sid) -> std::collections::BTreeSet<Sid> {
+        let workflows = self.workspaces.with(workspace, |w| w.workflows.keys().copied().collect());
+        workflows.unwrap_or_default()
     }
 
     /// A listed task's state, as it is now: from memory for a held one, from the log for an idle

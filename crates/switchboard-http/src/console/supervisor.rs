@@ -105,7 +105,7 @@ fn seconds_since(now_ms: i64, then_ms: i64) -> u64 {
 
 /// Whether a task is open: not completed, canceled or deleted.
 fn open(task: &TaskState) -> bool {
-    !matches!(task.assignment_status, AssignmentStatus::Completed | AssignmentStatus::Canceled)
+    !task.assignment_status.is_final()
 }
 
 /// Whether a task waits for an agent (routed, none accepted).
