@@ -1,6 +1,7 @@
 //! Figures of the daemon beyond ingestion. `realtime`: WebSockets under pressure (issue 28): a
 //! client action to its `ack` beside a ping to its pong on the same socket; the delay from a
-//! webhook to the member's frame at a steady rate, alone and with many other sockets connected;
+//! webhook to the member's frame at a steady rate, alone and with many other sockets connected
+//! (most idle, some active customers the stream is spread over, each reading its own channel);
 //! resident memory while sockets that never read are streamed to, beside the same stream without
 //! them; and how long SIGTERM takes with all those sockets still open. `memory`: resident memory
 //! per channel, live and hibernated, with many channels.
@@ -29,6 +30,11 @@ pub struct RealtimeArgs {
     /// Idle authenticated sockets connected beside the member's during the second stream.
     #[arg(long, default_value_t = 1000)]
     sockets: usize,
+    /// Active customers beside the idle sockets, each reading on its own socket in a channel of
+    /// its own, the crowded stream spread over their channels and the member's. Default: 1 % of
+    /// `--sockets`, the issue's "most idle, 1 % active".
+    #[arg(long)]
+    active: Option<usize>,
     /// Sockets of the member that never read, with a 4 KiB receive buffer, during the last stream.
     #[arg(long, default_value_t = 100)]
     slow_readers: usize,
@@ -52,10 +58,19 @@ pub struct MemoryArgs {
 const API_KEY: &str = "SK0123456789abcdef0123456789abcdef";
 const CUSTOMER: &str = "+14155550999";
 
+/// A customer writing in by SMS, and their socket, a member of the channel their first message
+/// opened.
+struct Customer {
+    number: String,
+    socket: Socket,
+    channel: String,
+}
+
 pub(crate) type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
 pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
-    enough_descriptors(args.sockets + args.slow_readers)?;
+    let active = args.active.unwrap_or(args.sockets / 100);
+    enough_descriptors(args.sockets + active + args.slow_readers)?;
     let scratch = tempfile::tempdir()?;
     let (daemon, base) = start_daemon_with(
         &crate::http::daemon_binary(&args.binary)?,
@@ -65,11 +80,11 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     let mut daemon = Stopped(daemon);
     setup_flow(&base)?;
     let pid = daemon.0.id();
-    let mut member = connect(&base, CUSTOMER, None)?;
-    let channel = first_channel(&base, &mut member)?;
+    let mut customers = vec![customer(&base, CUSTOMER, 0)?];
+    let channel = customers[0].channel.clone();
     let mut second = connect(&base, CUSTOMER, None)?;
 
-    let (acks, pongs) = actions(&mut member, &channel, args.actions)?;
+    let (acks, pongs) = actions(&mut second, &channel, args.actions)?;
     println!("## Client actions, {} one after the other on one socket\n", args.actions);
     print_round_trips([
         ("`message` → `ack` (durable)", acks),
@@ -81,7 +96,7 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
         args.per_second, args.seconds
     );
     println!("| sockets connected | frames received | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|");
-    let alone = stream(&base, &mut member, args, 0, "")?;
+    let alone = stream(&base, &mut customers, args, 0, "")?;
     print_stream_row("the member's only", &alone);
     let rss_before_idle = rss_kib(pid)?;
     let started = Instant::now();
@@ -93,22 +108,10 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
     // Settled: the handshakes' buffers are freed, and each socket has sent `ready`.
     std::thread::sleep(Duration::from_millis(500));
     let idle_kib = rss_kib(pid)?.saturating_sub(rss_before_idle);
-    // Actions again, on a second socket of the member's, while the stream runs beside the idle
-    // sockets: the issue's figure is an action's round trip under that load, not on a quiet
-    // daemon.
-    let (crowded, loaded_acks) = std::thread::scope(|scope| {
-        let acting = scope.spawn(|| actions(&mut second, &channel, args.actions));
-        let crowded = stream(&base, &mut member, args, 1, "");
-        (crowded, acting.join().map_err(|_| anyhow::anyhow!("the actions' thread panicked")))
-    });
-    let (crowded, (loaded_acks, loaded_pongs)) = (crowded?, loaded_acks??);
-    print_stream_row(&format!("the member's and {} idle ones", args.sockets), &crowded);
-    println!(
-        "\nDuring that stream, {} actions then {} pings one after the other on a second socket \
-         of the member's:\n",
-        args.actions, args.actions
-    );
-    print_round_trips([("`message` → `ack`", loaded_acks), ("`ping` → `pong`", loaded_pongs)]);
+    for n in 1..=active {
+        customers.push(customer(&base, &format!("+1415557{n:04}"), n)?);
+    }
+    crowded(&base, &mut customers, &mut second, &channel, args, idle.len())?;
     println!(
         "\n{} authenticated sockets connected one after the other at {}; RSS +{} ({:.1} KiB \
          each).",
@@ -117,16 +120,19 @@ pub fn run_latency(args: &RealtimeArgs) -> anyhow::Result<()> {
         mib(idle_kib),
         idle_kib as f64 / args.sockets.max(1) as f64
     );
+    let mut member = customers.swap_remove(0);
+    drop(customers);
+    let member = std::slice::from_mut(&mut member);
 
     // 1.5 KB bodies (Twilio's limit is 1 600 characters), so that the backlog is real bytes.
     let padding = " ".repeat(1500);
-    let yardstick = memory_during(pid, || stream(&base, &mut member, args, 2, &padding))?;
+    let yardstick = memory_during(pid, || stream(&base, member, args, 2, &padding))?;
     let rss_before_slow = rss_kib(pid)?;
     let mut slow = Vec::with_capacity(args.slow_readers);
     for _ in 0..args.slow_readers {
         slow.push(connect(&base, CUSTOMER, Some(4096))?);
     }
-    let with_slow = memory_during(pid, || stream(&base, &mut member, args, 3, &padding))?;
+    let with_slow = memory_during(pid, || stream(&base, member, args, 3, &padding))?;
     println!(
         "\n## Resident memory, {} messages/s of 1.5 KB for {} s\n",
         args.per_second, args.seconds
@@ -277,21 +283,31 @@ fn tcp_connect(
     Ok(TcpStream::from(fd))
 }
 
-/// Opens the customer's channel with one webhook and returns its SID, from the member's frames.
-fn first_channel(base: &str, member: &mut Socket) -> anyhow::Result<String> {
+/// `number`'s socket, and the channel its first webhook opened, from its frames. The webhook's
+/// SID (`SMff…{n}`) is of no round of [`stream`]'s (`SM{round}…`), so none is taken for a redelivery.
+fn customer(base: &str, number: &str, n: usize) -> anyhow::Result<Customer> {
+    let mut socket = connect(base, number, None)?;
     let agent = ureq::AgentBuilder::new().build();
-    post_webhook(&agent, &format!("{base}/webhooks/twilio"), "hello", "SM0")?;
+    let url = format!("{base}/webhooks/twilio");
+    post_webhook(&agent, &url, number, "hello", &format!("SMff{n:030x}"))?;
     loop {
-        let frame = read_json(member)?;
+        let frame = read_json(&mut socket)?;
         if frame["type"] == "message_added" {
-            return Ok(frame["channel_sid"].as_str().unwrap_or_default().to_owned());
+            let channel = frame["channel_sid"].as_str().unwrap_or_default().to_owned();
+            return Ok(Customer { number: number.to_owned(), socket, channel });
         }
     }
 }
 
-fn post_webhook(agent: &ureq::Agent, url: &str, body: &str, sid: &str) -> anyhow::Result<()> {
+fn post_webhook(
+    agent: &ureq::Agent,
+    url: &str,
+    from: &str,
+    body: &str,
+    sid: &str,
+) -> anyhow::Result<()> {
     let params = vec![
-        ("From".to_owned(), CUSTOMER.to_owned()),
+        ("From".to_owned(), from.to_owned()),
         ("To".to_owned(), NUMBER.to_owned()),
         ("Body".to_owned(), body.to_owned()),
         ("MessageSid".to_owned(), sid.to_owned()),
@@ -337,11 +353,48 @@ fn actions(member: &mut Socket, channel: &str, count: u64) -> anyhow::Result<(Ru
     Ok((acks, Run::from(pongs, started.elapsed())))
 }
 
-/// Webhooks at `per_second` for `seconds`, each body its send time (then `padding`); the member's
-/// socket times each `message_added`: (frames received, sent, delays).
+/// The crowded round: the stream spread over every customer's channel beside `idle` idle
+/// sockets, while `second` (another socket of the first customer's) times actions in `channel`
+/// as the issue asks: an action's round trip under that load, not on a quiet daemon. Prints the
+/// stream's row and the actions' round trips.
+fn crowded(
+    base: &str,
+    customers: &mut [Customer],
+    second: &mut Socket,
+    channel: &str,
+    args: &RealtimeArgs,
+    idle: usize,
+) -> anyhow::Result<()> {
+    let (crowded, acted) = std::thread::scope(|scope| {
+        let acting = scope.spawn(|| actions(second, channel, args.actions));
+        let crowded = stream(base, customers, args, 1, "");
+        (crowded, acting.join().map_err(|_| anyhow::anyhow!("the actions' thread panicked")))
+    });
+    let (crowded, (acks, pongs)) = (crowded?, acted??);
+    let active = customers.len() - 1;
+    print_stream_row(
+        &format!(
+            "the member's, {active} active customers' (the stream spread over their {} \
+             channels) and {idle} idle ones",
+            active + 1
+        ),
+        &crowded,
+    );
+    println!(
+        "\nDuring that stream, {} actions then {} pings one after the other on a second socket \
+         of the member's:\n",
+        args.actions, args.actions
+    );
+    print_round_trips([("`message` → `ack`", acks), ("`ping` → `pong`", pongs)]);
+    Ok(())
+}
+
+/// Webhooks at `per_second` for `seconds`, the nth from the nth customer round the list, each
+/// body its send time (then `padding`); every customer's socket, on a thread of its own, times
+/// its `message_added` frames: (frames received, sent, delays).
 fn stream(
     base: &str,
-    member: &mut Socket,
+    customers: &mut [Customer],
     args: &RealtimeArgs,
     round: u64,
     padding: &str,
@@ -350,6 +403,7 @@ fn stream(
     let url = format!("{base}/webhooks/twilio");
     let interval = Duration::from_nanos(1_000_000_000 / args.per_second.max(1));
     let padding = padding.to_owned();
+    let numbers: Vec<String> = customers.iter().map(|c| c.number.clone()).collect();
     let sender = std::thread::spawn(move || {
         let agent = ureq::AgentBuilder::new().build();
         let started = Instant::now();
@@ -359,15 +413,40 @@ fn stream(
                 std::thread::sleep(wait);
             }
             let body = format!("{} {padding}", started.elapsed().as_micros());
-            let _ = post_webhook(&agent, &url, &body, &format!("SM{round:02x}{n:030x}"));
+            let from = &numbers[n as usize % numbers.len()];
+            let _ = post_webhook(&agent, &url, from, &body, &format!("SM{round:02x}{n:030x}"));
         }
         started
     });
     // The sender's clock starts a moment after ours; the difference is measured on one clock.
     let reader_start = Instant::now();
+    let shares = customers.len() as u64;
+    let timed = std::thread::scope(|scope| {
+        let readers: Vec<_> = (customers.iter_mut().enumerate())
+            .map(|(i, customer)| {
+                let expected = total / shares + u64::from((i as u64) < total % shares);
+                scope.spawn(move || timed_frames(&mut customer.socket, expected, reader_start))
+            })
+            .collect();
+        readers.into_iter().map(|reader| reader.join()).collect::<Vec<_>>()
+    });
+    let sender_start = sender.join().map_err(|_| anyhow::anyhow!("the sender panicked"))?;
+    let skew = sender_start.saturating_duration_since(reader_start);
+    let mut latencies = Vec::with_capacity(total as usize);
+    for reader in timed {
+        let reader = reader.map_err(|_| anyhow::anyhow!("a reader panicked"))?;
+        latencies.extend(reader.into_iter().map(|l| l.saturating_sub(skew)));
+    }
+    let received = latencies.len();
+    Ok((received, total, Run::from(latencies, Duration::from_secs(args.seconds))))
+}
+
+/// Up to `expected` of the stream's `message_added` frames on `socket`, each as its arrival since
+/// `reader_start` less its send time; fewer if the socket goes quiet (its read timeout).
+fn timed_frames(socket: &mut Socket, expected: u64, reader_start: Instant) -> Vec<Duration> {
     let mut latencies = Vec::new();
-    while (latencies.len() as u64) < total {
-        let Ok(frame) = read_json(member) else { break };
+    while (latencies.len() as u64) < expected {
+        let Ok(frame) = read_json(socket) else { break };
         let received = reader_start.elapsed();
         if frame["type"] != "message_added" {
             continue;
@@ -380,11 +459,7 @@ fn stream(
         };
         latencies.push(received.saturating_sub(Duration::from_micros(sent)));
     }
-    let sender_start = sender.join().map_err(|_| anyhow::anyhow!("the sender panicked"))?;
-    let skew = sender_start.saturating_duration_since(reader_start);
-    let latencies: Vec<Duration> = latencies.into_iter().map(|l| l.saturating_sub(skew)).collect();
-    let received = latencies.len();
-    Ok((received, total, Run::from(latencies, Duration::from_secs(args.seconds))))
+    latencies
 }
 
 /// Runs `load` while sampling the RSS of `pid` every 50 ms: (at start, highest, at end), KiB.
