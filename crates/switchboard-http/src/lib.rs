@@ -39,6 +39,7 @@ mod meta;
 pub mod metrics;
 pub mod openapi;
 pub mod rate;
+mod route_shapes;
 pub mod state;
 mod studio;
 mod taskrouter;

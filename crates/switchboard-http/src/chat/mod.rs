@@ -17,23 +17,24 @@ mod webhooks;
 use actix_web::HttpRequest;
 use serde_json::Value;
 use switchboard_domain::{ChannelCommand, ChannelState, Sid, SidPrefix};
-use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::route_shapes::Routes;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 
-/// Every Chat v2 route, in the order the OpenAPI document lists them.
-pub fn routes(cfg: &mut ServiceConfig) {
-    services::routes(cfg);
-    channels::routes(cfg);
-    members::routes(cfg);
-    messages::routes(cfg);
-    users::routes(cfg);
-    user_channels::routes(cfg);
-    roles::routes(cfg);
-    webhooks::routes(cfg);
-    invites::routes(cfg);
-}
+/// Every Chat v2 route, a group per resource (`crate::route_shapes`), in the order the OpenAPI
+/// document lists them.
+pub(crate) const GROUPS: &[Routes] = &[
+    services::routes,
+    channels::routes,
+    members::routes,
+    messages::routes,
+    users::routes,
+    user_channels::routes,
+    roles::routes,
+    webhooks::routes,
+    invites::routes,
+];
 
 /// Runs commands on a channel and turns a domain rejection into Twilio's error.
 pub(crate) async fn run(

@@ -16,19 +16,16 @@ use switchboard_studio::{
     ExecutionState, FlowStatus, StudioFlowRejection, StudioFlowState, ValidationError,
     MAX_DEFINITION_BYTES,
 };
-use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::route_shapes::Routes;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 use crate::twilio::form::{read_form, TwilioForm, FORM_LIMIT_BYTES};
 
-pub fn routes(cfg: &mut ServiceConfig) {
-    // `Flows/Validate` before `Flows/{flow}`, which its path would match too.
-    cfg.configure(flows::routes)
-        .configure(revisions::routes)
-        .configure(executions::routes)
-        .configure(steps::routes);
-}
+/// Every Studio v2 route, a group per resource (`crate::route_shapes`). `Flows/Validate` and
+/// `Flows/{flow}`, which its path would match too, are in one group, `flows`.
+pub(crate) const GROUPS: &[Routes] =
+    &[flows::routes, revisions::routes, executions::routes, steps::routes];
 
 /// The largest form that carries a definition: any definition the domain takes (1 MiB),
 /// however it is percent-encoded (3 bytes a byte at worst), beside the other parameters.

@@ -18,21 +18,22 @@ use switchboard_domain::{Sid, SidPrefix};
 use switchboard_routing::task::TaskRejection;
 use switchboard_routing::worker::WorkerRejection;
 use switchboard_routing::workspace::{WorkspaceCommand, WorkspaceRejection, WorkspaceState};
-use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::route_shapes::Routes;
 use crate::state::AppState;
 use crate::twilio::error::ApiError;
 
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.configure(workspaces::routes)
-        .configure(activities::routes)
-        .configure(task_channels::routes)
-        .configure(task_queues::routes)
-        .configure(workflows::routes)
-        .configure(workers::routes)
-        .configure(tasks::routes)
-        .configure(events::routes);
-}
+/// Every TaskRouter v1 route, a group per resource (`crate::route_shapes`).
+pub(crate) const GROUPS: &[Routes] = &[
+    workspaces::routes,
+    activities::routes,
+    task_channels::routes,
+    task_queues::routes,
+    workflows::routes,
+    workers::routes,
+    tasks::routes,
+    events::routes,
+];
 
 /// The SID in the path segment `name`, of the kind `prefix` names; anything else is not found.
 fn path_sid(request: &HttpRequest, name: &str, prefix: SidPrefix) -> Result<Sid, ApiError> {
