@@ -81,6 +81,8 @@ fn metrics_count_what_was_done_and_name_no_sid_or_number() {
     let (service, flow) = daemon.sms_flow(false);
     let before = scrape(&daemon);
     assert_twilio_error(&daemon.get_anonymous("/metrics"), 401, 20003);
+    // A documented path asked with a method it does not take: 405, counted under its template.
+    assert_twilio_error(&daemon.delete("/chat/v2/Services"), 405, 20004);
     let (customer, message_sid) = ("+14155550171", "SM0000000000000000000000000000a171");
     for _ in 0..2 {
         let answer = daemon.sms(customer, "where is my order?", message_sid);
@@ -112,6 +114,9 @@ fn metrics_count_what_was_done_and_name_no_sid_or_number() {
     assert_eq!(moved(WEBHOOK_LATENCIES), 2.0);
     let upgrades = "switchboard_http_requests_total{route=\"/ws\",method=\"GET\",status=\"1xx\"}";
     assert_eq!(moved(upgrades), 2.0, "{}", after.text);
+    let refused = "switchboard_http_requests_total{route=\"/chat/v2/Services\",method=\"DELETE\",\
+                   status=\"4xx\"}";
+    assert_eq!(moved(refused), 1.0, "{}", after.text);
     assert_eq!(moved("switchboard_websockets_opened_total"), 2.0);
     assert_eq!(websockets_open_total(&after), 0.0, "closed again");
     assert_eq!(after.value("switchboard_channel_actors_live"), 1.0, "the customer's channel");

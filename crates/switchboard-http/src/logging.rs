@@ -80,13 +80,9 @@ pub async fn access_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let began = Instant::now();
-    let route = crate::metrics::route_label(&request);
     let method = crate::metrics::method_label(request.method());
     let answer = next.call(request).await;
-    let status = match &answer {
-        Ok(response) => response.status(),
-        Err(error) => error.as_response_error().status_code(),
-    };
+    let (status, route) = crate::metrics::answered(&answer);
     tracing::info!(
         target: ACCESS_TARGET,
         method,

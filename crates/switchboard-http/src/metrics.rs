@@ -14,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpMessage, HttpRequest, HttpResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use switchboard_actors::Engine;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -219,13 +219,9 @@ pub async fn record_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let began = Instant::now();
-    let route = route_label(&request);
     let method = method_label(request.method());
     let answer = next.call(request).await;
-    let status = match &answer {
-        Ok(response) => response.status(),
-        Err(error) => error.as_response_error().status_code(),
-    };
+    let (status, route) = answered(&answer);
     metrics::histogram!(REQUEST_SECONDS, "route" => route.clone(), "method" => method)
         .record(began.elapsed().as_secs_f64());
     let status = status_class(status);
@@ -234,11 +230,31 @@ pub async fn record_requests(
     answer
 }
 
-/// The template of the route the path matches (`/chat/v2/Services/{service}`), looked up in
-/// the app's routes; never the path itself.
-pub(crate) fn route_label(request: &ServiceRequest) -> String {
-    request.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned())
+/// The status of an answer and the template of the route that gave it, for a label.
+pub(crate) fn answered<B>(
+    answer: &Result<ServiceResponse<B>, actix_web::Error>,
+) -> (StatusCode, String) {
+    match answer {
+        Ok(response) => (response.status(), route_label(response.request())),
+        // A middleware's refusal, before routing: no route gave it.
+        Err(error) => (error.as_response_error().status_code(), UNMATCHED.to_owned()),
+    }
 }
+
+/// The template of the route that answered (`/chat/v2/Services/{service}`), or of the
+/// documented path a request of another method asked for (`unrouted` leaves it); never the path
+/// itself. Read once routed: before, actix can only find it by trying every route's regex, and
+/// does not look past the first group of routes (`crate::route_shapes`).
+pub(crate) fn route_label(request: &HttpRequest) -> String {
+    let matched = request.match_pattern();
+    let documented = || request.extensions().get::<DocumentedPath>().map(|path| path.0.clone());
+    matched.or_else(documented).unwrap_or_else(|| UNMATCHED.to_owned())
+}
+
+/// The documented path template of a request no route took (a 405), left by `unrouted` for
+/// [`route_label`].
+#[derive(Debug, Clone)]
+pub(crate) struct DocumentedPath(pub(crate) String);
 
 /// A method as a label: the standard ones by name, anything a client made up as `other`.
 pub(crate) fn method_label(method: &Method) -> &'static str {

@@ -11,7 +11,7 @@
 
 use actix_web::dev::ResourceDef;
 use actix_web::http::{header, Method};
-use actix_web::{get, web, App, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{get, web, App, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -224,9 +224,9 @@ impl Served {
         Served { json: web::Bytes::from(json), routes }
     }
 
-    /// The methods the document gives for a concrete request path, if any path matches it.
-    fn allowed(&self, path: &str) -> Option<&[Method]> {
-        self.routes.iter().find(|(def, _)| def.is_match(path)).map(|(_, m)| m.as_slice())
+    /// The documented path a concrete request path matches, if any, and its methods.
+    fn documented(&self, path: &str) -> Option<(&ResourceDef, &[Method])> {
+        self.routes.iter().find(|(def, _)| def.is_match(path)).map(|(def, m)| (def, m.as_slice()))
     }
 }
 
@@ -268,9 +268,14 @@ pub(crate) async fn openapi_json(served: web::Data<Served>) -> HttpResponse {
 /// Requests no route took: 405 with `Allow` for a documented path, 404 otherwise. Register as
 /// the app's `default_service`.
 pub(crate) async fn unrouted(request: HttpRequest) -> HttpResponse {
-    let allowed = request
-        .app_data::<web::Data<Served>>()
-        .and_then(|served| served.allowed(request.path()).map(<[Method]>::to_vec));
+    let documented = request.app_data::<web::Data<Served>>().and_then(|served| {
+        let (path, methods) = served.documented(request.path())?;
+        Some((path.pattern().unwrap_or_default().to_owned(), methods.to_vec()))
+    });
+    let allowed = documented.map(|(path, methods)| {
+        request.extensions_mut().insert(crate::metrics::DocumentedPath(path));
+        methods
+    });
     match allowed {
         Some(methods) if !methods.is_empty() => {
             let mut response = ApiError::new(405, 20004, "Method not allowed").error_response();
