@@ -192,8 +192,15 @@ impl ConnectionCounter {
     /// Sheds a stalled body for each connection admitted past `max_connections` that found none
     /// to shed when it came (its bodies were too young, or still in their headers); without this,
     /// a server at its ceiling would accept nothing more until a deadline came. Called a few
-    /// times a second, from one task.
+    /// times a second, from one task; it also gives the lobby any place left unused (one whose
+    /// connection went, or was refused for its address, on its way in).
     pub fn shed_owed(&self) {
+        let open = self.total.load(Ordering::Relaxed);
+        for _ in open..self.ceiling {
+            if !self.lobby.place_made() {
+                break;
+            }
+        }
         // Connections that closed of themselves since made the room they owed.
         let over = self.total.load(Ordering::Relaxed).saturating_sub(self.shed_above);
         self.owed.fetch_min(over, Ordering::Relaxed);

@@ -62,17 +62,18 @@ impl Lobby {
         self.present.load(Ordering::Relaxed) == 0
     }
 
-    /// A place is made: it goes to the first connection still waiting, if any.
-    pub(crate) fn place_made(&self) {
+    /// A place is made: it goes to the first connection still waiting, if any; whether one was.
+    pub(crate) fn place_made(&self) -> bool {
         if self.is_empty() {
-            return;
+            return false;
         }
         let mut queue = self.queue();
         while let Some(bell) = queue.pop_front() {
             if bell.send(()).is_ok() {
-                return;
+                return true;
             }
         }
+        false
     }
 
     /// Enters the lobby, unless it is full.
@@ -278,18 +279,18 @@ mod tests {
         let mut first = lobby.enter().unwrap();
         let mut second = lobby.enter().unwrap();
         assert!(lobby.enter().is_none(), "full");
-        lobby.place_made();
+        assert!(lobby.place_made());
         assert_eq!(first.bell.try_recv(), Ok(()));
         assert!(second.bell.try_recv().is_err(), "the second waits");
         drop(first);
         let mut third = lobby.enter().unwrap();
         drop(second);
         // The place of one that left goes to the next still waiting.
-        lobby.place_made();
+        assert!(lobby.place_made());
         assert_eq!(third.bell.try_recv(), Ok(()));
         drop(third);
         assert!(lobby.is_empty());
-        lobby.place_made();
+        assert!(!lobby.place_made(), "nobody to give it to");
     }
 
     #[test]
@@ -333,6 +334,32 @@ mod tests {
         drop(held.pop());
         assert_eq!(waiting.await, Entry::Serve);
         assert!(counter.lobby().is_empty());
+    }
+
+    #[actix_rt::test]
+    async fn a_place_not_taken_is_given_again_by_the_tick() {
+        use futures_util::FutureExt as _;
+        use std::io::Write as _;
+        let limits = crate::limits::ServerLimits { max_connections: 0, ..Default::default() };
+        let counter = ConnectionCounter::for_limits(&limits, 2);
+        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let mut held: Vec<_> = (0..16).map(|_| counter.admit(ip).unwrap()).collect();
+        let (streams, mut clients): (Vec<_>, Vec<_>) =
+            [pair().await, pair().await].into_iter().unzip();
+        for client in &mut clients {
+            client.write_all(b"POST / HTTP/1.1\r\nContent-Length: 65000\r\n\r\nB").unwrap();
+        }
+        let mut first = Box::pin(counter.enter(&streams[0], true));
+        let mut second = Box::pin(counter.enter(&streams[1], true));
+        assert!(
+            first.as_mut().now_or_never().is_none() && second.as_mut().now_or_never().is_none()
+        );
+        drop(held.pop());
+        // The first is given the place but never takes it (gone on its way in, say).
+        assert_eq!(first.now_or_never(), Some(Entry::Serve));
+        assert!(second.as_mut().now_or_never().is_none(), "one place, one connection");
+        counter.shed_owed();
+        assert_eq!(second.now_or_never(), Some(Entry::Serve));
     }
 
     /// A server-side stream and its client.
