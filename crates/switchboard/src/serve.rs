@@ -51,7 +51,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| crate::cli::explain_open_error(e, &settings.data.dir()))?;
     let log = Arc::new(log);
     let credentials = crate::credentials::resolve(&log, &settings)?;
-    let start = Start::decide(&log, &settings, key, &source)?;
+    let start = Start::decide(&log, &settings, (key, &source), open_files)?;
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     actix_web::rt::System::new().block_on(serve(
         Arc::clone(&log),
@@ -61,7 +61,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         scheme,
         metrics,
         log_control,
-        open_files,
     ))?;
     log.mark_clean()?;
     tracing::info!("switchboard stopped cleanly");
@@ -75,14 +74,16 @@ struct Start {
     folder_credentials: crate::access::FolderCredentials,
     meta_app_secret: Option<Secret>,
     sandbox: Option<Arc<Sandbox>>,
+    /// The open-file limit in force, which sizes the lobby.
+    open_files: Option<u64>,
 }
 
 impl Start {
     fn decide(
         log: &EventLog,
         settings: &Settings,
-        key: MasterKey,
-        source: &KeySource,
+        (key, source): (MasterKey, &KeySource),
+        open_files: Option<u64>,
     ) -> anyhow::Result<Start> {
         let sandbox = (!settings.upstream_configured()).then(|| Arc::new(Sandbox::new()));
         // A sandboxed daemon checks Meta's webhooks with a development secret unless given one,
@@ -100,6 +101,7 @@ impl Start {
             folder_credentials,
             meta_app_secret,
             sandbox,
+            open_files,
         })
     }
 }
@@ -112,7 +114,6 @@ async fn serve(
     scheme: &str,
     metrics: PrometheusHandle,
     log_control: switchboard_http::logging::LogControl,
-    open_files: Option<u64>,
 ) -> anyhow::Result<()> {
     // Bound first: the public URL, which the engine's status callback is built on, may name the
     // port the system chose.
@@ -180,7 +181,7 @@ async fn serve(
     let metrics_on_main = metrics_server.is_none();
     let limits = settings.limits;
     let access_log = settings.logging.access_log;
-    let room = ConnectionRoom::within(&limits, open_files);
+    let room = ConnectionRoom::within(&limits, start.open_files);
     tracing::debug!(lobby = room.lobby, accept_cap = room.accept_cap, "connections");
     let connections = switchboard_http::limits::ConnectionCounter::for_limits(&limits, room.lobby);
     let stalled_bodies = connections.stalled_bodies();
