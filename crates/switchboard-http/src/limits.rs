@@ -248,10 +248,8 @@ impl ConnectionCounter {
                 // Shared: a WebSocket taken out of actix's dispatcher keeps it (`ws/upgraded.rs`).
                 data.insert(Rc::new(admitted));
                 // This one is in; a stalled one makes room for it, as its deadline would have.
-                // Past the ceiling only a whole request comes in (from the lobby): answered and
-                // gone at once, it sheds nothing.
-                let open = self.total.load(Ordering::Relaxed);
-                if open > self.shed_above && open <= self.ceiling && !self.stalled.shed_one() {
+                if self.total.load(Ordering::Relaxed) > self.shed_above && !self.stalled.shed_one()
+                {
                     self.owed.fetch_add(1, Ordering::Relaxed);
                 }
             }

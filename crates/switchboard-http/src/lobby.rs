@@ -4,7 +4,8 @@
 //! dropped (a dropped SYN is retried after 1 s, then 3 s, 7 s: `switchboard-bench hostile`,
 //! docs/BENCHMARKS.md). In the lobby a connection waits for a place, first come first served;
 //! one whose whole request has already arrived (a webhook, `/healthz`) does not wait: it is
-//! served at once, past the ceiling, since it takes no more than its answer. When the lobby is
+//! served at once, past the ceiling, since it takes no more than its answer (and, like any
+//! connection let in past `max_connections`, sheds a stalled body). When the lobby is
 //! full too, a newcomer gets one look at what it sent and, unless that is a whole request, a 503.
 
 use std::collections::VecDeque;
@@ -159,9 +160,11 @@ fn look(stream: &TcpStream) -> Option<Look> {
     }
 }
 
-/// Waits until `stream`'s request has arrived whole (or the peer went); forever for one that
-/// never will.
-async fn until_whole_or_gone(stream: &TcpStream) -> Look {
+/// Waits for `stream`'s first bytes and looks at them, once. Only once: waiting for more would
+/// mean clearing tokio's readiness, and the connection's reader, once let in, would then wait
+/// for bytes that came already (actix's header timeout answered 408). A request that was not
+/// whole at its first look waits for its place.
+async fn first_bytes(stream: &TcpStream) -> Look {
     loop {
         let Ok(ready) = stream.ready(tokio::io::Interest::READABLE).await else {
             return Look::Gone;
@@ -169,14 +172,8 @@ async fn until_whole_or_gone(stream: &TcpStream) -> Look {
         match look(stream) {
             // A peer that stopped sending (its end stays readable) with no whole request.
             Some(Look::NotWhole) if ready.is_read_closed() => return Look::Gone,
-            Some(Look::NotWhole) => {
-                // Only bytes arriving after this look wake the next: nothing runs between the
-                // look and this on the connection's thread, where tokio learns of new bytes.
-                let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                });
-            }
             Some(decided) => return decided,
+            // Nothing there after all (the look's `WouldBlock` cleared the readiness).
             None => {}
         }
     }
@@ -207,18 +204,20 @@ impl ConnectionCounter {
             return Entry::Serve;
         }
         let Some(mut waiting) = self.lobby().enter() else {
-            if plain && first_look(stream).await == Look::Whole {
-                return Entry::Serve;
+            let looked = if plain { first_look(stream).await } else { Look::NotWhole };
+            match looked {
+                Look::Whole => return Entry::Serve,
+                Look::Gone => return Entry::Drop,
+                Look::NotWhole => {}
             }
             metrics::counter!(crate::metrics::CONNECTIONS_TURNED_AWAY).increment(1);
             refuse(stream, plain);
             return Entry::Drop;
         };
         let looked = async {
-            if plain {
-                until_whole_or_gone(stream).await
-            } else {
-                std::future::pending().await
+            match plain.then_some(first_bytes(stream).await) {
+                Some(decided @ (Look::Whole | Look::Gone)) => decided,
+                _ => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -230,11 +229,7 @@ impl ConnectionCounter {
 
 /// One look at what a newcomer sent, waiting up to [`FIRST_LOOK`] for its first bytes.
 async fn first_look(stream: &TcpStream) -> Look {
-    match tokio::time::timeout(FIRST_LOOK, stream.readable()).await {
-        Ok(Ok(())) => look(stream).unwrap_or(Look::NotWhole),
-        Ok(Err(_)) => Look::Gone,
-        Err(_) => Look::NotWhole,
-    }
+    tokio::time::timeout(FIRST_LOOK, first_bytes(stream)).await.unwrap_or(Look::NotWhole)
 }
 
 /// A 503 (plain HTTP only; written by the system call itself, as a connection this new may not
@@ -372,28 +367,28 @@ mod tests {
     }
 
     #[actix_rt::test]
-    async fn a_look_waits_for_the_rest_of_a_request_and_sees_a_peer_go() {
+    async fn a_look_waits_for_the_first_bytes_reads_none_and_sees_a_peer_go() {
         use std::io::Write as _;
         let (server, mut client) = pair().await;
         assert_eq!(look(&server).unwrap_or(Look::NotWhole), Look::NotWhole, "nothing yet");
-        client.write_all(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\na").unwrap();
-        let waiting = until_whole_or_gone(&server);
+        let waiting = first_bytes(&server);
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
-            client.write_all(b"bc").unwrap();
+            client.write_all(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\na").unwrap();
             client
         });
-        assert_eq!(waiting.await, Look::Whole);
+        assert_eq!(waiting.await, Look::NotWhole, "a byte of three");
         let client = writer.join().unwrap();
+        // Whoever reads it next (actix, let in) reads it at once: the look cleared nothing.
         let mut read = [0u8; 64];
-        assert_eq!(server.peek(&mut read).await.unwrap(), 41, "the looks read nothing");
+        assert_eq!(server.try_read(&mut read).unwrap(), 39);
         drop(client);
         // A peer that goes with half a request, or with nothing, is gone.
         for sent in [&b"POST / HTTP/1.1\r\n"[..], b""] {
             let (server, mut client) = pair().await;
             client.write_all(sent).unwrap();
             drop(client);
-            assert_eq!(until_whole_or_gone(&server).await, Look::Gone);
+            assert_eq!(first_bytes(&server).await, Look::Gone);
         }
     }
 }
