@@ -1,6 +1,7 @@
 //! Limits on what a stranger controls, through the real daemon: stalled bodies and headers are
 //! cut, one address cannot hold more than its share of connections (refused at once, no file
-//! descriptor kept) while others are still answered, signed webhooks take no longer bodies than
+//! descriptor kept) while others are still answered, a full server sheds stalled bodies and,
+//! past its ceiling, answers a whole request at once while stalled ones wait, signed webhooks take no longer bodies than
 //! REST, names are as long as Twilio allows, an oversized WebSocket frame gets close 1009, and
 //! health answers say what they are.
 
@@ -235,10 +236,12 @@ fn a_full_server_sheds_stalled_bodies_so_newcomers_are_answered() {
     // Every connection past the hundred cost a stalled one its place: cut with 408 and closed.
     let (cut, still_open) = cut_and_open(&mut hostile, 50, wait);
     assert!(cut >= 50, "{cut} stalled connections were cut, {still_open} still open");
-    assert!(counter(&daemon, "switchboard_connections_shed_total") >= 50.0);
-    // The daemon never held more than its ceiling: no descriptor was taken past it.
+    let shed = counter(&daemon, "switchboard_connections_shed_total");
+    assert!(shed >= 50.0, "{shed} shed, {cut} cut, {still_open} still open");
+    // No descriptor is kept for a connection that went: the daemon holds those still open
+    // (past the ceiling of 116, in its lobby) and no more.
     let during = open_descriptors(&daemon);
-    assert!(during <= before + 116 + 2, "{before} descriptors before, {during} while full");
+    assert!(during <= before + still_open + 2, "{before} descriptors before, {during} while full");
     drop(hostile);
     let deadline = Instant::now() + wait;
     while open_descriptors(&daemon) > before + 2 && Instant::now() < deadline {
@@ -246,6 +249,40 @@ fn a_full_server_sheds_stalled_bodies_so_newcomers_are_answered() {
     }
     let after = open_descriptors(&daemon);
     assert!(after <= before + 2, "{before} descriptors before, {after} after");
+}
+
+#[test]
+fn past_its_ceiling_a_server_answers_whole_requests_at_once_while_stalled_ones_wait() {
+    // No body is shed or cut while the test runs: past the ceiling the only way in is the
+    // lobby's, where a connection whose whole request has arrived does not wait.
+    let (_temp, daemon) = start(&[
+        ("SWITCHBOARD_MAX_CONNECTIONS", "100"),
+        ("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "40"),
+        ("SWITCHBOARD_BODY_READ_TIMEOUT", "600s"),
+        ("SWITCHBOARD_SHED_STALLED_AFTER", "600s"),
+    ]);
+    daemon.sms_flow(false);
+    // 150 stalled webhooks: 116 held (the ceiling), the rest waiting for a place.
+    let mut hostile: Vec<TcpStream> = (0..150)
+        .map(|i| {
+            let mut stream = connect_from(&format!("127.0.0.{}", 2 + i % 4), &daemon);
+            stream.write_all(&stalled_webhook()).unwrap();
+            stream
+        })
+        .collect();
+    let wait = Duration::from_secs(30);
+    for _ in 0..3 {
+        let health = fresh_request(&daemon, "GET /healthz", "", "", wait);
+        assert!(health.starts_with("HTTP/1.1 200"), "/healthz was not answered: {health:?}");
+    }
+    let webhook = fresh_signed_webhook(&daemon, wait);
+    assert!(webhook.starts_with("HTTP/1.1 200"), "the webhook was not answered: {webhook:?}");
+    // Nobody made room for them: every stalled connection is still open, none was shed.
+    for stream in &mut hostile {
+        let (answer, closed) = read_until_closed(stream, Duration::from_millis(10));
+        assert!(!closed && answer.is_empty(), "{answer:?}");
+    }
+    assert_eq!(counter(&daemon, "switchboard_connections_shed_total"), 0.0);
 }
 
 /// A correctly signed SMS webhook on a connection of its own ([`fresh_request`]).

@@ -118,19 +118,25 @@ pub fn run(args: &HostileArgs) -> anyhow::Result<()> {
     while full() < args.connections && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(500));
     }
-    let (open_before, shed_before) = (full(), shed(&base)?);
+    let (open_before, shed_before) = (full(), counter(&base, SHED)?);
+    let (turned_away_before, overflows_before) = (counter(&base, TURNED_AWAY)?, overflows());
     let descriptors = descriptors(processes.daemon.id());
     let loaded = measure(address, &base, args.requests, 1)?;
-    let (open_after, shed_after) = (full(), shed(&base)?);
+    let (open_after, shed_after) = (full(), counter(&base, SHED)?);
+    let (turned_away_after, overflows_after) = (counter(&base, TURNED_AWAY)?, overflows());
     let ended: u64 = held.lock().map(|h| h.iter().map(|h| h.ended).sum()).unwrap_or(0);
     print_table(args, &yardstick, &loaded);
     println!(
         "\nHostile connections open (the holders' view): {open_before} before the measurement, \
          {open_after} after; {ended} ended by the daemon since they started ({:.0} s). The \
-         daemon held {descriptors} descriptors at the start of the measurement and shed {} \
-         stalled bodies during it.",
+         daemon held {descriptors} descriptors at the start of the measurement and, during it, \
+         shed {} stalled bodies and turned {} connections away (its lobby full); the kernel \
+         dropped {} connections for a full listen queue (TcpExtListenOverflows, the whole \
+         machine).",
         started.elapsed().as_secs_f64(),
-        shed_after - shed_before
+        shed_after.saturating_sub(shed_before),
+        turned_away_after.saturating_sub(turned_away_before),
+        overflows_after.zip(overflows_before).map_or("?".to_owned(), |(a, b)| (a - b).to_string()),
     );
     drop(processes);
     Ok(())
@@ -235,15 +241,30 @@ fn exchange(address: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(answer)
 }
 
-/// `switchboard_connections_shed_total` of the daemon.
-fn shed(base: &str) -> anyhow::Result<u64> {
+const SHED: &str = "switchboard_connections_shed_total";
+/// Zero, and absent from daemons before the lobby.
+const TURNED_AWAY: &str = "switchboard_connections_turned_away_total";
+
+/// A counter of the daemon (0 when it has none of that name).
+fn counter(base: &str, name: &str) -> anyhow::Result<u64> {
     let text = ureq::get(&format!("{base}/metrics"))
         .set("Authorization", &account_auth())
         .timeout(Duration::from_secs(60))
         .call()?
         .into_string()?;
-    let line = text.lines().find(|l| l.starts_with("switchboard_connections_shed_total "));
+    let line =
+        text.lines().find(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')));
     Ok(line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(0.0) as u64)
+}
+
+/// The kernel's count of connections dropped because a listen queue was full
+/// (`TcpExtListenOverflows` in /proc/net/netstat), for the whole machine.
+fn overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|name| name == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 fn descriptors(pid: u32) -> usize {

@@ -32,6 +32,7 @@ mod flex_channels;
 pub mod fuzzing;
 pub mod limits;
 mod lists;
+mod lobby;
 pub mod log_budget;
 pub mod logging;
 mod media;

@@ -3,9 +3,10 @@
 //! descriptor), how slowly a body may arrive ([`cut_slow_bodies`]: a body that stalls is cut
 //! with 408 and its connection closed), and what happens when the server is full: a new
 //! connection sheds the body that is furthest behind its pace ([`StalledBodies`]), so strangers
-//! holding every place cannot keep others waiting until their bodies time out. The header
-//! timeout, keep-alive and the hard ceiling of connections are actix-web's own settings, set by
-//! the daemon from the same [`ServerLimits`]. docs/limits.md lists every limit.
+//! holding every place cannot keep others waiting until their bodies time out; past a ceiling a
+//! new connection waits in the lobby (`lobby.rs`). The header timeout and keep-alive are
+//! actix-http's own settings, set by the daemon from the same [`ServerLimits`]. docs/limits.md
+//! lists every limit.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -29,6 +30,7 @@ use actix_web::{HttpMessage as _, ResponseError as _};
 use futures_util::task::AtomicWaker;
 use futures_util::Stream;
 
+pub use crate::lobby::Entry;
 use crate::log_budget::LogBudget;
 use crate::twilio::error::ApiError;
 
@@ -45,8 +47,8 @@ pub struct ServerLimits {
     /// How long an idle connection is kept open between requests (zero: closed after each).
     pub keep_alive: Duration,
     /// Connections open at once, in total; past it, each new one sheds a stalled body's
-    /// connection, and past [`ServerLimits::connection_ceiling`] new ones wait in the kernel's
-    /// queue.
+    /// connection, and past [`ServerLimits::connection_ceiling`] new ones wait in the lobby
+    /// (`lobby.rs`) unless their whole request has arrived.
     pub max_connections: usize,
     /// Connections open at once from one IP address (zero: no limit); past it, refused.
     pub max_connections_per_ip: usize,
@@ -87,6 +89,9 @@ pub struct ConnectionCounter {
     /// Connections admitted and not yet closed.
     total: AtomicUsize,
     shed_above: usize,
+    /// Connections open past which a new one waits in the lobby (unless its request is whole).
+    ceiling: usize,
+    lobby: crate::lobby::Lobby,
     /// Connections admitted past `shed_above` when no body was stalled enough to shed for them;
     /// [`ConnectionCounter::shed_owed`] sheds for them later.
     owed: AtomicUsize,
@@ -102,7 +107,10 @@ pub struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.counter.total.fetch_sub(1, Ordering::Relaxed);
+        let open = self.counter.total.fetch_sub(1, Ordering::Relaxed) - 1;
+        if open < self.counter.ceiling {
+            self.counter.lobby.place_made();
+        }
         let mut open = self.counter.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(count) = open.get_mut(&self.ip) {
             *count -= 1;
@@ -115,7 +123,12 @@ impl Drop for Admitted {
 
 /// What a refused connection reads before it is shut (plain HTTP only): 503 in Twilio's shape.
 static REFUSAL: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
-    let error = ApiError::new(503, 20429, "Too many connections from this address");
+    refusal(&ApiError::new(503, 20429, "Too many connections from this address"))
+});
+
+/// A whole HTTP answer of `error` in Twilio's shape that closes the connection, for a connection
+/// refused before any request is read.
+pub(crate) fn refusal(error: &ApiError) -> Vec<u8> {
     let body = serde_json::json!({
         "code": error.code(),
         "message": error.message(),
@@ -129,29 +142,29 @@ static REFUSAL: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
         body.len()
     )
     .into_bytes()
-});
+}
 
 impl ConnectionCounter {
     /// A counter admitting `per_ip` connections per address (zero: any number), shedding none.
     pub fn new(per_ip: usize) -> Arc<ConnectionCounter> {
-        ConnectionCounter::shedding_above(per_ip, usize::MAX, StalledBodies::new(Duration::MAX))
+        let stalled = StalledBodies::new(Duration::MAX);
+        ConnectionCounter::shedding_above(per_ip, (usize::MAX, usize::MAX), stalled, 0)
     }
 
     /// The counter of a server with `limits`: past `max_connections` open, a new connection sheds
-    /// the body of [`ConnectionCounter::stalled_bodies`] that is furthest behind.
-    pub fn for_limits(limits: &ServerLimits) -> Arc<ConnectionCounter> {
+    /// the body of [`ConnectionCounter::stalled_bodies`] that is furthest behind; past the
+    /// ceiling, it waits in a lobby of `lobby` places ([`ConnectionCounter::enter`]).
+    pub fn for_limits(limits: &ServerLimits, lobby: usize) -> Arc<ConnectionCounter> {
         let stalled = StalledBodies::new(limits.shed_stalled_after);
-        ConnectionCounter::shedding_above(
-            limits.max_connections_per_ip,
-            limits.max_connections,
-            stalled,
-        )
+        let above = (limits.max_connections, limits.connection_ceiling());
+        ConnectionCounter::shedding_above(limits.max_connections_per_ip, above, stalled, lobby)
     }
 
     fn shedding_above(
         per_ip: usize,
-        shed_above: usize,
+        (shed_above, ceiling): (usize, usize),
         stalled: Arc<StalledBodies>,
+        lobby: usize,
     ) -> Arc<ConnectionCounter> {
         let open = Mutex::new(HashMap::new());
         Arc::new(ConnectionCounter {
@@ -159,16 +172,35 @@ impl ConnectionCounter {
             open,
             total: AtomicUsize::new(0),
             shed_above,
+            ceiling,
+            lobby: crate::lobby::Lobby::new(lobby),
             owed: AtomicUsize::new(0),
             stalled,
         })
     }
 
+    /// Whether a new connection may come straight in: fewer than the ceiling open, and nobody
+    /// waiting in the lobby before it.
+    pub(crate) fn has_room(&self) -> bool {
+        self.total.load(Ordering::Relaxed) < self.ceiling && self.lobby.is_empty()
+    }
+
+    pub(crate) fn lobby(&self) -> &crate::lobby::Lobby {
+        &self.lobby
+    }
+
     /// Sheds a stalled body for each connection admitted past `max_connections` that found none
     /// to shed when it came (its bodies were too young, or still in their headers); without this,
     /// a server at its ceiling would accept nothing more until a deadline came. Called a few
-    /// times a second, from one task.
+    /// times a second, from one task; it also gives the lobby any place left unused (one whose
+    /// connection went, or was refused for its address, on its way in).
     pub fn shed_owed(&self) {
+        let open = self.total.load(Ordering::Relaxed);
+        for _ in open..self.ceiling {
+            if !self.lobby.place_made() {
+                break;
+            }
+        }
         // Connections that closed of themselves since made the room they owed.
         let over = self.total.load(Ordering::Relaxed).saturating_sub(self.shed_above);
         self.owed.fetch_min(over, Ordering::Relaxed);

@@ -37,6 +37,8 @@ pub const CONNECTIONS_SHED: &str = "switchboard_connections_shed_total";
 /// Connections refused before any request was read: their address held
 /// `max_connections_per_ip` (counter).
 pub const CONNECTIONS_REFUSED: &str = "switchboard_connections_refused_total";
+/// Connections refused because the server held its ceiling and its lobby was full.
+pub const CONNECTIONS_TURNED_AWAY: &str = "switchboard_connections_turned_away_total";
 
 /// The route of a request no route took: its path is a stranger's and never becomes a label.
 const UNMATCHED: &str = "unmatched";
@@ -115,6 +117,13 @@ fn describe() {
          max_connections_per_ip"
     );
     metrics::counter!(CONNECTIONS_REFUSED).increment(0);
+    describe_counter!(
+        CONNECTIONS_TURNED_AWAY,
+        Unit::Count,
+        "Connections refused (503) without a whole request when the server held its ceiling of \
+         connections and its lobby was full"
+    );
+    metrics::counter!(CONNECTIONS_TURNED_AWAY).increment(0);
     describe_counter!(
         crate::log_budget::LOG_LINES_SUPPRESSED,
         Unit::Count,

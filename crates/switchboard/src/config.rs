@@ -142,7 +142,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SWITCHBOARD_KEEP_ALIVE")]
     pub keep_alive: Option<String>,
     /// Connections open at once; past it, each new one sheds a connection whose request body
-    /// stalled, and past a tenth more new ones wait in the kernel's queue [default: 10000].
+    /// stalled, and past a tenth more new ones wait in the lobby (a whole request does not)
+    /// [default: 10000].
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
     /// Connections open at once from one IP address; past it, refused at once (0: no limit;

@@ -2,25 +2,33 @@
 //! its own, with the one thing `HttpServer` does not expose: an HTTP/1.1 request asking for a
 //! WebSocket (or a `CONNECT`) leaves actix-http's dispatcher, and its two 8 KiB buffers, for
 //! switchboard-http's `take_over_upgraded`, so that an idle socket holds little more than its
-//! connection (docs/BENCHMARKS.md, memory per idle socket).
+//! connection (docs/BENCHMARKS.md, memory per idle socket). Every connection passes the lobby
+//! first (`ConnectionCounter::enter`), so actix-server's own limit, which stops accepting, is
+//! set far above the ceiling and the kernel's queue stays drained.
 
 use std::any::Any;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::{HttpService, KeepAlive};
 use actix_server::{Server, ServerBuilder};
-use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactory};
+use actix_service::{
+    fn_factory, fn_service, map_config, IntoServiceFactory, Service, ServiceFactory,
+};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Extensions, ServiceRequest, ServiceResponse};
+use actix_web::rt::net::TcpStream;
 use actix_web::App;
+use switchboard_http::limits::{ConnectionCounter, Entry};
 
 /// How the listener serves connections (everything `HttpServer` was told before).
 #[derive(Clone)]
 pub(crate) struct ListenerConfig {
     pub workers: usize,
-    /// The most connections open at once, over all workers.
-    pub max_connections: usize,
+    /// The most connections open at once, over all workers, counting those in the lobby: past
+    /// it the listener stops accepting (a last resort before the descriptors run out).
+    pub accept_cap: usize,
     pub keep_alive: KeepAlive,
     /// How long a connection may take to send a request's headers.
     pub header_read_timeout: Duration,
@@ -69,12 +77,47 @@ macro_rules! http_service {
     }};
 }
 
+/// `http` behind the lobby: each connection is served once `connections` lets it in
+/// ([`ConnectionCounter::enter`]); `plain`: not TLS, so its request can be looked at. A connection
+/// still waiting when the server stops is dropped.
+fn behind_the_lobby<S>(
+    http: S,
+    connections: Arc<ConnectionCounter>,
+    plain: bool,
+    stopping: actix_server::GracefulShutdownSignal,
+) -> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = S::Error, InitError = S::InitError>
+where
+    S: ServiceFactory<TcpStream, Config = (), Response = ()> + 'static,
+{
+    fn_factory(move || {
+        let service = http.new_service(());
+        let (connections, stopping) = (Arc::clone(&connections), stopping.clone());
+        async move {
+            let service = Rc::new(service.await?);
+            Ok(fn_service(move |stream: TcpStream| {
+                let service = Rc::clone(&service);
+                let (connections, stopping) = (Arc::clone(&connections), stopping.clone());
+                async move {
+                    let entry = tokio::select! {
+                        entry = connections.enter(&stream, plain) => entry,
+                        () = stopping.notified() => Entry::Drop,
+                    };
+                    match entry {
+                        Entry::Serve => service.call(stream).await,
+                        Entry::Drop => Ok(()),
+                    }
+                }
+            }))
+        }
+    })
+}
+
 /// Starts serving `listener` with the app `make_app` builds (once per worker, and once more per
-/// worker for upgraded connections).
+/// worker for upgraded connections), each connection once `connections` lets it in.
 pub(crate) fn start<F, T, B>(
     listener: std::net::TcpListener,
     config: ListenerConfig,
-    on_connect: OnConnect,
+    (connections, on_connect): (Arc<ConnectionCounter>, OnConnect),
     make_app: F,
 ) -> std::io::Result<Server>
 where
@@ -91,17 +134,20 @@ where
     let builder = ServerBuilder::default()
         .workers(config.workers)
         // actix counts connections per worker.
-        .max_concurrent_connections(config.max_connections.div_ceil(config.workers))
+        .max_concurrent_connections(config.accept_cap.div_ceil(config.workers))
         .disable_signals()
         .shutdown_timeout(config.shutdown_timeout_secs);
     let stopping = builder.graceful_shutdown_signal();
     let name = "switchboard";
     let builder = match config.tls.clone() {
         None => builder.listen(name, listener, move || {
-            http_service!(config, make_app, on_connect, stopping).tcp()
+            let http = http_service!(config, make_app, on_connect, stopping).tcp();
+            behind_the_lobby(http, Arc::clone(&connections), true, stopping.clone())
         })?,
         Some(tls) => builder.listen(name, listener, move || {
-            http_service!(config, make_app, on_connect, stopping).rustls_0_23(tls.clone())
+            let https =
+                http_service!(config, make_app, on_connect, stopping).rustls_0_23(tls.clone());
+            behind_the_lobby(https, Arc::clone(&connections), false, stopping.clone())
         })?,
     };
     Ok(builder.run())

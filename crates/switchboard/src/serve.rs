@@ -27,7 +27,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = switchboard_http::metrics::install()
         .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
     crate::memory::apply(settings.huge_pages);
-    if let Some(limit) = crate::descriptors::raise_limit() {
+    let open_files = crate::descriptors::raise_limit();
+    if let Some(limit) = open_files {
         tracing::debug!(limit, "open-file limit");
         // Every connection up to the ceiling takes a descriptor, shed or not.
         let ceiling = settings.limits.connection_ceiling();
@@ -50,7 +51,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| crate::cli::explain_open_error(e, &settings.data.dir()))?;
     let log = Arc::new(log);
     let credentials = crate::credentials::resolve(&log, &settings)?;
-    let start = Start::decide(&log, &settings, key, &source)?;
+    let start = Start::decide(&log, &settings, (key, &source), open_files)?;
     let scheme = if settings.tls.is_some() { "https" } else { "http" };
     actix_web::rt::System::new().block_on(serve(
         Arc::clone(&log),
@@ -73,14 +74,16 @@ struct Start {
     folder_credentials: crate::access::FolderCredentials,
     meta_app_secret: Option<Secret>,
     sandbox: Option<Arc<Sandbox>>,
+    /// The open-file limit in force, which sizes the lobby.
+    open_files: Option<u64>,
 }
 
 impl Start {
     fn decide(
         log: &EventLog,
         settings: &Settings,
-        key: MasterKey,
-        source: &KeySource,
+        (key, source): (MasterKey, &KeySource),
+        open_files: Option<u64>,
     ) -> anyhow::Result<Start> {
         let sandbox = (!settings.upstream_configured()).then(|| Arc::new(Sandbox::new()));
         // A sandboxed daemon checks Meta's webhooks with a development secret unless given one,
@@ -98,6 +101,7 @@ impl Start {
             folder_credentials,
             meta_app_secret,
             sandbox,
+            open_files,
         })
     }
 }
@@ -113,8 +117,8 @@ async fn serve(
 ) -> anyhow::Result<()> {
     // Bound first: the public URL, which the engine's status callback is built on, may name the
     // port the system chose.
-    let listener = std::net::TcpListener::bind(&settings.listen)
-        .with_context(|| format!("listening on {}", settings.listen))?;
+    let listener =
+        listen(&settings.listen).with_context(|| format!("listening on {}", settings.listen))?;
     let bound = listener.local_addr()?;
     let public_url = settings
         .public_url
@@ -177,7 +181,9 @@ async fn serve(
     let metrics_on_main = metrics_server.is_none();
     let limits = settings.limits;
     let access_log = settings.logging.access_log;
-    let connections = switchboard_http::limits::ConnectionCounter::for_limits(&limits);
+    let room = ConnectionRoom::within(&limits, start.open_files);
+    tracing::debug!(lobby = room.lobby, accept_cap = room.accept_cap, "connections");
+    let connections = switchboard_http::limits::ConnectionCounter::for_limits(&limits, room.lobby);
     let stalled_bodies = connections.stalled_bodies();
     let owing = std::sync::Arc::clone(&connections);
     actix_web::rt::spawn(async move {
@@ -194,10 +200,7 @@ async fn serve(
     };
     let config = ListenerConfig {
         workers,
-        // actix's limit is the hard ceiling: past max_connections a new connection sheds a
-        // stalled one (the counter, on connect), so the ceiling is reached only when none is
-        // stalled.
-        max_connections: limits.connection_ceiling(),
+        accept_cap: room.accept_cap,
         keep_alive,
         header_read_timeout: limits.header_read_timeout,
         shutdown_timeout_secs: SHUTDOWN_TIMEOUT_SECS,
@@ -206,13 +209,14 @@ async fn serve(
             None => None,
         },
     };
+    let counted = Arc::clone(&connections);
     let on_connect: crate::listener::OnConnect = Arc::new(move |connection, data| {
         // Refused here if its address holds too many; otherwise counted (shedding a stalled one
         // when the server is full) and prepared (TCP_NODELAY).
-        connections.on_connect(connection, data);
+        counted.on_connect(connection, data);
         switchboard_http::on_connect(connection, data);
     });
-    let server = crate::listener::start(listener, config, on_connect, move || {
+    let server = crate::listener::start(listener, config, (connections, on_connect), move || {
         App::new()
             .app_data(switchboard_http::limits::BodyDeadline::from(limits))
             .app_data(std::sync::Arc::clone(&stalled_bodies))
@@ -255,6 +259,54 @@ async fn serve(
     // so the next start loads each from a recent one instead of replaying its tail.
     engine.operations().hibernate_all().await;
     Ok(())
+}
+
+/// How deep the main listener's queue of connections not yet accepted is: the kernel caps it at
+/// `net.core.somaxconn` (4 096 by default since Linux 5.4). std's 128 fills in a moment when
+/// thousands reconnect at once, and a SYN finding it full is retried only a second later.
+const LISTEN_BACKLOG: i32 = 65_535;
+
+/// Listens on `address` (the first of its resolutions that binds) with [`LISTEN_BACKLOG`].
+fn listen(address: &str) -> std::io::Result<std::net::TcpListener> {
+    let mut failed = None;
+    for address in std::net::ToSocketAddrs::to_socket_addrs(address)? {
+        let domain = socket2::Domain::for_address(address);
+        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+        // As std binds on Unix: a restarted daemon binds again while its old connections linger.
+        socket.set_reuse_address(true)?;
+        match socket.bind(&address.into()).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(()) => return Ok(socket.into()),
+            Err(error) => failed = Some(error),
+        }
+    }
+    Err(failed.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing")
+    }))
+}
+
+/// Descriptors kept from connections: the log's files, connections to providers, the metrics
+/// listener, whatever else the daemon opens.
+const RESERVED_DESCRIPTORS: usize = 1024;
+
+/// What the listener holds beyond the ceiling, within the open-file limit: the lobby's places,
+/// and the most connections it accepts at all (the ceiling, the lobby, and a third of the lobby
+/// more for whole requests served past the ceiling and refusals being sent).
+#[derive(Debug, PartialEq, Eq)]
+struct ConnectionRoom {
+    lobby: usize,
+    accept_cap: usize,
+}
+
+impl ConnectionRoom {
+    fn within(limits: &switchboard_http::limits::ServerLimits, open_files: Option<u64>) -> Self {
+        let ceiling = limits.connection_ceiling();
+        let descriptors =
+            open_files.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let spare = descriptors.saturating_sub(RESERVED_DESCRIPTORS).saturating_sub(ceiling);
+        let lobby = (spare / 4 * 3).min(limits.max_connections);
+        let accept_cap = ceiling.saturating_add(spare.min(lobby + lobby / 3 + 16));
+        ConnectionRoom { lobby, accept_cap }
+    }
 }
 
 /// The metrics' own listener when one is configured (`metrics_listen`): plain HTTP, one worker,
@@ -455,4 +507,39 @@ fn stop_on_signal(handle: actix_web::dev::ServerHandle, engine: Engine) -> anyho
         handle.stop(true).await;
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_http::limits::ServerLimits;
+
+    #[test]
+    fn the_lobby_takes_what_the_open_file_limit_leaves_and_no_more() {
+        let limits = ServerLimits::default();
+        // 20 000 descriptors: 11 000 for the ceiling, 1 024 kept, 7 976 spare.
+        let room = ConnectionRoom::within(&limits, Some(20_000));
+        assert_eq!(room, ConnectionRoom { lobby: 5_982, accept_cap: 18_976 });
+        // Plenty: a lobby as large as max_connections.
+        let room = ConnectionRoom::within(&limits, Some(1 << 20));
+        assert_eq!(room, ConnectionRoom { lobby: 10_000, accept_cap: 11_000 + 13_349 });
+        // Too few for the ceiling: no lobby, and the listener stops at the ceiling.
+        let room = ConnectionRoom::within(&limits, Some(4_096));
+        assert_eq!(room, ConnectionRoom { lobby: 0, accept_cap: 11_000 });
+        assert_eq!(ConnectionRoom::within(&limits, None).lobby, 10_000);
+    }
+
+    #[test]
+    fn the_listener_queue_is_deeper_than_std_makes_it() {
+        let listener = listen("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        // Past std's 128 and none accepted: each connects (the kernel's queue takes it), where a
+        // full queue would drop their SYNs until they gave up.
+        const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+        let connected: Vec<_> = (0..300)
+            .map(|_| std::net::TcpStream::connect_timeout(&address, LIMIT).unwrap())
+            .collect();
+        assert_eq!(connected.len(), 300);
+        assert!(listen("not an address").is_err());
+    }
 }
