@@ -45,6 +45,9 @@ impl fmt::Debug for Template {
     }
 }
 
+/// What stands for a non-ASCII character while a template is checked (see [`Template::parse`]).
+const MASK: char = '\u{1}';
+
 /// Liquid with its standard filters and Studio's `to_json`, built once per process.
 static PARSER: LazyLock<Option<liquid::Parser>> =
     LazyLock::new(|| liquid::ParserBuilder::with_stdlib().filter(ToJson).build().ok());
@@ -57,6 +60,16 @@ impl Template {
         }
         check_no_ranges(text)?;
         let parser = PARSER.as_ref().ok_or("the Liquid parser could not be built")?;
+        // liquid-core 0.26 panics ("should fail in InvalidLiquidTokens") on some invalid
+        // templates with non-ASCII text before the bad token on its line: it mixes byte and
+        // character offsets there. Liquid's syntax is ASCII, so the text with every other
+        // character masked by one that is just as foreign to a tag (U+0001) parses exactly when
+        // the text does; parsed first, it says why without reaching that path.
+        if !text.is_ascii() {
+            let masked: String =
+                text.chars().map(|c| if c.is_ascii() { c } else { MASK }).collect();
+            parser.parse(&masked).map_err(|e| one_line(&e.to_string()).replace(MASK, "?"))?;
+        }
         let parsed = parser.parse(text).map_err(|e| one_line(&e.to_string()))?;
         Ok(Template::Liquid(Box::new(parsed)))
     }
@@ -326,6 +339,21 @@ mod tests {
             "widgets": {"http_1": {"parsed": {"status": "gold", "items": [1, 2, 3], "ok": true}}},
             "flow": {"variables": {"name": "Ann", "count": 2}, "channel": {"address": "+1500"}}
         })
+    }
+
+    #[test]
+    fn an_invalid_template_with_non_ascii_text_is_refused_not_panicked_on() {
+        // Found by the `definitions` fuzz target: liquid-core 0.26 panicked on it.
+        let found = include_bytes!(
+            "../../../fuzz/corpus/definitions/286c6c811d3702f801d524b22272dc9403813e33"
+        );
+        assert!(Template::parse(&String::from_utf8_lossy(found)).is_err());
+        let error = Template::parse("Olá, {{ trigger.message.Body | }} ok").unwrap_err();
+        assert!(error.contains("expected Identifier"), "{error}");
+        assert_eq!(
+            render("Olá, {{ trigger.message.Body }} ✓", &context()).unwrap(),
+            "Olá, Hello ✓"
+        );
     }
 
     #[test]
