@@ -168,6 +168,17 @@ fn requests_without_credentials_are_limited_per_address_and_signed_webhooks_are_
     // REST with credentials is counted by its credential, not here.
     assert_eq!(get(&daemon, "/chat/v2/Services", Some(&basic())).status, 200);
     assert!(refusals(&daemon, "address", &basic()) >= 4.0);
+    // Refused before routing, yet counted under the route asked for.
+    let scrape = get(&daemon, "/metrics", Some(&basic()));
+    let series =
+        "switchboard_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"4xx\"} ";
+    let line = scrape.body.lines().find(|line| line.starts_with(series));
+    let refused: f64 = line.unwrap_or_else(|| panic!("no {series} in\n{}", scrape.body))
+        [series.len()..]
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(refused >= 3.0, "{refused}");
 }
 
 /// The HTTP status a WebSocket upgrade with `token` is refused with.

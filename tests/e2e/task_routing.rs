@@ -771,8 +771,11 @@ fn erasing_a_channel_erases_its_task_s_attributes_and_those_its_events_carry() {
     assert!(copied(before.last().unwrap()).unwrap().contains(NOTE), "as at each event");
     assert!(!copied(&before[0]).unwrap().contains(NOTE), "as at each event");
     assert_eq!(daemon.delete(&format!("/flex/v1/Channels/{channel}")).status, 204);
-    eventually("the task's attributes are erased", || {
+    // The task's attributes, then the copies its events carry, each erased a moment after the
+    // 204 (by the task's stream, then by the events' readers).
+    eventually("the task's attributes and its events' copies are erased", || {
         ok(daemon.get(&format!("{base}/Tasks/{task}")), 200)["attributes"] == "{}"
+            && events_of(&task).iter().all(|event| copied(event).as_deref() == Some("{}"))
     });
     let after = events_of(&task);
     assert!(after.len() > before.len(), "the task's cancellation too: {after:?}");

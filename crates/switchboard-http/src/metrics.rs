@@ -250,14 +250,22 @@ pub(crate) fn answered<B>(
     }
 }
 
-/// The template of the route that answered (`/chat/v2/Services/{service}`), or of the
-/// documented path a request of another method asked for (`unrouted` leaves it); never the path
-/// itself. Read once routed: before, actix can only find it by trying every route's regex, and
-/// does not look past the first group of routes (`crate::route_shapes`).
+/// The template of the route that answered (`/chat/v2/Services/{service}`), else of the
+/// documented path the request asked for (answered before routing, by a rate limit say, or by
+/// `unrouted` for another method, which leaves it); never the path itself. Read once routed:
+/// before, actix can only find it by trying every route's regex, and does not look past the
+/// first group of routes (`crate::route_shapes`); only a request no route took pays for a look
+/// through the document.
 pub(crate) fn route_label(request: &HttpRequest) -> String {
-    let matched = request.match_pattern();
-    let documented = || request.extensions().get::<DocumentedPath>().map(|path| path.0.clone());
-    matched.or_else(documented).unwrap_or_else(|| UNMATCHED.to_owned())
+    if let Some(matched) = request.match_pattern() {
+        return matched;
+    }
+    if let Some(path) = request.extensions().get::<DocumentedPath>() {
+        return path.0.clone();
+    }
+    let served = request.app_data::<web::Data<crate::openapi::Served>>();
+    let documented = served.and_then(|served| served.documented(request.path()));
+    documented.and_then(|(path, _)| path.pattern()).unwrap_or(UNMATCHED).to_owned()
 }
 
 /// The documented path template of a request no route took (a 405), left by `unrouted` for

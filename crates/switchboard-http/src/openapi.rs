@@ -225,7 +225,7 @@ impl Served {
     }
 
     /// The documented path a concrete request path matches, if any, and its methods.
-    fn documented(&self, path: &str) -> Option<(&ResourceDef, &[Method])> {
+    pub(crate) fn documented(&self, path: &str) -> Option<(&ResourceDef, &[Method])> {
         self.routes.iter().find(|(def, _)| def.is_match(path)).map(|(def, m)| (def, m.as_slice()))
     }
 }
