@@ -47,6 +47,17 @@ fn stalled_webhook() -> Vec<u8> {
         .to_vec()
 }
 
+/// `count` stalled webhooks, from four addresses in turn (127.0.0.2–5).
+fn stalled_webhooks(daemon: &Daemon, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .map(|i| {
+            let mut stream = connect_from(&format!("127.0.0.{}", 2 + i % 4), daemon);
+            stream.write_all(&stalled_webhook()).unwrap();
+            stream
+        })
+        .collect()
+}
+
 /// Everything the server sends until it closes the connection (or `limit` passes: then what
 /// came so far, and `false`).
 fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
@@ -221,13 +232,7 @@ fn a_full_server_sheds_stalled_bodies_so_newcomers_are_answered() {
     let before = open_descriptors(&daemon);
     // 150 stalled webhooks from four addresses, each within its address's share: more than the
     // server holds (100, and a tenth more at most while it sheds).
-    let mut hostile: Vec<TcpStream> = (0..150)
-        .map(|i| {
-            let mut stream = connect_from(&format!("127.0.0.{}", 2 + i % 4), &daemon);
-            stream.write_all(&stalled_webhook()).unwrap();
-            stream
-        })
-        .collect();
+    let mut hostile = stalled_webhooks(&daemon, 150);
     let wait = Duration::from_secs(30);
     let health = fresh_request(&daemon, "GET /healthz", "", "", wait);
     assert!(health.starts_with("HTTP/1.1 200"), "/healthz was not answered: {health:?}");
@@ -263,13 +268,7 @@ fn past_its_ceiling_a_server_answers_whole_requests_at_once_while_stalled_ones_w
     ]);
     daemon.sms_flow(false);
     // 150 stalled webhooks: 116 held (the ceiling), the rest waiting for a place.
-    let mut hostile: Vec<TcpStream> = (0..150)
-        .map(|i| {
-            let mut stream = connect_from(&format!("127.0.0.{}", 2 + i % 4), &daemon);
-            stream.write_all(&stalled_webhook()).unwrap();
-            stream
-        })
-        .collect();
+    let mut hostile = stalled_webhooks(&daemon, 150);
     let wait = Duration::from_secs(30);
     for _ in 0..3 {
         let health = fresh_request(&daemon, "GET /healthz", "", "", wait);
