@@ -301,10 +301,7 @@ mod tests {
     async fn past_the_ceiling_a_whole_request_goes_in_at_once_and_the_rest_wait_their_turn() {
         use futures_util::FutureExt as _;
         use std::io::{Read as _, Write as _};
-        let limits = crate::limits::ServerLimits { max_connections: 0, ..Default::default() };
-        let counter = ConnectionCounter::for_limits(&limits, 1);
-        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
-        let mut held: Vec<_> = (0..16).map(|_| counter.admit(ip).unwrap()).collect();
+        let (counter, mut held) = at_the_ceiling(1);
         assert!(!counter.has_room(), "at the ceiling");
         // A whole request is let in at once, past the ceiling.
         let (whole, mut client) = pair().await;
@@ -335,10 +332,7 @@ mod tests {
     async fn a_place_not_taken_is_given_again_by_the_tick() {
         use futures_util::FutureExt as _;
         use std::io::Write as _;
-        let limits = crate::limits::ServerLimits { max_connections: 0, ..Default::default() };
-        let counter = ConnectionCounter::for_limits(&limits, 2);
-        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
-        let mut held: Vec<_> = (0..16).map(|_| counter.admit(ip).unwrap()).collect();
+        let (counter, mut held) = at_the_ceiling(2);
         let (streams, mut clients): (Vec<_>, Vec<_>) =
             [pair().await, pair().await].into_iter().unzip();
         for client in &mut clients {
@@ -355,6 +349,18 @@ mod tests {
         assert!(second.as_mut().now_or_never().is_none(), "one place, one connection");
         counter.shed_owed();
         assert_eq!(second.now_or_never(), Some(Entry::Serve));
+    }
+
+    /// A counter of no `max_connections` with a lobby of `lobby` places, at its ceiling: the
+    /// connections that hold it.
+    fn at_the_ceiling(
+        lobby: usize,
+    ) -> (std::sync::Arc<ConnectionCounter>, Vec<crate::limits::Admitted>) {
+        let limits = crate::limits::ServerLimits { max_connections: 0, ..Default::default() };
+        let counter = ConnectionCounter::for_limits(&limits, lobby);
+        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let held = (0..16).map(|_| counter.admit(ip).unwrap()).collect();
+        (counter, held)
     }
 
     /// A server-side stream and its client.

@@ -252,7 +252,7 @@ pub(crate) fn answered<B>(
 
 /// The template of the route that answered (`/chat/v2/Services/{service}`), else of the
 /// documented path the request asked for (answered before routing, by a rate limit say, or by
-/// `unrouted` for another method, which leaves it); never the path itself. Read once routed:
+/// `unrouted`, which leaves what it found); never the path itself. Read once routed:
 /// before, actix can only find it by trying every route's regex, and does not look past the
 /// first group of routes (`crate::route_shapes`); only a request no route took pays for a look
 /// through the document.
@@ -260,18 +260,18 @@ pub(crate) fn route_label(request: &HttpRequest) -> String {
     if let Some(matched) = request.match_pattern() {
         return matched;
     }
-    if let Some(path) = request.extensions().get::<DocumentedPath>() {
-        return path.0.clone();
+    if let Some(looked) = request.extensions().get::<DocumentedPath>() {
+        return looked.0.clone().unwrap_or_else(|| UNMATCHED.to_owned());
     }
     let served = request.app_data::<web::Data<crate::openapi::Served>>();
     let documented = served.and_then(|served| served.documented(request.path()));
     documented.and_then(|(path, _)| path.pattern()).unwrap_or(UNMATCHED).to_owned()
 }
 
-/// The documented path template of a request no route took (a 405), left by `unrouted` for
-/// [`route_label`].
+/// The documented path template of a request no route took (`None`: none matches its path),
+/// left by `unrouted` for [`route_label`].
 #[derive(Debug, Clone)]
-pub(crate) struct DocumentedPath(pub(crate) String);
+pub(crate) struct DocumentedPath(pub(crate) Option<String>);
 
 /// A method as a label: the standard ones by name, anything a client made up as `other`.
 pub(crate) fn method_label(method: &Method) -> &'static str {

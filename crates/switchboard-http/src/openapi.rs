@@ -272,10 +272,9 @@ pub(crate) async fn unrouted(request: HttpRequest) -> HttpResponse {
         let (path, methods) = served.documented(request.path())?;
         Some((path.pattern().unwrap_or_default().to_owned(), methods.to_vec()))
     });
-    let allowed = documented.map(|(path, methods)| {
-        request.extensions_mut().insert(crate::metrics::DocumentedPath(path));
-        methods
-    });
+    // What the look found, documented or not, so the route label does not look again.
+    let (path, allowed) = documented.unzip();
+    request.extensions_mut().insert(crate::metrics::DocumentedPath(path));
     match allowed {
         Some(methods) if !methods.is_empty() => {
             let mut response = ApiError::new(405, 20004, "Method not allowed").error_response();
