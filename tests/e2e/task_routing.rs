@@ -294,6 +294,11 @@ fn a_customer_s_sms_on_a_task_flow_becomes_a_reservation_with_flex_s_attributes(
     assert_eq!(code, 0);
     let again = start(&dir);
     std::thread::sleep(Duration::from_millis(500));
+    // The channel is in line with its open task, so the start left it at rest: a start that
+    // asked every open task's channel woke them all (issue 20 item 3: memory after a restart).
+    let metrics = again.get("/metrics").body;
+    let live = metrics.lines().find_map(|l| l.strip_prefix("switchboard_channel_actors_live "));
+    assert_eq!(live, Some("0"), "{metrics}");
     let tasks = ok(again.get(&format!("{base}/Tasks")), 200);
     assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "{tasks}");
 }
@@ -914,4 +919,60 @@ fn with_the_janitor_off_a_canceled_task_leaves_the_channel_active_and_the_next_m
     let second = tasks_of_channel(&daemon, &base, &channel)[1]["sid"].as_str().unwrap().to_owned();
     assert_eq!(reservations(&daemon, &base, &second)[0]["worker_sid"], alice.as_str());
     assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE");
+}
+
+/// A metric's value as the daemon reports it now (0 when absent).
+fn metric(daemon: &Daemon, name: &str) -> f64 {
+    let text = daemon.get("/metrics").body;
+    let value = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+    value.map_or(0.0, |v| v.parse().unwrap())
+}
+
+/// A pending task moving to its workflow's next step changes nothing its channel holds, so the
+/// hibernating channel is not woken for it (issue 20 item 3: every channel with a waiting task
+/// was woken at each step, and all of them at once after a restart).
+#[test]
+fn a_waiting_task_s_next_step_leaves_its_hibernating_channel_at_rest() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut command = daemon_command(&temp.path().join("data"));
+    command.env("SWITCHBOARD_DURABILITY", "flush").env("SWITCHBOARD_HIBERNATE_AFTER", "1s");
+    let daemon = Daemon::start(command);
+    let (base, _) = workspace(&daemon, 120);
+    let queues = ok(daemon.get(&format!("{base}/TaskQueues")), 200);
+    let queue = queues["task_queues"][0]["sid"].as_str().unwrap().to_owned();
+    let configuration = serde_json::json!({"task_routing": {"filters": [
+        {"filter_friendly_name": "Two steps", "expression": "1==1",
+         "targets": [{"queue": queue, "timeout": 3}, {"queue": queue}]}]}});
+    let form = [("FriendlyName", "Two steps"), ("Configuration", &configuration.to_string())];
+    let workflow = ok(daemon.post(&format!("{base}/Workflows"), &form), 201);
+    let workspace_sid = base.rsplit('/').next().unwrap();
+    daemon.flow(&[
+        ("ChannelType", "sms"),
+        ("ContactIdentity", crate::support::api::OUR_NUMBER),
+        ("Enabled", "true"),
+        ("IntegrationType", "task"),
+        ("Integration.WorkspaceSid", workspace_sid),
+        ("Integration.WorkflowSid", workflow["sid"].as_str().unwrap()),
+    ]);
+    let sent = daemon.sms("+15005550006", "Hello", "SM00000000000000000000000000000001");
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let mut task = String::new();
+    eventually("the channel's task is made", || {
+        let tasks = ok(daemon.get(&format!("{base}/Tasks")), 200);
+        task = tasks["tasks"][0]["sid"].as_str().unwrap_or_default().to_owned();
+        !task.is_empty()
+    });
+    eventually("the channel hibernates", || {
+        metric(&daemon, "switchboard_channel_actors_live") == 0.0
+    });
+    let hibernations = metric(&daemon, "switchboard_channel_hibernations_total");
+    eventually("the task moves to the second step", || {
+        let told = event_types_of(&daemon, &base, &task);
+        told.iter().filter(|t| *t == "workflow.target-matched").count() == 2
+    });
+    // A channel woken for the step would hibernate again within the period and its check's
+    // interval (1.5 s): waited out, then counted.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(metric(&daemon, "switchboard_channel_actors_live"), 0.0);
+    assert_eq!(metric(&daemon, "switchboard_channel_hibernations_total"), hibernations);
 }

@@ -5,11 +5,13 @@
 //! directories (`flows()`, `services()`, `users()`, `people()`, `workspaces()`, `task_router()`,
 //! `studio_flows()`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use switchboard_domain::{Rejection, Sid, Timestamp};
+use switchboard_routing::task::TaskState;
 use switchboard_store::{ChannelLog, EventLog};
 
 use crate::channel::ChannelDeps;
@@ -253,30 +255,41 @@ impl Engine {
         let _ = consumers.shared().engine.set(Arc::downgrade(&inner));
         start_routers(&inner, config.router_shards);
         let engine = Engine { inner };
-        engine.resume_channels(&consumers, &dispatcher)?;
+        let out_of_line = engine.resume_channels(&consumers, &dispatcher)?;
         engine.resume_user_webhooks(&dispatcher)?;
         engine.resume_studio_requests(&dispatcher)?;
-        engine.start_timers();
+        engine.start_timers(out_of_line);
         Ok(engine)
     }
 
-    /// What runs on the engine's own timers: task routing's deadlines, Studio's reply timeouts,
-    /// forgetting the log's caches of users.
-    fn start_timers(&self) {
-        self.start_task_routing();
+    /// What runs on the engine's own timers: task routing's deadlines (after bringing the
+    /// channels `out_of_line` with their tasks), Studio's reply timeouts, forgetting the log's
+    /// caches of users.
+    fn start_timers(&self, out_of_line: Vec<TaskState>) {
+        self.start_task_routing(out_of_line);
         self.start_studio_timeouts();
         self.start_forgetting_user_caches();
     }
 
     /// After a start: tells the janitor about every channel, repairs users' channel lists, and
     /// wakes each consumer whose delivery of a channel stopped short (including one that never
-    /// started: a crash right after the append).
+    /// started: a crash right after the append). Returns the tasks in memory whose channel is
+    /// out of line with them (a crash between the two changes), to be orchestrated once the
+    /// engine runs: asking every task's channel instead woke every channel with an open task at
+    /// each start, and kept them all in memory until they hibernated again.
     fn resume_channels(
         &self,
         consumers: &Consumers,
         dispatcher: &Wakes,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Vec<TaskState>, EngineError> {
         let log = &self.inner.log;
+        let mut tasks_of: HashMap<Sid, Vec<TaskState>> = HashMap::new();
+        for task in self.task_router().tasks_in_memory() {
+            if let Some(channel) = crate::flex_orchestration::channel_of(&task) {
+                tasks_of.entry(channel).or_default().push(task);
+            }
+        }
+        let mut out_of_line = Vec::new();
         for sid in self.channels().sids()? {
             let mut channel = ChannelLog::load(log, sid)?;
             // Every channel is loaded here anyway. One far past its latest snapshot (after a
@@ -292,8 +305,15 @@ impl Engine {
             for wake in consumers.resume(sid, state)? {
                 dispatcher.do_send(wake);
             }
+            let tasks = tasks_of.remove(&sid).unwrap_or_default();
+            out_of_line.extend(
+                tasks
+                    .into_iter()
+                    .filter(|task| crate::flex_orchestration::out_of_line(self, task, state)),
+            );
         }
-        Ok(())
+        // A task whose channel is not in the log has nothing to be brought in line with.
+        Ok(out_of_line)
     }
 
     /// Wakes the delivery of users' changes to their service's post-event webhook where it
@@ -391,12 +411,18 @@ impl Engine {
 
     /// Brings every task's channel in line once (what a crash may have left undone), then fires
     /// the router's deadlines every tick while the engine lives.
-    fn start_task_routing(&self) {
+    fn start_task_routing(&self, out_of_line: Vec<TaskState>) {
         let weak = Arc::downgrade(&self.inner);
         actix::spawn(async move {
             if let Some(inner) = weak.upgrade() {
                 let engine = Engine { inner };
-                for task in engine.task_router().tasks_in_memory() {
+                if !out_of_line.is_empty() {
+                    tracing::info!(
+                        tasks = out_of_line.len(),
+                        "bringing the channels of tasks a stop left out of line with them in line"
+                    );
+                }
+                for task in out_of_line {
                     if let Err(error) = crate::flex_orchestration::orchestrate(&engine, &task).await
                     {
                         tracing::warn!(%error, "a task's channel could not be brought in line");
@@ -417,7 +443,9 @@ impl Engine {
 
     async fn fire_task_deadlines(&self) -> Result<(), EngineError> {
         for task in self.task_router().fire_due(self.now()).await? {
-            crate::flex_orchestration::orchestrate(self, &task).await?;
+            if crate::flex_orchestration::may_change_its_channel(&task) {
+                crate::flex_orchestration::orchestrate(self, &task).await?;
+            }
         }
         Ok(())
     }

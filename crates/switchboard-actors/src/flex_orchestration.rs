@@ -15,7 +15,9 @@
 //!
 //! Derived from the task's state and carried out idempotently (what is already so is left), so
 //! it is run after every answer or update of a task, and again at every start for each task in
-//! memory: a crash between a task's change and its channel's is made good then.
+//! memory whose channel, as the start reads it from the log, is out of line with it: a crash
+//! between a task's change and its channel's is made good then, without waking the channels
+//! that are in line (all of them but those a crash left behind).
 
 use switchboard_domain::{
     ChannelCommand, ChannelState, ChannelStatus, Sid, SidPrefix, TaskOutcome,
@@ -40,8 +42,23 @@ pub(crate) async fn orchestrate(engine: &Engine, task: &TaskState) -> Result<(),
     Ok(())
 }
 
+/// Whether a task, as a deadline left it, may have something to change in its channel. One left
+/// pending or reserved (a workflow step's or a reservation's timeout) has not: all it could ask
+/// of its channel is the link, made when the task was made or transferred (and made good at a
+/// start if a crash lost it). Reading the channel anyway woke every hibernating channel whose
+/// task moved to its next step, all at once after a restart.
+pub(crate) fn may_change_its_channel(task: &TaskState) -> bool {
+    !matches!(task.assignment_status, AssignmentStatus::Pending | AssignmentStatus::Reserved)
+}
+
+/// Whether `channel` (as read at a start) is out of line with `task`: there is something for
+/// [`orchestrate`] to do.
+pub(crate) fn out_of_line(engine: &Engine, task: &TaskState, channel: &ChannelState) -> bool {
+    !commands_for(engine, task, channel).is_empty()
+}
+
 /// The channel SID in the task's `channelSid` attribute, if it is one.
-fn channel_of(task: &TaskState) -> Option<Sid> {
+pub(crate) fn channel_of(task: &TaskState) -> Option<Sid> {
     let attributes: serde_json::Value = serde_json::from_str(&task.attributes).ok()?;
     let sid: Sid = attributes.get("channelSid")?.as_str()?.parse().ok()?;
     (sid.prefix() == SidPrefix::CHANNEL).then_some(sid)
