@@ -64,7 +64,7 @@ impl<'a> RecordView<'a> {
             return Err("record shorter than its header");
         }
         let version = bytes[0];
-        if !(RECORD_V1_NAMED..=RECORD_V3_BINARY_SIDS).contains(&version) {
+        if !matches!(version, RECORD_V1_NAMED | RECORD_V2_POSITIONAL | RECORD_V3_BINARY_SIDS) {
             return Err("unknown record format version");
         }
         let key_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
@@ -190,7 +190,14 @@ pub struct SnapshotEnvelope<'a> {
 /// Parses a snapshot of any version this build knows.
 pub fn parse_snapshot(bytes: &[u8]) -> Option<SnapshotEnvelope<'_>> {
     let version = *bytes.first()?;
-    if bytes.len() < 13 || !(SNAPSHOT_V1..=SNAPSHOT_VERSION).contains(&version) {
+    let known = matches!(
+        version,
+        SNAPSHOT_V1
+            | SNAPSHOT_V2_PROVIDER_IDS
+            | SNAPSHOT_V3_COMPACT_PROVIDER_IDS
+            | SNAPSHOT_V4_BINARY_SIDS
+    );
+    if bytes.len() < 13 || !known {
         return None;
     }
     Some(SnapshotEnvelope {
@@ -209,4 +216,23 @@ pub fn snapshot_aad(stream: Sid, key_id: u32, events_applied: u64, version: u8) 
     aad.extend_from_slice(&events_applied.to_be_bytes());
     aad.push(version);
     aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_every_version_this_build_knows_parse_and_no_other() {
+        let (record, _) = clear_record(&GENESIS_HASH, b"body");
+        for version in [RECORD_V1_NAMED, RECORD_V2_POSITIONAL, RECORD_V3_BINARY_SIDS] {
+            let mut stored = record.clone();
+            stored[0] = version;
+            let view = RecordView::parse(&stored).unwrap();
+            assert_eq!((view.version, view.body), (version, &b"body"[..]));
+        }
+        let mut newer = record;
+        newer[0] = RECORD_V3_BINARY_SIDS + 1;
+        assert_eq!(RecordView::parse(&newer).unwrap_err(), "unknown record format version");
+    }
 }
