@@ -590,7 +590,11 @@ mod tests {
         let list: Vec<_> =
             (0..RecentProviderMessages::CAPACITY as u64).map(|n| message(n, 1 << 40)).collect();
         let compact = rmp_serde::to_vec_named(&RecentProviderMessages::from(list.clone())).unwrap();
-        let old = rmp_serde::to_vec_named(&list).unwrap();
+        // The list form as version 2 snapshots stored it: SIDs as their text.
+        let mut old = Vec::new();
+        let mut stored_before =
+            rmp_serde::Serializer::new(&mut old).with_struct_map().with_human_readable();
+        serde::Serialize::serialize(&list, &mut stored_before).unwrap();
         let per_id = |bytes: &[u8]| bytes.len() / RecentProviderMessages::CAPACITY;
         assert!(per_id(&compact) <= 36, "{} bytes an id", per_id(&compact));
         assert!(

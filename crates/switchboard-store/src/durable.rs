@@ -35,8 +35,11 @@ const MAGIC: &[u8; 16] = b"switchboard/dpos";
 const VERSION: u8 = 1;
 /// The size of the header and of each entry.
 pub const ENTRY_LEN: usize = 128;
-/// Entries kept: the newest 8 192 flushes (1 MiB), far more than the 64 checkpoints sled keeps.
-pub const SLOTS: u64 = 8192;
+/// Entries a new record keeps: the newest 1 024 flushes (128 KiB), far more than the 64
+/// checkpoints sled keeps. Records made before hold 8 192 (1 MiB); a record's header says how
+/// many it has, and each keeps its own. Fewer, since a fixed megabyte was 48 bytes of every
+/// message of a folder of 22 000 (docs/BENCHMARKS.md, "Night of 2026-12-07").
+pub const SLOTS: u64 = 1024;
 /// The bytes of an entry its checksum and its successor's chain cover.
 const ENTRY_BODY: usize = 88;
 const CHECK_LEN: usize = 16;
@@ -345,31 +348,37 @@ impl DurableRecord {
         fsync: bool,
     ) -> Result<DurableRecord, StoreError> {
         let first = DurableEntry { kind, position, digest, prev: [0; 32], unsynced_before: 0 };
+        DurableRecord::create_with_slots(dir, folder_id, first, fsync, SLOTS)
+    }
+
+    /// [`DurableRecord::create`] with a ring of `slots` entries (tests make the older size).
+    fn create_with_slots(
+        dir: &Path,
+        folder_id: &[u8; 16],
+        first: DurableEntry,
+        fsync: bool,
+        slots: u64,
+    ) -> Result<DurableRecord, StoreError> {
+        let position = first.position;
         let new_path = dir.join(NEW_FILE_NAME);
         {
             let mut file = File::create(&new_path)?;
-            file.write_all(&encode_header(folder_id, SLOTS))?;
+            file.write_all(&encode_header(folder_id, slots))?;
             // Zeros written, not a hole: every block is allocated now, so writing an entry later
             // changes no metadata and its sync is the cheapest there is.
             let mut zeros = std::io::BufWriter::new(&file);
-            for _ in 0..SLOTS {
+            for _ in 0..slots {
                 zeros.write_all(&[0u8; ENTRY_LEN])?;
             }
             zeros.flush()?;
             drop(zeros);
-            file.write_all_at(&first.encode(), slot_offset(position.checkpoint, SLOTS))?;
+            file.write_all_at(&first.encode(), slot_offset(position.checkpoint, slots))?;
             file.sync_all()?;
         }
         std::fs::rename(&new_path, dir.join(FILE_NAME))?;
         File::open(dir)?.sync_all()?;
         let file = OpenOptions::new().read(true).write(true).open(dir.join(FILE_NAME))?;
-        Ok(DurableRecord {
-            file,
-            slots: SLOTS,
-            tip: first,
-            fsync,
-            synced: first.position.checkpoint,
-        })
+        Ok(DurableRecord { file, slots, tip: first, fsync, synced: first.position.checkpoint })
     }
 
     /// Opens the record of `dir` to append after `contents`' newest entry.
@@ -419,6 +428,12 @@ impl DurableRecord {
                 "durable record: checkpoint {} does not follow {}",
                 position.checkpoint, self.tip.position.checkpoint
             )));
+        }
+        // An entry never laps one that was only written: after half a ring of them, they are
+        // synced before the next is written, so a power cut can only take entries of this lap
+        // (whatever the sync interval and however fast the flushes come).
+        if self.tip.position.checkpoint - self.synced >= self.slots / 2 {
+            self.sync()?;
         }
         // The tip was synced at `synced`; every entry after that is still only written.
         let unsynced_before =
@@ -620,5 +635,45 @@ mod tests {
             "{:?}",
             contents.problems
         );
+    }
+    #[test]
+    fn unsynced_entries_never_reach_half_the_ring() {
+        let (dir, mut record) = fresh();
+        for n in 6..6 + 3 * SLOTS {
+            record.append(EntryKind::Flush, at(n, n), [0; 32]).unwrap();
+        }
+        let contents = read(dir.path()).unwrap().unwrap();
+        assert_eq!(contents.problems, Vec::<String>::new());
+        let most = contents.entries.iter().map(|e| u64::from(e.unsynced_before)).max().unwrap();
+        assert_eq!(most, SLOTS / 2 - 1, "synced once half a ring of entries was only written");
+    }
+
+    #[test]
+    fn a_record_of_the_older_size_keeps_its_size() {
+        const OLDER: u64 = 8192;
+        let dir = tempfile::tempdir().unwrap();
+        let first = DurableEntry {
+            kind: EntryKind::Started,
+            position: at(5, 10),
+            digest: [1; 32],
+            prev: [0; 32],
+            unsynced_before: 0,
+        };
+        drop(DurableRecord::create_with_slots(dir.path(), &FOLDER, first, false, OLDER).unwrap());
+        let contents = read(dir.path()).unwrap().unwrap();
+        let mut record = DurableRecord::open(dir.path(), &contents, false).unwrap();
+        let last = 5 + OLDER + 10;
+        for n in 6..=last {
+            record.append(EntryKind::Flush, at(n, n), [0; 32]).unwrap();
+            record.sync().unwrap();
+        }
+        let bytes = std::fs::read(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(bytes.len() as u64, (OLDER + 1) * ENTRY_LEN as u64);
+        let contents = parse(&bytes);
+        assert_eq!(contents.problems, Vec::<String>::new());
+        assert_eq!(contents.entries.len() as u64, OLDER);
+        assert_eq!(contents.tip().unwrap().position.checkpoint, last);
+        let at_its_slot = &bytes[((last % OLDER) as usize + 1) * ENTRY_LEN..][..ENTRY_LEN];
+        assert_eq!(DurableEntry::decode(at_its_slot).unwrap().position.checkpoint, last);
     }
 }

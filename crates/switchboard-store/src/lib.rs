@@ -76,7 +76,8 @@ pub use verify::{
 /// hold records of version 2 (positional MessagePack) beside those of version 1; format 3 adds
 /// the durable record and head checkpoints that count the log's records. An older folder is
 /// upgraded when it is opened, so builds that know only older formats refuse it instead of
-/// failing on its first new record or checkpoint.
-pub const FORMAT_VERSION: u8 = 3;
+/// failing on its first new record or checkpoint. Format 4 may hold records of version 3 and
+/// snapshots of version 4 (SIDs as their 18 bytes inside the sealed MessagePack).
+pub const FORMAT_VERSION: u8 = 4;
 /// The oldest folder format this build opens.
 pub const OLDEST_FORMAT_VERSION: u8 = 1;

@@ -981,6 +981,15 @@ impl EventLog {
     }
 }
 
+/// How often sled's own background thread runs (milliseconds). Besides writing out sled's
+/// buffer (our flusher's flushes make things durable; this one adds nothing to what is
+/// acknowledged), that thread is the only place sled 0.34 reclaims its file: it moves the live
+/// pages out of segments that fell to half live, for up to half of each period. At sled's
+/// default of 500 ms it fell behind a busy log, whose file grew to 2.2–2.4 times the live
+/// entries; every 20 ms it keeps up, about 1.8 times (docs/BENCHMARKS.md, "Night of
+/// 2026-12-07"). Not stored in the folder: any folder opens with any value.
+const SLED_CLEANER_PERIOD_MS: u64 = 20;
+
 /// Opens the sled database of a data folder. sled releases its folder lock from a background
 /// thread after the last handle is dropped, so a reopen right after a close may find it still
 /// held for a moment: that case is retried briefly before giving up.
@@ -990,8 +999,12 @@ pub(crate) fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
 
 pub(crate) fn open_sled_with_cache(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(Some(SLED_CLEANER_PERIOD_MS));
     loop {
-        match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
+        match config.open() {
             Err(sled::Error::Io(error))
                 if error.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>

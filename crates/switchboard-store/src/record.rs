@@ -4,9 +4,10 @@
 //! Record: `version(1) ‖ key_id(4, BE) ‖ prev_hash(32) ‖ body`. The body is
 //! `nonce(24) ‖ ciphertext ‖ tag(16)` under the stream's data key `key_id`, or, when `key_id` is 0,
 //! the MessagePack of an event that is allowed in the clear (only the erasure marker is). Version 1
-//! records hold named MessagePack (maps with field names), version 2 records, written since,
-//! positional MessagePack (arrays): a fifth smaller, and sled copies every record of a leaf on
-//! each insert into it. Both decode with the same `Deserialize`.
+//! records hold named MessagePack (maps with field names), version 2 records positional
+//! MessagePack (arrays): a fifth smaller, and sled copies every record of a leaf on each insert
+//! into it; version 3 records, written since, the same with SIDs as bytes. All decode with the
+//! same `Deserialize`.
 //! `prev_hash` is the SHA-256 of the whole previous record of the stream (zeros for the first), so
 //! the chain is checked from stored bytes alone, without keys.
 
@@ -17,8 +18,12 @@ use switchboard_domain::Sid;
 pub const RECORD_V1_NAMED: u8 = 1;
 /// Records of positional MessagePack.
 pub const RECORD_V2_POSITIONAL: u8 = 2;
+/// Records of positional MessagePack whose SIDs are their 18 bytes, not their 34 characters
+/// (folder format 4): a message's record is 16 bytes smaller. Read as version 2 is, since a
+/// SID reads either form.
+pub const RECORD_V3_BINARY_SIDS: u8 = 3;
 /// The version of the records this build writes.
-pub const RECORD_VERSION: u8 = RECORD_V2_POSITIONAL;
+pub const RECORD_VERSION: u8 = RECORD_V3_BINARY_SIDS;
 /// Heads have their own version byte, unchanged since the first format.
 const HEAD_VERSION: u8 = 1;
 /// Snapshots of states that did not remember provider message ids: read back only to be
@@ -30,8 +35,10 @@ pub const SNAPSHOT_V2_PROVIDER_IDS: u8 = 2;
 /// The same ids stored compact (`RecentProviderMessages`'s form): a third of a busy channel's
 /// snapshot. Builds that write version 2 ignore these, and rebuild the state from the log.
 pub const SNAPSHOT_V3_COMPACT_PROVIDER_IDS: u8 = 3;
+/// The same with SIDs as their 18 bytes (folder format 4); read as version 3 is.
+pub const SNAPSHOT_V4_BINARY_SIDS: u8 = 4;
 /// The version of the snapshots this build writes.
-pub const SNAPSHOT_VERSION: u8 = SNAPSHOT_V3_COMPACT_PROVIDER_IDS;
+pub const SNAPSHOT_VERSION: u8 = SNAPSHOT_V4_BINARY_SIDS;
 
 pub const HASH_LEN: usize = 32;
 pub const RECORD_HEADER_LEN: usize = 1 + 4 + HASH_LEN;
@@ -57,7 +64,7 @@ impl<'a> RecordView<'a> {
             return Err("record shorter than its header");
         }
         let version = bytes[0];
-        if version != RECORD_V1_NAMED && version != RECORD_V2_POSITIONAL {
+        if !matches!(version, RECORD_V1_NAMED | RECORD_V2_POSITIONAL | RECORD_V3_BINARY_SIDS) {
             return Err("unknown record format version");
         }
         let key_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
@@ -183,7 +190,14 @@ pub struct SnapshotEnvelope<'a> {
 /// Parses a snapshot of any version this build knows.
 pub fn parse_snapshot(bytes: &[u8]) -> Option<SnapshotEnvelope<'_>> {
     let version = *bytes.first()?;
-    if bytes.len() < 13 || !(SNAPSHOT_V1..=SNAPSHOT_VERSION).contains(&version) {
+    let known = matches!(
+        version,
+        SNAPSHOT_V1
+            | SNAPSHOT_V2_PROVIDER_IDS
+            | SNAPSHOT_V3_COMPACT_PROVIDER_IDS
+            | SNAPSHOT_V4_BINARY_SIDS
+    );
+    if bytes.len() < 13 || !known {
         return None;
     }
     Some(SnapshotEnvelope {
@@ -202,4 +216,23 @@ pub fn snapshot_aad(stream: Sid, key_id: u32, events_applied: u64, version: u8) 
     aad.extend_from_slice(&events_applied.to_be_bytes());
     aad.push(version);
     aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_every_version_this_build_knows_parse_and_no_other() {
+        let (record, _) = clear_record(&GENESIS_HASH, b"body");
+        for version in [RECORD_V1_NAMED, RECORD_V2_POSITIONAL, RECORD_V3_BINARY_SIDS] {
+            let mut stored = record.clone();
+            stored[0] = version;
+            let view = RecordView::parse(&stored).unwrap();
+            assert_eq!((view.version, view.body), (version, &b"body"[..]));
+        }
+        let mut newer = record;
+        newer[0] = RECORD_V3_BINARY_SIDS + 1;
+        assert_eq!(RecordView::parse(&newer).unwrap_err(), "unknown record format version");
+    }
 }
