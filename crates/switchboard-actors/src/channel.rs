@@ -127,7 +127,7 @@ pub struct ChannelActor {
     /// The latest published (durable) events, at most [`ChannelActor::RECENT_EVENTS`], without
     /// a gap, each with its cause: handed to the consumers it wakes (`consumer::Recent`), whose
     /// cursors are mostly among them. Let go once the channel has been quiet for a while.
-    recent: VecDeque<(Arc<LiveEvent>, Option<Cause>)>,
+    recent: VecDeque<crate::consumer::HeldEvent>,
     /// Appends whose durability is still awaited: the actor does not hibernate while any is.
     awaiting: usize,
 }

@@ -178,18 +178,18 @@ pub struct Recent {
     held: Held,
 }
 
+/// A channel's event as its actor published it, with the cause its record keeps.
+pub(crate) type HeldEvent = (Arc<LiveEvent>, Option<Cause>);
+
 #[derive(Debug, Clone)]
 enum Held {
-    Channel(Arc<[(Arc<LiveEvent>, Option<Cause>)]>),
+    Channel(Arc<[HeldEvent]>),
     Execution(Arc<[Recorded<ExecutionEvent>]>),
 }
 
 impl Recent {
     /// A channel's events (each with its cause), the stream's from `first_seq` on, no gap.
-    pub(crate) fn channel(
-        first_seq: u64,
-        records: Arc<[(Arc<LiveEvent>, Option<Cause>)]>,
-    ) -> Recent {
+    pub(crate) fn channel(first_seq: u64, records: Arc<[HeldEvent]>) -> Recent {
         Recent { first_seq, held: Held::Channel(records) }
     }
 
@@ -226,7 +226,7 @@ pub(crate) trait Handed: Sized {
 impl Handed for Recorded<ChannelEvent> {
     fn handed(recent: &Recent, from: usize) -> Option<Vec<Self>> {
         let Held::Channel(records) = &recent.held else { return None };
-        let record = |(live, cause): &(Arc<LiveEvent>, Option<Cause>)| {
+        let record = |(live, cause): &HeldEvent| {
             Recorded::caused(live.at, live.event.clone(), cause.clone())
         };
         Some(records.get(from..)?.iter().map(record).collect())
@@ -690,7 +690,7 @@ mod tests {
 
     /// A channel of `n` events in the log (each a member leaving, caused by the system), and
     /// the same events as its actor would hand them over.
-    fn channel_of(log: &EventLog, n: u64) -> (Sid, Vec<(Arc<LiveEvent>, Option<Cause>)>) {
+    fn channel_of(log: &EventLog, n: u64) -> (Sid, Vec<HeldEvent>) {
         let channel = crate::new_sid(SidPrefix::CHANNEL);
         let records: Vec<Recorded> = (0..n)
             .map(|n| {
