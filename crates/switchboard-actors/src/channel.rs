@@ -124,6 +124,10 @@ pub struct ChannelActor {
     last_used: Instant,
     /// Events appended but not yet published, oldest first.
     unpublished: VecDeque<Unpublished>,
+    /// The latest published (durable) events, at most [`ChannelActor::RECENT_EVENTS`], without
+    /// a gap, each with its cause: handed to the consumers it wakes (`consumer::Recent`), whose
+    /// cursors are mostly among them. Let go once the channel has been quiet for a while.
+    recent: VecDeque<crate::consumer::HeldEvent>,
     /// Appends whose durability is still awaited: the actor does not hibernate while any is.
     awaiting: usize,
 }
@@ -133,6 +137,7 @@ struct Unpublished {
     seq: u64,
     at: Timestamp,
     event: ChannelEvent,
+    cause: Option<Cause>,
     /// The members right after this event, plus one who left with it (they learn that they left).
     audience: Vec<String>,
 }
@@ -142,6 +147,11 @@ impl ChannelActor {
     /// one, so that its next load replays at most this many (instead of up to `snapshot_every`,
     /// a cost every channel would pay at once after a restart).
     pub const SNAPSHOT_WHEN_STOPPING_AFTER: u64 = 16;
+
+    /// How many of its latest durable events a live channel keeps for its consumers: a Studio
+    /// conversation's consumers are each woken by one event of every three (the customer's
+    /// message, the bot's, its `sent`), so their cursors are two behind the wake.
+    pub const RECENT_EVENTS: usize = 8;
 
     fn hibernate(&mut self, ctx: &mut Context<Self>) {
         // A state dropped after a panic is `None`: never snapshotted.
@@ -163,6 +173,7 @@ impl ChannelActor {
             channel: None,
             last_used: Instant::now(),
             unpublished: VecDeque::new(),
+            recent: VecDeque::new(),
             awaiting: 0,
         }
     }
@@ -193,6 +204,7 @@ impl ChannelActor {
             Err(_) => {
                 tracing::error!(channel = %self.sid, "a command panicked; reloading the channel from its log");
                 self.channel = None;
+                self.recent.clear();
                 // The head cache may be ahead of what the panic left behind; reread it too.
                 self.deps.log.forget(self.sid);
                 Err(EngineError::Panicked(self.sid.to_string()))
@@ -301,9 +313,12 @@ impl Actor for ChannelActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let check_every = (self.deps.hibernate_after / 2).max(Duration::from_millis(50));
-        ctx.run_interval(check_every, |actor, ctx| {
+        ctx.run_interval(check_every, move |actor, ctx| {
             if actor.quiet() && actor.last_used.elapsed() >= actor.deps.hibernate_after {
                 actor.hibernate(ctx);
+            } else if actor.quiet() && actor.last_used.elapsed() >= check_every {
+                // Its consumers have long caught up: a quiet channel holds no events for them.
+                actor.recent = VecDeque::new();
             }
         });
     }
@@ -351,6 +366,7 @@ impl ChannelActor {
     ) -> Result<Result<Appended, Rejection>, EngineError> {
         self.last_used = Instant::now();
         let at = message.at;
+        let cause = message.cause.clone();
         let mut members: Vec<(Sid, String)> = self
             .channel
             .as_ref()
@@ -379,7 +395,8 @@ impl ChannelActor {
         for (offset, event) in executed.events.iter().enumerate() {
             let audience = audience_after(&mut members, event);
             let seq = executed.first_seq + offset as u64;
-            self.unpublished.push_back(Unpublished { seq, at, event: event.clone(), audience });
+            let (event, cause) = (event.clone(), cause.clone());
+            self.unpublished.push_back(Unpublished { seq, at, event, cause, audience });
         }
         let next_seq = executed.first_seq + executed.events.len() as u64;
         let durability = self.await_durable(ticket, next_seq, ctx);
@@ -423,6 +440,7 @@ impl ChannelActor {
                 event: item.event,
             });
             self.deps.hub.publish(Arc::clone(&live), &item.audience);
+            self.keep_recent(&live, item.cause);
             published.push(live);
         }
         // Only the consumers whose subscriptions want these events are woken; most messages
@@ -440,6 +458,9 @@ impl ChannelActor {
         };
         let consumers = self.deps.consumers.interest(&woken);
         if !consumers.is_empty() {
+            let recent = self.recent.front().map(|(first, _)| {
+                crate::consumer::Recent::channel(first.seq, self.recent.iter().cloned().collect())
+            });
             self.deps.dispatcher.do_send(crate::consumer::Wake {
                 stream_sid: self.sid,
                 from_seq,
@@ -447,7 +468,22 @@ impl ChannelActor {
                 flow_sid: state.flex_flow_sid,
                 service_sid,
                 consumers,
+                recent,
             });
+        }
+    }
+
+    /// Keeps a published event among the recent ones handed to consumers. An erasure forgets
+    /// the ones before it (the log holds them shredded now, and consumers must read them so),
+    /// and so does a gap, which no consumer could read across.
+    fn keep_recent(&mut self, live: &Arc<LiveEvent>, cause: Option<Cause>) {
+        let follows = self.recent.back().is_some_and(|(last, _)| last.seq + 1 == live.seq);
+        if !follows || matches!(live.event, ChannelEvent::DataErased { .. }) {
+            self.recent.clear();
+        }
+        self.recent.push_back((Arc::clone(live), cause));
+        while self.recent.len() > Self::RECENT_EVENTS {
+            self.recent.pop_front();
         }
     }
 }

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use switchboard_domain::{Recorded, Sid, SidPrefix, Timestamp};
-use switchboard_store::{EventLog, Listed, ReplayRecord};
+use switchboard_store::{EventLog, FlushTicket, Listed, ReplayRecord};
 use switchboard_studio::{
     validate_json, ExecutionCommand, ExecutionEvent, ExecutionInput, ExecutionRejection,
     ExecutionState, FlowStatus, Limits, StudioFlowCommand, StudioFlowRejection, StudioFlowState,
@@ -177,8 +177,12 @@ impl StudioFlowDirectory {
     }
 
     /// After a durable change of `execution`: its channel's entry, its listings, and its
-    /// requests' consumer woken for what it recorded.
-    fn changed(&self, execution: &ExecutionState) -> Result<(), EngineError> {
+    /// requests' consumer woken for what it recorded (`recorded`, handed over with the wake).
+    fn changed(
+        &self,
+        execution: &ExecutionState,
+        recorded: crate::consumer::Recent,
+    ) -> Result<(), EngineError> {
         self.track(execution);
         if execution.deleted {
             for (list, entry) in listed(execution) {
@@ -191,7 +195,8 @@ impl StudioFlowDirectory {
             return Ok(());
         };
         // One record per event: the stream is durable below the events it folded.
-        dispatcher.do_send(crate::consumer::Wake::execution_changed(sid, execution.events_applied));
+        let wake = crate::consumer::Wake::execution_changed(sid, execution.events_applied);
+        dispatcher.do_send(crate::consumer::Wake { recent: Some(recorded), ..wake });
         Ok(())
     }
 
@@ -449,7 +454,7 @@ impl StudioFlowDirectory {
         for (list, entry) in &entries {
             log.listing_put(*list, *entry)?;
         }
-        let written = self.executions.execute(execution_sid, vec![command], at);
+        let written = self.write(execution_sid, command, at);
         if !matches!(written, Ok(Ok(_))) {
             for (list, entry) in &entries {
                 log.listing_remove(*list, *entry)?;
@@ -458,13 +463,30 @@ impl StudioFlowDirectory {
         self.durable(written).await
     }
 
+    /// Runs `command` on execution `sid`, keeping the records it appends (what the log holds:
+    /// each event with the change's time and cause) for the consumer of its requests.
+    fn write(&self, sid: Sid, command: ExecutionCommand, at: Timestamp) -> Written {
+        let cause = crate::cause::current();
+        let logged = self.executions.writer().run(sid, vec![command], at, (false, None))?;
+        Ok(logged.map(|logged| {
+            let records =
+                logged.events.into_iter().map(|e| Recorded::caused(at, e, cause.clone())).collect();
+            let recorded = crate::consumer::Recent::execution(logged.first_seq, records);
+            (logged.after, logged.ticket, recorded)
+        }))
+    }
+
     /// Waits for an execution's change to be durable, then tells who follows executions.
-    async fn durable(&self, written: crate::streams::Written<ExecutionState>) -> ExecutionChange {
-        let done = self.executions.durable(written).await?.map_err(ExecutionRefusal::from);
-        if let Ok(execution) = &done {
-            self.changed(execution)?;
+    async fn durable(&self, written: Written) -> ExecutionChange {
+        let (execution, ticket, recorded) = match written? {
+            Ok(done) => done,
+            Err(rejection) => return Ok(Err(rejection.into())),
+        };
+        if let Some(ticket) = ticket {
+            self.executions.log().wait_durable(ticket).await?;
         }
-        Ok(done)
+        self.changed(&execution, recorded)?;
+        Ok(Ok(execution))
     }
 
     /// Gives execution `sid` what happened (`End`, `Delete`, and the runner's inputs).
@@ -479,7 +501,7 @@ impl StudioFlowDirectory {
             return Ok(Err(ExecutionRefusal::FlowNotFound));
         };
         let command = ExecutionCommand { definition, at, input };
-        let written = self.executions.execute(sid, vec![command], at);
+        let written = self.write(sid, command, at);
         self.durable(written).await
     }
 
@@ -499,6 +521,13 @@ impl StudioFlowDirectory {
         Ok(steps)
     }
 }
+
+/// A change of an execution as [`StudioFlowDirectory::write`] made it: the state after, the
+/// ticket of its append (none when it appended nothing), the records appended.
+type Written = Result<
+    Result<(ExecutionState, Option<FlushTicket>, crate::consumer::Recent), ExecutionRejection>,
+    EngineError,
+>;
 
 /// The listings (`EventLog::listing`): a flow's executions, newest first; the open ones (under
 /// their flow); a channel's (under the channel). Each ordered by the creation time in ms.
@@ -627,6 +656,38 @@ mod tests {
             limits: Limits::default(),
             execution_sid: None,
         }
+    }
+
+    #[actix_rt::test]
+    async fn a_change_hands_the_consumer_of_its_requests_the_records_the_log_holds() {
+        use crate::consumer::{durable_records, Wake};
+        let temp = tempfile::tempdir().unwrap();
+        let studio = StudioFlowDirectory::load(open(temp.path())).unwrap();
+        let at = Timestamp(1_000);
+        let created =
+            studio.create("Menu".into(), FlowStatus::Published, GREETING.into(), None, at);
+        let flow = created.await.unwrap().unwrap().sid.unwrap();
+        let execution = studio.start_execution(flow, start(), at).await.unwrap().unwrap();
+        let sid = execution.sid.unwrap();
+        let log = Arc::clone(studio.executions.log());
+        let first = log.next_seq(sid).unwrap();
+        let reply = ExecutionInput::Reply {
+            body: "1".into(),
+            from: "+15551234567".into(),
+            message: Some(("IM1".into(), 1)),
+        };
+        let definition = studio.definition(flow, execution.revision).unwrap();
+        let command = ExecutionCommand { definition, at: Timestamp(2_000), input: reply };
+        let written = studio.write(sid, command, Timestamp(2_000)).unwrap().unwrap();
+        let (after, ticket, recorded) = written;
+        log.wait_durable(ticket.unwrap()).await.unwrap();
+        let wake = |recent| Wake { recent, ..Wake::execution_changed(sid, after.events_applied) };
+        let handed =
+            durable_records::<Recorded<ExecutionEvent>>(&log, &wake(Some(recorded)), first);
+        let read = durable_records::<Recorded<ExecutionEvent>>(&log, &wake(None), first);
+        let handed = handed.unwrap();
+        assert!(handed.len() >= 2, "the reply's step: {handed:?}");
+        assert_eq!(handed, read.unwrap());
     }
 
     #[actix_rt::test]

@@ -47,8 +47,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use rand::Rng;
-use switchboard_domain::{ChannelEvent, ChannelState, Sid, Timestamp};
+use switchboard_domain::{Cause, ChannelEvent, ChannelState, Recorded, Sid, Timestamp};
 use switchboard_store::{EventLog, ReplayRecord, StoreError};
+use switchboard_studio::ExecutionEvent;
 
 use crate::directory::{FlowDirectory, FlowView, ServiceDirectory};
 use crate::hub::LiveEvent;
@@ -147,7 +148,7 @@ impl Interest {
 
 /// New durable events of a stream (a channel's, or a user's `US…` for its service's post-event
 /// webhook), from `from_seq`, for the consumers it names.
-#[derive(Debug, Clone, Copy, Message)]
+#[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
 pub struct Wake {
     pub stream_sid: Sid,
@@ -159,7 +160,88 @@ pub struct Wake {
     pub flow_sid: Option<Sid>,
     pub service_sid: Sid,
     pub consumers: Interest,
+    /// The stream's latest durable events as their writer holds them, up to `until_seq` (a
+    /// channel's actor, an execution's change): a run whose cursor is among them reads nothing
+    /// back from the log ([`durable_records`]).
+    pub recent: Option<Recent>,
 }
+
+/// A stream's latest durable events as their writer appended them (the records the log holds:
+/// event, time, cause), contiguous, handed to the consumers it wakes: a channel's latest (its
+/// actor keeps a few), an execution's change. Reading the records a wake is for back from the
+/// log, finding, opening and decoding each again, was a fifth of a Studio message's CPU; and a
+/// consumer's cursor is mostly at the wake's first event, or a few events behind it (past the
+/// events it was not woken for), which a channel's actor still holds too.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    first_seq: u64,
+    held: Held,
+}
+
+/// A channel's event as its actor published it, with the cause its record keeps.
+pub(crate) type HeldEvent = (Arc<LiveEvent>, Option<Cause>);
+
+#[derive(Debug, Clone)]
+enum Held {
+    Channel(Arc<[HeldEvent]>),
+    Execution(Arc<[Recorded<ExecutionEvent>]>),
+}
+
+impl Recent {
+    /// A channel's events (each with its cause), the stream's from `first_seq` on, no gap.
+    pub(crate) fn channel(first_seq: u64, records: Arc<[HeldEvent]>) -> Recent {
+        Recent { first_seq, held: Held::Channel(records) }
+    }
+
+    /// An execution's records from `first_seq` on, no gap.
+    pub(crate) fn execution(first_seq: u64, records: Vec<Recorded<ExecutionEvent>>) -> Recent {
+        Recent { first_seq, held: Held::Execution(records.into()) }
+    }
+
+    fn len(&self) -> usize {
+        match &self.held {
+            Held::Channel(records) => records.len(),
+            Held::Execution(records) => records.len(),
+        }
+    }
+
+    /// Where the records from `start` to `until_seq` begin among these, if they are all here.
+    fn position(&self, start: u64, until_seq: u64) -> Option<usize> {
+        let end = self.first_seq + self.len() as u64;
+        if start < self.first_seq || start > end || end != until_seq {
+            return None;
+        }
+        usize::try_from(start - self.first_seq).ok()
+    }
+}
+
+/// A kind of record a wake may hand over ([`Recent`]); the others are always read back.
+pub(crate) trait Handed: Sized {
+    /// The held records from the `from`-th on, if they are of this kind.
+    fn handed(_recent: &Recent, _from: usize) -> Option<Vec<Self>> {
+        None
+    }
+}
+
+impl Handed for Recorded<ChannelEvent> {
+    fn handed(recent: &Recent, from: usize) -> Option<Vec<Self>> {
+        let Held::Channel(records) = &recent.held else { return None };
+        let record = |(live, cause): &HeldEvent| {
+            Recorded::caused(live.at, live.event.clone(), cause.clone())
+        };
+        Some(records.get(from..)?.iter().map(record).collect())
+    }
+}
+
+impl Handed for Recorded<ExecutionEvent> {
+    fn handed(recent: &Recent, from: usize) -> Option<Vec<Self>> {
+        let Held::Execution(records) = &recent.held else { return None };
+        Some(records.get(from..)?.to_vec())
+    }
+}
+
+impl Handed for Recorded<switchboard_domain::UserEvent> {}
+impl Handed for Recorded<switchboard_routing::event_log::EventLogEvent> {}
 
 impl Wake {
     /// A user's changes, durable below `until_seq`, for its service's post-event webhook; its
@@ -173,6 +255,7 @@ impl Wake {
             flow_sid: None,
             service_sid: service,
             consumers: Interest::only(SERVICE_WEBHOOKS),
+            recent: None,
         }
     }
 
@@ -187,6 +270,7 @@ impl Wake {
             flow_sid: None,
             service_sid: execution,
             consumers: Interest::only(STUDIO_REQUESTS),
+            recent: None,
         }
     }
 
@@ -203,12 +287,17 @@ impl Wake {
             consumers: Interest(
                 Interest::only(ROUTER_EVENTS).0 | Interest::only(ASSIGNMENT_CALLBACKS).0,
             ),
+            recent: None,
         }
     }
 
-    /// Folds a later wake of the same stream and consumer into this one.
-    fn merge(&mut self, later: &Wake) {
+    /// Folds a later wake of the same stream and consumer into this one. The recent events
+    /// kept are those that reach the merged wake's end, if either's do.
+    fn merge(&mut self, later: Wake) {
         self.from_seq = self.from_seq.min(later.from_seq);
+        if later.until_seq >= self.until_seq {
+            self.recent = later.recent;
+        }
         self.until_seq = self.until_seq.max(later.until_seq);
         self.consumers = Interest(self.consumers.0 | later.consumers.0);
     }
@@ -392,6 +481,7 @@ impl Consumers {
                     flow_sid: state.flex_flow_sid,
                     service_sid,
                     consumers: Interest::only(at),
+                    recent: None,
                 });
             }
         }
@@ -465,13 +555,14 @@ impl Handler<Wake> for Dispatcher {
                 continue;
             }
             let consumers = Arc::clone(&self.consumers);
-            runs.wake(Wake { consumers: Interest::only(at), ..wake }, move |wake| {
+            runs.wake(Wake { consumers: Interest::only(at), ..wake.clone() }, move |wake| {
                 let consumers = Arc::clone(&consumers);
                 async move {
                     let consumer = &consumers.list[at];
+                    let stream = wake.stream_sid;
                     let run = consumer.run(consumers.shared(), wake);
                     if let Err(error) = run.await {
-                        let (stream, name) = (wake.stream_sid, consumer.name());
+                        let name = consumer.name();
                         tracing::error!(%stream, consumer = name, %error, "delivery stopped on a storage error");
                     }
                 }
@@ -514,12 +605,23 @@ fn resume_under_flow(
     Ok((state.date_created >= flow_updated).then_some(0))
 }
 
-/// The records of the woken stream from `start` that the wake vouches durable.
-pub(crate) fn durable_records<E: switchboard_store::LoggedEvent>(
+/// The records of the woken stream from `start` that the wake vouches durable: those its
+/// writer handed over with it when they reach back to `start`, else read back from the log.
+/// Either way the same records: the writer's are those it appended, now durable.
+pub(crate) fn durable_records<E: switchboard_store::LoggedEvent + Handed>(
     log: &EventLog,
     wake: &Wake,
     start: u64,
 ) -> Result<Vec<ReplayRecord<E>>, StoreError> {
+    let stream = wake.stream_sid;
+    let recent = wake.recent.as_ref();
+    let from = recent.and_then(|r| Some((r, r.position(start, wake.until_seq)?)));
+    if let Some(events) = from.and_then(|(recent, from)| E::handed(recent, from)) {
+        let records = events.into_iter().zip(start..);
+        return Ok(records
+            .map(|(event, seq)| ReplayRecord::Event { stream, seq, event })
+            .collect());
+    }
     log.read::<E>(wake.stream_sid, start)
         .take_while(|record| record.as_ref().map_or(true, |r| r.seq() < wake.until_seq))
         .collect()
@@ -542,7 +644,7 @@ pub(crate) fn backoff(config: &OutboxConfig, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use switchboard_crypto::MasterKey;
-    use switchboard_domain::{Recorded, SidPrefix, Timestamp, UserEvent};
+    use switchboard_domain::{SidPrefix, UserEvent};
     use switchboard_store::{IndexChanges, StoreConfig};
 
     use super::*;
@@ -571,6 +673,7 @@ mod tests {
             service_sid: crate::new_sid(SidPrefix::SERVICE),
             consumers: Interest::only(SERVICE_WEBHOOKS),
             until_seq,
+            recent: None,
         };
         let seqs = |wake: Wake, start| -> Vec<u64> {
             durable_records::<Recorded<UserEvent>>(&log, &wake, start)
@@ -583,6 +686,93 @@ mod tests {
         assert_eq!(seqs(wake(0, 3), 1), vec![1, 2]);
         assert_eq!(seqs(wake(0, u64::MAX), 2), vec![2, 3, 4]);
         assert!(seqs(wake(0, 2), 2).is_empty());
+    }
+
+    /// A channel of `n` events in the log (each a member leaving, caused by the system), and
+    /// the same events as its actor would hand them over.
+    fn channel_of(log: &EventLog, n: u64) -> (Sid, Vec<HeldEvent>) {
+        let channel = crate::new_sid(SidPrefix::CHANNEL);
+        let records: Vec<Recorded> = (0..n)
+            .map(|n| {
+                let event =
+                    ChannelEvent::MemberLeft { member_sid: crate::new_sid(SidPrefix::MEMBER) };
+                Recorded::caused(Timestamp::from_millis(n as i64), event, Some(Cause::System))
+            })
+            .collect();
+        log.append(channel, 0, &records, &IndexChanges::default()).unwrap();
+        let held = records
+            .into_iter()
+            .zip(0..)
+            .map(|(r, seq)| {
+                let live = LiveEvent {
+                    channel_sid: channel,
+                    service_sid: None,
+                    seq,
+                    at: r.at,
+                    event: r.event,
+                };
+                (Arc::new(live), r.cause)
+            })
+            .collect();
+        (channel, held)
+    }
+
+    fn channel_wake(channel: Sid, from_seq: u64, until_seq: u64, recent: Option<Recent>) -> Wake {
+        Wake {
+            stream_sid: channel,
+            from_seq,
+            until_seq,
+            flow_sid: None,
+            service_sid: crate::new_sid(SidPrefix::SERVICE),
+            consumers: Interest::only(STUDIO_TRIGGER),
+            recent,
+        }
+    }
+
+    #[test]
+    fn a_wake_hands_over_the_records_the_log_holds_and_reads_the_rest_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(StoreConfig::new(dir.path()), MasterKey::generate()).unwrap();
+        let (channel, held) = channel_of(&log, 8);
+        // The actor holds the events from 3 on; the wake is for 6 and 7.
+        let recent = Recent::channel(3, held[3..].iter().cloned().collect());
+        let wake = channel_wake(channel, 6, 8, Some(recent.clone()));
+        for start in 0..=8 {
+            assert_eq!(
+                durable_records::<Recorded>(&log, &wake, start).unwrap(),
+                durable_records::<Recorded>(&log, &channel_wake(channel, 6, 8, None), start)
+                    .unwrap(),
+                "from {start}"
+            );
+        }
+        assert_eq!(recent.position(3, 8), Some(0), "held from 3");
+        assert_eq!(recent.position(8, 8), Some(5), "nothing left");
+        assert!(recent.position(2, 8).is_none(), "a cursor before them reads the log");
+        assert!(recent.position(4, 9).is_none(), "a wake past them reads the log");
+        assert!(
+            <Recorded<ExecutionEvent> as Handed>::handed(&recent, 0).is_none(),
+            "a channel's events are no execution's"
+        );
+    }
+
+    #[test]
+    fn merged_wakes_keep_the_recent_events_that_reach_their_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(StoreConfig::new(dir.path()), MasterKey::generate()).unwrap();
+        let (channel, held) = channel_of(&log, 8);
+        let upto = |end: usize| Some(Recent::channel(2, held[2..end].iter().cloned().collect()));
+        let mut merged = channel_wake(channel, 4, 5, upto(5));
+        merged.merge(channel_wake(channel, 6, 8, upto(8)));
+        assert_eq!((merged.from_seq, merged.until_seq), (4, 8));
+        assert!(merged.recent.as_ref().and_then(|r| r.position(4, merged.until_seq)).is_some());
+        // An earlier wake folded in after a later one leaves the later's events.
+        let mut late = channel_wake(channel, 6, 8, upto(8));
+        late.merge(channel_wake(channel, 4, 5, upto(5)));
+        assert!(late.recent.as_ref().and_then(|r| r.position(4, late.until_seq)).is_some());
+        // A start's wake (everything up to the end of the log) reads the log.
+        merged.merge(channel_wake(channel, 0, u64::MAX, None));
+        assert!(merged.recent.is_none());
+        assert_eq!(durable_records::<Recorded>(&log, &merged, 0).unwrap().len(), 8);
     }
 
     #[test]

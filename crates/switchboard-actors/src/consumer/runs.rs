@@ -36,7 +36,10 @@ impl ChannelRuns {
         {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(again) = running.get_mut(&sid) {
-                again.get_or_insert(wake).merge(&wake);
+                match again {
+                    Some(waiting) => waiting.merge(wake),
+                    None => *again = Some(wake),
+                }
                 return;
             }
             running.insert(sid, None);
@@ -71,6 +74,7 @@ mod tests {
             service_sid: Sid::from_parts(switchboard_domain::SidPrefix::SERVICE, [1; 16]),
             consumers: super::super::Interest::default(),
             until_seq: u64::MAX,
+            recent: None,
         }
     }
 
