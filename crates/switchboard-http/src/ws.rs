@@ -34,6 +34,7 @@ use crate::twilio::error::ApiError;
 use crate::twilio::token;
 use crate::ws_transport::{Outbound, RealtimeConfig, CLOSE_GRACE};
 
+mod sent;
 pub mod upgraded;
 mod wire;
 mod worker;
@@ -369,9 +370,9 @@ struct Connection {
     out: Outbound,
     /// Set by whatever decides that the connection ends.
     ending: Option<Ending>,
-    /// The lowest and highest sequence sent per channel on this connection (everything between
-    /// was sent), so a resume and the live feed never overlap.
-    sent: HashMap<Sid, (u64, u64)>,
+    /// The sequence numbers sent per channel on this connection, so a resume and the live feed
+    /// neither overlap nor leave a gap.
+    sent: HashMap<Sid, sent::SentSeqs>,
     /// Whether each channel met so far is within the token's Chat Service.
     reach: HashMap<Sid, bool>,
     /// The worker's events sent on this connection, by stream, sequence and type, so a
@@ -710,14 +711,11 @@ impl Connection {
 
     /// Whether this connection sent `event` already (by a resume, or live before it).
     fn sent_before(&self, event: &LiveEvent) -> bool {
-        self.sent
-            .get(&event.channel_sid)
-            .is_some_and(|(first, last)| (*first..=*last).contains(&event.seq))
+        self.sent.get(&event.channel_sid).is_some_and(|sent| sent.contains(event.seq))
     }
 
     fn mark_sent(&mut self, event: &LiveEvent) {
-        let range = self.sent.entry(event.channel_sid).or_insert((event.seq, event.seq));
-        *range = (range.0.min(event.seq), range.1.max(event.seq));
+        self.sent.entry(event.channel_sid).or_default().insert(event.seq);
     }
 
     /// Sends every durable event of the channel after `after` that this connection has not sent,
@@ -749,7 +747,7 @@ impl Connection {
                 return false;
             }
         }
-        let last = self.sent.get(&channel).map(|(_, last)| *last);
+        let last = self.sent.get(&channel).and_then(sent::SentSeqs::last);
         self.send(json!({"type": "resumed", "channel_sid": channel.to_string(), "seq": last}))
     }
 
