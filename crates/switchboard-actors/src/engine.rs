@@ -409,8 +409,8 @@ impl Engine {
         &self.inner.workspaces
     }
 
-    /// Brings every task's channel in line once (what a crash may have left undone), then fires
-    /// the router's deadlines every tick while the engine lives.
+    /// Brings the channels `out_of_line` with their tasks in line once (what a crash left
+    /// undone), then fires the router's deadlines every tick while the engine lives.
     fn start_task_routing(&self, out_of_line: Vec<TaskState>) {
         let weak = Arc::downgrade(&self.inner);
         actix::spawn(async move {
@@ -419,7 +419,7 @@ impl Engine {
                 if !out_of_line.is_empty() {
                     tracing::info!(
                         tasks = out_of_line.len(),
-                        "bringing the channels of tasks a stop left out of line with them in line"
+                        "bringing in line the channels a crash left out of line with their tasks"
                     );
                 }
                 for task in out_of_line {
