@@ -296,9 +296,7 @@ fn a_customer_s_sms_on_a_task_flow_becomes_a_reservation_with_flex_s_attributes(
     std::thread::sleep(Duration::from_millis(500));
     // The channel is in line with its open task, so the start left it at rest: a start that
     // asked every open task's channel woke them all (issue 20 item 3: memory after a restart).
-    let metrics = again.get("/metrics").body;
-    let live = metrics.lines().find_map(|l| l.strip_prefix("switchboard_channel_actors_live "));
-    assert_eq!(live, Some("0"), "{metrics}");
+    assert_eq!(metric(&again, "switchboard_channel_actors_live"), 0.0);
     let tasks = ok(again.get(&format!("{base}/Tasks")), 200);
     assert_eq!(tasks["tasks"].as_array().unwrap().len(), 1, "{tasks}");
 }
@@ -921,11 +919,11 @@ fn with_the_janitor_off_a_canceled_task_leaves_the_channel_active_and_the_next_m
     assert_eq!(channel_status(&daemon, &service, &channel), "ACTIVE");
 }
 
-/// A metric's value as the daemon reports it now (0 when absent).
+/// A metric's value as the daemon reports it now (it must report it).
 fn metric(daemon: &Daemon, name: &str) -> f64 {
     let text = daemon.get("/metrics").body;
     let value = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
-    value.map_or(0.0, |v| v.parse().unwrap())
+    value.unwrap_or_else(|| panic!("no {name} in {text}")).parse().unwrap()
 }
 
 /// A pending task moving to its workflow's next step changes nothing its channel holds, so the

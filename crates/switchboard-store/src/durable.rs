@@ -636,6 +636,7 @@ mod tests {
             contents.problems
         );
     }
+
     #[test]
     fn unsynced_entries_never_reach_half_the_ring() {
         let (dir, mut record) = fresh();
