@@ -24,6 +24,11 @@ type TcpStream = actix_web::rt::net::TcpStream;
 /// handshake at once from any client, so this only bounds a stranger who sends nothing.
 const FIRST_LOOK: Duration = Duration::from_millis(100);
 
+/// How often a connection waiting in the lobby is checked for its peer having gone (a stalled
+/// request abandoned, a TLS client that gave up): a connection that left gives its descriptor
+/// back within this, instead of holding it until its turn.
+const WATCH: Duration = Duration::from_secs(1);
+
 /// Bytes looked at (without reading them) to tell whether a whole request has arrived: a request
 /// larger than this waits for its place like one still arriving.
 const LOOK_BYTES: usize = 16 * 1024;
@@ -217,13 +222,39 @@ impl ConnectionCounter {
         let looked = async {
             match plain.then_some(first_bytes(stream).await) {
                 Some(decided @ (Look::Whole | Look::Gone)) => decided,
-                _ => std::future::pending().await,
+                // Not looked at again (see `first_bytes`), but watched for its peer leaving.
+                _ => watch_for_departure(stream).await,
             }
         };
         tokio::select! {
             rung = &mut waiting.bell => if rung.is_ok() { Entry::Serve } else { Entry::Drop },
             looked = looked => if looked == Look::Whole { Entry::Serve } else { Entry::Drop },
         }
+    }
+}
+
+/// Resolves to [`Look::Gone`] once the peer has closed its end or the connection failed,
+/// checked every [`WATCH`].
+async fn watch_for_departure(stream: &TcpStream) -> Look {
+    loop {
+        tokio::time::sleep(WATCH).await;
+        if peer_gone(stream) {
+            return Look::Gone;
+        }
+    }
+}
+
+/// Whether the peer has closed its end (or the connection failed), asked of the kernel with a
+/// level-triggered `poll(2)`: unlike tokio's readiness, which a look must not clear (see
+/// `first_bytes`), and unlike a peek, which still returns the unread bytes of a peer that left.
+fn peer_gone(stream: &TcpStream) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let mut asked = [PollFd::new(stream, PollFlags::RDHUP)];
+    match rustix::event::poll(&mut asked, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })) {
+        Ok(0) => false,
+        Ok(_) => asked[0].revents().intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
+        // Interrupted, say: looked at again at the next watch.
+        Err(_) => false,
     }
 }
 
@@ -349,6 +380,31 @@ mod tests {
         assert!(second.as_mut().now_or_never().is_none(), "one place, one connection");
         counter.shed_owed();
         assert_eq!(second.now_or_never(), Some(Entry::Serve));
+    }
+
+    #[actix_rt::test]
+    async fn a_connection_that_leaves_the_lobby_gives_its_place_back_tls_or_not() {
+        use futures_util::FutureExt as _;
+        use std::io::Write as _;
+        let (counter, _held) = at_the_ceiling(2);
+        // A stalled request that gets no further, and a TLS client that is never looked at.
+        let (stalled, mut abandoned) = pair().await;
+        abandoned.write_all(b"POST / HTTP/1.1\r\nContent-Length: 65000\r\n\r\nB").unwrap();
+        let (tls, tls_client) = pair().await;
+        let mut waiting = Box::pin(counter.enter(&stalled, true));
+        let mut waiting_tls = Box::pin(counter.enter(&tls, false));
+        assert!(waiting.as_mut().now_or_never().is_none());
+        assert!(waiting_tls.as_mut().now_or_never().is_none());
+        // Still there after a watch: nobody left.
+        tokio::time::sleep(WATCH * 2).await;
+        assert!(waiting.as_mut().now_or_never().is_none() && !counter.lobby().is_empty());
+        drop(abandoned);
+        drop(tls_client);
+        // Bounded, so a lobby that never notices fails the test instead of hanging it.
+        let noticed = |left| tokio::time::timeout(WATCH * 10, left);
+        assert_eq!(noticed(waiting).await, Ok(Entry::Drop));
+        assert_eq!(noticed(waiting_tls).await, Ok(Entry::Drop));
+        assert!(counter.lobby().is_empty(), "both places given back");
     }
 
     /// A counter of no `max_connections` with a lobby of `lobby` places, at its ceiling: the
