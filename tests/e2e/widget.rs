@@ -540,6 +540,26 @@ fn identity_hash(identity: &str) -> String {
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The default service keeps reachability (a service made over the API does not, as in Twilio),
+/// so the visitor sees whether the agent is there; the scenario turns it off at the end.
+#[test]
+fn in_chromium_the_visitor_sees_whether_an_agent_is_there() {
+    let browser = started_for_browser();
+    let (daemon, service) = (&browser.daemon, &browser.service);
+    let reachability = || daemon.get(&format!("/chat/v2/Services/{service}")).json();
+    assert_eq!(reachability()["reachability_enabled"], true, "on for the first start's service");
+    let made = daemon.post("/chat/v2/Services", &[("FriendlyName", "over the API")]);
+    assert_eq!(made.json()["reachability_enabled"], false, "{}", made.body);
+    let report = browser_scenario(&browser, "presence");
+    assert!(report["channel"].as_str().is_some_and(|sid| sid.starts_with("CH")), "{report}");
+    assert_eq!(reachability()["reachability_enabled"], false, "the scenario turned it off");
+    let artefacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("widget-artefacts");
+    for (at, shot) in ["here", "here-after-reload", "away", "off"].iter().enumerate() {
+        let name = format!("presence-{}-{shot}.png", at + 1);
+        assert!(artefacts.join(&name).exists(), "{name}");
+    }
+}
+
 #[test]
 fn in_chromium_a_returning_visitor_sees_its_earlier_interaction_a_page_at_a_time() {
     let browser = started_for_browser();
