@@ -591,9 +591,10 @@ async function earlyScenario(browser) {
 }
 
 /** Whether an agent is there, as the visitor sees it (the service keeps reachability, as the
- * first start makes it): nothing before an agent joined; "here" once one whose socket is open
- * joins, and on a fresh load (the state now, told after the resume); "away" once that socket
- * closed; nothing on a load after the service's reachability was turned off. */
+ * first start makes it): nothing before an agent joined; "away" once one without a socket joins
+ * (told on the join); "here" once its socket opens (told a second later); on a fresh load "here"
+ * again, which only the state told after the resume can say (nothing changed meanwhile); "away"
+ * once that socket closed; nothing on a load after the service's reachability was turned off. */
 async function presenceScenario(browser) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
   const page = await context.newPage();
@@ -612,8 +613,9 @@ async function presenceScenario(browser) {
   await agentSay(channel, "before anyone joined");
   await frame.locator(".msg.theirs .body", { hasText: "before anyone joined" }).waitFor();
   check(await presence.isHidden(), "nothing before an agent joined: " + (await presence.textContent()));
-  let agent = await agentSocket(browser);
   await rest("POST", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Members`, { Identity: "agent" });
+  await frame.locator("#sb-presence.gone", { hasText: "Agent is away" }).waitFor();
+  let agent = await agentSocket(browser);
   await frame.locator("#sb-presence.here", { hasText: "Agent is here" }).waitFor();
   check((await presence.getAttribute("role")) === "status" && (await presence.getAttribute("aria-live")) === "polite", "a polite status region");
   await shot(page, "1-here");
@@ -625,7 +627,7 @@ async function presenceScenario(browser) {
   await frame.locator("#sb-presence", { hasText: "Agent is here" }).waitFor();
   await shot(page, "2-here-after-reload");
 
-  // The agent's socket closes: away, and back.
+  // The agent's socket closes: away; it comes back: here.
   await agent.context().close();
   await frame.locator("#sb-presence.gone", { hasText: "Agent is away" }).waitFor();
   await shot(page, "3-away");
