@@ -269,6 +269,15 @@ fn told(frames: &[Value], identity: &str, online: bool) -> bool {
     reachability_of(frames, identity).iter().any(|f| f["is_online"] == online)
 }
 
+/// What `socket` receives up to its `resumed`, authenticated with the visitor's token of
+/// `session` and resuming its channel from the start.
+fn resumed(socket: &mut Socket, session: &Value) -> Vec<Value> {
+    let resume = json!([{"channel_sid": session["channel_sid"], "seq": -1}]);
+    let auth = json!({"type": "auth", "token": session["token"], "resume": resume});
+    socket.send(Message::text(auth.to_string())).unwrap();
+    frames_until(socket, ends_with("resumed"))
+}
+
 /// A visitor's token hears the reachability of its own channel's members and of nobody else's,
 /// though its identity is a member elsewhere too: after its resume the state now of each, when a
 /// member joins the joiner's, and each change; nothing once the service keeps none.
@@ -297,14 +306,8 @@ fn a_visitor_hears_the_reachability_of_its_own_channel_s_members_only() {
     let mut unscoped = daemon.websocket(Some(&token(visitor, "1h", Some(&service)))).unwrap();
     frames_until(&mut unscoped, |f| told(f, "agent.lee", true) && told(f, "agent.kim", true));
 
-    let resumed = |socket: &mut Socket, token: &Value| {
-        let resume = json!([{"channel_sid": channel, "seq": -1}]);
-        let auth = json!({"type": "auth", "token": token, "resume": resume});
-        socket.send(Message::text(auth.to_string())).unwrap();
-        frames_until(socket, ends_with("resumed"))
-    };
     let mut socket = daemon.websocket(None).unwrap();
-    let greeted = resumed(&mut socket, &session["token"]);
+    let greeted = resumed(&mut socket, &session);
     let kim_now = reachability_of(&greeted, "agent.kim");
     assert_eq!(kim_now.len(), 1, "Kim's state now, after the resume: {greeted:?}");
     assert_eq!(kim_now[0]["is_online"], true);
@@ -343,7 +346,7 @@ fn a_visitor_hears_the_reachability_of_its_own_channel_s_members_only() {
         daemon.post(&format!("/chat/v2/Services/{service}"), &[("ReachabilityEnabled", "false")]);
     assert_eq!(off.status, 200, "{}", off.body);
     let mut again = daemon.websocket(None).unwrap();
-    let greeted = resumed(&mut again, &session["token"]);
+    let greeted = resumed(&mut again, &session);
     assert!(greeted.iter().all(|f| f["type"] != "user_updated"), "{greeted:?}");
 }
 
