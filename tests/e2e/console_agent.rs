@@ -1,6 +1,7 @@
 //! The console's agent view through the real daemon: what it reads beside the WebSocket
 //! (`/console/agent`, `/console/conversations/…`) reaches only the agent's own conversations and
-//! pages history newest first; a transfer is made only of a task the agent holds; and in real
+//! pages history newest first, and says whether a web customer has the chat open; a transfer
+//! is made only of a task the agent holds; and in real
 //! headless Chromium (crates/switchboard-web/ui/e2e/console-agent.mjs; screenshots under
 //! target/tmp/console-agent-artefacts/) a web customer and an SMS customer are answered from the
 //! console, the web chat transferred to a second agent, the SMS reply reaching the fake Twilio.

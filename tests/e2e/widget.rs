@@ -1,6 +1,6 @@
 //! The webchat widget: its files and pages, the public session API and its refusals, a
-//! visitor's token reaching its one channel only, the first start's defaults, and the widget in
-//! real headless Chromium (crates/switchboard-web/ui/e2e/widget.mjs, driven by playwright-core
+//! visitor's token reaching its one channel only (and the presence of that channel's members
+//! only), the first start's defaults, and the widget in real headless Chromium (crates/switchboard-web/ui/e2e/widget.mjs, driven by playwright-core
 //! with Debian's `chromium`; screenshots under target/tmp/widget-artefacts/).
 //!
 //! Needs node, npm and chromium (README, Tests); `npm ci` runs in the ui folder when its
