@@ -370,6 +370,8 @@ fn a_visitor_reads_its_chat_a_page_at_a_time_with_its_own_token_only() {
     let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Dora"))];
     let dora = open_session(&daemon, Some(&daemon.base_url), &form).json();
     let channel = dora["channel_sid"].as_str().unwrap();
+    let members = format!("/chat/v2/Services/{service}/Channels/{channel}/Members");
+    let kim = daemon.post(&members, &[("Identity", "agent.kim")]).json();
     let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
     for i in 0..7 {
         let sent = daemon.post(&path, &[("From", "agent"), ("Body", &format!("m{i}"))]);
@@ -391,6 +393,8 @@ fn a_visitor_reads_its_chat_a_page_at_a_time_with_its_own_token_only() {
     assert_eq!(bodies(&page), ["m4", "m5", "m6"]);
     assert_eq!(page["has_more"], true);
     assert_eq!(page["messages"][0]["earlier"], false);
+    let others = json!([{"member_sid": kim["sid"], "identity": "agent.kim"}]);
+    assert_eq!(page["other_members"], others, "the agent, not the visitor");
     // The event it resumes after is the channel's last: a resume from there sends nothing old.
     let events = daemon.get(&format!("/admin/v1/Channels/{channel}/Events")).body;
     let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();

@@ -594,7 +594,8 @@ async function earlyScenario(browser) {
  * first start makes it): nothing before an agent joined; "away" once one without a socket joins
  * (told on the join); "here" once its socket opens (told a second later); on a fresh load "here"
  * again, which only the state told after the resume can say (nothing changed meanwhile); "away"
- * once that socket closed; nothing on a load after the service's reachability was turned off. */
+ * once that socket closed; nothing once the agent left; nothing on a load after the service's
+ * reachability was turned off. */
 async function presenceScenario(browser) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
   const page = await context.newPage();
@@ -632,6 +633,16 @@ async function presenceScenario(browser) {
   await frame.locator("#sb-presence.gone", { hasText: "Agent is away" }).waitFor();
   await shot(page, "3-away");
   agent = await agentSocket(browser);
+  await frame.locator("#sb-presence", { hasText: "Agent is here" }).waitFor();
+
+  // The agent leaves (its joining was before this load's page, which named it): nobody is said
+  // to be there. It joins again.
+  const members = `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Members`;
+  const member = (await rest("GET", members)).members.find((m) => m.identity === "agent");
+  const left = await fetch(`${daemon}${members}/${member.sid}`, { method: "DELETE", headers: { Authorization: env.BASIC } });
+  check(left.status === 204, "the agent leaves: " + left.status);
+  await waitFor("nobody said to be there", () => presence.isHidden());
+  await rest("POST", members, { Identity: "agent" });
   await frame.locator("#sb-presence", { hasText: "Agent is here" }).waitFor();
 
   // Reachability off: nothing, though the agent is there. The agent's message comes after the

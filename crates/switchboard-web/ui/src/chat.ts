@@ -60,6 +60,8 @@ interface Page {
   member_sid: string;
   last_consumed_index: number | null;
   others_consumed_index: number | null;
+  /** The other members (agents) as the events before `seq` told them. */
+  other_members: { member_sid: string; identity: string }[];
 }
 
 const STRINGS: Record<string, string> = {
@@ -126,7 +128,8 @@ let typingSentAt = 0;
 let typingTimer = 0;
 let ended = false;
 let started = false;
-/** Members' identities by member SID, from the channel's `member_joined` events. */
+/** Members' identities by member SID, from the latest page and the channel's `member_joined`
+ * events. */
 const members = new Map<string, string>();
 /** Whether each other member (an agent) is online, by identity, from `user_updated` frames; empty
  * while the service keeps no reachability, so nothing is shown then. */
@@ -480,6 +483,7 @@ async function latestPage(): Promise<boolean> {
   const page = await history("");
   if (!page || page.seq === null) return false;
   members.set(page.member_sid, session!.identity);
+  for (const member of page.other_members || []) members.set(member.member_sid, member.identity);
   myHorizon = page.last_consumed_index ?? -1;
   theirHorizon = page.others_consumed_index ?? -1;
   page.messages.forEach(addMessage);
