@@ -768,6 +768,9 @@ impl Connection {
         let ChannelEvent::MemberJoined { identity, .. } = &event.event else {
             return true;
         };
+        if !self.state.engine.services().reachability_anywhere() {
+            return true;
+        }
         if *identity == peer.identity {
             return self.tell_members_reachability(peer, event.channel_sid).await;
         }
@@ -788,6 +791,10 @@ impl Connection {
     /// keeps it: a client shows who is there without waiting for a change, after a reconnect
     /// too, when it may have missed one.
     async fn tell_members_reachability(&mut self, peer: &Peer, channel: Sid) -> bool {
+        // Most daemons keep none: then no resume reads the channel again for it.
+        if !self.state.engine.services().reachability_anywhere() {
+            return true;
+        }
         let Ok(Some(state)) = self.state.engine.channels().state(channel).await else {
             return true;
         };
