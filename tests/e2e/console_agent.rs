@@ -1,6 +1,7 @@
 //! The console's agent view through the real daemon: what it reads beside the WebSocket
 //! (`/console/agent`, `/console/conversations/…`) reaches only the agent's own conversations and
-//! pages history newest first; a transfer is made only of a task the agent holds; and in real
+//! pages history newest first, and says whether a web customer has the chat open; a transfer
+//! is made only of a task the agent holds; and in real
 //! headless Chromium (crates/switchboard-web/ui/e2e/console-agent.mjs; screenshots under
 //! target/tmp/console-agent-artefacts/) a web customer and an SMS customer are answered from the
 //! console, the web chat transferred to a second agent, the SMS reply reaching the fake Twilio.
@@ -122,6 +123,7 @@ fn the_agent_endpoints_reach_only_the_agent_s_own_conversations_newest_first() {
     assert_eq!(conversation["messages_count"], 3);
     assert_eq!(conversation["long_lived"], true);
     assert_eq!(conversation["interaction_started"], Value::Null, "its first interaction");
+    assert_eq!(conversation["customer_online"], Value::Null, "an SMS customer has no socket");
 
     let page = |n: u32| {
         let answer = daemon.console_get(&alice, &format!("{path}/messages?PageSize=2&Page={n}"));
@@ -148,6 +150,42 @@ fn the_agent_endpoints_reach_only_the_agent_s_own_conversations_newest_first() {
     assert_eq!(daemon.console_get(&alice, "/admin/v1/People").status, 403);
     assert_eq!(daemon.console_get(&alice, &format!("/chat/v2/Services/{service}")).status, 403);
     transfers_reach_only_the_agent_s_own_task(&daemon, (&alice, &bob), &service, &channel);
+}
+
+/// Whether a web customer has the chat open, as the agent's conversation says it: from the
+/// visitor's socket, now, while the service keeps reachability (the first start's does); `null`
+/// once it keeps none.
+#[test]
+fn the_agent_sees_whether_a_web_customer_has_the_chat_open() {
+    let twilio = FakeServer::start();
+    let (_temp, daemon, service) = started(&twilio);
+    let alice = person_signed_in(&daemon, "alice", "agent");
+    let flows = ok(daemon.get("/flex/v1/FlexFlows"), 200);
+    let web = flows["flex_flows"].as_array().unwrap().iter().find(|f| f["channel_type"] == "web");
+    let form = [
+        ("FlowSid", web.unwrap()["sid"].as_str().unwrap()),
+        ("PreEngagementData", r#"{"friendly_name":"Ada Visitor"}"#),
+    ];
+    let session = ureq::post(&daemon.url("/webchat/v1/Sessions"))
+        .set("Origin", &daemon.base_url)
+        .send_form(&form)
+        .expect("a webchat session");
+    let session: Value = serde_json::from_str(&session.into_string().unwrap()).unwrap();
+    let channel = accept_over_rest(&daemon, &alice.person["person"]);
+    assert_eq!(channel, session["channel_sid"].as_str().unwrap());
+    let path = format!("/console/conversations/{channel}");
+    let online = || ok(daemon.console_get(&alice, &path), 200)["customer_online"].clone();
+    assert_eq!(online(), false, "no socket of the visitor's yet");
+    let mut visitor = daemon.websocket(Some(session["token"].as_str().unwrap())).unwrap();
+    assert_eq!(crate::support::api::frames(&mut visitor, 1)[0]["type"], "ready");
+    assert_eq!(online(), true);
+    visitor.close(None).unwrap();
+    let _ = crate::support::api::frames(&mut visitor, 1);
+    assert!(wait_for(Duration::from_secs(10), || online() == false), "the visitor left");
+    let off =
+        daemon.post(&format!("/chat/v2/Services/{service}"), &[("ReachabilityEnabled", "false")]);
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(online(), Value::Null, "no reachability kept: nothing to say");
 }
 
 /// Transfers: only of a task the agent holds, to another worker or a queue of the workspace,
@@ -226,8 +264,8 @@ fn in_chromium_agents_answer_a_web_and_an_sms_customer_and_transfer_from_the_con
         .env("ARTEFACTS", &artefacts)
         .env("CHROMIUM", crate::widget::chromium());
     crate::widget::node_report(&mut scenario, &daemon, "the agent scenario");
-    let views = ["0-idle", "1-offer", "2-conversation", "4-transfer", "6-wrapping-up"];
-    let more = ["8-sms-paged-back", "12-sms-came-back", "14-cold-transfer"];
+    let views = ["0-idle", "1-offer", "2-conversation", "4-transfer", "5b-customer-offline"];
+    let more = ["6-wrapping-up", "8-sms-paged-back", "12-sms-came-back", "14-cold-transfer"];
     for view in views.iter().chain(&more) {
         assert!(artefacts.join(format!("agent-{view}.png")).exists(), "{view}");
     }

@@ -1,6 +1,6 @@
 //! The webchat widget: its files and pages, the public session API and its refusals, a
-//! visitor's token reaching its one channel only, the first start's defaults, and the widget in
-//! real headless Chromium (crates/switchboard-web/ui/e2e/widget.mjs, driven by playwright-core
+//! visitor's token reaching its one channel only (and the presence of that channel's members
+//! only), the first start's defaults, and the widget in real headless Chromium (crates/switchboard-web/ui/e2e/widget.mjs, driven by playwright-core
 //! with Debian's `chromium`; screenshots under target/tmp/widget-artefacts/).
 //!
 //! Needs node, npm and chromium (README, Tests); `npm ci` runs in the ui folder when its
@@ -238,6 +238,118 @@ fn a_visitor_s_token_reaches_its_own_channel_and_nothing_else() {
     assert_eq!(refresh(ann["refresh_token"].as_str().unwrap()).status, 404);
 }
 
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+
+/// What `socket` receives until what it received satisfies `enough` (within 10 s).
+fn frames_until(socket: &mut Socket, enough: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while std::time::Instant::now() < deadline {
+        for frame in crate::support::api::frames(socket, 1) {
+            seen.push(frame);
+            if enough(&seen) {
+                return seen;
+            }
+        }
+    }
+    panic!("not enough: {seen:?}");
+}
+
+/// Whether the last of the frames is of type `kind`.
+fn ends_with(kind: &str) -> impl Fn(&[Value]) -> bool + '_ {
+    move |frames| frames.last().is_some_and(|f| f["type"] == kind)
+}
+
+fn reachability_of<'a>(frames: &'a [Value], identity: &str) -> Vec<&'a Value> {
+    frames.iter().filter(|f| f["type"] == "user_updated" && f["identity"] == identity).collect()
+}
+
+/// Whether `frames` told that `identity` is `online` (or not).
+fn told(frames: &[Value], identity: &str, online: bool) -> bool {
+    reachability_of(frames, identity).iter().any(|f| f["is_online"] == online)
+}
+
+/// What `socket` receives up to its `resumed`, authenticated with the visitor's token of
+/// `session` and resuming its channel from the start.
+fn resumed(socket: &mut Socket, session: &Value) -> Vec<Value> {
+    let resume = json!([{"channel_sid": session["channel_sid"], "seq": -1}]);
+    let auth = json!({"type": "auth", "token": session["token"], "resume": resume});
+    socket.send(Message::text(auth.to_string())).unwrap();
+    frames_until(socket, ends_with("resumed"))
+}
+
+/// A visitor's token hears the reachability of its own channel's members and of nobody else's,
+/// though its identity is a member elsewhere too: after its resume the state now of each, when a
+/// member joins the joiner's, and each change; nothing once the service keeps none.
+#[test]
+fn a_visitor_hears_the_reachability_of_its_own_channel_s_members_only() {
+    let (_temp, daemon) = started();
+    let (flow, service) = default_flow(&daemon);
+    let own = daemon.base_url.clone();
+    let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Vic"))];
+    let session = open_session(&daemon, Some(&own), &form).json();
+    let (visitor, channel) =
+        (session["identity"].as_str().unwrap(), session["channel_sid"].as_str().unwrap());
+    let members = |channel: &str| format!("/chat/v2/Services/{service}/Channels/{channel}/Members");
+    assert_eq!(daemon.post(&members(channel), &[("Identity", "agent.kim")]).status, 201);
+    // Another channel the visitor's identity is in, with a user who is in no channel of its token.
+    let other = daemon.post(&format!("/chat/v2/Services/{service}/Channels"), &[]).json();
+    let other = other["sid"].as_str().unwrap();
+    for identity in [visitor, "agent.lee"] {
+        assert_eq!(daemon.post(&members(other), &[("Identity", identity)]).status, 201);
+    }
+    let token = crate::support::api::token_for_service;
+    let lee = daemon.websocket(Some(&token("agent.lee", "1h", Some(&service)))).unwrap();
+    let kim = daemon.websocket(Some(&token("agent.kim", "1h", Some(&service)))).unwrap();
+    // The visitor's identity with a token of its own hears Lee (a fellow member of `other`) and
+    // Kim come online: once it has, neither has a change left to tell.
+    let mut unscoped = daemon.websocket(Some(&token(visitor, "1h", Some(&service)))).unwrap();
+    frames_until(&mut unscoped, |f| told(f, "agent.lee", true) && told(f, "agent.kim", true));
+
+    let mut socket = daemon.websocket(None).unwrap();
+    let greeted = resumed(&mut socket, &session);
+    let kim_now = reachability_of(&greeted, "agent.kim");
+    assert_eq!(kim_now.len(), 1, "Kim's state now, after the resume: {greeted:?}");
+    assert_eq!(kim_now[0]["is_online"], true);
+    assert_eq!(kim_now[0]["service_sid"], service.as_str());
+    assert!(reachability_of(&greeted, visitor).is_empty(), "not its own: {greeted:?}");
+    assert!(reachability_of(&greeted, "agent.lee").is_empty(), "{greeted:?}");
+
+    // Joe, with no socket, joins the visitor's channel: the visitor hears he is not there.
+    assert_eq!(daemon.post(&members(channel), &[("Identity", "agent.joe")]).status, 201);
+    let joined = frames_until(&mut socket, ends_with("user_updated"));
+    let kinds: Vec<&Value> = joined.iter().rev().take(2).map(|f| &f["type"]).collect();
+    assert_eq!(kinds, ["user_updated", "member_joined"], "{joined:?}");
+    assert!(told(&joined, "agent.joe", false), "{joined:?}");
+
+    // Lee and Kim go: the visitor hears Kim's change and never Lee's, though its identity's other
+    // socket does (before a message written after it, which the visitor's socket gets).
+    for mut gone in [lee, kim] {
+        gone.close(None).unwrap();
+        let _ = crate::support::api::frames(&mut gone, 1);
+    }
+    frames_until(&mut unscoped, |f| told(f, "agent.lee", false));
+    let said = daemon.post(
+        &format!("/chat/v2/Services/{service}/Channels/{channel}/Messages"),
+        &[("From", "agent.joe"), ("Body", "after Lee left")],
+    );
+    assert_eq!(said.status, 201, "{}", said.body);
+    let mut heard = frames_until(&mut socket, |f| f.iter().any(|f| f["body"] == "after Lee left"));
+    if !told(&heard, "agent.kim", false) {
+        heard.extend(frames_until(&mut socket, ends_with("user_updated")));
+    }
+    assert!(reachability_of(&heard, "agent.lee").is_empty(), "no other channel's user: {heard:?}");
+    assert!(told(&heard, "agent.kim", false), "{heard:?}");
+
+    // Off: a resume tells nobody's state.
+    let off =
+        daemon.post(&format!("/chat/v2/Services/{service}"), &[("ReachabilityEnabled", "false")]);
+    assert_eq!(off.status, 200, "{}", off.body);
+    let mut again = daemon.websocket(None).unwrap();
+    let greeted = resumed(&mut again, &session);
+    assert!(greeted.iter().all(|f| f["type"] != "user_updated"), "{greeted:?}");
+}
+
 /// `GET /webchat/v1/Messages` with `authorization` (a header value), if any.
 fn history(daemon: &Daemon, query: &str, authorization: Option<&str>) -> Response {
     let mut request = ureq::get(&daemon.url(&format!("/webchat/v1/Messages{query}")));
@@ -258,6 +370,8 @@ fn a_visitor_reads_its_chat_a_page_at_a_time_with_its_own_token_only() {
     let form = [("FlowSid", flow.as_str()), ("PreEngagementData", &answers("Dora"))];
     let dora = open_session(&daemon, Some(&daemon.base_url), &form).json();
     let channel = dora["channel_sid"].as_str().unwrap();
+    let members = format!("/chat/v2/Services/{service}/Channels/{channel}/Members");
+    let kim = daemon.post(&members, &[("Identity", "agent.kim")]).json();
     let path = format!("/chat/v2/Services/{service}/Channels/{channel}/Messages");
     for i in 0..7 {
         let sent = daemon.post(&path, &[("From", "agent"), ("Body", &format!("m{i}"))]);
@@ -279,6 +393,8 @@ fn a_visitor_reads_its_chat_a_page_at_a_time_with_its_own_token_only() {
     assert_eq!(bodies(&page), ["m4", "m5", "m6"]);
     assert_eq!(page["has_more"], true);
     assert_eq!(page["messages"][0]["earlier"], false);
+    let others = json!([{"member_sid": kim["sid"], "identity": "agent.kim"}]);
+    assert_eq!(page["other_members"], others, "the agent, not the visitor");
     // The event it resumes after is the channel's last: a resume from there sends nothing old.
     let events = daemon.get(&format!("/admin/v1/Channels/{channel}/Events")).body;
     let last: Value = serde_json::from_str(events.lines().last().unwrap()).unwrap();
@@ -538,6 +654,26 @@ fn identity_hash(identity: &str) -> String {
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(IDENTITY_SECRET.as_bytes()).unwrap();
     mac.update(identity.as_bytes());
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The default service keeps reachability (a service made over the API does not, as in Twilio),
+/// so the visitor sees whether the agent is there; the scenario turns it off at the end.
+#[test]
+fn in_chromium_the_visitor_sees_whether_an_agent_is_there() {
+    let browser = started_for_browser();
+    let (daemon, service) = (&browser.daemon, &browser.service);
+    let reachability = || daemon.get(&format!("/chat/v2/Services/{service}")).json();
+    assert_eq!(reachability()["reachability_enabled"], true, "on for the first start's service");
+    let made = daemon.post("/chat/v2/Services", &[("FriendlyName", "over the API")]);
+    assert_eq!(made.json()["reachability_enabled"], false, "{}", made.body);
+    let report = browser_scenario(&browser, "presence");
+    assert!(report["channel"].as_str().is_some_and(|sid| sid.starts_with("CH")), "{report}");
+    assert_eq!(reachability()["reachability_enabled"], false, "the scenario turned it off");
+    let artefacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("widget-artefacts");
+    for (at, shot) in ["here", "here-after-reload", "away", "off"].iter().enumerate() {
+        let name = format!("presence-{}-{shot}.png", at + 1);
+        assert!(artefacts.join(&name).exists(), "{name}");
+    }
 }
 
 #[test]

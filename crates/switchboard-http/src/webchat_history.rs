@@ -36,6 +36,16 @@ pub struct WebchatHistory {
     member_sid: String,
     last_consumed_index: Option<u64>,
     others_consumed_index: Option<u64>,
+    /// The chat's other members now (its agents), as the events before `seq` told them: so that
+    /// a member leaving later is known by its member SID.
+    other_members: Vec<HistoryMember>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct HistoryMember {
+    /// `MB…`
+    member_sid: String,
+    identity: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -100,7 +110,13 @@ async fn history(
         seq: before.is_none().then(|| channel.events_applied.saturating_sub(1)),
         member_sid: member_sid.to_string(),
         last_consumed_index: member.last_consumed_index,
-        others_consumed_index: others.filter_map(|(_, m)| m.last_consumed_index).max(),
+        others_consumed_index: others.clone().filter_map(|(_, m)| m.last_consumed_index).max(),
+        other_members: others
+            .map(|(sid, m)| HistoryMember {
+                member_sid: sid.to_string(),
+                identity: m.identity.clone(),
+            })
+            .collect(),
     }))
 }
 

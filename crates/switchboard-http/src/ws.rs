@@ -25,7 +25,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use switchboard_actors::{ClientAction, ClientRefusal, Live, LiveEvent};
-use switchboard_domain::{Rejection, Sid, SidPrefix};
+use switchboard_domain::{ChannelEvent, ChannelState, Rejection, Sid, SidPrefix};
 use tokio::time::Instant;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -64,7 +64,8 @@ pub(crate) struct Peer {
     /// without one (as `switchboard token` mints without `--service`) reaches every service.
     pub service_sid: Option<Sid>,
     /// A web visitor's token reaches this one channel and nothing else: no other channel, no
-    /// list, no other user's presence, and of its channel's events only those a visitor sees.
+    /// list, no presence but its fellow members', and of its channel's events only those a
+    /// visitor sees.
     pub channel_sid: Option<Sid>,
     /// Whether the token reaches chat at all (a token with only a TaskRouter grant does not).
     pub chat: bool,
@@ -681,17 +682,13 @@ impl Connection {
             Live::Event(event) => (event.channel_sid, event.service_sid),
             Live::Typing { channel_sid, service_sid, .. } => (*channel_sid, *service_sid),
             Live::Reachability { service_sid, identity, is_online, is_notifiable } => {
-                // A visitor learns nothing of other users.
-                return peer.channel_sid.is_some()
-                    || !peer.reaches_service(Some(*service_sid))
-                    || self.send(json!({
-                        "type": "user_updated",
-                        "service_sid": service_sid.to_string(),
-                        "identity": identity,
-                        "is_online": is_online,
-                        "is_notifiable": is_notifiable,
-                        "reasons": ["reachabilityOnline"],
-                    }));
+                return !peer.reaches_service(Some(*service_sid))
+                    || !self.may_hear_reachability_of(peer, identity).await
+                    || self.send(user_updated(
+                        *service_sid,
+                        identity,
+                        (*is_online, *is_notifiable),
+                    ));
             }
         };
         if !self.reaches(peer, channel, service).await {
@@ -700,7 +697,8 @@ impl Connection {
         match &*live {
             Live::Event(event) => self.sent_before(event) || {
                 self.mark_sent(event);
-                !shown_to(peer, event) || self.send(event_frame(event))
+                (!shown_to(peer, event) || self.send(event_frame(event)))
+                    && self.tell_joiner_reachability(peer, event).await
             },
             Live::Typing { channel_sid, identity, .. } => self.send(
                 json!({"type": "typing", "channel_sid": channel_sid.to_string(), "identity": identity}),
@@ -747,8 +745,72 @@ impl Connection {
                 return false;
             }
         }
+        if !self.tell_members_reachability(peer, channel).await {
+            return false;
+        }
         let last = self.sent.get(&channel).and_then(sent::SentSeqs::last);
         self.send(json!({"type": "resumed", "channel_sid": channel.to_string(), "seq": last}))
+    }
+
+    /// Whether a user's reachability is the peer's to hear: any user's for a token of its own,
+    /// for a web visitor's (a token of one channel) only the fellow members of that channel's.
+    async fn may_hear_reachability_of(&self, peer: &Peer, identity: &str) -> bool {
+        let Some(channel) = peer.channel_sid else { return true };
+        matches!(
+            self.state.engine.channels().state(channel).await,
+            Ok(Some(state)) if state.member_by_identity(identity).is_some()
+        )
+    }
+
+    /// A member joined: the peer learns the joiner's reachability, or, if the peer joined, that
+    /// of the members it joined (no connection changed, so presence tells nobody).
+    async fn tell_joiner_reachability(&mut self, peer: &Peer, event: &LiveEvent) -> bool {
+        let ChannelEvent::MemberJoined { identity, .. } = &event.event else {
+            return true;
+        };
+        if !self.state.engine.services().reachability_anywhere() {
+            return true;
+        }
+        if *identity == peer.identity {
+            return self.tell_members_reachability(peer, event.channel_sid).await;
+        }
+        let service = match event.service_sid {
+            Some(service) => service,
+            None => match self.state.engine.channels().state(event.channel_sid).await {
+                Ok(Some(ChannelState { service_sid: Some(service), .. })) => service,
+                _ => return true,
+            },
+        };
+        match self.state.engine.presence().reachability(service, identity) {
+            Some(reachability) => self.send(user_updated(service, identity, reachability)),
+            None => true,
+        }
+    }
+
+    /// After a resume, the reachability now of the channel's other members, if its service
+    /// keeps it: a client shows who is there without waiting for a change, after a reconnect
+    /// too, when it may have missed one.
+    async fn tell_members_reachability(&mut self, peer: &Peer, channel: Sid) -> bool {
+        // Most daemons keep none: then no resume reads the channel again for it.
+        if !self.state.engine.services().reachability_anywhere() {
+            return true;
+        }
+        let Ok(Some(state)) = self.state.engine.channels().state(channel).await else {
+            return true;
+        };
+        let Some(service) = state.service_sid else { return true };
+        let presence = self.state.engine.presence();
+        // `None` for every member when the service keeps no reachability: nothing to tell.
+        let frames: Vec<Value> = state
+            .members
+            .values()
+            .filter(|m| m.identity != peer.identity)
+            .filter_map(|m| {
+                let reachability = presence.reachability(service, &m.identity)?;
+                Some(user_updated(service, &m.identity, reachability))
+            })
+            .collect();
+        frames.into_iter().all(|frame| self.send(frame))
     }
 
     async fn typing(&mut self, peer: &Peer, channel_sid: &str) -> bool {
@@ -1008,6 +1070,18 @@ fn shown_to(peer: &Peer, event: &LiveEvent) -> bool {
                 | E::DataErased { .. }
                 | E::ChannelDestroyed { .. }
         )
+}
+
+/// `{"type":"user_updated", …}`: Twilio's `userUpdated` for a change of reachability.
+fn user_updated(service: Sid, identity: &str, (is_online, is_notifiable): (bool, bool)) -> Value {
+    json!({
+        "type": "user_updated",
+        "service_sid": service.to_string(),
+        "identity": identity,
+        "is_online": is_online,
+        "is_notifiable": is_notifiable,
+        "reasons": ["reachabilityOnline"],
+    })
 }
 
 /// `{"type":…, "channel_sid":…, "seq":…, "timestamp":…, …the event's fields}`.

@@ -1,5 +1,6 @@
-//! What a first start makes so that a person can chat at once: a default Chat service and an
-//! enabled web flow on it, whose widget the demo page at `/` carries, and the TaskRouter
+//! What a first start makes so that a person can chat at once: a default Chat service (keeping
+//! users' reachability, so that the widget and the console show who is there) and an enabled web
+//! flow on it, whose widget the demo page at `/` carries, and the TaskRouter
 //! workspace Flex works with. "First" means the folder holds no Chat service and no Flex Flow
 //! yet (for the workspace: has never held one, so a folder from before TaskRouter gets it once);
 //! `first_start_defaults = false` turns it off. With them comes the console's first admin,
@@ -25,6 +26,13 @@ pub async fn make_defaults(engine: &Engine) -> anyhow::Result<()> {
         .create("Default Chat Service".to_owned(), at)
         .await
         .context("making the default Chat service")?;
+    // Twilio's default is off, and a service made over the API keeps it; this one is the daemon's
+    // own, made for its widget and console, which show who is there only with it on.
+    engine
+        .services()
+        .update(service.sid, None, None, Some(true), at)
+        .await
+        .context("keeping users' reachability in the default Chat service")?;
     let config = FlowConfig {
         friendly_name: "Webchat".to_owned(),
         chat_service_sid: service.sid,

@@ -7,7 +7,7 @@
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use switchboard_domain::{ChannelState, ConsoleAction, Sid, SidPrefix};
+use switchboard_domain::{ChannelState, ChannelType, ConsoleAction, Sid, SidPrefix};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -173,6 +173,10 @@ pub struct ConversationView {
     pub attributes: serde_json::Value,
     /// The customer's address on their channel (a phone number, a web visitor's identity).
     pub customer_address: Option<String>,
+    /// Whether the customer has the chat open now: only for a web visitor (whose socket says
+    /// so) in a service that keeps reachability; `null` otherwise (an SMS, WhatsApp or
+    /// Messenger customer has no socket, and is never shown offline for it).
+    pub customer_online: Option<bool>,
     pub long_lived: bool,
     /// When the current interaction began, if the channel was reactivated (a long-lived
     /// channel's customer came back): messages before it are earlier interactions.
@@ -219,11 +223,23 @@ async fn conversation(
     signed_in: SignedIn,
 ) -> Result<HttpResponse, ApiError> {
     let channel = own_channel(&state, &request, &signed_in).await?;
-    Ok(no_store().json(conversation_view(&channel)))
+    Ok(no_store().json(conversation_view(&state, &channel)))
+}
+
+/// Whether the channel's customer has the chat open: `None` unless the channel came in through
+/// a web flow (its customer a visitor with a socket) and its service keeps reachability.
+fn customer_online(state: &AppState, channel: &ChannelState) -> Option<bool> {
+    let flow = state.engine.flows().get(channel.flex_flow_sid?)?;
+    if flow.config.channel_type != ChannelType::Web {
+        return None;
+    }
+    let customer = channel.customer_address.as_deref()?;
+    let (online, _) = state.engine.presence().reachability(channel.service_sid?, customer)?;
+    Some(online)
 }
 
 /// A conversation as the console shows it (the agent's own, or one a supervisor watches).
-pub(super) fn conversation_view(channel: &ChannelState) -> ConversationView {
+pub(super) fn conversation_view(state: &AppState, channel: &ChannelState) -> ConversationView {
     let text = |sid: Option<Sid>| sid.map(|s| s.to_string()).unwrap_or_default();
     let attributes = serde_json::from_str(&channel.attributes).unwrap_or(serde_json::Value::Null);
     let members = channel
@@ -242,6 +258,7 @@ pub(super) fn conversation_view(channel: &ChannelState) -> ConversationView {
         friendly_name: channel.friendly_name.clone(),
         attributes,
         customer_address: channel.customer_address.clone(),
+        customer_online: customer_online(state, channel),
         long_lived: channel.long_lived,
         interaction_started: channel.reactivated_at.map(switchboard_actors::iso8601),
         messages_count: channel.messages_count(),

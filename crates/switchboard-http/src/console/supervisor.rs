@@ -249,7 +249,7 @@ async fn monitor(
     let record = vec![PersonCommand::RecordMonitoring { channel_sid }];
     changed(state.engine.people().execute(person, record, state.engine.now()).await?)?;
     tracing::info!(person_sid = %person, channel = %channel_sid, "console monitoring");
-    Ok(no_store().json(conversation_view(&channel)))
+    Ok(no_store().json(conversation_view(&state, &channel)))
 }
 
 /// A page of a watched conversation's messages, newest first (page 0 the latest).

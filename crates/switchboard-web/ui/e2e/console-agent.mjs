@@ -7,7 +7,9 @@
 // console's socket drops and it resumes what the customer wrote meanwhile, once. A
 // third context, a second agent: the first transfers the chat to them, warm; they accept and see
 // the history; the first wraps up and completes, the channel stays active; the second replies,
-// and their wrap-up makes the channel INACTIVE. Then an SMS customer writes a long conversation
+// the customer closes the page and the second agent sees them go offline (online until then, in
+// each agent's view, after the socket's drop too), and their wrap-up makes the channel INACTIVE.
+// Then an SMS customer (no socket: nothing said of their presence) writes a long conversation
 // (Twilio-signed webhooks, as the provider posts them): the agent accepts with the keyboard,
 // sees only the newest page, scrolls back to the start, and replies; the provider refuses the
 // first delivery, the console shows its error and sends it again (the Rust side finds both at
@@ -86,6 +88,9 @@ async function acceptsTheWebChat(agent, customer) {
   await item.locator(".waiting", { hasText: /^waiting \d/ }).waitFor();
   await item.click();
   await agent.locator("#history .msg.theirs .body", { hasText: "hello from the visitor" }).waitFor();
+  // The customer has the widget open: online, in the list and beside their details.
+  await agent.locator("#customer-presence .presence.online", { hasText: "Online" }).waitFor();
+  await item.locator(".presence", { hasText: "Online" }).waitFor();
   await agent.locator("#pre-engagement dd", { hasText: "Ada Visitor" }).waitFor();
   check((await agent.locator("#task-attributes dt", { hasText: "channelSid" }).count()) === 1, "the task's attributes are shown");
   check((await agent.locator("#channel-status").textContent()) === "ACTIVE", "an active channel");
@@ -130,6 +135,7 @@ async function replies(agent, customer) {
   await agent.locator("#activity:not([disabled])").waitFor();
   check(agent.sockets.length === count + 1, "one new socket");
   await agent.locator("#history .msg.theirs .body", { hasText: "are you still there?" }).waitFor();
+  await agent.locator("#customer-presence", { hasText: "Online" }).waitFor();
   await agent.waitForTimeout(300);
   const bodies = await agent.locator("#history .msg .body").allTextContents();
   check(bodies.filter((b) => b === "are you still there?").length === 1, "resumed once: " + JSON.stringify(bodies));
@@ -165,6 +171,7 @@ async function transfersWarmToBob(alice, bob, customer) {
   await bob.locator("#conversations button.conversation", { hasText: "Ada Visitor" }).click();
   await bob.locator("#history .msg .body", { hasText: "Hi Ada, this is Alice." }).waitFor();
   await bob.locator("#pre-engagement dd", { hasText: "Ada Visitor" }).waitFor();
+  await bob.locator("#customer-presence", { hasText: "Online" }).waitFor();
   await shot(bob, "5-bob-took-over");
   // Alice, still in the conversation (warm), lets go: the channel stays active for Bob.
   await alice.getByRole("button", { name: "Wrap up" }).click();
@@ -174,6 +181,12 @@ async function transfersWarmToBob(alice, bob, customer) {
   await bob.locator("#reply").fill("Bob here, I can help with that.");
   await bob.locator("#reply").press("Enter");
   await customer.chat.locator(".msg.theirs .body", { hasText: "Bob here, I can help with that." }).waitFor();
+  // The customer closes the page: offline, in the list and beside their details.
+  await customer.page.context().close();
+  await bob.locator("#customer-presence .presence.away", { hasText: "Offline" }).waitFor();
+  await bob.locator("#conversations button.conversation .presence", { hasText: "Offline" }).waitFor();
+  await axe(bob, "a customer gone offline");
+  await shot(bob, "5b-customer-offline");
   await bob.getByRole("button", { name: "Wrap up" }).click();
   await bob.locator("#channel-status", { hasText: "INACTIVE" }).waitFor();
   await bob.locator("#conversations .wrapping").waitFor();
@@ -212,6 +225,8 @@ async function answersTheSmsCustomer(agent) {
   check(shown === 50, `the newest page only, not the whole history: ${shown} of ${count}`);
   check((await agent.locator("#history .body", { hasText: /^message 1$/ }).count()) === 0, "the oldest is not loaded yet");
   await agent.locator("#conversations .unread").waitFor({ state: "detached" });
+  // An SMS customer has no socket: nothing said of their presence, rather than "offline".
+  check((await agent.locator("#customer-presence, #conversations .presence").count()) === 0, "no presence for an SMS customer");
   await shot(agent, "7-sms-newest-page");
   // Scrolling back loads the earlier messages, down to the start.
   for (let i = 0; i < 10 && (await agent.locator(".start").count()) === 0; i++) {

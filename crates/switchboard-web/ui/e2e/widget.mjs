@@ -590,7 +590,77 @@ async function earlyScenario(browser) {
   return { channel: chat.sid };
 }
 
-const scenarios = { chat: chatScenario, earlier: earlierScenario, early: earlyScenario, "not-allowed": notAllowedScenario, css: cssScenario };
+/** Whether an agent is there, as the visitor sees it (the service keeps reachability, as the
+ * first start makes it): nothing before an agent joined; "away" once one without a socket joins
+ * (told on the join); "here" once its socket opens (told a second later); on a fresh load "here"
+ * again, which only the state told after the resume can say (nothing changed meanwhile); "away"
+ * once that socket closed; nothing once the agent left; nothing on a load after the service's
+ * reachability was turned off. */
+async function presenceScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  const page = await context.newPage();
+  const open = async () => {
+    await launcher(page);
+    await page.evaluate(() => document.querySelector("[data-switchboard-chat]").shadowRoot.querySelector("button.l").click());
+  };
+  await page.goto(`http://localhost:${env.HOST_PORT}/`);
+  await open();
+  const frame = page.frameLocator('iframe[title="Chat"]');
+  await startChat(frame, "Pia Present");
+  const presence = frame.locator("#sb-presence");
+  await frame.locator("#sb-send:not([disabled])").waitFor();
+  const channels = (await rest("GET", `/chat/v2/Services/${env.SERVICE}/Channels?Type=private`)).channels;
+  const channel = channels.find((c) => c.friendly_name === "Pia Present").sid;
+  await agentSay(channel, "before anyone joined");
+  await frame.locator(".msg.theirs .body", { hasText: "before anyone joined" }).waitFor();
+  check(await presence.isHidden(), "nothing before an agent joined: " + (await presence.textContent()));
+  await rest("POST", `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Members`, { Identity: "agent" });
+  await frame.locator("#sb-presence.gone", { hasText: "Agent is away" }).waitFor();
+  let agent = await agentSocket(browser);
+  await frame.locator("#sb-presence.here", { hasText: "Agent is here" }).waitFor();
+  check((await presence.getAttribute("role")) === "status" && (await presence.getAttribute("aria-live")) === "polite", "a polite status region");
+  await shot(page, "1-here");
+  await axe(page.frames().find((f) => f.url().includes("/webchat/v1/chat.html")), page, "chat with presence");
+
+  // A fresh load knows the state now, with no change to tell it.
+  await page.reload();
+  await open();
+  await frame.locator("#sb-presence", { hasText: "Agent is here" }).waitFor();
+  await shot(page, "2-here-after-reload");
+
+  // The agent's socket closes: away; it comes back: here.
+  await agent.context().close();
+  await frame.locator("#sb-presence.gone", { hasText: "Agent is away" }).waitFor();
+  await shot(page, "3-away");
+  agent = await agentSocket(browser);
+  await frame.locator("#sb-presence", { hasText: "Agent is here" }).waitFor();
+
+  // The agent leaves (its joining was before this load's page, which named it): nobody is said
+  // to be there. It joins again.
+  const members = `/chat/v2/Services/${env.SERVICE}/Channels/${channel}/Members`;
+  const member = (await rest("GET", members)).members.find((m) => m.identity === "agent");
+  const left = await fetch(`${daemon}${members}/${member.sid}`, { method: "DELETE", headers: { Authorization: env.BASIC } });
+  check(left.status === 204, "the agent leaves: " + left.status);
+  await waitFor("nobody said to be there", () => presence.isHidden());
+  await rest("POST", members, { Identity: "agent" });
+  await frame.locator("#sb-presence", { hasText: "Agent is here" }).waitFor();
+
+  // Reachability off: nothing, though the agent is there. The agent's message comes after the
+  // resume, which would have told the state before it.
+  await rest("POST", `/chat/v2/Services/${env.SERVICE}`, { ReachabilityEnabled: "false" });
+  await page.reload();
+  await open();
+  await frame.locator("#sb-send:not([disabled])").waitFor();
+  await agentSay(channel, "after reachability went off");
+  await frame.locator(".msg.theirs .body", { hasText: "after reachability went off" }).waitFor();
+  check(await presence.isHidden(), "nothing without reachability: " + (await presence.textContent()));
+  await shot(page, "4-off");
+  await agent.context().close();
+  await context.close();
+  return { channel };
+}
+
+const scenarios = { chat: chatScenario, presence: presenceScenario, earlier: earlierScenario, early: earlyScenario, "not-allowed": notAllowedScenario, css: cssScenario };
 const stop = serveHosts();
 const browser = await chromium.launch({
   executablePath: env.CHROMIUM,

@@ -68,6 +68,9 @@ interface Detail {
   friendly_name: string | null;
   attributes: Record<string, any>;
   customer_address: string | null;
+  /** Whether a web customer has the chat open; `null` for other customers, or where the service
+   * keeps no reachability. */
+  customer_online: boolean | null;
   interaction_started: string | null;
   messages_count: number;
   members: Member[];
@@ -83,6 +86,9 @@ interface Conversation {
   typingUntil: number;
   waitingSince?: number;
   customerHorizon: number;
+  /** Whether the customer has the chat open, from the conversation and `user_updated` frames;
+   * `null`: nothing is shown (not a web customer, or no reachability kept). */
+  customerOnline: boolean | null;
 }
 
 const CLOSED = ["rejected", "timeout", "canceled", "rescinded", "completed"];
@@ -131,6 +137,8 @@ class Desk {
     this.link = new Link(
       (frame) => this.frame(frame),
       (online) => {
+        // Back after a drop: what changed meanwhile, reachability turned off included.
+        if (online && !this.online) this.conversations.forEach((c) => c.detail && this.refreshPresence(c.channel));
         this.online = online;
         this.changed();
       },
@@ -199,6 +207,7 @@ class Desk {
     else if (frame.type === "attributes_updated") this.attributes(frame);
     else if (frame.type === "channel_deactivated") this.status(frame.channel_sid, "INACTIVE");
     else if (frame.type === "channel_reactivated") this.status(frame.channel_sid, "ACTIVE");
+    else if (frame.type === "user_updated") this.reachability(frame);
     this.changed();
   }
 
@@ -235,6 +244,7 @@ class Desk {
         typingUntil: 0,
         waitingSince: Date.parse(task.date_created),
         customerHorizon: -1,
+        customerOnline: null,
       });
       this.loadDetail(channel, 0);
     }
@@ -257,7 +267,17 @@ class Desk {
     conversation.unread = Math.max(conversation.unread, detail.messages_count - 1 - horizon);
     const customer = detail.members.find((m) => m.identity === detail.customer_address);
     conversation.customerHorizon = customer?.last_consumed_message_index ?? -1;
+    conversation.customerOnline = detail.customer_online;
     await this.loadPage(channel);
+  }
+
+  /** The customer's reachability as the conversation says it now. */
+  private async refreshPresence(channel: string): Promise<void> {
+    const answer = await fetch(`/console/conversations/${channel}`, { credentials: "same-origin" });
+    const conversation = this.conversations.get(channel);
+    if (!answer.ok || !conversation) return;
+    conversation.customerOnline = ((await answer.json()) as Detail).customer_online;
+    this.changed();
   }
 
   /** The next page back of the history (page 0 is the newest). */
@@ -343,6 +363,16 @@ class Desk {
     const customer = conversation?.detail?.members.find((m) => m.identity === conversation.detail?.customer_address);
     if (!conversation || !customer || customer.sid !== frame.member_sid) return;
     conversation.customerHorizon = frame.last_consumed_index ?? -1;
+  }
+
+  /** A user's reachability changed: a web customer's, in the conversations where it is shown. */
+  private reachability(frame: Frame): void {
+    if (typeof frame.is_online !== "boolean") return;
+    for (const conversation of this.conversations.values()) {
+      const detail = conversation.detail;
+      const theirs = detail && detail.customer_address === frame.identity && detail.service_sid === frame.service_sid;
+      if (theirs && conversation.customerOnline !== null) conversation.customerOnline = frame.is_online;
+    }
   }
 
   private attributes(frame: Frame): void {
@@ -477,6 +507,7 @@ function Conversations(props: { desk: Desk; open: string; choose: (channel: stri
                     h("span", { class: `badge ${work.attrs.channelType || "custom"}` }, badge(work.attrs.channelType)),
                   ]),
                   h("span", { class: "line muted" }, [
+                    conversation && conversation.customerOnline !== null ? Presence({ online: conversation.customerOnline }) : null,
                     conversation && conversation.unread > 0 ? h("span", { class: "unread" }, STRINGS.unread(conversation.unread)) : null,
                     conversation?.waitingSince !== undefined ? h("span", { class: "waiting" }, STRINGS.waiting(since(conversation.waitingSince, now))) : null,
                     work.reservation?.reservation_status === "wrapping" ? h("span", { class: "wrapping" }, STRINGS.wrappingUp) : null,
@@ -487,6 +518,11 @@ function Conversations(props: { desk: Desk; open: string; choose: (channel: stri
           }),
         ),
   ]);
+}
+
+/** A web customer's chat open or not, in words (the dot only repeats them). */
+function Presence(props: { online: boolean }) {
+  return h("span", { class: "presence " + (props.online ? "online" : "away") }, props.online ? STRINGS.customerOnline : STRINGS.customerOffline);
 }
 
 const INLINE = ["image/png", "image/jpeg", "image/gif", "image/webp"];
@@ -549,6 +585,7 @@ function Bubble(props: { desk: Desk; conversation: Conversation; message: Messag
 
 function Details(props: { conversation: Conversation; work?: Work }) {
   const detail = props.conversation.detail;
+  const online = props.conversation.customerOnline;
   const attributes = detail?.attributes || {};
   const pre = attributes.pre_engagement_data;
   const rows = (record: Record<string, any> | undefined) => {
@@ -571,6 +608,7 @@ function Details(props: { conversation: Conversation; work?: Work }) {
       h("dd", null, badge(attributes.channel_type)),
       h("dt", null, STRINGS.status),
       h("dd", { id: "channel-status" }, String(attributes.status || "")),
+      ...(online === null ? [] : [h("dt", null, STRINGS.presence), h("dd", { id: "customer-presence", "aria-live": "polite" }, Presence({ online }))]),
     ]),
     h("h3", null, STRINGS.preEngagement),
     h("div", { id: "pre-engagement" }, rows(pre)),

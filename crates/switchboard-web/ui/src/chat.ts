@@ -47,6 +47,8 @@ interface Frame {
   media?: Media | null;
   member_sid?: string;
   last_consumed_index?: number | null;
+  /** A member's reachability (`user_updated`); `null` where the service keeps none. */
+  is_online?: boolean | null;
   /** Of an earlier interaction of a long-lived chat (history pages only). */
   earlier?: boolean;
 }
@@ -58,6 +60,8 @@ interface Page {
   member_sid: string;
   last_consumed_index: number | null;
   others_consumed_index: number | null;
+  /** The other members (agents) as the events before `seq` told them. */
+  other_members: { member_sid: string; identity: string }[];
 }
 
 const STRINGS: Record<string, string> = {
@@ -87,6 +91,8 @@ const STRINGS: Record<string, string> = {
   away: "The chat is open in another window.",
   back: "Continue here",
   earlier: "earlier conversation",
+  here: "{name} is here",
+  gone: "{name} is away",
 };
 
 const settings: Settings = JSON.parse(document.getElementById("sb-config")!.textContent || "{}");
@@ -122,8 +128,15 @@ let typingSentAt = 0;
 let typingTimer = 0;
 let ended = false;
 let started = false;
-/** Members' identities by member SID, from the channel's `member_joined` events. */
+/** Members' identities by member SID, from the latest page and the channel's `member_joined`
+ * events. */
 const members = new Map<string, string>();
+/** Whether each other member (an agent) is online, by identity, from `user_updated` frames; empty
+ * while the service keeps no reachability, so nothing is shown then. */
+let reachable = new Map<string, boolean>();
+/** What the current socket was told since its `ready`: after its resume, the whole truth (the
+ * server tells every other member's state then), replacing what an earlier socket heard. */
+let heardSinceReady = new Map<string, boolean>();
 /** The last index the visitor read, and the furthest any other member read (-1: none). */
 let myHorizon = -1;
 let theirHorizon = -1;
@@ -392,17 +405,30 @@ function onFrame(frame: Frame): void {
   if (typeof frame.seq === "number" && frame.seq > lastSeq) lastSeq = frame.seq;
   switch (frame.type) {
     case "ready":
+      heardSinceReady = new Map();
       readySocket = socket;
       retry = 0;
       setOnline(true);
       if (sendWhenReady) send();
       break;
     case "resumed":
+      reachable = new Map(heardSinceReady);
+      showPresence();
       if (loadedUpTo < 0) loadedUpTo = typeof frame.seq === "number" ? frame.seq : 0;
       countUnread();
       break;
     case "member_joined":
       members.set(frame.member_sid as string, frame.identity as string);
+      break;
+    case "member_left":
+      reachable.delete(members.get(frame.member_sid as string) || "");
+      showPresence();
+      break;
+    case "user_updated":
+      if (frame.identity === session?.identity || typeof frame.is_online !== "boolean") break;
+      heardSinceReady.set(frame.identity as string, frame.is_online);
+      reachable.set(frame.identity as string, frame.is_online);
+      showPresence();
       break;
     case "read_horizon_updated":
       horizon(frame);
@@ -457,6 +483,7 @@ async function latestPage(): Promise<boolean> {
   const page = await history("");
   if (!page || page.seq === null) return false;
   members.set(page.member_sid, session!.identity);
+  for (const member of page.other_members || []) members.set(member.member_sid, member.identity);
   myHorizon = page.last_consumed_index ?? -1;
   theirHorizon = page.others_consumed_index ?? -1;
   page.messages.forEach(addMessage);
@@ -598,6 +625,21 @@ function consumed(index: number): void {
     socket.send(JSON.stringify({ type: "consumed", channel_sid: session.channel_sid, index }));
 }
 
+/** Whether an agent is there: "here" while any is online, "away" when none is; nothing before
+ * one joined or where the service keeps no reachability. Named as their messages are (the
+ * agent's identity is not the visitor's to see). Changed only when it changes, so that the
+ * status region speaks once per change. */
+function showPresence(): void {
+  const states = [...reachable.values()];
+  const here = states.some((online) => online);
+  const text = states.length ? fill(here ? strings.here : strings.gone, { name: strings.agent }) : "";
+  const line = $("sb-presence");
+  if (line.textContent === text) return;
+  line.textContent = text;
+  line.className = "presence " + (here ? "here" : "gone");
+  line.hidden = !text;
+}
+
 function showTyping(): void {
   $("sb-typing").textContent = strings.typing;
   window.clearTimeout(typingTimer);
@@ -727,7 +769,11 @@ function transcript(): void {
 function build(): void {
   document.title = strings.title;
   const header = el("header");
-  header.append(el("h1", {}, strings.title));
+  const heading = el("div", { class: "heading" });
+  const presence = el("p", { id: "sb-presence", class: "presence", role: "status", "aria-live": "polite" });
+  presence.hidden = true;
+  heading.append(el("h1", {}, strings.title), presence);
+  header.append(heading);
   const close = el("button", { type: "button", class: "icon", "aria-label": strings.close }, "×");
   close.addEventListener("click", () => tellParent("close"));
   if (parentOrigin) {
@@ -781,6 +827,8 @@ function build(): void {
   again.addEventListener("click", () => {
     shown.clear();
     members.clear();
+    reachable.clear();
+    showPresence();
     myHorizon = theirHorizon = toldUnread = -1;
     $("sb-log").replaceChildren();
     lastSeq = loadedUpTo = -1;

@@ -60,6 +60,10 @@ export const STRINGS = {
   customer: "Customer",
   customerName: "Name",
   address: "Address",
+  // A web customer's chat open (their widget's socket) or not; nothing for other channels.
+  presence: "Presence",
+  customerOnline: "Online",
+  customerOffline: "Offline",
   channel: "Channel",
   status: "Status",
   preEngagement: "Pre-engagement data",
