@@ -10,6 +10,11 @@ use serde::Serialize;
 
 use crate::{DomainEvent, IndexEntry, Recorded, Sid, SidPrefix, Timestamp};
 
+/// What [`Aggregate::decide_folded`] gives: the events, and the state they were folded into as
+/// they were decided, when the kind folds them so.
+pub type FoldedDecision<A> =
+    Result<(Vec<<A as Aggregate>::Event>, Option<A>), <A as Aggregate>::Rejection>;
+
 /// One kind of event-sourced stream, implemented by its state.
 pub trait Aggregate: Clone + Default + Serialize + DeserializeOwned {
     /// What its streams record.
@@ -40,12 +45,7 @@ pub trait Aggregate: Clone + Default + Serialize + DeserializeOwned {
     /// (the default) has the store fold them. For a kind whose fold is costly and which decides
     /// on a folded copy anyway (an execution parses its context once to decide, where folding
     /// each event again parsed and wrote it back again), so the work is done once.
-    #[allow(clippy::type_complexity)]
-    fn decide_folded(
-        &self,
-        command: Self::Command,
-        _at: Timestamp,
-    ) -> Result<(Vec<Self::Event>, Option<Self>), Self::Rejection> {
+    fn decide_folded(&self, command: Self::Command, _at: Timestamp) -> FoldedDecision<Self> {
         Ok((self.decide(command)?, None))
     }
 
