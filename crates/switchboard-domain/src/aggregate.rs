@@ -8,7 +8,12 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{DomainEvent, IndexEntry, Recorded, Sid, SidPrefix};
+use crate::{DomainEvent, IndexEntry, Recorded, Sid, SidPrefix, Timestamp};
+
+/// What [`Aggregate::decide_folded`] gives: the events, and the state they were folded into as
+/// they were decided, when the kind folds them so.
+pub type FoldedDecision<A> =
+    Result<(Vec<<A as Aggregate>::Event>, Option<A>), <A as Aggregate>::Rejection>;
 
 /// One kind of event-sourced stream, implemented by its state.
 pub trait Aggregate: Clone + Default + Serialize + DeserializeOwned {
@@ -33,6 +38,16 @@ pub trait Aggregate: Clone + Default + Serialize + DeserializeOwned {
     /// Checks `command` against the state and returns the events that carry it out, in order.
     /// An empty list means the command was valid but changes nothing.
     fn decide(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Rejection>;
+
+    /// [`Aggregate::decide`], and with the events, when the kind folds them into a copy of
+    /// itself as it decides, that copy: the state [`Aggregate::apply_tentatively`] of each
+    /// event, recorded at `at`, would leave, with nothing left to [`Aggregate::settle`]. `None`
+    /// (the default) has the store fold them. For a kind whose fold is costly and which decides
+    /// on a folded copy anyway (an execution parses its context once to decide, where folding
+    /// each event again parsed and wrote it back again), so the work is done once.
+    fn decide_folded(&self, command: Self::Command, _at: Timestamp) -> FoldedDecision<Self> {
+        Ok((self.decide(command)?, None))
+    }
 
     /// Folds one event in. Total: never fails, never panics, so any stored log replays.
     fn apply(&mut self, record: &Recorded<Self::Event>);

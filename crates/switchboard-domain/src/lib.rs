@@ -27,7 +27,7 @@ mod web_flow;
 mod webhook;
 
 pub use address::{customer_address, e164, AddressError};
-pub use aggregate::Aggregate;
+pub use aggregate::{Aggregate, FoldedDecision};
 pub use flow::{
     conflicts, decide_flow, routing_key, validate, ChannelType, FlowCommand, FlowConfig, FlowEvent,
     FlowRejection, FlowState, Integration, IntegrationType,

@@ -158,14 +158,23 @@ impl<A: Aggregate> StreamLog<A> {
         let mut records = Vec::new();
         let mut pending = Vec::new();
         for command in commands {
-            let events = match next.decide(command) {
-                Ok(events) => events,
+            let (events, folded) = match next.decide_folded(command, at) {
+                Ok(decided) => decided,
                 Err(rejection) => return Ok(Err(rejection)),
             };
-            for event in events {
-                let record = Recorded::caused(at, event, cause.clone());
-                pending.push(next.apply_tentatively(&record));
-                records.push(record);
+            let records_before = records.len();
+            records.extend(events.into_iter().map(|e| Recorded::caused(at, e, cause.clone())));
+            match folded {
+                // Folded as it decided: nothing is left to settle.
+                Some(folded) => {
+                    next = folded;
+                    pending.resize_with(records.len(), A::Pending::default);
+                }
+                None => {
+                    for record in &records[records_before..] {
+                        pending.push(next.apply_tentatively(record));
+                    }
+                }
             }
         }
         let first_seq = self.state.events_applied();
@@ -284,6 +293,79 @@ mod tests {
             Timestamp(5),
         );
         assert!(matches!(conflict, Err(StoreError::Conflict { .. })), "a second writer is refused");
+    }
+
+    /// A kind that folds its events as it decides and marks the copy it hands back, so a test
+    /// sees which state the store kept.
+    #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Tally {
+        total: u64,
+        events_applied: u64,
+        folded_by_decide: bool,
+    }
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+    struct Added(u64);
+
+    impl switchboard_domain::DomainEvent for Added {
+        fn type_name(&self) -> &'static str {
+            "added"
+        }
+    }
+
+    impl Aggregate for Tally {
+        type Event = Added;
+        type Command = Vec<u64>;
+        type Rejection = ();
+        type Pending = ();
+        const PREFIX: SidPrefix = SidPrefix::USER;
+        const NAME: &'static str = "tally";
+
+        fn decide(&self, command: Vec<u64>) -> Result<Vec<Added>, ()> {
+            Ok(command.into_iter().map(Added).collect())
+        }
+
+        fn decide_folded(
+            &self,
+            command: Vec<u64>,
+            at: Timestamp,
+        ) -> Result<(Vec<Added>, Option<Tally>), ()> {
+            let events = self.decide(command)?;
+            let mut folded = self.clone();
+            for event in &events {
+                folded.apply(&Recorded::new(at, event.clone()));
+            }
+            folded.folded_by_decide = true;
+            Ok((events, Some(folded)))
+        }
+
+        fn apply(&mut self, record: &Recorded<Added>) {
+            self.total += record.event.0;
+            self.events_applied += 1;
+        }
+
+        fn events_applied(&self) -> u64 {
+            self.events_applied
+        }
+
+        fn skip_unreadable(&mut self) {
+            self.events_applied += 1;
+        }
+    }
+
+    #[test]
+    fn a_kind_that_folds_as_it_decides_is_kept_as_it_folded() {
+        let (_dir, log) = open(64);
+        let tally = sid(SidPrefix::USER, 9);
+        let mut stream = StreamLog::<Tally>::new(tally);
+        let batch = vec![vec![2, 3], vec![5]];
+        let done = stream.execute_all(&log, batch, Timestamp(1)).unwrap().unwrap();
+        assert_eq!((done.first_seq, done.events.len()), (0, 3));
+        let folded = Tally { total: 10, events_applied: 3, folded_by_decide: true };
+        assert_eq!(stream.state(), &folded, "the decision's own fold, not the store's");
+        // The log holds the events: a replay folds them as `apply` does.
+        let reloaded = StreamLog::<Tally>::load(&log, tally).unwrap();
+        assert_eq!(reloaded.state(), &Tally { folded_by_decide: false, ..folded });
     }
 
     #[test]

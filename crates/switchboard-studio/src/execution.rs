@@ -436,6 +436,19 @@ impl Aggregate for ExecutionState {
         crate::run::decide(self, command)
     }
 
+    /// The runner folds every event into a copy as it emits it (the context kept parsed), so
+    /// that copy is the state after them; `apply` of each would parse the context again.
+    fn decide_folded(
+        &self,
+        command: ExecutionCommand,
+        at: Timestamp,
+    ) -> Result<(Vec<ExecutionEvent>, Option<ExecutionState>), ExecutionRejection> {
+        // The runner dates its fold by the command; a record dated otherwise is folded anew.
+        let dated_alike = command.at == at;
+        let (events, folded) = crate::run::decide_folded(self, command)?;
+        Ok((events, folded.filter(|_| dated_alike)))
+    }
+
     fn apply(&mut self, record: &Recorded<ExecutionEvent>) {
         self.apply_event(record.at, &record.event);
     }

@@ -42,9 +42,18 @@ use crate::{
 type Decided = Result<Vec<ExecutionEvent>, ExecutionRejection>;
 
 pub(crate) fn decide(state: &ExecutionState, command: ExecutionCommand) -> Decided {
+    decide_folded(state, command).map(|(events, _)| events)
+}
+
+/// [`decide`], and the state the runner folded the events into (context and all), when it
+/// ran widgets: the state `apply` of each event at the command's time leaves.
+pub(crate) fn decide_folded(
+    state: &ExecutionState,
+    command: ExecutionCommand,
+) -> Result<(Vec<ExecutionEvent>, Option<ExecutionState>), ExecutionRejection> {
     let ExecutionCommand { definition, at, input } = command;
     if let ExecutionInput::Start { .. } = input {
-        return start(state, &definition, at, input);
+        return Ok((start(state, &definition, at, input)?, None));
     }
     if !state.is_shown() {
         return Err(ExecutionRejection::NotFound);
@@ -55,7 +64,7 @@ pub(crate) fn decide(state: &ExecutionState, command: ExecutionCommand) -> Decid
             events.push(ExecutionEvent::ExecutionEnded { reason: "deleted".into() });
         }
         events.push(ExecutionEvent::ExecutionDeleted);
-        return Ok(events);
+        return Ok((events, None));
     }
     if !state.is_active() {
         return Err(ExecutionRejection::Finished);
@@ -79,7 +88,9 @@ pub(crate) fn decide(state: &ExecutionState, command: ExecutionCommand) -> Decid
             run.emit(ExecutionEvent::ExecutionEnded { reason: "ended by request".into() })
         }
     }
-    Ok(run.events)
+    let Runner { mut state, context, events, .. } = run;
+    state.context = context.to_string();
+    Ok((events, Some(state)))
 }
 
 /// Whether an answer is a success, and `widgets.NAME` as it leaves it: `status_code`,
@@ -222,7 +233,7 @@ impl<'a> Runner<'a> {
         );
         self.push(event);
         let limit = self.state.limits.max_context_bytes as usize;
-        if grows && self.context.to_string().len() > limit {
+        if grows && json_len(&self.context) > limit {
             self.fail(format!("the execution's context grew past its limit of {limit} bytes"));
         }
     }
@@ -288,7 +299,8 @@ impl<'a> Runner<'a> {
         // `DefaultHasher::new` has fixed keys: the same inputs hash the same in every run.
         let mut hasher = DefaultHasher::new();
         name.hash(&mut hasher);
-        self.context.to_string().hash(&mut hasher);
+        // The context's JSON text fed to the hasher as it is written, not built first.
+        let _ = serde_json::to_writer(HashWriter(&mut hasher), &self.context);
         hasher.finish()
     }
 
@@ -557,6 +569,36 @@ impl<'a> Runner<'a> {
         if self.state.is_active() {
             self.resume(&name, if success { "success" } else { failure });
         }
+    }
+}
+
+/// The length of `value`'s JSON text, counted as it is written rather than built.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// Feeds JSON text to a hasher as it is written.
+struct HashWriter<'h>(&'h mut DefaultHasher);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

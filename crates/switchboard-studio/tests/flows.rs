@@ -59,11 +59,17 @@ impl Run {
         self.now += 1_000;
         let at = Timestamp(self.now);
         let command = ExecutionCommand { definition: self.definition.clone(), at, input };
-        let events = self.state.decide(command)?;
+        // As the store runs it: the runner's own fold, when it gives one, is what the store
+        // keeps, so it must be what applying each event leaves.
+        let (events, folded) = self.state.decide_folded(command.clone(), at)?;
+        assert_eq!(self.state.decide(command), Ok(events.clone()), "one decision either way");
         for event in &events {
             let record = Recorded::new(at, event.clone());
             self.state.apply(&record);
             self.log.push(record);
+        }
+        if let Some(folded) = folded {
+            assert_eq!(folded, self.state, "the runner's fold is apply's");
         }
         Ok(events)
     }

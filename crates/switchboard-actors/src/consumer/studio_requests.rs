@@ -92,25 +92,36 @@ async fn carry_out_all(shared: &Shared, wake: Wake) -> Result<(), StoreError> {
     let Some(origin) = origin(shared, execution)? else {
         return log.set_cursor(CONSUMER, execution, end);
     };
-    let mut passed = start;
-    for record in records {
-        let ReplayRecord::Event { seq, event, .. } = &record else { continue };
-        if !is_request(&event.event) {
-            continue;
-        }
-        if let Err(why) = carry_out(shared, &origin, execution, &event.event).await {
+    let requests: Vec<_> = records
+        .iter()
+        .filter_map(|record| match record {
+            ReplayRecord::Event { seq, event, .. } if is_request(&event.event) => {
+                Some((*seq, &event.event))
+            }
+            _ => None,
+        })
+        .collect();
+    for (at, (seq, event)) in requests.iter().enumerate() {
+        if let Err(why) = carry_out(shared, &origin, execution, event).await {
             super::give_up(log, CONSUMER, execution, *seq, &why, Destination::Studio)?;
         }
-        // Past each request at once: a restart must not carry it out twice.
-        passed = seq + 1;
-        log.set_cursor(CONSUMER, execution, passed)?;
+        // Past each request at once (a restart must not carry it out twice), and in the same
+        // write past the events after it that ask nothing (steps entered, outputs, waits):
+        // read again after a crash, they still ask nothing.
+        log.set_cursor(CONSUMER, execution, passed_after(&requests, at, end))?;
     }
-    // Past the events that ask nothing (steps entered, outputs, waits) in one write: read
-    // again after a crash, they still ask nothing.
-    if passed < end {
+    if requests.is_empty() {
         log.set_cursor(CONSUMER, execution, end)?;
     }
     Ok(())
+}
+
+/// Where the cursor goes once the `at`-th of `requests` (sequence numbers, in order) is carried
+/// out: up to the next request, or to `end` after the last. A step's change is mostly one
+/// request among events that ask nothing (a message, then the wait for the reply): one cursor
+/// write, not two.
+fn passed_after<T>(requests: &[(u64, T)], at: usize, end: u64) -> u64 {
+    requests.get(at + 1).map_or(end, |(next, _)| *next)
 }
 
 /// Whether an event asks something of the world.
@@ -361,4 +372,20 @@ async fn send_to_flex(
     let _ =
         record(shared, origin.channel, vec![ChannelCommand::EndTask { task_sid, outcome }]).await;
     Err(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cursor_passes_each_request_with_what_asks_nothing_after_it() {
+        // A reply's step: the output (7), the step entered (8), the message (9), the wait (10).
+        let one = [(9, ())];
+        assert_eq!(passed_after(&one, 0, 11), 11, "past the wait in the same write");
+        // Two requests: the first stops at the second, which must still be carried out.
+        let two = [(3, ()), (6, ())];
+        assert_eq!(passed_after(&two, 0, 8), 6);
+        assert_eq!(passed_after(&two, 1, 8), 8);
+    }
 }
