@@ -423,3 +423,86 @@ fn a_member_whose_user_was_never_written_gets_it_on_the_next_start_and_deleting_
     let left = daemon.get(&members).json();
     assert_eq!(left["members"].as_array().unwrap().len(), 0, "{left}");
 }
+
+/// The users' share of `switchboard_memory_bytes`, as the daemon counts it.
+fn users_bytes(daemon: &Daemon) -> f64 {
+    let scrape = daemon.get("/metrics");
+    assert_eq!(scrape.status, 200, "{}", scrape.body);
+    let line =
+        scrape.body.lines().find(|l| l.starts_with("switchboard_memory_bytes{holder=\"users\"}"));
+    let value = line.and_then(|l| l.rsplit_once(' ')).map(|(_, v)| v.parse().unwrap());
+    value.unwrap_or_else(|| panic!("no users figure in:\n{}", scrape.body))
+}
+
+/// Issue 20 item 3: a user written lately is held whole; once idle for the hibernation period the
+/// directory lets it go and keeps a compact listing of it, and the user reads back from the log
+/// unchanged: fetched by SID and identity, listed, updated, and after a restart.
+#[test]
+fn an_idle_user_is_let_go_and_reads_back_unchanged_over_rest_and_after_a_restart() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let start = || {
+        let mut command = daemon_command(&data);
+        command.env("SWITCHBOARD_DURABILITY", "flush").env("SWITCHBOARD_HIBERNATE_AFTER", "1s");
+        Daemon::start(command)
+    };
+    let daemon = start();
+    let is = service(&daemon);
+    let base = format!("/chat/v2/Services/{is}/Users");
+    let empty = users_bytes(&daemon);
+    const USERS: usize = 40;
+    for n in 0..USERS {
+        let identity = format!("customer.{n}");
+        let attributes = format!(r#"{{"n":{n},"note":"a customer of the idle test"}}"#);
+        let form = [("Identity", identity.as_str()), ("Attributes", attributes.as_str())];
+        let created = daemon.post(&base, &form);
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    let held = users_bytes(&daemon) - empty;
+    // The users of a page without their URLs, which name the daemon's port.
+    let page = |daemon: &Daemon| {
+        let mut users = daemon.get(&format!("{base}?PageSize=1000")).json()["users"].clone();
+        for user in users.as_array_mut().unwrap() {
+            let user = user.as_object_mut().unwrap();
+            user.remove("url");
+            user.remove("links");
+        }
+        users
+    };
+    let before = page(&daemon);
+    assert_eq!(before.as_array().unwrap().len(), USERS, "{before}");
+
+    // Let go within the hibernation period and a tick of the directory's (every 5 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let idle = loop {
+        let now = users_bytes(&daemon) - empty;
+        if now * 3.0 < held || std::time::Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(idle * 3.0 < held, "held whole {held} bytes; idle {idle}");
+    assert!(idle <= (USERS * 100) as f64, "{idle} bytes for {USERS} idle users");
+
+    // Read back from the log as they were, in a list's page and one by one.
+    assert!(page(&daemon) == before, "the users changed once let go");
+    let first = &before[0];
+    let us = sid(first);
+    let fetched = daemon.get(&format!("{base}/{us}")).json();
+    assert_eq!(fetched["attributes"], first["attributes"], "{fetched}");
+    assert_eq!(fetched["date_updated"], first["date_updated"], "{fetched}");
+    assert_eq!(daemon.get(&format!("{base}/customer.0")).json(), fetched);
+    // Its history goes on: an update of an idle user keeps what it does not change.
+    let updated = daemon.post(&format!("{base}/{us}"), &[("FriendlyName", "First")]);
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.json()["friendly_name"], "First");
+    assert_eq!(updated.json()["attributes"], first["attributes"]);
+    let after_update = page(&daemon);
+    daemon.terminate();
+
+    let daemon = start();
+    assert!(page(&daemon) == after_update, "the users changed across a restart");
+    assert_eq!(daemon.get(&format!("{base}/customer.0")).json()["friendly_name"], "First");
+    let listed = users_bytes(&daemon) - empty;
+    assert!(listed <= (USERS * 100) as f64, "{listed} bytes for {USERS} users after a start");
+}

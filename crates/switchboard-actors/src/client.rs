@@ -360,8 +360,8 @@ impl Clients<'_> {
         let role = |sid: Option<Sid>, default: DefaultRole| -> Option<RoleState> {
             sid.and_then(|s| service.roles.get(&s)).or_else(|| service.role(default)).cloned()
         };
-        let user = self.engine.users().by_identity(service_sid, identity)?;
-        let service_role = role(user.and_then(|u| u.role_sid), DefaultRole::ServiceUser);
+        let user_role = self.engine.users().role_of(service_sid, identity)?;
+        let service_role = role(user_role, DefaultRole::ServiceUser);
         let member = channel.member_by_identity(identity).map(|(sid, m)| (sid, m.clone()));
         let channel_role =
             member.as_ref().and_then(|(_, m)| role(m.role_sid, DefaultRole::ChannelUser));

@@ -159,7 +159,7 @@ impl Directories {
         )?);
         Ok(Directories {
             flows: Arc::new(FlowDirectory::load(Arc::clone(log))?),
-            users: Arc::new(UserDirectory::load(Arc::clone(log))?),
+            users: Arc::new(UserDirectory::load(Arc::clone(log), hibernate_after)?),
             services: Arc::new(ServiceDirectory::load(Arc::clone(log))?),
             workspaces,
             task_router,
@@ -379,7 +379,8 @@ impl Engine {
 
     /// Has the log forget, every few seconds, the cached heads and keys of the users written
     /// last (`Streams::forget_written`): the writes forget those of earlier ones as they go, and
-    /// this catches the last ones before a quiet spell.
+    /// this catches the last ones before a quiet spell. Lets go of the users idle for the
+    /// hibernation period too (`UserDirectory::let_go_idle`).
     fn start_forgetting_user_caches(&self) {
         let weak = Arc::downgrade(&self.inner);
         actix::spawn(async move {
@@ -388,6 +389,7 @@ impl Engine {
                 interval.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
                 inner.users.forget_written_caches();
+                inner.users.let_go_idle(inner.clock.now());
             }
         });
     }

@@ -19,6 +19,12 @@ pub(crate) const fn btree_entry<K, V>() -> usize {
     (size_of::<K>() + size_of::<V>()) * 4 / 3 + 16
 }
 
+/// What one unit of a hashbrown table's capacity costs: its slot and control byte, the table's
+/// buckets being about 8/7 of its capacity.
+pub(crate) const fn hash_entry<K, V>() -> usize {
+    (size_of::<K>() + size_of::<V>() + 1) * 8 / 7
+}
+
 /// The capacity of a vector made with room for one item (as a user's channel list is) and grown
 /// one item at a time to `len` items of a few dozen bytes: Rust then makes room for 4 and
 /// doubles. Removals keep the room, so for a vector that also shrank this is a lower bound.
@@ -77,8 +83,8 @@ pub(crate) fn studio_execution(state: &switchboard_studio::ExecutionState) -> us
         + state.reason.as_ref().map_or(0, String::capacity)
         + state.current.as_ref().map_or(0, |(_, name)| name.capacity())
         + waiting
-        // Two hashbrown entries of (Sid, Sid) and their control bytes, at a load of about 7/8.
-        + 2 * (size_of::<(Sid, Sid)>() + 1) * 8 / 7
+        // Two hashbrown entries of (Sid, Sid) and their control bytes.
+        + 2 * hash_entry::<Sid, Sid>()
 }
 
 /// What the daemon holds in memory for its channels, users and streams, by holder.
@@ -89,7 +95,8 @@ pub struct MemoryFigures {
     pub channels_known: usize,
     /// The janitor's record of each of them.
     pub janitor_bytes: usize,
-    /// Chat users, with the channels each is a member of.
+    /// Chat users: every live one listed, and those written lately held whole with the
+    /// channels each is a member of (`users.rs`).
     pub users_bytes: usize,
     /// The log's cached heads and unwrapped keys of the streams it met and has not forgotten
     /// (a hibernating channel's are forgotten).

@@ -18,6 +18,9 @@ use crate::EngineError;
 pub(crate) type Written<A> =
     Result<Result<(A, Option<FlushTicket>), <A as Aggregate>::Rejection>, EngineError>;
 
+/// What a load asks of each stream of a partly held kind: whether to hold it in memory.
+pub(crate) type Keep<'a, A> = dyn FnMut(Sid, &A) -> bool + 'a;
+
 #[derive(Debug)]
 pub(crate) struct Streams<A> {
     log: Arc<EventLog>,
@@ -64,6 +67,16 @@ impl<A: Aggregate> Streams<A> {
         footprint: fn(&A) -> usize,
         keep: fn(&A) -> bool,
     ) -> Result<Streams<A>, EngineError> {
+        Streams::load_where(log, footprint, Some(&mut |_, state: &A| keep(state)))
+    }
+
+    /// [`Streams::load_kept`] with a `keep` that also sees each stream's SID, and may note what
+    /// it wants of every stream as it goes (a directory's compact record of each).
+    pub fn load_visiting(
+        log: Arc<EventLog>,
+        footprint: fn(&A) -> usize,
+        keep: &mut Keep<'_, A>,
+    ) -> Result<Streams<A>, EngineError> {
         Streams::load_where(log, footprint, Some(keep))
     }
 
@@ -88,14 +101,15 @@ impl<A: Aggregate> Streams<A> {
     fn load_where(
         log: Arc<EventLog>,
         footprint: fn(&A) -> usize,
-        keep: Option<fn(&A) -> bool>,
+        mut keep: Option<&mut Keep<'_, A>>,
     ) -> Result<Streams<A>, EngineError> {
         let mut all = BTreeMap::new();
+        let partial = keep.is_some();
         for stream in log.streams() {
             let stream = stream?;
             if stream.prefix() == A::PREFIX {
                 let loaded = StreamLog::load(&log, stream)?;
-                if keep.is_none_or(|keep| keep(loaded.state())) {
+                if keep.as_mut().is_none_or(|keep| keep(stream, loaded.state())) {
                     all.insert(stream, Box::new(loaded));
                 } else {
                     // Reading it cached its head and key: a stream left in the log keeps
@@ -104,7 +118,7 @@ impl<A: Aggregate> Streams<A> {
                 }
             }
         }
-        Ok(Streams::holding(log, footprint, all, keep.is_some()))
+        Ok(Streams::holding(log, footprint, all, partial))
     }
 
     fn holding(

@@ -1,21 +1,28 @@
-//! `UserDirectory`: Chat Users, each event-sourced in its own `US…` stream, all kept in memory
-//! (a user is a few short events). An identity is found through the store's keyed-hash index
-//! (`IndexKind::UserIdentity`), never in the clear on disk. Channel actors tell the directory
-//! when an identity joins or leaves a channel: that creates the user when it has none (as Twilio
-//! does for a member added by identity) and keeps the user's channel list, so listing a user's
-//! channels reads one stream, not every channel.
+//! `UserDirectory`: Chat Users, each event-sourced in its own `US…` stream. Every live user is
+//! listed compactly in memory (its service, role and dates: what lists, the role rule and the
+//! webhooks' resumption read); a user is held whole only while it is written to (an agent
+//! joining conversations) and for the channels' hibernation period after, then read from the
+//! log when asked for (with a snapshot every `snapshot_every` events, so an agent's long history
+//! is not replayed). Every customer has a user: held whole for good, each cost about 320 bytes
+//! for the daemon's life (`memory.rs`); listed, about 70. An identity is found through the
+//! store's keyed-hash index (`IndexKind::UserIdentity`), never in the clear on disk. Channel
+//! actors tell the directory when an identity joins or leaves a channel: that creates the user
+//! when it has none (as Twilio does for a member added by identity) and keeps the user's channel
+//! list, so listing a user's channels reads one stream, not every channel.
 //!
 //! A user created or updated over REST wakes the service webhooks' consumer with the user's stream, so its service's
 //! post-event webhook hears `onUserAdded` and `onUserUpdated` (see `consumer/service_webhooks.rs`).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use switchboard_domain::{IndexKind, Sid, SidPrefix, Timestamp, UserCommand, UserState};
 use switchboard_store::EventLog;
 
 pub use switchboard_domain::UserRejection;
 
+use crate::interned::Interned;
 use crate::streams::{Streams, Writer, Written};
 use crate::{new_sid, EngineError};
 
@@ -53,27 +60,117 @@ pub struct UserChange {
 
 #[derive(Debug)]
 pub struct UserDirectory {
+    /// The users written lately, whole; the others live in the log, read when asked for.
     users: Streams<UserState>,
+    /// Every live user, compactly. Changed under the users' writer only.
+    roster: RwLock<Roster>,
+    /// When each user held whole was last written: one not written for `idle_after` is let go
+    /// ([`UserDirectory::let_go_idle`]). Changed under the users' writer only.
+    written_at: Mutex<HashMap<Sid, Timestamp>>,
+    idle_after: Duration,
     /// Told of durable REST changes, for service webhooks; set once the consumers run.
     dispatcher: OnceLock<crate::consumer::Wakes>,
 }
 
+/// Every live user: what is read of all of them at once.
+#[derive(Debug, Default)]
+struct Roster {
+    users: BTreeMap<Sid, Listed>,
+    /// Deleted users (few): their service and last change, so a webhook of theirs that a stop
+    /// cut short is still delivered at the next start (`UserDirectory::streams`).
+    deleted: BTreeMap<Sid, (u32, Timestamp)>,
+    /// Services and roles, numbered (there are few of each).
+    numbered: Interned,
+    numbered_bytes: usize,
+}
+
+/// A live user as the roster lists it: 24 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listed {
+    service: u32,
+    /// [`NO_ROLE`] for none.
+    role: u32,
+    created: Timestamp,
+    updated: Timestamp,
+}
+
+const NO_ROLE: u32 = u32::MAX;
+
+impl Roster {
+    /// Lists the user as `state` has it, or unlists it once it is not live.
+    fn note(&mut self, sid: Sid, state: &UserState) {
+        let Some(service) = state.service_sid else { return };
+        let service = self.number(service);
+        if !state.is_live() {
+            self.users.remove(&sid);
+            self.deleted.insert(sid, (service, state.date_updated));
+            return;
+        }
+        let role = state.role_sid.map_or(NO_ROLE, |role| self.number(role));
+        let listed =
+            Listed { service, role, created: state.date_created, updated: state.date_updated };
+        self.users.insert(sid, listed);
+    }
+
+    fn number(&mut self, sid: Sid) -> u32 {
+        let (number, bytes) = self.numbered.number(sid);
+        self.numbered_bytes += bytes;
+        number
+    }
+
+    /// The user `sid`, if it is a live user of `service`.
+    fn live_in(&self, sid: Sid, service: Sid) -> Option<Listed> {
+        let listed = *self.users.get(&sid)?;
+        (self.numbered.sid(listed.service) == Some(service)).then_some(listed)
+    }
+
+    fn role(&self, listed: Listed) -> Option<Sid> {
+        (listed.role != NO_ROLE).then(|| self.numbered.sid(listed.role)).flatten()
+    }
+
+    /// The bytes it holds (`memory.rs`).
+    fn footprint(&self) -> usize {
+        self.users.len() * crate::memory::btree_entry::<Sid, Listed>()
+            + self.deleted.len() * crate::memory::btree_entry::<Sid, (u32, Timestamp)>()
+            + self.numbered_bytes
+    }
+}
+
 impl UserDirectory {
-    pub fn load(log: Arc<EventLog>) -> Result<UserDirectory, EngineError> {
-        let users = Streams::load_counted(log, crate::memory::user)?.forgetting_caches();
-        Ok(UserDirectory { users, dispatcher: OnceLock::new() })
+    /// Lists every user from the log; holds none whole. `idle_after`: how long a user written
+    /// to stays whole in memory (the channels' hibernation period).
+    pub fn load(log: Arc<EventLog>, idle_after: Duration) -> Result<UserDirectory, EngineError> {
+        let mut roster = Roster::default();
+        let users = Streams::load_visiting(log, crate::memory::user, &mut |sid, state| {
+            roster.note(sid, state);
+            false
+        })?
+        .forgetting_caches();
+        Ok(UserDirectory {
+            users,
+            roster: RwLock::new(roster),
+            written_at: Mutex::new(HashMap::new()),
+            idle_after,
+            dispatcher: OnceLock::new(),
+        })
     }
 
     pub(crate) fn set_dispatcher(&self, dispatcher: crate::consumer::Wakes) {
         let _ = self.dispatcher.set(dispatcher);
     }
 
-    /// Every user stream: (user, service, last change), for resuming webhook delivery.
+    fn roster(&self) -> std::sync::RwLockReadGuard<'_, Roster> {
+        self.roster.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every user's stream, deleted ones too: (user, service, last change), for resuming
+    /// webhook delivery.
     pub(crate) fn streams(&self) -> Vec<(Sid, Sid, Timestamp)> {
-        self.users
-            .read()
-            .iter()
-            .filter_map(|(sid, u)| Some((*sid, u.service_sid?, u.date_updated)))
+        let roster = self.roster();
+        let live = roster.users.iter().map(|(sid, l)| (*sid, l.service, l.updated));
+        let deleted = roster.deleted.iter().map(|(sid, (service, at))| (*sid, *service, *at));
+        let all = live.chain(deleted);
+        all.filter_map(|(sid, service, at)| Some((sid, roster.numbered.sid(service)?, at)))
             .collect()
     }
 
@@ -84,9 +181,17 @@ impl UserDirectory {
         }
     }
 
-    /// A live user of `service` by SID.
-    pub fn get(&self, service: Sid, sid: Sid) -> Option<UserView> {
-        self.users.read().get(&sid).filter(|u| u.service_sid == Some(service)).and_then(view)
+    /// A live user of `service` by SID: from memory if held, else read from the log.
+    pub fn get(&self, service: Sid, sid: Sid) -> Result<Option<UserView>, EngineError> {
+        if self.roster().live_in(sid, service).is_none() {
+            return Ok(None);
+        }
+        Ok(self
+            .users
+            .fetch(sid)?
+            .as_ref()
+            .filter(|u| u.service_sid == Some(service))
+            .and_then(view))
     }
 
     /// A live user of `service` by identity, through the keyed-hash index.
@@ -95,37 +200,51 @@ impl UserDirectory {
         service: Sid,
         identity: &str,
     ) -> Result<Option<UserView>, EngineError> {
+        let Some(sid) = self.live_sid(service, identity)? else { return Ok(None) };
+        self.get(service, sid)
+    }
+
+    /// The SID of the live user of `service` with `identity`, without reading the user.
+    pub fn live_sid(&self, service: Sid, identity: &str) -> Result<Option<Sid>, EngineError> {
+        let found = self.sid_of(service, identity)?;
+        Ok(found.filter(|sid| self.roster().live_in(*sid, service).is_some()))
+    }
+
+    /// The service role of the live user of `service` with `identity`, without reading the user.
+    pub fn role_of(&self, service: Sid, identity: &str) -> Result<Option<Sid>, EngineError> {
         let Some(sid) = self.sid_of(service, identity)? else { return Ok(None) };
-        Ok(self.get(service, sid))
+        let roster = self.roster();
+        Ok(roster.live_in(sid, service).and_then(|listed| roster.role(listed)))
     }
 
     /// A user named in a path: by `US…` SID, else by identity.
     pub fn find(&self, service: Sid, key: &str) -> Result<Option<UserView>, EngineError> {
         match Sid::parse_with(key, SidPrefix::USER) {
-            Ok(sid) => Ok(self.get(service, sid)),
+            Ok(sid) => self.get(service, sid),
             Err(_) => self.by_identity(service, key),
         }
     }
 
-    /// Every live user of `service`, oldest first.
-    pub fn list(&self, service: Sid) -> Vec<UserView> {
-        let mut users: Vec<UserView> = self
+    /// Every live user of `service`, oldest first, by SID: a list's page is then read with
+    /// [`UserDirectory::get`], so a page reads its users only.
+    pub fn list(&self, service: Sid) -> Vec<Sid> {
+        let roster = self.roster();
+        let mut users: Vec<(Timestamp, Sid)> = roster
             .users
-            .read()
-            .values()
-            .filter(|u| u.service_sid == Some(service))
-            .filter_map(view)
+            .iter()
+            .filter(|(_, l)| roster.numbered.sid(l.service) == Some(service))
+            .map(|(sid, l)| (l.created, *sid))
             .collect();
-        users.sort_by_key(|u| (u.date_created, u.sid));
-        users
+        users.sort_unstable();
+        users.into_iter().map(|(_, sid)| sid).collect()
     }
 
     /// Whether a live user of `service` has `role_sid` as service role.
     pub fn role_in_use(&self, service: Sid, role_sid: Sid) -> bool {
-        self.users
-            .read()
-            .values()
-            .any(|u| u.is_live() && u.service_sid == Some(service) && u.role_sid == Some(role_sid))
+        let roster = self.roster();
+        roster.users.values().any(|l| {
+            roster.numbered.sid(l.service) == Some(service) && roster.role(*l) == Some(role_sid)
+        })
     }
 
     pub async fn create(
@@ -173,9 +292,7 @@ impl UserDirectory {
         at: Timestamp,
     ) -> Result<bool, EngineError> {
         let mut writer = self.users.writer();
-        let existing = self
-            .sid_of(service, identity)?
-            .filter(|sid| writer.read().get(sid).is_some_and(UserState::is_live));
+        let existing = self.live_sid(service, identity)?;
         let join = UserCommand::JoinChannel { channel_sid: channel, member_sid };
         let (sid, commands) = match existing {
             Some(sid) => (sid, vec![join]),
@@ -190,7 +307,7 @@ impl UserDirectory {
                 (sid, vec![created(sid, service, new), join])
             }
         };
-        written_by(&mut writer, sid, commands, at)
+        self.membership_written(&mut writer, sid, commands, at)
     }
 
     /// `identity` left `channel` (or the channel's content was erased).
@@ -202,11 +319,9 @@ impl UserDirectory {
         at: Timestamp,
     ) -> Result<bool, EngineError> {
         let mut writer = self.users.writer();
-        let Some(sid) = self.sid_of(service, identity)? else { return Ok(false) };
-        if !writer.read().get(&sid).is_some_and(UserState::is_live) {
-            return Ok(false);
-        }
-        written_by(&mut writer, sid, vec![UserCommand::LeaveChannel { channel_sid: channel }], at)
+        let Some(sid) = self.live_sid(service, identity)? else { return Ok(false) };
+        let leave = vec![UserCommand::LeaveChannel { channel_sid: channel }];
+        self.membership_written(&mut writer, sid, leave, at)
     }
 
     /// After a start: records on their users the members of `channel` a stop between the
@@ -229,15 +344,11 @@ impl UserDirectory {
     fn create_now(&self, service: Sid, new: NewUser, at: Timestamp) -> Written<UserState> {
         let mut writer = self.users.writer();
         // One user per identity in a service: the rule spanning users, checked under the lock.
-        if !new.identity.trim().is_empty()
-            && self
-                .sid_of(service, &new.identity)?
-                .is_some_and(|sid| self.get(service, sid).is_some())
-        {
+        if !new.identity.trim().is_empty() && self.live_sid(service, &new.identity)?.is_some() {
             return Ok(Err(UserRejection::IdentityExists(new.identity)));
         }
         let sid = new_sid(SidPrefix::USER);
-        writer.execute(sid, vec![created(sid, service, new)], at)
+        self.execute(&mut writer, sid, vec![created(sid, service, new)], at)
     }
 
     /// Runs `command` on a user of `service`; any other is not found.
@@ -249,10 +360,66 @@ impl UserDirectory {
         at: Timestamp,
     ) -> Written<UserState> {
         let mut writer = self.users.writer();
-        if writer.read().get(&sid).and_then(|u| u.service_sid) != Some(service) {
+        if self.roster().live_in(sid, service).is_none() {
             return Ok(Err(UserRejection::NotFound));
         }
-        writer.execute(sid, vec![command], at)
+        self.execute(&mut writer, sid, vec![command], at)
+    }
+
+    /// Runs `commands` on user `sid` and lists it as it is after them; one that appended is held
+    /// whole from now until idle. Under `writer`, which the roster's changes are made under.
+    fn execute(
+        &self,
+        writer: &mut Writer<'_, UserState>,
+        sid: Sid,
+        commands: Vec<UserCommand>,
+        at: Timestamp,
+    ) -> Written<UserState> {
+        let written = writer.execute(sid, commands, at)?;
+        if let Ok((state, ticket)) = &written {
+            self.roster.write().unwrap_or_else(|e| e.into_inner()).note(sid, state);
+            if ticket.is_some() {
+                self.written_at.lock().unwrap_or_else(|e| e.into_inner()).insert(sid, at);
+            }
+        }
+        Ok(written)
+    }
+
+    /// Runs `commands` on user `sid` for a channel's membership: whether anything was written.
+    /// Not awaited: the channel's own ticket, taken after this, covers it.
+    fn membership_written(
+        &self,
+        writer: &mut Writer<'_, UserState>,
+        sid: Sid,
+        commands: Vec<UserCommand>,
+        at: Timestamp,
+    ) -> Result<bool, EngineError> {
+        match self.execute(writer, sid, commands, at)? {
+            Ok((_, ticket)) => Ok(ticket.is_some()),
+            Err(rejection) => {
+                Err(EngineError::Internal(format!("a user refused a membership: {rejection}")))
+            }
+        }
+    }
+
+    /// Lets go of the users held whole and not written since `idle_after` before `now`: the
+    /// log has them, and the roster still lists them. Run now and then.
+    pub(crate) fn let_go_idle(&self, now: Timestamp) {
+        let _writing = self.users.writer();
+        let idle_after = i64::try_from(self.idle_after.as_millis()).unwrap_or(i64::MAX);
+        let since = Timestamp::from_millis(now.as_millis().saturating_sub(idle_after));
+        let mut written_at = self.written_at.lock().unwrap_or_else(|e| e.into_inner());
+        written_at.retain(|sid, at| {
+            let busy = *at > since;
+            if !busy {
+                self.users.forget(*sid);
+            }
+            busy
+        });
+        // A busy spell's room goes with it (a table keeps its capacity after removals).
+        if written_at.len() < written_at.capacity() / 4 {
+            written_at.shrink_to_fit();
+        }
     }
 
     async fn finish(
@@ -281,25 +448,18 @@ impl UserDirectory {
         self.users.forget_written();
     }
 
-    /// The bytes the directory holds (`memory.rs`), kept as users change.
+    /// The bytes the directory holds (`memory.rs`), kept as users change: the users held
+    /// whole, the roster, and when each held one was written.
     pub(crate) fn footprint(&self) -> usize {
-        self.users.held()
+        let written_at = self.written_at.lock().unwrap_or_else(|e| e.into_inner()).capacity();
+        let written_at = written_at * crate::memory::hash_entry::<Sid, Timestamp>();
+        self.users.held() + self.roster().footprint() + written_at
     }
-}
 
-/// Runs `commands` on user `sid` for a channel's membership: whether anything was written. Not
-/// awaited: the channel's own ticket, taken after this, covers it.
-fn written_by(
-    writer: &mut Writer<'_, UserState>,
-    sid: Sid,
-    commands: Vec<UserCommand>,
-    at: Timestamp,
-) -> Result<bool, EngineError> {
-    match writer.execute(sid, commands, at)? {
-        Ok((_, ticket)) => Ok(ticket.is_some()),
-        Err(rejection) => {
-            Err(EngineError::Internal(format!("a user refused a membership: {rejection}")))
-        }
+    /// How many users are held whole.
+    #[cfg(test)]
+    fn held_whole(&self) -> usize {
+        self.written_at.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -338,13 +498,126 @@ mod tests {
 
     use super::*;
 
+    const IDLE: Duration = Duration::from_secs(300);
+
+    fn open(config: &StoreConfig) -> (Arc<EventLog>, UserDirectory) {
+        let log = Arc::new(EventLog::open(config.clone(), MasterKey::from_bytes([4; 32])).unwrap());
+        let users = UserDirectory::load(Arc::clone(&log), IDLE).unwrap();
+        (log, users)
+    }
+
+    fn close(log: Arc<EventLog>, users: UserDirectory) {
+        log.fold().unwrap();
+        drop(users);
+        let Ok(log) = Arc::try_unwrap(log) else { panic!("another handle of the log is left") };
+        log.close().unwrap();
+    }
+
+    fn sid(prefix: SidPrefix, n: u8) -> Sid {
+        Sid::from_parts(prefix, [n; 16])
+    }
+
+    fn new_user(identity: &str, role_sid: Option<Sid>) -> NewUser {
+        NewUser {
+            identity: identity.into(),
+            friendly_name: None,
+            attributes: "{}".into(),
+            role_sid,
+        }
+    }
+
+    #[actix::test]
+    async fn an_idle_user_is_let_go_and_read_back_from_the_log_as_it_was() {
+        let temp = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(temp.path().join("data"));
+        config.durability = Durability::Flush;
+        config.snapshot_every = 4;
+        let (log, users) = open(&config);
+        let (service, other) = (sid(SidPrefix::SERVICE, 1), sid(SidPrefix::SERVICE, 2));
+        let role = sid(SidPrefix::ROLE, 1);
+        let t0 = Timestamp(1_000);
+        let agent =
+            users.create(service, new_user("agent", Some(role)), t0).await.unwrap().unwrap();
+        // An agent's conversations: two events each, past a snapshot or two.
+        for n in 0..5 {
+            let (channel, member) = (sid(SidPrefix::CHANNEL, n), sid(SidPrefix::MEMBER, n));
+            assert!(users.joined(service, "agent", channel, member, t0).unwrap());
+            if n < 3 {
+                assert!(users.left(service, "agent", channel, t0).unwrap());
+            }
+        }
+        assert!(users
+            .joined(
+                service,
+                "+14155550100",
+                sid(SidPrefix::CHANNEL, 9),
+                sid(SidPrefix::MEMBER, 9),
+                Timestamp(2_000)
+            )
+            .unwrap());
+        users.create(other, new_user("agent", None), t0).await.unwrap().unwrap();
+        let before = users.by_identity(service, "agent").unwrap().unwrap();
+        assert_eq!(before.channels.len(), 2);
+        assert_eq!(users.held_whole(), 3);
+        let held = users.footprint();
+
+        // Not idle yet: nothing goes.
+        users.let_go_idle(Timestamp(1_000 + 299_000));
+        assert_eq!(users.held_whole(), 3);
+        // Idle for the period: every one goes, and the directory holds far less.
+        users.let_go_idle(Timestamp(2_000 + 300_000));
+        assert_eq!(users.held_whole(), 0);
+        let idle = users.footprint();
+        assert!(idle * 3 < held, "held {held} bytes, {idle} once idle");
+        let reads = users.users.reads_from_log();
+        assert_eq!(users.by_identity(service, "agent").unwrap(), Some(before.clone()));
+        assert_eq!(users.users.reads_from_log(), reads + 1, "read back from the log");
+        // What the roster answers without reading a user.
+        assert_eq!(users.role_of(service, "agent").unwrap(), Some(role));
+        assert_eq!(users.role_of(other, "agent").unwrap(), None);
+        assert!(users.role_in_use(service, role));
+        assert!(!users.role_in_use(other, role));
+        assert_eq!(users.live_sid(service, "agent").unwrap(), Some(agent.sid));
+        assert_eq!(users.list(service).len(), 2);
+        assert_eq!(users.list(service)[0], agent.sid, "oldest first");
+        assert_eq!(users.list(other).len(), 1);
+        assert_eq!(users.users.reads_from_log(), reads + 1, "none of that read a user");
+        // Its history goes on from the log, and it is held whole again.
+        assert!(users.left(service, "agent", sid(SidPrefix::CHANNEL, 3), t0).unwrap());
+        assert_eq!(users.by_identity(service, "agent").unwrap().unwrap().channels.len(), 1);
+        assert_eq!(users.held_whole(), 1);
+        // A deleted user is unlisted and not found, held or not.
+        users
+            .delete(other, users.live_sid(other, "agent").unwrap().unwrap(), t0)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(users.list(other), Vec::<Sid>::new());
+        assert_eq!(users.streams().len(), 3, "a deleted user's stream is still resumed");
+        assert_eq!(users.by_identity(other, "agent").unwrap(), None);
+        let update = UserChange { friendly_name: Some("Ann".into()), ..UserChange::default() };
+        let refused = users.update(other, agent.sid, update, t0).await.unwrap();
+        assert_eq!(refused, Err(UserRejection::NotFound), "a user of another service");
+        let agent_now = users.by_identity(service, "agent").unwrap().unwrap();
+        close(log, users);
+
+        // A start lists every user and holds none whole; each reads back as it was.
+        let (log, users) = open(&config);
+        assert_eq!(users.held_whole(), 0);
+        assert_eq!(users.list(service).len(), 2);
+        assert_eq!(users.list(other).len(), 0);
+        assert_eq!(users.by_identity(service, "agent").unwrap(), Some(agent_now));
+        assert_eq!(users.role_of(service, "agent").unwrap(), Some(role));
+        close(log, users);
+    }
+
     #[test]
     fn the_logs_caches_of_users_written_are_forgotten_and_their_history_continues() {
         let temp = tempfile::tempdir().unwrap();
         let mut config = StoreConfig::new(temp.path().join("data"));
         config.durability = Durability::Flush;
         let log = Arc::new(EventLog::open(config.clone(), MasterKey::from_bytes([4; 32])).unwrap());
-        let users = UserDirectory::load(Arc::clone(&log)).unwrap();
+        let users = UserDirectory::load(Arc::clone(&log), IDLE).unwrap();
         let service = Sid::from_parts(SidPrefix::SERVICE, [1; 16]);
         let channel = |n: u8| Sid::from_parts(SidPrefix::CHANNEL, [n; 16]);
         let member = |n: u8| Sid::from_parts(SidPrefix::MEMBER, [n; 16]);
@@ -368,12 +641,13 @@ mod tests {
         let Ok(log) = Arc::try_unwrap(log) else { panic!("another handle of the log is left") };
         log.close().unwrap();
 
-        // A start reads every user, which caches their keys: they go too.
+        // A start reads every user, which caches their keys: each is forgotten once read.
         let log = Arc::new(EventLog::open(config, MasterKey::from_bytes([4; 32])).unwrap());
-        let users = UserDirectory::load(Arc::clone(&log)).unwrap();
+        let users = UserDirectory::load(Arc::clone(&log), IDLE).unwrap();
         let loaded = log.stream_caches_footprint();
-        users.forget_written_caches();
-        assert!(log.stream_caches_footprint() < loaded, "forgotten after the start");
+        assert!(loaded < cached, "forgotten as the start went: {loaded} bytes, {cached} cached");
         assert_eq!(users.users.waiting_to_be_forgotten(), 0);
+        users.forget_written_caches();
+        assert_eq!(log.stream_caches_footprint(), loaded, "nothing was left to forget");
     }
 }

@@ -191,6 +191,10 @@ impl Aggregate for UserState {
 
     const PREFIX: SidPrefix = SidPrefix::USER;
     const NAME: &'static str = "user";
+    /// An agent's user gains two events a conversation, and is read from the log again after
+    /// each idle spell (`UserDirectory`): a snapshot keeps that read short. A customer's few
+    /// events never reach one.
+    const SNAPSHOTS: bool = true;
 
     fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, UserRejection> {
         let live = self.is_live();

@@ -506,9 +506,9 @@ fn user_sid(state: &AppState, channel: &ChannelState) -> Option<String> {
     let (member_sid, member) = customer_member(channel)?;
     let user = channel
         .service_sid
-        .and_then(|service| state.engine.users().by_identity(service, &member.identity).ok()?);
+        .and_then(|service| state.engine.users().live_sid(service, &member.identity).ok()?);
     Some(match user {
-        Some(user) => user.sid.to_string(),
+        Some(user) => user.to_string(),
         None => Sid::from_parts(SidPrefix::USER, member_sid.id()).to_string(),
     })
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::Principal;
-use crate::lists::{list_response, PageParams, Paging};
+use crate::lists::{page_response, PageParams, Paging};
 use crate::openapi::ServicePath;
 use crate::openapi::FORM;
 use crate::state::AppState;
@@ -186,8 +186,16 @@ async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     let service = path.service;
     let paging = Paging::from_request(&request, 1000)?;
-    let items = state.engine.users().list(service).iter().map(|u| user_json(&state, u)).collect();
-    list_response::<UserList>(&state, &request, &paging, items)
+    // Listed from the directory's roster, so only the users of this page are read.
+    let listed = state.engine.users().list(service);
+    let range = paging.range(listed.len());
+    let mut page = Vec::with_capacity(range.len());
+    for &sid in &listed[range.clone()] {
+        if let Some(user) = state.engine.users().get(service, sid)? {
+            page.push(user_json(&state, &user));
+        }
+    }
+    page_response::<UserList>(&state, &request, &paging, page, listed.len() > range.end)
 }
 
 /// Updates a user.
