@@ -1,5 +1,7 @@
-//! `Streams`: every stream of one small kind (flows, services, users), all kept in memory and run
-//! through the store's `StreamLog`, the one way any stream is run. Reads take a shared lock;
+//! `Streams`: every stream of one kind (flows, services, workspaces) kept in memory, or for a kind
+//! with a stream per customer (users, TaskRouter's tasks, Studio's executions) those its owner
+//! keeps, the rest read from the log when asked for; all run through the store's `StreamLog`, the
+//! one way any stream is run. Reads take a shared lock;
 //! changes are serialized by a writer's lock, which is also where a rule spanning the kind's
 //! streams (one enabled flow per address, one user per identity) is checked, and are appended
 //! outside the shared lock so readers never wait on the log.
