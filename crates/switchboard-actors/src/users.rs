@@ -526,37 +526,44 @@ mod tests {
         }
     }
 
-    #[actix::test]
-    async fn an_idle_user_is_let_go_and_read_back_from_the_log_as_it_was() {
+    const SERVICE: Sid = Sid::from_parts(SidPrefix::SERVICE, [1; 16]);
+    const OTHER: Sid = Sid::from_parts(SidPrefix::SERVICE, [2; 16]);
+    const ROLE: Sid = Sid::from_parts(SidPrefix::ROLE, [1; 16]);
+
+    /// A folder whose users keep a snapshot every 4 events, opened.
+    fn opened() -> (tempfile::TempDir, StoreConfig, Arc<EventLog>, UserDirectory) {
         let temp = tempfile::tempdir().unwrap();
         let mut config = StoreConfig::new(temp.path().join("data"));
         config.durability = Durability::Flush;
         config.snapshot_every = 4;
         let (log, users) = open(&config);
-        let (service, other) = (sid(SidPrefix::SERVICE, 1), sid(SidPrefix::SERVICE, 2));
-        let role = sid(SidPrefix::ROLE, 1);
+        (temp, config, log, users)
+    }
+
+    /// An agent of `SERVICE` with role `ROLE` and a history past two snapshots, written at 1 s;
+    /// a customer of `SERVICE` written at 2 s; the agent's identity in `OTHER` too.
+    async fn an_agent_and_a_customer(users: &UserDirectory) -> UserView {
         let t0 = Timestamp(1_000);
         let agent =
-            users.create(service, new_user("agent", Some(role)), t0).await.unwrap().unwrap();
-        // An agent's conversations: two events each, past a snapshot or two.
+            users.create(SERVICE, new_user("agent", Some(ROLE)), t0).await.unwrap().unwrap();
         for n in 0..5 {
             let (channel, member) = (sid(SidPrefix::CHANNEL, n), sid(SidPrefix::MEMBER, n));
-            assert!(users.joined(service, "agent", channel, member, t0).unwrap());
+            assert!(users.joined(SERVICE, "agent", channel, member, t0).unwrap());
             if n < 3 {
-                assert!(users.left(service, "agent", channel, t0).unwrap());
+                assert!(users.left(SERVICE, "agent", channel, t0).unwrap());
             }
         }
-        assert!(users
-            .joined(
-                service,
-                "+14155550100",
-                sid(SidPrefix::CHANNEL, 9),
-                sid(SidPrefix::MEMBER, 9),
-                Timestamp(2_000)
-            )
-            .unwrap());
-        users.create(other, new_user("agent", None), t0).await.unwrap().unwrap();
-        let before = users.by_identity(service, "agent").unwrap().unwrap();
+        let (channel, member) = (sid(SidPrefix::CHANNEL, 9), sid(SidPrefix::MEMBER, 9));
+        assert!(users.joined(SERVICE, "+14155550100", channel, member, Timestamp(2_000)).unwrap());
+        users.create(OTHER, new_user("agent", None), t0).await.unwrap().unwrap();
+        agent
+    }
+
+    #[actix::test]
+    async fn an_idle_user_is_let_go_and_read_back_from_the_log_as_it_was() {
+        let (_temp, _, log, users) = opened();
+        let agent = an_agent_and_a_customer(&users).await;
+        let before = users.by_identity(SERVICE, "agent").unwrap().unwrap();
         assert_eq!(before.channels.len(), 2);
         assert_eq!(users.held_whole(), 3);
         let held = users.footprint();
@@ -570,44 +577,50 @@ mod tests {
         let idle = users.footprint();
         assert!(idle * 3 < held, "held {held} bytes, {idle} once idle");
         let reads = users.users.reads_from_log();
-        assert_eq!(users.by_identity(service, "agent").unwrap(), Some(before.clone()));
+        assert_eq!(users.by_identity(SERVICE, "agent").unwrap(), Some(before.clone()));
         assert_eq!(users.users.reads_from_log(), reads + 1, "read back from the log");
         // What the roster answers without reading a user.
-        assert_eq!(users.role_of(service, "agent").unwrap(), Some(role));
-        assert_eq!(users.role_of(other, "agent").unwrap(), None);
-        assert!(users.role_in_use(service, role));
-        assert!(!users.role_in_use(other, role));
-        assert_eq!(users.live_sid(service, "agent").unwrap(), Some(agent.sid));
-        assert_eq!(users.list(service).len(), 2);
-        assert_eq!(users.list(service)[0], agent.sid, "oldest first");
-        assert_eq!(users.list(other).len(), 1);
+        assert_eq!(users.role_of(SERVICE, "agent").unwrap(), Some(ROLE));
+        assert_eq!(users.role_of(OTHER, "agent").unwrap(), None);
+        assert!(users.role_in_use(SERVICE, ROLE));
+        assert!(!users.role_in_use(OTHER, ROLE));
+        assert_eq!(users.live_sid(SERVICE, "agent").unwrap(), Some(agent.sid));
+        assert_eq!(users.list(SERVICE).len(), 2);
+        assert_eq!(users.list(SERVICE)[0], agent.sid, "oldest first");
+        assert_eq!(users.list(OTHER).len(), 1);
         assert_eq!(users.users.reads_from_log(), reads + 1, "none of that read a user");
         // Its history goes on from the log, and it is held whole again.
-        assert!(users.left(service, "agent", sid(SidPrefix::CHANNEL, 3), t0).unwrap());
-        assert_eq!(users.by_identity(service, "agent").unwrap().unwrap().channels.len(), 1);
+        let at = Timestamp(400_000);
+        assert!(users.left(SERVICE, "agent", sid(SidPrefix::CHANNEL, 3), at).unwrap());
+        assert_eq!(users.by_identity(SERVICE, "agent").unwrap().unwrap().channels.len(), 1);
         assert_eq!(users.held_whole(), 1);
-        // A deleted user is unlisted and not found, held or not.
-        users
-            .delete(other, users.live_sid(other, "agent").unwrap().unwrap(), t0)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(users.list(other), Vec::<Sid>::new());
+        close(log, users);
+    }
+
+    #[actix::test]
+    async fn a_deleted_user_is_unlisted_and_a_start_lists_every_user_holding_none_whole() {
+        let (_temp, config, log, users) = opened();
+        let agent = an_agent_and_a_customer(&users).await;
+        let at = Timestamp(3_000);
+        let other_agent = users.live_sid(OTHER, "agent").unwrap().unwrap();
+        users.delete(OTHER, other_agent, at).await.unwrap().unwrap();
+        assert_eq!(users.list(OTHER), Vec::<Sid>::new());
         assert_eq!(users.streams().len(), 3, "a deleted user's stream is still resumed");
-        assert_eq!(users.by_identity(other, "agent").unwrap(), None);
+        assert_eq!(users.by_identity(OTHER, "agent").unwrap(), None);
         let update = UserChange { friendly_name: Some("Ann".into()), ..UserChange::default() };
-        let refused = users.update(other, agent.sid, update, t0).await.unwrap();
+        let refused = users.update(OTHER, agent.sid, update, at).await.unwrap();
         assert_eq!(refused, Err(UserRejection::NotFound), "a user of another service");
-        let agent_now = users.by_identity(service, "agent").unwrap().unwrap();
+        let agent_now = users.by_identity(SERVICE, "agent").unwrap().unwrap();
         close(log, users);
 
         // A start lists every user and holds none whole; each reads back as it was.
         let (log, users) = open(&config);
         assert_eq!(users.held_whole(), 0);
-        assert_eq!(users.list(service).len(), 2);
-        assert_eq!(users.list(other).len(), 0);
-        assert_eq!(users.by_identity(service, "agent").unwrap(), Some(agent_now));
-        assert_eq!(users.role_of(service, "agent").unwrap(), Some(role));
+        assert_eq!(users.list(SERVICE).len(), 2);
+        assert_eq!(users.list(OTHER).len(), 0);
+        assert_eq!(users.streams().len(), 3);
+        assert_eq!(users.by_identity(SERVICE, "agent").unwrap(), Some(agent_now));
+        assert_eq!(users.role_of(SERVICE, "agent").unwrap(), Some(ROLE));
         close(log, users);
     }
 
