@@ -326,6 +326,20 @@ impl<A: Aggregate> Writer<'_, A> {
         Ok(self.run(sid, commands, at, (false, None))?.map(|logged| (logged.after, logged.ticket)))
     }
 
+    /// [`Writer::execute`] on a stream whose SID was just made: it has no history, so even a
+    /// kind held partly reads nothing from the log for it (a new customer's user, made on the
+    /// way in of their first message).
+    pub fn execute_new(
+        &mut self,
+        sid: Sid,
+        commands: Vec<A::Command>,
+        at: Timestamp,
+    ) -> Written<A> {
+        let stream = Box::new(StreamLog::new(sid));
+        let logged = self.run_on(stream, commands, at, (false, None))?;
+        Ok(logged.map(|logged| (logged.after, logged.ticket)))
+    }
+
     /// Runs the change, in `group` if there is one, handing back the events appended and, when
     /// `keep_before` asks for it, the state before (for whoever tells others what changed:
     /// TaskRouter's feed).
@@ -336,15 +350,26 @@ impl<A: Aggregate> Writer<'_, A> {
         at: Timestamp,
         (keep_before, group): (bool, Option<&AppendGroup<'_>>),
     ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
-        let log = &self.streams.log;
         let kept = self.streams.read().0.get(&sid).cloned();
         // In a kind kept partly in memory, one not there is read from the log (a new one reads
         // nothing), so a change to a forgotten stream continues its history.
-        let mut stream = match kept {
+        let stream = match kept {
             Some(stream) => stream,
-            None if self.streams.partial => Box::new(StreamLog::load(log, sid)?),
+            None if self.streams.partial => Box::new(StreamLog::load(&self.streams.log, sid)?),
             None => Box::new(StreamLog::new(sid)),
         };
+        self.run_on(stream, commands, at, (keep_before, group))
+    }
+
+    /// [`Writer::run`] on `stream` as found or made.
+    fn run_on(
+        &mut self,
+        mut stream: Held<A>,
+        commands: Vec<A::Command>,
+        at: Timestamp,
+        (keep_before, group): (bool, Option<&AppendGroup<'_>>),
+    ) -> Result<Result<Logged<A>, A::Rejection>, EngineError> {
+        let (log, sid) = (&self.streams.log, stream.sid());
         let before = if keep_before { stream.state().clone() } else { A::default() };
         let cause = crate::cause::current();
         let executed = match stream.execute_in(log, group, commands, (at, cause))? {

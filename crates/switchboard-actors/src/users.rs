@@ -294,8 +294,8 @@ impl UserDirectory {
         let mut writer = self.users.writer();
         let existing = self.live_sid(service, identity)?;
         let join = UserCommand::JoinChannel { channel_sid: channel, member_sid };
-        let (sid, commands) = match existing {
-            Some(sid) => (sid, vec![join]),
+        let (sid, commands, new) = match existing {
+            Some(sid) => (sid, vec![join], false),
             None => {
                 let sid = new_sid(SidPrefix::USER);
                 let new = NewUser {
@@ -304,10 +304,10 @@ impl UserDirectory {
                     attributes: "{}".into(),
                     role_sid: None,
                 };
-                (sid, vec![created(sid, service, new), join])
+                (sid, vec![created(sid, service, new), join], true)
             }
         };
-        self.membership_written(&mut writer, sid, commands, at)
+        self.membership_written(&mut writer, sid, commands, (at, new))
     }
 
     /// `identity` left `channel` (or the channel's content was erased).
@@ -321,7 +321,7 @@ impl UserDirectory {
         let mut writer = self.users.writer();
         let Some(sid) = self.live_sid(service, identity)? else { return Ok(false) };
         let leave = vec![UserCommand::LeaveChannel { channel_sid: channel }];
-        self.membership_written(&mut writer, sid, leave, at)
+        self.membership_written(&mut writer, sid, leave, (at, false))
     }
 
     /// After a start: records on their users the members of `channel` a stop between the
@@ -348,7 +348,7 @@ impl UserDirectory {
             return Ok(Err(UserRejection::IdentityExists(new.identity)));
         }
         let sid = new_sid(SidPrefix::USER);
-        self.execute(&mut writer, sid, vec![created(sid, service, new)], at)
+        self.execute(&mut writer, sid, vec![created(sid, service, new)], (at, true))
     }
 
     /// Runs `command` on a user of `service`; any other is not found.
@@ -363,19 +363,23 @@ impl UserDirectory {
         if self.roster().live_in(sid, service).is_none() {
             return Ok(Err(UserRejection::NotFound));
         }
-        self.execute(&mut writer, sid, vec![command], at)
+        self.execute(&mut writer, sid, vec![command], (at, false))
     }
 
-    /// Runs `commands` on user `sid` and lists it as it is after them; one that appended is held
-    /// whole from now until idle. Under `writer`, which the roster's changes are made under.
+    /// Runs `commands` on user `sid` (`new`: a SID just made, so nothing to read from the log)
+    /// and lists it as it is after them; one that appended is held whole from now until idle.
+    /// Under `writer`, which the roster's changes are made under.
     fn execute(
         &self,
         writer: &mut Writer<'_, UserState>,
         sid: Sid,
         commands: Vec<UserCommand>,
-        at: Timestamp,
+        (at, new): (Timestamp, bool),
     ) -> Written<UserState> {
-        let written = writer.execute(sid, commands, at)?;
+        let written = match new {
+            true => writer.execute_new(sid, commands, at)?,
+            false => writer.execute(sid, commands, at)?,
+        };
         if let Ok((state, ticket)) = &written {
             self.roster.write().unwrap_or_else(|e| e.into_inner()).note(sid, state);
             if ticket.is_some() {
@@ -392,9 +396,9 @@ impl UserDirectory {
         writer: &mut Writer<'_, UserState>,
         sid: Sid,
         commands: Vec<UserCommand>,
-        at: Timestamp,
+        when: (Timestamp, bool),
     ) -> Result<bool, EngineError> {
-        match self.execute(writer, sid, commands, at)? {
+        match self.execute(writer, sid, commands, when)? {
             Ok((_, ticket)) => Ok(ticket.is_some()),
             Err(rejection) => {
                 Err(EngineError::Internal(format!("a user refused a membership: {rejection}")))
